@@ -1,0 +1,26 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'bench-results/**', 'packages/runtime/bin/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read the environment only in src/config.' },
+      ],
+    },
+  },
+  {
+    files: ['packages/runtime/src/config/**', 'packages/runtime/src/cli/**', 'packages/runtime/src/bench/**', '**/test/**', '**/*.test.ts', 'examples/**', '*.config.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    files: ['packages/*/src/**/*.ts'],
+    ignores: ['packages/runtime/src/cli/**', 'packages/runtime/src/bench/**'],
+    rules: { 'no-console': 'error' },
+  },
+);

@@ -1,0 +1,73 @@
+/** Kinds of audit event in the one chain. */
+export type AuditEventType =
+  | 'decision'
+  | 'policy.activated'
+  | 'entities.updated'
+  | 'key.created'
+  | 'approval.requested'
+  | 'approval.approved'
+  | 'approval.denied'
+  | 'approval.expired'
+  | 'approval.consumed'
+  | 'grant.created'
+  | 'grant.revoked'
+  | 'tool.pinned'
+  | 'tool.quarantined'
+  | 'tool.approved'
+  | 'audit.erased';
+
+/** One record of the chain, as stored and exported. `hash = H(domain ‖ prevHash ‖ canonical(event))`. */
+export interface AuditRecord {
+  seq: number;
+  prevHash: string;
+  hash: string;
+  event: AuditEvent;
+}
+
+/** The hashed part of a record. Personal data stays out: args appear only as a keyed digest and a redacted copy. */
+export interface AuditEvent {
+  type: AuditEventType;
+  time: string;
+  nodeId: string;
+  /** For decisions; the id of the decision an approval or grant event belongs to, when there is one. */
+  decisionId?: string;
+  agent?: string;
+  user?: string;
+  action?: string;
+  resource?: string;
+  effect?: 'allow' | 'deny' | 'approval_required';
+  data: Record<string, unknown>;
+}
+
+export interface AuditCheckpoint {
+  seq: number;
+  hash: string;
+  time: string;
+  keyId: string;
+  /** base64 Ed25519 signature over the canonical `{seq, hash, time, keyId}`. */
+  signature: string;
+}
+
+export interface AuditPage {
+  items: AuditRecord[];
+  nextCursor: string | null;
+}
+
+export interface AuditVerifyResult {
+  ok: boolean;
+  records: number;
+  checkpoints: number;
+  head: { seq: number; hash: string } | null;
+  /** The first bad record and why, when `ok` is false. */
+  firstBad?: { seq: number; problem: AuditProblem; message: string };
+}
+
+export type AuditProblem =
+  | 'hash_mismatch'
+  | 'chain_broken'
+  | 'sequence_gap'
+  | 'out_of_order'
+  | 'index_mismatch'
+  | 'checkpoint_signature'
+  | 'checkpoint_mismatch'
+  | 'truncated';

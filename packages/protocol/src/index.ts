@@ -1,0 +1,25 @@
+export { ERROR_CODES, isErrorCode } from './errors.js';
+export type { ErrorCode, ErrorBody } from './errors.js';
+export { ACTION_NAME, DecisionRequestSchema } from './decision.js';
+export type {
+  ApprovalRef,
+  ApprovalStatus,
+  Decision,
+  DecisionError,
+  DecisionReason,
+  DecisionRequest,
+  Effect,
+} from './decision.js';
+export { AgentSchema, EntitiesDocumentSchema, ResourceSchema, UserSchema } from './entities.js';
+export type { Agent, EntitiesDocument, Resource, User } from './entities.js';
+export { ToolSchema, ToolsDocumentSchema } from './tools.js';
+export type { Tool } from './tools.js';
+export type {
+  AuditCheckpoint,
+  AuditEvent,
+  AuditEventType,
+  AuditPage,
+  AuditProblem,
+  AuditRecord,
+  AuditVerifyResult,
+} from './audit.js';

@@ -1,0 +1,26 @@
+import type { ErrorCode } from '@mandate/protocol';
+
+/**
+ * The one error class of the runtime. Transports map `code` to their wire form in one table
+ * (see `http/errors.ts`); `message` is safe to show callers, `cause` never leaves the process.
+ */
+export class MandateError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MandateError';
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+export function isMandateError(err: unknown): err is MandateError {
+  return err instanceof MandateError;
+}
+
+/** Exhaustiveness check for switches over unions. */
+export function assertNever(value: never, what = 'value'): never {
+  throw new MandateError('internal', `unexpected ${what}: ${String(value)}`);
+}

@@ -1,0 +1,10 @@
+export { MandateError, assertNever, isMandateError } from './errors.js';
+export { createManualClock, systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { newId } from './ids.js';
+export { createJsonLogger, silentLogger } from './logger.js';
+export type { LogLevel, Logger } from './logger.js';
+export { canonicalize } from './canonical.js';
+export { decodeUtf8Strict, parseJsonStrict } from './json.js';
+export type { StrictJsonOptions } from './json.js';
+export { hmacSha256Hex, safeEqual, sha256Hex } from './crypto.js';

@@ -1,0 +1,111 @@
+/**
+ * The policy-engine port. The decision path knows only these types; `policy/cedar` is the one
+ * implementation today (and the only folder that imports cedar-wasm), a faster evaluator can plug
+ * in behind the same port later.
+ */
+
+/** An entity reference as Cedar's JSON format spells it. */
+export interface EntityRef {
+  type: string;
+  id: string;
+}
+
+/**
+ * An entity handed to the engine. Attribute values are plain JSON: arrays become sets, integers
+ * Longs, `{ "__entity": { type, id } }` an entity reference, `{ "__extn": … }` an extension value;
+ * non-integer numbers become `decimal` (at most 4 fractional digits) or the evaluation errors.
+ */
+export interface PolicyEntity {
+  uid: EntityRef;
+  attrs: Record<string, unknown>;
+  parents: EntityRef[];
+}
+
+export interface PolicyRequest {
+  principal: EntityRef;
+  /** The action name, e.g. `payments.refund` (Cedar `Action::"payments.refund"`). */
+  action: string;
+  resource: EntityRef;
+  context: Record<string, unknown>;
+  /** Only the entities this decision needs (principal, resource, the user acted for …). */
+  entities: PolicyEntity[];
+}
+
+export interface ApprovalRequirement {
+  role: string;
+  quorum: number;
+  policyId: string;
+}
+
+export interface SatisfiedPolicy {
+  policyId: string;
+  effect: 'permit' | 'forbid';
+  /** The `@reason` annotation, when present. */
+  reason?: string;
+  approval?: ApprovalRequirement;
+}
+
+export interface PolicyErrorInfo {
+  policyId: string;
+  effect: 'permit' | 'forbid';
+  message: string;
+}
+
+/**
+ * One evaluation, with the approval semantics of DESIGN.md applied:
+ * a satisfied forbid → deny; any evaluation error → deny (SECURITY: fail closed — Cedar skips an
+ * erroring policy, we do not); a satisfied plain permit → allow; only `@approval` permits
+ * satisfied → approval_required; nothing satisfied → deny.
+ */
+export interface PolicyEvaluation {
+  effect: 'allow' | 'deny' | 'approval_required';
+  /** The determining policies: forbids when denied by a forbid, permits otherwise. */
+  satisfied: SatisfiedPolicy[];
+  errors: PolicyErrorInfo[];
+  /** Set when effect is approval_required: the requirement chosen (lowest policy id, deterministic). */
+  approval?: ApprovalRequirement;
+  /** How many policies the engine was handed for this request (the slice). */
+  sliceSize: number;
+}
+
+export interface PolicyInfo {
+  id: string;
+  file: string;
+  effect: 'permit' | 'forbid';
+  annotations: Record<string, string>;
+  text: string;
+}
+
+/** A validated, compiled, immutable policy set. Swapping the active set is one reference assignment. */
+export interface CompiledPolicySet {
+  /** `sha256:<hex>`. */
+  readonly version: string;
+  readonly policies: readonly PolicyInfo[];
+  /** Action names declared in the schema. */
+  readonly actions: readonly string[];
+  evaluate(request: PolicyRequest): PolicyEvaluation;
+  /** The same evaluation over the whole set, without slicing (baseline for benchmarks and tests). */
+  evaluateUnsliced(request: PolicyRequest): PolicyEvaluation;
+  /** Frees engine-side caches; the set must not be used after. */
+  dispose(): void;
+}
+
+export interface PolicySetSource {
+  /** File name (e.g. `refunds.cedar`) → Cedar text. */
+  policies: Record<string, string>;
+  /** Cedar schema (human-readable `.cedarschema` syntax). */
+  schema: string;
+}
+
+export interface PolicyProblem {
+  file?: string;
+  policyId?: string;
+  message: string;
+}
+
+export interface PolicyEngine {
+  /** Parses and validates the whole set against its schema (strict mode). Never throws for bad input. */
+  validate(source: PolicySetSource): { ok: true } | { ok: false; problems: PolicyProblem[] };
+  /** Validates then compiles; throws `MandateError('policy_invalid', …, { details: problems })` on any problem. */
+  compile(source: PolicySetSource): CompiledPolicySet;
+}

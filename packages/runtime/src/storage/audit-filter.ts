@@ -1,0 +1,17 @@
+import type { AuditFilter, StoredAuditRecord } from './port.js';
+
+/** The audit filter semantics every driver implements; the memory driver uses it directly. */
+export function matchesAuditFilter(r: StoredAuditRecord, f: AuditFilter): boolean {
+  const c = r.columns;
+  return (
+    (f.afterSeq === undefined || r.seq > f.afterSeq) &&
+    (f.agent === undefined || c.agent === f.agent) &&
+    (f.user === undefined || c.user === f.user) &&
+    (f.action === undefined || c.action === f.action) &&
+    (f.effect === undefined || c.effect === f.effect) &&
+    (f.type === undefined || c.type === f.type) &&
+    (f.decisionId === undefined || c.decisionId === f.decisionId) &&
+    (f.from === undefined || c.time >= f.from) &&
+    (f.to === undefined || c.time <= f.to)
+  );
+}

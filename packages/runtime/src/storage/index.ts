@@ -1,0 +1,2 @@
+export { GENESIS_HASH } from './port.js';
+export type * from './port.js';

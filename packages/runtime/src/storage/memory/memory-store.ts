@@ -1,0 +1,248 @@
+import type { Agent, AuditCheckpoint, AuditEvent, EntitiesDocument, Resource, Tool, User } from '@mandate/protocol';
+import { MandateError } from '../../kernel/index.js';
+import {
+  GENESIS_HASH,
+  type ApiKeyRecord,
+  type ApprovalFilter,
+  type ApprovalRecord,
+  type AuditFilter,
+  type AuditHead,
+  type AuditSealer,
+  type GrantFilter,
+  type GrantRecord,
+  type PolicySetSummary,
+  type Store,
+  type StoredAuditRecord,
+  type StoredPolicySet,
+} from '../port.js';
+import { matchesAuditFilter } from '../audit-filter.js';
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+/** The in-memory driver: the reference implementation of the port, for tests and `--store memory`. */
+export function createMemoryStore(): Store {
+  const agents = new Map<string, Agent>();
+  const users = new Map<string, User>();
+  const resources = new Map<string, Resource>();
+  let tools: Tool[] = [];
+  const policySets = new Map<string, StoredPolicySet>();
+  const activations: { version: string; at: string }[] = [];
+  const keys = new Map<string, ApiKeyRecord>();
+  const approvals = new Map<string, ApprovalRecord>();
+  const grants = new Map<string, GrantRecord>();
+  const audit: StoredAuditRecord[] = [];
+  const checkpoints: AuditCheckpoint[] = [];
+  let closed = false;
+  let auditTail: Promise<unknown> = Promise.resolve();
+
+  const open = () => {
+    if (closed) throw new MandateError('store_unavailable', 'store is closed');
+  };
+  const activeVersion = () => activations.at(-1)?.version ?? null;
+
+  return {
+    kind: 'memory',
+    async migrate() {
+      open();
+      return [];
+    },
+    async ping() {
+      open();
+    },
+    async close() {
+      closed = true;
+    },
+
+    async getAgent(id) {
+      open();
+      const a = agents.get(id);
+      return a ? clone(a) : null;
+    },
+    async getUser(id) {
+      open();
+      const u = users.get(id);
+      return u ? clone(u) : null;
+    },
+    async getResource(type, id) {
+      open();
+      const r = resources.get(`${type}::${id}`);
+      return r ? clone(r) : null;
+    },
+    async putEntities(doc: EntitiesDocument) {
+      open();
+      for (const a of doc.agents) agents.set(a.id, clone(a));
+      for (const u of doc.users) users.set(u.id, clone(u));
+      for (const r of doc.resources) resources.set(`${r.type}::${r.id}`, clone(r));
+    },
+    async listEntities() {
+      open();
+      return clone({ agents: [...agents.values()], users: [...users.values()], resources: [...resources.values()] });
+    },
+
+    async putTools(next) {
+      open();
+      tools = clone(next);
+    },
+    async listTools() {
+      open();
+      return clone(tools);
+    },
+
+    async savePolicySet(set) {
+      open();
+      if (!policySets.has(set.version)) policySets.set(set.version, clone(set));
+    },
+    async activatePolicySet(version, at) {
+      open();
+      if (!policySets.has(version)) throw new MandateError('not_found', `no policy set ${version}`);
+      activations.push({ version, at });
+    },
+    async getActivePolicySet() {
+      open();
+      const v = activeVersion();
+      return v ? clone(policySets.get(v)!) : null;
+    },
+    async getPolicySet(version) {
+      open();
+      const s = policySets.get(version);
+      return s ? clone(s) : null;
+    },
+    async listPolicySets() {
+      open();
+      const active = activeVersion();
+      const out: PolicySetSummary[] = [...policySets.values()].map((s) => ({
+        version: s.version,
+        createdAt: s.createdAt,
+        source: s.source,
+        active: s.version === active,
+        activatedAt: activations.filter((a) => a.version === s.version).at(-1)?.at ?? null,
+      }));
+      return out.reverse();
+    },
+
+    async putApiKey(key) {
+      open();
+      keys.set(key.id, clone(key));
+    },
+    async findApiKeyByHash(hash) {
+      open();
+      for (const k of keys.values()) if (k.hash === hash) return clone(k);
+      return null;
+    },
+    async listApiKeys() {
+      open();
+      return clone([...keys.values()]);
+    },
+
+    async createApproval(a) {
+      open();
+      if (approvals.has(a.id)) throw new MandateError('conflict', `approval ${a.id} exists`);
+      approvals.set(a.id, clone(a));
+    },
+    async getApproval(id) {
+      open();
+      const a = approvals.get(id);
+      return a ? clone(a) : null;
+    },
+    async listApprovals(filter: ApprovalFilter) {
+      open();
+      const out = [...approvals.values()]
+        .filter(
+          (a) =>
+            (!filter.status || a.status === filter.status) &&
+            (!filter.roles || filter.roles.includes(a.role)) &&
+            (!filter.agent || a.agent === filter.agent),
+        )
+        .reverse();
+      return clone(out.slice(0, filter.limit ?? 100));
+    },
+    async countPendingApprovals(agent) {
+      open();
+      let n = 0;
+      for (const a of approvals.values()) if (a.agent === agent && a.status === 'pending') n++;
+      return n;
+    },
+    async updateApproval(next, expectedStatus, expectedVotes) {
+      open();
+      const cur = approvals.get(next.id);
+      if (!cur || cur.status !== expectedStatus || cur.votes.length !== expectedVotes) return false;
+      approvals.set(next.id, clone(next));
+      return true;
+    },
+
+    async createGrant(g) {
+      open();
+      if (grants.has(g.id)) throw new MandateError('conflict', `grant ${g.id} exists`);
+      grants.set(g.id, clone(g));
+    },
+    async getGrant(id) {
+      open();
+      const g = grants.get(id);
+      return g ? clone(g) : null;
+    },
+    async listGrants(filter: GrantFilter) {
+      open();
+      return clone(
+        [...grants.values()]
+          .filter(
+            (g) =>
+              (!filter.user || g.user === filter.user) &&
+              (!filter.agent || g.agent === filter.agent) &&
+              (filter.includeRevoked || g.revokedAt === null),
+          )
+          .reverse(),
+      );
+    },
+    async revokeGrant(id, at) {
+      open();
+      if (!grants.has(id)) throw new MandateError('not_found', `no grant ${id}`);
+      const revoked: string[] = [];
+      const queue = [id];
+      while (queue.length) {
+        const gid = queue.shift()!;
+        const g = grants.get(gid)!;
+        if (g.revokedAt === null) {
+          g.revokedAt = at;
+          revoked.push(gid);
+        }
+        for (const child of grants.values()) if (child.parentId === gid) queue.push(child.id);
+      }
+      return revoked;
+    },
+
+    appendAudit(events: readonly AuditEvent[], seal: AuditSealer) {
+      // Serialise appends like a database transaction would.
+      const run = auditTail.then(() => {
+        open();
+        const last = audit.at(-1);
+        const head: AuditHead = last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
+        const records = seal(head, events);
+        audit.push(...records.map(clone));
+        return records;
+      });
+      auditTail = run.catch(() => undefined);
+      return run;
+    },
+    async auditHead() {
+      open();
+      const last = audit.at(-1);
+      return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
+    },
+    async readAudit(afterSeq, limit) {
+      open();
+      return clone(audit.filter((r) => r.seq > afterSeq).slice(0, limit));
+    },
+    async queryAudit(filter: AuditFilter) {
+      open();
+      return clone(audit.filter((r) => matchesAuditFilter(r, filter)).slice(0, filter.limit));
+    },
+    async appendCheckpoint(cp) {
+      open();
+      checkpoints.push(clone(cp));
+    },
+    async listCheckpoints() {
+      open();
+      return clone(checkpoints);
+    },
+  };
+}

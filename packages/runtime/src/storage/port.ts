@@ -1,0 +1,233 @@
+import type {
+  Agent,
+  ApprovalStatus,
+  AuditCheckpoint,
+  AuditEvent,
+  EntitiesDocument,
+  Resource,
+  Tool,
+  User,
+} from '@mandate/protocol';
+
+/** Who a credential speaks for. */
+export type Role = 'agent' | 'user' | 'approver' | 'admin';
+
+export interface ApiKeyRecord {
+  id: string;
+  /** sha256 hex of the secret; the secret itself is never stored. */
+  hash: string;
+  role: Role;
+  /** The agent id (role agent) or user id (roles user, approver) the key authenticates as. */
+  subject: string | null;
+  name: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** A policy set as stored: the `*.cedar` files by name plus the Cedar schema text. */
+export interface StoredPolicySet {
+  /** `sha256:<hex>` over the canonical set (see policy/version.ts). */
+  version: string;
+  policies: Record<string, string>;
+  schema: string;
+  createdAt: string;
+  /** Free-form origin, e.g. the directory it was loaded from. */
+  source: string;
+}
+
+export interface PolicySetSummary {
+  version: string;
+  createdAt: string;
+  source: string;
+  active: boolean;
+  activatedAt: string | null;
+}
+
+export interface ApprovalVote {
+  approver: string;
+  verdict: 'approve' | 'deny';
+  comment: string | null;
+  at: string;
+  /** base64 Ed25519 signature of the call hash by the approver's registered key, when given. */
+  signature: string | null;
+}
+
+/** A pending human sign-off bound to one exact call. */
+export interface ApprovalRecord {
+  id: string;
+  /** sha256 over canonical {agent, user, action, args, resource, policyVersion}. */
+  callHash: string;
+  decisionId: string;
+  agent: string;
+  user: string | null;
+  action: string;
+  resource: string | null;
+  policyVersion: string;
+  role: string;
+  quorum: number;
+  /** Rendered from the real args by the runtime, never from the agent's narration. */
+  summary: string;
+  /** Redacted args, for the approver's screen. */
+  args: Record<string, unknown>;
+  status: ApprovalStatus;
+  requestedAt: string;
+  expiresAt: string;
+  votes: ApprovalVote[];
+  resolvedAt: string | null;
+  consumedAt: string | null;
+  consumedBy: string | null;
+}
+
+export interface ApprovalFilter {
+  status?: ApprovalStatus;
+  roles?: string[];
+  agent?: string;
+  limit?: number;
+}
+
+/** A limit on one arg of the granted calls, e.g. `{ arg: "amount", op: "<=", value: 200 }`. */
+export interface GrantLimit {
+  arg: string;
+  op: '<=' | '<' | '>=' | '>' | '==' | '!=';
+  value: number | string | boolean;
+}
+
+/** A user's delegation to an agent. */
+export interface GrantRecord {
+  id: string;
+  user: string;
+  agent: string;
+  /** Action names or `namespace.*`. */
+  actions: string[];
+  /** Resource ids (`Type::id`) the grant is narrowed to; empty means any. */
+  resources: string[];
+  /** Resource attribute constraints, e.g. `{ tenant: "$user.tenant" }`. */
+  resourceAttributes: Record<string, string>;
+  limits: GrantLimit[];
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+  /** The grant this one was attenuated from (sub-agent delegation), or null for a user's own grant. */
+  parentId: string | null;
+  /** Who created it: `user:<id>` or `admin:<keyId>`. */
+  createdBy: string;
+}
+
+export interface GrantFilter {
+  user?: string;
+  agent?: string;
+  includeRevoked?: boolean;
+}
+
+/** The chain head: seq 0 and the genesis hash when the log is empty. */
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
+/** A record as stored: the exact hashed text plus the columns kept for querying (checked by verify). */
+export interface StoredAuditRecord {
+  seq: number;
+  prevHash: string;
+  hash: string;
+  /** Canonical JSON text of the AuditEvent, exactly as hashed. */
+  eventText: string;
+  columns: {
+    type: string;
+    time: string;
+    agent: string | null;
+    user: string | null;
+    action: string | null;
+    effect: string | null;
+    decisionId: string | null;
+  };
+}
+
+export interface AuditFilter {
+  agent?: string;
+  user?: string;
+  action?: string;
+  effect?: string;
+  type?: string;
+  decisionId?: string;
+  /** ISO times, inclusive. */
+  from?: string;
+  to?: string;
+  /** Cursor: only records with seq greater than this. */
+  afterSeq?: number;
+  limit: number;
+}
+
+/** Turns events into chained records given the head; called by the store inside its write transaction. */
+export type AuditSealer = (head: AuditHead, events: readonly AuditEvent[]) => StoredAuditRecord[];
+
+/**
+ * The one storage port. Every driver (memory, SQLite, PostgreSQL) passes `storage/contract`.
+ * Methods are async so that network drivers fit; a driver fails with `MandateError('store_unavailable')`
+ * when its database cannot be reached, never with a driver-specific error.
+ */
+export interface Store {
+  readonly kind: 'memory' | 'sqlite' | 'postgres';
+  /** Apply pending forward-only migrations; returns the names applied. */
+  migrate(): Promise<string[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  getAgent(id: string): Promise<Agent | null>;
+  getUser(id: string): Promise<User | null>;
+  getResource(type: string, id: string): Promise<Resource | null>;
+  /** Upserts every entity in the document, in one transaction. */
+  putEntities(doc: EntitiesDocument): Promise<void>;
+  listEntities(): Promise<EntitiesDocument>;
+
+  /** Replaces the tool registry, in one transaction. */
+  putTools(tools: Tool[]): Promise<void>;
+  listTools(): Promise<Tool[]>;
+
+  /** Idempotent by version. */
+  savePolicySet(set: StoredPolicySet): Promise<void>;
+  /** Points `active` at a saved version, atomically. Throws not_found for an unknown version. */
+  activatePolicySet(version: string, at: string): Promise<void>;
+  getActivePolicySet(): Promise<StoredPolicySet | null>;
+  getPolicySet(version: string): Promise<StoredPolicySet | null>;
+  /** Newest first. */
+  listPolicySets(): Promise<PolicySetSummary[]>;
+
+  putApiKey(key: ApiKeyRecord): Promise<void>;
+  findApiKeyByHash(hash: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+
+  createApproval(approval: ApprovalRecord): Promise<void>;
+  getApproval(id: string): Promise<ApprovalRecord | null>;
+  /** Newest first. */
+  listApprovals(filter: ApprovalFilter): Promise<ApprovalRecord[]>;
+  countPendingApprovals(agent: string): Promise<number>;
+  /**
+   * Compare-and-set: writes `next` only if the stored status is still `expectedStatus` and the stored
+   * vote count is still `expectedVotes`. Returns false when another writer got there first. This is
+   * what makes consuming an approval single-use under concurrency.
+   */
+  updateApproval(next: ApprovalRecord, expectedStatus: ApprovalStatus, expectedVotes: number): Promise<boolean>;
+
+  createGrant(grant: GrantRecord): Promise<void>;
+  getGrant(id: string): Promise<GrantRecord | null>;
+  /** Newest first. */
+  listGrants(filter: GrantFilter): Promise<GrantRecord[]>;
+  /** Revokes the grant and every grant attenuated from it (transitively). Returns the ids revoked. */
+  revokeGrant(id: string, at: string): Promise<string[]>;
+
+  /**
+   * Appends events as one batch in one durable transaction, serialised against every other writer
+   * (also on other nodes): the sealer is called with the head read inside the transaction.
+   */
+  appendAudit(events: readonly AuditEvent[], seal: AuditSealer): Promise<StoredAuditRecord[]>;
+  auditHead(): Promise<AuditHead>;
+  /** Records in seq order starting after `afterSeq`, for verify and export. */
+  readAudit(afterSeq: number, limit: number): Promise<StoredAuditRecord[]>;
+  /** Filtered query in seq order. */
+  queryAudit(filter: AuditFilter): Promise<StoredAuditRecord[]>;
+  appendCheckpoint(cp: AuditCheckpoint): Promise<void>;
+  listCheckpoints(): Promise<AuditCheckpoint[]>;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
