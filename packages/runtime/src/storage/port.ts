@@ -87,6 +87,8 @@ export interface ApprovalFilter {
 
 /** A limit on one arg of the granted calls, e.g. `{ arg: "amount", op: "<=", value: 200 }`. */
 export interface GrantLimit {
+  /** The action (or `namespace.*`) the limit applies to; absent means every granted action. */
+  action?: string;
   arg: string;
   op: '<=' | '<' | '>=' | '>' | '==' | '!=';
   value: number | string | boolean;

@@ -1,0 +1,281 @@
+import { readFile } from 'node:fs/promises';
+import type { AuditEvent, EntitiesDocument, Tool } from '@mandate/protocol';
+import { EntitiesDocumentSchema, ToolsDocumentSchema } from '@mandate/protocol';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  MandateError,
+  createJsonLogger,
+  parseJsonStrict,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '../kernel/index.js';
+import type { Config, LoadedConfig } from '../config/index.js';
+import type { Store } from '../storage/port.js';
+import { createCedarEngine, loadPolicyDir, type PolicyEngine, type PolicySetSource } from '../policy/index.js';
+import { createPolicyService, type PolicyService } from '../policy/service.js';
+import { createToolRegistry, type ToolRegistry } from '../tools/index.js';
+import { createApprovalService, type ApprovalService } from '../approvals/index.js';
+import { createGrantService, type GrantService } from '../grants/index.js';
+import { createDecisionService, createTimeContext, type DecisionService } from '../decisions/index.js';
+import {
+  argsDigest,
+  createAuditLog,
+  createEphemeralKeys,
+  createRedactor,
+  exportAudit,
+  loadOrCreateKeys,
+  verifyAudit,
+  type AuditLog,
+} from '../audit/index.js';
+import { apiKeyHash, createHttpServer, createMetrics, parseDuration, type Metrics } from '../http/index.js';
+import { openStore } from './store.js';
+import { runPolicyCases } from './policy-cases.js';
+import { seedGrants } from './seed-grants.js';
+
+/** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
+export interface Mandate {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  nodeId: string;
+  engine: PolicyEngine;
+  policies: PolicyService;
+  tools: () => ToolRegistry;
+  setTools(tools: Tool[]): Promise<void>;
+  audit: AuditLog;
+  /** Appends a non-decision event (stamped with time and node). */
+  record(event: Omit<AuditEvent, 'time' | 'nodeId'>): Promise<unknown>;
+  approvals: ApprovalService;
+  grants: GrantService;
+  decisions: DecisionService;
+  metrics: Metrics;
+  publicKeys: Record<string, string>;
+  /** Starts the HTTP server (API, later gateway and dashboard) on the configured host and port. */
+  listen(): Promise<{ server: Server; url: string }>;
+  close(): Promise<void>;
+}
+
+export interface CreateMandateOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Use this store instead of opening `config.store` (tests). */
+  store?: Store;
+  /** Skip loading files named by the config (tools, entities, policies, apiKeys). */
+  skipSeed?: boolean;
+}
+
+/** The composition root: wires concrete pieces together, seeds from the config's files, and nothing else. */
+export async function createMandate(loaded: LoadedConfig, options: CreateMandateOptions = {}): Promise<Mandate> {
+  const { config, nodeId } = loaded;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createJsonLogger(config.log.level);
+  const store = options.store ?? openStore(config.store, logger);
+  let audit: AuditLog | undefined;
+  let policies: PolicyService | undefined;
+  let server: Server | undefined;
+  try {
+    await store.migrate();
+    const keys = store.kind === 'memory' ? createEphemeralKeys() : await loadOrCreateKeys(config.keys.dir);
+    audit = createAuditLog({
+      store,
+      clock,
+      logger,
+      nodeId,
+      signer: keys.signer,
+      checkpointEvery: config.audit.checkpointEvery,
+      checkpointIntervalMs: config.audit.checkpointIntervalMs,
+      maxQueue: config.audit.maxQueue,
+    });
+    const auditLog = audit;
+    const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
+      auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
+    const engine = createCedarEngine();
+    policies = createPolicyService({ engine, store, clock, logger, audit: record });
+    const policyService = policies;
+    let registry = createToolRegistry([]);
+    const setTools = async (tools: Tool[]) => {
+      const next = createToolRegistry(tools);
+      await store.putTools(tools);
+      registry = next;
+    };
+
+    const grants = createGrantService({ store, clock, audit: record });
+    if (!options.skipSeed) await seed(loaded, { store, setTools, policies: policyService, record, logger, grants, clock });
+    registry = createToolRegistry(await store.listTools());
+    await policyService.refresh();
+
+    const approvals = createApprovalService({ store, clock, logger, audit: record }, config.approvals);
+    const redactor = createRedactor({ paths: config.audit.redact });
+    const metrics = createMetrics();
+    const decisions = createDecisionService({
+      store,
+      clock,
+      logger,
+      nodeId,
+      policies: () => policyService.active(),
+      tools: () => registry,
+      audit: (event) => auditLog.append(event),
+      approvals,
+      grants,
+      redact: redactor,
+      digest: (args) => argsDigest(keys.hmacKey, args),
+      time: createTimeContext(config.policies.timeZone),
+      observe: (effect, ms) => metrics.observeDecision(effect, ms),
+    });
+    const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
+
+    const mandate: Mandate = {
+      store,
+      clock,
+      logger,
+      nodeId,
+      engine,
+      policies: policyService,
+      tools: () => registry,
+      setTools,
+      audit: auditLog,
+      record,
+      approvals,
+      grants,
+      decisions,
+      metrics,
+      publicKeys,
+      async listen() {
+        server = createHttpServer({
+          store,
+          clock,
+          logger,
+          decisions,
+          approvals,
+          grants,
+          policies: policyService,
+          engine,
+          tools: () => registry,
+          metrics,
+          audit: record,
+          verifyAudit: () => verifyAudit(store, { publicKeys }),
+          exportAudit: (format, write, filter) => exportAudit(store, { format, write, filter }),
+          auditStats: () => auditLog.stats(),
+          runPolicyTests: (input) => runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
+          options: config.server,
+        });
+        const s = server;
+        await new Promise<void>((resolve, reject) => {
+          s.once('error', reject);
+          s.listen(config.server.port, config.server.host, () => resolve());
+        });
+        const addr = s.address() as AddressInfo;
+        const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+        return { server: s, url: `http://${host}:${addr.port}` };
+      },
+      async close() {
+        try {
+          if (server) {
+            const s = server;
+            await new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeIdleConnections();
+            });
+          }
+        } finally {
+          try {
+            policyService.close();
+            await auditLog.close();
+          } finally {
+            await store.close();
+          }
+        }
+      },
+    };
+    return mandate;
+  } catch (err) {
+    policies?.close();
+    await audit?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function readJsonFile(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new MandateError('bad_request', `cannot read ${what} file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return parseJsonStrict(text);
+  } catch (err) {
+    throw new MandateError('bad_request', `${what} file ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Loads the tools, entities, API keys and policy directory the config names. */
+async function seed(
+  loaded: LoadedConfig,
+  deps: {
+    store: Store;
+    setTools: (tools: Tool[]) => Promise<void>;
+    policies: PolicyService;
+    record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+    logger: Logger;
+    grants: GrantService;
+    clock: Clock;
+  },
+): Promise<void> {
+  const { config } = loaded;
+  if (config.tools) {
+    const r = ToolsDocumentSchema.safeParse(await readJsonFile(config.tools, 'tools'));
+    if (!r.success) throw new MandateError('bad_request', `tools file ${config.tools}: ${r.error.issues[0]?.message}`);
+    await deps.setTools(r.data.tools);
+  }
+  if (config.entities) {
+    const r = EntitiesDocumentSchema.safeParse(await readJsonFile(config.entities, 'entities'));
+    if (!r.success) {
+      const i = r.error.issues[0];
+      throw new MandateError('bad_request', `entities file ${config.entities}: ${i?.path.join('.')}: ${i?.message}`);
+    }
+    await putEntitiesIfChanged(deps.store, r.data, deps.record, config.entities);
+  }
+  for (const k of config.apiKeys) {
+    const hash = apiKeyHash(k.secret);
+    if (await deps.store.findApiKeyByHash(hash)) continue;
+    await deps.store.putApiKey({
+      id: `key_${k.name}`,
+      hash,
+      role: k.role,
+      subject: k.subject,
+      name: k.name,
+      createdAt: new Date().toISOString(),
+      revokedAt: null,
+    });
+    await deps.record({ type: 'key.created', data: { keyId: `key_${k.name}`, role: k.role, subject: k.subject, source: 'config' } });
+  }
+  await seedGrants(deps.grants, config.grants, deps.clock);
+  if (config.policies.dir) {
+    const source: PolicySetSource = await loadPolicyDir(config.policies.dir);
+    const r = await deps.policies.activate(source, `dir:${config.policies.dir}`);
+    if (r.changed) deps.logger.info('activated policy directory', { dir: config.policies.dir, version: r.version });
+  }
+}
+
+async function putEntitiesIfChanged(
+  store: Store,
+  doc: EntitiesDocument,
+  record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>,
+  file: string,
+): Promise<void> {
+  await store.putEntities(doc);
+  await record({
+    type: 'entities.updated',
+    data: {
+      source: `file:${file}`,
+      agents: doc.agents.map((a) => ({ id: a.id, status: a.status })),
+      users: doc.users.map((u) => u.id),
+      resources: doc.resources.map((r) => `${r.type}::${r.id}`),
+    },
+  });
+}
+

@@ -1,0 +1,12 @@
+export { callHash, createApprovalService, toApprovalRef } from './service.js';
+export type {
+  ApprovalService,
+  ApprovalServiceDeps,
+  ApprovalServiceOptions,
+  Approver,
+  CallBinding,
+  ConsumeError,
+  ConsumeResult,
+  RequestApprovalInput,
+} from './service.js';
+export { verifyApprovalSignature } from './signature.js';

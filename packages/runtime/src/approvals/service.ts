@@ -1,0 +1,286 @@
+import type { ApprovalRef, AuditEvent } from '@mandate/protocol';
+import { MandateError, canonicalize, newId, sha256Hex, type Clock, type Logger } from '../kernel/index.js';
+import type { ApprovalRecord, ApprovalVote, Store } from '../storage/port.js';
+import { verifyApprovalSignature } from './signature.js';
+
+/** What an approval is bound to. Any change in any field gives another hash (PSD2-style dynamic linking). */
+export interface CallBinding {
+  agent: string;
+  user: string | null;
+  action: string;
+  /** Canonical args object (already parsed once and validated). */
+  args: Record<string, unknown>;
+  resource: string | null;
+  policyVersion: string;
+}
+
+/** The exact-call hash an approval is bound to. */
+export function callHash(b: CallBinding): string {
+  return 'sha256:' + sha256Hex('mandate.approval.v1\0' + canonicalize(b));
+}
+
+export interface Approver {
+  id: string;
+  roles: readonly string[];
+  /** Registered Ed25519 public key (PEM), if the approver has one. */
+  publicKeyPem?: string | null;
+}
+
+export type ConsumeResult = { ok: true; approval: ApprovalRecord } | { ok: false; code: ConsumeError; message: string };
+export type ConsumeError =
+  | 'approval_not_found'
+  | 'approval_mismatch'
+  | 'approval_pending'
+  | 'approval_denied'
+  | 'approval_expired'
+  | 'approval_consumed';
+
+export interface ApprovalServiceDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  /** Appends an audit event durably (audit before act). */
+  audit: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+  /** Called after an approval is created or resolved (webhooks). Errors are logged, never thrown. */
+  notify?: (kind: 'approval.requested' | 'approval.resolved', approval: ApprovalRecord) => void;
+}
+
+export interface ApprovalServiceOptions {
+  ttlSeconds: number;
+  maxPendingPerAgent: number;
+}
+
+export interface RequestApprovalInput extends CallBinding {
+  decisionId: string;
+  role: string;
+  quorum: number;
+  summary: string;
+  redactedArgs: Record<string, unknown>;
+}
+
+/** The approval life cycle: requested → approved | denied | expired → consumed (once). */
+export interface ApprovalService {
+  /** Creates a pending approval for this exact call, or returns the pending one already bound to it. */
+  request(input: RequestApprovalInput): Promise<ApprovalRecord>;
+  get(id: string): Promise<ApprovalRecord | null>;
+  list(filter: { status?: ApprovalRecord['status']; roles?: string[]; agent?: string; limit?: number }): Promise<ApprovalRecord[]>;
+  vote(id: string, approver: Approver, verdict: 'approve' | 'deny', comment: string | null, signature: string | null): Promise<ApprovalRecord>;
+  /** Checks the approval against the call and consumes it atomically: of two racing calls exactly one gets ok. */
+  consume(id: string, binding: CallBinding, decisionId: string): Promise<ConsumeResult>;
+  /** Long-poll: resolves when the approval leaves `pending` or after `timeoutMs`. */
+  wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<ApprovalRecord | null>;
+}
+
+export function toApprovalRef(a: ApprovalRecord): ApprovalRef {
+  return { id: a.id, status: a.status, role: a.role, quorum: a.quorum, expiresAt: a.expiresAt };
+}
+
+export function createApprovalService(deps: ApprovalServiceDeps, options: ApprovalServiceOptions): ApprovalService {
+  const { store, clock, logger } = deps;
+  const iso = () => new Date(clock.now()).toISOString();
+
+  const notify = (kind: 'approval.requested' | 'approval.resolved', a: ApprovalRecord) => {
+    try {
+      deps.notify?.(kind, a);
+    } catch (err) {
+      logger.warn('approval notification failed', { approvalId: a.id, error: (err as Error).message });
+    }
+  };
+
+  /** Marks a pending approval past its expiry as expired (and audits it); returns the fresh record. */
+  const settleExpiry = async (a: ApprovalRecord): Promise<ApprovalRecord> => {
+    if (a.status !== 'pending' && a.status !== 'approved') return a;
+    if (Date.parse(a.expiresAt) > clock.now()) return a;
+    const next: ApprovalRecord = { ...a, status: 'expired', resolvedAt: a.resolvedAt ?? iso() };
+    if (await store.updateApproval(next, a.status, a.votes.length)) {
+      await deps.audit({
+        type: 'approval.expired',
+        decisionId: a.decisionId,
+        agent: a.agent,
+        ...(a.user ? { user: a.user } : {}),
+        action: a.action,
+        data: { approvalId: a.id, callHash: a.callHash },
+      });
+      notify('approval.resolved', next);
+      return next;
+    }
+    return (await store.getApproval(a.id)) ?? a;
+  };
+
+  return {
+    async request(input) {
+      const hash = callHash(input);
+      const pending = await store.listApprovals({ status: 'pending', agent: input.agent, limit: 1000 });
+      for (const p of pending) {
+        if (p.callHash === hash) {
+          const settled = await settleExpiry(p);
+          if (settled.status === 'pending') return settled;
+        }
+      }
+      // SECURITY: flooding the approver (THREATS: overwhelming the human in the loop) — cap pending per agent.
+      if ((await store.countPendingApprovals(input.agent)) >= options.maxPendingPerAgent) {
+        throw new MandateError(
+          'approval_backlog',
+          `agent ${input.agent} already has ${options.maxPendingPerAgent} approvals waiting; wait for them to be resolved`,
+        );
+      }
+      const now = clock.now();
+      const approval: ApprovalRecord = {
+        id: newId('apr', now),
+        callHash: hash,
+        decisionId: input.decisionId,
+        agent: input.agent,
+        user: input.user,
+        action: input.action,
+        resource: input.resource,
+        policyVersion: input.policyVersion,
+        role: input.role,
+        quorum: input.quorum,
+        summary: input.summary,
+        args: input.redactedArgs,
+        status: 'pending',
+        requestedAt: new Date(now).toISOString(),
+        expiresAt: new Date(now + options.ttlSeconds * 1000).toISOString(),
+        votes: [],
+        resolvedAt: null,
+        consumedAt: null,
+        consumedBy: null,
+      };
+      await store.createApproval(approval);
+      await deps.audit({
+        type: 'approval.requested',
+        decisionId: input.decisionId,
+        agent: input.agent,
+        ...(input.user ? { user: input.user } : {}),
+        action: input.action,
+        ...(input.resource ? { resource: input.resource } : {}),
+        data: {
+          approvalId: approval.id,
+          callHash: hash,
+          role: approval.role,
+          quorum: approval.quorum,
+          summary: approval.summary,
+          expiresAt: approval.expiresAt,
+        },
+      });
+      notify('approval.requested', approval);
+      return approval;
+    },
+
+    async get(id) {
+      const a = await store.getApproval(id);
+      return a ? settleExpiry(a) : null;
+    },
+
+    async list(filter) {
+      const items = await store.listApprovals(filter);
+      const out: ApprovalRecord[] = [];
+      for (const a of items) {
+        const s = await settleExpiry(a);
+        if (!filter.status || s.status === filter.status) out.push(s);
+      }
+      return out;
+    },
+
+    async vote(id, approver, verdict, comment, signature) {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const found = await store.getApproval(id);
+        if (!found) throw new MandateError('not_found', `no approval ${id}`);
+        const a = await settleExpiry(found);
+        if (a.status === 'expired') throw new MandateError('approval_expired', `approval ${id} expired at ${a.expiresAt}`);
+        if (a.status !== 'pending') throw new MandateError('conflict', `approval ${id} is already ${a.status}`);
+        // SECURITY: separation of duties — the requesting agent and the user it acts for never approve their own call.
+        if (approver.id === a.agent || (a.user !== null && approver.id === a.user)) {
+          throw new MandateError('self_approval', 'the requester of an approval cannot approve or deny it');
+        }
+        if (!approver.roles.includes(a.role)) {
+          throw new MandateError('wrong_role', `approval ${id} is routed to role ${a.role}`);
+        }
+        if (a.votes.some((v) => v.approver === approver.id)) {
+          throw new MandateError('duplicate_approver', `${approver.id} has already voted on approval ${id}`);
+        }
+        if (signature !== null) {
+          if (!approver.publicKeyPem) throw new MandateError('invalid_signature', 'approver has no registered signing key');
+          if (!verifyApprovalSignature(approver.publicKeyPem, a.callHash, signature)) {
+            throw new MandateError('invalid_signature', 'signature does not verify over the approval hash');
+          }
+        }
+        const vote: ApprovalVote = { approver: approver.id, verdict, comment, at: iso(), signature };
+        const votes = [...a.votes, vote];
+        const approvals = votes.filter((v) => v.verdict === 'approve').length;
+        const status = verdict === 'deny' ? 'denied' : approvals >= a.quorum ? 'approved' : 'pending';
+        const next: ApprovalRecord = { ...a, votes, status, resolvedAt: status === 'pending' ? null : iso() };
+        if (!(await store.updateApproval(next, 'pending', a.votes.length))) continue;
+        await deps.audit({
+          type: verdict === 'deny' ? 'approval.denied' : 'approval.approved',
+          decisionId: a.decisionId,
+          agent: a.agent,
+          ...(a.user ? { user: a.user } : {}),
+          action: a.action,
+          data: {
+            approvalId: a.id,
+            callHash: a.callHash,
+            approver: approver.id,
+            comment,
+            signed: signature !== null,
+            status,
+            approvals,
+            quorum: a.quorum,
+          },
+        });
+        if (status !== 'pending') notify('approval.resolved', next);
+        return next;
+      }
+      throw new MandateError('conflict', `approval ${id} is being changed concurrently; try again`);
+    },
+
+    async consume(id, binding, decisionId) {
+      const found = await store.getApproval(id);
+      if (!found) return { ok: false, code: 'approval_not_found', message: `no approval ${id}` };
+      const a = await settleExpiry(found);
+      // SECURITY: bound to one exact call — agent, user, action, canonical args, resource and policy version.
+      if (a.callHash !== callHash(binding)) {
+        return {
+          ok: false,
+          code: 'approval_mismatch',
+          message: `approval ${id} was given for a different call (args, resource, user or policy version changed)`,
+        };
+      }
+      switch (a.status) {
+        case 'pending':
+          return { ok: false, code: 'approval_pending', message: `approval ${id} is still waiting for role ${a.role}` };
+        case 'denied':
+          return { ok: false, code: 'approval_denied', message: `approval ${id} was denied` };
+        case 'expired':
+          return { ok: false, code: 'approval_expired', message: `approval ${id} expired at ${a.expiresAt}` };
+        case 'consumed':
+          return { ok: false, code: 'approval_consumed', message: `approval ${id} was already used` };
+        case 'approved':
+          break;
+      }
+      const next: ApprovalRecord = { ...a, status: 'consumed', consumedAt: iso(), consumedBy: decisionId };
+      // SECURITY: single use — compare-and-set from approved; of two racing calls exactly one wins.
+      if (!(await store.updateApproval(next, 'approved', a.votes.length))) {
+        return { ok: false, code: 'approval_consumed', message: `approval ${id} was already used` };
+      }
+      await deps.audit({
+        type: 'approval.consumed',
+        decisionId,
+        agent: a.agent,
+        ...(a.user ? { user: a.user } : {}),
+        action: a.action,
+        data: { approvalId: a.id, callHash: a.callHash, requestedBy: a.decisionId },
+      });
+      return { ok: true, approval: next };
+    },
+
+    async wait(id, timeoutMs, signal) {
+      const deadline = clock.now() + timeoutMs;
+      for (;;) {
+        const a = await this.get(id);
+        if (!a || a.status !== 'pending' || clock.now() >= deadline || signal?.aborted) return a;
+        await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - clock.now()))));
+      }
+    },
+  };
+}

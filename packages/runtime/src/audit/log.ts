@@ -1,0 +1,265 @@
+import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
+import { type Clock, type Logger, MandateError, canonicalize } from '../kernel/index.js';
+import type { AuditSealer, Store, StoredAuditRecord } from '../storage/index.js';
+import { sealCanonical } from './chain.js';
+import type { AuditSigner } from './keys.js';
+
+/** Options of {@link createAuditLog}. */
+export interface AuditLogOptions {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  /** This node's id, for log lines (events carry their own `nodeId`). */
+  nodeId: string;
+  signer: AuditSigner;
+  /** Write a checkpoint once this many events were appended since the last one. */
+  checkpointEvery: number;
+  /** Also write one this often, even when idle, so a cut-off tail is caught within this window. */
+  checkpointIntervalMs: number;
+  /** Most events in one store transaction. Default 512. */
+  maxBatch?: number;
+  /** Most events waiting for a transaction; beyond it `append` sheds with `overloaded`. Default 10,000. */
+  maxQueue?: number;
+}
+
+/** Numbers for `/metrics`. */
+export interface AuditLogStats {
+  /** Events accepted and waiting for a transaction (not counting the batch in flight). */
+  queued: number;
+  /** Events committed by this log since it was created. */
+  appended: number;
+  /** Store transactions that committed. */
+  batches: number;
+  lastBatchSize: number;
+  /** Age of the oldest accepted, not yet committed event (in flight or waiting): the audit lag. 0 when none. */
+  oldestQueuedMs: number;
+}
+
+/** The single writer of the audit chain on this node. */
+export interface AuditLog {
+  /**
+   * Appends one event. Resolves with its sealed record only once the store has durably committed
+   * it; rejects with `audit_unavailable` when the commit failed and `overloaded` when the queue is full.
+   */
+  append(event: AuditEvent): Promise<StoredAuditRecord>;
+  /** Writes a signed checkpoint of the committed head now (after any checkpoint already under way). */
+  checkpoint(): Promise<AuditCheckpoint>;
+  stats(): AuditLogStats;
+  /** Resolves once every event accepted before the call has been committed or rejected. */
+  flush(): Promise<void>;
+  /** Stops accepting events, flushes, writes a final checkpoint and stops the timer. Idempotent. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  event: AuditEvent;
+  /** Canonical text, computed once at `append`: what is hashed is what the caller handed over. */
+  text: string;
+  acceptedAt: number;
+  resolve(record: StoredAuditRecord): void;
+  reject(err: unknown): void;
+}
+
+interface CheckpointWaiter {
+  resolve(cp: AuditCheckpoint): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Creates the audit log: a group-commit writer over `Store.appendAudit`. Concurrent appends queue
+ * while a transaction is in flight and go together in the next one, so many decisions share one
+ * fsync; order of acceptance is the order in the chain.
+ */
+export function createAuditLog(opts: AuditLogOptions): AuditLog {
+  const { store, clock, logger, nodeId, signer } = opts;
+  const maxBatch = positive(opts.maxBatch ?? 512, 'maxBatch');
+  const maxQueue = positive(opts.maxQueue ?? 10_000, 'maxQueue');
+  const checkpointEvery = positive(opts.checkpointEvery, 'checkpointEvery');
+  const checkpointIntervalMs = positive(opts.checkpointIntervalMs, 'checkpointIntervalMs');
+
+  const queue: Pending[] = [];
+  let inFlight: Pending[] = [];
+  let checkpointWaiters: CheckpointWaiter[] = [];
+  let writing = false;
+  let closing = false;
+  let closed: Promise<void> | null = null;
+  /** Settles after the newest accepted event settles; since batches commit in order, that means all of them. */
+  let lastSettled: Promise<void> = Promise.resolve();
+
+  let appended = 0;
+  let batches = 0;
+  let lastBatchSize = 0;
+  let sinceCheckpoint = 0;
+
+  const timer = setInterval(() => {
+    // Idle checkpoints re-sign the same head with a new time, so a tail cut off later is caught.
+    requestCheckpoint().catch((err: unknown) => {
+      logger.warn('audit checkpoint failed', { nodeId, reason: 'timer', error: errorText(err) });
+    });
+  }, checkpointIntervalMs);
+  timer.unref();
+
+  function kick(): void {
+    if (writing) return;
+    writing = true;
+    writerLoop().catch((err: unknown) => {
+      logger.error('audit writer failed', { nodeId, error: errorText(err) });
+    });
+  }
+
+  /** The one writer: checkpoints and batches never overlap, so a checkpoint always names a committed head. */
+  async function writerLoop(): Promise<void> {
+    try {
+      for (;;) {
+        if (checkpointWaiters.length > 0) {
+          // Checkpoints go before the next batch so a steady stream of events cannot starve them.
+          const waiters = checkpointWaiters;
+          checkpointWaiters = [];
+          try {
+            const cp = await writeCheckpoint();
+            for (const w of waiters) w.resolve(cp);
+          } catch (err) {
+            for (const w of waiters) w.reject(err);
+          }
+          continue;
+        }
+        if (queue.length === 0) return;
+        await commitBatch(queue.splice(0, maxBatch));
+        if (sinceCheckpoint >= checkpointEvery) {
+          try {
+            await writeCheckpoint();
+          } catch (err) {
+            // The events are committed either way; the counter stays up so the next batch retries.
+            logger.warn('audit checkpoint failed', { nodeId, reason: 'count', error: errorText(err) });
+          }
+        }
+      }
+    } finally {
+      writing = false;
+      // Work that arrived between the last check and the flag reset must not be stranded.
+      if (queue.length > 0 || checkpointWaiters.length > 0) kick();
+    }
+  }
+
+  async function commitBatch(batch: Pending[]): Promise<void> {
+    inFlight = batch;
+    const events = batch.map((p) => p.event);
+    // Use the text canonicalised at append; a driver that hands back copies gets them re-canonicalised.
+    const seal: AuditSealer = (head, evs) =>
+      sealCanonical(head, evs, (ev, i) => (ev === events[i] ? batch[i]!.text : canonicalize(ev)));
+    let records: StoredAuditRecord[];
+    try {
+      records = await store.appendAudit(events, seal);
+      if (records.length !== batch.length) {
+        throw new MandateError(
+          'internal',
+          `store returned ${records.length} records for ${batch.length} events`,
+        );
+      }
+    } catch (cause) {
+      inFlight = [];
+      // SECURITY: audit before act — a batch that did not commit rejects every one of its events,
+      // so no caller acts on a decision whose record may not exist. Later events still go through.
+      logger.error('audit append failed', { nodeId, events: batch.length, error: errorText(cause) });
+      const err = new MandateError('audit_unavailable', 'the audit log could not commit the event', {
+        cause,
+      });
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    inFlight = [];
+    appended += batch.length;
+    batches += 1;
+    lastBatchSize = batch.length;
+    sinceCheckpoint += batch.length;
+    // SECURITY: audit before act — the only place an append resolves, after the store committed.
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(records[i]!);
+  }
+
+  async function writeCheckpoint(): Promise<AuditCheckpoint> {
+    const head = await store.auditHead();
+    const body = {
+      seq: head.seq,
+      hash: head.hash,
+      time: new Date(clock.now()).toISOString(),
+      keyId: signer.keyId,
+    };
+    const cp: AuditCheckpoint = { ...body, signature: signer.sign(canonicalize(body)) };
+    await store.appendCheckpoint(cp);
+    sinceCheckpoint = 0;
+    logger.debug('audit checkpoint written', { nodeId, seq: cp.seq, keyId: cp.keyId });
+    return cp;
+  }
+
+  function requestCheckpoint(): Promise<AuditCheckpoint> {
+    return new Promise<AuditCheckpoint>((resolve, reject) => {
+      checkpointWaiters.push({ resolve, reject });
+      kick();
+    });
+  }
+
+  return {
+    async append(event) {
+      if (closing) throw new MandateError('audit_unavailable', 'the audit log is closed');
+      // SECURITY: no silent loss — shed at the door; an event once accepted is never dropped.
+      if (queue.length >= maxQueue) throw new MandateError('overloaded', 'the audit queue is full');
+      // Canonicalise now: a bad event fails alone instead of failing the batch it would join.
+      const text = canonicalize(event);
+      const snapshot = JSON.parse(text) as AuditEvent;
+      const acceptedAt = clock.now();
+      const promise = new Promise<StoredAuditRecord>((resolve, reject) => {
+        queue.push({ event: snapshot, text, acceptedAt, resolve, reject });
+      });
+      lastSettled = promise.then(
+        () => undefined,
+        () => undefined,
+      );
+      kick();
+      return promise;
+    },
+
+    checkpoint() {
+      if (closed) return Promise.reject(new MandateError('audit_unavailable', 'the audit log is closed'));
+      return requestCheckpoint();
+    },
+
+    stats() {
+      const oldest = inFlight[0] ?? queue[0];
+      return {
+        queued: queue.length,
+        appended,
+        batches,
+        lastBatchSize,
+        oldestQueuedMs: oldest ? Math.max(0, clock.now() - oldest.acceptedAt) : 0,
+      };
+    },
+
+    flush() {
+      return lastSettled;
+    },
+
+    close() {
+      if (closed) return closed;
+      closing = true;
+      closed = (async () => {
+        try {
+          await lastSettled;
+          await requestCheckpoint();
+        } finally {
+          clearInterval(timer);
+        }
+      })();
+      return closed;
+    },
+  };
+}
+
+function positive(n: number, name: string): number {
+  if (!Number.isFinite(n) || n <= 0)
+    throw new MandateError('internal', `audit log ${name} must be a positive number`);
+  return n;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,155 @@
+import { canonicalize, hmacSha256Hex } from '../kernel/index.js';
+
+/** Options of {@link createRedactor}. */
+export interface RedactorOptions {
+  /** Dot paths to redact, e.g. `card.number`; `*` matches any one segment (an object key or array index). */
+  paths: readonly string[];
+}
+
+/** Returns a redacted deep copy of `args`; `extraPaths` add to the configured paths for this call (e.g. per tool). */
+export type Redactor = (
+  args: Record<string, unknown>,
+  extraPaths?: readonly string[],
+) => Record<string, unknown>;
+
+/** Replacement for a value at a configured path. */
+export const REDACTED = '[REDACTED]';
+/** Replacement for a value that looks like a secret wherever it is. */
+export const REDACTED_SECRET = '[REDACTED:secret]';
+
+/**
+ * Key names that hold secrets, matched word by word (camelCase, snake_case and kebab-case split
+ * into words) so that `accessToken`, `x-api-key` and `DB_PASSWORD` match while `classname`
+ * (which contains "ssn") or `max_tokens` do not.
+ */
+const SECRET_KEY =
+  /(?:^| )(?:passwords?|passwd|passphrase|pwd|secrets?|token|api ?key|access ?key|private ?key|authorization|cookies?|set cookie|ssn|cvv|cvc|credentials?)(?: |$)/;
+
+/** Secret shapes found anywhere inside a string value. */
+const SECRET_VALUE = [
+  /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/, // JWT (header and payload are base64url JSON)
+  // Bearer credentials; the token must hold a digit or symbol so that prose ("bearer instruments") passes.
+  /\bBearer\s+(?=[A-Za-z0-9\-._~+/]*[0-9\-._~+/])[A-Za-z0-9\-._~+/]{12,}=*/i,
+  /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/, // AWS access key id
+  /\bsk-[A-Za-z0-9_-]{16,}/, // OpenAI / Anthropic style
+  /\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}/, // Stripe secret and restricted keys
+  /\bgh[pousr]_[A-Za-z0-9]{30,}/, // GitHub tokens
+  /\bxox[abprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
+  /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/,
+];
+
+/**
+ * Card-number candidates: 13–19 digits, optionally grouped by spaces or dashes. The first digit
+ * must be 2–6 (the issuer ranges of the card networks) so that millisecond timestamps and most
+ * numeric ids, which start with 1, are not taken for cards.
+ */
+const CARD_CANDIDATE = /(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])/g;
+
+/**
+ * Creates the args redactor used before anything is persisted or shown: configured paths become
+ * `[REDACTED]`, and secrets become `[REDACTED:secret]` wherever they are — under a key named like
+ * a secret, or a string shaped like a token, key or card number.
+ */
+export function createRedactor(options: RedactorOptions): Redactor {
+  const configured = options.paths.map(splitPath);
+  return (args, extraPaths) => {
+    const patterns =
+      extraPaths && extraPaths.length > 0 ? [...configured, ...extraPaths.map(splitPath)] : configured;
+    return redactObject(
+      args,
+      patterns.map((segments) => ({ segments, at: 0 })),
+    );
+  };
+}
+
+/**
+ * The keyed digest of args kept in the hashed audit event: equal args give equal digests (so an
+ * auditor holding the key can confirm what ran) while the args themselves stay out of the chain.
+ */
+export function argsDigest(hmacKey: Uint8Array | string, args: Record<string, unknown>): string {
+  return 'hmac-sha256:' + hmacSha256Hex(hmacKey, canonicalize(args));
+}
+
+/** True when a key name says its value is a secret. */
+export function isSecretKey(key: string): boolean {
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w.length > 0)
+    .join(' ');
+  return SECRET_KEY.test(words);
+}
+
+/** True when a string contains something shaped like a secret. */
+export function looksLikeSecret(value: string): boolean {
+  for (const re of SECRET_VALUE) if (re.test(value)) return true;
+  return containsCardNumber(value);
+}
+
+interface Cursor {
+  segments: readonly string[];
+  at: number;
+}
+
+function splitPath(path: string): string[] {
+  return path.split('.').filter((s) => s.length > 0);
+}
+
+function redactValue(value: unknown, cursors: readonly Cursor[]): unknown {
+  if (typeof value === 'string') return looksLikeSecret(value) ? REDACTED_SECRET : value;
+  // A card number sent as a JSON number is still a card number.
+  if (typeof value === 'number')
+    return Number.isInteger(value) && containsCardNumber(String(value)) ? REDACTED_SECRET : value;
+  if (Array.isArray(value)) return value.map((item, i) => redactChild(String(i), item, cursors));
+  if (typeof value === 'object' && value !== null)
+    return redactObject(value as Record<string, unknown>, cursors);
+  return value;
+}
+
+function redactObject(obj: Record<string, unknown>, cursors: readonly Cursor[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(obj)) {
+    const v = redactChild(key, obj[key], cursors);
+    // `__proto__` from parsed JSON is an ordinary key; assigning it would set the prototype instead.
+    Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+function redactChild(key: string, value: unknown, cursors: readonly Cursor[]): unknown {
+  const next: Cursor[] = [];
+  for (const c of cursors) {
+    const seg = c.segments[c.at];
+    if (seg !== '*' && seg !== key) continue;
+    if (c.at + 1 === c.segments.length) return REDACTED;
+    next.push({ segments: c.segments, at: c.at + 1 });
+  }
+  // SECURITY: a value under a secret-named key goes whatever its shape (a PIN as a number, a
+  // credentials object); only null and booleans, which cannot carry a secret, are kept.
+  if (isSecretKey(key) && value !== null && typeof value !== 'boolean') return REDACTED_SECRET;
+  return redactValue(value, next);
+}
+
+function containsCardNumber(value: string): boolean {
+  for (const m of value.matchAll(CARD_CANDIDATE)) {
+    if (luhn(m[0].replace(/[ -]/g, ''))) return true;
+  }
+  return false;
+}
+
+function luhn(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}

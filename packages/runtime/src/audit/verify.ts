@@ -1,0 +1,242 @@
+import type { AuditCheckpoint, AuditEvent, AuditProblem, AuditVerifyResult } from '@mandate/protocol';
+import { canonicalize } from '../kernel/index.js';
+import { GENESIS_HASH, type Store, type StoredAuditRecord } from '../storage/index.js';
+import { auditColumns, recordHash } from './chain.js';
+import { verifySignature } from './keys.js';
+
+/** Options of {@link verifyAudit}. */
+export interface VerifyAuditOptions {
+  /** Trusted checkpoint keys by key id (PEM). A checkpoint signed by any other key fails. */
+  publicKeys: Record<string, string>;
+  /** Records read per `readAudit` call. Default 1,000. */
+  batchSize?: number;
+  /** Called after each page with the number of records checked so far. */
+  onProgress?: (checked: number) => void;
+}
+
+interface Finding {
+  seq: number;
+  problem: AuditProblem;
+  message: string;
+}
+
+/**
+ * How many recent hashes verify remembers to name an inserted record: when a record links back
+ * past its predecessor, the records in between are the ones that do not belong.
+ */
+const LOOKBACK = 1024;
+
+const COLUMN_NAMES = ['type', 'time', 'agent', 'user', 'action', 'effect', 'decisionId'] as const;
+
+/**
+ * Recomputes the whole chain in seq order and checks every signed checkpoint against it.
+ * Reports the first bad record and what is wrong with it: a missing seq (deleted), a link that
+ * does not hold (deleted, inserted, reordered or rewritten), content that does not match its
+ * hash (edited), a query column that disagrees with the hashed event (edited column), a
+ * checkpoint that is not validly signed by a trusted key, that disagrees with the chain
+ * (rewritten), or that names a record past the end (truncated).
+ */
+export async function verifyAudit(store: Store, opts: VerifyAuditOptions): Promise<AuditVerifyResult> {
+  const batchSize = opts.batchSize ?? 1000;
+  const checkpoints = await store.listCheckpoints();
+  const checkpointSeqs = new Set(checkpoints.map((cp) => cp.seq));
+  const hashAtCheckpoint = new Map<number, string>();
+  const recent = new Map<string, number>();
+  const recentOrder: string[] = [];
+
+  let prevSeq = 0;
+  let prevHash = GENESIS_HASH;
+  let records = 0;
+  let recordFinding: Finding | null = null;
+
+  scan: for (;;) {
+    const page = await store.readAudit(prevSeq, batchSize);
+    if (page.length === 0) break;
+    for (let i = 0; i < page.length; i++) {
+      const r = page[i]!;
+      recordFinding = checkRecord(r, prevSeq, prevHash, page, i, recent);
+      if (recordFinding) break scan;
+      records += 1;
+      prevSeq = r.seq;
+      prevHash = r.hash;
+      if (checkpointSeqs.has(r.seq)) hashAtCheckpoint.set(r.seq, r.hash);
+      recent.set(r.hash, r.seq);
+      recentOrder.push(r.hash);
+      if (recentOrder.length > LOOKBACK) recent.delete(recentOrder.shift()!);
+    }
+    opts.onProgress?.(records);
+  }
+  if (recordFinding) opts.onProgress?.(records);
+
+  const checkpointFinding = checkCheckpoints(checkpoints, opts.publicKeys, {
+    complete: recordFinding === null,
+    lastSeq: prevSeq,
+    hashAt: (seq) => (seq === 0 ? GENESIS_HASH : hashAtCheckpoint.get(seq)),
+  });
+
+  const result: AuditVerifyResult = {
+    ok: recordFinding === null && checkpointFinding === null,
+    records,
+    checkpoints: checkpoints.length,
+    head: records > 0 ? { seq: prevSeq, hash: prevHash } : null,
+  };
+  // The earliest problem is the one to report: a checkpoint that disagrees at seq 10 says more
+  // about where tampering began than a broken link found later at seq 500.
+  const first =
+    recordFinding && checkpointFinding
+      ? checkpointFinding.seq < recordFinding.seq
+        ? checkpointFinding
+        : recordFinding
+      : (recordFinding ?? checkpointFinding);
+  if (first) result.firstBad = first;
+  return result;
+}
+
+function checkRecord(
+  r: StoredAuditRecord,
+  prevSeq: number,
+  prevHash: string,
+  page: readonly StoredAuditRecord[],
+  index: number,
+  recent: ReadonlyMap<string, number>,
+): Finding | null {
+  const expected = prevSeq + 1;
+  if (!Number.isSafeInteger(r.seq) || r.seq < expected) {
+    return {
+      seq: Number.isSafeInteger(r.seq) ? r.seq : expected,
+      problem: 'out_of_order',
+      message:
+        prevSeq === 0
+          ? `record ${String(r.seq)}: the log must start at record 1`
+          : `record ${String(r.seq)}: comes after record ${prevSeq}; sequence numbers must increase (inserted or reordered?)`,
+    };
+  }
+  if (r.seq > expected) {
+    // A store that returns rows out of seq order shows the missing seq later in the same page.
+    for (let j = index + 1; j < page.length; j++) {
+      if (page[j]!.seq === expected) {
+        return {
+          seq: expected,
+          problem: 'out_of_order',
+          message: `record ${expected}: appears after record ${r.seq} (reordered?)`,
+        };
+      }
+    }
+    return {
+      seq: expected,
+      problem: 'sequence_gap',
+      message: `${span(expected, r.seq - 1)}: missing, the log goes from record ${prevSeq} to ${r.seq} (deleted?)`,
+    };
+  }
+  if (r.prevHash !== prevHash) {
+    if (prevSeq === 0) {
+      return {
+        seq: r.seq,
+        problem: 'chain_broken',
+        message: `record ${r.seq}: the first record does not start from the genesis hash (records before it were removed?)`,
+      };
+    }
+    const linksTo = recent.get(r.prevHash);
+    if (linksTo !== undefined && linksTo < prevSeq) {
+      // It links to an earlier record, so everything between that one and it was put in later.
+      const from = linksTo + 1;
+      return {
+        seq: from,
+        problem: 'chain_broken',
+        message: `${span(from, prevSeq)}: not part of the chain, record ${r.seq} links past ${from === prevSeq ? 'it' : 'them'} to record ${linksTo} (inserted?)`,
+      };
+    }
+    return {
+      seq: r.seq,
+      problem: 'chain_broken',
+      message: `record ${r.seq}: does not link to record ${prevSeq} (a record deleted or reordered here, or record ${prevSeq} rewritten?)`,
+    };
+  }
+  if (recordHash(r.seq, r.prevHash, r.eventText) !== r.hash) {
+    return {
+      seq: r.seq,
+      problem: 'hash_mismatch',
+      message: `record ${r.seq}: stored hash does not match its content (edited?)`,
+    };
+  }
+  let event: AuditEvent;
+  try {
+    const parsed: unknown = JSON.parse(r.eventText);
+    if (
+      typeof parsed !== 'object' ||
+      parsed === null ||
+      Array.isArray(parsed) ||
+      canonicalize(parsed) !== r.eventText
+    ) {
+      throw new Error('not canonical');
+    }
+    event = parsed as AuditEvent;
+  } catch {
+    return {
+      seq: r.seq,
+      problem: 'index_mismatch',
+      message: `record ${r.seq}: event text is not a canonical JSON object (written by something other than Mandate?)`,
+    };
+  }
+  const expectedColumns = auditColumns(event);
+  for (const name of COLUMN_NAMES) {
+    if (r.columns[name] !== expectedColumns[name]) {
+      return {
+        seq: r.seq,
+        problem: 'index_mismatch',
+        message: `record ${r.seq}: column "${name}" does not match the hashed event (edited column?)`,
+      };
+    }
+  }
+  return null;
+}
+
+function checkCheckpoints(
+  checkpoints: readonly AuditCheckpoint[],
+  publicKeys: Record<string, string>,
+  chain: { complete: boolean; lastSeq: number; hashAt: (seq: number) => string | undefined },
+): Finding | null {
+  const sorted = [...checkpoints].sort((a, b) => a.seq - b.seq);
+  let lastGood = 0;
+  for (const cp of sorted) {
+    const pem = Object.hasOwn(publicKeys, cp.keyId) ? publicKeys[cp.keyId] : undefined;
+    if (pem === undefined) {
+      return {
+        seq: cp.seq,
+        problem: 'checkpoint_signature',
+        message: `checkpoint at record ${cp.seq} (${cp.time}): signed by unknown key ${JSON.stringify(cp.keyId)}`,
+      };
+    }
+    const signed = canonicalize({ seq: cp.seq, hash: cp.hash, time: cp.time, keyId: cp.keyId });
+    if (!verifySignature(pem, signed, cp.signature)) {
+      return {
+        seq: cp.seq,
+        problem: 'checkpoint_signature',
+        message: `checkpoint at record ${cp.seq} (${cp.time}): signature is not valid for key ${cp.keyId} (forged or edited?)`,
+      };
+    }
+    if (chain.complete && cp.seq > chain.lastSeq) {
+      const from = chain.lastSeq + 1;
+      return {
+        seq: from,
+        problem: 'truncated',
+        message: `${span(from, cp.seq)}: missing, the log ends at record ${chain.lastSeq} but a checkpoint signed at ${cp.time} covers record ${cp.seq} (truncated?)`,
+      };
+    }
+    const stored = chain.hashAt(cp.seq);
+    if (stored === undefined) continue; // beyond the first bad record: that one is reported instead
+    if (stored !== cp.hash) {
+      return {
+        seq: cp.seq,
+        problem: 'checkpoint_mismatch',
+        message: `record ${cp.seq}: does not match the checkpoint signed at ${cp.time}; records after ${lastGood} up to ${cp.seq} were rewritten`,
+      };
+    }
+    lastGood = cp.seq;
+  }
+  return null;
+}
+
+function span(from: number, to: number): string {
+  return from === to ? `record ${from}` : `records ${from}–${to}`;
+}

@@ -1,0 +1,91 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { MandateError, parseJsonStrict } from '../kernel/index.js';
+import { ConfigSchema, type Config, type ConfigInput } from './schema.js';
+
+/** Flags that override the file and the environment. */
+export interface ConfigOverrides {
+  configFile?: string;
+  port?: number;
+  host?: string;
+  store?: string;
+  logLevel?: Config['log']['level'];
+}
+
+/** A loaded config, with every relative path made absolute against the config file's folder (or cwd). */
+export interface LoadedConfig {
+  config: Config;
+  /** The file it came from, if any. */
+  file: string | null;
+  /** Folder relative paths were resolved against. */
+  baseDir: string;
+  nodeId: string;
+}
+
+/**
+ * Loads the configuration once: defaults < file < environment (`MANDATE_*`) < flags. Unknown keys
+ * are errors. The file is `--config`, else `MANDATE_CONFIG`, else `./mandate.config.json` when present.
+ */
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+  let file = overrides.configFile ?? env.MANDATE_CONFIG ?? null;
+  if (!file && existsSync(resolve(cwd, 'mandate.config.json'))) file = 'mandate.config.json';
+  let raw: Record<string, unknown> = {};
+  let baseDir = cwd;
+  if (file) {
+    file = resolve(cwd, file);
+    baseDir = dirname(file);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new MandateError('bad_request', `cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    const parsed = parseJsonStrict(text);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new MandateError('bad_request', `config file ${file} must hold a JSON object`);
+    }
+    raw = parsed as Record<string, unknown>;
+  }
+  const input = structuredClone(raw) as ConfigInput & { server?: Record<string, unknown>; log?: Record<string, unknown> };
+  const server = (input.server ??= {}) as Record<string, unknown>;
+  const log = (input.log ??= {}) as Record<string, unknown>;
+  if (env.MANDATE_PORT) server.port = parsePort(env.MANDATE_PORT, 'MANDATE_PORT');
+  if (env.MANDATE_HOST) server.host = env.MANDATE_HOST;
+  if (env.MANDATE_STORE) input.store = env.MANDATE_STORE;
+  if (env.MANDATE_LOG_LEVEL) log.level = env.MANDATE_LOG_LEVEL;
+  if (overrides.port !== undefined) server.port = overrides.port;
+  if (overrides.host !== undefined) server.host = overrides.host;
+  if (overrides.store !== undefined) input.store = overrides.store;
+  if (overrides.logLevel !== undefined) log.level = overrides.logLevel;
+
+  const result = ConfigSchema.safeParse(input);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new MandateError('bad_request', `invalid configuration${file ? ` in ${file}` : ''}: ${issues.join('; ')}`, {
+      details: issues,
+    });
+  }
+  const config = result.data;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  if (config.store.startsWith('sqlite:')) {
+    const p = config.store.slice('sqlite:'.length);
+    config.store = p === ':memory:' ? config.store : `sqlite:${abs(p)}`;
+  }
+  if (config.policies.dir) config.policies.dir = abs(config.policies.dir);
+  if (config.tools) config.tools = abs(config.tools);
+  if (config.entities) config.entities = abs(config.entities);
+  config.keys.dir = abs(config.keys.dir);
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: config.policies.timeZone });
+  } catch {
+    throw new MandateError('bad_request', `invalid configuration: policies.timeZone ${config.policies.timeZone} is not an IANA time zone`);
+  }
+  return { config, file, baseDir, nodeId: config.nodeId ?? `${hostname()}-${process.pid}` };
+}
+
+function parsePort(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new MandateError('bad_request', `${name} must be a port number`);
+  return n;
+}

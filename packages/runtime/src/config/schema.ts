@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+const role = z.enum(['agent', 'user', 'approver', 'admin']);
+
+/** The one typed configuration of `mandate serve` and the in-process CLI commands. */
+export const ConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  /** Identifies this node in audit events; defaults to `<hostname>-<pid>`. */
+  nodeId: z.string().min(1).max(128).optional(),
+  server: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8787),
+      /** Largest request body accepted, in bytes. */
+      maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      /** Deepest JSON nesting accepted in a body. */
+      maxJsonDepth: z.number().int().min(2).max(256).default(32),
+      /** Requests in flight beyond which new ones get 503 overloaded. */
+      maxInFlight: z.number().int().min(1).default(4096),
+    })
+    .prefault({}),
+  /** `memory`, `sqlite:<path>` or `postgres://…`. Relative SQLite paths resolve against the config file. */
+  store: z.string().default('sqlite:.mandate/mandate.db'),
+  policies: z
+    .strictObject({
+      /** Directory of `*.cedar` files plus one `*.cedarschema`; loaded and activated at start when it differs from the active set. */
+      dir: z.string().optional(),
+      /** IANA time zone in which `context.time` is computed. */
+      timeZone: z.string().default('UTC'),
+    })
+    .prefault({}),
+  /** JSON file `{ "tools": [...] }`, loaded into the registry at start. */
+  tools: z.string().optional(),
+  /** JSON file `{ agents, users, resources }`, upserted at start. */
+  entities: z.string().optional(),
+  /** API keys seeded at start (hashed before storing). For demos and tests; production keys come from `mandate keys create`. */
+  apiKeys: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        secret: z.string().min(8),
+        role,
+        subject: z.string().nullable().default(null),
+      }),
+    )
+    .default([]),
+  /** Delegation grants seeded at start when no identical live grant exists (demos and tests). */
+  grants: z
+    .array(
+      z.strictObject({
+        user: z.string().min(1),
+        agent: z.string().min(1),
+        actions: z.array(z.string()).min(1),
+        resources: z.array(z.string()).default([]),
+        resourceAttributes: z.record(z.string(), z.string()).default({}),
+        limits: z
+          .array(
+            z.strictObject({
+              action: z.string().optional(),
+              arg: z.string(),
+              op: z.enum(['<=', '<', '>=', '>', '==', '!=']),
+              value: z.union([z.number(), z.string(), z.boolean()]),
+            }),
+          )
+          .default([]),
+        expiresIn: z.string().regex(/^\d+[smhdy]$/).default('365d'),
+      }),
+    )
+    .default([]),
+  keys: z
+    .strictObject({
+      /** Where the audit signing key pair and the args HMAC key live (created on first start). */
+      dir: z.string().default('.mandate/keys'),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      checkpointEvery: z.number().int().min(1).default(1000),
+      checkpointIntervalMs: z.number().int().min(100).default(60_000),
+      /** Arg paths always redacted in the audit copy (dot paths, `*` wildcard). */
+      redact: z.array(z.string()).default([]),
+      maxQueue: z.number().int().min(1).default(10_000),
+    })
+    .prefault({}),
+  approvals: z
+    .strictObject({
+      ttlSeconds: z.number().int().min(1).default(86_400),
+      maxPendingPerAgent: z.number().int().min(1).default(20),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;

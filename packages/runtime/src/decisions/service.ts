@@ -1,0 +1,322 @@
+import type {
+  Agent,
+  AuditEvent,
+  Decision,
+  DecisionError,
+  DecisionReason,
+  DecisionRequest,
+  Effect,
+  Resource,
+  User,
+} from '@mandate/protocol';
+import { MandateError, isMandateError, newId, type Clock, type Logger } from '../kernel/index.js';
+import type { CompiledPolicySet, PolicyEntity, PolicyEvaluation } from '../policy/port.js';
+import type { ToolRegistry } from '../tools/index.js';
+import { toApprovalRef, type ApprovalService, type CallBinding } from '../approvals/index.js';
+import type { GrantService } from '../grants/index.js';
+import type { GrantRecord, Store } from '../storage/port.js';
+import type { PolicyTime } from './time.js';
+
+/** Who is asking, as established by the transport from a verified credential (never from the body). */
+export interface Caller {
+  role: 'agent' | 'user' | 'approver' | 'admin';
+  /** Agent id for role agent, user id for user/approver, null for admin. */
+  subject: string | null;
+  keyId: string;
+}
+
+export interface DecisionServiceDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  nodeId: string;
+  policies: () => CompiledPolicySet | null;
+  tools: () => ToolRegistry;
+  /** Durable append; resolves only once the event is committed. */
+  audit: (event: AuditEvent) => Promise<unknown>;
+  approvals: ApprovalService;
+  grants: GrantService;
+  redact: (args: Record<string, unknown>, extraPaths?: string[]) => Record<string, unknown>;
+  digest: (args: Record<string, unknown>) => string;
+  time: (nowMs: number) => PolicyTime;
+  /** Observes every decision (metrics). */
+  observe?: (effect: Effect, latencyMs: number) => void;
+}
+
+/** The outcome of `decide`, plus what the gateway and SDK need to run exactly what was decided. */
+export interface DecisionOutcome {
+  decision: Decision;
+  /** The args that were decided on (parsed once, validated); the gateway forwards exactly these. */
+  args: Record<string, unknown>;
+}
+
+/** The decision path, the same for every door. Transports call `decide`; it never returns allow without a committed audit record. */
+export interface DecisionService {
+  decide(request: DecisionRequest, caller: Caller): Promise<DecisionOutcome>;
+}
+
+const DEFAULT_DENY = 'mandate.default_deny';
+
+export function createDecisionService(deps: DecisionServiceDeps): DecisionService {
+  const { store, clock, logger } = deps;
+
+  return {
+    async decide(req, caller) {
+      // SECURITY: identity comes from the credential — an agent key decides only for its own agent.
+      if (caller.role === 'agent') {
+        if (caller.subject !== req.agent) {
+          throw new MandateError('agent_mismatch', `this credential belongs to agent ${caller.subject}, not ${req.agent}`);
+        }
+      } else if (caller.role !== 'admin') {
+        throw new MandateError('forbidden', `role ${caller.role} cannot ask for decisions`);
+      }
+
+      const started = performance.now();
+      const now = clock.now();
+      const decisionId = newId('dec', now);
+      const args = req.args;
+      const policy = deps.policies();
+      const tools = deps.tools();
+      const tool = tools.get(req.action);
+
+      // Validation errors are the caller's bug: a 400 naming the path, not a decision.
+      if (tool) tools.validateArgs(req.action, args);
+      const resourceRef = tool ? tools.resourceOf(req.action, args) : null;
+
+      const errors: DecisionError[] = [];
+      let reasons: DecisionReason[] = [];
+      let effect: Effect = 'deny';
+      let grant: GrantRecord | null = null;
+      let grantChain: string[] = [];
+      let approvalRef: Decision['approval'];
+      let approvalId: string | null = null;
+
+      try {
+        const outcome = await evaluate();
+        effect = outcome;
+      } catch (err) {
+        // SECURITY: fail closed — any fault on the path (store down, engine failure) is a deny with a stable code.
+        effect = 'deny';
+        if (isMandateError(err) && err.code !== 'internal') {
+          errors.push({ code: err.code, message: err.message });
+        } else {
+          logger.error('decision path failed', { decisionId, error: (err as Error).message });
+          errors.push({ code: 'internal', message: 'internal error while deciding; denied' });
+        }
+      }
+
+      async function evaluate(): Promise<Effect> {
+        if (!policy) {
+          errors.push({ code: 'no_active_policy', message: 'no policy set is active' });
+          return 'deny';
+        }
+        if (!tool) {
+          errors.push({ code: 'unknown_action', message: `no tool is registered for action ${req.action}` });
+          return 'deny';
+        }
+        const [agent, user, resource] = await Promise.all([
+          store.getAgent(req.agent),
+          req.onBehalfOf ? store.getUser(req.onBehalfOf) : Promise.resolve(null),
+          resourceRef ? store.getResource(resourceRef.type, resourceRef.id) : Promise.resolve(null),
+        ]);
+        if (!agent) {
+          errors.push({ code: 'unknown_agent', message: `no agent ${req.agent}` });
+          return 'deny';
+        }
+        if (agent.status !== 'active') {
+          errors.push({ code: 'agent_suspended', message: `agent ${agent.id} is suspended` });
+          return 'deny';
+        }
+        if (req.onBehalfOf && !user) {
+          errors.push({ code: 'unknown_user', message: `no user ${req.onBehalfOf}` });
+          return 'deny';
+        }
+        if (user && user.status !== 'active') {
+          errors.push({ code: 'user_suspended', message: `user ${user.id} is suspended` });
+          return 'deny';
+        }
+        if (resourceRef && !resource) {
+          errors.push({ code: 'unknown_resource', message: `no ${resourceRef.type} ${resourceRef.id}` });
+          return 'deny';
+        }
+
+        // Delegation: acting for a user needs a live grant from that user that covers this call.
+        if (user) {
+          const check = await deps.grants.check({ agent: agent.id, user, action: req.action, args, resource });
+          if (!check.ok) {
+            errors.push({ code: check.code, message: check.message });
+            return 'deny';
+          }
+          grant = check.grant;
+          grantChain = check.chain;
+        }
+
+        const resourceUid = resourceRef ?? { type: 'Tool', id: req.action };
+        const entities: PolicyEntity[] = [agentEntity(agent)];
+        if (user) entities.push(userEntity(user));
+        entities.push(resource ? resourceEntity(resource) : { uid: resourceUid, attrs: {}, parents: [] });
+        const context: Record<string, unknown> = { args, time: deps.time(now) };
+        if (req.intent) context.intent = req.intent;
+        if (user) context.onBehalfOf = { __entity: { type: 'User', id: user.id } };
+        if (grant) {
+          context.grant = {
+            id: grant.id,
+            ageSeconds: Math.max(0, Math.floor((now - Date.parse(grant.createdAt)) / 1000)),
+            expiresInSeconds: Math.max(0, Math.floor((Date.parse(grant.expiresAt) - now) / 1000)),
+          };
+        }
+
+        const agentEval = policy.evaluate({
+          principal: { type: 'Agent', id: agent.id },
+          action: req.action,
+          resource: resourceUid,
+          context,
+          entities,
+        });
+        // An agent never gets more than its user: the user is authorized for the same call.
+        const userEval = user
+          ? policy.evaluate({
+              principal: { type: 'User', id: user.id },
+              action: req.action,
+              resource: resourceUid,
+              context: { ...context, agent: { __entity: { type: 'Agent', id: agent.id } } },
+              entities,
+            })
+          : null;
+
+        const evals: [PolicyEvaluation, 'agent' | 'user'][] = [[agentEval, 'agent']];
+        if (userEval) evals.push([userEval, 'user']);
+        for (const [e, who] of evals) {
+          for (const pe of e.errors) {
+            errors.push({ code: 'policy_error', policyId: pe.policyId, message: `${who} policy ${pe.policyId}: ${pe.message}` });
+          }
+        }
+        const denied = evals.filter(([e]) => e.effect === 'deny');
+        if (denied.length > 0) {
+          reasons = denied.flatMap(([e, who]) =>
+            e.satisfied.length > 0
+              ? e.satisfied.map((s) => reason(s.policyId, s.reason, who))
+              : e.errors.length > 0
+                ? []
+                : [reason(DEFAULT_DENY, `no policy permits ${who === 'agent' ? `agent ${agent.id}` : `user ${user?.id}`} to ${req.action}`, who)],
+          );
+          return 'deny';
+        }
+        reasons = evals.flatMap(([e, who]) => e.satisfied.map((s) => reason(s.policyId, s.reason, who)));
+        const needs = evals.map(([e]) => e.approval).filter((a) => a !== undefined);
+        if (needs.length === 0) return 'allow';
+
+        // Approval needed: the requirement of the agent's evaluation first, then the user's (deterministic).
+        const requirement = needs[0]!;
+        const binding: CallBinding = {
+          agent: agent.id,
+          user: user?.id ?? null,
+          action: req.action,
+          args,
+          resource: resourceRef ? `${resourceRef.type}::${resourceRef.id}` : null,
+          policyVersion: policy.version,
+        };
+        if (req.approvalId) {
+          approvalId = req.approvalId;
+          const consumed = await deps.approvals.consume(req.approvalId, binding, decisionId);
+          if (!consumed.ok) {
+            errors.push({ code: consumed.code, message: consumed.message });
+            return 'deny';
+          }
+          if (consumed.approval.role !== requirement.role || consumed.approval.quorum < requirement.quorum) {
+            errors.push({ code: 'approval_mismatch', message: 'the approval was routed to another role or quorum' });
+            return 'deny';
+          }
+          approvalRef = toApprovalRef(consumed.approval);
+          return 'allow';
+        }
+        const approval = await deps.approvals.request({
+          ...binding,
+          decisionId,
+          role: requirement.role,
+          quorum: requirement.quorum,
+          summary: tools.summarize(req.action, args),
+          redactedArgs: deps.redact(args, tool.redact),
+        });
+        approvalId = approval.id;
+        approvalRef = toApprovalRef(approval);
+        return 'approval_required';
+      }
+
+      const latencyMs = performance.now() - started;
+      const decision: Decision = {
+        decisionId,
+        effect,
+        reasons,
+        errors,
+        policyVersion: policy?.version ?? null,
+        resource: resourceRef,
+      };
+      if (approvalRef) decision.approval = approvalRef;
+      const usedGrant = grant as GrantRecord | null;
+      if (usedGrant) decision.grantId = usedGrant.id;
+
+      // SECURITY: audit before act — the answer leaves only after this event is durably committed.
+      try {
+        await deps.audit({
+          type: 'decision',
+          time: new Date(now).toISOString(),
+          nodeId: deps.nodeId,
+          decisionId,
+          agent: req.agent,
+          ...(req.onBehalfOf ? { user: req.onBehalfOf } : {}),
+          action: req.action,
+          ...(resourceRef ? { resource: `${resourceRef.type}::${resourceRef.id}` } : {}),
+          effect,
+          data: {
+            argsDigest: deps.digest(args),
+            args: deps.redact(args, tool?.redact),
+            reasons,
+            errors,
+            policyVersion: decision.policyVersion,
+            intent: req.intent ?? null,
+            approvalId,
+            grantId: usedGrant?.id ?? null,
+            grantChain,
+            sessionId: req.sessionId ?? null,
+            traceId: req.traceId ?? null,
+            caller: caller.keyId,
+            latencyUs: Math.round(latencyMs * 1000),
+          },
+        });
+      } catch (err) {
+        logger.error('audit append failed; answering with an error, never allow', {
+          decisionId,
+          error: (err as Error).message,
+        });
+        if (isMandateError(err) && err.code === 'overloaded') throw err;
+        throw new MandateError('audit_unavailable', 'the decision could not be recorded; nothing is allowed without a record', {
+          cause: err,
+        });
+      }
+      deps.observe?.(effect, performance.now() - started);
+      return { decision, args };
+    },
+  };
+}
+
+function reason(policyId: string, text: string | undefined, principal: 'agent' | 'user'): DecisionReason {
+  return text === undefined ? { policyId, principal } : { policyId, reason: text, principal };
+}
+
+/** Cedar view of an agent: `Agent::"id"` with roles as a set, status, owner and its attributes. */
+export function agentEntity(a: Agent): PolicyEntity {
+  const attrs: Record<string, unknown> = { ...a.attributes, roles: a.roles, status: a.status };
+  if (a.owner !== undefined) attrs.owner = a.owner;
+  return { uid: { type: 'Agent', id: a.id }, attrs, parents: [] };
+}
+
+/** Cedar view of a user: `User::"id"` with roles as a set and its attributes (tenant, department …). */
+export function userEntity(u: User): PolicyEntity {
+  return { uid: { type: 'User', id: u.id }, attrs: { ...u.attributes, roles: u.roles, status: u.status }, parents: [] };
+}
+
+/** Cedar view of a resource: its attributes plus `tags` as a set. */
+export function resourceEntity(r: Resource): PolicyEntity {
+  return { uid: { type: r.type, id: r.id }, attrs: { ...r.attributes, tags: r.tags }, parents: [] };
+}

@@ -1,0 +1,10 @@
+export { actionCovered, createGrantService } from './service.js';
+export type {
+  CreateGrantInput,
+  GrantCheck,
+  GrantCheckInput,
+  GrantCreator,
+  GrantFailure,
+  GrantService,
+  GrantServiceDeps,
+} from './service.js';

@@ -1,0 +1,261 @@
+import type { AuditEvent, Resource, User } from '@mandate/protocol';
+import { MandateError, newId, type Clock } from '../kernel/index.js';
+import type { GrantLimit, GrantRecord, Store } from '../storage/port.js';
+
+export type GrantFailure = 'no_grant' | 'grant_expired' | 'grant_revoked' | 'grant_exceeded';
+
+export type GrantCheck =
+  | { ok: true; grant: GrantRecord; chain: string[] }
+  | { ok: false; code: GrantFailure; message: string };
+
+export interface CreateGrantInput {
+  user: string;
+  agent: string;
+  actions: string[];
+  resources?: string[];
+  resourceAttributes?: Record<string, string>;
+  limits?: GrantLimit[];
+  expiresAt: string;
+  parentId?: string | null;
+}
+
+/** Who is creating a grant: the user themself, an admin acting for a user, or an agent attenuating its own grant. */
+export type GrantCreator = { kind: 'user'; id: string } | { kind: 'admin'; keyId: string } | { kind: 'agent'; id: string };
+
+export interface GrantServiceDeps {
+  store: Store;
+  clock: Clock;
+  audit: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+}
+
+export interface GrantCheckInput {
+  agent: string;
+  user: User;
+  action: string;
+  args: Record<string, unknown>;
+  resource: Resource | null;
+}
+
+/** Delegation: a user's grants to agents, attenuated hop by hop, revocable at once. */
+export interface GrantService {
+  create(input: CreateGrantInput, by: GrantCreator): Promise<GrantRecord>;
+  get(id: string): Promise<GrantRecord | null>;
+  list(filter: { user?: string; agent?: string; includeRevoked?: boolean }): Promise<GrantRecord[]>;
+  revoke(id: string, by: string): Promise<string[]>;
+  /** The live grant (and its chain up to the user) that covers this call, or why there is none. */
+  check(input: GrantCheckInput): Promise<GrantCheck>;
+}
+
+const ACTION_PATTERN = /^([a-z][a-z0-9_-]{0,63}\.)+(\*|[a-z][a-z0-9_-]{0,63})$|^\*$/;
+
+/** Does an action pattern (`payments.refund`, `payments.*`, `*`) cover an action name? */
+export function actionCovered(pattern: string, action: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('.*')) return action.startsWith(pattern.slice(0, -1));
+  return pattern === action;
+}
+
+/** Is every action the child names covered by the parent's patterns? */
+function patternSubset(child: string, parentPatterns: string[]): boolean {
+  if (!child.endsWith('*')) return parentPatterns.some((p) => actionCovered(p, child));
+  return parentPatterns.some((p) => p === '*' || (p.endsWith('.*') && child.startsWith(p.slice(0, -1))));
+}
+
+function limitHolds(limit: GrantLimit, args: Record<string, unknown>): boolean {
+  let v: unknown = args;
+  for (const seg of limit.arg.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+  // SECURITY: fail closed — a limit on an arg that is absent or of another type does not hold.
+  if (typeof limit.value === 'number') {
+    if (typeof v !== 'number') return false;
+  } else if (typeof v !== typeof limit.value) return false;
+  const a = v as number | string | boolean;
+  const b = limit.value;
+  switch (limit.op) {
+    case '<=':
+      return a <= b;
+    case '<':
+      return a < b;
+    case '>=':
+      return a >= b;
+    case '>':
+      return a > b;
+    case '==':
+      return a === b;
+    case '!=':
+      return a !== b;
+  }
+}
+
+/** Is the child's limit set at least as strict as the parent's? Each parent limit must reappear, same or tighter. */
+function limitsAttenuate(child: GrantLimit[], parent: GrantLimit[]): boolean {
+  return parent.every((pl) =>
+    child.some((cl) => {
+      if (cl.arg !== pl.arg || cl.action !== pl.action) return false;
+      if (cl.op === pl.op && cl.value === pl.value) return true;
+      if (typeof cl.value !== 'number' || typeof pl.value !== 'number') return false;
+      if ((pl.op === '<=' || pl.op === '<') && (cl.op === '<=' || cl.op === '<')) {
+        return cl.value < pl.value || (cl.value === pl.value && (cl.op === '<' || pl.op === '<='));
+      }
+      if ((pl.op === '>=' || pl.op === '>') && (cl.op === '>=' || cl.op === '>')) {
+        return cl.value > pl.value || (cl.value === pl.value && (cl.op === '>' || pl.op === '>='));
+      }
+      // An exact value is a subset when that value satisfies the parent's limit.
+      if (cl.op === '==') return limitHolds({ ...pl, arg: 'v' }, { v: cl.value });
+      return false;
+    }),
+  );
+}
+
+function resourceMatches(g: GrantRecord, user: User, resource: Resource | null): boolean {
+  if (g.resources.length > 0) {
+    if (!resource || !g.resources.includes(`${resource.type}::${resource.id}`)) return false;
+  }
+  for (const [attr, expected] of Object.entries(g.resourceAttributes)) {
+    if (!resource) return false;
+    const actual = resource.attributes[attr];
+    const want = expected.startsWith('$user.') ? user.attributes[expected.slice('$user.'.length)] : expected;
+    if (want === undefined || actual !== want) return false;
+  }
+  return true;
+}
+
+export function createGrantService(deps: GrantServiceDeps): GrantService {
+  const { store, clock } = deps;
+  const isLive = (g: GrantRecord, now: number) => g.revokedAt === null && Date.parse(g.expiresAt) > now;
+
+  /** The chain from this grant up to the user's own grant; every hop must be live. */
+  const chainOf = async (g: GrantRecord): Promise<GrantRecord[]> => {
+    const chain = [g];
+    let cur = g;
+    while (cur.parentId) {
+      if (chain.length > 16) throw new MandateError('conflict', 'delegation chain deeper than 16');
+      const parent = await store.getGrant(cur.parentId);
+      if (!parent) return [...chain, { ...cur, revokedAt: cur.revokedAt ?? 'parent-missing' }];
+      chain.push(parent);
+      cur = parent;
+    }
+    return chain;
+  };
+
+  return {
+    async create(input, by) {
+      const now = clock.now();
+      for (const a of input.actions) {
+        if (!ACTION_PATTERN.test(a)) throw new MandateError('bad_request', `grant action ${a} is not an action name or namespace.*`);
+      }
+      if (input.actions.length === 0) throw new MandateError('bad_request', 'a grant names at least one action');
+      const expires = Date.parse(input.expiresAt);
+      if (!Number.isFinite(expires) || expires <= now) throw new MandateError('bad_request', 'expiresAt must be a time in the future');
+      const grant: GrantRecord = {
+        id: newId('grt', now),
+        user: input.user,
+        agent: input.agent,
+        actions: [...input.actions],
+        resources: input.resources ?? [],
+        resourceAttributes: input.resourceAttributes ?? {},
+        limits: input.limits ?? [],
+        createdAt: new Date(now).toISOString(),
+        expiresAt: new Date(expires).toISOString(),
+        revokedAt: null,
+        parentId: input.parentId ?? null,
+        createdBy: by.kind === 'admin' ? `admin:${by.keyId}` : `${by.kind}:${by.id}`,
+      };
+      if (!(await store.getAgent(input.agent))) throw new MandateError('unknown_agent', `no agent ${input.agent}`);
+      if (!(await store.getUser(input.user))) throw new MandateError('unknown_user', `no user ${input.user}`);
+      if (grant.parentId) {
+        const parent = await store.getGrant(grant.parentId);
+        if (!parent) throw new MandateError('not_found', `no grant ${grant.parentId}`);
+        // SECURITY: attenuation — a sub-agent's grant is a subset of its parent's, checked hop by hop.
+        if (by.kind === 'agent' && by.id !== parent.agent) {
+          throw new MandateError('forbidden', 'only the agent holding a grant can pass it on');
+        }
+        if (!isLive(parent, now)) {
+          throw new MandateError(parent.revokedAt ? 'grant_revoked' : 'grant_expired', `parent grant ${parent.id} is not live`);
+        }
+        const problems: string[] = [];
+        if (parent.user !== grant.user) problems.push('user differs from the parent grant');
+        if (grant.agent === parent.agent) problems.push('a sub-grant goes to another agent');
+        for (const a of grant.actions) if (!patternSubset(a, parent.actions)) problems.push(`action ${a} is not in the parent grant`);
+        if (parent.resources.length > 0) {
+          if (grant.resources.length === 0) problems.push('the parent grant is narrowed to resources; the sub-grant must be too');
+          for (const r of grant.resources) if (!parent.resources.includes(r)) problems.push(`resource ${r} is not in the parent grant`);
+        }
+        for (const [k, v] of Object.entries(parent.resourceAttributes)) {
+          if (grant.resourceAttributes[k] !== v) problems.push(`resource constraint ${k}=${v} of the parent must be kept`);
+        }
+        if (!limitsAttenuate(grant.limits, parent.limits)) problems.push('limits are wider than the parent grant');
+        if (expires > Date.parse(parent.expiresAt)) problems.push('expires after the parent grant');
+        if (problems.length) {
+          throw new MandateError('grant_exceeded', `sub-grant is wider than its parent: ${problems.join('; ')}`, {
+            details: problems,
+          });
+        }
+        const chain = await chainOf(parent);
+        if (!chain.every((g) => isLive(g, now))) throw new MandateError('grant_revoked', 'the parent chain is not live');
+      } else if (by.kind === 'agent') {
+        throw new MandateError('forbidden', 'an agent can only pass on a grant it holds (parentId)');
+      }
+      await store.createGrant(grant);
+      await deps.audit({
+        type: 'grant.created',
+        agent: grant.agent,
+        user: grant.user,
+        data: {
+          grantId: grant.id,
+          parentId: grant.parentId,
+          actions: grant.actions,
+          resources: grant.resources,
+          resourceAttributes: grant.resourceAttributes,
+          limits: grant.limits,
+          expiresAt: grant.expiresAt,
+          createdBy: grant.createdBy,
+        },
+      });
+      return grant;
+    },
+
+    get: (id) => store.getGrant(id),
+    list: (filter) => store.listGrants(filter),
+
+    async revoke(id, by) {
+      const g = await store.getGrant(id);
+      if (!g) throw new MandateError('not_found', `no grant ${id}`);
+      const revoked = await store.revokeGrant(id, new Date(clock.now()).toISOString());
+      await deps.audit({ type: 'grant.revoked', agent: g.agent, user: g.user, data: { grantId: id, revoked, by } });
+      return revoked;
+    },
+
+    async check(input) {
+      const now = clock.now();
+      const all = await store.listGrants({ user: input.user.id, agent: input.agent, includeRevoked: true });
+      const covering = all.filter((g) => g.actions.some((p) => actionCovered(p, input.action)));
+      if (covering.length === 0) {
+        return { ok: false, code: 'no_grant', message: `${input.user.id} has not granted ${input.agent} ${input.action}` };
+      }
+      let sawLive = false;
+      for (const g of covering) {
+        if (!isLive(g, now)) continue;
+        const chain = await chainOf(g);
+        if (!chain.every((c) => isLive(c, now))) continue;
+        sawLive = true;
+        if (!resourceMatches(g, input.user, input.resource)) continue;
+        const limits = g.limits.filter((l) => l.action === undefined || actionCovered(l.action, input.action));
+        if (!limits.every((l) => limitHolds(l, input.args))) continue;
+        return { ok: true, grant: g, chain: chain.map((c) => c.id) };
+      }
+      if (sawLive) {
+        return {
+          ok: false,
+          code: 'grant_exceeded',
+          message: `the call is outside what ${input.user.id} granted ${input.agent} (resource or limits)`,
+        };
+      }
+      const anyRevoked = covering.some((g) => g.revokedAt !== null);
+      const anyExpired = covering.some((g) => g.revokedAt === null && Date.parse(g.expiresAt) <= now);
+      if (anyExpired && !anyRevoked) {
+        return { ok: false, code: 'grant_expired', message: `the grant from ${input.user.id} to ${input.agent} has expired` };
+      }
+      return { ok: false, code: 'grant_revoked', message: `the grant from ${input.user.id} to ${input.agent} was revoked` };
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import { MandateError, sha256Hex } from '../kernel/index.js';
+import type { Caller } from '../decisions/index.js';
+import type { Role, Store } from '../storage/port.js';
+
+/** Hash under which an API key secret is stored; the secret itself never is. */
+export function apiKeyHash(secret: string): string {
+  return sha256Hex('mandate.apikey.v1\0' + secret);
+}
+
+/** Resolves the caller from `Authorization: Bearer <key>`; 401 for a missing, unknown or revoked key. */
+export async function authenticate(store: Store, header: string | undefined): Promise<Caller> {
+  if (!header || !header.startsWith('Bearer ')) {
+    throw new MandateError('unauthenticated', 'send an API key as "Authorization: Bearer <key>"');
+  }
+  const secret = header.slice('Bearer '.length).trim();
+  if (!secret || secret.length > 512) throw new MandateError('unauthenticated', 'invalid API key');
+  const key = await store.findApiKeyByHash(apiKeyHash(secret));
+  if (!key || key.revokedAt) throw new MandateError('unauthenticated', 'invalid API key');
+  return { role: key.role, subject: key.subject, keyId: key.id };
+}
+
+export function requireRole(caller: Caller, ...roles: Role[]): void {
+  if (!roles.includes(caller.role)) {
+    throw new MandateError('forbidden', `this route needs role ${roles.join(' or ')}; the credential has role ${caller.role}`);
+  }
+}

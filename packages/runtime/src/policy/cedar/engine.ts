@@ -1,0 +1,509 @@
+import { randomUUID } from 'node:crypto';
+import { MandateError } from '../../kernel/index.js';
+import { readPolicyMeta, type PolicyMeta } from '../annotations.js';
+import type {
+  CompiledPolicySet,
+  PolicyEngine,
+  PolicyErrorInfo,
+  PolicyEvaluation,
+  PolicyInfo,
+  PolicyProblem,
+  PolicyRequest,
+  PolicySetSource,
+  SatisfiedPolicy,
+} from '../port.js';
+import { actionAncestors, createSliceIndex, type PolicyScope, type SliceIndex } from '../slicing.js';
+import { policySetVersion } from '../version.js';
+import { CedarValueError, toCedarEntities, toCedarRecord, toRef } from './values.js';
+import {
+  checkParseSchema,
+  policySetTextToParts,
+  policyToJson,
+  preparsePolicySet,
+  schemaToJson,
+  statefulIsAuthorized,
+  validate,
+  type AuthorizationAnswer,
+  type DetailedError,
+  type EntityJson,
+  type EntityUidJson,
+  type PolicyJson,
+} from './wasm.js';
+
+/**
+ * The Cedar entity type of actions. Convention: a Mandate schema declares its actions outside any
+ * namespace, so `PolicyRequest.action = "payments.refund"` is `Action::"payments.refund"`.
+ * Entity types (principals, resources) may live in namespaces; requests then name them in full
+ * (`Acme::Agent`).
+ */
+export const CEDAR_ACTION_TYPE = 'Action';
+
+/**
+ * The `policyId` of an error that belongs to the request rather than to one policy (a value Cedar
+ * cannot represent, a Cedar `failure` answer, a disposed set). Policy ids are never empty.
+ */
+export const REQUEST_ERROR_POLICY_ID = '';
+
+/**
+ * The Cedar implementation of the policy-engine port.
+ *
+ * Per call, only the slice of policies that can match (action × principal type) is handed to
+ * Cedar, preparsed once per slice and cached in the compiled set; the schema is used at compile
+ * time only (strict validation, action groups), never per call.
+ */
+export function createCedarEngine(): PolicyEngine {
+  return {
+    validate(source) {
+      const { problems } = analyse(source);
+      return problems.length === 0 ? { ok: true } : { ok: false, problems };
+    },
+    compile(source) {
+      const analysis = analyse(source);
+      if (analysis.problems.length > 0) {
+        throw new MandateError('policy_invalid', 'policy set is invalid', { details: analysis.problems });
+      }
+      return new CedarPolicySet(policySetVersion(source), analysis);
+    },
+  };
+}
+
+interface AnalysedPolicy {
+  info: PolicyInfo;
+  meta: PolicyMeta;
+  scope: PolicyScope;
+}
+
+/** What the schema says of one action. */
+interface ActionDecl {
+  /** Direct groups (`in [...]`). */
+  memberOf: string[];
+  /** `appliesTo`; both empty for a pure group, which no request can name. */
+  principalTypes: ReadonlySet<string>;
+  resourceTypes: ReadonlySet<string>;
+}
+
+interface Analysis {
+  problems: PolicyProblem[];
+  policies: AnalysedPolicy[];
+  actions: Map<string, ActionDecl>;
+}
+
+function analyse(source: PolicySetSource): Analysis {
+  const empty: Analysis = { problems: [], policies: [], actions: new Map() };
+  try {
+    if (!isSource(source)) {
+      empty.problems.push({ message: 'a policy set is { policies: { file: text }, schema: text }' });
+      return empty;
+    }
+    const problems: PolicyProblem[] = [];
+    const actions = readSchema(source.schema, problems);
+    const policies: AnalysedPolicy[] = [];
+    let parsedAll = true;
+    for (const file of Object.keys(source.policies).sort(byCodeUnits)) {
+      const found = splitFile(file, source.policies[file]!, problems);
+      if (found === undefined) parsedAll = false;
+      else policies.push(...found);
+    }
+    checkDuplicateIds(policies, problems);
+    if (actions !== undefined && parsedAll) validateStrict(source.schema, policies, problems);
+    return { problems, policies, actions: actions ?? new Map() };
+  } catch (err) {
+    // validate() never throws for bad input: an unexpected throw from the wasm boundary is
+    // reported as a problem, which also keeps compile() from activating the set.
+    empty.problems.push({ message: `policy set could not be analysed: ${messageOf(err)}` });
+    return empty;
+  }
+}
+
+function isSource(source: unknown): source is PolicySetSource {
+  const s = source as PolicySetSource | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.schema === 'string' &&
+    typeof s.policies === 'object' &&
+    s.policies !== null &&
+    Object.values(s.policies).every((t) => typeof t === 'string')
+  );
+}
+
+/** Parses the schema; returns its actions, or undefined when it is unusable. */
+function readSchema(schema: string, problems: PolicyProblem[]): Map<string, ActionDecl> | undefined {
+  const parsed = checkParseSchema(schema);
+  if (parsed.type === 'failure') {
+    problems.push(...parsed.errors.map((e) => ({ message: `schema: ${describe(e, schema)}` })));
+    return undefined;
+  }
+  const json = schemaToJson(schema);
+  if (json.type === 'failure') {
+    problems.push(...json.errors.map((e) => ({ message: `schema: ${describe(e, schema)}` })));
+    return undefined;
+  }
+  const declared = new Map<string, ActionDecl>();
+  for (const [namespace, def] of Object.entries(json.json)) {
+    const actions = Object.entries(def.actions ?? {});
+    if (namespace !== '') {
+      if (actions.length > 0) {
+        problems.push({
+          message: `schema: actions must be declared outside any namespace (found in "${namespace}"); Mandate names them Action::"<name>"`,
+        });
+      }
+      continue;
+    }
+    for (const [name, action] of actions) {
+      declared.set(name, {
+        memberOf: (action.memberOf ?? [])
+          .filter((m) => m.type === undefined || m.type === CEDAR_ACTION_TYPE)
+          .map((m) => m.id),
+        principalTypes: new Set(action.appliesTo?.principalTypes ?? []),
+        resourceTypes: new Set(action.appliesTo?.resourceTypes ?? []),
+      });
+    }
+  }
+  return declared;
+}
+
+/** Splits one file into policies in source order; undefined when the file does not parse. */
+function splitFile(file: string, text: string, problems: PolicyProblem[]): AnalysedPolicy[] | undefined {
+  const parts = policySetTextToParts(text);
+  if (parts.type === 'failure') {
+    problems.push(...parts.errors.map((e) => ({ file, message: describe(e, text) })));
+    return undefined;
+  }
+  if (parts.policy_templates.length > 0) {
+    problems.push({ file, message: 'policy templates (?principal / ?resource slots) are not supported' });
+    return undefined;
+  }
+  const out: AnalysedPolicy[] = [];
+  let ok = true;
+  inSourceOrder(text, parts.policies).forEach((policyText, index) => {
+    const json = policyToJson(policyText);
+    if (json.type === 'failure') {
+      problems.push(...json.errors.map((e) => ({ file, policyId: `${file}#${index}`, message: describe(e) })));
+      ok = false;
+      return;
+    }
+    const annotations: Record<string, string> = {};
+    // A value-less annotation (`@approval`) comes back as null; it is the empty string to us.
+    for (const [k, v] of Object.entries(json.json.annotations ?? {})) annotations[k] = v ?? '';
+    const id = annotations['id'] ?? `${file}#${index}`;
+    const effect = json.json.effect;
+    const checked = readPolicyMeta(effect, annotations, { file, policyId: id });
+    problems.push(...checked.problems);
+    out.push({
+      info: { id, file, effect, annotations, text: policyText },
+      meta: checked.meta,
+      scope: scopeOf(json.json),
+    });
+  });
+  return ok ? out : undefined;
+}
+
+/**
+ * `policySetTextToParts` returns the policies sorted by the ids it generated (`policy0`,
+ * `policy1`, `policy10`, … in string order), not in source order. Undo that so `<file>#<index>`
+ * counts policies as a reader does; if Cedar ever changes its naming (checked by finding each
+ * text at increasing offsets), keep its order, which is deterministic too.
+ */
+function inSourceOrder(text: string, sorted: string[]): string[] {
+  const names = sorted.map((_, i) => `policy${i}`).sort(byCodeUnits);
+  const ordered: string[] = new Array<string>(sorted.length);
+  names.forEach((name, k) => {
+    ordered[Number(name.slice('policy'.length))] = sorted[k]!;
+  });
+  let cursor = 0;
+  for (const policy of ordered) {
+    const at = text.indexOf(policy, cursor);
+    if (at < 0) return sorted;
+    cursor = at + policy.length;
+  }
+  return ordered;
+}
+
+function checkDuplicateIds(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
+  const first = new Map<string, AnalysedPolicy>();
+  for (const p of policies) {
+    const seen = first.get(p.info.id);
+    if (seen === undefined) first.set(p.info.id, p);
+    else {
+      problems.push({
+        file: p.info.file,
+        policyId: p.info.id,
+        message: `duplicate policy id "${p.info.id}" (first defined in ${seen.info.file})`,
+      });
+    }
+  }
+}
+
+/** Strict validation of the whole set; internal ids keep it meaningful even with duplicate ids. */
+function validateStrict(schema: string, policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
+  const staticPolicies: Record<string, string> = {};
+  policies.forEach((p, i) => {
+    staticPolicies[`p${i}`] = p.info.text;
+  });
+  const answer = validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
+  if (answer.type === 'failure') {
+    problems.push(...answer.errors.map((e) => ({ message: describe(e) })));
+    return;
+  }
+  for (const v of answer.validationErrors) {
+    const p = policies[Number(v.policyId.slice(1))];
+    // Cedar prefixes messages with its own (internal) policy id; the problem names the real one.
+    const message = describe(v.error).replace(/^for policy `[^`]*`, /, '');
+    problems.push(p === undefined ? { message } : { file: p.info.file, policyId: p.info.id, message });
+  }
+}
+
+function scopeOf(json: PolicyJson): PolicyScope {
+  const scope: PolicyScope = {};
+  const principal = json.principal;
+  if (principal.op === '==' && 'entity' in principal) scope.principalType = uidOf(principal.entity).type;
+  else if (principal.op === 'is') scope.principalType = principal.entity_type;
+
+  const action = json.action;
+  // Anything not understood stays undefined = "any action": a too-large slice costs time, a
+  // too-small one would change decisions.
+  if (action.op === '==' && 'entity' in action) {
+    const uid = uidOf(action.entity);
+    if (uid.type === CEDAR_ACTION_TYPE) scope.actions = [{ id: uid.id, descendants: false }];
+  } else if (action.op === 'in') {
+    const uids = ('entities' in action ? action.entities : [action.entity]).map(uidOf);
+    if (uids.every((u) => u.type === CEDAR_ACTION_TYPE)) {
+      scope.actions = uids.map((u) => ({ id: u.id, descendants: true }));
+    }
+  }
+  return scope;
+}
+
+function uidOf(uid: EntityUidJson): { type: string; id: string } {
+  return '__entity' in uid ? uid.__entity : uid;
+}
+
+/** A preparsed slice; `id` undefined for the empty slice, which needs no Cedar call. */
+interface Slice {
+  id: string | undefined;
+  size: number;
+}
+
+class CedarPolicySet implements CompiledPolicySet {
+  readonly version: string;
+  readonly policies: readonly PolicyInfo[];
+  readonly actions: readonly string[];
+
+  private readonly analysed: readonly AnalysedPolicy[];
+  private readonly byId = new Map<string, AnalysedPolicy>();
+  private readonly declared: Map<string, ActionDecl>;
+  private readonly ancestors: Map<string, ReadonlySet<string>>;
+  private readonly index: SliceIndex;
+  /** Preparsed-set ids live in wasm thread-local storage: unique per compiled instance and slice. */
+  private readonly idPrefix: string;
+  private readonly sliceByKey = new Map<string, Slice>();
+  private readonly sliceByMembers = new Map<string, Slice>();
+  private readonly actionEntities = new Map<string, EntityJson[]>();
+  private readonly preparsed: string[] = [];
+  private whole: Slice | undefined;
+  private disposed = false;
+
+  constructor(version: string, analysis: Analysis) {
+    this.version = version;
+    this.analysed = analysis.policies;
+    this.policies = Object.freeze(analysis.policies.map((p) => Object.freeze({ ...p.info })));
+    for (const p of analysis.policies) this.byId.set(p.info.id, p);
+    this.declared = analysis.actions;
+    this.actions = Object.freeze([...analysis.actions.keys()].sort(byCodeUnits));
+    this.ancestors = actionAncestors(new Map([...analysis.actions].map(([name, a]) => [name, a.memberOf])));
+    this.index = createSliceIndex(
+      analysis.policies.map((p) => p.scope),
+      this.ancestors,
+    );
+    this.idPrefix = `mandate:${version}:${randomUUID()}`;
+  }
+
+  evaluate(request: PolicyRequest): PolicyEvaluation {
+    return this.run(request, () => {
+      const key = this.index.key(request.action, request.principal.type);
+      let slice = this.sliceByKey.get(key);
+      if (slice === undefined) {
+        slice = this.preparse(this.index.select(request.action, request.principal.type));
+        this.sliceByKey.set(key, slice);
+      }
+      return slice;
+    });
+  }
+
+  evaluateUnsliced(request: PolicyRequest): PolicyEvaluation {
+    return this.run(request, () => {
+      this.whole ??= this.preparse(this.analysed.map((_, i) => i));
+      return this.whole;
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    // cedar-wasm has no call to drop a preparsed set; overwriting each id with an empty set frees
+    // the policies and leaves only the (tiny) map entry behind.
+    for (const id of this.preparsed) {
+      try {
+        preparsePolicySet(id, { staticPolicies: {} });
+      } catch {
+        // Nothing more can be freed; the set is unusable either way.
+      }
+    }
+    this.preparsed.length = 0;
+    this.sliceByKey.clear();
+    this.sliceByMembers.clear();
+    this.actionEntities.clear();
+    this.whole = undefined;
+  }
+
+  private run(request: PolicyRequest, pick: () => Slice): PolicyEvaluation {
+    // SECURITY: fail closed — every way out of here that is not a clean Cedar answer is a deny.
+    let size = 0;
+    try {
+      if (this.disposed) return requestError(0, 'policy set was disposed');
+      // SECURITY: fail closed — an action the schema does not declare (or a pure group, which
+      // applies to nothing) is denied without evaluation.
+      const decl = this.declared.get(request.action);
+      if (decl === undefined || decl.principalTypes.size === 0 || decl.resourceTypes.size === 0) {
+        return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
+      }
+      // SECURITY: fail closed — strict validation typed every policy for the schema's appliesTo;
+      // a request outside it could satisfy a policy the validator never checked for it.
+      const principal = toRef(request.principal, 'principal');
+      const resource = toRef(request.resource, 'resource');
+      if (!decl.principalTypes.has(principal.type) || !decl.resourceTypes.has(resource.type)) {
+        return requestError(
+          0,
+          `principal type "${principal.type}" / resource type "${resource.type}" not allowed for action "${request.action}" by the schema`,
+        );
+      }
+      const slice = pick();
+      size = slice.size;
+      if (slice.id === undefined) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
+      const answer = statefulIsAuthorized({
+        principal,
+        action: { type: CEDAR_ACTION_TYPE, id: request.action },
+        resource,
+        context: toCedarRecord(request.context, 'context'),
+        entities: [
+          ...toCedarEntities(request.entities, CEDAR_ACTION_TYPE),
+          ...this.actionEntitiesFor(request.action),
+        ],
+        preparsedPolicySetId: slice.id,
+      });
+      return this.interpret(answer, size);
+    } catch (err) {
+      return requestError(size, err instanceof CedarValueError ? err.message : `policy evaluation failed: ${messageOf(err)}`);
+    }
+  }
+
+  private interpret(answer: AuthorizationAnswer, sliceSize: number): PolicyEvaluation {
+    if (answer.type === 'failure') {
+      // SECURITY: fail closed — e.g. malformed entities: Cedar could not decide, so we deny.
+      return requestError(sliceSize, `cedar: ${answer.errors.map((e) => e.message).join('; ')}`);
+    }
+    const { decision, diagnostics } = answer.response;
+    const errors: PolicyErrorInfo[] = diagnostics.errors
+      .map((e) => ({
+        policyId: e.policyId,
+        effect: this.byId.get(e.policyId)?.info.effect ?? ('forbid' as const),
+        message: e.error.message,
+      }))
+      .sort((a, b) => byCodeUnits(a.policyId, b.policyId) || byCodeUnits(a.message, b.message));
+    const reasons: AnalysedPolicy[] = [];
+    for (const id of [...diagnostics.reason].sort(byCodeUnits)) {
+      const p = this.byId.get(id);
+      // SECURITY: fail closed — a determining policy we do not know cannot justify anything.
+      if (p === undefined) return requestError(sliceSize, `cedar named an unknown policy "${id}"`, errors);
+      reasons.push(p);
+    }
+
+    const forbids = reasons.filter((p) => p.info.effect === 'forbid');
+    if (forbids.length > 0) return { effect: 'deny', satisfied: forbids.map(satisfied), errors, sliceSize };
+    // SECURITY: fail closed — Cedar skips an erroring policy (an erroring forbid would not stop
+    // a matching permit); any error at all makes the decision a deny.
+    if (errors.length > 0) return { effect: 'deny', satisfied: [], errors, sliceSize };
+    if (decision !== 'allow' || reasons.length === 0) return { effect: 'deny', satisfied: [], errors: [], sliceSize };
+
+    const permits = reasons.map(satisfied);
+    if (reasons.some((p) => p.meta.approval === undefined)) {
+      return { effect: 'allow', satisfied: permits, errors: [], sliceSize };
+    }
+    // Only @approval permits: the lowest policy id decides the route, so the outcome does not
+    // depend on policy order.
+    return { effect: 'approval_required', satisfied: permits, errors: [], approval: permits[0]!.approval!, sliceSize };
+  }
+
+  private preparse(members: number[]): Slice {
+    if (members.length === 0) return { id: undefined, size: 0 };
+    const signature = members.join(',');
+    const known = this.sliceByMembers.get(signature);
+    if (known !== undefined) return known;
+    const id = `${this.idPrefix}:${this.preparsed.length}`;
+    const staticPolicies: Record<string, string> = {};
+    for (const i of members) staticPolicies[this.analysed[i]!.info.id] = this.analysed[i]!.info.text;
+    const answer = preparsePolicySet(id, { staticPolicies });
+    if (answer.type === 'failure') {
+      throw new Error(`slice could not be prepared: ${answer.errors.map((e) => e.message).join('; ')}`);
+    }
+    this.preparsed.push(id);
+    const slice = { id, size: members.length };
+    this.sliceByMembers.set(signature, slice);
+    return slice;
+  }
+
+  /** The request action and all its groups, with parents from the schema (Cedar needs each hop). */
+  private actionEntitiesFor(action: string): EntityJson[] {
+    let entities = this.actionEntities.get(action);
+    if (entities === undefined) {
+      entities = [...(this.ancestors.get(action) ?? [action])].map((id) => ({
+        uid: { type: CEDAR_ACTION_TYPE, id },
+        attrs: {},
+        parents: (this.declared.get(id)?.memberOf ?? []).map((parent) => ({ type: CEDAR_ACTION_TYPE, id: parent })),
+      }));
+      this.actionEntities.set(action, entities);
+    }
+    return entities;
+  }
+}
+
+function satisfied(p: AnalysedPolicy): SatisfiedPolicy {
+  const out: SatisfiedPolicy = { policyId: p.info.id, effect: p.info.effect };
+  if (p.meta.reason !== undefined) out.reason = p.meta.reason;
+  if (p.meta.approval !== undefined) out.approval = { ...p.meta.approval, policyId: p.info.id };
+  return out;
+}
+
+function requestError(sliceSize: number, message: string, errors: PolicyErrorInfo[] = []): PolicyEvaluation {
+  return {
+    effect: 'deny',
+    satisfied: [],
+    errors: [{ policyId: REQUEST_ERROR_POLICY_ID, effect: 'forbid', message }, ...errors],
+    sliceSize,
+  };
+}
+
+/** A Cedar diagnostic as one line: message, position in `text` when known, and Cedar's help. */
+function describe(e: DetailedError, text?: string): string {
+  let out = e.message;
+  const at = e.sourceLocations?.[0];
+  if (text !== undefined && at !== undefined) {
+    // Cedar reports byte offsets into the UTF-8 text.
+    const before = Buffer.from(text, 'utf8').subarray(0, at.start).toString('utf8');
+    const lines = before.split('\n');
+    out += ` (line ${lines.length}, column ${lines[lines.length - 1]!.length + 1})`;
+  }
+  const label = at?.label;
+  if (label) out += `: ${label}`;
+  if (e.help) out += ` — ${e.help}`;
+  return out;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,18 @@
+export { createCedarEngine, CEDAR_ACTION_TYPE, REQUEST_ERROR_POLICY_ID } from './cedar/engine.js';
+export { loadPolicyDir } from './loader.js';
+export { policySetVersion } from './version.js';
+export { MAX_QUORUM } from './annotations.js';
+export type {
+  ApprovalRequirement,
+  CompiledPolicySet,
+  EntityRef,
+  PolicyEngine,
+  PolicyEntity,
+  PolicyErrorInfo,
+  PolicyEvaluation,
+  PolicyInfo,
+  PolicyProblem,
+  PolicyRequest,
+  PolicySetSource,
+  SatisfiedPolicy,
+} from './port.js';

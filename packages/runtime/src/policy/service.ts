@@ -1,0 +1,111 @@
+import type { AuditEvent } from '@mandate/protocol';
+import { MandateError, type Clock, type Logger } from '../kernel/index.js';
+import type { PolicySetSummary, Store, StoredPolicySet } from '../storage/port.js';
+import type { CompiledPolicySet, PolicyEngine, PolicySetSource } from './port.js';
+
+export interface PolicyServiceDeps {
+  engine: PolicyEngine;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  audit: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+}
+
+/** Holds the active compiled set and switches it atomically. */
+export interface PolicyService {
+  /** The active set, or null before one is loaded (then `/readyz` is not ready). Hot path: no I/O. */
+  active(): CompiledPolicySet | null;
+  /** Loads the store's active set (at start, and when another node activated one). */
+  refresh(): Promise<boolean>;
+  /**
+   * Validates the whole set, saves and activates it, then swaps it in with one assignment.
+   * An invalid set throws `policy_invalid` and changes nothing (P4: never half-loaded).
+   */
+  activate(source: PolicySetSource, origin: string): Promise<{ version: string; changed: boolean }>;
+  versions(): Promise<PolicySetSummary[]>;
+  get(version: string): Promise<StoredPolicySet | null>;
+  close(): void;
+}
+
+export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
+  let current: CompiledPolicySet | null = null;
+  const retired = new Set<ReturnType<typeof setTimeout>>();
+
+  const swap = (next: CompiledPolicySet) => {
+    const old = current;
+    current = next;
+    // Decisions in flight may still hold the old set; free it only after they are long done.
+    if (old && old !== next) {
+      const t = setTimeout(() => {
+        retired.delete(t);
+        old.dispose();
+      }, 30_000);
+      t.unref();
+      retired.add(t);
+    }
+  };
+
+  return {
+    active: () => current,
+
+    async refresh() {
+      const stored = await deps.store.getActivePolicySet();
+      if (!stored || stored.version === current?.version) return false;
+      try {
+        swap(deps.engine.compile({ policies: stored.policies, schema: stored.schema }));
+        deps.logger.info('policy set loaded', { version: stored.version, policies: current!.policies.length });
+        return true;
+      } catch (err) {
+        // P4: a stored set that no longer compiles keeps the last good one in place.
+        deps.logger.error('stored active policy set does not compile; keeping the last good set', {
+          version: stored.version,
+          error: (err as Error).message,
+        });
+        return false;
+      }
+    },
+
+    async activate(source, origin) {
+      const compiled = deps.engine.compile(source);
+      if (compiled.version === current?.version) {
+        compiled.dispose();
+        return { version: current.version, changed: false };
+      }
+      const at = new Date(deps.clock.now()).toISOString();
+      await deps.store.savePolicySet({
+        version: compiled.version,
+        policies: source.policies,
+        schema: source.schema,
+        createdAt: at,
+        source: origin,
+      });
+      const previous = current?.version ?? null;
+      await deps.store.activatePolicySet(compiled.version, at);
+      swap(compiled);
+      await deps.audit({
+        type: 'policy.activated',
+        data: {
+          version: compiled.version,
+          previous,
+          source: origin,
+          policies: compiled.policies.map((p) => p.id),
+        },
+      });
+      deps.logger.info('policy set activated', { version: compiled.version, previous, source: origin });
+      return { version: compiled.version, changed: true };
+    },
+
+    versions: () => deps.store.listPolicySets(),
+
+    async get(version) {
+      const s = await deps.store.getPolicySet(version);
+      if (!s) throw new MandateError('not_found', `no policy set ${version}`);
+      return s;
+    },
+
+    close() {
+      for (const t of retired) clearTimeout(t);
+      retired.clear();
+    },
+  };
+}

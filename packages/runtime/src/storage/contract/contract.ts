@@ -1,0 +1,668 @@
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Agent, AuditCheckpoint, AuditEvent, Resource, Tool, User } from '@mandate/protocol';
+import {
+  GENESIS_HASH,
+  type ApiKeyRecord,
+  type ApprovalRecord,
+  type AuditHead,
+  type AuditSealer,
+  type GrantRecord,
+  type Store,
+  type StoredAuditRecord,
+  type StoredPolicySet,
+} from '../port.js';
+
+/*
+ * The one storage contract (STYLE.md: "one port, one contract suite"). Every driver runs it via
+ * test/storage/contract.test.ts. When a driver bug is found, add the case here so all drivers
+ * are held to it. The memory driver is the reference: a case it fails is a bug in the case or
+ * in the port, not something to special-case per driver.
+ */
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** A minimal sealer: hash = sha256(prevHash ‖ eventText), columns copied from the event. */
+export const testSealer: AuditSealer = (head, events) => {
+  let { seq, hash } = head;
+  return events.map((e): StoredAuditRecord => {
+    const eventText = JSON.stringify(e);
+    const next = sha256(hash + eventText);
+    const r: StoredAuditRecord = {
+      seq: seq + 1,
+      prevHash: hash,
+      hash: next,
+      eventText,
+      columns: {
+        type: e.type,
+        time: e.time,
+        agent: e.agent ?? null,
+        user: e.user ?? null,
+        action: e.action ?? null,
+        effect: e.effect ?? null,
+        decisionId: e.decisionId ?? null,
+      },
+    };
+    seq = r.seq;
+    hash = next;
+    return r;
+  });
+};
+
+/** Checks records form one gapless chain from `from` (used by driver-specific tests too). */
+export function expectChain(
+  records: readonly StoredAuditRecord[],
+  from: AuditHead = { seq: 0, hash: GENESIS_HASH },
+): void {
+  let { seq, hash } = from;
+  for (const r of records) {
+    expect(r.seq).toBe(seq + 1);
+    expect(r.prevHash).toBe(hash);
+    expect(r.hash).toBe(sha256(r.prevHash + r.eventText));
+    seq = r.seq;
+    hash = r.hash;
+  }
+}
+
+/** An audit event; `n` keeps texts distinct. */
+export function auditEvent(n: number, over: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    type: 'decision',
+    time: `2025-01-01T00:00:${String(n % 60).padStart(2, '0')}.000Z`,
+    nodeId: 'node-1',
+    decisionId: `dec_${n}`,
+    agent: 'agent-a',
+    user: 'user-1',
+    action: 'payments.refund',
+    effect: 'allow',
+    data: { n },
+    ...over,
+  };
+}
+
+const agentA: Agent = {
+  id: 'agent-a',
+  roles: ['support'],
+  owner: 'team-x',
+  status: 'active',
+  attributes: { tier: 2, tags: ['x'] },
+  parent: 'agent-root',
+};
+const agentB: Agent = { id: 'agent-b', roles: [], status: 'suspended', attributes: {} };
+const user1: User = {
+  id: 'user-1',
+  roles: ['customer'],
+  status: 'active',
+  attributes: { tenant: 't1', nested: { deep: [1, null, 'z'] } },
+};
+const resC: Resource = { type: 'Customer', id: 'c-1', attributes: { tenant: 't1' }, tags: ['vip'] };
+const resO: Resource = { type: 'Order', id: 'c-1', attributes: {}, tags: [] };
+
+const tool = (action: string, over: Partial<Tool> = {}): Tool => ({
+  action,
+  description: `does ${action}`,
+  inputSchema: { type: 'object', properties: { amount: { type: 'number' } } },
+  risk: 'medium',
+  redact: [],
+  ...over,
+});
+
+const policySet = (version: string, source = 'dir-a'): StoredPolicySet => ({
+  version,
+  policies: {
+    'main.cedar': `permit(principal, action, resource); // ${version}`,
+    'extra.cedar': 'forbid(principal, action, resource) when { false };',
+  },
+  schema: 'entity Agent;',
+  createdAt: '2025-01-01T00:00:00.000Z',
+  source,
+});
+
+const apiKey = (id: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
+  id,
+  hash: sha256(`secret-${id}`),
+  role: 'agent',
+  subject: 'agent-a',
+  name: `key ${id}`,
+  createdAt: '2025-01-01T00:00:00.000Z',
+  revokedAt: null,
+  ...over,
+});
+
+const approval = (id: string, over: Partial<ApprovalRecord> = {}): ApprovalRecord => ({
+  id,
+  callHash: sha256(`call-${id}`),
+  decisionId: `dec_${id}`,
+  agent: 'agent-a',
+  user: 'user-1',
+  action: 'payments.refund',
+  resource: 'Customer::c-1',
+  policyVersion: 'sha256:abc',
+  role: 'finance',
+  quorum: 2,
+  summary: 'Refund 120 to c-1',
+  args: { amount: 120, customerId: 'c-1', note: { z: 1, a: [true, null] } },
+  status: 'pending',
+  requestedAt: '2025-01-01T00:00:00.000Z',
+  expiresAt: '2025-01-01T01:00:00.000Z',
+  votes: [],
+  resolvedAt: null,
+  consumedAt: null,
+  consumedBy: null,
+  ...over,
+});
+
+const grant = (id: string, over: Partial<GrantRecord> = {}): GrantRecord => ({
+  id,
+  user: 'user-1',
+  agent: 'agent-a',
+  actions: ['payments.*'],
+  resources: ['Customer::c-1'],
+  resourceAttributes: { tenant: '$user.tenant' },
+  limits: [{ arg: 'amount', op: '<=', value: 200 }],
+  createdAt: '2025-01-01T00:00:00.000Z',
+  expiresAt: '2025-02-01T00:00:00.000Z',
+  revokedAt: null,
+  parentId: null,
+  createdBy: 'user:user-1',
+  ...over,
+});
+
+const checkpoint = (seq: number, hash: string): AuditCheckpoint => ({
+  seq,
+  hash,
+  time: '2025-01-01T00:10:00.000Z',
+  keyId: 'k1',
+  signature: Buffer.from(`sig-${seq}`).toString('base64'),
+});
+
+/** Asserts that `p` rejects with a MandateError-like `code`. */
+async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
+  await expect(p).rejects.toMatchObject({ code });
+}
+
+/**
+ * Declares the storage contract for one driver. `factory` must return a fresh, empty, unmigrated
+ * store on every call; the suite migrates it before each case and closes it after.
+ */
+export function describeStoreContract(name: string, factory: () => Promise<Store>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await factory();
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('lifecycle', () => {
+      it('migrate is idempotent and ping answers', async () => {
+        expect(await store.migrate()).toEqual([]);
+        expect(await store.migrate()).toEqual([]);
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+
+      it('every call after close rejects with store_unavailable; close is idempotent', async () => {
+        await store.close();
+        await expectCode(store.ping(), 'store_unavailable');
+        await expectCode(store.getAgent('agent-a'), 'store_unavailable');
+        await expectCode(store.putApiKey(apiKey('k1')), 'store_unavailable');
+        await expectCode(store.appendAudit([auditEvent(1)], testSealer), 'store_unavailable');
+        await expectCode(store.auditHead(), 'store_unavailable');
+        await expect(store.close()).resolves.toBeUndefined();
+      });
+    });
+
+    describe('entities', () => {
+      it('round-trips agents, users and resources exactly, optional fields absent when absent', async () => {
+        await store.putEntities({ agents: [agentA, agentB], users: [user1], resources: [resC, resO] });
+        expect(await store.getAgent('agent-a')).toStrictEqual(agentA);
+        const b = await store.getAgent('agent-b');
+        expect(b).toStrictEqual(agentB);
+        expect(b && 'owner' in b).toBe(false);
+        expect(b && 'parent' in b).toBe(false);
+        expect(await store.getUser('user-1')).toStrictEqual(user1);
+        expect(await store.getResource('Customer', 'c-1')).toStrictEqual(resC);
+        expect(await store.getResource('Order', 'c-1')).toStrictEqual(resO);
+        expect(await store.listEntities()).toStrictEqual({
+          agents: [agentA, agentB],
+          users: [user1],
+          resources: [resC, resO],
+        });
+      });
+
+      it('returns null for unknown ids, including a known id under another type', async () => {
+        expect(await store.getAgent('nope')).toBeNull();
+        expect(await store.getUser('nope')).toBeNull();
+        await store.putEntities({ agents: [], users: [], resources: [resC] });
+        expect(await store.getResource('Invoice', 'c-1')).toBeNull();
+        expect(await store.listEntities()).toStrictEqual({ agents: [], users: [], resources: [resC] });
+      });
+
+      it('upserts: a second put replaces fields (dropping removed optionals) and keeps listing order', async () => {
+        await store.putEntities({ agents: [agentA, agentB], users: [user1], resources: [resC] });
+        const a2: Agent = { id: 'agent-a', roles: ['other'], status: 'suspended', attributes: { v: 2 } };
+        const u2: User = { ...user1, status: 'suspended' };
+        const c2: Resource = { ...resC, tags: [] };
+        await store.putEntities({ agents: [a2], users: [u2], resources: [c2] });
+        expect(await store.getAgent('agent-a')).toStrictEqual(a2);
+        expect(await store.getUser('user-1')).toStrictEqual(u2);
+        expect(await store.getResource('Customer', 'c-1')).toStrictEqual(c2);
+        expect((await store.listEntities()).agents.map((a) => a.id)).toEqual(['agent-a', 'agent-b']);
+      });
+    });
+
+    describe('tools', () => {
+      it('replaces the registry as a whole and keeps order and optional fields', async () => {
+        expect(await store.listTools()).toEqual([]);
+        const t1 = tool('payments.refund', {
+          resource: 'Customer::args.customerId',
+          summary: 'Refund {amount}',
+          risk: 'high',
+          redact: ['card'],
+        });
+        const t2 = tool('crm.lookup');
+        await store.putTools([t1, t2]);
+        const listed = await store.listTools();
+        expect(listed).toStrictEqual([t1, t2]);
+        expect('resource' in listed[1]!).toBe(false);
+        await store.putTools([t2]);
+        expect(await store.listTools()).toStrictEqual([t2]);
+        await store.putTools([]);
+        expect(await store.listTools()).toEqual([]);
+      });
+    });
+
+    describe('policy sets', () => {
+      it('saves idempotently by version (the first save wins)', async () => {
+        await store.savePolicySet(policySet('sha256:v1', 'first'));
+        await store.savePolicySet(policySet('sha256:v1', 'second'));
+        expect(await store.getPolicySet('sha256:v1')).toStrictEqual(policySet('sha256:v1', 'first'));
+        expect(await store.listPolicySets()).toHaveLength(1);
+        expect(await store.getPolicySet('sha256:none')).toBeNull();
+      });
+
+      it('activates saved versions, keeps history newest first, and refuses unknown versions', async () => {
+        expect(await store.getActivePolicySet()).toBeNull();
+        await expectCode(store.activatePolicySet('sha256:missing', '2025-01-01T00:00:00.000Z'), 'not_found');
+        expect(await store.getActivePolicySet()).toBeNull();
+
+        await store.savePolicySet(policySet('sha256:v1'));
+        await store.activatePolicySet('sha256:v1', '2025-01-01T00:01:00.000Z');
+        await store.savePolicySet(policySet('sha256:v2', 'dir-b'));
+        expect(await store.getActivePolicySet()).toStrictEqual(policySet('sha256:v1'));
+        await store.activatePolicySet('sha256:v2', '2025-01-01T00:02:00.000Z');
+        expect(await store.getActivePolicySet()).toStrictEqual(policySet('sha256:v2', 'dir-b'));
+        expect(await store.listPolicySets()).toStrictEqual([
+          {
+            version: 'sha256:v2',
+            createdAt: '2025-01-01T00:00:00.000Z',
+            source: 'dir-b',
+            active: true,
+            activatedAt: '2025-01-01T00:02:00.000Z',
+          },
+          {
+            version: 'sha256:v1',
+            createdAt: '2025-01-01T00:00:00.000Z',
+            source: 'dir-a',
+            active: false,
+            activatedAt: '2025-01-01T00:01:00.000Z',
+          },
+        ]);
+
+        // Rollback: re-activating an older version makes it active again with its latest activation time.
+        await store.activatePolicySet('sha256:v1', '2025-01-01T00:03:00.000Z');
+        expect((await store.getActivePolicySet())?.version).toBe('sha256:v1');
+        const list = await store.listPolicySets();
+        expect(list.map((s) => [s.version, s.active, s.activatedAt])).toEqual([
+          ['sha256:v2', false, '2025-01-01T00:02:00.000Z'],
+          ['sha256:v1', true, '2025-01-01T00:03:00.000Z'],
+        ]);
+      });
+
+      it('lists a never-activated set with activatedAt null', async () => {
+        await store.savePolicySet(policySet('sha256:v1'));
+        expect(await store.listPolicySets()).toStrictEqual([
+          {
+            version: 'sha256:v1',
+            createdAt: '2025-01-01T00:00:00.000Z',
+            source: 'dir-a',
+            active: false,
+            activatedAt: null,
+          },
+        ]);
+      });
+    });
+
+    describe('api keys', () => {
+      it('finds keys by hash, upserts by id and lists them', async () => {
+        const k1 = apiKey('k1');
+        const k2 = apiKey('k2', { role: 'admin', subject: null });
+        await store.putApiKey(k1);
+        await store.putApiKey(k2);
+        expect(await store.findApiKeyByHash(k1.hash)).toStrictEqual(k1);
+        expect(await store.findApiKeyByHash(k2.hash)).toStrictEqual(k2);
+        expect(await store.findApiKeyByHash(sha256('unknown'))).toBeNull();
+
+        const revoked = { ...k1, revokedAt: '2025-01-02T00:00:00.000Z' };
+        await store.putApiKey(revoked);
+        expect(await store.findApiKeyByHash(k1.hash)).toStrictEqual(revoked);
+        expect(await store.listApiKeys()).toStrictEqual([revoked, k2]);
+      });
+    });
+
+    describe('approvals', () => {
+      it('creates and gets approvals exactly; a duplicate id is a conflict', async () => {
+        const a = approval('ap1', { user: null, resource: null });
+        await store.createApproval(a);
+        expect(await store.getApproval('ap1')).toStrictEqual(a);
+        expect(await store.getApproval('nope')).toBeNull();
+        await expectCode(store.createApproval(approval('ap1')), 'conflict');
+        expect(await store.getApproval('ap1')).toStrictEqual(a);
+      });
+
+      it('lists newest first with status, roles, agent and limit filters; counts pending per agent', async () => {
+        await store.createApproval(approval('ap1'));
+        await store.createApproval(approval('ap2', { role: 'legal', agent: 'agent-b' }));
+        await store.createApproval(approval('ap3', { status: 'approved' }));
+        await store.createApproval(approval('ap4', { role: 'ops' }));
+        const ids = async (f: Parameters<Store['listApprovals']>[0]) =>
+          (await store.listApprovals(f)).map((a) => a.id);
+        expect(await ids({})).toEqual(['ap4', 'ap3', 'ap2', 'ap1']);
+        expect(await ids({ status: 'pending' })).toEqual(['ap4', 'ap2', 'ap1']);
+        expect(await ids({ status: 'approved' })).toEqual(['ap3']);
+        expect(await ids({ roles: ['finance', 'legal'] })).toEqual(['ap3', 'ap2', 'ap1']);
+        expect(await ids({ roles: [] })).toEqual([]);
+        expect(await ids({ agent: 'agent-b' })).toEqual(['ap2']);
+        expect(await ids({ status: 'pending', roles: ['finance'], agent: 'agent-a' })).toEqual(['ap1']);
+        expect(await ids({ limit: 2 })).toEqual(['ap4', 'ap3']);
+        expect((await store.listApprovals({ agent: 'agent-b' }))[0]).toStrictEqual(
+          approval('ap2', { role: 'legal', agent: 'agent-b' }),
+        );
+        expect(await store.countPendingApprovals('agent-a')).toBe(2);
+        expect(await store.countPendingApprovals('agent-b')).toBe(1);
+        expect(await store.countPendingApprovals('agent-z')).toBe(0);
+      });
+
+      it('updateApproval is a compare-and-set on status and vote count', async () => {
+        const a = approval('ap1');
+        await store.createApproval(a);
+        const vote = {
+          approver: 'alice',
+          verdict: 'approve' as const,
+          comment: null,
+          at: '2025-01-01T00:05:00.000Z',
+          signature: null,
+        };
+        const voted: ApprovalRecord = { ...a, votes: [vote] };
+
+        expect(await store.updateApproval(voted, 'approved', 0)).toBe(false);
+        expect(await store.updateApproval(voted, 'pending', 1)).toBe(false);
+        expect(await store.getApproval('ap1')).toStrictEqual(a);
+        expect(await store.updateApproval(approval('nope'), 'pending', 0)).toBe(false);
+
+        expect(await store.updateApproval(voted, 'pending', 0)).toBe(true);
+        expect(await store.getApproval('ap1')).toStrictEqual(voted);
+        // The same transition again is stale now.
+        expect(await store.updateApproval(voted, 'pending', 0)).toBe(false);
+
+        const approved: ApprovalRecord = {
+          ...voted,
+          status: 'approved',
+          votes: [...voted.votes, { ...vote, approver: 'bob', comment: 'ok', signature: 'c2ln' }],
+          resolvedAt: '2025-01-01T00:06:00.000Z',
+        };
+        expect(await store.updateApproval(approved, 'pending', 1)).toBe(true);
+        expect(await store.getApproval('ap1')).toStrictEqual(approved);
+        expect(await store.countPendingApprovals('agent-a')).toBe(0);
+      });
+
+      it('exactly one of many concurrent updates from the same expected state wins', async () => {
+        const a = approval('ap1', { status: 'approved', quorum: 1 });
+        await store.createApproval(a);
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            store.updateApproval(
+              { ...a, status: 'consumed', consumedAt: '2025-01-01T00:07:00.000Z', consumedBy: `dec_${i}` },
+              'approved',
+              0,
+            ),
+          ),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        const winner = results.indexOf(true);
+        const stored = await store.getApproval('ap1');
+        expect(stored?.status).toBe('consumed');
+        expect(stored?.consumedBy).toBe(`dec_${winner}`);
+      });
+    });
+
+    describe('grants', () => {
+      it('creates and gets grants exactly; a duplicate id is a conflict', async () => {
+        const g = grant('g1', {
+          limits: [
+            { arg: 'currency', op: '==', value: 'EUR' },
+            { arg: 'dry', op: '!=', value: true },
+          ],
+        });
+        await store.createGrant(g);
+        expect(await store.getGrant('g1')).toStrictEqual(g);
+        expect(await store.getGrant('nope')).toBeNull();
+        await expectCode(store.createGrant(grant('g1')), 'conflict');
+      });
+
+      it('lists newest first with user, agent and includeRevoked filters', async () => {
+        await store.createGrant(grant('g1'));
+        await store.createGrant(grant('g2', { agent: 'agent-b' }));
+        await store.createGrant(grant('g3', { user: 'user-2', revokedAt: '2025-01-03T00:00:00.000Z' }));
+        await store.createGrant(grant('g4', { user: 'user-2' }));
+        const ids = async (f: Parameters<Store['listGrants']>[0]) =>
+          (await store.listGrants(f)).map((g) => g.id);
+        expect(await ids({})).toEqual(['g4', 'g2', 'g1']);
+        expect(await ids({ includeRevoked: true })).toEqual(['g4', 'g3', 'g2', 'g1']);
+        expect(await ids({ user: 'user-2' })).toEqual(['g4']);
+        expect(await ids({ user: 'user-2', includeRevoked: true })).toEqual(['g4', 'g3']);
+        expect(await ids({ agent: 'agent-b' })).toEqual(['g2']);
+        expect(await ids({ user: 'user-1', agent: 'agent-a' })).toEqual(['g1']);
+        expect(await store.listGrants({ agent: 'agent-b' })).toStrictEqual([
+          grant('g2', { agent: 'agent-b' }),
+        ]);
+      });
+
+      it('revokes a grant and everything attenuated from it, transitively, and only once', async () => {
+        await store.createGrant(grant('root'));
+        await store.createGrant(
+          grant('child', { agent: 'agent-b', parentId: 'root', createdBy: 'user:user-1' }),
+        );
+        await store.createGrant(grant('grandchild', { agent: 'agent-c', parentId: 'child' }));
+        await store.createGrant(grant('sibling-child', { agent: 'agent-d', parentId: 'root' }));
+        await store.createGrant(grant('other'));
+
+        const at = '2025-01-05T00:00:00.000Z';
+        expect(await store.revokeGrant('child', at)).toEqual(['child', 'grandchild']);
+        expect((await store.getGrant('root'))?.revokedAt).toBeNull();
+        const revoked = await store.revokeGrant('root', '2025-01-06T00:00:00.000Z');
+        expect(revoked).toEqual(['root', 'sibling-child']);
+        // An earlier revocation keeps its time.
+        expect((await store.getGrant('grandchild'))?.revokedAt).toBe(at);
+        expect((await store.getGrant('sibling-child'))?.revokedAt).toBe('2025-01-06T00:00:00.000Z');
+        expect((await store.listGrants({})).map((g) => g.id)).toEqual(['other']);
+        expect(await store.revokeGrant('root', '2025-01-07T00:00:00.000Z')).toEqual([]);
+      });
+
+      it('revoking an unknown grant is not_found', async () => {
+        await expectCode(store.revokeGrant('nope', '2025-01-05T00:00:00.000Z'), 'not_found');
+      });
+    });
+
+    describe('audit', () => {
+      it('starts at seq 0 with the genesis hash and hands the sealer the head', async () => {
+        expect(await store.auditHead()).toEqual({ seq: 0, hash: GENESIS_HASH });
+        const heads: AuditHead[] = [];
+        const spy: AuditSealer = (head, events) => {
+          heads.push(head);
+          return testSealer(head, events);
+        };
+        const first = await store.appendAudit([auditEvent(1), auditEvent(2)], spy);
+        const second = await store.appendAudit([auditEvent(3)], spy);
+        expect(heads).toEqual([
+          { seq: 0, hash: GENESIS_HASH },
+          { seq: 2, hash: first[1]!.hash },
+        ]);
+        expect(second[0]!.seq).toBe(3);
+        expect(await store.auditHead()).toEqual({ seq: 3, hash: second[0]!.hash });
+        expectChain(await store.readAudit(0, 100));
+      });
+
+      it('stores event text byte-exact and columns as given, nulls included', async () => {
+        const odd: AuditEvent = {
+          type: 'policy.activated',
+          time: '2025-01-01T00:00:00.000Z',
+          nodeId: 'n',
+          data: { z: 1, a: 'é ☃ 𝄞 \u2028 "q" \\ \n', big: 9007199254740991, frac: 0.1 },
+        };
+        const [r] = await store.appendAudit([odd], (head, events) =>
+          testSealer(head, events).map((rec) => ({ ...rec, eventText: `{ "spaced" :  ${rec.eventText} }` })),
+        );
+        const [stored] = await store.readAudit(0, 1);
+        expect(stored).toStrictEqual(r);
+        expect(stored!.eventText).toBe(r!.eventText);
+        expect(stored!.columns).toStrictEqual({
+          type: 'policy.activated',
+          time: '2025-01-01T00:00:00.000Z',
+          agent: null,
+          user: null,
+          action: null,
+          effect: null,
+          decisionId: null,
+        });
+      });
+
+      it('serialises concurrent appends into one gapless chain, each batch contiguous', async () => {
+        const batches = await Promise.all(
+          Array.from({ length: 12 }, (_, b) =>
+            store.appendAudit(
+              [auditEvent(b * 10), auditEvent(b * 10 + 1), auditEvent(b * 10 + 2)],
+              testSealer,
+            ),
+          ),
+        );
+        const all = await store.readAudit(0, 1000);
+        expect(all).toHaveLength(36);
+        expectChain(all);
+        for (const batch of batches) {
+          expect(batch[1]!.seq).toBe(batch[0]!.seq + 1);
+          expect(batch[2]!.seq).toBe(batch[0]!.seq + 2);
+          expect(all[batch[0]!.seq - 1]).toStrictEqual(batch[0]);
+        }
+        expect(await store.auditHead()).toEqual({ seq: 36, hash: all[35]!.hash });
+      });
+
+      it('an append whose sealer throws writes nothing and the chain continues', async () => {
+        await store.appendAudit([auditEvent(1)], testSealer);
+        await expect(
+          store.appendAudit([auditEvent(2)], () => {
+            throw new Error('sealer failed');
+          }),
+        ).rejects.toThrow('sealer failed');
+        const [r] = await store.appendAudit([auditEvent(3)], testSealer);
+        expect(r!.seq).toBe(2);
+        expectChain(await store.readAudit(0, 10));
+      });
+
+      it('pages with readAudit(afterSeq, limit)', async () => {
+        await store.appendAudit(
+          Array.from({ length: 7 }, (_, i) => auditEvent(i)),
+          testSealer,
+        );
+        expect((await store.readAudit(0, 3)).map((r) => r.seq)).toEqual([1, 2, 3]);
+        expect((await store.readAudit(3, 3)).map((r) => r.seq)).toEqual([4, 5, 6]);
+        expect((await store.readAudit(6, 3)).map((r) => r.seq)).toEqual([7]);
+        expect(await store.readAudit(7, 3)).toEqual([]);
+        expect(await store.readAudit(0, 0)).toEqual([]);
+      });
+
+      it('queries by each filter, inclusive time range, afterSeq cursor and limit, in seq order', async () => {
+        await store.appendAudit(
+          [
+            auditEvent(1, {
+              time: '2025-01-01T00:00:01.000Z',
+              agent: 'agent-a',
+              user: 'user-1',
+              action: 'a.x',
+              effect: 'allow',
+              decisionId: 'd1',
+            }),
+            auditEvent(2, {
+              time: '2025-01-01T00:00:02.000Z',
+              agent: 'agent-b',
+              user: 'user-2',
+              action: 'a.y',
+              effect: 'deny',
+              decisionId: 'd2',
+            }),
+            auditEvent(3, {
+              time: '2025-01-01T00:00:03.000Z',
+              agent: 'agent-a',
+              user: 'user-2',
+              action: 'a.x',
+              effect: 'approval_required',
+              decisionId: 'd3',
+            }),
+            {
+              type: 'approval.approved',
+              time: '2025-01-01T00:00:04.000Z',
+              nodeId: 'n',
+              decisionId: 'd3',
+              data: {},
+            },
+            auditEvent(5, {
+              time: '2025-01-01T00:00:05.000Z',
+              agent: 'agent-a',
+              user: 'user-1',
+              action: 'a.y',
+              effect: 'allow',
+              decisionId: 'd5',
+            }),
+          ],
+          testSealer,
+        );
+        const seqs = async (f: Omit<Parameters<Store['queryAudit']>[0], 'limit'> & { limit?: number }) =>
+          (await store.queryAudit({ limit: 100, ...f })).map((r) => r.seq);
+        expect(await seqs({})).toEqual([1, 2, 3, 4, 5]);
+        expect(await seqs({ agent: 'agent-a' })).toEqual([1, 3, 5]);
+        expect(await seqs({ user: 'user-2' })).toEqual([2, 3]);
+        expect(await seqs({ action: 'a.y' })).toEqual([2, 5]);
+        expect(await seqs({ effect: 'allow' })).toEqual([1, 5]);
+        expect(await seqs({ effect: 'approval_required' })).toEqual([3]);
+        expect(await seqs({ type: 'approval.approved' })).toEqual([4]);
+        expect(await seqs({ type: 'decision' })).toEqual([1, 2, 3, 5]);
+        expect(await seqs({ decisionId: 'd3' })).toEqual([3, 4]);
+        expect(await seqs({ from: '2025-01-01T00:00:02.000Z', to: '2025-01-01T00:00:04.000Z' })).toEqual([
+          2, 3, 4,
+        ]);
+        expect(await seqs({ from: '2025-01-01T00:00:05.000Z' })).toEqual([5]);
+        expect(await seqs({ to: '2025-01-01T00:00:01.000Z' })).toEqual([1]);
+        expect(await seqs({ agent: 'agent-a', effect: 'allow', user: 'user-1', action: 'a.y' })).toEqual([5]);
+        expect(await seqs({ agent: 'agent-zzz' })).toEqual([]);
+        expect(await seqs({ afterSeq: 2 })).toEqual([3, 4, 5]);
+        expect(await seqs({ agent: 'agent-a', limit: 2 })).toEqual([1, 3]);
+        expect(await seqs({ agent: 'agent-a', afterSeq: 3, limit: 2 })).toEqual([5]);
+        expect(await seqs({ limit: 0 })).toEqual([]);
+        const all = await store.readAudit(0, 100);
+        expect(await store.queryAudit({ decisionId: 'd2', limit: 10 })).toStrictEqual([all[1]]);
+      });
+
+      it('appends and lists checkpoints in order, repeated seq allowed', async () => {
+        const [r] = await store.appendAudit([auditEvent(1)], testSealer);
+        expect(await store.listCheckpoints()).toEqual([]);
+        const c1 = checkpoint(1, r!.hash);
+        const c2 = { ...checkpoint(1, r!.hash), time: '2025-01-01T00:20:00.000Z' };
+        await store.appendCheckpoint(c1);
+        await store.appendCheckpoint(c2);
+        expect(await store.listCheckpoints()).toStrictEqual([c1, c2]);
+      });
+    });
+  });
+}

@@ -1,0 +1,1 @@
+export { auditEvent, describeStoreContract, expectChain, testSealer } from './contract.js';

@@ -1,0 +1,157 @@
+/** One forward-only schema step; `name` is recorded in `schema_migrations` once applied. */
+export interface PostgresMigration {
+  name: string;
+  sql: string;
+}
+
+/*
+ * Why the shapes below:
+ * - JSON-ish fields are TEXT holding JSON, not jsonb: jsonb reorders keys and drops duplicates,
+ *   and getters must return exactly what was stored.
+ * - Times are ISO strings in TEXT. The audit `time` column is `COLLATE "C"` so range filters compare
+ *   bytewise like storage/audit-filter.ts does, whatever the database's default collation.
+ * - "Newest first" means insertion order, as in the memory driver: tables listed in order carry
+ *   a `BIGSERIAL ord` (an upsert keeps its row's original `ord`).
+ */
+const INITIAL = `
+CREATE TABLE agents (
+  ord BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  roles TEXT NOT NULL,
+  owner TEXT,
+  status TEXT NOT NULL,
+  attributes TEXT NOT NULL,
+  parent TEXT
+);
+
+CREATE TABLE users (
+  ord BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  roles TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attributes TEXT NOT NULL
+);
+
+CREATE TABLE resources (
+  ord BIGSERIAL PRIMARY KEY,
+  type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  attributes TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  UNIQUE (type, id)
+);
+
+CREATE TABLE tools (
+  position INTEGER PRIMARY KEY,
+  action TEXT NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX tools_action ON tools (action);
+
+CREATE TABLE policy_sets (
+  ord BIGSERIAL PRIMARY KEY,
+  version TEXT NOT NULL UNIQUE,
+  policies TEXT NOT NULL,
+  schema_text TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  source TEXT NOT NULL
+);
+
+CREATE TABLE policy_activations (
+  ord BIGSERIAL PRIMARY KEY,
+  version TEXT NOT NULL REFERENCES policy_sets (version),
+  activated_at TEXT NOT NULL
+);
+CREATE INDEX policy_activations_version ON policy_activations (version, ord);
+
+CREATE TABLE api_keys (
+  ord BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  hash TEXT NOT NULL,
+  role TEXT NOT NULL,
+  subject TEXT,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  revoked_at TEXT
+);
+CREATE INDEX api_keys_hash ON api_keys (hash);
+
+CREATE TABLE approvals (
+  ord BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  call_hash TEXT NOT NULL,
+  decision_id TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  user_id TEXT,
+  action TEXT NOT NULL,
+  resource TEXT,
+  policy_version TEXT NOT NULL,
+  role TEXT NOT NULL,
+  quorum INTEGER NOT NULL,
+  summary TEXT NOT NULL,
+  args TEXT NOT NULL,
+  status TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  votes TEXT NOT NULL,
+  vote_count INTEGER NOT NULL,
+  resolved_at TEXT,
+  consumed_at TEXT,
+  consumed_by TEXT
+);
+CREATE INDEX approvals_status ON approvals (status, ord);
+CREATE INDEX approvals_agent ON approvals (agent, status);
+
+CREATE TABLE grants (
+  ord BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  user_id TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  actions TEXT NOT NULL,
+  resources TEXT NOT NULL,
+  resource_attributes TEXT NOT NULL,
+  limits TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  revoked_at TEXT,
+  parent_id TEXT,
+  created_by TEXT NOT NULL
+);
+CREATE INDEX grants_parent ON grants (parent_id);
+CREATE INDEX grants_user ON grants (user_id);
+CREATE INDEX grants_agent ON grants (agent);
+
+CREATE TABLE audit_events (
+  seq BIGINT PRIMARY KEY,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  event_text TEXT NOT NULL,
+  type TEXT NOT NULL,
+  time TEXT COLLATE "C" NOT NULL,
+  agent TEXT,
+  user_id TEXT,
+  action TEXT,
+  effect TEXT,
+  decision_id TEXT
+);
+CREATE INDEX audit_events_type ON audit_events (type, seq);
+CREATE INDEX audit_events_time ON audit_events (time);
+CREATE INDEX audit_events_agent ON audit_events (agent, seq);
+CREATE INDEX audit_events_user ON audit_events (user_id, seq);
+CREATE INDEX audit_events_action ON audit_events (action, seq);
+CREATE INDEX audit_events_effect ON audit_events (effect, seq);
+CREATE INDEX audit_events_decision ON audit_events (decision_id);
+
+CREATE TABLE audit_checkpoints (
+  ord BIGSERIAL PRIMARY KEY,
+  seq BIGINT NOT NULL,
+  hash TEXT NOT NULL,
+  time TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  signature TEXT NOT NULL
+);
+CREATE INDEX audit_checkpoints_seq ON audit_checkpoints (seq);
+`;
+
+/** The PostgreSQL schema history, oldest first. Never edit an entry that has shipped: append a new one. */
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [{ name: '001_initial', sql: INITIAL }];

@@ -1,0 +1,728 @@
+import pg from 'pg';
+import type {
+  Agent,
+  AuditCheckpoint,
+  AuditEvent,
+  EntitiesDocument,
+  Resource,
+  Tool,
+  User,
+} from '@mandate/protocol';
+import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
+import {
+  GENESIS_HASH,
+  type ApiKeyRecord,
+  type ApprovalFilter,
+  type ApprovalRecord,
+  type AuditFilter,
+  type AuditHead,
+  type AuditSealer,
+  type GrantFilter,
+  type GrantRecord,
+  type PolicySetSummary,
+  type Store,
+  type StoredAuditRecord,
+  type StoredPolicySet,
+} from '../port.js';
+import { POSTGRES_MIGRATIONS } from './migrations.js';
+
+/** Options of {@link createPostgresStore}. */
+export interface PostgresStoreOptions {
+  logger?: Logger;
+  /** A schema to keep every table in (created by `migrate()` when missing); the default is the server's search_path. */
+  schema?: string;
+  /** Maximum pooled connections; default 10. */
+  poolSize?: number;
+  /** How long to wait for a connection before failing with store_unavailable; default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+type Row = Record<string, unknown>;
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * The advisory lock key (database-wide) every node takes inside its audit append transaction,
+ * which is what makes all nodes write one chain. Exported so tests and operators can see it.
+ */
+export const POSTGRES_AUDIT_LOCK_KEY = '7731948201550001';
+const AUDIT_LOCK = POSTGRES_AUDIT_LOCK_KEY;
+/** Keeps two nodes starting at once from applying the same migration twice. */
+const MIGRATE_LOCK = '7731948201550002';
+
+/** Rows per multi-row INSERT: 11 parameters each, well under Postgres's 65535-parameter limit. */
+const AUDIT_INSERT_CHUNK = 1000;
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Node socket errors that mean the server cannot be reached. */
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
+/** Messages pg raises without a code when a connection dies or cannot be had in time. */
+const DEAD_CONNECTION =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed|not queryable/i;
+
+function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (NET_CODES.has(code)) return true;
+    // SQLSTATE classes: 08 connection, 28 auth, 3D no database, 53 resources (disk full, too many
+    // connections), 57 operator intervention (admin shutdown, cancel), 58 system/IO errors.
+    if (err instanceof pg.DatabaseError && /^(08|28|3D|53|57|58)/.test(code)) return true;
+  }
+  return DEAD_CONNECTION.test(err.message);
+}
+
+/** Translates a driver error into the port's error vocabulary; anything not from pg passes through. */
+function translate(err: unknown, log: Logger): unknown {
+  if (err instanceof MandateError) return err;
+  if (isUnavailable(err)) {
+    log.error('postgres store unavailable', { code: (err as { code?: unknown }).code ?? null });
+    return new MandateError('store_unavailable', 'the database is unavailable', { cause: err });
+  }
+  if (err instanceof pg.DatabaseError) {
+    if (err.code === '23505')
+      return new MandateError('conflict', 'the record already exists', { cause: err });
+    return new MandateError('internal', 'database error', { cause: err });
+  }
+  return err;
+}
+
+const json = (v: unknown): string => JSON.stringify(v);
+const parse = <T>(v: unknown): T => JSON.parse(v as string) as T;
+const str = (v: unknown): string => v as string;
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
+
+function agentFromRow(r: Row): Agent {
+  const a: Agent = {
+    id: str(r.id),
+    roles: parse(r.roles),
+    status: str(r.status) as Agent['status'],
+    attributes: parse(r.attributes),
+  };
+  // Optional fields stay absent when they were absent, as the memory driver returns them.
+  if (r.owner !== null) a.owner = str(r.owner);
+  if (r.parent !== null) a.parent = str(r.parent);
+  return a;
+}
+
+function userFromRow(r: Row): User {
+  return {
+    id: str(r.id),
+    roles: parse(r.roles),
+    status: str(r.status) as User['status'],
+    attributes: parse(r.attributes),
+  };
+}
+
+function resourceFromRow(r: Row): Resource {
+  return { type: str(r.type), id: str(r.id), attributes: parse(r.attributes), tags: parse(r.tags) };
+}
+
+function policySetFromRow(r: Row): StoredPolicySet {
+  return {
+    version: str(r.version),
+    policies: parse(r.policies),
+    schema: str(r.schema_text),
+    createdAt: str(r.created_at),
+    source: str(r.source),
+  };
+}
+
+function apiKeyFromRow(r: Row): ApiKeyRecord {
+  return {
+    id: str(r.id),
+    hash: str(r.hash),
+    role: str(r.role) as ApiKeyRecord['role'],
+    subject: strOrNull(r.subject),
+    name: str(r.name),
+    createdAt: str(r.created_at),
+    revokedAt: strOrNull(r.revoked_at),
+  };
+}
+
+function approvalFromRow(r: Row): ApprovalRecord {
+  return {
+    id: str(r.id),
+    callHash: str(r.call_hash),
+    decisionId: str(r.decision_id),
+    agent: str(r.agent),
+    user: strOrNull(r.user_id),
+    action: str(r.action),
+    resource: strOrNull(r.resource),
+    policyVersion: str(r.policy_version),
+    role: str(r.role),
+    quorum: Number(r.quorum),
+    summary: str(r.summary),
+    args: parse(r.args),
+    status: str(r.status) as ApprovalRecord['status'],
+    requestedAt: str(r.requested_at),
+    expiresAt: str(r.expires_at),
+    votes: parse(r.votes),
+    resolvedAt: strOrNull(r.resolved_at),
+    consumedAt: strOrNull(r.consumed_at),
+    consumedBy: strOrNull(r.consumed_by),
+  };
+}
+
+/** Approval columns in the order of {@link approvalValues}; `id` first. */
+const APPROVAL_COLUMNS = [
+  'id',
+  'call_hash',
+  'decision_id',
+  'agent',
+  'user_id',
+  'action',
+  'resource',
+  'policy_version',
+  'role',
+  'quorum',
+  'summary',
+  'args',
+  'status',
+  'requested_at',
+  'expires_at',
+  'votes',
+  'vote_count',
+  'resolved_at',
+  'consumed_at',
+  'consumed_by',
+] as const;
+
+function approvalValues(a: ApprovalRecord): unknown[] {
+  return [
+    a.id,
+    a.callHash,
+    a.decisionId,
+    a.agent,
+    a.user,
+    a.action,
+    a.resource,
+    a.policyVersion,
+    a.role,
+    a.quorum,
+    a.summary,
+    json(a.args),
+    a.status,
+    a.requestedAt,
+    a.expiresAt,
+    json(a.votes),
+    a.votes.length,
+    a.resolvedAt,
+    a.consumedAt,
+    a.consumedBy,
+  ];
+}
+
+function grantFromRow(r: Row): GrantRecord {
+  return {
+    id: str(r.id),
+    user: str(r.user_id),
+    agent: str(r.agent),
+    actions: parse(r.actions),
+    resources: parse(r.resources),
+    resourceAttributes: parse(r.resource_attributes),
+    limits: parse(r.limits),
+    createdAt: str(r.created_at),
+    expiresAt: str(r.expires_at),
+    revokedAt: strOrNull(r.revoked_at),
+    parentId: strOrNull(r.parent_id),
+    createdBy: str(r.created_by),
+  };
+}
+
+function auditFromRow(r: Row): StoredAuditRecord {
+  return {
+    // BIGINT arrives as a string; sequence numbers stay far below 2^53.
+    seq: Number(r.seq),
+    prevHash: str(r.prev_hash),
+    hash: str(r.hash),
+    eventText: str(r.event_text),
+    columns: {
+      type: str(r.type),
+      time: str(r.time),
+      agent: strOrNull(r.agent),
+      user: strOrNull(r.user_id),
+      action: strOrNull(r.action),
+      effect: strOrNull(r.effect),
+      decisionId: strOrNull(r.decision_id),
+    },
+  };
+}
+
+function checkpointFromRow(r: Row): AuditCheckpoint {
+  return {
+    seq: Number(r.seq),
+    hash: str(r.hash),
+    time: str(r.time),
+    keyId: str(r.key_id),
+    signature: str(r.signature),
+  };
+}
+
+/** Collects AND-ed conditions, numbering `$n` placeholders as they are added. */
+function whereBuilder() {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  return {
+    params,
+    /** `clause` uses `?` for each value; they are renumbered to `$n`. */
+    add(clause: string, ...values: unknown[]) {
+      let i = 0;
+      clauses.push(
+        clause.replace(/\?/g, () => {
+          params.push(values[i++]);
+          return `$${params.length}`;
+        }),
+      );
+    },
+    sql: () => (clauses.length ? `WHERE ${clauses.join(' AND ')}` : ''),
+    next: () => `$${params.length + 1}`,
+  };
+}
+
+/**
+ * Checks that sealed records extend the head they were sealed against, so a faulty sealer can
+ * never write a forked or gapped chain.
+ */
+function assertChainExtends(head: AuditHead, records: readonly StoredAuditRecord[]): void {
+  let { seq, hash } = head;
+  for (const r of records) {
+    if (r.seq !== seq + 1 || r.prevHash !== hash) {
+      throw new MandateError('internal', `sealed record ${r.seq} does not extend the chain at ${seq}`);
+    }
+    seq = r.seq;
+    hash = r.hash;
+  }
+}
+
+async function readHead(c: Queryable): Promise<AuditHead> {
+  const { rows } = await c.query<Row>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+  const r = rows[0];
+  return r ? { seq: Number(r.seq), hash: str(r.hash) } : { seq: 0, hash: GENESIS_HASH };
+}
+
+/**
+ * The PostgreSQL driver (pg; the only module that imports it), for several `mandate serve` nodes
+ * sharing one database. Postgres commits synchronously by default; this driver relies on that.
+ */
+export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}): Store {
+  const log = opts.logger ?? silentLogger;
+  const schema = opts.schema;
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+    throw new MandateError('bad_request', `invalid schema name ${JSON.stringify(schema)}`);
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    // A startup parameter applies to every pooled connection before its first query, with no race.
+    ...(schema === undefined ? {} : { options: `-c search_path="${schema}"` }),
+  });
+  // An idle client whose server went away emits here; without a listener Node would crash.
+  pool.on('error', (err) => log.warn('postgres idle connection error', { error: err.message }));
+  let closed = false;
+
+  const run = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (closed) throw new MandateError('store_unavailable', 'store is closed');
+    try {
+      return await fn();
+    } catch (err) {
+      throw translate(err, log);
+    }
+  };
+  const rows = async (sql: string, params: unknown[] = []): Promise<Row[]> =>
+    (await pool.query<Row>(sql, params)).rows;
+  const one = async (sql: string, params: unknown[] = []): Promise<Row | undefined> =>
+    (await rows(sql, params))[0];
+
+  /** BEGIN … COMMIT on one pooled connection; a connection that failed is destroyed, not reused. */
+  const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      if (isUnavailable(err)) broken = err as Error;
+      else {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackErr) {
+          broken = rollbackErr as Error;
+        }
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  };
+
+  return {
+    kind: 'postgres',
+
+    migrate: () =>
+      run(() =>
+        tx(async (c) => {
+          await c.query(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`);
+          if (schema !== undefined) await c.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+          await c.query(
+            'CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
+          );
+          const done = new Set(
+            (await c.query<Row>('SELECT name FROM schema_migrations')).rows.map((r) => str(r.name)),
+          );
+          const applied: string[] = [];
+          for (const m of POSTGRES_MIGRATIONS) {
+            if (done.has(m.name)) continue;
+            await c.query(m.sql);
+            await c.query('INSERT INTO schema_migrations (name) VALUES ($1)', [m.name]);
+            applied.push(m.name);
+          }
+          if (applied.length) log.info('postgres migrations applied', { applied });
+          return applied;
+        }),
+      ),
+    ping: () =>
+      run(async () => {
+        await pool.query('SELECT 1');
+      }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+
+    getAgent: (id) =>
+      run(async () => {
+        const r = await one('SELECT * FROM agents WHERE id = $1', [id]);
+        return r ? agentFromRow(r) : null;
+      }),
+    getUser: (id) =>
+      run(async () => {
+        const r = await one('SELECT * FROM users WHERE id = $1', [id]);
+        return r ? userFromRow(r) : null;
+      }),
+    getResource: (type, id) =>
+      run(async () => {
+        const r = await one('SELECT * FROM resources WHERE type = $1 AND id = $2', [type, id]);
+        return r ? resourceFromRow(r) : null;
+      }),
+    putEntities: (doc: EntitiesDocument) =>
+      run(() =>
+        tx(async (c) => {
+          for (const a of doc.agents) {
+            await c.query(
+              `INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, owner = excluded.owner, status = excluded.status,
+                 attributes = excluded.attributes, parent = excluded.parent`,
+              [a.id, json(a.roles), a.owner ?? null, a.status, json(a.attributes), a.parent ?? null],
+            );
+          }
+          for (const u of doc.users) {
+            await c.query(
+              `INSERT INTO users (id, roles, status, attributes) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, status = excluded.status, attributes = excluded.attributes`,
+              [u.id, json(u.roles), u.status, json(u.attributes)],
+            );
+          }
+          for (const r of doc.resources) {
+            await c.query(
+              `INSERT INTO resources (type, id, attributes, tags) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, tags = excluded.tags`,
+              [r.type, r.id, json(r.attributes), json(r.tags)],
+            );
+          }
+        }),
+      ),
+    listEntities: () =>
+      run(() =>
+        // REPEATABLE READ so the three lists come from one snapshot.
+        tx(async (c) => {
+          await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+          const q = async (sql: string) => (await c.query<Row>(sql)).rows;
+          return {
+            agents: (await q('SELECT * FROM agents ORDER BY ord')).map(agentFromRow),
+            users: (await q('SELECT * FROM users ORDER BY ord')).map(userFromRow),
+            resources: (await q('SELECT * FROM resources ORDER BY ord')).map(resourceFromRow),
+          };
+        }),
+      ),
+
+    putTools: (tools: Tool[]) =>
+      run(() =>
+        tx(async (c) => {
+          await c.query('DELETE FROM tools');
+          for (const [i, t] of tools.entries()) {
+            await c.query('INSERT INTO tools (position, action, doc) VALUES ($1, $2, $3)', [
+              i,
+              t.action,
+              json(t),
+            ]);
+          }
+        }),
+      ),
+    listTools: () =>
+      run(async () => (await rows('SELECT doc FROM tools ORDER BY position')).map((r) => parse<Tool>(r.doc))),
+
+    savePolicySet: (set) =>
+      run(async () => {
+        await pool.query(
+          `INSERT INTO policy_sets (version, policies, schema_text, created_at, source) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (version) DO NOTHING`,
+          [set.version, json(set.policies), set.schema, set.createdAt, set.source],
+        );
+      }),
+    activatePolicySet: (version, at) =>
+      run(async () => {
+        // One statement: the existence check and the insert cannot be split by a concurrent writer.
+        const res = await pool.query(
+          `INSERT INTO policy_activations (version, activated_at)
+           SELECT version, $2 FROM policy_sets WHERE version = $1`,
+          [version, at],
+        );
+        if (res.rowCount !== 1) throw new MandateError('not_found', `no policy set ${version}`);
+      }),
+    getActivePolicySet: () =>
+      run(async () => {
+        const r = await one(
+          'SELECT s.* FROM policy_activations a JOIN policy_sets s ON s.version = a.version ORDER BY a.ord DESC LIMIT 1',
+        );
+        return r ? policySetFromRow(r) : null;
+      }),
+    getPolicySet: (version) =>
+      run(async () => {
+        const r = await one('SELECT * FROM policy_sets WHERE version = $1', [version]);
+        return r ? policySetFromRow(r) : null;
+      }),
+    listPolicySets: () =>
+      run(async () =>
+        (
+          await rows(
+            `SELECT s.version, s.created_at, s.source,
+               (SELECT a.activated_at FROM policy_activations a WHERE a.version = s.version ORDER BY a.ord DESC LIMIT 1)
+                 AS activated_at,
+               s.version = (SELECT a.version FROM policy_activations a ORDER BY a.ord DESC LIMIT 1) AS active
+             FROM policy_sets s ORDER BY s.ord DESC`,
+          )
+        ).map((r): PolicySetSummary => ({
+          version: str(r.version),
+          createdAt: str(r.created_at),
+          source: str(r.source),
+          active: r.active === true,
+          activatedAt: strOrNull(r.activated_at),
+        })),
+      ),
+
+    putApiKey: (k) =>
+      run(async () => {
+        await pool.query(
+          `INSERT INTO api_keys (id, hash, role, subject, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, role = excluded.role, subject = excluded.subject,
+             name = excluded.name, created_at = excluded.created_at, revoked_at = excluded.revoked_at`,
+          [k.id, k.hash, k.role, k.subject, k.name, k.createdAt, k.revokedAt],
+        );
+      }),
+    findApiKeyByHash: (hash) =>
+      run(async () => {
+        const r = await one('SELECT * FROM api_keys WHERE hash = $1 ORDER BY ord LIMIT 1', [hash]);
+        return r ? apiKeyFromRow(r) : null;
+      }),
+    listApiKeys: () =>
+      run(async () => (await rows('SELECT * FROM api_keys ORDER BY ord')).map(apiKeyFromRow)),
+
+    createApproval: (a) =>
+      run(async () => {
+        await pool.query(
+          `INSERT INTO approvals (${APPROVAL_COLUMNS.join(', ')})
+           VALUES (${APPROVAL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
+          approvalValues(a),
+        );
+      }),
+    getApproval: (id) =>
+      run(async () => {
+        const r = await one('SELECT * FROM approvals WHERE id = $1', [id]);
+        return r ? approvalFromRow(r) : null;
+      }),
+    listApprovals: (filter: ApprovalFilter) =>
+      run(async () => {
+        const w = whereBuilder();
+        if (filter.status) w.add('status = ?', filter.status);
+        if (filter.agent) w.add('agent = ?', filter.agent);
+        if (filter.roles) w.add('role = ANY(?)', filter.roles);
+        const limit = w.next();
+        const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ${limit}`;
+        return (await rows(sql, [...w.params, Math.max(0, filter.limit ?? 100)])).map(approvalFromRow);
+      }),
+    countPendingApprovals: (agent) =>
+      run(async () =>
+        Number(
+          (await one(`SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND status = 'pending'`, [agent]))!
+            .n,
+        ),
+      ),
+    updateApproval: (next, expectedStatus, expectedVotes) =>
+      run(async () => {
+        const n = APPROVAL_COLUMNS.length;
+        // SECURITY: single use — the WHERE clause is the compare-and-set. Under READ COMMITTED a
+        // concurrent UPDATE of the same row waits, then re-checks the WHERE against the new row
+        // version, so only one writer can move an approval out of a given (status, votes) state.
+        const res = await pool.query(
+          `UPDATE approvals SET ${APPROVAL_COLUMNS.slice(1)
+            .map((col, i) => `${col} = $${i + 2}`)
+            .join(', ')}
+           WHERE id = $1 AND status = $${n + 1} AND vote_count = $${n + 2}
+           RETURNING id`,
+          [...approvalValues(next), expectedStatus, expectedVotes],
+        );
+        return res.rowCount === 1;
+      }),
+
+    createGrant: (g) =>
+      run(async () => {
+        await pool.query(
+          `INSERT INTO grants (id, user_id, agent, actions, resources, resource_attributes, limits, created_at, expires_at,
+             revoked_at, parent_id, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+          [
+            g.id,
+            g.user,
+            g.agent,
+            json(g.actions),
+            json(g.resources),
+            json(g.resourceAttributes),
+            json(g.limits),
+            g.createdAt,
+            g.expiresAt,
+            g.revokedAt,
+            g.parentId,
+            g.createdBy,
+          ],
+        );
+      }),
+    getGrant: (id) =>
+      run(async () => {
+        const r = await one('SELECT * FROM grants WHERE id = $1', [id]);
+        return r ? grantFromRow(r) : null;
+      }),
+    listGrants: (filter: GrantFilter) =>
+      run(async () => {
+        const w = whereBuilder();
+        if (filter.user) w.add('user_id = ?', filter.user);
+        if (filter.agent) w.add('agent = ?', filter.agent);
+        if (!filter.includeRevoked) w.add('revoked_at IS NULL');
+        return (await rows(`SELECT * FROM grants ${w.sql()} ORDER BY ord DESC`, w.params)).map(grantFromRow);
+      }),
+    revokeGrant: (id, at) =>
+      run(() =>
+        // SECURITY: atomic — a grant and everything attenuated from it are revoked in one statement.
+        tx(async (c) => {
+          const root = await c.query('SELECT 1 FROM grants WHERE id = $1', [id]);
+          if (root.rowCount !== 1) throw new MandateError('not_found', `no grant ${id}`);
+          const res = await c.query<Row>(
+            `WITH RECURSIVE tree (id, depth) AS (
+               SELECT id, 0 FROM grants WHERE id = $1
+               UNION
+               SELECT g.id, t.depth + 1 FROM grants g JOIN tree t ON g.parent_id = t.id WHERE t.depth < 1000
+             )
+             UPDATE grants g SET revoked_at = $2
+             FROM (SELECT id, MIN(depth) AS depth FROM tree GROUP BY id) t
+             WHERE g.id = t.id AND g.revoked_at IS NULL
+             RETURNING g.id, t.depth, g.ord`,
+            [id, at],
+          );
+          // Breadth-first order, like the memory driver: by depth, then by creation.
+          return res.rows
+            .sort((a, b) => Number(a.depth) - Number(b.depth) || Number(a.ord) - Number(b.ord))
+            .map((r) => str(r.id));
+        }),
+      ),
+
+    appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
+      run(() =>
+        // SECURITY: one chain across nodes — the transaction-scoped advisory lock serialises every
+        // appender on every node, the head is read after taking it, and COMMIT (synchronous) is the
+        // durability point: appendAudit resolves only once the batch is on disk.
+        tx(async (c) => {
+          await c.query(`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`);
+          const head = await readHead(c);
+          const records = seal(head, events);
+          assertChainExtends(head, records);
+          for (let i = 0; i < records.length; i += AUDIT_INSERT_CHUNK) {
+            const chunk = records.slice(i, i + AUDIT_INSERT_CHUNK);
+            const params: unknown[] = [];
+            const tuples = chunk.map((r) => {
+              const c0 = params.length;
+              const col = r.columns;
+              params.push(
+                r.seq,
+                r.prevHash,
+                r.hash,
+                r.eventText,
+                col.type,
+                col.time,
+                col.agent,
+                col.user,
+                col.action,
+                col.effect,
+                col.decisionId,
+              );
+              return `(${Array.from({ length: 11 }, (_, k) => `$${c0 + k + 1}`).join(', ')})`;
+            });
+            await c.query(
+              `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id)
+               VALUES ${tuples.join(', ')}`,
+              params,
+            );
+          }
+          return records;
+        }),
+      ),
+    auditHead: () => run(() => readHead(pool)),
+    readAudit: (afterSeq, limit) =>
+      run(async () =>
+        (
+          await rows('SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2', [
+            afterSeq,
+            Math.max(0, limit),
+          ])
+        ).map(auditFromRow),
+      ),
+    queryAudit: (f: AuditFilter) =>
+      run(async () => {
+        // Same semantics as storage/audit-filter.ts: `undefined` means "no condition".
+        const w = whereBuilder();
+        if (f.agent !== undefined) w.add('agent = ?', f.agent);
+        if (f.user !== undefined) w.add('user_id = ?', f.user);
+        if (f.action !== undefined) w.add('action = ?', f.action);
+        if (f.effect !== undefined) w.add('effect = ?', f.effect);
+        if (f.type !== undefined) w.add('type = ?', f.type);
+        if (f.decisionId !== undefined) w.add('decision_id = ?', f.decisionId);
+        if (f.from !== undefined) w.add('time >= ?', f.from);
+        if (f.to !== undefined) w.add('time <= ?', f.to);
+        if (f.afterSeq !== undefined) w.add('seq > ?', f.afterSeq);
+        const limit = w.next();
+        const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq LIMIT ${limit}`;
+        return (await rows(sql, [...w.params, Math.max(0, f.limit)])).map(auditFromRow);
+      }),
+    appendCheckpoint: (cp) =>
+      run(async () => {
+        await pool.query(
+          'INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5)',
+          [cp.seq, cp.hash, cp.time, cp.keyId, cp.signature],
+        );
+      }),
+    listCheckpoints: () =>
+      run(async () => (await rows('SELECT * FROM audit_checkpoints ORDER BY ord')).map(checkpointFromRow)),
+  };
+}

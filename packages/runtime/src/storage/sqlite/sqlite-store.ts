@@ -1,0 +1,665 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type {
+  Agent,
+  AuditCheckpoint,
+  AuditEvent,
+  EntitiesDocument,
+  Resource,
+  Tool,
+  User,
+} from '@mandate/protocol';
+import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
+import {
+  GENESIS_HASH,
+  type ApiKeyRecord,
+  type ApprovalFilter,
+  type ApprovalRecord,
+  type AuditFilter,
+  type AuditHead,
+  type AuditSealer,
+  type GrantFilter,
+  type GrantRecord,
+  type PolicySetSummary,
+  type Store,
+  type StoredAuditRecord,
+  type StoredPolicySet,
+} from '../port.js';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+
+/** Options of {@link createSqliteStore}. */
+export interface SqliteStoreOptions {
+  logger?: Logger;
+  /** How long a writer waits for another process's lock before failing with store_unavailable. */
+  busyTimeoutMs?: number;
+}
+
+type Row = Record<string, unknown>;
+
+/*
+ * Result codes meaning "this database cannot be used right now" rather than "this request is
+ * wrong". better-sqlite3 reports extended codes (e.g. SQLITE_IOERR_WRITE), so match by prefix.
+ */
+const UNAVAILABLE = [
+  'SQLITE_CANTOPEN',
+  'SQLITE_FULL',
+  'SQLITE_IOERR',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_READONLY',
+  'SQLITE_CORRUPT',
+  'SQLITE_NOTADB',
+  'SQLITE_PERM',
+  'SQLITE_NOMEM',
+  'SQLITE_PROTOCOL',
+  'SQLITE_AUTH',
+];
+
+/** Translates a driver error into the port's error vocabulary; anything not from SQLite passes through. */
+function translate(err: unknown, log: Logger): unknown {
+  if (err instanceof MandateError) return err;
+  if (err instanceof Database.SqliteError) {
+    const code = err.code;
+    if (UNAVAILABLE.some((c) => code.startsWith(c))) {
+      log.error('sqlite store unavailable', { code });
+      return new MandateError('store_unavailable', 'the database is unavailable', { cause: err });
+    }
+    if (code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code.startsWith('SQLITE_CONSTRAINT_UNIQUE')) {
+      return new MandateError('conflict', 'the record already exists', { cause: err });
+    }
+    return new MandateError('internal', 'database error', { cause: err });
+  }
+  // A closed handle throws TypeError before reaching SQLite.
+  if (err instanceof TypeError && /database connection is not open/.test(err.message)) {
+    return new MandateError('store_unavailable', 'store is closed', { cause: err });
+  }
+  return err;
+}
+
+const json = (v: unknown): string => JSON.stringify(v);
+const parse = <T>(v: unknown): T => JSON.parse(v as string) as T;
+const str = (v: unknown): string => v as string;
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
+
+function agentFromRow(r: Row): Agent {
+  const a: Agent = {
+    id: str(r.id),
+    roles: parse(r.roles),
+    status: str(r.status) as Agent['status'],
+    attributes: parse(r.attributes),
+  };
+  // Optional fields stay absent when they were absent, as the memory driver returns them.
+  if (r.owner !== null) a.owner = str(r.owner);
+  if (r.parent !== null) a.parent = str(r.parent);
+  return a;
+}
+
+function userFromRow(r: Row): User {
+  return {
+    id: str(r.id),
+    roles: parse(r.roles),
+    status: str(r.status) as User['status'],
+    attributes: parse(r.attributes),
+  };
+}
+
+function resourceFromRow(r: Row): Resource {
+  return { type: str(r.type), id: str(r.id), attributes: parse(r.attributes), tags: parse(r.tags) };
+}
+
+function policySetFromRow(r: Row): StoredPolicySet {
+  return {
+    version: str(r.version),
+    policies: parse(r.policies),
+    schema: str(r.schema_text),
+    createdAt: str(r.created_at),
+    source: str(r.source),
+  };
+}
+
+function apiKeyFromRow(r: Row): ApiKeyRecord {
+  return {
+    id: str(r.id),
+    hash: str(r.hash),
+    role: str(r.role) as ApiKeyRecord['role'],
+    subject: strOrNull(r.subject),
+    name: str(r.name),
+    createdAt: str(r.created_at),
+    revokedAt: strOrNull(r.revoked_at),
+  };
+}
+
+function approvalFromRow(r: Row): ApprovalRecord {
+  return {
+    id: str(r.id),
+    callHash: str(r.call_hash),
+    decisionId: str(r.decision_id),
+    agent: str(r.agent),
+    user: strOrNull(r.user_id),
+    action: str(r.action),
+    resource: strOrNull(r.resource),
+    policyVersion: str(r.policy_version),
+    role: str(r.role),
+    quorum: Number(r.quorum),
+    summary: str(r.summary),
+    args: parse(r.args),
+    status: str(r.status) as ApprovalRecord['status'],
+    requestedAt: str(r.requested_at),
+    expiresAt: str(r.expires_at),
+    votes: parse(r.votes),
+    resolvedAt: strOrNull(r.resolved_at),
+    consumedAt: strOrNull(r.consumed_at),
+    consumedBy: strOrNull(r.consumed_by),
+  };
+}
+
+function approvalParams(a: ApprovalRecord): Row {
+  return {
+    id: a.id,
+    call_hash: a.callHash,
+    decision_id: a.decisionId,
+    agent: a.agent,
+    user_id: a.user,
+    action: a.action,
+    resource: a.resource,
+    policy_version: a.policyVersion,
+    role: a.role,
+    quorum: a.quorum,
+    summary: a.summary,
+    args: json(a.args),
+    status: a.status,
+    requested_at: a.requestedAt,
+    expires_at: a.expiresAt,
+    votes: json(a.votes),
+    vote_count: a.votes.length,
+    resolved_at: a.resolvedAt,
+    consumed_at: a.consumedAt,
+    consumed_by: a.consumedBy,
+  };
+}
+
+function grantFromRow(r: Row): GrantRecord {
+  return {
+    id: str(r.id),
+    user: str(r.user_id),
+    agent: str(r.agent),
+    actions: parse(r.actions),
+    resources: parse(r.resources),
+    resourceAttributes: parse(r.resource_attributes),
+    limits: parse(r.limits),
+    createdAt: str(r.created_at),
+    expiresAt: str(r.expires_at),
+    revokedAt: strOrNull(r.revoked_at),
+    parentId: strOrNull(r.parent_id),
+    createdBy: str(r.created_by),
+  };
+}
+
+function auditFromRow(r: Row): StoredAuditRecord {
+  return {
+    seq: Number(r.seq),
+    prevHash: str(r.prev_hash),
+    hash: str(r.hash),
+    eventText: str(r.event_text),
+    columns: {
+      type: str(r.type),
+      time: str(r.time),
+      agent: strOrNull(r.agent),
+      user: strOrNull(r.user_id),
+      action: strOrNull(r.action),
+      effect: strOrNull(r.effect),
+      decisionId: strOrNull(r.decision_id),
+    },
+  };
+}
+
+function checkpointFromRow(r: Row): AuditCheckpoint {
+  return {
+    seq: Number(r.seq),
+    hash: str(r.hash),
+    time: str(r.time),
+    keyId: str(r.key_id),
+    signature: str(r.signature),
+  };
+}
+
+/** Collects AND-ed conditions with their positional parameters. */
+function whereBuilder() {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  return {
+    params,
+    add(clause: string, ...values: unknown[]) {
+      clauses.push(clause);
+      params.push(...values);
+    },
+    sql: () => (clauses.length ? `WHERE ${clauses.join(' AND ')}` : ''),
+  };
+}
+
+/**
+ * Checks that sealed records extend the head they were sealed against, so a faulty sealer can
+ * never write a forked or gapped chain.
+ */
+function assertChainExtends(head: AuditHead, records: readonly StoredAuditRecord[]): void {
+  let { seq, hash } = head;
+  for (const r of records) {
+    if (r.seq !== seq + 1 || r.prevHash !== hash) {
+      throw new MandateError('internal', `sealed record ${r.seq} does not extend the chain at ${seq}`);
+    }
+    seq = r.seq;
+    hash = r.hash;
+  }
+}
+
+/**
+ * Opens (creating when missing) and configures the database file. Exported for the driver's own
+ * tests, which read the pragmas back; everything else goes through {@link createSqliteStore}.
+ */
+export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}): Database.Database {
+  try {
+    if (path !== ':memory:' && path !== '' && !path.startsWith('file:'))
+      mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    try {
+      // SECURITY: durability — WAL with synchronous=FULL fsyncs the WAL on every commit, so an
+      // audit batch that appendAudit returned survives a power cut.
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal' && path !== ':memory:') {
+        // Still durable with synchronous=FULL, but readers now block the writer.
+        (opts.logger ?? silentLogger).warn('sqlite could not enable WAL', { mode: String(mode) });
+      }
+      db.pragma('synchronous = FULL');
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+      db.pragma('foreign_keys = ON');
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return db;
+  } catch (err) {
+    const t = translate(err, opts.logger ?? silentLogger);
+    if (t instanceof MandateError) throw t;
+    // mkdir and similar filesystem failures: the database cannot be opened.
+    throw new MandateError('store_unavailable', 'cannot open the database', { cause: err });
+  }
+}
+
+/**
+ * The embedded SQLite driver (better-sqlite3; the only module that imports it). Calls are
+ * synchronous underneath, so each method runs start to end without interleaving inside this
+ * process; `BEGIN IMMEDIATE` and `busy_timeout` serialise against other processes.
+ *
+ * @param path a file path (its directory is created when missing) or `:memory:`.
+ */
+export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): Store {
+  const log = opts.logger ?? silentLogger;
+  const db = openSqliteDatabase(path, opts);
+  let closed = false;
+
+  /** Runs `fn` against the open database, translating driver errors at this one boundary. */
+  const run = async <T>(fn: () => T): Promise<T> => {
+    if (closed) throw new MandateError('store_unavailable', 'store is closed');
+    try {
+      return fn();
+    } catch (err) {
+      throw translate(err, log);
+    }
+  };
+  // Writes take the write lock up front (IMMEDIATE) so a read-then-write cannot be upgraded into a
+  // deadlock; multi-statement reads only need one snapshot (DEFERRED).
+  const tx = <T>(fn: () => T): T => db.transaction(fn).immediate();
+  const readTx = <T>(fn: () => T): T => db.transaction(fn).deferred();
+  const all = (sql: string, ...params: unknown[]): Row[] => db.prepare(sql).all(...params) as Row[];
+  const get = (sql: string, ...params: unknown[]): Row | undefined =>
+    db.prepare(sql).get(...params) as Row | undefined;
+  const exec = (sql: string, ...params: unknown[]): Database.RunResult => db.prepare(sql).run(...params);
+
+  const head = (): AuditHead => {
+    const r = get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+    return r ? { seq: Number(r.seq), hash: str(r.hash) } : { seq: 0, hash: GENESIS_HASH };
+  };
+  const activeVersion = (): string | null => {
+    const r = get('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
+    return r ? str(r.version) : null;
+  };
+
+  return {
+    kind: 'sqlite',
+
+    migrate: () =>
+      run(() =>
+        tx(() => {
+          exec(
+            `CREATE TABLE IF NOT EXISTS schema_migrations (
+               name TEXT PRIMARY KEY,
+               applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+             )`,
+          );
+          const done = new Set(all('SELECT name FROM schema_migrations').map((r) => str(r.name)));
+          const applied: string[] = [];
+          for (const m of SQLITE_MIGRATIONS) {
+            if (done.has(m.name)) continue;
+            db.exec(m.sql);
+            exec('INSERT INTO schema_migrations (name) VALUES (?)', m.name);
+            applied.push(m.name);
+          }
+          if (applied.length) log.info('sqlite migrations applied', { applied });
+          return applied;
+        }),
+      ),
+    ping: () =>
+      run(() => {
+        get('SELECT 1');
+      }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        db.close();
+      } catch (err) {
+        log.warn('sqlite close failed', { error: String(err) });
+      }
+    },
+
+    getAgent: (id) =>
+      run(() => {
+        const r = get('SELECT * FROM agents WHERE id = ?', id);
+        return r ? agentFromRow(r) : null;
+      }),
+    getUser: (id) =>
+      run(() => {
+        const r = get('SELECT * FROM users WHERE id = ?', id);
+        return r ? userFromRow(r) : null;
+      }),
+    getResource: (type, id) =>
+      run(() => {
+        const r = get('SELECT * FROM resources WHERE type = ? AND id = ?', type, id);
+        return r ? resourceFromRow(r) : null;
+      }),
+    putEntities: (doc: EntitiesDocument) =>
+      run(() =>
+        tx(() => {
+          const agent = db.prepare(
+            `INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, owner = excluded.owner, status = excluded.status,
+               attributes = excluded.attributes, parent = excluded.parent`,
+          );
+          for (const a of doc.agents)
+            agent.run(a.id, json(a.roles), a.owner ?? null, a.status, json(a.attributes), a.parent ?? null);
+          const user = db.prepare(
+            `INSERT INTO users (id, roles, status, attributes) VALUES (?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, status = excluded.status, attributes = excluded.attributes`,
+          );
+          for (const u of doc.users) user.run(u.id, json(u.roles), u.status, json(u.attributes));
+          const resource = db.prepare(
+            `INSERT INTO resources (type, id, attributes, tags) VALUES (?, ?, ?, ?)
+             ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, tags = excluded.tags`,
+          );
+          for (const r of doc.resources) resource.run(r.type, r.id, json(r.attributes), json(r.tags));
+        }),
+      ),
+    listEntities: () =>
+      run(() =>
+        readTx(() => ({
+          agents: all('SELECT * FROM agents ORDER BY ord').map(agentFromRow),
+          users: all('SELECT * FROM users ORDER BY ord').map(userFromRow),
+          resources: all('SELECT * FROM resources ORDER BY ord').map(resourceFromRow),
+        })),
+      ),
+
+    putTools: (tools: Tool[]) =>
+      run(() =>
+        tx(() => {
+          exec('DELETE FROM tools');
+          const ins = db.prepare('INSERT INTO tools (position, action, doc) VALUES (?, ?, ?)');
+          tools.forEach((t, i) => ins.run(i, t.action, json(t)));
+        }),
+      ),
+    listTools: () => run(() => all('SELECT doc FROM tools ORDER BY position').map((r) => parse<Tool>(r.doc))),
+
+    savePolicySet: (set) =>
+      run(() => {
+        exec(
+          `INSERT INTO policy_sets (version, policies, schema_text, created_at, source) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (version) DO NOTHING`,
+          set.version,
+          json(set.policies),
+          set.schema,
+          set.createdAt,
+          set.source,
+        );
+      }),
+    activatePolicySet: (version, at) =>
+      run(() =>
+        tx(() => {
+          if (!get('SELECT 1 FROM policy_sets WHERE version = ?', version)) {
+            throw new MandateError('not_found', `no policy set ${version}`);
+          }
+          exec('INSERT INTO policy_activations (version, activated_at) VALUES (?, ?)', version, at);
+        }),
+      ),
+    getActivePolicySet: () =>
+      run(() => {
+        const r = get(
+          `SELECT s.* FROM policy_activations a JOIN policy_sets s ON s.version = a.version ORDER BY a.ord DESC LIMIT 1`,
+        );
+        return r ? policySetFromRow(r) : null;
+      }),
+    getPolicySet: (version) =>
+      run(() => {
+        const r = get('SELECT * FROM policy_sets WHERE version = ?', version);
+        return r ? policySetFromRow(r) : null;
+      }),
+    listPolicySets: () =>
+      run(() =>
+        readTx(() => {
+          const active = activeVersion();
+          return all(
+            `SELECT s.version, s.created_at, s.source,
+               (SELECT a.activated_at FROM policy_activations a WHERE a.version = s.version ORDER BY a.ord DESC LIMIT 1) AS activated_at
+             FROM policy_sets s ORDER BY s.ord DESC`,
+          ).map((r): PolicySetSummary => ({
+            version: str(r.version),
+            createdAt: str(r.created_at),
+            source: str(r.source),
+            active: r.version === active,
+            activatedAt: strOrNull(r.activated_at),
+          }));
+        }),
+      ),
+
+    putApiKey: (k) =>
+      run(() => {
+        exec(
+          `INSERT INTO api_keys (id, hash, role, subject, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, role = excluded.role, subject = excluded.subject,
+             name = excluded.name, created_at = excluded.created_at, revoked_at = excluded.revoked_at`,
+          k.id,
+          k.hash,
+          k.role,
+          k.subject,
+          k.name,
+          k.createdAt,
+          k.revokedAt,
+        );
+      }),
+    findApiKeyByHash: (hash) =>
+      run(() => {
+        const r = get('SELECT * FROM api_keys WHERE hash = ? ORDER BY ord LIMIT 1', hash);
+        return r ? apiKeyFromRow(r) : null;
+      }),
+    listApiKeys: () => run(() => all('SELECT * FROM api_keys ORDER BY ord').map(apiKeyFromRow)),
+
+    createApproval: (a) =>
+      run(() => {
+        exec(
+          `INSERT INTO approvals (id, call_hash, decision_id, agent, user_id, action, resource, policy_version, role, quorum,
+             summary, args, status, requested_at, expires_at, votes, vote_count, resolved_at, consumed_at, consumed_by)
+           VALUES (@id, @call_hash, @decision_id, @agent, @user_id, @action, @resource, @policy_version, @role, @quorum,
+             @summary, @args, @status, @requested_at, @expires_at, @votes, @vote_count, @resolved_at, @consumed_at, @consumed_by)`,
+          approvalParams(a),
+        );
+      }),
+    getApproval: (id) =>
+      run(() => {
+        const r = get('SELECT * FROM approvals WHERE id = ?', id);
+        return r ? approvalFromRow(r) : null;
+      }),
+    listApprovals: (filter: ApprovalFilter) =>
+      run(() => {
+        if (filter.roles && filter.roles.length === 0) return [];
+        const w = whereBuilder();
+        if (filter.status) w.add('status = ?', filter.status);
+        if (filter.agent) w.add('agent = ?', filter.agent);
+        if (filter.roles) w.add(`role IN (${filter.roles.map(() => '?').join(', ')})`, ...filter.roles);
+        const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ?`;
+        return all(sql, ...w.params, Math.max(0, filter.limit ?? 100)).map(approvalFromRow);
+      }),
+    countPendingApprovals: (agent) =>
+      run(() =>
+        Number(get(`SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND status = 'pending'`, agent)!.n),
+      ),
+    updateApproval: (next, expectedStatus, expectedVotes) =>
+      run(() => {
+        // SECURITY: single use — the WHERE clause is the compare-and-set; only one writer can move
+        // an approval out of a given (status, vote count) state.
+        const res = exec(
+          `UPDATE approvals SET call_hash = @call_hash, decision_id = @decision_id, agent = @agent, user_id = @user_id,
+             action = @action, resource = @resource, policy_version = @policy_version, role = @role, quorum = @quorum,
+             summary = @summary, args = @args, status = @status, requested_at = @requested_at, expires_at = @expires_at,
+             votes = @votes, vote_count = @vote_count, resolved_at = @resolved_at, consumed_at = @consumed_at,
+             consumed_by = @consumed_by
+           WHERE id = @id AND status = @expected_status AND vote_count = @expected_votes`,
+          { ...approvalParams(next), expected_status: expectedStatus, expected_votes: expectedVotes },
+        );
+        return res.changes === 1;
+      }),
+
+    createGrant: (g) =>
+      run(() => {
+        exec(
+          `INSERT INTO grants (id, user_id, agent, actions, resources, resource_attributes, limits, created_at, expires_at,
+             revoked_at, parent_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          g.id,
+          g.user,
+          g.agent,
+          json(g.actions),
+          json(g.resources),
+          json(g.resourceAttributes),
+          json(g.limits),
+          g.createdAt,
+          g.expiresAt,
+          g.revokedAt,
+          g.parentId,
+          g.createdBy,
+        );
+      }),
+    getGrant: (id) =>
+      run(() => {
+        const r = get('SELECT * FROM grants WHERE id = ?', id);
+        return r ? grantFromRow(r) : null;
+      }),
+    listGrants: (filter: GrantFilter) =>
+      run(() => {
+        const w = whereBuilder();
+        if (filter.user) w.add('user_id = ?', filter.user);
+        if (filter.agent) w.add('agent = ?', filter.agent);
+        if (!filter.includeRevoked) w.add('revoked_at IS NULL');
+        return all(`SELECT * FROM grants ${w.sql()} ORDER BY ord DESC`, ...w.params).map(grantFromRow);
+      }),
+    revokeGrant: (id, at) =>
+      run(() =>
+        // SECURITY: atomic — a grant and everything attenuated from it are revoked together or not at all.
+        tx(() => {
+          const root = get('SELECT revoked_at FROM grants WHERE id = ?', id);
+          if (!root) throw new MandateError('not_found', `no grant ${id}`);
+          const children = db.prepare('SELECT id FROM grants WHERE parent_id = ? ORDER BY ord');
+          const revoke = db.prepare('UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
+          const revoked: string[] = [];
+          const seen = new Set<string>();
+          const queue = [id];
+          while (queue.length) {
+            const gid = queue.shift()!;
+            if (seen.has(gid)) continue;
+            seen.add(gid);
+            if (revoke.run(at, gid).changes === 1) revoked.push(gid);
+            for (const c of children.all(gid) as Row[]) queue.push(str(c.id));
+          }
+          return revoked;
+        }),
+      ),
+
+    appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
+      run(() =>
+        // SECURITY: one chain — the head is read inside the IMMEDIATE (write-locked) transaction, so
+        // no other writer can append between reading it and inserting; the commit (fsynced, see the
+        // pragmas) is the durability point.
+        tx(() => {
+          const h = head();
+          const records = seal(h, events);
+          assertChainExtends(h, records);
+          const ins = db.prepare(
+            `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          );
+          for (const r of records) {
+            const c = r.columns;
+            ins.run(
+              r.seq,
+              r.prevHash,
+              r.hash,
+              r.eventText,
+              c.type,
+              c.time,
+              c.agent,
+              c.user,
+              c.action,
+              c.effect,
+              c.decisionId,
+            );
+          }
+          return records;
+        }),
+      ),
+    auditHead: () => run(head),
+    readAudit: (afterSeq, limit) =>
+      run(() =>
+        all(
+          'SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?',
+          afterSeq,
+          Math.max(0, limit),
+        ).map(auditFromRow),
+      ),
+    queryAudit: (f: AuditFilter) =>
+      run(() => {
+        // Same semantics as storage/audit-filter.ts: `undefined` means "no condition".
+        const w = whereBuilder();
+        if (f.agent !== undefined) w.add('agent = ?', f.agent);
+        if (f.user !== undefined) w.add('user_id = ?', f.user);
+        if (f.action !== undefined) w.add('action = ?', f.action);
+        if (f.effect !== undefined) w.add('effect = ?', f.effect);
+        if (f.type !== undefined) w.add('type = ?', f.type);
+        if (f.decisionId !== undefined) w.add('decision_id = ?', f.decisionId);
+        if (f.from !== undefined) w.add('time >= ?', f.from);
+        if (f.to !== undefined) w.add('time <= ?', f.to);
+        if (f.afterSeq !== undefined) w.add('seq > ?', f.afterSeq);
+        const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq LIMIT ?`;
+        return all(sql, ...w.params, Math.max(0, f.limit)).map(auditFromRow);
+      }),
+    appendCheckpoint: (cp) =>
+      run(() => {
+        exec(
+          'INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)',
+          cp.seq,
+          cp.hash,
+          cp.time,
+          cp.keyId,
+          cp.signature,
+        );
+      }),
+    listCheckpoints: () =>
+      run(() => all('SELECT * FROM audit_checkpoints ORDER BY ord').map(checkpointFromRow)),
+  };
+}

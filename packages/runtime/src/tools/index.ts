@@ -1,0 +1,2 @@
+export { createToolRegistry } from './registry.js';
+export type { ResourceRef, ToolRegistry } from './registry.js';

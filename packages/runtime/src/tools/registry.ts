@@ -1,0 +1,107 @@
+import { createRequire } from 'node:module';
+import type { Tool } from '@mandate/protocol';
+import type { ValidateFunction } from 'ajv';
+import { MandateError } from '../kernel/index.js';
+
+// Ajv ships CommonJS; loading it through require keeps its default export unambiguous under NodeNext.
+const require = createRequire(import.meta.url);
+const Ajv = require('ajv') as typeof import('ajv').default;
+
+export interface ResourceRef {
+  type: string;
+  id: string;
+}
+
+interface CompiledTool {
+  tool: Tool;
+  validate: ValidateFunction;
+  resourceType: string | null;
+  resourcePath: string[];
+}
+
+/** The tool registry: for each action, its args schema, its resource mapping and how to summarise a call. */
+export interface ToolRegistry {
+  get(action: string): Tool | undefined;
+  list(): Tool[];
+  /** Throws `invalid_args` naming the failing path when args do not satisfy the tool's schema. */
+  validateArgs(action: string, args: Record<string, unknown>): void;
+  /** The resource a call acts on, derived from its args; null when the tool has no mapping. */
+  resourceOf(action: string, args: Record<string, unknown>): ResourceRef | null;
+  /** The human-readable summary rendered from the real args (never from the agent's narration). */
+  summarize(action: string, args: Record<string, unknown>): string;
+}
+
+/** Compiles every tool's schema once; throws `bad_request` for a schema Ajv rejects. */
+export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
+  const ajv = new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
+  const byAction = new Map<string, CompiledTool>();
+  for (const tool of tools) {
+    if (byAction.has(tool.action)) throw new MandateError('bad_request', `tool ${tool.action} is registered twice`);
+    let validate: ValidateFunction;
+    try {
+      validate = ajv.compile(tool.inputSchema);
+    } catch (err) {
+      throw new MandateError('bad_request', `tool ${tool.action}: invalid input schema: ${(err as Error).message}`);
+    }
+    let resourceType: string | null = null;
+    let resourcePath: string[] = [];
+    if (tool.resource) {
+      const [type, path] = tool.resource.split('::') as [string, string];
+      resourceType = type;
+      resourcePath = path.split('.').slice(1);
+    }
+    byAction.set(tool.action, { tool, validate, resourceType, resourcePath });
+  }
+
+  const must = (action: string): CompiledTool => {
+    const t = byAction.get(action);
+    if (!t) throw new MandateError('unknown_action', `no tool is registered for action ${action}`);
+    return t;
+  };
+
+  return {
+    get: (action) => byAction.get(action)?.tool,
+    list: () => [...byAction.values()].map((t) => t.tool),
+    validateArgs(action, args) {
+      const t = must(action);
+      if (!t.validate(args)) {
+        const e = t.validate.errors?.[0];
+        const path = e ? (e.instancePath || '/') + (e.keyword === 'required' ? String(e.params.missingProperty) : '') : '/';
+        const where = e?.keyword === 'required' ? `args${pointerToDots(e.instancePath)}.${String(e.params.missingProperty)}` : `args${pointerToDots(e?.instancePath ?? '')}`;
+        throw new MandateError('invalid_args', `${where}: ${e?.message ?? 'invalid'}`, {
+          details: { path: where, pointer: path, keyword: e?.keyword },
+        });
+      }
+    },
+    resourceOf(action, args) {
+      const t = must(action);
+      if (!t.resourceType) return null;
+      let v: unknown = args;
+      for (const seg of t.resourcePath) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+      if (typeof v !== 'string' && typeof v !== 'number') {
+        throw new MandateError('invalid_args', `args.${t.resourcePath.join('.')}: required to identify the ${t.resourceType}`, {
+          details: { path: `args.${t.resourcePath.join('.')}` },
+        });
+      }
+      return { type: t.resourceType, id: String(v) };
+    },
+    summarize(action, args) {
+      const t = must(action);
+      if (!t.tool.summary) return `${action} ${JSON.stringify(args)}`;
+      return t.tool.summary.replace(/\{([A-Za-z0-9_.]+)\}/g, (_, path: string) => {
+        let v: unknown = args;
+        for (const seg of path.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+        return v === undefined ? `{${path}}` : typeof v === 'string' ? v : JSON.stringify(v);
+      });
+    },
+  };
+}
+
+function pointerToDots(pointer: string): string {
+  if (!pointer) return '';
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s.replace(/~1/g, '/').replace(/~0/g, '~')}`))
+    .join('');
+}

@@ -1,0 +1,110 @@
+import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
+import { createAuditLog } from '../../src/audit/log.js';
+import { createEphemeralKeys, type AuditKeys } from '../../src/audit/keys.js';
+import { recordHash } from '../../src/audit/chain.js';
+import { createManualClock, silentLogger } from '../../src/kernel/index.js';
+import { GENESIS_HASH, type Store, type StoredAuditRecord } from '../../src/storage/index.js';
+import { createMemoryStore } from '../../src/storage/memory/index.js';
+
+const T0 = Date.parse('2026-01-05T10:00:00Z');
+
+/** A decision event numbered `i`, every third one a deny. */
+export function decisionEvent(i: number, over: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    type: 'decision',
+    time: new Date(T0 + i * 1000).toISOString(),
+    nodeId: 'node-1',
+    decisionId: `dec_${i}`,
+    agent: 'agent:support',
+    user: 'user:alice',
+    action: 'payments.refund',
+    effect: i % 3 === 0 ? 'deny' : 'allow',
+    data: { i },
+    ...over,
+  };
+}
+
+/** A store whose audit methods can be swapped out, everything else delegated to `inner`. */
+export function wrapStore(inner: Store, overrides: Partial<Store>): Store {
+  return { ...inner, ...overrides };
+}
+
+/** A deferred promise, to hold a store call open while a test looks at the queue. */
+export function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+export interface SeededLog {
+  store: Store;
+  keys: AuditKeys;
+  publicKeys: Record<string, string>;
+}
+
+/**
+ * A memory store holding `n` decision records appended one by one through the audit log, with a
+ * checkpoint every `checkpointEvery` records and a final one at `n` (written by close).
+ */
+export async function seedLog(n: number, checkpointEvery = 5): Promise<SeededLog> {
+  const store = createMemoryStore();
+  const keys = createEphemeralKeys();
+  const clock = createManualClock();
+  const log = createAuditLog({
+    store,
+    clock,
+    logger: silentLogger,
+    nodeId: 'node-1',
+    signer: keys.signer,
+    checkpointEvery,
+    checkpointIntervalMs: 3_600_000,
+  });
+  for (let i = 1; i <= n; i++) {
+    clock.advance(1000);
+    await log.append(decisionEvent(i));
+  }
+  clock.advance(1000);
+  await log.close();
+  return { store, keys, publicKeys: { [keys.signer.keyId]: keys.publicKeyPem } };
+}
+
+/**
+ * A view of `inner` whose audit records and checkpoints are what `tamper` made of them: what a DB
+ * admin with write access to the tables could leave behind. Records are returned in array order
+ * (a real driver sorts by seq; tests that need that keep the array sorted).
+ */
+export async function tampered(
+  inner: Store,
+  tamper: (records: StoredAuditRecord[], checkpoints: AuditCheckpoint[]) => void,
+): Promise<Store> {
+  const records = await inner.readAudit(0, Number.MAX_SAFE_INTEGER);
+  const checkpoints = await inner.listCheckpoints();
+  tamper(records, checkpoints);
+  return wrapStore(inner, {
+    readAudit: async (afterSeq, limit) =>
+      structuredClone(records.filter((r) => r.seq > afterSeq).slice(0, limit)),
+    listCheckpoints: async () => structuredClone(checkpoints),
+    auditHead: async () => {
+      const last = records.at(-1);
+      return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
+    },
+  });
+}
+
+/** Recomputes links and hashes from index `from` on, as an attacker who knows the algorithm (but not the key) would. */
+export function rechain(records: StoredAuditRecord[], from: number): void {
+  for (let i = from; i < records.length; i++) {
+    const r = records[i]!;
+    r.prevHash = i === 0 ? GENESIS_HASH : records[i - 1]!.hash;
+    r.hash = recordHash(r.seq, r.prevHash, r.eventText);
+  }
+}
+
+/** Index of the record with this seq. */
+export function at(records: StoredAuditRecord[], seq: number): number {
+  const i = records.findIndex((r) => r.seq === seq);
+  if (i < 0) throw new Error(`no record ${seq}`);
+  return i;
+}

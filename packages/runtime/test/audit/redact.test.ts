@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import {
+  REDACTED,
+  REDACTED_SECRET,
+  argsDigest,
+  createRedactor,
+  isSecretKey,
+  looksLikeSecret,
+} from '../../src/audit/redact.js';
+import { parseJsonStrict } from '../../src/kernel/index.js';
+
+const S = REDACTED_SECRET;
+
+describe('createRedactor: configured paths', () => {
+  const redact = createRedactor({ paths: ['card.number', 'recipients.*.iban', 'notes'] });
+
+  it('replaces values at dot paths, wildcards matching one segment (object key or array index)', () => {
+    const args = {
+      amount: 120,
+      card: { number: 'x-1', holder: 'Alice' },
+      recipients: [
+        { name: 'Bob', iban: 'DE89370400440532013000' },
+        { name: 'Carol', iban: 'FR1420041010050500013M02606' },
+      ],
+      notes: { long: ['object', 'replaced', 'whole'] },
+    };
+    expect(redact(args)).toEqual({
+      amount: 120,
+      card: { number: REDACTED, holder: 'Alice' },
+      recipients: [
+        { name: 'Bob', iban: REDACTED },
+        { name: 'Carol', iban: REDACTED },
+      ],
+      notes: REDACTED,
+    });
+  });
+
+  it('returns a deep copy and leaves the input alone', () => {
+    const args = { card: { number: '1' }, list: [{ a: 1 }] };
+    const out = redact(args);
+    expect(args).toEqual({ card: { number: '1' }, list: [{ a: 1 }] });
+    expect(out.list).not.toBe(args.list);
+    (out.list as { a: number }[])[0]!.a = 2;
+    expect(args.list[0]!.a).toBe(1);
+  });
+
+  it('does not match a wildcard across more than one segment, nor a path that does not exist', () => {
+    const r = createRedactor({ paths: ['a.*.c'] });
+    expect(r({ a: { b: { x: { c: 1 } }, y: { c: 2 } }, c: 3 })).toEqual({
+      a: { b: { x: { c: 1 } }, y: { c: REDACTED } },
+      c: 3,
+    });
+    expect(r({ z: 1 })).toEqual({ z: 1 });
+  });
+
+  it('adds per-call extra paths', () => {
+    expect(redact({ memo: 'private', other: 'x' }, ['memo'])).toEqual({ memo: REDACTED, other: 'x' });
+    expect(redact({ memo: 'private' })).toEqual({ memo: 'private' });
+  });
+
+  it('keeps __proto__ an ordinary key', () => {
+    const args = parseJsonStrict('{"__proto__":{"password":"x","ok":1}}') as Record<string, unknown>;
+    const out = redact(args);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.keys(out)).toEqual(['__proto__']);
+    expect(out['__proto__']).toEqual({ password: S, ok: 1 });
+  });
+});
+
+describe('createRedactor: secrets wherever they are', () => {
+  const redact = createRedactor({ paths: [] });
+
+  it('redacts values under secret-named keys, whatever their case or shape', () => {
+    const out = redact({
+      password: 'hunter2',
+      DB_PASSWORD: 'x',
+      clientSecret: 'y',
+      accessToken: 'z',
+      'x-api-key': 'k',
+      apiKey: 'k',
+      APIKEY: 'k',
+      Authorization: 'whatever',
+      Cookie: 'sid=1',
+      ssn: '123-45-6789',
+      card_cvv: 123,
+      credentials: { user: 'a', pass: 'b' },
+      hasPassword: true,
+      token: null,
+    });
+    expect(out).toEqual({
+      password: S,
+      DB_PASSWORD: S,
+      clientSecret: S,
+      accessToken: S,
+      'x-api-key': S,
+      apiKey: S,
+      APIKEY: S,
+      Authorization: S,
+      Cookie: S,
+      ssn: S,
+      card_cvv: S,
+      credentials: S,
+      hasPassword: true,
+      token: null,
+    });
+  });
+
+  it('does not take look-alike key names for secrets', () => {
+    for (const k of [
+      'classname',
+      'max_tokens',
+      'tokenizer',
+      'description',
+      'passage',
+      'cookbook',
+      'author',
+    ]) {
+      expect(isSecretKey(k), k).toBe(false);
+    }
+  });
+
+  it('redacts secret-shaped strings under any key, also inside text and nested arrays', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWhlcmU';
+    const out = redact({
+      a: jwt,
+      b: 'Bearer abc123DEF456ghi789',
+      c: 'key AKIAIOSFODNN7EXAMPLE in text',
+      d: 'sk-proj-abcdefghijklmnop1234',
+      e: 'sk_live_51Habcdefghijklmno',
+      f: '-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----',
+      g: '-----BEGIN PRIVATE KEY-----\nMC4C...',
+      nested: [['fine', { deeper: [`token was ${jwt}`] }], 'ghp_abcdefghijklmnopqrstuvwxyz0123456789'],
+    });
+    expect(out).toEqual({ a: S, b: S, c: S, d: S, e: S, f: S, g: S, nested: [['fine', { deeper: [S] }], S] });
+  });
+
+  it('redacts card numbers that pass Luhn, grouped or not, as strings or numbers', () => {
+    expect(
+      redact({
+        pan: '4111111111111111',
+        grouped: '4111 1111 1111 1111',
+        dashed: '5500-0000-0000-0004',
+        amex: '378282246310005',
+        n: 4111111111111111,
+        text: 'pay 4242424242424242 now',
+      }),
+    ).toEqual({
+      pan: S,
+      grouped: S,
+      dashed: S,
+      amex: S,
+      n: S,
+      text: S,
+    });
+  });
+
+  it('keeps numbers that fail Luhn or are not card-like', () => {
+    const args = {
+      notLuhn: '4111111111111112',
+      short: '411111111111', // 12 digits
+      timestampMs: 1736071200000, // starts with 1: not an issuer range
+      timestampText: '1736071200000',
+      orderId: 'ORD-2026-000123',
+      phone: '+49 30 1234567',
+      amount: 120.5,
+      prose: 'Bearer instruments are out of scope',
+    };
+    expect(redact(args)).toEqual(args);
+  });
+
+  it('looksLikeSecret agrees with the redactor', () => {
+    expect(looksLikeSecret('AKIAIOSFODNN7EXAMPLE')).toBe(true);
+    expect(looksLikeSecret('hello world')).toBe(false);
+  });
+
+  it('path redaction wins over secret detection', () => {
+    expect(createRedactor({ paths: ['password'] })({ password: 'x' })).toEqual({ password: REDACTED });
+  });
+});
+
+describe('argsDigest', () => {
+  const key = Buffer.alloc(32, 7);
+
+  it('is a keyed sha256 over the canonical args, stable under key order', () => {
+    const a = argsDigest(key, { amount: 10, to: { iban: 'X', name: 'Y' } });
+    const b = argsDigest(key, { to: { name: 'Y', iban: 'X' }, amount: 10 });
+    expect(a).toBe(b);
+    expect(a).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+  });
+
+  it('changes with the args and with the key', () => {
+    const a = argsDigest(key, { amount: 10 });
+    expect(argsDigest(key, { amount: 11 })).not.toBe(a);
+    expect(argsDigest(Buffer.alloc(32, 8), { amount: 10 })).not.toBe(a);
+  });
+});
