@@ -4,7 +4,7 @@ import type { ErrorCode } from './errors.js';
 const id = z.string().min(1).max(256);
 
 /** `namespace.verb`, lower-case ASCII only, so that confusable or differently-cased names cannot alias an action. */
-export const ACTION_NAME = /^[a-z][a-z0-9_-]{0,63}(\.[a-z][a-z0-9_-]{0,63}){1,3}$/;
+export const ACTION_NAME = /^[a-z][a-z0-9_-]{0,63}(\.[A-Za-z][A-Za-z0-9_-]{0,63}){1,3}$/;
 
 /** Body of `POST /v1/decisions`. `args` arrives already parsed by the strict JSON parser. */
 export const DecisionRequestSchema = z.strictObject({

@@ -121,6 +121,24 @@ export interface GrantFilter {
   includeRevoked?: boolean;
 }
 
+/** A pinned MCP tool definition (rug-pull and poisoning defence): hash of description + schema + annotations. */
+export interface ToolPin {
+  /** Upstream server name from config. */
+  server: string;
+  /** The tool's name on the upstream. */
+  tool: string;
+  /** `sha256:<hex>` of the canonical definition. */
+  hash: string;
+  /** The full definition as last seen (name, description, inputSchema, annotations …). */
+  definition: Record<string, unknown>;
+  /** approved: visible and callable; quarantined: hidden and denied until an admin approves this hash. */
+  status: 'approved' | 'quarantined';
+  firstSeenAt: string;
+  updatedAt: string;
+  /** `admin:<keyId>`, `tofu` (trust on first use) or null while quarantined. */
+  approvedBy: string | null;
+}
+
 /** The chain head: seq 0 and the genesis hash when the log is empty. */
 export interface AuditHead {
   seq: number;
@@ -217,6 +235,12 @@ export interface Store {
   listGrants(filter: GrantFilter): Promise<GrantRecord[]>;
   /** Revokes the grant and every grant attenuated from it (transitively). Returns the ids revoked. */
   revokeGrant(id: string, at: string): Promise<string[]>;
+
+  /** Inserts or replaces the pin of (server, tool). */
+  putToolPin(pin: ToolPin): Promise<void>;
+  getToolPin(server: string, tool: string): Promise<ToolPin | null>;
+  /** Sorted by server then tool. */
+  listToolPins(server?: string): Promise<ToolPin[]>;
 
   /**
    * Appends events as one batch in one durable transaction, serialised against every other writer

@@ -1,3 +1,4 @@
+import { POSTGRES_MIGRATIONS } from '../../src/storage/postgres/migrations.js';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,7 +46,7 @@ withServer('postgres driver specifics', () => {
     const schema = freshSchema();
     const s = createPostgresStore(url, { schema });
     try {
-      expect(await s.migrate()).toEqual(['001_initial']);
+      expect(await s.migrate()).toEqual(POSTGRES_MIGRATIONS.map((m) => m.name));
       expect(await s.migrate()).toEqual([]);
       const tables = await withClient(async (c) =>
         (

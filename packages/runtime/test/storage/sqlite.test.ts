@@ -1,3 +1,4 @@
+import { SQLITE_MIGRATIONS } from '../../src/storage/sqlite/migrations.js';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -27,13 +28,13 @@ describe('sqlite driver specifics', () => {
   it('migrates once, records it, and keeps data across reopen', async () => {
     const path = join(tempDir(), 'mandate.db');
     const s1 = createSqliteStore(path);
-    expect(await s1.migrate()).toEqual(['001_initial']);
+    expect(await s1.migrate()).toEqual(SQLITE_MIGRATIONS.map((m) => m.name));
     expect(await s1.migrate()).toEqual([]);
     const [r] = await s1.appendAudit([auditEvent(1)], testSealer);
     await s1.close();
 
     const raw = new Database(path, { readonly: true });
-    expect(raw.prepare('SELECT name FROM schema_migrations').all()).toEqual([{ name: '001_initial' }]);
+    expect(raw.prepare('SELECT name FROM schema_migrations').all()).toEqual(SQLITE_MIGRATIONS.map((m) => ({ name: m.name })));
     raw.close();
 
     const s2 = createSqliteStore(path);

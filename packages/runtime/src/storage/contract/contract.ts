@@ -11,6 +11,7 @@ import {
   type Store,
   type StoredAuditRecord,
   type StoredPolicySet,
+  type ToolPin,
 } from '../port.js';
 
 /*
@@ -159,7 +160,7 @@ const grant = (id: string, over: Partial<GrantRecord> = {}): GrantRecord => ({
   actions: ['payments.*'],
   resources: ['Customer::c-1'],
   resourceAttributes: { tenant: '$user.tenant' },
-  limits: [{ arg: 'amount', op: '<=', value: 200 }],
+  limits: [{ arg: 'amount', op: '<=', value: 200 }, { action: 'payments.refund', arg: 'currency', op: '==', value: 'EUR' }],
   createdAt: '2025-01-01T00:00:00.000Z',
   expiresAt: '2025-02-01T00:00:00.000Z',
   revokedAt: null,
@@ -271,6 +272,47 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.listTools()).toStrictEqual([t2]);
         await store.putTools([]);
         expect(await store.listTools()).toEqual([]);
+      });
+    });
+
+    describe('tool pins', () => {
+      const pin = (server: string, tool: string, over: Partial<ToolPin> = {}): ToolPin => ({
+        server,
+        tool,
+        hash: 'sha256:' + 'a'.repeat(64),
+        definition: { name: tool, description: 'reads a file', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } },
+        status: 'quarantined',
+        firstSeenAt: '2026-01-05T10:00:00.000Z',
+        updatedAt: '2026-01-05T10:00:00.000Z',
+        approvedBy: null,
+        ...over,
+      });
+
+      it('round-trips pins, replaces by (server, tool) and lists sorted, optionally by server', async () => {
+        expect(await store.getToolPin('files', 'read')).toBeNull();
+        const a = pin('files', 'read');
+        const b = pin('files', 'Write');
+        const c = pin('crm', 'lookup', { status: 'approved', approvedBy: 'tofu' });
+        await store.putToolPin(a);
+        await store.putToolPin(b);
+        await store.putToolPin(c);
+        expect(await store.getToolPin('files', 'read')).toStrictEqual(a);
+        expect(await store.getToolPin('crm', 'lookup')).toStrictEqual(c);
+        expect((await store.listToolPins()).map((p) => `${p.server}.${p.tool}`)).toEqual([
+          'crm.lookup',
+          'files.Write',
+          'files.read',
+        ]);
+        expect((await store.listToolPins('files')).map((p) => p.tool)).toEqual(['Write', 'read']);
+        const a2 = pin('files', 'read', {
+          hash: 'sha256:' + 'b'.repeat(64),
+          status: 'approved',
+          approvedBy: 'admin:key_1',
+          updatedAt: '2026-01-06T10:00:00.000Z',
+        });
+        await store.putToolPin(a2);
+        expect(await store.getToolPin('files', 'read')).toStrictEqual(a2);
+        expect(await store.listToolPins()).toHaveLength(3);
       });
     });
 

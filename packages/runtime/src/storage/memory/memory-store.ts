@@ -14,6 +14,7 @@ import {
   type Store,
   type StoredAuditRecord,
   type StoredPolicySet,
+  type ToolPin,
 } from '../port.js';
 import { matchesAuditFilter } from '../audit-filter.js';
 
@@ -30,6 +31,7 @@ export function createMemoryStore(): Store {
   const keys = new Map<string, ApiKeyRecord>();
   const approvals = new Map<string, ApprovalRecord>();
   const grants = new Map<string, GrantRecord>();
+  const pins = new Map<string, ToolPin>();
   const audit: StoredAuditRecord[] = [];
   const checkpoints: AuditCheckpoint[] = [];
   let closed = false;
@@ -208,6 +210,24 @@ export function createMemoryStore(): Store {
         for (const child of grants.values()) if (child.parentId === gid) queue.push(child.id);
       }
       return revoked;
+    },
+
+    async putToolPin(pin) {
+      open();
+      pins.set(`${pin.server}\0${pin.tool}`, clone(pin));
+    },
+    async getToolPin(server, tool) {
+      open();
+      const p = pins.get(`${server}\0${tool}`);
+      return p ? clone(p) : null;
+    },
+    async listToolPins(server) {
+      open();
+      return clone(
+        [...pins.values()]
+          .filter((p) => server === undefined || p.server === server)
+          .sort((a, b) => (a.server === b.server ? (a.tool < b.tool ? -1 : 1) : a.server < b.server ? -1 : 1)),
+      );
     },
 
     appendAudit(events: readonly AuditEvent[], seal: AuditSealer) {

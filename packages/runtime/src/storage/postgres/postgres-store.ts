@@ -23,6 +23,7 @@ import {
   type Store,
   type StoredAuditRecord,
   type StoredPolicySet,
+  type ToolPin,
 } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 
@@ -648,6 +649,30 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         }),
       ),
 
+    putToolPin: (pin) =>
+      run(async () => {
+        await pool.query(
+          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition,
+             status = excluded.status, first_seen_at = excluded.first_seen_at, updated_at = excluded.updated_at,
+             approved_by = excluded.approved_by`,
+          [pin.server, pin.tool, pin.hash, JSON.stringify(pin.definition), pin.status, pin.firstSeenAt, pin.updatedAt, pin.approvedBy],
+        );
+      }),
+    getToolPin: (server, tool) =>
+      run(async () => {
+        const r = await one('SELECT * FROM tool_pins WHERE server = $1 AND tool = $2', [server, tool]);
+        return r ? pinFromRow(r) : null;
+      }),
+    listToolPins: (server) =>
+      run(async () =>
+        (server === undefined
+          ? await rows('SELECT * FROM tool_pins ORDER BY server COLLATE "C", tool COLLATE "C"')
+          : await rows('SELECT * FROM tool_pins WHERE server = $1 ORDER BY tool COLLATE "C"', [server])
+        ).map(pinFromRow),
+      ),
+
     appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
       run(() =>
         // SECURITY: one chain across nodes — the transaction-scoped advisory lock serialises every
@@ -724,5 +749,18 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       }),
     listCheckpoints: () =>
       run(async () => (await rows('SELECT * FROM audit_checkpoints ORDER BY ord')).map(checkpointFromRow)),
+  };
+}
+
+function pinFromRow(r: Row): ToolPin {
+  return {
+    server: String(r.server),
+    tool: String(r.tool),
+    hash: String(r.hash),
+    definition: JSON.parse(String(r.definition)) as Record<string, unknown>,
+    status: String(r.status) as ToolPin['status'],
+    firstSeenAt: String(r.first_seen_at),
+    updatedAt: String(r.updated_at),
+    approvedBy: r.approved_by === null || r.approved_by === undefined ? null : String(r.approved_by),
   };
 }

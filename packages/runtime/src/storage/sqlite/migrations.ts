@@ -153,4 +153,21 @@ CREATE INDEX audit_checkpoints_seq ON audit_checkpoints (seq);
 `;
 
 /** The SQLite schema history, oldest first. Never edit an entry that has shipped: append a new one. */
-export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [{ name: '001_initial', sql: INITIAL }];
+const TOOL_PINS = `
+CREATE TABLE tool_pins (
+  server TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  definition TEXT NOT NULL,
+  status TEXT NOT NULL,
+  first_seen_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  approved_by TEXT,
+  PRIMARY KEY (server, tool)
+);
+`;
+
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+  { name: '001_initial', sql: INITIAL },
+  { name: '002_tool_pins', sql: TOOL_PINS },
+];

@@ -25,6 +25,7 @@ import {
   type Store,
   type StoredAuditRecord,
   type StoredPolicySet,
+  type ToolPin,
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 
@@ -311,10 +312,19 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
   // deadlock; multi-statement reads only need one snapshot (DEFERRED).
   const tx = <T>(fn: () => T): T => db.transaction(fn).immediate();
   const readTx = <T>(fn: () => T): T => db.transaction(fn).deferred();
-  const all = (sql: string, ...params: unknown[]): Row[] => db.prepare(sql).all(...params) as Row[];
-  const get = (sql: string, ...params: unknown[]): Row | undefined =>
-    db.prepare(sql).get(...params) as Row | undefined;
-  const exec = (sql: string, ...params: unknown[]): Database.RunResult => db.prepare(sql).run(...params);
+  // Statements are prepared once per SQL text: preparing costs more than running on the hot path.
+  const statements = new Map<string, Database.Statement>();
+  const prep = (sql: string): Database.Statement => {
+    let st = statements.get(sql);
+    if (!st) {
+      st = db.prepare(sql);
+      statements.set(sql, st);
+    }
+    return st;
+  };
+  const all = (sql: string, ...params: unknown[]): Row[] => prep(sql).all(...params) as Row[];
+  const get = (sql: string, ...params: unknown[]): Row | undefined => prep(sql).get(...params) as Row | undefined;
+  const exec = (sql: string, ...params: unknown[]): Database.RunResult => prep(sql).run(...params);
 
   const head = (): AuditHead => {
     const r = get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
@@ -591,6 +601,37 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         }),
       ),
 
+    putToolPin: (pin) =>
+      run(() => {
+        exec(
+          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition,
+             status = excluded.status, first_seen_at = excluded.first_seen_at, updated_at = excluded.updated_at,
+             approved_by = excluded.approved_by`,
+          pin.server,
+          pin.tool,
+          pin.hash,
+          JSON.stringify(pin.definition),
+          pin.status,
+          pin.firstSeenAt,
+          pin.updatedAt,
+          pin.approvedBy,
+        );
+      }),
+    getToolPin: (server, tool) =>
+      run(() => {
+        const r = get('SELECT * FROM tool_pins WHERE server = ? AND tool = ?', server, tool);
+        return r ? pinFromRow(r) : null;
+      }),
+    listToolPins: (server) =>
+      run(() =>
+        (server === undefined
+          ? all('SELECT * FROM tool_pins ORDER BY server, tool')
+          : all('SELECT * FROM tool_pins WHERE server = ? ORDER BY tool', server)
+        ).map(pinFromRow),
+      ),
+
     appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
       run(() =>
         // SECURITY: one chain — the head is read inside the IMMEDIATE (write-locked) transaction, so
@@ -661,5 +702,18 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       }),
     listCheckpoints: () =>
       run(() => all('SELECT * FROM audit_checkpoints ORDER BY ord').map(checkpointFromRow)),
+  };
+}
+
+function pinFromRow(r: Row): ToolPin {
+  return {
+    server: String(r.server),
+    tool: String(r.tool),
+    hash: String(r.hash),
+    definition: JSON.parse(String(r.definition)) as Record<string, unknown>,
+    status: String(r.status) as ToolPin['status'],
+    firstSeenAt: String(r.first_seen_at),
+    updatedAt: String(r.updated_at),
+    approvedBy: r.approved_by === null || r.approved_by === undefined ? null : String(r.approved_by),
   };
 }
