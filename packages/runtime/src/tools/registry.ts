@@ -64,6 +64,12 @@ export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
     list: () => [...byAction.values()].map((t) => t.tool),
     validateArgs(action, args) {
       const t = must(action);
+      // SECURITY: args reach Cedar as context values; the engine's escape keys would let an agent forge
+      // entity references or extension values (e.g. fake group membership), so they never pass.
+      const forged = findReservedKey(args, 'args');
+      if (forged) {
+        throw new MandateError('invalid_args', `${forged}: keys __entity and __extn are reserved`, { details: { path: forged } });
+      }
       if (!t.validate(args)) {
         const e = t.validate.errors?.[0];
         const path = e ? (e.instancePath || '/') + (e.keyword === 'required' ? String(e.params.missingProperty) : '') : '/';
@@ -104,4 +110,22 @@ function pointerToDots(pointer: string): string {
     .slice(1)
     .map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s.replace(/~1/g, '/').replace(/~0/g, '~')}`))
     .join('');
+}
+
+const RESERVED = new Set(['__entity', '__extn', '__expr']);
+
+function findReservedKey(value: unknown, path: string): string | null {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const hit = findReservedKey(value[i], `${path}[${i}]`);
+      if (hit) return hit;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (RESERVED.has(k)) return `${path}.${k}`;
+      const hit = findReservedKey(v, `${path}.${k}`);
+      if (hit) return hit;
+    }
+  }
+  return null;
 }
