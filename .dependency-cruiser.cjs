@@ -46,7 +46,7 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     exclude: { path: '(dist|\\.test\\.ts$)' },
     tsPreCompilationDeps: true,
-    tsConfig: { fileName: 'packages/runtime/tsconfig.json' },
+    tsConfig: { fileName: require('node:path').join(__dirname, 'packages/runtime/tsconfig.json') },
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
   },
 };

@@ -16,7 +16,16 @@ export interface CallBinding {
 
 /** The exact-call hash an approval is bound to. */
 export function callHash(b: CallBinding): string {
-  return 'sha256:' + sha256Hex('mandate.approval.v1\0' + canonicalize(b));
+  // Name the fields: a caller may pass a wider object (e.g. a request input) and only these are bound.
+  const bound: CallBinding = {
+    agent: b.agent,
+    user: b.user,
+    action: b.action,
+    args: b.args,
+    resource: b.resource,
+    policyVersion: b.policyVersion,
+  };
+  return 'sha256:' + sha256Hex('mandate.approval.v1\0' + canonicalize(bound));
 }
 
 export interface Approver {
@@ -277,7 +286,8 @@ export function createApprovalService(deps: ApprovalServiceDeps, options: Approv
     async wait(id, timeoutMs, signal) {
       const deadline = clock.now() + timeoutMs;
       for (;;) {
-        const a = await this.get(id);
+        const found = await store.getApproval(id);
+        const a = found ? await settleExpiry(found) : null;
         if (!a || a.status !== 'pending' || clock.now() >= deadline || signal?.aborted) return a;
         await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - clock.now()))));
       }
