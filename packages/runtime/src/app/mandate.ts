@@ -31,6 +31,7 @@ import {
 } from '../audit/index.js';
 import { apiKeyHash, createHttpServer, createMetrics, parseDuration, type Metrics } from '../http/index.js';
 import { openStore } from './store.js';
+import { createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
 
@@ -75,6 +76,7 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
   let audit: AuditLog | undefined;
   let policies: PolicyService | undefined;
   let server: Server | undefined;
+  let notifier: WebhookNotifier | null = null;
   try {
     await store.migrate();
     const keys = store.kind === 'memory' ? createEphemeralKeys() : await loadOrCreateKeys(config.keys.dir);
@@ -106,7 +108,18 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
     registry = createToolRegistry(await store.listTools());
     await policyService.refresh();
 
-    const approvals = createApprovalService({ store, clock, logger, audit: record }, config.approvals);
+    const webhook = config.approvals.webhook ? createWebhookNotifier(config.approvals.webhook, { clock, logger }) : null;
+    notifier = webhook;
+    const approvals = createApprovalService(
+      {
+        store,
+        clock,
+        logger,
+        audit: record,
+        ...(webhook ? { notify: (kind, approval) => webhook.send(kind, approval) } : {}),
+      },
+      config.approvals,
+    );
     const redactor = createRedactor({ paths: config.audit.redact });
     const metrics = createMetrics();
     const decisions = createDecisionService({
@@ -182,6 +195,7 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
         } finally {
           try {
             policyService.close();
+            await notifier?.close();
             await auditLog.close();
           } finally {
             await store.close();

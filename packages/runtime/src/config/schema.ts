@@ -86,6 +86,17 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       ttlSeconds: z.number().int().min(1).default(86_400),
       maxPendingPerAgent: z.number().int().min(1).default(20),
+      /** Called when an approval is created and when it is resolved (chat bots, ticketing). */
+      webhook: z
+        .strictObject({
+          url: z.url({ protocol: /^https?$/ }),
+          /** HMAC key for `x-mandate-signature`. */
+          secret: z.string().min(16),
+          maxAttempts: z.number().int().min(1).max(20).default(5),
+          backoffMs: z.number().int().min(10).default(500),
+          timeoutMs: z.number().int().min(100).default(5000),
+        })
+        .optional(),
     })
     .prefault({}),
   log: z

@@ -1,0 +1,66 @@
+import { hmacSha256Hex, type Clock, type Logger } from '../kernel/index.js';
+
+export interface WebhookOptions {
+  url: string;
+  /** HMAC-SHA256 key; receivers check `x-mandate-signature: sha256=<hex of HMAC(timestamp + "." + body)>`. */
+  secret: string;
+  maxAttempts: number;
+  /** First retry delay; doubles each attempt. */
+  backoffMs: number;
+  timeoutMs: number;
+}
+
+/** A notifier that delivers JSON events to one webhook, signed, retried with backoff, in the background. */
+export interface WebhookNotifier {
+  send(type: string, payload: unknown): void;
+  /** Waits for deliveries in flight (tests, shutdown). */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createWebhookNotifier(options: WebhookOptions, deps: { clock: Clock; logger: Logger }): WebhookNotifier {
+  const inFlight = new Set<Promise<void>>();
+  let closed = false;
+
+  const deliver = async (type: string, payload: unknown): Promise<void> => {
+    const body = JSON.stringify({ type, time: new Date(deps.clock.now()).toISOString(), data: payload });
+    for (let attempt = 1; attempt <= options.maxAttempts; attempt++) {
+      const timestamp = String(Math.floor(deps.clock.now() / 1000));
+      try {
+        const res = await fetch(options.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-mandate-event': type,
+            'x-mandate-timestamp': timestamp,
+            'x-mandate-signature': `sha256=${hmacSha256Hex(options.secret, `${timestamp}.${body}`)}`,
+          },
+          body,
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+        if (res.ok) return;
+        deps.logger.warn('webhook answered with an error', { type, status: res.status, attempt });
+      } catch (err) {
+        deps.logger.warn('webhook delivery failed', { type, attempt, error: (err as Error).message });
+      }
+      if (closed || attempt === options.maxAttempts) break;
+      await new Promise((r) => setTimeout(r, options.backoffMs * 2 ** (attempt - 1)));
+    }
+    deps.logger.error('webhook gave up', { type, attempts: options.maxAttempts });
+  };
+
+  return {
+    send(type, payload) {
+      if (closed) return;
+      const p = deliver(type, payload).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    },
+    async drain() {
+      while (inFlight.size) await Promise.allSettled([...inFlight]);
+    },
+    async close() {
+      closed = true;
+      await this.drain();
+    },
+  };
+}

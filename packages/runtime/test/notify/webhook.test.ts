@@ -1,0 +1,94 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHmac } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWebhookNotifier } from '../../src/notify/index.js';
+import { silentLogger, systemClock } from '../../src/kernel/index.js';
+import { loadConfig } from '../../src/config/index.js';
+import { createMandate } from '../../src/app/index.js';
+
+interface Received {
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+async function receiver(statuses: number[]) {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.statusCode = statuses.shift() ?? 200;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
+});
+
+const SECRET = 'webhook-secret-0123456789';
+const signatureOf = (r: Received) =>
+  'sha256=' + createHmac('sha256', SECRET).update(`${r.headers['x-mandate-timestamp']}.${r.body}`).digest('hex');
+
+describe('approval webhook', () => {
+  it('signs the body with HMAC and retries with backoff until the receiver accepts', async () => {
+    const rx = await receiver([500, 503, 200]);
+    closers.push(rx.close);
+    const n = createWebhookNotifier(
+      { url: rx.url, secret: SECRET, maxAttempts: 5, backoffMs: 10, timeoutMs: 2000 },
+      { clock: systemClock, logger: silentLogger },
+    );
+    n.send('approval.requested', { id: 'apr_1' });
+    await n.drain();
+    expect(rx.received).toHaveLength(3);
+    for (const r of rx.received) {
+      expect(r.headers['x-mandate-signature']).toBe(signatureOf(r));
+      expect(r.headers['x-mandate-event']).toBe('approval.requested');
+      expect(JSON.parse(r.body).data).toEqual({ id: 'apr_1' });
+    }
+    // A tampered body would not verify.
+    const forged = { ...rx.received[0]!, body: rx.received[0]!.body.replace('apr_1', 'apr_2') };
+    expect(forged.headers['x-mandate-signature']).not.toBe(signatureOf(forged));
+  });
+
+  it('gives up after maxAttempts without throwing', async () => {
+    const rx = await receiver([500, 500, 500, 500]);
+    closers.push(rx.close);
+    const n = createWebhookNotifier(
+      { url: rx.url, secret: SECRET, maxAttempts: 2, backoffMs: 10, timeoutMs: 2000 },
+      { clock: systemClock, logger: silentLogger },
+    );
+    n.send('approval.resolved', { id: 'apr_1' });
+    await n.drain();
+    expect(rx.received).toHaveLength(2);
+  });
+
+  it('fires when an approval is created and when it is resolved, with the real summary', async () => {
+    const rx = await receiver([]);
+    closers.push(rx.close);
+    const loaded = loadConfig({ store: 'memory', logLevel: 'silent' }, {}, process.cwd());
+    loaded.config.approvals.webhook = { url: rx.url, secret: SECRET, maxAttempts: 3, backoffMs: 10, timeoutMs: 2000 };
+    const m = await createMandate(loaded, { logger: silentLogger });
+    try {
+      const caller = { role: 'agent' as const, subject: 'support-bot', keyId: 'k' };
+      const request = { agent: 'support-bot', onBehalfOf: 'alice', action: 'payments.refund', args: { customerId: 'c-42', amount: 900 } };
+      const { decision } = await m.decisions.decide(request, caller);
+      expect(decision.effect).toBe('approval_required');
+      await m.approvals.vote(decision.approval!.id, { id: 'frank', roles: ['finance-manager'] }, 'approve', null, null);
+      await new Promise((r) => setTimeout(r, 200));
+      const events = rx.received.map((r) => JSON.parse(r.body) as { type: string; data: { id: string; summary: string; status: string } });
+      expect(events.map((e) => e.type)).toEqual(['approval.requested', 'approval.resolved']);
+      expect(events[0]!.data.summary).toBe('Refund 900 to customer c-42');
+      expect(events[1]!.data.status).toBe('approved');
+    } finally {
+      await m.close();
+    }
+  });
+});
