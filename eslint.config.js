@@ -2,8 +2,12 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'bench-results/**', 'packages/runtime/bin/**'] },
+  { ignores: ['.dependency-cruiser.cjs', '**/dist/**', '**/node_modules/**', 'bench-results/**', 'packages/runtime/bin/**'] },
   js.configs.recommended,
+  {
+    files: ['**/*.mjs', '**/*.js'],
+    languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' } },
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

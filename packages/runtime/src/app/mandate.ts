@@ -11,7 +11,7 @@ import {
   type Clock,
   type Logger,
 } from '../kernel/index.js';
-import type { Config, LoadedConfig } from '../config/index.js';
+import type { LoadedConfig } from '../config/index.js';
 import type { Store } from '../storage/port.js';
 import { createCedarEngine, loadPolicyDir, type PolicyEngine, type PolicySetSource } from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
@@ -29,7 +29,7 @@ import {
   verifyAudit,
   type AuditLog,
 } from '../audit/index.js';
-import { apiKeyHash, createHttpServer, createMetrics, parseDuration, type Metrics } from '../http/index.js';
+import { apiKeyHash, createHttpServer, createMetrics, type Metrics } from '../http/index.js';
 import { openStore } from './store.js';
 import { createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
