@@ -77,6 +77,7 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
   let policies: PolicyService | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
+  let stopPolling = () => {};
   try {
     await store.migrate();
     const keys = store.kind === 'memory' ? createEphemeralKeys() : await loadOrCreateKeys(config.keys.dir);
@@ -138,6 +139,12 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
       observe: (effect, ms) => metrics.observeDecision(effect, ms),
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
+    // P4/P5 across nodes: a set activated by another process or node is picked up within a second.
+    const policyPoll = setInterval(() => {
+      policyService.refresh().catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
+    }, 1000);
+    policyPoll.unref();
+    stopPolling = () => clearInterval(policyPoll);
 
     const mandate: Mandate = {
       store,
@@ -194,6 +201,7 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
           }
         } finally {
           try {
+            stopPolling();
             policyService.close();
             await notifier?.close();
             await auditLog.close();
@@ -205,6 +213,7 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
     };
     return mandate;
   } catch (err) {
+    stopPolling();
     policies?.close();
     await audit?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

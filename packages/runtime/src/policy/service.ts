@@ -49,6 +49,8 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     active: () => current,
 
     async refresh() {
+      const version = await deps.store.getActivePolicyVersion();
+      if (version === null || version === current?.version) return false;
       const stored = await deps.store.getActivePolicySet();
       if (!stored || stored.version === current?.version) return false;
       try {

@@ -209,6 +209,8 @@ export interface Store {
   /** Points `active` at a saved version, atomically. Throws not_found for an unknown version. */
   activatePolicySet(version: string, at: string): Promise<void>;
   getActivePolicySet(): Promise<StoredPolicySet | null>;
+  /** Just the active version: cheap enough to poll so every node notices an activation elsewhere. */
+  getActivePolicyVersion(): Promise<string | null>;
   getPolicySet(version: string): Promise<StoredPolicySet | null>;
   /** Newest first. */
   listPolicySets(): Promise<PolicySetSummary[]>;

@@ -327,6 +327,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
 
       it('activates saved versions, keeps history newest first, and refuses unknown versions', async () => {
         expect(await store.getActivePolicySet()).toBeNull();
+        expect(await store.getActivePolicyVersion()).toBeNull();
         await expectCode(store.activatePolicySet('sha256:missing', '2025-01-01T00:00:00.000Z'), 'not_found');
         expect(await store.getActivePolicySet()).toBeNull();
 
@@ -334,8 +335,10 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         await store.activatePolicySet('sha256:v1', '2025-01-01T00:01:00.000Z');
         await store.savePolicySet(policySet('sha256:v2', 'dir-b'));
         expect(await store.getActivePolicySet()).toStrictEqual(policySet('sha256:v1'));
+        expect(await store.getActivePolicyVersion()).toBe('sha256:v1');
         await store.activatePolicySet('sha256:v2', '2025-01-01T00:02:00.000Z');
         expect(await store.getActivePolicySet()).toStrictEqual(policySet('sha256:v2', 'dir-b'));
+        expect(await store.getActivePolicyVersion()).toBe('sha256:v2');
         expect(await store.listPolicySets()).toStrictEqual([
           {
             version: 'sha256:v2',

@@ -99,6 +99,10 @@ export function createMemoryStore(): Store {
       if (!policySets.has(version)) throw new MandateError('not_found', `no policy set ${version}`);
       activations.push({ version, at });
     },
+    async getActivePolicyVersion() {
+      open();
+      return activeVersion();
+    },
     async getActivePolicySet() {
       open();
       const v = activeVersion();

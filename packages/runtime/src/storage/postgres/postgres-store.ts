@@ -495,6 +495,11 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         );
         if (res.rowCount !== 1) throw new MandateError('not_found', `no policy set ${version}`);
       }),
+    getActivePolicyVersion: () =>
+      run(async () => {
+        const r = await one('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
+        return r ? String(r.version) : null;
+      }),
     getActivePolicySet: () =>
       run(async () => {
         const r = await one(

@@ -450,6 +450,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           exec('INSERT INTO policy_activations (version, activated_at) VALUES (?, ?)', version, at);
         }),
       ),
+    getActivePolicyVersion: () => run(() => activeVersion()),
     getActivePolicySet: () =>
       run(() => {
         const r = get(

@@ -1,0 +1,61 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { createMandate, type Mandate } from '../../src/app/index.js';
+import { loadPolicyDir } from '../../src/policy/index.js';
+import { silentLogger } from '../../src/kernel/index.js';
+
+const root = join(import.meta.dirname, '../../../..');
+const opened: Mandate[] = [];
+afterEach(async () => {
+  for (const m of opened.splice(0)) await m.close();
+});
+
+async function node(store: string, keysDir: string): Promise<Mandate> {
+  const loaded = loadConfig({ configFile: join(root, 'mandate.config.json'), store, logLevel: 'silent' }, {}, root);
+  loaded.config.keys.dir = keysDir;
+  const m = await createMandate(loaded, { logger: silentLogger });
+  opened.push(m);
+  return m;
+}
+
+const refund = { agent: 'support-bot', onBehalfOf: 'alice', action: 'payments.refund', args: { customerId: 'c-42', amount: 120 } };
+const admin = { role: 'admin' as const, subject: null, keyId: 'test' };
+
+describe('two nodes on one SQLite file', () => {
+  it('a policy set activated on one node reaches the other within the poll interval; a revocation on the next request', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-nodes-'));
+    const store = `sqlite:${join(dir, 'm.db')}`;
+    const a = await node(store, join(dir, 'keys'));
+    const b = await node(store, join(dir, 'keys'));
+    expect((await b.decisions.decide(refund, admin)).decision.effect).toBe('allow');
+
+    // Node A activates a set whose refund-small permit is gone.
+    const source = await loadPolicyDir(join(root, 'examples/fintech-support/policies'));
+    const agents = source.policies['agents.cedar']!;
+    const without = agents.replace(/@id\("refund-small"\)[\s\S]*?<= 500\s*\n};\n/, '');
+    expect(without).not.toContain('refund-small');
+    const { version } = await a.policies.activate({ ...source, policies: { ...source.policies, 'agents.cedar': without } }, 'test');
+    expect(a.policies.active()?.version).toBe(version);
+
+    const deadline = Date.now() + 5000;
+    while (b.policies.active()?.version !== version && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(b.policies.active()?.version).toBe(version);
+    expect((await b.decisions.decide(refund, admin)).decision.effect).toBe('deny');
+
+    // Revocation on node A is seen by node B's very next decision (no cache in between).
+    const [grant] = await a.grants.list({ user: 'alice', agent: 'support-bot' });
+    await a.grants.revoke(grant!.id, 'test');
+    const read = { ...refund, action: 'crm.read_customer', args: { customerId: 'c-42' } };
+    const d = (await b.decisions.decide(read, admin)).decision;
+    expect(d.effect).toBe('deny');
+    expect(d.errors.map((e) => e.code)).toContain('grant_revoked');
+    // Both nodes wrote into one chain that verifies.
+    const { verifyAudit } = await import('../../src/audit/index.js');
+    const pub = readFileSync(join(dir, 'keys', 'audit-signing.pub.pem'), 'utf8');
+    const { keyIdOf } = await import('../../src/audit/index.js');
+    expect((await verifyAudit(a.store, { publicKeys: { [keyIdOf(pub)]: pub } })).ok).toBe(true);
+  });
+});
