@@ -21,15 +21,21 @@ export function createTimeContext(timeZone: string): (nowMs: number) => PolicyTi
     minute: '2-digit',
     weekday: 'short',
   });
+  // Formatting is the slow part and its fields change once a minute: cache per minute.
+  let cachedMinute = Number.NaN;
+  let cached: Omit<PolicyTime, 'epochSeconds'> | null = null;
   return (nowMs) => {
+    const minute = Math.floor(nowMs / 60_000);
+    if (minute === cachedMinute && cached) return { ...cached, epochSeconds: Math.floor(nowMs / 1000) };
     const parts: Record<string, string> = {};
     for (const p of fmt.formatToParts(nowMs)) parts[p.type] = p.value;
-    return {
+    cached = {
       hour: Number(parts.hour),
       minute: Number(parts.minute),
       weekday: WEEKDAYS[parts.weekday ?? ''] ?? 'mon',
       date: `${parts.year}-${parts.month}-${parts.day}`,
-      epochSeconds: Math.floor(nowMs / 1000),
     };
+    cachedMinute = minute;
+    return { ...cached, epochSeconds: Math.floor(nowMs / 1000) };
   };
 }

@@ -157,6 +157,8 @@ describe('audit log: failures', () => {
     const log = makeLog(store);
     // e1 goes alone in transaction 1; e2..e6 queue behind it and form transaction 2, which fails.
     const first = log.append(decisionEvent(1));
+    // The writer yields one macrotask before taking a batch (to grow batches); let it take e1 alone.
+    await new Promise((r) => setImmediate(r));
     const failing = [2, 3, 4, 5, 6].map((i) => log.append(decisionEvent(i)));
     expect((await first).seq).toBe(1);
     const outcomes = await Promise.allSettled(failing);
@@ -192,6 +194,7 @@ describe('audit log: failures', () => {
     const clock = createManualClock();
     const log = makeLog(store, { maxQueue: 5, clock });
     const accepted = [log.append(decisionEvent(1))]; // in flight, held by the gate
+    await new Promise((r) => setImmediate(r)); // the writer takes e1 alone after its one yield
     for (let i = 2; i <= 6; i++) accepted.push(log.append(decisionEvent(i))); // fills the queue
     await expect(log.append(decisionEvent(7))).rejects.toMatchObject({ code: 'overloaded' });
     clock.advance(250);

@@ -193,15 +193,33 @@ when { context.args has ratio && context.args.ratio.lessThan(decimal("2.5")) };`
   });
 
   it('denies (never throws) when Cedar answers failure', () => {
+    // The policy reads args.amount, so the bad extension value is sent to Cedar (unread values are not).
+    const set = compile({ 'p.cedar': `@id("amt") permit(principal, action, resource) when { context.args has amount };` });
+    const badExtension = request({ args: { amount: { __extn: { fn: 'no_such_fn', arg: '1' } } } });
+    const r = set.evaluate(badExtension);
+    expect(r.effect).toBe('deny');
+    expect(r.errors[0]!.message).toMatch(/^cedar: /);
+  });
+
+  it('denies two entities with one uid, even when no policy reads their attributes', () => {
     const set = compile({ 'p.cedar': permitAll });
     const dup = request();
     dup.entities.push({ ...dup.entities[0]!, attrs: { roles: ['other'], tenant: 't2', status: 'active' } });
-    const badExtension = request({ args: { amount: { __extn: { fn: 'no_such_fn', arg: '1' } } } });
-    for (const req of [dup, badExtension]) {
-      const r = set.evaluate(req);
-      expect(r.effect).toBe('deny');
-      expect(r.errors[0]!.message).toMatch(/^cedar: /);
-    }
+    const r = set.evaluate(dup);
+    expect(r.effect).toBe('deny');
+    expect(r.errors[0]!.message).toMatch(/appears twice/);
+  });
+
+  it('sends Cedar only the attributes the slice reads, with the same answers', () => {
+    const set = compile({
+      'p.cedar': `@id("t") permit(principal is Agent, action, resource is Customer) when { principal.tenant == resource.tenant };`,
+    });
+    const same = request();
+    expect(set.evaluate(same).effect).toBe(set.evaluateUnsliced(same).effect);
+    const other = request();
+    other.entities = other.entities.map((e) => (e.uid.type === 'Customer' ? { ...e, attrs: { ...e.attrs, tenant: 'zzz' } } : e));
+    expect(set.evaluate(other).effect).toBe('deny');
+    expect(set.evaluateUnsliced(other).effect).toBe('deny');
   });
 
   it('rejects Action entities supplied by the request (groups come from the schema only)', () => {

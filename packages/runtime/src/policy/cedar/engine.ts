@@ -15,6 +15,7 @@ import type {
 import { actionAncestors, createSliceIndex, type PolicyScope, type SliceIndex } from '../slicing.js';
 import { policySetVersion } from '../version.js';
 import { CedarValueError, toCedarEntities, toCedarRecord, toRef } from './values.js';
+import { attributeUse, pickNames, type AttributeUse } from '../attributes.js';
 import {
   checkParseSchema,
   policySetTextToParts,
@@ -71,6 +72,7 @@ interface AnalysedPolicy {
   info: PolicyInfo;
   meta: PolicyMeta;
   scope: PolicyScope;
+  uses: AttributeUse;
 }
 
 /** What the schema says of one action. */
@@ -194,6 +196,7 @@ function splitFile(file: string, text: string, problems: PolicyProblem[]): Analy
       info: { id, file, effect, annotations, text: policyText },
       meta: checked.meta,
       scope: scopeOf(json.json),
+      uses: attributeUse(json.json.conditions),
     });
   });
   return ok ? out : undefined;
@@ -283,6 +286,9 @@ function uidOf(uid: EntityUidJson): { type: string; id: string } {
 interface Slice {
   id: string | undefined;
   size: number;
+  /** Attribute names its policies can read; the rest of the request is not sent to Cedar. */
+  names: ReadonlySet<string>;
+  wholeContext: boolean;
 }
 
 class CedarPolicySet implements CompiledPolicySet {
@@ -378,6 +384,16 @@ class CedarPolicySet implements CompiledPolicySet {
           `principal type "${principal.type}" / resource type "${resource.type}" not allowed for action "${request.action}" by the schema`,
         );
       }
+      const context = toCedarRecord(request.context, 'context');
+      const entities = toCedarEntities(request.entities, CEDAR_ACTION_TYPE);
+      // SECURITY: fail closed — two entities with one uid mean two answers; Cedar would only notice
+      // when their (sent) attributes differ.
+      const uids = new Set<string>();
+      for (const e of request.entities) {
+        const key = `${e.uid.type.length}:${e.uid.type}${e.uid.id}`;
+        if (uids.has(key)) throw new CedarValueError(`entity ${e.uid.type}::"${e.uid.id}" appears twice`);
+        uids.add(key);
+      }
       const slice = pick();
       size = slice.size;
       if (slice.id === undefined) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
@@ -385,9 +401,11 @@ class CedarPolicySet implements CompiledPolicySet {
         principal,
         action: { type: CEDAR_ACTION_TYPE, id: request.action },
         resource,
-        context: toCedarRecord(request.context, 'context'),
+        // Every value is converted (and so checked) in JS, but only what the slice's policies can
+        // read crosses into wasm, where each field costs (see policy/attributes.ts).
+        context: slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context),
         entities: [
-          ...toCedarEntities(request.entities, CEDAR_ACTION_TYPE),
+          ...entities.map((e) => ({ ...e, attrs: pickNames(e.attrs, slice.names) as typeof e.attrs })),
           ...this.actionEntitiesFor(request.action),
         ],
         preparsedPolicySetId: slice.id,
@@ -436,7 +454,7 @@ class CedarPolicySet implements CompiledPolicySet {
   }
 
   private preparse(members: number[]): Slice {
-    if (members.length === 0) return { id: undefined, size: 0 };
+    if (members.length === 0) return { id: undefined, size: 0, names: new Set(), wholeContext: false };
     const signature = members.join(',');
     const known = this.sliceByMembers.get(signature);
     if (known !== undefined) return known;
@@ -448,7 +466,14 @@ class CedarPolicySet implements CompiledPolicySet {
       throw new Error(`slice could not be prepared: ${answer.errors.map((e) => e.message).join('; ')}`);
     }
     this.preparsed.push(id);
-    const slice = { id, size: members.length };
+    const names = new Set<string>();
+    let wholeContext = false;
+    for (const i of members) {
+      const uses = this.analysed[i]!.uses;
+      for (const n of uses.names) names.add(n);
+      wholeContext ||= uses.wholeContext;
+    }
+    const slice: Slice = { id, size: members.length, names, wholeContext };
     this.sliceByMembers.set(signature, slice);
     return slice;
   }

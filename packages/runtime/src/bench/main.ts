@@ -1,0 +1,295 @@
+/**
+ * `npm run bench` (DESIGN.md "Performance budget"): in-process decisions and the policy engine at
+ * 10 and 1,000 policies against raw cedar-wasm and the unsliced set; HTTP decisions at concurrency
+ * 1 and 32 against a bare Node server; the audit invariant after the HTTP run; a crash-survival loop.
+ *
+ *   node --no-turbo-inlining packages/runtime/dist/bench/main.js [--quick] [--show-crash] [--out <dir>]
+ *
+ * Env: MANDATE_BENCH_SECONDS — measured seconds per row (default 10; `--quick`: 0.3).
+ * Prints a Markdown table on stdout (progress on stderr), writes bench-results/bench-<date>.{md,json},
+ * and exits 1 when an invariant fails (audit events ≠ 200 answers, chain does not verify, a row
+ * answered something else than allow). Timings are reported, never asserted.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createCedarEngine } from '../policy/index.js';
+import { runHttpScenario } from './http-scenario.js';
+import { benchPolicyRequest, runInProcess, runSurvivalLoop, type InProcessResult } from './inprocess.js';
+import { fmtOps, fmtRatio, fmtUs, renderMarkdown, type BenchResult, type SurvivalResult, type Target } from './report.js';
+import { REPO_ROOT } from './servers.js';
+import { generateWorkload } from './workload.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  showCrash: boolean;
+  /** Measured seconds per row. */
+  seconds: number;
+  /** Where the .md and .json go; null: do not write. */
+  outDir: string | null;
+  /** `child` for real runs; `in-process` lets the smoke test run from source. */
+  serverWhere: 'child' | 'in-process';
+  /** Policy counts of the in-process rows. */
+  policyCounts: number[];
+  httpConcurrencies: number[];
+  decideConcurrency: number;
+  survivalEvaluations: number;
+  progress: (line: string) => void;
+}
+
+const MAIN = fileURLToPath(import.meta.url);
+
+export function defaultOptions(quick: boolean, env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const fromEnv = env.MANDATE_BENCH_SECONDS ? Number(env.MANDATE_BENCH_SECONDS) : NaN;
+  const seconds = Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : quick ? 0.3 : 10;
+  return {
+    quick,
+    showCrash: false,
+    seconds,
+    outDir: join(REPO_ROOT, 'bench-results'),
+    serverWhere: 'child',
+    policyCounts: [10, 1000],
+    httpConcurrencies: [1, 32],
+    decideConcurrency: 32,
+    survivalEvaluations: quick ? 1000 : 20_000,
+    progress: (line) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`),
+  };
+}
+
+function machine(): BenchResult['machine'] {
+  const c = cpus();
+  return {
+    node: process.versions.node,
+    v8: process.versions.v8,
+    platform: process.platform,
+    arch: process.arch,
+    cpuModel: c[0]?.model.trim() ?? 'unknown',
+    cores: c.length,
+    memoryGiB: totalmem() / 2 ** 30,
+    loadAvgStart: loadavg(),
+    loadAvgEnd: [],
+    execArgv: process.execArgv,
+  };
+}
+
+/** Runs every row and returns the result document (does not print or exit). */
+export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  const started = performance.now();
+  const info = machine();
+  if (!process.execArgv.includes('--no-turbo-inlining')) {
+    o.progress('warning: started without --no-turbo-inlining (the runtime sets it when it loads cedar-wasm; `npm run bench` passes it)');
+  }
+  const tmp = await mkdtemp(join(tmpdir(), 'mandate-bench-'));
+  const problems: string[] = [];
+  try {
+    const inProcess: InProcessResult[] = [];
+    const largest = Math.max(...o.policyCounts);
+    for (const n of o.policyCounts) {
+      const dir = join(tmp, `inprocess-${n}`);
+      const r = await runInProcess(n, {
+        seconds: o.seconds,
+        rawMinOps: o.quick ? 2 : 10,
+        decideConcurrency: o.decideConcurrency,
+        progress: o.progress,
+        dir,
+        ...(n === largest ? { survivalEvaluations: o.survivalEvaluations } : {}),
+      });
+      inProcess.push(r);
+      for (const row of r.rows) if (row.effect !== 'allow') problems.push(`in-process ${n} ${row.key} answered ${row.effect}, not allow`);
+      if (r.audit.events !== r.audit.decisions) {
+        problems.push(`in-process ${n}: ${r.audit.decisions} decisions but ${r.audit.events} decision audit events`);
+      }
+    }
+
+    const http = await runHttpScenario({
+      seconds: o.seconds,
+      warmupSeconds: o.quick ? 0.1 : Math.min(2, Math.max(0.5, o.seconds / 5)),
+      concurrencies: o.httpConcurrencies,
+      where: o.serverWhere,
+      dir: join(tmp, 'http'),
+      progress: o.progress,
+    });
+    if (http.audit.decisionEvents !== http.audit.answers200) {
+      problems.push(`http: ${http.audit.answers200} decision answers (200) but ${http.audit.decisionEvents} decision audit events`);
+    }
+    if (!http.audit.verify.ok) problems.push(`http: audit chain does not verify: ${JSON.stringify(http.audit.verify.firstBad)}`);
+    if (http.audit.clientErrors > 0) problems.push(`http: ${http.audit.clientErrors} requests failed on the client side`);
+    const nonAllow = Object.keys(http.audit.effects).filter((e) => e !== 'allow');
+    if (nonAllow.length > 0) problems.push(`http: answers other than allow: ${JSON.stringify(http.audit.effects)}`);
+
+    const big = inProcess.find((r) => r.policies === largest)!;
+    const survival: SurvivalResult = {
+      policies: big.policies,
+      evaluations: big.survival?.evaluations ?? 0,
+      seconds: big.survival?.seconds ?? 0,
+      execArgv: process.execArgv,
+    };
+    if (big.survival && big.survival.allow !== big.survival.evaluations) {
+      problems.push(`crash survival: ${big.survival.evaluations - big.survival.allow} evaluations were not allow`);
+    }
+    if (o.showCrash) survival.withoutFlag = await showCrash(o);
+
+    const result: BenchResult = {
+      schema: 'mandate-bench/v1',
+      date: new Date().toISOString(),
+      quick: o.quick,
+      seconds: o.seconds,
+      machine: info,
+      inProcess,
+      http,
+      survival,
+      targets: targets(inProcess, http, survival),
+      ok: problems.length === 0,
+      problems,
+      durationSeconds: 0,
+    };
+    result.machine.loadAvgEnd = loadavg();
+    result.durationSeconds = (performance.now() - started) / 1000;
+    return result;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function targets(inProcess: InProcessResult[], http: BenchResult['http'], survival: SurvivalResult): Target[] {
+  const out: Target[] = [];
+  const big = inProcess.reduce((a, b) => (b.policies > a.policies ? b : a));
+  const get = (key: string) => big.rows.find((r) => r.key === key)!.sample;
+  const raw = get('raw');
+  for (const key of ['decide-c1', 'decide-cN', 'evaluate']) {
+    const s = get(key);
+    const label = key === 'evaluate' ? 'evaluate (engine alone)' : key === 'decide-c1' ? 'decide, 1 in flight' : 'decide, 32 in flight';
+    const ratio = s.opsPerSec / raw.opsPerSec;
+    out.push({
+      name: `in-process ${big.policies} policies: ${label} vs raw cedar-wasm (ops/s)`,
+      measured: `${fmtRatio(ratio)} (${fmtOps(s.opsPerSec)}/s vs ${fmtOps(raw.opsPerSec)}/s; p50 ${fmtUs(s.p50Us)} vs ${fmtUs(raw.p50Us)})`,
+      target: '≥ 10×',
+      met: ratio >= 10,
+    });
+  }
+  const c32 = http.rows.find((r) => r.server === 'mandate' && r.concurrency === 32)?.sample;
+  if (c32) {
+    out.push({
+      name: 'HTTP c=32 throughput (Cerbos on this machine: 2,650/s)',
+      measured: `${fmtOps(c32.opsPerSec)}/s`,
+      target: '> 2,650/s',
+      met: c32.opsPerSec > 2650,
+    });
+    out.push({ name: 'HTTP c=32 p99', measured: fmtUs(c32.p99Us), target: '< 25 ms', met: c32.p99Us < 25_000 });
+  }
+  out.push({
+    name: 'audit: decision events = 200 answers, chain verifies',
+    measured: `${http.audit.decisionEvents} = ${http.audit.answers200}, verify ${http.audit.verify.ok ? 'ok' : 'FAILED'}`,
+    target: 'equal, ok',
+    met: http.audit.decisionEvents === http.audit.answers200 && http.audit.verify.ok,
+  });
+  out.push({
+    name: `crash survival (${survival.policies}-policy loop, --no-turbo-inlining)`,
+    measured: `${survival.evaluations.toLocaleString('en-US')} evaluations, survived`,
+    target: '≥ 20,000',
+    met: survival.evaluations >= 20_000,
+  });
+  return out;
+}
+
+/** `--show-crash`: the survival loop in a child started WITHOUT `--no-turbo-inlining`. */
+async function showCrash(o: BenchOptions): Promise<NonNullable<SurvivalResult['withoutFlag']>> {
+  const n = o.quick ? 5000 : 100_000;
+  o.progress(`show-crash: ${n} evaluations in a child started without --no-turbo-inlining…`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN, '--crash-child', String(n)], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
+    child.on('close', (exitCode, signal) => {
+      const done = /evaluations=(\d+)/g;
+      let last: number | null = null;
+      for (const m of stdout.matchAll(done)) last = Number(m[1]);
+      resolve({ exitCode, signal, evaluations: last, stderrTail: stderr.split('\n').slice(-12).join('\n') });
+    });
+  });
+}
+
+/** The child side of `--show-crash`: compile the largest set, loop, print progress so a crash point is visible. */
+function crashChild(n: number): void {
+  const w = generateWorkload(1000);
+  const set = createCedarEngine().compile({ policies: w.policies, schema: w.schema });
+  const chunk = 5000;
+  for (let done = 0; done < n; done += chunk) {
+    const r = runSurvivalLoop(set, benchPolicyRequest(w), Math.min(chunk, n - done));
+    process.stdout.write(`evaluations=${done + r.evaluations}\n`);
+  }
+  set.dispose();
+}
+
+export function parseArgs(argv: string[]): { quick: boolean; showCrash: boolean; outDir?: string; crashChild?: number; help: boolean } {
+  const out: ReturnType<typeof parseArgs> = { quick: false, showCrash: false, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') out.quick = true;
+    else if (a === '--show-crash') out.showCrash = true;
+    else if (a === '--out') out.outDir = argv[++i];
+    else if (a === '--crash-child') out.crashChild = Number(argv[++i]);
+    else if (a === '--help' || a === '-h') out.help = true;
+    else throw new Error(`unknown argument ${a} (use --quick, --show-crash, --out <dir>)`);
+  }
+  return out;
+}
+
+/** Writes `bench-<ISO date>.md` and `.json`; returns their paths. */
+export async function writeResults(r: BenchResult, markdown: string, dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const stem = join(dir, `bench-${r.date.replace(/[:.]/g, '-')}`);
+  await writeFile(`${stem}.md`, markdown);
+  await writeFile(`${stem}.json`, JSON.stringify(r, null, 2) + '\n');
+  return [`${stem}.md`, `${stem}.json`];
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write(
+      'usage: node --no-turbo-inlining packages/runtime/dist/bench/main.js [--quick] [--show-crash] [--out <dir>]\n' +
+        'env: MANDATE_BENCH_SECONDS (measured seconds per row; default 10, --quick 0.3)\n',
+    );
+    return 0;
+  }
+  if (args.crashChild !== undefined) {
+    crashChild(args.crashChild);
+    return 0;
+  }
+  const o = defaultOptions(args.quick);
+  o.showCrash = args.showCrash;
+  if (args.outDir) o.outDir = args.outDir;
+  const result = await runBench(o);
+  const markdown = renderMarkdown(result);
+  process.stdout.write(markdown + '\n');
+  if (o.outDir) {
+    const files = await writeResults(result, markdown, o.outDir);
+    o.progress(`wrote ${files.join(' and ')}`);
+  }
+  if (!result.ok) {
+    process.stderr.write(`bench: invariants failed:\n  ${result.problems.join('\n  ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+// Run only as the entry point, so the smoke test can import runBench.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,186 @@
+/** The bench's result document and its Markdown table. */
+import type { HttpScenarioResult } from './http-scenario.js';
+import type { InProcessResult } from './inprocess.js';
+import type { Sample } from './measure.js';
+
+export interface MachineInfo {
+  node: string;
+  v8: string;
+  platform: string;
+  arch: string;
+  cpuModel: string;
+  cores: number;
+  memoryGiB: number;
+  /** 1/5/15-minute load averages when the bench started and ended (others may share the machine). */
+  loadAvgStart: number[];
+  loadAvgEnd: number[];
+  execArgv: string[];
+}
+
+export interface Target {
+  name: string;
+  measured: string;
+  target: string;
+  met: boolean;
+}
+
+export interface SurvivalResult {
+  policies: number;
+  evaluations: number;
+  seconds: number;
+  execArgv: string[];
+  /** `--show-crash`: the same loop in a child started without `--no-turbo-inlining`. */
+  withoutFlag?: { exitCode: number | null; signal: string | null; evaluations: number | null; stderrTail: string };
+}
+
+export interface BenchResult {
+  schema: 'mandate-bench/v1';
+  date: string;
+  quick: boolean;
+  /** Measured seconds per row (MANDATE_BENCH_SECONDS). */
+  seconds: number;
+  machine: MachineInfo;
+  inProcess: InProcessResult[];
+  http: HttpScenarioResult;
+  survival: SurvivalResult;
+  targets: Target[];
+  /** The invariants (audit counts, chain verification, every row's answer): false makes the bench exit non-zero. */
+  ok: boolean;
+  problems: string[];
+  durationSeconds: number;
+}
+
+export function fmtOps(n: number): string {
+  if (n >= 100) return Math.round(n).toLocaleString('en-US');
+  if (n >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+export function fmtUs(us: number): string {
+  if (us < 1000) return `${us.toFixed(us < 10 ? 1 : 0)} µs`;
+  if (us < 100_000) return `${(us / 1000).toFixed(2)} ms`;
+  return `${(us / 1000).toFixed(0)} ms`;
+}
+
+export function fmtRatio(r: number): string {
+  if (!Number.isFinite(r)) return '–';
+  if (r >= 100) return `${Math.round(r).toLocaleString('en-US')}×`;
+  if (r >= 10) return `${r.toFixed(1)}×`;
+  return `${r.toFixed(2)}×`;
+}
+
+const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+
+function inProcessTable(r: InProcessResult): string[] {
+  const raw = r.rows.find((x) => x.key === 'raw')!.sample;
+  const unsliced = r.rows.find((x) => x.key === 'unsliced')!.sample;
+  const out = [
+    `### In-process, ${r.policies.toLocaleString('en-US')} policies over 100 actions (bench request's slice: ${r.sliceSize} policies)`,
+    '',
+    row(['path', 'ops/s', 'p50', 'p99', 'ops/s vs raw', 'ops/s vs unsliced', 'p50 vs raw', 'answer']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+  ];
+  for (const x of r.rows) {
+    const s = x.sample;
+    out.push(
+      row([
+        x.baseline ? `${x.label} *(baseline)*` : x.label,
+        fmtOps(s.opsPerSec),
+        fmtUs(s.p50Us),
+        fmtUs(s.p99Us),
+        x.key === 'raw' ? '1×' : fmtRatio(s.opsPerSec / raw.opsPerSec),
+        x.key === 'raw' ? fmtRatio(s.opsPerSec / unsliced.opsPerSec) : x.key === 'unsliced' ? '1×' : fmtRatio(s.opsPerSec / unsliced.opsPerSec),
+        x.key === 'raw' ? '1×' : `${fmtRatio(raw.p50Us / s.p50Us)} faster`,
+        x.effect,
+      ]),
+    );
+  }
+  out.push(
+    '',
+    `Generated set: ${r.shape.forbids} forbids, ${r.shape.approvals} @approval permits, ${r.shape.userPolicies} User-principal policies, ` +
+      `${r.shape.multiAction} \`action in [...]\` policies; compiled (strict validation) + Mandate start in ${(r.compiledMs / 1000).toFixed(1)} s. ` +
+      `Raw calls: ${r.rows[0]!.sample.ops}. Decisions: ${r.audit.decisions}, decision audit events: ${r.audit.events}.`,
+  );
+  return out;
+}
+
+function httpTable(h: HttpScenarioResult): string[] {
+  const out = [
+    `### HTTP POST /v1/decisions (child processes, keep-alive, durable SQLite audit; answer ${h.responseBytes} bytes)`,
+    '',
+    row(['concurrency', 'server', 'req/s', 'p50', 'p99', 'req/s Mandate/bare', 'p50 Mandate/bare', 'p99 Mandate/bare']),
+    row(['---:', '---', '---:', '---:', '---:', '---:', '---:', '---:']),
+  ];
+  const concurrencies = [...new Set(h.rows.map((r) => r.concurrency))];
+  for (const c of concurrencies) {
+    const bare = h.rows.find((r) => r.concurrency === c && r.server === 'bare')!.sample;
+    const m = h.rows.find((r) => r.concurrency === c && r.server === 'mandate')!.sample;
+    out.push(row([String(c), 'bare Node http *(baseline)*', fmtOps(bare.opsPerSec), fmtUs(bare.p50Us), fmtUs(bare.p99Us), '1×', '1×', '1×']));
+    out.push(
+      row([
+        String(c),
+        'Mandate',
+        fmtOps(m.opsPerSec),
+        fmtUs(m.p50Us),
+        fmtUs(m.p99Us),
+        fmtRatio(m.opsPerSec / bare.opsPerSec),
+        fmtRatio(m.p50Us / bare.p50Us),
+        fmtRatio(m.p99Us / bare.p99Us),
+      ]),
+    );
+  }
+  const a = h.audit;
+  const batches = h.mandateAudit?.batches ?? 0;
+  const appended = h.mandateAudit?.appended ?? 0;
+  out.push(
+    '',
+    `Audit after the HTTP run: **${a.answers200.toLocaleString('en-US')} decision answers (200)**, ` +
+      `**${a.decisionEvents.toLocaleString('en-US')} decision events** in the chain — ${a.decisionEvents === a.answers200 ? 'equal' : 'NOT EQUAL'}; ` +
+      `chain verify: **${a.verify.ok ? 'ok' : `FAILED (${a.verify.firstBad?.problem ?? '?'} at ${a.verify.firstBad?.seq ?? '?'})`}** ` +
+      `(${a.verify.records.toLocaleString('en-US')} records, ${a.verify.checkpoints} signed checkpoints). ` +
+      `Statuses: ${JSON.stringify(a.statuses)}, effects: ${JSON.stringify(a.effects)}, client errors: ${a.clientErrors}.` +
+      (batches > 0 ? ` Group commit: ${appended.toLocaleString('en-US')} events in ${batches.toLocaleString('en-US')} transactions (${(appended / batches).toFixed(1)} per fsync).` : ''),
+  );
+  return out;
+}
+
+/** The whole report as Markdown (printed and written to bench-results/). */
+export function renderMarkdown(r: BenchResult): string {
+  const m = r.machine;
+  const lines = [
+    `## Mandate bench — ${r.date}${r.quick ? ' (quick smoke run: figures are not meaningful)' : ''}`,
+    '',
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB, ${m.platform}/${m.arch}; Node ${m.node} (V8 ${m.v8}), flags \`${m.execArgv.join(' ') || '(none)'}\`. ` +
+      `Load average at start ${m.loadAvgStart.map((x) => x.toFixed(2)).join(' / ')}, at end ${m.loadAvgEnd.map((x) => x.toFixed(2)).join(' / ')}. ` +
+      `${r.seconds} s per row; whole run ${r.durationSeconds.toFixed(0)} s.`,
+    '',
+  ];
+  for (const ip of r.inProcess) lines.push(...inProcessTable(ip), '');
+  lines.push(...httpTable(r.http), '');
+  const s = r.survival;
+  lines.push(
+    '### Crash survival',
+    '',
+    `${s.evaluations.toLocaleString('en-US')} hot \`evaluate\` calls on the ${s.policies.toLocaleString('en-US')}-policy set in this process ` +
+      `(flags \`${s.execArgv.join(' ') || '(none)'}\`) in ${s.seconds.toFixed(1)} s, after the rows above: the process survived.`,
+  );
+  if (s.withoutFlag) {
+    const w = s.withoutFlag;
+    lines.push(
+      '',
+      `Without \`--no-turbo-inlining\` on the command line (\`--show-crash\`): child ` +
+        (w.signal || (w.exitCode !== 0 && w.exitCode !== null)
+          ? `**died** (exit code ${w.exitCode}, signal ${w.signal}) after ${w.evaluations ?? 'an unknown number of'} evaluations.`
+          : `survived ${w.evaluations?.toLocaleString('en-US')} evaluations — the runtime sets the flag itself when it loads cedar-wasm (policy/cedar/v8-flags.ts).`),
+    );
+  }
+  lines.push('', '### Targets', '', row(['target', 'measured', 'wanted', 'met']), row(['---', '---:', '---', '---']));
+  for (const t of r.targets) lines.push(row([t.name, t.measured, t.target, t.met ? 'yes' : '**no**']));
+  lines.push('', r.ok ? 'Invariants: all hold.' : `Invariants FAILED: ${r.problems.join('; ')}`, '');
+  return lines.join('\n');
+}
+
+/** Throughput ratio of two samples. */
+export function speedup(a: Sample, b: Sample): number {
+  return a.opsPerSec / b.opsPerSec;
+}

@@ -1,0 +1,6 @@
+export { createGateway } from './gateway.js';
+export type { Gateway, GatewayDeps, GatewayOptions } from './gateway.js';
+export { createPinService, definitionHash, toolDefinition } from './pins.js';
+export type { PinService } from './pins.js';
+export { parseUpstreamFlag, splitCommand, validateUpstreams } from './upstreams.js';
+export type { UpstreamConfig } from './upstreams.js';
