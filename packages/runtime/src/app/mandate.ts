@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
 import type { AuditEvent, EntitiesDocument, Tool } from '@mandate/protocol';
 import { EntitiesDocumentSchema, ToolsDocumentSchema } from '@mandate/protocol';
 import type { Server } from 'node:http';
@@ -30,6 +31,8 @@ import {
   type AuditLog,
 } from '../audit/index.js';
 import { apiKeyHash, createHttpServer, createMetrics, type Metrics } from '../http/index.js';
+import { createGateway, type Gateway } from '../gateway/index.js';
+import { authenticate } from '../http/auth.js';
 import { openStore } from './store.js';
 import { createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
@@ -51,6 +54,8 @@ export interface Mandate {
   approvals: ApprovalService;
   grants: GrantService;
   decisions: DecisionService;
+  /** The MCP gateway, when upstreams are configured. */
+  gateway: Gateway | null;
   metrics: Metrics;
   publicKeys: Record<string, string>;
   /** Starts the HTTP server (API, later gateway and dashboard) on the configured host and port. */
@@ -98,15 +103,24 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
     policies = createPolicyService({ engine, store, clock, logger, audit: record });
     const policyService = policies;
     let registry = createToolRegistry([]);
+    // The registry is the config's tools plus the gateway's approved upstream tools (config entries win).
+    let baseTools: Tool[] = [];
+    let gatewayTools: Tool[] = [];
+    const mergeTools = () => {
+      const own = new Set(baseTools.map((t) => t.action));
+      registry = createToolRegistry([...baseTools, ...gatewayTools.filter((t) => !own.has(t.action))]);
+    };
     const setTools = async (tools: Tool[]) => {
-      const next = createToolRegistry(tools);
+      createToolRegistry(tools);
       await store.putTools(tools);
-      registry = next;
+      baseTools = tools;
+      mergeTools();
     };
 
     const grants = createGrantService({ store, clock, audit: record });
     if (!options.skipSeed) await seed(loaded, { store, setTools, policies: policyService, record, logger, grants, clock });
-    registry = createToolRegistry(await store.listTools());
+    baseTools = await store.listTools();
+    mergeTools();
     await policyService.refresh();
 
     const webhook = config.approvals.webhook ? createWebhookNotifier(config.approvals.webhook, { clock, logger }) : null;
@@ -146,6 +160,31 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
     policyPoll.unref();
     stopPolling = () => clearInterval(policyPoll);
 
+    const gateway =
+      config.gateway.upstreams.length > 0
+        ? createGateway(
+            {
+              store,
+              clock,
+              logger,
+              decisions,
+              approvals,
+              policies: () => policyService.active(),
+              configTools: () => baseTools,
+              setGatewayTools: (tools) => {
+                gatewayTools = tools;
+                mergeTools();
+              },
+              record,
+              authenticate: (header) => authenticate(store, header),
+            },
+            {
+              ...config.gateway,
+              upstreams: config.gateway.upstreams.map((u) => ({ ...u, cwd: resolvePath(loaded.baseDir, u.cwd ?? '.') })),
+            },
+          )
+        : null;
+
     const mandate: Mandate = {
       store,
       clock,
@@ -160,6 +199,7 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
       approvals,
       grants,
       decisions,
+      gateway,
       metrics,
       publicKeys,
       async listen() {
@@ -180,6 +220,7 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) => runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
           options: config.server,
+          ...(gateway ? { gateway } : {}),
         });
         const s = server;
         await new Promise<void>((resolve, reject) => {
@@ -192,6 +233,8 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
       },
       async close() {
         try {
+          // Gateway sessions hold streams open; they end before the HTTP server can close.
+          await gateway?.close();
           if (server) {
             const s = server;
             await new Promise<void>((resolve) => {

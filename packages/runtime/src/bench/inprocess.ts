@@ -168,6 +168,8 @@ export interface InProcessResult {
   /** Cedar evaluations this process ran for these rows (engine rows + 2 per decision). */
   evaluations: number;
   compiledMs: number;
+  /** The audit log's counters at the end (seed events included): events per transaction = per fsync. */
+  groupCommit: { appended: number; batches: number };
   survival?: { evaluations: number; seconds: number; allow: number };
 }
 
@@ -242,6 +244,7 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
 
     await m.audit.flush();
     const events = await countDecisionEvents(m);
+    const stats = m.audit.stats();
     let survival: InProcessResult['survival'];
     if (o.survivalEvaluations !== undefined && o.survivalEvaluations > 0) {
       o.progress(`crash survival: ${o.survivalEvaluations} evaluations on the ${policyCount}-policy set in this process…`);
@@ -257,6 +260,7 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
       audit: { decisions, events },
       evaluations,
       compiledMs,
+      groupCommit: { appended: stats.appended, batches: stats.batches },
       ...(survival ? { survival } : {}),
     };
   } finally {

@@ -10,7 +10,7 @@
  * and exits 1 when an invariant fails (audit events ≠ 200 answers, chain does not verify, a row
  * answered something else than allow). Timings are reported, never asserted.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +71,20 @@ function machine(): BenchResult['machine'] {
     loadAvgStart: loadavg(),
     loadAvgEnd: [],
     execArgv: process.execArgv,
+    tree: tree(),
   };
+}
+
+function tree(): BenchResult['machine']['tree'] {
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    const commit = git('rev-parse', 'HEAD');
+    const dirty = git('status', '--porcelain', '--', 'packages');
+    return { commit, dirtyFiles: dirty === '' ? 0 : dirty.split('\n').length };
+  } catch {
+    return { commit: null, dirtyFiles: null };
+  }
 }
 
 /** Runs every row and returns the result document (does not print or exit). */

@@ -15,6 +15,8 @@ export interface MachineInfo {
   loadAvgStart: number[];
   loadAvgEnd: number[];
   execArgv: string[];
+  /** The code measured: commit and uncommitted files under packages/ (others may be editing). */
+  tree: { commit: string | null; dirtyFiles: number | null };
 }
 
 export interface Target {
@@ -99,7 +101,9 @@ function inProcessTable(r: InProcessResult): string[] {
     '',
     `Generated set: ${r.shape.forbids} forbids, ${r.shape.approvals} @approval permits, ${r.shape.userPolicies} User-principal policies, ` +
       `${r.shape.multiAction} \`action in [...]\` policies; compiled (strict validation) + Mandate start in ${(r.compiledMs / 1000).toFixed(1)} s. ` +
-      `Raw calls: ${r.rows[0]!.sample.ops}. Decisions: ${r.audit.decisions}, decision audit events: ${r.audit.events}.`,
+      `Raw calls: ${r.rows[0]!.sample.ops}. Decisions: ${r.audit.decisions}, decision audit events: ${r.audit.events}; ` +
+      `group commit: ${r.groupCommit.appended.toLocaleString('en-US')} events in ${r.groupCommit.batches.toLocaleString('en-US')} transactions ` +
+      `(${(r.groupCommit.appended / Math.max(1, r.groupCommit.batches)).toFixed(1)} per fsync).`,
   );
   return out;
 }
@@ -152,7 +156,8 @@ export function renderMarkdown(r: BenchResult): string {
     '',
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB, ${m.platform}/${m.arch}; Node ${m.node} (V8 ${m.v8}), flags \`${m.execArgv.join(' ') || '(none)'}\`. ` +
       `Load average at start ${m.loadAvgStart.map((x) => x.toFixed(2)).join(' / ')}, at end ${m.loadAvgEnd.map((x) => x.toFixed(2)).join(' / ')}. ` +
-      `${r.seconds} s per row; whole run ${r.durationSeconds.toFixed(0)} s.`,
+      `${r.seconds} s per row; whole run ${r.durationSeconds.toFixed(0)} s. ` +
+      `Code: commit ${m.tree.commit?.slice(0, 10) ?? 'unknown'}${m.tree.dirtyFiles ? ` + ${m.tree.dirtyFiles} uncommitted files under packages/` : ''}.`,
     '',
   ];
   for (const ip of r.inProcess) lines.push(...inProcessTable(ip), '');
@@ -175,7 +180,7 @@ export function renderMarkdown(r: BenchResult): string {
     );
   }
   lines.push('', '### Targets', '', row(['target', 'measured', 'wanted', 'met']), row(['---', '---:', '---', '---']));
-  for (const t of r.targets) lines.push(row([t.name, t.measured, t.target, t.met ? 'yes' : '**no**']));
+  for (const t of r.targets) lines.push(row([t.name, t.measured, t.target, r.quick ? '– (quick run)' : t.met ? 'yes' : '**no**']));
   lines.push('', r.ok ? 'Invariants: all hold.' : `Invariants FAILED: ${r.problems.join('; ')}`, '');
   return lines.join('\n');
 }

@@ -102,6 +102,49 @@ export const ConfigSchema = z.strictObject({
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
     .prefault({}),
+  /** The MCP gateway (docs/gateway.md): upstream MCP servers whose tool calls are decided before they run. */
+  gateway: z
+    .strictObject({
+      upstreams: z
+        .array(
+          z
+            .strictObject({
+              /** Tools appear as `<name>.<tool>` (the action names policies see). */
+              name: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/),
+              /** Stdio upstream: a fixed executable and arguments (never built from request data). */
+              command: z.string().min(1).optional(),
+              args: z.array(z.string()).default([]),
+              env: z.record(z.string(), z.string()).optional(),
+              /** Working directory of a stdio upstream, relative to the config file. */
+              cwd: z.string().optional(),
+              /** Streamable HTTP upstream. */
+              url: z.string().regex(/^https?:\/\//, 'url is http(s)://…').optional(),
+              /** The gateway's own credentials for this upstream; the caller's token is never forwarded. */
+              headers: z.record(z.string(), z.string()).optional(),
+              /** Pin first definitions without review (development); changes still quarantine. */
+              trustOnFirstUse: z.boolean().default(false),
+              /** Action name prefix of this upstream's tools; default `<name>.`. */
+              actionPrefix: z.string().max(64).optional(),
+              /** Show clients the upstream's own tool and prompt names (actions stay namespaced). */
+              exposeBareNames: z.boolean().default(false),
+              /** Per tool (upstream name): how long a call needing approval is held open, in ms. */
+              holdForApprovalMs: z.record(z.string(), z.number().int().min(0).max(600_000)).optional(),
+            })
+            .refine((u) => !!u.command !== !!u.url, 'give exactly one of command or url'),
+        )
+        .default([]),
+      /** Agent id (or API key id) → the user it acts for. Server-side only: never taken from a request. */
+      onBehalfOf: z.record(z.string(), z.string()).default({}),
+      /** A forwarded request that takes longer is cancelled upstream and fails. */
+      callTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+      /** How long a tools/call needing approval is held open waiting for it; 0 answers at once. */
+      holdForApprovalMs: z.number().int().min(0).max(600_000).default(0),
+      /** Origins accepted on /mcp besides loopback ones (DNS-rebinding protection). */
+      allowedOrigins: z.array(z.string()).default([]),
+      /** Host names accepted on /mcp besides loopback ones. */
+      allowedHosts: z.array(z.string()).default([]),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -43,6 +43,12 @@ export interface HttpDeps {
   auditStats: () => { queued: number; oldestQueuedMs: number; appended: number };
   runPolicyTests: (input: { cases: unknown; source?: PolicySetSource }) => Promise<unknown>;
   options: { maxBodyBytes: number; maxJsonDepth: number; maxInFlight: number };
+  /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */
+  gateway?: {
+    handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void>;
+    pins: { list(server?: string): Promise<unknown[]> };
+    approve(name: string, approvedBy: string, hash?: string): Promise<unknown>;
+  };
 }
 
 interface Ctx {
@@ -358,6 +364,17 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     await ctx.caller();
     return { items: deps.tools().list() };
   });
+  route('GET', '/v1/tools/pins', async (ctx) => {
+    requireRole(await ctx.caller(), 'admin');
+    return { items: deps.gateway ? await deps.gateway.pins.list(ctx.url.searchParams.get('server') ?? undefined) : [] };
+  });
+  route('POST', '/v1/tools/:name/approve', async (ctx) => {
+    const caller = await ctx.caller();
+    requireRole(caller, 'admin');
+    const body = parseWith(z.strictObject({ hash: z.string().max(200).optional() }), (await ctx.body()) ?? {});
+    if (!deps.gateway) throw new MandateError('not_found', 'no MCP gateway is configured');
+    return deps.gateway.approve(ctx.params.name!, `admin:${caller.keyId}`, body.hash);
+  });
 
   // Audit
   route('GET', '/v1/audit', async (ctx) => {
@@ -406,6 +423,11 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     res.setHeader('x-request-id', requestId);
     res.setHeader('cache-control', 'no-store');
     res.setHeader('x-content-type-options', 'nosniff');
+    const gateway = deps.gateway;
+    if (gateway && (req.url === '/mcp' || req.url?.startsWith('/mcp?'))) {
+      gateway.handleHttp(req, res).catch((err: unknown) => sendError(res, err, requestId));
+      return;
+    }
     void dispatch(req, res, requestId);
   };
 

@@ -250,22 +250,26 @@ describe('secrets in args never reach the stored audit text', () => {
             required: ['system', 'password'],
             additionalProperties: false,
           },
+          resource: 'System::args.system',
           risk: 'critical',
           summary: 'Rotate a credential',
           redact: [],
         });
+      },
+      entities: (doc) => {
+        doc.resources.push({ type: 'System', id: 'payments-db', attributes: {}, tags: [] });
       },
       config: (c) => {
         c.audit.redact = ['system'];
       },
     });
     const sapi = client(s.url);
-    // The example set plus an approval-gated vault action (resource: the tool itself).
+    // The example set plus an approval-gated vault action on a System resource.
     const src = examplePolicySource();
     src.policies['vault.cedar'] =
       '@id("vault-needs-finance")\n@approval("finance-manager")\npermit (principal is Agent, action == Action::"vault.rotate", resource);\n';
     src.schema +=
-      '\nentity Tool;\naction "vault.rotate" appliesTo { principal: [Agent, User], resource: Tool, ' +
+      '\nentity System = { tags: Set<String> };\naction "vault.rotate" appliesTo { principal: [Agent, User], resource: System, ' +
       'context: { args: { system: String, password: String, note?: String, card?: String }, time: Time, intent?: String, onBehalfOf?: User, agent?: Agent, grant?: Grant } };\n';
     expect(ok200(await sapi.put('/v1/policies', KEYS.admin, src)).changed).toBe(true);
 
@@ -291,7 +295,7 @@ describe('secrets in args never reach the stored audit text', () => {
       expect(tables).toEqual(expect.arrayContaining(['audit_events', 'approvals']));
       for (const table of tables) {
         const dump = JSON.stringify(db.prepare(`SELECT * FROM "${table}"`).all());
-        for (const secret of [PASSWORD, 'abcDEF0123456789xyzTOKEN', CARD, 'payments-db']) expect(dump).not.toContain(secret);
+        for (const secret of [PASSWORD, 'abcDEF0123456789xyzTOKEN', CARD, '4111111111111111']) expect(dump).not.toContain(secret);
       }
     } finally {
       db.close();

@@ -1,0 +1,134 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { callHash, createApprovalService, type CallBinding } from '../../src/approvals/index.js';
+import { createMemoryStore } from '../../src/storage/memory/index.js';
+import { createManualClock, silentLogger } from '../../src/kernel/index.js';
+import type { AuditEvent } from '@mandate/protocol';
+
+const binding: CallBinding = {
+  agent: 'support-bot',
+  user: 'alice',
+  action: 'payments.refund',
+  args: { customerId: 'c-42', amount: 900 },
+  resource: 'Customer::c-42',
+  policyVersion: 'sha256:v1',
+};
+
+function setup(opts: { quorum?: number; ttlSeconds?: number; maxPending?: number } = {}) {
+  const store = createMemoryStore();
+  const clock = createManualClock();
+  const events: Omit<AuditEvent, 'time' | 'nodeId'>[] = [];
+  const service = createApprovalService(
+    { store, clock, logger: silentLogger, audit: async (e) => void events.push(e) },
+    { ttlSeconds: opts.ttlSeconds ?? 3600, maxPendingPerAgent: opts.maxPending ?? 20 },
+  );
+  const request = (b: CallBinding = binding) =>
+    service.request({ ...b, decisionId: 'dec_1', role: 'finance-manager', quorum: opts.quorum ?? 1, summary: 'Refund 900 to customer c-42', redactedArgs: b.args });
+  return { store, clock, service, events, request };
+}
+
+const frank = { id: 'frank', roles: ['finance-manager'] };
+const fiona = { id: 'fiona', roles: ['finance-manager'] };
+
+describe('exact-call hash', () => {
+  it('changes with every bound field and ignores everything else', () => {
+    const h = callHash(binding);
+    expect(callHash({ ...binding, args: { amount: 900, customerId: 'c-42' } })).toBe(h);
+    expect(callHash({ ...binding, ...{ decisionId: 'other', summary: 'x' } } as CallBinding)).toBe(h);
+    for (const changed of [
+      { agent: 'other-bot' },
+      { user: 'bob' },
+      { user: null },
+      { action: 'payments.charge' },
+      { args: { customerId: 'c-42', amount: 9000 } },
+      { resource: 'Customer::c-43' },
+      { policyVersion: 'sha256:v2' },
+    ]) {
+      expect(callHash({ ...binding, ...changed })).not.toBe(h);
+    }
+  });
+});
+
+describe('approval service', () => {
+  it('asking again for the same pending call returns the same approval; another call gets another one', async () => {
+    const { request } = setup();
+    const a = await request();
+    expect((await request()).id).toBe(a.id);
+    expect((await request({ ...binding, args: { customerId: 'c-42', amount: 901 } })).id).not.toBe(a.id);
+  });
+
+  it('quorum 2 needs two distinct approvers: one person twice is refused', async () => {
+    const { service, request } = setup({ quorum: 2 });
+    const a = await request();
+    expect((await service.vote(a.id, frank, 'approve', null, null)).status).toBe('pending');
+    await expect(service.vote(a.id, frank, 'approve', null, null)).rejects.toMatchObject({ code: 'duplicate_approver' });
+    expect((await service.consume(a.id, binding, 'dec_2')).ok).toBe(false);
+    expect((await service.vote(a.id, fiona, 'approve', null, null)).status).toBe('approved');
+    expect((await service.consume(a.id, binding, 'dec_2')).ok).toBe(true);
+  });
+
+  it('the requesting agent and its user cannot vote; the wrong role cannot either', async () => {
+    const { service, request } = setup();
+    const a = await request();
+    await expect(service.vote(a.id, { id: 'alice', roles: ['finance-manager'] }, 'approve', null, null)).rejects.toMatchObject({ code: 'self_approval' });
+    await expect(service.vote(a.id, { id: 'support-bot', roles: ['finance-manager'] }, 'approve', null, null)).rejects.toMatchObject({ code: 'self_approval' });
+    await expect(service.vote(a.id, { id: 'hana', roles: ['hr-manager'] }, 'approve', null, null)).rejects.toMatchObject({ code: 'wrong_role' });
+    expect((await service.get(a.id))?.votes).toHaveLength(0);
+  });
+
+  it('a signature by the approver’s registered Ed25519 key over the call hash is verified and kept; a bad one is refused', async () => {
+    const { service, request } = setup();
+    const a = await request();
+    const mine = generateKeyPairSync('ed25519');
+    const theirs = generateKeyPairSync('ed25519');
+    const pem = mine.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const good = sign(null, Buffer.from(a.callHash), mine.privateKey).toString('base64');
+    const forged = sign(null, Buffer.from(a.callHash), theirs.privateKey).toString('base64');
+    const otherCall = sign(null, Buffer.from('sha256:something-else'), mine.privateKey).toString('base64');
+    for (const bad of [forged, otherCall, 'not-base64!']) {
+      await expect(service.vote(a.id, { ...frank, publicKeyPem: pem }, 'approve', null, bad)).rejects.toMatchObject({ code: 'invalid_signature' });
+    }
+    await expect(service.vote(a.id, frank, 'approve', null, good)).rejects.toMatchObject({ code: 'invalid_signature' });
+    const approved = await service.vote(a.id, { ...frank, publicKeyPem: pem }, 'approve', 'ok', good);
+    expect(approved.status).toBe('approved');
+    expect(approved.votes[0]).toMatchObject({ approver: 'frank', signature: good, comment: 'ok' });
+  });
+
+  it('expires with the clock, and an expired approval can be neither approved nor used', async () => {
+    const { service, request, clock, events } = setup({ ttlSeconds: 60 });
+    const a = await request();
+    clock.advance(61_000);
+    await expect(service.vote(a.id, frank, 'approve', null, null)).rejects.toMatchObject({ code: 'approval_expired' });
+    const used = await service.consume(a.id, binding, 'dec_2');
+    expect(used).toMatchObject({ ok: false, code: 'approval_expired' });
+    expect(events.map((e) => e.type)).toEqual(['approval.requested', 'approval.expired']);
+  });
+
+  it('an approved approval that expires before use cannot be used', async () => {
+    const { service, request, clock } = setup({ ttlSeconds: 60 });
+    const a = await request();
+    await service.vote(a.id, frank, 'approve', null, null);
+    clock.advance(61_000);
+    expect(await service.consume(a.id, binding, 'dec_2')).toMatchObject({ ok: false, code: 'approval_expired' });
+  });
+
+  it('a denied approval is never usable; ten racing consumers of an approved one: exactly one wins', async () => {
+    const { service, request } = setup();
+    const denied = await request({ ...binding, args: { customerId: 'c-42', amount: 700 } });
+    await service.vote(denied.id, frank, 'deny', 'no', null);
+    expect(await service.consume(denied.id, { ...binding, args: { customerId: 'c-42', amount: 700 } }, 'd')).toMatchObject({ ok: false, code: 'approval_denied' });
+
+    const a = await request();
+    await service.vote(a.id, frank, 'approve', null, null);
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => service.consume(a.id, binding, `dec_${i}`)));
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.code === 'approval_consumed')).toBe(true);
+  });
+
+  it('caps pending approvals per agent (flooding the approver)', async () => {
+    const { request } = setup({ maxPending: 2 });
+    await request({ ...binding, args: { customerId: 'c-42', amount: 601 } });
+    await request({ ...binding, args: { customerId: 'c-42', amount: 602 } });
+    await expect(request({ ...binding, args: { customerId: 'c-42', amount: 603 } })).rejects.toMatchObject({ code: 'approval_backlog' });
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * Smoke test of `npm run bench`: the pieces run in quick mode and produce a well-formed result in
+ * which the audit invariant holds. Structure and invariants only — never a timing (DESIGN.md:
+ * numbers are measured by the bench, never asserted in a test).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { defaultOptions, parseArgs, runBench } from '../../src/bench/main.js';
+import { renderMarkdown, type BenchResult } from '../../src/bench/report.js';
+import { countPolicies, generateWorkload, HOT_ACTION } from '../../src/bench/workload.js';
+
+const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+const DIST_MAIN = join(REPO, 'packages/runtime/dist/bench/main.js');
+
+function expectSample(s: unknown): void {
+  expect(s).toMatchObject({
+    ops: expect.any(Number),
+    seconds: expect.any(Number),
+    opsPerSec: expect.any(Number),
+    p50Us: expect.any(Number),
+    p99Us: expect.any(Number),
+  });
+}
+
+/** The structure every bench result has, and the invariants that must hold in any run. */
+function expectWellFormed(r: BenchResult, policyCounts: number[]): void {
+  expect(r.schema).toBe('mandate-bench/v1');
+  expect(r.machine).toMatchObject({ node: expect.any(String), cpuModel: expect.any(String), cores: expect.any(Number) });
+  expect(r.inProcess.map((x) => x.policies)).toEqual(policyCounts);
+  for (const ip of r.inProcess) {
+    expect(ip.rows.map((x) => x.key)).toEqual(['raw', 'unsliced', 'evaluate', 'decide-c1', 'decide-cN']);
+    expect(ip.rows.filter((x) => x.baseline).map((x) => x.key)).toEqual(['raw', 'unsliced']);
+    for (const row of ip.rows) {
+      expectSample(row.sample);
+      expect(row.effect).toBe('allow');
+    }
+    expect(ip.sliceSize).toBeLessThanOrEqual(ip.policies);
+    expect(ip.audit.events).toBe(ip.audit.decisions);
+  }
+  expect(r.http.rows.map((x) => `${x.concurrency}/${x.server}`)).toEqual(['1/bare', '1/mandate', '32/bare', '32/mandate']);
+  for (const row of r.http.rows) expectSample(row.sample);
+  // The audit invariant: one decision event per 200 answer, and the chain verifies.
+  expect(r.http.audit.answers200).toBeGreaterThan(0);
+  expect(r.http.audit.decisionEvents).toBe(r.http.audit.answers200);
+  expect(r.http.audit.verify.ok).toBe(true);
+  expect(r.http.audit.clientErrors).toBe(0);
+  expect(Object.keys(r.http.audit.effects)).toEqual(['allow']);
+  expect(r.survival.evaluations).toBeGreaterThan(0);
+  expect(r.targets.length).toBeGreaterThan(0);
+  expect(r.problems).toEqual([]);
+  expect(r.ok).toBe(true);
+}
+
+describe('bench workload', () => {
+  it('is deterministic for a seed and has the requested number of policies', () => {
+    const a = generateWorkload(200);
+    const b = generateWorkload(200);
+    expect(a.policies).toEqual(b.policies);
+    expect(countPolicies(a.policies)).toBe(200);
+    expect(a.actions).toHaveLength(100);
+    expect(a.actions).toContain(HOT_ACTION);
+    expect(a.tools.map((t) => t.action)).toEqual(a.actions);
+  });
+
+  it('parses its flags', () => {
+    expect(parseArgs(['--quick', '--out', '/tmp/x'])).toMatchObject({ quick: true, showCrash: false, outDir: '/tmp/x' });
+    expect(() => parseArgs(['--fast'])).toThrow(/unknown argument/);
+  });
+});
+
+describe('bench pieces, quick, in-process', () => {
+  it('measures every row and keeps the audit invariant', async () => {
+    const o = defaultOptions(true, {});
+    o.seconds = 0.15;
+    o.outDir = null;
+    o.serverWhere = 'in-process';
+    o.policyCounts = [10, 100];
+    o.survivalEvaluations = 200;
+    o.progress = () => undefined;
+    const r = await runBench(o);
+    expectWellFormed(r, [10, 100]);
+    const md = renderMarkdown(r);
+    expect(md).toContain('### In-process, 10 policies');
+    expect(md).toContain('### HTTP POST /v1/decisions');
+    expect(md).toContain('### Targets');
+  }, 120_000);
+});
+
+describe.skipIf(!existsSync(DIST_MAIN))('npm run bench --quick (built dist, child processes)', () => {
+  it('exits 0, prints the table and writes .md and .json with the audit invariant holding', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'mandate-bench-smoke-'));
+    try {
+      const env = { ...process.env, NODE_OPTIONS: '' };
+      delete env.MANDATE_BENCH_SECONDS;
+      const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--no-turbo-inlining', DIST_MAIN, '--quick', '--out', out], { cwd: REPO, env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+        child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+        child.on('close', (c) => resolve({ code: c, stdout, stderr }));
+      });
+      expect(code, stderr).toBe(0);
+      expect(stdout).toContain('### In-process, 1,000 policies');
+      expect(stdout).toContain('decision events');
+      expect(stderr).toContain('[bench');
+      const files = (await readdir(out)).sort();
+      expect(files).toHaveLength(2);
+      expect(files[0]).toMatch(/^bench-.*\.json$/);
+      expect(files[1]).toMatch(/^bench-.*\.md$/);
+      const r = JSON.parse(await readFile(join(out, files[0]!), 'utf8')) as BenchResult;
+      expectWellFormed(r, [10, 1000]);
+      expect(r.quick).toBe(true);
+      expect(r.http.childExecArgv).toContain('--no-turbo-inlining');
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  }, 180_000);
+});

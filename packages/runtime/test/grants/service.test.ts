@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { actionCovered, createGrantService } from '../../src/grants/index.js';
+import { createMemoryStore } from '../../src/storage/memory/index.js';
+import { createManualClock } from '../../src/kernel/index.js';
+import type { Resource, User } from '@mandate/protocol';
+
+const alice: User = { id: 'alice', roles: ['support'], status: 'active', attributes: { tenant: 'acme' } };
+const acme: Resource = { type: 'Customer', id: 'c-42', attributes: { tenant: 'acme' }, tags: [] };
+const globex: Resource = { type: 'Customer', id: 'c-77', attributes: { tenant: 'globex' }, tags: [] };
+
+async function setup() {
+  const store = createMemoryStore();
+  await store.putEntities({
+    agents: ['bot', 'sub-bot', 'other-bot'].map((id) => ({ id, roles: [], status: 'active' as const, attributes: {} })),
+    users: [alice],
+    resources: [acme, globex],
+  });
+  const clock = createManualClock();
+  const grants = createGrantService({ store, clock, audit: async () => undefined });
+  const inAYear = new Date(clock.now() + 365 * 86400e3).toISOString();
+  return { store, clock, grants, inAYear };
+}
+
+describe('action patterns', () => {
+  it('cover exact names, namespace.* and * only', () => {
+    expect(actionCovered('payments.refund', 'payments.refund')).toBe(true);
+    expect(actionCovered('payments.refund', 'payments.refund_all')).toBe(false);
+    expect(actionCovered('payments.*', 'payments.refund')).toBe(true);
+    expect(actionCovered('payments.*', 'paymentsx.refund')).toBe(false);
+    expect(actionCovered('crm.*', 'payments.refund')).toBe(false);
+    expect(actionCovered('*', 'anything.at_all')).toBe(true);
+  });
+});
+
+describe('grant checks', () => {
+  it('allows only what is granted; limits scoped to an action apply to that action only', async () => {
+    const { grants, inAYear } = await setup();
+    await grants.create(
+      {
+        user: 'alice',
+        agent: 'bot',
+        actions: ['crm.*', 'payments.refund'],
+        limits: [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 10_000 }],
+        resourceAttributes: { tenant: '$user.tenant' },
+        expiresAt: inAYear,
+      },
+      { kind: 'user', id: 'alice' },
+    );
+    const check = (action: string, args: Record<string, unknown>, resource: Resource = acme) =>
+      grants.check({ agent: 'bot', user: alice, action, args, resource });
+    expect((await check('crm.read_customer', { customerId: 'c-42' })).ok).toBe(true);
+    expect((await check('payments.refund', { amount: 10_000 })).ok).toBe(true);
+    expect(await check('payments.refund', { amount: 10_001 })).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    // SECURITY: an absent or mistyped limited arg never satisfies the limit.
+    expect(await check('payments.refund', {})).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    expect(await check('payments.refund', { amount: '5' })).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    expect(await check('crm.read_customer', { customerId: 'c-77' }, globex)).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    expect(await check('trade.place_order', {})).toMatchObject({ ok: false, code: 'no_grant' });
+    expect(await grants.check({ agent: 'other-bot', user: alice, action: 'crm.read_customer', args: {}, resource: acme })).toMatchObject({
+      ok: false,
+      code: 'no_grant',
+    });
+  });
+
+  it('expires with the clock and is revoked at once', async () => {
+    const { grants, clock } = await setup();
+    const g = await grants.create(
+      { user: 'alice', agent: 'bot', actions: ['crm.*'], expiresAt: new Date(clock.now() + 60_000).toISOString() },
+      { kind: 'user', id: 'alice' },
+    );
+    const check = () => grants.check({ agent: 'bot', user: alice, action: 'crm.read_customer', args: {}, resource: acme });
+    expect((await check()).ok).toBe(true);
+    clock.advance(60_001);
+    expect(await check()).toMatchObject({ ok: false, code: 'grant_expired' });
+    clock.advance(-60_001);
+    await grants.revoke(g.id, 'user:alice');
+    expect(await check()).toMatchObject({ ok: false, code: 'grant_revoked' });
+  });
+});
+
+describe('delegation chains (attenuation)', () => {
+  it('a sub-grant must be a subset of its parent; a narrower one works and dies with its parent', async () => {
+    const { grants, inAYear } = await setup();
+    const parent = await grants.create(
+      {
+        user: 'alice',
+        agent: 'bot',
+        actions: ['crm.*', 'payments.refund'],
+        limits: [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 500 }],
+        expiresAt: inAYear,
+      },
+      { kind: 'user', id: 'alice' },
+    );
+    const sub = (over: Record<string, unknown>) =>
+      grants.create(
+        { user: 'alice', agent: 'sub-bot', actions: ['crm.read_customer'], expiresAt: parent.expiresAt, parentId: parent.id, ...over },
+        { kind: 'agent', id: 'bot' },
+      );
+    const limit500 = [{ action: 'payments.refund', arg: 'amount', op: '<=' as const, value: 500 }];
+    await expect(sub({ actions: ['trade.place_order'], limits: limit500 })).rejects.toMatchObject({ code: 'grant_exceeded' });
+    await expect(sub({ actions: ['*'], limits: limit500 })).rejects.toMatchObject({ code: 'grant_exceeded' });
+    await expect(sub({ actions: ['payments.refund'] })).rejects.toMatchObject({ code: 'grant_exceeded' }); // drops the limit
+    await expect(
+      sub({ actions: ['payments.refund'], limits: [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 900 }] }),
+    ).rejects.toMatchObject({ code: 'grant_exceeded' });
+    await expect(
+      sub({ limits: limit500, expiresAt: new Date(Date.parse(parent.expiresAt) + 1000).toISOString() }),
+    ).rejects.toMatchObject({ code: 'grant_exceeded' });
+    // Only the holder of the parent can pass it on.
+    await expect(
+      grants.create(
+        { user: 'alice', agent: 'sub-bot', actions: ['crm.read_customer'], expiresAt: parent.expiresAt, parentId: parent.id, limits: limit500 },
+        { kind: 'agent', id: 'other-bot' },
+      ),
+    ).rejects.toMatchObject({ code: 'forbidden' });
+
+    const child = await sub({
+      actions: ['crm.read_customer', 'payments.refund'],
+      limits: [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 100 }],
+    });
+    const check = (amount: number) =>
+      grants.check({ agent: 'sub-bot', user: alice, action: 'payments.refund', args: { amount }, resource: acme });
+    expect(await check(100)).toMatchObject({ ok: true, chain: [child.id, parent.id] });
+    expect(await check(101)).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    expect(await grants.revoke(parent.id, 'user:alice')).toEqual([parent.id, child.id]);
+    expect(await check(50)).toMatchObject({ ok: false, code: 'grant_revoked' });
+  });
+});
