@@ -10,6 +10,8 @@ import { createMandate, describeStore, openStore, runPolicyCases, type Mandate }
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
 import { apiKeyHash } from '../http/index.js';
 import { exportAudit, verifyAudit, loadOrCreateKeys } from '../audit/index.js';
+import { parseUpstreamFlag } from '../gateway/index.js';
+import { authenticate } from '../http/auth.js';
 
 /**
  * Exit codes (documented in docs/cli.md):
@@ -48,6 +50,15 @@ function load(opts: CommonOpts & { port?: string; host?: string; logLevel?: stri
   }
   if (opts.logLevel) o.logLevel = opts.logLevel as ConfigOverrides['logLevel'];
   return loadConfig(o);
+}
+
+/** Adds `--upstream` flags to the config's gateway upstreams. */
+function withUpstreams(loaded: LoadedConfig, opts: { upstream?: string[]; trustOnFirstUse?: boolean }): LoadedConfig {
+  for (const flag of opts.upstream ?? []) {
+    const u = parseUpstreamFlag(flag, opts.trustOnFirstUse === true);
+    loaded.config.gateway.upstreams.push({ args: [], exposeBareNames: false, ...u, trustOnFirstUse: u.trustOnFirstUse ?? false });
+  }
+  return loaded;
 }
 
 async function withMandate<T>(opts: CommonOpts, fn: (m: Mandate) => Promise<T>, quiet = true): Promise<T> {
@@ -109,8 +120,10 @@ export function buildProgram(): Command {
     .option('-p, --port <port>', 'port (env MANDATE_PORT; default 8787)')
     .option('--host <host>', 'address to bind (env MANDATE_HOST; default 127.0.0.1)')
     .option('--log-level <level>', 'debug | info | warn | error | silent')
+    .option('--upstream <name=cmd|url>', 'an MCP server for the gateway at /mcp (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
     .action(async (opts) => {
-      const loaded = load(opts);
+      const loaded = withUpstreams(load(opts), opts);
       const m = await createMandate(loaded);
       const { url } = await m.listen();
       const active = m.policies.active();
@@ -131,6 +144,44 @@ export function buildProgram(): Command {
       });
       m.logger.info('shutting down');
       await m.close();
+    });
+
+  common(program.command('gateway').description('serve the MCP gateway on stdin/stdout for one agent (its key from --key or MANDATE_KEY)'), false)
+    .requiredOption('--stdio', 'serve MCP over stdin/stdout')
+    .option('--key <key>', 'the agent API key (env MANDATE_KEY)')
+    .option('--upstream <name=cmd|url>', 'an upstream MCP server (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
+    .action(async (opts) => {
+      const key = opts.key ?? process.env.MANDATE_KEY;
+      if (!key) throw new MandateError('unauthenticated', 'give the agent API key with --key or MANDATE_KEY');
+      const loaded = withUpstreams(load(opts), opts);
+      // stdout carries the protocol: logs go to stderr only.
+      const m = await createMandate(loaded, { logger: createJsonLogger(loaded.config.log.level === 'info' ? 'warn' : loaded.config.log.level) });
+      try {
+        if (!m.gateway) throw new MandateError('bad_request', 'no upstreams: configure gateway.upstreams or pass --upstream');
+        const caller = await authenticate(m.store, `Bearer ${key}`);
+        const { closed } = await m.gateway.serveStdio(caller);
+        await closed;
+      } finally {
+        await m.close();
+      }
+    });
+
+  const tools = program.command('tools').description('MCP gateway tool pins: list them, approve new or changed definitions');
+  common(tools.command('list').description('pinned upstream tools and their status')).action(async (opts) => {
+    const pins = await withMandate(opts, (m) => m.store.listToolPins());
+    if (opts.json) printJson(pins);
+    else for (const p of pins) out(`${p.status.padEnd(11)} ${p.server}.${p.tool}  ${p.hash}  ${p.approvedBy ?? ''}`);
+  });
+  common(tools.command('approve <name>').description('approve the current definition of <server.tool>'))
+    .option('--hash <hash>', 'approve only if the pinned definition has this hash')
+    .action(async (name: string, opts) => {
+      const pin = await withMandate(opts, async (m) => {
+        if (!m.gateway) throw new MandateError('bad_request', 'no upstreams are configured');
+        return m.gateway.approve(name, 'admin:cli', opts.hash);
+      });
+      if (opts.json) printJson(pin);
+      else out(`approved ${pin.server}.${pin.tool} ${pin.hash}`);
     });
 
   common(program.command('check').description('decide one call in-process and print the decision'))

@@ -4,3 +4,5 @@ export { createPinService, definitionHash, toolDefinition } from './pins.js';
 export type { PinService } from './pins.js';
 export { parseUpstreamFlag, splitCommand, validateUpstreams } from './upstreams.js';
 export type { UpstreamConfig } from './upstreams.js';
+export { connectBenchClient, startEchoUpstream } from './bench-support.js';
+export type { BenchClient } from './bench-support.js';

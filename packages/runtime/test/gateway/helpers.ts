@@ -1,0 +1,71 @@
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ConfigSchema, type ConfigInput } from '../../src/config/index.js';
+import { createMandate, type Mandate } from '../../src/app/index.js';
+import { silentLogger } from '../../src/kernel/index.js';
+
+export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+
+/** A Mandate node (memory store) with the given policies and gateway section, listening on a random port. */
+export async function startMandate(opts: {
+  policies: string;
+  schema: string;
+  entities: unknown;
+  gateway: ConfigInput['gateway'];
+  tools?: unknown[];
+  apiKeys?: ConfigInput['apiKeys'];
+  grants?: ConfigInput['grants'];
+}): Promise<{ m: Mandate; url: string; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'mandate-gw-'));
+  mkdirSync(join(dir, 'policies'));
+  writeFileSync(join(dir, 'policies', 'p.cedar'), opts.policies);
+  writeFileSync(join(dir, 'policies', 'schema.cedarschema'), opts.schema);
+  writeFileSync(join(dir, 'entities.json'), JSON.stringify(opts.entities));
+  writeFileSync(join(dir, 'tools.json'), JSON.stringify({ tools: opts.tools ?? [] }));
+  const config = ConfigSchema.parse({
+    store: 'memory',
+    server: { host: '127.0.0.1', port: 0 },
+    policies: { dir: join(dir, 'policies') },
+    tools: join(dir, 'tools.json'),
+    entities: join(dir, 'entities.json'),
+    apiKeys: opts.apiKeys ?? [
+      { name: 'bot', secret: 'secret-bot-key', role: 'agent', subject: 'bot' },
+      { name: 'admin', secret: 'secret-admin-key', role: 'admin', subject: null },
+      { name: 'fm', secret: 'secret-approver-key', role: 'approver', subject: 'frank' },
+    ],
+    grants: opts.grants ?? [],
+    gateway: opts.gateway,
+    log: { level: 'silent' },
+  } satisfies ConfigInput);
+  const m = await createMandate({ config, file: null, baseDir: dir, nodeId: 'test' }, { logger: silentLogger });
+  const { url } = await m.listen();
+  return { m, url, dir };
+}
+
+/** An MCP client connected to the gateway's /mcp with a bearer key. */
+export async function mcpClient(url: string, key: string, capabilities: Record<string, unknown> = {}): Promise<Client> {
+  const client = new Client({ name: 'test-agent', version: '1.0.0' }, { capabilities });
+  await client.connect(new StreamableHTTPClientTransport(new URL('/mcp', url), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+  return client;
+}
+
+export function readLog(path: string): Record<string, unknown>[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export const BOT_ENTITIES = {
+  agents: [{ id: 'bot', roles: ['support'], status: 'active', attributes: {} }],
+  users: [
+    { id: 'alice', roles: ['support'], attributes: {} },
+    { id: 'frank', roles: ['finance-manager'], attributes: {} },
+  ],
+  resources: [],
+};
