@@ -133,6 +133,9 @@ export function buildProgram(): Command {
           `  store:   ${describeStore(loaded.config.store)}`,
           `  policy:  ${active ? `${active.version} (${active.policies.length} policies)` : 'none active — PUT /v1/policies'}`,
           `  tools:   ${m.tools().list().length} registered`,
+          ...(loaded.config.gateway.upstreams.length > 0
+            ? [`  mcp:     ${url}/mcp (gateway to ${loaded.config.gateway.upstreams.map((u) => u.name).join(', ')}; agent API key as bearer)`]
+            : []),
           `  try:     curl -s ${url}/readyz`,
           `  docs:    README.md (5-minute tour), docs/api.md, docs/cli.md`,
         ].join('\n'),
