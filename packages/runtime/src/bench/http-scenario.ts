@@ -18,6 +18,8 @@ export interface HttpRow {
   concurrency: number;
   server: 'bare' | 'mandate';
   sample: Sample;
+  /** Mandate rows: audit events and store transactions (fsyncs) during the row, warm-up included. */
+  commits?: { events: number; transactions: number };
 }
 
 export interface HttpScenarioOptions {
@@ -71,19 +73,34 @@ export async function runHttpScenario(o: HttpScenarioOptions): Promise<HttpScena
     };
     const first = await probe(target, tally);
     const effect = first.status === 200 ? (JSON.parse(first.body) as { effect?: string }).effect : undefined;
-    if (effect !== 'allow') throw new Error(`bench: the example request must be allowed; got ${first.status} ${first.body}`);
+    if (effect !== 'allow')
+      throw new Error(`bench: the example request must be allowed; got ${first.status} ${first.body}`);
     responseBytes = Buffer.byteLength(first.body);
 
-    o.progress(`http: starting the bare Node baseline (${o.where}, constant ${responseBytes}-byte JSON answer)…`);
+    o.progress(
+      `http: starting the bare Node baseline (${o.where}, constant ${responseBytes}-byte JSON answer)…`,
+    );
     bare = await launchServer('bare', { body: first.body }, o.where);
     const bareTarget: HttpTarget = { ...target, url: bare.url };
 
     for (const c of o.concurrencies) {
-      const load = { concurrency: c, warmupMs: o.warmupSeconds * 1000, durationMs: o.seconds * 1000, minRequests: 20 };
+      const load = {
+        concurrency: c,
+        warmupMs: o.warmupSeconds * 1000,
+        durationMs: o.seconds * 1000,
+        minRequests: 20,
+      };
       o.progress(`http c=${c}: bare Node baseline…`);
       rows.push({ concurrency: c, server: 'bare', sample: await runLoad(bareTarget, load, bareTally) });
       o.progress(`http c=${c}: Mandate POST /v1/decisions…`);
-      rows.push({ concurrency: c, server: 'mandate', sample: await runLoad(target, load, tally) });
+      const before = await mandate.stats();
+      const sample = await runLoad(target, load, tally);
+      const after = await mandate.stats();
+      const commits =
+        before && after
+          ? { events: after.appended - before.appended, transactions: after.batches - before.batches }
+          : undefined;
+      rows.push({ concurrency: c, server: 'mandate', sample, ...(commits ? { commits } : {}) });
     }
 
     o.progress('http: stopping servers (Mandate flushes its audit and writes a final checkpoint)…');

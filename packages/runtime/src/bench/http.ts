@@ -152,6 +152,8 @@ export interface LaunchedServer {
   /** The child's V8 flags (to show `--no-turbo-inlining`). */
   execArgv: string[];
   stop(): Promise<{ audit?: unknown }>;
+  /** The server's audit counters so far (a Mandate's group commit); undefined for the bare server. */
+  stats(): Promise<{ appended: number; batches: number } | undefined>;
 }
 
 const CHILD_ENTRY = fileURLToPath(new URL('./server-child.js', import.meta.url));
@@ -167,10 +169,22 @@ export async function launchServer(
 ): Promise<LaunchedServer> {
   if (where === 'in-process') {
     const s: RunningServer =
-      kind === 'mandate' ? await startMandateServer({ dir: (arg as { dir: string }).dir }) : await startBareServer((arg as { body: string }).body);
-    return { url: s.url, kind, where, execArgv: process.execArgv, stop: () => s.close() };
+      kind === 'mandate'
+        ? await startMandateServer({ dir: (arg as { dir: string }).dir })
+        : await startBareServer((arg as { body: string }).body);
+    return {
+      url: s.url,
+      kind,
+      where,
+      execArgv: process.execArgv,
+      stop: () => s.close(),
+      stats: async () => s.stats(),
+    };
   }
-  const childArg = kind === 'mandate' ? (arg as { dir: string }).dir : Buffer.from((arg as { body: string }).body).toString('base64');
+  const childArg =
+    kind === 'mandate'
+      ? (arg as { dir: string }).dir
+      : Buffer.from((arg as { body: string }).body).toString('base64');
   const child = fork(CHILD_ENTRY, [kind, childArg], {
     execArgv: ['--no-turbo-inlining'],
     // NODE_OPTIONS of the caller's shell must not change the child's flags.
@@ -188,6 +202,14 @@ export async function launchServer(
     kind,
     where,
     execArgv: ready.execArgv,
+    async stats() {
+      const answer = nextMessage(child, () => stderr);
+      child.send({ type: 'stats' });
+      const msg = await answer;
+      return msg.type === 'stats'
+        ? (msg.audit as { appended: number; batches: number } | undefined)
+        : undefined;
+    },
     async stop() {
       const closed = nextMessage(child, () => stderr);
       child.send({ type: 'stop' });
@@ -214,7 +236,11 @@ function nextMessage(child: ChildProcess, stderr: () => string): Promise<ChildMe
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       cleanup();
-      reject(new Error(`bench: server child exited (code ${code}, signal ${signal}) before answering\n${stderr()}`));
+      reject(
+        new Error(
+          `bench: server child exited (code ${code}, signal ${signal}) before answering\n${stderr()}`,
+        ),
+      );
     };
     const cleanup = () => {
       child.off('message', onMessage);

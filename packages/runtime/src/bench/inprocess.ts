@@ -79,9 +79,21 @@ export function benchPolicyRequest(workload: Workload): PolicyRequest {
       grant: { id: 'grant_bench', ageSeconds: 60, expiresInSeconds: 86400 },
     },
     entities: [
-      { uid: { type: 'Agent', id: agent.id }, attrs: { ...agent.attributes, roles: agent.roles, status: agent.status, owner: agent.owner }, parents: [] },
-      { uid: { type: 'User', id: user.id }, attrs: { ...user.attributes, roles: user.roles, status: user.status }, parents: [] },
-      { uid: { type: 'Customer', id: customer.id }, attrs: { ...customer.attributes, tags: customer.tags }, parents: [] },
+      {
+        uid: { type: 'Agent', id: agent.id },
+        attrs: { ...agent.attributes, roles: agent.roles, status: agent.status, owner: agent.owner },
+        parents: [],
+      },
+      {
+        uid: { type: 'User', id: user.id },
+        attrs: { ...user.attributes, roles: user.roles, status: user.status },
+        parents: [],
+      },
+      {
+        uid: { type: 'Customer', id: customer.id },
+        attrs: { ...customer.attributes, tags: customer.tags },
+        parents: [],
+      },
     ],
   };
 }
@@ -112,12 +124,14 @@ export function createRawEvaluator(
     entities: [...request.entities, { uid: { type: 'Action', id: request.action }, attrs: {}, parents: [] }],
   };
   const isAuthorized = (cedarWasm as unknown as Record<string, unknown>)['isAuthorized'] as
-    | ((c: unknown) => { type: string; response?: { decision: string } })
-    | undefined;
+    ((c: unknown) => { type: string; response?: { decision: string } }) | undefined;
   const decisionOf = (a: { type: string; response?: { decision: string } }) =>
     a.type === 'success' ? a.response!.decision : 'failure';
   if (typeof isAuthorized === 'function') {
-    return { mode: 'isAuthorized', evaluate: () => decisionOf(isAuthorized({ ...call, policies: { staticPolicies: text } })) };
+    return {
+      mode: 'isAuthorized',
+      evaluate: () => decisionOf(isAuthorized({ ...call, policies: { staticPolicies: text } })),
+    };
   }
   const id = `mandate-bench-raw:${process.pid}`;
   return {
@@ -126,7 +140,10 @@ export function createRawEvaluator(
       const parsed = cedarWasm.preparsePolicySet(id, { staticPolicies: text });
       if (parsed.type === 'failure') return 'failure';
       return decisionOf(
-        cedarWasm.statefulIsAuthorized({ ...(call as Parameters<typeof cedarWasm.statefulIsAuthorized>[0]), preparsedPolicySetId: id }),
+        cedarWasm.statefulIsAuthorized({
+          ...(call as Parameters<typeof cedarWasm.statefulIsAuthorized>[0]),
+          preparsedPolicySetId: id,
+        }),
       );
     },
   };
@@ -154,6 +171,8 @@ export interface InProcessRow {
   sample: Sample;
   /** The answer the row produced (sanity: every row decides the same request the same way). */
   effect: string;
+  /** Decide rows: audit events and store transactions (fsyncs) during the row, warm-up included. */
+  commits?: { events: number; transactions: number };
 }
 
 export interface InProcessResult {
@@ -191,7 +210,9 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
     const sliced = compiled.evaluate(preq);
     const unsliced = compiled.evaluateUnsliced(preq);
     if (sliced.effect !== 'allow' || unsliced.effect !== 'allow') {
-      throw new Error(`bench: the bench request must be an allow (evaluate: ${sliced.effect}, unsliced: ${unsliced.effect})`);
+      throw new Error(
+        `bench: the bench request must be an allow (evaluate: ${sliced.effect}, unsliced: ${unsliced.effect})`,
+      );
     }
 
     const raw = createRawEvaluator(compiled, preq);
@@ -203,22 +224,50 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
       warmupOps: 2,
     });
     evaluations += rawSample.ops + 3;
-    rows.push({ key: 'raw', label: `raw cedar-wasm ${raw.mode === 'isAuthorized' ? 'isAuthorized' : 'parse+authorize'} (text per call)`, baseline: true, sample: rawSample, effect: rawEffect });
+    rows.push({
+      key: 'raw',
+      label: `raw cedar-wasm ${raw.mode === 'isAuthorized' ? 'isAuthorized' : 'parse+authorize'} (text per call)`,
+      baseline: true,
+      sample: rawSample,
+      effect: rawEffect,
+    });
 
     o.progress(`in-process ${policyCount}: evaluateUnsliced (preparsed whole set)…`);
-    const unslicedSample = loopSync(() => compiled.evaluateUnsliced(preq), { durationMs: ms, minOps: 20, warmupOps: 20 });
+    const unslicedSample = loopSync(() => compiled.evaluateUnsliced(preq), {
+      durationMs: ms,
+      minOps: 20,
+      warmupOps: 20,
+    });
     evaluations += unslicedSample.ops + 21;
-    rows.push({ key: 'unsliced', label: 'evaluateUnsliced (preparsed whole set)', baseline: true, sample: unslicedSample, effect: unsliced.effect });
+    rows.push({
+      key: 'unsliced',
+      label: 'evaluateUnsliced (preparsed whole set)',
+      baseline: true,
+      sample: unslicedSample,
+      effect: unsliced.effect,
+    });
 
     o.progress(`in-process ${policyCount}: evaluate (sliced)…`);
-    const slicedSample = loopSync(() => compiled.evaluate(preq), { durationMs: ms, minOps: 100, warmupOps: 200 });
+    const slicedSample = loopSync(() => compiled.evaluate(preq), {
+      durationMs: ms,
+      minOps: 100,
+      warmupOps: 200,
+    });
     evaluations += slicedSample.ops + 201;
-    rows.push({ key: 'evaluate', label: `evaluate (sliced: ${sliced.sliceSize} of ${compiled.policies.length})`, baseline: false, sample: slicedSample, effect: sliced.effect });
+    rows.push({
+      key: 'evaluate',
+      label: `evaluate (sliced: ${sliced.sliceSize} of ${compiled.policies.length})`,
+      baseline: false,
+      sample: slicedSample,
+      effect: sliced.effect,
+    });
 
     const req = benchDecisionRequest();
     const first = await m.decisions.decide(req, BENCH_CALLER);
     if (first.decision.effect !== 'allow') {
-      throw new Error(`bench: the bench decision must be an allow, got ${first.decision.effect}: ${JSON.stringify(first.decision.errors)}`);
+      throw new Error(
+        `bench: the bench decision must be an allow, got ${first.decision.effect}: ${JSON.stringify(first.decision.errors)}`,
+      );
     }
     let decisions = 1;
     const effects = new Map<string, number>();
@@ -227,13 +276,30 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
       decisions++;
       effects.set(out.decision.effect, (effects.get(out.decision.effect) ?? 0) + 1);
     };
+    await m.audit.flush();
+    let mark = m.audit.stats();
+    const commitsSince = () => {
+      const now = m.audit.stats();
+      const out = { events: now.appended - mark.appended, transactions: now.batches - mark.batches };
+      mark = now;
+      return out;
+    };
     o.progress(`in-process ${policyCount}: decide, concurrency 1 (full path, durable audit)…`);
     const c1 = await loopAsync(decide, 1, { durationMs: ms, minOps: 20, warmupOps: 20 });
-    rows.push({ key: 'decide-c1', label: 'decide, 1 in flight (full path + durable audit)', baseline: false, sample: c1, effect: effectOf(effects) });
+    rows.push({
+      key: 'decide-c1',
+      label: 'decide, 1 in flight (full path + durable audit)',
+      baseline: false,
+      sample: c1,
+      effect: effectOf(effects),
+      commits: commitsSince(),
+    });
     effects.clear();
     o.progress(`in-process ${policyCount}: decide, concurrency ${o.decideConcurrency} (group commit)…`);
     const cN = await loopAsync(decide, o.decideConcurrency, { durationMs: ms, minOps: 100, warmupOps: 100 });
+    await m.audit.flush();
     rows.push({
+      commits: commitsSince(),
       key: 'decide-cN',
       label: `decide, ${o.decideConcurrency} in flight (full path + durable audit)`,
       baseline: false,
@@ -247,7 +313,9 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
     const stats = m.audit.stats();
     let survival: InProcessResult['survival'];
     if (o.survivalEvaluations !== undefined && o.survivalEvaluations > 0) {
-      o.progress(`crash survival: ${o.survivalEvaluations} evaluations on the ${policyCount}-policy set in this process…`);
+      o.progress(
+        `crash survival: ${o.survivalEvaluations} evaluations on the ${policyCount}-policy set in this process…`,
+      );
       survival = runSurvivalLoop(compiled, preq, o.survivalEvaluations);
       evaluations += survival.evaluations;
     }

@@ -18,7 +18,15 @@ import { fileURLToPath } from 'node:url';
 import { createCedarEngine } from '../policy/index.js';
 import { runHttpScenario } from './http-scenario.js';
 import { benchPolicyRequest, runInProcess, runSurvivalLoop, type InProcessResult } from './inprocess.js';
-import { fmtOps, fmtRatio, fmtUs, renderMarkdown, type BenchResult, type SurvivalResult, type Target } from './report.js';
+import {
+  fmtOps,
+  fmtRatio,
+  fmtUs,
+  renderMarkdown,
+  type BenchResult,
+  type SurvivalResult,
+  type Target,
+} from './report.js';
 import { REPO_ROOT } from './servers.js';
 import { generateWorkload } from './workload.js';
 
@@ -77,7 +85,11 @@ function machine(): BenchResult['machine'] {
 
 function tree(): BenchResult['machine']['tree'] {
   const git = (...args: string[]) =>
-    execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    execFileSync('git', args, {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   try {
     const commit = git('rev-parse', 'HEAD');
     const dirty = git('status', '--porcelain', '--', 'packages');
@@ -92,7 +104,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
   const info = machine();
   if (!process.execArgv.includes('--no-turbo-inlining')) {
-    o.progress('warning: started without --no-turbo-inlining (the runtime sets it when it loads cedar-wasm; `npm run bench` passes it)');
+    o.progress(
+      'warning: started without --no-turbo-inlining (the runtime sets it when it loads cedar-wasm; `npm run bench` passes it)',
+    );
   }
   const tmp = await mkdtemp(join(tmpdir(), 'mandate-bench-'));
   const problems: string[] = [];
@@ -110,9 +124,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         ...(n === largest ? { survivalEvaluations: o.survivalEvaluations } : {}),
       });
       inProcess.push(r);
-      for (const row of r.rows) if (row.effect !== 'allow') problems.push(`in-process ${n} ${row.key} answered ${row.effect}, not allow`);
+      for (const row of r.rows)
+        if (row.effect !== 'allow')
+          problems.push(`in-process ${n} ${row.key} answered ${row.effect}, not allow`);
       if (r.audit.events !== r.audit.decisions) {
-        problems.push(`in-process ${n}: ${r.audit.decisions} decisions but ${r.audit.events} decision audit events`);
+        problems.push(
+          `in-process ${n}: ${r.audit.decisions} decisions but ${r.audit.events} decision audit events`,
+        );
       }
     }
 
@@ -125,12 +143,17 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       progress: o.progress,
     });
     if (http.audit.decisionEvents !== http.audit.answers200) {
-      problems.push(`http: ${http.audit.answers200} decision answers (200) but ${http.audit.decisionEvents} decision audit events`);
+      problems.push(
+        `http: ${http.audit.answers200} decision answers (200) but ${http.audit.decisionEvents} decision audit events`,
+      );
     }
-    if (!http.audit.verify.ok) problems.push(`http: audit chain does not verify: ${JSON.stringify(http.audit.verify.firstBad)}`);
-    if (http.audit.clientErrors > 0) problems.push(`http: ${http.audit.clientErrors} requests failed on the client side`);
+    if (!http.audit.verify.ok)
+      problems.push(`http: audit chain does not verify: ${JSON.stringify(http.audit.verify.firstBad)}`);
+    if (http.audit.clientErrors > 0)
+      problems.push(`http: ${http.audit.clientErrors} requests failed on the client side`);
     const nonAllow = Object.keys(http.audit.effects).filter((e) => e !== 'allow');
-    if (nonAllow.length > 0) problems.push(`http: answers other than allow: ${JSON.stringify(http.audit.effects)}`);
+    if (nonAllow.length > 0)
+      problems.push(`http: answers other than allow: ${JSON.stringify(http.audit.effects)}`);
 
     const big = inProcess.find((r) => r.policies === largest)!;
     const survival: SurvivalResult = {
@@ -140,7 +163,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       execArgv: process.execArgv,
     };
     if (big.survival && big.survival.allow !== big.survival.evaluations) {
-      problems.push(`crash survival: ${big.survival.evaluations - big.survival.allow} evaluations were not allow`);
+      problems.push(
+        `crash survival: ${big.survival.evaluations - big.survival.allow} evaluations were not allow`,
+      );
     }
     if (o.showCrash) survival.withoutFlag = await showCrash(o);
 
@@ -166,14 +191,23 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   }
 }
 
-function targets(inProcess: InProcessResult[], http: BenchResult['http'], survival: SurvivalResult): Target[] {
+function targets(
+  inProcess: InProcessResult[],
+  http: BenchResult['http'],
+  survival: SurvivalResult,
+): Target[] {
   const out: Target[] = [];
   const big = inProcess.reduce((a, b) => (b.policies > a.policies ? b : a));
   const get = (key: string) => big.rows.find((r) => r.key === key)!.sample;
   const raw = get('raw');
   for (const key of ['decide-c1', 'decide-cN', 'evaluate']) {
     const s = get(key);
-    const label = key === 'evaluate' ? 'evaluate (engine alone)' : key === 'decide-c1' ? 'decide, 1 in flight' : 'decide, 32 in flight';
+    const label =
+      key === 'evaluate'
+        ? 'evaluate (engine alone)'
+        : key === 'decide-c1'
+          ? 'decide, 1 in flight'
+          : 'decide, 32 in flight';
     const ratio = s.opsPerSec / raw.opsPerSec;
     out.push({
       name: `in-process ${big.policies} policies: ${label} vs raw cedar-wasm (ops/s)`,
@@ -190,7 +224,12 @@ function targets(inProcess: InProcessResult[], http: BenchResult['http'], surviv
       target: '> 2,650/s',
       met: c32.opsPerSec > 2650,
     });
-    out.push({ name: 'HTTP c=32 p99', measured: fmtUs(c32.p99Us), target: '< 25 ms', met: c32.p99Us < 25_000 });
+    out.push({
+      name: 'HTTP c=32 p99',
+      measured: fmtUs(c32.p99Us),
+      target: '< 25 ms',
+      met: c32.p99Us < 25_000,
+    });
   }
   out.push({
     name: 'audit: decision events = 200 answers, chain verifies',
@@ -241,7 +280,13 @@ function crashChild(n: number): void {
   set.dispose();
 }
 
-export function parseArgs(argv: string[]): { quick: boolean; showCrash: boolean; outDir?: string; crashChild?: number; help: boolean } {
+export function parseArgs(argv: string[]): {
+  quick: boolean;
+  showCrash: boolean;
+  outDir?: string;
+  crashChild?: number;
+  help: boolean;
+} {
   const out: ReturnType<typeof parseArgs> = { quick: false, showCrash: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;

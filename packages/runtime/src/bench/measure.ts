@@ -83,7 +83,11 @@ export function loopSync(op: () => void, o: LoopOptions): Sample {
  * Runs an async operation from `concurrency` loops at once (closed loop: each starts its next call
  * when the previous one settled) and samples each call.
  */
-export async function loopAsync(op: () => Promise<unknown>, concurrency: number, o: LoopOptions): Promise<Sample> {
+export async function loopAsync(
+  op: () => Promise<unknown>,
+  concurrency: number,
+  o: LoopOptions,
+): Promise<Sample> {
   const warm = o.warmupOps ?? 0;
   let started = 0;
   const warmWorker = async () => {

@@ -32,7 +32,12 @@ export interface SurvivalResult {
   seconds: number;
   execArgv: string[];
   /** `--show-crash`: the same loop in a child started without `--no-turbo-inlining`. */
-  withoutFlag?: { exitCode: number | null; signal: string | null; evaluations: number | null; stderrTail: string };
+  withoutFlag?: {
+    exitCode: number | null;
+    signal: string | null;
+    evaluations: number | null;
+    stderrTail: string;
+  };
 }
 
 export interface BenchResult {
@@ -73,14 +78,28 @@ export function fmtRatio(r: number): string {
 
 const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
 
+/** Group commit: audit events per store transaction (each one fsync with synchronous=FULL). */
+const perFsync = (c: { events: number; transactions: number }) =>
+  c.transactions > 0 ? (c.events / c.transactions).toFixed(1) : '–';
+
 function inProcessTable(r: InProcessResult): string[] {
   const raw = r.rows.find((x) => x.key === 'raw')!.sample;
   const unsliced = r.rows.find((x) => x.key === 'unsliced')!.sample;
   const out = [
     `### In-process, ${r.policies.toLocaleString('en-US')} policies over 100 actions (bench request's slice: ${r.sliceSize} policies)`,
     '',
-    row(['path', 'ops/s', 'p50', 'p99', 'ops/s vs raw', 'ops/s vs unsliced', 'p50 vs raw', 'answer']),
-    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    row([
+      'path',
+      'ops/s',
+      'p50',
+      'p99',
+      'ops/s vs raw',
+      'ops/s vs unsliced',
+      'raw p50 ÷ p50',
+      'events per fsync',
+      'answer',
+    ]),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
   ];
   for (const x of r.rows) {
     const s = x.sample;
@@ -91,8 +110,13 @@ function inProcessTable(r: InProcessResult): string[] {
         fmtUs(s.p50Us),
         fmtUs(s.p99Us),
         x.key === 'raw' ? '1×' : fmtRatio(s.opsPerSec / raw.opsPerSec),
-        x.key === 'raw' ? fmtRatio(s.opsPerSec / unsliced.opsPerSec) : x.key === 'unsliced' ? '1×' : fmtRatio(s.opsPerSec / unsliced.opsPerSec),
-        x.key === 'raw' ? '1×' : `${fmtRatio(raw.p50Us / s.p50Us)} faster`,
+        x.key === 'raw'
+          ? fmtRatio(s.opsPerSec / unsliced.opsPerSec)
+          : x.key === 'unsliced'
+            ? '1×'
+            : fmtRatio(s.opsPerSec / unsliced.opsPerSec),
+        x.key === 'raw' ? '1×' : fmtRatio(raw.p50Us / s.p50Us),
+        x.commits ? perFsync(x.commits) : '',
         x.effect,
       ]),
     );
@@ -102,7 +126,7 @@ function inProcessTable(r: InProcessResult): string[] {
     `Generated set: ${r.shape.forbids} forbids, ${r.shape.approvals} @approval permits, ${r.shape.userPolicies} User-principal policies, ` +
       `${r.shape.multiAction} \`action in [...]\` policies; compiled (strict validation) + Mandate start in ${(r.compiledMs / 1000).toFixed(1)} s. ` +
       `Raw calls: ${r.rows[0]!.sample.ops}. Decisions: ${r.audit.decisions}, decision audit events: ${r.audit.events}; ` +
-      `group commit: ${r.groupCommit.appended.toLocaleString('en-US')} events in ${r.groupCommit.batches.toLocaleString('en-US')} transactions ` +
+      `whole run: ${r.groupCommit.appended.toLocaleString('en-US')} events in ${r.groupCommit.batches.toLocaleString('en-US')} transactions ` +
       `(${(r.groupCommit.appended / Math.max(1, r.groupCommit.batches)).toFixed(1)} per fsync).`,
   );
   return out;
@@ -112,14 +136,37 @@ function httpTable(h: HttpScenarioResult): string[] {
   const out = [
     `### HTTP POST /v1/decisions (child processes, keep-alive, durable SQLite audit; answer ${h.responseBytes} bytes)`,
     '',
-    row(['concurrency', 'server', 'req/s', 'p50', 'p99', 'req/s Mandate/bare', 'p50 Mandate/bare', 'p99 Mandate/bare']),
-    row(['---:', '---', '---:', '---:', '---:', '---:', '---:', '---:']),
+    row([
+      'concurrency',
+      'server',
+      'req/s',
+      'p50',
+      'p99',
+      'req/s Mandate/bare',
+      'p50 Mandate/bare',
+      'p99 Mandate/bare',
+      'events per fsync',
+    ]),
+    row(['---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
   ];
   const concurrencies = [...new Set(h.rows.map((r) => r.concurrency))];
   for (const c of concurrencies) {
     const bare = h.rows.find((r) => r.concurrency === c && r.server === 'bare')!.sample;
-    const m = h.rows.find((r) => r.concurrency === c && r.server === 'mandate')!.sample;
-    out.push(row([String(c), 'bare Node http *(baseline)*', fmtOps(bare.opsPerSec), fmtUs(bare.p50Us), fmtUs(bare.p99Us), '1×', '1×', '1×']));
+    const mRow = h.rows.find((r) => r.concurrency === c && r.server === 'mandate')!;
+    const m = mRow.sample;
+    out.push(
+      row([
+        String(c),
+        'bare Node http *(baseline)*',
+        fmtOps(bare.opsPerSec),
+        fmtUs(bare.p50Us),
+        fmtUs(bare.p99Us),
+        '1×',
+        '1×',
+        '1×',
+        '',
+      ]),
+    );
     out.push(
       row([
         String(c),
@@ -130,6 +177,7 @@ function httpTable(h: HttpScenarioResult): string[] {
         fmtRatio(m.opsPerSec / bare.opsPerSec),
         fmtRatio(m.p50Us / bare.p50Us),
         fmtRatio(m.p99Us / bare.p99Us),
+        mRow.commits ? perFsync(mRow.commits) : '',
       ]),
     );
   }
@@ -143,7 +191,9 @@ function httpTable(h: HttpScenarioResult): string[] {
       `chain verify: **${a.verify.ok ? 'ok' : `FAILED (${a.verify.firstBad?.problem ?? '?'} at ${a.verify.firstBad?.seq ?? '?'})`}** ` +
       `(${a.verify.records.toLocaleString('en-US')} records, ${a.verify.checkpoints} signed checkpoints). ` +
       `Statuses: ${JSON.stringify(a.statuses)}, effects: ${JSON.stringify(a.effects)}, client errors: ${a.clientErrors}.` +
-      (batches > 0 ? ` Group commit: ${appended.toLocaleString('en-US')} events in ${batches.toLocaleString('en-US')} transactions (${(appended / batches).toFixed(1)} per fsync).` : ''),
+      (batches > 0
+        ? ` Whole run (seed, probe, warm-ups, both concurrencies): ${appended.toLocaleString('en-US')} events in ${batches.toLocaleString('en-US')} transactions (${(appended / batches).toFixed(1)} per fsync).`
+        : ''),
   );
   return out;
 }
@@ -179,8 +229,15 @@ export function renderMarkdown(r: BenchResult): string {
           : `survived ${w.evaluations?.toLocaleString('en-US')} evaluations — the runtime sets the flag itself when it loads cedar-wasm (policy/cedar/v8-flags.ts).`),
     );
   }
-  lines.push('', '### Targets', '', row(['target', 'measured', 'wanted', 'met']), row(['---', '---:', '---', '---']));
-  for (const t of r.targets) lines.push(row([t.name, t.measured, t.target, r.quick ? '– (quick run)' : t.met ? 'yes' : '**no**']));
+  lines.push(
+    '',
+    '### Targets',
+    '',
+    row(['target', 'measured', 'wanted', 'met']),
+    row(['---', '---:', '---', '---']),
+  );
+  for (const t of r.targets)
+    lines.push(row([t.name, t.measured, t.target, r.quick ? '– (quick run)' : t.met ? 'yes' : '**no**']));
   lines.push('', r.ok ? 'Invariants: all hold.' : `Invariants FAILED: ${r.problems.join('; ')}`, '');
   return lines.join('\n');
 }

@@ -5,7 +5,8 @@
  *   node --no-turbo-inlining server-child.js mandate <tempDir>
  *   node --no-turbo-inlining server-child.js bare <base64 JSON body>
  *
- * Sends `{ type: 'ready', url }`, then on `{ type: 'stop' }` closes and sends `{ type: 'closed', audit? }`.
+ * Sends `{ type: 'ready', url }`; answers `{ type: 'stats' }` with the audit counters; on
+ * `{ type: 'stop' }` closes and sends `{ type: 'closed', audit? }`.
  */
 import { startBareServer, startMandateServer, type RunningServer } from './servers.js';
 
@@ -13,6 +14,7 @@ import { startBareServer, startMandateServer, type RunningServer } from './serve
 export type ChildMessage =
   | { type: 'ready'; url: string; pid: number; execArgv: string[] }
   | { type: 'closed'; audit?: unknown }
+  | { type: 'stats'; audit?: unknown }
   | { type: 'failed'; error: string };
 
 const send = (msg: ChildMessage) =>
@@ -25,12 +27,14 @@ async function main(): Promise<void> {
   const [kind, arg] = process.argv.slice(2);
   let server: RunningServer;
   if (kind === 'mandate' && arg) server = await startMandateServer({ dir: arg });
-  else if (kind === 'bare' && arg) server = await startBareServer(Buffer.from(arg, 'base64').toString('utf8'));
+  else if (kind === 'bare' && arg)
+    server = await startBareServer(Buffer.from(arg, 'base64').toString('utf8'));
   else throw new Error('usage: server-child.js mandate <dir> | bare <base64 body>');
 
   let closing: ReturnType<RunningServer['close']> | undefined;
   const close = () => (closing ??= server.close());
   process.on('message', (msg: { type?: string }) => {
+    if (msg?.type === 'stats') void send({ type: 'stats', audit: server.stats() });
     if (msg?.type !== 'stop') return;
     close()
       .then((stats) => send({ type: 'closed', ...stats }))

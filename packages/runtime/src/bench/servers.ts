@@ -31,6 +31,8 @@ export interface RunningServer {
   url: string;
   /** Stops the server; a Mandate flushes its audit and writes its final checkpoint first. */
   close(): Promise<{ audit?: AuditLogStats }>;
+  /** A Mandate's group-commit counters so far (undefined for the bare server). */
+  stats(): AuditLogStats | undefined;
 }
 
 export interface MandateServerOptions {
@@ -50,7 +52,13 @@ export async function startMandateServer(o: MandateServerOptions): Promise<Runni
   const paths = mandateStatePaths(o.dir);
   // The environment is not read (MANDATE_* of the caller's shell must not change what is measured).
   const loaded = loadConfig(
-    { configFile: o.configFile ?? join(REPO_ROOT, 'mandate.config.json'), store: `sqlite:${paths.db}`, port: 0, host: '127.0.0.1', logLevel: 'silent' },
+    {
+      configFile: o.configFile ?? join(REPO_ROOT, 'mandate.config.json'),
+      store: `sqlite:${paths.db}`,
+      port: 0,
+      host: '127.0.0.1',
+      logLevel: 'silent',
+    },
     {},
     REPO_ROOT,
   );
@@ -60,6 +68,7 @@ export async function startMandateServer(o: MandateServerOptions): Promise<Runni
     const { url } = await m.listen();
     return {
       url,
+      stats: () => m.audit.stats(),
       async close() {
         await m.audit.flush();
         const audit = m.audit.stats();
@@ -90,6 +99,7 @@ export async function startBareServer(body: string): Promise<RunningServer> {
   const addr = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${addr.port}`,
+    stats: () => undefined,
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve({}));

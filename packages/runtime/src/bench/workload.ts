@@ -86,7 +86,9 @@ export function workloadSchema(actions: readonly string[]): string {
     'type Grant = { id: String, ageSeconds: Long, expiresInSeconds: Long };',
     'type Args = { customerId: String, amount: Long };',
     'type Ctx = { args: Args, time: Time, intent?: String, onBehalfOf?: User, agent?: Agent, grant?: Grant };',
-    ...actions.map((a) => `action "${a}" appliesTo { principal: [Agent, User], resource: Customer, context: Ctx };`),
+    ...actions.map(
+      (a) => `action "${a}" appliesTo { principal: [Agent, User], resource: Customer, context: Ctx };`,
+    ),
   ];
   return lines.join('\n') + '\n';
 }
@@ -99,7 +101,8 @@ export function workloadSchema(actions: readonly string[]): string {
  * through both principals.
  */
 export function generateWorkload(policyCount: number, seed = 0x6d616e64): Workload {
-  if (!Number.isInteger(policyCount) || policyCount < 4) throw new Error('policyCount must be an integer >= 4');
+  if (!Number.isInteger(policyCount) || policyCount < 4)
+    throw new Error('policyCount must be an integer >= 4');
   const rnd = createPrng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const actions = allActions();
@@ -109,19 +112,32 @@ export function generateWorkload(policyCount: number, seed = 0x6d616e64): Worklo
   for (const ns of NAMESPACES) files[`${ns}.cedar`] = [];
 
   files['hot.cedar']!.push(
-    policy('hot-agent-small', 'permit', 'Agent', `action == Action::"${HOT_ACTION}"`, [
-      'principal.roles.contains("support")',
-      sameTenant,
-      'context.args.amount <= 500',
-    ], { reason: 'support agents refund up to 500 in their tenant' }),
-    policy('hot-agent-large', 'permit', 'Agent', `action == Action::"${HOT_ACTION}"`, [
-      'principal.roles.contains("support")',
-      sameTenant,
-      'context.args.amount > 500',
-    ], { reason: 'larger refunds need a finance manager', approval: 'finance-manager' }),
-    policy('hot-user', 'permit', 'User', `action == Action::"${HOT_ACTION}"`, ['principal.roles.contains("support")', sameTenant], {
-      reason: 'support staff work on customers of their tenant',
-    }),
+    policy(
+      'hot-agent-small',
+      'permit',
+      'Agent',
+      `action == Action::"${HOT_ACTION}"`,
+      ['principal.roles.contains("support")', sameTenant, 'context.args.amount <= 500'],
+      { reason: 'support agents refund up to 500 in their tenant' },
+    ),
+    policy(
+      'hot-agent-large',
+      'permit',
+      'Agent',
+      `action == Action::"${HOT_ACTION}"`,
+      ['principal.roles.contains("support")', sameTenant, 'context.args.amount > 500'],
+      { reason: 'larger refunds need a finance manager', approval: 'finance-manager' },
+    ),
+    policy(
+      'hot-user',
+      'permit',
+      'User',
+      `action == Action::"${HOT_ACTION}"`,
+      ['principal.roles.contains("support")', sameTenant],
+      {
+        reason: 'support staff work on customers of their tenant',
+      },
+    ),
   );
   files['guardrails.cedar']!.push(
     `@id("legal-hold")\n@reason("records under legal hold are frozen for everyone")\nforbid (principal, action, resource)\nwhen { resource.tags.contains("legal_hold") };`,
@@ -150,7 +166,9 @@ export function generateWorkload(policyCount: number, seed = 0x6d616e64): Worklo
       if (kind < 0.4) conds.push(`resource.tags.contains("${pick(TAGS.slice(1))}")`);
       else if (kind < 0.75) conds.push(`context.args.amount > ${5000 + Math.floor(rnd() * 95) * 1000}`);
       else conds.push(`!(${sameTenant})`);
-      files['guardrails.cedar']!.push(policy(id, 'forbid', principal, actionScope, conds, { reason: `guardrail ${id}` }));
+      files['guardrails.cedar']!.push(
+        policy(id, 'forbid', principal, actionScope, conds, { reason: `guardrail ${id}` }),
+      );
       continue;
     }
     conds.push(`principal.roles.contains("${pick(ROLES)}")`);
@@ -161,12 +179,16 @@ export function generateWorkload(policyCount: number, seed = 0x6d616e64): Worklo
     const approval = rnd() < 0.15 ? pick(APPROVER_ROLES) : undefined;
     if (approval) shape.approvals++;
     files[`${ns}.cedar`]!.push(
-      policy(id, 'permit', principal, actionScope, conds, { reason: `generated rule ${id}`, ...(approval ? { approval } : {}) }),
+      policy(id, 'permit', principal, actionScope, conds, {
+        reason: `generated rule ${id}`,
+        ...(approval ? { approval } : {}),
+      }),
     );
   }
 
   const policies: Record<string, string> = {};
-  for (const [name, list] of Object.entries(files)) if (list.length > 0) policies[name] = list.join('\n\n') + '\n';
+  for (const [name, list] of Object.entries(files))
+    if (list.length > 0) policies[name] = list.join('\n\n') + '\n';
 
   const tools: Tool[] = actions.map((action) => ({
     action,
@@ -188,7 +210,13 @@ export function generateWorkload(policyCount: number, seed = 0x6d616e64): Worklo
 
   const entities: EntitiesDocument = {
     agents: [
-      { id: BENCH_AGENT, roles: ['support', 'billing'], owner: 'bench-team', status: 'active', attributes: { tenant: 'acme' } },
+      {
+        id: BENCH_AGENT,
+        roles: ['support', 'billing'],
+        owner: 'bench-team',
+        status: 'active',
+        attributes: { tenant: 'acme' },
+      },
       ...Array.from({ length: 19 }, (_, i) => ({
         id: `agent-${i}`,
         roles: [pick(ROLES)],
@@ -198,7 +226,12 @@ export function generateWorkload(policyCount: number, seed = 0x6d616e64): Worklo
       })),
     ],
     users: [
-      { id: BENCH_USER, roles: ['support'], status: 'active', attributes: { tenant: 'acme', department: 'support' } },
+      {
+        id: BENCH_USER,
+        roles: ['support'],
+        status: 'active',
+        attributes: { tenant: 'acme', department: 'support' },
+      },
       ...Array.from({ length: 19 }, (_, i) => ({
         id: `user-${i}`,
         roles: [pick(ROLES)],
@@ -208,7 +241,8 @@ export function generateWorkload(policyCount: number, seed = 0x6d616e64): Worklo
     ],
     resources: Array.from({ length: 100 }, (_, i) => {
       const id = `c-${i}`;
-      if (id === BENCH_CUSTOMER) return { type: 'Customer', id, attributes: { tenant: 'acme', name: 'Bench Customer' }, tags: [] };
+      if (id === BENCH_CUSTOMER)
+        return { type: 'Customer', id, attributes: { tenant: 'acme', name: 'Bench Customer' }, tags: [] };
       return {
         type: 'Customer',
         id,
@@ -228,7 +262,17 @@ export function generateWorkload(policyCount: number, seed = 0x6d616e64): Worklo
     },
   ];
 
-  return { policyCount, seed, actions, schema: workloadSchema(actions), policies, tools, entities, grants, shape };
+  return {
+    policyCount,
+    seed,
+    actions,
+    schema: workloadSchema(actions),
+    policies,
+    tools,
+    entities,
+    grants,
+    shape,
+  };
 }
 
 function policy(

@@ -30,7 +30,11 @@ function expectSample(s: unknown): void {
 /** The structure every bench result has, and the invariants that must hold in any run. */
 function expectWellFormed(r: BenchResult, policyCounts: number[]): void {
   expect(r.schema).toBe('mandate-bench/v1');
-  expect(r.machine).toMatchObject({ node: expect.any(String), cpuModel: expect.any(String), cores: expect.any(Number) });
+  expect(r.machine).toMatchObject({
+    node: expect.any(String),
+    cpuModel: expect.any(String),
+    cores: expect.any(Number),
+  });
   expect(r.inProcess.map((x) => x.policies)).toEqual(policyCounts);
   for (const ip of r.inProcess) {
     expect(ip.rows.map((x) => x.key)).toEqual(['raw', 'unsliced', 'evaluate', 'decide-c1', 'decide-cN']);
@@ -42,7 +46,12 @@ function expectWellFormed(r: BenchResult, policyCounts: number[]): void {
     expect(ip.sliceSize).toBeLessThanOrEqual(ip.policies);
     expect(ip.audit.events).toBe(ip.audit.decisions);
   }
-  expect(r.http.rows.map((x) => `${x.concurrency}/${x.server}`)).toEqual(['1/bare', '1/mandate', '32/bare', '32/mandate']);
+  expect(r.http.rows.map((x) => `${x.concurrency}/${x.server}`)).toEqual([
+    '1/bare',
+    '1/mandate',
+    '32/bare',
+    '32/mandate',
+  ]);
   for (const row of r.http.rows) expectSample(row.sample);
   // The audit invariant: one decision event per 200 answer, and the chain verifies.
   expect(r.http.audit.answers200).toBeGreaterThan(0);
@@ -68,7 +77,11 @@ describe('bench workload', () => {
   });
 
   it('parses its flags', () => {
-    expect(parseArgs(['--quick', '--out', '/tmp/x'])).toMatchObject({ quick: true, showCrash: false, outDir: '/tmp/x' });
+    expect(parseArgs(['--quick', '--out', '/tmp/x'])).toMatchObject({
+      quick: true,
+      showCrash: false,
+      outDir: '/tmp/x',
+    });
     expect(() => parseArgs(['--fast'])).toThrow(/unknown argument/);
   });
 });
@@ -95,10 +108,17 @@ describe.skipIf(!existsSync(DIST_MAIN))('npm run bench --quick (built dist, chil
   it('exits 0, prints the table and writes .md and .json with the audit invariant holding', async () => {
     const out = await mkdtemp(join(tmpdir(), 'mandate-bench-smoke-'));
     try {
-      const env = { ...process.env, NODE_OPTIONS: '' };
+      const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
       delete env.MANDATE_BENCH_SECONDS;
-      const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, ['--no-turbo-inlining', DIST_MAIN, '--quick', '--out', out], { cwd: REPO, env });
+      const { code, stdout, stderr } = await new Promise<{
+        code: number | null;
+        stdout: string;
+        stderr: string;
+      }>((resolve) => {
+        const child = spawn(process.execPath, ['--no-turbo-inlining', DIST_MAIN, '--quick', '--out', out], {
+          cwd: REPO,
+          env,
+        });
         let stdout = '';
         let stderr = '';
         child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
