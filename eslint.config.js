@@ -12,6 +12,8 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // A closure may read a binding that is assigned once, later (e.g. a transport created after its callback).
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       'no-restricted-syntax': [
         'error',
         { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read the environment only in src/config.' },

@@ -83,6 +83,7 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
   let stopPolling = () => {};
+  const shutdown = new AbortController();
   try {
     await store.migrate();
     const keys = store.kind === 'memory' ? createEphemeralKeys() : await loadOrCreateKeys(config.keys.dir);
@@ -204,6 +205,7 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
       publicKeys,
       async listen() {
         server = createHttpServer({
+          shutdown: shutdown.signal,
           store,
           clock,
           logger,
@@ -237,9 +239,18 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
           await gateway?.close();
           if (server) {
             const s = server;
+            // Long-polls return, new answers close their connection, idle ones close now and
+            // anything still open after a grace period is cut: SIGTERM never waits a keep-alive out.
+            shutdown.abort();
             await new Promise<void>((resolve) => {
               s.close(() => resolve());
               s.closeIdleConnections();
+              const idle = setInterval(() => s.closeIdleConnections(), 100);
+              const cut = setTimeout(() => s.closeAllConnections(), 5000);
+              s.once('close', () => {
+                clearInterval(idle);
+                clearTimeout(cut);
+              });
             });
           }
         } finally {

@@ -230,13 +230,16 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           approvalRef = toApprovalRef(consumed.approval);
           return 'allow';
         }
+        // SECURITY: the approver's screen and the audit chain see redacted values only — the summary is
+        // rendered from the redacted args, so a secret named by the template never reaches the chain.
+        const redactedArgs = deps.redact(args, tool.redact);
         const approval = await deps.approvals.request({
           ...binding,
           decisionId,
           role: requirement.role,
           quorum: requirement.quorum,
-          summary: tools.summarize(req.action, args),
-          redactedArgs: deps.redact(args, tool.redact),
+          summary: tools.summarize(req.action, redactedArgs),
+          redactedArgs,
         });
         approvalId = approval.id;
         approvalRef = toApprovalRef(approval);

@@ -9,10 +9,10 @@ export function apiKeyHash(secret: string): string {
 
 /** Resolves the caller from `Authorization: Bearer <key>`; 401 for a missing, unknown or revoked key. */
 export async function authenticate(store: Store, header: string | undefined): Promise<Caller> {
-  if (!header || !header.startsWith('Bearer ')) {
-    throw new MandateError('unauthenticated', 'send an API key as "Authorization: Bearer <key>"');
-  }
-  const secret = header.slice('Bearer '.length).trim();
+  // The scheme is case-insensitive (RFC 7235).
+  const m = header ? /^bearer[ ]+(.*)$/i.exec(header) : null;
+  if (!m) throw new MandateError('unauthenticated', 'send an API key as "Authorization: Bearer <key>"');
+  const secret = m[1]!.trim();
   if (!secret || secret.length > 512) throw new MandateError('unauthenticated', 'invalid API key');
   const key = await store.findApiKeyByHash(apiKeyHash(secret));
   if (!key || key.revokedAt) throw new MandateError('unauthenticated', 'invalid API key');

@@ -43,6 +43,8 @@ export interface HttpDeps {
   auditStats: () => { queued: number; oldestQueuedMs: number; appended: number };
   runPolicyTests: (input: { cases: unknown; source?: PolicySetSource }) => Promise<unknown>;
   options: { maxBodyBytes: number; maxJsonDepth: number; maxInFlight: number };
+  /** Aborted when the node shuts down: long-polls return at once and connections are not kept alive. */
+  shutdown?: AbortSignal;
   /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */
   gateway?: {
     handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void>;
@@ -114,10 +116,21 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
 }
 
 const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, y: 365 * 86400e3 };
+const MAX_DURATION_MS = 100 * UNITS.y!;
 export function parseDuration(text: string): number {
-  const m = /^(\d+)(ms|s|m|h|d|y)$/.exec(text);
-  if (!m) throw new MandateError('bad_request', `invalid duration ${text}: use e.g. 30s, 5m, 24h`);
-  return m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * UNITS[m[2]!]!;
+  const m = /^(\d{1,12})(ms|s|m|h|d|y)$/.exec(text);
+  if (!m) throw new MandateError('bad_request', `invalid duration ${text.slice(0, 40)}: use e.g. 30s, 5m, 24h`);
+  const ms = m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * UNITS[m[2]!]!;
+  if (ms > MAX_DURATION_MS) throw new MandateError('bad_request', `duration ${text} is longer than 100 years`);
+  return ms;
+}
+
+/** `?limit=`: a whole number clamped to 1..max; anything else is a 400, never NaN handed to a store. */
+function queryLimit(q: URLSearchParams, fallback: number, max: number): number {
+  const raw = q.get('limit');
+  if (raw === null) return fallback;
+  if (!/^\d{1,9}$/.test(raw)) throw new MandateError('bad_request', 'limit must be a positive whole number');
+  return Math.min(Math.max(Number(raw), 1), max);
 }
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
@@ -209,7 +222,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     if (status && !['pending', 'approved', 'denied', 'expired', 'consumed'].includes(status)) {
       throw new MandateError('bad_request', `unknown status ${status}`);
     }
-    const filter: Parameters<ApprovalService['list']>[0] = { limit: Number(ctx.url.searchParams.get('limit') ?? 100) };
+    const filter: Parameters<ApprovalService['list']>[0] = { limit: queryLimit(ctx.url.searchParams, 100, 1000) };
     if (status) filter.status = status as NonNullable<typeof filter.status>;
     // An approver sees only what is routed to their roles; an agent only its own requests.
     if (caller.role === 'approver') filter.roles = (await approverOf(caller)).roles;
@@ -233,6 +246,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       const ms = Math.min(parseDuration(wait), 60_000);
       const ac = new AbortController();
       ctx.req.once('close', () => ac.abort());
+      deps.shutdown?.addEventListener('abort', () => ac.abort(), { once: true });
       a = await deps.approvals.wait(id, ms, ac.signal);
     }
     return a;
@@ -380,7 +394,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   route('GET', '/v1/audit', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
     const q = ctx.url.searchParams;
-    const limit = Math.min(Math.max(Number(q.get('limit') ?? 100) || 100, 1), 1000);
+    const limit = queryLimit(q, 100, 1000);
     const filter: AuditFilter = { ...auditFilter(q), limit: limit + 1 };
     const cursor = q.get('cursor');
     if (cursor) {
@@ -423,6 +437,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     res.setHeader('x-request-id', requestId);
     res.setHeader('cache-control', 'no-store');
     res.setHeader('x-content-type-options', 'nosniff');
+    if (deps.shutdown?.aborted) res.setHeader('connection', 'close');
     const gateway = deps.gateway;
     if (gateway && (req.url === '/mcp' || req.url?.startsWith('/mcp?'))) {
       gateway.handleHttp(req, res).catch((err: unknown) => sendError(res, err, requestId));
@@ -446,7 +461,11 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         pathMatched = true;
         if (r.method !== req.method) continue;
         matched = r;
-        params = Object.fromEntries(r.keys.map((k, i) => [k, decodeURIComponent(m[i + 1]!)]));
+        try {
+          params = Object.fromEntries(r.keys.map((k, i) => [k, decodeURIComponent(m[i + 1]!)]));
+        } catch {
+          throw new MandateError('bad_request', 'malformed percent-encoding in the path');
+        }
         break;
       }
       if (!matched) {

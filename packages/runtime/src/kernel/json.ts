@@ -171,12 +171,19 @@ class Parser {
     }
     this.i = j + 1;
     if (!escaped) return s.slice(start + 1, j);
+    let decoded: string;
     try {
-      return JSON.parse(s.slice(start, j + 1)) as string;
+      decoded = JSON.parse(s.slice(start, j + 1)) as string;
     } catch {
       this.i = start;
       return this.fail('invalid string escape');
     }
+    // A lone surrogate (`"\ud800"`) has no UTF-8 form: what was decided could not be forwarded as is.
+    if (!decoded.isWellFormed()) {
+      this.i = start;
+      return this.fail('lone surrogate escape in string');
+    }
+    return decoded;
   }
 
   number(): number {

@@ -32,7 +32,6 @@ const meta = (r: unknown) => (r as { _meta?: Record<string, unknown> })._meta ??
 describe('MCP gateway', () => {
   let m: Mandate;
   let url: string;
-  let dir: string;
   let callLog: string;
   let httpLog: string;
   let descFile: string;
@@ -48,7 +47,7 @@ describe('MCP gateway', () => {
     writeFileSync(descFile, 'Echo text back.');
     httpUpstream = spawn(process.execPath, [join(FIXTURES, 'tool-server.mjs'), '--http'], { env: { ...process.env, CALL_LOG: httpLog }, stdio: ['ignore', 'pipe', 'inherit'] });
     const upstreamUrl = await new Promise<string>((resolve) => createInterface({ input: httpUpstream.stdout! }).once('line', resolve));
-    ({ m, url, dir } = await startMandate({
+    ({ m, url } = await startMandate({
       schema: SCHEMA,
       policies: POLICIES,
       entities: BOT_ENTITIES,
@@ -209,5 +208,4 @@ describe('MCP gateway', () => {
     expect(splitCommand('a "b c" d;rm')).toEqual(['a', 'b c', 'd;rm']);
     expect(() => parseUpstreamFlag('Bad=x')).toThrow();
   });
-  void dir;
 });

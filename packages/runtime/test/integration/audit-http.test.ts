@@ -15,7 +15,16 @@ interface Item {
   seq: number;
   prevHash: string;
   hash: string;
-  event: { type: string; time: string; decisionId?: string; agent?: string; user?: string; action?: string; effect?: string; data: Record<string, unknown> };
+  event: {
+    type: string;
+    time: string;
+    decisionId?: string;
+    agent?: string;
+    user?: string;
+    action?: string;
+    effect?: string;
+    data: Record<string, unknown>;
+  };
 }
 
 let t: TestMandate;
@@ -72,7 +81,13 @@ beforeAll(async () => {
     args: { employeeId: 'e-1001' },
   });
   await at(T0 + 4 * HOUR, 'refundApproval', KEYS.supportBot, refund(900));
-  expect(Object.values(d).map((x) => x.effect)).toEqual(['allow', 'deny', 'deny', 'approval_required', 'approval_required']);
+  expect(Object.values(d).map((x) => x.effect)).toEqual([
+    'allow',
+    'deny',
+    'deny',
+    'approval_required',
+    'approval_required',
+  ]);
 });
 afterAll(disposeAll);
 
@@ -90,14 +105,23 @@ describe('GET /v1/audit filters', () => {
 
   it('filters by action', async () => {
     const { items } = await walk('action=payments.refund&type=decision', 100);
-    expect(items.map((i) => i.event.decisionId)).toEqual([d.refundAllow!.decisionId, d.refundApproval!.decisionId]);
+    expect(items.map((i) => i.event.decisionId)).toEqual([
+      d.refundAllow!.decisionId,
+      d.refundApproval!.decisionId,
+    ]);
   });
 
   it('filters by effect', async () => {
     const deny = await walk('effect=deny', 100);
-    expect(deny.items.map((i) => i.event.decisionId)).toEqual([d.readDeny!.decisionId, d.tradeDeny!.decisionId]);
+    expect(deny.items.map((i) => i.event.decisionId)).toEqual([
+      d.readDeny!.decisionId,
+      d.tradeDeny!.decisionId,
+    ]);
     const pending = await walk('effect=approval_required', 100);
-    expect(pending.items.map((i) => i.event.decisionId)).toEqual([d.hrApproval!.decisionId, d.refundApproval!.decisionId]);
+    expect(pending.items.map((i) => i.event.decisionId)).toEqual([
+      d.hrApproval!.decisionId,
+      d.refundApproval!.decisionId,
+    ]);
     const combined = await walk('agent=support-bot&effect=allow', 100);
     expect(combined.items.map((i) => i.event.decisionId)).toEqual([d.refundAllow!.decisionId]);
   });
@@ -152,7 +176,10 @@ describe('export and verify', () => {
     const res = await api.get('/v1/audit/export?format=jsonl', KEYS.admin);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/x-ndjson');
-    const lines = res.text.trimEnd().split('\n').map((l) => JSON.parse(l) as Item);
+    const lines = res.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Item);
     const all = await walk('', 1000);
     expect(lines).toEqual(all.items);
     let prev = GENESIS_HASH;
@@ -161,10 +188,19 @@ describe('export and verify', () => {
       prev = l.hash;
     }
     const verify = ok200(await api.get('/v1/audit/verify', KEYS.admin));
-    expect(verify).toMatchObject({ ok: true, records: lines.length, head: { seq: lines.at(-1)!.seq, hash: lines.at(-1)!.hash } });
+    expect(verify).toMatchObject({
+      ok: true,
+      records: lines.length,
+      head: { seq: lines.at(-1)!.seq, hash: lines.at(-1)!.hash },
+    });
 
-    const denies = (await api.get('/v1/audit/export?format=jsonl&effect=deny', KEYS.admin)).text.trimEnd().split('\n');
-    expect(denies.map((l) => (JSON.parse(l) as Item).event.decisionId)).toEqual([d.readDeny!.decisionId, d.tradeDeny!.decisionId]);
+    const denies = (await api.get('/v1/audit/export?format=jsonl&effect=deny', KEYS.admin)).text
+      .trimEnd()
+      .split('\n');
+    expect(denies.map((l) => (JSON.parse(l) as Item).event.decisionId)).toEqual([
+      d.readDeny!.decisionId,
+      d.tradeDeny!.decisionId,
+    ]);
   });
 
   it('exports CEF, one line per record, with the decision id and outcome', async () => {
@@ -188,16 +224,23 @@ describe('export and verify', () => {
     expect(before.code, before.stderr).toBe(0);
     expect(JSON.parse(before.stdout)).toMatchObject({ ok: true });
 
-    const [rec] = ok200(await api.get(`/v1/audit?decisionId=${d.refundAllow!.decisionId}&type=decision`, KEYS.admin)).items as Item[];
+    const [rec] = ok200(
+      await api.get(`/v1/audit?decisionId=${d.refundAllow!.decisionId}&type=decision`, KEYS.admin),
+    ).items as Item[];
     const seq = rec!.seq;
     const db = new Database(t.dbFile!);
     try {
-      const original = db.prepare('SELECT event_text, effect FROM audit_events WHERE seq = ?').get(seq) as { event_text: string; effect: string };
+      const original = db.prepare('SELECT event_text, effect FROM audit_events WHERE seq = ?').get(seq) as {
+        event_text: string;
+        effect: string;
+      };
       expect(original.effect).toBe('allow');
 
       // 1. The DB admin flips the hashed event from allow to deny.
       const changed = db
-        .prepare(`UPDATE audit_events SET event_text = replace(event_text, '"allow"', '"deny"') WHERE seq = ?`)
+        .prepare(
+          `UPDATE audit_events SET event_text = replace(event_text, '"allow"', '"deny"') WHERE seq = ?`,
+        )
         .run(seq).changes;
       expect(changed).toBe(1);
       const v1 = ok200(await api.get('/v1/audit/verify', KEYS.admin));
@@ -246,7 +289,12 @@ describe('secrets in args never reach the stored audit text', () => {
           description: 'Rotate a credential.',
           inputSchema: {
             type: 'object',
-            properties: { system: { type: 'string' }, password: { type: 'string' }, note: { type: 'string' }, card: { type: 'string' } },
+            properties: {
+              system: { type: 'string' },
+              password: { type: 'string' },
+              note: { type: 'string' },
+              card: { type: 'string' },
+            },
             required: ['system', 'password'],
             additionalProperties: false,
           },
@@ -274,10 +322,13 @@ describe('secrets in args never reach the stored audit text', () => {
     expect(ok200(await sapi.put('/v1/policies', KEYS.admin, src)).changed).toBe(true);
 
     const args = { system: 'payments-db', password: PASSWORD, note: `header was ${TOKEN}`, card: CARD };
-    const dec = ok200(await sapi.decide(KEYS.supportBot, { agent: 'support-bot', action: 'vault.rotate', args }));
+    const dec = ok200(
+      await sapi.decide(KEYS.supportBot, { agent: 'support-bot', action: 'vault.rotate', args }),
+    );
     expect(dec.effect).toBe('approval_required');
 
-    const [rec] = ok200(await sapi.get(`/v1/audit?decisionId=${dec.decisionId}&type=decision`, KEYS.admin)).items as Item[];
+    const [rec] = ok200(await sapi.get(`/v1/audit?decisionId=${dec.decisionId}&type=decision`, KEYS.admin))
+      .items as Item[];
     expect(rec!.event.data.args).toEqual({
       system: '[REDACTED]',
       password: '[REDACTED:secret]',
@@ -291,11 +342,14 @@ describe('secrets in args never reach the stored audit text', () => {
     // Nothing anywhere in the database, nor in the export, holds the secrets.
     const db = new Database(s.dbFile!, { readonly: true });
     try {
-      const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name);
+      const tables = (
+        db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]
+      ).map((r) => r.name);
       expect(tables).toEqual(expect.arrayContaining(['audit_events', 'approvals']));
       for (const table of tables) {
         const dump = JSON.stringify(db.prepare(`SELECT * FROM "${table}"`).all());
-        for (const secret of [PASSWORD, 'abcDEF0123456789xyzTOKEN', CARD, '4111111111111111']) expect(dump).not.toContain(secret);
+        for (const secret of [PASSWORD, 'abcDEF0123456789xyzTOKEN', CARD, '4111111111111111'])
+          expect(dump).not.toContain(secret);
       }
     } finally {
       db.close();
@@ -307,7 +361,9 @@ describe('secrets in args never reach the stored audit text', () => {
   });
 
   it('keeps ordinary args readable (the redactor does not blank everything)', async () => {
-    const [rec] = ok200(await api.get(`/v1/audit?decisionId=${d.refundAllow!.decisionId}&type=decision`, KEYS.admin)).items as Item[];
+    const [rec] = ok200(
+      await api.get(`/v1/audit?decisionId=${d.refundAllow!.decisionId}&type=decision`, KEYS.admin),
+    ).items as Item[];
     expect(rec!.event.data.args).toEqual({ customerId: 'c-42', amount: 120 });
   });
 });

@@ -21,13 +21,20 @@ beforeAll(async () => {
 afterAll(disposeAll);
 
 /** Sends a body in chunks without a content-length, so only the streaming check can catch its size. */
-function postChunked(url: string, chunks: Buffer[]): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+function postChunked(
+  url: string,
+  chunks: Buffer[],
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       new URL('/v1/decisions', url),
       {
         method: 'POST',
-        headers: { authorization: `Bearer ${KEYS.supportBot}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+        headers: {
+          authorization: `Bearer ${KEYS.supportBot}`,
+          'content-type': 'application/json',
+          'transfer-encoding': 'chunked',
+        },
       },
       (res) => {
         let body = '';
@@ -57,13 +64,19 @@ describe('the README tour over HTTP (SQLite store)', () => {
     expect(d.errors).toEqual([]);
     expect(d.reasons).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ policyId: 'refund-small', principal: 'agent', reason: 'refunds up to 500 are allowed' }),
+        expect.objectContaining({
+          policyId: 'refund-small',
+          principal: 'agent',
+          reason: 'refunds up to 500 are allowed',
+        }),
         expect.objectContaining({ policyId: 'user-support-customers', principal: 'user' }),
       ]),
     );
     expect(d.policyVersion).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(d.resource).toEqual({ type: 'Customer', id: 'c-42' });
-    const grants = ok200(await api.get('/v1/grants?user=alice&agent=support-bot', KEYS.admin)) as { items: { id: string }[] };
+    const grants = ok200(await api.get('/v1/grants?user=alice&agent=support-bot', KEYS.admin)) as {
+      items: { id: string }[];
+    };
     expect(grants.items.map((g) => g.id)).toContain(d.grantId);
     expect(d.approval).toBeUndefined();
   });
@@ -76,7 +89,12 @@ describe('the README tour over HTTP (SQLite store)', () => {
 
   it('denies reading a customer of another tenant with reason mandate.default_deny and no errors', async () => {
     const d = ok200(
-      await api.decide(KEYS.supportBot, { agent: 'support-bot', onBehalfOf: 'alice', action: 'crm.read_customer', args: { customerId: 'c-77' } }),
+      await api.decide(KEYS.supportBot, {
+        agent: 'support-bot',
+        onBehalfOf: 'alice',
+        action: 'crm.read_customer',
+        args: { customerId: 'c-77' },
+      }),
     );
     expect(d.effect).toBe('deny');
     expect(new Set(reasonIds(d))).toEqual(new Set(['mandate.default_deny']));
@@ -86,10 +104,17 @@ describe('the README tour over HTTP (SQLite store)', () => {
 
   it('allows reading a customer of the agent’s own tenant (c-42)', async () => {
     const d = ok200(
-      await api.decide(KEYS.supportBot, { agent: 'support-bot', onBehalfOf: 'alice', action: 'crm.read_customer', args: { customerId: 'c-42' } }),
+      await api.decide(KEYS.supportBot, {
+        agent: 'support-bot',
+        onBehalfOf: 'alice',
+        action: 'crm.read_customer',
+        args: { customerId: 'c-42' },
+      }),
     );
     expect(d.effect).toBe('allow');
-    expect(reasonIds(d)).toEqual(expect.arrayContaining(['support-read-own-tenant', 'user-support-customers']));
+    expect(reasonIds(d)).toEqual(
+      expect.arrayContaining(['support-read-own-tenant', 'user-support-customers']),
+    );
   });
 
   it('answers approval_required for a refund of 900, routed to finance-manager', async () => {
@@ -108,7 +133,12 @@ describe('the README tour over HTTP (SQLite store)', () => {
 
   it('denies a customer under legal hold even when the call would otherwise be allowed or need approval', async () => {
     const read = ok200(
-      await api.decide(KEYS.supportBot, { agent: 'support-bot', onBehalfOf: 'alice', action: 'crm.read_customer', args: { customerId: 'c-13' } }),
+      await api.decide(KEYS.supportBot, {
+        agent: 'support-bot',
+        onBehalfOf: 'alice',
+        action: 'crm.read_customer',
+        args: { customerId: 'c-13' },
+      }),
     );
     expect(read.effect).toBe('deny');
     expect(reasonIds(read)).toContain('legal-hold');
@@ -127,7 +157,12 @@ describe('the README tour over HTTP (SQLite store)', () => {
 
   it('denies acting for a user who granted nothing (dave) with no_grant', async () => {
     const d = ok200(
-      await api.decide(KEYS.supportBot, { agent: 'support-bot', onBehalfOf: 'dave', action: 'crm.read_customer', args: { customerId: 'c-42' } }),
+      await api.decide(KEYS.supportBot, {
+        agent: 'support-bot',
+        onBehalfOf: 'dave',
+        action: 'crm.read_customer',
+        args: { customerId: 'c-42' },
+      }),
     );
     expect(d.effect).toBe('deny');
     expect(codes(d)).toEqual(['no_grant']);
@@ -135,7 +170,12 @@ describe('the README tour over HTTP (SQLite store)', () => {
 
   it('denies an unknown action with errors[].code unknown_action (a decision, not an HTTP error)', async () => {
     const d = ok200(
-      await api.decide(KEYS.supportBot, { agent: 'support-bot', onBehalfOf: 'alice', action: 'crm.delete_customer', args: { customerId: 'c-42' } }),
+      await api.decide(KEYS.supportBot, {
+        agent: 'support-bot',
+        onBehalfOf: 'alice',
+        action: 'crm.delete_customer',
+        args: { customerId: 'c-42' },
+      }),
     );
     expect(d.effect).toBe('deny');
     expect(codes(d)).toEqual(['unknown_action']);
@@ -150,30 +190,62 @@ describe('input validation at the edge', () => {
     ['missing customerId', { amount: 120 }, 'args.customerId'],
     ['customerId not matching its pattern', { customerId: '../c-42', amount: 120 }, 'args.customerId'],
     ['an arg the schema does not know', { customerId: 'c-42', amount: 120, currency: 'USD' }, 'args'],
-    ['a reserved Cedar escape key', { customerId: 'c-42', amount: 120, __entity: { type: 'User', id: 'x' } }, 'args.__entity'],
-  ])('rejects args invalid for the schema (%s) with 400 invalid_args naming the path', async (_, args, path) => {
-    const res = await api.decide(KEYS.supportBot, { agent: 'support-bot', onBehalfOf: 'alice', action: 'payments.refund', args });
-    expectError(res, 400, 'invalid_args');
-    expect(res.body.error.message.startsWith(`${path}:`) || res.body.error.message.startsWith(`${path}.`)).toBe(true);
-    expect(res.body.error.details.path).toBe(path);
-  });
+    [
+      'a reserved Cedar escape key',
+      { customerId: 'c-42', amount: 120, __entity: { type: 'User', id: 'x' } },
+      'args.__entity',
+    ],
+  ])(
+    'rejects args invalid for the schema (%s) with 400 invalid_args naming the path',
+    async (_, args, path) => {
+      const res = await api.decide(KEYS.supportBot, {
+        agent: 'support-bot',
+        onBehalfOf: 'alice',
+        action: 'payments.refund',
+        args,
+      });
+      expectError(res, 400, 'invalid_args');
+      const { error } = res.body as unknown as { error: { message: string; details: { path: string } } };
+      expect(error.message.startsWith(`${path}:`) || error.message.startsWith(`${path}.`)).toBe(true);
+      expect(error.details.path).toBe(path);
+    },
+  );
 
   it('accepts the same args when they are valid (the allow next to the denies above)', async () => {
-    const res = await api.decide(KEYS.supportBot, { agent: 'support-bot', onBehalfOf: 'alice', action: 'payments.refund', args: { amount: 120, customerId: 'c-42' } });
+    const res = await api.decide(KEYS.supportBot, {
+      agent: 'support-bot',
+      onBehalfOf: 'alice',
+      action: 'payments.refund',
+      args: { amount: 120, customerId: 'c-42' },
+    });
     expect(ok200(res).effect).toBe('allow');
   });
 
   it('rejects a body with a duplicate key (the amount that means two things) with 400 duplicate_key', async () => {
     const raw =
       '{"agent":"support-bot","onBehalfOf":"alice","action":"payments.refund","args":{"customerId":"c-42","amount":1,"amount":1000000}}';
-    expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw }), 400, 'duplicate_key');
-    const topLevel = '{"agent":"support-bot","agent":"trade-bot","action":"crm.read_customer","args":{"customerId":"c-42"}}';
-    expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: topLevel }), 400, 'duplicate_key');
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw }),
+      400,
+      'duplicate_key',
+    );
+    const topLevel =
+      '{"agent":"support-bot","agent":"trade-bot","action":"crm.read_customer","args":{"customerId":"c-42"}}';
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: topLevel }),
+      400,
+      'duplicate_key',
+    );
   });
 
   it('rejects an integer beyond 2^53 with 400 invalid_number', async () => {
-    const raw = '{"agent":"support-bot","onBehalfOf":"alice","action":"payments.refund","args":{"customerId":"c-42","amount":9007199254740993}}';
-    expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw }), 400, 'invalid_number');
+    const raw =
+      '{"agent":"support-bot","onBehalfOf":"alice","action":"payments.refund","args":{"customerId":"c-42","amount":9007199254740993}}';
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw }),
+      400,
+      'invalid_number',
+    );
   });
 
   it('rejects a body nested deeper than server.maxJsonDepth with 400 too_deep', async () => {
@@ -187,20 +259,40 @@ describe('input validation at the edge', () => {
     const tail = Buffer.from('"}}');
     for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
       const raw = new Uint8Array(Buffer.concat([head, Buffer.from(bad), tail]));
-      expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw }), 400, 'invalid_utf8');
+      expectError(
+        await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw }),
+        400,
+        'invalid_utf8',
+      );
     }
   });
 
   it('rejects malformed JSON and an empty body with 400 invalid_json', async () => {
-    expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: '{"agent":' }), 400, 'invalid_json');
-    expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: '{} trailing' }), 400, 'invalid_json');
-    expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: '' }), 400, 'invalid_json');
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: '{"agent":' }),
+      400,
+      'invalid_json',
+    );
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: '{} trailing' }),
+      400,
+      'invalid_json',
+    );
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: '' }),
+      400,
+      'invalid_json',
+    );
   });
 
   it('rejects a request the wire schema does not know with 400 bad_request', async () => {
     const res = await api.decide(KEYS.supportBot, { ...refund(120), isAdmin: true });
     expectError(res, 400, 'bad_request');
-    expectError(await api.decide(KEYS.supportBot, { ...refund(120), action: 'Payments.Refund' }), 400, 'bad_request');
+    expectError(
+      await api.decide(KEYS.supportBot, { ...refund(120), action: 'Payments.Refund' }),
+      400,
+      'bad_request',
+    );
   });
 
   it('rejects a body larger than server.maxBodyBytes with 413 body_too_large and keeps serving', async () => {
@@ -212,9 +304,15 @@ describe('input validation at the edge', () => {
   });
 
   it('rejects an oversized chunked body (no content-length) with 413 body_too_large while streaming', async () => {
-    const chunk = Buffer.from('{"agent":"support-bot","action":"crm.read_customer","args":{"customerId":"c-42","pad":"');
+    const chunk = Buffer.from(
+      '{"agent":"support-bot","action":"crm.read_customer","args":{"customerId":"c-42","pad":"',
+    );
     const filler = Buffer.alloc(1024, 0x61);
-    const res = await postChunked(t.url, [chunk, ...Array.from({ length: 8 }, () => filler), Buffer.from('"}}')]);
+    const res = await postChunked(t.url, [
+      chunk,
+      ...Array.from({ length: 8 }, () => filler),
+      Buffer.from('"}}'),
+    ]);
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body).error.code).toBe('body_too_large');
     expect(ok200(await api.get('/healthz'))).toEqual({ status: 'ok' });
@@ -225,17 +323,35 @@ describe('input validation at the edge', () => {
     // JSON whitespace pads the body to exactly the limit.
     const raw = json.slice(0, -1) + ' '.repeat(MAX_BODY - json.length) + '}';
     expect(Buffer.byteLength(raw)).toBe(MAX_BODY);
-    expect(ok200(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw })).effect).toBe('allow');
-    expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: raw + ' ' }), 413, 'body_too_large');
+    expect(ok200(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw })).effect).toBe(
+      'allow',
+    );
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: raw + ' ' }),
+      413,
+      'body_too_large',
+    );
   });
 
   it('rejects any content type but application/json with 415', async () => {
     const json = JSON.stringify(refund(120));
     for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/jsonp']) {
-      expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: json, contentType }), 415, 'unsupported_media_type');
+      expectError(
+        await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: json, contentType }),
+        415,
+        'unsupported_media_type',
+      );
     }
-    expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: json, contentType: null }), 415, 'unsupported_media_type');
-    const withCharset = await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: json, contentType: 'application/json; charset=utf-8' });
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: json, contentType: null }),
+      415,
+      'unsupported_media_type',
+    );
+    const withCharset = await api.request('POST', '/v1/decisions', {
+      key: KEYS.supportBot,
+      raw: json,
+      contentType: 'application/json; charset=utf-8',
+    });
     expect(ok200(withCharset).effect).toBe('allow');
   });
 });
@@ -244,13 +360,20 @@ describe('who may ask', () => {
   it('rejects a request without a key, with an unknown key or another scheme with 401', async () => {
     expectError(await api.request('POST', '/v1/decisions', { json: refund(120) }), 401, 'unauthenticated');
     expectError(await api.decide('not-a-key-at-all', refund(120)), 401, 'unauthenticated');
-    const basic = await api.request('POST', '/v1/decisions', { json: refund(120), headers: { authorization: 'Basic ZGVtby1hZG1pbjp4' } });
+    const basic = await api.request('POST', '/v1/decisions', {
+      json: refund(120),
+      headers: { authorization: 'Basic ZGVtby1hZG1pbjp4' },
+    });
     expectError(basic, 401, 'unauthenticated');
   });
 
   it('rejects an agent key asking for another agent with 403 agent_mismatch', async () => {
     expectError(await api.decide(KEYS.tradeBot, refund(120)), 403, 'agent_mismatch');
-    expectError(await api.decide(KEYS.supportBot, { ...refund(120), agent: 'trade-bot' }), 403, 'agent_mismatch');
+    expectError(
+      await api.decide(KEYS.supportBot, { ...refund(120), agent: 'trade-bot' }),
+      403,
+      'agent_mismatch',
+    );
   });
 
   it('rejects approver and user keys asking for a decision with 403 forbidden; an admin may ask', async () => {
@@ -269,7 +392,12 @@ describe('who may ask', () => {
 
 describe('every decision is recorded with its id', () => {
   it('shows the decision in GET /v1/audit and GET /v1/decisions/:id with the same decisionId', async () => {
-    const d = ok200(await api.decide(KEYS.supportBot, refund(121, { intent: 'customer asked', sessionId: 's-1', traceId: 't-1' })));
+    const d = ok200(
+      await api.decide(
+        KEYS.supportBot,
+        refund(121, { intent: 'customer asked', sessionId: 's-1', traceId: 't-1' }),
+      ),
+    );
     const page = ok200(await api.get(`/v1/audit?decisionId=${d.decisionId}&type=decision`, KEYS.admin));
     expect(page.items).toHaveLength(1);
     const ev = page.items[0].event;
@@ -282,7 +410,13 @@ describe('every decision is recorded with its id', () => {
       resource: 'Customer::c-42',
       effect: 'allow',
     });
-    expect(ev.data).toMatchObject({ policyVersion: d.policyVersion, grantId: d.grantId, sessionId: 's-1', traceId: 't-1', intent: 'customer asked' });
+    expect(ev.data).toMatchObject({
+      policyVersion: d.policyVersion,
+      grantId: d.grantId,
+      sessionId: 's-1',
+      traceId: 't-1',
+      intent: 'customer asked',
+    });
     expect(ev.data.reasons).toEqual(d.reasons);
 
     const got = ok200(await api.get(`/v1/decisions/${d.decisionId}`, KEYS.supportBot));
@@ -334,11 +468,17 @@ describe('after a barrage of bad input', () => {
         await send({ key: KEYS.tradeBot, raw: good }),
         await send({ key: KEYS.frank, raw: good }),
         await send({ key: KEYS.supportBot, json: refund(120, {}, 'c-999') }),
-        await send({ key: KEYS.supportBot, json: { ...refund(120), args: { customerId: 'c-42', amount: -5 } } }),
+        await send({
+          key: KEYS.supportBot,
+          json: { ...refund(120), args: { customerId: 'c-42', amount: -5 } },
+        }),
         await send({ key: KEYS.supportBot, json: { ...refund(120), action: 'crm.drop_tables' } }),
         await send({ key: KEYS.supportBot, json: refund(900) }),
         await send({ key: KEYS.supportBot, json: { ...refund(900), approvalId: 'apr_does_not_exist' } }),
-        await send({ key: KEYS.supportBot, raw: '{"agent":"support-bot","action":"crm.read_customer","args":{"customerId":"c-42","x":"\\ud800"}}' }),
+        await send({
+          key: KEYS.supportBot,
+          raw: '{"agent":"support-bot","action":"crm.read_customer","args":{"customerId":"c-42","x":"\\ud800"}}',
+        }),
       );
     }
     // Some of each: the barrage really mixed answers and rejections.

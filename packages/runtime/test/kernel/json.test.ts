@@ -82,12 +82,22 @@ describe('parseJsonStrict: numbers that would silently change value are rejected
     expect(codeOf(() => parseJsonStrict(text))).toBe('invalid_number');
   });
 
-  it.each([['01'], ['-01'], ['1.'], ['.5'], ['+1'], ['1e'], ['1e+'], ['-'], ['0x10'], ['NaN'], ['Infinity'], ['-Infinity']])(
-    '%s → invalid_json',
-    (text) => {
-      expect(codeOf(() => parseJsonStrict(text))).toBe('invalid_json');
-    },
-  );
+  it.each([
+    ['01'],
+    ['-01'],
+    ['1.'],
+    ['.5'],
+    ['+1'],
+    ['1e'],
+    ['1e+'],
+    ['-'],
+    ['0x10'],
+    ['NaN'],
+    ['Infinity'],
+    ['-Infinity'],
+  ])('%s → invalid_json', (text) => {
+    expect(codeOf(() => parseJsonStrict(text))).toBe('invalid_json');
+  });
 });
 
 describe('parseJsonStrict: nesting is bounded', () => {
@@ -166,7 +176,9 @@ describe('parseJsonStrict: __proto__ is an ordinary key', () => {
   });
 
   it('does not pollute Object.prototype, at any depth', () => {
-    parseJsonStrict('{"x":[{"__proto__":{"polluted":"yes"}}],"constructor":{"prototype":{"polluted2":"yes"}}}');
+    parseJsonStrict(
+      '{"x":[{"__proto__":{"polluted":"yes"}}],"constructor":{"prototype":{"polluted2":"yes"}}}',
+    );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(({} as Record<string, unknown>).polluted2).toBeUndefined();
     expect(Object.prototype).not.toHaveProperty('polluted');

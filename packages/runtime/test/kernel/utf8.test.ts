@@ -35,7 +35,10 @@ describe('decodeUtf8Strict', () => {
     ['a surrogate pair encoded as two 3-byte sequences (CESU-8)', bytes(0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80)],
     ['beyond U+10FFFF (F4 90 80 80)', bytes(0xf4, 0x90, 0x80, 0x80)],
     ['F5 lead byte', bytes(0xf5, 0x80, 0x80, 0x80)],
-    ['invalid bytes inside a JSON string', new Uint8Array([...utf8('{"customerId":"c-'), 0xff, ...utf8('42"}')])],
+    [
+      'invalid bytes inside a JSON string',
+      new Uint8Array([...utf8('{"customerId":"c-'), 0xff, ...utf8('42"}')]),
+    ],
   ])('rejects %s with invalid_utf8 instead of replacing it with U+FFFD', (_, input) => {
     expect(() => decodeUtf8Strict(input)).toThrow(expect.objectContaining({ code: 'invalid_utf8' }));
   });

@@ -396,6 +396,7 @@ class CedarPolicySet implements CompiledPolicySet {
       }
       const slice = pick();
       size = slice.size;
+      const sentContext = slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context);
       if (slice.id === undefined) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
       const answer = statefulIsAuthorized({
         principal,
@@ -403,9 +404,9 @@ class CedarPolicySet implements CompiledPolicySet {
         resource,
         // Every value is converted (and so checked) in JS, but only what the slice's policies can
         // read crosses into wasm, where each field costs (see policy/attributes.ts).
-        context: slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context),
+        context: sentContext,
         entities: [
-          ...entities.map((e) => ({ ...e, attrs: pickNames(e.attrs, slice.names) as typeof e.attrs })),
+          ...reachableEntities(entities, [principal, resource, ...entityRefsIn(sentContext)], slice.names),
           ...this.actionEntitiesFor(request.action),
         ],
         preparsedPolicySetId: slice.id,
@@ -531,4 +532,60 @@ function messageOf(err: unknown): string {
 
 function byCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The uid key of an entity reference, unambiguous for any strings. */
+function uidKey(type: string, id: string): string {
+  return `${type.length}:${type}${id}`;
+}
+
+/**
+ * Entity references inside a Cedar JSON value: `{ "__entity": { type, id } }`, and, conservatively,
+ * any `{ type, id }` record (which some Cedar parsers read as an implicit reference).
+ */
+function entityRefsIn(value: unknown, out: { type: string; id: string }[] = []): { type: string; id: string }[] {
+  if (Array.isArray(value)) {
+    for (const v of value) entityRefsIn(v, out);
+  } else if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    const esc = o.__entity as { type?: unknown; id?: unknown } | undefined;
+    if (esc && typeof esc.type === 'string' && typeof esc.id === 'string') out.push({ type: esc.type, id: esc.id });
+    else if (typeof o.type === 'string' && typeof o.id === 'string') out.push({ type: o.type, id: o.id });
+    for (const v of Object.values(o)) entityRefsIn(v, out);
+  }
+  return out;
+}
+
+/**
+ * The entities Cedar can reach from the request — principal, resource and references in the sent
+ * context, then parents and references in the sent attributes, transitively — with only the
+ * attributes the slice reads. An entity Cedar cannot reach cannot change its answer; not sending it
+ * saves crossing into wasm.
+ */
+function reachableEntities(
+  entities: readonly EntityJson[],
+  roots: readonly { type: string; id: string }[],
+  names: ReadonlySet<string>,
+): EntityJson[] {
+  const byUid = new Map<string, EntityJson>();
+  for (const e of entities) {
+    const uid = e.uid as { type: string; id: string };
+    byUid.set(uidKey(uid.type, uid.id), e);
+  }
+  const out: EntityJson[] = [];
+  const seen = new Set<string>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const ref = stack.pop()!;
+    const key = uidKey(ref.type, ref.id);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const e = byUid.get(key);
+    if (e === undefined) continue;
+    const attrs = pickNames(e.attrs, names) as EntityJson['attrs'];
+    out.push({ ...e, attrs });
+    for (const p of e.parents) stack.push(p as { type: string; id: string });
+    entityRefsIn(attrs, stack);
+  }
+  return out;
 }
