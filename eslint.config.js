@@ -2,11 +2,30 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['.dependency-cruiser.cjs', '**/dist/**', '**/node_modules/**', 'bench-results/**', 'packages/runtime/bin/**'] },
+  {
+    ignores: [
+      '.dependency-cruiser.cjs',
+      '**/dist/**',
+      '**/node_modules/**',
+      'bench-results/**',
+      'packages/runtime/bin/**',
+    ],
+  },
   js.configs.recommended,
   {
     files: ['**/*.mjs', '**/*.js'],
-    languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        URL: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+      },
+    },
   },
   ...tseslint.configs.recommended,
   {
@@ -16,12 +35,23 @@ export default tseslint.config(
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       'no-restricted-syntax': [
         'error',
-        { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read the environment only in src/config.' },
+        {
+          selector: "MemberExpression[object.name='process'][property.name='env']",
+          message: 'Read the environment only in src/config.',
+        },
       ],
     },
   },
   {
-    files: ['packages/runtime/src/config/**', 'packages/runtime/src/cli/**', 'packages/runtime/src/bench/**', '**/test/**', '**/*.test.ts', 'examples/**', '*.config.ts'],
+    files: [
+      'packages/runtime/src/config/**',
+      'packages/runtime/src/cli/**',
+      'packages/runtime/src/bench/**',
+      '**/test/**',
+      '**/*.test.ts',
+      'examples/**',
+      '*.config.ts',
+    ],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {

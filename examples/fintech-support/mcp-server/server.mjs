@@ -11,9 +11,23 @@ import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprot
 const { tools } = JSON.parse(readFileSync(new URL('../tools.json', import.meta.url), 'utf8'));
 
 const run = {
-  'crm.read_customer': ({ customerId }) => ({ customerId, name: customerId === 'c-42' ? 'Ada Example' : 'A. Customer', tier: 'gold' }),
-  'payments.refund': ({ customerId, amount }) => ({ refunded: amount, customerId, reference: `rf-${Date.now()}` }),
-  'trade.place_order': ({ symbol, qty, side }) => ({ orderId: `ord-${Date.now()}`, symbol, qty, side, status: 'accepted' }),
+  'crm.read_customer': ({ customerId }) => ({
+    customerId,
+    name: customerId === 'c-42' ? 'Ada Example' : 'A. Customer',
+    tier: 'gold',
+  }),
+  'payments.refund': ({ customerId, amount }) => ({
+    refunded: amount,
+    customerId,
+    reference: `rf-${Date.now()}`,
+  }),
+  'trade.place_order': ({ symbol, qty, side }) => ({
+    orderId: `ord-${Date.now()}`,
+    symbol,
+    qty,
+    side,
+    status: 'accepted',
+  }),
   'hr.create_account': ({ employeeId }) => ({ account: `${employeeId}@acme.example`, employeeId }),
 };
 

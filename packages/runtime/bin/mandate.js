@@ -11,7 +11,9 @@ const main = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 if (process.execArgv.includes(FLAG)) {
   await import(main);
 } else {
-  const child = spawn(process.execPath, [...process.execArgv, FLAG, main, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...process.execArgv, FLAG, main, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {
     process.exit(signal ? 128 + (constants.signals[signal] ?? 1) : (code ?? 1));

@@ -14,7 +14,12 @@ import {
 } from '../kernel/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { Store } from '../storage/port.js';
-import { createCedarEngine, loadPolicyDir, type PolicyEngine, type PolicySetSource } from '../policy/index.js';
+import {
+  createCedarEngine,
+  loadPolicyDir,
+  type PolicyEngine,
+  type PolicySetSource,
+} from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
 import { createToolRegistry, type ToolRegistry } from '../tools/index.js';
 import { createApprovalService, type ApprovalService } from '../approvals/index.js';
@@ -73,7 +78,10 @@ export interface CreateMandateOptions {
 }
 
 /** The composition root: wires concrete pieces together, seeds from the config's files, and nothing else. */
-export async function createMandate(loaded: LoadedConfig, options: CreateMandateOptions = {}): Promise<Mandate> {
+export async function createMandate(
+  loaded: LoadedConfig,
+  options: CreateMandateOptions = {},
+): Promise<Mandate> {
   const { config, nodeId } = loaded;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createJsonLogger(config.log.level);
@@ -119,12 +127,15 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
     };
 
     const grants = createGrantService({ store, clock, audit: record });
-    if (!options.skipSeed) await seed(loaded, { store, setTools, policies: policyService, record, logger, grants, clock });
+    if (!options.skipSeed)
+      await seed(loaded, { store, setTools, policies: policyService, record, logger, grants, clock });
     baseTools = await store.listTools();
     mergeTools();
     await policyService.refresh();
 
-    const webhook = config.approvals.webhook ? createWebhookNotifier(config.approvals.webhook, { clock, logger }) : null;
+    const webhook = config.approvals.webhook
+      ? createWebhookNotifier(config.approvals.webhook, { clock, logger })
+      : null;
     notifier = webhook;
     const approvals = createApprovalService(
       {
@@ -156,7 +167,9 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     // P4/P5 across nodes: a set activated by another process or node is picked up within a second.
     const policyPoll = setInterval(() => {
-      policyService.refresh().catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
+      policyService
+        .refresh()
+        .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
     }, 1000);
     policyPoll.unref();
     stopPolling = () => clearInterval(policyPoll);
@@ -181,7 +194,10 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
             },
             {
               ...config.gateway,
-              upstreams: config.gateway.upstreams.map((u) => ({ ...u, cwd: resolvePath(loaded.baseDir, u.cwd ?? '.') })),
+              upstreams: config.gateway.upstreams.map((u) => ({
+                ...u,
+                cwd: resolvePath(loaded.baseDir, u.cwd ?? '.'),
+              })),
             },
           )
         : null;
@@ -220,7 +236,8 @@ export async function createMandate(loaded: LoadedConfig, options: CreateMandate
           verifyAudit: () => verifyAudit(store, { publicKeys }),
           exportAudit: (format, write, filter) => exportAudit(store, { format, write, filter }),
           auditStats: () => auditLog.stats(),
-          runPolicyTests: (input) => runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
+          runPolicyTests: (input) =>
+            runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
           options: config.server,
           ...(gateway ? { gateway } : {}),
         });
@@ -305,14 +322,18 @@ async function seed(
   const { config } = loaded;
   if (config.tools) {
     const r = ToolsDocumentSchema.safeParse(await readJsonFile(config.tools, 'tools'));
-    if (!r.success) throw new MandateError('bad_request', `tools file ${config.tools}: ${r.error.issues[0]?.message}`);
+    if (!r.success)
+      throw new MandateError('bad_request', `tools file ${config.tools}: ${r.error.issues[0]?.message}`);
     await deps.setTools(r.data.tools);
   }
   if (config.entities) {
     const r = EntitiesDocumentSchema.safeParse(await readJsonFile(config.entities, 'entities'));
     if (!r.success) {
       const i = r.error.issues[0];
-      throw new MandateError('bad_request', `entities file ${config.entities}: ${i?.path.join('.')}: ${i?.message}`);
+      throw new MandateError(
+        'bad_request',
+        `entities file ${config.entities}: ${i?.path.join('.')}: ${i?.message}`,
+      );
     }
     await putEntitiesIfChanged(deps.store, r.data, deps.record, config.entities);
   }
@@ -328,13 +349,17 @@ async function seed(
       createdAt: new Date().toISOString(),
       revokedAt: null,
     });
-    await deps.record({ type: 'key.created', data: { keyId: `key_${k.name}`, role: k.role, subject: k.subject, source: 'config' } });
+    await deps.record({
+      type: 'key.created',
+      data: { keyId: `key_${k.name}`, role: k.role, subject: k.subject, source: 'config' },
+    });
   }
   await seedGrants(deps.grants, config.grants, deps.clock);
   if (config.policies.dir) {
     const source: PolicySetSource = await loadPolicyDir(config.policies.dir);
     const r = await deps.policies.activate(source, `dir:${config.policies.dir}`);
-    if (r.changed) deps.logger.info('activated policy directory', { dir: config.policies.dir, version: r.version });
+    if (r.changed)
+      deps.logger.info('activated policy directory', { dir: config.policies.dir, version: r.version });
   }
 }
 
@@ -355,4 +380,3 @@ async function putEntitiesIfChanged(
     },
   });
 }
-

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { DecisionRequestSchema, type Decision, type EntitiesDocument, type Tool } from '@mandate/protocol';
-import { MandateError, createManualClock, isMandateError, silentLogger, type Clock } from '../kernel/index.js';
+import {
+  MandateError,
+  createManualClock,
+  isMandateError,
+  silentLogger,
+  type Clock,
+} from '../kernel/index.js';
 import type { PolicyEngine, PolicySetSource } from '../policy/index.js';
 import type { Store } from '../storage/port.js';
 import type { Config } from '../config/index.js';
@@ -76,7 +82,8 @@ export async function runPolicyCases(input: RunPolicyCasesInput): Promise<Policy
   const clock = createManualClock(DEFAULT_AT);
   const store = createMemoryStore();
   const tools = input.seed?.tools ?? (await input.store?.listTools()) ?? [];
-  const entities = input.seed?.entities ?? (await input.store?.listEntities()) ?? { agents: [], users: [], resources: [] };
+  const entities = input.seed?.entities ??
+    (await input.store?.listEntities()) ?? { agents: [], users: [], resources: [] };
   await store.putTools(tools);
   await store.putEntities(entities);
   const grantService = createGrantService({ store, clock, audit: async () => undefined });
@@ -84,7 +91,10 @@ export async function runPolicyCases(input: RunPolicyCasesInput): Promise<Policy
   else for (const g of (await input.store?.listGrants({})) ?? []) await store.createGrant(g);
   const registry = createToolRegistry(tools);
   const noAudit = async () => undefined;
-  const approvals = createApprovalService({ store, clock, logger: silentLogger, audit: noAudit }, { ttlSeconds: 3600, maxPendingPerAgent: 1e9 });
+  const approvals = createApprovalService(
+    { store, clock, logger: silentLogger, audit: noAudit },
+    { ttlSeconds: 3600, maxPendingPerAgent: 1e9 },
+  );
   const decisions = createDecisionService({
     store,
     clock,
@@ -119,10 +129,21 @@ export async function runPolicyCases(input: RunPolicyCasesInput): Promise<Policy
       clock.set(tc.at ? Date.parse(tc.at) : DEFAULT_AT);
       let d: Decision;
       try {
-        d = (await decisions.decide({ ...tc.request, args: tc.request.args ?? {} }, { role: 'admin', subject: null, keyId: 'policy-test' })).decision;
+        d = (
+          await decisions.decide(
+            { ...tc.request, args: tc.request.args ?? {} },
+            { role: 'admin', subject: null, keyId: 'policy-test' },
+          )
+        ).decision;
       } catch (err) {
         if (!isMandateError(err)) throw err;
-        d = { decisionId: '-', effect: 'deny', reasons: [], errors: [{ code: err.code, message: err.message }], policyVersion: compiled.version };
+        d = {
+          decisionId: '-',
+          effect: 'deny',
+          reasons: [],
+          errors: [{ code: err.code, message: err.message }],
+          policyVersion: compiled.version,
+        };
       }
       const actual = {
         effect: d.effect,
@@ -131,9 +152,14 @@ export async function runPolicyCases(input: RunPolicyCasesInput): Promise<Policy
         approvalRole: d.approval?.role ?? null,
       };
       const problems: string[] = [];
-      if (actual.effect !== tc.expect.effect) problems.push(`effect is ${actual.effect}, expected ${tc.expect.effect}`);
-      for (const r of tc.expect.reasons ?? []) if (!actual.reasons.includes(r)) problems.push(`reason ${r} missing (got ${actual.reasons.join(', ') || 'none'})`);
-      for (const e of tc.expect.errors ?? []) if (!(actual.errors as string[]).includes(e)) problems.push(`error ${e} missing (got ${actual.errors.join(', ') || 'none'})`);
+      if (actual.effect !== tc.expect.effect)
+        problems.push(`effect is ${actual.effect}, expected ${tc.expect.effect}`);
+      for (const r of tc.expect.reasons ?? [])
+        if (!actual.reasons.includes(r))
+          problems.push(`reason ${r} missing (got ${actual.reasons.join(', ') || 'none'})`);
+      for (const e of tc.expect.errors ?? [])
+        if (!(actual.errors as string[]).includes(e))
+          problems.push(`error ${e} missing (got ${actual.errors.join(', ') || 'none'})`);
       if (tc.expect.approvalRole && actual.approvalRole !== tc.expect.approvalRole) {
         problems.push(`approval routed to ${actual.approvalRole}, expected ${tc.expect.approvalRole}`);
       }

@@ -8,7 +8,8 @@ import { createPostgresStore } from '../storage/postgres/index.js';
 export function openStore(url: string, logger: Logger): Store {
   if (url === 'memory') return createMemoryStore();
   if (url.startsWith('sqlite:')) return createSqliteStore(url.slice('sqlite:'.length), { logger });
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return createPostgresStore(url, { logger });
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://'))
+    return createPostgresStore(url, { logger });
   throw new MandateError('bad_request', `unknown store ${url}: use memory, sqlite:<path> or postgres://…`);
 }
 

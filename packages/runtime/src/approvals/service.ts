@@ -35,7 +35,8 @@ export interface Approver {
   publicKeyPem?: string | null;
 }
 
-export type ConsumeResult = { ok: true; approval: ApprovalRecord } | { ok: false; code: ConsumeError; message: string };
+export type ConsumeResult =
+  { ok: true; approval: ApprovalRecord } | { ok: false; code: ConsumeError; message: string };
 export type ConsumeError =
   | 'approval_not_found'
   | 'approval_mismatch'
@@ -72,8 +73,19 @@ export interface ApprovalService {
   /** Creates a pending approval for this exact call, or returns the pending one already bound to it. */
   request(input: RequestApprovalInput): Promise<ApprovalRecord>;
   get(id: string): Promise<ApprovalRecord | null>;
-  list(filter: { status?: ApprovalRecord['status']; roles?: string[]; agent?: string; limit?: number }): Promise<ApprovalRecord[]>;
-  vote(id: string, approver: Approver, verdict: 'approve' | 'deny', comment: string | null, signature: string | null): Promise<ApprovalRecord>;
+  list(filter: {
+    status?: ApprovalRecord['status'];
+    roles?: string[];
+    agent?: string;
+    limit?: number;
+  }): Promise<ApprovalRecord[]>;
+  vote(
+    id: string,
+    approver: Approver,
+    verdict: 'approve' | 'deny',
+    comment: string | null,
+    signature: string | null,
+  ): Promise<ApprovalRecord>;
   /** Checks the approval against the call and consumes it atomically: of two racing calls exactly one gets ok. */
   consume(id: string, binding: CallBinding, decisionId: string): Promise<ConsumeResult>;
   /** Long-poll: resolves when the approval leaves `pending` or after `timeoutMs`. */
@@ -84,7 +96,10 @@ export function toApprovalRef(a: ApprovalRecord): ApprovalRef {
   return { id: a.id, status: a.status, role: a.role, quorum: a.quorum, expiresAt: a.expiresAt };
 }
 
-export function createApprovalService(deps: ApprovalServiceDeps, options: ApprovalServiceOptions): ApprovalService {
+export function createApprovalService(
+  deps: ApprovalServiceDeps,
+  options: ApprovalServiceOptions,
+): ApprovalService {
   const { store, clock, logger } = deps;
   const iso = () => new Date(clock.now()).toISOString();
 
@@ -196,8 +211,10 @@ export function createApprovalService(deps: ApprovalServiceDeps, options: Approv
         const found = await store.getApproval(id);
         if (!found) throw new MandateError('not_found', `no approval ${id}`);
         const a = await settleExpiry(found);
-        if (a.status === 'expired') throw new MandateError('approval_expired', `approval ${id} expired at ${a.expiresAt}`);
-        if (a.status !== 'pending') throw new MandateError('conflict', `approval ${id} is already ${a.status}`);
+        if (a.status === 'expired')
+          throw new MandateError('approval_expired', `approval ${id} expired at ${a.expiresAt}`);
+        if (a.status !== 'pending')
+          throw new MandateError('conflict', `approval ${id} is already ${a.status}`);
         // SECURITY: separation of duties — the requesting agent and the user it acts for never approve their own call.
         if (approver.id === a.agent || (a.user !== null && approver.id === a.user)) {
           throw new MandateError('self_approval', 'the requester of an approval cannot approve or deny it');
@@ -209,7 +226,8 @@ export function createApprovalService(deps: ApprovalServiceDeps, options: Approv
           throw new MandateError('duplicate_approver', `${approver.id} has already voted on approval ${id}`);
         }
         if (signature !== null) {
-          if (!approver.publicKeyPem) throw new MandateError('invalid_signature', 'approver has no registered signing key');
+          if (!approver.publicKeyPem)
+            throw new MandateError('invalid_signature', 'approver has no registered signing key');
           if (!verifyApprovalSignature(approver.publicKeyPem, a.callHash, signature)) {
             throw new MandateError('invalid_signature', 'signature does not verify over the approval hash');
           }
@@ -257,7 +275,11 @@ export function createApprovalService(deps: ApprovalServiceDeps, options: Approv
       }
       switch (a.status) {
         case 'pending':
-          return { ok: false, code: 'approval_pending', message: `approval ${id} is still waiting for role ${a.role}` };
+          return {
+            ok: false,
+            code: 'approval_pending',
+            message: `approval ${id} is still waiting for role ${a.role}`,
+          };
         case 'denied':
           return { ok: false, code: 'approval_denied', message: `approval ${id} was denied` };
         case 'expired':

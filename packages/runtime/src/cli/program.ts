@@ -4,7 +4,14 @@ import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { EntitiesDocumentSchema, ToolsDocumentSchema, type Decision } from '@mandate/protocol';
-import { MandateError, isMandateError, newId, parseJsonStrict, silentLogger, createJsonLogger } from '../kernel/index.js';
+import {
+  MandateError,
+  isMandateError,
+  newId,
+  parseJsonStrict,
+  silentLogger,
+  createJsonLogger,
+} from '../kernel/index.js';
 import { loadConfig, type ConfigOverrides, type LoadedConfig } from '../config/index.js';
 import { createMandate, describeStore, openStore, runPolicyCases, type Mandate } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
@@ -23,8 +30,13 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, approval: 3, unavailable: 4, i
 export function exitCodeFor(err: unknown): { code: number; message: string | null } {
   if (err instanceof CommanderError) return { code: err.exitCode === 0 ? 0 : EXIT.usage, message: null };
   if (isMandateError(err)) {
-    const unavailable = ['store_unavailable', 'audit_unavailable', 'overloaded', 'timeout'].includes(err.code);
-    return { code: unavailable ? EXIT.unavailable : err.code === 'internal' ? EXIT.internal : EXIT.usage, message: `${err.code}: ${err.message}` };
+    const unavailable = ['store_unavailable', 'audit_unavailable', 'overloaded', 'timeout'].includes(
+      err.code,
+    );
+    return {
+      code: unavailable ? EXIT.unavailable : err.code === 'internal' ? EXIT.internal : EXIT.usage,
+      message: `${err.code}: ${err.message}`,
+    };
   }
   return { code: EXIT.internal, message: (err as Error)?.stack ?? String(err) };
 }
@@ -45,7 +57,8 @@ function load(opts: CommonOpts & { port?: string; host?: string; logLevel?: stri
   if (opts.host) o.host = opts.host;
   if (opts.port !== undefined) {
     const n = Number(opts.port);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new MandateError('bad_request', `--port ${opts.port} is not a port number`);
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new MandateError('bad_request', `--port ${opts.port} is not a port number`);
     o.port = n;
   }
   if (opts.logLevel) o.logLevel = opts.logLevel as ConfigOverrides['logLevel'];
@@ -53,10 +66,18 @@ function load(opts: CommonOpts & { port?: string; host?: string; logLevel?: stri
 }
 
 /** Adds `--upstream` flags to the config's gateway upstreams. */
-function withUpstreams(loaded: LoadedConfig, opts: { upstream?: string[]; trustOnFirstUse?: boolean }): LoadedConfig {
+function withUpstreams(
+  loaded: LoadedConfig,
+  opts: { upstream?: string[]; trustOnFirstUse?: boolean },
+): LoadedConfig {
   for (const flag of opts.upstream ?? []) {
     const u = parseUpstreamFlag(flag, opts.trustOnFirstUse === true);
-    loaded.config.gateway.upstreams.push({ args: [], exposeBareNames: false, ...u, trustOnFirstUse: u.trustOnFirstUse ?? false });
+    loaded.config.gateway.upstreams.push({
+      args: [],
+      exposeBareNames: false,
+      ...u,
+      trustOnFirstUse: u.trustOnFirstUse ?? false,
+    });
   }
   return loaded;
 }
@@ -72,14 +93,22 @@ async function withMandate<T>(opts: CommonOpts, fn: (m: Mandate) => Promise<T>, 
 }
 
 const common = (cmd: Command, json = true) => {
-  cmd.option('-c, --config <file>', 'config file (env MANDATE_CONFIG; default ./mandate.config.json when present)');
+  cmd.option(
+    '-c, --config <file>',
+    'config file (env MANDATE_CONFIG; default ./mandate.config.json when present)',
+  );
   cmd.option('--store <url>', 'memory | sqlite:<path> | postgres://… (env MANDATE_STORE)');
   if (json) cmd.option('--json', 'print JSON');
   return cmd;
 };
 
 /** HTTP client for the commands that act as a person (approvers, users) against a running server. */
-async function api(opts: { url?: string; key?: string }, method: string, path: string, body?: unknown): Promise<unknown> {
+async function api(
+  opts: { url?: string; key?: string },
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   const base = opts.url ?? process.env.MANDATE_URL ?? 'http://127.0.0.1:8787';
   const key = opts.key ?? process.env.MANDATE_KEY;
   if (!key) throw new MandateError('unauthenticated', 'give an API key with --key or MANDATE_KEY');
@@ -87,7 +116,10 @@ async function api(opts: { url?: string; key?: string }, method: string, path: s
   try {
     res = await fetch(new URL(path, base), {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (err) {
@@ -111,16 +143,26 @@ const remote = (cmd: Command) =>
 
 export function buildProgram(): Command {
   const program = new Command('mandate')
-    .description('Mandate: authorization runtime for AI agents — policy, delegation, exact-call approvals, verifiable audit.')
+    .description(
+      'Mandate: authorization runtime for AI agents — policy, delegation, exact-call approvals, verifiable audit.',
+    )
     .version('0.1.0')
     .exitOverride()
     .showHelpAfterError();
 
-  common(program.command('serve').description('run the HTTP API (decisions, approvals, grants, policies, audit)'), false)
+  common(
+    program.command('serve').description('run the HTTP API (decisions, approvals, grants, policies, audit)'),
+    false,
+  )
     .option('-p, --port <port>', 'port (env MANDATE_PORT; default 8787)')
     .option('--host <host>', 'address to bind (env MANDATE_HOST; default 127.0.0.1)')
     .option('--log-level <level>', 'debug | info | warn | error | silent')
-    .option('--upstream <name=cmd|url>', 'an MCP server for the gateway at /mcp (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--upstream <name=cmd|url>',
+      'an MCP server for the gateway at /mcp (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
     .action(async (opts) => {
       const loaded = withUpstreams(load(opts), opts);
@@ -134,7 +176,9 @@ export function buildProgram(): Command {
           `  policy:  ${active ? `${active.version} (${active.policies.length} policies)` : 'none active — PUT /v1/policies'}`,
           `  tools:   ${m.tools().list().length} registered`,
           ...(loaded.config.gateway.upstreams.length > 0
-            ? [`  mcp:     ${url}/mcp (gateway to ${loaded.config.gateway.upstreams.map((u) => u.name).join(', ')}; agent API key as bearer)`]
+            ? [
+                `  mcp:     ${url}/mcp (gateway to ${loaded.config.gateway.upstreams.map((u) => u.name).join(', ')}; agent API key as bearer)`,
+              ]
             : []),
           `  try:     curl -s ${url}/readyz`,
           `  docs:    README.md (5-minute tour), docs/api.md, docs/cli.md`,
@@ -149,19 +193,35 @@ export function buildProgram(): Command {
       await m.close();
     });
 
-  common(program.command('gateway').description('serve the MCP gateway on stdin/stdout for one agent (its key from --key or MANDATE_KEY)'), false)
+  common(
+    program
+      .command('gateway')
+      .description('serve the MCP gateway on stdin/stdout for one agent (its key from --key or MANDATE_KEY)'),
+    false,
+  )
     .requiredOption('--stdio', 'serve MCP over stdin/stdout')
     .option('--key <key>', 'the agent API key (env MANDATE_KEY)')
-    .option('--upstream <name=cmd|url>', 'an upstream MCP server (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--upstream <name=cmd|url>',
+      'an upstream MCP server (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
     .action(async (opts) => {
       const key = opts.key ?? process.env.MANDATE_KEY;
       if (!key) throw new MandateError('unauthenticated', 'give the agent API key with --key or MANDATE_KEY');
       const loaded = withUpstreams(load(opts), opts);
       // stdout carries the protocol: logs go to stderr only.
-      const m = await createMandate(loaded, { logger: createJsonLogger(loaded.config.log.level === 'info' ? 'warn' : loaded.config.log.level) });
+      const m = await createMandate(loaded, {
+        logger: createJsonLogger(loaded.config.log.level === 'info' ? 'warn' : loaded.config.log.level),
+      });
       try {
-        if (!m.gateway) throw new MandateError('bad_request', 'no upstreams: configure gateway.upstreams or pass --upstream');
+        if (!m.gateway)
+          throw new MandateError(
+            'bad_request',
+            'no upstreams: configure gateway.upstreams or pass --upstream',
+          );
         const caller = await authenticate(m.store, `Bearer ${key}`);
         const { closed } = await m.gateway.serveStdio(caller);
         await closed;
@@ -170,11 +230,15 @@ export function buildProgram(): Command {
       }
     });
 
-  const tools = program.command('tools').description('MCP gateway tool pins: list them, approve new or changed definitions');
+  const tools = program
+    .command('tools')
+    .description('MCP gateway tool pins: list them, approve new or changed definitions');
   common(tools.command('list').description('pinned upstream tools and their status')).action(async (opts) => {
     const pins = await withMandate(opts, (m) => m.store.listToolPins());
     if (opts.json) printJson(pins);
-    else for (const p of pins) out(`${p.status.padEnd(11)} ${p.server}.${p.tool}  ${p.hash}  ${p.approvedBy ?? ''}`);
+    else
+      for (const p of pins)
+        out(`${p.status.padEnd(11)} ${p.server}.${p.tool}  ${p.hash}  ${p.approvedBy ?? ''}`);
   });
   common(tools.command('approve <name>').description('approve the current definition of <server.tool>'))
     .option('--hash <hash>', 'approve only if the pinned definition has this hash')
@@ -196,7 +260,8 @@ export function buildProgram(): Command {
     .option('--approval <id>', 'approval id to consume')
     .action(async (opts) => {
       const args = parseJsonStrict(opts.args as string);
-      if (!args || typeof args !== 'object' || Array.isArray(args)) throw new MandateError('bad_request', '--args must be a JSON object');
+      if (!args || typeof args !== 'object' || Array.isArray(args))
+        throw new MandateError('bad_request', '--args must be a JSON object');
       const d: Decision = await withMandate(opts, async (m) => {
         const r = await m.decisions.decide(
           {
@@ -213,12 +278,16 @@ export function buildProgram(): Command {
       });
       if (opts.json) printJson(d);
       else {
-        out(`${d.effect.toUpperCase()}  ${opts.action} by ${opts.agent}${opts.user ? ` for ${opts.user}` : ''}  (${d.decisionId})`);
+        out(
+          `${d.effect.toUpperCase()}  ${opts.action} by ${opts.agent}${opts.user ? ` for ${opts.user}` : ''}  (${d.decisionId})`,
+        );
         for (const r of d.reasons) out(`  reason: ${r.policyId}${r.reason ? ` — ${r.reason}` : ''}`);
         for (const e of d.errors) out(`  error:  ${e.code} — ${e.message}`);
-        if (d.approval) out(`  approval: ${d.approval.id} routed to ${d.approval.role}, expires ${d.approval.expiresAt}`);
+        if (d.approval)
+          out(`  approval: ${d.approval.id} routed to ${d.approval.role}, expires ${d.approval.expiresAt}`);
       }
-      process.exitCode = d.effect === 'allow' ? EXIT.ok : d.effect === 'approval_required' ? EXIT.approval : EXIT.failed;
+      process.exitCode =
+        d.effect === 'allow' ? EXIT.ok : d.effect === 'approval_required' ? EXIT.approval : EXIT.failed;
     });
 
   const policy = program.command('policy').description('validate, test and diff policy sets');
@@ -231,10 +300,16 @@ export function buildProgram(): Command {
       const r = createCedarEngine().validate(source);
       if (opts.json) printJson(r);
       else if (r.ok) out(`ok: ${Object.keys(source.policies).length} file(s) valid`);
-      else for (const p of r.problems) out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
+      else
+        for (const p of r.problems)
+          out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
       process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
     });
-  common(policy.command('test <dir>').description('run YAML decision cases (<dir>/tests/*.yaml) through the real decision path'))
+  common(
+    policy
+      .command('test <dir>')
+      .description('run YAML decision cases (<dir>/tests/*.yaml) through the real decision path'),
+  )
     .option('--cases <path>', 'a YAML file or folder of cases (default <dir>/tests)')
     .option('--tools <file>', 'tools file (default: the config’s)')
     .option('--entities <file>', 'entities file (default: the config’s)')
@@ -249,19 +324,25 @@ export function buildProgram(): Command {
       }
       const toolsFile = opts.tools ? resolve(opts.tools) : loaded?.config.tools;
       const entitiesFile = opts.entities ? resolve(opts.entities) : loaded?.config.entities;
-      const tools = toolsFile ? ToolsDocumentSchema.parse(parseJsonStrict(await readFile(toolsFile, 'utf8'))).tools : [];
+      const tools = toolsFile
+        ? ToolsDocumentSchema.parse(parseJsonStrict(await readFile(toolsFile, 'utf8'))).tools
+        : [];
       const entities = entitiesFile
         ? EntitiesDocumentSchema.parse(parseJsonStrict(await readFile(entitiesFile, 'utf8')))
         : { agents: [], users: [], resources: [] };
       const casesPath = opts.cases ? resolve(opts.cases) : join(root, 'tests');
       const files = (await stat(casesPath)).isDirectory()
-        ? (await readdir(casesPath)).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(casesPath, f))
+        ? (await readdir(casesPath))
+            .filter((f) => /\.ya?ml$/.test(f))
+            .sort()
+            .map((f) => join(casesPath, f))
         : [casesPath];
       const cases: unknown[] = [];
       for (const f of files) {
         const doc = parseYaml(await readFile(f, 'utf8')) as { cases?: unknown[] } | unknown[];
         const list = Array.isArray(doc) ? doc : doc?.cases;
-        if (!Array.isArray(list)) throw new MandateError('bad_request', `${f}: expected a list of cases or { cases: [...] }`);
+        if (!Array.isArray(list))
+          throw new MandateError('bad_request', `${f}: expected a list of cases or { cases: [...] }`);
         cases.push(...list);
       }
       if (cases.length === 0) throw new MandateError('bad_request', `no cases found in ${casesPath}`);
@@ -288,7 +369,10 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (from: string, to: string, opts: { json?: boolean }) => {
       const engine = createCedarEngine();
-      const [a, b] = [engine.compile(await loadPolicyDir(resolve(from))), engine.compile(await loadPolicyDir(resolve(to)))];
+      const [a, b] = [
+        engine.compile(await loadPolicyDir(resolve(from))),
+        engine.compile(await loadPolicyDir(resolve(to))),
+      ];
       const ma = new Map(a.policies.map((p) => [p.id, p.text]));
       const mb = new Map(b.policies.map((p) => [p.id, p.text]));
       const diff = {
@@ -305,7 +389,8 @@ export function buildProgram(): Command {
         for (const k of diff.removed) out(`- ${k}`);
         for (const k of diff.changed) out(`~ ${k}`);
       }
-      process.exitCode = diff.added.length + diff.removed.length + diff.changed.length === 0 ? EXIT.ok : EXIT.failed;
+      process.exitCode =
+        diff.added.length + diff.removed.length + diff.changed.length === 0 ? EXIT.ok : EXIT.failed;
     });
 
   const audit = program.command('audit').description('verify, export and follow the audit trail');
@@ -336,7 +421,10 @@ export function buildProgram(): Command {
         });
         if (last && process.stderr.isTTY) process.stderr.write('\n');
         if (opts.json) printJson(r);
-        else if (r.ok) out(`ok: ${r.records} records, ${r.checkpoints} signed checkpoints, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}`);
+        else if (r.ok)
+          out(
+            `ok: ${r.records} records, ${r.checkpoints} signed checkpoints, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}`,
+          );
         else out(`FAILED at record ${r.firstBad?.seq}: ${r.firstBad?.problem} — ${r.firstBad?.message}`);
         process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
       } finally {
@@ -375,7 +463,9 @@ export function buildProgram(): Command {
         await store.close();
       }
     });
-  common(audit.command('tail').description('print the newest audit records; --follow keeps printing new ones'))
+  common(
+    audit.command('tail').description('print the newest audit records; --follow keeps printing new ones'),
+  )
     .option('-n, --lines <n>', 'how many of the newest records', '20')
     .option('-f, --follow', 'keep following')
     .action(async (opts) => {
@@ -389,7 +479,10 @@ export function buildProgram(): Command {
             after = r.seq;
             const e = JSON.parse(r.eventText) as Record<string, unknown>;
             if (opts.json) out(JSON.stringify({ seq: r.seq, hash: r.hash, event: e }));
-            else out(`#${r.seq} ${e.time} ${e.type}${e.effect ? ` ${e.effect}` : ''}${e.agent ? ` agent=${e.agent}` : ''}${e.user ? ` user=${e.user}` : ''}${e.action ? ` ${e.action}` : ''}${e.decisionId ? ` ${e.decisionId}` : ''}`);
+            else
+              out(
+                `#${r.seq} ${e.time} ${e.type}${e.effect ? ` ${e.effect}` : ''}${e.agent ? ` agent=${e.agent}` : ''}${e.user ? ` user=${e.user}` : ''}${e.action ? ` ${e.action}` : ''}${e.decisionId ? ` ${e.decisionId}` : ''}`,
+              );
           }
         };
         await show();
@@ -407,14 +500,22 @@ export function buildProgram(): Command {
       }
     });
 
-  const approvals = program.command('approvals').description('list and resolve approvals (talks to a running server)');
+  const approvals = program
+    .command('approvals')
+    .description('list and resolve approvals (talks to a running server)');
   remote(approvals.command('list').description('approvals routed to you'))
     .option('--status <status>', 'pending | approved | denied | expired | consumed', 'pending')
     .action(async (opts) => {
-      const r = (await api(opts, 'GET', `/v1/approvals?status=${encodeURIComponent(opts.status)}`)) as { items: Record<string, unknown>[] };
+      const r = (await api(opts, 'GET', `/v1/approvals?status=${encodeURIComponent(opts.status)}`)) as {
+        items: Record<string, unknown>[];
+      };
       if (opts.json) printJson(r);
       else if (r.items.length === 0) out(`no ${opts.status} approvals`);
-      else for (const a of r.items) out(`${a.id}  ${a.status}  ${a.action}  agent=${a.agent}${a.user ? ` user=${a.user}` : ''}  role=${a.role}  "${a.summary}"  expires ${a.expiresAt}`);
+      else
+        for (const a of r.items)
+          out(
+            `${a.id}  ${a.status}  ${a.action}  agent=${a.agent}${a.user ? ` user=${a.user}` : ''}  role=${a.role}  "${a.summary}"  expires ${a.expiresAt}`,
+          );
     });
   for (const verdict of ['approve', 'deny'] as const) {
     remote(approvals.command(`${verdict} <id>`).description(`${verdict} an approval`))
@@ -425,16 +526,29 @@ export function buildProgram(): Command {
         if (opts.comment) body.comment = opts.comment;
         if (opts.sign) {
           const { createPrivateKey, sign } = await import('node:crypto');
-          const a = (await api(opts, 'GET', `/v1/approvals/${encodeURIComponent(id)}`)) as { callHash: string };
-          body.signature = sign(null, Buffer.from(a.callHash, 'utf8'), createPrivateKey(await readFile(resolve(opts.sign), 'utf8'))).toString('base64');
+          const a = (await api(opts, 'GET', `/v1/approvals/${encodeURIComponent(id)}`)) as {
+            callHash: string;
+          };
+          body.signature = sign(
+            null,
+            Buffer.from(a.callHash, 'utf8'),
+            createPrivateKey(await readFile(resolve(opts.sign), 'utf8')),
+          ).toString('base64');
         }
-        const r = (await api(opts, 'POST', `/v1/approvals/${encodeURIComponent(id)}/${verdict}`, body)) as Record<string, unknown>;
+        const r = (await api(
+          opts,
+          'POST',
+          `/v1/approvals/${encodeURIComponent(id)}/${verdict}`,
+          body,
+        )) as Record<string, unknown>;
         if (opts.json) printJson(r);
         else out(`${r.id}: ${r.status} (${(r.votes as unknown[]).length} vote(s), quorum ${r.quorum})`);
       });
   }
 
-  const grants = program.command('grants').description('list, create and revoke delegation grants (talks to a running server)');
+  const grants = program
+    .command('grants')
+    .description('list, create and revoke delegation grants (talks to a running server)');
   remote(grants.command('list'))
     .option('--user <id>')
     .option('--agent <id>')
@@ -447,7 +561,11 @@ export function buildProgram(): Command {
       const r = (await api(opts, 'GET', `/v1/grants?${q}`)) as { items: Record<string, unknown>[] };
       if (opts.json) printJson(r);
       else if (r.items.length === 0) out('no grants');
-      else for (const g of r.items) out(`${g.id}  ${g.user} -> ${g.agent}  ${(g.actions as string[]).join(',')}  expires ${g.expiresAt}${g.revokedAt ? `  REVOKED ${g.revokedAt}` : ''}`);
+      else
+        for (const g of r.items)
+          out(
+            `${g.id}  ${g.user} -> ${g.agent}  ${(g.actions as string[]).join(',')}  expires ${g.expiresAt}${g.revokedAt ? `  REVOKED ${g.revokedAt}` : ''}`,
+          );
     });
   remote(grants.command('create'))
     .requiredOption('--agent <id>', 'the agent receiving the grant')
@@ -462,7 +580,13 @@ export function buildProgram(): Command {
         const m = /^([\w.]+)\s*(<=|>=|==|!=|<|>)\s*(.+)$/.exec(l);
         if (!m) throw new MandateError('bad_request', `invalid --limit ${l}: use e.g. amount<=200`);
         const raw = m[3]!.trim();
-        const value = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw;
+        const value = /^-?\d+(\.\d+)?$/.test(raw)
+          ? Number(raw)
+          : raw === 'true'
+            ? true
+            : raw === 'false'
+              ? false
+              : raw;
         return { arg: m[1], op: m[2], value };
       });
       const body: Record<string, unknown> = {
@@ -485,12 +609,21 @@ export function buildProgram(): Command {
   });
 
   const keys = program.command('keys').description('API keys');
-  common(keys.command('create').description('create an API key; the secret is printed once and stored only hashed'))
-    .addOption(new Option('--role <role>', 'agent | user | approver | admin').choices(['agent', 'user', 'approver', 'admin']).makeOptionMandatory())
+  common(
+    keys
+      .command('create')
+      .description('create an API key; the secret is printed once and stored only hashed'),
+  )
+    .addOption(
+      new Option('--role <role>', 'agent | user | approver | admin')
+        .choices(['agent', 'user', 'approver', 'admin'])
+        .makeOptionMandatory(),
+    )
     .option('--subject <id>', 'the agent id (role agent) or user id (roles user, approver)')
     .option('--name <name>', 'a label')
     .action(async (opts) => {
-      if (opts.role !== 'admin' && !opts.subject) throw new MandateError('bad_request', `--subject is required for role ${opts.role}`);
+      if (opts.role !== 'admin' && !opts.subject)
+        throw new MandateError('bad_request', `--subject is required for role ${opts.role}`);
       const secret = `mdt_${randomBytes(24).toString('base64url')}`;
       const r = await withMandate(opts, async (m) => {
         const id = newId('key', m.clock.now());
@@ -503,11 +636,17 @@ export function buildProgram(): Command {
           createdAt: new Date(m.clock.now()).toISOString(),
           revokedAt: null,
         });
-        await m.record({ type: 'key.created', data: { keyId: id, role: opts.role, subject: opts.subject ?? null, source: 'cli' } });
+        await m.record({
+          type: 'key.created',
+          data: { keyId: id, role: opts.role, subject: opts.subject ?? null, source: 'cli' },
+        });
         return { id, role: opts.role, subject: opts.subject ?? null, secret };
       });
       if (opts.json) printJson(r);
-      else out(`created ${r.id} (role ${r.role}${r.subject ? `, subject ${r.subject}` : ''})\nsecret: ${r.secret}\nStore it now: it is shown only once.`);
+      else
+        out(
+          `created ${r.id} (role ${r.role}${r.subject ? `, subject ${r.subject}` : ''})\nsecret: ${r.secret}\nStore it now: it is shown only once.`,
+        );
     });
 
   common(program.command('migrate').description('apply pending database migrations')).action(async (opts) => {

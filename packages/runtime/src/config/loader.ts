@@ -27,7 +27,11 @@ export interface LoadedConfig {
  * Loads the configuration once: defaults < file < environment (`MANDATE_*`) < flags. Unknown keys
  * are errors. The file is `--config`, else `MANDATE_CONFIG`, else `./mandate.config.json` when present.
  */
-export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedConfig {
+export function loadConfig(
+  overrides: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): LoadedConfig {
   let file = overrides.configFile ?? env.MANDATE_CONFIG ?? null;
   if (!file && existsSync(resolve(cwd, 'mandate.config.json'))) file = 'mandate.config.json';
   let raw: Record<string, unknown> = {};
@@ -47,7 +51,10 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     }
     raw = parsed as Record<string, unknown>;
   }
-  const input = structuredClone(raw) as ConfigInput & { server?: Record<string, unknown>; log?: Record<string, unknown> };
+  const input = structuredClone(raw) as ConfigInput & {
+    server?: Record<string, unknown>;
+    log?: Record<string, unknown>;
+  };
   const server = (input.server ??= {}) as Record<string, unknown>;
   const log = (input.log ??= {}) as Record<string, unknown>;
   if (env.MANDATE_PORT) server.port = parsePort(env.MANDATE_PORT, 'MANDATE_PORT');
@@ -62,9 +69,13 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   const result = ConfigSchema.safeParse(input);
   if (!result.success) {
     const issues = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new MandateError('bad_request', `invalid configuration${file ? ` in ${file}` : ''}: ${issues.join('; ')}`, {
-      details: issues,
-    });
+    throw new MandateError(
+      'bad_request',
+      `invalid configuration${file ? ` in ${file}` : ''}: ${issues.join('; ')}`,
+      {
+        details: issues,
+      },
+    );
   }
   const config = result.data;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
@@ -79,13 +90,17 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: config.policies.timeZone });
   } catch {
-    throw new MandateError('bad_request', `invalid configuration: policies.timeZone ${config.policies.timeZone} is not an IANA time zone`);
+    throw new MandateError(
+      'bad_request',
+      `invalid configuration: policies.timeZone ${config.policies.timeZone} is not an IANA time zone`,
+    );
   }
   return { config, file, baseDir, nodeId: config.nodeId ?? `${hostname()}-${process.pid}` };
 }
 
 function parsePort(v: string, name: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new MandateError('bad_request', `${name} must be a port number`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new MandateError('bad_request', `${name} must be a port number`);
   return n;
 }

@@ -12,7 +12,12 @@ export const ConfigSchema = z.strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8787),
       /** Largest request body accepted, in bytes. */
-      maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      maxBodyBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(1024 * 1024),
       /** Deepest JSON nesting accepted in a body. */
       maxJsonDepth: z.number().int().min(2).max(256).default(32),
       /** Requests in flight beyond which new ones get 503 overloaded. */
@@ -63,7 +68,10 @@ export const ConfigSchema = z.strictObject({
             }),
           )
           .default([]),
-        expiresIn: z.string().regex(/^\d+[smhdy]$/).default('365d'),
+        expiresIn: z
+          .string()
+          .regex(/^\d+[smhdy]$/)
+          .default('365d'),
       }),
     )
     .default([]),
@@ -118,7 +126,10 @@ export const ConfigSchema = z.strictObject({
               /** Working directory of a stdio upstream, relative to the config file. */
               cwd: z.string().optional(),
               /** Streamable HTTP upstream. */
-              url: z.string().regex(/^https?:\/\//, 'url is http(s)://…').optional(),
+              url: z
+                .string()
+                .regex(/^https?:\/\//, 'url is http(s)://…')
+                .optional(),
               /** The gateway's own credentials for this upstream; the caller's token is never forwarded. */
               headers: z.record(z.string(), z.string()).optional(),
               /** Pin first definitions without review (development); changes still quarantine. */

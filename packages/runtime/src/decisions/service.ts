@@ -65,7 +65,10 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       // SECURITY: identity comes from the credential — an agent key decides only for its own agent.
       if (caller.role === 'agent') {
         if (caller.subject !== req.agent) {
-          throw new MandateError('agent_mismatch', `this credential belongs to agent ${caller.subject}, not ${req.agent}`);
+          throw new MandateError(
+            'agent_mismatch',
+            `this credential belongs to agent ${caller.subject}, not ${req.agent}`,
+          );
         }
       } else if (caller.role !== 'admin') {
         throw new MandateError('forbidden', `role ${caller.role} cannot ask for decisions`);
@@ -142,7 +145,13 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
 
         // Delegation: acting for a user needs a live grant from that user that covers this call.
         if (user) {
-          const check = await deps.grants.check({ agent: agent.id, user, action: req.action, args, resource });
+          const check = await deps.grants.check({
+            agent: agent.id,
+            user,
+            action: req.action,
+            args,
+            resource,
+          });
           if (!check.ok) {
             errors.push({ code: check.code, message: check.message });
             return 'deny';
@@ -188,7 +197,11 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         if (userEval) evals.push([userEval, 'user']);
         for (const [e, who] of evals) {
           for (const pe of e.errors) {
-            errors.push({ code: 'policy_error', policyId: pe.policyId, message: `${who} policy ${pe.policyId}: ${pe.message}` });
+            errors.push({
+              code: 'policy_error',
+              policyId: pe.policyId,
+              message: `${who} policy ${pe.policyId}: ${pe.message}`,
+            });
           }
         }
         const denied = evals.filter(([e]) => e.effect === 'deny');
@@ -198,7 +211,13 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
               ? e.satisfied.map((s) => reason(s.policyId, s.reason, who))
               : e.errors.length > 0
                 ? []
-                : [reason(DEFAULT_DENY, `no policy permits ${who === 'agent' ? `agent ${agent.id}` : `user ${user?.id}`} to ${req.action}`, who)],
+                : [
+                    reason(
+                      DEFAULT_DENY,
+                      `no policy permits ${who === 'agent' ? `agent ${agent.id}` : `user ${user?.id}`} to ${req.action}`,
+                      who,
+                    ),
+                  ],
           );
           return 'deny';
         }
@@ -224,7 +243,10 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             return 'deny';
           }
           if (consumed.approval.role !== requirement.role || consumed.approval.quorum < requirement.quorum) {
-            errors.push({ code: 'approval_mismatch', message: 'the approval was routed to another role or quorum' });
+            errors.push({
+              code: 'approval_mismatch',
+              message: 'the approval was routed to another role or quorum',
+            });
             return 'deny';
           }
           approvalRef = toApprovalRef(consumed.approval);
@@ -293,9 +315,13 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           error: (err as Error).message,
         });
         if (isMandateError(err) && err.code === 'overloaded') throw err;
-        throw new MandateError('audit_unavailable', 'the decision could not be recorded; nothing is allowed without a record', {
-          cause: err,
-        });
+        throw new MandateError(
+          'audit_unavailable',
+          'the decision could not be recorded; nothing is allowed without a record',
+          {
+            cause: err,
+          },
+        );
       }
       deps.observe?.(effect, performance.now() - started);
       return { decision, args };
@@ -316,7 +342,11 @@ export function agentEntity(a: Agent): PolicyEntity {
 
 /** Cedar view of a user: `User::"id"` with roles as a set and its attributes (tenant, department …). */
 export function userEntity(u: User): PolicyEntity {
-  return { uid: { type: 'User', id: u.id }, attrs: { ...u.attributes, roles: u.roles, status: u.status }, parents: [] };
+  return {
+    uid: { type: 'User', id: u.id },
+    attrs: { ...u.attributes, roles: u.roles, status: u.status },
+    parents: [],
+  };
 }
 
 /** Cedar view of a resource: its attributes plus `tags` as a set. */

@@ -14,11 +14,15 @@ export interface BenchClient {
   close(): Promise<void>;
 }
 
-export async function connectBenchClient(url: string, headers: Record<string, string> = {}): Promise<BenchClient> {
+export async function connectBenchClient(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<BenchClient> {
   const client = new Client({ name: 'mandate-bench', version: '0.1.0' });
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
   return {
-    callTool: async (name, args) => (await client.callTool({ name, arguments: args })) as { isError?: boolean },
+    callTool: async (name, args) =>
+      (await client.callTool({ name, arguments: args })) as { isError?: boolean },
     listTools: async () => (await client.listTools()).tools.map((t) => t.name),
     close: () => client.close(),
   };
@@ -31,7 +35,9 @@ export async function startEchoUpstream(): Promise<{ url: string; close(): Promi
     void (async () => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
-      const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown) : undefined;
+      const body = chunks.length
+        ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown)
+        : undefined;
       const sid = req.headers['mcp-session-id'];
       let t = typeof sid === 'string' ? sessions.get(sid) : undefined;
       if (!t) {
@@ -44,9 +50,17 @@ export async function startEchoUpstream(): Promise<{ url: string; close(): Promi
         });
         const server = new Server({ name: 'echo', version: '1.0.0' }, { capabilities: { tools: {} } });
         server.setRequestHandler(ListToolsRequestSchema, async () => ({
-          tools: [{ name: 'echo', description: 'Echo', inputSchema: { type: 'object', properties: { text: { type: 'string' } } } }],
+          tools: [
+            {
+              name: 'echo',
+              description: 'Echo',
+              inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
+            },
+          ],
         }));
-        server.setRequestHandler(CallToolRequestSchema, async (r) => ({ content: [{ type: 'text', text: JSON.stringify(r.params.arguments ?? {}) }] }));
+        server.setRequestHandler(CallToolRequestSchema, async (r) => ({
+          content: [{ type: 'text', text: JSON.stringify(r.params.arguments ?? {}) }],
+        }));
         await server.connect(created);
         t = created;
       }

@@ -108,7 +108,10 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const catalog = new Map<string, CatalogEntry>();
   /** By exposed name (what clients call). */
   const byExposed = new Map<string, CatalogEntry>();
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; caller: Caller; close: () => Promise<void> }>();
+  const sessions = new Map<
+    string,
+    { transport: StreamableHTTPServerTransport; caller: Caller; close: () => Promise<void> }
+  >();
   const openSessions = new Set<() => Promise<void>>();
   let published = '';
 
@@ -123,16 +126,30 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       const name = typeof raw.name === 'string' ? raw.name : '';
       const action = actionOf(u, name);
       if (!ACTION_NAME.test(action)) {
-        logger.warn('upstream tool hidden: its action name does not fit namespace.verb', { server: u.name, tool: name.slice(0, 100) });
+        logger.warn('upstream tool hidden: its action name does not fit namespace.verb', {
+          server: u.name,
+          tool: name.slice(0, 100),
+        });
         continue;
       }
       const def = toolDefinition(raw);
       const status = await pins.check(u.name, def, u.trustOnFirstUse === true);
-      const entry: CatalogEntry = { upstream: u, tool: name, action, exposed: exposedOf(u, name), def, raw, status };
+      const entry: CatalogEntry = {
+        upstream: u,
+        tool: name,
+        action,
+        exposed: exposedOf(u, name),
+        def,
+        raw,
+        status,
+      };
       const clash = catalog.get(action);
       if (clash && clash.upstream.name !== u.name) {
         // SECURITY: shadowing — two upstreams claiming one action: neither is trusted with it.
-        logger.warn('two upstreams expose the same action; both hidden', { action, servers: [clash.upstream.name, u.name] });
+        logger.warn('two upstreams expose the same action; both hidden', {
+          action,
+          servers: [clash.upstream.name, u.name],
+        });
         clash.status = 'quarantined';
         entry.status = 'quarantined';
       }
@@ -202,12 +219,18 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
 
   // ---------------------------------------------------------------- upstream connections
 
-  async function connect(u: UpstreamConfig, clientCaps: ClientCapabilities, onEvent: UpstreamEvents): Promise<Conn> {
+  async function connect(
+    u: UpstreamConfig,
+    clientCaps: ClientCapabilities,
+    onEvent: UpstreamEvents,
+  ): Promise<Conn> {
     const client = new Client({ name: 'mandate-gateway', version: '0.1.0' }, { capabilities: clientCaps });
     let transport: Transport;
     if (u.url) {
       // SECURITY: only the gateway's own configured headers go upstream; the caller's token never does.
-      transport = new StreamableHTTPClientTransport(new URL(u.url), { requestInit: { headers: { ...(u.headers ?? {}) } } });
+      transport = new StreamableHTTPClientTransport(new URL(u.url), {
+        requestInit: { headers: { ...(u.headers ?? {}) } },
+      });
     } else {
       const t = new StdioClientTransport({
         command: u.command!,
@@ -216,7 +239,9 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
         ...(u.cwd ? { cwd: u.cwd } : {}),
         stderr: 'pipe',
       });
-      t.stderr?.on('data', (chunk: Buffer) => logger.debug('upstream stderr', { server: u.name, line: chunk.toString('utf8').slice(0, 500) }));
+      t.stderr?.on('data', (chunk: Buffer) =>
+        logger.debug('upstream stderr', { server: u.name, line: chunk.toString('utf8').slice(0, 500) }),
+      );
       transport = t;
     }
     const conn: Conn = { cfg: u, client, caps: {}, instructions: undefined, inflight: [] };
@@ -239,7 +264,9 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     const out: Record<string, unknown>[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 100; page++) {
-      const r = (await conn.client.request({ method, params: cursor ? { cursor } : {} }, ResultSchema, { timeout: callTimeoutMs })) as Record<string, unknown>;
+      const r = (await conn.client.request({ method, params: cursor ? { cursor } : {} }, ResultSchema, {
+        timeout: callTimeoutMs,
+      })) as Record<string, unknown>;
       const items = Array.isArray(r[field]) ? (r[field] as Record<string, unknown>[]) : [];
       out.push(...items);
       cursor = typeof r.nextCursor === 'string' ? r.nextCursor : undefined;
@@ -250,9 +277,14 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
 
   // ---------------------------------------------------------------- one downstream session
 
-  async function openSession(caller: Caller, clientCaps: ClientCapabilities, sessionLabel: () => string | undefined) {
+  async function openSession(
+    caller: Caller,
+    clientCaps: ClientCapabilities,
+    sessionLabel: () => string | undefined,
+  ) {
     // SECURITY: only agent credentials speak MCP; the agent id and its user come from the credential and config.
-    if (caller.role !== 'agent' || !caller.subject) throw new MandateError('forbidden', 'the MCP gateway needs an agent API key');
+    if (caller.role !== 'agent' || !caller.subject)
+      throw new MandateError('forbidden', 'the MCP gateway needs an agent API key');
     const agent = caller.subject;
     const onBehalfOf = callerUser(caller);
     const conns = new Map<string, Conn>();
@@ -268,13 +300,18 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
           try {
             await absorb(conn.cfg, await listAll(conn, 'tools/list', 'tools'));
           } catch (err) {
-            logger.warn('re-listing tools after list_changed failed', { server: conn.cfg.name, error: (err as Error).message });
+            logger.warn('re-listing tools after list_changed failed', {
+              server: conn.cfg.name,
+              error: (err as Error).message,
+            });
           }
         }
         const rel = latest(conn);
-        await server.notification(n as never, rel !== undefined ? { relatedRequestId: rel } : undefined).catch((err: Error) =>
-          logger.debug('notification not delivered', { method: n.method, error: err.message }),
-        );
+        await server
+          .notification(n as never, rel !== undefined ? { relatedRequestId: rel } : undefined)
+          .catch((err: Error) =>
+            logger.debug('notification not delivered', { method: n.method, error: err.message }),
+          );
       },
       async request(conn, r, signal) {
         if (!server) throw new McpError(ErrorCode.InternalError, 'no client session');
@@ -350,10 +387,19 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     const uriOwner = new Map<string, string>();
     const promptOwner = new Map<string, { conn: string; name: string }>();
 
-    const forward = async (conn: Conn, method: string, params: Record<string, unknown> | undefined, id: RequestId, signal: AbortSignal) => {
+    const forward = async (
+      conn: Conn,
+      method: string,
+      params: Record<string, unknown> | undefined,
+      id: RequestId,
+      signal: AbortSignal,
+    ) => {
       conn.inflight.push(id);
       try {
-        return (await conn.client.request({ method, params } as never, ResultSchema, { signal, timeout: callTimeoutMs })) as Record<string, unknown>;
+        return (await conn.client.request({ method, params } as never, ResultSchema, {
+          signal,
+          timeout: callTimeoutMs,
+        })) as Record<string, unknown>;
       } finally {
         conn.inflight.splice(conn.inflight.indexOf(id), 1);
       }
@@ -365,7 +411,10 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       if (byOwner) return byOwner;
       const candidates = withCap('resources');
       if (candidates.length === 1) return candidates[0]!;
-      throw new McpError(ErrorCode.InvalidParams, `no upstream is known to serve ${uri}; list resources first`);
+      throw new McpError(
+        ErrorCode.InvalidParams,
+        `no upstream is known to serve ${uri}; list resources first`,
+      );
     };
 
     async function listTools(): Promise<Record<string, unknown>> {
@@ -379,7 +428,11 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       return { tools };
     }
 
-    async function decide(action: string, args: Record<string, unknown>, approvalId: string | null): Promise<DecisionOutcome> {
+    async function decide(
+      action: string,
+      args: Record<string, unknown>,
+      approvalId: string | null,
+    ): Promise<DecisionOutcome> {
       const label = sessionLabel();
       return deps.decisions.decide(
         {
@@ -394,7 +447,12 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       );
     }
 
-    async function callTool(params: Record<string, unknown>, id: RequestId, signal: AbortSignal, sendProgress: ((p: Record<string, unknown>) => Promise<void>) | null) {
+    async function callTool(
+      params: Record<string, unknown>,
+      id: RequestId,
+      signal: AbortSignal,
+      sendProgress: ((p: Record<string, unknown>) => Promise<void>) | null,
+    ) {
       const name = typeof params.name === 'string' ? params.name : '';
       const rawArgs = params.arguments ?? {};
       if (!rawArgs || typeof rawArgs !== 'object' || Array.isArray(rawArgs)) {
@@ -421,7 +479,9 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       // SECURITY: a quarantined, unknown or clashing tool is never forwarded, whatever the decision says.
       if (!entry || entry.status !== 'approved' || byExposed.get(entry.exposed) !== entry) {
         return errorResult(
-          entry ? `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval (mandate tools approve ${entry.action})` : `unknown tool ${name}`,
+          entry
+            ? `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval (mandate tools approve ${entry.action})`
+            : `unknown tool ${name}`,
           d.decisionId,
         );
       }
@@ -437,7 +497,10 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
             }
             d = outcome.decision;
           } else if (resolved && resolved.status !== 'pending') {
-            return errorResult(`approval ${resolved.id} was ${resolved.status}; the call was not made`, d.decisionId);
+            return errorResult(
+              `approval ${resolved.id} was ${resolved.status}; the call was not made`,
+              d.decisionId,
+            );
           }
         }
       }
@@ -458,45 +521,84 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       const conn = conns.get(entry.upstream.name);
       if (!conn) return errorResult(`upstream ${entry.upstream.name} is unavailable`, d.decisionId);
       const upMeta: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(meta)) if (!k.startsWith('mandate/') && k !== 'progressToken') upMeta[k] = v;
+      for (const [k, v] of Object.entries(meta))
+        if (!k.startsWith('mandate/') && k !== 'progressToken') upMeta[k] = v;
       const upParams: Record<string, unknown> = { ...params, name: entry.tool, arguments: outcome.args };
       if (Object.keys(upMeta).length > 0) upParams._meta = upMeta;
       else delete upParams._meta;
       conn.inflight.push(id);
       try {
         // SECURITY: what was checked is what runs — exactly the decided args go upstream.
-        const result = (await conn.client.request({ method: 'tools/call', params: upParams } as never, ResultSchema, {
-          signal,
-          timeout: callTimeoutMs,
-          ...(sendProgress ? { onprogress: (p) => void sendProgress(p as Record<string, unknown>) } : {}),
-        })) as Record<string, unknown>;
-        return { ...result, _meta: { ...((result._meta as Record<string, unknown>) ?? {}), [META_DECISION]: d.decisionId } };
+        const result = (await conn.client.request(
+          { method: 'tools/call', params: upParams } as never,
+          ResultSchema,
+          {
+            signal,
+            timeout: callTimeoutMs,
+            ...(sendProgress ? { onprogress: (p) => void sendProgress(p as Record<string, unknown>) } : {}),
+          },
+        )) as Record<string, unknown>;
+        return {
+          ...result,
+          _meta: { ...((result._meta as Record<string, unknown>) ?? {}), [META_DECISION]: d.decisionId },
+        };
       } catch (err) {
         if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
-          logger.warn('upstream call timed out', { server: conn.cfg.name, tool: entry.tool, decisionId: d.decisionId });
-          return errorResult(`upstream ${conn.cfg.name} did not answer ${entry.tool} within ${callTimeoutMs} ms; the call was cancelled`, d.decisionId);
+          logger.warn('upstream call timed out', {
+            server: conn.cfg.name,
+            tool: entry.tool,
+            decisionId: d.decisionId,
+          });
+          return errorResult(
+            `upstream ${conn.cfg.name} did not answer ${entry.tool} within ${callTimeoutMs} ms; the call was cancelled`,
+            d.decisionId,
+          );
         }
-        if (err instanceof McpError) throw new McpError(err.code, err.message, { ...(isRecord(err.data) ? err.data : {}), [META_DECISION]: d.decisionId });
+        if (err instanceof McpError)
+          throw new McpError(err.code, err.message, {
+            ...(isRecord(err.data) ? err.data : {}),
+            [META_DECISION]: d.decisionId,
+          });
         throw err;
       } finally {
         conn.inflight.splice(conn.inflight.indexOf(id), 1);
       }
     }
 
-    async function governed(conn: Conn, verb: 'resources_subscribe' | 'resources_unsubscribe', params: Record<string, unknown>, id: RequestId, signal: AbortSignal) {
+    async function governed(
+      conn: Conn,
+      verb: 'resources_subscribe' | 'resources_unsubscribe',
+      params: Record<string, unknown>,
+      id: RequestId,
+      signal: AbortSignal,
+    ) {
       const uri = typeof params.uri === 'string' ? params.uri : '';
       let outcome: DecisionOutcome;
       try {
         outcome = await decide(`${conn.cfg.name}.${verb}`, { uri }, null);
       } catch (err) {
-        throw new McpError(ErrorCode.InvalidRequest, `Mandate could not decide this request: ${describe(err)}`);
+        throw new McpError(
+          ErrorCode.InvalidRequest,
+          `Mandate could not decide this request: ${describe(err)}`,
+        );
       }
       const d = outcome.decision;
       if (d.effect !== 'allow') {
-        throw new McpError(ErrorCode.InvalidRequest, `denied by Mandate: ${reasonText(d)}`, { [META_DECISION]: d.decisionId });
+        throw new McpError(ErrorCode.InvalidRequest, `denied by Mandate: ${reasonText(d)}`, {
+          [META_DECISION]: d.decisionId,
+        });
       }
-      const r = await forward(conn, verb === 'resources_subscribe' ? 'resources/subscribe' : 'resources/unsubscribe', { ...params, uri }, id, signal);
-      return { ...r, _meta: { ...((r._meta as Record<string, unknown>) ?? {}), [META_DECISION]: d.decisionId } };
+      const r = await forward(
+        conn,
+        verb === 'resources_subscribe' ? 'resources/subscribe' : 'resources/unsubscribe',
+        { ...params, uri },
+        id,
+        signal,
+      );
+      return {
+        ...r,
+        _meta: { ...((r._meta as Record<string, unknown>) ?? {}), [META_DECISION]: d.decisionId },
+      };
     }
 
     srv.fallbackRequestHandler = async (request, extra) => {
@@ -512,7 +614,10 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
             token === undefined
               ? null
               : (p: Record<string, unknown>) =>
-                  extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } } as never);
+                  extra.sendNotification({
+                    method: 'notifications/progress',
+                    params: { ...p, progressToken: token },
+                  } as never);
           return callTool(params, id, signal, sendProgress) as never;
         }
         case 'resources/list':
@@ -521,7 +626,9 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
           const list = withCap('resources');
           if (list.length === 1) {
             const r = await forward(list[0]!, request.method, params, id, signal);
-            if (Array.isArray(r[field])) for (const x of r[field] as { uri?: string }[]) if (x.uri) uriOwner.set(x.uri, list[0]!.cfg.name);
+            if (Array.isArray(r[field]))
+              for (const x of r[field] as { uri?: string }[])
+                if (x.uri) uriOwner.set(x.uri, list[0]!.cfg.name);
             return r as never;
           }
           const items: Record<string, unknown>[] = [];
@@ -538,7 +645,13 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
         case 'resources/subscribe':
         case 'resources/unsubscribe':
           // Side effects on upstream state are decided like tool calls (action `<server>.resources_subscribe`).
-          return governed(routeUri(String(params.uri ?? '')), request.method === 'resources/subscribe' ? 'resources_subscribe' : 'resources_unsubscribe', params, id, signal) as never;
+          return governed(
+            routeUri(String(params.uri ?? '')),
+            request.method === 'resources/subscribe' ? 'resources_subscribe' : 'resources_unsubscribe',
+            params,
+            id,
+            signal,
+          ) as never;
         case 'prompts/list': {
           const prompts: Record<string, unknown>[] = [];
           const list = withCap('prompts');
@@ -569,7 +682,10 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
         }
         default:
           // SECURITY: methods the gateway does not know are refused, so nothing slips past the check.
-          throw new McpError(ErrorCode.MethodNotFound, `method ${request.method} is not supported by the Mandate gateway`);
+          throw new McpError(
+            ErrorCode.MethodNotFound,
+            `method ${request.method} is not supported by the Mandate gateway`,
+          );
       }
     };
 
@@ -578,7 +694,8 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       if (owner && conns.get(owner.conn)) return { conn: conns.get(owner.conn)!, name: owner.name };
       for (const c of withCap('prompts')) {
         if (c.cfg.exposeBareNames) return { conn: c, name: exposed };
-        if (exposed.startsWith(`${c.cfg.name}.`)) return { conn: c, name: exposed.slice(c.cfg.name.length + 1) };
+        if (exposed.startsWith(`${c.cfg.name}.`))
+          return { conn: c, name: exposed.slice(c.cfg.name.length + 1) };
       }
       throw new McpError(ErrorCode.InvalidParams, `unknown prompt ${exposed.slice(0, 100)}`);
     }
@@ -620,7 +737,8 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       res.setHeader('www-authenticate', 'Bearer');
       return jsonRpcError(res, 401, -32001, describe(err));
     }
-    if (caller.role !== 'agent') return jsonRpcError(res, 403, -32001, 'the MCP gateway needs an agent API key');
+    if (caller.role !== 'agent')
+      return jsonRpcError(res, 403, -32001, 'the MCP gateway needs an agent API key');
     let body: unknown;
     if (req.method === 'POST') {
       try {
@@ -637,14 +755,21 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       return s.transport.handleRequest(req, res, body);
     }
     const init = Array.isArray(body) ? body.find(isInitialize) : isInitialize(body) ? body : undefined;
-    if (req.method !== 'POST' || !init) return jsonRpcError(res, 400, -32000, 'no session: send initialize first');
-    const clientCaps = ((init as { params?: { capabilities?: ClientCapabilities } }).params?.capabilities ?? {}) as ClientCapabilities;
+    if (req.method !== 'POST' || !init)
+      return jsonRpcError(res, 400, -32000, 'no session: send initialize first');
+    const clientCaps = ((init as { params?: { capabilities?: ClientCapabilities } }).params?.capabilities ??
+      {}) as ClientCapabilities;
     let transport: StreamableHTTPServerTransport | undefined;
     let opened: Awaited<ReturnType<typeof openSession>>;
     try {
       opened = await openSession(caller, clientCaps, () => transport?.sessionId);
     } catch (err) {
-      return jsonRpcError(res, isMandateError(err) && err.code === 'forbidden' ? 403 : 502, -32000, describe(err));
+      return jsonRpcError(
+        res,
+        isMandateError(err) && err.code === 'forbidden' ? 403 : 502,
+        -32000,
+        describe(err),
+      );
     }
     const t = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
@@ -662,7 +787,11 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   }
 
   async function serve(transport: Transport, caller: Caller) {
-    const opened = await openSession(caller, { sampling: {}, elicitation: {}, roots: { listChanged: true } }, () => transport.sessionId);
+    const opened = await openSession(
+      caller,
+      { sampling: {}, elicitation: {}, roots: { listChanged: true } },
+      () => transport.sessionId,
+    );
     const closed = new Promise<void>((resolve) => {
       opened.server.onclose = () => {
         void opened.close().finally(resolve);
@@ -678,7 +807,11 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     serveStdio: (caller) => serve(new StdioServerTransport(), caller),
     async refresh() {
       for (const u of options.upstreams) {
-        const conn = await connect(u, {}, { notification: async () => {}, request: async () => ({}), closed: () => {} });
+        const conn = await connect(
+          u,
+          {},
+          { notification: async () => {}, request: async () => ({}), closed: () => {} },
+        );
         try {
           if (conn.caps.tools) await absorb(u, await listAll(conn, 'tools/list', 'tools'));
         } finally {

@@ -64,13 +64,24 @@ export function createPinService(deps: PinServiceDeps): PinService {
           approvedBy: trustOnFirstUse ? 'tofu' : null,
         };
         // SECURITY: the full definition enters the audit trail before the tool can be shown or called.
-        await deps.record({ type: 'tool.pinned', action: `${server}.${name}`, data: { server, tool: name, hash, status, approvedBy: next.approvedBy, definition: def } });
+        await deps.record({
+          type: 'tool.pinned',
+          action: `${server}.${name}`,
+          data: { server, tool: name, hash, status, approvedBy: next.approvedBy, definition: def },
+        });
         if (status === 'quarantined') {
-          await deps.record({ type: 'tool.quarantined', action: `${server}.${name}`, data: { server, tool: name, hash, previousHash: null, reason: 'new' } });
+          await deps.record({
+            type: 'tool.quarantined',
+            action: `${server}.${name}`,
+            data: { server, tool: name, hash, previousHash: null, reason: 'new' },
+          });
         }
         await store.putToolPin(next);
         if (status === 'approved') approved.set(key(server, name), hash);
-        deps.logger.info(status === 'approved' ? 'tool pinned (trust on first use)' : 'new tool quarantined', { server, tool: name, hash });
+        deps.logger.info(
+          status === 'approved' ? 'tool pinned (trust on first use)' : 'new tool quarantined',
+          { server, tool: name, hash },
+        );
         return status;
       }
       // SECURITY: a rug pull — the definition changed after it was pinned: quarantine until re-approved.
@@ -80,8 +91,20 @@ export function createPinService(deps: PinServiceDeps): PinService {
         action: `${server}.${name}`,
         data: { server, tool: name, hash, previousHash: pin.hash, reason: 'changed', definition: def },
       });
-      await store.putToolPin({ ...pin, hash, definition: def, status: 'quarantined', approvedBy: null, updatedAt: now });
-      deps.logger.warn('tool definition changed; quarantined', { server, tool: name, hash, previousHash: pin.hash });
+      await store.putToolPin({
+        ...pin,
+        hash,
+        definition: def,
+        status: 'quarantined',
+        approvedBy: null,
+        updatedAt: now,
+      });
+      deps.logger.warn('tool definition changed; quarantined', {
+        server,
+        tool: name,
+        hash,
+        previousHash: pin.hash,
+      });
       return 'quarantined';
     },
 
@@ -89,10 +112,17 @@ export function createPinService(deps: PinServiceDeps): PinService {
       const pin = await store.getToolPin(server, tool);
       if (!pin) throw new MandateError('not_found', `no pinned tool ${server}.${tool}`);
       if (hash !== undefined && hash !== pin.hash) {
-        throw new MandateError('conflict', `the current definition of ${server}.${tool} has hash ${pin.hash}, not ${hash}`);
+        throw new MandateError(
+          'conflict',
+          `the current definition of ${server}.${tool} has hash ${pin.hash}, not ${hash}`,
+        );
       }
       const next: ToolPin = { ...pin, status: 'approved', approvedBy, updatedAt: iso() };
-      await deps.record({ type: 'tool.approved', action: `${server}.${tool}`, data: { server, tool, hash: pin.hash, approvedBy } });
+      await deps.record({
+        type: 'tool.approved',
+        action: `${server}.${tool}`,
+        data: { server, tool, hash: pin.hash, approvedBy },
+      });
       await store.putToolPin(next);
       approved.set(key(server, tool), pin.hash);
       return next;

@@ -55,7 +55,11 @@ export function parseUpstreamFlag(flag: string, trustOnFirstUse = false): Upstre
   if (eq <= 0) throw new MandateError('bad_request', `--upstream ${flag}: use name=<command> or name=<url>`);
   const name = flag.slice(0, eq).trim();
   const target = flag.slice(eq + 1).trim();
-  if (!NAME.test(name)) throw new MandateError('bad_request', `--upstream ${name}: names are lower-case letters, digits, _ and -`);
+  if (!NAME.test(name))
+    throw new MandateError(
+      'bad_request',
+      `--upstream ${name}: names are lower-case letters, digits, _ and -`,
+    );
   if (!target) throw new MandateError('bad_request', `--upstream ${name}: give a command or URL`);
   if (/^https?:\/\//i.test(target)) {
     try {
@@ -74,9 +78,14 @@ export function parseUpstreamFlag(flag: string, trustOnFirstUse = false): Upstre
 export function validateUpstreams(upstreams: readonly UpstreamConfig[]): void {
   const seen = new Set<string>();
   for (const u of upstreams) {
-    if (!NAME.test(u.name)) throw new MandateError('bad_request', `upstream ${u.name}: names are lower-case letters, digits, _ and -`);
+    if (!NAME.test(u.name))
+      throw new MandateError(
+        'bad_request',
+        `upstream ${u.name}: names are lower-case letters, digits, _ and -`,
+      );
     if (seen.has(u.name)) throw new MandateError('bad_request', `upstream ${u.name} is configured twice`);
     seen.add(u.name);
-    if (!!u.command === !!u.url) throw new MandateError('bad_request', `upstream ${u.name}: give exactly one of command or url`);
+    if (!!u.command === !!u.url)
+      throw new MandateError('bad_request', `upstream ${u.name}: give exactly one of command or url`);
   }
 }

@@ -30,7 +30,11 @@ export function createVisibility(): (policy: CompiledPolicySet | null, action: s
 /** null: not understood (counts as matching everything). */
 type PermitScope = { principalOk: boolean; actions: { names: string[]; in: boolean } | 'any' } | null;
 
-function actionMayMatch(actions: { names: string[]; in: boolean } | 'any', action: string, declared: Set<string>): boolean {
+function actionMayMatch(
+  actions: { names: string[]; in: boolean } | 'any',
+  action: string,
+  declared: Set<string>,
+): boolean {
   if (actions === 'any') return true;
   if (actions.names.includes(action)) return true;
   // `action in Action::"x"`: x may be a group holding ours, unless x is one of the tools' own action names.
@@ -76,7 +80,8 @@ function parseScope(text: string): PermitScope {
   else if (eqType) principalOk = eqType[1] === 'Agent';
   if (action === 'action') return { principalOk, actions: 'any' };
   const names = [...action.matchAll(/Action::"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
-  if (/^action\s*==/.test(action) && names.length === 1) return { principalOk, actions: { names, in: false } };
+  if (/^action\s*==/.test(action) && names.length === 1)
+    return { principalOk, actions: { names, in: false } };
   if (/^action\s+in\b/.test(action) && names.length > 0) return { principalOk, actions: { names, in: true } };
   return null;
 }

@@ -5,8 +5,7 @@ import type { GrantLimit, GrantRecord, Store } from '../storage/port.js';
 export type GrantFailure = 'no_grant' | 'grant_expired' | 'grant_revoked' | 'grant_exceeded';
 
 export type GrantCheck =
-  | { ok: true; grant: GrantRecord; chain: string[] }
-  | { ok: false; code: GrantFailure; message: string };
+  { ok: true; grant: GrantRecord; chain: string[] } | { ok: false; code: GrantFailure; message: string };
 
 export interface CreateGrantInput {
   user: string;
@@ -20,7 +19,8 @@ export interface CreateGrantInput {
 }
 
 /** Who is creating a grant: the user themself, an admin acting for a user, or an agent attenuating its own grant. */
-export type GrantCreator = { kind: 'user'; id: string } | { kind: 'admin'; keyId: string } | { kind: 'agent'; id: string };
+export type GrantCreator =
+  { kind: 'user'; id: string } | { kind: 'admin'; keyId: string } | { kind: 'agent'; id: string };
 
 export interface GrantServiceDeps {
   store: Store;
@@ -63,7 +63,8 @@ function patternSubset(child: string, parentPatterns: string[]): boolean {
 
 function limitHolds(limit: GrantLimit, args: Record<string, unknown>): boolean {
   let v: unknown = args;
-  for (const seg of limit.arg.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+  for (const seg of limit.arg.split('.'))
+    v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
   // SECURITY: fail closed — a limit on an arg that is absent or of another type does not hold.
   if (typeof limit.value === 'number') {
     if (typeof v !== 'number') return false;
@@ -141,11 +142,14 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
     async create(input, by) {
       const now = clock.now();
       for (const a of input.actions) {
-        if (!ACTION_PATTERN.test(a)) throw new MandateError('bad_request', `grant action ${a} is not an action name or namespace.*`);
+        if (!ACTION_PATTERN.test(a))
+          throw new MandateError('bad_request', `grant action ${a} is not an action name or namespace.*`);
       }
-      if (input.actions.length === 0) throw new MandateError('bad_request', 'a grant names at least one action');
+      if (input.actions.length === 0)
+        throw new MandateError('bad_request', 'a grant names at least one action');
       const expires = Date.parse(input.expiresAt);
-      if (!Number.isFinite(expires) || expires <= now) throw new MandateError('bad_request', 'expiresAt must be a time in the future');
+      if (!Number.isFinite(expires) || expires <= now)
+        throw new MandateError('bad_request', 'expiresAt must be a time in the future');
       const grant: GrantRecord = {
         id: newId('grt', now),
         user: input.user,
@@ -160,7 +164,8 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         parentId: input.parentId ?? null,
         createdBy: by.kind === 'admin' ? `admin:${by.keyId}` : `${by.kind}:${by.id}`,
       };
-      if (!(await store.getAgent(input.agent))) throw new MandateError('unknown_agent', `no agent ${input.agent}`);
+      if (!(await store.getAgent(input.agent)))
+        throw new MandateError('unknown_agent', `no agent ${input.agent}`);
       if (!(await store.getUser(input.user))) throw new MandateError('unknown_user', `no user ${input.user}`);
       if (grant.parentId) {
         const parent = await store.getGrant(grant.parentId);
@@ -170,28 +175,41 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
           throw new MandateError('forbidden', 'only the agent holding a grant can pass it on');
         }
         if (!isLive(parent, now)) {
-          throw new MandateError(parent.revokedAt ? 'grant_revoked' : 'grant_expired', `parent grant ${parent.id} is not live`);
+          throw new MandateError(
+            parent.revokedAt ? 'grant_revoked' : 'grant_expired',
+            `parent grant ${parent.id} is not live`,
+          );
         }
         const problems: string[] = [];
         if (parent.user !== grant.user) problems.push('user differs from the parent grant');
         if (grant.agent === parent.agent) problems.push('a sub-grant goes to another agent');
-        for (const a of grant.actions) if (!patternSubset(a, parent.actions)) problems.push(`action ${a} is not in the parent grant`);
+        for (const a of grant.actions)
+          if (!patternSubset(a, parent.actions)) problems.push(`action ${a} is not in the parent grant`);
         if (parent.resources.length > 0) {
-          if (grant.resources.length === 0) problems.push('the parent grant is narrowed to resources; the sub-grant must be too');
-          for (const r of grant.resources) if (!parent.resources.includes(r)) problems.push(`resource ${r} is not in the parent grant`);
+          if (grant.resources.length === 0)
+            problems.push('the parent grant is narrowed to resources; the sub-grant must be too');
+          for (const r of grant.resources)
+            if (!parent.resources.includes(r)) problems.push(`resource ${r} is not in the parent grant`);
         }
         for (const [k, v] of Object.entries(parent.resourceAttributes)) {
-          if (grant.resourceAttributes[k] !== v) problems.push(`resource constraint ${k}=${v} of the parent must be kept`);
+          if (grant.resourceAttributes[k] !== v)
+            problems.push(`resource constraint ${k}=${v} of the parent must be kept`);
         }
-        if (!limitsAttenuate(grant.limits, parent.limits)) problems.push('limits are wider than the parent grant');
+        if (!limitsAttenuate(grant.limits, parent.limits))
+          problems.push('limits are wider than the parent grant');
         if (expires > Date.parse(parent.expiresAt)) problems.push('expires after the parent grant');
         if (problems.length) {
-          throw new MandateError('grant_exceeded', `sub-grant is wider than its parent: ${problems.join('; ')}`, {
-            details: problems,
-          });
+          throw new MandateError(
+            'grant_exceeded',
+            `sub-grant is wider than its parent: ${problems.join('; ')}`,
+            {
+              details: problems,
+            },
+          );
         }
         const chain = await chainOf(parent);
-        if (!chain.every((g) => isLive(g, now))) throw new MandateError('grant_revoked', 'the parent chain is not live');
+        if (!chain.every((g) => isLive(g, now)))
+          throw new MandateError('grant_revoked', 'the parent chain is not live');
       } else if (by.kind === 'agent') {
         throw new MandateError('forbidden', 'an agent can only pass on a grant it holds (parentId)');
       }
@@ -221,7 +239,12 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       const g = await store.getGrant(id);
       if (!g) throw new MandateError('not_found', `no grant ${id}`);
       const revoked = await store.revokeGrant(id, new Date(clock.now()).toISOString());
-      await deps.audit({ type: 'grant.revoked', agent: g.agent, user: g.user, data: { grantId: id, revoked, by } });
+      await deps.audit({
+        type: 'grant.revoked',
+        agent: g.agent,
+        user: g.user,
+        data: { grantId: id, revoked, by },
+      });
       return revoked;
     },
 
@@ -230,7 +253,11 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       const all = await store.listGrants({ user: input.user.id, agent: input.agent, includeRevoked: true });
       const covering = all.filter((g) => g.actions.some((p) => actionCovered(p, input.action)));
       if (covering.length === 0) {
-        return { ok: false, code: 'no_grant', message: `${input.user.id} has not granted ${input.agent} ${input.action}` };
+        return {
+          ok: false,
+          code: 'no_grant',
+          message: `${input.user.id} has not granted ${input.agent} ${input.action}`,
+        };
       }
       let sawLive = false;
       for (const g of covering) {
@@ -239,7 +266,9 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         if (!chain.every((c) => isLive(c, now))) continue;
         sawLive = true;
         if (!resourceMatches(g, input.user, input.resource)) continue;
-        const limits = g.limits.filter((l) => l.action === undefined || actionCovered(l.action, input.action));
+        const limits = g.limits.filter(
+          (l) => l.action === undefined || actionCovered(l.action, input.action),
+        );
         if (!limits.every((l) => limitHolds(l, input.args))) continue;
         return { ok: true, grant: g, chain: chain.map((c) => c.id) };
       }
@@ -253,9 +282,17 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       const anyRevoked = covering.some((g) => g.revokedAt !== null);
       const anyExpired = covering.some((g) => g.revokedAt === null && Date.parse(g.expiresAt) <= now);
       if (anyExpired && !anyRevoked) {
-        return { ok: false, code: 'grant_expired', message: `the grant from ${input.user.id} to ${input.agent} has expired` };
+        return {
+          ok: false,
+          code: 'grant_expired',
+          message: `the grant from ${input.user.id} to ${input.agent} has expired`,
+        };
       }
-      return { ok: false, code: 'grant_revoked', message: `the grant from ${input.user.id} to ${input.agent} was revoked` };
+      return {
+        ok: false,
+        code: 'grant_revoked',
+        message: `the grant from ${input.user.id} to ${input.agent} was revoked`,
+      };
     },
   };
 }

@@ -21,6 +21,9 @@ export async function authenticate(store: Store, header: string | undefined): Pr
 
 export function requireRole(caller: Caller, ...roles: Role[]): void {
   if (!roles.includes(caller.role)) {
-    throw new MandateError('forbidden', `this route needs role ${roles.join(' or ')}; the credential has role ${caller.role}`);
+    throw new MandateError(
+      'forbidden',
+      `this route needs role ${roles.join(' or ')}; the credential has role ${caller.role}`,
+    );
   }
 }

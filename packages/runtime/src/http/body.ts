@@ -5,7 +5,11 @@ import { MandateError, decodeUtf8Strict, parseJsonStrict } from '../kernel/index
  * Reads a JSON body the one strict way: bounded size (checked on the header and while streaming),
  * `application/json` only, strict UTF-8, duplicate keys rejected, bounded depth.
  */
-export async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDepth: number): Promise<unknown> {
+export async function readJsonBody(
+  req: IncomingMessage,
+  maxBytes: number,
+  maxDepth: number,
+): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
     throw new MandateError('unsupported_media_type', 'send the body as application/json');

@@ -32,7 +32,9 @@ export function createMetrics(): Metrics {
       for (const [e, n] of Object.entries(decisions)) out.push(`mandate_decisions_total{effect="${e}"} ${n}`);
       out.push('# HELP mandate_decision_duration_seconds Time from request to committed audit record.');
       out.push('# TYPE mandate_decision_duration_seconds histogram');
-      BUCKETS_MS.forEach((b, i) => out.push(`mandate_decision_duration_seconds_bucket{le="${b / 1000}"} ${buckets[i]}`));
+      BUCKETS_MS.forEach((b, i) =>
+        out.push(`mandate_decision_duration_seconds_bucket{le="${b / 1000}"} ${buckets[i]}`),
+      );
       out.push(`mandate_decision_duration_seconds_bucket{le="+Inf"} ${count}`);
       out.push(`mandate_decision_duration_seconds_sum ${sum / 1000}`);
       out.push(`mandate_decision_duration_seconds_count ${count}`);

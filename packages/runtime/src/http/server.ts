@@ -119,9 +119,11 @@ const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, 
 const MAX_DURATION_MS = 100 * UNITS.y!;
 export function parseDuration(text: string): number {
   const m = /^(\d{1,12})(ms|s|m|h|d|y)$/.exec(text);
-  if (!m) throw new MandateError('bad_request', `invalid duration ${text.slice(0, 40)}: use e.g. 30s, 5m, 24h`);
+  if (!m)
+    throw new MandateError('bad_request', `invalid duration ${text.slice(0, 40)}: use e.g. 30s, 5m, 24h`);
   const ms = m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * UNITS[m[2]!]!;
-  if (ms > MAX_DURATION_MS) throw new MandateError('bad_request', `duration ${text} is longer than 100 years`);
+  if (ms > MAX_DURATION_MS)
+    throw new MandateError('bad_request', `duration ${text} is longer than 100 years`);
   return ms;
 }
 
@@ -167,9 +169,18 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const s = deps.auditStats();
     const text = deps.metrics.render({
       mandate_audit_queue_events: { help: 'Audit events waiting for their group commit.', value: s.queued },
-      mandate_audit_lag_seconds: { help: 'Age of the oldest audit event not yet committed.', value: s.oldestQueuedMs / 1000 },
-      mandate_audit_events_appended_total: { help: 'Audit events committed by this node.', value: s.appended },
-      mandate_policy_loaded: { help: '1 when a policy set is active.', value: deps.policies.active() ? 1 : 0 },
+      mandate_audit_lag_seconds: {
+        help: 'Age of the oldest audit event not yet committed.',
+        value: s.oldestQueuedMs / 1000,
+      },
+      mandate_audit_events_appended_total: {
+        help: 'Audit events committed by this node.',
+        value: s.appended,
+      },
+      mandate_policy_loaded: {
+        help: '1 when a policy set is active.',
+        value: deps.policies.active() ? 1 : 0,
+      },
     });
     ctx.res.setHeader('content-type', 'text/plain; version=0.0.4');
     return text;
@@ -189,7 +200,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const [rec] = await deps.store.queryAudit({ decisionId: ctx.params.id!, type: 'decision', limit: 1 });
     if (!rec) throw new MandateError('not_found', `no decision ${ctx.params.id}`);
     const event = JSON.parse(rec.eventText) as AuditEvent;
-    if (caller.role === 'agent' && event.agent !== caller.subject) throw new MandateError('not_found', `no decision ${ctx.params.id}`);
+    if (caller.role === 'agent' && event.agent !== caller.subject)
+      throw new MandateError('not_found', `no decision ${ctx.params.id}`);
     const d = event.data as Record<string, unknown>;
     return {
       decisionId: event.decisionId,
@@ -222,7 +234,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     if (status && !['pending', 'approved', 'denied', 'expired', 'consumed'].includes(status)) {
       throw new MandateError('bad_request', `unknown status ${status}`);
     }
-    const filter: Parameters<ApprovalService['list']>[0] = { limit: queryLimit(ctx.url.searchParams, 100, 1000) };
+    const filter: Parameters<ApprovalService['list']>[0] = {
+      limit: queryLimit(ctx.url.searchParams, 100, 1000),
+    };
     if (status) filter.status = status as NonNullable<typeof filter.status>;
     // An approver sees only what is routed to their roles; an agent only its own requests.
     if (caller.role === 'approver') filter.roles = (await approverOf(caller)).roles;
@@ -255,9 +269,16 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     route('POST', `/v1/approvals/:id/${verdict}`, async (ctx) => {
       const caller = await ctx.caller();
       requireRole(caller, 'approver');
-      const raw = ctx.req.headers['content-length'] === '0' || !ctx.req.headers['content-type'] ? {} : await ctx.body();
+      const raw =
+        ctx.req.headers['content-length'] === '0' || !ctx.req.headers['content-type'] ? {} : await ctx.body();
       const body = parseWith(VoteSchema, raw);
-      return deps.approvals.vote(ctx.params.id!, await approverOf(caller), verdict, body.comment ?? null, body.signature ?? null);
+      return deps.approvals.vote(
+        ctx.params.id!,
+        await approverOf(caller),
+        verdict,
+        body.comment ?? null,
+        body.signature ?? null,
+      );
     });
   }
 
@@ -268,18 +289,22 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const b = parseWith(GrantCreateSchema, await ctx.body());
     let user = b.user;
     if (caller.role === 'user') {
-      if (user && user !== caller.subject) throw new MandateError('forbidden', 'a user grants only their own rights');
+      if (user && user !== caller.subject)
+        throw new MandateError('forbidden', 'a user grants only their own rights');
       user = caller.subject!;
     }
     if (caller.role === 'agent') {
-      if (!b.parentId) throw new MandateError('forbidden', 'an agent can only pass on a grant it holds (parentId)');
+      if (!b.parentId)
+        throw new MandateError('forbidden', 'an agent can only pass on a grant it holds (parentId)');
       const parent = await deps.grants.get(b.parentId);
       if (!parent) throw new MandateError('not_found', `no grant ${b.parentId}`);
       user = parent.user;
     }
-    if (!user) throw new MandateError('bad_request', 'user: required when an admin creates a grant for a user');
+    if (!user)
+      throw new MandateError('bad_request', 'user: required when an admin creates a grant for a user');
     const expiresAt =
-      b.expiresAt ?? new Date(deps.clock.now() + (b.expiresIn ? parseDuration(b.expiresIn) : 24 * 3600e3)).toISOString();
+      b.expiresAt ??
+      new Date(deps.clock.now() + (b.expiresIn ? parseDuration(b.expiresIn) : 24 * 3600e3)).toISOString();
     const by =
       caller.role === 'admin'
         ? ({ kind: 'admin', keyId: caller.keyId } as const)
@@ -304,7 +329,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   route('GET', '/v1/grants', async (ctx) => {
     const caller = await ctx.caller();
     const q = ctx.url.searchParams;
-    const filter: Parameters<GrantService['list']>[0] = { includeRevoked: q.get('includeRevoked') === 'true' };
+    const filter: Parameters<GrantService['list']>[0] = {
+      includeRevoked: q.get('includeRevoked') === 'true',
+    };
     if (q.get('user')) filter.user = q.get('user')!;
     if (q.get('agent')) filter.agent = q.get('agent')!;
     if (caller.role === 'user') filter.user = caller.subject!;
@@ -316,8 +343,12 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const caller = await ctx.caller();
     requireRole(caller, 'user', 'admin');
     const g = await deps.grants.get(ctx.params.id!);
-    if (!g || (caller.role === 'user' && g.user !== caller.subject)) throw new MandateError('not_found', `no grant ${ctx.params.id}`);
-    const revoked = await deps.grants.revoke(g.id, caller.role === 'admin' ? `admin:${caller.keyId}` : `user:${caller.subject}`);
+    if (!g || (caller.role === 'user' && g.user !== caller.subject))
+      throw new MandateError('not_found', `no grant ${ctx.params.id}`);
+    const revoked = await deps.grants.revoke(
+      g.id,
+      caller.role === 'admin' ? `admin:${caller.keyId}` : `user:${caller.subject}`,
+    );
     return { revoked };
   });
 
@@ -343,10 +374,15 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   route('POST', '/v1/policies/test', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
     const body = parseWith(
-      z.strictObject({ cases: z.array(z.unknown()).min(1).max(10_000), policies: PolicySourceSchema.optional() }),
+      z.strictObject({
+        cases: z.array(z.unknown()).min(1).max(10_000),
+        policies: PolicySourceSchema.optional(),
+      }),
       await ctx.body(),
     );
-    return deps.runPolicyTests(body.policies ? { cases: body.cases, source: body.policies } : { cases: body.cases });
+    return deps.runPolicyTests(
+      body.policies ? { cases: body.cases, source: body.policies } : { cases: body.cases },
+    );
   });
   route('GET', '/v1/policies/versions', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
@@ -380,12 +416,19 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   });
   route('GET', '/v1/tools/pins', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
-    return { items: deps.gateway ? await deps.gateway.pins.list(ctx.url.searchParams.get('server') ?? undefined) : [] };
+    return {
+      items: deps.gateway
+        ? await deps.gateway.pins.list(ctx.url.searchParams.get('server') ?? undefined)
+        : [],
+    };
   });
   route('POST', '/v1/tools/:name/approve', async (ctx) => {
     const caller = await ctx.caller();
     requireRole(caller, 'admin');
-    const body = parseWith(z.strictObject({ hash: z.string().max(200).optional() }), (await ctx.body()) ?? {});
+    const body = parseWith(
+      z.strictObject({ hash: z.string().max(200).optional() }),
+      (await ctx.body()) ?? {},
+    );
     if (!deps.gateway) throw new MandateError('not_found', 'no MCP gateway is configured');
     return deps.gateway.approve(ctx.params.name!, `admin:${caller.keyId}`, body.hash);
   });
@@ -404,7 +447,12 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const rows = await deps.store.queryAudit(filter);
     const page = rows.slice(0, limit);
     return {
-      items: page.map((r) => ({ seq: r.seq, prevHash: r.prevHash, hash: r.hash, event: JSON.parse(r.eventText) })),
+      items: page.map((r) => ({
+        seq: r.seq,
+        prevHash: r.prevHash,
+        hash: r.hash,
+        event: JSON.parse(r.eventText),
+      })),
       nextCursor: rows.length > limit ? String(page.at(-1)!.seq) : null,
     };
   });
@@ -415,7 +463,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   route('GET', '/v1/audit/export', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
     const format = ctx.url.searchParams.get('format') ?? 'jsonl';
-    if (format !== 'jsonl' && format !== 'cef') throw new MandateError('bad_request', 'format is jsonl or cef');
+    if (format !== 'jsonl' && format !== 'cef')
+      throw new MandateError('bad_request', 'format is jsonl or cef');
     const { res } = ctx;
     res.statusCode = 200;
     res.setHeader('content-type', format === 'jsonl' ? 'application/x-ndjson' : 'text/plain; charset=utf-8');
@@ -450,7 +499,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     inFlight++;
     try {
       // P3: under overload shed new requests with 503 instead of queueing without bound.
-      if (inFlight > deps.options.maxInFlight) throw new MandateError('overloaded', 'too many requests in flight; retry later');
+      if (inFlight > deps.options.maxInFlight)
+        throw new MandateError('overloaded', 'too many requests in flight; retry later');
       const url = new URL(req.url ?? '/', 'http://localhost');
       let matched: Route | undefined;
       let params: Record<string, string> = {};
@@ -519,7 +569,11 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       details = err.details;
     } else {
       // P7: internals stay in the log, never in the answer.
-      deps.logger.error('request failed', { requestId, error: (err as Error)?.message, stack: (err as Error)?.stack });
+      deps.logger.error('request failed', {
+        requestId,
+        error: (err as Error)?.message,
+        stack: (err as Error)?.stack,
+      });
     }
     const body: ErrorBody = { error: { code, message, requestId } };
     if (details !== undefined) body.error.details = details;

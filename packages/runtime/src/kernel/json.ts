@@ -94,7 +94,8 @@ class Parser {
       this.ws();
       if (this.s.charCodeAt(this.i) !== 0x22) this.fail('expected a string key');
       const key = this.string();
-      if (seen.has(key)) throw new MandateError('duplicate_key', `duplicate key "${key.slice(0, 64)}" in JSON object`);
+      if (seen.has(key))
+        throw new MandateError('duplicate_key', `duplicate key "${key.slice(0, 64)}" in JSON object`);
       seen.add(key);
       this.ws();
       if (this.s.charCodeAt(this.i) !== 0x3a) this.fail('expected ":"');
@@ -217,7 +218,10 @@ class Parser {
     const n = Number(s.slice(start, j));
     if (!Number.isFinite(n)) throw new MandateError('invalid_number', 'number out of range');
     if (isInt && !Number.isSafeInteger(n)) {
-      throw new MandateError('invalid_number', `integer ${s.slice(start, Math.min(j, start + 40))} is beyond ±(2^53−1)`);
+      throw new MandateError(
+        'invalid_number',
+        `integer ${s.slice(start, Math.min(j, start + 40))} is beyond ±(2^53−1)`,
+      );
     }
     if (!isInt && Number.isInteger(n) && !Number.isSafeInteger(n)) {
       throw new MandateError('invalid_number', 'number beyond ±(2^53−1)');

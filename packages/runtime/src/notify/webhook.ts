@@ -18,7 +18,10 @@ export interface WebhookNotifier {
   close(): Promise<void>;
 }
 
-export function createWebhookNotifier(options: WebhookOptions, deps: { clock: Clock; logger: Logger }): WebhookNotifier {
+export function createWebhookNotifier(
+  options: WebhookOptions,
+  deps: { clock: Clock; logger: Logger },
+): WebhookNotifier {
   const inFlight = new Set<Promise<void>>();
   let closed = false;
 

@@ -39,7 +39,8 @@ export function readPolicyMeta(
   let quorum = 1;
   if (quorumText !== undefined) {
     if (role === undefined) problem('@quorum is only allowed alongside @approval');
-    if (!QUORUM.test(quorumText)) problem(`@quorum must be an integer from 1 to ${MAX_QUORUM}, got "${quorumText}"`);
+    if (!QUORUM.test(quorumText))
+      problem(`@quorum must be an integer from 1 to ${MAX_QUORUM}, got "${quorumText}"`);
     else quorum = Number(quorumText);
   }
   if (role !== undefined && role.trim() !== '') meta.approval = { role, quorum };

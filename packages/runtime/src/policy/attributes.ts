@@ -15,7 +15,8 @@ export interface AttributeUse {
 export function attributeUse(conditions: readonly { body: unknown }[]): AttributeUse {
   const names = new Set<string>();
   let wholeContext = false;
-  const isContext = (n: unknown) => typeof n === 'object' && n !== null && (n as { Var?: unknown }).Var === 'context';
+  const isContext = (n: unknown) =>
+    typeof n === 'object' && n !== null && (n as { Var?: unknown }).Var === 'context';
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) {
       for (const x of node) walk(x);
@@ -46,7 +47,10 @@ export function attributeUse(conditions: readonly { body: unknown }[]): Attribut
 }
 
 /** Keeps only the named keys of a record (a shallow copy; nested values are kept whole). */
-export function pickNames(record: Record<string, unknown>, names: ReadonlySet<string>): Record<string, unknown> {
+export function pickNames(
+  record: Record<string, unknown>,
+  names: ReadonlySet<string>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k in record) if (names.has(k)) out[k] = record[k];
   return out;

@@ -55,7 +55,10 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       if (!stored || stored.version === current?.version) return false;
       try {
         swap(deps.engine.compile({ policies: stored.policies, schema: stored.schema }));
-        deps.logger.info('policy set loaded', { version: stored.version, policies: current!.policies.length });
+        deps.logger.info('policy set loaded', {
+          version: stored.version,
+          policies: current!.policies.length,
+        });
         return true;
       } catch (err) {
         // P4: a stored set that no longer compiles keeps the last good one in place.

@@ -38,7 +38,9 @@ export interface SliceIndex {
  * For each declared action, the set of itself and all its transitive groups (`memberOf`).
  * Cycles (which a schema should not have) terminate thanks to the visited set.
  */
-export function actionAncestors(memberOf: ReadonlyMap<string, readonly string[]>): Map<string, ReadonlySet<string>> {
+export function actionAncestors(
+  memberOf: ReadonlyMap<string, readonly string[]>,
+): Map<string, ReadonlySet<string>> {
   const out = new Map<string, ReadonlySet<string>>();
   for (const action of memberOf.keys()) {
     const seen = new Set<string>([action]);

@@ -229,7 +229,11 @@ export interface Store {
    * vote count is still `expectedVotes`. Returns false when another writer got there first. This is
    * what makes consuming an approval single-use under concurrency.
    */
-  updateApproval(next: ApprovalRecord, expectedStatus: ApprovalStatus, expectedVotes: number): Promise<boolean>;
+  updateApproval(
+    next: ApprovalRecord,
+    expectedStatus: ApprovalStatus,
+    expectedVotes: number,
+  ): Promise<boolean>;
 
   createGrant(grant: GrantRecord): Promise<void>;
   getGrant(id: string): Promise<GrantRecord | null>;

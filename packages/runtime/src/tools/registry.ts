@@ -36,12 +36,16 @@ export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
   const ajv = new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
   const byAction = new Map<string, CompiledTool>();
   for (const tool of tools) {
-    if (byAction.has(tool.action)) throw new MandateError('bad_request', `tool ${tool.action} is registered twice`);
+    if (byAction.has(tool.action))
+      throw new MandateError('bad_request', `tool ${tool.action} is registered twice`);
     let validate: ValidateFunction;
     try {
       validate = ajv.compile(tool.inputSchema);
     } catch (err) {
-      throw new MandateError('bad_request', `tool ${tool.action}: invalid input schema: ${(err as Error).message}`);
+      throw new MandateError(
+        'bad_request',
+        `tool ${tool.action}: invalid input schema: ${(err as Error).message}`,
+      );
     }
     let resourceType: string | null = null;
     let resourcePath: string[] = [];
@@ -68,12 +72,19 @@ export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
       // entity references or extension values (e.g. fake group membership), so they never pass.
       const forged = findReservedKey(args, 'args');
       if (forged) {
-        throw new MandateError('invalid_args', `${forged}: keys __entity and __extn are reserved`, { details: { path: forged } });
+        throw new MandateError('invalid_args', `${forged}: keys __entity and __extn are reserved`, {
+          details: { path: forged },
+        });
       }
       if (!t.validate(args)) {
         const e = t.validate.errors?.[0];
-        const path = e ? (e.instancePath || '/') + (e.keyword === 'required' ? String(e.params.missingProperty) : '') : '/';
-        const where = e?.keyword === 'required' ? `args${pointerToDots(e.instancePath)}.${String(e.params.missingProperty)}` : `args${pointerToDots(e?.instancePath ?? '')}`;
+        const path = e
+          ? (e.instancePath || '/') + (e.keyword === 'required' ? String(e.params.missingProperty) : '')
+          : '/';
+        const where =
+          e?.keyword === 'required'
+            ? `args${pointerToDots(e.instancePath)}.${String(e.params.missingProperty)}`
+            : `args${pointerToDots(e?.instancePath ?? '')}`;
         throw new MandateError('invalid_args', `${where}: ${e?.message ?? 'invalid'}`, {
           details: { path: where, pointer: path, keyword: e?.keyword },
         });
@@ -83,11 +94,16 @@ export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
       const t = must(action);
       if (!t.resourceType) return null;
       let v: unknown = args;
-      for (const seg of t.resourcePath) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+      for (const seg of t.resourcePath)
+        v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
       if (typeof v !== 'string' && typeof v !== 'number') {
-        throw new MandateError('invalid_args', `args.${t.resourcePath.join('.')}: required to identify the ${t.resourceType}`, {
-          details: { path: `args.${t.resourcePath.join('.')}` },
-        });
+        throw new MandateError(
+          'invalid_args',
+          `args.${t.resourcePath.join('.')}: required to identify the ${t.resourceType}`,
+          {
+            details: { path: `args.${t.resourcePath.join('.')}` },
+          },
+        );
       }
       return { type: t.resourceType, id: String(v) };
     },
@@ -96,7 +112,8 @@ export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
       if (!t.tool.summary) return `${action} ${JSON.stringify(args)}`;
       return t.tool.summary.replace(/\{([A-Za-z0-9_.]+)\}/g, (_, path: string) => {
         let v: unknown = args;
-        for (const seg of path.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+        for (const seg of path.split('.'))
+          v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
         return v === undefined ? `{${path}}` : typeof v === 'string' ? v : JSON.stringify(v);
       });
     },

@@ -23,7 +23,14 @@ function setup(opts: { quorum?: number; ttlSeconds?: number; maxPending?: number
     { ttlSeconds: opts.ttlSeconds ?? 3600, maxPendingPerAgent: opts.maxPending ?? 20 },
   );
   const request = (b: CallBinding = binding) =>
-    service.request({ ...b, decisionId: 'dec_1', role: 'finance-manager', quorum: opts.quorum ?? 1, summary: 'Refund 900 to customer c-42', redactedArgs: b.args });
+    service.request({
+      ...b,
+      decisionId: 'dec_1',
+      role: 'finance-manager',
+      quorum: opts.quorum ?? 1,
+      summary: 'Refund 900 to customer c-42',
+      redactedArgs: b.args,
+    });
   return { store, clock, service, events, request };
 }
 
@@ -61,7 +68,9 @@ describe('approval service', () => {
     const { service, request } = setup({ quorum: 2 });
     const a = await request();
     expect((await service.vote(a.id, frank, 'approve', null, null)).status).toBe('pending');
-    await expect(service.vote(a.id, frank, 'approve', null, null)).rejects.toMatchObject({ code: 'duplicate_approver' });
+    await expect(service.vote(a.id, frank, 'approve', null, null)).rejects.toMatchObject({
+      code: 'duplicate_approver',
+    });
     expect((await service.consume(a.id, binding, 'dec_2')).ok).toBe(false);
     expect((await service.vote(a.id, fiona, 'approve', null, null)).status).toBe('approved');
     expect((await service.consume(a.id, binding, 'dec_2')).ok).toBe(true);
@@ -70,9 +79,15 @@ describe('approval service', () => {
   it('the requesting agent and its user cannot vote; the wrong role cannot either', async () => {
     const { service, request } = setup();
     const a = await request();
-    await expect(service.vote(a.id, { id: 'alice', roles: ['finance-manager'] }, 'approve', null, null)).rejects.toMatchObject({ code: 'self_approval' });
-    await expect(service.vote(a.id, { id: 'support-bot', roles: ['finance-manager'] }, 'approve', null, null)).rejects.toMatchObject({ code: 'self_approval' });
-    await expect(service.vote(a.id, { id: 'hana', roles: ['hr-manager'] }, 'approve', null, null)).rejects.toMatchObject({ code: 'wrong_role' });
+    await expect(
+      service.vote(a.id, { id: 'alice', roles: ['finance-manager'] }, 'approve', null, null),
+    ).rejects.toMatchObject({ code: 'self_approval' });
+    await expect(
+      service.vote(a.id, { id: 'support-bot', roles: ['finance-manager'] }, 'approve', null, null),
+    ).rejects.toMatchObject({ code: 'self_approval' });
+    await expect(
+      service.vote(a.id, { id: 'hana', roles: ['hr-manager'] }, 'approve', null, null),
+    ).rejects.toMatchObject({ code: 'wrong_role' });
     expect((await service.get(a.id))?.votes).toHaveLength(0);
   });
 
@@ -86,9 +101,13 @@ describe('approval service', () => {
     const forged = sign(null, Buffer.from(a.callHash), theirs.privateKey).toString('base64');
     const otherCall = sign(null, Buffer.from('sha256:something-else'), mine.privateKey).toString('base64');
     for (const bad of [forged, otherCall, 'not-base64!']) {
-      await expect(service.vote(a.id, { ...frank, publicKeyPem: pem }, 'approve', null, bad)).rejects.toMatchObject({ code: 'invalid_signature' });
+      await expect(
+        service.vote(a.id, { ...frank, publicKeyPem: pem }, 'approve', null, bad),
+      ).rejects.toMatchObject({ code: 'invalid_signature' });
     }
-    await expect(service.vote(a.id, frank, 'approve', null, good)).rejects.toMatchObject({ code: 'invalid_signature' });
+    await expect(service.vote(a.id, frank, 'approve', null, good)).rejects.toMatchObject({
+      code: 'invalid_signature',
+    });
     const approved = await service.vote(a.id, { ...frank, publicKeyPem: pem }, 'approve', 'ok', good);
     expect(approved.status).toBe('approved');
     expect(approved.votes[0]).toMatchObject({ approver: 'frank', signature: good, comment: 'ok' });
@@ -98,7 +117,9 @@ describe('approval service', () => {
     const { service, request, clock, events } = setup({ ttlSeconds: 60 });
     const a = await request();
     clock.advance(61_000);
-    await expect(service.vote(a.id, frank, 'approve', null, null)).rejects.toMatchObject({ code: 'approval_expired' });
+    await expect(service.vote(a.id, frank, 'approve', null, null)).rejects.toMatchObject({
+      code: 'approval_expired',
+    });
     const used = await service.consume(a.id, binding, 'dec_2');
     expect(used).toMatchObject({ ok: false, code: 'approval_expired' });
     expect(events.map((e) => e.type)).toEqual(['approval.requested', 'approval.expired']);
@@ -109,18 +130,25 @@ describe('approval service', () => {
     const a = await request();
     await service.vote(a.id, frank, 'approve', null, null);
     clock.advance(61_000);
-    expect(await service.consume(a.id, binding, 'dec_2')).toMatchObject({ ok: false, code: 'approval_expired' });
+    expect(await service.consume(a.id, binding, 'dec_2')).toMatchObject({
+      ok: false,
+      code: 'approval_expired',
+    });
   });
 
   it('a denied approval is never usable; ten racing consumers of an approved one: exactly one wins', async () => {
     const { service, request } = setup();
     const denied = await request({ ...binding, args: { customerId: 'c-42', amount: 700 } });
     await service.vote(denied.id, frank, 'deny', 'no', null);
-    expect(await service.consume(denied.id, { ...binding, args: { customerId: 'c-42', amount: 700 } }, 'd')).toMatchObject({ ok: false, code: 'approval_denied' });
+    expect(
+      await service.consume(denied.id, { ...binding, args: { customerId: 'c-42', amount: 700 } }, 'd'),
+    ).toMatchObject({ ok: false, code: 'approval_denied' });
 
     const a = await request();
     await service.vote(a.id, frank, 'approve', null, null);
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => service.consume(a.id, binding, `dec_${i}`)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => service.consume(a.id, binding, `dec_${i}`)),
+    );
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.code === 'approval_consumed')).toBe(true);
   });
@@ -129,6 +157,8 @@ describe('approval service', () => {
     const { request } = setup({ maxPending: 2 });
     await request({ ...binding, args: { customerId: 'c-42', amount: 601 } });
     await request({ ...binding, args: { customerId: 'c-42', amount: 602 } });
-    await expect(request({ ...binding, args: { customerId: 'c-42', amount: 603 } })).rejects.toMatchObject({ code: 'approval_backlog' });
+    await expect(request({ ...binding, args: { customerId: 'c-42', amount: 603 } })).rejects.toMatchObject({
+      code: 'approval_backlog',
+    });
   });
 });

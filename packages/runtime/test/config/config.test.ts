@@ -23,17 +23,27 @@ describe('config', () => {
 
   it('file < environment < flags', () => {
     const dir = tmp();
-    writeFileSync(join(dir, 'mandate.config.json'), JSON.stringify({ server: { port: 9001 }, store: 'memory' }));
+    writeFileSync(
+      join(dir, 'mandate.config.json'),
+      JSON.stringify({ server: { port: 9001 }, store: 'memory' }),
+    );
     expect(loadConfig({}, {}, dir).config.server.port).toBe(9001);
     expect(loadConfig({}, { MANDATE_PORT: '9002' }, dir).config.server.port).toBe(9002);
     expect(loadConfig({ port: 9003 }, { MANDATE_PORT: '9002' }, dir).config.server.port).toBe(9003);
-    expect(loadConfig({}, { MANDATE_STORE: 'sqlite:x.db' }, dir).config.store).toBe(`sqlite:${join(dir, 'x.db')}`);
-    expect(loadConfig({ store: 'memory' }, { MANDATE_STORE: 'sqlite:x.db' }, dir).config.store).toBe('memory');
+    expect(loadConfig({}, { MANDATE_STORE: 'sqlite:x.db' }, dir).config.store).toBe(
+      `sqlite:${join(dir, 'x.db')}`,
+    );
+    expect(loadConfig({ store: 'memory' }, { MANDATE_STORE: 'sqlite:x.db' }, dir).config.store).toBe(
+      'memory',
+    );
   });
 
   it('MANDATE_CONFIG names the file and relative paths resolve against its folder', () => {
     const dir = tmp();
-    writeFileSync(join(dir, 'c.json'), JSON.stringify({ policies: { dir: 'pol' }, tools: 't.json', keys: { dir: 'k' } }));
+    writeFileSync(
+      join(dir, 'c.json'),
+      JSON.stringify({ policies: { dir: 'pol' }, tools: 't.json', keys: { dir: 'k' } }),
+    );
     const { config, file } = loadConfig({}, { MANDATE_CONFIG: join(dir, 'c.json') }, '/');
     expect(file).toBe(join(dir, 'c.json'));
     expect(config.policies.dir).toBe(join(dir, 'pol'));

@@ -10,7 +10,9 @@ import type { Mandate } from '../../src/app/index.js';
 import { FIXTURES, startMandate } from './helpers.js';
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../../../../node_modules/@modelcontextprotocol/conformance/dist/index.js', import.meta.url));
+const CLI = fileURLToPath(
+  new URL('../../../../node_modules/@modelcontextprotocol/conformance/dist/index.js', import.meta.url),
+);
 
 // Actions are declared in the Cedar schema: the engine denies actions its schema does not know.
 const CONF_ACTIONS = [
@@ -30,11 +32,13 @@ const CONF_ACTIONS = [
 
 /** Runs the conformance suite's server scenarios against `url`; returns scenario → passed. */
 async function conformance(url: string): Promise<Map<string, boolean>> {
-  const { stdout } = await run(process.execPath, [CLI, 'server', '--url', url], { timeout: 90_000, maxBuffer: 16 * 1024 * 1024 }).catch(
-    (err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }),
-  );
+  const { stdout } = await run(process.execPath, [CLI, 'server', '--url', url], {
+    timeout: 90_000,
+    maxBuffer: 16 * 1024 * 1024,
+  }).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }));
   const out = new Map<string, boolean>();
-  for (const m of stdout.matchAll(/^([✓✗]) ([\w-]+): (\d+) passed, (\d+) failed/gmu)) out.set(m[2]!, m[1] === '✓');
+  for (const m of stdout.matchAll(/^([✓✗]) ([\w-]+): (\d+) passed, (\d+) failed/gmu))
+    out.set(m[2]!, m[1] === '✓');
   return out;
 }
 
@@ -46,7 +50,13 @@ function authProxy(target: string, key: string): Promise<Server> {
   const t = new URL(target);
   const server = createServer((req, res) => {
     const up = request(
-      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, authorization: `Bearer ${key}` } },
+      {
+        host: t.hostname,
+        port: t.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, authorization: `Bearer ${key}` },
+      },
       (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         upRes.pipe(res);
@@ -66,16 +76,29 @@ describe('transparency: the conformance suite through the gateway', () => {
   let gatewayUrl: string;
 
   beforeAll(async () => {
-    upstream = spawn(process.execPath, [join(FIXTURES, 'conformance-server.mjs'), '--http'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    upstreamUrl = await new Promise<string>((resolve) => createInterface({ input: upstream.stdout! }).once('line', resolve));
+    upstream = spawn(process.execPath, [join(FIXTURES, 'conformance-server.mjs'), '--http'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    upstreamUrl = await new Promise<string>((resolve) =>
+      createInterface({ input: upstream.stdout! }).once('line', resolve),
+    );
     let url: string;
     ({ m, url } = await startMandate({
       schema:
         'entity Agent = { roles: Set<String>, status: String };\nentity Tool;\n' +
-        CONF_ACTIONS.map((a) => `action "conf.${a}" appliesTo { principal: [Agent], resource: Tool };`).join('\n'),
+        CONF_ACTIONS.map((a) => `action "conf.${a}" appliesTo { principal: [Agent], resource: Tool };`).join(
+          '\n',
+        ),
       policies: '@id("conformance-bot-all") permit (principal is Agent, action, resource);\n',
-      entities: { agents: [{ id: 'bot', roles: [], status: 'active', attributes: {} }], users: [], resources: [] },
-      gateway: { upstreams: [{ name: 'conf', url: upstreamUrl, trustOnFirstUse: true, exposeBareNames: true }], callTimeoutMs: 20_000 },
+      entities: {
+        agents: [{ id: 'bot', roles: [], status: 'active', attributes: {} }],
+        users: [],
+        resources: [],
+      },
+      gateway: {
+        upstreams: [{ name: 'conf', url: upstreamUrl, trustOnFirstUse: true, exposeBareNames: true }],
+        callTimeoutMs: 20_000,
+      },
     }));
     proxy = await authProxy(url, 'secret-bot-key');
     gatewayUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/mcp`;

@@ -26,7 +26,7 @@ permit (principal is Agent, action == Action::"tools.refund", resource) when { c
 permit (principal is Agent, action == Action::"tools.refund", resource) when { context.args.amount > 100 };
 `;
 
-const text = (r: unknown) => ((r as { content: { text: string }[] }).content[0]?.text ?? '');
+const text = (r: unknown) => (r as { content: { text: string }[] }).content[0]?.text ?? '';
 const meta = (r: unknown) => (r as { _meta?: Record<string, unknown> })._meta ?? {};
 
 describe('MCP gateway', () => {
@@ -45,8 +45,13 @@ describe('MCP gateway', () => {
     httpLog = `${base}-http.jsonl`;
     descFile = `${base}-desc.txt`;
     writeFileSync(descFile, 'Echo text back.');
-    httpUpstream = spawn(process.execPath, [join(FIXTURES, 'tool-server.mjs'), '--http'], { env: { ...process.env, CALL_LOG: httpLog }, stdio: ['ignore', 'pipe', 'inherit'] });
-    const upstreamUrl = await new Promise<string>((resolve) => createInterface({ input: httpUpstream.stdout! }).once('line', resolve));
+    httpUpstream = spawn(process.execPath, [join(FIXTURES, 'tool-server.mjs'), '--http'], {
+      env: { ...process.env, CALL_LOG: httpLog },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const upstreamUrl = await new Promise<string>((resolve) =>
+      createInterface({ input: httpUpstream.stdout! }).once('line', resolve),
+    );
     ({ m, url } = await startMandate({
       schema: SCHEMA,
       policies: POLICIES,
@@ -60,7 +65,12 @@ describe('MCP gateway', () => {
             env: { CALL_LOG: callLog, DESC_FILE: descFile },
             trustOnFirstUse: true,
           },
-          { name: 'web', url: upstreamUrl, headers: { authorization: 'Bearer upstream-own-token' }, trustOnFirstUse: true },
+          {
+            name: 'web',
+            url: upstreamUrl,
+            headers: { authorization: 'Bearer upstream-own-token' },
+            trustOnFirstUse: true,
+          },
         ],
         callTimeoutMs: 1500,
         holdForApprovalMs: 0,
@@ -100,7 +110,10 @@ describe('MCP gateway', () => {
     expect(text(r1)).toContain('denied by Mandate');
     expect(String(meta(r1)['mandate/decisionId'])).toMatch(/^dec_/);
     // invalid args: not even decided
-    const r2 = await client.callTool({ name: 'tools.refund', arguments: { customerId: 'c-1', amount: 'lots' } });
+    const r2 = await client.callTool({
+      name: 'tools.refund',
+      arguments: { customerId: 'c-1', amount: 'lots' },
+    });
     expect(r2.isError).toBe(true);
     expect(text(r2)).toContain('invalid_args');
     expect(readLog(callLog).filter((e) => e.tool === 'refund').length).toBe(before);
@@ -144,10 +157,16 @@ describe('MCP gateway', () => {
       body: JSON.stringify({ hash: pin.hash }),
     });
     expect(res.status).toBe(200);
-    const pins = (await (await fetch(`${url}/v1/tools/pins`, { headers: { authorization: 'Bearer secret-admin-key' } })).json()) as { items: { tool: string; status: string }[] };
+    const pins = (await (
+      await fetch(`${url}/v1/tools/pins`, { headers: { authorization: 'Bearer secret-admin-key' } })
+    ).json()) as { items: { tool: string; status: string }[] };
     expect(pins.items.find((p) => p.tool === 'echo')?.status).toBe('approved');
     // an agent may not approve
-    const forbidden = await fetch(`${url}/v1/tools/tools.echo/approve`, { method: 'POST', headers: { authorization: 'Bearer secret-bot-key', 'content-type': 'application/json' }, body: '{}' });
+    const forbidden = await fetch(`${url}/v1/tools/tools.echo/approve`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret-bot-key', 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(forbidden.status).toBe(403);
     const again = await client.callTool({ name: 'tools.echo', arguments: { text: 'hi' } });
     expect(again.isError).toBeFalsy();
@@ -160,12 +179,24 @@ describe('MCP gateway', () => {
     const approvalId = String(meta(r)['mandate/approvalId']);
     expect(approvalId).toMatch(/^apr_/);
     expect(readLog(callLog).some((e) => (e.args as { amount?: number }).amount === 500)).toBe(false);
-    const vote = await fetch(`${url}/v1/approvals/${approvalId}/approve`, { method: 'POST', headers: { authorization: 'Bearer secret-approver-key', 'content-type': 'application/json' }, body: '{}' });
+    const vote = await fetch(`${url}/v1/approvals/${approvalId}/approve`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret-approver-key', 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(vote.status).toBe(200);
     // a changed amount does not ride on the approval
-    const tampered = await client.callTool({ name: 'tools.refund', arguments: { ...args, amount: 5000 }, _meta: { 'mandate/approvalId': approvalId } });
+    const tampered = await client.callTool({
+      name: 'tools.refund',
+      arguments: { ...args, amount: 5000 },
+      _meta: { 'mandate/approvalId': approvalId },
+    });
     expect(tampered.isError).toBe(true);
-    const ok = await client.callTool({ name: 'tools.refund', arguments: args, _meta: { 'mandate/approvalId': approvalId } });
+    const ok = await client.callTool({
+      name: 'tools.refund',
+      arguments: args,
+      _meta: { 'mandate/approvalId': approvalId },
+    });
     expect(ok.isError).toBeFalsy();
     expect(readLog(callLog).filter((e) => (e.args as { amount?: number }).amount === 500).length).toBe(1);
     expect(readLog(callLog).some((e) => (e.args as { amount?: number }).amount === 5000)).toBe(false);
@@ -183,28 +214,62 @@ describe('MCP gateway', () => {
   });
 
   it('rejects unauthenticated, non-agent and foreign-Origin requests on /mcp; sessions serve only their key', async () => {
-    const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } };
+    const init = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+    };
     const post = (headers: Record<string, string>) =>
-      fetch(`${url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(init) });
+      fetch(`${url}/mcp`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...headers,
+        },
+        body: JSON.stringify(init),
+      });
     expect((await post({})).status).toBe(401);
     expect((await post({ authorization: 'Bearer secret-admin-key' })).status).toBe(403);
-    expect((await post({ authorization: 'Bearer secret-bot-key', origin: 'http://evil.example.com' })).status).toBe(403);
+    expect(
+      (await post({ authorization: 'Bearer secret-bot-key', origin: 'http://evil.example.com' })).status,
+    ).toBe(403);
     const sid = (client.transport as { sessionId?: string }).sessionId!;
     const hijack = await fetch(`${url}/mcp`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: 'Bearer secret-admin-key', 'mcp-session-id': sid },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: 'Bearer secret-admin-key',
+        'mcp-session-id': sid,
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
     });
     expect(hijack.status).toBe(403);
   });
 
   it('refuses methods it does not know', async () => {
-    await expect(client.request({ method: 'tools/secret_backdoor', params: {} } as never, (await import('@modelcontextprotocol/sdk/types.js')).ResultSchema)).rejects.toThrow(/not supported/);
+    await expect(
+      client.request(
+        { method: 'tools/secret_backdoor', params: {} } as never,
+        (await import('@modelcontextprotocol/sdk/types.js')).ResultSchema,
+      ),
+    ).rejects.toThrow(/not supported/);
   });
 
   it('parses --upstream flags without a shell', () => {
-    expect(parseUpstreamFlag("files=npx -y '@mcp/server fs' ./sandbox")).toEqual({ name: 'files', command: 'npx', args: ['-y', '@mcp/server fs', './sandbox'], trustOnFirstUse: false });
-    expect(parseUpstreamFlag('crm=http://127.0.0.1:9000/mcp', true)).toEqual({ name: 'crm', url: 'http://127.0.0.1:9000/mcp', trustOnFirstUse: true });
+    expect(parseUpstreamFlag("files=npx -y '@mcp/server fs' ./sandbox")).toEqual({
+      name: 'files',
+      command: 'npx',
+      args: ['-y', '@mcp/server fs', './sandbox'],
+      trustOnFirstUse: false,
+    });
+    expect(parseUpstreamFlag('crm=http://127.0.0.1:9000/mcp', true)).toEqual({
+      name: 'crm',
+      url: 'http://127.0.0.1:9000/mcp',
+      trustOnFirstUse: true,
+    });
     expect(splitCommand('a "b c" d;rm')).toEqual(['a', 'b c', 'd;rm']);
     expect(() => parseUpstreamFlag('Bad=x')).toThrow();
   });

@@ -41,15 +41,26 @@ export async function startMandate(opts: {
     gateway: opts.gateway,
     log: { level: 'silent' },
   } satisfies ConfigInput);
-  const m = await createMandate({ config, file: null, baseDir: dir, nodeId: 'test' }, { logger: silentLogger });
+  const m = await createMandate(
+    { config, file: null, baseDir: dir, nodeId: 'test' },
+    { logger: silentLogger },
+  );
   const { url } = await m.listen();
   return { m, url, dir };
 }
 
 /** An MCP client connected to the gateway's /mcp with a bearer key. */
-export async function mcpClient(url: string, key: string, capabilities: Record<string, unknown> = {}): Promise<Client> {
+export async function mcpClient(
+  url: string,
+  key: string,
+  capabilities: Record<string, unknown> = {},
+): Promise<Client> {
   const client = new Client({ name: 'test-agent', version: '1.0.0' }, { capabilities });
-  await client.connect(new StreamableHTTPClientTransport(new URL('/mcp', url), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL('/mcp', url), {
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    }),
+  );
   return client;
 }
 

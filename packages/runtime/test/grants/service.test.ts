@@ -11,7 +11,12 @@ const globex: Resource = { type: 'Customer', id: 'c-77', attributes: { tenant: '
 async function setup() {
   const store = createMemoryStore();
   await store.putEntities({
-    agents: ['bot', 'sub-bot', 'other-bot'].map((id) => ({ id, roles: [], status: 'active' as const, attributes: {} })),
+    agents: ['bot', 'sub-bot', 'other-bot'].map((id) => ({
+      id,
+      roles: [],
+      status: 'active' as const,
+      attributes: {},
+    })),
     users: [alice],
     resources: [acme, globex],
   });
@@ -50,13 +55,30 @@ describe('grant checks', () => {
       grants.check({ agent: 'bot', user: alice, action, args, resource });
     expect((await check('crm.read_customer', { customerId: 'c-42' })).ok).toBe(true);
     expect((await check('payments.refund', { amount: 10_000 })).ok).toBe(true);
-    expect(await check('payments.refund', { amount: 10_001 })).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    expect(await check('payments.refund', { amount: 10_001 })).toMatchObject({
+      ok: false,
+      code: 'grant_exceeded',
+    });
     // SECURITY: an absent or mistyped limited arg never satisfies the limit.
     expect(await check('payments.refund', {})).toMatchObject({ ok: false, code: 'grant_exceeded' });
-    expect(await check('payments.refund', { amount: '5' })).toMatchObject({ ok: false, code: 'grant_exceeded' });
-    expect(await check('crm.read_customer', { customerId: 'c-77' }, globex)).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    expect(await check('payments.refund', { amount: '5' })).toMatchObject({
+      ok: false,
+      code: 'grant_exceeded',
+    });
+    expect(await check('crm.read_customer', { customerId: 'c-77' }, globex)).toMatchObject({
+      ok: false,
+      code: 'grant_exceeded',
+    });
     expect(await check('trade.place_order', {})).toMatchObject({ ok: false, code: 'no_grant' });
-    expect(await grants.check({ agent: 'other-bot', user: alice, action: 'crm.read_customer', args: {}, resource: acme })).toMatchObject({
+    expect(
+      await grants.check({
+        agent: 'other-bot',
+        user: alice,
+        action: 'crm.read_customer',
+        args: {},
+        resource: acme,
+      }),
+    ).toMatchObject({
       ok: false,
       code: 'no_grant',
     });
@@ -65,10 +87,16 @@ describe('grant checks', () => {
   it('expires with the clock and is revoked at once', async () => {
     const { grants, clock } = await setup();
     const g = await grants.create(
-      { user: 'alice', agent: 'bot', actions: ['crm.*'], expiresAt: new Date(clock.now() + 60_000).toISOString() },
+      {
+        user: 'alice',
+        agent: 'bot',
+        actions: ['crm.*'],
+        expiresAt: new Date(clock.now() + 60_000).toISOString(),
+      },
       { kind: 'user', id: 'alice' },
     );
-    const check = () => grants.check({ agent: 'bot', user: alice, action: 'crm.read_customer', args: {}, resource: acme });
+    const check = () =>
+      grants.check({ agent: 'bot', user: alice, action: 'crm.read_customer', args: {}, resource: acme });
     expect((await check()).ok).toBe(true);
     clock.advance(60_001);
     expect(await check()).toMatchObject({ ok: false, code: 'grant_expired' });
@@ -93,15 +121,27 @@ describe('delegation chains (attenuation)', () => {
     );
     const sub = (over: Record<string, unknown>) =>
       grants.create(
-        { user: 'alice', agent: 'sub-bot', actions: ['crm.read_customer'], expiresAt: parent.expiresAt, parentId: parent.id, ...over },
+        {
+          user: 'alice',
+          agent: 'sub-bot',
+          actions: ['crm.read_customer'],
+          expiresAt: parent.expiresAt,
+          parentId: parent.id,
+          ...over,
+        },
         { kind: 'agent', id: 'bot' },
       );
     const limit500 = [{ action: 'payments.refund', arg: 'amount', op: '<=' as const, value: 500 }];
-    await expect(sub({ actions: ['trade.place_order'], limits: limit500 })).rejects.toMatchObject({ code: 'grant_exceeded' });
+    await expect(sub({ actions: ['trade.place_order'], limits: limit500 })).rejects.toMatchObject({
+      code: 'grant_exceeded',
+    });
     await expect(sub({ actions: ['*'], limits: limit500 })).rejects.toMatchObject({ code: 'grant_exceeded' });
     await expect(sub({ actions: ['payments.refund'] })).rejects.toMatchObject({ code: 'grant_exceeded' }); // drops the limit
     await expect(
-      sub({ actions: ['payments.refund'], limits: [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 900 }] }),
+      sub({
+        actions: ['payments.refund'],
+        limits: [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 900 }],
+      }),
     ).rejects.toMatchObject({ code: 'grant_exceeded' });
     await expect(
       sub({ limits: limit500, expiresAt: new Date(Date.parse(parent.expiresAt) + 1000).toISOString() }),
@@ -109,7 +149,14 @@ describe('delegation chains (attenuation)', () => {
     // Only the holder of the parent can pass it on.
     await expect(
       grants.create(
-        { user: 'alice', agent: 'sub-bot', actions: ['crm.read_customer'], expiresAt: parent.expiresAt, parentId: parent.id, limits: limit500 },
+        {
+          user: 'alice',
+          agent: 'sub-bot',
+          actions: ['crm.read_customer'],
+          expiresAt: parent.expiresAt,
+          parentId: parent.id,
+          limits: limit500,
+        },
         { kind: 'agent', id: 'other-bot' },
       ),
     ).rejects.toMatchObject({ code: 'forbidden' });
@@ -119,7 +166,13 @@ describe('delegation chains (attenuation)', () => {
       limits: [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 100 }],
     });
     const check = (amount: number) =>
-      grants.check({ agent: 'sub-bot', user: alice, action: 'payments.refund', args: { amount }, resource: acme });
+      grants.check({
+        agent: 'sub-bot',
+        user: alice,
+        action: 'payments.refund',
+        args: { amount },
+        resource: acme,
+      });
     expect(await check(100)).toMatchObject({ ok: true, chain: [child.id, parent.id] });
     expect(await check(101)).toMatchObject({ ok: false, code: 'grant_exceeded' });
     expect(await grants.revoke(parent.id, 'user:alice')).toEqual([parent.id, child.id]);

@@ -28,9 +28,17 @@ describe('BUG 1 (secrets): the approval summary is rendered from the raw args an
     });
     const api = client(t.url);
     const src = examplePolicySource();
-    src.schema = src.schema.replace('args: { customerId: String, amount: Long }', 'args: { customerId: String, amount: Long, memo?: String }');
+    src.schema = src.schema.replace(
+      'args: { customerId: String, amount: Long }',
+      'args: { customerId: String, amount: Long, memo?: String }',
+    );
     expect((await api.put('/v1/policies', KEYS.admin, src)).status).toBe(200);
-    const d = (await api.decide(KEYS.supportBot, { ...refund(900), args: { customerId: 'c-42', amount: 900, memo: `auth Bearer ${TOKEN}` } })).body;
+    const d = (
+      await api.decide(KEYS.supportBot, {
+        ...refund(900),
+        args: { customerId: 'c-42', amount: 900, memo: `auth Bearer ${TOKEN}` },
+      })
+    ).body;
     expect(d.effect).toBe('approval_required');
     const a = (await api.get(`/v1/approvals/${d.approval!.id}`, KEYS.admin)).body;
     expect(a.args.memo).toBe('[REDACTED:secret]'); // passes today
@@ -64,8 +72,13 @@ describe('BUG 2 (input that means two things): lone surrogate escapes are accept
   it('answers 400 over HTTP instead of deciding on it', async () => {
     const t = await createTestMandate({ store: 'memory' });
     const api = client(t.url);
-    const raw = '{"agent":"support-bot","onBehalfOf":"alice","action":"crm.read_customer","args":{"customerId":"c-42"},"intent":"\\ud800"}';
-    expectError(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw }), 400, 'invalid_json');
+    const raw =
+      '{"agent":"support-bot","onBehalfOf":"alice","action":"crm.read_customer","args":{"customerId":"c-42"},"intent":"\\ud800"}';
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw }),
+      400,
+      'invalid_json',
+    );
   });
 });
 
@@ -87,7 +100,12 @@ describe('BUG 3 (P7): malformed input in URLs and query strings gives 500 intern
     expectError(await api.get('/v1/decisions/%ZZ', KEYS.admin), 400, 'bad_request');
     expectError(await api.get('/v1/approvals?limit=abc', KEYS.admin), 400, 'bad_request');
     expectError(
-      await api.post('/v1/grants', KEYS.admin, { user: 'dave', agent: 'support-bot', actions: ['crm.*'], expiresIn: '99999999999y' }),
+      await api.post('/v1/grants', KEYS.admin, {
+        user: 'dave',
+        agent: 'support-bot',
+        actions: ['crm.*'],
+        expiresIn: '99999999999y',
+      }),
       400,
       'bad_request',
     );
@@ -114,7 +132,10 @@ describe('BUG 4 (shutdown): close() waits for in-flight requests and then for ke
       () => 'connection closed',
     );
     await new Promise((r) => setTimeout(r, 200));
-    const closed = await Promise.race([t.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('still closing after 5 s'), 5000))]);
+    const closed = await Promise.race([
+      t.close().then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('still closing after 5 s'), 5000)),
+    ]);
     expect(closed).toBe('closed');
     expect(await poll).toBeDefined();
   });

@@ -14,14 +14,23 @@ afterEach(async () => {
 });
 
 async function node(store: string, keysDir: string): Promise<Mandate> {
-  const loaded = loadConfig({ configFile: join(root, 'mandate.config.json'), store, logLevel: 'silent' }, {}, root);
+  const loaded = loadConfig(
+    { configFile: join(root, 'mandate.config.json'), store, logLevel: 'silent' },
+    {},
+    root,
+  );
   loaded.config.keys.dir = keysDir;
   const m = await createMandate(loaded, { logger: silentLogger });
   opened.push(m);
   return m;
 }
 
-const refund = { agent: 'support-bot', onBehalfOf: 'alice', action: 'payments.refund', args: { customerId: 'c-42', amount: 120 } };
+const refund = {
+  agent: 'support-bot',
+  onBehalfOf: 'alice',
+  action: 'payments.refund',
+  args: { customerId: 'c-42', amount: 120 },
+};
 const admin = { role: 'admin' as const, subject: null, keyId: 'test' };
 
 describe('two nodes on one SQLite file', () => {
@@ -37,11 +46,15 @@ describe('two nodes on one SQLite file', () => {
     const agents = source.policies['agents.cedar']!;
     const without = agents.replace(/@id\("refund-small"\)[\s\S]*?<= 500\s*\n};\n/, '');
     expect(without).not.toContain('refund-small');
-    const { version } = await a.policies.activate({ ...source, policies: { ...source.policies, 'agents.cedar': without } }, 'test');
+    const { version } = await a.policies.activate(
+      { ...source, policies: { ...source.policies, 'agents.cedar': without } },
+      'test',
+    );
     expect(a.policies.active()?.version).toBe(version);
 
     const deadline = Date.now() + 5000;
-    while (b.policies.active()?.version !== version && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (b.policies.active()?.version !== version && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     expect(b.policies.active()?.version).toBe(version);
     expect((await b.decisions.decide(refund, admin)).decision.effect).toBe('deny');
 

@@ -35,7 +35,8 @@ afterEach(async () => {
 
 const SECRET = 'webhook-secret-0123456789';
 const signatureOf = (r: Received) =>
-  'sha256=' + createHmac('sha256', SECRET).update(`${r.headers['x-mandate-timestamp']}.${r.body}`).digest('hex');
+  'sha256=' +
+  createHmac('sha256', SECRET).update(`${r.headers['x-mandate-timestamp']}.${r.body}`).digest('hex');
 
 describe('approval webhook', () => {
   it('signs the body with HMAC and retries with backoff until the receiver accepts', async () => {
@@ -74,16 +75,35 @@ describe('approval webhook', () => {
     const rx = await receiver([]);
     closers.push(rx.close);
     const loaded = loadConfig({ store: 'memory', logLevel: 'silent' }, {}, process.cwd());
-    loaded.config.approvals.webhook = { url: rx.url, secret: SECRET, maxAttempts: 3, backoffMs: 10, timeoutMs: 2000 };
+    loaded.config.approvals.webhook = {
+      url: rx.url,
+      secret: SECRET,
+      maxAttempts: 3,
+      backoffMs: 10,
+      timeoutMs: 2000,
+    };
     const m = await createMandate(loaded, { logger: silentLogger });
     try {
       const caller = { role: 'agent' as const, subject: 'support-bot', keyId: 'k' };
-      const request = { agent: 'support-bot', onBehalfOf: 'alice', action: 'payments.refund', args: { customerId: 'c-42', amount: 900 } };
+      const request = {
+        agent: 'support-bot',
+        onBehalfOf: 'alice',
+        action: 'payments.refund',
+        args: { customerId: 'c-42', amount: 900 },
+      };
       const { decision } = await m.decisions.decide(request, caller);
       expect(decision.effect).toBe('approval_required');
-      await m.approvals.vote(decision.approval!.id, { id: 'frank', roles: ['finance-manager'] }, 'approve', null, null);
+      await m.approvals.vote(
+        decision.approval!.id,
+        { id: 'frank', roles: ['finance-manager'] },
+        'approve',
+        null,
+        null,
+      );
       await new Promise((r) => setTimeout(r, 200));
-      const events = rx.received.map((r) => JSON.parse(r.body) as { type: string; data: { id: string; summary: string; status: string } });
+      const events = rx.received.map(
+        (r) => JSON.parse(r.body) as { type: string; data: { id: string; summary: string; status: string } },
+      );
       expect(events.map((e) => e.type)).toEqual(['approval.requested', 'approval.resolved']);
       expect(events[0]!.data.summary).toBe('Refund 900 to customer c-42');
       expect(events[1]!.data.status).toBe('approved');

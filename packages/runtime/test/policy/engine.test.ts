@@ -12,7 +12,9 @@ const engine = createCedarEngine();
 const live: CompiledPolicySet[] = [];
 
 function compile(policies: Record<string, string> | PolicySetSource): CompiledPolicySet {
-  const set = engine.compile('schema' in policies ? (policies as PolicySetSource) : source(policies as Record<string, string>));
+  const set = engine.compile(
+    'schema' in policies ? (policies as PolicySetSource) : source(policies as Record<string, string>),
+  );
   live.push(set);
   return set;
 }
@@ -57,7 +59,9 @@ describe('evaluate: the decision semantics', () => {
     const set = compile({ 'refunds.cedar': REFUND_SMALL, 'holds.cedar': LEGAL_HOLD });
     const r = set.evaluate(request({ args: { amount: 50 }, tags: ['legal_hold'] }));
     expect(r.effect).toBe('deny');
-    expect(r.satisfied).toEqual([{ policyId: 'legal-hold', effect: 'forbid', reason: 'customer is on legal hold' }]);
+    expect(r.satisfied).toEqual([
+      { policyId: 'legal-hold', effect: 'forbid', reason: 'customer is on legal hold' },
+    ]);
     expect(set.evaluate(request({ args: { amount: 50 } })).effect).toBe('allow');
   });
 
@@ -71,7 +75,10 @@ when { context.args has amount && context.args.amount * 10000000000000 > 1000000
     const set = compile({ 'a.cedar': permitAll, 'b.cedar': overflow });
     expect(set.evaluate(request({ args: { amount: 5 } })).effect).toBe('allow');
 
-    for (const r of [set.evaluate(request({ args: { amount: 10_000_000 } })), set.evaluateUnsliced(request({ args: { amount: 10_000_000 } }))]) {
+    for (const r of [
+      set.evaluate(request({ args: { amount: 10_000_000 } })),
+      set.evaluateUnsliced(request({ args: { amount: 10_000_000 } })),
+    ]) {
       expect(r.effect).toBe('deny');
       expect(r.satisfied).toEqual([]);
       expect(r.errors).toHaveLength(1);
@@ -142,14 +149,26 @@ when { context.args has amount && context.args.amount * 10000000000000 > 1000000
 when { context.time.hour >= 9 && context.time.hour < 17 };`,
     });
     const at = (hour: number) => set.evaluate(request({ action: 'crm.read_customer', hour })).effect;
-    expect([at(8), at(9), at(12), at(16), at(17), at(23)]).toEqual(['deny', 'allow', 'allow', 'allow', 'deny', 'deny']);
+    expect([at(8), at(9), at(12), at(16), at(17), at(23)]).toEqual([
+      'deny',
+      'allow',
+      'allow',
+      'allow',
+      'deny',
+      'deny',
+    ]);
   });
 
   it('denies an action the schema does not declare, without evaluating anything', () => {
     const set = compile({ 'all.cedar': `@id("everything") permit(principal, action, resource);` });
     expect(set.evaluate(request({ action: 'payments.refund' })).effect).toBe('allow');
     for (const action of ['payments.refund_all', 'Payments.refund', '', 'payments', 'finance']) {
-      expect(set.evaluate(request({ action }))).toEqual({ effect: 'deny', satisfied: [], errors: [], sliceSize: 0 });
+      expect(set.evaluate(request({ action }))).toEqual({
+        effect: 'deny',
+        satisfied: [],
+        errors: [],
+        sliceSize: 0,
+      });
     }
   });
 
@@ -175,7 +194,9 @@ when { context.args has ratio && context.args.ratio.lessThan(decimal("2.5")) };`
   it('turns non-integer numbers with at most 4 fractional digits into decimals', () => {
     const set = compile({ 'r.cedar': ratio });
     expect(set.evaluate(request({ action: 'payments.charge', args: { ratio: 1.5 } })).effect).toBe('allow');
-    expect(set.evaluate(request({ action: 'payments.charge', args: { ratio: 2.4999 } })).effect).toBe('allow');
+    expect(set.evaluate(request({ action: 'payments.charge', args: { ratio: 2.4999 } })).effect).toBe(
+      'allow',
+    );
     expect(set.evaluate(request({ action: 'payments.charge', args: { ratio: 3.25 } })).effect).toBe('deny');
   });
 
@@ -194,7 +215,9 @@ when { context.args has ratio && context.args.ratio.lessThan(decimal("2.5")) };`
 
   it('denies (never throws) when Cedar answers failure', () => {
     // The policy reads args.amount, so the bad extension value is sent to Cedar (unread values are not).
-    const set = compile({ 'p.cedar': `@id("amt") permit(principal, action, resource) when { context.args has amount };` });
+    const set = compile({
+      'p.cedar': `@id("amt") permit(principal, action, resource) when { context.args has amount };`,
+    });
     const badExtension = request({ args: { amount: { __extn: { fn: 'no_such_fn', arg: '1' } } } });
     const r = set.evaluate(badExtension);
     expect(r.effect).toBe('deny');
@@ -217,17 +240,25 @@ when { context.args has ratio && context.args.ratio.lessThan(decimal("2.5")) };`
     const same = request();
     expect(set.evaluate(same).effect).toBe(set.evaluateUnsliced(same).effect);
     const other = request();
-    other.entities = other.entities.map((e) => (e.uid.type === 'Customer' ? { ...e, attrs: { ...e.attrs, tenant: 'zzz' } } : e));
+    other.entities = other.entities.map((e) =>
+      e.uid.type === 'Customer' ? { ...e, attrs: { ...e.attrs, tenant: 'zzz' } } : e,
+    );
     expect(set.evaluate(other).effect).toBe('deny');
     expect(set.evaluateUnsliced(other).effect).toBe('deny');
   });
 
   it('rejects Action entities supplied by the request (groups come from the schema only)', () => {
-    const set = compile({ 'g.cedar': `@id("crm-group") permit(principal, action, resource) when { action in Action::"crm" };` });
+    const set = compile({
+      'g.cedar': `@id("crm-group") permit(principal, action, resource) when { action in Action::"crm" };`,
+    });
     expect(set.evaluate(request({ action: 'crm.read_customer' })).effect).toBe('allow');
     expect(set.evaluate(request({ action: 'ops.restart' })).effect).toBe('deny');
     const forged = request({ action: 'ops.restart' });
-    forged.entities.push({ uid: { type: 'Action', id: 'ops.restart' }, attrs: {}, parents: [{ type: 'Action', id: 'crm' }] });
+    forged.entities.push({
+      uid: { type: 'Action', id: 'ops.restart' },
+      attrs: {},
+      parents: [{ type: 'Action', id: 'crm' }],
+    });
     const r = set.evaluate(forged);
     expect(r.effect).toBe('deny');
     expect(r.errors[0]!.message).toMatch(/action entities come from the schema/);
@@ -299,20 +330,42 @@ describe('slicing by action and principal type', () => {
       const r = set.evaluate(request({ action }));
       expect(r).toMatchObject({ effect: 'approval_required', sliceSize: 1 });
     }
-    expect(set.evaluate(request({ action: 'crm.read_customer' }))).toEqual({ effect: 'deny', satisfied: [], errors: [], sliceSize: 0 });
+    expect(set.evaluate(request({ action: 'crm.read_customer' }))).toEqual({
+      effect: 'deny',
+      satisfied: [],
+      errors: [],
+      sliceSize: 0,
+    });
   });
 
   it('denies an empty slice without asking Cedar', () => {
-    const set = compile({ 'p.cedar': `@id("refund") permit(principal, action == Action::"payments.refund", resource);` });
-    expect(set.evaluate(request({ action: 'ops.restart' }))).toEqual({ effect: 'deny', satisfied: [], errors: [], sliceSize: 0 });
+    const set = compile({
+      'p.cedar': `@id("refund") permit(principal, action == Action::"payments.refund", resource);`,
+    });
+    expect(set.evaluate(request({ action: 'ops.restart' }))).toEqual({
+      effect: 'deny',
+      satisfied: [],
+      errors: [],
+      sliceSize: 0,
+    });
     // Even a request Cedar would reject is a plain deny here: nothing could have allowed it.
     expect(set.evaluate(request({ action: 'ops.restart', args: { ratio: 1.234567 } })).effect).toBe('deny');
   });
 
   it('gives the same answers sliced and unsliced', () => {
     const set = compile(policies);
-    for (const action of ['payments.refund', 'payments.charge', 'crm.read_customer', 'crm.update_customer', 'ops.restart']) {
-      for (const principal of [{ type: 'Agent', id: 'a1' }, { type: 'User', id: 'u1' }, { type: 'User', id: 'u2' }] as const) {
+    for (const action of [
+      'payments.refund',
+      'payments.charge',
+      'crm.read_customer',
+      'crm.update_customer',
+      'ops.restart',
+    ]) {
+      for (const principal of [
+        { type: 'Agent', id: 'a1' },
+        { type: 'User', id: 'u1' },
+        { type: 'User', id: 'u2' },
+      ] as const) {
         for (const hour of [10, 21, 23]) {
           for (const tags of [[], ['frozen']]) {
             const req = request({ action, principal, hour, tags, roles: ['crm'] });
@@ -328,9 +381,16 @@ describe('slicing by action and principal type', () => {
 
 describe('compile: what a compiled set exposes', () => {
   it('names policies by @id, else <file>#<index> in source order, with file, effect, annotations and text', () => {
-    const many = Array.from({ length: 12 }, (_, i) => `permit(principal, action == Action::"ops.restart", resource) when { context.time.hour == ${i} };`).join('\n');
+    const many = Array.from(
+      { length: 12 },
+      (_, i) =>
+        `permit(principal, action == Action::"ops.restart", resource) when { context.time.hour == ${i} };`,
+    ).join('\n');
     const set = compile({ 'b.cedar': many, 'a.cedar': REFUND_SMALL });
-    expect(set.policies.map((p) => p.id)).toEqual(['refund-small', ...Array.from({ length: 12 }, (_, i) => `b.cedar#${i}`)]);
+    expect(set.policies.map((p) => p.id)).toEqual([
+      'refund-small',
+      ...Array.from({ length: 12 }, (_, i) => `b.cedar#${i}`),
+    ]);
     expect(set.policies[0]).toMatchObject({
       file: 'a.cedar',
       effect: 'permit',
@@ -361,7 +421,9 @@ describe('compile: what a compiled set exposes', () => {
     expect(b.version).toBe(a.version);
     expect(compile({ 'a.cedar': REFUND_SMALL + ' ', 'b.cedar': LEGAL_HOLD }).version).not.toBe(a.version);
     expect(compile({ 'c.cedar': REFUND_SMALL, 'b.cedar': LEGAL_HOLD }).version).not.toBe(a.version);
-    expect(compile(source({ 'a.cedar': REFUND_SMALL, 'b.cedar': LEGAL_HOLD }, `${source({}).schema}\n`)).version).not.toBe(a.version);
+    expect(
+      compile(source({ 'a.cedar': REFUND_SMALL, 'b.cedar': LEGAL_HOLD }, `${source({}).schema}\n`)).version,
+    ).not.toBe(a.version);
   });
 });
 
@@ -373,11 +435,16 @@ describe('validate and compile: invalid sets are rejected whole, each problem lo
   };
 
   it('accepts a valid set', () => {
-    expect(engine.validate(source({ 'r.cedar': REFUND_SMALL + REFUND_LARGE_APPROVAL, 'h.cedar': LEGAL_HOLD }))).toEqual({ ok: true });
+    expect(
+      engine.validate(source({ 'r.cedar': REFUND_SMALL + REFUND_LARGE_APPROVAL, 'h.cedar': LEGAL_HOLD })),
+    ).toEqual({ ok: true });
   });
 
   it('names the file and position of a syntax error', () => {
-    const problems = problemsOf({ 'ok.cedar': REFUND_SMALL, 'broken.cedar': 'permit(principal, action, resource)\nwhen { context.args. };' });
+    const problems = problemsOf({
+      'ok.cedar': REFUND_SMALL,
+      'broken.cedar': 'permit(principal, action, resource)\nwhen { context.args. };',
+    });
     expect(problems).toHaveLength(1);
     expect(problems[0]!.file).toBe('broken.cedar');
     expect(problems[0]!.message).toMatch(/line 2/);
@@ -403,7 +470,9 @@ describe('validate and compile: invalid sets are rejected whole, each problem lo
       'a.cedar': `@id("dup") permit(principal, action, resource);`,
       'b.cedar': `@id("dup") forbid(principal, action, resource);`,
     });
-    expect(problems).toEqual([{ file: 'b.cedar', policyId: 'dup', message: 'duplicate policy id "dup" (first defined in a.cedar)' }]);
+    expect(problems).toEqual([
+      { file: 'b.cedar', policyId: 'dup', message: 'duplicate policy id "dup" (first defined in a.cedar)' },
+    ]);
   });
 
   it('rejects an explicit @id that collides with a generated <file>#<index> id', () => {
@@ -421,33 +490,54 @@ describe('validate and compile: invalid sets are rejected whole, each problem lo
     ['@quorum("02")', /integer from 1 to 10/],
     ['@quorum("1.5")', /integer from 1 to 10/],
   ])('rejects %s', (quorum, message) => {
-    const problems = problemsOf({ 'q.cedar': `@id("q") @approval("ops") ${quorum} permit(principal, action, resource);` });
+    const problems = problemsOf({
+      'q.cedar': `@id("q") @approval("ops") ${quorum} permit(principal, action, resource);`,
+    });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatchObject({ file: 'q.cedar', policyId: 'q' });
     expect(problems[0]!.message).toMatch(message);
   });
 
   it('accepts @quorum("10") and rejects @quorum without @approval', () => {
-    expect(engine.validate(source({ 'q.cedar': `@approval("ops") @quorum("10") permit(principal, action, resource);` }))).toEqual({ ok: true });
-    expect(problemsOf({ 'q.cedar': `@quorum("2") permit(principal, action, resource);` })[0]!.message).toMatch(/only allowed alongside @approval/);
+    expect(
+      engine.validate(
+        source({ 'q.cedar': `@approval("ops") @quorum("10") permit(principal, action, resource);` }),
+      ),
+    ).toEqual({ ok: true });
+    expect(
+      problemsOf({ 'q.cedar': `@quorum("2") permit(principal, action, resource);` })[0]!.message,
+    ).toMatch(/only allowed alongside @approval/);
   });
 
   it('rejects @approval with an empty role and @approval on a forbid', () => {
-    expect(problemsOf({ 'a.cedar': `@approval("") permit(principal, action, resource);` })[0]!.message).toMatch(/non-empty role/);
-    expect(problemsOf({ 'a.cedar': `@approval permit(principal, action, resource);` })[0]!.message).toMatch(/non-empty role/);
-    expect(problemsOf({ 'a.cedar': `@approval("ops") forbid(principal, action, resource);` })[0]!.message).toMatch(/only allowed on permit/);
+    expect(
+      problemsOf({ 'a.cedar': `@approval("") permit(principal, action, resource);` })[0]!.message,
+    ).toMatch(/non-empty role/);
+    expect(problemsOf({ 'a.cedar': `@approval permit(principal, action, resource);` })[0]!.message).toMatch(
+      /non-empty role/,
+    );
+    expect(
+      problemsOf({ 'a.cedar': `@approval("ops") forbid(principal, action, resource);` })[0]!.message,
+    ).toMatch(/only allowed on permit/);
   });
 
   it('rejects an empty @id and policy templates', () => {
-    expect(problemsOf({ 'a.cedar': `@id("") permit(principal, action, resource);` })[0]!.message).toMatch(/@id must not be empty/);
-    expect(problemsOf({ 'a.cedar': `permit(principal == ?principal, action, resource);` })[0]!.message).toMatch(/templates/);
+    expect(problemsOf({ 'a.cedar': `@id("") permit(principal, action, resource);` })[0]!.message).toMatch(
+      /@id must not be empty/,
+    );
+    expect(
+      problemsOf({ 'a.cedar': `permit(principal == ?principal, action, resource);` })[0]!.message,
+    ).toMatch(/templates/);
   });
 
   it('rejects a schema that does not parse, and actions inside a namespace', () => {
     const broken = problemsOf({ 'a.cedar': REFUND_SMALL }, 'entity Agent {');
     expect(broken.length).toBeGreaterThan(0);
     expect(broken[0]!.message).toMatch(/^schema: /);
-    const namespaced = problemsOf({}, 'namespace Acme { entity Agent; action "x" appliesTo { principal: Agent, resource: Agent }; }');
+    const namespaced = problemsOf(
+      {},
+      'namespace Acme { entity Agent; action "x" appliesTo { principal: Agent, resource: Agent }; }',
+    );
     expect(namespaced[0]!.message).toMatch(/outside any namespace/);
   });
 
@@ -461,7 +551,15 @@ describe('validate and compile: invalid sets are rejected whole, each problem lo
   });
 
   it('never throws for malformed input', () => {
-    const bad: unknown[] = [null, undefined, 42, {}, { policies: null, schema: '' }, { policies: { 'a.cedar': 1 }, schema: '' }, { policies: {}, schema: 3 }];
+    const bad: unknown[] = [
+      null,
+      undefined,
+      42,
+      {},
+      { policies: null, schema: '' },
+      { policies: { 'a.cedar': 1 }, schema: '' },
+      { policies: {}, schema: 3 },
+    ];
     for (const input of bad) {
       const result = engine.validate(input as PolicySetSource);
       expect(result.ok).toBe(false);
@@ -470,13 +568,19 @@ describe('validate and compile: invalid sets are rejected whole, each problem lo
 
   it('compile throws policy_invalid with the problems as details', () => {
     try {
-      engine.compile(source({ 'a.cedar': `@approval("ops") @quorum("0") permit(principal, action, resource);` }));
+      engine.compile(
+        source({ 'a.cedar': `@approval("ops") @quorum("0") permit(principal, action, resource);` }),
+      );
       expect.unreachable();
     } catch (err) {
       expect(isMandateError(err) && err.code).toBe('policy_invalid');
       expect(isMandateError(err) && err.message).toBe('policy set is invalid');
       expect((err as { details: unknown }).details).toEqual([
-        { file: 'a.cedar', policyId: 'a.cedar#0', message: '@quorum must be an integer from 1 to 10, got "0"' },
+        {
+          file: 'a.cedar',
+          policyId: 'a.cedar#0',
+          message: '@quorum must be an integer from 1 to 10, got "0"',
+        },
       ]);
     }
   });

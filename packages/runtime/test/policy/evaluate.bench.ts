@@ -11,7 +11,8 @@ const ACTION_COUNT = 100;
 function schema(): string {
   const actions = Array.from(
     { length: ACTION_COUNT },
-    (_, k) => `action "svc${k}.do" appliesTo { principal: [Agent, User], resource: [Customer], context: Ctx };`,
+    (_, k) =>
+      `action "svc${k}.do" appliesTo { principal: [Agent, User], resource: [Customer], context: Ctx };`,
   );
   return `
 type Time = { hour: Long, minute: Long, weekday: String };
@@ -26,7 +27,10 @@ ${actions.join('\n')}`;
 function compile(count: number): CompiledPolicySet {
   const lines = Array.from({ length: count }, (_, i) => {
     const effect = i % 10 === 9 ? 'forbid' : 'permit';
-    const cond = effect === 'forbid' ? 'resource.tags.contains("frozen")' : `context.args has n && context.args.n > ${i % 50}`;
+    const cond =
+      effect === 'forbid'
+        ? 'resource.tags.contains("frozen")'
+        : `context.args has n && context.args.n > ${i % 50}`;
     return `@id("p${i}") ${effect}(principal is Agent, action == Action::"svc${i % ACTION_COUNT}.do", resource) when { ${cond} };`;
   });
   return createCedarEngine().compile({ policies: { 'bench.cedar': lines.join('\n') }, schema: schema() });

@@ -25,7 +25,13 @@ action "ops.restart" appliesTo { principal: [Agent, User], resource: [Customer],
 `;
 
 /** The request actions of the schema (groups excluded). */
-export const ACTIONS = ['payments.refund', 'payments.charge', 'crm.read_customer', 'crm.update_customer', 'ops.restart'] as const;
+export const ACTIONS = [
+  'payments.refund',
+  'payments.charge',
+  'crm.read_customer',
+  'crm.update_customer',
+  'ops.restart',
+] as const;
 
 export function source(policies: Record<string, string>, schema = SCHEMA): PolicySetSource {
   return { policies, schema };

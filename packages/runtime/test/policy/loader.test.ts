@@ -57,7 +57,10 @@ describe('loadPolicyDir', () => {
     await expectPolicyInvalid(loadPolicyDir(dir), /no \*\.cedarschema/);
     await writeFile(join(dir, 'one.cedarschema'), SCHEMA);
     await writeFile(join(dir, 'two.cedarschema'), SCHEMA);
-    await expectPolicyInvalid(loadPolicyDir(dir), /exactly one \*\.cedarschema.*one\.cedarschema, two\.cedarschema/);
+    await expectPolicyInvalid(
+      loadPolicyDir(dir),
+      /exactly one \*\.cedarschema.*one\.cedarschema, two\.cedarschema/,
+    );
   });
 
   it('rejects a file that is not valid UTF-8 instead of silently replacing bytes', async () => {

@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createCedarEngine, type CompiledPolicySet, type PolicyEvaluation, type PolicyRequest } from '../../src/policy/index.js';
+import {
+  createCedarEngine,
+  type CompiledPolicySet,
+  type PolicyEvaluation,
+  type PolicyRequest,
+} from '../../src/policy/index.js';
 import { ACTIONS, request, source } from './fixtures.js';
 
 /**
@@ -34,7 +39,9 @@ const principalScope = fc.constantFrom(
 const actionScope = fc.oneof(
   fc.constant('action'),
   fc.constantFrom(...ACTIONS).map((a) => `action == Action::"${a}"`),
-  fc.subarray([...ACTIONS], { minLength: 1, maxLength: 3 }).map((as) => `action in [${as.map((a) => `Action::"${a}"`).join(', ')}]`),
+  fc
+    .subarray([...ACTIONS], { minLength: 1, maxLength: 3 })
+    .map((as) => `action in [${as.map((a) => `Action::"${a}"`).join(', ')}]`),
   fc.constantFrom('payments', 'crm', 'finance').map((g) => `action in Action::"${g}"`),
 );
 
@@ -53,15 +60,24 @@ const condition = fc.oneof(
 const policy: fc.Arbitrary<GenPolicy> = fc
   .record({
     // Permits outnumber forbids so that allows are common enough to test.
-    effect: fc.oneof({ arbitrary: fc.constant('permit' as const), weight: 3 }, { arbitrary: fc.constant('forbid' as const), weight: 1 }),
+    effect: fc.oneof(
+      { arbitrary: fc.constant('permit' as const), weight: 3 },
+      { arbitrary: fc.constant('forbid' as const), weight: 1 },
+    ),
     principal: principalScope,
     action: actionScope,
     resource: resourceScope,
     condition,
-    approval: fc.option(fc.record({ role: fc.constantFrom('ops', 'finance', 'legal'), quorum: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }) }), {
-      nil: undefined,
-      freq: 3,
-    }),
+    approval: fc.option(
+      fc.record({
+        role: fc.constantFrom('ops', 'finance', 'legal'),
+        quorum: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
+      }),
+      {
+        nil: undefined,
+        freq: 3,
+      },
+    ),
     reason: fc.option(fc.constantFrom('because', 'policy says so'), { nil: undefined }),
   })
   .map((p) => (p.effect === 'forbid' ? { ...p, approval: undefined } : p) as GenPolicy);
@@ -73,7 +89,12 @@ const forbid = policy.map((p) => ({ ...p, effect: 'forbid' as const, approval: u
 const genRequest: fc.Arbitrary<PolicyRequest> = fc
   .record({
     action: fc.constantFrom(...ACTIONS),
-    principal: fc.constantFrom({ type: 'Agent', id: 'a1' }, { type: 'Agent', id: 'a2' }, { type: 'User', id: 'u1' }, { type: 'User', id: 'u2' }),
+    principal: fc.constantFrom(
+      { type: 'Agent', id: 'a1' },
+      { type: 'Agent', id: 'a2' },
+      { type: 'User', id: 'u1' },
+      { type: 'User', id: 'u2' },
+    ),
     customer: fc.constantFrom('c1', 'c2'),
     tags: fc.subarray(['vip', 'legal_hold']),
     roles: fc.subarray(['r1', 'r2']),
@@ -156,7 +177,12 @@ describe('policy core properties (fast-check)', () => {
   it('(b) decisions do not change when policies are reordered or regrouped into files', () => {
     fc.assert(
       fc.property(
-        policies.chain((list) => fc.tuple(fc.constant(list), fc.shuffledSubarray(withIds(list), { minLength: list.length, maxLength: list.length }))),
+        policies.chain((list) =>
+          fc.tuple(
+            fc.constant(list),
+            fc.shuffledSubarray(withIds(list), { minLength: list.length, maxLength: list.length }),
+          ),
+        ),
         fc.integer({ min: 1, max: 3 }),
         requests,
         ([list, shuffled], files, reqs) =>
@@ -174,7 +200,9 @@ describe('policy core properties (fast-check)', () => {
   it('(b) decisions do not change when a policy is duplicated under a new id', () => {
     fc.assert(
       fc.property(
-        policies.filter((l) => l.length > 0).chain((list) => fc.tuple(fc.constant(list), fc.nat({ max: list.length - 1 }))),
+        policies
+          .filter((l) => l.length > 0)
+          .chain((list) => fc.tuple(fc.constant(list), fc.nat({ max: list.length - 1 }))),
         requests,
         ([list, which], reqs) =>
           withSets(
@@ -223,11 +251,27 @@ describe('policy core properties (fast-check)', () => {
       fc.property(
         policies,
         genRequest,
-        fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('payments', 'finance', 'crm', 'payments.refund ', 'PAYMENTS.REFUND')),
+        fc.oneof(
+          fc.string({ maxLength: 20 }),
+          fc.constantFrom('payments', 'finance', 'crm', 'payments.refund ', 'PAYMENTS.REFUND'),
+        ),
         (list, req, action) => {
           fc.pre(!(ACTIONS as readonly string[]).includes(action));
           return withSets(
-            () => [compileSet(withIds([...list, { effect: 'permit', principal: 'principal', action: 'action', resource: 'resource', condition: '' }]))],
+            () => [
+              compileSet(
+                withIds([
+                  ...list,
+                  {
+                    effect: 'permit',
+                    principal: 'principal',
+                    action: 'action',
+                    resource: 'resource',
+                    condition: '',
+                  },
+                ]),
+              ),
+            ],
             ([set]) => {
               const unknown = { ...req, action };
               expect(set!.evaluate(unknown)).toMatchObject({ effect: 'deny', satisfied: [], sliceSize: 0 });

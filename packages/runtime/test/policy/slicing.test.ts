@@ -31,7 +31,12 @@ describe('slice index (engine-independent)', () => {
         { actions: [{ id: 'crm', descendants: false }] },
         { actions: [{ id: 'crm', descendants: true }] },
         { actions: [{ id: 'all-business', descendants: true }] },
-        { actions: [{ id: 'other', descendants: true }, { id: 'read', descendants: false }] },
+        {
+          actions: [
+            { id: 'other', descendants: true },
+            { id: 'read', descendants: false },
+          ],
+        },
       ],
       ancestors,
     );

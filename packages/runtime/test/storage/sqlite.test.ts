@@ -34,7 +34,9 @@ describe('sqlite driver specifics', () => {
     await s1.close();
 
     const raw = new Database(path, { readonly: true });
-    expect(raw.prepare('SELECT name FROM schema_migrations').all()).toEqual(SQLITE_MIGRATIONS.map((m) => ({ name: m.name })));
+    expect(raw.prepare('SELECT name FROM schema_migrations').all()).toEqual(
+      SQLITE_MIGRATIONS.map((m) => ({ name: m.name })),
+    );
     raw.close();
 
     const s2 = createSqliteStore(path);

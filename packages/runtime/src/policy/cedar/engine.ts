@@ -181,7 +181,9 @@ function splitFile(file: string, text: string, problems: PolicyProblem[]): Analy
   inSourceOrder(text, parts.policies).forEach((policyText, index) => {
     const json = policyToJson(policyText);
     if (json.type === 'failure') {
-      problems.push(...json.errors.map((e) => ({ file, policyId: `${file}#${index}`, message: describe(e) })));
+      problems.push(
+        ...json.errors.map((e) => ({ file, policyId: `${file}#${index}`, message: describe(e) })),
+      );
       ok = false;
       return;
     }
@@ -413,7 +415,10 @@ class CedarPolicySet implements CompiledPolicySet {
       });
       return this.interpret(answer, size);
     } catch (err) {
-      return requestError(size, err instanceof CedarValueError ? err.message : `policy evaluation failed: ${messageOf(err)}`);
+      return requestError(
+        size,
+        err instanceof CedarValueError ? err.message : `policy evaluation failed: ${messageOf(err)}`,
+      );
     }
   }
 
@@ -443,7 +448,8 @@ class CedarPolicySet implements CompiledPolicySet {
     // SECURITY: fail closed — Cedar skips an erroring policy (an erroring forbid would not stop
     // a matching permit); any error at all makes the decision a deny.
     if (errors.length > 0) return { effect: 'deny', satisfied: [], errors, sliceSize };
-    if (decision !== 'allow' || reasons.length === 0) return { effect: 'deny', satisfied: [], errors: [], sliceSize };
+    if (decision !== 'allow' || reasons.length === 0)
+      return { effect: 'deny', satisfied: [], errors: [], sliceSize };
 
     const permits = reasons.map(satisfied);
     if (reasons.some((p) => p.meta.approval === undefined)) {
@@ -451,7 +457,13 @@ class CedarPolicySet implements CompiledPolicySet {
     }
     // Only @approval permits: the lowest policy id decides the route, so the outcome does not
     // depend on policy order.
-    return { effect: 'approval_required', satisfied: permits, errors: [], approval: permits[0]!.approval!, sliceSize };
+    return {
+      effect: 'approval_required',
+      satisfied: permits,
+      errors: [],
+      approval: permits[0]!.approval!,
+      sliceSize,
+    };
   }
 
   private preparse(members: number[]): Slice {
@@ -486,7 +498,10 @@ class CedarPolicySet implements CompiledPolicySet {
       entities = [...(this.ancestors.get(action) ?? [action])].map((id) => ({
         uid: { type: CEDAR_ACTION_TYPE, id },
         attrs: {},
-        parents: (this.declared.get(id)?.memberOf ?? []).map((parent) => ({ type: CEDAR_ACTION_TYPE, id: parent })),
+        parents: (this.declared.get(id)?.memberOf ?? []).map((parent) => ({
+          type: CEDAR_ACTION_TYPE,
+          id: parent,
+        })),
       }));
       this.actionEntities.set(action, entities);
     }
@@ -543,13 +558,17 @@ function uidKey(type: string, id: string): string {
  * Entity references inside a Cedar JSON value: `{ "__entity": { type, id } }`, and, conservatively,
  * any `{ type, id }` record (which some Cedar parsers read as an implicit reference).
  */
-function entityRefsIn(value: unknown, out: { type: string; id: string }[] = []): { type: string; id: string }[] {
+function entityRefsIn(
+  value: unknown,
+  out: { type: string; id: string }[] = [],
+): { type: string; id: string }[] {
   if (Array.isArray(value)) {
     for (const v of value) entityRefsIn(v, out);
   } else if (value !== null && typeof value === 'object') {
     const o = value as Record<string, unknown>;
     const esc = o.__entity as { type?: unknown; id?: unknown } | undefined;
-    if (esc && typeof esc.type === 'string' && typeof esc.id === 'string') out.push({ type: esc.type, id: esc.id });
+    if (esc && typeof esc.type === 'string' && typeof esc.id === 'string')
+      out.push({ type: esc.type, id: esc.id });
     else if (typeof o.type === 'string' && typeof o.id === 'string') out.push({ type: o.type, id: o.id });
     for (const v of Object.values(o)) entityRefsIn(v, out);
   }

@@ -55,7 +55,8 @@ export function toCedarEntities(entities: readonly PolicyEntity[], actionType: s
     const uid = toRef(e.uid, `${path}.uid`);
     // SECURITY: fail closed — action groups come from the schema only. A caller-supplied action
     // entity could make `action in Action::"group"` true for an action the schema never put there.
-    if (uid.type === actionType) throw new CedarValueError(`${path}: action entities come from the schema, not the request`);
+    if (uid.type === actionType)
+      throw new CedarValueError(`${path}: action entities come from the schema, not the request`);
     if (!Array.isArray(e.parents)) throw new CedarValueError(`${path}.parents: expected a list`);
     return {
       uid,
@@ -84,27 +85,35 @@ function toCedarNumber(n: number, path: string): CedarValueJson {
   // anything else (more digits, exponent notation, NaN, Infinity) would be rounded by `decimal`.
   const text = String(n);
   if (!DECIMAL.test(text)) {
-    throw new CedarValueError(`${path}: ${text} is not an integer or a decimal with at most 4 fractional digits`);
+    throw new CedarValueError(
+      `${path}: ${text} is not an integer or a decimal with at most 4 fractional digits`,
+    );
   }
   return { __extn: { fn: 'decimal', arg: text } };
 }
 
 function toCedarObject(value: object, path: string, depth: number): CedarValueJson {
   const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) throw new CedarValueError(`${path}: not a plain JSON object`);
+  if (proto !== Object.prototype && proto !== null)
+    throw new CedarValueError(`${path}: not a plain JSON object`);
   const keys = Object.keys(value);
   if (keys.some((k) => ESCAPES.has(k))) {
     // SECURITY: fail closed — an escape key next to other keys reads one way to us and another to
     // Cedar; only the exact, well-formed escapes of the port pass.
     const v = value as Record<string, unknown>;
-    if (keys.length === 1 && keys[0] === '__entity') return { __entity: toRef(v['__entity'], `${path}.__entity`) };
-    if (keys.length === 1 && keys[0] === '__extn') return { __extn: toExtension(v['__extn'], `${path}.__extn`) };
+    if (keys.length === 1 && keys[0] === '__entity')
+      return { __entity: toRef(v['__entity'], `${path}.__entity`) };
+    if (keys.length === 1 && keys[0] === '__extn')
+      return { __extn: toExtension(v['__extn'], `${path}.__extn`) };
     throw new CedarValueError(`${path}: malformed Cedar escape (${keys.join(', ')})`);
   }
   return toCedarRecord(value, path, depth);
 }
 
-function toExtension(value: unknown, path: string): { fn: string; arg: CedarValueJson } | { fn: string; args: CedarValueJson[] } {
+function toExtension(
+  value: unknown,
+  path: string,
+): { fn: string; arg: CedarValueJson } | { fn: string; args: CedarValueJson[] } {
   const v = value as { fn?: unknown; arg?: unknown; args?: unknown } | null;
   if (typeof v !== 'object' || v === null || typeof v.fn !== 'string') {
     throw new CedarValueError(`${path}: expected { fn: string, arg | args }`);

@@ -1,4 +1,12 @@
-import type { Agent, AuditCheckpoint, AuditEvent, EntitiesDocument, Resource, Tool, User } from '@mandate/protocol';
+import type {
+  Agent,
+  AuditCheckpoint,
+  AuditEvent,
+  EntitiesDocument,
+  Resource,
+  Tool,
+  User,
+} from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
 import {
   GENESIS_HASH,
@@ -78,7 +86,11 @@ export function createMemoryStore(): Store {
     },
     async listEntities() {
       open();
-      return clone({ agents: [...agents.values()], users: [...users.values()], resources: [...resources.values()] });
+      return clone({
+        agents: [...agents.values()],
+        users: [...users.values()],
+        resources: [...resources.values()],
+      });
     },
 
     async putTools(next) {
@@ -230,7 +242,9 @@ export function createMemoryStore(): Store {
       return clone(
         [...pins.values()]
           .filter((p) => server === undefined || p.server === server)
-          .sort((a, b) => (a.server === b.server ? (a.tool < b.tool ? -1 : 1) : a.server < b.server ? -1 : 1)),
+          .sort((a, b) =>
+            a.server === b.server ? (a.tool < b.tool ? -1 : 1) : a.server < b.server ? -1 : 1,
+          ),
       );
     },
 

@@ -662,7 +662,16 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
            ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition,
              status = excluded.status, first_seen_at = excluded.first_seen_at, updated_at = excluded.updated_at,
              approved_by = excluded.approved_by`,
-          [pin.server, pin.tool, pin.hash, JSON.stringify(pin.definition), pin.status, pin.firstSeenAt, pin.updatedAt, pin.approvedBy],
+          [
+            pin.server,
+            pin.tool,
+            pin.hash,
+            JSON.stringify(pin.definition),
+            pin.status,
+            pin.firstSeenAt,
+            pin.updatedAt,
+            pin.approvedBy,
+          ],
         );
       }),
     getToolPin: (server, tool) =>

@@ -323,7 +323,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     return st;
   };
   const all = (sql: string, ...params: unknown[]): Row[] => prep(sql).all(...params) as Row[];
-  const get = (sql: string, ...params: unknown[]): Row | undefined => prep(sql).get(...params) as Row | undefined;
+  const get = (sql: string, ...params: unknown[]): Row | undefined =>
+    prep(sql).get(...params) as Row | undefined;
   const exec = (sql: string, ...params: unknown[]): Database.RunResult => prep(sql).run(...params);
 
   const head = (): AuditHead => {
