@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCedarEngine } from '../policy/index.js';
 import { runHttpScenario } from './http-scenario.js';
+import { runGatewayBench, type GatewayBenchResult } from './gateway-bench.js';
 import { benchPolicyRequest, runInProcess, runSurvivalLoop, type InProcessResult } from './inprocess.js';
 import {
   fmtOps,
@@ -44,6 +45,8 @@ export interface BenchOptions {
   httpConcurrencies: number[];
   decideConcurrency: number;
   survivalEvaluations: number;
+  /** Calls per gateway row (0: skip the gateway rows). */
+  gatewayCalls: number;
   progress: (line: string) => void;
 }
 
@@ -62,6 +65,7 @@ export function defaultOptions(quick: boolean, env: NodeJS.ProcessEnv = process.
     httpConcurrencies: [1, 32],
     decideConcurrency: 32,
     survivalEvaluations: quick ? 1000 : 20_000,
+    gatewayCalls: quick ? 50 : Math.max(500, Math.round(seconds * 300)),
     progress: (line) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`),
   };
 }
@@ -155,6 +159,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     if (nonAllow.length > 0)
       problems.push(`http: answers other than allow: ${JSON.stringify(http.audit.effects)}`);
 
+    const gateway =
+      o.gatewayCalls > 0 ? await runGatewayBench({ calls: o.gatewayCalls, progress: o.progress }) : null;
+    if (gateway && (gateway.audit.decisionEvents !== gateway.audit.calls || !gateway.audit.verified)) {
+      problems.push(
+        `gateway: ${gateway.audit.calls} calls but ${gateway.audit.decisionEvents} decision audit events (verify ${gateway.audit.verified ? 'ok' : 'FAILED'})`,
+      );
+    }
+
     const big = inProcess.find((r) => r.policies === largest)!;
     const survival: SurvivalResult = {
       policies: big.policies,
@@ -178,7 +190,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       inProcess,
       http,
       survival,
-      targets: targets(inProcess, http, survival),
+      gateway,
+      targets: targets(inProcess, http, survival, gateway),
       ok: problems.length === 0,
       problems,
       durationSeconds: 0,
@@ -195,8 +208,25 @@ function targets(
   inProcess: InProcessResult[],
   http: BenchResult['http'],
   survival: SurvivalResult,
+  gateway: GatewayBenchResult | null,
 ): Target[] {
   const out: Target[] = [];
+  for (const c of gateway ? [...new Set(gateway.rows.map((r) => r.concurrency))] : []) {
+    const d = gateway!.rows.find((r) => r.path === 'direct' && r.concurrency === c)!;
+    const g = gateway!.rows.find((r) => r.path === 'gateway' && r.concurrency === c)!;
+    out.push({
+      name: `MCP gateway c=${c}: added p50 latency`,
+      measured: `${(g.p50Ms - d.p50Ms).toFixed(3)} ms`,
+      target: '< 1 ms',
+      met: g.p50Ms - d.p50Ms < 1,
+    });
+    out.push({
+      name: `MCP gateway c=${c}: calls/s kept vs direct`,
+      measured: `${((100 * g.callsPerSecond) / d.callsPerSecond).toFixed(0)}%`,
+      target: '≥ 70%',
+      met: g.callsPerSecond / d.callsPerSecond >= 0.7,
+    });
+  }
   const big = inProcess.reduce((a, b) => (b.policies > a.policies ? b : a));
   const get = (key: string) => big.rows.find((r) => r.key === key)!.sample;
   const raw = get('raw');

@@ -1,3 +1,4 @@
+import type { GatewayBenchResult } from './gateway-bench.js';
 /** The bench's result document and its Markdown table. */
 import type { HttpScenarioResult } from './http-scenario.js';
 import type { InProcessResult } from './inprocess.js';
@@ -50,6 +51,8 @@ export interface BenchResult {
   inProcess: InProcessResult[];
   http: HttpScenarioResult;
   survival: SurvivalResult;
+  /** The MCP gateway rows (direct vs through the gateway). */
+  gateway: GatewayBenchResult | null;
   targets: Target[];
   /** The invariants (audit counts, chain verification, every row's answer): false makes the bench exit non-zero. */
   ok: boolean;
@@ -229,6 +232,7 @@ export function renderMarkdown(r: BenchResult): string {
           : `survived ${w.evaluations?.toLocaleString('en-US')} evaluations — the runtime sets the flag itself when it loads cedar-wasm (policy/cedar/v8-flags.ts).`),
     );
   }
+  if (r.gateway) lines.push('', r.gateway.markdown.replace(/^## /, '### '));
   lines.push(
     '',
     '### Targets',

@@ -94,6 +94,8 @@ describe('bench pieces, quick, in-process', () => {
     o.serverWhere = 'in-process';
     o.policyCounts = [10, 100];
     o.survivalEvaluations = 200;
+    // The gateway rows start compiled child processes; the dist run below covers them.
+    o.gatewayCalls = 0;
     o.progress = () => undefined;
     const r = await runBench(o);
     expectWellFormed(r, [10, 100]);
@@ -137,6 +139,15 @@ describe.skipIf(!existsSync(DIST_MAIN))('npm run bench --quick (built dist, chil
       expectWellFormed(r, [10, 1000]);
       expect(r.quick).toBe(true);
       expect(r.http.childExecArgv).toContain('--no-turbo-inlining');
+      expect(stdout).toContain('MCP gateway');
+      expect(r.gateway?.rows.map((x) => `${x.path}/${x.concurrency}`)).toEqual([
+        'direct/1',
+        'gateway/1',
+        'direct/16',
+        'gateway/16',
+      ]);
+      expect(r.gateway?.audit.decisionEvents).toBe(r.gateway?.audit.calls);
+      expect(r.gateway?.audit.verified).toBe(true);
     } finally {
       await rm(out, { recursive: true, force: true });
     }
