@@ -5,6 +5,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { scopedFetch } from './fetch.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
 /** A minimal MCP client for benchmarks (the bench folder does not import the SDK itself). */
@@ -19,7 +20,9 @@ export async function connectBenchClient(
   headers: Record<string, string> = {},
 ): Promise<BenchClient> {
   const client = new Client({ name: 'mandate-bench', version: '0.1.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers }, fetch: scopedFetch() }),
+  );
   return {
     callTool: async (name, args) =>
       (await client.callTool({ name, arguments: args })) as { isError?: boolean },

@@ -6,6 +6,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { scopedFetch } from './fetch.js';
 import {
   ErrorCode,
   McpError,
@@ -230,6 +231,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       // SECURITY: only the gateway's own configured headers go upstream; the caller's token never does.
       transport = new StreamableHTTPClientTransport(new URL(u.url), {
         requestInit: { headers: { ...(u.headers ?? {}) } },
+        fetch: scopedFetch(),
       });
     } else {
       const t = new StdioClientTransport({

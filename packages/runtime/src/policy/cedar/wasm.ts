@@ -6,6 +6,8 @@ import './v8-flags.js';
 
 export {
   checkParseSchema,
+  // Not used on the decision path (it re-parses the text on every call): the bench's raw baseline.
+  isAuthorized,
   policySetTextToParts,
   policyToJson,
   preparsePolicySet,
