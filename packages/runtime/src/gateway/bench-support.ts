@@ -31,7 +31,11 @@ export async function connectBenchClient(
   };
 }
 
-/** An in-process Streamable HTTP MCP server with one `echo` tool: the upstream of the gateway bench. */
+/**
+ * A Streamable HTTP MCP server with one `echo` tool: the upstream of the gateway bench. It answers
+ * in SSE, the SDK's default (as most servers do), so the direct and gateway paths cost the client
+ * the same per response.
+ */
 export async function startEchoUpstream(): Promise<{ url: string; close(): Promise<void> }> {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
   const http: HttpServer = createServer((req, res) => {
@@ -46,7 +50,6 @@ export async function startEchoUpstream(): Promise<{ url: string; close(): Promi
       if (!t) {
         const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),
-          enableJsonResponse: true,
           onsessioninitialized: (id) => {
             sessions.set(id, created);
           },
