@@ -1,33 +1,38 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type {
-  Agent,
-  AuditCheckpoint,
-  AuditEvent,
-  EntitiesDocument,
-  Resource,
-  Tool,
-  User,
-} from '@mandate/protocol';
+import type { AuditEvent, EntitiesDocument, Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import {
   GENESIS_HASH,
-  type ApiKeyRecord,
   type ApprovalFilter,
   type ApprovalRecord,
   type AuditFilter,
   type AuditHead,
   type AuditSealer,
   type GrantFilter,
-  type GrantRecord,
   type PolicySetSummary,
   type Store,
   type StoredAuditRecord,
-  type StoredPolicySet,
-  type ToolPin,
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import {
+  json,
+  parse,
+  str,
+  strOrNull,
+  type Row,
+  agentFromRow,
+  userFromRow,
+  resourceFromRow,
+  policySetFromRow,
+  apiKeyFromRow,
+  approvalFromRow,
+  grantFromRow,
+  auditFromRow,
+  checkpointFromRow,
+  pinFromRow,
+} from '../sql-rows.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -35,8 +40,6 @@ export interface SqliteStoreOptions {
   /** How long a writer waits for another process's lock before failing with store_unavailable. */
   busyTimeoutMs?: number;
 }
-
-type Row = Record<string, unknown>;
 
 /*
  * Result codes meaning "this database cannot be used right now" rather than "this request is
@@ -78,83 +81,6 @@ function translate(err: unknown, log: Logger): unknown {
   return err;
 }
 
-const json = (v: unknown): string => JSON.stringify(v);
-const parse = <T>(v: unknown): T => JSON.parse(v as string) as T;
-const str = (v: unknown): string => v as string;
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
-
-function agentFromRow(r: Row): Agent {
-  const a: Agent = {
-    id: str(r.id),
-    roles: parse(r.roles),
-    status: str(r.status) as Agent['status'],
-    attributes: parse(r.attributes),
-  };
-  // Optional fields stay absent when they were absent, as the memory driver returns them.
-  if (r.owner !== null) a.owner = str(r.owner);
-  if (r.parent !== null) a.parent = str(r.parent);
-  return a;
-}
-
-function userFromRow(r: Row): User {
-  return {
-    id: str(r.id),
-    roles: parse(r.roles),
-    status: str(r.status) as User['status'],
-    attributes: parse(r.attributes),
-  };
-}
-
-function resourceFromRow(r: Row): Resource {
-  return { type: str(r.type), id: str(r.id), attributes: parse(r.attributes), tags: parse(r.tags) };
-}
-
-function policySetFromRow(r: Row): StoredPolicySet {
-  return {
-    version: str(r.version),
-    policies: parse(r.policies),
-    schema: str(r.schema_text),
-    createdAt: str(r.created_at),
-    source: str(r.source),
-  };
-}
-
-function apiKeyFromRow(r: Row): ApiKeyRecord {
-  return {
-    id: str(r.id),
-    hash: str(r.hash),
-    role: str(r.role) as ApiKeyRecord['role'],
-    subject: strOrNull(r.subject),
-    name: str(r.name),
-    createdAt: str(r.created_at),
-    revokedAt: strOrNull(r.revoked_at),
-  };
-}
-
-function approvalFromRow(r: Row): ApprovalRecord {
-  return {
-    id: str(r.id),
-    callHash: str(r.call_hash),
-    decisionId: str(r.decision_id),
-    agent: str(r.agent),
-    user: strOrNull(r.user_id),
-    action: str(r.action),
-    resource: strOrNull(r.resource),
-    policyVersion: str(r.policy_version),
-    role: str(r.role),
-    quorum: Number(r.quorum),
-    summary: str(r.summary),
-    args: parse(r.args),
-    status: str(r.status) as ApprovalRecord['status'],
-    requestedAt: str(r.requested_at),
-    expiresAt: str(r.expires_at),
-    votes: parse(r.votes),
-    resolvedAt: strOrNull(r.resolved_at),
-    consumedAt: strOrNull(r.consumed_at),
-    consumedBy: strOrNull(r.consumed_by),
-  };
-}
-
 function approvalParams(a: ApprovalRecord): Row {
   return {
     id: a.id,
@@ -177,51 +103,6 @@ function approvalParams(a: ApprovalRecord): Row {
     resolved_at: a.resolvedAt,
     consumed_at: a.consumedAt,
     consumed_by: a.consumedBy,
-  };
-}
-
-function grantFromRow(r: Row): GrantRecord {
-  return {
-    id: str(r.id),
-    user: str(r.user_id),
-    agent: str(r.agent),
-    actions: parse(r.actions),
-    resources: parse(r.resources),
-    resourceAttributes: parse(r.resource_attributes),
-    limits: parse(r.limits),
-    createdAt: str(r.created_at),
-    expiresAt: str(r.expires_at),
-    revokedAt: strOrNull(r.revoked_at),
-    parentId: strOrNull(r.parent_id),
-    createdBy: str(r.created_by),
-  };
-}
-
-function auditFromRow(r: Row): StoredAuditRecord {
-  return {
-    seq: Number(r.seq),
-    prevHash: str(r.prev_hash),
-    hash: str(r.hash),
-    eventText: str(r.event_text),
-    columns: {
-      type: str(r.type),
-      time: str(r.time),
-      agent: strOrNull(r.agent),
-      user: strOrNull(r.user_id),
-      action: strOrNull(r.action),
-      effect: strOrNull(r.effect),
-      decisionId: strOrNull(r.decision_id),
-    },
-  };
-}
-
-function checkpointFromRow(r: Row): AuditCheckpoint {
-  return {
-    seq: Number(r.seq),
-    hash: str(r.hash),
-    time: str(r.time),
-    keyId: str(r.key_id),
-    signature: str(r.signature),
   };
 }
 
@@ -704,18 +585,5 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       }),
     listCheckpoints: () =>
       run(() => all('SELECT * FROM audit_checkpoints ORDER BY ord').map(checkpointFromRow)),
-  };
-}
-
-function pinFromRow(r: Row): ToolPin {
-  return {
-    server: String(r.server),
-    tool: String(r.tool),
-    hash: String(r.hash),
-    definition: JSON.parse(String(r.definition)) as Record<string, unknown>,
-    status: String(r.status) as ToolPin['status'],
-    firstSeenAt: String(r.first_seen_at),
-    updatedAt: String(r.updated_at),
-    approvedBy: r.approved_by === null || r.approved_by === undefined ? null : String(r.approved_by),
   };
 }
