@@ -90,7 +90,7 @@ export async function createMandate(
   let policies: PolicyService | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
-  let stopPolling = () => {};
+  let stopPolling: () => Promise<void> = async () => {};
   const shutdown = new AbortController();
   try {
     await store.migrate();
@@ -172,7 +172,20 @@ export async function createMandate(
         .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
     }, 1000);
     policyPoll.unref();
-    stopPolling = () => clearInterval(policyPoll);
+    let unwatch: (() => Promise<void>) | null = null;
+    if (store.watchPolicyActivations) {
+      try {
+        unwatch = await store.watchPolicyActivations(() => {
+          policyService.refresh().catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
+        });
+      } catch (err) {
+        logger.warn('cannot listen for policy activations; polling only', { error: (err as Error).message });
+      }
+    }
+    stopPolling = async () => {
+      clearInterval(policyPoll);
+      await unwatch?.();
+    };
 
     const gateway =
       config.gateway.upstreams.length > 0
@@ -272,7 +285,7 @@ export async function createMandate(
           }
         } finally {
           try {
-            stopPolling();
+            await stopPolling();
             policyService.close();
             await notifier?.close();
             await auditLog.close();
@@ -284,7 +297,7 @@ export async function createMandate(
     };
     return mandate;
   } catch (err) {
-    stopPolling();
+    await stopPolling();
     policies?.close();
     await audit?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

@@ -211,6 +211,12 @@ export interface Store {
   getActivePolicySet(): Promise<StoredPolicySet | null>;
   /** Just the active version: cheap enough to poll so every node notices an activation elsewhere. */
   getActivePolicyVersion(): Promise<string | null>;
+  /**
+   * Optional push: calls `onActivated` when any node activates a policy set (PostgreSQL
+   * LISTEN/NOTIFY). Best effort — callers keep polling `getActivePolicyVersion` as the backstop.
+   * Resolves to an unsubscribe function.
+   */
+  watchPolicyActivations?(onActivated: (version: string) => void): Promise<() => Promise<void>>;
   getPolicySet(version: string): Promise<StoredPolicySet | null>;
   /** Newest first. */
   listPolicySets(): Promise<PolicySetSummary[]>;

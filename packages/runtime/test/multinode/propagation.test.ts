@@ -6,6 +6,9 @@ import { loadConfig } from '../../src/config/index.js';
 import { createMandate, type Mandate } from '../../src/app/index.js';
 import { loadPolicyDir } from '../../src/policy/index.js';
 import { silentLogger } from '../../src/kernel/index.js';
+import { createPostgresStore } from '../../src/storage/postgres/index.js';
+import type { Store } from '../../src/storage/port.js';
+import { POSTGRES_URL, dropSchemas, freshSchema } from '../storage/helpers.js';
 
 const root = join(import.meta.dirname, '../../../..');
 const opened: Mandate[] = [];
@@ -13,14 +16,18 @@ afterEach(async () => {
   for (const m of opened.splice(0)) await m.close();
 });
 
-async function node(store: string, keysDir: string): Promise<Mandate> {
+async function node(store: string, keysDir: string, storeOverride?: Store): Promise<Mandate> {
   const loaded = loadConfig(
     { configFile: join(root, 'mandate.config.json'), store, logLevel: 'silent' },
     {},
     root,
   );
   loaded.config.keys.dir = keysDir;
-  const m = await createMandate(loaded, { logger: silentLogger });
+  loaded.config.gateway.upstreams = [];
+  const m = await createMandate(loaded, {
+    logger: silentLogger,
+    ...(storeOverride ? { store: storeOverride } : {}),
+  });
   opened.push(m);
   return m;
 }
@@ -46,6 +53,7 @@ describe('two nodes on one SQLite file', () => {
     const agents = source.policies['agents.cedar']!;
     const without = agents.replace(/@id\("refund-small"\)[\s\S]*?<= 500\s*\n};\n/, '');
     expect(without).not.toContain('refund-small');
+    const t0 = Date.now();
     const { version } = await a.policies.activate(
       { ...source, policies: { ...source.policies, 'agents.cedar': without } },
       'test',
@@ -72,3 +80,46 @@ describe('two nodes on one SQLite file', () => {
     expect((await verifyAudit(a.store, { publicKeys: { [keyIdOf(pub)]: pub } })).ok).toBe(true);
   });
 });
+
+describe.skipIf(!POSTGRES_URL)('two nodes on one PostgreSQL schema', () => {
+  afterEach(async () => {
+    for (const m of opened.splice(0)) await m.close();
+    await dropSchemas(POSTGRES_URL!);
+  });
+
+  it('an activation reaches the other node by LISTEN/NOTIFY, well before the 1 s poll', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-pg-nodes-'));
+    const schema = freshSchema();
+    const a = await node('memory', join(dir, 'keys'), createPostgresStore(POSTGRES_URL!, { schema }));
+    const b = await node('memory', join(dir, 'keys'), createPostgresStore(POSTGRES_URL!, { schema }));
+    expect(b.policies.active()?.version).toBe(a.policies.active()?.version);
+    const source = await loadPolicyDir(join(root, 'examples/fintech-support/policies'));
+    const extra = '@id("notify-probe") forbid (principal, action, resource) when { false };\n';
+    const t0 = Date.now();
+    const { version } = await a.policies.activate(
+      { ...source, policies: { ...source.policies, 'probe.cedar': extra } },
+      'test',
+    );
+    while (b.policies.active()?.version !== version && Date.now() - t0 < 5000) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(b.policies.active()?.version).toBe(version);
+    // The push itself, seen from the store: B's listener hears A's activation.
+    const heard: string[] = [];
+    const unwatch = await b.store.watchPolicyActivations!((v) => heard.push(v));
+    try {
+      const next = await a.policies.activate(
+        { ...source, policies: { ...source.policies, 'probe.cedar': extra.replace('false', '1 == 2') } },
+        'test',
+      );
+      const until = Date.now() + 3000;
+      while (!heard.includes(next.version) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      expect(heard).toContain(next.version);
+    } finally {
+      await unwatch();
+    }
+  });
+});
+
+if (!POSTGRES_URL)
+  console.warn('MANDATE_TEST_POSTGRES_URL is not set: the PostgreSQL two-node test is skipped');

@@ -213,6 +213,8 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
   // An idle client whose server went away emits here; without a listener Node would crash.
   pool.on('error', (err) => log.warn('postgres idle connection error', { error: err.message }));
   let closed = false;
+  // NOTIFY is database-wide: one channel per schema keeps isolated deployments (and tests) apart.
+  const channel = `mandate_policy_${(schema ?? 'public').toLowerCase()}`.slice(0, 63);
 
   const run = async <T>(fn: () => Promise<T>): Promise<T> => {
     if (closed) throw new MandateError('store_unavailable', 'store is closed');
@@ -375,7 +377,30 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
           [version, at],
         );
         if (res.rowCount !== 1) throw new MandateError('not_found', `no policy set ${version}`);
+        // P5 across nodes: every listening node reloads now (the version poll is the backstop).
+        await pool.query('SELECT pg_notify($1, $2)', [channel, version]);
       }),
+    async watchPolicyActivations(onActivated) {
+      if (closed) throw new MandateError('store_unavailable', 'store is closed');
+      const client = new pg.Client({
+        connectionString: url,
+        connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+      });
+      client.on('error', (err) => log.warn('postgres policy listener error', { error: err.message }));
+      client.on('notification', (n) => {
+        if (n.channel === channel && n.payload) onActivated(n.payload);
+      });
+      try {
+        await client.connect();
+        await client.query(`LISTEN "${channel}"`);
+      } catch (err) {
+        await client.end().catch(() => undefined);
+        throw translate(err, log);
+      }
+      return async () => {
+        await client.end().catch(() => undefined);
+      };
+    },
     getActivePolicyVersion: () =>
       run(async () => {
         const r = await one('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
