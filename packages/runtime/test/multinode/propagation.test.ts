@@ -53,7 +53,6 @@ describe('two nodes on one SQLite file', () => {
     const agents = source.policies['agents.cedar']!;
     const without = agents.replace(/@id\("refund-small"\)[\s\S]*?<= 500\s*\n};\n/, '');
     expect(without).not.toContain('refund-small');
-    const t0 = Date.now();
     const { version } = await a.policies.activate(
       { ...source, policies: { ...source.policies, 'agents.cedar': without } },
       'test',
