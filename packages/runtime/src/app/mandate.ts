@@ -176,7 +176,9 @@ export async function createMandate(
     if (store.watchPolicyActivations) {
       try {
         unwatch = await store.watchPolicyActivations(() => {
-          policyService.refresh().catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
+          policyService
+            .refresh()
+            .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
         });
       } catch (err) {
         logger.warn('cannot listen for policy activations; polling only', { error: (err as Error).message });
