@@ -16,7 +16,7 @@ import { loadConfig, type ConfigOverrides, type LoadedConfig } from '../config/i
 import { createMandate, describeStore, openStore, runPolicyCases, type Mandate } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
 import { apiKeyHash } from '../http/index.js';
-import { exportAudit, verifyAudit, loadOrCreateKeys } from '../audit/index.js';
+import { exportAudit, keyIdOf, verifyAudit } from '../audit/index.js';
 import { parseUpstreamFlag } from '../gateway/index.js';
 import { authenticate } from '../http/auth.js';
 
@@ -395,19 +395,28 @@ export function buildProgram(): Command {
 
   const audit = program.command('audit').description('verify, export and follow the audit trail');
   common(audit.command('verify').description('recompute the hash chain and check the signed checkpoints'))
-    .option('--public-key <file>', 'trusted public key PEM (default: the config’s key directory)')
+    .option(
+      '--public-key <file...>',
+      'trusted public key PEM(s), one per signing node (default: audit-signing.pub.pem in the config’s key directory)',
+    )
     .action(async (opts) => {
       const loaded = load(opts);
       const store = openStore(loaded.config.store, silentLogger);
       try {
         const publicKeys: Record<string, string> = {};
-        if (opts.publicKey) {
-          const pem = await readFile(resolve(opts.publicKey), 'utf8');
-          const { keyIdOf } = await import('../audit/index.js');
+        // SECURITY: verify reads public keys only; it never creates a key (a fresh key would sign nothing).
+        const files: string[] = opts.publicKey ?? [join(loaded.config.keys.dir, 'audit-signing.pub.pem')];
+        for (const f of files) {
+          let pem: string;
+          try {
+            pem = await readFile(resolve(f), 'utf8');
+          } catch {
+            throw new MandateError(
+              'bad_request',
+              `cannot read public key ${f}: pass the signing node's key with --public-key`,
+            );
+          }
           publicKeys[keyIdOf(pem)] = pem;
-        } else {
-          const keys = await loadOrCreateKeys(loaded.config.keys.dir);
-          publicKeys[keys.signer.keyId] = keys.publicKeyPem;
         }
         let last = 0;
         const r = await verifyAudit(store, {
