@@ -249,6 +249,53 @@ describe('MCP gateway', () => {
     expect(hijack.status).toBe(403);
   });
 
+  it('a JSON-RPC batch cannot slip a call past the check: each call in it is decided alone', async () => {
+    const sid = (client.transport as { sessionId?: string }).sessionId!;
+    const before = readLog(httpLog).filter((e) => e.tool === 'refund').length;
+    const beforeEcho = readLog(callLog).filter((e) => e.tool === 'echo').length;
+    const res = await fetch(`${url}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: 'Bearer secret-bot-key',
+        'mcp-session-id': sid,
+        'mcp-protocol-version': '2025-06-18',
+      },
+      body: JSON.stringify([
+        {
+          jsonrpc: '2.0',
+          id: 901,
+          method: 'tools/call',
+          params: { name: 'web.refund', arguments: { customerId: 'c-1', amount: 5 } },
+        },
+        {
+          jsonrpc: '2.0',
+          id: 902,
+          method: 'tools/call',
+          params: { name: 'tools.echo', arguments: { text: 'batched' } },
+        },
+      ]),
+    });
+    const body = await res.text();
+    // Whatever the transport answers for a batch, the denied call never reaches its upstream…
+    expect(readLog(httpLog).filter((e) => e.tool === 'refund').length).toBe(before);
+    // …and every call that was answered was decided (its decision is in the audit trail).
+    const ids = [...body.matchAll(/dec_[0-9A-Z]{26}/g)].map((x) => x[0]);
+    for (const id of new Set(ids)) {
+      expect((await m.store.queryAudit({ decisionId: id, type: 'decision', limit: 1 })).length).toBe(1);
+    }
+    expect(res.status).toBe(200);
+    {
+      const answers = [...body.matchAll(/^data: (.*)$/gm)].map(
+        (x) => JSON.parse(x[1]!) as { id: number; result?: { isError?: boolean } },
+      );
+      expect(answers.find((a) => a.id === 901)?.result?.isError).toBe(true);
+      expect(answers.find((a) => a.id === 902)?.result?.isError).toBeFalsy();
+      expect(readLog(callLog).filter((e) => e.tool === 'echo').length).toBe(beforeEcho + 1);
+    }
+  });
+
   it('refuses methods it does not know', async () => {
     await expect(
       client.request(
