@@ -290,6 +290,7 @@ describe('MCP gateway', () => {
       const answers = [...body.matchAll(/^data: (.*)$/gm)].map(
         (x) => JSON.parse(x[1]!) as { id: number; result?: { isError?: boolean } },
       );
+      expect(answers.map((a) => a.id).sort()).toEqual([901, 902]);
       expect(answers.find((a) => a.id === 901)?.result?.isError).toBe(true);
       expect(answers.find((a) => a.id === 902)?.result?.isError).toBeFalsy();
       expect(readLog(callLog).filter((e) => e.tool === 'echo').length).toBe(beforeEcho + 1);
