@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -35,6 +35,7 @@ describe('MCP gateway', () => {
   let callLog: string;
   let httpLog: string;
   let descFile: string;
+  let pidLog: string;
   let httpUpstream: ChildProcess;
   let client: Client;
 
@@ -44,6 +45,7 @@ describe('MCP gateway', () => {
     callLog = `${base}-calls.jsonl`;
     httpLog = `${base}-http.jsonl`;
     descFile = `${base}-desc.txt`;
+    pidLog = `${base}-pids.txt`;
     writeFileSync(descFile, 'Echo text back.');
     httpUpstream = spawn(process.execPath, [join(FIXTURES, 'tool-server.mjs'), '--http'], {
       env: { ...process.env, CALL_LOG: httpLog },
@@ -62,7 +64,7 @@ describe('MCP gateway', () => {
             name: 'tools',
             command: process.execPath,
             args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { CALL_LOG: callLog, DESC_FILE: descFile },
+            env: { CALL_LOG: callLog, DESC_FILE: descFile, PID_LOG: pidLog },
             trustOnFirstUse: true,
           },
           {
@@ -295,6 +297,26 @@ describe('MCP gateway', () => {
       expect(answers.find((a) => a.id === 902)?.result?.isError).toBeFalsy();
       expect(readLog(callLog).filter((e) => e.tool === 'echo').length).toBe(beforeEcho + 1);
     }
+  });
+
+  it('restarts a stdio upstream that crashed, and calls go through again', async () => {
+    const pids = () => readFileSync(pidLog, 'utf8').split('\n').filter(Boolean).map(Number);
+    const before = pids();
+    expect(before.length).toBeGreaterThan(0);
+    process.kill(before.at(-1)!, 'SIGKILL');
+    let r: Awaited<ReturnType<typeof client.callTool>> | undefined;
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
+      // The call in flight when the connection drops fails (an error result or a JSON-RPC error).
+      r = await client
+        .callTool({ name: 'tools.echo', arguments: { text: 'after crash' } })
+        .catch(() => undefined);
+      if (r && !r.isError) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(r?.isError).toBeFalsy();
+    expect(JSON.parse(text(r!))).toEqual({ tool: 'echo', args: { text: 'after crash' } });
+    expect(pids().length).toBeGreaterThan(before.length);
   });
 
   it('refuses methods it does not know', async () => {
