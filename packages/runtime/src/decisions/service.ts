@@ -57,6 +57,9 @@ export interface DecisionService {
 
 const DEFAULT_DENY = 'mandate.default_deny';
 
+/** Every top-level key the decision path may put in the Cedar context (docs/policies.md). */
+export const CONTEXT_KEYS = ['args', 'time', 'intent', 'onBehalfOf', 'agent', 'grant'] as const;
+
 export function createDecisionService(deps: DecisionServiceDeps): DecisionService {
   const { store, clock, logger } = deps;
 

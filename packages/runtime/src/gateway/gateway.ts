@@ -20,7 +20,13 @@ import {
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ACTION_NAME, type AuditEvent, type Decision, type Tool } from '@mandate/protocol';
 import { MandateError, isMandateError, type Clock, type Logger } from '../kernel/index.js';
-import type { Caller, DecisionOutcome, DecisionService } from '../decisions/index.js';
+import {
+  CONTEXT_KEYS,
+  agentEntity,
+  type Caller,
+  type DecisionOutcome,
+  type DecisionService,
+} from '../decisions/index.js';
 import type { ApprovalService } from '../approvals/index.js';
 import type { CompiledPolicySet } from '../policy/port.js';
 import type { Store, ToolPin } from '../storage/port.js';
@@ -105,6 +111,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const holdDefault = options.holdForApprovalMs ?? 0;
   const pins = createPinService({ store: deps.store, clock: deps.clock, logger, record: deps.record });
   const visible = createVisibility();
+  const permitCache = new Map<string, boolean>();
   /** By action name: the global catalog of upstream tools (shared by all sessions). */
   const catalog = new Map<string, CatalogEntry>();
   /** By exposed name (what clients call). */
@@ -421,11 +428,27 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
 
     async function listTools(): Promise<Record<string, unknown>> {
       const tools: Record<string, unknown>[] = [];
+      // Only tools this agent could ever be allowed to call (its own roles and attributes, by partial
+      // evaluation), never a quarantined one. Hiding is a courtesy: every call is decided anyway.
+      const policy = deps.policies();
+      const self = await deps.store.getAgent(agent);
+      const selfEntity = self && self.status === 'active' ? agentEntity(self) : null;
+      const mayCall = (action: string) => {
+        if (!policy || !selfEntity) return false;
+        const key = `${policy.version}\0${JSON.stringify(selfEntity)}\0${action}`;
+        let hit = permitCache.get(key);
+        if (hit === undefined) {
+          hit = policy.couldPermit(selfEntity, action, CONTEXT_KEYS);
+          if (permitCache.size > 10_000) permitCache.clear();
+          permitCache.set(key, hit);
+        }
+        return hit;
+      };
       for (const conn of conns.values()) {
         if (!conn.caps.tools) continue;
         const entries = await absorb(conn.cfg, await listAll(conn, 'tools/list', 'tools'));
-        // Only tools this agent could ever be allowed to call, never a quarantined one.
-        for (const e of entries) if (isVisible(e)) tools.push({ ...e.raw, name: e.exposed });
+        for (const e of entries)
+          if (isVisible(e) && mayCall(e.action)) tools.push({ ...e.raw, name: e.exposed });
       }
       return { tools };
     }

@@ -86,6 +86,13 @@ export interface CompiledPolicySet {
   evaluate(request: PolicyRequest): PolicyEvaluation;
   /** The same evaluation over the whole set, without slicing (baseline for benchmarks and tests). */
   evaluateUnsliced(request: PolicyRequest): PolicyEvaluation;
+  /**
+   * Could some permit ever allow (or ask approval for) this principal to take this action — for some
+   * resource and some context? Answered by partial evaluation with the resource and the named
+   * context keys unknown. Conservative: true unless every permit is provably false for this
+   * principal. Used only to hide tools nobody could let this principal call; never to allow.
+   */
+  couldPermit(principal: PolicyEntity, action: string, contextKeys: readonly string[]): boolean;
   /** Frees engine-side caches; the set must not be used after. */
   dispose(): void;
 }

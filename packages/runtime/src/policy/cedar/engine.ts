@@ -4,6 +4,7 @@ import { readPolicyMeta, type PolicyMeta } from '../annotations.js';
 import type {
   CompiledPolicySet,
   PolicyEngine,
+  PolicyEntity,
   PolicyErrorInfo,
   PolicyEvaluation,
   PolicyInfo,
@@ -23,6 +24,8 @@ import {
   preparsePolicySet,
   schemaToJson,
   statefulIsAuthorized,
+  isAuthorizedPartial,
+  type CedarValueJson,
   validate,
   type AuthorizationAnswer,
   type DetailedError,
@@ -339,6 +342,42 @@ class CedarPolicySet implements CompiledPolicySet {
     });
   }
 
+  couldPermit(principal: PolicyEntity, action: string, contextKeys: readonly string[]): boolean {
+    if (this.disposed) return false;
+    const decl = this.declared.get(action);
+    if (decl === undefined || !decl.principalTypes.has(principal.uid.type)) return false;
+    const members = this.index
+      .select(action, principal.uid.type)
+      .filter((i) => this.analysed[i]!.info.effect === 'permit');
+    if (members.length === 0) return false;
+    const staticPolicies: Record<string, string> = {};
+    for (const i of members) staticPolicies[this.analysed[i]!.info.id] = this.analysed[i]!.info.text;
+    try {
+      const answer = isAuthorizedPartial({
+        principal: toRef(principal.uid, 'principal'),
+        action: { type: CEDAR_ACTION_TYPE, id: action },
+        resource: null,
+        context: Object.fromEntries(
+          contextKeys.map((k) => [k, { __extn: { fn: 'unknown', arg: `context.${k}` } }]),
+        ) as Record<string, CedarValueJson>,
+        policies: { staticPolicies },
+        entities: [...toCedarEntities([principal], CEDAR_ACTION_TYPE), ...this.actionEntitiesFor(action)],
+      });
+      if (answer.type !== 'residuals') return true;
+      const r = answer.response;
+      if (r.satisfied.length > 0 || r.errored.length > 0) return true;
+      // A residual permit whose `when` conditions reduce to a conjunction holding a literal false can
+      // never be satisfied, whatever the unknowns turn out to be.
+      return Object.entries(r.residuals).some(
+        ([id, p]) =>
+          staticPolicies[id] !== undefined &&
+          !p.conditions.some((c) => c.kind === 'when' && provablyFalse(c.body)),
+      );
+    } catch {
+      return true;
+    }
+  }
+
   evaluateUnsliced(request: PolicyRequest): PolicyEvaluation {
     return this.run(request, () => {
       this.whole ??= this.preparse(this.analysed.map((_, i) => i));
@@ -607,4 +646,16 @@ function reachableEntities(
     entityRefsIn(attrs, stack);
   }
   return out;
+}
+
+/** Is a residual expression false whatever its unknowns are (or an error, which denies too)? */
+function provablyFalse(e: unknown): boolean {
+  if (e === null || typeof e !== 'object') return false;
+  const o = e as Record<string, unknown>;
+  if ('Value' in o) return o.Value === false;
+  const and = o['&&'] as { left: unknown; right: unknown } | undefined;
+  if (and) return provablyFalse(and.left) || provablyFalse(and.right);
+  const or = o['||'] as { left: unknown; right: unknown } | undefined;
+  if (or) return provablyFalse(or.left) && provablyFalse(or.right);
+  return false;
 }

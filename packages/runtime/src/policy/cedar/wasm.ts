@@ -8,6 +8,7 @@ export {
   checkParseSchema,
   // Not used on the decision path (it re-parses the text on every call): the bench's raw baseline.
   isAuthorized,
+  isAuthorizedPartial,
   policySetTextToParts,
   policyToJson,
   preparsePolicySet,
