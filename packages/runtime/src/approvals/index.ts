@@ -1,4 +1,4 @@
-export { callHash, createApprovalService, toApprovalRef } from './service.js';
+export { SELF_CONFIRMATION, callHash, createApprovalService, toApprovalRef } from './service.js';
 export type {
   ApprovalService,
   ApprovalServiceDeps,

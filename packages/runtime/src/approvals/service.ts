@@ -3,6 +3,13 @@ import { MandateError, canonicalize, newId, sha256Hex, type Clock, type Logger }
 import type { ApprovalRecord, ApprovalVote, Store } from '../storage/port.js';
 import { verifyApprovalSignature } from './signature.js';
 
+/**
+ * The approval role that means "the user the agent acts for confirms this exact call" (a policy's
+ * `@approval("self")`): the one case where someone on the requesting side may approve — never the
+ * agent, and only that user.
+ */
+export const SELF_CONFIRMATION = 'self';
+
 /** What an approval is bound to. Any change in any field gives another hash (PSD2-style dynamic linking). */
 export interface CallBinding {
   agent: string;
@@ -215,12 +222,22 @@ export function createApprovalService(
           throw new MandateError('approval_expired', `approval ${id} expired at ${a.expiresAt}`);
         if (a.status !== 'pending')
           throw new MandateError('conflict', `approval ${id} is already ${a.status}`);
-        // SECURITY: separation of duties — the requesting agent and the user it acts for never approve their own call.
-        if (approver.id === a.agent || (a.user !== null && approver.id === a.user)) {
+        // SECURITY: separation of duties — the requesting agent never approves its own call, and the user
+        // it acts for approves only where the policy asked for exactly that (`@approval("self")`).
+        if (approver.id === a.agent) {
           throw new MandateError('self_approval', 'the requester of an approval cannot approve or deny it');
         }
-        if (!approver.roles.includes(a.role)) {
-          throw new MandateError('wrong_role', `approval ${id} is routed to role ${a.role}`);
+        if (a.role === SELF_CONFIRMATION) {
+          if (a.user === null || approver.id !== a.user) {
+            throw new MandateError('wrong_role', `approval ${id} is for ${a.user ?? 'the user acted for'} to confirm`);
+          }
+        } else {
+          if (a.user !== null && approver.id === a.user) {
+            throw new MandateError('self_approval', 'the requester of an approval cannot approve or deny it');
+          }
+          if (!approver.roles.includes(a.role)) {
+            throw new MandateError('wrong_role', `approval ${id} is routed to role ${a.role}`);
+          }
         }
         if (a.votes.some((v) => v.approver === approver.id)) {
           throw new MandateError('duplicate_approver', `${approver.id} has already voted on approval ${id}`);

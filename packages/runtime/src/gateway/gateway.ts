@@ -8,6 +8,7 @@ import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotoc
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { scopedFetch } from './fetch.js';
 import {
+  ElicitResultSchema,
   ErrorCode,
   McpError,
   ResultSchema,
@@ -27,7 +28,7 @@ import {
   type DecisionOutcome,
   type DecisionService,
 } from '../decisions/index.js';
-import type { ApprovalService } from '../approvals/index.js';
+import { SELF_CONFIRMATION, type ApprovalService } from '../approvals/index.js';
 import type { CompiledPolicySet } from '../policy/port.js';
 import type { Store, ToolPin } from '../storage/port.js';
 import { createPinService, toolDefinition, type PinService } from './pins.js';
@@ -472,6 +473,54 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       );
     }
 
+    /**
+     * Asks the client's user (the user this agent acts for) to confirm a `@approval("self")` call,
+     * showing the summary rendered from the real args, and records the answer as their vote.
+     */
+    async function confirmByElicitation(
+      approvalId: string,
+      requestId: RequestId,
+      signal: AbortSignal,
+    ): Promise<'confirmed' | 'declined' | 'unanswered'> {
+      const a = await deps.approvals.get(approvalId);
+      if (!a || a.status !== 'pending' || onBehalfOf === null) return 'unanswered';
+      let answer: { action: string; content?: Record<string, unknown> };
+      try {
+        answer = await srv.request(
+          {
+            method: 'elicitation/create',
+            params: {
+              message: `${agent} asks you (${onBehalfOf}) to confirm: ${a.summary}`,
+              requestedSchema: {
+                type: 'object',
+                properties: { confirm: { type: 'boolean', title: 'Confirm', description: a.summary } },
+                required: ['confirm'],
+              },
+            },
+          },
+          ElicitResultSchema,
+          { relatedRequestId: requestId, signal, timeout: callTimeoutMs },
+        );
+      } catch (err) {
+        logger.warn('confirmation by elicitation failed', { approvalId, error: describe(err) });
+        return 'unanswered';
+      }
+      const yes = answer.action === 'accept' && answer.content?.confirm === true;
+      try {
+        await deps.approvals.vote(
+          approvalId,
+          { id: onBehalfOf, roles: [] },
+          yes ? 'approve' : 'deny',
+          `${yes ? 'confirmed' : answer.action} by the user through MCP elicitation`,
+          null,
+        );
+      } catch (err) {
+        logger.warn('recording the confirmation failed', { approvalId, error: describe(err) });
+        return 'unanswered';
+      }
+      return yes ? 'confirmed' : 'declined';
+    }
+
     async function callTool(
       params: Record<string, unknown>,
       id: RequestId,
@@ -527,6 +576,25 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
               d.decisionId,
             );
           }
+        }
+      }
+      if (
+        d.effect === 'approval_required' &&
+        d.approval?.role === SELF_CONFIRMATION &&
+        onBehalfOf !== null &&
+        clientCaps.elicitation
+      ) {
+        // The policy asks the user acted for to confirm this exact call, and the client can ask them.
+        const pendingId = d.approval.id;
+        const confirmed = await confirmByElicitation(pendingId, id, signal);
+        if (confirmed === 'declined') return errorResult(`the user declined this call (approval ${pendingId})`, d.decisionId);
+        if (confirmed === 'confirmed') {
+          try {
+            outcome = await decide(action, outcome.args, pendingId);
+          } catch (err) {
+            return errorResult(`Mandate could not decide this call: ${describe(err)}`, d.decisionId);
+          }
+          d = outcome.decision;
         }
       }
       if (d.effect === 'approval_required') {

@@ -9,7 +9,7 @@ import {
 } from '@mandate/protocol';
 import { MandateError, isMandateError, newId, type Clock, type Logger } from '../kernel/index.js';
 import type { Caller, DecisionService } from '../decisions/index.js';
-import type { ApprovalService } from '../approvals/index.js';
+import { SELF_CONFIRMATION, type ApprovalService } from '../approvals/index.js';
 import type { GrantService } from '../grants/index.js';
 import type { PolicyEngine, PolicySetSource } from '../policy/port.js';
 import type { PolicyService } from '../policy/service.js';
@@ -223,13 +223,15 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   // Approvals
   const approverOf = async (caller: Caller) => {
     const user = caller.subject ? await deps.store.getUser(caller.subject) : null;
-    if (!user) throw new MandateError('forbidden', 'this approver credential is not linked to a known user');
+    if (!user) throw new MandateError('forbidden', 'this credential is not linked to a known user');
     const key = user.attributes.approvalPublicKey;
-    return { id: user.id, roles: user.roles, publicKeyPem: typeof key === 'string' ? key : null };
+    // A `user` key confirms only calls made on its own behalf (`@approval("self")`): it holds no approver role.
+    const roles = caller.role === 'approver' ? user.roles : [];
+    return { id: user.id, roles, publicKeyPem: typeof key === 'string' ? key : null };
   };
   route('GET', '/v1/approvals', async (ctx) => {
     const caller = await ctx.caller();
-    requireRole(caller, 'approver', 'admin', 'agent');
+    requireRole(caller, 'approver', 'admin', 'agent', 'user');
     const status = ctx.url.searchParams.get('status') ?? undefined;
     if (status && !['pending', 'approved', 'denied', 'expired', 'consumed'].includes(status)) {
       throw new MandateError('bad_request', `unknown status ${status}`);
@@ -241,6 +243,11 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     // An approver sees only what is routed to their roles; an agent only its own requests.
     if (caller.role === 'approver') filter.roles = (await approverOf(caller)).roles;
     if (caller.role === 'agent') filter.agent = caller.subject!;
+    if (caller.role === 'user') {
+      // A user sees the calls waiting for their own confirmation.
+      filter.roles = [SELF_CONFIRMATION];
+      return { items: (await deps.approvals.list(filter)).filter((a) => a.user === caller.subject) };
+    }
     return { items: await deps.approvals.list(filter) };
   });
   route('GET', '/v1/approvals/:id', async (ctx) => {
@@ -268,7 +275,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   for (const verdict of ['approve', 'deny'] as const) {
     route('POST', `/v1/approvals/:id/${verdict}`, async (ctx) => {
       const caller = await ctx.caller();
-      requireRole(caller, 'approver');
+      requireRole(caller, 'approver', 'user');
       const raw =
         ctx.req.headers['content-length'] === '0' || !ctx.req.headers['content-type'] ? {} : await ctx.body();
       const body = parseWith(VoteSchema, raw);

@@ -1,0 +1,160 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Mandate } from '../../src/app/index.js';
+import { BOT_ENTITIES, FIXTURES, mcpClient, readLog, startMandate } from './helpers.js';
+
+const SCHEMA = `
+entity Agent = { roles: Set<String>, status: String };
+entity User = { roles: Set<String>, status: String };
+entity Tool;
+action "tools.refund" appliesTo { principal: [Agent, User], resource: Tool, context: { args: { customerId: String, amount: Long } } };
+`;
+// The user the bot acts for confirms each refund themselves; no one else's sign-off is needed.
+const POLICIES = `
+@id("refund-confirmed-by-user") @approval("self") @reason("refunds are confirmed by the customer's own agent user")
+permit (principal is Agent, action == Action::"tools.refund", resource);
+@id("users-refund") permit (principal is User, action == Action::"tools.refund", resource);
+`;
+
+describe('approval_required answered by the user through MCP elicitation (@approval("self"))', () => {
+  let m: Mandate;
+  let url: string;
+  const callLog = join(tmpdir(), `mandate-self-${process.pid}-calls.jsonl`);
+  const clients: Client[] = [];
+  let elicited: { message: string }[] = [];
+  let answer: 'accept' | 'decline' = 'accept';
+
+  beforeAll(async () => {
+    ({ m, url } = await startMandate({
+      schema: SCHEMA,
+      policies: POLICIES,
+      entities: BOT_ENTITIES,
+      apiKeys: [
+        { name: 'bot', secret: 'secret-bot-key', role: 'agent', subject: 'bot' },
+        { name: 'alice', secret: 'secret-alice-key', role: 'user', subject: 'alice' },
+        { name: 'fm', secret: 'secret-approver-key', role: 'approver', subject: 'frank' },
+      ],
+      grants: [
+        {
+          user: 'alice',
+          agent: 'bot',
+          actions: ['tools.*'],
+          resources: [],
+          resourceAttributes: {},
+          limits: [],
+          expiresIn: '1d',
+        },
+      ],
+      gateway: {
+        upstreams: [
+          {
+            name: 'tools',
+            command: process.execPath,
+            args: [join(FIXTURES, 'tool-server.mjs')],
+            env: { CALL_LOG: callLog },
+            trustOnFirstUse: true,
+          },
+        ],
+        onBehalfOf: { bot: 'alice' },
+        callTimeoutMs: 5000,
+        holdForApprovalMs: 0,
+      },
+    }));
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.close();
+    await m?.close();
+  });
+
+  const connect = async (elicitation: boolean) => {
+    const c = await mcpClient(url, 'secret-bot-key', elicitation ? { elicitation: {} } : {});
+    if (elicitation) {
+      c.setRequestHandler(ElicitRequestSchema, async (req) => {
+        elicited.push({ message: req.params.message });
+        return answer === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
+      });
+    }
+    clients.push(c);
+    return c;
+  };
+  const refunds = () => readLog(callLog).filter((e) => e.tool === 'refund').length;
+
+  it('asks the user with the summary of the real call; confirmed → decided again and forwarded once', async () => {
+    const c = await connect(true);
+    elicited = [];
+    answer = 'accept';
+    const before = refunds();
+    const r = await c.callTool({ name: 'tools.refund', arguments: { customerId: 'c-1', amount: 40 } });
+    expect(r.isError).toBeFalsy();
+    expect(elicited).toHaveLength(1);
+    expect(elicited[0]!.message).toContain('alice');
+    expect(elicited[0]!.message).toContain('"amount":40');
+    expect(refunds()).toBe(before + 1);
+    const approvals = await m.approvals.list({});
+    const used = approvals.find((a) => a.status === 'consumed');
+    expect(used?.votes[0]).toMatchObject({ approver: 'alice', verdict: 'approve' });
+  });
+
+  it('declined → the upstream is never contacted and the approval is denied', async () => {
+    const c = await connect(true);
+    elicited = [];
+    answer = 'decline';
+    const before = refunds();
+    const r = await c.callTool({ name: 'tools.refund', arguments: { customerId: 'c-2', amount: 41 } });
+    expect(r.isError).toBe(true);
+    expect((r.content as { text: string }[])[0]!.text).toMatch(/declined/);
+    expect(refunds()).toBe(before);
+    expect((await m.approvals.list({ status: 'denied' })).length).toBeGreaterThan(0);
+  });
+
+  it('a client without elicitation gets the approval id to wait for, and nothing is forwarded', async () => {
+    const c = await connect(false);
+    const before = refunds();
+    const r = await c.callTool({ name: 'tools.refund', arguments: { customerId: 'c-3', amount: 42 } });
+    expect(r.isError).toBe(true);
+    expect((r.content as { text: string }[])[0]!.text).toMatch(/approval required/);
+    expect(refunds()).toBe(before);
+  });
+
+  it('over HTTP: the user sees and confirms their own pending call with a user key; an approver cannot', async () => {
+    const c = await connect(false);
+    await c.callTool({ name: 'tools.refund', arguments: { customerId: 'c-5', amount: 44 } });
+    const api = (key: string, method: string, path: string) =>
+      fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        ...(method === 'POST' ? { body: '{}' } : {}),
+      });
+    const listed = (await (await api('secret-alice-key', 'GET', '/v1/approvals?status=pending')).json()) as {
+      items: { id: string; user: string; role: string }[];
+    };
+    expect(listed.items.length).toBeGreaterThan(0);
+    expect(listed.items.every((a) => a.user === 'alice' && a.role === 'self')).toBe(true);
+    const id = listed.items[0]!.id;
+    const byApprover = await api('secret-approver-key', 'POST', `/v1/approvals/${id}/approve`);
+    expect(byApprover.status).toBe(403);
+    expect(((await byApprover.json()) as { error: { code: string } }).error.code).toBe('wrong_role');
+    const byAlice = await api('secret-alice-key', 'POST', `/v1/approvals/${id}/approve`);
+    expect(byAlice.status).toBe(200);
+    expect(((await byAlice.json()) as { status: string }).status).toBe('approved');
+  });
+
+  it('only that user may confirm: the agent cannot, another user cannot', async () => {
+    const c = await connect(false);
+    await c.callTool({ name: 'tools.refund', arguments: { customerId: 'c-4', amount: 43 } });
+    const [pending] = await m.approvals.list({ status: 'pending' });
+    await expect(
+      m.approvals.vote(pending!.id, { id: 'bot', roles: ['self'] }, 'approve', null, null),
+    ).rejects.toMatchObject({
+      code: 'self_approval',
+    });
+    await expect(
+      m.approvals.vote(pending!.id, { id: 'frank', roles: ['self'] }, 'approve', null, null),
+    ).rejects.toMatchObject({
+      code: 'wrong_role',
+    });
+  });
+});
