@@ -229,7 +229,10 @@ export function createApprovalService(
         }
         if (a.role === SELF_CONFIRMATION) {
           if (a.user === null || approver.id !== a.user) {
-            throw new MandateError('wrong_role', `approval ${id} is for ${a.user ?? 'the user acted for'} to confirm`);
+            throw new MandateError(
+              'wrong_role',
+              `approval ${id} is for ${a.user ?? 'the user acted for'} to confirm`,
+            );
           }
         } else {
           if (a.user !== null && approver.id === a.user) {

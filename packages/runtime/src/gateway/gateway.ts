@@ -587,7 +587,8 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
         // The policy asks the user acted for to confirm this exact call, and the client can ask them.
         const pendingId = d.approval.id;
         const confirmed = await confirmByElicitation(pendingId, id, signal);
-        if (confirmed === 'declined') return errorResult(`the user declined this call (approval ${pendingId})`, d.decisionId);
+        if (confirmed === 'declined')
+          return errorResult(`the user declined this call (approval ${pendingId})`, d.decisionId);
         if (confirmed === 'confirmed') {
           try {
             outcome = await decide(action, outcome.args, pendingId);
