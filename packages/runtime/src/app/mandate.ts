@@ -63,7 +63,7 @@ export interface Mandate {
   gateway: Gateway | null;
   metrics: Metrics;
   publicKeys: Record<string, string>;
-  /** Starts the HTTP server (API, later gateway and dashboard) on the configured host and port. */
+  /** Starts the HTTP server (the v1 API, and the MCP gateway at /mcp when upstreams are configured). */
   listen(): Promise<{ server: Server; url: string }>;
   close(): Promise<void>;
 }
