@@ -32,7 +32,6 @@ import { SELF_CONFIRMATION, type ApprovalService } from '../approvals/index.js';
 import type { CompiledPolicySet } from '../policy/port.js';
 import type { Store, ToolPin } from '../storage/port.js';
 import { createPinService, toolDefinition, type PinService } from './pins.js';
-import { createVisibility } from './visibility.js';
 import { validateUpstreams, type UpstreamConfig } from './upstreams.js';
 
 export interface GatewayDeps {
@@ -111,7 +110,6 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const callTimeoutMs = options.callTimeoutMs ?? 60_000;
   const holdDefault = options.holdForApprovalMs ?? 0;
   const pins = createPinService({ store: deps.store, clock: deps.clock, logger, record: deps.record });
-  const visible = createVisibility();
   const permitCache = new Map<string, boolean>();
   /** By action name: the global catalog of upstream tools (shared by all sessions). */
   const catalog = new Map<string, CatalogEntry>();
@@ -218,7 +216,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   }
 
   function isVisible(e: CatalogEntry): boolean {
-    return e.status === 'approved' && byExposed.get(e.exposed) === e && visible(deps.policies(), e.action);
+    return e.status === 'approved' && byExposed.get(e.exposed) === e;
   }
 
   function callerUser(caller: Caller): string | null {
