@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import type { AuditEvent, EntitiesDocument, Tool } from '@mandate/protocol';
+import type { AuditEvent, Tool } from '@mandate/protocol';
 import { EntitiesDocumentSchema, ToolsDocumentSchema } from '@mandate/protocol';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,6 +39,7 @@ import { apiKeyHash, createHttpServer, createMetrics, type Metrics } from '../ht
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { authenticate } from '../http/auth.js';
 import { openStore } from './store.js';
+import { updateEntities } from '../entities/index.js';
 import { createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
@@ -350,7 +351,7 @@ async function seed(
         `entities file ${config.entities}: ${i?.path.join('.')}: ${i?.message}`,
       );
     }
-    await putEntitiesIfChanged(deps.store, r.data, deps.record, config.entities);
+    await updateEntities(deps, r.data, { source: `file:${config.entities}` });
   }
   for (const k of config.apiKeys) {
     const hash = apiKeyHash(k.secret);
@@ -376,22 +377,4 @@ async function seed(
     if (r.changed)
       deps.logger.info('activated policy directory', { dir: config.policies.dir, version: r.version });
   }
-}
-
-async function putEntitiesIfChanged(
-  store: Store,
-  doc: EntitiesDocument,
-  record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>,
-  file: string,
-): Promise<void> {
-  await store.putEntities(doc);
-  await record({
-    type: 'entities.updated',
-    data: {
-      source: `file:${file}`,
-      agents: doc.agents.map((a) => ({ id: a.id, status: a.status })),
-      users: doc.users.map((u) => u.id),
-      resources: doc.resources.map((r) => `${r.type}::${r.id}`),
-    },
-  });
 }

@@ -17,6 +17,7 @@ import type { ToolRegistry } from '../tools/index.js';
 import type { AuditFilter, Store } from '../storage/port.js';
 import type { AuditEvent } from '@mandate/protocol';
 import { HTTP_STATUS } from './errors.js';
+import { updateEntities } from '../entities/index.js';
 import { readJsonBody } from './body.js';
 import { authenticate, requireRole } from './auth.js';
 import type { Metrics } from './metrics.js';
@@ -401,16 +402,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const caller = await ctx.caller();
     requireRole(caller, 'admin');
     const doc = parseWith(EntitiesDocumentSchema, await ctx.body());
-    await deps.store.putEntities(doc);
-    await deps.audit({
-      type: 'entities.updated',
-      data: {
-        by: caller.keyId,
-        agents: doc.agents.map((a) => ({ id: a.id, status: a.status })),
-        users: doc.users.map((u) => u.id),
-        resources: doc.resources.map((r) => `${r.type}::${r.id}`),
-      },
-    });
+    await updateEntities({ store: deps.store, record: deps.audit }, doc, { by: caller.keyId });
     return { agents: doc.agents.length, users: doc.users.length, resources: doc.resources.length };
   });
   route('GET', '/v1/entities', async (ctx) => {

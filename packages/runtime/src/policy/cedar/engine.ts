@@ -431,7 +431,7 @@ class CedarPolicySet implements CompiledPolicySet {
       // when their (sent) attributes differ.
       const uids = new Set<string>();
       for (const e of request.entities) {
-        const key = `${e.uid.type.length}:${e.uid.type}${e.uid.id}`;
+        const key = uidKey(e.uid.type, e.uid.id);
         if (uids.has(key)) throw new CedarValueError(`entity ${e.uid.type}::"${e.uid.id}" appears twice`);
         uids.add(key);
       }

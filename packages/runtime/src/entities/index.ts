@@ -1,0 +1,1 @@
+export { updateEntities } from './service.js';
