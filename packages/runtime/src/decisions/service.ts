@@ -89,6 +89,9 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       if (tool) tools.validateArgs(req.action, args);
       const resourceRef = tool ? tools.resourceOf(req.action, args) : null;
 
+      // The redacted copy serves the approval (if any) and the audit event: computed once.
+      let redactedCopy: Record<string, unknown> | undefined;
+      const redacted = () => (redactedCopy ??= deps.redact(args, tool?.redact));
       const errors: DecisionError[] = [];
       let reasons: DecisionReason[] = [];
       let effect: Effect = 'deny';
@@ -257,7 +260,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         }
         // SECURITY: the approver's screen and the audit chain see redacted values only — the summary is
         // rendered from the redacted args, so a secret named by the template never reaches the chain.
-        const redactedArgs = deps.redact(args, tool.redact);
+        const redactedArgs = redacted();
         const approval = await deps.approvals.request({
           ...binding,
           decisionId,
@@ -298,7 +301,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           effect,
           data: {
             argsDigest: deps.digest(args),
-            args: deps.redact(args, tool?.redact),
+            args: redacted(),
             reasons,
             errors,
             policyVersion: decision.policyVersion,
