@@ -167,20 +167,17 @@ export async function createMandate(
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     // P4/P5 across nodes: a set activated by another process or node is picked up within a second.
-    const policyPoll = setInterval(() => {
+    const refreshPolicy = () => {
       policyService
         .refresh()
         .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
-    }, 1000);
+    };
+    const policyPoll = setInterval(refreshPolicy, 1000);
     policyPoll.unref();
     let unwatch: (() => Promise<void>) | null = null;
     if (store.watchPolicyActivations) {
       try {
-        unwatch = await store.watchPolicyActivations(() => {
-          policyService
-            .refresh()
-            .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
-        });
+        unwatch = await store.watchPolicyActivations(refreshPolicy);
       } catch (err) {
         logger.warn('cannot listen for policy activations; polling only', { error: (err as Error).message });
       }

@@ -45,29 +45,39 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     }
   };
 
+  /** Loads the store's active set when it differs from ours. */
+  const loadActive = async (): Promise<boolean> => {
+    const version = await deps.store.getActivePolicyVersion();
+    if (version === null || version === current?.version) return false;
+    const stored = await deps.store.getActivePolicySet();
+    if (!stored || stored.version === current?.version) return false;
+    try {
+      swap(deps.engine.compile({ policies: stored.policies, schema: stored.schema }));
+      deps.logger.info('policy set loaded', {
+        version: stored.version,
+        policies: current!.policies.length,
+      });
+      return true;
+    } catch (err) {
+      // P4: a stored set that no longer compiles keeps the last good one in place.
+      deps.logger.error('stored active policy set does not compile; keeping the last good set', {
+        version: stored.version,
+        error: (err as Error).message,
+      });
+      return false;
+    }
+  };
+  let refreshing: Promise<boolean> | null = null;
+
   return {
     active: () => current,
 
-    async refresh() {
-      const version = await deps.store.getActivePolicyVersion();
-      if (version === null || version === current?.version) return false;
-      const stored = await deps.store.getActivePolicySet();
-      if (!stored || stored.version === current?.version) return false;
-      try {
-        swap(deps.engine.compile({ policies: stored.policies, schema: stored.schema }));
-        deps.logger.info('policy set loaded', {
-          version: stored.version,
-          policies: current!.policies.length,
-        });
-        return true;
-      } catch (err) {
-        // P4: a stored set that no longer compiles keeps the last good one in place.
-        deps.logger.error('stored active policy set does not compile; keeping the last good set', {
-          version: stored.version,
-          error: (err as Error).message,
-        });
-        return false;
-      }
+    refresh() {
+      // The poll and a notification can ask at once: one load at a time, so a set is compiled once.
+      refreshing ??= loadActive().finally(() => {
+        refreshing = null;
+      });
+      return refreshing;
     },
 
     async activate(source, origin) {
