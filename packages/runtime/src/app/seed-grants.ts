@@ -1,7 +1,6 @@
 import type { Config } from '../config/index.js';
-import type { Clock } from '../kernel/index.js';
+import { parseDuration, type Clock } from '../kernel/index.js';
 import type { GrantService } from '../grants/index.js';
-import { parseDuration } from '../http/index.js';
 
 /** Creates each configured grant unless an identical live one exists (so restarts do not pile them up). */
 export async function seedGrants(grants: GrantService, seeds: Config['grants'], clock: Clock): Promise<void> {

@@ -7,7 +7,14 @@ import {
   type ErrorBody,
   type ErrorCode,
 } from '@mandate/protocol';
-import { MandateError, isMandateError, newId, type Clock, type Logger } from '../kernel/index.js';
+import {
+  MandateError,
+  isMandateError,
+  newId,
+  parseDuration,
+  type Clock,
+  type Logger,
+} from '../kernel/index.js';
 import type { Caller, DecisionService } from '../decisions/index.js';
 import { SELF_CONFIRMATION, type ApprovalService } from '../approvals/index.js';
 import type { GrantService } from '../grants/index.js';
@@ -114,18 +121,6 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown): T {
     });
   }
   return r.data;
-}
-
-const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, y: 365 * 86400e3 };
-const MAX_DURATION_MS = 100 * UNITS.y!;
-export function parseDuration(text: string): number {
-  const m = /^(\d{1,12})(ms|s|m|h|d|y)$/.exec(text);
-  if (!m)
-    throw new MandateError('bad_request', `invalid duration ${text.slice(0, 40)}: use e.g. 30s, 5m, 24h`);
-  const ms = m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * UNITS[m[2]!]!;
-  if (ms > MAX_DURATION_MS)
-    throw new MandateError('bad_request', `duration ${text} is longer than 100 years`);
-  return ms;
 }
 
 /** `?limit=`: a whole number clamped to 1..max; anything else is a 400, never NaN handed to a store. */

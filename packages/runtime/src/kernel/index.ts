@@ -8,3 +8,4 @@ export { canonicalize } from './canonical.js';
 export { decodeUtf8Strict, parseJsonStrict } from './json.js';
 export type { StrictJsonOptions } from './json.js';
 export { hmacSha256Hex, safeEqual, sha256Hex } from './crypto.js';
+export { parseDuration } from './duration.js';

@@ -91,7 +91,7 @@ describe('BUG 3 (P7): malformed input in URLs and query strings gives 500 intern
   // passes NaN to the store (SQLite: 500 "database error"), and negative or huge limits unchecked.
   // Fix: parse like GET /v1/audit does: `Math.min(Math.max(Number(q) || 100, 1), 1000)`, or 400 for a non-integer.
   //
-  // src/http/server.ts, POST /v1/grants: `new Date(deps.clock.now() + parseDuration(b.expiresIn)).toISOString()`
+  // src/http/server.ts, POST /v1/grants: `new Date(deps.clock.now() + parseDuration(b.expiresIn)).toISOString()` (parseDuration now in src/kernel/duration.ts)
   // throws RangeError for `expiresIn: "99999999999y"` → 500. Fix: bound durations in parseDuration
   // (e.g. at most 100y, else bad_request) and check `Number.isFinite` before toISOString.
   it('answers 400, not 500', async () => {
