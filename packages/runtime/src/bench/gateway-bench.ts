@@ -38,7 +38,10 @@ interface Child {
 
 /** Starts `gateway-child.js` with `--no-turbo-inlining` and waits for its `READY <url>` line. */
 async function startChild(args: string[]): Promise<Child> {
-  const child = spawn(process.execPath, ['--no-turbo-inlining', CHILD, ...args], {
+  // MANDATE_BENCH_PROFILE=<dir> writes a V8 CPU profile of each child there (for finding where time goes).
+  const prof = process.env.MANDATE_BENCH_PROFILE;
+  const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
+  const child = spawn(process.execPath, ['--no-turbo-inlining', ...flags, CHILD, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

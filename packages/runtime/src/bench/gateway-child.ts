@@ -17,8 +17,8 @@ async function main(): Promise<void> {
   const [kind, arg] = process.argv.slice(2);
   let url: string;
   let close: () => Promise<void>;
-  if (kind === 'upstream') {
-    const up = await startEchoUpstream();
+  if (kind === 'upstream' || kind === 'upstream-json') {
+    const up = await startEchoUpstream({ json: kind === 'upstream-json' });
     url = up.url;
     close = () => up.close();
   } else if (kind === 'gateway' && arg) {

@@ -36,7 +36,9 @@ export async function connectBenchClient(
  * in SSE, the SDK's default (as most servers do), so the direct and gateway paths cost the client
  * the same per response.
  */
-export async function startEchoUpstream(): Promise<{ url: string; close(): Promise<void> }> {
+export async function startEchoUpstream(
+  options: { json?: boolean } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
   const http: HttpServer = createServer((req, res) => {
     void (async () => {
@@ -50,6 +52,7 @@ export async function startEchoUpstream(): Promise<{ url: string; close(): Promi
       if (!t) {
         const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
           sessionIdGenerator: () => randomUUID(),
+          enableJsonResponse: options.json ?? false,
           onsessioninitialized: (id) => {
             sessions.set(id, created);
           },

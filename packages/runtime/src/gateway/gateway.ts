@@ -2,11 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { scopedFetch } from './fetch.js';
+import { NodeStreamableHttpClientTransport } from './http-client-transport.js';
+import { NodeStreamableHttpServerTransport, checkPostHeaders, reply } from './http-server-transport.js';
 import {
   ElicitResultSchema,
   ErrorCode,
@@ -20,7 +19,14 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ACTION_NAME, type AuditEvent, type Decision, type Tool } from '@mandate/protocol';
-import { MandateError, isMandateError, type Clock, type Logger } from '../kernel/index.js';
+import {
+  MandateError,
+  decodeUtf8Strict,
+  isMandateError,
+  parseJsonStrict,
+  type Clock,
+  type Logger,
+} from '../kernel/index.js';
 import {
   CONTEXT_KEYS,
   agentEntity,
@@ -115,10 +121,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const catalog = new Map<string, CatalogEntry>();
   /** By exposed name (what clients call). */
   const byExposed = new Map<string, CatalogEntry>();
-  const sessions = new Map<
-    string,
-    { transport: StreamableHTTPServerTransport; caller: Caller; close: () => Promise<void> }
-  >();
+  const sessions = new Map<string, { transport: NodeStreamableHttpServerTransport; caller: Caller }>();
   const openSessions = new Set<() => Promise<void>>();
   let published = '';
 
@@ -235,10 +238,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     let transport: Transport;
     if (u.url) {
       // SECURITY: only the gateway's own configured headers go upstream; the caller's token never does.
-      transport = new StreamableHTTPClientTransport(new URL(u.url), {
-        requestInit: { headers: { ...(u.headers ?? {}) } },
-        fetch: scopedFetch(),
-      });
+      transport = new NodeStreamableHttpClientTransport(new URL(u.url), { ...(u.headers ?? {}) });
     } else {
       const t = new StdioClientTransport({
         command: u.command!,
@@ -820,62 +820,62 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // SECURITY: DNS rebinding — only loopback or configured Host and Origin values reach the gateway.
     if (!hostAllowed(req.headers.host) || !originAllowed(req.headers.origin)) {
-      return jsonRpcError(res, 403, -32000, 'forbidden Host or Origin');
+      return reply(res, 403, -32000, 'forbidden Host or Origin');
     }
     let caller: Caller;
     try {
       caller = await deps.authenticate(req.headers.authorization);
     } catch (err) {
       res.setHeader('www-authenticate', 'Bearer');
-      return jsonRpcError(res, 401, -32001, describe(err));
+      return reply(res, 401, -32001, describe(err));
     }
-    if (caller.role !== 'agent')
-      return jsonRpcError(res, 403, -32001, 'the MCP gateway needs an agent API key');
+    if (caller.role !== 'agent') return reply(res, 403, -32001, 'the MCP gateway needs an agent API key');
     let body: unknown;
     if (req.method === 'POST') {
       try {
         body = await readBody(req, options.maxBodyBytes ?? 4 * 1024 * 1024);
       } catch (err) {
-        return jsonRpcError(res, 400, -32700, describe(err));
+        return reply(
+          res,
+          isMandateError(err) && err.code === 'body_too_large' ? 413 : 400,
+          -32700,
+          `Parse error: ${describe(err)}`,
+        );
       }
     }
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
       const s = sessions.get(sid);
       // SECURITY: a session id is not a credential — it serves only the key that opened it.
-      if (!s || s.caller.keyId !== caller.keyId) return jsonRpcError(res, 404, -32001, 'session not found');
-      return s.transport.handleRequest(req, res, body);
+      if (!s || s.caller.keyId !== caller.keyId) return reply(res, 404, -32001, 'Session not found');
+      return s.transport.handle(req, res, body);
     }
     const init = Array.isArray(body) ? body.find(isInitialize) : isInitialize(body) ? body : undefined;
     if (req.method !== 'POST' || !init)
-      return jsonRpcError(res, 400, -32000, 'no session: send initialize first');
+      return reply(
+        res,
+        400,
+        -32000,
+        'Bad Request: Mcp-Session-Id header is required (send initialize first)',
+      );
+    // Refuse a malformed initialize before opening upstream connections for it.
+    if (!checkPostHeaders(req, res)) return;
     const clientCaps = ((init as { params?: { capabilities?: ClientCapabilities } }).params?.capabilities ??
       {}) as ClientCapabilities;
-    let transport: StreamableHTTPServerTransport | undefined;
+    const t = new NodeStreamableHttpServerTransport(randomUUID());
     let opened: Awaited<ReturnType<typeof openSession>>;
     try {
-      opened = await openSession(caller, clientCaps, () => transport?.sessionId);
+      opened = await openSession(caller, clientCaps, () => t.sessionId);
     } catch (err) {
-      return jsonRpcError(
-        res,
-        isMandateError(err) && err.code === 'forbidden' ? 403 : 502,
-        -32000,
-        describe(err),
-      );
+      return reply(res, isMandateError(err) && err.code === 'forbidden' ? 403 : 502, -32000, describe(err));
     }
-    const t = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => {
-        sessions.set(id, { transport: t, caller, close: opened.close });
-      },
-    });
-    transport = t;
+    sessions.set(t.sessionId, { transport: t, caller });
     t.onclose = () => {
-      if (t.sessionId) sessions.delete(t.sessionId);
+      sessions.delete(t.sessionId);
       void opened.close();
     };
     await opened.server.connect(t);
-    await t.handleRequest(req, res, body);
+    t.handle(req, res, body);
   }
 
   async function serve(transport: Transport, caller: Caller) {
@@ -993,18 +993,7 @@ function isInitialize(m: unknown): boolean {
   return isRecord(m) && m.method === 'initialize';
 }
 
-function jsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(body));
-  res.end(body);
-}
-
+/** Reads and parses a body the way Mandate reads all input: strict UTF-8, duplicate keys rejected. */
 async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -1013,11 +1002,6 @@ async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
     if (size > max) throw new MandateError('body_too_large', `body larger than ${max} bytes`);
     chunks.push(chunk as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new MandateError('invalid_json', 'the body is not JSON');
-  }
+  if (size === 0) return undefined;
+  return parseJsonStrict(decodeUtf8Strict(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
 }

@@ -1,0 +1,284 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type JSONRPCMessage,
+  type MessageExtraInfo,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
+
+/** Most messages one POST may carry (the SDK's own limit). */
+export const MAX_BATCH = 100;
+
+/** One POST that carried requests: its responses (and related messages) go back on `res`. */
+interface PostStream {
+  res: ServerResponse;
+  /** Requests of this POST still waiting for their response, by `idKey`. */
+  pending: Set<string>;
+  /** JSON when the POST held one request and its response is the first message for it; SSE otherwise. */
+  mode: 'undecided' | 'sse' | 'done';
+  sessionId: string;
+}
+
+/**
+ * The server side of MCP Streamable HTTP, written on `node:http` (ADR 0009).
+ *
+ * The SDK's `StreamableHTTPServerTransport` adapts every Node request to a web `Request`, answers
+ * through a web `ReadableStream` and always opens an SSE stream; on the gateway's hot path that
+ * adaptation cost more than the decision. This transport writes to the Node response directly and
+ * answers a single request with `application/json` when its response is the first thing to send
+ * for it (the spec lets the server choose); the moment a request needs to carry anything before
+ * its response (progress, a sampling or elicitation request), that POST switches to
+ * `text/event-stream`, so nothing the SDK would deliver is lost.
+ *
+ * The gateway validates Host, Origin, the credential and the session id before calling `handle`;
+ * the body arrives parsed (strictly: duplicate keys are an error).
+ */
+export class NodeStreamableHttpServerTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
+  private readonly streams = new Map<string, PostStream>();
+  private standalone: ServerResponse | null = null;
+  private closed = false;
+  private initialized = false;
+
+  constructor(readonly sessionId: string) {}
+
+  async start(): Promise<void> {}
+
+  /** Serves one HTTP request of this session. `body` is the parsed POST body. */
+  handle(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+    if (this.closed) return reply(res, 404, -32001, 'Session not found');
+    switch (req.method) {
+      case 'POST':
+        return this.post(req, res, body);
+      case 'GET':
+        return this.get(req, res);
+      case 'DELETE':
+        if (!this.initialized) return reply(res, 400, -32000, 'Bad Request: Server not initialized');
+        if (badVersion(req)) return reply(res, 400, -32000, versionMessage(req));
+        res.statusCode = 200;
+        res.end();
+        void this.close();
+        return;
+      default:
+        res.setHeader('allow', 'GET, POST, DELETE');
+        return reply(res, 405, -32000, 'Method not allowed.');
+    }
+  }
+
+  private post(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+    if (!checkPostHeaders(req, res)) return;
+    const raw = Array.isArray(body) ? body : [body];
+    if (raw.length === 0) return reply(res, 400, -32600, 'Invalid Request: empty batch');
+    if (raw.length > MAX_BATCH)
+      return reply(res, 400, -32600, `Invalid Request: Batch must not exceed ${MAX_BATCH} messages`);
+    const messages: JSONRPCMessage[] = [];
+    for (const m of raw) {
+      if (!isJsonRpcMessage(m)) return reply(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
+      messages.push(m);
+    }
+    const init = messages.some((m) => 'method' in m && m.method === 'initialize');
+    if (init) {
+      if (this.initialized) return reply(res, 400, -32600, 'Invalid Request: Server already initialized');
+      if (messages.length > 1)
+        return reply(res, 400, -32600, 'Invalid Request: Only one initialization request is allowed');
+      this.initialized = true;
+    } else {
+      if (!this.initialized) return reply(res, 400, -32000, 'Bad Request: Server not initialized');
+      if (badVersion(req)) return reply(res, 400, -32000, versionMessage(req));
+    }
+    const extra: MessageExtraInfo = { requestInfo: { headers: req.headers } };
+    const requests = messages.filter((m) => 'method' in m && 'id' in m) as { id: RequestId }[];
+    if (requests.length === 0) {
+      res.statusCode = 202;
+      res.end();
+      for (const m of messages) this.onmessage?.(m, extra);
+      return;
+    }
+    const stream: PostStream = {
+      res,
+      pending: new Set(),
+      mode: Array.isArray(body) ? 'sse' : 'undecided',
+      sessionId: this.sessionId,
+    };
+    for (const r of requests) {
+      const key = idKey(r.id);
+      if (this.streams.has(key))
+        return reply(res, 400, -32600, `Invalid Request: request id ${String(r.id)} is already in use`);
+      stream.pending.add(key);
+    }
+    for (const key of stream.pending) this.streams.set(key, stream);
+    if (stream.mode === 'sse') openSse(res, this.sessionId);
+    res.on('close', () => {
+      // The client went away: later messages for these requests have nowhere to go.
+      for (const key of stream.pending) if (this.streams.get(key) === stream) this.streams.delete(key);
+      stream.pending.clear();
+      stream.mode = 'done';
+    });
+    for (const m of messages) this.onmessage?.(m, extra);
+  }
+
+  private get(req: IncomingMessage, res: ServerResponse): void {
+    if (!(req.headers.accept ?? '').includes('text/event-stream'))
+      return reply(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
+    if (!this.initialized) return reply(res, 400, -32000, 'Bad Request: Server not initialized');
+    if (badVersion(req)) return reply(res, 400, -32000, versionMessage(req));
+    if (this.standalone)
+      return reply(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');
+    this.standalone = res;
+    openSse(res, this.sessionId);
+    res.on('close', () => {
+      if (this.standalone === res) this.standalone = null;
+    });
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    const isResponse = !('method' in message);
+    const id = isResponse ? (message as { id: RequestId }).id : options?.relatedRequestId;
+    if (id === undefined) {
+      if (isResponse) throw new Error('a response needs the request it answers');
+      // Unrelated server → client messages go on the GET stream when the client has one open.
+      if (this.standalone) writeEvent(this.standalone, message);
+      return;
+    }
+    const key = idKey(id);
+    const stream = this.streams.get(key);
+    if (!stream || stream.mode === 'done') {
+      if (isResponse) this.streams.delete(key);
+      throw new Error(`No connection established for request ID: ${String(id)}`);
+    }
+    if (stream.mode === 'undecided') {
+      if (isResponse) {
+        // The common case: one request, answered before anything else was sent for it.
+        stream.mode = 'done';
+        this.streams.delete(key);
+        stream.pending.delete(key);
+        const text = JSON.stringify(message);
+        stream.res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          'mcp-session-id': stream.sessionId,
+        });
+        stream.res.end(text);
+        return;
+      }
+      stream.mode = 'sse';
+      openSse(stream.res, stream.sessionId);
+    }
+    writeEvent(stream.res, message);
+    if (isResponse) {
+      this.streams.delete(key);
+      stream.pending.delete(key);
+      if (stream.pending.size === 0) {
+        stream.mode = 'done';
+        stream.res.end();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const open = new Set(this.streams.values());
+    this.streams.clear();
+    for (const s of open) {
+      if (s.mode === 'undecided') reply(s.res, 404, -32001, 'Session closed');
+      else if (!s.res.writableEnded) s.res.end();
+      s.mode = 'done';
+    }
+    if (this.standalone && !this.standalone.writableEnded) this.standalone.end();
+    this.standalone = null;
+    this.onclose?.();
+  }
+}
+
+function idKey(id: RequestId): string {
+  return typeof id === 'number' ? `n${id}` : `s${id}`;
+}
+
+function openSse(res: ServerResponse, sessionId: string): void {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'mcp-session-id': sessionId,
+  });
+  res.flushHeaders();
+}
+
+function writeEvent(res: ServerResponse, message: JSONRPCMessage): void {
+  if (!res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+}
+
+/** Accept must name JSON and SSE, Content-Type must be JSON; otherwise answers 406/415 and returns false. */
+export function checkPostHeaders(req: IncomingMessage, res: ServerResponse): boolean {
+  const accept = req.headers.accept ?? '';
+  if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+    reply(res, 406, -32000, 'Not Acceptable: Client must accept both application/json and text/event-stream');
+    return false;
+  }
+  if (!isJsonContentType(req.headers['content-type'])) {
+    reply(res, 415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+    return false;
+  }
+  return true;
+}
+
+/** A JSON-RPC error answer with an HTTP status (no session was touched). */
+export function reply(res: ServerResponse, status: number, code: number, message: string): void {
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+function isJsonContentType(ct: string | undefined): boolean {
+  if (!ct) return false;
+  return ct.split(';')[0]!.trim().toLowerCase() === 'application/json';
+}
+
+function badVersion(req: IncomingMessage): boolean {
+  const v = req.headers['mcp-protocol-version'];
+  return typeof v === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(v);
+}
+
+function versionMessage(req: IncomingMessage): string {
+  return `Bad Request: Unsupported protocol version: ${String(req.headers['mcp-protocol-version'])} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`;
+}
+
+/** The shape checks of a JSON-RPC 2.0 request, notification or response (what the SDK's schema checks). */
+export function isJsonRpcMessage(m: unknown): m is JSONRPCMessage {
+  if (!m || typeof m !== 'object' || Array.isArray(m)) return false;
+  const o = m as Record<string, unknown>;
+  if (o.jsonrpc !== '2.0') return false;
+  const hasId = 'id' in o;
+  if (hasId && typeof o.id !== 'string' && !(typeof o.id === 'number' && Number.isInteger(o.id)))
+    return false;
+  if ('method' in o) {
+    if (typeof o.method !== 'string') return false;
+    if ('params' in o && (typeof o.params !== 'object' || o.params === null || Array.isArray(o.params)))
+      return false;
+    return true;
+  }
+  if (!hasId) return false;
+  if ('result' in o) return typeof o.result === 'object' && o.result !== null && !Array.isArray(o.result);
+  if ('error' in o) {
+    const e = o.error as Record<string, unknown> | null;
+    return (
+      !!e &&
+      typeof e === 'object' &&
+      Number.isInteger(e.code) &&
+      typeof e.message === 'string' &&
+      !('result' in o)
+    );
+  }
+  return false;
+}
