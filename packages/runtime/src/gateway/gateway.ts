@@ -5,6 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { NodeStreamableHttpClientTransport } from './http-client-transport.js';
+import { attachDirectCalls, type DirectCalls } from './direct-calls.js';
 import { NodeStreamableHttpServerTransport, checkPostHeaders, reply } from './http-server-transport.js';
 import {
   ElicitResultSchema,
@@ -12,6 +13,7 @@ import {
   McpError,
   ResultSchema,
   type ClientCapabilities,
+  type JSONRPCMessage,
   type JSONRPCRequest,
   type Notification,
   type RequestId,
@@ -100,6 +102,8 @@ interface CatalogEntry {
 interface Conn {
   cfg: UpstreamConfig;
   client: Client;
+  /** The hot path for `tools/call`, past the SDK client's request machinery. */
+  direct: DirectCalls;
   caps: ServerCapabilities;
   instructions: string | undefined;
   /** Downstream request ids currently forwarded to this upstream, newest last. */
@@ -252,11 +256,15 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       );
       transport = t;
     }
-    const conn: Conn = { cfg: u, client, caps: {}, instructions: undefined, inflight: [] };
+    const conn = { cfg: u, client, caps: {}, instructions: undefined, inflight: [] } as unknown as Conn;
     client.fallbackNotificationHandler = async (n) => onEvent.notification(conn, n);
     client.fallbackRequestHandler = async (r, extra) => onEvent.request(conn, r, extra.signal);
-    client.onclose = () => onEvent.closed(conn);
+    client.onclose = () => {
+      conn.direct?.failAll(`upstream ${u.name} closed the connection`);
+      onEvent.closed(conn);
+    };
     await client.connect(transport, { timeout: callTimeoutMs });
+    conn.direct = attachDirectCalls(transport);
     conn.caps = client.getServerCapabilities() ?? {};
     conn.instructions = client.getInstructions();
     return conn;
@@ -296,6 +304,8 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     const agent = caller.subject;
     const onBehalfOf = callerUser(caller);
     const conns = new Map<string, Conn>();
+    /** `tools/call` requests answered on the hot path, by request id, for cancellation. */
+    const fastCalls = new Map<string, AbortController>();
     let server: Server | undefined;
     let closing = false;
 
@@ -354,6 +364,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     const close = async () => {
       closing = true;
       openSessions.delete(close);
+      for (const ac of fastCalls.values()) ac.abort('the session closed');
       await Promise.allSettled([...conns.values()].map((c) => c.client.close()));
       conns.clear();
       await server?.close().catch(() => undefined);
@@ -621,15 +632,11 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       conn.inflight.push(id);
       try {
         // SECURITY: what was checked is what runs — exactly the decided args go upstream.
-        const result = (await conn.client.request(
-          { method: 'tools/call', params: upParams } as never,
-          ResultSchema,
-          {
-            signal,
-            timeout: callTimeoutMs,
-            ...(sendProgress ? { onprogress: (p) => void sendProgress(p as Record<string, unknown>) } : {}),
-          },
-        )) as Record<string, unknown>;
+        const result = await conn.direct.call('tools/call', upParams, {
+          signal,
+          timeoutMs: callTimeoutMs,
+          ...(sendProgress ? { onprogress: (p) => void sendProgress(p) } : {}),
+        });
         return {
           ...result,
           _meta: { ...((result._meta as Record<string, unknown>) ?? {}), [META_DECISION]: d.decisionId },
@@ -797,7 +804,71 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
         await Promise.allSettled([...conns.values()].map((c) => c.client.notification(n as never)));
       }
     };
-    return { server: srv, close };
+    /**
+     * The hot path on HTTP (ADR 0009): the transport hands `tools/call` straight to `callTool` and
+     * the answer goes back through it, past the SDK server's per-request machinery. Everything
+     * else, and everything a call sends the client on the way (progress, elicitation), still goes
+     * through the SDK `Server` on the same transport. Mirrors the SDK: a cancelled call gets no
+     * answer, and a thrown error becomes a JSON-RPC error with its code and data.
+     */
+    const callKey = (id: unknown) => `${typeof id}:${String(id)}`;
+    function attachFastPath(t: NodeStreamableHttpServerTransport): void {
+      t.intercept = (message) => {
+        const m = message as Record<string, unknown>;
+        if (m.method === 'notifications/cancelled') {
+          const requestId = (m.params as Record<string, unknown> | undefined)?.requestId;
+          fastCalls
+            .get(callKey(requestId))
+            ?.abort((m.params as Record<string, unknown> | undefined)?.reason ?? 'cancelled by the client');
+          return false;
+        }
+        if (m.method !== 'tools/call' || !('id' in m)) return false;
+        void answerCall(t, m.id as RequestId, (m.params ?? {}) as Record<string, unknown>);
+        return true;
+      };
+    }
+    async function answerCall(
+      t: NodeStreamableHttpServerTransport,
+      id: RequestId,
+      params: Record<string, unknown>,
+    ): Promise<void> {
+      const key = callKey(id);
+      const ac = new AbortController();
+      fastCalls.set(key, ac);
+      const token = (params._meta as Record<string, unknown> | undefined)?.progressToken;
+      const sendProgress =
+        token === undefined
+          ? null
+          : (p: Record<string, unknown>) =>
+              t.send(
+                { jsonrpc: '2.0', method: 'notifications/progress', params: { ...p, progressToken: token } },
+                { relatedRequestId: id },
+              );
+      let response: JSONRPCMessage;
+      try {
+        const result = await callTool(params, id, ac.signal, sendProgress);
+        response = { jsonrpc: '2.0', id, result: result as Record<string, unknown> };
+      } catch (err) {
+        const e = err as { code?: unknown; message?: unknown; data?: unknown };
+        response = {
+          jsonrpc: '2.0',
+          id,
+          error: {
+            code: Number.isSafeInteger(e?.code) ? (e.code as number) : ErrorCode.InternalError,
+            message: typeof e?.message === 'string' ? e.message : 'Internal error',
+            ...(e?.data !== undefined ? { data: e.data } : {}),
+          },
+        };
+      } finally {
+        fastCalls.delete(key);
+      }
+      if (ac.signal.aborted) return;
+      await t
+        .send(response)
+        .catch((err: Error) => logger.debug('tools/call answer not delivered', { error: err.message }));
+    }
+
+    return { server: srv, close, attachFastPath };
   }
 
   // ---------------------------------------------------------------- HTTP
@@ -835,12 +906,10 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       try {
         body = await readBody(req, options.maxBodyBytes ?? 4 * 1024 * 1024);
       } catch (err) {
-        return reply(
-          res,
-          isMandateError(err) && err.code === 'body_too_large' ? 413 : 400,
-          -32700,
-          `Parse error: ${describe(err)}`,
-        );
+        const tooLarge = isMandateError(err) && err.code === 'body_too_large';
+        // The rest of an oversized body is never read: it must not be parsed as the next request.
+        if (tooLarge) res.setHeader('connection', 'close');
+        return reply(res, tooLarge ? 413 : 400, -32700, `Parse error: ${describe(err)}`);
       }
     }
     const sid = req.headers['mcp-session-id'];
@@ -875,6 +944,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       void opened.close();
     };
     await opened.server.connect(t);
+    opened.attachFastPath(t);
     t.handle(req, res, body);
   }
 
@@ -994,14 +1064,33 @@ function isInitialize(m: unknown): boolean {
 }
 
 /** Reads and parses a body the way Mandate reads all input: strict UTF-8, duplicate keys rejected. */
-async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) throw new MandateError('body_too_large', `body larger than ${max} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined;
-  return parseJsonStrict(decodeUtf8Strict(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+function readBody(req: IncomingMessage, max: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > max) {
+        failed = true;
+        reject(new MandateError('body_too_large', `body larger than ${max} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(err);
+      failed = true;
+    });
+    req.on('end', () => {
+      if (failed) return;
+      if (size === 0) return resolve(undefined);
+      try {
+        resolve(parseJsonStrict(decodeUtf8Strict(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
 }

@@ -32,6 +32,8 @@ export class NodeStreamableHttpClientTransport implements Transport {
   private getStream: ClientRequest | null = null;
   private getAttempt = 0;
   private getTimer: NodeJS.Timeout | null = null;
+  /** Incoming messages are delivered one microtask apart, in order (see `deliver`). */
+  private delivery: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly url: URL,
@@ -132,12 +134,29 @@ export class NodeStreamableHttpClientTransport implements Transport {
     });
   }
 
+  /**
+   * The SDK runs notification handlers a microtask late but settles responses at once; handing it a
+   * progress notification and the response from one chunk back to back would settle the request
+   * first and drop its progress. One microtask between messages keeps them in order.
+   */
+  private deliver(message: JSONRPCMessage): void {
+    this.delivery = this.delivery.then(() => {
+      if (this.closed) return;
+      try {
+        this.onmessage?.(message);
+      } catch (err) {
+        // A handler's fault must not stop the messages after it.
+        this.onerror?.(err as Error);
+      }
+    });
+  }
+
   private readSse(res: IncomingMessage, onEnd?: () => void): void {
     const parser = new SseParser((event, data) => {
       if (event && event !== 'message') return;
       if (!data) return;
       try {
-        this.onmessage?.(JSON.parse(data) as JSONRPCMessage);
+        this.deliver(JSON.parse(data) as JSONRPCMessage);
       } catch (err) {
         this.onerror?.(new Error(`upstream sent an invalid SSE message: ${(err as Error).message}`));
       }
@@ -231,10 +250,14 @@ export class SseParser {
   private data: string[] = [];
   private event = '';
   private size = 0;
+  private skipLf = false;
   constructor(private readonly dispatch: (event: string, data: string) => void) {}
 
   /** Feeds a chunk; false when one event grew past the limit. */
   push(chunk: string): boolean {
+    // A CR that ended the previous chunk already ended its line; an LF starting this one is its pair.
+    if (this.skipLf && chunk.charCodeAt(0) === 10) chunk = chunk.slice(1);
+    this.skipLf = false;
     this.buf += chunk;
     let start = 0;
     for (;;) {
@@ -242,15 +265,13 @@ export class SseParser {
       let next = -1;
       for (let i = start; i < this.buf.length; i++) {
         const c = this.buf.charCodeAt(i);
-        if (c === 10) {
+        if (c === 10 || c === 13) {
           end = i;
           next = i + 1;
-          break;
-        }
-        if (c === 13) {
-          if (i + 1 >= this.buf.length) break; // wait: CR may be followed by LF
-          end = i;
-          next = this.buf.charCodeAt(i + 1) === 10 ? i + 2 : i + 1;
+          if (c === 13) {
+            if (i + 1 >= this.buf.length) this.skipLf = true;
+            else if (this.buf.charCodeAt(i + 1) === 10) next = i + 2;
+          }
           break;
         }
       }

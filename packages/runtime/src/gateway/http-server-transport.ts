@@ -38,6 +38,11 @@ export class NodeStreamableHttpServerTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
+  /**
+   * Sees each incoming message before `onmessage`; returning true takes it off the SDK's path (the
+   * gateway answers `tools/call` itself, through `send`). Requests it takes are routed like any other.
+   */
+  intercept?: (message: JSONRPCMessage) => boolean;
   private readonly streams = new Map<string, PostStream>();
   private standalone: ServerResponse | null = null;
   private closed = false;
@@ -94,7 +99,7 @@ export class NodeStreamableHttpServerTransport implements Transport {
     if (requests.length === 0) {
       res.statusCode = 202;
       res.end();
-      for (const m of messages) this.onmessage?.(m, extra);
+      this.deliver(messages, extra);
       return;
     }
     const stream: PostStream = {
@@ -117,7 +122,11 @@ export class NodeStreamableHttpServerTransport implements Transport {
       stream.pending.clear();
       stream.mode = 'done';
     });
-    for (const m of messages) this.onmessage?.(m, extra);
+    this.deliver(messages, extra);
+  }
+
+  private deliver(messages: JSONRPCMessage[], extra: MessageExtraInfo): void {
+    for (const m of messages) if (!this.intercept?.(m)) this.onmessage?.(m, extra);
   }
 
   private get(req: IncomingMessage, res: ServerResponse): void {
