@@ -109,7 +109,7 @@ export async function createMandate(
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
       auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
-    const engine = createCedarEngine();
+    const engine = createCedarEngine({ memoEntries: config.policies.memoEntries });
     policies = createPolicyService({ engine, store, clock, logger, audit: record });
     const policyService = policies;
     let registry = createToolRegistry([]);

@@ -120,6 +120,13 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(`READY ${url}\n`);
+  // The bench asks for this process's CPU time around each measured segment.
+  process.on('message', (m) => {
+    if (m === 'cpu') {
+      const u = process.cpuUsage();
+      process.send?.({ cpuUs: u.user + u.system });
+    }
+  });
   process.stdin.resume();
   process.stdin.on('end', () => {
     void close().finally(() => process.exit(0));

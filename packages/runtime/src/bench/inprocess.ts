@@ -35,7 +35,8 @@ export async function createWorkloadMandate(workload: Workload, dir: string): Pr
   const config = ConfigSchema.parse({
     nodeId: 'bench-inprocess',
     store: `sqlite:${join(dir, 'mandate.db')}`,
-    policies: { dir: policyDir, timeZone: 'UTC' },
+    // The bench repeats one request: the memo is off so every row measures Cedar evaluating it.
+    policies: { dir: policyDir, timeZone: 'UTC', memoEntries: 0 },
     tools: join(dir, 'tools.json'),
     entities: join(dir, 'entities.json'),
     keys: { dir: join(dir, 'keys') },

@@ -211,21 +211,34 @@ function targets(
   gateway: GatewayBenchResult | null,
 ): Target[] {
   const out: Target[] = [];
-  for (const c of gateway ? [...new Set(gateway.rows.map((r) => r.concurrency))] : []) {
-    const d = gateway!.rows.find((r) => r.path === 'direct' && r.concurrency === c)!;
-    const g = gateway!.rows.find((r) => r.path === 'gateway' && r.concurrency === c)!;
-    out.push({
-      name: `MCP gateway c=${c}: added p50 latency`,
-      measured: `${(g.p50Ms - d.p50Ms).toFixed(3)} ms`,
-      target: '< 1 ms',
-      met: g.p50Ms - d.p50Ms < 1,
-    });
-    out.push({
-      name: `MCP gateway c=${c}: calls/s kept vs direct`,
-      measured: `${((100 * g.callsPerSecond) / d.callsPerSecond).toFixed(0)}%`,
-      target: '≥ 70%',
-      met: g.callsPerSecond / d.callsPerSecond >= 0.7,
-    });
+  // Latency is judged with one call in flight (with more, p50 is mostly queueing) and throughput
+  // with the most in flight (with one, calls/s is just 1/latency); see docs/benchmarks.md.
+  const rows = gateway?.rows ?? [];
+  const levels = [...new Set(rows.map((r) => r.concurrency))];
+  const low = Math.min(...levels);
+  const high = Math.max(...levels);
+  for (const mode of [...new Set(rows.map((r) => r.upstream))]) {
+    for (const path of ['gateway', 'gateway-args'] as const) {
+      const at = (p: string, c: number) =>
+        rows.find((r) => r.upstream === mode && r.path === p && r.concurrency === c);
+      const [d1, g1, dN, gN] = [at('direct', low), at(path, low), at('direct', high), at(path, high)];
+      if (d1 && g1) {
+        out.push({
+          name: `MCP ${path} (${mode} upstream) c=${low}: added p50 latency`,
+          measured: `${(g1.p50Ms - d1.p50Ms).toFixed(3)} ms`,
+          target: '< 1 ms',
+          met: g1.p50Ms - d1.p50Ms < 1,
+        });
+      }
+      if (dN && gN && high > low) {
+        out.push({
+          name: `MCP ${path} (${mode} upstream) c=${high}: calls/s kept vs direct`,
+          measured: `${((100 * gN.callsPerSecond) / dN.callsPerSecond).toFixed(0)}%`,
+          target: '≥ 70%',
+          met: gN.callsPerSecond / dN.callsPerSecond >= 0.7,
+        });
+      }
+    }
   }
   const big = inProcess.reduce((a, b) => (b.policies > a.policies ? b : a));
   const get = (key: string) => big.rows.find((r) => r.key === key)!.sample;
@@ -301,7 +314,8 @@ async function showCrash(o: BenchOptions): Promise<NonNullable<SurvivalResult['w
 /** The child side of `--show-crash`: compile the largest set, loop, print progress so a crash point is visible. */
 function crashChild(n: number): void {
   const w = generateWorkload(1000);
-  const set = createCedarEngine().compile({ policies: w.policies, schema: w.schema });
+  // Memo off: the loop must run Cedar every time to show whether the process survives it.
+  const set = createCedarEngine({ memoEntries: 0 }).compile({ policies: w.policies, schema: w.schema });
   const chunk = 5000;
   for (let done = 0; done < n; done += chunk) {
     const r = runSurvivalLoop(set, benchPolicyRequest(w), Math.min(chunk, n - done));

@@ -63,6 +63,9 @@ export async function startMandateServer(o: MandateServerOptions): Promise<Runni
     REPO_ROOT,
   );
   loaded.config.keys.dir = paths.keys;
+  // Every request here is the same call: with the memo on, Cedar would run once. The HTTP rows
+  // measure the path with Cedar evaluating every decision (the gateway rows show the memo).
+  loaded.config.policies.memoEntries = 0;
   const m = await createMandate(loaded, { logger: silentLogger });
   try {
     const { url } = await m.listen();

@@ -32,6 +32,11 @@ export const ConfigSchema = z.strictObject({
       dir: z.string().optional(),
       /** IANA time zone in which `context.time` is computed. */
       timeZone: z.string().default('UTC'),
+      /**
+       * Cedar answers remembered per active policy set, keyed by the exact input Cedar is given
+       * (only what the matching policies can read); 0 evaluates every request. See docs/policies.md.
+       */
+      memoEntries: z.number().int().min(0).max(1_000_000).default(4096),
     })
     .prefault({}),
   /** JSON file `{ "tools": [...] }`, loaded into the registry at start. */

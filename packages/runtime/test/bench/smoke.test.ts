@@ -140,12 +140,17 @@ describe.skipIf(!existsSync(DIST_MAIN))('npm run bench --quick (built dist, chil
       expect(r.quick).toBe(true);
       expect(r.http.childExecArgv).toContain('--no-turbo-inlining');
       expect(stdout).toContain('MCP gateway');
-      expect(r.gateway?.rows.map((x) => `${x.path}/${x.concurrency}`)).toEqual([
-        'direct/1',
-        'gateway/1',
-        'direct/16',
-        'gateway/16',
-      ]);
+      const paths = ['direct', 'floor', 'gateway', 'gateway-args'];
+      expect(r.gateway?.rows.map((x) => `${x.upstream}/${x.path}/${x.concurrency}`)).toEqual(
+        ['sse', 'json'].flatMap((u) => [1, 16].flatMap((c) => paths.map((p) => `${u}/${p}/${c}`))),
+      );
+      for (const row of r.gateway?.rows ?? []) {
+        expect(row.calls).toBeGreaterThan(0);
+        expect(row.cpuUsPerCall.client).toBeGreaterThan(0);
+        expect(row.cpuUsPerCall.upstream).toBeGreaterThan(0);
+        expect(row.cpuUsPerCall.middle === null).toBe(row.path === 'direct');
+      }
+      expect(r.targets.filter((t) => t.name.startsWith('MCP '))).toHaveLength(8);
       expect(r.gateway?.audit.decisionEvents).toBe(r.gateway?.audit.calls);
       expect(r.gateway?.audit.verified).toBe(true);
     } finally {

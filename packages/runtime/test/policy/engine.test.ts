@@ -247,6 +247,32 @@ when { context.args has ratio && context.args.ratio.lessThan(decimal("2.5")) };`
     expect(set.evaluateUnsliced(other).effect).toBe('deny');
   });
 
+  it('remembers answers only under the exact input Cedar reads: a changed arg or attribute is evaluated afresh', () => {
+    const set = compile({ 'p.cedar': REFUND_SMALL + LEGAL_HOLD });
+    const small = set.evaluate(request({ args: { amount: 50 } }));
+    expect(small.effect).toBe('allow');
+    // The same input again: the same (remembered) answer, shared and so frozen.
+    const again = set.evaluate(request({ args: { amount: 50 } }));
+    expect(again).toEqual(small);
+    expect(Object.isFrozen(again)).toBe(true);
+    expect(Object.isFrozen(again.satisfied)).toBe(true);
+    expect(() => (again.satisfied as unknown[]).push('x')).toThrow();
+    // An arg the policy reads, and an attribute it reads, each change the answer.
+    expect(set.evaluate(request({ args: { amount: 500 } })).effect).toBe('deny');
+    expect(set.evaluate(request({ args: { amount: 50 }, tags: ['legal_hold'] })).effect).toBe('deny');
+    expect(set.evaluate(request({ args: { amount: 50 } })).effect).toBe('allow');
+  });
+
+  it('evaluates every request when the memo is off, with the same answers', () => {
+    const off = createCedarEngine({ memoEntries: 0 }).compile(source({ 'p.cedar': REFUND_SMALL }));
+    live.push(off);
+    const a = off.evaluate(request({ args: { amount: 50 } }));
+    const b = off.evaluate(request({ args: { amount: 50 } }));
+    expect(a).toEqual(b);
+    expect(a).not.toBe(b);
+    expect(Object.isFrozen(a)).toBe(false);
+  });
+
   it('rejects Action entities supplied by the request (groups come from the schema only)', () => {
     const set = compile({
       'g.cedar': `@id("crm-group") permit(principal, action, resource) when { action in Action::"crm" };`,

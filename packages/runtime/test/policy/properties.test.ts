@@ -246,6 +246,35 @@ describe('policy core properties (fast-check)', () => {
     );
   });
 
+  it('(e) the answer memo never changes an answer, across repeats, evictions and attribute changes', () => {
+    const memoOff = createCedarEngine({ memoEntries: 0 });
+    // Three entries: the generated sequences overflow it, so eviction is exercised too.
+    const tinyMemo = createCedarEngine({ memoEntries: 3 });
+    fc.assert(
+      fc.property(
+        policies,
+        requests.chain((reqs) =>
+          fc.shuffledSubarray([...reqs, ...reqs, ...reqs], {
+            minLength: reqs.length * 3,
+            maxLength: reqs.length * 3,
+          }),
+        ),
+        (list, sequence) =>
+          withSets(
+            () => {
+              const texts: Record<string, string> = { 'f0.cedar': '' };
+              for (const { policy: p, id } of withIds(list)) texts['f0.cedar'] += render(p, id);
+              return [memoOff.compile(source(texts)), tinyMemo.compile(source(texts))];
+            },
+            ([plain, memoized]) => {
+              for (const req of sequence) expect(memoized!.evaluate(req)).toEqual(plain!.evaluate(req));
+            },
+          ),
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
   it('(d) an action the schema does not declare is denied', () => {
     fc.assert(
       fc.property(

@@ -55,7 +55,17 @@ export const REQUEST_ERROR_POLICY_ID = '';
  * Cedar, preparsed once per slice and cached in the compiled set; the schema is used at compile
  * time only (strict validation, action groups), never per call.
  */
-export function createCedarEngine(): PolicyEngine {
+/** Options of {@link createCedarEngine}. */
+export interface CedarEngineOptions {
+  /**
+   * Most answers remembered per compiled set, keyed by the exact input handed to Cedar (see
+   * `CedarPolicySet.run`); 0 turns the memo off. Default 4096.
+   */
+  memoEntries?: number;
+}
+
+export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngine {
+  const memoEntries = Math.max(0, Math.floor(options.memoEntries ?? 4096));
   return {
     validate(source) {
       const { problems } = analyse(source);
@@ -66,7 +76,7 @@ export function createCedarEngine(): PolicyEngine {
       if (analysis.problems.length > 0) {
         throw new MandateError('policy_invalid', 'policy set is invalid', { details: analysis.problems });
       }
-      return new CedarPolicySet(policySetVersion(source), analysis);
+      return new CedarPolicySet(policySetVersion(source), analysis, memoEntries);
     },
   };
 }
@@ -314,8 +324,14 @@ class CedarPolicySet implements CompiledPolicySet {
   private readonly preparsed: string[] = [];
   private whole: Slice | undefined;
   private disposed = false;
+  /** Cedar's answers by the exact call handed to it (ADR 0010); insertion order is recency. */
+  private readonly memo = new Map<string, PolicyEvaluation>();
 
-  constructor(version: string, analysis: Analysis) {
+  constructor(
+    version: string,
+    analysis: Analysis,
+    private readonly memoEntries: number,
+  ) {
     this.version = version;
     this.analysed = analysis.policies;
     this.policies = Object.freeze(analysis.policies.map((p) => Object.freeze({ ...p.info })));
@@ -400,6 +416,7 @@ class CedarPolicySet implements CompiledPolicySet {
     this.preparsed.length = 0;
     this.sliceByKey.clear();
     this.sliceByMembers.clear();
+    this.memo.clear();
     this.actionEntities.clear();
     this.whole = undefined;
   }
@@ -439,7 +456,7 @@ class CedarPolicySet implements CompiledPolicySet {
       size = slice.size;
       const sentContext = slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context);
       if (slice.id === undefined) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
-      const answer = statefulIsAuthorized({
+      const call = {
         principal,
         action: { type: CEDAR_ACTION_TYPE, id: request.action },
         resource,
@@ -451,8 +468,21 @@ class CedarPolicySet implements CompiledPolicySet {
           ...this.actionEntitiesFor(request.action),
         ],
         preparsedPolicySetId: slice.id,
-      });
-      return this.interpret(answer, size);
+      };
+      if (this.memoEntries === 0) return this.interpret(statefulIsAuthorized(call), size);
+      // Cedar is a pure function of this call (the preparsed slice it names never changes, and it
+      // reads no clock): the same text gets the same answer, so an answer is kept under it.
+      const key = JSON.stringify(call);
+      const known = this.memo.get(key);
+      if (known !== undefined) {
+        this.memo.delete(key);
+        this.memo.set(key, known);
+        return known;
+      }
+      const evaluation = freezeEvaluation(this.interpret(statefulIsAuthorized(call), size));
+      if (this.memo.size >= this.memoEntries) this.memo.delete(this.memo.keys().next().value!);
+      this.memo.set(key, evaluation);
+      return evaluation;
     } catch (err) {
       return requestError(
         size,
@@ -546,6 +576,19 @@ class CedarPolicySet implements CompiledPolicySet {
     }
     return entities;
   }
+}
+
+/** A remembered answer is shared between decisions: nobody may change it. */
+function freezeEvaluation(e: PolicyEvaluation): PolicyEvaluation {
+  for (const s of e.satisfied) {
+    if (s.approval) Object.freeze(s.approval);
+    Object.freeze(s);
+  }
+  for (const x of e.errors) Object.freeze(x);
+  Object.freeze(e.satisfied);
+  Object.freeze(e.errors);
+  if (e.approval) Object.freeze(e.approval);
+  return Object.freeze(e);
 }
 
 function satisfied(p: AnalysedPolicy): SatisfiedPolicy {

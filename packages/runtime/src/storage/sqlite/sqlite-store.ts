@@ -524,7 +524,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           const h = head();
           const records = seal(h, events);
           assertChainExtends(h, records);
-          const ins = db.prepare(
+          // Prepared once (prep caches by text): this runs on every decision's commit.
+          const ins = prep(
             `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           );
