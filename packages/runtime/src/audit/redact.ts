@@ -70,8 +70,21 @@ export function argsDigest(hmacKey: Uint8Array | string, args: Record<string, un
   return 'hmac-sha256:' + hmacSha256Hex(hmacKey, canonicalize(args));
 }
 
+/** Answers of `isSecretKey` by key name: the same few names come back on every call. */
+const secretKeyMemo = new Map<string, boolean>();
+
 /** True when a key name says its value is a secret. */
 export function isSecretKey(key: string): boolean {
+  let answer = secretKeyMemo.get(key);
+  if (answer === undefined) {
+    answer = classifyKey(key);
+    if (secretKeyMemo.size >= 10_000) secretKeyMemo.clear();
+    secretKeyMemo.set(key, answer);
+  }
+  return answer;
+}
+
+function classifyKey(key: string): boolean {
   const words = key
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
