@@ -159,6 +159,10 @@ export const ConfigSchema = z.strictObject({
       allowedOrigins: z.array(z.string()).default([]),
       /** Host names accepted on /mcp besides loopback ones. */
       allowedHosts: z.array(z.string()).default([]),
+      /** Open /mcp sessions per API key; opening one more closes that key's least recently used session. */
+      maxSessionsPerKey: z.number().int().min(1).max(10_000).default(16),
+      /** A /mcp session with no request for this long is closed (its upstream connections too). */
+      sessionIdleMs: z.number().int().min(1000).max(86_400_000).default(1_800_000),
     })
     .prefault({}),
 });

@@ -72,6 +72,10 @@ export interface GatewayOptions {
   allowedHosts?: string[];
   /** Largest `/mcp` request body, in bytes. */
   maxBodyBytes?: number;
+  /** Open HTTP sessions per API key; one more closes the key's least recently used session. Default 16. */
+  maxSessionsPerKey?: number;
+  /** An HTTP session idle this long is closed. Default 30 minutes. */
+  sessionIdleMs?: number;
 }
 
 /** The MCP gateway: decides every `tools/call` before forwarding exactly what was decided. */
@@ -125,7 +129,26 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const catalog = new Map<string, CatalogEntry>();
   /** By exposed name (what clients call). */
   const byExposed = new Map<string, CatalogEntry>();
-  const sessions = new Map<string, { transport: NodeStreamableHttpServerTransport; caller: Caller }>();
+  /** HTTP sessions by id; insertion order is recency of use (a request moves its session to the end). */
+  const sessions = new Map<
+    string,
+    { transport: NodeStreamableHttpServerTransport; caller: Caller; lastUsed: number }
+  >();
+  const maxSessionsPerKey = options.maxSessionsPerKey ?? 16;
+  const sessionIdleMs = options.sessionIdleMs ?? 30 * 60_000;
+  // Each session holds upstream connections (a process per stdio upstream): idle ones are closed.
+  const idleSweep = setInterval(
+    () => {
+      const cutoff = deps.clock.now() - sessionIdleMs;
+      for (const [id, s] of sessions) {
+        if (s.lastUsed >= cutoff) break; // the rest were used more recently
+        logger.info('closing an idle MCP session', { sessionId: id, key: s.caller.keyId });
+        void s.transport.close();
+      }
+    },
+    Math.min(60_000, Math.max(1000, Math.floor(sessionIdleMs / 4))),
+  );
+  idleSweep.unref();
   const openSessions = new Set<() => Promise<void>>();
   let published = '';
 
@@ -917,6 +940,9 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       const s = sessions.get(sid);
       // SECURITY: a session id is not a credential — it serves only the key that opened it.
       if (!s || s.caller.keyId !== caller.keyId) return reply(res, 404, -32001, 'Session not found');
+      s.lastUsed = deps.clock.now();
+      sessions.delete(sid);
+      sessions.set(sid, s);
       return s.transport.handle(req, res, body);
     }
     const init = Array.isArray(body) ? body.find(isInitialize) : isInitialize(body) ? body : undefined;
@@ -938,7 +964,17 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     } catch (err) {
       return reply(res, isMandateError(err) && err.code === 'forbidden' ? 403 : 502, -32000, describe(err));
     }
-    sessions.set(t.sessionId, { transport: t, caller });
+    // SECURITY: a key cannot pile up sessions (each holds upstream connections): past the cap its
+    // least recently used session is closed; that client gets 404 and starts a new one.
+    const mine = [...sessions.values()].filter((x) => x.caller.keyId === caller.keyId);
+    for (const old of mine.slice(0, Math.max(0, mine.length - maxSessionsPerKey + 1))) {
+      logger.info('closing the least recently used MCP session of a key at its cap', {
+        sessionId: old.transport.sessionId,
+        key: caller.keyId,
+      });
+      void old.transport.close();
+    }
+    sessions.set(t.sessionId, { transport: t, caller, lastUsed: deps.clock.now() });
     t.onclose = () => {
       sessions.delete(t.sessionId);
       void opened.close();
@@ -1017,6 +1053,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       return pin;
     },
     async close() {
+      clearInterval(idleSweep);
       await Promise.allSettled([...openSessions].map((c) => c()));
       sessions.clear();
     },

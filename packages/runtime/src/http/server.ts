@@ -483,6 +483,20 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     if (deps.shutdown?.aborted) res.setHeader('connection', 'close');
     const gateway = deps.gateway;
     if (gateway && (req.url === '/mcp' || req.url?.startsWith('/mcp?'))) {
+      // P3 for the gateway too: POSTs count against the in-flight cap until their answer is done
+      // (GET streams live as long as the session and are capped per key by the gateway instead).
+      if (req.method === 'POST') {
+        inFlight++;
+        res.once('close', () => inFlight--);
+        if (inFlight > deps.options.maxInFlight) {
+          sendError(
+            res,
+            new MandateError('overloaded', 'too many requests in flight; retry later'),
+            requestId,
+          );
+          return;
+        }
+      }
       gateway.handleHttp(req, res).catch((err: unknown) => sendError(res, err, requestId));
       return;
     }

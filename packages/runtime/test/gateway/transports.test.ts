@@ -1276,3 +1276,145 @@ describe('SDK Client ⇄ NodeStreamableHttpClientTransport ⇄ NodeStreamableHtt
     }
   });
 });
+
+describe('gateway /mcp session limits', () => {
+  const SCHEMA = `
+entity Agent = { roles: Set<String>, status: String };
+entity Tool;
+action "web.echo" appliesTo { principal: [Agent], resource: Tool };
+`;
+  let m: Mandate;
+  let mcp: string;
+  let upstream: ChildProcess;
+  const bot = { authorization: 'Bearer secret-bot-key' };
+  const bot2 = { authorization: 'Bearer secret-bot2-key' };
+
+  async function open(auth: Record<string, string>): Promise<string> {
+    const a = await post(mcp, INIT, auth);
+    expect(a.status).toBe(200);
+    const sid = String(a.headers['mcp-session-id']);
+    expect((await post(mcp, INITIALIZED, { ...auth, 'mcp-session-id': sid })).status).toBe(202);
+    return sid;
+  }
+  const list = (auth: Record<string, string>, sid: string) =>
+    post(mcp, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { ...auth, 'mcp-session-id': sid });
+
+  beforeAll(async () => {
+    upstream = spawn(process.execPath, [join(FIXTURES, 'tool-server.mjs'), '--http'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const upstreamUrl = await new Promise<string>((resolve) =>
+      createInterface({ input: upstream.stdout! }).once('line', resolve),
+    );
+    let url: string;
+    ({ m, url } = await startMandate({
+      schema: SCHEMA,
+      policies: `@id("echo") permit (principal is Agent, action == Action::"web.echo", resource);`,
+      entities: {
+        agents: [
+          { id: 'bot', roles: [], status: 'active', attributes: {} },
+          { id: 'bot2', roles: [], status: 'active', attributes: {} },
+        ],
+        users: [],
+        resources: [],
+      },
+      apiKeys: [
+        { name: 'bot', secret: 'secret-bot-key', role: 'agent', subject: 'bot' },
+        { name: 'bot2', secret: 'secret-bot2-key', role: 'agent', subject: 'bot2' },
+      ],
+      gateway: {
+        upstreams: [{ name: 'web', url: upstreamUrl, trustOnFirstUse: true }],
+        maxSessionsPerKey: 2,
+        sessionIdleMs: 1000,
+      },
+    }));
+    mcp = `${url}/mcp`;
+  });
+
+  afterAll(async () => {
+    await m?.close();
+    upstream?.kill();
+  });
+
+  it('closes a key’s least recently used session past its cap, and no other key’s', async () => {
+    const other = await open(bot2);
+    const first = await open(bot);
+    const second = await open(bot);
+    expect((await list(bot, first)).status).toBe(200); // first is now the most recently used
+    const third = await open(bot);
+    // The cap is 2 per key: opening the third closed the least recently used one (second).
+    expect((await list(bot, second)).status).toBe(404);
+    expect((await list(bot, first)).status).toBe(200);
+    expect((await list(bot, third)).status).toBe(200);
+    expect((await list(bot2, other)).status).toBe(200);
+  });
+
+  it('closes a session nobody used for sessionIdleMs', async () => {
+    const sid = await open(bot);
+    expect((await list(bot, sid)).status).toBe(200);
+    // Idle for 1 s; the sweep runs every second.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await list(bot, sid)).status).toBe(404);
+    // A new session works at once.
+    expect((await list(bot, await open(bot))).status).toBe(200);
+  });
+});
+
+describe('gateway /mcp under overload', () => {
+  let m: Mandate;
+  let mcp: string;
+  let upstream: ChildProcess;
+  const bot = { authorization: 'Bearer secret-bot-key' };
+
+  beforeAll(async () => {
+    upstream = spawn(process.execPath, [join(FIXTURES, 'tool-server.mjs'), '--http'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const upstreamUrl = await new Promise<string>((resolve) =>
+      createInterface({ input: upstream.stdout! }).once('line', resolve),
+    );
+    let url: string;
+    ({ m, url } = await startMandate({
+      schema: `
+entity Agent = { roles: Set<String>, status: String };
+entity Tool;
+action "web.echo", "web.hang" appliesTo { principal: [Agent], resource: Tool };
+`,
+      policies: `@id("all") permit (principal is Agent, action in [Action::"web.echo", Action::"web.hang"], resource);`,
+      entities: {
+        agents: [{ id: 'bot', roles: [], status: 'active', attributes: {} }],
+        users: [],
+        resources: [],
+      },
+      apiKeys: [{ name: 'bot', secret: 'secret-bot-key', role: 'agent', subject: 'bot' }],
+      server: { maxInFlight: 1 },
+      gateway: { upstreams: [{ name: 'web', url: upstreamUrl, trustOnFirstUse: true }], callTimeoutMs: 1500 },
+    }));
+    mcp = `${url}/mcp`;
+  });
+
+  afterAll(async () => {
+    await m?.close();
+    upstream?.kill();
+  });
+
+  it('sheds a POST past server.maxInFlight with 503 overloaded, and serves again once the load is gone', async () => {
+    const a = await post(mcp, INIT, bot);
+    const sid = String(a.headers['mcp-session-id']);
+    const h = { ...bot, 'mcp-session-id': sid, 'mcp-protocol-version': VERSION };
+    expect((await post(mcp, INITIALIZED, h)).status).toBe(202);
+    // One call held open by an upstream that never answers fills the one slot.
+    const hung = post(
+      mcp,
+      { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'web.hang', arguments: {} } },
+      h,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const shed = await post(mcp, { jsonrpc: '2.0', id: 8, method: 'tools/list' }, h);
+    expect(shed.status).toBe(503);
+    expect(shed.text).toContain('overloaded');
+    // The held call ends (timed out upstream); then the slot is free again.
+    expect((await hung).status).toBe(200);
+    expect((await post(mcp, { jsonrpc: '2.0', id: 9, method: 'tools/list' }, h)).status).toBe(200);
+  });
+});
