@@ -815,12 +815,9 @@ describe('SseParser', () => {
     ]);
   });
 
-  // BUG (http-client-transport.ts, SseParser.push, the `if (i + 1 >= this.buf.length) break` line):
-  // a CR that is the last character of a chunk is held back until more input arrives (to see whether
-  // an LF follows), so an event whose blank line ends in a lone CR at a chunk boundary is not
-  // dispatched. WHATWG treats CR as a complete line end (an LF right after it is then skipped), so
-  // the event should be dispatched now. On a stream that then goes quiet the message is delayed
-  // until more bytes come; on one that ends, it is lost (see the client-transport test below).
+  // Regression: a CR ending a chunk used to be held back to see whether an LF followed, so an event
+  // whose blank line was that CR was not dispatched (and was lost if the stream then ended). WHATWG
+  // treats CR as a complete line end; an LF starting the next chunk is skipped.
   it('dispatches an event whose blank line is a lone CR at the end of a chunk', () => {
     expect(parse('data: a\r\r')).toEqual([{ event: '', data: 'a' }]);
   });
@@ -997,8 +994,8 @@ describe('NodeStreamableHttpClientTransport', () => {
       expect(got.messages[1]!.error).toEqual({ code: -32601, message: 'nope' });
     });
 
-    // Same bug as the SseParser lone-CR case: the final blank line of the stream is a lone CR, the
-    // parser waits for a character that never comes, and the response is lost when the stream ends.
+    // Regression (the SseParser lone-CR case): the stream's final blank line is a lone CR; the
+    // response used to be lost when the stream ended there.
     it('delivers the last event of an SSE answer whose lines end in lone CRs', async () => {
       handler = (_req, res, body) => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -1085,14 +1082,10 @@ describe('NodeStreamableHttpClientTransport', () => {
       expect(await progressThrough(new StreamableHTTPClientTransport(url))).toEqual([1]);
     });
 
-    // BUG (http-client-transport.ts, readSse → the SseParser callback): all events parsed from
-    // one chunk are handed to onmessage synchronously, back to back. The SDK's Protocol runs
-    // notification handlers on a microtask but settles responses synchronously, so when a progress
-    // notification and its request's response arrive in the same chunk, the response is settled
-    // first, its progress handler is removed, and the progress is dropped (Protocol.onerror:
-    // "Received a progress notification for an unknown token"). The gateway forwards upstream
-    // progress through `onprogress` (gateway.ts, the `onprogress` option of the upstream callTool), so it loses it. The SDK's own transport
-    // awaits each event, so the notification's handler runs first (control test above).
+    // Regression: events parsed from one chunk used to be handed to onmessage back to back. The
+    // SDK's Protocol runs notification handlers a microtask late but settles responses at once, so
+    // the response removed its progress handler first and the progress was dropped. Messages now go
+    // one microtask apart, as with the SDK's own transport (control test above).
     it('delivers a progress notification sent in the same chunk as the result to onprogress', async () => {
       const t = new NodeStreamableHttpClientTransport(url);
       transports.push(t);
@@ -1277,12 +1270,40 @@ describe('SDK Client ⇄ NodeStreamableHttpClientTransport ⇄ NodeStreamableHtt
   });
 });
 
-describe('gateway /mcp session limits', () => {
-  const SCHEMA = `
+/** A real Mandate whose only upstream is the HTTP tool-server fixture (upstream `web`, trust on first use). */
+async function gatewayOverToolServer(o: {
+  actions: string[];
+  agents: string[];
+  gateway?: Omit<NonNullable<Parameters<typeof startMandate>[0]['gateway']>, 'upstreams'>;
+  server?: Parameters<typeof startMandate>[0]['server'];
+}): Promise<{ m: Mandate; mcp: string; upstream: ChildProcess }> {
+  const upstream = spawn(process.execPath, [join(FIXTURES, 'tool-server.mjs'), '--http'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const upstreamUrl = await new Promise<string>((resolve) =>
+    createInterface({ input: upstream.stdout! }).once('line', resolve),
+  );
+  const actions = o.actions.map((a) => `Action::"${a}"`).join(', ');
+  const { m, url } = await startMandate({
+    schema: `
 entity Agent = { roles: Set<String>, status: String };
 entity Tool;
-action "web.echo" appliesTo { principal: [Agent], resource: Tool };
-`;
+action ${o.actions.map((a) => `"${a}"`).join(', ')} appliesTo { principal: [Agent], resource: Tool };
+`,
+    policies: `@id("all") permit (principal is Agent, action in [${actions}], resource);`,
+    entities: {
+      agents: o.agents.map((id) => ({ id, roles: [], status: 'active', attributes: {} })),
+      users: [],
+      resources: [],
+    },
+    apiKeys: o.agents.map((id) => ({ name: id, secret: `secret-${id}-key`, role: 'agent', subject: id })),
+    ...(o.server ? { server: o.server } : {}),
+    gateway: { ...o.gateway, upstreams: [{ name: 'web', url: upstreamUrl, trustOnFirstUse: true }] },
+  });
+  return { m, mcp: `${url}/mcp`, upstream };
+}
+
+describe('gateway /mcp session limits', () => {
   let m: Mandate;
   let mcp: string;
   let upstream: ChildProcess;
@@ -1300,35 +1321,11 @@ action "web.echo" appliesTo { principal: [Agent], resource: Tool };
     post(mcp, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { ...auth, 'mcp-session-id': sid });
 
   beforeAll(async () => {
-    upstream = spawn(process.execPath, [join(FIXTURES, 'tool-server.mjs'), '--http'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const upstreamUrl = await new Promise<string>((resolve) =>
-      createInterface({ input: upstream.stdout! }).once('line', resolve),
-    );
-    let url: string;
-    ({ m, url } = await startMandate({
-      schema: SCHEMA,
-      policies: `@id("echo") permit (principal is Agent, action == Action::"web.echo", resource);`,
-      entities: {
-        agents: [
-          { id: 'bot', roles: [], status: 'active', attributes: {} },
-          { id: 'bot2', roles: [], status: 'active', attributes: {} },
-        ],
-        users: [],
-        resources: [],
-      },
-      apiKeys: [
-        { name: 'bot', secret: 'secret-bot-key', role: 'agent', subject: 'bot' },
-        { name: 'bot2', secret: 'secret-bot2-key', role: 'agent', subject: 'bot2' },
-      ],
-      gateway: {
-        upstreams: [{ name: 'web', url: upstreamUrl, trustOnFirstUse: true }],
-        maxSessionsPerKey: 2,
-        sessionIdleMs: 1000,
-      },
+    ({ m, mcp, upstream } = await gatewayOverToolServer({
+      actions: ['web.echo'],
+      agents: ['bot', 'bot2'],
+      gateway: { maxSessionsPerKey: 2, sessionIdleMs: 1000 },
     }));
-    mcp = `${url}/mcp`;
   });
 
   afterAll(async () => {
@@ -1367,30 +1364,12 @@ describe('gateway /mcp under overload', () => {
   const bot = { authorization: 'Bearer secret-bot-key' };
 
   beforeAll(async () => {
-    upstream = spawn(process.execPath, [join(FIXTURES, 'tool-server.mjs'), '--http'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const upstreamUrl = await new Promise<string>((resolve) =>
-      createInterface({ input: upstream.stdout! }).once('line', resolve),
-    );
-    let url: string;
-    ({ m, url } = await startMandate({
-      schema: `
-entity Agent = { roles: Set<String>, status: String };
-entity Tool;
-action "web.echo", "web.hang" appliesTo { principal: [Agent], resource: Tool };
-`,
-      policies: `@id("all") permit (principal is Agent, action in [Action::"web.echo", Action::"web.hang"], resource);`,
-      entities: {
-        agents: [{ id: 'bot', roles: [], status: 'active', attributes: {} }],
-        users: [],
-        resources: [],
-      },
-      apiKeys: [{ name: 'bot', secret: 'secret-bot-key', role: 'agent', subject: 'bot' }],
+    ({ m, mcp, upstream } = await gatewayOverToolServer({
+      actions: ['web.echo', 'web.hang'],
+      agents: ['bot'],
       server: { maxInFlight: 1 },
-      gateway: { upstreams: [{ name: 'web', url: upstreamUrl, trustOnFirstUse: true }], callTimeoutMs: 1500 },
+      gateway: { callTimeoutMs: 1500 },
     }));
-    mcp = `${url}/mcp`;
   });
 
   afterAll(async () => {
