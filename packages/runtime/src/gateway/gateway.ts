@@ -1080,11 +1080,12 @@ function errorResult(text: string, decisionId: string | null, extraMeta: Record<
 }
 
 function reasonText(d: Decision): string {
-  const parts = [
+  // One forbid that denies both the agent and its user is one reason to the model, not two.
+  const parts = new Set([
     ...d.reasons.map((r) => (r.reason ? `${r.policyId}: ${r.reason}` : r.policyId)),
     ...d.errors.map((e) => `${e.code}: ${e.message}`),
-  ];
-  return parts.length ? parts.join('; ') : 'no policy permits this call';
+  ]);
+  return parts.size ? [...parts].join('; ') : 'no policy permits this call';
 }
 
 function describe(err: unknown): string {

@@ -57,6 +57,8 @@ describe('the example behind the gateway', () => {
     const frozen = await support.callTool({ name: 'crm.read_customer', arguments: { customerId: 'c-13' } });
     expect(frozen.isError).toBe(true);
     expect(text(frozen)).toContain('legal-hold');
+    // The forbid denies both the agent and alice: the model is told once.
+    expect(text(frozen).match(/legal-hold:/g)).toHaveLength(1);
     const big = await support.callTool({
       name: 'payments.refund',
       arguments: { customerId: 'c-42', amount: 900 },
