@@ -27,6 +27,8 @@ export class NodeStreamableHttpClientTransport implements Transport {
   private protocolVersion?: string;
   private readonly agent: http.Agent;
   private readonly lib: typeof http | typeof https;
+  /** Where every request goes, resolved from the URL once rather than per request. */
+  private readonly target: http.RequestOptions;
   private readonly open = new Set<ClientRequest>();
   private closed = false;
   private getStream: ClientRequest | null = null;
@@ -42,6 +44,14 @@ export class NodeStreamableHttpClientTransport implements Transport {
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new Error(`unsupported upstream URL scheme ${url.protocol}`);
     this.lib = url.protocol === 'https:' ? https : http;
+    this.target = {
+      protocol: url.protocol,
+      hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      port: url.port || undefined,
+      path: `${url.pathname}${url.search}`,
+    };
+    if (url.username || url.password)
+      this.target.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
     this.agent = new this.lib.Agent({ keepAlive: true, maxSockets: 256 });
   }
 
@@ -63,7 +73,8 @@ export class NodeStreamableHttpClientTransport implements Transport {
     const body = JSON.stringify(message);
     const hadSession = this.sessionId !== undefined;
     return new Promise<void>((resolve, reject) => {
-      const req = this.lib.request(this.url, {
+      const req = this.lib.request({
+        ...this.target,
         method: 'POST',
         agent: this.agent,
         headers: this.requestHeaders({
@@ -175,7 +186,8 @@ export class NodeStreamableHttpClientTransport implements Transport {
   /** The GET stream carries the server's own requests and notifications (e.g. tools/list_changed). */
   private openGetStream(): void {
     if (this.closed || this.getStream) return;
-    const req = this.lib.request(this.url, {
+    const req = this.lib.request({
+      ...this.target,
       method: 'GET',
       agent: this.agent,
       headers: this.requestHeaders({ accept: 'text/event-stream' }),
