@@ -17,6 +17,8 @@ export interface DirectCalls {
   ): Promise<Record<string, unknown>>;
   /** Rejects every call in flight (the connection closed). */
   failAll(reason: string): void;
+  /** Starts taking answers off the transport; call once, after `client.connect(transport)`. */
+  attach(): void;
 }
 
 interface Pending {
@@ -33,13 +35,14 @@ interface Pending {
  * parsing, timers and handler maps. Ids are strings with a prefix the SDK never uses (it numbers
  * its requests), so the two cannot collide.
  *
- * Must be attached after `client.connect(transport)`, which installs the `Client`'s handler.
+ * `attach()` must run after `client.connect(transport)`, which installs the `Client`'s handler.
  */
-export function attachDirectCalls(transport: Transport): DirectCalls {
+export function createDirectCalls(transport: Transport): DirectCalls {
   const pending = new Map<string, Pending>();
   let seq = 0;
-  const base = transport.onmessage;
-  transport.onmessage = (message, extra) => {
+  /** The `Client`'s own handler: everything that is not an answer to one of our calls goes on to it. */
+  let base: Transport['onmessage'];
+  const onmessage: NonNullable<Transport['onmessage']> = (message, extra) => {
     const m = message as Record<string, unknown>;
     if (!('method' in m) && typeof m.id === 'string') {
       const p = pending.get(m.id);
@@ -76,6 +79,10 @@ export function attachDirectCalls(transport: Transport): DirectCalls {
   };
 
   return {
+    attach() {
+      base = transport.onmessage;
+      transport.onmessage = onmessage;
+    },
     call(method, params, options) {
       const id = `mandate-${++seq}`;
       return new Promise<Record<string, unknown>>((resolve, reject) => {

@@ -5,7 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { NodeStreamableHttpClientTransport } from './http-client-transport.js';
-import { attachDirectCalls, type DirectCalls } from './direct-calls.js';
+import { createDirectCalls, type DirectCalls } from './direct-calls.js';
 import { NodeStreamableHttpServerTransport, checkPostHeaders, reply } from './http-server-transport.js';
 import {
   ElicitResultSchema,
@@ -279,15 +279,22 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       );
       transport = t;
     }
-    const conn = { cfg: u, client, caps: {}, instructions: undefined, inflight: [] } as unknown as Conn;
+    const conn: Conn = {
+      cfg: u,
+      client,
+      direct: createDirectCalls(transport),
+      caps: {},
+      instructions: undefined,
+      inflight: [],
+    };
     client.fallbackNotificationHandler = async (n) => onEvent.notification(conn, n);
     client.fallbackRequestHandler = async (r, extra) => onEvent.request(conn, r, extra.signal);
     client.onclose = () => {
-      conn.direct?.failAll(`upstream ${u.name} closed the connection`);
+      conn.direct.failAll(`upstream ${u.name} closed the connection`);
       onEvent.closed(conn);
     };
     await client.connect(transport, { timeout: callTimeoutMs });
-    conn.direct = attachDirectCalls(transport);
+    conn.direct.attach();
     conn.caps = client.getServerCapabilities() ?? {};
     conn.instructions = client.getInstructions();
     return conn;
