@@ -35,9 +35,15 @@ import {
   verifyAudit,
   type AuditLog,
 } from '../audit/index.js';
-import { apiKeyHash, createHttpServer, createMetrics, type Metrics } from '../http/index.js';
+import {
+  apiKeyHash,
+  createAuthenticator,
+  createHttpServer,
+  createJwtVerifier,
+  createMetrics,
+  type Metrics,
+} from '../http/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
-import { authenticate } from '../http/auth.js';
 import { openStore } from './store.js';
 import { updateEntities } from '../entities/index.js';
 import { createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
@@ -166,6 +172,19 @@ export async function createMandate(
       observe: (effect, ms) => metrics.observeDecision(effect, ms),
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
+    const jwtConfig = config.auth.jwt;
+    const authenticateHeader = createAuthenticator(
+      store,
+      jwtConfig
+        ? createJwtVerifier(
+            {
+              ...jwtConfig,
+              ...(jwtConfig.jwksFile ? { jwksFile: resolvePath(loaded.baseDir, jwtConfig.jwksFile) } : {}),
+            },
+            clock,
+          )
+        : null,
+    );
     // P4/P5 across nodes: a set activated by another process or node is picked up within a second.
     const refreshPolicy = () => {
       policyService
@@ -203,7 +222,7 @@ export async function createMandate(
                 mergeTools();
               },
               record,
-              authenticate: (header) => authenticate(store, header),
+              authenticate: authenticateHeader,
             },
             {
               ...config.gateway,
@@ -252,6 +271,7 @@ export async function createMandate(
           runPolicyTests: (input) =>
             runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
           options: config.server,
+          authenticate: authenticateHeader,
           ...(gateway ? { gateway } : {}),
         });
         const s = server;

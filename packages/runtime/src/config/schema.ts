@@ -54,6 +54,28 @@ export const ConfigSchema = z.strictObject({
       }),
     )
     .default([]),
+  /** Credentials besides API keys. */
+  auth: z
+    .strictObject({
+      /** Bearer JWTs verified against a JWKS (asymmetric algorithms only); see docs/api.md. */
+      jwt: z
+        .strictObject({
+          issuer: z.string().min(1),
+          audience: z.string().min(1),
+          /** A JWKS file (relative to the config file). Exactly one of jwksFile and jwksUrl. */
+          jwksFile: z.string().optional(),
+          /** A JWKS URL, cached; refetched for an unknown kid at most every 30 s. */
+          jwksUrl: z.url().optional(),
+          /** Claim holding the role: agent, user, approver or admin. */
+          roleClaim: z.string().default('mandate_role'),
+          /** Claim holding, for an agent, the user it acts for. */
+          onBehalfOfClaim: z.string().default('mandate_on_behalf_of'),
+          clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+        })
+        .refine((j) => !!j.jwksFile !== !!j.jwksUrl, { message: 'give exactly one of jwksFile and jwksUrl' })
+        .optional(),
+    })
+    .prefault({}),
   /** Delegation grants seeded at start when no identical live grant exists (demos and tests). */
   grants: z
     .array(

@@ -23,6 +23,8 @@ export interface Caller {
   /** Agent id for role agent, user id for user/approver, null for admin. */
   subject: string | null;
   keyId: string;
+  /** For an agent: the user its credential says it acts for (a verified JWT claim), if any. */
+  onBehalfOf?: string;
 }
 
 export interface DecisionServiceDeps {
@@ -75,6 +77,13 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         }
       } else if (caller.role !== 'admin') {
         throw new MandateError('forbidden', `role ${caller.role} cannot ask for decisions`);
+      }
+      // SECURITY: a credential that names the user an agent acts for decides only for that user.
+      if (caller.onBehalfOf !== undefined && req.onBehalfOf !== caller.onBehalfOf) {
+        throw new MandateError(
+          'forbidden',
+          `this credential acts for user ${caller.onBehalfOf}, not ${req.onBehalfOf ?? 'no user'}`,
+        );
       }
 
       const started = performance.now();

@@ -250,6 +250,8 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   }
 
   function callerUser(caller: Caller): string | null {
+    // A verified credential that names the user wins; otherwise the server's own mapping.
+    if (caller.onBehalfOf !== undefined) return caller.onBehalfOf;
     const map = options.onBehalfOf ?? {};
     return map[caller.keyId] ?? (caller.subject ? map[caller.subject] : undefined) ?? null;
   }

@@ -1,4 +1,5 @@
-export { apiKeyHash, authenticate } from './auth.js';
+export { apiKeyHash, authenticate, createAuthenticator } from './auth.js';
+export { createJwtVerifier, type JwtAuthConfig } from './jwt.js';
 export { HTTP_STATUS } from './errors.js';
 export { createMetrics } from './metrics.js';
 export type { Metrics } from './metrics.js';

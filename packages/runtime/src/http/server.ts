@@ -53,6 +53,8 @@ export interface HttpDeps {
   options: { maxBodyBytes: number; maxJsonDepth: number; maxInFlight: number };
   /** Aborted when the node shuts down: long-polls return at once and connections are not kept alive. */
   shutdown?: AbortSignal;
+  /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */
+  authenticate?: (header: string | undefined) => Promise<Caller>;
   /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */
   gateway?: {
     handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void>;
@@ -147,6 +149,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     routes.push({ method, pattern, keys, handler });
   };
   let inFlight = 0;
+  const authenticateHeader = deps.authenticate ?? ((h: string | undefined) => authenticate(deps.store, h));
 
   route('GET', '/healthz', async () => ({ status: 'ok' }));
   route('GET', '/readyz', async (ctx) => {
@@ -538,7 +541,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         url,
         params,
         requestId,
-        caller: async () => (caller ??= await authenticate(deps.store, req.headers.authorization)),
+        caller: async () => (caller ??= await authenticateHeader(req.headers.authorization)),
         body: () => readJsonBody(req, deps.options.maxBodyBytes, deps.options.maxJsonDepth),
       };
       const result = await matched.handler(ctx);

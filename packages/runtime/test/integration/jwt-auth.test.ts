@@ -1,0 +1,224 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { loadConfig } from '../../src/config/index.js';
+import { createMandate, type Mandate } from '../../src/app/index.js';
+import { createJwtVerifier } from '../../src/http/index.js';
+import { silentLogger, systemClock } from '../../src/kernel/index.js';
+import { mcpClient } from '../gateway/helpers.js';
+
+const root = join(import.meta.dirname, '../../../..');
+const ISSUER = 'https://idp.example.test';
+const AUDIENCE = 'mandate';
+
+type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
+
+async function token(
+  key: KeyPair['privateKey'],
+  claims: Record<string, unknown>,
+  o: { kid?: string; alg?: string; iss?: string; aud?: string; exp?: string | number; sub?: string } = {},
+): Promise<string> {
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: o.alg ?? 'ES256', kid: o.kid ?? 'k1' })
+    .setIssuer(o.iss ?? ISSUER)
+    .setAudience(o.aud ?? AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(o.exp ?? '5m');
+  if (o.sub !== '') jwt.setSubject(o.sub ?? 'support-bot');
+  return jwt.sign(key);
+}
+
+/** The fintech example (memory store) with `auth.jwt` pointing at a JWKS file holding one ES256 key. */
+describe('bearer JWTs (auth.jwt)', () => {
+  let m: Mandate;
+  let url: string;
+  let keys: KeyPair;
+  let other: KeyPair;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    keys = await generateKeyPair('ES256');
+    other = await generateKeyPair('ES256');
+    const dir = mkdtempSync(join(tmpdir(), 'mandate-jwt-'));
+    const jwk: JWK = { ...(await exportJWK(keys.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [jwk] }));
+    const loaded = loadConfig(
+      { configFile: join(root, 'mandate.config.json'), store: 'memory', port: 0, logLevel: 'silent' },
+      {},
+      root,
+    );
+    loaded.config.keys.dir = join(dir, 'keys');
+    loaded.config.auth.jwt = {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwksFile: join(dir, 'jwks.json'),
+      roleClaim: 'mandate_role',
+      onBehalfOfClaim: 'mandate_on_behalf_of',
+      clockToleranceSeconds: 5,
+    };
+    m = await createMandate(loaded, { logger: silentLogger });
+    url = (await m.listen()).url;
+  });
+
+  afterAll(async () => {
+    for (const c of clients) await c.close();
+    await m?.close();
+  });
+
+  const decide = (bearer: string, body: Record<string, unknown>) =>
+    fetch(`${url}/v1/decisions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const refund = (onBehalfOf: string, amount = 120) => ({
+    agent: 'support-bot',
+    onBehalfOf,
+    action: 'payments.refund',
+    args: { customerId: 'c-42', amount },
+  });
+  const agentClaims = { mandate_role: 'agent', mandate_on_behalf_of: 'alice' };
+
+  it('accepts an agent token and decides for the user it names', async () => {
+    const r = await decide(await token(keys.privateKey, agentClaims), refund('alice'));
+    expect(r.status).toBe(200);
+    const d = (await r.json()) as { effect: string; decisionId: string };
+    expect(d.effect).toBe('allow');
+    const [ev] = await m.store.queryAudit({ decisionId: d.decisionId, limit: 1 });
+    expect(ev?.columns.user).toBe('alice');
+    const event = JSON.parse(ev!.eventText) as { data: { caller: string } };
+    expect(event.data.caller).toBe(`jwt:${ISSUER}:support-bot`);
+  });
+
+  it('refuses a decision for another user than the token names (403), and one for no user', async () => {
+    const t = await token(keys.privateKey, agentClaims);
+    const r = await decide(t, refund('dave'));
+    expect(r.status).toBe(403);
+    expect(await r.text()).toMatch(/acts for user alice, not dave/);
+    const { onBehalfOf: _omit, ...noUser } = refund('alice');
+    expect((await decide(t, noUser)).status).toBe(403);
+  });
+
+  it('answers 401 with the reason for an expired, foreign, forged or unsigned-looking token', async () => {
+    const cases: [string, Promise<string>, RegExp][] = [
+      [
+        'expired',
+        token(keys.privateKey, agentClaims, { exp: Math.floor(Date.now() / 1000) - 60 }),
+        /expired/,
+      ],
+      ['issuer', token(keys.privateKey, agentClaims, { iss: 'https://evil.example' }), /claim iss/],
+      ['audience', token(keys.privateKey, agentClaims, { aud: 'someone-else' }), /claim aud/],
+      ['forged', token(other.privateKey, agentClaims), /signature does not verify/],
+      ['unknown kid', token(other.privateKey, agentClaims, { kid: 'k2' }), /no key in the JWKS matches/],
+      ['no role', token(keys.privateKey, { mandate_on_behalf_of: 'alice' }), /mandate_role/],
+      ['bad role', token(keys.privateKey, { mandate_role: 'root' }), /mandate_role/],
+      [
+        'user claim on a user',
+        token(keys.privateKey, { mandate_role: 'user', mandate_on_behalf_of: 'alice' }, { sub: 'dave' }),
+        /only for role agent/,
+      ],
+    ];
+    for (const [name, t, reason] of cases) {
+      const r = await decide(await t, refund('alice'));
+      expect(r.status, name).toBe(401);
+      expect(await r.text(), name).toMatch(reason);
+    }
+  });
+
+  it('refuses HMAC-signed tokens (asymmetric algorithms only)', async () => {
+    const secret = new TextEncoder().encode('a-shared-secret-that-nobody-should-trust-0123456789');
+    const hs = await new SignJWT(agentClaims)
+      .setProtectedHeader({ alg: 'HS256', kid: 'k1' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject('support-bot')
+      .setExpirationTime('5m')
+      .sign(secret);
+    const r = await decide(hs, refund('alice'));
+    expect(r.status).toBe(401);
+  });
+
+  it('still accepts API keys next to JWTs', async () => {
+    const r = await decide('demo-support-bot', refund('alice'));
+    expect(r.status).toBe(200);
+  });
+
+  it('gives the gateway the user the token names, over the server mapping', async () => {
+    // The config maps support-bot → alice; the token says dave, who granted support-bot nothing.
+    const asDave = await mcpClient(
+      url,
+      await token(keys.privateKey, { ...agentClaims, mandate_on_behalf_of: 'dave' }),
+    );
+    clients.push(asDave);
+    const denied = await asDave.callTool({
+      name: 'payments.refund',
+      arguments: { customerId: 'c-42', amount: 120 },
+    });
+    expect(denied.isError).toBe(true);
+    expect(JSON.stringify(denied.content)).toMatch(/grant/);
+    const asAlice = await mcpClient(url, await token(keys.privateKey, agentClaims));
+    clients.push(asAlice);
+    const ok = await asAlice.callTool({
+      name: 'payments.refund',
+      arguments: { customerId: 'c-42', amount: 120 },
+    });
+    expect(ok.isError).toBeFalsy();
+  });
+});
+
+describe('a JWKS fetched from a URL', () => {
+  let server: Server;
+  let jwksUrl: string;
+  let keys: KeyPair;
+  let fetches = 0;
+
+  beforeAll(async () => {
+    keys = await generateKeyPair('EdDSA');
+    const jwk = { ...(await exportJWK(keys.publicKey)), kid: 'ed1', alg: 'EdDSA' };
+    server = createServer((_req, res) => {
+      fetches++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+  });
+
+  it('verifies against the fetched keys, caches them, and rejects a token it cannot verify', async () => {
+    const verify = createJwtVerifier(
+      {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        jwksUrl,
+        roleClaim: 'mandate_role',
+        onBehalfOfClaim: 'mandate_on_behalf_of',
+        clockToleranceSeconds: 0,
+      },
+      systemClock,
+    );
+    const good = await token(
+      keys.privateKey,
+      { mandate_role: 'approver' },
+      { alg: 'EdDSA', kid: 'ed1', sub: 'frank' },
+    );
+    expect(await verify(good)).toEqual({ role: 'approver', subject: 'frank', keyId: `jwt:${ISSUER}:frank` });
+    expect(await verify(good)).toMatchObject({ subject: 'frank' });
+    expect(fetches).toBe(1);
+    const stranger = await generateKeyPair('EdDSA');
+    const bad = await token(
+      stranger.privateKey,
+      { mandate_role: 'approver' },
+      { alg: 'EdDSA', kid: 'ed1', sub: 'frank' },
+    );
+    await expect(verify(bad)).rejects.toMatchObject({ code: 'unauthenticated' });
+  });
+});
