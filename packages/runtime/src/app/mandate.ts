@@ -279,6 +279,8 @@ export async function createMandate(
           s.once('error', reject);
           s.listen(config.server.port, config.server.host, () => resolve());
         });
+        // Upstream tools are pinned and registered at start, not only when the first client lists them.
+        gateway?.discover();
         const addr = s.address() as AddressInfo;
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
         return { server: s, url: `http://${host}:${addr.port}` };

@@ -87,6 +87,8 @@ export interface Gateway {
   serveStdio(caller: Caller): Promise<{ closed: Promise<void> }>;
   /** Lists every upstream's tools once, pinning them, and publishes the registry entries. */
   refresh(): Promise<void>;
+  /** Starts `refresh` in the background (at start), logging an upstream it cannot reach; `close` waits for it. */
+  discover(): void;
   pins: PinService;
   /** Approves `<server>.<tool>` by its action name (or `server`/`tool` pair). */
   approve(name: string, approvedBy: string, hash?: string): Promise<ToolPin>;
@@ -1008,24 +1010,50 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     return { closed };
   }
 
+  let discovery: Promise<void> | undefined;
+  let stopped = false;
+
+  /** Connects to one upstream, pins and catalogues its tools, and disconnects. */
+  async function refreshOne(u: UpstreamConfig): Promise<void> {
+    const conn = await connect(
+      u,
+      {},
+      { notification: async () => {}, request: async () => ({}), closed: () => {} },
+    );
+    try {
+      if (conn.caps.tools) await absorb(u, await listAll(conn, 'tools/list', 'tools'));
+    } finally {
+      await conn.client.close();
+    }
+  }
+
+  async function refresh(): Promise<void> {
+    for (const u of options.upstreams) await refreshOne(u);
+    publish();
+  }
+
   return {
     handleHttp,
     serve,
     serveStdio: (caller) => serve(new StdioServerTransport(), caller),
-    async refresh() {
-      for (const u of options.upstreams) {
-        const conn = await connect(
-          u,
-          {},
-          { notification: async () => {}, request: async () => ({}), closed: () => {} },
-        );
-        try {
-          if (conn.caps.tools) await absorb(u, await listAll(conn, 'tools/list', 'tools'));
-        } finally {
-          await conn.client.close();
+    refresh,
+    discover() {
+      // Pins and the registry should not wait for the first client: list every upstream once at
+      // start, in the background (a slow or absent upstream must not hold the node back).
+      discovery ??= (async () => {
+        for (const u of options.upstreams) {
+          if (stopped) return;
+          try {
+            await refreshOne(u);
+          } catch (err) {
+            logger.warn("could not list an upstream's tools at start; they are listed when a client asks", {
+              server: u.name,
+              error: (err as Error).message,
+            });
+          }
         }
-      }
-      publish();
+        if (!stopped) publish();
+      })();
     },
     pins,
     async approve(name, approvedBy, hash) {
@@ -1062,7 +1090,9 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       return pin;
     },
     async close() {
+      stopped = true;
       clearInterval(idleSweep);
+      await discovery;
       await Promise.allSettled([...openSessions].map((c) => c()));
       sessions.clear();
     },

@@ -40,74 +40,94 @@ export function createPinService(deps: PinServiceDeps): PinService {
   const key = (server: string, tool: string) => `${server}\u0000${tool}`;
   const iso = () => new Date(clock.now()).toISOString();
 
-  return {
-    async check(server, def, trustOnFirstUse) {
-      const name = String(def.name);
-      const hash = definitionHash(def);
-      if (approved.get(key(server, name)) === hash) return 'approved';
-      const pin = await store.getToolPin(server, name);
-      if (pin && pin.hash === hash) {
-        if (pin.status === 'approved') approved.set(key(server, name), hash);
-        return pin.status;
-      }
-      const now = iso();
-      if (!pin) {
-        const status: ToolPin['status'] = trustOnFirstUse ? 'approved' : 'quarantined';
-        const next: ToolPin = {
-          server,
-          tool: name,
-          hash,
-          definition: def,
-          status,
-          firstSeenAt: now,
-          updatedAt: now,
-          approvedBy: trustOnFirstUse ? 'tofu' : null,
-        };
-        // SECURITY: the full definition enters the audit trail before the tool can be shown or called.
-        await deps.record({
-          type: 'tool.pinned',
-          action: `${server}.${name}`,
-          data: { server, tool: name, hash, status, approvedBy: next.approvedBy, definition: def },
-        });
-        if (status === 'quarantined') {
-          await deps.record({
-            type: 'tool.quarantined',
-            action: `${server}.${name}`,
-            data: { server, tool: name, hash, previousHash: null, reason: 'new' },
-          });
-        }
-        await store.putToolPin(next);
-        if (status === 'approved') approved.set(key(server, name), hash);
-        deps.logger.info(
-          status === 'approved' ? 'tool pinned (trust on first use)' : 'new tool quarantined',
-          { server, tool: name, hash },
-        );
-        return status;
-      }
-      // SECURITY: a rug pull — the definition changed after it was pinned: quarantine until re-approved.
-      approved.delete(key(server, name));
-      await deps.record({
-        type: 'tool.quarantined',
-        action: `${server}.${name}`,
-        data: { server, tool: name, hash, previousHash: pin.hash, reason: 'changed', definition: def },
-      });
-      await store.putToolPin({
-        ...pin,
-        hash,
-        definition: def,
-        status: 'quarantined',
-        approvedBy: null,
-        updatedAt: now,
-      });
-      deps.logger.warn('tool definition changed; quarantined', {
+  async function checkNow(
+    server: string,
+    def: Record<string, unknown>,
+    trustOnFirstUse: boolean,
+  ): Promise<ToolPin['status']> {
+    const name = String(def.name);
+    const hash = definitionHash(def);
+    if (approved.get(key(server, name)) === hash) return 'approved';
+    const pin = await store.getToolPin(server, name);
+    if (pin && pin.hash === hash) {
+      if (pin.status === 'approved') approved.set(key(server, name), hash);
+      return pin.status;
+    }
+    const now = iso();
+    if (!pin) {
+      const status: ToolPin['status'] = trustOnFirstUse ? 'approved' : 'quarantined';
+      const next: ToolPin = {
         server,
         tool: name,
         hash,
-        previousHash: pin.hash,
+        definition: def,
+        status,
+        firstSeenAt: now,
+        updatedAt: now,
+        approvedBy: trustOnFirstUse ? 'tofu' : null,
+      };
+      // SECURITY: the full definition enters the audit trail before the tool can be shown or called.
+      await deps.record({
+        type: 'tool.pinned',
+        action: `${server}.${name}`,
+        data: { server, tool: name, hash, status, approvedBy: next.approvedBy, definition: def },
       });
-      return 'quarantined';
-    },
+      if (status === 'quarantined') {
+        await deps.record({
+          type: 'tool.quarantined',
+          action: `${server}.${name}`,
+          data: { server, tool: name, hash, previousHash: null, reason: 'new' },
+        });
+      }
+      await store.putToolPin(next);
+      if (status === 'approved') approved.set(key(server, name), hash);
+      deps.logger.info(status === 'approved' ? 'tool pinned (trust on first use)' : 'new tool quarantined', {
+        server,
+        tool: name,
+        hash,
+      });
+      return status;
+    }
+    // SECURITY: a rug pull — the definition changed after it was pinned: quarantine until re-approved.
+    approved.delete(key(server, name));
+    await deps.record({
+      type: 'tool.quarantined',
+      action: `${server}.${name}`,
+      data: { server, tool: name, hash, previousHash: pin.hash, reason: 'changed', definition: def },
+    });
+    await store.putToolPin({
+      ...pin,
+      hash,
+      definition: def,
+      status: 'quarantined',
+      approvedBy: null,
+      updatedAt: now,
+    });
+    deps.logger.warn('tool definition changed; quarantined', {
+      server,
+      tool: name,
+      hash,
+      previousHash: pin.hash,
+    });
+    return 'quarantined';
+  }
 
+  // One check at a time per tool in this process: two sessions (or the start-up listing and a
+  // session) seeing a new tool together must pin it once, with one pair of audit events.
+  const checking = new Map<string, Promise<unknown>>();
+
+  return {
+    async check(server, def, trustOnFirstUse) {
+      const k = key(server, String(def.name));
+      const before = checking.get(k) ?? Promise.resolve();
+      const mine = before.catch(() => undefined).then(() => checkNow(server, def, trustOnFirstUse));
+      checking.set(k, mine);
+      try {
+        return await mine;
+      } finally {
+        if (checking.get(k) === mine) checking.delete(k);
+      }
+    },
     async approve(server, tool, approvedBy, hash) {
       const pin = await store.getToolPin(server, tool);
       if (!pin) throw new MandateError('not_found', `no pinned tool ${server}.${tool}`);

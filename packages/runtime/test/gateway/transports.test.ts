@@ -1397,3 +1397,56 @@ describe('gateway /mcp under overload', () => {
     expect((await post(mcp, { jsonrpc: '2.0', id: 9, method: 'tools/list' }, h)).status).toBe(200);
   });
 });
+
+describe('gateway start-up discovery', () => {
+  const bot = { authorization: 'Bearer secret-bot-key' };
+  const started: { m: Mandate; upstream: ChildProcess }[] = [];
+  const start = async () => {
+    const g = await gatewayOverToolServer({ actions: ['web.echo'], agents: ['bot'] });
+    started.push(g);
+    return g;
+  };
+
+  afterAll(async () => {
+    for (const g of started) {
+      await g.m.close();
+      g.upstream.kill();
+    }
+  });
+
+  it('pins and registers the upstream tools at start: the decision API knows them before any MCP client', async () => {
+    const { m, mcp } = await start();
+    const decide = async () => {
+      const r = await fetch(`${mcp.replace(/\/mcp$/, '')}/v1/decisions`, {
+        method: 'POST',
+        headers: { ...bot, 'content-type': 'application/json' },
+        body: JSON.stringify({ agent: 'bot', action: 'web.echo', args: { text: 'hi' } }),
+      });
+      return (await r.json()) as { effect: string; errors: { code: string }[] };
+    };
+    let d = await decide();
+    for (let i = 0; i < 50 && d.effect !== 'allow'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      d = await decide();
+    }
+    expect(d.effect).toBe('allow');
+    expect((await m.store.listToolPins('web')).map((p) => p.tool)).toEqual(
+      expect.arrayContaining(['echo', 'hang', 'refund']),
+    );
+  });
+
+  it('pins each tool once when a client lists while the start-up listing runs', async () => {
+    const { m, mcp } = await start();
+    const sid = String((await post(mcp, INIT, bot)).headers['mcp-session-id']);
+    await post(mcp, INITIALIZED, { ...bot, 'mcp-session-id': sid });
+    await post(mcp, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { ...bot, 'mcp-session-id': sid });
+    let pinned: Awaited<ReturnType<typeof m.store.queryAudit>> = [];
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      pinned = await m.store.queryAudit({ type: 'tool.pinned', limit: 100 });
+    }
+    const names = pinned.map((r) => r.columns.action);
+    expect(names).toEqual(expect.arrayContaining(['web.echo', 'web.hang', 'web.refund']));
+    expect(names.length).toBe(new Set(names).size);
+  });
+});
