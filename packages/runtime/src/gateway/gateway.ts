@@ -157,10 +157,27 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const actionOf = (u: UpstreamConfig, tool: string) => (u.actionPrefix ?? `${u.name}.`) + tool;
   const exposedOf = (u: UpstreamConfig, tool: string) => (u.exposeBareNames ? tool : actionOf(u, tool));
 
+  /** Absorbs in flight, by upstream: two listings of one upstream never interleave. */
+  const absorbing = new Map<string, Promise<unknown>>();
+
   /** Pins and catalogues one upstream's full tool list; returns its entries. */
-  async function absorb(u: UpstreamConfig, tools: Record<string, unknown>[]): Promise<CatalogEntry[]> {
+  function absorb(u: UpstreamConfig, tools: Record<string, unknown>[]): Promise<CatalogEntry[]> {
+    const before = absorbing.get(u.name) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(() => absorbNow(u, tools));
+    absorbing.set(u.name, mine);
+    mine
+      .finally(() => {
+        if (absorbing.get(u.name) === mine) absorbing.delete(u.name);
+      })
+      .catch(() => undefined); // the caller gets the error through `mine`
+
+    return mine;
+  }
+
+  async function absorbNow(u: UpstreamConfig, tools: Record<string, unknown>[]): Promise<CatalogEntry[]> {
+    // First every pin check (they wait on the store), then the catalogue changes all at once, so
+    // nobody ever sees this upstream half-listed.
     const entries: CatalogEntry[] = [];
-    for (const [action, e] of catalog) if (e.upstream.name === u.name) catalog.delete(action);
     for (const raw of tools) {
       const name = typeof raw.name === 'string' ? raw.name : '';
       const action = actionOf(u, name);
@@ -173,27 +190,21 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       }
       const def = toolDefinition(raw);
       const status = await pins.check(u.name, def, u.trustOnFirstUse === true);
-      const entry: CatalogEntry = {
-        upstream: u,
-        tool: name,
-        action,
-        exposed: exposedOf(u, name),
-        def,
-        raw,
-        status,
-      };
-      const clash = catalog.get(action);
+      entries.push({ upstream: u, tool: name, action, exposed: exposedOf(u, name), def, raw, status });
+    }
+    for (const [action, e] of catalog) if (e.upstream.name === u.name) catalog.delete(action);
+    for (const entry of entries) {
+      const clash = catalog.get(entry.action);
       if (clash && clash.upstream.name !== u.name) {
         // SECURITY: shadowing — two upstreams claiming one action: neither is trusted with it.
         logger.warn('two upstreams expose the same action; both hidden', {
-          action,
+          action: entry.action,
           servers: [clash.upstream.name, u.name],
         });
         clash.status = 'quarantined';
         entry.status = 'quarantined';
       }
-      catalog.set(action, entry);
-      entries.push(entry);
+      catalog.set(entry.action, entry);
     }
     rebuildExposed();
     publish();
@@ -490,9 +501,11 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       };
       for (const conn of conns.values()) {
         if (!conn.caps.tools) continue;
-        const entries = await absorb(conn.cfg, await listAll(conn, 'tools/list', 'tools'));
-        for (const e of entries)
-          if (isVisible(e) && mayCall(e.action)) tools.push({ ...e.raw, name: e.exposed });
+        await absorb(conn.cfg, await listAll(conn, 'tools/list', 'tools'));
+        // The catalogue as it is now (another listing of this upstream may have landed meanwhile).
+        for (const e of catalog.values())
+          if (e.upstream.name === conn.cfg.name && isVisible(e) && mayCall(e.action))
+            tools.push({ ...e.raw, name: e.exposed });
       }
       return { tools };
     }
@@ -593,8 +606,10 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
         return errorResult(`Mandate could not decide this call: ${describe(err)}`, null);
       }
       let d = outcome.decision;
-      // SECURITY: a quarantined, unknown or clashing tool is never forwarded, whatever the decision says.
-      if (!entry || entry.status !== 'approved' || byExposed.get(entry.exposed) !== entry) {
+      // SECURITY: a quarantined, unknown or clashing tool is never forwarded, whatever the decision
+      // says. The catalogue may have been re-listed while we decided: judge the tool as it stands now.
+      const current = entry ? byExposed.get(entry.exposed) : undefined;
+      if (!entry || !current || current.action !== entry.action || current.status !== 'approved') {
         return errorResult(
           entry
             ? `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval (mandate tools approve ${entry.action})`
@@ -602,6 +617,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
           d.decisionId,
         );
       }
+      entry = current;
       if (d.effect === 'approval_required' && d.approval) {
         const hold = entry.upstream.holdForApprovalMs?.[entry.tool] ?? holdDefault;
         if (hold > 0) {

@@ -302,8 +302,17 @@ describe('MCP gateway', () => {
   it('restarts a stdio upstream that crashed, and calls go through again', async () => {
     const pids = () => readFileSync(pidLog, 'utf8').split('\n').filter(Boolean).map(Number);
     const before = pids();
-    expect(before.length).toBeGreaterThan(0);
-    process.kill(before.at(-1)!, 'SIGKILL');
+    // The session's upstream is the one still running (the start-up listing's has exited).
+    const alive = before.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(alive).toHaveLength(1);
+    process.kill(alive[0]!, 'SIGKILL');
     let r: Awaited<ReturnType<typeof client.callTool>> | undefined;
     const until = Date.now() + 10_000;
     while (Date.now() < until) {
