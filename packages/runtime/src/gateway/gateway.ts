@@ -6,6 +6,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { NodeStreamableHttpClientTransport } from './http-client-transport.js';
 import { createDirectCalls, type DirectCalls } from './direct-calls.js';
+import { readBodyBytes } from '../http/body.js';
 import { NodeStreamableHttpServerTransport, checkPostHeaders, reply } from './http-server-transport.js';
 import {
   ElicitResultSchema,
@@ -1156,34 +1157,8 @@ function isInitialize(m: unknown): boolean {
   return isRecord(m) && m.method === 'initialize';
 }
 
-/** Reads and parses a body the way Mandate reads all input: strict UTF-8, duplicate keys rejected. */
-function readBody(req: IncomingMessage, max: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > max) {
-        failed = true;
-        reject(new MandateError('body_too_large', `body larger than ${max} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', (err) => {
-      if (!failed) reject(err);
-      failed = true;
-    });
-    req.on('end', () => {
-      if (failed) return;
-      if (size === 0) return resolve(undefined);
-      try {
-        resolve(parseJsonStrict(decodeUtf8Strict(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))));
-      } catch (err) {
-        reject(err);
-      }
-    });
-  });
+/** Reads and parses a `/mcp` body the way Mandate reads all input: strict UTF-8, duplicate keys rejected. */
+async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
+  const bytes = await readBodyBytes(req, max);
+  return bytes.length === 0 ? undefined : parseJsonStrict(decodeUtf8Strict(bytes));
 }

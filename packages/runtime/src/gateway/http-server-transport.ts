@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isJsonContentType } from '../http/body.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   SUPPORTED_PROTOCOL_VERSIONS,
@@ -247,11 +248,6 @@ export function reply(res: ServerResponse, status: number, code: number, message
   res.setHeader('content-type', 'application/json');
   res.setHeader('content-length', Buffer.byteLength(body));
   res.end(body);
-}
-
-function isJsonContentType(ct: string | undefined): boolean {
-  if (!ct) return false;
-  return ct.split(';')[0]!.trim().toLowerCase() === 'application/json';
 }
 
 function badVersion(req: IncomingMessage): boolean {
