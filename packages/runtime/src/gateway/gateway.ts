@@ -24,6 +24,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ACTION_NAME, type AuditEvent, type Decision, type Tool } from '@mandate/protocol';
 import {
   MandateError,
+  createKeyedSerial,
   decodeUtf8Strict,
   isMandateError,
   parseJsonStrict,
@@ -158,22 +159,12 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const actionOf = (u: UpstreamConfig, tool: string) => (u.actionPrefix ?? `${u.name}.`) + tool;
   const exposedOf = (u: UpstreamConfig, tool: string) => (u.exposeBareNames ? tool : actionOf(u, tool));
 
-  /** Absorbs in flight, by upstream: two listings of one upstream never interleave. */
-  const absorbing = new Map<string, Promise<unknown>>();
+  /** Listings of one upstream never interleave. */
+  const absorbing = createKeyedSerial();
 
   /** Pins and catalogues one upstream's full tool list; returns its entries. */
-  function absorb(u: UpstreamConfig, tools: Record<string, unknown>[]): Promise<CatalogEntry[]> {
-    const before = absorbing.get(u.name) ?? Promise.resolve();
-    const mine = before.catch(() => undefined).then(() => absorbNow(u, tools));
-    absorbing.set(u.name, mine);
-    mine
-      .finally(() => {
-        if (absorbing.get(u.name) === mine) absorbing.delete(u.name);
-      })
-      .catch(() => undefined); // the caller gets the error through `mine`
-
-    return mine;
-  }
+  const absorb = (u: UpstreamConfig, tools: Record<string, unknown>[]): Promise<CatalogEntry[]> =>
+    absorbing.run(u.name, () => absorbNow(u, tools));
 
   async function absorbNow(u: UpstreamConfig, tools: Record<string, unknown>[]): Promise<CatalogEntry[]> {
     // First every pin check (they wait on the store), then the catalogue changes all at once, so

@@ -1,5 +1,12 @@
 import type { AuditEvent } from '@mandate/protocol';
-import { MandateError, canonicalize, sha256Hex, type Clock, type Logger } from '../kernel/index.js';
+import {
+  MandateError,
+  canonicalize,
+  createKeyedSerial,
+  sha256Hex,
+  type Clock,
+  type Logger,
+} from '../kernel/index.js';
 import type { Store, ToolPin } from '../storage/port.js';
 
 /** The parts of an upstream tool definition that are pinned: everything a model reads or a client relies on. */
@@ -114,20 +121,11 @@ export function createPinService(deps: PinServiceDeps): PinService {
 
   // One check at a time per tool in this process: two sessions (or the start-up listing and a
   // session) seeing a new tool together must pin it once, with one pair of audit events.
-  const checking = new Map<string, Promise<unknown>>();
+  const checking = createKeyedSerial();
 
   return {
-    async check(server, def, trustOnFirstUse) {
-      const k = key(server, String(def.name));
-      const before = checking.get(k) ?? Promise.resolve();
-      const mine = before.catch(() => undefined).then(() => checkNow(server, def, trustOnFirstUse));
-      checking.set(k, mine);
-      try {
-        return await mine;
-      } finally {
-        if (checking.get(k) === mine) checking.delete(k);
-      }
-    },
+    check: (server, def, trustOnFirstUse) =>
+      checking.run(key(server, String(def.name)), () => checkNow(server, def, trustOnFirstUse)),
     async approve(server, tool, approvedBy, hash) {
       const pin = await store.getToolPin(server, tool);
       if (!pin) throw new MandateError('not_found', `no pinned tool ${server}.${tool}`);

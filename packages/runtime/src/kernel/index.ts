@@ -9,3 +9,5 @@ export { decodeUtf8Strict, parseJsonStrict } from './json.js';
 export type { StrictJsonOptions } from './json.js';
 export { hmacSha256Hex, safeEqual, sha256Hex } from './crypto.js';
 export { parseDuration } from './duration.js';
+export { createKeyedSerial } from './serial.js';
+export type { KeyedSerial } from './serial.js';
