@@ -8,6 +8,7 @@ import { openStore } from '../app/index.js';
 import { silentLogger } from '../kernel/index.js';
 import { loadOrCreateKeys, verifyAudit } from '../audit/index.js';
 import { connectBenchClient, type BenchClient } from '../gateway/index.js';
+import { percentile } from './measure.js';
 
 /** How the upstream answers: SSE (the MCP SDK's default) or JSON (the cheapest for clients). */
 export type UpstreamMode = 'sse' | 'json';
@@ -186,14 +187,13 @@ async function runOneUpstream(
       for (const path of paths) {
         const { latencies, elapsedMs, client, upstream: up, middle } = samples.get(path)!;
         latencies.sort((a, b) => a - b);
-        const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
         rows.push({
           upstream: mode,
           path,
           concurrency,
           calls: latencies.length,
-          p50Ms: q(0.5),
-          p99Ms: q(0.99),
+          p50Ms: percentile(latencies, 0.5),
+          p99Ms: percentile(latencies, 0.99),
           callsPerSecond: (latencies.length / elapsedMs) * 1000,
           cpuUsPerCall: {
             client: client / latencies.length,
