@@ -485,21 +485,19 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     res.setHeader('x-content-type-options', 'nosniff');
     if (deps.shutdown?.aborted) res.setHeader('connection', 'close');
     const gateway = deps.gateway;
-    if (gateway && (req.url === '/mcp' || req.url?.startsWith('/mcp?'))) {
-      // P3 for the gateway too: POSTs count against the in-flight cap until their answer is done
-      // (GET streams live as long as the session and are capped per key by the gateway instead).
-      if (req.method === 'POST') {
-        inFlight++;
-        res.once('close', () => inFlight--);
-        if (inFlight > deps.options.maxInFlight) {
-          sendError(
-            res,
-            new MandateError('overloaded', 'too many requests in flight; retry later'),
-            requestId,
-          );
-          return;
-        }
+    const mcp = gateway && (req.url === '/mcp' || req.url?.startsWith('/mcp?'));
+    // P3: under overload shed new requests with 503 instead of queueing without bound. A request
+    // counts until its answer is done — except an MCP GET stream, which lives as long as its
+    // session (the gateway caps sessions per key instead).
+    if (!mcp || req.method !== 'GET') {
+      inFlight++;
+      res.once('close', () => inFlight--);
+      if (inFlight > deps.options.maxInFlight) {
+        sendError(res, new MandateError('overloaded', 'too many requests in flight; retry later'), requestId);
+        return;
       }
+    }
+    if (mcp) {
       gateway.handleHttp(req, res).catch((err: unknown) => sendError(res, err, requestId));
       return;
     }
@@ -507,11 +505,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   };
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    inFlight++;
     try {
-      // P3: under overload shed new requests with 503 instead of queueing without bound.
-      if (inFlight > deps.options.maxInFlight)
-        throw new MandateError('overloaded', 'too many requests in flight; retry later');
       const url = new URL(req.url ?? '/', 'http://localhost');
       let matched: Route | undefined;
       let params: Record<string, string> = {};
@@ -553,8 +547,6 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       }
     } catch (err) {
       sendError(res, err, requestId);
-    } finally {
-      inFlight--;
     }
   }
 

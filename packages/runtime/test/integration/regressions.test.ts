@@ -140,3 +140,23 @@ describe('BUG 4 (shutdown): close() waits for in-flight requests and then for ke
     expect(await poll).toBeDefined();
   });
 });
+
+describe('overload (P3)', () => {
+  afterAll(disposeAll);
+
+  it('sheds an API request past server.maxInFlight with 503 overloaded while a long poll holds the slot, then serves again', async () => {
+    const t = await createTestMandate({
+      store: 'memory',
+      config: (raw) => {
+        raw.server = { ...raw.server, maxInFlight: 1 };
+      },
+    });
+    const api = client(t.url);
+    const d = (await api.decide(KEYS.supportBot, refund(900))).body as { approval: { id: string } };
+    const waiting = api.get(`/v1/approvals/${d.approval.id}?wait=2s`, KEYS.supportBot);
+    await new Promise((r) => setTimeout(r, 300));
+    expectError(await api.decide(KEYS.supportBot, refund(120)), 503, 'overloaded');
+    expect((await waiting).status).toBe(200);
+    expect((await api.decide(KEYS.supportBot, refund(120))).status).toBe(200);
+  });
+});
