@@ -124,14 +124,7 @@ export function createApprovalService(
     if (Date.parse(a.expiresAt) > clock.now()) return a;
     const next: ApprovalRecord = { ...a, status: 'expired', resolvedAt: a.resolvedAt ?? iso() };
     if (await store.updateApproval(next, a.status, a.votes.length)) {
-      await deps.audit({
-        type: 'approval.expired',
-        decisionId: a.decisionId,
-        agent: a.agent,
-        ...(a.user ? { user: a.user } : {}),
-        action: a.action,
-        data: { approvalId: a.id, callHash: a.callHash },
-      });
+      await deps.audit(approvalEvent(a, 'approval.expired', { approvalId: a.id, callHash: a.callHash }));
       notify('approval.resolved', next);
       return next;
     }
@@ -258,13 +251,8 @@ export function createApprovalService(
         const status = verdict === 'deny' ? 'denied' : approvals >= a.quorum ? 'approved' : 'pending';
         const next: ApprovalRecord = { ...a, votes, status, resolvedAt: status === 'pending' ? null : iso() };
         if (!(await store.updateApproval(next, 'pending', a.votes.length))) continue;
-        await deps.audit({
-          type: verdict === 'deny' ? 'approval.denied' : 'approval.approved',
-          decisionId: a.decisionId,
-          agent: a.agent,
-          ...(a.user ? { user: a.user } : {}),
-          action: a.action,
-          data: {
+        await deps.audit(
+          approvalEvent(a, verdict === 'deny' ? 'approval.denied' : 'approval.approved', {
             approvalId: a.id,
             callHash: a.callHash,
             approver: approver.id,
@@ -273,8 +261,8 @@ export function createApprovalService(
             status,
             approvals,
             quorum: a.quorum,
-          },
-        });
+          }),
+        );
         if (status !== 'pending') notify('approval.resolved', next);
         return next;
       }
@@ -314,14 +302,15 @@ export function createApprovalService(
       if (!(await store.updateApproval(next, 'approved', a.votes.length))) {
         return { ok: false, code: 'approval_consumed', message: `approval ${id} was already used` };
       }
-      await deps.audit({
-        type: 'approval.consumed',
-        decisionId,
-        agent: a.agent,
-        ...(a.user ? { user: a.user } : {}),
-        action: a.action,
-        data: { approvalId: a.id, callHash: a.callHash, requestedBy: a.decisionId },
-      });
+      // The event belongs to the decision that used the approval, not the one that asked for it.
+      await deps.audit(
+        approvalEvent(
+          a,
+          'approval.consumed',
+          { approvalId: a.id, callHash: a.callHash, requestedBy: a.decisionId },
+          decisionId,
+        ),
+      );
       return { ok: true, approval: next };
     },
 
@@ -335,4 +324,14 @@ export function createApprovalService(
       }
     },
   };
+}
+
+/** An audit event about an approval: its decision, agent, user and action, with `data`. */
+function approvalEvent(
+  a: ApprovalRecord,
+  type: AuditEvent['type'],
+  data: Record<string, unknown>,
+  decisionId = a.decisionId,
+): Omit<AuditEvent, 'time' | 'nodeId'> {
+  return { type, decisionId, agent: a.agent, ...(a.user ? { user: a.user } : {}), action: a.action, data };
 }
