@@ -1,6 +1,8 @@
 import http, { type IncomingMessage, type ClientRequest } from 'node:http';
 import https from 'node:https';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { isMandateError } from '../kernel/index.js';
+import { readBodyBytes } from '../http/body.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
 /** Largest single JSON body or SSE event accepted from an upstream. */
@@ -238,22 +240,17 @@ export class NodeStreamableHttpClientTransport implements Transport {
   }
 }
 
+/** An upstream's whole answer as text, at most MAX_MESSAGE_BYTES; past it the answer is dropped. */
 function readAll(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_MESSAGE_BYTES) {
-        res.destroy();
-        reject(new Error('upstream answer too large'));
-        return;
-      }
-      chunks.push(c);
-    });
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.on('error', reject);
-  });
+  return readBodyBytes(res, MAX_MESSAGE_BYTES).then(
+    (bytes) => bytes.toString('utf8'),
+    (err: unknown) => {
+      res.destroy();
+      throw isMandateError(err) && err.code === 'body_too_large'
+        ? new Error(`upstream answer larger than ${MAX_MESSAGE_BYTES} bytes`)
+        : err;
+    },
+  );
 }
 
 /** Incremental `text/event-stream` parser (WHATWG rules: LF, CRLF or CR line ends; `data` lines joined by LF). */
