@@ -750,15 +750,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
         case 'tools/list':
           return listTools() as never;
         case 'tools/call': {
-          const token = (params._meta as Record<string, unknown> | undefined)?.progressToken;
-          const sendProgress =
-            token === undefined
-              ? null
-              : (p: Record<string, unknown>) =>
-                  extra.sendNotification({
-                    method: 'notifications/progress',
-                    params: { ...p, progressToken: token },
-                  } as never);
+          const sendProgress = progressSender(params, (n) => extra.sendNotification(n as never));
           return callTool(params, id, signal, sendProgress) as never;
         }
         case 'resources/list':
@@ -877,15 +869,9 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       const key = callKey(id);
       const ac = new AbortController();
       fastCalls.set(key, ac);
-      const token = (params._meta as Record<string, unknown> | undefined)?.progressToken;
-      const sendProgress =
-        token === undefined
-          ? null
-          : (p: Record<string, unknown>) =>
-              t.send(
-                { jsonrpc: '2.0', method: 'notifications/progress', params: { ...p, progressToken: token } },
-                { relatedRequestId: id },
-              );
+      const sendProgress = progressSender(params, (n) =>
+        t.send({ jsonrpc: '2.0', ...n }, { relatedRequestId: id }),
+      );
       let response: JSONRPCMessage;
       try {
         const result = await callTool(params, id, ac.signal, sendProgress);
@@ -1116,6 +1102,19 @@ function schemaForRegistry(schema: unknown): Record<string, unknown> {
   if (!isRecord(schema)) return { type: 'object' };
   const { $schema: _dialect, ...rest } = schema;
   return rest;
+}
+
+/**
+ * How a call's progress reaches its client: re-keyed to the progress token the client gave in
+ * `_meta`, or nowhere (null) when it gave none.
+ */
+function progressSender(
+  params: Record<string, unknown>,
+  send: (n: { method: 'notifications/progress'; params: Record<string, unknown> }) => Promise<void>,
+): ((progress: Record<string, unknown>) => Promise<void>) | null {
+  const token = (params._meta as Record<string, unknown> | undefined)?.progressToken;
+  if (token === undefined) return null;
+  return (p) => send({ method: 'notifications/progress', params: { ...p, progressToken: token } });
 }
 
 function errorResult(text: string, decisionId: string | null, extraMeta: Record<string, unknown> = {}) {
