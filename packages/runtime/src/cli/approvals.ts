@@ -1,0 +1,53 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { out, printJson, api, remote } from './shared.js';
+
+/** `mandate approvals list|approve|deny` (against a running server). */
+export function registerApprovals(program: Command): void {
+  const approvals = program
+    .command('approvals')
+    .description('list and resolve approvals (talks to a running server)');
+  remote(approvals.command('list').description('approvals routed to you'))
+    .option('--status <status>', 'pending | approved | denied | expired | consumed', 'pending')
+    .action(async (opts) => {
+      const r = (await api(opts, 'GET', `/v1/approvals?status=${encodeURIComponent(opts.status)}`)) as {
+        items: Record<string, unknown>[];
+      };
+      if (opts.json) printJson(r);
+      else if (r.items.length === 0) out(`no ${opts.status} approvals`);
+      else
+        for (const a of r.items)
+          out(
+            `${a.id}  ${a.status}  ${a.action}  agent=${a.agent}${a.user ? ` user=${a.user}` : ''}  role=${a.role}  "${a.summary}"  expires ${a.expiresAt}`,
+          );
+    });
+  for (const verdict of ['approve', 'deny'] as const) {
+    remote(approvals.command(`${verdict} <id>`).description(`${verdict} an approval`))
+      .option('--comment <text>', 'why')
+      .option('--sign <keyfile>', 'sign the approval hash with your Ed25519 private key (PEM)')
+      .action(async (id: string, opts) => {
+        const body: Record<string, unknown> = {};
+        if (opts.comment) body.comment = opts.comment;
+        if (opts.sign) {
+          const { createPrivateKey, sign } = await import('node:crypto');
+          const a = (await api(opts, 'GET', `/v1/approvals/${encodeURIComponent(id)}`)) as {
+            callHash: string;
+          };
+          body.signature = sign(
+            null,
+            Buffer.from(a.callHash, 'utf8'),
+            createPrivateKey(await readFile(resolve(opts.sign), 'utf8')),
+          ).toString('base64');
+        }
+        const r = (await api(
+          opts,
+          'POST',
+          `/v1/approvals/${encodeURIComponent(id)}/${verdict}`,
+          body,
+        )) as Record<string, unknown>;
+        if (opts.json) printJson(r);
+        else out(`${r.id}: ${r.status} (${(r.votes as unknown[]).length} vote(s), quorum ${r.quorum})`);
+      });
+  }
+}

@@ -1,0 +1,116 @@
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { EntitiesDocumentSchema, ToolsDocumentSchema } from '@mandate/protocol';
+import { MandateError, parseJsonStrict } from '../kernel/index.js';
+import { type LoadedConfig } from '../config/index.js';
+import { runPolicyCases } from '../app/index.js';
+import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
+import { EXIT, out, printJson, load, common } from './shared.js';
+
+/** `mandate policy validate|test|diff`. */
+export function registerPolicy(program: Command): void {
+  const policy = program.command('policy').description('validate, test and diff policy sets');
+  policy
+    .command('validate <dir>')
+    .description('validate a policy directory (*.cedar + one *.cedarschema) as a whole')
+    .option('--json', 'print JSON')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const source = await loadPolicyDir(resolve(dir));
+      const r = createCedarEngine().validate(source);
+      if (opts.json) printJson(r);
+      else if (r.ok) out(`ok: ${Object.keys(source.policies).length} file(s) valid`);
+      else
+        for (const p of r.problems)
+          out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
+      process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
+    });
+  common(
+    policy
+      .command('test <dir>')
+      .description('run YAML decision cases (<dir>/tests/*.yaml) through the real decision path'),
+  )
+    .option('--cases <path>', 'a YAML file or folder of cases (default <dir>/tests)')
+    .option('--tools <file>', 'tools file (default: the config’s)')
+    .option('--entities <file>', 'entities file (default: the config’s)')
+    .action(async (dir: string, opts) => {
+      const root = resolve(dir);
+      const source = await loadPolicyDir(root);
+      let loaded: LoadedConfig | null = null;
+      try {
+        loaded = load(opts);
+      } catch (err) {
+        if (opts.config) throw err;
+      }
+      const toolsFile = opts.tools ? resolve(opts.tools) : loaded?.config.tools;
+      const entitiesFile = opts.entities ? resolve(opts.entities) : loaded?.config.entities;
+      const tools = toolsFile
+        ? ToolsDocumentSchema.parse(parseJsonStrict(await readFile(toolsFile, 'utf8'))).tools
+        : [];
+      const entities = entitiesFile
+        ? EntitiesDocumentSchema.parse(parseJsonStrict(await readFile(entitiesFile, 'utf8')))
+        : { agents: [], users: [], resources: [] };
+      const casesPath = opts.cases ? resolve(opts.cases) : join(root, 'tests');
+      const files = (await stat(casesPath)).isDirectory()
+        ? (await readdir(casesPath))
+            .filter((f) => /\.ya?ml$/.test(f))
+            .sort()
+            .map((f) => join(casesPath, f))
+        : [casesPath];
+      const cases: unknown[] = [];
+      for (const f of files) {
+        const doc = parseYaml(await readFile(f, 'utf8')) as { cases?: unknown[] } | unknown[];
+        const list = Array.isArray(doc) ? doc : doc?.cases;
+        if (!Array.isArray(list))
+          throw new MandateError('bad_request', `${f}: expected a list of cases or { cases: [...] }`);
+        cases.push(...list);
+      }
+      if (cases.length === 0) throw new MandateError('bad_request', `no cases found in ${casesPath}`);
+      const report = await runPolicyCases({
+        engine: createCedarEngine(),
+        source,
+        cases,
+        seed: { tools, entities, grants: loaded?.config.grants ?? [] },
+        timeZone: loaded?.config.policies.timeZone ?? 'UTC',
+      });
+      if (opts.json) printJson(report);
+      else {
+        for (const r of report.results) {
+          out(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.name}`);
+          for (const p of r.problems) out(`        ${p}`);
+        }
+        out(`${report.passed} passed, ${report.failed} failed`);
+      }
+      process.exitCode = report.failed === 0 ? EXIT.ok : EXIT.failed;
+    });
+  policy
+    .command('diff <from> <to>')
+    .description('compare two policy directories: policies added, removed and changed, and the versions')
+    .option('--json', 'print JSON')
+    .action(async (from: string, to: string, opts: { json?: boolean }) => {
+      const engine = createCedarEngine();
+      const [a, b] = [
+        engine.compile(await loadPolicyDir(resolve(from))),
+        engine.compile(await loadPolicyDir(resolve(to))),
+      ];
+      const ma = new Map(a.policies.map((p) => [p.id, p.text]));
+      const mb = new Map(b.policies.map((p) => [p.id, p.text]));
+      const diff = {
+        from: a.version,
+        to: b.version,
+        added: [...mb.keys()].filter((k) => !ma.has(k)),
+        removed: [...ma.keys()].filter((k) => !mb.has(k)),
+        changed: [...mb.keys()].filter((k) => ma.has(k) && ma.get(k) !== mb.get(k)),
+      };
+      if (opts.json) printJson(diff);
+      else {
+        out(`${diff.from} -> ${diff.to}`);
+        for (const k of diff.added) out(`+ ${k}`);
+        for (const k of diff.removed) out(`- ${k}`);
+        for (const k of diff.changed) out(`~ ${k}`);
+      }
+      process.exitCode =
+        diff.added.length + diff.removed.length + diff.changed.length === 0 ? EXIT.ok : EXIT.failed;
+    });
+}

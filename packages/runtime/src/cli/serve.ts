@@ -1,0 +1,88 @@
+import { Command } from 'commander';
+import { MandateError, createJsonLogger } from '../kernel/index.js';
+import { createMandate, describeStore } from '../app/index.js';
+import { authenticate } from '../http/auth.js';
+import { out, load, withUpstreams, common } from './shared.js';
+
+/** `mandate serve` and `mandate gateway --stdio`: the long-running commands. */
+export function registerServe(program: Command): void {
+  common(
+    program.command('serve').description('run the HTTP API (decisions, approvals, grants, policies, audit)'),
+    false,
+  )
+    .option('-p, --port <port>', 'port (env MANDATE_PORT; default 8787)')
+    .option('--host <host>', 'address to bind (env MANDATE_HOST; default 127.0.0.1)')
+    .option('--log-level <level>', 'debug | info | warn | error | silent')
+    .option(
+      '--upstream <name=cmd|url>',
+      'an MCP server for the gateway at /mcp (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
+    .action(async (opts) => {
+      const loaded = withUpstreams(load(opts), opts);
+      const m = await createMandate(loaded);
+      const { url } = await m.listen();
+      const active = m.policies.active();
+      out(
+        [
+          `Mandate is running at ${url}`,
+          `  store:   ${describeStore(loaded.config.store)}`,
+          `  policy:  ${active ? `${active.version} (${active.policies.length} policies)` : 'none active — PUT /v1/policies'}`,
+          `  tools:   ${m.tools().list().length} registered`,
+          ...(loaded.config.gateway.upstreams.length > 0
+            ? [
+                `  mcp:     ${url}/mcp (gateway to ${loaded.config.gateway.upstreams.map((u) => u.name).join(', ')}; agent API key as bearer)`,
+              ]
+            : []),
+          `  try:     curl -s ${url}/readyz`,
+          `  docs:    README.md (5-minute tour), docs/api.md, docs/cli.md`,
+        ].join('\n'),
+      );
+      await new Promise<void>((resolveStop) => {
+        const stop = () => resolveStop();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      m.logger.info('shutting down');
+      await m.close();
+    });
+
+  common(
+    program
+      .command('gateway')
+      .description('serve the MCP gateway on stdin/stdout for one agent (its key from --key or MANDATE_KEY)'),
+    false,
+  )
+    .requiredOption('--stdio', 'serve MCP over stdin/stdout')
+    .option('--key <key>', 'the agent API key (env MANDATE_KEY)')
+    .option(
+      '--upstream <name=cmd|url>',
+      'an upstream MCP server (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
+    .action(async (opts) => {
+      const key = opts.key ?? process.env.MANDATE_KEY;
+      if (!key) throw new MandateError('unauthenticated', 'give the agent API key with --key or MANDATE_KEY');
+      const loaded = withUpstreams(load(opts), opts);
+      // stdout carries the protocol: logs go to stderr only.
+      const m = await createMandate(loaded, {
+        logger: createJsonLogger(loaded.config.log.level === 'info' ? 'warn' : loaded.config.log.level),
+      });
+      try {
+        if (!m.gateway)
+          throw new MandateError(
+            'bad_request',
+            'no upstreams: configure gateway.upstreams or pass --upstream',
+          );
+        const caller = await authenticate(m.store, `Bearer ${key}`);
+        const { closed } = await m.gateway.serveStdio(caller);
+        await closed;
+      } finally {
+        await m.close();
+      }
+    });
+}

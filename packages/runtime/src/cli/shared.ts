@@ -1,0 +1,129 @@
+import { Command, CommanderError } from 'commander';
+import { MandateError, isMandateError, silentLogger } from '../kernel/index.js';
+import { loadConfig, type ConfigOverrides, type LoadedConfig } from '../config/index.js';
+import { createMandate, type Mandate } from '../app/index.js';
+import { parseUpstreamFlag } from '../gateway/index.js';
+/**
+ * Exit codes (documented in docs/cli.md):
+ * 0 success / allow · 1 deny, verification failed, test mismatch · 2 usage or configuration error ·
+ * 3 approval_required · 4 store or server unavailable · 5 internal error.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, approval: 3, unavailable: 4, internal: 5 } as const;
+
+export function exitCodeFor(err: unknown): { code: number; message: string | null } {
+  if (err instanceof CommanderError) return { code: err.exitCode === 0 ? 0 : EXIT.usage, message: null };
+  if (isMandateError(err)) {
+    const unavailable = ['store_unavailable', 'audit_unavailable', 'overloaded', 'timeout'].includes(
+      err.code,
+    );
+    return {
+      code: unavailable ? EXIT.unavailable : err.code === 'internal' ? EXIT.internal : EXIT.usage,
+      message: `${err.code}: ${err.message}`,
+    };
+  }
+  return { code: EXIT.internal, message: (err as Error)?.stack ?? String(err) };
+}
+
+export const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+export const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
+
+export interface CommonOpts {
+  config?: string;
+  store?: string;
+  json?: boolean;
+}
+
+export function load(opts: CommonOpts & { port?: string; host?: string; logLevel?: string }): LoadedConfig {
+  const o: ConfigOverrides = {};
+  if (opts.config) o.configFile = opts.config;
+  if (opts.store) o.store = opts.store;
+  if (opts.host) o.host = opts.host;
+  if (opts.port !== undefined) {
+    const n = Number(opts.port);
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new MandateError('bad_request', `--port ${opts.port} is not a port number`);
+    o.port = n;
+  }
+  if (opts.logLevel) o.logLevel = opts.logLevel as ConfigOverrides['logLevel'];
+  return loadConfig(o);
+}
+
+/** Adds `--upstream` flags to the config's gateway upstreams. */
+export function withUpstreams(
+  loaded: LoadedConfig,
+  opts: { upstream?: string[]; trustOnFirstUse?: boolean },
+): LoadedConfig {
+  for (const flag of opts.upstream ?? []) {
+    const u = parseUpstreamFlag(flag, opts.trustOnFirstUse === true);
+    loaded.config.gateway.upstreams.push({
+      args: [],
+      exposeBareNames: false,
+      ...u,
+      trustOnFirstUse: u.trustOnFirstUse ?? false,
+    });
+  }
+  return loaded;
+}
+
+export async function withMandate<T>(
+  opts: CommonOpts,
+  fn: (m: Mandate) => Promise<T>,
+  quiet = true,
+): Promise<T> {
+  const loaded = load(opts);
+  const m = await createMandate(loaded, quiet ? { logger: silentLogger } : {});
+  try {
+    return await fn(m);
+  } finally {
+    await m.close();
+  }
+}
+
+export const common = (cmd: Command, json = true) => {
+  cmd.option(
+    '-c, --config <file>',
+    'config file (env MANDATE_CONFIG; default ./mandate.config.json when present)',
+  );
+  cmd.option('--store <url>', 'memory | sqlite:<path> | postgres://… (env MANDATE_STORE)');
+  if (json) cmd.option('--json', 'print JSON');
+  return cmd;
+};
+
+/** HTTP client for the commands that act as a person (approvers, users) against a running server. */
+export async function api(
+  opts: { url?: string; key?: string },
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const base = opts.url ?? process.env.MANDATE_URL ?? 'http://127.0.0.1:8787';
+  const key = opts.key ?? process.env.MANDATE_KEY;
+  if (!key) throw new MandateError('unauthenticated', 'give an API key with --key or MANDATE_KEY');
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, base), {
+      method,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  } catch (err) {
+    throw new MandateError('store_unavailable', `cannot reach Mandate at ${base}: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  const data = text ? (JSON.parse(text) as unknown) : null;
+  if (!res.ok) {
+    const e = (data as { error?: { code?: string; message?: string } })?.error;
+    const code = (e?.code ?? 'internal') as ConstructorParameters<typeof MandateError>[0];
+    throw new MandateError(code, e?.message ?? `HTTP ${res.status}`);
+  }
+  return data;
+}
+
+export const remote = (cmd: Command) =>
+  cmd
+    .option('--url <url>', 'Mandate server URL (env MANDATE_URL)', undefined)
+    .option('--key <key>', 'API key (env MANDATE_KEY)')
+    .option('--json', 'print JSON');
