@@ -87,11 +87,11 @@ describe('BUG 3 (P7): malformed input in URLs and query strings gives 500 intern
   // which sendError maps to 500 internal (and logs as a server failure).
   // Fix: try { decodeURIComponent(...) } catch { throw new MandateError('bad_request', 'invalid percent-encoding in the path') }.
   //
-  // src/http/server.ts, GET /v1/approvals: `limit: Number(ctx.url.searchParams.get('limit') ?? 100)`
+  // src/http/routes/approvals.ts, GET /v1/approvals: `limit: Number(ctx.url.searchParams.get('limit') ?? 100)`
   // passes NaN to the store (SQLite: 500 "database error"), and negative or huge limits unchecked.
   // Fix: parse like GET /v1/audit does: `Math.min(Math.max(Number(q) || 100, 1), 1000)`, or 400 for a non-integer.
   //
-  // src/http/server.ts, POST /v1/grants: `new Date(deps.clock.now() + parseDuration(b.expiresIn)).toISOString()` (parseDuration now in src/kernel/duration.ts)
+  // src/http/routes/grants.ts, POST /v1/grants: `new Date(deps.clock.now() + parseDuration(b.expiresIn)).toISOString()` (parseDuration now in src/kernel/duration.ts)
   // throws RangeError for `expiresIn: "99999999999y"` → 500. Fix: bound durations in parseDuration
   // (e.g. at most 100y, else bad_request) and check `Number.isFinite` before toISOString.
   it('answers 400, not 500', async () => {

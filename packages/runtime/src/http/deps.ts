@@ -1,0 +1,45 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuditEvent, AuditVerifyResult } from '@mandate/protocol';
+import type { Clock, Logger } from '../kernel/index.js';
+import type { Caller, DecisionService } from '../decisions/index.js';
+import type { ApprovalService } from '../approvals/index.js';
+import type { GrantService } from '../grants/index.js';
+import type { PolicyEngine, PolicySetSource } from '../policy/port.js';
+import type { PolicyService } from '../policy/service.js';
+import type { ToolRegistry } from '../tools/index.js';
+import type { AuditFilter, Store } from '../storage/port.js';
+import type { Metrics } from './metrics.js';
+
+/** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
+export interface HttpDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  decisions: DecisionService;
+  approvals: ApprovalService;
+  grants: GrantService;
+  policies: PolicyService;
+  engine: PolicyEngine;
+  tools: () => ToolRegistry;
+  metrics: Metrics;
+  audit: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+  verifyAudit: () => Promise<AuditVerifyResult>;
+  exportAudit: (
+    format: 'jsonl' | 'cef',
+    write: (chunk: string) => void | Promise<void>,
+    filter: Omit<AuditFilter, 'limit'>,
+  ) => Promise<number>;
+  auditStats: () => { queued: number; oldestQueuedMs: number; appended: number };
+  runPolicyTests: (input: { cases: unknown; source?: PolicySetSource }) => Promise<unknown>;
+  options: { maxBodyBytes: number; maxJsonDepth: number; maxInFlight: number };
+  /** Aborted when the node shuts down: long-polls return at once and connections are not kept alive. */
+  shutdown?: AbortSignal;
+  /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */
+  authenticate?: (header: string | undefined) => Promise<Caller>;
+  /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */
+  gateway?: {
+    handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void>;
+    pins: { list(server?: string): Promise<unknown[]> };
+    approve(name: string, approvedBy: string, hash?: string): Promise<unknown>;
+  };
+}

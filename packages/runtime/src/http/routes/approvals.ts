@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { MandateError, parseDuration } from '../../kernel/index.js';
+import type { Caller } from '../../decisions/index.js';
+import { SELF_CONFIRMATION, type ApprovalService } from '../../approvals/index.js';
+import { requireRole } from '../auth.js';
+import { parseWith, queryLimit, type RouteAdder } from '../router.js';
+import type { HttpDeps } from '../deps.js';
+
+const VoteSchema = z.strictObject({
+  comment: z.string().max(2000).nullish(),
+  signature: z.string().max(512).nullish(),
+});
+
+/** Approvals: the inbox, one approval (with long-poll), and votes. */
+export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void {
+  const approverOf = async (caller: Caller) => {
+    const user = caller.subject ? await deps.store.getUser(caller.subject) : null;
+    if (!user) throw new MandateError('forbidden', 'this credential is not linked to a known user');
+    const key = user.attributes.approvalPublicKey;
+    // A `user` key confirms only calls made on its own behalf (`@approval("self")`): it holds no approver role.
+    const roles = caller.role === 'approver' ? user.roles : [];
+    return { id: user.id, roles, publicKeyPem: typeof key === 'string' ? key : null };
+  };
+  route('GET', '/v1/approvals', async (ctx) => {
+    const caller = await ctx.caller();
+    requireRole(caller, 'approver', 'admin', 'agent', 'user');
+    const status = ctx.url.searchParams.get('status') ?? undefined;
+    if (status && !['pending', 'approved', 'denied', 'expired', 'consumed'].includes(status)) {
+      throw new MandateError('bad_request', `unknown status ${status}`);
+    }
+    const filter: Parameters<ApprovalService['list']>[0] = {
+      limit: queryLimit(ctx.url.searchParams, 100, 1000),
+    };
+    if (status) filter.status = status as NonNullable<typeof filter.status>;
+    // An approver sees only what is routed to their roles; an agent only its own requests.
+    if (caller.role === 'approver') filter.roles = (await approverOf(caller)).roles;
+    if (caller.role === 'agent') filter.agent = caller.subject!;
+    if (caller.role === 'user') {
+      // A user sees the calls waiting for their own confirmation.
+      filter.roles = [SELF_CONFIRMATION];
+      return { items: (await deps.approvals.list(filter)).filter((a) => a.user === caller.subject) };
+    }
+    return { items: await deps.approvals.list(filter) };
+  });
+  route('GET', '/v1/approvals/:id', async (ctx) => {
+    const caller = await ctx.caller();
+    const id = ctx.params.id!;
+    const wait = ctx.url.searchParams.get('wait');
+    let a = await deps.approvals.get(id);
+    const visible = async () => {
+      if (!a) return false;
+      if (caller.role === 'admin') return true;
+      if (caller.role === 'agent') return a.agent === caller.subject;
+      if (caller.role === 'approver') return (await approverOf(caller)).roles.includes(a.role);
+      return a.user === caller.subject;
+    };
+    if (!(await visible())) throw new MandateError('not_found', `no approval ${id}`);
+    if (wait && a!.status === 'pending') {
+      const ms = Math.min(parseDuration(wait), 60_000);
+      const ac = new AbortController();
+      ctx.req.once('close', () => ac.abort());
+      deps.shutdown?.addEventListener('abort', () => ac.abort(), { once: true });
+      a = await deps.approvals.wait(id, ms, ac.signal);
+    }
+    return a;
+  });
+  for (const verdict of ['approve', 'deny'] as const) {
+    route('POST', `/v1/approvals/:id/${verdict}`, async (ctx) => {
+      const caller = await ctx.caller();
+      requireRole(caller, 'approver', 'user');
+      const raw =
+        ctx.req.headers['content-length'] === '0' || !ctx.req.headers['content-type'] ? {} : await ctx.body();
+      const body = parseWith(VoteSchema, raw);
+      return deps.approvals.vote(
+        ctx.params.id!,
+        await approverOf(caller),
+        verdict,
+        body.comment ?? null,
+        body.signature ?? null,
+      );
+    });
+  }
+}

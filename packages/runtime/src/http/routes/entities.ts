@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { EntitiesDocumentSchema } from '@mandate/protocol';
+import { MandateError } from '../../kernel/index.js';
+import { updateEntities } from '../../entities/index.js';
+import { requireRole } from '../auth.js';
+import { parseWith, type RouteAdder } from '../router.js';
+import type { HttpDeps } from '../deps.js';
+
+/** Entities, the tool registry and the gateway tool pins. */
+export function registerEntityRoutes(route: RouteAdder, deps: HttpDeps): void {
+  route('PUT', '/v1/entities', async (ctx) => {
+    const caller = await ctx.caller();
+    requireRole(caller, 'admin');
+    const doc = parseWith(EntitiesDocumentSchema, await ctx.body());
+    await updateEntities({ store: deps.store, record: deps.audit }, doc, { by: caller.keyId });
+    return { agents: doc.agents.length, users: doc.users.length, resources: doc.resources.length };
+  });
+  route('GET', '/v1/entities', async (ctx) => {
+    requireRole(await ctx.caller(), 'admin');
+    return deps.store.listEntities();
+  });
+  route('GET', '/v1/tools', async (ctx) => {
+    await ctx.caller();
+    return { items: deps.tools().list() };
+  });
+  route('GET', '/v1/tools/pins', async (ctx) => {
+    requireRole(await ctx.caller(), 'admin');
+    return {
+      items: deps.gateway
+        ? await deps.gateway.pins.list(ctx.url.searchParams.get('server') ?? undefined)
+        : [],
+    };
+  });
+  route('POST', '/v1/tools/:name/approve', async (ctx) => {
+    const caller = await ctx.caller();
+    requireRole(caller, 'admin');
+    const body = parseWith(
+      z.strictObject({ hash: z.string().max(200).optional() }),
+      (await ctx.body()) ?? {},
+    );
+    if (!deps.gateway) throw new MandateError('not_found', 'no MCP gateway is configured');
+    return deps.gateway.approve(ctx.params.name!, `admin:${caller.keyId}`, body.hash);
+  });
+}

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { MandateError, parseDuration } from '../../kernel/index.js';
+import type { GrantService } from '../../grants/index.js';
+import { requireRole } from '../auth.js';
+import { parseWith, type RouteAdder } from '../router.js';
+import type { HttpDeps } from '../deps.js';
+
+const GrantLimitSchema = z.strictObject({
+  action: z.string().max(200).optional(),
+  arg: z.string().min(1).max(256),
+  op: z.enum(['<=', '<', '>=', '>', '==', '!=']),
+  value: z.union([z.number(), z.string(), z.boolean()]),
+});
+
+const GrantCreateSchema = z.strictObject({
+  user: z.string().min(1).max(256).optional(),
+  agent: z.string().min(1).max(256),
+  actions: z.array(z.string().max(200)).min(1).max(256),
+  resources: z.array(z.string().max(300)).max(1000).optional(),
+  resourceAttributes: z.record(z.string(), z.string()).optional(),
+  limits: z.array(GrantLimitSchema).max(64).optional(),
+  expiresAt: z.string().optional(),
+  expiresIn: z
+    .string()
+    .regex(/^\d+[smhdy]$/, 'expiresIn is a number and a unit: s, m, h, d or y')
+    .optional(),
+  parentId: z.string().max(256).nullish(),
+});
+
+/** Delegation grants: create, list, revoke. */
+export function registerGrantRoutes(route: RouteAdder, deps: HttpDeps): void {
+  route('POST', '/v1/grants', async (ctx) => {
+    const caller = await ctx.caller();
+    requireRole(caller, 'user', 'admin', 'agent');
+    const b = parseWith(GrantCreateSchema, await ctx.body());
+    let user = b.user;
+    if (caller.role === 'user') {
+      if (user && user !== caller.subject)
+        throw new MandateError('forbidden', 'a user grants only their own rights');
+      user = caller.subject!;
+    }
+    if (caller.role === 'agent') {
+      if (!b.parentId)
+        throw new MandateError('forbidden', 'an agent can only pass on a grant it holds (parentId)');
+      const parent = await deps.grants.get(b.parentId);
+      if (!parent) throw new MandateError('not_found', `no grant ${b.parentId}`);
+      user = parent.user;
+    }
+    if (!user)
+      throw new MandateError('bad_request', 'user: required when an admin creates a grant for a user');
+    const expiresAt =
+      b.expiresAt ??
+      new Date(deps.clock.now() + (b.expiresIn ? parseDuration(b.expiresIn) : 24 * 3600e3)).toISOString();
+    const by =
+      caller.role === 'admin'
+        ? ({ kind: 'admin', keyId: caller.keyId } as const)
+        : caller.role === 'agent'
+          ? ({ kind: 'agent', id: caller.subject! } as const)
+          : ({ kind: 'user', id: caller.subject! } as const);
+    ctx.res.statusCode = 201;
+    return deps.grants.create(
+      {
+        user,
+        agent: b.agent,
+        actions: b.actions,
+        resources: b.resources ?? [],
+        resourceAttributes: b.resourceAttributes ?? {},
+        limits: b.limits ?? [],
+        expiresAt,
+        parentId: b.parentId ?? null,
+      },
+      by,
+    );
+  });
+  route('GET', '/v1/grants', async (ctx) => {
+    const caller = await ctx.caller();
+    const q = ctx.url.searchParams;
+    const filter: Parameters<GrantService['list']>[0] = {
+      includeRevoked: q.get('includeRevoked') === 'true',
+    };
+    if (q.get('user')) filter.user = q.get('user')!;
+    if (q.get('agent')) filter.agent = q.get('agent')!;
+    if (caller.role === 'user') filter.user = caller.subject!;
+    else if (caller.role === 'agent') filter.agent = caller.subject!;
+    else requireRole(caller, 'admin', 'user', 'agent');
+    return { items: await deps.grants.list(filter) };
+  });
+  route('DELETE', '/v1/grants/:id', async (ctx) => {
+    const caller = await ctx.caller();
+    requireRole(caller, 'user', 'admin');
+    const g = await deps.grants.get(ctx.params.id!);
+    if (!g || (caller.role === 'user' && g.user !== caller.subject))
+      throw new MandateError('not_found', `no grant ${ctx.params.id}`);
+    const revoked = await deps.grants.revoke(
+      g.id,
+      caller.role === 'admin' ? `admin:${caller.keyId}` : `user:${caller.subject}`,
+    );
+    return { revoked };
+  });
+}

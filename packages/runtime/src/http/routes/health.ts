@@ -1,0 +1,39 @@
+import { type RouteAdder } from '../router.js';
+import type { HttpDeps } from '../deps.js';
+
+/** `/healthz`, `/readyz` and `/metrics`. */
+export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
+  route('GET', '/healthz', async () => ({ status: 'ok' }));
+  route('GET', '/readyz', async (ctx) => {
+    const active = deps.policies.active();
+    let storeOk = true;
+    try {
+      await deps.store.ping();
+    } catch {
+      storeOk = false;
+    }
+    const ready = active !== null && storeOk;
+    if (!ready) ctx.res.statusCode = 503;
+    return { ready, policyVersion: active?.version ?? null, store: storeOk ? 'ok' : 'unavailable' };
+  });
+  route('GET', '/metrics', async (ctx) => {
+    const s = deps.auditStats();
+    const text = deps.metrics.render({
+      mandate_audit_queue_events: { help: 'Audit events waiting for their group commit.', value: s.queued },
+      mandate_audit_lag_seconds: {
+        help: 'Age of the oldest audit event not yet committed.',
+        value: s.oldestQueuedMs / 1000,
+      },
+      mandate_audit_events_appended_total: {
+        help: 'Audit events committed by this node.',
+        value: s.appended,
+      },
+      mandate_policy_loaded: {
+        help: '1 when a policy set is active.',
+        value: deps.policies.active() ? 1 : 0,
+      },
+    });
+    ctx.res.setHeader('content-type', 'text/plain; version=0.0.4');
+    return text;
+  });
+}
