@@ -16,6 +16,7 @@ import { toApprovalRef, type ApprovalService, type CallBinding } from '../approv
 import type { GrantService } from '../grants/index.js';
 import type { GrantRecord, Store } from '../storage/port.js';
 import type { PolicyTime } from './time.js';
+import { argsForPolicy } from './typed-args.js';
 
 /** Who is asking, as established by the transport from a verified credential (never from the body). */
 export interface Caller {
@@ -99,6 +100,9 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       // Validation errors are the caller's bug: a 400 naming the path, not a decision.
       if (tool) tools.validateArgs(req.action, args);
       const resourceRef = tool ? tools.resourceOf(req.action, args) : null;
+      // What the engine reads: args typed by the schema (decimal where declared; 400 for a number the
+      // declared type cannot hold exactly).
+      const policyArgs = policy && tool ? argsForPolicy(args, policy.argsType(req.action)) : args;
 
       // The redacted copy serves the approval (if any) and the audit event: computed once.
       let redactedCopy: Record<string, unknown> | undefined;
@@ -190,7 +194,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         if (user) entities.push(userEntity(user));
         entities.push(resource ? resourceEntity(resource) : { uid: resourceUid, attrs: {}, parents: [] });
         if (resourceRef?.folders) addFolders(entities, resourceRef);
-        const context: Record<string, unknown> = { args, time: deps.time(now) };
+        const context: Record<string, unknown> = { args: policyArgs, time: deps.time(now) };
         if (req.intent) context.intent = req.intent;
         if (user) context.onBehalfOf = { __entity: { type: 'User', id: user.id } };
         if (grant) {
