@@ -46,7 +46,7 @@ import {
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { openStore } from './store.js';
 import { updateEntities } from '../entities/index.js';
-import { createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
+import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
 
@@ -152,7 +152,9 @@ export async function createMandate(
         clock,
         logger,
         audit: record,
-        ...(webhook ? { notify: (kind, approval) => webhook.send(kind, approval) } : {}),
+        ...(webhook
+          ? { notify: (kind, approval) => webhook.send(kind, approvalWebhookPayload(approval)) }
+          : {}),
       },
       config.approvals,
     );

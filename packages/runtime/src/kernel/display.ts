@@ -34,12 +34,11 @@ const MAYBE_HIDDEN =
   /[\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202E\u2060-\u206F\u3164\uD800-\uDFFF\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFFB]/;
 
 /**
- * Everything {@link classify} flags but C0 controls, per code point (a lone surrogate on its own).
- * C0 is left out: `JSON.stringify` already escapes it inside strings, and outside strings `\n`
- * and `\t` are the indentation of pretty-printed JSON.
+ * Everything {@link classify} flags but newline and tab (the layout of lines, tables and
+ * pretty-printed JSON), per code point (a lone surrogate on its own).
  */
-const HIDDEN_IN_JSON =
-  /[\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202E\u2060-\u2065\u2066-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFFB\u{1D173}-\u{1D17A}\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}]|\p{Cs}/gu;
+const HIDDEN_ON_TERMINAL =
+  /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202E\u2060-\u2065\u2066-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFFB\u{1D173}-\u{1D17A}\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}]|\p{Cs}/gu;
 /* eslint-enable no-control-regex, no-misleading-character-class */
 
 /** The hidden kind of one code point, or null for an ordinary, visible one. */
@@ -103,6 +102,17 @@ function isEmojiPart(cp: number, prev: number | undefined, next: number | undefi
   return false;
 }
 
+/** The code point that ends just before `offset` (a surrogate pair read as one). */
+function codePointBefore(text: string, offset: number): number | undefined {
+  if (offset === 0) return undefined;
+  const low = text.charCodeAt(offset - 1);
+  if (low >= 0xdc00 && low <= 0xdfff && offset >= 2) {
+    const high = text.charCodeAt(offset - 2);
+    if (high >= 0xd800 && high <= 0xdbff) return text.codePointAt(offset - 2);
+  }
+  return low;
+}
+
 function escapeCodePoint(cp: number): string {
   const hex = cp.toString(16).toUpperCase();
   return cp > 0xffff ? `\\u{${hex}}` : `\\u${hex.padStart(4, '0')}`;
@@ -140,17 +150,55 @@ export function escapeForDisplay(value: string): DisplayText {
  * anything was escaped, so a rewritten-looking value can never pass for an ordinary one.
  */
 export function displayLine(value: string): string {
-  const d = escapeForDisplay(value);
+  return flagged(escapeForDisplay(value));
+}
+
+/** An escaped text with the `⚠ hidden characters (…): ` marker in front when anything was escaped. */
+export function flagged(d: DisplayText): string {
   return d.hidden.length === 0 ? d.text : `${HIDDEN_MARKER} (${d.hidden.join(', ')}): ${d.text}`;
 }
 
 /**
- * A JSON text with every hidden character inside its strings written as a JSON `\uXXXX` escape:
- * the same JSON value for a parser, nothing a terminal would act on for a person (`--json` output).
- * `JSON.stringify` escapes only C0 controls; this also covers DEL, C1, bidi and invisible ones.
+ * A JSON value for a person: its compact JSON text with hidden characters escaped (a valid JSON
+ * text of the same value, see {@link escapeForTerminal}), and the kinds found in any of its
+ * strings, keys included. `JSON.stringify` alone would write `\r` as the visible `\\r` but leave
+ * U+202E raw, and flag nothing.
  */
-export function escapeJsonForTerminal(json: string): string {
-  return json.replace(HIDDEN_IN_JSON, (ch) => {
+export function displayJson(value: unknown): DisplayText {
+  const found = new Set<HiddenKind>();
+  const visit = (v: unknown, depth: number): void => {
+    if (depth > 256) return;
+    if (typeof v === 'string') {
+      for (const k of escapeForDisplay(v).hidden) found.add(k);
+    } else if (Array.isArray(v)) {
+      for (const x of v) visit(x, depth + 1);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        visit(k, depth + 1);
+        visit(x, depth + 1);
+      }
+    }
+  };
+  visit(value, 0);
+  const text = escapeForTerminal(JSON.stringify(value) ?? 'null');
+  return { text, hidden: KIND_ORDER.filter((k) => found.has(k)) };
+}
+
+/**
+ * Text for a terminal: every hidden character but newline and tab written as a JSON-style
+ * `\uXXXX` escape (a supplementary one as its surrogate pair). Applied to a JSON text it gives the
+ * same JSON value (hidden characters can only sit inside its strings; `JSON.stringify` escapes C0
+ * there but leaves DEL, C1, bidi and invisible ones raw), so it suits `--json` output as well as
+ * plain lines. It does not flag: a line a person must judge goes through {@link displayLine}.
+ */
+export function escapeForTerminal(text: string): string {
+  return text.replace(HIDDEN_ON_TERMINAL, (ch: string, offset: number) => {
+    const cp = ch.codePointAt(0)!;
+    if (
+      (cp === 0xfe0e || cp === 0xfe0f || cp === 0x200d) &&
+      isEmojiPart(cp, codePointBefore(text, offset), text.codePointAt(offset + ch.length))
+    )
+      return ch;
     let out = '';
     for (let i = 0; i < ch.length; i++)
       out += `\\u${ch.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Tool } from '@mandate/protocol';
 import type { ValidateFunction } from 'ajv';
-import { MandateError } from '../kernel/index.js';
+import { MandateError, displayLine } from '../kernel/index.js';
 import {
   canonicalPath,
   parsePathArg,
@@ -185,13 +185,18 @@ export function createToolRegistry(tools: readonly Tool[], options: ToolRegistry
     },
     summarize(action, args) {
       const t = must(action);
-      if (!t.tool.summary) return `${action} ${JSON.stringify(args)}`;
-      return t.tool.summary.replace(/\{([A-Za-z0-9_.]+)\}/g, (_, path: string) => {
-        let v: unknown = args;
-        for (const seg of path.split('.'))
-          v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
-        return v === undefined ? `{${path}}` : typeof v === 'string' ? v : JSON.stringify(v);
-      });
+      // SECURITY: the approver reads this. Control, bidi and invisible characters in an arg would let
+      // the agent rewrite what the screen shows (`\r\u001b[2K`, U+202E); they are escaped and the
+      // summary is flagged (kernel/display.ts).
+      if (!t.tool.summary) return displayLine(`${action} ${JSON.stringify(args)}`);
+      return displayLine(
+        t.tool.summary.replace(/\{([A-Za-z0-9_.]+)\}/g, (_, path: string) => {
+          let v: unknown = args;
+          for (const seg of path.split('.'))
+            v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+          return v === undefined ? `{${path}}` : typeof v === 'string' ? v : JSON.stringify(v);
+        }),
+      );
     },
   };
 }

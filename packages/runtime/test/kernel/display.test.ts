@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   HIDDEN_MARKER,
+  displayJson,
   displayLine,
   escapeForDisplay,
-  escapeJsonForTerminal,
+  escapeForTerminal,
 } from '../../src/kernel/index.js';
 
 describe('escapeForDisplay: ordinary text is shown as it is', () => {
@@ -118,7 +119,13 @@ describe('escapeForDisplay: hidden characters are escaped and flagged', () => {
   });
 });
 
-describe('escapeJsonForTerminal: the same JSON value, nothing a terminal acts on', () => {
+describe('escapeForTerminal: the same JSON value, nothing a terminal acts on', () => {
+  it('escapes CR, ESC, C1, bidi and tags in a plain line and keeps newline, tab and ordinary text', () => {
+    expect(escapeForTerminal('a\rb\u001b[2Kc\u202Ed\u009Be\u{E0041}\tf\ng Zürich 東京 👨‍👩‍👧 ❤️')).toBe(
+      'a\\u000Db\\u001B[2Kc\\u202Ed\\u009Be\\uDB40\\uDC41\tf\ng Zürich 東京 👨‍👩‍👧 ❤️',
+    );
+  });
+
   it('escapes C1, bidi and invisible characters inside strings and keeps the value', () => {
     const value = {
       to: 'mallory@evil.example\r\u001b[2Kalice',
@@ -126,7 +133,7 @@ describe('escapeJsonForTerminal: the same JSON value, nothing a terminal acts on
       zw: 'a\u200Bb\u{E0041}\u009B',
       city: 'Zürich 東京 👨‍👩‍👧',
     };
-    const json = escapeJsonForTerminal(JSON.stringify(value, null, 2));
+    const json = escapeForTerminal(JSON.stringify(value, null, 2));
     expect(JSON.parse(json)).toEqual(value);
     // eslint-disable-next-line no-control-regex
     expect(json).not.toMatch(/[\r\u001b\u202E\u200B\u009B]|\u{E0041}/u);
@@ -138,7 +145,7 @@ describe('escapeJsonForTerminal: the same JSON value, nothing a terminal acts on
 
   it('leaves JSON with nothing hidden unchanged', () => {
     const json = JSON.stringify({ a: 'Zürich', b: [1, 2], c: '東京' }, null, 2);
-    expect(escapeJsonForTerminal(json)).toBe(json);
+    expect(escapeForTerminal(json)).toBe(json);
   });
 });
 
@@ -147,3 +154,22 @@ function range(from: number, to: number): number[] {
   for (let c = from; c <= to; c++) out.push(c);
   return out;
 }
+
+describe('displayJson: args as an approver sees them', () => {
+  it('flags hidden characters in values and keys and keeps the JSON value', () => {
+    const args = { to: 'mallory@evil.example\r\u001b[2Kalice@corp.example', 'x\u202E': 1, n: [1, 'Zürich'] };
+    const d = displayJson(args);
+    expect(d.hidden).toEqual(['control', 'bidi']);
+    expect(JSON.parse(d.text)).toEqual(args);
+    // JSON.stringify writes C0 itself (lower-case hex); the rest is escaped by escapeForTerminal.
+    expect(d.text).toContain('mallory@evil.example\\r\\u001b[2Kalice');
+    expect(d.text).toContain('x\\u202E');
+  });
+
+  it('flags nothing for ordinary args', () => {
+    expect(displayJson({ customerId: 'c-42', amount: 900, city: '東京' })).toEqual({
+      text: '{"customerId":"c-42","amount":900,"city":"東京"}',
+      hidden: [],
+    });
+  });
+});
