@@ -215,8 +215,10 @@ class Parser {
       if (j === f) this.failAt(j, 'invalid fraction');
     }
     const e = s.charCodeAt(j);
+    let hasExponent = false;
     if (e === 0x65 || e === 0x45) {
       isInt = false;
+      hasExponent = true;
       j++;
       const sign = s.charCodeAt(j);
       if (sign === 0x2b || sign === 0x2d) j++;
@@ -236,7 +238,10 @@ class Parser {
       // double (`500.0000000000000001` → 500, `1e-400` → 0) would be decided, limited and
       // canonicalised as a value nobody sent. What passes here is exactly what `canonicalize`
       // writes back (ECMAScript shortest form), so the decided and forwarded value are one.
-      if (!sameDecimal(text, String(n)))
+      // Up to 15 digits without an exponent always round-trip (DBL_DIG; such a value is a normal
+      // double), so only longer or exponent texts need the comparison.
+      const digits = j - intStart - 1;
+      if ((hasExponent || digits > 15) && !sameDecimal(text, String(n)))
         this.refuseNumber(text, `has no exact double value (it would be read as ${String(n)})`);
     }
     return n;
