@@ -218,6 +218,7 @@ describe('parseJsonStrict: a number means the value its text names, or is refuse
     ['{"args":{"items":[{"price":1},{"price":1.00000000000000001}]}}', 'args.items[1].price'],
     ['{"a b":[0.30000000000000000001]}', '["a b"][0]'],
     ['12.0000000000000000001', ''],
+    ['{"n":1.00000000000000005}', 'n'],
   ])('%s → invalid_number naming %s', (text, path) => {
     const e = errorOf(() => parseJsonStrict(text));
     expect(e.code).toBe('invalid_number');
@@ -239,6 +240,10 @@ describe('parseJsonStrict: a number means the value its text names, or is refuse
     ['{"n":0e5}', { n: 0 }],
     ['{"n":5e-324}', { n: 5e-324 }],
     ['{"n":123456789.12345679}', { n: 123456789.12345679 }],
+    // 15 digits (the fast path) and 16–17 digits that are a double's shortest form (compared)
+    ['{"n":123456789.123456}', { n: 123456789.123456 }],
+    ['{"n":0.1234567890123456}', { n: 0.1234567890123456 }],
+    ['{"n":1.0000000000000002}', { n: 1.0000000000000002 }],
   ])('%s is kept', (text, expected) => {
     expect(parseJsonStrict(text)).toEqual(expected);
   });
