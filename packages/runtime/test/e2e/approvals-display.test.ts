@@ -45,7 +45,9 @@ afterAll(disposeAll);
 
 describe('mandate approvals list', () => {
   const list = (json: boolean) =>
-    runCli(['approvals', 'list', '--url', t.url, '--key', KEYS.frank, ...(json ? ['--json'] : [])]);
+    runCli(['approvals', 'list', '--url', t.url, '--key', KEYS.frank, ...(json ? ['--json'] : [])], {
+      timeoutMs: 120_000,
+    });
 
   it('prints an ordinary approval as it is, and the hostile one escaped and flagged', async () => {
     const r = await list(false);

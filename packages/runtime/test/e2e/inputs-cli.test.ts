@@ -24,20 +24,24 @@ beforeAll(() => {
 afterAll(disposeAll);
 
 const check = (amount: string) =>
-  runCli([
-    'check',
-    '--config',
-    config,
-    '--agent',
-    'support-bot',
-    '--user',
-    'alice',
-    '--action',
-    'payments.refund',
-    '--args',
-    `{"customerId":"c-42","amount":${amount}}`,
-    '--json',
-  ]);
+  runCli(
+    [
+      'check',
+      '--config',
+      config,
+      '--agent',
+      'support-bot',
+      '--user',
+      'alice',
+      '--action',
+      'payments.refund',
+      '--args',
+      `{"customerId":"c-42","amount":${amount}}`,
+      '--json',
+    ],
+    // The binary compiles the example's policies at start: slow on a loaded machine.
+    { timeoutMs: 120_000 },
+  );
 
 describe('mandate check --args with an inexact number', () => {
   it('allows 500 (exit 0) and refuses 500.0000000000000001 with invalid_number naming amount (exit 2)', async () => {

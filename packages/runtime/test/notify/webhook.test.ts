@@ -156,7 +156,7 @@ describe('approval webhook: what a person is shown (issue 8 §5)', () => {
     const hostile = 'ok\r\u001b[2KRefund 10 to customer c-42: \u202Egnitset';
     expect((await ask('customer called')).decision.effect).toBe('approval_required');
     expect((await ask(hostile)).decision.effect).toBe('approval_required');
-    for (let i = 0; i < 50 && rx.received.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 500 && rx.received.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     type Data = {
       summary: string;
       args: { memo: string };
