@@ -12,8 +12,8 @@ export type {
 } from './decision.js';
 export { AgentSchema, EntitiesDocumentSchema, ResourceSchema, UserSchema } from './entities.js';
 export type { Agent, EntitiesDocument, Resource, User } from './entities.js';
-export { ToolSchema, ToolsDocumentSchema } from './tools.js';
-export type { Tool } from './tools.js';
+export { PATH_ARG, ToolPathsSchema, ToolSchema, ToolsDocumentSchema } from './tools.js';
+export type { Tool, ToolPaths } from './tools.js';
 export type {
   AuditCheckpoint,
   AuditEvent,

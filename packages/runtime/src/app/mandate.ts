@@ -21,7 +21,7 @@ import {
   type PolicySetSource,
 } from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
-import { createToolRegistry, type ToolRegistry } from '../tools/index.js';
+import { createToolRegistry, localPathFs, type ToolRegistry } from '../tools/index.js';
 import { createApprovalService, type ApprovalService } from '../approvals/index.js';
 import { createGrantService, type GrantService } from '../grants/index.js';
 import { createDecisionService, createTimeContext, type DecisionService } from '../decisions/index.js';
@@ -46,7 +46,7 @@ import {
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { openStore } from './store.js';
 import { updateEntities } from '../entities/index.js';
-import { createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
+import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
 
@@ -118,16 +118,18 @@ export async function createMandate(
     const engine = createCedarEngine({ memoEntries: config.policies.memoEntries });
     policies = createPolicyService({ engine, store, clock, logger, audit: record });
     const policyService = policies;
-    let registry = createToolRegistry([]);
+    // Tools that declare `paths.resolveSymlinks` resolve them on this machine's filesystem.
+    const registryOf = (tools: readonly Tool[]) => createToolRegistry(tools, { fs: localPathFs });
+    let registry = registryOf([]);
     // The registry is the config's tools plus the gateway's approved upstream tools (config entries win).
     let baseTools: Tool[] = [];
     let gatewayTools: Tool[] = [];
     const mergeTools = () => {
       const own = new Set(baseTools.map((t) => t.action));
-      registry = createToolRegistry([...baseTools, ...gatewayTools.filter((t) => !own.has(t.action))]);
+      registry = registryOf([...baseTools, ...gatewayTools.filter((t) => !own.has(t.action))]);
     };
     const setTools = async (tools: Tool[]) => {
-      createToolRegistry(tools);
+      registryOf(tools);
       await store.putTools(tools);
       baseTools = tools;
       mergeTools();
@@ -150,7 +152,9 @@ export async function createMandate(
         clock,
         logger,
         audit: record,
-        ...(webhook ? { notify: (kind, approval) => webhook.send(kind, approval) } : {}),
+        ...(webhook
+          ? { notify: (kind, approval) => webhook.send(kind, approvalWebhookPayload(approval)) }
+          : {}),
       },
       config.approvals,
     );

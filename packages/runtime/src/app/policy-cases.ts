@@ -11,7 +11,7 @@ import type { PolicyEngine, PolicySetSource } from '../policy/index.js';
 import type { Store } from '../storage/port.js';
 import type { Config } from '../config/index.js';
 import { createMemoryStore } from '../storage/memory/index.js';
-import { createToolRegistry } from '../tools/index.js';
+import { createToolRegistry, localPathFs } from '../tools/index.js';
 import { createApprovalService } from '../approvals/index.js';
 import { createGrantService } from '../grants/index.js';
 import { createDecisionService, createTimeContext } from '../decisions/index.js';
@@ -89,7 +89,8 @@ export async function runPolicyCases(input: RunPolicyCasesInput): Promise<Policy
   const grantService = createGrantService({ store, clock, audit: async () => undefined });
   if (input.seed?.grants) await seedGrants(grantService, input.seed.grants, clock);
   else for (const g of (await input.store?.listGrants({})) ?? []) await store.createGrant(g);
-  const registry = createToolRegistry(tools);
+  // The same canonicalisation as production, symlink resolution on this machine included.
+  const registry = createToolRegistry(tools, { fs: localPathFs });
   const noAudit = async () => undefined;
   const approvals = createApprovalService(
     { store, clock, logger: silentLogger, audit: noAudit },

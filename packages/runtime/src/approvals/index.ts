@@ -10,3 +10,5 @@ export type {
   RequestApprovalInput,
 } from './service.js';
 export { verifyApprovalSignature } from './signature.js';
+export { approvalDisplay } from './display.js';
+export type { ApprovalDisplay } from './display.js';

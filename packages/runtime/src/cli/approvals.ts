@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
+import { HIDDEN_MARKER } from '../kernel/index.js';
+import { approvalDisplay } from '../approvals/index.js';
 import { out, printJson, api, remote } from './shared.js';
 
 /** `mandate approvals list|approve|deny` (against a running server). */
@@ -16,11 +18,7 @@ export function registerApprovals(program: Command): void {
       };
       if (opts.json) printJson(r);
       else if (r.items.length === 0) out(`no ${opts.status} approvals`);
-      else
-        for (const a of r.items)
-          out(
-            `${a.id}  ${a.status}  ${a.action}  agent=${a.agent}${a.user ? ` user=${a.user}` : ''}  role=${a.role}  "${a.summary}"  expires ${a.expiresAt}`,
-          );
+      else for (const a of r.items) out(approvalLines(a));
     });
   for (const verdict of ['approve', 'deny'] as const) {
     remote(approvals.command(`${verdict} <id>`).description(`${verdict} an approval`))
@@ -50,4 +48,31 @@ export function registerApprovals(program: Command): void {
         else out(`${r.id}: ${r.status} (${(r.votes as unknown[]).length} vote(s), quorum ${r.quorum})`);
       });
   }
+}
+
+/**
+ * One approval as an approver reads it: a header line, the summary and the args. SECURITY: the
+ * agent shapes the summary and the args; what they hold is escaped (`\u202E`), and an approval
+ * with hidden characters is flagged on its own line before anything else (issue 8 §5).
+ */
+function approvalLines(a: Record<string, unknown>): string {
+  const str = (v: unknown) => (v === undefined || v === null ? null : String(v));
+  const d = approvalDisplay({
+    summary: str(a.summary) ?? '',
+    args: (a.args ?? {}) as Record<string, unknown>,
+    agent: str(a.agent) ?? '',
+    user: str(a.user),
+    action: str(a.action) ?? '',
+    resource: str(a.resource),
+  });
+  const lines: string[] = [];
+  lines.push(
+    `${a.id}  ${a.status}  ${d.action}  agent=${d.agent}${d.user ? ` user=${d.user}` : ''}  role=${a.role}  expires ${a.expiresAt}`,
+  );
+  if (d.hidden.length > 0)
+    lines.push(`  ${HIDDEN_MARKER} (${d.hidden.join(', ')}) in this request: read the escaped values below`);
+  lines.push(`  summary:  ${d.summary}`);
+  if (d.resource) lines.push(`  resource: ${d.resource}`);
+  lines.push(`  args:     ${d.args}`);
+  return lines.join('\n');
 }

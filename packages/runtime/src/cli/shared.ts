@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { MandateError, isMandateError, silentLogger } from '../kernel/index.js';
+import { MandateError, escapeForTerminal, isMandateError, silentLogger } from '../kernel/index.js';
 import { loadConfig, type ConfigOverrides, type LoadedConfig } from '../config/index.js';
 import { createMandate, type Mandate } from '../app/index.js';
 import { parseUpstreamFlag } from '../gateway/index.js';
@@ -18,13 +18,23 @@ export function exitCodeFor(err: unknown): { code: number; message: string | nul
     );
     return {
       code: unavailable ? EXIT.unavailable : err.code === 'internal' ? EXIT.internal : EXIT.usage,
-      message: `${err.code}: ${err.message}`,
+      // An error message can quote input (an arg name, a value): nothing in it may drive the terminal.
+      message: escapeForTerminal(`${err.code}: ${err.message}`),
     };
   }
   return { code: EXIT.internal, message: (err as Error)?.stack ?? String(err) };
 }
 
-export const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+/**
+ * Prints one line (or block). SECURITY: everything the CLI prints can hold agent-shaped text (ids,
+ * args, summaries, audit records), so control, bidi and invisible characters are written as
+ * `\uXXXX` escapes (kernel/display.ts) — a JSON text stays the same JSON value, newlines and tabs
+ * stay layout. Where a person must judge a value (approvals) it is also flagged.
+ */
+export const out = (s: string) => {
+  const safe = escapeForTerminal(s);
+  process.stdout.write(safe.endsWith('\n') ? safe : safe + '\n');
+};
 export const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
 
 export interface CommonOpts {

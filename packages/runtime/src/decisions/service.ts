@@ -11,11 +11,12 @@ import type {
 } from '@mandate/protocol';
 import { MandateError, isMandateError, newId, type Clock, type Logger } from '../kernel/index.js';
 import type { CompiledPolicySet, PolicyEntity, PolicyEvaluation } from '../policy/port.js';
-import type { ToolRegistry } from '../tools/index.js';
+import type { ResourceRef, ToolRegistry } from '../tools/index.js';
 import { toApprovalRef, type ApprovalService, type CallBinding } from '../approvals/index.js';
 import type { GrantService } from '../grants/index.js';
 import type { GrantRecord, Store } from '../storage/port.js';
 import type { PolicyTime } from './time.js';
+import { argsForPolicy } from './typed-args.js';
 
 /** Who is asking, as established by the transport from a verified credential (never from the body). */
 export interface Caller {
@@ -89,14 +90,19 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       const started = performance.now();
       const now = clock.now();
       const decisionId = newId('dec', now);
-      const args = req.args;
       const policy = deps.policies();
       const tools = deps.tools();
       const tool = tools.get(req.action);
+      // SECURITY: declared path args are canonicalised before anything reads them: the canonical form
+      // is validated, decided on, audited, bound to an approval and forwarded (`outcome.args`).
+      const args = tool?.paths ? await tools.canonicalArgs(req.action, req.args) : req.args;
 
       // Validation errors are the caller's bug: a 400 naming the path, not a decision.
       if (tool) tools.validateArgs(req.action, args);
       const resourceRef = tool ? tools.resourceOf(req.action, args) : null;
+      // What the engine reads: args typed by the schema (decimal where declared; 400 for a number the
+      // declared type cannot hold exactly).
+      const policyArgs = policy && tool ? argsForPolicy(args, policy.argsType(req.action)) : args;
 
       // The redacted copy serves the approval (if any) and the audit event: computed once.
       let redactedCopy: Record<string, unknown> | undefined;
@@ -132,11 +138,17 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           errors.push({ code: 'unknown_action', message: `no tool is registered for action ${req.action}` });
           return 'deny';
         }
-        const [agent, user, resource] = await Promise.all([
+        const [agent, user, stored] = await Promise.all([
           store.getAgent(req.agent),
           req.onBehalfOf ? store.getUser(req.onBehalfOf) : Promise.resolve(null),
           resourceRef ? store.getResource(resourceRef.type, resourceRef.id) : Promise.resolve(null),
         ]);
+        // A path resource need not be in the entity store: it is the file the canonical path names.
+        const resource: Resource | null =
+          stored ??
+          (resourceRef?.folders
+            ? { type: resourceRef.type, id: resourceRef.id, attributes: {}, tags: [] }
+            : null);
         if (!agent) {
           errors.push({ code: 'unknown_agent', message: `no agent ${req.agent}` });
           return 'deny';
@@ -175,11 +187,14 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           grantChain = check.chain;
         }
 
-        const resourceUid = resourceRef ?? { type: 'Tool', id: req.action };
+        const resourceUid = resourceRef
+          ? { type: resourceRef.type, id: resourceRef.id }
+          : { type: 'Tool', id: req.action };
         const entities: PolicyEntity[] = [agentEntity(agent)];
         if (user) entities.push(userEntity(user));
         entities.push(resource ? resourceEntity(resource) : { uid: resourceUid, attrs: {}, parents: [] });
-        const context: Record<string, unknown> = { args, time: deps.time(now) };
+        if (resourceRef?.folders) addFolders(entities, resourceRef);
+        const context: Record<string, unknown> = { args: policyArgs, time: deps.time(now) };
         if (req.intent) context.intent = req.intent;
         if (user) context.onBehalfOf = { __entity: { type: 'User', id: user.id } };
         if (grant) {
@@ -290,7 +305,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         reasons,
         errors,
         policyVersion: policy?.version ?? null,
-        resource: resourceRef,
+        resource: resourceRef ? { type: resourceRef.type, id: resourceRef.id } : null,
       };
       if (approvalRef) decision.approval = approvalRef;
       const usedGrant = grant as GrantRecord | null;
@@ -346,6 +361,22 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
 
 function reason(policyId: string, text: string | undefined, principal: 'agent' | 'user'): DecisionReason {
   return text === undefined ? { policyId, principal } : { policyId, reason: text, principal };
+}
+
+/**
+ * A path resource's folders become its ancestors: the resource (last entity) gets its folder as
+ * parent, each folder the next one up, so `resource in Dir::"/srv/sandbox"` holds exactly for
+ * paths under that folder, whatever their spelling prefix (`/srv/sandbox-evil/x` is not under it).
+ */
+function addFolders(entities: PolicyEntity[], ref: ResourceRef): void {
+  const { type, ids } = ref.folders!;
+  if (ids.length === 0) return;
+  const resource = entities[entities.length - 1]!;
+  resource.parents = [...resource.parents, { type, id: ids[0]! }];
+  ids.forEach((id, k) => {
+    const up = ids[k + 1];
+    entities.push({ uid: { type, id }, attrs: {}, parents: up === undefined ? [] : [{ type, id: up }] });
+  });
 }
 
 /** Cedar view of an agent: `Agent::"id"` with roles as a set, status, owner and its attributes. */

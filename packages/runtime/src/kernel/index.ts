@@ -6,6 +6,15 @@ export { createJsonLogger, silentLogger } from './logger.js';
 export type { LogLevel, Logger } from './logger.js';
 export { canonicalize } from './canonical.js';
 export { decodeUtf8Strict, parseJsonStrict } from './json.js';
+export {
+  HIDDEN_MARKER,
+  displayJson,
+  displayLine,
+  escapeForDisplay,
+  escapeForTerminal,
+  flagged,
+} from './display.js';
+export type { DisplayText, HiddenKind } from './display.js';
 export type { StrictJsonOptions } from './json.js';
 export { hmacSha256Hex, safeEqual, sha256Hex } from './crypto.js';
 export { parseDuration } from './duration.js';

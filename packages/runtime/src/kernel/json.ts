@@ -19,8 +19,12 @@ export function decodeUtf8Strict(bytes: Uint8Array): string {
 /**
  * Parse JSON the one way Mandate reads input: duplicate object keys are an error (a body that
  * means two things to two parsers is rejected, THREATS "input that means two things"), integers
- * beyond ±(2^53−1) are an error (they would silently change value), nesting is bounded, and
- * `__proto__` is an ordinary key, never a prototype.
+ * beyond ±(2^53−1) are an error (they would silently change value), so is any number whose text
+ * names another value than the double it parses to (`500.0000000000000001` is not 500), nesting is
+ * bounded, and `__proto__` is an ordinary key, never a prototype.
+ *
+ * Number errors are `invalid_number` naming the JSON path (`args.amount`) in the message and in
+ * `details.path`.
  */
 export function parseJsonStrict(text: string, options: StrictJsonOptions = {}): unknown {
   const p = new Parser(text, options.maxDepth ?? 64);
@@ -33,6 +37,8 @@ export function parseJsonStrict(text: string, options: StrictJsonOptions = {}): 
 
 class Parser {
   i = 0;
+  /** Keys and indexes from the root to the value being read; only read when a number is refused. */
+  private readonly path: (string | number)[] = [];
   constructor(
     private readonly s: string,
     private readonly maxDepth: number,
@@ -101,7 +107,9 @@ class Parser {
       if (this.s.charCodeAt(this.i) !== 0x3a) this.fail('expected ":"');
       this.i++;
       this.ws();
+      this.path.push(key);
       const v = this.value(depth);
+      this.path.pop();
       if (key === '__proto__') {
         Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
       } else {
@@ -132,7 +140,9 @@ class Parser {
     }
     for (;;) {
       this.ws();
+      this.path.push(out.length);
       out.push(this.value(depth));
+      this.path.pop();
       this.ws();
       const c = this.s.charCodeAt(this.i);
       if (c === 0x2c) {
@@ -205,8 +215,10 @@ class Parser {
       if (j === f) this.failAt(j, 'invalid fraction');
     }
     const e = s.charCodeAt(j);
+    let hasExponent = false;
     if (e === 0x65 || e === 0x45) {
       isInt = false;
+      hasExponent = true;
       j++;
       const sign = s.charCodeAt(j);
       if (sign === 0x2b || sign === 0x2d) j++;
@@ -215,18 +227,32 @@ class Parser {
       if (j === d) this.failAt(j, 'invalid exponent');
     }
     this.i = j;
-    const n = Number(s.slice(start, j));
-    if (!Number.isFinite(n)) throw new MandateError('invalid_number', 'number out of range');
-    if (isInt && !Number.isSafeInteger(n)) {
-      throw new MandateError(
-        'invalid_number',
-        `integer ${s.slice(start, Math.min(j, start + 40))} is beyond ±(2^53−1)`,
-      );
-    }
-    if (!isInt && Number.isInteger(n) && !Number.isSafeInteger(n)) {
-      throw new MandateError('invalid_number', 'number beyond ±(2^53−1)');
+    const text = s.slice(start, j);
+    const n = Number(text);
+    if (!Number.isFinite(n)) this.refuseNumber(text, 'is out of range');
+    if (isInt && !Number.isSafeInteger(n)) this.refuseNumber(text, 'is an integer beyond ±(2^53−1)');
+    if (!isInt) {
+      if (Number.isInteger(n) && !Number.isSafeInteger(n))
+        this.refuseNumber(text, 'is a number beyond ±(2^53−1)');
+      // SECURITY: decide on the number the caller wrote, or refuse: a text that rounds to another
+      // double (`500.0000000000000001` → 500, `1e-400` → 0) would be decided, limited and
+      // canonicalised as a value nobody sent. What passes here is exactly what `canonicalize`
+      // writes back (ECMAScript shortest form), so the decided and forwarded value are one.
+      // Up to 15 digits without an exponent always round-trip (DBL_DIG; such a value is a normal
+      // double), so only longer or exponent texts need the comparison.
+      const digits = j - intStart - 1;
+      if ((hasExponent || digits > 15) && !sameDecimal(text, String(n)))
+        this.refuseNumber(text, `has no exact double value (it would be read as ${String(n)})`);
     }
     return n;
+  }
+
+  refuseNumber(text: string, why: string): never {
+    const where = jsonPath(this.path);
+    const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
+    throw new MandateError('invalid_number', `${where || 'the JSON value'}: ${shown} ${why}`, {
+      details: { path: where },
+    });
   }
 
   failAt(j: number, message: string): never {
@@ -237,4 +263,48 @@ class Parser {
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * Do two JSON number texts name the same decimal value? Compared as digits and exponent with
+ * leading and trailing zeros dropped, so `1.50`, `1.5` and `15e-1` are one value and every zero is
+ * zero whatever its sign.
+ */
+function sameDecimal(a: string, b: string): boolean {
+  const x = decimalParts(a);
+  const y = decimalParts(b);
+  if (x.digits === '' || y.digits === '') return x.digits === y.digits;
+  return x.negative === y.negative && x.digits === y.digits && x.exponent === y.exponent;
+}
+
+/** `text` = ±digits × 10^exponent, digits without leading or trailing zeros ('' for zero). */
+function decimalParts(text: string): { negative: boolean; digits: string; exponent: number } {
+  const negative = text.startsWith('-');
+  const body = negative ? text.slice(1) : text;
+  const e = body.search(/[eE]/);
+  const mantissa = e < 0 ? body : body.slice(0, e);
+  let exponent = e < 0 ? 0 : Number(body.slice(e + 1));
+  const dot = mantissa.indexOf('.');
+  let digits = mantissa;
+  if (dot >= 0) {
+    digits = mantissa.slice(0, dot) + mantissa.slice(dot + 1);
+    exponent -= mantissa.length - dot - 1;
+  }
+  let from = 0;
+  while (from < digits.length && digits.charCodeAt(from) === 0x30) from++;
+  let to = digits.length;
+  while (to > from && digits.charCodeAt(to - 1) === 0x30) to--;
+  exponent += digits.length - to;
+  return { negative, digits: digits.slice(from, to), exponent };
+}
+
+/** `args.items[2].price`; keys that are not identifiers in brackets (`args["a b"]`). */
+function jsonPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
 }

@@ -1,2 +1,2 @@
-export { createWebhookNotifier } from './webhook.js';
+export { approvalWebhookPayload, createWebhookNotifier } from './webhook.js';
 export type { WebhookNotifier, WebhookOptions } from './webhook.js';

@@ -1,4 +1,6 @@
 import { hmacSha256Hex, type Clock, type Logger } from '../kernel/index.js';
+import { approvalDisplay, type ApprovalDisplay } from '../approvals/index.js';
+import type { ApprovalRecord } from '../storage/port.js';
 
 export interface WebhookOptions {
   url: string;
@@ -66,4 +68,14 @@ export function createWebhookNotifier(
       await this.drain();
     },
   };
+}
+
+/**
+ * The `data` of an `approval.*` webhook: the approval as stored (raw values, for machines) and
+ * beside it `display`, what a person may be shown — every agent-shaped field escaped and flagged
+ * (`display.hidden` lists the kinds of hidden characters found; empty when none). A receiver that
+ * shows an approval to a person (chat, e-mail, ticket) must show `display`, never the raw values.
+ */
+export function approvalWebhookPayload(a: ApprovalRecord): ApprovalRecord & { display: ApprovalDisplay } {
+  return { ...a, display: approvalDisplay(a) };
 }

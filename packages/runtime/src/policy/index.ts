@@ -2,8 +2,10 @@ export { createCedarEngine, CEDAR_ACTION_TYPE, REQUEST_ERROR_POLICY_ID } from '.
 export { loadPolicyDir } from './loader.js';
 export { policySetVersion } from './version.js';
 export { MAX_QUORUM } from './annotations.js';
+export { argsTypesFromSchemaJson } from './schema-types.js';
 export type {
   ApprovalRequirement,
+  ArgType,
   CompiledPolicySet,
   EntityRef,
   PolicyEngine,

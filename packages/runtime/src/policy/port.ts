@@ -76,6 +76,20 @@ export interface PolicyInfo {
   text: string;
 }
 
+/**
+ * What the schema declares for a value under `context.args`, as far as the decision path needs it
+ * to hand the engine the type the policies were validated for (e.g. `37` where `decimal` is
+ * declared becomes `decimal("37.0")`). `other` is anything else (entities, `ipaddr`, …).
+ */
+export type ArgType =
+  | { kind: 'long' }
+  | { kind: 'decimal' }
+  | { kind: 'string' }
+  | { kind: 'bool' }
+  | { kind: 'set'; element: ArgType }
+  | { kind: 'record'; attributes: Readonly<Record<string, ArgType>> }
+  | { kind: 'other' };
+
 /** A validated, compiled, immutable policy set. Swapping the active set is one reference assignment. */
 export interface CompiledPolicySet {
   /** `sha256:<hex>`. */
@@ -83,6 +97,8 @@ export interface CompiledPolicySet {
   readonly policies: readonly PolicyInfo[];
   /** Action names declared in the schema. */
   readonly actions: readonly string[];
+  /** The type the schema declares for `context.args` of this action; undefined when it declares none. */
+  argsType(action: string): ArgType | undefined;
   evaluate(request: PolicyRequest): PolicyEvaluation;
   /** The same evaluation over the whole set, without slicing (baseline for benchmarks and tests). */
   evaluateUnsliced(request: PolicyRequest): PolicyEvaluation;

@@ -1,7 +1,16 @@
 import { createRequire } from 'node:module';
 import type { Tool } from '@mandate/protocol';
 import type { ValidateFunction } from 'ajv';
-import { MandateError } from '../kernel/index.js';
+import { MandateError, displayLine } from '../kernel/index.js';
+import {
+  canonicalPath,
+  parsePathArg,
+  pathAncestors,
+  resolveRealPath,
+  rewritePathArgs,
+  type PathArgStep,
+  type PathFs,
+} from './paths.js';
 
 // Ajv ships CommonJS; loading it through require keeps its default export unambiguous under NodeNext.
 const require = createRequire(import.meta.url);
@@ -10,6 +19,17 @@ const Ajv = require('ajv') as typeof import('ajv').default;
 export interface ResourceRef {
   type: string;
   id: string;
+  /**
+   * Set when the resource is a declared path arg: its folders (nearest first), as entities of
+   * `type`, which become its ancestors in Cedar (`resource in Dir::"/srv/sandbox"`).
+   */
+  folders?: { type: string; ids: string[] };
+}
+
+interface CompiledPaths {
+  steps: PathArgStep[][];
+  resolveSymlinks: boolean;
+  folderType: string;
 }
 
 interface CompiledTool {
@@ -17,12 +37,27 @@ interface CompiledTool {
   validate: ValidateFunction;
   resourceType: string | null;
   resourcePath: string[];
+  paths: CompiledPaths | null;
+  /** The resource is one of the declared path args. */
+  resourceIsPath: boolean;
+}
+
+/** Options of {@link createToolRegistry}. */
+export interface ToolRegistryOptions {
+  /** Filesystem reads for tools that declare `paths.resolveSymlinks`; such a tool needs it. */
+  fs?: PathFs;
 }
 
 /** The tool registry: for each action, its args schema, its resource mapping and how to summarise a call. */
 export interface ToolRegistry {
   get(action: string): Tool | undefined;
   list(): Tool[];
+  /**
+   * The args to decide on: every declared path arg canonicalised (and resolved on this machine when
+   * the tool asks for it). The same object when the tool declares no paths. Throws `invalid_args`
+   * naming the arg for a path that cannot be decided on.
+   */
+  canonicalArgs(action: string, args: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Throws `invalid_args` naming the failing path when args do not satisfy the tool's schema. */
   validateArgs(action: string, args: Record<string, unknown>): void;
   /** The resource a call acts on, derived from its args; null when the tool has no mapping. */
@@ -32,7 +67,7 @@ export interface ToolRegistry {
 }
 
 /** Compiles every tool's schema once; throws `bad_request` for a schema Ajv rejects. */
-export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
+export function createToolRegistry(tools: readonly Tool[], options: ToolRegistryOptions = {}): ToolRegistry {
   const ajv = new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
   const byAction = new Map<string, CompiledTool>();
   for (const tool of tools) {
@@ -54,7 +89,23 @@ export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
       resourceType = type;
       resourcePath = path.split('.').slice(1);
     }
-    byAction.set(tool.action, { tool, validate, resourceType, resourcePath });
+    let paths: CompiledPaths | null = null;
+    if (tool.paths) {
+      if (tool.paths.resolveSymlinks && !options.fs) {
+        throw new MandateError(
+          'bad_request',
+          `tool ${tool.action} resolves symlinks, but this registry has no filesystem to resolve them on`,
+        );
+      }
+      paths = {
+        steps: tool.paths.args.map(parsePathArg),
+        resolveSymlinks: tool.paths.resolveSymlinks === true,
+        folderType: tool.paths.folderType ?? 'Dir',
+      };
+    }
+    const resourceIsPath =
+      paths !== null && resourceType !== null && (tool.paths?.args ?? []).includes(resourcePath.join('.'));
+    byAction.set(tool.action, { tool, validate, resourceType, resourcePath, paths, resourceIsPath });
   }
 
   const must = (action: string): CompiledTool => {
@@ -66,6 +117,27 @@ export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
   return {
     get: (action) => byAction.get(action)?.tool,
     list: () => [...byAction.values()].map((t) => t.tool),
+    async canonicalArgs(action, args) {
+      const t = must(action);
+      const paths = t.paths;
+      if (!paths) return args;
+      // SECURITY: what is decided, audited, bound to an approval and forwarded is this one form.
+      let out = args;
+      const seen: { value: string; arg: string }[] = [];
+      for (const steps of paths.steps) {
+        out = rewritePathArgs(out, steps, (value, arg) => {
+          const canonical = canonicalPath(value, { arg });
+          seen.push({ value: canonical, arg });
+          return canonical;
+        });
+      }
+      if (!paths.resolveSymlinks || seen.length === 0) return out;
+      const real = new Map<string, string>();
+      for (const { value, arg } of seen)
+        if (!real.has(value)) real.set(value, await resolveRealPath(value, options.fs!, { arg }));
+      for (const steps of paths.steps) out = rewritePathArgs(out, steps, (value) => real.get(value) ?? value);
+      return out;
+    },
     validateArgs(action, args) {
       const t = must(action);
       // SECURITY: args reach Cedar as context values; the engine's escape keys would let an agent forge
@@ -105,17 +177,26 @@ export function createToolRegistry(tools: readonly Tool[]): ToolRegistry {
           },
         );
       }
-      return { type: t.resourceType, id: String(v) };
+      if (!t.resourceIsPath || !t.paths) return { type: t.resourceType, id: String(v) };
+      // Canonical already when the args came from canonicalArgs; again here so no raw path can ever
+      // become a resource id.
+      const id = canonicalPath(String(v), { arg: `args.${t.resourcePath.join('.')}` });
+      return { type: t.resourceType, id, folders: { type: t.paths.folderType, ids: pathAncestors(id) } };
     },
     summarize(action, args) {
       const t = must(action);
-      if (!t.tool.summary) return `${action} ${JSON.stringify(args)}`;
-      return t.tool.summary.replace(/\{([A-Za-z0-9_.]+)\}/g, (_, path: string) => {
-        let v: unknown = args;
-        for (const seg of path.split('.'))
-          v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
-        return v === undefined ? `{${path}}` : typeof v === 'string' ? v : JSON.stringify(v);
-      });
+      // SECURITY: the approver reads this. Control, bidi and invisible characters in an arg would let
+      // the agent rewrite what the screen shows (`\r\u001b[2K`, U+202E); they are escaped and the
+      // summary is flagged (kernel/display.ts).
+      if (!t.tool.summary) return displayLine(`${action} ${JSON.stringify(args)}`);
+      return displayLine(
+        t.tool.summary.replace(/\{([A-Za-z0-9_.]+)\}/g, (_, path: string) => {
+          let v: unknown = args;
+          for (const seg of path.split('.'))
+            v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+          return v === undefined ? `{${path}}` : typeof v === 'string' ? v : JSON.stringify(v);
+        }),
+      );
     },
   };
 }

@@ -190,3 +190,75 @@ describe('parseJsonStrict: __proto__ is an ordinary key', () => {
     expect(Object.getPrototypeOf(v)).toBe(Object.prototype);
   });
 });
+
+describe('parseJsonStrict: a number means the value its text names, or is refused', () => {
+  /** The error `fn` throws (fails the test when it does not throw). */
+  function errorOf(fn: () => unknown): { code: string; message: string; details: unknown } {
+    try {
+      fn();
+    } catch (err) {
+      return err as { code: string; message: string; details: unknown };
+    }
+    throw new Error('expected a throw');
+  }
+
+  it.each([
+    // issue 8 §3: decided as 500 and allowed by `amount <= 500`
+    ['{"args":{"customerId":"c-42","amount":500.0000000000000001}}', 'args.amount'],
+    // passes a grant limit of 10,000 while 10001 does not
+    ['{"args":{"amount":10000.0000000000001}}', 'args.amount'],
+    ['{"args":{"amount":499.99999999999999999}}', 'args.amount'],
+    // more significant digits than a double holds
+    ['{"n":123456789.123456789}', 'n'],
+    ['{"n":0.1000000000000000055511151231257827}', 'n'],
+    // underflows to zero
+    ['{"n":1e-400}', 'n'],
+    ['{"n":-2.5e-330}', 'n'],
+    // paths inside arrays and odd keys are named too
+    ['{"args":{"items":[{"price":1},{"price":1.00000000000000001}]}}', 'args.items[1].price'],
+    ['{"a b":[0.30000000000000000001]}', '["a b"][0]'],
+    ['12.0000000000000000001', ''],
+    ['{"n":1.00000000000000005}', 'n'],
+  ])('%s → invalid_number naming %s', (text, path) => {
+    const e = errorOf(() => parseJsonStrict(text));
+    expect(e.code).toBe('invalid_number');
+    expect(e.details).toEqual({ path });
+    expect(e.message.startsWith(path ? `${path}: ` : 'the JSON value: ')).toBe(true);
+  });
+
+  it.each([
+    // the allow next to each refusal: the same values written exactly
+    ['{"args":{"customerId":"c-42","amount":500}}', { args: { customerId: 'c-42', amount: 500 } }],
+    ['{"args":{"amount":10000.0}}', { args: { amount: 10000 } }],
+    ['{"n":500.25}', { n: 500.25 }],
+    ['{"n":0.1}', { n: 0.1 }],
+    ['{"n":0.30000000000000004}', { n: 0.1 + 0.2 }],
+    ['{"n":1.50}', { n: 1.5 }],
+    ['{"n":15e-1}', { n: 1.5 }],
+    ['{"n":1E-7}', { n: 1e-7 }],
+    ['{"n":-0.0}', { n: -0 }],
+    ['{"n":0e5}', { n: 0 }],
+    ['{"n":5e-324}', { n: 5e-324 }],
+    ['{"n":123456789.12345679}', { n: 123456789.12345679 }],
+    // 15 digits (the fast path) and 16–17 digits that are a double's shortest form (compared)
+    ['{"n":123456789.123456}', { n: 123456789.123456 }],
+    ['{"n":0.1234567890123456}', { n: 0.1234567890123456 }],
+    ['{"n":1.0000000000000002}', { n: 1.0000000000000002 }],
+  ])('%s is kept', (text, expected) => {
+    expect(parseJsonStrict(text)).toEqual(expected);
+  });
+
+  it('canonicalises every accepted number to a text naming the same value it was given', () => {
+    for (const text of ['500.0', '1.50', '15e-1', '1E-7', '2.5E+2', '0.000001', '1e-7', '123.456']) {
+      const back = canonicalize(parseJsonStrict(text));
+      expect(Number(back)).toBe(Number(text));
+      expect(parseJsonStrict(back)).toBe(parseJsonStrict(text));
+    }
+  });
+
+  it('still names the path of an integer beyond 2^53', () => {
+    const e = errorOf(() => parseJsonStrict('{"args":{"amount":9007199254740993}}'));
+    expect(e.code).toBe('invalid_number');
+    expect(e.details).toEqual({ path: 'args.amount' });
+  });
+});

@@ -6,6 +6,8 @@ import { createWebhookNotifier } from '../../src/notify/index.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createMandate } from '../../src/app/index.js';
+import { HIDDEN_MARKER } from '../../src/kernel/index.js';
+import { createTestMandate, disposeAll, examplePolicySource } from '../fixtures/mandate.js';
 
 interface Received {
   headers: IncomingMessage['headers'];
@@ -31,6 +33,7 @@ async function receiver(statuses: number[]) {
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of closers.splice(0)) await c();
+  await disposeAll();
 });
 
 const SECRET = 'webhook-secret-0123456789';
@@ -110,5 +113,70 @@ describe('approval webhook', () => {
     } finally {
       await m.close();
     }
+  });
+});
+
+describe('approval webhook: what a person is shown (issue 8 §5)', () => {
+  it('carries an escaped, flagged display beside the raw values; an ordinary approval is flagged as nothing', async () => {
+    const rx = await receiver([]);
+    closers.push(rx.close);
+    const t = await createTestMandate({
+      store: 'memory',
+      listen: false,
+      config: (c) => {
+        delete c.gateway;
+        c.approvals = {
+          ...c.approvals,
+          webhook: { url: rx.url, secret: SECRET, maxAttempts: 1, backoffMs: 10, timeoutMs: 2000 },
+        };
+      },
+      tools: (doc) => {
+        const r = doc.tools.find((x) => x.action === 'payments.refund')!;
+        (r.inputSchema as { properties: Record<string, unknown> }).properties.memo = { type: 'string' };
+        r.summary = 'Refund {amount} to customer {customerId}: {memo}';
+      },
+    });
+    const src = examplePolicySource();
+    src.schema = src.schema.replace(
+      'args: { customerId: String, amount: Long }',
+      'args: { customerId: String, amount: Long, memo?: String }',
+    );
+    await t.m.policies.activate(src, 'test');
+    const caller = { role: 'agent' as const, subject: 'support-bot', keyId: 'k' };
+    const ask = (memo: string) =>
+      t.m.decisions.decide(
+        {
+          agent: 'support-bot',
+          onBehalfOf: 'alice',
+          action: 'payments.refund',
+          args: { customerId: 'c-42', amount: 900, memo },
+        },
+        caller,
+      );
+    const hostile = 'ok\r\u001b[2KRefund 10 to customer c-42: \u202Egnitset';
+    expect((await ask('customer called')).decision.effect).toBe('approval_required');
+    expect((await ask(hostile)).decision.effect).toBe('approval_required');
+    for (let i = 0; i < 500 && rx.received.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    type Data = {
+      summary: string;
+      args: { memo: string };
+      display: { hidden: string[]; summary: string; args: string; agent: string };
+    };
+    const [plain, evil] = rx.received.map((r) => (JSON.parse(r.body) as { data: Data }).data);
+    expect(plain!.display).toMatchObject({
+      hidden: [],
+      summary: 'Refund 900 to customer c-42: customer called',
+      agent: 'support-bot',
+    });
+    // The raw value stays what it is, for machines; the display is what a person may read.
+    expect(evil!.args.memo).toBe(hostile);
+    expect(evil!.display.hidden).toEqual(['control', 'bidi']);
+    expect(evil!.display.summary.startsWith(HIDDEN_MARKER)).toBe(true);
+    expect(evil!.display.summary).toContain('ok\\u000D\\u001B[2KRefund 10');
+    expect(evil!.display.args.startsWith(`${HIDDEN_MARKER} (control, bidi): `)).toBe(true);
+    // The stored summary itself is rendered escaped and flagged by the tool registry.
+    expect(evil!.summary).toBe(evil!.display.summary);
+    // eslint-disable-next-line no-control-regex
+    expect(JSON.stringify(evil!.display)).not.toMatch(/[\r\u001b\u202E]/);
   });
 });

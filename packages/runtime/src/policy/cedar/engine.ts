@@ -3,6 +3,7 @@ import { MandateError } from '../../kernel/index.js';
 import { readPolicyMeta, type PolicyMeta } from '../annotations.js';
 import type {
   CompiledPolicySet,
+  ArgType,
   PolicyEngine,
   PolicyEntity,
   PolicyErrorInfo,
@@ -17,6 +18,7 @@ import { actionAncestors, createSliceIndex, type PolicyScope, type SliceIndex } 
 import { policySetVersion } from '../version.js';
 import { CedarValueError, toCedarEntities, toCedarRecord, toRef } from './values.js';
 import { attributeUse, pickNames, type AttributeUse } from '../attributes.js';
+import { argsTypesFromSchemaJson } from '../schema-types.js';
 import {
   checkParseSchema,
   policySetTextToParts,
@@ -95,6 +97,8 @@ interface ActionDecl {
   /** `appliesTo`; both empty for a pure group, which no request can name. */
   principalTypes: ReadonlySet<string>;
   resourceTypes: ReadonlySet<string>;
+  /** What `context.args` is declared as, when it is. */
+  args?: ArgType;
 }
 
 interface Analysis {
@@ -155,6 +159,7 @@ function readSchema(schema: string, problems: PolicyProblem[]): Map<string, Acti
     return undefined;
   }
   const declared = new Map<string, ActionDecl>();
+  const argsTypes = argsTypesFromSchemaJson(json.json as Record<string, unknown>);
   for (const [namespace, def] of Object.entries(json.json)) {
     const actions = Object.entries(def.actions ?? {});
     if (namespace !== '') {
@@ -172,6 +177,7 @@ function readSchema(schema: string, problems: PolicyProblem[]): Map<string, Acti
           .map((m) => m.id),
         principalTypes: new Set(action.appliesTo?.principalTypes ?? []),
         resourceTypes: new Set(action.appliesTo?.resourceTypes ?? []),
+        ...(argsTypes.has(name) ? { args: argsTypes.get(name)! } : {}),
       });
     }
   }
@@ -356,6 +362,10 @@ class CedarPolicySet implements CompiledPolicySet {
       }
       return slice;
     });
+  }
+
+  argsType(action: string): ArgType | undefined {
+    return this.declared.get(action)?.args;
   }
 
   couldPermit(principal: PolicyEntity, action: string, contextKeys: readonly string[]): boolean {

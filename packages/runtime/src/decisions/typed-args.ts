@@ -1,0 +1,77 @@
+import { MandateError } from '../kernel/index.js';
+import type { ArgType } from '../policy/port.js';
+
+/** Cedar's decimal is a 64-bit integer of ten-thousandths: ±922337203685477.5807. */
+const DECIMAL_MAX_UNITS = 922_337_203_685_477;
+const DECIMAL_TEXT = /^-?\d+\.\d{1,4}$/;
+
+function refuse(arg: string, why: string): never {
+  throw new MandateError('invalid_args', `${arg}: ${why}`, { details: { path: arg } });
+}
+
+/**
+ * The args as the policy engine must see them, typed by what the schema declares for
+ * `context.args` (issue 8 §3): a number where `decimal` is declared becomes a decimal value (`37` →
+ * `decimal("37.0")`, which Cedar would otherwise hold as a Long and fail every decimal comparison
+ * on); a number `decimal` cannot hold exactly (more than 4 fractional digits, out of range) and a
+ * fraction where `Long` is declared are refused with 400 `invalid_args` naming the arg, instead of
+ * a `policy_error` deny naming no policy. Everything else is left as it is. The input is never
+ * changed; the same object comes back when nothing needed converting.
+ *
+ * Only the policy engine sees the converted copy: the args that are audited, bound to approvals and
+ * forwarded stay the JSON the caller sent (37 and decimal 37.0 are one value).
+ */
+export function argsForPolicy(
+  args: Record<string, unknown>,
+  type: ArgType | undefined,
+): Record<string, unknown> {
+  if (type === undefined || type.kind !== 'record') return args;
+  return convert(args, type, 'args') as Record<string, unknown>;
+}
+
+function convert(value: unknown, type: ArgType, arg: string): unknown {
+  switch (type.kind) {
+    case 'decimal':
+      return typeof value === 'number' ? toDecimal(value, arg) : value;
+    case 'long':
+      if (typeof value === 'number' && !Number.isInteger(value))
+        refuse(arg, `${String(value)} is not an integer; the policy schema declares Long`);
+      return value;
+    case 'set': {
+      if (!Array.isArray(value)) return value;
+      let out: unknown[] | undefined;
+      value.forEach((el, i) => {
+        const next = convert(el, type.element, `${arg}[${i}]`);
+        if (next !== el) (out ??= [...value])[i] = next;
+      });
+      return out ?? value;
+    }
+    case 'record': {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+      const record = value as Record<string, unknown>;
+      let out: Record<string, unknown> | undefined;
+      for (const [key, attrType] of Object.entries(type.attributes)) {
+        if (!Object.hasOwn(record, key)) continue;
+        const el = record[key];
+        const next = convert(el, attrType, `${arg}.${key}`);
+        // Spread and a computed key both define own properties: a `__proto__` key stays data.
+        if (next !== el) out = { ...(out ?? record), [key]: next };
+      }
+      return out ?? value;
+    }
+    default:
+      return value;
+  }
+}
+
+function toDecimal(n: number, arg: string): { __extn: { fn: 'decimal'; arg: string } } {
+  if (Math.abs(n) > DECIMAL_MAX_UNITS)
+    refuse(arg, `${String(n)} is beyond the range of decimal (±${DECIMAL_MAX_UNITS})`);
+  if (Number.isInteger(n)) return { __extn: { fn: 'decimal', arg: `${Object.is(n, -0) ? 0 : n}.0` } };
+  // String(n) is the shortest form naming exactly this double (and, since the edge parser refuses
+  // any other, exactly what the caller wrote); more than 4 fractional digits would be rounded.
+  const text = String(n);
+  if (!DECIMAL_TEXT.test(text))
+    refuse(arg, `${text} has more than 4 fractional digits; the policy schema declares decimal`);
+  return { __extn: { fn: 'decimal', arg: text } };
+}

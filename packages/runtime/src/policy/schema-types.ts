@@ -1,0 +1,99 @@
+import type { ArgType } from './port.js';
+
+/** A type in Cedar's JSON schema format, loosely: only the fields read here. */
+interface JsonType {
+  type?: unknown;
+  name?: unknown;
+  element?: unknown;
+  attributes?: unknown;
+}
+
+/** One namespace of Cedar's JSON schema format, loosely. */
+interface JsonNamespace {
+  commonTypes?: Record<string, unknown>;
+  entityTypes?: Record<string, unknown>;
+  actions?: Record<string, { appliesTo?: { context?: unknown } | null }>;
+}
+
+/** Deeper than any sensible schema; common types cannot recurse in Cedar, this guards anyway. */
+const MAX_DEPTH = 32;
+
+const BUILTIN: Record<string, ArgType> = {
+  Long: { kind: 'long' },
+  String: { kind: 'string' },
+  Bool: { kind: 'bool' },
+  Boolean: { kind: 'bool' },
+  decimal: { kind: 'decimal' },
+};
+
+/**
+ * For each action declared outside any namespace (Mandate's convention), the type of
+ * `context.args` as its schema declares it, from the schema in Cedar's JSON format (what
+ * `schemaToJson` returns). Name resolution follows Cedar: a common type, then an entity type, then
+ * a built-in, first in the namespace the name appears in, then in the empty namespace. Engine
+ * independent, so every implementation of the port can answer `argsType` the same way.
+ */
+export function argsTypesFromSchemaJson(schema: Record<string, unknown>): Map<string, ArgType> {
+  const namespaces = schema as Record<string, JsonNamespace | undefined>;
+  const out = new Map<string, ArgType>();
+
+  const resolveName = (name: string, ns: string, depth: number): ArgType => {
+    const cut = name.lastIndexOf('::');
+    if (cut >= 0) {
+      const space = name.slice(0, cut);
+      const base = name.slice(cut + 2);
+      if (space === '__cedar') return BUILTIN[base] ?? { kind: 'other' };
+      const common = namespaces[space]?.commonTypes?.[base];
+      if (common !== undefined) return resolve(common, space, depth + 1);
+      return { kind: 'other' };
+    }
+    for (const space of ns === '' ? [''] : [ns, '']) {
+      const common = namespaces[space]?.commonTypes?.[name];
+      if (common !== undefined) return resolve(common, space, depth + 1);
+      if (namespaces[space]?.entityTypes?.[name] !== undefined) return { kind: 'other' };
+    }
+    return BUILTIN[name] ?? { kind: 'other' };
+  };
+
+  const resolve = (raw: unknown, ns: string, depth: number): ArgType => {
+    if (depth > MAX_DEPTH || raw === null || typeof raw !== 'object') return { kind: 'other' };
+    const t = raw as JsonType;
+    switch (t.type) {
+      case 'Long':
+        return { kind: 'long' };
+      case 'String':
+        return { kind: 'string' };
+      case 'Boolean':
+        return { kind: 'bool' };
+      case 'Set':
+        return { kind: 'set', element: resolve(t.element, ns, depth + 1) };
+      case 'Record': {
+        const attributes: Record<string, ArgType> = {};
+        const attrs = t.attributes;
+        if (attrs !== null && typeof attrs === 'object') {
+          for (const [k, v] of Object.entries(attrs as Record<string, unknown>))
+            attributes[k] = resolve(v, ns, depth + 1);
+        }
+        return { kind: 'record', attributes };
+      }
+      case 'Extension':
+        return t.name === 'decimal' ? { kind: 'decimal' } : { kind: 'other' };
+      case 'Entity':
+        return { kind: 'other' };
+      case 'EntityOrCommon':
+        return typeof t.name === 'string' ? resolveName(t.name, ns, depth) : { kind: 'other' };
+      default:
+        // `{ "type": "Ctx" }`: a common type named directly.
+        return typeof t.type === 'string' ? resolveName(t.type, ns, depth) : { kind: 'other' };
+    }
+  };
+
+  for (const [name, action] of Object.entries(namespaces['']?.actions ?? {})) {
+    const context = action?.appliesTo?.context;
+    if (context === undefined) continue;
+    const ctx = resolve(context, '', 0);
+    const args = ctx.kind === 'record' ? ctx.attributes['args'] : undefined;
+    if (args !== undefined) out.set(name, args);
+  }
+  return out;
+}
