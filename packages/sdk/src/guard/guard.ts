@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { MandateApiError } from '../errors.js';
 import type { MandateClient } from '../client/types.js';
 import type { Approval, DecisionAnswer } from '../wire.js';
@@ -13,7 +14,6 @@ import { approvalClosedMessage, pendingMessage, refusalMessage } from './message
 export interface PendingStore {
   get(key: string): Promise<string | undefined> | string | undefined;
   set(key: string, token: string): Promise<void> | void;
-  delete(key: string): Promise<void> | void;
 }
 
 /** Options shared by `guardTool`, `createGuard` and every framework adapter. */
@@ -129,6 +129,9 @@ export interface Guard {
 const PRECHECK_TTL_MS = 10_000;
 const MAX_REMEMBERED = 10_000;
 
+/** A call's context inside the guard: plus the canonical text of the args the framework gave. */
+type Ctx = CallContext & { argsKey?: string };
+
 interface Prechecked {
   action: string;
   args: string;
@@ -146,7 +149,6 @@ export function memoryPendingStore(max = MAX_REMEMBERED): PendingStore {
       m.set(k, v);
       if (m.size > max) m.delete(m.keys().next().value!);
     },
-    delete: (k) => void m.delete(k),
   };
 }
 
@@ -157,15 +159,17 @@ export function createGuard(options: GuardOptions): Guard {
   const pendingStore = options.approval?.store ?? memoryPendingStore();
   const outcome = options.outcome ?? 'background';
   const prechecked = new Map<string, Prechecked>();
-  const pendingKey = (action: string, toolCallId: string) => `${options.agent}\0${action}\0${toolCallId}`;
+  // One key per tool call id AND args: a call that reuses an id with other args cannot evict the first.
+  const pendingKey = (action: string, toolCallId: string, args: string) =>
+    `${options.agent}\0${action}\0${toolCallId}\0${createHash('sha256').update(args).digest('hex')}`;
 
-  const argsText = (args: Record<string, unknown> | undefined, ctx: CallContext | undefined): string =>
+  const argsText = (args: Record<string, unknown> | undefined, ctx: Ctx | undefined): string =>
     canonicalJson(ctx?.argsJson !== undefined ? JSON.parse(ctx.argsJson) : (args ?? {}));
 
   const decide = (
     action: string,
     args: Record<string, unknown> | undefined,
-    ctx: CallContext | undefined,
+    ctx: Ctx | undefined,
     approvalId?: string,
   ) =>
     client.decide(
@@ -185,7 +189,7 @@ export function createGuard(options: GuardOptions): Guard {
   async function runBody<R>(
     decision: DecisionAnswer,
     body: ToolBody<Record<string, unknown>, R>,
-    ctx: CallContext | undefined,
+    ctx: Ctx | undefined,
   ): Promise<OkResult<R>> {
     // SECURITY: what was checked is what runs — the body gets the server's copy of the decided args.
     const args = decision.args;
@@ -226,7 +230,7 @@ export function createGuard(options: GuardOptions): Guard {
     decision: DecisionAnswer,
     approvalId: string,
     args: Record<string, unknown>,
-    ctx: CallContext | undefined,
+    ctx: Ctx | undefined,
   ): Promise<GuardResult<R>> {
     const call: PendingCall = {
       v: 1,
@@ -239,7 +243,8 @@ export function createGuard(options: GuardOptions): Guard {
       ...(ctx?.toolCallId ? { toolCallId: ctx.toolCallId } : {}),
     };
     const token = encodePending(call);
-    if (ctx?.toolCallId) await pendingStore.set(pendingKey(action, ctx.toolCallId), token);
+    if (ctx?.toolCallId && ctx.argsKey)
+      await pendingStore.set(pendingKey(action, ctx.toolCallId, ctx.argsKey), token);
     const result: PendingResult = {
       status: 'pending',
       decisionId: decision.decisionId,
@@ -259,9 +264,10 @@ export function createGuard(options: GuardOptions): Guard {
     approvalId: string,
     known: Approval['status'] | null,
     body: ToolBody<Record<string, unknown>, R>,
-    ctx: CallContext | undefined,
+    ctx: Ctx | undefined,
   ): Promise<GuardResult<R>> {
     let status = known;
+    let decision = asked;
     if (waitMs > 0 || status === null) {
       const a =
         waitMs > 0
@@ -271,15 +277,20 @@ export function createGuard(options: GuardOptions): Guard {
             })
           : await client.approvals.get(approvalId, ctx?.signal ? { signal: ctx.signal } : undefined);
       status = a.status;
+      decision = {
+        ...asked,
+        approval: { id: a.id, status: a.status, role: a.role, quorum: a.quorum, expiresAt: a.expiresAt },
+      };
     }
-    if (status === 'pending') return pending(action, asked, approvalId, asked.args, ctx);
-    if (ctx?.toolCallId) await pendingStore.delete(pendingKey(action, ctx.toolCallId));
+    // The token stays in the pending store in every state: one tool call, one approval — a replayed
+    // call is told the approval was used (or denied), and no second human is asked.
+    if (status === 'pending') return pending(action, decision, approvalId, asked.args, ctx);
     if (status !== 'approved') {
       return {
         status: 'denied',
         decisionId: asked.decisionId,
         message: approvalClosedMessage(action, asked, approvalId, status),
-        decision: asked,
+        decision,
       };
     }
     // SECURITY: the approval is the server's to check and consume: the same call is submitted again
@@ -292,7 +303,7 @@ export function createGuard(options: GuardOptions): Guard {
     action: string,
     decision: DecisionAnswer,
     body: ToolBody<Record<string, unknown>, R>,
-    ctx: CallContext | undefined,
+    ctx: Ctx | undefined,
     withApproval: boolean,
   ): Promise<GuardResult<R>> {
     switch (decision.effect) {
@@ -343,7 +354,7 @@ export function createGuard(options: GuardOptions): Guard {
     toolCallId: string | undefined,
   ): Promise<PendingCall | null> {
     if (!toolCallId) return null;
-    const token = await pendingStore.get(pendingKey(action, toolCallId));
+    const token = await pendingStore.get(pendingKey(action, toolCallId, args));
     if (!token) return null;
     let call: PendingCall;
     try {
@@ -366,18 +377,30 @@ export function createGuard(options: GuardOptions): Guard {
 
   const guard: Guard = {
     options,
-    async call(action, args, body, ctx) {
-      const text = argsText(args, ctx);
+    async call(action, args, body, callCtx) {
+      const text = argsText(args, callCtx);
+      const ctx: Ctx = { ...callCtx, argsKey: text };
       const pre = takePrechecked(action, text, ctx?.toolCallId);
       if (pre) return settle(action, pre, body, ctx, false);
       const waiting = await takePending(action, text, ctx?.toolCallId);
       if (waiting) return afterApproval(action, askedFor(waiting), waiting.approvalId, null, body, ctx);
       return settle(action, await decide(action, args, ctx), body, ctx, false);
     },
-    async precheck(action, args, ctx) {
-      const text = argsText(args, ctx);
-      const waiting = await takePending(action, text, ctx.toolCallId);
+    async precheck(action, args, callCtx) {
+      const text = argsText(args, callCtx);
+      const ctx: Ctx & { toolCallId: string } = { ...callCtx, argsKey: text };
+      // One decision per tool call: a framework may ask twice (needsApproval, then a guardrail).
+      const kept = prechecked.get(ctx.toolCallId);
+      if (
+        kept &&
+        kept.action === action &&
+        kept.args === text &&
+        performance.now() - kept.at <= PRECHECK_TTL_MS
+      ) {
+        return kept.decision;
+      }
       // Already asked for this very call: no second approval request.
+      const waiting = await takePending(action, text, ctx.toolCallId);
       if (waiting) return askedFor(waiting);
       const decision = await decide(action, args, ctx);
       if (decision.effect === 'approval_required' && decision.approval) {
