@@ -25,6 +25,7 @@ export interface AgentsGuardOptions extends GuardOptions {
 }
 
 const GUARDED = Symbol.for('mandate.guarded');
+type AnyAgent = Agent<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type AnyTool = Tool<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type AnyFunctionTool = FunctionTool<any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -38,8 +39,7 @@ export function guardAgentTools<T extends AnyTool>(tools: readonly T[], options:
  * Guards an agent: its tools, and every tool it resolves at run time (MCP servers, tools added to
  * `agent.tools` later). Returns a clone; the original agent is left as it was.
  */
-export function guardAgent<A extends Agent<any, any>>(agent: A, options: AgentsGuardOptions): A {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
+export function guardAgent<A extends AnyAgent>(agent: A, options: AgentsGuardOptions): A {
   const guard = createGuard(options);
   const clone = agent.clone({ tools: agent.tools.map((t) => wrapTool(t, guard, options)) }) as A;
   const getAllTools = clone.getAllTools.bind(clone);
