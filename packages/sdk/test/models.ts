@@ -1,5 +1,6 @@
 import type { LanguageModelV3GenerateResult } from '@ai-sdk/provider';
 import { MockLanguageModelV3 } from 'ai/test';
+import { Usage, type Model, type ModelResponse } from '@openai/agents';
 
 /** One scripted model turn: tool calls (name, args, id) or a final text. */
 export type Turn =
@@ -40,4 +41,43 @@ export function scriptedAiModel(turns: Turn[]): MockLanguageModelV3 {
       };
     },
   });
+}
+
+/** One scripted turn for the OpenAI Agents SDK: function calls (raw arguments text) or a final text. */
+export type AgentsTurn = { calls: { name: string; args: string; id: string }[] } | { text: string };
+
+/**
+ * A custom `Model` for the OpenAI Agents SDK (0.14 ships no scripted model): each model call takes
+ * the next turn; when the script is used up it answers "done". No network, no API key.
+ */
+export function scriptedAgentsModel(turns: AgentsTurn[]): Model {
+  const queue = [...turns];
+  let n = 0;
+  return {
+    async getResponse(): Promise<ModelResponse> {
+      const turn = queue.shift() ?? { text: 'done' };
+      n++;
+      const output: ModelResponse['output'] =
+        'text' in turn
+          ? [
+              {
+                type: 'message',
+                role: 'assistant',
+                status: 'completed',
+                content: [{ type: 'output_text', text: turn.text }],
+              },
+            ]
+          : turn.calls.map((c) => ({
+              type: 'function_call',
+              callId: c.id,
+              name: c.name,
+              arguments: c.args,
+              status: 'completed',
+            }));
+      return { usage: new Usage(), output, responseId: `resp_${n}` };
+    },
+    getStreamedResponse(): AsyncIterable<never> {
+      throw new Error('the scripted model does not stream');
+    },
+  };
 }

@@ -3,6 +3,7 @@ import { MandateApiError } from '../errors.js';
 import type { MandateClient } from '../client/types.js';
 import type { Approval, DecisionAnswer } from '../wire.js';
 import { canonicalJson } from './canonical.js';
+import { hasDuplicateKeys } from './json.js';
 import { decodePending, encodePending, type PendingCall } from './pending.js';
 import { approvalClosedMessage, pendingMessage, refusalMessage } from './messages.js';
 
@@ -378,6 +379,9 @@ export function createGuard(options: GuardOptions): Guard {
   const guard: Guard = {
     options,
     async call(action, args, body, callCtx) {
+      // SECURITY: the model's text is checked here too — a pre-check may have been decided on args
+      // the framework already parsed (and collapsed): a duplicated key never reaches the body.
+      if (callCtx?.argsJson !== undefined) refuseDuplicateKeys(callCtx.argsJson);
       const text = argsText(args, callCtx);
       const ctx: Ctx = { ...callCtx, argsKey: text };
       const pre = takePrechecked(action, text, ctx?.toolCallId);
@@ -428,6 +432,19 @@ export function createGuard(options: GuardOptions): Guard {
     },
   };
   return guard;
+}
+
+function refuseDuplicateKeys(argsJson: string): void {
+  let ok = true;
+  try {
+    JSON.parse(argsJson);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new MandateApiError('invalid_json', 'the tool call arguments are not valid JSON');
+  if (hasDuplicateKeys(argsJson)) {
+    throw new MandateApiError('duplicate_key', 'the tool call arguments name a key twice; nothing ran');
+  }
 }
 
 /** The approval_required decision a pending call came from, as far as its token tells it. */
