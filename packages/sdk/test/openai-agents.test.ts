@@ -9,11 +9,11 @@ afterAll(disposeAll);
 setTracingDisabled(true);
 
 const refundParams = {
-  type: 'object',
+  type: 'object' as const,
   properties: { customerId: { type: 'string' }, amount: { type: 'number' } },
   required: ['customerId', 'amount'],
-  additionalProperties: false,
-} as const;
+  additionalProperties: false as const,
+};
 
 /**
  * The OpenAI Agents SDK adapter through the SDK's real run loop (`run`, interruptions, `RunState`),

@@ -7,7 +7,8 @@
  * await client.callTool({ name: 'refund', arguments: { customerId: 'c-42', amount: 120 } });
  * ```
  * `callTool` is decided first; only an `allow` reaches the server, with the decided args. A deny
- * or a pending approval is an `isError` result the model reads; `_meta` carries the decision id.
+ * or a pending approval is an `isError` result the model reads; `_meta` carries the decision id
+ * (and for a pending call `mandate/token`: call again with it in `_meta` once the approval is given).
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createGuard, type GuardOptions } from '../guard/guard.js';
@@ -35,12 +36,19 @@ export function guardMcpClient<C extends Pick<Client, 'callTool'>>(client: C, op
     ...[params, resultSchema, requestOptions]: Parameters<CallTool>
   ): Promise<CallToolResult> => {
     const action = actionFor(params.name, options.actions);
-    const r = await guard.call(
-      action,
-      params.arguments ?? {},
-      async (args) => original({ ...params, arguments: args }, resultSchema, requestOptions),
-      requestOptions?.signal ? { signal: requestOptions.signal } : {},
-    );
+    const ctx = requestOptions?.signal ? { signal: requestOptions.signal } : {};
+    const { 'mandate/token': token, ...meta } = params._meta ?? {};
+    // Forward no Mandate key upstream; a call that carries a pending token resumes it (the server re-checks).
+    const send = async (args: Record<string, unknown>) =>
+      original(
+        { ...params, arguments: args, ...(params._meta ? { _meta: meta } : {}) },
+        resultSchema,
+        requestOptions,
+      );
+    const r =
+      typeof token === 'string'
+        ? await guard.resume(token, action, send, ctx)
+        : await guard.call(action, params.arguments ?? {}, send, ctx);
     if (r.status === 'ok') {
       return {
         ...r.value,
