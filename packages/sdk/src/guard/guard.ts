@@ -5,7 +5,7 @@ import type { Approval, DecisionAnswer } from '../wire.js';
 import { canonicalJson } from './canonical.js';
 import { hasDuplicateKeys } from './json.js';
 import { decodePending, encodePending, type PendingCall } from './pending.js';
-import { approvalClosedMessage, pendingMessage, refusalMessage } from './messages.js';
+import { pendingMessage, refusalMessage } from './messages.js';
 
 /**
  * Keeps pending approvals by tool call, so that a run restored in another process (a framework's
@@ -286,16 +286,9 @@ export function createGuard(options: GuardOptions): Guard {
     // The token stays in the pending store in every state: one tool call, one approval — a replayed
     // call is told the approval was used (or denied), and no second human is asked.
     if (status === 'pending') return pending(action, decision, approvalId, asked.args, ctx);
-    if (status !== 'approved') {
-      return {
-        status: 'denied',
-        decisionId: asked.decisionId,
-        message: approvalClosedMessage(action, asked, approvalId, status),
-        decision,
-      };
-    }
     // SECURITY: the approval is the server's to check and consume: the same call is submitted again
-    // with its id, and only that answer can allow the body (bound to exactly these args).
+    // with its id, and only that answer can allow the body (bound to exactly these args). A denied,
+    // expired or used approval is submitted too, so the refusal is the server's and is recorded.
     const again = await decide(action, asked.args, undefined, approvalId);
     return settle(action, again, body, ctx, true);
   }

@@ -1,4 +1,4 @@
-import type { ApprovalStatus, DecisionAnswer } from '../wire.js';
+import type { DecisionAnswer } from '../wire.js';
 
 /*
  * What the model reads when a call did not run. Plain sentences: the model should understand that
@@ -25,22 +25,4 @@ export function pendingMessage(action: string, d: DecisionAnswer): string {
     `${action} needs a human approval${by}: approval ${a?.id ?? '?'}${until}, decision ${d.decisionId}. ` +
     'The tool has not run. It runs only once the approval is given and this exact call is resumed.'
   );
-}
-
-/** The approval ended without being given (denied, expired, already used): nothing ran. */
-export function approvalClosedMessage(
-  action: string,
-  d: DecisionAnswer,
-  approvalId: string,
-  status: ApprovalStatus | null,
-): string {
-  const what =
-    status === 'denied'
-      ? 'was denied'
-      : status === 'expired'
-        ? 'expired'
-        : status === 'consumed'
-          ? 'was already used'
-          : `is ${status ?? 'unknown'}`;
-  return `Mandate refused ${action} (decision ${d.decisionId}): approval ${approvalId} ${what}. The tool did not run.`;
 }
