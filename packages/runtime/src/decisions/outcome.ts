@@ -80,6 +80,6 @@ export async function reportOutcome(
     await deps.store.releaseIdempotencyKey(OUTCOME_SCOPE, decisionId, 'outcome').catch(() => undefined);
     throw err;
   }
-  await deps.store.completeIdempotencyKey(OUTCOME_SCOPE, decisionId, 'outcome', '{}');
+  // The claim stays as it is (no answer to replay): its existence is what says "reported".
   return { decisionId, status: report.status, durationMs: report.durationMs };
 }
