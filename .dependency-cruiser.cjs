@@ -40,6 +40,22 @@ module.exports = {
     owner('pg', 'storage/postgres/'),
     owner('commander', 'cli/'),
     owner('ajv', 'tools/'),
+    {
+      name: 'sdk-core-has-no-dependencies',
+      comment:
+        'The SDK client and guard import nothing from node_modules; only adapters import a framework (optional peers).',
+      severity: 'error',
+      from: { path: '^packages/sdk/src/', pathNot: '^packages/sdk/src/adapters/' },
+      to: { path: 'node_modules' },
+    },
+    {
+      name: 'sdk-reaches-the-runtime-only-through-its-entry',
+      comment:
+        'The SDK never imports another package by path; embedded mode loads @mandate/runtime by name, on demand.',
+      severity: 'error',
+      from: { path: '^packages/sdk/src/' },
+      to: { path: '^packages/(runtime|protocol)/' },
+    },
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
   ],
   options: {

@@ -47,6 +47,7 @@ export default tseslint.config(
       'packages/runtime/src/config/**',
       'packages/runtime/src/cli/**',
       'packages/runtime/src/bench/**',
+      'packages/sdk/bench/**',
       '**/test/**',
       '**/*.test.ts',
       'examples/**',

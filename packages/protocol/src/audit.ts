@@ -1,6 +1,7 @@
 /** Kinds of audit event in the one chain. */
 export type AuditEventType =
   | 'decision'
+  | 'decision.outcome'
   | 'policy.activated'
   | 'entities.updated'
   | 'key.created'

@@ -54,4 +54,25 @@ export interface Decision {
   approval?: ApprovalRef;
   grantId?: string;
   resource?: { type: string; id: string } | null;
+  /**
+   * The args that were decided on, in the server's canonical form (HTTP answers carry them): the
+   * SDK and the gateway run the tool with exactly these, never with what they sent.
+   */
+  args?: Record<string, unknown>;
 }
+
+/** Body of `POST /v1/decisions/:id/outcome`: what happened when the allowed call ran. */
+export const DecisionOutcomeReportSchema = z.strictObject({
+  status: z.enum(['ok', 'error']),
+  /** Wall time of the tool body, in milliseconds. */
+  durationMs: z.number().min(0).max(86_400_000),
+  /**
+   * A short, code-like name of the failure (an error class or code), never a message: the audit
+   * record is hashed and cannot be erased, so free text with personal data must not reach it.
+   */
+  errorType: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'errorType is a code-like name (letters, digits, _ . : -)')
+    .optional(),
+});
+export type DecisionOutcomeReport = z.infer<typeof DecisionOutcomeReportSchema>;

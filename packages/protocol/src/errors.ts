@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'not_found',
   'method_not_allowed',
   'conflict',
+  'idempotency_key_reused',
+  'idempotency_in_progress',
   // capacity and faults
   'rate_limited',
   'overloaded',

@@ -1,11 +1,12 @@
 export { ERROR_CODES, isErrorCode } from './errors.js';
 export type { ErrorCode, ErrorBody } from './errors.js';
-export { ACTION_NAME, DecisionRequestSchema } from './decision.js';
+export { ACTION_NAME, DecisionOutcomeReportSchema, DecisionRequestSchema } from './decision.js';
 export type {
   ApprovalRef,
   ApprovalStatus,
   Decision,
   DecisionError,
+  DecisionOutcomeReport,
   DecisionReason,
   DecisionRequest,
   Effect,

@@ -17,6 +17,8 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  idempotency_key_reused: 422,
+  idempotency_in_progress: 409,
   rate_limited: 429,
   overloaded: 503,
   store_unavailable: 503,

@@ -139,6 +139,22 @@ export interface ToolPin {
   approvedBy: string | null;
 }
 
+/**
+ * A claimed idempotency key (decisions/idempotency.ts): the first request with this key in this
+ * scope owns it; its answer is stored and replayed to retries of the same request until it expires.
+ */
+export interface IdempotencyRecord {
+  /** Who may replay it: the caller's key id, prefixed by what it guards (e.g. `decision:key_x`). */
+  scope: string;
+  key: string;
+  /** sha256 of the canonical request: a different request under the same key is refused. */
+  fingerprint: string;
+  /** The JSON text of the answer; null while the owner is still deciding. */
+  response: string | null;
+  createdAt: string;
+  expiresAt: string;
+}
+
 /** The chain head: seq 0 and the genesis hash when the log is empty. */
 export interface AuditHead {
   seq: number;
@@ -253,6 +269,19 @@ export interface Store {
   getToolPin(server: string, tool: string): Promise<ToolPin | null>;
   /** Sorted by server then tool. */
   listToolPins(server?: string): Promise<ToolPin[]>;
+
+  /**
+   * Claims `(scope, key)` atomically, also against other nodes: inserts `claim` (response null)
+   * unless a record that has not expired at `now` exists, which is returned instead; null means
+   * the caller owns the key now. An expired record is replaced.
+   */
+  claimIdempotencyKey(claim: IdempotencyRecord, now: string): Promise<IdempotencyRecord | null>;
+  /** Stores the answer of an owned claim (the one with this fingerprint and no answer yet). */
+  completeIdempotencyKey(scope: string, key: string, fingerprint: string, response: string): Promise<void>;
+  /** Drops an owned claim that got no answer (its request failed before anything was recorded). */
+  releaseIdempotencyKey(scope: string, key: string, fingerprint: string): Promise<void>;
+  /** Deletes the records expired at `now`; returns how many. */
+  purgeIdempotencyKeys(now: string): Promise<number>;
 
   /**
    * Appends events as one batch in one durable transaction, serialised against every other writer

@@ -7,6 +7,7 @@ import type {
   ApiKeyRecord,
   ApprovalRecord,
   GrantRecord,
+  IdempotencyRecord,
   StoredAuditRecord,
   StoredPolicySet,
   ToolPin,
@@ -148,5 +149,16 @@ export function pinFromRow(r: Row): ToolPin {
     firstSeenAt: String(r.first_seen_at),
     updatedAt: String(r.updated_at),
     approvedBy: r.approved_by === null || r.approved_by === undefined ? null : String(r.approved_by),
+  };
+}
+
+export function idempotencyFromRow(r: Row): IdempotencyRecord {
+  return {
+    scope: String(r.scope),
+    key: String(r.key),
+    fingerprint: String(r.fingerprint),
+    response: r.response === null || r.response === undefined ? null : String(r.response),
+    createdAt: String(r.created_at),
+    expiresAt: String(r.expires_at),
   };
 }

@@ -1,5 +1,6 @@
-import { DecisionRequestSchema } from '@mandate/protocol';
+import { DecisionOutcomeReportSchema, DecisionRequestSchema } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
+import { createIdempotency, reportOutcome } from '../../decisions/index.js';
 import type { AuditEvent } from '@mandate/protocol';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
@@ -7,12 +8,36 @@ import type { HttpDeps } from '../deps.js';
 
 /** `POST /v1/decisions` and `GET /v1/decisions/:id`. */
 export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void {
+  const idempotency = createIdempotency(deps);
   route('POST', '/v1/decisions', async (ctx) => {
     const caller = await ctx.caller();
     requireRole(caller, 'agent', 'admin');
     const request = parseWith(DecisionRequestSchema, await ctx.body());
-    const { decision } = await deps.decisions.decide(request, caller);
-    return decision;
+    // The answer carries the args that were decided on: the SDK runs the tool with exactly these.
+    const decide = async () => {
+      const { decision, args } = await deps.decisions.decide(request, caller);
+      return { ...decision, args };
+    };
+    const header = ctx.req.headers['idempotency-key'];
+    if (header === undefined) return decide();
+    // Repeated headers join with ", ", which no valid key contains: refused, never one of them picked.
+    const key = Array.isArray(header) ? header.join(', ') : header;
+    // A retry with the same key and request gets the recorded answer; nothing is decided twice.
+    const r = await idempotency.run({ scope: `decision:${caller.keyId}`, key, request }, decide);
+    if (r.replayed) ctx.res.setHeader('idempotent-replayed', 'true');
+    return r.value;
+  });
+  route('POST', '/v1/decisions/:id/outcome', async (ctx) => {
+    const caller = await ctx.caller();
+    requireRole(caller, 'agent');
+    const report = parseWith(DecisionOutcomeReportSchema, await ctx.body());
+    ctx.res.statusCode = 201;
+    return reportOutcome(
+      { store: deps.store, clock: deps.clock, record: deps.audit },
+      caller,
+      ctx.params.id!,
+      report,
+    );
   });
   route('GET', '/v1/decisions/:id', async (ctx) => {
     const caller = await ctx.caller();

@@ -13,6 +13,7 @@ import {
   type StoredPolicySet,
   type ToolPin,
 } from '../port.js';
+import { describeIdempotencyContract } from './idempotency.js';
 
 /*
  * The one storage contract (STYLE.md: "one port, one contract suite"). Every driver runs it via
@@ -199,6 +200,8 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
     afterEach(async () => {
       await store.close();
     });
+
+    describeIdempotencyContract(() => store);
 
     describe('lifecycle', () => {
       it('migrate is idempotent and ping answers', async () => {

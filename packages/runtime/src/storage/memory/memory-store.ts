@@ -25,6 +25,7 @@ import {
   type ToolPin,
 } from '../port.js';
 import { matchesAuditFilter } from '../audit-filter.js';
+import { createMemoryIdempotency } from './idempotency.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -247,6 +248,8 @@ export function createMemoryStore(): Store {
           ),
       );
     },
+
+    ...createMemoryIdempotency(open),
 
     appendAudit(events: readonly AuditEvent[], seal: AuditSealer) {
       // Serialise appends like a database transaction would.

@@ -14,6 +14,7 @@ import {
   type StoredAuditRecord,
 } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
+import { createPostgresIdempotency } from './idempotency.js';
 import {
   json,
   parse,
@@ -592,6 +593,8 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
           : await rows('SELECT * FROM tool_pins WHERE server = $1 ORDER BY tool COLLATE "C"', [server])
         ).map(pinFromRow),
       ),
+
+    ...createPostgresIdempotency({ run, pool, tx }),
 
     appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
       run(() =>

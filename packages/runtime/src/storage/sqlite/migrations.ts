@@ -167,7 +167,22 @@ CREATE TABLE tool_pins (
 );
 `;
 
+/** Idempotency keys of `POST /v1/decisions` and the once-only decision outcomes (decisions/idempotency.ts). */
+const IDEMPOTENCY_KEYS = `
+CREATE TABLE idempotency_keys (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  response TEXT,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at);
+`;
+
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
+  { name: '017_idempotency_keys', sql: IDEMPOTENCY_KEYS },
 ];

@@ -16,6 +16,7 @@ import {
   type StoredAuditRecord,
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { createSqliteIdempotency } from './idempotency.js';
 import {
   json,
   parse,
@@ -514,6 +515,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           : all('SELECT * FROM tool_pins WHERE server = ? ORDER BY tool', server)
         ).map(pinFromRow),
       ),
+
+    ...createSqliteIdempotency({ run, exec, get, tx }),
 
     appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
       run(() =>

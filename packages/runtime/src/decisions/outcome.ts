@@ -1,0 +1,85 @@
+import type { AuditEvent, DecisionOutcomeReport } from '@mandate/protocol';
+import { MandateError, type Clock } from '../kernel/index.js';
+import type { Store } from '../storage/port.js';
+import type { Caller } from './service.js';
+
+export interface OutcomeDeps {
+  store: Store;
+  clock: Clock;
+  /** Durable append of a non-decision event (stamped with time and node by the caller). */
+  record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+}
+
+/** What `POST /v1/decisions/:id/outcome` answers. */
+export interface OutcomeRecorded {
+  decisionId: string;
+  status: DecisionOutcomeReport['status'];
+  durationMs: number;
+}
+
+/** The outcome of a decision is reported once; its key in the idempotency table is the decision id. */
+const OUTCOME_SCOPE = 'decision.outcome';
+/** Kept like a decision's idempotency key; after that the audit trail itself says it was reported. */
+const OUTCOME_CLAIM_TTL_MS = 60 * 60 * 1000;
+
+/**
+ * Records what happened when an allowed call ran (`decision.outcome`), so the audit trail shows
+ * what actually ran next to what was allowed. Only the agent that asked, only for an `allow`,
+ * only once.
+ */
+export async function reportOutcome(
+  deps: OutcomeDeps,
+  caller: Caller,
+  decisionId: string,
+  report: DecisionOutcomeReport,
+): Promise<OutcomeRecorded> {
+  if (caller.role !== 'agent')
+    throw new MandateError('forbidden', 'only the agent that ran the call reports its outcome');
+  const [rec] = await deps.store.queryAudit({ decisionId, type: 'decision', limit: 1 });
+  const event = rec ? (JSON.parse(rec.eventText) as AuditEvent) : null;
+  // SECURITY: another agent's decision is not found, not "forbidden": its existence is not leaked.
+  if (!event || event.agent !== caller.subject)
+    throw new MandateError('not_found', `no decision ${decisionId}`);
+  if (event.effect !== 'allow') {
+    throw new MandateError(
+      'conflict',
+      `decision ${decisionId} was ${event.effect}: nothing ran, so there is no outcome`,
+    );
+  }
+  const now = deps.clock.now();
+  const claim = {
+    scope: OUTCOME_SCOPE,
+    key: decisionId,
+    fingerprint: 'outcome',
+    response: null,
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + OUTCOME_CLAIM_TTL_MS).toISOString(),
+  };
+  const already = () =>
+    new MandateError('conflict', `the outcome of decision ${decisionId} was already reported`);
+  // SECURITY: once — the claim is atomic across nodes; the audit lookup covers claims that expired.
+  if (await deps.store.claimIdempotencyKey(claim, claim.createdAt)) throw already();
+  const [earlier] = await deps.store.queryAudit({ decisionId, type: 'decision.outcome', limit: 1 });
+  if (earlier) throw already();
+  try {
+    await deps.record({
+      type: 'decision.outcome',
+      decisionId,
+      ...(event.agent ? { agent: event.agent } : {}),
+      ...(event.user ? { user: event.user } : {}),
+      ...(event.action ? { action: event.action } : {}),
+      ...(event.resource ? { resource: event.resource } : {}),
+      data: {
+        status: report.status,
+        durationMs: report.durationMs,
+        ...(report.errorType ? { errorType: report.errorType } : {}),
+        caller: caller.keyId,
+      },
+    });
+  } catch (err) {
+    await deps.store.releaseIdempotencyKey(OUTCOME_SCOPE, decisionId, 'outcome').catch(() => undefined);
+    throw err;
+  }
+  // The claim stays as it is (no answer to replay): its existence is what says "reported".
+  return { decisionId, status: report.status, durationMs: report.durationMs };
+}

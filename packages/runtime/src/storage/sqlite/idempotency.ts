@@ -1,0 +1,71 @@
+import type Database from 'better-sqlite3';
+import { MandateError } from '../../kernel/index.js';
+import type { Store } from '../port.js';
+import { idempotencyFromRow, type Row } from '../sql-rows.js';
+
+type IdempotencyMethods = Pick<
+  Store,
+  'claimIdempotencyKey' | 'completeIdempotencyKey' | 'releaseIdempotencyKey' | 'purgeIdempotencyKeys'
+>;
+
+/** What the SQLite store lends its idempotency methods: its error boundary, statements and write transaction. */
+export interface SqliteIdempotencyDeps {
+  run: <T>(fn: () => T) => Promise<T>;
+  exec: (sql: string, ...params: unknown[]) => Database.RunResult;
+  get: (sql: string, ...params: unknown[]) => Row | undefined;
+  tx: <T>(fn: () => T) => T;
+}
+
+/** The SQLite driver's idempotency keys (table `idempotency_keys`, migration 017). */
+export function createSqliteIdempotency({ run, exec, get, tx }: SqliteIdempotencyDeps): IdempotencyMethods {
+  return {
+    claimIdempotencyKey: (claim, now) =>
+      run(() =>
+        // SECURITY: one owner per key — the expired-record sweep and the insert share one write lock.
+        tx(() => {
+          exec(
+            'DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at <= ?',
+            claim.scope,
+            claim.key,
+            now,
+          );
+          const ins = exec(
+            `INSERT INTO idempotency_keys (scope, key, fingerprint, response, created_at, expires_at)
+             VALUES (?, ?, ?, NULL, ?, ?) ON CONFLICT (scope, key) DO NOTHING`,
+            claim.scope,
+            claim.key,
+            claim.fingerprint,
+            claim.createdAt,
+            claim.expiresAt,
+          );
+          if (ins.changes === 1) return null;
+          const r = get('SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?', claim.scope, claim.key);
+          // Under the write lock the conflicting row cannot vanish; if it did, nobody owns the key.
+          if (!r) throw new MandateError('internal', 'idempotency key conflict without a record');
+          return idempotencyFromRow(r);
+        }),
+      ),
+    completeIdempotencyKey: (scope, key, fingerprint, response) =>
+      run(() => {
+        exec(
+          `UPDATE idempotency_keys SET response = ?
+           WHERE scope = ? AND key = ? AND fingerprint = ? AND response IS NULL`,
+          response,
+          scope,
+          key,
+          fingerprint,
+        );
+      }),
+    releaseIdempotencyKey: (scope, key, fingerprint) =>
+      run(() => {
+        exec(
+          'DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND fingerprint = ? AND response IS NULL',
+          scope,
+          key,
+          fingerprint,
+        );
+      }),
+    purgeIdempotencyKeys: (now) =>
+      run(() => exec('DELETE FROM idempotency_keys WHERE expires_at <= ?', now).changes),
+  };
+}

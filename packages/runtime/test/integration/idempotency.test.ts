@@ -1,0 +1,229 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Decision } from '@mandate/protocol';
+import { createTestMandate, disposeAll, durableStoreKinds, type StoreKind } from '../fixtures/mandate.js';
+import { KEYS, client, expectError, ok200, refund, type Client, type Json } from '../fixtures/http.js';
+
+afterAll(disposeAll);
+
+/**
+ * Issue #10 (ADR 0019): `Idempotency-Key` on `POST /v1/decisions` makes a retried decision safe —
+ * it is recorded once — and `POST /v1/decisions/:id/outcome` records what ran, once.
+ */
+describe.each(durableStoreKinds())('idempotent decisions and outcomes on %s', (kind: StoreKind) => {
+  async function setup() {
+    const t = await createTestMandate({ store: kind });
+    return { t, api: client(t.url) };
+  }
+  const decideWithKey = (
+    api: Client,
+    key: string,
+    body: Record<string, unknown>,
+    secret: string = KEYS.supportBot,
+  ) =>
+    api.request<Decision>('POST', '/v1/decisions', {
+      key: secret,
+      json: body,
+      headers: { 'idempotency-key': key },
+    });
+  /** Audit records of one type (and decision id), read as the admin. */
+  async function audit(api: Client, query: string): Promise<Json[]> {
+    const res = await api.get(`/v1/audit?limit=1000&${query}`, KEYS.admin);
+    expect(res.status, res.text).toBe(200);
+    return res.body.items;
+  }
+
+  it('the answer carries the args that were decided on', async () => {
+    const { api } = await setup();
+    const d = ok200(await api.decide(KEYS.supportBot, refund(120)));
+    expect(d.effect).toBe('allow');
+    expect(d.args).toStrictEqual({ customerId: 'c-42', amount: 120 });
+    const denied = ok200(await api.decide(KEYS.supportBot, refund(120, {}, 'c-77')));
+    expect(denied.effect).toBe('deny');
+    expect(denied.args).toStrictEqual({ customerId: 'c-77', amount: 120 });
+  });
+
+  it('a retry with the same key gets the same answer and is recorded once; without a key it is decided again', async () => {
+    const { api } = await setup();
+    const first = await decideWithKey(api, 'k-allow-1', refund(120));
+    const d1 = ok200(first);
+    expect(d1.effect).toBe('allow');
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const second = await decideWithKey(api, 'k-allow-1', refund(120));
+    expect(ok200(second)).toStrictEqual(d1);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(await audit(api, `type=decision&decisionId=${d1.decisionId}`)).toHaveLength(1);
+    expect(await audit(api, 'type=decision&action=payments.refund')).toHaveLength(1);
+    // The deny next to it: without a key the same call is a new decision, recorded again.
+    ok200(await api.decide(KEYS.supportBot, refund(120)));
+    ok200(await api.decide(KEYS.supportBot, refund(120)));
+    expect(await audit(api, 'type=decision&action=payments.refund')).toHaveLength(3);
+  });
+
+  it('the same key with a different request is refused, and decides nothing', async () => {
+    const { api } = await setup();
+    ok200(await decideWithKey(api, 'k-reuse', refund(120)));
+    expectError(await decideWithKey(api, 'k-reuse', refund(130)), 422, 'idempotency_key_reused');
+    expectError(
+      await decideWithKey(api, 'k-reuse', refund(120, { intent: 'another reason' })),
+      422,
+      'idempotency_key_reused',
+    );
+    expect(await audit(api, 'type=decision')).toHaveLength(1);
+  });
+
+  it('keys are scoped per caller key: another credential with the same key is its own request', async () => {
+    const { api } = await setup();
+    const mine = ok200(await decideWithKey(api, 'k-shared', refund(120)));
+    const admins = ok200(await decideWithKey(api, 'k-shared', refund(130), KEYS.admin));
+    expect(admins.decisionId).not.toBe(mine.decisionId);
+    expect(admins.args).toStrictEqual({ customerId: 'c-42', amount: 130 });
+  });
+
+  it('an approval_required answer replayed by its key opens no second approval and no second record', async () => {
+    const { api } = await setup();
+    const d = ok200(await decideWithKey(api, 'k-ask', refund(900)));
+    expect(d.effect).toBe('approval_required');
+    const again = ok200(await decideWithKey(api, 'k-ask', refund(900)));
+    expect(again).toStrictEqual(d);
+    expect(await audit(api, 'type=approval.requested')).toHaveLength(1);
+    expect(await audit(api, 'type=decision')).toHaveLength(1);
+  });
+
+  it('a consumed approval is not re-consumed through a replay of a different request under the same key', async () => {
+    const { api } = await setup();
+    const ask = ok200(await api.decide(KEYS.supportBot, refund(900)));
+    const approvalId = ask.approval!.id;
+    expect((await api.approve(approvalId, KEYS.frank)).status).toBe(200);
+    const use = ok200(await decideWithKey(api, 'k-use', refund(900, { approvalId })));
+    expect(use.effect).toBe('allow');
+    // Call B under call A's key: refused, not A's allow.
+    expectError(
+      await decideWithKey(api, 'k-use', refund(950, { approvalId })),
+      422,
+      'idempotency_key_reused',
+    );
+    // Call B under a new key: decided, and denied (the approval is bound to A and already used).
+    const other = ok200(await decideWithKey(api, 'k-other', refund(950, { approvalId })));
+    expect(other.effect).toBe('deny');
+    // A's own retry gets A's recorded allow, and the approval was consumed exactly once.
+    expect(ok200(await decideWithKey(api, 'k-use', refund(900, { approvalId })))).toStrictEqual(use);
+    expect(await audit(api, 'type=approval.consumed')).toHaveLength(1);
+    const afterUse = ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId })));
+    expect(afterUse.effect).toBe('deny');
+    expect(afterUse.errors.map((e) => e.code)).toContain('approval_consumed');
+  });
+
+  it('racing requests with one key: one decision is recorded; the others get it or are told to retry', async () => {
+    const { api } = await setup();
+    const all = await Promise.all(Array.from({ length: 6 }, () => decideWithKey(api, 'k-race', refund(120))));
+    const ok = all.filter((r) => r.status === 200);
+    for (const r of all) if (r.status !== 200) expectError(r, 409, 'idempotency_in_progress');
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(ok.map((r) => r.body.decisionId)).size).toBe(1);
+    expect(await audit(api, 'type=decision')).toHaveLength(1);
+  });
+
+  it('a request that failed before anything was recorded releases its key', async () => {
+    const { api } = await setup();
+    // The tool's schema refuses a string amount: 400, nothing recorded.
+    expectError(await decideWithKey(api, 'k-fail', refund('x' as unknown as number)), 400, 'invalid_args');
+    const d = ok200(await decideWithKey(api, 'k-fail', refund(120)));
+    expect(d.effect).toBe('allow');
+  });
+
+  it('a malformed key is refused', async () => {
+    const { api } = await setup();
+    expectError(await decideWithKey(api, 'has space', refund(120)), 400, 'bad_request');
+    expectError(await decideWithKey(api, 'x'.repeat(256), refund(120)), 400, 'bad_request');
+    expect(await audit(api, 'type=decision')).toHaveLength(0);
+  });
+
+  describe('outcomes', () => {
+    const report = (api: Client, id: string, key: string, body: unknown) =>
+      api.post(`/v1/decisions/${encodeURIComponent(id)}/outcome`, key, body);
+
+    it('the agent reports what ran once; the audit trail shows it next to the decision', async () => {
+      const { api } = await setup();
+      const d = ok200(await api.decide(KEYS.supportBot, refund(120)));
+      const res = await report(api, d.decisionId, KEYS.supportBot, {
+        status: 'error',
+        durationMs: 12.5,
+        errorType: 'TimeoutError',
+      });
+      expect(res.status, res.text).toBe(201);
+      expect(res.body).toStrictEqual({ decisionId: d.decisionId, status: 'error', durationMs: 12.5 });
+      expectError(
+        await report(api, d.decisionId, KEYS.supportBot, { status: 'ok', durationMs: 1 }),
+        409,
+        'conflict',
+      );
+      const events = await audit(api, `decisionId=${d.decisionId}`);
+      expect(events.map((r) => r.event.type)).toEqual(['decision', 'decision.outcome']);
+      expect(events[1].event).toMatchObject({
+        agent: 'support-bot',
+        user: 'alice',
+        action: 'payments.refund',
+        resource: 'Customer::c-42',
+        data: { status: 'error', durationMs: 12.5, errorType: 'TimeoutError' },
+      });
+    });
+
+    it('nothing ran for a deny, another agent cannot see the decision, only agents report, bodies are checked', async () => {
+      const { api } = await setup();
+      const denied = ok200(await api.decide(KEYS.supportBot, refund(120, {}, 'c-77')));
+      expectError(
+        await report(api, denied.decisionId, KEYS.supportBot, { status: 'ok', durationMs: 1 }),
+        409,
+        'conflict',
+      );
+      const allowed = ok200(await api.decide(KEYS.supportBot, refund(120)));
+      expectError(
+        await report(api, allowed.decisionId, KEYS.tradeBot, { status: 'ok', durationMs: 1 }),
+        404,
+        'not_found',
+      );
+      expectError(
+        await report(api, allowed.decisionId, KEYS.admin, { status: 'ok', durationMs: 1 }),
+        403,
+        'forbidden',
+      );
+      expectError(
+        await report(api, 'dec_nope', KEYS.supportBot, { status: 'ok', durationMs: 1 }),
+        404,
+        'not_found',
+      );
+      expectError(
+        await report(api, allowed.decisionId, KEYS.supportBot, {
+          status: 'ok',
+          durationMs: 1,
+          errorType: 'free text with spaces',
+        }),
+        400,
+        'bad_request',
+      );
+      expectError(
+        await report(api, allowed.decisionId, KEYS.supportBot, { status: 'done', durationMs: 1 }),
+        400,
+        'bad_request',
+      );
+      expect(await audit(api, 'type=decision.outcome')).toHaveLength(0);
+      // The allow next to those denials: the right agent, a valid body.
+      expect(
+        (await report(api, allowed.decisionId, KEYS.supportBot, { status: 'ok', durationMs: 3 })).status,
+      ).toBe(201);
+      expect(await audit(api, 'type=decision.outcome')).toHaveLength(1);
+    });
+
+    it('racing reports of one outcome: one is recorded', async () => {
+      const { api } = await setup();
+      const d = ok200(await api.decide(KEYS.supportBot, refund(120)));
+      const all = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          report(api, d.decisionId, KEYS.supportBot, { status: 'ok', durationMs: 1 }),
+        ),
+      );
+      expect(all.filter((r) => r.status === 201)).toHaveLength(1);
+      expect(await audit(api, 'type=decision.outcome')).toHaveLength(1);
+    });
+  });
+});

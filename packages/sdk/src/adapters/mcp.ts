@@ -1,0 +1,71 @@
+/**
+ * `@mandate/sdk/mcp`: guards an MCP client (`@modelcontextprotocol/sdk` 1.x) that talks to MCP
+ * servers directly, the way the gateway would — without the gateway.
+ *
+ * ```ts
+ * guardMcpClient(client, { client: mandate, agent: 'support-bot', actions: (name) => `fintech.${name}` });
+ * await client.callTool({ name: 'refund', arguments: { customerId: 'c-42', amount: 120 } });
+ * ```
+ * `callTool` is decided first; only an `allow` reaches the server, with the decided args. A deny
+ * or a pending approval is an `isError` result the model reads; `_meta` carries the decision id
+ * (and for a pending call `mandate/token`: call again with it in `_meta` once the approval is given).
+ */
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { createGuard, type GuardOptions } from '../guard/guard.js';
+import { actionFor, type ActionMapping } from './actions.js';
+
+export interface McpGuardOptions extends GuardOptions {
+  /** MCP tool name → Mandate action; default `payments__refund` → `payments.refund`. */
+  actions?: ActionMapping;
+}
+
+const GUARDED = Symbol.for('mandate.guarded');
+type CallTool = Client['callTool'];
+type CallToolResult = Awaited<ReturnType<CallTool>>;
+
+/**
+ * Guards `client.callTool` in place (the same client object, so code holding it is guarded too)
+ * and returns the client. Guarding twice is a no-op.
+ */
+export function guardMcpClient<C extends Pick<Client, 'callTool'>>(client: C, options: McpGuardOptions): C {
+  const target = client as C & { [GUARDED]?: true };
+  if (target[GUARDED]) return client;
+  const guard = createGuard(options);
+  const original = client.callTool.bind(client) as CallTool;
+  const guarded = async (
+    ...[params, resultSchema, requestOptions]: Parameters<CallTool>
+  ): Promise<CallToolResult> => {
+    const action = actionFor(params.name, options.actions);
+    const ctx = requestOptions?.signal ? { signal: requestOptions.signal } : {};
+    const { 'mandate/token': token, ...meta } = params._meta ?? {};
+    // Forward no Mandate key upstream; a call that carries a pending token resumes it (the server re-checks).
+    const send = async (args: Record<string, unknown>) =>
+      original(
+        { ...params, arguments: args, ...(params._meta ? { _meta: meta } : {}) },
+        resultSchema,
+        requestOptions,
+      );
+    const r =
+      typeof token === 'string'
+        ? await guard.resume(token, action, send, ctx)
+        : await guard.call(action, params.arguments ?? {}, send, ctx);
+    if (r.status === 'ok') {
+      return {
+        ...r.value,
+        _meta: { ...r.value._meta, 'mandate/decisionId': r.decisionId },
+      } as CallToolResult;
+    }
+    return {
+      content: [{ type: 'text', text: r.message }],
+      isError: true,
+      _meta: {
+        'mandate/decisionId': r.decisionId,
+        'mandate/status': r.status,
+        ...(r.status === 'pending' ? { 'mandate/approvalId': r.approvalId, 'mandate/token': r.token } : {}),
+      },
+    } as CallToolResult;
+  };
+  target.callTool = guarded as C['callTool'];
+  target[GUARDED] = true;
+  return client;
+}

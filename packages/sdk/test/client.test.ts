@@ -1,0 +1,135 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { MandateApiError, createClient } from '../src/index.js';
+import { KEYS, disposeAll, exampleClient, startMandate, type Mode } from './fixtures.js';
+
+afterAll(disposeAll);
+
+const refund = (amount: number, customerId = 'c-42') => ({
+  agent: 'support-bot',
+  onBehalfOf: 'alice',
+  action: 'payments.refund',
+  args: { customerId, amount },
+});
+
+describe.each<Mode>(['remote', 'embedded'])('the client, %s', (mode) => {
+  it('decides allow and deny with the decided args, and reads the decision back', async () => {
+    const c = await exampleClient(mode);
+    const allow = await c.decide(refund(120));
+    expect(allow.effect).toBe('allow');
+    expect(allow.args).toStrictEqual({ customerId: 'c-42', amount: 120 });
+    const deny = await c.decide(refund(120, 'c-77'));
+    expect(deny.effect).toBe('deny');
+    const rec = await c.getDecision(allow.decisionId);
+    expect(rec).toMatchObject({
+      decisionId: allow.decisionId,
+      effect: 'allow',
+      agent: 'support-bot',
+      user: 'alice',
+    });
+  });
+
+  it('typed errors carry the stable code: another agent, a bad key, duplicate keys in the raw args', async () => {
+    const c = await exampleClient(mode);
+    await expect(c.decide({ ...refund(120), agent: 'trade-bot' })).rejects.toMatchObject({
+      code: 'agent_mismatch',
+    });
+    await expect(c.withApiKey('nope').decide(refund(120))).rejects.toMatchObject({ code: 'unauthenticated' });
+    const { args: _args, ...rest } = refund(120);
+    await expect(
+      c.decide({ ...rest, argsJson: '{"customerId":"c-42","amount":1,"amount":120}' }),
+    ).rejects.toMatchObject({
+      code: 'duplicate_key',
+    });
+    // The allow next to it: the same raw text without the duplicate.
+    expect((await c.decide({ ...rest, argsJson: '{"customerId":"c-42","amount":120}' })).effect).toBe(
+      'allow',
+    );
+    await expect(c.decide({ ...rest, argsJson: '{"a":1}, "approvalId": "apr_x"' })).rejects.toBeInstanceOf(
+      MandateApiError,
+    );
+  });
+
+  it('approvals: asked, seen by the approver, approved, then the re-submitted call is allowed once', async () => {
+    const c = await exampleClient(mode);
+    const asked = await c.decide(refund(900));
+    expect(asked.effect).toBe('approval_required');
+    const id = asked.approval!.id;
+    const frank = c.withApiKey(KEYS.frank);
+    expect((await frank.approvals.list({ status: 'pending' })).map((a) => a.id)).toContain(id);
+    const waiting = c.approvals.wait(id, { timeoutMs: 5000 });
+    await frank.approvals.approve(id, { comment: 'verified' });
+    expect((await waiting).status).toBe('approved');
+    expect((await c.decide({ ...refund(900), approvalId: id })).effect).toBe('allow');
+    const replay = await c.decide({ ...refund(900), approvalId: id });
+    expect(replay.effect).toBe('deny');
+    expect(replay.errors.map((e) => e.code)).toContain('approval_consumed');
+  });
+
+  it('outcomes are reported once; grants, audit, tools and policies answer', async () => {
+    const c = await exampleClient(mode);
+    const d = await c.decide(refund(120));
+    expect(await c.reportOutcome(d.decisionId, { status: 'ok', durationMs: 2 })).toMatchObject({
+      status: 'ok',
+    });
+    await expect(c.reportOutcome(d.decisionId, { status: 'ok', durationMs: 2 })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    const admin = c.withApiKey(KEYS.admin);
+    const page = await admin.audit.query({ decisionId: d.decisionId });
+    expect(page.items.map((r) => r.event.type)).toEqual(['decision', 'decision.outcome']);
+    expect((await admin.audit.verify()).ok).toBe(true);
+    expect((await c.tools.list()).map((t) => t.action)).toContain('payments.refund');
+    const grants = await c.withApiKey(KEYS.alice).grants.list();
+    expect(grants.some((g) => g.agent === 'support-bot')).toBe(true);
+    const policies = await admin.policies.get();
+    expect(Object.keys(policies.policies)).toContain('agents.cedar');
+    expect(await admin.policies.validate({ policies: policies.policies, schema: policies.schema })).toEqual({
+      ok: true,
+    });
+    await expect(c.audit.verify()).rejects.toMatchObject({ code: 'forbidden' });
+  });
+
+  it('every call takes an AbortSignal', async () => {
+    const c = await exampleClient(mode);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(c.decide(refund(120), { signal: ac.signal })).rejects.toMatchObject({ code: 'aborted' });
+  });
+});
+
+describe('remote retries', () => {
+  it('a decision retried after a lost answer is recorded once (same idempotency key)', async () => {
+    const { url } = await startMandate();
+    let calls = 0;
+    // The first answer is lost on the way back: the server decided and recorded, the client saw an error.
+    const lossy: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (++calls === 1 && String(input).endsWith('/v1/decisions')) {
+        await res.text();
+        throw new TypeError('fetch failed: socket hang up');
+      }
+      return res;
+    };
+    const c = createClient({ url, apiKey: KEYS.supportBot, fetch: lossy });
+    const d = await c.decide(refund(120));
+    expect(d.effect).toBe('allow');
+    expect(calls).toBe(2);
+    const audit = await createClient({ url, apiKey: KEYS.admin }).audit.query({ type: 'decision' });
+    expect(audit.items).toHaveLength(1);
+    expect(audit.items[0]!.event.decisionId).toBe(d.decisionId);
+  });
+
+  it('a vote is never retried; an unreachable server is a network_error', async () => {
+    let calls = 0;
+    const down: typeof fetch = async () => {
+      calls++;
+      throw new TypeError('fetch failed');
+    };
+    const c = createClient({ url: 'http://127.0.0.1:9', apiKey: KEYS.frank, fetch: down, retries: 3 });
+    await expect(c.approvals.approve('apr_x')).rejects.toMatchObject({ code: 'network_error' });
+    expect(calls).toBe(1);
+    calls = 0;
+    await expect(c.approvals.get('apr_x')).rejects.toMatchObject({ code: 'network_error', retryable: true });
+    expect(calls).toBe(4);
+  });
+});

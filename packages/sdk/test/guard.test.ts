@@ -1,0 +1,219 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, decodePending, guardTool, guardTools, type MandateClient } from '../src/index.js';
+import { hasDuplicateKeys } from '../src/guard/json.js';
+import { KEYS, disposeAll, exampleClient, spy } from './fixtures.js';
+
+afterAll(disposeAll);
+
+const base = { agent: 'support-bot', onBehalfOf: 'alice', outcome: 'await' as const };
+
+describe('guardTool against an embedded Mandate', () => {
+  let client: MandateClient;
+  let frank: MandateClient;
+  let admin: MandateClient;
+  beforeAll(async () => {
+    client = await exampleClient('embedded');
+    frank = client.withApiKey(KEYS.frank);
+    admin = client.withApiKey(KEYS.admin);
+  });
+
+  it('allow runs the body once and records its outcome; deny returns a refusal and never runs it', async () => {
+    const s = spy(() => 'ok');
+    const refund = guardTool(s.body, { ...base, client, action: 'payments.refund' });
+    const ok = await refund({ customerId: 'c-42', amount: 120 });
+    expect(ok).toMatchObject({ status: 'ok', value: 'ok', args: { customerId: 'c-42', amount: 120 } });
+    const denied = await refund({ customerId: 'c-77', amount: 120 });
+    expect(denied.status).toBe('denied');
+    expect(s.calls).toHaveLength(1);
+    const trail = await admin.audit.query({ decisionId: ok.decisionId });
+    expect(trail.items.map((r) => [r.event.type, r.event.data.status])).toEqual([
+      ['decision', undefined],
+      ['decision.outcome', 'ok'],
+    ]);
+  });
+
+  it('a body that throws is reported as an error outcome (a code-like type, no message) and the error goes on', async () => {
+    class LedgerDown extends Error {
+      override name = 'LedgerDown';
+    }
+    const refund = guardTool(
+      () => {
+        throw new LedgerDown('ledger at 10.0.0.7 refused customer Ada');
+      },
+      { ...base, client, action: 'payments.refund' },
+    );
+    await expect(refund({ customerId: 'c-42', amount: 121 })).rejects.toBeInstanceOf(LedgerDown);
+    const outcomes = await admin.audit.query({ type: 'decision.outcome' });
+    const last = outcomes.items.at(-1)!.event;
+    expect(last.data).toMatchObject({ status: 'error', errorType: 'LedgerDown' });
+    expect(JSON.stringify(last)).not.toContain('Ada');
+  });
+
+  it('waits for the approver (bounded), then re-submits with the approval id and runs once', async () => {
+    const s = spy(() => 'paid');
+    const refund = guardTool(s.body, {
+      ...base,
+      client,
+      action: 'payments.refund',
+      approval: { waitMs: 10_000 },
+    });
+    const running = refund({ customerId: 'c-42', amount: 941 });
+    let id: string | undefined;
+    for (let i = 0; i < 100 && !id; i++) {
+      id = (await frank.approvals.list({ status: 'pending' })).find((a) => a.args.amount === 941)?.id;
+      if (!id) await new Promise((r) => setTimeout(r, 50));
+    }
+    await frank.approvals.approve(id!);
+    expect(await running).toMatchObject({ status: 'ok', value: 'paid' });
+    expect(s.calls).toEqual([{ customerId: 'c-42', amount: 941 }]);
+  });
+
+  it('the wait is bounded (pending after waitMs) and cancellable (AbortSignal); nothing runs', async () => {
+    const s = spy();
+    const refund = guardTool(s.body, {
+      ...base,
+      client,
+      action: 'payments.refund',
+      approval: { waitMs: 300 },
+    });
+    const r = await refund({ customerId: 'c-42', amount: 942 });
+    expect(r.status).toBe('pending');
+    const ac = new AbortController();
+    const long = guardTool(s.body, {
+      ...base,
+      client,
+      action: 'payments.refund',
+      approval: { waitMs: 60_000 },
+    });
+    const running = long({ customerId: 'c-42', amount: 943 }, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 200);
+    const started = performance.now();
+    const settled = await running.then(
+      (v) => v.status,
+      (e: { code?: string }) => e.code,
+    );
+    expect(['pending', 'aborted']).toContain(settled);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(s.calls).toEqual([]);
+  });
+
+  it('a pending token resumes in another process; a tampered token never runs anything', async () => {
+    const first = guardTool(spy().body, { ...base, client, action: 'payments.refund' });
+    const p = await first({ customerId: 'c-42', amount: 944 });
+    expect(p.status).toBe('pending');
+    const token = p.status === 'pending' ? p.token : '';
+    await frank.approvals.approve(p.status === 'pending' ? p.approvalId : '');
+    // Another process: a new guard; the token is all it has.
+    const s = spy(() => 'paid');
+    const later = guardTool(s.body, { ...base, client, action: 'payments.refund' });
+    // Tampered: other args under the same approval — the server's binding check refuses it.
+    const call = decodePending(token);
+    const forged =
+      'mandate-pending.v1.' +
+      Buffer.from(JSON.stringify({ ...call, args: { customerId: 'c-42', amount: 9440 } })).toString(
+        'base64url',
+      );
+    const refused = await later.resume(forged);
+    expect(refused.status).toBe('denied');
+    expect(refused.status === 'denied' && refused.decision.errors.map((e) => e.code)).toEqual([
+      'approval_mismatch',
+    ]);
+    // Another agent's or another tool's token: refused before anything is asked.
+    const otherAgent =
+      'mandate-pending.v1.' +
+      Buffer.from(JSON.stringify({ ...call, agent: 'trade-bot' })).toString('base64url');
+    await expect(later.resume(otherAgent)).rejects.toMatchObject({ code: 'bad_request' });
+    const otherTool = guardTool(s.body, { ...base, client, action: 'crm.read_customer' });
+    await expect(otherTool.resume(token)).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(later.resume('garbage')).rejects.toMatchObject({ code: 'bad_request' });
+    expect(s.calls).toEqual([]);
+    // The genuine token runs it, once.
+    expect(await later.resume(token)).toMatchObject({ status: 'ok', value: 'paid' });
+    expect((await later.resume(token)).status).toBe('denied');
+    expect(s.calls).toEqual([{ customerId: 'c-42', amount: 944 }]);
+  });
+
+  it('guards a whole tool set in one call', async () => {
+    const read = spy(() => 'read');
+    const refund = spy(() => 'paid');
+    const tools = guardTools(
+      { 'crm.read_customer': read.body, 'payments.refund': refund.body },
+      { ...base, client },
+    );
+    expect((await tools['crm.read_customer']({ customerId: 'c-13' })).status).toBe('denied');
+    expect((await tools['payments.refund']({ customerId: 'c-42', amount: 10 })).status).toBe('ok');
+    expect(read.calls).toEqual([]);
+    expect(refund.calls).toHaveLength(1);
+  });
+});
+
+describe('guardTool runs exactly what the server decided', () => {
+  const answer = (over: Record<string, unknown>) =>
+    new Response(
+      JSON.stringify({
+        decisionId: 'dec_1',
+        effect: 'allow',
+        reasons: [],
+        errors: [],
+        policyVersion: 'v',
+        ...over,
+      }),
+      { status: 200, headers: { 'content-type': 'application/json' } },
+    );
+  const fake =
+    (res: () => Response): typeof fetch =>
+    async () =>
+      res();
+
+  it('the body gets the server’s canonical args, not the ones it was called with', async () => {
+    const c = createClient({
+      url: 'http://127.0.0.1:9',
+      apiKey: 'k',
+      fetch: fake(() => answer({ args: { path: '/srv/a' } })),
+    });
+    const s = spy();
+    const t = guardTool(s.body, { ...base, client: c, action: 'fs.read', outcome: 'off' });
+    await t({ path: '/srv/x/../a' });
+    expect(s.calls).toEqual([{ path: '/srv/a' }]);
+  });
+
+  it('an allow without the decided args, or an unknown effect, never runs the body', async () => {
+    const s = spy();
+    const noArgs = createClient({ url: 'http://127.0.0.1:9', apiKey: 'k', fetch: fake(() => answer({})) });
+    await expect(
+      guardTool(s.body, { ...base, client: noArgs, action: 'fs.read' })({ path: '/a' }),
+    ).rejects.toMatchObject({
+      code: 'invalid_response',
+    });
+    const odd = createClient({
+      url: 'http://127.0.0.1:9',
+      apiKey: 'k',
+      fetch: fake(() => answer({ effect: 'maybe', args: {} })),
+    });
+    await expect(
+      guardTool(s.body, { ...base, client: odd, action: 'fs.read' })({ path: '/a' }),
+    ).rejects.toMatchObject({
+      code: 'invalid_response',
+    });
+    const noApproval = createClient({
+      url: 'http://127.0.0.1:9',
+      apiKey: 'k',
+      fetch: fake(() => answer({ effect: 'approval_required', args: {} })),
+    });
+    expect(
+      (await guardTool(s.body, { ...base, client: noApproval, action: 'fs.read' })({ path: '/a' })).status,
+    ).toBe('denied');
+    expect(s.calls).toEqual([]);
+  });
+});
+
+describe('duplicate keys in raw tool arguments', () => {
+  it('finds a key named twice in any object, after unescaping; not across objects or in values', () => {
+    expect(hasDuplicateKeys('{"a":1,"a":2}')).toBe(true);
+    expect(hasDuplicateKeys('{"a":1,"\\u0061":2}')).toBe(true);
+    expect(hasDuplicateKeys('{"x":{"b":1,"c":{"d":[{"e":1,"e":2}]}}}')).toBe(true);
+    expect(hasDuplicateKeys('{"a":1,"b":{"a":2},"c":[{"a":3},{"a":4}]}')).toBe(false);
+    expect(hasDuplicateKeys('{"a":"a","b":"\\"a\\":1, \\"a\\":"}')).toBe(false);
+    expect(hasDuplicateKeys('[1,{"k":[],"l":{}}]')).toBe(false);
+  });
+});

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { MandateClient } from '../src/index.js';
+import { guardMcpClient } from '../src/adapters/mcp.js';
+import { createToolRunner, type FunctionToolCall } from '../src/adapters/openai.js';
+import { KEYS, disposeAll, exampleClient, spy } from './fixtures.js';
+
+afterAll(disposeAll);
+
+/**
+ * The MCP client adapter over a real MCP client and server (the MCP SDK's in-memory transport),
+ * and plain OpenAI-style function calling, against a real Mandate server.
+ */
+describe('MCP client and function-calling adapters, remote Mandate', () => {
+  let client: MandateClient;
+  let frank: MandateClient;
+  beforeAll(async () => {
+    client = await exampleClient('remote');
+    frank = client.withApiKey(KEYS.frank);
+  });
+  const pendingApprovalId = async (amount: number) =>
+    (await frank.approvals.list({ status: 'pending' })).find((x) => x.args.amount === amount)!.id;
+
+  async function mcpPair() {
+    const refund = spy((a) => `refunded ${String(a.amount)}`);
+    const server = new McpServer({ name: 'fintech', version: '1.0.0' });
+    server.registerTool(
+      'refund',
+      { description: 'Refund a customer', inputSchema: { customerId: z.string(), amount: z.number() } },
+      async (args) => ({ content: [{ type: 'text', text: String(refund.body(args)) }] }),
+    );
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    const mcp = new Client({ name: 'agent', version: '1.0.0' });
+    await Promise.all([server.connect(a), mcp.connect(b)]);
+    guardMcpClient(mcp, {
+      client,
+      agent: 'support-bot',
+      onBehalfOf: 'alice',
+      outcome: 'await',
+      actions: { refund: 'payments.refund' },
+    });
+    return { refund, mcp, close: () => mcp.close() };
+  }
+
+  describe('MCP client', () => {
+    it('allow reaches the server with the decided args; deny and pending never do', async () => {
+      const { refund, mcp, close } = await mcpPair();
+      const ok = await mcp.callTool({ name: 'refund', arguments: { customerId: 'c-42', amount: 120 } });
+      expect(ok.isError).toBeFalsy();
+      expect(ok._meta?.['mandate/decisionId']).toMatch(/^dec_/);
+      const denied = await mcp.callTool({ name: 'refund', arguments: { customerId: 'c-77', amount: 120 } });
+      expect(denied.isError).toBe(true);
+      expect(JSON.stringify(denied.content)).toMatch(/Mandate refused payments\.refund/);
+      const pending = await mcp.callTool({ name: 'refund', arguments: { customerId: 'c-42', amount: 931 } });
+      expect(pending._meta?.['mandate/status']).toBe('pending');
+      expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 120 }]);
+      // Guarding twice is a no-op, and a tool with no action mapping is refused, not passed through.
+      guardMcpClient(mcp, { client, agent: 'support-bot' });
+      await expect(mcp.callTool({ name: 'unmapped', arguments: {} })).rejects.toMatchObject({
+        code: 'unknown_action',
+      });
+      await close();
+    });
+
+    it('an approval for call A never runs call B; the declined one never runs; A resumes from its token once', async () => {
+      const { refund, mcp, close } = await mcpPair();
+      const a = await mcp.callTool({ name: 'refund', arguments: { customerId: 'c-42', amount: 932 } });
+      await frank.approvals.approve(await pendingApprovalId(932));
+      await mcp.callTool({ name: 'refund', arguments: { customerId: 'c-42', amount: 933 } });
+      await frank.approvals.deny(await pendingApprovalId(933));
+      await mcp.callTool({ name: 'refund', arguments: { customerId: 'c-42', amount: 9320 } });
+      expect(refund.calls).toEqual([]);
+      const resume = {
+        name: 'refund',
+        arguments: { customerId: 'c-42', amount: 9999 },
+        _meta: { 'mandate/token': a._meta!['mandate/token'] },
+      };
+      const resumed = await mcp.callTool(resume);
+      expect(resumed.isError).toBeFalsy();
+      // The resumed call ran with the args the approval was for, not the ones sent with the token.
+      expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 932 }]);
+      expect((await mcp.callTool(resume)).isError).toBe(true);
+      expect(refund.calls).toHaveLength(1);
+      await close();
+    });
+  });
+
+  describe('plain function calling', () => {
+    const tc = (id: string, args: string, name = 'payments__refund'): FunctionToolCall => ({
+      id,
+      type: 'function',
+      function: { name, arguments: args },
+    });
+
+    it('tool_calls in, tool messages out: allow runs, deny and duplicate keys do not', async () => {
+      const refund = spy((a) => ({ refunded: a.amount }));
+      const runner = createToolRunner(
+        { payments__refund: refund.body },
+        { client, agent: 'support-bot', onBehalfOf: 'alice', outcome: 'await' },
+      );
+      const out = await runner.run([
+        tc('f-1', '{"customerId":"c-42","amount":120}'),
+        tc('f-2', '{"customerId":"c-77","amount":120}'),
+        tc('f-3', '{"customerId":"c-42","amount":1,"amount":120}'),
+      ]);
+      expect(out.map((m) => m.tool_call_id)).toEqual(['f-1', 'f-2', 'f-3']);
+      expect(out[0]!.content).toBe('{"refunded":120}');
+      expect(out[1]!.content).toMatch(/^Mandate refused payments\.refund/);
+      expect(out[2]!.content).toMatch(/^The tool did not run: .*key twice/);
+      expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 120 }]);
+    });
+
+    it('a pending call resumes from its token in another runner (a restart), once, after the approval', async () => {
+      const first = spy(() => 'ran');
+      const runner = createToolRunner(
+        { payments__refund: first.body },
+        { client, agent: 'support-bot', onBehalfOf: 'alice' },
+      );
+      const r = await runner.call(tc('f-p', '{"customerId":"c-42","amount":934}'));
+      expect(r.status).toBe('pending');
+      const token = r.status === 'pending' ? r.token : '';
+      const restarted = spy(() => 'ran');
+      const again = createToolRunner(
+        { payments__refund: restarted.body },
+        { client, agent: 'support-bot', onBehalfOf: 'alice' },
+      );
+      expect((await again.resume(token, 'payments__refund')).content).toMatch(/needs a human approval/);
+      await frank.approvals.approve(r.status === 'pending' ? r.approvalId : '');
+      expect((await again.resume(token, 'payments__refund')).content).toBe('ran');
+      expect((await again.resume(token, 'payments__refund')).content).toMatch(
+        /approval_consumed|already used/,
+      );
+      expect(first.calls).toEqual([]);
+      expect(restarted.calls).toEqual([{ customerId: 'c-42', amount: 934 }]);
+    });
+  });
+});
