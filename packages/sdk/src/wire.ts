@@ -293,6 +293,15 @@ export interface Tool {
   risk: 'low' | 'medium' | 'high' | 'critical';
   summary?: string;
   redact: string[];
+  /** Args that are filesystem paths, canonicalised by the server before deciding. */
+  paths?: ToolPaths;
+}
+
+/** Which args of a tool name files (docs/policies.md "Path and URL arguments"). */
+export interface ToolPaths {
+  args: string[];
+  resolveSymlinks: boolean;
+  folderType: string;
 }
 
 /** A policy set as `PUT /v1/policies` takes it. */
