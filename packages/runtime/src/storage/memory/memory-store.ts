@@ -25,6 +25,7 @@ import {
   type ToolPin,
 } from '../port.js';
 import { matchesAuditFilter } from '../audit-filter.js';
+import { storeUnavailable } from '../unavailable.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -46,7 +47,7 @@ export function createMemoryStore(): Store {
   let auditTail: Promise<unknown> = Promise.resolve();
 
   const open = () => {
-    if (closed) throw new MandateError('store_unavailable', 'store is closed');
+    if (closed) throw storeUnavailable('closed', 'store is closed');
   };
   const activeVersion = () => activations.at(-1)?.version ?? null;
 
