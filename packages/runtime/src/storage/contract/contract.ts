@@ -13,6 +13,8 @@ import {
   type StoredPolicySet,
   type ToolPin,
 } from '../port.js';
+import { MandateError } from '../../kernel/index.js';
+import { unavailableReason } from '../unavailable.js';
 
 /*
  * The one storage contract (STYLE.md: "one port, one contract suite"). Every driver runs it via
@@ -207,13 +209,70 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         await expect(store.ping()).resolves.toBeUndefined();
       });
 
-      it('every call after close rejects with store_unavailable; close is idempotent', async () => {
+      it('every call after close rejects with store_unavailable (reason closed); close is idempotent', async () => {
         await store.close();
-        await expectCode(store.ping(), 'store_unavailable');
-        await expectCode(store.getAgent('agent-a'), 'store_unavailable');
-        await expectCode(store.putApiKey(apiKey('k1')), 'store_unavailable');
-        await expectCode(store.appendAudit([auditEvent(1)], testSealer), 'store_unavailable');
-        await expectCode(store.auditHead(), 'store_unavailable');
+        // Every method of the port, so a new one cannot forget the check.
+        const calls: Record<Exclude<keyof Store, 'kind' | 'close'>, () => Promise<unknown>> = {
+          migrate: () => store.migrate(),
+          ping: () => store.ping(),
+          getAgent: () => store.getAgent('agent-a'),
+          getUser: () => store.getUser('user-1'),
+          getResource: () => store.getResource('Customer', 'c-1'),
+          putEntities: () => store.putEntities({ agents: [agentA], users: [], resources: [] }),
+          listEntities: () => store.listEntities(),
+          putTools: () => store.putTools([tool('a.b')]),
+          listTools: () => store.listTools(),
+          savePolicySet: () => store.savePolicySet(policySet('v1')),
+          activatePolicySet: () => store.activatePolicySet('v1', '2025-01-01T00:00:00.000Z'),
+          getActivePolicySet: () => store.getActivePolicySet(),
+          getActivePolicyVersion: () => store.getActivePolicyVersion(),
+          watchPolicyActivations: () =>
+            store.watchPolicyActivations
+              ? store.watchPolicyActivations(() => undefined)
+              : Promise.reject(new MandateError('store_unavailable', 'no push')),
+          getPolicySet: () => store.getPolicySet('v1'),
+          listPolicySets: () => store.listPolicySets(),
+          putApiKey: () => store.putApiKey(apiKey('k1')),
+          findApiKeyByHash: () => store.findApiKeyByHash(apiKey('k1').hash),
+          listApiKeys: () => store.listApiKeys(),
+          createApproval: () => store.createApproval(approval('ap1')),
+          getApproval: () => store.getApproval('ap1'),
+          listApprovals: () => store.listApprovals({}),
+          countPendingApprovals: () => store.countPendingApprovals('agent-a'),
+          updateApproval: () => store.updateApproval(approval('ap1'), 'pending', 0),
+          createGrant: () => store.createGrant(grant('g1')),
+          getGrant: () => store.getGrant('g1'),
+          listGrants: () => store.listGrants({}),
+          revokeGrant: () => store.revokeGrant('g1', '2025-01-01T00:00:00.000Z'),
+          putToolPin: () =>
+            store.putToolPin({
+              server: 's',
+              tool: 't',
+              hash: 'sha256:x',
+              definition: {},
+              status: 'approved',
+              firstSeenAt: '2025-01-01T00:00:00.000Z',
+              updatedAt: '2025-01-01T00:00:00.000Z',
+              approvedBy: 'tofu',
+            }),
+          getToolPin: () => store.getToolPin('s', 't'),
+          listToolPins: () => store.listToolPins(),
+          appendAudit: () => store.appendAudit([auditEvent(1)], testSealer),
+          auditHead: () => store.auditHead(),
+          readAudit: () => store.readAudit(0, 10),
+          queryAudit: () => store.queryAudit({ limit: 10 }),
+          appendCheckpoint: () => store.appendCheckpoint(checkpoint(1, GENESIS_HASH)),
+          listCheckpoints: () => store.listCheckpoints(),
+        };
+        for (const [name, call] of Object.entries(calls)) {
+          const err = await call().then(
+            () => new Error(`${name} resolved on a closed store`),
+            (e: unknown) => e,
+          );
+          expect({ name, code: (err as MandateError).code }).toEqual({ name, code: 'store_unavailable' });
+          if (name !== 'watchPolicyActivations' || store.watchPolicyActivations)
+            expect({ name, reason: unavailableReason(err) }).toEqual({ name, reason: 'closed' });
+        }
         await expect(store.close()).resolves.toBeUndefined();
       });
     });
@@ -275,6 +334,18 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.listTools()).toStrictEqual([t2]);
         await store.putTools([]);
         expect(await store.listTools()).toEqual([]);
+      });
+
+      it('concurrent replacements never conflict: the registry ends as one of the sets, whole', async () => {
+        // Nodes starting together all replace the registry at once (issue 9).
+        const sets = Array.from({ length: 8 }, (_, i) =>
+          Array.from({ length: 3 + i }, (_, j) => tool(`set${i}.tool${j}`)),
+        );
+        for (let round = 0; round < 3; round++) {
+          await Promise.all(sets.map((set) => store.putTools(set)));
+          const listed = await store.listTools();
+          expect(sets.some((set) => JSON.stringify(set) === JSON.stringify(listed))).toBe(true);
+        }
       });
     });
 
@@ -412,6 +483,8 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getApproval('ap1')).toStrictEqual(a);
         expect(await store.getApproval('nope')).toBeNull();
         await expectCode(store.createApproval(approval('ap1')), 'conflict');
+        // The message names what collided, so an operator can act on it (issue 9).
+        await expect(store.createApproval(approval('ap1'))).rejects.toThrow(/approval/i);
         expect(await store.getApproval('ap1')).toStrictEqual(a);
       });
 
@@ -503,6 +576,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getGrant('g1')).toStrictEqual(g);
         expect(await store.getGrant('nope')).toBeNull();
         await expectCode(store.createGrant(grant('g1')), 'conflict');
+        await expect(store.createGrant(grant('g1'))).rejects.toThrow(/grant/i);
       });
 
       it('lists newest first with user, agent and includeRevoked filters', async () => {
