@@ -16,7 +16,7 @@ import {
   type StoredAuditRecord,
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
-import { LOCK_SLICE_MS, isFull, retryWhileBusy, translate } from './faults.js';
+import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
 import {
   json,
@@ -170,7 +170,15 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
    */
   const attempt = async <T>(fn: () => T, write: boolean, budget = budgetMs): Promise<T> => {
     try {
-      const out = await retryWhileBusy(fn, budget, () => closed);
+      let out: T;
+      try {
+        // The hot path: one synchronous call, no timer, no extra await.
+        if (closed) throw storeUnavailable('closed', 'store is closed');
+        out = fn();
+      } catch (err) {
+        if (!isBusy(err)) throw err;
+        out = await retryWhileBusy(fn, budget, () => closed);
+      }
       if (write) full = false;
       return out;
     } catch (err) {
