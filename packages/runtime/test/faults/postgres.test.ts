@@ -5,7 +5,7 @@ import { KEYS, client, refund, type HttpResult } from '../fixtures/http.js';
 import { createPostgresStore } from '../../src/storage/postgres/index.js';
 import { unavailableReason } from '../../src/storage/index.js';
 import type { Store } from '../../src/storage/port.js';
-import { auditEvent, expectChain, testSealer } from '../../src/storage/contract/index.js';
+import { auditEvent, everyStoreCall, expectChain, testSealer } from '../../src/storage/contract/index.js';
 import {
   killChildren,
   postgresUrl,
@@ -145,27 +145,7 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
     const s = store(schema, { port: proxy.port });
     await s.ping();
     proxy.cut();
-    const calls: [string, () => Promise<unknown>][] = [
-      ['ping', () => s.ping()],
-      ['migrate', () => s.migrate()],
-      ['getAgent', () => s.getAgent('a')],
-      ['listEntities', () => s.listEntities()],
-      ['putEntities', () => s.putEntities({ agents: [], users: [], resources: [] })],
-      ['putTools', () => s.putTools([])],
-      ['listTools', () => s.listTools()],
-      ['getActivePolicyVersion', () => s.getActivePolicyVersion()],
-      ['activatePolicySet', () => s.activatePolicySet('v', 't')],
-      ['findApiKeyByHash', () => s.findApiKeyByHash('h')],
-      ['listApprovals', () => s.listApprovals({})],
-      ['listGrants', () => s.listGrants({})],
-      ['revokeGrant', () => s.revokeGrant('g', 't')],
-      ['listToolPins', () => s.listToolPins()],
-      ['appendAudit', () => s.appendAudit([auditEvent(1)], testSealer)],
-      ['auditHead', () => s.auditHead()],
-      ['queryAudit', () => s.queryAudit({ limit: 1 })],
-      ['watchPolicyActivations', () => s.watchPolicyActivations!(() => undefined)],
-    ];
-    for (const [name, call] of calls) {
+    for (const { name, call } of everyStoreCall(s)) {
       const err = await call().then(
         () => new Error(`${name} resolved while the server was away`),
         (e: unknown) => e,

@@ -6,7 +6,7 @@ import { ensureBuilt, runCli } from '../fixtures/cli.js';
 import { KEYS, client, ok200, refund, type HttpResult } from '../fixtures/http.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { unavailableReason } from '../../src/storage/index.js';
-import { auditEvent, expectChain, testSealer } from '../../src/storage/contract/index.js';
+import { auditEvent, everyStoreCall, expectChain, testSealer } from '../../src/storage/contract/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createMandate } from '../../src/app/index.js';
 import { silentLogger } from '../../src/kernel/index.js';
@@ -114,6 +114,28 @@ describe('sqlite store while another process holds the lock', () => {
       // Nothing was written by the failed attempts; the store works again.
       const [r] = await s.appendAudit([auditEvent(2)], testSealer);
       expect(r!.seq).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('every write fails with reason locked after its budget, every read answers, ping says locked', async () => {
+    const path = join(tempDir('mandate-lock-'), 'mandate.db');
+    const s = createSqliteStore(path, { busyTimeoutMs: 200 });
+    try {
+      await s.migrate();
+      const holder = await holdSqliteLock(path);
+      try {
+        for (const { name, kind, call } of everyStoreCall(s)) {
+          const outcome = await call().then(
+            () => 'answered',
+            (err: unknown) => unavailableReason(err) ?? String(err),
+          );
+          expect({ name, outcome }).toEqual({ name, outcome: kind === 'read' ? 'answered' : 'locked' });
+        }
+      } finally {
+        await holder.release();
+      }
     } finally {
       await s.close();
     }

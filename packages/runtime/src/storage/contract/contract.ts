@@ -187,6 +187,81 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   await expect(p).rejects.toMatchObject({ code });
 }
 
+/** How a port method touches the database: what a fault test expects of it. */
+export type StoreCallKind = 'read' | 'write' | 'ping' | 'listen';
+
+/**
+ * One call of every port method (with throwaway arguments), typed so that a method added to the
+ * port without an entry here does not compile. For fault tests: after close, while the server is
+ * away, while another process holds the lock.
+ */
+export function everyStoreCall(
+  store: Store,
+): { name: string; kind: StoreCallKind; call: () => Promise<unknown> }[] {
+  const t = '2025-01-01T00:00:00.000Z';
+  const calls: Record<Exclude<keyof Store, 'kind' | 'close'>, [StoreCallKind, () => Promise<unknown>]> = {
+    migrate: ['write', () => store.migrate()],
+    ping: ['ping', () => store.ping()],
+    getAgent: ['read', () => store.getAgent('agent-a')],
+    getUser: ['read', () => store.getUser('user-1')],
+    getResource: ['read', () => store.getResource('Customer', 'c-1')],
+    putEntities: ['write', () => store.putEntities({ agents: [agentA], users: [], resources: [] })],
+    listEntities: ['read', () => store.listEntities()],
+    putTools: ['write', () => store.putTools([tool('a.b')])],
+    listTools: ['read', () => store.listTools()],
+    savePolicySet: ['write', () => store.savePolicySet(policySet('v-fault'))],
+    activatePolicySet: ['write', () => store.activatePolicySet('v-fault', t)],
+    getActivePolicySet: ['read', () => store.getActivePolicySet()],
+    getActivePolicyVersion: ['read', () => store.getActivePolicyVersion()],
+    watchPolicyActivations: [
+      'listen',
+      () =>
+        store.watchPolicyActivations
+          ? store.watchPolicyActivations(() => undefined).then((stop) => stop())
+          : Promise.resolve(),
+    ],
+    getPolicySet: ['read', () => store.getPolicySet('v-fault')],
+    listPolicySets: ['read', () => store.listPolicySets()],
+    putApiKey: ['write', () => store.putApiKey(apiKey('k-fault'))],
+    findApiKeyByHash: ['read', () => store.findApiKeyByHash(apiKey('k-fault').hash)],
+    listApiKeys: ['read', () => store.listApiKeys()],
+    createApproval: ['write', () => store.createApproval(approval('ap-fault'))],
+    getApproval: ['read', () => store.getApproval('ap-fault')],
+    listApprovals: ['read', () => store.listApprovals({})],
+    countPendingApprovals: ['read', () => store.countPendingApprovals('agent-a')],
+    updateApproval: ['write', () => store.updateApproval(approval('ap-fault'), 'pending', 0)],
+    createGrant: ['write', () => store.createGrant(grant('g-fault'))],
+    getGrant: ['read', () => store.getGrant('g-fault')],
+    listGrants: ['read', () => store.listGrants({})],
+    revokeGrant: ['write', () => store.revokeGrant('g-fault', t)],
+    putToolPin: [
+      'write',
+      () =>
+        store.putToolPin({
+          server: 's',
+          tool: 't',
+          hash: 'sha256:x',
+          definition: {},
+          status: 'approved',
+          firstSeenAt: t,
+          updatedAt: t,
+          approvedBy: 'tofu',
+        }),
+    ],
+    getToolPin: ['read', () => store.getToolPin('s', 't')],
+    listToolPins: ['read', () => store.listToolPins()],
+    appendAudit: ['write', () => store.appendAudit([auditEvent(1)], testSealer)],
+    auditHead: ['read', () => store.auditHead()],
+    readAudit: ['read', () => store.readAudit(0, 10)],
+    queryAudit: ['read', () => store.queryAudit({ limit: 10 })],
+    appendCheckpoint: ['write', () => store.appendCheckpoint(checkpoint(1, GENESIS_HASH))],
+    listCheckpoints: ['read', () => store.listCheckpoints()],
+  };
+  return Object.entries(calls)
+    .filter(([name]) => name !== 'watchPolicyActivations' || store.watchPolicyActivations)
+    .map(([name, [kind, call]]) => ({ name, kind, call }));
+}
+
 /**
  * Declares the storage contract for one driver. `factory` must return a fresh, empty, unmigrated
  * store on every call; the suite migrates it before each case and closes it after.
@@ -212,60 +287,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
       it('every call after close rejects with store_unavailable (reason closed); close is idempotent', async () => {
         await store.close();
         // Every method of the port, so a new one cannot forget the check.
-        const calls: Record<
-          Exclude<keyof Store, 'kind' | 'close' | 'watchPolicyActivations'>,
-          () => Promise<unknown>
-        > & { watchPolicyActivations?: () => Promise<unknown> } = {
-          migrate: () => store.migrate(),
-          ping: () => store.ping(),
-          getAgent: () => store.getAgent('agent-a'),
-          getUser: () => store.getUser('user-1'),
-          getResource: () => store.getResource('Customer', 'c-1'),
-          putEntities: () => store.putEntities({ agents: [agentA], users: [], resources: [] }),
-          listEntities: () => store.listEntities(),
-          putTools: () => store.putTools([tool('a.b')]),
-          listTools: () => store.listTools(),
-          savePolicySet: () => store.savePolicySet(policySet('v1')),
-          activatePolicySet: () => store.activatePolicySet('v1', '2025-01-01T00:00:00.000Z'),
-          getActivePolicySet: () => store.getActivePolicySet(),
-          getActivePolicyVersion: () => store.getActivePolicyVersion(),
-          getPolicySet: () => store.getPolicySet('v1'),
-          listPolicySets: () => store.listPolicySets(),
-          putApiKey: () => store.putApiKey(apiKey('k1')),
-          findApiKeyByHash: () => store.findApiKeyByHash(apiKey('k1').hash),
-          listApiKeys: () => store.listApiKeys(),
-          createApproval: () => store.createApproval(approval('ap1')),
-          getApproval: () => store.getApproval('ap1'),
-          listApprovals: () => store.listApprovals({}),
-          countPendingApprovals: () => store.countPendingApprovals('agent-a'),
-          updateApproval: () => store.updateApproval(approval('ap1'), 'pending', 0),
-          createGrant: () => store.createGrant(grant('g1')),
-          getGrant: () => store.getGrant('g1'),
-          listGrants: () => store.listGrants({}),
-          revokeGrant: () => store.revokeGrant('g1', '2025-01-01T00:00:00.000Z'),
-          putToolPin: () =>
-            store.putToolPin({
-              server: 's',
-              tool: 't',
-              hash: 'sha256:x',
-              definition: {},
-              status: 'approved',
-              firstSeenAt: '2025-01-01T00:00:00.000Z',
-              updatedAt: '2025-01-01T00:00:00.000Z',
-              approvedBy: 'tofu',
-            }),
-          getToolPin: () => store.getToolPin('s', 't'),
-          listToolPins: () => store.listToolPins(),
-          appendAudit: () => store.appendAudit([auditEvent(1)], testSealer),
-          auditHead: () => store.auditHead(),
-          readAudit: () => store.readAudit(0, 10),
-          queryAudit: () => store.queryAudit({ limit: 10 }),
-          appendCheckpoint: () => store.appendCheckpoint(checkpoint(1, GENESIS_HASH)),
-          listCheckpoints: () => store.listCheckpoints(),
-        };
-        const watch = store.watchPolicyActivations?.bind(store);
-        if (watch) calls.watchPolicyActivations = () => watch(() => undefined);
-        for (const [name, call] of Object.entries(calls)) {
+        for (const { name, call } of everyStoreCall(store)) {
           const err = await call().then(
             () => new Error(`${name} resolved on a closed store`),
             (e: unknown) => e,
