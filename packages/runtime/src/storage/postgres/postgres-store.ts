@@ -171,9 +171,10 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
   const connection: pg.ClientConfig = {
     connectionString: url,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
-    // Not in the URL's way: pg lets the URL's own application_name override this one.
+    // pg applies the URL's parameters over these, so an application_name in the URL wins.
     application_name: (opts.applicationName ?? 'mandate').slice(0, 63),
-    // A peer that vanished without a reset (power cut, partition) is found by the OS, not never.
+    // TCP keepalive: a server that vanished without a reset (power cut, partition) is noticed
+    // by the OS instead of being waited for forever.
     keepAlive: true,
   };
   const pool = new pg.Pool({
