@@ -1,5 +1,6 @@
 export { createMandate } from './mandate.js';
 export type { CreateMandateOptions, Mandate } from './mandate.js';
 export { describeStore, openStore } from './store.js';
+export type { OpenStoreOptions } from './store.js';
 export { PolicyCaseSchema, runPolicyCases } from './policy-cases.js';
 export type { PolicyCase, PolicyCaseResult, PolicyTestReport, RunPolicyCasesInput } from './policy-cases.js';

@@ -92,7 +92,7 @@ export async function createMandate(
   const { config, nodeId } = loaded;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createJsonLogger(config.log.level);
-  const store = options.store ?? openStore(config.store, logger);
+  const store = options.store ?? openStore(config.store, logger, { nodeId });
   let audit: AuditLog | undefined;
   let policies: PolicyService | undefined;
   let server: Server | undefined;

@@ -4,12 +4,21 @@ import { createMemoryStore } from '../storage/memory/index.js';
 import { createSqliteStore } from '../storage/sqlite/index.js';
 import { createPostgresStore } from '../storage/postgres/index.js';
 
+/** Options of {@link openStore}. */
+export interface OpenStoreOptions {
+  /** Names this node's PostgreSQL sessions (`application_name` `mandate <nodeId>`), for operators. */
+  nodeId?: string;
+}
+
 /** Opens the store a `--store` URL names: `memory`, `sqlite:<path>` or `postgres://…`. */
-export function openStore(url: string, logger: Logger): Store {
+export function openStore(url: string, logger: Logger, opts: OpenStoreOptions = {}): Store {
   if (url === 'memory') return createMemoryStore();
   if (url.startsWith('sqlite:')) return createSqliteStore(url.slice('sqlite:'.length), { logger });
   if (url.startsWith('postgres://') || url.startsWith('postgresql://'))
-    return createPostgresStore(url, { logger });
+    return createPostgresStore(url, {
+      logger,
+      ...(opts.nodeId === undefined ? {} : { applicationName: `mandate ${opts.nodeId}` }),
+    });
   throw new MandateError('bad_request', `unknown store ${url}: use memory, sqlite:<path> or postgres://…`);
 }
 

@@ -1,2 +1,3 @@
 export { GENESIS_HASH } from './port.js';
 export type * from './port.js';
+export { storeUnavailable, unavailableReason } from './unavailable.js';

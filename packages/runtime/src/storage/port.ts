@@ -198,14 +198,32 @@ export interface AuditFilter {
 export type AuditSealer = (head: AuditHead, events: readonly AuditEvent[]) => StoredAuditRecord[];
 
 /**
+ * Why a driver answered `store_unavailable`, carried in the error's `details.reason` (and in
+ * `/readyz`): `locked` — another process held the write lock past the driver's wait budget;
+ * `full` — no room for the write (disk full, SQLite's page cap, PostgreSQL `disk_full`);
+ * `closed` — the store was closed; `unreachable` — anything else (connection lost or refused,
+ * file unreadable).
+ */
+export type StoreUnavailableReason = 'locked' | 'full' | 'closed' | 'unreachable';
+
+/**
  * The one storage port. Every driver (memory, SQLite, PostgreSQL) passes `storage/contract`.
  * Methods are async so that network drivers fit; a driver fails with `MandateError('store_unavailable')`
- * when its database cannot be reached, never with a driver-specific error.
+ * (its `details.reason` a {@link StoreUnavailableReason}) when its database cannot be reached, is
+ * locked past the driver's wait or is full — never with a driver-specific error, and never by
+ * blocking the event loop while it waits. A failed write wrote nothing, except that a commit whose
+ * answer was lost with the connection may have landed: callers treat the failure as "not known to
+ * be written" (an audit append that failed rejects its decision).
  */
 export interface Store {
   readonly kind: 'memory' | 'sqlite' | 'postgres';
   /** Apply pending forward-only migrations; returns the names applied. */
   migrate(): Promise<string[]>;
+  /**
+   * Resolves when the store can serve reads and writes now; rejects with `store_unavailable` and a
+   * reason otherwise (SQLite: also when another process holds the write lock or the file is full).
+   * Bounded: it answers within a fraction of a second and never blocks the event loop.
+   */
   ping(): Promise<void>;
   close(): Promise<void>;
 

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { auditEvent, expectChain, testSealer } from '../../src/storage/contract/index.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { openSqliteDatabase } from '../../src/storage/sqlite/sqlite-store.js';
+import { LOCK_SLICE_MS } from '../../src/storage/sqlite/faults.js';
 import { removeTempDirs, tempDir } from './helpers.js';
 
 afterAll(removeTempDirs);
@@ -13,12 +14,13 @@ afterAll(removeTempDirs);
 const isRoot = process.getuid?.() === 0;
 
 describe('sqlite driver specifics', () => {
-  it('opens the file in WAL mode with synchronous=FULL, a busy timeout and foreign keys on', () => {
+  it('opens the file in WAL mode with synchronous=FULL, a short busy timeout and foreign keys on', () => {
     const db = openSqliteDatabase(join(tempDir(), 'a', 'b', 'mandate.db'));
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
-      expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+      // One slice: longer waits for a lock are asynchronous retries (storage/sqlite/faults.ts).
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(LOCK_SLICE_MS);
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     } finally {
       db.close();

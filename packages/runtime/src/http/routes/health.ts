@@ -1,20 +1,28 @@
 import { type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
+import { unavailableReason, type StoreUnavailableReason } from '../../storage/index.js';
 
 /** `/healthz`, `/readyz` and `/metrics`. */
 export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
   route('GET', '/healthz', async () => ({ status: 'ok' }));
   route('GET', '/readyz', async (ctx) => {
     const active = deps.policies.active();
-    let storeOk = true;
+    // Why the store cannot serve (locked, full, closed, unreachable), or null when it can.
+    let storeReason: StoreUnavailableReason | null = null;
     try {
       await deps.store.ping();
-    } catch {
-      storeOk = false;
+    } catch (err) {
+      storeReason = unavailableReason(err) ?? 'unreachable';
     }
+    const storeOk = storeReason === null;
     const ready = active !== null && storeOk;
     if (!ready) ctx.res.statusCode = 503;
-    return { ready, policyVersion: active?.version ?? null, store: storeOk ? 'ok' : 'unavailable' };
+    return {
+      ready,
+      policyVersion: active?.version ?? null,
+      store: storeOk ? 'ok' : 'unavailable',
+      ...(storeOk ? {} : { storeReason }),
+    };
   });
   route('GET', '/metrics', async (ctx) => {
     const s = deps.auditStats();

@@ -14,6 +14,8 @@ import {
   type ToolPin,
 } from '../port.js';
 import { describeIdempotencyContract } from './idempotency.js';
+import type { MandateError } from '../../kernel/index.js';
+import { unavailableReason } from '../unavailable.js';
 
 /*
  * The one storage contract (STYLE.md: "one port, one contract suite"). Every driver runs it via
@@ -186,6 +188,92 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   await expect(p).rejects.toMatchObject({ code });
 }
 
+/** How a port method touches the database: what a fault test expects of it. */
+export type StoreCallKind = 'read' | 'write' | 'ping' | 'listen';
+
+/**
+ * One call of every port method (with throwaway arguments), typed so that a method added to the
+ * port without an entry here does not compile. For fault tests: after close, while the server is
+ * away, while another process holds the lock.
+ */
+export function everyStoreCall(
+  store: Store,
+): { name: string; kind: StoreCallKind; call: () => Promise<unknown> }[] {
+  const t = '2025-01-01T00:00:00.000Z';
+  const calls: Record<Exclude<keyof Store, 'kind' | 'close'>, [StoreCallKind, () => Promise<unknown>]> = {
+    migrate: ['write', () => store.migrate()],
+    ping: ['ping', () => store.ping()],
+    getAgent: ['read', () => store.getAgent('agent-a')],
+    getUser: ['read', () => store.getUser('user-1')],
+    getResource: ['read', () => store.getResource('Customer', 'c-1')],
+    putEntities: ['write', () => store.putEntities({ agents: [agentA], users: [], resources: [] })],
+    listEntities: ['read', () => store.listEntities()],
+    putTools: ['write', () => store.putTools([tool('a.b')])],
+    listTools: ['read', () => store.listTools()],
+    savePolicySet: ['write', () => store.savePolicySet(policySet('v-fault'))],
+    activatePolicySet: ['write', () => store.activatePolicySet('v-fault', t)],
+    getActivePolicySet: ['read', () => store.getActivePolicySet()],
+    getActivePolicyVersion: ['read', () => store.getActivePolicyVersion()],
+    watchPolicyActivations: [
+      'listen',
+      () =>
+        store.watchPolicyActivations
+          ? store.watchPolicyActivations(() => undefined).then((stop) => stop())
+          : Promise.resolve(),
+    ],
+    getPolicySet: ['read', () => store.getPolicySet('v-fault')],
+    listPolicySets: ['read', () => store.listPolicySets()],
+    putApiKey: ['write', () => store.putApiKey(apiKey('k-fault'))],
+    findApiKeyByHash: ['read', () => store.findApiKeyByHash(apiKey('k-fault').hash)],
+    listApiKeys: ['read', () => store.listApiKeys()],
+    createApproval: ['write', () => store.createApproval(approval('ap-fault'))],
+    getApproval: ['read', () => store.getApproval('ap-fault')],
+    listApprovals: ['read', () => store.listApprovals({})],
+    countPendingApprovals: ['read', () => store.countPendingApprovals('agent-a')],
+    updateApproval: ['write', () => store.updateApproval(approval('ap-fault'), 'pending', 0)],
+    createGrant: ['write', () => store.createGrant(grant('g-fault'))],
+    getGrant: ['read', () => store.getGrant('g-fault')],
+    listGrants: ['read', () => store.listGrants({})],
+    revokeGrant: ['write', () => store.revokeGrant('g-fault', t)],
+    claimIdempotencyKey: [
+      'write',
+      () =>
+        store.claimIdempotencyKey(
+          { scope: 'decision:k', key: 'i', fingerprint: 'f', response: null, createdAt: t, expiresAt: t },
+          t,
+        ),
+    ],
+    completeIdempotencyKey: ['write', () => store.completeIdempotencyKey('decision:k', 'i', 'f', '{}')],
+    releaseIdempotencyKey: ['write', () => store.releaseIdempotencyKey('decision:k', 'i', 'f')],
+    purgeIdempotencyKeys: ['write', () => store.purgeIdempotencyKeys(t)],
+    putToolPin: [
+      'write',
+      () =>
+        store.putToolPin({
+          server: 's',
+          tool: 't',
+          hash: 'sha256:x',
+          definition: {},
+          status: 'approved',
+          firstSeenAt: t,
+          updatedAt: t,
+          approvedBy: 'tofu',
+        }),
+    ],
+    getToolPin: ['read', () => store.getToolPin('s', 't')],
+    listToolPins: ['read', () => store.listToolPins()],
+    appendAudit: ['write', () => store.appendAudit([auditEvent(1)], testSealer)],
+    auditHead: ['read', () => store.auditHead()],
+    readAudit: ['read', () => store.readAudit(0, 10)],
+    queryAudit: ['read', () => store.queryAudit({ limit: 10 })],
+    appendCheckpoint: ['write', () => store.appendCheckpoint(checkpoint(1, GENESIS_HASH))],
+    listCheckpoints: ['read', () => store.listCheckpoints()],
+  };
+  return Object.entries(calls)
+    .filter(([name]) => name !== 'watchPolicyActivations' || store.watchPolicyActivations)
+    .map(([name, [kind, call]]) => ({ name, kind, call }));
+}
+
 /**
  * Declares the storage contract for one driver. `factory` must return a fresh, empty, unmigrated
  * store on every call; the suite migrates it before each case and closes it after.
@@ -210,13 +298,17 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         await expect(store.ping()).resolves.toBeUndefined();
       });
 
-      it('every call after close rejects with store_unavailable; close is idempotent', async () => {
+      it('every call after close rejects with store_unavailable (reason closed); close is idempotent', async () => {
         await store.close();
-        await expectCode(store.ping(), 'store_unavailable');
-        await expectCode(store.getAgent('agent-a'), 'store_unavailable');
-        await expectCode(store.putApiKey(apiKey('k1')), 'store_unavailable');
-        await expectCode(store.appendAudit([auditEvent(1)], testSealer), 'store_unavailable');
-        await expectCode(store.auditHead(), 'store_unavailable');
+        // Every method of the port, so a new one cannot forget the check.
+        for (const { name, call } of everyStoreCall(store)) {
+          const err = await call().then(
+            () => new Error(`${name} resolved on a closed store`),
+            (e: unknown) => e,
+          );
+          expect({ name, code: (err as MandateError).code }).toEqual({ name, code: 'store_unavailable' });
+          expect({ name, reason: unavailableReason(err) }).toEqual({ name, reason: 'closed' });
+        }
         await expect(store.close()).resolves.toBeUndefined();
       });
     });
@@ -278,6 +370,18 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.listTools()).toStrictEqual([t2]);
         await store.putTools([]);
         expect(await store.listTools()).toEqual([]);
+      });
+
+      it('concurrent replacements never conflict: the registry ends as one of the sets, whole', async () => {
+        // Nodes starting together all replace the registry at once (issue 9).
+        const sets = Array.from({ length: 8 }, (_, i) =>
+          Array.from({ length: 3 + i }, (_, j) => tool(`set${i}.tool${j}`)),
+        );
+        for (let round = 0; round < 3; round++) {
+          await Promise.all(sets.map((set) => store.putTools(set)));
+          const listed = await store.listTools();
+          expect(sets.some((set) => JSON.stringify(set) === JSON.stringify(listed))).toBe(true);
+        }
       });
     });
 
@@ -415,6 +519,8 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getApproval('ap1')).toStrictEqual(a);
         expect(await store.getApproval('nope')).toBeNull();
         await expectCode(store.createApproval(approval('ap1')), 'conflict');
+        // The message names what collided, so an operator can act on it (issue 9).
+        await expect(store.createApproval(approval('ap1'))).rejects.toThrow(/approval/i);
         expect(await store.getApproval('ap1')).toStrictEqual(a);
       });
 
@@ -506,6 +612,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getGrant('g1')).toStrictEqual(g);
         expect(await store.getGrant('nope')).toBeNull();
         await expectCode(store.createGrant(grant('g1')), 'conflict');
+        await expect(store.createGrant(grant('g1'))).rejects.toThrow(/grant/i);
       });
 
       it('lists newest first with user, agent and includeRevoked filters', async () => {

@@ -1,1 +1,2 @@
-export { auditEvent, describeStoreContract, expectChain, testSealer } from './contract.js';
+export { auditEvent, describeStoreContract, everyStoreCall, expectChain, testSealer } from './contract.js';
+export type { StoreCallKind } from './contract.js';

@@ -26,6 +26,7 @@ import {
 } from '../port.js';
 import { matchesAuditFilter } from '../audit-filter.js';
 import { createMemoryIdempotency } from './idempotency.js';
+import { storeUnavailable } from '../unavailable.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -47,7 +48,7 @@ export function createMemoryStore(): Store {
   let auditTail: Promise<unknown> = Promise.resolve();
 
   const open = () => {
-    if (closed) throw new MandateError('store_unavailable', 'store is closed');
+    if (closed) throw storeUnavailable('closed', 'store is closed');
   };
   const activeVersion = () => activations.at(-1)?.version ?? null;
 

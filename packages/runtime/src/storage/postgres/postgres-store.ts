@@ -15,6 +15,9 @@ import {
 } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
+import { isUnavailable, translate } from './faults.js';
+import { watchActivations } from './listener.js';
+import { storeUnavailable } from '../unavailable.js';
 import {
   json,
   parse,
@@ -42,6 +45,11 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long to wait for a connection before failing with store_unavailable; default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * The `application_name` of every connection (pool and listener), so an operator can tell this
+   * node's sessions apart in `pg_stat_activity`; default `mandate`. One in the URL wins.
+   */
+  applicationName?: string;
 }
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
@@ -59,49 +67,6 @@ const MIGRATE_LOCK = '7731948201550002';
 const AUDIT_INSERT_CHUNK = 1000;
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-/** Node socket errors that mean the server cannot be reached. */
-const NET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
-/** Messages pg raises without a code when a connection dies or cannot be had in time. */
-const DEAD_CONNECTION =
-  /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed|not queryable/i;
-
-function isUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') {
-    if (NET_CODES.has(code)) return true;
-    // SQLSTATE classes: 08 connection, 28 auth, 3D no database, 53 resources (disk full, too many
-    // connections), 57 operator intervention (admin shutdown, cancel), 58 system/IO errors.
-    if (err instanceof pg.DatabaseError && /^(08|28|3D|53|57|58)/.test(code)) return true;
-  }
-  return DEAD_CONNECTION.test(err.message);
-}
-
-/** Translates a driver error into the port's error vocabulary; anything not from pg passes through. */
-function translate(err: unknown, log: Logger): unknown {
-  if (err instanceof MandateError) return err;
-  if (isUnavailable(err)) {
-    log.error('postgres store unavailable', { code: (err as { code?: unknown }).code ?? null });
-    return new MandateError('store_unavailable', 'the database is unavailable', { cause: err });
-  }
-  if (err instanceof pg.DatabaseError) {
-    if (err.code === '23505')
-      return new MandateError('conflict', 'the record already exists', { cause: err });
-    return new MandateError('internal', 'database error', { cause: err });
-  }
-  return err;
-}
 
 /** Approval columns in the order of {@link approvalValues}; `id` first. */
 const APPROVAL_COLUMNS = [
@@ -204,21 +169,32 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw new MandateError('bad_request', `invalid schema name ${JSON.stringify(schema)}`);
   }
-  const pool = new pg.Pool({
+  const connection: pg.ClientConfig = {
     connectionString: url,
-    max: opts.poolSize ?? 10,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    // pg applies the URL's parameters over these, so an application_name in the URL wins.
+    application_name: (opts.applicationName ?? 'mandate').slice(0, 63),
+    // TCP keepalive: a server that vanished without a reset (power cut, partition) is noticed
+    // by the OS instead of being waited for forever.
+    keepAlive: true,
+  };
+  const pool = new pg.Pool({
+    ...connection,
+    max: opts.poolSize ?? 10,
     // A startup parameter applies to every pooled connection before its first query, with no race.
     ...(schema === undefined ? {} : { options: `-c search_path="${schema}"` }),
   });
-  // An idle client whose server went away emits here; without a listener Node would crash.
+  // An idle client whose server went away emits here; without a listener Node would crash. The
+  // pool drops that client and opens a fresh one for the next query: that is the reconnection.
   pool.on('error', (err) => log.warn('postgres idle connection error', { error: err.message }));
   let closed = false;
+  /** Stops the activation listeners still running, at close. */
+  const listeners = new Set<() => Promise<void>>();
   // NOTIFY is database-wide: one channel per schema keeps isolated deployments (and tests) apart.
   const channel = `mandate_policy_${(schema ?? 'public').toLowerCase()}`.slice(0, 63);
 
   const run = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (closed) throw new MandateError('store_unavailable', 'store is closed');
+    if (closed) throw storeUnavailable('closed', 'store is closed');
     try {
       return await fn();
     } catch (err) {
@@ -230,17 +206,40 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
   const one = async (sql: string, params: unknown[] = []): Promise<Row | undefined> =>
     (await rows(sql, params))[0];
 
-  /** BEGIN … COMMIT on one pooled connection; a connection that failed is destroyed, not reused. */
+  /**
+   * BEGIN … COMMIT on one pooled connection; a connection that failed is destroyed, not reused.
+   * A commit whose answer was lost with the connection rejects although it may have landed: the
+   * caller treats it as not written (an audit append then rejects its decisions — never the
+   * reverse, an answer without its record).
+   */
   const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
-    const client = await pool.connect();
     let broken: Error | undefined;
+    // A checked-out client has no pool listener: a connection killed between two statements
+    // (pg_terminate_backend, a server stop) would be an unhandled 'error' event, ending the
+    // process. Here it only marks the client broken; its next query rejects.
+    const onError = (err: Error) => {
+      broken ??= err;
+    };
+    const client = await new Promise<pg.PoolClient>((resolve, reject) => {
+      pool.connect((err, c) => {
+        if (err || !c) {
+          reject(err ?? new Error('Connection terminated: no client'));
+          return;
+        }
+        // Attached in the hand-over itself, not after an await: the pool may hand over a fresh
+        // connection while the rest of its socket's bytes — a FATAL from the server — are still
+        // being parsed, before any promise continuation could attach it.
+        c.on('error', onError);
+        resolve(c);
+      });
+    });
     try {
       await client.query('BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       return out;
     } catch (err) {
-      if (isUnavailable(err)) broken = err as Error;
+      if (broken || isUnavailable(err)) broken ??= err as Error;
       else {
         try {
           await client.query('ROLLBACK');
@@ -250,7 +249,9 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       }
       throw err;
     } finally {
+      // Synchronous hand-over: release() attaches the pool's own listener before this one goes.
       client.release(broken);
+      client.removeListener('error', onError);
     }
   };
 
@@ -286,7 +287,11 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     async close() {
       if (closed) return;
       closed = true;
-      await pool.end();
+      try {
+        for (const unwatch of [...listeners]) await unwatch();
+      } finally {
+        await pool.end();
+      }
     },
 
     getAgent: (id) =>
@@ -348,6 +353,10 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     putTools: (tools: Tool[]) =>
       run(() =>
         tx(async (c) => {
+          // Replacements serialise: two nodes starting at once both DELETE what they see and then
+          // INSERT positions 0…n, so without this the second one's INSERT meets the first one's
+          // rows (23505 on tools_pkey) once that commits. Readers are not blocked (MVCC).
+          await c.query('LOCK TABLE tools IN SHARE ROW EXCLUSIVE MODE');
           await c.query('DELETE FROM tools');
           for (const [i, t] of tools.entries()) {
             await c.query('INSERT INTO tools (position, action, doc) VALUES ($1, $2, $3)', [
@@ -382,25 +391,30 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         await pool.query('SELECT pg_notify($1, $2)', [channel, version]);
       }),
     async watchPolicyActivations(onActivated) {
-      if (closed) throw new MandateError('store_unavailable', 'store is closed');
-      const client = new pg.Client({
-        connectionString: url,
-        connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
-      });
-      client.on('error', (err) => log.warn('postgres policy listener error', { error: err.message }));
-      client.on('notification', (n) => {
-        if (n.channel === channel && n.payload) onActivated(n.payload);
-      });
+      if (closed) throw storeUnavailable('closed', 'store is closed');
+      let stop: () => Promise<void>;
       try {
-        await client.connect();
-        await client.query(`LISTEN "${channel}"`);
+        stop = await watchActivations(
+          {
+            client: connection,
+            channel,
+            log,
+            activeVersion: async () => {
+              const r = await one('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
+              return r ? String(r.version) : null;
+            },
+          },
+          onActivated,
+        );
       } catch (err) {
-        await client.end().catch(() => undefined);
         throw translate(err, log);
       }
-      return async () => {
-        await client.end().catch(() => undefined);
+      const unwatch = async () => {
+        listeners.delete(unwatch);
+        await stop();
       };
+      listeners.add(unwatch);
+      return unwatch;
     },
     getActivePolicyVersion: () =>
       run(async () => {

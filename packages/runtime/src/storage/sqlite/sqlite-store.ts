@@ -17,6 +17,8 @@ import {
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
+import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
+import { storeUnavailable } from '../unavailable.js';
 import {
   json,
   parse,
@@ -38,49 +40,21 @@ import {
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
   logger?: Logger;
-  /** How long a writer waits for another process's lock before failing with store_unavailable. */
+  /**
+   * How long a call waits for another process's lock before failing with store_unavailable
+   * (reason `locked`); default 5 s. The wait is asynchronous: other requests go on meanwhile.
+   */
   busyTimeoutMs?: number;
+  /**
+   * Caps the file at this many pages (`PRAGMA max_page_count`): past it writes fail with
+   * store_unavailable (reason `full`), as on a full disk. Unset: SQLite's own limit.
+   */
+  maxPageCount?: number;
 }
 
-/*
- * Result codes meaning "this database cannot be used right now" rather than "this request is
- * wrong". better-sqlite3 reports extended codes (e.g. SQLITE_IOERR_WRITE), so match by prefix.
- */
-const UNAVAILABLE = [
-  'SQLITE_CANTOPEN',
-  'SQLITE_FULL',
-  'SQLITE_IOERR',
-  'SQLITE_BUSY',
-  'SQLITE_LOCKED',
-  'SQLITE_READONLY',
-  'SQLITE_CORRUPT',
-  'SQLITE_NOTADB',
-  'SQLITE_PERM',
-  'SQLITE_NOMEM',
-  'SQLITE_PROTOCOL',
-  'SQLITE_AUTH',
-];
-
-/** Translates a driver error into the port's error vocabulary; anything not from SQLite passes through. */
-function translate(err: unknown, log: Logger): unknown {
-  if (err instanceof MandateError) return err;
-  if (err instanceof Database.SqliteError) {
-    const code = err.code;
-    if (UNAVAILABLE.some((c) => code.startsWith(c))) {
-      log.error('sqlite store unavailable', { code });
-      return new MandateError('store_unavailable', 'the database is unavailable', { cause: err });
-    }
-    if (code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code.startsWith('SQLITE_CONSTRAINT_UNIQUE')) {
-      return new MandateError('conflict', 'the record already exists', { cause: err });
-    }
-    return new MandateError('internal', 'database error', { cause: err });
-  }
-  // A closed handle throws TypeError before reaching SQLite.
-  if (err instanceof TypeError && /database connection is not open/.test(err.message)) {
-    return new MandateError('store_unavailable', 'store is closed', { cause: err });
-  }
-  return err;
-}
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/** How long `ping` tries for the write lock before it reports the database locked. */
+const PING_LOCK_BUDGET_MS = 250;
 
 function approvalParams(a: ApprovalRecord): Row {
   return {
@@ -146,6 +120,9 @@ export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}):
       mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
     try {
+      // Opening happens before serving, so it may wait the whole budget in SQLite's busy handler:
+      // switching a fresh file to WAL needs a moment of exclusive access while other nodes start.
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
       // SECURITY: durability — WAL with synchronous=FULL fsyncs the WAL on every commit, so an
       // audit batch that appendAudit returned survives a power cut.
       const mode = db.pragma('journal_mode = WAL', { simple: true });
@@ -154,8 +131,11 @@ export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}):
         (opts.logger ?? silentLogger).warn('sqlite could not enable WAL', { mode: String(mode) });
       }
       db.pragma('synchronous = FULL');
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
       db.pragma('foreign_keys = ON');
+      if (opts.maxPageCount !== undefined) db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
+      // From here on a call blocks the process for one short slice at most; longer waits for
+      // another process's lock are asynchronous retries (faults.ts, docs/adr/0016).
+      db.pragma(`busy_timeout = ${LOCK_SLICE_MS}`);
     } catch (err) {
       db.close();
       throw err;
@@ -165,31 +145,50 @@ export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}):
     const t = translate(err, opts.logger ?? silentLogger);
     if (t instanceof MandateError) throw t;
     // mkdir and similar filesystem failures: the database cannot be opened.
-    throw new MandateError('store_unavailable', 'cannot open the database', { cause: err });
+    throw storeUnavailable('unreachable', 'cannot open the database', err);
   }
 }
 
 /**
  * The embedded SQLite driver (better-sqlite3; the only module that imports it). Calls are
- * synchronous underneath, so each method runs start to end without interleaving inside this
- * process; `BEGIN IMMEDIATE` and `busy_timeout` serialise against other processes.
+ * synchronous underneath, so each attempt runs start to end without interleaving inside this
+ * process; `BEGIN IMMEDIATE` serialises against other processes, and a call that finds the lock
+ * taken waits for it asynchronously (faults.ts), so one waiting write never stalls the process.
  *
  * @param path a file path (its directory is created when missing) or `:memory:`.
  */
 export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): Store {
   const log = opts.logger ?? silentLogger;
   const db = openSqliteDatabase(path, opts);
+  const budgetMs = Math.max(0, opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
   let closed = false;
+  /** The last write failed for lack of room and none has succeeded since: `ping` reports `full`. */
+  let full = false;
 
-  /** Runs `fn` against the open database, translating driver errors at this one boundary. */
-  const run = async <T>(fn: () => T): Promise<T> => {
-    if (closed) throw new MandateError('store_unavailable', 'store is closed');
+  /**
+   * Runs `fn` against the open database — retrying asynchronously while another process holds the
+   * lock — and translates driver errors at this one boundary.
+   */
+  const attempt = async <T>(fn: () => T, write: boolean, budget = budgetMs): Promise<T> => {
     try {
-      return fn();
+      let out: T;
+      try {
+        // The hot path: one synchronous call, no timer, no extra await.
+        if (closed) throw storeUnavailable('closed', 'store is closed');
+        out = fn();
+      } catch (err) {
+        if (!isBusy(err)) throw err;
+        out = await retryWhileBusy(fn, budget, () => closed);
+      }
+      if (write) full = false;
+      return out;
     } catch (err) {
+      if (isFull(err)) full = true;
       throw translate(err, log);
     }
   };
+  const run = <T>(fn: () => T): Promise<T> => attempt(fn, false);
+  const write = <T>(fn: () => T): Promise<T> => attempt(fn, true);
   // Writes take the write lock up front (IMMEDIATE) so a read-then-write cannot be upgraded into a
   // deadlock; multi-statement reads only need one snapshot (DEFERRED).
   const tx = <T>(fn: () => T): T => db.transaction(fn).immediate();
@@ -222,7 +221,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     kind: 'sqlite',
 
     migrate: () =>
-      run(() =>
+      write(() =>
         tx(() => {
           exec(
             `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -242,10 +241,20 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           return applied;
         }),
       ),
-    ping: () =>
-      run(() => {
-        get('SELECT 1');
-      }),
+    async ping() {
+      // Reads a page of the file (a `SELECT 1` would not touch it), so an unreadable file fails here.
+      await run(() => get('SELECT count(*) AS n FROM sqlite_master'));
+      const pages = await run(() => ({
+        count: Number(db.pragma('page_count', { simple: true })),
+        max: Number(db.pragma('max_page_count', { simple: true })),
+        free: Number(db.pragma('freelist_count', { simple: true })),
+      }));
+      if (full || (pages.count >= pages.max && pages.free === 0))
+        throw storeUnavailable('full', 'the database is full');
+      // Takes the write lock and lets it go, writing nothing: tells "locked by another process"
+      // from "busy for a moment" within a short, asynchronous budget.
+      await attempt(() => tx(() => undefined), false, PING_LOCK_BUDGET_MS);
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -272,7 +281,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         return r ? resourceFromRow(r) : null;
       }),
     putEntities: (doc: EntitiesDocument) =>
-      run(() =>
+      write(() =>
         tx(() => {
           const agent = db.prepare(
             `INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES (?, ?, ?, ?, ?, ?)
@@ -303,7 +312,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       ),
 
     putTools: (tools: Tool[]) =>
-      run(() =>
+      write(() =>
         tx(() => {
           exec('DELETE FROM tools');
           const ins = db.prepare('INSERT INTO tools (position, action, doc) VALUES (?, ?, ?)');
@@ -313,7 +322,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     listTools: () => run(() => all('SELECT doc FROM tools ORDER BY position').map((r) => parse<Tool>(r.doc))),
 
     savePolicySet: (set) =>
-      run(() => {
+      write(() => {
         exec(
           `INSERT INTO policy_sets (version, policies, schema_text, created_at, source) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (version) DO NOTHING`,
@@ -325,7 +334,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         );
       }),
     activatePolicySet: (version, at) =>
-      run(() =>
+      write(() =>
         tx(() => {
           if (!get('SELECT 1 FROM policy_sets WHERE version = ?', version)) {
             throw new MandateError('not_found', `no policy set ${version}`);
@@ -365,7 +374,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       ),
 
     putApiKey: (k) =>
-      run(() => {
+      write(() => {
         exec(
           `INSERT INTO api_keys (id, hash, role, subject, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, role = excluded.role, subject = excluded.subject,
@@ -387,7 +396,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     listApiKeys: () => run(() => all('SELECT * FROM api_keys ORDER BY ord').map(apiKeyFromRow)),
 
     createApproval: (a) =>
-      run(() => {
+      write(() => {
         exec(
           `INSERT INTO approvals (id, call_hash, decision_id, agent, user_id, action, resource, policy_version, role, quorum,
              summary, args, status, requested_at, expires_at, votes, vote_count, resolved_at, consumed_at, consumed_by)
@@ -416,7 +425,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         Number(get(`SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND status = 'pending'`, agent)!.n),
       ),
     updateApproval: (next, expectedStatus, expectedVotes) =>
-      run(() => {
+      write(() => {
         // SECURITY: single use — the WHERE clause is the compare-and-set; only one writer can move
         // an approval out of a given (status, vote count) state.
         const res = exec(
@@ -432,7 +441,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       }),
 
     createGrant: (g) =>
-      run(() => {
+      write(() => {
         exec(
           `INSERT INTO grants (id, user_id, agent, actions, resources, resource_attributes, limits, created_at, expires_at,
              revoked_at, parent_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -464,7 +473,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         return all(`SELECT * FROM grants ${w.sql()} ORDER BY ord DESC`, ...w.params).map(grantFromRow);
       }),
     revokeGrant: (id, at) =>
-      run(() =>
+      write(() =>
         // SECURITY: atomic — a grant and everything attenuated from it are revoked together or not at all.
         tx(() => {
           const root = get('SELECT revoked_at FROM grants WHERE id = ?', id);
@@ -486,7 +495,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       ),
 
     putToolPin: (pin) =>
-      run(() => {
+      write(() => {
         exec(
           `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -516,10 +525,10 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         ).map(pinFromRow),
       ),
 
-    ...createSqliteIdempotency({ run, exec, get, tx }),
+    ...createSqliteIdempotency({ run: write, exec, get, tx }),
 
     appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
-      run(() =>
+      write(() =>
         // SECURITY: one chain — the head is read inside the IMMEDIATE (write-locked) transaction, so
         // no other writer can append between reading it and inserting; the commit (fsynced, see the
         // pragmas) is the durability point.
@@ -577,7 +586,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         return all(sql, ...w.params, Math.max(0, f.limit)).map(auditFromRow);
       }),
     appendCheckpoint: (cp) =>
-      run(() => {
+      write(() => {
         exec(
           'INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)',
           cp.seq,

@@ -1,0 +1,279 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { POSTGRES_URL, disposeAll, tempDir } from '../fixtures/mandate.js';
+import { ensureBuilt, runCli } from '../fixtures/cli.js';
+import { KEYS, client, refund, type HttpResult } from '../fixtures/http.js';
+import { createPostgresStore } from '../../src/storage/postgres/index.js';
+import { unavailableReason } from '../../src/storage/index.js';
+import type { Store } from '../../src/storage/port.js';
+import { auditEvent, everyStoreCall, expectChain, testSealer } from '../../src/storage/contract/index.js';
+import {
+  killChildren,
+  postgresUrl,
+  sleep,
+  spawnServe,
+  startProxy,
+  stopServe,
+  terminateBackends,
+  uniqueName,
+  withClient,
+  writeServeConfig,
+  type TcpProxy,
+} from './helpers.js';
+
+/*
+ * Issue 9, "PostgreSQL connections lost under load crash the node". Every test kills only the
+ * connections it opened (its own application_name) or cuts its own TCP proxy: the shared server,
+ * which other people use, is never stopped.
+ */
+
+const url = POSTGRES_URL ?? '';
+const schemas: string[] = [];
+const stores: Store[] = [];
+const proxies: TcpProxy[] = [];
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const p of proxies.splice(0)) await p.close();
+});
+afterAll(async () => {
+  killChildren();
+  if (POSTGRES_URL)
+    await withClient(url, async (c) => {
+      for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+    });
+  await disposeAll();
+});
+
+/** A store on `schema`; `app` goes in the URL (what an operator would do), `port` to a proxy. */
+function store(schema: string, opts: { app?: string; port?: number; poolSize?: number } = {}): Store {
+  const s = createPostgresStore(postgresUrl(url, opts), {
+    schema,
+    poolSize: opts.poolSize ?? 4,
+    connectTimeoutMs: 3000,
+  });
+  stores.push(s);
+  return s;
+}
+
+const freshSchema = () => {
+  const s = uniqueName('mandate_faults');
+  schemas.push(s);
+  return s;
+};
+
+async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(50);
+  }
+}
+
+describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
+  it('names its connections with application_name; one in the URL wins', async () => {
+    const app = uniqueName('mandate_app');
+    const own = createPostgresStore(url, { schema: freshSchema(), applicationName: app });
+    const byUrl = createPostgresStore(postgresUrl(url, { app: `${app}_url` }), {
+      schema: freshSchema(),
+      applicationName: app,
+    });
+    stores.push(own, byUrl);
+    await own.migrate();
+    await byUrl.migrate();
+    const count = (name: string) =>
+      withClient(url, async (c) =>
+        Number(
+          (await c.query('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [name]))
+            .rows[0].n,
+        ),
+      );
+    const [mine, theirs] = [await count(app), await count(`${app}_url`)];
+    expect(mine).toBeGreaterThan(0);
+    expect(theirs).toBeGreaterThan(0);
+  });
+
+  it('survives its backends being terminated while appending: no crash, store_unavailable or success, one chain', async () => {
+    const schema = freshSchema();
+    const app = uniqueName('mandate_kill');
+    const s = store(schema, { app, poolSize: 6 });
+    await s.migrate();
+    const outcomes = { ok: 0, unavailable: 0 };
+    let stop = false;
+    const writer = async () => {
+      let n = 0;
+      while (!stop) {
+        try {
+          await s.appendAudit([auditEvent(n++)], testSealer);
+          outcomes.ok++;
+        } catch (err) {
+          // Anything but store_unavailable (a raw driver error, an internal error) fails the test.
+          expect(unavailableReason(err)).toBe('unreachable');
+          outcomes.unavailable++;
+        }
+      }
+    };
+    // An unhandled 'error' event from a pg client is an uncaught exception: in `mandate serve`, the end.
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const writers = Array.from({ length: 6 }, writer);
+      await withClient(url, async (c) => {
+        for (let i = 0; i < 25; i++) {
+          await terminateBackends(c, app);
+          await sleep(40);
+        }
+      });
+      stop = true;
+      await Promise.all(writers);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(uncaught).toEqual([]);
+    // Reconnected: the pool replaced every killed connection.
+    await s.appendAudit([auditEvent(9999)], testSealer);
+    expect(outcomes.unavailable).toBeGreaterThan(0);
+    expect(outcomes.ok).toBeGreaterThan(0);
+    expectChain(await s.readAudit(0, 100_000));
+  });
+
+  it('fails every method with store_unavailable while the server is away, and works again once it is back', async () => {
+    const schema = freshSchema();
+    await store(schema).migrate();
+    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
+    proxies.push(proxy);
+    const s = store(schema, { port: proxy.port });
+    await s.ping();
+    proxy.cut();
+    for (const { name, call } of everyStoreCall(s)) {
+      const err = await call().then(
+        () => new Error(`${name} resolved while the server was away`),
+        (e: unknown) => e,
+      );
+      expect({ name, reason: unavailableReason(err) }).toEqual({ name, reason: 'unreachable' });
+    }
+    proxy.restore();
+    await s.ping();
+    const [r] = await s.appendAudit([auditEvent(1)], testSealer);
+    expect(r!.seq).toBe(1);
+  });
+
+  it('the activation listener reconnects and listens again after its connection is killed', async () => {
+    const schema = freshSchema();
+    const app = uniqueName('mandate_listen');
+    const listener = store(schema, { app });
+    const writer = store(schema);
+    await writer.migrate();
+    const heard: string[] = [];
+    await listener.watchPolicyActivations!((v) => heard.push(v));
+    const activate = async (version: string) => {
+      await writer.savePolicySet({ version, policies: {}, schema: '', createdAt: 't', source: 'test' });
+      await writer.activatePolicySet(version, 't');
+    };
+    await activate('v1');
+    await until('v1 is heard', () => heard.includes('v1'));
+    // Kill every connection of the listening store, the LISTEN one included.
+    await withClient(url, async (c) => {
+      await until('the listener is connected', async () => (await terminateBackends(c, app)) > 0);
+    });
+    // Activations after the reconnection are pushed again (the 1 s poll is not involved here).
+    await until(
+      'an activation after the kill is heard',
+      async () => {
+        const v = `v-${heard.length}-${Math.random()}`;
+        await activate(v);
+        await sleep(300);
+        return heard.includes(v);
+      },
+      20_000,
+    );
+  });
+});
+
+describe.skipIf(!POSTGRES_URL)('a node under lost connections (real binary, real HTTP)', () => {
+  beforeAll(() => ensureBuilt());
+
+  it('answers 503 while the database is away, reconnects, never crashes, and every allow has its record', async () => {
+    const schema = freshSchema();
+    await withClient(url, (c) => c.query(`CREATE SCHEMA "${schema}"`));
+    const app = uniqueName('mandate_node');
+    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
+    proxies.push(proxy);
+    const dir = tempDir('mandate-pgfault-');
+    const config = writeServeConfig(dir, postgresUrl(url, { port: proxy.port, schema, app }));
+    const node = await spawnServe(config);
+    expect(node.url, node.stderr()).not.toBeNull();
+    const api = client(node.url!);
+
+    const results: HttpResult[] = [];
+    let stop = false;
+    const load = async () => {
+      while (!stop) {
+        try {
+          results.push(await api.decide(KEYS.supportBot, refund(120)));
+        } catch {
+          // A connection refused would mean the process is gone: checked below.
+          await sleep(50);
+        }
+      }
+    };
+    const loaders = Array.from({ length: 6 }, load);
+    const allowsSince = (i: number) =>
+      results.slice(i).filter((r) => r.status === 200 && r.body.effect === 'allow').length;
+
+    await until('the node decides under load', () => allowsSince(0) > 5, 60_000);
+    // 1. Its connections are killed again and again (pg_terminate_backend).
+    await withClient(url, async (c) => {
+      for (let i = 0; i < 15; i++) {
+        await terminateBackends(c, app);
+        await sleep(150);
+      }
+    });
+    const afterKills = results.length;
+    await until('decisions are allowed again after the kills', () => allowsSince(afterKills) > 3, 60_000);
+
+    // 2. The server "stops immediately": every connection is reset and new ones are refused.
+    proxy.cut();
+    const cutAt = results.length;
+    await until('a 503 while the database is away', () => results.slice(cutAt).some((r) => r.status === 503));
+    const ready = await api.get('/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ ready: false, store: 'unavailable', storeReason: 'unreachable' });
+    expect((await api.get('/healthz')).status).toBe(200);
+    await sleep(1000);
+    // 3. It comes back: the node reconnects by itself.
+    proxy.restore();
+    const backAt = results.length;
+    await until('decisions are allowed again after the restart', () => allowsSince(backAt) > 3, 60_000);
+    stop = true;
+    await Promise.all(loaders);
+
+    expect(node.child.exitCode, node.stderr()).toBeNull();
+    expect((await api.get('/readyz')).status).toBe(200);
+    // Only answers and 503s with a store code: no 500, no crash, no hang.
+    const statuses = new Set(results.map((r) => r.status));
+    expect([...statuses].filter((s) => s !== 200 && s !== 503)).toEqual([]);
+    const unavailable = results.filter((r) => r.status === 503).map((r) => r.body?.error?.code);
+    expect(unavailable.length).toBeGreaterThan(0);
+    expect(unavailable.filter((c) => c !== 'store_unavailable' && c !== 'audit_unavailable')).toEqual([]);
+
+    expect(await stopServe(node)).toEqual({ code: 0, signal: null });
+
+    // SECURITY: no allow without its record, and the chain verifies.
+    const allowed = results
+      .filter((r) => r.status === 200 && r.body.effect === 'allow')
+      .map((r) => r.body.decisionId as string);
+    const recorded = await withClient(url, async (c) => {
+      const rows = await c.query(
+        `SELECT decision_id, effect FROM "${schema}".audit_events WHERE type = 'decision'`,
+      );
+      return new Map(
+        rows.rows.map((r: { decision_id: string; effect: string }) => [r.decision_id, r.effect]),
+      );
+    });
+    expect(allowed.filter((id) => recorded.get(id) !== 'allow')).toEqual([]);
+    const verify = await runCli(['audit', 'verify', '--config', config, '--json'], { timeoutMs: 120_000 });
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
+  }, 300_000);
+});
