@@ -175,6 +175,8 @@ export const ConfigSchema = z.strictObject({
       onBehalfOf: z.record(z.string(), z.string()).default({}),
       /** A forwarded request that takes longer is cancelled upstream and fails. */
       callTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+      /** Starting an upstream (spawn or connect, then initialize) may take this long; default max(30 s, callTimeoutMs). */
+      connectTimeoutMs: z.number().int().min(100).max(3_600_000).optional(),
       /** How long a tools/call needing approval is held open waiting for it; 0 answers at once. */
       holdForApprovalMs: z.number().int().min(0).max(600_000).default(0),
       /** Origins accepted on /mcp besides loopback ones (DNS-rebinding protection). */

@@ -66,6 +66,8 @@ export interface GatewayOptions {
   onBehalfOf?: Record<string, string>;
   /** Timeout of a forwarded request, in ms. */
   callTimeoutMs?: number;
+  /** Timeout of starting an upstream (spawn or connect, initialize), in ms; default the larger of 30 s and `callTimeoutMs`. */
+  connectTimeoutMs?: number;
   /** How long a `tools/call` needing approval is held open waiting for it (0: answer at once). */
   holdForApprovalMs?: number;
   /** Origins accepted on `/mcp` besides loopback ones. */
@@ -126,6 +128,8 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   validateUpstreams(options.upstreams);
   const { logger } = deps;
   const callTimeoutMs = options.callTimeoutMs ?? 60_000;
+  // A cold start (a spawned interpreter, `npx` resolving a package, a loaded machine) is not a hung call.
+  const connectTimeoutMs = options.connectTimeoutMs ?? Math.max(30_000, callTimeoutMs);
   const holdDefault = options.holdForApprovalMs ?? 0;
   const pins = createPinService({ store: deps.store, clock: deps.clock, logger, record: deps.record });
   const permitCache = new Map<string, boolean>();
@@ -300,7 +304,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       conn.direct.failAll(`upstream ${u.name} closed the connection`);
       onEvent.closed(conn);
     };
-    await client.connect(transport, { timeout: callTimeoutMs });
+    await client.connect(transport, { timeout: connectTimeoutMs });
     conn.direct.attach();
     conn.caps = client.getServerCapabilities() ?? {};
     conn.instructions = client.getInstructions();
