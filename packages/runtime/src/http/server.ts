@@ -14,6 +14,7 @@ import { registerGrantRoutes } from './routes/grants.js';
 import { registerPolicyRoutes } from './routes/policies.js';
 import { registerEntityRoutes } from './routes/entities.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerAuthzenRoutes } from './routes/authzen.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -28,6 +29,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerPolicyRoutes(route, deps);
   registerEntityRoutes(route, deps);
   registerAuditRoutes(route, deps);
+  registerAuthzenRoutes(route, deps);
 
   return (req, res) => {
     const requestId = newId('req', deps.clock.now());
