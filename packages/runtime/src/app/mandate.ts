@@ -49,6 +49,7 @@ import { updateEntities } from '../entities/index.js';
 import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
+import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -70,6 +71,8 @@ export interface Mandate {
   gateway: Gateway | null;
   metrics: Metrics;
   publicKeys: Record<string, string>;
+  /** Delivery state of each audit sink (empty until `listen`, which starts them). */
+  sinkStatus(): SinkStatus[];
   /** Starts the HTTP server (the v1 API, and the MCP gateway at /mcp when upstreams are configured). */
   listen(): Promise<{ server: Server; url: string }>;
   close(): Promise<void>;
@@ -98,6 +101,7 @@ export async function createMandate(
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
   let stopPolling: () => Promise<void> = async () => {};
+  let sinks: SinkRunner | null = null;
   const shutdown = new AbortController();
   try {
     await store.migrate();
@@ -255,6 +259,7 @@ export async function createMandate(
       gateway,
       metrics,
       publicKeys,
+      sinkStatus: () => sinks?.status() ?? [],
       async listen() {
         server = createHttpServer({
           shutdown: shutdown.signal,
@@ -276,6 +281,7 @@ export async function createMandate(
             runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
           options: config.server,
           authenticate: authenticateHeader,
+          sinks: () => sinks?.status() ?? [],
           ...(gateway ? { gateway } : {}),
         });
         const s = server;
@@ -285,6 +291,16 @@ export async function createMandate(
         });
         // Upstream tools are pinned and registered at start, not only when the first client lists them.
         gateway?.discover();
+        // The serving node pushes the trail to the configured sinks, each from its stored cursor.
+        if (config.sinks.length > 0 && !sinks)
+          sinks = createSinkRunner({
+            store,
+            clock,
+            logger,
+            sinks: sinkDefinitions(config.sinks),
+            pollMs: 250,
+            maxBackoffMs: 30_000,
+          });
         const addr = s.address() as AddressInfo;
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
         return { server: s, url: `http://${host}:${addr.port}` };
@@ -311,6 +327,7 @@ export async function createMandate(
           }
         } finally {
           try {
+            await sinks?.close();
             await stopPolling();
             policyService.close();
             await notifier?.close();
