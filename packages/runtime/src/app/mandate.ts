@@ -50,6 +50,7 @@ import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } f
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
 import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
+import { createAlerting, type Alerting } from '../alerts/index.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -71,6 +72,8 @@ export interface Mandate {
   gateway: Gateway | null;
   metrics: Metrics;
   publicKeys: Record<string, string>;
+  /** Alert rules over the audit stream; null without rules. The evaluator runs once `listen` starts it. */
+  alerts: Alerting | null;
   /** Delivery state of each audit sink (empty until `listen`, which starts them). */
   sinkStatus(): SinkStatus[];
   /** Starts the HTTP server (the v1 API, and the MCP gateway at /mcp when upstreams are configured). */
@@ -242,6 +245,10 @@ export async function createMandate(
           )
         : null;
 
+    const alerts =
+      config.alerts.rules.length > 0
+        ? createAlerting({ store, clock, logger, record, config: config.alerts, pollMs: 250 })
+        : null;
     const mandate: Mandate = {
       store,
       clock,
@@ -259,6 +266,7 @@ export async function createMandate(
       gateway,
       metrics,
       publicKeys,
+      alerts,
       sinkStatus: () => sinks?.status() ?? [],
       async listen() {
         server = createHttpServer({
@@ -282,6 +290,7 @@ export async function createMandate(
           options: config.server,
           authenticate: authenticateHeader,
           sinks: () => sinks?.status() ?? [],
+          ...(alerts ? { alerts } : {}),
           ...(gateway ? { gateway } : {}),
         });
         const s = server;
@@ -291,6 +300,7 @@ export async function createMandate(
         });
         // Upstream tools are pinned and registered at start, not only when the first client lists them.
         gateway?.discover();
+        alerts?.start();
         // The serving node pushes the trail to the configured sinks, each from its stored cursor.
         if (config.sinks.length > 0 && !sinks)
           sinks = createSinkRunner({
@@ -328,6 +338,7 @@ export async function createMandate(
         } finally {
           try {
             await sinks?.close();
+            await alerts?.close();
             await stopPolling();
             policyService.close();
             await notifier?.close();

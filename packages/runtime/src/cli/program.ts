@@ -5,6 +5,7 @@ import { registerCheck } from './check.js';
 import { registerPolicy } from './policy.js';
 import { registerAudit } from './audit.js';
 import { registerAuditSinks } from './sinks.js';
+import { registerAlerts } from './alerts.js';
 import { registerApprovals } from './approvals.js';
 import { registerGrants } from './grants.js';
 import { registerKeys } from './keys.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerPolicy(program);
   registerAudit(program);
   registerAuditSinks(program);
+  registerAlerts(program);
   registerApprovals(program);
   registerGrants(program);
   registerKeys(program);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SinksSchema } from './sinks-schema.js';
+import { AlertsSchema } from './alerts-schema.js';
 
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
 
@@ -137,6 +138,8 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   /** Audit sinks (docs/streaming.md): the trail pushed to a SIEM, a log pipeline or a broker, none lost. */
   sinks: SinksSchema,
+  /** Alert rules over the audit stream (docs/alerts.md). */
+  alerts: AlertsSchema,
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
     .prefault({}),

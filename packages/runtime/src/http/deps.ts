@@ -10,6 +10,7 @@ import type { ToolRegistry } from '../tools/index.js';
 import type { AuditFilter, Store } from '../storage/port.js';
 import type { Metrics } from './metrics.js';
 import type { SinkStatus } from '../sinks/index.js';
+import type { Alerting } from '../alerts/index.js';
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
 export interface HttpDeps {
@@ -37,6 +38,8 @@ export interface HttpDeps {
   shutdown?: AbortSignal;
   /** Delivery state of the audit sinks (`/metrics`, `GET /v1/audit/sinks`). */
   sinks?: () => SinkStatus[];
+  /** Alert rules over the audit stream, when configured (`/v1/alerts`). */
+  alerts?: Alerting;
   /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */
   authenticate?: (header: string | undefined) => Promise<Caller>;
   /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */

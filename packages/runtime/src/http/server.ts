@@ -16,6 +16,7 @@ import { registerEntityRoutes } from './routes/entities.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerSinkRoutes } from './routes/sinks.js';
+import { registerAlertRoutes } from './routes/alerts.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -30,6 +31,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerPolicyRoutes(route, deps);
   registerEntityRoutes(route, deps);
   registerSinkRoutes(route, deps);
+  registerAlertRoutes(route, deps);
   registerAuditRoutes(route, deps);
   registerAuthzenRoutes(route, deps);
 
