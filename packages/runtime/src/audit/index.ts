@@ -20,6 +20,7 @@ export {
   createRedactor,
   isSecretKey,
   looksLikeSecret,
+  redactText,
 } from './redact.js';
 export type { Redactor, RedactorOptions } from './redact.js';
 export { cefExtension, cefHeader, exportAudit, formatRecord } from './export.js';
