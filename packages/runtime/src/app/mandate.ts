@@ -32,7 +32,6 @@ import {
   createRedactor,
   exportAudit,
   loadOrCreateKeys,
-  verifyAudit,
   type AuditLog,
 } from '../audit/index.js';
 import {
@@ -49,6 +48,7 @@ import { updateEntities } from '../entities/index.js';
 import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
+import { checkpointMirrors, createEvidence, type Evidence } from './evidence.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -70,6 +70,8 @@ export interface Mandate {
   gateway: Gateway | null;
   metrics: Metrics;
   publicKeys: Record<string, string>;
+  /** Verify with the mirror and the cadence, the continuous tail check, the record of trail reads. */
+  evidence: Evidence;
   /** Starts the HTTP server (the v1 API, and the MCP gateway at /mcp when upstreams are configured). */
   listen(): Promise<{ server: Server; url: string }>;
   close(): Promise<void>;
@@ -94,6 +96,7 @@ export async function createMandate(
   const logger = options.logger ?? createJsonLogger(config.log.level);
   const store = options.store ?? openStore(config.store, logger, { nodeId });
   let audit: AuditLog | undefined;
+  let evidence: Evidence | undefined;
   let policies: PolicyService | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
@@ -111,6 +114,7 @@ export async function createMandate(
       checkpointEvery: config.audit.checkpointEvery,
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
       maxQueue: config.audit.maxQueue,
+      mirrors: checkpointMirrors(config.audit, { clock, logger }),
     });
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
@@ -176,6 +180,8 @@ export async function createMandate(
       observe: (effect, ms) => metrics.observeDecision(effect, ms),
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
+    evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
+    const nodeEvidence = evidence;
     const jwtConfig = config.auth.jwt;
     const authenticateHeader = createAuthenticator(
       store,
@@ -255,6 +261,7 @@ export async function createMandate(
       gateway,
       metrics,
       publicKeys,
+      evidence: nodeEvidence,
       async listen() {
         server = createHttpServer({
           shutdown: shutdown.signal,
@@ -269,7 +276,9 @@ export async function createMandate(
           tools: () => registry,
           metrics,
           audit: record,
-          verifyAudit: () => verifyAudit(store, { publicKeys }),
+          verifyAudit: () => nodeEvidence.verify(),
+          auditIntegrity: () => nodeEvidence.tail.status(),
+          auditRead: (read) => nodeEvidence.reads.note(read),
           exportAudit: (format, write, filter) => exportAudit(store, { format, write, filter }),
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) =>
@@ -314,6 +323,7 @@ export async function createMandate(
             await stopPolling();
             policyService.close();
             await notifier?.close();
+            await nodeEvidence.close();
             await auditLog.close();
           } finally {
             await store.close();
@@ -325,6 +335,7 @@ export async function createMandate(
   } catch (err) {
     await stopPolling();
     policies?.close();
+    await evidence?.close().catch(() => undefined);
     await audit?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw err;

@@ -32,3 +32,5 @@ export {
 export type { Redactor, RedactorOptions } from './redact.js';
 export { cefExtension, cefHeader, exportAudit, formatRecord } from './export.js';
 export type { ExportAuditOptions } from './export.js';
+export { createReadRecorder } from './read-events.js';
+export type { ReadRecorder, ReadRecorderOptions, TrailRead } from './read-events.js';
