@@ -3,6 +3,16 @@ import { z } from 'zod';
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
 
 /** The one typed configuration of `mandate serve` and the in-process CLI commands. */
+/** A signed, retried webhook (approvals, checkpoint mirror): receivers check `x-mandate-signature`. */
+const WebhookSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  /** HMAC key for `x-mandate-signature`. */
+  secret: z.string().min(16),
+  maxAttempts: z.number().int().min(1).max(20).default(5),
+  backoffMs: z.number().int().min(10).default(500),
+  timeoutMs: z.number().int().min(100).default(5000),
+});
+
 export const ConfigSchema = z.strictObject({
   $schema: z.string().optional(),
   /** Identifies this node in audit events; defaults to `<hostname>-<pid>`. */
@@ -123,16 +133,7 @@ export const ConfigSchema = z.strictObject({
       checkpointMirror: z
         .strictObject({
           file: z.string().min(1).optional(),
-          webhook: z
-            .strictObject({
-              url: z.url({ protocol: /^https?$/ }),
-              /** HMAC key for `x-mandate-signature`. */
-              secret: z.string().min(16),
-              maxAttempts: z.number().int().min(1).max(20).default(5),
-              backoffMs: z.number().int().min(10).default(500),
-              timeoutMs: z.number().int().min(100).default(5000),
-            })
-            .optional(),
+          webhook: WebhookSchema.optional(),
         })
         .optional(),
       /**
@@ -151,16 +152,7 @@ export const ConfigSchema = z.strictObject({
       ttlSeconds: z.number().int().min(1).default(86_400),
       maxPendingPerAgent: z.number().int().min(1).default(20),
       /** Called when an approval is created and when it is resolved (chat bots, ticketing). */
-      webhook: z
-        .strictObject({
-          url: z.url({ protocol: /^https?$/ }),
-          /** HMAC key for `x-mandate-signature`. */
-          secret: z.string().min(16),
-          maxAttempts: z.number().int().min(1).max(20).default(5),
-          backoffMs: z.number().int().min(10).default(500),
-          timeoutMs: z.number().int().min(100).default(5000),
-        })
-        .optional(),
+      webhook: WebhookSchema.optional(),
     })
     .prefault({}),
   log: z

@@ -3,6 +3,8 @@
 // checkpoints, left a chain that verified. Each case below failed before the cadence, the mirror
 // file, the expected head, the bundle and the tail check.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditCheckpoint, AuditVerifyResult } from '@mandate/protocol';
@@ -12,6 +14,8 @@ import { createEphemeralKeys } from '../../src/audit/keys.js';
 import { createAuditLog } from '../../src/audit/log.js';
 import { createFileMirror, readCheckpointFile } from '../../src/audit/mirror.js';
 import { createTailVerifier } from '../../src/audit/tail-verifier.js';
+import { checkpointMirrors } from '../../src/app/evidence.js';
+import { loadConfig } from '../../src/config/index.js';
 import { verifyAudit, type AuditSource } from '../../src/audit/verify.js';
 import { canonicalize, createManualClock, isMandateError, silentLogger } from '../../src/kernel/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
@@ -205,6 +209,36 @@ describe('checkpoints mirrored to an append-only file', () => {
     expect(log.stats().mirrorFailures).toBeGreaterThan(0);
     expect((await store.listCheckpoints()).length).toBeGreaterThan(0);
     await log.close();
+  });
+});
+
+describe('checkpoints mirrored to a webhook', () => {
+  it('POSTs each checkpoint as an audit.checkpoint event, signed', async () => {
+    const got: { headers: Record<string, unknown>; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        got.push({ headers: req.headers, body });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cp`;
+      const { config } = loadConfig({}, {}, temp());
+      config.audit.checkpointMirror = {
+        webhook: { url, secret: 'a-secret-of-16-chars', maxAttempts: 1, backoffMs: 10, timeoutMs: 2000 },
+      };
+      const mirrors = checkpointMirrors(config.audit, { clock: createManualClock(), logger: silentLogger });
+      const { store } = await seedLog(5, 5, mirrors);
+      const cps = await store.listCheckpoints();
+      expect(got.map((g) => g.headers['x-mandate-event'])).toEqual(cps.map(() => 'audit.checkpoint'));
+      expect(got.map((g) => (JSON.parse(g.body) as { data: unknown }).data)).toEqual(cps);
+      expect(got[0]!.headers['x-mandate-signature']).toMatch(/^sha256=[0-9a-f]{64}$/);
+    } finally {
+      server.close();
+    }
   });
 });
 
