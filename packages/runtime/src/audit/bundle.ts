@@ -112,12 +112,18 @@ export function readBundle(text: string): ReadBundle {
     if (!r) report(bad(i + 1, line, 'not a record'));
     else records.push(r);
   }
+  let next = 0;
   return {
     source: {
       readAudit: async (afterSeq, limit) => {
-        // Records stay in file order (verify finds reordering); a binary search is not needed here.
-        const from = records.findIndex((r) => r.seq > afterSeq);
-        return from < 0 ? [] : records.slice(from, from + limit);
+        // Records stay in file order (verify finds reordering). Verify pages on from the last seq
+        // it was given, so the next page usually starts right after the previous one.
+        let from =
+          next > 0 && records[next - 1]!.seq === afterSeq ? next : records.findIndex((r) => r.seq > afterSeq);
+        if (from < 0) from = records.length;
+        const page = records.slice(from, from + limit);
+        next = from + page.length;
+        return page;
       },
       listCheckpoints: async () => checkpoints,
     },
