@@ -49,6 +49,7 @@ import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } f
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
 import { checkpointMirrors, createEvidence, type Evidence } from './evidence.js';
+import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -72,6 +73,8 @@ export interface Mandate {
   publicKeys: Record<string, string>;
   /** Verify with the mirror and the cadence, the continuous tail check, the record of trail reads. */
   evidence: Evidence;
+  /** Delivery state of each audit sink (empty until `listen`, which starts them). */
+  sinkStatus(): SinkStatus[];
   /** Starts the HTTP server (the v1 API, and the MCP gateway at /mcp when upstreams are configured). */
   listen(): Promise<{ server: Server; url: string }>;
   close(): Promise<void>;
@@ -101,6 +104,7 @@ export async function createMandate(
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
   let stopPolling: () => Promise<void> = async () => {};
+  let sinks: SinkRunner | null = null;
   const shutdown = new AbortController();
   try {
     await store.migrate();
@@ -262,6 +266,7 @@ export async function createMandate(
       metrics,
       publicKeys,
       evidence: nodeEvidence,
+      sinkStatus: () => sinks?.status() ?? [],
       async listen() {
         server = createHttpServer({
           shutdown: shutdown.signal,
@@ -285,6 +290,7 @@ export async function createMandate(
             runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
           options: config.server,
           authenticate: authenticateHeader,
+          sinks: () => sinks?.status() ?? [],
           ...(gateway ? { gateway } : {}),
         });
         const s = server;
@@ -294,6 +300,16 @@ export async function createMandate(
         });
         // Upstream tools are pinned and registered at start, not only when the first client lists them.
         gateway?.discover();
+        // The serving node pushes the trail to the configured sinks, each from its stored cursor.
+        if (config.sinks.length > 0 && !sinks)
+          sinks = createSinkRunner({
+            store,
+            clock,
+            logger,
+            sinks: sinkDefinitions(config.sinks),
+            pollMs: 250,
+            maxBackoffMs: 30_000,
+          });
         const addr = s.address() as AddressInfo;
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
         return { server: s, url: `http://${host}:${addr.port}` };
@@ -320,10 +336,12 @@ export async function createMandate(
           }
         } finally {
           try {
+            // The last audit.read events go in before the sinks take their final batch.
+            await nodeEvidence.close();
+            await sinks?.close();
             await stopPolling();
             policyService.close();
             await notifier?.close();
-            await nodeEvidence.close();
             await auditLog.close();
           } finally {
             await store.close();

@@ -4,6 +4,7 @@ import { registerTools } from './tools.js';
 import { registerCheck } from './check.js';
 import { registerPolicy } from './policy.js';
 import { registerAudit } from './audit.js';
+import { registerAuditSinks } from './sinks.js';
 import { registerApprovals } from './approvals.js';
 import { registerGrants } from './grants.js';
 import { registerKeys } from './keys.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerPolicy(program);
   registerAudit(program);
+  registerAuditSinks(program);
   registerApprovals(program);
   registerGrants(program);
   registerKeys(program);

@@ -89,6 +89,10 @@ export function loadConfig(
   config.keys.dir = abs(config.keys.dir);
   const mirror = config.audit.checkpointMirror;
   if (mirror?.file) mirror.file = abs(mirror.file);
+  for (const s of config.sinks) {
+    if (s.type === 'file') s.path = abs(s.path);
+    if (s.type === 'syslog' && s.caFile) s.caFile = abs(s.caFile);
+  }
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: config.policies.timeZone });
   } catch {

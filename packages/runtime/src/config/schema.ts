@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SinksSchema } from './sinks-schema.js';
 
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
 
@@ -155,6 +156,8 @@ export const ConfigSchema = z.strictObject({
       webhook: WebhookSchema.optional(),
     })
     .prefault({}),
+  /** Audit sinks (docs/streaming.md): the trail pushed to a SIEM, a log pipeline or a broker, none lost. */
+  sinks: SinksSchema,
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
     .prefault({}),

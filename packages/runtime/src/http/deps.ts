@@ -10,6 +10,7 @@ import type { ToolRegistry } from '../tools/index.js';
 import type { AuditFilter, Store } from '../storage/port.js';
 import type { Metrics } from './metrics.js';
 import type { AuditIntegrity, TrailRead } from '../audit/index.js';
+import type { SinkStatus } from '../sinks/index.js';
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
 export interface HttpDeps {
@@ -45,6 +46,8 @@ export interface HttpDeps {
   options: { maxBodyBytes: number; maxJsonDepth: number; maxInFlight: number };
   /** Aborted when the node shuts down: long-polls return at once and connections are not kept alive. */
   shutdown?: AbortSignal;
+  /** Delivery state of the audit sinks (`/metrics`, `GET /v1/audit/sinks`). */
+  sinks?: () => SinkStatus[];
   /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */
   authenticate?: (header: string | undefined) => Promise<Caller>;
   /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */

@@ -14,6 +14,8 @@ import { registerGrantRoutes } from './routes/grants.js';
 import { registerPolicyRoutes } from './routes/policies.js';
 import { registerEntityRoutes } from './routes/entities.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerAuthzenRoutes } from './routes/authzen.js';
+import { registerSinkRoutes } from './routes/sinks.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -27,7 +29,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerGrantRoutes(route, deps);
   registerPolicyRoutes(route, deps);
   registerEntityRoutes(route, deps);
+  registerSinkRoutes(route, deps);
   registerAuditRoutes(route, deps);
+  registerAuthzenRoutes(route, deps);
 
   return (req, res) => {
     const requestId = newId('req', deps.clock.now());

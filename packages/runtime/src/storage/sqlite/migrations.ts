@@ -181,8 +181,18 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at);
 `;
 
+/** Delivery cursors of the audit sinks (sinks/): the last seq each sink's receiver acknowledged. */
+const SINK_CURSORS = `
+CREATE TABLE sink_cursors (
+  sink TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  updated_at TEXT NOT NULL
+);
+`;
+
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
   { name: '017_idempotency_keys', sql: IDEMPOTENCY_KEYS },
+  { name: '050_sink_cursors', sql: SINK_CURSORS },
 ];
