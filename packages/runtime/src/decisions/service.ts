@@ -17,6 +17,7 @@ import type { GrantService } from '../grants/index.js';
 import type { GrantRecord, Store } from '../storage/port.js';
 import type { PolicyTime } from './time.js';
 import { argsForPolicy } from './typed-args.js';
+import { redactText } from '../audit/redact.js';
 
 /** Who is asking, as established by the transport from a verified credential (never from the body). */
 export interface Caller {
@@ -351,7 +352,9 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             reasons,
             errors,
             policyVersion: decision.policyVersion,
-            intent: req.intent ?? null,
+            // SECURITY: the chain is forever — a token or card number narrated in the intent is
+            // redacted like one in the args before it is hashed.
+            intent: typeof req.intent === 'string' ? redactText(req.intent) : null,
             approvalId,
             grantId: usedGrant?.id ?? null,
             grantChain,
