@@ -42,6 +42,11 @@ export interface DecisionServiceDeps {
   redact: (args: Record<string, unknown>, extraPaths?: string[]) => Record<string, unknown>;
   digest: (args: Record<string, unknown>) => string;
   time: (nowMs: number) => PolicyTime;
+  /**
+   * The pinned definition hash of the MCP upstream tool behind an action (the gateway's), or null:
+   * an approval is bound to it.
+   */
+  toolHash?: (action: string) => string | null;
   /** Observes every decision (metrics). */
   observe?: (effect: Effect, latencyMs: number) => void;
 }
@@ -235,6 +240,15 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           }
         }
         const denied = evals.filter(([e]) => e.effect === 'deny');
+        if (denied.length > 0 && !declares(policy, req.action)) {
+          // The engine denies an action its schema does not declare without evaluating anything:
+          // say that, not "no policy permits" (a policy may well name it).
+          errors.push({
+            code: 'unknown_action',
+            message: `action ${req.action} is not declared in the Cedar schema of policy ${policy.version}`,
+          });
+          return 'deny';
+        }
         if (denied.length > 0) {
           reasons = denied.flatMap(([e, who]) =>
             e.satisfied.length > 0
@@ -264,6 +278,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           args,
           resource: resourceRef ? `${resourceRef.type}::${resourceRef.id}` : null,
           policyVersion: policy.version,
+          toolHash: deps.toolHash?.(req.action) ?? null,
         };
         if (req.approvalId) {
           approvalId = req.approvalId;
@@ -357,6 +372,18 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       return { decision, args };
     },
   };
+}
+
+const declaredActions = new WeakMap<CompiledPolicySet, ReadonlySet<string>>();
+
+/** Does the set's schema declare this action? Asked only on a deny, cached per set. */
+function declares(policy: CompiledPolicySet, action: string): boolean {
+  let set = declaredActions.get(policy);
+  if (!set) {
+    set = new Set(policy.actions);
+    declaredActions.set(policy, set);
+  }
+  return set.has(action);
 }
 
 function reason(policyId: string, text: string | undefined, principal: 'agent' | 'user'): DecisionReason {

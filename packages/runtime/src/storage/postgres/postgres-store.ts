@@ -90,6 +90,7 @@ const APPROVAL_COLUMNS = [
   'resolved_at',
   'consumed_at',
   'consumed_by',
+  'tool_hash',
 ] as const;
 
 function approvalValues(a: ApprovalRecord): unknown[] {
@@ -114,6 +115,7 @@ function approvalValues(a: ApprovalRecord): unknown[] {
     a.resolvedAt,
     a.consumedAt,
     a.consumedBy,
+    a.toolHash ?? null,
   ];
 }
 
