@@ -78,9 +78,9 @@ export interface ApprovalRecord {
   consumedBy: string | null;
   /**
    * The pinned definition hash of the MCP upstream tool behind the action when the approval was
-   * requested (also covered by `callHash`); null or absent for an action that is no upstream tool.
+   * requested (also covered by `callHash`); null for an action that is no upstream tool.
    */
-  toolHash?: string | null;
+  toolHash: string | null;
 }
 
 export interface ApprovalFilter {

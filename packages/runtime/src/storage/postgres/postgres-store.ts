@@ -115,7 +115,7 @@ function approvalValues(a: ApprovalRecord): unknown[] {
     a.resolvedAt,
     a.consumedAt,
     a.consumedBy,
-    a.toolHash ?? null,
+    a.toolHash,
   ];
 }
 

@@ -78,7 +78,7 @@ function approvalParams(a: ApprovalRecord): Row {
     resolved_at: a.resolvedAt,
     consumed_at: a.consumedAt,
     consumed_by: a.consumedBy,
-    tool_hash: a.toolHash ?? null,
+    tool_hash: a.toolHash,
   };
 }
 
