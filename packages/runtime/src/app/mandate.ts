@@ -160,8 +160,6 @@ export async function createMandate(
     );
     const redactor = createRedactor({ paths: config.audit.redact });
     const metrics = createMetrics();
-    // The gateway is built after the decision path it uses; approvals of its tools bind their pins.
-    let gatewayRef: Gateway | null = null;
     const decisions = createDecisionService({
       store,
       clock,
@@ -176,7 +174,6 @@ export async function createMandate(
       digest: (args) => argsDigest(keys.hmacKey, args),
       time: createTimeContext(config.policies.timeZone),
       observe: (effect, ms) => metrics.observeDecision(effect, ms),
-      toolHash: (action) => gatewayRef?.definitionHashOf(action) ?? null,
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     const jwtConfig = config.auth.jwt;
@@ -240,7 +237,6 @@ export async function createMandate(
             },
           )
         : null;
-    gatewayRef = gateway;
 
     const mandate: Mandate = {
       store,

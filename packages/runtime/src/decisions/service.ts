@@ -42,11 +42,6 @@ export interface DecisionServiceDeps {
   redact: (args: Record<string, unknown>, extraPaths?: string[]) => Record<string, unknown>;
   digest: (args: Record<string, unknown>) => string;
   time: (nowMs: number) => PolicyTime;
-  /**
-   * The pinned definition hash of the MCP upstream tool behind an action (the gateway's), or null:
-   * an approval is bound to it.
-   */
-  toolHash?: (action: string) => string | null;
   /** Observes every decision (metrics). */
   observe?: (effect: Effect, latencyMs: number) => void;
 }
@@ -58,9 +53,18 @@ export interface DecisionOutcome {
   args: Record<string, unknown>;
 }
 
+/** What a door knows about the call beyond the request, and binds an approval to. */
+export interface CallContext {
+  /**
+   * The pinned definition hash of the MCP upstream tool that will run the call (the gateway):
+   * an approval asked for under one definition is refused under another (ADR 0017).
+   */
+  toolHash?: string | null;
+}
+
 /** The decision path, the same for every door. Transports call `decide`; it never returns allow without a committed audit record. */
 export interface DecisionService {
-  decide(request: DecisionRequest, caller: Caller): Promise<DecisionOutcome>;
+  decide(request: DecisionRequest, caller: Caller, call?: CallContext): Promise<DecisionOutcome>;
 }
 
 const DEFAULT_DENY = 'mandate.default_deny';
@@ -72,7 +76,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
   const { store, clock, logger } = deps;
 
   return {
-    async decide(req, caller) {
+    async decide(req, caller, call = {}) {
       // SECURITY: identity comes from the credential — an agent key decides only for its own agent.
       if (caller.role === 'agent') {
         if (caller.subject !== req.agent) {
@@ -278,7 +282,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           args,
           resource: resourceRef ? `${resourceRef.type}::${resourceRef.id}` : null,
           policyVersion: policy.version,
-          toolHash: deps.toolHash?.(req.action) ?? null,
+          toolHash: call.toolHash ?? null,
         };
         if (req.approvalId) {
           approvalId = req.approvalId;

@@ -72,11 +72,6 @@ export interface Catalog {
   isVisible(e: CatalogEntry): boolean;
   /** Could some permit ever let this agent take this action (tools/list visibility)? */
   mayCall(policy: CompiledPolicySet | null, self: PolicyEntity | null, action: string): boolean;
-  /**
-   * The pinned definition hash of the upstream tool behind an action, or null when the action is no
-   * upstream tool. Approvals of such a call are bound to it (ADR 0017).
-   */
-  definitionHashOf(action: string): string | null;
   /** Approves `<server>.<tool>` by its action name (or `server`/`tool` pair). */
   approve(name: string, approvedBy: string, hash?: string): Promise<ToolPin>;
   /** Logs (once per policy version) approved tools and governed actions the active schema does not declare. */
@@ -246,7 +241,6 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
       }
       return hit;
     },
-    definitionHashOf: (action) => catalog.get(action)?.hash ?? null,
     async approve(name, approvedBy, hash) {
       let server: string | undefined;
       let tool: string | undefined;

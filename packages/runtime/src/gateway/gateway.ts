@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import type { Caller } from '../decisions/index.js';
-import type { CompiledPolicySet } from '../policy/port.js';
 import type { ToolPin } from '../storage/port.js';
 import { createCatalog } from './catalog.js';
 import { createHttpEndpoint } from './http-endpoint.js';
@@ -40,12 +39,6 @@ export interface Gateway {
   pins: PinService;
   /** Approves `<server>.<tool>` by its action name (or `server`/`tool` pair). */
   approve(name: string, approvedBy: string, hash?: string): Promise<ToolPin>;
-  /** The action name of an upstream tool (`<actionPrefix><tool>`), or null for an unknown upstream. */
-  actionOf(server: string, tool: string): string | null;
-  /** The pinned definition hash of the upstream tool behind an action; approvals are bound to it. */
-  definitionHashOf(action: string): string | null;
-  /** Approved upstream tools whose actions this policy's schema does not declare (hidden and denied). */
-  undeclared(policy: CompiledPolicySet | null): string[];
   /** Open `/mcp` sessions. */
   sessionCount(): number;
   close(): Promise<void>;
@@ -142,12 +135,6 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     },
     pins,
     approve: catalog.approve,
-    actionOf(server, tool) {
-      const u = options.upstreams.find((x) => x.name === server);
-      return u ? catalog.actionOf(u, tool) : null;
-    },
-    definitionHashOf: catalog.definitionHashOf,
-    undeclared: catalog.undeclared,
     sessionCount: http.size,
     async close() {
       stopped = true;

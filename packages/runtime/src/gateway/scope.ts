@@ -19,8 +19,16 @@ export interface SessionScope {
   conns: Map<string, Conn>;
   /** The SDK server answering this client (set once the session is open). */
   server(): Server;
-  /** The one decision path, for this session's agent and user. */
-  decide(action: string, args: Record<string, unknown>, approvalId: string | null): Promise<DecisionOutcome>;
+  /**
+   * The one decision path, for this session's agent and user; `toolHash` is the pinned definition
+   * of the upstream tool that will run the call (approvals are bound to it).
+   */
+  decide(
+    action: string,
+    args: Record<string, unknown>,
+    approvalId: string | null,
+    toolHash?: string | null,
+  ): Promise<DecisionOutcome>;
   /** Sends a request upstream through the SDK client, tracked for related notifications. */
   forward(
     conn: Conn,

@@ -167,11 +167,12 @@ export async function openSession(
     clientCaps,
     conns,
     server: () => srv,
-    decide(action, args, approvalId) {
+    decide(action, args, approvalId, toolHash = null) {
       const label = sessionLabel();
       return deps.decisions.decide(
         { agent, onBehalfOf, action, args, approvalId, ...(label ? { sessionId: label } : {}) },
         caller,
+        { toolHash },
       );
     },
     async forward(conn, method, params, id, signal) {

@@ -118,7 +118,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
 
     let outcome: DecisionOutcome;
     try {
-      outcome = await s.decide(action, rawArgs as Record<string, unknown>, approvalId);
+      outcome = await s.decide(action, rawArgs as Record<string, unknown>, approvalId, entry?.hash ?? null);
     } catch (err) {
       // SECURITY: fail closed — no decision (bad args, wrong agent, audit down) means no call.
       return errorResult(`Mandate could not decide this call: ${describe(err)}`, null);
@@ -127,11 +127,20 @@ export function createSessionTools(s: SessionScope): SessionTools {
     // SECURITY: a quarantined, unknown or clashing tool is never forwarded, whatever the decision
     // says. The catalogue may have been re-listed while we decided: judge the tool as it stands now.
     const current = entry ? catalog.byExposed(entry.exposed) : undefined;
-    if (!entry || !current || current.action !== entry.action || current.status !== 'approved') {
+    // The definition decided on (and bound to any approval) is the one that runs.
+    if (
+      !entry ||
+      !current ||
+      current.action !== entry.action ||
+      current.status !== 'approved' ||
+      current.hash !== entry.hash
+    ) {
       return errorResult(
-        entry
-          ? `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval (mandate tools approve ${entry.action})`
-          : `unknown tool ${name}`,
+        !entry
+          ? `unknown tool ${name}`
+          : current && current.status === 'approved' && current.action === entry.action
+            ? `tool ${name} changed while the call was decided; call it again`
+            : `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval (mandate tools approve ${entry.action})`,
         d.decisionId,
       );
     }
@@ -142,7 +151,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
         const resolved = await deps.approvals.wait(d.approval.id, hold, signal);
         if (resolved && resolved.status === 'approved') {
           try {
-            outcome = await s.decide(action, outcome.args, d.approval.id);
+            outcome = await s.decide(action, outcome.args, d.approval.id, entry.hash);
           } catch (err) {
             return errorResult(`Mandate could not decide this call: ${describe(err)}`, d.decisionId);
           }
@@ -168,7 +177,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
         return errorResult(`the user declined this call (approval ${pendingId})`, d.decisionId);
       if (confirmed === 'confirmed') {
         try {
-          outcome = await s.decide(action, outcome.args, pendingId);
+          outcome = await s.decide(action, outcome.args, pendingId, entry.hash);
         } catch (err) {
           return errorResult(`Mandate could not decide this call: ${describe(err)}`, d.decisionId);
         }
