@@ -59,6 +59,8 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   const { logger } = deps;
   const pins = createPinService({ store: deps.store, clock: deps.clock, logger, record: deps.record });
   const catalog = createCatalog(ctx, pins);
+  // Governed requests (resources/read, prompts/get …) are actions from the start, before any listing.
+  catalog.publish();
   const openSessions = new Set<() => Promise<void>>();
 
   async function open(caller: Caller, caps: ClientCapabilities, label: () => string | undefined) {

@@ -127,6 +127,7 @@ describe('MCP gateway: resources/read and prompts/get are decided and routed to 
 describe('MCP gateway with one resource-capable upstream', () => {
   let m: Mandate;
   let client: Client;
+  let registeredAtStart = false;
   const soloLog = join(tmpdir(), `gw-solo-${process.pid}-${Date.now()}.jsonl`);
 
   beforeAll(async () => {
@@ -147,12 +148,18 @@ describe('MCP gateway with one resource-capable upstream', () => {
         ],
       },
     }));
+    // Before the start-up listing of the upstream's tools has finished.
+    registeredAtStart = m.tools().get('docs.resources_read') !== undefined;
     client = await mcpClient(url, 'secret-bot-key');
   }, 60_000);
 
   afterAll(async () => {
     await client?.close();
     await m?.close();
+  });
+
+  it('knows the governed actions from the start, not only once the tools are listed', () => {
+    expect(registeredAtStart).toBe(true);
   });
 
   it('does not hand it URIs it never listed', async () => {
