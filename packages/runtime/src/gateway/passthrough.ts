@@ -32,8 +32,8 @@ export function isPassthrough(method: string): method is PassthroughMethod {
 export function createPassthrough(s: SessionScope) {
   const { ctx } = s;
   const uriOwner = new Map<string, string>();
-  /** Listed templates by upstream: the template text and its matcher. */
-  const templates = new Map<string, { text: string; re: RegExp }[]>();
+  /** Listed templates by upstream. */
+  const templates = new Map<string, ListedTemplate[]>();
   const promptOwner = new Map<string, { conn: string; name: string }>();
 
   const withCap = (cap: 'resources' | 'prompts' | 'logging') =>
@@ -54,14 +54,7 @@ export function createPassthrough(s: SessionScope) {
     templates.set(server, list);
   }
 
-  /** The upstream that listed this URI (or the one template matching it), or undefined. */
-  function ownerOf(uri: string): string | undefined {
-    const exact = uriOwner.get(uri);
-    if (exact) return exact;
-    const matching = [...templates].filter(([, list]) => list.some((t) => t.text === uri || t.re.test(uri)));
-    // SECURITY: two upstreams whose templates both match: neither gets the URI.
-    return matching.length === 1 ? matching[0]![0] : undefined;
-  }
+  const ownerOf = (uri: string) => uriOwnerOf(uri, uriOwner, templates);
 
   async function relistResources(): Promise<void> {
     await Promise.allSettled(
@@ -211,6 +204,28 @@ export function createPassthrough(s: SessionScope) {
   }
 
   return { handle };
+}
+
+/** A listed resource template: its text and its matcher. */
+export interface ListedTemplate {
+  text: string;
+  re: RegExp;
+}
+
+/**
+ * The upstream a URI goes to: the one that listed it, else the one whose listed template matches
+ * it (a completion names the template itself), else undefined.
+ */
+export function uriOwnerOf(
+  uri: string,
+  listed: ReadonlyMap<string, string>,
+  templates: ReadonlyMap<string, readonly ListedTemplate[]>,
+): string | undefined {
+  const exact = listed.get(uri);
+  if (exact) return exact;
+  const matching = [...templates].filter(([, list]) => list.some((t) => t.text === uri || t.re.test(uri)));
+  // SECURITY: two upstreams whose templates both match: neither gets the URI.
+  return matching.length === 1 ? matching[0]![0] : undefined;
 }
 
 /**

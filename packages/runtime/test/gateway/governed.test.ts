@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
+import { templateMatcher, uriOwnerOf } from '../../src/gateway/passthrough.js';
 import { BOT_ENTITIES, FIXTURES, mcpClient, readLog, startMandate } from './helpers.js';
 
 // `resources/read` and `prompts/get` are decided as `<server>.resources_read` / `<server>.prompts_get`.
@@ -172,5 +173,34 @@ describe('MCP gateway with one resource-capable upstream', () => {
         .filter((e) => 'read' in e)
         .map((e) => e.read),
     ).toEqual(['mem://docs/readme']);
+  });
+});
+
+describe('URI routing', () => {
+  const tpl = (text: string) => ({ text, re: templateMatcher(text)! });
+
+  it('a simple template variable matches one path segment; an operator expression anything', () => {
+    expect(templateMatcher('mem://docs/notes/{id}')!.test('mem://docs/notes/42')).toBe(true);
+    expect(templateMatcher('mem://docs/notes/{id}')!.test('mem://docs/notes/42/../../secret')).toBe(false);
+    expect(templateMatcher('mem://docs/notes/{id}')!.test('mem://docs/notesX/42')).toBe(false);
+    expect(templateMatcher('file:///{+path}')!.test('file:///srv/a/b.txt')).toBe(true);
+    expect(templateMatcher('mem://{unclosed')).toBeNull();
+  });
+
+  it('goes to the upstream that listed the URI or whose one template matches; never to a guess', () => {
+    const listed = new Map([['mem://a/readme', 'a']]);
+    const templates = new Map([
+      ['a', [tpl('mem://a/notes/{id}')]],
+      ['b', [tpl('mem://b/{+rest}')]],
+    ]);
+    expect(uriOwnerOf('mem://a/readme', listed, templates)).toBe('a');
+    expect(uriOwnerOf('mem://a/notes/7', listed, templates)).toBe('a');
+    expect(uriOwnerOf('mem://b/x/y', listed, templates)).toBe('b');
+    expect(uriOwnerOf('mem://c/x', listed, templates)).toBeUndefined();
+    // Two upstreams' templates match: neither gets it.
+    const clash = new Map([...templates, ['c', [tpl('mem://{+any}')]]]);
+    expect(uriOwnerOf('mem://b/x/y', listed, clash)).toBeUndefined();
+    // A URI that was listed still goes to its lister.
+    expect(uriOwnerOf('mem://a/readme', listed, clash)).toBe('a');
   });
 });
