@@ -198,9 +198,11 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
     reportUndeclared();
   }
 
+  let declaredBy: { policy: CompiledPolicySet; actions: ReadonlySet<string> } | null = null;
   function undeclared(policy: CompiledPolicySet | null): string[] {
     if (!policy) return [];
-    const declared = new Set(policy.actions);
+    if (declaredBy?.policy !== policy) declaredBy = { policy, actions: new Set(policy.actions) };
+    const declared = declaredBy.actions;
     const out: string[] = [];
     for (const e of catalog.values())
       if (e.status === 'approved' && !declared.has(e.action)) out.push(e.action);
