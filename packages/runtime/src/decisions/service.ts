@@ -352,6 +352,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             approvalId,
             grantId: usedGrant?.id ?? null,
             grantChain,
+            // The pinned definition of the MCP upstream tool the gateway runs the call on, if any.
+            ...(call.toolHash ? { toolHash: call.toolHash } : {}),
             sessionId: req.sessionId ?? null,
             traceId: req.traceId ?? null,
             caller: caller.keyId,

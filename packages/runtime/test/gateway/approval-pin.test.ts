@@ -105,5 +105,14 @@ describe('MCP gateway: an approval is bound to the pinned tool definition (issue
     });
     expect(ok.isError).toBeFalsy();
     expect(echoes()).toHaveLength(1);
+    // The trail says which definition the allowed call ran on.
+    const [record] = await m.store.queryAudit({
+      decisionId: String(meta(ok)['mandate/decisionId']),
+      type: 'decision',
+      limit: 1,
+    });
+    expect((JSON.parse(record!.eventText) as { data: { toolHash?: string } }).data.toolHash).toBe(
+      changed.hash,
+    );
   });
 });
