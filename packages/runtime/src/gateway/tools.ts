@@ -1,4 +1,5 @@
 import { ElicitResultSchema, ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { traceHeaders } from '../telemetry/index.js';
 import { ACTION_NAME } from '@mandate/protocol';
 import { agentEntity, type DecisionOutcome } from '../decisions/index.js';
 import { SELF_CONFIRMATION } from '../approvals/index.js';
@@ -203,6 +204,9 @@ export function createSessionTools(s: SessionScope): SessionTools {
     const upMeta: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(meta))
       if (!k.startsWith('mandate/') && k !== 'progressToken') upMeta[k] = v;
+    // The trace goes on to the upstream server (`traceparent`/`tracestate` in _meta, as MCP's
+    // OpenTelemetry convention carries it); empty unless OpenTelemetry is configured.
+    Object.assign(upMeta, traceHeaders());
     const upParams: Record<string, unknown> = { ...params, name: entry.tool, arguments: outcome.args };
     if (Object.keys(upMeta).length > 0) upParams._meta = upMeta;
     else delete upParams._meta;

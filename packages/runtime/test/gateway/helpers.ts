@@ -20,6 +20,8 @@ export interface GatewayFixture {
   grants?: ConfigInput['grants'];
   /** Server settings besides the loopback host and free port (e.g. `maxInFlight`). */
   server?: Omit<NonNullable<ConfigInput['server']>, 'host' | 'port'>;
+  /** OpenTelemetry settings (off by default). */
+  telemetry?: ConfigInput['telemetry'];
 }
 
 /** Writes the fixture's policies, schema, entities and tools to a temp dir; returns the config that reads them. */
@@ -43,6 +45,7 @@ export function fixtureConfig(opts: GatewayFixture, store = 'memory'): { config:
     ],
     grants: opts.grants ?? [],
     gateway: opts.gateway,
+    ...(opts.telemetry ? { telemetry: opts.telemetry } : {}),
     log: { level: 'silent' },
   } satisfies ConfigInput;
   return { config, dir };
