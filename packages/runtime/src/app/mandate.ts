@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { AuditEvent, Tool } from '@mandate/protocol';
-import { EntitiesDocumentSchema, ToolsDocumentSchema } from '@mandate/protocol';
+import { ToolsDocumentSchema } from '@mandate/protocol';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -45,10 +45,9 @@ import {
 } from '../http/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { openStore } from './store.js';
-import { updateEntities } from '../entities/index.js';
 import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
-import { seedGrants } from './seed-grants.js';
+import { readJsonFile, seedState } from './seed.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -82,6 +81,12 @@ export interface CreateMandateOptions {
   store?: Store;
   /** Skip loading files named by the config (tools, entities, policies, apiKeys). */
   skipSeed?: boolean;
+  /**
+   * Apply the config's entities, grants and policy directory over what the store holds (audited as
+   * `seed.applied`); default `loaded.reseed` (`MANDATE_RESEED=1`). Without it they only fill an
+   * empty store (ADR 0015).
+   */
+  reseed?: boolean;
 }
 
 /** The composition root: wires concrete pieces together, seeds from the config's files, and nothing else. */
@@ -136,8 +141,14 @@ export async function createMandate(
     };
 
     const grants = createGrantService({ store, clock, audit: record });
-    if (!options.skipSeed)
-      await seed(loaded, { store, setTools, policies: policyService, record, logger, grants, clock });
+    if (!options.skipSeed) {
+      await seedState(
+        config,
+        { store, engine, policies: policyService, grants, record, logger, clock },
+        { reseed: options.reseed ?? loaded.reseed ?? false },
+      );
+      await seed(loaded, { store, setTools, record });
+    }
     baseTools = await store.listTools();
     mergeTools();
     await policyService.refresh();
@@ -331,31 +342,13 @@ export async function createMandate(
   }
 }
 
-async function readJsonFile(path: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new MandateError('bad_request', `cannot read ${what} file ${path}: ${(err as Error).message}`);
-  }
-  try {
-    return parseJsonStrict(text);
-  } catch (err) {
-    throw new MandateError('bad_request', `${what} file ${path}: ${(err as Error).message}`);
-  }
-}
-
-/** Loads the tools, entities, API keys and policy directory the config names. */
+/** Loads the tools and API keys the config names (entities, grants and policies: ./seed.ts). */
 async function seed(
   loaded: LoadedConfig,
   deps: {
     store: Store;
     setTools: (tools: Tool[]) => Promise<void>;
-    policies: PolicyService;
     record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
-    logger: Logger;
-    grants: GrantService;
-    clock: Clock;
   },
 ): Promise<void> {
   const { config } = loaded;
@@ -364,17 +357,6 @@ async function seed(
     if (!r.success)
       throw new MandateError('bad_request', `tools file ${config.tools}: ${r.error.issues[0]?.message}`);
     await deps.setTools(r.data.tools);
-  }
-  if (config.entities) {
-    const r = EntitiesDocumentSchema.safeParse(await readJsonFile(config.entities, 'entities'));
-    if (!r.success) {
-      const i = r.error.issues[0];
-      throw new MandateError(
-        'bad_request',
-        `entities file ${config.entities}: ${i?.path.join('.')}: ${i?.message}`,
-      );
-    }
-    await updateEntities(deps, r.data, { source: `file:${config.entities}` });
   }
   for (const k of config.apiKeys) {
     const hash = apiKeyHash(k.secret);
@@ -392,12 +374,5 @@ async function seed(
       type: 'key.created',
       data: { keyId: `key_${k.name}`, role: k.role, subject: k.subject, source: 'config' },
     });
-  }
-  await seedGrants(deps.grants, config.grants, deps.clock);
-  if (config.policies.dir) {
-    const source: PolicySetSource = await loadPolicyDir(config.policies.dir);
-    const r = await deps.policies.activate(source, `dir:${config.policies.dir}`);
-    if (r.changed)
-      deps.logger.info('activated policy directory', { dir: config.policies.dir, version: r.version });
   }
 }

@@ -20,9 +20,13 @@ export function registerServe(program: Command): void {
       [] as string[],
     )
     .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
+    .option(
+      '--reseed',
+      "apply the config's entities, grants and policy directory over the store's state (audited; env MANDATE_RESEED=1)",
+    )
     .action(async (opts) => {
       const loaded = withUpstreams(load(opts), opts);
-      const m = await createMandate(loaded);
+      const m = await createMandate(loaded, opts.reseed ? { reseed: true } : {});
       const { url } = await m.listen();
       const active = m.policies.active();
       out(

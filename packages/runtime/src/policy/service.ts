@@ -82,9 +82,12 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
 
     async activate(source, origin) {
       const compiled = deps.engine.compile(source);
-      if (compiled.version === current?.version) {
-        compiled.dispose();
-        return { version: current.version, changed: false };
+      // Record only real changes: a set the store already has active (an unchanged policy
+      // directory at start, the same set activated on another node) is loaded, not re-activated.
+      if ((await deps.store.getActivePolicyVersion()) === compiled.version) {
+        if (compiled.version === current?.version) compiled.dispose();
+        else swap(compiled);
+        return { version: compiled.version, changed: false };
       }
       const at = new Date(deps.clock.now()).toISOString();
       await deps.store.savePolicySet({
