@@ -1,25 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { AuditEvent, Tool } from '@mandate/protocol';
 import { ToolsDocumentSchema } from '@mandate/protocol';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  MandateError,
-  createJsonLogger,
-  parseJsonStrict,
-  systemClock,
-  type Clock,
-  type Logger,
-} from '../kernel/index.js';
+import { MandateError, createJsonLogger, systemClock, type Clock, type Logger } from '../kernel/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { Store } from '../storage/port.js';
-import {
-  createCedarEngine,
-  loadPolicyDir,
-  type PolicyEngine,
-  type PolicySetSource,
-} from '../policy/index.js';
+import { createCedarEngine, type PolicyEngine } from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
 import { createToolRegistry, localPathFs, type ToolRegistry } from '../tools/index.js';
 import { createApprovalService, type ApprovalService } from '../approvals/index.js';
@@ -87,6 +74,8 @@ export interface CreateMandateOptions {
    * empty store (ADR 0015).
    */
   reseed?: boolean;
+  /** How often the live policy engine is checked and, when broken, replaced (ms; default 1000, 0: never — tests). */
+  engineCheckMs?: number;
 }
 
 /** The composition root: wires concrete pieces together, seeds from the config's files, and nothing else. */
@@ -100,6 +89,7 @@ export async function createMandate(
   const store = options.store ?? openStore(config.store, logger, { nodeId });
   let audit: AuditLog | undefined;
   let policies: PolicyService | undefined;
+  let policyEngine: PolicyEngine | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
   let stopPolling: () => Promise<void> = async () => {};
@@ -120,7 +110,8 @@ export async function createMandate(
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
       auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
-    const engine = createCedarEngine({ memoEntries: config.policies.memoEntries });
+    const engine = createCedarEngine({ memoEntries: config.policies.memoEntries, logger });
+    policyEngine = engine;
     policies = createPolicyService({ engine, store, clock, logger, audit: record });
     const policyService = policies;
     // Tools that declare `paths.resolveSymlinks` resolve them on this machine's filesystem.
@@ -206,8 +197,19 @@ export async function createMandate(
         .refresh()
         .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
     };
+    // A live engine broken by a wasm trap is replaced within a second (issue 8 §6); /readyz says
+    // not ready meanwhile.
     const policyPoll = setInterval(refreshPolicy, 1000);
     policyPoll.unref();
+    const engineCheck =
+      options.engineCheckMs === 0
+        ? null
+        : setInterval(() => {
+            policyService
+              .heal()
+              .catch((err: Error) => logger.error('policy engine check failed', { error: err.message }));
+          }, options.engineCheckMs ?? 1000);
+    engineCheck?.unref();
     let unwatch: (() => Promise<void>) | null = null;
     if (store.watchPolicyActivations) {
       try {
@@ -218,6 +220,7 @@ export async function createMandate(
     }
     stopPolling = async () => {
       clearInterval(policyPoll);
+      if (engineCheck) clearInterval(engineCheck);
       await unwatch?.();
     };
 
@@ -283,8 +286,15 @@ export async function createMandate(
           verifyAudit: () => verifyAudit(store, { publicKeys }),
           exportAudit: (format, write, filter) => exportAudit(store, { format, write, filter }),
           auditStats: () => auditLog.stats(),
-          runPolicyTests: (input) =>
-            runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
+          runPolicyTests: async (input) => {
+            // SECURITY: candidate text reaches the live engine only once an isolated one got through it.
+            if (input.source) {
+              const screened = await engine.screen(input.source);
+              if (screened.length > 0)
+                throw new MandateError('policy_invalid', 'policy set is invalid', { details: screened });
+            }
+            return runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases });
+          },
           options: config.server,
           authenticate: authenticateHeader,
           ...(gateway ? { gateway } : {}),
@@ -324,6 +334,7 @@ export async function createMandate(
           try {
             await stopPolling();
             policyService.close();
+            await engine.close();
             await notifier?.close();
             await auditLog.close();
           } finally {
@@ -336,6 +347,7 @@ export async function createMandate(
   } catch (err) {
     await stopPolling();
     policies?.close();
+    await policyEngine?.close();
     await audit?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw err;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MandateError } from '../../kernel/index.js';
+import { checkPolicyTextBounds } from '../../policy/index.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -27,6 +28,15 @@ export function registerPolicyRoutes(route: RouteAdder, deps: HttpDeps): void {
   route('POST', '/v1/policies/validate', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
     const source = parseWith(PolicySourceSchema, await ctx.body());
+    // SECURITY: text too large or deep is refused unparsed (422 policy_invalid); the rest is run
+    // through an isolated engine first, so no text can break the live one (issue 8 §6).
+    const bounds = checkPolicyTextBounds(source);
+    if (bounds.length > 0)
+      throw new MandateError('policy_invalid', 'policy text exceeds the size or nesting limits', {
+        details: bounds,
+      });
+    const screened = await deps.engine.screen(source);
+    if (screened.length > 0) return { ok: false, problems: screened };
     return deps.engine.validate(source);
   });
   route('POST', '/v1/policies/test', async (ctx) => {

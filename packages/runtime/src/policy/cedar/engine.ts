@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { MandateError } from '../../kernel/index.js';
+import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
+import { createIsolatedScreen, type IsolatedScreen } from './isolated.js';
 import { readPolicyMeta, type PolicyMeta } from '../annotations.js';
 import type {
   CompiledPolicySet,
@@ -16,6 +17,7 @@ import type {
 } from '../port.js';
 import { actionAncestors, createSliceIndex, type PolicyScope, type SliceIndex } from '../slicing.js';
 import { policySetVersion } from '../version.js';
+import { checkPolicyTextBounds } from '../bounds.js';
 import { CedarValueError, toCedarEntities, toCedarRecord, toRef } from './values.js';
 import { attributeUse, pickNames, type AttributeUse } from '../attributes.js';
 import { argsTypesFromSchemaJson } from '../schema-types.js';
@@ -27,6 +29,8 @@ import {
   schemaToJson,
   statefulIsAuthorized,
   isAuthorizedPartial,
+  cedarGeneration,
+  reinstantiateCedar,
   type CedarValueJson,
   validate,
   type AuthorizationAnswer,
@@ -64,11 +68,63 @@ export interface CedarEngineOptions {
    * `CedarPolicySet.run`); 0 turns the memo off. Default 4096.
    */
   memoEntries?: number;
+  /** Where the isolated screening worker reports its failures. */
+  logger?: Logger;
 }
+
+/** The canary's policy set, preparsed once per wasm instance. */
+const CANARY_POLICY = 'permit (principal, action, resource);';
 
 export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngine {
   const memoEntries = Math.max(0, Math.floor(options.memoEntries ?? 4096));
+  let isolated: IsolatedScreen | null = null;
+  const canaryId = `mandate:canary:${randomUUID()}`;
+  let canaryGeneration = -1;
   return {
+    async screen(source) {
+      const bounds = isSource(source) ? checkPolicyTextBounds(source) : [];
+      if (bounds.length > 0 || !isSource(source)) return bounds;
+      isolated ??= createIsolatedScreen({ logger: options.logger ?? silentLogger });
+      return isolated.screen(source);
+    },
+    health() {
+      try {
+        if (canaryGeneration !== cedarGeneration()) {
+          const prepared = preparsePolicySet(canaryId, { staticPolicies: { canary: CANARY_POLICY } });
+          if (prepared.type === 'failure')
+            return {
+              ok: false,
+              reason: `policy engine canary: ${prepared.errors.map((e) => e.message).join('; ')}`,
+            };
+          canaryGeneration = cedarGeneration();
+        }
+        const answer = statefulIsAuthorized({
+          principal: { type: 'Canary', id: 'principal' },
+          action: { type: CEDAR_ACTION_TYPE, id: 'canary' },
+          resource: { type: 'Canary', id: 'resource' },
+          context: {},
+          entities: [],
+          preparsedPolicySetId: canaryId,
+        });
+        if (answer.type === 'failure')
+          return {
+            ok: false,
+            reason: `policy engine canary: ${answer.errors.map((e) => e.message).join('; ')}`,
+          };
+        if (answer.response.decision !== 'allow')
+          return { ok: false, reason: 'policy engine canary: a permit-all set did not allow' };
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, reason: `policy engine canary: ${messageOf(err)}` };
+      }
+    },
+    reinstantiate() {
+      reinstantiateCedar();
+    },
+    async close() {
+      await isolated?.close();
+      isolated = null;
+    },
     validate(source) {
       const { problems } = analyse(source);
       return problems.length === 0 ? { ok: true } : { ok: false, problems };
@@ -114,6 +170,10 @@ function analyse(source: PolicySetSource): Analysis {
       empty.problems.push({ message: 'a policy set is { policies: { file: text }, schema: text }' });
       return empty;
     }
+    // SECURITY: fail closed — text too large or too deep for Cedar never reaches it: a stack
+    // exhausted inside the wasm instance breaks every later decision (issue 8 §6).
+    const tooBig = checkPolicyTextBounds(source);
+    if (tooBig.length > 0) return { ...empty, problems: tooBig };
     const problems: PolicyProblem[] = [];
     const actions = readSchema(source.schema, problems);
     const policies: AnalysedPolicy[] = [];
@@ -330,6 +390,8 @@ class CedarPolicySet implements CompiledPolicySet {
   private readonly preparsed: string[] = [];
   private whole: Slice | undefined;
   private disposed = false;
+  /** The wasm instance its slices are preparsed in; another one does not know them. */
+  private readonly generation = cedarGeneration();
   /** Cedar's answers by the exact call handed to it (ADR 0010); insertion order is recency. */
   private readonly memo = new Map<string, PolicyEvaluation>();
 
@@ -411,11 +473,17 @@ class CedarPolicySet implements CompiledPolicySet {
     });
   }
 
+  usable(): boolean {
+    return !this.disposed && this.generation === cedarGeneration();
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     // cedar-wasm has no call to drop a preparsed set; overwriting each id with an empty set frees
     // the policies and leaves only the (tiny) map entry behind.
+    // A replaced instance took its preparsed sets with it; the current one never had them.
+    if (this.generation !== cedarGeneration()) this.preparsed.length = 0;
     for (const id of this.preparsed) {
       try {
         preparsePolicySet(id, { staticPolicies: {} });
@@ -436,6 +504,8 @@ class CedarPolicySet implements CompiledPolicySet {
     let size = 0;
     try {
       if (this.disposed) return requestError(0, 'policy set was disposed');
+      if (this.generation !== cedarGeneration())
+        return requestError(0, 'the policy engine was restarted; the set is being compiled again');
       // SECURITY: fail closed — an action the schema does not declare (or a pure group, which
       // applies to nothing) is denied without evaluation.
       const decl = this.declared.get(request.action);

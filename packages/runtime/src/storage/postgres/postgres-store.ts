@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { AuditEvent, EntitiesDocument, Tool } from '@mandate/protocol';
+import type { AuditEvent, Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import {
   GENESIS_HASH,
@@ -25,9 +25,6 @@ import {
   str,
   strOrNull,
   type Row,
-  agentFromRow,
-  userFromRow,
-  resourceFromRow,
   policySetFromRow,
   apiKeyFromRow,
   approvalFromRow,

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { AuditEvent, EntitiesDocument, Tool } from '@mandate/protocol';
+import type { AuditEvent, Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import {
   GENESIS_HASH,
@@ -26,9 +26,6 @@ import {
   str,
   strOrNull,
   type Row,
-  agentFromRow,
-  userFromRow,
-  resourceFromRow,
   policySetFromRow,
   apiKeyFromRow,
   approvalFromRow,
