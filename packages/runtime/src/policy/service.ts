@@ -19,7 +19,8 @@ export interface PolicyService {
   refresh(): Promise<boolean>;
   /**
    * Validates the whole set, saves and activates it, then swaps it in with one assignment.
-   * An invalid set throws `policy_invalid` and changes nothing (P4: never half-loaded).
+   * An invalid set throws `policy_invalid` and changes nothing (P4: never half-loaded). Text from
+   * outside the operator's files must have passed {@link PolicyEngine.screen} first.
    */
   activate(source: PolicySetSource, origin: string): Promise<{ version: string; changed: boolean }>;
   /**
@@ -123,11 +124,6 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     },
 
     async activate(source, origin) {
-      // SECURITY: text from outside reaches the live engine only once a separate instance got
-      // through it (issue 8 §6): a trap inside Cedar would otherwise break every later decision.
-      const screened = await deps.engine.screen(source);
-      if (screened.length > 0)
-        throw new MandateError('policy_invalid', 'policy set is invalid', { details: screened });
       const compiled = deps.engine.compile(source);
       // Record only real changes: a set the store already has active (an unchanged policy
       // directory at start, the same set activated on another node) is loaded, not re-activated.

@@ -26,6 +26,7 @@ function run(source) {
   }
   if (parsed) cedar.validate({ schema: source.schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
 }
+parentPort.postMessage({ ready: true });
 parentPort.on('message', ({ id, source }) => {
   let failure = null;
   try { run(source); } catch (err) { failure = String((err && err.message) || err); }
@@ -40,6 +41,8 @@ export interface IsolatedScreenOptions {
   logger: Logger;
   /** A screening that takes longer is abandoned (the worker is replaced) and the text refused. */
   timeoutMs?: number;
+  /** Starting a worker (loading its own wasm instance) may take this long; default 60 s. */
+  startTimeoutMs?: number;
 }
 
 /** Runs candidate policy text through Cedar in a worker thread before the live engine sees it. */
@@ -50,9 +53,16 @@ export interface IsolatedScreen {
 }
 
 interface Reply {
-  id: number;
-  failure: string | null;
-  broken: boolean;
+  id?: number;
+  ready?: boolean;
+  failure?: string | null;
+  broken?: boolean;
+}
+
+interface Running {
+  worker: Worker;
+  /** Resolves once the worker loaded its instance; rejects if it dies or takes too long first. */
+  ready: Promise<void>;
 }
 
 /**
@@ -63,32 +73,59 @@ interface Reply {
  */
 export function createIsolatedScreen(opts: IsolatedScreenOptions): IsolatedScreen {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  let worker: Worker | null = null;
+  const startTimeoutMs = opts.startTimeoutMs ?? 60_000;
+  let running: Running | null = null;
   let nextId = 1;
   let queue: Promise<unknown> = Promise.resolve();
   let closed = false;
 
   const stop = (w: Worker) => {
-    if (worker === w) worker = null;
+    if (running?.worker === w) running = null;
     void w.terminate().catch(() => undefined);
   };
 
-  const start = (): Worker => {
-    const w = new Worker(WORKER_SOURCE, {
+  const start = (): Running => {
+    const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { wasmPath: CEDAR_WASM_PATH },
       // No larger a stack than the main thread's (~1 MB): what gets through here gets through there.
       resourceLimits: { stackSizeMb: 1, maxOldGenerationSizeMb: 256 },
     });
-    w.unref();
+    worker.unref();
     // A worker that dies is replaced on the next request; its pending one is answered below.
-    w.on('error', (err) => opts.logger.warn('policy screening worker failed', { error: err.message }));
-    return w;
+    worker.on('error', (err) => opts.logger.warn('policy screening worker failed', { error: err.message }));
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`not started within ${startTimeoutMs} ms`)),
+        startTimeoutMs,
+      );
+      timer.unref();
+      const onMessage = (m: Reply) => {
+        if (!m.ready) return;
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        resolve();
+      };
+      worker.on('message', onMessage);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        reject(new Error('stopped while starting'));
+      });
+    });
+    ready.catch(() => stop(worker));
+    return { worker, ready };
   };
 
-  const once = (source: PolicySetSource): Promise<PolicyProblem[]> => {
-    if (closed) return Promise.resolve([{ message: 'the policy engine is shutting down' }]);
-    const w = (worker ??= start());
+  const once = async (source: PolicySetSource): Promise<PolicyProblem[]> => {
+    if (closed) return [{ message: 'the policy engine is shutting down' }];
+    const r = (running ??= start());
+    try {
+      // The screening's own time limit starts once the worker is up, not while it loads.
+      await r.ready;
+    } catch (err) {
+      return [{ message: `the isolated policy engine could not start: ${(err as Error).message}` }];
+    }
+    const w = r.worker;
     const id = nextId++;
     return new Promise<PolicyProblem[]>((resolve) => {
       const finish = (problems: PolicyProblem[], replace: boolean) => {
@@ -101,11 +138,11 @@ export function createIsolatedScreen(opts: IsolatedScreenOptions): IsolatedScree
       };
       const onMessage = (m: Reply) => {
         if (m.id !== id) return;
-        const problems =
-          m.failure === null ? [] : [{ message: `the policy engine failed on this text: ${m.failure}` }];
+        const problems: PolicyProblem[] =
+          m.failure == null ? [] : [{ message: `the policy engine failed on this text: ${m.failure}` }];
         if (m.broken && problems.length === 0)
           problems.push({ message: 'the policy engine was left broken by this text' });
-        finish(problems, m.broken);
+        finish(problems, m.broken === true);
       };
       const onExit = () => finish([{ message: 'the policy engine stopped on this text' }], true);
       const onError = (err: Error) =>
@@ -134,9 +171,9 @@ export function createIsolatedScreen(opts: IsolatedScreenOptions): IsolatedScree
     },
     async close() {
       closed = true;
-      const w = worker;
-      worker = null;
-      if (w) await w.terminate().catch(() => undefined);
+      const r = running;
+      running = null;
+      if (r) await r.worker.terminate().catch(() => undefined);
     },
   };
 }
