@@ -5,19 +5,22 @@ import type { PolicyProblem, PolicySetSource } from './port.js';
  *
  * Cedar parses, validates and evaluates expressions recursively, inside one WebAssembly instance
  * shared by every decision of the process. Text nested ~130 brackets deep, or a chain of ~300
- * `+`, `.attr` or `.contains()` (each adds a level to the expression tree), exhausts its stack; a
+ * `+`, `&&`, `.attr` or `.contains()` (each adds a level to the expression tree) exhausts its stack; a
  * trap inside Cedar then leaves the instance broken, and every later decision is denied with
  * `policy_error` (issue 8 §6). These limits sit well below those depths and far above what real
  * policies need; measured on cedar-wasm 4.13.
  */
 export const POLICY_TEXT_LIMITS = {
-  /** Bytes of policy and schema text in one set (UTF-16 code units, an upper bound of what Cedar reads). */
+  /** Characters (UTF-16 code units) of policy and schema text in one set. */
   maxSetChars: 4 * 1024 * 1024,
   /** Policies in one set. */
   maxPolicies: 10_000,
   /** Open `(`, `[`, `{` (and `<` in a schema) at any point. */
   maxNesting: 32,
-  /** Operators one expression can stack up outside `&&`, `||` and `,` (which Cedar does not nest). */
+  /**
+   * How deep one expression may get: each `&&` / `||` of a chain and each operator within one of
+   * its operands adds a level (list elements and arguments do not). Cedar traps at ~300.
+   */
   maxChain: 128,
   /** Operators of any kind in one policy. */
   maxOperatorsPerPolicy: 4096,
@@ -68,22 +71,28 @@ interface ScanResult {
   problem?: string;
 }
 
-/** One open bracket level: operators stacked before it opened, within its current operand, and the most seen. */
+/**
+ * One open bracket level: the depth when it opened (base), the `&&` / `||` seen so far in its
+ * current expression (each nests one level more: Cedar evaluates such a chain recursively), the
+ * operators stacked in the current operand of that chain, and the deepest point reached.
+ */
 interface Frame {
   base: number;
+  ands: number;
   chain: number;
   deepest: number;
 }
 
 function scan(text: string, kind: 'policy' | 'schema'): ScanResult {
   const L = POLICY_TEXT_LIMITS;
-  const frames: Frame[] = [{ base: 0, chain: 0, deepest: 0 }];
+  const frames: Frame[] = [{ base: 0, ands: 0, chain: 0, deepest: 0 }];
   let top = frames[0]!;
   let statements = 0;
   let operators = 0;
   let line = 1;
+  const depthOf = (f: Frame) => f.base + f.ands + f.chain;
   const note = (): string | undefined => {
-    const depth = top.base + top.chain;
+    const depth = depthOf(top);
     if (depth > top.deepest) top.deepest = depth;
     if (kind === 'policy' && depth > L.maxChain)
       return `expression nested too deep at line ${line}: more than ${L.maxChain} operators stacked in one expression`;
@@ -111,8 +120,8 @@ function scan(text: string, kind: 'policy' | 'schema'): ScanResult {
     } else if (c === '/' && text[i + 1] === '/') {
       while (i + 1 < text.length && text[i + 1] !== '\n') i++;
     } else if (OPEN.has(c) || (kind === 'schema' && c === '<')) {
-      const depth = top.base + top.chain;
-      top = { base: depth, chain: 0, deepest: depth };
+      const depth = depthOf(top);
+      top = { base: depth, ands: 0, chain: 0, deepest: depth };
       frames.push(top);
       if (frames.length - 1 > L.maxNesting)
         problem = `nested too deep at line ${line}: more than ${L.maxNesting} open brackets`;
@@ -122,7 +131,7 @@ function scan(text: string, kind: 'policy' | 'schema'): ScanResult {
         const inner = frames.pop()!;
         top = frames[frames.length - 1]!;
         // The group is one operand of the enclosing expression, as deep as it got inside.
-        top.chain = Math.max(top.chain, inner.deepest - top.base);
+        top.chain = Math.max(top.chain, inner.deepest - top.base - top.ands);
         problem = note();
       }
     } else if (kind === 'schema') {
@@ -131,17 +140,21 @@ function scan(text: string, kind: 'policy' | 'schema'): ScanResult {
       if (frames.length === 1) {
         statements++;
         operators = 0;
+        top.ands = 0;
         top.chain = 0;
         top.deepest = 0;
       }
-    } else if (c === ',' || ((c === '&' || c === '|') && text[i + 1] === c)) {
-      // Cedar does not nest `&&` / `||` chains, list elements or arguments: each operand starts afresh.
-      if (c !== ',') {
-        i++;
-        operators++;
-        problem = note();
-      }
+    } else if (c === ',') {
+      // List elements and arguments do not nest: each starts afresh.
+      top.ands = 0;
       top.chain = 0;
+    } else if ((c === '&' || c === '|') && text[i + 1] === c) {
+      // Each `&&` / `||` nests one level; the operand after it starts its own operators afresh.
+      i++;
+      operators++;
+      top.ands++;
+      top.chain = 0;
+      problem = note();
     } else if ('+-*.!<>='.includes(c)) {
       // Two-character operators (`==`, `!=`, `<=`, `>=`) count once.
       if ((c === '=' || c === '!' || c === '<' || c === '>') && text[i + 1] === '=') i++;
