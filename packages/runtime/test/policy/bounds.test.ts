@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { POLICY_TEXT_LIMITS, checkPolicyTextBounds } from '../../src/policy/index.js';
+import { SHAPES, admitted, largestAdmitted, policy } from './deep-text.js';
 import { isAuthorized, policySetTextToParts, reinstantiateCedar } from '../../src/policy/cedar/wasm.js';
 import { SCHEMA, source } from './fixtures.js';
 
@@ -9,36 +10,6 @@ import { SCHEMA, source } from './fixtures.js';
  * admit what real policies look like, and — the property that matters — the deepest text of each
  * shape they admit must parse and evaluate without breaking the instance.
  */
-
-const policy = (body: string) => `permit (principal, action, resource) when { ${body} };`;
-const admitted = (body: string) => checkPolicyTextBounds(source({ 'p.cedar': policy(body) })).length === 0;
-
-/** Shapes of deep text, by size. */
-const SHAPES: Record<string, (n: number) => string> = {
-  parentheses: (n) => `${'('.repeat(n)}true${')'.repeat(n)}`,
-  sets: (n) => `${'['.repeat(n)}1${']'.repeat(n)}.contains(1)`,
-  records: (n) => `${'{a:'.repeat(n)}1${'}'.repeat(n)} == 1`,
-  calls: (n) => `${'ip('.repeat(n)}"1"${')'.repeat(n)} == 1`,
-  plus: (n) => `${Array(n).fill('context.a').join(' + ')} > 0`,
-  members: (n) => `context${'.a'.repeat(n)} == 1`,
-  contains: (n) => `[1]${'.contains(1)'.repeat(n)}`,
-  and: (n) => Array(n).fill('context.a > 0').join(' && '),
-  or: (n) => `${Array(n).fill('context.a < 0').join(' || ')} || true`,
-  ifs: (n) => `${'if context.a > 0 then '.repeat(n)}true${' else false'.repeat(n)}`,
-  nestedChains: (n) => `${'('.repeat(n)}${Array(n).fill('context.a').join(' + ')}${')'.repeat(n)} > 0`,
-};
-
-/** The largest n the bounds admit for a shape (they refuse at 3,000). */
-function largestAdmitted(shape: (n: number) => string): number {
-  let lo = 0;
-  let hi = 3000;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (admitted(shape(mid))) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
 
 function instanceWorks(): boolean {
   try {

@@ -3,6 +3,7 @@ import { silentLogger } from '../../src/kernel/index.js';
 import { createIsolatedScreen, type IsolatedScreen } from '../../src/policy/cedar/isolated.js';
 import { createCedarEngine } from '../../src/policy/index.js';
 import { SCHEMA as EXAMPLE_SCHEMA, source } from './fixtures.js';
+import { SHAPES, largestAdmitted, policy } from './deep-text.js';
 
 const exampleSource = () =>
   source({
@@ -50,6 +51,20 @@ describe('isolated policy screening', () => {
     expect(await screen.screen({ policies: { 'bad.cedar': 'permit (' }, schema: EXAMPLE_SCHEMA })).toEqual(
       [],
     );
+  });
+
+  it('passes the deepest text of every shape the bounds admit: no false refusals at the limits', async () => {
+    screen = createIsolatedScreen({ logger: silentLogger });
+    for (const [name, shape] of Object.entries(SHAPES)) {
+      const text = policy(shape(largestAdmitted(shape)));
+      expect({
+        name,
+        problems: await screen.screen({ policies: { 'p.cedar': text }, schema: EXAMPLE_SCHEMA }),
+      }).toEqual({
+        name,
+        problems: [],
+      });
+    }
   });
 
   it('abandons a screening that takes too long', async () => {
