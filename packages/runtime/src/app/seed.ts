@@ -93,10 +93,16 @@ export async function seedState(
     changes.policy !== null;
   if (changed || opts.reseed) {
     await deps.record({ type: 'seed.applied', data: { ...changes } });
+    // Counts, not ids: a first fill can name a hundred thousand resources (the event has them).
     deps.logger.info(
       opts.reseed ? 'reseeded the store from the config' : 'seeded the store from the config',
       {
-        ...changes,
+        mode,
+        agents: changes.entities.agents.length,
+        users: changes.entities.users.length,
+        resources: changes.entities.resources.length,
+        grants: changes.grants,
+        policy: changes.policy,
       },
     );
   }
