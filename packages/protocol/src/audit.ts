@@ -4,6 +4,7 @@ export type AuditEventType =
   | 'decision.outcome'
   | 'policy.activated'
   | 'entities.updated'
+  | 'seed.applied'
   | 'key.created'
   | 'approval.requested'
   | 'approval.approved'

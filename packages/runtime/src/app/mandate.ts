@@ -1,25 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { AuditEvent, Tool } from '@mandate/protocol';
-import { EntitiesDocumentSchema, ToolsDocumentSchema } from '@mandate/protocol';
+import { ToolsDocumentSchema } from '@mandate/protocol';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  MandateError,
-  createJsonLogger,
-  parseJsonStrict,
-  systemClock,
-  type Clock,
-  type Logger,
-} from '../kernel/index.js';
+import { MandateError, createJsonLogger, systemClock, type Clock, type Logger } from '../kernel/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { Store } from '../storage/port.js';
-import {
-  createCedarEngine,
-  loadPolicyDir,
-  type PolicyEngine,
-  type PolicySetSource,
-} from '../policy/index.js';
+import { createCedarEngine, type PolicyEngine } from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
 import { createToolRegistry, localPathFs, type ToolRegistry } from '../tools/index.js';
 import { createApprovalService, type ApprovalService } from '../approvals/index.js';
@@ -44,14 +31,13 @@ import {
 } from '../http/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { openStore } from './store.js';
-import { updateEntities } from '../entities/index.js';
 import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
-import { seedGrants } from './seed-grants.js';
 import { checkpointMirrors, createEvidence, type Evidence } from './evidence.js';
 import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
 import { createAlerting, type Alerting } from '../alerts/index.js';
 import { startTracing } from '../telemetry/index.js';
+import { readJsonFile, seedState } from './seed.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -91,6 +77,14 @@ export interface CreateMandateOptions {
   store?: Store;
   /** Skip loading files named by the config (tools, entities, policies, apiKeys). */
   skipSeed?: boolean;
+  /**
+   * Apply the config's entities, grants and policy directory over what the store holds (audited as
+   * `seed.applied`); default `loaded.reseed` (`MANDATE_RESEED=1`). Without it they only fill an
+   * empty store (ADR 0015).
+   */
+  reseed?: boolean;
+  /** How often the live policy engine is checked and, when broken, replaced (ms; default 1000, 0: never — tests). */
+  engineCheckMs?: number;
 }
 
 /** The composition root: wires concrete pieces together, seeds from the config's files, and nothing else. */
@@ -105,6 +99,7 @@ export async function createMandate(
   let audit: AuditLog | undefined;
   let evidence: Evidence | undefined;
   let policies: PolicyService | undefined;
+  let policyEngine: PolicyEngine | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
   let stopPolling: () => Promise<void> = async () => {};
@@ -128,7 +123,8 @@ export async function createMandate(
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
       auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
-    const engine = createCedarEngine({ memoEntries: config.policies.memoEntries });
+    const engine = createCedarEngine({ memoEntries: config.policies.memoEntries, logger });
+    policyEngine = engine;
     policies = createPolicyService({ engine, store, clock, logger, audit: record });
     const policyService = policies;
     // Tools that declare `paths.resolveSymlinks` resolve them on this machine's filesystem.
@@ -149,8 +145,14 @@ export async function createMandate(
     };
 
     const grants = createGrantService({ store, clock, audit: record });
-    if (!options.skipSeed)
-      await seed(loaded, { store, setTools, policies: policyService, record, logger, grants, clock });
+    if (!options.skipSeed) {
+      await seedState(
+        config,
+        { store, engine, policies: policyService, grants, record, logger, clock },
+        { reseed: options.reseed ?? loaded.reseed ?? false },
+      );
+      await seed(loaded, { store, setTools, record });
+    }
     baseTools = await store.listTools();
     mergeTools();
     await policyService.refresh();
@@ -210,8 +212,19 @@ export async function createMandate(
         .refresh()
         .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
     };
+    // A live engine broken by a wasm trap is replaced within a second (issue 8 §6); /readyz says
+    // not ready meanwhile.
     const policyPoll = setInterval(refreshPolicy, 1000);
     policyPoll.unref();
+    const engineCheck =
+      options.engineCheckMs === 0
+        ? null
+        : setInterval(() => {
+            policyService
+              .heal()
+              .catch((err: Error) => logger.error('policy engine check failed', { error: err.message }));
+          }, options.engineCheckMs ?? 1000);
+    engineCheck?.unref();
     let unwatch: (() => Promise<void>) | null = null;
     if (store.watchPolicyActivations) {
       try {
@@ -222,6 +235,7 @@ export async function createMandate(
     }
     stopPolling = async () => {
       clearInterval(policyPoll);
+      if (engineCheck) clearInterval(engineCheck);
       await unwatch?.();
     };
 
@@ -356,6 +370,7 @@ export async function createMandate(
             await alerts?.close();
             await stopPolling();
             policyService.close();
+            await engine.close();
             await notifier?.close();
             await auditLog.close();
           } finally {
@@ -369,37 +384,20 @@ export async function createMandate(
     await stopPolling();
     policies?.close();
     await evidence?.close().catch(() => undefined);
+    await policyEngine?.close();
     await audit?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw err;
   }
 }
 
-async function readJsonFile(path: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new MandateError('bad_request', `cannot read ${what} file ${path}: ${(err as Error).message}`);
-  }
-  try {
-    return parseJsonStrict(text);
-  } catch (err) {
-    throw new MandateError('bad_request', `${what} file ${path}: ${(err as Error).message}`);
-  }
-}
-
-/** Loads the tools, entities, API keys and policy directory the config names. */
+/** Loads the tools and API keys the config names (entities, grants and policies: ./seed.ts). */
 async function seed(
   loaded: LoadedConfig,
   deps: {
     store: Store;
     setTools: (tools: Tool[]) => Promise<void>;
-    policies: PolicyService;
     record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
-    logger: Logger;
-    grants: GrantService;
-    clock: Clock;
   },
 ): Promise<void> {
   const { config } = loaded;
@@ -408,17 +406,6 @@ async function seed(
     if (!r.success)
       throw new MandateError('bad_request', `tools file ${config.tools}: ${r.error.issues[0]?.message}`);
     await deps.setTools(r.data.tools);
-  }
-  if (config.entities) {
-    const r = EntitiesDocumentSchema.safeParse(await readJsonFile(config.entities, 'entities'));
-    if (!r.success) {
-      const i = r.error.issues[0];
-      throw new MandateError(
-        'bad_request',
-        `entities file ${config.entities}: ${i?.path.join('.')}: ${i?.message}`,
-      );
-    }
-    await updateEntities(deps, r.data, { source: `file:${config.entities}` });
   }
   for (const k of config.apiKeys) {
     const hash = apiKeyHash(k.secret);
@@ -436,12 +423,5 @@ async function seed(
       type: 'key.created',
       data: { keyId: `key_${k.name}`, role: k.role, subject: k.subject, source: 'config' },
     });
-  }
-  await seedGrants(deps.grants, config.grants, deps.clock);
-  if (config.policies.dir) {
-    const source: PolicySetSource = await loadPolicyDir(config.policies.dir);
-    const r = await deps.policies.activate(source, `dir:${config.policies.dir}`);
-    if (r.changed)
-      deps.logger.info('activated policy directory', { dir: config.policies.dir, version: r.version });
   }
 }

@@ -7,10 +7,10 @@ import { parseCasesYaml } from './yaml-cases.js';
 import { type LoadedConfig } from '../config/index.js';
 import { runPolicyCases } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
-import { EXIT, out, printJson, load, common } from './shared.js';
+import { EXIT, out, printJson, load, common, withMandate } from './shared.js';
 import { undeclaredTools, type UndeclaredTool } from './tool-coverage.js';
 
-/** `mandate policy validate|test|diff`. */
+/** `mandate policy validate|test|diff|activate`. */
 export function registerPolicy(program: Command): void {
   const policy = program.command('policy').description('validate, test and diff policy sets');
   common(
@@ -111,6 +111,25 @@ export function registerPolicy(program: Command): void {
       }
       process.exitCode = report.failed === 0 ? EXIT.ok : EXIT.failed;
     });
+  common(
+    policy
+      .command('activate <dir>')
+      .description("validate a policy directory and make it the store's active set (every node picks it up)"),
+  ).action(async (dir: string, opts) => {
+    const root = resolve(dir);
+    const source = await loadPolicyDir(root);
+    const r = await withMandate(opts, async (m) => {
+      const checked = m.engine.validate(source);
+      if (!checked.ok) return checked;
+      return { ok: true as const, ...(await m.policies.activate(source, `cli:dir:${root}`)) };
+    });
+    if (opts.json) printJson(r);
+    else if (!r.ok)
+      for (const p of r.problems)
+        out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
+    else out(r.changed ? `activated ${r.version}` : `${r.version} is already active`);
+    process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
+  });
   policy
     .command('diff <from> <to>')
     .description('compare two policy directories: policies added, removed and changed, and the versions')

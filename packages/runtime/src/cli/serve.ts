@@ -22,9 +22,13 @@ export function registerServe(program: Command): void {
     .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
     .option('--expose-bare-names', "show clients the --upstream tools' own names (actions stay namespaced)")
     .option('--action-prefix <prefix>', 'action name prefix of the --upstream tools (default <name>.)')
+    .option(
+      '--reseed',
+      "apply the config's entities, grants and policy directory over the store's state (audited; env MANDATE_RESEED=1)",
+    )
     .action(async (opts) => {
       const loaded = withUpstreams(load(opts), opts);
-      const m = await createMandate(loaded);
+      const m = await createMandate(loaded, opts.reseed ? { reseed: true } : {});
       const { url } = await m.listen();
       const active = m.policies.active();
       out(

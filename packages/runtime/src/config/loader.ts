@@ -11,6 +11,8 @@ export interface ConfigOverrides {
   host?: string;
   store?: string;
   logLevel?: Config['log']['level'];
+  /** `mandate serve --reseed`. */
+  reseed?: boolean;
 }
 
 /** A loaded config, with every relative path made absolute against the config file's folder (or cwd). */
@@ -21,6 +23,12 @@ export interface LoadedConfig {
   /** Folder relative paths were resolved against. */
   baseDir: string;
   nodeId: string;
+  /**
+   * Apply the config's entities, grants and policy directory over what the store holds at start
+   * (`--reseed`, or `MANDATE_RESEED=1`); otherwise they only fill what the store lacks (ADR 0015).
+   * Deliberately not a config-file key: left in a file, it would undo revocations at every start.
+   */
+  reseed?: boolean;
 }
 
 /**
@@ -101,7 +109,14 @@ export function loadConfig(
       `invalid configuration: policies.timeZone ${config.policies.timeZone} is not an IANA time zone`,
     );
   }
-  return { config, file, baseDir, nodeId: config.nodeId ?? `${hostname()}-${process.pid}` };
+  const reseed = overrides.reseed === true || parseFlagEnv(env.MANDATE_RESEED, 'MANDATE_RESEED');
+  return { config, file, baseDir, nodeId: config.nodeId ?? `${hostname()}-${process.pid}`, reseed };
+}
+
+function parseFlagEnv(v: string | undefined, name: string): boolean {
+  if (v === undefined || v === '' || v === '0' || v === 'false') return false;
+  if (v === '1' || v === 'true') return true;
+  throw new MandateError('bad_request', `${name} must be 1 or 0 (true or false)`);
 }
 
 function parsePort(v: string, name: string): number {

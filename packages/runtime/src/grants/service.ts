@@ -8,6 +8,8 @@ export type GrantCheck =
   { ok: true; grant: GrantRecord; chain: string[] } | { ok: false; code: GrantFailure; message: string };
 
 export interface CreateGrantInput {
+  /** A given id (seeding from the config derives one from the content); a new one otherwise. */
+  id?: string;
   user: string;
   agent: string;
   actions: string[];
@@ -151,7 +153,7 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       if (!Number.isFinite(expires) || expires <= now)
         throw new MandateError('bad_request', 'expiresAt must be a time in the future');
       const grant: GrantRecord = {
-        id: newId('grt', now),
+        id: input.id ?? newId('grt', now),
         user: input.user,
         agent: input.agent,
         actions: [...input.actions],

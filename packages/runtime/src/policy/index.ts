@@ -1,12 +1,14 @@
 export { createCedarEngine, CEDAR_ACTION_TYPE, REQUEST_ERROR_POLICY_ID } from './cedar/engine.js';
 export { loadPolicyDir } from './loader.js';
 export { policySetVersion } from './version.js';
+export { POLICY_TEXT_LIMITS, checkPolicyTextBounds } from './bounds.js';
 export { MAX_QUORUM } from './annotations.js';
 export { argsTypesFromSchemaJson } from './schema-types.js';
 export type {
   ApprovalRequirement,
   ArgType,
   CompiledPolicySet,
+  EngineHealth,
   EntityRef,
   PolicyEngine,
   PolicyEntity,

@@ -109,6 +109,12 @@ export interface CompiledPolicySet {
    * principal. Used only to hide tools nobody could let this principal call; never to allow.
    */
   couldPermit(principal: PolicyEntity, action: string, contextKeys: readonly string[]): boolean;
+  /**
+   * False once disposed, or once the engine instance it was compiled into was replaced
+   * ({@link PolicyEngine.reinstantiate}, by any engine of the process): its evaluations then deny,
+   * and it must be compiled again.
+   */
+  usable(): boolean;
   /** Frees engine-side caches; the set must not be used after. */
   dispose(): void;
 }
@@ -126,9 +132,28 @@ export interface PolicyProblem {
   message: string;
 }
 
+/** Whether the live engine answers a canary evaluation, and why not. */
+export type EngineHealth = { ok: true } | { ok: false; reason: string };
+
 export interface PolicyEngine {
   /** Parses and validates the whole set against its schema (strict mode). Never throws for bad input. */
   validate(source: PolicySetSource): { ok: true } | { ok: false; problems: PolicyProblem[] };
   /** Validates then compiles; throws `MandateError('policy_invalid', …, { details: problems })` on any problem. */
   compile(source: PolicySetSource): CompiledPolicySet;
+  /**
+   * Screens text from outside before {@link validate} or {@link compile} may see it: size and
+   * nesting bounds first (no parsing), then the engine's own parse and validation in an isolated
+   * instance, so text that would crash the engine cannot break the live one. Problems, or [] when
+   * the text may go on to the live engine (which then reports ordinary problems itself).
+   */
+  screen(source: PolicySetSource): Promise<PolicyProblem[]>;
+  /** A canary evaluation on the live engine: a broken one makes the node not ready. */
+  health(): EngineHealth;
+  /**
+   * Replaces the live engine with a fresh instance. Every set compiled before is unusable after
+   * (its evaluations deny): compile the active set again.
+   */
+  reinstantiate(): void;
+  /** Stops what {@link screen} started. */
+  close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import type { AuditEvent } from '@mandate/protocol';
 import { MandateError, type Clock, type Logger } from '../kernel/index.js';
 import type { PolicySetSummary, Store, StoredPolicySet } from '../storage/port.js';
-import type { CompiledPolicySet, PolicyEngine, PolicySetSource } from './port.js';
+import type { CompiledPolicySet, EngineHealth, PolicyEngine, PolicySetSource } from './port.js';
 
 export interface PolicyServiceDeps {
   engine: PolicyEngine;
@@ -19,9 +19,17 @@ export interface PolicyService {
   refresh(): Promise<boolean>;
   /**
    * Validates the whole set, saves and activates it, then swaps it in with one assignment.
-   * An invalid set throws `policy_invalid` and changes nothing (P4: never half-loaded).
+   * An invalid set throws `policy_invalid` and changes nothing (P4: never half-loaded). Text from
+   * outside the operator's files must have passed {@link PolicyEngine.screen} first.
    */
   activate(source: PolicySetSource, origin: string): Promise<{ version: string; changed: boolean }>;
+  /**
+   * Checks the live engine with a canary; a broken one (a wasm trap can leave it so) is replaced by
+   * a fresh instance and the active set compiled into it again. Returns the health found.
+   */
+  heal(): Promise<EngineHealth>;
+  /** The live engine's canary, and whether the active set is still usable in it (for `/readyz`). */
+  health(): EngineHealth;
   versions(): Promise<PolicySetSummary[]>;
   get(version: string): Promise<StoredPolicySet | null>;
   close(): void;
@@ -29,11 +37,14 @@ export interface PolicyService {
 
 export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   let current: CompiledPolicySet | null = null;
+  /** The text of `current`, to compile it again into a fresh engine instance without I/O. */
+  let currentSource: PolicySetSource | null = null;
   const retired = new Set<ReturnType<typeof setTimeout>>();
 
-  const swap = (next: CompiledPolicySet) => {
+  const swap = (next: CompiledPolicySet, source: PolicySetSource) => {
     const old = current;
     current = next;
+    currentSource = source;
     // Decisions in flight may still hold the old set; free it only after they are long done.
     if (old && old !== next) {
       const t = setTimeout(() => {
@@ -52,7 +63,8 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     const stored = await deps.store.getActivePolicySet();
     if (!stored || stored.version === current?.version) return false;
     try {
-      swap(deps.engine.compile({ policies: stored.policies, schema: stored.schema }));
+      const source = { policies: stored.policies, schema: stored.schema };
+      swap(deps.engine.compile(source), source);
       deps.logger.info('policy set loaded', {
         version: stored.version,
         policies: current!.policies.length,
@@ -69,6 +81,37 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   };
   let refreshing: Promise<boolean> | null = null;
 
+  const health = (): EngineHealth => {
+    const engine = deps.engine.health();
+    if (!engine.ok) return engine;
+    if (current && !current.usable())
+      return { ok: false, reason: 'the active policy set is being compiled again into a fresh engine' };
+    return engine;
+  };
+
+  const healEngine = async (): Promise<EngineHealth> => {
+    const found = health();
+    if (found.ok) return found;
+    if (!deps.engine.health().ok) {
+      deps.logger.error('policy engine is broken; starting a fresh instance', { reason: found.reason });
+      deps.engine.reinstantiate();
+    }
+    // Every set compiled before lived in the old instance: the active one is compiled again.
+    if (current && currentSource) {
+      try {
+        const version = current.version;
+        swap(deps.engine.compile(currentSource), currentSource);
+        deps.logger.info('policy engine recovered', { version });
+      } catch (err) {
+        deps.logger.error('policy engine could not compile the active set again', {
+          error: (err as Error).message,
+        });
+      }
+    }
+    return found;
+  };
+  let healing: Promise<EngineHealth> | null = null;
+
   return {
     active: () => current,
 
@@ -82,9 +125,12 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
 
     async activate(source, origin) {
       const compiled = deps.engine.compile(source);
-      if (compiled.version === current?.version) {
-        compiled.dispose();
-        return { version: current.version, changed: false };
+      // Record only real changes: a set the store already has active (an unchanged policy
+      // directory at start, the same set activated on another node) is loaded, not re-activated.
+      if ((await deps.store.getActivePolicyVersion()) === compiled.version) {
+        if (compiled.version === current?.version) compiled.dispose();
+        else swap(compiled, source);
+        return { version: compiled.version, changed: false };
       }
       const at = new Date(deps.clock.now()).toISOString();
       await deps.store.savePolicySet({
@@ -96,7 +142,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       });
       const previous = current?.version ?? null;
       await deps.store.activatePolicySet(compiled.version, at);
-      swap(compiled);
+      swap(compiled, source);
       await deps.audit({
         type: 'policy.activated',
         data: {
@@ -108,6 +154,15 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       });
       deps.logger.info('policy set activated', { version: compiled.version, previous, source: origin });
       return { version: compiled.version, changed: true };
+    },
+
+    health,
+
+    heal() {
+      healing ??= healEngine().finally(() => {
+        healing = null;
+      });
+      return healing;
     },
 
     versions: () => deps.store.listPolicySets(),

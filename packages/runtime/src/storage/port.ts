@@ -244,6 +244,12 @@ export interface Store {
   getResource(type: string, id: string): Promise<Resource | null>;
   /** Upserts every entity in the document, in one transaction. */
   putEntities(doc: EntitiesDocument): Promise<void>;
+  /**
+   * Inserts, in one transaction, the entities of the document the store does not hold yet (by id;
+   * resources by type and id) and leaves every existing one as it is. Returns those inserted.
+   * Seeding from a file uses it: the store stays the source of truth for what it holds.
+   */
+  insertMissingEntities(doc: EntitiesDocument): Promise<EntitiesDocument>;
   listEntities(): Promise<EntitiesDocument>;
 
   /** Replaces the tool registry, in one transaction. */

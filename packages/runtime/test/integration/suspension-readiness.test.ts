@@ -96,6 +96,7 @@ describe('readiness needs a loaded policy; activation is atomic', () => {
       ready: false,
       policyVersion: null,
       store: 'ok',
+      engine: 'ok',
       audit: 'ok',
       auditVerifiedSeq: expect.any(Number),
     });
@@ -115,6 +116,7 @@ describe('readiness needs a loaded policy; activation is atomic', () => {
       ready: true,
       policyVersion: put.version,
       store: 'ok',
+      engine: 'ok',
       audit: 'ok',
       auditVerifiedSeq: expect.any(Number),
     });

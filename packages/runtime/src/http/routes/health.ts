@@ -16,7 +16,9 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
       storeReason = unavailableReason(err) ?? 'unreachable';
     }
     const storeOk = storeReason === null;
-    const ready = active !== null && storeOk;
+    // A loaded set is not enough: the engine evaluating it must still answer (issue 8 §6).
+    const engine = deps.policies.health();
+    const ready = active !== null && storeOk && engine.ok;
     if (!ready) ctx.res.statusCode = 503;
     // Tampering found in the chain is shown, not made a reason to stop answering: decisions keep
     // their records, and the operator needs the node up to look.
@@ -26,6 +28,8 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
       policyVersion: active?.version ?? null,
       store: storeOk ? 'ok' : 'unavailable',
       ...(storeOk ? {} : { storeReason }),
+      engine: engine.ok ? 'ok' : 'broken',
+      ...(engine.ok ? {} : { engineReason: engine.reason }),
       ...(integrity
         ? {
             audit: integrity.ok ? 'ok' : 'tampered',
@@ -79,6 +83,10 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
       mandate_policy_loaded: {
         help: '1 when a policy set is active.',
         value: deps.policies.active() ? 1 : 0,
+      },
+      mandate_policy_engine_ok: {
+        help: '1 while the policy engine answers its canary evaluation.',
+        value: deps.policies.health().ok ? 1 : 0,
       },
     });
     ctx.res.setHeader('content-type', 'text/plain; version=0.0.4');

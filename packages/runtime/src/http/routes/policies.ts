@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MandateError } from '../../kernel/index.js';
+import { checkPolicyTextBounds, type PolicySetSource } from '../../policy/index.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -8,6 +9,25 @@ const PolicySourceSchema = z.strictObject({
   policies: z.record(z.string().regex(/^[\w.-]+\.cedar$/, 'policy file names end in .cedar'), z.string()),
   schema: z.string().min(1),
 });
+
+/**
+ * SECURITY: policy text from a request reaches the live engine only through here (issue 8 §6):
+ * text beyond the size and nesting bounds is refused unparsed, the rest is first run through an
+ * isolated engine instance, so no text can break the one every decision uses. Either failure is
+ * 422 `policy_invalid` with the problems as details.
+ */
+async function screened(deps: HttpDeps, source: PolicySetSource): Promise<void> {
+  const bounds = checkPolicyTextBounds(source);
+  if (bounds.length > 0)
+    throw new MandateError('policy_invalid', 'policy text exceeds the size or nesting limits', {
+      details: bounds,
+    });
+  const problems = await deps.engine.screen(source);
+  if (problems.length > 0)
+    throw new MandateError('policy_invalid', 'the policy engine cannot process this text', {
+      details: problems,
+    });
+}
 
 /** Policy sets: read, activate, validate, test, versions. */
 export function registerPolicyRoutes(route: RouteAdder, deps: HttpDeps): void {
@@ -22,11 +42,13 @@ export function registerPolicyRoutes(route: RouteAdder, deps: HttpDeps): void {
     const caller = await ctx.caller();
     requireRole(caller, 'admin');
     const source = parseWith(PolicySourceSchema, await ctx.body());
+    await screened(deps, source);
     return deps.policies.activate(source, `api:${caller.keyId}`);
   });
   route('POST', '/v1/policies/validate', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
     const source = parseWith(PolicySourceSchema, await ctx.body());
+    await screened(deps, source);
     return deps.engine.validate(source);
   });
   route('POST', '/v1/policies/test', async (ctx) => {
@@ -38,6 +60,7 @@ export function registerPolicyRoutes(route: RouteAdder, deps: HttpDeps): void {
       }),
       await ctx.body(),
     );
+    if (body.policies) await screened(deps, body.policies);
     return deps.runPolicyTests(
       body.policies ? { cases: body.cases, source: body.policies } : { cases: body.cases },
     );

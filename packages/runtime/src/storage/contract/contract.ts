@@ -208,6 +208,10 @@ export function everyStoreCall(
     getUser: ['read', () => store.getUser('user-1')],
     getResource: ['read', () => store.getResource('Customer', 'c-1')],
     putEntities: ['write', () => store.putEntities({ agents: [agentA], users: [], resources: [] })],
+    insertMissingEntities: [
+      'write',
+      () => store.insertMissingEntities({ agents: [agentA], users: [], resources: [] }),
+    ],
     listEntities: ['read', () => store.listEntities()],
     putTools: ['write', () => store.putTools([tool('a.b')])],
     listTools: ['read', () => store.listTools()],
@@ -353,6 +357,35 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getUser('user-1')).toStrictEqual(u2);
         expect(await store.getResource('Customer', 'c-1')).toStrictEqual(c2);
         expect((await store.listEntities()).agents.map((a) => a.id)).toEqual(['agent-a', 'agent-b']);
+      });
+    });
+
+    describe('entities: insertMissingEntities', () => {
+      it('inserts only what is missing, returns exactly that, and never overwrites a stored entity', async () => {
+        const suspended: Agent = { ...agentA, status: 'suspended' };
+        await store.putEntities({ agents: [suspended], users: [], resources: [resC] });
+        const inserted = await store.insertMissingEntities({
+          agents: [agentA, agentB],
+          users: [user1],
+          resources: [{ ...resC, tags: ['changed'] }, resO],
+        });
+        expect(inserted).toStrictEqual({ agents: [agentB], users: [user1], resources: [resO] });
+        expect(await store.getAgent('agent-a')).toStrictEqual(suspended);
+        expect(await store.getResource('Customer', 'c-1')).toStrictEqual(resC);
+        expect(await store.getAgent('agent-b')).toStrictEqual(agentB);
+        expect(
+          await store.insertMissingEntities({ agents: [agentB], users: [user1], resources: [resO] }),
+        ).toStrictEqual({ agents: [], users: [], resources: [] });
+      });
+
+      it('concurrent inserts of one entity insert it once', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 6 }, () =>
+            store.insertMissingEntities({ agents: [agentB], users: [], resources: [] }),
+          ),
+        );
+        expect(results.filter((r) => r.agents.length === 1)).toHaveLength(1);
+        expect((await store.listEntities()).agents).toStrictEqual([agentB]);
       });
     });
 

@@ -88,6 +88,26 @@ export function createMemoryStore(): Store {
       for (const u of doc.users) users.set(u.id, clone(u));
       for (const r of doc.resources) resources.set(`${r.type}::${r.id}`, clone(r));
     },
+    async insertMissingEntities(doc: EntitiesDocument) {
+      open();
+      const inserted: EntitiesDocument = { agents: [], users: [], resources: [] };
+      for (const a of doc.agents)
+        if (!agents.has(a.id)) {
+          agents.set(a.id, clone(a));
+          inserted.agents.push(clone(a));
+        }
+      for (const u of doc.users)
+        if (!users.has(u.id)) {
+          users.set(u.id, clone(u));
+          inserted.users.push(clone(u));
+        }
+      for (const r of doc.resources)
+        if (!resources.has(`${r.type}::${r.id}`)) {
+          resources.set(`${r.type}::${r.id}`, clone(r));
+          inserted.resources.push(clone(r));
+        }
+      return inserted;
+    },
     async listEntities() {
       open();
       return clone({

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { AuditEvent, EntitiesDocument, Tool } from '@mandate/protocol';
+import type { AuditEvent, Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import {
   GENESIS_HASH,
@@ -15,6 +15,7 @@ import {
 } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
+import { createPostgresEntities } from './entities.js';
 import { isUnavailable, translate } from './faults.js';
 import { watchActivations } from './listener.js';
 import { storeUnavailable } from '../unavailable.js';
@@ -24,9 +25,6 @@ import {
   str,
   strOrNull,
   type Row,
-  agentFromRow,
-  userFromRow,
-  resourceFromRow,
   policySetFromRow,
   apiKeyFromRow,
   approvalFromRow,
@@ -297,61 +295,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       }
     },
 
-    getAgent: (id) =>
-      run(async () => {
-        const r = await one('SELECT * FROM agents WHERE id = $1', [id]);
-        return r ? agentFromRow(r) : null;
-      }),
-    getUser: (id) =>
-      run(async () => {
-        const r = await one('SELECT * FROM users WHERE id = $1', [id]);
-        return r ? userFromRow(r) : null;
-      }),
-    getResource: (type, id) =>
-      run(async () => {
-        const r = await one('SELECT * FROM resources WHERE type = $1 AND id = $2', [type, id]);
-        return r ? resourceFromRow(r) : null;
-      }),
-    putEntities: (doc: EntitiesDocument) =>
-      run(() =>
-        tx(async (c) => {
-          for (const a of doc.agents) {
-            await c.query(
-              `INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES ($1, $2, $3, $4, $5, $6)
-               ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, owner = excluded.owner, status = excluded.status,
-                 attributes = excluded.attributes, parent = excluded.parent`,
-              [a.id, json(a.roles), a.owner ?? null, a.status, json(a.attributes), a.parent ?? null],
-            );
-          }
-          for (const u of doc.users) {
-            await c.query(
-              `INSERT INTO users (id, roles, status, attributes) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, status = excluded.status, attributes = excluded.attributes`,
-              [u.id, json(u.roles), u.status, json(u.attributes)],
-            );
-          }
-          for (const r of doc.resources) {
-            await c.query(
-              `INSERT INTO resources (type, id, attributes, tags) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, tags = excluded.tags`,
-              [r.type, r.id, json(r.attributes), json(r.tags)],
-            );
-          }
-        }),
-      ),
-    listEntities: () =>
-      run(() =>
-        // REPEATABLE READ so the three lists come from one snapshot.
-        tx(async (c) => {
-          await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-          const q = async (sql: string) => (await c.query<Row>(sql)).rows;
-          return {
-            agents: (await q('SELECT * FROM agents ORDER BY ord')).map(agentFromRow),
-            users: (await q('SELECT * FROM users ORDER BY ord')).map(userFromRow),
-            resources: (await q('SELECT * FROM resources ORDER BY ord')).map(resourceFromRow),
-          };
-        }),
-      ),
+    ...createPostgresEntities({ run, one, tx }),
 
     putTools: (tools: Tool[]) =>
       run(() =>

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { AuditEvent, EntitiesDocument, Tool } from '@mandate/protocol';
+import type { AuditEvent, Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import {
   GENESIS_HASH,
@@ -17,6 +17,7 @@ import {
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
+import { createSqliteEntities } from './entities.js';
 import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
 import {
@@ -25,9 +26,6 @@ import {
   str,
   strOrNull,
   type Row,
-  agentFromRow,
-  userFromRow,
-  resourceFromRow,
   policySetFromRow,
   apiKeyFromRow,
   approvalFromRow,
@@ -267,51 +265,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       }
     },
 
-    getAgent: (id) =>
-      run(() => {
-        const r = get('SELECT * FROM agents WHERE id = ?', id);
-        return r ? agentFromRow(r) : null;
-      }),
-    getUser: (id) =>
-      run(() => {
-        const r = get('SELECT * FROM users WHERE id = ?', id);
-        return r ? userFromRow(r) : null;
-      }),
-    getResource: (type, id) =>
-      run(() => {
-        const r = get('SELECT * FROM resources WHERE type = ? AND id = ?', type, id);
-        return r ? resourceFromRow(r) : null;
-      }),
-    putEntities: (doc: EntitiesDocument) =>
-      write(() =>
-        tx(() => {
-          const agent = db.prepare(
-            `INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, owner = excluded.owner, status = excluded.status,
-               attributes = excluded.attributes, parent = excluded.parent`,
-          );
-          for (const a of doc.agents)
-            agent.run(a.id, json(a.roles), a.owner ?? null, a.status, json(a.attributes), a.parent ?? null);
-          const user = db.prepare(
-            `INSERT INTO users (id, roles, status, attributes) VALUES (?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, status = excluded.status, attributes = excluded.attributes`,
-          );
-          for (const u of doc.users) user.run(u.id, json(u.roles), u.status, json(u.attributes));
-          const resource = db.prepare(
-            `INSERT INTO resources (type, id, attributes, tags) VALUES (?, ?, ?, ?)
-             ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, tags = excluded.tags`,
-          );
-          for (const r of doc.resources) resource.run(r.type, r.id, json(r.attributes), json(r.tags));
-        }),
-      ),
-    listEntities: () =>
-      run(() =>
-        readTx(() => ({
-          agents: all('SELECT * FROM agents ORDER BY ord').map(agentFromRow),
-          users: all('SELECT * FROM users ORDER BY ord').map(userFromRow),
-          resources: all('SELECT * FROM resources ORDER BY ord').map(resourceFromRow),
-        })),
-      ),
+    ...createSqliteEntities({ db, run, write, tx, readTx, all, get }),
 
     putTools: (tools: Tool[]) =>
       write(() =>

@@ -1,0 +1,116 @@
+import type pg from 'pg';
+import type { Agent, EntitiesDocument, Resource, User } from '@mandate/protocol';
+import type { Store } from '../port.js';
+import { agentFromRow, json, resourceFromRow, userFromRow, type Row } from '../sql-rows.js';
+
+type EntityMethods = Pick<
+  Store,
+  'getAgent' | 'getUser' | 'getResource' | 'putEntities' | 'insertMissingEntities' | 'listEntities'
+>;
+
+/** What the PostgreSQL store lends its entity methods: its error boundary, queries and transaction helper. */
+export interface PostgresEntitiesDeps {
+  run: <T>(fn: () => Promise<T>) => Promise<T>;
+  one: (sql: string, params?: unknown[]) => Promise<Row | undefined>;
+  tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
+}
+
+const AGENT_INSERT =
+  'INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES ($1, $2, $3, $4, $5, $6)';
+const USER_INSERT = 'INSERT INTO users (id, roles, status, attributes) VALUES ($1, $2, $3, $4)';
+const RESOURCE_INSERT = 'INSERT INTO resources (type, id, attributes, tags) VALUES ($1, $2, $3, $4)';
+
+const agentParams = (a: Agent) => [
+  a.id,
+  json(a.roles),
+  a.owner ?? null,
+  a.status,
+  json(a.attributes),
+  a.parent ?? null,
+];
+const userParams = (u: User) => [u.id, json(u.roles), u.status, json(u.attributes)];
+const resourceParams = (r: Resource) => [r.type, r.id, json(r.attributes), json(r.tags)];
+
+/** The PostgreSQL driver's agents, users and resources. */
+export function createPostgresEntities({ run, one, tx }: PostgresEntitiesDeps): EntityMethods {
+  return {
+    getAgent: (id) =>
+      run(async () => {
+        const r = await one('SELECT * FROM agents WHERE id = $1', [id]);
+        return r ? agentFromRow(r) : null;
+      }),
+    getUser: (id) =>
+      run(async () => {
+        const r = await one('SELECT * FROM users WHERE id = $1', [id]);
+        return r ? userFromRow(r) : null;
+      }),
+    getResource: (type, id) =>
+      run(async () => {
+        const r = await one('SELECT * FROM resources WHERE type = $1 AND id = $2', [type, id]);
+        return r ? resourceFromRow(r) : null;
+      }),
+    putEntities: (doc: EntitiesDocument) =>
+      run(() =>
+        tx(async (c) => {
+          for (const a of doc.agents) {
+            await c.query(
+              `${AGENT_INSERT} ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, owner = excluded.owner,
+                 status = excluded.status, attributes = excluded.attributes, parent = excluded.parent`,
+              agentParams(a),
+            );
+          }
+          for (const u of doc.users) {
+            await c.query(
+              `${USER_INSERT} ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, status = excluded.status,
+                 attributes = excluded.attributes`,
+              userParams(u),
+            );
+          }
+          for (const r of doc.resources) {
+            await c.query(
+              `${RESOURCE_INSERT} ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, tags = excluded.tags`,
+              resourceParams(r),
+            );
+          }
+        }),
+      ),
+    insertMissingEntities: (doc: EntitiesDocument) =>
+      run(() =>
+        // SECURITY: an entity the store holds is never overwritten here — a suspension made through
+        // the API (on any node, even during this call) survives a start that seeds from a file. A
+        // racing insert of the same key waits for the other transaction and then does nothing.
+        tx(async (c) => {
+          const inserted: EntitiesDocument = { agents: [], users: [], resources: [] };
+          for (const a of doc.agents) {
+            const r = await c.query(`${AGENT_INSERT} ON CONFLICT (id) DO NOTHING`, agentParams(a));
+            if (r.rowCount === 1) inserted.agents.push(a);
+          }
+          for (const u of doc.users) {
+            const r = await c.query(`${USER_INSERT} ON CONFLICT (id) DO NOTHING`, userParams(u));
+            if (r.rowCount === 1) inserted.users.push(u);
+          }
+          for (const res of doc.resources) {
+            const r = await c.query(
+              `${RESOURCE_INSERT} ON CONFLICT (type, id) DO NOTHING`,
+              resourceParams(res),
+            );
+            if (r.rowCount === 1) inserted.resources.push(res);
+          }
+          return inserted;
+        }),
+      ),
+    listEntities: () =>
+      run(() =>
+        // REPEATABLE READ so the three lists come from one snapshot.
+        tx(async (c) => {
+          await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+          const q = async (sql: string) => (await c.query<Row>(sql)).rows;
+          return {
+            agents: (await q('SELECT * FROM agents ORDER BY ord')).map(agentFromRow),
+            users: (await q('SELECT * FROM users ORDER BY ord')).map(userFromRow),
+            resources: (await q('SELECT * FROM resources ORDER BY ord')).map(resourceFromRow),
+          };
+        }),
+      ),
+  };
+}
