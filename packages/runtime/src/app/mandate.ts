@@ -33,10 +33,12 @@ import {
   exportAudit,
   loadOrCreateKeys,
   verifyAudit,
+  createRefusalRecorder,
   type AuditLog,
+  type RefusalRecorder,
 } from '../audit/index.js';
+import { createKeyService, createKeyUsage, type KeyService } from '../keys/index.js';
 import {
-  apiKeyHash,
   createAuthenticator,
   createHttpServer,
   createJwtVerifier,
@@ -65,6 +67,10 @@ export interface Mandate {
   record(event: Omit<AuditEvent, 'time' | 'nodeId'>): Promise<unknown>;
   approvals: ApprovalService;
   grants: GrantService;
+  /** API key lifecycle: create, list, revoke, rotate. */
+  keys: KeyService;
+  /** Refused attempts on the record (ADR 0018). */
+  refusals: RefusalRecorder;
   decisions: DecisionService;
   /** The MCP gateway, when upstreams are configured. */
   gateway: Gateway | null;
@@ -97,6 +103,7 @@ export async function createMandate(
   let policies: PolicyService | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
+  let refusals: RefusalRecorder | undefined;
   let stopPolling: () => Promise<void> = async () => {};
   const shutdown = new AbortController();
   try {
@@ -136,8 +143,21 @@ export async function createMandate(
     };
 
     const grants = createGrantService({ store, clock, audit: record });
+    const keyService = createKeyService({ store, clock, audit: record });
     if (!options.skipSeed)
-      await seed(loaded, { store, setTools, policies: policyService, record, logger, grants, clock });
+      await seed(loaded, {
+        store,
+        setTools,
+        policies: policyService,
+        record,
+        logger,
+        grants,
+        keys: keyService,
+        clock,
+      });
+    refusals = createRefusalRecorder({ clock, logger, record });
+    const refusalRecorder = refusals;
+    const keyUsage = createKeyUsage({ store, clock, logger });
     baseTools = await store.listTools();
     mergeTools();
     await policyService.refresh();
@@ -174,6 +194,7 @@ export async function createMandate(
       digest: (args) => argsDigest(keys.hmacKey, args),
       time: createTimeContext(config.policies.timeZone),
       observe: (effect, ms) => metrics.observeDecision(effect, ms),
+      refusals: refusalRecorder,
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     const jwtConfig = config.auth.jwt;
@@ -188,6 +209,7 @@ export async function createMandate(
             clock,
           )
         : null,
+      { clock, usage: keyUsage },
     );
     // P4/P5 across nodes: a set activated by another process or node is picked up within a second.
     const refreshPolicy = () => {
@@ -251,6 +273,8 @@ export async function createMandate(
       record,
       approvals,
       grants,
+      keys: keyService,
+      refusals: refusalRecorder,
       decisions,
       gateway,
       metrics,
@@ -276,6 +300,8 @@ export async function createMandate(
             runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
           options: config.server,
           authenticate: authenticateHeader,
+          refusals: refusalRecorder,
+          keys: keyService,
           ...(gateway ? { gateway } : {}),
         });
         const s = server;
@@ -314,6 +340,8 @@ export async function createMandate(
             await stopPolling();
             policyService.close();
             await notifier?.close();
+            await refusalRecorder.close();
+            await keyUsage.flush();
             await auditLog.close();
           } finally {
             await store.close();
@@ -325,6 +353,7 @@ export async function createMandate(
   } catch (err) {
     await stopPolling();
     policies?.close();
+    await refusals?.close().catch(() => undefined);
     await audit?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw err;
@@ -355,6 +384,7 @@ async function seed(
     record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
     logger: Logger;
     grants: GrantService;
+    keys: KeyService;
     clock: Clock;
   },
 ): Promise<void> {
@@ -376,23 +406,7 @@ async function seed(
     }
     await updateEntities(deps, r.data, { source: `file:${config.entities}` });
   }
-  for (const k of config.apiKeys) {
-    const hash = apiKeyHash(k.secret);
-    if (await deps.store.findApiKeyByHash(hash)) continue;
-    await deps.store.putApiKey({
-      id: `key_${k.name}`,
-      hash,
-      role: k.role,
-      subject: k.subject,
-      name: k.name,
-      createdAt: new Date().toISOString(),
-      revokedAt: null,
-    });
-    await deps.record({
-      type: 'key.created',
-      data: { keyId: `key_${k.name}`, role: k.role, subject: k.subject, source: 'config' },
-    });
-  }
+  await deps.keys.syncConfigKeys(config.apiKeys);
   await seedGrants(deps.grants, config.grants, deps.clock);
   if (config.policies.dir) {
     const source: PolicySetSource = await loadPolicyDir(config.policies.dir);

@@ -9,6 +9,8 @@ import type { PolicyService } from '../policy/service.js';
 import type { ToolRegistry } from '../tools/index.js';
 import type { AuditFilter, Store } from '../storage/port.js';
 import type { Metrics } from './metrics.js';
+import type { RefusalRecorder } from '../audit/index.js';
+import type { KeyService } from '../keys/index.js';
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
 export interface HttpDeps {
@@ -34,6 +36,10 @@ export interface HttpDeps {
   options: { maxBodyBytes: number; maxJsonDepth: number; maxInFlight: number };
   /** Aborted when the node shuts down: long-polls return at once and connections are not kept alive. */
   shutdown?: AbortSignal;
+  /** Where refused attempts go on the record; absent: they are not recorded (tests of other concerns). */
+  refusals?: RefusalRecorder;
+  /** API key lifecycle (`/v1/keys`); absent: the routes answer 404. */
+  keys?: KeyService;
   /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */
   authenticate?: (header: string | undefined) => Promise<Caller>;
   /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */

@@ -130,6 +130,9 @@ const apiKey = (id: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => (
   name: `key ${id}`,
   createdAt: '2025-01-01T00:00:00.000Z',
   revokedAt: null,
+  expiresAt: null,
+  lastUsedAt: null,
+  origin: 'cli',
   ...over,
 });
 
@@ -226,6 +229,9 @@ export function everyStoreCall(
     putApiKey: ['write', () => store.putApiKey(apiKey('k-fault'))],
     findApiKeyByHash: ['read', () => store.findApiKeyByHash(apiKey('k-fault').hash)],
     listApiKeys: ['read', () => store.listApiKeys()],
+    getApiKey: ['read', () => store.getApiKey('k-fault')],
+    revokeApiKey: ['write', () => store.revokeApiKey('k-fault', t)],
+    touchApiKey: ['write', () => store.touchApiKey('k-fault', t)],
     createApproval: ['write', () => store.createApproval(approval('ap-fault'))],
     getApproval: ['read', () => store.getApproval('ap-fault')],
     listApprovals: ['read', () => store.listApprovals({})],
@@ -510,6 +516,30 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.findApiKeyByHash(k1.hash)).toStrictEqual(revoked);
         expect(await store.listApiKeys()).toStrictEqual([revoked, k2]);
       });
+
+      it('keeps expiry, last use and origin; gets by id', async () => {
+        const k = apiKey('k1', { expiresAt: '2025-02-01T00:00:00.000Z', origin: 'config' });
+        await store.putApiKey(k);
+        expect(await store.getApiKey('k1')).toStrictEqual(k);
+        expect(await store.getApiKey('nope')).toBeNull();
+      });
+
+      it('revokes a key once; a second revoke or an unknown id changes nothing', async () => {
+        await store.putApiKey(apiKey('k1'));
+        expect(await store.revokeApiKey('k1', '2025-01-02T00:00:00.000Z')).toBe(true);
+        expect(await store.revokeApiKey('k1', '2025-01-03T00:00:00.000Z')).toBe(false);
+        expect(await store.revokeApiKey('nope', '2025-01-03T00:00:00.000Z')).toBe(false);
+        expect((await store.getApiKey('k1'))?.revokedAt).toBe('2025-01-02T00:00:00.000Z');
+      });
+
+      it('moves last use forward only and touches nothing else', async () => {
+        const k = apiKey('k1');
+        await store.putApiKey(k);
+        await store.touchApiKey('k1', '2025-01-05T00:00:00.000Z');
+        await store.touchApiKey('k1', '2025-01-04T00:00:00.000Z');
+        await store.touchApiKey('nope', '2025-01-04T00:00:00.000Z');
+        expect(await store.getApiKey('k1')).toStrictEqual({ ...k, lastUsedAt: '2025-01-05T00:00:00.000Z' });
+      });
     });
 
     describe('approvals', () => {
@@ -539,11 +569,18 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await ids({ agent: 'agent-b' })).toEqual(['ap2']);
         expect(await ids({ status: 'pending', roles: ['finance'], agent: 'agent-a' })).toEqual(['ap1']);
         expect(await ids({ limit: 2 })).toEqual(['ap4', 'ap3']);
+        // The filter runs before the limit, and the cursor pages on from an id (issue 9 §4).
+        expect(await ids({ status: 'pending', limit: 2 })).toEqual(['ap4', 'ap2']);
+        expect(await ids({ status: 'pending', limit: 2, before: 'ap2' })).toEqual(['ap1']);
+        expect(await ids({ before: 'ap1' })).toEqual([]);
+        expect(await ids({ before: 'nope' })).toEqual([]);
         expect((await store.listApprovals({ agent: 'agent-b' }))[0]).toStrictEqual(
           approval('ap2', { role: 'legal', agent: 'agent-b' }),
         );
         expect(await store.countPendingApprovals('agent-a')).toBe(2);
         expect(await store.countPendingApprovals('agent-b')).toBe(1);
+        await store.createApproval(approval('ap5', { user: 'bob' }));
+        expect(await ids({ user: 'bob' })).toEqual(['ap5']);
         expect(await store.countPendingApprovals('agent-z')).toBe(0);
       });
 

@@ -181,8 +181,19 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at);
 `;
 
+/**
+ * Key lifecycle (ADR 0018): an expiry, the coalesced last-used time, and where the key came from
+ * (`config` keys are revoked at start once the config no longer lists them).
+ */
+const API_KEY_LIFECYCLE = `
+ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;
+ALTER TABLE api_keys ADD COLUMN origin TEXT;
+`;
+
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
   { name: '017_idempotency_keys', sql: IDEMPOTENCY_KEYS },
+  { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
 ];
