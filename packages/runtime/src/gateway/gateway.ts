@@ -599,7 +599,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
         outcome = await decide(action, rawArgs as Record<string, unknown>, approvalId);
       } catch (err) {
         // SECURITY: fail closed — no decision (bad args, wrong agent, audit down) means no call.
-        return errorResult(`Mandate could not decide this call: ${describe(err)}`, null);
+        return errorResult(`Mandate could not decide this call: ${describe(err)}`, refusalId(err));
       }
       let d = outcome.decision;
       // SECURITY: a quarantined, unknown or clashing tool is never forwarded, whatever the decision
@@ -1136,6 +1136,11 @@ function reasonText(d: Decision): string {
     ...d.errors.map((e) => `${e.code}: ${e.message}`),
   ]);
   return parts.size ? [...parts].join('; ') : 'no policy permits this call';
+}
+
+/** The decision id a refused request was recorded under (invalid args, wrong agent), if any. */
+function refusalId(err: unknown): string | null {
+  return isMandateError(err) ? (err.decisionId ?? null) : null;
 }
 
 function describe(err: unknown): string {
