@@ -211,6 +211,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           action: req.action,
           args,
           resource,
+          declares: (path) => schemaDeclares(tool.inputSchema, path),
         });
         if (!check.ok) {
           errors.push({ code: check.code, message: check.message });
@@ -389,6 +390,22 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     deps.observe?.(effect, performance.now() - started);
     return { decision, args };
   }
+}
+
+/**
+ * Does a JSON schema declare this dotted path under `properties`? A schema level that lists no
+ * properties at all may hold anything: it counts as declaring (fail closed for grant limits).
+ */
+export function schemaDeclares(schema: unknown, path: string): boolean {
+  let s = schema;
+  for (const seg of path.split('.')) {
+    if (!s || typeof s !== 'object') return true;
+    const props = (s as { properties?: unknown }).properties;
+    if (!props || typeof props !== 'object') return true;
+    if (!Object.prototype.hasOwnProperty.call(props, seg)) return false;
+    s = (props as Record<string, unknown>)[seg];
+  }
+  return true;
 }
 
 function reason(policyId: string, text: string | undefined, principal: 'agent' | 'user'): DecisionReason {
