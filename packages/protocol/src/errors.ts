@@ -38,6 +38,7 @@ export const ERROR_CODES = [
   'unknown_agent',
   'unknown_user',
   'unknown_resource',
+  'resource_mismatch',
   'agent_suspended',
   'user_suspended',
   'policy_error',

@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'unknown_agent'
   | 'unknown_user'
   | 'unknown_resource'
+  | 'resource_mismatch'
   | 'agent_suspended'
   | 'user_suspended'
   | 'policy_error'

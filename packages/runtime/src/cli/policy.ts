@@ -1,9 +1,9 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
 import { EntitiesDocumentSchema, ToolsDocumentSchema } from '@mandate/protocol';
 import { MandateError, parseJsonStrict } from '../kernel/index.js';
+import { parseCasesYaml } from './yaml-cases.js';
 import { type LoadedConfig } from '../config/index.js';
 import { runPolicyCases } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
@@ -60,7 +60,7 @@ export function registerPolicy(program: Command): void {
         : [casesPath];
       const cases: unknown[] = [];
       for (const f of files) {
-        const doc = parseYaml(await readFile(f, 'utf8')) as { cases?: unknown[] } | unknown[];
+        const doc = parseCasesYaml(await readFile(f, 'utf8'), f) as { cases?: unknown[] } | unknown[];
         const list = Array.isArray(doc) ? doc : doc?.cases;
         if (!Array.isArray(list))
           throw new MandateError('bad_request', `${f}: expected a list of cases or { cases: [...] }`);

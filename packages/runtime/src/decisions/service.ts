@@ -65,9 +65,19 @@ export interface DecisionOutcome {
   args: Record<string, unknown>;
 }
 
+/** What a door asks of the decision path beyond the request itself. */
+export interface DecideOptions {
+  /**
+   * The resource the caller says the call is about (the AuthZEN door's `resource`). Unless it is
+   * exactly the resource the tool registry derives from the args (`Tool::<action>` when the tool
+   * declares none), the call is denied with `resource_mismatch` — recorded like any decision.
+   */
+  expectResource?: { type: string; id: string };
+}
+
 /** The decision path, the same for every door. Transports call `decide`; it never returns allow without a committed audit record. */
 export interface DecisionService {
-  decide(request: DecisionRequest, caller: Caller): Promise<DecisionOutcome>;
+  decide(request: DecisionRequest, caller: Caller, options?: DecideOptions): Promise<DecisionOutcome>;
 }
 
 const DEFAULT_DENY = 'mandate.default_deny';
@@ -79,9 +89,9 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
   const { store, clock, logger } = deps;
 
   return {
-    async decide(req, caller) {
+    async decide(req, caller, options) {
       try {
-        return await decideOnce(req, caller);
+        return await decideOnce(req, caller, options);
       } catch (err) {
         if (!deps.refusals || !isMandateError(err) || !REFUSED_CODES.has(err.code)) throw err;
         // Every door (HTTP, MCP, embedded SDK) gets the id under which the refusal was recorded.
@@ -100,7 +110,11 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     },
   };
 
-  async function decideOnce(req: DecisionRequest, caller: Caller): Promise<DecisionOutcome> {
+  async function decideOnce(
+    req: DecisionRequest,
+    caller: Caller,
+    options: DecideOptions | undefined,
+  ): Promise<DecisionOutcome> {
     // SECURITY: identity comes from the credential — an agent key decides only for its own agent.
     if (caller.role === 'agent') {
       if (caller.subject !== req.agent) {
@@ -170,6 +184,18 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       if (!tool) {
         errors.push({ code: 'unknown_action', message: `no tool is registered for action ${req.action}` });
         return 'deny';
+      }
+      const expected = options?.expectResource;
+      if (expected) {
+        const derived = resourceRef ?? { type: 'Tool', id: req.action };
+        // SECURITY: the caller's idea of the resource never replaces the one the args identify.
+        if (expected.type !== derived.type || expected.id !== String(derived.id)) {
+          errors.push({
+            code: 'resource_mismatch',
+            message: `the request names ${expected.type}::${expected.id} but the args identify ${derived.type}::${derived.id}`,
+          });
+          return 'deny';
+        }
       }
       const [agent, user, stored] = await Promise.all([
         store.getAgent(req.agent),

@@ -31,6 +31,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   unknown_agent: 404,
   unknown_user: 404,
   unknown_resource: 404,
+  resource_mismatch: 403,
   agent_suspended: 403,
   user_suspended: 403,
   policy_error: 500,

@@ -15,6 +15,7 @@ import { registerPolicyRoutes } from './routes/policies.js';
 import { registerEntityRoutes } from './routes/entities.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerKeyRoutes } from './routes/keys.js';
+import { registerAuthzenRoutes } from './routes/authzen.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -31,6 +32,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerEntityRoutes(route, deps);
   registerAuditRoutes(route, deps);
   registerKeyRoutes(route, deps);
+  registerAuthzenRoutes(route, deps);
 
   return (req, res) => {
     const requestId = newId('req', deps.clock.now());

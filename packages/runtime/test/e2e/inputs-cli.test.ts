@@ -54,3 +54,36 @@ describe('mandate check --args with an inexact number', () => {
     expect(bad.stderr).toMatch(/^mandate: invalid_number: amount: 500\.0000000000000001 /);
   });
 });
+
+describe('mandate policy test with an inexact number in a YAML case', () => {
+  const caseFile = (amount: string) => {
+    const f = join(tempDir('mandate-cases-'), 'case.yaml');
+    writeFileSync(
+      f,
+      [
+        'cases:',
+        '  - name: a refund of exactly 500 is allowed',
+        `    request: { agent: support-bot, onBehalfOf: alice, action: payments.refund, args: { customerId: c-42, amount: ${amount} } }`,
+        '    expect: { effect: allow }',
+        '',
+      ].join('\n'),
+    );
+    return f;
+  };
+  const run = (amount: string) =>
+    runCli(['policy', 'test', EXAMPLE_POLICIES, '--config', config, '--cases', caseFile(amount)], {
+      timeoutMs: 120_000,
+    });
+
+  it('runs the case with 500 (exit 0) and refuses 500.0000000000000001 naming file and line (exit 2), never rounding it', async () => {
+    const ok = await run('500');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^ok\s+a refund of exactly 500 is allowed$/m);
+    const bad = await run('500.0000000000000001');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(
+      /^mandate: invalid_number: .*case\.yaml:3:\d+: 500\.0000000000000001 has no exact double value/,
+    );
+    expect(bad.stdout).not.toMatch(/^ok/m);
+  });
+});
