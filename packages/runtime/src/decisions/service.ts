@@ -63,6 +63,8 @@ export interface DecisionOutcome {
   decision: Decision;
   /** The args that were decided on (parsed once, validated); the gateway forwards exactly these. */
   args: Record<string, unknown>;
+  /** A dry run that ended in approval_required: who would have been asked. */
+  wouldRequest?: { role: string; quorum: number };
 }
 
 /** What a door asks of the decision path beyond the request itself. */
@@ -73,6 +75,12 @@ export interface DecideOptions {
    * declares none), the call is denied with `resource_mismatch` — recorded like any decision.
    */
   expectResource?: { type: string; id: string };
+  /**
+   * Decide without side effects on approvals (`mandate check` by default): an approval that would
+   * be needed is not requested (the outcome says which role it would go to) and none is consumed.
+   * The decision is still recorded, marked `dryRun`.
+   */
+  dryRun?: boolean;
 }
 
 /** The decision path, the same for every door. Transports call `decide`; it never returns allow without a committed audit record. */
@@ -161,6 +169,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     let grantChain: string[] = [];
     let approvalRef: Decision['approval'];
     let approvalId: string | null = null;
+    let wouldRequest: DecisionOutcome['wouldRequest'];
 
     try {
       const outcome = await evaluate();
@@ -325,6 +334,14 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         resource: resourceRef ? `${resourceRef.type}::${resourceRef.id}` : null,
         policyVersion: policy.version,
       };
+      if (options?.dryRun) {
+        if (req.approvalId) {
+          errors.push({ code: 'bad_request', message: 'a dry run does not consume approvals' });
+          return 'deny';
+        }
+        wouldRequest = { role: requirement.role, quorum: requirement.quorum };
+        return 'approval_required';
+      }
       if (req.approvalId) {
         approvalId = req.approvalId;
         const consumed = await deps.approvals.consume(req.approvalId, binding, decisionId);
@@ -397,6 +414,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           traceId: req.traceId ?? null,
           caller: caller.keyId,
           latencyUs: Math.round(latencyMs * 1000),
+          ...(options?.dryRun ? { dryRun: true } : {}),
         },
       });
     } catch (err) {
@@ -414,7 +432,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       );
     }
     deps.observe?.(effect, performance.now() - started);
-    return { decision, args };
+    return wouldRequest ? { decision, args, wouldRequest } : { decision, args };
   }
 }
 
