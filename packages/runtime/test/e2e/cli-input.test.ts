@@ -3,11 +3,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EXAMPLE_DIR, EXAMPLE_POLICIES, disposeAll, exampleConfig, tempDir } from '../fixtures/mandate.js';
 import { ensureBuilt, runCli } from '../fixtures/cli.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 
+// Each case runs the binary several times; a loaded machine needs more than the default timeout.
+vi.setConfig({ testTimeout: 180_000 });
 beforeAll(() => ensureBuilt());
 afterAll(disposeAll);
 
