@@ -26,7 +26,10 @@ export function registerCheck(program: Command): void {
         args = parseJsonStrict(opts.args as string);
       } catch (err) {
         // The strict parser's own code (duplicate_key, invalid_number …) says what is wrong.
-        throw new MandateError(isMandateError(err) ? err.code : 'bad_request', `--args: ${(err as Error).message}`);
+        throw new MandateError(
+          isMandateError(err) ? err.code : 'bad_request',
+          `--args: ${(err as Error).message}`,
+        );
       }
       if (!args || typeof args !== 'object' || Array.isArray(args))
         throw new MandateError('bad_request', '--args must be a JSON object');

@@ -83,13 +83,13 @@ export function registerKeys(program: Command): void {
       else for (const k of items) out(keyLine(k));
     });
 
-  common(keys.command('revoke <id>').description('revoke an API key: refused (401) at once on every node')).action(
-    async (id: string, opts) => {
-      const k = await withMandate(opts, (m) => m.keys.revoke(id, 'cli'));
-      if (opts.json) printJson(k);
-      else out(`revoked ${k.id} at ${k.revokedAt}`);
-    },
-  );
+  common(
+    keys.command('revoke <id>').description('revoke an API key: refused (401) at once on every node'),
+  ).action(async (id: string, opts) => {
+    const k = await withMandate(opts, (m) => m.keys.revoke(id, 'cli'));
+    if (opts.json) printJson(k);
+    else out(`revoked ${k.id} at ${k.revokedAt}`);
+  });
 
   common(
     keys

@@ -166,7 +166,10 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
       const old = await getOrThrow(id);
       if (old.revokedAt !== null) throw new MandateError('conflict', `API key ${id} is revoked`);
       if (old.origin === 'config')
-        throw new MandateError('conflict', `API key ${id} comes from the config file: change its secret there`);
+        throw new MandateError(
+          'conflict',
+          `API key ${id} comes from the config file: change its secret there`,
+        );
       const expiresAt = old.expiresAt !== null && apiKeyDead(old, clock.now()) ? null : old.expiresAt;
       const issued = await issue(
         { role: old.role, subject: old.subject, name: old.name, expiresAt, origin: old.origin },

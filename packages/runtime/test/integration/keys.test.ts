@@ -41,7 +41,9 @@ describe('API key lifecycle through /v1/keys', () => {
     expect(key.lastUsedAt).toBeNull();
     expect((await api.decide(secret, refund(10))).status).toBe(200);
     await vi.waitFor(async () => {
-      const k = (await api.get('/v1/keys', KEYS.admin)).body.items.find((x: { id: string }) => x.id === key.id);
+      const k = (await api.get('/v1/keys', KEYS.admin)).body.items.find(
+        (x: { id: string }) => x.id === key.id,
+      );
       expect(k.lastUsedAt).not.toBeNull();
     });
 

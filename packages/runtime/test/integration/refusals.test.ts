@@ -26,7 +26,10 @@ describe('refused attempts are recorded', () => {
       agent: 'support-bot',
       action: 'payments.refund',
       decisionId: r.body.error.decisionId,
-      data: { route: 'decision', caller: { role: 'agent', subject: 'trade-bot', keyId: 'key_demo-trade-bot' } },
+      data: {
+        route: 'decision',
+        caller: { role: 'agent', subject: 'trade-bot', keyId: 'key_demo-trade-bot' },
+      },
     });
     expect(r.body.error.decisionId).toMatch(/^dec_/);
   });
@@ -34,7 +37,10 @@ describe('refused attempts are recorded', () => {
   it('args refused as invalid: 400 invalid_args recorded with a decision id', async () => {
     const t = await createTestMandate();
     const api = client(t.url);
-    const r = await api.decide(KEYS.supportBot, { ...refund(10), args: { customerId: 'c-42', amount: 'ten' } });
+    const r = await api.decide(KEYS.supportBot, {
+      ...refund(10),
+      args: { customerId: 'c-42', amount: 'ten' },
+    });
     expectError(r, 400, 'invalid_args');
     const [ev] = await refusedWith(t, 'invalid_args');
     expect(ev?.decisionId).toBe(r.body.error.decisionId);

@@ -76,7 +76,12 @@ describe('key service', () => {
       'cli',
     );
     const b = await keys.rotate(a.key.id, 'cli');
-    expect(b.key).toMatchObject({ role: 'agent', subject: 'bot', name: 'n', expiresAt: '2026-02-01T00:00:00.000Z' });
+    expect(b.key).toMatchObject({
+      role: 'agent',
+      subject: 'bot',
+      name: 'n',
+      expiresAt: '2026-02-01T00:00:00.000Z',
+    });
     expect((await store.getApiKey(a.key.id))?.revokedAt).not.toBeNull();
     expect(recorded).toEqual(['key.created', 'key.rotated', 'key.revoked']);
     await expect(keys.rotate(a.key.id, 'cli')).rejects.toMatchObject({ code: 'conflict' });

@@ -35,7 +35,8 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
     if (status) filter.status = status as NonNullable<typeof filter.status>;
     const cursor = ctx.url.searchParams.get('cursor');
     if (cursor !== null) {
-      if (!/^[\w-]{1,128}$/.test(cursor)) throw new MandateError('bad_request', 'cursor is not a cursor this API gave');
+      if (!/^[\w-]{1,128}$/.test(cursor))
+        throw new MandateError('bad_request', 'cursor is not a cursor this API gave');
       filter.before = cursor;
     }
     // An approver sees only what is routed to their roles; an agent only its own requests; a user

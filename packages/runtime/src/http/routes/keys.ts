@@ -34,7 +34,8 @@ export function registerKeyRoutes(route: RouteAdder, deps: HttpDeps): void {
     if (b.expiresAt && b.expiresIn)
       throw new MandateError('bad_request', 'give expiresAt or expiresIn, not both');
     const expiresAt =
-      b.expiresAt ?? (b.expiresIn ? new Date(deps.clock.now() + parseDuration(b.expiresIn)).toISOString() : null);
+      b.expiresAt ??
+      (b.expiresIn ? new Date(deps.clock.now() + parseDuration(b.expiresIn)).toISOString() : null);
     const issued = await keys.create(
       { role: b.role, subject: b.subject ?? null, ...(b.name ? { name: b.name } : {}), expiresAt },
       by,

@@ -185,7 +185,13 @@ export function createMemoryStore(): Store {
       open();
       const all = [...approvals.values()];
       // An unknown cursor matches nothing rather than restarting from the newest.
-      const end = filter.before === undefined ? all.length : Math.max(0, all.findIndex((a) => a.id === filter.before));
+      const end =
+        filter.before === undefined
+          ? all.length
+          : Math.max(
+              0,
+              all.findIndex((a) => a.id === filter.before),
+            );
       const out = all
         .slice(0, end)
         .filter(

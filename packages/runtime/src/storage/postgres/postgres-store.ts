@@ -460,7 +460,18 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
            ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, role = excluded.role, subject = excluded.subject,
              name = excluded.name, created_at = excluded.created_at, revoked_at = excluded.revoked_at,
              expires_at = excluded.expires_at, last_used_at = excluded.last_used_at, origin = excluded.origin`,
-          [k.id, k.hash, k.role, k.subject, k.name, k.createdAt, k.revokedAt, k.expiresAt, k.lastUsedAt, k.origin],
+          [
+            k.id,
+            k.hash,
+            k.role,
+            k.subject,
+            k.name,
+            k.createdAt,
+            k.revokedAt,
+            k.expiresAt,
+            k.lastUsedAt,
+            k.origin,
+          ],
         );
       }),
     findApiKeyByHash: (hash) =>
@@ -477,10 +488,10 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       }),
     revokeApiKey: (id, at) =>
       run(async () => {
-        const r = await pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
-          at,
-          id,
-        ]);
+        const r = await pool.query(
+          'UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
+          [at, id],
+        );
         return r.rowCount === 1;
       }),
     touchApiKey: (id, at) =>

@@ -405,7 +405,11 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         return r ? apiKeyFromRow(r) : null;
       }),
     revokeApiKey: (id, at) =>
-      write(() => exec('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id).changes === 1),
+      write(
+        () =>
+          exec('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id).changes ===
+          1,
+      ),
     touchApiKey: (id, at) =>
       write(() => {
         exec(
