@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
 import { createTestMandate, disposeAll, examplePolicySource, type TestMandate } from '../fixtures/mandate.js';
-import { KEYS, client, expectError, refund } from '../fixtures/http.js';
+import { KEYS, client, expectError, refund, type Json } from '../fixtures/http.js';
 
 afterAll(disposeAll);
 
@@ -25,13 +25,13 @@ describe('refused attempts are recorded', () => {
     expect(ev).toMatchObject({
       agent: 'support-bot',
       action: 'payments.refund',
-      decisionId: r.body.error.decisionId,
+      decisionId: (r.body as Json).error.decisionId,
       data: {
         route: 'decision',
         caller: { role: 'agent', subject: 'trade-bot', keyId: 'key_demo-trade-bot' },
       },
     });
-    expect(r.body.error.decisionId).toMatch(/^dec_/);
+    expect((r.body as Json).error.decisionId).toMatch(/^dec_/);
   });
 
   it('args refused as invalid: 400 invalid_args recorded with a decision id', async () => {
@@ -43,7 +43,7 @@ describe('refused attempts are recorded', () => {
     });
     expectError(r, 400, 'invalid_args');
     const [ev] = await refusedWith(t, 'invalid_args');
-    expect(ev?.decisionId).toBe(r.body.error.decisionId);
+    expect(ev?.decisionId).toBe((r.body as Json).error.decisionId);
     expect(ev?.data.caller).toMatchObject({ subject: 'support-bot' });
     // A valid call is a decision, not a refusal.
     expect((await api.decide(KEYS.supportBot, refund(10))).status).toBe(200);
