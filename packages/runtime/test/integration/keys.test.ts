@@ -3,7 +3,13 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
 import { createManualClock } from '../../src/kernel/index.js';
-import { createTestMandate, disposeAll, type TestMandate } from '../fixtures/mandate.js';
+import {
+  createTestMandate,
+  disposeAll,
+  durableStoreKinds,
+  type StoreKind,
+  type TestMandate,
+} from '../fixtures/mandate.js';
 import { KEYS, client, expectError, refund } from '../fixtures/http.js';
 
 afterAll(disposeAll);
@@ -13,9 +19,9 @@ async function events(t: TestMandate, type: string): Promise<AuditEvent[]> {
   return recs.map((r) => JSON.parse(r.eventText) as AuditEvent);
 }
 
-describe('API key lifecycle through /v1/keys', () => {
+describe.each(durableStoreKinds())('API key lifecycle through /v1/keys on %s', (store: StoreKind) => {
   it('lists keys without hashes or secrets, to admins only', async () => {
-    const t = await createTestMandate();
+    const t = await createTestMandate({ store });
     const api = client(t.url);
     const r = await api.get('/v1/keys', KEYS.admin);
     expect(r.status).toBe(200);
@@ -32,7 +38,7 @@ describe('API key lifecycle through /v1/keys', () => {
   });
 
   it('creates a key that works, records its last use, and refuses it once revoked — on every node', async () => {
-    const t = await createTestMandate();
+    const t = await createTestMandate({ store });
     const other = await createTestMandate({ reuse: t });
     const api = client(t.url);
     const created = await api.post('/v1/keys', KEYS.admin, { role: 'agent', subject: 'support-bot' });
@@ -60,7 +66,7 @@ describe('API key lifecycle through /v1/keys', () => {
 
   it('refuses an expired key with 401 from the moment it expires', async () => {
     const clock = createManualClock(Date.now());
-    const t = await createTestMandate({ clock });
+    const t = await createTestMandate({ store, clock });
     const api = client(t.url);
     const { body } = await api.post('/v1/keys', KEYS.admin, {
       role: 'agent',
@@ -80,7 +86,7 @@ describe('API key lifecycle through /v1/keys', () => {
   });
 
   it('rotates a key: the new secret works, the old one is refused at once', async () => {
-    const t = await createTestMandate();
+    const t = await createTestMandate({ store });
     const api = client(t.url);
     const { body: first } = await api.post('/v1/keys', KEYS.admin, {
       role: 'agent',
@@ -99,7 +105,7 @@ describe('API key lifecycle through /v1/keys', () => {
   });
 
   it('refuses a key for a subject that does not exist for its role', async () => {
-    const t = await createTestMandate();
+    const t = await createTestMandate({ store });
     const api = client(t.url);
     expectError(
       await api.post('/v1/keys', KEYS.admin, { role: 'agent', subject: 'ghost-bot' }),
@@ -127,9 +133,9 @@ describe('API key lifecycle through /v1/keys', () => {
   });
 });
 
-describe('config keys are synced at start', () => {
+describe.each(durableStoreKinds())('config keys are synced at start on %s', (store: StoreKind) => {
   it('revokes a key the config no longer lists, with an audit event; listed keys keep working', async () => {
-    const t = await createTestMandate();
+    const t = await createTestMandate({ store });
     expect((await client(t.url).decide(KEYS.hrBot, { ...refund(10), agent: 'hr-bot' })).status).not.toBe(401);
     await t.close();
     const again = await createTestMandate({
@@ -147,7 +153,7 @@ describe('config keys are synced at start', () => {
   });
 
   it('a key revoked through the API stays revoked although the config still lists it', async () => {
-    const t = await createTestMandate();
+    const t = await createTestMandate({ store });
     expect((await client(t.url).del('/v1/keys/key_demo-trade-bot', KEYS.admin)).status).toBe(200);
     await t.close();
     const again = await createTestMandate({ reuse: t });
