@@ -170,9 +170,17 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
           'conflict',
           `API key ${id} comes from the config file: change its secret there`,
         );
-      const expiresAt = old.expiresAt !== null && apiKeyDead(old, clock.now()) ? null : old.expiresAt;
+      // SECURITY: rotation never extends a key's life: an expired key is not brought back.
+      if (apiKeyDead(old, clock.now()))
+        throw new MandateError('conflict', `API key ${id} has expired: create a new key`);
       const issued = await issue(
-        { role: old.role, subject: old.subject, name: old.name, expiresAt, origin: old.origin },
+        {
+          role: old.role,
+          subject: old.subject,
+          name: old.name,
+          expiresAt: old.expiresAt,
+          origin: old.origin,
+        },
         by,
         'key.rotated',
         { replaces: old.id },
@@ -193,7 +201,9 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
             await store.putApiKey({ ...found, origin: 'config' });
           continue;
         }
-        const id = `key_${k.name}`;
+        // A new secret under a known name is a new key; the old record stays (and is revoked below).
+        const taken = await store.getApiKey(`key_${k.name}`);
+        const id = taken ? `key_${k.name}-${hash.slice(0, 8)}` : `key_${k.name}`;
         await store.putApiKey({
           id,
           hash,

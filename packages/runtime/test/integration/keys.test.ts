@@ -152,6 +152,23 @@ describe.each(durableStoreKinds())('config keys are synced at start on %s', (sto
     expect(revoked[0]!.data.by).toBe('config');
   });
 
+  it('a new secret under a known name replaces the old key: the old secret is refused', async () => {
+    const t = await createTestMandate({ store });
+    await t.close();
+    const again = await createTestMandate({
+      store,
+      reuse: t,
+      config: (raw) => {
+        raw.apiKeys.find((k) => k.name === 'demo-hr-bot')!.secret = 'a-new-hr-bot-secret';
+      },
+    });
+    const api = client(again.url);
+    const ask = { ...refund(10), agent: 'hr-bot' };
+    expectError(await api.decide(KEYS.hrBot, ask), 401, 'unauthenticated');
+    expect((await api.decide('a-new-hr-bot-secret', ask)).status).not.toBe(401);
+    expect((await events(again, 'key.revoked')).map((e) => e.data.keyId)).toEqual(['key_demo-hr-bot']);
+  });
+
   it('a key revoked through the API stays revoked although the config still lists it', async () => {
     const t = await createTestMandate({ store });
     expect((await client(t.url).del('/v1/keys/key_demo-trade-bot', KEYS.admin)).status).toBe(200);

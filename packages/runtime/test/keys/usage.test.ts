@@ -88,6 +88,11 @@ describe('key service', () => {
     await expect(
       keys.create({ role: 'agent', subject: 'bot', expiresAt: '2025-01-01T00:00:00Z' }, 'cli'),
     ).rejects.toMatchObject({ code: 'bad_request' });
+    // Rotation never brings an expired key back to life.
+    const c = await keys.create({ role: 'agent', subject: 'bot', expiresAt: '2026-01-05T11:00:00Z' }, 'cli');
+    clock.advance(3600e3);
+    await expect(keys.rotate(c.key.id, 'cli')).rejects.toMatchObject({ code: 'conflict' });
+    expect((await store.getApiKey(c.key.id))?.revokedAt).toBeNull();
   });
 });
 
