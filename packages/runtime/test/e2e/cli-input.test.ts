@@ -1,6 +1,8 @@
 // Issue 9 §1 and §4 on the real binary: keys lifecycle commands, `check` as a dry run, and bad
 // input answered with a message naming what is wrong and the documented exit code.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -193,5 +195,26 @@ describe('bad input to policy test and tools approve', () => {
     const unknown = await runCli(['tools', 'approve', 'fintech.nope', '-c', config]);
     expect(unknown.code).toBe(2);
     noStack(unknown.stderr);
+  });
+});
+
+describe('commands that talk to a server', () => {
+  it('name a --url that is not a URL or not a Mandate server, exit 2, no stack trace', async () => {
+    const notUrl = await runCli(['approvals', 'list', '--url', 'notaurl', '--key', 'k']);
+    expect(notUrl.code).toBe(2);
+    expect(notUrl.stderr).toContain('--url notaurl is not a URL');
+    const html = createServer((_req, res) =>
+      res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>nope</h1>'),
+    );
+    await new Promise<void>((r) => html.listen(0, '127.0.0.1', () => r()));
+    try {
+      const base = `http://127.0.0.1:${(html.address() as AddressInfo).port}`;
+      const r = await runCli(['approvals', 'list', '--url', base, '--key', 'k']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('is not JSON');
+      noStack(r.stderr);
+    } finally {
+      html.close();
+    }
   });
 });
