@@ -11,7 +11,7 @@ import type {
 } from '@mandate/protocol';
 import { MandateError, isMandateError, newId, type Clock, type Logger } from '../kernel/index.js';
 import type { CompiledPolicySet, PolicyEntity, PolicyEvaluation } from '../policy/port.js';
-import type { ResourceRef, ToolRegistry } from '../tools/index.js';
+import { schemaDeclares, type ResourceRef, type ToolRegistry } from '../tools/index.js';
 import { toApprovalRef, type ApprovalService, type CallBinding } from '../approvals/index.js';
 import type { GrantService } from '../grants/index.js';
 import type { GrantRecord, Store } from '../storage/port.js';
@@ -434,22 +434,6 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     deps.observe?.(effect, performance.now() - started);
     return wouldRequest ? { decision, args, wouldRequest } : { decision, args };
   }
-}
-
-/**
- * Does a JSON schema declare this dotted path under `properties`? A schema level that lists no
- * properties at all may hold anything: it counts as declaring (fail closed for grant limits).
- */
-export function schemaDeclares(schema: unknown, path: string): boolean {
-  let s = schema;
-  for (const seg of path.split('.')) {
-    if (!s || typeof s !== 'object') return true;
-    const props = (s as { properties?: unknown }).properties;
-    if (!props || typeof props !== 'object') return true;
-    if (!Object.prototype.hasOwnProperty.call(props, seg)) return false;
-    s = (props as Record<string, unknown>)[seg];
-  }
-  return true;
 }
 
 function reason(policyId: string, text: string | undefined, principal: 'agent' | 'user'): DecisionReason {

@@ -3,7 +3,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Agent, AuditCheckpoint, AuditEvent, Resource, Tool, User } from '@mandate/protocol';
 import {
   GENESIS_HASH,
-  type ApiKeyRecord,
   type ApprovalRecord,
   type AuditHead,
   type AuditSealer,
@@ -14,6 +13,7 @@ import {
   type ToolPin,
 } from '../port.js';
 import { describeIdempotencyContract } from './idempotency.js';
+import { apiKey, describeApiKeyContract } from './keys.js';
 import type { MandateError } from '../../kernel/index.js';
 import { unavailableReason } from '../unavailable.js';
 
@@ -120,20 +120,6 @@ const policySet = (version: string, source = 'dir-a'): StoredPolicySet => ({
   schema: 'entity Agent;',
   createdAt: '2025-01-01T00:00:00.000Z',
   source,
-});
-
-const apiKey = (id: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
-  id,
-  hash: sha256(`secret-${id}`),
-  role: 'agent',
-  subject: 'agent-a',
-  name: `key ${id}`,
-  createdAt: '2025-01-01T00:00:00.000Z',
-  revokedAt: null,
-  expiresAt: null,
-  lastUsedAt: null,
-  origin: 'cli',
-  ...over,
 });
 
 const approval = (id: string, over: Partial<ApprovalRecord> = {}): ApprovalRecord => ({
@@ -501,46 +487,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
       });
     });
 
-    describe('api keys', () => {
-      it('finds keys by hash, upserts by id and lists them', async () => {
-        const k1 = apiKey('k1');
-        const k2 = apiKey('k2', { role: 'admin', subject: null });
-        await store.putApiKey(k1);
-        await store.putApiKey(k2);
-        expect(await store.findApiKeyByHash(k1.hash)).toStrictEqual(k1);
-        expect(await store.findApiKeyByHash(k2.hash)).toStrictEqual(k2);
-        expect(await store.findApiKeyByHash(sha256('unknown'))).toBeNull();
-
-        const revoked = { ...k1, revokedAt: '2025-01-02T00:00:00.000Z' };
-        await store.putApiKey(revoked);
-        expect(await store.findApiKeyByHash(k1.hash)).toStrictEqual(revoked);
-        expect(await store.listApiKeys()).toStrictEqual([revoked, k2]);
-      });
-
-      it('keeps expiry, last use and origin; gets by id', async () => {
-        const k = apiKey('k1', { expiresAt: '2025-02-01T00:00:00.000Z', origin: 'config' });
-        await store.putApiKey(k);
-        expect(await store.getApiKey('k1')).toStrictEqual(k);
-        expect(await store.getApiKey('nope')).toBeNull();
-      });
-
-      it('revokes a key once; a second revoke or an unknown id changes nothing', async () => {
-        await store.putApiKey(apiKey('k1'));
-        expect(await store.revokeApiKey('k1', '2025-01-02T00:00:00.000Z')).toBe(true);
-        expect(await store.revokeApiKey('k1', '2025-01-03T00:00:00.000Z')).toBe(false);
-        expect(await store.revokeApiKey('nope', '2025-01-03T00:00:00.000Z')).toBe(false);
-        expect((await store.getApiKey('k1'))?.revokedAt).toBe('2025-01-02T00:00:00.000Z');
-      });
-
-      it('moves last use forward only and touches nothing else', async () => {
-        const k = apiKey('k1');
-        await store.putApiKey(k);
-        await store.touchApiKey('k1', '2025-01-05T00:00:00.000Z');
-        await store.touchApiKey('k1', '2025-01-04T00:00:00.000Z');
-        await store.touchApiKey('nope', '2025-01-04T00:00:00.000Z');
-        expect(await store.getApiKey('k1')).toStrictEqual({ ...k, lastUsedAt: '2025-01-05T00:00:00.000Z' });
-      });
-    });
+    describeApiKeyContract(() => store);
 
     describe('approvals', () => {
       it('creates and gets approvals exactly; a duplicate id is a conflict', async () => {
