@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import {
   MandateError,
   createJsonLogger,
+  isMandateError,
   parseJsonStrict,
   systemClock,
   type Clock,
@@ -248,7 +249,17 @@ export async function createMandate(
                 mergeTools();
               },
               record,
-              authenticate: authenticateHeader,
+              // Failed authentications at /mcp are counted like the API's (ADR 0018); the gateway
+              // does not hand out the peer address, so they are counted under one source.
+              authenticate: async (header) => {
+                try {
+                  return await authenticateHeader(header);
+                } catch (err) {
+                  if (isMandateError(err) && err.code === 'unauthenticated')
+                    refusalRecorder.unauthenticated('mcp', 'MCP /mcp');
+                  throw err;
+                }
+              },
             },
             {
               ...config.gateway,

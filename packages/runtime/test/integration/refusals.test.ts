@@ -108,4 +108,23 @@ describe('refused attempts are recorded', () => {
     await t.m.refusals.flush();
     expect((await t.m.store.auditHead()).seq).toBe(before + 1);
   });
+
+  it('bad tokens at the MCP gateway are counted too', async () => {
+    const t = await createTestMandate();
+    await t.m.refusals.flush();
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(new URL('/mcp', t.url), {
+        method: 'POST',
+        headers: { authorization: `Bearer nope-${i}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      });
+      expect(r.status).toBe(401);
+    }
+    await t.m.refusals.flush();
+    const [ev] = await events(t, 'request.unauthenticated');
+    expect(ev?.data).toMatchObject({
+      count: 5,
+      sources: [{ source: 'mcp', count: 5, routes: ['MCP /mcp'] }],
+    });
+  });
 });
