@@ -10,7 +10,9 @@ export function apiKeyHash(secret: string): string {
 
 /** Is the key refused at `nowMs`: revoked, or past its expiry. */
 export function apiKeyDead(key: ApiKeyRecord, nowMs: number): boolean {
-  return key.revokedAt !== null || (key.expiresAt !== null && Date.parse(key.expiresAt) <= nowMs);
+  if (key.revokedAt !== null) return true;
+  // SECURITY: fail closed — an expiry that does not parse is an expired key, not a key for ever.
+  return key.expiresAt !== null && !(Date.parse(key.expiresAt) > nowMs);
 }
 
 /** A key as shown to an admin: everything but the hash. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
 import { createManualClock, silentLogger } from '../../src/kernel/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
-import { createKeyService, createKeyUsage } from '../../src/keys/index.js';
+import { apiKeyDead, createKeyService, createKeyUsage } from '../../src/keys/index.js';
 import { createRefusalRecorder } from '../../src/audit/index.js';
 
 describe('key usage', () => {
@@ -128,5 +128,28 @@ describe('refusal recorder', () => {
     expect(out).toHaveLength(1);
     expect(out[0]!.data).toMatchObject({ count: 5, otherSourcesCount: 2 });
     expect((out[0]!.data.sources as unknown[]).length).toBe(2);
+  });
+});
+
+describe('apiKeyDead', () => {
+  const key = {
+    id: 'k',
+    hash: 'h',
+    role: 'agent' as const,
+    subject: 'bot',
+    name: 'k',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    revokedAt: null,
+    expiresAt: null,
+    lastUsedAt: null,
+    origin: 'cli' as const,
+  };
+  const now = Date.parse('2026-01-05T10:00:00Z');
+  it('is alive without expiry or revocation, dead when revoked, at or past expiry, or with an expiry that does not parse', () => {
+    expect(apiKeyDead(key, now)).toBe(false);
+    expect(apiKeyDead({ ...key, expiresAt: '2026-01-05T10:00:00.001Z' }, now)).toBe(false);
+    expect(apiKeyDead({ ...key, expiresAt: '2026-01-05T10:00:00.000Z' }, now)).toBe(true);
+    expect(apiKeyDead({ ...key, revokedAt: '2026-01-01T00:00:00.000Z' }, now)).toBe(true);
+    expect(apiKeyDead({ ...key, expiresAt: 'garbage' }, now)).toBe(true);
   });
 });
