@@ -19,7 +19,11 @@ export type AuditEventType =
   | 'tool.pinned'
   | 'tool.quarantined'
   | 'tool.approved'
-  | 'audit.erased';
+  | 'audit.erased'
+  | 'alert.fired'
+  | 'alert.acknowledged'
+  | 'alert.muted'
+  | 'alert.unmuted';
 
 /** One record of the chain, as stored and exported. `hash = H(domain ‖ prevHash ‖ canonical(event))`. */
 export interface AuditRecord {

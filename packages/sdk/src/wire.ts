@@ -230,7 +230,11 @@ export type AuditEventType =
   | 'tool.pinned'
   | 'tool.quarantined'
   | 'tool.approved'
-  | 'audit.erased';
+  | 'audit.erased'
+  | 'alert.fired'
+  | 'alert.acknowledged'
+  | 'alert.muted'
+  | 'alert.unmuted';
 
 export interface AuditEvent {
   type: AuditEventType;

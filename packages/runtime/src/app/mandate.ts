@@ -52,6 +52,8 @@ import { updateEntities } from '../entities/index.js';
 import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
+import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
+import { createAlerting, type Alerting } from '../alerts/index.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -77,6 +79,10 @@ export interface Mandate {
   gateway: Gateway | null;
   metrics: Metrics;
   publicKeys: Record<string, string>;
+  /** Alert rules over the audit stream; null without rules. The evaluator runs once `listen` starts it. */
+  alerts: Alerting | null;
+  /** Delivery state of each audit sink (empty until `listen`, which starts them). */
+  sinkStatus(): SinkStatus[];
   /** Starts the HTTP server (the v1 API, and the MCP gateway at /mcp when upstreams are configured). */
   listen(): Promise<{ server: Server; url: string }>;
   close(): Promise<void>;
@@ -106,6 +112,7 @@ export async function createMandate(
   let notifier: WebhookNotifier | null = null;
   let refusals: RefusalRecorder | undefined;
   let stopPolling: () => Promise<void> = async () => {};
+  let sinks: SinkRunner | null = null;
   const shutdown = new AbortController();
   try {
     await store.migrate();
@@ -271,6 +278,10 @@ export async function createMandate(
           )
         : null;
 
+    const alerts =
+      config.alerts.rules.length > 0
+        ? createAlerting({ store, clock, logger, record, config: config.alerts, pollMs: 250 })
+        : null;
     const mandate: Mandate = {
       store,
       clock,
@@ -290,6 +301,8 @@ export async function createMandate(
       gateway,
       metrics,
       publicKeys,
+      alerts,
+      sinkStatus: () => sinks?.status() ?? [],
       async listen() {
         server = createHttpServer({
           shutdown: shutdown.signal,
@@ -313,6 +326,8 @@ export async function createMandate(
           authenticate: authenticateHeader,
           refusals: refusalRecorder,
           keys: keyService,
+          sinks: () => sinks?.status() ?? [],
+          ...(alerts ? { alerts } : {}),
           ...(gateway ? { gateway } : {}),
         });
         const s = server;
@@ -322,6 +337,17 @@ export async function createMandate(
         });
         // Upstream tools are pinned and registered at start, not only when the first client lists them.
         gateway?.discover();
+        alerts?.start();
+        // The serving node pushes the trail to the configured sinks, each from its stored cursor.
+        if (config.sinks.length > 0 && !sinks)
+          sinks = createSinkRunner({
+            store,
+            clock,
+            logger,
+            sinks: sinkDefinitions(config.sinks),
+            pollMs: 250,
+            maxBackoffMs: 30_000,
+          });
         const addr = s.address() as AddressInfo;
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
         return { server: s, url: `http://${host}:${addr.port}` };
@@ -348,6 +374,8 @@ export async function createMandate(
           }
         } finally {
           try {
+            await sinks?.close();
+            await alerts?.close();
             await stopPolling();
             policyService.close();
             await notifier?.close();

@@ -4,6 +4,8 @@ import { registerTools } from './tools.js';
 import { registerCheck } from './check.js';
 import { registerPolicy } from './policy.js';
 import { registerAudit } from './audit.js';
+import { registerAuditSinks } from './sinks.js';
+import { registerAlerts } from './alerts.js';
 import { registerApprovals } from './approvals.js';
 import { registerGrants } from './grants.js';
 import { registerKeys } from './keys.js';
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerPolicy(program);
   registerAudit(program);
+  registerAuditSinks(program);
+  registerAlerts(program);
   registerApprovals(program);
   registerGrants(program);
   registerKeys(program);

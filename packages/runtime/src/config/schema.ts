@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { SinksSchema } from './sinks-schema.js';
+import { AlertsSchema } from './alerts-schema.js';
 
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
 
@@ -134,6 +136,10 @@ export const ConfigSchema = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  /** Audit sinks (docs/streaming.md): the trail pushed to a SIEM, a log pipeline or a broker, none lost. */
+  sinks: SinksSchema,
+  /** Alert rules over the audit stream (docs/alerts.md). */
+  alerts: AlertsSchema,
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
     .prefault({}),

@@ -11,6 +11,8 @@ import type { AuditFilter, Store } from '../storage/port.js';
 import type { Metrics } from './metrics.js';
 import type { RefusalRecorder } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
+import type { SinkStatus } from '../sinks/index.js';
+import type { Alerting } from '../alerts/index.js';
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
 export interface HttpDeps {
@@ -40,6 +42,10 @@ export interface HttpDeps {
   refusals?: RefusalRecorder;
   /** API key lifecycle (`/v1/keys`); absent: the routes answer 404. */
   keys?: KeyService;
+  /** Delivery state of the audit sinks (`/metrics`, `GET /v1/audit/sinks`). */
+  sinks?: () => SinkStatus[];
+  /** Alert rules over the audit stream, when configured (`/v1/alerts`). */
+  alerts?: Alerting;
   /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */
   authenticate?: (header: string | undefined) => Promise<Caller>;
   /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */

@@ -16,6 +16,8 @@ import { registerEntityRoutes } from './routes/entities.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerKeyRoutes } from './routes/keys.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
+import { registerSinkRoutes } from './routes/sinks.js';
+import { registerAlertRoutes } from './routes/alerts.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -30,6 +32,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerGrantRoutes(route, deps);
   registerPolicyRoutes(route, deps);
   registerEntityRoutes(route, deps);
+  registerSinkRoutes(route, deps);
+  registerAlertRoutes(route, deps);
   registerAuditRoutes(route, deps);
   registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);

@@ -168,6 +168,13 @@ export interface IdempotencyRecord {
   expiresAt: string;
 }
 
+/** How far one audit sink has delivered: the last sequence number its receiver acknowledged. */
+export interface SinkCursor {
+  sink: string;
+  seq: number;
+  updatedAt: string;
+}
+
 /** The chain head: seq 0 and the genesis hash when the log is empty. */
 export interface AuditHead {
   seq: number;
@@ -332,6 +339,13 @@ export interface Store {
   queryAudit(filter: AuditFilter): Promise<StoredAuditRecord[]>;
   appendCheckpoint(cp: AuditCheckpoint): Promise<void>;
   listCheckpoints(): Promise<AuditCheckpoint[]>;
+
+  /** The delivery cursor of one audit sink, or null before its first acknowledged batch. */
+  getSinkCursor(sink: string): Promise<SinkCursor | null>;
+  /** Moves a sink's cursor forward to `seq` (never back: a lower seq leaves it as it is). */
+  advanceSinkCursor(sink: string, seq: number, at: string): Promise<void>;
+  /** Every sink cursor, sorted by sink name. */
+  listSinkCursors(): Promise<SinkCursor[]>;
 }
 
 export const GENESIS_HASH = '0'.repeat(64);

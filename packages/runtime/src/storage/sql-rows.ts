@@ -8,6 +8,7 @@ import type {
   ApprovalRecord,
   GrantRecord,
   IdempotencyRecord,
+  SinkCursor,
   StoredAuditRecord,
   StoredPolicySet,
   ToolPin,
@@ -164,4 +165,8 @@ export function idempotencyFromRow(r: Row): IdempotencyRecord {
     createdAt: String(r.created_at),
     expiresAt: String(r.expires_at),
   };
+}
+
+export function sinkCursorFromRow(r: Row): SinkCursor {
+  return { sink: str(r.sink), seq: Number(r.seq), updatedAt: str(r.updated_at) };
 }

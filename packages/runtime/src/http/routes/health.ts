@@ -1,5 +1,6 @@
 import { type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
+import type { SinkStatus } from '../../sinks/index.js';
 import { unavailableReason, type StoreUnavailableReason } from '../../storage/index.js';
 
 /** `/healthz`, `/readyz` and `/metrics`. */
@@ -42,6 +43,36 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
       },
     });
     ctx.res.setHeader('content-type', 'text/plain; version=0.0.4');
-    return text;
+    return text + sinkMetrics(deps.sinks?.() ?? []);
   });
+}
+
+/** Per-sink series: how far behind the chain head each receiver is, and how it is doing. */
+function sinkMetrics(sinks: SinkStatus[]): string {
+  if (sinks.length === 0) return '';
+  const out: string[] = [];
+  const series = (name: string, help: string, type: string, value: (s: SinkStatus) => number) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const s of sinks) out.push(`${name}{sink="${s.name}",type="${s.type}"} ${value(s)}`);
+  };
+  series(
+    'mandate_audit_sink_lag_records',
+    'Audit records not yet acknowledged by the sink.',
+    'gauge',
+    (s) => s.lag,
+  );
+  series('mandate_audit_sink_cursor', 'Last audit seq the sink acknowledged.', 'gauge', (s) => s.cursor);
+  series(
+    'mandate_audit_sink_delivered_total',
+    'Audit records delivered by this node.',
+    'counter',
+    (s) => s.delivered,
+  );
+  series(
+    'mandate_audit_sink_failures',
+    'Failed deliveries since the last success.',
+    'gauge',
+    (s) => s.failures,
+  );
+  return out.join('\n') + '\n';
 }

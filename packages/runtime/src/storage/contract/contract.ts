@@ -260,6 +260,9 @@ export function everyStoreCall(
     queryAudit: ['read', () => store.queryAudit({ limit: 10 })],
     appendCheckpoint: ['write', () => store.appendCheckpoint(checkpoint(1, GENESIS_HASH))],
     listCheckpoints: ['read', () => store.listCheckpoints()],
+    getSinkCursor: ['read', () => store.getSinkCursor('siem')],
+    advanceSinkCursor: ['write', () => store.advanceSinkCursor('siem', 1, t)],
+    listSinkCursors: ['read', () => store.listSinkCursors()],
   };
   return Object.entries(calls)
     .filter(([name]) => name !== 'watchPolicyActivations' || store.watchPolicyActivations)
@@ -809,6 +812,25 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         await store.appendCheckpoint(c1);
         await store.appendCheckpoint(c2);
         expect(await store.listCheckpoints()).toStrictEqual([c1, c2]);
+      });
+
+      it('sink cursors start absent, move forward only and list sorted by sink', async () => {
+        expect(await store.getSinkCursor('siem')).toBeNull();
+        expect(await store.listSinkCursors()).toEqual([]);
+        await store.advanceSinkCursor('siem', 5, '2025-01-01T00:00:00.000Z');
+        await store.advanceSinkCursor('archive', 2, '2025-01-01T00:00:01.000Z');
+        // A late acknowledgement of an older batch never moves a cursor back.
+        await store.advanceSinkCursor('siem', 3, '2025-01-01T00:00:02.000Z');
+        expect(await store.getSinkCursor('siem')).toStrictEqual({
+          sink: 'siem',
+          seq: 5,
+          updatedAt: '2025-01-01T00:00:00.000Z',
+        });
+        await store.advanceSinkCursor('siem', 9, '2025-01-01T00:00:03.000Z');
+        expect(await store.listSinkCursors()).toStrictEqual([
+          { sink: 'archive', seq: 2, updatedAt: '2025-01-01T00:00:01.000Z' },
+          { sink: 'siem', seq: 9, updatedAt: '2025-01-01T00:00:03.000Z' },
+        ]);
       });
     });
   });

@@ -22,6 +22,7 @@ import {
   type Store,
   type StoredAuditRecord,
   type StoredPolicySet,
+  type SinkCursor,
   type ToolPin,
 } from '../port.js';
 import { matchesAuditFilter } from '../audit-filter.js';
@@ -42,6 +43,7 @@ export function createMemoryStore(): Store {
   const approvals = new Map<string, ApprovalRecord>();
   const grants = new Map<string, GrantRecord>();
   const pins = new Map<string, ToolPin>();
+  const sinkCursors = new Map<string, SinkCursor>();
   const audit: StoredAuditRecord[] = [];
   const checkpoints: AuditCheckpoint[] = [];
   let closed = false;
@@ -279,6 +281,21 @@ export function createMemoryStore(): Store {
     },
 
     ...createMemoryIdempotency(open),
+
+    async getSinkCursor(sink) {
+      open();
+      const c = sinkCursors.get(sink);
+      return c ? { ...c } : null;
+    },
+    async advanceSinkCursor(sink, seq, at) {
+      open();
+      const c = sinkCursors.get(sink);
+      if (!c || seq > c.seq) sinkCursors.set(sink, { sink, seq, updatedAt: at });
+    },
+    async listSinkCursors() {
+      open();
+      return [...sinkCursors.values()].sort((a, b) => (a.sink < b.sink ? -1 : 1)).map((c) => ({ ...c }));
+    },
 
     appendAudit(events: readonly AuditEvent[], seal: AuditSealer) {
       // Serialise appends like a database transaction would.

@@ -192,9 +192,19 @@ ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;
 ALTER TABLE api_keys ADD COLUMN origin TEXT;
 `;
 
+/** Delivery cursors of the audit sinks (sinks/): the last seq each sink's receiver acknowledged. */
+const SINK_CURSORS = `
+CREATE TABLE sink_cursors (
+  sink TEXT PRIMARY KEY,
+  seq BIGINT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+`;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
   { name: '017_idempotency_keys', sql: IDEMPOTENCY_KEYS },
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
+  { name: '050_sink_cursors', sql: SINK_CURSORS },
 ];

@@ -34,6 +34,7 @@ import {
   auditFromRow,
   checkpointFromRow,
   pinFromRow,
+  sinkCursorFromRow,
 } from '../sql-rows.js';
 
 /** Options of {@link createPostgresStore}. */
@@ -646,6 +647,26 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       ),
 
     ...createPostgresIdempotency({ run, pool, tx }),
+
+    getSinkCursor: (sink) =>
+      run(async () => {
+        const r = await one('SELECT * FROM sink_cursors WHERE sink = $1', [sink]);
+        return r ? sinkCursorFromRow(r) : null;
+      }),
+    advanceSinkCursor: (sink, seq, at) =>
+      run(async () => {
+        // Forward only, also when two nodes acknowledge batches of one sink out of order.
+        await pool.query(
+          `INSERT INTO sink_cursors (sink, seq, updated_at) VALUES ($1, $2, $3)
+           ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+           WHERE excluded.seq > sink_cursors.seq`,
+          [sink, seq, at],
+        );
+      }),
+    listSinkCursors: () =>
+      run(async () =>
+        (await rows('SELECT * FROM sink_cursors ORDER BY sink COLLATE "C"')).map(sinkCursorFromRow),
+      ),
 
     appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
       run(() =>

@@ -35,6 +35,7 @@ import {
   auditFromRow,
   checkpointFromRow,
   pinFromRow,
+  sinkCursorFromRow,
 } from '../sql-rows.js';
 
 /** Options of {@link createSqliteStore}. */
@@ -555,6 +556,24 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       ),
 
     ...createSqliteIdempotency({ run: write, exec, get, tx }),
+
+    getSinkCursor: (sink) =>
+      run(() => {
+        const r = get('SELECT * FROM sink_cursors WHERE sink = ?', sink);
+        return r ? sinkCursorFromRow(r) : null;
+      }),
+    advanceSinkCursor: (sink, seq, at) =>
+      write(() => {
+        exec(
+          `INSERT INTO sink_cursors (sink, seq, updated_at) VALUES (?, ?, ?)
+           ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+           WHERE excluded.seq > sink_cursors.seq`,
+          sink,
+          seq,
+          at,
+        );
+      }),
+    listSinkCursors: () => run(() => all('SELECT * FROM sink_cursors ORDER BY sink').map(sinkCursorFromRow)),
 
     appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
       write(() =>

@@ -1,0 +1,300 @@
+import { createHmac } from 'node:crypto';
+import type { AuditEvent } from '@mandate/protocol';
+import { MandateError, newId, type Clock, type Logger } from '../kernel/index.js';
+import type { Store } from '../storage/port.js';
+import type { AlertsConfig } from '../config/alerts-schema.js';
+import { createRuleEngine, type RaisedAlert } from './rules.js';
+
+/** The evaluator's cursor in `sink_cursors`; `~` keeps it apart from any sink name. */
+const CURSOR = '~alerts';
+
+export interface Mute {
+  rule: string;
+  /** The agent the mute covers, or `*` for every subject of the rule. */
+  agent: string;
+  reason: string;
+  by: string;
+  at: string;
+  /** ISO time the mute ends, or null until unmuted. */
+  until: string | null;
+}
+
+export interface AlertView {
+  alertId: string;
+  rule: string;
+  ruleType: string;
+  agent: string | null;
+  reason: string;
+  count: number | null;
+  triggerSeq: number;
+  time: string;
+  seq: number;
+  acknowledged: { by: string; at: string; comment: string | null } | null;
+}
+
+export interface AlertingDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+  config: AlertsConfig;
+  pollMs: number;
+}
+
+export interface Alerting {
+  list(opts: { status?: 'open' | 'acknowledged'; limit: number; after: number }): Promise<{
+    items: AlertView[];
+    nextCursor: string | null;
+  }>;
+  acknowledge(alertId: string, by: string, comment: string | null): Promise<AlertView>;
+  mute(m: Omit<Mute, 'at' | 'by'>, by: string): Promise<Mute>;
+  unmute(rule: string, agent: string, by: string): Promise<void>;
+  mutes(): Promise<Mute[]>;
+  /** Starts the evaluator loop (the serving node). */
+  start(): void;
+  close(): Promise<void>;
+}
+
+const muteKey = (rule: string, agent: string) => `${rule}\0${agent}`;
+
+/** Active mutes as the chain records them (`alert.muted` / `alert.unmuted`, in order). */
+async function loadMutes(store: Store): Promise<Map<string, Mute>> {
+  const out = new Map<string, Mute>();
+  const rows = [
+    ...(await store.queryAudit({ type: 'alert.muted', limit: 100_000 })),
+    ...(await store.queryAudit({ type: 'alert.unmuted', limit: 100_000 })),
+  ].sort((a, b) => a.seq - b.seq);
+  for (const r of rows) applyMuteEvent(out, JSON.parse(r.eventText) as AuditEvent);
+  return out;
+}
+
+function applyMuteEvent(mutes: Map<string, Mute>, e: AuditEvent): void {
+  const d = e.data as Record<string, string | null>;
+  const key = muteKey(String(d.rule), String(d.agent));
+  if (e.type === 'alert.muted')
+    mutes.set(key, {
+      rule: String(d.rule),
+      agent: String(d.agent),
+      reason: String(d.reason),
+      by: String(d.by),
+      at: e.time,
+      until: d.until ?? null,
+    });
+  else if (e.type === 'alert.unmuted') mutes.delete(key);
+}
+
+/**
+ * Alert rules over the audit stream (docs/alerts.md). The evaluator reads the chain from its own
+ * durable cursor, like a sink; an alert is an `alert.fired` audit event (so it reaches every sink)
+ * and, when configured, a webhook post in JSON or a Slack-compatible `{"text"}`. Acknowledging and
+ * muting are audit events too: the chain is the one record of who silenced what, and why.
+ */
+export function createAlerting(d: AlertingDeps): Alerting {
+  const stop = new AbortController();
+  let loop: Promise<void> | null = null;
+  const rules = d.config.rules;
+
+  const isMuted = (mutes: Map<string, Mute>, a: RaisedAlert, at: string) => {
+    for (const m of [mutes.get(muteKey(a.rule, a.agent ?? '*')), mutes.get(muteKey(a.rule, '*'))])
+      if (m && (m.until === null || m.until > at)) return true;
+    return false;
+  };
+
+  async function notify(alert: Record<string, unknown>): Promise<void> {
+    const w = d.config.webhook;
+    if (!w) return;
+    const body =
+      w.format === 'slack'
+        ? JSON.stringify({
+            text: `:rotating_light: Mandate alert *${String(alert.rule)}*: ${String(alert.reason)} (alert ${String(alert.alertId)})`,
+          })
+        : JSON.stringify(alert);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (w.secret && w.format === 'json')
+      headers['x-mandate-signature'] = `sha256=${createHmac('sha256', w.secret).update(body).digest('hex')}`;
+    try {
+      const res = await fetch(w.url, {
+        method: 'POST',
+        body,
+        headers,
+        signal: AbortSignal.timeout(w.timeoutMs),
+      });
+      await res.text();
+      if (!res.ok) throw new Error(`answered ${res.status}`);
+    } catch (err) {
+      // The audit event is the durable alert (and reaches the sinks); the webhook is a courtesy.
+      d.logger.warn('alert webhook failed', { alertId: alert.alertId, error: (err as Error).message });
+    }
+  }
+
+  async function run(): Promise<void> {
+    const sleep = (ms: number) =>
+      new Promise<void>((r) => {
+        const t = setTimeout(r, ms);
+        stop.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+      });
+    const engine = createRuleEngine(rules);
+    let mutes = new Map<string, Mute>();
+    let cursor = 0;
+    for (;;) {
+      if (stop.signal.aborted) return;
+      try {
+        mutes = await loadMutes(d.store);
+        cursor = (await d.store.getSinkCursor(CURSOR))?.seq ?? (await d.store.auditHead()).seq;
+        break;
+      } catch (err) {
+        d.logger.warn('alert evaluator cannot start yet', { error: (err as Error).message });
+        await sleep(1000);
+      }
+    }
+    // A first start evaluates from now on, not the whole history.
+    await d.store
+      .advanceSinkCursor(CURSOR, cursor, new Date(d.clock.now()).toISOString())
+      .catch(() => undefined);
+    while (!stop.signal.aborted) {
+      let batch;
+      try {
+        batch = await d.store.readAudit(cursor, 500);
+      } catch (err) {
+        d.logger.warn('alert evaluator cannot read the trail', { error: (err as Error).message });
+        await sleep(1000);
+        continue;
+      }
+      if (batch.length === 0) {
+        await sleep(d.pollMs);
+        continue;
+      }
+      for (const rec of batch) {
+        const e = JSON.parse(rec.eventText) as AuditEvent;
+        if (e.type.startsWith('alert.')) {
+          applyMuteEvent(mutes, e);
+          continue;
+        }
+        for (const a of engine.observe(rec.seq, e)) {
+          if (isMuted(mutes, a, e.time)) continue;
+          const alert = { alertId: newId('alr', d.clock.now()), ...a };
+          try {
+            await d.record({
+              type: 'alert.fired',
+              ...(a.agent ? { agent: a.agent } : {}),
+              data: { ...alert },
+            });
+          } catch (err) {
+            d.logger.error('alert not recorded', { rule: a.rule, error: (err as Error).message });
+          }
+          void notify({ ...alert, time: e.time });
+        }
+      }
+      cursor = batch[batch.length - 1]!.seq;
+      await d.store
+        .advanceSinkCursor(CURSOR, cursor, new Date(d.clock.now()).toISOString())
+        .catch((err: Error) => d.logger.warn('alert cursor not saved', { error: err.message }));
+    }
+  }
+
+  async function acks(): Promise<Map<string, AlertView['acknowledged']>> {
+    const out = new Map<string, AlertView['acknowledged']>();
+    for (const r of await d.store.queryAudit({ type: 'alert.acknowledged', limit: 100_000 })) {
+      const e = JSON.parse(r.eventText) as AuditEvent;
+      const x = e.data as { alertId: string; by: string; comment?: string | null };
+      if (!out.has(x.alertId)) out.set(x.alertId, { by: x.by, at: e.time, comment: x.comment ?? null });
+    }
+    return out;
+  }
+
+  const view = (seq: number, e: AuditEvent, ack: AlertView['acknowledged']): AlertView => {
+    const x = e.data as Record<string, unknown>;
+    return {
+      alertId: String(x.alertId),
+      rule: String(x.rule),
+      ruleType: String(x.ruleType),
+      agent: (x.agent as string | null) ?? null,
+      reason: String(x.reason),
+      count: typeof x.count === 'number' ? x.count : null,
+      triggerSeq: Number(x.triggerSeq),
+      time: e.time,
+      seq,
+      acknowledged: ack ?? null,
+    };
+  };
+
+  async function find(alertId: string): Promise<{ seq: number; e: AuditEvent } | null> {
+    let after = 0;
+    for (;;) {
+      const rows = await d.store.queryAudit({ type: 'alert.fired', afterSeq: after, limit: 1000 });
+      for (const r of rows) {
+        const e = JSON.parse(r.eventText) as AuditEvent;
+        if ((e.data as { alertId?: string }).alertId === alertId) return { seq: r.seq, e };
+      }
+      if (rows.length < 1000) return null;
+      after = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  return {
+    async list({ status, limit, after }) {
+      const ackMap = await acks();
+      const items: AlertView[] = [];
+      let next = after;
+      for (;;) {
+        const rows = await d.store.queryAudit({ type: 'alert.fired', afterSeq: next, limit: 500 });
+        for (const r of rows) {
+          next = r.seq;
+          const e = JSON.parse(r.eventText) as AuditEvent;
+          const v = view(r.seq, e, ackMap.get(String(e.data.alertId)) ?? null);
+          if (status === 'open' && v.acknowledged) continue;
+          if (status === 'acknowledged' && !v.acknowledged) continue;
+          items.push(v);
+          if (items.length === limit) return { items, nextCursor: String(r.seq) };
+        }
+        if (rows.length < 500) return { items, nextCursor: null };
+      }
+    },
+    async acknowledge(alertId, by, comment) {
+      const found = await find(alertId);
+      if (!found) throw new MandateError('not_found', `no alert ${alertId}`);
+      const prior = (await acks()).get(alertId);
+      if (prior)
+        throw new MandateError('conflict', `alert ${alertId} was acknowledged by ${prior.by} at ${prior.at}`);
+      await d.record({ type: 'alert.acknowledged', data: { alertId, by, comment } });
+      return view(found.seq, found.e, { by, at: new Date(d.clock.now()).toISOString(), comment });
+    },
+    async mute(m, by) {
+      if (!rules.some((r) => r.name === m.rule))
+        throw new MandateError('not_found', `no alert rule ${m.rule}`);
+      const at = new Date(d.clock.now()).toISOString();
+      if (m.until !== null && m.until <= at)
+        throw new MandateError('bad_request', 'until must be in the future');
+      await d.record({
+        type: 'alert.muted',
+        ...(m.agent !== '*' ? { agent: m.agent } : {}),
+        data: { rule: m.rule, agent: m.agent, reason: m.reason, until: m.until, by },
+      });
+      return { ...m, by, at };
+    },
+    async unmute(rule, agent, by) {
+      const active = await loadMutes(d.store);
+      if (!active.has(muteKey(rule, agent)))
+        throw new MandateError('not_found', `rule ${rule} is not muted for ${agent}`);
+      await d.record({
+        type: 'alert.unmuted',
+        ...(agent !== '*' ? { agent } : {}),
+        data: { rule, agent, by },
+      });
+    },
+    async mutes() {
+      const now = new Date(d.clock.now()).toISOString();
+      return [...(await loadMutes(d.store)).values()].filter((m) => m.until === null || m.until > now);
+    },
+    start() {
+      if (rules.length > 0 && !loop)
+        loop = run().catch((err: unknown) =>
+          d.logger.error('alert evaluator stopped', { error: (err as Error).message }),
+        );
+    },
+    async close() {
+      stop.abort();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,164 @@
+import type { Clock, Logger } from '../kernel/index.js';
+import type { Store } from '../storage/port.js';
+import type { SinkTransport } from './port.js';
+
+export interface SinkDefinition {
+  name: string;
+  type: string;
+  /** Records per delivery. */
+  batchSize: number;
+  transport: SinkTransport;
+}
+
+export interface SinkRunnerOptions {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  sinks: SinkDefinition[];
+  /** How often an idle sink looks for new records (the store is shared by every node). */
+  pollMs: number;
+  /** Retry backoff starts at `pollMs` and doubles up to this. */
+  maxBackoffMs: number;
+}
+
+/** What `/metrics` and `mandate audit sinks` show of one sink. */
+export interface SinkStatus {
+  name: string;
+  type: string;
+  /** Last seq the receiver acknowledged. */
+  cursor: number;
+  /** Chain head as last seen by this sink's loop. */
+  head: number;
+  /** Records of the chain not yet acknowledged. */
+  lag: number;
+  delivered: number;
+  /** Failed deliveries since the last success. */
+  failures: number;
+  lastError: string | null;
+  lastDeliveredAt: string | null;
+}
+
+export interface SinkRunner {
+  status(): SinkStatus[];
+  /** Stops every loop after its current delivery and closes the transports. */
+  close(): Promise<void>;
+}
+
+/**
+ * Streams the audit chain to every configured sink, each from its own durable cursor in the store:
+ * a crash, a restart or a receiver down for hours resumes where the receiver last acknowledged,
+ * in chain order (at-least-once: receivers de-duplicate on `seq`). The store is the buffer, so a
+ * slow or dead receiver never touches the decision path: decisions append to the chain as before
+ * and the loops read it behind them.
+ */
+export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
+  const stop = new AbortController();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (stop.signal.aborted) return resolve();
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        stop.signal.removeEventListener('abort', done);
+        resolve();
+      }
+      stop.signal.addEventListener('abort', done, { once: true });
+    });
+
+  const states = o.sinks.map((s) => ({
+    def: s,
+    status: {
+      name: s.name,
+      type: s.type,
+      cursor: 0,
+      head: 0,
+      lag: 0,
+      delivered: 0,
+      failures: 0,
+      lastError: null,
+      lastDeliveredAt: null,
+    } as SinkStatus,
+  }));
+
+  async function loop(state: (typeof states)[number]): Promise<void> {
+    const { def, status } = state;
+    let backoff = o.pollMs;
+    const fail = async (what: string, err: unknown) => {
+      status.failures++;
+      status.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
+      // Said once when a sink starts failing, then every 10th retry: a receiver down for hours is not a log flood.
+      if (status.failures === 1 || status.failures % 10 === 0)
+        o.logger.warn('audit sink delivery failed; retrying', {
+          sink: def.name,
+          failures: status.failures,
+          error: status.lastError,
+        });
+      await sleep(backoff);
+      backoff = Math.min(o.maxBackoffMs, backoff * 2);
+    };
+    // Where the receiver stopped: read until the store answers.
+    while (!stop.signal.aborted) {
+      try {
+        status.cursor = (await o.store.getSinkCursor(def.name))?.seq ?? 0;
+        break;
+      } catch (err) {
+        await fail('reading the cursor', err);
+      }
+    }
+    while (!stop.signal.aborted) {
+      let batch;
+      try {
+        batch = await o.store.readAudit(status.cursor, def.batchSize);
+        if (batch.length === 0) status.head = (await o.store.auditHead()).seq;
+      } catch (err) {
+        await fail('reading the trail', err);
+        continue;
+      }
+      if (batch.length === 0) {
+        status.lag = Math.max(0, status.head - status.cursor);
+        await sleep(o.pollMs);
+        continue;
+      }
+      try {
+        await def.transport.deliver(batch);
+      } catch (err) {
+        await fail('delivering', err);
+        continue;
+      }
+      const last = batch[batch.length - 1]!.seq;
+      status.cursor = last;
+      status.head = Math.max(status.head, last);
+      status.lag = Math.max(0, status.head - last);
+      status.delivered += batch.length;
+      status.lastDeliveredAt = new Date(o.clock.now()).toISOString();
+      status.failures = 0;
+      status.lastError = null;
+      backoff = o.pollMs;
+      try {
+        await o.store.advanceSinkCursor(def.name, last, status.lastDeliveredAt);
+      } catch (err) {
+        // Delivered but not recorded: after a restart this batch is sent again (at-least-once).
+        o.logger.warn('audit sink cursor not saved', {
+          sink: def.name,
+          seq: last,
+          error: (err as Error).message,
+        });
+      }
+    }
+  }
+
+  const loops = states.map((s) =>
+    loop(s).catch((err: unknown) =>
+      o.logger.error('audit sink loop ended', { sink: s.def.name, error: (err as Error).message }),
+    ),
+  );
+
+  return {
+    status: () => states.map((s) => ({ ...s.status })),
+    async close() {
+      stop.abort();
+      await Promise.allSettled(loops);
+      await Promise.allSettled(states.map((s) => s.def.transport.close()));
+    },
+  };
+}
