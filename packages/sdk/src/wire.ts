@@ -234,7 +234,11 @@ export type AuditEventType =
   | 'alert.fired'
   | 'alert.acknowledged'
   | 'alert.muted'
-  | 'alert.unmuted';
+  | 'alert.unmuted'
+  /** An admin read the trail through the API (query, export, verify); aggregated per caller and filter. */
+  | 'audit.read'
+  /** The node's continuous check of its own chain found tampering. */
+  | 'audit.verify_failed';
 
 export interface AuditEvent {
   type: AuditEventType;
@@ -269,7 +273,13 @@ export type AuditProblem =
   | 'index_mismatch'
   | 'checkpoint_signature'
   | 'checkpoint_mismatch'
-  | 'truncated';
+  | 'truncated'
+  /** More records than the checkpoint cadence allows without a signed checkpoint: checkpoints deleted. */
+  | 'checkpoint_missing'
+  /** A record is not the head an auditor kept (`verify --expect-head`): rewritten. */
+  | 'head_mismatch'
+  /** A line of an evidence bundle or a checkpoint file is not what Mandate writes. */
+  | 'malformed';
 
 export interface AuditVerifyResult {
   ok: boolean;

@@ -14,7 +14,7 @@ export interface RaisedAlert {
 }
 
 /** Event types whose presence means the node found its own chain broken. */
-export const VERIFICATION_FAILED_TYPES = new Set(['audit.verification_failed', 'audit.verify.failed']);
+export const VERIFICATION_FAILED_TYPES = new Set(['audit.verify_failed']);
 
 const errorCodes = (e: AuditEvent): string[] =>
   Array.isArray(e.data?.errors) ? (e.data.errors as { code?: unknown }[]).map((x) => String(x.code)) : [];

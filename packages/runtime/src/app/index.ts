@@ -4,3 +4,5 @@ export { describeStore, openStore } from './store.js';
 export type { OpenStoreOptions } from './store.js';
 export { PolicyCaseSchema, runPolicyCases } from './policy-cases.js';
 export type { PolicyCase, PolicyCaseResult, PolicyTestReport, RunPolicyCasesInput } from './policy-cases.js';
+export { checkpointMirrors, createEvidence, maxCheckpointGap } from './evidence.js';
+export type { Evidence } from './evidence.js';

@@ -33,7 +33,6 @@ import {
   createRedactor,
   exportAudit,
   loadOrCreateKeys,
-  verifyAudit,
   createRefusalRecorder,
   type AuditLog,
   type RefusalRecorder,
@@ -52,6 +51,7 @@ import { updateEntities } from '../entities/index.js';
 import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
 import { seedGrants } from './seed-grants.js';
+import { checkpointMirrors, createEvidence, type Evidence } from './evidence.js';
 import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
 import { createAlerting, type Alerting } from '../alerts/index.js';
 
@@ -81,6 +81,8 @@ export interface Mandate {
   publicKeys: Record<string, string>;
   /** Alert rules over the audit stream; null without rules. The evaluator runs once `listen` starts it. */
   alerts: Alerting | null;
+  /** Verify with the mirror and the cadence, the continuous tail check, the record of trail reads. */
+  evidence: Evidence;
   /** Delivery state of each audit sink (empty until `listen`, which starts them). */
   sinkStatus(): SinkStatus[];
   /** Starts the HTTP server (the v1 API, and the MCP gateway at /mcp when upstreams are configured). */
@@ -107,6 +109,7 @@ export async function createMandate(
   const logger = options.logger ?? createJsonLogger(config.log.level);
   const store = options.store ?? openStore(config.store, logger, { nodeId });
   let audit: AuditLog | undefined;
+  let evidence: Evidence | undefined;
   let policies: PolicyService | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
@@ -126,6 +129,7 @@ export async function createMandate(
       checkpointEvery: config.audit.checkpointEvery,
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
       maxQueue: config.audit.maxQueue,
+      mirrors: checkpointMirrors(config.audit, { clock, logger }),
     });
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
@@ -205,6 +209,8 @@ export async function createMandate(
       refusals: refusalRecorder,
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
+    evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
+    const nodeEvidence = evidence;
     const jwtConfig = config.auth.jwt;
     const authenticateHeader = createAuthenticator(
       store,
@@ -302,6 +308,7 @@ export async function createMandate(
       metrics,
       publicKeys,
       alerts,
+      evidence: nodeEvidence,
       sinkStatus: () => sinks?.status() ?? [],
       async listen() {
         server = createHttpServer({
@@ -317,7 +324,9 @@ export async function createMandate(
           tools: () => registry,
           metrics,
           audit: record,
-          verifyAudit: () => verifyAudit(store, { publicKeys }),
+          verifyAudit: () => nodeEvidence.verify(),
+          auditIntegrity: () => nodeEvidence.tail.status(),
+          auditRead: (read) => nodeEvidence.reads.note(read),
           exportAudit: (format, write, filter) => exportAudit(store, { format, write, filter }),
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) =>
@@ -374,6 +383,8 @@ export async function createMandate(
           }
         } finally {
           try {
+            // The last audit.read events go in before the sinks take their final batch.
+            await nodeEvidence.close();
             await sinks?.close();
             await alerts?.close();
             await stopPolling();
@@ -393,6 +404,7 @@ export async function createMandate(
     await stopPolling();
     policies?.close();
     await refusals?.close().catch(() => undefined);
+    await evidence?.close().catch(() => undefined);
     await audit?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw err;

@@ -96,6 +96,7 @@ function severity(event: AuditEvent): number {
   }
   switch (event.type) {
     case 'audit.erased':
+    case 'audit.verify_failed':
     case 'tool.quarantined':
       return 8;
     case 'policy.activated':

@@ -1,5 +1,5 @@
 export { AUDIT_HASH_DOMAIN, auditColumns, recordHash, sealCanonical, sealEvents } from './chain.js';
-export { createAuditLog } from './log.js';
+export { AUDIT_MAX_BATCH, createAuditLog } from './log.js';
 export type { AuditLog, AuditLogOptions, AuditLogStats } from './log.js';
 export {
   KEY_FILES,
@@ -12,7 +12,14 @@ export {
 } from './keys.js';
 export type { AuditKeys, AuditSigner } from './keys.js';
 export { verifyAudit } from './verify.js';
-export type { VerifyAuditOptions } from './verify.js';
+export type { AuditSource, VerifyAuditOptions } from './verify.js';
+export type { Finding as AuditFinding } from './verify-checkpoints.js';
+export { checkpointLine, createFileMirror, readCheckpointFile } from './mirror.js';
+export type { CheckpointMirror } from './mirror.js';
+export { BUNDLE_FORMAT, exportBundle, readBundle, verifyBundle } from './bundle.js';
+export type { ExportBundleOptions, ReadBundle } from './bundle.js';
+export { createTailVerifier } from './tail-verifier.js';
+export type { AuditIntegrity, TailVerifier, TailVerifierOptions } from './tail-verifier.js';
 export {
   REDACTED,
   REDACTED_SECRET,
@@ -20,9 +27,12 @@ export {
   createRedactor,
   isSecretKey,
   looksLikeSecret,
+  redactText,
 } from './redact.js';
 export type { Redactor, RedactorOptions } from './redact.js';
 export { cefExtension, cefHeader, exportAudit, formatRecord } from './export.js';
 export type { ExportAuditOptions } from './export.js';
 export { createRefusalRecorder } from './refusals.js';
 export type { RefusedCaller, Refusal, RefusalRecorder, RefusalRecorderOptions } from './refusals.js';
+export { createReadRecorder } from './read-events.js';
+export type { ReadRecorder, ReadRecorderOptions, TrailRead } from './read-events.js';

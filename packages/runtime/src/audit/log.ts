@@ -3,6 +3,7 @@ import { type Clock, type Logger, MandateError, canonicalize } from '../kernel/i
 import type { AuditSealer, Store, StoredAuditRecord } from '../storage/index.js';
 import { sealCanonical } from './chain.js';
 import type { AuditSigner } from './keys.js';
+import type { CheckpointMirror } from './mirror.js';
 
 /** Options of {@link createAuditLog}. */
 export interface AuditLogOptions {
@@ -12,7 +13,10 @@ export interface AuditLogOptions {
   /** This node's id, for log lines (events carry their own `nodeId`). */
   nodeId: string;
   signer: AuditSigner;
-  /** Write a checkpoint once this many events were appended since the last one. */
+  /**
+   * Write a checkpoint after each batch that crosses a multiple of this seq. Counted on the chain,
+   * not per node, so nodes sharing one chain keep one cadence that verify can expect.
+   */
   checkpointEvery: number;
   /** Also write one this often, even when idle, so a cut-off tail is caught within this window. */
   checkpointIntervalMs: number;
@@ -20,7 +24,15 @@ export interface AuditLogOptions {
   maxBatch?: number;
   /** Most events waiting for a transaction; beyond it `append` sheds with `overloaded`. Default 10,000. */
   maxQueue?: number;
+  /**
+   * Where each checkpoint is also written, as it is made, out of the database admin's reach
+   * (an append-only file, a webhook). A failed copy is logged and counted; it never fails the log.
+   */
+  mirrors?: readonly CheckpointMirror[];
 }
+
+/** Most events in one store transaction by default; verify's default cadence allows for it. */
+export const AUDIT_MAX_BATCH = 512;
 
 /** Numbers for `/metrics`. */
 export interface AuditLogStats {
@@ -33,6 +45,10 @@ export interface AuditLogStats {
   lastBatchSize: number;
   /** Age of the oldest accepted, not yet committed event (in flight or waiting): the audit lag. 0 when none. */
   oldestQueuedMs: number;
+  /** Checkpoints written since the log was created. */
+  checkpoints: number;
+  /** Checkpoint copies a mirror failed to take. */
+  mirrorFailures: number;
 }
 
 /** The single writer of the audit chain on this node. */
@@ -72,7 +88,8 @@ interface CheckpointWaiter {
  */
 export function createAuditLog(opts: AuditLogOptions): AuditLog {
   const { store, clock, logger, nodeId, signer } = opts;
-  const maxBatch = positive(opts.maxBatch ?? 512, 'maxBatch');
+  const maxBatch = positive(opts.maxBatch ?? AUDIT_MAX_BATCH, 'maxBatch');
+  const mirrors = opts.mirrors ?? [];
   const maxQueue = positive(opts.maxQueue ?? 10_000, 'maxQueue');
   const checkpointEvery = positive(opts.checkpointEvery, 'checkpointEvery');
   const checkpointIntervalMs = positive(opts.checkpointIntervalMs, 'checkpointIntervalMs');
@@ -89,7 +106,10 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
   let appended = 0;
   let batches = 0;
   let lastBatchSize = 0;
-  let sinceCheckpoint = 0;
+  /** A batch crossed a multiple of `checkpointEvery` and its checkpoint is not written yet. */
+  let checkpointDue = false;
+  let checkpointsWritten = 0;
+  let mirrorFailures = 0;
 
   const timer = setInterval(() => {
     // Idle checkpoints re-sign the same head with a new time, so a tail cut off later is caught.
@@ -129,11 +149,11 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
         // yield batches stay small and the commit cost is paid far more often than needed.
         if (queue.length < maxBatch) await new Promise<void>((resolve) => setImmediate(resolve));
         await commitBatch(queue.splice(0, maxBatch));
-        if (sinceCheckpoint >= checkpointEvery) {
+        if (checkpointDue) {
           try {
             await writeCheckpoint();
           } catch (err) {
-            // The events are committed either way; the counter stays up so the next batch retries.
+            // The events are committed either way; the flag stays up so the next batch retries.
             logger.warn('audit checkpoint failed', { nodeId, reason: 'count', error: errorText(err) });
           }
         }
@@ -175,7 +195,9 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     appended += batch.length;
     batches += 1;
     lastBatchSize = batch.length;
-    sinceCheckpoint += batch.length;
+    const first = records[0]!.seq;
+    const last = records[records.length - 1]!.seq;
+    if (Math.floor(last / checkpointEvery) > Math.floor((first - 1) / checkpointEvery)) checkpointDue = true;
     // SECURITY: audit before act — the only place an append resolves, after the store committed.
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(records[i]!);
   }
@@ -190,8 +212,24 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     };
     const cp: AuditCheckpoint = { ...body, signature: signer.sign(canonicalize(body)) };
     await store.appendCheckpoint(cp);
-    sinceCheckpoint = 0;
+    checkpointDue = false;
+    checkpointsWritten += 1;
     logger.debug('audit checkpoint written', { nodeId, seq: cp.seq, keyId: cp.keyId });
+    // SECURITY: the copies are what a database admin cannot delete; they are written as each
+    // checkpoint is made. One that fails is loud (error log, metric) but never stops decisions.
+    for (const m of mirrors) {
+      try {
+        await m.write(cp);
+      } catch (err) {
+        mirrorFailures += 1;
+        logger.error('audit checkpoint mirror failed', {
+          nodeId,
+          mirror: m.name,
+          seq: cp.seq,
+          error: errorText(err),
+        });
+      }
+    }
     return cp;
   }
 
@@ -235,6 +273,8 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
         batches,
         lastBatchSize,
         oldestQueuedMs: oldest ? Math.max(0, clock.now() - oldest.acceptedAt) : 0,
+        checkpoints: checkpointsWritten,
+        mirrorFailures,
       };
     },
 
@@ -251,6 +291,15 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
           await requestCheckpoint();
         } finally {
           clearInterval(timer);
+          for (const m of mirrors) {
+            await m.close().catch((err: unknown) => {
+              logger.error('audit checkpoint mirror did not close', {
+                nodeId,
+                mirror: m.name,
+                error: errorText(err),
+              });
+            });
+          }
         }
       })();
       return closed;

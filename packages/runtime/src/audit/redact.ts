@@ -25,17 +25,24 @@ export const REDACTED_SECRET = '[REDACTED:secret]';
 const SECRET_KEY =
   /(?:^| )(?:passwords?|passwd|passphrase|pwd|secrets?|token|api ?key|access ?key|private ?key|authorization|cookies?|set cookie|ssn|cvv|cvc|credentials?)(?: |$)/;
 
-/** Secret shapes found anywhere inside a string value. */
+/** Secret shapes found anywhere inside a string value; `Bearer …` first, so `redactText` takes the scheme with its token. */
 const SECRET_VALUE = [
-  /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/, // JWT (header and payload are base64url JSON)
   // Bearer credentials; the token must hold a digit or symbol so that prose ("bearer instruments") passes.
   /\bBearer\s+(?=[A-Za-z0-9\-._~+/]*[0-9\-._~+/])[A-Za-z0-9\-._~+/]{12,}=*/i,
+  /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/, // JWT (header and payload are base64url JSON)
   /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/, // AWS access key id
   /\bsk-[A-Za-z0-9_-]{16,}/, // OpenAI / Anthropic style
   /\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}/, // Stripe secret and restricted keys
   /\bgh[pousr]_[A-Za-z0-9]{30,}/, // GitHub tokens
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
   /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/,
+];
+
+/** The same shapes, matching every occurrence (for replacement inside free text). */
+const SECRET_VALUE_ALL = [
+  // A private key in free text goes with its body, up to its END line (or the end of the text).
+  /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)/g,
+  ...SECRET_VALUE.map((re) => new RegExp(re.source, re.flags + 'g')),
 ];
 
 /**
@@ -93,6 +100,17 @@ function classifyKey(key: string): boolean {
     .filter((w) => w.length > 0)
     .join(' ');
   return SECRET_KEY.test(words);
+}
+
+/**
+ * Free text (a decision's `intent`) with every secret-shaped span — the same shapes as in args:
+ * tokens, keys, `Bearer …`, card numbers passing Luhn — replaced by `[REDACTED:secret]`. The
+ * rest of the sentence stays, so the record still says why the agent acted.
+ */
+export function redactText(text: string): string {
+  let out = text;
+  for (const re of SECRET_VALUE_ALL) out = out.replace(re, REDACTED_SECRET);
+  return out.replace(CARD_CANDIDATE, (m) => (luhn(m.replace(/[ -]/g, '')) ? REDACTED_SECRET : m));
 }
 
 /** True when a string contains something shaped like a secret. */

@@ -1,8 +1,22 @@
-import type { AuditCheckpoint, AuditEvent, AuditProblem, AuditVerifyResult } from '@mandate/protocol';
+import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
 import { canonicalize } from '../kernel/index.js';
-import { GENESIS_HASH, type Store, type StoredAuditRecord } from '../storage/index.js';
+import { GENESIS_HASH, type AuditHead, type StoredAuditRecord } from '../storage/index.js';
 import { auditColumns, recordHash } from './chain.js';
-import { verifySignature } from './keys.js';
+import {
+  checkCadence,
+  checkCheckpoints,
+  checkHeads,
+  mergeCheckpoints,
+  span,
+  type Finding,
+} from './verify-checkpoints.js';
+
+/** What verify reads: a store, or an evidence bundle read from a file (no database at all). */
+export interface AuditSource {
+  /** Records with seq greater than `afterSeq`, in seq order, at most `limit`. */
+  readAudit(afterSeq: number, limit: number): Promise<StoredAuditRecord[]>;
+  listCheckpoints(): Promise<AuditCheckpoint[]>;
+}
 
 /** Options of {@link verifyAudit}. */
 export interface VerifyAuditOptions {
@@ -12,12 +26,16 @@ export interface VerifyAuditOptions {
   batchSize?: number;
   /** Called after each page with the number of records checked so far. */
   onProgress?: (checked: number) => void;
-}
-
-interface Finding {
-  seq: number;
-  problem: AuditProblem;
-  message: string;
+  /**
+   * The checkpoint cadence: most records allowed before the first signed checkpoint, between two,
+   * and after the last one. A longer stretch fails with `checkpoint_missing` (checkpoints deleted
+   * to hide a rewrite or a cut tail). Omitted: not checked.
+   */
+  maxGap?: number;
+  /** Checkpoints kept outside the database (the mirror file, a bundle): checked like the store's own. */
+  checkpoints?: readonly AuditCheckpoint[];
+  /** Heads an auditor kept (`seq` and `hash`): the chain must still hold exactly that record. */
+  expectHeads?: readonly AuditHead[];
 }
 
 /**
@@ -36,10 +54,11 @@ const COLUMN_NAMES = ['type', 'time', 'agent', 'user', 'action', 'effect', 'deci
  * checkpoint that is not validly signed by a trusted key, that disagrees with the chain
  * (rewritten), or that names a record past the end (truncated).
  */
-export async function verifyAudit(store: Store, opts: VerifyAuditOptions): Promise<AuditVerifyResult> {
+export async function verifyAudit(store: AuditSource, opts: VerifyAuditOptions): Promise<AuditVerifyResult> {
   const batchSize = opts.batchSize ?? 1000;
-  const checkpoints = await store.listCheckpoints();
-  const checkpointSeqs = new Set(checkpoints.map((cp) => cp.seq));
+  const checkpoints = mergeCheckpoints(await store.listCheckpoints(), opts.checkpoints ?? []);
+  const heads = opts.expectHeads ?? [];
+  const checkpointSeqs = new Set([...checkpoints.map((cp) => cp.seq), ...heads.map((h) => h.seq)]);
   const hashAtCheckpoint = new Map<number, string>();
   const recent = new Map<string, number>();
   const recentOrder: string[] = [];
@@ -68,11 +87,16 @@ export async function verifyAudit(store: Store, opts: VerifyAuditOptions): Promi
   }
   if (recordFinding) opts.onProgress?.(records);
 
-  const checkpointFinding = checkCheckpoints(checkpoints, opts.publicKeys, {
+  const chain = {
     complete: recordFinding === null,
     lastSeq: prevSeq,
-    hashAt: (seq) => (seq === 0 ? GENESIS_HASH : hashAtCheckpoint.get(seq)),
-  });
+    hashAt: (seq: number) => (seq === 0 ? GENESIS_HASH : hashAtCheckpoint.get(seq)),
+  };
+  const checkpointFinding = earliest(
+    earliest(checkCheckpoints(checkpoints, opts.publicKeys, chain), checkHeads(heads, chain)),
+    // Only a whole, well-linked chain is measured against the cadence; a broken one is reported as such.
+    opts.maxGap !== undefined && chain.complete ? checkCadence(checkpoints, opts.maxGap, prevSeq) : null,
+  );
 
   const result: AuditVerifyResult = {
     ok: recordFinding === null && checkpointFinding === null,
@@ -82,17 +106,23 @@ export async function verifyAudit(store: Store, opts: VerifyAuditOptions): Promi
   };
   // The earliest problem is the one to report: a checkpoint that disagrees at seq 10 says more
   // about where tampering began than a broken link found later at seq 500.
-  const first =
-    recordFinding && checkpointFinding
-      ? checkpointFinding.seq < recordFinding.seq
-        ? checkpointFinding
-        : recordFinding
-      : (recordFinding ?? checkpointFinding);
+  const first = earliest(recordFinding, checkpointFinding);
   if (first) result.firstBad = first;
   return result;
 }
 
-function checkRecord(
+/** The finding at the lower seq (the first when equal), or whichever exists. */
+function earliest(a: Finding | null, b: Finding | null): Finding | null {
+  if (a && b) return b.seq < a.seq ? b : a;
+  return a ?? b;
+}
+
+/**
+ * Checks one record against the one before it (`prevSeq`, `prevHash`): its place, its link, its
+ * hash, its canonical text and its query columns. `page` and `recent` only help name the records
+ * that do not belong when the link fails. Shared with the node's continuous tail check.
+ */
+export function checkRecord(
   r: StoredAuditRecord,
   prevSeq: number,
   prevHash: string,
@@ -189,54 +219,4 @@ function checkRecord(
     }
   }
   return null;
-}
-
-function checkCheckpoints(
-  checkpoints: readonly AuditCheckpoint[],
-  publicKeys: Record<string, string>,
-  chain: { complete: boolean; lastSeq: number; hashAt: (seq: number) => string | undefined },
-): Finding | null {
-  const sorted = [...checkpoints].sort((a, b) => a.seq - b.seq);
-  let lastGood = 0;
-  for (const cp of sorted) {
-    const pem = Object.hasOwn(publicKeys, cp.keyId) ? publicKeys[cp.keyId] : undefined;
-    if (pem === undefined) {
-      return {
-        seq: cp.seq,
-        problem: 'checkpoint_signature',
-        message: `checkpoint at record ${cp.seq} (${cp.time}): signed by unknown key ${JSON.stringify(cp.keyId)}`,
-      };
-    }
-    const signed = canonicalize({ seq: cp.seq, hash: cp.hash, time: cp.time, keyId: cp.keyId });
-    if (!verifySignature(pem, signed, cp.signature)) {
-      return {
-        seq: cp.seq,
-        problem: 'checkpoint_signature',
-        message: `checkpoint at record ${cp.seq} (${cp.time}): signature is not valid for key ${cp.keyId} (forged or edited?)`,
-      };
-    }
-    if (chain.complete && cp.seq > chain.lastSeq) {
-      const from = chain.lastSeq + 1;
-      return {
-        seq: from,
-        problem: 'truncated',
-        message: `${span(from, cp.seq)}: missing, the log ends at record ${chain.lastSeq} but a checkpoint signed at ${cp.time} covers record ${cp.seq} (truncated?)`,
-      };
-    }
-    const stored = chain.hashAt(cp.seq);
-    if (stored === undefined) continue; // beyond the first bad record: that one is reported instead
-    if (stored !== cp.hash) {
-      return {
-        seq: cp.seq,
-        problem: 'checkpoint_mismatch',
-        message: `record ${cp.seq}: does not match the checkpoint signed at ${cp.time}; records after ${lastGood} up to ${cp.seq} were rewritten`,
-      };
-    }
-    lastGood = cp.seq;
-  }
-  return null;
-}
-
-function span(from: number, to: number): string {
-  return from === to ? `record ${from}` : `records ${from}–${to}`;
 }

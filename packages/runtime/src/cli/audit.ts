@@ -1,84 +1,87 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { MandateError, silentLogger } from '../kernel/index.js';
-import { openStore } from '../app/index.js';
-import { exportAudit, keyIdOf, verifyAudit } from '../audit/index.js';
-import { EXIT, out, printJson, load, common } from './shared.js';
+import { maxCheckpointGap, openStore } from '../app/index.js';
+import { exportAudit, exportBundle } from '../audit/index.js';
+import { out, load, common } from './shared.js';
+import { readPublicKeys, registerAuditVerify } from './audit-verify.js';
+
+const FILTERS = ['agent', 'user', 'action', 'effect', 'from', 'to'] as const;
+
+/** `--from`/`--to`: an ISO time, or a usage error naming the flag (never an empty export). */
+function isoTime(flag: string) {
+  return (value: string): string => {
+    const ms = Date.parse(value);
+    if (Number.isNaN(ms))
+      throw new MandateError(
+        'bad_request',
+        `--${flag} ${JSON.stringify(value)}: expected an ISO time such as 2026-01-05T10:00:00Z`,
+      );
+    return new Date(ms).toISOString();
+  };
+}
+
+/** `-n`: a whole number of records, or a usage error. */
+function lineCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new MandateError('bad_request', `-n ${JSON.stringify(value)}: expected a whole number of records`);
+  return n;
+}
 
 /** `mandate audit verify|export|tail`. */
 export function registerAudit(program: Command): void {
   const audit = program.command('audit').description('verify, export and follow the audit trail');
-  common(audit.command('verify').description('recompute the hash chain and check the signed checkpoints'))
-    .option(
-      '--public-key <file...>',
-      'trusted public key PEM(s), one per signing node (default: audit-signing.pub.pem in the config’s key directory)',
-    )
-    .action(async (opts) => {
-      const loaded = load(opts);
-      const store = openStore(loaded.config.store, silentLogger);
-      try {
-        const publicKeys: Record<string, string> = {};
-        // SECURITY: verify reads public keys only; it never creates a key (a fresh key would sign nothing).
-        const files: string[] = opts.publicKey ?? [join(loaded.config.keys.dir, 'audit-signing.pub.pem')];
-        for (const f of files) {
-          let pem: string;
-          try {
-            pem = await readFile(resolve(f), 'utf8');
-          } catch {
-            throw new MandateError(
-              'bad_request',
-              `cannot read public key ${f}: pass the signing node's key with --public-key`,
-            );
-          }
-          publicKeys[keyIdOf(pem)] = pem;
-        }
-        let last = 0;
-        const r = await verifyAudit(store, {
-          publicKeys,
-          onProgress: (n) => {
-            if (!opts.json && process.stderr.isTTY && n - last >= 10_000) {
-              last = n;
-              process.stderr.write(`\rverified ${n} records…`);
-            }
-          },
-        });
-        if (last && process.stderr.isTTY) process.stderr.write('\n');
-        if (opts.json) printJson(r);
-        else if (r.ok)
-          out(
-            `ok: ${r.records} records, ${r.checkpoints} signed checkpoints, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}`,
-          );
-        else out(`FAILED at record ${r.firstBad?.seq}: ${r.firstBad?.problem} — ${r.firstBad?.message}`);
-        process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
-      } finally {
-        await store.close();
-      }
-    });
-  common(audit.command('export').description('write the audit trail as JSONL or CEF'), false)
+  registerAuditVerify(audit);
+  common(
+    audit
+      .command('export')
+      .description(
+        'write the audit trail as JSONL or CEF, or as an evidence bundle that verifies with no database',
+      ),
+    false,
+  )
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'cef']).default('jsonl'))
+    .option('--bundle', 'an evidence bundle: every record, the signed checkpoints and the public keys')
+    .option('--public-key <file...>', 'with --bundle: public keys to list (default: the key directory’s)')
     .option('-o, --out <file>', 'write to a file instead of stdout')
     .option('--agent <id>')
     .option('--user <id>')
     .option('--action <name>')
-    .option('--effect <effect>')
-    .option('--from <iso>')
-    .option('--to <iso>')
+    .addOption(new Option('--effect <effect>').choices(['allow', 'deny', 'approval_required']))
+    .option('--from <iso>', 'from this time (inclusive)', isoTime('from'))
+    .option('--to <iso>', 'up to this time (inclusive)', isoTime('to'))
     .action(async (opts) => {
+      const filter: Record<string, string> = {};
+      for (const k of FILTERS) if (opts[k]) filter[k] = opts[k];
+      if (opts.bundle && (Object.keys(filter).length > 0 || opts.format !== 'jsonl'))
+        throw new MandateError(
+          'bad_request',
+          '--bundle holds the whole chain: leave out --format and the filters',
+        );
       const loaded = load(opts);
       const store = openStore(loaded.config.store, silentLogger);
       try {
         const chunks: string[] = [];
-        const filter: Record<string, string> = {};
-        for (const k of ['agent', 'user', 'action', 'effect', 'from', 'to']) if (opts[k]) filter[k] = opts[k];
-        const n = await exportAudit(store, {
-          format: opts.format,
-          filter,
-          write: (c) => {
-            if (opts.out) chunks.push(c);
-            else process.stdout.write(c);
-          },
-        });
+        const write = (c: string) => {
+          if (opts.out) chunks.push(c);
+          else process.stdout.write(c);
+        };
+        let n: number;
+        if (opts.bundle) {
+          const ownKey = join(loaded.config.keys.dir, 'audit-signing.pub.pem');
+          const keyFiles: string[] = opts.publicKey ?? (existsSync(ownKey) ? [ownKey] : []);
+          n = await exportBundle(store, {
+            publicKeys: Object.values(await readPublicKeys(keyFiles)),
+            maxGap: maxCheckpointGap(loaded.config.audit),
+            exportedAt: new Date().toISOString(),
+            write,
+          });
+        } else {
+          n = await exportAudit(store, { format: opts.format, filter, write });
+        }
         if (opts.out) {
           await writeFile(resolve(opts.out), chunks.join(''));
           process.stderr.write(`exported ${n} records to ${opts.out}\n`);
@@ -90,14 +93,14 @@ export function registerAudit(program: Command): void {
   common(
     audit.command('tail').description('print the newest audit records; --follow keeps printing new ones'),
   )
-    .option('-n, --lines <n>', 'how many of the newest records', '20')
+    .option('-n, --lines <n>', 'how many of the newest records', lineCount, 20)
     .option('-f, --follow', 'keep following')
     .action(async (opts) => {
       const loaded = load(opts);
       const store = openStore(loaded.config.store, silentLogger);
       try {
         const head = await store.auditHead();
-        let after = Math.max(0, head.seq - Number(opts.lines));
+        let after = Math.max(0, head.seq - (opts.lines as number));
         const show = async () => {
           for (const r of await store.readAudit(after, 1000)) {
             after = r.seq;

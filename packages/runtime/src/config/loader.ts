@@ -87,6 +87,8 @@ export function loadConfig(
   if (config.tools) config.tools = abs(config.tools);
   if (config.entities) config.entities = abs(config.entities);
   config.keys.dir = abs(config.keys.dir);
+  const mirror = config.audit.checkpointMirror;
+  if (mirror?.file) mirror.file = abs(mirror.file);
   for (const s of config.sinks) {
     if (s.type === 'file') s.path = abs(s.path);
     if (s.type === 'syslog' && s.caFile) s.caFile = abs(s.caFile);

@@ -5,6 +5,16 @@ import { AlertsSchema } from './alerts-schema.js';
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
 
 /** The one typed configuration of `mandate serve` and the in-process CLI commands. */
+/** A signed, retried webhook (approvals, checkpoint mirror): receivers check `x-mandate-signature`. */
+const WebhookSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  /** HMAC key for `x-mandate-signature`. */
+  secret: z.string().min(16),
+  maxAttempts: z.number().int().min(1).max(20).default(5),
+  backoffMs: z.number().int().min(10).default(500),
+  timeoutMs: z.number().int().min(100).default(5000),
+});
+
 export const ConfigSchema = z.strictObject({
   $schema: z.string().optional(),
   /** Identifies this node in audit events; defaults to `<hostname>-<pid>`. */
@@ -117,6 +127,26 @@ export const ConfigSchema = z.strictObject({
       /** Arg paths always redacted in the audit copy (dot paths, `*` wildcard). */
       redact: z.array(z.string()).default([]),
       maxQueue: z.number().int().min(1).default(10_000),
+      /**
+       * Where each signed checkpoint is also written as it is made, out of the database admin's
+       * reach: an append-only JSONL file (fsync'd) and/or a webhook. `audit verify --checkpoints`
+       * checks the chain against the file.
+       */
+      checkpointMirror: z
+        .strictObject({
+          file: z.string().min(1).optional(),
+          webhook: WebhookSchema.optional(),
+        })
+        .optional(),
+      /**
+       * Most records `audit verify` accepts with no signed checkpoint (before the first, between
+       * two, after the last). Default: checkpointEvery + 1,024 (two full group commits).
+       */
+      maxCheckpointGap: z.number().int().min(1).optional(),
+      /** How often the node verifies its own chain tail (ms); 0 turns it off. */
+      verifyIntervalMs: z.number().int().min(0).default(30_000),
+      /** Admin reads of the trail through the API: at most one `audit.read` event per caller, route and filter per window (ms). */
+      readEventWindowMs: z.number().int().min(1000).default(60_000),
     })
     .prefault({}),
   approvals: z
@@ -124,16 +154,7 @@ export const ConfigSchema = z.strictObject({
       ttlSeconds: z.number().int().min(1).default(86_400),
       maxPendingPerAgent: z.number().int().min(1).default(20),
       /** Called when an approval is created and when it is resolved (chat bots, ticketing). */
-      webhook: z
-        .strictObject({
-          url: z.url({ protocol: /^https?$/ }),
-          /** HMAC key for `x-mandate-signature`. */
-          secret: z.string().min(16),
-          maxAttempts: z.number().int().min(1).max(20).default(5),
-          backoffMs: z.number().int().min(10).default(500),
-          timeoutMs: z.number().int().min(100).default(5000),
-        })
-        .optional(),
+      webhook: WebhookSchema.optional(),
     })
     .prefault({}),
   /** Audit sinks (docs/streaming.md): the trail pushed to a SIEM, a log pipeline or a broker, none lost. */

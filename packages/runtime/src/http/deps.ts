@@ -11,6 +11,7 @@ import type { AuditFilter, Store } from '../storage/port.js';
 import type { Metrics } from './metrics.js';
 import type { RefusalRecorder } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
+import type { AuditIntegrity, TrailRead } from '../audit/index.js';
 import type { SinkStatus } from '../sinks/index.js';
 import type { Alerting } from '../alerts/index.js';
 
@@ -33,7 +34,17 @@ export interface HttpDeps {
     write: (chunk: string) => void | Promise<void>,
     filter: Omit<AuditFilter, 'limit'>,
   ) => Promise<number>;
-  auditStats: () => { queued: number; oldestQueuedMs: number; appended: number };
+  auditStats: () => {
+    queued: number;
+    oldestQueuedMs: number;
+    appended: number;
+    checkpoints?: number;
+    mirrorFailures?: number;
+  };
+  /** The node's continuous check of its own chain (`/readyz` detail, `/metrics`). */
+  auditIntegrity?: () => AuditIntegrity;
+  /** Records an admin read of the trail (`audit.read`, bounded per window). */
+  auditRead?: (read: TrailRead) => Promise<void>;
   runPolicyTests: (input: { cases: unknown; source?: PolicySetSource }) => Promise<unknown>;
   options: { maxBodyBytes: number; maxJsonDepth: number; maxInFlight: number };
   /** Aborted when the node shuts down: long-polls return at once and connections are not kept alive. */

@@ -101,7 +101,7 @@ describe('alert rules', () => {
     expect(feed(rules, other)).toEqual([]);
     const hits: AuditEvent[] = [
       { type: 'tool.quarantined', time: at(0), nodeId: 'n', data: { server: 'x', tool: 'y' } },
-      { type: 'audit.verification_failed' as AuditEvent['type'], time: at(1), nodeId: 'n', data: {} },
+      { type: 'audit.verify_failed', time: at(1), nodeId: 'n', data: {} },
       decision(2, {}, ['agent_suspended']),
     ];
     expect(feed(rules, hits)).toEqual([

@@ -1,6 +1,7 @@
 import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
 import { createAuditLog } from '../../src/audit/log.js';
 import { createEphemeralKeys, type AuditKeys } from '../../src/audit/keys.js';
+import type { CheckpointMirror } from '../../src/audit/mirror.js';
 import { recordHash } from '../../src/audit/chain.js';
 import { createManualClock, silentLogger } from '../../src/kernel/index.js';
 import { GENESIS_HASH, type Store, type StoredAuditRecord } from '../../src/storage/index.js';
@@ -48,7 +49,11 @@ export interface SeededLog {
  * A memory store holding `n` decision records appended one by one through the audit log, with a
  * checkpoint every `checkpointEvery` records and a final one at `n` (written by close).
  */
-export async function seedLog(n: number, checkpointEvery = 5): Promise<SeededLog> {
+export async function seedLog(
+  n: number,
+  checkpointEvery = 5,
+  mirrors: readonly CheckpointMirror[] = [],
+): Promise<SeededLog> {
   const store = createMemoryStore();
   const keys = createEphemeralKeys();
   const clock = createManualClock();
@@ -60,6 +65,7 @@ export async function seedLog(n: number, checkpointEvery = 5): Promise<SeededLog
     signer: keys.signer,
     checkpointEvery,
     checkpointIntervalMs: 3_600_000,
+    mirrors,
   });
   for (let i = 1; i <= n; i++) {
     clock.advance(1000);

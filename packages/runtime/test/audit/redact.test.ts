@@ -6,6 +6,7 @@ import {
   createRedactor,
   isSecretKey,
   looksLikeSecret,
+  redactText,
 } from '../../src/audit/redact.js';
 import { parseJsonStrict } from '../../src/kernel/index.js';
 
@@ -175,6 +176,25 @@ describe('createRedactor: secrets wherever they are', () => {
 
   it('path redaction wins over secret detection', () => {
     expect(createRedactor({ paths: ['password'] })({ password: 'x' })).toEqual({ password: REDACTED });
+  });
+});
+
+describe('redactText (the intent)', () => {
+  it('replaces each secret-shaped span and keeps the rest of the sentence', () => {
+    const intent =
+      'refund per ticket 88, auth Bearer abc123.DEF456-ghi789 and card 4111 1111 1111 1111, then sk_live_abcdefghij12';
+    expect(redactText(intent)).toBe(`refund per ticket 88, auth ${S} and card ${S}, then ${S}`);
+  });
+
+  it('takes a private key in the text with its body', () => {
+    const intent =
+      'key:\n-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA\n-----END PRIVATE KEY-----\nthanks';
+    expect(redactText(intent)).toBe(`key:\n${S}\nthanks`);
+  });
+
+  it('keeps text without secrets as it is', () => {
+    const intent = 'customer asked for a refund of order ORD-2026-000123 (4111111111111112 fails Luhn)';
+    expect(redactText(intent)).toBe(intent);
   });
 });
 

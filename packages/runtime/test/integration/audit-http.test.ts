@@ -151,6 +151,8 @@ describe('GET /v1/audit filters', () => {
 
 describe('cursor pagination', () => {
   it('walks every record exactly once, in seq order, for any page size', async () => {
+    // The first read of this filter in the window is itself recorded (audit.read); its repeats are only counted.
+    await walk('', 1000);
     const all = await walk('', 1000);
     expect(all.pages).toBe(1);
     const seqs = all.items.map((i) => i.seq);

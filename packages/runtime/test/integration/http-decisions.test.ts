@@ -433,6 +433,22 @@ describe('every decision is recorded with its id', () => {
     expect(got.audit).toEqual({ seq: page.items[0].seq, hash: page.items[0].hash });
   });
 
+  it('redacts a bearer token and a card number in the intent before the record is hashed', async () => {
+    const token = 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
+    const card = '4111 1111 1111 1111';
+    const d = ok200(
+      await api.decide(KEYS.supportBot, refund(123, { intent: `use ${token} and refund to card ${card}` })),
+    );
+    const page = ok200(await api.get(`/v1/audit?decisionId=${d.decisionId}&type=decision`, KEYS.admin));
+    expect(page.items[0].event.data.intent).toBe(
+      'use [REDACTED:secret] and refund to card [REDACTED:secret]',
+    );
+    // Nothing of either secret is in the hashed text the store keeps forever.
+    const [r] = (await t.m.store.queryAudit({ decisionId: d.decisionId, type: 'decision', limit: 1 }))!;
+    expect(r!.eventText).not.toContain('eyJhbGciOiJIUzI1NiJ9');
+    expect(r!.eventText).not.toContain('4111');
+  });
+
   it('hides a decision from another agent’s key (404) and answers 404 for an unknown id', async () => {
     const d = ok200(await api.decide(KEYS.supportBot, refund(122)));
     expectError(await api.get(`/v1/decisions/${d.decisionId}`, KEYS.tradeBot), 404, 'not_found');

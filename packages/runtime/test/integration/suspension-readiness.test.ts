@@ -92,7 +92,13 @@ describe('readiness needs a loaded policy; activation is atomic', () => {
     const api = client(t.url);
     const before = await api.get('/readyz');
     expect(before.status).toBe(503);
-    expect(before.body).toEqual({ ready: false, policyVersion: null, store: 'ok' });
+    expect(before.body).toEqual({
+      ready: false,
+      policyVersion: null,
+      store: 'ok',
+      audit: 'ok',
+      auditVerifiedSeq: expect.any(Number),
+    });
     expect(ok200(await api.get('/healthz'))).toEqual({ status: 'ok' });
     expectError(await api.get('/v1/policies', KEYS.admin), 503, 'no_active_policy');
     const d = ok200(await api.decide(KEYS.supportBot, refund(120)));
@@ -105,7 +111,13 @@ describe('readiness needs a loaded policy; activation is atomic', () => {
     expect(put.version).toMatch(/^sha256:[0-9a-f]{64}$/);
     const after = await api.get('/readyz');
     expect(after.status).toBe(200);
-    expect(after.body).toEqual({ ready: true, policyVersion: put.version, store: 'ok' });
+    expect(after.body).toEqual({
+      ready: true,
+      policyVersion: put.version,
+      store: 'ok',
+      audit: 'ok',
+      auditVerifiedSeq: expect.any(Number),
+    });
     expect(ok200(await api.decide(KEYS.supportBot, refund(120))).effect).toBe('allow');
     // The same set again changes nothing.
     expect(ok200(await api.put('/v1/policies', KEYS.admin, examplePolicySource()))).toEqual({

@@ -1,16 +1,25 @@
 import { MandateError } from '../../kernel/index.js';
+import type { Caller } from '../../decisions/index.js';
 import type { AuditFilter } from '../../storage/port.js';
+import type { TrailRead } from '../../audit/index.js';
 import { requireRole } from '../auth.js';
 import { STREAMED, queryLimit, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
 
-/** The audit trail: query, verify, export. */
+const EFFECTS = ['allow', 'deny', 'approval_required'];
+
+/** The audit trail: query, verify, export. Each admin read is itself recorded (`audit.read`). */
 export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
+  const noteRead = async (caller: Caller, read: Omit<TrailRead, 'caller' | 'role'>) => {
+    await deps.auditRead?.({ caller: caller.keyId, role: caller.role, ...read });
+  };
   route('GET', '/v1/audit', async (ctx) => {
-    requireRole(await ctx.caller(), 'admin');
+    const caller = await ctx.caller();
+    requireRole(caller, 'admin');
     const q = ctx.url.searchParams;
     const limit = queryLimit(q, 100, 1000);
-    const filter: AuditFilter = { ...auditFilter(q), limit: limit + 1 };
+    const given = auditFilter(q);
+    const filter: AuditFilter = { ...given, limit: limit + 1 };
     const cursor = q.get('cursor');
     if (cursor) {
       if (!/^\d+$/.test(cursor)) throw new MandateError('bad_request', 'invalid cursor');
@@ -18,6 +27,8 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
     }
     const rows = await deps.store.queryAudit(filter);
     const page = rows.slice(0, limit);
+    // The cursor is left out of the recorded filter: paging through one query is one read repeated.
+    await noteRead(caller, { route: 'query', filter: given, records: page.length });
     return {
       items: page.map((r) => ({
         seq: r.seq,
@@ -29,14 +40,21 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
     };
   });
   route('GET', '/v1/audit/verify', async (ctx) => {
-    requireRole(await ctx.caller(), 'admin');
-    return deps.verifyAudit();
+    const caller = await ctx.caller();
+    requireRole(caller, 'admin');
+    const result = await deps.verifyAudit();
+    await noteRead(caller, { route: 'verify', filter: {}, records: result.records });
+    return result;
   });
   route('GET', '/v1/audit/export', async (ctx) => {
-    requireRole(await ctx.caller(), 'admin');
+    const caller = await ctx.caller();
+    requireRole(caller, 'admin');
     const format = ctx.url.searchParams.get('format') ?? 'jsonl';
     if (format !== 'jsonl' && format !== 'cef')
       throw new MandateError('bad_request', 'format is jsonl or cef');
+    const filter = auditFilter(ctx.url.searchParams);
+    // Recorded before the stream starts (the count is unknown yet): an export that fails midway was still a read.
+    await noteRead(caller, { route: 'export', filter: { ...filter, format }, records: 0 });
     const { res } = ctx;
     res.statusCode = 200;
     res.setHeader('content-type', format === 'jsonl' ? 'application/x-ndjson' : 'text/plain; charset=utf-8');
@@ -47,7 +65,7 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
           if (res.write(chunk)) resolve();
           else res.once('drain', resolve);
         }),
-      auditFilter(ctx.url.searchParams),
+      filter,
     );
     res.end();
     return STREAMED;
@@ -60,6 +78,12 @@ function auditFilter(q: URLSearchParams): Omit<AuditFilter, 'limit'> {
     const v = q.get(k);
     if (v) f[k] = v;
   }
+  // An unknown effect matches nothing; answering an empty page would read as "no denies".
+  if (f.effect !== undefined && !EFFECTS.includes(f.effect))
+    throw new MandateError(
+      'bad_request',
+      `effect must be one of ${EFFECTS.join(', ')}, not ${JSON.stringify(f.effect)}`,
+    );
   for (const k of ['from', 'to'] as const) {
     const v = q.get(k);
     if (v) {

@@ -18,15 +18,26 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
     const storeOk = storeReason === null;
     const ready = active !== null && storeOk;
     if (!ready) ctx.res.statusCode = 503;
+    // Tampering found in the chain is shown, not made a reason to stop answering: decisions keep
+    // their records, and the operator needs the node up to look.
+    const integrity = deps.auditIntegrity?.();
     return {
       ready,
       policyVersion: active?.version ?? null,
       store: storeOk ? 'ok' : 'unavailable',
       ...(storeOk ? {} : { storeReason }),
+      ...(integrity
+        ? {
+            audit: integrity.ok ? 'ok' : 'tampered',
+            auditVerifiedSeq: integrity.verifiedSeq,
+            ...(integrity.failure ? { auditProblem: integrity.failure } : {}),
+          }
+        : {}),
     };
   });
   route('GET', '/metrics', async (ctx) => {
     const s = deps.auditStats();
+    const integrity = deps.auditIntegrity?.();
     const text = deps.metrics.render({
       mandate_audit_queue_events: { help: 'Audit events waiting for their group commit.', value: s.queued },
       mandate_audit_lag_seconds: {
@@ -37,6 +48,34 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
         help: 'Audit events committed by this node.',
         value: s.appended,
       },
+      ...(s.checkpoints !== undefined
+        ? {
+            mandate_audit_checkpoints_written_total: {
+              help: 'Signed checkpoints written by this node.',
+              value: s.checkpoints,
+            },
+          }
+        : {}),
+      ...(s.mirrorFailures !== undefined
+        ? {
+            mandate_audit_checkpoint_mirror_failures_total: {
+              help: 'Checkpoint copies a mirror (file, webhook) failed to take.',
+              value: s.mirrorFailures,
+            },
+          }
+        : {}),
+      ...(integrity
+        ? {
+            mandate_audit_chain_ok: {
+              help: '1 while the continuous check of the chain found nothing wrong, 0 once it found tampering.',
+              value: integrity.ok ? 1 : 0,
+            },
+            mandate_audit_chain_verified_seq: {
+              help: 'The last record the continuous check verified.',
+              value: integrity.verifiedSeq,
+            },
+          }
+        : {}),
       mandate_policy_loaded: {
         help: '1 when a policy set is active.',
         value: deps.policies.active() ? 1 : 0,

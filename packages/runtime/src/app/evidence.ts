@@ -1,0 +1,111 @@
+import { existsSync } from 'node:fs';
+import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
+import type { Config } from '../config/index.js';
+import type { Clock, Logger } from '../kernel/index.js';
+import type { Store } from '../storage/port.js';
+import {
+  AUDIT_MAX_BATCH,
+  createFileMirror,
+  createReadRecorder,
+  createTailVerifier,
+  readCheckpointFile,
+  verifyAudit,
+  type CheckpointMirror,
+  type ReadRecorder,
+  type TailVerifier,
+} from '../audit/index.js';
+import { createWebhookNotifier } from '../notify/index.js';
+
+type AuditConfig = Config['audit'];
+
+/**
+ * The most records `verify` accepts with no signed checkpoint: the configured value, or the
+ * cadence plus two full group commits (the batch that crosses the mark commits whole before its
+ * checkpoint, and another node's batch can land in between).
+ */
+export function maxCheckpointGap(audit: AuditConfig): number {
+  return audit.maxCheckpointGap ?? audit.checkpointEvery + 2 * AUDIT_MAX_BATCH;
+}
+
+/** The places each checkpoint is copied to as it is made (`audit.checkpointMirror`). */
+export function checkpointMirrors(
+  audit: AuditConfig,
+  deps: { clock: Clock; logger: Logger },
+): CheckpointMirror[] {
+  const cfg = audit.checkpointMirror;
+  const mirrors: CheckpointMirror[] = [];
+  if (cfg?.file) mirrors.push(createFileMirror(cfg.file));
+  if (cfg?.webhook) {
+    const hook = createWebhookNotifier(cfg.webhook, deps);
+    mirrors.push({
+      name: 'webhook',
+      // Delivered in the background with retries; a receiver that is down never slows the writer.
+      write: async (cp) => hook.send('audit.checkpoint', cp),
+      close: () => hook.close(),
+    });
+  }
+  return mirrors;
+}
+
+/** What the node does with its evidence beyond appending: verify (with the mirror), watch its tail, record reads. */
+export interface Evidence {
+  verify(): Promise<AuditVerifyResult>;
+  tail: TailVerifier;
+  reads: ReadRecorder;
+  close(): Promise<void>;
+}
+
+export function createEvidence(deps: {
+  audit: AuditConfig;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  nodeId: string;
+  publicKeys: Record<string, string>;
+  record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+}): Evidence {
+  const { audit, store, publicKeys } = deps;
+  const mirrorFile = audit.checkpointMirror?.file;
+  const tail = createTailVerifier({
+    source: store,
+    publicKeys,
+    logger: deps.logger,
+    nodeId: deps.nodeId,
+    intervalMs: audit.verifyIntervalMs,
+    onFailure: (f) => deps.record({ type: 'audit.verify_failed', data: { ...f } }),
+  });
+  const reads = createReadRecorder({
+    record: deps.record,
+    clock: deps.clock,
+    windowMs: audit.readEventWindowMs,
+    onError: (err) =>
+      deps.logger.warn('could not record a read of the audit trail', { error: (err as Error).message }),
+  });
+  return {
+    async verify() {
+      // The node's own mirror file holds the checkpoints a database admin could not delete.
+      let checkpoints: AuditCheckpoint[] = [];
+      if (mirrorFile && existsSync(mirrorFile)) {
+        try {
+          checkpoints = await readCheckpointFile(mirrorFile);
+        } catch (err) {
+          // SECURITY: an edited mirror is evidence of tampering, not a reason to verify without it.
+          return {
+            ok: false,
+            records: 0,
+            checkpoints: 0,
+            head: null,
+            firstBad: { seq: 0, problem: 'malformed', message: (err as Error).message },
+          };
+        }
+      }
+      return verifyAudit(store, { publicKeys, maxGap: maxCheckpointGap(audit), checkpoints });
+    },
+    tail,
+    reads,
+    async close() {
+      await tail.close();
+      await reads.flush();
+    },
+  };
+}

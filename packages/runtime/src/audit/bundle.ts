@@ -1,0 +1,184 @@
+import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
+import { canonicalize, parseJsonStrict } from '../kernel/index.js';
+import type { StoredAuditRecord } from '../storage/index.js';
+import { auditColumns } from './chain.js';
+import { formatRecord } from './export.js';
+import { keyIdOf } from './keys.js';
+import { asCheckpoint, checkpointLine } from './mirror.js';
+import type { Finding } from './verify-checkpoints.js';
+import { verifyAudit, type AuditSource, type VerifyAuditOptions } from './verify.js';
+
+/** The first line of an evidence bundle names its format. */
+export const BUNDLE_FORMAT = 'mandate.audit.bundle.v1';
+
+/** Options of {@link exportBundle}. */
+export interface ExportBundleOptions {
+  /** Public keys (PEM) of the nodes that signed the checkpoints, listed with their key ids. */
+  publicKeys: readonly string[];
+  /** The cadence the chain was written with (verify's `maxGap`), stated in the header. */
+  maxGap: number;
+  /** The export time, ISO. */
+  exportedAt: string;
+  write: (chunk: string) => void | Promise<void>;
+  /** Records per store read. Default 1,000. */
+  batchSize?: number;
+}
+
+/**
+ * Writes an evidence bundle: everything `mandate audit verify --file` needs with no database.
+ * JSONL: a header `{"bundle", "exportedAt", "maxGap", "publicKeys": [{keyId, pem}]}`, then every
+ * record from seq 1 as the JSONL export writes it (the event exactly as hashed), then each signed
+ * checkpoint up to the last record as `{"checkpoint": {...}}`. Returns the number of records.
+ */
+export async function exportBundle(source: AuditSource, opts: ExportBundleOptions): Promise<number> {
+  const batchSize = opts.batchSize ?? 1000;
+  const header = {
+    bundle: BUNDLE_FORMAT,
+    exportedAt: opts.exportedAt,
+    maxGap: opts.maxGap,
+    publicKeys: opts.publicKeys.map((pem) => ({ keyId: keyIdOf(pem), pem })),
+  };
+  await opts.write(JSON.stringify(header) + '\n');
+  let after = 0;
+  for (;;) {
+    const page = await source.readAudit(after, batchSize);
+    if (page.length === 0) break;
+    let chunk = '';
+    for (const r of page) chunk += formatRecord(r, 'jsonl') + '\n';
+    await opts.write(chunk);
+    const last = page[page.length - 1]!.seq;
+    if (last <= after) break; // a store that does not move forward would loop forever
+    after = last;
+  }
+  // Checkpoints read after the records: those made meanwhile name records past the bundle and stay out.
+  const checkpoints = (await source.listCheckpoints()).filter((cp) => cp.seq <= after);
+  let chunk = '';
+  for (const cp of checkpoints) chunk += `{"checkpoint":${checkpointLine(cp)}}\n`;
+  if (chunk) await opts.write(chunk);
+  return after;
+}
+
+/** A bundle read back: a source for `verifyAudit`, and the first line that was not what Mandate writes. */
+export interface ReadBundle {
+  source: AuditSource;
+  /** Key ids and PEMs the header lists. Not trusted by verify: only `--public-key` is. */
+  publicKeys: { keyId: string; pem: string }[];
+  maxGap: number | null;
+  malformed: Finding | null;
+}
+
+/** Parses an evidence bundle; the first line that is not what Mandate writes is reported with the record it holds. */
+export function readBundle(text: string): ReadBundle {
+  const records: StoredAuditRecord[] = [];
+  const checkpoints: AuditCheckpoint[] = [];
+  const publicKeys: ReadBundle['publicKeys'] = [];
+  let maxGap: number | null = null;
+  let malformed: Finding | null = null;
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const bad = (lineNo: number, line: string, why: string): Finding => {
+    const seq = /^\{"(?:checkpoint":\{")?seq":(\d+)/.exec(line)?.[1];
+    const at = seq !== undefined ? Number(seq) : (records.at(-1)?.seq ?? 0) + 1;
+    return { seq: at, problem: 'malformed', message: `bundle line ${lineNo} (record ${at}): ${why}` };
+  };
+  // Every line is read, bad ones skipped: the first bad one is reported, and the records and
+  // checkpoints around it still let verify say what else is wrong.
+  const report = (f: Finding) => {
+    malformed ??= f;
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    let value: unknown;
+    try {
+      value = parseJsonStrict(line);
+    } catch (err) {
+      report(bad(i + 1, line, `not valid JSON (${(err as Error).message})`));
+      continue;
+    }
+    const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+    if (i === 0) {
+      const why = readHeader(v, publicKeys);
+      if (why) report({ seq: 0, problem: 'malformed', message: `bundle line 1 (header): ${why}` });
+      else maxGap = typeof v.maxGap === 'number' ? v.maxGap : null;
+      continue;
+    }
+    if ('checkpoint' in v) {
+      const cp = asCheckpoint(v.checkpoint);
+      if (!cp || Object.keys(v).length !== 1) report(bad(i + 1, line, 'not a checkpoint'));
+      else checkpoints.push(cp);
+      continue;
+    }
+    const r = asRecord(v);
+    if (!r) report(bad(i + 1, line, 'not a record'));
+    else records.push(r);
+  }
+  let next = 0;
+  return {
+    source: {
+      readAudit: async (afterSeq, limit) => {
+        // Records stay in file order (verify finds reordering). Verify pages on from the last seq
+        // it was given, so the next page usually starts right after the previous one.
+        let from =
+          next > 0 && records[next - 1]!.seq === afterSeq ? next : records.findIndex((r) => r.seq > afterSeq);
+        if (from < 0) from = records.length;
+        const page = records.slice(from, from + limit);
+        next = from + page.length;
+        return page;
+      },
+      listCheckpoints: async () => checkpoints,
+    },
+    publicKeys,
+    maxGap,
+    malformed,
+  };
+}
+
+/**
+ * Verifies an evidence bundle with no database: the chain and checkpoints it holds, against the
+ * trusted keys given (never the header's). A line that is not a record or checkpoint fails it too.
+ */
+export async function verifyBundle(text: string, opts: VerifyAuditOptions): Promise<AuditVerifyResult> {
+  const b = readBundle(text);
+  const maxGap = opts.maxGap ?? b.maxGap ?? undefined;
+  const result = await verifyAudit(b.source, { ...opts, ...(maxGap !== undefined ? { maxGap } : {}) });
+  if (b.malformed && (!result.firstBad || b.malformed.seq <= result.firstBad.seq)) {
+    return { ...result, ok: false, firstBad: b.malformed };
+  }
+  return result;
+}
+
+function readHeader(v: Record<string, unknown>, publicKeys: ReadBundle['publicKeys']): string | null {
+  if (v.bundle !== BUNDLE_FORMAT) return `not a ${BUNDLE_FORMAT} header`;
+  if (v.maxGap !== undefined && !(Number.isSafeInteger(v.maxGap) && (v.maxGap as number) > 0))
+    return 'maxGap must be a positive integer';
+  if (!Array.isArray(v.publicKeys)) return 'publicKeys must be a list';
+  for (const k of v.publicKeys as unknown[]) {
+    const { keyId, pem } = (k ?? {}) as { keyId?: unknown; pem?: unknown };
+    if (typeof keyId !== 'string' || typeof pem !== 'string') return 'a public key needs keyId and pem';
+    let actual: string;
+    try {
+      actual = keyIdOf(pem);
+    } catch {
+      return `public key ${keyId} is not a readable PEM`;
+    }
+    if (actual !== keyId) return `public key ${keyId} does not match its PEM (id ${actual})`;
+    publicKeys.push({ keyId, pem });
+  }
+  return null;
+}
+
+function asRecord(v: Record<string, unknown>): StoredAuditRecord | null {
+  if (Object.keys(v).sort().join(',') !== 'event,hash,prevHash,seq') return null;
+  if (!Number.isSafeInteger(v.seq) || typeof v.prevHash !== 'string' || typeof v.hash !== 'string')
+    return null;
+  if (typeof v.event !== 'object' || v.event === null || Array.isArray(v.event)) return null;
+  const event = v.event as AuditEvent;
+  // The export spliced the hashed text in verbatim; its canonical form is that text again.
+  return {
+    seq: v.seq as number,
+    prevHash: v.prevHash,
+    hash: v.hash,
+    eventText: canonicalize(event),
+    columns: auditColumns(event),
+  };
+}

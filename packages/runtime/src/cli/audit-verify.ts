@@ -1,0 +1,157 @@
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { AuditCheckpoint, AuditVerifyResult } from '@mandate/protocol';
+import type { Command } from 'commander';
+import { MandateError, silentLogger } from '../kernel/index.js';
+import { maxCheckpointGap, openStore } from '../app/index.js';
+import { keyIdOf, readCheckpointFile, verifyAudit, verifyBundle } from '../audit/index.js';
+import type { AuditHead } from '../storage/index.js';
+import { EXIT, out, printJson, load, common } from './shared.js';
+
+/** Reads trusted public keys (PEM files) into `{keyId: pem}`. */
+export async function readPublicKeys(files: readonly string[]): Promise<Record<string, string>> {
+  const keys: Record<string, string> = {};
+  for (const f of files) {
+    let pem: string;
+    try {
+      pem = await readFile(resolve(f), 'utf8');
+      keys[keyIdOf(pem)] = pem;
+    } catch {
+      throw new MandateError(
+        'bad_request',
+        `cannot read public key ${f}: pass the signing node's key (audit-signing.pub.pem) with --public-key`,
+      );
+    }
+  }
+  return keys;
+}
+
+/** `--expect-head 1234:ab12…` → `{seq, hash}`. */
+export function parseHead(text: string): AuditHead {
+  const m = /^(\d+):([0-9a-f]{64})$/.exec(text);
+  if (!m || !Number.isSafeInteger(Number(m[1])))
+    throw new MandateError(
+      'bad_request',
+      `--expect-head ${JSON.stringify(text)}: expected <seq>:<hash>, the hash as 64 lowercase hex characters`,
+    );
+  return { seq: Number(m[1]), hash: m[2]! };
+}
+
+function parseGap(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1)
+    throw new MandateError(
+      'bad_request',
+      `--max-gap ${JSON.stringify(text)}: expected a whole number of records, 1 or more`,
+    );
+  return n;
+}
+
+interface VerifyOpts {
+  config?: string;
+  store?: string;
+  json?: boolean;
+  publicKey?: string[];
+  file?: string;
+  checkpoints?: string[];
+  expectHead?: string[];
+  maxGap?: string;
+}
+
+/** `mandate audit verify`: the store's chain, or an evidence bundle with no database at all. */
+export function registerAuditVerify(audit: Command): void {
+  common(
+    audit
+      .command('verify')
+      .description(
+        'recompute the hash chain and check the signed checkpoints (of the store, or of a bundle with --file)',
+      ),
+  )
+    .option(
+      '--public-key <file...>',
+      'trusted public key PEM(s), one per signing node (default: audit-signing.pub.pem in the config’s key directory)',
+    )
+    .option(
+      '--file <bundle>',
+      'verify an evidence bundle (`audit export --bundle`) with no config and no database',
+    )
+    .option(
+      '--checkpoints <file...>',
+      'checkpoint copies kept outside the database (the audit.checkpointMirror file)',
+    )
+    .option('--expect-head <seq:hash...>', 'a head you kept earlier: the chain must still hold that record')
+    .option(
+      '--max-gap <n>',
+      'most records allowed with no signed checkpoint (default: from the config or the bundle)',
+    )
+    .action(async (opts: VerifyOpts) => {
+      const heads = (opts.expectHead ?? []).map(parseHead);
+      const maxGap = opts.maxGap !== undefined ? parseGap(opts.maxGap) : undefined;
+      const extra: AuditCheckpoint[] = [];
+      for (const f of opts.checkpoints ?? []) extra.push(...(await readCheckpointFile(resolve(f))));
+      let last = 0;
+      const onProgress = (n: number) => {
+        if (!opts.json && process.stderr.isTTY && n - last >= 10_000) {
+          last = n;
+          process.stderr.write(`\rverified ${n} records…`);
+        }
+      };
+      let r: AuditVerifyResult;
+      if (opts.file !== undefined) {
+        // SECURITY: offline, nothing is trusted but the keys given; the bundle's own keys could be anyone's.
+        if (opts.config !== undefined || opts.store !== undefined)
+          throw new MandateError(
+            'bad_request',
+            '--file verifies a bundle on its own: leave out --config and --store',
+          );
+        if (!opts.publicKey?.length)
+          throw new MandateError(
+            'bad_request',
+            '--file needs --public-key: the bundle’s own keys are not trusted',
+          );
+        let text: string;
+        try {
+          text = await readFile(resolve(opts.file), 'utf8');
+        } catch (err) {
+          throw new MandateError('bad_request', `cannot read bundle ${opts.file}: ${(err as Error).message}`);
+        }
+        r = await verifyBundle(text, {
+          publicKeys: await readPublicKeys(opts.publicKey),
+          checkpoints: extra,
+          expectHeads: heads,
+          onProgress,
+          ...(maxGap !== undefined ? { maxGap } : {}),
+        });
+      } else {
+        const loaded = load(opts);
+        const mirror = loaded.config.audit.checkpointMirror?.file;
+        if (mirror && existsSync(mirror) && !(opts.checkpoints ?? []).some((f) => resolve(f) === mirror))
+          extra.push(...(await readCheckpointFile(mirror)));
+        // SECURITY: verify reads public keys only; it never creates a key (a fresh key would sign nothing).
+        const publicKeys = await readPublicKeys(
+          opts.publicKey ?? [join(loaded.config.keys.dir, 'audit-signing.pub.pem')],
+        );
+        const store = openStore(loaded.config.store, silentLogger);
+        try {
+          r = await verifyAudit(store, {
+            publicKeys,
+            checkpoints: extra,
+            expectHeads: heads,
+            maxGap: maxGap ?? maxCheckpointGap(loaded.config.audit),
+            onProgress,
+          });
+        } finally {
+          await store.close();
+        }
+      }
+      if (last && process.stderr.isTTY) process.stderr.write('\n');
+      if (opts.json) printJson(r);
+      else if (r.ok)
+        out(
+          `ok: ${r.records} records, ${r.checkpoints} signed checkpoints, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}`,
+        );
+      else out(`FAILED at record ${r.firstBad?.seq}: ${r.firstBad?.problem} — ${r.firstBad?.message}`);
+      process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
+    });
+}

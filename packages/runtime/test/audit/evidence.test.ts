@@ -1,0 +1,476 @@
+// Issue 8 §4: evidence that cannot be forged by deleting checkpoints. A database admin who deletes
+// the tail and every checkpoint, or rewrites every record with recomputed hashes and deletes the
+// checkpoints, left a chain that verified. Each case below failed before the cadence, the mirror
+// file, the expected head, the bundle and the tail check.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AuditCheckpoint, AuditVerifyResult } from '@mandate/protocol';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { exportBundle, readBundle, verifyBundle } from '../../src/audit/bundle.js';
+import { createEphemeralKeys } from '../../src/audit/keys.js';
+import { createAuditLog } from '../../src/audit/log.js';
+import { createFileMirror, readCheckpointFile } from '../../src/audit/mirror.js';
+import { createTailVerifier } from '../../src/audit/tail-verifier.js';
+import { checkpointMirrors } from '../../src/app/evidence.js';
+import { loadConfig } from '../../src/config/index.js';
+import { verifyAudit, type AuditSource } from '../../src/audit/verify.js';
+import { createManualClock, isMandateError, silentLogger } from '../../src/kernel/index.js';
+import { createMemoryStore } from '../../src/storage/memory/index.js';
+import { at, decisionEvent, rechain, seedLog, tampered } from './helpers.js';
+
+const dirs: string[] = [];
+function temp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'mandate-evidence-'));
+  dirs.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function expectBad(result: AuditVerifyResult, seq: number, problem: string, message?: RegExp): void {
+  expect(result.ok, JSON.stringify(result.firstBad)).toBe(false);
+  expect(result.firstBad).toMatchObject({ seq, problem });
+  if (message) expect(result.firstBad!.message).toMatch(message);
+}
+
+/** 20 records with a checkpoint every 5, mirrored to a file. */
+async function seedMirrored() {
+  const file = join(temp(), 'checkpoints.jsonl');
+  const seeded = await seedLog(20, 5, [createFileMirror(file)]);
+  return { ...seeded, file };
+}
+
+describe('verify expects checkpoints at the cadence', () => {
+  it('passes a clean log whose checkpoints keep the cadence', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    expect(await verifyAudit(store, { publicKeys, maxGap: 5 })).toMatchObject({ ok: true, records: 20 });
+  });
+
+  it('delete the tail, then every checkpoint: checkpoint_missing (it verified ok before)', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const bad = await tampered(store, (rs, cps) => {
+      rs.splice(at(rs, 14));
+      cps.splice(0);
+    });
+    // Without a cadence this is what verify said on main: nothing left to contradict the chain.
+    expect(await verifyAudit(bad, { publicKeys })).toMatchObject({ ok: true, records: 13 });
+    expectBad(
+      await verifyAudit(bad, { publicKeys, maxGap: 5 }),
+      6,
+      'checkpoint_missing',
+      /^records 1–13: 13 records and no signed checkpoint, at most 5 expected/,
+    );
+  });
+
+  it('rewrite every record with recomputed hashes, then delete the checkpoints: checkpoint_missing', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const bad = await tampered(store, (rs, cps) => {
+      const r = rs[at(rs, 3)]!;
+      r.eventText = r.eventText.replace('"agent:support"', '"agent:mallory"');
+      r.columns.agent = 'agent:mallory';
+      rechain(rs, 0);
+      cps.splice(0);
+    });
+    expect(await verifyAudit(bad, { publicKeys })).toMatchObject({ ok: true });
+    expectBad(await verifyAudit(bad, { publicKeys, maxGap: 5 }), 6, 'checkpoint_missing');
+  });
+
+  it('checkpoints deleted in the middle: checkpoint_missing naming the stretch', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const bad = await tampered(store, (_rs, cps) => {
+      cps.splice(0, cps.length, ...cps.filter((cp) => cp.seq === 5 || cp.seq === 20));
+    });
+    expectBad(
+      await verifyAudit(bad, { publicKeys, maxGap: 5 }),
+      11,
+      'checkpoint_missing',
+      /^records 6–20: 15 records without a signed checkpoint after the one at record 5/,
+    );
+  });
+
+  it('a tail longer than the cadence past the last checkpoint: checkpoint_missing', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const bad = await tampered(store, (_rs, cps) => {
+      cps.splice(0, cps.length, ...cps.filter((cp) => cp.seq <= 10));
+    });
+    expectBad(
+      await verifyAudit(bad, { publicKeys, maxGap: 5 }),
+      16,
+      'checkpoint_missing',
+      /records 11–20: 10 records past the last signed checkpoint \(record 10\)/,
+    );
+  });
+
+  it('does not count a checkpoint with a bad signature: that one is reported', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const bad = await tampered(store, (_rs, cps) => {
+      cps[0]!.signature = cps[1]!.signature;
+    });
+    expectBad(await verifyAudit(bad, { publicKeys, maxGap: 5 }), 5, 'checkpoint_signature');
+  });
+});
+
+describe('the writer keeps the cadence on the chain, whatever the number of nodes', () => {
+  it('two nodes appending to one chain: a checkpoint at each multiple of checkpointEvery', async () => {
+    const store = createMemoryStore();
+    const keys = createEphemeralKeys();
+    const clock = createManualClock();
+    const logs = ['a', 'b'].map((nodeId) =>
+      createAuditLog({
+        store,
+        clock,
+        logger: silentLogger,
+        nodeId,
+        signer: keys.signer,
+        checkpointEvery: 10,
+        checkpointIntervalMs: 3_600_000,
+      }),
+    );
+    for (let i = 1; i <= 40; i++) await logs[i % 2]!.append(decisionEvent(i));
+    await logs[0]!.flush();
+    // A per-node count checkpointed every 10 of each node's own events: every 20 on the chain.
+    expect((await store.listCheckpoints()).map((cp) => cp.seq)).toEqual([10, 20, 30, 40]);
+    const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
+    expect(await verifyAudit(store, { publicKeys, maxGap: 10 })).toMatchObject({ ok: true });
+    for (const l of logs) await l.close();
+  });
+});
+
+describe('checkpoints mirrored to an append-only file', () => {
+  it('writes each checkpoint to the file as it is made, the same as in the store', async () => {
+    const { store, file } = await seedMirrored();
+    const mirrored = await readCheckpointFile(file);
+    expect(mirrored.map((cp) => cp.seq)).toEqual([5, 10, 15, 20, 20]);
+    expect(mirrored).toEqual(await store.listCheckpoints());
+  });
+
+  it('rewrite with recomputed hashes + delete the checkpoints: checkpoint_mismatch against the file', async () => {
+    const { store, publicKeys, file } = await seedMirrored();
+    const bad = await tampered(store, (rs, cps) => {
+      const r = rs[at(rs, 3)]!;
+      r.eventText = r.eventText.replace('"agent:support"', '"agent:mallory"');
+      r.columns.agent = 'agent:mallory';
+      rechain(rs, 0);
+      cps.splice(0);
+    });
+    expectBad(
+      await verifyAudit(bad, { publicKeys, checkpoints: await readCheckpointFile(file) }),
+      5,
+      'checkpoint_mismatch',
+      /^record 5: does not match the checkpoint signed at/,
+    );
+  });
+
+  it('delete the tail + the checkpoints: truncated against the file', async () => {
+    const { store, publicKeys, file } = await seedMirrored();
+    const bad = await tampered(store, (rs, cps) => {
+      rs.splice(at(rs, 14));
+      cps.splice(0);
+    });
+    expectBad(
+      await verifyAudit(bad, { publicKeys, checkpoints: await readCheckpointFile(file) }),
+      14,
+      'truncated',
+      /^records 14–15: missing, the log ends at record 13/,
+    );
+  });
+
+  it('skips a last line torn by a crash, and refuses an edited line naming it', async () => {
+    const { file } = await seedMirrored();
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text + '{"seq":25,"ha');
+    expect(await readCheckpointFile(file)).toHaveLength(5);
+    writeFileSync(file, text.replace('"seq":10', '"seq":"10"'));
+    const err = await readCheckpointFile(file).catch((e: unknown) => e);
+    expect(isMandateError(err) && err.code).toBe('bad_request');
+    expect((err as Error).message).toMatch(/line 2: not a checkpoint/);
+  });
+
+  it('a mirror that cannot be written is counted and logged; the log goes on', async () => {
+    const dir = temp(); // a directory is not a file: every write fails
+    const store = createMemoryStore();
+    const keys = createEphemeralKeys();
+    const log = createAuditLog({
+      store,
+      clock: createManualClock(),
+      logger: silentLogger,
+      nodeId: 'n',
+      signer: keys.signer,
+      checkpointEvery: 2,
+      checkpointIntervalMs: 3_600_000,
+      mirrors: [createFileMirror(dir)],
+    });
+    for (let i = 1; i <= 4; i++) await log.append(decisionEvent(i));
+    await log.checkpoint();
+    expect(log.stats().mirrorFailures).toBeGreaterThan(0);
+    expect((await store.listCheckpoints()).length).toBeGreaterThan(0);
+    await log.close();
+  });
+});
+
+describe('checkpoints mirrored to a webhook', () => {
+  it('POSTs each checkpoint as an audit.checkpoint event, signed', async () => {
+    const got: { headers: Record<string, unknown>; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        got.push({ headers: req.headers, body });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cp`;
+      const { config } = loadConfig({}, {}, temp());
+      config.audit.checkpointMirror = {
+        webhook: { url, secret: 'a-secret-of-16-chars', maxAttempts: 1, backoffMs: 10, timeoutMs: 2000 },
+      };
+      const mirrors = checkpointMirrors(config.audit, { clock: createManualClock(), logger: silentLogger });
+      const { store } = await seedLog(5, 5, mirrors);
+      const cps = await store.listCheckpoints();
+      expect(got.map((g) => g.headers['x-mandate-event'])).toEqual(cps.map(() => 'audit.checkpoint'));
+      expect(got.map((g) => (JSON.parse(g.body) as { data: unknown }).data)).toEqual(cps);
+      expect(got[0]!.headers['x-mandate-signature']).toMatch(/^sha256=[0-9a-f]{64}$/);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('verify against a head an auditor kept', () => {
+  it('passes when the chain still holds it', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const [r] = await store.readAudit(11, 1);
+    expect(await verifyAudit(store, { publicKeys, expectHeads: [{ seq: 12, hash: r!.hash }] })).toMatchObject(
+      {
+        ok: true,
+      },
+    );
+  });
+
+  it('a rewrite below it: head_mismatch; a cut tail: truncated', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const head = await store.auditHead();
+    const rewritten = await tampered(store, (rs, cps) => {
+      rs[at(rs, 18)]!.eventText = rs[at(rs, 18)]!.eventText.replace('"node-1"', '"node-2"');
+      rechain(rs, 0);
+      cps.splice(0);
+    });
+    expectBad(await verifyAudit(rewritten, { publicKeys, expectHeads: [head] }), 20, 'head_mismatch');
+    const cut = await tampered(store, (rs, cps) => {
+      rs.splice(at(rs, 19));
+      cps.splice(0);
+    });
+    expectBad(await verifyAudit(cut, { publicKeys, expectHeads: [head] }), 19, 'truncated');
+  });
+});
+
+async function bundleOf(source: AuditSource, publicKeyPem: string): Promise<string> {
+  let text = '';
+  await exportBundle(source, {
+    publicKeys: [publicKeyPem],
+    maxGap: 5,
+    exportedAt: '2026-01-05T11:00:00.000Z',
+    write: (c) => {
+      text += c;
+    },
+  });
+  return text;
+}
+
+describe('evidence bundle', () => {
+  it('holds a header with the keys, every record and the checkpoints, and verifies on its own', async () => {
+    const { store, keys, publicKeys } = await seedLog(20);
+    const text = await bundleOf(store, keys.publicKeyPem);
+    const lines = text.trimEnd().split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      bundle: 'mandate.audit.bundle.v1',
+      maxGap: 5,
+      publicKeys: [{ keyId: keys.signer.keyId, pem: keys.publicKeyPem }],
+    });
+    expect(lines).toHaveLength(1 + 20 + 5);
+    expect(await verifyBundle(text, { publicKeys })).toMatchObject({ ok: true, records: 20, checkpoints: 5 });
+  });
+
+  it('trusts only the keys given, never the bundle’s own', async () => {
+    const { store, keys } = await seedLog(20);
+    const other = createEphemeralKeys();
+    const text = await bundleOf(store, keys.publicKeyPem);
+    expectBad(
+      await verifyBundle(text, { publicKeys: { [other.signer.keyId]: other.publicKeyPem } }),
+      5,
+      'checkpoint_signature',
+      /unknown key/,
+    );
+  });
+
+  it('one byte changed anywhere in a record fails verify, naming that record', async () => {
+    const { store, keys, publicKeys } = await seedLog(20);
+    const text = await bundleOf(store, keys.publicKeyPem);
+    const lines = text.split('\n');
+    const lineNo = 7; // record 7
+    const line = lines[lineNo]!;
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i]!;
+      const swapped = /[0-8]/.test(c) ? String(Number(c) + 1) : c === '9' ? '0' : c === 'a' ? 'b' : 'a';
+      const copy = [...lines];
+      copy[lineNo] = line.slice(0, i) + swapped + line.slice(i + 1);
+      const result = await verifyBundle(copy.join('\n'), { publicKeys });
+      expect(result.ok, `byte ${i} (${c}→${swapped})`).toBe(false);
+      expect(result.firstBad!.seq, `byte ${i}: ${result.firstBad!.message}`).toBe(7);
+    }
+  });
+
+  it('records cut off the end with their checkpoints: checkpoint_missing from the stated cadence', async () => {
+    const { store, keys, publicKeys } = await seedLog(20);
+    const lines = (await bundleOf(store, keys.publicKeyPem)).trimEnd().split('\n');
+    const cut = [lines[0]!, ...lines.slice(1, 14)].join('\n') + '\n';
+    expectBad(await verifyBundle(cut, { publicKeys }), 6, 'checkpoint_missing');
+  });
+
+  it('a line that is not a record: malformed, naming the line and the record', async () => {
+    const { store, keys, publicKeys } = await seedLog(20);
+    const lines = (await bundleOf(store, keys.publicKeyPem)).split('\n');
+    lines[4] = '{"seq":4,"note":"hello"}';
+    expectBad(
+      await verifyBundle(lines.join('\n'), { publicKeys }),
+      4,
+      'malformed',
+      /bundle line 5 \(record 4\)/,
+    );
+  });
+
+  it('a header whose key does not match its id: malformed', async () => {
+    const { store, keys, publicKeys } = await seedLog(5);
+    const text = await bundleOf(store, keys.publicKeyPem);
+    const bad = text.replace(keys.signer.keyId, '0000000000000000');
+    expect(readBundle(bad).malformed).toMatchObject({ problem: 'malformed' });
+    expect((await verifyBundle(bad, { publicKeys })).ok).toBe(false);
+  });
+});
+
+describe('the node verifies its own chain tail', () => {
+  /** A source whose view can be swapped for a tampered one between checks. */
+  function switchable(initial: AuditSource) {
+    let view = initial;
+    const source: AuditSource = {
+      readAudit: (a, l) => view.readAudit(a, l),
+      listCheckpoints: () => view.listCheckpoints(),
+    };
+    return { source, set: (v: AuditSource) => (view = v) };
+  }
+
+  it('advances over a clean chain, incrementally', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const failures: unknown[] = [];
+    const tv = createTailVerifier({
+      source: store,
+      publicKeys,
+      logger: silentLogger,
+      nodeId: 'n',
+      intervalMs: 0,
+      maxPerTick: 8,
+      onFailure: async (f) => failures.push(f),
+    });
+    expect(await tv.check()).toEqual({ ok: true, verifiedSeq: 8, failure: null });
+    expect((await tv.check()).verifiedSeq).toBe(16);
+    expect((await tv.check()).verifiedSeq).toBe(20);
+    expect(failures).toEqual([]);
+    await tv.close();
+  });
+
+  it('runs on its timer', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const tv = createTailVerifier({
+      source: store,
+      publicKeys,
+      logger: silentLogger,
+      nodeId: 'n',
+      intervalMs: 10,
+      onFailure: async () => undefined,
+    });
+    await vi.waitFor(() => expect(tv.status().verifiedSeq).toBe(20));
+    await tv.close();
+  });
+
+  it('flags a record edited in the new tail once, and stays failed', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const failures: unknown[] = [];
+    const bad = await tampered(store, (rs) => {
+      const r = rs[at(rs, 7)]!;
+      r.eventText = r.eventText.replace('"allow"', '"deny"');
+    });
+    const tv = createTailVerifier({
+      source: bad,
+      publicKeys,
+      logger: silentLogger,
+      nodeId: 'n',
+      intervalMs: 0,
+      onFailure: async (f) => failures.push(f),
+    });
+    expect(await tv.check()).toMatchObject({
+      ok: false,
+      verifiedSeq: 0,
+      failure: { seq: 7, problem: 'hash_mismatch' },
+    });
+    await tv.check();
+    expect(failures).toHaveLength(1);
+    await tv.close();
+  });
+
+  it('flags the last verified record rewritten or cut away afterwards', async () => {
+    for (const [how, problem] of [
+      ['rewrite', 'hash_mismatch'],
+      ['cut', 'truncated'],
+    ] as const) {
+      const { store, publicKeys } = await seedLog(20);
+      const s = switchable(store);
+      const tv = createTailVerifier({
+        source: s.source,
+        publicKeys,
+        logger: silentLogger,
+        nodeId: 'n',
+        intervalMs: 0,
+        onFailure: async () => undefined,
+      });
+      expect((await tv.check()).ok).toBe(true);
+      s.set(
+        await tampered(store, (rs) => {
+          if (how === 'cut') rs.splice(at(rs, 18));
+          else {
+            rs[at(rs, 20)]!.eventText = rs[at(rs, 20)]!.eventText.replace('"node-1"', '"node-9"');
+            rechain(rs, 0);
+          }
+        }),
+      );
+      expect(await tv.check(), how).toMatchObject({ ok: false, failure: { seq: 20, problem } });
+      await tv.close();
+    }
+  });
+
+  it('flags a forged checkpoint of its own key', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const bad = await tampered(store, (_rs, cps: AuditCheckpoint[]) => {
+      const body = { seq: 12, hash: 'f'.repeat(64), time: '2026-01-05T10:01:00.000Z', keyId: cps[0]!.keyId };
+      cps.push({ ...body, signature: cps[0]!.signature });
+    });
+    const tv = createTailVerifier({
+      source: bad,
+      publicKeys,
+      logger: silentLogger,
+      nodeId: 'n',
+      intervalMs: 0,
+      onFailure: async () => undefined,
+    });
+    expect(await tv.check()).toMatchObject({
+      ok: false,
+      failure: { seq: 12, problem: 'checkpoint_signature' },
+    });
+    await tv.close();
+  });
+});

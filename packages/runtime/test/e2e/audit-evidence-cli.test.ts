@@ -1,0 +1,149 @@
+// Issue 8 §4 and issue 9 through the real binary: evidence bundles verified with no config and no
+// database, verify against the mirror file and a kept head, and bad input to the audit commands.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordHash } from '../../src/audit/chain.js';
+import { GENESIS_HASH } from '../../src/storage/index.js';
+import { createTestMandate, disposeAll, tempDir, type TestMandate } from '../fixtures/mandate.js';
+import { KEYS, client, ok200, refund } from '../fixtures/http.js';
+import { ensureBuilt, runCli } from '../fixtures/cli.js';
+
+let t: TestMandate;
+let mirror: string;
+let pub: string;
+const cli = (args: string[], cwd?: string) => runCli(args, { timeoutMs: 60_000, ...(cwd ? { cwd } : {}) });
+
+beforeAll(async () => {
+  ensureBuilt();
+  mirror = join(tempDir('mandate-mirror-'), 'checkpoints.jsonl');
+  t = await createTestMandate({
+    store: 'sqlite',
+    config: (c) => {
+      c.audit = { ...c.audit, checkpointEvery: 5, maxCheckpointGap: 10, checkpointMirror: { file: mirror } };
+    },
+  });
+  const api = client(t.url);
+  for (let i = 0; i < 12; i++) ok200(await api.decide(KEYS.supportBot, refund(100 + i)));
+  await t.close(); // flushes and writes the final checkpoint (to the store and the mirror)
+  pub = join(t.dir, 'keys', 'audit-signing.pub.pem');
+});
+afterAll(disposeAll);
+
+describe('bad input to the audit commands: a message naming it, exit 2', () => {
+  it('audit tail -n abc', async () => {
+    const r = await cli(['audit', 'tail', '--config', t.configFile, '-n', 'abc']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/-n "abc": expected a whole number/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('audit export --effect maybe', async () => {
+    const r = await cli(['audit', 'export', '--config', t.configFile, '--effect', 'maybe']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--effect.*'maybe' is invalid.*allow, deny, approval_required/s);
+    expect(r.stdout).toBe('');
+  });
+
+  it('audit export --from notadate', async () => {
+    const r = await cli(['audit', 'export', '--config', t.configFile, '--from', 'notadate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--from "notadate": expected an ISO time/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('audit verify --file without --public-key, and a malformed --expect-head', async () => {
+    const r = await cli(['audit', 'verify', '--file', 'nothing.jsonl']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--file needs --public-key/);
+    const h = await cli(['audit', 'verify', '--config', t.configFile, '--expect-head', '12']);
+    expect(h.code).toBe(2);
+    expect(h.stderr).toMatch(/--expect-head "12": expected <seq>:<hash>/);
+  });
+});
+
+describe('evidence bundle, verified with no database', () => {
+  let bundle: string;
+  beforeAll(async () => {
+    bundle = join(t.dir, 'bundle.jsonl');
+    const r = await cli(['audit', 'export', '--config', t.configFile, '--bundle', '-o', bundle]);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it('verifies in a process with no config and no store', async () => {
+    const empty = tempDir('mandate-auditor-');
+    const r = await cli(['audit', 'verify', '--file', bundle, '--public-key', pub], empty);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ok: \d+ records, \d+ signed checkpoints/);
+  });
+
+  it('one byte changed in a record fails, naming the record', async () => {
+    const lines = readFileSync(bundle, 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.includes('"effect":"allow"'));
+    const seq = (JSON.parse(lines[i]!) as { seq: number }).seq;
+    lines[i] = lines[i]!.replace('"effect":"allow"', '"effect":"alloW"');
+    const bad = join(t.dir, 'bundle-bad.jsonl');
+    writeFileSync(bad, lines.join('\n'));
+    const r = await cli(['audit', 'verify', '--file', bad, '--public-key', pub], tempDir('mandate-auditor-'));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`FAILED at record ${seq}: hash_mismatch`);
+  });
+});
+
+describe('verify against the mirror file and a kept head', () => {
+  it('a chain rewritten with recomputed hashes and its checkpoints deleted fails; without the mirror, the cadence and the head catch it', async () => {
+    const before = await cli(['audit', 'verify', '--config', t.configFile, '--json']);
+    expect(before.code, before.stderr).toBe(0);
+    const head = (JSON.parse(before.stdout) as { head: { seq: number; hash: string } }).head;
+
+    const db = new Database(t.dbFile!);
+    try {
+      const rows = db.prepare('SELECT seq, event_text FROM audit_events ORDER BY seq').all() as {
+        seq: number;
+        event_text: string;
+      }[];
+      let prev = GENESIS_HASH;
+      const update = db.prepare(
+        'UPDATE audit_events SET event_text = ?, prev_hash = ?, hash = ? WHERE seq = ?',
+      );
+      for (const r of rows) {
+        const text = r.event_text.replace('"amount":105', '"amount":9105');
+        const hash = recordHash(r.seq, prev, text);
+        update.run(text, prev, hash, r.seq);
+        prev = hash;
+      }
+      db.prepare('DELETE FROM audit_checkpoints').run();
+    } finally {
+      db.close();
+    }
+
+    // The config names the mirror, so verify reads it; --checkpoints names it too (read once).
+    const withMirror = await cli([
+      'audit',
+      'verify',
+      '--config',
+      t.configFile,
+      '--checkpoints',
+      mirror,
+      '--json',
+    ]);
+    expect(withMirror.code).toBe(1);
+    expect(JSON.parse(withMirror.stdout).firstBad.problem).toBe('checkpoint_mismatch');
+
+    // The same store seen through a config without the mirror.
+    const raw = JSON.parse(readFileSync(t.configFile, 'utf8')) as { audit: Record<string, unknown> };
+    delete raw.audit.checkpointMirror;
+    const bare = join(t.dir, 'bare.config.json');
+    writeFileSync(bare, JSON.stringify(raw));
+    const cadence = await cli(['audit', 'verify', '--config', bare, '--json']);
+    expect(cadence.code).toBe(1);
+    expect(JSON.parse(cadence.stdout).firstBad.problem).toBe('checkpoint_missing');
+    // With no cadence to hold it to, only the head an auditor kept shows the rewrite.
+    const loose = ['audit', 'verify', '--config', bare, '--max-gap', '1000000', '--json'];
+    expect((await cli(loose)).code).toBe(0);
+    const kept = await cli([...loose, '--expect-head', `${head.seq}:${head.hash}`]);
+    expect(kept.code).toBe(1);
+    expect(JSON.parse(kept.stdout).firstBad).toMatchObject({ seq: head.seq, problem: 'head_mismatch' });
+  });
+});

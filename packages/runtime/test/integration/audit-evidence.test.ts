@@ -1,0 +1,180 @@
+// Issue 8 §4 and issue 9 (audit items) over HTTP on SQLite: verify with the cadence and the
+// checkpoint mirror, the node's continuous tail check in /readyz, /metrics and the trail, admin
+// reads of the trail on the trail, and 400 for an unknown effect filter.
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordHash } from '../../src/audit/chain.js';
+import { createManualClock } from '../../src/kernel/index.js';
+import { GENESIS_HASH } from '../../src/storage/index.js';
+import { createTestMandate, disposeAll, tempDir, type TestMandate } from '../fixtures/mandate.js';
+import { KEYS, client, expectError, ok200, refund, type Client } from '../fixtures/http.js';
+
+afterAll(disposeAll);
+
+interface Item {
+  seq: number;
+  event: { type: string; data: Record<string, unknown> };
+}
+
+async function start(opts: { mirror?: string; clock?: ReturnType<typeof createManualClock> } = {}) {
+  const t = await createTestMandate({
+    store: 'sqlite',
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    config: (c) => {
+      c.audit = {
+        ...c.audit,
+        checkpointEvery: 5,
+        maxCheckpointGap: 10,
+        verifyIntervalMs: 0, // the test drives the tail check
+        ...(opts.mirror ? { checkpointMirror: { file: opts.mirror } } : {}),
+      };
+    },
+  });
+  const api = client(t.url);
+  for (let i = 0; i < 12; i++) ok200(await api.decide(KEYS.supportBot, refund(100 + i)));
+  await t.m.audit.checkpoint();
+  return { t, api };
+}
+
+/** What a DB admin with a shell can do to the SQLite file. */
+function withDb<T>(t: TestMandate, fn: (db: Database.Database) => T): T {
+  const db = new Database(t.dbFile!);
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Flips one allow to deny and rewrites every record after it with recomputed hashes. */
+function rewriteWithRecomputedHashes(db: Database.Database): number {
+  const rows = db.prepare('SELECT seq, event_text FROM audit_events ORDER BY seq').all() as {
+    seq: number;
+    event_text: string;
+  }[];
+  const victim = rows.find((r) => r.event_text.includes('"effect":"allow"'))!;
+  let prev = GENESIS_HASH;
+  const update = db.prepare(
+    'UPDATE audit_events SET event_text = ?, prev_hash = ?, hash = ?, effect = ? WHERE seq = ?',
+  );
+  const read = db.prepare('SELECT effect FROM audit_events WHERE seq = ?');
+  for (const r of rows) {
+    const text =
+      r.seq === victim.seq ? r.event_text.replace('"effect":"allow"', '"effect":"deny"') : r.event_text;
+    const hash = recordHash(r.seq, prev, text);
+    const effect = r.seq === victim.seq ? 'deny' : (read.get(r.seq) as { effect: string | null }).effect;
+    update.run(text, prev, hash, effect, r.seq);
+    prev = hash;
+  }
+  return victim.seq;
+}
+
+describe('GET /v1/audit/verify holds the chain to the cadence and the mirror', () => {
+  let t: TestMandate;
+  let api: Client;
+  let mirror: string;
+  beforeAll(async () => {
+    mirror = join(tempDir('mandate-mirror-'), 'checkpoints.jsonl');
+    ({ t, api } = await start({ mirror }));
+  });
+
+  it('verifies a whole chain', async () => {
+    expect(ok200(await api.get('/v1/audit/verify', KEYS.admin))).toMatchObject({ ok: true });
+    expect(ok200(await api.get('/readyz'))).toMatchObject({ audit: 'ok' });
+  });
+
+  it('every record rewritten with recomputed hashes and every checkpoint deleted: fails against the mirror; the tail check flags it', async () => {
+    expect((await t.m.evidence.tail.check()).ok).toBe(true);
+    withDb(t, (db) => {
+      rewriteWithRecomputedHashes(db);
+      db.prepare('DELETE FROM audit_checkpoints').run();
+    });
+    const v = ok200(await api.get('/v1/audit/verify', KEYS.admin));
+    expect(v.ok).toBe(false);
+    expect(v.firstBad.problem).toBe('checkpoint_mismatch');
+
+    const status = await t.m.evidence.tail.check();
+    expect(status.ok).toBe(false);
+    const ready = await api.get('/readyz');
+    expect(ready.body).toMatchObject({ audit: 'tampered', auditProblem: { problem: 'hash_mismatch' } });
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(/^mandate_audit_chain_ok 0$/m);
+    const failed = ok200(await api.get('/v1/audit?type=audit.verify_failed', KEYS.admin)).items as Item[];
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.event.data).toMatchObject({ problem: 'hash_mismatch' });
+  });
+});
+
+describe('GET /v1/audit/verify without a mirror: the cadence alone', () => {
+  it('the tail deleted and then every checkpoint: checkpoint_missing', async () => {
+    const { t, api } = await start();
+    withDb(t, (db) => {
+      const head = (db.prepare('SELECT max(seq) AS s FROM audit_events').get() as { s: number }).s;
+      db.prepare('DELETE FROM audit_events WHERE seq > ?').run(head - 3);
+      db.prepare('DELETE FROM audit_checkpoints').run();
+    });
+    const v = ok200(await api.get('/v1/audit/verify', KEYS.admin));
+    expect(v.ok).toBe(false);
+    expect(v.firstBad).toMatchObject({ seq: 11, problem: 'checkpoint_missing' });
+  });
+});
+
+describe('admin reads of the trail are on the trail, bounded', () => {
+  const clock = createManualClock();
+  let api: Client;
+  beforeAll(async () => {
+    ({ api } = await start({ clock }));
+  });
+  const reads = async () =>
+    (ok200(await api.get('/v1/audit?type=audit.read&limit=1000', KEYS.admin)).items as Item[]).map(
+      (i) => i.event.data,
+    );
+
+  it('records a query with the caller, the filter and the count; paging through it adds nothing more', async () => {
+    const before = (await reads()).length;
+    const first = ok200(await api.get('/v1/audit?agent=support-bot&limit=2', KEYS.admin));
+    let cursor = first.nextCursor as string | null;
+    let pages = 1;
+    while (cursor && pages < 8) {
+      cursor = ok200(
+        await api.get(`/v1/audit?agent=support-bot&limit=2&cursor=${cursor}`, KEYS.admin),
+      ).nextCursor;
+      pages++;
+    }
+    const after = await reads();
+    // The `reads()` query itself opened its own window once; the paging loop added one event.
+    expect(after.length).toBe(before + 2);
+    expect(after.find((d) => (d.filter as Record<string, unknown>).agent === 'support-bot')).toMatchObject({
+      caller: 'key_demo-admin',
+      role: 'admin',
+      route: 'query',
+      filter: { agent: 'support-bot' },
+      records: 2,
+    });
+
+    // After the window, the next read is recorded with the repeats it stood for.
+    clock.advance(61_000);
+    ok200(await api.get('/v1/audit?agent=support-bot&limit=2', KEYS.admin));
+    const later = (await reads()).filter(
+      (d) => (d.filter as Record<string, unknown>).agent === 'support-bot',
+    );
+    expect(later).toHaveLength(2);
+    expect(later[1]).toMatchObject({ repeated: { reads: pages - 1, records: expect.any(Number) } });
+  });
+
+  it('records verify and export too', async () => {
+    ok200(await api.get('/v1/audit/verify', KEYS.admin));
+    expect((await api.get('/v1/audit/export?format=cef&effect=deny', KEYS.admin)).status).toBe(200);
+    const routes = (await reads()).map((d) => d.route);
+    expect(routes).toContain('verify');
+    expect(routes).toContain('export');
+  });
+
+  it('answers 400 for an unknown effect, as for a bad date, on query and export', async () => {
+    expectError(await api.get('/v1/audit?effect=maybe', KEYS.admin), 400, 'bad_request');
+    expectError(await api.get('/v1/audit/export?effect=maybe', KEYS.admin), 400, 'bad_request');
+    expectError(await api.get('/v1/audit?from=notadate', KEYS.admin), 400, 'bad_request');
+    expect((await api.get('/v1/audit?effect=approval_required', KEYS.admin)).status).toBe(200);
+  });
+});
