@@ -54,6 +54,7 @@ import { seedGrants } from './seed-grants.js';
 import { checkpointMirrors, createEvidence, type Evidence } from './evidence.js';
 import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
 import { createAlerting, type Alerting } from '../alerts/index.js';
+import { startTracing } from '../telemetry/index.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -116,6 +117,7 @@ export async function createMandate(
   let refusals: RefusalRecorder | undefined;
   let stopPolling: () => Promise<void> = async () => {};
   let sinks: SinkRunner | null = null;
+  let stopTracing: () => Promise<void> = async () => {};
   const shutdown = new AbortController();
   try {
     await store.migrate();
@@ -311,6 +313,7 @@ export async function createMandate(
       evidence: nodeEvidence,
       sinkStatus: () => sinks?.status() ?? [],
       async listen() {
+        stopTracing = await startTracing(config.telemetry, logger);
         server = createHttpServer({
           shutdown: shutdown.signal,
           store,
@@ -386,6 +389,7 @@ export async function createMandate(
             // The last audit.read events go in before the sinks take their final batch.
             await nodeEvidence.close();
             await sinks?.close();
+            await stopTracing();
             await alerts?.close();
             await stopPolling();
             policyService.close();

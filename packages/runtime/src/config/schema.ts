@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SinksSchema } from './sinks-schema.js';
 import { AlertsSchema } from './alerts-schema.js';
+import { TelemetrySchema } from './telemetry-schema.js';
 
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
 
@@ -161,6 +162,8 @@ export const ConfigSchema = z.strictObject({
   sinks: SinksSchema,
   /** Alert rules over the audit stream (docs/alerts.md). */
   alerts: AlertsSchema,
+  /** OpenTelemetry traces over OTLP/HTTP (docs/observability.md); off unless `otlp` is set. */
+  telemetry: TelemetrySchema,
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
     .prefault({}),

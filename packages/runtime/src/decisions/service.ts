@@ -18,6 +18,7 @@ import type { GrantRecord, Store } from '../storage/port.js';
 import type { RefusalRecorder } from '../audit/index.js';
 import type { PolicyTime } from './time.js';
 import { argsForPolicy } from './typed-args.js';
+import { inSpan, startSpan } from '../telemetry/index.js';
 import { redactText } from '../audit/redact.js';
 
 /** Who is asking, as established by the transport from a verified credential (never from the body). */
@@ -97,11 +98,29 @@ export const CONTEXT_KEYS = ['args', 'time', 'intent', 'onBehalfOf', 'agent', 'g
 export function createDecisionService(deps: DecisionServiceDeps): DecisionService {
   const { store, clock, logger } = deps;
 
+  // One span per decision (a no-op unless OpenTelemetry is configured), children for the store,
+  // the policy engine and the audit commit.
+  const service: DecisionService = {
+    decide: (req, caller, options) =>
+      inSpan(
+        'mandate.decision',
+        { 'mandate.agent': req.agent, 'mandate.action': req.action },
+        async (span) => {
+          const out = await decideInSpan(req, caller, options);
+          span.setAttributes({
+            'mandate.effect': out.decision.effect,
+            'mandate.decision_id': out.decision.decisionId,
+            'mandate.policy_version': out.decision.policyVersion ?? '',
+          });
+          return out;
+        },
+      ),
+  };
   // Every door (HTTP, MCP, embedded SDK) gets the id under which a refused request was recorded.
   const refusing: DecisionService = {
     async decide(req, caller, options) {
       try {
-        return await once.decide(req, caller, options);
+        return await service.decide(req, caller, options);
       } catch (err) {
         if (!deps.refusals || !isMandateError(err) || !REFUSED_CODES.has(err.code)) throw err;
         const decisionId = newId('dec', clock.now());
@@ -118,9 +137,14 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       }
     },
   };
+  return refusing;
 
-  const once: DecisionService = {
-    async decide(req, caller, options) {
+  async function decideInSpan(
+    req: DecisionRequest,
+    caller: Caller,
+    options: DecideOptions | undefined,
+  ): Promise<DecisionOutcome> {
+    {
       // SECURITY: identity comes from the credential — an agent key decides only for its own agent.
       if (caller.role === 'agent') {
         if (caller.subject !== req.agent) {
@@ -204,11 +228,13 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             return 'deny';
           }
         }
-        const [agent, user, stored] = await Promise.all([
-          store.getAgent(req.agent),
-          req.onBehalfOf ? store.getUser(req.onBehalfOf) : Promise.resolve(null),
-          resourceRef ? store.getResource(resourceRef.type, resourceRef.id) : Promise.resolve(null),
-        ]);
+        const [agent, user, stored] = await inSpan('mandate.store.read', {}, () =>
+          Promise.all([
+            store.getAgent(req.agent),
+            req.onBehalfOf ? store.getUser(req.onBehalfOf) : Promise.resolve(null),
+            resourceRef ? store.getResource(resourceRef.type, resourceRef.id) : Promise.resolve(null),
+          ]),
+        );
         // A path resource need not be in the entity store: it is the file the canonical path names.
         const resource: Resource | null =
           stored ??
@@ -272,6 +298,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           };
         }
 
+        const policySpan = startSpan('mandate.policy.evaluate', { 'mandate.policy_version': policy.version });
         const agentEval = policy.evaluate({
           principal: { type: 'Agent', id: agent.id },
           action: req.action,
@@ -290,6 +317,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             })
           : null;
 
+        policySpan.end();
         const evals: [PolicyEvaluation, 'agent' | 'user'][] = [[agentEval, 'agent']];
         if (userEval) evals.push([userEval, 'user']);
         for (const [e, who] of evals) {
@@ -388,35 +416,37 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
 
       // SECURITY: audit before act — the answer leaves only after this event is durably committed.
       try {
-        await deps.audit({
-          type: 'decision',
-          time: new Date(now).toISOString(),
-          nodeId: deps.nodeId,
-          decisionId,
-          agent: req.agent,
-          ...(req.onBehalfOf ? { user: req.onBehalfOf } : {}),
-          action: req.action,
-          ...(resourceRef ? { resource: `${resourceRef.type}::${resourceRef.id}` } : {}),
-          effect,
-          data: {
-            argsDigest: deps.digest(args),
-            args: redacted(),
-            reasons,
-            errors,
-            policyVersion: decision.policyVersion,
-            // SECURITY: the chain is forever — a token or card number narrated in the intent is
-            // redacted like one in the args before it is hashed.
-            intent: typeof req.intent === 'string' ? redactText(req.intent) : null,
-            approvalId,
-            grantId: usedGrant?.id ?? null,
-            grantChain,
-            sessionId: req.sessionId ?? null,
-            traceId: req.traceId ?? null,
-            caller: caller.keyId,
-            latencyUs: Math.round(latencyMs * 1000),
-            ...(options?.dryRun ? { dryRun: true } : {}),
-          },
-        });
+        await inSpan('mandate.audit.commit', {}, () =>
+          deps.audit({
+            type: 'decision',
+            time: new Date(now).toISOString(),
+            nodeId: deps.nodeId,
+            decisionId,
+            agent: req.agent,
+            ...(req.onBehalfOf ? { user: req.onBehalfOf } : {}),
+            action: req.action,
+            ...(resourceRef ? { resource: `${resourceRef.type}::${resourceRef.id}` } : {}),
+            effect,
+            data: {
+              argsDigest: deps.digest(args),
+              args: redacted(),
+              reasons,
+              errors,
+              policyVersion: decision.policyVersion,
+              // SECURITY: the chain is forever — a token or card number narrated in the intent is
+              // redacted like one in the args before it is hashed.
+              intent: typeof req.intent === 'string' ? redactText(req.intent) : null,
+              approvalId,
+              grantId: usedGrant?.id ?? null,
+              grantChain,
+              sessionId: req.sessionId ?? null,
+              traceId: req.traceId ?? null,
+              caller: caller.keyId,
+              latencyUs: Math.round(latencyMs * 1000),
+              ...(options?.dryRun ? { dryRun: true } : {}),
+            },
+          }),
+        );
       } catch (err) {
         logger.error('audit append failed; answering with an error, never allow', {
           decisionId,
@@ -433,9 +463,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       }
       deps.observe?.(effect, performance.now() - started);
       return wouldRequest ? { decision, args, wouldRequest } : { decision, args };
-    },
-  };
-  return refusing;
+    }
+  }
 }
 
 function reason(policyId: string, text: string | undefined, principal: 'agent' | 'user'): DecisionReason {

@@ -15,6 +15,7 @@ import { registerPolicyRoutes } from './routes/policies.js';
 import { registerEntityRoutes } from './routes/entities.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerKeyRoutes } from './routes/keys.js';
+import { contextFromHeaders, withContext } from '../telemetry/index.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerSinkRoutes } from './routes/sinks.js';
 import { registerAlertRoutes } from './routes/alerts.js';
@@ -57,11 +58,15 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         return;
       }
     }
+    // The caller's W3C trace context (a no-op unless OpenTelemetry is configured) parents our spans.
+    const traced = contextFromHeaders(req.headers);
     if (mcp) {
-      gateway.handleHttp(req, res).catch((err: unknown) => sendError(res, err, requestId));
+      withContext(traced, () =>
+        gateway.handleHttp(req, res).catch((err: unknown) => sendError(res, err, requestId)),
+      );
       return;
     }
-    void dispatch(req, res, requestId);
+    void withContext(traced, () => dispatch(req, res, requestId));
   };
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {

@@ -1,0 +1,1 @@
+export { contextFromHeaders, inSpan, startSpan, startTracing, traceHeaders, withContext } from './tracing.js';

@@ -1,0 +1,105 @@
+// Issue 12 §3: a span per decision with its agent, action, effect and policy version, child spans
+// for the store, the policy engine and the audit commit, under the caller's W3C trace — on the v1
+// API and through /mcp — exported over OTLP/HTTP to a receiver.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestMandate, disposeAll, type TestMandate } from '../fixtures/mandate.js';
+import { KEYS, client, refund } from '../fixtures/http.js';
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: { key: string; value: { stringValue?: string } }[];
+}
+
+const spans: OtlpSpan[] = [];
+const receiver = createServer((req, res) => {
+  let body = '';
+  req.on('data', (d: Buffer) => (body += d.toString()));
+  req.on('end', () => {
+    if (req.url === '/v1/traces') {
+      const doc = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
+      for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+});
+
+let t: TestMandate;
+beforeAll(async () => {
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+  t = await createTestMandate({
+    config: (c) => {
+      c.telemetry = { otlp: { url, exportIntervalMs: 100 } };
+    },
+  });
+});
+afterAll(async () => {
+  await disposeAll();
+  await new Promise<void>((r) => receiver.close(() => r()));
+});
+
+const attr = (s: OtlpSpan, key: string) => s.attributes.find((a) => a.key === key)?.value.stringValue;
+
+async function spansOf(traceId: string, names: string[]): Promise<OtlpSpan[]> {
+  for (let i = 0; i < 100; i++) {
+    const got = spans.filter((s) => s.traceId === traceId);
+    if (names.every((n) => got.some((s) => s.name === n))) return got;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `no spans ${names.join(', ')} for trace ${traceId}; have ${JSON.stringify(spans.map((s) => s.name))}`,
+  );
+}
+
+const CHILDREN = ['mandate.store.read', 'mandate.policy.evaluate', 'mandate.audit.commit'];
+
+describe('OpenTelemetry traces', () => {
+  it('a decision on the v1 API is a span of the caller’s trace, with the store, policy and audit as children', async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const parent = randomBytes(8).toString('hex');
+    const r = await client(t.url).request('POST', '/v1/decisions', {
+      key: KEYS.supportBot,
+      json: refund(120),
+      headers: { traceparent: `00-${traceId}-${parent}-01` },
+    });
+    expect(r.body.effect).toBe('allow');
+    const got = await spansOf(traceId, ['mandate.decision', ...CHILDREN]);
+    const decision = got.find((s) => s.name === 'mandate.decision')!;
+    expect(decision.parentSpanId).toBe(parent);
+    expect({
+      agent: attr(decision, 'mandate.agent'),
+      action: attr(decision, 'mandate.action'),
+      effect: attr(decision, 'mandate.effect'),
+      decisionId: attr(decision, 'mandate.decision_id'),
+    }).toEqual({
+      agent: 'support-bot',
+      action: 'payments.refund',
+      effect: 'allow',
+      decisionId: r.body.decisionId,
+    });
+    expect(attr(decision, 'mandate.policy_version')).toBe(r.body.policyVersion);
+    for (const name of CHILDREN) expect(got.find((s) => s.name === name)!.parentSpanId).toBe(decision.spanId);
+  });
+
+  it('a deny is traced with its effect; a call without traceparent starts its own trace', async () => {
+    const before = new Set(spans.map((s) => s.traceId));
+    const r = await client(t.url).decide(KEYS.supportBot, refund(20_000));
+    expect(r.body.effect).toBe('deny');
+    let mine: OtlpSpan | undefined;
+    for (let i = 0; i < 100 && !mine; i++) {
+      mine = spans.find(
+        (s) => s.name === 'mandate.decision' && attr(s, 'mandate.decision_id') === r.body.decisionId,
+      );
+      if (!mine) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(mine).toBeDefined();
+    expect(attr(mine!, 'mandate.effect')).toBe('deny');
+    expect(before.has(mine!.traceId)).toBe(false);
+    expect(mine!.parentSpanId ?? '').toBe('');
+  });
+});
