@@ -173,6 +173,8 @@ export interface Approval {
   resolvedAt: string | null;
   consumedAt: string | null;
   consumedBy: string | null;
+  /** The pinned definition hash of the MCP upstream tool the approval is bound to (gateway calls), or null. */
+  toolHash: string | null;
 }
 
 export interface GrantLimit {

@@ -19,6 +19,11 @@ export interface CallBinding {
   args: Record<string, unknown>;
   resource: string | null;
   policyVersion: string;
+  /**
+   * The pinned definition hash of the MCP upstream tool that will run the call (gateway actions
+   * only): an approval given for one definition is void once another is approved (rug pull).
+   */
+  toolHash?: string | null;
 }
 
 /** The exact-call hash an approval is bound to. */
@@ -32,6 +37,8 @@ export function callHash(b: CallBinding): string {
     resource: b.resource,
     policyVersion: b.policyVersion,
   };
+  // Only when there is one, so the hashes of calls that run no upstream tool stay what they were.
+  if (b.toolHash) bound.toolHash = b.toolHash;
   return 'sha256:' + sha256Hex('mandate.approval.v1\0' + canonicalize(bound));
 }
 
@@ -183,6 +190,7 @@ export function createApprovalService(
         resolvedAt: null,
         consumedAt: null,
         consumedBy: null,
+        toolHash: input.toolHash ?? null,
       };
       await store.createApproval(approval);
       await deps.audit({
@@ -199,6 +207,7 @@ export function createApprovalService(
           quorum: approval.quorum,
           summary: approval.summary,
           expiresAt: approval.expiresAt,
+          ...(approval.toolHash ? { toolHash: approval.toolHash } : {}),
         },
       });
       notify('approval.requested', approval);
@@ -283,6 +292,15 @@ export function createApprovalService(
       const found = await store.getApproval(id);
       if (!found) return { ok: false, code: 'approval_not_found', message: `no approval ${id}` };
       const a = await settleExpiry(found);
+      // SECURITY: bound to the tool definition that was pinned when it was asked for: after a rug
+      // pull and the approval of the new definition, an approval of the old one runs nothing.
+      if ((a.toolHash ?? null) !== (binding.toolHash ?? null)) {
+        return {
+          ok: false,
+          code: 'approval_mismatch',
+          message: `approval ${id} was given for another definition of the tool (${a.toolHash ?? 'none'}; now ${binding.toolHash ?? 'none'}); ask again`,
+        };
+      }
       // SECURITY: bound to one exact call — agent, user, action, canonical args, resource and policy version.
       if (a.callHash !== callHash(binding)) {
         return {

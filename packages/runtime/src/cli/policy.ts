@@ -9,6 +9,7 @@ import { type LoadedConfig } from '../config/index.js';
 import { runPolicyCases } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
 import { EXIT, out, printJson, load, common } from './shared.js';
+import { undeclaredTools, type UndeclaredTool } from './tool-coverage.js';
 
 async function readText(path: string, what: string): Promise<string> {
   try {
@@ -44,20 +45,46 @@ async function readDocument<T>(path: string, what: string, schema: z.ZodType<T>)
 /** `mandate policy validate|test|diff`. */
 export function registerPolicy(program: Command): void {
   const policy = program.command('policy').description('validate, test and diff policy sets');
-  policy
-    .command('validate <dir>')
-    .description('validate a policy directory (*.cedar + one *.cedarschema) as a whole')
-    .option('--json', 'print JSON')
-    .action(async (dir: string, opts: { json?: boolean }) => {
-      const source = await loadPolicyDir(resolve(dir));
-      const r = createCedarEngine().validate(source);
-      if (opts.json) printJson(r);
-      else if (r.ok) out(`ok: ${Object.keys(source.policies).length} file(s) valid`);
-      else
-        for (const p of r.problems)
-          out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
-      process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
-    });
+  common(
+    policy
+      .command('validate <dir>')
+      .description(
+        'validate a policy directory (*.cedar + one *.cedarschema) as a whole; warn about tools its schema leaves out',
+      ),
+  ).action(async (dir: string, opts: { json?: boolean; config?: string; store?: string }) => {
+    const source = await loadPolicyDir(resolve(dir));
+    const engine = createCedarEngine();
+    const r = engine.validate(source);
+    let warnings: UndeclaredTool[] = [];
+    if (r.ok) {
+      let loaded: LoadedConfig | null = null;
+      try {
+        loaded = load(opts);
+      } catch (err) {
+        if (opts.config) throw err;
+      }
+      if (loaded) {
+        const compiled = engine.compile(source);
+        try {
+          warnings = await undeclaredTools(loaded, new Set(compiled.actions));
+        } finally {
+          compiled.dispose();
+        }
+      }
+    }
+    if (opts.json) printJson(r.ok ? { ...r, warnings } : r);
+    else if (r.ok) {
+      out(`ok: ${Object.keys(source.policies).length} file(s) valid`);
+      // Valid, but a tool the schema leaves out is hidden and every call to it denied (unknown_action).
+      for (const w of warnings)
+        out(
+          `warning: ${w.action} (${w.source}) is not declared in the schema: hidden from MCP clients, every call denied`,
+        );
+    } else
+      for (const p of r.problems)
+        out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
+    process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
+  });
   common(
     policy
       .command('test <dir>')

@@ -34,6 +34,8 @@ export function registerServe(program: Command): void {
       [] as string[],
     )
     .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
+    .option('--expose-bare-names', "show clients the --upstream tools' own names (actions stay namespaced)")
+    .option('--action-prefix <prefix>', 'action name prefix of the --upstream tools (default <name>.)')
     .action(async (opts) => {
       const loaded = withUpstreams(load(opts), opts);
       const m = await createMandate(loaded);
@@ -79,6 +81,8 @@ export function registerServe(program: Command): void {
       [] as string[],
     )
     .option('--trust-on-first-use', 'pin the --upstream tools on first sight without review (development)')
+    .option('--expose-bare-names', "show clients the --upstream tools' own names (actions stay namespaced)")
+    .option('--action-prefix <prefix>', 'action name prefix of the --upstream tools (default <name>.)')
     .action(async (opts) => {
       const key = opts.key ?? process.env.MANDATE_KEY;
       if (!key) throw new MandateError('unauthenticated', 'give the agent API key with --key or MANDATE_KEY');
@@ -94,8 +98,18 @@ export function registerServe(program: Command): void {
             'no upstreams: configure gateway.upstreams or pass --upstream',
           );
         const caller = await authenticate(m.store, `Bearer ${key}`);
-        const { closed } = await m.gateway.serveStdio(caller);
-        await closed;
+        const session = await m.gateway.serveStdio(caller);
+        // SIGTERM/SIGINT end the session like the end of stdin: upstream processes are stopped and
+        // the audit log is flushed and checkpointed (m.close) before the process exits.
+        const stop = () => void session.stop();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          await session.closed;
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
       } finally {
         await m.close();
       }

@@ -58,18 +58,27 @@ export function load(opts: CommonOpts & { port?: string; host?: string; logLevel
   return loadConfig(o);
 }
 
-/** Adds `--upstream` flags to the config's gateway upstreams. */
+/**
+ * Adds `--upstream` flags to the config's gateway upstreams; `--trust-on-first-use`,
+ * `--expose-bare-names` and `--action-prefix` apply to each of them.
+ */
 export function withUpstreams(
   loaded: LoadedConfig,
-  opts: { upstream?: string[]; trustOnFirstUse?: boolean },
+  opts: { upstream?: string[]; trustOnFirstUse?: boolean; exposeBareNames?: boolean; actionPrefix?: string },
 ): LoadedConfig {
+  if (opts.actionPrefix !== undefined && !/^([a-z][a-z0-9_-]{0,62}\.)?$/.test(opts.actionPrefix))
+    throw new MandateError(
+      'bad_request',
+      `--action-prefix ${opts.actionPrefix}: use a lower-case namespace and a dot (crm.), or "" for names that are already actions`,
+    );
   for (const flag of opts.upstream ?? []) {
     const u = parseUpstreamFlag(flag, opts.trustOnFirstUse === true);
     loaded.config.gateway.upstreams.push({
       args: [],
-      exposeBareNames: false,
       ...u,
       trustOnFirstUse: u.trustOnFirstUse ?? false,
+      exposeBareNames: opts.exposeBareNames === true,
+      ...(opts.actionPrefix !== undefined ? { actionPrefix: opts.actionPrefix } : {}),
     });
   }
   return loaded;

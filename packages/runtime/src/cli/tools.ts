@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { MandateError } from '../kernel/index.js';
-import { out, printJson, withMandate, common } from './shared.js';
+import { out, printJson, withMandate, common, load } from './shared.js';
+import { pinAction } from './tool-coverage.js';
 
 /** `mandate tools list|approve`: MCP gateway tool pins. */
 export function registerTools(program: Command): void {
@@ -8,11 +9,23 @@ export function registerTools(program: Command): void {
     .command('tools')
     .description('MCP gateway tool pins: list them, approve new or changed definitions');
   common(tools.command('list').description('pinned upstream tools and their status')).action(async (opts) => {
-    const pins = await withMandate(opts, (m) => m.store.listToolPins());
-    if (opts.json) printJson(pins);
+    const loaded = load(opts);
+    const rows = await withMandate(opts, async (m) => {
+      const policy = m.policies.active();
+      const declared = policy ? new Set(policy.actions) : null;
+      return (await m.store.listToolPins()).map((p) => {
+        const action = pinAction(loaded, p);
+        // Without a schema entry the tool is hidden and every call denied, whatever the pin says.
+        return { ...p, action, declared: declared && action ? declared.has(action) : null };
+      });
+    });
+    if (opts.json) printJson(rows);
     else
-      for (const p of pins)
-        out(`${p.status.padEnd(11)} ${p.server}.${p.tool}  ${p.hash}  ${p.approvedBy ?? ''}`);
+      for (const p of rows)
+        out(
+          `${p.status.padEnd(11)} ${p.server}.${p.tool}  ${p.hash}  ${p.approvedBy ?? ''}` +
+            (p.declared === false ? `  ⚠ ${p.action} is not declared in the Cedar schema: denied` : ''),
+        );
   });
   common(tools.command('approve <name>').description('approve the current definition of <server.tool>'))
     .option('--hash <hash>', 'approve only if the pinned definition has this hash')

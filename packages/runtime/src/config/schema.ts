@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SinksSchema } from './sinks-schema.js';
 import { AlertsSchema } from './alerts-schema.js';
 import { TelemetrySchema } from './telemetry-schema.js';
+import { ToolPathsSchema } from '@mandate/protocol';
 
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
 
@@ -197,6 +198,8 @@ export const ConfigSchema = z.strictObject({
               exposeBareNames: z.boolean().default(false),
               /** Per tool (upstream name): how long a call needing approval is held open, in ms. */
               holdForApprovalMs: z.record(z.string(), z.number().int().min(0).max(600_000)).optional(),
+              /** Per tool (upstream name): which args are filesystem paths (docs/policies.md "Path and URL arguments"). */
+              paths: z.record(z.string(), ToolPathsSchema).optional(),
             })
             .refine((u) => !!u.command !== !!u.url, 'give exactly one of command or url'),
         )
@@ -215,8 +218,13 @@ export const ConfigSchema = z.strictObject({
       allowedHosts: z.array(z.string()).default([]),
       /** Open /mcp sessions per API key; opening one more closes that key's least recently used session. */
       maxSessionsPerKey: z.number().int().min(1).max(10_000).default(16),
+      /**
+       * Open /mcp sessions in all; opening one more closes the least recently used. Each session runs
+       * its own process of every stdio upstream, so this bounds those processes.
+       */
+      maxSessions: z.number().int().min(1).max(10_000).default(32),
       /** A /mcp session with no request for this long is closed (its upstream connections too). */
-      sessionIdleMs: z.number().int().min(1000).max(86_400_000).default(1_800_000),
+      sessionIdleMs: z.number().int().min(1000).max(86_400_000).default(300_000),
     })
     .prefault({}),
 });

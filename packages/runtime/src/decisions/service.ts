@@ -69,7 +69,7 @@ export interface DecisionOutcome {
   wouldRequest?: { role: string; quorum: number };
 }
 
-/** What a door asks of the decision path beyond the request itself. */
+/** What a door knows about the call beyond the request itself, and binds an approval to. */
 export interface DecideOptions {
   /**
    * The resource the caller says the call is about (the AuthZEN door's `resource`). Unless it is
@@ -78,12 +78,20 @@ export interface DecideOptions {
    */
   expectResource?: { type: string; id: string };
   /**
+   * The pinned definition hash of the MCP upstream tool that will run the call (the gateway):
+   * an approval asked for under one definition is refused under another (ADR 0017).
+   */
+  toolHash?: string | null;
+  /**
    * Decide without side effects on approvals (`mandate check` by default): an approval that would
    * be needed is not requested (the outcome says which role it would go to) and none is consumed.
    * The decision is still recorded, marked `dryRun`.
    */
   dryRun?: boolean;
 }
+
+/** The gateway's name for the same options. */
+export type CallContext = DecideOptions;
 
 /** The decision path, the same for every door. Transports call `decide`; it never returns allow without a committed audit record. */
 export interface DecisionService {
@@ -144,6 +152,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     caller: Caller,
     options: DecideOptions | undefined,
   ): Promise<DecisionOutcome> {
+    const call = options ?? {};
     {
       // SECURITY: identity comes from the credential — an agent key decides only for its own agent.
       if (caller.role === 'agent') {
@@ -330,6 +339,15 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           }
         }
         const denied = evals.filter(([e]) => e.effect === 'deny');
+        if (denied.length > 0 && !declares(policy, req.action)) {
+          // The engine denies an action its schema does not declare without evaluating anything:
+          // say that, not "no policy permits" (a policy may well name it).
+          errors.push({
+            code: 'unknown_action',
+            message: `action ${req.action} is not declared in the Cedar schema of policy ${policy.version}`,
+          });
+          return 'deny';
+        }
         if (denied.length > 0) {
           reasons = denied.flatMap(([e, who]) =>
             e.satisfied.length > 0
@@ -359,6 +377,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           args,
           resource: resourceRef ? `${resourceRef.type}::${resourceRef.id}` : null,
           policyVersion: policy.version,
+          toolHash: call.toolHash ?? null,
         };
         if (options?.dryRun) {
           if (req.approvalId) {
@@ -439,6 +458,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
               approvalId,
               grantId: usedGrant?.id ?? null,
               grantChain,
+              // The pinned definition of the MCP upstream tool the gateway runs the call on, if any.
+              ...(call.toolHash ? { toolHash: call.toolHash } : {}),
               sessionId: req.sessionId ?? null,
               traceId: req.traceId ?? null,
               caller: caller.keyId,
@@ -465,6 +486,18 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       return wouldRequest ? { decision, args, wouldRequest } : { decision, args };
     }
   }
+}
+
+const declaredActions = new WeakMap<CompiledPolicySet, ReadonlySet<string>>();
+
+/** Does the set's schema declare this action? Asked only on a deny, cached per set. */
+function declares(policy: CompiledPolicySet, action: string): boolean {
+  let set = declaredActions.get(policy);
+  if (!set) {
+    set = new Set(policy.actions);
+    declaredActions.set(policy, set);
+  }
+  return set.has(action);
 }
 
 function reason(policyId: string, text: string | undefined, principal: 'agent' | 'user'): DecisionReason {

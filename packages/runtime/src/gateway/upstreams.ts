@@ -1,3 +1,4 @@
+import type { ToolPaths } from '@mandate/protocol';
 import { MandateError } from '../kernel/index.js';
 
 /** One upstream MCP server the gateway connects to. Commands come only from config or flags, never from requests. */
@@ -21,6 +22,8 @@ export interface UpstreamConfig {
   exposeBareNames?: boolean;
   /** Per-tool hold for approval, in ms, by upstream tool name. */
   holdForApprovalMs?: Record<string, number>;
+  /** Per tool (upstream name): which args are filesystem paths, canonicalised before deciding (docs/policies.md). */
+  paths?: Record<string, ToolPaths>;
 }
 
 const NAME = /^[a-z][a-z0-9_-]{0,63}$/;

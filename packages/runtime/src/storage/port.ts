@@ -85,6 +85,11 @@ export interface ApprovalRecord {
   resolvedAt: string | null;
   consumedAt: string | null;
   consumedBy: string | null;
+  /**
+   * The pinned definition hash of the MCP upstream tool behind the action when the approval was
+   * requested (also covered by `callHash`); null for an action that is no upstream tool.
+   */
+  toolHash: string | null;
 }
 
 export interface ApprovalFilter {

@@ -94,6 +94,7 @@ export function approvalFromRow(r: Row): ApprovalRecord {
     resolvedAt: strOrNull(r.resolved_at),
     consumedAt: strOrNull(r.consumed_at),
     consumedBy: strOrNull(r.consumed_by),
+    toolHash: strOrNull(r.tool_hash),
   };
 }
 

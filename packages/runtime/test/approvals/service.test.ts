@@ -50,9 +50,41 @@ describe('exact-call hash', () => {
       { args: { customerId: 'c-42', amount: 9000 } },
       { resource: 'Customer::c-43' },
       { policyVersion: 'sha256:v2' },
+      { toolHash: 'sha256:def1' },
     ]) {
       expect(callHash({ ...binding, ...changed })).not.toBe(h);
     }
+    // No tool definition is the hash it always was.
+    expect(callHash({ ...binding, toolHash: null })).toBe(h);
+    expect(callHash({ ...binding, toolHash: 'sha256:def1' })).not.toBe(
+      callHash({ ...binding, toolHash: 'sha256:def2' }),
+    );
+  });
+});
+
+describe('approvals bound to a pinned tool definition (ADR 0017)', () => {
+  const pinned: CallBinding = { ...binding, toolHash: 'sha256:def1' };
+
+  it('is used with the definition it was asked for, and kept with the approval', async () => {
+    const { service, request } = setup();
+    const a = await request(pinned);
+    expect(a.toolHash).toBe('sha256:def1');
+    await service.vote(a.id, frank, 'approve', null, null);
+    expect(await service.consume(a.id, pinned, 'dec_2')).toMatchObject({ ok: true });
+  });
+
+  it('is refused under another definition, or none, and stays unused', async () => {
+    const { service, request } = setup();
+    const a = await request(pinned);
+    await service.vote(a.id, frank, 'approve', null, null);
+    for (const other of [
+      { ...pinned, toolHash: 'sha256:def2' },
+      { ...pinned, toolHash: null },
+    ]) {
+      const r = await service.consume(a.id, other, 'dec_2');
+      expect(r).toMatchObject({ ok: false, code: 'approval_mismatch' });
+    }
+    expect((await service.get(a.id))?.status).toBe('approved');
   });
 });
 

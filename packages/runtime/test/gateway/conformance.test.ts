@@ -26,8 +26,10 @@ const CONF_ACTIONS = [
   'test_error_handling',
   'test_sampling',
   'test_elicitation',
+  'resources_read',
   'resources_subscribe',
   'resources_unsubscribe',
+  'prompts_get',
 ];
 
 /** Scenarios the fixture server does not implement: they fail directly, so they are not compared. */

@@ -6,6 +6,8 @@ import { createInterface } from 'node:readline';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
 import { parseUpstreamFlag, splitCommand } from '../../src/gateway/index.js';
+import { withUpstreams } from '../../src/cli/shared.js';
+import { ConfigSchema } from '../../src/config/index.js';
 import { BOT_ENTITIES, FIXTURES, mcpClient, readLog, startMandate } from './helpers.js';
 
 const SCHEMA = `
@@ -351,5 +353,23 @@ describe('MCP gateway', () => {
     });
     expect(splitCommand('a "b c" d;rm')).toEqual(['a', 'b c', 'd;rm']);
     expect(() => parseUpstreamFlag('Bad=x')).toThrow();
+  });
+
+  it('--expose-bare-names and --action-prefix set those upstream settings; a bad prefix is refused', () => {
+    const loaded = () => ({ config: ConfigSchema.parse({}), file: null, baseDir: '/', nodeId: 'n' });
+    const [u] = withUpstreams(loaded(), {
+      upstream: ['conf=http://127.0.0.1:9000/mcp'],
+      exposeBareNames: true,
+      actionPrefix: '',
+    }).config.gateway.upstreams;
+    expect(u).toMatchObject({ name: 'conf', exposeBareNames: true, actionPrefix: '' });
+    const [v] = withUpstreams(loaded(), { upstream: ['crm=node s.mjs'], actionPrefix: 'sales.' }).config
+      .gateway.upstreams;
+    expect(v).toMatchObject({ name: 'crm', exposeBareNames: false, actionPrefix: 'sales.' });
+    const [w] = withUpstreams(loaded(), { upstream: ['crm=node s.mjs'] }).config.gateway.upstreams;
+    expect(w).not.toHaveProperty('actionPrefix');
+    expect(() => withUpstreams(loaded(), { upstream: ['crm=x'], actionPrefix: 'Bad Prefix' })).toThrow(
+      /action-prefix/,
+    );
   });
 });

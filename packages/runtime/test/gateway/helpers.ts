@@ -10,8 +10,7 @@ import { silentLogger } from '../../src/kernel/index.js';
 
 export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
-/** A Mandate node (memory store) with the given policies and gateway section, listening on a random port. */
-export async function startMandate(opts: {
+export interface GatewayFixture {
   policies: string;
   schema: string;
   entities: unknown;
@@ -21,15 +20,20 @@ export async function startMandate(opts: {
   grants?: ConfigInput['grants'];
   /** Server settings besides the loopback host and free port (e.g. `maxInFlight`). */
   server?: Omit<NonNullable<ConfigInput['server']>, 'host' | 'port'>;
-}): Promise<{ m: Mandate; url: string; dir: string }> {
+  /** OpenTelemetry settings (off by default). */
+  telemetry?: ConfigInput['telemetry'];
+}
+
+/** Writes the fixture's policies, schema, entities and tools to a temp dir; returns the config that reads them. */
+export function fixtureConfig(opts: GatewayFixture, store = 'memory'): { config: ConfigInput; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'mandate-gw-'));
   mkdirSync(join(dir, 'policies'));
   writeFileSync(join(dir, 'policies', 'p.cedar'), opts.policies);
   writeFileSync(join(dir, 'policies', 'schema.cedarschema'), opts.schema);
   writeFileSync(join(dir, 'entities.json'), JSON.stringify(opts.entities));
   writeFileSync(join(dir, 'tools.json'), JSON.stringify({ tools: opts.tools ?? [] }));
-  const config = ConfigSchema.parse({
-    store: 'memory',
+  const config = {
+    store,
     server: { ...opts.server, host: '127.0.0.1', port: 0 },
     policies: { dir: join(dir, 'policies') },
     tools: join(dir, 'tools.json'),
@@ -41,10 +45,17 @@ export async function startMandate(opts: {
     ],
     grants: opts.grants ?? [],
     gateway: opts.gateway,
+    ...(opts.telemetry ? { telemetry: opts.telemetry } : {}),
     log: { level: 'silent' },
-  } satisfies ConfigInput);
+  } satisfies ConfigInput;
+  return { config, dir };
+}
+
+/** A Mandate node (memory store) with the given policies and gateway section, listening on a random port. */
+export async function startMandate(opts: GatewayFixture): Promise<{ m: Mandate; url: string; dir: string }> {
+  const { config, dir } = fixtureConfig(opts);
   const m = await createMandate(
-    { config, file: null, baseDir: dir, nodeId: 'test' },
+    { config: ConfigSchema.parse(config), file: null, baseDir: dir, nodeId: 'test' },
     { logger: silentLogger },
   );
   const { url } = await m.listen();
@@ -82,3 +93,35 @@ export const BOT_ENTITIES = {
   ],
   resources: [],
 };
+
+/** The pids a tool-server fixture wrote to its PID_LOG that are still running. */
+export function livePids(pidLog: string): number[] {
+  if (!existsSync(pidLog)) return [];
+  return readFileSync(pidLog, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Polls `check` until it holds or `ms` pass; returns its last answer (no timing is asserted). */
+export async function eventually<T>(
+  check: () => T | Promise<T>,
+  ok: (v: T) => boolean,
+  ms = 15_000,
+): Promise<T> {
+  const until = Date.now() + ms;
+  let v = await check();
+  while (!ok(v) && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100));
+    v = await check();
+  }
+  return v;
+}

@@ -3,8 +3,11 @@
 // API and through /mcp — exported over OTLP/HTTP to a receiver.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestMandate, disposeAll, type TestMandate } from '../fixtures/mandate.js';
+import { createTestMandate, disposeAll, tempDir, type TestMandate } from '../fixtures/mandate.js';
 import { KEYS, client, refund } from '../fixtures/http.js';
 
 interface OtlpSpan {
@@ -101,5 +104,59 @@ describe('OpenTelemetry traces', () => {
     expect(attr(mine!, 'mandate.effect')).toBe('deny');
     expect(before.has(mine!.traceId)).toBe(false);
     expect(mine!.parentSpanId ?? '').toBe('');
+  });
+});
+
+describe('OpenTelemetry traces through /mcp', () => {
+  it('a tools/call is decided in the caller’s trace, and the trace goes on to the upstream server', async () => {
+    const { BOT_ENTITIES, FIXTURES, readLog, startMandate } = await import('../gateway/helpers.js');
+    const callLog = join(tempDir('mandate-trace-gw-'), 'calls.jsonl');
+    const collector = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+    const { url } = await startMandate({
+      schema: `entity Agent = { roles: Set<String>, status: String };
+entity User = { roles: Set<String>, status: String };
+entity Tool;
+action "tools.echo" appliesTo { principal: [Agent, User], resource: Tool };`,
+      policies: '@id("echo") permit (principal is Agent, action == Action::"tools.echo", resource);',
+      entities: BOT_ENTITIES,
+      gateway: {
+        upstreams: [
+          {
+            name: 'tools',
+            command: process.execPath,
+            args: [join(FIXTURES, 'tool-server.mjs')],
+            env: { CALL_LOG: callLog },
+            trustOnFirstUse: true,
+          },
+        ],
+      },
+      telemetry: { otlp: { url: collector, exportIntervalMs: 100 } },
+    });
+    const traceId = randomBytes(16).toString('hex');
+    const parent = randomBytes(8).toString('hex');
+    const mcp = new Client({ name: 'traced-agent', version: '1.0.0' }, { capabilities: {} });
+    await mcp.connect(
+      new StreamableHTTPClientTransport(new URL('/mcp', url), {
+        requestInit: {
+          headers: { authorization: 'Bearer secret-bot-key', traceparent: `00-${traceId}-${parent}-01` },
+        },
+      }),
+    );
+    try {
+      const res = await mcp.callTool({ name: 'tools.echo', arguments: { text: 'hi' } });
+      expect(res.isError).toBeFalsy();
+      const got = await spansOf(traceId, ['mandate.decision']);
+      const decision = got.find((s) => s.name === 'mandate.decision')!;
+      expect({ action: attr(decision, 'mandate.action'), effect: attr(decision, 'mandate.effect') }).toEqual({
+        action: 'tools.echo',
+        effect: 'allow',
+      });
+      // The upstream got the caller's trace in _meta.
+      const call = readLog(callLog).find((e) => e.tool === 'echo') as
+        { meta: { traceparent?: string } } | undefined;
+      expect(call?.meta?.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    } finally {
+      await mcp.close();
+    }
   });
 });

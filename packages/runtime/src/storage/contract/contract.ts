@@ -142,6 +142,7 @@ const approval = (id: string, over: Partial<ApprovalRecord> = {}): ApprovalRecor
   resolvedAt: null,
   consumedAt: null,
   consumedBy: null,
+  toolHash: null,
   ...over,
 });
 
@@ -502,6 +503,15 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         // The message names what collided, so an operator can act on it (issue 9).
         await expect(store.createApproval(approval('ap1'))).rejects.toThrow(/approval/i);
         expect(await store.getApproval('ap1')).toStrictEqual(a);
+      });
+
+      it('keeps the pinned tool definition hash an approval is bound to', async () => {
+        const a = approval('ap-pin', { toolHash: sha256('definition') });
+        await store.createApproval(a);
+        expect(await store.getApproval('ap-pin')).toStrictEqual(a);
+        const approved: ApprovalRecord = { ...a, status: 'approved', resolvedAt: '2025-01-01T00:05:00.000Z' };
+        expect(await store.updateApproval(approved, 'pending', 0)).toBe(true);
+        expect(await store.getApproval('ap-pin')).toStrictEqual(approved);
       });
 
       it('lists newest first with status, roles, agent and limit filters; counts pending per agent', async () => {

@@ -205,6 +205,8 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
   { name: '017_idempotency_keys', sql: IDEMPOTENCY_KEYS },
+  // The pinned definition hash of the MCP tool an approval was given for (ADR 0017).
+  { name: '040_approval_tool_hash', sql: 'ALTER TABLE approvals ADD COLUMN tool_hash TEXT;' },
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
 ];

@@ -91,6 +91,7 @@ const APPROVAL_COLUMNS = [
   'resolved_at',
   'consumed_at',
   'consumed_by',
+  'tool_hash',
 ] as const;
 
 function approvalValues(a: ApprovalRecord): unknown[] {
@@ -115,6 +116,7 @@ function approvalValues(a: ApprovalRecord): unknown[] {
     a.resolvedAt,
     a.consumedAt,
     a.consumedBy,
+    a.toolHash,
   ];
 }
 

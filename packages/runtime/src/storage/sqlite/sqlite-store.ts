@@ -79,6 +79,7 @@ function approvalParams(a: ApprovalRecord): Row {
     resolved_at: a.resolvedAt,
     consumed_at: a.consumedAt,
     consumed_by: a.consumedBy,
+    tool_hash: a.toolHash,
   };
 }
 
@@ -425,9 +426,11 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       write(() => {
         exec(
           `INSERT INTO approvals (id, call_hash, decision_id, agent, user_id, action, resource, policy_version, role, quorum,
-             summary, args, status, requested_at, expires_at, votes, vote_count, resolved_at, consumed_at, consumed_by)
+             summary, args, status, requested_at, expires_at, votes, vote_count, resolved_at, consumed_at, consumed_by,
+             tool_hash)
            VALUES (@id, @call_hash, @decision_id, @agent, @user_id, @action, @resource, @policy_version, @role, @quorum,
-             @summary, @args, @status, @requested_at, @expires_at, @votes, @vote_count, @resolved_at, @consumed_at, @consumed_by)`,
+             @summary, @args, @status, @requested_at, @expires_at, @votes, @vote_count, @resolved_at, @consumed_at, @consumed_by,
+             @tool_hash)`,
           approvalParams(a),
         );
       }),
@@ -463,7 +466,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
              action = @action, resource = @resource, policy_version = @policy_version, role = @role, quorum = @quorum,
              summary = @summary, args = @args, status = @status, requested_at = @requested_at, expires_at = @expires_at,
              votes = @votes, vote_count = @vote_count, resolved_at = @resolved_at, consumed_at = @consumed_at,
-             consumed_by = @consumed_by
+             consumed_by = @consumed_by, tool_hash = @tool_hash
            WHERE id = @id AND status = @expected_status AND vote_count = @expected_votes`,
           { ...approvalParams(next), expected_status: expectedStatus, expected_votes: expectedVotes },
         );

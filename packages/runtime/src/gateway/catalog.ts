@@ -1,0 +1,290 @@
+import { ACTION_NAME, type Tool } from '@mandate/protocol';
+import { MandateError, createKeyedSerial } from '../kernel/index.js';
+import { CONTEXT_KEYS } from '../decisions/index.js';
+import type { CompiledPolicySet, PolicyEntity } from '../policy/port.js';
+import type { ToolPin } from '../storage/port.js';
+import type { GatewayContext } from './options.js';
+import { definitionHash, toolDefinition, type PinService } from './pins.js';
+import { isRecord } from './results.js';
+import type { UpstreamConfig } from './upstreams.js';
+
+/** One upstream tool as the gateway knows it. */
+export interface CatalogEntry {
+  upstream: UpstreamConfig;
+  tool: string;
+  action: string;
+  exposed: string;
+  def: Record<string, unknown>;
+  raw: Record<string, unknown>;
+  status: ToolPin['status'];
+  /** The pinned definition hash this entry was checked against. */
+  hash: string;
+}
+
+/**
+ * Requests other than `tools/call` that reach an upstream and are decided as actions of their own,
+ * `<server>.<verb>` (docs/gateway.md "Calls"), with their args.
+ */
+export const GOVERNED = {
+  'resources/read': { verb: 'resources_read', summary: 'read the resource {uri}' },
+  'resources/subscribe': { verb: 'resources_subscribe', summary: 'subscribe to the resource {uri}' },
+  'resources/unsubscribe': { verb: 'resources_unsubscribe', summary: 'unsubscribe from the resource {uri}' },
+  'prompts/get': { verb: 'prompts_get', summary: 'get the prompt {name}' },
+} as const;
+export type GovernedMethod = keyof typeof GOVERNED;
+
+const GOVERNED_SCHEMAS: Record<GovernedMethod, Record<string, unknown>> = {
+  'resources/read': uriSchema(),
+  'resources/subscribe': uriSchema(),
+  'resources/unsubscribe': uriSchema(),
+  'prompts/get': {
+    type: 'object',
+    properties: {
+      name: { type: 'string' },
+      arguments: { type: 'object', additionalProperties: { type: 'string' } },
+    },
+    required: ['name'],
+  },
+};
+
+function uriSchema(): Record<string, unknown> {
+  return { type: 'object', properties: { uri: { type: 'string' } }, required: ['uri'] };
+}
+
+/** The action a governed request to upstream `server` is decided as. */
+export function governedAction(server: string, method: GovernedMethod): string {
+  return `${server}.${GOVERNED[method].verb}`;
+}
+
+/** The global catalogue of upstream tools (shared by all sessions), their pins and registry entries. */
+export interface Catalog {
+  /** The action of an upstream tool: `<actionPrefix><tool>`. */
+  actionOf(u: UpstreamConfig, tool: string): string;
+  /** Pins and catalogues one upstream's full tool list; returns its entries. */
+  absorb(u: UpstreamConfig, tools: Record<string, unknown>[]): Promise<CatalogEntry[]>;
+  /** Publishes the registry entries of approved tools and governed requests. */
+  publish(): void;
+  /** By exposed name (what clients call). */
+  byExposed(name: string): CatalogEntry | undefined;
+  /** The entries of one upstream as they stand now. */
+  entriesOf(server: string): CatalogEntry[];
+  /** Shown to clients: approved and not hidden by an exposed-name clash. */
+  isVisible(e: CatalogEntry): boolean;
+  /** Could some permit ever let this agent take this action (tools/list visibility)? */
+  mayCall(policy: CompiledPolicySet | null, self: PolicyEntity | null, action: string): boolean;
+  /** Approves `<server>.<tool>` by its action name (or `server`/`tool` pair). */
+  approve(name: string, approvedBy: string, hash?: string): Promise<ToolPin>;
+  /** Logs (once per policy version) approved tools and governed actions the active schema does not declare. */
+  reportUndeclared(): void;
+  /** The approved upstream tools whose actions the policy's schema does not declare. */
+  undeclared(policy: CompiledPolicySet | null): string[];
+}
+
+export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
+  const { deps, options, logger } = ctx;
+  /** By action name. */
+  const catalog = new Map<string, CatalogEntry>();
+  const exposedIndex = new Map<string, CatalogEntry>();
+  const permitCache = new Map<string, boolean>();
+  const reported = new Set<string>();
+  let published = '';
+  const reserved = new Set(
+    options.upstreams.flatMap((u) =>
+      (Object.keys(GOVERNED) as GovernedMethod[]).map((m) => governedAction(u.name, m)),
+    ),
+  );
+
+  const actionOf = (u: UpstreamConfig, tool: string) => (u.actionPrefix ?? `${u.name}.`) + tool;
+  const exposedOf = (u: UpstreamConfig, tool: string) => (u.exposeBareNames ? tool : actionOf(u, tool));
+
+  /** Listings of one upstream never interleave. */
+  const absorbing = createKeyedSerial();
+
+  async function absorbNow(u: UpstreamConfig, tools: Record<string, unknown>[]): Promise<CatalogEntry[]> {
+    // First every pin check (they wait on the store), then the catalogue changes all at once, so
+    // nobody ever sees this upstream half-listed.
+    const entries: CatalogEntry[] = [];
+    for (const raw of tools) {
+      const name = typeof raw.name === 'string' ? raw.name : '';
+      const action = actionOf(u, name);
+      if (!ACTION_NAME.test(action)) {
+        logger.warn('upstream tool hidden: its action name does not fit namespace.verb', {
+          server: u.name,
+          tool: name.slice(0, 100),
+        });
+        continue;
+      }
+      if (reserved.has(action)) {
+        // SECURITY: a tool must not take the action of a governed request (its permits are another's).
+        logger.warn('upstream tool hidden: its action is reserved for a governed request', {
+          server: u.name,
+          action,
+        });
+        continue;
+      }
+      const def = toolDefinition(raw);
+      const status = await pins.check(u.name, def, u.trustOnFirstUse === true);
+      const hash = definitionHash(def);
+      entries.push({ upstream: u, tool: name, action, exposed: exposedOf(u, name), def, raw, status, hash });
+    }
+    for (const [action, e] of catalog) if (e.upstream.name === u.name) catalog.delete(action);
+    for (const entry of entries) {
+      const clash = catalog.get(entry.action);
+      if (clash && clash.upstream.name !== u.name) {
+        // SECURITY: shadowing — two upstreams claiming one action: neither is trusted with it.
+        logger.warn('two upstreams expose the same action; both hidden', {
+          action: entry.action,
+          servers: [clash.upstream.name, u.name],
+        });
+        clash.status = 'quarantined';
+        entry.status = 'quarantined';
+      }
+      catalog.set(entry.action, entry);
+    }
+    rebuildExposed();
+    publish();
+    return entries;
+  }
+
+  function rebuildExposed(): void {
+    exposedIndex.clear();
+    const clashes = new Set<string>();
+    for (const e of catalog.values()) {
+      if (exposedIndex.has(e.exposed)) clashes.add(e.exposed);
+      exposedIndex.set(e.exposed, e);
+    }
+    for (const name of clashes) {
+      logger.warn('two upstream tools share one exposed name; hidden', { name });
+      exposedIndex.delete(name);
+    }
+  }
+
+  /** Registry entries for approved tools: the config's entry wins, else one derived from the upstream's inputSchema. */
+  function publish(): void {
+    const fromConfig = new Set(deps.configTools().map((t) => t.action));
+    const tools: Tool[] = [];
+    for (const e of catalog.values()) {
+      // SECURITY: a quarantined tool gets no registry entry, so the decision path denies it as unknown.
+      if (e.status !== 'approved' || fromConfig.has(e.action)) continue;
+      const paths = e.upstream.paths?.[e.tool];
+      tools.push({
+        action: e.action,
+        description: String(e.def.description ?? '').slice(0, 4000),
+        inputSchema: schemaForRegistry(e.def.inputSchema),
+        risk: 'medium',
+        redact: [],
+        ...(paths ? { paths } : {}),
+      });
+    }
+    for (const u of options.upstreams) {
+      for (const method of Object.keys(GOVERNED) as GovernedMethod[]) {
+        const action = governedAction(u.name, method);
+        if (fromConfig.has(action)) continue;
+        tools.push({
+          action,
+          description: `${method} on upstream ${u.name}`,
+          inputSchema: GOVERNED_SCHEMAS[method],
+          risk: 'low',
+          summary: `${GOVERNED[method].summary} on ${u.name}`,
+          redact: [],
+        });
+      }
+    }
+    const key = JSON.stringify(tools);
+    if (key !== published) {
+      published = key;
+      deps.setGatewayTools(tools);
+    }
+    reportUndeclared();
+  }
+
+  let declaredBy: { policy: CompiledPolicySet; actions: ReadonlySet<string> } | null = null;
+  function undeclared(policy: CompiledPolicySet | null): string[] {
+    if (!policy) return [];
+    if (declaredBy?.policy !== policy) declaredBy = { policy, actions: new Set(policy.actions) };
+    const declared = declaredBy.actions;
+    const out: string[] = [];
+    for (const e of catalog.values())
+      if (e.status === 'approved' && !declared.has(e.action)) out.push(e.action);
+    return out.sort();
+  }
+
+  function reportUndeclared(): void {
+    const policy = deps.policies();
+    if (!policy) return;
+    for (const action of undeclared(policy)) {
+      const key = `${policy.version}\0${action}`;
+      if (reported.has(key)) continue;
+      if (reported.size > 10_000) reported.clear();
+      reported.add(key);
+      // The tool is hidden and every call denied (unknown_action): say so where an operator looks.
+      logger.warn('upstream tool not declared in the Cedar schema: hidden and denied', {
+        action,
+        policyVersion: policy.version,
+      });
+    }
+  }
+
+  return {
+    actionOf,
+    absorb: (u, tools) => absorbing.run(u.name, () => absorbNow(u, tools)),
+    publish,
+    byExposed: (name) => exposedIndex.get(name),
+    entriesOf: (server) => [...catalog.values()].filter((e) => e.upstream.name === server),
+    isVisible: (e) => e.status === 'approved' && exposedIndex.get(e.exposed) === e,
+    mayCall(policy, self, action) {
+      if (!policy || !self) return false;
+      const key = `${policy.version}\0${JSON.stringify(self)}\0${action}`;
+      let hit = permitCache.get(key);
+      if (hit === undefined) {
+        hit = policy.couldPermit(self, action, CONTEXT_KEYS);
+        if (permitCache.size > 10_000) permitCache.clear();
+        permitCache.set(key, hit);
+      }
+      return hit;
+    },
+    async approve(name, approvedBy, hash) {
+      let server: string | undefined;
+      let tool: string | undefined;
+      const entry = catalog.get(name);
+      if (entry) {
+        server = entry.upstream.name;
+        tool = entry.tool;
+      } else {
+        for (const u of options.upstreams) {
+          const prefix = u.actionPrefix ?? `${u.name}.`;
+          if (name.startsWith(prefix)) {
+            server = u.name;
+            tool = name.slice(prefix.length);
+            break;
+          }
+        }
+        if (!server) {
+          const dot = name.indexOf('.');
+          if (dot > 0) {
+            server = name.slice(0, dot);
+            tool = name.slice(dot + 1);
+          }
+        }
+      }
+      if (!server || !tool) throw new MandateError('not_found', `no upstream tool ${name}`);
+      const pin = await pins.approve(server, tool, approvedBy, hash);
+      const e = [...catalog.values()].find((x) => x.upstream.name === server && x.tool === tool);
+      if (e && e.status === 'quarantined' && JSON.stringify(e.def) === JSON.stringify(pin.definition)) {
+        e.status = 'approved';
+        e.hash = pin.hash;
+        publish();
+      }
+      return pin;
+    },
+    reportUndeclared,
+    undeclared,
+  };
+}
+
+/** Upstream schemas are JSON Schema 2020-12; the registry's validator takes them without the dialect marker. */
+function schemaForRegistry(schema: unknown): Record<string, unknown> {
+  if (!isRecord(schema)) return { type: 'object' };
+  const { $schema: _dialect, ...rest } = schema;
+  return rest;
+}

@@ -1,0 +1,169 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { decodeUtf8Strict, isMandateError, parseJsonStrict } from '../kernel/index.js';
+import type { Caller } from '../decisions/index.js';
+import { readBodyBytes } from '../http/body.js';
+import { NodeStreamableHttpServerTransport, checkPostHeaders, reply } from './http-server-transport.js';
+import type { GatewayContext } from './options.js';
+import { describe, isRecord } from './results.js';
+import type { OpenSession } from './session.js';
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+interface HttpSession {
+  transport: NodeStreamableHttpServerTransport;
+  caller: Caller;
+  lastUsed: number;
+}
+
+/** `/mcp` over Streamable HTTP: authentication, Host/Origin checks, and the bounded set of open sessions. */
+export interface HttpEndpoint {
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Open sessions (each holds a connection, for stdio a process, per upstream). */
+  size(): number;
+  close(): void;
+}
+
+export function createHttpEndpoint(
+  ctx: GatewayContext,
+  open: (caller: Caller, caps: ClientCapabilities, label: () => string | undefined) => Promise<OpenSession>,
+): HttpEndpoint {
+  const { deps, options, logger } = ctx;
+  /** Sessions by id; insertion order is recency of use (a request moves its session to the end). */
+  const sessions = new Map<string, HttpSession>();
+  const maxSessionsPerKey = options.maxSessionsPerKey ?? 16;
+  const maxSessions = options.maxSessions ?? 32;
+  const sessionIdleMs = options.sessionIdleMs ?? 5 * 60_000;
+  // Each session holds upstream connections (a process per stdio upstream): idle ones are closed.
+  const idleSweep = setInterval(
+    () => {
+      const cutoff = deps.clock.now() - sessionIdleMs;
+      for (const [id, s] of sessions) {
+        if (s.lastUsed >= cutoff) break; // the rest were used more recently
+        logger.info('closing an idle MCP session', { sessionId: id, key: s.caller.keyId });
+        void s.transport.close();
+      }
+    },
+    Math.min(60_000, Math.max(1000, Math.floor(sessionIdleMs / 4))),
+  );
+  idleSweep.unref();
+
+  function originAllowed(origin: string | undefined): boolean {
+    if (!origin) return true;
+    if ((options.allowedOrigins ?? []).includes(origin)) return true;
+    try {
+      return LOOPBACK.has(new URL(origin).hostname);
+    } catch {
+      return false;
+    }
+  }
+  function hostAllowed(host: string | undefined): boolean {
+    if (!host) return false;
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+    return LOOPBACK.has(name) || (options.allowedHosts ?? []).includes(name);
+  }
+
+  /** Closes sessions until one more fits: first the key's own past its cap, then anyone's past the total. */
+  function makeRoom(caller: Caller): void {
+    const closeOld = (s: HttpSession, why: string) => {
+      logger.info(why, { sessionId: s.transport.sessionId, key: s.caller.keyId });
+      sessions.delete(s.transport.sessionId);
+      void s.transport.close();
+    };
+    // SECURITY: a key cannot pile up sessions (each holds upstream connections): past the cap its
+    // least recently used session is closed; that client gets 404 and starts a new one.
+    const mine = [...sessions.values()].filter((x) => x.caller.keyId === caller.keyId);
+    for (const old of mine.slice(0, Math.max(0, mine.length - maxSessionsPerKey + 1)))
+      closeOld(old, 'closing the least recently used MCP session of a key at its cap');
+    // Nor can all keys together: the processes of stdio upstreams are bounded by maxSessions.
+    const all = [...sessions.values()];
+    for (const old of all.slice(0, Math.max(0, all.length - maxSessions + 1)))
+      closeOld(old, 'closing the least recently used MCP session: the gateway is at maxSessions');
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // SECURITY: DNS rebinding — only loopback or configured Host and Origin values reach the gateway.
+    if (!hostAllowed(req.headers.host) || !originAllowed(req.headers.origin)) {
+      return reply(res, 403, -32000, 'forbidden Host or Origin');
+    }
+    let caller: Caller;
+    try {
+      caller = await deps.authenticate(req.headers.authorization);
+    } catch (err) {
+      res.setHeader('www-authenticate', 'Bearer');
+      return reply(res, 401, -32001, describe(err));
+    }
+    if (caller.role !== 'agent') return reply(res, 403, -32001, 'the MCP gateway needs an agent API key');
+    let body: unknown;
+    if (req.method === 'POST') {
+      try {
+        body = await readBody(req, options.maxBodyBytes ?? 4 * 1024 * 1024);
+      } catch (err) {
+        const tooLarge = isMandateError(err) && err.code === 'body_too_large';
+        // The rest of an oversized body is never read: it must not be parsed as the next request.
+        if (tooLarge) res.setHeader('connection', 'close');
+        return reply(res, tooLarge ? 413 : 400, -32700, `Parse error: ${describe(err)}`);
+      }
+    }
+    const sid = req.headers['mcp-session-id'];
+    if (typeof sid === 'string') {
+      const s = sessions.get(sid);
+      // SECURITY: a session id is not a credential — it serves only the key that opened it.
+      if (!s || s.caller.keyId !== caller.keyId) return reply(res, 404, -32001, 'Session not found');
+      s.lastUsed = deps.clock.now();
+      sessions.delete(sid);
+      sessions.set(sid, s);
+      return s.transport.handle(req, res, body);
+    }
+    const init = Array.isArray(body) ? body.find(isInitialize) : isInitialize(body) ? body : undefined;
+    if (req.method !== 'POST' || !init)
+      return reply(
+        res,
+        400,
+        -32000,
+        'Bad Request: Mcp-Session-Id header is required (send initialize first)',
+      );
+    // Refuse a malformed initialize before opening upstream connections for it.
+    if (!checkPostHeaders(req, res)) return;
+    const clientCaps = ((init as { params?: { capabilities?: ClientCapabilities } }).params?.capabilities ??
+      {}) as ClientCapabilities;
+    const t = new NodeStreamableHttpServerTransport(randomUUID());
+    makeRoom(caller);
+    let opened: OpenSession;
+    try {
+      opened = await open(caller, clientCaps, () => t.sessionId);
+    } catch (err) {
+      return reply(res, isMandateError(err) && err.code === 'forbidden' ? 403 : 502, -32000, describe(err));
+    }
+    // Again: sessions opened meanwhile count too.
+    makeRoom(caller);
+    sessions.set(t.sessionId, { transport: t, caller, lastUsed: deps.clock.now() });
+    t.onclose = () => {
+      sessions.delete(t.sessionId);
+      void opened.close();
+    };
+    await opened.server.connect(t);
+    opened.attachFastPath(t);
+    t.handle(req, res, body);
+  }
+
+  return {
+    handle,
+    size: () => sessions.size,
+    close() {
+      clearInterval(idleSweep);
+      sessions.clear();
+    },
+  };
+}
+
+function isInitialize(m: unknown): boolean {
+  return isRecord(m) && m.method === 'initialize';
+}
+
+/** Reads and parses a `/mcp` body the way Mandate reads all input: strict UTF-8, duplicate keys rejected. */
+async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
+  const bytes = await readBodyBytes(req, max);
+  return bytes.length === 0 ? undefined : parseJsonStrict(decodeUtf8Strict(bytes));
+}

@@ -1,0 +1,40 @@
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { ClientCapabilities, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { Caller, DecisionOutcome } from '../decisions/index.js';
+import type { Catalog } from './catalog.js';
+import type { GatewayContext } from './options.js';
+import type { Conn } from './upstream-connection.js';
+
+/** What the handlers of one downstream session share. */
+export interface SessionScope {
+  ctx: GatewayContext;
+  catalog: Catalog;
+  caller: Caller;
+  agent: string;
+  /** The user this agent acts for (from a verified credential or server config), or null. */
+  onBehalfOf: string | null;
+  /** What the client declared at `initialize`. */
+  clientCaps: ClientCapabilities;
+  /** This session's upstream connections by upstream name. */
+  conns: Map<string, Conn>;
+  /** The SDK server answering this client (set once the session is open). */
+  server(): Server;
+  /**
+   * The one decision path, for this session's agent and user; `toolHash` is the pinned definition
+   * of the upstream tool that will run the call (approvals are bound to it).
+   */
+  decide(
+    action: string,
+    args: Record<string, unknown>,
+    approvalId: string | null,
+    toolHash?: string | null,
+  ): Promise<DecisionOutcome>;
+  /** Sends a request upstream through the SDK client, tracked for related notifications. */
+  forward(
+    conn: Conn,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    id: RequestId,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>>;
+}

@@ -1,0 +1,279 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  ErrorCode,
+  McpError,
+  ResultSchema,
+  type ClientCapabilities,
+  type JSONRPCMessage,
+  type RequestId,
+  type ServerCapabilities,
+} from '@modelcontextprotocol/sdk/types.js';
+import { MandateError } from '../kernel/index.js';
+import type { Caller } from '../decisions/index.js';
+import type { Catalog } from './catalog.js';
+import type { NodeStreamableHttpServerTransport } from './http-server-transport.js';
+import type { GatewayContext } from './options.js';
+import { createPassthrough, isPassthrough } from './passthrough.js';
+import { progressSender } from './results.js';
+import type { SessionScope } from './scope.js';
+import { createSessionTools } from './tools.js';
+import { connectUpstream, listAll, type Conn, type UpstreamEvents } from './upstream-connection.js';
+
+/** Requests an upstream may send its client, and the client capability each needs. */
+const CLIENT_REQUESTS: Record<string, keyof ClientCapabilities> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+};
+
+export interface OpenSession {
+  server: Server;
+  close(): Promise<void>;
+  /** Answers `tools/call` straight from an HTTP transport (ADR 0009). */
+  attachFastPath(t: NodeStreamableHttpServerTransport): void;
+}
+
+/**
+ * One downstream session: its own connection to every upstream (declaring exactly the client's
+ * capabilities), the SDK `Server` answering the client, and every method routed by name.
+ */
+export async function openSession(
+  ctx: GatewayContext,
+  catalog: Catalog,
+  caller: Caller,
+  clientCaps: ClientCapabilities,
+  sessionLabel: () => string | undefined,
+): Promise<OpenSession> {
+  const { deps, options, logger } = ctx;
+  // SECURITY: only agent credentials speak MCP; the agent id and its user come from the credential and config.
+  if (caller.role !== 'agent' || !caller.subject)
+    throw new MandateError('forbidden', 'the MCP gateway needs an agent API key');
+  const agent = caller.subject;
+  const onBehalfOf = callerUser(caller, options.onBehalfOf ?? {});
+  const conns = new Map<string, Conn>();
+  /** `tools/call` requests answered on the hot path, by request id, for cancellation. */
+  const fastCalls = new Map<string, AbortController>();
+  let server: Server | undefined;
+  let closing = false;
+
+  const latest = (conn: Conn): RequestId | undefined => conn.inflight[conn.inflight.length - 1];
+  const events: UpstreamEvents = {
+    async notification(conn, n) {
+      if (!server) return;
+      if (n.method === 'notifications/tools/list_changed') {
+        // Re-check pins now: a changed definition is quarantined before any client sees it.
+        try {
+          await catalog.absorb(conn.cfg, await listAll(ctx, conn, 'tools/list', 'tools'));
+        } catch (err) {
+          logger.warn('re-listing tools after list_changed failed', {
+            server: conn.cfg.name,
+            error: (err as Error).message,
+          });
+        }
+      }
+      const rel = latest(conn);
+      await server
+        .notification(n as never, rel !== undefined ? { relatedRequestId: rel } : undefined)
+        .catch((err: Error) =>
+          logger.debug('notification not delivered', { method: n.method, error: err.message }),
+        );
+    },
+    async request(conn, r, signal) {
+      if (!server) throw new McpError(ErrorCode.InternalError, 'no client session');
+      // SECURITY: the upstream may ask only for what the client declared (it was told nothing else).
+      const needs = CLIENT_REQUESTS[r.method];
+      if (!needs || !clientCaps[needs])
+        throw new McpError(ErrorCode.MethodNotFound, `the client does not support ${r.method}`);
+      // Sampling, elicitation and roots requests pass through to the client, on the stream of the call that caused them.
+      const rel = latest(conn);
+      return (await server.request({ method: r.method, params: r.params } as never, ResultSchema, {
+        signal,
+        ...(rel !== undefined ? { relatedRequestId: rel } : {}),
+      })) as Record<string, unknown>;
+    },
+    closed(conn) {
+      if (closing || conns.get(conn.cfg.name) !== conn) return;
+      conns.delete(conn.cfg.name);
+      logger.warn('upstream connection closed; reconnecting', { server: conn.cfg.name });
+      void reconnect(conn.cfg, 0);
+    },
+  };
+
+  async function reconnect(u: Conn['cfg'], attempt: number): Promise<void> {
+    const delay = Math.min(30_000, 250 * 2 ** attempt);
+    await new Promise((r) => setTimeout(r, delay).unref());
+    if (closing) return;
+    try {
+      const conn = await connectUpstream(ctx, u, clientCaps, events);
+      if (closing) {
+        await conn.client.close().catch(() => undefined);
+        return;
+      }
+      conns.set(u.name, conn);
+      logger.info('upstream reconnected', { server: u.name, attempt });
+    } catch (err) {
+      logger.warn('upstream reconnect failed', { server: u.name, attempt, error: (err as Error).message });
+      void reconnect(u, attempt + 1);
+    }
+  }
+
+  const close = async () => {
+    closing = true;
+    for (const ac of fastCalls.values()) ac.abort('the session closed');
+    await Promise.allSettled([...conns.values()].map((c) => c.client.close()));
+    conns.clear();
+    await server?.close().catch(() => undefined);
+  };
+
+  try {
+    const settled = await Promise.allSettled(
+      options.upstreams.map((u) => connectUpstream(ctx, u, clientCaps, events)),
+    );
+    settled.forEach((r, i) => {
+      const u = options.upstreams[i]!;
+      if (r.status === 'fulfilled') conns.set(u.name, r.value);
+      else {
+        logger.error('upstream unavailable', { server: u.name, error: (r.reason as Error)?.message });
+        void reconnect(u, 0);
+      }
+    });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+
+  const caps: ServerCapabilities = { tools: { listChanged: true } };
+  const instructions: string[] = [];
+  for (const c of conns.values()) {
+    if (c.caps.resources) caps.resources = { ...(caps.resources ?? {}), ...c.caps.resources };
+    if (c.caps.prompts) caps.prompts = { ...(caps.prompts ?? {}), ...c.caps.prompts };
+    if (c.caps.logging) caps.logging = {};
+    if (c.caps.completions) caps.completions = {};
+    if (c.instructions) instructions.push(c.instructions);
+  }
+  server = new Server(
+    { name: 'mandate-gateway', version: '0.1.0' },
+    { capabilities: caps, ...(instructions.length ? { instructions: instructions.join('\n\n') } : {}) },
+  );
+  server.removeRequestHandler('logging/setLevel');
+  const srv = server;
+
+  const scope: SessionScope = {
+    ctx,
+    catalog,
+    caller,
+    agent,
+    onBehalfOf,
+    clientCaps,
+    conns,
+    server: () => srv,
+    decide(action, args, approvalId, toolHash = null) {
+      const label = sessionLabel();
+      return deps.decisions.decide(
+        { agent, onBehalfOf, action, args, approvalId, ...(label ? { sessionId: label } : {}) },
+        caller,
+        { toolHash },
+      );
+    },
+    async forward(conn, method, params, id, signal) {
+      conn.inflight.push(id);
+      try {
+        return (await conn.client.request({ method, params } as never, ResultSchema, {
+          signal,
+          timeout: ctx.callTimeoutMs,
+        })) as Record<string, unknown>;
+      } finally {
+        conn.inflight.splice(conn.inflight.indexOf(id), 1);
+      }
+    },
+  };
+  const tools = createSessionTools(scope);
+  const passthrough = createPassthrough(scope);
+
+  srv.fallbackRequestHandler = async (request, extra) => {
+    const params = (request.params ?? {}) as Record<string, unknown>;
+    if (request.method === 'tools/list') return tools.listTools() as never;
+    if (request.method === 'tools/call') {
+      const sendProgress = progressSender(params, (n) => extra.sendNotification(n as never));
+      return tools.callTool(params, extra.requestId, extra.signal, sendProgress) as never;
+    }
+    if (isPassthrough(request.method))
+      return passthrough.handle(request.method, params, extra.requestId, extra.signal) as never;
+    // SECURITY: methods the gateway does not know are refused, so nothing slips past the check.
+    throw new McpError(
+      ErrorCode.MethodNotFound,
+      `method ${request.method} is not supported by the Mandate gateway`,
+    );
+  };
+  srv.fallbackNotificationHandler = async (n) => {
+    if (n.method === 'notifications/roots/list_changed' && clientCaps.roots) {
+      await Promise.allSettled([...conns.values()].map((c) => c.client.notification(n as never)));
+    }
+  };
+
+  /**
+   * The hot path on HTTP (ADR 0009): the transport hands `tools/call` straight to `callTool` and
+   * the answer goes back through it, past the SDK server's per-request machinery. Everything
+   * else, and everything a call sends the client on the way (progress, elicitation), still goes
+   * through the SDK `Server` on the same transport. Mirrors the SDK: a cancelled call gets no
+   * answer, and a thrown error becomes a JSON-RPC error with its code and data.
+   */
+  const callKey = (id: unknown) => `${typeof id}:${String(id)}`;
+  function attachFastPath(t: NodeStreamableHttpServerTransport): void {
+    t.intercept = (message) => {
+      const m = message as Record<string, unknown>;
+      if (m.method === 'notifications/cancelled') {
+        const requestId = (m.params as Record<string, unknown> | undefined)?.requestId;
+        fastCalls
+          .get(callKey(requestId))
+          ?.abort((m.params as Record<string, unknown> | undefined)?.reason ?? 'cancelled by the client');
+        return false;
+      }
+      if (m.method !== 'tools/call' || !('id' in m)) return false;
+      void answerCall(t, m.id as RequestId, (m.params ?? {}) as Record<string, unknown>);
+      return true;
+    };
+  }
+  async function answerCall(
+    t: NodeStreamableHttpServerTransport,
+    id: RequestId,
+    params: Record<string, unknown>,
+  ): Promise<void> {
+    const key = callKey(id);
+    const ac = new AbortController();
+    fastCalls.set(key, ac);
+    const sendProgress = progressSender(params, (n) =>
+      t.send({ jsonrpc: '2.0', ...n }, { relatedRequestId: id }),
+    );
+    let response: JSONRPCMessage;
+    try {
+      const result = await tools.callTool(params, id, ac.signal, sendProgress);
+      response = { jsonrpc: '2.0', id, result };
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown; data?: unknown };
+      response = {
+        jsonrpc: '2.0',
+        id,
+        error: {
+          code: Number.isSafeInteger(e?.code) ? (e.code as number) : ErrorCode.InternalError,
+          message: typeof e?.message === 'string' ? e.message : 'Internal error',
+          ...(e?.data !== undefined ? { data: e.data } : {}),
+        },
+      };
+    } finally {
+      fastCalls.delete(key);
+    }
+    if (ac.signal.aborted) return;
+    await t
+      .send(response)
+      .catch((err: Error) => logger.debug('tools/call answer not delivered', { error: err.message }));
+  }
+
+  return { server: srv, close, attachFastPath };
+}
+
+/** The user an agent acts for: a verified credential that names one wins, else the server's own mapping. */
+function callerUser(caller: Caller, map: Record<string, string>): string | null {
+  if (caller.onBehalfOf !== undefined) return caller.onBehalfOf;
+  return map[caller.keyId] ?? (caller.subject ? map[caller.subject] : undefined) ?? null;
+}

@@ -1,0 +1,247 @@
+import { ElicitResultSchema, ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { traceHeaders } from '../telemetry/index.js';
+import { ACTION_NAME } from '@mandate/protocol';
+import { agentEntity, type DecisionOutcome } from '../decisions/index.js';
+import { SELF_CONFIRMATION } from '../approvals/index.js';
+import { listAll } from './upstream-connection.js';
+import {
+  META_APPROVAL,
+  META_DECISION,
+  describe,
+  errorResult,
+  isRecord,
+  reasonText,
+  refusalId,
+  withDecisionId,
+} from './results.js';
+import type { SessionScope } from './scope.js';
+
+/** `tools/list` and `tools/call` of one session: the call path (docs/gateway.md "Calls"). */
+export interface SessionTools {
+  listTools(): Promise<{ tools: Record<string, unknown>[] }>;
+  callTool(
+    params: Record<string, unknown>,
+    id: RequestId,
+    signal: AbortSignal,
+    sendProgress: ((p: Record<string, unknown>) => Promise<void>) | null,
+  ): Promise<Record<string, unknown>>;
+}
+
+export function createSessionTools(s: SessionScope): SessionTools {
+  const { ctx, catalog, agent, onBehalfOf } = s;
+  const { deps, logger, callTimeoutMs } = ctx;
+
+  async function listTools(): Promise<{ tools: Record<string, unknown>[] }> {
+    const tools: Record<string, unknown>[] = [];
+    // Only tools this agent could ever be allowed to call (its own roles and attributes, by partial
+    // evaluation), never a quarantined one. Hiding is a courtesy: every call is decided anyway.
+    const policy = deps.policies();
+    const self = await deps.store.getAgent(agent);
+    const selfEntity = self && self.status === 'active' ? agentEntity(self) : null;
+    for (const conn of s.conns.values()) {
+      if (!conn.caps.tools) continue;
+      await catalog.absorb(conn.cfg, await listAll(ctx, conn, 'tools/list', 'tools'));
+      // The catalogue as it is now (another listing of this upstream may have landed meanwhile).
+      for (const e of catalog.entriesOf(conn.cfg.name))
+        if (catalog.isVisible(e) && catalog.mayCall(policy, selfEntity, e.action))
+          tools.push({ ...e.raw, name: e.exposed });
+    }
+    return { tools };
+  }
+
+  /**
+   * Asks the client's user (the user this agent acts for) to confirm a `@approval("self")` call,
+   * showing the summary rendered from the real args, and records the answer as their vote.
+   */
+  async function confirmByElicitation(
+    approvalId: string,
+    requestId: RequestId,
+    signal: AbortSignal,
+  ): Promise<'confirmed' | 'declined' | 'unanswered'> {
+    const a = await deps.approvals.get(approvalId);
+    if (!a || a.status !== 'pending' || onBehalfOf === null) return 'unanswered';
+    let answer: { action: string; content?: Record<string, unknown> };
+    try {
+      answer = await s.server().request(
+        {
+          method: 'elicitation/create',
+          params: {
+            message: `${agent} asks you (${onBehalfOf}) to confirm: ${a.summary}`,
+            requestedSchema: {
+              type: 'object',
+              properties: { confirm: { type: 'boolean', title: 'Confirm', description: a.summary } },
+              required: ['confirm'],
+            },
+          },
+        },
+        ElicitResultSchema,
+        { relatedRequestId: requestId, signal, timeout: callTimeoutMs },
+      );
+    } catch (err) {
+      logger.warn('confirmation by elicitation failed', { approvalId, error: describe(err) });
+      return 'unanswered';
+    }
+    const yes = answer.action === 'accept' && answer.content?.confirm === true;
+    try {
+      await deps.approvals.vote(
+        approvalId,
+        { id: onBehalfOf, roles: [] },
+        yes ? 'approve' : 'deny',
+        `${yes ? 'confirmed' : answer.action} by the user through MCP elicitation`,
+        null,
+      );
+    } catch (err) {
+      logger.warn('recording the confirmation failed', { approvalId, error: describe(err) });
+      return 'unanswered';
+    }
+    return yes ? 'confirmed' : 'declined';
+  }
+
+  async function callTool(
+    params: Record<string, unknown>,
+    id: RequestId,
+    signal: AbortSignal,
+    sendProgress: ((p: Record<string, unknown>) => Promise<void>) | null,
+  ): Promise<Record<string, unknown>> {
+    const name = typeof params.name === 'string' ? params.name : '';
+    const rawArgs = params.arguments ?? {};
+    if (!rawArgs || typeof rawArgs !== 'object' || Array.isArray(rawArgs)) {
+      throw new McpError(ErrorCode.InvalidParams, 'tools/call arguments must be an object');
+    }
+    const meta = (params._meta ?? {}) as Record<string, unknown>;
+    let entry = catalog.byExposed(name);
+    if (!entry) {
+      await listTools().catch(() => undefined);
+      entry = catalog.byExposed(name);
+    }
+    const action = entry?.action ?? name;
+    if (!ACTION_NAME.test(action)) return errorResult(`unknown tool ${name.slice(0, 100)}`, null);
+    const approvalId = typeof meta[META_APPROVAL] === 'string' ? (meta[META_APPROVAL] as string) : null;
+
+    let outcome: DecisionOutcome;
+    try {
+      outcome = await s.decide(action, rawArgs as Record<string, unknown>, approvalId, entry?.hash ?? null);
+    } catch (err) {
+      // SECURITY: fail closed — no decision (bad args, wrong agent, audit down) means no call.
+      return errorResult(`Mandate could not decide this call: ${describe(err)}`, refusalId(err));
+    }
+    let d = outcome.decision;
+    // SECURITY: a quarantined, unknown or clashing tool is never forwarded, whatever the decision
+    // says. The catalogue may have been re-listed while we decided: judge the tool as it stands now.
+    const current = entry ? catalog.byExposed(entry.exposed) : undefined;
+    // The definition decided on (and bound to any approval) is the one that runs.
+    if (
+      !entry ||
+      !current ||
+      current.action !== entry.action ||
+      current.status !== 'approved' ||
+      current.hash !== entry.hash
+    ) {
+      return errorResult(
+        !entry
+          ? `unknown tool ${name}`
+          : current && current.status === 'approved' && current.action === entry.action
+            ? `tool ${name} changed while the call was decided; call it again`
+            : `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval (mandate tools approve ${entry.action})`,
+        d.decisionId,
+      );
+    }
+    entry = current;
+    if (d.effect === 'approval_required' && d.approval) {
+      const hold = entry.upstream.holdForApprovalMs?.[entry.tool] ?? ctx.holdDefault;
+      if (hold > 0) {
+        const resolved = await deps.approvals.wait(d.approval.id, hold, signal);
+        if (resolved && resolved.status === 'approved') {
+          try {
+            outcome = await s.decide(action, outcome.args, d.approval.id, entry.hash);
+          } catch (err) {
+            return errorResult(`Mandate could not decide this call: ${describe(err)}`, d.decisionId);
+          }
+          d = outcome.decision;
+        } else if (resolved && resolved.status !== 'pending') {
+          return errorResult(
+            `approval ${resolved.id} was ${resolved.status}; the call was not made`,
+            d.decisionId,
+          );
+        }
+      }
+    }
+    if (
+      d.effect === 'approval_required' &&
+      d.approval?.role === SELF_CONFIRMATION &&
+      onBehalfOf !== null &&
+      s.clientCaps.elicitation
+    ) {
+      // The policy asks the user acted for to confirm this exact call, and the client can ask them.
+      const pendingId = d.approval.id;
+      const confirmed = await confirmByElicitation(pendingId, id, signal);
+      if (confirmed === 'declined')
+        return errorResult(`the user declined this call (approval ${pendingId})`, d.decisionId);
+      if (confirmed === 'confirmed') {
+        try {
+          outcome = await s.decide(action, outcome.args, pendingId, entry.hash);
+        } catch (err) {
+          return errorResult(`Mandate could not decide this call: ${describe(err)}`, d.decisionId);
+        }
+        d = outcome.decision;
+      }
+    }
+    if (d.effect === 'approval_required') {
+      const a = d.approval!;
+      return errorResult(
+        `approval required: this exact call was sent to a ${a.role} for approval (approval ${a.id}, expires ${a.expiresAt}). ` +
+          `Once approved, call the tool again with the same arguments and _meta {"${META_APPROVAL}": "${a.id}"}. ` +
+          `Reasons: ${reasonText(d)}`,
+        d.decisionId,
+        { [META_APPROVAL]: a.id },
+      );
+    }
+    if (d.effect !== 'allow') {
+      // SECURITY: deny — the upstream is never contacted.
+      return errorResult(`denied by Mandate: ${reasonText(d)}`, d.decisionId);
+    }
+    const conn = s.conns.get(entry.upstream.name);
+    if (!conn) return errorResult(`upstream ${entry.upstream.name} is unavailable`, d.decisionId);
+    const upMeta: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(meta))
+      if (!k.startsWith('mandate/') && k !== 'progressToken') upMeta[k] = v;
+    // The trace goes on to the upstream server (`traceparent`/`tracestate` in _meta, as MCP's
+    // OpenTelemetry convention carries it); empty unless OpenTelemetry is configured.
+    Object.assign(upMeta, traceHeaders());
+    const upParams: Record<string, unknown> = { ...params, name: entry.tool, arguments: outcome.args };
+    if (Object.keys(upMeta).length > 0) upParams._meta = upMeta;
+    else delete upParams._meta;
+    conn.inflight.push(id);
+    try {
+      // SECURITY: what was checked is what runs — exactly the decided args go upstream.
+      const result = await conn.direct.call('tools/call', upParams, {
+        signal,
+        timeoutMs: callTimeoutMs,
+        ...(sendProgress ? { onprogress: (p) => void sendProgress(p) } : {}),
+      });
+      return withDecisionId(result, d.decisionId);
+    } catch (err) {
+      if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
+        logger.warn('upstream call timed out', {
+          server: conn.cfg.name,
+          tool: entry.tool,
+          decisionId: d.decisionId,
+        });
+        return errorResult(
+          `upstream ${conn.cfg.name} did not answer ${entry.tool} within ${callTimeoutMs} ms; the call was cancelled`,
+          d.decisionId,
+        );
+      }
+      if (err instanceof McpError)
+        throw new McpError(err.code, err.message, {
+          ...(isRecord(err.data) ? err.data : {}),
+          [META_DECISION]: d.decisionId,
+        });
+      throw err;
+    } finally {
+      conn.inflight.splice(conn.inflight.indexOf(id), 1);
+    }
+  }
+
+  return { listTools, callTool };
+}
