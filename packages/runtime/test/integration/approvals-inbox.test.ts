@@ -18,6 +18,7 @@ function approval(id: string, user: string, role = SELF_CONFIRMATION): ApprovalR
     action: 'payments.refund',
     resource: 'Customer::c-42',
     policyVersion: 'sha256:x',
+    toolHash: null,
     role,
     quorum: 1,
     summary: `Refund for ${user}`,
