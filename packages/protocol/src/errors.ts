@@ -63,7 +63,14 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** The one error body of every non-2xx HTTP answer. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; requestId: string; details?: unknown };
+  error: {
+    code: ErrorCode;
+    message: string;
+    requestId: string;
+    details?: unknown;
+    /** The id under which a refused decision request was recorded in the audit trail. */
+    decisionId?: string;
+  };
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {

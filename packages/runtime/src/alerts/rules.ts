@@ -95,7 +95,9 @@ export function createRuleEngine(rules: readonly AlertRule[]) {
               );
             break;
           case 'approval_flood': {
-            const requested = e.type === 'decision' && e.effect === 'approval_required';
+            // A dry run (`mandate check` without --request) asks nobody: it is not a request.
+            const requested =
+              e.type === 'decision' && e.effect === 'approval_required' && e.data.dryRun !== true;
             if (!requested || !agent) break;
             const { current } = windows.get(r.name)!.add(agent, t);
             if (current > r.max)

@@ -3,7 +3,14 @@ import type { AuditEvent, Tool } from '@mandate/protocol';
 import { ToolsDocumentSchema } from '@mandate/protocol';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MandateError, createJsonLogger, systemClock, type Clock, type Logger } from '../kernel/index.js';
+import {
+  MandateError,
+  createJsonLogger,
+  isMandateError,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '../kernel/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { Store } from '../storage/port.js';
 import { createCedarEngine, type PolicyEngine } from '../policy/index.js';
@@ -19,10 +26,12 @@ import {
   createRedactor,
   exportAudit,
   loadOrCreateKeys,
+  createRefusalRecorder,
   type AuditLog,
+  type RefusalRecorder,
 } from '../audit/index.js';
+import { createKeyService, createKeyUsage, type KeyService } from '../keys/index.js';
 import {
-  apiKeyHash,
   createAuthenticator,
   createHttpServer,
   createJwtVerifier,
@@ -54,6 +63,10 @@ export interface Mandate {
   record(event: Omit<AuditEvent, 'time' | 'nodeId'>): Promise<unknown>;
   approvals: ApprovalService;
   grants: GrantService;
+  /** API key lifecycle: create, list, revoke, rotate. */
+  keys: KeyService;
+  /** Refused attempts on the record (ADR 0018). */
+  refusals: RefusalRecorder;
   decisions: DecisionService;
   /** The MCP gateway, when upstreams are configured. */
   gateway: Gateway | null;
@@ -102,6 +115,7 @@ export async function createMandate(
   let policyEngine: PolicyEngine | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
+  let refusals: RefusalRecorder | undefined;
   let stopPolling: () => Promise<void> = async () => {};
   let sinks: SinkRunner | null = null;
   let stopTracing: () => Promise<void> = async () => {};
@@ -145,14 +159,18 @@ export async function createMandate(
     };
 
     const grants = createGrantService({ store, clock, audit: record });
+    const keyService = createKeyService({ store, clock, audit: record });
     if (!options.skipSeed) {
       await seedState(
         config,
         { store, engine, policies: policyService, grants, record, logger, clock },
         { reseed: options.reseed ?? loaded.reseed ?? false },
       );
-      await seed(loaded, { store, setTools, record });
+      await seed(loaded, { store, setTools, record, keys: keyService });
     }
+    refusals = createRefusalRecorder({ clock, logger, record });
+    const refusalRecorder = refusals;
+    const keyUsage = createKeyUsage({ store, clock, logger });
     baseTools = await store.listTools();
     mergeTools();
     await policyService.refresh();
@@ -189,6 +207,7 @@ export async function createMandate(
       digest: (args) => argsDigest(keys.hmacKey, args),
       time: createTimeContext(config.policies.timeZone),
       observe: (effect, ms) => metrics.observeDecision(effect, ms),
+      refusals: refusalRecorder,
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
@@ -205,6 +224,7 @@ export async function createMandate(
             clock,
           )
         : null,
+      { clock, usage: keyUsage },
     );
     // P4/P5 across nodes: a set activated by another process or node is picked up within a second.
     const refreshPolicy = () => {
@@ -255,7 +275,17 @@ export async function createMandate(
                 mergeTools();
               },
               record,
-              authenticate: authenticateHeader,
+              // Failed authentications at /mcp are counted like the API's (ADR 0018); the gateway
+              // does not hand out the peer address, so they are counted under one source.
+              authenticate: async (header) => {
+                try {
+                  return await authenticateHeader(header);
+                } catch (err) {
+                  if (isMandateError(err) && err.code === 'unauthenticated')
+                    refusalRecorder.unauthenticated('mcp', 'MCP /mcp');
+                  throw err;
+                }
+              },
             },
             {
               ...config.gateway,
@@ -284,6 +314,8 @@ export async function createMandate(
       record,
       approvals,
       grants,
+      keys: keyService,
+      refusals: refusalRecorder,
       decisions,
       gateway,
       metrics,
@@ -315,6 +347,8 @@ export async function createMandate(
             runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
           options: config.server,
           authenticate: authenticateHeader,
+          refusals: refusalRecorder,
+          keys: keyService,
           sinks: () => sinks?.status() ?? [],
           ...(alerts ? { alerts } : {}),
           ...(gateway ? { gateway } : {}),
@@ -372,6 +406,8 @@ export async function createMandate(
             policyService.close();
             await engine.close();
             await notifier?.close();
+            await refusalRecorder.close();
+            await keyUsage.flush();
             await auditLog.close();
           } finally {
             await store.close();
@@ -383,6 +419,7 @@ export async function createMandate(
   } catch (err) {
     await stopPolling();
     policies?.close();
+    await refusals?.close().catch(() => undefined);
     await evidence?.close().catch(() => undefined);
     await policyEngine?.close();
     await audit?.close().catch(() => undefined);
@@ -398,6 +435,7 @@ async function seed(
     store: Store;
     setTools: (tools: Tool[]) => Promise<void>;
     record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+    keys: KeyService;
   },
 ): Promise<void> {
   const { config } = loaded;
@@ -407,21 +445,6 @@ async function seed(
       throw new MandateError('bad_request', `tools file ${config.tools}: ${r.error.issues[0]?.message}`);
     await deps.setTools(r.data.tools);
   }
-  for (const k of config.apiKeys) {
-    const hash = apiKeyHash(k.secret);
-    if (await deps.store.findApiKeyByHash(hash)) continue;
-    await deps.store.putApiKey({
-      id: `key_${k.name}`,
-      hash,
-      role: k.role,
-      subject: k.subject,
-      name: k.name,
-      createdAt: new Date().toISOString(),
-      revokedAt: null,
-    });
-    await deps.record({
-      type: 'key.created',
-      data: { keyId: `key_${k.name}`, role: k.role, subject: k.subject, source: 'config' },
-    });
-  }
+  // Keys: the config's are synced (a key it no longer lists is revoked, audited).
+  await deps.keys.syncConfigKeys(config.apiKeys);
 }

@@ -1,6 +1,6 @@
 import type { ApprovalRef, AuditEvent } from '@mandate/protocol';
 import { MandateError, canonicalize, newId, sha256Hex, type Clock, type Logger } from '../kernel/index.js';
-import type { ApprovalRecord, ApprovalVote, Store } from '../storage/port.js';
+import type { ApprovalFilter, ApprovalRecord, ApprovalVote, Store } from '../storage/port.js';
 import { verifyApprovalSignature } from './signature.js';
 
 /**
@@ -87,12 +87,12 @@ export interface ApprovalService {
   /** Creates a pending approval for this exact call, or returns the pending one already bound to it. */
   request(input: RequestApprovalInput): Promise<ApprovalRecord>;
   get(id: string): Promise<ApprovalRecord | null>;
-  list(filter: {
-    status?: ApprovalRecord['status'];
-    roles?: string[];
-    agent?: string;
-    limit?: number;
-  }): Promise<ApprovalRecord[]>;
+  list(filter: ApprovalFilter): Promise<ApprovalRecord[]>;
+  /**
+   * One page, newest first, filtered in the store before the limit; `nextCursor` (an approval id,
+   * passed back as `filter.before`) is null on the last page.
+   */
+  page(filter: ApprovalFilter): Promise<{ items: ApprovalRecord[]; nextCursor: string | null }>;
   vote(
     id: string,
     approver: Approver,
@@ -137,6 +137,20 @@ export function createApprovalService(
     }
     return (await store.getApproval(a.id)) ?? a;
   };
+
+  async function page(
+    filter: ApprovalFilter,
+  ): Promise<{ items: ApprovalRecord[]; nextCursor: string | null }> {
+    const limit = filter.limit ?? 100;
+    const raw = await store.listApprovals({ ...filter, limit });
+    const items: ApprovalRecord[] = [];
+    for (const a of raw) {
+      // A pending approval past its expiry is expired now: it leaves a `pending` page.
+      const s = await settleExpiry(a);
+      if (!filter.status || s.status === filter.status) items.push(s);
+    }
+    return { items, nextCursor: raw.length === limit && raw.length > 0 ? raw.at(-1)!.id : null };
+  }
 
   return {
     async request(input) {
@@ -206,14 +220,10 @@ export function createApprovalService(
     },
 
     async list(filter) {
-      const items = await store.listApprovals(filter);
-      const out: ApprovalRecord[] = [];
-      for (const a of items) {
-        const s = await settleExpiry(a);
-        if (!filter.status || s.status === filter.status) out.push(s);
-      }
-      return out;
+      return (await page(filter)).items;
     },
+
+    page,
 
     async vote(id, approver, verdict, comment, signature) {
       for (let attempt = 0; attempt < 5; attempt++) {

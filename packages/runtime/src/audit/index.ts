@@ -32,5 +32,7 @@ export {
 export type { Redactor, RedactorOptions } from './redact.js';
 export { cefExtension, cefHeader, exportAudit, formatRecord } from './export.js';
 export type { ExportAuditOptions } from './export.js';
+export { createRefusalRecorder } from './refusals.js';
+export type { RefusedCaller, Refusal, RefusalRecorder, RefusalRecorderOptions } from './refusals.js';
 export { createReadRecorder } from './read-events.js';
 export type { ReadRecorder, ReadRecorderOptions, TrailRead } from './read-events.js';

@@ -12,13 +12,20 @@ export function registerApprovals(program: Command): void {
     .description('list and resolve approvals (talks to a running server)');
   remote(approvals.command('list').description('approvals routed to you'))
     .option('--status <status>', 'pending | approved | denied | expired | consumed', 'pending')
+    .option('--limit <n>', 'at most this many (default 100)')
+    .option('--cursor <cursor>', 'the next page: the nextCursor a previous page printed')
     .action(async (opts) => {
-      const r = (await api(opts, 'GET', `/v1/approvals?status=${encodeURIComponent(opts.status)}`)) as {
+      const q = new URLSearchParams({ status: opts.status });
+      if (opts.limit !== undefined) q.set('limit', opts.limit);
+      if (opts.cursor !== undefined) q.set('cursor', opts.cursor);
+      const r = (await api(opts, 'GET', `/v1/approvals?${q}`)) as {
         items: Record<string, unknown>[];
+        nextCursor?: string | null;
       };
       if (opts.json) printJson(r);
       else if (r.items.length === 0) out(`no ${opts.status} approvals`);
       else for (const a of r.items) out(approvalLines(a));
+      if (!opts.json && r.nextCursor) out(`more: --cursor ${r.nextCursor}`);
     });
   for (const verdict of ['approve', 'deny'] as const) {
     remote(approvals.command(`${verdict} <id>`).description(`${verdict} an approval`))

@@ -2,6 +2,26 @@ import { Command } from 'commander';
 import { MandateError } from '../kernel/index.js';
 import { out, printJson, api, remote } from './shared.js';
 
+/**
+ * `[action:]arg op value`, e.g. `payments.refund:amount<=200`. Ordering operators take a number;
+ * `==` and `!=` also take true, false or a string. Anything else is refused naming the flag.
+ */
+export function parseLimitFlag(text: string): Record<string, unknown> {
+  const m = /^(?:([a-z*][\w.*-]*):)?([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*(.+)$/.exec(text.trim());
+  if (!m)
+    throw new MandateError(
+      'bad_request',
+      `invalid --limit ${text}: use [action:]arg op value, e.g. payments.refund:amount<=200`,
+    );
+  const [, action, arg, op, rawValue] = m;
+  const raw = rawValue!.trim();
+  const numeric = /^-?\d+(\.\d+)?$/.test(raw);
+  if (['<', '<=', '>', '>='].includes(op!) && !numeric)
+    throw new MandateError('bad_request', `invalid --limit ${text}: ${op} takes a number, not ${raw}`);
+  const value = numeric ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw;
+  return { ...(action ? { action } : {}), arg, op, value };
+}
+
 /** `mandate grants list|create|revoke` (against a running server). */
 export function registerGrants(program: Command): void {
   const grants = program
@@ -30,23 +50,14 @@ export function registerGrants(program: Command): void {
     .option('--user <id>', 'the user granting (admins only; a user key grants for itself)')
     .requiredOption('--actions <list>', 'comma-separated actions or namespace.*')
     .option('--resources <list>', 'comma-separated Type::id resources')
-    .option('--limit <expr...>', 'arg limits like "amount<=200"')
+    .option(
+      '--limit <expr...>',
+      'arg limits: "payments.refund:amount<=200" for one action, "amount<=200" for every action whose args have amount',
+    )
     .option('--expires-in <duration>', 'e.g. 1h, 30d', '24h')
     .option('--parent <grantId>', 'attenuate this grant (sub-agent delegation)')
     .action(async (opts) => {
-      const limits = ((opts.limit as string[] | undefined) ?? []).map((l) => {
-        const m = /^([\w.]+)\s*(<=|>=|==|!=|<|>)\s*(.+)$/.exec(l);
-        if (!m) throw new MandateError('bad_request', `invalid --limit ${l}: use e.g. amount<=200`);
-        const raw = m[3]!.trim();
-        const value = /^-?\d+(\.\d+)?$/.test(raw)
-          ? Number(raw)
-          : raw === 'true'
-            ? true
-            : raw === 'false'
-              ? false
-              : raw;
-        return { arg: m[1], op: m[2], value };
-      });
+      const limits = ((opts.limit as string[] | undefined) ?? []).map(parseLimitFlag);
       const body: Record<string, unknown> = {
         agent: opts.agent,
         actions: (opts.actions as string).split(',').map((s) => s.trim()),

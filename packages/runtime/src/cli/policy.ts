@@ -1,6 +1,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
+import type { z } from 'zod';
 import { EntitiesDocumentSchema, ToolsDocumentSchema } from '@mandate/protocol';
 import { MandateError, parseJsonStrict } from '../kernel/index.js';
 import { parseCasesYaml } from './yaml-cases.js';
@@ -9,6 +10,37 @@ import { runPolicyCases } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
 import { EXIT, out, printJson, load, common, withMandate } from './shared.js';
 import { undeclaredTools, type UndeclaredTool } from './tool-coverage.js';
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new MandateError(
+      'bad_request',
+      `cannot read ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+}
+
+/** A JSON document checked against its schema; bad input names the file and the first wrong field. */
+async function readDocument<T>(path: string, what: string, schema: z.ZodType<T>): Promise<T> {
+  const text = await readText(path, what);
+  let value: unknown;
+  try {
+    value = parseJsonStrict(text);
+  } catch (err) {
+    throw new MandateError('bad_request', `${what} file ${path}: ${(err as Error).message}`);
+  }
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new MandateError(
+      'bad_request',
+      `${what} file ${path}: ${i?.path.join('.') || '(root)'}: ${i?.message}`,
+    );
+  }
+  return r.data;
+}
 
 /** `mandate policy validate|test|diff|activate`. */
 export function registerPolicy(program: Command): void {
@@ -64,6 +96,18 @@ export function registerPolicy(program: Command): void {
     .action(async (dir: string, opts) => {
       const root = resolve(dir);
       const source = await loadPolicyDir(root);
+      // An invalid set is a failed test with its problems, as `policy validate` prints them (exit 1).
+      const validity = createCedarEngine().validate(source);
+      if (!validity.ok) {
+        if (opts.json) printJson({ ok: false, problems: validity.problems });
+        else {
+          out(`the policy set in ${root} is invalid:`);
+          for (const p of validity.problems)
+            out(`  ${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
+        }
+        process.exitCode = EXIT.failed;
+        return;
+      }
       let loaded: LoadedConfig | null = null;
       try {
         loaded = load(opts);
@@ -72,14 +116,15 @@ export function registerPolicy(program: Command): void {
       }
       const toolsFile = opts.tools ? resolve(opts.tools) : loaded?.config.tools;
       const entitiesFile = opts.entities ? resolve(opts.entities) : loaded?.config.entities;
-      const tools = toolsFile
-        ? ToolsDocumentSchema.parse(parseJsonStrict(await readFile(toolsFile, 'utf8'))).tools
-        : [];
+      const tools = toolsFile ? (await readDocument(toolsFile, 'tools', ToolsDocumentSchema)).tools : [];
       const entities = entitiesFile
-        ? EntitiesDocumentSchema.parse(parseJsonStrict(await readFile(entitiesFile, 'utf8')))
+        ? await readDocument(entitiesFile, 'entities', EntitiesDocumentSchema)
         : { agents: [], users: [], resources: [] };
       const casesPath = opts.cases ? resolve(opts.cases) : join(root, 'tests');
-      const files = (await stat(casesPath)).isDirectory()
+      const casesStat = await stat(casesPath).catch(() => {
+        throw new MandateError('bad_request', `no cases at ${casesPath} (give --cases <file|dir>)`);
+      });
+      const files = casesStat.isDirectory()
         ? (await readdir(casesPath))
             .filter((f) => /\.ya?ml$/.test(f))
             .sort()
@@ -87,7 +132,7 @@ export function registerPolicy(program: Command): void {
         : [casesPath];
       const cases: unknown[] = [];
       for (const f of files) {
-        const doc = parseCasesYaml(await readFile(f, 'utf8'), f) as { cases?: unknown[] } | unknown[];
+        const doc = parseCasesYaml(await readText(f, 'cases'), f) as { cases?: unknown[] } | unknown[];
         const list = Array.isArray(doc) ? doc : doc?.cases;
         if (!Array.isArray(list))
           throw new MandateError('bad_request', `${f}: expected a list of cases or { cases: [...] }`);

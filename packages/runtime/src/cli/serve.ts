@@ -4,6 +4,20 @@ import { createMandate, describeStore } from '../app/index.js';
 import { authenticate } from '../http/auth.js';
 import { out, load, withUpstreams, common } from './shared.js';
 
+/**
+ * Keys written in the config file (the demo's `demo-admin` …) are for demos: their secrets are in a
+ * file anyone with the repository has. Said at every start so nobody ships them by accident.
+ */
+export function demoKeysNotice(keys: readonly { name: string }[]): string[] {
+  if (keys.length === 0) return [];
+  const names = keys.map((k) => k.name);
+  return [
+    `  keys:    ${names.length} from the config file (${names.slice(0, 4).join(', ')}${names.length > 4 ? ', …' : ''}) — DEMO ONLY:`,
+    `           their secrets are in the config; remove apiKeys and use \`mandate keys create\` for real use`,
+    `           (keys removed from the config are revoked at the next start)`,
+  ];
+}
+
 /** `mandate serve` and `mandate gateway --stdio`: the long-running commands. */
 export function registerServe(program: Command): void {
   common(
@@ -42,6 +56,7 @@ export function registerServe(program: Command): void {
                 `  mcp:     ${url}/mcp (gateway to ${loaded.config.gateway.upstreams.map((u) => u.name).join(', ')}; agent API key as bearer)`,
               ]
             : []),
+          ...demoKeysNotice(loaded.config.apiKeys),
           `  try:     curl -s ${url}/readyz`,
           `  docs:    README.md (5-minute tour), docs/api.md, docs/cli.md`,
         ].join('\n'),

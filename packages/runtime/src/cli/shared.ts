@@ -118,9 +118,15 @@ export async function api(
   const base = opts.url ?? process.env.MANDATE_URL ?? 'http://127.0.0.1:8787';
   const key = opts.key ?? process.env.MANDATE_KEY;
   if (!key) throw new MandateError('unauthenticated', 'give an API key with --key or MANDATE_KEY');
+  let url: URL;
+  try {
+    url = new URL(path, base);
+  } catch {
+    throw new MandateError('bad_request', `--url ${base} is not a URL (e.g. http://127.0.0.1:8787)`);
+  }
   let res: Response;
   try {
-    res = await fetch(new URL(path, base), {
+    res = await fetch(url, {
       method,
       headers: {
         authorization: `Bearer ${key}`,
@@ -132,7 +138,16 @@ export async function api(
     throw new MandateError('store_unavailable', `cannot reach Mandate at ${base}: ${(err as Error).message}`);
   }
   const text = await res.text();
-  const data = text ? (JSON.parse(text) as unknown) : null;
+  let data: unknown = null;
+  try {
+    data = text ? (JSON.parse(text) as unknown) : null;
+  } catch {
+    // Not a Mandate server (a proxy's error page, another service on that port).
+    throw new MandateError(
+      'bad_request',
+      `${base} answered HTTP ${res.status} with something that is not JSON: is --url a Mandate server?`,
+    );
+  }
   if (!res.ok) {
     const e = (data as { error?: { code?: string; message?: string } })?.error;
     const code = (e?.code ?? 'internal') as ConstructorParameters<typeof MandateError>[0];

@@ -32,6 +32,9 @@ export function registerTools(program: Command): void {
     .action(async (name: string, opts) => {
       const pin = await withMandate(opts, async (m) => {
         if (!m.gateway) throw new MandateError('bad_request', 'no upstreams are configured');
+        // `tools list` prints `server.tool`: that name approves, whatever the upstream's action prefix.
+        const pinned = (await m.store.listToolPins()).find((p) => `${p.server}.${p.tool}` === name);
+        if (pinned) return m.gateway.pins.approve(pinned.server, pinned.tool, 'admin:cli', opts.hash);
         return m.gateway.approve(name, 'admin:cli', opts.hash);
       });
       if (opts.json) printJson(pin);

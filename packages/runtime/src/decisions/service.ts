@@ -11,10 +11,11 @@ import type {
 } from '@mandate/protocol';
 import { MandateError, isMandateError, newId, type Clock, type Logger } from '../kernel/index.js';
 import type { CompiledPolicySet, PolicyEntity, PolicyEvaluation } from '../policy/port.js';
-import type { ResourceRef, ToolRegistry } from '../tools/index.js';
+import { schemaDeclares, type ResourceRef, type ToolRegistry } from '../tools/index.js';
 import { toApprovalRef, type ApprovalService, type CallBinding } from '../approvals/index.js';
 import type { GrantService } from '../grants/index.js';
 import type { GrantRecord, Store } from '../storage/port.js';
+import type { RefusalRecorder } from '../audit/index.js';
 import type { PolicyTime } from './time.js';
 import { argsForPolicy } from './typed-args.js';
 import { inSpan, startSpan } from '../telemetry/index.js';
@@ -46,13 +47,26 @@ export interface DecisionServiceDeps {
   time: (nowMs: number) => PolicyTime;
   /** Observes every decision (metrics). */
   observe?: (effect: Effect, latencyMs: number) => void;
+  /** Where refused requests (wrong agent, invalid args) go on the record, each under a decision id. */
+  refusals?: Pick<RefusalRecorder, 'refused'>;
 }
+
+/** Refusals of the request itself, before any decision: recorded as `request.refused`, answered 400/403. */
+const REFUSED_CODES: ReadonlySet<string> = new Set([
+  'forbidden',
+  'agent_mismatch',
+  'bad_request',
+  'invalid_args',
+  'invalid_number',
+]);
 
 /** The outcome of `decide`, plus what the gateway and SDK need to run exactly what was decided. */
 export interface DecisionOutcome {
   decision: Decision;
   /** The args that were decided on (parsed once, validated); the gateway forwards exactly these. */
   args: Record<string, unknown>;
+  /** A dry run that ended in approval_required: who would have been asked. */
+  wouldRequest?: { role: string; quorum: number };
 }
 
 /** What a door knows about the call beyond the request itself, and binds an approval to. */
@@ -68,6 +82,12 @@ export interface DecideOptions {
    * an approval asked for under one definition is refused under another (ADR 0017).
    */
   toolHash?: string | null;
+  /**
+   * Decide without side effects on approvals (`mandate check` by default): an approval that would
+   * be needed is not requested (the outcome says which role it would go to) and none is consumed.
+   * The decision is still recorded, marked `dryRun`.
+   */
+  dryRun?: boolean;
 }
 
 /** The gateway's name for the same options. */
@@ -104,7 +124,28 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         },
       ),
   };
-  return service;
+  // Every door (HTTP, MCP, embedded SDK) gets the id under which a refused request was recorded.
+  const refusing: DecisionService = {
+    async decide(req, caller, options) {
+      try {
+        return await service.decide(req, caller, options);
+      } catch (err) {
+        if (!deps.refusals || !isMandateError(err) || !REFUSED_CODES.has(err.code)) throw err;
+        const decisionId = newId('dec', clock.now());
+        await deps.refusals.refused({
+          code: err.code,
+          reason: err.message,
+          route: 'decision',
+          caller,
+          decisionId,
+          agent: req.agent,
+          action: req.action,
+        });
+        throw new MandateError(err.code, err.message, { details: err.details, decisionId, cause: err });
+      }
+    },
+  };
+  return refusing;
 
   async function decideInSpan(
     req: DecisionRequest,
@@ -159,6 +200,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       let grantChain: string[] = [];
       let approvalRef: Decision['approval'];
       let approvalId: string | null = null;
+      let wouldRequest: DecisionOutcome['wouldRequest'];
 
       try {
         const outcome = await evaluate();
@@ -237,6 +279,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             action: req.action,
             args,
             resource,
+            declares: (path) => schemaDeclares(tool.inputSchema, path),
           });
           if (!check.ok) {
             errors.push({ code: check.code, message: check.message });
@@ -336,6 +379,14 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           policyVersion: policy.version,
           toolHash: call.toolHash ?? null,
         };
+        if (options?.dryRun) {
+          if (req.approvalId) {
+            errors.push({ code: 'bad_request', message: 'a dry run does not consume approvals' });
+            return 'deny';
+          }
+          wouldRequest = { role: requirement.role, quorum: requirement.quorum };
+          return 'approval_required';
+        }
         if (req.approvalId) {
           approvalId = req.approvalId;
           const consumed = await deps.approvals.consume(req.approvalId, binding, decisionId);
@@ -413,6 +464,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
               traceId: req.traceId ?? null,
               caller: caller.keyId,
               latencyUs: Math.round(latencyMs * 1000),
+              ...(options?.dryRun ? { dryRun: true } : {}),
             },
           }),
         );
@@ -431,7 +483,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         );
       }
       deps.observe?.(effect, performance.now() - started);
-      return { decision, args };
+      return wouldRequest ? { decision, args, wouldRequest } : { decision, args };
     }
   }
 }

@@ -27,6 +27,11 @@ export function reasonText(d: Decision): string {
 }
 
 /** An error as a client may see it: a Mandate error's code and message, never internals. */
+/** The decision id a refused request was recorded under (invalid args, wrong agent), if any. */
+export function refusalId(err: unknown): string | null {
+  return isMandateError(err) ? (err.decisionId ?? null) : null;
+}
+
 export function describe(err: unknown): string {
   if (isMandateError(err)) return `${err.code}: ${err.message}`;
   return 'internal error';

@@ -11,6 +11,7 @@ import {
   errorResult,
   isRecord,
   reasonText,
+  refusalId,
   withDecisionId,
 } from './results.js';
 import type { SessionScope } from './scope.js';
@@ -122,7 +123,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
       outcome = await s.decide(action, rawArgs as Record<string, unknown>, approvalId, entry?.hash ?? null);
     } catch (err) {
       // SECURITY: fail closed — no decision (bad args, wrong agent, audit down) means no call.
-      return errorResult(`Mandate could not decide this call: ${describe(err)}`, null);
+      return errorResult(`Mandate could not decide this call: ${describe(err)}`, refusalId(err));
     }
     let d = outcome.decision;
     // SECURITY: a quarantined, unknown or clashing tool is never forwarded, whatever the decision

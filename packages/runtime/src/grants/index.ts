@@ -1,4 +1,4 @@
-export { actionCovered, createGrantService } from './service.js';
+export { actionCovered, createGrantService, describeLimit } from './service.js';
 export type {
   CreateGrantInput,
   GrantCheck,

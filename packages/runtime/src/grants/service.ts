@@ -36,6 +36,11 @@ export interface GrantCheckInput {
   action: string;
   args: Record<string, unknown>;
   resource: Resource | null;
+  /**
+   * Does the action's input schema declare this arg path? A limit that names no action applies to
+   * the actions that declare its arg (or whose call carries it). Absent: every such limit applies.
+   */
+  declares?: (argPath: string) => boolean;
 }
 
 /** Delegation: a user's grants to agents, attenuated hop by hop, revocable at once. */
@@ -89,24 +94,100 @@ function limitHolds(limit: GrantLimit, args: Record<string, unknown>): boolean {
   }
 }
 
-/** Is the child's limit set at least as strict as the parent's? Each parent limit must reappear, same or tighter. */
-function limitsAttenuate(child: GrantLimit[], parent: GrantLimit[]): boolean {
-  return parent.every((pl) =>
-    child.some((cl) => {
-      if (cl.arg !== pl.arg || cl.action !== pl.action) return false;
-      if (cl.op === pl.op && cl.value === pl.value) return true;
-      if (typeof cl.value !== 'number' || typeof pl.value !== 'number') return false;
-      if ((pl.op === '<=' || pl.op === '<') && (cl.op === '<=' || cl.op === '<')) {
-        return cl.value < pl.value || (cl.value === pl.value && (cl.op === '<' || pl.op === '<='));
-      }
-      if ((pl.op === '>=' || pl.op === '>') && (cl.op === '>=' || cl.op === '>')) {
-        return cl.value > pl.value || (cl.value === pl.value && (cl.op === '>' || pl.op === '>='));
-      }
-      // An exact value is a subset when that value satisfies the parent's limit.
-      if (cl.op === '==') return limitHolds({ ...pl, arg: 'v' }, { v: cl.value });
-      return false;
-    }),
-  );
+/** Do two action patterns share an action? */
+function patternsOverlap(a: string, b: string): boolean {
+  return patternSubset(a, [b]) || patternSubset(b, [a]);
+}
+
+const UPPER = new Set(['<=', '<']);
+const LOWER = new Set(['>=', '>']);
+
+/** Is `cl` at least as strict as `pl` (same arg)? */
+function limitTighter(cl: GrantLimit, pl: GrantLimit): boolean {
+  if (cl.op === pl.op && cl.value === pl.value) return true;
+  if (typeof cl.value !== 'number' || typeof pl.value !== 'number') return false;
+  if (UPPER.has(pl.op) && UPPER.has(cl.op)) {
+    return cl.value < pl.value || (cl.value === pl.value && (cl.op === '<' || pl.op === '<='));
+  }
+  if (LOWER.has(pl.op) && LOWER.has(cl.op)) {
+    return cl.value > pl.value || (cl.value === pl.value && (cl.op === '>' || pl.op === '>='));
+  }
+  // An exact value is a subset when that value satisfies the parent's limit.
+  if (cl.op === '==') return limitHolds({ ...pl, arg: 'v' }, { v: cl.value });
+  return false;
+}
+
+/** Does a limit cover every call of the child action pattern `c`? */
+const coversAll = (l: GrantLimit, c: string) => l.action === undefined || patternSubset(c, [l.action]);
+/** Can a limit apply to some call of the child action pattern `c`? */
+const touches = (l: GrantLimit, c: string) => l.action === undefined || patternsOverlap(c, l.action);
+
+/**
+ * Attenuation of limits, per action: every parent limit that can apply to one of the sub-grant's
+ * actions holds for it too — inherited when the sub-grant does not name it, refused when the
+ * sub-grant names a looser bound on the same arg. Limits on actions the sub-grant does not get are
+ * not copied (issue 9 §4).
+ */
+function narrowLimits(
+  childActions: string[],
+  child: GrantLimit[],
+  parent: GrantLimit[],
+): { limits: GrantLimit[]; problems: string[] } {
+  const problems: string[] = [];
+  const limits = [...child];
+  for (const pl of parent) {
+    const relevant = childActions.filter((c) => touches(pl, c));
+    if (relevant.length === 0) continue;
+    for (const cl of child) {
+      if (cl.arg !== pl.arg || !relevant.some((c) => touches(cl, c))) continue;
+      const sameFamily = (UPPER.has(cl.op) && UPPER.has(pl.op)) || (LOWER.has(cl.op) && LOWER.has(pl.op));
+      if (sameFamily && !limitTighter(cl, pl))
+        problems.push(`limit ${describeLimit(cl)} is wider than the parent's ${describeLimit(pl)}`);
+    }
+    const kept = relevant.every((c) =>
+      child.some((cl) => cl.arg === pl.arg && coversAll(cl, c) && limitTighter(cl, pl)),
+    );
+    if (!kept) limits.push({ ...pl });
+  }
+  return { limits, problems };
+}
+
+/** `payments.refund:amount<=200`, or `amount<=200` for a limit on every action. */
+export function describeLimit(l: GrantLimit): string {
+  return `${l.action ? `${l.action}:` : ''}${l.arg}${l.op}${JSON.stringify(l.value)}`;
+}
+
+const ARG_PATH = /^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63}){0,7}$/;
+
+/** Refuses (400) limits that can never mean what was written: a bad arg path, a bound that is not a number, a foreign action. */
+function validateLimits(actions: string[], limits: GrantLimit[]): void {
+  for (const l of limits) {
+    const what = `limit ${describeLimit(l)}`;
+    if (!ARG_PATH.test(l.arg)) throw new MandateError('bad_request', `${what}: ${l.arg} is not an arg path`);
+    if ((UPPER.has(l.op) || LOWER.has(l.op)) && (typeof l.value !== 'number' || !Number.isFinite(l.value)))
+      throw new MandateError(
+        'bad_request',
+        `${what}: ${l.op} takes a number, not ${JSON.stringify(l.value)}`,
+      );
+    if (typeof l.value === 'number' && !Number.isFinite(l.value))
+      throw new MandateError('bad_request', `${what}: the value is not a finite number`);
+    if (l.action !== undefined) {
+      if (!ACTION_PATTERN.test(l.action))
+        throw new MandateError('bad_request', `${what}: ${l.action} is not an action name or namespace.*`);
+      if (!actions.some((a) => patternsOverlap(a, l.action!)))
+        throw new MandateError('bad_request', `${what}: ${l.action} is not one of the grant's actions`);
+    }
+  }
+}
+
+/** Does a path name a value in the args? */
+function argPresent(args: Record<string, unknown>, path: string): boolean {
+  let v: unknown = args;
+  for (const seg of path.split('.')) {
+    if (!v || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, seg)) return false;
+    v = (v as Record<string, unknown>)[seg];
+  }
+  return true;
 }
 
 function resourceMatches(g: GrantRecord, user: User, resource: Resource | null): boolean {
@@ -149,6 +230,7 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       }
       if (input.actions.length === 0)
         throw new MandateError('bad_request', 'a grant names at least one action');
+      validateLimits(input.actions, input.limits ?? []);
       const expires = Date.parse(input.expiresAt);
       if (!Number.isFinite(expires) || expires <= now)
         throw new MandateError('bad_request', 'expiresAt must be a time in the future');
@@ -197,8 +279,9 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
           if (grant.resourceAttributes[k] !== v)
             problems.push(`resource constraint ${k}=${v} of the parent must be kept`);
         }
-        if (!limitsAttenuate(grant.limits, parent.limits))
-          problems.push('limits are wider than the parent grant');
+        const narrowed = narrowLimits(grant.actions, grant.limits, parent.limits);
+        problems.push(...narrowed.problems);
+        grant.limits = narrowed.limits;
         if (expires > Date.parse(parent.expiresAt)) problems.push('expires after the parent grant');
         if (problems.length) {
           throw new MandateError(
@@ -268,8 +351,11 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         if (!chain.every((c) => isLive(c, now))) continue;
         sawLive = true;
         if (!resourceMatches(g, input.user, input.resource)) continue;
-        const limits = g.limits.filter(
-          (l) => l.action === undefined || actionCovered(l.action, input.action),
+        // SECURITY: fail closed — an unscoped limit applies wherever its arg is declared or sent.
+        const limits = g.limits.filter((l) =>
+          l.action !== undefined
+            ? actionCovered(l.action, input.action)
+            : (input.declares?.(l.arg) ?? true) || argPresent(input.args, l.arg),
         );
         if (!limits.every((l) => limitHolds(l, input.args))) continue;
         return { ok: true, grant: g, chain: chain.map((c) => c.id) };

@@ -1,16 +1,24 @@
-import { MandateError, sha256Hex } from '../kernel/index.js';
+import { MandateError, systemClock, type Clock } from '../kernel/index.js';
+import { apiKeyDead, apiKeyHash, type KeyUsage } from '../keys/index.js';
 import { looksLikeJwt, type JwtVerifier } from './jwt.js';
 import type { Caller } from '../decisions/index.js';
 import type { Role, Store } from '../storage/port.js';
 
-/** Hash under which an API key secret is stored; the secret itself never is. */
-export function apiKeyHash(secret: string): string {
-  return sha256Hex('mandate.apikey.v1\0' + secret);
+export { apiKeyHash };
+
+/** How API keys are checked: the clock for expiry, and where uses are reported (coalesced last-used). */
+export interface ApiKeyAuthOptions {
+  clock?: Clock;
+  usage?: KeyUsage;
 }
 
-/** Resolves the caller from `Authorization: Bearer <key>`; 401 for a missing, unknown or revoked key. */
-export async function authenticate(store: Store, header: string | undefined): Promise<Caller> {
-  return apiKeyCaller(store, bearer(header));
+/** Resolves the caller from `Authorization: Bearer <key>`; 401 for a missing, unknown, revoked or expired key. */
+export async function authenticate(
+  store: Store,
+  header: string | undefined,
+  options: ApiKeyAuthOptions = {},
+): Promise<Caller> {
+  return apiKeyCaller(store, bearer(header), options);
 }
 
 /**
@@ -20,10 +28,11 @@ export async function authenticate(store: Store, header: string | undefined): Pr
 export function createAuthenticator(
   store: Store,
   jwt: JwtVerifier | null,
+  options: ApiKeyAuthOptions = {},
 ): (header: string | undefined) => Promise<Caller> {
   return async (header) => {
     const token = bearer(header);
-    return jwt && looksLikeJwt(token) ? jwt(token) : apiKeyCaller(store, token);
+    return jwt && looksLikeJwt(token) ? jwt(token) : apiKeyCaller(store, token, options);
   };
 }
 
@@ -36,10 +45,15 @@ function bearer(header: string | undefined): string {
   return token;
 }
 
-async function apiKeyCaller(store: Store, secret: string): Promise<Caller> {
+async function apiKeyCaller(store: Store, secret: string, options: ApiKeyAuthOptions): Promise<Caller> {
   if (secret.length > 512) throw new MandateError('unauthenticated', 'invalid API key');
+  // Keys are read from the shared store on every request (no cache): a revocation or an expiry
+  // holds on every node at the next request.
   const key = await store.findApiKeyByHash(apiKeyHash(secret));
-  if (!key || key.revokedAt) throw new MandateError('unauthenticated', 'invalid API key');
+  // SECURITY: fail closed — unknown, revoked and expired keys get the same 401.
+  if (!key || apiKeyDead(key, (options.clock ?? systemClock).now()))
+    throw new MandateError('unauthenticated', 'invalid API key');
+  options.usage?.used(key.id);
   return { role: key.role, subject: key.subject, keyId: key.id };
 }
 

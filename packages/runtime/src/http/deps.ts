@@ -9,6 +9,8 @@ import type { PolicyService } from '../policy/service.js';
 import type { ToolRegistry } from '../tools/index.js';
 import type { AuditFilter, Store } from '../storage/port.js';
 import type { Metrics } from './metrics.js';
+import type { RefusalRecorder } from '../audit/index.js';
+import type { KeyService } from '../keys/index.js';
 import type { AuditIntegrity, TrailRead } from '../audit/index.js';
 import type { SinkStatus } from '../sinks/index.js';
 import type { Alerting } from '../alerts/index.js';
@@ -47,6 +49,10 @@ export interface HttpDeps {
   options: { maxBodyBytes: number; maxJsonDepth: number; maxInFlight: number };
   /** Aborted when the node shuts down: long-polls return at once and connections are not kept alive. */
   shutdown?: AbortSignal;
+  /** Where refused attempts go on the record; absent: they are not recorded (tests of other concerns). */
+  refusals?: RefusalRecorder;
+  /** API key lifecycle (`/v1/keys`); absent: the routes answer 404. */
+  keys?: KeyService;
   /** Delivery state of the audit sinks (`/metrics`, `GET /v1/audit/sinks`). */
   sinks?: () => SinkStatus[];
   /** Alert rules over the audit stream, when configured (`/v1/alerts`). */

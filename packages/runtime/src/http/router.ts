@@ -19,6 +19,8 @@ export type Handler = (ctx: Ctx) => Promise<unknown>;
 
 export interface Route {
   method: string;
+  /** The path as registered (`/v1/approvals/:id`): what refusal records name, never the raw URL. */
+  path: string;
   pattern: RegExp;
   keys: string[];
   handler: Handler;
@@ -43,7 +45,7 @@ export function createRouteTable(): { routes: Route[]; route: RouteAdder } {
         }) +
         '$',
     );
-    routes.push({ method, pattern, keys, handler });
+    routes.push({ method, path, pattern, keys, handler });
   };
   return { routes, route };
 }

@@ -14,6 +14,7 @@ import { registerGrantRoutes } from './routes/grants.js';
 import { registerPolicyRoutes } from './routes/policies.js';
 import { registerEntityRoutes } from './routes/entities.js';
 import { registerAuditRoutes } from './routes/audit.js';
+import { registerKeyRoutes } from './routes/keys.js';
 import { contextFromHeaders, withContext } from '../telemetry/index.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerSinkRoutes } from './routes/sinks.js';
@@ -23,7 +24,8 @@ import { registerAlertRoutes } from './routes/alerts.js';
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { routes, route } = createRouteTable();
   let inFlight = 0;
-  const authenticateHeader = deps.authenticate ?? ((h: string | undefined) => authenticate(deps.store, h));
+  const authenticateHeader =
+    deps.authenticate ?? ((h: string | undefined) => authenticate(deps.store, h, { clock: deps.clock }));
 
   registerHealthRoutes(route, deps);
   registerDecisionRoutes(route, deps);
@@ -34,6 +36,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerSinkRoutes(route, deps);
   registerAlertRoutes(route, deps);
   registerAuditRoutes(route, deps);
+  registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);
 
   return (req, res) => {
@@ -67,6 +70,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   };
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    let caller: Caller | undefined;
+    let routeLabel = `${req.method} (no route)`;
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       let matched: Route | undefined;
@@ -78,6 +83,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         pathMatched = true;
         if (r.method !== req.method) continue;
         matched = r;
+        routeLabel = `${r.method} ${r.path}`;
         try {
           params = Object.fromEntries(r.keys.map((k, i) => [k, decodeURIComponent(m[i + 1]!)]));
         } catch {
@@ -90,7 +96,6 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
           ? new MandateError('method_not_allowed', `${req.method} is not allowed on ${url.pathname}`)
           : new MandateError('not_found', `no route ${req.method} ${url.pathname}`);
       }
-      let caller: Caller | undefined;
       const ctx: Ctx = {
         req,
         res,
@@ -108,8 +113,28 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         send(res, res.statusCode || 200, JSON.stringify(result ?? null), 'application/json');
       }
     } catch (err) {
+      await recordRefusal(req, err, requestId, routeLabel, caller);
       sendError(res, err, requestId);
     }
+  }
+
+  /** Refused attempts go on the record (ADR 0018); failed authentications only as counts per window. */
+  async function recordRefusal(
+    req: IncomingMessage,
+    err: unknown,
+    requestId: string,
+    route: string,
+    caller: Caller | undefined,
+  ): Promise<void> {
+    const refusals = deps.refusals;
+    if (!refusals || !isMandateError(err)) return;
+    if (err.code === 'unauthenticated') {
+      refusals.unauthenticated(req.socket.remoteAddress ?? 'unknown', route);
+      return;
+    }
+    // The decision path already recorded its own refusal (with a decision id).
+    if (!caller || err.decisionId !== undefined || !REFUSALS.has(err.code)) return;
+    await refusals.refused({ code: err.code, reason: err.message, route, caller, requestId });
   }
 
   function send(res: ServerResponse, status: number, body: string, type: string) {
@@ -142,6 +167,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }
     const body: ErrorBody = { error: { code, message, requestId } };
     if (details !== undefined) body.error.details = details;
+    if (isMandateError(err) && err.decisionId !== undefined) body.error.decisionId = err.decisionId;
     const status = HTTP_STATUS[code];
     if (res.headersSent) {
       res.destroy();
@@ -153,6 +179,25 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     send(res, status, JSON.stringify(body), 'application/json');
   }
 }
+
+/** Codes that mean "this caller may not do this" or "this input is refused": recorded when the caller is known. */
+const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'forbidden',
+  'agent_mismatch',
+  'self_approval',
+  'wrong_role',
+  'duplicate_approver',
+  'invalid_signature',
+  'bad_request',
+  'invalid_json',
+  'invalid_utf8',
+  'duplicate_key',
+  'body_too_large',
+  'too_deep',
+  'invalid_number',
+  'invalid_args',
+  'unsupported_media_type',
+]);
 
 /** Creates the Node HTTP server; keep-alive tuned for agents that call in bursts. */
 export function createHttpServer(deps: HttpDeps): Server {

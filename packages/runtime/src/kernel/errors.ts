@@ -7,12 +7,19 @@ import type { ErrorCode } from '@mandate/protocol';
 export class MandateError extends Error {
   readonly code: ErrorCode;
   readonly details: unknown;
+  /** Set when the refusal was recorded under a decision id (the decision path's refused requests). */
+  readonly decisionId: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: unknown; decisionId?: string } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MandateError';
     this.code = code;
     this.details = options.details;
+    this.decisionId = options.decisionId;
   }
 }
 

@@ -22,7 +22,16 @@ export interface ApiKeyRecord {
   name: string;
   createdAt: string;
   revokedAt: string | null;
+  /** After this time the key is refused (401), like a revoked one; null: no expiry. */
+  expiresAt: string | null;
+  /** When the key last authenticated a request, coalesced (at most one write a minute per key and node). */
+  lastUsedAt: string | null;
+  /** Where it was made: `config` keys are revoked at start once the config no longer lists them. */
+  origin: ApiKeyOrigin;
 }
+
+/** Where an API key came from. */
+export type ApiKeyOrigin = 'config' | 'cli' | 'api';
 
 /** A policy set as stored: the `*.cedar` files by name plus the Cedar schema text. */
 export interface StoredPolicySet {
@@ -87,6 +96,10 @@ export interface ApprovalFilter {
   status?: ApprovalStatus;
   roles?: string[];
   agent?: string;
+  /** Only approvals of calls made on this user's behalf. */
+  user?: string;
+  /** Cursor: only approvals older (requested before, in store order) than the approval with this id. */
+  before?: string;
   limit?: number;
 }
 
@@ -275,7 +288,13 @@ export interface Store {
 
   putApiKey(key: ApiKeyRecord): Promise<void>;
   findApiKeyByHash(hash: string): Promise<ApiKeyRecord | null>;
+  /** Oldest first. */
   listApiKeys(): Promise<ApiKeyRecord[]>;
+  getApiKey(id: string): Promise<ApiKeyRecord | null>;
+  /** Sets `revokedAt` if the key is not revoked yet; false when it was already revoked or is unknown. */
+  revokeApiKey(id: string, at: string): Promise<boolean>;
+  /** Moves `lastUsedAt` forward to `at` (never back); touches nothing else. */
+  touchApiKey(id: string, at: string): Promise<void>;
 
   createApproval(approval: ApprovalRecord): Promise<void>;
   getApproval(id: string): Promise<ApprovalRecord | null>;

@@ -67,6 +67,9 @@ export function apiKeyFromRow(r: Row): ApiKeyRecord {
     name: str(r.name),
     createdAt: str(r.created_at),
     revokedAt: strOrNull(r.revoked_at),
+    expiresAt: strOrNull(r.expires_at),
+    lastUsedAt: strOrNull(r.last_used_at),
+    origin: (strOrNull(r.origin) ?? 'cli') as ApiKeyRecord['origin'],
   };
 }
 

@@ -10,3 +10,4 @@ export {
 } from './paths.js';
 export type { PathArgOptions, PathArgStep, PathFs } from './paths.js';
 export { localPathFs } from './local-fs.js';
+export { schemaDeclares } from './declared-args.js';

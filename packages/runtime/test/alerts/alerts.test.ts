@@ -85,6 +85,9 @@ describe('alert rules', () => {
       ...asks(3).map((e) => ({ ...e, time: at(Date.parse(e.time) - T0 + 300_000) })),
     ];
     expect(feed([r], spread)).toEqual([]);
+    // Dry runs (`mandate check`) request no approval: they are no flood.
+    const dry = asks(6).map((e) => ({ ...e, data: { ...e.data, dryRun: true } }));
+    expect(feed([r], dry)).toEqual([]);
   });
 
   it('tool_quarantined, audit_verification_failed and suspended_agent_calling fire on their events only', () => {

@@ -86,6 +86,8 @@ describe('mandate serve + the approvals CLI: the refund-approval story', () => {
     server = await serve(config);
     const s = server;
     expect(s.stdout()).toMatch(/policy:\s+sha256:[0-9a-f]{64} \(\d+ policies\)/);
+    // The config's demo keys are announced as demo-only at every start (issue 9 §1).
+    expect(s.stdout()).toMatch(/keys:\s+\d+ from the config file \(demo-admin.*DEMO ONLY/);
     const api = client(s.url);
     expect(ok200(await api.get('/readyz')).ready).toBe(true);
 
@@ -218,13 +220,16 @@ describe('mandate check exit codes', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ effect: 'deny' });
   });
 
-  it('exits 3 on approval_required', async () => {
+  it('exits 3 on approval_required (a dry run: it says who would be asked)', async () => {
     const r = await check('alice', 'payments.refund', { customerId: 'c-42', amount: 900 });
     expect(r.code).toBe(3);
-    expect(JSON.parse(r.stdout)).toMatchObject({
+    const d = JSON.parse(r.stdout);
+    expect(d).toMatchObject({
       effect: 'approval_required',
-      approval: { role: 'finance-manager' },
+      dryRun: true,
+      wouldRequest: { role: 'finance-manager' },
     });
+    expect(d.approval).toBeUndefined();
   });
 
   it('exits 2 (usage) on --args with a duplicate key, never 0', async () => {

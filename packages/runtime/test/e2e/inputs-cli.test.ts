@@ -51,7 +51,7 @@ describe('mandate check --args with an inexact number', () => {
     const bad = await check('500.0000000000000001');
     expect(bad.code).toBe(2);
     expect(bad.stdout).toBe('');
-    expect(bad.stderr).toMatch(/^mandate: invalid_number: amount: 500\.0000000000000001 /);
+    expect(bad.stderr).toMatch(/^mandate: invalid_number: --args: amount: 500\.0000000000000001 /);
   });
 });
 

@@ -132,11 +132,13 @@ describe('delegation chains (attenuation)', () => {
         { kind: 'agent', id: 'bot' },
       );
     const limit500 = [{ action: 'payments.refund', arg: 'amount', op: '<=' as const, value: 500 }];
-    await expect(sub({ actions: ['trade.place_order'], limits: limit500 })).rejects.toMatchObject({
+    await expect(sub({ actions: ['trade.place_order'] })).rejects.toMatchObject({
       code: 'grant_exceeded',
     });
     await expect(sub({ actions: ['*'], limits: limit500 })).rejects.toMatchObject({ code: 'grant_exceeded' });
-    await expect(sub({ actions: ['payments.refund'] })).rejects.toMatchObject({ code: 'grant_exceeded' }); // drops the limit
+    // A sub-grant that names no limit inherits the parent's limit on its actions (issue 9 §4).
+    const inherited = await sub({ actions: ['payments.refund'] });
+    expect(inherited.limits).toEqual(limit500);
     await expect(
       sub({
         actions: ['payments.refund'],
@@ -144,7 +146,7 @@ describe('delegation chains (attenuation)', () => {
       }),
     ).rejects.toMatchObject({ code: 'grant_exceeded' });
     await expect(
-      sub({ limits: limit500, expiresAt: new Date(Date.parse(parent.expiresAt) + 1000).toISOString() }),
+      sub({ expiresAt: new Date(Date.parse(parent.expiresAt) + 1000).toISOString() }),
     ).rejects.toMatchObject({ code: 'grant_exceeded' });
     // Only the holder of the parent can pass it on.
     await expect(
@@ -155,11 +157,11 @@ describe('delegation chains (attenuation)', () => {
           actions: ['crm.read_customer'],
           expiresAt: parent.expiresAt,
           parentId: parent.id,
-          limits: limit500,
         },
         { kind: 'agent', id: 'other-bot' },
       ),
     ).rejects.toMatchObject({ code: 'forbidden' });
+    await grants.revoke(inherited.id, 'user:alice');
 
     const child = await sub({
       actions: ['crm.read_customer', 'payments.refund'],
@@ -177,5 +179,124 @@ describe('delegation chains (attenuation)', () => {
     expect(await check(101)).toMatchObject({ ok: false, code: 'grant_exceeded' });
     expect(await grants.revoke(parent.id, 'user:alice')).toEqual([parent.id, child.id]);
     expect(await check(50)).toMatchObject({ ok: false, code: 'grant_revoked' });
+  });
+});
+
+describe('limits per action (issue 9 §4)', () => {
+  const declaresAmount = (action: string) => (path: string) =>
+    action === 'payments.refund' ? ['customerId', 'amount'].includes(path) : path === 'customerId';
+
+  it('a limit that names no action applies only to actions that declare (or send) its arg', async () => {
+    const { grants, inAYear } = await setup();
+    await grants.create(
+      {
+        user: 'alice',
+        agent: 'bot',
+        actions: ['crm.read_customer', 'payments.refund'],
+        limits: [{ arg: 'amount', op: '<=', value: 200 }],
+        expiresAt: inAYear,
+      },
+      { kind: 'user', id: 'alice' },
+    );
+    const check = (action: string, args: Record<string, unknown>) =>
+      grants.check({
+        agent: 'bot',
+        user: alice,
+        action,
+        args,
+        resource: acme,
+        declares: declaresAmount(action),
+      });
+    expect((await check('crm.read_customer', { customerId: 'c-42' })).ok).toBe(true);
+    expect((await check('payments.refund', { customerId: 'c-42', amount: 200 })).ok).toBe(true);
+    expect(await check('payments.refund', { customerId: 'c-42', amount: 201 })).toMatchObject({
+      ok: false,
+      code: 'grant_exceeded',
+    });
+    // SECURITY: declared but absent never satisfies the limit; sent but undeclared is still checked.
+    expect((await check('payments.refund', { customerId: 'c-42' })).ok).toBe(false);
+    expect((await check('crm.read_customer', { customerId: 'c-42', amount: 5000 })).ok).toBe(false);
+    // Without schema knowledge the limit applies (fail closed).
+    expect(
+      (
+        await grants.check({
+          agent: 'bot',
+          user: alice,
+          action: 'crm.read_customer',
+          args: {},
+          resource: acme,
+        })
+      ).ok,
+    ).toBe(false);
+  });
+
+  it('refuses limits that cannot mean what was written, with 400 bad_request', async () => {
+    const { grants, inAYear } = await setup();
+    const create = (limits: unknown[]) =>
+      grants.create(
+        {
+          user: 'alice',
+          agent: 'bot',
+          actions: ['crm.*', 'payments.refund'],
+          limits: limits as never,
+          expiresAt: inAYear,
+        },
+        { kind: 'user', id: 'alice' },
+      );
+    for (const bad of [
+      { arg: 'amount', op: '<', value: '200x' },
+      { arg: 'amount', op: '<=', value: true },
+      { arg: 'amount', op: '<=', value: Number.POSITIVE_INFINITY },
+      { arg: 'amount;drop', op: '<=', value: 1 },
+      { action: 'trade.place_order', arg: 'qty', op: '<=', value: 1 },
+      { action: 'Payments', arg: 'amount', op: '<=', value: 1 },
+    ]) {
+      await expect(create([bad]), JSON.stringify(bad)).rejects.toMatchObject({ code: 'bad_request' });
+    }
+    expect(
+      (await create([{ action: 'crm.read_customer', arg: 'customerId', op: '==', value: 'c-42' }])).limits,
+    ).toHaveLength(1);
+  });
+
+  it('a sub-grant for one action need not copy limits on actions it does not get, and cannot loosen its own', async () => {
+    const { grants, inAYear } = await setup();
+    const parent = await grants.create(
+      {
+        user: 'alice',
+        agent: 'bot',
+        actions: ['crm.*', 'payments.refund', 'trade.place_order'],
+        limits: [
+          { action: 'payments.refund', arg: 'amount', op: '<=', value: 500 },
+          { action: 'trade.place_order', arg: 'qty', op: '<=', value: 10 },
+        ],
+        expiresAt: inAYear,
+      },
+      { kind: 'user', id: 'alice' },
+    );
+    const sub = (actions: string[], limits: unknown[] = []) =>
+      grants.create(
+        {
+          user: 'alice',
+          agent: 'sub-bot',
+          actions,
+          limits: limits as never,
+          expiresAt: inAYear,
+          parentId: parent.id,
+        },
+        { kind: 'agent', id: 'bot' },
+      );
+    const a = await sub(
+      ['payments.refund'],
+      [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 100 }],
+    );
+    expect(a.limits).toEqual([{ action: 'payments.refund', arg: 'amount', op: '<=', value: 100 }]);
+    await expect(
+      sub(['payments.refund'], [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 900 }]),
+    ).rejects.toMatchObject({ code: 'grant_exceeded', message: expect.stringMatching(/wider/) });
+    await expect(sub(['payments.refund'], [{ arg: 'amount', op: '<', value: 501 }])).rejects.toMatchObject({
+      code: 'grant_exceeded',
+    });
+    const b = await sub(['crm.read_customer']);
+    expect(b.limits).toEqual([]);
   });
 });

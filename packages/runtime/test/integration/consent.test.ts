@@ -511,7 +511,6 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
         sub({ actions: ['payments.*'] }),
         sub({ actions: ['payments.refund', 'trade.place_order'] }),
         sub({ limits: limit(20_000) }),
-        sub({ limits: [] }),
         sub({ expiresIn: '2y' }),
       ]) {
         const res = await api.post('/v1/grants', KEYS.supportBot, wider);
@@ -526,6 +525,11 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
         'forbidden',
       );
       expect(ok200(await api.get('/v1/grants?agent=refund-helper', KEYS.admin)).items).toEqual([]);
+      // A sub-grant that names no limit inherits the parent's limit on its action (issue 9 §4).
+      const inheriting = await api.post('/v1/grants', KEYS.supportBot, sub({ limits: [] }));
+      expect(inheriting.status, inheriting.text).toBe(201);
+      expect(inheriting.body.limits).toEqual(limit(10_000));
+      ok200(await api.del(`/v1/grants/${inheriting.body.id}`, KEYS.admin));
 
       const created = await api.post('/v1/grants', KEYS.supportBot, sub({}));
       expect(created.status, created.text).toBe(201);

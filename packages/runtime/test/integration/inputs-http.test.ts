@@ -48,12 +48,15 @@ describe('numbers over HTTP (the example: refund-small allows amount <= 500, ali
     expect(res.body.error.details).toEqual({ path: 'args.amount' });
   });
 
-  it('records no decision for a refused number', async () => {
-    // The first read of the trail in a window is itself recorded (audit.read); the next ones are only counted.
-    await api.get('/v1/audit?limit=500', KEYS.admin);
-    const before = ok200(await api.get('/v1/audit?limit=500', KEYS.admin)).items.length;
+  it('records no decision for a refused number (only the refusal, issue 9 §1)', async () => {
+    const decisions = async () =>
+      ok200(await api.get('/v1/audit?type=decision&limit=500', KEYS.admin)).items.length;
+    const refusals = async () =>
+      ok200(await api.get('/v1/audit?type=request.refused&limit=500', KEYS.admin)).items.length;
+    const [d0, r0] = [await decisions(), await refusals()];
     expectError(await post(rawRefund('1e-400')), 400, 'invalid_number');
-    expect(ok200(await api.get('/v1/audit?limit=500', KEYS.admin)).items.length).toBe(before);
+    expect(await decisions()).toBe(d0);
+    expect(await refusals()).toBe(r0 + 1);
   });
 });
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { MandateError, parseDuration } from '../../kernel/index.js';
 import type { Caller } from '../../decisions/index.js';
-import { SELF_CONFIRMATION, type ApprovalService } from '../../approvals/index.js';
+import { SELF_CONFIRMATION } from '../../approvals/index.js';
+import type { ApprovalFilter } from '../../storage/port.js';
 import { requireRole } from '../auth.js';
 import { parseWith, queryLimit, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -28,19 +29,25 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
     if (status && !['pending', 'approved', 'denied', 'expired', 'consumed'].includes(status)) {
       throw new MandateError('bad_request', `unknown status ${status}`);
     }
-    const filter: Parameters<ApprovalService['list']>[0] = {
+    const filter: ApprovalFilter = {
       limit: queryLimit(ctx.url.searchParams, 100, 1000),
     };
     if (status) filter.status = status as NonNullable<typeof filter.status>;
-    // An approver sees only what is routed to their roles; an agent only its own requests.
+    const cursor = ctx.url.searchParams.get('cursor');
+    if (cursor !== null) {
+      if (!/^[\w-]{1,128}$/.test(cursor))
+        throw new MandateError('bad_request', 'cursor is not a cursor this API gave');
+      filter.before = cursor;
+    }
+    // An approver sees only what is routed to their roles; an agent only its own requests; a user
+    // the calls waiting for their own confirmation. Filtered in the store, before the limit.
     if (caller.role === 'approver') filter.roles = (await approverOf(caller)).roles;
     if (caller.role === 'agent') filter.agent = caller.subject!;
     if (caller.role === 'user') {
-      // A user sees the calls waiting for their own confirmation.
       filter.roles = [SELF_CONFIRMATION];
-      return { items: (await deps.approvals.list(filter)).filter((a) => a.user === caller.subject) };
+      filter.user = caller.subject!;
     }
-    return { items: await deps.approvals.list(filter) };
+    return deps.approvals.page(filter);
   });
   route('GET', '/v1/approvals/:id', async (ctx) => {
     const caller = await ctx.caller();

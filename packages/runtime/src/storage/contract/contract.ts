@@ -3,7 +3,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Agent, AuditCheckpoint, AuditEvent, Resource, Tool, User } from '@mandate/protocol';
 import {
   GENESIS_HASH,
-  type ApiKeyRecord,
   type ApprovalRecord,
   type AuditHead,
   type AuditSealer,
@@ -14,6 +13,7 @@ import {
   type ToolPin,
 } from '../port.js';
 import { describeIdempotencyContract } from './idempotency.js';
+import { apiKey, describeApiKeyContract } from './keys.js';
 import type { MandateError } from '../../kernel/index.js';
 import { unavailableReason } from '../unavailable.js';
 
@@ -122,17 +122,6 @@ const policySet = (version: string, source = 'dir-a'): StoredPolicySet => ({
   source,
 });
 
-const apiKey = (id: string, over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
-  id,
-  hash: sha256(`secret-${id}`),
-  role: 'agent',
-  subject: 'agent-a',
-  name: `key ${id}`,
-  createdAt: '2025-01-01T00:00:00.000Z',
-  revokedAt: null,
-  ...over,
-});
-
 const approval = (id: string, over: Partial<ApprovalRecord> = {}): ApprovalRecord => ({
   id,
   callHash: sha256(`call-${id}`),
@@ -231,6 +220,9 @@ export function everyStoreCall(
     putApiKey: ['write', () => store.putApiKey(apiKey('k-fault'))],
     findApiKeyByHash: ['read', () => store.findApiKeyByHash(apiKey('k-fault').hash)],
     listApiKeys: ['read', () => store.listApiKeys()],
+    getApiKey: ['read', () => store.getApiKey('k-fault')],
+    revokeApiKey: ['write', () => store.revokeApiKey('k-fault', t)],
+    touchApiKey: ['write', () => store.touchApiKey('k-fault', t)],
     createApproval: ['write', () => store.createApproval(approval('ap-fault'))],
     getApproval: ['read', () => store.getApproval('ap-fault')],
     listApprovals: ['read', () => store.listApprovals({})],
@@ -532,22 +524,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
       });
     });
 
-    describe('api keys', () => {
-      it('finds keys by hash, upserts by id and lists them', async () => {
-        const k1 = apiKey('k1');
-        const k2 = apiKey('k2', { role: 'admin', subject: null });
-        await store.putApiKey(k1);
-        await store.putApiKey(k2);
-        expect(await store.findApiKeyByHash(k1.hash)).toStrictEqual(k1);
-        expect(await store.findApiKeyByHash(k2.hash)).toStrictEqual(k2);
-        expect(await store.findApiKeyByHash(sha256('unknown'))).toBeNull();
-
-        const revoked = { ...k1, revokedAt: '2025-01-02T00:00:00.000Z' };
-        await store.putApiKey(revoked);
-        expect(await store.findApiKeyByHash(k1.hash)).toStrictEqual(revoked);
-        expect(await store.listApiKeys()).toStrictEqual([revoked, k2]);
-      });
-    });
+    describeApiKeyContract(() => store);
 
     describe('approvals', () => {
       it('creates and gets approvals exactly; a duplicate id is a conflict', async () => {
@@ -585,11 +562,18 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await ids({ agent: 'agent-b' })).toEqual(['ap2']);
         expect(await ids({ status: 'pending', roles: ['finance'], agent: 'agent-a' })).toEqual(['ap1']);
         expect(await ids({ limit: 2 })).toEqual(['ap4', 'ap3']);
+        // The filter runs before the limit, and the cursor pages on from an id (issue 9 §4).
+        expect(await ids({ status: 'pending', limit: 2 })).toEqual(['ap4', 'ap2']);
+        expect(await ids({ status: 'pending', limit: 2, before: 'ap2' })).toEqual(['ap1']);
+        expect(await ids({ before: 'ap1' })).toEqual([]);
+        expect(await ids({ before: 'nope' })).toEqual([]);
         expect((await store.listApprovals({ agent: 'agent-b' }))[0]).toStrictEqual(
           approval('ap2', { role: 'legal', agent: 'agent-b' }),
         );
         expect(await store.countPendingApprovals('agent-a')).toBe(2);
         expect(await store.countPendingApprovals('agent-b')).toBe(1);
+        await store.createApproval(approval('ap5', { user: 'bob' }));
+        expect(await ids({ user: 'bob' })).toEqual(['ap5']);
         expect(await store.countPendingApprovals('agent-z')).toBe(0);
       });
 

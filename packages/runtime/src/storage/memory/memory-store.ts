@@ -175,6 +175,23 @@ export function createMemoryStore(): Store {
       open();
       return clone([...keys.values()]);
     },
+    async getApiKey(id) {
+      open();
+      const k = keys.get(id);
+      return k ? clone(k) : null;
+    },
+    async revokeApiKey(id, at) {
+      open();
+      const k = keys.get(id);
+      if (!k || k.revokedAt !== null) return false;
+      k.revokedAt = at;
+      return true;
+    },
+    async touchApiKey(id, at) {
+      open();
+      const k = keys.get(id);
+      if (k && (k.lastUsedAt === null || k.lastUsedAt < at)) k.lastUsedAt = at;
+    },
 
     async createApproval(a) {
       open();
@@ -188,12 +205,23 @@ export function createMemoryStore(): Store {
     },
     async listApprovals(filter: ApprovalFilter) {
       open();
-      const out = [...approvals.values()]
+      const all = [...approvals.values()];
+      // An unknown cursor matches nothing rather than restarting from the newest.
+      const end =
+        filter.before === undefined
+          ? all.length
+          : Math.max(
+              0,
+              all.findIndex((a) => a.id === filter.before),
+            );
+      const out = all
+        .slice(0, end)
         .filter(
           (a) =>
             (!filter.status || a.status === filter.status) &&
             (!filter.roles || filter.roles.includes(a.role)) &&
-            (!filter.agent || a.agent === filter.agent),
+            (!filter.agent || a.agent === filter.agent) &&
+            (!filter.user || a.user === filter.user),
         )
         .reverse();
       return clone(out.slice(0, filter.limit ?? 100));

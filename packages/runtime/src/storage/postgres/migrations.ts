@@ -182,6 +182,16 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at);
 `;
 
+/**
+ * Key lifecycle (ADR 0018): an expiry, the coalesced last-used time, and where the key came from
+ * (`config` keys are revoked at start once the config no longer lists them).
+ */
+const API_KEY_LIFECYCLE = `
+ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;
+ALTER TABLE api_keys ADD COLUMN origin TEXT;
+`;
+
 /** Delivery cursors of the audit sinks (sinks/): the last seq each sink's receiver acknowledged. */
 const SINK_CURSORS = `
 CREATE TABLE sink_cursors (
@@ -197,5 +207,6 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '017_idempotency_keys', sql: IDEMPOTENCY_KEYS },
   // The pinned definition hash of the MCP tool an approval was given for (ADR 0017).
   { name: '040_approval_tool_hash', sql: 'ALTER TABLE approvals ADD COLUMN tool_hash TEXT;' },
+  { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
 ];

@@ -402,10 +402,23 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     putApiKey: (k) =>
       run(async () => {
         await pool.query(
-          `INSERT INTO api_keys (id, hash, role, subject, name, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+          `INSERT INTO api_keys (id, hash, role, subject, name, created_at, revoked_at, expires_at, last_used_at, origin)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, role = excluded.role, subject = excluded.subject,
-             name = excluded.name, created_at = excluded.created_at, revoked_at = excluded.revoked_at`,
-          [k.id, k.hash, k.role, k.subject, k.name, k.createdAt, k.revokedAt],
+             name = excluded.name, created_at = excluded.created_at, revoked_at = excluded.revoked_at,
+             expires_at = excluded.expires_at, last_used_at = excluded.last_used_at, origin = excluded.origin`,
+          [
+            k.id,
+            k.hash,
+            k.role,
+            k.subject,
+            k.name,
+            k.createdAt,
+            k.revokedAt,
+            k.expiresAt,
+            k.lastUsedAt,
+            k.origin,
+          ],
         );
       }),
     findApiKeyByHash: (hash) =>
@@ -415,6 +428,26 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       }),
     listApiKeys: () =>
       run(async () => (await rows('SELECT * FROM api_keys ORDER BY ord')).map(apiKeyFromRow)),
+    getApiKey: (id) =>
+      run(async () => {
+        const r = await one('SELECT * FROM api_keys WHERE id = $1', [id]);
+        return r ? apiKeyFromRow(r) : null;
+      }),
+    revokeApiKey: (id, at) =>
+      run(async () => {
+        const r = await pool.query(
+          'UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL',
+          [at, id],
+        );
+        return r.rowCount === 1;
+      }),
+    touchApiKey: (id, at) =>
+      run(async () => {
+        await pool.query(
+          'UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)',
+          [at, id],
+        );
+      }),
 
     createApproval: (a) =>
       run(async () => {
@@ -434,7 +467,11 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         const w = whereBuilder();
         if (filter.status) w.add('status = ?', filter.status);
         if (filter.agent) w.add('agent = ?', filter.agent);
+        if (filter.user) w.add('user_id = ?', filter.user);
         if (filter.roles) w.add('role = ANY(?)', filter.roles);
+        // An unknown cursor matches nothing rather than restarting from the newest.
+        if (filter.before !== undefined)
+          w.add('ord < COALESCE((SELECT ord FROM approvals WHERE id = ?), 0)', filter.before);
         const limit = w.next();
         const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ${limit}`;
         return (await rows(sql, [...w.params, Math.max(0, filter.limit ?? 100)])).map(approvalFromRow);

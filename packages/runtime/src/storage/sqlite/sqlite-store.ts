@@ -332,9 +332,11 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     putApiKey: (k) =>
       write(() => {
         exec(
-          `INSERT INTO api_keys (id, hash, role, subject, name, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO api_keys (id, hash, role, subject, name, created_at, revoked_at, expires_at, last_used_at, origin)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, role = excluded.role, subject = excluded.subject,
-             name = excluded.name, created_at = excluded.created_at, revoked_at = excluded.revoked_at`,
+             name = excluded.name, created_at = excluded.created_at, revoked_at = excluded.revoked_at,
+             expires_at = excluded.expires_at, last_used_at = excluded.last_used_at, origin = excluded.origin`,
           k.id,
           k.hash,
           k.role,
@@ -342,6 +344,9 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           k.name,
           k.createdAt,
           k.revokedAt,
+          k.expiresAt,
+          k.lastUsedAt,
+          k.origin,
         );
       }),
     findApiKeyByHash: (hash) =>
@@ -350,6 +355,26 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         return r ? apiKeyFromRow(r) : null;
       }),
     listApiKeys: () => run(() => all('SELECT * FROM api_keys ORDER BY ord').map(apiKeyFromRow)),
+    getApiKey: (id) =>
+      run(() => {
+        const r = get('SELECT * FROM api_keys WHERE id = ?', id);
+        return r ? apiKeyFromRow(r) : null;
+      }),
+    revokeApiKey: (id, at) =>
+      write(
+        () =>
+          exec('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id).changes ===
+          1,
+      ),
+    touchApiKey: (id, at) =>
+      write(() => {
+        exec(
+          'UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)',
+          at,
+          id,
+          at,
+        );
+      }),
 
     createApproval: (a) =>
       write(() => {
@@ -374,7 +399,11 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         const w = whereBuilder();
         if (filter.status) w.add('status = ?', filter.status);
         if (filter.agent) w.add('agent = ?', filter.agent);
+        if (filter.user) w.add('user_id = ?', filter.user);
         if (filter.roles) w.add(`role IN (${filter.roles.map(() => '?').join(', ')})`, ...filter.roles);
+        // An unknown cursor matches nothing rather than restarting from the newest.
+        if (filter.before !== undefined)
+          w.add('ord < COALESCE((SELECT ord FROM approvals WHERE id = ?), 0)', filter.before);
         const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ?`;
         return all(sql, ...w.params, Math.max(0, filter.limit ?? 100)).map(approvalFromRow);
       }),

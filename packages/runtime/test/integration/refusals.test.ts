@@ -1,0 +1,130 @@
+// Issue 9 §1: refused attempts leave a trace in the audit trail, and a flood of bad tokens grows it
+// by one event per window, not one per request.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '@mandate/protocol';
+import { createTestMandate, disposeAll, examplePolicySource, type TestMandate } from '../fixtures/mandate.js';
+import { KEYS, client, expectError, refund, type Json } from '../fixtures/http.js';
+
+afterAll(disposeAll);
+
+async function events(t: TestMandate, type: string): Promise<AuditEvent[]> {
+  const recs = await t.m.store.queryAudit({ type, limit: 1000 });
+  return recs.map((r) => JSON.parse(r.eventText) as AuditEvent);
+}
+
+const refusedWith = async (t: TestMandate, code: string) =>
+  (await events(t, 'request.refused')).filter((e) => e.data.code === code);
+
+describe('refused attempts are recorded', () => {
+  it('an agent key asking as another agent: 403 and a request.refused event under the decision id it answers', async () => {
+    const t = await createTestMandate();
+    const api = client(t.url);
+    const r = await api.decide(KEYS.tradeBot, refund(10));
+    expectError(r, 403, 'agent_mismatch');
+    const [ev] = await refusedWith(t, 'agent_mismatch');
+    expect(ev).toMatchObject({
+      agent: 'support-bot',
+      action: 'payments.refund',
+      decisionId: (r.body as Json).error.decisionId,
+      data: {
+        route: 'decision',
+        caller: { role: 'agent', subject: 'trade-bot', keyId: 'key_demo-trade-bot' },
+      },
+    });
+    expect((r.body as Json).error.decisionId).toMatch(/^dec_/);
+  });
+
+  it('args refused as invalid: 400 invalid_args recorded with a decision id', async () => {
+    const t = await createTestMandate();
+    const api = client(t.url);
+    const r = await api.decide(KEYS.supportBot, {
+      ...refund(10),
+      args: { customerId: 'c-42', amount: 'ten' },
+    });
+    expectError(r, 400, 'invalid_args');
+    const [ev] = await refusedWith(t, 'invalid_args');
+    expect(ev?.decisionId).toBe((r.body as Json).error.decisionId);
+    expect(ev?.data.caller).toMatchObject({ subject: 'support-bot' });
+    // A valid call is a decision, not a refusal.
+    expect((await api.decide(KEYS.supportBot, refund(10))).status).toBe(200);
+    expect(await events(t, 'request.refused')).toHaveLength(1);
+  });
+
+  it('a self-approval and an approval by the wrong role are recorded with the route and the caller', async () => {
+    const t = await createTestMandate();
+    const api = client(t.url);
+    const d = (await api.decide(KEYS.supportBot, refund(900))).body;
+    expect(d.effect).toBe('approval_required');
+    expectError(await api.approve(d.approval!.id, KEYS.alice), 403, 'self_approval');
+    expectError(await api.approve(d.approval!.id, KEYS.hana), 403, 'wrong_role');
+    const [self] = await refusedWith(t, 'self_approval');
+    expect(self?.data).toMatchObject({
+      route: 'POST /v1/approvals/:id/approve',
+      caller: { role: 'user', subject: 'alice' },
+      requestId: expect.stringMatching(/^req_/),
+    });
+    const [wrong] = await refusedWith(t, 'wrong_role');
+    expect(wrong?.data).toMatchObject({ caller: { role: 'approver', subject: 'hana' } });
+    // The rightful approver is not refused.
+    expect((await api.approve(d.approval!.id, KEYS.frank)).status).toBe(200);
+    expect(await events(t, 'request.refused')).toHaveLength(2);
+  });
+
+  it('a route forbidden to the role is recorded', async () => {
+    const t = await createTestMandate();
+    const api = client(t.url);
+    expectError(await api.put('/v1/policies', KEYS.supportBot, examplePolicySource()), 403, 'forbidden');
+    const [ev] = await refusedWith(t, 'forbidden');
+    expect(ev?.data).toMatchObject({ route: 'PUT /v1/policies', caller: { role: 'agent' } });
+    expect((await api.put('/v1/policies', KEYS.admin, examplePolicySource())).status).toBe(200);
+    expect(await refusedWith(t, 'forbidden')).toHaveLength(1);
+  });
+
+  it('1,000 bad-token requests leave one aggregated event with the right count', async () => {
+    const t = await createTestMandate();
+    const api = client(t.url);
+    await t.m.refusals.flush();
+    const before = (await t.m.store.auditHead()).seq;
+    for (let batch = 0; batch < 50; batch++) {
+      const rs = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2 ? api.decide(`bad-${batch}-${i}`, refund(10)) : api.get('/v1/approvals', null),
+        ),
+      );
+      for (const r of rs) expect(r.status).toBe(401);
+    }
+    // Nothing is appended per request …
+    expect((await t.m.store.auditHead()).seq).toBe(before);
+    await t.m.refusals.flush();
+    // … and the window's counts are one event.
+    expect((await t.m.store.auditHead()).seq).toBe(before + 1);
+    const [ev] = await events(t, 'request.unauthenticated');
+    expect(ev?.data.count).toBe(1000);
+    const sources = ev?.data.sources as { source: string; count: number; routes: string[] }[];
+    expect(sources).toHaveLength(1);
+    expect(sources[0]!.count).toBe(1000);
+    expect(sources[0]!.routes.sort()).toEqual(['GET /v1/approvals', 'POST /v1/decisions']);
+    // An empty window writes nothing.
+    await t.m.refusals.flush();
+    expect((await t.m.store.auditHead()).seq).toBe(before + 1);
+  });
+
+  it('bad tokens at the MCP gateway are counted too', async () => {
+    const t = await createTestMandate();
+    await t.m.refusals.flush();
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(new URL('/mcp', t.url), {
+        method: 'POST',
+        headers: { authorization: `Bearer nope-${i}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      });
+      expect(r.status).toBe(401);
+    }
+    await t.m.refusals.flush();
+    const [ev] = await events(t, 'request.unauthenticated');
+    expect(ev?.data).toMatchObject({
+      count: 5,
+      sources: [{ source: 'mcp', count: 5, routes: ['MCP /mcp'] }],
+    });
+  });
+});
