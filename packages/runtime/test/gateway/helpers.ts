@@ -125,3 +125,14 @@ export async function eventually<T>(
   }
   return v;
 }
+
+/** The fixture tool server as a stdio upstream named `name`, trusted on first use. */
+export function toolServerUpstream(name: string, env: Record<string, string>) {
+  return {
+    name,
+    command: process.execPath,
+    args: [join(FIXTURES, 'tool-server.mjs')],
+    env,
+    trustOnFirstUse: true,
+  };
+}

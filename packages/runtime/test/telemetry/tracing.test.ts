@@ -109,7 +109,7 @@ describe('OpenTelemetry traces', () => {
 
 describe('OpenTelemetry traces through /mcp', () => {
   it('a tools/call is decided in the caller’s trace, and the trace goes on to the upstream server', async () => {
-    const { BOT_ENTITIES, FIXTURES, readLog, startMandate } = await import('../gateway/helpers.js');
+    const { BOT_ENTITIES, readLog, startMandate, toolServerUpstream } = await import('../gateway/helpers.js');
     const callLog = join(tempDir('mandate-trace-gw-'), 'calls.jsonl');
     const collector = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
     const { url } = await startMandate({
@@ -119,17 +119,7 @@ entity Tool;
 action "tools.echo" appliesTo { principal: [Agent, User], resource: Tool };`,
       policies: '@id("echo") permit (principal is Agent, action == Action::"tools.echo", resource);',
       entities: BOT_ENTITIES,
-      gateway: {
-        upstreams: [
-          {
-            name: 'tools',
-            command: process.execPath,
-            args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { CALL_LOG: callLog },
-            trustOnFirstUse: true,
-          },
-        ],
-      },
+      gateway: { upstreams: [toolServerUpstream('tools', { CALL_LOG: callLog })] },
       telemetry: { otlp: { url: collector, exportIntervalMs: 100 } },
     });
     const traceId = randomBytes(16).toString('hex');
