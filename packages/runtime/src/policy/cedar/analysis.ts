@@ -1,0 +1,275 @@
+/**
+ * Reading a policy set source: the schema's actions, each policy's text, JSON form, annotations and
+ * scope, and strict validation. cedar-wasm's parser and validator are the only way policies get in;
+ * every engine behind the port (the cedar-wasm one and the compiled one) starts from this analysis.
+ */
+import { readPolicyMeta, type PolicyMeta } from '../annotations.js';
+import type { ArgType, PolicyInfo, PolicyProblem, PolicySetSource } from '../port.js';
+import type { PolicyScope } from '../slicing.js';
+import { attributeUse, type AttributeUse } from '../attributes.js';
+import { argsTypesFromSchemaJson } from '../schema-types.js';
+import {
+  checkParseSchema,
+  policySetTextToParts,
+  policyToJson,
+  schemaToJson,
+  validate,
+  type DetailedError,
+  type EntityUidJson,
+  type PolicyJson,
+} from './wasm.js';
+
+/**
+ * The Cedar entity type of actions. Convention: a Mandate schema declares its actions outside any
+ * namespace, so `PolicyRequest.action = "payments.refund"` is `Action::"payments.refund"`.
+ * Entity types (principals, resources) may live in namespaces; requests then name them in full
+ * (`Acme::Agent`).
+ */
+export const CEDAR_ACTION_TYPE = 'Action';
+
+export interface AnalysedPolicy {
+  info: PolicyInfo;
+  meta: PolicyMeta;
+  scope: PolicyScope;
+  uses: AttributeUse;
+  /** Cedar's JSON form of the policy (what the compiled evaluator compiles). */
+  json: PolicyJson;
+}
+
+/** What the schema says of one action. */
+export interface ActionDecl {
+  /** Direct groups (`in [...]`). */
+  memberOf: string[];
+  /** `appliesTo`; both empty for a pure group, which no request can name. */
+  principalTypes: ReadonlySet<string>;
+  resourceTypes: ReadonlySet<string>;
+  /** What `context.args` is declared as, when it is. */
+  args?: ArgType;
+}
+
+export interface Analysis {
+  problems: PolicyProblem[];
+  policies: AnalysedPolicy[];
+  actions: Map<string, ActionDecl>;
+}
+
+export function analyse(source: PolicySetSource): Analysis {
+  const empty: Analysis = { problems: [], policies: [], actions: new Map() };
+  try {
+    if (!isSource(source)) {
+      empty.problems.push({ message: 'a policy set is { policies: { file: text }, schema: text }' });
+      return empty;
+    }
+    const problems: PolicyProblem[] = [];
+    const actions = readSchema(source.schema, problems);
+    const policies: AnalysedPolicy[] = [];
+    let parsedAll = true;
+    for (const file of Object.keys(source.policies).sort(byCodeUnits)) {
+      const found = splitFile(file, source.policies[file]!, problems);
+      if (found === undefined) parsedAll = false;
+      else policies.push(...found);
+    }
+    checkDuplicateIds(policies, problems);
+    if (actions !== undefined && parsedAll) validateStrict(source.schema, policies, problems);
+    return { problems, policies, actions: actions ?? new Map() };
+  } catch (err) {
+    // validate() never throws for bad input: an unexpected throw from the wasm boundary is
+    // reported as a problem, which also keeps compile() from activating the set.
+    empty.problems.push({ message: `policy set could not be analysed: ${messageOf(err)}` });
+    return empty;
+  }
+}
+
+function isSource(source: unknown): source is PolicySetSource {
+  const s = source as PolicySetSource | null;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.schema === 'string' &&
+    typeof s.policies === 'object' &&
+    s.policies !== null &&
+    Object.values(s.policies).every((t) => typeof t === 'string')
+  );
+}
+
+/** Parses the schema; returns its actions, or undefined when it is unusable. */
+function readSchema(schema: string, problems: PolicyProblem[]): Map<string, ActionDecl> | undefined {
+  const parsed = checkParseSchema(schema);
+  if (parsed.type === 'failure') {
+    problems.push(...parsed.errors.map((e) => ({ message: `schema: ${describe(e, schema)}` })));
+    return undefined;
+  }
+  const json = schemaToJson(schema);
+  if (json.type === 'failure') {
+    problems.push(...json.errors.map((e) => ({ message: `schema: ${describe(e, schema)}` })));
+    return undefined;
+  }
+  const declared = new Map<string, ActionDecl>();
+  const argsTypes = argsTypesFromSchemaJson(json.json as Record<string, unknown>);
+  for (const [namespace, def] of Object.entries(json.json)) {
+    const actions = Object.entries(def.actions ?? {});
+    if (namespace !== '') {
+      if (actions.length > 0) {
+        problems.push({
+          message: `schema: actions must be declared outside any namespace (found in "${namespace}"); Mandate names them Action::"<name>"`,
+        });
+      }
+      continue;
+    }
+    for (const [name, action] of actions) {
+      declared.set(name, {
+        memberOf: (action.memberOf ?? [])
+          .filter((m) => m.type === undefined || m.type === CEDAR_ACTION_TYPE)
+          .map((m) => m.id),
+        principalTypes: new Set(action.appliesTo?.principalTypes ?? []),
+        resourceTypes: new Set(action.appliesTo?.resourceTypes ?? []),
+        ...(argsTypes.has(name) ? { args: argsTypes.get(name)! } : {}),
+      });
+    }
+  }
+  return declared;
+}
+
+/** Splits one file into policies in source order; undefined when the file does not parse. */
+function splitFile(file: string, text: string, problems: PolicyProblem[]): AnalysedPolicy[] | undefined {
+  const parts = policySetTextToParts(text);
+  if (parts.type === 'failure') {
+    problems.push(...parts.errors.map((e) => ({ file, message: describe(e, text) })));
+    return undefined;
+  }
+  if (parts.policy_templates.length > 0) {
+    problems.push({ file, message: 'policy templates (?principal / ?resource slots) are not supported' });
+    return undefined;
+  }
+  const out: AnalysedPolicy[] = [];
+  let ok = true;
+  inSourceOrder(text, parts.policies).forEach((policyText, index) => {
+    const json = policyToJson(policyText);
+    if (json.type === 'failure') {
+      problems.push(
+        ...json.errors.map((e) => ({ file, policyId: `${file}#${index}`, message: describe(e) })),
+      );
+      ok = false;
+      return;
+    }
+    const annotations: Record<string, string> = {};
+    // A value-less annotation (`@approval`) comes back as null; it is the empty string to us.
+    for (const [k, v] of Object.entries(json.json.annotations ?? {})) annotations[k] = v ?? '';
+    const id = annotations['id'] ?? `${file}#${index}`;
+    const effect = json.json.effect;
+    const checked = readPolicyMeta(effect, annotations, { file, policyId: id });
+    problems.push(...checked.problems);
+    out.push({
+      info: { id, file, effect, annotations, text: policyText },
+      meta: checked.meta,
+      scope: scopeOf(json.json),
+      uses: attributeUse(json.json.conditions),
+      json: json.json,
+    });
+  });
+  return ok ? out : undefined;
+}
+
+/**
+ * `policySetTextToParts` returns the policies sorted by the ids it generated (`policy0`,
+ * `policy1`, `policy10`, … in string order), not in source order. Undo that so `<file>#<index>`
+ * counts policies as a reader does; if Cedar ever changes its naming (checked by finding each
+ * text at increasing offsets), keep its order, which is deterministic too.
+ */
+function inSourceOrder(text: string, sorted: string[]): string[] {
+  const names = sorted.map((_, i) => `policy${i}`).sort(byCodeUnits);
+  const ordered: string[] = new Array<string>(sorted.length);
+  names.forEach((name, k) => {
+    ordered[Number(name.slice('policy'.length))] = sorted[k]!;
+  });
+  let cursor = 0;
+  for (const policy of ordered) {
+    const at = text.indexOf(policy, cursor);
+    if (at < 0) return sorted;
+    cursor = at + policy.length;
+  }
+  return ordered;
+}
+
+function checkDuplicateIds(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
+  const first = new Map<string, AnalysedPolicy>();
+  for (const p of policies) {
+    const seen = first.get(p.info.id);
+    if (seen === undefined) first.set(p.info.id, p);
+    else {
+      problems.push({
+        file: p.info.file,
+        policyId: p.info.id,
+        message: `duplicate policy id "${p.info.id}" (first defined in ${seen.info.file})`,
+      });
+    }
+  }
+}
+
+/** Strict validation of the whole set; internal ids keep it meaningful even with duplicate ids. */
+function validateStrict(schema: string, policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
+  const staticPolicies: Record<string, string> = {};
+  policies.forEach((p, i) => {
+    staticPolicies[`p${i}`] = p.info.text;
+  });
+  const answer = validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
+  if (answer.type === 'failure') {
+    problems.push(...answer.errors.map((e) => ({ message: describe(e) })));
+    return;
+  }
+  for (const v of answer.validationErrors) {
+    const p = policies[Number(v.policyId.slice(1))];
+    // Cedar prefixes messages with its own (internal) policy id; the problem names the real one.
+    const message = describe(v.error).replace(/^for policy `[^`]*`, /, '');
+    problems.push(p === undefined ? { message } : { file: p.info.file, policyId: p.info.id, message });
+  }
+}
+
+function scopeOf(json: PolicyJson): PolicyScope {
+  const scope: PolicyScope = {};
+  const principal = json.principal;
+  if (principal.op === '==' && 'entity' in principal) scope.principalType = uidOf(principal.entity).type;
+  else if (principal.op === 'is') scope.principalType = principal.entity_type;
+
+  const action = json.action;
+  // Anything not understood stays undefined = "any action": a too-large slice costs time, a
+  // too-small one would change decisions.
+  if (action.op === '==' && 'entity' in action) {
+    const uid = uidOf(action.entity);
+    if (uid.type === CEDAR_ACTION_TYPE) scope.actions = [{ id: uid.id, descendants: false }];
+  } else if (action.op === 'in') {
+    const uids = ('entities' in action ? action.entities : [action.entity]).map(uidOf);
+    if (uids.every((u) => u.type === CEDAR_ACTION_TYPE)) {
+      scope.actions = uids.map((u) => ({ id: u.id, descendants: true }));
+    }
+  }
+  return scope;
+}
+
+export function uidOf(uid: EntityUidJson): { type: string; id: string } {
+  return '__entity' in uid ? uid.__entity : uid;
+}
+
+/** A Cedar diagnostic as one line: message, position in `text` when known, and Cedar's help. */
+export function describe(e: DetailedError, text?: string): string {
+  let out = e.message;
+  const at = e.sourceLocations?.[0];
+  if (text !== undefined && at !== undefined) {
+    // Cedar reports byte offsets into the UTF-8 text.
+    const before = Buffer.from(text, 'utf8').subarray(0, at.start).toString('utf8');
+    const lines = before.split('\n');
+    out += ` (line ${lines.length}, column ${lines[lines.length - 1]!.length + 1})`;
+  }
+  const label = at?.label;
+  if (label) out += `: ${label}`;
+  if (e.help) out += ` — ${e.help}`;
+  return out;
+}
+
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
