@@ -33,6 +33,14 @@ import {
   type Analysis,
 } from './analysis.js';
 import { entityRefsIn, reachableEntities, uidKey } from './entities.js';
+import { Unsupported, compilePolicy } from '../compiled/compile.js';
+import {
+  evaluateCompiled,
+  type ActionGraph,
+  type CompiledInput,
+  type CompiledMember,
+} from '../compiled/request.js';
+import { Fallback } from '../compiled/values.js';
 
 export { CEDAR_ACTION_TYPE } from './analysis.js';
 
@@ -56,6 +64,15 @@ export interface CedarEngineOptions {
    * `CedarPolicySet.run`); 0 turns the memo off. Default 4096.
    */
   memoEntries?: number;
+  /**
+   * `cedar` (default): every evaluation is a cedar-wasm call. `compiled`: each policy's JSON form is
+   * compiled into JavaScript closures at activation (policy/compiled) and a slice whose policies all
+   * compiled is evaluated in JavaScript; any other slice, and any request holding a value the
+   * compiled evaluator does not read exactly, goes to cedar-wasm (ADR 0012).
+   */
+  evaluator?: 'cedar' | 'compiled';
+  /** Called when the compiled evaluator hands a request to cedar-wasm (tests and metrics). */
+  onFallback?: (reason: string) => void;
 }
 
 export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngine {
@@ -70,7 +87,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
       if (analysis.problems.length > 0) {
         throw new MandateError('policy_invalid', 'policy set is invalid', { details: analysis.problems });
       }
-      return new CedarPolicySet(policySetVersion(source), analysis, memoEntries);
+      return new CedarPolicySet(policySetVersion(source), analysis, memoEntries, options);
     },
   };
 }
@@ -82,6 +99,8 @@ interface Slice {
   /** Attribute names its policies can read; the rest of the request is not sent to Cedar. */
   names: ReadonlySet<string>;
   wholeContext: boolean;
+  /** Set when the compiled evaluator is on and every policy of the slice compiled. */
+  compiled?: CompiledMember[];
 }
 
 class CedarPolicySet implements CompiledPolicySet {
@@ -104,11 +123,15 @@ class CedarPolicySet implements CompiledPolicySet {
   private disposed = false;
   /** Cedar's answers by the exact call handed to it (ADR 0010); insertion order is recency. */
   private readonly memo = new Map<string, PolicyEvaluation>();
+  /** The compiled evaluator's closures by policy index; undefined for a policy left to cedar-wasm. */
+  private readonly compiled: (CompiledMember | undefined)[] | undefined;
+  private readonly actionGraph: ActionGraph;
 
   constructor(
     version: string,
     analysis: Analysis,
     private readonly memoEntries: number,
+    private readonly options: CedarEngineOptions = {},
   ) {
     this.version = version;
     this.analysed = analysis.policies;
@@ -122,6 +145,17 @@ class CedarPolicySet implements CompiledPolicySet {
       this.ancestors,
     );
     this.idPrefix = `mandate:${version}:${randomUUID()}`;
+    this.actionGraph = { ancestors: this.ancestors, memberOf: (id) => this.declared.get(id)?.memberOf ?? [] };
+    if (options.evaluator === 'compiled') {
+      this.compiled = analysis.policies.map((p) => {
+        try {
+          return { policyId: p.info.id, effect: p.info.effect, run: compilePolicy(p.json) };
+        } catch (err) {
+          if (err instanceof Unsupported) return undefined;
+          throw err;
+        }
+      });
+    }
   }
 
   evaluate(request: PolicyRequest): PolicyEvaluation {
@@ -238,6 +272,18 @@ class CedarPolicySet implements CompiledPolicySet {
       size = slice.size;
       const sentContext = slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context);
       if (slice.id === undefined) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
+      if (slice.compiled !== undefined) {
+        const answer = this.runCompiled(slice.compiled, {
+          principal,
+          action: request.action,
+          resource,
+          context: sentContext,
+          entities,
+          names: slice.names,
+          actionType: CEDAR_ACTION_TYPE,
+        });
+        if (answer !== undefined) return this.interpret(answer, size);
+      }
       const call = {
         principal,
         action: { type: CEDAR_ACTION_TYPE, id: request.action },
@@ -270,6 +316,33 @@ class CedarPolicySet implements CompiledPolicySet {
         size,
         err instanceof CedarValueError ? err.message : `policy evaluation failed: ${messageOf(err)}`,
       );
+    }
+  }
+
+  /** The compiled evaluator's answer in Cedar's shape, or undefined when cedar-wasm must answer. */
+  private runCompiled(members: CompiledMember[], input: CompiledInput): AuthorizationAnswer | undefined {
+    try {
+      const out = evaluateCompiled(members, input, this.actionGraph);
+      // Cedar's diagnostics: the satisfied forbids when one is satisfied, else the satisfied permits.
+      const reason = out.forbids.length > 0 ? out.forbids : out.permits;
+      return {
+        type: 'success',
+        response: {
+          decision: out.forbids.length === 0 && out.permits.length > 0 ? 'allow' : 'deny',
+          diagnostics: {
+            reason,
+            errors: out.errors.map((e) => ({
+              policyId: e.policyId,
+              error: { message: e.message, help: null, code: null, url: null, severity: null },
+            })),
+          },
+        },
+        warnings: [],
+      };
+    } catch (err) {
+      if (!(err instanceof Fallback)) throw err;
+      this.options.onFallback?.(err.message);
+      return undefined;
     }
   }
 
@@ -338,6 +411,11 @@ class CedarPolicySet implements CompiledPolicySet {
       wholeContext ||= uses.wholeContext;
     }
     const slice: Slice = { id, size: members.length, names, wholeContext };
+    if (this.compiled !== undefined) {
+      const compiled = members.map((i) => this.compiled![i]);
+      if (compiled.every((c) => c !== undefined)) slice.compiled = compiled;
+      else this.options.onFallback?.('a policy of this slice did not compile');
+    }
     this.sliceByMembers.set(signature, slice);
     return slice;
   }

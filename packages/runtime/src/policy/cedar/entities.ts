@@ -28,22 +28,27 @@ export function entityRefsIn(
   return out;
 }
 
-/**
- * The entities Cedar can reach from the request — principal, resource and references in the sent
- * context, then parents and references in the sent attributes, transitively — with only the
- * attributes the slice reads. An entity Cedar cannot reach cannot change its answer; not sending it
- * saves crossing into wasm.
- */
-export function reachableEntities(
-  entities: readonly EntityJson[],
-  roots: readonly { type: string; id: string }[],
-  names: ReadonlySet<string>,
-): EntityJson[] {
+/** The request's entities by uid key (the request was checked for duplicate uids). */
+export function indexEntities(entities: readonly EntityJson[]): Map<string, EntityJson> {
   const byUid = new Map<string, EntityJson>();
   for (const e of entities) {
     const uid = e.uid as { type: string; id: string };
     byUid.set(uidKey(uid.type, uid.id), e);
   }
+  return byUid;
+}
+
+/**
+ * The entities Cedar can reach from the request — principal, resource and references in the sent
+ * context, then parents and references in the sent attributes (`names`), transitively. An entity
+ * Cedar cannot reach cannot change its answer; not sending it saves crossing into wasm. The
+ * compiled evaluator uses the same set, so both engines see the same entities.
+ */
+export function reachable(
+  byUid: ReadonlyMap<string, EntityJson>,
+  roots: readonly { type: string; id: string }[],
+  names: ReadonlySet<string>,
+): EntityJson[] {
   const out: EntityJson[] = [];
   const seen = new Set<string>();
   const stack = [...roots];
@@ -54,10 +59,21 @@ export function reachableEntities(
     seen.add(key);
     const e = byUid.get(key);
     if (e === undefined) continue;
-    const attrs = pickNames(e.attrs, names) as EntityJson['attrs'];
-    out.push({ ...e, attrs });
+    out.push(e);
     for (const p of e.parents) stack.push(p as { type: string; id: string });
-    entityRefsIn(attrs, stack);
+    entityRefsIn(pickNames(e.attrs, names), stack);
   }
   return out;
+}
+
+/** {@link reachable}, each with only the attributes the slice reads (what is sent to Cedar). */
+export function reachableEntities(
+  entities: readonly EntityJson[],
+  roots: readonly { type: string; id: string }[],
+  names: ReadonlySet<string>,
+): EntityJson[] {
+  return reachable(indexEntities(entities), roots, names).map((e) => ({
+    ...e,
+    attrs: pickNames(e.attrs, names) as EntityJson['attrs'],
+  }));
 }
