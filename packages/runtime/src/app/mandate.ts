@@ -115,7 +115,10 @@ export async function createMandate(
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
       auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
-    const engine = createCedarEngine({ memoEntries: config.policies.memoEntries });
+    const engine = createCedarEngine({
+      memoEntries: config.policies.memoEntries,
+      evaluator: config.policies.engine,
+    });
     policies = createPolicyService({ engine, store, clock, logger, audit: record });
     const policyService = policies;
     // Tools that declare `paths.resolveSymlinks` resolve them on this machine's filesystem.

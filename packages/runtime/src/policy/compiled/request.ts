@@ -168,11 +168,45 @@ function scanRequest(input: CompiledInput): void {
   checkRef(input.principal);
   checkRef(input.resource);
   scanValue(input.context);
+  let parents = false;
   for (const e of input.entities) {
     checkRef(e.uid as Ref);
     for (const p of e.parents) checkRef(p as Ref);
+    parents ||= e.parents.length > 0;
     scanValue(e.attrs);
   }
+  // Cedar refuses a parent cycle among the entities it is given (a `failure`, so a deny). Any
+  // cycle among all the request's entities — a superset of what Cedar is given — goes to cedar-wasm.
+  if (parents && hasCycle(indexEntities(input.entities))) throw new Fallback('entity parent cycle');
+}
+
+/** Is there a cycle along parent edges between entities of the request (iterative DFS, 3 colours)? */
+function hasCycle(byUid: ReadonlyMap<string, EntityJson>): boolean {
+  const state = new Map<string, 1 | 2>(); // 1: on the current path, 2: done
+  for (const start of byUid.keys()) {
+    if (state.has(start)) continue;
+    const stack: { key: string; next: number }[] = [{ key: start, next: 0 }];
+    state.set(start, 1);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const parents = byUid.get(top.key)!.parents as Ref[];
+      if (top.next === parents.length) {
+        state.set(top.key, 2);
+        stack.pop();
+        continue;
+      }
+      const p = parents[top.next++]!;
+      const key = uidKey(p.type, p.id);
+      if (!byUid.has(key)) continue;
+      const s = state.get(key);
+      if (s === 1) return true;
+      if (s === undefined) {
+        state.set(key, 1);
+        stack.push({ key, next: 0 });
+      }
+    }
+  }
+  return false;
 }
 
 function checkRef(ref: Ref): void {
