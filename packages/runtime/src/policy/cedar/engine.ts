@@ -35,6 +35,7 @@ import {
 import { entityRefsIn, reachableEntities, uidKey } from './entities.js';
 import { Unsupported, compilePolicy } from '../compiled/compile.js';
 import {
+  actionGraph,
   evaluateCompiled,
   type ActionGraph,
   type CompiledInput,
@@ -145,7 +146,11 @@ class CedarPolicySet implements CompiledPolicySet {
       this.ancestors,
     );
     this.idPrefix = `mandate:${version}:${randomUUID()}`;
-    this.actionGraph = { ancestors: this.ancestors, memberOf: (id) => this.declared.get(id)?.memberOf ?? [] };
+    this.actionGraph = actionGraph(
+      this.ancestors,
+      new Map([...analysis.actions].map(([name, a]) => [name, a.memberOf])),
+      CEDAR_ACTION_TYPE,
+    );
     if (options.evaluator === 'compiled') {
       this.compiled = analysis.policies.map((p) => {
         try {

@@ -13,9 +13,32 @@ import type { CompiledPolicy, Env } from './compile.js';
 export interface ActionGraph {
   /** The action itself and all its groups, transitively. */
   ancestors: ReadonlyMap<string, ReadonlySet<string>>;
-  /** Direct groups. */
-  memberOf(action: string): readonly string[];
+  /** Each declared action as an entity: no attributes, its direct groups as parents. */
+  entities: ReadonlyMap<string, EntityData>;
 }
+
+/** Builds the {@link ActionGraph} once per compiled set. */
+export function actionGraph(
+  ancestors: ReadonlyMap<string, ReadonlySet<string>>,
+  memberOf: ReadonlyMap<string, readonly string[]>,
+  actionType: string,
+): ActionGraph {
+  const entities = new Map<string, EntityData>();
+  for (const [id, groups] of memberOf) {
+    entities.set(id, {
+      attrs: NO_ATTRS,
+      parents: Object.freeze(groups.map((g) => Object.freeze({ type: actionType, id: g }))),
+    });
+  }
+  return { ancestors, entities };
+}
+
+export interface EntityData {
+  attrs: Record<string, unknown>;
+  parents: readonly Ref[];
+}
+
+const NO_ATTRS: Record<string, unknown> = Object.freeze({});
 
 export interface CompiledInput {
   principal: Ref;
@@ -62,13 +85,6 @@ export function evaluateCompiled(
   return out;
 }
 
-interface EntityData {
-  attrs: Record<string, unknown>;
-  parents: readonly Ref[];
-}
-
-const NO_ATTRS: Record<string, unknown> = Object.freeze({});
-
 class RequestEnv implements Env {
   readonly principal: EntityValue;
   readonly action: EntityValue;
@@ -77,6 +93,9 @@ class RequestEnv implements Env {
   private byUid: Map<string, EntityJson> | undefined;
   private visibleSet: Set<EntityJson> | undefined;
   private readonly sentActions: ReadonlySet<string>;
+  /** The principal's and the resource's entities, looked up once (null: not given). */
+  private principalData: EntityData | null | undefined;
+  private resourceData: EntityData | null | undefined;
 
   constructor(
     private readonly input: CompiledInput,
@@ -115,9 +134,16 @@ class RequestEnv implements Env {
   /** The entity as Cedar would be given it for this request, or undefined. */
   private visible(ref: Ref): EntityData | undefined {
     if (ref.type === this.input.actionType) return this.data(ref);
+    if (sameRef(ref, this.input.principal)) {
+      if (this.principalData === undefined) this.principalData = this.data(ref) ?? null;
+      return this.principalData ?? undefined;
+    }
+    if (sameRef(ref, this.input.resource)) {
+      if (this.resourceData === undefined) this.resourceData = this.data(ref) ?? null;
+      return this.resourceData ?? undefined;
+    }
     const d = this.data(ref);
     if (d === undefined) return undefined;
-    if (sameRef(ref, this.input.principal) || sameRef(ref, this.input.resource)) return d;
     this.visibleSet ??= new Set(
       reachable(
         this.index(),
@@ -130,11 +156,7 @@ class RequestEnv implements Env {
 
   private data(ref: Ref): EntityData | undefined {
     if (ref.type === this.input.actionType) {
-      if (!this.sentActions.has(ref.id)) return undefined;
-      return {
-        attrs: NO_ATTRS,
-        parents: this.actions.memberOf(ref.id).map((id) => ({ type: this.input.actionType, id })),
-      };
+      return this.sentActions.has(ref.id) ? this.actions.entities.get(ref.id) : undefined;
     }
     return this.index().get(uidKey(ref.type, ref.id)) as EntityData | undefined;
   }

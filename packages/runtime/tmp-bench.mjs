@@ -1,0 +1,16 @@
+import { generateWorkload } from './dist/bench/workload.js';
+import { benchPolicyRequest, createRawEvaluator } from './dist/bench/inprocess.js';
+import { loopSync } from './dist/bench/measure.js';
+import { createCedarEngine } from './dist/policy/index.js';
+const w = generateWorkload(1000);
+const src = { policies: w.policies, schema: w.schema };
+const a = createCedarEngine({ memoEntries: 0 }).compile(src);
+let fb = 0;
+const b = createCedarEngine({ memoEntries: 0, evaluator: 'compiled', onFallback: () => fb++ }).compile(src);
+const req = benchPolicyRequest(w);
+console.log(a.evaluate(req).effect, b.evaluate(req).effect, fb, b.evaluate(req).sliceSize);
+const raw = createRawEvaluator(a, req);
+const fmt = (s) => `p50 ${s.p50Us.toFixed(2)}µs p99 ${s.p99Us.toFixed(2)}µs ops/s ${Math.round(s.opsPerSec)}`;
+console.log('raw     ', fmt(loopSync(raw.evaluate, { durationMs: 1500, minOps: 5, warmupOps: 2 })));
+console.log('sliced  ', fmt(loopSync(() => a.evaluate(req), { durationMs: 2000, minOps: 100, warmupOps: 200 })));
+console.log('compiled', fmt(loopSync(() => b.evaluate(req), { durationMs: 2000, minOps: 1000, warmupOps: 5000 })));
