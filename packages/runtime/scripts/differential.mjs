@@ -4,6 +4,7 @@
 // Options: --cases N (default 100000), --per-set N requests per generated policy set (default 200),
 // --seed S first seed (default 1). Exit 0 when both engines agree on every case, 1 otherwise; the
 // divergences (seed, request index, both answers, the policies) are printed as JSON lines.
+import { performance } from 'node:perf_hooks';
 import { newStats, runSeed } from '../dist/bench/differential.js';
 
 function parse(argv) {
@@ -27,11 +28,14 @@ let seed = o.seed;
 let reported = 0;
 while (stats.cases < o.cases) {
   runSeed(seed++, Math.min(o.perSet, o.cases - stats.cases), stats);
-  for (const d of stats.divergences.slice(reported)) process.stdout.write(`divergence ${JSON.stringify(d)}\n`);
+  for (const d of stats.divergences.slice(reported))
+    process.stdout.write(`divergence ${JSON.stringify(d)}\n`);
   reported = stats.divergences.length;
   if (seed % 50 === 0) {
     const s = (performance.now() - started) / 1000;
-    process.stderr.write(`… ${stats.cases} cases, ${stats.divergences.length} divergences, ${s.toFixed(0)} s\n`);
+    process.stderr.write(
+      `… ${stats.cases} cases, ${stats.divergences.length} divergences, ${s.toFixed(0)} s\n`,
+    );
   }
 }
 const seconds = (performance.now() - started) / 1000;
