@@ -5,6 +5,7 @@
  * - `boolean` Bool, `number` Long (always a safe integer here, see {@link longResult}), `string`
  * - an array is a Set (duplicates allowed; equality and membership treat it as a set)
  * - `{ __entity: { type, id } }` an entity reference, `{ __extn: { fn: 'decimal', arg } }` a decimal
+ *   (equal to no value of another type; compared with another extension value only by cedar-wasm)
  * - any other plain object a Record
  *
  * Two exceptions leave an evaluation: {@link EvalError} is a Cedar evaluation error (the policy
@@ -112,7 +113,8 @@ export function valueEq(a: unknown, b: unknown): boolean {
     case 'entity':
       return sameRef((a as EntityValue).__entity, (b as EntityValue).__entity);
     case 'ext':
-      return decimalOf(a) === decimalOf(b);
+      // Two extension values (a decimal in the request and one from a record or set): cedar-wasm.
+      throw new Fallback('comparison of extension values');
     default: {
       const ra = a as Record<string, unknown>;
       const rb = b as Record<string, unknown>;
@@ -135,22 +137,8 @@ function subset(a: readonly unknown[], b: readonly unknown[]): boolean {
 }
 
 /**
- * The scaled value (×10^4) of a decimal the request scan accepted (see scan.ts). Anything else
- * (an `ip`, a function form this evaluator does not parse) goes to cedar-wasm.
- */
-export function decimalOf(v: unknown): bigint {
-  const e = (v as { __extn: { fn: unknown; arg: unknown } }).__extn;
-  if (e.fn !== 'decimal' || typeof e.arg !== 'string' || !DECIMAL_ARG.test(e.arg))
-    throw new Fallback('extension value');
-  const negative = e.arg.startsWith('-');
-  const [int, frac] = (negative ? e.arg.slice(1) : e.arg).split('.') as [string, string];
-  const scaled = BigInt(int) * 10_000n + BigInt(frac.padEnd(4, '0'));
-  return negative ? -scaled : scaled;
-}
-
-/**
- * A decimal argument the evaluator is sure Cedar parses the same way: at most 14 integer digits
- * keeps it far inside Cedar's 64-bit range; the rest goes to cedar-wasm.
+ * A decimal argument (in the request) the evaluator is sure Cedar parses the same way: at most 14
+ * integer digits keeps it far inside Cedar's 64-bit range; the rest goes to cedar-wasm.
  */
 export const DECIMAL_ARG = /^-?\d{1,14}\.\d{1,4}$/;
 
