@@ -337,7 +337,16 @@ export interface DifferentialStats {
   invalidPolicies: number;
   effects: Record<string, number>;
   withErrors: number;
-  divergences: { seed: number; request: number; cedar: unknown; compiled: unknown; source: string }[];
+  divergences: {
+    seed: number;
+    request: number;
+    cedar: unknown;
+    compiled: unknown;
+    /** cedar-wasm's error messages, and its answer from a freshly compiled set (a reference fault shows here). */
+    cedarMessages: string[];
+    cedarFresh: unknown;
+    source: string;
+  }[];
 }
 
 export function newStats(): DifferentialStats {
@@ -388,7 +397,8 @@ export function runSeed(seed: number, requestsPerSet: number, stats: Differentia
   stats.policySets++;
   try {
     generated.requests.forEach((request, i) => {
-      const expected = comparable(a.evaluate(request));
+      const reference = a.evaluate(request);
+      const expected = comparable(reference);
       fellBack = false;
       const actual = comparable(b.evaluate(request));
       stats.cases++;
@@ -396,11 +406,20 @@ export function runSeed(seed: number, requestsPerSet: number, stats: Differentia
       stats.effects[expected.effect] = (stats.effects[expected.effect] ?? 0) + 1;
       if (expected.errors.length > 0) stats.withErrors++;
       if (JSON.stringify(expected) !== JSON.stringify(actual)) {
+        const fresh = cedarEngine.compile(source);
+        let cedarFresh: unknown;
+        try {
+          cedarFresh = comparable(fresh.evaluate(request));
+        } finally {
+          fresh.dispose();
+        }
         stats.divergences.push({
           seed,
           request: i,
           cedar: expected,
           compiled: actual,
+          cedarMessages: reference.errors.map((e) => e.message),
+          cedarFresh,
           source: source.policies['gen.cedar']!,
         });
       }
