@@ -1,5 +1,6 @@
 import type { PolicyEntity } from '../port.js';
 import type { CedarValueJson, EntityJson } from './wasm.js';
+import { setOwn } from '../attributes.js';
 
 /** A request value Cedar cannot represent faithfully; the evaluation becomes a deny carrying it. */
 export class CedarValueError extends Error {
@@ -139,7 +140,7 @@ function record_(record: unknown, depth: number): Record<string, CedarValueJson>
   for (const [key, v] of Object.entries(record)) {
     if (v === undefined) continue;
     try {
-      out[key] = value_(v, depth + 1);
+      setOwn(out, key, value_(v, depth + 1));
     } catch (err) {
       throw under(err, `.${key}`);
     }
