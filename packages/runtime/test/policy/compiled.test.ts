@@ -172,6 +172,26 @@ describe('compiled evaluator: exact semantics, and cedar-wasm where it is not su
     expect(r.errors.map((e) => e.policyId)).toEqual(['p']);
   });
 
+  it('reads an attribute named __proto__ as cedar-wasm does: an attribute, its keys not inherited', () => {
+    const s = source({
+      'p.cedar': `@id("evil") permit(principal is Agent, action, resource) when { principal.tenant == "evil" };`,
+    });
+    const req = request();
+    req.entities = req.entities.map((e) =>
+      e.uid.type === 'Agent'
+        ? {
+            ...e,
+            attrs: JSON.parse('{"roles":[],"status":"active","__proto__":{"tenant":"evil"}}') as Record<
+              string,
+              unknown
+            >,
+          }
+        : e,
+    );
+    expect(agree(s, req).effect).toBe('deny');
+    expect(fallbacks).toEqual([]);
+  });
+
   it('hands a string that is not well-formed UTF-16 to cedar-wasm', () => {
     const s = source({
       'p.cedar': `@id("p") permit(principal, action, resource) when { context.args has customerId && context.args.customerId == "x" };`,
