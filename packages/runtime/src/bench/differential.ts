@@ -406,12 +406,20 @@ export function runSeed(seed: number, requestsPerSet: number, stats: Differentia
       stats.effects[expected.effect] = (stats.effects[expected.effect] ?? 0) + 1;
       if (expected.errors.length > 0) stats.withErrors++;
       if (JSON.stringify(expected) !== JSON.stringify(actual)) {
-        const fresh = cedarEngine.compile(source);
         let cedarFresh: unknown;
         try {
-          cedarFresh = comparable(fresh.evaluate(request));
-        } finally {
-          fresh.dispose();
+          const fresh = cedarEngine.compile(source);
+          try {
+            cedarFresh = comparable(fresh.evaluate(request));
+          } finally {
+            fresh.dispose();
+          }
+        } catch (err) {
+          // cedar-wasm itself failing (e.g. a trapped instance) is a reference fault; record it.
+          cedarFresh = {
+            fault: err instanceof Error ? err.message : String(err),
+            details: (err as { details?: unknown }).details,
+          };
         }
         stats.divergences.push({
           seed,
