@@ -192,6 +192,18 @@ describe('compiled evaluator: exact semantics, and cedar-wasm where it is not su
     expect(fallbacks).toEqual([]);
   });
 
+  it('hands equality of two large sets to cedar-wasm (pairwise comparison would be quadratic)', () => {
+    const s = source({
+      'p.cedar': `@id("p") permit(principal is Agent, action, resource) when { principal.roles == resource.tags };`,
+    });
+    const many = Array.from({ length: 100 }, (_, i) => `r${i}`);
+    expect(agree(s, request({ roles: many, tags: [...many].reverse() })).effect).toBe('allow');
+    expect(fallbacks).toContain('large sets');
+    fallbacks.length = 0;
+    expect(agree(s, request({ roles: ['a', 'b'], tags: ['b', 'a'] })).effect).toBe('allow');
+    expect(fallbacks).toEqual([]);
+  });
+
   it('hands a string that is not well-formed UTF-16 to cedar-wasm', () => {
     const s = source({
       'p.cedar': `@id("p") permit(principal, action, resource) when { context.args has customerId && context.args.customerId == "x" };`,

@@ -20,6 +20,7 @@ import {
   asLong,
   asSet,
   asString,
+  checkSetWork,
   isEntity,
   kindOf,
   likeMatch,
@@ -258,6 +259,7 @@ export function compileExpr(node: unknown): Expr {
       return (env) => {
         const a = asSet(l(env), op);
         const b = asSet(r(env), op);
+        checkSetWork(a, b);
         return all ? b.every((x) => setHas(a, x)) : b.some((x) => setHas(a, x));
       };
     }

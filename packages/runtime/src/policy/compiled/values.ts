@@ -131,7 +131,19 @@ export function setHas(set: readonly unknown[], v: unknown): boolean {
   return false;
 }
 
+/**
+ * Most element comparisons one set operation may cost here (sets are arrays, compared pairwise).
+ * SECURITY: two large sets from a request would make `==` or `containsAll` quadratic; Cedar hashes
+ * its sets, so such operations go to cedar-wasm instead of becoming a denial of service.
+ */
+export const MAX_SET_WORK = 4096;
+
+export function checkSetWork(a: readonly unknown[], b: readonly unknown[]): void {
+  if (a.length * b.length > MAX_SET_WORK) throw new Fallback('large sets');
+}
+
 function subset(a: readonly unknown[], b: readonly unknown[]): boolean {
+  checkSetWork(a, b);
   for (const x of a) if (!setHas(b, x)) return false;
   return true;
 }
