@@ -72,7 +72,7 @@ export interface CedarEngineOptions {
    * compiled evaluator does not read exactly, goes to cedar-wasm (ADR 0012).
    */
   evaluator?: 'cedar' | 'compiled';
-  /** Called when the compiled evaluator hands a request to cedar-wasm (tests and metrics). */
+  /** Called for each request the compiled evaluator hands to cedar-wasm, with why (tests and metrics). */
   onFallback?: (reason: string) => void;
 }
 
@@ -288,6 +288,8 @@ class CedarPolicySet implements CompiledPolicySet {
           actionType: CEDAR_ACTION_TYPE,
         });
         if (answer !== undefined) return this.interpret(answer, size);
+      } else if (this.compiled !== undefined) {
+        this.options.onFallback?.('a policy of this slice did not compile');
       }
       const call = {
         principal,
@@ -419,7 +421,6 @@ class CedarPolicySet implements CompiledPolicySet {
     if (this.compiled !== undefined) {
       const compiled = members.map((i) => this.compiled![i]);
       if (compiled.every((c) => c !== undefined)) slice.compiled = compiled;
-      else this.options.onFallback?.('a policy of this slice did not compile');
     }
     this.sliceByMembers.set(signature, slice);
     return slice;
