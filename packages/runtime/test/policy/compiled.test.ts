@@ -204,12 +204,13 @@ describe('compiled evaluator: exact semantics, and cedar-wasm where it is not su
     expect(fallbacks).toEqual([]);
   });
 
-  it('hands a string that is not well-formed UTF-16 to cedar-wasm', () => {
+  it('denies a string that is not well-formed UTF-16 in both engines, before either evaluates', () => {
     const s = source({
       'p.cedar': `@id("p") permit(principal, action, resource) when { context.args has customerId && context.args.customerId == "x" };`,
     });
-    agree(s, request({ args: { customerId: '\ud800' } }));
-    expect(fallbacks.length).toBeGreaterThan(0);
+    const r = agree(s, request({ args: { customerId: '\ud800' } }));
+    expect(r.effect).toBe('deny');
+    expect(r.errors.map((e) => e.policyId)).toEqual([REQUEST_ERROR_POLICY_ID]);
   });
 });
 

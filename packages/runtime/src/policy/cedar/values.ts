@@ -11,6 +11,12 @@ export class CedarValueError extends Error {
 const MAX_DEPTH = 64;
 const DECIMAL = /^-?\d+\.\d{1,4}$/;
 const ESCAPES = new Set(['__entity', '__extn', '__expr']);
+/**
+ * SECURITY: a string with a lone surrogate has no UTF-8 form. cedar-wasm fails on each such call,
+ * and after about a thousand of those failures its instance traps ("memory access out of bounds")
+ * on every later call — every decision of the process denies. Such strings never reach it.
+ */
+const LONE_SURROGATE = 'a string with a lone surrogate (not well-formed UTF-16) has no Cedar value';
 
 /**
  * A problem found below some value, with the path from that value (`.a[2]`); the exported
@@ -104,6 +110,7 @@ function ref_(ref: unknown): { type: string; id: string } {
   if (typeof r !== 'object' || r === null || typeof r.type !== 'string' || typeof r.id !== 'string') {
     throw new Problem('', 'expected { type: string, id: string }');
   }
+  if (!r.type.isWellFormed() || !r.id.isWellFormed()) throw new Problem('', LONE_SURROGATE);
   return { type: r.type, id: r.id };
 }
 
@@ -111,6 +118,8 @@ function value_(value: unknown, depth: number): CedarValueJson {
   if (depth > MAX_DEPTH) throw new Problem('', 'nested too deeply');
   switch (typeof value) {
     case 'string':
+      if (!value.isWellFormed()) throw new Problem('', LONE_SURROGATE);
+      return value;
     case 'boolean':
       return value;
     case 'number':
@@ -139,6 +148,7 @@ function record_(record: unknown, depth: number): Record<string, CedarValueJson>
   const out: Record<string, CedarValueJson> = {};
   for (const [key, v] of Object.entries(record)) {
     if (v === undefined) continue;
+    if (!key.isWellFormed()) throw new Problem('', `key ${JSON.stringify(key)}: ${LONE_SURROGATE}`);
     try {
       setOwn(out, key, value_(v, depth + 1));
     } catch (err) {
