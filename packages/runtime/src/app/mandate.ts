@@ -137,7 +137,11 @@ export async function createMandate(
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
       auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
-    const engine = createCedarEngine({ memoEntries: config.policies.memoEntries, logger });
+    const engine = createCedarEngine({
+      memoEntries: config.policies.memoEntries,
+      evaluator: config.policies.engine,
+      logger,
+    });
     policyEngine = engine;
     policies = createPolicyService({ engine, store, clock, logger, audit: record });
     const policyService = policies;

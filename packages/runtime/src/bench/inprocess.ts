@@ -11,7 +11,7 @@ import { ConfigSchema, type LoadedConfig } from '../config/index.js';
 import { createMandate, type Mandate } from '../app/index.js';
 import { silentLogger } from '../kernel/index.js';
 import type { Caller } from '../decisions/index.js';
-import type { CompiledPolicySet, PolicyRequest } from '../policy/index.js';
+import { createCedarEngine, type CompiledPolicySet, type PolicyRequest } from '../policy/index.js';
 import * as cedarWasm from '../policy/cedar/wasm.js';
 import { loopAsync, loopSync, type Sample } from './measure.js';
 import {
@@ -165,7 +165,7 @@ export interface InProcessOptions {
 }
 
 export interface InProcessRow {
-  /** Stable key: raw | unsliced | evaluate | decide-c1 | decide-cN. */
+  /** Stable key: raw | unsliced | evaluate | compiled | decide-c1 | decide-cN. */
   key: string;
   label: string;
   baseline: boolean;
@@ -262,6 +262,38 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
       sample: slicedSample,
       effect: sliced.effect,
     });
+
+    // The compiled evaluator (ADR 0012) over the same set and request: same slice, no wasm call.
+    let fellBack = 0;
+    const fast = createCedarEngine({
+      memoEntries: 0,
+      evaluator: 'compiled',
+      onFallback: () => fellBack++,
+    }).compile({ policies: workload.policies, schema: workload.schema });
+    try {
+      const fastFirst = fast.evaluate(preq);
+      if (fellBack > 0 || fastFirst.effect !== sliced.effect) {
+        throw new Error(
+          `bench: the compiled evaluator must answer the bench request itself, as Cedar does (${fastFirst.effect}, ${fellBack} fallbacks)`,
+        );
+      }
+      o.progress(`in-process ${policyCount}: evaluate (compiled evaluator)…`);
+      const fastSample = loopSync(() => fast.evaluate(preq), {
+        durationMs: ms,
+        minOps: 1000,
+        warmupOps: 2000,
+      });
+      evaluations += fastSample.ops + 2001;
+      rows.push({
+        key: 'compiled',
+        label: `evaluate, compiled evaluator (same slice, ${fellBack} handed to cedar-wasm)`,
+        baseline: false,
+        sample: fastSample,
+        effect: fastFirst.effect,
+      });
+    } finally {
+      fast.dispose();
+    }
 
     const req = benchDecisionRequest();
     const first = await m.decisions.decide(req, BENCH_CALLER);

@@ -259,6 +259,30 @@ function targets(
       met: ratio >= 10,
     });
   }
+  const compiled = big.rows.find((r) => r.key === 'compiled')?.sample;
+  if (compiled) {
+    const sliced = get('evaluate');
+    out.push(
+      {
+        name: `in-process ${big.policies} policies: compiled evaluator p50`,
+        measured: fmtUs(compiled.p50Us),
+        target: '< 5 µs',
+        met: compiled.p50Us < 5,
+      },
+      {
+        name: `in-process ${big.policies} policies: compiled evaluator vs raw cedar-wasm (ops/s)`,
+        measured: `${fmtRatio(compiled.opsPerSec / raw.opsPerSec)} (p99 ${fmtUs(compiled.p99Us)} vs ${fmtUs(raw.p99Us)})`,
+        target: '≥ 1,000×',
+        met: compiled.opsPerSec / raw.opsPerSec >= 1000,
+      },
+      {
+        name: `in-process ${big.policies} policies: compiled evaluator vs sliced cedar-wasm (ops/s)`,
+        measured: `${fmtRatio(compiled.opsPerSec / sliced.opsPerSec)} (p50 ${fmtUs(compiled.p50Us)} vs ${fmtUs(sliced.p50Us)}; p99 ${fmtUs(compiled.p99Us)} vs ${fmtUs(sliced.p99Us)})`,
+        target: '≥ 20×',
+        met: compiled.opsPerSec / sliced.opsPerSec >= 20,
+      },
+    );
+  }
   const c32 = http.rows.find((r) => r.server === 'mandate' && r.concurrency === 32)?.sample;
   if (c32) {
     out.push({

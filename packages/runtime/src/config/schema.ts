@@ -51,6 +51,12 @@ export const ConfigSchema = z.strictObject({
        * (only what the matching policies can read); 0 evaluates every request. See docs/policies.md.
        */
       memoEntries: z.number().int().min(0).max(1_000_000).default(4096),
+      /**
+       * `cedar`: every evaluation is a cedar-wasm call. `compiled`: policies are compiled into
+       * JavaScript at activation and evaluated without crossing into wasm; a policy or value it does
+       * not handle exactly is evaluated by cedar-wasm. See docs/policies.md.
+       */
+      engine: z.enum(['cedar', 'compiled']).default('cedar'),
     })
     .prefault({}),
   /** JSON file `{ "tools": [...] }`, loaded into the registry at start. */

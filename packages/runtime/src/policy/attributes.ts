@@ -52,6 +52,17 @@ export function pickNames(
   names: ReadonlySet<string>,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k in record) if (names.has(k)) out[k] = record[k];
+  for (const k of Object.keys(record)) if (names.has(k)) setOwn(out, k, record[k]);
   return out;
+}
+
+/**
+ * `out[key] = value`, except that a key `__proto__` (which JSON can carry) becomes an own
+ * attribute instead of replacing the object's prototype. SECURITY: an assignment would turn the
+ * value's keys into inherited ones, which `for…in` then copies as attributes nobody sent.
+ */
+export function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
 }

@@ -37,7 +37,14 @@ function expectWellFormed(r: BenchResult, policyCounts: number[]): void {
   });
   expect(r.inProcess.map((x) => x.policies)).toEqual(policyCounts);
   for (const ip of r.inProcess) {
-    expect(ip.rows.map((x) => x.key)).toEqual(['raw', 'unsliced', 'evaluate', 'decide-c1', 'decide-cN']);
+    expect(ip.rows.map((x) => x.key)).toEqual([
+      'raw',
+      'unsliced',
+      'evaluate',
+      'compiled',
+      'decide-c1',
+      'decide-cN',
+    ]);
     expect(ip.rows.filter((x) => x.baseline).map((x) => x.key)).toEqual(['raw', 'unsliced']);
     for (const row of ip.rows) {
       expectSample(row.sample);

@@ -63,4 +63,13 @@ describe('config', () => {
     expect(write(JSON.stringify({ policies: { timeZone: 'Mars/Olympus' } }))).toThrow(/time zone/);
     expect(() => loadConfig({}, { MANDATE_PORT: '70000' }, tmp())).toThrow(/MANDATE_PORT/);
   });
+
+  it('policies.engine is cedar by default, compiled when the file says so, nothing else', () => {
+    expect(loadConfig({}, {}, tmp()).config.policies.engine).toBe('cedar');
+    const dir = tmp();
+    writeFileSync(join(dir, 'mandate.config.json'), JSON.stringify({ policies: { engine: 'compiled' } }));
+    expect(loadConfig({}, {}, dir).config.policies.engine).toBe('compiled');
+    writeFileSync(join(dir, 'mandate.config.json'), JSON.stringify({ policies: { engine: 'wasm' } }));
+    expect(() => loadConfig({}, {}, dir)).toThrow(/policies\.engine/);
+  });
 });

@@ -247,6 +247,40 @@ when { context.args has ratio && context.args.ratio.lessThan(decimal("2.5")) };`
     expect(set.evaluateUnsliced(other).effect).toBe('deny');
   });
 
+  it('denies a string with a lone surrogate before cedar-wasm; thousands of them leave it answering', () => {
+    const set = createCedarEngine({ memoEntries: 0 }).compile(source({ 'refunds.cedar': REFUND_SMALL }));
+    live.push(set);
+    // Each such call used to fail inside cedar-wasm; after about a thousand, its instance trapped
+    // ("memory access out of bounds") and every later decision of the process denied.
+    const messages = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const r = set.evaluate(request({ args: { amount: 50, customerId: `c-\ud800${i}` } }));
+      expect(r.effect).toBe('deny');
+      messages.add(r.errors[0]!.message);
+    }
+    expect(set.evaluate(request({ args: { amount: 50, customerId: 'c-1' } })).effect).toBe('allow');
+    expect([...messages]).toEqual([expect.stringMatching(/^context\.args\.customerId: .*lone surrogate/)]);
+  });
+
+  it('reads an attribute named __proto__ as an attribute: the keys under it never become attributes', () => {
+    const set = compile({
+      'p.cedar': `@id("evil") permit(principal is Agent, action, resource) when { principal.tenant == "evil" };`,
+    });
+    const withAttrs = (json: string) => {
+      const r = request();
+      r.entities = r.entities.map((e) =>
+        e.uid.type === 'Agent' ? { ...e, attrs: JSON.parse(json) as Record<string, unknown> } : e,
+      );
+      return r;
+    };
+    // JSON.parse keeps "__proto__" as an own key; an assignment while converting would have made
+    // `tenant` an inherited key, which the attribute pruning then copied to Cedar: a wrong allow.
+    const smuggled = set.evaluate(withAttrs('{"roles":[],"status":"active","__proto__":{"tenant":"evil"}}'));
+    expect(smuggled.effect).toBe('deny');
+    expect(smuggled.errors.map((e) => e.policyId)).toEqual(['evil']);
+    expect(set.evaluate(withAttrs('{"roles":[],"status":"active","tenant":"evil"}')).effect).toBe('allow');
+  });
+
   it('remembers answers only under the exact input Cedar reads: a changed arg or attribute is evaluated afresh', () => {
     const set = compile({ 'p.cedar': REFUND_SMALL + LEGAL_HOLD });
     const small = set.evaluate(request({ args: { amount: 50 } }));

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EngineHealth } from '../port.js';
-import { CEDAR_ACTION_TYPE, messageOf } from './analyse.js';
+import { CEDAR_ACTION_TYPE, messageOf } from './analysis.js';
 import { cedarGeneration, preparsePolicySet, statefulIsAuthorized } from './wasm.js';
 
 /** The canary's policy set, preparsed once per wasm instance. */

@@ -2,16 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import { createIsolatedScreen, type IsolatedScreen } from './isolated.js';
 import { createCanary } from './canary.js';
-import {
-  CEDAR_ACTION_TYPE,
-  analyse,
-  byCodeUnits,
-  isSource,
-  messageOf,
-  type ActionDecl,
-  type AnalysedPolicy,
-  type Analysis,
-} from './analyse.js';
+import { checkPolicyTextBounds } from '../bounds.js';
 import type {
   CompiledPolicySet,
   ArgType,
@@ -25,21 +16,40 @@ import type {
 } from '../port.js';
 import { actionAncestors, createSliceIndex, type SliceIndex } from '../slicing.js';
 import { policySetVersion } from '../version.js';
-import { checkPolicyTextBounds } from '../bounds.js';
 import { CedarValueError, toCedarEntities, toCedarRecord, toRef } from './values.js';
 import { pickNames } from '../attributes.js';
 import {
+  cedarGeneration,
+  reinstantiateCedar,
   preparsePolicySet,
   statefulIsAuthorized,
   isAuthorizedPartial,
-  cedarGeneration,
-  reinstantiateCedar,
   type CedarValueJson,
   type AuthorizationAnswer,
   type EntityJson,
 } from './wasm.js';
+import {
+  CEDAR_ACTION_TYPE,
+  analyse,
+  byCodeUnits,
+  isSource,
+  messageOf,
+  type ActionDecl,
+  type AnalysedPolicy,
+  type Analysis,
+} from './analysis.js';
+import { entityRefsIn, reachableEntities, uidKey } from './entities.js';
+import { Unsupported, compilePolicy } from '../compiled/compile.js';
+import {
+  actionGraph,
+  evaluateCompiled,
+  type ActionGraph,
+  type CompiledInput,
+  type CompiledMember,
+} from '../compiled/request.js';
+import { Fallback } from '../compiled/values.js';
 
-export { CEDAR_ACTION_TYPE } from './analyse.js';
+export { CEDAR_ACTION_TYPE } from './analysis.js';
 
 /**
  * The `policyId` of an error that belongs to the request rather than to one policy (a value Cedar
@@ -61,8 +71,17 @@ export interface CedarEngineOptions {
    * `CedarPolicySet.run`); 0 turns the memo off. Default 4096.
    */
   memoEntries?: number;
+  /**
+   * `cedar` (default): every evaluation is a cedar-wasm call. `compiled`: each policy's JSON form is
+   * compiled into JavaScript closures at activation (policy/compiled) and a slice whose policies all
+   * compiled is evaluated in JavaScript; any other slice, and any request holding a value the
+   * compiled evaluator does not read exactly, goes to cedar-wasm (ADR 0012).
+   */
+  evaluator?: 'cedar' | 'compiled';
   /** Where the isolated screening worker reports its failures. */
   logger?: Logger;
+  /** Called for each request the compiled evaluator hands to cedar-wasm, with why (tests and metrics). */
+  onFallback?: (reason: string) => void;
 }
 
 export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngine {
@@ -93,7 +112,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
       if (analysis.problems.length > 0) {
         throw new MandateError('policy_invalid', 'policy set is invalid', { details: analysis.problems });
       }
-      return new CedarPolicySet(policySetVersion(source), analysis, memoEntries);
+      return new CedarPolicySet(policySetVersion(source), analysis, memoEntries, options);
     },
   };
 }
@@ -105,6 +124,8 @@ interface Slice {
   /** Attribute names its policies can read; the rest of the request is not sent to Cedar. */
   names: ReadonlySet<string>;
   wholeContext: boolean;
+  /** Set when the compiled evaluator is on and every policy of the slice compiled. */
+  compiled?: CompiledMember[];
 }
 
 class CedarPolicySet implements CompiledPolicySet {
@@ -129,11 +150,15 @@ class CedarPolicySet implements CompiledPolicySet {
   private readonly generation = cedarGeneration();
   /** Cedar's answers by the exact call handed to it (ADR 0010); insertion order is recency. */
   private readonly memo = new Map<string, PolicyEvaluation>();
+  /** The compiled evaluator's closures by policy index; undefined for a policy left to cedar-wasm. */
+  private readonly compiled: (CompiledMember | undefined)[] | undefined;
+  private readonly actionGraph: ActionGraph;
 
   constructor(
     version: string,
     analysis: Analysis,
     private readonly memoEntries: number,
+    private readonly options: CedarEngineOptions = {},
   ) {
     this.version = version;
     this.analysed = analysis.policies;
@@ -147,6 +172,21 @@ class CedarPolicySet implements CompiledPolicySet {
       this.ancestors,
     );
     this.idPrefix = `mandate:${version}:${randomUUID()}`;
+    this.actionGraph = actionGraph(
+      this.ancestors,
+      new Map([...analysis.actions].map(([name, a]) => [name, a.memberOf])),
+      CEDAR_ACTION_TYPE,
+    );
+    if (options.evaluator === 'compiled') {
+      this.compiled = analysis.policies.map((p) => {
+        try {
+          return { policyId: p.info.id, effect: p.info.effect, run: compilePolicy(p.json) };
+        } catch (err) {
+          if (err instanceof Unsupported) return undefined;
+          throw err;
+        }
+      });
+    }
   }
 
   evaluate(request: PolicyRequest): PolicyEvaluation {
@@ -215,10 +255,10 @@ class CedarPolicySet implements CompiledPolicySet {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    // cedar-wasm has no call to drop a preparsed set; overwriting each id with an empty set frees
-    // the policies and leaves only the (tiny) map entry behind.
     // A replaced instance took its preparsed sets with it; the current one never had them.
     if (this.generation !== cedarGeneration()) this.preparsed.length = 0;
+    // cedar-wasm has no call to drop a preparsed set; overwriting each id with an empty set frees
+    // the policies and leaves only the (tiny) map entry behind.
     for (const id of this.preparsed) {
       try {
         preparsePolicySet(id, { staticPolicies: {} });
@@ -271,6 +311,20 @@ class CedarPolicySet implements CompiledPolicySet {
       size = slice.size;
       const sentContext = slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context);
       if (slice.id === undefined) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
+      if (slice.compiled !== undefined) {
+        const answer = this.runCompiled(slice.compiled, {
+          principal,
+          action: request.action,
+          resource,
+          context: sentContext,
+          entities,
+          names: slice.names,
+          actionType: CEDAR_ACTION_TYPE,
+        });
+        if (answer !== undefined) return this.interpret(answer, size);
+      } else if (this.compiled !== undefined) {
+        this.options.onFallback?.('a policy of this slice did not compile');
+      }
       const call = {
         principal,
         action: { type: CEDAR_ACTION_TYPE, id: request.action },
@@ -303,6 +357,33 @@ class CedarPolicySet implements CompiledPolicySet {
         size,
         err instanceof CedarValueError ? err.message : `policy evaluation failed: ${messageOf(err)}`,
       );
+    }
+  }
+
+  /** The compiled evaluator's answer in Cedar's shape, or undefined when cedar-wasm must answer. */
+  private runCompiled(members: CompiledMember[], input: CompiledInput): AuthorizationAnswer | undefined {
+    try {
+      const out = evaluateCompiled(members, input, this.actionGraph);
+      // Cedar's diagnostics: the satisfied forbids when one is satisfied, else the satisfied permits.
+      const reason = out.forbids.length > 0 ? out.forbids : out.permits;
+      return {
+        type: 'success',
+        response: {
+          decision: out.forbids.length === 0 && out.permits.length > 0 ? 'allow' : 'deny',
+          diagnostics: {
+            reason,
+            errors: out.errors.map((e) => ({
+              policyId: e.policyId,
+              error: { message: e.message, help: null, code: null, url: null, severity: null },
+            })),
+          },
+        },
+        warnings: [],
+      };
+    } catch (err) {
+      if (!(err instanceof Fallback)) throw err;
+      this.options.onFallback?.(err.message);
+      return undefined;
     }
   }
 
@@ -371,6 +452,10 @@ class CedarPolicySet implements CompiledPolicySet {
       wholeContext ||= uses.wholeContext;
     }
     const slice: Slice = { id, size: members.length, names, wholeContext };
+    if (this.compiled !== undefined) {
+      const compiled = members.map((i) => this.compiled![i]);
+      if (compiled.every((c) => c !== undefined)) slice.compiled = compiled;
+    }
     this.sliceByMembers.set(signature, slice);
     return slice;
   }
@@ -420,66 +505,6 @@ function requestError(sliceSize: number, message: string, errors: PolicyErrorInf
     errors: [{ policyId: REQUEST_ERROR_POLICY_ID, effect: 'forbid', message }, ...errors],
     sliceSize,
   };
-}
-
-/** The uid key of an entity reference, unambiguous for any strings. */
-function uidKey(type: string, id: string): string {
-  return `${type.length}:${type}${id}`;
-}
-
-/**
- * Entity references inside a Cedar JSON value: `{ "__entity": { type, id } }`, and, conservatively,
- * any `{ type, id }` record (which some Cedar parsers read as an implicit reference).
- */
-function entityRefsIn(
-  value: unknown,
-  out: { type: string; id: string }[] = [],
-): { type: string; id: string }[] {
-  if (Array.isArray(value)) {
-    for (const v of value) entityRefsIn(v, out);
-  } else if (value !== null && typeof value === 'object') {
-    const o = value as Record<string, unknown>;
-    const esc = o.__entity as { type?: unknown; id?: unknown } | undefined;
-    if (esc && typeof esc.type === 'string' && typeof esc.id === 'string')
-      out.push({ type: esc.type, id: esc.id });
-    else if (typeof o.type === 'string' && typeof o.id === 'string') out.push({ type: o.type, id: o.id });
-    for (const v of Object.values(o)) entityRefsIn(v, out);
-  }
-  return out;
-}
-
-/**
- * The entities Cedar can reach from the request — principal, resource and references in the sent
- * context, then parents and references in the sent attributes, transitively — with only the
- * attributes the slice reads. An entity Cedar cannot reach cannot change its answer; not sending it
- * saves crossing into wasm.
- */
-function reachableEntities(
-  entities: readonly EntityJson[],
-  roots: readonly { type: string; id: string }[],
-  names: ReadonlySet<string>,
-): EntityJson[] {
-  const byUid = new Map<string, EntityJson>();
-  for (const e of entities) {
-    const uid = e.uid as { type: string; id: string };
-    byUid.set(uidKey(uid.type, uid.id), e);
-  }
-  const out: EntityJson[] = [];
-  const seen = new Set<string>();
-  const stack = [...roots];
-  while (stack.length > 0) {
-    const ref = stack.pop()!;
-    const key = uidKey(ref.type, ref.id);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const e = byUid.get(key);
-    if (e === undefined) continue;
-    const attrs = pickNames(e.attrs, names) as EntityJson['attrs'];
-    out.push({ ...e, attrs });
-    for (const p of e.parents) stack.push(p as { type: string; id: string });
-    entityRefsIn(attrs, stack);
-  }
-  return out;
 }
 
 /** Is a residual expression false whatever its unknowns are (or an error, which denies too)? */

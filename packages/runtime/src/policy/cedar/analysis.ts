@@ -1,5 +1,10 @@
-import type { ArgType, PolicyInfo, PolicyProblem, PolicySetSource } from '../port.js';
+/**
+ * Reading a policy set source: the schema's actions, each policy's text, JSON form, annotations and
+ * scope, and strict validation. cedar-wasm's parser and validator are the only way policies get in;
+ * every engine behind the port (the cedar-wasm one and the compiled one) starts from this analysis.
+ */
 import { readPolicyMeta, type PolicyMeta } from '../annotations.js';
+import type { ArgType, PolicyInfo, PolicyProblem, PolicySetSource } from '../port.js';
 import type { PolicyScope } from '../slicing.js';
 import { checkPolicyTextBounds } from '../bounds.js';
 import { attributeUse, type AttributeUse } from '../attributes.js';
@@ -15,11 +20,6 @@ import {
   type PolicyJson,
 } from './wasm.js';
 
-/*
- * Reading a policy set: bounds, schema, policies split per file, ids, strict validation, and what
- * the engine indexes (scope, attributes read). Everything here runs before a set is compiled.
- */
-
 /**
  * The Cedar entity type of actions. Convention: a Mandate schema declares its actions outside any
  * namespace, so `PolicyRequest.action = "payments.refund"` is `Action::"payments.refund"`.
@@ -33,6 +33,8 @@ export interface AnalysedPolicy {
   meta: PolicyMeta;
   scope: PolicyScope;
   uses: AttributeUse;
+  /** Cedar's JSON form of the policy (what the compiled evaluator compiles). */
+  json: PolicyJson;
 }
 
 /** What the schema says of one action. */
@@ -167,6 +169,7 @@ function splitFile(file: string, text: string, problems: PolicyProblem[]): Analy
       meta: checked.meta,
       scope: scopeOf(json.json),
       uses: attributeUse(json.json.conditions),
+      json: json.json,
     });
   });
   return ok ? out : undefined;

@@ -1,0 +1,389 @@
+/**
+ * Compiles Cedar's JSON policy form (what cedar-wasm's `policyToJson` returns for a validated
+ * policy) into JavaScript closures, once, at activation.
+ *
+ * Supported: the scope (`==`, `in`, `is … in`, action lists), `when`/`unless` in source order,
+ * literals (Bool, safe-integer Long, String, entity), `principal`/`action`/`resource`/`context`,
+ * `!`, unary `-`, `==`, `!=`, `<`, `<=`, `>`, `>=`, `+`, `-`, `*` (64-bit overflow is an error),
+ * short-circuit `&&`/`||`, `if-then-else`, `in` (entity or set of entities, over the hierarchy),
+ * `is` (with `in`), `has` (also `a.b.c`), `.`, `like` (wildcards and escapes), set and record
+ * literals, `contains`, `containsAll`, `containsAny`, `isEmpty`.
+ *
+ * Anything else (extension functions and methods, tags, templates' slots, a Long literal beyond
+ * 2^53) makes {@link compilePolicy} throw {@link Unsupported}: that policy — and so every request
+ * whose slice holds it — is evaluated by cedar-wasm. Never guessed.
+ */
+import {
+  EvalError,
+  Fallback,
+  asBool,
+  asLong,
+  asSet,
+  asString,
+  checkSetWork,
+  isEntity,
+  kindOf,
+  likeMatch,
+  longResult,
+  refOf,
+  sameRef,
+  setHas,
+  valueEq,
+  type EntityValue,
+  type Ref,
+} from './values.js';
+
+/** What one evaluation gives the compiled closures. */
+export interface Env {
+  readonly principal: EntityValue;
+  readonly action: EntityValue;
+  readonly resource: EntityValue;
+  readonly context: Record<string, unknown>;
+  /** The attributes of an entity Cedar would be given for this request; undefined when it would not. */
+  attrs(ref: Ref): Record<string, unknown> | undefined;
+  /** Cedar's `a in b`: a == b, or b is an ancestor of a in the entities Cedar would be given. */
+  isIn(a: Ref, b: Ref): boolean;
+}
+
+export type Expr = (env: Env) => unknown;
+/** A compiled policy: true when satisfied; throws EvalError (the policy errors) or Fallback. */
+export type CompiledPolicy = (env: Env) => boolean;
+
+/** A construct the compiler does not handle; the policy is left to cedar-wasm. */
+export class Unsupported extends Error {
+  override readonly name = 'Unsupported';
+}
+
+type Json = Record<string, unknown>;
+
+export function compilePolicy(json: {
+  principal: unknown;
+  action: unknown;
+  resource: unknown;
+  conditions: readonly { kind: string; body: unknown }[];
+}): CompiledPolicy {
+  const parts: CompiledPolicy[] = [];
+  const principal = compileScope(json.principal, 'principal');
+  const action = compileActionScope(json.action);
+  const resource = compileScope(json.resource, 'resource');
+  for (const s of [principal, action, resource]) if (s !== undefined) parts.push(s);
+  for (const c of json.conditions) {
+    const body = compileExpr(c.body);
+    if (c.kind === 'when') parts.push((env) => asBool(body(env), 'when'));
+    else if (c.kind === 'unless') parts.push((env) => !asBool(body(env), 'unless'));
+    else throw new Unsupported(`condition kind ${String(c.kind)}`);
+  }
+  return (env) => {
+    for (const p of parts) if (!p(env)) return false;
+    return true;
+  };
+}
+
+function entityOf(json: unknown): Ref {
+  const o = json as { __entity?: Ref; type?: unknown; id?: unknown } | null;
+  const ref = (o && typeof o === 'object' && o.__entity) || o;
+  const r = ref as { type?: unknown; id?: unknown } | null;
+  if (!r || typeof r.type !== 'string' || typeof r.id !== 'string') throw new Unsupported('entity form');
+  return { type: r.type, id: r.id };
+}
+
+/** `undefined` for an unconstrained scope. */
+function compileScope(json: unknown, v: 'principal' | 'resource'): CompiledPolicy | undefined {
+  const s = json as Json;
+  const ref = (env: Env) => env[v].__entity;
+  switch (s.op) {
+    case 'All':
+      return undefined;
+    case '==': {
+      if (!('entity' in s)) throw new Unsupported(`${v} scope slot`);
+      const target = entityOf(s.entity);
+      return (env) => sameRef(ref(env), target);
+    }
+    case 'in': {
+      if (!('entity' in s)) throw new Unsupported(`${v} scope slot`);
+      const target = entityOf(s.entity);
+      return (env) => env.isIn(ref(env), target);
+    }
+    case 'is': {
+      const type = s.entity_type;
+      if (typeof type !== 'string') throw new Unsupported(`${v} is`);
+      if (s.in === undefined) return (env) => ref(env).type === type;
+      const inner = s.in as Json;
+      if (!('entity' in inner)) throw new Unsupported(`${v} scope slot`);
+      const target = entityOf(inner.entity);
+      return (env) => ref(env).type === type && env.isIn(ref(env), target);
+    }
+    default:
+      throw new Unsupported(`${v} scope ${String(s.op)}`);
+  }
+}
+
+function compileActionScope(json: unknown): CompiledPolicy | undefined {
+  const s = json as Json;
+  const ref = (env: Env) => env.action.__entity;
+  if (s.op === 'All') return undefined;
+  if (s.op === '==') {
+    const target = entityOf(s.entity);
+    return (env) => sameRef(ref(env), target);
+  }
+  if (s.op === 'in') {
+    const targets = Array.isArray(s.entities) ? s.entities.map(entityOf) : [entityOf(s.entity)];
+    return (env) => targets.some((t) => env.isIn(ref(env), t));
+  }
+  throw new Unsupported(`action scope ${String(s.op)}`);
+}
+
+function binary(json: unknown): [Expr, Expr] {
+  const b = json as { left: unknown; right: unknown };
+  return [compileExpr(b.left), compileExpr(b.right)];
+}
+
+const RESERVED_RECORD_KEYS = new Set(['__entity', '__extn', '__expr', '__proto__']);
+
+export function compileExpr(node: unknown): Expr {
+  if (typeof node !== 'object' || node === null) throw new Unsupported('expression form');
+  const keys = Object.keys(node);
+  if (keys.length !== 1) throw new Unsupported('expression form');
+  const op = keys[0]!;
+  const arg = (node as Json)[op];
+  switch (op) {
+    case 'Value':
+      return literal(arg);
+    case 'Var': {
+      if (arg === 'principal') return (env) => env.principal;
+      if (arg === 'action') return (env) => env.action;
+      if (arg === 'resource') return (env) => env.resource;
+      if (arg === 'context') return (env) => env.context;
+      throw new Unsupported(`variable ${String(arg)}`);
+    }
+    case '!': {
+      const e = compileExpr((arg as Json).arg);
+      return (env) => !asBool(e(env), '!');
+    }
+    case 'neg': {
+      const e = compileExpr((arg as Json).arg);
+      return (env) => {
+        const x = asLong(e(env), 'negation');
+        return longResult(0 - x, () => -BigInt(x), 'negation');
+      };
+    }
+    case '==': {
+      const [l, r] = binary(arg);
+      return (env) => valueEq(l(env), r(env));
+    }
+    case '!=': {
+      const [l, r] = binary(arg);
+      return (env) => !valueEq(l(env), r(env));
+    }
+    case '<':
+    case '<=':
+    case '>':
+    case '>=':
+      return comparison(op, arg);
+    case '+':
+    case '-':
+    case '*':
+      return arithmetic(op, arg);
+    case '&&': {
+      const [l, r] = binary(arg);
+      return (env) => asBool(l(env), '&&') && asBool(r(env), '&&');
+    }
+    case '||': {
+      const [l, r] = binary(arg);
+      return (env) => asBool(l(env), '||') || asBool(r(env), '||');
+    }
+    case 'if-then-else': {
+      const a = arg as { if: unknown; then: unknown; else: unknown };
+      const c = compileExpr(a.if);
+      const t = compileExpr(a.then);
+      const e = compileExpr(a.else);
+      return (env) => (asBool(c(env), 'if') ? t(env) : e(env));
+    }
+    case 'in': {
+      const [l, r] = binary(arg);
+      return (env) => inOp(env, l(env), r(env));
+    }
+    case 'is': {
+      const a = arg as { left: unknown; entity_type: unknown; in?: unknown };
+      if (typeof a.entity_type !== 'string') throw new Unsupported('is');
+      const type = a.entity_type;
+      const l = compileExpr(a.left);
+      if (a.in === undefined) return (env) => refOf(l(env), 'is').type === type;
+      const r = compileExpr(a.in);
+      // `e is T in x` is `e is T && e in x`: x is not evaluated when the type differs.
+      return (env) => {
+        const left = l(env);
+        return refOf(left, 'is').type === type && inOp(env, left, r(env));
+      };
+    }
+    case 'has':
+      return hasOp(arg);
+    case '.': {
+      const a = arg as { left: unknown; attr: unknown };
+      if (typeof a.attr !== 'string') throw new Unsupported('attribute access form');
+      const attr = a.attr;
+      const l = compileExpr(a.left);
+      return (env) => getAttr(env, l(env), attr);
+    }
+    case 'like':
+      return likeOp(arg);
+    case 'Set': {
+      if (!Array.isArray(arg)) throw new Unsupported('set form');
+      const items = arg.map(compileExpr);
+      return (env) => items.map((i) => i(env));
+    }
+    case 'Record': {
+      if (typeof arg !== 'object' || arg === null) throw new Unsupported('record form');
+      const entries = Object.entries(arg as Json).map(([k, v]) => {
+        if (RESERVED_RECORD_KEYS.has(k)) throw new Unsupported(`record key ${k}`);
+        return [k, compileExpr(v)] as const;
+      });
+      return (env) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, e] of entries) out[k] = e(env);
+        return out;
+      };
+    }
+    case 'contains': {
+      const [l, r] = binary(arg);
+      return (env) => {
+        const set = l(env);
+        const v = r(env);
+        return setHas(asSet(set, 'contains'), v);
+      };
+    }
+    case 'containsAll':
+    case 'containsAny': {
+      const [l, r] = binary(arg);
+      const all = op === 'containsAll';
+      return (env) => {
+        const a = asSet(l(env), op);
+        const b = asSet(r(env), op);
+        checkSetWork(a, b);
+        return all ? b.every((x) => setHas(a, x)) : b.some((x) => setHas(a, x));
+      };
+    }
+    case 'isEmpty': {
+      const e = compileExpr((arg as Json).arg);
+      return (env) => asSet(e(env), 'isEmpty').length === 0;
+    }
+    default:
+      // Extension functions and methods (decimal, ip, datetime, …), tags, slots, unknowns.
+      throw new Unsupported(`construct ${op}`);
+  }
+}
+
+function literal(v: unknown): Expr {
+  if (typeof v === 'boolean' || typeof v === 'string') return () => v;
+  if (typeof v === 'number') {
+    // SECURITY: never guess — the JSON form of a Long beyond 2^53 has already lost digits.
+    if (!Number.isSafeInteger(v)) throw new Unsupported('a Long literal beyond 2^53');
+    const n = v === 0 ? 0 : v;
+    return () => n;
+  }
+  if (typeof v === 'object' && v !== null && Object.keys(v).length === 1 && '__entity' in v) {
+    const value: EntityValue = Object.freeze({ __entity: Object.freeze(entityOf(v)) });
+    return () => value;
+  }
+  throw new Unsupported('literal form');
+}
+
+function comparison(op: '<' | '<=' | '>' | '>=', json: unknown): Expr {
+  const [l, r] = binary(json);
+  return (env) => {
+    const a = l(env);
+    const b = r(env);
+    const x = asLong(a, op);
+    const y = asLong(b, op);
+    return op === '<' ? x < y : op === '<=' ? x <= y : op === '>' ? x > y : x >= y;
+  };
+}
+
+function arithmetic(op: '+' | '-' | '*', json: unknown): Expr {
+  const [l, r] = binary(json);
+  return (env) => {
+    const a = l(env);
+    const b = r(env);
+    const x = asLong(a, op);
+    const y = asLong(b, op);
+    if (op === '+') return longResult(x + y, () => BigInt(x) + BigInt(y), op);
+    if (op === '-') return longResult(x - y, () => BigInt(x) - BigInt(y), op);
+    return longResult(x * y, () => BigInt(x) * BigInt(y), op);
+  };
+}
+
+/** Cedar `in`: the left an entity, the right an entity or a set of entities (all checked first). */
+function inOp(env: Env, left: unknown, right: unknown): boolean {
+  const a = refOf(left, 'in');
+  if (Array.isArray(right)) {
+    const targets = right.map((t) => refOf(t, 'in'));
+    return targets.some((t) => env.isIn(a, t));
+  }
+  if (isEntity(right)) return env.isIn(a, right.__entity);
+  throw new EvalError(`in: expected an entity or a set, got ${kindOf(right)}`);
+}
+
+function hasOp(json: unknown): Expr {
+  const a = json as { left: unknown; attr: unknown };
+  const path = Array.isArray(a.attr) ? a.attr : [a.attr];
+  if (path.length === 0 || !path.every((p): p is string => typeof p === 'string'))
+    throw new Unsupported('has form');
+  const l = compileExpr(a.left);
+  // `e has a.b` is `e has a && e.a has b`.
+  return (env) => {
+    let v = l(env);
+    for (let i = 0; i < path.length; i++) {
+      if (!hasAttr(env, v, path[i]!)) return false;
+      if (i + 1 < path.length) v = getAttr(env, v, path[i]!);
+    }
+    return true;
+  };
+}
+
+function hasAttr(env: Env, v: unknown, attr: string): boolean {
+  switch (kindOf(v)) {
+    case 'entity': {
+      const attrs = env.attrs((v as EntityValue).__entity);
+      return attrs !== undefined && Object.hasOwn(attrs, attr);
+    }
+    case 'record':
+      return Object.hasOwn(v as object, attr);
+    default:
+      throw new EvalError(`has: expected an entity or a record, got ${kindOf(v)}`);
+  }
+}
+
+function getAttr(env: Env, v: unknown, attr: string): unknown {
+  switch (kindOf(v)) {
+    case 'entity': {
+      const ref = (v as EntityValue).__entity;
+      const attrs = env.attrs(ref);
+      if (attrs === undefined) throw new EvalError(`entity ${ref.type}::"${ref.id}" does not exist`);
+      if (!Object.hasOwn(attrs, attr)) throw new EvalError(`attribute \`${attr}\` not found`);
+      return attrs[attr];
+    }
+    case 'record': {
+      const r = v as Record<string, unknown>;
+      if (!Object.hasOwn(r, attr)) throw new EvalError(`record attribute \`${attr}\` not found`);
+      return r[attr];
+    }
+    default:
+      throw new EvalError(`.${attr}: expected an entity or a record, got ${kindOf(v)}`);
+  }
+}
+
+function likeOp(json: unknown): Expr {
+  const a = json as { left: unknown; pattern: unknown };
+  if (!Array.isArray(a.pattern)) throw new Unsupported('like pattern form');
+  const pattern: number[] = [];
+  for (const p of a.pattern) {
+    if (p === 'Wildcard') pattern.push(-1);
+    else if (typeof p === 'object' && p !== null && typeof (p as Json).Literal === 'string') {
+      for (const c of (p as { Literal: string }).Literal) pattern.push(c.codePointAt(0)!);
+    } else throw new Unsupported('like pattern element');
+  }
+  const l = compileExpr(a.left);
+  return (env) => likeMatch(asString(l(env), 'like'), pattern);
+}
+
+export { EvalError, Fallback };

@@ -1,0 +1,286 @@
+/**
+ * One compiled evaluation: the environment the closures read (the same context and the same
+ * reachable entities the cedar-wasm path sends, policy/cedar/entities.ts), the scan that sends a
+ * request to cedar-wasm when it holds a value this evaluator does not read exactly, and the loop
+ * over the slice.
+ */
+import type { EntityJson } from '../cedar/wasm.js';
+import { entityRefsIn, indexEntities, reachable, uidKey } from '../cedar/entities.js';
+import { EvalError, Fallback, DECIMAL_ARG, sameRef, type EntityValue, type Ref } from './values.js';
+import type { CompiledPolicy, Env } from './compile.js';
+
+/** What the schema says of actions, for `action in …` (Cedar is given the request action and its groups). */
+export interface ActionGraph {
+  /** The action itself and all its groups, transitively. */
+  ancestors: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Each declared action as an entity: no attributes, its direct groups as parents. */
+  entities: ReadonlyMap<string, EntityData>;
+}
+
+/** Builds the {@link ActionGraph} once per compiled set. */
+export function actionGraph(
+  ancestors: ReadonlyMap<string, ReadonlySet<string>>,
+  memberOf: ReadonlyMap<string, readonly string[]>,
+  actionType: string,
+): ActionGraph {
+  const entities = new Map<string, EntityData>();
+  for (const [id, groups] of memberOf) {
+    entities.set(id, {
+      attrs: NO_ATTRS,
+      parents: Object.freeze(groups.map((g) => Object.freeze({ type: actionType, id: g }))),
+    });
+  }
+  return { ancestors, entities };
+}
+
+export interface EntityData {
+  attrs: Record<string, unknown>;
+  parents: readonly Ref[];
+}
+
+const NO_ATTRS: Record<string, unknown> = Object.freeze({});
+
+export interface CompiledInput {
+  principal: Ref;
+  action: string;
+  resource: Ref;
+  /** The context as sent to Cedar (already checked and converted, possibly narrowed to `names`). */
+  context: Record<string, unknown>;
+  /** The request's entities, checked and converted (policy/cedar/values.ts). */
+  entities: readonly EntityJson[];
+  /** Attribute names the slice's policies read. */
+  names: ReadonlySet<string>;
+  actionType: string;
+  /**
+   * Every entity of `entities` is visible, actions included (as when Cedar is handed a whole entity
+   * store, e.g. in Cedar's own integration tests); by default only those the cedar-wasm path would
+   * send, and actions from the schema.
+   */
+  allVisible?: boolean;
+}
+
+export interface CompiledMember {
+  policyId: string;
+  effect: 'permit' | 'forbid';
+  run: CompiledPolicy;
+}
+
+export interface CompiledOutcome {
+  forbids: string[];
+  permits: string[];
+  errors: { policyId: string; message: string }[];
+}
+
+/** Evaluates every member (as Cedar does: all errors are reported). Throws Fallback. */
+export function evaluateCompiled(
+  members: readonly CompiledMember[],
+  input: CompiledInput,
+  actions: ActionGraph,
+): CompiledOutcome {
+  scanRequest(input);
+  const env = new RequestEnv(input, actions);
+  const out: CompiledOutcome = { forbids: [], permits: [], errors: [] };
+  for (const m of members) {
+    try {
+      if (m.run(env)) (m.effect === 'forbid' ? out.forbids : out.permits).push(m.policyId);
+    } catch (err) {
+      if (!(err instanceof EvalError)) throw err;
+      out.errors.push({ policyId: m.policyId, message: err.message });
+    }
+  }
+  return out;
+}
+
+class RequestEnv implements Env {
+  readonly principal: EntityValue;
+  readonly action: EntityValue;
+  readonly resource: EntityValue;
+  readonly context: Record<string, unknown>;
+  private byUid: Map<string, EntityJson> | undefined;
+  private visibleSet: Set<EntityJson> | undefined;
+  private readonly sentActions: ReadonlySet<string>;
+  /** The principal's and the resource's entities, looked up once (null: not given). */
+  private principalData: EntityData | null | undefined;
+  private resourceData: EntityData | null | undefined;
+
+  constructor(
+    private readonly input: CompiledInput,
+    private readonly actions: ActionGraph,
+  ) {
+    this.principal = { __entity: input.principal };
+    this.action = { __entity: { type: input.actionType, id: input.action } };
+    this.resource = { __entity: input.resource };
+    this.context = input.context;
+    this.sentActions = actions.ancestors.get(input.action) ?? new Set([input.action]);
+  }
+
+  attrs(ref: Ref): Record<string, unknown> | undefined {
+    return this.visible(ref)?.attrs;
+  }
+
+  isIn(a: Ref, b: Ref): boolean {
+    if (sameRef(a, b)) return true;
+    const start = this.visible(a);
+    if (start === undefined) return false;
+    // Parents of an entity Cedar is given are given too (see `reachable`): no check past the start.
+    const seen = new Set<string>([uidKey(a.type, a.id)]);
+    const stack = [...start.parents];
+    while (stack.length > 0) {
+      const p = stack.pop()!;
+      if (sameRef(p, b)) return true;
+      const key = uidKey(p.type, p.id);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const d = this.data(p);
+      if (d !== undefined) for (const q of d.parents) stack.push(q);
+    }
+    return false;
+  }
+
+  /** The entity as Cedar would be given it for this request, or undefined. */
+  private visible(ref: Ref): EntityData | undefined {
+    if (ref.type === this.input.actionType && this.input.allVisible !== true) return this.data(ref);
+    if (sameRef(ref, this.input.principal)) {
+      if (this.principalData === undefined) this.principalData = this.data(ref) ?? null;
+      return this.principalData ?? undefined;
+    }
+    if (sameRef(ref, this.input.resource)) {
+      if (this.resourceData === undefined) this.resourceData = this.data(ref) ?? null;
+      return this.resourceData ?? undefined;
+    }
+    const d = this.data(ref);
+    if (d === undefined || this.input.allVisible === true) return d;
+    this.visibleSet ??= new Set(
+      reachable(
+        this.index(),
+        [this.input.principal, this.input.resource, ...entityRefsIn(this.input.context)],
+        this.input.names,
+      ),
+    );
+    return this.visibleSet.has(d as EntityJson) ? d : undefined;
+  }
+
+  private data(ref: Ref): EntityData | undefined {
+    if (ref.type === this.input.actionType && this.input.allVisible !== true) {
+      return this.sentActions.has(ref.id) ? this.actions.entities.get(ref.id) : undefined;
+    }
+    return this.index().get(uidKey(ref.type, ref.id)) as EntityData | undefined;
+  }
+
+  private index(): Map<string, EntityJson> {
+    return (this.byUid ??= indexEntities(this.input.entities));
+  }
+}
+
+const NAME = /^[_a-zA-Z][_a-zA-Z0-9]*(::[_a-zA-Z][_a-zA-Z0-9]*)*$/;
+const RESERVED = new Set(['true', 'false', 'if', 'then', 'else', 'in', 'is', 'like', 'has']);
+const checkedTypes = new Map<string, boolean>();
+
+/** Is `type` an entity type name Cedar certainly parses as given? (Otherwise cedar-wasm answers.) */
+function plainTypeName(type: string): boolean {
+  let ok = checkedTypes.get(type);
+  if (ok === undefined) {
+    ok = NAME.test(type) && type.split('::').every((s) => !RESERVED.has(s) && !s.startsWith('__cedar'));
+    if (checkedTypes.size < 10_000) checkedTypes.set(type, ok);
+  }
+  return ok;
+}
+
+/**
+ * SECURITY: never guess — everything in the request that Cedar could read differently from this
+ * evaluator sends the request to cedar-wasm: a string that is not well-formed UTF-16 (Cedar's
+ * strings are UTF-8), an entity type Cedar's parser may reject, an extension value other than a
+ * plain decimal, an object that is not a plain record.
+ */
+function scanRequest(input: CompiledInput): void {
+  checkRef(input.principal);
+  checkRef(input.resource);
+  scanValue(input.context);
+  let parents = false;
+  for (const e of input.entities) {
+    checkRef(e.uid as Ref);
+    for (const p of e.parents) checkRef(p as Ref);
+    parents ||= e.parents.length > 0;
+    scanValue(e.attrs);
+  }
+  // Cedar refuses a parent cycle among the entities it is given (a `failure`, so a deny). Any
+  // cycle among all the request's entities — a superset of what Cedar is given — goes to cedar-wasm.
+  if (parents && hasCycle(indexEntities(input.entities))) throw new Fallback('entity parent cycle');
+}
+
+/** Is there a cycle along parent edges between entities of the request (iterative DFS, 3 colours)? */
+function hasCycle(byUid: ReadonlyMap<string, EntityJson>): boolean {
+  const state = new Map<string, 1 | 2>(); // 1: on the current path, 2: done
+  for (const start of byUid.keys()) {
+    if (state.has(start)) continue;
+    const stack: { key: string; next: number }[] = [{ key: start, next: 0 }];
+    state.set(start, 1);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const parents = byUid.get(top.key)!.parents as Ref[];
+      if (top.next === parents.length) {
+        state.set(top.key, 2);
+        stack.pop();
+        continue;
+      }
+      const p = parents[top.next++]!;
+      const key = uidKey(p.type, p.id);
+      if (!byUid.has(key)) continue;
+      const s = state.get(key);
+      if (s === 1) return true;
+      if (s === undefined) {
+        state.set(key, 1);
+        stack.push({ key, next: 0 });
+      }
+    }
+  }
+  return false;
+}
+
+function checkRef(ref: Ref): void {
+  if (!plainTypeName(ref.type) || !ref.id.isWellFormed()) throw new Fallback('entity reference');
+}
+
+function scanValue(v: unknown): void {
+  switch (typeof v) {
+    case 'string':
+      if (!v.isWellFormed()) throw new Fallback('string');
+      return;
+    case 'number':
+      if (!Number.isSafeInteger(v)) throw new Fallback('number');
+      return;
+    case 'boolean':
+      return;
+    case 'object': {
+      if (v === null) throw new Fallback('null');
+      if (Array.isArray(v)) {
+        for (const x of v) scanValue(x);
+        return;
+      }
+      if (Object.getPrototypeOf(v) !== Object.prototype) throw new Fallback('object');
+      const o = v as Record<string, unknown>;
+      if (Object.hasOwn(o, '__entity')) {
+        checkRef(o.__entity as Ref);
+        return;
+      }
+      if (Object.hasOwn(o, '__extn')) {
+        const x = o.__extn as { fn?: unknown; arg?: unknown; args?: unknown };
+        if (
+          x.fn !== 'decimal' ||
+          typeof x.arg !== 'string' ||
+          x.args !== undefined ||
+          !DECIMAL_ARG.test(x.arg)
+        )
+          throw new Fallback('extension value');
+        return;
+      }
+      for (const k in o) {
+        if (!k.isWellFormed()) throw new Fallback('record key');
+        scanValue(o[k]);
+      }
+      return;
+    }
+    default:
+      throw new Fallback('value');
+  }
+}
