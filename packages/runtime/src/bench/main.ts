@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { createCedarEngine } from '../policy/index.js';
 import { runHttpScenario } from './http-scenario.js';
 import { runGatewayBench, type GatewayBenchResult } from './gateway-bench.js';
+import { runSinksBench } from './sinks-bench.js';
 import { benchPolicyRequest, runInProcess, runSurvivalLoop, type InProcessResult } from './inprocess.js';
 import {
   fmtOps,
@@ -167,6 +168,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       );
     }
 
+    const sinks = await runSinksBench({
+      seconds: o.seconds,
+      concurrency: o.decideConcurrency,
+      dir: await mkdtemp(join(tmp, 'sinks-')),
+      progress: o.progress,
+    });
+    for (const [name, n] of Object.entries(sinks.delivered))
+      if (n < sinks.head - 1)
+        problems.push(`sinks: ${name} delivered ${n} of ${sinks.head} records after the run`);
+
     const big = inProcess.find((r) => r.policies === largest)!;
     const survival: SurvivalResult = {
       policies: big.policies,
@@ -191,6 +202,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       http,
       survival,
       gateway,
+      sinks,
       targets: targets(inProcess, http, survival, gateway),
       ok: problems.length === 0,
       problems,

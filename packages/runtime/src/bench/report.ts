@@ -3,6 +3,7 @@ import type { GatewayBenchResult } from './gateway-bench.js';
 import type { HttpScenarioResult } from './http-scenario.js';
 import type { InProcessResult } from './inprocess.js';
 import type { Sample } from './measure.js';
+import type { SinksBenchResult } from './sinks-bench.js';
 
 export interface MachineInfo {
   node: string;
@@ -53,6 +54,8 @@ export interface BenchResult {
   survival: SurvivalResult;
   /** The MCP gateway rows (direct vs through the gateway). */
   gateway: GatewayBenchResult | null;
+  /** Decisions/s with two audit sinks delivering vs none, same store, same run. */
+  sinks?: SinksBenchResult;
   targets: Target[];
   /** The invariants (audit counts, chain verification, every row's answer): false makes the bench exit non-zero. */
   ok: boolean;
@@ -233,6 +236,30 @@ export function renderMarkdown(r: BenchResult): string {
     );
   }
   if (r.gateway) lines.push('', r.gateway.markdown.replace(/^## /, '### '));
+  if (r.sinks) {
+    const k = r.sinks;
+    lines.push(
+      '',
+      '### Audit sinks on the decision path',
+      '',
+      `In-process decisions with durable SQLite audit, ${k.concurrency} in flight, 10 policies: no sinks, then two sinks (a fsynced JSONL file and a webhook) delivering the same chain.`,
+      '',
+      row(['row', 'decisions/s', 'p50', 'p99', 'vs no sinks']),
+      row(['---', '---:', '---:', '---:', '---:']),
+      row(['no sinks (baseline)', fmtOps(k.off.opsPerSec), fmtUs(k.off.p50Us), fmtUs(k.off.p99Us), '1.00×']),
+      row([
+        'file + webhook sinks',
+        fmtOps(k.on.opsPerSec),
+        fmtUs(k.on.p50Us),
+        fmtUs(k.on.p99Us),
+        fmtRatio(k.on.opsPerSec / k.off.opsPerSec),
+      ]),
+      '',
+      `Delivered after the run: ${Object.entries(k.delivered)
+        .map(([n, d]) => `${n} ${d}`)
+        .join(', ')} of ${k.head} records.`,
+    );
+  }
   lines.push(
     '',
     '### Targets',
