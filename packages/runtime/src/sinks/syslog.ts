@@ -1,4 +1,4 @@
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { formatRecord } from '../audit/export.js';
@@ -44,7 +44,13 @@ export function createSyslogSink(o: SyslogSinkOptions): SinkTransport {
   const open = async (): Promise<Conn> => {
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = o.tls
-        ? tlsConnect({ host: o.host, port: o.port, servername: o.host, ...(o.ca ? { ca: o.ca } : {}) })
+        ? tlsConnect({
+            host: o.host,
+            port: o.port,
+            // SNI names a host, never an address (RFC 6066); the certificate is checked against either.
+            ...(isIP(o.host) ? {} : { servername: o.host }),
+            ...(o.ca ? { ca: o.ca } : {}),
+          })
         : tcpConnect({ host: o.host, port: o.port });
       const timer = setTimeout(
         () => s.destroy(new Error(`syslog connect timed out after ${o.timeoutMs} ms`)),

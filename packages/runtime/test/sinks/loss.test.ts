@@ -2,7 +2,9 @@
 // the restarts every event of the chain has arrived at every sink, in chain order per sink — against
 // real receivers (rsyslog, a NATS server with JetStream, receivers speaking the webhook, Splunk HEC
 // and OTLP/HTTP protocols) and the real `mandate serve` binary.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer as createTlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
@@ -247,4 +249,90 @@ describe('audit sinks under kill -9 and receivers going down', () => {
     const natsSeqs = got.find(([n]) => n === 'nats')![1].seqs;
     expect(new Set(natsSeqs).size).toBe(natsSeqs.length);
   }, 240_000);
+});
+
+describe('syslog over TLS', () => {
+  it('delivers framed CEF records to a TLS receiver whose certificate the configured CA signed, and nothing to one it did not', async () => {
+    const dir = tempDir('mandate-syslog-tls-');
+    const cert = (name: string) => {
+      const r = spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-keyout',
+          join(dir, `${name}.key`),
+          '-out',
+          join(dir, `${name}.pem`),
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { encoding: 'utf8' },
+      );
+      if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+      return {
+        key: readFileSync(join(dir, `${name}.key`), 'utf8'),
+        cert: readFileSync(join(dir, `${name}.pem`), 'utf8'),
+      };
+    };
+    const server = cert('server');
+    const stranger = cert('stranger');
+    const seqs: number[] = [];
+    const tlsServer = createTlsServer({ key: server.key, cert: server.cert }, (socket) => {
+      let buf = '';
+      socket.setEncoding('utf8').on('data', (d: string) => {
+        buf += d;
+        // Octet-counting framing: "<len> <msg>".
+        for (;;) {
+          const m = /^(\d+) /.exec(buf);
+          if (!m || buf.length < m[0].length + Number(m[1])) return;
+          const msg = buf.slice(m[0].length, m[0].length + Number(m[1]));
+          buf = buf.slice(m[0].length + Number(m[1]));
+          const s =
+            /^<\d+>1 \S+ \S+ mandate - audit \[mandate@32473 seq="(\d+)" hash="[0-9a-f]{64}"\] CEF:0\|Mandate\|/.exec(
+              msg,
+            );
+          if (s) seqs.push(Number(s[1]));
+        }
+      });
+    });
+    await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+    const port = (tlsServer.address() as { port: number }).port;
+    const store = createMemoryStore();
+    await store.migrate();
+    await store.appendAudit(
+      Array.from({ length: 12 }, (_, i) => auditEvent(i + 1)),
+      testSealer,
+    );
+    const chain = await store.readAudit(0, 100);
+    const sink = (ca: string) =>
+      createSyslogSink({
+        host: '127.0.0.1',
+        port,
+        tls: true,
+        relp: false,
+        ca,
+        facility: 13,
+        appName: 'mandate',
+        timeoutMs: 2000,
+      });
+    // A receiver whose certificate the configured CA did not sign gets nothing.
+    await expect(sink(stranger.cert).deliver(chain)).rejects.toThrow();
+    const trusted = sink(server.cert);
+    await trusted.deliver(chain.slice(0, 5));
+    await trusted.deliver(chain.slice(5));
+    await trusted.close();
+    for (let i = 0; i < 50 && seqs.length < 12; i++) await sleep(50);
+    expect(seqs).toEqual(chain.map((r) => r.seq));
+    await new Promise<void>((r) => tlsServer.close(() => r()));
+  });
 });
