@@ -19,6 +19,7 @@ import { createCedarEngine } from '../policy/index.js';
 import { runHttpScenario } from './http-scenario.js';
 import { runGatewayBench, type GatewayBenchResult } from './gateway-bench.js';
 import { runSinksBench } from './sinks-bench.js';
+import { runTelemetryBench } from './telemetry-bench.js';
 import { benchPolicyRequest, runInProcess, runSurvivalLoop, type InProcessResult } from './inprocess.js';
 import {
   fmtOps,
@@ -178,6 +179,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       if (n < sinks.head - 1)
         problems.push(`sinks: ${name} delivered ${n} of ${sinks.head} records after the run`);
 
+    const telemetry = await runTelemetryBench({
+      seconds: o.seconds,
+      concurrency: o.decideConcurrency,
+      dir: await mkdtemp(join(tmp, 'telemetry-')),
+      progress: o.progress,
+    });
+    if (telemetry.spansExported === 0) problems.push('telemetry: no span reached the OTLP receiver');
+
     const big = inProcess.find((r) => r.policies === largest)!;
     const survival: SurvivalResult = {
       policies: big.policies,
@@ -203,6 +212,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       survival,
       gateway,
       sinks,
+      telemetry,
       targets: targets(inProcess, http, survival, gateway),
       ok: problems.length === 0,
       problems,

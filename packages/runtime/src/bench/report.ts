@@ -4,6 +4,7 @@ import type { HttpScenarioResult } from './http-scenario.js';
 import type { InProcessResult } from './inprocess.js';
 import type { Sample } from './measure.js';
 import type { SinksBenchResult } from './sinks-bench.js';
+import type { TelemetryBenchResult } from './telemetry-bench.js';
 
 export interface MachineInfo {
   node: string;
@@ -56,6 +57,8 @@ export interface BenchResult {
   gateway: GatewayBenchResult | null;
   /** Decisions/s with two audit sinks delivering vs none, same store, same run. */
   sinks?: SinksBenchResult;
+  /** Decisions/s with OpenTelemetry tracing configured vs not, same node, same run. */
+  telemetry?: TelemetryBenchResult;
   targets: Target[];
   /** The invariants (audit counts, chain verification, every row's answer): false makes the bench exit non-zero. */
   ok: boolean;
@@ -236,6 +239,34 @@ export function renderMarkdown(r: BenchResult): string {
     );
   }
   if (r.gateway) lines.push('', r.gateway.markdown.replace(/^## /, '### '));
+  if (r.telemetry) {
+    const k = r.telemetry;
+    lines.push(
+      '',
+      '### OpenTelemetry on the decision path',
+      '',
+      `In-process decisions with durable SQLite audit, ${k.concurrency} in flight, 10 policies: tracing not configured (the API's no-op spans), then every decision traced (4 spans) and exported over OTLP/HTTP in batches.`,
+      '',
+      row(['row', 'decisions/s', 'p50', 'p99', 'vs not configured']),
+      row(['---', '---:', '---:', '---:', '---:']),
+      row([
+        'not configured (baseline)',
+        fmtOps(k.off.opsPerSec),
+        fmtUs(k.off.p50Us),
+        fmtUs(k.off.p99Us),
+        '1.00×',
+      ]),
+      row([
+        'tracing to OTLP, sampling all',
+        fmtOps(k.on.opsPerSec),
+        fmtUs(k.on.p50Us),
+        fmtUs(k.on.p99Us),
+        fmtRatio(k.on.opsPerSec / k.off.opsPerSec),
+      ]),
+      '',
+      `Spans received by the collector: ${k.spansExported.toLocaleString('en-US')}.`,
+    );
+  }
   if (r.sinks) {
     const k = r.sinks;
     lines.push(
