@@ -45,7 +45,7 @@ import { runPolicyCases } from './policy-cases.js';
 import { checkpointMirrors, createEvidence, type Evidence } from './evidence.js';
 import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
 import { createAlerting, type Alerting } from '../alerts/index.js';
-import { startTracing } from '../telemetry/index.js';
+import { recordDecisionMetric, startTracing } from '../telemetry/index.js';
 import { readJsonFile, seedState } from './seed.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
@@ -210,7 +210,11 @@ export async function createMandate(
       redact: redactor,
       digest: (args) => argsDigest(keys.hmacKey, args),
       time: createTimeContext(config.policies.timeZone),
-      observe: (effect, ms) => metrics.observeDecision(effect, ms),
+      observe: (effect, ms) => {
+        metrics.observeDecision(effect, ms);
+        // The same figures over OTLP when OpenTelemetry is configured (a no-op otherwise).
+        recordDecisionMetric(effect, ms);
+      },
       refusals: refusalRecorder,
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };

@@ -1,1 +1,9 @@
-export { contextFromHeaders, inSpan, startSpan, startTracing, traceHeaders, withContext } from './tracing.js';
+export {
+  contextFromHeaders,
+  inSpan,
+  recordDecisionMetric,
+  startSpan,
+  startTracing,
+  traceHeaders,
+  withContext,
+} from './tracing.js';

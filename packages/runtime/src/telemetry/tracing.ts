@@ -2,6 +2,7 @@ import {
   ROOT_CONTEXT,
   SpanStatusCode,
   context,
+  metrics,
   propagation,
   trace,
   type Attributes,
@@ -43,6 +44,29 @@ export function startSpan(name: string, attributes: Attributes): Span {
   return tracer().startSpan(name, { attributes });
 }
 
+/**
+ * Decision metrics through `@opentelemetry/api` (no-ops unless the SDK is registered): a counter
+ * by effect and a latency histogram, the same figures `/metrics` serves to Prometheus.
+ */
+let instruments: {
+  decisions: ReturnType<ReturnType<typeof metrics.getMeter>['createCounter']>;
+  duration: ReturnType<ReturnType<typeof metrics.getMeter>['createHistogram']>;
+} | null = null;
+export function recordDecisionMetric(effect: string, latencyMs: number): void {
+  if (!instruments) {
+    const meter = metrics.getMeter('mandate');
+    instruments = {
+      decisions: meter.createCounter('mandate.decisions', { description: 'Decisions answered, by effect.' }),
+      duration: meter.createHistogram('mandate.decision.duration', {
+        description: 'Time from request to committed audit record.',
+        unit: 'ms',
+      }),
+    };
+  }
+  instruments.decisions.add(1, { effect });
+  instruments.duration.record(latencyMs, { effect });
+}
+
 /** The caller's W3C trace context (`traceparent`, `tracestate`) from request headers. */
 export function contextFromHeaders(headers: IncomingHttpHeaders): Context {
   return propagation.extract(ROOT_CONTEXT, headers);
@@ -68,39 +92,57 @@ export function traceHeaders(): Record<string, string> {
 export async function startTracing(cfg: TelemetryConfig, logger: Logger): Promise<() => Promise<void>> {
   const o = cfg.otlp;
   if (!o) return async () => {};
-  const [
-    { TracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler },
-    { OTLPTraceExporter },
-    core,
-    hooks,
-    res,
-  ] = await Promise.all([
-    import('@opentelemetry/sdk-trace'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
-    import('@opentelemetry/core'),
-    import('@opentelemetry/context-async-hooks'),
-    import('@opentelemetry/resources'),
-  ]);
-  const exporter = new OTLPTraceExporter({
-    url: `${o.url.replace(/\/$/, '')}/v1/traces`,
-    headers: o.headers,
+  const [sdkTrace, { OTLPTraceExporter }, core, hooks, res, sdkMetrics, { OTLPMetricExporter }] =
+    await Promise.all([
+      import('@opentelemetry/sdk-trace'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/core'),
+      import('@opentelemetry/context-async-hooks'),
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/sdk-metrics'),
+      import('@opentelemetry/exporter-metrics-otlp-http'),
+    ]);
+  const base = o.url.replace(/\/$/, '');
+  const resource = res.resourceFromAttributes({ 'service.name': o.serviceName });
+  const provider = new sdkTrace.TracerProvider({
+    resource,
+    sampler: new sdkTrace.ParentBasedSampler({ root: new sdkTrace.TraceIdRatioBasedSampler(o.sampleRatio) }),
+    spanProcessors: [
+      new sdkTrace.BatchSpanProcessor({
+        exporter: new OTLPTraceExporter({ url: `${base}/v1/traces`, headers: o.headers }),
+        scheduledDelayMillis: o.exportIntervalMs,
+      }),
+    ],
   });
-  const provider = new TracerProvider({
-    resource: res.resourceFromAttributes({ 'service.name': o.serviceName }),
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(o.sampleRatio) }),
-    spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: o.exportIntervalMs })],
+  // Metrics over OTLP too (the same figures as /metrics), exported at the same cadence.
+  const meterProvider = new sdkMetrics.MeterProvider({
+    resource,
+    readers: [
+      new sdkMetrics.PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({ url: `${base}/v1/metrics`, headers: o.headers }),
+        exportIntervalMillis: o.exportIntervalMs,
+        exportTimeoutMillis: o.exportIntervalMs,
+      }),
+    ],
   });
   const manager = new hooks.AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(manager);
   propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
-  logger.info('OpenTelemetry tracing on', { collector: o.url, sampleRatio: o.sampleRatio });
+  metrics.setGlobalMeterProvider(meterProvider);
+  instruments = null;
+  logger.info('OpenTelemetry on', { collector: o.url, sampleRatio: o.sampleRatio });
   return async () => {
     await provider
       .shutdown()
       .catch((err: Error) => logger.warn('trace export at shutdown failed', { error: err.message }));
+    await meterProvider
+      .shutdown()
+      .catch((err: Error) => logger.warn('metric export at shutdown failed', { error: err.message }));
     trace.disable();
+    metrics.disable();
     propagation.disable();
     context.disable();
+    instruments = null;
   };
 }

@@ -19,10 +19,39 @@ interface OtlpSpan {
 }
 
 const spans: OtlpSpan[] = [];
+/** Data points of `mandate.decisions` received over OTLP metrics: effect → the latest cumulative value. */
+const decisionCounts = new Map<string, number>();
 const receiver = createServer((req, res) => {
   let body = '';
   req.on('data', (d: Buffer) => (body += d.toString()));
   req.on('end', () => {
+    if (req.url === '/v1/metrics') {
+      const doc = JSON.parse(body) as {
+        resourceMetrics: {
+          scopeMetrics: {
+            metrics: {
+              name: string;
+              sum?: {
+                dataPoints: {
+                  asInt?: string | number;
+                  asDouble?: number;
+                  attributes: { key: string; value: { stringValue?: string } }[];
+                }[];
+              };
+            }[];
+          }[];
+        }[];
+      };
+      for (const rm of doc.resourceMetrics)
+        for (const sm of rm.scopeMetrics)
+          for (const m of sm.metrics)
+            if (m.name === 'mandate.decisions')
+              for (const dp of m.sum?.dataPoints ?? [])
+                decisionCounts.set(
+                  dp.attributes.find((a) => a.key === 'effect')?.value.stringValue ?? '?',
+                  Number(dp.asInt ?? dp.asDouble ?? 0),
+                );
+    }
     if (req.url === '/v1/traces') {
       const doc = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
       for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
@@ -104,6 +133,23 @@ describe('OpenTelemetry traces', () => {
     expect(attr(mine!, 'mandate.effect')).toBe('deny');
     expect(before.has(mine!.traceId)).toBe(false);
     expect(mine!.parentSpanId ?? '').toBe('');
+  });
+});
+
+describe('OpenTelemetry metrics', () => {
+  it('exports decisions by effect over OTLP, counting each decision', async () => {
+    const api = client(t.url);
+    await api.decide(KEYS.supportBot, refund(121));
+    await api.decide(KEYS.supportBot, refund(20_001));
+    for (
+      let i = 0;
+      i < 100 && !((decisionCounts.get('allow') ?? 0) >= 2 && (decisionCounts.get('deny') ?? 0) >= 2);
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 100));
+    // Two allows and two denies so far in this file (one of each above, one of each before).
+    expect(decisionCounts.get('allow')).toBeGreaterThanOrEqual(2);
+    expect(decisionCounts.get('deny')).toBeGreaterThanOrEqual(2);
   });
 });
 
