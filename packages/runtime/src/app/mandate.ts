@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   MandateError,
+  createRateLimiter,
   createJsonLogger,
   isMandateError,
   systemClock,
@@ -18,7 +19,12 @@ import { createPolicyService, type PolicyService } from '../policy/service.js';
 import { createToolRegistry, localPathFs, type ToolRegistry } from '../tools/index.js';
 import { createApprovalService, type ApprovalService } from '../approvals/index.js';
 import { createGrantService, type GrantService } from '../grants/index.js';
-import { createDecisionService, createTimeContext, type DecisionService } from '../decisions/index.js';
+import {
+  createDecisionService,
+  createTimeContext,
+  type Caller,
+  type DecisionService,
+} from '../decisions/index.js';
 import {
   argsDigest,
   createAuditLog,
@@ -197,6 +203,12 @@ export async function createMandate(
     );
     const redactor = createRedactor({ paths: config.audit.redact });
     const metrics = createMetrics();
+    const perKey = config.rateLimits.perKey
+      ? createRateLimiter(config.rateLimits.perKey, () => clock.now(), 'API key')
+      : null;
+    const perAgent = config.rateLimits.perAgent
+      ? createRateLimiter(config.rateLimits.perAgent, () => clock.now(), 'agent')
+      : null;
     const decisions = createDecisionService({
       store,
       clock,
@@ -210,6 +222,14 @@ export async function createMandate(
       redact: redactor,
       digest: (args) => argsDigest(keys.hmacKey, args),
       time: createTimeContext(config.policies.timeZone),
+      ...(perKey || perAgent
+        ? {
+            rateLimit: (caller: Caller, agent: string) => {
+              perKey?.take(caller.keyId);
+              perAgent?.take(agent);
+            },
+          }
+        : {}),
       observe: (effect, ms) => {
         metrics.observeDecision(effect, ms);
         // The same figures over OTLP when OpenTelemetry is configured (a no-op otherwise).

@@ -165,6 +165,26 @@ export const ConfigSchema = z.strictObject({
       webhook: WebhookSchema.optional(),
     })
     .prefault({}),
+  /**
+   * Plain rate limits on decisions, per node, checked before any policy work: over the limit a
+   * caller gets 429 `rate_limited` with Retry-After (docs/configuration.md). Off unless set.
+   */
+  rateLimits: z
+    .strictObject({
+      perKey: z
+        .strictObject({
+          rate: z.number().positive().max(1_000_000),
+          burst: z.number().int().min(1).max(1_000_000),
+        })
+        .optional(),
+      perAgent: z
+        .strictObject({
+          rate: z.number().positive().max(1_000_000),
+          burst: z.number().int().min(1).max(1_000_000),
+        })
+        .optional(),
+    })
+    .prefault({}),
   /** Audit sinks (docs/streaming.md): the trail pushed to a SIEM, a log pipeline or a broker, none lost. */
   sinks: SinksSchema,
   /** Alert rules over the audit stream (docs/alerts.md). */

@@ -47,6 +47,8 @@ export interface DecisionServiceDeps {
   time: (nowMs: number) => PolicyTime;
   /** Observes every decision (metrics). */
   observe?: (effect: Effect, latencyMs: number) => void;
+  /** Per-key and per-agent rate limits, checked before any policy work; throws `rate_limited`. */
+  rateLimit?: (caller: Caller, agent: string) => void;
   /** Where refused requests (wrong agent, invalid args) go on the record, each under a decision id. */
   refusals?: Pick<RefusalRecorder, 'refused'>;
 }
@@ -173,6 +175,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         );
       }
 
+      // Over its rate limit, a caller is refused before anything is looked up or evaluated.
+      deps.rateLimit?.(caller, req.agent);
       const started = performance.now();
       const now = clock.now();
       const decisionId = newId('dec', now);

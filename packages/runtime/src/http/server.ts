@@ -175,6 +175,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }
     // A body we stopped reading half-way must not be parsed as the next request on this connection.
     if (code === 'body_too_large') res.setHeader('connection', 'close');
+    const retryAfter = (details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    if (code === 'rate_limited' && typeof retryAfter === 'number')
+      res.setHeader('retry-after', String(retryAfter));
     res.statusCode = status;
     send(res, status, JSON.stringify(body), 'application/json');
   }

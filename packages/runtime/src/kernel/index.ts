@@ -20,3 +20,5 @@ export { hmacSha256Hex, safeEqual, sha256Hex } from './crypto.js';
 export { parseDuration } from './duration.js';
 export { createKeyedSerial } from './serial.js';
 export type { KeyedSerial } from './serial.js';
+export { createRateLimiter } from './rate-limit.js';
+export type { RateLimit } from './rate-limit.js';
