@@ -19,9 +19,11 @@ export const POLICY_TEXT_LIMITS = {
   maxNesting: 32,
   /**
    * How deep one expression may get: each `&&` / `||` of a chain and each operator within one of
-   * its operands adds a level (list elements and arguments do not). Cedar traps at ~300.
+   * its operands adds a level (list elements and arguments do not). Cold, Cedar traps at ~300; once
+   * V8 has tiered its wasm up to optimised code (a busy node) frames are larger and 96–128 levels
+   * already exhaust the stack (measured with `--no-liftoff`), so the bound keeps a wide margin.
    */
-  maxChain: 128,
+  maxChain: 48,
   /** Operators of any kind in one policy. */
   maxOperatorsPerPolicy: 4096,
 } as const;

@@ -1,4 +1,8 @@
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../fixtures/cli.js';
 import { POLICY_TEXT_LIMITS, checkPolicyTextBounds } from '../../src/policy/index.js';
 import { SHAPES, admitted, largestAdmitted, policy } from './deep-text.js';
 import { isAuthorized, policySetTextToParts, reinstantiateCedar } from '../../src/policy/cedar/wasm.js';
@@ -49,11 +53,27 @@ describe('policy text bounds', () => {
     },
   );
 
+  it('the deepest text of every shape the bounds admit also evaluates in a hot engine (optimised wasm, deep JS stack)', () => {
+    ensureBuilt();
+    const texts = Object.values(SHAPES).map((shape) => policy(shape(largestAdmitted(shape))));
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--no-turbo-inlining',
+        '--no-liftoff',
+        join(dirname(fileURLToPath(import.meta.url)), 'hot-cedar-child.mjs'),
+      ],
+      { input: JSON.stringify(texts), encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(texts.map(() => 'success'));
+  });
+
   it('admits what real policies look like', () => {
     const long = [
       '@id("wide")\n@reason("a long but ordinary policy")',
       'permit (principal is Agent, action in [Action::"payments.refund", Action::"payments.charge"], resource is Customer)',
-      `when { ${Array(100).fill('principal.tenant == resource.tenant').join(' && ')} }`,
+      `when { ${Array(40).fill('principal.tenant == resource.tenant').join(' && ')} }`,
       `unless { resource.id in [${Array(5000)
         .fill(0)
         .map((_, i) => `"c-${i}"`)
