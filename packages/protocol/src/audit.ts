@@ -25,6 +25,8 @@ export type AuditEventType =
   | 'alert.acknowledged'
   | 'alert.muted'
   | 'alert.unmuted'
+  /** The compiled policy engine answered otherwise than cedar-wasm on a sampled evaluation. */
+  | 'policy.divergence'
   /** An admin read the trail through the API (query, export, verify); aggregated per caller and filter. */
   | 'audit.read'
   /** The node's continuous check of its own chain found tampering. */

@@ -14,7 +14,7 @@ import {
 } from '../kernel/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { Store } from '../storage/port.js';
-import { createCedarEngine, type PolicyEngine } from '../policy/index.js';
+import { createCedarEngine, type Divergence, type PolicyEngine } from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
 import { createToolRegistry, localPathFs, type ToolRegistry } from '../tools/index.js';
 import { createApprovalService, type ApprovalService } from '../approvals/index.js';
@@ -143,10 +143,20 @@ export async function createMandate(
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
       auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
+    // SECURITY: the compiled engine's answer differed from cedar-wasm's: on the record, loudly.
+    const reportDivergence = (d: Divergence) => {
+      logger.error('compiled policy engine diverged from cedar-wasm', { ...d });
+      void record({ type: 'policy.divergence', action: d.action, data: { ...d } }).catch((err: Error) =>
+        logger.error('divergence not recorded', { error: err.message }),
+      );
+    };
     const engine = createCedarEngine({
       memoEntries: config.policies.memoEntries,
       evaluator: config.policies.engine,
       logger,
+      verifySample: config.policies.verify.sampleRatio,
+      switchOnDivergence: config.policies.verify.switchOnDivergence,
+      onDivergence: (d) => reportDivergence(d),
     });
     policyEngine = engine;
     policies = createPolicyService({ engine, store, clock, logger, audit: record });

@@ -57,6 +57,18 @@ export const ConfigSchema = z.strictObject({
        * not handle exactly is evaluated by cedar-wasm. See docs/policies.md.
        */
       engine: z.enum(['cedar', 'compiled']).default('cedar'),
+      /**
+       * Verification in production of the compiled engine: this share of its answers is asked again
+       * of cedar-wasm after the answer, off its path; a difference is an audit event
+       * (`policy.divergence`), a metric and an error log line, and with `switchOnDivergence` the node
+       * answers every later evaluation with cedar-wasm.
+       */
+      verify: z
+        .strictObject({
+          sampleRatio: z.number().min(0).max(1).default(0),
+          switchOnDivergence: z.boolean().default(false),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** JSON file `{ "tools": [...] }`, loaded into the registry at start. */

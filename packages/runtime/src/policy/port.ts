@@ -156,4 +156,6 @@ export interface PolicyEngine {
   reinstantiate(): void;
   /** Stops what {@link screen} started. */
   close(): Promise<void>;
+  /** Compiled answers that cedar-wasm, re-asked in production verification, answered otherwise. */
+  divergences?(): number;
 }

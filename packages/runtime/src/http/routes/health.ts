@@ -80,6 +80,10 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
             },
           }
         : {}),
+      mandate_policy_divergences: {
+        help: 'Compiled-engine answers that cedar-wasm, re-asked in production verification, answered otherwise.',
+        value: deps.engine.divergences?.() ?? 0,
+      },
       mandate_policy_loaded: {
         help: '1 when a policy set is active.',
         value: deps.policies.active() ? 1 : 0,

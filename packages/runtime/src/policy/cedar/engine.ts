@@ -82,10 +82,48 @@ export interface CedarEngineOptions {
   logger?: Logger;
   /** Called for each request the compiled evaluator hands to cedar-wasm, with why (tests and metrics). */
   onFallback?: (reason: string) => void;
+  /**
+   * Verification in production (`compiled` only): this share of the compiled evaluator's answers
+   * is evaluated again by cedar-wasm after the answer, off its path; a difference in effect,
+   * determining or erroring policies is reported to `onDivergence`.
+   */
+  verifySample?: number;
+  onDivergence?: (d: Divergence) => void;
+  /** After the first divergence, every later evaluation of every set of this engine goes to cedar-wasm. */
+  switchOnDivergence?: boolean;
+  /** Fault injection for tests: rewrites a policy's JSON form before it is compiled (a compiler bug). */
+  compileHook?: (json: unknown) => unknown;
 }
+
+interface EngineState {
+  referenceOnly: boolean;
+  divergences: number;
+}
+
+/** A compiled answer that cedar-wasm, asked the same, answered otherwise. */
+export interface Divergence {
+  action: string;
+  principal: string;
+  compiled: AnswerSummary;
+  reference: AnswerSummary;
+}
+export interface AnswerSummary {
+  effect: string;
+  satisfied: string[];
+  errors: string[];
+}
+
+const summary = (e: PolicyEvaluation): AnswerSummary => ({
+  effect: e.effect,
+  satisfied: e.satisfied.map((s) => s.policyId).sort(),
+  errors: e.errors.map((x) => x.policyId).sort(),
+});
 
 export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngine {
   const memoEntries = Math.max(0, Math.floor(options.memoEntries ?? 4096));
+  // Shared by every set this engine compiles: once true, the compiled evaluator is no longer used.
+  const state: EngineState = { referenceOnly: false, divergences: 0 };
+  const setOptions = { ...options, state };
   let isolated: IsolatedScreen | null = null;
   const canary = createCanary();
   return {
@@ -96,6 +134,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
       return isolated.screen(source);
     },
     health: canary,
+    divergences: () => state.divergences,
     reinstantiate() {
       reinstantiateCedar();
     },
@@ -112,7 +151,7 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
       if (analysis.problems.length > 0) {
         throw new MandateError('policy_invalid', 'policy set is invalid', { details: analysis.problems });
       }
-      return new CedarPolicySet(policySetVersion(source), analysis, memoEntries, options);
+      return new CedarPolicySet(policySetVersion(source), analysis, memoEntries, setOptions);
     },
   };
 }
@@ -158,7 +197,7 @@ class CedarPolicySet implements CompiledPolicySet {
     version: string,
     analysis: Analysis,
     private readonly memoEntries: number,
-    private readonly options: CedarEngineOptions = {},
+    private readonly options: CedarEngineOptions & { state: EngineState },
   ) {
     this.version = version;
     this.analysed = analysis.policies;
@@ -180,7 +219,8 @@ class CedarPolicySet implements CompiledPolicySet {
     if (options.evaluator === 'compiled') {
       this.compiled = analysis.policies.map((p) => {
         try {
-          return { policyId: p.info.id, effect: p.info.effect, run: compilePolicy(p.json) };
+          const json = options.compileHook ? (options.compileHook(p.json) as typeof p.json) : p.json;
+          return { policyId: p.info.id, effect: p.info.effect, run: compilePolicy(json) };
         } catch (err) {
           if (err instanceof Unsupported) return undefined;
           throw err;
@@ -274,7 +314,26 @@ class CedarPolicySet implements CompiledPolicySet {
     this.whole = undefined;
   }
 
-  private run(request: PolicyRequest, pick: () => Slice): PolicyEvaluation {
+  /** Asks cedar-wasm the same after the answer left, and reports a difference (ADR 0012). */
+  private verifyLater(request: PolicyRequest, pick: () => Slice, compiled: PolicyEvaluation): void {
+    setImmediate(() => {
+      if (this.disposed) return;
+      const reference = this.run(request, pick, true);
+      const a = summary(compiled);
+      const b = summary(reference);
+      if (JSON.stringify(a) === JSON.stringify(b)) return;
+      this.options.state.divergences++;
+      if (this.options.switchOnDivergence) this.options.state.referenceOnly = true;
+      this.options.onDivergence?.({
+        action: request.action,
+        principal: `${request.principal.type}::${request.principal.id}`,
+        compiled: a,
+        reference: b,
+      });
+    });
+  }
+
+  private run(request: PolicyRequest, pick: () => Slice, reference = false): PolicyEvaluation {
     // SECURITY: fail closed — every way out of here that is not a clean Cedar answer is a deny.
     let size = 0;
     try {
@@ -311,7 +370,7 @@ class CedarPolicySet implements CompiledPolicySet {
       size = slice.size;
       const sentContext = slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context);
       if (slice.id === undefined) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
-      if (slice.compiled !== undefined) {
+      if (slice.compiled !== undefined && !reference && !this.options.state.referenceOnly) {
         const answer = this.runCompiled(slice.compiled, {
           principal,
           action: request.action,
@@ -321,7 +380,12 @@ class CedarPolicySet implements CompiledPolicySet {
           names: slice.names,
           actionType: CEDAR_ACTION_TYPE,
         });
-        if (answer !== undefined) return this.interpret(answer, size);
+        if (answer !== undefined) {
+          const result = this.interpret(answer, size);
+          const sample = this.options.verifySample ?? 0;
+          if (sample > 0 && Math.random() < sample) this.verifyLater(request, pick, result);
+          return result;
+        }
       } else if (this.compiled !== undefined) {
         this.options.onFallback?.('a policy of this slice did not compile');
       }
