@@ -1,6 +1,5 @@
-import { createHmac } from 'node:crypto';
 import type { AuditEvent } from '@mandate/protocol';
-import { MandateError, newId, type Clock, type Logger } from '../kernel/index.js';
+import { MandateError, hmacSha256Hex, newId, type Clock, type Logger } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
 import type { AlertsConfig } from '../config/alerts-schema.js';
 import { createRuleEngine, type RaisedAlert } from './rules.js';
@@ -111,7 +110,7 @@ export function createAlerting(d: AlertingDeps): Alerting {
         : JSON.stringify(alert);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (w.secret && w.format === 'json')
-      headers['x-mandate-signature'] = `sha256=${createHmac('sha256', w.secret).update(body).digest('hex')}`;
+      headers['x-mandate-signature'] = `sha256=${hmacSha256Hex(w.secret, body)}`;
     try {
       const res = await fetch(w.url, {
         method: 'POST',

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { hmacSha256Hex } from '../kernel/index.js';
 import { recordJson, type SinkRecord, type SinkTransport } from './port.js';
 
 /** POSTs `body`; anything but a 2xx within the timeout is a failed delivery. */
@@ -41,7 +41,7 @@ export function createWebhookSink(o: WebhookSinkOptions): SinkTransport {
       };
       if (o.secret)
         headers['x-mandate-signature'] =
-          `sha256=${createHmac('sha256', o.secret).update(`${ts}.${body}`).digest('hex')}`;
+          `sha256=${hmacSha256Hex(o.secret, `${ts}.${body}`)}`;
       await post(o.url, body, headers, o.timeoutMs);
     },
     async close() {},
