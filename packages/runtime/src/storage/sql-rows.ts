@@ -171,3 +171,30 @@ export function idempotencyFromRow(r: Row): IdempotencyRecord {
 export function sinkCursorFromRow(r: Row): SinkCursor {
   return { sink: str(r.sink), seq: Number(r.seq), updatedAt: str(r.updated_at) };
 }
+
+/** Statement parameters of an agent row, in column order (id, roles, owner, status, attributes, parent). */
+export const agentParams = (a: Agent): unknown[] => [
+  a.id,
+  json(a.roles),
+  a.owner ?? null,
+  a.status,
+  json(a.attributes),
+  a.parent ?? null,
+];
+/** Statement parameters of a user row (id, roles, status, attributes). */
+export const userParams = (u: User): unknown[] => [u.id, json(u.roles), u.status, json(u.attributes)];
+/** Statement parameters of a resource row (type, id, attributes, tags). */
+export const resourceParams = (r: Resource): unknown[] => [r.type, r.id, json(r.attributes), json(r.tags)];
+/** Statement parameters of an API key row, in the column order of the `api_keys` inserts. */
+export const apiKeyParams = (k: ApiKeyRecord): unknown[] => [
+  k.id,
+  k.hash,
+  k.role,
+  k.subject,
+  k.name,
+  k.createdAt,
+  k.revokedAt,
+  k.expiresAt,
+  k.lastUsedAt,
+  k.origin,
+];

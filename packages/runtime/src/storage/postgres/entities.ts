@@ -1,7 +1,15 @@
 import type pg from 'pg';
-import type { Agent, EntitiesDocument, Resource, User } from '@mandate/protocol';
+import type { EntitiesDocument } from '@mandate/protocol';
 import type { Store } from '../port.js';
-import { agentFromRow, json, resourceFromRow, userFromRow, type Row } from '../sql-rows.js';
+import {
+  agentFromRow,
+  agentParams,
+  resourceFromRow,
+  resourceParams,
+  userFromRow,
+  userParams,
+  type Row,
+} from '../sql-rows.js';
 
 type EntityMethods = Pick<
   Store,
@@ -19,17 +27,6 @@ const AGENT_INSERT =
   'INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES ($1, $2, $3, $4, $5, $6)';
 const USER_INSERT = 'INSERT INTO users (id, roles, status, attributes) VALUES ($1, $2, $3, $4)';
 const RESOURCE_INSERT = 'INSERT INTO resources (type, id, attributes, tags) VALUES ($1, $2, $3, $4)';
-
-const agentParams = (a: Agent) => [
-  a.id,
-  json(a.roles),
-  a.owner ?? null,
-  a.status,
-  json(a.attributes),
-  a.parent ?? null,
-];
-const userParams = (u: User) => [u.id, json(u.roles), u.status, json(u.attributes)];
-const resourceParams = (r: Resource) => [r.type, r.id, json(r.attributes), json(r.tags)];
 
 /** The PostgreSQL driver's agents, users and resources. */
 export function createPostgresEntities({ run, one, tx }: PostgresEntitiesDeps): EntityMethods {

@@ -1,7 +1,15 @@
 import type Database from 'better-sqlite3';
-import type { Agent, EntitiesDocument, Resource, User } from '@mandate/protocol';
+import type { EntitiesDocument } from '@mandate/protocol';
 import type { Store } from '../port.js';
-import { agentFromRow, json, resourceFromRow, userFromRow, type Row } from '../sql-rows.js';
+import {
+  agentFromRow,
+  agentParams,
+  resourceFromRow,
+  resourceParams,
+  userFromRow,
+  userParams,
+  type Row,
+} from '../sql-rows.js';
 
 type EntityMethods = Pick<
   Store,
@@ -23,17 +31,6 @@ const AGENT_COLUMNS =
   'INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES (?, ?, ?, ?, ?, ?)';
 const USER_COLUMNS = 'INSERT INTO users (id, roles, status, attributes) VALUES (?, ?, ?, ?)';
 const RESOURCE_COLUMNS = 'INSERT INTO resources (type, id, attributes, tags) VALUES (?, ?, ?, ?)';
-
-const agentParams = (a: Agent) => [
-  a.id,
-  json(a.roles),
-  a.owner ?? null,
-  a.status,
-  json(a.attributes),
-  a.parent ?? null,
-];
-const userParams = (u: User) => [u.id, json(u.roles), u.status, json(u.attributes)];
-const resourceParams = (r: Resource) => [r.type, r.id, json(r.attributes), json(r.tags)];
 
 /** The SQLite driver's agents, users and resources. */
 export function createSqliteEntities({

@@ -34,6 +34,7 @@ import {
   checkpointFromRow,
   pinFromRow,
   sinkCursorFromRow,
+  apiKeyParams,
 } from '../sql-rows.js';
 
 /** Options of {@link createSqliteStore}. */
@@ -337,16 +338,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
            ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, role = excluded.role, subject = excluded.subject,
              name = excluded.name, created_at = excluded.created_at, revoked_at = excluded.revoked_at,
              expires_at = excluded.expires_at, last_used_at = excluded.last_used_at, origin = excluded.origin`,
-          k.id,
-          k.hash,
-          k.role,
-          k.subject,
-          k.name,
-          k.createdAt,
-          k.revokedAt,
-          k.expiresAt,
-          k.lastUsedAt,
-          k.origin,
+          ...apiKeyParams(k),
         );
       }),
     findApiKeyByHash: (hash) =>
