@@ -242,50 +242,24 @@ export function renderMarkdown(r: BenchResult): string {
   if (r.telemetry) {
     const k = r.telemetry;
     lines.push(
-      '',
-      '### OpenTelemetry on the decision path',
-      '',
-      `In-process decisions with durable SQLite audit, ${k.concurrency} in flight, 10 policies: tracing not configured (the API's no-op spans), then every decision traced (4 spans) and exported over OTLP/HTTP in batches.`,
-      '',
-      row(['row', 'decisions/s', 'p50', 'p99', 'vs not configured']),
-      row(['---', '---:', '---:', '---:', '---:']),
-      row([
-        'not configured (baseline)',
-        fmtOps(k.off.opsPerSec),
-        fmtUs(k.off.p50Us),
-        fmtUs(k.off.p99Us),
-        '1.00×',
-      ]),
-      row([
-        'tracing to OTLP, sampling all',
-        fmtOps(k.on.opsPerSec),
-        fmtUs(k.on.p50Us),
-        fmtUs(k.on.p99Us),
-        fmtRatio(k.on.opsPerSec / k.off.opsPerSec),
-      ]),
-      '',
+      ...onOffTable(
+        'OpenTelemetry on the decision path',
+        `In-process decisions with durable SQLite audit, ${k.concurrency} in flight, 10 policies: tracing not configured (the API's no-op spans), then every decision traced (4 spans) and exported over OTLP/HTTP in batches.`,
+        ['not configured', 'tracing to OTLP, sampling all'],
+        k,
+      ),
       `Spans received by the collector: ${k.spansExported.toLocaleString('en-US')}.`,
     );
   }
   if (r.sinks) {
     const k = r.sinks;
     lines.push(
-      '',
-      '### Audit sinks on the decision path',
-      '',
-      `In-process decisions with durable SQLite audit, ${k.concurrency} in flight, 10 policies: no sinks, then two sinks (a fsynced JSONL file and a webhook) delivering the same chain.`,
-      '',
-      row(['row', 'decisions/s', 'p50', 'p99', 'vs no sinks']),
-      row(['---', '---:', '---:', '---:', '---:']),
-      row(['no sinks (baseline)', fmtOps(k.off.opsPerSec), fmtUs(k.off.p50Us), fmtUs(k.off.p99Us), '1.00×']),
-      row([
-        'file + webhook sinks',
-        fmtOps(k.on.opsPerSec),
-        fmtUs(k.on.p50Us),
-        fmtUs(k.on.p99Us),
-        fmtRatio(k.on.opsPerSec / k.off.opsPerSec),
-      ]),
-      '',
+      ...onOffTable(
+        'Audit sinks on the decision path',
+        `In-process decisions with durable SQLite audit, ${k.concurrency} in flight, 10 policies: no sinks, then two sinks (a fsynced JSONL file and a webhook) delivering the same chain.`,
+        ['no sinks', 'file + webhook sinks'],
+        k,
+      ),
       `Delivered after the run: ${Object.entries(k.delivered)
         .map(([n, d]) => `${n} ${d}`)
         .join(', ')} of ${k.head} records.`,
@@ -302,6 +276,29 @@ export function renderMarkdown(r: BenchResult): string {
     lines.push(row([t.name, t.measured, t.target, r.quick ? '– (quick run)' : t.met ? 'yes' : '**no**']));
   lines.push('', r.ok ? 'Invariants: all hold.' : `Invariants FAILED: ${r.problems.join('; ')}`, '');
   return lines.join('\n');
+}
+
+/** A feature's cost as two rows of one run: without it (the baseline) and with it. */
+function onOffTable(
+  title: string,
+  intro: string,
+  [offLabel, onLabel]: [string, string],
+  k: { off: Sample; on: Sample },
+): string[] {
+  const line = (label: string, x: Sample, ratio: string) =>
+    row([label, fmtOps(x.opsPerSec), fmtUs(x.p50Us), fmtUs(x.p99Us), ratio]);
+  return [
+    '',
+    `### ${title}`,
+    '',
+    intro,
+    '',
+    row(['row', 'decisions/s', 'p50', 'p99', `vs ${offLabel}`]),
+    row(['---', '---:', '---:', '---:', '---:']),
+    line(`${offLabel} (baseline)`, k.off, '1.00×'),
+    line(onLabel, k.on, fmtRatio(k.on.opsPerSec / k.off.opsPerSec)),
+    '',
+  ];
 }
 
 /** Throughput ratio of two samples. */

@@ -3,15 +3,13 @@
  * `concurrency` in flight, with no sinks and then with two sinks delivering (a fsynced JSONL file
  * and a webhook to a receiver in this process), on the same store in the same run.
  */
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { createSinkRunner } from '../sinks/index.js';
 import { createFileSink } from '../sinks/file.js';
 import { createWebhookSink } from '../sinks/http.js';
 import { silentLogger, systemClock } from '../kernel/index.js';
-import { BENCH_CALLER, benchDecisionRequest, createWorkloadMandate } from './inprocess.js';
-import { loopAsync, type Sample } from './measure.js';
-import { generateWorkload } from './workload.js';
+import { withDecidingNode } from './feature-cost.js';
+import type { Sample } from './measure.js';
 
 export interface SinksBenchResult {
   concurrency: number;
@@ -29,28 +27,13 @@ export async function runSinksBench(o: {
   dir: string;
   progress: (line: string) => void;
 }): Promise<SinksBenchResult> {
-  const m = await createWorkloadMandate(generateWorkload(10), o.dir);
   let received = 0;
-  const receiver = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      received += (JSON.parse(body) as { records: unknown[] }).records.length;
-      res.end('{}');
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
-  try {
-    const req = benchDecisionRequest();
-    const decide = async () => {
-      const out = await m.decisions.decide(req, BENCH_CALLER);
-      if (out.decision.effect !== 'allow')
-        throw new Error(`bench: expected allow, got ${out.decision.effect}`);
-    };
-    const ms = o.seconds * 1000;
+  const onRequest = (_path: string, body: string) => {
+    received += (JSON.parse(body) as { records: unknown[] }).records.length;
+  };
+  return withDecidingNode({ ...o, onRequest }, async ({ m, receiverUrl, measure }) => {
     o.progress(`sinks: decide, ${o.concurrency} in flight, no sinks…`);
-    const off = await loopAsync(decide, o.concurrency, { durationMs: ms, minOps: 100, warmupOps: 100 });
+    const off = await measure();
     await m.audit.flush();
     const runner = createSinkRunner({
       store: m.store,
@@ -73,13 +56,18 @@ export async function runSinksBench(o: {
           name: 'webhook',
           type: 'webhook',
           batchSize: 500,
-          transport: createWebhookSink({ name: 'webhook', url, headers: {}, timeoutMs: 10_000 }),
+          transport: createWebhookSink({
+            name: 'webhook',
+            url: `${receiverUrl}/hook`,
+            headers: {},
+            timeoutMs: 10_000,
+          }),
         },
       ],
     });
     try {
       o.progress(`sinks: decide, ${o.concurrency} in flight, two sinks delivering (file + webhook)…`);
-      const on = await loopAsync(decide, o.concurrency, { durationMs: ms, minOps: 100, warmupOps: 100 });
+      const on = await measure();
       await m.audit.flush();
       const head = (await m.store.auditHead()).seq;
       // Let the sinks catch up, so the row is known to have streamed what it decided.
@@ -93,8 +81,5 @@ export async function runSinksBench(o: {
     } finally {
       await runner.close();
     }
-  } finally {
-    await new Promise<void>((r) => receiver.close(() => r()));
-    await m.close();
-  }
+  });
 }
