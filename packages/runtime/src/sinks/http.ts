@@ -39,9 +39,7 @@ export function createWebhookSink(o: WebhookSinkOptions): SinkTransport {
         'content-type': 'application/json',
         'x-mandate-timestamp': ts,
       };
-      if (o.secret)
-        headers['x-mandate-signature'] =
-          `sha256=${hmacSha256Hex(o.secret, `${ts}.${body}`)}`;
+      if (o.secret) headers['x-mandate-signature'] = `sha256=${hmacSha256Hex(o.secret, `${ts}.${body}`)}`;
       await post(o.url, body, headers, o.timeoutMs);
     },
     async close() {},
