@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, FIXTURES, mcpClient, readLog, startMandate } from './helpers.js';
+import { BOT_ENTITIES, mcpClient, readLog, startMandate, toolServerUpstream } from './helpers.js';
 
 const SCHEMA = `
 entity Agent = { roles: Set<String>, status: String };
@@ -35,15 +35,7 @@ describe('MCP gateway: an approval is bound to the pinned tool definition (issue
       policies: POLICIES,
       entities: BOT_ENTITIES,
       gateway: {
-        upstreams: [
-          {
-            name: 'tools',
-            command: process.execPath,
-            args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { CALL_LOG: callLog, DESC_FILE: descFile },
-            trustOnFirstUse: true,
-          },
-        ],
+        upstreams: [toolServerUpstream('tools', { CALL_LOG: callLog, DESC_FILE: descFile })],
       },
     }));
     client = await mcpClient(url, 'secret-bot-key');

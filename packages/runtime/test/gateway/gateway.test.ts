@@ -8,7 +8,7 @@ import type { Mandate } from '../../src/app/index.js';
 import { parseUpstreamFlag, splitCommand } from '../../src/gateway/index.js';
 import { withUpstreams } from '../../src/cli/shared.js';
 import { ConfigSchema } from '../../src/config/index.js';
-import { BOT_ENTITIES, FIXTURES, mcpClient, readLog, startMandate } from './helpers.js';
+import { BOT_ENTITIES, FIXTURES, mcpClient, readLog, startMandate, toolServerUpstream } from './helpers.js';
 
 const SCHEMA = `
 entity Agent = { roles: Set<String>, status: String };
@@ -62,13 +62,7 @@ describe('MCP gateway', () => {
       entities: BOT_ENTITIES,
       gateway: {
         upstreams: [
-          {
-            name: 'tools',
-            command: process.execPath,
-            args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { CALL_LOG: callLog, DESC_FILE: descFile, PID_LOG: pidLog },
-            trustOnFirstUse: true,
-          },
+          toolServerUpstream('tools', { CALL_LOG: callLog, DESC_FILE: descFile, PID_LOG: pidLog }),
           {
             name: 'web',
             url: upstreamUrl,

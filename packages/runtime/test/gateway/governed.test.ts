@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
 import { templateMatcher, uriOwnerOf } from '../../src/gateway/passthrough.js';
-import { BOT_ENTITIES, FIXTURES, mcpClient, readLog, startMandate } from './helpers.js';
+import { BOT_ENTITIES, mcpClient, readLog, startMandate, toolServerUpstream } from './helpers.js';
 
 // `resources/read` and `prompts/get` are decided as `<server>.resources_read` / `<server>.prompts_get`.
 const SCHEMA = `
@@ -42,20 +42,8 @@ describe('MCP gateway: resources/read and prompts/get are decided and routed to 
       entities: BOT_ENTITIES,
       gateway: {
         upstreams: [
-          {
-            name: 'docs',
-            command: process.execPath,
-            args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { CALL_LOG: docsLog, RESOURCES: 'docs' },
-            trustOnFirstUse: true,
-          },
-          {
-            name: 'lab',
-            command: process.execPath,
-            args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { CALL_LOG: labLog, RESOURCES: 'lab' },
-            trustOnFirstUse: true,
-          },
+          toolServerUpstream('docs', { CALL_LOG: docsLog, RESOURCES: 'docs' }),
+          toolServerUpstream('lab', { CALL_LOG: labLog, RESOURCES: 'lab' }),
         ],
       },
     }));
@@ -138,15 +126,7 @@ describe('MCP gateway with one resource-capable upstream', () => {
       policies: POLICIES,
       entities: BOT_ENTITIES,
       gateway: {
-        upstreams: [
-          {
-            name: 'docs',
-            command: process.execPath,
-            args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { CALL_LOG: soloLog, RESOURCES: 'docs' },
-            trustOnFirstUse: true,
-          },
-        ],
+        upstreams: [toolServerUpstream('docs', { CALL_LOG: soloLog, RESOURCES: 'docs' })],
       },
     }));
     // Before the start-up listing of the upstream's tools has finished.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, FIXTURES, mcpClient, readLog, startMandate } from './helpers.js';
+import { BOT_ENTITIES, mcpClient, readLog, startMandate, toolServerUpstream } from './helpers.js';
 
 const SCHEMA = `
 entity Agent = { roles: Set<String>, status: String };
@@ -49,15 +49,7 @@ describe('approval_required answered by the user through MCP elicitation (@appro
         },
       ],
       gateway: {
-        upstreams: [
-          {
-            name: 'tools',
-            command: process.execPath,
-            args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { CALL_LOG: callLog },
-            trustOnFirstUse: true,
-          },
-        ],
+        upstreams: [toolServerUpstream('tools', { CALL_LOG: callLog })],
         onBehalfOf: { bot: 'alice' },
         callTimeoutMs: 5000,
         holdForApprovalMs: 0,

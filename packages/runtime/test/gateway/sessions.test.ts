@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, FIXTURES, eventually, livePids, mcpClient, startMandate } from './helpers.js';
+import {
+  BOT_ENTITIES,
+  eventually,
+  livePids,
+  mcpClient,
+  startMandate,
+  toolServerUpstream,
+} from './helpers.js';
 
 const SCHEMA = `
 entity Agent = { roles: Set<String>, status: String };
@@ -30,15 +37,7 @@ describe('MCP gateway: what sessions cost is bounded', () => {
       ],
       entities: BOT_ENTITIES,
       gateway: {
-        upstreams: [
-          {
-            name: 'tools',
-            command: process.execPath,
-            args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { PID_LOG: pidLog },
-            trustOnFirstUse: true,
-          },
-        ],
+        upstreams: [toolServerUpstream('tools', { PID_LOG: pidLog })],
         maxSessions: 3,
       },
     }));

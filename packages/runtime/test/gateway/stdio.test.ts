@@ -7,7 +7,7 @@ import { CLI_MAIN, REPO_ROOT } from '../fixtures/mandate.js';
 import { cliEnv, ensureBuilt } from '../fixtures/cli.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { silentLogger } from '../../src/kernel/index.js';
-import { BOT_ENTITIES, FIXTURES, eventually, fixtureConfig, livePids, readLog } from './helpers.js';
+import { BOT_ENTITIES, eventually, fixtureConfig, livePids, readLog, toolServerUpstream } from './helpers.js';
 
 const SCHEMA = `
 entity Agent = { roles: Set<String>, status: String };
@@ -60,15 +60,7 @@ function startGateway(): Gateway {
       // Only the shutdown checkpoint can cover the head in these tests.
       audit: { checkpointEvery: 100_000, checkpointIntervalMs: 3_600_000 },
       gateway: {
-        upstreams: [
-          {
-            name: 'tools',
-            command: process.execPath,
-            args: [join(FIXTURES, 'tool-server.mjs')],
-            env: { CALL_LOG: callLog, PID_LOG: pidLog, INIT_LOG: initLog },
-            trustOnFirstUse: true,
-          },
-        ],
+        upstreams: [toolServerUpstream('tools', { CALL_LOG: callLog, PID_LOG: pidLog, INIT_LOG: initLog })],
       },
     }),
   );
