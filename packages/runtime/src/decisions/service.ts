@@ -152,343 +152,340 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
   async function decideInSpan(
     req: DecisionRequest,
     caller: Caller,
-    options: DecideOptions | undefined,
+    call: DecideOptions = {},
   ): Promise<DecisionOutcome> {
-    const call = options ?? {};
-    {
-      // SECURITY: identity comes from the credential — an agent key decides only for its own agent.
-      if (caller.role === 'agent') {
-        if (caller.subject !== req.agent) {
-          throw new MandateError(
-            'agent_mismatch',
-            `this credential belongs to agent ${caller.subject}, not ${req.agent}`,
-          );
-        }
-      } else if (caller.role !== 'admin') {
-        throw new MandateError('forbidden', `role ${caller.role} cannot ask for decisions`);
-      }
-      // SECURITY: a credential that names the user an agent acts for decides only for that user.
-      if (caller.onBehalfOf !== undefined && req.onBehalfOf !== caller.onBehalfOf) {
+    // SECURITY: identity comes from the credential — an agent key decides only for its own agent.
+    if (caller.role === 'agent') {
+      if (caller.subject !== req.agent) {
         throw new MandateError(
-          'forbidden',
-          `this credential acts for user ${caller.onBehalfOf}, not ${req.onBehalfOf ?? 'no user'}`,
+          'agent_mismatch',
+          `this credential belongs to agent ${caller.subject}, not ${req.agent}`,
         );
       }
+    } else if (caller.role !== 'admin') {
+      throw new MandateError('forbidden', `role ${caller.role} cannot ask for decisions`);
+    }
+    // SECURITY: a credential that names the user an agent acts for decides only for that user.
+    if (caller.onBehalfOf !== undefined && req.onBehalfOf !== caller.onBehalfOf) {
+      throw new MandateError(
+        'forbidden',
+        `this credential acts for user ${caller.onBehalfOf}, not ${req.onBehalfOf ?? 'no user'}`,
+      );
+    }
 
-      // Over its rate limit, a caller is refused before anything is looked up or evaluated.
-      deps.rateLimit?.(caller, req.agent);
-      const started = performance.now();
-      const now = clock.now();
-      const decisionId = newId('dec', now);
-      const policy = deps.policies();
-      const tools = deps.tools();
-      const tool = tools.get(req.action);
-      // SECURITY: declared path args are canonicalised before anything reads them: the canonical form
-      // is validated, decided on, audited, bound to an approval and forwarded (`outcome.args`).
-      const args = tool?.paths ? await tools.canonicalArgs(req.action, req.args) : req.args;
+    // Over its rate limit, a caller is refused before anything is looked up or evaluated.
+    deps.rateLimit?.(caller, req.agent);
+    const started = performance.now();
+    const now = clock.now();
+    const decisionId = newId('dec', now);
+    const policy = deps.policies();
+    const tools = deps.tools();
+    const tool = tools.get(req.action);
+    // SECURITY: declared path args are canonicalised before anything reads them: the canonical form
+    // is validated, decided on, audited, bound to an approval and forwarded (`outcome.args`).
+    const args = tool?.paths ? await tools.canonicalArgs(req.action, req.args) : req.args;
 
-      // Validation errors are the caller's bug: a 400 naming the path, not a decision.
-      if (tool) tools.validateArgs(req.action, args);
-      const resourceRef = tool ? tools.resourceOf(req.action, args) : null;
-      // What the engine reads: args typed by the schema (decimal where declared; 400 for a number the
-      // declared type cannot hold exactly).
-      const policyArgs = policy && tool ? argsForPolicy(args, policy.argsType(req.action)) : args;
+    // Validation errors are the caller's bug: a 400 naming the path, not a decision.
+    if (tool) tools.validateArgs(req.action, args);
+    const resourceRef = tool ? tools.resourceOf(req.action, args) : null;
+    // What the engine reads: args typed by the schema (decimal where declared; 400 for a number the
+    // declared type cannot hold exactly).
+    const policyArgs = policy && tool ? argsForPolicy(args, policy.argsType(req.action)) : args;
 
-      // The redacted copy serves the approval (if any) and the audit event: computed once.
-      let redactedCopy: Record<string, unknown> | undefined;
-      const redacted = () => (redactedCopy ??= deps.redact(args, tool?.redact));
-      const errors: DecisionError[] = [];
-      let reasons: DecisionReason[] = [];
-      let effect: Effect = 'deny';
-      let grant: GrantRecord | null = null;
-      let grantChain: string[] = [];
-      let approvalRef: Decision['approval'];
-      let approvalId: string | null = null;
-      let wouldRequest: DecisionOutcome['wouldRequest'];
+    // The redacted copy serves the approval (if any) and the audit event: computed once.
+    let redactedCopy: Record<string, unknown> | undefined;
+    const redacted = () => (redactedCopy ??= deps.redact(args, tool?.redact));
+    const errors: DecisionError[] = [];
+    let reasons: DecisionReason[] = [];
+    let effect: Effect = 'deny';
+    let grant: GrantRecord | null = null;
+    let grantChain: string[] = [];
+    let approvalRef: Decision['approval'];
+    let approvalId: string | null = null;
+    let wouldRequest: DecisionOutcome['wouldRequest'];
 
-      try {
-        const outcome = await evaluate();
-        effect = outcome;
-      } catch (err) {
-        // SECURITY: fail closed — any fault on the path (store down, engine failure) is a deny with a stable code.
-        effect = 'deny';
-        if (isMandateError(err) && err.code !== 'internal') {
-          errors.push({ code: err.code, message: err.message });
-        } else {
-          logger.error('decision path failed', { decisionId, error: (err as Error).message });
-          errors.push({ code: 'internal', message: 'internal error while deciding; denied' });
-        }
+    try {
+      const outcome = await evaluate();
+      effect = outcome;
+    } catch (err) {
+      // SECURITY: fail closed — any fault on the path (store down, engine failure) is a deny with a stable code.
+      effect = 'deny';
+      if (isMandateError(err) && err.code !== 'internal') {
+        errors.push({ code: err.code, message: err.message });
+      } else {
+        logger.error('decision path failed', { decisionId, error: (err as Error).message });
+        errors.push({ code: 'internal', message: 'internal error while deciding; denied' });
       }
+    }
 
-      async function evaluate(): Promise<Effect> {
-        if (!policy) {
-          errors.push({ code: 'no_active_policy', message: 'no policy set is active' });
-          return 'deny';
-        }
-        if (!tool) {
-          errors.push({ code: 'unknown_action', message: `no tool is registered for action ${req.action}` });
-          return 'deny';
-        }
-        const expected = options?.expectResource;
-        if (expected) {
-          const derived = resourceRef ?? { type: 'Tool', id: req.action };
-          // SECURITY: the caller's idea of the resource never replaces the one the args identify.
-          if (expected.type !== derived.type || expected.id !== String(derived.id)) {
-            errors.push({
-              code: 'resource_mismatch',
-              message: `the request names ${expected.type}::${expected.id} but the args identify ${derived.type}::${derived.id}`,
-            });
-            return 'deny';
-          }
-        }
-        const [agent, user, stored] = await inSpan('mandate.store.read', {}, () =>
-          Promise.all([
-            store.getAgent(req.agent),
-            req.onBehalfOf ? store.getUser(req.onBehalfOf) : Promise.resolve(null),
-            resourceRef ? store.getResource(resourceRef.type, resourceRef.id) : Promise.resolve(null),
-          ]),
-        );
-        // A path resource need not be in the entity store: it is the file the canonical path names.
-        const resource: Resource | null =
-          stored ??
-          (resourceRef?.folders
-            ? { type: resourceRef.type, id: resourceRef.id, attributes: {}, tags: [] }
-            : null);
-        if (!agent) {
-          errors.push({ code: 'unknown_agent', message: `no agent ${req.agent}` });
-          return 'deny';
-        }
-        if (agent.status !== 'active') {
-          errors.push({ code: 'agent_suspended', message: `agent ${agent.id} is suspended` });
-          return 'deny';
-        }
-        if (req.onBehalfOf && !user) {
-          errors.push({ code: 'unknown_user', message: `no user ${req.onBehalfOf}` });
-          return 'deny';
-        }
-        if (user && user.status !== 'active') {
-          errors.push({ code: 'user_suspended', message: `user ${user.id} is suspended` });
-          return 'deny';
-        }
-        if (resourceRef && !resource) {
-          errors.push({ code: 'unknown_resource', message: `no ${resourceRef.type} ${resourceRef.id}` });
-          return 'deny';
-        }
-
-        // Delegation: acting for a user needs a live grant from that user that covers this call.
-        if (user) {
-          const check = await deps.grants.check({
-            agent: agent.id,
-            user,
-            action: req.action,
-            args,
-            resource,
-            declares: (path) => schemaDeclares(tool.inputSchema, path),
-          });
-          if (!check.ok) {
-            errors.push({ code: check.code, message: check.message });
-            return 'deny';
-          }
-          grant = check.grant;
-          grantChain = check.chain;
-        }
-
-        const resourceUid = resourceRef
-          ? { type: resourceRef.type, id: resourceRef.id }
-          : { type: 'Tool', id: req.action };
-        const entities: PolicyEntity[] = [agentEntity(agent)];
-        if (user) entities.push(userEntity(user));
-        entities.push(resource ? resourceEntity(resource) : { uid: resourceUid, attrs: {}, parents: [] });
-        if (resourceRef?.folders) addFolders(entities, resourceRef);
-        const context: Record<string, unknown> = { args: policyArgs, time: deps.time(now) };
-        if (req.intent) context.intent = req.intent;
-        if (user) context.onBehalfOf = { __entity: { type: 'User', id: user.id } };
-        if (grant) {
-          context.grant = {
-            id: grant.id,
-            ageSeconds: Math.max(0, Math.floor((now - Date.parse(grant.createdAt)) / 1000)),
-            expiresInSeconds: Math.max(0, Math.floor((Date.parse(grant.expiresAt) - now) / 1000)),
-          };
-        }
-
-        const policySpan = startSpan('mandate.policy.evaluate', { 'mandate.policy_version': policy.version });
-        const agentEval = policy.evaluate({
-          principal: { type: 'Agent', id: agent.id },
-          action: req.action,
-          resource: resourceUid,
-          context,
-          entities,
-        });
-        // An agent never gets more than its user: the user is authorized for the same call.
-        const userEval = user
-          ? policy.evaluate({
-              principal: { type: 'User', id: user.id },
-              action: req.action,
-              resource: resourceUid,
-              context: { ...context, agent: { __entity: { type: 'Agent', id: agent.id } } },
-              entities,
-            })
-          : null;
-
-        policySpan.end();
-        const evals: [PolicyEvaluation, 'agent' | 'user'][] = [[agentEval, 'agent']];
-        if (userEval) evals.push([userEval, 'user']);
-        for (const [e, who] of evals) {
-          for (const pe of e.errors) {
-            errors.push({
-              code: 'policy_error',
-              policyId: pe.policyId,
-              message: `${who} policy ${pe.policyId}: ${pe.message}`,
-            });
-          }
-        }
-        const denied = evals.filter(([e]) => e.effect === 'deny');
-        if (denied.length > 0 && !declares(policy, req.action)) {
-          // The engine denies an action its schema does not declare without evaluating anything:
-          // say that, not "no policy permits" (a policy may well name it).
+    async function evaluate(): Promise<Effect> {
+      if (!policy) {
+        errors.push({ code: 'no_active_policy', message: 'no policy set is active' });
+        return 'deny';
+      }
+      if (!tool) {
+        errors.push({ code: 'unknown_action', message: `no tool is registered for action ${req.action}` });
+        return 'deny';
+      }
+      const expected = call.expectResource;
+      if (expected) {
+        const derived = resourceRef ?? { type: 'Tool', id: req.action };
+        // SECURITY: the caller's idea of the resource never replaces the one the args identify.
+        if (expected.type !== derived.type || expected.id !== String(derived.id)) {
           errors.push({
-            code: 'unknown_action',
-            message: `action ${req.action} is not declared in the Cedar schema of policy ${policy.version}`,
+            code: 'resource_mismatch',
+            message: `the request names ${expected.type}::${expected.id} but the args identify ${derived.type}::${derived.id}`,
           });
           return 'deny';
         }
-        if (denied.length > 0) {
-          reasons = denied.flatMap(([e, who]) =>
-            e.satisfied.length > 0
-              ? e.satisfied.map((s) => reason(s.policyId, s.reason, who))
-              : e.errors.length > 0
-                ? []
-                : [
-                    reason(
-                      DEFAULT_DENY,
-                      `no policy permits ${who === 'agent' ? `agent ${agent.id}` : `user ${user?.id}`} to ${req.action}`,
-                      who,
-                    ),
-                  ],
-          );
-          return 'deny';
-        }
-        reasons = evals.flatMap(([e, who]) => e.satisfied.map((s) => reason(s.policyId, s.reason, who)));
-        const needs = evals.map(([e]) => e.approval).filter((a) => a !== undefined);
-        if (needs.length === 0) return 'allow';
+      }
+      const [agent, user, stored] = await inSpan('mandate.store.read', {}, () =>
+        Promise.all([
+          store.getAgent(req.agent),
+          req.onBehalfOf ? store.getUser(req.onBehalfOf) : Promise.resolve(null),
+          resourceRef ? store.getResource(resourceRef.type, resourceRef.id) : Promise.resolve(null),
+        ]),
+      );
+      // A path resource need not be in the entity store: it is the file the canonical path names.
+      const resource: Resource | null =
+        stored ??
+        (resourceRef?.folders
+          ? { type: resourceRef.type, id: resourceRef.id, attributes: {}, tags: [] }
+          : null);
+      if (!agent) {
+        errors.push({ code: 'unknown_agent', message: `no agent ${req.agent}` });
+        return 'deny';
+      }
+      if (agent.status !== 'active') {
+        errors.push({ code: 'agent_suspended', message: `agent ${agent.id} is suspended` });
+        return 'deny';
+      }
+      if (req.onBehalfOf && !user) {
+        errors.push({ code: 'unknown_user', message: `no user ${req.onBehalfOf}` });
+        return 'deny';
+      }
+      if (user && user.status !== 'active') {
+        errors.push({ code: 'user_suspended', message: `user ${user.id} is suspended` });
+        return 'deny';
+      }
+      if (resourceRef && !resource) {
+        errors.push({ code: 'unknown_resource', message: `no ${resourceRef.type} ${resourceRef.id}` });
+        return 'deny';
+      }
 
-        // Approval needed: the requirement of the agent's evaluation first, then the user's (deterministic).
-        const requirement = needs[0]!;
-        const binding: CallBinding = {
+      // Delegation: acting for a user needs a live grant from that user that covers this call.
+      if (user) {
+        const check = await deps.grants.check({
           agent: agent.id,
-          user: user?.id ?? null,
+          user,
           action: req.action,
           args,
-          resource: resourceRef ? `${resourceRef.type}::${resourceRef.id}` : null,
-          policyVersion: policy.version,
-          toolHash: call.toolHash ?? null,
-        };
-        if (options?.dryRun) {
-          if (req.approvalId) {
-            errors.push({ code: 'bad_request', message: 'a dry run does not consume approvals' });
-            return 'deny';
-          }
-          wouldRequest = { role: requirement.role, quorum: requirement.quorum };
-          return 'approval_required';
-        }
-        if (req.approvalId) {
-          approvalId = req.approvalId;
-          const consumed = await deps.approvals.consume(req.approvalId, binding, decisionId);
-          if (!consumed.ok) {
-            errors.push({ code: consumed.code, message: consumed.message });
-            return 'deny';
-          }
-          if (consumed.approval.role !== requirement.role || consumed.approval.quorum < requirement.quorum) {
-            errors.push({
-              code: 'approval_mismatch',
-              message: 'the approval was routed to another role or quorum',
-            });
-            return 'deny';
-          }
-          approvalRef = toApprovalRef(consumed.approval);
-          return 'allow';
-        }
-        // SECURITY: the approver's screen and the audit chain see redacted values only — the summary is
-        // rendered from the redacted args, so a secret named by the template never reaches the chain.
-        const redactedArgs = redacted();
-        const approval = await deps.approvals.request({
-          ...binding,
-          decisionId,
-          role: requirement.role,
-          quorum: requirement.quorum,
-          summary: tools.summarize(req.action, redactedArgs),
-          redactedArgs,
+          resource,
+          declares: (path) => schemaDeclares(tool.inputSchema, path),
         });
-        approvalId = approval.id;
-        approvalRef = toApprovalRef(approval);
+        if (!check.ok) {
+          errors.push({ code: check.code, message: check.message });
+          return 'deny';
+        }
+        grant = check.grant;
+        grantChain = check.chain;
+      }
+
+      const resourceUid = resourceRef
+        ? { type: resourceRef.type, id: resourceRef.id }
+        : { type: 'Tool', id: req.action };
+      const entities: PolicyEntity[] = [agentEntity(agent)];
+      if (user) entities.push(userEntity(user));
+      entities.push(resource ? resourceEntity(resource) : { uid: resourceUid, attrs: {}, parents: [] });
+      if (resourceRef?.folders) addFolders(entities, resourceRef);
+      const context: Record<string, unknown> = { args: policyArgs, time: deps.time(now) };
+      if (req.intent) context.intent = req.intent;
+      if (user) context.onBehalfOf = { __entity: { type: 'User', id: user.id } };
+      if (grant) {
+        context.grant = {
+          id: grant.id,
+          ageSeconds: Math.max(0, Math.floor((now - Date.parse(grant.createdAt)) / 1000)),
+          expiresInSeconds: Math.max(0, Math.floor((Date.parse(grant.expiresAt) - now) / 1000)),
+        };
+      }
+
+      const policySpan = startSpan('mandate.policy.evaluate', { 'mandate.policy_version': policy.version });
+      const agentEval = policy.evaluate({
+        principal: { type: 'Agent', id: agent.id },
+        action: req.action,
+        resource: resourceUid,
+        context,
+        entities,
+      });
+      // An agent never gets more than its user: the user is authorized for the same call.
+      const userEval = user
+        ? policy.evaluate({
+            principal: { type: 'User', id: user.id },
+            action: req.action,
+            resource: resourceUid,
+            context: { ...context, agent: { __entity: { type: 'Agent', id: agent.id } } },
+            entities,
+          })
+        : null;
+
+      policySpan.end();
+      const evals: [PolicyEvaluation, 'agent' | 'user'][] = [[agentEval, 'agent']];
+      if (userEval) evals.push([userEval, 'user']);
+      for (const [e, who] of evals) {
+        for (const pe of e.errors) {
+          errors.push({
+            code: 'policy_error',
+            policyId: pe.policyId,
+            message: `${who} policy ${pe.policyId}: ${pe.message}`,
+          });
+        }
+      }
+      const denied = evals.filter(([e]) => e.effect === 'deny');
+      if (denied.length > 0 && !declares(policy, req.action)) {
+        // The engine denies an action its schema does not declare without evaluating anything:
+        // say that, not "no policy permits" (a policy may well name it).
+        errors.push({
+          code: 'unknown_action',
+          message: `action ${req.action} is not declared in the Cedar schema of policy ${policy.version}`,
+        });
+        return 'deny';
+      }
+      if (denied.length > 0) {
+        reasons = denied.flatMap(([e, who]) =>
+          e.satisfied.length > 0
+            ? e.satisfied.map((s) => reason(s.policyId, s.reason, who))
+            : e.errors.length > 0
+              ? []
+              : [
+                  reason(
+                    DEFAULT_DENY,
+                    `no policy permits ${who === 'agent' ? `agent ${agent.id}` : `user ${user?.id}`} to ${req.action}`,
+                    who,
+                  ),
+                ],
+        );
+        return 'deny';
+      }
+      reasons = evals.flatMap(([e, who]) => e.satisfied.map((s) => reason(s.policyId, s.reason, who)));
+      const needs = evals.map(([e]) => e.approval).filter((a) => a !== undefined);
+      if (needs.length === 0) return 'allow';
+
+      // Approval needed: the requirement of the agent's evaluation first, then the user's (deterministic).
+      const requirement = needs[0]!;
+      const binding: CallBinding = {
+        agent: agent.id,
+        user: user?.id ?? null,
+        action: req.action,
+        args,
+        resource: resourceRef ? `${resourceRef.type}::${resourceRef.id}` : null,
+        policyVersion: policy.version,
+        toolHash: call.toolHash ?? null,
+      };
+      if (call.dryRun) {
+        if (req.approvalId) {
+          errors.push({ code: 'bad_request', message: 'a dry run does not consume approvals' });
+          return 'deny';
+        }
+        wouldRequest = { role: requirement.role, quorum: requirement.quorum };
         return 'approval_required';
       }
-
-      const latencyMs = performance.now() - started;
-      const decision: Decision = {
-        decisionId,
-        effect,
-        reasons,
-        errors,
-        policyVersion: policy?.version ?? null,
-        resource: resourceRef ? { type: resourceRef.type, id: resourceRef.id } : null,
-      };
-      if (approvalRef) decision.approval = approvalRef;
-      const usedGrant = grant as GrantRecord | null;
-      if (usedGrant) decision.grantId = usedGrant.id;
-
-      // SECURITY: audit before act — the answer leaves only after this event is durably committed.
-      try {
-        await inSpan('mandate.audit.commit', {}, () =>
-          deps.audit({
-            type: 'decision',
-            time: new Date(now).toISOString(),
-            nodeId: deps.nodeId,
-            decisionId,
-            agent: req.agent,
-            ...(req.onBehalfOf ? { user: req.onBehalfOf } : {}),
-            action: req.action,
-            ...(resourceRef ? { resource: `${resourceRef.type}::${resourceRef.id}` } : {}),
-            effect,
-            data: {
-              argsDigest: deps.digest(args),
-              args: redacted(),
-              reasons,
-              errors,
-              policyVersion: decision.policyVersion,
-              // SECURITY: the chain is forever — a token or card number narrated in the intent is
-              // redacted like one in the args before it is hashed.
-              intent: typeof req.intent === 'string' ? redactText(req.intent) : null,
-              approvalId,
-              grantId: usedGrant?.id ?? null,
-              grantChain,
-              // The pinned definition of the MCP upstream tool the gateway runs the call on, if any.
-              ...(call.toolHash ? { toolHash: call.toolHash } : {}),
-              sessionId: req.sessionId ?? null,
-              traceId: req.traceId ?? null,
-              caller: caller.keyId,
-              latencyUs: Math.round(latencyMs * 1000),
-              ...(options?.dryRun ? { dryRun: true } : {}),
-            },
-          }),
-        );
-      } catch (err) {
-        logger.error('audit append failed; answering with an error, never allow', {
-          decisionId,
-          error: (err as Error).message,
-        });
-        if (isMandateError(err) && err.code === 'overloaded') throw err;
-        throw new MandateError(
-          'audit_unavailable',
-          'the decision could not be recorded; nothing is allowed without a record',
-          {
-            cause: err,
-          },
-        );
+      if (req.approvalId) {
+        approvalId = req.approvalId;
+        const consumed = await deps.approvals.consume(req.approvalId, binding, decisionId);
+        if (!consumed.ok) {
+          errors.push({ code: consumed.code, message: consumed.message });
+          return 'deny';
+        }
+        if (consumed.approval.role !== requirement.role || consumed.approval.quorum < requirement.quorum) {
+          errors.push({
+            code: 'approval_mismatch',
+            message: 'the approval was routed to another role or quorum',
+          });
+          return 'deny';
+        }
+        approvalRef = toApprovalRef(consumed.approval);
+        return 'allow';
       }
-      deps.observe?.(effect, performance.now() - started);
-      return wouldRequest ? { decision, args, wouldRequest } : { decision, args };
+      // SECURITY: the approver's screen and the audit chain see redacted values only — the summary is
+      // rendered from the redacted args, so a secret named by the template never reaches the chain.
+      const redactedArgs = redacted();
+      const approval = await deps.approvals.request({
+        ...binding,
+        decisionId,
+        role: requirement.role,
+        quorum: requirement.quorum,
+        summary: tools.summarize(req.action, redactedArgs),
+        redactedArgs,
+      });
+      approvalId = approval.id;
+      approvalRef = toApprovalRef(approval);
+      return 'approval_required';
     }
+
+    const latencyMs = performance.now() - started;
+    const decision: Decision = {
+      decisionId,
+      effect,
+      reasons,
+      errors,
+      policyVersion: policy?.version ?? null,
+      resource: resourceRef ? { type: resourceRef.type, id: resourceRef.id } : null,
+    };
+    if (approvalRef) decision.approval = approvalRef;
+    const usedGrant = grant as GrantRecord | null;
+    if (usedGrant) decision.grantId = usedGrant.id;
+
+    // SECURITY: audit before act — the answer leaves only after this event is durably committed.
+    try {
+      await inSpan('mandate.audit.commit', {}, () =>
+        deps.audit({
+          type: 'decision',
+          time: new Date(now).toISOString(),
+          nodeId: deps.nodeId,
+          decisionId,
+          agent: req.agent,
+          ...(req.onBehalfOf ? { user: req.onBehalfOf } : {}),
+          action: req.action,
+          ...(resourceRef ? { resource: `${resourceRef.type}::${resourceRef.id}` } : {}),
+          effect,
+          data: {
+            argsDigest: deps.digest(args),
+            args: redacted(),
+            reasons,
+            errors,
+            policyVersion: decision.policyVersion,
+            // SECURITY: the chain is forever — a token or card number narrated in the intent is
+            // redacted like one in the args before it is hashed.
+            intent: typeof req.intent === 'string' ? redactText(req.intent) : null,
+            approvalId,
+            grantId: usedGrant?.id ?? null,
+            grantChain,
+            // The pinned definition of the MCP upstream tool the gateway runs the call on, if any.
+            ...(call.toolHash ? { toolHash: call.toolHash } : {}),
+            sessionId: req.sessionId ?? null,
+            traceId: req.traceId ?? null,
+            caller: caller.keyId,
+            latencyUs: Math.round(latencyMs * 1000),
+            ...(call.dryRun ? { dryRun: true } : {}),
+          },
+        }),
+      );
+    } catch (err) {
+      logger.error('audit append failed; answering with an error, never allow', {
+        decisionId,
+        error: (err as Error).message,
+      });
+      if (isMandateError(err) && err.code === 'overloaded') throw err;
+      throw new MandateError(
+        'audit_unavailable',
+        'the decision could not be recorded; nothing is allowed without a record',
+        {
+          cause: err,
+        },
+      );
+    }
+    deps.observe?.(effect, performance.now() - started);
+    return wouldRequest ? { decision, args, wouldRequest } : { decision, args };
   }
 }
 
