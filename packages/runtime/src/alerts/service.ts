@@ -1,5 +1,12 @@
 import type { AuditEvent } from '@mandate/protocol';
-import { MandateError, hmacSha256Hex, newId, type Clock, type Logger } from '../kernel/index.js';
+import {
+  MandateError,
+  hmacSha256Hex,
+  newId,
+  sleepUnlessAborted,
+  type Clock,
+  type Logger,
+} from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
 import type { AlertsConfig } from '../config/alerts-schema.js';
 import { createRuleEngine, type RaisedAlert } from './rules.js';
@@ -127,11 +134,8 @@ export function createAlerting(d: AlertingDeps): Alerting {
   }
 
   async function run(): Promise<void> {
-    const sleep = (ms: number) =>
-      new Promise<void>((r) => {
-        const t = setTimeout(r, ms);
-        stop.signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
-      });
+    // The evaluator polls every pollMs for the node's lifetime: its sleeps must not pile listeners on `stop`.
+    const sleep = (ms: number) => sleepUnlessAborted(ms, stop.signal);
     const engine = createRuleEngine(rules);
     let mutes = new Map<string, Mute>();
     let cursor = 0;

@@ -22,3 +22,4 @@ export { createKeyedSerial } from './serial.js';
 export type { KeyedSerial } from './serial.js';
 export { createRateLimiter } from './rate-limit.js';
 export type { RateLimit } from './rate-limit.js';
+export { sleepUnlessAborted } from './sleep.js';

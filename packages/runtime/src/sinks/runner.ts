@@ -1,4 +1,4 @@
-import type { Clock, Logger } from '../kernel/index.js';
+import { sleepUnlessAborted, type Clock, type Logger } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
 import type { SinkTransport } from './port.js';
 
@@ -53,17 +53,7 @@ export interface SinkRunner {
  */
 export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
   const stop = new AbortController();
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (stop.signal.aborted) return resolve();
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        stop.signal.removeEventListener('abort', done);
-        resolve();
-      }
-      stop.signal.addEventListener('abort', done, { once: true });
-    });
+  const sleep = (ms: number) => sleepUnlessAborted(ms, stop.signal);
 
   const states = o.sinks.map((s) => ({
     def: s,
