@@ -110,8 +110,10 @@ export async function openStream(url: string, headers: Record<string, string>): 
             for (const line of block.split('\n')) {
               if (line.startsWith(':')) comments.push(line.slice(1).trim());
               else if (line.startsWith('id: ')) e.id = line.slice(4);
-              else if (line.startsWith('event: ')) ((e.event = line.slice(7)), (isEvent = true));
-              else if (line.startsWith('data: ')) e.data = JSON.parse(line.slice(6));
+              else if (line.startsWith('event: ')) {
+                e.event = line.slice(7);
+                isEvent = true;
+              } else if (line.startsWith('data: ')) e.data = JSON.parse(line.slice(6));
             }
             if (isEvent) events.push(e);
             notify();
