@@ -22,6 +22,7 @@ import { registerAlertRoutes } from './routes/alerts.js';
 import { registerSessionRoutes } from './routes/sessions.js';
 import { registerDecisionStreamRoutes } from './routes/decision-stream.js';
 import { registerOverviewRoutes } from './routes/overview.js';
+import { registerOidcRoutes } from './routes/oidc.js';
 import { SESSION_COOKIE, readCookie, sessionCaller } from './session-cookie.js';
 import { serveDashboard } from './static.js';
 
@@ -46,6 +47,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);
   registerSessionRoutes(route, deps);
+  registerOidcRoutes(route, deps);
   registerOverviewRoutes(route, deps);
 
   /**
