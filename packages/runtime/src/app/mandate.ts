@@ -53,6 +53,7 @@ import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } f
 import { createAlerting, type Alerting } from '../alerts/index.js';
 import { recordDecisionMetric, startTracing } from '../telemetry/index.js';
 import { readJsonFile, seedState } from './seed.js';
+import { createUsageMeter } from '../usage/index.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -246,6 +247,9 @@ export async function createMandate(
         recordDecisionMetric(effect, ms);
       },
       refusals: refusalRecorder,
+      ...(config.usage.length > 0
+        ? { usage: createUsageMeter({ store, counters: config.usage, logger }) }
+        : {}),
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SinksSchema } from './sinks-schema.js';
 import { AlertsSchema } from './alerts-schema.js';
 import { TelemetrySchema } from './telemetry-schema.js';
+import { UsageSchema } from './usage-schema.js';
 import { ToolPathsSchema } from '@mandate/protocol';
 
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
@@ -197,6 +198,8 @@ export const ConfigSchema = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  /** Usage counters (budgets and rates) shared by nodes, read by policies as `context.usage` (docs/policies.md). */
+  usage: UsageSchema,
   /** Audit sinks (docs/streaming.md): the trail pushed to a SIEM, a log pipeline or a broker, none lost. */
   sinks: SinksSchema,
   /** Alert rules over the audit stream (docs/alerts.md). */

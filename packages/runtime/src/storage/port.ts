@@ -173,6 +173,38 @@ export interface IdempotencyRecord {
   expiresAt: string;
 }
 
+/**
+ * One step on a usage counter (usage/, ADR 0022): add `delta` to the counter of `name` for this
+ * agent and user ('' when the counter is not kept per that) in the window starting at `windowStart`.
+ */
+export interface UsageCharge {
+  name: string;
+  agent: string;
+  user: string;
+  windowStart: string;
+  windowEnd: string;
+  delta: number;
+}
+
+/** A usage counter as stored: its value in one window. */
+export interface UsageCounterRecord {
+  name: string;
+  agent: string;
+  user: string;
+  windowStart: string;
+  windowEnd: string;
+  value: number;
+}
+
+export interface UsageFilter {
+  name?: string;
+  agent?: string;
+  user?: string;
+  /** Only windows that end after this instant (ISO): the current ones. */
+  activeAt?: string;
+  limit?: number;
+}
+
 /** How far one audit sink has delivered: the last sequence number its receiver acknowledged. */
 export interface SinkCursor {
   sink: string;
@@ -337,6 +369,14 @@ export interface Store {
   releaseIdempotencyKey(scope: string, key: string, fingerprint: string): Promise<void>;
   /** Deletes the records expired at `now`; returns how many. */
   purgeIdempotencyKeys(now: string): Promise<number>;
+
+  /**
+   * Adds every charge to its counter (created at 0) in one atomic step, all or none, across
+   * processes and nodes; returns each counter's value before its charge, in the order given.
+   */
+  chargeUsage(charges: readonly UsageCharge[]): Promise<number[]>;
+  /** Counters by name, agent and user, newest window first. */
+  listUsage(filter: UsageFilter): Promise<UsageCounterRecord[]>;
 
   /**
    * Appends events as one batch in one durable transaction, serialised against every other writer

@@ -12,6 +12,8 @@ import type {
   StoredAuditRecord,
   StoredPolicySet,
   ToolPin,
+  UsageCounterRecord,
+  UsageFilter,
 } from './port.js';
 
 export type Row = Record<string, unknown>;
@@ -198,3 +200,36 @@ export const apiKeyParams = (k: ApiKeyRecord): unknown[] => [
   k.lastUsedAt,
   k.origin,
 ];
+
+export function usageFromRow(r: Row): UsageCounterRecord {
+  return {
+    name: str(r.name),
+    agent: str(r.agent),
+    user: str(r.user_id),
+    windowStart: str(r.window_start),
+    windowEnd: str(r.window_end),
+    value: Number(r.value),
+  };
+}
+
+/** The WHERE clause of a usage listing, with `?` or `$n` placeholders. */
+export function usageWhere(
+  f: UsageFilter,
+  placeholder: (n: number) => string,
+): { where: string; params: unknown[]; limit: number } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, v: unknown) => {
+    params.push(v);
+    clauses.push(`${sql} ${placeholder(params.length)}`);
+  };
+  if (f.name !== undefined) add('name =', f.name);
+  if (f.agent !== undefined) add('agent =', f.agent);
+  if (f.user !== undefined) add('user_id =', f.user);
+  if (f.activeAt !== undefined) add('window_end >', f.activeAt);
+  return {
+    where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '',
+    params,
+    limit: Math.min(Math.max(1, f.limit ?? 1000), 10_000),
+  };
+}

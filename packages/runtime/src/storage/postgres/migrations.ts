@@ -201,6 +201,23 @@ CREATE TABLE sink_cursors (
 );
 `;
 
+/**
+ * Usage counters (usage/, ADR 0022): one row per counter, agent, user and fixed window; '' stands
+ * for "not kept per agent / per user". Charged atomically with allow decisions, shared by nodes.
+ */
+const USAGE_COUNTERS = `
+CREATE TABLE usage_counters (
+  name TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  window_start TEXT NOT NULL,
+  window_end TEXT NOT NULL,
+  value BIGINT NOT NULL,
+  PRIMARY KEY (name, agent, user_id, window_start)
+);
+CREATE INDEX usage_counters_end ON usage_counters (window_end);
+`;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
@@ -209,4 +226,5 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '040_approval_tool_hash', sql: 'ALTER TABLE approvals ADD COLUMN tool_hash TEXT;' },
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
+  { name: '080_usage_counters', sql: USAGE_COUNTERS },
 ];
