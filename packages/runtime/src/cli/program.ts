@@ -9,6 +9,7 @@ import { registerAlerts } from './alerts.js';
 import { registerApprovals } from './approvals.js';
 import { registerGrants } from './grants.js';
 import { registerKeys } from './keys.js';
+import { registerUsage } from './usage.js';
 
 export { EXIT, exitCodeFor } from './shared.js';
 
@@ -31,5 +32,6 @@ export function buildProgram(): Command {
   registerApprovals(program);
   registerGrants(program);
   registerKeys(program);
+  registerUsage(program);
   return program;
 }

@@ -19,6 +19,7 @@ import { contextFromHeaders, withContext } from '../telemetry/index.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerSinkRoutes } from './routes/sinks.js';
 import { registerAlertRoutes } from './routes/alerts.js';
+import { registerUsageRoutes } from './routes/usage.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -35,6 +36,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerEntityRoutes(route, deps);
   registerSinkRoutes(route, deps);
   registerAlertRoutes(route, deps);
+  registerUsageRoutes(route, deps);
   registerAuditRoutes(route, deps);
   registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);

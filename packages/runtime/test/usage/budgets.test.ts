@@ -32,7 +32,8 @@ function suite(open: () => Promise<{ dep: Deployment; a: Mandate; b: Mandate }>)
     console.log(`race: ${allowed.length} allowed, ${denied.length} denied`);
     expect(allowed).toHaveLength(6);
     expect(denied).toHaveLength(14);
-    for (const d of denied) expect(d.decision.reasons.map((r) => r.policyId)).toContain('refund-daily-budget');
+    for (const d of denied)
+      expect(d.decision.reasons.map((r) => r.policyId)).toContain('refund-daily-budget');
     // Exactly the allowed calls stay charged; every denied reservation was given back.
     expect(await counter(a, 'refundTotalToday')).toBe(1800);
     expect(await counter(b, 'refundTotalToday')).toBe(1800);
@@ -40,7 +41,12 @@ function suite(open: () => Promise<{ dep: Deployment; a: Mandate; b: Mandate }>)
 
   it('a denied or approval_required call charges nothing; the approved retry is charged at its allow', async () => {
     const { dep, a, b } = await open();
-    for (const [node, amount] of [[a, 500], [b, 500], [a, 500], [b, 400]] as const)
+    for (const [node, amount] of [
+      [a, 500],
+      [b, 500],
+      [a, 500],
+      [b, 400],
+    ] as const)
       expect((await node.decisions.decide(refund(amount), admin)).decision.effect).toBe('allow');
     expect(await counter(a, 'refundTotalToday')).toBe(1900);
     // Over the budget: denied, and the counter stays where it was.

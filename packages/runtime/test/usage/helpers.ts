@@ -35,7 +35,12 @@ export const refund = (amount: number) => ({
   action: 'payments.refund',
   args: { customerId: 'c-42', amount },
 });
-export const read = { agent: 'support-bot', onBehalfOf: 'alice', action: 'crm.read_customer', args: { customerId: 'c-42' } };
+export const read = {
+  agent: 'support-bot',
+  onBehalfOf: 'alice',
+  action: 'crm.read_customer',
+  args: { customerId: 'c-42' },
+};
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'mandate-usage-'));
