@@ -14,6 +14,7 @@ import {
 } from '../port.js';
 import { describeIdempotencyContract } from './idempotency.js';
 import { apiKey, describeApiKeyContract } from './keys.js';
+import { describeUsageContract, usageCharge } from './usage.js';
 import type { MandateError } from '../../kernel/index.js';
 import { unavailableReason } from '../unavailable.js';
 
@@ -268,6 +269,8 @@ export function everyStoreCall(
     getSinkCursor: ['read', () => store.getSinkCursor('siem')],
     advanceSinkCursor: ['write', () => store.advanceSinkCursor('siem', 1, t)],
     listSinkCursors: ['read', () => store.listSinkCursors()],
+    chargeUsage: ['write', () => store.chargeUsage([usageCharge('n', 1)])],
+    listUsage: ['read', () => store.listUsage({})],
   };
   return Object.entries(calls)
     .filter(([name]) => name !== 'watchPolicyActivations' || store.watchPolicyActivations)
@@ -290,6 +293,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
     });
 
     describeIdempotencyContract(() => store);
+    describeUsageContract(() => store);
 
     describe('lifecycle', () => {
       it('migrate is idempotent and ping answers', async () => {
