@@ -205,6 +205,19 @@ export interface UsageFilter {
   limit?: number;
 }
 
+/**
+ * Personal data a deployment keeps beside the audit chain, never in it (`audit.personal`, docs/audit.md
+ * "Erasure"): keyed by the decision it belongs to, grouped by the pseudonymous id of its subject.
+ */
+export interface PersonalDataRecord {
+  /** The decision id the hashed record names it by. */
+  ref: string;
+  /** `psn_…`, the keyed digest of the user id. */
+  subject: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
 /** How far one audit sink has delivered: the last sequence number its receiver acknowledged. */
 export interface SinkCursor {
   sink: string;
@@ -377,6 +390,13 @@ export interface Store {
   chargeUsage(charges: readonly UsageCharge[]): Promise<number[]>;
   /** Counters by name, agent and user, newest window first. */
   listUsage(filter: UsageFilter): Promise<UsageCounterRecord[]>;
+
+  /** Keeps one record of personal data (replaces one with the same ref). */
+  putPersonalData(record: PersonalDataRecord): Promise<void>;
+  /** The records of these refs that exist (an erased one is absent). */
+  getPersonalData(refs: readonly string[]): Promise<PersonalDataRecord[]>;
+  /** Deletes every record of this subject; returns how many. */
+  erasePersonalData(subject: string): Promise<number>;
 
   /**
    * Appends events as one batch in one durable transaction, serialised against every other writer

@@ -8,6 +8,7 @@ import type {
   ApprovalRecord,
   GrantRecord,
   IdempotencyRecord,
+  PersonalDataRecord,
   SinkCursor,
   StoredAuditRecord,
   StoredPolicySet,
@@ -232,4 +233,8 @@ export function usageWhere(
     params,
     limit: Math.min(Math.max(1, f.limit ?? 1000), 10_000),
   };
+}
+
+export function personalFromRow(r: Row): PersonalDataRecord {
+  return { ref: str(r.ref), subject: str(r.subject), data: parse(r.data), createdAt: str(r.created_at) };
 }

@@ -15,6 +15,7 @@ import {
 import { describeIdempotencyContract } from './idempotency.js';
 import { apiKey, describeApiKeyContract } from './keys.js';
 import { describeUsageContract, usageCharge } from './usage.js';
+import { describePersonalContract } from './personal.js';
 import type { MandateError } from '../../kernel/index.js';
 import { unavailableReason } from '../unavailable.js';
 
@@ -271,6 +272,12 @@ export function everyStoreCall(
     listSinkCursors: ['read', () => store.listSinkCursors()],
     chargeUsage: ['write', () => store.chargeUsage([usageCharge('n', 1)])],
     listUsage: ['read', () => store.listUsage({})],
+    putPersonalData: [
+      'write',
+      () => store.putPersonalData({ ref: 'dec_x', subject: 'psn_x', data: {}, createdAt: t }),
+    ],
+    getPersonalData: ['read', () => store.getPersonalData(['dec_x'])],
+    erasePersonalData: ['write', () => store.erasePersonalData('psn_x')],
   };
   return Object.entries(calls)
     .filter(([name]) => name !== 'watchPolicyActivations' || store.watchPolicyActivations)
@@ -294,6 +301,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
 
     describeIdempotencyContract(() => store);
     describeUsageContract(() => store);
+    describePersonalContract(() => store);
 
     describe('lifecycle', () => {
       it('migrate is idempotent and ping answers', async () => {

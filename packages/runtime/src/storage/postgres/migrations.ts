@@ -218,6 +218,20 @@ CREATE TABLE usage_counters (
 CREATE INDEX usage_counters_end ON usage_counters (window_end);
 `;
 
+/**
+ * Personal data kept beside the chain, erasable (docs/audit.md "Erasure"): the hashed record names
+ * the row by its decision id; erasing a subject deletes its rows and leaves the chain as it was.
+ */
+const PERSONAL_DATA = `
+CREATE TABLE personal_data (
+  ref TEXT PRIMARY KEY,
+  subject TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX personal_data_subject ON personal_data (subject);
+`;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
@@ -227,4 +241,5 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
   { name: '080_usage_counters', sql: USAGE_COUNTERS },
+  { name: '085_personal_data', sql: PERSONAL_DATA },
 ];

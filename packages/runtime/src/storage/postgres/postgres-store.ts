@@ -16,6 +16,7 @@ import {
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
 import { createPostgresUsage } from './usage.js';
+import { createPostgresPersonal } from './personal.js';
 import { createPostgresEntities } from './entities.js';
 import { isUnavailable, translate } from './faults.js';
 import { watchActivations } from './listener.js';
@@ -585,6 +586,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
 
     ...createPostgresIdempotency({ run, pool, tx }),
     ...createPostgresUsage({ run, pool, tx }),
+    ...createPostgresPersonal({ run, pool }),
 
     getSinkCursor: (sink) =>
       run(async () => {
