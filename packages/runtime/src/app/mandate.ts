@@ -54,6 +54,7 @@ import { createAlerting, type Alerting } from '../alerts/index.js';
 import { recordDecisionMetric, startTracing } from '../telemetry/index.js';
 import { readJsonFile, seedState } from './seed.js';
 import { createUsageMeter } from '../usage/index.js';
+import { createPersonalData, type PersonalData } from '../audit/personal.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -81,6 +82,8 @@ export interface Mandate {
   publicKeys: Record<string, string>;
   /** Alert rules over the audit stream; null without rules. The evaluator runs once `listen` starts it. */
   alerts: Alerting | null;
+  /** Personal data kept beside the chain, erasable per user (docs/audit.md "Erasure"). */
+  personal: PersonalData;
   /** Verify with the mirror and the cadence, the continuous tail check, the record of trail reads. */
   evidence: Evidence;
   /** Delivery state of each audit sink (empty until `listen`, which starts them). */
@@ -220,6 +223,13 @@ export async function createMandate(
     const perAgent = config.rateLimits.perAgent
       ? createRateLimiter(config.rateLimits.perAgent, () => clock.now(), 'agent')
       : null;
+    const personal = createPersonalData({
+      store,
+      clock,
+      hmacKey: keys.hmacKey,
+      keep: config.audit.personal.keep,
+      record,
+    });
     const decisions = createDecisionService({
       store,
       clock,
@@ -250,6 +260,7 @@ export async function createMandate(
       ...(config.usage.length > 0
         ? { usage: createUsageMeter({ store, counters: config.usage, logger }) }
         : {}),
+      ...(config.audit.personal.keep.length > 0 ? { personal } : {}),
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
@@ -364,6 +375,7 @@ export async function createMandate(
       publicKeys,
       alerts,
       evidence: nodeEvidence,
+      personal,
       sinkStatus: () => sinks?.status() ?? [],
       async listen() {
         stopTracing = await startTracing(config.telemetry, logger);
@@ -391,6 +403,7 @@ export async function createMandate(
           authenticate: authenticateHeader,
           refusals: refusalRecorder,
           keys: keyService,
+          personal,
           sinks: () => sinks?.status() ?? [],
           ...(alerts ? { alerts } : {}),
           ...(gateway ? { gateway } : {}),

@@ -10,6 +10,7 @@ import { registerApprovals } from './approvals.js';
 import { registerGrants } from './grants.js';
 import { registerKeys } from './keys.js';
 import { registerUsage } from './usage.js';
+import { registerErase } from './erase.js';
 
 export { EXIT, exitCodeFor } from './shared.js';
 
@@ -33,5 +34,6 @@ export function buildProgram(): Command {
   registerGrants(program);
   registerKeys(program);
   registerUsage(program);
+  registerErase(program);
   return program;
 }

@@ -168,6 +168,19 @@ export const ConfigSchema = z.strictObject({
       verifyIntervalMs: z.number().int().min(0).default(30_000),
       /** Admin reads of the trail through the API: at most one `audit.read` event per caller, route and filter per window (ms). */
       readEventWindowMs: z.number().int().min(1000).default(60_000),
+      /**
+       * Personal fields kept beside the chain in an erasable table, keyed by the user's pseudonymous
+       * id, never in the hashed record (docs/audit.md "Erasure"): `userDisplayName` (the user's
+       * `displayName` attribute) and `args` (the redacted args copy, then left out of the record).
+       */
+      personal: z
+        .strictObject({
+          keep: z
+            .array(z.enum(['userDisplayName', 'args']))
+            .max(2)
+            .default([]),
+        })
+        .prefault({}),
     })
     .prefault({}),
   approvals: z

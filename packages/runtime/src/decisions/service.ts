@@ -21,6 +21,7 @@ import { argsForPolicy } from './typed-args.js';
 import { inSpan, startSpan } from '../telemetry/index.js';
 import { redactText } from '../audit/redact.js';
 import type { UsageMeter, UsageReservation } from '../usage/index.js';
+import type { PersonalData } from '../audit/personal.js';
 
 /** Who is asking, as established by the transport from a verified credential (never from the body). */
 export interface Caller {
@@ -54,6 +55,8 @@ export interface DecisionServiceDeps {
   refusals?: Pick<RefusalRecorder, 'refused'>;
   /** Usage counters (budgets and rates), reserved before the policies run, kept only on allow. */
   usage?: UsageMeter;
+  /** Personal fields kept beside the chain, erasable (`audit.personal`); absent: none kept. */
+  personal?: Pick<PersonalData, 'keep'>;
 }
 
 /** Refusals of the request itself, before any decision: recorded as `request.refused`, answered 400/403. */
@@ -456,6 +459,10 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
 
     // SECURITY: audit before act — the answer leaves only after this event is durably committed.
     try {
+      // The personal fields the deployment keeps go beside the chain, never into it (docs/audit.md "Erasure").
+      const personal = req.onBehalfOf
+        ? ((await deps.personal?.keep({ ref: decisionId, userId: req.onBehalfOf, args: redacted() })) ?? null)
+        : null;
       await inSpan('mandate.audit.commit', {}, () =>
         deps.audit({
           type: 'decision',
@@ -469,7 +476,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           effect,
           data: {
             argsDigest: deps.digest(args),
-            args: redacted(),
+            ...(personal?.fields.includes('args') ? {} : { args: redacted() }),
+            ...(personal ? { personal } : {}),
             reasons,
             errors,
             policyVersion: decision.policyVersion,

@@ -14,6 +14,7 @@ import type { KeyService } from '../keys/index.js';
 import type { AuditIntegrity, TrailRead } from '../audit/index.js';
 import type { SinkStatus } from '../sinks/index.js';
 import type { Alerting } from '../alerts/index.js';
+import type { PersonalData } from '../audit/personal.js';
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
 export interface HttpDeps {
@@ -55,6 +56,8 @@ export interface HttpDeps {
   keys?: KeyService;
   /** Delivery state of the audit sinks (`/metrics`, `GET /v1/audit/sinks`). */
   sinks?: () => SinkStatus[];
+  /** Personal data kept beside the chain (`POST /v1/erasures`); absent: the route answers 404. */
+  personal?: Pick<PersonalData, 'erase'>;
   /** Alert rules over the audit stream, when configured (`/v1/alerts`). */
   alerts?: Alerting;
   /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */

@@ -20,6 +20,7 @@ import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerSinkRoutes } from './routes/sinks.js';
 import { registerAlertRoutes } from './routes/alerts.js';
 import { registerUsageRoutes } from './routes/usage.js';
+import { registerErasureRoutes } from './routes/erasures.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -37,6 +38,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerSinkRoutes(route, deps);
   registerAlertRoutes(route, deps);
   registerUsageRoutes(route, deps);
+  registerErasureRoutes(route, deps);
   registerAuditRoutes(route, deps);
   registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);
