@@ -56,5 +56,5 @@ describe.each(durableStoreKinds())('usage counters through the API and the CLI (
     const refused = await runCli(['usage', '--url', t.url, '--key', KEYS.supportBot]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('forbidden');
-  });
+  }, 120_000);
 });
