@@ -52,6 +52,7 @@ export type ErrorCode =
   | 'grant_expired'
   | 'grant_revoked'
   | 'grant_exceeded'
+  | 'usage_invalid'
   | 'self_approval'
   | 'wrong_role'
   | 'duplicate_approver'
