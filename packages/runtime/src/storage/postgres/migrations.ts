@@ -1,3 +1,5 @@
+import { PERSONAL_DATA_SQL, usageCountersSql } from '../shared-migrations.js';
+
 /** One forward-only schema step; `name` is recorded in `schema_migrations` once applied. */
 export interface PostgresMigration {
   name: string;
@@ -201,37 +203,6 @@ CREATE TABLE sink_cursors (
 );
 `;
 
-/**
- * Usage counters (usage/, ADR 0022): one row per counter, agent, user and fixed window; '' stands
- * for "not kept per agent / per user". Charged atomically with allow decisions, shared by nodes.
- */
-const USAGE_COUNTERS = `
-CREATE TABLE usage_counters (
-  name TEXT NOT NULL,
-  agent TEXT NOT NULL,
-  user_id TEXT NOT NULL,
-  window_start TEXT NOT NULL,
-  window_end TEXT NOT NULL,
-  value BIGINT NOT NULL,
-  PRIMARY KEY (name, agent, user_id, window_start)
-);
-CREATE INDEX usage_counters_end ON usage_counters (window_end);
-`;
-
-/**
- * Personal data kept beside the chain, erasable (docs/audit.md "Erasure"): the hashed record names
- * the row by its decision id; erasing a subject deletes its rows and leaves the chain as it was.
- */
-const PERSONAL_DATA = `
-CREATE TABLE personal_data (
-  ref TEXT PRIMARY KEY,
-  subject TEXT NOT NULL,
-  data TEXT NOT NULL,
-  created_at TEXT NOT NULL
-);
-CREATE INDEX personal_data_subject ON personal_data (subject);
-`;
-
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
@@ -240,6 +211,6 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '040_approval_tool_hash', sql: 'ALTER TABLE approvals ADD COLUMN tool_hash TEXT;' },
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
-  { name: '080_usage_counters', sql: USAGE_COUNTERS },
-  { name: '085_personal_data', sql: PERSONAL_DATA },
+  { name: '080_usage_counters', sql: usageCountersSql('BIGINT') },
+  { name: '085_personal_data', sql: PERSONAL_DATA_SQL },
 ];
