@@ -132,6 +132,22 @@ describe('usage counters on one SQLite file, two nodes', () => {
   });
 });
 
+describe('usage counters under the compiled policy engine', () => {
+  it('reads context.usage like cedar-wasm: the budget holds, a call that fits is allowed', async () => {
+    const dir = tempDir();
+    const dep = deployment(join(dir, 'keys'), undefined, 'compiled');
+    current = dep;
+    const a = await dep.node(`sqlite:${join(dir, 'm.db')}`);
+    await activateBudgets(a, [a]);
+    for (let i = 0; i < 4; i++)
+      expect((await a.decisions.decide(refund(500), admin)).decision.effect).toBe('allow');
+    const over = await a.decisions.decide(refund(1), admin);
+    expect(over.decision.effect).toBe('deny');
+    expect(over.decision.reasons.map((r) => r.policyId)).toContain('refund-daily-budget');
+    expect(await counter(a, 'refundTotalToday')).toBe(2000);
+  });
+});
+
 describe.skipIf(!POSTGRES_URL)('usage counters on one PostgreSQL schema, two nodes', () => {
   suite(async () => {
     const dir = tempDir();

@@ -50,7 +50,11 @@ export function tempDir(): string {
  * Nodes of one deployment: the example config plus the usage counters, one clock they all read
  * (the test moves it), each node its own Mandate on the given store.
  */
-export function deployment(keysDir: string, usage: readonly object[] = USAGE) {
+export function deployment(
+  keysDir: string,
+  usage: readonly object[] = USAGE,
+  engine: 'cedar' | 'compiled' = 'cedar',
+) {
   const clock = createManualClock(Date.parse('2026-03-02T15:00:00Z'));
   const opened: Mandate[] = [];
   return {
@@ -65,6 +69,7 @@ export function deployment(keysDir: string, usage: readonly object[] = USAGE) {
       loaded.config.keys.dir = keysDir;
       loaded.config.gateway.upstreams = [];
       loaded.config.usage = structuredClone(usage) as typeof loaded.config.usage;
+      loaded.config.policies.engine = engine;
       const m = await createMandate(loaded, {
         clock,
         logger: silentLogger,
