@@ -398,7 +398,14 @@ export async function createMandate(
           exportAudit: (format, write, filter) => exportAudit(store, { format, write, filter }),
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) =>
-            runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
+            runPolicyCases({
+              engine,
+              store,
+              clock,
+              source: input.source,
+              cases: input.cases,
+              usage: config.usage,
+            }),
           options: config.server,
           authenticate: authenticateHeader,
           refusals: refusalRecorder,
