@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Mandate } from '../../src/app/index.js';
 import { createPostgresStore } from '../../src/storage/postgres/index.js';
+import { createSqliteStore } from '../../src/storage/sqlite/index.js';
+import type { Store } from '../../src/storage/port.js';
 import { POSTGRES_URL, dropSchemas, freshSchema } from '../storage/helpers.js';
 import { activateBudgets, admin, deployment, read, refund, tempDir } from './helpers.js';
 
@@ -129,6 +131,30 @@ describe('usage counters on one SQLite file, two nodes', () => {
     const b = await dep.node(store);
     await activateBudgets(a, [a, b]);
     return { dep, a, b };
+  });
+});
+
+describe('usage counters when the decision cannot be recorded', () => {
+  it('an allow whose audit append fails answers audit_unavailable and charges nothing', async () => {
+    const dir = tempDir();
+    const dep = deployment(join(dir, 'keys'));
+    current = dep;
+    const inner = createSqliteStore(join(dir, 'm.db'));
+    let failing = false;
+    const store: Store = {
+      ...inner,
+      appendAudit: (events, seal) =>
+        failing ? Promise.reject(new Error('disk on fire')) : inner.appendAudit(events, seal),
+    };
+    const a = await dep.node('memory', store);
+    await activateBudgets(a, [a]);
+    expect((await a.decisions.decide(refund(300), admin)).decision.effect).toBe('allow');
+    failing = true;
+    await expect(a.decisions.decide(refund(400), admin)).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect(await counter(a, 'refundTotalToday')).toBe(300);
+    failing = false;
+    expect((await a.decisions.decide(refund(400), admin)).decision.effect).toBe('allow');
+    expect(await counter(a, 'refundTotalToday')).toBe(700);
   });
 });
 
