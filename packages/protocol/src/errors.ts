@@ -53,6 +53,7 @@ export const ERROR_CODES = [
   'grant_expired',
   'grant_revoked',
   'grant_exceeded',
+  'usage_invalid',
   'self_approval',
   'wrong_role',
   'duplicate_approver',

@@ -52,6 +52,7 @@ export type ErrorCode =
   | 'grant_expired'
   | 'grant_revoked'
   | 'grant_exceeded'
+  | 'usage_invalid'
   | 'self_approval'
   | 'wrong_role'
   | 'duplicate_approver'
@@ -236,6 +237,8 @@ export type AuditEventType =
   | 'tool.quarantined'
   | 'tool.approved'
   | 'audit.erased'
+  /** Personal data kept beside the chain was erased for one pseudonymous id (docs/audit.md "Erasure"). */
+  | 'personal_data.erased'
   | 'alert.fired'
   | 'alert.acknowledged'
   | 'alert.muted'

@@ -56,6 +56,8 @@ import { recordDecisionMetric, startTracing } from '../telemetry/index.js';
 import { readJsonFile, seedState } from './seed.js';
 import { createSessionService, type SessionService } from '../sessions/index.js';
 import { dashboardDir } from './dashboard.js';
+import { createUsageMeter } from '../usage/index.js';
+import { createPersonalData, type PersonalData } from '../audit/personal.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -83,6 +85,8 @@ export interface Mandate {
   publicKeys: Record<string, string>;
   /** Alert rules over the audit stream; null without rules. The evaluator runs once `listen` starts it. */
   alerts: Alerting | null;
+  /** Personal data kept beside the chain, erasable per user (docs/audit.md "Erasure"). */
+  personal: PersonalData;
   /** Verify with the mirror and the cadence, the continuous tail check, the record of trail reads. */
   evidence: Evidence;
   /** Delivery state of each audit sink (empty until `listen`, which starts them). */
@@ -222,6 +226,13 @@ export async function createMandate(
     const perAgent = config.rateLimits.perAgent
       ? createRateLimiter(config.rateLimits.perAgent, () => clock.now(), 'agent')
       : null;
+    const personal = createPersonalData({
+      store,
+      clock,
+      hmacKey: keys.hmacKey,
+      keep: config.audit.personal.keep,
+      record,
+    });
     const decisions = createDecisionService({
       store,
       clock,
@@ -249,6 +260,10 @@ export async function createMandate(
         recordDecisionMetric(effect, ms);
       },
       refusals: refusalRecorder,
+      ...(config.usage.length > 0
+        ? { usage: createUsageMeter({ store, counters: config.usage, logger }) }
+        : {}),
+      ...(config.audit.personal.keep.length > 0 ? { personal } : {}),
     });
     const dashboardConfig = config.dashboard;
     const sessions: SessionService | null = dashboardConfig.enabled
@@ -374,6 +389,7 @@ export async function createMandate(
       publicKeys,
       alerts,
       evidence: nodeEvidence,
+      personal,
       sinkStatus: () => sinks?.status() ?? [],
       async listen() {
         stopTracing = await startTracing(config.telemetry, logger);
@@ -396,11 +412,19 @@ export async function createMandate(
           exportAudit: (format, write, filter) => exportAudit(store, { format, write, filter }),
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) =>
-            runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
+            runPolicyCases({
+              engine,
+              store,
+              clock,
+              source: input.source,
+              cases: input.cases,
+              usage: config.usage,
+            }),
           options: config.server,
           authenticate: authenticateHeader,
           refusals: refusalRecorder,
           keys: keyService,
+          personal,
           sinks: () => sinks?.status() ?? [],
           ...(alerts ? { alerts } : {}),
           ...(gateway ? { gateway } : {}),

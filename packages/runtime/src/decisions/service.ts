@@ -20,6 +20,8 @@ import type { PolicyTime } from './time.js';
 import { argsForPolicy } from './typed-args.js';
 import { inSpan, startSpan } from '../telemetry/index.js';
 import { redactText } from '../audit/redact.js';
+import type { UsageMeter, UsageReservation } from '../usage/index.js';
+import type { PersonalData } from '../audit/personal.js';
 
 /** Who is asking, as established by the transport from a verified credential (never from the body). */
 export interface Caller {
@@ -53,6 +55,10 @@ export interface DecisionServiceDeps {
   rateLimit?: (caller: Caller, agent: string) => void;
   /** Where refused requests (wrong agent, invalid args) go on the record, each under a decision id. */
   refusals?: Pick<RefusalRecorder, 'refused'>;
+  /** Usage counters (budgets and rates), reserved before the policies run, kept only on allow. */
+  usage?: UsageMeter;
+  /** Personal fields kept beside the chain, erasable (`audit.personal`); absent: none kept. */
+  personal?: Pick<PersonalData, 'keep'>;
 }
 
 /** Refusals of the request itself, before any decision: recorded as `request.refused`, answered 400/403. */
@@ -105,7 +111,7 @@ export interface DecisionService {
 const DEFAULT_DENY = 'mandate.default_deny';
 
 /** Every top-level key the decision path may put in the Cedar context (docs/policies.md). */
-export const CONTEXT_KEYS = ['args', 'time', 'intent', 'onBehalfOf', 'agent', 'grant'] as const;
+export const CONTEXT_KEYS = ['args', 'time', 'intent', 'onBehalfOf', 'agent', 'grant', 'usage'] as const;
 
 export function createDecisionService(deps: DecisionServiceDeps): DecisionService {
   const { store, clock, logger } = deps;
@@ -205,6 +211,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     let approvalRef: Decision['approval'];
     let approvalId: string | null = null;
     let wouldRequest: DecisionOutcome['wouldRequest'];
+    let reservation: UsageReservation | null = null;
 
     try {
       const outcome = await evaluate();
@@ -310,6 +317,18 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           expiresInSeconds: Math.max(0, Math.floor((Date.parse(grant.expiresAt) - now) / 1000)),
         };
       }
+
+      // Budgets and rates: the call's charge is reserved before the policies read the counters.
+      reservation =
+        (await deps.usage?.reserve({
+          action: req.action,
+          agent: agent.id,
+          user: user?.id ?? null,
+          args,
+          now,
+          dryRun: call.dryRun === true,
+        })) ?? null;
+      if (reservation) context.usage = reservation.context;
 
       const policySpan = startSpan('mandate.policy.evaluate', { 'mandate.policy_version': policy.version });
       const agentEval = policy.evaluate({
@@ -424,6 +443,9 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       return 'approval_required';
     }
 
+    const usage = reservation as UsageReservation | null;
+    // Anything but allow charges nothing: the reservation goes back before the answer.
+    if (effect !== 'allow') await usage?.settle(effect);
     const latencyMs = performance.now() - started;
     const decision: Decision = {
       decisionId,
@@ -439,6 +461,10 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
 
     // SECURITY: audit before act — the answer leaves only after this event is durably committed.
     try {
+      // The personal fields the deployment keeps go beside the chain, never into it (docs/audit.md "Erasure").
+      const personal = req.onBehalfOf
+        ? ((await deps.personal?.keep({ ref: decisionId, userId: req.onBehalfOf, args: redacted() })) ?? null)
+        : null;
       await inSpan('mandate.audit.commit', {}, () =>
         deps.audit({
           type: 'decision',
@@ -452,7 +478,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           effect,
           data: {
             argsDigest: deps.digest(args),
-            args: redacted(),
+            ...(personal?.fields.includes('args') ? {} : { args: redacted() }),
+            ...(personal ? { personal } : {}),
             reasons,
             errors,
             policyVersion: decision.policyVersion,
@@ -469,10 +496,14 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             caller: caller.keyId,
             latencyUs: Math.round(latencyMs * 1000),
             ...(call.dryRun ? { dryRun: true } : {}),
+            // The counter values the policies were given (docs/policies.md "Budgets and rates").
+            ...(usage ? { usage: usage.readings } : {}),
           },
         }),
       );
     } catch (err) {
+      // Not recorded, so not allowed: the call's charge goes back.
+      await usage?.settle('deny');
       logger.error('audit append failed; answering with an error, never allow', {
         decisionId,
         error: (err as Error).message,

@@ -29,6 +29,7 @@ export interface DashboardDeps {
   /** OpenID Connect sign-in, when `dashboard.oidc` is configured. */
   oidc?: OidcClient;
 }
+import type { PersonalData } from '../audit/personal.js';
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
 export interface HttpDeps {
@@ -70,6 +71,8 @@ export interface HttpDeps {
   keys?: KeyService;
   /** Delivery state of the audit sinks (`/metrics`, `GET /v1/audit/sinks`). */
   sinks?: () => SinkStatus[];
+  /** Personal data kept beside the chain (`POST /v1/erasures`); absent: the route answers 404. */
+  personal?: Pick<PersonalData, 'erase'>;
   /** Alert rules over the audit stream, when configured (`/v1/alerts`). */
   alerts?: Alerting;
   /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */

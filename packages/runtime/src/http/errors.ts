@@ -46,6 +46,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   grant_expired: 403,
   grant_revoked: 403,
   grant_exceeded: 403,
+  usage_invalid: 400,
   self_approval: 403,
   wrong_role: 403,
   duplicate_approver: 409,

@@ -25,6 +25,8 @@ import { registerOverviewRoutes } from './routes/overview.js';
 import { registerOidcRoutes } from './routes/oidc.js';
 import { SESSION_COOKIE, readCookie, sessionCaller } from './session-cookie.js';
 import { serveDashboard } from './static.js';
+import { registerUsageRoutes } from './routes/usage.js';
+import { registerErasureRoutes } from './routes/erasures.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -43,6 +45,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerEntityRoutes(route, deps);
   registerSinkRoutes(route, deps);
   registerAlertRoutes(route, deps);
+  registerUsageRoutes(route, deps);
+  registerErasureRoutes(route, deps);
   registerAuditRoutes(route, deps);
   registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);

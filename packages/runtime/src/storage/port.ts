@@ -179,6 +179,51 @@ export interface IdempotencyRecord {
   expiresAt: string;
 }
 
+/**
+ * One step on a usage counter (usage/, ADR 0024): add `delta` to the counter of `name` for this
+ * agent and user ('' when the counter is not kept per that) in the window starting at `windowStart`.
+ */
+export interface UsageCharge {
+  name: string;
+  agent: string;
+  user: string;
+  windowStart: string;
+  windowEnd: string;
+  delta: number;
+}
+
+/** A usage counter as stored: its value in one window. */
+export interface UsageCounterRecord {
+  name: string;
+  agent: string;
+  user: string;
+  windowStart: string;
+  windowEnd: string;
+  value: number;
+}
+
+export interface UsageFilter {
+  name?: string;
+  agent?: string;
+  user?: string;
+  /** Only windows that end after this instant (ISO): the current ones. */
+  activeAt?: string;
+  limit?: number;
+}
+
+/**
+ * Personal data a deployment keeps beside the audit chain, never in it (`audit.personal`, docs/audit.md
+ * "Erasure"): keyed by the decision it belongs to, grouped by the pseudonymous id of its subject.
+ */
+export interface PersonalDataRecord {
+  /** The decision id the hashed record names it by. */
+  ref: string;
+  /** `psn_…`, the keyed digest of the user id. */
+  subject: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
 /** How far one audit sink has delivered: the last sequence number its receiver acknowledged. */
 export interface SinkCursor {
   sink: string;
@@ -368,6 +413,21 @@ export interface Store {
   releaseIdempotencyKey(scope: string, key: string, fingerprint: string): Promise<void>;
   /** Deletes the records expired at `now`; returns how many. */
   purgeIdempotencyKeys(now: string): Promise<number>;
+
+  /**
+   * Adds every charge to its counter (created at 0) in one atomic step, all or none, across
+   * processes and nodes; returns each counter's value before its charge, in the order given.
+   */
+  chargeUsage(charges: readonly UsageCharge[]): Promise<number[]>;
+  /** Counters by name, agent and user, newest window first. */
+  listUsage(filter: UsageFilter): Promise<UsageCounterRecord[]>;
+
+  /** Keeps one record of personal data (replaces one with the same ref). */
+  putPersonalData(record: PersonalDataRecord): Promise<void>;
+  /** The records of these refs that exist (an erased one is absent). */
+  getPersonalData(refs: readonly string[]): Promise<PersonalDataRecord[]>;
+  /** Deletes every record of this subject; returns how many. */
+  erasePersonalData(subject: string): Promise<number>;
 
   /**
    * Appends events as one batch in one durable transaction, serialised against every other writer

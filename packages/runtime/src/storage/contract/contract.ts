@@ -15,6 +15,8 @@ import {
 import { describeIdempotencyContract } from './idempotency.js';
 import { apiKey, describeApiKeyContract } from './keys.js';
 import { describeUiSessionContract, uiSession } from './ui-sessions.js';
+import { describeUsageContract, usageCharge } from './usage.js';
+import { describePersonalContract } from './personal.js';
 import type { MandateError } from '../../kernel/index.js';
 import { unavailableReason } from '../unavailable.js';
 
@@ -276,6 +278,14 @@ export function everyStoreCall(
     rotateUiSession: ['write', () => store.rotateUiSession('s-fault', t, uiSession('s-fault-2'))],
     deleteUiSessionFamily: ['write', () => store.deleteUiSessionFamily('fam-1')],
     purgeUiSessions: ['write', () => store.purgeUiSessions(t)],
+    chargeUsage: ['write', () => store.chargeUsage([usageCharge('n', 1)])],
+    listUsage: ['read', () => store.listUsage({})],
+    putPersonalData: [
+      'write',
+      () => store.putPersonalData({ ref: 'dec_x', subject: 'psn_x', data: {}, createdAt: t }),
+    ],
+    getPersonalData: ['read', () => store.getPersonalData(['dec_x'])],
+    erasePersonalData: ['write', () => store.erasePersonalData('psn_x')],
   };
   return Object.entries(calls)
     .filter(([name]) => name !== 'watchPolicyActivations' || store.watchPolicyActivations)
@@ -299,6 +309,8 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
 
     describeIdempotencyContract(() => store);
     describeUiSessionContract(() => store);
+    describeUsageContract(() => store);
+    describePersonalContract(() => store);
 
     describe('lifecycle', () => {
       it('migrate is idempotent and ping answers', async () => {

@@ -28,6 +28,8 @@ import {
 import { matchesAuditFilter } from '../audit-filter.js';
 import { createMemoryIdempotency } from './idempotency.js';
 import { createMemoryUiSessions } from './ui-sessions.js';
+import { createMemoryUsage } from './usage.js';
+import { createMemoryPersonal } from './personal.js';
 import { storeUnavailable } from '../unavailable.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -303,6 +305,8 @@ export function createMemoryStore(): Store {
 
     ...createMemoryIdempotency(open),
     ...createMemoryUiSessions(open),
+    ...createMemoryUsage(open),
+    ...createMemoryPersonal(open),
 
     async getSinkCursor(sink) {
       open();

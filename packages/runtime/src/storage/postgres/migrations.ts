@@ -1,4 +1,9 @@
-import { TOOL_PIN_APPROVED_SQL, UI_SESSIONS_SQL } from '../shared-migrations.js';
+import {
+  PERSONAL_DATA_SQL,
+  TOOL_PIN_APPROVED_SQL,
+  UI_SESSIONS_SQL,
+  usageCountersSql,
+} from '../shared-migrations.js';
 
 /** One forward-only schema step; `name` is recorded in `schema_migrations` once applied. */
 export interface PostgresMigration {
@@ -213,4 +218,6 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '050_sink_cursors', sql: SINK_CURSORS },
   { name: '060_ui_sessions', sql: UI_SESSIONS_SQL },
   { name: '061_tool_pin_approved', sql: TOOL_PIN_APPROVED_SQL },
+  { name: '080_usage_counters', sql: usageCountersSql('BIGINT') },
+  { name: '085_personal_data', sql: PERSONAL_DATA_SQL },
 ];

@@ -16,6 +16,8 @@ import {
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
 import { createPostgresUiSessions } from './ui-sessions.js';
+import { createPostgresUsage } from './usage.js';
+import { createPostgresPersonal } from './personal.js';
 import { createPostgresEntities } from './entities.js';
 import { isUnavailable, translate } from './faults.js';
 import { watchActivations } from './listener.js';
@@ -589,6 +591,8 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
 
     ...createPostgresIdempotency({ run, pool, tx }),
     ...createPostgresUiSessions({ run, pool, tx }),
+    ...createPostgresUsage({ run, pool, tx }),
+    ...createPostgresPersonal({ run, pool }),
 
     getSinkCursor: (sink) =>
       run(async () => {

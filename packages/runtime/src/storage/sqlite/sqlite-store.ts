@@ -18,6 +18,8 @@ import {
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
 import { createSqliteUiSessions } from './ui-sessions.js';
+import { createSqliteUsage } from './usage.js';
+import { createSqlitePersonal } from './personal.js';
 import { createSqliteEntities } from './entities.js';
 import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
@@ -511,6 +513,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
 
     ...createSqliteIdempotency({ run: write, exec, get, tx }),
     ...createSqliteUiSessions({ read: run, write, exec, get, tx }),
+    ...createSqliteUsage({ run, write, all, get, tx }),
+    ...createSqlitePersonal({ run, write, all, exec }),
 
     getSinkCursor: (sink) =>
       run(() => {
