@@ -1,0 +1,232 @@
+import { api, query } from '../api.js';
+import { button, fill, h, kv } from '../dom.js';
+import type { Session } from '../session.js';
+import type { Approval, AuditItem, Page } from '../types.js';
+import { argsTable, effectBadge, errorBox, load, notice, section, timeLeft, when } from '../ui.js';
+
+/** Approvals inbox: pending items for my roles (oldest first) and a History tab of resolved ones. */
+export function renderInbox(main: HTMLElement, s: Session): void {
+  const tabPending = h('button', { type: 'button', role: 'tab', id: 'tab-pending' }, 'Pending');
+  const tabHistory = h('button', { type: 'button', role: 'tab', id: 'tab-history' }, 'History');
+  const panel = h('div', { role: 'tabpanel', id: 'inbox-panel' });
+  const show = (which: 'pending' | 'history') => {
+    tabPending.setAttribute('aria-selected', String(which === 'pending'));
+    tabHistory.setAttribute('aria-selected', String(which === 'history'));
+    panel.setAttribute('aria-labelledby', which === 'pending' ? 'tab-pending' : 'tab-history');
+    void (which === 'pending' ? pending(panel, s) : history(panel, s));
+  };
+  tabPending.addEventListener('click', () => show('pending'));
+  tabHistory.addEventListener('click', () => show('history'));
+  fill(
+    main,
+    h('h1', {}, 'Approvals'),
+    h('div', { role: 'tablist', 'aria-label': 'Approvals', class: 'tabs' }, tabPending, tabHistory),
+    panel,
+  );
+  show('pending');
+}
+
+async function pending(panel: HTMLElement, s: Session): Promise<void> {
+  await load(panel, async () => {
+    const page = await api<Page<Approval>>('GET', `/v1/approvals${query({ status: 'pending', limit: 200 })}`);
+    // The API answers newest first; the oldest waits longest and expires first.
+    const items = [...page.items].reverse();
+    if (items.length === 0) return notice('Nothing is waiting for you.');
+    return h(
+      'ol',
+      { class: 'inbox' },
+      items.map((a) => h('li', {}, approvalCard(a, s))),
+    );
+  });
+}
+
+async function history(panel: HTMLElement, _s: Session): Promise<void> {
+  await load(panel, async () => {
+    const page = await api<Page<Approval>>('GET', `/v1/approvals${query({ limit: 200 })}`);
+    const done = page.items.filter((a) => a.status !== 'pending');
+    if (done.length === 0) return notice('No resolved approvals yet.');
+    return h(
+      'ol',
+      { class: 'inbox' },
+      done.map((a) =>
+        h(
+          'li',
+          {},
+          h(
+            'article',
+            { class: 'card approval' },
+            h('h2', {}, `${a.action} · ${a.status}`),
+            h('p', { class: 'summary' }, a.summary),
+            kv([
+              ['Agent', a.agent],
+              ['On behalf of', a.user ?? '—'],
+              ['Requested', when(a.requestedAt)],
+              ['Resolved', when(a.resolvedAt)],
+              ['Used', a.consumedAt ? when(a.consumedAt) : 'not used'],
+              ['Votes', votes(a)],
+            ]),
+          ),
+        ),
+      ),
+    );
+  });
+}
+
+function votes(a: Approval): HTMLElement | string {
+  if (a.votes.length === 0) return 'none yet';
+  return h(
+    'ul',
+    { class: 'votes' },
+    a.votes.map((v) =>
+      h(
+        'li',
+        {},
+        `${v.approver}: ${v.verdict === 'approve' ? 'approved' : 'denied'} ${when(v.at)}`,
+        v.comment ? ` — “${v.comment}”` : '',
+      ),
+    ),
+  );
+}
+
+function policyOf(a: Approval): [string, string] {
+  const id = a.policy?.id ?? a.policyId ?? null;
+  const reason = a.policy?.reason ?? a.reason ?? null;
+  return [id ?? '—', reason ?? '—'];
+}
+
+/** One pending approval: what runs (the real args), why it asks, what the approval is bound to, and the vote. */
+function approvalCard(a: Approval, s: Session): HTMLElement {
+  const approvals = a.votes.filter((v) => v.verdict === 'approve').length;
+  const [policyId, reason] = policyOf(a);
+  const headingId = `apr-${a.id}`;
+  const comment = h('textarea', { id: `comment-${a.id}`, name: 'comment', rows: 2, maxlength: 2000 });
+  const out = h('div', { class: 'vote-result', 'aria-live': 'polite' });
+  const why = h('div', { class: 'why-policy' });
+  const recent = h('div', { class: 'recent' });
+  const vote = (verdict: 'approve' | 'deny') => {
+    out.replaceChildren();
+    api<Approval>('POST', `/v1/approvals/${encodeURIComponent(a.id)}/${verdict}`, {
+      comment: comment.value.trim() || null,
+    })
+      .then((r) =>
+        out.replaceChildren(
+          h(
+            'p',
+            { class: 'ok', role: 'status' },
+            `Recorded: ${verdict === 'approve' ? 'approved' : 'denied'}. Status now ${r.status}.`,
+          ),
+        ),
+      )
+      .catch((err: unknown) => out.replaceChildren(errorBox(err)));
+  };
+  const card = h(
+    'article',
+    { class: 'card approval', 'aria-labelledby': headingId, 'data-approval': a.id },
+    h('h2', { id: headingId }, a.action, ' ', h('span', { class: 'muted' }, `for ${a.user ?? 'no user'}`)),
+    h('p', { class: 'summary' }, a.summary),
+    kv([
+      ['Agent', a.agent],
+      ['On behalf of', a.user ?? '—'],
+      ['Resource', a.resource ?? '—'],
+      ['Needs', `${a.role} (${approvals} of ${a.quorum} approvals)`],
+      ['Time left', h('span', { class: 'timeleft' }, timeLeft(a.expiresAt))],
+    ]),
+    h('h3', {}, 'Arguments (exactly what will run)'),
+    argsTable(a.args),
+    h('h3', {}, 'Why it asks'),
+    why,
+    kv([
+      ['Policy', h('code', {}, policyId)],
+      ['Reason', reason],
+    ]),
+    h(
+      'details',
+      { class: 'binding' },
+      h('summary', {}, 'What this approval is bound to'),
+      kv([
+        ['Args digest', h('code', { class: 'hash' }, a.callHash)],
+        ['Policy version', h('code', {}, a.policyVersion)],
+        ['Expires', when(a.expiresAt)],
+        ['Use', 'single use: the first identical call consumes it'],
+        ['Quorum', `${approvals} of ${a.quorum}`],
+        ['Votes', votes(a)],
+      ]),
+    ),
+    h('h3', {}, `Recent activity of ${a.agent} for ${a.user ?? 'no user'}`),
+    recent,
+    h(
+      'form',
+      { class: 'vote', onsubmit: (e: Event) => e.preventDefault() },
+      h('label', { for: comment.id }, 'Comment (recorded in the audit trail)'),
+      comment,
+      h(
+        'div',
+        { class: 'actions' },
+        button('Approve', () => vote('approve'), 'primary approve'),
+        button('Deny', () => vote('deny'), 'danger deny'),
+      ),
+      out,
+    ),
+  );
+  void recentHistory(recent, a, s);
+  void whyItAsks(why, a);
+  return card;
+}
+
+/** The determining policy from the decision that asked, when this role may read it. */
+async function whyItAsks(target: HTMLElement, a: Approval): Promise<void> {
+  if (a.policy || a.policyId) return;
+  try {
+    const d = await api<{ reasons?: unknown }>('GET', `/v1/decisions/${encodeURIComponent(a.decisionId)}`);
+    const reasons = Array.isArray(d.reasons) ? d.reasons : [];
+    const rows = reasons.map((r) =>
+      typeof r === 'string'
+        ? h('li', {}, h('code', {}, r))
+        : h(
+            'li',
+            {},
+            h(
+              'code',
+              {},
+              String((r as { policyId?: string; id?: string }).policyId ?? (r as { id?: string }).id ?? ''),
+            ),
+            ' ',
+            String((r as { reason?: string }).reason ?? ''),
+          ),
+    );
+    if (rows.length) target.replaceChildren(h('ul', { class: 'reasons' }, rows));
+  } catch {
+    /* not readable by this role: the record's fields below still say what they can */
+  }
+}
+
+async function recentHistory(target: HTMLElement, a: Approval, _s: Session): Promise<void> {
+  try {
+    const page = await api<Page<AuditItem>>(
+      'GET',
+      `/v1/audit${query({ agent: a.agent, user: a.user, type: 'decision', limit: 500 })}`,
+    );
+    const items = page.items.slice(-10).reverse();
+    if (items.length === 0)
+      return target.replaceChildren(h('p', { class: 'muted' }, 'No earlier decisions.'));
+    target.replaceChildren(
+      h(
+        'ul',
+        { class: 'history' },
+        items.map((i) =>
+          h(
+            'li',
+            {},
+            effectBadge(i.event.effect),
+            ' ',
+            i.event.action ?? '',
+            ' ',
+            h('span', { class: 'muted' }, when(i.event.time)),
+          ),
+        ),
+      ),
+    );
+  } catch {
+    target.replaceChildren(h('p', { class: 'muted' }, 'The recent history is not available to your role.'));
+  }
+}

@@ -1,0 +1,102 @@
+import { api } from '../api.js';
+import { fill, h, kv, svg } from '../dom.js';
+import type { Session } from '../session.js';
+import { load, section } from '../ui.js';
+
+interface Overview {
+  /** Per minute, oldest first: { minute, allow, deny, approval_required }. */
+  decisionsPerMinute?: {
+    minute?: string;
+    at?: string;
+    allow?: number;
+    deny?: number;
+    approval_required?: number;
+  }[];
+  pendingApprovals?: number;
+  quarantinedTools?: number | unknown[];
+  policyErrors?: number | unknown[];
+  audit?: { head?: unknown; checkpoint?: unknown; lastCheckpoint?: unknown };
+}
+
+const EFFECTS = ['allow', 'approval_required', 'deny'] as const;
+const LABEL = { allow: 'allow', approval_required: 'approval required', deny: 'deny' };
+
+const count = (v: number | unknown[] | undefined) => (Array.isArray(v) ? v.length : (v ?? 0));
+
+/** A stacked bar per minute; the numbers are also in a table below it for screen readers. */
+function chart(rows: NonNullable<Overview['decisionsPerMinute']>): SVGElement {
+  const W = 600;
+  const H = 160;
+  const max = Math.max(1, ...rows.map((r) => EFFECTS.reduce((n, e) => n + (r[e] ?? 0), 0)));
+  const bw = rows.length ? W / rows.length : W;
+  const bars: SVGElement[] = [];
+  rows.forEach((r, i) => {
+    let y = H;
+    for (const e of EFFECTS) {
+      const v = r[e] ?? 0;
+      if (!v) continue;
+      const hgt = (v / max) * (H - 10);
+      y -= hgt;
+      bars.push(
+        svg('rect', { x: i * bw + 1, y, width: Math.max(1, bw - 2), height: hgt, class: `bar-${e}` }),
+      );
+    }
+  });
+  return svg(
+    'svg',
+    { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Decisions per minute by effect', class: 'chart' },
+    ...bars,
+  );
+}
+
+export function renderOverview(main: HTMLElement, _s: Session): void {
+  const body = h('div', {});
+  fill(main, h('h1', {}, 'Overview'), body);
+  void load(body, async () => {
+    const o = await api<Overview>('GET', '/v1/overview');
+    const rows = o.decisionsPerMinute ?? [];
+    const total = (e: (typeof EFFECTS)[number]) => rows.reduce((n, r) => n + (r[e] ?? 0), 0);
+    return [
+      h(
+        'div',
+        { class: 'tiles' },
+        h(
+          'a',
+          { class: 'tile', href: '#/inbox' },
+          h('strong', {}, String(o.pendingApprovals ?? 0)),
+          ' pending approvals',
+        ),
+        h(
+          'a',
+          { class: 'tile', href: '#/agents' },
+          h('strong', {}, String(count(o.quarantinedTools))),
+          ' quarantined tools',
+        ),
+        h(
+          'a',
+          { class: 'tile', href: '#/policies' },
+          h('strong', {}, String(count(o.policyErrors))),
+          ' policy errors',
+        ),
+      ),
+      section(
+        'Decisions per minute',
+        chart(rows),
+        h(
+          'ul',
+          { class: 'legend' },
+          EFFECTS.map((e) =>
+            h('li', {}, h('span', { class: `swatch bar-${e}` }), `${LABEL[e]}: ${total(e)}`),
+          ),
+        ),
+      ),
+      section(
+        'Audit chain',
+        kv([
+          ['Head', JSON.stringify(o.audit?.head ?? null)],
+          ['Last checkpoint', JSON.stringify(o.audit?.checkpoint ?? o.audit?.lastCheckpoint ?? null)],
+        ]),
+      ),
+    ];
+  });
+}
