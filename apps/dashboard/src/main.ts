@@ -10,7 +10,11 @@ import { renderAgents } from './screens/agents.js';
 import { renderOverview } from './screens/overview.js';
 
 /** A screen draws into `main`; what it returns is called when the person leaves it (closes streams). */
-type Render = (main: HTMLElement, s: Session) => void | (() => void) | Promise<void | (() => void)>;
+type Render = (
+  main: HTMLElement,
+  s: Session,
+  param: string | null,
+) => void | (() => void) | Promise<void | (() => void)>;
 interface Screen {
   id: string;
   title: string;
@@ -42,13 +46,14 @@ async function route(): Promise<void> {
   const s = session();
   if (!s) return showSignIn();
   const offered = screensFor(s);
-  const wanted = location.hash.replace(/^#\/?/, '').split('?')[0];
+  // `#/inbox/apr_…` opens one item (a link an approver gets in a notification).
+  const [wanted, param] = location.hash.replace(/^#\/?/, '').split('/');
   const screen = offered.find((x) => x.id === wanted) ?? offered.find((x) => x.id === 'inbox') ?? offered[0]!;
   const main = h('main', { id: 'main', tabindex: '-1' });
   fill(root, shell(s, offered, screen), main);
   document.title = `${screen.title} · Mandate`;
   try {
-    leave = (await screen.render(main, s)) ?? null;
+    leave = (await screen.render(main, s, screen.id === wanted ? (param ?? null) : null)) ?? null;
   } catch (err) {
     main.append(errorBox(err));
   }

@@ -2,10 +2,11 @@ import { api, query } from '../api.js';
 import { button, fill, h, kv } from '../dom.js';
 import type { Session } from '../session.js';
 import type { Approval, AuditItem, Page } from '../types.js';
-import { argsTable, effectBadge, errorBox, load, notice, section, timeLeft, when } from '../ui.js';
+import { argsTable, effectBadge, errorBox, load, notice, timeLeft, when } from '../ui.js';
 
 /** Approvals inbox: pending items for my roles (oldest first) and a History tab of resolved ones. */
-export function renderInbox(main: HTMLElement, s: Session): void {
+export function renderInbox(main: HTMLElement, s: Session, id: string | null): void {
+  if (id) return one(main, s, decodeURIComponent(id));
   const tabPending = h('button', { type: 'button', role: 'tab', id: 'tab-pending' }, 'Pending');
   const tabHistory = h('button', { type: 'button', role: 'tab', id: 'tab-history' }, 'History');
   const panel = h('div', { role: 'tabpanel', id: 'inbox-panel' });
@@ -24,6 +25,16 @@ export function renderInbox(main: HTMLElement, s: Session): void {
     panel,
   );
   show('pending');
+}
+
+/** One approval by id, whatever its status: the server decides whether this person may see it. */
+function one(main: HTMLElement, s: Session, id: string): void {
+  const body = h('div', {});
+  fill(main, h('h1', {}, 'Approval'), h('p', {}, h('a', { href: '#/inbox' }, 'Back to the inbox')), body);
+  void load(body, async () => {
+    const a = await api<Approval>('GET', `/v1/approvals/${encodeURIComponent(id)}`);
+    return approvalCard(a, s);
+  });
 }
 
 async function pending(panel: HTMLElement, s: Session): Promise<void> {
