@@ -90,7 +90,7 @@ function shell(s: Session, offered: Screen[], active: Screen): HTMLElement {
     h(
       'div',
       { class: 'who' },
-      h('span', {}, `${s.subject ?? 'admin'} · ${s.role}`),
+      h('span', {}, s.subject ? `${s.subject} · ${s.role}` : s.role),
       h(
         'button',
         { type: 'button', class: 'link', onclick: () => void signOut().finally(() => route()) },

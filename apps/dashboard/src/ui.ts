@@ -7,7 +7,8 @@ export function errorBox(err: unknown): HTMLElement {
     return h(
       'div',
       { class: 'error', role: 'alert' },
-      h('strong', {}, `Refused (${err.code})`),
+      // 401/403/409/422: the server said no to this person or this request; anything else failed.
+      h('strong', {}, `${[401, 403, 409, 422].includes(err.status) ? 'Refused' : 'Failed'} (${err.code})`),
       ': ',
       err.message,
       err.requestId ? h('span', { class: 'muted' }, ` · request ${err.requestId}`) : null,

@@ -152,7 +152,7 @@ function approvalCard(a: Approval, s: Session): HTMLElement {
     ]),
     h(
       'details',
-      { class: 'binding' },
+      { class: 'binding', open: true },
       h('summary', {}, 'What this approval is bound to'),
       kv([
         ['Args digest', h('code', { class: 'hash' }, a.callHash)],

@@ -1,0 +1,15 @@
+import { chromium } from 'playwright-core';
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless','--no-sandbox','--disable-gpu'] });
+const [,, key, hash, out, width] = process.argv;
+const ctx = await b.newContext({ viewport: { width: Number(width ?? 1280), height: 900 } });
+const p = await ctx.newPage();
+p.on('console', (m) => console.log('console:', m.type(), m.text()));
+p.on('pageerror', (e) => console.log('pageerror:', e.message));
+await p.goto('http://127.0.0.1:18788/ui/');
+await p.getByLabel('API key').fill(key);
+await p.getByRole('button', { name: 'Sign in' }).click();
+await p.getByRole('button', { name: 'Sign out' }).waitFor();
+if (hash) await p.goto('http://127.0.0.1:18788/ui/' + hash);
+await p.waitForTimeout(1200);
+await p.screenshot({ path: out, fullPage: true });
+await b.close();
