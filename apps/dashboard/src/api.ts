@@ -14,6 +14,9 @@ export class ApiError extends Error {
   }
 }
 
+/** Fired on window when a request answers 401: the session is gone. */
+export const SIGNED_OUT = 'mandate:signed-out';
+
 let csrfToken: string | null = null;
 export function setCsrfToken(t: string | null): void {
   csrfToken = t;
@@ -37,6 +40,8 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     data = null;
   }
   if (!res.ok) {
+    // An expired or signed-out session: the shell goes back to the sign-in form.
+    if (res.status === 401 && !path.startsWith('/v1/sessions')) window.dispatchEvent(new Event(SIGNED_OUT));
     const e = (data as { error?: { code?: string; message?: string; requestId?: string } } | null)?.error;
     throw new ApiError(
       res.status,

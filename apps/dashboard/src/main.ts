@@ -1,3 +1,4 @@
+import { SIGNED_OUT } from './api.js';
 import { fill, h, field } from './dom.js';
 import { resume, session, signIn, signOut, ssoOffered, type Role, type Session } from './session.js';
 import { errorBox } from './ui.js';
@@ -143,6 +144,9 @@ function showSignIn(): void {
 }
 
 window.addEventListener('hashchange', () => void route());
+window.addEventListener(SIGNED_OUT, () => {
+  if (session()) void resume().then(() => route());
+});
 resume()
   .then(() => route())
   .catch((err: unknown) => fill(root, h('main', { id: 'main' }, errorBox(err))));
