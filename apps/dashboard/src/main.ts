@@ -145,7 +145,11 @@ function showSignIn(): void {
 
 window.addEventListener('hashchange', () => void route());
 window.addEventListener(SIGNED_OUT, () => {
-  if (session()) void resume().then(() => route());
+  // Only when the server says the session is gone (no loop if a 401 had another cause).
+  if (session())
+    void resume().then((s) => {
+      if (!s) void route();
+    });
 });
 resume()
   .then(() => route())
