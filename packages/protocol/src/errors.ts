@@ -57,6 +57,8 @@ export const ERROR_CODES = [
   'wrong_role',
   'duplicate_approver',
   'invalid_signature',
+  'csrf',
+  'unavailable',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

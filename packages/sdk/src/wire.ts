@@ -55,7 +55,9 @@ export type ErrorCode =
   | 'self_approval'
   | 'wrong_role'
   | 'duplicate_approver'
-  | 'invalid_signature';
+  | 'invalid_signature'
+  | 'csrf'
+  | 'unavailable';
 
 export type Effect = 'allow' | 'deny' | 'approval_required';
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';

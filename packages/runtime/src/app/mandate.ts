@@ -53,6 +53,8 @@ import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } f
 import { createAlerting, type Alerting } from '../alerts/index.js';
 import { recordDecisionMetric, startTracing } from '../telemetry/index.js';
 import { readJsonFile, seedState } from './seed.js';
+import { createSessionService, type SessionService } from '../sessions/index.js';
+import { dashboardDir } from './dashboard.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -247,6 +249,17 @@ export async function createMandate(
       },
       refusals: refusalRecorder,
     });
+    const dashboardConfig = config.dashboard;
+    const sessions: SessionService | null = dashboardConfig.enabled
+      ? createSessionService(
+          { store, clock, usage: keyUsage },
+          {
+            ttlSeconds: dashboardConfig.sessionTtlSeconds,
+            maxSeconds: dashboardConfig.sessionMaxSeconds,
+            graceSeconds: 30,
+          },
+        )
+      : null;
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
     const nodeEvidence = evidence;
@@ -390,6 +403,16 @@ export async function createMandate(
           sinks: () => sinks?.status() ?? [],
           ...(alerts ? { alerts } : {}),
           ...(gateway ? { gateway } : {}),
+          ...(sessions
+            ? {
+                dashboard: {
+                  sessions,
+                  secureCookies: dashboardConfig.secureCookies,
+                  dir: dashboardDir(loaded),
+                  maxStreamsPerKey: dashboardConfig.maxStreamsPerKey,
+                },
+              }
+            : {}),
         });
         const s = server;
         await new Promise<void>((resolve, reject) => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SinksSchema } from './sinks-schema.js';
 import { AlertsSchema } from './alerts-schema.js';
 import { TelemetrySchema } from './telemetry-schema.js';
+import { DashboardSchema } from './dashboard-schema.js';
 import { ToolPathsSchema } from '@mandate/protocol';
 
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
@@ -203,6 +204,8 @@ export const ConfigSchema = z.strictObject({
   alerts: AlertsSchema,
   /** OpenTelemetry traces over OTLP/HTTP (docs/observability.md); off unless `otlp` is set. */
   telemetry: TelemetrySchema,
+  /** The dashboard at /ui and its sign-in (docs/configuration.md, ADR 0022). */
+  dashboard: DashboardSchema,
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
     .prefault({}),

@@ -29,6 +29,8 @@ export interface Caller {
   keyId: string;
   /** For an agent: the user its credential says it acts for (a verified JWT claim), if any. */
   onBehalfOf?: string;
+  /** Set when the credential was a dashboard session cookie (ADR 0022), not a bearer token. */
+  viaSession?: true;
 }
 
 export interface DecisionServiceDeps {

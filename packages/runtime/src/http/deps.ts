@@ -14,6 +14,18 @@ import type { KeyService } from '../keys/index.js';
 import type { AuditIntegrity, TrailRead } from '../audit/index.js';
 import type { SinkStatus } from '../sinks/index.js';
 import type { Alerting } from '../alerts/index.js';
+import type { SessionService } from '../sessions/index.js';
+
+/** The dashboard (`/ui`) and its sessions (ADR 0022); absent when `dashboard.enabled` is false. */
+export interface DashboardDeps {
+  sessions: SessionService;
+  /** Mark cookies Secure on plain HTTP too (TLS requests always get it). */
+  secureCookies: boolean;
+  /** The built dashboard's directory (`/ui` answers 503 while it holds no index.html). */
+  dir: string;
+  /** Open decision streams per credential. */
+  maxStreamsPerKey: number;
+}
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
 export interface HttpDeps {
@@ -59,6 +71,8 @@ export interface HttpDeps {
   alerts?: Alerting;
   /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */
   authenticate?: (header: string | undefined) => Promise<Caller>;
+  /** The dashboard and its session sign-in; absent: `/ui` and `/v1/sessions` answer 404 and cookies are ignored. */
+  dashboard?: DashboardDeps;
   /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */
   gateway?: {
     handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void>;

@@ -50,4 +50,6 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   wrong_role: 403,
   duplicate_approver: 409,
   invalid_signature: 400,
+  csrf: 403,
+  unavailable: 503,
 };

@@ -6,7 +6,7 @@ import { HTTP_STATUS } from './errors.js';
 import { readJsonBody } from './body.js';
 import { authenticate } from './auth.js';
 import type { HttpDeps } from './deps.js';
-import { STREAMED, createRouteTable, type Ctx, type Route } from './router.js';
+import { NO_CONTENT, STREAMED, createRouteTable, type Ctx, type Route } from './router.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerDecisionRoutes } from './routes/decisions.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
@@ -19,6 +19,9 @@ import { contextFromHeaders, withContext } from '../telemetry/index.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerSinkRoutes } from './routes/sinks.js';
 import { registerAlertRoutes } from './routes/alerts.js';
+import { registerSessionRoutes } from './routes/sessions.js';
+import { SESSION_COOKIE, readCookie, sessionCaller } from './session-cookie.js';
+import { serveDashboard } from './static.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -38,6 +41,17 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerAuditRoutes(route, deps);
   registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);
+  registerSessionRoutes(route, deps);
+
+  /**
+   * The caller of a request: the `Authorization` header when there is one (bearer requests are
+   * unchanged), else the dashboard's session cookie (with its CSRF checks), else a 401.
+   */
+  const authenticateRequest = (req: IncomingMessage, res: ServerResponse): Promise<Caller> => {
+    const header = req.headers.authorization;
+    const cookie = header === undefined && deps.dashboard ? readCookie(req, SESSION_COOKIE) : undefined;
+    return cookie ? sessionCaller(req, res, cookie, deps.dashboard!) : authenticateHeader(header);
+  };
 
   return (req, res) => {
     const requestId = newId('req', deps.clock.now());
@@ -74,6 +88,18 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     let routeLabel = `${req.method} (no route)`;
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      if (deps.dashboard && (url.pathname === '/ui' || url.pathname.startsWith('/ui/'))) {
+        await serveDashboard(req, res, url.pathname, deps.dashboard.dir);
+        deps.metrics.observeHttp(res.statusCode);
+        return;
+      }
+      if (deps.dashboard && url.pathname === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+        deps.metrics.observeHttp(302);
+        res.statusCode = 302;
+        res.setHeader('location', '/ui/');
+        res.end();
+        return;
+      }
       let matched: Route | undefined;
       let params: Record<string, string> = {};
       let pathMatched = false;
@@ -102,11 +128,17 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         url,
         params,
         requestId,
-        caller: async () => (caller ??= await authenticateHeader(req.headers.authorization)),
+        caller: async () => (caller ??= await authenticateRequest(req, res)),
         body: () => readJsonBody(req, deps.options.maxBodyBytes, deps.options.maxJsonDepth),
       };
       const result = await matched.handler(ctx);
       if (result === STREAMED) return;
+      if (result === NO_CONTENT) {
+        deps.metrics.observeHttp(204);
+        res.statusCode = 204;
+        res.end();
+        return;
+      }
       if (typeof result === 'string') {
         send(res, res.statusCode || 200, result, 'text/plain; charset=utf-8');
       } else {

@@ -180,6 +180,31 @@ export interface SinkCursor {
   updatedAt: string;
 }
 
+/**
+ * A dashboard session (`/v1/sessions`, ADR 0022). Stored by the hash of its id only: the id is the
+ * cookie's value and never leaves the browser and the answer that set it.
+ */
+export interface UiSessionRecord {
+  /** sha256 hex of the session id. */
+  idHash: string;
+  /** Every rotation of one sign-in shares it: a logout ends them all. */
+  family: string;
+  /** The API key it was opened with (checked on every request), or `oidc:<issuer>:<sub>`. */
+  keyId: string;
+  role: Role;
+  subject: string | null;
+  /** What state-changing requests must echo in `x-csrf-token`; the same across rotations. */
+  csrfToken: string;
+  /** When this id was issued: a rotation is due at half the idle TTL. */
+  issuedAt: string;
+  /** Idle expiry of this id. */
+  expiresAt: string;
+  /** Absolute expiry of the sign-in, carried over by rotations. */
+  maxExpiresAt: string;
+  /** Set once rotated: this id keeps working until then (requests already in flight), then dies. */
+  replacedUntil: string | null;
+}
+
 /** The chain head: seq 0 and the genesis hash when the log is empty. */
 export interface AuditHead {
   seq: number;
@@ -357,6 +382,19 @@ export interface Store {
   advanceSinkCursor(sink: string, seq: number, at: string): Promise<void>;
   /** Every sink cursor, sorted by sink name. */
   listSinkCursors(): Promise<SinkCursor[]>;
+
+  createUiSession(session: UiSessionRecord): Promise<void>;
+  getUiSession(idHash: string): Promise<UiSessionRecord | null>;
+  /**
+   * Compare-and-set rotation: marks `idHash` replaced (alive until `replacedUntil`) and inserts
+   * `next`, in one transaction, only if `idHash` exists and was not replaced yet; false otherwise
+   * (another request rotated it first).
+   */
+  rotateUiSession(idHash: string, replacedUntil: string, next: UiSessionRecord): Promise<boolean>;
+  /** Ends every session of a sign-in (logout); returns how many ids were deleted. */
+  deleteUiSessionFamily(family: string): Promise<number>;
+  /** Deletes the sessions dead at `now` (idle or absolute expiry, or replaced past the grace); returns how many. */
+  purgeUiSessions(now: string): Promise<number>;
 }
 
 export const GENESIS_HASH = '0'.repeat(64);

@@ -12,6 +12,7 @@ import type {
   StoredAuditRecord,
   StoredPolicySet,
   ToolPin,
+  UiSessionRecord,
 } from './port.js';
 
 export type Row = Record<string, unknown>;
@@ -198,3 +199,35 @@ export const apiKeyParams = (k: ApiKeyRecord): unknown[] => [
   k.lastUsedAt,
   k.origin,
 ];
+
+export function uiSessionFromRow(r: Row): UiSessionRecord {
+  return {
+    idHash: str(r.id_hash),
+    family: str(r.family),
+    keyId: str(r.key_id),
+    role: str(r.role) as UiSessionRecord['role'],
+    subject: strOrNull(r.subject),
+    csrfToken: str(r.csrf_token),
+    issuedAt: str(r.issued_at),
+    expiresAt: str(r.expires_at),
+    maxExpiresAt: str(r.max_expires_at),
+    replacedUntil: strOrNull(r.replaced_until),
+  };
+}
+
+/** Statement parameters of a ui_sessions row, in column order. */
+export const uiSessionParams = (s: UiSessionRecord): unknown[] => [
+  s.idHash,
+  s.family,
+  s.keyId,
+  s.role,
+  s.subject,
+  s.csrfToken,
+  s.issuedAt,
+  s.expiresAt,
+  s.maxExpiresAt,
+  s.replacedUntil,
+];
+
+export const UI_SESSION_COLUMNS =
+  'id_hash, family, key_id, role, subject, csrf_token, issued_at, expires_at, max_expires_at, replaced_until';

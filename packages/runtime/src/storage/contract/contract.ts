@@ -14,6 +14,7 @@ import {
 } from '../port.js';
 import { describeIdempotencyContract } from './idempotency.js';
 import { apiKey, describeApiKeyContract } from './keys.js';
+import { describeUiSessionContract, uiSession } from './ui-sessions.js';
 import type { MandateError } from '../../kernel/index.js';
 import { unavailableReason } from '../unavailable.js';
 
@@ -268,6 +269,11 @@ export function everyStoreCall(
     getSinkCursor: ['read', () => store.getSinkCursor('siem')],
     advanceSinkCursor: ['write', () => store.advanceSinkCursor('siem', 1, t)],
     listSinkCursors: ['read', () => store.listSinkCursors()],
+    createUiSession: ['write', () => store.createUiSession(uiSession('s-fault'))],
+    getUiSession: ['read', () => store.getUiSession('s-fault')],
+    rotateUiSession: ['write', () => store.rotateUiSession('s-fault', t, uiSession('s-fault-2'))],
+    deleteUiSessionFamily: ['write', () => store.deleteUiSessionFamily('fam-1')],
+    purgeUiSessions: ['write', () => store.purgeUiSessions(t)],
   };
   return Object.entries(calls)
     .filter(([name]) => name !== 'watchPolicyActivations' || store.watchPolicyActivations)
@@ -290,6 +296,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
     });
 
     describeIdempotencyContract(() => store);
+    describeUiSessionContract(() => store);
 
     describe('lifecycle', () => {
       it('migrate is idempotent and ping answers', async () => {

@@ -27,6 +27,7 @@ import {
 } from '../port.js';
 import { matchesAuditFilter } from '../audit-filter.js';
 import { createMemoryIdempotency } from './idempotency.js';
+import { createMemoryUiSessions } from './ui-sessions.js';
 import { storeUnavailable } from '../unavailable.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -301,6 +302,7 @@ export function createMemoryStore(): Store {
     },
 
     ...createMemoryIdempotency(open),
+    ...createMemoryUiSessions(open),
 
     async getSinkCursor(sink) {
       open();

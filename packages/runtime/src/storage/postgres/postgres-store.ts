@@ -15,6 +15,7 @@ import {
 } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
+import { createPostgresUiSessions } from './ui-sessions.js';
 import { createPostgresEntities } from './entities.js';
 import { isUnavailable, translate } from './faults.js';
 import { watchActivations } from './listener.js';
@@ -583,6 +584,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       ),
 
     ...createPostgresIdempotency({ run, pool, tx }),
+    ...createPostgresUiSessions({ run, pool, tx }),
 
     getSinkCursor: (sink) =>
       run(async () => {

@@ -200,6 +200,24 @@ CREATE TABLE sink_cursors (
 );
 `;
 
+/** Dashboard sessions (ADR 0022): by the hash of the id only, shared by every node. */
+const UI_SESSIONS = `
+CREATE TABLE ui_sessions (
+  id_hash TEXT PRIMARY KEY,
+  family TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  subject TEXT,
+  csrf_token TEXT NOT NULL,
+  issued_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  max_expires_at TEXT NOT NULL,
+  replaced_until TEXT
+);
+CREATE INDEX ui_sessions_family ON ui_sessions (family);
+CREATE INDEX ui_sessions_expires ON ui_sessions (expires_at);
+`;
+
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
@@ -208,4 +226,5 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '040_approval_tool_hash', sql: 'ALTER TABLE approvals ADD COLUMN tool_hash TEXT;' },
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
+  { name: '060_ui_sessions', sql: UI_SESSIONS },
 ];

@@ -17,6 +17,7 @@ import {
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
+import { createSqliteUiSessions } from './ui-sessions.js';
 import { createSqliteEntities } from './entities.js';
 import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
@@ -505,6 +506,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       ),
 
     ...createSqliteIdempotency({ run: write, exec, get, tx }),
+    ...createSqliteUiSessions({ read: run, write, exec, get, tx }),
 
     getSinkCursor: (sink) =>
       run(() => {
