@@ -45,6 +45,8 @@ export async function personPage(
   width = 1280,
 ): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ bypassCSP: true, viewport: { width, height: 900 } });
+  // Short waits: a missing element fails in seconds, with its name, not at the test's timeout.
+  context.setDefaultTimeout(8_000);
   const page = await context.newPage();
   return { context, page };
 }
