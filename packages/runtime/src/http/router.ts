@@ -11,6 +11,11 @@ export interface Ctx {
   params: Record<string, string>;
   requestId: string;
   caller(): Promise<Caller>;
+  /**
+   * Checks the request's credential again, with no side effect (no session rotation): a long-lived
+   * answer (a stream) ends when it was revoked or expired meanwhile.
+   */
+  reauthenticate(): Promise<void>;
   body(): Promise<unknown>;
 }
 

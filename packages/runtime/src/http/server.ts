@@ -20,6 +20,8 @@ import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerSinkRoutes } from './routes/sinks.js';
 import { registerAlertRoutes } from './routes/alerts.js';
 import { registerSessionRoutes } from './routes/sessions.js';
+import { registerDecisionStreamRoutes } from './routes/decision-stream.js';
+import { registerOverviewRoutes } from './routes/overview.js';
 import { SESSION_COOKIE, readCookie, sessionCaller } from './session-cookie.js';
 import { serveDashboard } from './static.js';
 
@@ -31,6 +33,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     deps.authenticate ?? ((h: string | undefined) => authenticate(deps.store, h, { clock: deps.clock }));
 
   registerHealthRoutes(route, deps);
+  // Before `/v1/decisions/:id`, which would take `stream` for an id.
+  registerDecisionStreamRoutes(route, deps);
   registerDecisionRoutes(route, deps);
   registerApprovalRoutes(route, deps);
   registerGrantRoutes(route, deps);
@@ -42,6 +46,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);
   registerSessionRoutes(route, deps);
+  registerOverviewRoutes(route, deps);
 
   /**
    * The caller of a request: the `Authorization` header when there is one (bearer requests are
@@ -51,6 +56,12 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const header = req.headers.authorization;
     const cookie = header === undefined && deps.dashboard ? readCookie(req, SESSION_COOKIE) : undefined;
     return cookie ? sessionCaller(req, res, cookie, deps.dashboard!) : authenticateHeader(header);
+  };
+  const reauthenticate = async (req: IncomingMessage): Promise<void> => {
+    const header = req.headers.authorization;
+    const cookie = header === undefined && deps.dashboard ? readCookie(req, SESSION_COOKIE) : undefined;
+    if (cookie) await deps.dashboard!.sessions.check(cookie);
+    else await authenticateHeader(header);
   };
 
   return (req, res) => {
@@ -63,8 +74,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const mcp = gateway && (req.url === '/mcp' || req.url?.startsWith('/mcp?'));
     // P3: under overload shed new requests with 503 instead of queueing without bound. A request
     // counts until its answer is done — except an MCP GET stream, which lives as long as its
-    // session (the gateway caps sessions per key instead).
-    if (!mcp || req.method !== 'GET') {
+    // session (the gateway caps sessions per key instead), and a decision stream (capped per key).
+    const stream = req.method === 'GET' && (mcp || req.url?.split('?')[0] === '/v1/decisions/stream');
+    if (!stream) {
       inFlight++;
       res.once('close', () => inFlight--);
       if (inFlight > deps.options.maxInFlight) {
@@ -129,6 +141,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         params,
         requestId,
         caller: async () => (caller ??= await authenticateRequest(req, res)),
+        reauthenticate: () => reauthenticate(req),
         body: () => readJsonBody(req, deps.options.maxBodyBytes, deps.options.maxJsonDepth),
       };
       const result = await matched.handler(ctx);

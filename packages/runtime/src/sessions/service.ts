@@ -50,6 +50,8 @@ export interface SessionService {
   open(principal: SessionPrincipal): Promise<OpenedSession>;
   /** The session of a cookie value; 401 when unknown, expired, replaced past its grace, or its key is dead. */
   resolve(id: string): Promise<ResolvedSession>;
+  /** Like {@link resolve} but never rotates: for a long-lived request (a stream) checking it is still signed in. */
+  check(id: string): Promise<void>;
   /** Ends the sign-in the id belongs to (every rotation of it); unknown ids are ignored. */
   logout(id: string): Promise<void>;
 }
@@ -116,28 +118,8 @@ export function createSessionService(deps: SessionServiceDeps, options: SessionO
     open,
 
     async resolve(id) {
-      if (!SESSION_ID.test(id)) throw dead();
-      const session = await store.getUiSession(sessionHash(id));
+      const session = await live(id);
       const now = clock.now();
-      // SECURITY: fail closed — expiries that do not parse are expired.
-      const before = (t: string | null) => t !== null && !(Date.parse(t) > now);
-      if (
-        !session ||
-        before(session.expiresAt) ||
-        before(session.maxExpiresAt) ||
-        before(session.replacedUntil)
-      )
-        throw dead();
-      if (!session.keyId.startsWith(OIDC_KEY_PREFIX)) {
-        // SECURITY: the key behind the session is read on every request, like a bearer key: a
-        // revocation or an expiry ends its sessions on every node at the next request.
-        const key = await store.getApiKey(session.keyId);
-        if (!key || apiKeyDead(key, now) || key.role === 'agent') {
-          await store.deleteUiSessionFamily(session.family);
-          throw dead();
-        }
-        deps.usage?.used(key.id);
-      }
       let rotated: OpenedSession | null = null;
       if (
         session.replacedUntil === null &&
@@ -156,10 +138,41 @@ export function createSessionService(deps: SessionServiceDeps, options: SessionO
       };
     },
 
+    async check(id) {
+      await live(id);
+    },
+
     async logout(id) {
       if (!SESSION_ID.test(id)) return;
       const session = await store.getUiSession(sessionHash(id));
       if (session) await store.deleteUiSessionFamily(session.family);
     },
   };
+
+  /** The session of an id if it is alive now and its key too; 401 otherwise. */
+  async function live(id: string): Promise<UiSessionRecord> {
+    if (!SESSION_ID.test(id)) throw dead();
+    const session = await store.getUiSession(sessionHash(id));
+    const now = clock.now();
+    // SECURITY: fail closed — expiries that do not parse are expired.
+    const before = (t: string | null) => t !== null && !(Date.parse(t) > now);
+    if (
+      !session ||
+      before(session.expiresAt) ||
+      before(session.maxExpiresAt) ||
+      before(session.replacedUntil)
+    )
+      throw dead();
+    if (!session.keyId.startsWith(OIDC_KEY_PREFIX)) {
+      // SECURITY: the key behind the session is read on every request, like a bearer key: a
+      // revocation or an expiry ends its sessions on every node at the next request.
+      const key = await store.getApiKey(session.keyId);
+      if (!key || apiKeyDead(key, now) || key.role === 'agent') {
+        await store.deleteUiSessionFamily(session.family);
+        throw dead();
+      }
+      deps.usage?.used(key.id);
+    }
+    return session;
+  }
 }

@@ -60,3 +60,105 @@ export async function signIn(baseUrl: string, apiKey: string): Promise<BrowserSe
   expect(cookie).not.toBeNull();
   return { cookie: cookie!, csrfToken: res.body.csrfToken, body: res.body };
 }
+
+/** One server-sent event as received. */
+export interface SseEvent {
+  id: string | null;
+  event: string | null;
+  data: Json;
+}
+
+/** An open `text/event-stream` answer, parsed as it arrives. */
+export interface SseStream {
+  status: number;
+  headers: Headers;
+  events: SseEvent[];
+  comments: string[];
+  /** Resolves with the first event (already received or not) that matches, or rejects after `ms`. */
+  next(match: (e: SseEvent) => boolean, ms?: number): Promise<SseEvent>;
+  /** True once the server ended the stream. */
+  ended(): boolean;
+  close(): void;
+}
+
+/** Opens an SSE stream with fetch and parses events in the background. */
+export async function openStream(url: string, headers: Record<string, string>): Promise<SseStream> {
+  const ac = new AbortController();
+  const res = await fetch(url, { headers, signal: ac.signal });
+  const events: SseEvent[] = [];
+  const comments: string[] = [];
+  let done = false;
+  const waiters = new Set<() => void>();
+  const notify = () => {
+    for (const w of waiters) w();
+  };
+  if (res.ok && res.body) {
+    void (async () => {
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      try {
+        for (;;) {
+          const { value, done: d } = await reader.read();
+          if (d) break;
+          buf += value;
+          let cut;
+          while ((cut = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, cut);
+            buf = buf.slice(cut + 2);
+            const e: SseEvent = { id: null, event: null, data: undefined };
+            let isEvent = false;
+            for (const line of block.split('\n')) {
+              if (line.startsWith(':')) comments.push(line.slice(1).trim());
+              else if (line.startsWith('id: ')) e.id = line.slice(4);
+              else if (line.startsWith('event: ')) {
+                e.event = line.slice(7);
+                isEvent = true;
+              } else if (line.startsWith('data: ')) e.data = JSON.parse(line.slice(6));
+            }
+            if (isEvent) events.push(e);
+            notify();
+          }
+        }
+      } catch {
+        // aborted by close()
+      } finally {
+        done = true;
+        notify();
+      }
+    })();
+  } else {
+    done = true;
+  }
+  return {
+    status: res.status,
+    headers: res.headers,
+    events,
+    comments,
+    ended: () => done,
+    next(match, ms = 2000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const e = events.find(match);
+          if (e) {
+            cleanup();
+            resolve(e);
+          } else if (done) {
+            cleanup();
+            reject(new Error('stream ended'));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`no matching event within ${ms} ms`));
+        }, ms);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    close: () => ac.abort(),
+  };
+}
