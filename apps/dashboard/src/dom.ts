@@ -72,9 +72,10 @@ export function kv(rows: [string, Child][]): HTMLElement {
 
 /** A table with a header row; `caption` names it for screen readers. */
 export function table(caption: string, head: string[], rows: Child[][]): HTMLElement {
+  // A wide table scrolls sideways on a phone: the region takes focus so the keyboard can scroll it.
   return h(
     'div',
-    { class: 'table-wrap' },
+    { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': caption },
     h(
       'table',
       {},

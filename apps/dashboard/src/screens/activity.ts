@@ -102,7 +102,7 @@ export function renderActivity(main: HTMLElement, _s: Session): () => void {
     status,
     h(
       'div',
-      { class: 'table-wrap' },
+      { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Live decisions' },
       h(
         'table',
         { class: 'activity' },

@@ -11,8 +11,6 @@ interface Verify {
   head?: unknown;
   checkpoints?: number;
   firstBad?: unknown;
-  checkpoint?: unknown;
-  lastCheckpoint?: unknown;
   [k: string]: unknown;
 }
 
@@ -86,11 +84,17 @@ export function renderAudit(main: HTMLElement, _s: Session): void {
     load(chain, async () => {
       const [v, o] = await Promise.all([
         api<Verify>('GET', '/v1/audit/verify'),
-        api<{ audit?: Record<string, unknown> }>('GET', '/v1/overview').catch(() => null),
+        api<{
+          audit?: {
+            lastCheckpoint?: { seq: number; time: string } | null;
+            lastVerified?: { seq: number; status: string } | null;
+          };
+        }>('GET', '/v1/overview').catch(() => null),
       ]);
       const ok = v.ok ?? v.valid;
-      const head = o?.audit?.head ?? v.head;
-      const checkpoint = o?.audit?.checkpoint ?? v.lastCheckpoint ?? v.checkpoint;
+      const head = v.head;
+      const checkpoint = o?.audit?.lastCheckpoint ?? null;
+      const tail = o?.audit?.lastVerified;
       return kv([
         ['Status', h('strong', { class: ok ? 'ok' : 'bad' }, ok ? 'intact' : 'BROKEN')],
         ['Records checked', String(v.records ?? '—')],
@@ -98,7 +102,10 @@ export function renderAudit(main: HTMLElement, _s: Session): void {
         ['Checkpoints', String(v.checkpoints ?? '—')],
         ['Last checkpoint', mark(checkpoint)],
         ...(v.firstBad ? ([['First bad record', JSON.stringify(v.firstBad)]] as [string, string][]) : []),
-        ['Last verified', new Date().toLocaleString()],
+        [
+          'Last verified',
+          `now (full check)${tail ? `; the node's continuous check is at #${tail.seq}: ${tail.status}` : ''}`,
+        ],
       ]);
     });
 

@@ -1,7 +1,7 @@
 import { api } from '../api.js';
 import { fill, h, kv, svg } from '../dom.js';
 import type { Session } from '../session.js';
-import { load, section } from '../ui.js';
+import { load, section, when } from '../ui.js';
 
 interface Overview {
   /** Per minute, oldest first: { minute, allow, deny, approval_required }. */
@@ -15,7 +15,13 @@ interface Overview {
   pendingApprovals?: number;
   quarantinedTools?: number | unknown[];
   policyErrors?: number | unknown[];
-  audit?: { head?: unknown; checkpoint?: unknown; lastCheckpoint?: unknown };
+  activePolicyVersion?: string | null;
+  window?: { minutes: number; truncated: boolean };
+  audit?: {
+    headSeq?: number;
+    lastCheckpoint?: { seq: number; time: string } | null;
+    lastVerified?: { seq: number; status: string } | null;
+  };
 }
 
 const EFFECTS = ['allow', 'approval_required', 'deny'] as const;
@@ -80,7 +86,7 @@ export function renderOverview(main: HTMLElement, _s: Session): void {
         ),
       ),
       section(
-        'Decisions per minute',
+        `Decisions per minute (last ${o.window?.minutes ?? 60} minutes${o.window?.truncated ? ', truncated' : ''})`,
         chart(rows),
         h(
           'ul',
@@ -93,8 +99,23 @@ export function renderOverview(main: HTMLElement, _s: Session): void {
       section(
         'Audit chain',
         kv([
-          ['Head', JSON.stringify(o.audit?.head ?? null)],
-          ['Last checkpoint', JSON.stringify(o.audit?.checkpoint ?? o.audit?.lastCheckpoint ?? null)],
+          ['Head', o.audit?.headSeq != null ? `record #${o.audit.headSeq}` : '—'],
+          [
+            'Last checkpoint',
+            o.audit?.lastCheckpoint
+              ? `#${o.audit.lastCheckpoint.seq} at ${when(o.audit.lastCheckpoint.time)}`
+              : 'none yet',
+          ],
+          [
+            'Last verified',
+            o.audit?.lastVerified
+              ? `up to #${o.audit.lastVerified.seq}: ${o.audit.lastVerified.status}`
+              : '—',
+          ],
+          [
+            'Active policy',
+            o.activePolicyVersion ? h('code', { class: 'hash' }, o.activePolicyVersion) : '—',
+          ],
         ]),
       ),
     ];

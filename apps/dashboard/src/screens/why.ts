@@ -14,15 +14,71 @@ interface Why {
   policyVersion?: string;
   reasons?: unknown;
   errors?: unknown;
-  policies?: { agent?: unknown; user?: unknown } | unknown;
-  grantChain?: unknown;
+  /** The determining policies per principal: `[{ policyId, reason }]`. */
+  determining?: { agent?: unknown; user?: unknown };
+  grantChain?: ChainGrant[];
   grantId?: string | null;
-  approval?: unknown;
+  approval?: {
+    id: string;
+    status: string;
+    role: string;
+    quorum: number;
+    votes: { approver: string; verdict: string; comment: string | null; at: string }[];
+  } | null;
+  argsDigest?: string | null;
   approvalId?: string | null;
   args?: unknown;
   latencyMs?: number | null;
   nodeId?: string | null;
-  audit?: { seq?: number; hash?: string; chain?: unknown; verified?: unknown } | null;
+  /** chain: verified (checked by the node's tail verifier), pending, tampered or unknown. */
+  audit?: { seq?: number; hash?: string; chain?: string } | null;
+}
+
+interface ChainGrant {
+  id: string;
+  user?: string;
+  agent?: string;
+  actions?: string[];
+  expiresAt?: string;
+  revokedAt?: string | null;
+  missing?: boolean;
+}
+
+function grantItems(chain: ChainGrant[] | undefined, grantId: string | null | undefined): Child {
+  if (!chain || chain.length === 0) return grantId ? h('code', {}, grantId) : '—';
+  return h(
+    'ol',
+    { class: 'reasons' },
+    chain.map((g) =>
+      h(
+        'li',
+        {},
+        h('code', {}, g.id),
+        g.missing
+          ? ' (no longer stored)'
+          : ` — ${g.user} → ${g.agent}: ${(g.actions ?? []).join(', ')}; expires ${when(g.expiresAt)}${g.revokedAt ? `; revoked ${when(g.revokedAt)}` : ''}`,
+      ),
+    ),
+  );
+}
+
+function approvalItem(a: Why['approval'], id: string | null | undefined): Child {
+  if (!a) return id ? h('code', {}, id) : '—';
+  return h(
+    'div',
+    {},
+    h('code', {}, a.id),
+    ` — ${a.status}, ${a.role}, quorum ${a.quorum}`,
+    a.votes.length
+      ? h(
+          'ul',
+          { class: 'votes' },
+          a.votes.map((v) =>
+            h('li', {}, `${v.approver}: ${v.verdict}${v.comment ? ` — “${v.comment}”` : ''}`),
+          ),
+        )
+      : null,
+  );
 }
 
 /** A policy list entry as the server gives it: a string id, or {id|policyId, reason}. */
@@ -34,7 +90,7 @@ function policyItems(list: unknown): Child {
     list.map((p) => {
       if (typeof p === 'string') return h('li', {}, h('code', {}, p));
       const o = p as Record<string, unknown>;
-      const id = String(o.id ?? o.policyId ?? '?');
+      const id = String(o.policyId ?? o.id ?? o.code ?? '?');
       const reason = o.reason ?? o.message;
       return h('li', {}, h('code', {}, id), reason ? ` — ${String(reason)}` : '');
     }),
@@ -51,7 +107,7 @@ function plain(v: unknown): Child {
 export async function showWhy(target: HTMLElement, decisionId: string): Promise<void> {
   await load(target, async () => {
     const d = await api<Why>('GET', `/v1/decisions/${encodeURIComponent(decisionId)}`);
-    const pol = (d.policies ?? {}) as { agent?: unknown; user?: unknown };
+    const pol = d.determining ?? {};
     return h(
       'div',
       { class: 'why' },
@@ -62,17 +118,18 @@ export async function showWhy(target: HTMLElement, decisionId: string): Promise<
         ['Agent', d.agent],
         ['On behalf of', d.user ?? '—'],
         ['Resource', d.resource ?? '—'],
-        ['Policies (agent)', policyItems(pol.agent ?? (pol.user === undefined ? d.reasons : undefined))],
+        ['Policies (agent)', policyItems(pol.agent ?? (d.determining ? undefined : d.reasons))],
         ['Policies (user)', policyItems(pol.user)],
         ['Errors', policyItems(d.errors)],
-        ['Grant chain', plain(d.grantChain ?? d.grantId)],
-        ['Approval', plain(d.approval ?? d.approvalId)],
+        ['Grant chain', grantItems(d.grantChain, d.grantId)],
+        ['Approval', approvalItem(d.approval, d.approvalId)],
+        ['Args digest', d.argsDigest ? h('code', { class: 'hash' }, d.argsDigest) : '—'],
         ['Policy version', d.policyVersion ? h('code', {}, d.policyVersion) : '—'],
         ['Latency', d.latencyMs != null ? `${d.latencyMs} ms` : '—'],
         ['Node', d.nodeId ?? '—'],
         ['Audit record', d.audit?.seq != null ? `#${d.audit.seq}` : '—'],
         ['Record hash', d.audit?.hash ? h('code', { class: 'hash' }, d.audit.hash) : '—'],
-        ['Chain', plain(d.audit?.chain ?? d.audit?.verified)],
+        ['Chain status', plain(d.audit?.chain)],
       ]),
       h('h4', {}, 'Arguments (redacted copy)'),
       d.args === undefined ? h('p', { class: 'muted' }, 'Not given.') : argsTable(d.args),

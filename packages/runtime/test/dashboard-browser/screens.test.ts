@@ -111,10 +111,10 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the screens in a real browser', () =
     const diff = page.locator('figure.diff');
     await diff.waitFor();
     expect(await diff.locator('.del').allTextContents()).toContain(
-      '-   @reason("refunds up to 500 are allowed")\n',
+      '- @reason("refunds up to 500 are allowed")\n',
     );
     expect(await diff.locator('.add').allTextContents()).toContain(
-      '+   @reason("refunds up to 500 are allowed without a human")\n',
+      '+ @reason("refunds up to 500 are allowed without a human")\n',
     );
     await expectAccessible(page, 'policies');
     await screenshot(page, 'policies');
