@@ -29,7 +29,7 @@ const LABEL = { allow: 'allow', approval_required: 'approval required', deny: 'd
 
 const count = (v: number | unknown[] | undefined) => (Array.isArray(v) ? v.length : (v ?? 0));
 
-/** A stacked bar per minute; the numbers are also in a table below it for screen readers. */
+/** A stacked bar per minute, oldest on the left; the totals are in the legend below it as text. */
 function chart(rows: NonNullable<Overview['decisionsPerMinute']>): SVGElement {
   const W = 600;
   const H = 160;
@@ -48,10 +48,20 @@ function chart(rows: NonNullable<Overview['decisionsPerMinute']>): SVGElement {
       );
     }
   });
+  const label = (x: number, anchor: string, text: string) =>
+    svg('text', { x, y: H + 14, 'text-anchor': anchor }, text);
   return svg(
     'svg',
-    { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Decisions per minute by effect', class: 'chart' },
+    {
+      viewBox: `0 0 ${W} ${H + 18}`,
+      role: 'img',
+      'aria-label': 'Decisions per minute by effect',
+      class: 'chart',
+    },
+    svg('line', { x1: 0, y1: H, x2: W, y2: H, class: 'axis' }),
     ...bars,
+    label(2, 'start', `${rows.length} min ago`),
+    label(W - 2, 'end', `now (peak ${max}/min)`),
   );
 }
 
