@@ -155,6 +155,12 @@ export interface ToolPin {
   updatedAt: string;
   /** `admin:<keyId>`, `tofu` (trust on first use) or null while quarantined. */
   approvedBy: string | null;
+  /**
+   * The hash and definition last approved (by an admin or on first use), kept while a changed
+   * definition is quarantined so the change can be reviewed; null when none was ever approved.
+   */
+  approvedHash: string | null;
+  approvedDefinition: Record<string, unknown> | null;
 }
 
 /**

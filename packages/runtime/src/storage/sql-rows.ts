@@ -155,6 +155,11 @@ export function pinFromRow(r: Row): ToolPin {
     firstSeenAt: String(r.first_seen_at),
     updatedAt: String(r.updated_at),
     approvedBy: r.approved_by === null || r.approved_by === undefined ? null : String(r.approved_by),
+    approvedHash: strOrNull(r.approved_hash),
+    approvedDefinition:
+      r.approved_definition === null || r.approved_definition === undefined
+        ? null
+        : (JSON.parse(String(r.approved_definition)) as Record<string, unknown>),
   };
 }
 

@@ -256,6 +256,8 @@ export function everyStoreCall(
           firstSeenAt: t,
           updatedAt: t,
           approvedBy: 'tofu',
+          approvedHash: 'sha256:x',
+          approvedDefinition: {},
         }),
     ],
     getToolPin: ['read', () => store.getToolPin('s', 't')],
@@ -436,6 +438,8 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         firstSeenAt: '2026-01-05T10:00:00.000Z',
         updatedAt: '2026-01-05T10:00:00.000Z',
         approvedBy: null,
+        approvedHash: null,
+        approvedDefinition: null,
         ...over,
       });
 
@@ -459,6 +463,8 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
           hash: 'sha256:' + 'b'.repeat(64),
           status: 'approved',
           approvedBy: 'admin:key_1',
+          approvedHash: 'sha256:' + 'b'.repeat(64),
+          approvedDefinition: { name: 'read', description: 'reads a file, "quoted" ü' },
           updatedAt: '2026-01-06T10:00:00.000Z',
         });
         await store.putToolPin(a2);

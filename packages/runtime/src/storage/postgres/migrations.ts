@@ -219,6 +219,16 @@ CREATE INDEX ui_sessions_family ON ui_sessions (family);
 CREATE INDEX ui_sessions_expires ON ui_sessions (expires_at);
 `;
 
+/**
+ * The definition last approved stays on a pin while a changed one is quarantined, so the change can
+ * be reviewed (issue 11). Pins approved before this migration start with their current definition.
+ */
+const TOOL_PIN_APPROVED = `
+ALTER TABLE tool_pins ADD COLUMN approved_hash TEXT;
+ALTER TABLE tool_pins ADD COLUMN approved_definition TEXT;
+UPDATE tool_pins SET approved_hash = hash, approved_definition = definition WHERE status = 'approved';
+`;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
@@ -228,4 +238,5 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
   { name: '060_ui_sessions', sql: UI_SESSIONS },
+  { name: '061_tool_pin_approved', sql: TOOL_PIN_APPROVED },
 ];

@@ -553,11 +553,13 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     putToolPin: (pin) =>
       run(async () => {
         await pool.query(
-          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by,
+             approved_hash, approved_definition)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition,
              status = excluded.status, first_seen_at = excluded.first_seen_at, updated_at = excluded.updated_at,
-             approved_by = excluded.approved_by`,
+             approved_by = excluded.approved_by, approved_hash = excluded.approved_hash,
+             approved_definition = excluded.approved_definition`,
           [
             pin.server,
             pin.tool,
@@ -567,6 +569,8 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
             pin.firstSeenAt,
             pin.updatedAt,
             pin.approvedBy,
+            pin.approvedHash,
+            pin.approvedDefinition === null ? null : JSON.stringify(pin.approvedDefinition),
           ],
         );
       }),

@@ -477,11 +477,13 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     putToolPin: (pin) =>
       write(() => {
         exec(
-          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by,
+             approved_hash, approved_definition)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition,
              status = excluded.status, first_seen_at = excluded.first_seen_at, updated_at = excluded.updated_at,
-             approved_by = excluded.approved_by`,
+             approved_by = excluded.approved_by, approved_hash = excluded.approved_hash,
+             approved_definition = excluded.approved_definition`,
           pin.server,
           pin.tool,
           pin.hash,
@@ -490,6 +492,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           pin.firstSeenAt,
           pin.updatedAt,
           pin.approvedBy,
+          pin.approvedHash,
+          pin.approvedDefinition === null ? null : JSON.stringify(pin.approvedDefinition),
         );
       }),
     getToolPin: (server, tool) =>
