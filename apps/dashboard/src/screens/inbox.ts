@@ -99,16 +99,13 @@ function votes(a: Approval): HTMLElement | string {
   );
 }
 
-function policyOf(a: Approval): [string, string] {
-  const id = a.policy?.id ?? a.policyId ?? null;
-  const reason = a.policy?.reason ?? a.reason ?? null;
-  return [id ?? '—', reason ?? '—'];
+function policyOf(a: Approval): [string | null, string | null] {
+  return [a.policy?.id ?? a.policyId ?? null, a.policy?.reason ?? a.reason ?? null];
 }
 
 /** One pending approval: what runs (the real args), why it asks, what the approval is bound to, and the vote. */
 function approvalCard(a: Approval, s: Session): HTMLElement {
   const approvals = a.votes.filter((v) => v.verdict === 'approve').length;
-  const [policyId, reason] = policyOf(a);
   const headingId = `apr-${a.id}`;
   const comment = h('textarea', { id: `comment-${a.id}`, name: 'comment', rows: 2, maxlength: 2000 });
   const out = h('div', { class: 'vote-result', 'aria-live': 'polite' });
@@ -146,10 +143,6 @@ function approvalCard(a: Approval, s: Session): HTMLElement {
     argsTable(a.args),
     h('h3', {}, 'Why it asks'),
     why,
-    kv([
-      ['Policy', h('code', {}, policyId)],
-      ['Reason', reason],
-    ]),
     h(
       'details',
       { class: 'binding', open: true },
@@ -184,33 +177,42 @@ function approvalCard(a: Approval, s: Session): HTMLElement {
   return card;
 }
 
-/** The determining policy from the decision that asked, when this role may read it. */
+/** The policy and `@reason` that asked: from the approval when the server gives them, else from the decision. */
 async function whyItAsks(target: HTMLElement, a: Approval): Promise<void> {
-  if (a.policy || a.policyId) return;
-  try {
-    const d = await api<{ reasons?: unknown }>('GET', `/v1/decisions/${encodeURIComponent(a.decisionId)}`);
-    const reasons = Array.isArray(d.reasons) ? d.reasons : [];
-    const rows = reasons.map((r) =>
-      typeof r === 'string'
-        ? h('li', {}, h('code', {}, r))
-        : h(
-            'li',
-            {},
-            h(
-              'code',
-              {},
-              String((r as { policyId?: string; id?: string }).policyId ?? (r as { id?: string }).id ?? ''),
-            ),
-            ' ',
-            String((r as { reason?: string }).reason ?? ''),
-          ),
+  const [policyId, reason] = policyOf(a);
+  if (policyId) {
+    target.replaceChildren(
+      h('ul', { class: 'reasons' }, h('li', {}, h('code', {}, policyId), reason ? ` — ${reason}` : '')),
     );
-    if (rows.length) target.replaceChildren(h('ul', { class: 'reasons' }, rows));
+    return;
+  }
+  try {
+    const d = await api<{ reasons?: { policyId?: string; reason?: string; principal?: string }[] }>(
+      'GET',
+      `/v1/decisions/${encodeURIComponent(a.decisionId)}`,
+    );
+    const rows = (d.reasons ?? []).map((r) =>
+      h(
+        'li',
+        {},
+        h('code', {}, String(r.policyId ?? '')),
+        r.reason ? ` — ${r.reason}` : '',
+        r.principal ? h('span', { class: 'muted' }, ` (for the ${r.principal})`) : '',
+      ),
+    );
+    target.replaceChildren(
+      rows.length ? h('ul', { class: 'reasons' }, rows) : h('p', { class: 'muted' }, 'No policy recorded.'),
+    );
   } catch {
-    /* not readable by this role: the record's fields below still say what they can */
+    target.replaceChildren(
+      h(
+        'p',
+        { class: 'muted' },
+        `A policy requiring ${a.role} approval asked; its text is not readable with your role.`,
+      ),
+    );
   }
 }
-
 async function recentHistory(target: HTMLElement, a: Approval, _s: Session): Promise<void> {
   try {
     const page = await api<Page<AuditItem>>(
