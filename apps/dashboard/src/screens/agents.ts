@@ -69,11 +69,10 @@ export function renderAgents(main: HTMLElement, _s: Session): void {
   });
 }
 
+/** `POST /v1/agents/:id/suspend|resume`: one agent's status, without resending the entity document. */
 async function setStatus(agent: Agent, status: 'active' | 'suspended'): Promise<void> {
-  // The whole entities document is the unit the API replaces; only this agent's status changes.
-  const doc = await api<Entities>('GET', '/v1/entities');
-  const next = { ...doc, agents: doc.agents.map((a) => (a.id === agent.id ? { ...a, status } : a)) };
-  await api('PUT', '/v1/entities', next);
+  const verb = status === 'suspended' ? 'suspend' : 'resume';
+  await api('POST', `/v1/agents/${encodeURIComponent(agent.id)}/${verb}`);
 }
 
 function showAgents(target: HTMLElement): Promise<void> {
