@@ -88,6 +88,12 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the approvals inbox in a real browse
     await page.getByRole('tab', { name: 'History' }).click();
     await page.locator('ol.inbox li', { hasText: 'payments.refund · consumed' }).first().waitFor();
     await expectAccessible(page, 'inbox history');
+
+    // Signing out ends the session on the server: the same browser can no longer read the inbox.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    const after = await page.evaluate<number>("fetch('/v1/approvals').then((r) => r.status)");
+    expect(after).toBe(401);
     await context.close();
   });
 
