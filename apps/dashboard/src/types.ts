@@ -1,32 +1,12 @@
 /** The v1 API shapes the dashboard reads (docs/api.md); unknown extra fields are ignored. */
 
-export interface Vote {
-  approver: string;
-  verdict: 'approve' | 'deny';
-  comment: string | null;
-  at: string;
-}
+// Types only (erased by the bundler): the SDK's wire types are the v1 API's shapes.
+import type { Approval as WireApproval } from '@mandate/sdk';
 
-export interface Approval {
-  id: string;
-  callHash: string;
-  decisionId: string;
-  agent: string;
-  user: string | null;
-  action: string;
-  resource: string | null;
-  policyVersion: string;
-  role: string;
-  quorum: number;
-  summary: string;
-  args: Record<string, unknown>;
-  status: 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';
-  requestedAt: string;
-  expiresAt: string;
-  votes: Vote[];
-  resolvedAt: string | null;
-  consumedAt: string | null;
-  /** The policy that asked for the approval and its @reason, when the server gives them. */
+export type { ApprovalVote as Vote } from '@mandate/sdk';
+
+/** An approval as `GET /v1/approvals` returns it, and the asking policy should the server add it. */
+export interface Approval extends WireApproval {
   policy?: { id: string; reason?: string | null } | null;
   policyId?: string | null;
   reason?: string | null;
