@@ -42,6 +42,7 @@ import {
   createHttpServer,
   createJwtVerifier,
   createMetrics,
+  createOidcClient,
   type Metrics,
 } from '../http/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
@@ -410,6 +411,7 @@ export async function createMandate(
                   secureCookies: dashboardConfig.secureCookies,
                   dir: dashboardDir(loaded),
                   maxStreamsPerKey: dashboardConfig.maxStreamsPerKey,
+                  ...(dashboardConfig.oidc ? { oidc: createOidcClient(dashboardConfig.oidc, clock) } : {}),
                 },
               }
             : {}),

@@ -15,6 +15,7 @@ import type { AuditIntegrity, TrailRead } from '../audit/index.js';
 import type { SinkStatus } from '../sinks/index.js';
 import type { Alerting } from '../alerts/index.js';
 import type { SessionService } from '../sessions/index.js';
+import type { OidcClient } from './oidc.js';
 
 /** The dashboard (`/ui`) and its sessions (ADR 0022); absent when `dashboard.enabled` is false. */
 export interface DashboardDeps {
@@ -25,6 +26,8 @@ export interface DashboardDeps {
   dir: string;
   /** Open decision streams per credential. */
   maxStreamsPerKey: number;
+  /** OpenID Connect sign-in, when `dashboard.oidc` is configured. */
+  oidc?: OidcClient;
 }
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */

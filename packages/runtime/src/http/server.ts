@@ -22,6 +22,7 @@ import { registerAlertRoutes } from './routes/alerts.js';
 import { registerSessionRoutes } from './routes/sessions.js';
 import { registerDecisionStreamRoutes } from './routes/decision-stream.js';
 import { registerOverviewRoutes } from './routes/overview.js';
+import { registerOidcRoutes } from './routes/oidc.js';
 import { SESSION_COOKIE, readCookie, sessionCaller } from './session-cookie.js';
 import { serveDashboard } from './static.js';
 
@@ -46,16 +47,21 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);
   registerSessionRoutes(route, deps);
+  registerOidcRoutes(route, deps);
   registerOverviewRoutes(route, deps);
 
   /**
    * The caller of a request: the `Authorization` header when there is one (bearer requests are
    * unchanged), else the dashboard's session cookie (with its CSRF checks), else a 401.
    */
-  const authenticateRequest = (req: IncomingMessage, res: ServerResponse): Promise<Caller> => {
+  const authenticateRequest = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    known: (caller: Caller) => void,
+  ): Promise<Caller> => {
     const header = req.headers.authorization;
     const cookie = header === undefined && deps.dashboard ? readCookie(req, SESSION_COOKIE) : undefined;
-    return cookie ? sessionCaller(req, res, cookie, deps.dashboard!) : authenticateHeader(header);
+    return cookie ? sessionCaller(req, res, cookie, deps.dashboard!, known) : authenticateHeader(header);
   };
   const reauthenticate = async (req: IncomingMessage): Promise<void> => {
     const header = req.headers.authorization;
@@ -97,6 +103,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     let caller: Caller | undefined;
+    // Who a session is, also when its CSRF check then refuses the request (recorded under its key).
+    let sessionOf: Caller | undefined;
     let routeLabel = `${req.method} (no route)`;
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -140,7 +148,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         url,
         params,
         requestId,
-        caller: async () => (caller ??= await authenticateRequest(req, res)),
+        caller: async () => (caller ??= await authenticateRequest(req, res, (c) => (sessionOf = c))),
         reauthenticate: () => reauthenticate(req),
         body: () => readJsonBody(req, deps.options.maxBodyBytes, deps.options.maxJsonDepth),
       };
@@ -158,7 +166,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         send(res, res.statusCode || 200, JSON.stringify(result ?? null), 'application/json');
       }
     } catch (err) {
-      await recordRefusal(req, err, requestId, routeLabel, caller);
+      await recordRefusal(req, err, requestId, routeLabel, caller ?? sessionOf);
       sendError(res, err, requestId);
     }
   }
@@ -231,6 +239,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
 /** Codes that mean "this caller may not do this" or "this input is refused": recorded when the caller is known. */
 const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'forbidden',
+  'csrf',
   'agent_mismatch',
   'self_approval',
   'wrong_role',

@@ -95,8 +95,11 @@ export async function sessionCaller(
   res: ServerResponse,
   id: string,
   deps: SessionAuthDeps,
+  /** Told who the session is before the CSRF checks, so a refusal can be recorded under its key. */
+  known: (caller: Caller) => void = () => undefined,
 ): Promise<Caller> {
   const { caller, session, rotated } = await deps.sessions.resolve(id);
+  known(caller);
   if (!SAFE_METHODS.has(req.method ?? 'GET')) {
     refuseCrossSite(req);
     const sent = req.headers['x-csrf-token'];

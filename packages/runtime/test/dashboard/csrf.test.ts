@@ -44,8 +44,16 @@ describe('CSRF on cookie-authenticated requests', () => {
       403,
       'csrf',
     );
-    // None of the refused ones voted.
+    // None of the refused ones voted; each is on the record as a refusal under frank's key.
     expect((await client(t.url).get(`/v1/approvals/${id}`, KEYS.admin)).body.votes).toEqual([]);
+    await t.m.refusals.flush();
+    const refused = (await t.m.store.queryAudit({ type: 'request.refused', limit: 100 })).map(
+      (r) => JSON.parse(r.eventText).data,
+    );
+    expect(refused.filter((d) => d.code === 'csrf')).toHaveLength(6);
+    expect(new Set(refused.filter((d) => d.code === 'csrf').map((d) => d.caller.subject))).toEqual(
+      new Set(['frank']),
+    );
 
     const ok = await browserRequest(t.url, s, 'POST', approve, {
       json,
