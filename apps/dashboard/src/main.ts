@@ -140,6 +140,7 @@ function showSignIn(): void {
   document.title = 'Sign in · Mandate';
   void ssoOffered().then((yes) => {
     sso.hidden = !yes;
+    form.dataset.sso = yes ? 'offered' : 'absent';
   });
 }
 
