@@ -5,17 +5,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, mcpClient, startMandate, toolServerUpstream } from '../gateway/helpers.js';
+import {
+  BOT_ENTITIES,
+  ECHO_POLICIES,
+  ECHO_SCHEMA,
+  mcpClient,
+  startMandate,
+  toolServerUpstream,
+} from '../gateway/helpers.js';
 import { browserRequest, signIn } from './helpers.js';
 import { expectError, type Json } from '../fixtures/http.js';
-
-const SCHEMA = `
-entity Agent = { roles: Set<String>, status: String };
-entity User = { roles: Set<String>, status: String };
-entity Tool;
-action "tools.echo" appliesTo { principal: [Agent, User], resource: Tool };
-`;
-const POLICIES = `@id("echo") permit (principal is Agent, action == Action::"tools.echo", resource);`;
 
 describe('tool pins for review', () => {
   let m: Mandate;
@@ -28,8 +27,8 @@ describe('tool pins for review', () => {
     descFile = join(tmp, `pins-${process.pid}-${Date.now()}-desc.txt`);
     writeFileSync(descFile, 'Echo text back.');
     ({ m, url } = await startMandate({
-      schema: SCHEMA,
-      policies: POLICIES,
+      schema: ECHO_SCHEMA,
+      policies: ECHO_POLICIES,
       entities: BOT_ENTITIES,
       gateway: { upstreams: [toolServerUpstream('tools', { DESC_FILE: descFile })], holdForApprovalMs: 0 },
     }));

@@ -1,3 +1,5 @@
+import { TOOL_PIN_APPROVED_SQL, UI_SESSIONS_SQL } from '../shared-migrations.js';
+
 /** One forward-only schema step; `name` is recorded in `schema_migrations` once applied. */
 export interface SqliteMigration {
   name: string;
@@ -200,34 +202,6 @@ CREATE TABLE sink_cursors (
 );
 `;
 
-/** Dashboard sessions (ADR 0022): by the hash of the id only, shared by every node. */
-const UI_SESSIONS = `
-CREATE TABLE ui_sessions (
-  id_hash TEXT PRIMARY KEY,
-  family TEXT NOT NULL,
-  key_id TEXT NOT NULL,
-  role TEXT NOT NULL,
-  subject TEXT,
-  csrf_token TEXT NOT NULL,
-  issued_at TEXT NOT NULL,
-  expires_at TEXT NOT NULL,
-  max_expires_at TEXT NOT NULL,
-  replaced_until TEXT
-);
-CREATE INDEX ui_sessions_family ON ui_sessions (family);
-CREATE INDEX ui_sessions_expires ON ui_sessions (expires_at);
-`;
-
-/**
- * The definition last approved stays on a pin while a changed one is quarantined, so the change can
- * be reviewed (issue 11). Pins approved before this migration start with their current definition.
- */
-const TOOL_PIN_APPROVED = `
-ALTER TABLE tool_pins ADD COLUMN approved_hash TEXT;
-ALTER TABLE tool_pins ADD COLUMN approved_definition TEXT;
-UPDATE tool_pins SET approved_hash = hash, approved_definition = definition WHERE status = 'approved';
-`;
-
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
@@ -236,6 +210,6 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '040_approval_tool_hash', sql: 'ALTER TABLE approvals ADD COLUMN tool_hash TEXT;' },
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
-  { name: '060_ui_sessions', sql: UI_SESSIONS },
-  { name: '061_tool_pin_approved', sql: TOOL_PIN_APPROVED },
+  { name: '060_ui_sessions', sql: UI_SESSIONS_SQL },
+  { name: '061_tool_pin_approved', sql: TOOL_PIN_APPROVED_SQL },
 ];
