@@ -1,56 +1,30 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Provider from 'oidc-provider';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestMandate, disposeAll, type TestMandate } from '../fixtures/mandate.js';
+import { createTestIssuer, type TestIssuer } from '../fixtures/oidc.js';
 import { HAVE_CHROMIUM, expectAccessible, launch, personPage } from './harness.js';
-
-const SECRET = 'a-client-secret-of-the-dashboard';
 
 /** Single sign-on in the browser: the dashboard's SSO link, a real OpenID provider's pages, back signed in. */
 describe.skipIf(!HAVE_CHROMIUM)('dashboard: sign in with SSO (OpenID Connect) in a real browser', () => {
-  let op: Server;
+  let op: TestIssuer;
   let withSso: TestMandate;
   let withoutSso: TestMandate;
   let browser: Browser;
 
   beforeAll(async () => {
-    op = createServer();
-    await new Promise<void>((r) => op.listen(0, '127.0.0.1', r));
-    const issuer = `http://127.0.0.1:${(op.address() as AddressInfo).port}`;
+    op = await createTestIssuer({ frank: 'approver' });
     withSso = await createTestMandate({
       config: (raw) => {
-        raw.dashboard = { oidc: { issuer, clientId: 'mandate', clientSecret: SECRET } };
+        raw.dashboard = { oidc: { issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret } };
       },
     });
     withoutSso = await createTestMandate();
-    const provider = new Provider(issuer, {
-      clients: [
-        {
-          client_id: 'mandate',
-          client_secret: SECRET,
-          redirect_uris: [`${withSso.url}/v1/sessions/oidc/callback`],
-          grant_types: ['authorization_code'],
-          response_types: ['code'],
-          token_endpoint_auth_method: 'client_secret_basic',
-        },
-      ],
-      claims: { openid: ['sub', 'mandate_role'] },
-      conformIdTokenClaims: false,
-      findAccount: async (_ctx: unknown, id: string) => ({
-        accountId: id,
-        claims: async () => ({ sub: id, ...(id === 'frank' ? { mandate_role: 'approver' } : {}) }),
-      }),
-      pkce: { required: () => true },
-    });
-    op.on('request', provider.callback());
+    op.start([`${withSso.url}/v1/sessions/oidc/callback`]);
     browser = await launch();
   });
   afterAll(async () => {
     await browser?.close();
-    op?.closeAllConnections();
-    await new Promise((r) => op?.close(r));
+    await op?.close();
     await disposeAll();
   });
 
