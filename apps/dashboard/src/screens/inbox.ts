@@ -5,26 +5,58 @@ import type { Approval, AuditItem, Page } from '../types.js';
 import { argsTable, effectBadge, errorBox, load, notice, timeLeft, when } from '../ui.js';
 
 /** Approvals inbox: pending items for my roles (oldest first) and a History tab of resolved ones. */
-export function renderInbox(main: HTMLElement, s: Session, id: string | null): void {
+export function renderInbox(main: HTMLElement, s: Session, id: string | null): (() => void) | void {
   if (id) return one(main, s, decodeURIComponent(id));
-  const tabPending = h('button', { type: 'button', role: 'tab', id: 'tab-pending' }, 'Pending');
-  const tabHistory = h('button', { type: 'button', role: 'tab', id: 'tab-history' }, 'History');
+  const tabs = {
+    pending: h(
+      'button',
+      { type: 'button', role: 'tab', id: 'tab-pending', 'aria-controls': 'inbox-panel' },
+      'Pending',
+    ),
+    history: h(
+      'button',
+      { type: 'button', role: 'tab', id: 'tab-history', 'aria-controls': 'inbox-panel' },
+      'History',
+    ),
+  };
   const panel = h('div', { role: 'tabpanel', id: 'inbox-panel' });
-  const show = (which: 'pending' | 'history') => {
-    tabPending.setAttribute('aria-selected', String(which === 'pending'));
-    tabHistory.setAttribute('aria-selected', String(which === 'history'));
-    panel.setAttribute('aria-labelledby', which === 'pending' ? 'tab-pending' : 'tab-history');
+  let current: keyof typeof tabs = 'pending';
+  const show = (which: keyof typeof tabs) => {
+    current = which;
+    for (const [k, tab] of Object.entries(tabs)) {
+      tab.setAttribute('aria-selected', String(k === which));
+      // Roving focus (the ARIA tabs pattern): Tab reaches the selected tab, arrows move between them.
+      tab.tabIndex = k === which ? 0 : -1;
+    }
+    panel.setAttribute('aria-labelledby', tabs[which].id);
     void (which === 'pending' ? pending(panel, s) : history(panel, s));
   };
-  tabPending.addEventListener('click', () => show('pending'));
-  tabHistory.addEventListener('click', () => show('history'));
+  for (const [k, tab] of Object.entries(tabs) as [keyof typeof tabs, HTMLButtonElement][]) {
+    tab.addEventListener('click', () => show(k));
+    tab.addEventListener('keydown', (e) => {
+      if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+      const next = k === 'pending' ? 'history' : 'pending';
+      show(next);
+      tabs[next].focus();
+    });
+  }
+  const timeLeftTimer = window.setInterval(() => {
+    for (const el of panel.querySelectorAll<HTMLElement>('.timeleft[data-expires]'))
+      el.textContent = timeLeft(el.dataset.expires!);
+  }, 30_000);
   fill(
     main,
     h('h1', {}, 'Approvals'),
-    h('div', { role: 'tablist', 'aria-label': 'Approvals', class: 'tabs' }, tabPending, tabHistory),
+    h(
+      'div',
+      { class: 'inbox-bar' },
+      h('div', { role: 'tablist', 'aria-label': 'Approvals', class: 'tabs' }, tabs.pending, tabs.history),
+      button('Refresh', () => show(current)),
+    ),
     panel,
   );
   show('pending');
+  return () => window.clearInterval(timeLeftTimer);
 }
 
 /** One approval by id, whatever its status: the server decides whether this person may see it. */
@@ -137,7 +169,7 @@ function approvalCard(a: Approval, s: Session): HTMLElement {
       ['On behalf of', a.user ?? '—'],
       ['Resource', a.resource ?? '—'],
       ['Needs', `${a.role} (${approvals} of ${a.quorum} approvals)`],
-      ['Time left', h('span', { class: 'timeleft' }, timeLeft(a.expiresAt))],
+      ['Time left', h('span', { class: 'timeleft', 'data-expires': a.expiresAt }, timeLeft(a.expiresAt))],
     ]),
     h('h3', {}, 'Arguments (exactly what will run)'),
     argsTable(a.args),

@@ -33,8 +33,8 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the approvals inbox in a real browse
     await disposeAll();
   });
 
-  const requestLargeRefund = async () => {
-    const d = await api.decide(KEYS.supportBot, refund(900, { intent: 'duplicate charge' }));
+  const requestLargeRefund = async (amount = 900) => {
+    const d = await api.decide(KEYS.supportBot, refund(amount, { intent: 'duplicate charge' }));
     expect(d.body.effect).toBe('approval_required');
     return d.body.approval!.id;
   };
@@ -172,6 +172,16 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the approvals inbox in a real browse
     expect(await page.evaluate<string>('getComputedStyle(document.activeElement).outlineStyle')).not.toBe(
       'none',
     );
+    // A request made while the inbox is open shows after Refresh; the arrow keys move between the tabs.
+    const later = await requestLargeRefund(901);
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator(`article[data-approval="${later}"]`).waitFor();
+    await page.getByRole('tab', { name: 'Pending' }).focus();
+    await page.keyboard.press('ArrowRight');
+    expect(await page.getByRole('tab', { name: 'History' }).getAttribute('aria-selected')).toBe('true');
+    expect(await page.evaluate<string>('document.activeElement.textContent')).toBe('History');
+    await page.keyboard.press('ArrowLeft');
+    await page.locator(`article[data-approval="${later}"]`).waitFor();
     await expectAccessible(page, 'inbox at 390 px');
     await screenshot(page, 'inbox-phone');
     await context.close();
