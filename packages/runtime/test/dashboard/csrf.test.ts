@@ -1,7 +1,7 @@
 // Issue 11: a cookie alone never changes state. Cookie-authenticated non-GET requests need the
 // session's CSRF token and must not come from another site or origin; bearer requests are unchanged.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestMandate, disposeAll } from '../fixtures/mandate.js';
+import { createTestMandate, disposeAll, examplePolicySource } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, refund } from '../fixtures/http.js';
 import { browserRequest, signIn } from './helpers.js';
 
@@ -122,6 +122,29 @@ describe('CSRF on cookie-authenticated requests', () => {
 });
 
 describe('approving through a session', () => {
+  it('with a quorum of two, one person voting twice is refused; a second approver completes it', async () => {
+    const t = await createTestMandate();
+    const api = client(t.url);
+    const source = examplePolicySource();
+    source.policies['agents.cedar'] = source.policies['agents.cedar']!.replace(
+      '@approval("finance-manager")',
+      '@approval("finance-manager")\n@quorum("2")',
+    );
+    expect((await api.put('/v1/policies', KEYS.admin, source)).status).toBe(200);
+    const id = await pendingRefund(t.url);
+    const frank = await signIn(t.url, KEYS.frank);
+    const first = await browserRequest(t.url, frank, 'POST', `/v1/approvals/${id}/approve`, { json: {} });
+    expect(first.status, first.text).toBe(200);
+    expect(first.body.status).toBe('pending');
+    const twice = await browserRequest(t.url, frank, 'POST', `/v1/approvals/${id}/approve`, { json: {} });
+    expectError(twice, 409, 'duplicate_approver');
+    const fiona = await signIn(t.url, KEYS.fiona);
+    const second = await browserRequest(t.url, fiona, 'POST', `/v1/approvals/${id}/approve`, { json: {} });
+    expect(second.status, second.text).toBe(200);
+    expect(second.body.status).toBe('approved');
+    expect(second.body.votes.map((v: { approver: string }) => v.approver)).toEqual(['frank', 'fiona']);
+  });
+
   it('the finance manager approves; the user the agent acts for cannot; a second vote is refused', async () => {
     const t = await createTestMandate();
     const id = await pendingRefund(t.url);
