@@ -79,7 +79,7 @@ export function defaultOptions(quick: boolean, env: NodeJS.ProcessEnv = process.
     decideConcurrency: 32,
     survivalEvaluations: quick ? 1000 : 20_000,
     gatewayCalls: quick ? 50 : Math.max(500, Math.round(seconds * 300)),
-    memoryPolicies: quick ? 1000 : 10_000,
+    memoryPolicies: quick ? 200 : 10_000,
     openFractions: [0.5, 0.8],
     cerbos: env.MANDATE_BENCH_CERBOS === '1' || (!quick && env.MANDATE_BENCH_CERBOS !== '0'),
     progress: (line) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`),
