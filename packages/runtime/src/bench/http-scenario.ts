@@ -8,7 +8,15 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AnswerTally, launchServer, probe, type HttpTarget, type LaunchedServer } from './http.js';
+import {
+  AnswerTally,
+  effectOf,
+  launchServer,
+  probe,
+  type HttpTarget,
+  type LaunchedServer,
+  type TallyCounts,
+} from './http.js';
 import { checkHttpAudit, type HttpAuditCheck } from './http-audit.js';
 import { startLoadGenerator, type LoadGenerator } from './loadgen.js';
 import type { Sample } from './measure.js';
@@ -62,7 +70,14 @@ export interface HttpScenarioResult {
   /** How the servers and the load generator were pinned (null: not pinned). */
   pinning: { servers: string | null; generator: string | null; generatorWhere: 'child' | 'in-process' };
   /** The Cerbos rows: the version run, or why there are none. */
-  cerbos: { package: string; version: string; ran: boolean; note: string };
+  cerbos: {
+    package: string;
+    version: string;
+    ran: boolean;
+    note: string;
+    /** What Cerbos answered over the run (every answer must be an allow). */
+    answers?: TallyCounts;
+  };
   /** The cedar-engine Mandate child's group-commit counters at shutdown. */
   mandateAudit?: { appended?: number; batches?: number };
   /** One audit check per Mandate server. */
@@ -92,7 +107,12 @@ export async function runHttpScenario(o: HttpScenarioOptions): Promise<HttpScena
   const rows: HttpRow[] = [];
   let responseBytes = 0;
   let bareBody = '';
-  const cerbosInfo = { package: CERBOS_PACKAGE, version: CERBOS_VERSION, ran: false, note: '' };
+  const cerbosInfo: HttpScenarioResult['cerbos'] = {
+    package: CERBOS_PACKAGE,
+    version: CERBOS_VERSION,
+    ran: false,
+    note: '',
+  };
   try {
     for (const key of ['mandate', 'mandate-compiled'] as const) {
       const engine = LABEL_ENGINE[key];
@@ -138,36 +158,24 @@ export async function runHttpScenario(o: HttpScenarioOptions): Promise<HttpScena
     let cerbosTarget: HttpTarget | undefined;
     const cerbosTally = new AnswerTally();
     if (o.cerbos) {
-      const got = await ensureCerbos(o.progress);
-      if ('error' in got) {
-        cerbosInfo.note = `not run: ${got.error}`;
-        o.progress(`cerbos: ${cerbosInfo.note}`);
-      } else {
+      // Cerbos is the comparison, not the subject: when it cannot be installed or started the
+      // report says why and the bench goes on without its rows.
+      try {
+        const got = await ensureCerbos(o.progress);
+        if ('error' in got) throw new Error(got.error);
         o.progress(`cerbos: starting cerbos ${CERBOS_VERSION} (disk store, 127.0.0.1)…`);
         cerbos = await startCerbos(got.binary, join(o.dir, 'cerbos'));
-        cerbosTarget = {
-          url: cerbos.url,
-          path: '/api/check/resources',
-          headers: {},
-          body: cerbosCheckBody(),
-          answer: 'cerbos',
-        };
-        // The policy must decide, not just answer: 120 is allowed and 620 (over refund-small's 500) is not.
-        const [yes, no] = [
-          await probe(cerbosTarget, cerbosTally),
-          await probe({ ...cerbosTarget, body: cerbosCheckBody(620) }),
-        ];
-        const effects = [yes, no].map((a) =>
-          a.status === 200 ? JSON.stringify(JSON.parse(a.body).results?.[0]?.actions) : a.status,
-        );
-        if (!/EFFECT_ALLOW/.test(String(effects[0])) || !/EFFECT_DENY/.test(String(effects[1]))) {
-          throw new Error(`bench: cerbos must allow 120 and deny 620; got ${effects.join(' and ')}`);
-        }
+        cerbosTarget = await checkCerbos(cerbos.url, cerbosTally);
         cerbosInfo.ran = true;
-        cerbosInfo.note = `cerbos ${CERBOS_VERSION}, disk store, /api/check/resources`;
+        cerbosInfo.note = `cerbos ${CERBOS_VERSION}, disk store, POST /api/check/resources`;
+      } catch (err) {
+        cerbosInfo.note = `not run: ${(err as Error).message}`;
+        o.progress(`cerbos: ${cerbosInfo.note}`);
+        await cerbos?.stop().catch(() => undefined);
+        cerbos = undefined;
       }
     } else {
-      cerbosInfo.note = 'not run (quick run; MANDATE_BENCH_CERBOS=1 to force it)';
+      cerbosInfo.note = 'not run (quick run; MANDATE_BENCH_CERBOS=1 runs it)';
     }
 
     gen = startLoadGenerator(o.where);
@@ -256,4 +264,21 @@ export async function runHttpScenario(o: HttpScenarioOptions): Promise<HttpScena
       : {}),
     audits,
   };
+}
+
+/** The target for Cerbos, once its policy decides like Mandate's: 120 is allowed, 620 (over refund-small's 500) is not. */
+async function checkCerbos(url: string, tally: AnswerTally): Promise<HttpTarget> {
+  const target: HttpTarget = {
+    url,
+    path: '/api/check/resources',
+    headers: {},
+    body: cerbosCheckBody(),
+    answer: 'cerbos',
+  };
+  const yes = await probe(target, tally);
+  const no = await probe({ ...target, body: cerbosCheckBody(620) });
+  const [a, b] = [yes, no].map((x) => (x.status === 200 ? effectOf(x, 'cerbos') : `HTTP ${x.status}`));
+  if (a !== 'allow' || b !== 'deny')
+    throw new Error(`cerbos must allow 120 and deny 620; it answered ${a} and ${b}`);
+  return target;
 }

@@ -188,6 +188,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         problems.push(`http ${a.server}: answers other than allow: ${JSON.stringify(a.effects)}`);
     }
 
+    const cerbosAnswers = http.cerbos.answers;
+    if (
+      cerbosAnswers &&
+      (cerbosAnswers.clientErrors > 0 || Object.keys(cerbosAnswers.effects).some((e) => e !== 'allow'))
+    )
+      problems.push(`http: Cerbos answered other than allow: ${JSON.stringify(cerbosAnswers)}`);
+
     const gateway =
       o.gatewayCalls > 0 ? await runGatewayBench({ calls: o.gatewayCalls, progress: o.progress }) : null;
     if (gateway && (gateway.audit.decisionEvents !== gateway.audit.calls || !gateway.audit.verified)) {

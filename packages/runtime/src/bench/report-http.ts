@@ -2,7 +2,7 @@
 import type { HttpRow, HttpScenarioResult, HttpServerKey } from './http-scenario.js';
 import type { MemoryBenchResult } from './memory-bench.js';
 import type { OpenSample } from './open-loop.js';
-import { fmtMiB, fmtOps, fmtRatio, fmtUs, perFsync, row } from './report.js';
+import { fmtMiB, fmtOps, fmtRatio, fmtUs, perFsync, row } from './format.js';
 
 const SERVER_LABEL: Record<HttpServerKey, string> = {
   bare: 'bare Node http *(baseline)*',

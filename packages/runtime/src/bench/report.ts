@@ -3,7 +3,10 @@ import type { GatewayBenchResult } from './gateway-bench.js';
 import type { HttpScenarioResult } from './http-scenario.js';
 import type { InProcessResult } from './inprocess.js';
 import type { MemoryBenchResult } from './memory-bench.js';
+import { fmtOps, fmtRatio, fmtUs, perFsync, row } from './format.js';
 import { httpTables, memoryTable } from './report-http.js';
+
+export { fmtMiB, fmtOps, fmtRatio, fmtUs } from './format.js';
 import type { Sample } from './measure.js';
 import type { SinksBenchResult } from './sinks-bench.js';
 import type { TelemetryBenchResult } from './telemetry-bench.js';
@@ -69,35 +72,6 @@ export interface BenchResult {
   problems: string[];
   durationSeconds: number;
 }
-
-export function fmtOps(n: number): string {
-  if (n >= 100) return Math.round(n).toLocaleString('en-US');
-  if (n >= 10) return n.toFixed(1);
-  return n.toFixed(2);
-}
-
-export function fmtUs(us: number): string {
-  if (us < 1000) return `${us.toFixed(us < 10 ? 1 : 0)} µs`;
-  if (us < 100_000) return `${(us / 1000).toFixed(2)} ms`;
-  return `${(us / 1000).toFixed(0)} ms`;
-}
-
-export function fmtMiB(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-}
-
-export function fmtRatio(r: number): string {
-  if (!Number.isFinite(r)) return '–';
-  if (r >= 100) return `${Math.round(r).toLocaleString('en-US')}×`;
-  if (r >= 10) return `${r.toFixed(1)}×`;
-  return `${r.toFixed(2)}×`;
-}
-
-export const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
-
-/** Group commit: audit events per store transaction (each one fsync with synchronous=FULL). */
-export const perFsync = (c: { events: number; transactions: number }) =>
-  c.transactions > 0 ? (c.events / c.transactions).toFixed(1) : '–';
 
 function inProcessTable(r: InProcessResult): string[] {
   const raw = r.rows.find((x) => x.key === 'raw')!.sample;
