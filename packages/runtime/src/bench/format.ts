@@ -25,6 +25,11 @@ export function fmtRatio(r: number): string {
 
 export const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
 
+/** A Markdown table's header and alignment rows; `align` has one letter per column, `l` or `r`. */
+export function tableHead(labels: string[], align: string): string[] {
+  return [row(labels), row([...align].map((a) => (a === 'r' ? '---:' : '---')))];
+}
+
 /** Group commit: audit events per store transaction (each one fsync with synchronous=FULL). */
 export const perFsync = (c: { events: number; transactions: number }) =>
   c.transactions > 0 ? (c.events / c.transactions).toFixed(1) : '–';

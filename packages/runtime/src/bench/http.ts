@@ -269,17 +269,20 @@ function describe(msg: ChildMessage): string {
 }
 
 function nextMessage(child: ChildProcess, stderr: () => string): Promise<ChildMessage> {
+  return nextChildMessage<ChildMessage>(child, stderr, 'server child');
+}
+
+/** The next IPC message of a bench child; rejects (with its stderr tail) if it exits first. */
+export function nextChildMessage<T>(child: ChildProcess, stderr: () => string, who: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const onMessage = (msg: ChildMessage) => {
+    const onMessage = (msg: T) => {
       cleanup();
       resolve(msg);
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       cleanup();
       reject(
-        new Error(
-          `bench: server child exited (code ${code}, signal ${signal}) before answering\n${stderr()}`,
-        ),
+        new Error(`bench: ${who} exited (code ${code}, signal ${signal}) before answering\n${stderr()}`),
       );
     };
     const cleanup = () => {

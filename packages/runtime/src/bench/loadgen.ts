@@ -4,9 +4,16 @@
  * the smoke test, which runs from source — in the bench process. Both answer the same two jobs:
  * a closed loop at a concurrency (`runLoad`) and an open loop at a rate (`runOpenLoad`).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { AnswerTally, runLoad, type HttpTarget, type LoadOptions, type TallyCounts } from './http.js';
+import {
+  AnswerTally,
+  nextChildMessage,
+  runLoad,
+  type HttpTarget,
+  type LoadOptions,
+  type TallyCounts,
+} from './http.js';
 import type { Sample } from './measure.js';
 import { runOpenLoad, type OpenLoadOptions, type OpenSample } from './open-loop.js';
 import { GENERATOR_CORE, pinToCore } from './pin.js';
@@ -56,7 +63,9 @@ export function startLoadGenerator(where: 'child' | 'in-process'): LoadGenerator
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-8000)));
   const pinned = pinToCore(child.pid, GENERATOR_CORE);
   const run = async (job: LoadJob, tally: AnswerTally) => {
-    const answer = await nextAnswer(child, () => stderr, job);
+    const next = nextChildMessage<LoadAnswer>(child, () => stderr, 'load generator');
+    child.send(job);
+    const answer = await next;
     if (answer.type === 'failed') throw new Error(`bench: load generator failed: ${answer.error}`);
     tally.add(answer.tally);
     return answer.sample;
@@ -73,24 +82,4 @@ export function startLoadGenerator(where: 'child' | 'in-process'): LoadGenerator
         child.disconnect();
       }),
   };
-}
-
-function nextAnswer(child: ChildProcess, stderr: () => string, job: LoadJob): Promise<LoadAnswer> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (msg: LoadAnswer) => {
-      cleanup();
-      resolve(msg);
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-      cleanup();
-      reject(new Error(`bench: load generator exited (code ${code}, signal ${signal})\n${stderr()}`));
-    };
-    const cleanup = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-    child.send(job);
-  });
 }

@@ -2,7 +2,7 @@
 import type { HttpRow, HttpScenarioResult, HttpServerKey } from './http-scenario.js';
 import type { MemoryBenchResult } from './memory-bench.js';
 import type { OpenSample } from './open-loop.js';
-import { fmtMiB, fmtOps, fmtRatio, fmtUs, perFsync, row } from './format.js';
+import { fmtMiB, fmtOps, fmtRatio, fmtUs, perFsync, row, tableHead } from './format.js';
 
 const SERVER_LABEL: Record<HttpServerKey, string> = {
   bare: 'bare Node http *(baseline)*',
@@ -114,18 +114,20 @@ export function memoryTable(m: MemoryBenchResult): string[] {
   const out = [
     `### Memory: ${m.policies.toLocaleString('en-US')} generated policies compiled in a fresh process (after a full GC)`,
     '',
-    row([
-      'engine',
-      'RSS before',
-      'RSS after',
-      'RSS added',
-      'heap used before',
-      'heap used after',
-      'RSS added ÷ cedar',
-      'compile',
-      'answer',
-    ]),
-    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    ...tableHead(
+      [
+        'engine',
+        'RSS before',
+        'RSS after',
+        'RSS added',
+        'heap used before',
+        'heap used after',
+        'RSS added ÷ cedar',
+        'compile',
+        'answer',
+      ],
+      'lrrrrrrrl',
+    ),
   ];
   for (const r of m.rows) {
     const added = r.after.rss - r.before.rss;

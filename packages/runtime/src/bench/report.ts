@@ -3,7 +3,7 @@ import type { GatewayBenchResult } from './gateway-bench.js';
 import type { HttpScenarioResult } from './http-scenario.js';
 import type { InProcessResult } from './inprocess.js';
 import type { MemoryBenchResult } from './memory-bench.js';
-import { fmtOps, fmtRatio, fmtUs, perFsync, row } from './format.js';
+import { fmtOps, fmtRatio, fmtUs, perFsync, row, tableHead } from './format.js';
 import { httpTables, memoryTable } from './report-http.js';
 
 export { fmtMiB, fmtOps, fmtRatio, fmtUs } from './format.js';
@@ -79,18 +79,20 @@ function inProcessTable(r: InProcessResult): string[] {
   const out = [
     `### In-process, ${r.policies.toLocaleString('en-US')} policies over 100 actions (bench request's slice: ${r.sliceSize} policies)`,
     '',
-    row([
-      'path',
-      'ops/s',
-      'p50',
-      'p99',
-      'ops/s vs raw',
-      'ops/s vs unsliced',
-      'raw p50 ÷ p50',
-      'events per fsync',
-      'answer',
-    ]),
-    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    ...tableHead(
+      [
+        'path',
+        'ops/s',
+        'p50',
+        'p99',
+        'ops/s vs raw',
+        'ops/s vs unsliced',
+        'raw p50 ÷ p50',
+        'events per fsync',
+        'answer',
+      ],
+      'lrrrrrrrl',
+    ),
   ];
   for (const x of r.rows) {
     const s = x.sample;
