@@ -59,13 +59,21 @@ const CARD_CANDIDATE = /(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])/g;
  */
 export function createRedactor(options: RedactorOptions): Redactor {
   const configured = options.paths.map(splitPath);
+  const start = (patterns: string[][]): Cursor[] => patterns.map((segments) => ({ segments, at: 0 }));
+  // Built once, not per call: the configured cursors, and those of each tool's extra paths (a
+  // tool's list comes back on every call of that tool). Cursors are never mutated.
+  const configuredCursors = start(configured);
+  const withExtra = new Map<string, Cursor[]>();
   return (args, extraPaths) => {
-    const patterns =
-      extraPaths && extraPaths.length > 0 ? [...configured, ...extraPaths.map(splitPath)] : configured;
-    return redactObject(
-      args,
-      patterns.map((segments) => ({ segments, at: 0 })),
-    );
+    if (!extraPaths || extraPaths.length === 0) return redactObject(args, configuredCursors);
+    const key = JSON.stringify(extraPaths);
+    let cursors = withExtra.get(key);
+    if (cursors === undefined) {
+      cursors = start([...configured, ...extraPaths.map(splitPath)]);
+      if (withExtra.size >= 1000) withExtra.clear();
+      withExtra.set(key, cursors);
+    }
+    return redactObject(args, cursors);
   };
 }
 

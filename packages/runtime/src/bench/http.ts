@@ -1,6 +1,7 @@
 /**
  * HTTP rows: a closed-loop, keep-alive load generator on `node:http` (one Agent, keepAlive,
- * maxSockets = concurrency), run in the bench process against servers in child processes.
+ * maxSockets = concurrency), and the servers it drives, started in child processes (pinned to
+ * the server core where `taskset` allows). `loadgen.ts` runs the generators in their own child.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -8,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Latencies, type Sample } from './measure.js';
 import type { ChildMessage } from './server-child.js';
-import { startBareServer, startMandateServer, type RunningServer } from './servers.js';
+import { SERVER_CORE, pinToCore } from './pin.js';
+import { startBareServer, startMandateServer, type PolicyEngineKind, type RunningServer } from './servers.js';
 
 /** What the generator sends. */
 export interface HttpTarget {
@@ -16,6 +18,15 @@ export interface HttpTarget {
   path: string;
   headers: Record<string, string>;
   body: string;
+  /** How to read the effect from a 200 answer: Mandate's `effect` (default) or Cerbos's first result. */
+  answer?: 'mandate' | 'cerbos';
+}
+
+/** What an AnswerTally counted, as plain data (crosses the generator child's IPC channel). */
+export interface TallyCounts {
+  statuses: Record<string, number>;
+  effects: Record<string, number>;
+  clientErrors: number;
 }
 
 /** Every answer a server gave, warm-up included (the audit invariant counts all of them). */
@@ -33,14 +44,25 @@ export class AnswerTally {
   get ok(): number {
     return this.statuses['200'] ?? 0;
   }
+
+  counts(): TallyCounts {
+    return { statuses: this.statuses, effects: this.effects, clientErrors: this.clientErrors };
+  }
+
+  /** Adds what another tally (the generator child's) counted. */
+  add(c: TallyCounts): void {
+    for (const [k, n] of Object.entries(c.statuses)) this.statuses[k] = (this.statuses[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(c.effects)) this.effects[k] = (this.effects[k] ?? 0) + n;
+    this.clientErrors += c.clientErrors;
+  }
 }
 
-interface Answer {
+export interface Answer {
   status: number;
   body: string;
 }
 
-function send(agent: Agent, u: URL, t: HttpTarget, contentLength: string): Promise<Answer> {
+export function send(agent: Agent, u: URL, t: HttpTarget, contentLength: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -71,21 +93,33 @@ export async function probe(t: HttpTarget, tally?: AnswerTally): Promise<Answer>
   const agent = new Agent({ keepAlive: false });
   try {
     const a = await send(agent, new URL(t.url), t, String(Buffer.byteLength(t.body)));
-    tally?.count(a.status, effectOf(a));
+    tally?.count(a.status, effectOf(a, t.answer));
     return a;
   } finally {
     agent.destroy();
   }
 }
 
-function effectOf(a: Answer): string | undefined {
+export function effectOf(a: Answer, answer: HttpTarget['answer'] = 'mandate'): string | undefined {
   if (a.status !== 200) return undefined;
   try {
-    const e = (JSON.parse(a.body) as { effect?: unknown }).effect;
+    const parsed = JSON.parse(a.body) as {
+      effect?: unknown;
+      results?: { actions?: Record<string, unknown> }[];
+    };
+    const e =
+      answer === 'cerbos'
+        ? cerbosEffect(Object.values(parsed.results?.[0]?.actions ?? {})[0])
+        : parsed.effect;
     return typeof e === 'string' ? e : 'none';
   } catch {
     return 'unparsable';
   }
+}
+
+/** Cerbos's `EFFECT_ALLOW` / `EFFECT_DENY` in Mandate's words. */
+function cerbosEffect(e: unknown): string | undefined {
+  return e === 'EFFECT_ALLOW' ? 'allow' : e === 'EFFECT_DENY' ? 'deny' : undefined;
 }
 
 export interface LoadOptions {
@@ -107,7 +141,7 @@ export async function runLoad(t: HttpTarget, o: LoadOptions, tally: AnswerTally)
   const one = async (): Promise<boolean> => {
     try {
       const a = await send(agent, u, t, length);
-      tally.count(a.status, effectOf(a));
+      tally.count(a.status, effectOf(a, t.answer));
       return true;
     } catch {
       tally.clientErrors++;
@@ -151,6 +185,8 @@ export interface LaunchedServer {
   where: 'child' | 'in-process';
   /** The child's V8 flags (to show `--no-turbo-inlining`). */
   execArgv: string[];
+  /** How the child was pinned (`taskset …`), or null. */
+  pinned: string | null;
   stop(): Promise<{ audit?: unknown }>;
   /** The server's audit counters so far (a Mandate's group commit); undefined for the bare server. */
   stats(): Promise<{ appended: number; batches: number } | undefined>;
@@ -164,19 +200,21 @@ const CHILD_ENTRY = fileURLToPath(new URL('./server-child.js', import.meta.url))
  */
 export async function launchServer(
   kind: 'mandate' | 'bare',
-  arg: { dir: string } | { body: string },
+  arg: { dir: string; engine?: PolicyEngineKind } | { body: string },
   where: 'child' | 'in-process',
 ): Promise<LaunchedServer> {
+  const engine = (arg as { engine?: PolicyEngineKind }).engine;
   if (where === 'in-process') {
     const s: RunningServer =
       kind === 'mandate'
-        ? await startMandateServer({ dir: (arg as { dir: string }).dir })
+        ? await startMandateServer({ dir: (arg as { dir: string }).dir, ...(engine ? { engine } : {}) })
         : await startBareServer((arg as { body: string }).body);
     return {
       url: s.url,
       kind,
       where,
       execArgv: process.execArgv,
+      pinned: null,
       stop: () => s.close(),
       stats: async () => s.stats(),
     };
@@ -185,7 +223,7 @@ export async function launchServer(
     kind === 'mandate'
       ? (arg as { dir: string }).dir
       : Buffer.from((arg as { body: string }).body).toString('base64');
-  const child = fork(CHILD_ENTRY, [kind, childArg], {
+  const child = fork(CHILD_ENTRY, [kind, childArg, ...(engine ? [engine] : [])], {
     execArgv: ['--no-turbo-inlining'],
     // NODE_OPTIONS of the caller's shell must not change the child's flags.
     env: { ...process.env, NODE_OPTIONS: '' },
@@ -195,6 +233,7 @@ export async function launchServer(
   child.stderr?.setEncoding('utf8').on('data', (c: string) => {
     stderr = (stderr + c).slice(-8000);
   });
+  const pinned = pinToCore(child.pid, SERVER_CORE);
   const ready = await nextMessage(child, () => stderr);
   if (ready.type !== 'ready') throw new Error(`bench: ${kind} server failed to start: ${describe(ready)}`);
   return {
@@ -202,6 +241,7 @@ export async function launchServer(
     kind,
     where,
     execArgv: ready.execArgv,
+    pinned,
     async stats() {
       const answer = nextMessage(child, () => stderr);
       child.send({ type: 'stats' });
@@ -229,17 +269,20 @@ function describe(msg: ChildMessage): string {
 }
 
 function nextMessage(child: ChildProcess, stderr: () => string): Promise<ChildMessage> {
+  return nextChildMessage<ChildMessage>(child, stderr, 'server child');
+}
+
+/** The next IPC message of a bench child; rejects (with its stderr tail) if it exits first. */
+export function nextChildMessage<T>(child: ChildProcess, stderr: () => string, who: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const onMessage = (msg: ChildMessage) => {
+    const onMessage = (msg: T) => {
       cleanup();
       resolve(msg);
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       cleanup();
       reject(
-        new Error(
-          `bench: server child exited (code ${code}, signal ${signal}) before answering\n${stderr()}`,
-        ),
+        new Error(`bench: ${who} exited (code ${code}, signal ${signal}) before answering\n${stderr()}`),
       );
     };
     const cleanup = () => {

@@ -5,7 +5,9 @@
  *
  *   node --no-turbo-inlining packages/runtime/dist/bench/main.js [--quick] [--show-crash] [--out <dir>]
  *
- * Env: MANDATE_BENCH_SECONDS — measured seconds per row (default 10; `--quick`: 0.3).
+ * Env: MANDATE_BENCH_SECONDS — measured seconds per row (default 10; `--quick`: 0.3);
+ * MANDATE_BENCH_CERBOS — `0` skips the Cerbos rows of a full run, `1` runs them in a quick one
+ * (they install the Cerbos binary from npm on first use).
  * Prints a Markdown table on stdout (progress on stderr), writes bench-results/bench-<date>.{md,json},
  * and exits 1 when an invariant fails (audit events ≠ 200 answers, chain does not verify, a row
  * answered something else than allow). Timings are reported, never asserted.
@@ -22,6 +24,7 @@ import { runSinksBench } from './sinks-bench.js';
 import { runTelemetryBench } from './telemetry-bench.js';
 import { benchPolicyRequest, runInProcess, runSurvivalLoop, type InProcessResult } from './inprocess.js';
 import {
+  fmtMiB,
   fmtOps,
   fmtRatio,
   fmtUs,
@@ -30,6 +33,8 @@ import {
   type SurvivalResult,
   type Target,
 } from './report.js';
+import { httpTargets } from './http-targets.js';
+import { runMemoryBench, type MemoryBenchResult } from './memory-bench.js';
 import { REPO_ROOT } from './servers.js';
 import { generateWorkload } from './workload.js';
 
@@ -49,6 +54,12 @@ export interface BenchOptions {
   survivalEvaluations: number;
   /** Calls per gateway row (0: skip the gateway rows). */
   gatewayCalls: number;
+  /** Policies of the memory rows (0: skip them; they need the built dist). */
+  memoryPolicies: number;
+  /** Open-loop HTTP rates, as fractions of the compiled Mandate's closed-loop max. */
+  openFractions: number[];
+  /** Run the Cerbos rows (installs `@cerbos/cerbos-linux-x64` on first use). */
+  cerbos: boolean;
   progress: (line: string) => void;
 }
 
@@ -68,6 +79,9 @@ export function defaultOptions(quick: boolean, env: NodeJS.ProcessEnv = process.
     decideConcurrency: 32,
     survivalEvaluations: quick ? 1000 : 20_000,
     gatewayCalls: quick ? 50 : Math.max(500, Math.round(seconds * 300)),
+    memoryPolicies: quick ? 200 : 10_000,
+    openFractions: [0.5, 0.8],
+    cerbos: env.MANDATE_BENCH_CERBOS === '1' || (!quick && env.MANDATE_BENCH_CERBOS !== '0'),
     progress: (line) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`),
   };
 }
@@ -140,26 +154,46 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       }
     }
 
+    const memory =
+      o.memoryPolicies > 0
+        ? await runMemoryBench({ policies: o.memoryPolicies, progress: o.progress })
+        : null;
+    for (const row of memory?.rows ?? [])
+      if (row.effect !== 'allow')
+        problems.push(`memory ${row.engine}: the bench request answered ${row.effect}`);
+
     const http = await runHttpScenario({
       seconds: o.seconds,
       warmupSeconds: o.quick ? 0.1 : Math.min(2, Math.max(0.5, o.seconds / 5)),
       concurrencies: o.httpConcurrencies,
+      openFractions: o.openFractions,
+      openMaxSockets: 64,
+      cerbos: o.cerbos,
       where: o.serverWhere,
       dir: join(tmp, 'http'),
       progress: o.progress,
     });
-    if (http.audit.decisionEvents !== http.audit.answers200) {
-      problems.push(
-        `http: ${http.audit.answers200} decision answers (200) but ${http.audit.decisionEvents} decision audit events`,
-      );
+    for (const a of http.audits) {
+      if (a.decisionEvents !== a.answers200) {
+        problems.push(
+          `http ${a.server}: ${a.answers200} decision answers (200) but ${a.decisionEvents} decision audit events`,
+        );
+      }
+      if (!a.verify.ok)
+        problems.push(`http ${a.server}: audit chain does not verify: ${JSON.stringify(a.verify.firstBad)}`);
+      if (a.clientErrors > 0)
+        problems.push(`http ${a.server}: ${a.clientErrors} requests failed on the client side`);
+      const nonAllow = Object.keys(a.effects).filter((e) => e !== 'allow');
+      if (nonAllow.length > 0)
+        problems.push(`http ${a.server}: answers other than allow: ${JSON.stringify(a.effects)}`);
     }
-    if (!http.audit.verify.ok)
-      problems.push(`http: audit chain does not verify: ${JSON.stringify(http.audit.verify.firstBad)}`);
-    if (http.audit.clientErrors > 0)
-      problems.push(`http: ${http.audit.clientErrors} requests failed on the client side`);
-    const nonAllow = Object.keys(http.audit.effects).filter((e) => e !== 'allow');
-    if (nonAllow.length > 0)
-      problems.push(`http: answers other than allow: ${JSON.stringify(http.audit.effects)}`);
+
+    const cerbosAnswers = http.cerbos.answers;
+    if (
+      cerbosAnswers &&
+      (cerbosAnswers.clientErrors > 0 || Object.keys(cerbosAnswers.effects).some((e) => e !== 'allow'))
+    )
+      problems.push(`http: Cerbos answered other than allow: ${JSON.stringify(cerbosAnswers)}`);
 
     const gateway =
       o.gatewayCalls > 0 ? await runGatewayBench({ calls: o.gatewayCalls, progress: o.progress }) : null;
@@ -208,12 +242,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       seconds: o.seconds,
       machine: info,
       inProcess,
+      memory,
       http,
       survival,
       gateway,
       sinks,
       telemetry,
-      targets: targets(inProcess, http, survival, gateway),
+      targets: targets(inProcess, http, survival, gateway, memory),
       ok: problems.length === 0,
       problems,
       durationSeconds: 0,
@@ -231,6 +266,7 @@ function targets(
   http: BenchResult['http'],
   survival: SurvivalResult,
   gateway: GatewayBenchResult | null,
+  memory: MemoryBenchResult | null,
 ): Target[] {
   const out: Target[] = [];
   // Latency is judged with one call in flight (with more, p50 is mostly queueing) and throughput
@@ -305,27 +341,16 @@ function targets(
       },
     );
   }
-  const c32 = http.rows.find((r) => r.server === 'mandate' && r.concurrency === 32)?.sample;
-  if (c32) {
+  out.push(...httpTargets(http));
+  const compiledMemory = memory?.rows.find((r) => r.engine === 'compiled');
+  if (memory && compiledMemory) {
     out.push({
-      name: 'HTTP c=32 throughput (Cerbos on this machine: 2,650/s)',
-      measured: `${fmtOps(c32.opsPerSec)}/s`,
-      target: '> 2,650/s',
-      met: c32.opsPerSec > 2650,
-    });
-    out.push({
-      name: 'HTTP c=32 p99',
-      measured: fmtUs(c32.p99Us),
-      target: '< 25 ms',
-      met: c32.p99Us < 25_000,
+      name: `memory: ${memory.policies.toLocaleString('en-US')} policies, compiled engine, RSS after compiling`,
+      measured: `${fmtMiB(compiledMemory.after.rss)} (+${fmtMiB(compiledMemory.after.rss - compiledMemory.before.rss)} over the fresh process)`,
+      target: '< 200 MB',
+      met: compiledMemory.after.rss < 200 * 2 ** 20,
     });
   }
-  out.push({
-    name: 'audit: decision events = 200 answers, chain verifies',
-    measured: `${http.audit.decisionEvents} = ${http.audit.answers200}, verify ${http.audit.verify.ok ? 'ok' : 'FAILED'}`,
-    target: 'equal, ok',
-    met: http.audit.decisionEvents === http.audit.answers200 && http.audit.verify.ok,
-  });
   out.push({
     name: `crash survival (${survival.policies}-policy loop, --no-turbo-inlining)`,
     measured: `${survival.evaluations.toLocaleString('en-US')} evaluations, survived`,

@@ -2,6 +2,11 @@ import type { GatewayBenchResult } from './gateway-bench.js';
 /** The bench's result document and its Markdown table. */
 import type { HttpScenarioResult } from './http-scenario.js';
 import type { InProcessResult } from './inprocess.js';
+import type { MemoryBenchResult } from './memory-bench.js';
+import { fmtOps, fmtRatio, fmtUs, perFsync, row, tableHead } from './format.js';
+import { httpTables, memoryTable } from './report-http.js';
+
+export { fmtMiB, fmtOps, fmtRatio, fmtUs } from './format.js';
 import type { Sample } from './measure.js';
 import type { SinksBenchResult } from './sinks-bench.js';
 import type { TelemetryBenchResult } from './telemetry-bench.js';
@@ -51,6 +56,8 @@ export interface BenchResult {
   seconds: number;
   machine: MachineInfo;
   inProcess: InProcessResult[];
+  /** RSS and heap after compiling a large generated set, per engine (null: not run). */
+  memory?: MemoryBenchResult | null;
   http: HttpScenarioResult;
   survival: SurvivalResult;
   /** The MCP gateway rows (direct vs through the gateway). */
@@ -66,49 +73,26 @@ export interface BenchResult {
   durationSeconds: number;
 }
 
-export function fmtOps(n: number): string {
-  if (n >= 100) return Math.round(n).toLocaleString('en-US');
-  if (n >= 10) return n.toFixed(1);
-  return n.toFixed(2);
-}
-
-export function fmtUs(us: number): string {
-  if (us < 1000) return `${us.toFixed(us < 10 ? 1 : 0)} µs`;
-  if (us < 100_000) return `${(us / 1000).toFixed(2)} ms`;
-  return `${(us / 1000).toFixed(0)} ms`;
-}
-
-export function fmtRatio(r: number): string {
-  if (!Number.isFinite(r)) return '–';
-  if (r >= 100) return `${Math.round(r).toLocaleString('en-US')}×`;
-  if (r >= 10) return `${r.toFixed(1)}×`;
-  return `${r.toFixed(2)}×`;
-}
-
-const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
-
-/** Group commit: audit events per store transaction (each one fsync with synchronous=FULL). */
-const perFsync = (c: { events: number; transactions: number }) =>
-  c.transactions > 0 ? (c.events / c.transactions).toFixed(1) : '–';
-
 function inProcessTable(r: InProcessResult): string[] {
   const raw = r.rows.find((x) => x.key === 'raw')!.sample;
   const unsliced = r.rows.find((x) => x.key === 'unsliced')!.sample;
   const out = [
     `### In-process, ${r.policies.toLocaleString('en-US')} policies over 100 actions (bench request's slice: ${r.sliceSize} policies)`,
     '',
-    row([
-      'path',
-      'ops/s',
-      'p50',
-      'p99',
-      'ops/s vs raw',
-      'ops/s vs unsliced',
-      'raw p50 ÷ p50',
-      'events per fsync',
-      'answer',
-    ]),
-    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    ...tableHead(
+      [
+        'path',
+        'ops/s',
+        'p50',
+        'p99',
+        'ops/s vs raw',
+        'ops/s vs unsliced',
+        'raw p50 ÷ p50',
+        'events per fsync',
+        'answer',
+      ],
+      'lrrrrrrrl',
+    ),
   ];
   for (const x of r.rows) {
     const s = x.sample;
@@ -141,72 +125,6 @@ function inProcessTable(r: InProcessResult): string[] {
   return out;
 }
 
-function httpTable(h: HttpScenarioResult): string[] {
-  const out = [
-    `### HTTP POST /v1/decisions (child processes, keep-alive, durable SQLite audit; answer ${h.responseBytes} bytes)`,
-    '',
-    row([
-      'concurrency',
-      'server',
-      'req/s',
-      'p50',
-      'p99',
-      'req/s Mandate/bare',
-      'p50 Mandate/bare',
-      'p99 Mandate/bare',
-      'events per fsync',
-    ]),
-    row(['---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
-  ];
-  const concurrencies = [...new Set(h.rows.map((r) => r.concurrency))];
-  for (const c of concurrencies) {
-    const bare = h.rows.find((r) => r.concurrency === c && r.server === 'bare')!.sample;
-    const mRow = h.rows.find((r) => r.concurrency === c && r.server === 'mandate')!;
-    const m = mRow.sample;
-    out.push(
-      row([
-        String(c),
-        'bare Node http *(baseline)*',
-        fmtOps(bare.opsPerSec),
-        fmtUs(bare.p50Us),
-        fmtUs(bare.p99Us),
-        '1×',
-        '1×',
-        '1×',
-        '',
-      ]),
-    );
-    out.push(
-      row([
-        String(c),
-        'Mandate',
-        fmtOps(m.opsPerSec),
-        fmtUs(m.p50Us),
-        fmtUs(m.p99Us),
-        fmtRatio(m.opsPerSec / bare.opsPerSec),
-        fmtRatio(m.p50Us / bare.p50Us),
-        fmtRatio(m.p99Us / bare.p99Us),
-        mRow.commits ? perFsync(mRow.commits) : '',
-      ]),
-    );
-  }
-  const a = h.audit;
-  const batches = h.mandateAudit?.batches ?? 0;
-  const appended = h.mandateAudit?.appended ?? 0;
-  out.push(
-    '',
-    `Audit after the HTTP run: **${a.answers200.toLocaleString('en-US')} decision answers (200)**, ` +
-      `**${a.decisionEvents.toLocaleString('en-US')} decision events** in the chain — ${a.decisionEvents === a.answers200 ? 'equal' : 'NOT EQUAL'}; ` +
-      `chain verify: **${a.verify.ok ? 'ok' : `FAILED (${a.verify.firstBad?.problem ?? '?'} at ${a.verify.firstBad?.seq ?? '?'})`}** ` +
-      `(${a.verify.records.toLocaleString('en-US')} records, ${a.verify.checkpoints} signed checkpoints). ` +
-      `Statuses: ${JSON.stringify(a.statuses)}, effects: ${JSON.stringify(a.effects)}, client errors: ${a.clientErrors}.` +
-      (batches > 0
-        ? ` Whole run (seed, probe, warm-ups, both concurrencies): ${appended.toLocaleString('en-US')} events in ${batches.toLocaleString('en-US')} transactions (${(appended / batches).toFixed(1)} per fsync).`
-        : ''),
-  );
-  return out;
-}
-
 /** The whole report as Markdown (printed and written to bench-results/). */
 export function renderMarkdown(r: BenchResult): string {
   const m = r.machine;
@@ -220,7 +138,8 @@ export function renderMarkdown(r: BenchResult): string {
     '',
   ];
   for (const ip of r.inProcess) lines.push(...inProcessTable(ip), '');
-  lines.push(...httpTable(r.http), '');
+  if (r.memory) lines.push(...memoryTable(r.memory), '');
+  lines.push(...httpTables(r.http), '');
   const s = r.survival;
   lines.push(
     '### Crash survival',

@@ -2,7 +2,7 @@
  * Child-process entry of the HTTP rows, so the load generator never shares the server's event
  * loop. Started by `http.ts` with `--no-turbo-inlining` and an IPC channel:
  *
- *   node --no-turbo-inlining server-child.js mandate <tempDir>
+ *   node --no-turbo-inlining server-child.js mandate <tempDir> [cedar|compiled]
  *   node --no-turbo-inlining server-child.js bare <base64 JSON body>
  *
  * Sends `{ type: 'ready', url }`; answers `{ type: 'stats' }` with the audit counters; on
@@ -24,12 +24,16 @@ const send = (msg: ChildMessage) =>
   });
 
 async function main(): Promise<void> {
-  const [kind, arg] = process.argv.slice(2);
+  const [kind, arg, engine] = process.argv.slice(2);
   let server: RunningServer;
-  if (kind === 'mandate' && arg) server = await startMandateServer({ dir: arg });
+  if (kind === 'mandate' && arg)
+    server = await startMandateServer({
+      dir: arg,
+      ...(engine === 'cedar' || engine === 'compiled' ? { engine } : {}),
+    });
   else if (kind === 'bare' && arg)
     server = await startBareServer(Buffer.from(arg, 'base64').toString('utf8'));
-  else throw new Error('usage: server-child.js mandate <dir> | bare <base64 body>');
+  else throw new Error('usage: server-child.js mandate <dir> [cedar|compiled] | bare <base64 body>');
 
   let closing: ReturnType<RunningServer['close']> | undefined;
   const close = () => (closing ??= server.close());

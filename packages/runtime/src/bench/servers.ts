@@ -40,7 +40,12 @@ export interface MandateServerOptions {
   dir: string;
   /** The config file to start from; default: the repository's mandate.config.json (the fintech-support example). */
   configFile?: string;
+  /** `policies.engine` to run with; default: the config's. */
+  engine?: PolicyEngineKind;
 }
+
+/** The policy engines a node can run (`policies.engine`). */
+export type PolicyEngineKind = 'cedar' | 'compiled';
 
 /** Paths of the durable state a bench Mandate writes into its temp dir. */
 export function mandateStatePaths(dir: string): { db: string; keys: string } {
@@ -66,6 +71,7 @@ export async function startMandateServer(o: MandateServerOptions): Promise<Runni
   // Every request here is the same call: with the memo on, Cedar would run once. The HTTP rows
   // measure the path with Cedar evaluating every decision (the gateway rows show the memo).
   loaded.config.policies.memoEntries = 0;
+  if (o.engine) loaded.config.policies.engine = o.engine;
   const m = await createMandate(loaded, { logger: silentLogger });
   try {
     const { url } = await m.listen();

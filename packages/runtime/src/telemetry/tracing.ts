@@ -1,4 +1,6 @@
 import {
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanStatusCode,
   context,
@@ -20,12 +22,29 @@ import type { Logger } from '../kernel/index.js';
  */
 const tracer = () => trace.getTracer('mandate');
 
+/** The API's own no-op provider: what the global provider delegates to until an SDK is registered. */
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+/** The span every no-op tracer hands out (records nothing; shared, it has no state). */
+const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * True while no tracer provider is registered (by `startTracing` or by the embedding process):
+ * every span would be the API's no-op, so the decision path skips making them — a span, a
+ * context and a tracer object per call, several times per decision. Checked on every call, so a
+ * provider registered later is used from then on.
+ */
+function tracingOff(): boolean {
+  const p = trace.getTracerProvider();
+  return p instanceof ProxyTracerProvider && p.getDelegate() === NOOP_TRACER_PROVIDER;
+}
+
 /** Runs `fn` in a child span of the active context; the span records an exception and ends either way. */
 export async function inSpan<T>(
   name: string,
   attributes: Attributes,
   fn: (span: Span) => Promise<T>,
 ): Promise<T> {
+  if (tracingOff()) return fn(NOOP_SPAN);
   return tracer().startActiveSpan(name, { attributes }, async (span) => {
     try {
       return await fn(span);
@@ -41,6 +60,7 @@ export async function inSpan<T>(
 
 /** A child span of the active context for synchronous work; the caller ends it. */
 export function startSpan(name: string, attributes: Attributes): Span {
+  if (tracingOff()) return NOOP_SPAN;
   return tracer().startSpan(name, { attributes });
 }
 

@@ -53,19 +53,35 @@ function expectWellFormed(r: BenchResult, policyCounts: number[]): void {
     expect(ip.sliceSize).toBeLessThanOrEqual(ip.policies);
     expect(ip.audit.events).toBe(ip.audit.decisions);
   }
-  expect(r.http.rows.map((x) => `${x.concurrency}/${x.server}`)).toEqual([
+  const closed = r.http.rows.filter((x) => x.mode === 'closed');
+  expect(closed.map((x) => `${x.concurrency}/${x.server}`)).toEqual([
     '1/bare',
     '1/mandate',
+    '1/mandate-compiled',
     '32/bare',
     '32/mandate',
+    '32/mandate-compiled',
   ]);
+  // Open loop: the bare baseline and the compiled Mandate at 50 % and 80 % of the latter's closed-loop max.
+  const open = r.http.rows.filter((x) => x.mode === 'open');
+  expect(open.map((x) => x.server)).toEqual(['bare', 'mandate-compiled', 'bare', 'mandate-compiled']);
+  const top = closed.find((x) => x.server === 'mandate-compiled' && x.concurrency === 32)!.sample.opsPerSec;
+  expect(open.map((x) => (x.sample as { targetRate: number }).targetRate)).toEqual(
+    [0.5, 0.5, 0.8, 0.8].map((f) => Math.max(10, Math.round(top * f))),
+  );
   for (const row of r.http.rows) expectSample(row.sample);
-  // The audit invariant: one decision event per 200 answer, and the chain verifies.
-  expect(r.http.audit.answers200).toBeGreaterThan(0);
-  expect(r.http.audit.decisionEvents).toBe(r.http.audit.answers200);
-  expect(r.http.audit.verify.ok).toBe(true);
-  expect(r.http.audit.clientErrors).toBe(0);
-  expect(Object.keys(r.http.audit.effects)).toEqual(['allow']);
+  // A quick run never installs or starts Cerbos.
+  expect(r.http.cerbos.ran).toBe(false);
+  expect(r.http.rows.some((x) => x.server === 'cerbos')).toBe(false);
+  // The audit invariant, per Mandate server: one decision event per 200 answer, and the chain verifies.
+  expect(r.http.audits.map((a) => a.server)).toEqual(['Mandate (cedar engine)', 'Mandate (compiled engine)']);
+  for (const a of r.http.audits) {
+    expect(a.answers200).toBeGreaterThan(0);
+    expect(a.decisionEvents).toBe(a.answers200);
+    expect(a.verify.ok).toBe(true);
+    expect(a.clientErrors).toBe(0);
+    expect(Object.keys(a.effects)).toEqual(['allow']);
+  }
   expect(r.survival.evaluations).toBeGreaterThan(0);
   expect(r.targets.length).toBeGreaterThan(0);
   expect(r.problems).toEqual([]);
@@ -103,12 +119,15 @@ describe('bench pieces, quick, in-process', () => {
     o.survivalEvaluations = 200;
     // The gateway rows start compiled child processes; the dist run below covers them.
     o.gatewayCalls = 0;
+    // The memory rows fork the compiled memory-child.js; the dist run below covers them.
+    o.memoryPolicies = 0;
     o.progress = () => undefined;
     const r = await runBench(o);
     expectWellFormed(r, [10, 100]);
     const md = renderMarkdown(r);
     expect(md).toContain('### In-process, 10 policies');
-    expect(md).toContain('### HTTP POST /v1/decisions');
+    expect(md).toContain('### HTTP POST /v1/decisions, closed loop');
+    expect(md).toContain('### HTTP POST /v1/decisions, open loop');
     expect(md).toContain('### Targets');
   }, 120_000);
 });
@@ -119,6 +138,8 @@ describe.skipIf(!existsSync(DIST_MAIN))('npm run bench --quick (built dist, chil
     try {
       const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
       delete env.MANDATE_BENCH_SECONDS;
+      // A quick run must not install Cerbos, whatever the caller's shell says.
+      delete env.MANDATE_BENCH_CERBOS;
       const { code, stdout, stderr } = await new Promise<{
         code: number | null;
         stdout: string;
@@ -146,6 +167,14 @@ describe.skipIf(!existsSync(DIST_MAIN))('npm run bench --quick (built dist, chil
       expectWellFormed(r, [10, 1000]);
       expect(r.quick).toBe(true);
       expect(r.http.childExecArgv).toContain('--no-turbo-inlining');
+      expect(r.http.pinning.generatorWhere).toBe('child');
+      expect(r.memory?.rows.map((x) => `${x.engine}/${x.policies}/${x.effect}`)).toEqual([
+        'cedar/200/allow',
+        'compiled/200/allow',
+      ]);
+      for (const x of r.memory?.rows ?? []) expect(x.after.rss).toBeGreaterThan(0);
+      expect(stdout).toContain('### Memory: 200 generated policies');
+      expect(stdout).toContain('open loop');
       expect(stdout).toContain('MCP gateway');
       const paths = ['direct', 'floor', 'gateway', 'gateway-args'];
       expect(r.gateway?.rows.map((x) => `${x.upstream}/${x.path}/${x.concurrency}`)).toEqual(
@@ -163,5 +192,5 @@ describe.skipIf(!existsSync(DIST_MAIN))('npm run bench --quick (built dist, chil
     } finally {
       await rm(out, { recursive: true, force: true });
     }
-  }, 180_000);
+  }, 240_000);
 });
