@@ -20,6 +20,13 @@ import type { PolicyTime } from './time.js';
 import { argsForPolicy } from './typed-args.js';
 import { inSpan, startSpan } from '../telemetry/index.js';
 import { redactText } from '../audit/redact.js';
+import {
+  combineEvaluations,
+  evaluateInputs,
+  recordInputs,
+  type PolicyInputs,
+  type PolicyOutcome,
+} from './policy-inputs.js';
 
 /** Who is asking, as established by the transport from a verified credential (never from the body). */
 export interface Caller {
@@ -51,6 +58,20 @@ export interface DecisionServiceDeps {
   rateLimit?: (caller: Caller, agent: string) => void;
   /** Where refused requests (wrong agent, invalid args) go on the record, each under a decision id. */
   refusals?: Pick<RefusalRecorder, 'refused'>;
+  /**
+   * Hands every decision the policies saw to the shadow set, after it is recorded. Must only
+   * enqueue (never block, never throw into the answer): see decisions/shadow.ts.
+   */
+  shadow?: (seen: DecisionSeen) => void;
+}
+
+/** A decision that reached the policy engine, as the shadow set re-decides it. */
+export interface DecisionSeen {
+  decisionId: string;
+  action: string;
+  policyVersion: string;
+  inputs: PolicyInputs;
+  outcome: PolicyOutcome;
 }
 
 /** Refusals of the request itself, before any decision: recorded as `request.refused`, answered 400/403. */
@@ -203,6 +224,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     let approvalRef: Decision['approval'];
     let approvalId: string | null = null;
     let wouldRequest: DecisionOutcome['wouldRequest'];
+    // What the policies saw and answered: recorded for replay, handed to the shadow set (ADR 0022).
+    let seen: { inputs: PolicyInputs; outcome: PolicyOutcome } | null = null;
 
     try {
       const outcome = await evaluate();
@@ -310,25 +333,17 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       }
 
       const policySpan = startSpan('mandate.policy.evaluate', { 'mandate.policy_version': policy.version });
-      const agentEval = policy.evaluate({
-        principal: { type: 'Agent', id: agent.id },
-        action: req.action,
+      const inputs: PolicyInputs = {
+        agent: agent.id,
+        user: user?.id ?? null,
         resource: resourceUid,
         context,
         entities,
-      });
-      // An agent never gets more than its user: the user is authorized for the same call.
-      const userEval = user
-        ? policy.evaluate({
-            principal: { type: 'User', id: user.id },
-            action: req.action,
-            resource: resourceUid,
-            context: { ...context, agent: { __entity: { type: 'Agent', id: agent.id } } },
-            entities,
-          })
-        : null;
-
+      };
+      // The agent, then (an agent never gets more than its user) the user for the same call.
+      const [agentEval, userEval] = evaluateInputs(policy, req.action, inputs);
       policySpan.end();
+      seen = { inputs, outcome: combineEvaluations(policy, req.action, [agentEval, userEval]) };
       const evals: [PolicyEvaluation, 'agent' | 'user'][] = [[agentEval, 'agent']];
       if (userEval) evals.push([userEval, 'user']);
       for (const [e, who] of evals) {
@@ -435,6 +450,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     const usedGrant = grant as GrantRecord | null;
     if (usedGrant) decision.grantId = usedGrant.id;
 
+    const policySaw = seen as { inputs: PolicyInputs; outcome: PolicyOutcome } | null;
     // SECURITY: audit before act — the answer leaves only after this event is durably committed.
     try {
       await inSpan('mandate.audit.commit', {}, () =>
@@ -467,6 +483,10 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             caller: caller.keyId,
             latencyUs: Math.round(latencyMs * 1000),
             ...(call.dryRun ? { dryRun: true } : {}),
+            // Null: decided before any policy was asked (the same under every set).
+            policyInputs: policySaw
+              ? recordInputs(policySaw.inputs, policySaw.outcome, (v) => deps.redact(v, tool?.redact))
+              : null,
           },
         }),
       );
@@ -485,6 +505,14 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       );
     }
     deps.observe?.(effect, performance.now() - started);
+    if (policySaw && policy && deps.shadow) {
+      // Off the answer's path: the shadow only enqueues, and nothing it does reaches the answer.
+      try {
+        deps.shadow({ decisionId, action: req.action, policyVersion: policy.version, ...policySaw });
+      } catch (err) {
+        logger.warn('shadow evaluation not queued', { decisionId, error: (err as Error).message });
+      }
+    }
     return wouldRequest ? { decision, args, wouldRequest } : { decision, args };
   }
 }

@@ -201,6 +201,15 @@ CREATE TABLE sink_cursors (
 );
 `;
 
+/** The shadow policy set: one row, version null when cleared (issue 14 §1). */
+const POLICY_SHADOW = `
+CREATE TABLE policy_shadow (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version TEXT REFERENCES policy_sets (version),
+  set_at TEXT NOT NULL
+);
+`;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
@@ -209,4 +218,5 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '040_approval_tool_hash', sql: 'ALTER TABLE approvals ADD COLUMN tool_hash TEXT;' },
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
+  { name: '070_policy_shadow', sql: POLICY_SHADOW },
 ];
