@@ -16,6 +16,8 @@ import type { LoadedConfig } from '../config/index.js';
 import type { Store } from '../storage/port.js';
 import { createCedarEngine, type Divergence, type PolicyEngine } from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
+import { createShadowSet } from '../policy/shadow-set.js';
+import { SHADOW_MAX_QUEUE, createShadowEvaluator, type ShadowMode } from '../decisions/shadow.js';
 import { createToolRegistry, localPathFs, type ToolRegistry } from '../tools/index.js';
 import { createApprovalService, type ApprovalService } from '../approvals/index.js';
 import { createGrantService, type GrantService } from '../grants/index.js';
@@ -62,6 +64,8 @@ export interface Mandate {
   nodeId: string;
   engine: PolicyEngine;
   policies: PolicyService;
+  /** The shadow policy set and the evaluation of live decisions against it (issue 14 §1). */
+  shadow: ShadowMode;
   tools: () => ToolRegistry;
   setTools(tools: Tool[]): Promise<void>;
   audit: AuditLog;
@@ -119,6 +123,7 @@ export async function createMandate(
   let evidence: Evidence | undefined;
   let policies: PolicyService | undefined;
   let policyEngine: PolicyEngine | undefined;
+  let shadow: ShadowMode | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
   let refusals: RefusalRecorder | undefined;
@@ -194,6 +199,18 @@ export async function createMandate(
     baseTools = await store.listTools();
     mergeTools();
     await policyService.refresh();
+    const shadowSet = createShadowSet({ engine, store, clock, logger, audit: record });
+    const shadowMode: ShadowMode = {
+      set: shadowSet,
+      evaluator: createShadowEvaluator({
+        shadow: () => shadowSet.current(),
+        record,
+        logger,
+        maxQueue: SHADOW_MAX_QUEUE,
+      }),
+    };
+    shadow = shadowMode;
+    await shadowSet.refresh();
 
     const webhook = config.approvals.webhook
       ? createWebhookNotifier(config.approvals.webhook, { clock, logger })
@@ -246,6 +263,7 @@ export async function createMandate(
         recordDecisionMetric(effect, ms);
       },
       refusals: refusalRecorder,
+      shadow: (seen) => shadowMode.evaluator.observe(seen),
     });
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
@@ -269,6 +287,9 @@ export async function createMandate(
       policyService
         .refresh()
         .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
+      shadowSet
+        .refresh()
+        .catch((err: Error) => logger.warn('shadow policy refresh failed', { error: err.message }));
     };
     // A live engine broken by a wasm trap is replaced within a second (issue 8 §6); /readyz says
     // not ready meanwhile.
@@ -346,6 +367,7 @@ export async function createMandate(
       nodeId,
       engine,
       policies: policyService,
+      shadow: shadowMode,
       tools: () => registry,
       setTools,
       audit: auditLog,
@@ -372,6 +394,7 @@ export async function createMandate(
           approvals,
           grants,
           policies: policyService,
+          shadow: shadowMode,
           engine,
           tools: () => registry,
           metrics,
@@ -441,6 +464,8 @@ export async function createMandate(
             await stopTracing();
             await alerts?.close();
             await stopPolling();
+            await shadowMode.evaluator.close();
+            shadowSet.close();
             policyService.close();
             await engine.close();
             await notifier?.close();
@@ -456,6 +481,8 @@ export async function createMandate(
     return mandate;
   } catch (err) {
     await stopPolling();
+    await shadow?.evaluator.close();
+    shadow?.set.close();
     policies?.close();
     await refusals?.close().catch(() => undefined);
     await evidence?.close().catch(() => undefined);

@@ -1,0 +1,60 @@
+import { MandateError } from '../../kernel/index.js';
+import { shadowReport } from '../../decisions/shadow-report.js';
+import type { ShadowMode } from '../../decisions/shadow.js';
+import { requireRole } from '../auth.js';
+import { parseWith, type RouteAdder } from '../router.js';
+import type { HttpDeps } from '../deps.js';
+import { PolicySourceSchema, screened } from './policies.js';
+
+/** An ISO time from a query parameter, or undefined; anything else is a 400. */
+export function isoParam(value: string | null, name: string): string | undefined {
+  if (value === null || value === '') return undefined;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new MandateError('bad_request', `${name} must be an ISO time`);
+  return new Date(ms).toISOString();
+}
+
+/** Changing policies safely (issue 14 §1): the shadow set, replay of the record, semantic diff. */
+export function registerPolicyLifecycleRoutes(route: RouteAdder, deps: HttpDeps): void {
+  const shadowMode = (): ShadowMode => {
+    if (!deps.shadow) throw new MandateError('not_found', 'shadow mode is not available on this node');
+    return deps.shadow;
+  };
+  route('GET', '/v1/policies/shadow', async (ctx) => {
+    requireRole(await ctx.caller(), 'admin');
+    const shadow = shadowMode();
+    const ref = await shadow.set.stored();
+    if (!ref) throw new MandateError('not_found', 'no shadow policy set is set');
+    const stored = await deps.policies.get(ref.version);
+    return {
+      version: ref.version,
+      setAt: ref.setAt,
+      policies: stored?.policies ?? {},
+      schema: stored?.schema ?? '',
+      // What this node did with it (each node evaluates its own decisions).
+      node: shadow.evaluator.stats(),
+    };
+  });
+  route('PUT', '/v1/policies/shadow', async (ctx) => {
+    const caller = await ctx.caller();
+    requireRole(caller, 'admin');
+    const shadow = shadowMode();
+    const source = parseWith(PolicySourceSchema, await ctx.body());
+    await screened(deps, source);
+    return shadow.set.activate(source, `api:${caller.keyId}`);
+  });
+  route('DELETE', '/v1/policies/shadow', async (ctx) => {
+    const caller = await ctx.caller();
+    requireRole(caller, 'admin');
+    return shadowMode().set.clear(`api:${caller.keyId}`);
+  });
+  route('GET', '/v1/policies/shadow/report', async (ctx) => {
+    requireRole(await ctx.caller(), 'admin');
+    const q = ctx.url.searchParams;
+    const since = isoParam(q.get('since'), 'since');
+    const ref = await shadowMode().set.stored();
+    // The current shadow's divergences, or (none set, or `all=true`) every one on the record.
+    const version = q.get('all') === 'true' ? null : (ref?.version ?? null);
+    return shadowReport(deps.store, { shadowVersion: version, ...(since ? { since } : {}) });
+  });
+}
