@@ -10,6 +10,7 @@ import { runPolicyCases } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
 import { EXIT, out, printJson, load, common, withMandate } from './shared.js';
 import { undeclaredTools, type UndeclaredTool } from './tool-coverage.js';
+import { registerPolicyLifecycle } from './policy-lifecycle.js';
 
 async function readText(path: string, what: string): Promise<string> {
   try {
@@ -45,6 +46,7 @@ async function readDocument<T>(path: string, what: string, schema: z.ZodType<T>)
 /** `mandate policy validate|test|diff|activate`. */
 export function registerPolicy(program: Command): void {
   const policy = program.command('policy').description('validate, test and diff policy sets');
+  registerPolicyLifecycle(policy);
   common(
     policy
       .command('validate <dir>')

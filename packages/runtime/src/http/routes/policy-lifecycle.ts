@@ -1,5 +1,7 @@
-import { MandateError } from '../../kernel/index.js';
+import { MandateError, isoTimeOrNull } from '../../kernel/index.js';
+import { z } from 'zod';
 import { shadowReport } from '../../decisions/shadow-report.js';
+import { FAIL_ON, replayDecisions, replayFails } from '../../decisions/replay.js';
 import type { ShadowMode } from '../../decisions/shadow.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
@@ -9,9 +11,9 @@ import { PolicySourceSchema, screened } from './policies.js';
 /** An ISO time from a query parameter, or undefined; anything else is a 400. */
 export function isoParam(value: string | null, name: string): string | undefined {
   if (value === null || value === '') return undefined;
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new MandateError('bad_request', `${name} must be an ISO time`);
-  return new Date(ms).toISOString();
+  const iso = isoTimeOrNull(value);
+  if (iso === null) throw new MandateError('bad_request', `${name} must be an ISO time`);
+  return iso;
 }
 
 /** Changing policies safely (issue 14 §1): the shadow set, replay of the record, semantic diff. */
@@ -56,5 +58,27 @@ export function registerPolicyLifecycleRoutes(route: RouteAdder, deps: HttpDeps)
     // The current shadow's divergences, or (none set, or `all=true`) every one on the record.
     const version = q.get('all') === 'true' ? null : (ref?.version ?? null);
     return shadowReport(deps.store, { shadowVersion: version, ...(since ? { since } : {}) });
+  });
+  route('POST', '/v1/policies/replay', async (ctx) => {
+    requireRole(await ctx.caller(), 'admin');
+    const body = parseWith(
+      z.strictObject({
+        policies: PolicySourceSchema,
+        from: z.string().min(1),
+        to: z.string().optional(),
+        failOn: z.enum(FAIL_ON).optional(),
+      }),
+      await ctx.body(),
+    );
+    const from = isoParam(body.from, 'from')!;
+    const to = isoParam(body.to ?? null, 'to') ?? new Date(deps.clock.now()).toISOString();
+    await screened(deps, body.policies);
+    const candidate = deps.engine.compile(body.policies);
+    try {
+      const report = await replayDecisions(deps.store, candidate, { from, to });
+      return { ...report, failOn: body.failOn ?? null, failed: replayFails(report, body.failOn) };
+    } finally {
+      candidate.dispose();
+    }
   });
 }

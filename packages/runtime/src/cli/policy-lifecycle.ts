@@ -1,0 +1,121 @@
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { isoTime } from './audit.js';
+import { loadPolicyDir, type PolicyProblem } from '../policy/index.js';
+import { shadowReport } from '../decisions/shadow-report.js';
+import { describeGroup } from '../decisions/flips.js';
+import { FAIL_ON, describeReplay, replayDecisions, replayFails, type FailOn } from '../decisions/replay.js';
+import { EXIT, out, printJson, common, withMandate } from './shared.js';
+
+const printProblems = (problems: PolicyProblem[]) => {
+  for (const p of problems) out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
+};
+
+/** `mandate policy shadow …` and `mandate policy replay`: changing policies safely (issue 14 §1). */
+export function registerPolicyLifecycle(policy: Command): void {
+  const shadow = policy
+    .command('shadow')
+    .description('a candidate set evaluated beside the active one on live traffic (never enforced)');
+  common(
+    shadow
+      .command('activate <dir>')
+      .description('validate a policy directory and make it the shadow set (every node picks it up)'),
+  ).action(async (dir: string, opts) => {
+    const root = resolve(dir);
+    const source = await loadPolicyDir(root);
+    const r = await withMandate(opts, async (m) => {
+      const checked = m.engine.validate(source);
+      if (!checked.ok) return checked;
+      return { ok: true as const, ...(await m.shadow.set.activate(source, `cli:dir:${root}`)) };
+    });
+    if (opts.json) printJson(r);
+    else if (!r.ok) printProblems(r.problems);
+    else out(r.changed ? `shadow set ${r.version}` : `${r.version} is already the shadow set`);
+    process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
+  });
+  common(shadow.command('clear').description('stop evaluating live decisions against the shadow set')).action(
+    async (opts) => {
+      const r = await withMandate(opts, (m) => m.shadow.set.clear('cli'));
+      if (opts.json) printJson(r);
+      else out(r.cleared ? `cleared shadow set ${r.version}` : 'no shadow set was set');
+    },
+  );
+  common(
+    shadow
+      .command('report')
+      .description('which live calls the shadow set would decide otherwise, by action and policy'),
+  )
+    .option('--since <time>', 'only divergences recorded at or after this time', isoTime('since'))
+    .option('--all', 'every shadow set on the record, not only the current one')
+    .action(
+      async (opts: { since?: string; all?: boolean; json?: boolean; config?: string; store?: string }) => {
+        const since = opts.since;
+        const r = await withMandate(opts, async (m) => {
+          const ref = await m.shadow.set.stored();
+          const version = opts.all ? null : (ref?.version ?? null);
+          return shadowReport(m.store, { shadowVersion: version, ...(since ? { since } : {}) });
+        });
+        if (opts.json) printJson(r);
+        else {
+          out(
+            `${r.divergences} divergence(s)${r.shadowVersion ? ` of shadow set ${r.shadowVersion}` : ''}` +
+              `${r.since ? ` since ${r.since}` : ''}${r.truncated ? ' (stopped early: narrow --since)' : ''}`,
+          );
+          for (const g of r.groups) out(`  ${describeGroup(g)}`);
+        }
+      },
+    );
+
+  common(
+    policy
+      .command('replay <dir>')
+      .description(
+        'decide the recorded decisions of a time window again against a candidate set and say what would change',
+      ),
+  )
+    .requiredOption('--from <time>', 'first decision time (ISO 8601)', isoTime('from'))
+    .option('--to <time>', 'last decision time (ISO 8601; default now)', isoTime('to'))
+    .option(
+      '--fail-on <change>',
+      `exit 1 when a decision would change this way: ${FAIL_ON.join(' | ')}`,
+      (v: string): FailOn => {
+        if (!(FAIL_ON as readonly string[]).includes(v))
+          throw new InvalidArgumentError(`use one of ${FAIL_ON.join(', ')}`);
+        return v as FailOn;
+      },
+    )
+    .action(
+      async (
+        dir: string,
+        opts: { from: string; to?: string; failOn?: FailOn; json?: boolean; config?: string; store?: string },
+      ) => {
+        const from = opts.from;
+        const to = opts.to ?? new Date().toISOString();
+        const source = await loadPolicyDir(resolve(dir));
+        const r = await withMandate(opts, async (m) => {
+          const checked = m.engine.validate(source);
+          if (!checked.ok) return checked;
+          const candidate = m.engine.compile(source);
+          try {
+            return { ok: true as const, ...(await replayDecisions(m.store, candidate, { from, to })) };
+          } finally {
+            candidate.dispose();
+          }
+        });
+        if (!r.ok) {
+          if (opts.json) printJson(r);
+          else printProblems(r.problems);
+          process.exitCode = EXIT.failed;
+          return;
+        }
+        const failed = replayFails(r, opts.failOn);
+        if (opts.json) printJson({ ...r, failOn: opts.failOn ?? null, failed });
+        else {
+          for (const line of describeReplay(r)) out(line);
+          for (const g of r.groups) out(`  ${describeGroup(g)}`);
+          if (failed) out(`FAIL: decisions would change ${opts.failOn}`);
+        }
+        process.exitCode = failed ? EXIT.failed : EXIT.ok;
+      },
+    );
+}
