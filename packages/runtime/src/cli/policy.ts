@@ -10,7 +10,7 @@ import { runPolicyCases } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
 import { EXIT, out, printJson, load, common, withMandate } from './shared.js';
 import { undeclaredTools, type UndeclaredTool } from './tool-coverage.js';
-import { registerPolicyLifecycle } from './policy-lifecycle.js';
+import { registerPolicyDiff, registerPolicyLifecycle } from './policy-lifecycle.js';
 
 async function readText(path: string, what: string): Promise<string> {
   try {
@@ -177,33 +177,5 @@ export function registerPolicy(program: Command): void {
     else out(r.changed ? `activated ${r.version}` : `${r.version} is already active`);
     process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
   });
-  policy
-    .command('diff <from> <to>')
-    .description('compare two policy directories: policies added, removed and changed, and the versions')
-    .option('--json', 'print JSON')
-    .action(async (from: string, to: string, opts: { json?: boolean }) => {
-      const engine = createCedarEngine();
-      const [a, b] = [
-        engine.compile(await loadPolicyDir(resolve(from))),
-        engine.compile(await loadPolicyDir(resolve(to))),
-      ];
-      const ma = new Map(a.policies.map((p) => [p.id, p.text]));
-      const mb = new Map(b.policies.map((p) => [p.id, p.text]));
-      const diff = {
-        from: a.version,
-        to: b.version,
-        added: [...mb.keys()].filter((k) => !ma.has(k)),
-        removed: [...ma.keys()].filter((k) => !mb.has(k)),
-        changed: [...mb.keys()].filter((k) => ma.has(k) && ma.get(k) !== mb.get(k)),
-      };
-      if (opts.json) printJson(diff);
-      else {
-        out(`${diff.from} -> ${diff.to}`);
-        for (const k of diff.added) out(`+ ${k}`);
-        for (const k of diff.removed) out(`- ${k}`);
-        for (const k of diff.changed) out(`~ ${k}`);
-      }
-      process.exitCode =
-        diff.added.length + diff.removed.length + diff.changed.length === 0 ? EXIT.ok : EXIT.failed;
-    });
+  registerPolicyDiff(policy);
 }

@@ -2,6 +2,7 @@ import { MandateError, isoTimeOrNull } from '../../kernel/index.js';
 import { z } from 'zod';
 import { shadowReport } from '../../decisions/shadow-report.js';
 import { FAIL_ON, replayDecisions, replayFails } from '../../decisions/replay.js';
+import { DIFF_MAX_REQUESTS, semanticDiff } from '../../policy/semantic-diff.js';
 import type { ShadowMode } from '../../decisions/shadow.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
@@ -79,6 +80,35 @@ export function registerPolicyLifecycleRoutes(route: RouteAdder, deps: HttpDeps)
       return { ...report, failOn: body.failOn ?? null, failed: replayFails(report, body.failOn) };
     } finally {
       candidate.dispose();
+    }
+  });
+  route('POST', '/v1/policies/diff', async (ctx) => {
+    requireRole(await ctx.caller(), 'admin');
+    const body = parseWith(
+      z.strictObject({
+        a: PolicySourceSchema,
+        b: PolicySourceSchema,
+        requestsPerAction: z.number().int().min(1).max(DIFF_MAX_REQUESTS).optional(),
+      }),
+      await ctx.body(),
+    );
+    await screened(deps, body.a);
+    await screened(deps, body.b);
+    const a = deps.engine.compile(body.a);
+    try {
+      const b = deps.engine.compile(body.b);
+      try {
+        // Awaited here: the sets are disposed in `finally`, only once the search is done with them.
+        return await semanticDiff(
+          { set: a, source: body.a },
+          { set: b, source: body.b },
+          body.requestsPerAction ? { requestsPerAction: body.requestsPerAction } : {},
+        );
+      } finally {
+        b.dispose();
+      }
+    } finally {
+      a.dispose();
     }
   });
 }
