@@ -33,6 +33,12 @@ export interface PolicyOutcome {
 export interface RecordedPolicyInputs extends PolicyInputs {
   outcome: PolicyOutcome;
   redacted: string[];
+  /**
+   * Entity attribute names left off the record because no policy of the active set reads them
+   * (personal data the policies do not need stays off the chain). A candidate that reads one of
+   * them cannot be replayed faithfully on this decision.
+   */
+  omitted: string[];
 }
 
 export const DEFAULT_DENY_ID = 'mandate.default_deny';
@@ -96,16 +102,19 @@ export function decideInputs(set: CompiledPolicySet, action: string, inputs: Pol
 }
 
 /**
- * The form kept in the hashed audit event. SECURITY: the args, the intent and every entity's
+ * The form kept in the hashed audit event. SECURITY: the args, the intent and the entity
  * attributes go through the same redactor as the event's `args` copy (configured paths, secret
- * key names, secret-shaped values), so the chain holds nothing the redacted copy would not.
+ * key names, secret-shaped values), so the chain holds no secret the redacted copy would not; an
+ * entity attribute no policy of the active set reads (`reads`) is left off (only its name is kept).
  */
 export function recordInputs(
   inputs: PolicyInputs,
   outcome: PolicyOutcome,
   redact: (value: Record<string, unknown>) => Record<string, unknown>,
+  reads: ReadonlySet<string>,
 ): RecordedPolicyInputs {
   const redacted: string[] = [];
+  const omitted = new Set<string>();
   const context: Record<string, unknown> = { ...inputs.context };
   if (isRecord(context.args)) {
     context.args = redact(context.args);
@@ -116,8 +125,13 @@ export function recordInputs(
     if (context.intent !== inputs.context.intent) redacted.push('context.intent');
   }
   const entities = inputs.entities.map((e) => {
-    const attrs = redact(e.attrs);
-    changedPaths(e.attrs, attrs, `entities.${e.uid.type}::${e.uid.id}`, redacted);
+    const read: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(e.attrs)) {
+      if (reads.has(k)) read[k] = v;
+      else omitted.add(k);
+    }
+    const attrs = redact(read);
+    changedPaths(read, attrs, `entities.${e.uid.type}::${e.uid.id}`, redacted);
     return { uid: e.uid, attrs, parents: e.parents };
   });
   return {
@@ -128,13 +142,14 @@ export function recordInputs(
     entities,
     outcome,
     redacted,
+    omitted: [...omitted].sort(),
   };
 }
 
 /** Reads `data.policyInputs` of a decision event back; null when absent or not of the recorded shape. */
 export function readRecordedInputs(value: unknown): RecordedPolicyInputs | null {
   if (!isRecord(value)) return null;
-  const { agent, user, resource, context, entities, outcome, redacted } = value;
+  const { agent, user, resource, context, entities, outcome, redacted, omitted } = value;
   if (
     typeof agent !== 'string' ||
     !(user === null || typeof user === 'string') ||
@@ -142,7 +157,8 @@ export function readRecordedInputs(value: unknown): RecordedPolicyInputs | null 
     !isRecord(context) ||
     !Array.isArray(entities) ||
     !isRecord(outcome) ||
-    !Array.isArray(redacted)
+    !Array.isArray(redacted) ||
+    !Array.isArray(omitted)
   )
     return null;
   return value as unknown as RecordedPolicyInputs;

@@ -21,7 +21,9 @@ export type UnreplayableReason =
   /** Recorded before decision events carried their policy inputs. */
   | 'not_recorded'
   /** A value the policies saw was redacted on the record (args, intent, entity attributes). */
-  | 'redacted';
+  | 'redacted'
+  /** The candidate reads an entity attribute the record left off (no policy in force read it). */
+  | 'attributes_not_recorded';
 
 export interface ReplayReport {
   candidateVersion: string;
@@ -62,7 +64,11 @@ export async function replayDecisions(
     replayed: 0,
     unchanged: 0,
     beforePolicies: 0,
-    unreplayable: { count: 0, byReason: { not_recorded: 0, redacted: 0 }, examples: [] },
+    unreplayable: {
+      count: 0,
+      byReason: { not_recorded: 0, redacted: 0, attributes_not_recorded: 0 },
+      examples: [],
+    },
     changes: {},
     groups: [],
     truncated: false,
@@ -104,6 +110,10 @@ export async function replayDecisions(
         unreplayable('redacted', id);
         continue;
       }
+      if (inputs.omitted.some((name) => candidate.attributeNames.has(name))) {
+        unreplayable('attributes_not_recorded', id);
+        continue;
+      }
       const action = ev.action ?? '';
       const after = decideInputs(candidate, action, inputs);
       report.replayed++;
@@ -141,7 +151,7 @@ export function describeReplay(report: ReplayReport): string[] {
     `replayed ${report.replayed} of ${report.decisions} decision(s) from ${report.from} to ${report.to} against ${report.candidateVersion}`,
     `  unchanged ${report.unchanged}, decided before any policy ${report.beforePolicies}, unreplayable ${u.count}` +
       (u.count > 0
-        ? ` (redacted inputs ${u.byReason.redacted}, not recorded ${u.byReason.not_recorded}; e.g. ${u.examples.join(', ')})`
+        ? ` (redacted inputs ${u.byReason.redacted}, attributes not recorded ${u.byReason.attributes_not_recorded}, recorded before inputs were ${u.byReason.not_recorded}; e.g. ${u.examples.join(', ')})`
         : ''),
   ];
   for (const [k, n] of Object.entries(report.changes).sort())

@@ -484,9 +484,15 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             latencyUs: Math.round(latencyMs * 1000),
             ...(call.dryRun ? { dryRun: true } : {}),
             // Null: decided before any policy was asked (the same under every set).
-            policyInputs: policySaw
-              ? recordInputs(policySaw.inputs, policySaw.outcome, (v) => deps.redact(v, tool?.redact))
-              : null,
+            policyInputs:
+              policySaw && policy
+                ? recordInputs(
+                    policySaw.inputs,
+                    policySaw.outcome,
+                    (v) => deps.redact(v, tool?.redact),
+                    policy.attributeNames,
+                  )
+                : null,
           },
         }),
       );

@@ -149,6 +149,10 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
       'Customer::c-42',
     ]);
     expect(rec.entities[1]!.attrs).toMatchObject({ tenant: 'acme', roles: ['support'] });
+    // Personal data no policy reads stays off the chain: the customer's name is not recorded.
+    expect(rec.entities[2]!.attrs).toEqual({ tenant: 'acme', tags: [] });
+    expect(rec.omitted).toEqual(['department', 'name', 'owner', 'status']);
+    expect(JSON.stringify(events)).not.toContain('Ada Example');
     expect(readRecordedInputs(byId.get(ids.refundSecretIntent)!.data.policyInputs)!.redacted).toEqual([
       'context.intent',
     ]);
@@ -179,6 +183,16 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
       await api.post('/v1/policies/replay', KEYS.admin, { ...body, failOn: 'deny-to-allow' }),
     );
     expect(loosen.failed).toBe(false);
+
+    // A candidate reading an attribute the record left off cannot be replayed on those decisions.
+    const byName = examplePolicySource();
+    byName.policies['names.cedar'] =
+      '@id("no-names")\nforbid (principal, action, resource is Customer) when { resource has name && resource.name == "Ada Example" };\n';
+    const named = ok200(
+      await api.post('/v1/policies/replay', KEYS.admin, { policies: byName, from: FROM, to: TO }),
+    );
+    expect(named.unreplayable.byReason.attributes_not_recorded).toBeGreaterThan(0);
+    expect(named.changes).toEqual({});
 
     // Admin only; a bad window or set is refused.
     expectError(await api.post('/v1/policies/replay', KEYS.alice, body), 403, 'forbidden');
@@ -212,14 +226,14 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
       for (const [f, text] of Object.entries(source.policies)) writeFileSync(join(cand, f), text);
       writeFileSync(join(cand, 'schema.cedarschema'), source.schema);
       const args = ['policy', 'replay', cand, '--config', t.configFile, '--from', FROM, '--to', TO];
-      const strict = await runCli([...args, '--fail-on', 'allow-to-deny']);
+      const strict = await runCli([...args, '--fail-on', 'allow-to-deny'], { timeoutMs: 120_000 });
       expect(strict.code, strict.stderr).toBe(1);
       expect(strict.stdout).toContain('allow -> deny: 2');
       expect(strict.stdout).toContain(
         `payments.refund: allow -> deny x2 (refund-small,user-support-customers -> no-refunds) e.g. ${ids.refund50}, ${ids.refund300}`,
       );
       expect(strict.stdout).toContain('unreplayable 1');
-      const loose = await runCli([...args, '--fail-on', 'deny-to-allow', '--json']);
+      const loose = await runCli([...args, '--fail-on', 'deny-to-allow', '--json'], { timeoutMs: 120_000 });
       expect(loose.code, loose.stderr).toBe(0);
       expect(JSON.parse(loose.stdout)).toMatchObject({
         failed: false,
@@ -240,5 +254,6 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
       expect(bad.code).not.toBe(0);
       expect(bad.code).not.toBe(1);
     },
+    240_000,
   );
 });
