@@ -6,11 +6,41 @@ import { DIFF_DEFAULT_REQUESTS, DIFF_MAX_REQUESTS, semanticDiff } from '../polic
 import { shadowReport } from '../decisions/shadow-report.js';
 import { describeGroup } from '../decisions/flips.js';
 import { FAIL_ON, describeReplay, replayDecisions, replayFails, type FailOn } from '../decisions/replay.js';
-import { EXIT, out, printJson, common, withMandate } from './shared.js';
+import { EXIT, out, printJson, common, withMandate, type CommonOpts } from './shared.js';
+import type { Mandate } from '../app/index.js';
+import type { ShadowSet } from '../policy/shadow-set.js';
 
 const printProblems = (problems: PolicyProblem[]) => {
   for (const p of problems) out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
 };
+
+/**
+ * Validates a policy directory and hands it to `target` (the active set, the shadow set): prints
+ * the problems (exit 1) or what happened.
+ */
+export async function activateDir(
+  dir: string,
+  opts: CommonOpts,
+  target: (m: Mandate) => { activate: ShadowSet['activate'] },
+  say: { changed: string; unchanged: string },
+): Promise<void> {
+  const root = resolve(dir);
+  const source = await loadPolicyDir(root);
+  const r = await withMandate(opts, async (m) => {
+    const checked = m.engine.validate(source);
+    if (!checked.ok) return checked;
+    return { ok: true as const, ...(await target(m).activate(source, `cli:dir:${root}`)) };
+  });
+  if (opts.json) printJson(r);
+  else if (!r.ok) printProblems(r.problems);
+  else out(phrase(r.changed ? say.changed : say.unchanged, r.version));
+  process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
+}
+
+/** `activated` → `activated sha256:…`; `is already active` → `sha256:… is already active`. */
+function phrase(words: string, version: string): string {
+  return words.startsWith('is ') ? `${version} ${words}` : `${words} ${version}`;
+}
 
 /** `mandate policy shadow …` and `mandate policy replay`: changing policies safely (issue 14 §1). */
 export function registerPolicyLifecycle(policy: Command): void {
@@ -21,19 +51,12 @@ export function registerPolicyLifecycle(policy: Command): void {
     shadow
       .command('activate <dir>')
       .description('validate a policy directory and make it the shadow set (every node picks it up)'),
-  ).action(async (dir: string, opts) => {
-    const root = resolve(dir);
-    const source = await loadPolicyDir(root);
-    const r = await withMandate(opts, async (m) => {
-      const checked = m.engine.validate(source);
-      if (!checked.ok) return checked;
-      return { ok: true as const, ...(await m.shadow.set.activate(source, `cli:dir:${root}`)) };
-    });
-    if (opts.json) printJson(r);
-    else if (!r.ok) printProblems(r.problems);
-    else out(r.changed ? `shadow set ${r.version}` : `${r.version} is already the shadow set`);
-    process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
-  });
+  ).action((dir: string, opts: CommonOpts) =>
+    activateDir(dir, opts, (m) => m.shadow.set, {
+      changed: 'is now the shadow set',
+      unchanged: 'is already the shadow set',
+    }),
+  );
   common(shadow.command('clear').description('stop evaluating live decisions against the shadow set')).action(
     async (opts) => {
       const r = await withMandate(opts, (m) => m.shadow.set.clear('cli'));

@@ -8,9 +8,9 @@ import { parseCasesYaml } from './yaml-cases.js';
 import { type LoadedConfig } from '../config/index.js';
 import { runPolicyCases } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
-import { EXIT, out, printJson, load, common, withMandate } from './shared.js';
+import { EXIT, out, printJson, load, common, type CommonOpts } from './shared.js';
 import { undeclaredTools, type UndeclaredTool } from './tool-coverage.js';
-import { registerPolicyDiff, registerPolicyLifecycle } from './policy-lifecycle.js';
+import { activateDir, registerPolicyDiff, registerPolicyLifecycle } from './policy-lifecycle.js';
 
 async function readText(path: string, what: string): Promise<string> {
   try {
@@ -162,20 +162,11 @@ export function registerPolicy(program: Command): void {
     policy
       .command('activate <dir>')
       .description("validate a policy directory and make it the store's active set (every node picks it up)"),
-  ).action(async (dir: string, opts) => {
-    const root = resolve(dir);
-    const source = await loadPolicyDir(root);
-    const r = await withMandate(opts, async (m) => {
-      const checked = m.engine.validate(source);
-      if (!checked.ok) return checked;
-      return { ok: true as const, ...(await m.policies.activate(source, `cli:dir:${root}`)) };
-    });
-    if (opts.json) printJson(r);
-    else if (!r.ok)
-      for (const p of r.problems)
-        out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
-    else out(r.changed ? `activated ${r.version}` : `${r.version} is already active`);
-    process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
-  });
+  ).action((dir: string, opts: CommonOpts) =>
+    activateDir(dir, opts, (m) => m.policies, {
+      changed: 'activated',
+      unchanged: 'is already active',
+    }),
+  );
   registerPolicyDiff(policy);
 }

@@ -180,18 +180,6 @@ export function policyConstants(sources: readonly PolicySetSource[]): Constants 
   };
 }
 
-/** A small deterministic generator (mulberry32): the same search on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Builds random requests of one action and principal type from the space and the constants. */
 export function requestSampler(
   space: Space,

@@ -1,13 +1,7 @@
+import { createPrng } from '../kernel/index.js';
 import { schemaJson } from './cedar/analysis.js';
 import type { CompiledPolicySet, PolicyEvaluation, PolicyRequest, PolicySetSource } from './port.js';
-import {
-  neighbours,
-  policyConstants,
-  readSpace,
-  requestSampler,
-  seededRandom,
-  type ActionSpace,
-} from './request-space.js';
+import { neighbours, policyConstants, readSpace, requestSampler, type ActionSpace } from './request-space.js';
 
 /** Requests searched per action by default (split over its principal types). */
 export const DIFF_DEFAULT_REQUESTS = 1000;
@@ -68,7 +62,7 @@ export async function semanticDiff(
   };
   for (const name of [...actions.keys()].sort()) {
     const { action, fromA } = actions.get(name)!;
-    const sample = requestSampler(fromA ? spaceA : spaceB, constants, seededRandom(opts.seed ?? 14));
+    const sample = requestSampler(fromA ? spaceA : spaceB, constants, createPrng(opts.seed ?? 14));
     const found = new Map<string, SemanticDifference>();
     let searched = 0;
     let differing = 0;

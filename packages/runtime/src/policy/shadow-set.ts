@@ -1,15 +1,11 @@
-import type { AuditEvent } from '@mandate/protocol';
-import type { Clock, Logger } from '../kernel/index.js';
-import type { ShadowPolicyRef, Store } from '../storage/port.js';
-import type { CompiledPolicySet, PolicyEngine, PolicySetSource } from './port.js';
+import { singleFlight } from '../kernel/index.js';
+import type { ShadowPolicyRef } from '../storage/port.js';
+import type { CompiledPolicySet, PolicySetSource } from './port.js';
+import { savePolicySource, type PolicyServiceDeps } from './service.js';
+import { createRetiring } from './retiring.js';
 
-export interface ShadowSetDeps {
-  engine: PolicyEngine;
-  store: Store;
-  clock: Clock;
-  logger: Logger;
-  audit: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
-}
+/** The same collaborators as the active set's service. */
+export type ShadowSetDeps = PolicyServiceDeps;
 
 /**
  * The candidate set evaluated beside the active one (issue 14 §1). Stored in the shared store, so
@@ -31,20 +27,13 @@ export interface ShadowSet {
 
 export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
   let current: CompiledPolicySet | null = null;
-  const retired = new Set<ReturnType<typeof setTimeout>>();
+  const retiring = createRetiring();
 
+  // Shadow evaluations queued with the old set may still run: it is freed only after they are done.
   const swap = (next: CompiledPolicySet | null) => {
     const old = current;
     current = next;
-    // Shadow evaluations queued with the old set may still run: free it only after they are done.
-    if (old && old !== next) {
-      const t = setTimeout(() => {
-        retired.delete(t);
-        old.dispose();
-      }, 30_000);
-      t.unref();
-      retired.add(t);
-    }
+    if (old && old !== next) retiring.retire(old);
   };
 
   const load = async (): Promise<boolean> => {
@@ -72,17 +61,12 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
       return false;
     }
   };
-  let refreshing: Promise<boolean> | null = null;
+  const refresh = singleFlight(load);
 
   return {
     current: () => current,
 
-    refresh() {
-      refreshing ??= load().finally(() => {
-        refreshing = null;
-      });
-      return refreshing;
-    },
+    refresh,
 
     async activate(source, origin) {
       const compiled = deps.engine.compile(source);
@@ -92,14 +76,7 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
         else swap(compiled);
         return { version: compiled.version, changed: false };
       }
-      const at = new Date(deps.clock.now()).toISOString();
-      await deps.store.savePolicySet({
-        version: compiled.version,
-        policies: source.policies,
-        schema: source.schema,
-        createdAt: at,
-        source: origin,
-      });
+      const at = await savePolicySource(deps, compiled.version, source, origin);
       await deps.store.setShadowPolicy(compiled.version, at);
       swap(compiled);
       await deps.audit({
@@ -130,8 +107,7 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
     stored: () => deps.store.getShadowPolicy(),
 
     close() {
-      for (const t of retired) clearTimeout(t);
-      retired.clear();
+      retiring.close();
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   disposeAll,
   durableStoreKinds,
   examplePolicySource,
+  type StoreKind,
   type TestMandate,
 } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200, refund } from '../fixtures/http.js';
@@ -24,9 +25,7 @@ const FROM = '2026-01-05T00:00:00.000Z';
 const TO = '2026-01-07T00:00:00.000Z';
 
 /** A mixed history: allow, deny (forbid, default, tenant), approval_required, an approved call, a grant limit, market hours. */
-async function mixedHistory(
-  kind: 'sqlite' | 'postgres',
-): Promise<{ t: TestMandate; ids: Record<string, string> }> {
+async function mixedHistory(kind: StoreKind): Promise<{ t: TestMandate; ids: Record<string, string> }> {
   // 15:00Z is 10:00 in New York (the example's policy time zone): the market is open.
   const clock = createManualClock(Date.parse('2026-01-05T15:00:00Z'));
   const t = await createTestMandate({
@@ -48,8 +47,8 @@ async function mixedHistory(
   await decide('refund50', KEYS.supportBot, refund(50), 'allow');
   await decide('refund300', KEYS.supportBot, refund(300), 'allow');
   const big = await decide('refund600', KEYS.supportBot, refund(600), 'approval_required');
-  ok200(await api.approve(big.approval.id, KEYS.frank));
-  await decide('refund600approved', KEYS.supportBot, refund(600, { approvalId: big.approval.id }), 'allow');
+  ok200(await api.approve(big.approval!.id, KEYS.frank));
+  await decide('refund600approved', KEYS.supportBot, refund(600, { approvalId: big.approval!.id }), 'allow');
   // Over the grant's limit (10000): refused before any policy.
   await decide('refundOverGrant', KEYS.supportBot, refund(20000), 'deny');
   // Legal hold: a forbid.
@@ -113,7 +112,7 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
       unreplayable: {
         count: 1,
         byReason: { redacted: 1, not_recorded: 0 },
-        examples: [ids.refundSecretIntent],
+        examples: [ids.refundSecretIntent!],
       },
       changes: {},
       groups: [],
@@ -138,7 +137,7 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
       expect(again.effect, name).toBe(name === 'refund600approved' ? 'approval_required' : ev.effect);
     }
     // The grant as it was is in the recorded context; the args are as typed for the engine.
-    const rec = readRecordedInputs(byId.get(ids.refund300)!.data.policyInputs)!;
+    const rec = readRecordedInputs(byId.get(ids.refund300!)!.data.policyInputs)!;
     expect(rec.context).toMatchObject({
       args: { customerId: 'c-42', amount: 300 },
       grant: { id: expect.any(String) },
@@ -153,10 +152,10 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
     expect(rec.entities[2]!.attrs).toEqual({ tenant: 'acme', tags: [] });
     expect(rec.omitted).toEqual(['department', 'name', 'owner', 'status']);
     expect(JSON.stringify(events)).not.toContain('Ada Example');
-    expect(readRecordedInputs(byId.get(ids.refundSecretIntent)!.data.policyInputs)!.redacted).toEqual([
+    expect(readRecordedInputs(byId.get(ids.refundSecretIntent!)!.data.policyInputs)!.redacted).toEqual([
       'context.intent',
     ]);
-    expect(JSON.stringify(byId.get(ids.refundSecretIntent))).not.toContain('sk-abcdefghijklmnopqrstuvwx');
+    expect(JSON.stringify(byId.get(ids.refundSecretIntent!))).not.toContain('sk-abcdefghijklmnopqrstuvwx');
   });
 
   it('a candidate that forbids refunds flips exactly the refund allows; --fail-on picks the direction', async () => {
@@ -175,7 +174,7 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
         fromPolicies: ['refund-small', 'user-support-customers'],
         toPolicies: ['no-refunds'],
         count: 2,
-        examples: [ids.refund50, ids.refund300],
+        examples: [ids.refund50!, ids.refund300!],
       },
     ]);
     expect(r.failed).toBe(true);
@@ -230,7 +229,7 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
       expect(strict.code, strict.stderr).toBe(1);
       expect(strict.stdout).toContain('allow -> deny: 2');
       expect(strict.stdout).toContain(
-        `payments.refund: allow -> deny x2 (refund-small,user-support-customers -> no-refunds) e.g. ${ids.refund50}, ${ids.refund300}`,
+        `payments.refund: allow -> deny x2 (refund-small,user-support-customers -> no-refunds) e.g. ${ids.refund50!}, ${ids.refund300!}`,
       );
       expect(strict.stdout).toContain('unreplayable 1');
       const loose = await runCli([...args, '--fail-on', 'deny-to-allow', '--json'], { timeoutMs: 120_000 });

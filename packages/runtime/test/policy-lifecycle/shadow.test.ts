@@ -1,5 +1,6 @@
 // Issue 14 §1: the shadow set — evaluated beside the active set, off the answer's path.
 import { afterAll, describe, expect, it } from 'vitest';
+import type { DecisionRequest } from '@mandate/protocol';
 import { createTestMandate, disposeAll, durableStoreKinds } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200, refund } from '../fixtures/http.js';
 import { eventsOfType, refundThreshold } from './helpers.js';
@@ -129,7 +130,7 @@ describe.each(durableStoreKinds())('shadow policy set (%s)', (kind) => {
     expect(b.m.shadow.set.current()?.version).toBe(version);
 
     const admin = { role: 'admin' as const, subject: null, keyId: 'test' };
-    const out = await b.m.decisions.decide(refund(300), admin);
+    const out = await b.m.decisions.decide(refund(300) as unknown as DecisionRequest, admin);
     expect(out.decision.effect).toBe('allow');
     await b.m.shadow.evaluator.drain();
     const div = await eventsOfType(a.m.store, 'policy.shadow_divergence');
