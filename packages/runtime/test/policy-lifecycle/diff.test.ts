@@ -1,7 +1,4 @@
 // Issue 14 §1: semantic diff — per action, requests one set allows and the other does not.
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCedarEngine, type PolicySetSource } from '../../src/policy/index.js';
 import { semanticDiff } from '../../src/policy/semantic-diff.js';
@@ -9,22 +6,13 @@ import { policyConstants } from '../../src/policy/request-space.js';
 import { createTestMandate, disposeAll } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200 } from '../fixtures/http.js';
 import { ensureBuilt, runCli } from '../fixtures/cli.js';
-import { refundThreshold } from './helpers.js';
+import { refundThreshold, writePolicyDir } from './helpers.js';
 
 afterAll(disposeAll);
 beforeAll(() => ensureBuilt());
 
 const engine = createCedarEngine();
 const both = (source: PolicySetSource) => ({ set: engine.compile(source), source });
-
-/** Writes a policy set as a directory the CLI reads. */
-function writeDir(source: PolicySetSource): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mandate-diff-'));
-  mkdirSync(join(dir, 'p'));
-  for (const [f, text] of Object.entries(source.policies)) writeFileSync(join(dir, 'p', f), text);
-  writeFileSync(join(dir, 'p', 'schema.cedarschema'), source.schema);
-  return join(dir, 'p');
-}
 
 describe('semantic diff', () => {
   it(
@@ -86,8 +74,8 @@ describe('semantic diff', () => {
     'mandate policy diff exits 1 when the sets decide otherwise and 0 when they do not',
     { timeout: 120_000 },
     async () => {
-      const a = writeDir(refundThreshold(500));
-      const b = writeDir(refundThreshold(1000));
+      const a = writePolicyDir(refundThreshold(500));
+      const b = writePolicyDir(refundThreshold(1000));
       const differ = await runCli(['policy', 'diff', a, b, '--requests', '400'], { timeoutMs: 120_000 });
       expect(differ.code, differ.stderr).toBe(1);
       expect(differ.stdout).toContain('~ refund-small');
@@ -100,7 +88,7 @@ describe('semantic diff', () => {
         'policy',
         'diff',
         a,
-        writeDir(refundThreshold(500)),
+        writePolicyDir(refundThreshold(500)),
         '--json',
         '--requests',
         '200',

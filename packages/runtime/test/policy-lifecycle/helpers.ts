@@ -1,3 +1,6 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AuditEvent } from '@mandate/protocol';
 import type { Store } from '../../src/storage/port.js';
 import { examplePolicySource } from '../fixtures/mandate.js';
@@ -30,4 +33,13 @@ export function forbidRefunds(): { policies: Record<string, string>; schema: str
 export async function eventsOfType(store: Store, type: string): Promise<AuditEvent[]> {
   const rows = await store.queryAudit({ type, limit: 10_000 });
   return rows.map((r) => JSON.parse(r.eventText) as AuditEvent);
+}
+
+/** Writes a policy set as a directory the CLI reads (`*.cedar` and `schema.cedarschema`). */
+export function writePolicyDir(source: { policies: Record<string, string>; schema: string }): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'mandate-policies-')), 'p');
+  mkdirSync(dir);
+  for (const [f, text] of Object.entries(source.policies)) writeFileSync(join(dir, f), text);
+  writeFileSync(join(dir, 'schema.cedarschema'), source.schema);
+  return dir;
 }

@@ -1,6 +1,4 @@
 // Issue 14 §1: replay of the recorded decisions against a candidate set.
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
@@ -16,7 +14,7 @@ import {
 } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200, refund } from '../fixtures/http.js';
 import { ensureBuilt, runCli } from '../fixtures/cli.js';
-import { eventsOfType, forbidRefunds } from './helpers.js';
+import { eventsOfType, forbidRefunds, writePolicyDir } from './helpers.js';
 
 afterAll(disposeAll);
 beforeAll(() => ensureBuilt());
@@ -218,12 +216,7 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
   it.runIf(kind === 'sqlite')(
     'mandate policy replay exits 1 on a forbidden flip and 0 otherwise',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'mandate-replay-'));
-      const cand = join(dir, 'candidate');
-      mkdirSync(cand);
-      const source = forbidRefunds();
-      for (const [f, text] of Object.entries(source.policies)) writeFileSync(join(cand, f), text);
-      writeFileSync(join(cand, 'schema.cedarschema'), source.schema);
+      const cand = writePolicyDir(forbidRefunds());
       const args = ['policy', 'replay', cand, '--config', t.configFile, '--from', FROM, '--to', TO];
       const strict = await runCli([...args, '--fail-on', 'allow-to-deny'], { timeoutMs: 120_000 });
       expect(strict.code, strict.stderr).toBe(1);

@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { DecisionRequest } from '@mandate/protocol';
 import { createTestMandate, disposeAll, durableStoreKinds } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200, refund } from '../fixtures/http.js';
-import { eventsOfType, refundThreshold } from './helpers.js';
+import { ensureBuilt, runCli } from '../fixtures/cli.js';
+import { eventsOfType, refundThreshold, writePolicyDir } from './helpers.js';
 
 afterAll(disposeAll);
 
@@ -155,4 +156,35 @@ describe.each(durableStoreKinds())('shadow policy set (%s)', (kind) => {
     expect(out.effect).toBe('allow');
     expect(out.errors).toEqual([]);
   });
+
+  it.runIf(kind === 'sqlite')(
+    'mandate policy shadow activate / report / clear',
+    async () => {
+      ensureBuilt();
+      const t = await createTestMandate({ store: kind, config: noUpstreams });
+      const dir = writePolicyDir(refundThreshold(100));
+      const cli = (...args: string[]) => runCli([...args, '--config', t.configFile], { timeoutMs: 120_000 });
+      const on = await cli('policy', 'shadow', 'activate', dir);
+      expect(on.code, on.stderr).toBe(0);
+      expect(on.stdout).toMatch(/^sha256:[0-9a-f]{64} is now the shadow set/);
+      // The serving node picks it up from the store.
+      const deadline = Date.now() + 5000;
+      while (!t.m.shadow.set.current() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const big = ok200(await client(t.url).decide(KEYS.supportBot, refund(300)));
+      await t.m.shadow.evaluator.drain();
+      const report = await cli('policy', 'shadow', 'report', '--json');
+      expect(report.code, report.stderr).toBe(0);
+      expect(JSON.parse(report.stdout)).toMatchObject({
+        divergences: 1,
+        groups: [
+          { action: 'payments.refund', from: 'allow', to: 'approval_required', examples: [big.decisionId] },
+        ],
+      });
+      const off = await cli('policy', 'shadow', 'clear');
+      expect(off.code, off.stderr).toBe(0);
+      expect(off.stdout).toMatch(/^cleared shadow set sha256:/);
+      expect(await t.m.store.getShadowPolicy()).toBeNull();
+    },
+    240_000,
+  );
 });
