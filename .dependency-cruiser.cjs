@@ -1,6 +1,6 @@
 /** Folder dependency rules (STYLE.md): kernel <- domain <- transports <- app; one owner per third-party library. */
 const src = '^packages/runtime/src/';
-const domain = `${src}(policy|tools|entities|decisions|approvals|grants|audit|keys)/`;
+const domain = `${src}(policy|tools|entities|decisions|approvals|grants|audit|keys|sessions)/`;
 const owner = (lib, folder) => ({
   name: `only-${folder.replace(/\W+/g, '-')}-imports-${lib.replace(/\W+/g, '-')}`,
   comment: `${lib} has one owning folder: ${folder}`,

@@ -8,7 +8,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'packages/*/src/**/*.test.ts'],
+    include: ['packages/*/test/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
     pool: 'forks',
     // SECURITY: cedar-wasm hot loops abort the process in V8's deoptimizer on Node 20 without this.
     execArgv: ['--no-turbo-inlining'],

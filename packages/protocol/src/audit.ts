@@ -21,6 +21,8 @@ export type AuditEventType =
   | 'tool.quarantined'
   | 'tool.approved'
   | 'audit.erased'
+  /** Personal data kept beside the chain was erased for one pseudonymous id (docs/audit.md "Erasure"). */
+  | 'personal_data.erased'
   | 'alert.fired'
   | 'alert.acknowledged'
   | 'alert.muted'

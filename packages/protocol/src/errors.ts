@@ -53,10 +53,13 @@ export const ERROR_CODES = [
   'grant_expired',
   'grant_revoked',
   'grant_exceeded',
+  'usage_invalid',
   'self_approval',
   'wrong_role',
   'duplicate_approver',
   'invalid_signature',
+  'csrf',
+  'unavailable',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

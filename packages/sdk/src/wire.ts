@@ -52,10 +52,13 @@ export type ErrorCode =
   | 'grant_expired'
   | 'grant_revoked'
   | 'grant_exceeded'
+  | 'usage_invalid'
   | 'self_approval'
   | 'wrong_role'
   | 'duplicate_approver'
-  | 'invalid_signature';
+  | 'invalid_signature'
+  | 'csrf'
+  | 'unavailable';
 
 export type Effect = 'allow' | 'deny' | 'approval_required';
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';
@@ -234,6 +237,8 @@ export type AuditEventType =
   | 'tool.quarantined'
   | 'tool.approved'
   | 'audit.erased'
+  /** Personal data kept beside the chain was erased for one pseudonymous id (docs/audit.md "Erasure"). */
+  | 'personal_data.erased'
   | 'alert.fired'
   | 'alert.acknowledged'
   | 'alert.muted'

@@ -6,3 +6,4 @@ export { PolicyCaseSchema, runPolicyCases } from './policy-cases.js';
 export type { PolicyCase, PolicyCaseResult, PolicyTestReport, RunPolicyCasesInput } from './policy-cases.js';
 export { checkpointMirrors, createEvidence, maxCheckpointGap } from './evidence.js';
 export type { Evidence } from './evidence.js';
+export { dashboardDir, dashboardNotice } from './dashboard.js';

@@ -44,6 +44,7 @@ import {
   createHttpServer,
   createJwtVerifier,
   createMetrics,
+  createOidcClient,
   type Metrics,
 } from '../http/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
@@ -55,6 +56,10 @@ import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } f
 import { createAlerting, type Alerting } from '../alerts/index.js';
 import { recordDecisionMetric, startTracing } from '../telemetry/index.js';
 import { readJsonFile, seedState } from './seed.js';
+import { createSessionService, type SessionService } from '../sessions/index.js';
+import { dashboardDir } from './dashboard.js';
+import { createUsageMeter } from '../usage/index.js';
+import { createPersonalData, type PersonalData } from '../audit/personal.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -84,6 +89,8 @@ export interface Mandate {
   publicKeys: Record<string, string>;
   /** Alert rules over the audit stream; null without rules. The evaluator runs once `listen` starts it. */
   alerts: Alerting | null;
+  /** Personal data kept beside the chain, erasable per user (docs/audit.md "Erasure"). */
+  personal: PersonalData;
   /** Verify with the mirror and the cadence, the continuous tail check, the record of trail reads. */
   evidence: Evidence;
   /** Delivery state of each audit sink (empty until `listen`, which starts them). */
@@ -236,6 +243,13 @@ export async function createMandate(
     const perAgent = config.rateLimits.perAgent
       ? createRateLimiter(config.rateLimits.perAgent, () => clock.now(), 'agent')
       : null;
+    const personal = createPersonalData({
+      store,
+      clock,
+      hmacKey: keys.hmacKey,
+      keep: config.audit.personal.keep,
+      record,
+    });
     const decisions = createDecisionService({
       store,
       clock,
@@ -264,7 +278,22 @@ export async function createMandate(
       },
       refusals: refusalRecorder,
       shadow: (seen) => shadowMode.evaluator.observe(seen),
+      ...(config.usage.length > 0
+        ? { usage: createUsageMeter({ store, counters: config.usage, logger }) }
+        : {}),
+      ...(config.audit.personal.keep.length > 0 ? { personal } : {}),
     });
+    const dashboardConfig = config.dashboard;
+    const sessions: SessionService | null = dashboardConfig.enabled
+      ? createSessionService(
+          { store, clock, usage: keyUsage },
+          {
+            ttlSeconds: dashboardConfig.sessionTtlSeconds,
+            maxSeconds: dashboardConfig.sessionMaxSeconds,
+            graceSeconds: 30,
+          },
+        )
+      : null;
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
     const nodeEvidence = evidence;
@@ -382,6 +411,7 @@ export async function createMandate(
       publicKeys,
       alerts,
       evidence: nodeEvidence,
+      personal,
       sinkStatus: () => sinks?.status() ?? [],
       async listen() {
         stopTracing = await startTracing(config.telemetry, logger);
@@ -405,14 +435,33 @@ export async function createMandate(
           exportAudit: (format, write, filter) => exportAudit(store, { format, write, filter }),
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) =>
-            runPolicyCases({ engine, store, clock, source: input.source, cases: input.cases }),
+            runPolicyCases({
+              engine,
+              store,
+              clock,
+              source: input.source,
+              cases: input.cases,
+              usage: config.usage,
+            }),
           options: config.server,
           authenticate: authenticateHeader,
           refusals: refusalRecorder,
           keys: keyService,
+          personal,
           sinks: () => sinks?.status() ?? [],
           ...(alerts ? { alerts } : {}),
           ...(gateway ? { gateway } : {}),
+          ...(sessions
+            ? {
+                dashboard: {
+                  sessions,
+                  secureCookies: dashboardConfig.secureCookies,
+                  dir: dashboardDir(loaded),
+                  maxStreamsPerKey: dashboardConfig.maxStreamsPerKey,
+                  ...(dashboardConfig.oidc ? { oidc: createOidcClient(dashboardConfig.oidc, clock) } : {}),
+                },
+              }
+            : {}),
         });
         const s = server;
         await new Promise<void>((resolve, reject) => {

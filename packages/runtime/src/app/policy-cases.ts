@@ -15,6 +15,7 @@ import { createToolRegistry, localPathFs } from '../tools/index.js';
 import { createApprovalService } from '../approvals/index.js';
 import { createGrantService } from '../grants/index.js';
 import { createDecisionService, createTimeContext } from '../decisions/index.js';
+import { createUsageMeter } from '../usage/index.js';
 import { argsDigest, createRedactor } from '../audit/index.js';
 import { seedGrants } from './seed-grants.js';
 
@@ -61,6 +62,8 @@ export interface RunPolicyCasesInput {
   seed?: { tools?: Tool[]; entities?: EntitiesDocument; grants?: Config['grants'] };
   clock?: Clock;
   timeZone?: string;
+  /** The deployment's usage counters: kept on the throw-away store, charged by the cases in order. */
+  usage?: Config['usage'];
 }
 
 const DEFAULT_AT = Date.parse('2026-01-05T10:00:00Z');
@@ -109,6 +112,9 @@ export async function runPolicyCases(input: RunPolicyCasesInput): Promise<Policy
     redact: createRedactor({ paths: [] }),
     digest: (args) => argsDigest('policy-test', args),
     time: createTimeContext(input.timeZone ?? 'UTC'),
+    ...(input.usage?.length
+      ? { usage: createUsageMeter({ store, counters: input.usage, logger: silentLogger }) }
+      : {}),
   });
 
   const results: PolicyCaseResult[] = [];

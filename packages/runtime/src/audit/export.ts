@@ -1,6 +1,7 @@
 import type { AuditEvent } from '@mandate/protocol';
 import { assertNever } from '../kernel/index.js';
 import type { AuditFilter, Store, StoredAuditRecord } from '../storage/index.js';
+import { ERASED, personalOf } from './personal.js';
 
 /** Options of {@link exportAudit}. */
 export interface ExportAuditOptions {
@@ -31,8 +32,9 @@ export async function exportAudit(store: Store, opts: ExportAuditOptions): Promi
       ? await store.queryAudit({ ...filter, afterSeq: after, limit: batchSize })
       : await store.readAudit(after, batchSize);
     if (page.length === 0) return count;
+    const personal = await personalOf(store, page);
     let chunk = '';
-    for (const r of page) chunk += formatRecord(r, opts.format) + '\n';
+    for (const r of page) chunk += formatRecord(r, opts.format, personal.get(r.seq)) + '\n';
     await opts.write(chunk);
     count += page.length;
     const last = page[page.length - 1]!.seq;
@@ -43,19 +45,24 @@ export async function exportAudit(store: Store, opts: ExportAuditOptions): Promi
 }
 
 /** One record in the given format, without the trailing newline. */
-export function formatRecord(r: StoredAuditRecord, format: ExportAuditOptions['format']): string {
+export function formatRecord(
+  r: StoredAuditRecord,
+  format: ExportAuditOptions['format'],
+  personal?: Record<string, unknown>,
+): string {
   switch (format) {
     case 'jsonl':
-      // The event text is spliced in verbatim: it is canonical JSON and exactly what was hashed.
-      return `{"seq":${r.seq},"prevHash":${JSON.stringify(r.prevHash)},"hash":${JSON.stringify(r.hash)},"event":${r.eventText}}`;
+      // The event text is spliced in verbatim: it is canonical JSON and exactly what was hashed. The
+      // kept personal fields (or "erased") go beside it, never into it.
+      return `{"seq":${r.seq},"prevHash":${JSON.stringify(r.prevHash)},"hash":${JSON.stringify(r.hash)},"event":${r.eventText}${personal ? `,"personal":${JSON.stringify(personal)}` : ''}}`;
     case 'cef':
-      return toCef(r);
+      return toCef(r, personal);
     default:
       return assertNever(format, 'export format');
   }
 }
 
-function toCef(r: StoredAuditRecord): string {
+function toCef(r: StoredAuditRecord, personal?: Record<string, unknown>): string {
   // Fields come from the hashed event, not the query columns, which are only an index.
   const event = JSON.parse(r.eventText) as AuditEvent;
   const name = event.effect ? `${event.type} ${event.effect}` : event.type;
@@ -68,6 +75,9 @@ function toCef(r: StoredAuditRecord): string {
   ];
   if (event.decisionId !== undefined) ext.push(['cs1Label', 'decisionId'], ['cs1', event.decisionId]);
   ext.push(['cs2Label', 'hash'], ['cs2', r.hash]);
+  // A SIEM gets no personal data, only whether what was kept for this record is still there.
+  if (personal)
+    ext.push(['cs3Label', 'personal'], ['cs3', Object.values(personal).includes(ERASED) ? ERASED : 'kept']);
   const extension = ext
     .filter(
       (e): e is [string, string | number] =>
@@ -96,6 +106,7 @@ function severity(event: AuditEvent): number {
   }
   switch (event.type) {
     case 'audit.erased':
+    case 'personal_data.erased':
     case 'audit.verify_failed':
     case 'tool.quarantined':
       return 8;

@@ -36,3 +36,5 @@ export { createRefusalRecorder } from './refusals.js';
 export type { RefusedCaller, Refusal, RefusalRecorder, RefusalRecorderOptions } from './refusals.js';
 export { createReadRecorder } from './read-events.js';
 export type { ReadRecorder, ReadRecorderOptions, TrailRead } from './read-events.js';
+export { ERASED, createPersonalData, personalOf, pseudonymOf } from './personal.js';
+export type { PersonalData, PersonalField, PersonalRef } from './personal.js';

@@ -147,6 +147,7 @@ export function registerPolicy(program: Command): void {
         cases,
         seed: { tools, entities, grants: loaded?.config.grants ?? [] },
         timeZone: loaded?.config.policies.timeZone ?? 'UTC',
+        usage: loaded?.config.usage ?? [],
       });
       if (opts.json) printJson(report);
       else {

@@ -9,6 +9,8 @@ import { registerAlerts } from './alerts.js';
 import { registerApprovals } from './approvals.js';
 import { registerGrants } from './grants.js';
 import { registerKeys } from './keys.js';
+import { registerUsage } from './usage.js';
+import { registerErase } from './erase.js';
 
 export { EXIT, exitCodeFor } from './shared.js';
 
@@ -31,5 +33,7 @@ export function buildProgram(): Command {
   registerApprovals(program);
   registerGrants(program);
   registerKeys(program);
+  registerUsage(program);
+  registerErase(program);
   return program;
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { MandateError, createJsonLogger } from '../kernel/index.js';
-import { createMandate, describeStore } from '../app/index.js';
+import { createMandate, dashboardNotice, describeStore } from '../app/index.js';
 import { authenticate } from '../http/auth.js';
 import { out, load, withUpstreams, common } from './shared.js';
 
@@ -56,6 +56,7 @@ export function registerServe(program: Command): void {
                 `  mcp:     ${url}/mcp (gateway to ${loaded.config.gateway.upstreams.map((u) => u.name).join(', ')}; agent API key as bearer)`,
               ]
             : []),
+          ...dashboardNotice(loaded, url),
           ...demoKeysNotice(loaded.config.apiKeys),
           `  try:     curl -s ${url}/readyz`,
           `  docs:    README.md (5-minute tour), docs/api.md, docs/cli.md`,

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { SinksSchema } from './sinks-schema.js';
 import { AlertsSchema } from './alerts-schema.js';
 import { TelemetrySchema } from './telemetry-schema.js';
+import { DashboardSchema } from './dashboard-schema.js';
+import { UsageSchema } from './usage-schema.js';
 import { ToolPathsSchema } from '@mandate/protocol';
 
 const role = z.enum(['agent', 'user', 'approver', 'admin']);
@@ -167,6 +169,19 @@ export const ConfigSchema = z.strictObject({
       verifyIntervalMs: z.number().int().min(0).default(30_000),
       /** Admin reads of the trail through the API: at most one `audit.read` event per caller, route and filter per window (ms). */
       readEventWindowMs: z.number().int().min(1000).default(60_000),
+      /**
+       * Personal fields kept beside the chain in an erasable table, keyed by the user's pseudonymous
+       * id, never in the hashed record (docs/audit.md "Erasure"): `userDisplayName` (the user's
+       * `displayName` attribute) and `args` (the redacted args copy, then left out of the record).
+       */
+      personal: z
+        .strictObject({
+          keep: z
+            .array(z.enum(['userDisplayName', 'args']))
+            .max(2)
+            .default([]),
+        })
+        .prefault({}),
     })
     .prefault({}),
   approvals: z
@@ -197,12 +212,16 @@ export const ConfigSchema = z.strictObject({
         .optional(),
     })
     .prefault({}),
+  /** Usage counters (budgets and rates) shared by nodes, read by policies as `context.usage` (docs/policies.md). */
+  usage: UsageSchema,
   /** Audit sinks (docs/streaming.md): the trail pushed to a SIEM, a log pipeline or a broker, none lost. */
   sinks: SinksSchema,
   /** Alert rules over the audit stream (docs/alerts.md). */
   alerts: AlertsSchema,
   /** OpenTelemetry traces over OTLP/HTTP (docs/observability.md); off unless `otlp` is set. */
   telemetry: TelemetrySchema,
+  /** The dashboard at /ui and its sign-in (docs/configuration.md, ADR 0022). */
+  dashboard: DashboardSchema,
   log: z
     .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
     .prefault({}),

@@ -7,7 +7,7 @@ import type { CompiledPolicySet, EntityRef, PolicyEntity, PolicyEvaluation } fro
  * What one decision handed the policy engine, exactly: the principal agent (and the user it acted
  * for), the resource, the Cedar context (args as typed, time, intent, onBehalfOf, grant) and the
  * entity slice. Enough to decide the same request again against another policy set: the shadow
- * set (live, unredacted) and replay (from the audit record, redacted; ADR 0022).
+ * set (live, unredacted) and replay (from the audit record, redacted; ADR 0025).
  */
 export interface PolicyInputs {
   agent: string;

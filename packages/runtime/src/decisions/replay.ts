@@ -47,7 +47,7 @@ export interface ReplayReport {
 /**
  * Re-decides the recorded decisions of a time window against a candidate set, from the inputs each
  * decision event recorded (`data.policyInputs`: entities, context with args as typed, time and
- * grant, exactly as the engine saw them), and compares the policy-level outcomes (ADR 0022).
+ * grant, exactly as the engine saw them), and compares the policy-level outcomes (ADR 0025).
  */
 export async function replayDecisions(
   store: Store,

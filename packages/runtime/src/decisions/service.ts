@@ -27,6 +27,8 @@ import {
   type PolicyInputs,
   type PolicyOutcome,
 } from './policy-inputs.js';
+import type { UsageMeter, UsageReservation } from '../usage/index.js';
+import type { PersonalData } from '../audit/personal.js';
 
 /** Who is asking, as established by the transport from a verified credential (never from the body). */
 export interface Caller {
@@ -36,6 +38,8 @@ export interface Caller {
   keyId: string;
   /** For an agent: the user its credential says it acts for (a verified JWT claim), if any. */
   onBehalfOf?: string;
+  /** Set when the credential was a dashboard session cookie (ADR 0025), not a bearer token. */
+  viaSession?: true;
 }
 
 export interface DecisionServiceDeps {
@@ -63,6 +67,10 @@ export interface DecisionServiceDeps {
    * enqueue (never block, never throw into the answer): see decisions/shadow.ts.
    */
   shadow?: (seen: DecisionSeen) => void;
+  /** Usage counters (budgets and rates), reserved before the policies run, kept only on allow. */
+  usage?: UsageMeter;
+  /** Personal fields kept beside the chain, erasable (`audit.personal`); absent: none kept. */
+  personal?: Pick<PersonalData, 'keep'>;
 }
 
 /** A decision that reached the policy engine, as the shadow set re-decides it. */
@@ -124,7 +132,7 @@ export interface DecisionService {
 const DEFAULT_DENY = 'mandate.default_deny';
 
 /** Every top-level key the decision path may put in the Cedar context (docs/policies.md). */
-export const CONTEXT_KEYS = ['args', 'time', 'intent', 'onBehalfOf', 'agent', 'grant'] as const;
+export const CONTEXT_KEYS = ['args', 'time', 'intent', 'onBehalfOf', 'agent', 'grant', 'usage'] as const;
 
 export function createDecisionService(deps: DecisionServiceDeps): DecisionService {
   const { store, clock, logger } = deps;
@@ -224,8 +232,9 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     let approvalRef: Decision['approval'];
     let approvalId: string | null = null;
     let wouldRequest: DecisionOutcome['wouldRequest'];
-    // What the policies saw and answered: recorded for replay, handed to the shadow set (ADR 0022).
+    // What the policies saw and answered: recorded for replay, handed to the shadow set (ADR 0025).
     let seen: { inputs: PolicyInputs; outcome: PolicyOutcome } | null = null;
+    let reservation: UsageReservation | null = null;
 
     try {
       const outcome = await evaluate();
@@ -332,6 +341,18 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         };
       }
 
+      // Budgets and rates: the call's charge is reserved before the policies read the counters.
+      reservation =
+        (await deps.usage?.reserve({
+          action: req.action,
+          agent: agent.id,
+          user: user?.id ?? null,
+          args,
+          now,
+          dryRun: call.dryRun === true,
+        })) ?? null;
+      if (reservation) context.usage = reservation.context;
+
       const policySpan = startSpan('mandate.policy.evaluate', { 'mandate.policy_version': policy.version });
       const inputs: PolicyInputs = {
         agent: agent.id,
@@ -437,6 +458,9 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       return 'approval_required';
     }
 
+    const usage = reservation as UsageReservation | null;
+    // Anything but allow charges nothing: the reservation goes back before the answer.
+    if (effect !== 'allow') await usage?.settle(effect);
     const latencyMs = performance.now() - started;
     const decision: Decision = {
       decisionId,
@@ -453,6 +477,10 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     const policySaw = seen as { inputs: PolicyInputs; outcome: PolicyOutcome } | null;
     // SECURITY: audit before act — the answer leaves only after this event is durably committed.
     try {
+      // The personal fields the deployment keeps go beside the chain, never into it (docs/audit.md "Erasure").
+      const personal = req.onBehalfOf
+        ? ((await deps.personal?.keep({ ref: decisionId, userId: req.onBehalfOf, args: redacted() })) ?? null)
+        : null;
       await inSpan('mandate.audit.commit', {}, () =>
         deps.audit({
           type: 'decision',
@@ -466,7 +494,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           effect,
           data: {
             argsDigest: deps.digest(args),
-            args: redacted(),
+            ...(personal?.fields.includes('args') ? {} : { args: redacted() }),
+            ...(personal ? { personal } : {}),
             reasons,
             errors,
             policyVersion: decision.policyVersion,
@@ -493,10 +522,14 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
                     policy.attributeNames,
                   )
                 : null,
+            // The counter values the policies were given (docs/policies.md "Budgets and rates").
+            ...(usage ? { usage: usage.readings } : {}),
           },
         }),
       );
     } catch (err) {
+      // Not recorded, so not allowed: the call's charge goes back.
+      await usage?.settle('deny');
       logger.error('audit append failed; answering with an error, never allow', {
         decisionId,
         error: (err as Error).message,

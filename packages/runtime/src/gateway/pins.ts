@@ -72,6 +72,8 @@ export function createPinService(deps: PinServiceDeps): PinService {
         firstSeenAt: now,
         updatedAt: now,
         approvedBy: trustOnFirstUse ? 'tofu' : null,
+        approvedHash: trustOnFirstUse ? hash : null,
+        approvedDefinition: trustOnFirstUse ? def : null,
       };
       // SECURITY: the full definition enters the audit trail before the tool can be shown or called.
       await deps.record({
@@ -102,6 +104,7 @@ export function createPinService(deps: PinServiceDeps): PinService {
       action: `${server}.${name}`,
       data: { server, tool: name, hash, previousHash: pin.hash, reason: 'changed', definition: def },
     });
+    // The last approved definition stays on the pin (also across several changes), for review.
     await store.putToolPin({
       ...pin,
       hash,
@@ -135,7 +138,14 @@ export function createPinService(deps: PinServiceDeps): PinService {
           `the current definition of ${server}.${tool} has hash ${pin.hash}, not ${hash}`,
         );
       }
-      const next: ToolPin = { ...pin, status: 'approved', approvedBy, updatedAt: iso() };
+      const next: ToolPin = {
+        ...pin,
+        status: 'approved',
+        approvedBy,
+        approvedHash: pin.hash,
+        approvedDefinition: pin.definition,
+        updatedAt: iso(),
+      };
       await deps.record({
         type: 'tool.approved',
         action: `${server}.${tool}`,

@@ -15,6 +15,22 @@ import type { KeyService } from '../keys/index.js';
 import type { AuditIntegrity, TrailRead } from '../audit/index.js';
 import type { SinkStatus } from '../sinks/index.js';
 import type { Alerting } from '../alerts/index.js';
+import type { SessionService } from '../sessions/index.js';
+import type { OidcClient } from './oidc.js';
+
+/** The dashboard (`/ui`) and its sessions (ADR 0022); absent when `dashboard.enabled` is false. */
+export interface DashboardDeps {
+  sessions: SessionService;
+  /** Mark cookies Secure on plain HTTP too (TLS requests always get it). */
+  secureCookies: boolean;
+  /** The built dashboard's directory (`/ui` answers 503 while it holds no index.html). */
+  dir: string;
+  /** Open decision streams per credential. */
+  maxStreamsPerKey: number;
+  /** OpenID Connect sign-in, when `dashboard.oidc` is configured. */
+  oidc?: OidcClient;
+}
+import type { PersonalData } from '../audit/personal.js';
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
 export interface HttpDeps {
@@ -58,10 +74,14 @@ export interface HttpDeps {
   keys?: KeyService;
   /** Delivery state of the audit sinks (`/metrics`, `GET /v1/audit/sinks`). */
   sinks?: () => SinkStatus[];
+  /** Personal data kept beside the chain (`POST /v1/erasures`); absent: the route answers 404. */
+  personal?: Pick<PersonalData, 'erase'>;
   /** Alert rules over the audit stream, when configured (`/v1/alerts`). */
   alerts?: Alerting;
   /** Resolves `Authorization` to a caller (API keys, and JWTs when configured); default: API keys only. */
   authenticate?: (header: string | undefined) => Promise<Caller>;
+  /** The dashboard and its session sign-in; absent: `/ui` and `/v1/sessions` answer 404 and cookies are ignored. */
+  dashboard?: DashboardDeps;
   /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */
   gateway?: {
     handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void>;

@@ -46,8 +46,11 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   grant_expired: 403,
   grant_revoked: 403,
   grant_exceeded: 403,
+  usage_invalid: 400,
   self_approval: 403,
   wrong_role: 403,
   duplicate_approver: 409,
   invalid_signature: 400,
+  csrf: 403,
+  unavailable: 503,
 };

@@ -5,3 +5,5 @@ export { createMetrics } from './metrics.js';
 export type { Metrics } from './metrics.js';
 export { createHttpHandler, createHttpServer } from './server.js';
 export type { HttpDeps } from './deps.js';
+export { createOidcClient } from './oidc.js';
+export type { OidcClient } from './oidc.js';

@@ -11,10 +11,18 @@ export interface Ctx {
   params: Record<string, string>;
   requestId: string;
   caller(): Promise<Caller>;
+  /**
+   * Checks the request's credential again, with no side effect (no session rotation): a long-lived
+   * answer (a stream) ends when it was revoked or expired meanwhile.
+   */
+  reauthenticate(): Promise<void>;
   body(): Promise<unknown>;
 }
 
-/** A handler answers with a JSON value, a string (text/plain), or {@link STREAMED} once it wrote the answer itself. */
+/**
+ * A handler answers with a JSON value, a string (text/plain), {@link NO_CONTENT}, or {@link STREAMED}
+ * once it wrote the answer itself.
+ */
 export type Handler = (ctx: Ctx) => Promise<unknown>;
 
 export interface Route {
@@ -31,6 +39,9 @@ export type RouteAdder = (method: string, path: string, handler: Handler) => voi
 
 /** Returned by a handler that streamed its own answer. */
 export const STREAMED = Symbol('streamed');
+
+/** Returned by a handler whose answer is 204 with no body. */
+export const NO_CONTENT = Symbol('no content');
 
 /** A route table in registration order. */
 export function createRouteTable(): { routes: Route[]; route: RouteAdder } {

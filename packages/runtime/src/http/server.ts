@@ -6,7 +6,7 @@ import { HTTP_STATUS } from './errors.js';
 import { readJsonBody } from './body.js';
 import { authenticate } from './auth.js';
 import type { HttpDeps } from './deps.js';
-import { STREAMED, createRouteTable, type Ctx, type Route } from './router.js';
+import { NO_CONTENT, STREAMED, createRouteTable, type Ctx, type Route } from './router.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerDecisionRoutes } from './routes/decisions.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
@@ -20,6 +20,14 @@ import { contextFromHeaders, withContext } from '../telemetry/index.js';
 import { registerAuthzenRoutes } from './routes/authzen.js';
 import { registerSinkRoutes } from './routes/sinks.js';
 import { registerAlertRoutes } from './routes/alerts.js';
+import { registerSessionRoutes } from './routes/sessions.js';
+import { registerDecisionStreamRoutes } from './routes/decision-stream.js';
+import { registerOverviewRoutes } from './routes/overview.js';
+import { registerOidcRoutes } from './routes/oidc.js';
+import { SESSION_COOKIE, readCookie, sessionCaller } from './session-cookie.js';
+import { serveDashboard } from './static.js';
+import { registerUsageRoutes } from './routes/usage.js';
+import { registerErasureRoutes } from './routes/erasures.js';
 
 /** Builds the v1 HTTP API as a plain Node request listener (no framework: every byte of the hot path is ours). */
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -29,6 +37,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     deps.authenticate ?? ((h: string | undefined) => authenticate(deps.store, h, { clock: deps.clock }));
 
   registerHealthRoutes(route, deps);
+  // Before `/v1/decisions/:id`, which would take `stream` for an id.
+  registerDecisionStreamRoutes(route, deps);
   registerDecisionRoutes(route, deps);
   registerApprovalRoutes(route, deps);
   registerGrantRoutes(route, deps);
@@ -37,9 +47,34 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerEntityRoutes(route, deps);
   registerSinkRoutes(route, deps);
   registerAlertRoutes(route, deps);
+  registerUsageRoutes(route, deps);
+  registerErasureRoutes(route, deps);
   registerAuditRoutes(route, deps);
   registerKeyRoutes(route, deps);
   registerAuthzenRoutes(route, deps);
+  registerSessionRoutes(route, deps);
+  registerOidcRoutes(route, deps);
+  registerOverviewRoutes(route, deps);
+
+  /**
+   * The caller of a request: the `Authorization` header when there is one (bearer requests are
+   * unchanged), else the dashboard's session cookie (with its CSRF checks), else a 401.
+   */
+  const authenticateRequest = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    known: (caller: Caller) => void,
+  ): Promise<Caller> => {
+    const header = req.headers.authorization;
+    const cookie = header === undefined && deps.dashboard ? readCookie(req, SESSION_COOKIE) : undefined;
+    return cookie ? sessionCaller(req, res, cookie, deps.dashboard!, known) : authenticateHeader(header);
+  };
+  const reauthenticate = async (req: IncomingMessage): Promise<void> => {
+    const header = req.headers.authorization;
+    const cookie = header === undefined && deps.dashboard ? readCookie(req, SESSION_COOKIE) : undefined;
+    if (cookie) await deps.dashboard!.sessions.check(cookie);
+    else await authenticateHeader(header);
+  };
 
   return (req, res) => {
     const requestId = newId('req', deps.clock.now());
@@ -51,8 +86,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     const mcp = gateway && (req.url === '/mcp' || req.url?.startsWith('/mcp?'));
     // P3: under overload shed new requests with 503 instead of queueing without bound. A request
     // counts until its answer is done — except an MCP GET stream, which lives as long as its
-    // session (the gateway caps sessions per key instead).
-    if (!mcp || req.method !== 'GET') {
+    // session (the gateway caps sessions per key instead), and a decision stream (capped per key).
+    const stream = req.method === 'GET' && (mcp || req.url?.split('?')[0] === '/v1/decisions/stream');
+    if (!stream) {
       inFlight++;
       res.once('close', () => inFlight--);
       if (inFlight > deps.options.maxInFlight) {
@@ -73,9 +109,23 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     let caller: Caller | undefined;
+    // Who a session is, also when its CSRF check then refuses the request (recorded under its key).
+    let sessionOf: Caller | undefined;
     let routeLabel = `${req.method} (no route)`;
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      if (deps.dashboard && (url.pathname === '/ui' || url.pathname.startsWith('/ui/'))) {
+        await serveDashboard(req, res, url.pathname, deps.dashboard.dir);
+        deps.metrics.observeHttp(res.statusCode);
+        return;
+      }
+      if (deps.dashboard && url.pathname === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
+        deps.metrics.observeHttp(302);
+        res.statusCode = 302;
+        res.setHeader('location', '/ui/');
+        res.end();
+        return;
+      }
       let matched: Route | undefined;
       let params: Record<string, string> = {};
       let pathMatched = false;
@@ -104,18 +154,25 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         url,
         params,
         requestId,
-        caller: async () => (caller ??= await authenticateHeader(req.headers.authorization)),
+        caller: async () => (caller ??= await authenticateRequest(req, res, (c) => (sessionOf = c))),
+        reauthenticate: () => reauthenticate(req),
         body: () => readJsonBody(req, deps.options.maxBodyBytes, deps.options.maxJsonDepth),
       };
       const result = await matched.handler(ctx);
       if (result === STREAMED) return;
+      if (result === NO_CONTENT) {
+        deps.metrics.observeHttp(204);
+        res.statusCode = 204;
+        res.end();
+        return;
+      }
       if (typeof result === 'string') {
         send(res, res.statusCode || 200, result, 'text/plain; charset=utf-8');
       } else {
         send(res, res.statusCode || 200, JSON.stringify(result ?? null), 'application/json');
       }
     } catch (err) {
-      await recordRefusal(req, err, requestId, routeLabel, caller);
+      await recordRefusal(req, err, requestId, routeLabel, caller ?? sessionOf);
       sendError(res, err, requestId);
     }
   }
@@ -188,6 +245,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
 /** Codes that mean "this caller may not do this" or "this input is refused": recorded when the caller is known. */
 const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'forbidden',
+  'csrf',
   'agent_mismatch',
   'self_approval',
   'wrong_role',

@@ -161,6 +161,12 @@ export interface ToolPin {
   updatedAt: string;
   /** `admin:<keyId>`, `tofu` (trust on first use) or null while quarantined. */
   approvedBy: string | null;
+  /**
+   * The hash and definition last approved (by an admin or on first use), kept while a changed
+   * definition is quarantined so the change can be reviewed; null when none was ever approved.
+   */
+  approvedHash: string | null;
+  approvedDefinition: Record<string, unknown> | null;
 }
 
 /**
@@ -179,11 +185,81 @@ export interface IdempotencyRecord {
   expiresAt: string;
 }
 
+/**
+ * One step on a usage counter (usage/, ADR 0024): add `delta` to the counter of `name` for this
+ * agent and user ('' when the counter is not kept per that) in the window starting at `windowStart`.
+ */
+export interface UsageCharge {
+  name: string;
+  agent: string;
+  user: string;
+  windowStart: string;
+  windowEnd: string;
+  delta: number;
+}
+
+/** A usage counter as stored: its value in one window. */
+export interface UsageCounterRecord {
+  name: string;
+  agent: string;
+  user: string;
+  windowStart: string;
+  windowEnd: string;
+  value: number;
+}
+
+export interface UsageFilter {
+  name?: string;
+  agent?: string;
+  user?: string;
+  /** Only windows that end after this instant (ISO): the current ones. */
+  activeAt?: string;
+  limit?: number;
+}
+
+/**
+ * Personal data a deployment keeps beside the audit chain, never in it (`audit.personal`, docs/audit.md
+ * "Erasure"): keyed by the decision it belongs to, grouped by the pseudonymous id of its subject.
+ */
+export interface PersonalDataRecord {
+  /** The decision id the hashed record names it by. */
+  ref: string;
+  /** `psn_…`, the keyed digest of the user id. */
+  subject: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+}
+
 /** How far one audit sink has delivered: the last sequence number its receiver acknowledged. */
 export interface SinkCursor {
   sink: string;
   seq: number;
   updatedAt: string;
+}
+
+/**
+ * A dashboard session (`/v1/sessions`, ADR 0022). Stored by the hash of its id only: the id is the
+ * cookie's value and never leaves the browser and the answer that set it.
+ */
+export interface UiSessionRecord {
+  /** sha256 hex of the session id. */
+  idHash: string;
+  /** Every rotation of one sign-in shares it: a logout ends them all. */
+  family: string;
+  /** The API key it was opened with (checked on every request), or `oidc:<issuer>:<sub>`. */
+  keyId: string;
+  role: Role;
+  subject: string | null;
+  /** What state-changing requests must echo in `x-csrf-token`; the same across rotations. */
+  csrfToken: string;
+  /** When this id was issued: a rotation is due at half the idle TTL. */
+  issuedAt: string;
+  /** Idle expiry of this id. */
+  expiresAt: string;
+  /** Absolute expiry of the sign-in, carried over by rotations. */
+  maxExpiresAt: string;
+  /** Set once rotated: this id keeps working until then (requests already in flight), then dies. */
+  replacedUntil: string | null;
 }
 
 /** The chain head: seq 0 and the genesis hash when the log is empty. */
@@ -353,6 +429,21 @@ export interface Store {
   purgeIdempotencyKeys(now: string): Promise<number>;
 
   /**
+   * Adds every charge to its counter (created at 0) in one atomic step, all or none, across
+   * processes and nodes; returns each counter's value before its charge, in the order given.
+   */
+  chargeUsage(charges: readonly UsageCharge[]): Promise<number[]>;
+  /** Counters by name, agent and user, newest window first. */
+  listUsage(filter: UsageFilter): Promise<UsageCounterRecord[]>;
+
+  /** Keeps one record of personal data (replaces one with the same ref). */
+  putPersonalData(record: PersonalDataRecord): Promise<void>;
+  /** The records of these refs that exist (an erased one is absent). */
+  getPersonalData(refs: readonly string[]): Promise<PersonalDataRecord[]>;
+  /** Deletes every record of this subject; returns how many. */
+  erasePersonalData(subject: string): Promise<number>;
+
+  /**
    * Appends events as one batch in one durable transaction, serialised against every other writer
    * (also on other nodes): the sealer is called with the head read inside the transaction.
    */
@@ -371,6 +462,19 @@ export interface Store {
   advanceSinkCursor(sink: string, seq: number, at: string): Promise<void>;
   /** Every sink cursor, sorted by sink name. */
   listSinkCursors(): Promise<SinkCursor[]>;
+
+  createUiSession(session: UiSessionRecord): Promise<void>;
+  getUiSession(idHash: string): Promise<UiSessionRecord | null>;
+  /**
+   * Compare-and-set rotation: marks `idHash` replaced (alive until `replacedUntil`) and inserts
+   * `next`, in one transaction, only if `idHash` exists and was not replaced yet; false otherwise
+   * (another request rotated it first).
+   */
+  rotateUiSession(idHash: string, replacedUntil: string, next: UiSessionRecord): Promise<boolean>;
+  /** Ends every session of a sign-in (logout); returns how many ids were deleted. */
+  deleteUiSessionFamily(family: string): Promise<number>;
+  /** Deletes the sessions dead at `now` (idle or absolute expiry, or replaced past the grace); returns how many. */
+  purgeUiSessions(now: string): Promise<number>;
 }
 
 export const GENESIS_HASH = '0'.repeat(64);

@@ -8,10 +8,14 @@ import type {
   ApprovalRecord,
   GrantRecord,
   IdempotencyRecord,
+  PersonalDataRecord,
   SinkCursor,
   StoredAuditRecord,
   StoredPolicySet,
   ToolPin,
+  UiSessionRecord,
+  UsageCounterRecord,
+  UsageFilter,
 } from './port.js';
 
 export type Row = Record<string, unknown>;
@@ -154,6 +158,11 @@ export function pinFromRow(r: Row): ToolPin {
     firstSeenAt: String(r.first_seen_at),
     updatedAt: String(r.updated_at),
     approvedBy: r.approved_by === null || r.approved_by === undefined ? null : String(r.approved_by),
+    approvedHash: strOrNull(r.approved_hash),
+    approvedDefinition:
+      r.approved_definition === null || r.approved_definition === undefined
+        ? null
+        : (JSON.parse(String(r.approved_definition)) as Record<string, unknown>),
   };
 }
 
@@ -198,3 +207,71 @@ export const apiKeyParams = (k: ApiKeyRecord): unknown[] => [
   k.lastUsedAt,
   k.origin,
 ];
+
+export function uiSessionFromRow(r: Row): UiSessionRecord {
+  return {
+    idHash: str(r.id_hash),
+    family: str(r.family),
+    keyId: str(r.key_id),
+    role: str(r.role) as UiSessionRecord['role'],
+    subject: strOrNull(r.subject),
+    csrfToken: str(r.csrf_token),
+    issuedAt: str(r.issued_at),
+    expiresAt: str(r.expires_at),
+    maxExpiresAt: str(r.max_expires_at),
+    replacedUntil: strOrNull(r.replaced_until),
+  };
+}
+
+/** Statement parameters of a ui_sessions row, in column order. */
+export const uiSessionParams = (s: UiSessionRecord): unknown[] => [
+  s.idHash,
+  s.family,
+  s.keyId,
+  s.role,
+  s.subject,
+  s.csrfToken,
+  s.issuedAt,
+  s.expiresAt,
+  s.maxExpiresAt,
+  s.replacedUntil,
+];
+
+export const UI_SESSION_COLUMNS =
+  'id_hash, family, key_id, role, subject, csrf_token, issued_at, expires_at, max_expires_at, replaced_until';
+export function usageFromRow(r: Row): UsageCounterRecord {
+  return {
+    name: str(r.name),
+    agent: str(r.agent),
+    user: str(r.user_id),
+    windowStart: str(r.window_start),
+    windowEnd: str(r.window_end),
+    value: Number(r.value),
+  };
+}
+
+/** The WHERE clause of a usage listing, with `?` or `$n` placeholders. */
+export function usageWhere(
+  f: UsageFilter,
+  placeholder: (n: number) => string,
+): { where: string; params: unknown[]; limit: number } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, v: unknown) => {
+    params.push(v);
+    clauses.push(`${sql} ${placeholder(params.length)}`);
+  };
+  if (f.name !== undefined) add('name =', f.name);
+  if (f.agent !== undefined) add('agent =', f.agent);
+  if (f.user !== undefined) add('user_id =', f.user);
+  if (f.activeAt !== undefined) add('window_end >', f.activeAt);
+  return {
+    where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '',
+    params,
+    limit: Math.min(Math.max(1, f.limit ?? 1000), 10_000),
+  };
+}
+
+export function personalFromRow(r: Row): PersonalDataRecord {
+  return { ref: str(r.ref), subject: str(r.subject), data: parse(r.data), createdAt: str(r.created_at) };
+}

@@ -185,6 +185,8 @@ describe('bad input to policy test and tools approve', () => {
       firstSeenAt: t,
       updatedAt: t,
       approvedBy: null,
+      approvedHash: null,
+      approvedDefinition: null,
     });
     await store.close();
     const listed = await runCli(['tools', 'list', '-c', config]);

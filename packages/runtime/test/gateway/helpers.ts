@@ -136,3 +136,12 @@ export function toolServerUpstream(name: string, env: Record<string, string>) {
     trustOnFirstUse: true,
   };
 }
+
+/** A schema and policy with one upstream tool, `tools.echo`, that every agent may call. */
+export const ECHO_SCHEMA = `
+entity Agent = { roles: Set<String>, status: String };
+entity User = { roles: Set<String>, status: String };
+entity Tool;
+action "tools.echo" appliesTo { principal: [Agent, User], resource: Tool };
+`;
+export const ECHO_POLICIES = `@id("echo") permit (principal is Agent, action == Action::"tools.echo", resource);`;

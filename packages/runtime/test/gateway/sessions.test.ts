@@ -10,15 +10,12 @@ import {
   mcpClient,
   startMandate,
   toolServerUpstream,
+  ECHO_POLICIES,
+  ECHO_SCHEMA,
 } from './helpers.js';
 
-const SCHEMA = `
-entity Agent = { roles: Set<String>, status: String };
-entity User = { roles: Set<String>, status: String };
-entity Tool;
-action "tools.echo" appliesTo { principal: [Agent, User], resource: Tool };
-`;
-const POLICIES = `@id("echo") permit (principal is Agent, action == Action::"tools.echo", resource);`;
+const SCHEMA = ECHO_SCHEMA;
+const POLICIES = ECHO_POLICIES;
 
 describe('MCP gateway: what sessions cost is bounded', () => {
   let m: Mandate;

@@ -430,7 +430,11 @@ describe('every decision is recorded with its id', () => {
       user: 'alice',
       grantId: d.grantId,
     });
-    expect(got.audit).toEqual({ seq: page.items[0].seq, hash: page.items[0].hash });
+    expect(got.audit).toEqual({
+      seq: page.items[0].seq,
+      hash: page.items[0].hash,
+      chain: expect.stringMatching(/^(verified|pending|tampered|unknown)$/),
+    });
   });
 
   it('redacts a bearer token and a card number in the intent before the record is hashed', async () => {

@@ -2,6 +2,7 @@ import { MandateError } from '../../kernel/index.js';
 import type { Caller } from '../../decisions/index.js';
 import type { AuditFilter } from '../../storage/port.js';
 import type { TrailRead } from '../../audit/index.js';
+import { personalOf } from '../../audit/personal.js';
 import { requireRole } from '../auth.js';
 import { STREAMED, queryLimit, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -27,6 +28,7 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
     }
     const rows = await deps.store.queryAudit(filter);
     const page = rows.slice(0, limit);
+    const personal = await personalOf(deps.store, page);
     // The cursor is left out of the recorded filter: paging through one query is one read repeated.
     await noteRead(caller, { route: 'query', filter: given, records: page.length });
     return {
@@ -35,6 +37,8 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
         prevHash: r.prevHash,
         hash: r.hash,
         event: JSON.parse(r.eventText),
+        // Beside the hashed event: the kept personal fields, or "erased" (docs/audit.md "Erasure").
+        ...(personal.has(r.seq) ? { personal: personal.get(r.seq) } : {}),
       })),
       nextCursor: rows.length > limit ? String(page.at(-1)!.seq) : null,
     };

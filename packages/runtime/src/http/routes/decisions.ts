@@ -1,10 +1,11 @@
 import { DecisionOutcomeReportSchema, DecisionRequestSchema } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
 import { createIdempotency, reportOutcome } from '../../decisions/index.js';
-import type { AuditEvent } from '@mandate/protocol';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
+import { decisionEvent } from '../decision-view.js';
+import { decisionWhy } from '../decision-why.js';
 
 /** `POST /v1/decisions` and `GET /v1/decisions/:id`. */
 export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void {
@@ -41,27 +42,16 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
   });
   route('GET', '/v1/decisions/:id', async (ctx) => {
     const caller = await ctx.caller();
-    requireRole(caller, 'agent', 'admin');
+    requireRole(caller, 'agent', 'user', 'admin');
     const [rec] = await deps.store.queryAudit({ decisionId: ctx.params.id!, type: 'decision', limit: 1 });
     if (!rec) throw new MandateError('not_found', `no decision ${ctx.params.id}`);
-    const event = JSON.parse(rec.eventText) as AuditEvent;
-    if (caller.role === 'agent' && event.agent !== caller.subject)
+    const event = decisionEvent(rec);
+    // SECURITY: another principal's decision is not found, not "forbidden": its existence is not leaked.
+    if (
+      (caller.role === 'agent' && event.agent !== caller.subject) ||
+      (caller.role === 'user' && (event.user === undefined || event.user !== caller.subject))
+    )
       throw new MandateError('not_found', `no decision ${ctx.params.id}`);
-    const d = event.data as Record<string, unknown>;
-    return {
-      decisionId: event.decisionId,
-      effect: event.effect,
-      reasons: d.reasons,
-      errors: d.errors,
-      policyVersion: d.policyVersion,
-      agent: event.agent,
-      user: event.user ?? null,
-      action: event.action,
-      resource: event.resource ?? null,
-      time: event.time,
-      approvalId: d.approvalId ?? null,
-      grantId: d.grantId ?? null,
-      audit: { seq: rec.seq, hash: rec.hash },
-    };
+    return decisionWhy(deps, rec, event);
   });
 }

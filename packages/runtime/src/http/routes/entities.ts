@@ -15,6 +15,26 @@ export function registerEntityRoutes(route: RouteAdder, deps: HttpDeps): void {
     await updateEntities({ store: deps.store, record: deps.audit }, doc, { by: caller.keyId });
     return { agents: doc.agents.length, users: doc.users.length, resources: doc.resources.length };
   });
+  // Suspend and resume one agent: the same store call and `entities.updated` record as a PUT of
+  // that agent, without sending (and racing on) the whole entity document.
+  for (const [verb, status] of [
+    ['suspend', 'suspended'],
+    ['resume', 'active'],
+  ] as const) {
+    route('POST', `/v1/agents/:id/${verb}`, async (ctx) => {
+      const caller = await ctx.caller();
+      requireRole(caller, 'admin');
+      const agent = await deps.store.getAgent(ctx.params.id!);
+      if (!agent) throw new MandateError('unknown_agent', `no agent ${ctx.params.id}`);
+      const next = { ...agent, status };
+      await updateEntities(
+        { store: deps.store, record: deps.audit },
+        { agents: [next], users: [], resources: [] },
+        { by: caller.keyId },
+      );
+      return next;
+    });
+  }
   route('GET', '/v1/entities', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
     return deps.store.listEntities();

@@ -69,4 +69,17 @@ export function registerPolicyRoutes(route: RouteAdder, deps: HttpDeps): void {
     requireRole(await ctx.caller(), 'admin');
     return { items: await deps.policies.versions() };
   });
+  route('GET', '/v1/policies/versions/:version', async (ctx) => {
+    requireRole(await ctx.caller(), 'admin');
+    const set = await deps.policies.get(ctx.params.version!);
+    if (!set) throw new MandateError('not_found', `no policy set ${ctx.params.version}`);
+    return {
+      version: set.version,
+      policies: set.policies,
+      schema: set.schema,
+      createdAt: set.createdAt,
+      source: set.source,
+      active: deps.policies.active()?.version === set.version,
+    };
+  });
 }

@@ -14,6 +14,9 @@ import {
 } from '../port.js';
 import { describeIdempotencyContract } from './idempotency.js';
 import { apiKey, describeApiKeyContract } from './keys.js';
+import { describeUiSessionContract, uiSession } from './ui-sessions.js';
+import { describeUsageContract, usageCharge } from './usage.js';
+import { describePersonalContract } from './personal.js';
 import type { MandateError } from '../../kernel/index.js';
 import { unavailableReason } from '../unavailable.js';
 
@@ -257,6 +260,8 @@ export function everyStoreCall(
           firstSeenAt: t,
           updatedAt: t,
           approvedBy: 'tofu',
+          approvedHash: 'sha256:x',
+          approvedDefinition: {},
         }),
     ],
     getToolPin: ['read', () => store.getToolPin('s', 't')],
@@ -270,6 +275,19 @@ export function everyStoreCall(
     getSinkCursor: ['read', () => store.getSinkCursor('siem')],
     advanceSinkCursor: ['write', () => store.advanceSinkCursor('siem', 1, t)],
     listSinkCursors: ['read', () => store.listSinkCursors()],
+    createUiSession: ['write', () => store.createUiSession(uiSession('s-fault'))],
+    getUiSession: ['read', () => store.getUiSession('s-fault')],
+    rotateUiSession: ['write', () => store.rotateUiSession('s-fault', t, uiSession('s-fault-2'))],
+    deleteUiSessionFamily: ['write', () => store.deleteUiSessionFamily('fam-1')],
+    purgeUiSessions: ['write', () => store.purgeUiSessions(t)],
+    chargeUsage: ['write', () => store.chargeUsage([usageCharge('n', 1)])],
+    listUsage: ['read', () => store.listUsage({})],
+    putPersonalData: [
+      'write',
+      () => store.putPersonalData({ ref: 'dec_x', subject: 'psn_x', data: {}, createdAt: t }),
+    ],
+    getPersonalData: ['read', () => store.getPersonalData(['dec_x'])],
+    erasePersonalData: ['write', () => store.erasePersonalData('psn_x')],
   };
   return Object.entries(calls)
     .filter(([name]) => name !== 'watchPolicyActivations' || store.watchPolicyActivations)
@@ -292,6 +310,9 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
     });
 
     describeIdempotencyContract(() => store);
+    describeUiSessionContract(() => store);
+    describeUsageContract(() => store);
+    describePersonalContract(() => store);
 
     describe('lifecycle', () => {
       it('migrate is idempotent and ping answers', async () => {
@@ -431,6 +452,8 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         firstSeenAt: '2026-01-05T10:00:00.000Z',
         updatedAt: '2026-01-05T10:00:00.000Z',
         approvedBy: null,
+        approvedHash: null,
+        approvedDefinition: null,
         ...over,
       });
 
@@ -454,6 +477,8 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
           hash: 'sha256:' + 'b'.repeat(64),
           status: 'approved',
           approvedBy: 'admin:key_1',
+          approvedHash: 'sha256:' + 'b'.repeat(64),
+          approvedDefinition: { name: 'read', description: 'reads a file, "quoted" ü' },
           updatedAt: '2026-01-06T10:00:00.000Z',
         });
         await store.putToolPin(a2);

@@ -28,6 +28,9 @@ import {
 } from '../port.js';
 import { matchesAuditFilter } from '../audit-filter.js';
 import { createMemoryIdempotency } from './idempotency.js';
+import { createMemoryUiSessions } from './ui-sessions.js';
+import { createMemoryUsage } from './usage.js';
+import { createMemoryPersonal } from './personal.js';
 import { storeUnavailable } from '../unavailable.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -313,6 +316,9 @@ export function createMemoryStore(): Store {
     },
 
     ...createMemoryIdempotency(open),
+    ...createMemoryUiSessions(open),
+    ...createMemoryUsage(open),
+    ...createMemoryPersonal(open),
 
     async getSinkCursor(sink) {
       open();

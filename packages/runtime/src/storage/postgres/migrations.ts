@@ -1,3 +1,10 @@
+import {
+  PERSONAL_DATA_SQL,
+  TOOL_PIN_APPROVED_SQL,
+  UI_SESSIONS_SQL,
+  usageCountersSql,
+} from '../shared-migrations.js';
+
 /** One forward-only schema step; `name` is recorded in `schema_migrations` once applied. */
 export interface PostgresMigration {
   name: string;
@@ -218,5 +225,9 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '040_approval_tool_hash', sql: 'ALTER TABLE approvals ADD COLUMN tool_hash TEXT;' },
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
+  { name: '060_ui_sessions', sql: UI_SESSIONS_SQL },
+  { name: '061_tool_pin_approved', sql: TOOL_PIN_APPROVED_SQL },
   { name: '070_policy_shadow', sql: POLICY_SHADOW },
+  { name: '080_usage_counters', sql: usageCountersSql('BIGINT') },
+  { name: '085_personal_data', sql: PERSONAL_DATA_SQL },
 ];

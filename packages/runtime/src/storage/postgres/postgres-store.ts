@@ -15,6 +15,9 @@ import {
 } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
+import { createPostgresUiSessions } from './ui-sessions.js';
+import { createPostgresUsage } from './usage.js';
+import { createPostgresPersonal } from './personal.js';
 import { createPostgresEntities } from './entities.js';
 import { isUnavailable, translate } from './faults.js';
 import { watchActivations } from './listener.js';
@@ -569,11 +572,13 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     putToolPin: (pin) =>
       run(async () => {
         await pool.query(
-          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by,
+             approved_hash, approved_definition)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition,
              status = excluded.status, first_seen_at = excluded.first_seen_at, updated_at = excluded.updated_at,
-             approved_by = excluded.approved_by`,
+             approved_by = excluded.approved_by, approved_hash = excluded.approved_hash,
+             approved_definition = excluded.approved_definition`,
           [
             pin.server,
             pin.tool,
@@ -583,6 +588,8 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
             pin.firstSeenAt,
             pin.updatedAt,
             pin.approvedBy,
+            pin.approvedHash,
+            pin.approvedDefinition === null ? null : JSON.stringify(pin.approvedDefinition),
           ],
         );
       }),
@@ -600,6 +607,9 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       ),
 
     ...createPostgresIdempotency({ run, pool, tx }),
+    ...createPostgresUiSessions({ run, pool, tx }),
+    ...createPostgresUsage({ run, pool, tx }),
+    ...createPostgresPersonal({ run, pool }),
 
     getSinkCursor: (sink) =>
       run(async () => {

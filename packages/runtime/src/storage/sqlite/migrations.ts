@@ -1,3 +1,10 @@
+import {
+  PERSONAL_DATA_SQL,
+  TOOL_PIN_APPROVED_SQL,
+  UI_SESSIONS_SQL,
+  usageCountersSql,
+} from '../shared-migrations.js';
+
 /** One forward-only schema step; `name` is recorded in `schema_migrations` once applied. */
 export interface SqliteMigration {
   name: string;
@@ -216,6 +223,10 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '040_approval_tool_hash', sql: 'ALTER TABLE approvals ADD COLUMN tool_hash TEXT;' },
   { name: '045_api_key_lifecycle', sql: API_KEY_LIFECYCLE },
   { name: '050_sink_cursors', sql: SINK_CURSORS },
+  { name: '060_ui_sessions', sql: UI_SESSIONS_SQL },
+  { name: '061_tool_pin_approved', sql: TOOL_PIN_APPROVED_SQL },
   // The shadow policy set (one row; version null when cleared), issue 14 §1.
   { name: '070_policy_shadow', sql: POLICY_SHADOW },
+  { name: '080_usage_counters', sql: usageCountersSql('INTEGER') },
+  { name: '085_personal_data', sql: PERSONAL_DATA_SQL },
 ];

@@ -17,6 +17,9 @@ import {
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
+import { createSqliteUiSessions } from './ui-sessions.js';
+import { createSqliteUsage } from './usage.js';
+import { createSqlitePersonal } from './personal.js';
 import { createSqliteEntities } from './entities.js';
 import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
@@ -494,11 +497,13 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     putToolPin: (pin) =>
       write(() => {
         exec(
-          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO tool_pins (server, tool, hash, definition, status, first_seen_at, updated_at, approved_by,
+             approved_hash, approved_definition)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition,
              status = excluded.status, first_seen_at = excluded.first_seen_at, updated_at = excluded.updated_at,
-             approved_by = excluded.approved_by`,
+             approved_by = excluded.approved_by, approved_hash = excluded.approved_hash,
+             approved_definition = excluded.approved_definition`,
           pin.server,
           pin.tool,
           pin.hash,
@@ -507,6 +512,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           pin.firstSeenAt,
           pin.updatedAt,
           pin.approvedBy,
+          pin.approvedHash,
+          pin.approvedDefinition === null ? null : JSON.stringify(pin.approvedDefinition),
         );
       }),
     getToolPin: (server, tool) =>
@@ -523,6 +530,9 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       ),
 
     ...createSqliteIdempotency({ run: write, exec, get, tx }),
+    ...createSqliteUiSessions({ read: run, write, exec, get, tx }),
+    ...createSqliteUsage({ run, write, all, get, tx }),
+    ...createSqlitePersonal({ run, write, all, exec }),
 
     getSinkCursor: (sink) =>
       run(() => {

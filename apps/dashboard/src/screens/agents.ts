@@ -1,0 +1,189 @@
+import { api } from '../api.js';
+import { fill, h, table } from '../dom.js';
+import { diffView } from '../diff-view.js';
+import type { Session } from '../session.js';
+import { errorBox, load, notice, section, when } from '../ui.js';
+
+interface Agent {
+  id: string;
+  roles: string[];
+  status: string;
+  attributes: Record<string, unknown>;
+}
+interface Entities {
+  agents: Agent[];
+  users: unknown[];
+  resources: unknown[];
+}
+interface Tool {
+  action: string;
+  description?: string;
+  risk?: string;
+  resource?: string;
+  summary?: string;
+}
+interface Pin {
+  server: string;
+  tool: string;
+  /** The action name the gateway publishes the tool as, when the server gives it. */
+  action?: string;
+  hash: string;
+  definition: Record<string, unknown>;
+  status: 'approved' | 'quarantined';
+  updatedAt: string;
+  approvedBy: string | null;
+  approvedDefinition?: Record<string, unknown> | null;
+  approvedHash?: string | null;
+}
+
+const pretty = (v: unknown) => JSON.stringify(v ?? {}, null, 2);
+
+/** Agents (suspend, resume), the tool registry, and the gateway's pinned MCP tools (approve a changed one). */
+export function renderAgents(main: HTMLElement, _s: Session): void {
+  const agents = h('div', {});
+  const tools = h('div', {});
+  const pins = h('div', {});
+  fill(
+    main,
+    h('h1', {}, 'Agents and tools'),
+    section('Agents', agents),
+    section('Pinned MCP tools', pins),
+    section('Tool registry', tools),
+  );
+  void showAgents(agents);
+  void showPins(pins);
+  void load(tools, async () => {
+    const r = await api<{ items: Tool[] }>('GET', '/v1/tools');
+    if (r.items.length === 0) return notice('No tools registered.');
+    return table(
+      'Tool registry',
+      ['Action', 'Risk', 'Resource', 'Approver summary', 'Description'],
+      r.items.map((t) => [
+        h('code', {}, t.action),
+        t.risk ?? '—',
+        t.resource ?? '—',
+        t.summary ?? '—',
+        t.description ?? '',
+      ]),
+    );
+  });
+}
+
+/** `POST /v1/agents/:id/suspend|resume`: one agent's status, without resending the entity document. */
+async function setStatus(agent: Agent, status: 'active' | 'suspended'): Promise<void> {
+  const verb = status === 'suspended' ? 'suspend' : 'resume';
+  await api('POST', `/v1/agents/${encodeURIComponent(agent.id)}/${verb}`);
+}
+
+function showAgents(target: HTMLElement): Promise<void> {
+  return load(target, async () => {
+    const doc = await api<Entities>('GET', '/v1/entities');
+    if (doc.agents.length === 0) return notice('No agents.');
+    return table(
+      'Agents',
+      ['Agent', 'Roles', 'Status', 'Action'],
+      doc.agents.map((a) => {
+        const out = h('span', {});
+        const suspended = a.status === 'suspended';
+        const btn = h(
+          'button',
+          {
+            type: 'button',
+            class: suspended ? '' : 'danger',
+            onclick: () => {
+              btn.disabled = true;
+              setStatus(a, suspended ? 'active' : 'suspended')
+                .then(() => showAgents(target))
+                .catch((err: unknown) => {
+                  btn.disabled = false;
+                  out.replaceChildren(errorBox(err));
+                });
+            },
+          },
+          suspended ? `Resume ${a.id}` : `Suspend ${a.id}`,
+        );
+        return [
+          h('code', {}, a.id),
+          a.roles.join(', '),
+          h('span', { class: `badge status-${a.status}` }, a.status),
+          h('div', {}, btn, out),
+        ];
+      }),
+    );
+  });
+}
+
+function showPins(target: HTMLElement): Promise<void> {
+  return load(target, async () => {
+    const r = await api<{ items: Pin[] }>('GET', '/v1/tools/pins');
+    if (r.items.length === 0)
+      return notice('No MCP tools are pinned (no gateway upstreams, or none listed yet).');
+    const quarantined = r.items.filter((p) => p.status === 'quarantined');
+    return [
+      quarantined.length
+        ? h(
+            'div',
+            { class: 'quarantine' },
+            quarantined.map((p) => quarantineCard(p, () => void showPins(target))),
+          )
+        : notice('No tool is quarantined.'),
+      table(
+        'Pinned tools',
+        ['Server', 'Tool', 'Status', 'Definition hash', 'Approved by', 'Updated'],
+        r.items.map((p) => [
+          p.server,
+          h('code', {}, p.tool),
+          h('span', { class: `badge status-${p.status}` }, p.status),
+          h('code', { class: 'hash' }, p.hash),
+          p.approvedBy ?? '—',
+          when(p.updatedAt),
+        ]),
+      ),
+    ];
+  });
+}
+
+function quarantineCard(p: Pin, done: () => void): HTMLElement {
+  const name = p.action ?? `${p.server}.${p.tool}`;
+  const out = h('div', { 'aria-live': 'polite' });
+  const approve = h(
+    'button',
+    {
+      type: 'button',
+      class: 'primary',
+      onclick: () => {
+        approve.disabled = true;
+        // The hash binds the approval to the definition shown here, not to whatever the upstream says next.
+        api('POST', `/v1/tools/${encodeURIComponent(name)}/approve`, { hash: p.hash })
+          .then(done)
+          .catch((err: unknown) => {
+            approve.disabled = false;
+            out.replaceChildren(errorBox(err));
+          });
+      },
+    },
+    `Approve the new definition of ${name}`,
+  );
+  return h(
+    'article',
+    { class: 'card warn', 'data-pin': name },
+    h('h3', {}, `Quarantined: ${name}`),
+    h(
+      'p',
+      {},
+      'Its definition changed since it was approved. It is hidden from agents and denied until approved.',
+    ),
+    p.approvedDefinition
+      ? diffView('Approved → now', pretty(p.approvedDefinition), pretty(p.definition))
+      : h('pre', { class: 'json', tabindex: '0' }, pretty(p.definition)),
+    h(
+      'p',
+      {},
+      'New hash ',
+      h('code', { class: 'hash' }, p.hash),
+      p.approvedHash ? [' (was ', h('code', { class: 'hash' }, p.approvedHash), ')'] : '',
+    ),
+    approve,
+    out,
+  );
+}

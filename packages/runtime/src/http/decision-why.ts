@@ -1,0 +1,98 @@
+import type { AuditEvent, DecisionReason } from '@mandate/protocol';
+import type { StoredAuditRecord } from '../storage/port.js';
+import type { HttpDeps } from './deps.js';
+import { decisionSummary } from './decision-view.js';
+
+/** Most grants of a chain looked up (sub-agent delegation is a few levels deep). */
+const MAX_CHAIN = 16;
+
+/** Where a record stands in the node's continuous chain check. */
+export type ChainStatus = 'verified' | 'pending' | 'tampered' | 'unknown';
+
+/** The chain status of one record from the node's tail verifier. */
+export function chainStatus(deps: Pick<HttpDeps, 'auditIntegrity'>, seq: number): ChainStatus {
+  const integrity = deps.auditIntegrity?.();
+  if (!integrity) return 'unknown';
+  if (!integrity.ok) return 'tampered';
+  return seq <= integrity.verifiedSeq ? 'verified' : 'pending';
+}
+
+/**
+ * `GET /v1/decisions/:id`: the decision as recorded, and why — the determining policies per
+ * principal, the grant chain, the approval, the redacted args, latency, node, and its place in the
+ * chain. Everything comes from the audit record and the store; nothing is re-evaluated.
+ */
+export async function decisionWhy(
+  deps: Pick<HttpDeps, 'store' | 'auditIntegrity'>,
+  rec: StoredAuditRecord,
+  event: AuditEvent,
+): Promise<Record<string, unknown>> {
+  const d = event.data;
+  const summary = decisionSummary(rec, event);
+  const of = (p: 'agent' | 'user') =>
+    summary.reasons
+      .filter((r: DecisionReason) => r.principal === p)
+      .map((r) => ({ policyId: r.policyId, reason: r.reason ?? null }));
+  const chainIds = Array.isArray(d.grantChain)
+    ? (d.grantChain as unknown[]).map(String).slice(0, MAX_CHAIN)
+    : [];
+  const grantChain = [];
+  for (const id of chainIds) {
+    const g = await deps.store.getGrant(id);
+    grantChain.push(
+      g
+        ? {
+            id: g.id,
+            user: g.user,
+            agent: g.agent,
+            actions: g.actions,
+            resources: g.resources,
+            limits: g.limits,
+            createdAt: g.createdAt,
+            expiresAt: g.expiresAt,
+            revokedAt: g.revokedAt,
+            parentId: g.parentId,
+          }
+        : { id, missing: true },
+    );
+  }
+  const approvalRecord = summary.approvalId ? await deps.store.getApproval(summary.approvalId) : null;
+  return {
+    decisionId: event.decisionId,
+    effect: event.effect,
+    reasons: d.reasons,
+    errors: d.errors,
+    policyVersion: d.policyVersion,
+    agent: event.agent,
+    user: event.user ?? null,
+    action: event.action,
+    resource: event.resource ?? null,
+    time: event.time,
+    approvalId: d.approvalId ?? null,
+    grantId: d.grantId ?? null,
+    determining: { agent: of('agent'), user: of('user') },
+    grantChain,
+    approval: approvalRecord
+      ? {
+          id: approvalRecord.id,
+          status: approvalRecord.status,
+          role: approvalRecord.role,
+          quorum: approvalRecord.quorum,
+          expiresAt: approvalRecord.expiresAt,
+          votes: approvalRecord.votes.map((v) => ({
+            approver: v.approver,
+            verdict: v.verdict,
+            comment: v.comment,
+            at: v.at,
+          })),
+          consumedAt: approvalRecord.consumedAt,
+        }
+      : null,
+    // The redacted copy the trail holds; the raw args are never stored.
+    args: d.args ?? null,
+    argsDigest: d.argsDigest ?? null,
+    latencyMs: summary.latencyMs,
+    nodeId: event.nodeId,
+    audit: { seq: rec.seq, hash: rec.hash, chain: chainStatus(deps, rec.seq) },
+  };
+}

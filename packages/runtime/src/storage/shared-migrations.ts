@@ -1,0 +1,63 @@
+/**
+ * Migration text that is the same for SQLite and PostgreSQL (plain TEXT columns, standard ALTER and
+ * UPDATE). Each driver lists these under the same names in its own history.
+ */
+
+/** Dashboard sessions (ADR 0022): by the hash of the id only, shared by every node. */
+export const UI_SESSIONS_SQL = `
+CREATE TABLE ui_sessions (
+  id_hash TEXT PRIMARY KEY,
+  family TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  subject TEXT,
+  csrf_token TEXT NOT NULL,
+  issued_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  max_expires_at TEXT NOT NULL,
+  replaced_until TEXT
+);
+CREATE INDEX ui_sessions_family ON ui_sessions (family);
+CREATE INDEX ui_sessions_expires ON ui_sessions (expires_at);
+`;
+
+/**
+ * The definition last approved stays on a pin while a changed one is quarantined, so the change can
+ * be reviewed (issue 11). Pins approved before this migration start with their current definition.
+ */
+export const TOOL_PIN_APPROVED_SQL = `
+ALTER TABLE tool_pins ADD COLUMN approved_hash TEXT;
+ALTER TABLE tool_pins ADD COLUMN approved_definition TEXT;
+UPDATE tool_pins SET approved_hash = hash, approved_definition = definition WHERE status = 'approved';
+`;
+
+/**
+ * Usage counters (usage/, ADR 0024): one row per counter, agent, user and fixed window; '' stands
+ * for "not kept per agent / per user". Charged atomically with allow decisions, shared by nodes.
+ */
+export const usageCountersSql = (integer: 'INTEGER' | 'BIGINT') => `
+CREATE TABLE usage_counters (
+  name TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  window_start TEXT NOT NULL,
+  window_end TEXT NOT NULL,
+  value ${integer} NOT NULL,
+  PRIMARY KEY (name, agent, user_id, window_start)
+);
+CREATE INDEX usage_counters_end ON usage_counters (window_end);
+`;
+
+/**
+ * Personal data kept beside the chain, erasable (docs/audit.md "Erasure"): the hashed record names
+ * the row by its decision id; erasing a subject deletes its rows and leaves the chain as it was.
+ */
+export const PERSONAL_DATA_SQL = `
+CREATE TABLE personal_data (
+  ref TEXT PRIMARY KEY,
+  subject TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX personal_data_subject ON personal_data (subject);
+`;
