@@ -245,6 +245,11 @@ export type AuditEventType =
   | 'alert.unmuted'
   /** The compiled policy engine answered otherwise than cedar-wasm on a sampled evaluation. */
   | 'policy.divergence'
+  /** A candidate set was made the shadow set, or the shadow set was cleared. */
+  | 'policy.shadow_activated'
+  | 'policy.shadow_cleared'
+  /** A live decision the shadow set decides otherwise than the active set: both outcomes. */
+  | 'policy.shadow_divergence'
   /** An admin read the trail through the API (query, export, verify); aggregated per caller and filter. */
   | 'audit.read'
   /** The node's continuous check of its own chain found tampering. */

@@ -16,6 +16,8 @@ import type { LoadedConfig } from '../config/index.js';
 import type { Store } from '../storage/port.js';
 import { createCedarEngine, type Divergence, type PolicyEngine } from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
+import { createShadowSet } from '../policy/shadow-set.js';
+import { SHADOW_MAX_QUEUE, createShadowEvaluator, type ShadowMode } from '../decisions/shadow.js';
 import { createToolRegistry, localPathFs, type ToolRegistry } from '../tools/index.js';
 import { createApprovalService, type ApprovalService } from '../approvals/index.js';
 import { createGrantService, type GrantService } from '../grants/index.js';
@@ -67,6 +69,8 @@ export interface Mandate {
   nodeId: string;
   engine: PolicyEngine;
   policies: PolicyService;
+  /** The shadow policy set and the evaluation of live decisions against it (issue 14 §1). */
+  shadow: ShadowMode;
   tools: () => ToolRegistry;
   setTools(tools: Tool[]): Promise<void>;
   audit: AuditLog;
@@ -126,6 +130,7 @@ export async function createMandate(
   let evidence: Evidence | undefined;
   let policies: PolicyService | undefined;
   let policyEngine: PolicyEngine | undefined;
+  let shadow: ShadowMode | undefined;
   let server: Server | undefined;
   let notifier: WebhookNotifier | null = null;
   let refusals: RefusalRecorder | undefined;
@@ -201,6 +206,18 @@ export async function createMandate(
     baseTools = await store.listTools();
     mergeTools();
     await policyService.refresh();
+    const shadowSet = createShadowSet({ engine, store, clock, logger, audit: record });
+    const shadowMode: ShadowMode = {
+      set: shadowSet,
+      evaluator: createShadowEvaluator({
+        shadow: () => shadowSet.current(),
+        record,
+        logger,
+        maxQueue: SHADOW_MAX_QUEUE,
+      }),
+    };
+    shadow = shadowMode;
+    await shadowSet.refresh();
 
     const webhook = config.approvals.webhook
       ? createWebhookNotifier(config.approvals.webhook, { clock, logger })
@@ -260,6 +277,7 @@ export async function createMandate(
         recordDecisionMetric(effect, ms);
       },
       refusals: refusalRecorder,
+      shadow: (seen) => shadowMode.evaluator.observe(seen),
       ...(config.usage.length > 0
         ? { usage: createUsageMeter({ store, counters: config.usage, logger }) }
         : {}),
@@ -298,6 +316,9 @@ export async function createMandate(
       policyService
         .refresh()
         .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
+      shadowSet
+        .refresh()
+        .catch((err: Error) => logger.warn('shadow policy refresh failed', { error: err.message }));
     };
     // A live engine broken by a wasm trap is replaced within a second (issue 8 §6); /readyz says
     // not ready meanwhile.
@@ -375,6 +396,7 @@ export async function createMandate(
       nodeId,
       engine,
       policies: policyService,
+      shadow: shadowMode,
       tools: () => registry,
       setTools,
       audit: auditLog,
@@ -402,6 +424,7 @@ export async function createMandate(
           approvals,
           grants,
           policies: policyService,
+          shadow: shadowMode,
           engine,
           tools: () => registry,
           metrics,
@@ -490,6 +513,8 @@ export async function createMandate(
             await stopTracing();
             await alerts?.close();
             await stopPolling();
+            await shadowMode.evaluator.close();
+            shadowSet.close();
             policyService.close();
             await engine.close();
             await notifier?.close();
@@ -505,6 +530,8 @@ export async function createMandate(
     return mandate;
   } catch (err) {
     await stopPolling();
+    await shadow?.evaluator.close();
+    shadow?.set.close();
     policies?.close();
     await refusals?.close().catch(() => undefined);
     await evidence?.close().catch(() => undefined);

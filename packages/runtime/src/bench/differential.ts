@@ -18,7 +18,7 @@ import type {
   PolicyRequest,
   PolicySetSource,
 } from '../policy/index.js';
-import { createPrng } from './workload.js';
+import { createPrng } from '../kernel/index.js';
 
 export const DIFF_SCHEMA = `
 entity Team in [Team] { name: String, level: Long };

@@ -4,6 +4,7 @@
  * comes from a fixed-seed PRNG, so two runs (and two machines) measure the same policy set.
  */
 import type { EntitiesDocument, Tool } from '@mandate/protocol';
+import { createPrng } from '../kernel/index.js';
 
 /** 10 namespaces × 10 verbs = 100 actions, named `ns.verbK` like real tool registries. */
 export const NAMESPACES = [
@@ -55,18 +56,6 @@ export interface Workload {
   grants: WorkloadGrant[];
   /** How many generated policies are forbids / carry `@approval` / name the User principal. */
   shape: { forbids: number; approvals: number; userPolicies: number; multiAction: number };
-}
-
-/** mulberry32: tiny, fast and good enough to pick policy shapes; deterministic for a seed. */
-export function createPrng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function allActions(): string[] {

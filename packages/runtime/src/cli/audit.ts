@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { MandateError, silentLogger } from '../kernel/index.js';
+import { MandateError, isoTimeOrNull, silentLogger } from '../kernel/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
 import { exportAudit, exportBundle } from '../audit/index.js';
 import { out, load, common } from './shared.js';
@@ -11,15 +11,15 @@ import { readPublicKeys, registerAuditVerify } from './audit-verify.js';
 const FILTERS = ['agent', 'user', 'action', 'effect', 'from', 'to'] as const;
 
 /** `--from`/`--to`: an ISO time, or a usage error naming the flag (never an empty export). */
-function isoTime(flag: string) {
+export function isoTime(flag: string) {
   return (value: string): string => {
-    const ms = Date.parse(value);
-    if (Number.isNaN(ms))
+    const iso = isoTimeOrNull(value);
+    if (iso === null)
       throw new MandateError(
         'bad_request',
         `--${flag} ${JSON.stringify(value)}: expected an ISO time such as 2026-01-05T10:00:00Z`,
       );
-    return new Date(ms).toISOString();
+    return iso;
   };
 }
 

@@ -8,8 +8,9 @@ import { parseCasesYaml } from './yaml-cases.js';
 import { type LoadedConfig } from '../config/index.js';
 import { runPolicyCases } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
-import { EXIT, out, printJson, load, common, withMandate } from './shared.js';
+import { EXIT, out, printJson, load, common, type CommonOpts } from './shared.js';
 import { undeclaredTools, type UndeclaredTool } from './tool-coverage.js';
+import { activateDir, registerPolicyDiff, registerPolicyLifecycle } from './policy-lifecycle.js';
 
 async function readText(path: string, what: string): Promise<string> {
   try {
@@ -45,6 +46,7 @@ async function readDocument<T>(path: string, what: string, schema: z.ZodType<T>)
 /** `mandate policy validate|test|diff|activate`. */
 export function registerPolicy(program: Command): void {
   const policy = program.command('policy').description('validate, test and diff policy sets');
+  registerPolicyLifecycle(policy);
   common(
     policy
       .command('validate <dir>')
@@ -161,48 +163,11 @@ export function registerPolicy(program: Command): void {
     policy
       .command('activate <dir>')
       .description("validate a policy directory and make it the store's active set (every node picks it up)"),
-  ).action(async (dir: string, opts) => {
-    const root = resolve(dir);
-    const source = await loadPolicyDir(root);
-    const r = await withMandate(opts, async (m) => {
-      const checked = m.engine.validate(source);
-      if (!checked.ok) return checked;
-      return { ok: true as const, ...(await m.policies.activate(source, `cli:dir:${root}`)) };
-    });
-    if (opts.json) printJson(r);
-    else if (!r.ok)
-      for (const p of r.problems)
-        out(`${p.file ?? '-'}${p.policyId ? ` [${p.policyId}]` : ''}: ${p.message}`);
-    else out(r.changed ? `activated ${r.version}` : `${r.version} is already active`);
-    process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
-  });
-  policy
-    .command('diff <from> <to>')
-    .description('compare two policy directories: policies added, removed and changed, and the versions')
-    .option('--json', 'print JSON')
-    .action(async (from: string, to: string, opts: { json?: boolean }) => {
-      const engine = createCedarEngine();
-      const [a, b] = [
-        engine.compile(await loadPolicyDir(resolve(from))),
-        engine.compile(await loadPolicyDir(resolve(to))),
-      ];
-      const ma = new Map(a.policies.map((p) => [p.id, p.text]));
-      const mb = new Map(b.policies.map((p) => [p.id, p.text]));
-      const diff = {
-        from: a.version,
-        to: b.version,
-        added: [...mb.keys()].filter((k) => !ma.has(k)),
-        removed: [...ma.keys()].filter((k) => !mb.has(k)),
-        changed: [...mb.keys()].filter((k) => ma.has(k) && ma.get(k) !== mb.get(k)),
-      };
-      if (opts.json) printJson(diff);
-      else {
-        out(`${diff.from} -> ${diff.to}`);
-        for (const k of diff.added) out(`+ ${k}`);
-        for (const k of diff.removed) out(`- ${k}`);
-        for (const k of diff.changed) out(`~ ${k}`);
-      }
-      process.exitCode =
-        diff.added.length + diff.removed.length + diff.changed.length === 0 ? EXIT.ok : EXIT.failed;
-    });
+  ).action((dir: string, opts: CommonOpts) =>
+    activateDir(dir, opts, (m) => m.policies, {
+      changed: 'activated',
+      unchanged: 'is already active',
+    }),
+  );
+  registerPolicyDiff(policy);
 }

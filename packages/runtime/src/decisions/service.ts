@@ -20,6 +20,13 @@ import type { PolicyTime } from './time.js';
 import { argsForPolicy } from './typed-args.js';
 import { inSpan, startSpan } from '../telemetry/index.js';
 import { redactText } from '../audit/redact.js';
+import {
+  combineEvaluations,
+  evaluateInputs,
+  recordInputs,
+  type PolicyInputs,
+  type PolicyOutcome,
+} from './policy-inputs.js';
 import type { UsageMeter, UsageReservation } from '../usage/index.js';
 import type { PersonalData } from '../audit/personal.js';
 
@@ -31,7 +38,7 @@ export interface Caller {
   keyId: string;
   /** For an agent: the user its credential says it acts for (a verified JWT claim), if any. */
   onBehalfOf?: string;
-  /** Set when the credential was a dashboard session cookie (ADR 0022), not a bearer token. */
+  /** Set when the credential was a dashboard session cookie (ADR 0025), not a bearer token. */
   viaSession?: true;
 }
 
@@ -55,10 +62,24 @@ export interface DecisionServiceDeps {
   rateLimit?: (caller: Caller, agent: string) => void;
   /** Where refused requests (wrong agent, invalid args) go on the record, each under a decision id. */
   refusals?: Pick<RefusalRecorder, 'refused'>;
+  /**
+   * Hands every decision the policies saw to the shadow set, after it is recorded. Must only
+   * enqueue (never block, never throw into the answer): see decisions/shadow.ts.
+   */
+  shadow?: (seen: DecisionSeen) => void;
   /** Usage counters (budgets and rates), reserved before the policies run, kept only on allow. */
   usage?: UsageMeter;
   /** Personal fields kept beside the chain, erasable (`audit.personal`); absent: none kept. */
   personal?: Pick<PersonalData, 'keep'>;
+}
+
+/** A decision that reached the policy engine, as the shadow set re-decides it. */
+export interface DecisionSeen {
+  decisionId: string;
+  action: string;
+  policyVersion: string;
+  inputs: PolicyInputs;
+  outcome: PolicyOutcome;
 }
 
 /** Refusals of the request itself, before any decision: recorded as `request.refused`, answered 400/403. */
@@ -211,6 +232,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     let approvalRef: Decision['approval'];
     let approvalId: string | null = null;
     let wouldRequest: DecisionOutcome['wouldRequest'];
+    // What the policies saw and answered: recorded for replay, handed to the shadow set (ADR 0025).
+    let seen: { inputs: PolicyInputs; outcome: PolicyOutcome } | null = null;
     let reservation: UsageReservation | null = null;
 
     try {
@@ -331,25 +354,17 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       if (reservation) context.usage = reservation.context;
 
       const policySpan = startSpan('mandate.policy.evaluate', { 'mandate.policy_version': policy.version });
-      const agentEval = policy.evaluate({
-        principal: { type: 'Agent', id: agent.id },
-        action: req.action,
+      const inputs: PolicyInputs = {
+        agent: agent.id,
+        user: user?.id ?? null,
         resource: resourceUid,
         context,
         entities,
-      });
-      // An agent never gets more than its user: the user is authorized for the same call.
-      const userEval = user
-        ? policy.evaluate({
-            principal: { type: 'User', id: user.id },
-            action: req.action,
-            resource: resourceUid,
-            context: { ...context, agent: { __entity: { type: 'Agent', id: agent.id } } },
-            entities,
-          })
-        : null;
-
+      };
+      // The agent, then (an agent never gets more than its user) the user for the same call.
+      const [agentEval, userEval] = evaluateInputs(policy, req.action, inputs);
       policySpan.end();
+      seen = { inputs, outcome: combineEvaluations(policy, req.action, [agentEval, userEval]) };
       const evals: [PolicyEvaluation, 'agent' | 'user'][] = [[agentEval, 'agent']];
       if (userEval) evals.push([userEval, 'user']);
       for (const [e, who] of evals) {
@@ -459,6 +474,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     const usedGrant = grant as GrantRecord | null;
     if (usedGrant) decision.grantId = usedGrant.id;
 
+    const policySaw = seen as { inputs: PolicyInputs; outcome: PolicyOutcome } | null;
     // SECURITY: audit before act — the answer leaves only after this event is durably committed.
     try {
       // The personal fields the deployment keeps go beside the chain, never into it (docs/audit.md "Erasure").
@@ -496,6 +512,16 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             caller: caller.keyId,
             latencyUs: Math.round(latencyMs * 1000),
             ...(call.dryRun ? { dryRun: true } : {}),
+            // Null: decided before any policy was asked (the same under every set).
+            policyInputs:
+              policySaw && policy
+                ? recordInputs(
+                    policySaw.inputs,
+                    policySaw.outcome,
+                    (v) => deps.redact(v, tool?.redact),
+                    policy.attributeNames,
+                  )
+                : null,
             // The counter values the policies were given (docs/policies.md "Budgets and rates").
             ...(usage ? { usage: usage.readings } : {}),
           },
@@ -518,6 +544,14 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       );
     }
     deps.observe?.(effect, performance.now() - started);
+    if (policySaw && policy && deps.shadow) {
+      // Off the answer's path: the shadow only enqueues, and nothing it does reaches the answer.
+      try {
+        deps.shadow({ decisionId, action: req.action, policyVersion: policy.version, ...policySaw });
+      } catch (err) {
+        logger.warn('shadow evaluation not queued', { decisionId, error: (err as Error).message });
+      }
+    }
     return wouldRequest ? { decision, args, wouldRequest } : { decision, args };
   }
 }

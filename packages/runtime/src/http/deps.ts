@@ -6,6 +6,7 @@ import type { ApprovalService } from '../approvals/index.js';
 import type { GrantService } from '../grants/index.js';
 import type { PolicyEngine, PolicySetSource } from '../policy/port.js';
 import type { PolicyService } from '../policy/service.js';
+import type { ShadowMode } from '../decisions/shadow.js';
 import type { ToolRegistry } from '../tools/index.js';
 import type { AuditFilter, Store } from '../storage/port.js';
 import type { Metrics } from './metrics.js';
@@ -40,6 +41,8 @@ export interface HttpDeps {
   approvals: ApprovalService;
   grants: GrantService;
   policies: PolicyService;
+  /** The shadow policy set (`/v1/policies/shadow`, `/metrics`); absent: those routes answer 404. */
+  shadow?: ShadowMode;
   engine: PolicyEngine;
   tools: () => ToolRegistry;
   metrics: Metrics;

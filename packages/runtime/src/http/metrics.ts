@@ -50,3 +50,24 @@ export function createMetrics(): Metrics {
     },
   };
 }
+
+/** Prometheus label values escape backslash, double quote and newline. */
+function labelValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** One counter family in the text format: `rows` are label sets with their values. */
+export function renderCounter(
+  name: string,
+  help: string,
+  rows: readonly (readonly [Record<string, string>, number])[],
+): string {
+  const out = [`# HELP ${name} ${help}`, `# TYPE ${name} counter`];
+  for (const [labels, value] of rows) {
+    const l = Object.entries(labels)
+      .map(([k, v]) => `${k}="${labelValue(v)}"`)
+      .join(',');
+    out.push(`${name}${l ? `{${l}}` : ''} ${value}`);
+  }
+  return out.join('\n') + '\n';
+}

@@ -12,6 +12,7 @@ import { registerDecisionRoutes } from './routes/decisions.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerGrantRoutes } from './routes/grants.js';
 import { registerPolicyRoutes } from './routes/policies.js';
+import { registerPolicyLifecycleRoutes } from './routes/policy-lifecycle.js';
 import { registerEntityRoutes } from './routes/entities.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerKeyRoutes } from './routes/keys.js';
@@ -42,6 +43,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   registerApprovalRoutes(route, deps);
   registerGrantRoutes(route, deps);
   registerPolicyRoutes(route, deps);
+  registerPolicyLifecycleRoutes(route, deps);
   registerEntityRoutes(route, deps);
   registerSinkRoutes(route, deps);
   registerAlertRoutes(route, deps);

@@ -21,3 +21,9 @@ export function createManualClock(start = Date.parse('2026-01-05T10:00:00Z')): C
     },
   };
 }
+
+/** A time in any form `Date.parse` reads, as the ISO string the audit trail stores; null when it is none. */
+export function isoTimeOrNull(value: string): string | null {
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : new Date(ms).toISOString();
+}

@@ -1,5 +1,7 @@
 export { MandateError, assertNever, isMandateError } from './errors.js';
-export { createManualClock, systemClock } from './clock.js';
+export { createPrng } from './prng.js';
+export { singleFlight } from './single-flight.js';
+export { createManualClock, isoTimeOrNull, systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { newId } from './ids.js';
 export { createJsonLogger, silentLogger } from './logger.js';

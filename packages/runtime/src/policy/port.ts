@@ -95,6 +95,11 @@ export interface CompiledPolicySet {
   /** `sha256:<hex>`. */
   readonly version: string;
   readonly policies: readonly PolicyInfo[];
+  /**
+   * Every attribute name any policy of the set can read (`e.attr`, `e has attr`, of entities and of
+   * the context): an entity attribute not named here cannot change any of its answers.
+   */
+  readonly attributeNames: ReadonlySet<string>;
   /** Action names declared in the schema. */
   readonly actions: readonly string[];
   /** The type the schema declares for `context.args` of this action; undefined when it declares none. */

@@ -1,7 +1,8 @@
 import type { AuditEvent } from '@mandate/protocol';
-import { MandateError, type Clock, type Logger } from '../kernel/index.js';
+import { MandateError, singleFlight, type Clock, type Logger } from '../kernel/index.js';
 import type { PolicySetSummary, Store, StoredPolicySet } from '../storage/port.js';
 import type { CompiledPolicySet, EngineHealth, PolicyEngine, PolicySetSource } from './port.js';
+import { createRetiring } from './retiring.js';
 
 export interface PolicyServiceDeps {
   engine: PolicyEngine;
@@ -39,21 +40,14 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   let current: CompiledPolicySet | null = null;
   /** The text of `current`, to compile it again into a fresh engine instance without I/O. */
   let currentSource: PolicySetSource | null = null;
-  const retired = new Set<ReturnType<typeof setTimeout>>();
+  const retiring = createRetiring();
 
   const swap = (next: CompiledPolicySet, source: PolicySetSource) => {
     const old = current;
     current = next;
     currentSource = source;
     // Decisions in flight may still hold the old set; free it only after they are long done.
-    if (old && old !== next) {
-      const t = setTimeout(() => {
-        retired.delete(t);
-        old.dispose();
-      }, 30_000);
-      t.unref();
-      retired.add(t);
-    }
+    if (old && old !== next) retiring.retire(old);
   };
 
   /** Loads the store's active set when it differs from ours. */
@@ -79,7 +73,8 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       return false;
     }
   };
-  let refreshing: Promise<boolean> | null = null;
+  // The poll and a notification can ask at once: one load at a time, so a set is compiled once.
+  const refresh = singleFlight(loadActive);
 
   const health = (): EngineHealth => {
     const engine = deps.engine.health();
@@ -110,18 +105,12 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     }
     return found;
   };
-  let healing: Promise<EngineHealth> | null = null;
+  const heal = singleFlight(healEngine);
 
   return {
     active: () => current,
 
-    refresh() {
-      // The poll and a notification can ask at once: one load at a time, so a set is compiled once.
-      refreshing ??= loadActive().finally(() => {
-        refreshing = null;
-      });
-      return refreshing;
-    },
+    refresh,
 
     async activate(source, origin) {
       const compiled = deps.engine.compile(source);
@@ -132,14 +121,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
         else swap(compiled, source);
         return { version: compiled.version, changed: false };
       }
-      const at = new Date(deps.clock.now()).toISOString();
-      await deps.store.savePolicySet({
-        version: compiled.version,
-        policies: source.policies,
-        schema: source.schema,
-        createdAt: at,
-        source: origin,
-      });
+      const at = await savePolicySource(deps, compiled.version, source, origin);
       const previous = current?.version ?? null;
       await deps.store.activatePolicySet(compiled.version, at);
       swap(compiled, source);
@@ -158,12 +140,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
 
     health,
 
-    heal() {
-      healing ??= healEngine().finally(() => {
-        healing = null;
-      });
-      return healing;
-    },
+    heal,
 
     versions: () => deps.store.listPolicySets(),
 
@@ -174,8 +151,25 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     },
 
     close() {
-      for (const t of retired) clearTimeout(t);
-      retired.clear();
+      retiring.close();
     },
   };
+}
+
+/** Saves a set's text under its version (idempotent) and returns the time it used, as ISO. */
+export async function savePolicySource(
+  deps: Pick<PolicyServiceDeps, 'store' | 'clock'>,
+  version: string,
+  source: PolicySetSource,
+  origin: string,
+): Promise<string> {
+  const at = new Date(deps.clock.now()).toISOString();
+  await deps.store.savePolicySet({
+    version,
+    policies: source.policies,
+    schema: source.schema,
+    createdAt: at,
+    source: origin,
+  });
+  return at;
 }

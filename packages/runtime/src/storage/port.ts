@@ -44,6 +44,12 @@ export interface StoredPolicySet {
   source: string;
 }
 
+/** The candidate policy set evaluated beside the active one (issue 14 §1). */
+export interface ShadowPolicyRef {
+  version: string;
+  setAt: string;
+}
+
 export interface PolicySetSummary {
   version: string;
   createdAt: string;
@@ -361,6 +367,14 @@ export interface Store {
   getPolicySet(version: string): Promise<StoredPolicySet | null>;
   /** Newest first. */
   listPolicySets(): Promise<PolicySetSummary[]>;
+  /**
+   * Points the shadow at a saved version (or clears it with null), atomically; every node
+   * evaluates live decisions against it too (PostgreSQL notifies the activation listeners).
+   * Throws not_found for an unknown version.
+   */
+  setShadowPolicy(version: string | null, at: string): Promise<void>;
+  /** The shadow version and when it was set, or null: cheap enough to poll. */
+  getShadowPolicy(): Promise<ShadowPolicyRef | null>;
 
   putApiKey(key: ApiKeyRecord): Promise<void>;
   findApiKeyByHash(hash: string): Promise<ApiKeyRecord | null>;

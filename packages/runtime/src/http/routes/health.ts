@@ -1,6 +1,8 @@
 import { type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
 import type { SinkStatus } from '../../sinks/index.js';
+import type { ShadowMode } from '../../decisions/shadow.js';
+import { renderCounter } from '../metrics.js';
 import { unavailableReason, type StoreUnavailableReason } from '../../storage/index.js';
 
 /** `/healthz`, `/readyz` and `/metrics`. */
@@ -94,7 +96,7 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
       },
     });
     ctx.res.setHeader('content-type', 'text/plain; version=0.0.4');
-    return text + sinkMetrics(deps.sinks?.() ?? []);
+    return text + sinkMetrics(deps.sinks?.() ?? []) + (deps.shadow ? shadowMetrics(deps.shadow) : '');
   });
 }
 
@@ -126,4 +128,24 @@ function sinkMetrics(sinks: SinkStatus[]): string {
     (s) => s.failures,
   );
   return out.join('\n') + '\n';
+}
+
+/** Shadow mode: divergences by the shadow's determining policy and the two effects, work done and dropped. */
+function shadowMetrics(shadow: ShadowMode): string {
+  const stats = shadow.evaluator.stats();
+  return [
+    renderCounter(
+      'mandate_shadow_divergences_total',
+      'Live decisions the shadow policy set decides otherwise, by its determining policy and the effects.',
+      shadow.evaluator.divergences().map((d) => [{ policy: d.policy, from: d.from, to: d.to }, d.count]),
+    ),
+    renderCounter('mandate_shadow_evaluations_total', 'Live decisions evaluated against the shadow set.', [
+      [{}, stats.evaluated],
+    ]),
+    renderCounter(
+      'mandate_shadow_dropped_total',
+      'Live decisions not evaluated against the shadow set because its queue was full.',
+      [[{}, stats.dropped]],
+    ),
+  ].join('');
 }

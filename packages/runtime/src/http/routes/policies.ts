@@ -5,7 +5,7 @@ import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
 
-const PolicySourceSchema = z.strictObject({
+export const PolicySourceSchema = z.strictObject({
   policies: z.record(z.string().regex(/^[\w.-]+\.cedar$/, 'policy file names end in .cedar'), z.string()),
   schema: z.string().min(1),
 });
@@ -16,7 +16,7 @@ const PolicySourceSchema = z.strictObject({
  * isolated engine instance, so no text can break the one every decision uses. Either failure is
  * 422 `policy_invalid` with the problems as details.
  */
-async function screened(deps: HttpDeps, source: PolicySetSource): Promise<void> {
+export async function screened(deps: HttpDeps, source: PolicySetSource): Promise<void> {
   const bounds = checkPolicyTextBounds(source);
   if (bounds.length > 0)
     throw new MandateError('policy_invalid', 'policy text exceeds the size or nesting limits', {

@@ -97,6 +97,13 @@ export function isSource(source: unknown): source is PolicySetSource {
   );
 }
 
+/** The schema in Cedar's JSON format (namespace → definitions), or null when it does not parse. */
+export function schemaJson(schema: string): Record<string, unknown> | null {
+  if (checkParseSchema(schema).type === 'failure') return null;
+  const json = schemaToJson(schema);
+  return json.type === 'success' ? (json.json as Record<string, unknown>) : null;
+}
+
 /** Parses the schema; returns its actions, or undefined when it is unusable. */
 function readSchema(schema: string, problems: PolicyProblem[]): Map<string, ActionDecl> | undefined {
   const parsed = checkParseSchema(schema);

@@ -171,6 +171,7 @@ class CedarPolicySet implements CompiledPolicySet {
   readonly version: string;
   readonly policies: readonly PolicyInfo[];
   readonly actions: readonly string[];
+  readonly attributeNames: ReadonlySet<string>;
 
   private readonly analysed: readonly AnalysedPolicy[];
   private readonly byId = new Map<string, AnalysedPolicy>();
@@ -203,6 +204,7 @@ class CedarPolicySet implements CompiledPolicySet {
     this.analysed = analysis.policies;
     this.policies = Object.freeze(analysis.policies.map((p) => Object.freeze({ ...p.info })));
     for (const p of analysis.policies) this.byId.set(p.info.id, p);
+    this.attributeNames = new Set(analysis.policies.flatMap((p) => [...p.uses.names]));
     this.declared = analysis.actions;
     this.actions = Object.freeze([...analysis.actions.keys()].sort(byCodeUnits));
     this.ancestors = actionAncestors(new Map([...analysis.actions].map(([name, a]) => [name, a.memberOf])));

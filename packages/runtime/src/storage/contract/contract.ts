@@ -211,6 +211,8 @@ export function everyStoreCall(
     activatePolicySet: ['write', () => store.activatePolicySet('v-fault', t)],
     getActivePolicySet: ['read', () => store.getActivePolicySet()],
     getActivePolicyVersion: ['read', () => store.getActivePolicyVersion()],
+    setShadowPolicy: ['write', () => store.setShadowPolicy(null, t)],
+    getShadowPolicy: ['read', () => store.getShadowPolicy()],
     watchPolicyActivations: [
       'listen',
       () =>
@@ -533,6 +535,30 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
           ['sha256:v2', false, '2025-01-01T00:02:00.000Z'],
           ['sha256:v1', true, '2025-01-01T00:03:00.000Z'],
         ]);
+      });
+
+      it('sets, replaces and clears the shadow set; refuses unknown versions', async () => {
+        expect(await store.getShadowPolicy()).toBeNull();
+        await expectCode(store.setShadowPolicy('sha256:missing', '2025-01-01T00:00:00.000Z'), 'not_found');
+        expect(await store.getShadowPolicy()).toBeNull();
+        await store.savePolicySet(policySet('sha256:v1'));
+        await store.savePolicySet(policySet('sha256:v2', 'dir-b'));
+        await store.setShadowPolicy('sha256:v1', '2025-01-01T00:01:00.000Z');
+        expect(await store.getShadowPolicy()).toStrictEqual({
+          version: 'sha256:v1',
+          setAt: '2025-01-01T00:01:00.000Z',
+        });
+        await store.setShadowPolicy('sha256:v2', '2025-01-01T00:02:00.000Z');
+        expect(await store.getShadowPolicy()).toStrictEqual({
+          version: 'sha256:v2',
+          setAt: '2025-01-01T00:02:00.000Z',
+        });
+        // The shadow is not the active set, and never changes it.
+        expect(await store.getActivePolicyVersion()).toBeNull();
+        await store.setShadowPolicy(null, '2025-01-01T00:03:00.000Z');
+        expect(await store.getShadowPolicy()).toBeNull();
+        await store.setShadowPolicy('sha256:v1', '2025-01-01T00:04:00.000Z');
+        expect((await store.getShadowPolicy())?.version).toBe('sha256:v1');
       });
 
       it('lists a never-activated set with activatedAt null', async () => {

@@ -22,6 +22,7 @@ import {
   type Store,
   type StoredAuditRecord,
   type StoredPolicySet,
+  type ShadowPolicyRef,
   type SinkCursor,
   type ToolPin,
 } from '../port.js';
@@ -42,6 +43,7 @@ export function createMemoryStore(): Store {
   let tools: Tool[] = [];
   const policySets = new Map<string, StoredPolicySet>();
   const activations: { version: string; at: string }[] = [];
+  let shadow: ShadowPolicyRef | null = null;
   const keys = new Map<string, ApiKeyRecord>();
   const approvals = new Map<string, ApprovalRecord>();
   const grants = new Map<string, GrantRecord>();
@@ -151,6 +153,16 @@ export function createMemoryStore(): Store {
       open();
       const s = policySets.get(version);
       return s ? clone(s) : null;
+    },
+    async setShadowPolicy(version, at) {
+      open();
+      if (version !== null && !policySets.has(version))
+        throw new MandateError('not_found', `no policy set ${version}`);
+      shadow = version === null ? null : { version, setAt: at };
+    },
+    async getShadowPolicy() {
+      open();
+      return shadow ? { ...shadow } : null;
     },
     async listPolicySets() {
       open();

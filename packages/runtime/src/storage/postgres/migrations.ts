@@ -208,6 +208,15 @@ CREATE TABLE sink_cursors (
 );
 `;
 
+/** The shadow policy set: one row, version null when cleared (issue 14 §1). */
+const POLICY_SHADOW = `
+CREATE TABLE policy_shadow (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  version TEXT REFERENCES policy_sets (version),
+  set_at TEXT NOT NULL
+);
+`;
+
 export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '001_initial', sql: INITIAL },
   { name: '002_tool_pins', sql: TOOL_PINS },
@@ -218,6 +227,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '050_sink_cursors', sql: SINK_CURSORS },
   { name: '060_ui_sessions', sql: UI_SESSIONS_SQL },
   { name: '061_tool_pin_approved', sql: TOOL_PIN_APPROVED_SQL },
+  { name: '070_policy_shadow', sql: POLICY_SHADOW },
   { name: '080_usage_counters', sql: usageCountersSql('BIGINT') },
   { name: '085_personal_data', sql: PERSONAL_DATA_SQL },
 ];

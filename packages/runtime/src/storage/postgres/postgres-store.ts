@@ -384,6 +384,23 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         const r = await one('SELECT * FROM policy_sets WHERE version = $1', [version]);
         return r ? policySetFromRow(r) : null;
       }),
+    setShadowPolicy: (version, at) =>
+      run(async () => {
+        if (version !== null && !(await one('SELECT 1 FROM policy_sets WHERE version = $1', [version])))
+          throw new MandateError('not_found', `no policy set ${version}`);
+        await pool.query(
+          `INSERT INTO policy_shadow (id, version, set_at) VALUES (1, $1, $2)
+           ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, set_at = EXCLUDED.set_at`,
+          [version, at],
+        );
+        // Every listening node reloads its shadow now (the poll is the backstop).
+        await pool.query('SELECT pg_notify($1, $2)', [channel, 'shadow']);
+      }),
+    getShadowPolicy: () =>
+      run(async () => {
+        const r = await one('SELECT version, set_at FROM policy_shadow WHERE id = 1 AND version IS NOT NULL');
+        return r ? { version: str(r.version), setAt: str(r.set_at) } : null;
+      }),
     listPolicySets: () =>
       run(async () =>
         (

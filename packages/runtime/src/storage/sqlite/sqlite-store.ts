@@ -315,6 +315,24 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         const r = get('SELECT * FROM policy_sets WHERE version = ?', version);
         return r ? policySetFromRow(r) : null;
       }),
+    setShadowPolicy: (version, at) =>
+      write(() =>
+        tx(() => {
+          if (version !== null && !get('SELECT 1 FROM policy_sets WHERE version = ?', version))
+            throw new MandateError('not_found', `no policy set ${version}`);
+          exec(
+            `INSERT INTO policy_shadow (id, version, set_at) VALUES (1, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, set_at = excluded.set_at`,
+            version,
+            at,
+          );
+        }),
+      ),
+    getShadowPolicy: () =>
+      run(() => {
+        const r = get('SELECT version, set_at FROM policy_shadow WHERE id = 1 AND version IS NOT NULL');
+        return r ? { version: str(r.version), setAt: str(r.set_at) } : null;
+      }),
     listPolicySets: () =>
       run(() =>
         readTx(() => {
