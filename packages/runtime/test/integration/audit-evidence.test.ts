@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordHash } from '../../src/audit/chain.js';
-import { createManualClock } from '../../src/kernel/index.js';
+import { canonicalize, createManualClock } from '../../src/kernel/index.js';
 import { GENESIS_HASH } from '../../src/storage/index.js';
 import { createTestMandate, disposeAll, tempDir, type TestMandate } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200, refund, type Client } from '../fixtures/http.js';
@@ -53,7 +53,8 @@ function rewriteWithRecomputedHashes(db: Database.Database): number {
     seq: number;
     event_text: string;
   }[];
-  const victim = rows.find((r) => r.event_text.includes('"effect":"allow"'))!;
+  // The top-level effect, not the first "effect" in the text (the recorded policy inputs hold one too).
+  const victim = rows.find((r) => (JSON.parse(r.event_text) as { effect?: string }).effect === 'allow')!;
   let prev = GENESIS_HASH;
   const update = db.prepare(
     'UPDATE audit_events SET event_text = ?, prev_hash = ?, hash = ?, effect = ? WHERE seq = ?',
@@ -61,7 +62,9 @@ function rewriteWithRecomputedHashes(db: Database.Database): number {
   const read = db.prepare('SELECT effect FROM audit_events WHERE seq = ?');
   for (const r of rows) {
     const text =
-      r.seq === victim.seq ? r.event_text.replace('"effect":"allow"', '"effect":"deny"') : r.event_text;
+      r.seq === victim.seq
+        ? canonicalize({ ...(JSON.parse(r.event_text) as Record<string, unknown>), effect: 'deny' })
+        : r.event_text;
     const hash = recordHash(r.seq, prev, text);
     const effect = r.seq === victim.seq ? 'deny' : (read.get(r.seq) as { effect: string | null }).effect;
     update.run(text, prev, hash, effect, r.seq);
