@@ -132,7 +132,7 @@ function votes(a: Approval): HTMLElement | string {
 }
 
 /** One pending approval: what runs (the real args), why it asks, what the approval is bound to, and the vote. */
-function approvalCard(a: Approval, s: Session): HTMLElement {
+function approvalCard(a: Approval, _s: Session): HTMLElement {
   const approvals = a.votes.filter((v) => v.verdict === 'approve').length;
   const headingId = `apr-${a.id}`;
   const comment = h('textarea', { id: `comment-${a.id}`, name: 'comment', rows: 2, maxlength: 2000 });

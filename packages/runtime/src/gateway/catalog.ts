@@ -56,6 +56,15 @@ export function governedAction(server: string, method: GovernedMethod): string {
   return `${server}.${GOVERNED[method].verb}`;
 }
 
+/** The action a pinned tool maps to (`<actionPrefix><tool>`), or null when its upstream is not configured. */
+export function pinActionIn(
+  upstreams: readonly { name: string; actionPrefix?: string | undefined }[],
+  pin: Pick<ToolPin, 'server' | 'tool'>,
+): string | null {
+  const u = upstreams.find((x) => x.name === pin.server);
+  return u ? (u.actionPrefix ?? `${u.name}.`) + pin.tool : null;
+}
+
 /** The global catalogue of upstream tools (shared by all sessions), their pins and registry entries. */
 export interface Catalog {
   /** The action of an upstream tool: `<actionPrefix><tool>`. */
@@ -97,10 +106,7 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
   );
 
   const actionOf = (u: UpstreamConfig, tool: string) => (u.actionPrefix ?? `${u.name}.`) + tool;
-  const actionOfPin = (pin: Pick<ToolPin, 'server' | 'tool'>) => {
-    const u = options.upstreams.find((x) => x.name === pin.server);
-    return u ? actionOf(u, pin.tool) : null;
-  };
+  const actionOfPin = (pin: Pick<ToolPin, 'server' | 'tool'>) => pinActionIn(options.upstreams, pin);
   const exposedOf = (u: UpstreamConfig, tool: string) => (u.exposeBareNames ? tool : actionOf(u, tool));
 
   /** Listings of one upstream never interleave. */

@@ -17,7 +17,7 @@ describe.each(durableStoreKinds())('approval policy and history (%s)', (store) =
     const forBob = await api.decide(KEYS.supportBot, refund(130, { onBehalfOf: 'bob' }));
     const big = await api.decide(KEYS.supportBot, refund(900));
     expect(big.body.effect, big.text).toBe('approval_required');
-    const id = big.body.approval.id as string;
+    const id = big.body.approval!.id;
 
     const frank = await signIn(t.url, KEYS.frank);
     const one = await browserRequest(t.url, frank, 'GET', `/v1/approvals/${id}`);
