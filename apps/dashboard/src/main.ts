@@ -109,11 +109,8 @@ function showSignIn(): void {
     required: true,
   });
   const out = h('div', { 'aria-live': 'polite' });
-  const sso = h(
-    'p',
-    { class: 'sso', hidden: true },
-    h('a', { class: 'button', href: '/v1/sessions/oidc/login' }, 'Sign in with SSO'),
-  );
+  const ssoLink = h('a', { class: 'button', href: '/v1/sessions/oidc/login' }, 'Sign in with SSO');
+  const sso = h('p', { class: 'sso', hidden: true }, ssoLink);
   const form = h(
     'form',
     {
@@ -138,9 +135,10 @@ function showSignIn(): void {
   );
   fill(root, h('main', { id: 'main' }, form));
   document.title = 'Sign in · Mandate';
-  void ssoOffered().then((yes) => {
-    sso.hidden = !yes;
-    form.dataset.sso = yes ? 'offered' : 'absent';
+  void ssoOffered().then((loginUrl) => {
+    if (loginUrl) ssoLink.setAttribute('href', loginUrl);
+    sso.hidden = !loginUrl;
+    form.dataset.sso = loginUrl ? 'offered' : 'absent';
   });
 }
 

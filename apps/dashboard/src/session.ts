@@ -42,15 +42,14 @@ export async function signOut(): Promise<void> {
   }
 }
 
-/** Whether the server offers OpenID Connect sign-in (404 when it is not configured). */
-export async function ssoOffered(): Promise<boolean> {
+/** Where to start OpenID Connect sign-in, or null when the server does not offer it (`GET /v1/sessions/oidc`). */
+export async function ssoOffered(): Promise<string | null> {
   try {
-    const res = await fetch('/v1/sessions/oidc/login?probe=1', {
-      redirect: 'manual',
-      credentials: 'same-origin',
-    });
-    return res.status !== 404 && res.status < 500 && res.type !== 'error';
+    const res = await fetch('/v1/sessions/oidc', { credentials: 'same-origin' });
+    if (!res.ok) return null;
+    const body = (await res.json()) as { enabled?: unknown; loginUrl?: unknown };
+    return body.enabled === true && typeof body.loginUrl === 'string' ? body.loginUrl : null;
   } catch {
-    return false;
+    return null;
   }
 }

@@ -5,11 +5,16 @@ import type { Approval as WireApproval } from '@mandate/sdk';
 
 export type { ApprovalVote as Vote } from '@mandate/sdk';
 
-/** An approval as `GET /v1/approvals` returns it, and the asking policy should the server add it. */
-export interface Approval extends WireApproval {
-  policy?: { id: string; reason?: string | null } | null;
-  policyId?: string | null;
-  reason?: string | null;
+/** An approval as `GET /v1/approvals` returns it, with the policy whose `@approval` asked (null on older ones). */
+export type Approval = WireApproval;
+
+/** One row of `GET /v1/approvals/:id/history`: a past decision of that agent for that user. */
+export interface ApprovalHistoryItem {
+  decisionId: string | null;
+  time: string;
+  action: string | null;
+  effect: string | null;
+  policies: string[];
 }
 
 export interface Page<T> {

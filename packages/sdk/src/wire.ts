@@ -178,6 +178,8 @@ export interface Approval {
   consumedBy: string | null;
   /** The pinned definition hash of the MCP upstream tool the approval is bound to (gateway calls), or null. */
   toolHash: string | null;
+  /** The policy whose `@approval` asked, with its `@reason`; null on approvals requested before it was kept. */
+  policy: { id: string; reason: string | null } | null;
 }
 
 export interface GrantLimit {

@@ -25,8 +25,8 @@ interface Tool {
 interface Pin {
   server: string;
   tool: string;
-  /** The action name the gateway publishes the tool as, when the server gives it. */
-  action?: string;
+  /** The action the gateway maps the tool to (`<actionPrefix><tool>`); null when its upstream is no longer configured. */
+  action: string | null;
   hash: string;
   definition: Record<string, unknown>;
   status: 'approved' | 'quarantined';
@@ -144,7 +144,8 @@ function showPins(target: HTMLElement): Promise<void> {
 }
 
 function quarantineCard(p: Pin, done: () => void): HTMLElement {
-  const name = p.action ?? `${p.server}.${p.tool}`;
+  // Approved by its action: `<server>.<tool>` is wrong for an upstream with another `actionPrefix`.
+  const name = p.action ?? `${p.server}/${p.tool}`;
   const out = h('div', { 'aria-live': 'polite' });
   const approve = h(
     'button',
@@ -183,7 +184,9 @@ function quarantineCard(p: Pin, done: () => void): HTMLElement {
       h('code', { class: 'hash' }, p.hash),
       p.approvedHash ? [' (was ', h('code', { class: 'hash' }, p.approvedHash), ')'] : '',
     ),
-    approve,
+    p.action
+      ? approve
+      : notice(`Its upstream ${p.server} is no longer configured: there is nothing to approve it for.`),
     out,
   );
 }

@@ -1,7 +1,7 @@
 import { api, query } from '../api.js';
 import { button, fill, h, kv } from '../dom.js';
 import type { Session } from '../session.js';
-import type { Approval, AuditItem, Page } from '../types.js';
+import type { Approval, ApprovalHistoryItem, Page } from '../types.js';
 import { argsTable, effectBadge, errorBox, load, notice, timeLeft, when } from '../ui.js';
 
 /** Approvals inbox: pending items for my roles (oldest first) and a History tab of resolved ones. */
@@ -131,12 +131,8 @@ function votes(a: Approval): HTMLElement | string {
   );
 }
 
-function policyOf(a: Approval): [string | null, string | null] {
-  return [a.policy?.id ?? a.policyId ?? null, a.policy?.reason ?? a.reason ?? null];
-}
-
 /** One pending approval: what runs (the real args), why it asks, what the approval is bound to, and the vote. */
-function approvalCard(a: Approval, s: Session): HTMLElement {
+function approvalCard(a: Approval, _s: Session): HTMLElement {
   const approvals = a.votes.filter((v) => v.verdict === 'approve').length;
   const headingId = `apr-${a.id}`;
   const comment = h('textarea', { id: `comment-${a.id}`, name: 'comment', rows: 2, maxlength: 2000 });
@@ -204,20 +200,21 @@ function approvalCard(a: Approval, s: Session): HTMLElement {
       out,
     ),
   );
-  void recentHistory(recent, a, s);
+  void recentHistory(recent, a);
   void whyItAsks(why, a);
   return card;
 }
 
-/** The policy and `@reason` that asked: from the approval when the server gives them, else from the decision. */
+/** The policy and `@reason` that asked, as the approval records them. */
 async function whyItAsks(target: HTMLElement, a: Approval): Promise<void> {
-  const [policyId, reason] = policyOf(a);
-  if (policyId) {
+  if (a.policy) {
+    const { id, reason } = a.policy;
     target.replaceChildren(
-      h('ul', { class: 'reasons' }, h('li', {}, h('code', {}, policyId), reason ? ` — ${reason}` : '')),
+      h('ul', { class: 'reasons' }, h('li', {}, h('code', {}, id), reason ? ` — ${reason}` : '')),
     );
     return;
   }
+  // Approvals requested before the policy was kept on them: the decision names it (an admin reads it).
   try {
     const d = await api<{ reasons?: { policyId?: string; reason?: string; principal?: string }[] }>(
       'GET',
@@ -240,38 +237,40 @@ async function whyItAsks(target: HTMLElement, a: Approval): Promise<void> {
       h(
         'p',
         { class: 'muted' },
-        `A policy requiring ${a.role} approval asked; its text is not readable with your role.`,
+        `A policy requiring ${a.role} approval asked; this approval does not name it.`,
       ),
     );
   }
 }
-async function recentHistory(target: HTMLElement, a: Approval, _s: Session): Promise<void> {
+
+/** The last decisions of the approval's agent for its user (`GET /v1/approvals/:id/history`). */
+async function recentHistory(target: HTMLElement, a: Approval): Promise<void> {
   try {
-    const page = await api<Page<AuditItem>>(
+    const page = await api<{ items: ApprovalHistoryItem[] }>(
       'GET',
-      `/v1/audit${query({ agent: a.agent, user: a.user, type: 'decision', limit: 500 })}`,
+      `/v1/approvals/${encodeURIComponent(a.id)}/history${query({ limit: 10 })}`,
     );
-    const items = page.items.slice(-10).reverse();
-    if (items.length === 0)
+    if (page.items.length === 0)
       return target.replaceChildren(h('p', { class: 'muted' }, 'No earlier decisions.'));
     target.replaceChildren(
       h(
         'ul',
         { class: 'history' },
-        items.map((i) =>
+        page.items.map((i) =>
           h(
             'li',
-            {},
-            effectBadge(i.event.effect),
+            { 'data-decision': i.decisionId ?? '' },
+            effectBadge(i.effect ?? undefined),
             ' ',
-            i.event.action ?? '',
+            i.action ?? '',
             ' ',
-            h('span', { class: 'muted' }, when(i.event.time)),
+            h('span', { class: 'muted' }, when(i.time)),
+            i.policies.length ? h('span', { class: 'muted' }, ` · ${i.policies.join(', ')}`) : '',
           ),
         ),
       ),
     );
-  } catch {
-    target.replaceChildren(h('p', { class: 'muted' }, 'The recent history is not available to your role.'));
+  } catch (err) {
+    target.replaceChildren(errorBox(err));
   }
 }

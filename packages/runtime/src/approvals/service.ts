@@ -80,6 +80,8 @@ export interface RequestApprovalInput extends CallBinding {
   quorum: number;
   summary: string;
   redactedArgs: Record<string, unknown>;
+  /** The policy whose `@approval` asked for it, with its `@reason`, for the approver's screen. */
+  policy?: { id: string; reason: string | null } | null;
 }
 
 /** The approval life cycle: requested → approved | denied | expired → consumed (once). */
@@ -191,6 +193,7 @@ export function createApprovalService(
         consumedAt: null,
         consumedBy: null,
         toolHash: input.toolHash ?? null,
+        policy: input.policy ?? null,
       };
       await store.createApproval(approval);
       await deps.audit({

@@ -5,6 +5,7 @@ import { parseJsonStrict, silentLogger } from '../kernel/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { openStore } from '../app/index.js';
 import type { ToolPin } from '../storage/port.js';
+import { pinActionIn } from '../gateway/index.js';
 
 /** A registered or pinned tool whose action the policy schema does not declare: hidden and always denied. */
 export interface UndeclaredTool {
@@ -15,8 +16,7 @@ export interface UndeclaredTool {
 
 /** The action of a pinned upstream tool under the configured upstreams, or null for an upstream no longer configured. */
 export function pinAction(loaded: LoadedConfig, pin: Pick<ToolPin, 'server' | 'tool'>): string | null {
-  const u = loaded.config.gateway.upstreams.find((x) => x.name === pin.server);
-  return u ? (u.actionPrefix ?? `${u.name}.`) + pin.tool : null;
+  return pinActionIn(loaded.config.gateway.upstreams, pin);
 }
 
 /**

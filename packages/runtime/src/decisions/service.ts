@@ -452,6 +452,12 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         quorum: requirement.quorum,
         summary: tools.summarize(req.action, redactedArgs),
         redactedArgs,
+        policy: {
+          id: requirement.policyId,
+          reason:
+            evals.flatMap(([e]) => e.satisfied).find((p) => p.policyId === requirement.policyId)?.reason ??
+            null,
+        },
       });
       approvalId = approval.id;
       approvalRef = toApprovalRef(approval);

@@ -56,6 +56,15 @@ export function governedAction(server: string, method: GovernedMethod): string {
   return `${server}.${GOVERNED[method].verb}`;
 }
 
+/** The action a pinned tool maps to (`<actionPrefix><tool>`), or null when its upstream is not configured. */
+export function pinActionIn(
+  upstreams: readonly { name: string; actionPrefix?: string | undefined }[],
+  pin: Pick<ToolPin, 'server' | 'tool'>,
+): string | null {
+  const u = upstreams.find((x) => x.name === pin.server);
+  return u ? (u.actionPrefix ?? `${u.name}.`) + pin.tool : null;
+}
+
 /** The global catalogue of upstream tools (shared by all sessions), their pins and registry entries. */
 export interface Catalog {
   /** The action of an upstream tool: `<actionPrefix><tool>`. */
@@ -72,7 +81,9 @@ export interface Catalog {
   isVisible(e: CatalogEntry): boolean;
   /** Could some permit ever let this agent take this action (tools/list visibility)? */
   mayCall(policy: CompiledPolicySet | null, self: PolicyEntity | null, action: string): boolean;
-  /** Approves `<server>.<tool>` by its action name (or `server`/`tool` pair). */
+  /** The action a pinned tool maps to (`<actionPrefix><tool>`), or null when its upstream is no longer configured. */
+  actionOfPin(pin: Pick<ToolPin, 'server' | 'tool'>): string | null;
+  /** Approves an upstream tool by its action name (`<actionPrefix><tool>`, as `GET /v1/tools/pins` gives it). */
   approve(name: string, approvedBy: string, hash?: string): Promise<ToolPin>;
   /** Logs (once per policy version) approved tools and governed actions the active schema does not declare. */
   reportUndeclared(): void;
@@ -95,6 +106,7 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
   );
 
   const actionOf = (u: UpstreamConfig, tool: string) => (u.actionPrefix ?? `${u.name}.`) + tool;
+  const actionOfPin = (pin: Pick<ToolPin, 'server' | 'tool'>) => pinActionIn(options.upstreams, pin);
   const exposedOf = (u: UpstreamConfig, tool: string) => (u.exposeBareNames ? tool : actionOf(u, tool));
 
   /** Listings of one upstream never interleave. */
@@ -243,13 +255,20 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
       }
       return hit;
     },
+    actionOfPin,
     async approve(name, approvedBy, hash) {
       let server: string | undefined;
       let tool: string | undefined;
       const entry = catalog.get(name);
+      // A pin whose action is this name (also before its upstream was listed again since a restart):
+      // with an empty or unusual `actionPrefix` the name alone does not say the upstream.
+      const pinned = entry ? undefined : (await pins.list()).find((p) => actionOfPin(p) === name);
       if (entry) {
         server = entry.upstream.name;
         tool = entry.tool;
+      } else if (pinned) {
+        server = pinned.server;
+        tool = pinned.tool;
       } else {
         for (const u of options.upstreams) {
           const prefix = u.actionPrefix ?? `${u.name}.`;

@@ -37,7 +37,9 @@ export interface Gateway {
   /** Starts `refresh` in the background (at start), logging an upstream it cannot reach; `close` waits for it. */
   discover(): void;
   pins: PinService;
-  /** Approves `<server>.<tool>` by its action name (or `server`/`tool` pair). */
+  /** The pins (of one upstream, or all) with the action each tool maps to (`GET /v1/tools/pins`). */
+  listPins(server?: string): Promise<Array<ToolPin & { action: string | null }>>;
+  /** Approves an upstream tool by its action name (`<actionPrefix><tool>`). */
   approve(name: string, approvedBy: string, hash?: string): Promise<ToolPin>;
   /** Open `/mcp` sessions. */
   sessionCount(): number;
@@ -136,7 +138,9 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
       })();
     },
     pins,
-    approve: catalog.approve,
+    listPins: async (server) =>
+      (await pins.list(server)).map((p) => ({ ...p, action: catalog.actionOfPin(p) })),
+    approve: (name, approvedBy, hash) => catalog.approve(name, approvedBy, hash),
     sessionCount: http.size,
     async close() {
       stopped = true;

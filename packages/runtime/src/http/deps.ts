@@ -85,7 +85,9 @@ export interface HttpDeps {
   /** The MCP gateway (src/gateway), present when upstreams are configured: serves `/mcp` and the tool pins. */
   gateway?: {
     handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void>;
-    pins: { list(server?: string): Promise<unknown[]> };
+    /** The pins with the action each tool maps to. */
+    listPins(server?: string): Promise<unknown[]>;
+    /** By the action name a pin gives. */
     approve(name: string, approvedBy: string, hash?: string): Promise<unknown>;
   };
 }

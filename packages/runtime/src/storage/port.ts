@@ -96,6 +96,11 @@ export interface ApprovalRecord {
    * requested (also covered by `callHash`); null for an action that is no upstream tool.
    */
   toolHash: string | null;
+  /**
+   * The policy whose `@approval` asked for this approval, with its `@reason` (null when it has
+   * none); null for approvals requested before migration 062.
+   */
+  policy: { id: string; reason: string | null } | null;
 }
 
 export interface ApprovalFilter {
@@ -298,6 +303,8 @@ export interface AuditFilter {
   to?: string;
   /** Cursor: only records with seq greater than this. */
   afterSeq?: number;
+  /** `desc`: newest first (the last `limit` records); ascending by seq otherwise. */
+  order?: 'asc' | 'desc';
   limit: number;
 }
 

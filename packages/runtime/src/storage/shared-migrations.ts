@@ -61,3 +61,12 @@ CREATE TABLE personal_data (
 );
 CREATE INDEX personal_data_subject ON personal_data (subject);
 `;
+
+/**
+ * The policy (id and `@reason`) whose `@approval` asked for an approval, for the approver's screen
+ * (issue 11 §1). Approvals requested before stay without one.
+ */
+export const APPROVAL_POLICY_SQL = `
+ALTER TABLE approvals ADD COLUMN policy_id TEXT;
+ALTER TABLE approvals ADD COLUMN policy_reason TEXT;
+`;

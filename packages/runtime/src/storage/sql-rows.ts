@@ -99,6 +99,7 @@ export function approvalFromRow(r: Row): ApprovalRecord {
     consumedAt: strOrNull(r.consumed_at),
     consumedBy: strOrNull(r.consumed_by),
     toolHash: strOrNull(r.tool_hash),
+    policy: r.policy_id == null ? null : { id: str(r.policy_id), reason: strOrNull(r.policy_reason) },
   };
 }
 

@@ -58,6 +58,17 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the approvals inbox in a real browse
     expect(await args.locator('tr', { hasText: 'customerId' }).locator('td').textContent()).toBe('c-42');
     expect(await card.locator('.summary').textContent()).toBe('Refund 900 to customer c-42');
     expect(await card.textContent()).toContain('0 of 1 approvals');
+    // Why it asks, from the approval itself (frank may not read the decision or the audit).
+    const why = card.locator('.why-policy');
+    await expect.poll(() => why.textContent()).toContain('refund-large-needs-finance');
+    expect(await why.textContent()).toContain("refunds over 500 need a finance manager's approval");
+    // The agent's recent decisions for alice, including the one waiting here.
+    const recent = card.locator('.recent ul.history li');
+    await recent.first().waitFor();
+    expect(await recent.count()).toBeGreaterThanOrEqual(1);
+    expect(await recent.first().textContent()).toContain('payments.refund');
+    expect(await card.textContent()).not.toContain('not readable with your role');
+    expect(await card.textContent()).not.toContain('not available to your role');
     await expectAccessible(page, 'inbox');
     await screenshot(page, 'inbox');
 

@@ -4,14 +4,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair } from 'jose';
-import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestMandate, disposeAll, type TestMandate } from '../fixtures/mandate.js';
 import { expectError } from '../fixtures/http.js';
+import { createTestIssuer, type TestIssuer } from '../fixtures/oidc.js';
 import { browserRequest, sessionCookieOf } from './helpers.js';
 
 const ROLES: Record<string, string> = { frank: 'approver', root: 'admin', bot: 'agent' };
-const SECRET = 'a-client-secret-of-the-dashboard';
 
 /** A cookie jar per origin, as a browser keeps one per site (enough for these two). */
 class Jar {
@@ -98,14 +97,14 @@ describe('OpenID Connect sign-in', () => {
   const servers: Server[] = [];
   let m1: TestMandate;
   let m2: TestMandate;
+  let opA: TestIssuer;
   let issuerA: string;
   /** What the fake issuer F changes in the ID tokens it passes on (re-signed with its own key). */
   let override: Record<string, unknown> = {};
 
   beforeAll(async () => {
-    const opServer = createServer();
-    servers.push(opServer);
-    issuerA = await listen(opServer);
+    opA = await createTestIssuer(ROLES);
+    issuerA = opA.issuer;
     // F: an issuer of its own (discovery, JWKS, token endpoint) that sends the browser to A and
     // re-mints A's ID tokens — to present tokens of another issuer or audience with valid signatures.
     const fKeys = await generateKeyPair('ES256');
@@ -157,36 +156,29 @@ describe('OpenID Connect sign-in', () => {
     const issuerF = await listen(fServer);
 
     const oidc = (issuer: string) => (raw: Record<string, unknown>) => {
-      raw.dashboard = { oidc: { issuer, clientId: 'mandate', clientSecret: SECRET } };
+      raw.dashboard = { oidc: { issuer, clientId: opA.clientId, clientSecret: opA.clientSecret } };
     };
     m1 = await createTestMandate({ config: oidc(issuerA) });
     m2 = await createTestMandate({ config: oidc(issuerF) });
-    const provider = new Provider(issuerA, {
-      clients: [
-        {
-          client_id: 'mandate',
-          client_secret: SECRET,
-          redirect_uris: [`${m1.url}/v1/sessions/oidc/callback`, `${m2.url}/v1/sessions/oidc/callback`],
-          grant_types: ['authorization_code'],
-          response_types: ['code'],
-          token_endpoint_auth_method: 'client_secret_basic',
-        },
-      ],
-      claims: { openid: ['sub', 'mandate_role'] },
-      conformIdTokenClaims: false,
-      findAccount: async (_ctx: unknown, id: string) => ({
-        accountId: id,
-        claims: async () => ({ sub: id, ...(ROLES[id] ? { mandate_role: ROLES[id] } : {}) }),
-      }),
-      pkce: { required: () => true },
-    });
-    opServer.on('request', provider.callback());
+    opA.start([`${m1.url}/v1/sessions/oidc/callback`, `${m2.url}/v1/sessions/oidc/callback`]);
   });
 
   afterAll(async () => {
     for (const s of servers) s.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await opA?.close();
     await disposeAll();
+  });
+
+  it('says without a session whether SSO is offered, and starts no login transaction doing so', async () => {
+    const on = await fetch(`${m1.url}/v1/sessions/oidc`);
+    expect(on.status).toBe(200);
+    expect(on.headers.getSetCookie()).toEqual([]);
+    expect(await on.json()).toEqual({ enabled: true, loginUrl: '/v1/sessions/oidc/login' });
+    const plain = await createTestMandate();
+    const off = await fetch(`${plain.url}/v1/sessions/oidc`);
+    expect(off.status).toBe(200);
+    expect(await off.json()).toEqual({ enabled: false });
   });
 
   it('signs an approver in through the issuer and the session works; the code cannot be used twice', async () => {

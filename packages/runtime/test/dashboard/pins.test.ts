@@ -48,7 +48,7 @@ describe('tool pins for review', () => {
   it('keeps the approved definition on a quarantined pin; approving the old hash is refused, the new one from a session works', async () => {
     expect((await client.listTools()).tools.map((t) => t.name)).toContain('tools.echo');
     const first = await echoPin();
-    expect(first).toMatchObject({ status: 'approved', approvedBy: 'tofu' });
+    expect(first).toMatchObject({ status: 'approved', approvedBy: 'tofu', action: 'tools.echo' });
     expect(first.approvedHash).toBe(first.hash);
     expect(first.approvedDefinition).toEqual(first.definition);
 
@@ -108,5 +108,65 @@ describe('tool pins for review', () => {
       }),
     });
     expect(res.status).toBe(401);
+  });
+});
+
+// An upstream with `actionPrefix: ""` (the example's `fintech`): its tools' actions are bare names,
+// so `<server>.<tool>` names nothing and the pin's `action` is what an admin approves.
+describe('approving a pin by its action on an upstream without prefix', () => {
+  let m: Mandate;
+  let url: string;
+  let client: Client;
+
+  beforeAll(async () => {
+    const tmp = (await import('node:os')).tmpdir();
+    const descFile = join(tmp, `pins-bare-${process.pid}-${Date.now()}-desc.txt`);
+    writeFileSync(descFile, 'Echo text back.');
+    ({ m, url } = await startMandate({
+      schema: ECHO_SCHEMA,
+      policies: ECHO_POLICIES,
+      entities: BOT_ENTITIES,
+      gateway: {
+        upstreams: [
+          {
+            ...toolServerUpstream('fintech', { DESC_FILE: descFile, DOTTED_TOOL: '1' }),
+            actionPrefix: '',
+            trustOnFirstUse: false,
+          },
+        ],
+        holdForApprovalMs: 0,
+      },
+    }));
+    client = await mcpClient(url, 'secret-bot-key');
+  });
+  afterAll(async () => {
+    await client?.close();
+    await m?.close();
+  });
+
+  it('gives the pin its bare action; `<server>.<tool>` approves nothing, the action approves it', async () => {
+    expect((await client.listTools()).tools.map((t) => t.name)).not.toContain('notes.read');
+    const res = await fetch(`${url}/v1/tools/pins?server=fintech`, {
+      headers: { authorization: 'Bearer secret-admin-key' },
+    });
+    const all = (await res.json()) as { items: Json[] };
+    const pin = all.items.find((p) => p.tool === 'notes.read');
+    expect(pin).toMatchObject({
+      server: 'fintech',
+      tool: 'notes.read',
+      action: 'notes.read',
+      status: 'quarantined',
+    });
+
+    const admin = await signIn(url, 'secret-admin-key');
+    const wrong = await browserRequest(url, admin, 'POST', '/v1/tools/fintech.notes.read/approve', {
+      json: { hash: pin.hash },
+    });
+    expectError(wrong, 404, 'not_found');
+    const ok = await browserRequest(url, admin, 'POST', `/v1/tools/${pin.action}/approve`, {
+      json: { hash: pin.hash },
+    });
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body).toMatchObject({ server: 'fintech', tool: 'notes.read', status: 'approved' });
   });
 });

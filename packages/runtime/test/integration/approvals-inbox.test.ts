@@ -19,6 +19,7 @@ function approval(id: string, user: string, role = SELF_CONFIRMATION): ApprovalR
     resource: 'Customer::c-42',
     policyVersion: 'sha256:x',
     toolHash: null,
+    policy: null,
     role,
     quorum: 1,
     summary: `Refund for ${user}`,

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { MandateError, parseDuration } from '../../kernel/index.js';
 import type { Caller } from '../../decisions/index.js';
 import { SELF_CONFIRMATION } from '../../approvals/index.js';
-import type { ApprovalFilter } from '../../storage/port.js';
+import type { ApprovalFilter, ApprovalRecord } from '../../storage/port.js';
+import type { AuditEvent } from '@mandate/protocol';
 import { requireRole } from '../auth.js';
 import { parseWith, queryLimit, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -49,11 +50,9 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
     }
     return deps.approvals.page(filter);
   });
-  route('GET', '/v1/approvals/:id', async (ctx) => {
-    const caller = await ctx.caller();
-    const id = ctx.params.id!;
-    const wait = ctx.url.searchParams.get('wait');
-    let a = await deps.approvals.get(id);
+  /** The approval if this caller may see it (the one visibility rule for the approval and its history). */
+  const visibleApproval = async (caller: Caller, id: string) => {
+    const a = await deps.approvals.get(id);
     const visible = async () => {
       if (!a) return false;
       if (caller.role === 'admin') return true;
@@ -62,7 +61,14 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
       return a.user === caller.subject;
     };
     if (!(await visible())) throw new MandateError('not_found', `no approval ${id}`);
-    if (wait && a!.status === 'pending') {
+    return a!;
+  };
+  route('GET', '/v1/approvals/:id', async (ctx) => {
+    const caller = await ctx.caller();
+    const id = ctx.params.id!;
+    const wait = ctx.url.searchParams.get('wait');
+    let a: ApprovalRecord | null = await visibleApproval(caller, id);
+    if (wait && a.status === 'pending') {
       const ms = Math.min(parseDuration(wait), 60_000);
       const ac = new AbortController();
       ctx.req.once('close', () => ac.abort());
@@ -70,6 +76,24 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
       a = await deps.approvals.wait(id, ms, ac.signal);
     }
     return a;
+  });
+  // The recent decisions of the approval's agent for its user (issue 11 §1), to whoever may see the
+  // approval — not the audit trail: summaries only, the redacted args never included.
+  route('GET', '/v1/approvals/:id/history', async (ctx) => {
+    const caller = await ctx.caller();
+    const a = await visibleApproval(caller, ctx.params.id!);
+    const limit = queryLimit(ctx.url.searchParams, 10, 50);
+    const rows = await deps.store.queryAudit({
+      type: 'decision',
+      agent: a.agent,
+      ...(a.user ? { user: a.user } : {}),
+      order: 'desc',
+      limit,
+    });
+    const events = rows.map((r) => JSON.parse(r.eventText) as AuditEvent);
+    // An approval acting for no user shows the agent's calls for no user, never another user's.
+    const mine = a.user ? events : events.filter((e) => e.user === undefined);
+    return { items: mine.map(decisionSummary) };
   });
   for (const verdict of ['approve', 'deny'] as const) {
     route('POST', `/v1/approvals/:id/${verdict}`, async (ctx) => {
@@ -87,4 +111,16 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
       );
     });
   }
+}
+
+/** One past decision as the approver's history shows it: what, when, how, and which policies. */
+function decisionSummary(e: AuditEvent) {
+  const reasons = Array.isArray(e.data?.reasons) ? (e.data.reasons as Array<{ policyId?: unknown }>) : [];
+  return {
+    decisionId: e.decisionId ?? null,
+    time: e.time,
+    action: e.action ?? null,
+    effect: e.effect ?? null,
+    policies: [...new Set(reasons.map((r) => r.policyId).filter((p): p is string => typeof p === 'string'))],
+  };
 }

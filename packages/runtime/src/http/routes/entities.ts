@@ -46,9 +46,7 @@ export function registerEntityRoutes(route: RouteAdder, deps: HttpDeps): void {
   route('GET', '/v1/tools/pins', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
     return {
-      items: deps.gateway
-        ? await deps.gateway.pins.list(ctx.url.searchParams.get('server') ?? undefined)
-        : [],
+      items: deps.gateway ? await deps.gateway.listPins(ctx.url.searchParams.get('server') ?? undefined) : [],
     };
   });
   route('POST', '/v1/tools/:name/approve', async (ctx) => {

@@ -21,6 +21,11 @@ export function registerOidcRoutes(route: RouteAdder, deps: HttpDeps): void {
   const transactionCookie = (value: string, maxAge: number, secure: boolean) =>
     `${OIDC_COOKIE}=${value}; HttpOnly; SameSite=Lax; Path=${OIDC_COOKIE_PATH}; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
 
+  // Whether the sign-in page offers SSO: no session needed, nothing said beyond where to start.
+  route('GET', '/v1/sessions/oidc', async () =>
+    deps.dashboard?.oidc ? { enabled: true, loginUrl: '/v1/sessions/oidc/login' } : { enabled: false },
+  );
+
   route('GET', '/v1/sessions/oidc/login', async (ctx) => {
     const { dashboard, oidc } = oidcOf();
     const { location, transaction } = await oidc.begin(ctx.req);

@@ -146,6 +146,7 @@ const approval = (id: string, over: Partial<ApprovalRecord> = {}): ApprovalRecor
   consumedAt: null,
   consumedBy: null,
   toolHash: null,
+  policy: null,
   ...over,
 });
 

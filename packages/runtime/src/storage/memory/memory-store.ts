@@ -359,7 +359,9 @@ export function createMemoryStore(): Store {
     },
     async queryAudit(filter: AuditFilter) {
       open();
-      return clone(audit.filter((r) => matchesAuditFilter(r, filter)).slice(0, filter.limit));
+      const found = audit.filter((r) => matchesAuditFilter(r, filter));
+      if (filter.order === 'desc') found.reverse();
+      return clone(found.slice(0, filter.limit));
     },
     async appendCheckpoint(cp) {
       open();

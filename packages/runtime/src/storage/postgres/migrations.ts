@@ -3,6 +3,7 @@ import {
   TOOL_PIN_APPROVED_SQL,
   UI_SESSIONS_SQL,
   usageCountersSql,
+  APPROVAL_POLICY_SQL,
 } from '../shared-migrations.js';
 
 /** One forward-only schema step; `name` is recorded in `schema_migrations` once applied. */
@@ -227,6 +228,7 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '050_sink_cursors', sql: SINK_CURSORS },
   { name: '060_ui_sessions', sql: UI_SESSIONS_SQL },
   { name: '061_tool_pin_approved', sql: TOOL_PIN_APPROVED_SQL },
+  { name: '062_approval_policy', sql: APPROVAL_POLICY_SQL },
   { name: '070_policy_shadow', sql: POLICY_SHADOW },
   { name: '080_usage_counters', sql: usageCountersSql('BIGINT') },
   { name: '085_personal_data', sql: PERSONAL_DATA_SQL },

@@ -94,6 +94,8 @@ const APPROVAL_COLUMNS = [
   'consumed_at',
   'consumed_by',
   'tool_hash',
+  'policy_id',
+  'policy_reason',
 ] as const;
 
 function approvalValues(a: ApprovalRecord): unknown[] {
@@ -119,6 +121,8 @@ function approvalValues(a: ApprovalRecord): unknown[] {
     a.consumedAt,
     a.consumedBy,
     a.toolHash,
+    a.policy?.id ?? null,
+    a.policy?.reason ?? null,
   ];
 }
 
@@ -695,7 +699,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         if (f.to !== undefined) w.add('time <= ?', f.to);
         if (f.afterSeq !== undefined) w.add('seq > ?', f.afterSeq);
         const limit = w.next();
-        const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq LIMIT ${limit}`;
+        const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ${limit}`;
         return (await rows(sql, [...w.params, Math.max(0, f.limit)])).map(auditFromRow);
       }),
     appendCheckpoint: (cp) =>

@@ -3,6 +3,7 @@ import {
   TOOL_PIN_APPROVED_SQL,
   UI_SESSIONS_SQL,
   usageCountersSql,
+  APPROVAL_POLICY_SQL,
 } from '../shared-migrations.js';
 
 /** One forward-only schema step; `name` is recorded in `schema_migrations` once applied. */
@@ -225,6 +226,7 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '050_sink_cursors', sql: SINK_CURSORS },
   { name: '060_ui_sessions', sql: UI_SESSIONS_SQL },
   { name: '061_tool_pin_approved', sql: TOOL_PIN_APPROVED_SQL },
+  { name: '062_approval_policy', sql: APPROVAL_POLICY_SQL },
   // The shadow policy set (one row; version null when cleared), issue 14 §1.
   { name: '070_policy_shadow', sql: POLICY_SHADOW },
   { name: '080_usage_counters', sql: usageCountersSql('INTEGER') },

@@ -82,6 +82,8 @@ function approvalParams(a: ApprovalRecord): Row {
     consumed_at: a.consumedAt,
     consumed_by: a.consumedBy,
     tool_hash: a.toolHash,
+    policy_id: a.policy?.id ?? null,
+    policy_reason: a.policy?.reason ?? null,
   };
 }
 
@@ -394,10 +396,10 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         exec(
           `INSERT INTO approvals (id, call_hash, decision_id, agent, user_id, action, resource, policy_version, role, quorum,
              summary, args, status, requested_at, expires_at, votes, vote_count, resolved_at, consumed_at, consumed_by,
-             tool_hash)
+             tool_hash, policy_id, policy_reason)
            VALUES (@id, @call_hash, @decision_id, @agent, @user_id, @action, @resource, @policy_version, @role, @quorum,
              @summary, @args, @status, @requested_at, @expires_at, @votes, @vote_count, @resolved_at, @consumed_at, @consumed_by,
-             @tool_hash)`,
+             @tool_hash, @policy_id, @policy_reason)`,
           approvalParams(a),
         );
       }),
@@ -433,7 +435,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
              action = @action, resource = @resource, policy_version = @policy_version, role = @role, quorum = @quorum,
              summary = @summary, args = @args, status = @status, requested_at = @requested_at, expires_at = @expires_at,
              votes = @votes, vote_count = @vote_count, resolved_at = @resolved_at, consumed_at = @consumed_at,
-             consumed_by = @consumed_by, tool_hash = @tool_hash
+             consumed_by = @consumed_by, tool_hash = @tool_hash,
+             policy_id = @policy_id, policy_reason = @policy_reason
            WHERE id = @id AND status = @expected_status AND vote_count = @expected_votes`,
           { ...approvalParams(next), expected_status: expectedStatus, expected_votes: expectedVotes },
         );
@@ -607,7 +610,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         if (f.from !== undefined) w.add('time >= ?', f.from);
         if (f.to !== undefined) w.add('time <= ?', f.to);
         if (f.afterSeq !== undefined) w.add('seq > ?', f.afterSeq);
-        const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq LIMIT ?`;
+        const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
         return all(sql, ...w.params, Math.max(0, f.limit)).map(auditFromRow);
       }),
     appendCheckpoint: (cp) =>
