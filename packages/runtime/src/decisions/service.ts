@@ -38,7 +38,7 @@ export interface Caller {
   keyId: string;
   /** For an agent: the user its credential says it acts for (a verified JWT claim), if any. */
   onBehalfOf?: string;
-  /** Set when the credential was a dashboard session cookie (ADR 0025), not a bearer token. */
+  /** Set when the credential was a dashboard session cookie (ADR 0022), not a bearer token. */
   viaSession?: true;
 }
 
