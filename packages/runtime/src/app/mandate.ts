@@ -14,6 +14,7 @@ import {
 } from '../kernel/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { Store } from '../storage/port.js';
+import { withReadCache } from '../storage/read-cache.js';
 import { createCedarEngine, type Divergence, type PolicyEngine } from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
 import { createShadowSet } from '../policy/shadow-set.js';
@@ -125,7 +126,9 @@ export async function createMandate(
   const { config, nodeId } = loaded;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createJsonLogger(config.log.level);
-  const store = options.store ?? openStore(config.store, logger, { nodeId });
+  // The hot rows (key, agent, user, resource, grants) come from memory behind the store's cache
+  // epoch, which every node reads per call (ADR 0026).
+  const store = withReadCache(options.store ?? openStore(config.store, logger, { nodeId }));
   let audit: AuditLog | undefined;
   let evidence: Evidence | undefined;
   let policies: PolicyService | undefined;

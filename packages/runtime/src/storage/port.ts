@@ -340,6 +340,12 @@ export interface Store {
    */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The cache epoch (ADR 0026): a number that changes, in the writer's own transaction, whenever a
+   * row of agents, users, resources, grants or API keys changes — by any node or by hand. A value
+   * read after the epoch was read is current at least as of that epoch.
+   */
+  cacheEpoch(): Promise<number>;
 
   getAgent(id: string): Promise<Agent | null>;
   getUser(id: string): Promise<User | null>;

@@ -70,3 +70,52 @@ export const APPROVAL_POLICY_SQL = `
 ALTER TABLE approvals ADD COLUMN policy_id TEXT;
 ALTER TABLE approvals ADD COLUMN policy_reason TEXT;
 `;
+
+/** The tables whose rows the read cache keeps (storage/read-cache.ts, ADR 0026). */
+export const CACHED_TABLES = ['agents', 'users', 'resources', 'grants', 'api_keys'] as const;
+
+/**
+ * The cache epoch (ADR 0026): one counter that every write to a cached table moves, by trigger, in
+ * the writer's own transaction — whoever writes (this node, another node, an operator's shell).
+ * Each node reads it before serving a cached row, so a revocation holds at the next request on
+ * every node.
+ */
+export const cacheEpochSql = (driver: 'sqlite' | 'postgres'): string => {
+  const table = `CREATE TABLE cache_epoch (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  n ${driver === 'sqlite' ? 'INTEGER' : 'BIGINT'} NOT NULL
+);
+INSERT INTO cache_epoch (id, n) VALUES (1, 0);
+`;
+  if (driver === 'sqlite') {
+    // SQLite triggers are per row; each changed row moves the epoch (bulk imports are rare).
+    return (
+      table +
+      CACHED_TABLES.flatMap((t) =>
+        ['INSERT', 'UPDATE', 'DELETE'].map(
+          (op) =>
+            `CREATE TRIGGER ${t}_epoch_${op.toLowerCase()} AFTER ${op} ON ${t}
+` + 'BEGIN UPDATE cache_epoch SET n = n + 1 WHERE id = 1; END;\n',
+        ),
+      ).join('')
+    );
+  }
+  // The function keeps the search_path it was created with, so a change made from a session with
+  // another path (an operator's psql) still finds this schema's counter.
+  return (
+    table +
+    `CREATE FUNCTION mandate_bump_cache_epoch() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+BEGIN
+  UPDATE cache_epoch SET n = n + 1 WHERE id = 1;
+  RETURN NULL;
+END
+$$;
+` +
+    CACHED_TABLES.map(
+      (t) =>
+        `CREATE TRIGGER ${t}_epoch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${t}
+` + 'FOR EACH STATEMENT EXECUTE FUNCTION mandate_bump_cache_epoch();\n',
+    ).join('')
+  );
+};

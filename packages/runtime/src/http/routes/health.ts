@@ -4,6 +4,7 @@ import type { SinkStatus } from '../../sinks/index.js';
 import type { ShadowMode } from '../../decisions/shadow.js';
 import { renderCounter } from '../metrics.js';
 import { unavailableReason, type StoreUnavailableReason } from '../../storage/index.js';
+import type { ReadCachedStore } from '../../storage/read-cache.js';
 
 /** `/healthz`, `/readyz` and `/metrics`. */
 export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
@@ -44,6 +45,7 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
   route('GET', '/metrics', async (ctx) => {
     const s = deps.auditStats();
     const integrity = deps.auditIntegrity?.();
+    const cache = (deps.store as Partial<ReadCachedStore>).readCacheStats?.();
     const text = deps.metrics.render({
       mandate_audit_queue_events: { help: 'Audit events waiting for their group commit.', value: s.queued },
       mandate_audit_lag_seconds: {
@@ -79,6 +81,22 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
             mandate_audit_chain_verified_seq: {
               help: 'The last record the continuous check verified.',
               value: integrity.verifiedSeq,
+            },
+          }
+        : {}),
+      ...(cache
+        ? {
+            mandate_read_cache_hits_total: {
+              help: 'Key, entity and grant reads served from memory after checking the cache epoch (ADR 0026).',
+              value: cache.hits,
+            },
+            mandate_read_cache_misses_total: {
+              help: 'Key, entity and grant reads that went to the store.',
+              value: cache.misses,
+            },
+            mandate_read_cache_epoch_reads_total: {
+              help: 'Cache epoch reads sent to the store (concurrent calls share one).',
+              value: cache.epochReads,
             },
           }
         : {}),

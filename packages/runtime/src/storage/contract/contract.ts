@@ -197,6 +197,7 @@ export function everyStoreCall(
   const calls: Record<Exclude<keyof Store, 'kind' | 'close'>, [StoreCallKind, () => Promise<unknown>]> = {
     migrate: ['write', () => store.migrate()],
     ping: ['ping', () => store.ping()],
+    cacheEpoch: ['read', () => store.cacheEpoch()],
     getAgent: ['read', () => store.getAgent('agent-a')],
     getUser: ['read', () => store.getUser('user-1')],
     getResource: ['read', () => store.getResource('Customer', 'c-1')],
@@ -334,6 +335,47 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
           expect({ name, reason: unavailableReason(err) }).toEqual({ name, reason: 'closed' });
         }
         await expect(store.close()).resolves.toBeUndefined();
+      });
+    });
+
+    describe('cache epoch (ADR 0026)', () => {
+      it('moves with every change to a cached table and stays put otherwise', async () => {
+        let last = await store.cacheEpoch();
+        expect(Number.isInteger(last)).toBe(true);
+        const moves = async (what: string, change: () => Promise<unknown>) => {
+          await change();
+          const now = await store.cacheEpoch();
+          expect({ what, moved: now !== last }).toEqual({ what, moved: true });
+          last = now;
+        };
+        const stays = async (what: string, change: () => Promise<unknown>) => {
+          await change();
+          expect({ what, epoch: await store.cacheEpoch() }).toEqual({ what, epoch: last });
+        };
+        await moves('putEntities', () =>
+          store.putEntities({ agents: [agentA], users: [user1], resources: [resC] }),
+        );
+        await moves('putEntities (agent suspended)', () =>
+          store.putEntities({ agents: [{ ...agentA, status: 'suspended' }], users: [], resources: [] }),
+        );
+        await moves('putEntities (user only)', () =>
+          store.putEntities({ agents: [], users: [{ ...user1, roles: ['x'] }], resources: [] }),
+        );
+        await moves('putEntities (resource only)', () =>
+          store.putEntities({ agents: [], users: [], resources: [{ ...resC, tags: [] }] }),
+        );
+        await moves('insertMissingEntities', () =>
+          store.insertMissingEntities({ agents: [agentB], users: [], resources: [] }),
+        );
+        await moves('putApiKey', () => store.putApiKey(apiKey('k-epoch')));
+        await moves('revokeApiKey', () => store.revokeApiKey('k-epoch', '2025-01-02T00:00:00.000Z'));
+        await moves('createGrant', () => store.createGrant(grant('g-epoch')));
+        await moves('revokeGrant', () => store.revokeGrant('g-epoch', '2025-01-02T00:00:00.000Z'));
+        await stays('appendAudit', () => store.appendAudit([auditEvent(1)], testSealer));
+        await stays('reads', async () => {
+          await store.getAgent('agent-a');
+          await store.listGrants({ user: 'user-1' });
+        });
       });
     });
 

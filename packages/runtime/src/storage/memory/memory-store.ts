@@ -52,6 +52,8 @@ export function createMemoryStore(): Store {
   const audit: StoredAuditRecord[] = [];
   const checkpoints: AuditCheckpoint[] = [];
   let closed = false;
+  /** Moves on every change to a cached table (ADR 0026), as the SQL drivers' triggers do. */
+  let epoch = 0;
   let auditTail: Promise<unknown> = Promise.resolve();
 
   const open = () => {
@@ -67,6 +69,10 @@ export function createMemoryStore(): Store {
     },
     async ping() {
       open();
+    },
+    async cacheEpoch() {
+      open();
+      return epoch;
     },
     async close() {
       closed = true;
@@ -89,12 +95,14 @@ export function createMemoryStore(): Store {
     },
     async putEntities(doc: EntitiesDocument) {
       open();
+      epoch++;
       for (const a of doc.agents) agents.set(a.id, clone(a));
       for (const u of doc.users) users.set(u.id, clone(u));
       for (const r of doc.resources) resources.set(`${r.type}::${r.id}`, clone(r));
     },
     async insertMissingEntities(doc: EntitiesDocument) {
       open();
+      epoch++;
       const inserted: EntitiesDocument = { agents: [], users: [], resources: [] };
       for (const a of doc.agents)
         if (!agents.has(a.id)) {
@@ -179,6 +187,7 @@ export function createMemoryStore(): Store {
 
     async putApiKey(key) {
       open();
+      epoch++;
       keys.set(key.id, clone(key));
     },
     async findApiKeyByHash(hash) {
@@ -197,6 +206,7 @@ export function createMemoryStore(): Store {
     },
     async revokeApiKey(id, at) {
       open();
+      epoch++;
       const k = keys.get(id);
       if (!k || k.revokedAt !== null) return false;
       k.revokedAt = at;
@@ -204,6 +214,7 @@ export function createMemoryStore(): Store {
     },
     async touchApiKey(id, at) {
       open();
+      epoch++;
       const k = keys.get(id);
       if (k && (k.lastUsedAt === null || k.lastUsedAt < at)) k.lastUsedAt = at;
     },
@@ -257,6 +268,7 @@ export function createMemoryStore(): Store {
 
     async createGrant(g) {
       open();
+      epoch++;
       if (grants.has(g.id)) throw new MandateError('conflict', `grant ${g.id} exists`);
       grants.set(g.id, clone(g));
     },
@@ -280,6 +292,7 @@ export function createMemoryStore(): Store {
     },
     async revokeGrant(id, at) {
       open();
+      epoch++;
       if (!grants.has(id)) throw new MandateError('not_found', `no grant ${id}`);
       const revoked: string[] = [];
       const queue = [id];

@@ -293,6 +293,12 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       run(async () => {
         await pool.query('SELECT 1');
       }),
+    cacheEpoch: () =>
+      run(async () => {
+        const r = await one('SELECT n FROM cache_epoch WHERE id = 1');
+        if (!r) throw new MandateError('internal', 'the cache epoch row is missing');
+        return Number(r.n);
+      }),
     async close() {
       if (closed) return;
       closed = true;

@@ -1,5 +1,6 @@
 import {
   PERSONAL_DATA_SQL,
+  cacheEpochSql,
   TOOL_PIN_APPROVED_SQL,
   UI_SESSIONS_SQL,
   usageCountersSql,
@@ -231,4 +232,6 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '070_policy_shadow', sql: POLICY_SHADOW },
   { name: '080_usage_counters', sql: usageCountersSql('INTEGER') },
   { name: '085_personal_data', sql: PERSONAL_DATA_SQL },
+  // The read cache's epoch, moved by triggers on every cached table (ADR 0026).
+  { name: '090_cache_epoch', sql: cacheEpochSql('sqlite') },
 ];

@@ -247,6 +247,12 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           return applied;
         }),
       ),
+    cacheEpoch: () =>
+      run(() => {
+        const r = get('SELECT n FROM cache_epoch WHERE id = 1');
+        if (!r) throw new MandateError('internal', 'the cache epoch row is missing');
+        return Number(r.n);
+      }),
     async ping() {
       // Reads a page of the file (a `SELECT 1` would not touch it), so an unreadable file fails here.
       await run(() => get('SELECT count(*) AS n FROM sqlite_master'));

@@ -1,0 +1,149 @@
+/**
+ * The read cache (ADR 0026): the rows every decision reads — the API key, the agent, the user, the
+ * resource, the grants — served from memory, behind the store's cache epoch.
+ *
+ * SECURITY: a cached row is only ever served to a call that has read the epoch *after it started*
+ * and found it equal to the epoch the row was read under. Every write to a cached table moves the
+ * epoch in the writer's own transaction (triggers, migration 090), whoever writes: this node,
+ * another node, an operator's shell. So a revocation committed before a request arrives is seen by
+ * that request on every node, exactly as without the cache; the cache only saves the row reads.
+ */
+import type { Agent, Resource, User } from '@mandate/protocol';
+import type { ApiKeyRecord, GrantFilter, GrantRecord, Store } from './port.js';
+
+/** Counters for `/metrics` and tests. */
+export interface ReadCacheStats {
+  hits: number;
+  misses: number;
+  /** Epoch reads sent to the store (concurrent calls share one where it is safe). */
+  epochReads: number;
+  /** Times a new epoch emptied the cache. */
+  invalidations: number;
+  entries: number;
+}
+
+/** A store whose hot reads go through the read cache; everything else is the store itself. */
+export interface ReadCachedStore extends Store {
+  readCacheStats(): ReadCacheStats;
+}
+
+export interface ReadCacheOptions {
+  /** Most rows kept per kind (keys, agents, users, resources, grants, grant lists). Default 10,000. */
+  maxEntries?: number;
+}
+
+interface Slot<T> {
+  epoch: number;
+  value: T;
+}
+
+/** Wraps `store` so its hot reads are cached behind its cache epoch. */
+export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCachedStore {
+  const maxEntries = Math.max(1, Math.floor(opts.maxEntries ?? 10_000));
+  const stats = { hits: 0, misses: 0, epochReads: 0, invalidations: 0 };
+  const maps = {
+    keys: new Map<string, Slot<ApiKeyRecord>>(),
+    agents: new Map<string, Slot<Agent>>(),
+    users: new Map<string, Slot<User>>(),
+    resources: new Map<string, Slot<Resource>>(),
+    grants: new Map<string, Slot<GrantRecord>>(),
+    grantLists: new Map<string, Slot<GrantRecord[]>>(),
+  };
+  /** The epoch seen last; the maps hold rows read under it only. */
+  let newest = -1;
+
+  // Epoch reads. A read already under way may have started before the caller saw some write
+  // committed, so a caller never joins it: it waits for the next read, which starts after the
+  // caller arrived and is shared by everyone who arrived meanwhile.
+  let inFlight: Promise<number> | null = null;
+  let next: Promise<number> | null = null;
+  const readEpoch = (): Promise<number> => {
+    stats.epochReads++;
+    const p = store.cacheEpoch();
+    inFlight = p;
+    const done = () => {
+      if (inFlight === p) inFlight = null;
+    };
+    p.then(done, done);
+    return p;
+  };
+  const freshEpoch = (): Promise<number> => {
+    if (!inFlight) return readEpoch();
+    if (!next) {
+      const current = inFlight;
+      const settle = () => undefined;
+      next = current.then(settle, settle).then(() => {
+        next = null;
+        return readEpoch();
+      });
+    }
+    return next;
+  };
+
+  const observe = (epoch: number): void => {
+    if (epoch === newest) return;
+    // A newer epoch, or an older one — which only a database restored under the node gives, since
+    // epoch reads never overlap and are seen in order: either way the kept rows are not current.
+    newest = epoch;
+    if (Object.values(maps).some((m) => m.size > 0)) stats.invalidations++;
+    for (const m of Object.values(maps)) m.clear();
+  };
+
+  async function cached<T>(
+    map: Map<string, Slot<T>>,
+    key: string,
+    load: () => Promise<T | null>,
+  ): Promise<T | null> {
+    const epoch = await freshEpoch();
+    observe(epoch);
+    const slot = map.get(key);
+    if (slot && slot.epoch === epoch) {
+      stats.hits++;
+      return slot.value;
+    }
+    stats.misses++;
+    // Read after the epoch: the row is at least as new as that epoch.
+    const value = await load();
+    // Misses are not kept (a flood of unknown keys must not push out the known ones), nor is a row
+    // read under an epoch that another call has seen change meanwhile.
+    if (value === null || epoch !== newest) return value;
+    deepFreeze(value);
+    if (map.size >= maxEntries) map.delete(map.keys().next().value!);
+    map.set(key, { epoch, value });
+    return value;
+  }
+
+  const cachedStore: ReadCachedStore = Object.assign(Object.create(store) as Store, {
+    kind: store.kind,
+    findApiKeyByHash: (hash: string) => cached(maps.keys, hash, () => store.findApiKeyByHash(hash)),
+    getAgent: (id: string) => cached(maps.agents, id, () => store.getAgent(id)),
+    getUser: (id: string) => cached(maps.users, id, () => store.getUser(id)),
+    getResource: (type: string, id: string) =>
+      cached(maps.resources, `${type}\u0000${id}`, () => store.getResource(type, id)),
+    getGrant: (id: string) => cached(maps.grants, id, () => store.getGrant(id)),
+    listGrants: async (filter: GrantFilter) => {
+      const key = grantFilterKey(filter);
+      // A filter field this cache does not know is not keyed on: such a list is read each time.
+      if (key === null) return store.listGrants(filter);
+      return (await cached(maps.grantLists, key, () => store.listGrants(filter))) ?? [];
+    },
+    readCacheStats: (): ReadCacheStats => ({
+      ...stats,
+      entries: Object.values(maps).reduce((n, m) => n + m.size, 0),
+    }),
+  });
+  return cachedStore;
+}
+
+function grantFilterKey(f: GrantFilter): string | null {
+  const { user, agent, includeRevoked, ...rest } = f;
+  if (Object.keys(rest).length > 0) return null;
+  return JSON.stringify([user ?? null, agent ?? null, includeRevoked === true]);
+}
+
+/** Cached rows are shared by every caller: freezing makes a caller that would change one fail loudly. */
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
+}
