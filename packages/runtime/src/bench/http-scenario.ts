@@ -31,7 +31,7 @@ import {
 } from './cerbos.js';
 import { EXAMPLE_AGENT_KEY, EXAMPLE_DECISION_BODY, type PolicyEngineKind } from './servers.js';
 
-/** `mandate`: the example config as is (`policies.engine` cedar); `mandate-compiled`: the compiled engine. */
+/** `mandate`: the example config with `policies.engine` cedar; `mandate-compiled`: with the compiled engine (the default). */
 export type HttpServerKey = 'bare' | 'mandate' | 'mandate-compiled' | 'cerbos';
 
 export interface HttpRow {

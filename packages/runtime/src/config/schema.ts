@@ -58,7 +58,7 @@ export const ConfigSchema = z.strictObject({
        * JavaScript at activation and evaluated without crossing into wasm; a policy or value it does
        * not handle exactly is evaluated by cedar-wasm. See docs/policies.md.
        */
-      engine: z.enum(['cedar', 'compiled']).default('cedar'),
+      engine: z.enum(['cedar', 'compiled']).default('compiled'),
       /**
        * Verification in production of the compiled engine: this share of its answers is asked again
        * of cedar-wasm after the answer, off its path; a difference is an audit event

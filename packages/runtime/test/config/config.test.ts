@@ -64,11 +64,11 @@ describe('config', () => {
     expect(() => loadConfig({}, { MANDATE_PORT: '70000' }, tmp())).toThrow(/MANDATE_PORT/);
   });
 
-  it('policies.engine is cedar by default, compiled when the file says so, nothing else', () => {
-    expect(loadConfig({}, {}, tmp()).config.policies.engine).toBe('cedar');
+  it('policies.engine is compiled by default, cedar when the file says so, nothing else', () => {
+    expect(loadConfig({}, {}, tmp()).config.policies.engine).toBe('compiled');
     const dir = tmp();
-    writeFileSync(join(dir, 'mandate.config.json'), JSON.stringify({ policies: { engine: 'compiled' } }));
-    expect(loadConfig({}, {}, dir).config.policies.engine).toBe('compiled');
+    writeFileSync(join(dir, 'mandate.config.json'), JSON.stringify({ policies: { engine: 'cedar' } }));
+    expect(loadConfig({}, {}, dir).config.policies.engine).toBe('cedar');
     writeFileSync(join(dir, 'mandate.config.json'), JSON.stringify({ policies: { engine: 'wasm' } }));
     expect(() => loadConfig({}, {}, dir)).toThrow(/policies\.engine/);
   });
