@@ -21,7 +21,8 @@ export async function withDecidingNode<T>(
   o: { dir: string; seconds: number; concurrency: number; onRequest: (path: string, body: string) => void },
   fn: (node: DecidingNode) => Promise<T>,
 ): Promise<T> {
-  const m = await createWorkloadMandate(generateWorkload(10), o.dir);
+  // The product's default engine: a feature's cost is weighed against the decision as shipped.
+  const m = await createWorkloadMandate(generateWorkload(10), o.dir, 'compiled');
   const receiver = createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));

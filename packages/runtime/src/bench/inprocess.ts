@@ -25,7 +25,11 @@ import {
 } from './workload.js';
 
 /** Writes the workload as a policy directory, tools and entities files, and opens a Mandate on a SQLite file in `dir`. */
-export async function createWorkloadMandate(workload: Workload, dir: string): Promise<Mandate> {
+export async function createWorkloadMandate(
+  workload: Workload,
+  dir: string,
+  engine: 'cedar' | 'compiled' = 'cedar',
+): Promise<Mandate> {
   const policyDir = join(dir, 'policies');
   await mkdir(policyDir, { recursive: true });
   for (const [name, text] of Object.entries(workload.policies)) await writeFile(join(policyDir, name), text);
@@ -36,7 +40,9 @@ export async function createWorkloadMandate(workload: Workload, dir: string): Pr
     nodeId: 'bench-inprocess',
     store: `sqlite:${join(dir, 'mandate.db')}`,
     // The bench repeats one request: the memo is off so every row measures Cedar evaluating it.
-    policies: { dir: policyDir, timeZone: 'UTC', memoEntries: 0 },
+    // The engine is named: the engine rows below read this set as the cedar-wasm path, whatever
+    // the default is (compiled since ADR 0012's addendum).
+    policies: { dir: policyDir, timeZone: 'UTC', memoEntries: 0, engine },
     tools: join(dir, 'tools.json'),
     entities: join(dir, 'entities.json'),
     keys: { dir: join(dir, 'keys') },
@@ -165,7 +171,7 @@ export interface InProcessOptions {
 }
 
 export interface InProcessRow {
-  /** Stable key: raw | unsliced | evaluate | compiled | decide-c1 | decide-cN. */
+  /** Stable key: raw | unsliced | evaluate | compiled | decide-c1 | decide-cN | decide-compiled-c1 | decide-compiled-cN. */
   key: string;
   label: string;
   baseline: boolean;
@@ -340,9 +346,67 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
       effect: effectOf(effects),
     });
     evaluations += 2 * decisions;
-
     await m.audit.flush();
     const events = await countDecisionEvents(m);
+
+    // The same decisions on a Mandate with the compiled engine (the default): same set, same
+    // request, its own SQLite file — the full path's gain over the cedar-wasm rows above.
+    const compiledDir = join(o.dir, 'compiled-engine');
+    await mkdir(compiledDir, { recursive: true });
+    const mc = await createWorkloadMandate(workload, compiledDir, 'compiled');
+    let compiledDecisions = 0;
+    let compiledEvents = 0;
+    try {
+      const cFirst = await mc.decisions.decide(req, BENCH_CALLER);
+      if (cFirst.decision.effect !== 'allow')
+        throw new Error(
+          `bench: the compiled engine must allow the bench decision, got ${cFirst.decision.effect}`,
+        );
+      compiledDecisions = 1;
+      const decideCompiled = async () => {
+        const out = await mc.decisions.decide(req, BENCH_CALLER);
+        compiledDecisions++;
+        effects.set(out.decision.effect, (effects.get(out.decision.effect) ?? 0) + 1);
+      };
+      await mc.audit.flush();
+      let cMark = mc.audit.stats();
+      const cCommitsSince = () => {
+        const now = mc.audit.stats();
+        const out = { events: now.appended - cMark.appended, transactions: now.batches - cMark.batches };
+        cMark = now;
+        return out;
+      };
+      effects.clear();
+      o.progress(`in-process ${policyCount}: decide, concurrency 1, compiled engine…`);
+      const k1 = await loopAsync(decideCompiled, 1, { durationMs: ms, minOps: 20, warmupOps: 20 });
+      rows.push({
+        key: 'decide-compiled-c1',
+        label: 'decide, 1 in flight, compiled engine (full path + durable audit)',
+        baseline: false,
+        sample: k1,
+        effect: effectOf(effects),
+        commits: cCommitsSince(),
+      });
+      effects.clear();
+      o.progress(`in-process ${policyCount}: decide, concurrency ${o.decideConcurrency}, compiled engine…`);
+      const kN = await loopAsync(decideCompiled, o.decideConcurrency, {
+        durationMs: ms,
+        minOps: 100,
+        warmupOps: 100,
+      });
+      await mc.audit.flush();
+      rows.push({
+        key: 'decide-compiled-cN',
+        label: `decide, ${o.decideConcurrency} in flight, compiled engine (full path + durable audit)`,
+        baseline: false,
+        sample: kN,
+        effect: effectOf(effects),
+        commits: cCommitsSince(),
+      });
+      compiledEvents = await countDecisionEvents(mc);
+    } finally {
+      await mc.close();
+    }
     const stats = m.audit.stats();
     let survival: InProcessResult['survival'];
     if (o.survivalEvaluations !== undefined && o.survivalEvaluations > 0) {
@@ -358,7 +422,7 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
       rawMode: raw.mode,
       shape: workload.shape,
       rows,
-      audit: { decisions, events },
+      audit: { decisions: decisions + compiledDecisions, events: events + compiledEvents },
       evaluations,
       compiledMs,
       groupCommit: { appended: stats.appended, batches: stats.batches },

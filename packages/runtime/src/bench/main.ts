@@ -317,6 +317,19 @@ function targets(
       met: ratio >= 10,
     });
   }
+  const decideCompiled = big.rows.find((r) => r.key === 'decide-compiled-cN')?.sample;
+  if (decideCompiled) {
+    // Issue 13: the full in-process decision, 32 in flight, against the cedar-wasm path of the
+    // same run (what the decision path was before the compiled engine).
+    const before = get('decide-cN');
+    const ratio = decideCompiled.opsPerSec / before.opsPerSec;
+    out.push({
+      name: `in-process ${big.policies} policies: decide, 32 in flight, compiled engine vs cedar engine (ops/s)`,
+      measured: `${fmtRatio(ratio)} (${fmtOps(decideCompiled.opsPerSec)}/s vs ${fmtOps(before.opsPerSec)}/s; p50 ${fmtUs(decideCompiled.p50Us)} vs ${fmtUs(before.p50Us)})`,
+      target: '≥ 10×',
+      met: ratio >= 10,
+    });
+  }
   const compiled = big.rows.find((r) => r.key === 'compiled')?.sample;
   if (compiled) {
     const sliced = get('evaluate');

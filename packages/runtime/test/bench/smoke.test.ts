@@ -44,6 +44,8 @@ function expectWellFormed(r: BenchResult, policyCounts: number[]): void {
       'compiled',
       'decide-c1',
       'decide-cN',
+      'decide-compiled-c1',
+      'decide-compiled-cN',
     ]);
     expect(ip.rows.filter((x) => x.baseline).map((x) => x.key)).toEqual(['raw', 'unsliced']);
     for (const row of ip.rows) {
