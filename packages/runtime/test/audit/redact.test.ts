@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import {
   REDACTED,
   REDACTED_SECRET,
   argsDigest,
+  changedPaths,
   createRedactor,
   isSecretKey,
   looksLikeSecret,
@@ -212,5 +214,81 @@ describe('argsDigest', () => {
     const a = argsDigest(key, { amount: 10 });
     expect(argsDigest(key, { amount: 11 })).not.toBe(a);
     expect(argsDigest(Buffer.alloc(32, 8), { amount: 10 })).not.toBe(a);
+  });
+});
+
+describe('Redactor.tracking: the copy and the replaced paths without comparing', () => {
+  const KEYS = ['a', 'b', 'card', 'number', 'pin', 'password', 'token', 'note', '0', '__proto__'];
+  const LEAVES = [
+    'plain',
+    '4111 1111 1111 1111',
+    'sk-abcdefghijklmnopqrstuvwx',
+    REDACTED,
+    REDACTED_SECRET,
+    4111111111111111,
+    1700000000000,
+    37,
+    null,
+    true,
+    undefined,
+    Number.NaN,
+    () => 1,
+  ];
+  const value = fc.letrec((tie) => ({
+    leaf: fc.constantFrom(...LEAVES),
+    node: fc.oneof({ depthSize: 'small' }, tie('leaf'), tie('list'), tie('record')),
+    list: fc.array(tie('node'), { maxLength: 3 }),
+    record: fc
+      .array(fc.tuple(fc.constantFrom(...KEYS), tie('node')), { maxLength: 4 })
+      .map((pairs) => {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of pairs)
+          Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+        return out;
+      }),
+  }));
+  const paths = fc.subarray(['card.number', 'a.*.pin', '*', 'b', 'note.0', 'a.b.c']);
+
+  it('equals a plain redaction and the paths found by comparing, or fails as comparing does (some error)', () => {
+    let compared = 0;
+    fc.assert(
+      fc.property(value.record, paths, paths, (args, configured, extra) => {
+        const redact = createRedactor({ paths: configured });
+        const plain = redact(args, extra);
+        let expected: string[] | Error = [];
+        try {
+          changedPaths(args, plain, 'context.args', expected);
+        } catch (err) {
+          expected = err as Error;
+        }
+        const changed: string[] = [];
+        let copy: Record<string, unknown> | Error;
+        try {
+          copy = redact.tracking(args, extra, 'context.args', changed);
+        } catch (err) {
+          copy = err as Error;
+        }
+        if (expected instanceof Error) {
+          // Which fault is met first may differ (key order), not that one is.
+          expect(copy).toBeInstanceOf(Error);
+          return;
+        }
+        compared += 1;
+        expect(copy).toStrictEqual(plain);
+        expect(changed).toEqual(expected);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(compared).toBeGreaterThan(1000);
+  });
+
+  it('a new configuration is used from its redactor on (the built cursors are per redactor)', () => {
+    const args = { card: { number: '1234' }, note: 'x' };
+    const changed: string[] = [];
+    expect(createRedactor({ paths: [] }).tracking(args, undefined, 'p', changed)).toEqual(args);
+    expect(changed).toEqual([]);
+    const again = createRedactor({ paths: ['card.number'] });
+    expect(again.tracking(args, ['note'], 'p', changed)).toEqual({ card: { number: REDACTED }, note: REDACTED });
+    expect(changed).toEqual(['p.card.number', 'p.note']);
   });
 });
