@@ -63,6 +63,13 @@ const SECRET_VALUE_ALL = [
 const CARD_CANDIDATE = /(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])/g;
 
 /**
+ * No secret shape above fits in fewer UTF-16 code units: the shortest is a 13-digit card number
+ * (then a JWT or a Slack token, 15; a `Bearer` token, 19; a private key header, 27). A shorter
+ * string — most ids, names, roles, statuses — is passed without running the patterns.
+ */
+export const SHORTEST_SECRET = 13;
+
+/**
  * Creates the args redactor used before anything is persisted or shown: configured paths become
  * `[REDACTED]`, and secrets become `[REDACTED:secret]` wherever they are — under a key named like
  * a secret, or a string shaped like a token, key or card number.
@@ -157,6 +164,11 @@ function classifyKey(key: string): boolean {
  * rest of the sentence stays, so the record still says why the agent acted.
  */
 export function redactText(text: string): string {
+  return text.length < SHORTEST_SECRET ? text : replaceSecretShapes(text);
+}
+
+/** {@link redactText} without the length shortcut: every pattern run (what the shortcut is tested against). */
+export function replaceSecretShapes(text: string): string {
   let out = text;
   for (const re of SECRET_VALUE_ALL) out = out.replace(re, REDACTED_SECRET);
   return out.replace(CARD_CANDIDATE, (m) => (luhn(m.replace(/[ -]/g, '')) ? REDACTED_SECRET : m));
@@ -164,8 +176,13 @@ export function redactText(text: string): string {
 
 /** True when a string contains something shaped like a secret. */
 export function looksLikeSecret(value: string): boolean {
+  return value.length >= SHORTEST_SECRET && matchesSecretShape(value);
+}
+
+/** {@link looksLikeSecret} without the length shortcut: every pattern run (what the shortcut is tested against). */
+export function matchesSecretShape(value: string): boolean {
   for (const re of SECRET_VALUE) if (re.test(value)) return true;
-  return containsCardNumber(value);
+  return cardNumberIn(value);
 }
 
 interface Cursor {
@@ -265,6 +282,10 @@ function redactChild(key: string, value: unknown, cursors: readonly Cursor[], tr
 }
 
 function containsCardNumber(value: string): boolean {
+  return value.length >= SHORTEST_SECRET && cardNumberIn(value);
+}
+
+function cardNumberIn(value: string): boolean {
   for (const m of value.matchAll(CARD_CANDIDATE)) {
     if (luhn(m[0].replace(/[ -]/g, ''))) return true;
   }

@@ -7,8 +7,11 @@ import {
   changedPaths,
   createRedactor,
   isSecretKey,
+  SHORTEST_SECRET,
   looksLikeSecret,
+  matchesSecretShape,
   redactText,
+  replaceSecretShapes,
 } from '../../src/audit/redact.js';
 import { parseJsonStrict } from '../../src/kernel/index.js';
 
@@ -290,5 +293,37 @@ describe('Redactor.tracking: the copy and the replaced paths without comparing',
     const again = createRedactor({ paths: ['card.number'] });
     expect(again.tracking(args, ['note'], 'p', changed)).toEqual({ card: { number: REDACTED }, note: REDACTED });
     expect(changed).toEqual(['p.card.number', 'p.note']);
+  });
+});
+
+describe('the length shortcut: no secret shape fits in fewer than SHORTEST_SECRET code units', () => {
+  // Pieces of every shape, so that short strings come close to each of them.
+  const PIECES = ['Bearer ', 'bearer\t', 'eyJ', 'AKIA', 'ASIA', 'sk-', 'sk_live_', 'rk_test_', 'ghp_', 'xoxb-'];
+  const MORE = ['-----BEGIN ', 'PRIVATE KEY-----', '4', '41', '4111', ' ', '-', '.', '_', 'a', 'Z', '9', '='];
+  const text = fc
+    .array(fc.constantFrom(...PIECES, ...MORE, ...'0123456789'.split('')), { maxLength: 12 })
+    .map((parts) => parts.join(''));
+
+  it('looksLikeSecret and redactText equal every pattern run, short strings included', () => {
+    let short = 0;
+    fc.assert(
+      fc.property(text, (s) => {
+        if (s.length < SHORTEST_SECRET) short += 1;
+        expect(looksLikeSecret(s)).toBe(matchesSecretShape(s));
+        expect(redactText(s)).toBe(replaceSecretShapes(s));
+      }),
+      { numRuns: 20000 },
+    );
+    expect(short).toBeGreaterThan(1000);
+  });
+
+  it('the shortest secret is caught right at the bound: a 13-digit card number', () => {
+    // 4222222222222 passes Luhn; one digit less is no card.
+    expect('4222222222222').toHaveLength(SHORTEST_SECRET);
+    expect(looksLikeSecret('4222222222222')).toBe(true);
+    expect(redactText('4222222222222')).toBe(S);
+    expect(createRedactor({ paths: [] })({ n: 4222222222222 })).toEqual({ n: S });
+    expect(looksLikeSecret('422222222222')).toBe(false);
+    expect(matchesSecretShape('422222222222')).toBe(false);
   });
 });
