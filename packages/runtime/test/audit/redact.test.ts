@@ -64,6 +64,16 @@ describe('createRedactor: configured paths', () => {
     expect(redact({ memo: 'private' })).toEqual({ memo: 'private' });
   });
 
+  it('copies keys named like Object.prototype members as own, plain properties', () => {
+    const args = parseJsonStrict('{"constructor":1,"toString":"x","hasOwnProperty":null,"__proto__":{"a":1}}');
+    const out = createRedactor({ paths: [] })(args as Record<string, unknown>);
+    expect(Object.keys(out)).toEqual(['constructor', 'toString', 'hasOwnProperty', '__proto__']);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    for (const d of Object.values(Object.getOwnPropertyDescriptors(out)))
+      expect(d).toMatchObject({ enumerable: true, writable: true, configurable: true });
+    expect(JSON.stringify(out)).toBe(JSON.stringify(args));
+  });
+
   it('keeps __proto__ an ordinary key', () => {
     const args = parseJsonStrict('{"__proto__":{"password":"x","ok":1}}') as Record<string, unknown>;
     const out = redact(args);
