@@ -57,16 +57,18 @@ export function evaluateInputs(
     context: inputs.context,
     entities: inputs.entities,
   });
-  const userEval =
-    inputs.user === null
-      ? null
-      : set.evaluate({
-          principal: { type: 'User', id: inputs.user },
-          action,
-          resource: inputs.resource,
-          context: { ...inputs.context, agent: { __entity: { type: 'Agent', id: inputs.agent } } },
-          entities: inputs.entities,
-        });
+  if (inputs.user === null) return [agentEval, null];
+  // The same as `{ ...inputs.context, agent }`; V8 runs a spread followed by more keys several
+  // times slower than a spread alone and one assignment.
+  const userContext: Record<string, unknown> = { ...inputs.context };
+  userContext.agent = { __entity: { type: 'Agent', id: inputs.agent } };
+  const userEval = set.evaluate({
+    principal: { type: 'User', id: inputs.user },
+    action,
+    resource: inputs.resource,
+    context: userContext,
+    entities: inputs.entities,
+  });
   return [agentEval, userEval];
 }
 

@@ -627,21 +627,40 @@ function addFolders(entities: PolicyEntity[], ref: ResourceRef): void {
 
 /** Cedar view of an agent: `Agent::"id"` with roles as a set, status, owner and its attributes. */
 export function agentEntity(a: Agent): PolicyEntity {
-  const attrs: Record<string, unknown> = { ...a.attributes, roles: a.roles, status: a.status };
+  const attrs = copyAttributes(a.attributes);
+  attrs.roles = a.roles;
+  attrs.status = a.status;
   if (a.owner !== undefined) attrs.owner = a.owner;
   return { uid: { type: 'Agent', id: a.id }, attrs, parents: [] };
 }
 
 /** Cedar view of a user: `User::"id"` with roles as a set and its attributes (tenant, department …). */
 export function userEntity(u: User): PolicyEntity {
-  return {
-    uid: { type: 'User', id: u.id },
-    attrs: { ...u.attributes, roles: u.roles, status: u.status },
-    parents: [],
-  };
+  const attrs = copyAttributes(u.attributes);
+  attrs.roles = u.roles;
+  attrs.status = u.status;
+  return { uid: { type: 'User', id: u.id }, attrs, parents: [] };
 }
 
 /** Cedar view of a resource: its attributes plus `tags` as a set. */
 export function resourceEntity(r: Resource): PolicyEntity {
-  return { uid: { type: r.type, id: r.id }, attrs: { ...r.attributes, tags: r.tags }, parents: [] };
+  const attrs = copyAttributes(r.attributes);
+  attrs.tags = r.tags;
+  return { uid: { type: r.type, id: r.id }, attrs, parents: [] };
+}
+
+/**
+ * `{ ...attributes }`: the own enumerable keys in order, a `__proto__` key kept a key (as a spread
+ * defines it). Built key by key because V8 copies a spread of a parsed or cloned object into a
+ * literal with more keys tens of times slower, on every decision.
+ */
+function copyAttributes(src: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (src === undefined || src === null) return out;
+  for (const k of Object.keys(src)) {
+    if (k === '__proto__')
+      Object.defineProperty(out, k, { value: src[k], enumerable: true, writable: true, configurable: true });
+    else out[k] = src[k];
+  }
+  return out;
 }
