@@ -205,7 +205,9 @@ interface Track {
 function replaced(track: Track | undefined, key: string, original: unknown, replacement: string): string {
   if (track !== undefined && original !== replacement) {
     if (typeof original !== 'string') canonicalize(original);
-    track.changed.push(track.keys.length === 0 ? `${track.path}.${key}` : `${track.path}.${track.keys.join('.')}.${key}`);
+    track.changed.push(
+      track.keys.length === 0 ? `${track.path}.${key}` : `${track.path}.${track.keys.join('.')}.${key}`,
+    );
   }
   return replacement;
 }
@@ -214,8 +216,14 @@ function splitPath(path: string): string[] {
   return path.split('.').filter((s) => s.length > 0);
 }
 
-function redactValue(key: string, value: unknown, cursors: readonly Cursor[], track: Track | undefined): unknown {
-  if (typeof value === 'string') return looksLikeSecret(value) ? replaced(track, key, value, REDACTED_SECRET) : value;
+function redactValue(
+  key: string,
+  value: unknown,
+  cursors: readonly Cursor[],
+  track: Track | undefined,
+): unknown {
+  if (typeof value === 'string')
+    return looksLikeSecret(value) ? replaced(track, key, value, REDACTED_SECRET) : value;
   // A card number sent as a JSON number is still a card number.
   if (typeof value === 'number') {
     if (track !== undefined && !Number.isFinite(value)) canonicalize(value);
@@ -269,7 +277,12 @@ function redactObject(
   return out;
 }
 
-function redactChild(key: string, value: unknown, cursors: readonly Cursor[], track: Track | undefined): unknown {
+function redactChild(
+  key: string,
+  value: unknown,
+  cursors: readonly Cursor[],
+  track: Track | undefined,
+): unknown {
   const next: Cursor[] = [];
   for (const c of cursors) {
     const seg = c.segments[c.at];

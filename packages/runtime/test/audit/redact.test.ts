@@ -65,7 +65,9 @@ describe('createRedactor: configured paths', () => {
   });
 
   it('copies keys named like Object.prototype members as own, plain properties', () => {
-    const args = parseJsonStrict('{"constructor":1,"toString":"x","hasOwnProperty":null,"__proto__":{"a":1}}');
+    const args = parseJsonStrict(
+      '{"constructor":1,"toString":"x","hasOwnProperty":null,"__proto__":{"a":1}}',
+    );
     const out = createRedactor({ paths: [] })(args as Record<string, unknown>);
     expect(Object.keys(out)).toEqual(['constructor', 'toString', 'hasOwnProperty', '__proto__']);
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
@@ -251,14 +253,12 @@ describe('Redactor.tracking: the copy and the replaced paths without comparing',
     leaf: fc.constantFrom(...LEAVES),
     node: fc.oneof({ depthSize: 'small' }, tie('leaf'), tie('list'), tie('record')),
     list: fc.array(tie('node'), { maxLength: 3 }),
-    record: fc
-      .array(fc.tuple(fc.constantFrom(...KEYS), tie('node')), { maxLength: 4 })
-      .map((pairs) => {
-        const out: Record<string, unknown> = {};
-        for (const [k, v] of pairs)
-          Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-        return out;
-      }),
+    record: fc.array(fc.tuple(fc.constantFrom(...KEYS), tie('node')), { maxLength: 4 }).map((pairs) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of pairs)
+        Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      return out;
+    }),
   }));
   const paths = fc.subarray(['card.number', 'a.*.pin', '*', 'b', 'note.0', 'a.b.c']);
 
@@ -301,14 +301,28 @@ describe('Redactor.tracking: the copy and the replaced paths without comparing',
     expect(createRedactor({ paths: [] }).tracking(args, undefined, 'p', changed)).toEqual(args);
     expect(changed).toEqual([]);
     const again = createRedactor({ paths: ['card.number'] });
-    expect(again.tracking(args, ['note'], 'p', changed)).toEqual({ card: { number: REDACTED }, note: REDACTED });
+    expect(again.tracking(args, ['note'], 'p', changed)).toEqual({
+      card: { number: REDACTED },
+      note: REDACTED,
+    });
     expect(changed).toEqual(['p.card.number', 'p.note']);
   });
 });
 
 describe('the length shortcut: no secret shape fits in fewer than SHORTEST_SECRET code units', () => {
   // Pieces of every shape, so that short strings come close to each of them.
-  const PIECES = ['Bearer ', 'bearer\t', 'eyJ', 'AKIA', 'ASIA', 'sk-', 'sk_live_', 'rk_test_', 'ghp_', 'xoxb-'];
+  const PIECES = [
+    'Bearer ',
+    'bearer\t',
+    'eyJ',
+    'AKIA',
+    'ASIA',
+    'sk-',
+    'sk_live_',
+    'rk_test_',
+    'ghp_',
+    'xoxb-',
+  ];
   const MORE = ['-----BEGIN ', 'PRIVATE KEY-----', '4', '41', '4111', ' ', '-', '.', '_', 'a', 'Z', '9', '='];
   const text = fc
     .array(fc.constantFrom(...PIECES, ...MORE, ...'0123456789'.split('')), { maxLength: 12 })

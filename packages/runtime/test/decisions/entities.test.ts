@@ -36,14 +36,20 @@ function shape(v: { attrs: Record<string, unknown> }) {
 describe('entity views equal the spread they replace', () => {
   const KEYS = ['tenant', 'roles', 'status', 'owner', 'tags', '__proto__', '10', '2', 'constructor', 'name'];
   const attributes = fc
-    .array(fc.tuple(fc.constantFrom(...KEYS), fc.oneof(
-        fc.string(),
-        fc.integer(),
-        fc.boolean(),
-        fc.constant(null),
-        fc.array(fc.string(), { maxLength: 2 }),
-        fc.dictionary(fc.constantFrom('a', '__proto__', '1'), fc.integer(), { maxKeys: 2 }),
-      )), { maxLength: 6 })
+    .array(
+      fc.tuple(
+        fc.constantFrom(...KEYS),
+        fc.oneof(
+          fc.string(),
+          fc.integer(),
+          fc.boolean(),
+          fc.constant(null),
+          fc.array(fc.string(), { maxLength: 2 }),
+          fc.dictionary(fc.constantFrom('a', '__proto__', '1'), fc.integer(), { maxKeys: 2 }),
+        ),
+      ),
+      { maxLength: 6 },
+    )
     .map((pairs) => {
       const text = `{${[...new Map(pairs)].map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`;
       // Parsed as the stores hand them over (a `__proto__` key stays a key).
@@ -52,15 +58,26 @@ describe('entity views equal the spread they replace', () => {
 
   it('for agents, users and resources, parsed and cloned attributes alike', () => {
     fc.assert(
-      fc.property(attributes, fc.boolean(), fc.option(fc.string(), { nil: undefined }), (attrs, cloned, owner) => {
-        const a = cloned ? structuredClone(attrs) : attrs;
-        const agent = { id: 'a', roles: ['r'], status: 'active', attributes: a, ...(owner === undefined ? {} : { owner }) } as Agent;
-        const user = { id: 'u', roles: ['x'], status: 'suspended', attributes: a } as User;
-        const resource = { type: 'Customer', id: 'c', attributes: a, tags: ['t'] } as Resource;
-        expect(shape(agentEntity(agent))).toEqual(shape(spreadAgent(agent)));
-        expect(shape(userEntity(user))).toEqual(shape(spreadUser(user)));
-        expect(shape(resourceEntity(resource))).toEqual(shape(spreadResource(resource)));
-      }),
+      fc.property(
+        attributes,
+        fc.boolean(),
+        fc.option(fc.string(), { nil: undefined }),
+        (attrs, cloned, owner) => {
+          const a = cloned ? structuredClone(attrs) : attrs;
+          const agent = {
+            id: 'a',
+            roles: ['r'],
+            status: 'active',
+            attributes: a,
+            ...(owner === undefined ? {} : { owner }),
+          } as Agent;
+          const user = { id: 'u', roles: ['x'], status: 'suspended', attributes: a } as User;
+          const resource = { type: 'Customer', id: 'c', attributes: a, tags: ['t'] } as Resource;
+          expect(shape(agentEntity(agent))).toEqual(shape(spreadAgent(agent)));
+          expect(shape(userEntity(user))).toEqual(shape(spreadUser(user)));
+          expect(shape(resourceEntity(resource))).toEqual(shape(spreadResource(resource)));
+        },
+      ),
       { numRuns: 2000 },
     );
   });

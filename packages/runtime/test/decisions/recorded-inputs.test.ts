@@ -55,9 +55,21 @@ const AGENT = {
 };
 
 const CASES: [string, Record<string, unknown>, string | undefined][] = [
-  ['pay.send', { amount: 37, note: 'sk-abcdefghijklmnopqrstuvwx', apiKey: 'k', card: '4111 1111 1111 1111' }, 'x'],
-  ['pay.send', { amount: 12.5, nested: { password: '[REDACTED:secret]', ok: [1, 'ghp_' + 'a'.repeat(36)] } }, undefined],
-  ['note.write', { text: 'hello', card: { number: '4111111111111111' }, nested: [{ pin: 1 }, { pin: '[REDACTED]' }] }, 'pay with 4111 1111 1111 1111'],
+  [
+    'pay.send',
+    { amount: 37, note: 'sk-abcdefghijklmnopqrstuvwx', apiKey: 'k', card: '4111 1111 1111 1111' },
+    'x',
+  ],
+  [
+    'pay.send',
+    { amount: 12.5, nested: { password: '[REDACTED:secret]', ok: [1, 'ghp_' + 'a'.repeat(36)] } },
+    undefined,
+  ],
+  [
+    'note.write',
+    { text: 'hello', card: { number: '4111111111111111' }, nested: [{ pin: 1 }, { pin: '[REDACTED]' }] },
+    'pay with 4111 1111 1111 1111',
+  ],
   ['note.write', { text: 'plain' }, 'Bearer abcdef1234567890'],
   ['note.write', { text: 'plain', secret: null, token: true }, 'nothing secret'],
 ];
@@ -126,7 +138,10 @@ describe('recorded policy inputs: computed once, equal to the direct computation
     // Reused for the record only when the engine saw the args as sent (no decimal converted).
     const rec = (e: AuditEvent | undefined) => e!.data.policyInputs as { context: { args: unknown } };
     expect(rec(note).context.args).toEqual(note!.data.args);
-    expect(rec(pay).context.args).toEqual({ ...(pay!.data.args as object), amount: { __extn: { fn: 'decimal', arg: '37.0' } } });
+    expect(rec(pay).context.args).toEqual({
+      ...(pay!.data.args as object),
+      amount: { __extn: { fn: 'decimal', arg: '37.0' } },
+    });
     expect(note!.data.intent).toBe('pay with [REDACTED:secret]');
     expect((rec(note) as { context: { intent?: string } }).context.intent).toBe('pay with [REDACTED:secret]');
   });
