@@ -7,10 +7,20 @@ export interface RedactorOptions {
 }
 
 /** Returns a redacted deep copy of `args`; `extraPaths` add to the configured paths for this call (e.g. per tool). */
-export type Redactor = (
-  args: Record<string, unknown>,
-  extraPaths?: readonly string[],
-) => Record<string, unknown>;
+export interface Redactor {
+  (args: Record<string, unknown>, extraPaths?: readonly string[]): Record<string, unknown>;
+  /**
+   * The same copy, and onto `changed` the path (`path.key.0…`, in key order) of every value it
+   * replaced by a different one: what comparing the input with the copy would find
+   * ({@link changedPaths}), without serialising both at every level.
+   */
+  tracking(
+    args: Record<string, unknown>,
+    extraPaths: readonly string[] | undefined,
+    path: string,
+    changed: string[],
+  ): Record<string, unknown>;
+}
 
 /** Replacement for a value at a configured path. */
 export const REDACTED = '[REDACTED]';
@@ -53,6 +63,13 @@ const SECRET_VALUE_ALL = [
 const CARD_CANDIDATE = /(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])/g;
 
 /**
+ * No secret shape above fits in fewer UTF-16 code units: the shortest is a 13-digit card number
+ * (then a JWT or a Slack token, 15; a `Bearer` token, 19; a private key header, 27). A shorter
+ * string — most ids, names, roles, statuses — is passed without running the patterns.
+ */
+export const SHORTEST_SECRET = 13;
+
+/**
  * Creates the args redactor used before anything is persisted or shown: configured paths become
  * `[REDACTED]`, and secrets become `[REDACTED:secret]` wherever they are — under a key named like
  * a secret, or a string shaped like a token, key or card number.
@@ -64,8 +81,8 @@ export function createRedactor(options: RedactorOptions): Redactor {
   // tool's list comes back on every call of that tool). Cursors are never mutated.
   const configuredCursors = start(configured);
   const withExtra = new Map<string, Cursor[]>();
-  return (args, extraPaths) => {
-    if (!extraPaths || extraPaths.length === 0) return redactObject(args, configuredCursors);
+  const cursorsFor = (extraPaths: readonly string[] | undefined): Cursor[] => {
+    if (!extraPaths || extraPaths.length === 0) return configuredCursors;
     const key = JSON.stringify(extraPaths);
     let cursors = withExtra.get(key);
     if (cursors === undefined) {
@@ -73,8 +90,39 @@ export function createRedactor(options: RedactorOptions): Redactor {
       if (withExtra.size >= 1000) withExtra.clear();
       withExtra.set(key, cursors);
     }
-    return redactObject(args, cursors);
+    return cursors;
   };
+  const redactor = (args: Record<string, unknown>, extraPaths?: readonly string[]) =>
+    redactObject(args, cursorsFor(extraPaths), undefined);
+  redactor.tracking = (
+    args: Record<string, unknown>,
+    extraPaths: readonly string[] | undefined,
+    path: string,
+    changed: string[],
+  ) => redactObject(args, cursorsFor(extraPaths), { path, keys: [], changed });
+  return redactor;
+}
+
+/**
+ * The paths where `after` (a redacted copy) differs from `before`: leaves, or the root of a
+ * replaced subtree. The reference for {@link Redactor.tracking}, and what a redactor without it
+ * is checked with.
+ */
+export function changedPaths(before: unknown, after: unknown, path: string, out: string[]): void {
+  if (canonicalize(before) === canonicalize(after)) return;
+  if (isRecord(before) && isRecord(after)) {
+    for (const k of Object.keys(before)) changedPaths(before[k], after[k], `${path}.${k}`, out);
+    return;
+  }
+  if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
+    before.forEach((v, i) => changedPaths(v, after[i], `${path}.${i}`, out));
+    return;
+  }
+  out.push(path);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -116,6 +164,11 @@ function classifyKey(key: string): boolean {
  * rest of the sentence stays, so the record still says why the agent acted.
  */
 export function redactText(text: string): string {
+  return text.length < SHORTEST_SECRET ? text : replaceSecretShapes(text);
+}
+
+/** {@link redactText} without the length shortcut: every pattern run (what the shortcut is tested against). */
+export function replaceSecretShapes(text: string): string {
   let out = text;
   for (const re of SECRET_VALUE_ALL) out = out.replace(re, REDACTED_SECRET);
   return out.replace(CARD_CANDIDATE, (m) => (luhn(m.replace(/[ -]/g, '')) ? REDACTED_SECRET : m));
@@ -123,8 +176,13 @@ export function redactText(text: string): string {
 
 /** True when a string contains something shaped like a secret. */
 export function looksLikeSecret(value: string): boolean {
+  return value.length >= SHORTEST_SECRET && matchesSecretShape(value);
+}
+
+/** {@link looksLikeSecret} without the length shortcut: every pattern run (what the shortcut is tested against). */
+export function matchesSecretShape(value: string): boolean {
   for (const re of SECRET_VALUE) if (re.test(value)) return true;
-  return containsCardNumber(value);
+  return cardNumberIn(value);
 }
 
 interface Cursor {
@@ -132,46 +190,118 @@ interface Cursor {
   at: number;
 }
 
+/** Where a tracking redaction is (the keys from its root) and the paths it replaced so far. */
+interface Track {
+  path: string;
+  keys: string[];
+  changed: string[];
+}
+
+/**
+ * A value replaced at `key`: noted when the replacement differs from it (as {@link changedPaths}
+ * would find: only the same string compares equal). A value comparing cannot serialise fails here
+ * as it fails there.
+ */
+function replaced(track: Track | undefined, key: string, original: unknown, replacement: string): string {
+  if (track !== undefined && original !== replacement) {
+    if (typeof original !== 'string') canonicalize(original);
+    track.changed.push(
+      track.keys.length === 0 ? `${track.path}.${key}` : `${track.path}.${track.keys.join('.')}.${key}`,
+    );
+  }
+  return replacement;
+}
+
 function splitPath(path: string): string[] {
   return path.split('.').filter((s) => s.length > 0);
 }
 
-function redactValue(value: unknown, cursors: readonly Cursor[]): unknown {
-  if (typeof value === 'string') return looksLikeSecret(value) ? REDACTED_SECRET : value;
+function redactValue(
+  key: string,
+  value: unknown,
+  cursors: readonly Cursor[],
+  track: Track | undefined,
+): unknown {
+  if (typeof value === 'string')
+    return looksLikeSecret(value) ? replaced(track, key, value, REDACTED_SECRET) : value;
   // A card number sent as a JSON number is still a card number.
-  if (typeof value === 'number')
-    return Number.isInteger(value) && containsCardNumber(String(value)) ? REDACTED_SECRET : value;
-  if (Array.isArray(value)) return value.map((item, i) => redactChild(String(i), item, cursors));
-  if (typeof value === 'object' && value !== null)
-    return redactObject(value as Record<string, unknown>, cursors);
+  if (typeof value === 'number') {
+    if (track !== undefined && !Number.isFinite(value)) canonicalize(value);
+    return Number.isInteger(value) && containsCardNumber(String(value))
+      ? replaced(track, key, value, REDACTED_SECRET)
+      : value;
+  }
+  if (Array.isArray(value)) {
+    track?.keys.push(key);
+    const out = value.map((item, i) => {
+      // Tracking fails where comparing would: an array holds no `undefined` in JSON.
+      if (track !== undefined && item === undefined) canonicalize(item);
+      return redactChild(String(i), item, cursors, track);
+    });
+    track?.keys.pop();
+    return out;
+  }
+  if (typeof value === 'object' && value !== null) {
+    track?.keys.push(key);
+    const out = redactObject(value as Record<string, unknown>, cursors, track);
+    track?.keys.pop();
+    return out;
+  }
+  // Tracking fails where comparing would: a non-finite number, a function, a bigint …
+  if (track !== undefined && value !== undefined && typeof value !== 'boolean' && value !== null)
+    canonicalize(value);
   return value;
 }
 
-function redactObject(obj: Record<string, unknown>, cursors: readonly Cursor[]): Record<string, unknown> {
+function redactObject(
+  obj: Record<string, unknown>,
+  cursors: readonly Cursor[],
+  track: Track | undefined,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  const changedBefore = track?.changed.length ?? 0;
+  let anyUndefined = false;
   for (const key of Object.keys(obj)) {
-    const v = redactChild(key, obj[key], cursors);
+    const value = obj[key];
+    if (value === undefined) anyUndefined = true;
+    const v = redactChild(key, value, cursors, track);
     // `__proto__` from parsed JSON is an ordinary key; assigning it would set the prototype instead.
-    Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    // Any other key is assigned: the same own property, several times cheaper than defining it.
+    if (key === '__proto__')
+      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
   }
+  // Tracking fails where comparing would: comparing a changed record member by member meets the
+  // `undefined` one (which JSON has not).
+  if (track !== undefined && anyUndefined && track.changed.length !== changedBefore) canonicalize(undefined);
   return out;
 }
 
-function redactChild(key: string, value: unknown, cursors: readonly Cursor[]): unknown {
+function redactChild(
+  key: string,
+  value: unknown,
+  cursors: readonly Cursor[],
+  track: Track | undefined,
+): unknown {
   const next: Cursor[] = [];
   for (const c of cursors) {
     const seg = c.segments[c.at];
     if (seg !== '*' && seg !== key) continue;
-    if (c.at + 1 === c.segments.length) return REDACTED;
+    if (c.at + 1 === c.segments.length) return replaced(track, key, value, REDACTED);
     next.push({ segments: c.segments, at: c.at + 1 });
   }
   // SECURITY: a value under a secret-named key goes whatever its shape (a PIN as a number, a
   // credentials object); only null and booleans, which cannot carry a secret, are kept.
-  if (isSecretKey(key) && value !== null && typeof value !== 'boolean') return REDACTED_SECRET;
-  return redactValue(value, next);
+  if (isSecretKey(key) && value !== null && typeof value !== 'boolean')
+    return replaced(track, key, value, REDACTED_SECRET);
+  return redactValue(key, value, next, track);
 }
 
 function containsCardNumber(value: string): boolean {
+  return value.length >= SHORTEST_SECRET && cardNumberIn(value);
+}
+
+function cardNumberIn(value: string): boolean {
   for (const m of value.matchAll(CARD_CANDIDATE)) {
     if (luhn(m[0].replace(/[ -]/g, ''))) return true;
   }

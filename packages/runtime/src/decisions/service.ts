@@ -19,11 +19,12 @@ import type { RefusalRecorder } from '../audit/index.js';
 import type { PolicyTime } from './time.js';
 import { argsForPolicy } from './typed-args.js';
 import { inSpan, startSpan } from '../telemetry/index.js';
-import { redactText } from '../audit/redact.js';
+import { changedPaths, redactText, type Redactor } from '../audit/redact.js';
 import {
   combineEvaluations,
   evaluateInputs,
   recordInputs,
+  type InputsRedaction,
   type PolicyInputs,
   type PolicyOutcome,
 } from './policy-inputs.js';
@@ -53,7 +54,9 @@ export interface DecisionServiceDeps {
   audit: (event: AuditEvent) => Promise<unknown>;
   approvals: ApprovalService;
   grants: GrantService;
-  redact: (args: Record<string, unknown>, extraPaths?: string[]) => Record<string, unknown>;
+  /** The args redactor; with `tracking` (createRedactor's) the recorded inputs reuse the args copy. */
+  redact: ((args: Record<string, unknown>, extraPaths?: string[]) => Record<string, unknown>) &
+    Partial<Pick<Redactor, 'tracking'>>;
   digest: (args: Record<string, unknown>) => string;
   time: (nowMs: number) => PolicyTime;
   /** Observes every decision (metrics). */
@@ -221,9 +224,42 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     // declared type cannot hold exactly).
     const policyArgs = policy && tool ? argsForPolicy(args, policy.argsType(req.action)) : args;
 
-    // The redacted copy serves the approval (if any) and the audit event: computed once.
-    let redactedCopy: Record<string, unknown> | undefined;
-    const redacted = () => (redactedCopy ??= deps.redact(args, tool?.redact));
+    // The redacted copy serves the approval (if any) and the audit event, and (when the policies
+    // saw the args unconverted) the recorded policy inputs with the paths it replaced: computed once.
+    let argsRedaction: { copy: Record<string, unknown>; changed: string[] | null } | undefined;
+    const redacted = () => (argsRedaction ??= redactArgs()).copy;
+    function redactArgs(): { copy: Record<string, unknown>; changed: string[] | null } {
+      if (deps.redact.tracking) {
+        const changed: string[] = [];
+        try {
+          return { copy: deps.redact.tracking(args, tool?.redact, 'context.args', changed), changed };
+        } catch {
+          // Args the comparison cannot serialise: the copy as ever, and the recorded inputs fail
+          // (audit_unavailable) where they always did.
+        }
+      }
+      return { copy: deps.redact(args, tool?.redact), changed: null };
+    }
+    // The intent's redaction serves the event's `intent` and the recorded inputs: computed once.
+    let intentRedacted: string | undefined;
+    const redactedIntent = (text: string) =>
+      text === req.intent ? (intentRedacted ??= redactText(text)) : redactText(text);
+    const inputsRedaction: InputsRedaction = {
+      record(value, path, changed) {
+        if (value === args && path === 'context.args') {
+          const known = (argsRedaction ??= redactArgs());
+          if (known.changed) {
+            changed.push(...known.changed);
+            return known.copy;
+          }
+        }
+        if (deps.redact.tracking) return deps.redact.tracking(value, tool?.redact, path, changed);
+        const copy = deps.redact(value, tool?.redact);
+        changedPaths(value, copy, path, changed);
+        return copy;
+      },
+      text: redactedIntent,
+    };
     const errors: DecisionError[] = [];
     let reasons: DecisionReason[] = [];
     let effect: Effect = 'deny';
@@ -507,7 +543,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             policyVersion: decision.policyVersion,
             // SECURITY: the chain is forever — a token or card number narrated in the intent is
             // redacted like one in the args before it is hashed.
-            intent: typeof req.intent === 'string' ? redactText(req.intent) : null,
+            intent: typeof req.intent === 'string' ? redactedIntent(req.intent) : null,
             approvalId,
             grantId: usedGrant?.id ?? null,
             grantChain,
@@ -521,12 +557,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             // Null: decided before any policy was asked (the same under every set).
             policyInputs:
               policySaw && policy
-                ? recordInputs(
-                    policySaw.inputs,
-                    policySaw.outcome,
-                    (v) => deps.redact(v, tool?.redact),
-                    policy.attributeNames,
-                  )
+                ? recordInputs(policySaw.inputs, policySaw.outcome, inputsRedaction, policy.attributeNames)
                 : null,
             // The counter values the policies were given (docs/policies.md "Budgets and rates").
             ...(usage ? { usage: usage.readings } : {}),
@@ -596,21 +627,40 @@ function addFolders(entities: PolicyEntity[], ref: ResourceRef): void {
 
 /** Cedar view of an agent: `Agent::"id"` with roles as a set, status, owner and its attributes. */
 export function agentEntity(a: Agent): PolicyEntity {
-  const attrs: Record<string, unknown> = { ...a.attributes, roles: a.roles, status: a.status };
+  const attrs = copyAttributes(a.attributes);
+  attrs.roles = a.roles;
+  attrs.status = a.status;
   if (a.owner !== undefined) attrs.owner = a.owner;
   return { uid: { type: 'Agent', id: a.id }, attrs, parents: [] };
 }
 
 /** Cedar view of a user: `User::"id"` with roles as a set and its attributes (tenant, department …). */
 export function userEntity(u: User): PolicyEntity {
-  return {
-    uid: { type: 'User', id: u.id },
-    attrs: { ...u.attributes, roles: u.roles, status: u.status },
-    parents: [],
-  };
+  const attrs = copyAttributes(u.attributes);
+  attrs.roles = u.roles;
+  attrs.status = u.status;
+  return { uid: { type: 'User', id: u.id }, attrs, parents: [] };
 }
 
 /** Cedar view of a resource: its attributes plus `tags` as a set. */
 export function resourceEntity(r: Resource): PolicyEntity {
-  return { uid: { type: r.type, id: r.id }, attrs: { ...r.attributes, tags: r.tags }, parents: [] };
+  const attrs = copyAttributes(r.attributes);
+  attrs.tags = r.tags;
+  return { uid: { type: r.type, id: r.id }, attrs, parents: [] };
+}
+
+/**
+ * `{ ...attributes }`: the own enumerable keys in order, a `__proto__` key kept a key (as a spread
+ * defines it). Built key by key because V8 copies a spread of a parsed or cloned object into a
+ * literal with more keys tens of times slower, on every decision.
+ */
+function copyAttributes(src: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (src === undefined || src === null) return out;
+  for (const k of Object.keys(src)) {
+    if (k === '__proto__')
+      Object.defineProperty(out, k, { value: src[k], enumerable: true, writable: true, configurable: true });
+    else out[k] = src[k];
+  }
+  return out;
 }

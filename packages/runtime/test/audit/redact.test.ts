@@ -1,12 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import {
   REDACTED,
   REDACTED_SECRET,
   argsDigest,
+  changedPaths,
   createRedactor,
   isSecretKey,
+  SHORTEST_SECRET,
   looksLikeSecret,
+  matchesSecretShape,
   redactText,
+  replaceSecretShapes,
 } from '../../src/audit/redact.js';
 import { parseJsonStrict } from '../../src/kernel/index.js';
 
@@ -57,6 +62,18 @@ describe('createRedactor: configured paths', () => {
   it('adds per-call extra paths', () => {
     expect(redact({ memo: 'private', other: 'x' }, ['memo'])).toEqual({ memo: REDACTED, other: 'x' });
     expect(redact({ memo: 'private' })).toEqual({ memo: 'private' });
+  });
+
+  it('copies keys named like Object.prototype members as own, plain properties', () => {
+    const args = parseJsonStrict(
+      '{"constructor":1,"toString":"x","hasOwnProperty":null,"__proto__":{"a":1}}',
+    );
+    const out = createRedactor({ paths: [] })(args as Record<string, unknown>);
+    expect(Object.keys(out)).toEqual(['constructor', 'toString', 'hasOwnProperty', '__proto__']);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    for (const d of Object.values(Object.getOwnPropertyDescriptors(out)))
+      expect(d).toMatchObject({ enumerable: true, writable: true, configurable: true });
+    expect(JSON.stringify(out)).toBe(JSON.stringify(args));
   });
 
   it('keeps __proto__ an ordinary key', () => {
@@ -212,5 +229,125 @@ describe('argsDigest', () => {
     const a = argsDigest(key, { amount: 10 });
     expect(argsDigest(key, { amount: 11 })).not.toBe(a);
     expect(argsDigest(Buffer.alloc(32, 8), { amount: 10 })).not.toBe(a);
+  });
+});
+
+describe('Redactor.tracking: the copy and the replaced paths without comparing', () => {
+  const KEYS = ['a', 'b', 'card', 'number', 'pin', 'password', 'token', 'note', '0', '__proto__'];
+  const LEAVES = [
+    'plain',
+    '4111 1111 1111 1111',
+    'sk-abcdefghijklmnopqrstuvwx',
+    REDACTED,
+    REDACTED_SECRET,
+    4111111111111111,
+    1700000000000,
+    37,
+    null,
+    true,
+    undefined,
+    Number.NaN,
+    () => 1,
+  ];
+  const value = fc.letrec((tie) => ({
+    leaf: fc.constantFrom(...LEAVES),
+    node: fc.oneof({ depthSize: 'small' }, tie('leaf'), tie('list'), tie('record')),
+    list: fc.array(tie('node'), { maxLength: 3 }),
+    record: fc.array(fc.tuple(fc.constantFrom(...KEYS), tie('node')), { maxLength: 4 }).map((pairs) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of pairs)
+        Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      return out;
+    }),
+  }));
+  const paths = fc.subarray(['card.number', 'a.*.pin', '*', 'b', 'note.0', 'a.b.c']);
+
+  it('equals a plain redaction and the paths found by comparing, or fails as comparing does (some error)', () => {
+    let compared = 0;
+    fc.assert(
+      fc.property(value.record, paths, paths, (args, configured, extra) => {
+        const redact = createRedactor({ paths: configured });
+        const plain = redact(args, extra);
+        let expected: string[] | Error = [];
+        try {
+          changedPaths(args, plain, 'context.args', expected);
+        } catch (err) {
+          expected = err as Error;
+        }
+        const changed: string[] = [];
+        let copy: Record<string, unknown> | Error;
+        try {
+          copy = redact.tracking(args, extra, 'context.args', changed);
+        } catch (err) {
+          copy = err as Error;
+        }
+        if (expected instanceof Error) {
+          // Which fault is met first may differ (key order), not that one is.
+          expect(copy).toBeInstanceOf(Error);
+          return;
+        }
+        compared += 1;
+        expect(copy).toStrictEqual(plain);
+        expect(changed).toEqual(expected);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(compared).toBeGreaterThan(1000);
+  });
+
+  it('a new configuration is used from its redactor on (the built cursors are per redactor)', () => {
+    const args = { card: { number: '1234' }, note: 'x' };
+    const changed: string[] = [];
+    expect(createRedactor({ paths: [] }).tracking(args, undefined, 'p', changed)).toEqual(args);
+    expect(changed).toEqual([]);
+    const again = createRedactor({ paths: ['card.number'] });
+    expect(again.tracking(args, ['note'], 'p', changed)).toEqual({
+      card: { number: REDACTED },
+      note: REDACTED,
+    });
+    expect(changed).toEqual(['p.card.number', 'p.note']);
+  });
+});
+
+describe('the length shortcut: no secret shape fits in fewer than SHORTEST_SECRET code units', () => {
+  // Pieces of every shape, so that short strings come close to each of them.
+  const PIECES = [
+    'Bearer ',
+    'bearer\t',
+    'eyJ',
+    'AKIA',
+    'ASIA',
+    'sk-',
+    'sk_live_',
+    'rk_test_',
+    'ghp_',
+    'xoxb-',
+  ];
+  const MORE = ['-----BEGIN ', 'PRIVATE KEY-----', '4', '41', '4111', ' ', '-', '.', '_', 'a', 'Z', '9', '='];
+  const text = fc
+    .array(fc.constantFrom(...PIECES, ...MORE, ...'0123456789'.split('')), { maxLength: 12 })
+    .map((parts) => parts.join(''));
+
+  it('looksLikeSecret and redactText equal every pattern run, short strings included', () => {
+    let short = 0;
+    fc.assert(
+      fc.property(text, (s) => {
+        if (s.length < SHORTEST_SECRET) short += 1;
+        expect(looksLikeSecret(s)).toBe(matchesSecretShape(s));
+        expect(redactText(s)).toBe(replaceSecretShapes(s));
+      }),
+      { numRuns: 20000 },
+    );
+    expect(short).toBeGreaterThan(1000);
+  });
+
+  it('the shortest secret is caught right at the bound: a 13-digit card number', () => {
+    // 4222222222222 passes Luhn; one digit less is no card.
+    expect('4222222222222').toHaveLength(SHORTEST_SECRET);
+    expect(looksLikeSecret('4222222222222')).toBe(true);
+    expect(redactText('4222222222222')).toBe(S);
+    expect(createRedactor({ paths: [] })({ n: 4222222222222 })).toEqual({ n: S });
+    expect(looksLikeSecret('422222222222')).toBe(false);
+    expect(matchesSecretShape('422222222222')).toBe(false);
   });
 });

@@ -6,7 +6,7 @@ import { createToolRegistry, type PathFs } from '../../src/tools/index.js';
 import { createApprovalService } from '../../src/approvals/index.js';
 import { createGrantService } from '../../src/grants/index.js';
 import { createDecisionService, createTimeContext, type Caller } from '../../src/decisions/index.js';
-import { argsDigest, createRedactor } from '../../src/audit/index.js';
+import { argsDigest, createRedactor, type Redactor } from '../../src/audit/index.js';
 
 export interface HarnessOptions {
   schema: string;
@@ -15,6 +15,13 @@ export interface HarnessOptions {
   tools: unknown[];
   entities?: Partial<EntitiesDocument>;
   fs?: PathFs;
+  /** `audit.redact` paths (default none). */
+  redactPaths?: string[];
+  /**
+   * Hand the decision path a plain redactor (no `tracking`): the recorded inputs then find the
+   * replaced paths by comparing, the direct computation the tracking one must equal.
+   */
+  plainRedactor?: boolean;
 }
 
 /**
@@ -54,7 +61,7 @@ export async function decisionHarness(o: HarnessOptions) {
     audit,
     approvals,
     grants: createGrantService({ store, clock, audit }),
-    redact: createRedactor({ paths: [] }),
+    redact: plainOrTracking(createRedactor({ paths: o.redactPaths ?? [] }), o.plainRedactor === true),
     digest: (args) => argsDigest('test', args),
     time: createTimeContext('UTC'),
   });
@@ -76,4 +83,8 @@ export async function decisionHarness(o: HarnessOptions) {
       throw new Error(`expected ${action} ${JSON.stringify(args)} to be refused`);
     },
   };
+}
+
+function plainOrTracking(redactor: Redactor, plain: boolean) {
+  return plain ? (args: Record<string, unknown>, extra?: string[]) => redactor(args, extra) : redactor;
 }
