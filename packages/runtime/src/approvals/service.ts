@@ -79,6 +79,11 @@ export interface RequestApprovalInput extends CallBinding {
   role: string;
   quorum: number;
   summary: string;
+  /**
+   * The summary is shown to approvers but left out of the hashed `approval.requested` record: the
+   * call's args are kept beside the chain, erasable (`audit.personal`).
+   */
+  summaryOffRecord?: boolean;
   redactedArgs: Record<string, unknown>;
   /** The policy whose `@approval` asked for it, with its `@reason`, for the approver's screen. */
   policy?: { id: string; reason: string | null } | null;
@@ -208,7 +213,7 @@ export function createApprovalService(
           callHash: hash,
           role: approval.role,
           quorum: approval.quorum,
-          summary: approval.summary,
+          ...(input.summaryOffRecord ? { summaryOffRecord: true } : { summary: approval.summary }),
           expiresAt: approval.expiresAt,
           ...(approval.toolHash ? { toolHash: approval.toolHash } : {}),
         },

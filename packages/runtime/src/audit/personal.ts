@@ -21,6 +21,8 @@ export function pseudonymOf(hmacKey: Uint8Array | string, userId: string): strin
 
 /** Personal data kept beside the audit chain, erasable per user (docs/audit.md "Erasure"). */
 export interface PersonalData {
+  /** The fields this deployment keeps beside the chain (`audit.personal.keep`). */
+  readonly fields: readonly PersonalField[];
   /**
    * Keeps the configured fields of one decision for its user, before its record is appended; null
    * when nothing is kept (no user, nothing configured, nothing present).
@@ -38,6 +40,7 @@ export function createPersonalData(deps: {
   record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
 }): PersonalData {
   return {
+    fields: [...deps.keep],
     async keep({ ref, userId, args }) {
       if (deps.keep.length === 0) return null;
       const data: Record<string, unknown> = {};

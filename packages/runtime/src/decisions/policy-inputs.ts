@@ -139,22 +139,29 @@ export function recordInputs(
   outcome: PolicyOutcome,
   redact: InputsRedaction | ((value: Record<string, unknown>) => Record<string, unknown>),
   reads: ReadonlySet<string>,
+  aside: KeptAside = {},
 ): RecordedPolicyInputs {
   const redaction = typeof redact === 'function' ? comparingRedaction(redact) : redact;
   const redacted: string[] = [];
   const omitted = new Set<string>();
   const context: Record<string, unknown> = { ...inputs.context };
-  if (isRecord(context.args)) {
+  if (aside.args && context.args !== undefined) {
+    // SECURITY: erasable — args kept beside the chain (`audit.personal`) must not also be in it.
+    context.args = KEPT_ASIDE;
+    redacted.push('context.args');
+  } else if (isRecord(context.args)) {
     context.args = redaction.record(context.args, 'context.args', redacted);
   }
   if (typeof context.intent === 'string') {
     context.intent = redaction.text(context.intent);
     if (context.intent !== inputs.context.intent) redacted.push('context.intent');
   }
+  const asideUser = aside.userAttributes?.length ? aside.userAttributes : null;
   const entities = inputs.entities.map((e) => {
     const read: Record<string, unknown> = {};
+    const personal = asideUser !== null && e.uid.type === 'User' && e.uid.id === inputs.user;
     for (const [k, v] of Object.entries(e.attrs)) {
-      if (reads.has(k)) read[k] = v;
+      if (reads.has(k) && !(personal && asideUser.includes(k))) read[k] = v;
       else omitted.add(k);
     }
     const attrs = redaction.record(read, `entities.${e.uid.type}::${e.uid.id}`, redacted);
@@ -170,6 +177,19 @@ export function recordInputs(
     redacted,
     omitted: [...omitted].sort(),
   };
+}
+
+/** What stands in the record for args kept beside the chain. */
+export const KEPT_ASIDE = '[KEPT ASIDE]';
+
+/**
+ * Personal data the deployment keeps beside the chain, erasable (`audit.personal`, docs/audit.md
+ * "Erasure"): left off the recorded inputs too — the args (listed in `redacted`) and the named
+ * attributes of the user the call was made for (listed in `omitted`).
+ */
+export interface KeptAside {
+  args?: boolean;
+  userAttributes?: readonly string[];
 }
 
 /** Reads `data.policyInputs` of a decision event back; null when absent or not of the recorded shape. */

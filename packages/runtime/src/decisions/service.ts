@@ -25,6 +25,7 @@ import {
   evaluateInputs,
   recordInputs,
   type InputsRedaction,
+  type KeptAside,
   type PolicyInputs,
   type PolicyOutcome,
 } from './policy-inputs.js';
@@ -73,7 +74,7 @@ export interface DecisionServiceDeps {
   /** Usage counters (budgets and rates), reserved before the policies run, kept only on allow. */
   usage?: UsageMeter;
   /** Personal fields kept beside the chain, erasable (`audit.personal`); absent: none kept. */
-  personal?: Pick<PersonalData, 'keep'>;
+  personal?: Pick<PersonalData, 'keep' | 'fields'>;
 }
 
 /** A decision that reached the policy engine, as the shadow set re-decides it. */
@@ -224,6 +225,13 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     // declared type cannot hold exactly).
     const policyArgs = policy && tool ? argsForPolicy(args, policy.argsType(req.action)) : args;
 
+    // Personal data kept beside the chain for this call's user stays out of every hashed record of
+    // it: the decision's args copy and recorded inputs, the approval request's summary.
+    const keeps = req.onBehalfOf ? (deps.personal?.fields ?? []) : [];
+    const keptAside: KeptAside = {
+      args: keeps.includes('args'),
+      userAttributes: keeps.includes('userDisplayName') ? ['displayName'] : [],
+    };
     // The redacted copy serves the approval (if any) and the audit event, and (when the policies
     // saw the args unconverted) the recorded policy inputs with the paths it replaced: computed once.
     let argsRedaction: { copy: Record<string, unknown>; changed: string[] | null } | undefined;
@@ -487,6 +495,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
         role: requirement.role,
         quorum: requirement.quorum,
         summary: tools.summarize(req.action, redactedArgs),
+        ...(keptAside.args ? { summaryOffRecord: true } : {}),
         redactedArgs,
         policy: {
           id: requirement.policyId,
@@ -557,7 +566,13 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
             // Null: decided before any policy was asked (the same under every set).
             policyInputs:
               policySaw && policy
-                ? recordInputs(policySaw.inputs, policySaw.outcome, inputsRedaction, policy.attributeNames)
+                ? recordInputs(
+                    policySaw.inputs,
+                    policySaw.outcome,
+                    inputsRedaction,
+                    policy.attributeNames,
+                    keptAside,
+                  )
                 : null,
             // The counter values the policies were given (docs/policies.md "Budgets and rates").
             ...(usage ? { usage: usage.readings } : {}),

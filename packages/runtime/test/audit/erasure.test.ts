@@ -48,6 +48,24 @@ describe.each(durableStoreKinds())('erasure of kept personal data (%s)', (store)
     expect(before.event.data.args).toBeUndefined();
     expect(before.event.data.argsDigest).toMatch(/^hmac-sha256:/);
     expect(JSON.stringify(before.event)).not.toContain('Alice Liddell');
+    // Nor do the recorded policy inputs (replay): the args are kept aside there too, and say so.
+    expect(before.event.data.policyInputs.context.args).toBe('[KEPT ASIDE]');
+    expect(before.event.data.policyInputs.redacted).toContain('context.args');
+    expect(JSON.stringify(before.event)).not.toContain('"amount"');
+
+    // An approval requested for a user whose args are kept aside: the approver sees the summary,
+    // the hashed approval.requested record does not hold it.
+    const big = await api.decide(KEYS.supportBot, refund(900));
+    expect(big.body.effect).toBe('approval_required');
+    const pending = (await api.get(`/v1/approvals/${big.body.approval.id}`, KEYS.admin)).body;
+    expect(pending.summary).toContain('900');
+    const requested = (await api.get('/v1/audit?type=approval.requested', KEYS.admin)).body.items;
+    const asked = requested.find(
+      (i: { event: { decisionId: string } }) => i.event.decisionId === big.body.decisionId,
+    );
+    expect(asked.event.data.summary).toBeUndefined();
+    expect(asked.event.data.summaryOffRecord).toBe(true);
+    expect(JSON.stringify(asked.event)).not.toContain('900');
     expect(before.personal).toEqual({
       userDisplayName: 'Alice Liddell',
       args: { customerId: 'c-42', amount: 120 },
@@ -63,7 +81,7 @@ describe.each(durableStoreKinds())('erasure of kept personal data (%s)', (store)
 
     const cli = await runCli(['erase', '--user', 'alice', '--url', t.url, '--key', KEYS.admin, '--json']);
     expect(cli.code).toBe(0);
-    expect(JSON.parse(cli.stdout)).toEqual({ subject, erased: 1 });
+    expect(JSON.parse(cli.stdout)).toEqual({ subject, erased: 2 }); // the refund and the approval request
 
     // Gone, shown as erased; bob's is untouched.
     const after = await decisionOf(a.body.decisionId);
@@ -78,7 +96,7 @@ describe.each(durableStoreKinds())('erasure of kept personal data (%s)', (store)
     // The erasure is on the record, by pseudonymous id, not by name.
     const erasures = (await api.get('/v1/audit?type=personal_data.erased', KEYS.admin)).body.items;
     expect(erasures).toHaveLength(1);
-    expect(erasures[0].event.data).toMatchObject({ subject, records: 1 });
+    expect(erasures[0].event.data).toMatchObject({ subject, records: 2 });
     expect(JSON.stringify(erasures[0].event)).not.toContain('alice');
     // Again through the API: nothing left, still recorded.
     const again = await api.post('/v1/erasures', KEYS.admin, { user: 'alice' });
@@ -124,6 +142,7 @@ describe.each(durableStoreKinds())('erasure of kept personal data (%s)', (store)
     const item = (await api.get(`/v1/audit?decisionId=${d.body.decisionId}`, KEYS.admin)).body.items[0];
     expect(item.event.data.args).toEqual({ customerId: 'c-42', amount: 120 });
     expect(item.event.data.personal).toBeUndefined();
+    expect(item.event.data.policyInputs.context.args).toEqual({ customerId: 'c-42', amount: 120 });
     expect(item.personal).toBeUndefined();
   });
 });
