@@ -57,7 +57,7 @@ describe.each(durableStoreKinds())('erasure of kept personal data (%s)', (store)
     // the hashed approval.requested record does not hold it.
     const big = await api.decide(KEYS.supportBot, refund(900));
     expect(big.body.effect).toBe('approval_required');
-    const pending = (await api.get(`/v1/approvals/${big.body.approval.id}`, KEYS.admin)).body;
+    const pending = (await api.get(`/v1/approvals/${big.body.approval!.id}`, KEYS.admin)).body;
     expect(pending.summary).toContain('900');
     const requested = (await api.get('/v1/audit?type=approval.requested', KEYS.admin)).body.items;
     const asked = requested.find(
