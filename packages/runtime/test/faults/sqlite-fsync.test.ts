@@ -47,8 +47,9 @@ describe('a node whose WAL fsync fails', () => {
       failing = true;
       const refused = await api.decide(KEYS.supportBot, refund(120));
       expect(refused.status).toBe(503);
-      expect(refused.body.error.code).toBe('audit_unavailable');
-      expect(refused.body.effect).toBeUndefined();
+      const body = refused.body as unknown as { error: { code: string }; effect?: string };
+      expect(body.error.code).toBe('audit_unavailable');
+      expect(body.effect).toBeUndefined();
 
       // The disk answers again, but what it dropped is not known: still no decision.
       failing = false;

@@ -205,7 +205,7 @@ describe('canonicalize: byte-identical to the reference implementation', () => {
     Number.MAX_SAFE_INTEGER,
     Number.MIN_VALUE,
     Number.MAX_VALUE,
-    123456789.123456789,
+    Number('123456789.123456789'),
     true,
     false,
     null,
