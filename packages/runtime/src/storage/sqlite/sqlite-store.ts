@@ -212,7 +212,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     try {
       let out: T;
       try {
-        // The hot path: one synchronous call, no timer, no extra await.
+        // The hot path: one synchronous call, no timer, no extra await (a write then awaits its fsync).
         if (closed) throw storeUnavailable('closed', 'store is closed');
         // SECURITY: durability — after a failed fsync nothing on this connection can be trusted
         // to be on the disk: every call fails until the store is reopened (docs/adr/0028).
