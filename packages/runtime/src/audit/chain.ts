@@ -32,13 +32,15 @@ export function auditColumns(event: AuditEvent): StoredAuditRecord['columns'] {
 }
 
 /**
- * Seal events whose canonical texts are already known (the audit log canonicalises once, at
- * `append`, so the text hashed is the one the caller handed over even if the object is later mutated).
+ * Seal events whose canonical texts (and, optionally, query columns) are already known: the audit
+ * log computes both once, at `append`, so what is stored is what the caller handed over even if
+ * the object is later mutated.
  */
 export function sealCanonical(
   head: AuditHead,
   events: readonly AuditEvent[],
   textOf: (event: AuditEvent, index: number) => string,
+  columnsOf: (event: AuditEvent, index: number) => StoredAuditRecord['columns'] = auditColumns,
 ): StoredAuditRecord[] {
   const out: StoredAuditRecord[] = [];
   let seq = head.seq;
@@ -48,7 +50,7 @@ export function sealCanonical(
     const eventText = textOf(event, i);
     seq += 1;
     const hash = recordHash(seq, prevHash, eventText);
-    out.push({ seq, prevHash, hash, eventText, columns: auditColumns(event) });
+    out.push({ seq, prevHash, hash, eventText, columns: columnsOf(event, i) });
     prevHash = hash;
   }
   return out;

@@ -1,7 +1,7 @@
 import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
 import { type Clock, type Logger, MandateError, canonicalize } from '../kernel/index.js';
 import type { AuditSealer, Store, StoredAuditRecord } from '../storage/index.js';
-import { sealCanonical } from './chain.js';
+import { auditColumns, sealCanonical } from './chain.js';
 import type { AuditSigner } from './keys.js';
 import type { CheckpointMirror } from './mirror.js';
 
@@ -68,9 +68,12 @@ export interface AuditLog {
 }
 
 interface Pending {
+  /** The caller's object: only its identity is used after `append` (the sealer checks it). */
   event: AuditEvent;
   /** Canonical text, computed once at `append`: what is hashed is what the caller handed over. */
   text: string;
+  /** The query columns, taken at `append` too, so they always match the text. */
+  columns: StoredAuditRecord['columns'];
   acceptedAt: number;
   resolve(record: StoredAuditRecord): void;
   reject(err: unknown): void;
@@ -168,9 +171,18 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
   async function commitBatch(batch: Pending[]): Promise<void> {
     inFlight = batch;
     const events = batch.map((p) => p.event);
-    // Use the text canonicalised at append; a driver that hands back copies gets them re-canonicalised.
-    const seal: AuditSealer = (head, evs) =>
-      sealCanonical(head, evs, (ev, i) => (ev === events[i] ? batch[i]!.text : canonicalize(ev)));
+    // The text and columns taken at append are what gets sealed. A driver must hand the sealer the
+    // events it was given: anything else could be a later state of a caller's object, so it fails.
+    const seal: AuditSealer = (head, evs) => {
+      if (evs.length !== events.length || evs.some((ev, i) => ev !== events[i]))
+        throw new MandateError('internal', 'the store handed the audit sealer other events than its own');
+      return sealCanonical(
+        head,
+        evs,
+        (_, i) => batch[i]!.text,
+        (_, i) => batch[i]!.columns,
+      );
+    };
     let records: StoredAuditRecord[];
     try {
       records = await store.appendAudit(events, seal);
@@ -247,10 +259,10 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
       if (queue.length >= maxQueue) throw new MandateError('overloaded', 'the audit queue is full');
       // Canonicalise now: a bad event fails alone instead of failing the batch it would join.
       const text = canonicalize(event);
-      const snapshot = JSON.parse(text) as AuditEvent;
+      const columns = columnsMatching(event, text);
       const acceptedAt = clock.now();
       const promise = new Promise<StoredAuditRecord>((resolve, reject) => {
-        queue.push({ event: snapshot, text, acceptedAt, resolve, reject });
+        queue.push({ event, text, columns, acceptedAt, resolve, reject });
       });
       lastSettled = promise.then(
         () => undefined,
@@ -305,6 +317,19 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
       return closed;
     },
   };
+}
+
+/**
+ * The query columns of `event`, equal to those of its canonical `text` (verify recomputes them from
+ * the text). Read from the object, they are the text's when each is a string or absent — the
+ * canonical form of a string parses back to the same string — which every event built by Mandate
+ * satisfies; anything else takes them from the parsed text.
+ */
+function columnsMatching(event: AuditEvent, text: string): StoredAuditRecord['columns'] {
+  const c = auditColumns(event);
+  for (const v of Object.values(c))
+    if (v !== null && typeof v !== 'string') return auditColumns(JSON.parse(text) as AuditEvent);
+  return c;
 }
 
 function positive(n: number, name: string): number {

@@ -30,6 +30,6 @@ export function tableHead(labels: string[], align: string): string[] {
   return [row(labels), row([...align].map((a) => (a === 'r' ? '---:' : '---')))];
 }
 
-/** Group commit: audit events per store transaction (each one fsync with synchronous=FULL). */
+/** Group commit: audit events per store transaction (each one WAL fsync, ADR 0028). */
 export const perFsync = (c: { events: number; transactions: number }) =>
   c.transactions > 0 ? (c.events / c.transactions).toFixed(1) : '–';

@@ -27,7 +27,7 @@ export interface GatewayBenchRow {
 
 /**
  * `tools/call` round trip direct to an upstream vs through the gateway (same upstream, same run),
- * with durable audit on (SQLite, synchronous=FULL). Prints a table; returns the rows.
+ * with durable audit on (SQLite, WAL fsynced per commit). Prints a table; returns the rows.
  */
 export interface GatewayBenchResult {
   rows: GatewayBenchRow[];
@@ -77,7 +77,7 @@ async function startChild(args: string[]): Promise<Child> {
 
 /**
  * `tools/call` round trip direct to an upstream vs through the gateway (same upstream, same run),
- * with durable audit on (SQLite, synchronous=FULL). The upstream and the gateway run in child
+ * with durable audit on (SQLite, WAL fsynced per commit). The upstream and the gateway run in child
  * processes, the load generator here. Returns the rows, the audit invariant and a Markdown table.
  */
 export async function runGatewayBench(

@@ -20,7 +20,7 @@ import { startEchoUpstream } from '../gateway/index.js';
 
 /**
  * The floor under any gateway with durable audit: a bare `node:http` pass-through that appends one
- * audit event per POST through Mandate's own group-commit log (SQLite, synchronous=FULL) before
+ * audit event per POST through Mandate's own group-commit log (SQLite, WAL fsynced per commit) before
  * forwarding it unchanged, and pipes the answer back. No MCP parsing, no policy: what is left of
  * the gateway's added latency once the decision itself costs nothing.
  */

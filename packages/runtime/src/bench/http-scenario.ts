@@ -119,7 +119,7 @@ export async function runHttpScenario(o: HttpScenarioOptions): Promise<HttpScena
       const dir = join(o.dir, key);
       await mkdir(dir, { recursive: true });
       o.progress(
-        `http: starting Mandate, ${engine} engine (${o.where}, example config, SQLite synchronous=FULL)…`,
+        `http: starting Mandate, ${engine} engine (${o.where}, example config, SQLite, WAL fsynced per commit)…`,
       );
       const server = await launchServer('mandate', { dir, engine }, o.where);
       const m: MandateUnderTest = {

@@ -131,6 +131,21 @@ describe('audit log: group commit', () => {
     expect(record.columns.effect).toBe('allow');
   });
 
+  it('fails the batch (audit_unavailable) when a driver hands the sealer copies instead of the events it was given', async () => {
+    const inner = createMemoryStore();
+    const store = wrapStore(inner, {
+      // A copy may be a later state of the caller's object: sealing it could hash something else.
+      appendAudit: (events, seal) =>
+        inner.appendAudit(
+          events.map((e) => ({ ...e })),
+          seal,
+        ),
+    });
+    const log = makeLog(store);
+    await expect(log.append(decisionEvent(1))).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect((await inner.auditHead()).seq).toBe(0);
+  });
+
   it('rejects an event that cannot be canonicalised on its own, without failing its neighbours', async () => {
     const log = makeLog(createMemoryStore());
     const good1 = log.append(decisionEvent(1));

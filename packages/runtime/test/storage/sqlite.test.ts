@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditEvent, expectChain, testSealer } from '../../src/storage/contract/index.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { openSqliteDatabase } from '../../src/storage/sqlite/sqlite-store.js';
+import { openSqliteDatabase, walPathOf } from '../../src/storage/sqlite/sqlite-store.js';
 import { LOCK_SLICE_MS } from '../../src/storage/sqlite/faults.js';
 import { removeTempDirs, tempDir } from './helpers.js';
 
@@ -14,14 +14,29 @@ afterAll(removeTempDirs);
 const isRoot = process.getuid?.() === 0;
 
 describe('sqlite driver specifics', () => {
-  it('opens the file in WAL mode with synchronous=FULL, a short busy timeout and foreign keys on', () => {
-    const db = openSqliteDatabase(join(tempDir(), 'a', 'b', 'mandate.db'));
+  it('opens the file in WAL mode with synchronous=NORMAL (the store syncs the WAL), a short busy timeout and foreign keys on', () => {
+    const path = join(tempDir(), 'a', 'b', 'mandate.db');
+    const db = openSqliteDatabase(path);
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      // NORMAL: SQLite does not sync the WAL inside a commit; the store does it after each commit,
+      // off the event loop (storage/sqlite/wal-sync.ts, docs/adr/0028; tested in sqlite-wal-sync.test.ts).
+      expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+      expect(walPathOf(db)).toBe(`${path}-wal`);
+      expect(existsSync(`${path}-wal`)).toBe(true);
       // One slice: longer waits for a lock are asynchronous retries (storage/sqlite/faults.ts).
       expect(db.pragma('busy_timeout', { simple: true })).toBe(LOCK_SLICE_MS);
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('keeps synchronous=FULL where there is no WAL file to sync (:memory:)', () => {
+    const db = openSqliteDatabase(':memory:');
+    try {
+      expect(walPathOf(db)).toBeNull();
+      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
     } finally {
       db.close();
     }

@@ -23,6 +23,7 @@ import { createSqlitePersonal } from './personal.js';
 import { createSqliteEntities } from './entities.js';
 import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
+import { createWalSync, type SyncFile, type WalSync } from './wal-sync.js';
 import {
   json,
   parse,
@@ -53,6 +54,11 @@ export interface SqliteStoreOptions {
    * store_unavailable (reason `full`), as on a full disk. Unset: SQLite's own limit.
    */
   maxPageCount?: number;
+  /**
+   * How the WAL file is flushed to the disk after a commit; default `fs.fsync`. Tests inject a
+   * slow or failing one.
+   */
+  syncWal?: SyncFile;
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -117,8 +123,22 @@ function assertChainExtends(head: AuditHead, records: readonly StoredAuditRecord
 }
 
 /**
+ * The WAL file of the connection's main database, or null when it has none (not in WAL mode,
+ * `:memory:`, a temporary database). SQLite names it after the full path it opened.
+ */
+export function walPathOf(db: Database.Database): string | null {
+  if (db.pragma('journal_mode', { simple: true }) !== 'wal') return null;
+  const main = (db.pragma('database_list') as { name: string; file: string }[]).find(
+    (d) => d.name === 'main',
+  );
+  return main?.file ? `${main.file}-wal` : null;
+}
+
+/**
  * Opens (creating when missing) and configures the database file. Exported for the driver's own
  * tests, which read the pragmas back; everything else goes through {@link createSqliteStore}.
+ * In WAL mode commits are not synced by SQLite (NORMAL): a writer must sync the WAL file after
+ * each commit, as the store does ({@link createWalSync}).
  */
 export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}): Database.Database {
   try {
@@ -129,14 +149,19 @@ export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}):
       // Opening happens before serving, so it may wait the whole budget in SQLite's busy handler:
       // switching a fresh file to WAL needs a moment of exclusive access while other nodes start.
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
-      // SECURITY: durability — WAL with synchronous=FULL fsyncs the WAL on every commit, so an
-      // audit batch that appendAudit returned survives a power cut.
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal' && path !== ':memory:') {
         // Still durable with synchronous=FULL, but readers now block the writer.
         (opts.logger ?? silentLogger).warn('sqlite could not enable WAL', { mode: String(mode) });
       }
-      db.pragma('synchronous = FULL');
+      // SECURITY: durability — a WAL file is synced by the store after every commit, off the
+      // event loop (wal-sync.ts, docs/adr/0028), so SQLite need not sync it inside the commit
+      // (NORMAL); it still syncs the WAL before and the database after each checkpoint. Without
+      // a WAL file (`:memory:`, a temporary database, a file system that refused WAL) SQLite
+      // syncs every commit itself (FULL).
+      // A first read opens (creating) the WAL file, so the store can open it too.
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+      db.pragma(walPathOf(db) === null ? 'synchronous = FULL' : 'synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       if (opts.maxPageCount !== undefined) db.pragma(`max_page_count = ${Math.floor(opts.maxPageCount)}`);
       // From here on a call blocks the process for one short slice at most; longer waits for
@@ -166,6 +191,14 @@ export function openSqliteDatabase(path: string, opts: SqliteStoreOptions = {}):
 export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): Store {
   const log = opts.logger ?? silentLogger;
   const db = openSqliteDatabase(path, opts);
+  let walSync: WalSync | null = null;
+  try {
+    const walPath = walPathOf(db);
+    if (walPath !== null) walSync = createWalSync(walPath, opts.syncWal);
+  } catch (err) {
+    db.close();
+    throw storeUnavailable('unreachable', 'cannot open the database', err);
+  }
   const budgetMs = Math.max(0, opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
   let closed = false;
   /** The last write failed for lack of room and none has succeeded since: `ping` reports `full`. */
@@ -179,13 +212,20 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     try {
       let out: T;
       try {
-        // The hot path: one synchronous call, no timer, no extra await.
+        // The hot path: one synchronous call, no timer, no extra await (a write then awaits its fsync).
         if (closed) throw storeUnavailable('closed', 'store is closed');
+        // SECURITY: durability — after a failed fsync nothing on this connection can be trusted
+        // to be on the disk: every call fails until the store is reopened (docs/adr/0028).
+        const lost = walSync?.failure();
+        if (lost) throw lost;
         out = fn();
       } catch (err) {
         if (!isBusy(err)) throw err;
         out = await retryWhileBusy(fn, budget, () => closed);
       }
+      // SECURITY: durability — a write resolves only once its commit is on the disk: the WAL's
+      // fsync, shared by every commit made before it started, runs off the event loop.
+      if (write && walSync) await walSync.durable();
       if (write) full = false;
       return out;
     } catch (err) {
@@ -270,6 +310,12 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     async close() {
       if (closed) return;
       closed = true;
+      try {
+        // Writes already committed still get their answer before the file goes.
+        await walSync?.close();
+      } catch (err) {
+        log.warn('sqlite WAL file close failed', { error: String(err) });
+      }
       try {
         db.close();
       } catch (err) {
@@ -564,8 +610,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
       write(() =>
         // SECURITY: one chain — the head is read inside the IMMEDIATE (write-locked) transaction, so
-        // no other writer can append between reading it and inserting; the commit (fsynced, see the
-        // pragmas) is the durability point.
+        // no other writer can append between reading it and inserting; the commit, once its WAL
+        // fsync completed (`write`), is the durability point.
         tx(() => {
           const h = head();
           const records = seal(h, events);
