@@ -39,7 +39,7 @@ import {
   type Analysis,
 } from './analysis.js';
 import { entityRefsIn, reachableEntities, uidKey } from './entities.js';
-import { Unsupported, compilePolicy } from '../compiled/compile.js';
+import { Unsupported, compilePolicy, compileSharing } from '../compiled/compile.js';
 import {
   actionGraph,
   evaluateCompiled,
@@ -241,15 +241,17 @@ class CedarPolicySet implements CompiledPolicySet {
       CEDAR_ACTION_TYPE,
     );
     if (options.evaluator === 'compiled') {
-      this.compiled = analysis.policies.map((p) => {
-        try {
-          const json = options.compileHook ? (options.compileHook(p.json) as typeof p.json) : p.json;
-          return { policyId: p.info.id, effect: p.info.effect, run: compilePolicy(json) };
-        } catch (err) {
-          if (err instanceof Unsupported) return undefined;
-          throw err;
-        }
-      });
+      this.compiled = compileSharing(() =>
+        analysis.policies.map((p) => {
+          try {
+            const json = options.compileHook ? (options.compileHook(p.json) as typeof p.json) : p.json;
+            return { policyId: p.info.id, effect: p.info.effect, run: compilePolicy(json) };
+          } catch (err) {
+            if (err instanceof Unsupported) return undefined;
+            throw err;
+          }
+        }),
+      );
     }
   }
 

@@ -90,8 +90,6 @@ export function readInChild(
     input: serialize({ wasmPath: CEDAR_WASM_PATH, schema: source.schema, files }),
     maxBuffer: 2 ** 31 - 1,
     timeout: options.timeoutMs ?? 600_000,
-    // The child is plain Node: no loader or preload of the parent's (a test runner's, a tracer's).
-    env: { ...process.env, NODE_OPTIONS: '' },
     windowsHide: true,
   });
   if (r.error !== undefined) throw new Error(`the policy reader process failed: ${r.error.message}`);
