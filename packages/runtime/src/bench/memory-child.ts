@@ -16,22 +16,25 @@ import { generateWorkload } from './workload.js';
 export interface MemoryReading {
   engine: 'cedar' | 'compiled';
   policies: number;
-  /** Bytes, after a full GC. */
-  before: { rss: number; heapUsed: number };
-  after: { rss: number; heapUsed: number };
+  /**
+   * Bytes, after a full GC. `external` is memory V8 does not place on its heap, cedar-wasm's linear
+   * memory included (a policy set read in the live instance grew it; ADR 0027).
+   */
+  before: { rss: number; heapUsed: number; external: number };
+  after: { rss: number; heapUsed: number; external: number };
   compileMs: number;
   effect: string;
   /** Requests the compiled evaluator handed to cedar-wasm (0 expected for the bench request). */
   fallbacks: number;
 }
 
-function reading(): { rss: number; heapUsed: number } {
+function reading(): MemoryReading['before'] {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('memory-child: start node with --expose-gc');
   gc();
   gc();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed };
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
 }
 
 function main(): void {

@@ -122,11 +122,12 @@ export function memoryTable(m: MemoryBenchResult): string[] {
         'RSS added',
         'heap used before',
         'heap used after',
+        'external after',
         'RSS added ÷ cedar',
         'compile',
         'answer',
       ],
-      'lrrrrrrrl',
+      'lrrrrrrrrl',
     ),
   ];
   for (const r of m.rows) {
@@ -139,6 +140,7 @@ export function memoryTable(m: MemoryBenchResult): string[] {
         fmtMiB(added),
         fmtMiB(r.before.heapUsed),
         fmtMiB(r.after.heapUsed),
+        fmtMiB(r.after.external),
         cedar ? fmtRatio(added / (cedar.after.rss - cedar.before.rss)) : '',
         `${(r.compileMs / 1000).toFixed(1)} s`,
         `${r.effect}${r.fallbacks > 0 ? ` (${r.fallbacks} fallbacks)` : ''}`,

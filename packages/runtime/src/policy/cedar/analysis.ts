@@ -9,12 +9,12 @@ import type { PolicyScope } from '../slicing.js';
 import { checkPolicyTextBounds } from '../bounds.js';
 import { attributeUse, type AttributeUse } from '../attributes.js';
 import { argsTypesFromSchemaJson } from '../schema-types.js';
+import { readInChild, validationId } from './reader.js';
 import {
   checkParseSchema,
-  policySetTextToParts,
-  policyToJson,
   schemaToJson,
-  validate,
+  liveReader,
+  type CedarReader,
   type DetailedError,
   type EntityUidJson,
   type PolicyJson,
@@ -30,6 +30,8 @@ export const CEDAR_ACTION_TYPE = 'Action';
 
 export interface AnalysedPolicy {
   info: PolicyInfo;
+  /** Its id in the strict validation call: {@link validationId} of its file and its place in Cedar's answer. */
+  validationId: string;
   meta: PolicyMeta;
   scope: PolicyScope;
   uses: AttributeUse;
@@ -54,7 +56,20 @@ export interface Analysis {
   actions: Map<string, ActionDecl>;
 }
 
-export function analyse(source: PolicySetSource): Analysis {
+/** Options of {@link analyse}. */
+export interface AnalyseOptions {
+  /**
+   * A set whose text (policies and schema, in UTF-16 code units) is at least this long is read in a
+   * child process (policy/cedar/reader.ts, ADR 0027); a smaller one in the live cedar-wasm instance,
+   * whose growth for it is small. Default {@link READ_IN_CHILD_FROM}.
+   */
+  readInChildFrom?: number;
+}
+
+/** About 1,000 policies of ordinary size: reading them grows cedar-wasm's memory by ~5 MiB. */
+export const READ_IN_CHILD_FROM = 256 * 1024;
+
+export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): Analysis {
   const empty: Analysis = { problems: [], policies: [], actions: new Map() };
   try {
     if (!isSource(source)) {
@@ -66,16 +81,18 @@ export function analyse(source: PolicySetSource): Analysis {
     const tooBig = checkPolicyTextBounds(source);
     if (tooBig.length > 0) return { ...empty, problems: tooBig };
     const problems: PolicyProblem[] = [];
-    const actions = readSchema(source.schema, problems);
+    const files = Object.keys(source.policies).sort(byCodeUnits);
+    const cedar = readerFor(source, files, options.readInChildFrom ?? READ_IN_CHILD_FROM);
+    const actions = readSchema(cedar, source.schema, problems);
     const policies: AnalysedPolicy[] = [];
     let parsedAll = true;
-    for (const file of Object.keys(source.policies).sort(byCodeUnits)) {
-      const found = splitFile(file, source.policies[file]!, problems);
+    for (const [f, file] of files.entries()) {
+      const found = splitFile(cedar, f, file, source.policies[file]!, problems);
       if (found === undefined) parsedAll = false;
       else policies.push(...found);
     }
     checkDuplicateIds(policies, problems);
-    if (actions !== undefined && parsedAll) validateStrict(source.schema, policies, problems);
+    if (actions !== undefined && parsedAll) validateStrict(cedar, source.schema, policies, problems);
     return { problems, policies, actions: actions ?? new Map() };
   } catch (err) {
     // validate() never throws for bad input: an unexpected throw from the wasm boundary is
@@ -83,6 +100,17 @@ export function analyse(source: PolicySetSource): Analysis {
     empty.problems.push({ message: `policy set could not be analysed: ${messageOf(err)}` });
     return empty;
   }
+}
+
+/** Where the set's cedar-wasm answers come from: a child process for a large set, else the live instance. */
+function readerFor(source: PolicySetSource, files: readonly string[], childFrom: number): CedarReader {
+  let size = source.schema.length;
+  for (const file of files) size += source.policies[file]!.length;
+  if (size < childFrom) return liveReader;
+  return readInChild(
+    source,
+    files.map((file) => source.policies[file]!),
+  );
 }
 
 export function isSource(source: unknown): source is PolicySetSource {
@@ -105,13 +133,17 @@ export function schemaJson(schema: string): Record<string, unknown> | null {
 }
 
 /** Parses the schema; returns its actions, or undefined when it is unusable. */
-function readSchema(schema: string, problems: PolicyProblem[]): Map<string, ActionDecl> | undefined {
-  const parsed = checkParseSchema(schema);
+function readSchema(
+  cedar: CedarReader,
+  schema: string,
+  problems: PolicyProblem[],
+): Map<string, ActionDecl> | undefined {
+  const parsed = cedar.checkParseSchema(schema);
   if (parsed.type === 'failure') {
     problems.push(...parsed.errors.map((e) => ({ message: `schema: ${describe(e, schema)}` })));
     return undefined;
   }
-  const json = schemaToJson(schema);
+  const json = cedar.schemaToJson(schema);
   if (json.type === 'failure') {
     problems.push(...json.errors.map((e) => ({ message: `schema: ${describe(e, schema)}` })));
     return undefined;
@@ -143,8 +175,14 @@ function readSchema(schema: string, problems: PolicyProblem[]): Map<string, Acti
 }
 
 /** Splits one file into policies in source order; undefined when the file does not parse. */
-function splitFile(file: string, text: string, problems: PolicyProblem[]): AnalysedPolicy[] | undefined {
-  const parts = policySetTextToParts(text);
+function splitFile(
+  cedar: CedarReader,
+  fileIndex: number,
+  file: string,
+  text: string,
+  problems: PolicyProblem[],
+): AnalysedPolicy[] | undefined {
+  const parts = cedar.policySetTextToParts(text);
   if (parts.type === 'failure') {
     problems.push(...parts.errors.map((e) => ({ file, message: describe(e, text) })));
     return undefined;
@@ -155,8 +193,9 @@ function splitFile(file: string, text: string, problems: PolicyProblem[]): Analy
   }
   const out: AnalysedPolicy[] = [];
   let ok = true;
-  inSourceOrder(text, parts.policies).forEach((policyText, index) => {
-    const json = policyToJson(policyText);
+  inSourceOrder(text, parts.policies).forEach((part, index) => {
+    const policyText = parts.policies[part]!;
+    const json = cedar.policyToJson(policyText);
     if (json.type === 'failure') {
       problems.push(
         ...json.errors.map((e) => ({ file, policyId: `${file}#${index}`, message: describe(e) })),
@@ -173,6 +212,7 @@ function splitFile(file: string, text: string, problems: PolicyProblem[]): Analy
     problems.push(...checked.problems);
     out.push({
       info: { id, file, effect, annotations, text: policyText },
+      validationId: validationId(fileIndex, part),
       meta: checked.meta,
       scope: scopeOf(json.json),
       uses: attributeUse(json.json.conditions),
@@ -186,18 +226,20 @@ function splitFile(file: string, text: string, problems: PolicyProblem[]): Analy
  * `policySetTextToParts` returns the policies sorted by the ids it generated (`policy0`,
  * `policy1`, `policy10`, … in string order), not in source order. Undo that so `<file>#<index>`
  * counts policies as a reader does; if Cedar ever changes its naming (checked by finding each
- * text at increasing offsets), keep its order, which is deterministic too.
+ * text at increasing offsets), keep its order, which is deterministic too. Returns positions in
+ * `sorted`, in source order.
  */
-function inSourceOrder(text: string, sorted: string[]): string[] {
+function inSourceOrder(text: string, sorted: string[]): number[] {
   const names = sorted.map((_, i) => `policy${i}`).sort(byCodeUnits);
-  const ordered: string[] = new Array<string>(sorted.length);
+  const ordered: number[] = new Array<number>(sorted.length);
   names.forEach((name, k) => {
-    ordered[Number(name.slice('policy'.length))] = sorted[k]!;
+    ordered[Number(name.slice('policy'.length))] = k;
   });
   let cursor = 0;
-  for (const policy of ordered) {
+  for (const k of ordered) {
+    const policy = sorted[k]!;
     const at = text.indexOf(policy, cursor);
-    if (at < 0) return sorted;
+    if (at < 0) return sorted.map((_, i) => i);
     cursor = at + policy.length;
   }
   return ordered;
@@ -218,19 +260,33 @@ function checkDuplicateIds(policies: AnalysedPolicy[], problems: PolicyProblem[]
   }
 }
 
-/** Strict validation of the whole set; internal ids keep it meaningful even with duplicate ids. */
-function validateStrict(schema: string, policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
+/**
+ * Strict validation of the whole set; internal ids (file and place, the same in the reader process)
+ * keep it meaningful even with duplicate ids.
+ */
+function validateStrict(
+  cedar: CedarReader,
+  schema: string,
+  policies: AnalysedPolicy[],
+  problems: PolicyProblem[],
+): void {
   const staticPolicies: Record<string, string> = {};
-  policies.forEach((p, i) => {
-    staticPolicies[`p${i}`] = p.info.text;
+  const byValidationId = new Map<string, AnalysedPolicy>();
+  for (const p of policies) {
+    staticPolicies[p.validationId] = p.info.text;
+    byValidationId.set(p.validationId, p);
+  }
+  const answer = cedar.validate({
+    schema,
+    policies: { staticPolicies },
+    validationSettings: { mode: 'strict' },
   });
-  const answer = validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
   if (answer.type === 'failure') {
     problems.push(...answer.errors.map((e) => ({ message: describe(e) })));
     return;
   }
   for (const v of answer.validationErrors) {
-    const p = policies[Number(v.policyId.slice(1))];
+    const p = byValidationId.get(v.policyId);
     // Cedar prefixes messages with its own (internal) policy id; the problem names the real one.
     const message = describe(v.error).replace(/^for policy `[^`]*`, /, '');
     problems.push(p === undefined ? { message } : { file: p.info.file, policyId: p.info.id, message });

@@ -39,7 +39,7 @@ import {
   type Analysis,
 } from './analysis.js';
 import { entityRefsIn, reachableEntities, uidKey } from './entities.js';
-import { Unsupported, compilePolicy } from '../compiled/compile.js';
+import { Unsupported, compilePolicy, compileSharing } from '../compiled/compile.js';
 import {
   actionGraph,
   evaluateCompiled,
@@ -91,6 +91,12 @@ export interface CedarEngineOptions {
   onDivergence?: (d: Divergence) => void;
   /** After the first divergence, every later evaluation of every set of this engine goes to cedar-wasm. */
   switchOnDivergence?: boolean;
+  /**
+   * A set whose text is at least this many UTF-16 code units is parsed and validated by cedar-wasm
+   * in a child process that exits after (ADR 0027); a smaller one in the live instance. Default
+   * `READ_IN_CHILD_FROM` (256 Ki); tests set 0 to read every set in a child.
+   */
+  readInChildFrom?: number;
   /** Fault injection for tests: rewrites a policy's JSON form before it is compiled (a compiler bug). */
   compileHook?: (json: unknown) => unknown;
 }
@@ -124,6 +130,8 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
   // Shared by every set this engine compiles: once true, the compiled evaluator is no longer used.
   const state: EngineState = { referenceOnly: false, divergences: 0 };
   const setOptions = { ...options, state };
+  const readOptions =
+    options.readInChildFrom === undefined ? {} : { readInChildFrom: options.readInChildFrom };
   let isolated: IsolatedScreen | null = null;
   const canary = createCanary();
   return {
@@ -143,11 +151,11 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
       isolated = null;
     },
     validate(source) {
-      const { problems } = analyse(source);
+      const { problems } = analyse(source, readOptions);
       return problems.length === 0 ? { ok: true } : { ok: false, problems };
     },
     compile(source) {
-      const analysis = analyse(source);
+      const analysis = analyse(source, readOptions);
       if (analysis.problems.length > 0) {
         throw new MandateError('policy_invalid', 'policy set is invalid', { details: analysis.problems });
       }
@@ -156,9 +164,16 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
   };
 }
 
-/** A preparsed slice; `id` undefined for the empty slice, which needs no Cedar call. */
+/** A slice of the set: the policies one (action, principal type) can match. */
 interface Slice {
+  /**
+   * The slice preparsed in the live cedar-wasm instance; undefined for the empty slice, which needs
+   * no Cedar call, and, with the compiled evaluator, until cedar-wasm is first asked about it (see
+   * `preparsedId`).
+   */
   id: string | undefined;
+  /** Its policies, by index into the set. */
+  members: readonly number[];
   size: number;
   /** Attribute names its policies can read; the rest of the request is not sent to Cedar. */
   names: ReadonlySet<string>;
@@ -173,8 +188,8 @@ class CedarPolicySet implements CompiledPolicySet {
   readonly actions: readonly string[];
   readonly attributeNames: ReadonlySet<string>;
 
-  private readonly analysed: readonly AnalysedPolicy[];
-  private readonly byId = new Map<string, AnalysedPolicy>();
+  private readonly analysed: readonly HeldPolicy[];
+  private readonly byId = new Map<string, HeldPolicy>();
   private readonly declared: Map<string, ActionDecl>;
   private readonly ancestors: Map<string, ReadonlySet<string>>;
   private readonly index: SliceIndex;
@@ -201,9 +216,16 @@ class CedarPolicySet implements CompiledPolicySet {
     private readonly options: CedarEngineOptions & { state: EngineState },
   ) {
     this.version = version;
-    this.analysed = analysis.policies;
-    this.policies = Object.freeze(analysis.policies.map((p) => Object.freeze({ ...p.info })));
-    for (const p of analysis.policies) this.byId.set(p.info.id, p);
+    // What a policy's evaluation, slicing and reporting read; its JSON form is only compiled (below)
+    // and is not kept: for a large set it was most of the set's heap (ADR 0027).
+    this.analysed = analysis.policies.map((p) => ({
+      info: p.info,
+      meta: p.meta,
+      scope: p.scope,
+      uses: p.uses,
+    }));
+    this.policies = Object.freeze(this.analysed.map((p) => Object.freeze({ ...p.info })));
+    for (const p of this.analysed) this.byId.set(p.info.id, p);
     this.attributeNames = new Set(analysis.policies.flatMap((p) => [...p.uses.names]));
     this.declared = analysis.actions;
     this.actions = Object.freeze([...analysis.actions.keys()].sort(byCodeUnits));
@@ -219,15 +241,17 @@ class CedarPolicySet implements CompiledPolicySet {
       CEDAR_ACTION_TYPE,
     );
     if (options.evaluator === 'compiled') {
-      this.compiled = analysis.policies.map((p) => {
-        try {
-          const json = options.compileHook ? (options.compileHook(p.json) as typeof p.json) : p.json;
-          return { policyId: p.info.id, effect: p.info.effect, run: compilePolicy(json) };
-        } catch (err) {
-          if (err instanceof Unsupported) return undefined;
-          throw err;
-        }
-      });
+      this.compiled = compileSharing(() =>
+        analysis.policies.map((p) => {
+          try {
+            const json = options.compileHook ? (options.compileHook(p.json) as typeof p.json) : p.json;
+            return { policyId: p.info.id, effect: p.info.effect, run: compilePolicy(json) };
+          } catch (err) {
+            if (err instanceof Unsupported) return undefined;
+            throw err;
+          }
+        }),
+      );
     }
   }
 
@@ -371,7 +395,7 @@ class CedarPolicySet implements CompiledPolicySet {
       const slice = pick();
       size = slice.size;
       const sentContext = slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context);
-      if (slice.id === undefined) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
+      if (slice.size === 0) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
       if (slice.compiled !== undefined && !reference && !this.options.state.referenceOnly) {
         const answer = this.runCompiled(slice.compiled, {
           principal,
@@ -402,7 +426,7 @@ class CedarPolicySet implements CompiledPolicySet {
           ...reachableEntities(entities, [principal, resource, ...entityRefsIn(sentContext)], slice.names),
           ...this.actionEntitiesFor(request.action),
         ],
-        preparsedPolicySetId: slice.id,
+        preparsedPolicySetId: this.preparsedId(slice),
       };
       if (this.memoEntries === 0) return this.interpret(statefulIsAuthorized(call), size);
       // Cedar is a pure function of this call (the preparsed slice it names never changes, and it
@@ -466,7 +490,7 @@ class CedarPolicySet implements CompiledPolicySet {
         message: e.error.message,
       }))
       .sort((a, b) => byCodeUnits(a.policyId, b.policyId) || byCodeUnits(a.message, b.message));
-    const reasons: AnalysedPolicy[] = [];
+    const reasons: HeldPolicy[] = [];
     for (const id of [...diagnostics.reason].sort(byCodeUnits)) {
       const p = this.byId.get(id);
       // SECURITY: fail closed — a determining policy we do not know cannot justify anything.
@@ -498,18 +522,11 @@ class CedarPolicySet implements CompiledPolicySet {
   }
 
   private preparse(members: number[]): Slice {
-    if (members.length === 0) return { id: undefined, size: 0, names: new Set(), wholeContext: false };
+    if (members.length === 0)
+      return { id: undefined, members, size: 0, names: new Set(), wholeContext: false };
     const signature = members.join(',');
     const known = this.sliceByMembers.get(signature);
     if (known !== undefined) return known;
-    const id = `${this.idPrefix}:${this.preparsed.length}`;
-    const staticPolicies: Record<string, string> = {};
-    for (const i of members) staticPolicies[this.analysed[i]!.info.id] = this.analysed[i]!.info.text;
-    const answer = preparsePolicySet(id, { staticPolicies });
-    if (answer.type === 'failure') {
-      throw new Error(`slice could not be prepared: ${answer.errors.map((e) => e.message).join('; ')}`);
-    }
-    this.preparsed.push(id);
     const names = new Set<string>();
     let wholeContext = false;
     for (const i of members) {
@@ -517,13 +534,32 @@ class CedarPolicySet implements CompiledPolicySet {
       for (const n of uses.names) names.add(n);
       wholeContext ||= uses.wholeContext;
     }
-    const slice: Slice = { id, size: members.length, names, wholeContext };
+    const slice: Slice = { id: undefined, members, size: members.length, names, wholeContext };
     if (this.compiled !== undefined) {
       const compiled = members.map((i) => this.compiled![i]);
       if (compiled.every((c) => c !== undefined)) slice.compiled = compiled;
     }
+    // A slice the compiled evaluator answers is preparsed in cedar-wasm only once cedar-wasm is
+    // asked about it (a fallback, a verification, the reference engine after a divergence): the
+    // live instance's memory, which never shrinks, holds only what it was asked for (ADR 0027).
+    if (slice.compiled === undefined) this.preparsedId(slice);
     this.sliceByMembers.set(signature, slice);
     return slice;
+  }
+
+  /** The slice's preparsed set in the live instance, preparsed now if it was not yet. */
+  private preparsedId(slice: Slice): string {
+    if (slice.id !== undefined) return slice.id;
+    const id = `${this.idPrefix}:${this.preparsed.length}`;
+    const staticPolicies: Record<string, string> = {};
+    for (const i of slice.members) staticPolicies[this.analysed[i]!.info.id] = this.analysed[i]!.info.text;
+    const answer = preparsePolicySet(id, { staticPolicies });
+    if (answer.type === 'failure') {
+      throw new Error(`slice could not be prepared: ${answer.errors.map((e) => e.message).join('; ')}`);
+    }
+    this.preparsed.push(id);
+    slice.id = id;
+    return id;
   }
 
   /** The request action and all its groups, with parents from the schema (Cedar needs each hop). */
@@ -544,6 +580,9 @@ class CedarPolicySet implements CompiledPolicySet {
   }
 }
 
+/** What a compiled set keeps of each analysed policy. */
+type HeldPolicy = Omit<AnalysedPolicy, 'json' | 'validationId'>;
+
 /** A remembered answer is shared between decisions: nobody may change it. */
 function freezeEvaluation(e: PolicyEvaluation): PolicyEvaluation {
   for (const s of e.satisfied) {
@@ -557,7 +596,7 @@ function freezeEvaluation(e: PolicyEvaluation): PolicyEvaluation {
   return Object.freeze(e);
 }
 
-function satisfied(p: AnalysedPolicy): SatisfiedPolicy {
+function satisfied(p: HeldPolicy): SatisfiedPolicy {
   const out: SatisfiedPolicy = { policyId: p.info.id, effect: p.info.effect };
   if (p.meta.reason !== undefined) out.reason = p.meta.reason;
   if (p.meta.approval !== undefined) out.approval = { ...p.meta.approval, policyId: p.info.id };

@@ -13,11 +13,26 @@ import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 
 type Cedar = typeof CedarWasm;
 
-const require = createRequire(import.meta.url);
-/** The file of the nodejs build; its `require.cache` entry is dropped to load a fresh instance. */
-export const CEDAR_WASM_PATH = require.resolve('@cedar-policy/cedar-wasm/nodejs');
+/** The file of the nodejs build; each load of it is a fresh instance. */
+export const CEDAR_WASM_PATH = createRequire(import.meta.url).resolve('@cedar-policy/cedar-wasm/nodejs');
 
-let instance = require(CEDAR_WASM_PATH) as Cedar;
+/**
+ * A fresh cedar-wasm instance: once replaced, the old one, its linear memory (which never shrinks)
+ * and its glue are garbage. Hence a `require` of its own each time (Node lists every module a
+ * `require` loaded among its `children`, so a shared one kept each replaced instance alive) and no
+ * entry left in `require.cache`.
+ */
+function loadInstance(): Cedar {
+  const load = createRequire(import.meta.url);
+  delete load.cache[CEDAR_WASM_PATH];
+  try {
+    return load(CEDAR_WASM_PATH) as Cedar;
+  } finally {
+    delete load.cache[CEDAR_WASM_PATH];
+  }
+}
+
+let instance = loadInstance();
 let generation = 0;
 
 /**
@@ -25,8 +40,7 @@ let generation = 0;
  * preparsed policy set lives in the old instance and is gone: compiled sets must be compiled again.
  */
 export function reinstantiateCedar(): number {
-  delete require.cache[CEDAR_WASM_PATH];
-  instance = require(CEDAR_WASM_PATH) as Cedar;
+  instance = loadInstance();
   return ++generation;
 }
 
@@ -34,6 +48,12 @@ export function reinstantiateCedar(): number {
 export function cedarGeneration(): number {
   return generation;
 }
+
+/** The cedar-wasm calls that read a policy set source: parse, JSON forms, strict validation. */
+export type CedarReader = Pick<
+  Cedar,
+  'checkParseSchema' | 'schemaToJson' | 'policySetTextToParts' | 'policyToJson' | 'validate'
+>;
 
 export const checkParseSchema: Cedar['checkParseSchema'] = (s) => instance.checkParseSchema(s);
 // Not used on the decision path (it re-parses the text on every call): the bench's raw baseline.
@@ -46,6 +66,15 @@ export const schemaToJson: Cedar['schemaToJson'] = (s) => instance.schemaToJson(
 export const statefulIsAuthorized: Cedar['statefulIsAuthorized'] = (c) => instance.statefulIsAuthorized(c);
 export const validate: Cedar['validate'] = (c) => instance.validate(c);
 
+/** The live instance as a {@link CedarReader}. */
+export const liveReader: CedarReader = {
+  checkParseSchema,
+  schemaToJson,
+  policySetTextToParts,
+  policyToJson,
+  validate,
+};
+
 export type {
   AuthorizationAnswer,
   CedarValueJson,
@@ -54,4 +83,6 @@ export type {
   EntityUidJson,
   PolicyJson,
   StatefulAuthorizationCall,
+  ValidationAnswer,
+  ValidationCall,
 } from '@cedar-policy/cedar-wasm/nodejs';

@@ -63,20 +63,69 @@ export function compilePolicy(json: {
   conditions: readonly { kind: string; body: unknown }[];
 }): CompiledPolicy {
   const parts: CompiledPolicy[] = [];
-  const principal = compileScope(json.principal, 'principal');
-  const action = compileActionScope(json.action);
-  const resource = compileScope(json.resource, 'resource');
+  const principal = share('principal', json.principal, () => compileScope(json.principal, 'principal'));
+  const action = share('action', json.action, () => compileActionScope(json.action));
+  const resource = share('resource', json.resource, () => compileScope(json.resource, 'resource'));
   for (const s of [principal, action, resource]) if (s !== undefined) parts.push(s);
   for (const c of json.conditions) {
-    const body = compileExpr(c.body);
-    if (c.kind === 'when') parts.push((env) => asBool(body(env), 'when'));
-    else if (c.kind === 'unless') parts.push((env) => !asBool(body(env), 'unless'));
-    else throw new Unsupported(`condition kind ${String(c.kind)}`);
+    const kind = c.kind;
+    if (kind !== 'when' && kind !== 'unless') throw new Unsupported(`condition kind ${String(kind)}`);
+    parts.push(share(kind, c.body, () => condition(kind, compileExpr(c.body))));
   }
+  return allOf(parts);
+}
+
+// The closures a policy keeps are made in functions of their own, which see only what the closure
+// needs: a closure made in `compilePolicy` would keep its scope, the policy's whole JSON form, alive.
+function condition(kind: 'when' | 'unless', body: Expr): CompiledPolicy {
+  return kind === 'when' ? (env) => asBool(body(env), 'when') : (env) => !asBool(body(env), 'unless');
+}
+
+function allOf(parts: readonly CompiledPolicy[]): CompiledPolicy {
   return (env) => {
     for (const p of parts) if (!p(env)) return false;
     return true;
   };
+}
+
+/**
+ * Closures already made for the set being compiled, by the kind and JSON text of what they compile;
+ * set only inside {@link compileSharing}.
+ */
+let shared: Map<string, unknown> | undefined;
+
+/**
+ * Runs `compile` (which compiles a set's policies) so that identical scopes and expressions of the
+ * set get one closure between them instead of one each: policies of a large set repeat the same
+ * tests (`principal has tenant && principal.tenant == resource.tenant`, a role, a threshold), and
+ * the closures were most of a compiled set's heap (ADR 0027). A closure is a pure function of the
+ * evaluation's `Env` — it holds no state of its policy — so a shared one answers exactly as its
+ * copies did. The table is dropped when `compile` returns.
+ */
+export function compileSharing<T>(compile: () => T): T {
+  const outer = shared;
+  shared = new Map();
+  try {
+    return compile();
+  } finally {
+    shared = outer;
+  }
+}
+
+/** `make()`, or the closure it made earlier in this set for the same kind and JSON. */
+function share<T>(kind: string, json: unknown, make: () => T): T {
+  if (shared === undefined) return make();
+  let key: string;
+  try {
+    key = `${kind} ${JSON.stringify(json)}`;
+  } catch {
+    // Not JSON text (a BigInt, a cycle): compiled on its own.
+    return make();
+  }
+  if (shared.has(key)) return shared.get(key) as T;
+  const made = make();
+  shared.set(key, made);
+  return made;
 }
 
 function entityOf(json: unknown): Ref {
@@ -141,6 +190,10 @@ function binary(json: unknown): [Expr, Expr] {
 const RESERVED_RECORD_KEYS = new Set(['__entity', '__extn', '__expr', '__proto__']);
 
 export function compileExpr(node: unknown): Expr {
+  return share('expr', node, () => compileNode(node));
+}
+
+function compileNode(node: unknown): Expr {
   if (typeof node !== 'object' || node === null) throw new Unsupported('expression form');
   const keys = Object.keys(node);
   if (keys.length !== 1) throw new Unsupported('expression form');

@@ -1,0 +1,154 @@
+import { spawnSync } from 'node:child_process';
+import { deserialize, serialize } from 'node:v8';
+import type { PolicySetSource } from '../port.js';
+import { CEDAR_WASM_PATH, type CedarReader } from './wasm.js';
+
+/**
+ * ADR 0027: reading a large policy set in a child process of its own, so that what it costs the
+ * process — cedar-wasm's linear memory, which grows by about 5 KiB per policy while the set is
+ * parsed and strictly validated and never shrinks, and the optimised wasm code and compiler
+ * memory of that work — goes away with the child instead of staying for the life of the node.
+ *
+ * The child makes exactly the cedar-wasm calls the analysis makes (policy/cedar/analysis.ts) with
+ * the same build of cedar-wasm, and hands back the answers; the analysis then runs here as always,
+ * over a {@link CedarReader} that serves those answers for the exact inputs they were computed for
+ * and throws for anything else. So nothing is decided differently: the answers are cedar-wasm's,
+ * and a call the child did not make (or a child that failed) is an analysis that failed, which
+ * refuses the set (fail closed).
+ *
+ * Plain CommonJS passed as source (`-e`), so it runs the same from `src/` under test and from
+ * `dist/`, like the screening worker (isolated.ts). Files arrive in the analysis's order; each
+ * policy's id in the validation call is `p<file>_<part>` (its position in the file's
+ * `policySetTextToParts` answer), which the analysis uses as well.
+ */
+const CHILD_SOURCE = `
+const v8 = require('node:v8');
+const job = v8.deserialize(require('node:fs').readFileSync(0));
+const cedar = require(job.wasmPath);
+const out = { parts: [], json: [] };
+try {
+  out.checkParseSchema = cedar.checkParseSchema(job.schema);
+  let complete = out.checkParseSchema.type === 'success';
+  if (complete) {
+    out.schemaToJson = cedar.schemaToJson(job.schema);
+    complete = out.schemaToJson.type === 'success';
+  }
+  const staticPolicies = {};
+  job.files.forEach((text, f) => {
+    const parts = cedar.policySetTextToParts(text);
+    out.parts.push([text, parts]);
+    if (parts.type !== 'success' || parts.policy_templates.length > 0) { complete = false; return; }
+    parts.policies.forEach((policy, k) => {
+      const json = cedar.policyToJson(policy);
+      out.json.push([policy, json]);
+      if (json.type !== 'success') complete = false;
+      staticPolicies['p' + f + '_' + k] = policy;
+    });
+  });
+  if (complete) {
+    const call = { schema: job.schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } };
+    out.validate = [call, cedar.validate(call)];
+  }
+} catch (err) {
+  out.thrown = String((err && err.message) || err);
+}
+process.stdout.write(v8.serialize(out));
+`;
+
+interface ChildAnswers {
+  checkParseSchema?: ReturnType<CedarReader['checkParseSchema']>;
+  schemaToJson?: ReturnType<CedarReader['schemaToJson']>;
+  parts: [string, ReturnType<CedarReader['policySetTextToParts']>][];
+  json: [string, ReturnType<CedarReader['policyToJson']>][];
+  validate?: [Parameters<CedarReader['validate']>[0], ReturnType<CedarReader['validate']>];
+  /** What cedar-wasm threw, when it did; every call after it was not made. */
+  thrown?: string;
+}
+
+/** The validation call's id of the `part`-th policy of `policySetTextToParts` of the `file`-th file. */
+export function validationId(file: number, part: number): string {
+  return `p${file}_${part}`;
+}
+
+/** Options of {@link readInChild}. */
+export interface ReadInChildOptions {
+  /** The child is killed (and the set refused) after this long; default 10 minutes. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs the analysis's cedar-wasm calls over `files` (the set's texts in the analysis's order) and
+ * the schema in a child process; returns a reader that answers them. Throws when the child could
+ * not do it.
+ */
+export function readInChild(
+  source: PolicySetSource,
+  files: readonly string[],
+  options: ReadInChildOptions = {},
+): CedarReader {
+  const r = spawnSync(process.execPath, ['--no-turbo-inlining', '-e', CHILD_SOURCE], {
+    input: serialize({ wasmPath: CEDAR_WASM_PATH, schema: source.schema, files }),
+    maxBuffer: 2 ** 31 - 1,
+    timeout: options.timeoutMs ?? 600_000,
+    windowsHide: true,
+  });
+  if (r.error !== undefined) throw new Error(`the policy reader process failed: ${r.error.message}`);
+  if (r.status !== 0) {
+    const why = r.signal ?? `exit code ${r.status}`;
+    const last = r.stderr.toString('utf8').trim().split('\n').pop() ?? '';
+    throw new Error(`the policy reader process failed (${why})${last ? `: ${last}` : ''}`);
+  }
+  return replay(source.schema, deserialize(r.stdout) as ChildAnswers);
+}
+
+/** A reader that answers from `answers` for exactly the inputs they were computed for. */
+function replay(schema: string, answers: ChildAnswers): CedarReader {
+  const parts = new Map(answers.parts);
+  const json = new Map(answers.json);
+  const missing = (what: string): Error =>
+    new Error(answers.thrown ?? `the policy reader process did not read ${what}`);
+  return {
+    checkParseSchema(s) {
+      if (s !== schema || answers.checkParseSchema === undefined) throw missing('this schema');
+      return answers.checkParseSchema;
+    },
+    schemaToJson(s) {
+      if (s !== schema || answers.schemaToJson === undefined) throw missing('this schema');
+      return answers.schemaToJson;
+    },
+    policySetTextToParts(text) {
+      const answer = parts.get(text);
+      if (answer === undefined) throw missing('this file');
+      return answer;
+    },
+    policyToJson(policy) {
+      const answer = typeof policy === 'string' ? json.get(policy) : undefined;
+      if (answer === undefined) throw missing('this policy');
+      return answer;
+    },
+    validate(call) {
+      // SECURITY: fail closed — the recorded answer is only ever the answer to the very same call.
+      if (answers.validate === undefined || !sameCall(call, answers.validate[0])) throw missing('this set');
+      return answers.validate[1];
+    },
+  };
+}
+
+function sameCall(
+  a: Parameters<CedarReader['validate']>[0],
+  b: Parameters<CedarReader['validate']>[0],
+): boolean {
+  if (a.schema !== b.schema || a.validationSettings?.mode !== b.validationSettings?.mode) return false;
+  const pa = a.policies.staticPolicies;
+  const pb = b.policies.staticPolicies;
+  if (typeof pa !== 'object' || pa === null || Array.isArray(pa)) return false;
+  if (typeof pb !== 'object' || pb === null || Array.isArray(pb)) return false;
+  const ta = pa as Record<string, unknown>;
+  const tb = pb as Record<string, unknown>;
+  const keys = Object.keys(ta);
+  if (keys.length !== Object.keys(tb).length) return false;
+  for (const k of keys) {
+    if (!Object.hasOwn(tb, k) || typeof ta[k] !== 'string' || ta[k] !== tb[k]) return false;
+  }
+  return a.policies.templates === undefined && a.policies.templateLinks === undefined;
+}
