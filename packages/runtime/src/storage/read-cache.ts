@@ -17,6 +17,8 @@ export interface ReadCacheStats {
   misses: number;
   /** Epoch reads sent to the store (concurrent calls share one where it is safe). */
   epochReads: number;
+  /** Calls answered with an epoch read of their own turn of the event loop. */
+  turnShared: number;
   /** Times a new epoch emptied the cache. */
   invalidations: number;
   entries: number;
@@ -40,7 +42,7 @@ interface Slot<T> {
 /** Wraps `store` so its hot reads are cached behind its cache epoch. */
 export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCachedStore {
   const maxEntries = Math.max(1, Math.floor(opts.maxEntries ?? 10_000));
-  const stats = { hits: 0, misses: 0, epochReads: 0, invalidations: 0 };
+  const stats = { hits: 0, misses: 0, epochReads: 0, turnShared: 0, invalidations: 0 };
   const maps = {
     keys: new Map<string, Slot<ApiKeyRecord>>(),
     agents: new Map<string, Slot<Agent>>(),
@@ -67,7 +69,7 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
     p.then(done, done);
     return p;
   };
-  const freshEpoch = (): Promise<number> => {
+  const sharedRead = (): Promise<number> => {
     if (!inFlight) return readEpoch();
     if (!next) {
       const current = inFlight;
@@ -78,6 +80,28 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
       });
     }
     return next;
+  };
+  // Within one turn of the event loop (one I/O callback and the microtasks it runs) every call
+  // may share one epoch read started in that turn: whatever the turn handles arrived before the
+  // turn began — its bytes were read at the start of the callback, or in an earlier one — so a
+  // read started during the turn started after each of those requests arrived. The turn ends when
+  // its microtasks are drained, which is when a tick queued from them runs. A write through this
+  // store ends the sharing at once, so a call that reads after its own write sees it.
+  let turnEpoch: Promise<number> | null = null;
+  const endTurn = () => {
+    turnEpoch = null;
+  };
+  const freshEpoch = (): Promise<number> => {
+    if (turnEpoch) {
+      stats.turnShared++;
+      return turnEpoch;
+    }
+    const p = sharedRead();
+    turnEpoch = p;
+    process.nextTick(() => {
+      if (turnEpoch === p) turnEpoch = null;
+    });
+    return p;
   };
 
   const observe = (epoch: number): void => {
@@ -113,7 +137,20 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
     return value;
   }
 
-  const cachedStore: ReadCachedStore = Object.assign(Object.create(store) as Store, {
+  // Every other method may write: each call ends the turn's shared epoch, before and after.
+  const passThrough: Record<string, unknown> = {};
+  for (const name of Object.keys(store) as (keyof Store)[]) {
+    const method = store[name];
+    if (typeof method !== 'function' || CACHED_READS.has(name)) continue;
+    passThrough[name] = (...args: unknown[]) => {
+      endTurn();
+      const out = (method as (...a: unknown[]) => unknown).apply(store, args);
+      if (out instanceof Promise) return out.finally(endTurn);
+      endTurn();
+      return out;
+    };
+  }
+  const cachedStore: ReadCachedStore = Object.assign(Object.create(store) as Store, passThrough, {
     kind: store.kind,
     findApiKeyByHash: (hash: string) => cached(maps.keys, hash, () => store.findApiKeyByHash(hash)),
     getAgent: (id: string) => cached(maps.agents, id, () => store.getAgent(id)),
@@ -134,6 +171,17 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
   });
   return cachedStore;
 }
+
+/** The reads this cache serves; every other method of the store passes through. */
+const CACHED_READS: ReadonlySet<string> = new Set([
+  'cacheEpoch',
+  'findApiKeyByHash',
+  'getAgent',
+  'getUser',
+  'getResource',
+  'getGrant',
+  'listGrants',
+]);
 
 function grantFilterKey(f: GrantFilter): string | null {
   const { user, agent, includeRevoked, ...rest } = f;

@@ -39,6 +39,9 @@ const grant = (id: string, over: Partial<GrantRecord> = {}): GrantRecord => ({
   ...over,
 });
 
+/** A later turn of the event loop: where a request sent after a change made past the cache is read. */
+const nextTurn = () => new Promise((r) => setTimeout(r, 0));
+
 /** The memory store with a count of the row reads that reached it. */
 function counted(): { raw: Store; reads: () => number } {
   const raw = createMemoryStore();
@@ -88,10 +91,13 @@ describe('read cache (ADR 0026)', () => {
     expect((await store.listGrants({ user: 'alice', agent: 'bot' })).map((g) => g.id)).toEqual(['g1']);
     // Changed on the store underneath, not through the cache.
     await raw.revokeApiKey('k1', '2025-02-01T00:00:00.000Z');
+    await nextTurn();
     expect((await store.findApiKeyByHash('h1'))?.revokedAt).toBe('2025-02-01T00:00:00.000Z');
     await raw.putEntities({ agents: [agent('suspended')], users: [], resources: [] });
+    await nextTurn();
     expect((await store.getAgent('bot'))?.status).toBe('suspended');
     await raw.revokeGrant('g1', '2025-02-01T00:00:00.000Z');
+    await nextTurn();
     expect(await store.listGrants({ user: 'alice', agent: 'bot' })).toEqual([]);
     expect(
       (await store.listGrants({ user: 'alice', agent: 'bot', includeRevoked: true }))[0]?.revokedAt,
@@ -106,6 +112,7 @@ describe('read cache (ADR 0026)', () => {
     const store = withReadCache(frozenEpoch);
     await store.findApiKeyByHash('h1');
     await raw.revokeApiKey('k1', '2025-02-01T00:00:00.000Z');
+    await nextTurn();
     expect((await store.findApiKeyByHash('h1'))?.revokedAt).toBeNull();
   });
 
@@ -124,8 +131,10 @@ describe('read cache (ADR 0026)', () => {
     const store = withReadCache(slow);
     const first = store.findApiKeyByHash('h1'); // its epoch read is now in flight
     await Promise.resolve();
-    // The key is revoked, then a second call arrives while the first epoch read is still out.
+    // The key is revoked, then — in a later turn of the event loop, as a request sent after the
+    // revocation would be — a second call arrives while the first epoch read is still out.
     await raw.revokeApiKey('k1', '2025-02-01T00:00:00.000Z');
+    await new Promise((r) => setTimeout(r, 0));
     const second = store.findApiKeyByHash('h1');
     const third = store.findApiKeyByHash('h1'); // arrives with the second: shares its read
     pending.shift()!();
@@ -138,6 +147,33 @@ describe('read cache (ADR 0026)', () => {
     expect(epochReads).toBe(2);
   });
 
+  it('calls of one turn share one epoch read; the next turn reads again', async () => {
+    const { raw } = counted();
+    await raw.putEntities({ agents: [agent()], users: [], resources: [] });
+    await raw.putApiKey(key());
+    const store = withReadCache(raw);
+    await Promise.all([store.findApiKeyByHash('h1'), store.getAgent('bot'), store.getAgent('bot')]);
+    await store.getAgent('bot');
+    expect(store.readCacheStats().epochReads).toBe(1);
+    await new Promise((r) => setTimeout(r, 0));
+    await store.getAgent('bot');
+    expect(store.readCacheStats().epochReads).toBe(2);
+  });
+
+  it("a write through the store ends the turn's sharing: a call sees its own write", async () => {
+    const { raw } = counted();
+    await raw.putApiKey(key());
+    const store = withReadCache(raw);
+    expect((await store.findApiKeyByHash('h1'))?.revokedAt).toBeNull();
+    // Same turn: without the write ending the sharing, the epoch read before it would serve the old row.
+    await store.revokeApiKey('k1', '2025-02-01T00:00:00.000Z');
+    expect((await store.findApiKeyByHash('h1'))?.revokedAt).toBe('2025-02-01T00:00:00.000Z');
+    await store.putEntities({ agents: [agent()], users: [], resources: [] });
+    expect((await store.getAgent('bot'))?.status).toBe('active');
+    await store.putEntities({ agents: [agent('suspended')], users: [], resources: [] });
+    expect((await store.getAgent('bot'))?.status).toBe('suspended');
+  });
+
   it('an epoch that goes back (a database restored under the node) empties the cache too', async () => {
     const { raw, reads } = counted();
     await raw.putEntities({ agents: [agent()], users: [], resources: [] });
@@ -146,11 +182,14 @@ describe('read cache (ADR 0026)', () => {
     const store = withReadCache(scripted);
     await store.getAgent('bot'); // kept under 5
     const n = reads();
+    await nextTurn();
     await store.getAgent('bot');
     expect(reads()).toBe(n);
+    await nextTurn();
     epoch = 3; // restored: the rows kept under 5 are not known to be current
     await store.getAgent('bot');
     expect(reads()).toBe(n + 1);
+    await nextTurn();
     epoch = 5; // back to a value seen before, with other rows behind it: read again
     await raw.putEntities({ agents: [agent('suspended')], users: [], resources: [] });
     expect((await store.getAgent('bot'))?.status).toBe('suspended');
@@ -165,6 +204,7 @@ describe('read cache (ADR 0026)', () => {
       getAgent: async (id: string) => {
         // While this row is being read, the epoch moves and another call sees it.
         epoch = 2;
+        await nextTurn();
         await store.getUser('nobody');
         return raw.getAgent(id);
       },
@@ -172,6 +212,7 @@ describe('read cache (ADR 0026)', () => {
     const store = withReadCache(slowRow);
     await store.getAgent('bot'); // read under 1; 2 was seen meanwhile: not kept
     const n = reads();
+    await nextTurn();
     await store.getAgent('bot');
     expect(reads()).toBeGreaterThan(n);
   });
@@ -228,6 +269,7 @@ describe('read cache (ADR 0026)', () => {
     const store = withReadCache(flaky);
     await store.findApiKeyByHash('h1');
     fail = true;
+    await nextTurn();
     await expect(store.findApiKeyByHash('h1')).rejects.toThrow('store away');
   });
 });
