@@ -56,27 +56,83 @@ export class Unsupported extends Error {
 
 type Json = Record<string, unknown>;
 
-export function compilePolicy(json: {
+/** Cedar's JSON form of one policy, as far as the compiler reads it. */
+export interface PolicyJsonForm {
   principal: unknown;
   action: unknown;
   resource: unknown;
   conditions: readonly { kind: string; body: unknown }[];
-}): CompiledPolicy {
-  const parts: CompiledPolicy[] = [];
+}
+
+/**
+ * A principal or resource scope: `all` (unconstrained), `type` (`is T` alone: decided by the
+ * entity type, which the request fixes) or `dynamic` (`==`, `in`, `is … in`: a test per request).
+ */
+export type ScopePart =
+  | { kind: 'all' }
+  | { kind: 'type'; type: string }
+  | { kind: 'dynamic'; test: CompiledPolicy };
+
+/**
+ * A compiled policy in its parts, in Cedar's order: principal, action and resource scope, then the
+ * conditions. The action scope reads only the request's action and the schema's action groups
+ * (policy/compiled/request.ts), so, like a `type` scope, it can be decided once per request shape.
+ */
+export interface PolicyParts {
+  principal: ScopePart;
+  /** undefined: unconstrained. */
+  action: CompiledPolicy | undefined;
+  resource: ScopePart;
+  /** `when` / `unless` bodies, in source order, each true when it lets the policy apply. */
+  conditions: CompiledPolicy[];
+}
+
+/** Compiles a policy into its {@link PolicyParts}. Throws {@link Unsupported}. */
+export function compilePolicyParts(json: PolicyJsonForm): PolicyParts {
   const principal = compileScope(json.principal, 'principal');
   const action = compileActionScope(json.action);
   const resource = compileScope(json.resource, 'resource');
-  for (const s of [principal, action, resource]) if (s !== undefined) parts.push(s);
+  const conditions: CompiledPolicy[] = [];
   for (const c of json.conditions) {
     const body = compileExpr(c.body);
-    if (c.kind === 'when') parts.push((env) => asBool(body(env), 'when'));
-    else if (c.kind === 'unless') parts.push((env) => !asBool(body(env), 'unless'));
+    if (c.kind === 'when') conditions.push((env) => asBool(body(env), 'when'));
+    else if (c.kind === 'unless') conditions.push((env) => !asBool(body(env), 'unless'));
     else throw new Unsupported(`condition kind ${String(c.kind)}`);
   }
+  return { principal, action, resource, conditions };
+}
+
+/** The scope test of a principal or resource scope part; undefined when unconstrained. */
+export function scopeTest(part: ScopePart, v: 'principal' | 'resource'): CompiledPolicy | undefined {
+  switch (part.kind) {
+    case 'all':
+      return undefined;
+    case 'type': {
+      const type = part.type;
+      return (env) => env[v].__entity.type === type;
+    }
+    case 'dynamic':
+      return part.test;
+  }
+}
+
+/** All of `parts` in order (a conjunction that stops at the first false). */
+export function allOf(parts: readonly CompiledPolicy[]): CompiledPolicy {
+  if (parts.length === 0) return () => true;
+  if (parts.length === 1) return parts[0]!;
   return (env) => {
     for (const p of parts) if (!p(env)) return false;
     return true;
   };
+}
+
+/** Compiles a whole policy: true when satisfied. Throws {@link Unsupported}. */
+export function compilePolicy(json: PolicyJsonForm): CompiledPolicy {
+  const p = compilePolicyParts(json);
+  const parts: CompiledPolicy[] = [];
+  for (const s of [scopeTest(p.principal, 'principal'), p.action, scopeTest(p.resource, 'resource')])
+    if (s !== undefined) parts.push(s);
+  return allOf([...parts, ...p.conditions]);
 }
 
 function entityOf(json: unknown): Ref {
@@ -87,31 +143,30 @@ function entityOf(json: unknown): Ref {
   return { type: r.type, id: r.id };
 }
 
-/** `undefined` for an unconstrained scope. */
-function compileScope(json: unknown, v: 'principal' | 'resource'): CompiledPolicy | undefined {
+function compileScope(json: unknown, v: 'principal' | 'resource'): ScopePart {
   const s = json as Json;
   const ref = (env: Env) => env[v].__entity;
   switch (s.op) {
     case 'All':
-      return undefined;
+      return { kind: 'all' };
     case '==': {
       if (!('entity' in s)) throw new Unsupported(`${v} scope slot`);
       const target = entityOf(s.entity);
-      return (env) => sameRef(ref(env), target);
+      return { kind: 'dynamic', test: (env) => sameRef(ref(env), target) };
     }
     case 'in': {
       if (!('entity' in s)) throw new Unsupported(`${v} scope slot`);
       const target = entityOf(s.entity);
-      return (env) => env.isIn(ref(env), target);
+      return { kind: 'dynamic', test: (env) => env.isIn(ref(env), target) };
     }
     case 'is': {
       const type = s.entity_type;
       if (typeof type !== 'string') throw new Unsupported(`${v} is`);
-      if (s.in === undefined) return (env) => ref(env).type === type;
+      if (s.in === undefined) return { kind: 'type', type };
       const inner = s.in as Json;
       if (!('entity' in inner)) throw new Unsupported(`${v} scope slot`);
       const target = entityOf(inner.entity);
-      return (env) => ref(env).type === type && env.isIn(ref(env), target);
+      return { kind: 'dynamic', test: (env) => ref(env).type === type && env.isIn(ref(env), target) };
     }
     default:
       throw new Unsupported(`${v} scope ${String(s.op)}`);

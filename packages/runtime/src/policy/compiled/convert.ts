@@ -1,0 +1,132 @@
+/**
+ * The request conversion of the compiled evaluator's fast path: in one walk, what
+ * policy/cedar/values.ts (`toCedarRecord`, `toCedarEntities`) makes of the request, and what
+ * request.ts's scan checks of it, without a path or an exception per value.
+ *
+ * It handles the common case only and gives up — `undefined` — on anything else: then the request
+ * takes the general path, which converts it again with the reference conversion (and its exact
+ * error) and scans it. So its output, when it has one, is exactly the reference conversion's output
+ * (the same keys in the same order, the same values), and holds nothing the scan would refuse.
+ * Tests hold it to that (test/policy/compiled-fast.test.ts).
+ */
+import type { EntityJson } from '../cedar/wasm.js';
+import type { PolicyEntity } from '../port.js';
+import { DECIMAL_ARG, type Ref } from './values.js';
+import { plainTypeName } from './request.js';
+
+/** values.ts's bound on nesting; deeper values take the general path (which refuses them). */
+const MAX_DEPTH = 64;
+
+/** Thrown inside this module only: "not the common case", caught by {@link convertPlain}. */
+const GIVE_UP: unique symbol = Symbol('give up');
+
+export interface PlainRequest {
+  context: Record<string, unknown>;
+  entities: EntityJson[];
+}
+
+/**
+ * The request's context and entities converted as the reference conversion converts them, with
+ * every value and reference also passing the compiled evaluator's scan; or undefined when the
+ * general path must do it (any value it would refuse or convert specially, any escape other than a
+ * plain entity reference, a `__proto__` key, an action entity, a type name the scan refuses).
+ */
+export function convertPlain(
+  context: unknown,
+  entities: readonly PolicyEntity[],
+  actionType: string,
+): PlainRequest | undefined {
+  try {
+    if (!Array.isArray(entities)) return undefined;
+    const converted: EntityJson[] = new Array<EntityJson>(entities.length);
+    for (let i = 0; i < entities.length; i++) {
+      const e = entities[i] as PolicyEntity | null;
+      if (typeof e !== 'object' || e === null || !Array.isArray(e.parents)) return undefined;
+      const uid = ref(e.uid);
+      // SECURITY: action entities come from the schema only; the general path refuses them.
+      if (uid.type === actionType) return undefined;
+      const attrs = record(e.attrs, 0);
+      const parents = e.parents.map(ref);
+      converted[i] = { uid, attrs, parents } as EntityJson;
+    }
+    return { context: record(context, 0), entities: converted };
+  } catch (err) {
+    if (err === GIVE_UP) return undefined;
+    throw err;
+  }
+}
+
+/** Two entities with one uid (the general path refuses the request, naming them). */
+export function hasDuplicateUid(entities: readonly EntityJson[]): boolean {
+  for (let i = 1; i < entities.length; i++) {
+    const a = entities[i]!.uid as Ref;
+    for (let j = 0; j < i; j++) {
+      const b = entities[j]!.uid as Ref;
+      if (a.id === b.id && a.type === b.type) return true;
+    }
+  }
+  return false;
+}
+
+function ref(r: unknown): Ref {
+  const o = r as { type?: unknown; id?: unknown } | null;
+  if (typeof o !== 'object' || o === null) throw GIVE_UP;
+  const { type, id } = o;
+  if (typeof type !== 'string' || typeof id !== 'string') throw GIVE_UP;
+  if (!id.isWellFormed() || !plainTypeName(type)) throw GIVE_UP;
+  return { type, id };
+}
+
+function record(r: unknown, depth: number): Record<string, unknown> {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw GIVE_UP;
+  return fields(r as Record<string, unknown>, Object.keys(r), depth);
+}
+
+function fields(r: Record<string, unknown>, keys: readonly string[], depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const v = r[key];
+    if (v === undefined) continue;
+    if (key === '__proto__' || !key.isWellFormed()) throw GIVE_UP;
+    out[key] = value(v, depth + 1);
+  }
+  return out;
+}
+
+function value(v: unknown, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw GIVE_UP;
+  switch (typeof v) {
+    case 'string':
+      if (!v.isWellFormed()) throw GIVE_UP;
+      return v;
+    case 'boolean':
+      return v;
+    case 'number': {
+      if (Number.isSafeInteger(v)) return v === 0 ? 0 : v;
+      if (Number.isInteger(v)) throw GIVE_UP;
+      // A decimal as the reference conversion writes it, and one the scan lets through.
+      const text = String(v);
+      if (!DECIMAL_ARG.test(text)) throw GIVE_UP;
+      return { __extn: { fn: 'decimal', arg: text } };
+    }
+    case 'object': {
+      if (v === null) throw GIVE_UP;
+      if (Array.isArray(v)) {
+        const out = new Array<unknown>(v.length);
+        for (let i = 0; i < v.length; i++) out[i] = value(v[i], depth + 1);
+        return out;
+      }
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) throw GIVE_UP;
+      const keys = Object.keys(v);
+      if (keys.length === 1 && keys[0] === '__entity') {
+        return { __entity: ref((v as { __entity: unknown }).__entity) };
+      }
+      for (const k of keys) if (k === '__entity' || k === '__extn' || k === '__expr') throw GIVE_UP;
+      return fields(v as Record<string, unknown>, keys, depth);
+    }
+    default:
+      throw GIVE_UP;
+  }
+}
