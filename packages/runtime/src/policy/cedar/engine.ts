@@ -401,10 +401,11 @@ class CedarPolicySet implements CompiledPolicySet {
           `principal type "${principal.type}" / resource type "${resource.type}" not allowed for action "${request.action}" by the schema`,
         );
       }
-      let tryCompiled = !reference && !this.options.state.referenceOnly;
-      if (fast && tryCompiled) {
+      // Set when the fast path found the request needs cedar-wasm (and reported it).
+      let fellBack = false;
+      if (fast && !reference && !this.options.state.referenceOnly) {
         const answer = this.runPlanned(request, pick, principal, resource);
-        if (answer === FELL_BACK) tryCompiled = false;
+        if (answer === FELL_BACK) fellBack = true;
         else if (answer !== undefined) return answer;
       }
       const context = toCedarRecord(request.context, 'context');
@@ -421,7 +422,7 @@ class CedarPolicySet implements CompiledPolicySet {
       size = slice.size;
       const sentContext = slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context);
       if (slice.id === undefined) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
-      if (slice.compiled !== undefined && tryCompiled) {
+      if (slice.compiled !== undefined && !reference && !this.options.state.referenceOnly && !fellBack) {
         const answer = this.runCompiled(slice.compiled, {
           principal,
           action: request.action,
@@ -437,7 +438,7 @@ class CedarPolicySet implements CompiledPolicySet {
           if (sample > 0 && Math.random() < sample) this.verifyLater(request, pick, result);
           return result;
         }
-      } else if (this.compiled !== undefined) {
+      } else if (this.compiled !== undefined && !fellBack) {
         this.options.onFallback?.('a policy of this slice did not compile');
       }
       const call = {

@@ -77,9 +77,18 @@ function ref(r: unknown): Ref {
   return { type, id };
 }
 
+/** A context or an entity's attributes. */
 function record(r: unknown, depth: number): Record<string, unknown> {
   if (typeof r !== 'object' || r === null || Array.isArray(r)) throw GIVE_UP;
-  return fields(r as Record<string, unknown>, Object.keys(r), depth);
+  const keys = Object.keys(r);
+  // The reference conversion copies such a key of a top-level record as an attribute, while the
+  // scan reads the record as an escape: the general path decides.
+  if (keys.some(isEscape)) throw GIVE_UP;
+  return fields(r as Record<string, unknown>, keys, depth);
+}
+
+function isEscape(k: string): boolean {
+  return k === '__entity' || k === '__extn' || k === '__expr';
 }
 
 function fields(r: Record<string, unknown>, keys: readonly string[], depth: number): Record<string, unknown> {
@@ -123,7 +132,7 @@ function value(v: unknown, depth: number): unknown {
       if (keys.length === 1 && keys[0] === '__entity') {
         return { __entity: ref((v as { __entity: unknown }).__entity) };
       }
-      for (const k of keys) if (k === '__entity' || k === '__extn' || k === '__expr') throw GIVE_UP;
+      if (keys.some(isEscape)) throw GIVE_UP;
       return fields(v as Record<string, unknown>, keys, depth);
     }
     default:
