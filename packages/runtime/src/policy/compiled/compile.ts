@@ -41,6 +41,8 @@ export interface Env {
   readonly context: Record<string, unknown>;
   /** The attributes of an entity Cedar would be given for this request; undefined when it would not. */
   attrs(ref: Ref): Record<string, unknown> | undefined;
+  /** `attrs(env[v].__entity)`, remembered for the request. */
+  varAttrs(v: 'principal' | 'resource'): Record<string, unknown> | undefined;
   /** Cedar's `a in b`: a == b, or b is an ancestor of a in the entities Cedar would be given. */
   isIn(a: Ref, b: Ref): boolean;
 }
@@ -95,8 +97,16 @@ export function compilePolicyParts(json: PolicyJsonForm): PolicyParts {
   const conditions: CompiledPolicy[] = [];
   for (const c of json.conditions) {
     const body = compileExpr(c.body);
-    if (c.kind === 'when') conditions.push((env) => asBool(body(env), 'when'));
-    else if (c.kind === 'unless') conditions.push((env) => !asBool(body(env), 'unless'));
+    if (c.kind === 'when')
+      conditions.push((env) => {
+        const v = body(env);
+        return typeof v === 'boolean' ? v : asBool(v, 'when');
+      });
+    else if (c.kind === 'unless')
+      conditions.push((env) => {
+        const v = body(env);
+        return typeof v === 'boolean' ? !v : !asBool(v, 'unless');
+      });
     else throw new Unsupported(`condition kind ${String(c.kind)}`);
   }
   return { principal, action, resource, conditions };
@@ -222,13 +232,15 @@ export function compileExpr(node: unknown): Expr {
         return longResult(0 - x, () => -BigInt(x), 'negation');
       };
     }
-    case '==': {
-      const [l, r] = binary(arg);
-      return (env) => valueEq(l(env), r(env));
-    }
+    case '==':
     case '!=': {
       const [l, r] = binary(arg);
-      return (env) => !valueEq(l(env), r(env));
+      const eq = op === '==';
+      // Against a Bool, Long or String literal, Cedar's `==` is `===` here (valueEq's first test;
+      // any other value, an object, differs): no call.
+      const lit = primitiveLiteral((arg as { right: unknown }).right);
+      if (lit !== undefined) return (env) => (l(env) === lit.value) === eq;
+      return (env) => valueEq(l(env), r(env)) === eq;
     }
     case '<':
     case '<=':
@@ -239,14 +251,9 @@ export function compileExpr(node: unknown): Expr {
     case '-':
     case '*':
       return arithmetic(op, arg);
-    case '&&': {
-      const [l, r] = binary(arg);
-      return (env) => asBool(l(env), '&&') && asBool(r(env), '&&');
-    }
-    case '||': {
-      const [l, r] = binary(arg);
-      return (env) => asBool(l(env), '||') || asBool(r(env), '||');
-    }
+    case '&&':
+    case '||':
+      return chain(op, node);
     case 'if-then-else': {
       const a = arg as { if: unknown; then: unknown; else: unknown };
       const c = compileExpr(a.if);
@@ -277,6 +284,9 @@ export function compileExpr(node: unknown): Expr {
       const a = arg as { left: unknown; attr: unknown };
       if (typeof a.attr !== 'string') throw new Unsupported('attribute access form');
       const attr = a.attr;
+      const v = scopeVar(a.left);
+      // `principal.x` / `resource.x`: the entity is known, only its attributes are looked up.
+      if (v !== undefined) return (env) => entityAttr(env[v].__entity, env.varAttrs(v), attr);
       const l = compileExpr(a.left);
       return (env) => getAttr(env, l(env), attr);
     }
@@ -301,6 +311,16 @@ export function compileExpr(node: unknown): Expr {
     }
     case 'contains': {
       const [l, r] = binary(arg);
+      // A Bool, Long or String literal equals exactly the elements `===` to it (see `==`).
+      const lit = primitiveLiteral((arg as { right: unknown }).right);
+      if (lit !== undefined) {
+        const x = lit.value;
+        return (env) => {
+          const set = l(env);
+          if (!Array.isArray(set)) asSet(set, 'contains');
+          return (set as unknown[]).includes(x);
+        };
+      }
       return (env) => {
         const set = l(env);
         const v = r(env);
@@ -396,35 +416,82 @@ function hasOp(json: unknown): Expr {
 }
 
 function hasAttr(env: Env, v: unknown, attr: string): boolean {
-  switch (kindOf(v)) {
-    case 'entity': {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    if (Object.hasOwn(v, '__entity')) {
       const attrs = env.attrs((v as EntityValue).__entity);
       return attrs !== undefined && Object.hasOwn(attrs, attr);
     }
-    case 'record':
-      return Object.hasOwn(v as object, attr);
-    default:
-      throw new EvalError(`has: expected an entity or a record, got ${kindOf(v)}`);
+    if (!Object.hasOwn(v, '__extn')) return Object.hasOwn(v, attr);
   }
+  throw new EvalError(`has: expected an entity or a record, got ${kindOf(v)}`);
 }
 
 function getAttr(env: Env, v: unknown, attr: string): unknown {
-  switch (kindOf(v)) {
-    case 'entity': {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    if (Object.hasOwn(v, '__entity')) {
       const ref = (v as EntityValue).__entity;
-      const attrs = env.attrs(ref);
-      if (attrs === undefined) throw new EvalError(`entity ${ref.type}::"${ref.id}" does not exist`);
-      if (!Object.hasOwn(attrs, attr)) throw new EvalError(`attribute \`${attr}\` not found`);
-      return attrs[attr];
+      return entityAttr(ref, env.attrs(ref), attr);
     }
-    case 'record': {
+    if (!Object.hasOwn(v, '__extn')) {
       const r = v as Record<string, unknown>;
       if (!Object.hasOwn(r, attr)) throw new EvalError(`record attribute \`${attr}\` not found`);
       return r[attr];
     }
-    default:
-      throw new EvalError(`.${attr}: expected an entity or a record, got ${kindOf(v)}`);
   }
+  throw new EvalError(`.${attr}: expected an entity or a record, got ${kindOf(v)}`);
+}
+
+/** `e.attr` of an entity whose attributes (as Cedar is given them) are `attrs`. */
+function entityAttr(ref: Ref, attrs: Record<string, unknown> | undefined, attr: string): unknown {
+  if (attrs === undefined) throw new EvalError(`entity ${ref.type}::"${ref.id}" does not exist`);
+  if (!Object.hasOwn(attrs, attr)) throw new EvalError(`attribute \`${attr}\` not found`);
+  return attrs[attr];
+}
+
+/** `principal` or `resource` when the expression is just that variable. */
+function scopeVar(node: unknown): 'principal' | 'resource' | undefined {
+  if (typeof node !== 'object' || node === null) return undefined;
+  const keys = Object.keys(node);
+  if (keys.length !== 1 || keys[0] !== 'Var') return undefined;
+  const v = (node as Json).Var;
+  return v === 'principal' || v === 'resource' ? v : undefined;
+}
+
+/** The value of a Bool, Long (safe integer) or String literal expression; undefined for anything else. */
+function primitiveLiteral(node: unknown): { value: boolean | number | string } | undefined {
+  if (typeof node !== 'object' || node === null) return undefined;
+  const keys = Object.keys(node);
+  if (keys.length !== 1 || keys[0] !== 'Value') return undefined;
+  const v = (node as Json).Value;
+  if (typeof v === 'boolean' || typeof v === 'string') return { value: v };
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return { value: v === 0 ? 0 : v };
+  return undefined;
+}
+
+/**
+ * A chain of `&&` (or of `||`) as one closure: Cedar's `(a && b) && c` evaluates a, b, c in order,
+ * each must be a Bool (else the `&&` errors), and stops at the first false (true for `||`).
+ */
+function chain(op: '&&' | '||', node: unknown): Expr {
+  const operands: Expr[] = [];
+  const flatten = (n: unknown): void => {
+    const keys = typeof n === 'object' && n !== null ? Object.keys(n) : [];
+    if (keys.length === 1 && keys[0] === op) {
+      const b = (n as Json)[op] as { left: unknown; right: unknown };
+      flatten(b.left);
+      flatten(b.right);
+    } else operands.push(compileExpr(n));
+  };
+  flatten(node);
+  const stop = op === '||';
+  return (env) => {
+    for (const e of operands) {
+      const v = e(env);
+      if (typeof v !== 'boolean') asBool(v, op);
+      if (v === stop) return stop;
+    }
+    return !stop;
+  };
 }
 
 function likeOp(json: unknown): Expr {

@@ -184,29 +184,47 @@ export function evaluatePlanned<M extends CompiledMember>(
 
 class RequestEnv implements Env {
   readonly principal: EntityValue;
-  readonly action: EntityValue;
   readonly resource: EntityValue;
   readonly context: Record<string, unknown>;
+  private actionValue: EntityValue | undefined;
   private byUid: Map<string, EntityJson> | undefined;
   private visibleSet: Set<EntityJson> | undefined;
-  private readonly sentActions: ReadonlySet<string>;
+  private sentActionIds: ReadonlySet<string> | undefined;
   /** The principal's and the resource's entities, looked up once (null: not given). */
   private principalData: EntityData | null | undefined;
   private resourceData: EntityData | null | undefined;
+  /** Their attributes as Cedar is given them, looked up once (null: none). */
+  private principalAttrs: Record<string, unknown> | null | undefined;
+  private resourceAttrs: Record<string, unknown> | null | undefined;
 
   constructor(
     private readonly input: CompiledInput,
     private readonly actions: ActionGraph,
   ) {
     this.principal = { __entity: input.principal };
-    this.action = { __entity: { type: input.actionType, id: input.action } };
     this.resource = { __entity: input.resource };
     this.context = input.context;
-    this.sentActions = actions.ancestors.get(input.action) ?? new Set([input.action]);
+  }
+
+  get action(): EntityValue {
+    return (this.actionValue ??= { __entity: { type: this.input.actionType, id: this.input.action } });
+  }
+
+  private get sentActions(): ReadonlySet<string> {
+    return (this.sentActionIds ??= this.actions.ancestors.get(this.input.action) ?? new Set([this.input.action]));
   }
 
   attrs(ref: Ref): Record<string, unknown> | undefined {
     return this.visible(ref)?.attrs;
+  }
+
+  varAttrs(v: 'principal' | 'resource'): Record<string, unknown> | undefined {
+    if (v === 'principal') {
+      if (this.principalAttrs === undefined) this.principalAttrs = this.attrs(this.input.principal) ?? null;
+      return this.principalAttrs ?? undefined;
+    }
+    if (this.resourceAttrs === undefined) this.resourceAttrs = this.attrs(this.input.resource) ?? null;
+    return this.resourceAttrs ?? undefined;
   }
 
   isIn(a: Ref, b: Ref): boolean {
