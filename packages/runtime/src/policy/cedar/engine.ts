@@ -521,10 +521,17 @@ class CedarPolicySet implements CompiledPolicySet {
     // SECURITY: never guess — an entity type name Cedar might read otherwise goes to cedar-wasm
     // (the general path's scan); the ids are well-formed (toRef).
     if (!plainTypeName(principal.type) || !plainTypeName(resource.type)) return undefined;
-    const converted = convertPlain(request.context, request.entities, CEDAR_ACTION_TYPE);
+    const slice = plan.slice;
+    // Narrowed to what the slice reads, as the cedar-wasm path sends it (see `convertPlain`).
+    const converted = convertPlain(
+      request.context,
+      request.entities,
+      CEDAR_ACTION_TYPE,
+      slice.names,
+      slice.wholeContext,
+    );
     // SECURITY: fail closed — the general path refuses two entities with one uid, naming them.
     if (converted === undefined || hasDuplicateUid(converted.entities)) return undefined;
-    const slice = plan.slice;
     try {
       const out = evaluatePlanned(
         plan.planned,
@@ -532,7 +539,7 @@ class CedarPolicySet implements CompiledPolicySet {
           principal,
           action: request.action,
           resource,
-          context: slice.wholeContext ? converted.context : pickNames(converted.context, slice.names),
+          context: converted.context,
           entities: converted.entities,
           names: slice.names,
           actionType: CEDAR_ACTION_TYPE,

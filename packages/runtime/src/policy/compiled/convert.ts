@@ -26,15 +26,20 @@ export interface PlainRequest {
 }
 
 /**
- * The request's context and entities converted as the reference conversion converts them, with
- * every value and reference also passing the compiled evaluator's scan; or undefined when the
- * general path must do it (any value it would refuse or convert specially, any escape other than a
- * plain entity reference, a `__proto__` key, an action entity, a type name the scan refuses).
+ * The request's context and entities converted as the reference conversion converts them, then
+ * narrowed as the cedar-wasm path narrows them for a slice reading attribute `names` (the
+ * context's top-level keys unless `wholeContext`, each entity's attributes): a value under another
+ * name is only checked, not copied — the policies cannot read it. Every value and reference also
+ * passes the compiled evaluator's scan. Undefined when the general path must do it (any value it
+ * would refuse or convert specially, any escape other than a plain entity reference, a `__proto__`
+ * key, an action entity, a type name the scan refuses).
  */
 export function convertPlain(
   context: unknown,
   entities: readonly PolicyEntity[],
   actionType: string,
+  names: ReadonlySet<string>,
+  wholeContext: boolean,
 ): PlainRequest | undefined {
   try {
     if (!Array.isArray(entities)) return undefined;
@@ -45,11 +50,11 @@ export function convertPlain(
       const uid = ref(e.uid);
       // SECURITY: action entities come from the schema only; the general path refuses them.
       if (uid.type === actionType) return undefined;
-      const attrs = record(e.attrs, 0);
+      const attrs = record(e.attrs, names);
       const parents = e.parents.map(ref);
       converted[i] = { uid, attrs, parents } as EntityJson;
     }
-    return { context: record(context, 0), entities: converted };
+    return { context: record(context, wholeContext ? 'all' : names), entities: converted };
   } catch (err) {
     if (err === GIVE_UP) return undefined;
     throw err;
@@ -77,33 +82,44 @@ function ref(r: unknown): Ref {
   return { type, id };
 }
 
-/** A context or an entity's attributes. */
-function record(r: unknown, depth: number): Record<string, unknown> {
+/** Which fields of a record are copied; the others are only checked. */
+type Keep = ReadonlySet<string> | 'all' | 'none';
+
+/** A context or an entity's attributes: the keys in `keep` copied, the rest checked. */
+function record(r: unknown, keep: Keep): Record<string, unknown> {
   if (typeof r !== 'object' || r === null || Array.isArray(r)) throw GIVE_UP;
-  const keys = Object.keys(r);
-  // The reference conversion copies such a key of a top-level record as an attribute, while the
-  // scan reads the record as an escape: the general path decides.
-  if (keys.some(isEscape)) throw GIVE_UP;
-  return fields(r as Record<string, unknown>, keys, depth);
+  // The reference conversion copies an escape key of a top-level record as an attribute, while
+  // the scan reads the record as an escape: `fields` leaves it to the general path.
+  return fields(r as Record<string, unknown>, Object.keys(r), 0, keep)!;
 }
 
 function isEscape(k: string): boolean {
   return k === '__entity' || k === '__extn' || k === '__expr';
 }
 
-function fields(r: Record<string, unknown>, keys: readonly string[], depth: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+/** The record's fields converted (those `keep` names; undefined for 'none'), the rest checked. */
+function fields(
+  r: Record<string, unknown>,
+  keys: readonly string[],
+  depth: number,
+  keep: Keep,
+): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> | undefined = keep === 'none' ? undefined : {};
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
+    if (isEscape(key)) throw GIVE_UP;
     const v = r[key];
     if (v === undefined) continue;
     if (key === '__proto__' || !key.isWellFormed()) throw GIVE_UP;
-    out[key] = value(v, depth + 1);
+    if (out !== undefined && (keep === 'all' || (keep as ReadonlySet<string>).has(key)))
+      out[key] = value(v, depth + 1, true);
+    else value(v, depth + 1, false);
   }
   return out;
 }
 
-function value(v: unknown, depth: number): unknown {
+/** The converted value; with `copy` false only checked (and undefined returned). */
+function value(v: unknown, depth: number, copy: boolean): unknown {
   if (depth > MAX_DEPTH) throw GIVE_UP;
   switch (typeof v) {
     case 'string':
@@ -117,23 +133,26 @@ function value(v: unknown, depth: number): unknown {
       // A decimal as the reference conversion writes it, and one the scan lets through.
       const text = String(v);
       if (!DECIMAL_ARG.test(text)) throw GIVE_UP;
-      return { __extn: { fn: 'decimal', arg: text } };
+      return copy ? { __extn: { fn: 'decimal', arg: text } } : undefined;
     }
     case 'object': {
       if (v === null) throw GIVE_UP;
       if (Array.isArray(v)) {
-        const out = new Array<unknown>(v.length);
-        for (let i = 0; i < v.length; i++) out[i] = value(v[i], depth + 1);
+        const out = copy ? new Array<unknown>(v.length) : undefined;
+        for (let i = 0; i < v.length; i++) {
+          const x = value(v[i], depth + 1, copy);
+          if (out !== undefined) out[i] = x;
+        }
         return out;
       }
       const proto = Object.getPrototypeOf(v) as unknown;
       if (proto !== Object.prototype && proto !== null) throw GIVE_UP;
       const keys = Object.keys(v);
       if (keys.length === 1 && keys[0] === '__entity') {
-        return { __entity: ref((v as { __entity: unknown }).__entity) };
+        const target = ref((v as { __entity: unknown }).__entity);
+        return copy ? { __entity: target } : undefined;
       }
-      if (keys.some(isEscape)) throw GIVE_UP;
-      return fields(v as Record<string, unknown>, keys, depth);
+      return fields(v as Record<string, unknown>, keys, depth, copy ? 'all' : 'none');
     }
     default:
       throw GIVE_UP;
