@@ -365,11 +365,21 @@ function literal(v: unknown): Expr {
 
 function comparison(op: '<' | '<=' | '>' | '>=', json: unknown): Expr {
   const [l, r] = binary(json);
+  const lit = primitiveLiteral((json as { right: unknown }).right);
+  if (lit !== undefined && typeof lit.value === 'number') {
+    // Against a Long literal: only the left side can be of the wrong type.
+    const y = lit.value;
+    return (env) => {
+      const a = l(env);
+      const x = typeof a === 'number' ? a : asLong(a, op);
+      return op === '<' ? x < y : op === '<=' ? x <= y : op === '>' ? x > y : x >= y;
+    };
+  }
   return (env) => {
     const a = l(env);
     const b = r(env);
-    const x = asLong(a, op);
-    const y = asLong(b, op);
+    const x = typeof a === 'number' ? a : asLong(a, op);
+    const y = typeof b === 'number' ? b : asLong(b, op);
     return op === '<' ? x < y : op === '<=' ? x <= y : op === '>' ? x > y : x >= y;
   };
 }
@@ -403,6 +413,15 @@ function hasOp(json: unknown): Expr {
   const path = Array.isArray(a.attr) ? a.attr : [a.attr];
   if (path.length === 0 || !path.every((p): p is string => typeof p === 'string'))
     throw new Unsupported('has form');
+  const v = scopeVar(a.left);
+  if (v !== undefined && path.length === 1) {
+    // `principal has x` / `resource has x`: the entity is known, only its attributes are looked up.
+    const attr = path[0] as string;
+    return (env) => {
+      const attrs = env.varAttrs(v);
+      return attrs !== undefined && Object.hasOwn(attrs, attr);
+    };
+  }
   const l = compileExpr(a.left);
   // `e has a.b` is `e has a && e.a has b`.
   return (env) => {

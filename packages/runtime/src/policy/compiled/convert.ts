@@ -107,10 +107,12 @@ function fields(
   const out: Record<string, unknown> | undefined = keep === 'none' ? undefined : {};
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    if (isEscape(key)) throw GIVE_UP;
+    // `__entity`, `__extn`, `__expr`, `__proto__`: the general path decides.
+    if (key.charCodeAt(0) === 95 && key.charCodeAt(1) === 95 && (isEscape(key) || key === '__proto__'))
+      throw GIVE_UP;
     const v = r[key];
     if (v === undefined) continue;
-    if (key === '__proto__' || !key.isWellFormed()) throw GIVE_UP;
+    if (!key.isWellFormed()) throw GIVE_UP;
     if (out !== undefined && (keep === 'all' || (keep as ReadonlySet<string>).has(key)))
       out[key] = value(v, depth + 1, true);
     else value(v, depth + 1, false);
