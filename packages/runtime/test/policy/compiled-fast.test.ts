@@ -155,9 +155,9 @@ describe('compiled fast path: the same answers as the general path', () => {
 
   it('a scope left per request (principal ==) is still tested per request: a1 allowed, a2 denied', () => {
     expect(same(scoped, request({ action: 'ops.restart' })).effect).toBe('allow');
-    expect(same(scoped, request({ action: 'ops.restart', principal: { type: 'Agent', id: 'a2' } })).effect).toBe(
-      'deny',
-    );
+    expect(
+      same(scoped, request({ action: 'ops.restart', principal: { type: 'Agent', id: 'a2' } })).effect,
+    ).toBe('deny');
   });
 
   it('errors: every erroring policy is reported in id order, and the answer denies', () => {
@@ -180,7 +180,9 @@ describe('compiled fast path: the same answers as the general path', () => {
       'p.cedar': `@id("p") permit(principal is Agent, action, resource) when { context.args has amount && context.args.amount < 500 };`,
     });
     const withProto = request();
-    withProto.context = JSON.parse('{"args":{"amount":1},"time":{"hour":1,"minute":0,"weekday":"x"},"__proto__":{"a":1}}') as Record<string, unknown>;
+    withProto.context = JSON.parse(
+      '{"args":{"amount":1},"time":{"hour":1,"minute":0,"weekday":"x"},"__proto__":{"a":1}}',
+    ) as Record<string, unknown>;
     const undef = request({ args: { amount: 1, customerId: undefined } });
     const decimal = request({ args: { amount: 1, ratio: 0.25 } });
     const escape = request({ args: { amount: 1, ratio: { __extn: { fn: 'decimal', arg: '0.5' } } } });
@@ -192,7 +194,18 @@ describe('compiled fast path: the same answers as the general path', () => {
     badType.entities.push({ uid: { type: 'not a type', id: 'x' }, attrs: {}, parents: [] });
     const action = request();
     action.entities.push({ uid: { type: 'Action', id: 'payments.refund' }, attrs: {}, parents: [] });
-    for (const req of [withProto, undef, decimal, escape, badExtn, nulled, surrogate, deep, badType, action]) {
+    for (const req of [
+      withProto,
+      undef,
+      decimal,
+      escape,
+      badExtn,
+      nulled,
+      surrogate,
+      deep,
+      badType,
+      action,
+    ]) {
       same(s, req);
     }
     expect(same(s, decimal).effect).toBe('allow');
@@ -255,7 +268,19 @@ const key = fc.oneof(
   { arbitrary: fc.string({ maxLength: 4 }), weight: 2 },
 );
 const odd = fc.oneof(
-  fc.constantFrom('\udc00x', 0.5, -0, 1.25, 2 ** 53, 1e21, NaN, Infinity, 123456789012345.5, 0.00001, 3.14159),
+  fc.constantFrom(
+    '\udc00x',
+    0.5,
+    -0,
+    1.25,
+    2 ** 53,
+    1e21,
+    NaN,
+    Infinity,
+    123456789012345.5,
+    0.00001,
+    3.14159,
+  ),
   fc.constant(null),
   fc.constant(undefined),
   fc.constantFrom(

@@ -552,7 +552,8 @@ class CedarPolicySet implements CompiledPolicySet {
       return result;
     } catch (err) {
       // SECURITY: fail closed — as the general path answers an unexpected failure of the evaluator.
-      if (!(err instanceof Fallback)) return requestError(slice.size, `policy evaluation failed: ${messageOf(err)}`);
+      if (!(err instanceof Fallback))
+        return requestError(slice.size, `policy evaluation failed: ${messageOf(err)}`);
       this.options.onFallback?.(err.message);
       return FELL_BACK;
     }

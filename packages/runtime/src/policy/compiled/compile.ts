@@ -71,9 +71,7 @@ export interface PolicyJsonForm {
  * entity type, which the request fixes) or `dynamic` (`==`, `in`, `is … in`: a test per request).
  */
 export type ScopePart =
-  | { kind: 'all' }
-  | { kind: 'type'; type: string }
-  | { kind: 'dynamic'; test: CompiledPolicy };
+  { kind: 'all' } | { kind: 'type'; type: string } | { kind: 'dynamic'; test: CompiledPolicy };
 
 /**
  * A compiled policy in its parts, in Cedar's order: principal, action and resource scope, then the

@@ -211,7 +211,8 @@ class RequestEnv implements Env {
   }
 
   private get sentActions(): ReadonlySet<string> {
-    return (this.sentActionIds ??= this.actions.ancestors.get(this.input.action) ?? new Set([this.input.action]));
+    return (this.sentActionIds ??=
+      this.actions.ancestors.get(this.input.action) ?? new Set([this.input.action]));
   }
 
   attrs(ref: Ref): Record<string, unknown> | undefined {
