@@ -284,9 +284,30 @@ export function compileExpr(node: unknown): Expr {
       const attr = a.attr;
       const v = scopeVar(a.left);
       // `principal.x` / `resource.x`: the entity is known, only its attributes are looked up.
-      if (v !== undefined) return (env) => entityAttr(env[v].__entity, env.varAttrs(v), attr);
+      // The lookups are written out here, not in a shared helper, so that each closure's property
+      // access sees one attribute name (a fast, monomorphic access instead of a generic one).
+      if (v !== undefined)
+        return (env) => {
+          const attrs = env.varAttrs(v);
+          if (attrs === undefined || !Object.hasOwn(attrs, attr))
+            return entityAttr(env[v].__entity, attrs, attr);
+          return attrs[attr];
+        };
       const l = compileExpr(a.left);
-      return (env) => getAttr(env, l(env), attr);
+      return (env) => {
+        const r = l(env);
+        // A record (not a set, an entity or an extension value): `getAttr` without the call.
+        if (
+          typeof r === 'object' &&
+          r !== null &&
+          !Array.isArray(r) &&
+          !Object.hasOwn(r, '__entity') &&
+          !Object.hasOwn(r, '__extn') &&
+          Object.hasOwn(r, attr)
+        )
+          return (r as Record<string, unknown>)[attr];
+        return getAttr(env, r, attr);
+      };
     }
     case 'like':
       return likeOp(arg);
