@@ -39,7 +39,7 @@ import {
   type Analysis,
 } from './analysis.js';
 import { entityRefsIn, reachableEntities, uidKey } from './entities.js';
-import { Unsupported, compilePolicy, compilePolicyParts } from '../compiled/compile.js';
+import { Unsupported, compilePolicyParts, wholePolicy } from '../compiled/compile.js';
 import {
   actionGraph,
   evaluateCompiled,
@@ -250,11 +250,12 @@ class CedarPolicySet implements CompiledPolicySet {
       this.compiled = analysis.policies.map((p) => {
         try {
           const json = options.compileHook ? (options.compileHook(p.json) as typeof p.json) : p.json;
+          const parts = compilePolicyParts(json);
           const member: Member = {
             policyId: p.info.id,
             effect: p.info.effect,
-            run: compilePolicy(json),
-            parts: compilePolicyParts(json),
+            run: wholePolicy(parts),
+            parts,
             policy: p,
           };
           return member;

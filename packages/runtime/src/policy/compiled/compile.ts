@@ -136,7 +136,11 @@ export function allOf(parts: readonly CompiledPolicy[]): CompiledPolicy {
 
 /** Compiles a whole policy: true when satisfied. Throws {@link Unsupported}. */
 export function compilePolicy(json: PolicyJsonForm): CompiledPolicy {
-  const p = compilePolicyParts(json);
+  return wholePolicy(compilePolicyParts(json));
+}
+
+/** The whole policy of its parts (sharing their closures): true when satisfied. */
+export function wholePolicy(p: PolicyParts): CompiledPolicy {
   const parts: CompiledPolicy[] = [];
   for (const s of [scopeTest(p.principal, 'principal'), p.action, scopeTest(p.resource, 'resource')])
     if (s !== undefined) parts.push(s);
