@@ -221,6 +221,16 @@ describe('compiled fast path: the same answers as the general path', () => {
     expect(r.effect).toBe('deny');
     expect(r.errors[0]?.policyId).toBe(REQUEST_ERROR_POLICY_ID);
     expect(same(s, req).effect).toBe('allow');
+    // Past the pairwise comparison: the same, found through a set of uids.
+    const many: PolicyEntity[] = Array.from({ length: 20 }, (_, i) => ({
+      uid: { type: 'Customer', id: `x${i}` },
+      attrs: { tenant: 't1', tags: [] },
+      parents: [],
+    }));
+    const manyDup = same(s, { ...req, entities: [...req.entities, ...many, many[7]!] });
+    expect(manyDup.effect).toBe('deny');
+    expect(manyDup.errors[0]?.policyId).toBe(REQUEST_ERROR_POLICY_ID);
+    expect(same(s, { ...req, entities: [...req.entities, ...many] }).effect).toBe('allow');
   });
 
   it('a parent cycle goes to cedar-wasm from the fast path too (deny), without it the fast path allows', () => {

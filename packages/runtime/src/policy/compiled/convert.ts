@@ -13,6 +13,10 @@ import type { EntityJson } from '../cedar/wasm.js';
 import type { PolicyEntity } from '../port.js';
 import { DECIMAL_ARG, type Ref } from './values.js';
 import { plainTypeName } from './request.js';
+import { uidKey } from '../cedar/entities.js';
+
+/** Up to this many entities, duplicate uids are looked for by comparing each pair. */
+const PAIRWISE_UIDS = 16;
 
 /** values.ts's bound on nesting; deeper values take the general path (which refuses them). */
 const MAX_DEPTH = 64;
@@ -63,6 +67,17 @@ export function convertPlain(
 
 /** Two entities with one uid (the general path refuses the request, naming them). */
 export function hasDuplicateUid(entities: readonly EntityJson[]): boolean {
+  if (entities.length > PAIRWISE_UIDS) {
+    // Many entities: a set of uid keys, not a quadratic comparison.
+    const keys = new Set<string>();
+    for (const e of entities) {
+      const uid = e.uid as Ref;
+      const key = uidKey(uid.type, uid.id);
+      if (keys.has(key)) return true;
+      keys.add(key);
+    }
+    return false;
+  }
   for (let i = 1; i < entities.length; i++) {
     const a = entities[i]!.uid as Ref;
     for (let j = 0; j < i; j++) {
