@@ -39,15 +39,21 @@ import {
   type Analysis,
 } from './analysis.js';
 import { entityRefsIn, reachableEntities, uidKey } from './entities.js';
-import { Unsupported, compilePolicy, compileSharing } from '../compiled/compile.js';
+import { Unsupported, compilePolicyParts, compileSharing, wholePolicy } from '../compiled/compile.js';
 import {
   actionGraph,
   evaluateCompiled,
+  evaluatePlanned,
+  planShape,
+  plainTypeName,
   type ActionGraph,
   type CompiledInput,
   type CompiledMember,
+  type PlannedMember,
+  type PlannedOutcome,
 } from '../compiled/request.js';
-import { Fallback } from '../compiled/values.js';
+import { convertPlain, hasDuplicateUid } from '../compiled/convert.js';
+import { Fallback, type Ref } from '../compiled/values.js';
 
 export { CEDAR_ACTION_TYPE } from './analysis.js';
 
@@ -99,6 +105,11 @@ export interface CedarEngineOptions {
   readInChildFrom?: number;
   /** Fault injection for tests: rewrites a policy's JSON form before it is compiled (a compiler bug). */
   compileHook?: (json: unknown) => unknown;
+  /**
+   * Tests only: false makes `evaluate` skip the compiled evaluator's fast path (plans per request
+   * shape, one-walk conversion), so its answers can be compared with the general path's.
+   */
+  fastPath?: boolean;
 }
 
 interface EngineState {
@@ -179,7 +190,22 @@ interface Slice {
   names: ReadonlySet<string>;
   wholeContext: boolean;
   /** Set when the compiled evaluator is on and every policy of the slice compiled. */
-  compiled?: CompiledMember[];
+  compiled?: Member[];
+}
+
+/** A compiled policy of the set, with what its answer names. */
+interface Member extends CompiledMember {
+  policy: HeldPolicy;
+}
+
+/**
+ * What `evaluate` does for one request shape (action, principal type, resource type): the slice,
+ * and, when the compiled evaluator answers it, the slice's members that shape admits, sorted by
+ * policy id (the order of every list in the answer), reduced to their per-request tests.
+ */
+interface Plan {
+  slice: Slice;
+  planned: PlannedMember<Member>[] | undefined;
 }
 
 class CedarPolicySet implements CompiledPolicySet {
@@ -206,8 +232,10 @@ class CedarPolicySet implements CompiledPolicySet {
   /** Cedar's answers by the exact call handed to it (ADR 0010); insertion order is recency. */
   private readonly memo = new Map<string, PolicyEvaluation>();
   /** The compiled evaluator's closures by policy index; undefined for a policy left to cedar-wasm. */
-  private readonly compiled: (CompiledMember | undefined)[] | undefined;
+  private readonly compiled: (Member | undefined)[] | undefined;
   private readonly actionGraph: ActionGraph;
+  /** The compiled evaluator's plans by action, principal type and resource type (all from the schema). */
+  private readonly plans = new Map<string, Map<string, Map<string, Plan>>>();
 
   constructor(
     version: string,
@@ -241,11 +269,21 @@ class CedarPolicySet implements CompiledPolicySet {
       CEDAR_ACTION_TYPE,
     );
     if (options.evaluator === 'compiled') {
+      // Compiled within compileSharing (identical scopes and conditions share a closure, ADR 0027);
+      // a member keeps the slim held copy of its policy, not the JSON form it was compiled from.
       this.compiled = compileSharing(() =>
-        analysis.policies.map((p) => {
+        analysis.policies.map((p, i) => {
           try {
             const json = options.compileHook ? (options.compileHook(p.json) as typeof p.json) : p.json;
-            return { policyId: p.info.id, effect: p.info.effect, run: compilePolicy(json) };
+            const parts = compilePolicyParts(json);
+            const member: Member = {
+              policyId: p.info.id,
+              effect: p.info.effect,
+              run: wholePolicy(parts),
+              parts,
+              policy: this.analysed[i]!,
+            };
+            return member;
           } catch (err) {
             if (err instanceof Unsupported) return undefined;
             throw err;
@@ -256,15 +294,22 @@ class CedarPolicySet implements CompiledPolicySet {
   }
 
   evaluate(request: PolicyRequest): PolicyEvaluation {
-    return this.run(request, () => {
-      const key = this.index.key(request.action, request.principal.type);
-      let slice = this.sliceByKey.get(key);
-      if (slice === undefined) {
-        slice = this.preparse(this.index.select(request.action, request.principal.type));
-        this.sliceByKey.set(key, slice);
-      }
-      return slice;
-    });
+    return this.run(
+      request,
+      () => this.sliceFor(request.action, request.principal.type),
+      false,
+      this.compiled !== undefined && this.options.fastPath !== false,
+    );
+  }
+
+  private sliceFor(action: string, principalType: string): Slice {
+    const key = this.index.key(action, principalType);
+    let slice = this.sliceByKey.get(key);
+    if (slice === undefined) {
+      slice = this.preparse(this.index.select(action, principalType));
+      this.sliceByKey.set(key, slice);
+    }
+    return slice;
   }
 
   argsType(action: string): ArgType | undefined {
@@ -336,6 +381,7 @@ class CedarPolicySet implements CompiledPolicySet {
     this.sliceByKey.clear();
     this.sliceByMembers.clear();
     this.memo.clear();
+    this.plans.clear();
     this.actionEntities.clear();
     this.whole = undefined;
   }
@@ -359,7 +405,7 @@ class CedarPolicySet implements CompiledPolicySet {
     });
   }
 
-  private run(request: PolicyRequest, pick: () => Slice, reference = false): PolicyEvaluation {
+  private run(request: PolicyRequest, pick: () => Slice, reference = false, fast = false): PolicyEvaluation {
     // SECURITY: fail closed — every way out of here that is not a clean Cedar answer is a deny.
     let size = 0;
     try {
@@ -382,6 +428,13 @@ class CedarPolicySet implements CompiledPolicySet {
           `principal type "${principal.type}" / resource type "${resource.type}" not allowed for action "${request.action}" by the schema`,
         );
       }
+      // Set when the fast path found the request needs cedar-wasm (and reported it).
+      let fellBack = false;
+      if (fast && !reference && !this.options.state.referenceOnly) {
+        const answer = this.runPlanned(request, pick, principal, resource);
+        if (answer === FELL_BACK) fellBack = true;
+        else if (answer !== undefined) return answer;
+      }
       const context = toCedarRecord(request.context, 'context');
       const entities = toCedarEntities(request.entities, CEDAR_ACTION_TYPE);
       // SECURITY: fail closed — two entities with one uid mean two answers; Cedar would only notice
@@ -396,7 +449,7 @@ class CedarPolicySet implements CompiledPolicySet {
       size = slice.size;
       const sentContext = slice.wholeContext ? context : (pickNames(context, slice.names) as typeof context);
       if (slice.size === 0) return { effect: 'deny', satisfied: [], errors: [], sliceSize: 0 };
-      if (slice.compiled !== undefined && !reference && !this.options.state.referenceOnly) {
+      if (slice.compiled !== undefined && !reference && !this.options.state.referenceOnly && !fellBack) {
         const answer = this.runCompiled(slice.compiled, {
           principal,
           action: request.action,
@@ -412,7 +465,7 @@ class CedarPolicySet implements CompiledPolicySet {
           if (sample > 0 && Math.random() < sample) this.verifyLater(request, pick, result);
           return result;
         }
-      } else if (this.compiled !== undefined) {
+      } else if (this.compiled !== undefined && !fellBack) {
         this.options.onFallback?.('a policy of this slice did not compile');
       }
       const call = {
@@ -475,6 +528,90 @@ class CedarPolicySet implements CompiledPolicySet {
       this.options.onFallback?.(err.message);
       return undefined;
     }
+  }
+
+  /**
+   * The compiled evaluator's fast path for `evaluate`: the plan of the request's shape (made once),
+   * the request converted in one walk, the planned members evaluated, the answer built from them.
+   * Undefined when the general path must take the request from the start (a slice not compiled, a
+   * value or entity list the one-walk conversion leaves to the reference conversion); FELL_BACK when
+   * the evaluation needs cedar-wasm (reported to `onFallback` here, so not again).
+   */
+  private runPlanned(
+    request: PolicyRequest,
+    pick: () => Slice,
+    principal: Ref,
+    resource: Ref,
+  ): PolicyEvaluation | typeof FELL_BACK | undefined {
+    const plan = this.planFor(request.action, principal.type, resource.type);
+    if (plan.planned === undefined) return undefined;
+    // SECURITY: never guess — an entity type name Cedar might read otherwise goes to cedar-wasm
+    // (the general path's scan); the ids are well-formed (toRef).
+    if (!plainTypeName(principal.type) || !plainTypeName(resource.type)) return undefined;
+    const slice = plan.slice;
+    // Narrowed to what the slice reads, as the cedar-wasm path sends it (see `convertPlain`).
+    const converted = convertPlain(
+      request.context,
+      request.entities,
+      CEDAR_ACTION_TYPE,
+      slice.names,
+      slice.wholeContext,
+    );
+    // SECURITY: fail closed — the general path refuses two entities with one uid, naming them.
+    if (converted === undefined || hasDuplicateUid(converted.entities)) return undefined;
+    try {
+      const out = evaluatePlanned(
+        plan.planned,
+        {
+          principal,
+          action: request.action,
+          resource,
+          context: converted.context,
+          entities: converted.entities,
+          names: slice.names,
+          actionType: CEDAR_ACTION_TYPE,
+        },
+        this.actionGraph,
+      );
+      const result = answerPlanned(out, slice.size);
+      const sample = this.options.verifySample ?? 0;
+      if (sample > 0 && Math.random() < sample) this.verifyLater(request, pick, result);
+      return result;
+    } catch (err) {
+      // SECURITY: fail closed — as the general path answers an unexpected failure of the evaluator.
+      if (!(err instanceof Fallback))
+        return requestError(slice.size, `policy evaluation failed: ${messageOf(err)}`);
+      this.options.onFallback?.(err.message);
+      return FELL_BACK;
+    }
+  }
+
+  private planFor(action: string, principalType: string, resourceType: string): Plan {
+    let byPrincipal = this.plans.get(action);
+    if (byPrincipal === undefined) this.plans.set(action, (byPrincipal = new Map()));
+    let byResource = byPrincipal.get(principalType);
+    if (byResource === undefined) byPrincipal.set(principalType, (byResource = new Map()));
+    let plan = byResource.get(resourceType);
+    if (plan === undefined) {
+      const slice = this.sliceFor(action, principalType);
+      const members =
+        slice.compiled === undefined
+          ? undefined
+          : [...slice.compiled].sort((a, b) => byCodeUnits(a.policyId, b.policyId));
+      plan = {
+        slice,
+        planned:
+          members === undefined || slice.size === 0
+            ? undefined
+            : planShape(
+                members,
+                { action, principalType, resourceType, actionType: CEDAR_ACTION_TYPE },
+                this.actionGraph,
+              ),
+      };
+      byResource.set(resourceType, plan);
+    }
+    return plan;
   }
 
   private interpret(answer: AuthorizationAnswer, sliceSize: number): PolicyEvaluation {
@@ -582,6 +719,39 @@ class CedarPolicySet implements CompiledPolicySet {
 
 /** What a compiled set keeps of each analysed policy. */
 type HeldPolicy = Omit<AnalysedPolicy, 'json' | 'validationId'>;
+
+/** runPlanned's "cedar-wasm must answer this request". */
+const FELL_BACK = Symbol('fell back');
+
+/**
+ * `interpret` of the compiled evaluator's answer, built from the planned members directly: their
+ * order is by policy id (as `interpret` sorts), each has at most one error, and a compiled answer
+ * never names a policy the set does not hold.
+ */
+function answerPlanned(out: PlannedOutcome<Member>, sliceSize: number): PolicyEvaluation {
+  const errors: PolicyErrorInfo[] = out.errors.map((e) => ({
+    policyId: e.member.policyId,
+    effect: e.member.effect,
+    message: e.message,
+  }));
+  if (out.forbids.length > 0) {
+    return { effect: 'deny', satisfied: out.forbids.map((m) => satisfied(m.policy)), errors, sliceSize };
+  }
+  // SECURITY: fail closed — any error at all makes the decision a deny (see `interpret`).
+  if (errors.length > 0) return { effect: 'deny', satisfied: [], errors, sliceSize };
+  if (out.permits.length === 0) return { effect: 'deny', satisfied: [], errors: [], sliceSize };
+  const permits = out.permits.map((m) => satisfied(m.policy));
+  if (out.permits.some((m) => m.policy.meta.approval === undefined)) {
+    return { effect: 'allow', satisfied: permits, errors: [], sliceSize };
+  }
+  return {
+    effect: 'approval_required',
+    satisfied: permits,
+    errors: [],
+    approval: permits[0]!.approval!,
+    sliceSize,
+  };
+}
 
 /** A remembered answer is shared between decisions: nobody may change it. */
 function freezeEvaluation(e: PolicyEvaluation): PolicyEvaluation {

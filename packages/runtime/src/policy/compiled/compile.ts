@@ -41,6 +41,8 @@ export interface Env {
   readonly context: Record<string, unknown>;
   /** The attributes of an entity Cedar would be given for this request; undefined when it would not. */
   attrs(ref: Ref): Record<string, unknown> | undefined;
+  /** `attrs(env[v].__entity)`, remembered for the request. */
+  varAttrs(v: 'principal' | 'resource'): Record<string, unknown> | undefined;
   /** Cedar's `a in b`: a == b, or b is an ancestor of a in the entities Cedar would be given. */
   isIn(a: Ref, b: Ref): boolean;
 }
@@ -56,36 +58,99 @@ export class Unsupported extends Error {
 
 type Json = Record<string, unknown>;
 
-export function compilePolicy(json: {
+/** Cedar's JSON form of one policy, as far as the compiler reads it. */
+export interface PolicyJsonForm {
   principal: unknown;
   action: unknown;
   resource: unknown;
   conditions: readonly { kind: string; body: unknown }[];
-}): CompiledPolicy {
-  const parts: CompiledPolicy[] = [];
+}
+
+/**
+ * A principal or resource scope: `all` (unconstrained), `type` (`is T` alone: decided by the
+ * entity type, which the request fixes) or `dynamic` (`==`, `in`, `is … in`: a test per request).
+ */
+export type ScopePart =
+  { kind: 'all' } | { kind: 'type'; type: string } | { kind: 'dynamic'; test: CompiledPolicy };
+
+/**
+ * A compiled policy in its parts, in Cedar's order: principal, action and resource scope, then the
+ * conditions. The action scope reads only the request's action and the schema's action groups
+ * (policy/compiled/request.ts), so, like a `type` scope, it can be decided once per request shape.
+ */
+export interface PolicyParts {
+  principal: ScopePart;
+  /** undefined: unconstrained. */
+  action: CompiledPolicy | undefined;
+  resource: ScopePart;
+  /** `when` / `unless` bodies, in source order, each true when it lets the policy apply. */
+  conditions: CompiledPolicy[];
+}
+
+/** Compiles a policy into its {@link PolicyParts}. Throws {@link Unsupported}. */
+export function compilePolicyParts(json: PolicyJsonForm): PolicyParts {
+  // Within compileSharing, identical scopes and conditions of a set share one closure (ADR 0027).
   const principal = share('principal', json.principal, () => compileScope(json.principal, 'principal'));
   const action = share('action', json.action, () => compileActionScope(json.action));
   const resource = share('resource', json.resource, () => compileScope(json.resource, 'resource'));
-  for (const s of [principal, action, resource]) if (s !== undefined) parts.push(s);
+  const conditions: CompiledPolicy[] = [];
   for (const c of json.conditions) {
     const kind = c.kind;
     if (kind !== 'when' && kind !== 'unless') throw new Unsupported(`condition kind ${String(kind)}`);
-    parts.push(share(kind, c.body, () => condition(kind, compileExpr(c.body))));
+    conditions.push(share(kind, c.body, () => condition(kind, compileExpr(c.body))));
   }
-  return allOf(parts);
+  return { principal, action, resource, conditions };
 }
 
 // The closures a policy keeps are made in functions of their own, which see only what the closure
-// needs: a closure made in `compilePolicy` would keep its scope, the policy's whole JSON form, alive.
+// needs: a closure made in `compilePolicyParts` would keep its scope, the policy's whole JSON form, alive.
 function condition(kind: 'when' | 'unless', body: Expr): CompiledPolicy {
-  return kind === 'when' ? (env) => asBool(body(env), 'when') : (env) => !asBool(body(env), 'unless');
+  return kind === 'when'
+    ? (env) => {
+        const v = body(env);
+        return typeof v === 'boolean' ? v : asBool(v, 'when');
+      }
+    : (env) => {
+        const v = body(env);
+        return typeof v === 'boolean' ? !v : !asBool(v, 'unless');
+      };
 }
 
-function allOf(parts: readonly CompiledPolicy[]): CompiledPolicy {
+/** The scope test of a principal or resource scope part; undefined when unconstrained. */
+export function scopeTest(part: ScopePart, v: 'principal' | 'resource'): CompiledPolicy | undefined {
+  switch (part.kind) {
+    case 'all':
+      return undefined;
+    case 'type': {
+      const type = part.type;
+      return (env) => env[v].__entity.type === type;
+    }
+    case 'dynamic':
+      return part.test;
+  }
+}
+
+/** All of `parts` in order (a conjunction that stops at the first false). */
+export function allOf(parts: readonly CompiledPolicy[]): CompiledPolicy {
+  if (parts.length === 0) return () => true;
+  if (parts.length === 1) return parts[0]!;
   return (env) => {
     for (const p of parts) if (!p(env)) return false;
     return true;
   };
+}
+
+/** Compiles a whole policy: true when satisfied. Throws {@link Unsupported}. */
+export function compilePolicy(json: PolicyJsonForm): CompiledPolicy {
+  return wholePolicy(compilePolicyParts(json));
+}
+
+/** The whole policy of its parts (sharing their closures): true when satisfied. */
+export function wholePolicy(p: PolicyParts): CompiledPolicy {
+  const parts: CompiledPolicy[] = [];
+  for (const s of [scopeTest(p.principal, 'principal'), p.action, scopeTest(p.resource, 'resource')])
+    if (s !== undefined) parts.push(s);
+  return allOf([...parts, ...p.conditions]);
 }
 
 /**
@@ -136,31 +201,30 @@ function entityOf(json: unknown): Ref {
   return { type: r.type, id: r.id };
 }
 
-/** `undefined` for an unconstrained scope. */
-function compileScope(json: unknown, v: 'principal' | 'resource'): CompiledPolicy | undefined {
+function compileScope(json: unknown, v: 'principal' | 'resource'): ScopePart {
   const s = json as Json;
   const ref = (env: Env) => env[v].__entity;
   switch (s.op) {
     case 'All':
-      return undefined;
+      return { kind: 'all' };
     case '==': {
       if (!('entity' in s)) throw new Unsupported(`${v} scope slot`);
       const target = entityOf(s.entity);
-      return (env) => sameRef(ref(env), target);
+      return { kind: 'dynamic', test: (env) => sameRef(ref(env), target) };
     }
     case 'in': {
       if (!('entity' in s)) throw new Unsupported(`${v} scope slot`);
       const target = entityOf(s.entity);
-      return (env) => env.isIn(ref(env), target);
+      return { kind: 'dynamic', test: (env) => env.isIn(ref(env), target) };
     }
     case 'is': {
       const type = s.entity_type;
       if (typeof type !== 'string') throw new Unsupported(`${v} is`);
-      if (s.in === undefined) return (env) => ref(env).type === type;
+      if (s.in === undefined) return { kind: 'type', type };
       const inner = s.in as Json;
       if (!('entity' in inner)) throw new Unsupported(`${v} scope slot`);
       const target = entityOf(inner.entity);
-      return (env) => ref(env).type === type && env.isIn(ref(env), target);
+      return { kind: 'dynamic', test: (env) => ref(env).type === type && env.isIn(ref(env), target) };
     }
     default:
       throw new Unsupported(`${v} scope ${String(s.op)}`);
@@ -220,13 +284,15 @@ function compileNode(node: unknown): Expr {
         return longResult(0 - x, () => -BigInt(x), 'negation');
       };
     }
-    case '==': {
-      const [l, r] = binary(arg);
-      return (env) => valueEq(l(env), r(env));
-    }
+    case '==':
     case '!=': {
       const [l, r] = binary(arg);
-      return (env) => !valueEq(l(env), r(env));
+      const eq = op === '==';
+      // Against a Bool, Long or String literal, Cedar's `==` is `===` here (valueEq's first test;
+      // any other value, an object, differs): no call.
+      const lit = primitiveLiteral((arg as { right: unknown }).right);
+      if (lit !== undefined) return (env) => (l(env) === lit.value) === eq;
+      return (env) => valueEq(l(env), r(env)) === eq;
     }
     case '<':
     case '<=':
@@ -237,14 +303,9 @@ function compileNode(node: unknown): Expr {
     case '-':
     case '*':
       return arithmetic(op, arg);
-    case '&&': {
-      const [l, r] = binary(arg);
-      return (env) => asBool(l(env), '&&') && asBool(r(env), '&&');
-    }
-    case '||': {
-      const [l, r] = binary(arg);
-      return (env) => asBool(l(env), '||') || asBool(r(env), '||');
-    }
+    case '&&':
+    case '||':
+      return chain(op, node);
     case 'if-then-else': {
       const a = arg as { if: unknown; then: unknown; else: unknown };
       const c = compileExpr(a.if);
@@ -275,8 +336,32 @@ function compileNode(node: unknown): Expr {
       const a = arg as { left: unknown; attr: unknown };
       if (typeof a.attr !== 'string') throw new Unsupported('attribute access form');
       const attr = a.attr;
+      const v = scopeVar(a.left);
+      // `principal.x` / `resource.x`: the entity is known, only its attributes are looked up.
+      // The lookups are written out here, not in a shared helper, so that each closure's property
+      // access sees one attribute name (a fast, monomorphic access instead of a generic one).
+      if (v !== undefined)
+        return (env) => {
+          const attrs = env.varAttrs(v);
+          if (attrs === undefined || !Object.hasOwn(attrs, attr))
+            return entityAttr(env[v].__entity, attrs, attr);
+          return attrs[attr];
+        };
       const l = compileExpr(a.left);
-      return (env) => getAttr(env, l(env), attr);
+      return (env) => {
+        const r = l(env);
+        // A record (not a set, an entity or an extension value): `getAttr` without the call.
+        if (
+          typeof r === 'object' &&
+          r !== null &&
+          !Array.isArray(r) &&
+          !Object.hasOwn(r, '__entity') &&
+          !Object.hasOwn(r, '__extn') &&
+          Object.hasOwn(r, attr)
+        )
+          return (r as Record<string, unknown>)[attr];
+        return getAttr(env, r, attr);
+      };
     }
     case 'like':
       return likeOp(arg);
@@ -299,6 +384,16 @@ function compileNode(node: unknown): Expr {
     }
     case 'contains': {
       const [l, r] = binary(arg);
+      // A Bool, Long or String literal equals exactly the elements `===` to it (see `==`).
+      const lit = primitiveLiteral((arg as { right: unknown }).right);
+      if (lit !== undefined) {
+        const x = lit.value;
+        return (env) => {
+          const set = l(env);
+          if (!Array.isArray(set)) asSet(set, 'contains');
+          return (set as unknown[]).includes(x);
+        };
+      }
       return (env) => {
         const set = l(env);
         const v = r(env);
@@ -343,11 +438,21 @@ function literal(v: unknown): Expr {
 
 function comparison(op: '<' | '<=' | '>' | '>=', json: unknown): Expr {
   const [l, r] = binary(json);
+  const lit = primitiveLiteral((json as { right: unknown }).right);
+  if (lit !== undefined && typeof lit.value === 'number') {
+    // Against a Long literal: only the left side can be of the wrong type.
+    const y = lit.value;
+    return (env) => {
+      const a = l(env);
+      const x = typeof a === 'number' ? a : asLong(a, op);
+      return op === '<' ? x < y : op === '<=' ? x <= y : op === '>' ? x > y : x >= y;
+    };
+  }
   return (env) => {
     const a = l(env);
     const b = r(env);
-    const x = asLong(a, op);
-    const y = asLong(b, op);
+    const x = typeof a === 'number' ? a : asLong(a, op);
+    const y = typeof b === 'number' ? b : asLong(b, op);
     return op === '<' ? x < y : op === '<=' ? x <= y : op === '>' ? x > y : x >= y;
   };
 }
@@ -381,6 +486,15 @@ function hasOp(json: unknown): Expr {
   const path = Array.isArray(a.attr) ? a.attr : [a.attr];
   if (path.length === 0 || !path.every((p): p is string => typeof p === 'string'))
     throw new Unsupported('has form');
+  const v = scopeVar(a.left);
+  if (v !== undefined && path.length === 1) {
+    // `principal has x` / `resource has x`: the entity is known, only its attributes are looked up.
+    const attr = path[0] as string;
+    return (env) => {
+      const attrs = env.varAttrs(v);
+      return attrs !== undefined && Object.hasOwn(attrs, attr);
+    };
+  }
   const l = compileExpr(a.left);
   // `e has a.b` is `e has a && e.a has b`.
   return (env) => {
@@ -394,35 +508,82 @@ function hasOp(json: unknown): Expr {
 }
 
 function hasAttr(env: Env, v: unknown, attr: string): boolean {
-  switch (kindOf(v)) {
-    case 'entity': {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    if (Object.hasOwn(v, '__entity')) {
       const attrs = env.attrs((v as EntityValue).__entity);
       return attrs !== undefined && Object.hasOwn(attrs, attr);
     }
-    case 'record':
-      return Object.hasOwn(v as object, attr);
-    default:
-      throw new EvalError(`has: expected an entity or a record, got ${kindOf(v)}`);
+    if (!Object.hasOwn(v, '__extn')) return Object.hasOwn(v, attr);
   }
+  throw new EvalError(`has: expected an entity or a record, got ${kindOf(v)}`);
 }
 
 function getAttr(env: Env, v: unknown, attr: string): unknown {
-  switch (kindOf(v)) {
-    case 'entity': {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    if (Object.hasOwn(v, '__entity')) {
       const ref = (v as EntityValue).__entity;
-      const attrs = env.attrs(ref);
-      if (attrs === undefined) throw new EvalError(`entity ${ref.type}::"${ref.id}" does not exist`);
-      if (!Object.hasOwn(attrs, attr)) throw new EvalError(`attribute \`${attr}\` not found`);
-      return attrs[attr];
+      return entityAttr(ref, env.attrs(ref), attr);
     }
-    case 'record': {
+    if (!Object.hasOwn(v, '__extn')) {
       const r = v as Record<string, unknown>;
       if (!Object.hasOwn(r, attr)) throw new EvalError(`record attribute \`${attr}\` not found`);
       return r[attr];
     }
-    default:
-      throw new EvalError(`.${attr}: expected an entity or a record, got ${kindOf(v)}`);
   }
+  throw new EvalError(`.${attr}: expected an entity or a record, got ${kindOf(v)}`);
+}
+
+/** `e.attr` of an entity whose attributes (as Cedar is given them) are `attrs`. */
+function entityAttr(ref: Ref, attrs: Record<string, unknown> | undefined, attr: string): unknown {
+  if (attrs === undefined) throw new EvalError(`entity ${ref.type}::"${ref.id}" does not exist`);
+  if (!Object.hasOwn(attrs, attr)) throw new EvalError(`attribute \`${attr}\` not found`);
+  return attrs[attr];
+}
+
+/** `principal` or `resource` when the expression is just that variable. */
+function scopeVar(node: unknown): 'principal' | 'resource' | undefined {
+  if (typeof node !== 'object' || node === null) return undefined;
+  const keys = Object.keys(node);
+  if (keys.length !== 1 || keys[0] !== 'Var') return undefined;
+  const v = (node as Json).Var;
+  return v === 'principal' || v === 'resource' ? v : undefined;
+}
+
+/** The value of a Bool, Long (safe integer) or String literal expression; undefined for anything else. */
+function primitiveLiteral(node: unknown): { value: boolean | number | string } | undefined {
+  if (typeof node !== 'object' || node === null) return undefined;
+  const keys = Object.keys(node);
+  if (keys.length !== 1 || keys[0] !== 'Value') return undefined;
+  const v = (node as Json).Value;
+  if (typeof v === 'boolean' || typeof v === 'string') return { value: v };
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return { value: v === 0 ? 0 : v };
+  return undefined;
+}
+
+/**
+ * A chain of `&&` (or of `||`) as one closure: Cedar's `(a && b) && c` evaluates a, b, c in order,
+ * each must be a Bool (else the `&&` errors), and stops at the first false (true for `||`).
+ */
+function chain(op: '&&' | '||', node: unknown): Expr {
+  const operands: Expr[] = [];
+  const flatten = (n: unknown): void => {
+    const keys = typeof n === 'object' && n !== null ? Object.keys(n) : [];
+    if (keys.length === 1 && keys[0] === op) {
+      const b = (n as Json)[op] as { left: unknown; right: unknown };
+      flatten(b.left);
+      flatten(b.right);
+    } else operands.push(compileExpr(n));
+  };
+  flatten(node);
+  const stop = op === '||';
+  return (env) => {
+    for (const e of operands) {
+      const v = e(env);
+      if (typeof v !== 'boolean') asBool(v, op);
+      if (v === stop) return stop;
+    }
+    return !stop;
+  };
 }
 
 function likeOp(json: unknown): Expr {

@@ -7,7 +7,7 @@
 import type { EntityJson } from '../cedar/wasm.js';
 import { entityRefsIn, indexEntities, reachable, uidKey } from '../cedar/entities.js';
 import { EvalError, Fallback, DECIMAL_ARG, sameRef, type EntityValue, type Ref } from './values.js';
-import type { CompiledPolicy, Env } from './compile.js';
+import { allOf, type CompiledPolicy, type Env, type PolicyParts } from './compile.js';
 
 /** What the schema says of actions, for `action in …` (Cedar is given the request action and its groups). */
 export interface ActionGraph {
@@ -63,6 +63,8 @@ export interface CompiledMember {
   policyId: string;
   effect: 'permit' | 'forbid';
   run: CompiledPolicy;
+  /** The same policy in its parts (see {@link planShape}); without them `run` is used whole. */
+  parts?: PolicyParts;
 }
 
 export interface CompiledOutcome {
@@ -91,37 +93,145 @@ export function evaluateCompiled(
   return out;
 }
 
+/** A member of a slice reduced to what a request of one shape still has to test. */
+export interface PlannedMember<M extends CompiledMember> {
+  member: M;
+  run: CompiledPolicy;
+}
+
+/** The shape of a request: what {@link planShape} decides once instead of per request. */
+export interface RequestShape {
+  action: string;
+  principalType: string;
+  resourceType: string;
+  actionType: string;
+}
+
+/**
+ * The members of a slice that can apply to requests of one shape (action, principal type, resource
+ * type), each reduced to the tests such a request still has to run. A scope part decided by the
+ * shape alone — `is T`, and the action scope, which reads only the request action and the schema's
+ * action groups — is decided here, once: a member it rules out is dropped (a scope is never an
+ * error, so per request it could only have made the policy "not satisfied"), a member it admits
+ * loses that test. The remaining tests run in Cedar's order. Members without parts keep `run`.
+ */
+export function planShape<M extends CompiledMember>(
+  members: readonly M[],
+  shape: RequestShape,
+  actions: ActionGraph,
+): PlannedMember<M>[] {
+  const env = new RequestEnv(
+    {
+      principal: { type: shape.principalType, id: '' },
+      action: shape.action,
+      resource: { type: shape.resourceType, id: '' },
+      context: {},
+      // The action scope reads action entities only, which come from the schema, never the request.
+      entities: [],
+      names: new Set(),
+      actionType: shape.actionType,
+    },
+    actions,
+  );
+  const out: PlannedMember<M>[] = [];
+  for (const m of members) {
+    const p = m.parts;
+    if (p === undefined) {
+      out.push({ member: m, run: m.run });
+      continue;
+    }
+    if (p.principal.kind === 'type' && p.principal.type !== shape.principalType) continue;
+    if (p.resource.kind === 'type' && p.resource.type !== shape.resourceType) continue;
+    if (p.action !== undefined && !p.action(env)) continue;
+    const rest: CompiledPolicy[] = [];
+    if (p.principal.kind === 'dynamic') rest.push(p.principal.test);
+    if (p.resource.kind === 'dynamic') rest.push(p.resource.test);
+    rest.push(...p.conditions);
+    out.push({ member: m, run: allOf(rest) });
+  }
+  return out;
+}
+
+export interface PlannedOutcome<M extends CompiledMember> {
+  forbids: M[];
+  permits: M[];
+  errors: { member: M; message: string }[];
+}
+
+/**
+ * {@link evaluateCompiled} over planned members, for a request of their shape whose values
+ * policy/compiled/convert.ts converted (so already scanned: only the parent-cycle check is left).
+ * Outcomes keep the members' order. Throws Fallback.
+ */
+export function evaluatePlanned<M extends CompiledMember>(
+  planned: readonly PlannedMember<M>[],
+  input: CompiledInput,
+  actions: ActionGraph,
+): PlannedOutcome<M> {
+  checkCycles(input.entities);
+  const env = new RequestEnv(input, actions);
+  const out: PlannedOutcome<M> = { forbids: [], permits: [], errors: [] };
+  for (const p of planned) {
+    try {
+      if (p.run(env)) (p.member.effect === 'forbid' ? out.forbids : out.permits).push(p.member);
+    } catch (err) {
+      if (!(err instanceof EvalError)) throw err;
+      out.errors.push({ member: p.member, message: err.message });
+    }
+  }
+  return out;
+}
+
 class RequestEnv implements Env {
   readonly principal: EntityValue;
-  readonly action: EntityValue;
   readonly resource: EntityValue;
   readonly context: Record<string, unknown>;
+  private actionValue: EntityValue | undefined;
   private byUid: Map<string, EntityJson> | undefined;
   private visibleSet: Set<EntityJson> | undefined;
-  private readonly sentActions: ReadonlySet<string>;
+  private sentActionIds: ReadonlySet<string> | undefined;
   /** The principal's and the resource's entities, looked up once (null: not given). */
   private principalData: EntityData | null | undefined;
   private resourceData: EntityData | null | undefined;
+  /** Their attributes as Cedar is given them, looked up once (null: none). */
+  private principalAttrs: Record<string, unknown> | null | undefined;
+  private resourceAttrs: Record<string, unknown> | null | undefined;
 
   constructor(
     private readonly input: CompiledInput,
     private readonly actions: ActionGraph,
   ) {
     this.principal = { __entity: input.principal };
-    this.action = { __entity: { type: input.actionType, id: input.action } };
     this.resource = { __entity: input.resource };
     this.context = input.context;
-    this.sentActions = actions.ancestors.get(input.action) ?? new Set([input.action]);
+  }
+
+  get action(): EntityValue {
+    return (this.actionValue ??= { __entity: { type: this.input.actionType, id: this.input.action } });
+  }
+
+  private get sentActions(): ReadonlySet<string> {
+    return (this.sentActionIds ??=
+      this.actions.ancestors.get(this.input.action) ?? new Set([this.input.action]));
   }
 
   attrs(ref: Ref): Record<string, unknown> | undefined {
     return this.visible(ref)?.attrs;
   }
 
+  varAttrs(v: 'principal' | 'resource'): Record<string, unknown> | undefined {
+    if (v === 'principal') {
+      if (this.principalAttrs === undefined) this.principalAttrs = this.attrs(this.input.principal) ?? null;
+      return this.principalAttrs ?? undefined;
+    }
+    if (this.resourceAttrs === undefined) this.resourceAttrs = this.attrs(this.input.resource) ?? null;
+    return this.resourceAttrs ?? undefined;
+  }
+
   isIn(a: Ref, b: Ref): boolean {
     if (sameRef(a, b)) return true;
     const start = this.visible(a);
-    if (start === undefined) return false;
+    if (start === undefined || start.parents.length === 0) return false;
     // Parents of an entity Cedar is given are given too (see `reachable`): no check past the start.
     const seen = new Set<string>([uidKey(a.type, a.id)]);
     const stack = [...start.parents];
@@ -164,6 +274,15 @@ class RequestEnv implements Env {
     if (ref.type === this.input.actionType && this.input.allVisible !== true) {
       return this.sentActions.has(ref.id) ? this.actions.entities.get(ref.id) : undefined;
     }
+    const entities = this.input.entities;
+    if (entities.length <= LINEAR_LOOKUP) {
+      // A few entities: comparing beats building uid keys. From the end, as the index keeps the last.
+      for (let i = entities.length - 1; i >= 0; i--) {
+        const uid = entities[i]!.uid as Ref;
+        if (uid.id === ref.id && uid.type === ref.type) return entities[i] as EntityData;
+      }
+      return undefined;
+    }
     return this.index().get(uidKey(ref.type, ref.id)) as EntityData | undefined;
   }
 
@@ -172,12 +291,15 @@ class RequestEnv implements Env {
   }
 }
 
+/** Up to this many request entities, an entity is found by comparing uids rather than by an index. */
+const LINEAR_LOOKUP = 8;
+
 const NAME = /^[_a-zA-Z][_a-zA-Z0-9]*(::[_a-zA-Z][_a-zA-Z0-9]*)*$/;
 const RESERVED = new Set(['true', 'false', 'if', 'then', 'else', 'in', 'is', 'like', 'has']);
 const checkedTypes = new Map<string, boolean>();
 
 /** Is `type` an entity type name Cedar certainly parses as given? (Otherwise cedar-wasm answers.) */
-function plainTypeName(type: string): boolean {
+export function plainTypeName(type: string): boolean {
   let ok = checkedTypes.get(type);
   if (ok === undefined) {
     ok = NAME.test(type) && type.split('::').every((s) => !RESERVED.has(s) && !s.startsWith('__cedar'));
@@ -196,16 +318,22 @@ function scanRequest(input: CompiledInput): void {
   checkRef(input.principal);
   checkRef(input.resource);
   scanValue(input.context);
-  let parents = false;
   for (const e of input.entities) {
     checkRef(e.uid as Ref);
     for (const p of e.parents) checkRef(p as Ref);
-    parents ||= e.parents.length > 0;
     scanValue(e.attrs);
   }
-  // Cedar refuses a parent cycle among the entities it is given (a `failure`, so a deny). Any
-  // cycle among all the request's entities — a superset of what Cedar is given — goes to cedar-wasm.
-  if (parents && hasCycle(indexEntities(input.entities))) throw new Fallback('entity parent cycle');
+  checkCycles(input.entities);
+}
+
+/**
+ * Cedar refuses a parent cycle among the entities it is given (a `failure`, so a deny). Any cycle
+ * among all the request's entities — a superset of what Cedar is given — goes to cedar-wasm.
+ */
+export function checkCycles(entities: readonly EntityJson[]): void {
+  let parents = false;
+  for (const e of entities) if (e.parents.length > 0) parents = true;
+  if (parents && hasCycle(indexEntities(entities))) throw new Fallback('entity parent cycle');
 }
 
 /** Is there a cycle along parent edges between entities of the request (iterative DFS, 3 colours)? */
