@@ -136,6 +136,15 @@ const summary = (e: PolicyEvaluation): AnswerSummary => ({
   errors: e.errors.map((x) => x.policyId).sort(),
 });
 
+/**
+ * The wasm instance (by generation) a canary found broken, shared by every engine of the process
+ * (they share the instance). SECURITY: fail closed — every set compiled in that instance denies
+ * from then on, whichever evaluator answers, until the instance is replaced (`reinstantiate`) and
+ * the set compiled again; the compiled evaluator does not need wasm, but a node that reports its
+ * engine broken must not be the one that answers allow.
+ */
+let brokenGeneration: number | null = null;
+
 export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngine {
   const memoEntries = Math.max(0, Math.floor(options.memoEntries ?? 4096));
   // Shared by every set this engine compiles: once true, the compiled evaluator is no longer used.
@@ -152,7 +161,11 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
       isolated ??= createIsolatedScreen({ logger: options.logger ?? silentLogger });
       return isolated.screen(source);
     },
-    health: canary,
+    health() {
+      const found = canary();
+      if (!found.ok) brokenGeneration = cedarGeneration();
+      return found;
+    },
     divergences: () => state.divergences,
     reinstantiate() {
       reinstantiateCedar();
@@ -412,6 +425,8 @@ class CedarPolicySet implements CompiledPolicySet {
       if (this.disposed) return requestError(0, 'policy set was disposed');
       if (this.generation !== cedarGeneration())
         return requestError(0, 'the policy engine was restarted; the set is being compiled again');
+      if (brokenGeneration === this.generation)
+        return requestError(0, 'the policy engine failed its canary check; denying until it is replaced');
       // SECURITY: fail closed — an action the schema does not declare (or a pure group, which
       // applies to nothing) is denied without evaluation.
       const decl = this.declared.get(request.action);
