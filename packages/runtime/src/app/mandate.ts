@@ -377,6 +377,7 @@ export async function createMandate(
                   throw err;
                 }
               },
+              refused: (r) => refusalRecorder.refused({ ...r, route: 'MCP /mcp' }),
             },
             {
               ...config.gateway,

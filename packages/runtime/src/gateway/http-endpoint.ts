@@ -94,7 +94,11 @@ export function createHttpEndpoint(
       res.setHeader('www-authenticate', 'Bearer');
       return reply(res, 401, -32001, describe(err));
     }
-    if (caller.role !== 'agent') return reply(res, 403, -32001, 'the MCP gateway needs an agent API key');
+    if (caller.role !== 'agent') {
+      const reason = 'the MCP gateway needs an agent API key';
+      await deps.refused?.({ code: 'forbidden', reason, caller });
+      return reply(res, 403, -32001, reason);
+    }
     let body: unknown;
     if (req.method === 'POST') {
       try {
@@ -109,7 +113,10 @@ export function createHttpEndpoint(
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
       const s = sessions.get(sid);
-      // SECURITY: a session id is not a credential — it serves only the key that opened it.
+      // SECURITY: a session id is not a credential — it serves only the key that opened it. Another
+      // key presenting it is on the record (an expired or unknown id is ordinary and is not).
+      if (s && s.caller.keyId !== caller.keyId)
+        await deps.refused?.({ code: 'forbidden', reason: 'an MCP session of another key', caller });
       if (!s || s.caller.keyId !== caller.keyId) return reply(res, 404, -32001, 'Session not found');
       s.lastUsed = deps.clock.now();
       sessions.delete(sid);

@@ -20,6 +20,11 @@ export interface GatewayDeps {
   record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
   /** Resolves `Authorization: Bearer …` to a caller from a verified credential. */
   authenticate: (authorization: string | undefined) => Promise<Caller>;
+  /**
+   * Puts a refused attempt of an authenticated caller on the record (`request.refused`, ADR 0018):
+   * a key of another role, another key's session id. Never throws.
+   */
+  refused?: (r: { code: 'forbidden'; reason: string; caller: Caller }) => Promise<void>;
 }
 
 export interface GatewayOptions {

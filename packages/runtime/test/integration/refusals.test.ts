@@ -109,6 +109,59 @@ describe('refused attempts are recorded', () => {
     expect((await t.m.store.auditHead()).seq).toBe(before + 1);
   });
 
+  it("at the MCP gateway, a key of another role and another key's session id are refused on the record", async () => {
+    const t = await createTestMandate();
+    const mcp = (key: string, body: unknown, session?: string) =>
+      fetch(new URL('/mcp', t.url), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${key}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...(session ? { 'mcp-session-id': session } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    const init = {
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-06-18',
+        capabilities: {},
+        clientInfo: { name: 'refusals', version: '1' },
+      },
+    };
+    // An admin key is not an agent's: 403, on the record with its caller.
+    expect((await mcp(KEYS.admin, init)).status).toBe(403);
+    const [role] = await refusedWith(t, 'forbidden');
+    expect(role?.data).toMatchObject({
+      route: 'MCP /mcp',
+      reason: 'the MCP gateway needs an agent API key',
+      caller: { role: 'admin' },
+    });
+    // The agent's own session works for it; another agent's key presenting its id gets 404, recorded.
+    const opened = await mcp(KEYS.supportBot, init);
+    expect(opened.status).toBe(200);
+    const session = opened.headers.get('mcp-session-id')!;
+    expect(session).toBeTruthy();
+    await opened.text();
+    const ping = { jsonrpc: '2.0', id: 1, method: 'ping' };
+    const own = await mcp(KEYS.supportBot, ping, session);
+    expect(own.status).toBe(200);
+    await own.text();
+    expect((await mcp(KEYS.tradeBot, ping, session)).status).toBe(404);
+    // An unknown session id is ordinary (expired, restarted node): 404, not a refusal.
+    expect((await mcp(KEYS.tradeBot, ping, 'no-such-session')).status).toBe(404);
+    const refused = await refusedWith(t, 'forbidden');
+    expect(refused).toHaveLength(2);
+    expect(refused[1]?.data).toMatchObject({
+      route: 'MCP /mcp',
+      reason: 'an MCP session of another key',
+      caller: { role: 'agent', subject: 'trade-bot' },
+    });
+  });
+
   it('bad tokens at the MCP gateway are counted too', async () => {
     const t = await createTestMandate();
     await t.m.refusals.flush();
