@@ -655,22 +655,8 @@ class CedarPolicySet implements CompiledPolicySet {
     // SECURITY: fail closed — Cedar skips an erroring policy (an erroring forbid would not stop
     // a matching permit); any error at all makes the decision a deny.
     if (errors.length > 0) return { effect: 'deny', satisfied: [], errors, sliceSize };
-    if (decision !== 'allow' || reasons.length === 0)
-      return { effect: 'deny', satisfied: [], errors: [], sliceSize };
-
-    const permits = reasons.map(satisfied);
-    if (reasons.some((p) => p.meta.approval === undefined)) {
-      return { effect: 'allow', satisfied: permits, errors: [], sliceSize };
-    }
-    // Only @approval permits: the lowest policy id decides the route, so the outcome does not
-    // depend on policy order.
-    return {
-      effect: 'approval_required',
-      satisfied: permits,
-      errors: [],
-      approval: permits[0]!.approval!,
-      sliceSize,
-    };
+    if (decision !== 'allow') return { effect: 'deny', satisfied: [], errors: [], sliceSize };
+    return fromPermits(reasons, sliceSize);
   }
 
   private preparse(members: number[]): Slice {
@@ -754,9 +740,21 @@ function answerPlanned(out: PlannedOutcome<Member>, sliceSize: number): PolicyEv
   }
   // SECURITY: fail closed — any error at all makes the decision a deny (see `interpret`).
   if (errors.length > 0) return { effect: 'deny', satisfied: [], errors, sliceSize };
-  if (out.permits.length === 0) return { effect: 'deny', satisfied: [], errors: [], sliceSize };
-  const permits = out.permits.map((m) => satisfied(m.policy));
-  if (out.permits.some((m) => m.policy.meta.approval === undefined)) {
+  return fromPermits(
+    out.permits.map((m) => m.policy),
+    sliceSize,
+  );
+}
+
+/**
+ * The answer of the permits that applied (sorted by policy id), once no forbid applied and no
+ * policy erred — for both evaluators: none is a deny; any plain permit allows; only @approval
+ * permits: the lowest policy id decides the route, so the outcome does not depend on policy order.
+ */
+function fromPermits(reasons: readonly HeldPolicy[], sliceSize: number): PolicyEvaluation {
+  if (reasons.length === 0) return { effect: 'deny', satisfied: [], errors: [], sliceSize };
+  const permits = reasons.map(satisfied);
+  if (reasons.some((p) => p.meta.approval === undefined)) {
     return { effect: 'allow', satisfied: permits, errors: [], sliceSize };
   }
   return {
