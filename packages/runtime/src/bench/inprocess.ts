@@ -301,112 +301,28 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
       fast.dispose();
     }
 
-    const req = benchDecisionRequest();
-    const first = await m.decisions.decide(req, BENCH_CALLER);
-    if (first.decision.effect !== 'allow') {
-      throw new Error(
-        `bench: the bench decision must be an allow, got ${first.decision.effect}: ${JSON.stringify(first.decision.errors)}`,
-      );
-    }
-    let decisions = 1;
-    const effects = new Map<string, number>();
-    const decide = async () => {
-      const out = await m.decisions.decide(req, BENCH_CALLER);
-      decisions++;
-      effects.set(out.decision.effect, (effects.get(out.decision.effect) ?? 0) + 1);
-    };
-    await m.audit.flush();
-    let mark = m.audit.stats();
-    const commitsSince = () => {
-      const now = m.audit.stats();
-      const out = { events: now.appended - mark.appended, transactions: now.batches - mark.batches };
-      mark = now;
-      return out;
-    };
-    o.progress(`in-process ${policyCount}: decide, concurrency 1 (full path, durable audit)…`);
-    const c1 = await loopAsync(decide, 1, { durationMs: ms, minOps: 20, warmupOps: 20 });
-    rows.push({
-      key: 'decide-c1',
-      label: 'decide, 1 in flight (full path + durable audit)',
-      baseline: false,
-      sample: c1,
-      effect: effectOf(effects),
-      commits: commitsSince(),
-    });
-    effects.clear();
-    o.progress(`in-process ${policyCount}: decide, concurrency ${o.decideConcurrency} (group commit)…`);
-    const cN = await loopAsync(decide, o.decideConcurrency, { durationMs: ms, minOps: 100, warmupOps: 100 });
-    await m.audit.flush();
-    rows.push({
-      commits: commitsSince(),
-      key: 'decide-cN',
-      label: `decide, ${o.decideConcurrency} in flight (full path + durable audit)`,
-      baseline: false,
-      sample: cN,
-      effect: effectOf(effects),
-    });
-    evaluations += 2 * decisions;
-    await m.audit.flush();
-    const events = await countDecisionEvents(m);
+    const cedarRows = await measureDecide(m, { ...o, policyCount, ms, key: 'decide', engine: '' });
+    rows.push(...cedarRows.rows);
+    evaluations += 2 * cedarRows.decisions;
 
     // The same decisions on a Mandate with the compiled engine (the default): same set, same
     // request, its own SQLite file — the full path's gain over the cedar-wasm rows above.
     const compiledDir = join(o.dir, 'compiled-engine');
     await mkdir(compiledDir, { recursive: true });
     const mc = await createWorkloadMandate(workload, compiledDir, 'compiled');
-    let compiledDecisions = 0;
-    let compiledEvents = 0;
+    let compiledRows: DecideRows;
     try {
-      const cFirst = await mc.decisions.decide(req, BENCH_CALLER);
-      if (cFirst.decision.effect !== 'allow')
-        throw new Error(
-          `bench: the compiled engine must allow the bench decision, got ${cFirst.decision.effect}`,
-        );
-      compiledDecisions = 1;
-      const decideCompiled = async () => {
-        const out = await mc.decisions.decide(req, BENCH_CALLER);
-        compiledDecisions++;
-        effects.set(out.decision.effect, (effects.get(out.decision.effect) ?? 0) + 1);
-      };
-      await mc.audit.flush();
-      let cMark = mc.audit.stats();
-      const cCommitsSince = () => {
-        const now = mc.audit.stats();
-        const out = { events: now.appended - cMark.appended, transactions: now.batches - cMark.batches };
-        cMark = now;
-        return out;
-      };
-      effects.clear();
-      o.progress(`in-process ${policyCount}: decide, concurrency 1, compiled engine…`);
-      const k1 = await loopAsync(decideCompiled, 1, { durationMs: ms, minOps: 20, warmupOps: 20 });
-      rows.push({
-        key: 'decide-compiled-c1',
-        label: 'decide, 1 in flight, compiled engine (full path + durable audit)',
-        baseline: false,
-        sample: k1,
-        effect: effectOf(effects),
-        commits: cCommitsSince(),
+      compiledRows = await measureDecide(mc, {
+        ...o,
+        policyCount,
+        ms,
+        key: 'decide-compiled',
+        engine: ', compiled engine',
       });
-      effects.clear();
-      o.progress(`in-process ${policyCount}: decide, concurrency ${o.decideConcurrency}, compiled engine…`);
-      const kN = await loopAsync(decideCompiled, o.decideConcurrency, {
-        durationMs: ms,
-        minOps: 100,
-        warmupOps: 100,
-      });
-      await mc.audit.flush();
-      rows.push({
-        key: 'decide-compiled-cN',
-        label: `decide, ${o.decideConcurrency} in flight, compiled engine (full path + durable audit)`,
-        baseline: false,
-        sample: kN,
-        effect: effectOf(effects),
-        commits: cCommitsSince(),
-      });
-      compiledEvents = await countDecisionEvents(mc);
     } finally {
       await mc.close();
     }
+    rows.push(...compiledRows.rows);
     const stats = m.audit.stats();
     let survival: InProcessResult['survival'];
     if (o.survivalEvaluations !== undefined && o.survivalEvaluations > 0) {
@@ -422,7 +338,10 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
       rawMode: raw.mode,
       shape: workload.shape,
       rows,
-      audit: { decisions: decisions + compiledDecisions, events: events + compiledEvents },
+      audit: {
+        decisions: cedarRows.decisions + compiledRows.decisions,
+        events: cedarRows.events + compiledRows.events,
+      },
       evaluations,
       compiledMs,
       groupCommit: { appended: stats.appended, batches: stats.batches },
@@ -431,6 +350,71 @@ export async function runInProcess(policyCount: number, o: InProcessOptions): Pr
   } finally {
     await m.close();
   }
+}
+
+interface DecideRows {
+  rows: InProcessRow[];
+  /** Decisions made (the first probe included) and decision events in the Mandate's chain after. */
+  decisions: number;
+  events: number;
+}
+
+/**
+ * The decide rows of one Mandate: the bench decision with 1, then `decideConcurrency`, in flight
+ * (full path, durable audit); keys `<key>-c1` / `<key>-cN`, `engine` is said in the labels.
+ */
+async function measureDecide(
+  m: Mandate,
+  o: Pick<InProcessOptions, 'decideConcurrency' | 'progress'> & {
+    policyCount: number;
+    ms: number;
+    key: string;
+    engine: string;
+  },
+): Promise<DecideRows> {
+  const req = benchDecisionRequest();
+  const first = await m.decisions.decide(req, BENCH_CALLER);
+  if (first.decision.effect !== 'allow') {
+    throw new Error(
+      `bench: the bench decision must be an allow${o.engine}, got ${first.decision.effect}: ${JSON.stringify(first.decision.errors)}`,
+    );
+  }
+  let decisions = 1;
+  const effects = new Map<string, number>();
+  const decide = async () => {
+    const out = await m.decisions.decide(req, BENCH_CALLER);
+    decisions++;
+    effects.set(out.decision.effect, (effects.get(out.decision.effect) ?? 0) + 1);
+  };
+  await m.audit.flush();
+  let mark = m.audit.stats();
+  const commitsSince = () => {
+    const now = m.audit.stats();
+    const out = { events: now.appended - mark.appended, transactions: now.batches - mark.batches };
+    mark = now;
+    return out;
+  };
+  const rows: InProcessRow[] = [];
+  for (const [suffix, inFlight, minOps] of [
+    ['c1', 1, 20],
+    ['cN', o.decideConcurrency, 100],
+  ] as const) {
+    effects.clear();
+    o.progress(
+      `in-process ${o.policyCount}: decide, concurrency ${inFlight}${o.engine} (full path, durable audit)…`,
+    );
+    const sample = await loopAsync(decide, inFlight, { durationMs: o.ms, minOps, warmupOps: minOps });
+    await m.audit.flush();
+    rows.push({
+      key: `${o.key}-${suffix}`,
+      label: `decide, ${inFlight} in flight${o.engine} (full path + durable audit)`,
+      baseline: false,
+      sample,
+      effect: effectOf(effects),
+      commits: commitsSince(),
+    });
+  }
+  return { rows, decisions, events: await countDecisionEvents(m) };
 }
 
 function effectOf(effects: Map<string, number>): string {
