@@ -1,36 +1,13 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
-import { createMandate, type Mandate } from '../../src/app/index.js';
+import { describe, expect, it } from 'vitest';
 import { loadPolicyDir } from '../../src/policy/index.js';
-import { silentLogger } from '../../src/kernel/index.js';
 import { createPostgresStore } from '../../src/storage/postgres/index.js';
-import type { Store } from '../../src/storage/port.js';
-import { POSTGRES_URL, dropSchemas, freshSchema } from '../storage/helpers.js';
+import { POSTGRES_URL, freshSchema } from '../storage/helpers.js';
+import { closeNodesAfterEach, node, root } from './nodes.js';
 
-const root = join(import.meta.dirname, '../../../..');
-const opened: Mandate[] = [];
-afterEach(async () => {
-  for (const m of opened.splice(0)) await m.close();
-});
-
-async function node(store: string, keysDir: string, storeOverride?: Store): Promise<Mandate> {
-  const loaded = loadConfig(
-    { configFile: join(root, 'mandate.config.json'), store, logLevel: 'silent' },
-    {},
-    root,
-  );
-  loaded.config.keys.dir = keysDir;
-  loaded.config.gateway.upstreams = [];
-  const m = await createMandate(loaded, {
-    logger: silentLogger,
-    ...(storeOverride ? { store: storeOverride } : {}),
-  });
-  opened.push(m);
-  return m;
-}
+closeNodesAfterEach();
 
 const refund = {
   agent: 'support-bot',
@@ -81,11 +58,6 @@ describe('two nodes on one SQLite file', () => {
 });
 
 describe.skipIf(!POSTGRES_URL)('two nodes on one PostgreSQL schema', () => {
-  afterEach(async () => {
-    for (const m of opened.splice(0)) await m.close();
-    await dropSchemas(POSTGRES_URL!);
-  });
-
   it('an activation reaches the other node by LISTEN/NOTIFY, well before the 1 s poll', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mandate-pg-nodes-'));
     const schema = freshSchema();

@@ -8,38 +8,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
-import { createMandate, type Mandate } from '../../src/app/index.js';
-import { silentLogger } from '../../src/kernel/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Mandate } from '../../src/app/index.js';
 import { createPostgresStore } from '../../src/storage/postgres/index.js';
 import type { ReadCachedStore } from '../../src/storage/read-cache.js';
 import type { Store } from '../../src/storage/port.js';
-import { POSTGRES_URL, dropSchemas, freshSchema } from '../storage/helpers.js';
+import { POSTGRES_URL, freshSchema } from '../storage/helpers.js';
+import { closeNodesAfterEach, node as startNode } from './nodes.js';
 
-const root = join(import.meta.dirname, '../../../..');
-const opened: Mandate[] = [];
-afterEach(async () => {
-  for (const m of opened.splice(0)) await m.close();
-});
+closeNodesAfterEach();
 
+/** A node of the shared store, listening. */
 async function node(
   store: string,
   keysDir: string,
   storeOverride?: Store,
 ): Promise<{ m: Mandate; url: string }> {
-  const loaded = loadConfig(
-    { configFile: join(root, 'mandate.config.json'), store, logLevel: 'silent', port: 0 },
-    {},
-    root,
-  );
-  loaded.config.keys.dir = keysDir;
-  loaded.config.gateway.upstreams = [];
-  const m = await createMandate(loaded, {
-    logger: silentLogger,
-    ...(storeOverride ? { store: storeOverride } : {}),
-  });
-  opened.push(m);
+  const m = await startNode(store, keysDir, storeOverride);
   const { url } = await m.listen();
   return { m, url };
 }
@@ -166,11 +151,6 @@ describe('read cache: two nodes on one SQLite file', () => {
 });
 
 describe.skipIf(!POSTGRES_URL)('read cache: two nodes on one PostgreSQL schema', () => {
-  afterEach(async () => {
-    for (const m of opened.splice(0)) await m.close();
-    await dropSchemas(POSTGRES_URL!);
-  });
-
   it('every change on one node, or by hand, holds on the other at its next request', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mandate-pg-cache-'));
     const schema = freshSchema();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '@mandate/protocol';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
+import { apiKey } from '../../src/storage/contract/index.js';
 import { withReadCache } from '../../src/storage/read-cache.js';
 import type { ApiKeyRecord, GrantRecord, Store } from '../../src/storage/port.js';
 
@@ -10,19 +11,8 @@ const agent = (status: Agent['status'] = 'active'): Agent => ({
   status,
   attributes: { tenant: 't1' },
 });
-const key = (over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
-  id: 'k1',
-  hash: 'h1',
-  role: 'agent',
-  subject: 'bot',
-  name: 'k1',
-  createdAt: '2025-01-01T00:00:00.000Z',
-  revokedAt: null,
-  expiresAt: null,
-  lastUsedAt: null,
-  origin: 'api',
-  ...over,
-});
+const key = (over: Partial<ApiKeyRecord> = {}): ApiKeyRecord =>
+  apiKey('k1', { hash: 'h1', subject: 'bot', ...over });
 const grant = (id: string, over: Partial<GrantRecord> = {}): GrantRecord => ({
   id,
   user: 'alice',

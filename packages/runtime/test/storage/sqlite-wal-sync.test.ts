@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ApiKeyRecord } from '../../src/storage/index.js';
+import type { Store } from '../../src/storage/index.js';
 import { unavailableReason } from '../../src/storage/index.js';
-import { auditEvent, expectChain, testSealer } from '../../src/storage/contract/index.js';
+import { apiKey, auditEvent, expectChain, testSealer } from '../../src/storage/contract/index.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { removeTempDirs, tempDir } from './helpers.js';
 
@@ -63,26 +63,27 @@ function track<T>(p: Promise<T>): { p: Promise<T>; settled: () => boolean } {
   return { p, settled: () => done };
 }
 
-const key = (id: string): ApiKeyRecord => ({
-  id,
-  hash: `hash-${id}`,
-  role: 'agent',
-  subject: 'support-bot',
-  name: id,
-  createdAt: '2026-01-01T00:00:00.000Z',
-  revokedAt: null,
-  expiresAt: null,
-  lastUsedAt: null,
-  origin: 'api',
-});
+/**
+ * A migrated store on a fresh file whose fsyncs go through a gate; afterwards every held fsync is
+ * released and the store closed.
+ */
+async function withGatedStore(fn: (s: Store, g: Gate, path: string) => Promise<void>): Promise<void> {
+  const path = join(tempDir(), 'mandate.db');
+  const g = gate();
+  const s = createSqliteStore(path, { syncWal: g.syncWal });
+  try {
+    await s.migrate();
+    await fn(s, g, path);
+  } finally {
+    g.hold = false;
+    for (const p of g.pending) p.release();
+    await s.close();
+  }
+}
 
 describe('sqlite store: the WAL is fsynced off the event loop before a write resolves', () => {
   it('an audit append resolves only after the fsync of the WAL file completed', async () => {
-    const path = join(tempDir(), 'mandate.db');
-    const g = gate();
-    const s = createSqliteStore(path, { syncWal: g.syncWal });
-    try {
-      await s.migrate();
+    await withGatedStore(async (s, g, path) => {
       g.hold = true;
       const append = track(s.appendAudit([auditEvent(1)], testSealer));
       await until(() => g.pending.length === 1);
@@ -97,25 +98,17 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
       g.pending[0]!.release();
       const [r] = await append.p;
       expect(r!.seq).toBe(1);
-    } finally {
-      g.hold = false;
-      for (const p of g.pending) p.release();
-      await s.close();
-    }
+    });
   });
 
   it('one fsync serves every commit made before it started; a commit made during it waits for the next', async () => {
-    const path = join(tempDir(), 'mandate.db');
-    const g = gate();
-    const s = createSqliteStore(path, { syncWal: g.syncWal });
-    try {
-      await s.migrate();
+    await withGatedStore(async (s, g) => {
       g.hold = true;
       const a = track(s.appendAudit([auditEvent(1)], testSealer));
       await until(() => g.pending.length === 1);
       // Both commit while the first fsync is under way: it may not cover them.
       const b = track(s.appendAudit([auditEvent(2)], testSealer));
-      const c = track(s.putApiKey(key('k1')));
+      const c = track(s.putApiKey(apiKey('k1')));
       g.pending[0]!.release();
       await a.p;
       await until(() => g.pending.length === 2);
@@ -127,11 +120,7 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
       await Promise.all([b.p, c.p]);
       expect(g.pending).toHaveLength(2);
       expectChain(await s.readAudit(0, 10));
-    } finally {
-      g.hold = false;
-      for (const p of g.pending) p.release();
-      await s.close();
-    }
+    });
   });
 
   it('a failed fsync fails the write (store_unavailable) and every call after it, even once fsync works again', async () => {
@@ -143,7 +132,7 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
       await s.appendAudit([auditEvent(1)], testSealer);
       g.hold = true;
       const append = s.appendAudit([auditEvent(2)], testSealer);
-      const grant = s.putApiKey(key('k2'));
+      const grant = s.putApiKey(apiKey('k2'));
       await until(() => g.pending.length === 1);
       g.pending[0]!.fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
       const err = await append.catch((e: unknown) => e);
@@ -175,11 +164,7 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
   });
 
   it('reads and lock probes do not wait for an fsync', async () => {
-    const path = join(tempDir(), 'mandate.db');
-    const g = gate();
-    const s = createSqliteStore(path, { syncWal: g.syncWal });
-    try {
-      await s.migrate();
+    await withGatedStore(async (s, g) => {
       g.hold = true;
       const append = track(s.appendAudit([auditEvent(1)], testSealer));
       await until(() => g.pending.length === 1);
@@ -189,11 +174,7 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
       expect(g.pending).toHaveLength(1);
       g.pending[0]!.release();
       await append.p;
-    } finally {
-      g.hold = false;
-      for (const p of g.pending) p.release();
-      await s.close();
-    }
+    });
   });
 
   it('close lets an fsync under way finish: the committed write still gets its answer', async () => {

@@ -1,2 +1,3 @@
 export { auditEvent, describeStoreContract, everyStoreCall, expectChain, testSealer } from './contract.js';
 export type { StoreCallKind } from './contract.js';
+export { apiKey } from './keys.js';
