@@ -34,6 +34,9 @@ export function renderActivity(main: HTMLElement, _s: Session): () => void {
   const connect = () => {
     source?.close();
     rows.replaceChildren();
+    // A new filter is a new stream: until it opens, nothing says "Live" (decisions made before
+    // the new stream opens are not in it).
+    status.textContent = 'Connecting…';
     const q = query({
       agent: agent.value.trim(),
       user: user.value.trim(),

@@ -77,6 +77,14 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the screens in a real browser', () =
   it('a filtered feed shows only what matches', async () => {
     const { page } = admin;
     await openScreen(page, 'Activity');
+    await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+    // The filtered stream opens late (as on a busy server): until it has, the feed must not say
+    // "Live", or a decision made meanwhile would be missing from a feed that claims to be live.
+    const late = '**/v1/decisions/stream?effect=deny';
+    await page.route(late, async (route) => {
+      await new Promise((r) => setTimeout(r, 400));
+      await route.continue();
+    });
     await page.getByLabel('Effect').selectOption('deny');
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
@@ -84,6 +92,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the screens in a real browser', () =
     const denied = await api.decide(KEYS.supportBot, refund(10, {}, 'c-13'));
     await page.locator(`tr[data-decision="${denied.body.decisionId}"]`).waitFor({ timeout: 2000 });
     expect(await page.locator(`tr[data-decision="${allowed.body.decisionId}"]`).count()).toBe(0);
+    await page.unroute(late);
   });
 
   it('audit: search, page and the chain status', async () => {
