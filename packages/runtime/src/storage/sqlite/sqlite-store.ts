@@ -24,6 +24,7 @@ import { createSqliteEntities } from './entities.js';
 import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
 import { createWalSync, type SyncFile, type WalSync } from './wal-sync.js';
+import { SQLITE_AUTOCHECKPOINT_FRAMES, createCheckpointer, type Checkpointer } from './checkpointer.js';
 import {
   json,
   parse,
@@ -59,6 +60,20 @@ export interface SqliteStoreOptions {
    * slow or failing one.
    */
   syncWal?: SyncFile;
+  /**
+   * Who checkpoints the WAL into the database file: a worker thread (default; checkpointer.ts,
+   * docs/adr/0031) or SQLite itself inside the commit that crosses 1,000 frames (`inline`).
+   * The numbers tune the worker (tests use small ones).
+   */
+  checkpoints?: 'inline' | { everyCommits?: number; restartFrames?: number; driver?: string };
+}
+
+/** The checkpoint worker of each SQLite store that has one (tests read its counters). */
+const checkpointers = new WeakMap<Store, Checkpointer>();
+
+/** The store's checkpoint worker, or undefined when SQLite checkpoints inline (no WAL, or `checkpoints: 'inline'`). */
+export function checkpointerOf(store: Store): Checkpointer | undefined {
+  return checkpointers.get(store);
 }
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -192,10 +207,23 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
   const log = opts.logger ?? silentLogger;
   const db = openSqliteDatabase(path, opts);
   let walSync: WalSync | null = null;
+  let checkpointer: Checkpointer | null = null;
   try {
     const walPath = walPathOf(db);
     if (walPath !== null) walSync = createWalSync(walPath, opts.syncWal);
+    if (walPath !== null && opts.checkpoints !== 'inline') {
+      // PERF: the copy into the database file and its sync leave the event loop (docs/adr/0031).
+      db.pragma('wal_autocheckpoint = 0');
+      checkpointer = createCheckpointer(walPath.slice(0, -'-wal'.length), {
+        ...opts.checkpoints,
+        logger: log,
+        fallBack: () => {
+          if (!closed) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_FRAMES}`);
+        },
+      });
+    }
   } catch (err) {
+    void walSync?.close();
     db.close();
     throw storeUnavailable('unreachable', 'cannot open the database', err);
   }
@@ -223,6 +251,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         if (!isBusy(err)) throw err;
         out = await retryWhileBusy(fn, budget, () => closed);
       }
+      if (write) checkpointer?.committed();
       // SECURITY: durability — a write resolves only once its commit is on the disk: the WAL's
       // fsync, shared by every commit made before it started, runs off the event loop.
       if (write && walSync) await walSync.durable();
@@ -263,7 +292,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     return r ? str(r.version) : null;
   };
 
-  return {
+  const store: Store = {
     kind: 'sqlite',
 
     migrate: () =>
@@ -316,6 +345,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       } catch (err) {
         log.warn('sqlite WAL file close failed', { error: String(err) });
       }
+      // Before the connection: the last one to close checkpoints the rest itself.
+      await checkpointer?.close();
       try {
         db.close();
       } catch (err) {
@@ -679,4 +710,6 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     listCheckpoints: () =>
       run(() => all('SELECT * FROM audit_checkpoints ORDER BY ord').map(checkpointFromRow)),
   };
+  if (checkpointer) checkpointers.set(store, checkpointer);
+  return store;
 }
