@@ -329,6 +329,18 @@ export type StoreUnavailableReason = 'locked' | 'full' | 'closed' | 'unreachable
  * answer was lost with the connection may have landed: callers treat the failure as "not known to
  * be written" (an audit append that failed rejects its decision).
  */
+/** What {@link Store.walCheckpointStats} reports. */
+export interface WalCheckpointStats {
+  /** Checkpoints the worker completed. */
+  checkpoints: number;
+  /** Of those, the ones that restarted the WAL (so it is written from its start again). */
+  restarts: number;
+  /** WAL frames after the last checkpoint, as SQLite reported them. */
+  walFrames: number;
+  /** True once the worker failed and SQLite checkpoints inside its commits again. */
+  fellBack: boolean;
+}
+
 export interface Store {
   readonly kind: 'memory' | 'sqlite' | 'postgres';
   /** Apply pending forward-only migrations; returns the names applied. */
@@ -377,6 +389,11 @@ export interface Store {
    * Resolves to an unsubscribe function.
    */
   watchPolicyActivations?(onActivated: (version: string) => void): Promise<() => Promise<void>>;
+  /**
+   * SQLite only: the counters of the worker thread that checkpoints the WAL (docs/adr/0031), or
+   * null when SQLite checkpoints inside its commits (no WAL file, or `checkpoints: 'inline'`).
+   */
+  walCheckpointStats?(): WalCheckpointStats | null;
   getPolicySet(version: string): Promise<StoredPolicySet | null>;
   /** Newest first. */
   listPolicySets(): Promise<PolicySetSummary[]>;

@@ -8,6 +8,8 @@ import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { checkpointerOf } from '../../src/storage/sqlite/sqlite-store.js';
 import type { Store } from '../../src/storage/index.js';
 import { removeTempDirs, tempDir } from './helpers.js';
+import { createTestMandate, disposeAll } from '../fixtures/mandate.js';
+import { client, KEYS, refund } from '../fixtures/http.js';
 
 /*
  * docs/adr/0031: the SQLite store's connection does not checkpoint inside its commits; a worker
@@ -15,7 +17,10 @@ import { removeTempDirs, tempDir } from './helpers.js';
  * worker that fails hands checkpoints back to SQLite.
  */
 
-afterAll(removeTempDirs);
+afterAll(async () => {
+  await disposeAll();
+  removeTempDirs();
+});
 
 const FAILING_DRIVER = fileURLToPath(new URL('./fixtures/failing-sqlite-driver.cjs', import.meta.url));
 /** About 2 KB per event, as a decision record is: a few WAL pages per commit. */
@@ -102,6 +107,7 @@ describe('sqlite: WAL checkpoints in a worker thread', () => {
       for (let i = 0; i < 200 && !ck.stats().fellBack; i++) await new Promise((r) => setTimeout(r, 10));
       expect(ck.stats().fellBack).toBe(true);
       expect(ck.stats().checkpoints).toBe(0);
+      expect(store.walCheckpointStats?.()).toMatchObject({ fellBack: true, checkpoints: 0 });
       expect(lines).toContainEqual(
         expect.objectContaining({
           level: 'error',
@@ -116,5 +122,28 @@ describe('sqlite: WAL checkpoints in a worker thread', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('a node reports its checkpoint worker on /metrics', async () => {
+    const t = await createTestMandate();
+    const api = client(t.url);
+    const series = async () => {
+      const text = (await api.get('/metrics')).text;
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+      return {
+        checkpoints: value('mandate_sqlite_wal_checkpoints_total'),
+        ok: value('mandate_sqlite_wal_checkpoint_worker_ok'),
+      };
+    };
+    expect(await series()).toEqual({ checkpoints: 0, ok: 1 });
+    // Each decision commits its audit record: 64 commits (a start makes about 30) start a checkpoint.
+    for (let i = 0; i < 70; i++) expect((await api.decide(KEYS.supportBot, refund(100))).status).toBe(200);
+    let s = await series();
+    for (let i = 0; i < 200 && s.checkpoints === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      s = await series();
+    }
+    expect(s.checkpoints).toBeGreaterThan(0);
+    expect(s.ok).toBe(1);
   });
 });

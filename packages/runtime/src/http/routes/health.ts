@@ -46,6 +46,7 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
     const s = deps.auditStats();
     const integrity = deps.auditIntegrity?.();
     const cache = (deps.store as Partial<ReadCachedStore>).readCacheStats?.();
+    const wal = deps.store.walCheckpointStats?.() ?? null;
     const text = deps.metrics.render({
       mandate_audit_queue_events: { help: 'Audit events waiting for their group commit.', value: s.queued },
       mandate_audit_lag_seconds: {
@@ -97,6 +98,26 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
             mandate_read_cache_epoch_reads_total: {
               help: 'Cache epoch reads sent to the store (concurrent calls share one).',
               value: cache.epochReads,
+            },
+          }
+        : {}),
+      ...(wal
+        ? {
+            mandate_sqlite_wal_checkpoints_total: {
+              help: 'WAL checkpoints the SQLite checkpoint worker completed (ADR 0031).',
+              value: wal.checkpoints,
+            },
+            mandate_sqlite_wal_restarts_total: {
+              help: 'Of those, the ones that restarted the WAL so it stays bounded.',
+              value: wal.restarts,
+            },
+            mandate_sqlite_wal_frames: {
+              help: 'WAL frames after the last checkpoint.',
+              value: wal.walFrames,
+            },
+            mandate_sqlite_wal_checkpoint_worker_ok: {
+              help: '1 while the worker checkpoints; 0 once it failed and SQLite checkpoints inside its commits again.',
+              value: wal.fellBack ? 0 : 1,
             },
           }
         : {}),

@@ -23,6 +23,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../kernel/index.js';
+import type { WalCheckpointStats } from '../port.js';
 
 /** SQLite's default `wal_autocheckpoint`, restored when the worker is gone. */
 export const SQLITE_AUTOCHECKPOINT_FRAMES = 1000;
@@ -74,17 +75,8 @@ export interface CheckpointerOptions {
   driver?: string;
 }
 
-/** Numbers for tests and logs. */
-export interface CheckpointerStats {
-  /** Checkpoints the worker completed (passive, with or without a restart after). */
-  checkpoints: number;
-  /** Of those, the ones that restarted the WAL. */
-  restarts: number;
-  /** WAL frames after the last checkpoint, as SQLite reported them. */
-  walFrames: number;
-  /** True once the worker failed and SQLite checkpoints on the store's connection again. */
-  fellBack: boolean;
-}
+/** Numbers for `/metrics` and tests. */
+export type CheckpointerStats = WalCheckpointStats;
 
 /** Checkpoints one database file's WAL from a worker thread. */
 export interface Checkpointer {

@@ -709,6 +709,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       }),
     listCheckpoints: () =>
       run(() => all('SELECT * FROM audit_checkpoints ORDER BY ord').map(checkpointFromRow)),
+
+    walCheckpointStats: () => checkpointer?.stats() ?? null,
   };
   if (checkpointer) checkpointers.set(store, checkpointer);
   return store;
