@@ -123,7 +123,13 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       }
       const at = await savePolicySource(deps, compiled.version, source, origin);
       const previous = current?.version ?? null;
-      await deps.store.activatePolicySet(compiled.version, at);
+      if (!(await deps.store.activatePolicySet(compiled.version, at))) {
+        // Another node activated this very set meanwhile (nodes starting together on an empty
+        // store): it is active and on the record once; this node only loads it.
+        if (compiled.version === current?.version) compiled.dispose();
+        else swap(compiled, source);
+        return { version: compiled.version, changed: false };
+      }
       swap(compiled, source);
       await deps.audit({
         type: 'policy.activated',

@@ -378,8 +378,12 @@ export interface Store {
 
   /** Idempotent by version. */
   savePolicySet(set: StoredPolicySet): Promise<void>;
-  /** Points `active` at a saved version, atomically. Throws not_found for an unknown version. */
-  activatePolicySet(version: string, at: string): Promise<void>;
+  /**
+   * Points `active` at a saved version, atomically. Resolves true when it did, false — writing
+   * nothing — when that version already is the active one (two nodes activating the same set at
+   * once: one activation). Throws not_found for an unknown version.
+   */
+  activatePolicySet(version: string, at: string): Promise<boolean>;
   getActivePolicySet(): Promise<StoredPolicySet | null>;
   /** Just the active version: cheap enough to poll so every node notices an activation elsewhere. */
   getActivePolicyVersion(): Promise<string | null>;

@@ -550,7 +550,10 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getActivePolicySet()).toBeNull();
 
         await store.savePolicySet(policySet('sha256:v1'));
-        await store.activatePolicySet('sha256:v1', '2025-01-01T00:01:00.000Z');
+        expect(await store.activatePolicySet('sha256:v1', '2025-01-01T00:01:00.000Z')).toBe(true);
+        // The active version again: nothing written (two nodes activating one set record it once).
+        expect(await store.activatePolicySet('sha256:v1', '2025-01-01T00:01:30.000Z')).toBe(false);
+        expect((await store.listPolicySets())[0]?.activatedAt).toBe('2025-01-01T00:01:00.000Z');
         await store.savePolicySet(policySet('sha256:v2', 'dir-b'));
         expect(await store.getActivePolicySet()).toStrictEqual(policySet('sha256:v1'));
         expect(await store.getActivePolicyVersion()).toBe('sha256:v1');
@@ -575,7 +578,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         ]);
 
         // Rollback: re-activating an older version makes it active again with its latest activation time.
-        await store.activatePolicySet('sha256:v1', '2025-01-01T00:03:00.000Z');
+        expect(await store.activatePolicySet('sha256:v1', '2025-01-01T00:03:00.000Z')).toBe(true);
         expect((await store.getActivePolicySet())?.version).toBe('sha256:v1');
         const list = await store.listPolicySets();
         expect(list.map((s) => [s.version, s.active, s.activatedAt])).toEqual([

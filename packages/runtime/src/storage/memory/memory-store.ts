@@ -146,7 +146,9 @@ export function createMemoryStore(): Store {
     async activatePolicySet(version, at) {
       open();
       if (!policySets.has(version)) throw new MandateError('not_found', `no policy set ${version}`);
+      if (activeVersion() === version) return false;
       activations.push({ version, at });
+      return true;
     },
     async getActivePolicyVersion() {
       open();

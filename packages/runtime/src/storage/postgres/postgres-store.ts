@@ -341,15 +341,25 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       }),
     activatePolicySet: (version, at) =>
       run(async () => {
-        // One statement: the existence check and the insert cannot be split by a concurrent writer.
-        const res = await pool.query(
-          `INSERT INTO policy_activations (version, activated_at)
-           SELECT version, $2 FROM policy_sets WHERE version = $1`,
-          [version, at],
-        );
-        if (res.rowCount !== 1) throw new MandateError('not_found', `no policy set ${version}`);
+        const inserted = await tx(async (c) => {
+          // Activations serialise (reads go on): no other node can activate between the check of
+          // the active version and the insert, so a set activated by two nodes at once is one.
+          await c.query('LOCK TABLE policy_activations IN SHARE ROW EXCLUSIVE MODE');
+          const known = await c.query('SELECT 1 FROM policy_sets WHERE version = $1', [version]);
+          if (known.rowCount !== 1) throw new MandateError('not_found', `no policy set ${version}`);
+          const active = await c.query<{ version: string }>(
+            'SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1',
+          );
+          if (active.rows[0]?.version === version) return false;
+          await c.query('INSERT INTO policy_activations (version, activated_at) VALUES ($1, $2)', [
+            version,
+            at,
+          ]);
+          return true;
+        });
         // P5 across nodes: every listening node reloads now (the version poll is the backstop).
-        await pool.query('SELECT pg_notify($1, $2)', [channel, version]);
+        if (inserted) await pool.query('SELECT pg_notify($1, $2)', [channel, version]);
+        return inserted;
       }),
     async watchPolicyActivations(onActivated) {
       if (closed) throw storeUnavailable('closed', 'store is closed');

@@ -384,7 +384,10 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           if (!get('SELECT 1 FROM policy_sets WHERE version = ?', version)) {
             throw new MandateError('not_found', `no policy set ${version}`);
           }
+          // Inside the write lock (IMMEDIATE): no other node can activate between check and insert.
+          if (activeVersion() === version) return false;
           exec('INSERT INTO policy_activations (version, activated_at) VALUES (?, ?)', version, at);
+          return true;
         }),
       ),
     getActivePolicyVersion: () => run(() => activeVersion()),
