@@ -1,4 +1,4 @@
-import { canonicalize, hmacSha256Hex } from '../kernel/index.js';
+import { canonicalize, hmacSha256Hex, setOwn } from '../kernel/index.js';
 
 /** Options of {@link createRedactor}. */
 export interface RedactorOptions {
@@ -266,10 +266,7 @@ function redactObject(
     if (value === undefined) anyUndefined = true;
     const v = redactChild(key, value, cursors, track);
     // `__proto__` from parsed JSON is an ordinary key; assigning it would set the prototype instead.
-    // Any other key is assigned: the same own property, several times cheaper than defining it.
-    if (key === '__proto__')
-      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[key] = v;
+    setOwn(out, key, v);
   }
   // Tracking fails where comparing would: comparing a changed record member by member meets the
   // `undefined` one (which JSON has not).

@@ -9,7 +9,7 @@ import type {
   Resource,
   User,
 } from '@mandate/protocol';
-import { MandateError, isMandateError, newId, type Clock, type Logger } from '../kernel/index.js';
+import { MandateError, isMandateError, newId, setOwn, type Clock, type Logger } from '../kernel/index.js';
 import type { CompiledPolicySet, PolicyEntity, PolicyEvaluation } from '../policy/port.js';
 import { schemaDeclares, type ResourceRef, type ToolRegistry } from '../tools/index.js';
 import { toApprovalRef, type ApprovalService, type CallBinding } from '../approvals/index.js';
@@ -672,10 +672,6 @@ export function resourceEntity(r: Resource): PolicyEntity {
 function copyAttributes(src: Record<string, unknown> | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (src === undefined || src === null) return out;
-  for (const k of Object.keys(src)) {
-    if (k === '__proto__')
-      Object.defineProperty(out, k, { value: src[k], enumerable: true, writable: true, configurable: true });
-    else out[k] = src[k];
-  }
+  for (const k of Object.keys(src)) setOwn(out, k, src[k]);
   return out;
 }

@@ -5,6 +5,17 @@ export interface StrictJsonOptions {
   maxDepth?: number;
 }
 
+/**
+ * `out[key] = value`, except that a key `__proto__` (which JSON can carry) becomes an own
+ * property instead of replacing the object's prototype. SECURITY: an assignment would turn the
+ * value's keys into inherited ones, which `for…in` then copies as attributes nobody sent.
+ */
+export function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  else out[key] = value;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /** Decode bytes as UTF-8, rejecting invalid sequences instead of replacing them. */
@@ -110,11 +121,7 @@ class Parser {
       this.path.push(key);
       const v = this.value(depth);
       this.path.pop();
-      if (key === '__proto__') {
-        Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-      } else {
-        out[key] = v;
-      }
+      setOwn(out, key, v);
       this.ws();
       const c = this.s.charCodeAt(this.i);
       if (c === 0x2c) {

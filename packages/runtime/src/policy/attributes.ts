@@ -1,3 +1,5 @@
+import { setOwn } from '../kernel/index.js';
+
 /**
  * Which attribute names a policy can read. Cedar reads attributes only through `e.attr` and
  * `e has attr` (there are no computed attribute names), and entities compare by uid, never by
@@ -54,15 +56,4 @@ export function pickNames(
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(record)) if (names.has(k)) setOwn(out, k, record[k]);
   return out;
-}
-
-/**
- * `out[key] = value`, except that a key `__proto__` (which JSON can carry) becomes an own
- * attribute instead of replacing the object's prototype. SECURITY: an assignment would turn the
- * value's keys into inherited ones, which `for…in` then copies as attributes nobody sent.
- */
-export function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__')
-    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-  else out[key] = value;
 }

@@ -1,6 +1,6 @@
 import type { PolicyEntity } from '../port.js';
 import type { CedarValueJson, EntityJson } from './wasm.js';
-import { setOwn } from '../attributes.js';
+import { setOwn } from '../../kernel/index.js';
 
 /** A request value Cedar cannot represent faithfully; the evaluation becomes a deny carrying it. */
 export class CedarValueError extends Error {
