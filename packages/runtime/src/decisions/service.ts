@@ -19,9 +19,10 @@ import type { RefusalRecorder } from '../audit/index.js';
 import type { PolicyTime } from './time.js';
 import { argsForPolicy } from './typed-args.js';
 import { inSpan, startSpan } from '../telemetry/index.js';
-import { changedPaths, redactText, type Redactor } from '../audit/redact.js';
+import { redactText, type Redactor } from '../audit/redact.js';
 import {
   combineEvaluations,
+  comparingRedaction,
   evaluateInputs,
   recordInputs,
   type InputsRedaction,
@@ -262,9 +263,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           }
         }
         if (deps.redact.tracking) return deps.redact.tracking(value, tool?.redact, path, changed);
-        const copy = deps.redact(value, tool?.redact);
-        changedPaths(value, copy, path, changed);
-        return copy;
+        return comparingRedaction((v) => deps.redact(v, tool?.redact)).record(value, path, changed);
       },
       text: redactedIntent,
     };

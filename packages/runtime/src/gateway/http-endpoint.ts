@@ -115,9 +115,10 @@ export function createHttpEndpoint(
       const s = sessions.get(sid);
       // SECURITY: a session id is not a credential — it serves only the key that opened it. Another
       // key presenting it is on the record (an expired or unknown id is ordinary and is not).
-      if (s && s.caller.keyId !== caller.keyId)
-        await deps.refused?.({ code: 'forbidden', reason: 'an MCP session of another key', caller });
-      if (!s || s.caller.keyId !== caller.keyId) return reply(res, 404, -32001, 'Session not found');
+      if (!s || s.caller.keyId !== caller.keyId) {
+        if (s) await deps.refused?.({ code: 'forbidden', reason: 'an MCP session of another key', caller });
+        return reply(res, 404, -32001, 'Session not found');
+      }
       s.lastUsed = deps.clock.now();
       sessions.delete(sid);
       sessions.set(sid, s);

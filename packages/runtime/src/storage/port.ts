@@ -320,15 +320,6 @@ export type AuditSealer = (head: AuditHead, events: readonly AuditEvent[]) => St
  */
 export type StoreUnavailableReason = 'locked' | 'full' | 'closed' | 'unreachable';
 
-/**
- * The one storage port. Every driver (memory, SQLite, PostgreSQL) passes `storage/contract`.
- * Methods are async so that network drivers fit; a driver fails with `MandateError('store_unavailable')`
- * (its `details.reason` a {@link StoreUnavailableReason}) when its database cannot be reached, is
- * locked past the driver's wait or is full — never with a driver-specific error, and never by
- * blocking the event loop while it waits. A failed write wrote nothing, except that a commit whose
- * answer was lost with the connection may have landed: callers treat the failure as "not known to
- * be written" (an audit append that failed rejects its decision).
- */
 /** What {@link Store.walCheckpointStats} reports. */
 export interface WalCheckpointStats {
   /** Checkpoints the worker completed. */
@@ -341,6 +332,15 @@ export interface WalCheckpointStats {
   fellBack: boolean;
 }
 
+/**
+ * The one storage port. Every driver (memory, SQLite, PostgreSQL) passes `storage/contract`.
+ * Methods are async so that network drivers fit; a driver fails with `MandateError('store_unavailable')`
+ * (its `details.reason` a {@link StoreUnavailableReason}) when its database cannot be reached, is
+ * locked past the driver's wait or is full — never with a driver-specific error, and never by
+ * blocking the event loop while it waits. A failed write wrote nothing, except that a commit whose
+ * answer was lost with the connection may have landed: callers treat the failure as "not known to
+ * be written" (an audit append that failed rejects its decision).
+ */
 export interface Store {
   readonly kind: 'memory' | 'sqlite' | 'postgres';
   /** Apply pending forward-only migrations; returns the names applied. */

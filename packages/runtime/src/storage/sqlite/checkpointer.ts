@@ -57,7 +57,6 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ id: m.id, error: String((err && err.message) || err) });
   }
 });
-parentPort.postMessage({ ready: true });
 `;
 
 /** Options of {@link createCheckpointer}. */
@@ -75,23 +74,19 @@ export interface CheckpointerOptions {
   driver?: string;
 }
 
-/** Numbers for `/metrics` and tests. */
-export type CheckpointerStats = WalCheckpointStats;
-
 /** Checkpoints one database file's WAL from a worker thread. */
 export interface Checkpointer {
   /** Call after each commit on the store's connection. */
   committed(): void;
   /** Resolves after a checkpoint that started after the call (for tests and shutdown). */
   checkpointNow(): Promise<void>;
-  stats(): CheckpointerStats;
+  stats(): WalCheckpointStats;
   /** Stops the worker (after the checkpoint under way, if any). */
   close(): Promise<void>;
 }
 
 interface Reply {
-  id?: number;
-  ready?: boolean;
+  id: number;
   busy?: number;
   log?: number;
   checkpointed?: number;
@@ -104,7 +99,7 @@ const DRIVER = createRequire(import.meta.url).resolve('better-sqlite3');
 /** Checkpoints the database file at `path` (which must exist, in WAL mode) from a worker started on first use. */
 export function createCheckpointer(path: string, opts: CheckpointerOptions): Checkpointer {
   const everyCommits = Math.max(1, opts.everyCommits ?? 64);
-  const stats: CheckpointerStats = { checkpoints: 0, restarts: 0, walFrames: 0, fellBack: false };
+  const stats: WalCheckpointStats = { checkpoints: 0, restarts: 0, walFrames: 0, fellBack: false };
   let pendingCommits = 0;
   let inFlight: number | null = null;
   let nextId = 1;
@@ -145,8 +140,8 @@ export function createCheckpointer(path: string, opts: CheckpointerOptions): Che
   };
 
   const onMessage = (r: Reply) => {
-    if (r.ready || r.id === undefined || r.id !== inFlight) return;
-    const id = inFlight;
+    const id = r.id;
+    if (id !== inFlight) return;
     inFlight = null;
     if (r.error !== undefined) return fail(r.error);
     stats.checkpoints += 1;

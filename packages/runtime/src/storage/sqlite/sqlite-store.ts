@@ -210,17 +210,19 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
   let checkpointer: Checkpointer | null = null;
   try {
     const walPath = walPathOf(db);
-    if (walPath !== null) walSync = createWalSync(walPath, opts.syncWal);
-    if (walPath !== null && opts.checkpoints !== 'inline') {
-      // PERF: the copy into the database file and its sync leave the event loop (docs/adr/0031).
-      db.pragma('wal_autocheckpoint = 0');
-      checkpointer = createCheckpointer(walPath.slice(0, -'-wal'.length), {
-        ...opts.checkpoints,
-        logger: log,
-        fallBack: () => {
-          if (!closed) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_FRAMES}`);
-        },
-      });
+    if (walPath !== null) {
+      walSync = createWalSync(walPath, opts.syncWal);
+      if (opts.checkpoints !== 'inline') {
+        // PERF: the copy into the database file and its sync leave the event loop (docs/adr/0031).
+        db.pragma('wal_autocheckpoint = 0');
+        checkpointer = createCheckpointer(walPath.slice(0, -'-wal'.length), {
+          ...opts.checkpoints,
+          logger: log,
+          fallBack: () => {
+            if (!closed) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_FRAMES}`);
+          },
+        });
+      }
     }
   } catch (err) {
     void walSync?.close();
@@ -251,11 +253,13 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         if (!isBusy(err)) throw err;
         out = await retryWhileBusy(fn, budget, () => closed);
       }
-      if (write) checkpointer?.committed();
-      // SECURITY: durability — a write resolves only once its commit is on the disk: the WAL's
-      // fsync, shared by every commit made before it started, runs off the event loop.
-      if (write && walSync) await walSync.durable();
-      if (write) full = false;
+      if (write) {
+        checkpointer?.committed();
+        // SECURITY: durability — a write resolves only once its commit is on the disk: the WAL's
+        // fsync, shared by every commit made before it started, runs off the event loop.
+        if (walSync) await walSync.durable();
+        full = false;
+      }
       return out;
     } catch (err) {
       if (isFull(err)) full = true;
