@@ -1,5 +1,5 @@
 export { createCedarEngine, CEDAR_ACTION_TYPE, REQUEST_ERROR_POLICY_ID } from './cedar/engine.js';
-export type { AnswerSummary, Divergence } from './cedar/engine.js';
+export type { AnswerSummary, CedarEngineOptions, Divergence } from './cedar/engine.js';
 export { loadPolicyDir } from './loader.js';
 export { schemaJson } from './cedar/analysis.js';
 export { policySetVersion } from './version.js';

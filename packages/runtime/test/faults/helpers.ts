@@ -5,7 +5,14 @@ import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import pg from 'pg';
-import { CLI_BIN, EXAMPLE_DIR, EXAMPLE_POLICIES, REPO_ROOT, exampleConfig } from '../fixtures/mandate.js';
+import {
+  CLI_BIN,
+  EXAMPLE_DIR,
+  EXAMPLE_POLICIES,
+  REPO_ROOT,
+  exampleConfig,
+  tempDir,
+} from '../fixtures/mandate.js';
 import { cliEnv } from '../fixtures/cli.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -120,6 +127,20 @@ export function writeServeConfig(
   const file = join(dir, 'mandate.config.json');
   writeFileSync(file, JSON.stringify(raw, null, 2));
   return file;
+}
+
+/**
+ * A node's SQLite file in a fresh temp dir (`prefix`) and its config file: silent, and no idle
+ * checkpoints of the chain (a test's own writes are all the chain gets).
+ */
+export function quietSqliteNode(prefix: string): { dir: string; path: string; configFile: string } {
+  const dir = tempDir(prefix);
+  const path = join(dir, 'mandate.db');
+  const configFile = writeServeConfig(dir, `sqlite:${path}`, (raw) => {
+    raw.log = { level: 'silent' };
+    raw.audit = { ...(raw.audit as object), checkpointIntervalMs: 3_600_000 };
+  });
+  return { dir, path, configFile };
 }
 
 export interface ServeProcess {

@@ -1,14 +1,13 @@
 import { fsync } from 'node:fs';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { disposeAll, tempDir } from '../fixtures/mandate.js';
+import { disposeAll } from '../fixtures/mandate.js';
 import { KEYS, client, ok200, refund } from '../fixtures/http.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createMandate } from '../../src/app/index.js';
 import { silentLogger } from '../../src/kernel/index.js';
-import { writeServeConfig } from './helpers.js';
+import { quietSqliteNode } from './helpers.js';
 
 /*
  * docs/adr/0028: the WAL's fsync runs after SQLite's commit, off the event loop. When it fails,
@@ -23,12 +22,7 @@ const realFsync = promisify(fsync);
 
 describe('a node whose WAL fsync fails', () => {
   it('answers 503 audit_unavailable (never an allow without a durable record), and keeps refusing; /readyz says so', async () => {
-    const dir = tempDir('mandate-fsync-');
-    const path = join(dir, 'mandate.db');
-    const configFile = writeServeConfig(dir, `sqlite:${path}`, (raw) => {
-      raw.log = { level: 'silent' };
-      raw.audit = { ...(raw.audit as object), checkpointIntervalMs: 3_600_000 };
-    });
+    const { dir, path, configFile } = quietSqliteNode('mandate-fsync-');
     let failing = false;
     const syncWal = (fd: number) =>
       failing

@@ -10,7 +10,15 @@ import { auditEvent, everyStoreCall, expectChain, testSealer } from '../../src/s
 import { loadConfig } from '../../src/config/index.js';
 import { createMandate } from '../../src/app/index.js';
 import { silentLogger } from '../../src/kernel/index.js';
-import { holdSqliteLock, killChildren, sleep, spawnServe, stopServe, writeServeConfig } from './helpers.js';
+import {
+  holdSqliteLock,
+  killChildren,
+  quietSqliteNode,
+  sleep,
+  spawnServe,
+  stopServe,
+  writeServeConfig,
+} from './helpers.js';
 
 /*
  * Issue 9, "an SQLite lock stalls the whole process": better-sqlite3 is synchronous, so a write
@@ -177,12 +185,7 @@ describe('sqlite store when the file is full', () => {
   });
 
   it('over HTTP: decisions answer 503 (never an allow without its record), /readyz says full, /healthz and reads answer', async () => {
-    const dir = tempDir('mandate-full-');
-    const path = join(dir, 'mandate.db');
-    const configFile = writeServeConfig(dir, `sqlite:${path}`, (raw) => {
-      raw.log = { level: 'silent' };
-      raw.audit = { ...(raw.audit as object), checkpointIntervalMs: 3_600_000 };
-    });
+    const { dir, path, configFile } = quietSqliteNode('mandate-full-');
     const loaded = () => loadConfig({ configFile }, {}, dir);
     // First start seeds keys, entities, grants and the policy; then the node restarts capped.
     const first = await createMandate(loaded(), { logger: silentLogger });

@@ -1,12 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Mandate } from '../../src/app/index.js';
-import { createPostgresStore } from '../../src/storage/postgres/index.js';
 import type { Store } from '../../src/storage/port.js';
-import { POSTGRES_URL, freshSchema } from '../storage/helpers.js';
-import { closeNodesAfterEach, node } from './nodes.js';
+import { POSTGRES_URL } from '../storage/helpers.js';
+import { closeNodesAfterEach, postgresNodes, sqliteNodes } from './nodes.js';
 
 closeNodesAfterEach();
 
@@ -30,20 +26,13 @@ async function expectOneActivation(nodes: Mandate[]): Promise<void> {
  */
 describe('nodes starting together on an empty store', () => {
   it('SQLite: one activation of the policy directory, one policy.activated', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mandate-first-start-'));
-    const store = `sqlite:${join(dir, 'm.db')}`;
-    await expectOneActivation(await Promise.all([1, 2, 3].map(() => node(store, join(dir, 'keys')))));
+    await expectOneActivation((await sqliteNodes(3, { together: true })).nodes);
   });
 
   it.skipIf(!POSTGRES_URL)(
     'PostgreSQL: one activation of the policy directory, one policy.activated',
     async () => {
-      const schema = freshSchema();
-      const dir = mkdtempSync(join(tmpdir(), 'mandate-first-start-'));
-      const stores = [1, 2, 3].map(() => createPostgresStore(POSTGRES_URL!, { schema, poolSize: 4 }));
-      await expectOneActivation(
-        await Promise.all(stores.map((s) => node(POSTGRES_URL!, join(dir, 'keys'), s))),
-      );
+      await expectOneActivation((await postgresNodes(3, { together: true, poolSize: 4 })).nodes);
     },
   );
 });

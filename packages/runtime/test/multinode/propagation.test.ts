@@ -1,11 +1,9 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPolicyDir } from '../../src/policy/index.js';
-import { createPostgresStore } from '../../src/storage/postgres/index.js';
-import { POSTGRES_URL, freshSchema } from '../storage/helpers.js';
-import { closeNodesAfterEach, node, root } from './nodes.js';
+import { POSTGRES_URL } from '../storage/helpers.js';
+import { closeNodesAfterEach, postgresNodes, root, sqliteNodes } from './nodes.js';
 
 closeNodesAfterEach();
 
@@ -19,10 +17,8 @@ const admin = { role: 'admin' as const, subject: null, keyId: 'test' };
 
 describe('two nodes on one SQLite file', () => {
   it('a policy set activated on one node reaches the other within the poll interval; a revocation on the next request', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mandate-nodes-'));
-    const store = `sqlite:${join(dir, 'm.db')}`;
-    const a = await node(store, join(dir, 'keys'));
-    const b = await node(store, join(dir, 'keys'));
+    const { nodes, dir } = await sqliteNodes(2);
+    const [a, b] = [nodes[0]!, nodes[1]!];
     expect((await b.decisions.decide(refund, admin)).decision.effect).toBe('allow');
 
     // Node A activates a set whose refund-small permit is gone.
@@ -59,10 +55,8 @@ describe('two nodes on one SQLite file', () => {
 
 describe.skipIf(!POSTGRES_URL)('two nodes on one PostgreSQL schema', () => {
   it('an activation reaches the other node by LISTEN/NOTIFY, well before the 1 s poll', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mandate-pg-nodes-'));
-    const schema = freshSchema();
-    const a = await node('memory', join(dir, 'keys'), createPostgresStore(POSTGRES_URL!, { schema }));
-    const b = await node('memory', join(dir, 'keys'), createPostgresStore(POSTGRES_URL!, { schema }));
+    const { nodes } = await postgresNodes(2);
+    const [a, b] = [nodes[0]!, nodes[1]!];
     expect(b.policies.active()?.version).toBe(a.policies.active()?.version);
     const source = await loadPolicyDir(join(root, 'examples/fintech-support/policies'));
     const extra = '@id("notify-probe") forbid (principal, action, resource) when { false };\n';

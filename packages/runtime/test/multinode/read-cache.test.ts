@@ -3,28 +3,18 @@
  * every change made on node A — or by an operator straight in the database — holds on B's very
  * next request. SQLite (two nodes on one file) and PostgreSQL (two nodes on one schema).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Mandate } from '../../src/app/index.js';
-import { createPostgresStore } from '../../src/storage/postgres/index.js';
 import type { ReadCachedStore } from '../../src/storage/read-cache.js';
-import type { Store } from '../../src/storage/port.js';
-import { POSTGRES_URL, freshSchema } from '../storage/helpers.js';
-import { closeNodesAfterEach, node as startNode } from './nodes.js';
+import { POSTGRES_URL } from '../storage/helpers.js';
+import { closeNodesAfterEach, postgresNodes, sqliteNodes } from './nodes.js';
 
 closeNodesAfterEach();
 
 /** A node of the shared store, listening. */
-async function node(
-  store: string,
-  keysDir: string,
-  storeOverride?: Store,
-): Promise<{ m: Mandate; url: string }> {
-  const m = await startNode(store, keysDir, storeOverride);
+async function listening(m: Mandate): Promise<{ m: Mandate; url: string }> {
   const { url } = await m.listen();
   return { m, url };
 }
@@ -135,10 +125,8 @@ async function scenario(
 
 describe('read cache: two nodes on one SQLite file', () => {
   it('every change on one node, or by hand, holds on the other at its next request', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mandate-cache-nodes-'));
-    const file = join(dir, 'm.db');
-    const a = await node(`sqlite:${file}`, join(dir, 'keys'));
-    const b = await node(`sqlite:${file}`, join(dir, 'keys'));
+    const { nodes, file } = await sqliteNodes(2);
+    const [a, b] = await Promise.all([listening(nodes[0]!), listening(nodes[1]!)]);
     await scenario(a, b, async (sql) => {
       const db = new Database(file);
       try {
@@ -152,10 +140,8 @@ describe('read cache: two nodes on one SQLite file', () => {
 
 describe.skipIf(!POSTGRES_URL)('read cache: two nodes on one PostgreSQL schema', () => {
   it('every change on one node, or by hand, holds on the other at its next request', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mandate-pg-cache-'));
-    const schema = freshSchema();
-    const a = await node('memory', join(dir, 'keys'), createPostgresStore(POSTGRES_URL!, { schema }));
-    const b = await node('memory', join(dir, 'keys'), createPostgresStore(POSTGRES_URL!, { schema }));
+    const { nodes, schema } = await postgresNodes(2);
+    const [a, b] = await Promise.all([listening(nodes[0]!), listening(nodes[1]!)]);
     await scenario(a, b, async (sql) => {
       // The operator's session has the default search_path: the trigger still finds the schema's epoch.
       const c = new pg.Client({ connectionString: POSTGRES_URL });

@@ -4,20 +4,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCedarEngine, type CompiledPolicySet, type PolicyRequest } from '../../src/policy/index.js';
 import { comparable } from '../../src/bench/differential.js';
-import { request, source } from './fixtures.js';
+import { compiledEngine, request, source } from './fixtures.js';
 
 const live: CompiledPolicySet[] = [];
 afterEach(() => {
   for (const s of live.splice(0)) s.dispose();
 });
 
-const fallbacks: string[] = [];
 const cedar = createCedarEngine({ memoEntries: 0 });
-const compiled = createCedarEngine({
-  memoEntries: 0,
-  evaluator: 'compiled',
-  onFallback: (why) => fallbacks.push(why),
-});
+const { engine: compiled, fallbacks } = compiledEngine();
 
 const SMALL = 'context.args has amount && context.args.amount <= 100';
 

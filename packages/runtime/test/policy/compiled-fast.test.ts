@@ -19,22 +19,11 @@ import { evaluateCompiled } from '../../src/policy/compiled/request.js';
 import { toCedarEntities, toCedarRecord } from '../../src/policy/cedar/values.js';
 import { pickNames } from '../../src/policy/attributes.js';
 import { comparable, generateCase } from '../../src/bench/differential.js';
-import { request, source } from './fixtures.js';
+import { compiledEngine, request, source } from './fixtures.js';
 
-const fastFallbacks: string[] = [];
-const generalFallbacks: string[] = [];
 const cedar = createCedarEngine({ memoEntries: 0 });
-const fast = createCedarEngine({
-  memoEntries: 0,
-  evaluator: 'compiled',
-  onFallback: (r) => fastFallbacks.push(r),
-});
-const general = createCedarEngine({
-  memoEntries: 0,
-  evaluator: 'compiled',
-  fastPath: false,
-  onFallback: (r) => generalFallbacks.push(r),
-});
+const { engine: fast, fallbacks: fastFallbacks } = compiledEngine();
+const { engine: general, fallbacks: generalFallbacks } = compiledEngine({ fastPath: false });
 const live: CompiledPolicySet[] = [];
 
 afterEach(() => {

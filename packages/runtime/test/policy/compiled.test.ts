@@ -15,16 +15,11 @@ import {
 } from '../../src/policy/index.js';
 import { runPolicyCases } from '../../src/app/index.js';
 import { comparable, newStats, runSeed } from '../../src/bench/differential.js';
-import { request, source } from './fixtures.js';
+import { compiledEngine, request, source } from './fixtures.js';
 
 const root = join(import.meta.dirname, '../../../..');
 const cedar = createCedarEngine({ memoEntries: 0 });
-const fallbacks: string[] = [];
-const compiled = createCedarEngine({
-  memoEntries: 0,
-  evaluator: 'compiled',
-  onFallback: (reason) => fallbacks.push(reason),
-});
+const { engine: compiled, fallbacks } = compiledEngine();
 const live: CompiledPolicySet[] = [];
 
 afterEach(() => {

@@ -1,4 +1,29 @@
-import type { PolicyEntity, PolicyRequest, PolicySetSource } from '../../src/policy/index.js';
+import {
+  createCedarEngine,
+  type CedarEngineOptions,
+  type PolicyEngine,
+  type PolicyEntity,
+  type PolicyRequest,
+  type PolicySetSource,
+} from '../../src/policy/index.js';
+
+/**
+ * An engine of the compiled evaluator, memo off, with the reasons it handed a request to cedar-wasm
+ * recorded in order; `options` add to or override that.
+ */
+export function compiledEngine(options: CedarEngineOptions = {}): {
+  engine: PolicyEngine;
+  fallbacks: string[];
+} {
+  const fallbacks: string[] = [];
+  const engine = createCedarEngine({
+    memoEntries: 0,
+    evaluator: 'compiled',
+    onFallback: (why) => fallbacks.push(why),
+    ...options,
+  });
+  return { engine, fallbacks };
+}
 
 /**
  * A small schema for the policy tests. Actions are declared outside any namespace (Mandate's

@@ -13,7 +13,7 @@ import {
 } from '../../src/policy/index.js';
 import { readInChild, validationId } from '../../src/policy/cedar/reader.js';
 import { comparable, generateCase } from '../../src/bench/differential.js';
-import { request, source } from './fixtures.js';
+import { compiledEngine, request, source } from './fixtures.js';
 
 const live: CompiledPolicySet[] = [];
 afterEach(() => {
@@ -107,7 +107,7 @@ describe('reading a set in a child process', () => {
   );
 
   it('the compiled engine answers like cedar-wasm on generated cases, the set read in a child', () => {
-    const compiled = createCedarEngine({ memoEntries: 0, evaluator: 'compiled', readInChildFrom: 0 });
+    const { engine: compiled } = compiledEngine({ readInChildFrom: 0 });
     let cases = 0;
     for (let seed = 1; seed <= 6; seed++) {
       const g = generateCase(seed, 100);
@@ -130,13 +130,7 @@ describe('reading a set in a child process', () => {
   }, 180_000);
 
   it('a policy the compiler does not handle is still left to cedar-wasm (allow and its deny)', () => {
-    const fallbacks: string[] = [];
-    const compiled = createCedarEngine({
-      memoEntries: 0,
-      evaluator: 'compiled',
-      readInChildFrom: 0,
-      onFallback: (why) => fallbacks.push(why),
-    });
+    const { engine: compiled, fallbacks } = compiledEngine({ readInChildFrom: 0 });
     const set = keep(compiled.compile(VALID['annotations and an extension function']!));
     expect(set.evaluate(request({ args: { ratio: 0.25 } })).effect).toBe('approval_required');
     expect(set.evaluate(request({ args: { ratio: 0.75 } })).effect).toBe('deny');
@@ -147,13 +141,7 @@ describe('reading a set in a child process', () => {
   });
 
   it('a request value the compiled evaluator does not read exactly still goes to cedar-wasm, its slice preparsed then', () => {
-    const fallbacks: string[] = [];
-    const compiled = createCedarEngine({
-      memoEntries: 0,
-      evaluator: 'compiled',
-      readInChildFrom: 0,
-      onFallback: (why) => fallbacks.push(why),
-    });
+    const { engine: compiled, fallbacks } = compiledEngine({ readInChildFrom: 0 });
     const s = source({
       'p.cedar': `@id("p") permit(principal, action == Action::"payments.refund", resource) when { context.args has n && context.args.n * context.args.n - 9007199254740991 > 9007199254740991 };`,
     });
@@ -170,9 +158,7 @@ describe('reading a set in a child process', () => {
 
   it('verification sampling still finds a wrong compiled allow, and the switch to cedar-wasm still denies it', async () => {
     const found: Divergence[] = [];
-    const e = createCedarEngine({
-      memoEntries: 0,
-      evaluator: 'compiled',
+    const { engine: e } = compiledEngine({
       readInChildFrom: 0,
       verifySample: 1,
       switchOnDivergence: true,

@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { Store } from '../../src/storage/port.js';
+import { auditEvent, testSealer } from '../../src/storage/contract/index.js';
 
 /** The Postgres URL for driver tests, or undefined to skip them. */
 export const POSTGRES_URL = process.env.MANDATE_TEST_POSTGRES_URL;
@@ -39,4 +41,16 @@ export async function dropSchemas(url: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Two stores on one database append at once: 20 batches of two events, taking turns, all in
+ * flight together (40 records when all commit).
+ */
+export function appendFromBoth(a: Store, b: Store): Promise<unknown> {
+  return Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      (i % 2 ? a : b).appendAudit([auditEvent(i), auditEvent(i + 100)], testSealer),
+    ),
+  );
 }

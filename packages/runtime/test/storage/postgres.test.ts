@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditEvent, expectChain, testSealer } from '../../src/storage/contract/index.js';
 import { POSTGRES_AUDIT_LOCK_KEY, createPostgresStore } from '../../src/storage/postgres/index.js';
-import { POSTGRES_URL, dropSchemas, freshSchema } from './helpers.js';
+import { POSTGRES_URL, appendFromBoth, dropSchemas, freshSchema } from './helpers.js';
 
 describe('postgres driver without a server', () => {
   it('maps a refused connection to store_unavailable', async () => {
@@ -73,11 +73,7 @@ withServer('postgres driver specifics', () => {
     const b = createPostgresStore(url, { schema, poolSize: 5 });
     try {
       await Promise.all([a.migrate(), b.migrate()]);
-      await Promise.all(
-        Array.from({ length: 20 }, (_, i) =>
-          (i % 2 ? a : b).appendAudit([auditEvent(i), auditEvent(i + 100)], testSealer),
-        ),
-      );
+      await appendFromBoth(a, b);
       const all = await b.readAudit(0, 100);
       expect(all).toHaveLength(40);
       expectChain(all);

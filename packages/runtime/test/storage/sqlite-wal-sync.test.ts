@@ -7,7 +7,7 @@ import type { Store } from '../../src/storage/index.js';
 import { unavailableReason } from '../../src/storage/index.js';
 import { apiKey, auditEvent, expectChain, testSealer } from '../../src/storage/contract/index.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { removeTempDirs, tempDir } from './helpers.js';
+import { appendFromBoth, removeTempDirs, tempDir } from './helpers.js';
 
 /*
  * docs/adr/0028: the SQLite driver runs with synchronous=NORMAL and fsyncs the WAL itself, on the
@@ -124,11 +124,9 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
   });
 
   it('a failed fsync fails the write (store_unavailable) and every call after it, even once fsync works again', async () => {
-    const path = join(tempDir(), 'mandate.db');
-    const g = gate();
-    const s = createSqliteStore(path, { syncWal: g.syncWal });
-    try {
-      await s.migrate();
+    let path = '';
+    await withGatedStore(async (s, g, file) => {
+      path = file;
       await s.appendAudit([auditEvent(1)], testSealer);
       g.hold = true;
       const append = s.appendAudit([auditEvent(2)], testSealer);
@@ -148,9 +146,7 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
       await expect(s.auditHead()).rejects.toMatchObject({ code: 'store_unavailable' });
       expect(unavailableReason(await s.ping().catch((e: unknown) => e))).toBe('unreachable');
       expect(g.calls).toBe(calls);
-    } finally {
-      await s.close();
-    }
+    });
     // A reopened store (a restarted node) reads what SQLite has and writes again.
     const again = createSqliteStore(path);
     try {
@@ -214,11 +210,7 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
     try {
       await a.migrate();
       await b.migrate();
-      await Promise.all(
-        Array.from({ length: 20 }, (_, i) =>
-          (i % 2 ? a : b).appendAudit([auditEvent(i), auditEvent(i + 100)], testSealer),
-        ),
-      );
+      await appendFromBoth(a, b);
       expect(ga.calls).toBeGreaterThan(0);
       expect(gb.calls).toBeGreaterThan(0);
       await a.close();
@@ -246,11 +238,7 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
   });
 
   it('a checkpoint that resets the WAL keeps the same file: later commits are still synced', async () => {
-    const path = join(tempDir(), 'mandate.db');
-    const g = gate();
-    const s = createSqliteStore(path, { syncWal: g.syncWal });
-    try {
-      await s.migrate();
+    await withGatedStore(async (s, g, path) => {
       await s.appendAudit([auditEvent(1)], testSealer);
       const ino = statSync(`${path}-wal`).ino;
       // Another connection checkpoints and truncates the WAL to zero bytes.
@@ -267,10 +255,6 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
       g.pending[0]!.release();
       await append.p;
       expectChain(await s.readAudit(0, 10));
-    } finally {
-      g.hold = false;
-      for (const p of g.pending) p.release();
-      await s.close();
-    }
+    });
   });
 });

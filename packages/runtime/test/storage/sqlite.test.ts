@@ -7,7 +7,7 @@ import { auditEvent, expectChain, testSealer } from '../../src/storage/contract/
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { openSqliteDatabase, walPathOf } from '../../src/storage/sqlite/sqlite-store.js';
 import { LOCK_SLICE_MS } from '../../src/storage/sqlite/faults.js';
-import { removeTempDirs, tempDir } from './helpers.js';
+import { appendFromBoth, removeTempDirs, tempDir } from './helpers.js';
 
 afterAll(removeTempDirs);
 
@@ -83,11 +83,7 @@ describe('sqlite driver specifics', () => {
     try {
       await a.migrate();
       await b.migrate();
-      await Promise.all(
-        Array.from({ length: 20 }, (_, i) =>
-          (i % 2 ? a : b).appendAudit([auditEvent(i), auditEvent(i + 100)], testSealer),
-        ),
-      );
+      await appendFromBoth(a, b);
       const all = await a.readAudit(0, 100);
       expect(all).toHaveLength(40);
       expectChain(all);
