@@ -186,6 +186,12 @@ describe('reading a set in a child process', () => {
 describe('the reader process answers only what it was asked', () => {
   const s = source({ 'a.cedar': many, 'b.cedar': `@id("x") forbid (principal, action, resource);` });
   const files = [s.policies['a.cedar']!, s.policies['b.cedar']!];
+  /** The strict validation call the analysis makes for these policies. */
+  const strictCall = (staticPolicies: Record<string, string>) => ({
+    schema: s.schema,
+    policies: { staticPolicies },
+    validationSettings: { mode: 'strict' as const },
+  });
 
   it("serves cedar-wasm's answers for the calls the analysis makes", () => {
     const reader = readInChild(s, files);
@@ -199,11 +205,7 @@ describe('the reader process answers only what it was asked', () => {
     const b = reader.policySetTextToParts(files[1]!);
     if (b.type !== 'success') throw new Error('b.cedar did not parse');
     staticPolicies[validationId(1, 0)] = b.policies[0]!;
-    const answer = reader.validate({
-      schema: s.schema,
-      policies: { staticPolicies },
-      validationSettings: { mode: 'strict' },
-    });
+    const answer = reader.validate(strictCall(staticPolicies));
     expect(answer.type === 'success' && answer.validationErrors).toEqual([]);
   });
 
@@ -219,21 +221,9 @@ describe('the reader process answers only what it was asked', () => {
     const staticPolicies: Record<string, string> = {};
     parts.policies.forEach((p, k) => (staticPolicies[validationId(0, k)] = p));
     // A set without b.cedar's forbid: not what the child validated.
-    expect(() =>
-      reader.validate({
-        schema: s.schema,
-        policies: { staticPolicies },
-        validationSettings: { mode: 'strict' },
-      }),
-    ).toThrow(/did not read/);
+    expect(() => reader.validate(strictCall(staticPolicies))).toThrow(/did not read/);
     staticPolicies[validationId(1, 0)] = 'permit (principal, action, resource);';
-    expect(() =>
-      reader.validate({
-        schema: s.schema,
-        policies: { staticPolicies },
-        validationSettings: { mode: 'strict' },
-      }),
-    ).toThrow(/did not read/);
+    expect(() => reader.validate(strictCall(staticPolicies))).toThrow(/did not read/);
   });
 
   it('a child that does not finish is a failure, not an answer', () => {
