@@ -42,17 +42,18 @@ export function readBodyBytes(req: IncomingMessage, maxBytes: number): Promise<B
 
 /**
  * Reads a JSON body the one strict way: bounded size, `application/json` only, strict UTF-8,
- * duplicate keys rejected, bounded depth.
+ * duplicate keys rejected, bounded depth. `read` gives the bytes (default: reads them now).
  */
 export async function readJsonBody(
   req: IncomingMessage,
   maxBytes: number,
   maxDepth: number,
+  read: () => Promise<Buffer> = () => readBodyBytes(req, maxBytes),
 ): Promise<unknown> {
   if (!isJsonContentType(req.headers['content-type'])) {
     throw new MandateError('unsupported_media_type', 'send the body as application/json');
   }
-  const bytes = await readBodyBytes(req, maxBytes);
+  const bytes = await read();
   if (bytes.length === 0) throw new MandateError('invalid_json', 'empty body');
   return parseJsonStrict(decodeUtf8Strict(bytes), { maxDepth });
 }

@@ -16,7 +16,13 @@ export interface Ctx {
    * answer (a stream) ends when it was revoked or expired meanwhile.
    */
   reauthenticate(): Promise<void>;
+  /** The body parsed as JSON, the one strict way (http/body.ts). */
   body(): Promise<unknown>;
+  /**
+   * Waits until the whole body has arrived, without parsing it or failing: `body()` then reads
+   * those bytes and reports what was wrong with them. Once per request.
+   */
+  received(): Promise<void>;
 }
 
 /**

@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '@mandate/protocol';
 import { createTestMandate, disposeAll, type TestMandate } from '../fixtures/mandate.js';
+import type { ReadCachedStore } from '../../src/storage/read-cache.js';
 import { KEYS, client, codes, expectError, ok200, reasonIds, refund, type Client } from '../fixtures/http.js';
 
 const MAX_BODY = 4096;
@@ -365,6 +366,47 @@ describe('who may ask', () => {
       headers: { authorization: 'Basic ZGVtby1hZG1pbjp4' },
     });
     expectError(basic, 401, 'unauthenticated');
+  });
+
+  it('answers 401 before looking at the body: an unknown key with an oversized or non-JSON body', async () => {
+    const pad = 'x'.repeat(MAX_BODY * 2);
+    expectError(
+      await api.decide('not-a-key-at-all', { ...refund(120), intent: pad }),
+      401,
+      'unauthenticated',
+    );
+    const notJson = await api.request('POST', '/v1/decisions', {
+      key: 'not-a-key-at-all',
+      raw: '{"agent":',
+    });
+    expectError(notJson, 401, 'unauthenticated');
+    for (const path of ['/access/v1/evaluation', '/access/v1/evaluations'])
+      expectError(
+        await api.request('POST', path, { key: 'not-a-key-at-all', raw: pad }),
+        401,
+        'unauthenticated',
+      );
+    // A known key with the same bodies gets the body's own errors.
+    expectError(await api.decide(KEYS.supportBot, { ...refund(120), intent: pad }), 413, 'body_too_large');
+    expectError(
+      await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: '{"agent":' }),
+      400,
+      'invalid_json',
+    );
+  });
+
+  it('reads the cache epoch once per decision: the caller and the decision share it', async () => {
+    const stats = () => (t.m.store as ReadCachedStore).readCacheStats();
+    // Warm the cache (the first decision loads the rows it reads).
+    expect(ok200(await api.decide(KEYS.supportBot, refund(120))).effect).toBe('allow');
+    const before = stats();
+    for (let i = 0; i < 5; i++)
+      expect(ok200(await api.decide(KEYS.supportBot, refund(120))).effect).toBe('allow');
+    const after = stats();
+    // Every row came from the cache: only the epoch was read, once per request.
+    expect(after.misses - before.misses).toBe(0);
+    expect(after.hits - before.hits).toBeGreaterThanOrEqual(5 * 4);
+    expect(after.epochReads - before.epochReads).toBe(5);
   });
 
   it('rejects an agent key asking for another agent with 403 agent_mismatch', async () => {
