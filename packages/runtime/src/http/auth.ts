@@ -47,8 +47,8 @@ function bearer(header: string | undefined): string {
 
 async function apiKeyCaller(store: Store, secret: string, options: ApiKeyAuthOptions): Promise<Caller> {
   if (secret.length > 512) throw new MandateError('unauthenticated', 'invalid API key');
-  // Keys are read from the shared store on every request (no cache): a revocation or an expiry
-  // holds on every node at the next request.
+  // Keys come through the read cache, behind the store's epoch (ADR 0026): a revocation or an
+  // expiry holds on every node at the next request.
   const key = await store.findApiKeyByHash(apiKeyHash(secret));
   // SECURITY: fail closed — unknown, revoked and expired keys get the same 401.
   if (!key || apiKeyDead(key, (options.clock ?? systemClock).now()))

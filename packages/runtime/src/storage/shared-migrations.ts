@@ -119,3 +119,39 @@ $$;
     ).join('')
   );
 };
+
+/** The columns of api_keys whose change the read cache must see: all but `last_used_at`. */
+export const API_KEY_CACHED_COLUMNS = [
+  'ord',
+  'id',
+  'hash',
+  'role',
+  'subject',
+  'name',
+  'created_at',
+  'revoked_at',
+  'expires_at',
+  'origin',
+] as const;
+
+/**
+ * Recording that a key was used (`last_used_at`, at most once a minute per key and node) is not a
+ * change the read cache must see, yet it moved the cache epoch and so emptied every node's cache
+ * each time. The update trigger of api_keys now fires on the other columns only; inserts and
+ * deletes still move the epoch. test/storage/cache-epoch.test.ts updates each column of the live
+ * table, so a column added later without being listed here fails it.
+ */
+export const keyUseKeepsEpochSql = (driver: 'sqlite' | 'postgres'): string => {
+  const columns = API_KEY_CACHED_COLUMNS.join(', ');
+  if (driver === 'sqlite')
+    return `DROP TRIGGER api_keys_epoch_update;
+CREATE TRIGGER api_keys_epoch_update AFTER UPDATE OF ${columns} ON api_keys
+BEGIN UPDATE cache_epoch SET n = n + 1 WHERE id = 1; END;
+`;
+  return `DROP TRIGGER api_keys_epoch ON api_keys;
+CREATE TRIGGER api_keys_epoch AFTER INSERT OR DELETE OR TRUNCATE ON api_keys
+FOR EACH STATEMENT EXECUTE FUNCTION mandate_bump_cache_epoch();
+CREATE TRIGGER api_keys_epoch_update AFTER UPDATE OF ${columns} ON api_keys
+FOR EACH STATEMENT EXECUTE FUNCTION mandate_bump_cache_epoch();
+`;
+};

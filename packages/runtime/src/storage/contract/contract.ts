@@ -372,6 +372,8 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
           store.insertMissingEntities({ agents: [agentB], users: [], resources: [] }),
         );
         await moves('putApiKey', () => store.putApiKey(apiKey('k-epoch')));
+        // A key's last use is not a change the cache must see: it would empty it every minute.
+        await stays('touchApiKey', () => store.touchApiKey('k-epoch', '2025-01-02T00:00:00.000Z'));
         await moves('revokeApiKey', () => store.revokeApiKey('k-epoch', '2025-01-02T00:00:00.000Z'));
         await moves('createGrant', () => store.createGrant(grant('g-epoch')));
         await moves('revokeGrant', () => store.revokeGrant('g-epoch', '2025-01-02T00:00:00.000Z'));

@@ -216,7 +216,7 @@ export function createMemoryStore(): Store {
     },
     async touchApiKey(id, at) {
       open();
-      epoch++;
+      // A key's last use is not a change the read cache must see (migration 091).
       const k = keys.get(id);
       if (k && (k.lastUsedAt === null || k.lastUsedAt < at)) k.lastUsedAt = at;
     },

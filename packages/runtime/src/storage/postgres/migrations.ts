@@ -1,6 +1,7 @@
 import {
   PERSONAL_DATA_SQL,
   cacheEpochSql,
+  keyUseKeepsEpochSql,
   TOOL_PIN_APPROVED_SQL,
   UI_SESSIONS_SQL,
   usageCountersSql,
@@ -235,4 +236,6 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '085_personal_data', sql: PERSONAL_DATA_SQL },
   // The read cache's epoch, moved by triggers on every cached table (ADR 0026).
   { name: '090_cache_epoch', sql: cacheEpochSql('postgres') },
+  // A key's last-used time no longer moves the epoch (it emptied every node's cache).
+  { name: '091_key_use_keeps_cache_epoch', sql: keyUseKeepsEpochSql('postgres') },
 ];
