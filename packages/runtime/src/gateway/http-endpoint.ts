@@ -87,6 +87,16 @@ export function createHttpEndpoint(
     if (!hostAllowed(req.headers.host) || !originAllowed(req.headers.origin)) {
       return reply(res, 403, -32000, 'forbidden Host or Origin');
     }
+    // PERF: a POST's whole body is in before the caller is looked up, so authenticating and the
+    // tools/call decision run in one turn and share one read of the cache epoch
+    // (storage/read-cache.ts). It is parsed only once the caller is known: a 401 still comes first.
+    const received =
+      req.method === 'POST' ? readBodyBytes(req, options.maxBodyBytes ?? 4 * 1024 * 1024) : null;
+    if (received)
+      await received.then(
+        () => undefined,
+        () => undefined,
+      );
     let caller: Caller;
     try {
       caller = await deps.authenticate(req.headers.authorization);
@@ -100,9 +110,9 @@ export function createHttpEndpoint(
       return reply(res, 403, -32001, reason);
     }
     let body: unknown;
-    if (req.method === 'POST') {
+    if (received) {
       try {
-        body = await readBody(req, options.maxBodyBytes ?? 4 * 1024 * 1024);
+        body = parseBody(await received);
       } catch (err) {
         const tooLarge = isMandateError(err) && err.code === 'body_too_large';
         // The rest of an oversized body is never read: it must not be parsed as the next request.
@@ -170,8 +180,7 @@ function isInitialize(m: unknown): boolean {
   return isRecord(m) && m.method === 'initialize';
 }
 
-/** Reads and parses a `/mcp` body the way Mandate reads all input: strict UTF-8, duplicate keys rejected. */
-async function readBody(req: IncomingMessage, max: number): Promise<unknown> {
-  const bytes = await readBodyBytes(req, max);
+/** Parses a `/mcp` body the way Mandate reads all input: strict UTF-8, duplicate keys rejected. */
+function parseBody(bytes: Buffer): unknown {
   return bytes.length === 0 ? undefined : parseJsonStrict(decodeUtf8Strict(bytes));
 }

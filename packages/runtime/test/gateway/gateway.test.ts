@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
+import type { ReadCachedStore } from '../../src/storage/read-cache.js';
 import { parseUpstreamFlag, splitCommand } from '../../src/gateway/index.js';
 import { withUpstreams } from '../../src/cli/shared.js';
 import { ConfigSchema } from '../../src/config/index.js';
@@ -98,6 +99,19 @@ describe('MCP gateway', () => {
     const audit = await m.store.queryAudit({ decisionId: String(meta(r)['mandate/decisionId']), limit: 5 });
     expect(audit[0]?.columns.effect).toBe('allow');
     expect(audit[0]?.columns.action).toBe('tools.echo');
+  });
+
+  it('reads the cache epoch once per tools/call decision: the caller and the decision share it', async () => {
+    const stats = () => (m.store as ReadCachedStore).readCacheStats();
+    await client.callTool({ name: 'tools.echo', arguments: { text: 'warm' } });
+    const before = stats();
+    for (let i = 0; i < 5; i++) {
+      const r = await client.callTool({ name: 'tools.echo', arguments: { text: `n${i}` } });
+      expect(JSON.parse(text(r))).toEqual({ tool: 'echo', args: { text: `n${i}` } });
+    }
+    const after = stats();
+    expect(after.misses - before.misses).toBe(0);
+    expect(after.epochReads - before.epochReads).toBe(5);
   });
 
   it('a denied call never reaches the upstream', async () => {
@@ -218,7 +232,7 @@ describe('MCP gateway', () => {
       method: 'initialize',
       params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
     };
-    const post = (headers: Record<string, string>) =>
+    const post = (headers: Record<string, string>, body = JSON.stringify(init)) =>
       fetch(`${url}/mcp`, {
         method: 'POST',
         headers: {
@@ -226,9 +240,13 @@ describe('MCP gateway', () => {
           accept: 'application/json, text/event-stream',
           ...headers,
         },
-        body: JSON.stringify(init),
+        body,
       });
     expect((await post({})).status).toBe(401);
+    // The caller is checked before the body is parsed: a garbled body still gets the 401 / 403.
+    expect((await post({}, '{"jsonrpc":')).status).toBe(401);
+    expect((await post({ authorization: 'Bearer secret-admin-key' }, '{"jsonrpc":')).status).toBe(403);
+    expect((await post({ authorization: 'Bearer secret-bot-key' }, '{"jsonrpc":')).status).toBe(400);
     expect((await post({ authorization: 'Bearer secret-admin-key' })).status).toBe(403);
     expect(
       (await post({ authorization: 'Bearer secret-bot-key', origin: 'http://evil.example.com' })).status,
