@@ -3,6 +3,8 @@ import { MandateError, decodeUtf8Strict, parseJsonStrict } from '../kernel/index
 
 /** True for `application/json`, whatever its parameters (`; charset=utf-8`) and case. */
 export function isJsonContentType(header: string | undefined): boolean {
+  // The usual header exactly as clients send it; anything else is split and normalised.
+  if (header === 'application/json') return true;
   return (header ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json';
 }
 
