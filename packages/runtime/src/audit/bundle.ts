@@ -51,7 +51,7 @@ export async function exportBundle(source: AuditSource, opts: ExportBundleOption
     after = last;
   }
   // Checkpoints read after the records: those made meanwhile name records past the bundle and stay out.
-  const checkpoints = (await source.listCheckpoints()).filter((cp) => cp.seq <= after);
+  const checkpoints = (await source.listCheckpoints({ toSeq: after })).filter((cp) => cp.seq <= after);
   let chunk = '';
   for (const cp of checkpoints) chunk += `{"checkpoint":${checkpointLine(cp)}}\n`;
   if (chunk) await opts.write(chunk);

@@ -113,7 +113,10 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     // New checkpoints of known keys must agree with the records just verified (or the head before them).
     const inRange = (cp: AuditCheckpoint) =>
       cp.seq >= from.seq && cp.seq <= prevSeq && Object.hasOwn(opts.publicKeys, cp.keyId);
-    const checkpoints = (await opts.source.listCheckpoints()).filter(inRange);
+    // PERF: only this tick's range is read; the table holds a checkpoint a minute at least.
+    const checkpoints = (await opts.source.listCheckpoints({ fromSeq: from.seq, toSeq: prevSeq })).filter(
+      inRange,
+    );
     const finding = checkCheckpoints(checkpoints, opts.publicKeys, {
       complete: true,
       lastSeq: prevSeq,

@@ -1,6 +1,11 @@
 import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
 import { canonicalize } from '../kernel/index.js';
-import { GENESIS_HASH, type AuditHead, type StoredAuditRecord } from '../storage/index.js';
+import {
+  GENESIS_HASH,
+  type AuditHead,
+  type CheckpointRange,
+  type StoredAuditRecord,
+} from '../storage/index.js';
 import { auditColumns, recordHash } from './chain.js';
 import {
   checkCadence,
@@ -15,7 +20,11 @@ import {
 export interface AuditSource {
   /** Records with seq greater than `afterSeq`, in seq order, at most `limit`. */
   readAudit(afterSeq: number, limit: number): Promise<StoredAuditRecord[]>;
-  listCheckpoints(): Promise<AuditCheckpoint[]>;
+  /**
+   * Signed checkpoints in the order written. The range only spares reading the rest: a source may
+   * return more than it asks for, so every caller still filters what it needs.
+   */
+  listCheckpoints(range?: CheckpointRange): Promise<AuditCheckpoint[]>;
 }
 
 /** Options of {@link verifyAudit}. */

@@ -1,10 +1,12 @@
-import type { AuditFilter, StoredAuditRecord } from './port.js';
+import type { AuditCheckpoint } from '@mandate/protocol';
+import type { AuditFilter, CheckpointRange, StoredAuditRecord } from './port.js';
 
 /** The audit filter semantics every driver implements; the memory driver uses it directly. */
 export function matchesAuditFilter(r: StoredAuditRecord, f: AuditFilter): boolean {
   const c = r.columns;
   return (
     (f.afterSeq === undefined || r.seq > f.afterSeq) &&
+    (f.beforeSeq === undefined || r.seq < f.beforeSeq) &&
     (f.agent === undefined || c.agent === f.agent) &&
     (f.user === undefined || c.user === f.user) &&
     (f.action === undefined || c.action === f.action) &&
@@ -14,4 +16,13 @@ export function matchesAuditFilter(r: StoredAuditRecord, f: AuditFilter): boolea
     (f.from === undefined || c.time >= f.from) &&
     (f.to === undefined || c.time <= f.to)
   );
+}
+
+/** The checkpoint range semantics every driver implements; the memory driver uses it directly. */
+export function checkpointsInRange(all: readonly AuditCheckpoint[], r: CheckpointRange): AuditCheckpoint[] {
+  const found = all.filter(
+    (cp) => (r.fromSeq === undefined || cp.seq >= r.fromSeq) && (r.toSeq === undefined || cp.seq <= r.toSeq),
+  );
+  if (r.order === 'desc') found.reverse();
+  return r.limit === undefined ? found : found.slice(0, Math.max(0, r.limit));
 }

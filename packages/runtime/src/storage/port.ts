@@ -303,9 +303,22 @@ export interface AuditFilter {
   to?: string;
   /** Cursor: only records with seq greater than this. */
   afterSeq?: number;
+  /** Cursor for newest-first pages: only records with seq less than this. */
+  beforeSeq?: number;
   /** `desc`: newest first (the last `limit` records); ascending by seq otherwise. */
   order?: 'asc' | 'desc';
   limit: number;
+}
+
+/**
+ * Which signed checkpoints `listCheckpoints` returns: those whose seq is within the bounds
+ * (inclusive), in the order they were written (`desc`: newest first), at most `limit`.
+ */
+export interface CheckpointRange {
+  fromSeq?: number;
+  toSeq?: number;
+  order?: 'asc' | 'desc';
+  limit?: number;
 }
 
 /** Turns events into chained records given the head; called by the store inside its write transaction. */
@@ -488,7 +501,8 @@ export interface Store {
   /** Filtered query in seq order. */
   queryAudit(filter: AuditFilter): Promise<StoredAuditRecord[]>;
   appendCheckpoint(cp: AuditCheckpoint): Promise<void>;
-  listCheckpoints(): Promise<AuditCheckpoint[]>;
+  /** Signed checkpoints in the order written; all of them without a range. */
+  listCheckpoints(range?: CheckpointRange): Promise<AuditCheckpoint[]>;
 
   /** The delivery cursor of one audit sink, or null before its first acknowledged batch. */
   getSinkCursor(sink: string): Promise<SinkCursor | null>;

@@ -384,6 +384,34 @@ describe('the node verifies its own chain tail', () => {
     await tv.close();
   });
 
+  it('reads only the checkpoints of the records each check covers, not the whole table', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const ranges: unknown[] = [];
+    const source: AuditSource = {
+      readAudit: (a, l) => store.readAudit(a, l),
+      listCheckpoints: (range) => {
+        ranges.push(range);
+        return store.listCheckpoints(range);
+      },
+    };
+    const tv = createTailVerifier({
+      source,
+      publicKeys,
+      logger: silentLogger,
+      nodeId: 'n',
+      intervalMs: 0,
+      maxPerTick: 8,
+      onFailure: async () => undefined,
+    });
+    expect((await tv.check()).verifiedSeq).toBe(8);
+    expect((await tv.check()).verifiedSeq).toBe(16);
+    expect(ranges).toEqual([
+      { fromSeq: 0, toSeq: 8 },
+      { fromSeq: 8, toSeq: 16 },
+    ]);
+    await tv.close();
+  });
+
   it('runs on its timer', async () => {
     const { store, publicKeys } = await seedLog(20);
     const tv = createTailVerifier({

@@ -946,6 +946,11 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await seqs({ agent: 'agent-a', limit: 2 })).toEqual([1, 3]);
         expect(await seqs({ agent: 'agent-a', afterSeq: 3, limit: 2 })).toEqual([5]);
         expect(await seqs({ limit: 0 })).toEqual([]);
+        // Newest-first pages: order desc with a beforeSeq cursor.
+        expect(await seqs({ order: 'desc', limit: 2 })).toEqual([5, 4]);
+        expect(await seqs({ order: 'desc', beforeSeq: 4, limit: 2 })).toEqual([3, 2]);
+        expect(await seqs({ type: 'decision', order: 'desc', beforeSeq: 5 })).toEqual([3, 2, 1]);
+        expect(await seqs({ afterSeq: 1, beforeSeq: 4 })).toEqual([2, 3]);
         const all = await store.readAudit(0, 100);
         expect(await store.queryAudit({ decisionId: 'd2', limit: 10 })).toStrictEqual([all[1]]);
       });
@@ -958,6 +963,27 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         await store.appendCheckpoint(c1);
         await store.appendCheckpoint(c2);
         expect(await store.listCheckpoints()).toStrictEqual([c1, c2]);
+      });
+
+      it('lists the checkpoints of a seq range, newest first, at most a limit', async () => {
+        const records = await store.appendAudit(
+          [1, 2, 3, 4].map((n) => auditEvent(n)),
+          testSealer,
+        );
+        const cps = records.map((r) => checkpoint(r.seq, r.hash));
+        // Written out of seq order: the order written is what is listed.
+        for (const i of [0, 2, 1, 3]) await store.appendCheckpoint(cps[i]!);
+        const seqs = async (r: Parameters<Store['listCheckpoints']>[0]) =>
+          (await store.listCheckpoints(r)).map((cp) => cp.seq);
+        expect(await seqs({})).toEqual([1, 3, 2, 4]);
+        expect(await seqs({ fromSeq: 2 })).toEqual([3, 2, 4]);
+        expect(await seqs({ toSeq: 2 })).toEqual([1, 2]);
+        expect(await seqs({ fromSeq: 2, toSeq: 3 })).toEqual([3, 2]);
+        expect(await seqs({ order: 'desc', limit: 1 })).toEqual([4]);
+        expect(await seqs({ order: 'desc', toSeq: 3 })).toEqual([2, 3, 1]);
+        expect(await seqs({ fromSeq: 5 })).toEqual([]);
+        expect(await seqs({ limit: 0 })).toEqual([]);
+        expect(await store.listCheckpoints({ order: 'desc', limit: 1 })).toStrictEqual([cps[3]]);
       });
 
       it('sink cursors start absent, move forward only and list sorted by sink', async () => {

@@ -26,7 +26,7 @@ import {
   type SinkCursor,
   type ToolPin,
 } from '../port.js';
-import { matchesAuditFilter } from '../audit-filter.js';
+import { checkpointsInRange, matchesAuditFilter } from '../audit-filter.js';
 import { createMemoryIdempotency } from './idempotency.js';
 import { createMemoryUiSessions } from './ui-sessions.js';
 import { createMemoryUsage } from './usage.js';
@@ -382,9 +382,9 @@ export function createMemoryStore(): Store {
       open();
       checkpoints.push(clone(cp));
     },
-    async listCheckpoints() {
+    async listCheckpoints(range = {}) {
       open();
-      return clone(checkpoints);
+      return clone(checkpointsInRange(checkpoints, range));
     },
   };
 }

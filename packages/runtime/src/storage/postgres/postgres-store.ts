@@ -12,6 +12,7 @@ import {
   type PolicySetSummary,
   type Store,
   type StoredAuditRecord,
+  type CheckpointRange,
 } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
@@ -714,6 +715,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         if (f.from !== undefined) w.add('time >= ?', f.from);
         if (f.to !== undefined) w.add('time <= ?', f.to);
         if (f.afterSeq !== undefined) w.add('seq > ?', f.afterSeq);
+        if (f.beforeSeq !== undefined) w.add('seq < ?', f.beforeSeq);
         const limit = w.next();
         const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ${limit}`;
         return (await rows(sql, [...w.params, Math.max(0, f.limit)])).map(auditFromRow);
@@ -725,7 +727,16 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
           [cp.seq, cp.hash, cp.time, cp.keyId, cp.signature],
         );
       }),
-    listCheckpoints: () =>
-      run(async () => (await rows('SELECT * FROM audit_checkpoints ORDER BY ord')).map(checkpointFromRow)),
+    listCheckpoints: (r: CheckpointRange = {}) =>
+      run(async () => {
+        const w = whereBuilder();
+        if (r.fromSeq !== undefined) w.add('seq >= ?', r.fromSeq);
+        if (r.toSeq !== undefined) w.add('seq <= ?', r.toSeq);
+        const limit = w.next();
+        const sql = `SELECT * FROM audit_checkpoints ${w.sql()} ORDER BY ord${r.order === 'desc' ? ' DESC' : ''} LIMIT ${limit}`;
+        // LIMIT NULL: no limit.
+        const params = [...w.params, r.limit === undefined ? null : Math.max(0, r.limit)];
+        return (await rows(sql, params)).map(checkpointFromRow);
+      }),
   };
 }

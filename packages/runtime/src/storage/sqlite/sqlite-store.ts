@@ -14,6 +14,7 @@ import {
   type PolicySetSummary,
   type Store,
   type StoredAuditRecord,
+  type CheckpointRange,
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
@@ -700,6 +701,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         if (f.from !== undefined) w.add('time >= ?', f.from);
         if (f.to !== undefined) w.add('time <= ?', f.to);
         if (f.afterSeq !== undefined) w.add('seq > ?', f.afterSeq);
+        if (f.beforeSeq !== undefined) w.add('seq < ?', f.beforeSeq);
         const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
         return all(sql, ...w.params, Math.max(0, f.limit)).map(auditFromRow);
       }),
@@ -714,8 +716,17 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           cp.signature,
         );
       }),
-    listCheckpoints: () =>
-      run(() => all('SELECT * FROM audit_checkpoints ORDER BY ord').map(checkpointFromRow)),
+    listCheckpoints: (r: CheckpointRange = {}) =>
+      run(() => {
+        const w = whereBuilder();
+        if (r.fromSeq !== undefined) w.add('seq >= ?', r.fromSeq);
+        if (r.toSeq !== undefined) w.add('seq <= ?', r.toSeq);
+        const sql = `SELECT * FROM audit_checkpoints ${w.sql()} ORDER BY ord${r.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
+        // LIMIT -1: no limit.
+        return all(sql, ...w.params, r.limit === undefined ? -1 : Math.max(0, r.limit)).map(
+          checkpointFromRow,
+        );
+      }),
 
     walCheckpointStats: () => checkpointer?.stats() ?? null,
   };
