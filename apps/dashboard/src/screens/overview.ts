@@ -16,7 +16,7 @@ interface Overview {
   quarantinedTools?: number | unknown[];
   policyErrors?: number | unknown[];
   activePolicyVersion?: string | null;
-  window?: { minutes: number; truncated: boolean };
+  window?: { minutes: number; truncated: boolean; completeFrom?: string };
   audit?: {
     headSeq?: number;
     lastCheckpoint?: { seq: number; time: string } | null;
@@ -96,7 +96,7 @@ export function renderOverview(main: HTMLElement, _s: Session): void {
         ),
       ),
       section(
-        `Decisions per minute (last ${o.window?.minutes ?? 60} minutes${o.window?.truncated ? ', truncated' : ''})`,
+        `Decisions per minute (last ${o.window?.minutes ?? 60} minutes${o.window?.truncated ? `; too many to count before ${when(o.window.completeFrom)}` : ''})`,
         chart(rows),
         h(
           'ul',

@@ -1,6 +1,8 @@
 // Issue 11: the "why" panel of a decision, the overview, and the policy source by version — all
 // through the v1 API, each role seeing only what it may.
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '@mandate/protocol';
+import { createManualClock } from '../../src/kernel/index.js';
 import { createTestMandate, disposeAll, examplePolicySource } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, refund } from '../fixtures/http.js';
 
@@ -135,6 +137,44 @@ describe('GET /v1/overview', () => {
     expectError(await api.get('/v1/overview', KEYS.frank), 403, 'forbidden');
     expectError(await api.get('/v1/overview', KEYS.alice), 403, 'forbidden');
   });
+});
+
+describe('GET /v1/overview on a busy node', () => {
+  it('past 20,000 decisions in the hour the oldest minutes are cut off, never the newest', async () => {
+    const clock = createManualClock(Date.parse('2026-01-05T10:00:10Z'));
+    const t = await createTestMandate({ clock });
+    const api = client(t.url);
+    const event = (effect: 'allow' | 'deny', i: number): AuditEvent => ({
+      type: 'decision',
+      time: new Date(clock.now()).toISOString(),
+      nodeId: t.m.nodeId,
+      decisionId: `dec_busy_${effect}_${i}`,
+      agent: 'support-bot',
+      user: 'alice',
+      action: 'payments.refund',
+      effect,
+      data: {},
+    });
+    // 20,500 allows in one minute, then, five minutes later, three denies.
+    for (let n = 0; n < 20_500; n += 500)
+      await Promise.all(Array.from({ length: 500 }, (_, i) => t.m.audit.append(event('allow', n + i))));
+    clock.advance(5 * 60_000);
+    for (let i = 0; i < 3; i++) await t.m.audit.append(event('deny', i));
+    const o = (await api.get('/v1/overview', KEYS.admin)).body;
+    const last = o.decisionsPerMinute[59];
+    expect(last.minute).toBe('2026-01-05T10:05:00.000Z');
+    expect(last.deny).toBe(3);
+    expect(o.window.truncated).toBe(true);
+    // Counts are complete from inside the busy minute on; the busy minute itself is partial.
+    expect(o.window.completeFrom >= '2026-01-05T10:00:00.000Z').toBe(true);
+    expect(o.window.completeFrom < '2026-01-05T10:01:00.000Z').toBe(true);
+    const busy = o.decisionsPerMinute.find(
+      (b: { minute: string }) => b.minute === '2026-01-05T10:00:00.000Z',
+    );
+    expect(busy.allow).toBe(20_000 - 3);
+    // The newest checkpoint is read on its own, not the whole table.
+    expect(o.audit.lastCheckpoint).toMatchObject({ seq: expect.any(Number) });
+  }, 60_000);
 });
 
 describe('GET /v1/policies/versions/:version', () => {

@@ -26,11 +26,20 @@ export function registerOverviewRoutes(route: RouteAdder, deps: HttpDeps): void 
     }));
     let policyErrors = 0;
     let read = 0;
-    let afterSeq = 0;
+    let beforeSeq: number | undefined;
     let truncated = false;
-    const from = new Date(firstMinute).toISOString();
+    /** Counts are complete from this time on: the window's start, or the oldest record read when truncated. */
+    let completeFrom = new Date(firstMinute).toISOString();
+    const from = completeFrom;
+    // Newest first: on a busy node the cap cuts off the oldest minutes, never the current ones.
     for (;;) {
-      const page = await deps.store.queryAudit({ type: 'decision', from, afterSeq, limit: PAGE });
+      const page = await deps.store.queryAudit({
+        type: 'decision',
+        from,
+        order: 'desc',
+        limit: PAGE,
+        ...(beforeSeq === undefined ? {} : { beforeSeq }),
+      });
       for (const rec of page) {
         const i = Math.floor((Date.parse(rec.columns.time) - firstMinute) / 60_000);
         const effect = rec.columns.effect as Effect | null;
@@ -46,21 +55,21 @@ export function registerOverviewRoutes(route: RouteAdder, deps: HttpDeps): void 
       if (page.length < PAGE) break;
       if (read >= MAX_RECORDS) {
         truncated = true;
+        completeFrom = page.at(-1)!.columns.time;
         break;
       }
-      afterSeq = page.at(-1)!.seq;
+      beforeSeq = page.at(-1)!.seq;
     }
-    const [pending, pins, activePolicyVersion, head, checkpoints] = await Promise.all([
+    const [pending, pins, activePolicyVersion, head, [last]] = await Promise.all([
       deps.store.listApprovals({ status: 'pending', limit: MAX_PENDING }),
       deps.store.listToolPins(),
       deps.store.getActivePolicyVersion(),
       deps.store.auditHead(),
-      deps.store.listCheckpoints(),
+      deps.store.listCheckpoints({ order: 'desc', limit: 1 }),
     ]);
     const integrity = deps.auditIntegrity?.();
-    const last = checkpoints.at(-1);
     return {
-      window: { from, minutes: WINDOW_MINUTES, truncated },
+      window: { from, minutes: WINDOW_MINUTES, truncated, completeFrom },
       decisionsPerMinute: buckets,
       pendingApprovals: pending.length,
       quarantinedTools: pins.filter((p) => p.status === 'quarantined').length,
