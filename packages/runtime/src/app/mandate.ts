@@ -46,6 +46,7 @@ import {
   createJwtVerifier,
   createMetrics,
   createOidcClient,
+  recentlyKnownKey,
   type Metrics,
 } from '../http/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
@@ -377,6 +378,7 @@ export async function createMandate(
                   throw err;
                 }
               },
+              knownKey: (header) => recentlyKnownKey(store, header),
               refused: (r) => refusalRecorder.refused({ ...r, route: 'MCP /mcp' }),
             },
             {

@@ -87,13 +87,15 @@ export function createHttpEndpoint(
     if (!hostAllowed(req.headers.host) || !originAllowed(req.headers.origin)) {
       return reply(res, 403, -32000, 'forbidden Host or Origin');
     }
-    // PERF: a POST's whole body is in before the caller is looked up, so authenticating and the
-    // tools/call decision run in one turn and share one read of the cache epoch
-    // (storage/read-cache.ts). It is parsed only once the caller is known: a 401 still comes first.
-    const received =
-      req.method === 'POST' ? readBodyBytes(req, options.maxBodyBytes ?? 4 * 1024 * 1024) : null;
-    if (received)
-      await received.then(
+    const max = options.maxBodyBytes ?? 4 * 1024 * 1024;
+    let received: Promise<Buffer> | null = null;
+    const receive = () => (received ??= readBodyBytes(req, max));
+    // PERF: a POST with a key this node served lately waits for its whole body before the caller is
+    // looked up, so authenticating and the tools/call decision run in one turn and share one read of
+    // the cache epoch (storage/read-cache.ts). Anyone else is authenticated first, without waiting
+    // for the body; either way it is parsed only once the caller is known.
+    if (req.method === 'POST' && deps.knownKey?.(req.headers.authorization))
+      await receive().then(
         () => undefined,
         () => undefined,
       );
@@ -110,9 +112,9 @@ export function createHttpEndpoint(
       return reply(res, 403, -32001, reason);
     }
     let body: unknown;
-    if (received) {
+    if (req.method === 'POST') {
       try {
-        body = parseBody(await received);
+        body = parseBody(await receive());
       } catch (err) {
         const tooLarge = isMandateError(err) && err.code === 'body_too_large';
         // The rest of an oversized body is never read: it must not be parsed as the next request.

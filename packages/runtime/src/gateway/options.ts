@@ -21,6 +21,11 @@ export interface GatewayDeps {
   /** Resolves `Authorization: Bearer …` to a caller from a verified credential. */
   authenticate: (authorization: string | undefined) => Promise<Caller>;
   /**
+   * Whether the header carries a key this node served lately (http/auth.ts `recentlyKnownKey`): such
+   * a POST waits for its body before it is authenticated (one cache-epoch read for the call).
+   */
+  knownKey?: (authorization: string | undefined) => boolean;
+  /**
    * Puts a refused attempt of an authenticated caller on the record (`request.refused`, ADR 0018):
    * a key of another role, another key's session id. Never throws.
    */

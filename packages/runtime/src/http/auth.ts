@@ -3,6 +3,7 @@ import { apiKeyDead, apiKeyHash, type KeyUsage } from '../keys/index.js';
 import { looksLikeJwt, type JwtVerifier } from './jwt.js';
 import type { Caller } from '../decisions/index.js';
 import type { Role, Store } from '../storage/port.js';
+import type { ReadCachedStore } from '../storage/read-cache.js';
 
 export { apiKeyHash };
 
@@ -34,6 +35,25 @@ export function createAuthenticator(
     const token = bearer(header);
     return jwt && looksLikeJwt(token) ? jwt(token) : apiKeyCaller(store, token, options);
   };
+}
+
+/**
+ * Whether `Authorization` carries an API key whose row this node's read cache holds: a key it served
+ * lately. A scheduling hint only: such a request may wait for its whole body before it is
+ * authenticated, so that authenticating and deciding share one read of the cache epoch. Anything
+ * else — no header, an unknown key, a JWT, a malformed header — is authenticated first, so a client
+ * without a key this node knows is refused without its body being waited for or kept.
+ */
+export function recentlyKnownKey(store: Store, header: string | undefined): boolean {
+  const holds = (store as Partial<ReadCachedStore>).holdsApiKey;
+  if (!holds || header === undefined) return false;
+  let token: string;
+  try {
+    token = bearer(header);
+  } catch {
+    return false;
+  }
+  return token.length <= 512 && !looksLikeJwt(token) && holds(apiKeyHash(token));
 }
 
 function bearer(header: string | undefined): string {

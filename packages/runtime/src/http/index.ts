@@ -1,4 +1,4 @@
-export { apiKeyHash, authenticate, createAuthenticator } from './auth.js';
+export { apiKeyHash, authenticate, createAuthenticator, recentlyKnownKey } from './auth.js';
 export { createJwtVerifier, type JwtAuthConfig } from './jwt.js';
 export { HTTP_STATUS } from './errors.js';
 export { createMetrics } from './metrics.js';

@@ -19,8 +19,9 @@ export interface Ctx {
   /** The body parsed as JSON, the one strict way (http/body.ts). */
   body(): Promise<unknown>;
   /**
-   * Waits until the whole body has arrived, without parsing it or failing: `body()` then reads
-   * those bytes and reports what was wrong with them. Once per request.
+   * For a caller whose API key this node served lately (`recentlyKnownKey`), waits until the whole
+   * body has arrived, without parsing it or failing: `body()` then reads those bytes and reports
+   * what was wrong with them. For anyone else it returns at once: they are authenticated first.
    */
   received(): Promise<void>;
 }

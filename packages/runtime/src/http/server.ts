@@ -4,7 +4,7 @@ import { MandateError, isMandateError, newId } from '../kernel/index.js';
 import type { Caller } from '../decisions/index.js';
 import { HTTP_STATUS } from './errors.js';
 import { readBodyBytes, readJsonBody } from './body.js';
-import { authenticate } from './auth.js';
+import { authenticate, recentlyKnownKey } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { NO_CONTENT, STREAMED, createRouteTable, type Ctx, type Route } from './router.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -160,10 +160,12 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         reauthenticate: () => reauthenticate(req),
         body: () => readJsonBody(req, deps.options.maxBodyBytes, deps.options.maxJsonDepth, bytes),
         received: () =>
-          bytes().then(
-            () => undefined,
-            () => undefined,
-          ),
+          recentlyKnownKey(deps.store, req.headers.authorization)
+            ? bytes().then(
+                () => undefined,
+                () => undefined,
+              )
+            : Promise.resolve(),
       };
       const result = await matched.handler(ctx);
       if (result === STREAMED) return;

@@ -27,6 +27,12 @@ export interface ReadCacheStats {
 /** A store whose hot reads go through the read cache; everything else is the store itself. */
 export interface ReadCachedStore extends Store {
   readCacheStats(): ReadCacheStats;
+  /**
+   * Whether a row for this API-key hash is kept, under any epoch: a hint for scheduling only (a
+   * request with a key this node served lately may wait for its body before it is authenticated),
+   * never an answer — the key is still read behind the epoch.
+   */
+  holdsApiKey(hash: string): boolean;
 }
 
 export interface ReadCacheOptions {
@@ -164,6 +170,7 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
       if (key === null) return store.listGrants(filter);
       return (await cached(maps.grantLists, key, () => store.listGrants(filter))) ?? [];
     },
+    holdsApiKey: (hash: string) => maps.keys.has(hash),
     readCacheStats: (): ReadCacheStats => ({
       ...stats,
       entries: Object.values(maps).reduce((n, m) => n + m.size, 0),

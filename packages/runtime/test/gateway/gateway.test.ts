@@ -9,6 +9,7 @@ import type { ReadCachedStore } from '../../src/storage/read-cache.js';
 import { parseUpstreamFlag, splitCommand } from '../../src/gateway/index.js';
 import { withUpstreams } from '../../src/cli/shared.js';
 import { ConfigSchema } from '../../src/config/index.js';
+import { partialBody } from '../fixtures/http.js';
 import { BOT_ENTITIES, FIXTURES, mcpClient, readLog, startMandate, toolServerUpstream } from './helpers.js';
 
 const SCHEMA = `
@@ -247,6 +248,8 @@ describe('MCP gateway', () => {
     expect((await post({}, '{"jsonrpc":')).status).toBe(401);
     expect((await post({ authorization: 'Bearer secret-admin-key' }, '{"jsonrpc":')).status).toBe(403);
     expect((await post({ authorization: 'Bearer secret-bot-key' }, '{"jsonrpc":')).status).toBe(400);
+    // An unknown key is refused at once, without waiting for its body.
+    expect((await partialBody(url, '/mcp', 'not-a-key')).status).toBe(401);
     expect((await post({ authorization: 'Bearer secret-admin-key' })).status).toBe(403);
     expect(
       (await post({ authorization: 'Bearer secret-bot-key', origin: 'http://evil.example.com' })).status,

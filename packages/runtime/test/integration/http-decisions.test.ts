@@ -3,7 +3,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '@mandate/protocol';
 import { createTestMandate, disposeAll, type TestMandate } from '../fixtures/mandate.js';
 import type { ReadCachedStore } from '../../src/storage/read-cache.js';
-import { KEYS, client, codes, expectError, ok200, reasonIds, refund, type Client } from '../fixtures/http.js';
+import {
+  KEYS,
+  client,
+  codes,
+  expectError,
+  ok200,
+  partialBody,
+  reasonIds,
+  refund,
+  type Client,
+} from '../fixtures/http.js';
 
 const MAX_BODY = 4096;
 
@@ -393,6 +403,12 @@ describe('who may ask', () => {
       400,
       'invalid_json',
     );
+  });
+
+  it('refuses an unknown key at once, without waiting for its body (a slow body holds nothing)', async () => {
+    const res = await partialBody(t.url, '/v1/decisions', 'not-a-key-at-all');
+    expect(res.status).toBe(401);
+    expect(JSON.parse(res.body).error.code).toBe('unauthenticated');
   });
 
   it('reads the cache epoch once per decision: the caller and the decision share it', async () => {
