@@ -162,7 +162,7 @@ export function registerAuthzenRoutes(route: RouteAdder, deps: HttpDeps): void {
 
   const authorize = async (ctx: Ctx) => {
     echoRequestId(ctx);
-    // PERF: as POST /v1/decisions: the body is in before the caller is looked up (one epoch read).
+    // PERF: as POST /v1/decisions, a known key's body is in before the caller is looked up (ADR 0032).
     await ctx.received();
     const caller = await ctx.caller();
     if (caller.role !== 'agent' && caller.role !== 'admin')

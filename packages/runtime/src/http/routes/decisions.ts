@@ -11,9 +11,9 @@ import { decisionWhy } from '../decision-why.js';
 export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void {
   const idempotency = createIdempotency(deps);
   route('POST', '/v1/decisions', async (ctx) => {
-    // PERF: the whole request is in before the caller is looked up, so authenticating and deciding
-    // run in one turn and share one read of the cache epoch (storage/read-cache.ts). The body is
-    // parsed only once the caller is known; its errors come after a 401 as before.
+    // PERF: for a key this node served lately the whole request is in before the caller is looked
+    // up, so authenticating and deciding run in one turn and share one read of the cache epoch
+    // (ADR 0032). The body is parsed only once the caller is known; its errors come after a 401.
     await ctx.received();
     const caller = await ctx.caller();
     requireRole(caller, 'agent', 'admin');
