@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { MandateError, isoTimeOrNull, silentLogger } from '../kernel/index.js';
+import { MandateError, isoTimeOrNull, silentLogger, sleepUnlessAborted } from '../kernel/index.js';
+import type { StoredAuditRecord } from '../storage/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
 import { exportAudit, exportBundle } from '../audit/index.js';
 import { out, load, common } from './shared.js';
@@ -101,26 +102,37 @@ export function registerAudit(program: Command): void {
       try {
         const head = await store.auditHead();
         let after = Math.max(0, head.seq - (opts.lines as number));
+        const print = (r: StoredAuditRecord) => {
+          const e = JSON.parse(r.eventText) as Record<string, unknown>;
+          if (opts.json) out(JSON.stringify({ seq: r.seq, hash: r.hash, event: e }));
+          else
+            out(
+              `#${r.seq} ${e.time} ${e.type}${e.effect ? ` ${e.effect}` : ''}${e.agent ? ` agent=${e.agent}` : ''}${e.user ? ` user=${e.user}` : ''}${e.action ? ` ${e.action}` : ''}${e.decisionId ? ` ${e.decisionId}` : ''}`,
+            );
+        };
+        // Everything after `after`, page by page: a burst is printed at once, not 1,000 a tick.
         const show = async () => {
-          for (const r of await store.readAudit(after, 1000)) {
-            after = r.seq;
-            const e = JSON.parse(r.eventText) as Record<string, unknown>;
-            if (opts.json) out(JSON.stringify({ seq: r.seq, hash: r.hash, event: e }));
-            else
-              out(
-                `#${r.seq} ${e.time} ${e.type}${e.effect ? ` ${e.effect}` : ''}${e.agent ? ` agent=${e.agent}` : ''}${e.user ? ` user=${e.user}` : ''}${e.action ? ` ${e.action}` : ''}${e.decisionId ? ` ${e.decisionId}` : ''}`,
-              );
-          }
+          let page;
+          do {
+            page = await store.readAudit(after, 1000);
+            for (const r of page) {
+              print(r);
+              after = r.seq;
+            }
+          } while (page.length === 1000);
         };
         await show();
         if (opts.follow) {
-          await new Promise<void>((stop) => {
-            const t = setInterval(() => void show().catch(() => undefined), 500);
-            process.once('SIGINT', () => {
-              clearInterval(t);
-              stop();
-            });
-          });
+          // One read at a time: a read still printing when the next one started (a timer did that)
+          // printed the same records twice. Until SIGINT or SIGTERM.
+          const stopped = new AbortController();
+          const stop = () => stopped.abort();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          while (!stopped.signal.aborted) {
+            await sleepUnlessAborted(500, stopped.signal);
+            if (!stopped.signal.aborted) await show().catch(() => undefined);
+          }
         }
       } finally {
         await store.close();
