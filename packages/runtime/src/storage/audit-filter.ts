@@ -26,3 +26,24 @@ export function checkpointsInRange(all: readonly AuditCheckpoint[], r: Checkpoin
   if (r.order === 'desc') found.reverse();
   return r.limit === undefined ? found : found.slice(0, Math.max(0, r.limit));
 }
+
+/** Adds the SQL conditions (`?` placeholders) of an audit filter, as the SQL drivers read it. */
+export function auditFilterSql(f: AuditFilter, add: (clause: string, value: unknown) => void): void {
+  // Same semantics as matchesAuditFilter: `undefined` means "no condition".
+  if (f.agent !== undefined) add('agent = ?', f.agent);
+  if (f.user !== undefined) add('user_id = ?', f.user);
+  if (f.action !== undefined) add('action = ?', f.action);
+  if (f.effect !== undefined) add('effect = ?', f.effect);
+  if (f.type !== undefined) add('type = ?', f.type);
+  if (f.decisionId !== undefined) add('decision_id = ?', f.decisionId);
+  if (f.from !== undefined) add('time >= ?', f.from);
+  if (f.to !== undefined) add('time <= ?', f.to);
+  if (f.afterSeq !== undefined) add('seq > ?', f.afterSeq);
+  if (f.beforeSeq !== undefined) add('seq < ?', f.beforeSeq);
+}
+
+/** Adds the SQL conditions (`?` placeholders) of a checkpoint range's seq bounds. */
+export function checkpointRangeSql(r: CheckpointRange, add: (clause: string, value: unknown) => void): void {
+  if (r.fromSeq !== undefined) add('seq >= ?', r.fromSeq);
+  if (r.toSeq !== undefined) add('seq <= ?', r.toSeq);
+}

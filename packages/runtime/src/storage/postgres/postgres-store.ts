@@ -1,18 +1,12 @@
 import pg from 'pg';
-import type { AuditEvent, Tool } from '@mandate/protocol';
+import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import {
-  GENESIS_HASH,
   type ApprovalFilter,
   type ApprovalRecord,
-  type AuditFilter,
-  type AuditHead,
-  type AuditSealer,
   type GrantFilter,
   type PolicySetSummary,
   type Store,
-  type StoredAuditRecord,
-  type CheckpointRange,
 } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
@@ -20,6 +14,8 @@ import { createPostgresUiSessions } from './ui-sessions.js';
 import { createPostgresUsage } from './usage.js';
 import { createPostgresPersonal } from './personal.js';
 import { createPostgresEntities } from './entities.js';
+import { createPostgresAudit } from './audit.js';
+import { whereBuilder } from './where.js';
 import { isUnavailable, translate } from './faults.js';
 import { watchActivations } from './listener.js';
 import { storeUnavailable } from '../unavailable.js';
@@ -33,10 +29,7 @@ import {
   apiKeyFromRow,
   approvalFromRow,
   grantFromRow,
-  auditFromRow,
-  checkpointFromRow,
   pinFromRow,
-  sinkCursorFromRow,
   apiKeyParams,
 } from '../sql-rows.js';
 
@@ -56,19 +49,9 @@ export interface PostgresStoreOptions {
   applicationName?: string;
 }
 
-type Queryable = Pick<pg.PoolClient, 'query'>;
-
-/**
- * The advisory lock key (database-wide) every node takes inside its audit append transaction,
- * which is what makes all nodes write one chain. Exported so tests and operators can see it.
- */
-export const POSTGRES_AUDIT_LOCK_KEY = '7731948201550001';
-const AUDIT_LOCK = POSTGRES_AUDIT_LOCK_KEY;
+export { POSTGRES_AUDIT_LOCK_KEY } from './audit.js';
 /** Keeps two nodes starting at once from applying the same migration twice. */
 const MIGRATE_LOCK = '7731948201550002';
-
-/** Rows per multi-row INSERT: 11 parameters each, well under Postgres's 65535-parameter limit. */
-const AUDIT_INSERT_CHUNK = 1000;
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -125,48 +108,6 @@ function approvalValues(a: ApprovalRecord): unknown[] {
     a.policy?.id ?? null,
     a.policy?.reason ?? null,
   ];
-}
-
-/** Collects AND-ed conditions, numbering `$n` placeholders as they are added. */
-function whereBuilder() {
-  const clauses: string[] = [];
-  const params: unknown[] = [];
-  return {
-    params,
-    /** `clause` uses `?` for each value; they are renumbered to `$n`. */
-    add(clause: string, ...values: unknown[]) {
-      let i = 0;
-      clauses.push(
-        clause.replace(/\?/g, () => {
-          params.push(values[i++]);
-          return `$${params.length}`;
-        }),
-      );
-    },
-    sql: () => (clauses.length ? `WHERE ${clauses.join(' AND ')}` : ''),
-    next: () => `$${params.length + 1}`,
-  };
-}
-
-/**
- * Checks that sealed records extend the head they were sealed against, so a faulty sealer can
- * never write a forked or gapped chain.
- */
-function assertChainExtends(head: AuditHead, records: readonly StoredAuditRecord[]): void {
-  let { seq, hash } = head;
-  for (const r of records) {
-    if (r.seq !== seq + 1 || r.prevHash !== hash) {
-      throw new MandateError('internal', `sealed record ${r.seq} does not extend the chain at ${seq}`);
-    }
-    seq = r.seq;
-    hash = r.hash;
-  }
-}
-
-async function readHead(c: Queryable): Promise<AuditHead> {
-  const { rows } = await c.query<Row>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-  const r = rows[0];
-  return r ? { seq: Number(r.seq), hash: str(r.hash) } : { seq: 0, hash: GENESIS_HASH };
 }
 
 /**
@@ -632,111 +573,6 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     ...createPostgresUsage({ run, pool, tx }),
     ...createPostgresPersonal({ run, pool }),
 
-    getSinkCursor: (sink) =>
-      run(async () => {
-        const r = await one('SELECT * FROM sink_cursors WHERE sink = $1', [sink]);
-        return r ? sinkCursorFromRow(r) : null;
-      }),
-    advanceSinkCursor: (sink, seq, at) =>
-      run(async () => {
-        // Forward only, also when two nodes acknowledge batches of one sink out of order.
-        await pool.query(
-          `INSERT INTO sink_cursors (sink, seq, updated_at) VALUES ($1, $2, $3)
-           ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
-           WHERE excluded.seq > sink_cursors.seq`,
-          [sink, seq, at],
-        );
-      }),
-    listSinkCursors: () =>
-      run(async () =>
-        (await rows('SELECT * FROM sink_cursors ORDER BY sink COLLATE "C"')).map(sinkCursorFromRow),
-      ),
-
-    appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
-      run(() =>
-        // SECURITY: one chain across nodes — the transaction-scoped advisory lock serialises every
-        // appender on every node, the head is read after taking it, and COMMIT (synchronous) is the
-        // durability point: appendAudit resolves only once the batch is on disk.
-        tx(async (c) => {
-          await c.query(`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`);
-          const head = await readHead(c);
-          const records = seal(head, events);
-          assertChainExtends(head, records);
-          for (let i = 0; i < records.length; i += AUDIT_INSERT_CHUNK) {
-            const chunk = records.slice(i, i + AUDIT_INSERT_CHUNK);
-            const params: unknown[] = [];
-            const tuples = chunk.map((r) => {
-              const c0 = params.length;
-              const col = r.columns;
-              params.push(
-                r.seq,
-                r.prevHash,
-                r.hash,
-                r.eventText,
-                col.type,
-                col.time,
-                col.agent,
-                col.user,
-                col.action,
-                col.effect,
-                col.decisionId,
-              );
-              return `(${Array.from({ length: 11 }, (_, k) => `$${c0 + k + 1}`).join(', ')})`;
-            });
-            await c.query(
-              `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id)
-               VALUES ${tuples.join(', ')}`,
-              params,
-            );
-          }
-          return records;
-        }),
-      ),
-    auditHead: () => run(() => readHead(pool)),
-    readAudit: (afterSeq, limit) =>
-      run(async () =>
-        (
-          await rows('SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2', [
-            afterSeq,
-            Math.max(0, limit),
-          ])
-        ).map(auditFromRow),
-      ),
-    queryAudit: (f: AuditFilter) =>
-      run(async () => {
-        // Same semantics as storage/audit-filter.ts: `undefined` means "no condition".
-        const w = whereBuilder();
-        if (f.agent !== undefined) w.add('agent = ?', f.agent);
-        if (f.user !== undefined) w.add('user_id = ?', f.user);
-        if (f.action !== undefined) w.add('action = ?', f.action);
-        if (f.effect !== undefined) w.add('effect = ?', f.effect);
-        if (f.type !== undefined) w.add('type = ?', f.type);
-        if (f.decisionId !== undefined) w.add('decision_id = ?', f.decisionId);
-        if (f.from !== undefined) w.add('time >= ?', f.from);
-        if (f.to !== undefined) w.add('time <= ?', f.to);
-        if (f.afterSeq !== undefined) w.add('seq > ?', f.afterSeq);
-        if (f.beforeSeq !== undefined) w.add('seq < ?', f.beforeSeq);
-        const limit = w.next();
-        const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ${limit}`;
-        return (await rows(sql, [...w.params, Math.max(0, f.limit)])).map(auditFromRow);
-      }),
-    appendCheckpoint: (cp) =>
-      run(async () => {
-        await pool.query(
-          'INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5)',
-          [cp.seq, cp.hash, cp.time, cp.keyId, cp.signature],
-        );
-      }),
-    listCheckpoints: (r: CheckpointRange = {}) =>
-      run(async () => {
-        const w = whereBuilder();
-        if (r.fromSeq !== undefined) w.add('seq >= ?', r.fromSeq);
-        if (r.toSeq !== undefined) w.add('seq <= ?', r.toSeq);
-        const limit = w.next();
-        const sql = `SELECT * FROM audit_checkpoints ${w.sql()} ORDER BY ord${r.order === 'desc' ? ' DESC' : ''} LIMIT ${limit}`;
-        // LIMIT NULL: no limit.
-        const params = [...w.params, r.limit === undefined ? null : Math.max(0, r.limit)];
-        return (await rows(sql, params)).map(checkpointFromRow);
-      }),
+    ...createPostgresAudit({ run, pool, tx, rows }),
   };
 }

@@ -1,20 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { AuditEvent, Tool } from '@mandate/protocol';
+import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import {
-  GENESIS_HASH,
   type ApprovalFilter,
   type ApprovalRecord,
-  type AuditFilter,
-  type AuditHead,
-  type AuditSealer,
   type GrantFilter,
   type PolicySetSummary,
   type Store,
-  type StoredAuditRecord,
-  type CheckpointRange,
 } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
@@ -22,6 +16,8 @@ import { createSqliteUiSessions } from './ui-sessions.js';
 import { createSqliteUsage } from './usage.js';
 import { createSqlitePersonal } from './personal.js';
 import { createSqliteEntities } from './entities.js';
+import { createSqliteAudit } from './audit.js';
+import { whereBuilder } from './where.js';
 import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
 import { createWalSync, type SyncFile, type WalSync } from './wal-sync.js';
@@ -36,10 +32,7 @@ import {
   apiKeyFromRow,
   approvalFromRow,
   grantFromRow,
-  auditFromRow,
-  checkpointFromRow,
   pinFromRow,
-  sinkCursorFromRow,
   apiKeyParams,
 } from '../sql-rows.js';
 
@@ -107,35 +100,6 @@ function approvalParams(a: ApprovalRecord): Row {
     policy_id: a.policy?.id ?? null,
     policy_reason: a.policy?.reason ?? null,
   };
-}
-
-/** Collects AND-ed conditions with their positional parameters. */
-function whereBuilder() {
-  const clauses: string[] = [];
-  const params: unknown[] = [];
-  return {
-    params,
-    add(clause: string, ...values: unknown[]) {
-      clauses.push(clause);
-      params.push(...values);
-    },
-    sql: () => (clauses.length ? `WHERE ${clauses.join(' AND ')}` : ''),
-  };
-}
-
-/**
- * Checks that sealed records extend the head they were sealed against, so a faulty sealer can
- * never write a forked or gapped chain.
- */
-function assertChainExtends(head: AuditHead, records: readonly StoredAuditRecord[]): void {
-  let { seq, hash } = head;
-  for (const r of records) {
-    if (r.seq !== seq + 1 || r.prevHash !== hash) {
-      throw new MandateError('internal', `sealed record ${r.seq} does not extend the chain at ${seq}`);
-    }
-    seq = r.seq;
-    hash = r.hash;
-  }
 }
 
 /**
@@ -288,10 +252,6 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     prep(sql).get(...params) as Row | undefined;
   const exec = (sql: string, ...params: unknown[]): Database.RunResult => prep(sql).run(...params);
 
-  const head = (): AuditHead => {
-    const r = get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-    return r ? { seq: Number(r.seq), hash: str(r.hash) } : { seq: 0, hash: GENESIS_HASH };
-  };
   const activeVersion = (): string | null => {
     const r = get('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
     return r ? str(r.version) : null;
@@ -628,105 +588,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     ...createSqliteUsage({ run, write, all, get, tx }),
     ...createSqlitePersonal({ run, write, all, exec }),
 
-    getSinkCursor: (sink) =>
-      run(() => {
-        const r = get('SELECT * FROM sink_cursors WHERE sink = ?', sink);
-        return r ? sinkCursorFromRow(r) : null;
-      }),
-    advanceSinkCursor: (sink, seq, at) =>
-      write(() => {
-        exec(
-          `INSERT INTO sink_cursors (sink, seq, updated_at) VALUES (?, ?, ?)
-           ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
-           WHERE excluded.seq > sink_cursors.seq`,
-          sink,
-          seq,
-          at,
-        );
-      }),
-    listSinkCursors: () => run(() => all('SELECT * FROM sink_cursors ORDER BY sink').map(sinkCursorFromRow)),
-
-    appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
-      write(() =>
-        // SECURITY: one chain — the head is read inside the IMMEDIATE (write-locked) transaction, so
-        // no other writer can append between reading it and inserting; the commit, once its WAL
-        // fsync completed (`write`), is the durability point.
-        tx(() => {
-          const h = head();
-          const records = seal(h, events);
-          assertChainExtends(h, records);
-          // Prepared once (prep caches by text): this runs on every decision's commit.
-          const ins = prep(
-            `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          );
-          for (const r of records) {
-            const c = r.columns;
-            ins.run(
-              r.seq,
-              r.prevHash,
-              r.hash,
-              r.eventText,
-              c.type,
-              c.time,
-              c.agent,
-              c.user,
-              c.action,
-              c.effect,
-              c.decisionId,
-            );
-          }
-          return records;
-        }),
-      ),
-    auditHead: () => run(head),
-    readAudit: (afterSeq, limit) =>
-      run(() =>
-        all(
-          'SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?',
-          afterSeq,
-          Math.max(0, limit),
-        ).map(auditFromRow),
-      ),
-    queryAudit: (f: AuditFilter) =>
-      run(() => {
-        // Same semantics as storage/audit-filter.ts: `undefined` means "no condition".
-        const w = whereBuilder();
-        if (f.agent !== undefined) w.add('agent = ?', f.agent);
-        if (f.user !== undefined) w.add('user_id = ?', f.user);
-        if (f.action !== undefined) w.add('action = ?', f.action);
-        if (f.effect !== undefined) w.add('effect = ?', f.effect);
-        if (f.type !== undefined) w.add('type = ?', f.type);
-        if (f.decisionId !== undefined) w.add('decision_id = ?', f.decisionId);
-        if (f.from !== undefined) w.add('time >= ?', f.from);
-        if (f.to !== undefined) w.add('time <= ?', f.to);
-        if (f.afterSeq !== undefined) w.add('seq > ?', f.afterSeq);
-        if (f.beforeSeq !== undefined) w.add('seq < ?', f.beforeSeq);
-        const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
-        return all(sql, ...w.params, Math.max(0, f.limit)).map(auditFromRow);
-      }),
-    appendCheckpoint: (cp) =>
-      write(() => {
-        exec(
-          'INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)',
-          cp.seq,
-          cp.hash,
-          cp.time,
-          cp.keyId,
-          cp.signature,
-        );
-      }),
-    listCheckpoints: (r: CheckpointRange = {}) =>
-      run(() => {
-        const w = whereBuilder();
-        if (r.fromSeq !== undefined) w.add('seq >= ?', r.fromSeq);
-        if (r.toSeq !== undefined) w.add('seq <= ?', r.toSeq);
-        const sql = `SELECT * FROM audit_checkpoints ${w.sql()} ORDER BY ord${r.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
-        // LIMIT -1: no limit.
-        return all(sql, ...w.params, r.limit === undefined ? -1 : Math.max(0, r.limit)).map(
-          checkpointFromRow,
-        );
-      }),
+    ...createSqliteAudit({ run, write, tx, all, get, exec, prep }),
 
     walCheckpointStats: () => checkpointer?.stats() ?? null,
   };

@@ -1,0 +1,122 @@
+import type Database from 'better-sqlite3';
+import type { AuditEvent } from '@mandate/protocol';
+import {
+  GENESIS_HASH,
+  type AuditFilter,
+  type AuditHead,
+  type AuditSealer,
+  type CheckpointRange,
+} from '../port.js';
+import { assertChainExtends, type AuditMethods } from '../audit-chain.js';
+import { auditFilterSql, checkpointRangeSql } from '../audit-filter.js';
+import { auditFromRow, checkpointFromRow, sinkCursorFromRow, str, type Row } from '../sql-rows.js';
+import { whereBuilder } from './where.js';
+
+/** What the SQLite store lends its audit methods: its error boundaries, statements and transactions. */
+export interface SqliteAuditDeps {
+  run: <T>(fn: () => T) => Promise<T>;
+  write: <T>(fn: () => T) => Promise<T>;
+  tx: <T>(fn: () => T) => T;
+  all: (sql: string, ...params: unknown[]) => Row[];
+  get: (sql: string, ...params: unknown[]) => Row | undefined;
+  exec: (sql: string, ...params: unknown[]) => Database.RunResult;
+  prep: (sql: string) => Database.Statement;
+}
+
+/** The SQLite driver's audit trail: the hash-chained records, signed checkpoints and sink cursors. */
+export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: SqliteAuditDeps): AuditMethods {
+  const head = (): AuditHead => {
+    const r = get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+    return r ? { seq: Number(r.seq), hash: str(r.hash) } : { seq: 0, hash: GENESIS_HASH };
+  };
+  return {
+    getSinkCursor: (sink) =>
+      run(() => {
+        const r = get('SELECT * FROM sink_cursors WHERE sink = ?', sink);
+        return r ? sinkCursorFromRow(r) : null;
+      }),
+    advanceSinkCursor: (sink, seq, at) =>
+      write(() => {
+        exec(
+          `INSERT INTO sink_cursors (sink, seq, updated_at) VALUES (?, ?, ?)
+           ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+           WHERE excluded.seq > sink_cursors.seq`,
+          sink,
+          seq,
+          at,
+        );
+      }),
+    listSinkCursors: () => run(() => all('SELECT * FROM sink_cursors ORDER BY sink').map(sinkCursorFromRow)),
+
+    appendAudit: (events: readonly AuditEvent[], seal: AuditSealer) =>
+      write(() =>
+        // SECURITY: one chain — the head is read inside the IMMEDIATE (write-locked) transaction, so
+        // no other writer can append between reading it and inserting; the commit, once its WAL
+        // fsync completed (`write`), is the durability point.
+        tx(() => {
+          const h = head();
+          const records = seal(h, events);
+          assertChainExtends(h, records);
+          // Prepared once (prep caches by text): this runs on every decision's commit.
+          const ins = prep(
+            `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          );
+          for (const r of records) {
+            const c = r.columns;
+            ins.run(
+              r.seq,
+              r.prevHash,
+              r.hash,
+              r.eventText,
+              c.type,
+              c.time,
+              c.agent,
+              c.user,
+              c.action,
+              c.effect,
+              c.decisionId,
+            );
+          }
+          return records;
+        }),
+      ),
+    auditHead: () => run(head),
+    readAudit: (afterSeq, limit) =>
+      run(() =>
+        all(
+          'SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?',
+          afterSeq,
+          Math.max(0, limit),
+        ).map(auditFromRow),
+      ),
+    queryAudit: (f: AuditFilter) =>
+      run(() => {
+        const w = whereBuilder();
+        auditFilterSql(f, (clause, value) => w.add(clause, value));
+        const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
+        return all(sql, ...w.params, Math.max(0, f.limit)).map(auditFromRow);
+      }),
+    appendCheckpoint: (cp) =>
+      write(() => {
+        exec(
+          'INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)',
+          cp.seq,
+          cp.hash,
+          cp.time,
+          cp.keyId,
+          cp.signature,
+        );
+      }),
+    listCheckpoints: (r: CheckpointRange = {}) =>
+      run(() => {
+        const w = whereBuilder();
+        checkpointRangeSql(r, (clause, value) => w.add(clause, value));
+        const sql = `SELECT * FROM audit_checkpoints ${w.sql()} ORDER BY ord${r.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
+        // LIMIT -1: no limit.
+        return all(sql, ...w.params, r.limit === undefined ? -1 : Math.max(0, r.limit)).map(
+          checkpointFromRow,
+        );
+      }),
+  };
+}
