@@ -1,5 +1,5 @@
 import { MandateError } from '../kernel/index.js';
-import type { AuditHead, Store, StoredAuditRecord } from './port.js';
+import type { AuditHead, StoredAuditRecord } from './port.js';
 
 /**
  * Checks that sealed records extend the head they were sealed against, so a faulty sealer can
@@ -15,17 +15,3 @@ export function assertChainExtends(head: AuditHead, records: readonly StoredAudi
     hash = r.hash;
   }
 }
-
-/** The audit trail's part of the store: chained records, signed checkpoints, sink cursors. */
-export type AuditMethods = Pick<
-  Store,
-  | 'getSinkCursor'
-  | 'advanceSinkCursor'
-  | 'listSinkCursors'
-  | 'appendAudit'
-  | 'auditHead'
-  | 'readAudit'
-  | 'queryAudit'
-  | 'appendCheckpoint'
-  | 'listCheckpoints'
->;

@@ -526,3 +526,31 @@ export interface Store {
 }
 
 export const GENESIS_HASH = '0'.repeat(64);
+
+/** The audit trail's part of the store (records, signed checkpoints, sink cursors), as the SQL drivers split it. */
+export type AuditMethods = Pick<
+  Store,
+  | 'getSinkCursor'
+  | 'advanceSinkCursor'
+  | 'listSinkCursors'
+  | 'appendAudit'
+  | 'auditHead'
+  | 'readAudit'
+  | 'queryAudit'
+  | 'appendCheckpoint'
+  | 'listCheckpoints'
+>;
+
+/** The consent part of the store (approvals and grants), as the SQL drivers split it. */
+export type ConsentMethods = Pick<
+  Store,
+  | 'createApproval'
+  | 'getApproval'
+  | 'listApprovals'
+  | 'countPendingApprovals'
+  | 'updateApproval'
+  | 'createGrant'
+  | 'getGrant'
+  | 'listGrants'
+  | 'revokeGrant'
+>;

@@ -208,6 +208,23 @@ export const apiKeyParams = (k: ApiKeyRecord): unknown[] => [
   k.lastUsedAt,
   k.origin,
 ];
+/** The `grants` insert: its column list and the statement parameters of a grant in that order. */
+export const GRANT_COLUMNS =
+  'id, user_id, agent, actions, resources, resource_attributes, limits, created_at, expires_at, revoked_at, parent_id, created_by';
+export const grantParams = (g: GrantRecord): unknown[] => [
+  g.id,
+  g.user,
+  g.agent,
+  json(g.actions),
+  json(g.resources),
+  json(g.resourceAttributes),
+  json(g.limits),
+  g.createdAt,
+  g.expiresAt,
+  g.revokedAt,
+  g.parentId,
+  g.createdBy,
+];
 
 export function uiSessionFromRow(r: Row): UiSessionRecord {
   return {

@@ -3,13 +3,15 @@ import type { AuditEvent } from '@mandate/protocol';
 import {
   GENESIS_HASH,
   type AuditFilter,
+  type AuditMethods,
   type AuditHead,
   type AuditSealer,
   type CheckpointRange,
 } from '../port.js';
-import { assertChainExtends, type AuditMethods } from '../audit-chain.js';
+import { assertChainExtends } from '../audit-chain.js';
 import { auditFilterSql, checkpointRangeSql } from '../audit-filter.js';
 import { auditFromRow, checkpointFromRow, sinkCursorFromRow, str, type Row } from '../sql-rows.js';
+import type { PostgresDeps } from './deps.js';
 import { whereBuilder } from './where.js';
 
 /**
@@ -31,17 +33,7 @@ async function readHead(c: Queryable): Promise<AuditHead> {
 }
 
 /** The PostgreSQL driver's audit trail: the hash-chained records, signed checkpoints and sink cursors. */
-export function createPostgresAudit({
-  run,
-  pool,
-  tx,
-  rows,
-}: {
-  run: <T>(fn: () => Promise<T>) => Promise<T>;
-  pool: Pick<pg.Pool, 'query'>;
-  tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
-  rows: (sql: string, params?: unknown[]) => Promise<Row[]>;
-}): AuditMethods {
+export function createPostgresAudit({ run, pool, tx, rows }: PostgresDeps): AuditMethods {
   return {
     getSinkCursor: (sink) =>
       run(async () => {

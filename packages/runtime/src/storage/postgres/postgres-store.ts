@@ -1,13 +1,7 @@
 import pg from 'pg';
 import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
-import {
-  type ApprovalFilter,
-  type ApprovalRecord,
-  type GrantFilter,
-  type PolicySetSummary,
-  type Store,
-} from '../port.js';
+import { type PolicySetSummary, type Store } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
 import { createPostgresUiSessions } from './ui-sessions.js';
@@ -15,7 +9,8 @@ import { createPostgresUsage } from './usage.js';
 import { createPostgresPersonal } from './personal.js';
 import { createPostgresEntities } from './entities.js';
 import { createPostgresAudit } from './audit.js';
-import { whereBuilder } from './where.js';
+import { createPostgresConsent } from './consent.js';
+import type { PostgresDeps } from './deps.js';
 import { isUnavailable, translate } from './faults.js';
 import { watchActivations } from './listener.js';
 import { storeUnavailable } from '../unavailable.js';
@@ -27,8 +22,6 @@ import {
   type Row,
   policySetFromRow,
   apiKeyFromRow,
-  approvalFromRow,
-  grantFromRow,
   pinFromRow,
   apiKeyParams,
 } from '../sql-rows.js';
@@ -54,61 +47,6 @@ export { POSTGRES_AUDIT_LOCK_KEY } from './audit.js';
 const MIGRATE_LOCK = '7731948201550002';
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-/** Approval columns in the order of {@link approvalValues}; `id` first. */
-const APPROVAL_COLUMNS = [
-  'id',
-  'call_hash',
-  'decision_id',
-  'agent',
-  'user_id',
-  'action',
-  'resource',
-  'policy_version',
-  'role',
-  'quorum',
-  'summary',
-  'args',
-  'status',
-  'requested_at',
-  'expires_at',
-  'votes',
-  'vote_count',
-  'resolved_at',
-  'consumed_at',
-  'consumed_by',
-  'tool_hash',
-  'policy_id',
-  'policy_reason',
-] as const;
-
-function approvalValues(a: ApprovalRecord): unknown[] {
-  return [
-    a.id,
-    a.callHash,
-    a.decisionId,
-    a.agent,
-    a.user,
-    a.action,
-    a.resource,
-    a.policyVersion,
-    a.role,
-    a.quorum,
-    a.summary,
-    json(a.args),
-    a.status,
-    a.requestedAt,
-    a.expiresAt,
-    json(a.votes),
-    a.votes.length,
-    a.resolvedAt,
-    a.consumedAt,
-    a.consumedBy,
-    a.toolHash,
-    a.policy?.id ?? null,
-    a.policy?.reason ?? null,
-  ];
-}
 
 /**
  * The PostgreSQL driver (pg; the only module that imports it), for several `mandate serve` nodes
@@ -205,6 +143,8 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       client.removeListener('error', onError);
     }
   };
+
+  const deps: PostgresDeps = { run, pool, tx, rows };
 
   return {
     kind: 'postgres',
@@ -421,115 +361,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         );
       }),
 
-    createApproval: (a) =>
-      run(async () => {
-        await pool.query(
-          `INSERT INTO approvals (${APPROVAL_COLUMNS.join(', ')})
-           VALUES (${APPROVAL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
-          approvalValues(a),
-        );
-      }),
-    getApproval: (id) =>
-      run(async () => {
-        const r = await one('SELECT * FROM approvals WHERE id = $1', [id]);
-        return r ? approvalFromRow(r) : null;
-      }),
-    listApprovals: (filter: ApprovalFilter) =>
-      run(async () => {
-        const w = whereBuilder();
-        if (filter.status) w.add('status = ?', filter.status);
-        if (filter.agent) w.add('agent = ?', filter.agent);
-        if (filter.user) w.add('user_id = ?', filter.user);
-        if (filter.roles) w.add('role = ANY(?)', filter.roles);
-        // An unknown cursor matches nothing rather than restarting from the newest.
-        if (filter.before !== undefined)
-          w.add('ord < COALESCE((SELECT ord FROM approvals WHERE id = ?), 0)', filter.before);
-        const limit = w.next();
-        const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ${limit}`;
-        return (await rows(sql, [...w.params, Math.max(0, filter.limit ?? 100)])).map(approvalFromRow);
-      }),
-    countPendingApprovals: (agent) =>
-      run(async () =>
-        Number(
-          (await one(`SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND status = 'pending'`, [agent]))!
-            .n,
-        ),
-      ),
-    updateApproval: (next, expectedStatus, expectedVotes) =>
-      run(async () => {
-        const n = APPROVAL_COLUMNS.length;
-        // SECURITY: single use — the WHERE clause is the compare-and-set. Under READ COMMITTED a
-        // concurrent UPDATE of the same row waits, then re-checks the WHERE against the new row
-        // version, so only one writer can move an approval out of a given (status, votes) state.
-        const res = await pool.query(
-          `UPDATE approvals SET ${APPROVAL_COLUMNS.slice(1)
-            .map((col, i) => `${col} = $${i + 2}`)
-            .join(', ')}
-           WHERE id = $1 AND status = $${n + 1} AND vote_count = $${n + 2}
-           RETURNING id`,
-          [...approvalValues(next), expectedStatus, expectedVotes],
-        );
-        return res.rowCount === 1;
-      }),
-
-    createGrant: (g) =>
-      run(async () => {
-        await pool.query(
-          `INSERT INTO grants (id, user_id, agent, actions, resources, resource_attributes, limits, created_at, expires_at,
-             revoked_at, parent_id, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-          [
-            g.id,
-            g.user,
-            g.agent,
-            json(g.actions),
-            json(g.resources),
-            json(g.resourceAttributes),
-            json(g.limits),
-            g.createdAt,
-            g.expiresAt,
-            g.revokedAt,
-            g.parentId,
-            g.createdBy,
-          ],
-        );
-      }),
-    getGrant: (id) =>
-      run(async () => {
-        const r = await one('SELECT * FROM grants WHERE id = $1', [id]);
-        return r ? grantFromRow(r) : null;
-      }),
-    listGrants: (filter: GrantFilter) =>
-      run(async () => {
-        const w = whereBuilder();
-        if (filter.user) w.add('user_id = ?', filter.user);
-        if (filter.agent) w.add('agent = ?', filter.agent);
-        if (!filter.includeRevoked) w.add('revoked_at IS NULL');
-        return (await rows(`SELECT * FROM grants ${w.sql()} ORDER BY ord DESC`, w.params)).map(grantFromRow);
-      }),
-    revokeGrant: (id, at) =>
-      run(() =>
-        // SECURITY: atomic — a grant and everything attenuated from it are revoked in one statement.
-        tx(async (c) => {
-          const root = await c.query('SELECT 1 FROM grants WHERE id = $1', [id]);
-          if (root.rowCount !== 1) throw new MandateError('not_found', `no grant ${id}`);
-          const res = await c.query<Row>(
-            `WITH RECURSIVE tree (id, depth) AS (
-               SELECT id, 0 FROM grants WHERE id = $1
-               UNION
-               SELECT g.id, t.depth + 1 FROM grants g JOIN tree t ON g.parent_id = t.id WHERE t.depth < 1000
-             )
-             UPDATE grants g SET revoked_at = $2
-             FROM (SELECT id, MIN(depth) AS depth FROM tree GROUP BY id) t
-             WHERE g.id = t.id AND g.revoked_at IS NULL
-             RETURNING g.id, t.depth, g.ord`,
-            [id, at],
-          );
-          // Breadth-first order, like the memory driver: by depth, then by creation.
-          return res.rows
-            .sort((a, b) => Number(a.depth) - Number(b.depth) || Number(a.ord) - Number(b.ord))
-            .map((r) => str(r.id));
-        }),
-      ),
+    ...createPostgresConsent(deps),
 
     putToolPin: (pin) =>
       run(async () => {
@@ -573,6 +405,6 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     ...createPostgresUsage({ run, pool, tx }),
     ...createPostgresPersonal({ run, pool }),
 
-    ...createPostgresAudit({ run, pool, tx, rows }),
+    ...createPostgresAudit(deps),
   };
 }

@@ -1,30 +1,20 @@
-import type Database from 'better-sqlite3';
 import type { AuditEvent } from '@mandate/protocol';
 import {
   GENESIS_HASH,
   type AuditFilter,
+  type AuditMethods,
   type AuditHead,
   type AuditSealer,
   type CheckpointRange,
 } from '../port.js';
-import { assertChainExtends, type AuditMethods } from '../audit-chain.js';
+import { assertChainExtends } from '../audit-chain.js';
 import { auditFilterSql, checkpointRangeSql } from '../audit-filter.js';
-import { auditFromRow, checkpointFromRow, sinkCursorFromRow, str, type Row } from '../sql-rows.js';
+import { auditFromRow, checkpointFromRow, sinkCursorFromRow, str } from '../sql-rows.js';
+import type { SqliteDeps } from './deps.js';
 import { whereBuilder } from './where.js';
 
-/** What the SQLite store lends its audit methods: its error boundaries, statements and transactions. */
-export interface SqliteAuditDeps {
-  run: <T>(fn: () => T) => Promise<T>;
-  write: <T>(fn: () => T) => Promise<T>;
-  tx: <T>(fn: () => T) => T;
-  all: (sql: string, ...params: unknown[]) => Row[];
-  get: (sql: string, ...params: unknown[]) => Row | undefined;
-  exec: (sql: string, ...params: unknown[]) => Database.RunResult;
-  prep: (sql: string) => Database.Statement;
-}
-
 /** The SQLite driver's audit trail: the hash-chained records, signed checkpoints and sink cursors. */
-export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: SqliteAuditDeps): AuditMethods {
+export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: SqliteDeps): AuditMethods {
   const head = (): AuditHead => {
     const r = get('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
     return r ? { seq: Number(r.seq), hash: str(r.hash) } : { seq: 0, hash: GENESIS_HASH };

@@ -3,13 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
-import {
-  type ApprovalFilter,
-  type ApprovalRecord,
-  type GrantFilter,
-  type PolicySetSummary,
-  type Store,
-} from '../port.js';
+import { type PolicySetSummary, type Store } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
 import { createSqliteUiSessions } from './ui-sessions.js';
@@ -17,7 +11,8 @@ import { createSqliteUsage } from './usage.js';
 import { createSqlitePersonal } from './personal.js';
 import { createSqliteEntities } from './entities.js';
 import { createSqliteAudit } from './audit.js';
-import { whereBuilder } from './where.js';
+import { createSqliteConsent } from './consent.js';
+import type { SqliteDeps } from './deps.js';
 import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
 import { createWalSync, type SyncFile, type WalSync } from './wal-sync.js';
@@ -30,8 +25,6 @@ import {
   type Row,
   policySetFromRow,
   apiKeyFromRow,
-  approvalFromRow,
-  grantFromRow,
   pinFromRow,
   apiKeyParams,
 } from '../sql-rows.js';
@@ -73,34 +66,6 @@ export function checkpointerOf(store: Store): Checkpointer | undefined {
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 /** How long `ping` tries for the write lock before it reports the database locked. */
 const PING_LOCK_BUDGET_MS = 250;
-
-function approvalParams(a: ApprovalRecord): Row {
-  return {
-    id: a.id,
-    call_hash: a.callHash,
-    decision_id: a.decisionId,
-    agent: a.agent,
-    user_id: a.user,
-    action: a.action,
-    resource: a.resource,
-    policy_version: a.policyVersion,
-    role: a.role,
-    quorum: a.quorum,
-    summary: a.summary,
-    args: json(a.args),
-    status: a.status,
-    requested_at: a.requestedAt,
-    expires_at: a.expiresAt,
-    votes: json(a.votes),
-    vote_count: a.votes.length,
-    resolved_at: a.resolvedAt,
-    consumed_at: a.consumedAt,
-    consumed_by: a.consumedBy,
-    tool_hash: a.toolHash,
-    policy_id: a.policy?.id ?? null,
-    policy_reason: a.policy?.reason ?? null,
-  };
-}
 
 /**
  * The WAL file of the connection's main database, or null when it has none (not in WAL mode,
@@ -256,6 +221,8 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     const r = get('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
     return r ? str(r.version) : null;
   };
+
+  const deps: SqliteDeps = { db, run, write, tx, all, get, exec, prep };
 
   const store: Store = {
     kind: 'sqlite',
@@ -442,111 +409,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         );
       }),
 
-    createApproval: (a) =>
-      write(() => {
-        exec(
-          `INSERT INTO approvals (id, call_hash, decision_id, agent, user_id, action, resource, policy_version, role, quorum,
-             summary, args, status, requested_at, expires_at, votes, vote_count, resolved_at, consumed_at, consumed_by,
-             tool_hash, policy_id, policy_reason)
-           VALUES (@id, @call_hash, @decision_id, @agent, @user_id, @action, @resource, @policy_version, @role, @quorum,
-             @summary, @args, @status, @requested_at, @expires_at, @votes, @vote_count, @resolved_at, @consumed_at, @consumed_by,
-             @tool_hash, @policy_id, @policy_reason)`,
-          approvalParams(a),
-        );
-      }),
-    getApproval: (id) =>
-      run(() => {
-        const r = get('SELECT * FROM approvals WHERE id = ?', id);
-        return r ? approvalFromRow(r) : null;
-      }),
-    listApprovals: (filter: ApprovalFilter) =>
-      run(() => {
-        if (filter.roles && filter.roles.length === 0) return [];
-        const w = whereBuilder();
-        if (filter.status) w.add('status = ?', filter.status);
-        if (filter.agent) w.add('agent = ?', filter.agent);
-        if (filter.user) w.add('user_id = ?', filter.user);
-        if (filter.roles) w.add(`role IN (${filter.roles.map(() => '?').join(', ')})`, ...filter.roles);
-        // An unknown cursor matches nothing rather than restarting from the newest.
-        if (filter.before !== undefined)
-          w.add('ord < COALESCE((SELECT ord FROM approvals WHERE id = ?), 0)', filter.before);
-        const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ?`;
-        return all(sql, ...w.params, Math.max(0, filter.limit ?? 100)).map(approvalFromRow);
-      }),
-    countPendingApprovals: (agent) =>
-      run(() =>
-        Number(get(`SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND status = 'pending'`, agent)!.n),
-      ),
-    updateApproval: (next, expectedStatus, expectedVotes) =>
-      write(() => {
-        // SECURITY: single use — the WHERE clause is the compare-and-set; only one writer can move
-        // an approval out of a given (status, vote count) state.
-        const res = exec(
-          `UPDATE approvals SET call_hash = @call_hash, decision_id = @decision_id, agent = @agent, user_id = @user_id,
-             action = @action, resource = @resource, policy_version = @policy_version, role = @role, quorum = @quorum,
-             summary = @summary, args = @args, status = @status, requested_at = @requested_at, expires_at = @expires_at,
-             votes = @votes, vote_count = @vote_count, resolved_at = @resolved_at, consumed_at = @consumed_at,
-             consumed_by = @consumed_by, tool_hash = @tool_hash,
-             policy_id = @policy_id, policy_reason = @policy_reason
-           WHERE id = @id AND status = @expected_status AND vote_count = @expected_votes`,
-          { ...approvalParams(next), expected_status: expectedStatus, expected_votes: expectedVotes },
-        );
-        return res.changes === 1;
-      }),
-
-    createGrant: (g) =>
-      write(() => {
-        exec(
-          `INSERT INTO grants (id, user_id, agent, actions, resources, resource_attributes, limits, created_at, expires_at,
-             revoked_at, parent_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          g.id,
-          g.user,
-          g.agent,
-          json(g.actions),
-          json(g.resources),
-          json(g.resourceAttributes),
-          json(g.limits),
-          g.createdAt,
-          g.expiresAt,
-          g.revokedAt,
-          g.parentId,
-          g.createdBy,
-        );
-      }),
-    getGrant: (id) =>
-      run(() => {
-        const r = get('SELECT * FROM grants WHERE id = ?', id);
-        return r ? grantFromRow(r) : null;
-      }),
-    listGrants: (filter: GrantFilter) =>
-      run(() => {
-        const w = whereBuilder();
-        if (filter.user) w.add('user_id = ?', filter.user);
-        if (filter.agent) w.add('agent = ?', filter.agent);
-        if (!filter.includeRevoked) w.add('revoked_at IS NULL');
-        return all(`SELECT * FROM grants ${w.sql()} ORDER BY ord DESC`, ...w.params).map(grantFromRow);
-      }),
-    revokeGrant: (id, at) =>
-      write(() =>
-        // SECURITY: atomic — a grant and everything attenuated from it are revoked together or not at all.
-        tx(() => {
-          const root = get('SELECT revoked_at FROM grants WHERE id = ?', id);
-          if (!root) throw new MandateError('not_found', `no grant ${id}`);
-          const children = db.prepare('SELECT id FROM grants WHERE parent_id = ? ORDER BY ord');
-          const revoke = db.prepare('UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL');
-          const revoked: string[] = [];
-          const seen = new Set<string>();
-          const queue = [id];
-          while (queue.length) {
-            const gid = queue.shift()!;
-            if (seen.has(gid)) continue;
-            seen.add(gid);
-            if (revoke.run(at, gid).changes === 1) revoked.push(gid);
-            for (const c of children.all(gid) as Row[]) queue.push(str(c.id));
-          }
-          return revoked;
-        }),
-      ),
+    ...createSqliteConsent(deps),
 
     putToolPin: (pin) =>
       write(() => {
@@ -588,7 +451,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     ...createSqliteUsage({ run, write, all, get, tx }),
     ...createSqlitePersonal({ run, write, all, exec }),
 
-    ...createSqliteAudit({ run, write, tx, all, get, exec, prep }),
+    ...createSqliteAudit(deps),
 
     walCheckpointStats: () => checkpointer?.stats() ?? null,
   };

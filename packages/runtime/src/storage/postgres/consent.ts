@@ -1,0 +1,171 @@
+import { MandateError } from '../../kernel/index.js';
+import type { ApprovalFilter, ApprovalRecord, ConsentMethods, GrantFilter } from '../port.js';
+import {
+  GRANT_COLUMNS,
+  approvalFromRow,
+  grantFromRow,
+  grantParams,
+  json,
+  str,
+  type Row,
+} from '../sql-rows.js';
+import type { PostgresDeps } from './deps.js';
+import { whereBuilder } from './where.js';
+
+/** Approval columns in the order of {@link approvalValues}; `id` first. */
+const APPROVAL_COLUMNS = [
+  'id',
+  'call_hash',
+  'decision_id',
+  'agent',
+  'user_id',
+  'action',
+  'resource',
+  'policy_version',
+  'role',
+  'quorum',
+  'summary',
+  'args',
+  'status',
+  'requested_at',
+  'expires_at',
+  'votes',
+  'vote_count',
+  'resolved_at',
+  'consumed_at',
+  'consumed_by',
+  'tool_hash',
+  'policy_id',
+  'policy_reason',
+] as const;
+
+function approvalValues(a: ApprovalRecord): unknown[] {
+  return [
+    a.id,
+    a.callHash,
+    a.decisionId,
+    a.agent,
+    a.user,
+    a.action,
+    a.resource,
+    a.policyVersion,
+    a.role,
+    a.quorum,
+    a.summary,
+    json(a.args),
+    a.status,
+    a.requestedAt,
+    a.expiresAt,
+    json(a.votes),
+    a.votes.length,
+    a.resolvedAt,
+    a.consumedAt,
+    a.consumedBy,
+    a.toolHash,
+    a.policy?.id ?? null,
+    a.policy?.reason ?? null,
+  ];
+}
+
+/** The PostgreSQL driver's consent: approvals (single use by compare-and-set) and grants (revoked with their sub-grants). */
+export function createPostgresConsent({ run, pool, tx, rows }: PostgresDeps): ConsentMethods {
+  return {
+    createApproval: (a) =>
+      run(async () => {
+        await pool.query(
+          `INSERT INTO approvals (${APPROVAL_COLUMNS.join(', ')})
+           VALUES (${APPROVAL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
+          approvalValues(a),
+        );
+      }),
+    getApproval: (id) =>
+      run(async () => {
+        const [r] = await rows('SELECT * FROM approvals WHERE id = $1', [id]);
+        return r ? approvalFromRow(r) : null;
+      }),
+    listApprovals: (filter: ApprovalFilter) =>
+      run(async () => {
+        const w = whereBuilder();
+        if (filter.status) w.add('status = ?', filter.status);
+        if (filter.agent) w.add('agent = ?', filter.agent);
+        if (filter.user) w.add('user_id = ?', filter.user);
+        if (filter.roles) w.add('role = ANY(?)', filter.roles);
+        // An unknown cursor matches nothing rather than restarting from the newest.
+        if (filter.before !== undefined)
+          w.add('ord < COALESCE((SELECT ord FROM approvals WHERE id = ?), 0)', filter.before);
+        const limit = w.next();
+        const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ${limit}`;
+        return (await rows(sql, [...w.params, Math.max(0, filter.limit ?? 100)])).map(approvalFromRow);
+      }),
+    countPendingApprovals: (agent) =>
+      run(async () => {
+        const [r] = await rows(
+          `SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND status = 'pending'`,
+          [agent],
+        );
+        return Number(r!.n);
+      }),
+    updateApproval: (next, expectedStatus, expectedVotes) =>
+      run(async () => {
+        const n = APPROVAL_COLUMNS.length;
+        // SECURITY: single use — the WHERE clause is the compare-and-set. Under READ COMMITTED a
+        // concurrent UPDATE of the same row waits, then re-checks the WHERE against the new row
+        // version, so only one writer can move an approval out of a given (status, votes) state.
+        const res = await pool.query(
+          `UPDATE approvals SET ${APPROVAL_COLUMNS.slice(1)
+            .map((col, i) => `${col} = $${i + 2}`)
+            .join(', ')}
+           WHERE id = $1 AND status = $${n + 1} AND vote_count = $${n + 2}
+           RETURNING id`,
+          [...approvalValues(next), expectedStatus, expectedVotes],
+        );
+        return res.rowCount === 1;
+      }),
+
+    createGrant: (g) =>
+      run(async () => {
+        const values = grantParams(g);
+        await pool.query(
+          `INSERT INTO grants (${GRANT_COLUMNS}) VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')})`,
+          values,
+        );
+      }),
+    getGrant: (id) =>
+      run(async () => {
+        const [r] = await rows('SELECT * FROM grants WHERE id = $1', [id]);
+        return r ? grantFromRow(r) : null;
+      }),
+    listGrants: (filter: GrantFilter) =>
+      run(async () => {
+        const w = whereBuilder();
+        if (filter.user) w.add('user_id = ?', filter.user);
+        if (filter.agent) w.add('agent = ?', filter.agent);
+        if (!filter.includeRevoked) w.add('revoked_at IS NULL');
+        return (await rows(`SELECT * FROM grants ${w.sql()} ORDER BY ord DESC`, w.params)).map(grantFromRow);
+      }),
+    revokeGrant: (id, at) =>
+      run(() =>
+        // SECURITY: atomic — a grant and everything attenuated from it are revoked in one statement.
+        tx(async (c) => {
+          const root = await c.query('SELECT 1 FROM grants WHERE id = $1', [id]);
+          if (root.rowCount !== 1) throw new MandateError('not_found', `no grant ${id}`);
+          const res = await c.query<Row>(
+            `WITH RECURSIVE tree (id, depth) AS (
+               SELECT id, 0 FROM grants WHERE id = $1
+               UNION
+               SELECT g.id, t.depth + 1 FROM grants g JOIN tree t ON g.parent_id = t.id WHERE t.depth < 1000
+             )
+             UPDATE grants g SET revoked_at = $2
+             FROM (SELECT id, MIN(depth) AS depth FROM tree GROUP BY id) t
+             WHERE g.id = t.id AND g.revoked_at IS NULL
+             RETURNING g.id, t.depth, g.ord`,
+            [id, at],
+          );
+          // Breadth-first order, like the memory driver: by depth, then by creation.
+          return res.rows
+            .sort((a, b) => Number(a.depth) - Number(b.depth) || Number(a.ord) - Number(b.ord))
+            .map((r) => str(r.id));
+        }),
+      ),
+  };
+}
