@@ -60,9 +60,17 @@ export async function signIn(page: Page, baseUrl: string, key: string, hash = ''
 }
 
 /** Opens a screen by its nav link, as a person would. */
-export async function openScreen(page: Page, name: string): Promise<void> {
+/** The heading a screen shows once its data is in, by the name of its navigation link. */
+const HEADINGS: Record<string, string> = { 'Agents & tools': 'Agents and tools' };
+
+/**
+ * Opens a screen from the navigation and waits until it is drawn: its own heading, which the
+ * dashboard renders with the screen's data. (Any first heading would do for the screen before
+ * the click, which is still there until the new screen starts loading.)
+ */
+export async function openScreen(page: Page, name: string, heading = HEADINGS[name] ?? name): Promise<void> {
   await page.getByRole('navigation', { name: 'Screens' }).getByRole('link', { name }).click();
-  await page.getByRole('heading', { level: 1 }).first().waitFor();
+  await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
 }
 
 interface Violation {

@@ -114,7 +114,14 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the screens in a real browser', () =
 
   it('policies: the active version, its history and a diff between two versions', async () => {
     const { page } = admin;
+    // The history answers late (as on a busy server): the screen is read only once it is drawn.
+    const late = '**/v1/policies/versions';
+    await page.route(late, async (route) => {
+      await new Promise((r) => setTimeout(r, 400));
+      await route.continue();
+    });
     await openScreen(page, 'Policies');
+    await page.unroute(late);
     expect(await page.locator('table tbody tr').count()).toBeGreaterThanOrEqual(2);
     await page.getByRole('button', { name: 'Show diff' }).click();
     const diff = page.locator('figure.diff');
@@ -156,7 +163,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the screens in a real browser', () =
     expect(before.body.effect).toBe('allow');
     const alice = await personPage(browser);
     await signIn(alice.page, t.url, KEYS.alice);
-    await openScreen(alice.page, 'Grants');
+    await openScreen(alice.page, 'Grants', 'What agents may do for me');
     await expectAccessible(alice.page, 'grants');
     await screenshot(alice.page, 'grants');
     const row = alice.page.locator('tr', { hasText: 'support-bot' });
