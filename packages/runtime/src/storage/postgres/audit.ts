@@ -12,7 +12,7 @@ import { assertChainExtends } from '../audit-chain.js';
 import { auditFilterSql, checkpointRangeSql } from '../audit-filter.js';
 import { auditFromRow, checkpointFromRow, sinkCursorFromRow, str, type Row } from '../sql-rows.js';
 import type { PostgresDeps } from './deps.js';
-import { whereBuilder } from './where.js';
+import { postgresWhere } from '../where.js';
 
 /**
  * The advisory lock key (database-wide) every node takes inside its audit append transaction,
@@ -33,11 +33,11 @@ async function readHead(c: Queryable): Promise<AuditHead> {
 }
 
 /** The PostgreSQL driver's audit trail: the hash-chained records, signed checkpoints and sink cursors. */
-export function createPostgresAudit({ run, pool, tx, rows }: PostgresDeps): AuditMethods {
+export function createPostgresAudit({ run, pool, tx, rows, one }: PostgresDeps): AuditMethods {
   return {
     getSinkCursor: (sink) =>
       run(async () => {
-        const [r] = await rows('SELECT * FROM sink_cursors WHERE sink = $1', [sink]);
+        const r = await one('SELECT * FROM sink_cursors WHERE sink = $1', [sink]);
         return r ? sinkCursorFromRow(r) : null;
       }),
     advanceSinkCursor: (sink, seq, at) =>
@@ -107,7 +107,7 @@ export function createPostgresAudit({ run, pool, tx, rows }: PostgresDeps): Audi
       ),
     queryAudit: (f: AuditFilter) =>
       run(async () => {
-        const w = whereBuilder();
+        const w = postgresWhere();
         auditFilterSql(f, (clause, value) => w.add(clause, value));
         const limit = w.next();
         const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ${limit}`;
@@ -122,7 +122,7 @@ export function createPostgresAudit({ run, pool, tx, rows }: PostgresDeps): Audi
       }),
     listCheckpoints: (r: CheckpointRange = {}) =>
       run(async () => {
-        const w = whereBuilder();
+        const w = postgresWhere();
         checkpointRangeSql(r, (clause, value) => w.add(clause, value));
         const limit = w.next();
         const sql = `SELECT * FROM audit_checkpoints ${w.sql()} ORDER BY ord${r.order === 'desc' ? ' DESC' : ''} LIMIT ${limit}`;

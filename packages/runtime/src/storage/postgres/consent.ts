@@ -10,7 +10,7 @@ import {
   type Row,
 } from '../sql-rows.js';
 import type { PostgresDeps } from './deps.js';
-import { whereBuilder } from './where.js';
+import { postgresWhere } from '../where.js';
 
 /** Approval columns in the order of {@link approvalValues}; `id` first. */
 const APPROVAL_COLUMNS = [
@@ -68,7 +68,7 @@ function approvalValues(a: ApprovalRecord): unknown[] {
 }
 
 /** The PostgreSQL driver's consent: approvals (single use by compare-and-set) and grants (revoked with their sub-grants). */
-export function createPostgresConsent({ run, pool, tx, rows }: PostgresDeps): ConsentMethods {
+export function createPostgresConsent({ run, pool, tx, rows, one }: PostgresDeps): ConsentMethods {
   return {
     createApproval: (a) =>
       run(async () => {
@@ -80,12 +80,12 @@ export function createPostgresConsent({ run, pool, tx, rows }: PostgresDeps): Co
       }),
     getApproval: (id) =>
       run(async () => {
-        const [r] = await rows('SELECT * FROM approvals WHERE id = $1', [id]);
+        const r = await one('SELECT * FROM approvals WHERE id = $1', [id]);
         return r ? approvalFromRow(r) : null;
       }),
     listApprovals: (filter: ApprovalFilter) =>
       run(async () => {
-        const w = whereBuilder();
+        const w = postgresWhere();
         if (filter.status) w.add('status = ?', filter.status);
         if (filter.agent) w.add('agent = ?', filter.agent);
         if (filter.user) w.add('user_id = ?', filter.user);
@@ -99,10 +99,9 @@ export function createPostgresConsent({ run, pool, tx, rows }: PostgresDeps): Co
       }),
     countPendingApprovals: (agent) =>
       run(async () => {
-        const [r] = await rows(
-          `SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND status = 'pending'`,
-          [agent],
-        );
+        const r = await one(`SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND status = 'pending'`, [
+          agent,
+        ]);
         return Number(r!.n);
       }),
     updateApproval: (next, expectedStatus, expectedVotes) =>
@@ -132,12 +131,12 @@ export function createPostgresConsent({ run, pool, tx, rows }: PostgresDeps): Co
       }),
     getGrant: (id) =>
       run(async () => {
-        const [r] = await rows('SELECT * FROM grants WHERE id = $1', [id]);
+        const r = await one('SELECT * FROM grants WHERE id = $1', [id]);
         return r ? grantFromRow(r) : null;
       }),
     listGrants: (filter: GrantFilter) =>
       run(async () => {
-        const w = whereBuilder();
+        const w = postgresWhere();
         if (filter.user) w.add('user_id = ?', filter.user);
         if (filter.agent) w.add('agent = ?', filter.agent);
         if (!filter.includeRevoked) w.add('revoked_at IS NULL');

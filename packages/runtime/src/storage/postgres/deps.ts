@@ -9,4 +9,6 @@ export interface PostgresDeps {
   /** BEGIN … COMMIT on one pooled connection (a connection that failed is destroyed). */
   tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
   rows: (sql: string, params?: unknown[]) => Promise<Row[]>;
+  /** The first row, or undefined. */
+  one: (sql: string, params?: unknown[]) => Promise<Row | undefined>;
 }

@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { EntitiesDocument } from '@mandate/protocol';
 import type { Store } from '../port.js';
 import {
@@ -10,18 +9,12 @@ import {
   userParams,
   type Row,
 } from '../sql-rows.js';
+import type { PostgresDeps } from './deps.js';
 
 type EntityMethods = Pick<
   Store,
   'getAgent' | 'getUser' | 'getResource' | 'putEntities' | 'insertMissingEntities' | 'listEntities'
 >;
-
-/** What the PostgreSQL store lends its entity methods: its error boundary, queries and transaction helper. */
-export interface PostgresEntitiesDeps {
-  run: <T>(fn: () => Promise<T>) => Promise<T>;
-  one: (sql: string, params?: unknown[]) => Promise<Row | undefined>;
-  tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
-}
 
 const AGENT_INSERT =
   'INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES ($1, $2, $3, $4, $5, $6)';
@@ -29,7 +22,7 @@ const USER_INSERT = 'INSERT INTO users (id, roles, status, attributes) VALUES ($
 const RESOURCE_INSERT = 'INSERT INTO resources (type, id, attributes, tags) VALUES ($1, $2, $3, $4)';
 
 /** The PostgreSQL driver's agents, users and resources. */
-export function createPostgresEntities({ run, one, tx }: PostgresEntitiesDeps): EntityMethods {
+export function createPostgresEntities({ run, one, tx }: PostgresDeps): EntityMethods {
   return {
     getAgent: (id) =>
       run(async () => {

@@ -1,22 +1,15 @@
-import type pg from 'pg';
 import { MandateError } from '../../kernel/index.js';
 import type { Store } from '../port.js';
 import { idempotencyFromRow, type Row } from '../sql-rows.js';
+import type { PostgresDeps } from './deps.js';
 
 type IdempotencyMethods = Pick<
   Store,
   'claimIdempotencyKey' | 'completeIdempotencyKey' | 'releaseIdempotencyKey' | 'purgeIdempotencyKeys'
 >;
 
-/** What the PostgreSQL store lends its idempotency methods: its error boundary, pool and transaction helper. */
-export interface PostgresIdempotencyDeps {
-  run: <T>(fn: () => Promise<T>) => Promise<T>;
-  pool: Pick<pg.Pool, 'query'>;
-  tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
-}
-
 /** The PostgreSQL driver's idempotency keys (table `idempotency_keys`, migration 017). */
-export function createPostgresIdempotency({ run, pool, tx }: PostgresIdempotencyDeps): IdempotencyMethods {
+export function createPostgresIdempotency({ run, pool, tx }: PostgresDeps): IdempotencyMethods {
   return {
     claimIdempotencyKey: (claim, now) =>
       run(async () => {

@@ -1,17 +1,11 @@
-import type pg from 'pg';
 import type { Store } from '../port.js';
 import { json, personalFromRow, type Row } from '../sql-rows.js';
+import type { PostgresDeps } from './deps.js';
 
 type PersonalMethods = Pick<Store, 'putPersonalData' | 'getPersonalData' | 'erasePersonalData'>;
 
 /** The PostgreSQL driver's erasable personal data (table `personal_data`, migration 085). */
-export function createPostgresPersonal({
-  run,
-  pool,
-}: {
-  run: <T>(fn: () => Promise<T>) => Promise<T>;
-  pool: Pick<pg.Pool, 'query'>;
-}): PersonalMethods {
+export function createPostgresPersonal({ run, pool }: PostgresDeps): PersonalMethods {
   return {
     putPersonalData: (r) =>
       run(async () => {

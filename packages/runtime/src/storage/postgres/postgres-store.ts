@@ -144,7 +144,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     }
   };
 
-  const deps: PostgresDeps = { run, pool, tx, rows };
+  const deps: PostgresDeps = { run, pool, tx, rows, one };
 
   return {
     kind: 'postgres',
@@ -191,7 +191,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       }
     },
 
-    ...createPostgresEntities({ run, one, tx }),
+    ...createPostgresEntities(deps),
 
     putTools: (tools: Tool[]) =>
       run(() =>
@@ -400,10 +400,10 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         ).map(pinFromRow),
       ),
 
-    ...createPostgresIdempotency({ run, pool, tx }),
-    ...createPostgresUiSessions({ run, pool, tx }),
-    ...createPostgresUsage({ run, pool, tx }),
-    ...createPostgresPersonal({ run, pool }),
+    ...createPostgresIdempotency(deps),
+    ...createPostgresUiSessions(deps),
+    ...createPostgresUsage(deps),
+    ...createPostgresPersonal(deps),
 
     ...createPostgresAudit(deps),
   };

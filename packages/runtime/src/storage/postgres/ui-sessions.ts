@@ -1,23 +1,16 @@
-import type pg from 'pg';
 import type { Store } from '../port.js';
 import { UI_SESSION_COLUMNS, uiSessionFromRow, uiSessionParams, type Row } from '../sql-rows.js';
+import type { PostgresDeps } from './deps.js';
 
 type UiSessionMethods = Pick<
   Store,
   'createUiSession' | 'getUiSession' | 'rotateUiSession' | 'deleteUiSessionFamily' | 'purgeUiSessions'
 >;
 
-/** What the PostgreSQL store lends its session methods: its error boundary, pool and transaction helper. */
-export interface PostgresUiSessionDeps {
-  run: <T>(fn: () => Promise<T>) => Promise<T>;
-  pool: Pick<pg.Pool, 'query'>;
-  tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
-}
-
 const INSERT = `INSERT INTO ui_sessions (${UI_SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
 
 /** The PostgreSQL driver's dashboard sessions (table `ui_sessions`, migration 060). */
-export function createPostgresUiSessions({ run, pool, tx }: PostgresUiSessionDeps): UiSessionMethods {
+export function createPostgresUiSessions({ run, pool, tx }: PostgresDeps): UiSessionMethods {
   return {
     createUiSession: (s) =>
       run(async () => {

@@ -1,15 +1,8 @@
-import type pg from 'pg';
 import type { Store, UsageCharge } from '../port.js';
 import { usageFromRow, usageWhere, type Row } from '../sql-rows.js';
+import type { PostgresDeps } from './deps.js';
 
 type UsageMethods = Pick<Store, 'chargeUsage' | 'listUsage'>;
-
-/** What the PostgreSQL store lends its usage methods: its error boundary, pool and transaction helper. */
-export interface PostgresUsageDeps {
-  run: <T>(fn: () => Promise<T>) => Promise<T>;
-  pool: Pick<pg.Pool, 'query'>;
-  tx: <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
-}
 
 const CHARGE = `INSERT INTO usage_counters (name, agent, user_id, window_start, window_end, value)
   VALUES ($1, $2, $3, $4, $5, $6)
@@ -20,7 +13,7 @@ const params = (c: UsageCharge) => [c.name, c.agent, c.user, c.windowStart, c.wi
 const key = (c: UsageCharge) => JSON.stringify([c.name, c.agent, c.user, c.windowStart]);
 
 /** The PostgreSQL driver's usage counters (table `usage_counters`, migration 080). */
-export function createPostgresUsage({ run, pool, tx }: PostgresUsageDeps): UsageMethods {
+export function createPostgresUsage({ run, pool, tx }: PostgresDeps): UsageMethods {
   return {
     chargeUsage: (charges) =>
       run(async () => {

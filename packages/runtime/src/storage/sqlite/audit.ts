@@ -11,7 +11,7 @@ import { assertChainExtends } from '../audit-chain.js';
 import { auditFilterSql, checkpointRangeSql } from '../audit-filter.js';
 import { auditFromRow, checkpointFromRow, sinkCursorFromRow, str } from '../sql-rows.js';
 import type { SqliteDeps } from './deps.js';
-import { whereBuilder } from './where.js';
+import { sqliteWhere } from '../where.js';
 
 /** The SQLite driver's audit trail: the hash-chained records, signed checkpoints and sink cursors. */
 export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: SqliteDeps): AuditMethods {
@@ -82,7 +82,7 @@ export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: Sqli
       ),
     queryAudit: (f: AuditFilter) =>
       run(() => {
-        const w = whereBuilder();
+        const w = sqliteWhere();
         auditFilterSql(f, (clause, value) => w.add(clause, value));
         const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
         return all(sql, ...w.params, Math.max(0, f.limit)).map(auditFromRow);
@@ -100,7 +100,7 @@ export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: Sqli
       }),
     listCheckpoints: (r: CheckpointRange = {}) =>
       run(() => {
-        const w = whereBuilder();
+        const w = sqliteWhere();
         checkpointRangeSql(r, (clause, value) => w.add(clause, value));
         const sql = `SELECT * FROM audit_checkpoints ${w.sql()} ORDER BY ord${r.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
         // LIMIT -1: no limit.

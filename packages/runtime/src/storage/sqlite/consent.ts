@@ -10,7 +10,7 @@ import {
   type Row,
 } from '../sql-rows.js';
 import type { SqliteDeps } from './deps.js';
-import { whereBuilder } from './where.js';
+import { sqliteWhere } from '../where.js';
 
 function approvalParams(a: ApprovalRecord): Row {
   return {
@@ -63,7 +63,7 @@ export function createSqliteConsent({ db, run, write, tx, all, get, exec }: Sqli
     listApprovals: (filter: ApprovalFilter) =>
       run(() => {
         if (filter.roles && filter.roles.length === 0) return [];
-        const w = whereBuilder();
+        const w = sqliteWhere();
         if (filter.status) w.add('status = ?', filter.status);
         if (filter.agent) w.add('agent = ?', filter.agent);
         if (filter.user) w.add('user_id = ?', filter.user);
@@ -111,7 +111,7 @@ export function createSqliteConsent({ db, run, write, tx, all, get, exec }: Sqli
       }),
     listGrants: (filter: GrantFilter) =>
       run(() => {
-        const w = whereBuilder();
+        const w = sqliteWhere();
         if (filter.user) w.add('user_id = ?', filter.user);
         if (filter.agent) w.add('agent = ?', filter.agent);
         if (!filter.includeRevoked) w.add('revoked_at IS NULL');

@@ -10,6 +10,8 @@ export interface SqliteDeps {
   write: <T>(fn: () => T) => Promise<T>;
   /** An IMMEDIATE (write-locked) transaction. */
   tx: <T>(fn: () => T) => T;
+  /** A DEFERRED transaction: one snapshot for a multi-statement read. */
+  readTx: <T>(fn: () => T) => T;
   all: (sql: string, ...params: unknown[]) => Row[];
   get: (sql: string, ...params: unknown[]) => Row | undefined;
   exec: (sql: string, ...params: unknown[]) => Database.RunResult;

@@ -1,4 +1,3 @@
-import type Database from 'better-sqlite3';
 import type { EntitiesDocument } from '@mandate/protocol';
 import type { Store } from '../port.js';
 import {
@@ -8,24 +7,13 @@ import {
   resourceParams,
   userFromRow,
   userParams,
-  type Row,
 } from '../sql-rows.js';
+import type { SqliteDeps } from './deps.js';
 
 type EntityMethods = Pick<
   Store,
   'getAgent' | 'getUser' | 'getResource' | 'putEntities' | 'insertMissingEntities' | 'listEntities'
 >;
-
-/** What the SQLite store lends its entity methods: its error boundaries, statements and transactions. */
-export interface SqliteEntitiesDeps {
-  db: Database.Database;
-  run: <T>(fn: () => T) => Promise<T>;
-  write: <T>(fn: () => T) => Promise<T>;
-  tx: <T>(fn: () => T) => T;
-  readTx: <T>(fn: () => T) => T;
-  all: (sql: string, ...params: unknown[]) => Row[];
-  get: (sql: string, ...params: unknown[]) => Row | undefined;
-}
 
 const AGENT_COLUMNS =
   'INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES (?, ?, ?, ?, ?, ?)';
@@ -33,15 +21,7 @@ const USER_COLUMNS = 'INSERT INTO users (id, roles, status, attributes) VALUES (
 const RESOURCE_COLUMNS = 'INSERT INTO resources (type, id, attributes, tags) VALUES (?, ?, ?, ?)';
 
 /** The SQLite driver's agents, users and resources. */
-export function createSqliteEntities({
-  db,
-  run,
-  write,
-  tx,
-  readTx,
-  all,
-  get,
-}: SqliteEntitiesDeps): EntityMethods {
+export function createSqliteEntities({ db, run, write, tx, readTx, all, get }: SqliteDeps): EntityMethods {
   return {
     getAgent: (id) =>
       run(() => {

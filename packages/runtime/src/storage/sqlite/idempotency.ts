@@ -1,26 +1,18 @@
-import type Database from 'better-sqlite3';
 import { MandateError } from '../../kernel/index.js';
 import type { Store } from '../port.js';
-import { idempotencyFromRow, type Row } from '../sql-rows.js';
+import { idempotencyFromRow } from '../sql-rows.js';
+import type { SqliteDeps } from './deps.js';
 
 type IdempotencyMethods = Pick<
   Store,
   'claimIdempotencyKey' | 'completeIdempotencyKey' | 'releaseIdempotencyKey' | 'purgeIdempotencyKeys'
 >;
 
-/** What the SQLite store lends its idempotency methods: its error boundary, statements and write transaction. */
-export interface SqliteIdempotencyDeps {
-  run: <T>(fn: () => T) => Promise<T>;
-  exec: (sql: string, ...params: unknown[]) => Database.RunResult;
-  get: (sql: string, ...params: unknown[]) => Row | undefined;
-  tx: <T>(fn: () => T) => T;
-}
-
 /** The SQLite driver's idempotency keys (table `idempotency_keys`, migration 017). */
-export function createSqliteIdempotency({ run, exec, get, tx }: SqliteIdempotencyDeps): IdempotencyMethods {
+export function createSqliteIdempotency({ write, exec, get, tx }: SqliteDeps): IdempotencyMethods {
   return {
     claimIdempotencyKey: (claim, now) =>
-      run(() =>
+      write(() =>
         // SECURITY: one owner per key — the expired-record sweep and the insert share one write lock.
         tx(() => {
           exec(
@@ -46,7 +38,7 @@ export function createSqliteIdempotency({ run, exec, get, tx }: SqliteIdempotenc
         }),
       ),
     completeIdempotencyKey: (scope, key, fingerprint, response) =>
-      run(() => {
+      write(() => {
         exec(
           `UPDATE idempotency_keys SET response = ?
            WHERE scope = ? AND key = ? AND fingerprint = ? AND response IS NULL`,
@@ -57,7 +49,7 @@ export function createSqliteIdempotency({ run, exec, get, tx }: SqliteIdempotenc
         );
       }),
     releaseIdempotencyKey: (scope, key, fingerprint) =>
-      run(() => {
+      write(() => {
         exec(
           'DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND fingerprint = ? AND response IS NULL',
           scope,
@@ -66,6 +58,6 @@ export function createSqliteIdempotency({ run, exec, get, tx }: SqliteIdempotenc
         );
       }),
     purgeIdempotencyKeys: (now) =>
-      run(() => exec('DELETE FROM idempotency_keys WHERE expires_at <= ?', now).changes),
+      write(() => exec('DELETE FROM idempotency_keys WHERE expires_at <= ?', now).changes),
   };
 }

@@ -1,18 +1,11 @@
 import type { Store } from '../port.js';
-import { json, personalFromRow, type Row } from '../sql-rows.js';
+import { json, personalFromRow } from '../sql-rows.js';
+import type { SqliteDeps } from './deps.js';
 
 type PersonalMethods = Pick<Store, 'putPersonalData' | 'getPersonalData' | 'erasePersonalData'>;
 
-/** What the SQLite store lends its personal-data methods: its error boundaries and statements. */
-export interface SqlitePersonalDeps {
-  run: <T>(fn: () => T) => Promise<T>;
-  write: <T>(fn: () => T) => Promise<T>;
-  all: (sql: string, ...params: unknown[]) => Row[];
-  exec: (sql: string, ...params: unknown[]) => { changes: number };
-}
-
 /** The SQLite driver's erasable personal data (table `personal_data`, migration 085). */
-export function createSqlitePersonal({ run, write, all, exec }: SqlitePersonalDeps): PersonalMethods {
+export function createSqlitePersonal({ run, write, all, exec }: SqliteDeps): PersonalMethods {
   return {
     putPersonalData: (r) =>
       write(() => {

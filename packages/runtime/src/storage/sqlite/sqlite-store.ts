@@ -222,7 +222,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
     return r ? str(r.version) : null;
   };
 
-  const deps: SqliteDeps = { db, run, write, tx, all, get, exec, prep };
+  const deps: SqliteDeps = { db, run, write, tx, readTx, all, get, exec, prep };
 
   const store: Store = {
     kind: 'sqlite',
@@ -286,7 +286,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       }
     },
 
-    ...createSqliteEntities({ db, run, write, tx, readTx, all, get }),
+    ...createSqliteEntities(deps),
 
     putTools: (tools: Tool[]) =>
       write(() =>
@@ -446,10 +446,10 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         ).map(pinFromRow),
       ),
 
-    ...createSqliteIdempotency({ run: write, exec, get, tx }),
-    ...createSqliteUiSessions({ read: run, write, exec, get, tx }),
-    ...createSqliteUsage({ run, write, all, get, tx }),
-    ...createSqlitePersonal({ run, write, all, exec }),
+    ...createSqliteIdempotency(deps),
+    ...createSqliteUiSessions(deps),
+    ...createSqliteUsage(deps),
+    ...createSqlitePersonal(deps),
 
     ...createSqliteAudit(deps),
 

@@ -1,38 +1,23 @@
-import type Database from 'better-sqlite3';
 import type { Store } from '../port.js';
-import { UI_SESSION_COLUMNS, uiSessionFromRow, uiSessionParams, type Row } from '../sql-rows.js';
+import { UI_SESSION_COLUMNS, uiSessionFromRow, uiSessionParams } from '../sql-rows.js';
+import type { SqliteDeps } from './deps.js';
 
 type UiSessionMethods = Pick<
   Store,
   'createUiSession' | 'getUiSession' | 'rotateUiSession' | 'deleteUiSessionFamily' | 'purgeUiSessions'
 >;
 
-/** What the SQLite store lends its session methods: its error boundaries, statements and write transaction. */
-export interface SqliteUiSessionDeps {
-  read: <T>(fn: () => T) => Promise<T>;
-  write: <T>(fn: () => T) => Promise<T>;
-  exec: (sql: string, ...params: unknown[]) => Database.RunResult;
-  get: (sql: string, ...params: unknown[]) => Row | undefined;
-  tx: <T>(fn: () => T) => T;
-}
-
 const INSERT = `INSERT INTO ui_sessions (${UI_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /** The SQLite driver's dashboard sessions (table `ui_sessions`, migration 060). */
-export function createSqliteUiSessions({
-  read,
-  write,
-  exec,
-  get,
-  tx,
-}: SqliteUiSessionDeps): UiSessionMethods {
+export function createSqliteUiSessions({ run, write, exec, get, tx }: SqliteDeps): UiSessionMethods {
   return {
     createUiSession: (s) =>
       write(() => {
         exec(INSERT, ...uiSessionParams(s));
       }),
     getUiSession: (idHash) =>
-      read(() => {
+      run(() => {
         const r = get('SELECT * FROM ui_sessions WHERE id_hash = ?', idHash);
         return r ? uiSessionFromRow(r) : null;
       }),

@@ -1,16 +1,8 @@
 import type { Store } from '../port.js';
-import { usageFromRow, usageWhere, type Row } from '../sql-rows.js';
+import { usageFromRow, usageWhere } from '../sql-rows.js';
+import type { SqliteDeps } from './deps.js';
 
 type UsageMethods = Pick<Store, 'chargeUsage' | 'listUsage'>;
-
-/** What the SQLite store lends its usage methods: its error boundaries, statements and write transaction. */
-export interface SqliteUsageDeps {
-  run: <T>(fn: () => T) => Promise<T>;
-  write: <T>(fn: () => T) => Promise<T>;
-  all: (sql: string, ...params: unknown[]) => Row[];
-  get: (sql: string, ...params: unknown[]) => Row | undefined;
-  tx: <T>(fn: () => T) => T;
-}
 
 const CHARGE = `INSERT INTO usage_counters (name, agent, user_id, window_start, window_end, value)
   VALUES (?, ?, ?, ?, ?, ?)
@@ -18,7 +10,7 @@ const CHARGE = `INSERT INTO usage_counters (name, agent, user_id, window_start, 
   RETURNING value`;
 
 /** The SQLite driver's usage counters (table `usage_counters`, migration 080). */
-export function createSqliteUsage({ run, write, all, get, tx }: SqliteUsageDeps): UsageMethods {
+export function createSqliteUsage({ run, write, all, get, tx }: SqliteDeps): UsageMethods {
   return {
     chargeUsage: (charges) =>
       write(() =>
