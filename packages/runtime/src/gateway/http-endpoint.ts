@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { decodeUtf8Strict, isMandateError, parseJsonStrict } from '../kernel/index.js';
 import type { Caller } from '../decisions/index.js';
-import { readBodyBytes } from '../http/body.js';
+import { bodyOnce } from '../http/body.js';
 import { NodeStreamableHttpServerTransport, checkPostHeaders, reply } from './http-server-transport.js';
 import type { GatewayContext } from './options.js';
 import { describe, isRecord } from './results.js';
@@ -87,18 +87,12 @@ export function createHttpEndpoint(
     if (!hostAllowed(req.headers.host) || !originAllowed(req.headers.origin)) {
       return reply(res, 403, -32000, 'forbidden Host or Origin');
     }
-    const max = options.maxBodyBytes ?? 4 * 1024 * 1024;
-    let received: Promise<Buffer> | null = null;
-    const receive = () => (received ??= readBodyBytes(req, max));
+    const incoming = bodyOnce(req, options.maxBodyBytes ?? 4 * 1024 * 1024);
     // PERF: a POST with a key this node served lately waits for its whole body before the caller is
     // looked up, so authenticating and the tools/call decision run in one turn and share one read of
     // the cache epoch (storage/read-cache.ts). Anyone else is authenticated first, without waiting
     // for the body; either way it is parsed only once the caller is known.
-    if (req.method === 'POST' && deps.knownKey?.(req.headers.authorization))
-      await receive().then(
-        () => undefined,
-        () => undefined,
-      );
+    if (req.method === 'POST' && deps.knownKey?.(req.headers.authorization)) await incoming.received();
     let caller: Caller;
     try {
       caller = await deps.authenticate(req.headers.authorization);
@@ -114,7 +108,7 @@ export function createHttpEndpoint(
     let body: unknown;
     if (req.method === 'POST') {
       try {
-        body = parseBody(await receive());
+        body = parseBody(await incoming.bytes());
       } catch (err) {
         const tooLarge = isMandateError(err) && err.code === 'body_too_large';
         // The rest of an oversized body is never read: it must not be parsed as the next request.

@@ -42,20 +42,36 @@ export function readBodyBytes(req: IncomingMessage, maxBytes: number): Promise<B
   });
 }
 
+/** A request's body read at most once, however often it is asked for. */
+export interface BodyOnce {
+  /** The bytes (`body_too_large` past the bound): read on the first call, the same promise after. */
+  bytes(): Promise<Buffer>;
+  /** Resolves once the whole body has arrived or failed to, without failing itself. */
+  received(): Promise<void>;
+}
+
+export function bodyOnce(req: IncomingMessage, maxBytes: number): BodyOnce {
+  let read: Promise<Buffer> | undefined;
+  const bytes = () => (read ??= readBodyBytes(req, maxBytes));
+  return {
+    bytes,
+    received: () =>
+      bytes().then(
+        () => undefined,
+        () => undefined,
+      ),
+  };
+}
+
 /**
- * Reads a JSON body the one strict way: bounded size, `application/json` only, strict UTF-8,
- * duplicate keys rejected, bounded depth. `read` gives the bytes (default: reads them now).
+ * Reads a JSON body the one strict way: bounded size (the bound of `body`), `application/json`
+ * only, strict UTF-8, duplicate keys rejected, bounded depth.
  */
-export async function readJsonBody(
-  req: IncomingMessage,
-  maxBytes: number,
-  maxDepth: number,
-  read: () => Promise<Buffer> = () => readBodyBytes(req, maxBytes),
-): Promise<unknown> {
+export async function readJsonBody(req: IncomingMessage, body: BodyOnce, maxDepth: number): Promise<unknown> {
   if (!isJsonContentType(req.headers['content-type'])) {
     throw new MandateError('unsupported_media_type', 'send the body as application/json');
   }
-  const bytes = await read();
+  const bytes = await body.bytes();
   if (bytes.length === 0) throw new MandateError('invalid_json', 'empty body');
   return parseJsonStrict(decodeUtf8Strict(bytes), { maxDepth });
 }

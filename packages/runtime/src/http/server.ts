@@ -3,7 +3,7 @@ import type { ErrorBody, ErrorCode } from '@mandate/protocol';
 import { MandateError, isMandateError, newId } from '../kernel/index.js';
 import type { Caller } from '../decisions/index.js';
 import { HTTP_STATUS } from './errors.js';
-import { readBodyBytes, readJsonBody } from './body.js';
+import { bodyOnce, readJsonBody } from './body.js';
 import { authenticate, recentlyKnownKey } from './auth.js';
 import type { HttpDeps } from './deps.js';
 import { NO_CONTENT, STREAMED, createRouteTable, type Ctx, type Route } from './router.js';
@@ -148,8 +148,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
           ? new MandateError('method_not_allowed', `${req.method} is not allowed on ${url.pathname}`)
           : new MandateError('not_found', `no route ${req.method} ${url.pathname}`);
       }
-      let body: Promise<Buffer> | undefined;
-      const bytes = () => (body ??= readBodyBytes(req, deps.options.maxBodyBytes));
+      const body = bodyOnce(req, deps.options.maxBodyBytes);
       const ctx: Ctx = {
         req,
         res,
@@ -158,14 +157,9 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         requestId,
         caller: async () => (caller ??= await authenticateRequest(req, res, (c) => (sessionOf = c))),
         reauthenticate: () => reauthenticate(req),
-        body: () => readJsonBody(req, deps.options.maxBodyBytes, deps.options.maxJsonDepth, bytes),
+        body: () => readJsonBody(req, body, deps.options.maxJsonDepth),
         received: () =>
-          recentlyKnownKey(deps.store, req.headers.authorization)
-            ? bytes().then(
-                () => undefined,
-                () => undefined,
-              )
-            : Promise.resolve(),
+          recentlyKnownKey(deps.store, req.headers.authorization) ? body.received() : Promise.resolve(),
       };
       const result = await matched.handler(ctx);
       if (result === STREAMED) return;
