@@ -1,0 +1,81 @@
+/**
+ * The approval a policy asks for: a dry run says who would be asked; a call that brings an
+ * approval consumes it, bound to exactly this call; any other call requests one.
+ */
+import type { Effect } from '@mandate/protocol';
+import type { ApprovalRequirement } from '../policy/port.js';
+import { toApprovalRef, type CallBinding } from '../approvals/index.js';
+import type { Findings, Parties, PreparedCall, PrincipalEvaluation } from './call.js';
+import type { DecisionServiceDeps } from './types.js';
+
+export interface ApprovalNeed {
+  parties: Parties;
+  evals: PrincipalEvaluation[];
+  /** The version of the set that asked: an approval binds to it. */
+  policyVersion: string;
+  /** The requirement of the agent's evaluation first, then the user's (deterministic). */
+  requirement: ApprovalRequirement;
+}
+
+export async function settleApproval(
+  deps: DecisionServiceDeps,
+  call: PreparedCall,
+  found: Findings,
+  { parties: { agent, user }, evals, policyVersion, requirement }: ApprovalNeed,
+): Promise<Effect> {
+  const { req, resourceRef } = call;
+  const binding: CallBinding = {
+    agent: agent.id,
+    user: user?.id ?? null,
+    action: req.action,
+    args: call.args,
+    resource: resourceRef ? `${resourceRef.type}::${resourceRef.id}` : null,
+    policyVersion,
+    toolHash: call.options.toolHash ?? null,
+  };
+  if (call.options.dryRun) {
+    if (req.approvalId) {
+      found.errors.push({ code: 'bad_request', message: 'a dry run does not consume approvals' });
+      return 'deny';
+    }
+    found.wouldRequest = { role: requirement.role, quorum: requirement.quorum };
+    return 'approval_required';
+  }
+  if (req.approvalId) {
+    found.approvalId = req.approvalId;
+    const consumed = await deps.approvals.consume(req.approvalId, binding, call.decisionId);
+    if (!consumed.ok) {
+      found.errors.push({ code: consumed.code, message: consumed.message });
+      return 'deny';
+    }
+    if (consumed.approval.role !== requirement.role || consumed.approval.quorum < requirement.quorum) {
+      found.errors.push({
+        code: 'approval_mismatch',
+        message: 'the approval was routed to another role or quorum',
+      });
+      return 'deny';
+    }
+    found.approval = toApprovalRef(consumed.approval);
+    return 'allow';
+  }
+  // SECURITY: the approver's screen and the audit chain see redacted values only — the summary is
+  // rendered from the redacted args, so a secret named by the template never reaches the chain.
+  const redactedArgs = call.redaction.args();
+  const approval = await deps.approvals.request({
+    ...binding,
+    decisionId: call.decisionId,
+    role: requirement.role,
+    quorum: requirement.quorum,
+    summary: call.tools.summarize(req.action, redactedArgs),
+    ...(call.keptAside.args ? { summaryOffRecord: true } : {}),
+    redactedArgs,
+    policy: {
+      id: requirement.policyId,
+      reason:
+        evals.flatMap(([e]) => e.satisfied).find((p) => p.policyId === requirement.policyId)?.reason ?? null,
+    },
+  });
+  found.approvalId = approval.id;
+  found.approval = toApprovalRef(approval);
+  return 'approval_required';
+}

@@ -1,0 +1,68 @@
+/**
+ * The decision's audit event: what was asked, by whom, what the policies saw and answered, and
+ * why — redacted before it is hashed into the chain, personal fields kept beside it.
+ */
+import type { AuditEvent, Decision, Effect } from '@mandate/protocol';
+import type { PersonalRef } from '../audit/personal.js';
+import { recordInputs } from './policy-inputs.js';
+import type { Findings, PreparedCall } from './call.js';
+import type { Caller, DecisionServiceDeps } from './types.js';
+
+export interface DecisionFacts {
+  decision: Decision;
+  caller: Caller;
+  latencyMs: number;
+  /** The personal fields kept beside the chain for this decision, or null. */
+  personal: PersonalRef | null;
+}
+
+export function decisionEvent(
+  deps: Pick<DecisionServiceDeps, 'nodeId' | 'digest'>,
+  call: PreparedCall,
+  found: Findings,
+  { decision, caller, latencyMs, personal }: DecisionFacts,
+): AuditEvent {
+  const { req, resourceRef, policy, options, redaction } = call;
+  const effect: Effect = decision.effect;
+  const seen = found.seen;
+  const usage = found.reservation;
+  return {
+    type: 'decision',
+    time: new Date(call.now).toISOString(),
+    nodeId: deps.nodeId,
+    decisionId: call.decisionId,
+    agent: req.agent,
+    ...(req.onBehalfOf ? { user: req.onBehalfOf } : {}),
+    action: req.action,
+    ...(resourceRef ? { resource: `${resourceRef.type}::${resourceRef.id}` } : {}),
+    effect,
+    data: {
+      argsDigest: deps.digest(call.args),
+      ...(personal?.fields.includes('args') ? {} : { args: redaction.args() }),
+      ...(personal ? { personal } : {}),
+      reasons: found.reasons,
+      errors: found.errors,
+      policyVersion: decision.policyVersion,
+      // SECURITY: the chain is forever — a token or card number narrated in the intent is
+      // redacted like one in the args before it is hashed.
+      intent: typeof req.intent === 'string' ? redaction.text(req.intent) : null,
+      approvalId: found.approvalId,
+      grantId: found.grant?.id ?? null,
+      grantChain: found.grantChain,
+      // The pinned definition of the MCP upstream tool the gateway runs the call on, if any.
+      ...(options.toolHash ? { toolHash: options.toolHash } : {}),
+      sessionId: req.sessionId ?? null,
+      traceId: req.traceId ?? null,
+      caller: caller.keyId,
+      latencyUs: Math.round(latencyMs * 1000),
+      ...(options.dryRun ? { dryRun: true } : {}),
+      // Null: decided before any policy was asked (the same under every set).
+      policyInputs:
+        seen && policy
+          ? recordInputs(seen.inputs, seen.outcome, redaction.inputs, policy.attributeNames, call.keptAside)
+          : null,
+      // The counter values the policies were given (docs/policies.md "Budgets and rates").
+      ...(usage ? { usage: usage.readings } : {}),
+    },
+  };
+}
