@@ -1,6 +1,7 @@
 import type { AuditEvent } from '@mandate/protocol';
 import {
   MandateError,
+  createPacer,
   hmacSha256Hex,
   newId,
   sleepUnlessAborted,
@@ -167,7 +168,10 @@ export function createAlerting(d: AlertingDeps): Alerting {
         await sleep(d.pollMs);
         continue;
       }
+      // PERF: a backlog is worked through beside the node's decisions, in slices (kernel/pace.ts).
+      const pacer = createPacer();
       for (const rec of batch) {
+        if (pacer.due()) await pacer.yield();
         const e = JSON.parse(rec.eventText) as AuditEvent;
         if (e.type.startsWith('alert.')) {
           applyMuteEvent(mutes, e);

@@ -18,6 +18,9 @@ import { createWebhookNotifier } from '../notify/index.js';
 
 type AuditConfig = Config['audit'];
 
+/** Records a node reads at a time when it verifies its whole chain (`GET /v1/audit/verify`). */
+const NODE_VERIFY_PAGE = 200;
+
 /**
  * The most records `verify` accepts with no signed checkpoint: the configured value, or the
  * cadence plus two full group commits (the batch that crosses the mark commits whole before its
@@ -99,7 +102,13 @@ export function createEvidence(deps: {
           };
         }
       }
-      return verifyAudit(store, { publicKeys, maxGap: maxCheckpointGap(audit), checkpoints });
+      // PERF: on the node, beside its decisions: small pages, each read one synchronous block on SQLite.
+      return verifyAudit(store, {
+        publicKeys,
+        maxGap: maxCheckpointGap(audit),
+        checkpoints,
+        batchSize: NODE_VERIFY_PAGE,
+      });
     },
     tail,
     reads,

@@ -1,5 +1,5 @@
 import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
-import { canonicalize } from '../kernel/index.js';
+import { canonicalize, createPacer, yieldToLoop } from '../kernel/index.js';
 import {
   GENESIS_HASH,
   type AuditHead,
@@ -77,10 +77,14 @@ export async function verifyAudit(store: AuditSource, opts: VerifyAuditOptions):
   let records = 0;
   let recordFinding: Finding | null = null;
 
+  // PERF: a node verifies on the loop that serves its decisions; reads that resolve without I/O
+  // would hold every request until the whole chain is done, so the loop gets a turn between slices.
+  const pacer = createPacer();
   scan: for (;;) {
     const page = await store.readAudit(prevSeq, batchSize);
     if (page.length === 0) break;
     for (let i = 0; i < page.length; i++) {
+      if (pacer.due()) await pacer.yield();
       const r = page[i]!;
       recordFinding = checkRecord(r, prevSeq, prevHash, page, i, recent);
       if (recordFinding) break scan;
@@ -93,6 +97,7 @@ export async function verifyAudit(store: AuditSource, opts: VerifyAuditOptions):
       if (recentOrder.length > LOOKBACK) recent.delete(recentOrder.shift()!);
     }
     opts.onProgress?.(records);
+    await yieldToLoop();
   }
   if (recordFinding) opts.onProgress?.(records);
 

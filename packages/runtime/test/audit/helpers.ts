@@ -46,15 +46,16 @@ export interface SeededLog {
 }
 
 /**
- * A memory store holding `n` decision records appended one by one through the audit log, with a
- * checkpoint every `checkpointEvery` records and a final one at `n` (written by close).
+ * A store (a memory store unless given) holding `n` decision records appended one by one through
+ * the audit log, with a checkpoint every `checkpointEvery` records and a final one at `n` (written
+ * by close).
  */
 export async function seedLog(
   n: number,
   checkpointEvery = 5,
   mirrors: readonly CheckpointMirror[] = [],
+  store: Store = createMemoryStore(),
 ): Promise<SeededLog> {
-  const store = createMemoryStore();
   const keys = createEphemeralKeys();
   const clock = createManualClock();
   const log = createAuditLog({
