@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTailVerifier } from '../../src/audit/tail-verifier.js';
 import { verifyAudit } from '../../src/audit/verify.js';
+import { countDecisions } from '../../src/http/routes/overview-counts.js';
+import type { Store } from '../../src/storage/port.js';
 import { silentLogger } from '../../src/kernel/index.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { seedLog, type SeededLog } from './helpers.js';
@@ -82,5 +84,26 @@ describe('verifying the chain lets the event loop run', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('the overview counts the hour in pages and gives the loop a turn between them', async () => {
+    // 2,500 decisions, one a second from 10:00:01 on; the hour to 10:43:20 holds them all.
+    const { store } = await seedLog(2500, 500);
+    let turned = false;
+    const turnedBefore: boolean[] = [];
+    const watched: Pick<Store, 'queryAudit'> = {
+      queryAudit(filter) {
+        turnedBefore.push(turned);
+        turned = false;
+        setImmediate(() => (turned = true));
+        return store.queryAudit(filter);
+      },
+    };
+    const counts = await countDecisions(watched, Date.parse('2026-01-05T10:43:20Z'));
+    const total = counts.decisionsPerMinute.reduce((n, m) => n + m.allow + m.deny, 0);
+    expect(total).toBe(2500);
+    expect(counts.truncated).toBe(false);
+    // Three pages (1,000, 1,000, 500): the loop had a turn before the second and the third.
+    expect(turnedBefore).toEqual([false, true, true]);
   });
 });
