@@ -75,6 +75,7 @@ export function createEvidence(deps: {
     logger: deps.logger,
     nodeId: deps.nodeId,
     intervalMs: audit.verifyIntervalMs,
+    head: () => store.auditHead(),
     onFailure: (f) => deps.record({ type: 'audit.verify_failed', data: { ...f } }),
   });
   const reads = createReadRecorder({

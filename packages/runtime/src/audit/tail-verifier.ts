@@ -13,6 +13,12 @@ export interface AuditIntegrity {
   verifiedSeq: number;
   /** What was found, when `ok` is false. */
   failure: Finding | null;
+  /**
+   * Records past `verifiedSeq` when the last check ended: more than zero under a steady stream of
+   * decisions, growing when the node appends more than `maxPerTick` records per interval. Null
+   * before the first check, or when the head cannot be read.
+   */
+  unverified: number | null;
 }
 
 /** Options of {@link createTailVerifier}. */
@@ -31,6 +37,8 @@ export interface TailVerifierOptions {
    * one synchronous block on SQLite (1,000 records: tens of ms on a slow core).
    */
   pageSize?: number;
+  /** The chain's head, read after each check to say how far behind it the check is (`unverified`). */
+  head?: () => Promise<{ seq: number }>;
   /** Called once, when tampering is first found (the node records an `audit.verify_failed` event). */
   onFailure: (finding: Finding) => Promise<unknown>;
 }
@@ -55,9 +63,10 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   let verifiedSeq = 0;
   let verifiedHash = GENESIS_HASH;
   let failure: Finding | null = null;
+  let unverified: number | null = null;
   let running: Promise<AuditIntegrity> | null = null;
 
-  const status = (): AuditIntegrity => ({ ok: failure === null, verifiedSeq, failure });
+  const status = (): AuditIntegrity => ({ ok: failure === null, verifiedSeq, failure, unverified });
 
   async function fail(f: Finding): Promise<void> {
     failure = f;
@@ -139,6 +148,14 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     }
     verifiedSeq = prevSeq;
     verifiedHash = prevHash;
+    if (opts.head) {
+      try {
+        unverified = Math.max(0, (await opts.head()).seq - verifiedSeq);
+      } catch {
+        // Only the gauge is lost: the store's outage shows in /readyz.
+        unverified = null;
+      }
+    }
     return status();
   }
 

@@ -19,7 +19,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { verifyAudit, type AuditSource } from '../../src/audit/verify.js';
 import { createManualClock, isMandateError, silentLogger } from '../../src/kernel/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
-import { at, decisionEvent, rechain, seedLog, tampered } from './helpers.js';
+import { at, decisionEvent, quietTailVerifier, rechain, seedLog, tampered } from './helpers.js';
 
 const dirs: string[] = [];
 function temp(): string {
@@ -377,10 +377,20 @@ describe('the node verifies its own chain tail', () => {
       maxPerTick: 8,
       onFailure: async (f) => failures.push(f),
     });
-    expect(await tv.check()).toEqual({ ok: true, verifiedSeq: 8, failure: null });
+    expect(await tv.check()).toEqual({ ok: true, verifiedSeq: 8, failure: null, unverified: null });
     expect((await tv.check()).verifiedSeq).toBe(16);
     expect((await tv.check()).verifiedSeq).toBe(20);
     expect(failures).toEqual([]);
+    await tv.close();
+  });
+
+  it('says how far behind the head each check ended (mandate_audit_chain_unverified_records)', async () => {
+    const { store, publicKeys } = await seedLog(20);
+    const tv = quietTailVerifier({ source: store, publicKeys, maxPerTick: 8, head: () => store.auditHead() });
+    expect(tv.status().unverified).toBeNull();
+    expect((await tv.check()).unverified).toBe(12);
+    expect((await tv.check()).unverified).toBe(4);
+    expect(await tv.check()).toEqual({ ok: true, verifiedSeq: 20, failure: null, unverified: 0 });
     await tv.close();
   });
 

@@ -1,5 +1,10 @@
 import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
 import { createAuditLog } from '../../src/audit/log.js';
+import {
+  createTailVerifier,
+  type TailVerifier,
+  type TailVerifierOptions,
+} from '../../src/audit/tail-verifier.js';
 import { createEphemeralKeys, type AuditKeys } from '../../src/audit/keys.js';
 import type { CheckpointMirror } from '../../src/audit/mirror.js';
 import { recordHash } from '../../src/audit/chain.js';
@@ -114,4 +119,17 @@ export function at(records: StoredAuditRecord[], seq: number): number {
   const i = records.findIndex((r) => r.seq === seq);
   if (i < 0) throw new Error(`no record ${seq}`);
   return i;
+}
+
+/** A tail verifier with no timer and a silent logger, whose findings go nowhere unless `onFailure` is given. */
+export function quietTailVerifier(
+  o: Pick<TailVerifierOptions, 'source' | 'publicKeys'> & Partial<TailVerifierOptions>,
+): TailVerifier {
+  return createTailVerifier({
+    logger: silentLogger,
+    nodeId: 'n',
+    intervalMs: 0,
+    onFailure: async () => undefined,
+    ...o,
+  });
 }

@@ -7,13 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTailVerifier } from '../../src/audit/tail-verifier.js';
 import { verifyAudit } from '../../src/audit/verify.js';
 import { countDecisions } from '../../src/http/routes/overview-counts.js';
 import type { Store } from '../../src/storage/port.js';
-import { silentLogger } from '../../src/kernel/index.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
-import { seedLog, type SeededLog } from './helpers.js';
+import { quietTailVerifier, seedLog, type SeededLog } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -68,17 +66,9 @@ describe('verifying the chain lets the event loop run', () => {
   it('the tail check gives the loop a turn after every page, and still checks every record', async () => {
     const { store, publicKeys } = await sqliteChain(60);
     try {
-      const tv = createTailVerifier({
-        source: store,
-        publicKeys,
-        logger: silentLogger,
-        nodeId: 'n',
-        intervalMs: 0,
-        pageSize: 20,
-        onFailure: async () => undefined,
-      });
+      const tv = quietTailVerifier({ source: store, publicKeys, pageSize: 20 });
       const { result, turns } = await turnsDuring(() => tv.check());
-      expect(result).toEqual({ ok: true, verifiedSeq: 60, failure: null });
+      expect(result).toEqual({ ok: true, verifiedSeq: 60, failure: null, unverified: null });
       expect(turns).toBeGreaterThanOrEqual(3);
       await tv.close();
     } finally {

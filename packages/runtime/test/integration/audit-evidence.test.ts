@@ -87,6 +87,14 @@ describe('GET /v1/audit/verify holds the chain to the cadence and the mirror', (
     expect(ok200(await api.get('/readyz'))).toMatchObject({ audit: 'ok' });
   });
 
+  it('says on /metrics how far behind the head the continuous check ended', async () => {
+    const status = await t.m.evidence.tail.check();
+    const head = await t.m.store.auditHead();
+    expect(status.unverified).toBe(head.seq - status.verifiedSeq);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^mandate_audit_chain_unverified_records ${status.unverified}$`, 'm'));
+  });
+
   it('every record rewritten with recomputed hashes and every checkpoint deleted: fails against the mirror; the tail check flags it', async () => {
     expect((await t.m.evidence.tail.check()).ok).toBe(true);
     withDb(t, (db) => {

@@ -83,6 +83,14 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
               help: 'The last record the continuous check verified.',
               value: integrity.verifiedSeq,
             },
+            ...(integrity.unverified === null
+              ? {}
+              : {
+                  mandate_audit_chain_unverified_records: {
+                    help: 'Records past the last one the continuous check verified, when it last ran (grows when the node appends more than a check covers).',
+                    value: integrity.unverified,
+                  },
+                }),
           }
         : {}),
       ...(cache
