@@ -81,7 +81,7 @@ export async function runPolicyCases(input: RunPolicyCasesInput): Promise<Policy
     if (!active) throw new MandateError('no_active_policy', 'no policy set to test');
     source = { policies: active.policies, schema: active.schema };
   }
-  const compiled = input.engine.compile(source);
+  const compiled = await input.engine.compileAsync(source);
   const clock = createManualClock(DEFAULT_AT);
   const store = createMemoryStore();
   const tools = input.seed?.tools ?? (await input.store?.listTools()) ?? [];

@@ -146,6 +146,11 @@ export interface PolicyEngine {
   /** Validates then compiles; throws `MandateError('policy_invalid', …, { details: problems })` on any problem. */
   compile(source: PolicySetSource): CompiledPolicySet;
   /**
+   * {@link compile}, with the slow part of a large set (cedar-wasm's parse and validation, in a
+   * child process) done without blocking the event loop: what a serving node uses (ADR 0034).
+   */
+  compileAsync(source: PolicySetSource): Promise<CompiledPolicySet>;
+  /**
    * Screens text from outside before {@link validate} or {@link compile} may see it: size and
    * nesting bounds first (no parsing), then the engine's own parse and validation in an isolated
    * instance, so text that would crash the engine cannot break the live one. Problems, or [] when

@@ -42,7 +42,10 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   let currentSource: PolicySetSource | null = null;
   const retiring = createRetiring();
 
+  /** Bumped by every swap: a load that compiled while another swap happened drops its result. */
+  let swaps = 0;
   const swap = (next: CompiledPolicySet, source: PolicySetSource) => {
+    swaps++;
     const old = current;
     current = next;
     currentSource = source;
@@ -58,7 +61,16 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     if (!stored || stored.version === current?.version) return false;
     try {
       const source = { policies: stored.policies, schema: stored.schema };
-      swap(deps.engine.compile(source), source);
+      const before = swaps;
+      // PERF: a large set is read off the event loop; the node goes on deciding with the last set.
+      const compiled = await deps.engine.compileAsync(source);
+      if (swaps !== before) {
+        // SECURITY: an activation on this node swapped a set in while this one compiled: it may be
+        // newer than this one, so this one is dropped; the next refresh loads whatever is active.
+        compiled.dispose();
+        return false;
+      }
+      swap(compiled, source);
       deps.logger.info('policy set loaded', {
         version: stored.version,
         policies: current!.policies.length,
@@ -113,7 +125,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     refresh,
 
     async activate(source, origin) {
-      const compiled = deps.engine.compile(source);
+      const compiled = await deps.engine.compileAsync(source);
       // Record only real changes: a set the store already has active (an unchanged policy
       // directory at start, the same set activated on another node) is loaded, not re-activated.
       if ((await deps.store.getActivePolicyVersion()) === compiled.version) {

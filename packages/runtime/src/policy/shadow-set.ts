@@ -30,7 +30,10 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
   const retiring = createRetiring();
 
   // Shadow evaluations queued with the old set may still run: it is freed only after they are done.
+  /** Bumped by every swap: a load that compiled while another swap happened drops its result. */
+  let swaps = 0;
   const swap = (next: CompiledPolicySet | null) => {
+    swaps++;
     const old = current;
     current = next;
     if (old && old !== next) retiring.retire(old);
@@ -49,7 +52,14 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
     const stored = await deps.store.getPolicySet(ref.version);
     if (!stored) return false;
     try {
-      swap(deps.engine.compile({ policies: stored.policies, schema: stored.schema }));
+      const before = swaps;
+      const compiled = await deps.engine.compileAsync({ policies: stored.policies, schema: stored.schema });
+      if (swaps !== before) {
+        // Another set was swapped in while this one compiled: the next refresh loads the current one.
+        compiled.dispose();
+        return false;
+      }
+      swap(compiled);
       deps.logger.info('shadow policy set loaded', { version: ref.version });
       return true;
     } catch (err) {
@@ -69,7 +79,7 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
     refresh,
 
     async activate(source, origin) {
-      const compiled = deps.engine.compile(source);
+      const compiled = await deps.engine.compileAsync(source);
       const before = await deps.store.getShadowPolicy();
       if (before?.version === compiled.version) {
         if (compiled.version === current?.version) compiled.dispose();

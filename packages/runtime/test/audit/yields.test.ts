@@ -12,28 +12,12 @@ import { countDecisions } from '../../src/http/routes/overview-counts.js';
 import type { Store } from '../../src/storage/port.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { quietTailVerifier, seedLog, type SeededLog } from './helpers.js';
+import { turnsDuring } from '../fixtures/loop.js';
 
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-/** How many turns the event loop had (setImmediate callbacks ran) while `work` ran. */
-async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
-  let turns = 0;
-  let done = false;
-  const spin = () => {
-    if (done) return;
-    turns++;
-    setImmediate(spin);
-  };
-  setImmediate(spin);
-  try {
-    return { result: await work(), turns };
-  } finally {
-    done = true;
-  }
-}
 
 /** A SQLite store holding a chain of `n` decision events, a checkpoint every 10. */
 async function sqliteChain(n: number): Promise<SeededLog> {

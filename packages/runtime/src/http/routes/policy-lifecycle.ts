@@ -74,7 +74,7 @@ export function registerPolicyLifecycleRoutes(route: RouteAdder, deps: HttpDeps)
     const from = isoParam(body.from, 'from')!;
     const to = isoParam(body.to ?? null, 'to') ?? new Date(deps.clock.now()).toISOString();
     await screened(deps, body.policies);
-    const candidate = deps.engine.compile(body.policies);
+    const candidate = await deps.engine.compileAsync(body.policies);
     try {
       const report = await replayDecisions(deps.store, candidate, { from, to });
       return { ...report, failOn: body.failOn ?? null, failed: replayFails(report, body.failOn) };
@@ -94,9 +94,9 @@ export function registerPolicyLifecycleRoutes(route: RouteAdder, deps: HttpDeps)
     );
     await screened(deps, body.a);
     await screened(deps, body.b);
-    const a = deps.engine.compile(body.a);
+    const a = await deps.engine.compileAsync(body.a);
     try {
-      const b = deps.engine.compile(body.b);
+      const b = await deps.engine.compileAsync(body.b);
       try {
         // Awaited here: the sets are disposed in `finally`, only once the search is done with them.
         return await semanticDiff(

@@ -9,7 +9,7 @@ import type { PolicyScope } from '../slicing.js';
 import { checkPolicyTextBounds } from '../bounds.js';
 import { attributeUse, type AttributeUse } from '../attributes.js';
 import { argsTypesFromSchemaJson } from '../schema-types.js';
-import { readInChild, validationId } from './reader.js';
+import { readInChild, readInChildAsync, validationId } from './reader.js';
 import {
   checkParseSchema,
   schemaToJson,
@@ -64,10 +64,22 @@ export interface AnalyseOptions {
    * whose growth for it is small. Default {@link READ_IN_CHILD_FROM}.
    */
   readInChildFrom?: number;
+  /**
+   * The set's cedar-wasm answers, read beforehand by {@link readAhead} (off the event loop). It
+   * answers only the exact calls it was read for: handed with another source, the analysis fails.
+   */
+  reader?: CedarReader;
 }
 
 /** About 1,000 policies of ordinary size: reading them grows cedar-wasm's memory by ~5 MiB. */
 export const READ_IN_CHILD_FROM = 256 * 1024;
+
+/**
+ * About 125 policies: {@link readAhead} reads a set this large in a child too. Read in the live
+ * instance it would hold the event loop for tens of ms and more (about 0.6 s at 1,000 policies);
+ * the child costs a process start, which the loop does not wait for.
+ */
+export const READ_AHEAD_FROM = 32 * 1024;
 
 export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): Analysis {
   const empty: Analysis = { problems: [], policies: [], actions: new Map() };
@@ -82,7 +94,7 @@ export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): 
     if (tooBig.length > 0) return { ...empty, problems: tooBig };
     const problems: PolicyProblem[] = [];
     const files = Object.keys(source.policies).sort(byCodeUnits);
-    const cedar = readerFor(source, files, options.readInChildFrom ?? READ_IN_CHILD_FROM);
+    const cedar = options.reader ?? readerFor(source, files, options.readInChildFrom ?? READ_IN_CHILD_FROM);
     const actions = readSchema(cedar, source.schema, problems);
     const policies: AnalysedPolicy[] = [];
     let parsedAll = true;
@@ -104,13 +116,51 @@ export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): 
 
 /** Where the set's cedar-wasm answers come from: a child process for a large set, else the live instance. */
 function readerFor(source: PolicySetSource, files: readonly string[], childFrom: number): CedarReader {
-  let size = source.schema.length;
-  for (const file of files) size += source.policies[file]!.length;
-  if (size < childFrom) return liveReader;
+  if (sizeOf(source, files) < childFrom) return liveReader;
   return readInChild(
     source,
     files.map((file) => source.policies[file]!),
   );
+}
+
+function sizeOf(source: PolicySetSource, files: readonly string[]): number {
+  let size = source.schema.length;
+  for (const file of files) size += source.policies[file]!.length;
+  return size;
+}
+
+/**
+ * Reads a set of {@link READ_AHEAD_FROM} code units or more (or of `readInChildFrom`, when lower)
+ * in a child process now, without blocking the event loop, and returns the reader to hand to
+ * `analyse` (`options.reader`). Undefined for a smaller set (read in the live instance, quickly)
+ * and for input `analyse` refuses before reading. A child that fails gives a reader that fails
+ * every call, so the analysis reports it as it would have.
+ */
+export async function readAhead(
+  source: PolicySetSource,
+  options: Pick<AnalyseOptions, 'readInChildFrom'> = {},
+): Promise<CedarReader | undefined> {
+  if (!isSource(source) || checkPolicyTextBounds(source).length > 0) return undefined;
+  const files = Object.keys(source.policies).sort(byCodeUnits);
+  const from = Math.min(options.readInChildFrom ?? READ_IN_CHILD_FROM, READ_AHEAD_FROM);
+  if (sizeOf(source, files) < from) return undefined;
+  try {
+    return await readInChildAsync(
+      source,
+      files.map((file) => source.policies[file]!),
+    );
+  } catch (err) {
+    const fail = (): never => {
+      throw err;
+    };
+    return {
+      checkParseSchema: fail,
+      schemaToJson: fail,
+      policySetTextToParts: fail,
+      policyToJson: fail,
+      validate: fail,
+    };
+  }
 }
 
 export function isSource(source: unknown): source is PolicySetSource {

@@ -12,6 +12,7 @@ import type {
   PolicyEvaluation,
   PolicyInfo,
   PolicyRequest,
+  PolicySetSource,
   SatisfiedPolicy,
 } from '../port.js';
 import { actionAncestors, createSliceIndex, type SliceIndex } from '../slicing.js';
@@ -32,6 +33,7 @@ import {
   CEDAR_ACTION_TYPE,
   analyse,
   byCodeUnits,
+  readAhead,
   isSource,
   messageOf,
   type ActionDecl,
@@ -152,6 +154,12 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
   const setOptions = { ...options, state };
   const readOptions =
     options.readInChildFrom === undefined ? {} : { readInChildFrom: options.readInChildFrom };
+  const compiled = (source: PolicySetSource, analysis: Analysis): CedarPolicySet => {
+    if (analysis.problems.length > 0) {
+      throw new MandateError('policy_invalid', 'policy set is invalid', { details: analysis.problems });
+    }
+    return new CedarPolicySet(policySetVersion(source), analysis, memoEntries, setOptions);
+  };
   let isolated: IsolatedScreen | null = null;
   const canary = createCanary();
   return {
@@ -179,11 +187,12 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
       return problems.length === 0 ? { ok: true } : { ok: false, problems };
     },
     compile(source) {
-      const analysis = analyse(source, readOptions);
-      if (analysis.problems.length > 0) {
-        throw new MandateError('policy_invalid', 'policy set is invalid', { details: analysis.problems });
-      }
-      return new CedarPolicySet(policySetVersion(source), analysis, memoEntries, setOptions);
+      return compiled(source, analyse(source, readOptions));
+    },
+    async compileAsync(source) {
+      // PERF: a large set's cedar-wasm read runs in a child the loop does not wait on (ADR 0034).
+      const reader = await readAhead(source, readOptions);
+      return compiled(source, analyse(source, reader ? { ...readOptions, reader } : readOptions));
     },
   };
 }

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { deserialize, serialize } from 'node:v8';
 import type { PolicySetSource } from '../port.js';
 import { CEDAR_WASM_PATH, type CedarReader } from './wasm.js';
@@ -86,19 +86,76 @@ export function readInChild(
   files: readonly string[],
   options: ReadInChildOptions = {},
 ): CedarReader {
-  const r = spawnSync(process.execPath, ['--no-turbo-inlining', '-e', CHILD_SOURCE], {
-    input: serialize({ wasmPath: CEDAR_WASM_PATH, schema: source.schema, files }),
+  const r = spawnSync(process.execPath, CHILD_ARGS, {
+    input: childInput(source, files),
     maxBuffer: 2 ** 31 - 1,
-    timeout: options.timeoutMs ?? 600_000,
+    timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     windowsHide: true,
   });
   if (r.error !== undefined) throw new Error(`the policy reader process failed: ${r.error.message}`);
-  if (r.status !== 0) {
-    const why = r.signal ?? `exit code ${r.status}`;
-    const last = r.stderr.toString('utf8').trim().split('\n').pop() ?? '';
+  return answersOf(source, r.status, r.signal, r.stdout, r.stderr);
+}
+
+/**
+ * {@link readInChild} without blocking the event loop while the child works (seconds for a set of
+ * thousands of policies): a node that loads a set keeps answering meanwhile. Same child, same
+ * answers, same failures (a rejection where the other throws).
+ */
+export function readInChildAsync(
+  source: PolicySetSource,
+  files: readonly string[],
+  options: ReadInChildOptions = {},
+): Promise<CedarReader> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, CHILD_ARGS, { windowsHide: true });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let failed: Error | null = null;
+    const timer = setTimeout(() => {
+      failed = new Error('the policy reader process failed: it timed out');
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    // A child that exits before reading all of its input closes the pipe: its exit says why.
+    child.stdin.on('error', () => undefined);
+    child.once('error', (e) => {
+      failed ??= new Error(`the policy reader process failed: ${e.message}`);
+    });
+    child.once('close', (status, signal) => {
+      clearTimeout(timer);
+      if (failed) return reject(failed);
+      try {
+        resolve(answersOf(source, status, signal, Buffer.concat(out), Buffer.concat(err)));
+      } catch (e) {
+        reject(e as Error);
+      }
+    });
+    child.stdin.end(childInput(source, files));
+  });
+}
+
+const CHILD_ARGS = ['--no-turbo-inlining', '-e', CHILD_SOURCE];
+const DEFAULT_TIMEOUT_MS = 600_000;
+
+function childInput(source: PolicySetSource, files: readonly string[]): Buffer {
+  return serialize({ wasmPath: CEDAR_WASM_PATH, schema: source.schema, files });
+}
+
+/** The child's answers as a reader; throws when it did not exit cleanly. */
+function answersOf(
+  source: PolicySetSource,
+  status: number | null,
+  signal: NodeJS.Signals | null,
+  stdout: Buffer,
+  stderr: Buffer,
+): CedarReader {
+  if (status !== 0) {
+    const why = signal ?? `exit code ${status}`;
+    const last = stderr.toString('utf8').trim().split('\n').pop() ?? '';
     throw new Error(`the policy reader process failed (${why})${last ? `: ${last}` : ''}`);
   }
-  return replay(source.schema, deserialize(r.stdout) as ChildAnswers);
+  return replay(source.schema, deserialize(stdout) as ChildAnswers);
 }
 
 /** A reader that answers from `answers` for exactly the inputs they were computed for. */

@@ -1,0 +1,68 @@
+// ADR 0034: a node compiles the sets it loads without blocking its event loop (compileAsync), so
+// something can happen while a load compiles — an activation on this very node. The load must not
+// then swap in the set it read before: that set may be older than the one activated meanwhile, and
+// a node running an older set than the one an admin just activated can allow what it forbids.
+import { describe, expect, it } from 'vitest';
+import { createManualClock, silentLogger } from '../../src/kernel/index.js';
+import { createCedarEngine, type PolicyEngine } from '../../src/policy/index.js';
+import { createPolicyService } from '../../src/policy/service.js';
+import { createMemoryStore } from '../../src/storage/memory/index.js';
+import { request, source } from './fixtures.js';
+
+const permitUpTo = (n: number) =>
+  source({
+    'p.cedar': `@id("refund") permit (principal, action == Action::"payments.refund", resource) when { context.args has amount && context.args.amount <= ${n} };`,
+  });
+
+/** A memory store where another node activated the lenient set (refunds up to 1,000). */
+async function lenientActive() {
+  const store = createMemoryStore();
+  await store.migrate();
+  const engine = createCedarEngine({ memoEntries: 0 });
+  const deps = { store, clock: createManualClock(), logger: silentLogger, audit: async () => undefined };
+  const other = createPolicyService({ ...deps, engine });
+  const lenient = await other.activate(permitUpTo(1000), 'test');
+  return { deps, engine, other, lenient };
+}
+
+describe('a load that compiled while this node activated a set', () => {
+  it('drops what it compiled; the set activated meanwhile stays', async () => {
+    const { deps, engine, other, lenient } = await lenientActive();
+
+    // This node's engine holds its compile of the lenient set until released.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const gated: PolicyEngine = {
+      ...engine,
+      async compileAsync(src) {
+        if (src.policies['p.cedar']!.includes('<= 1000')) await held;
+        return engine.compileAsync(src);
+      },
+    };
+    const node = createPolicyService({ ...deps, engine: gated });
+    const loading = node.refresh();
+    // Meanwhile an admin activates the strict set (up to 100) on this node.
+    const strict = await node.activate(permitUpTo(100), 'test');
+    expect(node.active()!.version).toBe(strict.version);
+    release();
+    expect(await loading).toBe(false);
+    expect(node.active()!.version).toBe(strict.version);
+    expect(node.active()!.version).not.toBe(lenient.version);
+    expect(node.active()!.evaluate(request({ args: { amount: 500 } })).effect).toBe('deny');
+    // The store says strict too: the next refresh keeps it.
+    expect(await node.refresh()).toBe(false);
+    expect(node.active()!.version).toBe(strict.version);
+    node.close();
+    other.close();
+  });
+
+  it('without an activation meanwhile, the load swaps its set in (allow path)', async () => {
+    const { deps, engine, other, lenient } = await lenientActive();
+    const node = createPolicyService({ ...deps, engine });
+    expect(await node.refresh()).toBe(true);
+    expect(node.active()!.version).toBe(lenient.version);
+    expect(node.active()!.evaluate(request({ args: { amount: 500 } })).effect).toBe('allow');
+    node.close();
+    other.close();
+  });
+});
