@@ -143,6 +143,8 @@ export type EngineHealth = { ok: true } | { ok: false; reason: string };
 export interface PolicyEngine {
   /** Parses and validates the whole set against its schema (strict mode). Never throws for bad input. */
   validate(source: PolicySetSource): { ok: true } | { ok: false; problems: PolicyProblem[] };
+  /** {@link validate}, reading a large set off the event loop as {@link compileAsync} does. */
+  validateAsync(source: PolicySetSource): Promise<{ ok: true } | { ok: false; problems: PolicyProblem[] }>;
   /** Validates then compiles; throws `MandateError('policy_invalid', …, { details: problems })` on any problem. */
   compile(source: PolicySetSource): CompiledPolicySet;
   /**

@@ -248,6 +248,7 @@ describe('compileAsync: the child read off the event loop', () => {
       expect(turns).toBeGreaterThan(0);
       const req = request({ action: 'payments.refund', args: { amount: 150 } });
       expect(a.evaluate(req)).toEqual(b.evaluate(req));
+      expect(await inChild.validateAsync(src)).toEqual({ ok: true });
     });
   }
 
@@ -270,6 +271,10 @@ describe('compileAsync: the child read off the event loop', () => {
       );
       expect(isMandateError(async) && async.code).toBe('policy_invalid');
       expect((async as { details?: unknown }).details).toEqual((sync as { details?: unknown }).details);
+      // POST /v1/policies/validate's reading, off the loop too.
+      const checked = await inChild.validateAsync(src);
+      expect(checked).toEqual(inChild.validate(src));
+      expect(checked.ok).toBe(false);
     });
   }
 

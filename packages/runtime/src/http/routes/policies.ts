@@ -49,7 +49,7 @@ export function registerPolicyRoutes(route: RouteAdder, deps: HttpDeps): void {
     requireRole(await ctx.caller(), 'admin');
     const source = parseWith(PolicySourceSchema, await ctx.body());
     await screened(deps, source);
-    return deps.engine.validate(source);
+    return deps.engine.validateAsync(source);
   });
   route('POST', '/v1/policies/test', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');

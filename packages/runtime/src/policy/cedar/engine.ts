@@ -154,6 +154,11 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
   const setOptions = { ...options, state };
   const readOptions =
     options.readInChildFrom === undefined ? {} : { readInChildFrom: options.readInChildFrom };
+  /** PERF: a large set's cedar-wasm read runs in a child the loop does not wait on (ADR 0034). */
+  const readingAhead = async (source: PolicySetSource) => {
+    const reader = await readAhead(source, readOptions);
+    return reader ? { ...readOptions, reader } : readOptions;
+  };
   const compiled = (source: PolicySetSource, analysis: Analysis): CedarPolicySet => {
     if (analysis.problems.length > 0) {
       throw new MandateError('policy_invalid', 'policy set is invalid', { details: analysis.problems });
@@ -186,13 +191,15 @@ export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngin
       const { problems } = analyse(source, readOptions);
       return problems.length === 0 ? { ok: true } : { ok: false, problems };
     },
+    async validateAsync(source) {
+      const { problems } = analyse(source, await readingAhead(source));
+      return problems.length === 0 ? { ok: true } : { ok: false, problems };
+    },
     compile(source) {
       return compiled(source, analyse(source, readOptions));
     },
     async compileAsync(source) {
-      // PERF: a large set's cedar-wasm read runs in a child the loop does not wait on (ADR 0034).
-      const reader = await readAhead(source, readOptions);
-      return compiled(source, analyse(source, reader ? { ...readOptions, reader } : readOptions));
+      return compiled(source, analyse(source, await readingAhead(source)));
     },
   };
 }
