@@ -119,8 +119,11 @@ export function readInChildAsync(
     child.stderr.on('data', (b: Buffer) => err.push(b));
     // A child that exits before reading all of its input closes the pipe: its exit says why.
     child.stdin.on('error', () => undefined);
+    // A child that could not start may never emit 'close': fail at once (a later settle is a no-op).
     child.once('error', (e) => {
       failed ??= new Error(`the policy reader process failed: ${e.message}`);
+      clearTimeout(timer);
+      reject(failed);
     });
     child.once('close', (status, signal) => {
       clearTimeout(timer);
