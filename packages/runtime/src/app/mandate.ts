@@ -63,6 +63,9 @@ import { dashboardDir } from './dashboard.js';
 import { createUsageMeter } from '../usage/index.js';
 import { createPersonalData, type PersonalData } from '../audit/personal.js';
 
+/** Records `GET /v1/audit/export` reads and formats at a time on a node (ADR 0033; the CLI reads 1,000). */
+const NODE_EXPORT_PAGE = 200;
+
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
   store: Store;
@@ -438,7 +441,9 @@ export async function createMandate(
           verifyAudit: () => nodeEvidence.verify(),
           auditIntegrity: () => nodeEvidence.tail.status(),
           auditRead: (read) => nodeEvidence.reads.note(read),
-          exportAudit: (format, write, filter) => exportAudit(store, { format, write, filter }),
+          // PERF: each page is read and formatted in one piece beside the decisions (ADR 0033).
+          exportAudit: (format, write, filter) =>
+            exportAudit(store, { format, write, filter, batchSize: NODE_EXPORT_PAGE }),
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) =>
             runPolicyCases({

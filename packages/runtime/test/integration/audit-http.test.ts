@@ -369,3 +369,38 @@ describe('secrets in args never reach the stored audit text', () => {
     expect(rec!.event.data.args).toEqual({ customerId: 'c-42', amount: 120 });
   });
 });
+
+describe('an export longer than a page', () => {
+  it('streams every record once, in order, across the node’s pages of 200', async () => {
+    const s = await createTestMandate({ store: 'sqlite' });
+    await Promise.all(
+      Array.from({ length: 450 }, (_, i) =>
+        s.m.audit.append({
+          type: 'decision',
+          time: new Date().toISOString(),
+          nodeId: s.m.nodeId,
+          decisionId: `dec_export_${i}`,
+          agent: 'support-bot',
+          action: 'payments.refund',
+          effect: 'allow',
+          data: { i },
+        }),
+      ),
+    );
+    const res = await client(s.url).get('/v1/audit/export?format=jsonl', KEYS.admin);
+    expect(res.status).toBe(200);
+    const lines = res.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Item);
+    const head = await s.m.store.auditHead();
+    expect(lines.length).toBe(head.seq);
+    expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: head.seq }, (_, k) => k + 1));
+    let prev = GENESIS_HASH;
+    for (const l of lines) {
+      expect(l.prevHash).toBe(prev);
+      prev = l.hash;
+    }
+    expect(prev).toBe(head.hash);
+  });
+});
