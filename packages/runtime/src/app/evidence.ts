@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
 import type { Config } from '../config/index.js';
-import type { Clock, Logger } from '../kernel/index.js';
+import { NODE_PAGE_RECORDS, type Clock, type Logger } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
 import {
   AUDIT_MAX_BATCH,
@@ -17,9 +17,6 @@ import {
 import { createWebhookNotifier } from '../notify/index.js';
 
 type AuditConfig = Config['audit'];
-
-/** Records a node reads at a time when it verifies its whole chain (`GET /v1/audit/verify`). */
-const NODE_VERIFY_PAGE = 200;
 
 /**
  * The most records `verify` accepts with no signed checkpoint: the configured value, or the
@@ -108,7 +105,7 @@ export function createEvidence(deps: {
         publicKeys,
         maxGap: maxCheckpointGap(audit),
         checkpoints,
-        batchSize: NODE_VERIFY_PAGE,
+        batchSize: NODE_PAGE_RECORDS,
       });
     },
     tail,

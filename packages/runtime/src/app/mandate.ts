@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   MandateError,
+  NODE_PAGE_RECORDS,
   createRateLimiter,
   createJsonLogger,
   isMandateError,
@@ -62,9 +63,6 @@ import { createSessionService, type SessionService } from '../sessions/index.js'
 import { dashboardDir } from './dashboard.js';
 import { createUsageMeter } from '../usage/index.js';
 import { createPersonalData, type PersonalData } from '../audit/personal.js';
-
-/** Records `GET /v1/audit/export` reads and formats at a time on a node (ADR 0033; the CLI reads 1,000). */
-const NODE_EXPORT_PAGE = 200;
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
 export interface Mandate {
@@ -443,7 +441,7 @@ export async function createMandate(
           auditRead: (read) => nodeEvidence.reads.note(read),
           // PERF: each page is read and formatted in one piece beside the decisions (ADR 0033).
           exportAudit: (format, write, filter) =>
-            exportAudit(store, { format, write, filter, batchSize: NODE_EXPORT_PAGE }),
+            exportAudit(store, { format, write, filter, batchSize: NODE_PAGE_RECORDS }),
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) =>
             runPolicyCases({

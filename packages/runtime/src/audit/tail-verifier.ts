@@ -1,5 +1,5 @@
 import type { AuditCheckpoint } from '@mandate/protocol';
-import { createPacer, yieldToLoop, type Logger } from '../kernel/index.js';
+import { NODE_PAGE_RECORDS, createPacer, type Logger } from '../kernel/index.js';
 import { GENESIS_HASH } from '../storage/index.js';
 import { recordHash } from './chain.js';
 import { checkCheckpoints, type Finding } from './verify-checkpoints.js';
@@ -33,8 +33,8 @@ export interface TailVerifierOptions {
   /** Most records checked per tick, so a long chain is caught up over several ticks. Default 10,000. */
   maxPerTick?: number;
   /**
-   * Records read at a time; the event loop gets a turn after each page. Default 200: one read is
-   * one synchronous block on SQLite (1,000 records: tens of ms on a slow core).
+   * Records read at a time; the event loop gets a turn after each page. Default
+   * `NODE_PAGE_RECORDS` (200; kernel/pace.ts says why).
    */
   pageSize?: number;
   /** The chain's head, read after each check to say how far behind it the check is (`unverified`). */
@@ -59,7 +59,7 @@ export interface TailVerifier {
  */
 export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   const maxPerTick = opts.maxPerTick ?? 10_000;
-  const pageSize = opts.pageSize ?? 200;
+  const pageSize = opts.pageSize ?? NODE_PAGE_RECORDS;
   let verifiedSeq = 0;
   let verifiedHash = GENESIS_HASH;
   let failure: Finding | null = null;
@@ -112,7 +112,7 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     // would hold every request for the whole tick, so the loop gets a turn between slices.
     const pacer = createPacer();
     while (checked < maxPerTick) {
-      if (checked > 0) await yieldToLoop();
+      if (checked > 0) await pacer.yield();
       const page = await opts.source.readAudit(prevSeq, Math.min(pageSize, maxPerTick - checked));
       if (page.length === 0) break;
       for (let i = 0; i < page.length; i++) {

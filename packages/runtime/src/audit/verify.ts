@@ -1,5 +1,5 @@
 import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
-import { canonicalize, createPacer, yieldToLoop } from '../kernel/index.js';
+import { canonicalize, createPacer } from '../kernel/index.js';
 import {
   GENESIS_HASH,
   type AuditHead,
@@ -97,7 +97,7 @@ export async function verifyAudit(store: AuditSource, opts: VerifyAuditOptions):
       if (recentOrder.length > LOOKBACK) recent.delete(recentOrder.shift()!);
     }
     opts.onProgress?.(records);
-    await yieldToLoop();
+    await pacer.yield();
   }
   if (recordFinding) opts.onProgress?.(records);
 

@@ -25,5 +25,5 @@ export type { KeyedSerial } from './serial.js';
 export { createRateLimiter } from './rate-limit.js';
 export type { RateLimit } from './rate-limit.js';
 export { sleepUnlessAborted } from './sleep.js';
-export { createPacer, yieldToLoop } from './pace.js';
+export { NODE_PAGE_RECORDS, createPacer, yieldToLoop } from './pace.js';
 export type { Pacer } from './pace.js';
