@@ -20,7 +20,7 @@ interface Overview {
   audit?: {
     headSeq?: number;
     lastCheckpoint?: { seq: number; time: string } | null;
-    lastVerified?: { seq: number; status: string } | null;
+    lastVerified?: { seq: number; status: string; historyUnverified?: number } | null;
   };
 }
 
@@ -119,7 +119,11 @@ export function renderOverview(main: HTMLElement, _s: Session): void {
           [
             'Last verified',
             o.audit?.lastVerified
-              ? `up to #${o.audit.lastVerified.seq}: ${o.audit.lastVerified.status}`
+              ? `up to #${o.audit.lastVerified.seq}: ${o.audit.lastVerified.status}${
+                  o.audit.lastVerified.historyUnverified
+                    ? ` (${o.audit.lastVerified.historyUnverified} earlier records still to check)`
+                    : ''
+                }`
               : '—',
           ],
           [

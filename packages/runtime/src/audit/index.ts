@@ -18,7 +18,7 @@ export { checkpointLine, createFileMirror, readCheckpointFile } from './mirror.j
 export type { CheckpointMirror } from './mirror.js';
 export { BUNDLE_FORMAT, exportBundle, readBundle, verifyBundle } from './bundle.js';
 export type { ExportBundleOptions, ReadBundle } from './bundle.js';
-export { createTailVerifier } from './tail-verifier.js';
+export { createTailVerifier, isVerified } from './tail-verifier.js';
 export type { AuditIntegrity, TailVerifier, TailVerifierOptions } from './tail-verifier.js';
 export {
   REDACTED,

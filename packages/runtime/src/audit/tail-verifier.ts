@@ -1,5 +1,5 @@
 import type { AuditCheckpoint } from '@mandate/protocol';
-import { NODE_PAGE_RECORDS, createPacer, type Logger } from '../kernel/index.js';
+import { NODE_PAGE_RECORDS, createPacer, type Logger, type Pacer } from '../kernel/index.js';
 import { GENESIS_HASH } from '../storage/index.js';
 import { recordHash } from './chain.js';
 import { checkCheckpoints, type Finding } from './verify-checkpoints.js';
@@ -9,7 +9,10 @@ import { checkRecord, type AuditSource } from './verify.js';
 export interface AuditIntegrity {
   /** False once tampering was found; it stays false until the operator has looked (restart). */
   ok: boolean;
-  /** The last record verified (0 before the first check). */
+  /**
+   * The last record verified at the tail (0 before the first check). Records from `anchorSeq` to
+   * here are verified; those before `anchorSeq` as far as `historySeq` ({@link isVerified}).
+   */
   verifiedSeq: number;
   /** What was found, when `ok` is false. */
   failure: Finding | null;
@@ -19,6 +22,26 @@ export interface AuditIntegrity {
    * before the first check, or when the head cannot be read.
    */
   unverified: number | null;
+  /**
+   * The record of the newest checkpoint signed by this node's key when the check started, which
+   * the tail check started from (its signature and its record verified); 0 when it started at the
+   * genesis (no such checkpoint, or before the first check). ADR 0035.
+   */
+  anchorSeq: number;
+  /**
+   * How far the records before the anchor are verified: the check goes through them from the
+   * genesis with what each tick leaves of `maxPerTick` after the tail. Equals `anchorSeq` once done.
+   */
+  historySeq: number;
+}
+
+/** True when the node's continuous check has verified record `seq` (and found nothing wrong). */
+export function isVerified(integrity: AuditIntegrity, seq: number): boolean {
+  return (
+    integrity.ok &&
+    seq <= integrity.verifiedSeq &&
+    (seq >= integrity.anchorSeq || seq <= integrity.historySeq)
+  );
 }
 
 /** Options of {@link createTailVerifier}. */
@@ -51,22 +74,42 @@ export interface TailVerifier {
   close(): Promise<void>;
 }
 
+interface Cursor {
+  seq: number;
+  hash: string;
+}
+
 /**
  * Verifies the chain as it grows, from the last verified record on: each tick re-reads the last
  * verified record (a rewrite or a cut below it shows there), then links and hashes the new
  * records and checks the new checkpoints of known keys against them. The first finding is
  * logged, recorded in the chain and kept; the full `mandate audit verify` says the rest.
+ *
+ * A node starts at the newest checkpoint its own key signed (ADR 0035): its signature and the
+ * record it names are checked, and the tail is verified from there, so a restarted node watches
+ * what it appends now instead of spending (chain length ÷ `maxPerTick`) ticks on old records. The
+ * records before it are still verified, from the genesis, with what each tick leaves of
+ * `maxPerTick`; they must lead to the anchor's hash.
  */
 export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   const maxPerTick = opts.maxPerTick ?? 10_000;
   const pageSize = opts.pageSize ?? NODE_PAGE_RECORDS;
-  let verifiedSeq = 0;
-  let verifiedHash = GENESIS_HASH;
+  let started = false;
+  let tail: Cursor = { seq: 0, hash: GENESIS_HASH };
+  let anchor: Cursor = { seq: 0, hash: GENESIS_HASH };
+  let history: Cursor = { seq: 0, hash: GENESIS_HASH };
   let failure: Finding | null = null;
   let unverified: number | null = null;
   let running: Promise<AuditIntegrity> | null = null;
 
-  const status = (): AuditIntegrity => ({ ok: failure === null, verifiedSeq, failure, unverified });
+  const status = (): AuditIntegrity => ({
+    ok: failure === null,
+    verifiedSeq: tail.seq,
+    failure,
+    unverified,
+    anchorSeq: anchor.seq,
+    historySeq: history.seq,
+  });
 
   async function fail(f: Finding): Promise<void> {
     failure = f;
@@ -78,31 +121,54 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     }
   }
 
-  async function tick(): Promise<AuditIntegrity> {
-    if (failure) return status();
-    if (verifiedSeq > 0) {
-      const [again] = await opts.source.readAudit(verifiedSeq - 1, 1);
-      if (!again || again.seq !== verifiedSeq) {
-        await fail({
-          seq: verifiedSeq,
-          problem: 'truncated',
-          message: `record ${verifiedSeq}: verified earlier by this node and now gone (deleted?)`,
-        });
-        return status();
-      }
-      if (
-        again.hash !== verifiedHash ||
-        recordHash(again.seq, again.prevHash, again.eventText) !== again.hash
-      ) {
-        await fail({
-          seq: verifiedSeq,
-          problem: 'hash_mismatch',
-          message: `record ${verifiedSeq}: changed since this node verified it (rewritten?)`,
-        });
-        return status();
-      }
+  /** The newest checkpoint signed with a key of `publicKeys` (its signature not checked yet). */
+  async function newestOwnCheckpoint(): Promise<AuditCheckpoint | null> {
+    const newest = await Promise.all(
+      Object.keys(opts.publicKeys).map((keyId) => opts.source.listCheckpoints({ keyId, order: 'desc', limit: 1 })),
+    );
+    // A source may return more than asked: the highest seq of a known key wins.
+    const own = newest.flat().filter((cp) => Object.hasOwn(opts.publicKeys, cp.keyId));
+    return own.reduce<AuditCheckpoint | null>((best, cp) => (best && best.seq >= cp.seq ? best : cp), null);
+  }
+
+  /**
+   * The anchor: the newest own checkpoint, if its signature is valid and its record is there,
+   * self-consistent and the one it signed. Null: start at the genesis.
+   */
+  async function findAnchor(): Promise<Cursor | Finding | null> {
+    const cp = await newestOwnCheckpoint();
+    if (!cp) return null;
+    const [r] = await opts.source.readAudit(cp.seq - 1, 1);
+    const found = r?.seq === cp.seq ? r : undefined;
+    const signed = checkCheckpoints([cp], opts.publicKeys, {
+      complete: found !== undefined,
+      lastSeq: cp.seq,
+      hashAt: () => found?.hash,
+    });
+    if (signed) return signed;
+    if (!found) {
+      return {
+        seq: cp.seq,
+        problem: 'truncated',
+        message: `record ${cp.seq}: missing, though a checkpoint signed at ${cp.time} covers it (deleted?)`,
+      };
     }
-    const from = { seq: verifiedSeq, hash: verifiedHash };
+    if (recordHash(found.seq, found.prevHash, found.eventText) !== found.hash) {
+      return { seq: cp.seq, problem: 'hash_mismatch', message: `record ${cp.seq}: its content does not match its hash` };
+    }
+    return { seq: cp.seq, hash: cp.hash };
+  }
+
+  /**
+   * Verifies up to `budget` records after `from`, none past `untilSeq`, and the checkpoints of
+   * known keys among them: where it got to, or the first finding.
+   */
+  async function scan(
+    from: Cursor,
+    untilSeq: number,
+    budget: number,
+    pacer: Pacer,
+  ): Promise<{ to: Cursor; checked: number } | Finding> {
     const hashes = new Map<number, string>([[from.seq, from.hash]]);
     const recent = new Map<string, number>([[from.hash, from.seq]]);
     let prevSeq = from.seq;
@@ -110,19 +176,16 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     let checked = 0;
     // PERF: the check runs beside the node's decisions; reads that resolve without I/O (SQLite)
     // would hold every request for the whole tick, so the loop gets a turn between slices.
-    const pacer = createPacer();
-    while (checked < maxPerTick) {
-      if (checked > 0) await pacer.yield();
-      const page = await opts.source.readAudit(prevSeq, Math.min(pageSize, maxPerTick - checked));
+    while (checked < budget && prevSeq < untilSeq) {
+      await pacer.yield();
+      const limit = Math.min(pageSize, budget - checked, untilSeq - prevSeq);
+      const page = await opts.source.readAudit(prevSeq, limit);
       if (page.length === 0) break;
       for (let i = 0; i < page.length; i++) {
         if (pacer.due()) await pacer.yield();
         const r = page[i]!;
         const finding = checkRecord(r, prevSeq, prevHash, page, i, recent);
-        if (finding) {
-          await fail(finding);
-          return status();
-        }
+        if (finding) return finding;
         prevSeq = r.seq;
         prevHash = r.hash;
         hashes.set(r.seq, r.hash);
@@ -130,10 +193,10 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
         checked++;
       }
     }
-    // New checkpoints of known keys must agree with the records just verified (or the head before them).
+    // New checkpoints of known keys must agree with the records just verified (or the one before them).
     const inRange = (cp: AuditCheckpoint) =>
       cp.seq >= from.seq && cp.seq <= prevSeq && Object.hasOwn(opts.publicKeys, cp.keyId);
-    // PERF: only this tick's range is read; the table holds a checkpoint a minute at least.
+    // PERF: only this range is read; the table holds a checkpoint a minute at least.
     const checkpoints = (await opts.source.listCheckpoints({ fromSeq: from.seq, toSeq: prevSeq })).filter(
       inRange,
     );
@@ -142,15 +205,64 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
       lastSeq: prevSeq,
       hashAt: (seq) => hashes.get(seq),
     });
+    return finding ?? { to: { seq: prevSeq, hash: prevHash }, checked };
+  }
+
+  /** The tick's work; a finding ends it, kept in `failure`. */
+  async function run(): Promise<Finding | null> {
+    if (!started) {
+      const found = await findAnchor();
+      if (found && 'problem' in found) return found;
+      if (found) anchor = tail = found;
+      started = true;
+    } else if (tail.seq > 0) {
+      const [again] = await opts.source.readAudit(tail.seq - 1, 1);
+      if (!again || again.seq !== tail.seq) {
+        return {
+          seq: tail.seq,
+          problem: 'truncated',
+          message: `record ${tail.seq}: verified earlier by this node and now gone (deleted?)`,
+        };
+      }
+      if (again.hash !== tail.hash || recordHash(again.seq, again.prevHash, again.eventText) !== again.hash) {
+        return {
+          seq: tail.seq,
+          problem: 'hash_mismatch',
+          message: `record ${tail.seq}: changed since this node verified it (rewritten?)`,
+        };
+      }
+    }
+    const pacer = createPacer();
+    const atTail = await scan(tail, Number.MAX_SAFE_INTEGER, maxPerTick, pacer);
+    if ('problem' in atTail) return atTail;
+    tail = atTail.to;
+    // The records before the anchor, with what the tail left of this tick.
+    const left = maxPerTick - atTail.checked;
+    if (history.seq < anchor.seq && left > 0) {
+      const before = await scan(history, anchor.seq, left, pacer);
+      if ('problem' in before) return before;
+      if (before.to.seq === anchor.seq && before.to.hash !== anchor.hash) {
+        return {
+          seq: anchor.seq,
+          problem: 'hash_mismatch',
+          message: `record ${anchor.seq}: changed since this node started from it (rewritten?)`,
+        };
+      }
+      history = before.to;
+    }
+    return null;
+  }
+
+  async function tick(): Promise<AuditIntegrity> {
+    if (failure) return status();
+    const finding = await run();
     if (finding) {
       await fail(finding);
       return status();
     }
-    verifiedSeq = prevSeq;
-    verifiedHash = prevHash;
     if (opts.head) {
       try {
-        unverified = Math.max(0, (await opts.head()).seq - verifiedSeq);
+        unverified = Math.max(0, (await opts.head()).seq - tail.seq);
       } catch {
         // Only the gauge is lost: the store's outage shows in /readyz.
         unverified = null;

@@ -1,4 +1,5 @@
 import type { AuditEvent, DecisionReason } from '@mandate/protocol';
+import { isVerified } from '../audit/index.js';
 import type { StoredAuditRecord } from '../storage/port.js';
 import type { HttpDeps } from './deps.js';
 import { decisionSummary } from './decision-view.js';
@@ -14,7 +15,7 @@ export function chainStatus(deps: Pick<HttpDeps, 'auditIntegrity'>, seq: number)
   const integrity = deps.auditIntegrity?.();
   if (!integrity) return 'unknown';
   if (!integrity.ok) return 'tampered';
-  return seq <= integrity.verifiedSeq ? 'verified' : 'pending';
+  return isVerified(integrity, seq) ? 'verified' : 'pending';
 }
 
 /**

@@ -21,7 +21,10 @@ export function matchesAuditFilter(r: StoredAuditRecord, f: AuditFilter): boolea
 /** The checkpoint range semantics every driver implements; the memory driver uses it directly. */
 export function checkpointsInRange(all: readonly AuditCheckpoint[], r: CheckpointRange): AuditCheckpoint[] {
   const found = all.filter(
-    (cp) => (r.fromSeq === undefined || cp.seq >= r.fromSeq) && (r.toSeq === undefined || cp.seq <= r.toSeq),
+    (cp) =>
+      (r.fromSeq === undefined || cp.seq >= r.fromSeq) &&
+      (r.toSeq === undefined || cp.seq <= r.toSeq) &&
+      (r.keyId === undefined || cp.keyId === r.keyId),
   );
   if (r.order === 'desc') found.reverse();
   return r.limit === undefined ? found : found.slice(0, Math.max(0, r.limit));
@@ -46,4 +49,5 @@ export function auditFilterSql(f: AuditFilter, add: (clause: string, value: unkn
 export function checkpointRangeSql(r: CheckpointRange, add: (clause: string, value: unknown) => void): void {
   if (r.fromSeq !== undefined) add('seq >= ?', r.fromSeq);
   if (r.toSeq !== undefined) add('seq <= ?', r.toSeq);
+  if (r.keyId !== undefined) add('key_id = ?', r.keyId);
 }

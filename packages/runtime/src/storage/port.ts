@@ -312,11 +312,13 @@ export interface AuditFilter {
 
 /**
  * Which signed checkpoints `listCheckpoints` returns: those whose seq is within the bounds
- * (inclusive), in the order they were written (`desc`: newest first), at most `limit`.
+ * (inclusive) and, when given, signed with `keyId`, in the order they were written (`desc`: newest first), at most `limit`.
  */
 export interface CheckpointRange {
   fromSeq?: number;
   toSeq?: number;
+  /** Only those signed with this key (a node's own, ADR 0035). */
+  keyId?: string;
   order?: 'asc' | 'desc';
   limit?: number;
 }

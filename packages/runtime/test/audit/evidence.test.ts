@@ -7,19 +7,18 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditCheckpoint, AuditVerifyResult } from '@mandate/protocol';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { AuditVerifyResult } from '@mandate/protocol';
+import { afterAll, describe, expect, it } from 'vitest';
 import { exportBundle, readBundle, verifyBundle } from '../../src/audit/bundle.js';
 import { createEphemeralKeys } from '../../src/audit/keys.js';
 import { createAuditLog } from '../../src/audit/log.js';
 import { createFileMirror, readCheckpointFile } from '../../src/audit/mirror.js';
-import { createTailVerifier } from '../../src/audit/tail-verifier.js';
 import { checkpointMirrors } from '../../src/app/evidence.js';
 import { loadConfig } from '../../src/config/index.js';
 import { verifyAudit, type AuditSource } from '../../src/audit/verify.js';
 import { createManualClock, isMandateError, silentLogger } from '../../src/kernel/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
-import { at, decisionEvent, quietTailVerifier, rechain, seedLog, tampered } from './helpers.js';
+import { at, decisionEvent, rechain, seedLog, tampered } from './helpers.js';
 
 const dirs: string[] = [];
 function temp(): string {
@@ -354,161 +353,3 @@ describe('evidence bundle', () => {
   });
 });
 
-describe('the node verifies its own chain tail', () => {
-  /** A source whose view can be swapped for a tampered one between checks. */
-  function switchable(initial: AuditSource) {
-    let view = initial;
-    const source: AuditSource = {
-      readAudit: (a, l) => view.readAudit(a, l),
-      listCheckpoints: () => view.listCheckpoints(),
-    };
-    return { source, set: (v: AuditSource) => (view = v) };
-  }
-
-  it('advances over a clean chain, incrementally', async () => {
-    const { store, publicKeys } = await seedLog(20);
-    const failures: unknown[] = [];
-    const tv = createTailVerifier({
-      source: store,
-      publicKeys,
-      logger: silentLogger,
-      nodeId: 'n',
-      intervalMs: 0,
-      maxPerTick: 8,
-      onFailure: async (f) => failures.push(f),
-    });
-    expect(await tv.check()).toEqual({ ok: true, verifiedSeq: 8, failure: null, unverified: null });
-    expect((await tv.check()).verifiedSeq).toBe(16);
-    expect((await tv.check()).verifiedSeq).toBe(20);
-    expect(failures).toEqual([]);
-    await tv.close();
-  });
-
-  it('says how far behind the head each check ended (mandate_audit_chain_unverified_records)', async () => {
-    const { store, publicKeys } = await seedLog(20);
-    const tv = quietTailVerifier({ source: store, publicKeys, maxPerTick: 8, head: () => store.auditHead() });
-    expect(tv.status().unverified).toBeNull();
-    expect((await tv.check()).unverified).toBe(12);
-    expect((await tv.check()).unverified).toBe(4);
-    expect(await tv.check()).toEqual({ ok: true, verifiedSeq: 20, failure: null, unverified: 0 });
-    await tv.close();
-  });
-
-  it('reads only the checkpoints of the records each check covers, not the whole table', async () => {
-    const { store, publicKeys } = await seedLog(20);
-    const ranges: unknown[] = [];
-    const source: AuditSource = {
-      readAudit: (a, l) => store.readAudit(a, l),
-      listCheckpoints: (range) => {
-        ranges.push(range);
-        return store.listCheckpoints(range);
-      },
-    };
-    const tv = createTailVerifier({
-      source,
-      publicKeys,
-      logger: silentLogger,
-      nodeId: 'n',
-      intervalMs: 0,
-      maxPerTick: 8,
-      onFailure: async () => undefined,
-    });
-    expect((await tv.check()).verifiedSeq).toBe(8);
-    expect((await tv.check()).verifiedSeq).toBe(16);
-    expect(ranges).toEqual([
-      { fromSeq: 0, toSeq: 8 },
-      { fromSeq: 8, toSeq: 16 },
-    ]);
-    await tv.close();
-  });
-
-  it('runs on its timer', async () => {
-    const { store, publicKeys } = await seedLog(20);
-    const tv = createTailVerifier({
-      source: store,
-      publicKeys,
-      logger: silentLogger,
-      nodeId: 'n',
-      intervalMs: 10,
-      onFailure: async () => undefined,
-    });
-    await vi.waitFor(() => expect(tv.status().verifiedSeq).toBe(20));
-    await tv.close();
-  });
-
-  it('flags a record edited in the new tail once, and stays failed', async () => {
-    const { store, publicKeys } = await seedLog(20);
-    const failures: unknown[] = [];
-    const bad = await tampered(store, (rs) => {
-      const r = rs[at(rs, 7)]!;
-      r.eventText = r.eventText.replace('"allow"', '"deny"');
-    });
-    const tv = createTailVerifier({
-      source: bad,
-      publicKeys,
-      logger: silentLogger,
-      nodeId: 'n',
-      intervalMs: 0,
-      onFailure: async (f) => failures.push(f),
-    });
-    expect(await tv.check()).toMatchObject({
-      ok: false,
-      verifiedSeq: 0,
-      failure: { seq: 7, problem: 'hash_mismatch' },
-    });
-    await tv.check();
-    expect(failures).toHaveLength(1);
-    await tv.close();
-  });
-
-  it('flags the last verified record rewritten or cut away afterwards', async () => {
-    for (const [how, problem] of [
-      ['rewrite', 'hash_mismatch'],
-      ['cut', 'truncated'],
-    ] as const) {
-      const { store, publicKeys } = await seedLog(20);
-      const s = switchable(store);
-      const tv = createTailVerifier({
-        source: s.source,
-        publicKeys,
-        logger: silentLogger,
-        nodeId: 'n',
-        intervalMs: 0,
-        onFailure: async () => undefined,
-      });
-      expect((await tv.check()).ok).toBe(true);
-      s.set(
-        await tampered(store, (rs) => {
-          if (how === 'cut') rs.splice(at(rs, 18));
-          else {
-            rs[at(rs, 20)]!.eventText = rs[at(rs, 20)]!.eventText.replace('"node-1"', '"node-9"');
-            rechain(rs, 0);
-          }
-        }),
-      );
-      expect(await tv.check(), how).toMatchObject({ ok: false, failure: { seq: 20, problem } });
-      await tv.close();
-    }
-  });
-
-  it('flags a forged checkpoint of its own key', async () => {
-    const { store, publicKeys } = await seedLog(20);
-    const bad = await tampered(store, (_rs, cps: AuditCheckpoint[]) => {
-      const body = { seq: 12, hash: 'f'.repeat(64), time: '2026-01-05T10:01:00.000Z', keyId: cps[0]!.keyId };
-      cps.push({ ...body, signature: cps[0]!.signature });
-    });
-    const tv = createTailVerifier({
-      source: bad,
-      publicKeys,
-      logger: silentLogger,
-      nodeId: 'n',
-      intervalMs: 0,
-      onFailure: async () => undefined,
-    });
-    expect(await tv.check()).toMatchObject({
-      ok: false,
-      failure: { seq: 12, problem: 'checkpoint_signature' },
-    });
-    await tv.close();
-  });
-});

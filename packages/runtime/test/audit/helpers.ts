@@ -1,5 +1,5 @@
 import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
-import { createAuditLog } from '../../src/audit/log.js';
+import { createAuditLog, type AuditLog } from '../../src/audit/log.js';
 import {
   createTailVerifier,
   type TailVerifier,
@@ -11,6 +11,8 @@ import { recordHash } from '../../src/audit/chain.js';
 import { createManualClock, silentLogger } from '../../src/kernel/index.js';
 import { GENESIS_HASH, type Store, type StoredAuditRecord } from '../../src/storage/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
+
+type ManualClock = ReturnType<typeof createManualClock>;
 
 const T0 = Date.parse('2026-01-05T10:00:00Z');
 
@@ -51,17 +53,15 @@ export interface SeededLog {
 }
 
 /**
- * A store (a memory store unless given) holding `n` decision records appended one by one through
- * the audit log, with a checkpoint every `checkpointEvery` records and a final one at `n` (written
- * by close).
+ * An audit log on `store` signing with `keys` ('node-1'), a checkpoint every `checkpointEvery`
+ * records (close writes a final one), on a manual clock the caller advances.
  */
-export async function seedLog(
-  n: number,
-  checkpointEvery = 5,
+export function ownLog(
+  store: Store,
+  keys: AuditKeys,
+  checkpointEvery: number,
   mirrors: readonly CheckpointMirror[] = [],
-  store: Store = createMemoryStore(),
-): Promise<SeededLog> {
-  const keys = createEphemeralKeys();
+): { log: AuditLog; clock: ManualClock } {
   const clock = createManualClock();
   const log = createAuditLog({
     store,
@@ -73,6 +73,22 @@ export async function seedLog(
     checkpointIntervalMs: 3_600_000,
     mirrors,
   });
+  return { log, clock };
+}
+
+/**
+ * A store (a memory store unless given) holding `n` decision records appended one by one through
+ * the audit log, with a checkpoint every `checkpointEvery` records and a final one at `n` (written
+ * by close).
+ */
+export async function seedLog(
+  n: number,
+  checkpointEvery = 5,
+  mirrors: readonly CheckpointMirror[] = [],
+  store: Store = createMemoryStore(),
+): Promise<SeededLog> {
+  const keys = createEphemeralKeys();
+  const { log, clock } = ownLog(store, keys, checkpointEvery, mirrors);
   for (let i = 1; i <= n; i++) {
     clock.advance(1000);
     await log.append(decisionEvent(i));

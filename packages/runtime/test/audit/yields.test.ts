@@ -52,7 +52,14 @@ describe('verifying the chain lets the event loop run', () => {
     try {
       const tv = quietTailVerifier({ source: store, publicKeys, pageSize: 20 });
       const { result, turns } = await turnsDuring(() => tv.check());
-      expect(result).toEqual({ ok: true, verifiedSeq: 60, failure: null, unverified: null });
+      expect(result).toEqual({
+        ok: true,
+        verifiedSeq: 60,
+        failure: null,
+        unverified: null,
+        anchorSeq: 60,
+        historySeq: 60,
+      });
       expect(turns).toBeGreaterThanOrEqual(3);
       await tv.close();
     } finally {

@@ -91,6 +91,10 @@ export function registerHealthRoutes(route: RouteAdder, deps: HttpDeps): void {
                     value: integrity.unverified,
                   },
                 }),
+            mandate_audit_chain_history_unverified_records: {
+              help: 'Records before the checkpoint the continuous check started from (ADR 0035) that it has not verified yet; 0 once it has.',
+              value: integrity.anchorSeq - integrity.historySeq,
+            },
           }
         : {}),
       ...(cache

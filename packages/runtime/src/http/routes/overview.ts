@@ -35,7 +35,12 @@ export function registerOverviewRoutes(route: RouteAdder, deps: HttpDeps): void 
         headSeq: head.seq,
         lastCheckpoint: last ? { seq: last.seq, time: last.time } : null,
         lastVerified: integrity
-          ? { seq: integrity.verifiedSeq, status: integrity.ok ? 'ok' : 'tampered' }
+          ? {
+              seq: integrity.verifiedSeq,
+              status: integrity.ok ? 'ok' : 'tampered',
+              // Records before the checkpoint the check started from, not verified yet (ADR 0035).
+              historyUnverified: integrity.anchorSeq - integrity.historySeq,
+            }
           : null,
       },
     };
