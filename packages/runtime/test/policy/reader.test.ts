@@ -11,7 +11,13 @@ import {
   type Divergence,
   type PolicySetSource,
 } from '../../src/policy/index.js';
-import { readInChild, readInChildAsync, validationId } from '../../src/policy/cedar/reader.js';
+import { serialize } from 'node:v8';
+import {
+  createFrameReader,
+  readInChild,
+  readInChildAsync,
+  validationId,
+} from '../../src/policy/cedar/reader.js';
 import { comparable, generateCase } from '../../src/bench/differential.js';
 import { compiledEngine, request, source } from './fixtures.js';
 import { turnsDuring } from '../fixtures/loop.js';
@@ -286,5 +292,69 @@ describe('compileAsync: the child read off the event loop', () => {
     await expect(readInChildAsync(src, files, { timeoutMs: 1 })).rejects.toThrow(
       /policy reader process failed/,
     );
+  });
+});
+
+// The child writes its answers in frames as it makes them (a 4-byte length, then v8.serialize of
+// a part), and the parent decodes each as it arrives: decoding them all at the child's exit was one
+// block of ~0.5 s for 10,000 policies, after the child's seconds of work.
+describe('the child’s answers, frame by frame', () => {
+  const frame = (o: unknown): Buffer => {
+    const body = serialize(o);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(body.length);
+    return Buffer.concat([head, body]);
+  };
+  const frames = Buffer.concat([
+    frame({
+      parts: [['a', { type: 'success', policies: [], policy_templates: [] }]],
+      json: [['p1', { type: 'success' }]],
+    }),
+    frame({ parts: [], json: [['p2', { type: 'failure' }]] }),
+    frame({ parts: [], json: [], checkParseSchema: { type: 'success' }, thrown: 'boom' }),
+  ]);
+
+  it('merges the frames whatever the chunks they arrive in, down to one byte', () => {
+    for (const size of [1, 3, 7, frames.length]) {
+      const reader = createFrameReader();
+      for (let i = 0; i < frames.length; i += size) reader.push(frames.subarray(i, i + size));
+      expect(reader.end(), `chunks of ${size}`).toEqual({
+        parts: [['a', { type: 'success', policies: [], policy_templates: [] }]],
+        json: [
+          ['p1', { type: 'success' }],
+          ['p2', { type: 'failure' }],
+        ],
+        checkParseSchema: { type: 'success' },
+        thrown: 'boom',
+      });
+    }
+  });
+
+  it('output cut inside a frame (header or body) is a failure, not fewer answers', () => {
+    for (const cut of [2, 10, frames.length - 1]) {
+      const reader = createFrameReader();
+      reader.push(frames.subarray(0, cut));
+      expect(() => reader.end(), `cut at ${cut}`).toThrow(/cut short/);
+    }
+  });
+
+  it('a set of many frames reads as in the live instance', async () => {
+    const rules = Array.from(
+      { length: 600 },
+      (_, i) =>
+        `@id("r${i}") permit (principal, action == Action::"payments.refund", resource) when { context.args has amount && context.args.amount < ${i} };`,
+    ).join('\n');
+    const big = source({
+      'big.cedar': rules,
+      'f.cedar': `@id("f") forbid (principal, action == Action::"payments.refund", resource) when { context.args has amount && context.args.amount == 7 };`,
+    });
+    const a = keep(await inChild.compileAsync(big));
+    const b = keep(inLive.compile(big));
+    expect(a.policies).toHaveLength(601);
+    expect(a.policies).toEqual(b.policies);
+    for (const amount of [7, 150, 599, 600]) {
+      const req = request({ action: 'payments.refund', args: { amount } });
+      expect(a.evaluate(req), String(amount)).toEqual(b.evaluate(req));
+    }
   });
 });

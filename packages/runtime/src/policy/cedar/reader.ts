@@ -21,11 +21,28 @@ import { CEDAR_WASM_PATH, type CedarReader } from './wasm.js';
  * policy's id in the validation call is `p<file>_<part>` (its position in the file's
  * `policySetTextToParts` answer), which the analysis uses as well.
  */
+/** Policies' answers per frame: a few ms of decoding each, so no frame holds the parent's loop long. */
+const FRAME_POLICIES = 250;
+
 const CHILD_SOURCE = `
 const v8 = require('node:v8');
 const job = v8.deserialize(require('node:fs').readFileSync(0));
 const cedar = require(job.wasmPath);
-const out = { parts: [], json: [] };
+let out = { parts: [], json: [] };
+// Answers go out in frames (a 4-byte length, then v8.serialize of part of the answers) as they are
+// made, so the parent decodes them piece by piece while this child works (writes to a pipe are
+// synchronous here).
+const frame = (o) => {
+  const body = v8.serialize(o);
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(body.length);
+  process.stdout.write(head);
+  process.stdout.write(body);
+};
+const flush = () => {
+  frame(out);
+  out = { parts: [], json: [] };
+};
 try {
   out.checkParseSchema = cedar.checkParseSchema(job.schema);
   let complete = out.checkParseSchema.type === 'success';
@@ -43,6 +60,7 @@ try {
       out.json.push([policy, json]);
       if (json.type !== 'success') complete = false;
       staticPolicies['p' + f + '_' + k] = policy;
+      if (out.json.length >= ${FRAME_POLICIES}) flush();
     });
   });
   if (complete) {
@@ -52,9 +70,10 @@ try {
 } catch (err) {
   out.thrown = String((err && err.message) || err);
 }
-process.stdout.write(v8.serialize(out));
+flush();
 `;
 
+/** The child's answers; a frame holds part of them (arrays to append, the rest once). */
 interface ChildAnswers {
   checkParseSchema?: ReturnType<CedarReader['checkParseSchema']>;
   schemaToJson?: ReturnType<CedarReader['schemaToJson']>;
@@ -93,7 +112,9 @@ export function readInChild(
     windowsHide: true,
   });
   if (r.error !== undefined) throw new Error(`the policy reader process failed: ${r.error.message}`);
-  return answersOf(source, r.status, r.signal, r.stdout, r.stderr);
+  const out = createFrameReader();
+  if (r.status === 0) out.push(r.stdout);
+  return answersOf(source, r.status, r.signal, out, r.stderr);
 }
 
 /**
@@ -108,14 +129,22 @@ export function readInChildAsync(
 ): Promise<CedarReader> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, CHILD_ARGS, { windowsHide: true });
-    const out: Buffer[] = [];
+    const out = createFrameReader();
     const err: Buffer[] = [];
     let failed: Error | null = null;
     const timer = setTimeout(() => {
       failed = new Error('the policy reader process failed: it timed out');
       child.kill('SIGKILL');
     }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
+    // PERF: frames are decoded as they arrive, while the child works, not in one block at its end.
+    child.stdout.on('data', (b: Buffer) => {
+      try {
+        out.push(b);
+      } catch (e) {
+        failed ??= new Error(`the policy reader process failed: ${(e as Error).message}`);
+        child.kill('SIGKILL');
+      }
+    });
     child.stderr.on('data', (b: Buffer) => err.push(b));
     // A child that exits before reading all of its input closes the pipe: its exit says why.
     child.stdin.on('error', () => undefined);
@@ -129,7 +158,7 @@ export function readInChildAsync(
       clearTimeout(timer);
       if (failed) return reject(failed);
       try {
-        resolve(answersOf(source, status, signal, Buffer.concat(out), Buffer.concat(err)));
+        resolve(answersOf(source, status, signal, out, Buffer.concat(err)));
       } catch (e) {
         reject(e as Error);
       }
@@ -150,7 +179,7 @@ function answersOf(
   source: PolicySetSource,
   status: number | null,
   signal: NodeJS.Signals | null,
-  stdout: Buffer,
+  stdout: FrameReader,
   stderr: Buffer,
 ): CedarReader {
   if (status !== 0) {
@@ -158,7 +187,59 @@ function answersOf(
     const last = stderr.toString('utf8').trim().split('\n').pop() ?? '';
     throw new Error(`the policy reader process failed (${why})${last ? `: ${last}` : ''}`);
   }
-  return replay(source.schema, deserialize(stdout) as ChildAnswers);
+  return replay(source.schema, stdout.end());
+}
+
+export interface FrameReader {
+  /** Decodes the frames `chunk` completes; throws on a frame that is not the child's. */
+  push(chunk: Buffer): void;
+  /** The answers of every frame; throws when the output ended inside a frame (fail closed). */
+  end(): ChildAnswers;
+}
+
+/** Reads the child's frames (a 4-byte big-endian length, then `v8.serialize` of part of its answers). */
+export function createFrameReader(): FrameReader {
+  const answers: ChildAnswers = { parts: [], json: [] };
+  let chunks: Buffer[] = [];
+  let held = 0;
+  /** The body length of the frame being read, once its header is in; -1 before. */
+  let size = -1;
+  return {
+    push(chunk) {
+      if (chunk.length > 0) {
+        chunks.push(chunk);
+        held += chunk.length;
+      }
+      for (;;) {
+        const need = size < 0 ? 4 : size;
+        if (held < need) return;
+        // Joined only once a whole header or body is in: each byte is copied a bounded number of times.
+        const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, held);
+        const bytes = all.subarray(0, need);
+        const rest = all.subarray(need);
+        chunks = rest.length > 0 ? [rest] : [];
+        held = rest.length;
+        if (size < 0) size = bytes.readUInt32BE(0);
+        else {
+          merge(answers, deserialize(bytes) as Partial<ChildAnswers>);
+          size = -1;
+        }
+      }
+    },
+    end() {
+      if (held > 0 || size >= 0) throw new Error('the policy reader process failed: its answers were cut short');
+      return answers;
+    },
+  };
+}
+
+function merge(answers: ChildAnswers, frame: Partial<ChildAnswers>): void {
+  if (Array.isArray(frame.parts)) answers.parts.push(...frame.parts);
+  if (Array.isArray(frame.json)) answers.json.push(...frame.json);
+  if (frame.checkParseSchema !== undefined) answers.checkParseSchema = frame.checkParseSchema;
+  if (frame.schemaToJson !== undefined) answers.schemaToJson = frame.schemaToJson;
+  if (frame.validate !== undefined) answers.validate = frame.validate;
+  if (frame.thrown !== undefined) answers.thrown = frame.thrown;
 }
 
 /** A reader that answers from `answers` for exactly the inputs they were computed for. */
