@@ -62,13 +62,31 @@ export function registerServe(program: Command): void {
           `  docs:    README.md (5-minute tour), docs/api.md, docs/cli.md`,
         ].join('\n'),
       );
+      // A second signal while closing used to end the process silently (Node's default); it is
+      // watched for from the moment the first one arrives.
+      const now = (signal: NodeJS.Signals) => {
+        m.logger.warn('stopping now, without waiting for the shutdown', {
+          signal,
+          // Every answered decision is already recorded (audit before answer); not the final checkpoint.
+          note: 'requests in flight get no answer; the closing checkpoint is not written',
+        });
+        process.exit(130);
+      };
       await new Promise<void>((resolveStop) => {
-        const stop = () => resolveStop();
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          process.once('SIGINT', now);
+          process.once('SIGTERM', now);
+          resolveStop();
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
-      m.logger.info('shutting down');
+      m.logger.info('shutting down (a second Ctrl-C stops at once)');
       await m.close();
+      process.off('SIGINT', now);
+      process.off('SIGTERM', now);
     });
 
   common(
