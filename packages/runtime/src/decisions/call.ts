@@ -105,8 +105,8 @@ export async function prepareCall(
   // Validation errors are the caller's bug: a 400 naming the path, not a decision.
   if (tool) tools.validateArgs(req.action, args);
   const resourceRef = tool ? tools.resourceOf(req.action, args) : null;
-  // What the engine reads: args typed by the schema (decimal where declared; 400 for a number the
-  // declared type cannot hold exactly).
+  // What the engine reads: args typed by the schema (decimal where declared; 400 for a value the
+  // declared type cannot hold). An action without a tool is denied before any policy is read.
   const policyArgs = policy && tool ? argsForPolicy(args, policy.argsType(req.action)) : args;
 
   // Personal data kept beside the chain for this call's user stays out of every hashed record of

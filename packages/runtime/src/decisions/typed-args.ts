@@ -15,8 +15,15 @@ function refuse(arg: string, why: string): never {
  * `decimal("37.0")`, which Cedar would otherwise hold as a Long and fail every decimal comparison
  * on); a number `decimal` cannot hold exactly (more than 4 fractional digits, out of range) and a
  * fraction where `Long` is declared are refused with 400 `invalid_args` naming the arg, instead of
- * a `policy_error` deny naming no policy. Everything else is left as it is. The input is never
- * changed; the same object comes back when nothing needed converting.
+ * a `policy_error` deny naming no policy. The input is never changed; the same object comes back
+ * when nothing needed converting.
+ *
+ * SECURITY: a value of another type than the one declared is refused too (400 `invalid_args`), as
+ * Cedar's own request validation refuses it: Cedar compares values of different types as unequal
+ * without an error, so `context.args.to != "ceo@acme.example"` held for `["ceo@acme.example"]`
+ * and allowed what the policy meant to forbid — the tool's JSON schema, often loose for MCP tools,
+ * was the only check. An attribute the schema does not declare is left alone (a strictly validated
+ * policy cannot read it), and one that is absent is the policy's to test with `has`.
  *
  * Only the policy engine sees the converted copy: the args that are audited, bound to approvals and
  * forwarded stay the JSON the caller sent (37 and decimal 37.0 are one value).
@@ -25,20 +32,48 @@ export function argsForPolicy(
   args: Record<string, unknown>,
   type: ArgType | undefined,
 ): Record<string, unknown> {
-  if (type === undefined || type.kind !== 'record') return args;
+  if (type === undefined) return args;
   return convert(args, type, 'args') as Record<string, unknown>;
+}
+
+/** What a JSON value is, in words, for a refusal. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'a whole number' : 'a number';
+  return `a ${typeof value}`;
+}
+
+function mismatch(arg: string, value: unknown, declared: string): never {
+  return refuse(arg, `the policy schema declares ${declared}; got ${kindOf(value)}`);
 }
 
 function convert(value: unknown, type: ArgType, arg: string): unknown {
   switch (type.kind) {
     case 'decimal':
-      return typeof value === 'number' ? toDecimal(value, arg) : value;
+      return typeof value === 'number' ? toDecimal(value, arg) : mismatch(arg, value, 'decimal');
     case 'long':
-      if (typeof value === 'number' && !Number.isInteger(value))
+      if (typeof value !== 'number') return mismatch(arg, value, 'Long');
+      if (!Number.isInteger(value))
         refuse(arg, `${String(value)} is not an integer; the policy schema declares Long`);
       return value;
+    case 'string':
+      return typeof value === 'string' ? value : mismatch(arg, value, 'String');
+    case 'bool':
+      return typeof value === 'boolean' ? value : mismatch(arg, value, 'Bool');
+    // Args cannot carry Cedar's escapes (the registry refuses `__entity` and `__extn` keys): an id
+    // where an entity is declared names an entity of that very type, and a string where `ipaddr`,
+    // `datetime` or `duration` is declared is that value's text (Cedar's schema-based reading of
+    // JSON does the same; text it cannot read is an evaluation error, so a deny).
+    case 'entity':
+      if (typeof value !== 'string') return mismatch(arg, value, `an entity of type ${type.type} (its id)`);
+      return { __entity: { type: type.type, id: value } };
+    case 'extension':
+      if (typeof value !== 'string') return mismatch(arg, value, `${type.fn} (its text)`);
+      return { __extn: { fn: type.fn, arg: value } };
     case 'set': {
-      if (!Array.isArray(value)) return value;
+      if (!Array.isArray(value)) return mismatch(arg, value, 'a Set');
       let out: unknown[] | undefined;
       value.forEach((el, i) => {
         const next = convert(el, type.element, `${arg}[${i}]`);
@@ -47,7 +82,8 @@ function convert(value: unknown, type: ArgType, arg: string): unknown {
       return out ?? value;
     }
     case 'record': {
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+      if (value === null || typeof value !== 'object' || Array.isArray(value))
+        return mismatch(arg, value, 'a record');
       const record = value as Record<string, unknown>;
       let out: Record<string, unknown> | undefined;
       for (const [key, attrType] of Object.entries(type.attributes)) {

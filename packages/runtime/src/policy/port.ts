@@ -88,6 +88,10 @@ export type ArgType =
   | { kind: 'bool' }
   | { kind: 'set'; element: ArgType }
   | { kind: 'record'; attributes: Readonly<Record<string, ArgType>> }
+  /** An entity of this type (its name qualified by its namespace). */
+  | { kind: 'entity'; type: string }
+  /** `ipaddr`, `datetime` or `duration`: `fn` is the constructor Cedar's JSON form names (`ip` …). */
+  | { kind: 'extension'; fn: string }
   | { kind: 'other' };
 
 /** A validated, compiled, immutable policy set. Swapping the active set is one reference assignment. */

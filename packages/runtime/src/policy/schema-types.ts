@@ -24,7 +24,16 @@ const BUILTIN: Record<string, ArgType> = {
   Bool: { kind: 'bool' },
   Boolean: { kind: 'bool' },
   decimal: { kind: 'decimal' },
+  ipaddr: { kind: 'extension', fn: 'ip' },
+  datetime: { kind: 'extension', fn: 'datetime' },
+  duration: { kind: 'extension', fn: 'duration' },
 };
+
+const qualify = (ns: string, name: string): string => (ns === '' ? name : `${ns}::${name}`);
+
+/** A built-in or extension type by name; `other` for any other name (an own key only). */
+const builtin = (name: string): ArgType =>
+  Object.hasOwn(BUILTIN, name) ? BUILTIN[name]! : { kind: 'other' };
 
 /**
  * For each action declared outside any namespace (Mandate's convention), the type of
@@ -42,17 +51,19 @@ export function argsTypesFromSchemaJson(schema: Record<string, unknown>): Map<st
     if (cut >= 0) {
       const space = name.slice(0, cut);
       const base = name.slice(cut + 2);
-      if (space === '__cedar') return BUILTIN[base] ?? { kind: 'other' };
+      if (space === '__cedar') return builtin(base);
       const common = namespaces[space]?.commonTypes?.[base];
       if (common !== undefined) return resolve(common, space, depth + 1);
+      if (namespaces[space]?.entityTypes?.[base] !== undefined) return { kind: 'entity', type: name };
       return { kind: 'other' };
     }
     for (const space of ns === '' ? [''] : [ns, '']) {
       const common = namespaces[space]?.commonTypes?.[name];
       if (common !== undefined) return resolve(common, space, depth + 1);
-      if (namespaces[space]?.entityTypes?.[name] !== undefined) return { kind: 'other' };
+      if (namespaces[space]?.entityTypes?.[name] !== undefined)
+        return { kind: 'entity', type: qualify(space, name) };
     }
-    return BUILTIN[name] ?? { kind: 'other' };
+    return builtin(name);
   };
 
   const resolve = (raw: unknown, ns: string, depth: number): ArgType => {
@@ -77,9 +88,13 @@ export function argsTypesFromSchemaJson(schema: Record<string, unknown>): Map<st
         return { kind: 'record', attributes };
       }
       case 'Extension':
-        return t.name === 'decimal' ? { kind: 'decimal' } : { kind: 'other' };
-      case 'Entity':
-        return { kind: 'other' };
+        return typeof t.name === 'string' ? builtin(t.name) : { kind: 'other' };
+      case 'Entity': {
+        if (typeof t.name !== 'string') return { kind: 'other' };
+        // A name without a namespace is the current namespace's entity type if it has one.
+        const inNs = !t.name.includes('::') && namespaces[ns]?.entityTypes?.[t.name] !== undefined;
+        return { kind: 'entity', type: inNs ? qualify(ns, t.name) : t.name };
+      }
       case 'EntityOrCommon':
         return typeof t.name === 'string' ? resolveName(t.name, ns, depth) : { kind: 'other' };
       default:

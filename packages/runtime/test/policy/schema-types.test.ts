@@ -5,7 +5,8 @@ const SCHEMA = `
 namespace Acme { type Money = decimal; type Pair = { a: Money, b: Long }; entity Thing; }
 type Args = {
   amount?: Long, ratio?: decimal, price: Acme::Money, pair: Acme::Pair, list: Set<decimal>,
-  nested: { x: decimal, y: __cedar::decimal, z: Bool }, path: String, who: Agent, ip: ipaddr
+  nested: { x: decimal, y: __cedar::decimal, z: Bool }, path: String, who: Agent, ip: ipaddr,
+  thing: Acme::Thing, at: datetime, wait: duration
 };
 type Ctx = { args: Args, time: Long };
 entity Agent; entity Customer;
@@ -32,8 +33,11 @@ describe('CompiledPolicySet.argsType: what the schema says of context.args', () 
           attributes: { x: { kind: 'decimal' }, y: { kind: 'decimal' }, z: { kind: 'bool' } },
         },
         path: { kind: 'string' },
-        who: { kind: 'other' },
-        ip: { kind: 'other' },
+        who: { kind: 'entity', type: 'Agent' },
+        ip: { kind: 'extension', fn: 'ip' },
+        thing: { kind: 'entity', type: 'Acme::Thing' },
+        at: { kind: 'extension', fn: 'datetime' },
+        wait: { kind: 'extension', fn: 'duration' },
       },
     });
   });
