@@ -111,7 +111,9 @@ export class NodeStreamableHttpServerTransport implements Transport {
     };
     for (const r of requests) {
       const key = idKey(r.id);
-      if (this.streams.has(key))
+      // SECURITY: an id twice in one batch was one pending answer for two calls: both were decided
+      // and forwarded, and the client got one answer (the deny) for an action that ran (the allow).
+      if (this.streams.has(key) || stream.pending.has(key))
         return reply(res, 400, -32600, `Invalid Request: request id ${String(r.id)} is already in use`);
       stream.pending.add(key);
     }
@@ -204,7 +206,8 @@ export class NodeStreamableHttpServerTransport implements Transport {
   }
 }
 
-function idKey(id: RequestId): string {
+/** A request id as a map key: the number 1 and the string "1" are different ids. */
+export function idKey(id: RequestId): string {
   return typeof id === 'number' ? `n${id}` : `s${id}`;
 }
 

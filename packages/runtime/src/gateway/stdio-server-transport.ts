@@ -1,8 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { decodeUtf8Strict, isMandateError, parseJsonStrict } from '../kernel/index.js';
-import { isJsonRpcMessage } from './http-server-transport.js';
+import { idKey, isJsonRpcMessage } from './http-server-transport.js';
 
 /** The largest stdio message accepted (one line), like the `/mcp` body limit. */
 const MAX_LINE_BYTES = 4 * 1024 * 1024;
@@ -31,6 +31,8 @@ export class StrictStdioServerTransport implements Transport {
   private closed = false;
   private reading = false;
   private readonly held: JSONRPCMessage[] = [];
+  /** Ids of the requests not answered yet: a second request with one of them is refused. */
+  private readonly inFlight = new Set<string>();
   private firstWaiter: ((m: JSONRPCMessage | null) => void) | null = null;
 
   constructor(
@@ -54,6 +56,9 @@ export class StrictStdioServerTransport implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
+    if (!('method' in message) && 'id' in message && message.id !== null && message.id !== undefined) {
+      this.inFlight.delete(idKey(message.id));
+    }
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       if (this.output.write(JSON.stringify(message) + '\n')) resolve();
@@ -137,6 +142,27 @@ export class StrictStdioServerTransport implements Transport {
         error: { code: -32600, message: 'Invalid Request: not a JSON-RPC 2.0 message' },
       } as unknown as JSONRPCMessage);
       return;
+    }
+    if ('method' in message && message.method === 'notifications/cancelled' && !('id' in message)) {
+      // A cancelled request gets no answer: its id is free again.
+      const id = (message.params as { requestId?: unknown } | undefined)?.requestId;
+      if (typeof id === 'string' || typeof id === 'number') this.inFlight.delete(idKey(id));
+    }
+    if ('method' in message && 'id' in message) {
+      const key = idKey(message.id as RequestId);
+      // Like /mcp: two requests in flight with one id would get answers the client cannot tell apart.
+      if (this.inFlight.has(key)) {
+        void this.send({
+          jsonrpc: '2.0',
+          id: null,
+          error: {
+            code: -32600,
+            message: `Invalid Request: request id ${String(message.id)} is already in use`,
+          },
+        } as unknown as JSONRPCMessage);
+        return;
+      }
+      this.inFlight.add(key);
     }
     if (!this.started) {
       this.held.push(message);

@@ -219,4 +219,30 @@ describe('mandate gateway --stdio (the real CLI)', () => {
     const calls = readLog(gw.callLog);
     expect(calls.map((c) => c.args)).toEqual([{ customerId: 'c-1', amount: 500 }]);
   }, 60_000);
+
+  it('refuses a request whose id is already in flight; the first is answered, the second never runs', async () => {
+    const gw = startGateway();
+    await initialize(gw, {});
+    const refund = (amount: number) => ({
+      jsonrpc: '2.0',
+      id: 6,
+      method: 'tools/call',
+      params: { name: 'tools.refund', arguments: { customerId: 'c-1', amount } },
+    });
+    // One write: the second line is read while the first is still being decided.
+    gw.sendRaw(`${JSON.stringify(refund(100))}\n${JSON.stringify(refund(200))}`);
+    const dup = await gw.answer(null);
+    expect(dup.error).toMatchObject({
+      code: -32600,
+      message: expect.stringMatching(/request id 6 is already in use/),
+    });
+    expect(((await gw.answer(6)).result as { isError?: boolean }).isError).toBeFalsy();
+    // Answered, the id is free again.
+    gw.send(refund(300));
+    expect(((await gw.answer(6)).result as { isError?: boolean }).isError).toBeFalsy();
+    expect(readLog(gw.callLog).map((c) => c.args)).toEqual([
+      { customerId: 'c-1', amount: 100 },
+      { customerId: 'c-1', amount: 300 },
+    ]);
+  }, 60_000);
 });

@@ -224,6 +224,7 @@ async function startHost() {
   const sessions = new Map<string, Session>();
   let gate = new Gate();
   let gets = 0;
+  let calls = 0;
 
   function makeServer(): Server {
     const server = new Server(
@@ -234,6 +235,7 @@ async function startHost() {
       tools: [{ name: 'echo', inputSchema: { type: 'object' as const } }],
     }));
     server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+      calls++;
       if (req.params.name === 'progress') {
         await extra.sendNotification({
           method: 'notifications/progress',
@@ -286,6 +288,10 @@ async function startHost() {
     newGate: () => (gate = new Gate()),
     get gets() {
       return gets;
+    },
+    /** tools/call requests that reached the server. */
+    get calls() {
+      return calls;
     },
     async close() {
       gate.release();
@@ -518,6 +524,27 @@ describe('NodeStreamableHttpServerTransport', () => {
       const a = await first;
       expect(a.status).toBe(200);
       expect(json(a)).toMatchObject({ id: 10, result: { content: [{ type: 'text', text: '{}' }] } });
+    });
+
+    it('a batch naming one request id twice with 400 -32600, before anything is delivered', async () => {
+      // Two calls under one id were both run, and only the first answer reached the client: the
+      // other went to a stream that had ended (an action ran while the client was told another).
+      const before = host.calls;
+      const dup = await post(host.url, [call(11, 'echo', { a: 1 }), call(11, 'echo', { a: 2 })], h);
+      expect(dup.status).toBe(400);
+      expect(json(dup).error).toMatchObject({
+        code: -32600,
+        message: expect.stringMatching(/request id 11 is already in use/),
+      });
+      expect(host.calls).toBe(before);
+      // The same ids as a number and a string are two ids; each call runs and is answered.
+      const two = await post(
+        host.url,
+        [call(12, 'echo', { a: 1 }), { ...call(12, 'echo', { a: 2 }), id: '12' }],
+        h,
+      );
+      expect(two.status).toBe(200);
+      expect(host.calls).toBe(before + 2);
     });
 
     it('PUT with 405 and an Allow header', async () => {
