@@ -35,6 +35,11 @@ export interface Idempotency {
   run<T>(
     input: { scope: string; key: string; request: unknown },
     fn: () => Promise<T>,
+    /**
+     * Whether the recorded answer may still be given: false decides the request again instead
+     * (recorded as a new decision; the key keeps its first answer). Absent: always.
+     */
+    stillHolds?: (recorded: T) => Promise<boolean>,
   ): Promise<IdempotentResult<T>>;
 }
 
@@ -44,7 +49,7 @@ export function createIdempotency(deps: IdempotencyDeps, ttlMs = IDEMPOTENCY_TTL
   const iso = (ms: number) => new Date(ms).toISOString();
 
   return {
-    async run({ scope, key, request }, fn) {
+    async run({ scope, key, request }, fn, stillHolds) {
       if (!IDEMPOTENCY_KEY.test(key)) {
         throw new MandateError('bad_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
       }
@@ -74,7 +79,9 @@ export function createIdempotency(deps: IdempotencyDeps, ttlMs = IDEMPOTENCY_TTL
             'a request with this Idempotency-Key is still being decided; retry shortly',
           );
         }
-        return { value: JSON.parse(existing.response) as Awaited<ReturnType<typeof fn>>, replayed: true };
+        const recorded = JSON.parse(existing.response) as Awaited<ReturnType<typeof fn>>;
+        if (!stillHolds || (await stillHolds(recorded))) return { value: recorded, replayed: true };
+        return { value: await fn(), replayed: false };
       }
       let value: Awaited<ReturnType<typeof fn>>;
       try {

@@ -6,4 +6,5 @@ export type { PolicyTime } from './time.js';
 export { IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_MS, createIdempotency } from './idempotency.js';
 export type { Idempotency, IdempotencyDeps, IdempotentResult } from './idempotency.js';
 export { reportOutcome } from './outcome.js';
+export { replayStillHolds } from './retry-replay.js';
 export type { OutcomeDeps, OutcomeRecorded } from './outcome.js';

@@ -1,5 +1,5 @@
 import type { AuditEvent, Resource, User } from '@mandate/protocol';
-import { MandateError, newId, type Clock } from '../kernel/index.js';
+import { MAX_DURATION_MS, MandateError, newId, type Clock } from '../kernel/index.js';
 import type { GrantLimit, GrantRecord, Store } from '../storage/port.js';
 
 export type GrantFailure = 'no_grant' | 'grant_expired' | 'grant_revoked' | 'grant_exceeded';
@@ -51,6 +51,8 @@ export interface GrantService {
   revoke(id: string, by: string): Promise<string[]>;
   /** The live grant (and its chain up to the user) that covers this call, or why there is none. */
   check(input: GrantCheckInput): Promise<GrantCheck>;
+  /** True while this grant and every grant up its chain are neither revoked nor expired. */
+  isLive(id: string): Promise<boolean>;
 }
 
 const ACTION_PATTERN = /^([a-z][a-z0-9_-]{0,63}\.)+(\*|[a-z][a-z0-9_-]{0,63})$|^\*$/;
@@ -232,8 +234,15 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         throw new MandateError('bad_request', 'a grant names at least one action');
       validateLimits(input.actions, input.limits ?? []);
       const expires = Date.parse(input.expiresAt);
-      if (!Number.isFinite(expires) || expires <= now)
-        throw new MandateError('bad_request', 'expiresAt must be a time in the future');
+      if (!Number.isFinite(expires))
+        throw new MandateError(
+          'bad_request',
+          `expiresAt ${JSON.stringify(input.expiresAt.slice(0, 40))} is not a time (ISO 8601, e.g. 2027-01-31T00:00:00Z)`,
+        );
+      if (expires <= now) throw new MandateError('bad_request', 'expiresAt must be a time in the future');
+      // As expiresIn: a grant for ever is not a grant a user could keep track of.
+      if (expires - now > MAX_DURATION_MS)
+        throw new MandateError('bad_request', 'expiresAt is more than 100 years away');
       const grant: GrantRecord = {
         id: input.id ?? newId('grt', now),
         user: input.user,
@@ -333,6 +342,12 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       return revoked;
     },
 
+    async isLive(id) {
+      const now = clock.now();
+      const g = await store.getGrant(id);
+      if (!g || !isLive(g, now)) return false;
+      return (await chainOf(g)).every((c) => isLive(c, now));
+    },
     async check(input) {
       const now = clock.now();
       const all = await store.listGrants({ user: input.user.id, agent: input.agent, includeRevoked: true });

@@ -59,6 +59,33 @@ describe.each(durableStoreKinds())('idempotent decisions and outcomes on %s', (k
     expect(await audit(api, 'type=decision&action=payments.refund')).toHaveLength(3);
   });
 
+  it('a recorded allow is not replayed once the agent is suspended or the grant revoked: decided again, denied', async () => {
+    // Revocation is immediate (DESIGN.md): a retry with the key gave the recorded allow for an hour.
+    const { api } = await setup();
+    const d1 = ok200(await decideWithKey(api, 'k-revoke-1', refund(120)));
+    expect(d1.effect).toBe('allow');
+    ok200(await api.post('/v1/agents/support-bot/suspend', KEYS.admin));
+    const suspended = await decideWithKey(api, 'k-revoke-1', refund(120));
+    expect(suspended.headers.get('idempotent-replayed')).toBeNull();
+    expect(ok200(suspended)).toMatchObject({ effect: 'deny', errors: [{ code: 'agent_suspended' }] });
+    // The allow next to it: resumed, the retry gets the recorded answer again.
+    ok200(await api.post('/v1/agents/support-bot/resume', KEYS.admin));
+    const resumed = await decideWithKey(api, 'k-revoke-1', refund(120));
+    expect(resumed.headers.get('idempotent-replayed')).toBe('true');
+    expect(ok200(resumed)).toStrictEqual(d1);
+    // The grant the allow rested on, revoked.
+    ok200(await api.request('DELETE', `/v1/grants/${d1.grantId}`, { key: KEYS.admin }));
+    const revoked = await decideWithKey(api, 'k-revoke-1', refund(120));
+    expect(revoked.headers.get('idempotent-replayed')).toBeNull();
+    expect(ok200(revoked).effect).toBe('deny');
+    // Each fresh decision is on the record: the first allow and the two denies.
+    expect((await audit(api, 'type=decision&action=payments.refund')).map((r) => r.event.effect)).toEqual([
+      'allow',
+      'deny',
+      'deny',
+    ]);
+  });
+
   it('the same key with a different request is refused, and decides nothing', async () => {
     const { api } = await setup();
     ok200(await decideWithKey(api, 'k-reuse', refund(120)));

@@ -1,6 +1,6 @@
 import { DecisionOutcomeReportSchema, DecisionRequestSchema } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
-import { createIdempotency, reportOutcome } from '../../decisions/index.js';
+import { createIdempotency, replayStillHolds, reportOutcome } from '../../decisions/index.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -27,8 +27,11 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
     if (header === undefined) return decide();
     // Repeated headers join with ", ", which no valid key contains: refused, never one of them picked.
     const key = Array.isArray(header) ? header.join(', ') : header;
-    // A retry with the same key and request gets the recorded answer; nothing is decided twice.
-    const r = await idempotency.run({ scope: `decision:${caller.keyId}`, key, request }, decide);
+    // A retry with the same key and request gets the recorded answer; nothing is decided twice —
+    // unless it was an allow that a suspension or revocation since has taken back.
+    const r = await idempotency.run({ scope: `decision:${caller.keyId}`, key, request }, decide, (recorded) =>
+      replayStillHolds(deps, request, recorded),
+    );
     if (r.replayed) ctx.res.setHeader('idempotent-replayed', 'true');
     return r.value;
   });
