@@ -1,9 +1,13 @@
 import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
+import { JsonObjectSchema } from './json.js';
 
 const id = z.string().min(1).max(256);
 
-/** `namespace.verb`, lower-case ASCII only, so that confusable or differently-cased names cannot alias an action. */
+/**
+ * `namespace.verb`, ASCII only, so that confusable names cannot alias an action: the namespace in
+ * lower case, the verb as MCP tools name them (`getWeather`); `a.B` and `a.b` are two actions.
+ */
 export const ACTION_NAME = /^[a-z][a-z0-9_-]{0,63}(\.[A-Za-z][A-Za-z0-9_-]{0,63}){1,3}$/;
 
 /** Body of `POST /v1/decisions`. `args` arrives already parsed by the strict JSON parser. */
@@ -11,7 +15,7 @@ export const DecisionRequestSchema = z.strictObject({
   agent: id,
   onBehalfOf: id.nullish(),
   action: z.string().regex(ACTION_NAME, 'action must be namespace.verb in lower-case ASCII'),
-  args: z.record(z.string(), z.unknown()).default({}),
+  args: JsonObjectSchema.default({}),
   intent: z.string().max(2000).nullish(),
   approvalId: id.nullish(),
   sessionId: id.nullish(),

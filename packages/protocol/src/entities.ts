@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 const id = z.string().min(1).max(256);
-const attrs = z.record(z.string(), z.unknown());
+import { JsonObjectSchema } from './json.js';
+
+const attrs = JsonObjectSchema;
 
 export const AgentSchema = z.strictObject({
   id,

@@ -11,6 +11,7 @@ export type {
   DecisionRequest,
   Effect,
 } from './decision.js';
+export { JsonObjectSchema } from './json.js';
 export { AgentSchema, EntitiesDocumentSchema, ResourceSchema, UserSchema } from './entities.js';
 export type { Agent, EntitiesDocument, Resource, User } from './entities.js';
 export { PATH_ARG, ToolPathsSchema, ToolSchema, ToolsDocumentSchema } from './tools.js';

@@ -1,11 +1,20 @@
 import type { IncomingMessage } from 'node:http';
 import { MandateError, decodeUtf8Strict, parseJsonStrict } from '../kernel/index.js';
 
-/** True for `application/json`, whatever its parameters (`; charset=utf-8`) and case. */
+/**
+ * True for `application/json` (any case) read as UTF-8: without a charset or with `utf-8`. The body
+ * is decoded as UTF-8 whatever it declares, so another charset is refused rather than misread.
+ */
 export function isJsonContentType(header: string | undefined): boolean {
   // The usual header exactly as clients send it; anything else is split and normalised.
   if (header === 'application/json') return true;
-  return (header ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json';
+  const [type, ...params] = (header ?? '').split(';');
+  if (type!.trim().toLowerCase() !== 'application/json') return false;
+  return params.every((p) => {
+    const eq = p.indexOf('=');
+    const name = (eq < 0 ? p : p.slice(0, eq)).trim().toLowerCase();
+    return name !== 'charset' || /^"?utf-?8"?$/i.test(p.slice(eq + 1).trim());
+  });
 }
 
 /**
@@ -69,7 +78,14 @@ export function bodyOnce(req: IncomingMessage, maxBytes: number): BodyOnce {
  */
 export async function readJsonBody(req: IncomingMessage, body: BodyOnce, maxDepth: number): Promise<unknown> {
   if (!isJsonContentType(req.headers['content-type'])) {
-    throw new MandateError('unsupported_media_type', 'send the body as application/json');
+    throw new MandateError('unsupported_media_type', 'send the body as application/json (UTF-8)');
+  }
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw new MandateError(
+      'unsupported_media_type',
+      `send the body without Content-Encoding (got ${encoding})`,
+    );
   }
   const bytes = await body.bytes();
   if (bytes.length === 0) throw new MandateError('invalid_json', 'empty body');

@@ -148,6 +148,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
           ? new MandateError('method_not_allowed', `${req.method} is not allowed on ${url.pathname}`)
           : new MandateError('not_found', `no route ${req.method} ${url.pathname}`);
       }
+      if (url.search.length > 1) refuseRepeatedQuery(url.searchParams);
       const body = bodyOnce(req, deps.options.maxBodyBytes);
       const ctx: Ctx = {
         req,
@@ -270,4 +271,16 @@ export function createHttpServer(deps: HttpDeps): Server {
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 }, createHttpHandler(deps));
   server.headersTimeout = 66_000;
   return server;
+}
+
+/**
+ * A query parameter given twice is refused: every route reads one value, so `?effect=allow&effect=deny`
+ * read as the first alone — an audit query that silently showed no denies.
+ */
+function refuseRepeatedQuery(q: URLSearchParams): void {
+  const seen = new Set<string>();
+  for (const k of q.keys()) {
+    if (seen.has(k)) throw new MandateError('bad_request', `query parameter ${k} is given more than once`);
+    seen.add(k);
+  }
 }

@@ -1,7 +1,8 @@
 import { MandateError } from './errors.js';
 
 const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, y: 365 * 86400e3 };
-const MAX_DURATION_MS = 100 * UNITS.y!;
+/** The longest duration (and the farthest expiry) accepted anywhere: 100 years. */
+export const MAX_DURATION_MS = 100 * UNITS.y!;
 /** `30s`, `5m`, `24h`, `30d`, `1y` or `250ms` in milliseconds; at most 100 years. */
 export function parseDuration(text: string): number {
   const m = /^(\d{1,12})(ms|s|m|h|d|y)$/.exec(text);

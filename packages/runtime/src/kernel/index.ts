@@ -19,7 +19,7 @@ export {
 export type { DisplayText, HiddenKind } from './display.js';
 export type { StrictJsonOptions } from './json.js';
 export { hmacSha256Hex, safeEqual, sha256Hex } from './crypto.js';
-export { parseDuration } from './duration.js';
+export { MAX_DURATION_MS, parseDuration } from './duration.js';
 export { createKeyedSerial } from './serial.js';
 export type { KeyedSerial } from './serial.js';
 export { createRateLimiter } from './rate-limit.js';

@@ -126,6 +126,15 @@ describe('GET /v1/audit filters', () => {
     expect(combined.items.map((i) => i.event.decisionId)).toEqual([d.refundAllow!.decisionId]);
   });
 
+  it('refuses a filter given twice (it read the first alone: effect=allow&effect=deny showed no denies)', async () => {
+    for (const q of ['effect=allow&effect=deny', 'effect=deny&effect=allow', 'agent=a&limit=5&agent=b']) {
+      const res = await api.get(`/v1/audit?${q}`, KEYS.admin);
+      expectError(res, 400, 'bad_request');
+      expect(res.text, q).toMatch(/given more than once/);
+    }
+    expectError(await api.get('/v1/audit/export?effect=allow&effect=deny', KEYS.admin), 400, 'bad_request');
+  });
+
   it('filters by time range (from/to inclusive)', async () => {
     const { items } = await walk(`from=${iso(T0 + 1.5 * HOUR)}&to=${iso(T0 + 3 * HOUR)}`, 100);
     for (const i of items) {

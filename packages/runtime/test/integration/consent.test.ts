@@ -433,6 +433,37 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
       expect(all.find((g) => g.id === grantId)!.revokedAt).not.toBeNull();
     });
 
+    it('a user or agent asking for someone else’s grants is refused, not answered with its own', async () => {
+      const { api } = await setup();
+      expectError(await api.get('/v1/grants?user=bob', KEYS.alice), 403, 'forbidden');
+      expectError(await api.get('/v1/grants?agent=trade-bot', KEYS.supportBot), 403, 'forbidden');
+      // Their own, named or not, as before.
+      const own = ok200(await api.get('/v1/grants?user=alice', KEYS.alice)).items as { user: string }[];
+      expect(own.length).toBeGreaterThan(0);
+      expect(new Set(own.map((g) => g.user))).toEqual(new Set(['alice']));
+      expect(ok200(await api.get('/v1/grants', KEYS.alice)).items).toEqual(own);
+      expect(
+        ok200(await api.get('/v1/grants?agent=support-bot', KEYS.supportBot)).items.length,
+      ).toBeGreaterThan(0);
+    });
+
+    it('an expiresAt that is not a time, or more than 100 years away (as expiresIn), is refused', async () => {
+      const { api } = await setup();
+      const grant = (expiresAt: string) =>
+        api.post('/v1/grants', KEYS.alice, {
+          agent: 'support-bot',
+          actions: ['crm.read_customer'],
+          expiresAt,
+        });
+      const bad = await grant('2026-13-45T00:00:00Z');
+      expectError(bad, 400, 'bad_request');
+      expect(bad.text).toMatch(/is not a time/);
+      const far = await grant('+275760-09-13T00:00:00Z');
+      expectError(far, 400, 'bad_request');
+      expect(far.text).toMatch(/more than 100 years away/);
+      expect((await grant(new Date(Date.now() + 365 * 86_400_000).toISOString())).status).toBe(201);
+    });
+
     it('lets an admin revoke a grant too', async () => {
       const { api } = await setup();
       const grantId = ok200(await api.decide(KEYS.supportBot, refund(120))).grantId!;

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '@mandate/protocol';
@@ -249,6 +250,26 @@ describe('input validation at the edge', () => {
     );
   });
 
+  it('decides on a __proto__ key in args like any other: the tool schema refuses it (it was dropped, and the call allowed)', async () => {
+    // z.record copied args by assignment, which drops a `__proto__` key: the call was decided (and
+    // allowed) without a key the caller's tool then received. Now the tool's schema sees it.
+    for (const raw of [
+      '{"agent":"support-bot","onBehalfOf":"alice","action":"payments.refund","args":{"customerId":"c-42","amount":100,"__proto__":{"evil":1}}}',
+      '{"subject":{"type":"user","id":"alice"},"action":{"name":"payments.refund"},"resource":{"type":"Customer","id":"c-42"},"context":{"args":{"customerId":"c-42","amount":100,"__proto__":{"evil":1}}}}',
+    ]) {
+      const path = raw.startsWith('{"agent"') ? '/v1/decisions' : '/access/v1/evaluation';
+      const res = await api.request('POST', path, { key: KEYS.supportBot, raw });
+      expect(res.status, path).toBe(400);
+      expect(JSON.stringify(res.body), path).toMatch(/invalid_args/);
+    }
+    // The allow next to it: the same call without the key.
+    const ok =
+      '{"agent":"support-bot","onBehalfOf":"alice","action":"payments.refund","args":{"customerId":"c-42","amount":100}}';
+    expect(ok200(await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: ok })).effect).toBe(
+      'allow',
+    );
+  });
+
   it('rejects an integer beyond 2^53 with 400 invalid_number', async () => {
     const raw =
       '{"agent":"support-bot","onBehalfOf":"alice","action":"payments.refund","args":{"customerId":"c-42","amount":9007199254740993}}';
@@ -364,6 +385,28 @@ describe('input validation at the edge', () => {
       contentType: 'application/json; charset=utf-8',
     });
     expect(ok200(withCharset).effect).toBe('allow');
+    // Another charset, or a Content-Encoding: the body would be misread as UTF-8 (400 invalid_utf8
+    // at best), so it is refused for what it is.
+    for (const contentType of ['application/json; charset=utf-16', 'application/json; charset=latin1']) {
+      expectError(
+        await api.request('POST', '/v1/decisions', { key: KEYS.supportBot, raw: json, contentType }),
+        415,
+        'unsupported_media_type',
+      );
+    }
+    const gzipped = await api.request('POST', '/v1/decisions', {
+      key: KEYS.supportBot,
+      raw: new Uint8Array(gzipSync(json)),
+      headers: { 'content-encoding': 'gzip' },
+    });
+    expectError(gzipped, 415, 'unsupported_media_type');
+    expect(gzipped.text).toMatch(/without Content-Encoding \(got gzip\)/);
+    const identity = await api.request('POST', '/v1/decisions', {
+      key: KEYS.supportBot,
+      raw: json,
+      headers: { 'content-encoding': 'identity' },
+    });
+    expect(ok200(identity).effect).toBe('allow');
   });
 });
 

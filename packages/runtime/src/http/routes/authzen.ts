@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACTION_NAME, type Decision, type ErrorCode } from '@mandate/protocol';
+import { ACTION_NAME, JsonObjectSchema, type Decision, type ErrorCode } from '@mandate/protocol';
 import { MandateError, isMandateError } from '../../kernel/index.js';
 import type { Caller } from '../../decisions/index.js';
 import { HTTP_STATUS } from '../errors.js';
@@ -16,13 +16,13 @@ const id = z.string().min(1).max(256);
 const Entity = z.object({
   type: z.string().min(1).max(128),
   id,
-  properties: z.record(z.string(), z.unknown()).optional(),
+  properties: JsonObjectSchema.optional(),
 });
 const Action = z.object({
   name: z.string().min(1).max(200),
-  properties: z.record(z.string(), z.unknown()).optional(),
+  properties: JsonObjectSchema.optional(),
 });
-const Context = z.record(z.string(), z.unknown());
+const Context = JsonObjectSchema;
 
 const EvaluationSchema = z.object({
   subject: Entity,
@@ -51,7 +51,7 @@ const EvaluationsSchema = Partial.extend({
 /** The Mandate-specific keys read from `context`; everything else in it is ignored. */
 const MandateContext = z.object({
   agent: id.optional(),
-  args: z.record(z.string(), z.unknown()).optional(),
+  args: JsonObjectSchema.optional(),
   intent: z.string().max(2000).optional(),
   approvalId: id.optional(),
   sessionId: id.optional(),

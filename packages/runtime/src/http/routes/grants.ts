@@ -80,9 +80,16 @@ export function registerGrantRoutes(route: RouteAdder, deps: HttpDeps): void {
     };
     if (q.get('user')) filter.user = q.get('user')!;
     if (q.get('agent')) filter.agent = q.get('agent')!;
-    if (caller.role === 'user') filter.user = caller.subject!;
-    else if (caller.role === 'agent') filter.agent = caller.subject!;
-    else requireRole(caller, 'admin', 'user', 'agent');
+    // A filter naming someone else was replaced by the caller's own, silently: refused instead.
+    if (caller.role === 'user') {
+      if (filter.user !== undefined && filter.user !== caller.subject)
+        throw new MandateError('forbidden', 'a user lists only their own grants');
+      filter.user = caller.subject!;
+    } else if (caller.role === 'agent') {
+      if (filter.agent !== undefined && filter.agent !== caller.subject)
+        throw new MandateError('forbidden', 'an agent lists only the grants it holds');
+      filter.agent = caller.subject!;
+    } else requireRole(caller, 'admin', 'user', 'agent');
     return { items: await deps.grants.list(filter) };
   });
   route('DELETE', '/v1/grants/:id', async (ctx) => {
