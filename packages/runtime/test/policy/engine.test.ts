@@ -601,6 +601,42 @@ describe('validate and compile: invalid sets are rejected whole, each problem lo
     expect(namespaced[0]!.message).toMatch(/outside any namespace/);
   });
 
+  it('refuses Cedar entity tags: a tags declaration, hasTag and getTag (a forbid on a tag never fired)', () => {
+    // Mandate's entities carry attributes only (a resource's `tags` is a Set<String> attribute), so
+    // `resource.hasTag("legal_hold")` validated and was always false: the forbid allowed what it named.
+    const tagged = problemsOf(
+      { 'a.cedar': REFUND_SMALL },
+      source({}).schema.replace(
+        'entity Customer {',
+        'entity Doc { level: Long } tags String;\nentity Customer {',
+      ),
+    );
+    expect(tagged.map((p) => p.message)).toEqual([
+      expect.stringMatching(/^schema: entity type Doc declares tags/),
+    ]);
+    const has = problemsOf({
+      'h.cedar': `@id("hold-tag") forbid (principal, action, resource is Customer) when { resource.hasTag("legal_hold") };`,
+    });
+    expect(has).toEqual([
+      { file: 'h.cedar', policyId: 'hold-tag', message: expect.stringMatching(/uses hasTag or getTag/) },
+    ]);
+    const get = problemsOf({
+      'g.cedar': `@id("get-tag") forbid (principal, action, resource is Customer) when { resource.hasTag("x") && resource.getTag("x") == "y" };`,
+    });
+    expect(get[0]).toMatchObject({
+      policyId: 'get-tag',
+      message: expect.stringMatching(/uses hasTag or getTag/),
+    });
+    // The attribute form is the way, and a record key of that name is not the operator.
+    expect(
+      engine.validate(
+        source({
+          'h.cedar': `@id("hold") forbid (principal, action, resource is Customer) when { resource.tags.contains("legal_hold") || {hasTag: 1}.hasTag == 2 };`,
+        }),
+      ),
+    ).toEqual({ ok: true });
+  });
+
   it('reports problems from several files at once', () => {
     const problems = problemsOf({
       'a.cedar': `@id("x") @quorum("3") permit(principal, action, resource);`,

@@ -104,6 +104,7 @@ export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): 
       else policies.push(...found);
     }
     checkDuplicateIds(policies, problems);
+    refuseTagOperators(policies, problems);
     if (actions !== undefined && parsedAll) validateStrict(cedar, source.schema, policies, problems);
     return { problems, policies, actions: actions ?? new Map() };
   } catch (err) {
@@ -183,6 +184,27 @@ export function schemaJson(schema: string): Record<string, unknown> | null {
 }
 
 /** Parses the schema; returns its actions, or undefined when it is unusable. */
+/**
+ * SECURITY: Cedar entity tags are refused. Mandate's entities carry attributes only (a resource's
+ * `tags` is an attribute, a set of strings), so no entity ever has a Cedar tag: strict validation
+ * accepted `forbid … when { resource.hasTag("open") }` for a schema declaring `tags`, and that
+ * forbid never fired, in either engine — a policy that looks right and allows what it names.
+ */
+function refuseEntityTags(
+  namespaces: Record<string, { entityTypes?: Record<string, { tags?: unknown }> } | undefined>,
+  problems: PolicyProblem[],
+): void {
+  for (const [namespace, def] of Object.entries(namespaces)) {
+    for (const [name, entity] of Object.entries(def?.entityTypes ?? {})) {
+      if (entity?.tags === undefined) continue;
+      const type = namespace === '' ? name : `${namespace}::${name}`;
+      problems.push({
+        message: `schema: entity type ${type} declares tags; Mandate's entities carry attributes only, so hasTag and getTag would never see a tag — declare an attribute (e.g. tags: Set<String>) and test it with .contains(...)`,
+      });
+    }
+  }
+}
+
 function readSchema(
   cedar: CedarReader,
   schema: string,
@@ -200,6 +222,7 @@ function readSchema(
   }
   const declared = new Map<string, ActionDecl>();
   const argsTypes = argsTypesFromSchemaJson(json.json as Record<string, unknown>);
+  refuseEntityTags(json.json as Record<string, { entityTypes?: Record<string, { tags?: unknown }> }>, problems);
   for (const [namespace, def] of Object.entries(json.json)) {
     const actions = Object.entries(def.actions ?? {});
     if (namespace !== '') {
@@ -293,6 +316,35 @@ function inSourceOrder(text: string, sorted: string[]): number[] {
     cursor = at + policy.length;
   }
   return ordered;
+}
+
+/** Whether a policy's JSON form uses an entity-tag operator anywhere (`hasTag`, `getTag`). */
+function usesTags(json: unknown): boolean {
+  if (Array.isArray(json)) return json.some(usesTags);
+  if (json === null || typeof json !== 'object') return false;
+  for (const [k, v] of Object.entries(json)) {
+    // `{ "hasTag": { "left": …, "right": … } }`; a record literal may have a key of that name.
+    const operands = v !== null && typeof v === 'object' && 'left' in v && 'right' in v;
+    if (((k === 'hasTag' || k === 'getTag') && operands) || usesTags(v)) return true;
+  }
+  return false;
+}
+
+/**
+ * SECURITY: `hasTag` and `getTag` are refused (see {@link refuseEntityTags}): with a resource's
+ * `tags` attribute at hand, `resource.hasTag("legal_hold")` reads as the obvious test, validates
+ * for a schema without tags, and is always false — a forbid written with it never fires.
+ */
+function refuseTagOperators(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
+  for (const p of policies) {
+    if (!usesTags(p.json)) continue;
+    problems.push({
+      file: p.info.file,
+      policyId: p.info.id,
+      message:
+        'uses hasTag or getTag: Mandate\'s entities have no Cedar tags, so it would never see one — a resource\'s tags are an attribute: test them with resource.tags.contains("…")',
+    });
+  }
 }
 
 function checkDuplicateIds(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
