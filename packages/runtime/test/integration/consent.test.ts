@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Decision } from '@mandate/protocol';
 import { createManualClock } from '../../src/kernel/index.js';
 import {
@@ -21,7 +21,8 @@ import {
   type Client,
 } from '../fixtures/http.js';
 
-afterAll(disposeAll);
+// Each test starts its own Mandate: closed after it, so a PostgreSQL run holds one pool at a time.
+afterEach(disposeAll);
 
 const DAY = 86_400_000;
 

@@ -1,9 +1,10 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Decision } from '@mandate/protocol';
 import { createTestMandate, disposeAll, durableStoreKinds, type StoreKind } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200, refund, type Client, type Json } from '../fixtures/http.js';
 
-afterAll(disposeAll);
+// Each test starts its own Mandate: closed after it, so a PostgreSQL run holds one pool at a time.
+afterEach(disposeAll);
 
 /**
  * Issue #10 (ADR 0019): `Idempotency-Key` on `POST /v1/decisions` makes a retried decision safe —
