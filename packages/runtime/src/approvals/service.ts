@@ -259,7 +259,9 @@ export function createApprovalService(
             throw new MandateError('self_approval', 'the requester of an approval cannot approve or deny it');
           }
           if (!approver.roles.includes(a.role)) {
-            throw new MandateError('wrong_role', `approval ${id} is routed to role ${a.role}`);
+            // The role is not named: an approver who may not see this approval (GET answers 404)
+            // learns no more than that it is not theirs; the attempt is recorded (request.refused).
+            throw new MandateError('wrong_role', `approval ${id} is not routed to a role you hold`);
           }
         }
         if (a.votes.some((v) => v.approver === approver.id)) {

@@ -46,6 +46,9 @@ const SECRET_VALUE = [
   /\bgh[pousr]_[A-Za-z0-9]{30,}/, // GitHub tokens
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
   /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/,
+  // The value of a named credential in text (`password=hunter2`, `api_key: 9f…`): the name stays. The
+  // value must hold a digit or symbol, so that prose ("the token: expired") passes.
+  /(?<=\b(?:passwords?|passwd|passphrase|secret|token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)["']?\s*[:=]\s*["']?)(?=[^\s,;]*[0-9!@#$%^&*_\-+/.~])[^\s,;'"]{6,}/i,
 ];
 
 /** The same shapes, matching every occurrence (for replacement inside free text). */
@@ -63,11 +66,12 @@ const SECRET_VALUE_ALL = [
 const CARD_CANDIDATE = /(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])/g;
 
 /**
- * No secret shape above fits in fewer UTF-16 code units: the shortest is a 13-digit card number
- * (then a JWT or a Slack token, 15; a `Bearer` token, 19; a private key header, 27). A shorter
- * string — most ids, names, roles, statuses — is passed without running the patterns.
+ * No secret shape above fits in fewer UTF-16 code units: the shortest is a named credential
+ * (`token=` and six characters, 12), then a 13-digit card number (a JWT or a Slack token, 15; a
+ * `Bearer` token, 19; a private key header, 27). A shorter string — most ids, names, roles,
+ * statuses — is passed without running the patterns.
  */
-export const SHORTEST_SECRET = 13;
+export const SHORTEST_SECRET = 12;
 
 /**
  * Creates the args redactor used before anything is persisted or shown: configured paths become

@@ -341,13 +341,27 @@ describe('the length shortcut: no secret shape fits in fewer than SHORTEST_SECRE
     expect(short).toBeGreaterThan(1000);
   });
 
-  it('the shortest secret is caught right at the bound: a 13-digit card number', () => {
-    // 4222222222222 passes Luhn; one digit less is no card.
-    expect('4222222222222').toHaveLength(SHORTEST_SECRET);
+  it('the shortest secret is caught right at the bound: a named credential, token= and six characters', () => {
+    expect('token=hunt3r').toHaveLength(SHORTEST_SECRET);
+    expect(looksLikeSecret('token=hunt3r')).toBe(true);
+    expect(redactText('token=hunt3r')).toBe(`token=${S}`);
+    expect(looksLikeSecret('token=hun3r')).toBe(false);
+    expect(matchesSecretShape('token=hun3r')).toBe(false);
+    // A 13-digit card number: 4222222222222 passes Luhn; one digit less is no card.
     expect(looksLikeSecret('4222222222222')).toBe(true);
     expect(redactText('4222222222222')).toBe(S);
     expect(createRedactor({ paths: [] })({ n: 4222222222222 })).toEqual({ n: S });
     expect(looksLikeSecret('422222222222')).toBe(false);
     expect(matchesSecretShape('422222222222')).toBe(false);
+  });
+
+  it('the value of a named credential in free text, keeping the name; prose passes', () => {
+    // A black-box probe found `password=hunter2` kept in clear in a decision's intent.
+    expect(redactText('retry with password=hunter2, then api_key: 9f8e7d6c5b')).toBe(
+      `retry with password=${S}, then api_key: ${S}`,
+    );
+    expect(redactText('Secret = "s3cr3t-value"')).toBe(`Secret = "${S}"`);
+    for (const prose of ['the token: expired yesterday', 'reset the password=yes please', 'a secret recipe'])
+      expect(redactText(prose), prose).toBe(prose);
   });
 });
