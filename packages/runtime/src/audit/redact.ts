@@ -35,6 +35,13 @@ export const REDACTED_SECRET = '[REDACTED:secret]';
 const SECRET_KEY =
   /(?:^| )(?:passwords?|passwd|passphrase|pwd|secrets?|token|api ?key|access ?key|private ?key|authorization|cookies?|set cookie|ssn|cvv|cvc|credentials?)(?: |$)/;
 
+/**
+ * The value of a named credential in text (`password=hunter2`, `api_key: 9f…`); group 1, the name,
+ * stays. The value must hold a digit or symbol, so that prose ("the token: expired") passes.
+ */
+const NAMED_CREDENTIAL =
+  /\b((?:passwords?|passwd|passphrase|secret|token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)["']?\s*[:=]\s*["']?)(?=[^\s,;]*[0-9!@#$%^&*_\-+/.~])[^\s,;'"]{6,}/i;
+
 /** Secret shapes found anywhere inside a string value; `Bearer …` first, so `redactText` takes the scheme with its token. */
 const SECRET_VALUE = [
   // Bearer credentials; the token must hold a digit or symbol so that prose ("bearer instruments") passes.
@@ -46,16 +53,20 @@ const SECRET_VALUE = [
   /\bgh[pousr]_[A-Za-z0-9]{30,}/, // GitHub tokens
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
   /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/,
-  // The value of a named credential in text (`password=hunter2`, `api_key: 9f…`): the name stays. The
-  // value must hold a digit or symbol, so that prose ("the token: expired") passes.
-  /(?<=\b(?:passwords?|passwd|passphrase|secret|token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)["']?\s*[:=]\s*["']?)(?=[^\s,;]*[0-9!@#$%^&*_\-+/.~])[^\s,;'"]{6,}/i,
+  NAMED_CREDENTIAL,
 ];
 
-/** The same shapes, matching every occurrence (for replacement inside free text). */
-const SECRET_VALUE_ALL = [
+/** The same shapes, matching every occurrence, with what replaces each (inside free text). */
+const SECRET_VALUE_ALL: [RegExp, string][] = [
   // A private key in free text goes with its body, up to its END line (or the end of the text).
-  /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)/g,
-  ...SECRET_VALUE.map((re) => new RegExp(re.source, re.flags + 'g')),
+  [
+    /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)/g,
+    REDACTED_SECRET,
+  ],
+  ...SECRET_VALUE.map((re): [RegExp, string] => [
+    new RegExp(re.source, re.flags + 'g'),
+    re === NAMED_CREDENTIAL ? `$1${REDACTED_SECRET}` : REDACTED_SECRET,
+  ]),
 ];
 
 /**
@@ -174,7 +185,7 @@ export function redactText(text: string): string {
 /** {@link redactText} without the length shortcut: every pattern run (what the shortcut is tested against). */
 export function replaceSecretShapes(text: string): string {
   let out = text;
-  for (const re of SECRET_VALUE_ALL) out = out.replace(re, REDACTED_SECRET);
+  for (const [re, replacement] of SECRET_VALUE_ALL) out = out.replace(re, replacement);
   return out.replace(CARD_CANDIDATE, (m) => (luhn(m.replace(/[ -]/g, '')) ? REDACTED_SECRET : m));
 }
 
