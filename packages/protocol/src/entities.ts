@@ -1,8 +1,7 @@
 import { z } from 'zod';
-
-const id = z.string().min(1).max(256);
 import { JsonObjectSchema } from './json.js';
 
+const id = z.string().min(1).max(256);
 const attrs = JsonObjectSchema;
 
 export const AgentSchema = z.strictObject({

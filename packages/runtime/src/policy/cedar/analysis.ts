@@ -183,7 +183,6 @@ export function schemaJson(schema: string): Record<string, unknown> | null {
   return json.type === 'success' ? (json.json as Record<string, unknown>) : null;
 }
 
-/** Parses the schema; returns its actions, or undefined when it is unusable. */
 /**
  * SECURITY: Cedar entity tags are refused. Mandate's entities carry attributes only (a resource's
  * `tags` is an attribute, a set of strings), so no entity ever has a Cedar tag: strict validation
@@ -205,6 +204,7 @@ function refuseEntityTags(
   }
 }
 
+/** Parses the schema; returns its actions, or undefined when it is unusable. */
 function readSchema(
   cedar: CedarReader,
   schema: string,
