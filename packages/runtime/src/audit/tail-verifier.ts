@@ -124,7 +124,9 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   /** The newest checkpoint signed with a key of `publicKeys` (its signature not checked yet). */
   async function newestOwnCheckpoint(): Promise<AuditCheckpoint | null> {
     const newest = await Promise.all(
-      Object.keys(opts.publicKeys).map((keyId) => opts.source.listCheckpoints({ keyId, order: 'desc', limit: 1 })),
+      Object.keys(opts.publicKeys).map((keyId) =>
+        opts.source.listCheckpoints({ keyId, order: 'desc', limit: 1 }),
+      ),
     );
     // A source may return more than asked: the highest seq of a known key wins.
     const own = newest.flat().filter((cp) => Object.hasOwn(opts.publicKeys, cp.keyId));
@@ -154,7 +156,11 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
       };
     }
     if (recordHash(found.seq, found.prevHash, found.eventText) !== found.hash) {
-      return { seq: cp.seq, problem: 'hash_mismatch', message: `record ${cp.seq}: its content does not match its hash` };
+      return {
+        seq: cp.seq,
+        problem: 'hash_mismatch',
+        message: `record ${cp.seq}: its content does not match its hash`,
+      };
     }
     return { seq: cp.seq, hash: cp.hash };
   }

@@ -352,4 +352,3 @@ describe('evidence bundle', () => {
     expect((await verifyBundle(bad, { publicKeys })).ok).toBe(false);
   });
 });
-

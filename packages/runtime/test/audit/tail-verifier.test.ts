@@ -8,15 +8,7 @@ import type { AuditCheckpoint } from '@mandate/protocol';
 import { describe, expect, it, vi } from 'vitest';
 import { isVerified } from '../../src/audit/tail-verifier.js';
 import type { AuditSource } from '../../src/audit/verify.js';
-import {
-  at,
-  decisionEvent,
-  ownLog,
-  quietTailVerifier,
-  rechain,
-  seedLog,
-  tampered,
-} from './helpers.js';
+import { at, decisionEvent, ownLog, quietTailVerifier, rechain, seedLog, tampered } from './helpers.js';
 
 /** A source whose view can be swapped for a tampered one between checks. */
 function switchable(initial: AuditSource) {
@@ -56,7 +48,12 @@ describe('the node verifies its own chain tail', () => {
   it('says how far behind the head each check ended (mandate_audit_chain_unverified_records)', async () => {
     const { store, publicKeys } = await seedLog(20);
     const unsigned = await tampered(store, (_rs, cps) => cps.splice(0));
-    const tv = quietTailVerifier({ source: unsigned, publicKeys, maxPerTick: 8, head: () => unsigned.auditHead() });
+    const tv = quietTailVerifier({
+      source: unsigned,
+      publicKeys,
+      maxPerTick: 8,
+      head: () => unsigned.auditHead(),
+    });
     expect(tv.status().unverified).toBeNull();
     expect((await tv.check()).unverified).toBe(12);
     expect((await tv.check()).unverified).toBe(4);

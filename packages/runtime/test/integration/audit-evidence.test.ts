@@ -94,7 +94,10 @@ describe('GET /v1/audit/verify holds the chain to the cadence and the mirror', (
     const metrics = await (await fetch(`${t.url}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`^mandate_audit_chain_unverified_records ${status.unverified}$`, 'm'));
     expect(metrics).toMatch(
-      new RegExp(`^mandate_audit_chain_history_unverified_records ${status.anchorSeq - status.historySeq}$`, 'm'),
+      new RegExp(
+        `^mandate_audit_chain_history_unverified_records ${status.anchorSeq - status.historySeq}$`,
+        'm',
+      ),
     );
     expect(ok200(await api.get('/v1/overview', KEYS.admin)).audit.lastVerified).toEqual({
       seq: status.verifiedSeq,

@@ -222,7 +222,10 @@ function readSchema(
   }
   const declared = new Map<string, ActionDecl>();
   const argsTypes = argsTypesFromSchemaJson(json.json as Record<string, unknown>);
-  refuseEntityTags(json.json as Record<string, { entityTypes?: Record<string, { tags?: unknown }> }>, problems);
+  refuseEntityTags(
+    json.json as Record<string, { entityTypes?: Record<string, { tags?: unknown }> }>,
+    problems,
+  );
   for (const [namespace, def] of Object.entries(json.json)) {
     const actions = Object.entries(def.actions ?? {});
     if (namespace !== '') {

@@ -227,7 +227,8 @@ export function createFrameReader(): FrameReader {
       }
     },
     end() {
-      if (held > 0 || size >= 0) throw new Error('the policy reader process failed: its answers were cut short');
+      if (held > 0 || size >= 0)
+        throw new Error('the policy reader process failed: its answers were cut short');
       return answers;
     },
   };

@@ -987,13 +987,18 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
       });
 
       it('lists the newest checkpoint of one key among other keys’ (a node’s own, ADR 0035)', async () => {
-        const [r1, r2, r3] = await store.appendAudit([1, 2, 3].map((n) => auditEvent(n)), testSealer);
+        const [r1, r2, r3] = await store.appendAudit(
+          [1, 2, 3].map((n) => auditEvent(n)),
+          testSealer,
+        );
         const mine = (r: StoredAuditRecord) => checkpoint(r.seq, r.hash);
         const theirs = (r: StoredAuditRecord) => ({ ...checkpoint(r.seq, r.hash), keyId: 'k2' });
         for (const cp of [mine(r1!), theirs(r1!), mine(r2!), theirs(r2!), theirs(r3!)]) {
           await store.appendCheckpoint(cp);
         }
-        expect(await store.listCheckpoints({ keyId: 'k1', order: 'desc', limit: 1 })).toStrictEqual([mine(r2!)]);
+        expect(await store.listCheckpoints({ keyId: 'k1', order: 'desc', limit: 1 })).toStrictEqual([
+          mine(r2!),
+        ]);
         expect((await store.listCheckpoints({ keyId: 'k2' })).map((cp) => cp.seq)).toEqual([1, 2, 3]);
         expect(await store.listCheckpoints({ keyId: 'k3' })).toEqual([]);
       });
