@@ -62,13 +62,18 @@ function convert(value: unknown, type: ArgType, arg: string): unknown {
       return typeof value === 'string' ? value : mismatch(arg, value, 'String');
     case 'bool':
       return typeof value === 'boolean' ? value : mismatch(arg, value, 'Bool');
-    // Args cannot carry Cedar's escapes (the registry refuses `__entity` and `__extn` keys): an id
-    // where an entity is declared names an entity of that very type, and a string where `ipaddr`,
-    // `datetime` or `duration` is declared is that value's text (Cedar's schema-based reading of
-    // JSON does the same; text it cannot read is an evaluation error, so a deny).
+    // SECURITY: an entity named by an arg would reach Cedar without its attributes or parents (the
+    // decision loads the agent, the user and the resource only), so `context.args.team in
+    // Team::"board"` would be false for a real member and a forbid on it would never fire. Such an
+    // arg is refused whatever it holds: declare a String and compare ids, or make it the resource.
     case 'entity':
-      if (typeof value !== 'string') return mismatch(arg, value, `an entity of type ${type.type} (its id)`);
-      return { __entity: { type: type.type, id: value } };
+      return refuse(
+        arg,
+        `the policy schema declares an entity (${type.type}); args cannot name entities, since only the agent, the user and the resource are loaded — declare a String, or make it the tool's resource`,
+      );
+    // Args cannot carry Cedar's escapes (the registry refuses `__entity` and `__extn` keys): a string
+    // where `ipaddr`, `datetime` or `duration` is declared is that value's text (Cedar's schema-based
+    // reading of JSON does the same; text it cannot read is an evaluation error, so a deny).
     case 'extension':
       if (typeof value !== 'string') return mismatch(arg, value, `${type.fn} (its text)`);
       return { __extn: { fn: type.fn, arg: value } };

@@ -1,6 +1,6 @@
 // A value of another type than the policy schema declares for it in `context.args` is refused, as
-// Cedar's own request validation would refuse it (an id where an entity type is declared, and text
-// where ipaddr, datetime or duration is, are read as such, as Cedar reads JSON by its schema). It was handed to the engine as it came: Cedar
+// Cedar's own request validation would refuse it (text where ipaddr, datetime or duration is
+// declared is read as such, as Cedar reads JSON by its schema; an entity-typed arg is refused). It was handed to the engine as it came: Cedar
 // compares values of different types as unequal without an error, so a forbid-by-inequality policy
 // (`context.args.to != "ceo@acme.example"`) allowed `["ceo@acme.example"]`, `{"addr": …}` or 42 for
 // a tool whose JSON schema left `to` untyped — the ordinary case for MCP tools, whose input schemas
@@ -54,7 +54,6 @@ describe('an arg of another type than the policy schema declares', () => {
       to: 'bob@acme.example',
       cc: ['ann@acme.example'],
       urgent: false,
-      team: 'support',
       from: '10.0.0.2',
       meta: { tag: 'plain' },
     };
@@ -62,7 +61,6 @@ describe('an arg of another type than the policy schema declares', () => {
     for (const [k, v] of [
       ['cc', [ceo]],
       ['urgent', true],
-      ['team', 'board'],
       ['from', '10.0.0.1'],
       ['meta', { tag: 'secret' }],
     ] as const) {
@@ -79,7 +77,13 @@ describe('an arg of another type than the policy schema declares', () => {
       [{ to: 'x', cc: ceo }, 'args.cc', /declares a Set/],
       [{ to: 'x', cc: [[ceo]] }, 'args.cc[0]', /declares String/],
       [{ to: 'x', urgent: 'true' }, 'args.urgent', /declares Bool/],
-      [{ to: 'x', team: ['board'] }, 'args.team', /entity of type Acme::Team \(its id\); got an array/],
+      // An entity named by an arg would reach Cedar without its parents or attributes: refused.
+      [
+        { to: 'x', team: 'board' },
+        'args.team',
+        /declares an entity \(Acme::Team\); args cannot name entities/,
+      ],
+      [{ to: 'x', team: ['board'] }, 'args.team', /args cannot name entities/],
       [{ to: 'x', from: 167772161 }, 'args.from', /declares ip \(its text\); got a whole number/],
       [{ to: 'x', meta: 'secret' }, 'args.meta', /declares a record/],
       [{ to: 'x', meta: { tag: ['secret'] } }, 'args.meta.tag', /declares String/],
