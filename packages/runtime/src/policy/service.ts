@@ -2,7 +2,7 @@ import type { AuditEvent } from '@mandate/protocol';
 import { MandateError, singleFlight, type Clock, type Logger } from '../kernel/index.js';
 import type { PolicySetSummary, Store, StoredPolicySet } from '../storage/port.js';
 import type { CompiledPolicySet, EngineHealth, PolicyEngine, PolicySetSource } from './port.js';
-import { createRetiring } from './retiring.js';
+import { createSetSlot } from './retiring.js';
 
 export interface PolicyServiceDeps {
   engine: PolicyEngine;
@@ -37,43 +37,31 @@ export interface PolicyService {
 }
 
 export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
-  let current: CompiledPolicySet | null = null;
-  /** The text of `current`, to compile it again into a fresh engine instance without I/O. */
+  // Decisions in flight may still hold a replaced set; it is freed only after they are long done.
+  const slot = createSetSlot();
+  /** The text of the current set, to compile it again into a fresh engine instance without I/O. */
   let currentSource: PolicySetSource | null = null;
-  const retiring = createRetiring();
-
-  /** Bumped by every swap: a load that compiled while another swap happened drops its result. */
-  let swaps = 0;
   const swap = (next: CompiledPolicySet, source: PolicySetSource) => {
-    swaps++;
-    const old = current;
-    current = next;
+    slot.swap(next);
     currentSource = source;
-    // Decisions in flight may still hold the old set; free it only after they are long done.
-    if (old && old !== next) retiring.retire(old);
   };
 
   /** Loads the store's active set when it differs from ours. */
   const loadActive = async (): Promise<boolean> => {
     const version = await deps.store.getActivePolicyVersion();
-    if (version === null || version === current?.version) return false;
+    if (version === null || version === slot.current()?.version) return false;
     const stored = await deps.store.getActivePolicySet();
-    if (!stored || stored.version === current?.version) return false;
+    if (!stored || stored.version === slot.current()?.version) return false;
     try {
       const source = { policies: stored.policies, schema: stored.schema };
-      const before = swaps;
       // PERF: a large set is read off the event loop; the node goes on deciding with the last set.
-      const compiled = await deps.engine.compileAsync(source);
-      if (swaps !== before) {
-        // SECURITY: an activation on this node swapped a set in while this one compiled: it may be
-        // newer than this one, so this one is dropped; the next refresh loads whatever is active.
-        compiled.dispose();
-        return false;
-      }
+      // SECURITY: dropped if an activation on this node swapped a (maybe newer) set in meanwhile.
+      const compiled = await slot.compiledUnlessSwapped(() => deps.engine.compileAsync(source));
+      if (!compiled) return false;
       swap(compiled, source);
       deps.logger.info('policy set loaded', {
         version: stored.version,
-        policies: current!.policies.length,
+        policies: compiled.policies.length,
       });
       return true;
     } catch (err) {
@@ -91,6 +79,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   const health = (): EngineHealth => {
     const engine = deps.engine.health();
     if (!engine.ok) return engine;
+    const current = slot.current();
     if (current && !current.usable())
       return { ok: false, reason: 'the active policy set is being compiled again into a fresh engine' };
     return engine;
@@ -104,6 +93,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       deps.engine.reinstantiate();
     }
     // Every set compiled before lived in the old instance: the active one is compiled again.
+    const current = slot.current();
     if (current && currentSource) {
       try {
         const version = current.version;
@@ -120,7 +110,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   const heal = singleFlight(healEngine);
 
   return {
-    active: () => current,
+    active: slot.current,
 
     refresh,
 
@@ -129,16 +119,16 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       // Record only real changes: a set the store already has active (an unchanged policy
       // directory at start, the same set activated on another node) is loaded, not re-activated.
       if ((await deps.store.getActivePolicyVersion()) === compiled.version) {
-        if (compiled.version === current?.version) compiled.dispose();
+        if (compiled.version === slot.current()?.version) compiled.dispose();
         else swap(compiled, source);
         return { version: compiled.version, changed: false };
       }
       const at = await savePolicySource(deps, compiled.version, source, origin);
-      const previous = current?.version ?? null;
+      const previous = slot.current()?.version ?? null;
       if (!(await deps.store.activatePolicySet(compiled.version, at))) {
         // Another node activated this very set meanwhile (nodes starting together on an empty
         // store): it is active and on the record once; this node only loads it.
-        if (compiled.version === current?.version) compiled.dispose();
+        if (compiled.version === slot.current()?.version) compiled.dispose();
         else swap(compiled, source);
         return { version: compiled.version, changed: false };
       }
@@ -168,9 +158,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       return s;
     },
 
-    close() {
-      retiring.close();
-    },
+    close: slot.close,
   };
 }
 

@@ -2,7 +2,7 @@ import { singleFlight } from '../kernel/index.js';
 import type { ShadowPolicyRef } from '../storage/port.js';
 import type { CompiledPolicySet, PolicySetSource } from './port.js';
 import { savePolicySource, type PolicyServiceDeps } from './service.js';
-import { createRetiring } from './retiring.js';
+import { createSetSlot } from './retiring.js';
 
 /** The same collaborators as the active set's service. */
 export type ShadowSetDeps = PolicyServiceDeps;
@@ -26,24 +26,15 @@ export interface ShadowSet {
 }
 
 export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
-  let current: CompiledPolicySet | null = null;
-  const retiring = createRetiring();
-
   // Shadow evaluations queued with the old set may still run: it is freed only after they are done.
-  /** Bumped by every swap: a load that compiled while another swap happened drops its result. */
-  let swaps = 0;
-  const swap = (next: CompiledPolicySet | null) => {
-    swaps++;
-    const old = current;
-    current = next;
-    if (old && old !== next) retiring.retire(old);
-  };
+  const slot = createSetSlot();
 
   const load = async (): Promise<boolean> => {
     const ref = await deps.store.getShadowPolicy();
+    const current = slot.current();
     if (ref === null) {
       if (current === null) return false;
-      swap(null);
+      slot.swap(null);
       deps.logger.info('shadow policy set cleared');
       return true;
     }
@@ -52,14 +43,11 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
     const stored = await deps.store.getPolicySet(ref.version);
     if (!stored) return false;
     try {
-      const before = swaps;
-      const compiled = await deps.engine.compileAsync({ policies: stored.policies, schema: stored.schema });
-      if (swaps !== before) {
-        // Another set was swapped in while this one compiled: the next refresh loads the current one.
-        compiled.dispose();
-        return false;
-      }
-      swap(compiled);
+      const compiled = await slot.compiledUnlessSwapped(() =>
+        deps.engine.compileAsync({ policies: stored.policies, schema: stored.schema }),
+      );
+      if (!compiled) return false;
+      slot.swap(compiled);
       deps.logger.info('shadow policy set loaded', { version: ref.version });
       return true;
     } catch (err) {
@@ -67,14 +55,14 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
         version: ref.version,
         error: (err as Error).message,
       });
-      swap(null);
+      slot.swap(null);
       return false;
     }
   };
   const refresh = singleFlight(load);
 
   return {
-    current: () => current,
+    current: slot.current,
 
     refresh,
 
@@ -82,13 +70,13 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
       const compiled = await deps.engine.compileAsync(source);
       const before = await deps.store.getShadowPolicy();
       if (before?.version === compiled.version) {
-        if (compiled.version === current?.version) compiled.dispose();
-        else swap(compiled);
+        if (compiled.version === slot.current()?.version) compiled.dispose();
+        else slot.swap(compiled);
         return { version: compiled.version, changed: false };
       }
       const at = await savePolicySource(deps, compiled.version, source, origin);
       await deps.store.setShadowPolicy(compiled.version, at);
-      swap(compiled);
+      slot.swap(compiled);
       await deps.audit({
         type: 'policy.shadow_activated',
         data: {
@@ -105,19 +93,17 @@ export function createShadowSet(deps: ShadowSetDeps): ShadowSet {
     async clear(origin) {
       const before = await deps.store.getShadowPolicy();
       if (!before) {
-        swap(null);
+        slot.swap(null);
         return { cleared: false, version: null };
       }
       await deps.store.setShadowPolicy(null, new Date(deps.clock.now()).toISOString());
-      swap(null);
+      slot.swap(null);
       await deps.audit({ type: 'policy.shadow_cleared', data: { version: before.version, source: origin } });
       return { cleared: true, version: before.version };
     },
 
     stored: () => deps.store.getShadowPolicy(),
 
-    close() {
-      retiring.close();
-    },
+    close: slot.close,
   };
 }
