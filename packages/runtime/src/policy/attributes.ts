@@ -11,12 +11,15 @@ export interface AttributeUse {
   names: ReadonlySet<string>;
   /** True when `context` appears other than as `context.x` / `context has x`: then keep it whole. */
   wholeContext: boolean;
+  /** True when a condition reads Cedar entity tags (`hasTag`, `getTag`), which Mandate refuses (ADR 0036). */
+  tags: boolean;
 }
 
 /** Walks the JSON form of a policy's conditions (Cedar's `PolicyJson.conditions[].body`). */
 export function attributeUse(conditions: readonly { body: unknown }[]): AttributeUse {
   const names = new Set<string>();
   let wholeContext = false;
+  let tags = false;
   const isContext = (n: unknown) =>
     typeof n === 'object' && n !== null && (n as { Var?: unknown }).Var === 'context';
   const walk = (node: unknown): void => {
@@ -38,6 +41,10 @@ export function attributeUse(conditions: readonly { body: unknown }[]): Attribut
         if (!isContext(access.left)) walk(access.left);
         continue;
       }
+      // `{ "hasTag": { "left": …, "right": … } }`; a key of that name in a record literal is data.
+      if ((key === 'hasTag' || key === 'getTag') && typeof value === 'object' && value !== null) {
+        if ('left' in value && 'right' in value) tags = true;
+      }
       // A literal value (`{ Value: … }`) holds data, not expressions: `{ "Var": "context" }` in a
       // string-keyed record literal is still a literal. Only expression keys are walked.
       if (key === 'Value') continue;
@@ -45,7 +52,7 @@ export function attributeUse(conditions: readonly { body: unknown }[]): Attribut
     }
   };
   for (const c of conditions) walk(c.body);
-  return { names, wholeContext };
+  return { names, wholeContext, tags };
 }
 
 /** Keeps only the named keys of a record (a shallow copy; nested values are kept whole). */

@@ -321,18 +321,6 @@ function inSourceOrder(text: string, sorted: string[]): number[] {
   return ordered;
 }
 
-/** Whether a policy's JSON form uses an entity-tag operator anywhere (`hasTag`, `getTag`). */
-function usesTags(json: unknown): boolean {
-  if (Array.isArray(json)) return json.some(usesTags);
-  if (json === null || typeof json !== 'object') return false;
-  for (const [k, v] of Object.entries(json)) {
-    // `{ "hasTag": { "left": …, "right": … } }`; a record literal may have a key of that name.
-    const operands = v !== null && typeof v === 'object' && 'left' in v && 'right' in v;
-    if (((k === 'hasTag' || k === 'getTag') && operands) || usesTags(v)) return true;
-  }
-  return false;
-}
-
 /**
  * SECURITY: `hasTag` and `getTag` are refused (see {@link refuseEntityTags}): with a resource's
  * `tags` attribute at hand, `resource.hasTag("legal_hold")` reads as the obvious test, validates
@@ -340,7 +328,7 @@ function usesTags(json: unknown): boolean {
  */
 function refuseTagOperators(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
   for (const p of policies) {
-    if (!usesTags(p.json)) continue;
+    if (!p.uses.tags) continue;
     problems.push({
       file: p.info.file,
       policyId: p.info.id,
