@@ -100,6 +100,8 @@ export async function ensureCerbos(
 export interface RunningCerbos {
   url: string;
   pinned: string | null;
+  /** Cerbos's own pid (`taskset` execs it), for its CPU time. */
+  pid: number | null;
   stop(): Promise<void>;
 }
 
@@ -142,7 +144,7 @@ export async function startCerbos(binary: string, dir: string): Promise<RunningC
       (r) => r.ok,
       () => false,
     );
-    if (ok) return { url, pinned: pin ? `taskset -c ${SERVER_CORE}` : null, stop };
+    if (ok) return { url, pinned: pin ? `taskset -c ${SERVER_CORE}` : null, pid: child.pid ?? null, stop };
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`bench: cerbos did not become healthy in 20 s: ${stderr}`);

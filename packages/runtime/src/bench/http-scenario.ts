@@ -21,6 +21,7 @@ import { checkHttpAudit, type HttpAuditCheck } from './http-audit.js';
 import { startLoadGenerator, type LoadGenerator } from './loadgen.js';
 import type { Sample } from './measure.js';
 import type { OpenSample } from './open-loop.js';
+import { processCpuMs, type ServerCpu } from './proc-cpu.js';
 import {
   CERBOS_PACKAGE,
   CERBOS_VERSION,
@@ -43,6 +44,8 @@ export interface HttpRow {
   sample: Sample | OpenSample;
   /** Mandate rows: audit events and store transactions (fsyncs) during the row, warm-up included. */
   commits?: { events: number; transactions: number };
+  /** The server process's CPU over the row, warm-up included (absent in-process or off Linux). */
+  cpu?: ServerCpu;
 }
 
 export interface HttpScenarioOptions {
@@ -182,6 +185,11 @@ export async function runHttpScenario(o: HttpScenarioOptions): Promise<HttpScena
     const warmupMs = o.warmupSeconds * 1000;
     const durationMs = o.seconds * 1000;
     const top = Math.max(...o.concurrencies);
+    const serverOf = (key: HttpServerKey) => {
+      const m = mandates.find((x) => x.key === key);
+      if (m) return { pid: m.server.pid, tally: m.tally };
+      return key === 'bare' ? { pid: bare!.pid, tally: bareTally } : { pid: cerbos?.pid, tally: cerbosTally };
+    };
     const measure = async (
       key: HttpServerKey,
       mode: 'closed' | 'open',
@@ -189,14 +197,29 @@ export async function runHttpScenario(o: HttpScenarioOptions): Promise<HttpScena
       run: () => Promise<Sample | OpenSample>,
     ) => {
       const m = mandates.find((x) => x.key === key);
+      const { pid, tally } = serverOf(key);
       const before = await m?.server.stats();
+      const cpu0 = processCpuMs(pid);
+      const [wall0, answers0] = [performance.now(), tally.answered];
       const sample = await run();
+      const cpu1 = processCpuMs(pid);
+      const cpu =
+        cpu0 !== null && cpu1 !== null
+          ? { cpuMs: cpu1 - cpu0, wallMs: performance.now() - wall0, answers: tally.answered - answers0 }
+          : undefined;
       const after = await m?.server.stats();
       const commits =
         before && after
           ? { events: after.appended - before.appended, transactions: after.batches - before.batches }
           : undefined;
-      rows.push({ mode, concurrency, server: key, sample, ...(commits ? { commits } : {}) });
+      rows.push({
+        mode,
+        concurrency,
+        server: key,
+        sample,
+        ...(commits ? { commits } : {}),
+        ...(cpu ? { cpu } : {}),
+      });
       return sample;
     };
 

@@ -1,5 +1,6 @@
 /** The HTTP rows' targets (issue 13): against the bare server and Cerbos of the same run. */
 import type { HttpRow, HttpScenarioResult, HttpServerKey } from './http-scenario.js';
+import { busyShare, cpuPerRequestUs } from './proc-cpu.js';
 import { fmtOps, fmtRatio, fmtUs, type Target } from './report.js';
 
 /** Cerbos measured on this machine before it had a row of its own (docs/benchmarks.md). */
@@ -8,9 +9,11 @@ const CERBOS_EARLIER = 2650;
 export function httpTargets(http: HttpScenarioResult): Target[] {
   const out: Target[] = [];
   const top = Math.max(...http.rows.filter((r) => r.mode === 'closed').map((r) => r.concurrency));
-  const at = (server: HttpServerKey): HttpRow['sample'] | undefined =>
-    http.rows.find((r) => r.mode === 'closed' && r.server === server && r.concurrency === top)?.sample;
+  const rowAt = (server: HttpServerKey): HttpRow | undefined =>
+    http.rows.find((r) => r.mode === 'closed' && r.server === server && r.concurrency === top);
+  const at = (server: HttpServerKey) => rowAt(server)?.sample;
   const bare = at('bare');
+  const bareCpu = rowAt('bare')?.cpu;
   const cerbos = at('cerbos');
   for (const [key, engine] of [
     ['mandate', 'cedar'],
@@ -18,10 +21,17 @@ export function httpTargets(http: HttpScenarioResult): Target[] {
   ] as const) {
     const m = at(key);
     if (!m || !bare) continue;
+    // Whether the baseline was the bare server's capacity or the generator's, and what a decision
+    // costs the server in CPU whatever the generator did: said next to the ratio.
+    const cpu = rowAt(key)?.cpu;
+    const cpuNote =
+      cpu && bareCpu
+        ? `; bare server core ${Math.round(100 * busyShare(bareCpu))} % busy; server CPU per request ${fmtUs(cpuPerRequestUs(cpu))} vs ${fmtUs(cpuPerRequestUs(bareCpu))}`
+        : '';
     out.push(
       {
         name: `HTTP c=${top}, ${engine} engine: decisions/s vs bare Node`,
-        measured: `${Math.round((100 * m.opsPerSec) / bare.opsPerSec)}% (${fmtOps(m.opsPerSec)}/s vs ${fmtOps(bare.opsPerSec)}/s)`,
+        measured: `${Math.round((100 * m.opsPerSec) / bare.opsPerSec)}% (${fmtOps(m.opsPerSec)}/s vs ${fmtOps(bare.opsPerSec)}/s${cpuNote})`,
         target: '≥ 50%',
         met: m.opsPerSec >= 0.5 * bare.opsPerSec,
       },

@@ -45,6 +45,13 @@ export class AnswerTally {
     return this.statuses['200'] ?? 0;
   }
 
+  /** Answers of any status counted so far. */
+  get answered(): number {
+    let n = 0;
+    for (const k in this.statuses) n += this.statuses[k]!;
+    return n;
+  }
+
   counts(): TallyCounts {
     return { statuses: this.statuses, effects: this.effects, clientErrors: this.clientErrors };
   }
@@ -187,6 +194,8 @@ export interface LaunchedServer {
   execArgv: string[];
   /** How the child was pinned (`taskset …`), or null. */
   pinned: string | null;
+  /** The child's pid, for its CPU time (`proc-cpu.ts`); null in-process, where it would count the generator too. */
+  pid: number | null;
   stop(): Promise<{ audit?: unknown }>;
   /** The server's audit counters so far (a Mandate's group commit); undefined for the bare server. */
   stats(): Promise<{ appended: number; batches: number } | undefined>;
@@ -215,6 +224,7 @@ export async function launchServer(
       where,
       execArgv: process.execArgv,
       pinned: null,
+      pid: null,
       stop: () => s.close(),
       stats: async () => s.stats(),
     };
@@ -242,6 +252,7 @@ export async function launchServer(
     where,
     execArgv: ready.execArgv,
     pinned,
+    pid: ready.pid,
     async stats() {
       const answer = nextMessage(child, () => stderr);
       child.send({ type: 'stats' });

@@ -3,6 +3,7 @@ import type { HttpRow, HttpScenarioResult, HttpServerKey } from './http-scenario
 import type { MemoryBenchResult } from './memory-bench.js';
 import type { OpenSample } from './open-loop.js';
 import { fmtMiB, fmtOps, fmtRatio, fmtUs, perFsync, row, tableHead } from './format.js';
+import { busyShare, cpuPerRequestUs } from './proc-cpu.js';
 
 const SERVER_LABEL: Record<HttpServerKey, string> = {
   bare: 'bare Node http *(baseline)*',
@@ -35,13 +36,30 @@ export function httpTables(h: HttpScenarioResult): string[] {
       'p99 ÷ bare',
       'req/s ÷ Cerbos',
       'events per fsync',
+      'server core busy',
+      'server CPU per request',
+      'CPU per request ÷ bare',
     ]),
-    row(['---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+    row([
+      '---:',
+      '---',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+    ]),
   ];
   const closed = h.rows.filter((r) => r.mode === 'closed');
   for (const c of [...new Set(closed.map((r) => r.concurrency))]) {
     const at = closed.filter((r) => r.concurrency === c);
-    const bare = at.find((r) => r.server === 'bare')!.sample;
+    const bare = at.find((r) => r.server === 'bare')!;
     const cerbos = at.find((r) => r.server === 'cerbos')?.sample;
     for (const r of at) out.push(rowOf(String(c), r, bare, cerbos));
   }
@@ -62,17 +80,43 @@ export function httpTables(h: HttpScenarioResult): string[] {
         'p99 ÷ bare',
         'achieved ÷ Cerbos',
         'events per fsync',
+        'server core busy',
+        'server CPU per request',
+        'CPU per request ÷ bare',
       ]),
-      row(['---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+      row([
+        '---:',
+        '---',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+      ]),
     );
     const rates = [...new Set(open.map((r) => (r.sample as OpenSample).targetRate))];
     for (const rate of rates) {
       const at = open.filter((r) => (r.sample as OpenSample).targetRate === rate);
-      const bare = at.find((r) => r.server === 'bare')!.sample;
+      const bare = at.find((r) => r.server === 'bare')!;
       const cerbos = at.find((r) => r.server === 'cerbos')?.sample;
       for (const r of at) out.push(rowOf(`${fmtOps(rate)}/s`, r, bare, cerbos));
     }
   }
+  if (h.rows.some((r) => r.cpu))
+    out.push(
+      '',
+      "Server core busy: the server process's CPU time (every thread, user + system, from " +
+        '`/proc/<pid>/stat`) over the row, warm-up included, as a share of one core. A closed-loop row ' +
+        'whose server is well below 100 % busy was held back by the load generator or by waiting, not by ' +
+        "the server's CPU: its req/s is not that server's capacity. Server CPU per request is that CPU time " +
+        'divided by the answers over the same window, a cost that does not depend on the generator.',
+    );
   out.push('');
   for (const a of h.audits) {
     out.push(
@@ -87,13 +131,9 @@ export function httpTables(h: HttpScenarioResult): string[] {
   return out;
 }
 
-function rowOf(
-  first: string,
-  r: HttpRow,
-  bare: HttpRow['sample'],
-  cerbos: HttpRow['sample'] | undefined,
-): string {
+function rowOf(first: string, r: HttpRow, bareRow: HttpRow, cerbos: HttpRow['sample'] | undefined): string {
   const s = r.sample;
+  const bare = bareRow.sample;
   const isBare = r.server === 'bare';
   return row([
     first,
@@ -106,6 +146,15 @@ function rowOf(
     isBare ? '1×' : fmtRatio(s.p99Us / bare.p99Us),
     cerbos && !isBare ? fmtRatio(s.opsPerSec / cerbos.opsPerSec) : '',
     r.commits ? perFsync(r.commits) : '',
+    r.cpu ? `${Math.round(100 * busyShare(r.cpu))} %` : '–',
+    r.cpu ? fmtUs(cpuPerRequestUs(r.cpu)) : '–',
+    isBare
+      ? r.cpu
+        ? '1×'
+        : '–'
+      : r.cpu && bareRow.cpu
+        ? fmtRatio(cpuPerRequestUs(r.cpu) / cpuPerRequestUs(bareRow.cpu))
+        : '–',
   ]);
 }
 
