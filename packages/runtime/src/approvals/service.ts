@@ -234,6 +234,10 @@ export function createApprovalService(
     page,
 
     async vote(id, approver, verdict, comment, signature) {
+      // SECURITY: a suspended person signs nothing off (their key may still be live: suspension is
+      // the user's status, not the key's). Checked on every vote, whatever door it came through.
+      if ((await store.getUser(approver.id))?.status === 'suspended')
+        throw new MandateError('user_suspended', `user ${approver.id} is suspended and cannot vote`);
       for (let attempt = 0; attempt < 5; attempt++) {
         const found = await store.getApproval(id);
         if (!found) throw new MandateError('not_found', `no approval ${id}`);

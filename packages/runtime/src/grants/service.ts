@@ -51,7 +51,10 @@ export interface GrantService {
   revoke(id: string, by: string): Promise<string[]>;
   /** The live grant (and its chain up to the user) that covers this call, or why there is none. */
   check(input: GrantCheckInput): Promise<GrantCheck>;
-  /** True while this grant and every grant up its chain are neither revoked nor expired. */
+  /**
+   * True while this grant and every grant up its chain are neither revoked nor expired, and every
+   * agent that passed it on is active.
+   */
   isLive(id: string): Promise<boolean>;
 }
 
@@ -223,6 +226,20 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
     return chain;
   };
 
+  /**
+   * The first agent of `chain[from..]` that is suspended (or no longer known), or null. The agent of
+   * `chain[i]` for i >= 1 passed the grant below it on: suspending an agent is its kill switch, so
+   * the authority it handed to sub-agents stops with it, and comes back when it is resumed.
+   */
+  const suspendedIn = async (chain: GrantRecord[], from: number): Promise<string | null> => {
+    for (let i = from; i < chain.length; i++) {
+      const agent = await store.getAgent(chain[i]!.agent);
+      // SECURITY: fail closed — an agent that is gone passes nothing on.
+      if (!agent || agent.status === 'suspended') return chain[i]!.agent;
+    }
+    return null;
+  };
+
   return {
     async create(input, by) {
       const now = clock.now();
@@ -259,7 +276,13 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       };
       if (!(await store.getAgent(input.agent)))
         throw new MandateError('unknown_agent', `no agent ${input.agent}`);
-      if (!(await store.getUser(input.user))) throw new MandateError('unknown_user', `no user ${input.user}`);
+      const user = await store.getUser(input.user);
+      if (!user) throw new MandateError('unknown_user', `no user ${input.user}`);
+      // SECURITY: a suspended principal delegates nothing, not even what it held before.
+      if (by.kind === 'user' && user.status === 'suspended')
+        throw new MandateError('user_suspended', `user ${by.id} is suspended and cannot grant`);
+      if (by.kind === 'agent' && (await store.getAgent(by.id))?.status !== 'active')
+        throw new MandateError('agent_suspended', `agent ${by.id} is suspended and cannot pass a grant on`);
       if (grant.parentId) {
         const parent = await store.getGrant(grant.parentId);
         if (!parent) throw new MandateError('not_found', `no grant ${grant.parentId}`);
@@ -304,6 +327,12 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         const chain = await chainOf(parent);
         if (!chain.every((g) => isLive(g, now)))
           throw new MandateError('grant_revoked', 'the parent chain is not live');
+        const suspended = await suspendedIn(chain, 0);
+        if (suspended !== null)
+          throw new MandateError(
+            'grant_revoked',
+            `the parent chain passes through agent ${suspended}, which is suspended`,
+          );
       } else if (by.kind === 'agent') {
         throw new MandateError('forbidden', 'an agent can only pass on a grant it holds (parentId)');
       }
@@ -346,7 +375,8 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       const now = clock.now();
       const g = await store.getGrant(id);
       if (!g || !isLive(g, now)) return false;
-      return (await chainOf(g)).every((c) => isLive(c, now));
+      const chain = await chainOf(g);
+      return chain.every((c) => isLive(c, now)) && (await suspendedIn(chain, 1)) === null;
     },
     async check(input) {
       const now = clock.now();
@@ -360,10 +390,16 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         };
       }
       let sawLive = false;
+      let passedOnBySuspended: string | null = null;
       for (const g of covering) {
         if (!isLive(g, now)) continue;
         const chain = await chainOf(g);
         if (!chain.every((c) => isLive(c, now))) continue;
+        const suspended = await suspendedIn(chain, 1);
+        if (suspended !== null) {
+          passedOnBySuspended ??= suspended;
+          continue;
+        }
         sawLive = true;
         if (!resourceMatches(g, input.user, input.resource)) continue;
         // SECURITY: fail closed — an unscoped limit applies wherever its arg is declared or sent.
@@ -380,6 +416,14 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
           ok: false,
           code: 'grant_exceeded',
           message: `the call is outside what ${input.user.id} granted ${input.agent} (resource or limits)`,
+        };
+      }
+      // Not `agent_suspended`: that code says the caller is suspended (and alerts say so).
+      if (passedOnBySuspended !== null) {
+        return {
+          ok: false,
+          code: 'grant_revoked',
+          message: `the grant to ${input.agent} was passed on by agent ${passedOnBySuspended}, which is suspended`,
         };
       }
       const anyRevoked = covering.some((g) => g.revokedAt !== null);

@@ -196,7 +196,8 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       return;
     }
     // The decision path already recorded its own refusal (with a decision id).
-    if (!caller || err.decisionId !== undefined || !REFUSALS.has(err.code)) return;
+    if (!caller || err.decisionId !== undefined) return;
+    if (!REFUSALS.has(err.code) && !ROUTE_REFUSALS.get(route)?.has(err.code)) return;
     await refusals.refused({ code: err.code, reason: err.message, route, caller, requestId });
   }
 
@@ -264,6 +265,23 @@ const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'invalid_number',
   'invalid_args',
   'unsupported_media_type',
+  // Delegation refused: a sub-grant wider than its parent, from a dead chain, by a suspended principal.
+  'grant_exceeded',
+  'grant_revoked',
+  'grant_expired',
+  'agent_suspended',
+  'user_suspended',
+  'approval_expired',
+]);
+
+/**
+ * Codes recorded on one route only. `conflict` is also an SDK retrying an outcome report or a key
+ * revoked twice; on a vote it is a vote on an approval already decided (audit.md: "a second vote").
+ */
+const VOTE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['conflict']);
+const ROUTE_REFUSALS: ReadonlyMap<string, ReadonlySet<ErrorCode>> = new Map([
+  ['POST /v1/approvals/:id/approve', VOTE_REFUSALS],
+  ['POST /v1/approvals/:id/deny', VOTE_REFUSALS],
 ]);
 
 /** Creates the Node HTTP server; keep-alive tuned for agents that call in bursts. */
