@@ -81,6 +81,11 @@ export interface AuditVerifyResult {
   records: number;
   checkpoints: number;
   head: { seq: number; hash: string } | null;
+  /**
+   * Evidence bundles: records after the last checkpoint signed by a trusted key. Anyone could have
+   * written those; verify refuses them (`unsigned_tail`) unless told to allow them.
+   */
+  unsignedRecords?: number;
   /** The first bad record and why, when `ok` is false. */
   firstBad?: { seq: number; problem: AuditProblem; message: string };
 }
@@ -99,4 +104,6 @@ export type AuditProblem =
   /** A record is not the head an auditor kept (`verify --expect-head`): rewritten. */
   | 'head_mismatch'
   /** A line of an evidence bundle or a checkpoint file is not what Mandate writes. */
-  | 'malformed';
+  | 'malformed'
+  /** Records of an evidence bundle that no checkpoint of a trusted key covers: anyone could have written them. */
+  | 'unsigned_tail';

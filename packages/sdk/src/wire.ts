@@ -296,13 +296,17 @@ export type AuditProblem =
   /** A record is not the head an auditor kept (`verify --expect-head`): rewritten. */
   | 'head_mismatch'
   /** A line of an evidence bundle or a checkpoint file is not what Mandate writes. */
-  | 'malformed';
+  | 'malformed'
+  /** Records of an evidence bundle that no checkpoint of a trusted key covers: anyone could have written them. */
+  | 'unsigned_tail';
 
 export interface AuditVerifyResult {
   ok: boolean;
   records: number;
   checkpoints: number;
   head: { seq: number; hash: string } | null;
+  /** Evidence bundles: records after the last checkpoint signed by a trusted key. */
+  unsignedRecords?: number;
   firstBad?: { seq: number; problem: AuditProblem; message: string };
 }
 

@@ -3,7 +3,7 @@ import { canonicalize, parseJsonStrict } from '../kernel/index.js';
 import type { StoredAuditRecord } from '../storage/index.js';
 import { auditColumns } from './chain.js';
 import { formatRecord } from './export.js';
-import { keyIdOf } from './keys.js';
+import { keyIdOf, type AuditSigner } from './keys.js';
 import { asCheckpoint, checkpointLine } from './mirror.js';
 import type { Finding } from './verify-checkpoints.js';
 import { verifyAudit, type AuditSource, type VerifyAuditOptions } from './verify.js';
@@ -22,6 +22,13 @@ export interface ExportBundleOptions {
   write: (chunk: string) => void | Promise<void>;
   /** Records per store read. Default 1,000. */
   batchSize?: number;
+  /**
+   * The exporting node's signer (its audit signing key). When no stored checkpoint names the last
+   * record, the bundle ends with one signed now: the exporter's attestation of the head it exported
+   * (in the bundle only, not written to the store). Without it every record after the last stored
+   * checkpoint is unsigned, and verify refuses the bundle unless told to allow that.
+   */
+  signer?: AuditSigner;
 }
 
 /**
@@ -40,18 +47,25 @@ export async function exportBundle(source: AuditSource, opts: ExportBundleOption
   };
   await opts.write(JSON.stringify(header) + '\n');
   let after = 0;
+  let lastHash = '';
   for (;;) {
     const page = await source.readAudit(after, batchSize);
     if (page.length === 0) break;
     let chunk = '';
     for (const r of page) chunk += formatRecord(r, 'jsonl') + '\n';
     await opts.write(chunk);
-    const last = page[page.length - 1]!.seq;
-    if (last <= after) break; // a store that does not move forward would loop forever
-    after = last;
+    const last = page[page.length - 1]!;
+    if (last.seq <= after) break; // a store that does not move forward would loop forever
+    after = last.seq;
+    lastHash = last.hash;
   }
   // Checkpoints read after the records: those made meanwhile name records past the bundle and stay out.
   const checkpoints = (await source.listCheckpoints({ toSeq: after })).filter((cp) => cp.seq <= after);
+  const signer = opts.signer;
+  if (signer && after > 0 && !checkpoints.some((cp) => cp.seq === after && cp.keyId === signer.keyId)) {
+    const body = { seq: after, hash: lastHash, time: new Date().toISOString(), keyId: signer.keyId };
+    checkpoints.push({ ...body, signature: signer.sign(canonicalize(body)) });
+  }
   let chunk = '';
   for (const cp of checkpoints) chunk += `{"checkpoint":${checkpointLine(cp)}}\n`;
   if (chunk) await opts.write(chunk);
@@ -133,18 +147,50 @@ export function readBundle(text: string): ReadBundle {
   };
 }
 
+/** Options of {@link verifyBundle}. */
+export interface VerifyBundleOptions extends VerifyAuditOptions {
+  /**
+   * Accept records after the last checkpoint of a trusted key (still counted in `unsignedRecords`).
+   * Default false: such records fail with `unsigned_tail`.
+   */
+  allowUnsignedTail?: boolean;
+}
+
 /**
  * Verifies an evidence bundle with no database: the chain and checkpoints it holds, against the
  * trusted keys given (never the header's). A line that is not a record or checkpoint fails it too.
+ *
+ * SECURITY: a bundle is handed over by the party it is evidence against. A chain is only hashes
+ * until a trusted key signs a record of it, and a signed record vouches for every record before it;
+ * so records after the last such checkpoint — or a bundle with none — could have been written
+ * (and rehashed) by whoever wrote the file, and fail unless `allowUnsignedTail`.
  */
-export async function verifyBundle(text: string, opts: VerifyAuditOptions): Promise<AuditVerifyResult> {
+export async function verifyBundle(text: string, opts: VerifyBundleOptions): Promise<AuditVerifyResult> {
   const b = readBundle(text);
   const maxGap = opts.maxGap ?? b.maxGap ?? undefined;
   const result = await verifyAudit(b.source, { ...opts, ...(maxGap !== undefined ? { maxGap } : {}) });
   if (b.malformed && (!result.firstBad || b.malformed.seq <= result.firstBad.seq)) {
     return { ...result, ok: false, firstBad: b.malformed };
   }
-  return result;
+  if (!result.ok || result.head === null) return result;
+  // Verified: every checkpoint here is signed by a trusted key and agrees with the chain.
+  const checkpoints = [...(await b.source.listCheckpoints()), ...(opts.checkpoints ?? [])];
+  const signedUpTo = Math.max(0, ...checkpoints.map((cp) => cp.seq).filter((s) => s <= result.head!.seq));
+  const unsignedRecords = result.head.seq - signedUpTo;
+  if (unsignedRecords === 0 || opts.allowUnsignedTail) return { ...result, unsignedRecords };
+  return {
+    ...result,
+    ok: false,
+    unsignedRecords,
+    firstBad: {
+      seq: signedUpTo + 1,
+      problem: 'unsigned_tail',
+      message:
+        signedUpTo === 0
+          ? `no checkpoint signed by a trusted key covers any of the ${unsignedRecords} records: anyone could have written them`
+          : `records ${signedUpTo + 1}–${result.head.seq} (${unsignedRecords}) come after the last checkpoint signed by a trusted key (record ${signedUpTo}): anyone could have written them (a bundle from \`mandate audit export --bundle\` with the node's key ends with one; --allow-unsigned-tail accepts them)`,
+    },
+  };
 }
 
 function readHeader(v: Record<string, unknown>, publicKeys: ReadBundle['publicKeys']): string | null {

@@ -8,6 +8,7 @@ export {
   generateSigningKey,
   keyIdOf,
   loadOrCreateKeys,
+  readSigner,
   verifySignature,
 } from './keys.js';
 export type { AuditKeys, AuditSigner } from './keys.js';
@@ -17,6 +18,7 @@ export type { Finding as AuditFinding } from './verify-checkpoints.js';
 export { checkpointLine, createFileMirror, readCheckpointFile } from './mirror.js';
 export type { CheckpointMirror } from './mirror.js';
 export { BUNDLE_FORMAT, exportBundle, readBundle, verifyBundle } from './bundle.js';
+export type { VerifyBundleOptions } from './bundle.js';
 export type { ExportBundleOptions, ReadBundle } from './bundle.js';
 export { createTailVerifier, isVerified } from './tail-verifier.js';
 export type { AuditIntegrity, TailVerifier, TailVerifierOptions } from './tail-verifier.js';

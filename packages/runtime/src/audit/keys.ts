@@ -117,6 +117,12 @@ export async function loadOrCreateKeys(dir: string): Promise<AuditKeys> {
   return { signer, publicKeyPem: signer.publicKeyPem, hmacKey: Buffer.from(hmacHex, 'hex') };
 }
 
+/** The signer of the key directory `dir`, or null when it holds no signing key. Never creates one. */
+export async function readSigner(dir: string): Promise<AuditSigner | null> {
+  const pem = await readOptional(join(dir, KEY_FILES.privateKey));
+  return pem === null ? null : createSigner(pem);
+}
+
 function keyIdOrNull(pem: string): string | null {
   try {
     return keyIdOf(pem);

@@ -57,6 +57,7 @@ interface VerifyOpts {
   checkpoints?: string[];
   expectHead?: string[];
   maxGap?: string;
+  allowUnsignedTail?: boolean;
 }
 
 /** `mandate audit verify`: the store's chain, or an evidence bundle with no database at all. */
@@ -81,6 +82,10 @@ export function registerAuditVerify(audit: Command): void {
       'checkpoint copies kept outside the database (the audit.checkpointMirror file)',
     )
     .option('--expect-head <seq:hash...>', 'a head you kept earlier: the chain must still hold that record')
+    .option(
+      '--allow-unsigned-tail',
+      'with --file: accept records after the last checkpoint signed by a trusted key (counted, not refused)',
+    )
     .option(
       '--max-gap <n>',
       'most records allowed with no signed checkpoint (default: from the config or the bundle)',
@@ -122,6 +127,7 @@ export function registerAuditVerify(audit: Command): void {
           expectHeads: heads,
           onProgress,
           ...(maxGap !== undefined ? { maxGap } : {}),
+          ...(opts.allowUnsignedTail ? { allowUnsignedTail: true } : {}),
         });
       } else {
         const loaded = load(opts);
@@ -149,7 +155,10 @@ export function registerAuditVerify(audit: Command): void {
       if (opts.json) printJson(r);
       else if (r.ok)
         out(
-          `ok: ${r.records} records, ${r.checkpoints} signed checkpoints, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}`,
+          `ok: ${r.records} records, ${r.checkpoints} signed checkpoints, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}` +
+            (r.unsignedRecords
+              ? `; the last ${r.unsignedRecords} records are signed by no trusted key (allowed by --allow-unsigned-tail)`
+              : ''),
         );
       else out(`FAILED at record ${r.firstBad?.seq}: ${r.firstBad?.problem} — ${r.firstBad?.message}`);
       process.exitCode = r.ok ? EXIT.ok : EXIT.failed;

@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { MandateError, isoTimeOrNull, silentLogger, sleepUnlessAborted } from '../kernel/index.js';
 import type { StoredAuditRecord } from '../storage/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
-import { exportAudit, exportBundle } from '../audit/index.js';
+import { exportAudit, exportBundle, readSigner } from '../audit/index.js';
 import { out, load, common } from './shared.js';
 import { readPublicKeys, registerAuditVerify } from './audit-verify.js';
 
@@ -74,11 +74,21 @@ export function registerAudit(program: Command): void {
         if (opts.bundle) {
           const ownKey = join(loaded.config.keys.dir, 'audit-signing.pub.pem');
           const keyFiles: string[] = opts.publicKey ?? (existsSync(ownKey) ? [ownKey] : []);
+          const publicKeys = await readPublicKeys(keyFiles);
+          // With the node's key the bundle ends with a checkpoint of its last record, so every record
+          // is signed; without it, the records after the last stored checkpoint are not (verify refuses them).
+          const signer = await readSigner(loaded.config.keys.dir);
+          if (signer) publicKeys[signer.keyId] ??= signer.publicKeyPem;
+          else
+            process.stderr.write(
+              `no audit signing key in ${loaded.config.keys.dir}: the records after the last stored checkpoint are unsigned in this bundle\n`,
+            );
           n = await exportBundle(store, {
-            publicKeys: Object.values(await readPublicKeys(keyFiles)),
+            publicKeys: Object.values(publicKeys),
             maxGap: maxCheckpointGap(loaded.config.audit),
             exportedAt: new Date().toISOString(),
             write,
+            ...(signer ? { signer } : {}),
           });
         } else {
           n = await exportAudit(store, { format: opts.format, filter, write });

@@ -282,6 +282,118 @@ async function bundleOf(source: AuditSource, publicKeyPem: string): Promise<stri
   return text;
 }
 
+async function bundleWith(
+  source: AuditSource,
+  publicKeyPem: string,
+  signer?: ReturnType<typeof createEphemeralKeys>['signer'],
+): Promise<string> {
+  let text = '';
+  await exportBundle(source, {
+    publicKeys: [publicKeyPem],
+    maxGap: 5,
+    exportedAt: '2026-01-05T11:00:00.000Z',
+    write: (c) => {
+      text += c;
+    },
+    ...(signer ? { signer } : {}),
+  });
+  return text;
+}
+
+// Found by a black-box probe: verify accepted a bundle no trusted key had signed, rewritten or
+// wholly made up, as long as the header's own maxGap allowed it; the bundle is handed over by
+// the party it is evidence against.
+describe('a bundle is evidence as far as a trusted key signed it', () => {
+  /** 23 records, the stored checkpoints up to record 20 only: the last 3 unsigned, as between two cadence points. */
+  async function withUnsignedTail() {
+    const seeded = await seedLog(23);
+    const store = await tampered(seeded.store, (_, cps) => {
+      const kept = cps.filter((cp) => cp.seq <= 20);
+      cps.splice(0, cps.length, ...kept);
+    });
+    return { ...seeded, store };
+  }
+
+  it('made up whole, with no checkpoint and a header allowing any gap: unsigned_tail from record 1', async () => {
+    const { store, keys, publicKeys } = await seedLog(20);
+    const bare = await tampered(store, (_, cps) => cps.splice(0));
+    const text = (await bundleWith(bare, keys.publicKeyPem)).replace('"maxGap":5', '"maxGap":1000000000');
+    expectBad(
+      await verifyBundle(text, { publicKeys }),
+      1,
+      'unsigned_tail',
+      /no checkpoint signed by a trusted key/,
+    );
+  });
+
+  it('a record rewritten, the rest rehashed and their checkpoints dropped: unsigned_tail after the last signed one', async () => {
+    const { store, keys, publicKeys } = await seedLog(20);
+    const forged = await tampered(store, (rs, cps) => {
+      rs[at(rs, 18)]!.eventText = rs[at(rs, 18)]!.eventText.replace('"effect":"deny"', '"effect":"allow"');
+      rechain(rs, at(rs, 18));
+      cps.splice(0, cps.length, ...cps.filter((cp) => cp.seq < 18));
+    });
+    expectBad(
+      await verifyBundle(await bundleWith(forged, keys.publicKeyPem), { publicKeys }),
+      16,
+      'unsigned_tail',
+    );
+  });
+
+  it('a record appended after the signed head: unsigned_tail at that record', async () => {
+    const { store, keys, publicKeys } = await seedLog(20);
+    const lines = (await bundleWith(store, keys.publicKeyPem)).trimEnd().split('\n');
+    const forged = await tampered(store, (rs) => {
+      rs.push({ ...rs.at(-1)!, seq: 21, eventText: rs.at(-1)!.eventText.replace('"dec_20"', '"dec_21"') });
+      rechain(rs, rs.length - 1);
+    });
+    const record21 = (await bundleWith(forged, keys.publicKeyPem)).split('\n')[21]!;
+    const text = [...lines.slice(0, 21), record21, ...lines.slice(21)].join('\n') + '\n';
+    expectBad(await verifyBundle(text, { publicKeys }), 21, 'unsigned_tail', /records 21–21 \(1\)/);
+  });
+
+  it('an unsigned tail is accepted when asked, and counted', async () => {
+    const { store, keys, publicKeys } = await withUnsignedTail();
+    const text = await bundleWith(store, keys.publicKeyPem);
+    expectBad(await verifyBundle(text, { publicKeys }), 21, 'unsigned_tail');
+    expect(await verifyBundle(text, { publicKeys, allowUnsignedTail: true })).toMatchObject({
+      ok: true,
+      records: 23,
+      unsignedRecords: 3,
+    });
+  });
+
+  it("exported with the node's signer, the bundle ends with a checkpoint of its last record and verifies whole", async () => {
+    const { store, keys, publicKeys } = await withUnsignedTail();
+    const text = await bundleWith(store, keys.publicKeyPem, keys.signer);
+    const last = JSON.parse(text.trimEnd().split('\n').at(-1)!) as {
+      checkpoint: { seq: number; keyId: string };
+    };
+    expect(last.checkpoint).toMatchObject({ seq: 23, keyId: keys.signer.keyId });
+    expect(await verifyBundle(text, { publicKeys })).toMatchObject({
+      ok: true,
+      records: 23,
+      unsignedRecords: 0,
+    });
+    // That checkpoint holds the tail: a record under it rewritten and rehashed fails.
+    const forged = await tampered(store, (rs) => {
+      rs[at(rs, 22)]!.eventText = rs[at(rs, 22)]!.eventText.replace('"node-1"', '"node-9"');
+      rechain(rs, at(rs, 22));
+    });
+    const records = (await bundleWith(forged, keys.publicKeyPem)).trimEnd().split('\n').slice(0, 24);
+    const withHead = [...records, ...text.trimEnd().split('\n').slice(24)].join('\n') + '\n';
+    expectBad(await verifyBundle(withHead, { publicKeys }), 23, 'checkpoint_mismatch');
+    // A head the node already signed (with this key) is not signed again.
+    const other = await seedLog(20);
+    const again = await bundleWith(other.store, other.keys.publicKeyPem, other.keys.signer);
+    const lines = again
+      .trimEnd()
+      .split('\n')
+      .filter((l) => l.startsWith('{"checkpoint"'));
+    expect(lines).toHaveLength((await other.store.listCheckpoints()).length);
+  });
+});
+
 describe('evidence bundle', () => {
   it('holds a header with the keys, every record and the checkpoints, and verifies on its own', async () => {
     const { store, keys, publicKeys } = await seedLog(20);

@@ -89,6 +89,29 @@ describe('evidence bundle, verified with no database', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`FAILED at record ${seq}: hash_mismatch`);
   });
+
+  it('records after the last signed checkpoint fail, unless --allow-unsigned-tail (which counts them)', async () => {
+    const lines = readFileSync(bundle, 'utf8').trimEnd().split('\n');
+    const records = lines.filter((l) => !l.startsWith('{"checkpoint"')).slice(1);
+    const head = (JSON.parse(records.at(-1)!) as { seq: number }).seq;
+    // The checkpoints of the head dropped: the last records are then signed by nobody.
+    const cut = lines.filter((l) => !(l.startsWith('{"checkpoint"') && l.includes(`"seq":${head},`)));
+    expect(cut.length).toBeLessThan(lines.length);
+    const file = join(t.dir, 'bundle-unsigned.jsonl');
+    writeFileSync(file, cut.join('\n') + '\n');
+    const strict = await cli(
+      ['audit', 'verify', '--file', file, '--public-key', pub],
+      tempDir('mandate-auditor-'),
+    );
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toMatch(/FAILED at record \d+: unsigned_tail/);
+    const loose = await cli(
+      ['audit', 'verify', '--file', file, '--public-key', pub, '--allow-unsigned-tail'],
+      tempDir('mandate-auditor-'),
+    );
+    expect(loose.code, loose.stderr).toBe(0);
+    expect(loose.stdout).toMatch(/the last \d+ records are signed by no trusted key/);
+  });
 });
 
 describe('verify against the mirror file and a kept head', () => {
