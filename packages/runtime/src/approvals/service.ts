@@ -47,6 +47,12 @@ export interface Approver {
   roles: readonly string[];
   /** Registered Ed25519 public key (PEM), if the approver has one. */
   publicKeyPem?: string | null;
+  /**
+   * The credential the vote came with: the person's own (`user` key or JWT), an approver's
+   * (default), or the MCP client's elicitation prompt (`gateway.confirmByElicitation`). Recorded
+   * with the vote; `@approval("self")` takes `user` and `mcp-elicitation` only.
+   */
+  via?: 'user' | 'approver' | 'mcp-elicitation';
 }
 
 export type ConsumeResult =
@@ -258,6 +264,14 @@ export function createApprovalService(
               `approval ${id} is for ${a.user ?? 'the user acted for'} to confirm`,
             );
           }
+          // An approver credential holds a role, not the person's own word (ADR 0008); and it
+          // cannot see this approval (GET answers 404), so it must not vote on it either.
+          if (approver.via !== 'user' && approver.via !== 'mcp-elicitation') {
+            throw new MandateError(
+              'wrong_role',
+              `approval ${id} is for ${a.user} to confirm with their own user credential`,
+            );
+          }
         } else {
           if (a.user !== null && approver.id === a.user) {
             throw new MandateError('self_approval', 'the requester of an approval cannot approve or deny it');
@@ -289,6 +303,7 @@ export function createApprovalService(
             approvalId: a.id,
             callHash: a.callHash,
             approver: approver.id,
+            via: approver.via ?? 'approver',
             comment,
             signed: signature !== null,
             status,

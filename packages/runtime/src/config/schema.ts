@@ -269,6 +269,12 @@ export const ConfigSchema = z.strictObject({
       connectTimeoutMs: z.number().int().min(100).max(3_600_000).optional(),
       /** How long a tools/call needing approval is held open waiting for it; 0 answers at once. */
       holdForApprovalMs: z.number().int().min(0).max(600_000).default(0),
+      /**
+       * Ask the MCP client to confirm an @approval("self") call (elicitation) and take the answer as
+       * the user's vote. Only where the client shows the prompt to that person and the agent cannot
+       * answer it (a desktop or IDE host with the user at it); never for an autonomous agent.
+       */
+      confirmByElicitation: z.boolean().default(false),
       /** Origins accepted on /mcp besides loopback ones (DNS-rebinding protection). */
       allowedOrigins: z.array(z.string()).default([]),
       /** Host names accepted on /mcp besides loopback ones. */

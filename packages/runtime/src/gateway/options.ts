@@ -42,6 +42,13 @@ export interface GatewayOptions {
   connectTimeoutMs?: number;
   /** How long a `tools/call` needing approval is held open waiting for it (0: answer at once). */
   holdForApprovalMs?: number;
+  /**
+   * Ask the MCP client to confirm an `@approval("self")` call (`elicitation/create`) and take its
+   * answer as the user's vote. Default false: the client is the agent's own connection, so its
+   * answer is the user's only where the client is a host that shows the prompt to that person and
+   * the agent cannot answer it.
+   */
+  confirmByElicitation?: boolean;
   /** Origins accepted on `/mcp` besides loopback ones. */
   allowedOrigins?: string[];
   /** Host names accepted on `/mcp` besides loopback ones. */

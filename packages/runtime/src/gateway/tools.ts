@@ -85,9 +85,9 @@ export function createSessionTools(s: SessionScope): SessionTools {
     try {
       await deps.approvals.vote(
         approvalId,
-        { id: onBehalfOf, roles: [] },
+        { id: onBehalfOf, roles: [], via: 'mcp-elicitation' },
         yes ? 'approve' : 'deny',
-        `${yes ? 'confirmed' : answer.action} by the user through MCP elicitation`,
+        `${yes ? 'confirmed' : answer.action} through the agent's MCP client (elicitation)`,
         null,
       );
     } catch (err) {
@@ -170,6 +170,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
       d.effect === 'approval_required' &&
       d.approval?.role === SELF_CONFIRMATION &&
       onBehalfOf !== null &&
+      ctx.options.confirmByElicitation === true &&
       s.clientCaps.elicitation
     ) {
       // The policy asks the user acted for to confirm this exact call, and the client can ask them.

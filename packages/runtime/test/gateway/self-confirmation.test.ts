@@ -19,6 +19,39 @@ permit (principal is Agent, action == Action::"tools.refund", resource);
 @id("users-refund") permit (principal is User, action == Action::"tools.refund", resource);
 `;
 
+/** A Mandate whose gateway runs `tools` for bot, acting for alice; elicitation confirms or not. */
+function startSelfConfirming(callLog: string, confirmByElicitation: boolean) {
+  return startMandate({
+    schema: SCHEMA,
+    policies: POLICIES,
+    entities: BOT_ENTITIES,
+    apiKeys: [
+      { name: 'bot', secret: 'secret-bot-key', role: 'agent', subject: 'bot' },
+      { name: 'alice', secret: 'secret-alice-key', role: 'user', subject: 'alice' },
+      { name: 'alice-approver', secret: 'secret-alice-approver-key', role: 'approver', subject: 'alice' },
+      { name: 'fm', secret: 'secret-approver-key', role: 'approver', subject: 'frank' },
+    ],
+    grants: [
+      {
+        user: 'alice',
+        agent: 'bot',
+        actions: ['tools.*'],
+        resources: [],
+        resourceAttributes: {},
+        limits: [],
+        expiresIn: '1d',
+      },
+    ],
+    gateway: {
+      upstreams: [toolServerUpstream('tools', { CALL_LOG: callLog })],
+      onBehalfOf: { bot: 'alice' },
+      callTimeoutMs: 5000,
+      holdForApprovalMs: 0,
+      confirmByElicitation,
+    },
+  });
+}
+
 describe('approval_required answered by the user through MCP elicitation (@approval("self"))', () => {
   let m: Mandate;
   let url: string;
@@ -28,33 +61,7 @@ describe('approval_required answered by the user through MCP elicitation (@appro
   let answer: 'accept' | 'decline' = 'accept';
 
   beforeAll(async () => {
-    ({ m, url } = await startMandate({
-      schema: SCHEMA,
-      policies: POLICIES,
-      entities: BOT_ENTITIES,
-      apiKeys: [
-        { name: 'bot', secret: 'secret-bot-key', role: 'agent', subject: 'bot' },
-        { name: 'alice', secret: 'secret-alice-key', role: 'user', subject: 'alice' },
-        { name: 'fm', secret: 'secret-approver-key', role: 'approver', subject: 'frank' },
-      ],
-      grants: [
-        {
-          user: 'alice',
-          agent: 'bot',
-          actions: ['tools.*'],
-          resources: [],
-          resourceAttributes: {},
-          limits: [],
-          expiresIn: '1d',
-        },
-      ],
-      gateway: {
-        upstreams: [toolServerUpstream('tools', { CALL_LOG: callLog })],
-        onBehalfOf: { bot: 'alice' },
-        callTimeoutMs: 5000,
-        holdForApprovalMs: 0,
-      },
-    }));
+    ({ m, url } = await startSelfConfirming(callLog, true));
   });
   afterAll(async () => {
     for (const c of clients) await c.close();
@@ -88,6 +95,9 @@ describe('approval_required answered by the user through MCP elicitation (@appro
     const approvals = await m.approvals.list({});
     const used = approvals.find((a) => a.status === 'consumed');
     expect(used?.votes[0]).toMatchObject({ approver: 'alice', verdict: 'approve' });
+    // The record says how the confirmation came: through the agent's client, not a user credential.
+    const [voted] = await m.store.queryAudit({ type: 'approval.approved', limit: 10, order: 'desc' });
+    expect(JSON.parse(voted!.eventText).data).toMatchObject({ approver: 'alice', via: 'mcp-elicitation' });
   });
 
   it('declined → the upstream is never contacted and the approval is denied', async () => {
@@ -129,6 +139,11 @@ describe('approval_required answered by the user through MCP elicitation (@appro
     const byApprover = await api('secret-approver-key', 'POST', `/v1/approvals/${id}/approve`);
     expect(byApprover.status).toBe(403);
     expect(((await byApprover.json()) as { error: { code: string } }).error.code).toBe('wrong_role');
+    // Nor alice's approver credential: it holds a role, not her own word, and cannot see the approval.
+    expect((await api('secret-alice-approver-key', 'GET', `/v1/approvals/${id}`)).status).toBe(404);
+    const asApprover = await api('secret-alice-approver-key', 'POST', `/v1/approvals/${id}/approve`);
+    expect(asApprover.status).toBe(403);
+    expect(((await asApprover.json()) as { error: { code: string } }).error.code).toBe('wrong_role');
     const byAlice = await api('secret-alice-key', 'POST', `/v1/approvals/${id}/approve`);
     expect(byAlice.status).toBe(200);
     expect(((await byAlice.json()) as { status: string }).status).toBe('approved');
@@ -148,5 +163,37 @@ describe('approval_required answered by the user through MCP elicitation (@appro
     ).rejects.toMatchObject({
       code: 'wrong_role',
     });
+  });
+});
+
+// Found by a black-box probe: the MCP client is the agent's own connection, so with elicitation on
+// by default whoever held the agent key answered "confirm" and the trail showed the user's consent.
+describe('confirmation by elicitation is off unless the operator turns it on', () => {
+  let m: Mandate;
+  let url: string;
+  const callLog = join(tmpdir(), `mandate-self-off-${process.pid}-calls.jsonl`);
+  let client: Client | undefined;
+
+  beforeAll(async () => {
+    ({ m, url } = await startSelfConfirming(callLog, false));
+  });
+  afterAll(async () => {
+    await client?.close();
+    await m?.close();
+  });
+
+  it('an elicitation-capable client is never asked; the call waits for the user, nothing is forwarded', async () => {
+    client = await mcpClient(url, 'secret-bot-key', { elicitation: {} });
+    let asked = 0;
+    client.setRequestHandler(ElicitRequestSchema, async () => {
+      asked++;
+      return { action: 'accept', content: { confirm: true } };
+    });
+    const r = await client.callTool({ name: 'tools.refund', arguments: { customerId: 'c-9', amount: 49 } });
+    expect(r.isError).toBe(true);
+    expect((r.content as { text: string }[])[0]!.text).toMatch(/approval required/);
+    expect(asked).toBe(0);
+    expect(readLog(callLog).filter((e) => e.tool === 'refund')).toHaveLength(0);
+    expect(await m.approvals.list({ status: 'pending' })).toHaveLength(1);
   });
 });

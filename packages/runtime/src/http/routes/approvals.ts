@@ -21,7 +21,12 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
     const key = user.attributes.approvalPublicKey;
     // A `user` key confirms only calls made on its own behalf (`@approval("self")`): it holds no approver role.
     const roles = caller.role === 'approver' ? user.roles : [];
-    return { id: user.id, roles, publicKeyPem: typeof key === 'string' ? key : null };
+    return {
+      id: user.id,
+      roles,
+      publicKeyPem: typeof key === 'string' ? key : null,
+      via: caller.role === 'user' ? ('user' as const) : ('approver' as const),
+    };
   };
   route('GET', '/v1/approvals', async (ctx) => {
     const caller = await ctx.caller();
