@@ -39,6 +39,8 @@ export const ERROR_CODES = [
   'unknown_user',
   'unknown_resource',
   'resource_mismatch',
+  /** The gateway's upstream tool is new or changed and awaits an admin's approval: the call cannot run. */
+  'tool_quarantined',
   'agent_suspended',
   'user_suspended',
   'policy_error',

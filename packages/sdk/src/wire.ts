@@ -38,6 +38,7 @@ export type ErrorCode =
   | 'unknown_user'
   | 'unknown_resource'
   | 'resource_mismatch'
+  | 'tool_quarantined'
   | 'agent_suspended'
   | 'user_suspended'
   | 'policy_error'

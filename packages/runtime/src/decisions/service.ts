@@ -96,7 +96,10 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     const found = noFindings();
     let effect: Effect;
     try {
-      effect = await evaluateCall(deps, call, found);
+      if (options.refuse) {
+        effect = 'deny';
+        found.errors.push({ ...options.refuse });
+      } else effect = await evaluateCall(deps, call, found);
     } catch (err) {
       // SECURITY: fail closed — any fault on the path (store down, engine failure) is a deny with a stable code.
       effect = 'deny';

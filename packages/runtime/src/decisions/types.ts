@@ -93,6 +93,13 @@ export interface DecideOptions {
    */
   toolHash?: string | null;
   /**
+   * The door knows the call cannot run whatever the policies say (the gateway: the upstream tool is
+   * quarantined, or no upstream offers it). The call is prepared and recorded as a `deny` with this
+   * error — so the record says what happened — and nothing is evaluated: no approval is requested
+   * or consumed.
+   */
+  refuse?: { code: 'tool_quarantined' | 'unknown_action'; message: string };
+  /**
    * Decide without side effects on approvals (`mandate check` by default): an approval that would
    * be needed is not requested (the outcome says which role it would go to) and none is consumed.
    * The decision is still recorded, marked `dryRun`.

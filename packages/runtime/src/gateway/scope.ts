@@ -1,6 +1,6 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { ClientCapabilities, RequestId } from '@modelcontextprotocol/sdk/types.js';
-import type { Caller, DecisionOutcome } from '../decisions/index.js';
+import type { Caller, DecideOptions, DecisionOutcome } from '../decisions/index.js';
 import type { Catalog } from './catalog.js';
 import type { GatewayContext } from './options.js';
 import type { Conn } from './upstream-connection.js';
@@ -28,6 +28,7 @@ export interface SessionScope {
     args: Record<string, unknown>,
     approvalId: string | null,
     toolHash?: string | null,
+    refuse?: DecideOptions['refuse'],
   ): Promise<DecisionOutcome>;
   /** Sends a request upstream through the SDK client, tracked for related notifications. */
   forward(

@@ -167,12 +167,12 @@ export async function openSession(
     clientCaps,
     conns,
     server: () => srv,
-    decide(action, args, approvalId, toolHash = null) {
+    decide(action, args, approvalId, toolHash = null, refuse) {
       const label = sessionLabel();
       return deps.decisions.decide(
         { agent, onBehalfOf, action, args, approvalId, ...(label ? { sessionId: label } : {}) },
         caller,
-        { toolHash },
+        { toolHash, ...(refuse ? { refuse } : {}) },
       );
     },
     async forward(conn, method, params, id, signal) {

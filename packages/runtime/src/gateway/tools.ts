@@ -1,7 +1,7 @@
 import { ElicitResultSchema, ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { traceHeaders } from '../telemetry/index.js';
 import { ACTION_NAME } from '@mandate/protocol';
-import { agentEntity, type DecisionOutcome } from '../decisions/index.js';
+import { agentEntity, type DecideOptions, type DecisionOutcome } from '../decisions/index.js';
 import { SELF_CONFIRMATION } from '../approvals/index.js';
 import { listAll } from './upstream-connection.js';
 import {
@@ -118,9 +118,25 @@ export function createSessionTools(s: SessionScope): SessionTools {
     if (!ACTION_NAME.test(action)) return errorResult(`unknown tool ${name.slice(0, 100)}`, null);
     const approvalId = typeof meta[META_APPROVAL] === 'string' ? (meta[META_APPROVAL] as string) : null;
 
+    // A tool that cannot run is decided as the deny it is (recorded so, no approval opened), not
+    // decided on its policies and then not forwarded: the record must say what happened.
+    const cannotRun: DecideOptions['refuse'] = !entry
+      ? { code: 'unknown_action', message: `no upstream of this gateway offers a tool ${name.slice(0, 100)}` }
+      : entry.status !== 'approved'
+        ? {
+            code: 'tool_quarantined',
+            message: `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval`,
+          }
+        : undefined;
     let outcome: DecisionOutcome;
     try {
-      outcome = await s.decide(action, rawArgs as Record<string, unknown>, approvalId, entry?.hash ?? null);
+      outcome = await s.decide(
+        action,
+        rawArgs as Record<string, unknown>,
+        approvalId,
+        entry?.hash ?? null,
+        cannotRun,
+      );
     } catch (err) {
       // SECURITY: fail closed — no decision (bad args, wrong agent, audit down) means no call.
       return errorResult(`Mandate could not decide this call: ${describe(err)}`, refusalId(err));

@@ -32,6 +32,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   unknown_user: 404,
   unknown_resource: 404,
   resource_mismatch: 403,
+  tool_quarantined: 403,
   agent_suspended: 403,
   user_suspended: 403,
   policy_error: 500,
