@@ -14,8 +14,8 @@ export interface CatalogEntry {
   tool: string;
   action: string;
   exposed: string;
+  /** The pinned fields of the upstream's definition (pins.ts `toolDefinition`): all a client is shown. */
   def: Record<string, unknown>;
-  raw: Record<string, unknown>;
   status: ToolPin['status'];
   /** The pinned definition hash this entry was checked against. */
   hash: string;
@@ -137,7 +137,7 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
       const def = toolDefinition(raw);
       const status = await pins.check(u.name, def, u.trustOnFirstUse === true);
       const hash = definitionHash(def);
-      entries.push({ upstream: u, tool: name, action, exposed: exposedOf(u, name), def, raw, status, hash });
+      entries.push({ upstream: u, tool: name, action, exposed: exposedOf(u, name), def, status, hash });
     }
     for (const [action, e] of catalog) if (e.upstream.name === u.name) catalog.delete(action);
     for (const entry of entries) {

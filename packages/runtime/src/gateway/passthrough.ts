@@ -141,11 +141,10 @@ export function createPassthrough(s: SessionScope) {
         },
       );
     }
-    const upMeta = Object.fromEntries(Object.entries(meta).filter(([k]) => !k.startsWith('mandate/')));
-    const up: Record<string, unknown> = { ...params, ...outcome.args };
-    if (Object.keys(upMeta).length > 0) up._meta = upMeta;
-    else delete up._meta;
-    // SECURITY: what was checked is what runs — the decided args (uri, name, arguments) go upstream.
+    // SECURITY: what was checked is what runs — the decided args (uri, name, arguments) go upstream,
+    // with the client's progress token; nothing else of the request was decided or recorded.
+    const up: Record<string, unknown> = { ...outcome.args };
+    if (meta.progressToken !== undefined) up._meta = { progressToken: meta.progressToken };
     return withDecisionId(await s.forward(conn, method, up, id, signal), d.decisionId);
   }
 

@@ -43,7 +43,13 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** Adds the decisionId to a forwarded result's `_meta`. */
 export function withDecisionId(r: Record<string, unknown>, decisionId: string): Record<string, unknown> {
-  return { ...r, _meta: { ...((r._meta as Record<string, unknown>) ?? {}), [META_DECISION]: decisionId } };
+  // SECURITY: `mandate/` keys are Mandate's word to the client; an upstream does not get to plant
+  // one (an approval id the client would then send back, a decision id of its choosing).
+  const meta: Record<string, unknown> = {};
+  if (r._meta && typeof r._meta === 'object')
+    for (const [k, v] of Object.entries(r._meta)) if (!k.startsWith('mandate/')) meta[k] = v;
+  meta[META_DECISION] = decisionId;
+  return { ...r, _meta: meta };
 }
 
 /**

@@ -44,7 +44,9 @@ export function createSessionTools(s: SessionScope): SessionTools {
       // The catalogue as it is now (another listing of this upstream may have landed meanwhile).
       for (const e of catalog.entriesOf(conn.cfg.name))
         if (catalog.isVisible(e) && catalog.mayCall(policy, selfEntity, e.action))
-          tools.push({ ...e.raw, name: e.exposed });
+          // SECURITY: only the pinned definition reaches the client. Fields outside the hash
+          // (`_meta`, `icons`, `execution`, anything new) could change without a quarantine.
+          tools.push({ ...e.def, name: e.exposed });
     }
     return { tools };
   }
@@ -219,13 +221,13 @@ export function createSessionTools(s: SessionScope): SessionTools {
     }
     const conn = s.conns.get(entry.upstream.name);
     if (!conn) return errorResult(`upstream ${entry.upstream.name} is unavailable`, d.decisionId);
-    const upMeta: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(meta))
-      if (!k.startsWith('mandate/') && k !== 'progressToken') upMeta[k] = v;
-    // The trace goes on to the upstream server (`traceparent`/`tracestate` in _meta, as MCP's
-    // OpenTelemetry convention carries it); empty unless OpenTelemetry is configured.
-    Object.assign(upMeta, traceHeaders());
-    const upParams: Record<string, unknown> = { ...params, name: entry.tool, arguments: outcome.args };
+    // SECURITY: what was checked is what runs — the upstream gets the tool's name, the decided args
+    // and Mandate's own _meta: the trace (`traceparent`/`tracestate`, as MCP's OpenTelemetry
+    // convention carries it; empty unless configured) and the progress token it re-keys. Anything
+    // else the client put in the request (other params, `task`, its own _meta keys) was neither
+    // decided nor recorded, so it does not go on.
+    const upMeta: Record<string, unknown> = { ...traceHeaders() };
+    const upParams: Record<string, unknown> = { name: entry.tool, arguments: outcome.args };
     if (Object.keys(upMeta).length > 0) upParams._meta = upMeta;
     else delete upParams._meta;
     conn.inflight.push(id);
