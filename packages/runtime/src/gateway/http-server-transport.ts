@@ -129,7 +129,29 @@ export class NodeStreamableHttpServerTransport implements Transport {
   }
 
   private deliver(messages: JSONRPCMessage[], extra: MessageExtraInfo): void {
-    for (const m of messages) if (!this.intercept?.(m)) this.onmessage?.(m, extra);
+    for (const m of messages) {
+      if (!this.intercept?.(m)) this.onmessage?.(m, extra);
+      if ('method' in m && m.method === 'notifications/cancelled' && !('id' in m)) this.cancelled(m.params);
+    }
+  }
+
+  /**
+   * The client cancelled a request: it gets no response (MCP: the receiver SHOULD NOT send one), so
+   * its POST no longer waits for it. A stream left with nothing to wait for ends (empty SSE for a
+   * POST that had only that request), instead of staying open until the client gives up.
+   */
+  private cancelled(params: unknown): void {
+    const requestId = (params as { requestId?: unknown } | undefined)?.requestId;
+    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
+    const key = idKey(requestId);
+    const stream = this.streams.get(key);
+    if (!stream) return;
+    this.streams.delete(key);
+    stream.pending.delete(key);
+    if (stream.pending.size > 0 || stream.mode === 'done') return;
+    if (stream.mode === 'undecided') openSse(stream.res, stream.sessionId);
+    stream.mode = 'done';
+    stream.res.end();
   }
 
   private get(req: IncomingMessage, res: ServerResponse): void {
@@ -263,21 +285,27 @@ function versionMessage(req: IncomingMessage): string {
 }
 
 /** The shape checks of a JSON-RPC 2.0 request, notification or response (what the SDK's schema checks). */
+const JSON_RPC_MEMBERS: ReadonlySet<string> = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error']);
+
 export function isJsonRpcMessage(m: unknown): m is JSONRPCMessage {
   if (!m || typeof m !== 'object' || Array.isArray(m)) return false;
   const o = m as Record<string, unknown>;
   if (o.jsonrpc !== '2.0') return false;
+  // JSON-RPC 2.0 has no other members, and the SDK's schemas are strict: a message with one passed
+  // here and was then dropped by the SDK without an answer (the stdio client waited for ever).
+  for (const k in o) if (!JSON_RPC_MEMBERS.has(k)) return false;
   const hasId = 'id' in o;
   if (hasId && typeof o.id !== 'string' && !(typeof o.id === 'number' && Number.isInteger(o.id)))
     return false;
   if ('method' in o) {
-    if (typeof o.method !== 'string') return false;
+    if (typeof o.method !== 'string' || 'result' in o || 'error' in o) return false;
     if ('params' in o && (typeof o.params !== 'object' || o.params === null || Array.isArray(o.params)))
       return false;
     return true;
   }
   if (!hasId) return false;
-  if ('result' in o) return typeof o.result === 'object' && o.result !== null && !Array.isArray(o.result);
+  if ('result' in o)
+    return typeof o.result === 'object' && o.result !== null && !Array.isArray(o.result) && !('error' in o);
   if ('error' in o) {
     const e = o.error as Record<string, unknown> | null;
     return (

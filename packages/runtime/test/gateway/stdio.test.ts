@@ -207,6 +207,12 @@ describe('mandate gateway --stdio (the real CLI)', () => {
     const inexact = await gw.answer(null);
     expect(inexact.error).toMatchObject({ code: -32700 });
     expect(String((inexact.error as { message: string }).message)).toContain('invalid_number');
+    // A member JSON-RPC does not have: answered Invalid Request (it was dropped unanswered).
+    gw.sendRaw(
+      '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"tools.echo","arguments":{"text":"a"}},"extra":1}',
+    );
+    const extra = await gw.answer(null);
+    expect(extra.error).toMatchObject({ code: -32600 });
     // The process stays healthy, and a well-formed call is decided and runs.
     gw.send({
       jsonrpc: '2.0',

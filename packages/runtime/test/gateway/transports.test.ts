@@ -547,6 +547,33 @@ describe('NodeStreamableHttpServerTransport', () => {
       expect(host.calls).toBe(before + 2);
     });
 
+    it('a cancelled request ends the POST that waits for it, in the same batch or from another POST', async () => {
+      // Found by a black-box probe: the cancelled call gets no response (as MCP says), and its
+      // stream stayed open until the client gave up.
+      const cancel = (requestId: number) => ({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId, reason: 'changed my mind' },
+      });
+      const batch = await within(post(host.url, [call(13, 'wait'), cancel(13)], h), 3000, 'the batch to end');
+      expect(batch.status).toBe(200);
+      expect(batch.headers['content-type']).toMatch(/text\/event-stream/);
+      expect(sseMessages(batch.text)).toEqual([]);
+      host.gate.release();
+
+      host.newGate();
+      const single = post(host.url, call(14, 'wait'), h);
+      await within(host.gate.entered, 2000, 'the wait tool to start');
+      expect((await post(host.url, cancel(14), h)).status).toBe(202);
+      const ended = await within(single, 3000, 'the single request to end');
+      expect(ended.status).toBe(200);
+      expect(sseMessages(ended.text)).toEqual([]);
+      host.gate.release();
+      // A cancellation naming nothing in flight changes nothing.
+      expect((await post(host.url, cancel(99), h)).status).toBe(202);
+      expect(json(await post(host.url, call(15, 'echo', { a: 1 }), h))).toMatchObject({ id: 15 });
+    });
+
     it('PUT with 405 and an Allow header', async () => {
       const a = await raw(host.url, {
         method: 'PUT',
@@ -654,6 +681,12 @@ describe('NodeStreamableHttpServerTransport', () => {
       expect(isJsonRpcMessage({ jsonrpc: '2.0', method: 7 })).toBe(false);
       expect(isJsonRpcMessage([{ jsonrpc: '2.0', method: 'm' }])).toBe(false);
       expect(isJsonRpcMessage(null)).toBe(false);
+      // No member JSON-RPC does not have (the SDK dropped such a message unanswered), none mixed.
+      expect(isJsonRpcMessage({ jsonrpc: '2.0', id: 1, method: 'm', extra: 1 })).toBe(false);
+      expect(isJsonRpcMessage({ jsonrpc: '2.0', id: 1, method: 'm', result: {} })).toBe(false);
+      expect(isJsonRpcMessage({ jsonrpc: '2.0', id: 1, result: {}, error: { code: 1, message: 'x' } })).toBe(
+        false,
+      );
     });
   });
 });
