@@ -285,7 +285,14 @@ function versionMessage(req: IncomingMessage): string {
 }
 
 /** The shape checks of a JSON-RPC 2.0 request, notification or response (what the SDK's schema checks). */
-const JSON_RPC_MEMBERS: ReadonlySet<string> = new Set(['jsonrpc', 'id', 'method', 'params', 'result', 'error']);
+const JSON_RPC_MEMBERS: ReadonlySet<string> = new Set([
+  'jsonrpc',
+  'id',
+  'method',
+  'params',
+  'result',
+  'error',
+]);
 
 export function isJsonRpcMessage(m: unknown): m is JSONRPCMessage {
   if (!m || typeof m !== 'object' || Array.isArray(m)) return false;
