@@ -291,7 +291,12 @@ export async function createMandate(
     const dashboardConfig = config.dashboard;
     const sessions: SessionService | null = dashboardConfig.enabled
       ? createSessionService(
-          { store, clock, usage: keyUsage },
+          {
+            store,
+            clock,
+            usage: keyUsage,
+            refused: (r) => refusalRecorder.refused({ ...r, route: 'POST /v1/sessions' }),
+          },
           {
             ttlSeconds: dashboardConfig.sessionTtlSeconds,
             maxSeconds: dashboardConfig.sessionMaxSeconds,

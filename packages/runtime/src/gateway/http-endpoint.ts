@@ -113,6 +113,8 @@ export function createHttpEndpoint(
         const tooLarge = isMandateError(err) && err.code === 'body_too_large';
         // The rest of an oversized body is never read: it must not be parsed as the next request.
         if (tooLarge) res.setHeader('connection', 'close');
+        // As on /v1: input refused of a known caller is on the record (audit.md, refused attempts).
+        if (isMandateError(err)) await deps.refused?.({ code: err.code, reason: err.message, caller });
         return reply(res, tooLarge ? 413 : 400, -32700, `Parse error: ${describe(err)}`);
       }
     }

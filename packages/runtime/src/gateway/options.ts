@@ -1,4 +1,4 @@
-import type { AuditEvent, Tool } from '@mandate/protocol';
+import type { AuditEvent, ErrorCode, Tool } from '@mandate/protocol';
 import type { Clock, Logger } from '../kernel/index.js';
 import type { Caller, DecisionService } from '../decisions/index.js';
 import type { ApprovalService } from '../approvals/index.js';
@@ -27,9 +27,10 @@ export interface GatewayDeps {
   knownKey?: (authorization: string | undefined) => boolean;
   /**
    * Puts a refused attempt of an authenticated caller on the record (`request.refused`, ADR 0018):
-   * a key of another role, another key's session id. Never throws.
+   * a key of another role, another key's session id, a body refused as it was parsed (a duplicate
+   * key, an inexact number, bad UTF-8, too deep). Never throws.
    */
-  refused?: (r: { code: 'forbidden'; reason: string; caller: Caller }) => Promise<void>;
+  refused?: (r: { code: ErrorCode; reason: string; caller: Caller }) => Promise<void>;
 }
 
 export interface GatewayOptions {

@@ -19,6 +19,11 @@ export interface SessionServiceDeps {
   clock: Clock;
   /** Where uses of the key behind a session are reported (coalesced last-used). */
   usage?: KeyUsage;
+  /**
+   * Records a sign-in refused for a valid key (an agent key at the dashboard): the HTTP layer knows
+   * no caller for it, since the key came in the body. Never throws.
+   */
+  refused?: (r: { code: 'forbidden'; reason: string; caller: Caller }) => Promise<void>;
 }
 
 /** Who a session speaks for: an API key's role and subject, or an OpenID Connect identity. */
@@ -106,11 +111,16 @@ export function createSessionService(deps: SessionServiceDeps, options: SessionO
       // SECURITY: fail closed — unknown, revoked and expired keys get the same 401.
       if (!key || apiKeyDead(key, clock.now())) throw new MandateError('unauthenticated', 'invalid API key');
       // SECURITY: an agent never holds a browser session; agents call the API with their key.
-      if (key.role === 'agent')
-        throw new MandateError(
-          'forbidden',
-          'agent keys cannot sign in to the dashboard; use a user, approver or admin key',
-        );
+      if (key.role === 'agent') {
+        const reason = 'agent keys cannot sign in to the dashboard; use a user, approver or admin key';
+        // An agent's key tried at the dashboard is what the refusal records are for (ADR 0018).
+        await deps.refused?.({
+          code: 'forbidden',
+          reason,
+          caller: { role: key.role, subject: key.subject, keyId: key.id },
+        });
+        throw new MandateError('forbidden', reason);
+      }
       deps.usage?.used(key.id);
       return open({ keyId: key.id, role: key.role, subject: key.subject });
     },

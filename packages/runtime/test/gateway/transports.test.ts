@@ -789,6 +789,12 @@ action "web.echo" appliesTo { principal: [Agent, User], resource: Tool };
     expect(texts).not.toContain('dup-top');
     expect(texts).not.toContain('dup-a');
     expect(texts).not.toContain('dup-b');
+    // As on /v1, each refusal of the known caller's input is on the record.
+    await m.refusals.flush();
+    const refused = (await m.store.queryAudit({ type: 'request.refused', limit: 100 }))
+      .map((r) => JSON.parse(r.eventText) as { data: { code: string; route: string } })
+      .filter((e) => e.data.code === 'duplicate_key');
+    expect(refused.map((e) => e.data.route)).toEqual(['MCP /mcp', 'MCP /mcp']);
   });
 
   it('answers an unknown session id 404', async () => {

@@ -80,6 +80,20 @@ describe('refused attempts are recorded', () => {
     expect(await refusedWith(t, 'forbidden')).toHaveLength(1);
   });
 
+  it('an agent key signing in to the dashboard is recorded under that key; a person signing in is not refused', async () => {
+    // Found by a black-box probe: the key comes in the body, so the HTTP layer knew no caller to record.
+    const t = await createTestMandate();
+    const api = client(t.url);
+    expectError(await api.post('/v1/sessions', null, { apiKey: KEYS.supportBot }), 403, 'forbidden');
+    const [ev] = await refusedWith(t, 'forbidden');
+    expect(ev?.data).toMatchObject({
+      route: 'POST /v1/sessions',
+      caller: { role: 'agent', subject: 'support-bot', keyId: 'key_demo-support-bot' },
+    });
+    expect((await api.post('/v1/sessions', null, { apiKey: KEYS.frank })).status).toBe(201);
+    expect(await refusedWith(t, 'forbidden')).toHaveLength(1);
+  });
+
   it('1,000 bad-token requests leave one aggregated event with the right count', async () => {
     const t = await createTestMandate();
     const api = client(t.url);
