@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { MandateClient } from '../src/index.js';
 import { guardMcpClient } from '../src/adapters/mcp.js';
 import { createToolRunner, type FunctionToolCall } from '../src/adapters/openai.js';
@@ -62,6 +63,31 @@ describe('MCP client and function-calling adapters, remote Mandate', () => {
       await expect(mcp.callTool({ name: 'unmapped', arguments: {} })).rejects.toMatchObject({
         code: 'unknown_action',
       });
+      await close();
+    });
+
+    it('every way the client sends tools/call is guarded: request() and the tasks API too', async () => {
+      // Found by a black-box probe: only callTool was guarded, so a raw request or the tasks API's
+      // callToolStream ran a call Mandate denies (another tenant's customer), with no record at all.
+      const { refund, mcp, close } = await mcpPair();
+      const call = (amount: number, customerId = 'c-77') => ({
+        method: 'tools/call' as const,
+        params: { name: 'refund', arguments: { customerId, amount } },
+      });
+      const raw = await mcp.request(call(50), CallToolResultSchema);
+      expect(raw.isError).toBe(true);
+      expect(raw._meta?.['mandate/status']).toBe('denied');
+      const streamed: unknown[] = [];
+      for await (const m of mcp.experimental.tasks.callToolStream(call(51).params)) streamed.push(m);
+      expect(streamed.at(-1)).toMatchObject({ type: 'result', result: { isError: true } });
+      expect(refund.calls).toEqual([]);
+      // An allowed call through request() runs once, with the decided args, and says its decision.
+      const ok = await mcp.request(call(52, 'c-42'), CallToolResultSchema);
+      expect(ok.isError).toBeFalsy();
+      expect(ok._meta?.['mandate/decisionId']).toMatch(/^dec_/);
+      expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 52 }]);
+      // Other requests pass untouched.
+      expect((await mcp.listTools()).tools.map((t) => t.name)).toEqual(['refund']);
       await close();
     });
 

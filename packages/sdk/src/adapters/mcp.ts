@@ -6,7 +6,7 @@
  * guardMcpClient(client, { client: mandate, agent: 'support-bot', actions: (name) => `fintech.${name}` });
  * await client.callTool({ name: 'refund', arguments: { customerId: 'c-42', amount: 120 } });
  * ```
- * `callTool` is decided first; only an `allow` reaches the server, with the decided args. A deny
+ * Every `tools/call` is decided first; only an `allow` reaches the server, with the decided args. A deny
  * or a pending approval is an `isError` result the model reads; `_meta` carries the decision id
  * (and for a pending call `mandate/token`: call again with it in `_meta` once the approval is given).
  */
@@ -20,31 +20,43 @@ export interface McpGuardOptions extends GuardOptions {
 }
 
 const GUARDED = Symbol.for('mandate.guarded');
+type Request = Client['request'];
 type CallTool = Client['callTool'];
 type CallToolResult = Awaited<ReturnType<CallTool>>;
 
 /**
- * Guards `client.callTool` in place (the same client object, so code holding it is guarded too)
- * and returns the client. Guarding twice is a no-op.
+ * Guards every `tools/call` the client sends, in place (the same client object, so code holding it
+ * is guarded too), and returns the client. Guarding twice is a no-op.
+ *
+ * SECURITY: the guard sits on `client.request`, which `callTool`, the tasks API
+ * (`client.experimental.tasks.callToolStream`) and a raw `client.request({ method: 'tools/call' })`
+ * all go through: guarding `callTool` alone let the other two reach the server undecided and
+ * unrecorded. Only code that writes to the client's transport itself is beyond it.
  */
-export function guardMcpClient<C extends Pick<Client, 'callTool'>>(client: C, options: McpGuardOptions): C {
+export function guardMcpClient<C extends Pick<Client, 'callTool' | 'request'>>(
+  client: C,
+  options: McpGuardOptions,
+): C {
   const target = client as C & { [GUARDED]?: true };
   if (target[GUARDED]) return client;
   const guard = createGuard(options);
-  const original = client.callTool.bind(client) as CallTool;
-  const guarded = async (
-    ...[params, resultSchema, requestOptions]: Parameters<CallTool>
-  ): Promise<CallToolResult> => {
+  const original = client.request.bind(client) as Request;
+  const guarded = async (...[request, resultSchema, requestOptions]: Parameters<Request>) => {
+    if (request.method !== 'tools/call') return original(request, resultSchema, requestOptions);
+    const params = (request.params ?? {}) as Parameters<CallTool>[0];
     const action = actionFor(params.name, options.actions);
     const ctx = requestOptions?.signal ? { signal: requestOptions.signal } : {};
     const { 'mandate/token': token, ...meta } = params._meta ?? {};
     // Forward no Mandate key upstream; a call that carries a pending token resumes it (the server re-checks).
     const send = async (args: Record<string, unknown>) =>
-      original(
-        { ...params, arguments: args, ...(params._meta ? { _meta: meta } : {}) },
+      (await original(
+        {
+          ...request,
+          params: { ...params, arguments: args, ...(params._meta ? { _meta: meta } : {}) },
+        } as Parameters<Request>[0],
         resultSchema,
         requestOptions,
-      );
+      )) as CallToolResult;
     const r =
       typeof token === 'string'
         ? await guard.resume(token, action, send, ctx)
@@ -65,7 +77,7 @@ export function guardMcpClient<C extends Pick<Client, 'callTool'>>(client: C, op
       },
     } as CallToolResult;
   };
-  target.callTool = guarded as C['callTool'];
+  target.request = guarded as C['request'];
   target[GUARDED] = true;
   return client;
 }
