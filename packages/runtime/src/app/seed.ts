@@ -1,7 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { AuditEvent, EntitiesDocument } from '@mandate/protocol';
 import { EntitiesDocumentSchema } from '@mandate/protocol';
-import { MandateError, canonicalize, parseJsonStrict, type Clock, type Logger } from '../kernel/index.js';
+import {
+  MandateError,
+  canonicalize,
+  isMandateError,
+  parseJsonStrict,
+  type Clock,
+  type Logger,
+} from '../kernel/index.js';
 import type { Config } from '../config/index.js';
 import type { Store } from '../storage/port.js';
 import { loadPolicyDir, policySetVersion, type PolicyEngine } from '../policy/index.js';
@@ -177,10 +184,18 @@ async function differingEntities(store: Store, doc: EntitiesDocument): Promise<E
 async function seedPolicies(dir: string, deps: SeedDeps, reseed: boolean): Promise<SeedChanges['policy']> {
   const active = await deps.store.getActivePolicyVersion();
   if (active === null || reseed) {
-    const r = await deps.policies.activate(
-      await loadPolicyDir(dir),
-      `${reseed ? 'reseed' : 'seed'}:dir:${dir}`,
-    );
+    let r: { version: string; changed: boolean };
+    try {
+      r = await deps.policies.activate(await loadPolicyDir(dir), `${reseed ? 'reseed' : 'seed'}:dir:${dir}`);
+    } catch (err) {
+      // Another node on this store activated its set while this one compiled the directory: the
+      // store's set is served (the next poll loads it), as for any start on a store with one.
+      if (!reseed && isMandateError(err) && err.code === 'conflict') {
+        deps.logger.warn(`another node activated a policy set first; serving the store's`, { dir });
+        return null;
+      }
+      throw err;
+    }
     if (!r.changed) return null;
     deps.logger.info('activated policy directory', { dir, version: r.version, previous: active });
     return { version: r.version, previous: active };

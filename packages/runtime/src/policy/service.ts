@@ -109,42 +109,73 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   };
   const heal = singleFlight(healEngine);
 
+  /**
+   * SECURITY: activations on this node run one at a time, in the order they were asked for. A large
+   * set compiles for seconds off the event loop (ADR 0034): a small set activated meanwhile was
+   * applied first and then silently replaced by the slower, earlier one — an emergency rollback to a
+   * strict set undone a second later.
+   */
+  let activations: Promise<unknown> = Promise.resolve();
+  const activateInTurn = (source: PolicySetSource, origin: string) => {
+    const turn = activations.then(() => activateNow(source, origin));
+    activations = turn.catch(() => undefined);
+    return turn;
+  };
+
+  async function activateNow(source: PolicySetSource, origin: string) {
+    const seen = await deps.store.getActivePolicyVersion();
+    const compiled = await deps.engine.compileAsync(source);
+    const now = await deps.store.getActivePolicyVersion();
+    // Record only real changes: a set the store already has active (an unchanged policy
+    // directory at start, the same set activated on another node) is loaded, not re-activated.
+    if (now === compiled.version) {
+      if (compiled.version === slot.current()?.version) compiled.dispose();
+      else swap(compiled, source);
+      return { version: compiled.version, changed: false };
+    }
+    // Another node activated a set while this one compiled: activating now would replace a newer
+    // decision with an older request. Refused; the admin looks and sends it again.
+    if (now !== seen) {
+      compiled.dispose();
+      throw new MandateError(
+        'conflict',
+        `policy set ${String(now)} was activated while this one (${compiled.version}) was compiled; nothing was activated: check the active set and send it again`,
+      );
+    }
+    return commit(compiled, source, origin);
+  }
+
+  /** Saves and activates a compiled set, swaps it in and records it. */
+  async function commit(compiled: CompiledPolicySet, source: PolicySetSource, origin: string) {
+    const at = await savePolicySource(deps, compiled.version, source, origin);
+    const previous = slot.current()?.version ?? null;
+    if (!(await deps.store.activatePolicySet(compiled.version, at))) {
+      // Another node activated this very set meanwhile (nodes starting together on an empty
+      // store): it is active and on the record once; this node only loads it.
+      if (compiled.version === slot.current()?.version) compiled.dispose();
+      else swap(compiled, source);
+      return { version: compiled.version, changed: false };
+    }
+    swap(compiled, source);
+    await deps.audit({
+      type: 'policy.activated',
+      data: {
+        version: compiled.version,
+        previous,
+        source: origin,
+        policies: compiled.policies.map((p) => p.id),
+      },
+    });
+    deps.logger.info('policy set activated', { version: compiled.version, previous, source: origin });
+    return { version: compiled.version, changed: true };
+  }
+
   return {
     active: slot.current,
 
     refresh,
 
-    async activate(source, origin) {
-      const compiled = await deps.engine.compileAsync(source);
-      // Record only real changes: a set the store already has active (an unchanged policy
-      // directory at start, the same set activated on another node) is loaded, not re-activated.
-      if ((await deps.store.getActivePolicyVersion()) === compiled.version) {
-        if (compiled.version === slot.current()?.version) compiled.dispose();
-        else swap(compiled, source);
-        return { version: compiled.version, changed: false };
-      }
-      const at = await savePolicySource(deps, compiled.version, source, origin);
-      const previous = slot.current()?.version ?? null;
-      if (!(await deps.store.activatePolicySet(compiled.version, at))) {
-        // Another node activated this very set meanwhile (nodes starting together on an empty
-        // store): it is active and on the record once; this node only loads it.
-        if (compiled.version === slot.current()?.version) compiled.dispose();
-        else swap(compiled, source);
-        return { version: compiled.version, changed: false };
-      }
-      swap(compiled, source);
-      await deps.audit({
-        type: 'policy.activated',
-        data: {
-          version: compiled.version,
-          previous,
-          source: origin,
-          policies: compiled.policies.map((p) => p.id),
-        },
-      });
-      deps.logger.info('policy set activated', { version: compiled.version, previous, source: origin });
-      return { version: compiled.version, changed: true };
-    },
+    activate: activateInTurn,
 
     health,
 

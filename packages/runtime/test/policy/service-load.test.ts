@@ -66,3 +66,60 @@ describe('a load that compiled while this node activated a set', () => {
     other.close();
   });
 });
+
+// Found by a black-box probe: a large set compiles for seconds off the event loop, and a small set
+// activated meanwhile was applied first, then silently replaced by the slower, earlier request.
+describe('activations while another one compiles', () => {
+  /** An engine whose compile of the lenient set waits until released. */
+  function gatedEngine(engine: PolicyEngine) {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const gated: PolicyEngine = {
+      ...engine,
+      async compileAsync(src) {
+        if (src.policies['p.cedar']!.includes('<= 1000')) await held;
+        return engine.compileAsync(src);
+      },
+    };
+    return { gated, release };
+  }
+  async function fresh() {
+    const store = createMemoryStore();
+    await store.migrate();
+    const engine = createCedarEngine({ memoEntries: 0 });
+    const deps = { store, clock: createManualClock(), logger: silentLogger, audit: async () => undefined };
+    return { store, engine, deps };
+  }
+
+  it('on one node, the later request wins: activations run in the order they were asked for', async () => {
+    const { store, engine, deps } = await fresh();
+    const { gated, release } = gatedEngine(engine);
+    const node = createPolicyService({ ...deps, engine: gated });
+    const slow = node.activate(permitUpTo(1000), 'admin-1');
+    const fast = node.activate(permitUpTo(100), 'admin-2');
+    release();
+    const [lenient, strict] = await Promise.all([slow, fast]);
+    expect(lenient.changed && strict.changed).toBe(true);
+    expect(node.active()!.version).toBe(strict.version);
+    expect(await store.getActivePolicyVersion()).toBe(strict.version);
+    expect(node.active()!.evaluate(request({ args: { amount: 500 } })).effect).toBe('deny');
+    node.close();
+  });
+
+  it('a set another node activated while this one compiled is not replaced: 409 conflict, nothing activated', async () => {
+    const { store, engine, deps } = await fresh();
+    const { gated, release } = gatedEngine(engine);
+    const node = createPolicyService({ ...deps, engine: gated });
+    const other = createPolicyService({ ...deps, engine });
+    const slow = node.activate(permitUpTo(1000), 'admin-1');
+    const strict = await other.activate(permitUpTo(100), 'admin-2');
+    release();
+    await expect(slow).rejects.toMatchObject({ code: 'conflict' });
+    expect(await store.getActivePolicyVersion()).toBe(strict.version);
+    // Sent again, knowingly, it is activated.
+    const again = await node.activate(permitUpTo(1000), 'admin-1');
+    expect(await store.getActivePolicyVersion()).toBe(again.version);
+    node.close();
+    other.close();
+  });
+});
