@@ -161,8 +161,9 @@ export function createGuard(options: GuardOptions): Guard {
   const outcome = options.outcome ?? 'background';
   const prechecked = new Map<string, Prechecked>();
   // One key per tool call id AND args: a call that reuses an id with other args cannot evict the first.
+  // The user acted for is in it too: guards for two users sharing one store keep their own tokens.
   const pendingKey = (action: string, toolCallId: string, args: string) =>
-    `${options.agent}\0${action}\0${toolCallId}\0${createHash('sha256').update(args).digest('hex')}`;
+    `${options.agent}\0${onBehalfOf ?? ''}\0${action}\0${toolCallId}\0${createHash('sha256').update(args).digest('hex')}`;
 
   const argsText = (args: Record<string, unknown> | undefined, ctx: Ctx | undefined): string =>
     canonicalJson(ctx?.argsJson !== undefined ? JSON.parse(ctx.argsJson) : (args ?? {}));
