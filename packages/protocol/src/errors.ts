@@ -41,6 +41,8 @@ export const ERROR_CODES = [
   'resource_mismatch',
   /** The gateway's upstream tool is new or changed and awaits an admin's approval: the call cannot run. */
   'tool_quarantined',
+  /** An entity attribute of another type than the policy schema declares: the decision is denied. */
+  'invalid_entity',
   'agent_suspended',
   'user_suspended',
   'policy_error',

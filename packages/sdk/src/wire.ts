@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'unknown_resource'
   | 'resource_mismatch'
   | 'tool_quarantined'
+  | 'invalid_entity'
   | 'agent_suspended'
   | 'user_suspended'
   | 'policy_error'

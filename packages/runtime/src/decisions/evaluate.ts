@@ -12,6 +12,7 @@ import { combineEvaluations, DEFAULT_DENY_ID, evaluateInputs, type PolicyInputs 
 import { settleApproval } from './approval-step.js';
 import type { Findings, Parties, PreparedCall, PrincipalEvaluation } from './call.js';
 import type { DecisionServiceDeps } from './types.js';
+import { entityTypeFault } from './typed-entities.js';
 
 /** Decides the prepared call: the effect, with what led to it written into `found`. */
 export async function evaluateCall(
@@ -63,6 +64,11 @@ export async function evaluateCall(
   }
 
   const inputs = policyInputs(deps, call, parties, found);
+  const mistyped = entityTypeFault(policy, inputs.entities);
+  if (mistyped !== null) {
+    found.errors.push({ code: 'invalid_entity', message: mistyped });
+    return 'deny';
+  }
   // Budgets and rates: the call's charge is reserved before the policies read the counters.
   found.reservation =
     (await deps.usage?.reserve({

@@ -2,6 +2,7 @@ export { CONTEXT_KEYS, agentEntity, createDecisionService, resourceEntity, userE
 export type { DecideOptions } from './service.js';
 export type { Caller, DecisionOutcome, DecisionService, DecisionServiceDeps } from './service.js';
 export { createTimeContext } from './time.js';
+export { entityTypeFault } from './typed-entities.js';
 export type { PolicyTime } from './time.js';
 export { IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_MS, createIdempotency } from './idempotency.js';
 export type { Idempotency, IdempotencyDeps, IdempotentResult } from './idempotency.js';

@@ -33,6 +33,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   unknown_resource: 404,
   resource_mismatch: 403,
   tool_quarantined: 403,
+  invalid_entity: 400,
   agent_suspended: 403,
   user_suspended: 403,
   policy_error: 500,

@@ -108,6 +108,8 @@ export interface CompiledPolicySet {
   readonly actions: readonly string[];
   /** The type the schema declares for `context.args` of this action; undefined when it declares none. */
   argsType(action: string): ArgType | undefined;
+  /** The record of attributes the schema declares for this entity type; undefined when it declares none. */
+  entityShape(type: string): ArgType | undefined;
   evaluate(request: PolicyRequest): PolicyEvaluation;
   /** The same evaluation over the whole set, without slicing (baseline for benchmarks and tests). */
   evaluateUnsliced(request: PolicyRequest): PolicyEvaluation;

@@ -35,14 +35,21 @@ const qualify = (ns: string, name: string): string => (ns === '' ? name : `${ns}
 const builtin = (name: string): ArgType =>
   Object.hasOwn(BUILTIN, name) ? BUILTIN[name]! : { kind: 'other' };
 
+/** What a schema in Cedar's JSON format declares, as Mandate checks values against it. */
+export interface SchemaTypes {
+  /** Per action declared outside any namespace (Mandate's convention): the type of `context.args`. */
+  args: Map<string, ArgType>;
+  /** Per entity type (its name qualified by its namespace): the record of its attributes. */
+  entities: Map<string, ArgType>;
+}
+
 /**
- * For each action declared outside any namespace (Mandate's convention), the type of
- * `context.args` as its schema declares it, from the schema in Cedar's JSON format (what
- * `schemaToJson` returns). Name resolution follows Cedar: a common type, then an entity type, then
- * a built-in, first in the namespace the name appears in, then in the empty namespace. Engine
- * independent, so every implementation of the port can answer `argsType` the same way.
+ * The types a schema in Cedar's JSON format (what `schemaToJson` returns) declares for
+ * `context.args` and for entities' attributes. Name resolution follows Cedar: a common type, then
+ * an entity type, then a built-in, first in the namespace the name appears in, then in the empty
+ * namespace. Engine independent, so every implementation of the port answers the same way.
  */
-export function argsTypesFromSchemaJson(schema: Record<string, unknown>): Map<string, ArgType> {
+export function typesFromSchemaJson(schema: Record<string, unknown>): SchemaTypes {
   const namespaces = schema as Record<string, JsonNamespace | undefined>;
   const out = new Map<string, ArgType>();
 
@@ -110,5 +117,17 @@ export function argsTypesFromSchemaJson(schema: Record<string, unknown>): Map<st
     const args = ctx.kind === 'record' ? ctx.attributes['args'] : undefined;
     if (args !== undefined) out.set(name, args);
   }
-  return out;
+  const entities = new Map<string, ArgType>();
+  for (const [ns, def] of Object.entries(namespaces)) {
+    for (const [name, entity] of Object.entries(def?.entityTypes ?? {})) {
+      const shape = (entity as { shape?: unknown } | null)?.shape;
+      if (shape !== undefined) entities.set(qualify(ns, name), resolve(shape, ns, 0));
+    }
+  }
+  return { args: out, entities };
+}
+
+/** The `context.args` types alone (see {@link typesFromSchemaJson}). */
+export function argsTypesFromSchemaJson(schema: Record<string, unknown>): Map<string, ArgType> {
+  return typesFromSchemaJson(schema).args;
 }

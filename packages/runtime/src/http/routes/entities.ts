@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { EntitiesDocumentSchema } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
 import { updateEntities } from '../../entities/index.js';
+import { agentEntity, entityTypeFault, resourceEntity, userEntity } from '../../decisions/index.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -12,6 +13,18 @@ export function registerEntityRoutes(route: RouteAdder, deps: HttpDeps): void {
     const caller = await ctx.caller();
     requireRole(caller, 'admin');
     const doc = parseWith(EntitiesDocumentSchema, await ctx.body());
+    // Data of another type than the active schema declares would deny every decision that reads it
+    // (`invalid_entity`): said at once, nothing stored. Each decision checks again, against the set
+    // in force then.
+    const active = deps.policies.active();
+    if (active) {
+      const fault = entityTypeFault(active, [
+        ...doc.agents.map(agentEntity),
+        ...doc.users.map(userEntity),
+        ...doc.resources.map(resourceEntity),
+      ]);
+      if (fault !== null) throw new MandateError('invalid_entity', fault);
+    }
     await updateEntities({ store: deps.store, record: deps.audit }, doc, { by: caller.keyId });
     return { agents: doc.agents.length, users: doc.users.length, resources: doc.resources.length };
   });

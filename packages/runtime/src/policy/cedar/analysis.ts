@@ -8,7 +8,7 @@ import type { ArgType, PolicyInfo, PolicyProblem, PolicySetSource } from '../por
 import type { PolicyScope } from '../slicing.js';
 import { checkPolicyTextBounds } from '../bounds.js';
 import { attributeUse, type AttributeUse } from '../attributes.js';
-import { argsTypesFromSchemaJson } from '../schema-types.js';
+import { typesFromSchemaJson } from '../schema-types.js';
 import { readInChild, readInChildAsync, validationId } from './reader.js';
 import {
   checkParseSchema,
@@ -54,6 +54,8 @@ export interface Analysis {
   problems: PolicyProblem[];
   policies: AnalysedPolicy[];
   actions: Map<string, ActionDecl>;
+  /** Per entity type the schema declares: the record of its attributes. */
+  entityShapes: Map<string, ArgType>;
 }
 
 /** Options of {@link analyse}. */
@@ -82,7 +84,7 @@ export const READ_IN_CHILD_FROM = 256 * 1024;
 export const READ_AHEAD_FROM = 32 * 1024;
 
 export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): Analysis {
-  const empty: Analysis = { problems: [], policies: [], actions: new Map() };
+  const empty: Analysis = { problems: [], policies: [], actions: new Map(), entityShapes: new Map() };
   try {
     if (!isSource(source)) {
       empty.problems.push({ message: 'a policy set is { policies: { file: text }, schema: text }' });
@@ -95,7 +97,8 @@ export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): 
     const problems: PolicyProblem[] = [];
     const files = Object.keys(source.policies).sort(byCodeUnits);
     const cedar = options.reader ?? readerFor(source, files, options.readInChildFrom ?? READ_IN_CHILD_FROM);
-    const actions = readSchema(cedar, source.schema, problems);
+    const entityShapes = new Map<string, ArgType>();
+    const actions = readSchema(cedar, source.schema, problems, entityShapes);
     const policies: AnalysedPolicy[] = [];
     let parsedAll = true;
     for (const [f, file] of files.entries()) {
@@ -106,7 +109,7 @@ export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): 
     checkDuplicateIds(policies, problems);
     refuseTagOperators(policies, problems);
     if (actions !== undefined && parsedAll) validateStrict(cedar, source.schema, policies, problems);
-    return { problems, policies, actions: actions ?? new Map() };
+    return { problems, policies, actions: actions ?? new Map(), entityShapes };
   } catch (err) {
     // validate() never throws for bad input: an unexpected throw from the wasm boundary is
     // reported as a problem, which also keeps compile() from activating the set.
@@ -204,11 +207,12 @@ function refuseEntityTags(
   }
 }
 
-/** Parses the schema; returns its actions, or undefined when it is unusable. */
+/** Parses the schema; returns its actions (and fills `entityShapes`), or undefined when it is unusable. */
 function readSchema(
   cedar: CedarReader,
   schema: string,
   problems: PolicyProblem[],
+  entityShapes: Map<string, ArgType>,
 ): Map<string, ActionDecl> | undefined {
   const parsed = cedar.checkParseSchema(schema);
   if (parsed.type === 'failure') {
@@ -221,7 +225,9 @@ function readSchema(
     return undefined;
   }
   const declared = new Map<string, ActionDecl>();
-  const argsTypes = argsTypesFromSchemaJson(json.json as Record<string, unknown>);
+  const types = typesFromSchemaJson(json.json as Record<string, unknown>);
+  const argsTypes = types.args;
+  for (const [type, shape] of types.entities) entityShapes.set(type, shape);
   refuseEntityTags(
     json.json as Record<string, { entityTypes?: Record<string, { tags?: unknown }> }>,
     problems,

@@ -256,6 +256,7 @@ class CedarPolicySet implements CompiledPolicySet {
   private readonly analysed: readonly HeldPolicy[];
   private readonly byId = new Map<string, HeldPolicy>();
   private readonly declared: Map<string, ActionDecl>;
+  private readonly entityShapes: Map<string, ArgType>;
   private readonly ancestors: Map<string, ReadonlySet<string>>;
   private readonly index: SliceIndex;
   /** Preparsed-set ids live in wasm thread-local storage: unique per compiled instance and slice. */
@@ -295,6 +296,7 @@ class CedarPolicySet implements CompiledPolicySet {
     for (const p of this.analysed) this.byId.set(p.info.id, p);
     this.attributeNames = new Set(analysis.policies.flatMap((p) => [...p.uses.names]));
     this.declared = analysis.actions;
+    this.entityShapes = analysis.entityShapes;
     this.actions = Object.freeze([...analysis.actions.keys()].sort(byCodeUnits));
     this.ancestors = actionAncestors(new Map([...analysis.actions].map(([name, a]) => [name, a.memberOf])));
     this.index = createSliceIndex(
@@ -353,6 +355,10 @@ class CedarPolicySet implements CompiledPolicySet {
 
   argsType(action: string): ArgType | undefined {
     return this.declared.get(action)?.args;
+  }
+
+  entityShape(type: string): ArgType | undefined {
+    return this.entityShapes.get(type);
   }
 
   couldPermit(principal: PolicyEntity, action: string, contextKeys: readonly string[]): boolean {

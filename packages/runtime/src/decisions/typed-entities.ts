@@ -1,0 +1,114 @@
+import type { ArgType, CompiledPolicySet, PolicyEntity } from '../policy/port.js';
+
+/**
+ * The first attribute of the entities a decision hands the engine whose value is of another type
+ * than the schema declares for it, as a sentence naming it; null when every one conforms.
+ *
+ * SECURITY: Cedar compares values of different types as unequal without an error, so a forbid
+ * `principal.tenant == "evil"` did not fire for a stored `["evil"]`, in either engine: entity data
+ * was never checked against the schema (args are since ADR 0036). Cedar's own entity validation
+ * refuses such data; here the decision is denied (`invalid_entity`) naming the attribute. Checked
+ * at each decision against the set in force, so data stored before a schema changed is caught too.
+ * Only declared attributes of present values are checked: a strictly validated policy cannot read
+ * an undeclared one, and an absent one is the policy's to test with `has`.
+ */
+export function entityTypeFault(set: CompiledPolicySet, entities: readonly PolicyEntity[]): string | null {
+  for (const e of entities) {
+    const shape = set.entityShape(e.uid.type);
+    if (shape === undefined || shape.kind !== 'record') continue;
+    for (const name in e.attrs) {
+      const type = Object.hasOwn(shape.attributes, name) ? shape.attributes[name] : undefined;
+      const value = e.attrs[name];
+      // Undefined is absent (JSON has no such value; a canonical record drops the key).
+      if (type === undefined || value === undefined) continue;
+      const fault = valueFault(value, type);
+      if (fault !== null)
+        return `entity ${e.uid.type}::${JSON.stringify(e.uid.id)} attribute ${name}${fault.path}: the policy schema declares ${fault.declared}; got ${kindOf(fault.value)}`;
+    }
+  }
+  return null;
+}
+
+interface Fault {
+  path: string;
+  declared: string;
+  value: unknown;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * The type of an entity reference in Cedar's JSON forms: `{ "__entity": { type, id } }`, or where
+ * an entity is expected (`implicit`) also `{ type, id }`.
+ */
+function entityType(v: unknown, implicit = false): string | undefined {
+  if (!isPlainObject(v)) return undefined;
+  const ref = isPlainObject(v.__entity) ? v.__entity : implicit ? v : undefined;
+  return ref && typeof ref.type === 'string' && typeof ref.id === 'string' ? ref.type : undefined;
+}
+
+/**
+ * The `fn` of an extension value in Cedar's JSON forms: `{ "__extn": { fn, arg } }`, or where an
+ * extension value is expected (`implicit`) also `{ fn, arg }`.
+ */
+function extensionFn(v: unknown, implicit = false): string | undefined {
+  if (!isPlainObject(v)) return undefined;
+  const x = isPlainObject(v.__extn) ? v.__extn : implicit ? v : undefined;
+  return x && typeof x.fn === 'string' && 'arg' in x ? x.fn : undefined;
+}
+
+function valueFault(value: unknown, type: ArgType, path = ''): Fault | null {
+  const fault = (declared: string): Fault => ({ path, declared, value });
+  switch (type.kind) {
+    case 'string':
+      return typeof value === 'string' ? null : fault('String');
+    case 'long':
+      return typeof value === 'number' && Number.isInteger(value) ? null : fault('Long');
+    case 'bool':
+      return typeof value === 'boolean' ? null : fault('Bool');
+    case 'decimal':
+      // The text or number form is read as a decimal by Cedar's schema-based parsing; only an
+      // escape naming another extension, or another kind of value altogether, is a mismatch.
+      if (typeof value === 'string' || typeof value === 'number') return null;
+      return extensionFn(value, true) === 'decimal' ? null : fault('decimal');
+    case 'extension':
+      if (typeof value === 'string') return null;
+      return extensionFn(value, true) === type.fn ? null : fault(type.fn === 'ip' ? 'ipaddr' : type.fn);
+    case 'entity': {
+      return entityType(value, true) === type.type ? null : fault(`an entity of type ${type.type}`);
+    }
+    case 'set': {
+      if (!Array.isArray(value)) return fault('Set');
+      for (let i = 0; i < value.length; i++) {
+        const inner = valueFault(value[i], type.element, `${path}[${i}]`);
+        if (inner !== null) return inner;
+      }
+      return null;
+    }
+    case 'record': {
+      if (!isPlainObject(value) || entityType(value) !== undefined || extensionFn(value) !== undefined)
+        return fault('a record');
+      for (const name in value) {
+        const inner = Object.hasOwn(type.attributes, name) ? type.attributes[name] : undefined;
+        if (inner === undefined || value[name] === undefined) continue;
+        const f = valueFault(value[name], inner, `${path}.${name}`);
+        if (f !== null) return f;
+      }
+      return null;
+    }
+    case 'other':
+      return null;
+  }
+}
+
+/** What a JSON value is, in words. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a set';
+  if (entityType(value) !== undefined) return `an entity of type ${String(entityType(value))}`;
+  if (extensionFn(value) !== undefined) return `a ${String(extensionFn(value))} value`;
+  if (typeof value === 'object') return 'a record';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'a whole number' : 'a number';
+  return `a ${typeof value}`;
+}
