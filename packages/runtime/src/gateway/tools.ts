@@ -120,11 +120,17 @@ export function createSessionTools(s: SessionScope): SessionTools {
     if (!ACTION_NAME.test(action)) return errorResult(`unknown tool ${name.slice(0, 100)}`, null);
     const approvalId = typeof meta[META_APPROVAL] === 'string' ? (meta[META_APPROVAL] as string) : null;
 
+    // SECURITY: approved as this node listed it AND as the store holds it now: another node (or a
+    // stdio gateway on the same store) may have quarantined this definition since — a rug pull it
+    // saw first. (One approved elsewhere stays refused here until this node lists it again.)
+    const pinned =
+      entry?.status === 'approved' ? await deps.store.getToolPin(entry.upstream.name, entry.tool) : null;
+    const runnable = pinned !== null && pinned.status === 'approved' && pinned.hash === entry!.hash;
     // A tool that cannot run is decided as the deny it is (recorded so, no approval opened), not
     // decided on its policies and then not forwarded: the record must say what happened.
     const cannotRun: DecideOptions['refuse'] = !entry
       ? { code: 'unknown_action', message: `no upstream of this gateway offers a tool ${name.slice(0, 100)}` }
-      : entry.status !== 'approved'
+      : !runnable
         ? {
             code: 'tool_quarantined',
             message: `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval`,
