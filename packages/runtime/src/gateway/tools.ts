@@ -120,14 +120,14 @@ export function createSessionTools(s: SessionScope): SessionTools {
     if (!ACTION_NAME.test(action)) return errorResult(`unknown tool ${name.slice(0, 100)}`, null);
     const approvalId = typeof meta[META_APPROVAL] === 'string' ? (meta[META_APPROVAL] as string) : null;
 
+    // A tool that cannot run is decided as the deny it is (recorded so, no approval opened), not
+    // decided on its policies and then not forwarded: the record must say what happened.
     // SECURITY: approved as this node listed it AND as the store holds it now: another node (or a
     // stdio gateway on the same store) may have quarantined this definition since — a rug pull it
     // saw first. (One approved elsewhere stays refused here until this node lists it again.)
     const pinned =
       entry?.status === 'approved' ? await deps.store.getToolPin(entry.upstream.name, entry.tool) : null;
-    const runnable = pinned !== null && pinned.status === 'approved' && pinned.hash === entry!.hash;
-    // A tool that cannot run is decided as the deny it is (recorded so, no approval opened), not
-    // decided on its policies and then not forwarded: the record must say what happened.
+    const runnable = pinned?.status === 'approved' && pinned.hash === entry!.hash;
     const cannotRun: DecideOptions['refuse'] = !entry
       ? { code: 'unknown_action', message: `no upstream of this gateway offers a tool ${name.slice(0, 100)}` }
       : !runnable

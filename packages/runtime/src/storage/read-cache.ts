@@ -143,11 +143,12 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
     return value;
   }
 
-  // Every other method may write: each call ends the turn's shared epoch, before and after.
+  // Every other method may write: each call ends the turn's shared epoch, before and after. A plain
+  // read on the hot path (PLAIN_READS) goes to the store as it is: it writes nothing to be seen.
   const passThrough: Record<string, unknown> = {};
   for (const name of Object.keys(store) as (keyof Store)[]) {
     const method = store[name];
-    if (typeof method !== 'function' || CACHED_READS.has(name)) continue;
+    if (typeof method !== 'function' || CACHED_READS.has(name) || PLAIN_READS.has(name)) continue;
     passThrough[name] = (...args: unknown[]) => {
       endTurn();
       const out = (method as (...a: unknown[]) => unknown).apply(store, args);
@@ -189,6 +190,9 @@ const CACHED_READS: ReadonlySet<string> = new Set([
   'getGrant',
   'listGrants',
 ]);
+
+/** Reads on a decision's path that are not cached (always read from the store) and write nothing. */
+const PLAIN_READS: ReadonlySet<string> = new Set(['getToolPin']);
 
 function grantFilterKey(f: GrantFilter): string | null {
   const { user, agent, includeRevoked, ...rest } = f;
