@@ -9,6 +9,8 @@ export interface GrantSeedResult {
   created: string[];
   /** Configured grants the store holds only revoked or expired, left so (`user→agent`). */
   keptEnded: string[];
+  /** Configured grants of a suspended user, not made (`user→agent`); made at a start after resuming them. */
+  suspended: string[];
 }
 
 type GrantSeed = Config['grants'][number];
@@ -40,7 +42,7 @@ export async function seedGrants(
   clock: Clock,
   opts: { reseed?: boolean } = {},
 ): Promise<GrantSeedResult> {
-  const result: GrantSeedResult = { created: [], keptEnded: [] };
+  const result: GrantSeedResult = { created: [], keptEnded: [], suspended: [] };
   for (const g of seeds) {
     const key = content(g);
     const held = (await grants.list({ user: g.user, agent: g.agent, includeRevoked: true })).filter(
@@ -70,6 +72,11 @@ export async function seedGrants(
     } catch (err) {
       // Another node starting at the same moment created it first.
       if (isMandateError(err) && err.code === 'conflict' && !opts.reseed) continue;
+      // Nothing is granted in a suspended user's name; the start goes on without it.
+      if (isMandateError(err) && err.code === 'user_suspended') {
+        result.suspended.push(`${g.user}→${g.agent}`);
+        continue;
+      }
       throw err;
     }
   }

@@ -92,6 +92,8 @@ export async function seedState(
       },
     );
   }
+  if (g.suspended.length > 0)
+    deps.logger.warn('configured grants of a suspended user were not made', { grants: g.suspended });
   if (config.policies.dir) changes.policy = await seedPolicies(config.policies.dir, deps, opts.reseed);
 
   const changed =

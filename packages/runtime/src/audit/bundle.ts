@@ -23,21 +23,34 @@ export interface ExportBundleOptions {
   /** Records per store read. Default 1,000. */
   batchSize?: number;
   /**
-   * The exporting node's signer (its audit signing key). When no stored checkpoint names the last
-   * record, the bundle ends with one signed now: the exporter's attestation of the head it exported
-   * (in the bundle only, not written to the store). Without it every record after the last stored
-   * checkpoint is unsigned, and verify refuses the bundle unless told to allow that.
+   * A head to attest: the exporting node's signer (its audit signing key) and the head a full
+   * `verifyAudit` of the same store just found — against the stored checkpoints and the mirror.
+   * The bundle then holds the records up to that head only, and when no stored checkpoint names it
+   * ends with one signed now: the exporter's attestation of the head it verified (in the bundle
+   * only, not written to the store). A record at that seq with another hash (rewritten since) gets
+   * no signature. Without it every record after the last stored checkpoint is unsigned, and verify
+   * refuses the bundle unless told to allow that.
+   *
+   * SECURITY: never a head that was not verified first — signing whatever the store holds let the
+   * node's key vouch for a chain rewritten in the database, even one its own mirror shows rewritten.
    */
-  signer?: AuditSigner;
+  attest?: { signer: AuditSigner; verifiedHead: { seq: number; hash: string } };
+}
+
+/** What {@link exportBundle} wrote. */
+export interface ExportedBundle {
+  records: number;
+  /** A checkpoint of the last record was signed for the bundle (see `attest`). */
+  signedHead: boolean;
 }
 
 /**
  * Writes an evidence bundle: everything `mandate audit verify --file` needs with no database.
  * JSONL: a header `{"bundle", "exportedAt", "maxGap", "publicKeys": [{keyId, pem}]}`, then every
  * record from seq 1 as the JSONL export writes it (the event exactly as hashed), then each signed
- * checkpoint up to the last record as `{"checkpoint": {...}}`. Returns the number of records.
+ * checkpoint up to the last record as `{"checkpoint": {...}}`.
  */
-export async function exportBundle(source: AuditSource, opts: ExportBundleOptions): Promise<number> {
+export async function exportBundle(source: AuditSource, opts: ExportBundleOptions): Promise<ExportedBundle> {
   const batchSize = opts.batchSize ?? 1000;
   const header = {
     bundle: BUNDLE_FORMAT,
@@ -46,30 +59,44 @@ export async function exportBundle(source: AuditSource, opts: ExportBundleOption
     publicKeys: opts.publicKeys.map((pem) => ({ keyId: keyIdOf(pem), pem })),
   };
   await opts.write(JSON.stringify(header) + '\n');
+  const upTo = opts.attest?.verifiedHead.seq ?? Number.POSITIVE_INFINITY;
   let after = 0;
   let lastHash = '';
-  for (;;) {
+  let records = 0;
+  for (let done = false; !done;) {
     const page = await source.readAudit(after, batchSize);
     if (page.length === 0) break;
     let chunk = '';
-    for (const r of page) chunk += formatRecord(r, 'jsonl') + '\n';
-    await opts.write(chunk);
-    const last = page[page.length - 1]!;
-    if (last.seq <= after) break; // a store that does not move forward would loop forever
-    after = last.seq;
-    lastHash = last.hash;
+    for (const r of page) {
+      // Past the attested head; or a store that does not move forward, which would loop for ever.
+      if (r.seq > upTo || r.seq <= after) {
+        done = true;
+        break;
+      }
+      chunk += formatRecord(r, 'jsonl') + '\n';
+      after = r.seq;
+      lastHash = r.hash;
+      records++;
+    }
+    if (chunk) await opts.write(chunk);
   }
   // Checkpoints read after the records: those made meanwhile name records past the bundle and stay out.
   const checkpoints = (await source.listCheckpoints({ toSeq: after })).filter((cp) => cp.seq <= after);
-  const signer = opts.signer;
-  if (signer && after > 0 && !checkpoints.some((cp) => cp.seq === after && cp.keyId === signer.keyId)) {
-    const body = { seq: after, hash: lastHash, time: new Date().toISOString(), keyId: signer.keyId };
-    checkpoints.push({ ...body, signature: signer.sign(canonicalize(body)) });
+  const attest = opts.attest;
+  const signedHead =
+    attest !== undefined &&
+    after > 0 &&
+    after === attest.verifiedHead.seq &&
+    lastHash === attest.verifiedHead.hash &&
+    !checkpoints.some((cp) => cp.seq === after && cp.keyId === attest.signer.keyId);
+  if (signedHead) {
+    const body = { seq: after, hash: lastHash, time: new Date().toISOString(), keyId: attest.signer.keyId };
+    checkpoints.push({ ...body, signature: attest.signer.sign(canonicalize(body)) });
   }
   let chunk = '';
   for (const cp of checkpoints) chunk += `{"checkpoint":${checkpointLine(cp)}}\n`;
   if (chunk) await opts.write(chunk);
-  return after;
+  return { records, signedHead };
 }
 
 /** A bundle read back: a source for `verifyAudit`, and the first line that was not what Mandate writes. */

@@ -5,8 +5,15 @@ import { Command, Option } from 'commander';
 import { MandateError, isoTimeOrNull, silentLogger, sleepUnlessAborted } from '../kernel/index.js';
 import type { StoredAuditRecord } from '../storage/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
-import { exportAudit, exportBundle, readSigner } from '../audit/index.js';
-import { out, load, common } from './shared.js';
+import {
+  exportAudit,
+  exportBundle,
+  readCheckpointFile,
+  readSigner,
+  verifyAudit,
+  type AuditSigner,
+} from '../audit/index.js';
+import { EXIT, out, load, common } from './shared.js';
 import { readPublicKeys, registerAuditVerify } from './audit-verify.js';
 
 const FILTERS = ['agent', 'user', 'action', 'effect', 'from', 'to'] as const;
@@ -76,20 +83,39 @@ export function registerAudit(program: Command): void {
           const keyFiles: string[] = opts.publicKey ?? (existsSync(ownKey) ? [ownKey] : []);
           const publicKeys = await readPublicKeys(keyFiles);
           // With the node's key the bundle ends with a checkpoint of its last record, so every record
-          // is signed; without it, the records after the last stored checkpoint are not (verify refuses them).
+          // is signed — of a chain verified first, against the stored checkpoints and the mirror;
+          // without it, the records after the last stored checkpoint are not (verify refuses them).
           const signer = await readSigner(loaded.config.keys.dir);
-          if (signer) publicKeys[signer.keyId] ??= signer.publicKeyPem;
-          else
+          let attest: { signer: AuditSigner; verifiedHead: { seq: number; hash: string } } | undefined;
+          if (signer) {
+            publicKeys[signer.keyId] ??= signer.publicKeyPem;
+            const mirror = loaded.config.audit.checkpointMirror?.file;
+            const checked = await verifyAudit(store, {
+              publicKeys,
+              maxGap: maxCheckpointGap(loaded.config.audit),
+              ...(mirror && existsSync(mirror) ? { checkpoints: await readCheckpointFile(mirror) } : {}),
+            });
+            if (checked.ok && checked.head) attest = { signer, verifiedHead: checked.head };
+            else if (!checked.ok) {
+              // SECURITY: the node's key never vouches for a chain that does not verify.
+              process.stderr.write(
+                `the chain does not verify (record ${checked.firstBad?.seq}: ${checked.firstBad?.problem} — ${checked.firstBad?.message}); the bundle is written without a checkpoint of its head\n`,
+              );
+              process.exitCode = EXIT.failed;
+            }
+          } else
             process.stderr.write(
               `no audit signing key in ${loaded.config.keys.dir}: the records after the last stored checkpoint are unsigned in this bundle\n`,
             );
-          n = await exportBundle(store, {
-            publicKeys: Object.values(publicKeys),
-            maxGap: maxCheckpointGap(loaded.config.audit),
-            exportedAt: new Date().toISOString(),
-            write,
-            ...(signer ? { signer } : {}),
-          });
+          n = (
+            await exportBundle(store, {
+              publicKeys: Object.values(publicKeys),
+              maxGap: maxCheckpointGap(loaded.config.audit),
+              exportedAt: new Date().toISOString(),
+              write,
+              ...(attest ? { attest } : {}),
+            })
+          ).records;
         } else {
           n = await exportAudit(store, { format: opts.format, filter, write });
         }

@@ -278,9 +278,13 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         throw new MandateError('unknown_agent', `no agent ${input.agent}`);
       const user = await store.getUser(input.user);
       if (!user) throw new MandateError('unknown_user', `no user ${input.user}`);
-      // SECURITY: a suspended principal delegates nothing, not even what it held before.
-      if (by.kind === 'user' && user.status === 'suspended')
-        throw new MandateError('user_suspended', `user ${by.id} is suspended and cannot grant`);
+      // SECURITY: a suspended principal delegates nothing, not even what it held before — and nothing
+      // is delegated in a suspended user's name, by an admin or an agent passing on their grant.
+      if (user.status === 'suspended')
+        throw new MandateError(
+          'user_suspended',
+          `user ${user.id} is suspended: no grant is made in their name`,
+        );
       if (by.kind === 'agent' && (await store.getAgent(by.id))?.status !== 'active')
         throw new MandateError('agent_suspended', `agent ${by.id} is suspended and cannot pass a grant on`);
       if (grant.parentId) {

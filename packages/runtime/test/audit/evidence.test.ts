@@ -282,11 +282,15 @@ async function bundleOf(source: AuditSource, publicKeyPem: string): Promise<stri
   return text;
 }
 
+/** A bundle of `source`; with `signer`, attesting its last record as verified (or `head`). */
 async function bundleWith(
   source: AuditSource,
   publicKeyPem: string,
   signer?: ReturnType<typeof createEphemeralKeys>['signer'],
+  head?: { seq: number; hash: string },
 ): Promise<string> {
+  const last = (await source.readAudit(0, Number.MAX_SAFE_INTEGER)).at(-1)!;
+  const verifiedHead = head ?? { seq: last.seq, hash: last.hash };
   let text = '';
   await exportBundle(source, {
     publicKeys: [publicKeyPem],
@@ -295,7 +299,7 @@ async function bundleWith(
     write: (c) => {
       text += c;
     },
-    ...(signer ? { signer } : {}),
+    ...(signer ? { attest: { signer, verifiedHead } } : {}),
   });
   return text;
 }
@@ -383,6 +387,21 @@ describe('a bundle is evidence as far as a trusted key signed it', () => {
     const records = (await bundleWith(forged, keys.publicKeyPem)).trimEnd().split('\n').slice(0, 24);
     const withHead = [...records, ...text.trimEnd().split('\n').slice(24)].join('\n') + '\n';
     expectBad(await verifyBundle(withHead, { publicKeys }), 23, 'checkpoint_mismatch');
+    // Only the head that was verified is attested: the bundle stops there, and a record at that seq
+    // with another hash (rewritten since it was verified) gets no signature.
+    const upTo20 = await bundleWith(store, keys.publicKeyPem, keys.signer, { seq: 20, hash: 'x' });
+    expect(
+      upTo20
+        .trimEnd()
+        .split('\n')
+        .filter((l) => l.startsWith('{"seq"')),
+    ).toHaveLength(20);
+    expect(
+      upTo20
+        .trimEnd()
+        .split('\n')
+        .filter((l) => l.includes('"seq":20,') && l.startsWith('{"checkpoint"')),
+    ).toHaveLength((await store.listCheckpoints()).filter((cp) => cp.seq === 20).length);
     // A head the node already signed (with this key) is not signed again.
     const other = await seedLog(20);
     const again = await bundleWith(other.store, other.keys.publicKeyPem, other.keys.signer);

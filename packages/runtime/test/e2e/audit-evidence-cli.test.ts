@@ -154,6 +154,23 @@ describe('verify against the mirror file and a kept head', () => {
     expect(withMirror.code).toBe(1);
     expect(JSON.parse(withMirror.stdout).firstBad.problem).toBe('checkpoint_mismatch');
 
+    // The node's key never vouches for it: the export verifies first (the mirror shows the rewrite),
+    // writes the bundle without a checkpoint of its head and says so; the bundle then fails offline.
+    // (Found by a probe: the export signed the forged head, and the bundle verified ok.)
+    const laundered = join(t.dir, 'laundered.jsonl');
+    const exported = await cli(['audit', 'export', '--config', t.configFile, '--bundle', '-o', laundered]);
+    expect(exported.code).toBe(1);
+    expect(exported.stderr).toMatch(
+      /the chain does not verify .*checkpoint_mismatch.*without a checkpoint of its head/s,
+    );
+    const offline = await cli(
+      ['audit', 'verify', '--file', laundered, '--public-key', pub, '--json'],
+      tempDir('mandate-auditor-'),
+    );
+    expect(offline.code).toBe(1);
+    // No trusted signature covers the rewritten records (the cadence of the header, 10, says so first).
+    expect(JSON.parse(offline.stdout).firstBad.problem).toMatch(/^(checkpoint_missing|unsigned_tail)$/);
+
     // The same store seen through a config without the mirror.
     const raw = JSON.parse(readFileSync(t.configFile, 'utf8')) as { audit: Record<string, unknown> };
     delete raw.audit.checkpointMirror;

@@ -114,14 +114,18 @@ describe('suspension stops delegation', () => {
     expect(retried.headers.get('idempotent-replayed')).toBeNull();
   });
 
-  it('a suspended user cannot grant (recorded); active, they can', async () => {
-    const { t, api } = await setup();
+  it('a suspended user cannot grant, nor have a grant made in their name (recorded); active, they can', async () => {
+    const { t, api, parentId } = await setup();
     const grant = { agent: 'support-bot', actions: ['crm.read_customer'], expiresIn: '1h' };
     await setStatus(api, 'users', 'alice', 'suspended');
     expectError(await api.post('/v1/grants', KEYS.alice, grant), 403, 'user_suspended');
-    expect(await refused(t, 'user_suspended')).toHaveLength(1);
+    // Nor in her name: by an admin, or by an agent passing on her grant (a probe found both made).
+    expectError(await api.post('/v1/grants', KEYS.admin, { ...grant, user: 'alice' }), 403, 'user_suspended');
+    expectError(await api.post('/v1/grants', KEYS.supportBot, subGrant(parentId)), 403, 'user_suspended');
+    expect(await refused(t, 'user_suspended')).toHaveLength(3);
     await setStatus(api, 'users', 'alice', 'active');
     expect((await api.post('/v1/grants', KEYS.alice, grant)).status).toBe(201);
+    expect((await api.post('/v1/grants', KEYS.supportBot, subGrant(parentId))).status).toBe(201);
   });
 });
 
