@@ -25,36 +25,7 @@ export function httpTables(h: HttpScenarioResult): string[] {
     '',
     `${pinning}. Cerbos: ${h.cerbos.note}.`,
     '',
-    row([
-      'concurrency',
-      'server',
-      'req/s',
-      'p50',
-      'p99',
-      'req/s ÷ bare',
-      'p50 ÷ bare',
-      'p99 ÷ bare',
-      'req/s ÷ Cerbos',
-      'events per fsync',
-      'server core busy',
-      'server CPU per request',
-      'CPU per request ÷ bare',
-    ]),
-    row([
-      '---:',
-      '---',
-      '---:',
-      '---:',
-      '---:',
-      '---:',
-      '---:',
-      '---:',
-      '---:',
-      '---:',
-      '---:',
-      '---:',
-      '---:',
-    ]),
+    ...httpTableHead('concurrency', 'req/s'),
   ];
   const closed = h.rows.filter((r) => r.mode === 'closed');
   for (const c of [...new Set(closed.map((r) => r.concurrency))]) {
@@ -69,36 +40,7 @@ export function httpTables(h: HttpScenarioResult): string[] {
       '',
       `### HTTP POST /v1/decisions, open loop (fixed arrival rate; latency from each request's scheduled start; up to ${open[0]!.concurrency} connections)`,
       '',
-      row([
-        'rate asked',
-        'server',
-        'achieved/s',
-        'p50',
-        'p99',
-        'achieved ÷ bare',
-        'p50 ÷ bare',
-        'p99 ÷ bare',
-        'achieved ÷ Cerbos',
-        'events per fsync',
-        'server core busy',
-        'server CPU per request',
-        'CPU per request ÷ bare',
-      ]),
-      row([
-        '---:',
-        '---',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-      ]),
+      ...httpTableHead('rate asked', 'achieved'),
     );
     const rates = [...new Set(open.map((r) => (r.sample as OpenSample).targetRate))];
     for (const rate of rates) {
@@ -129,6 +71,28 @@ export function httpTables(h: HttpScenarioResult): string[] {
     );
   }
   return out;
+}
+
+/** The head of an HTTP table: `first` names the row, `rate` the throughput column (req/s, achieved). */
+function httpTableHead(first: string, rate: string): string[] {
+  return tableHead(
+    [
+      first,
+      'server',
+      rate === 'req/s' ? 'req/s' : 'achieved/s',
+      'p50',
+      'p99',
+      `${rate} ÷ bare`,
+      'p50 ÷ bare',
+      'p99 ÷ bare',
+      `${rate} ÷ Cerbos`,
+      'events per fsync',
+      'server core busy',
+      'server CPU per request',
+      'CPU per request ÷ bare',
+    ],
+    'rlrrrrrrrrrrr',
+  );
 }
 
 function rowOf(first: string, r: HttpRow, bareRow: HttpRow, cerbos: HttpRow['sample'] | undefined): string {

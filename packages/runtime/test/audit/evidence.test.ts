@@ -269,19 +269,6 @@ describe('verify against a head an auditor kept', () => {
   });
 });
 
-async function bundleOf(source: AuditSource, publicKeyPem: string): Promise<string> {
-  let text = '';
-  await exportBundle(source, {
-    publicKeys: [publicKeyPem],
-    maxGap: 5,
-    exportedAt: '2026-01-05T11:00:00.000Z',
-    write: (c) => {
-      text += c;
-    },
-  });
-  return text;
-}
-
 /** A bundle of `source`; with `signer`, attesting its last record as verified (or `head`). */
 async function bundleWith(
   source: AuditSource,
@@ -289,8 +276,8 @@ async function bundleWith(
   signer?: ReturnType<typeof createEphemeralKeys>['signer'],
   head?: { seq: number; hash: string },
 ): Promise<string> {
-  const last = (await source.readAudit(0, Number.MAX_SAFE_INTEGER)).at(-1)!;
-  const verifiedHead = head ?? { seq: last.seq, hash: last.hash };
+  const last = signer && !head ? (await source.readAudit(0, Number.MAX_SAFE_INTEGER)).at(-1)! : null;
+  const verifiedHead = head ?? (last ? { seq: last.seq, hash: last.hash } : null);
   let text = '';
   await exportBundle(source, {
     publicKeys: [publicKeyPem],
@@ -299,7 +286,7 @@ async function bundleWith(
     write: (c) => {
       text += c;
     },
-    ...(signer ? { attest: { signer, verifiedHead } } : {}),
+    ...(signer && verifiedHead ? { attest: { signer, verifiedHead } } : {}),
   });
   return text;
 }
@@ -416,7 +403,7 @@ describe('a bundle is evidence as far as a trusted key signed it', () => {
 describe('evidence bundle', () => {
   it('holds a header with the keys, every record and the checkpoints, and verifies on its own', async () => {
     const { store, keys, publicKeys } = await seedLog(20);
-    const text = await bundleOf(store, keys.publicKeyPem);
+    const text = await bundleWith(store, keys.publicKeyPem);
     const lines = text.trimEnd().split('\n');
     expect(JSON.parse(lines[0]!)).toMatchObject({
       bundle: 'mandate.audit.bundle.v1',
@@ -430,7 +417,7 @@ describe('evidence bundle', () => {
   it('trusts only the keys given, never the bundle’s own', async () => {
     const { store, keys } = await seedLog(20);
     const other = createEphemeralKeys();
-    const text = await bundleOf(store, keys.publicKeyPem);
+    const text = await bundleWith(store, keys.publicKeyPem);
     expectBad(
       await verifyBundle(text, { publicKeys: { [other.signer.keyId]: other.publicKeyPem } }),
       5,
@@ -441,7 +428,7 @@ describe('evidence bundle', () => {
 
   it('one byte changed anywhere in a record fails verify, naming that record', async () => {
     const { store, keys, publicKeys } = await seedLog(20);
-    const text = await bundleOf(store, keys.publicKeyPem);
+    const text = await bundleWith(store, keys.publicKeyPem);
     const lines = text.split('\n');
     const lineNo = 7; // record 7
     const line = lines[lineNo]!;
@@ -458,14 +445,14 @@ describe('evidence bundle', () => {
 
   it('records cut off the end with their checkpoints: checkpoint_missing from the stated cadence', async () => {
     const { store, keys, publicKeys } = await seedLog(20);
-    const lines = (await bundleOf(store, keys.publicKeyPem)).trimEnd().split('\n');
+    const lines = (await bundleWith(store, keys.publicKeyPem)).trimEnd().split('\n');
     const cut = [lines[0]!, ...lines.slice(1, 14)].join('\n') + '\n';
     expectBad(await verifyBundle(cut, { publicKeys }), 6, 'checkpoint_missing');
   });
 
   it('a line that is not a record: malformed, naming the line and the record', async () => {
     const { store, keys, publicKeys } = await seedLog(20);
-    const lines = (await bundleOf(store, keys.publicKeyPem)).split('\n');
+    const lines = (await bundleWith(store, keys.publicKeyPem)).split('\n');
     lines[4] = '{"seq":4,"note":"hello"}';
     expectBad(
       await verifyBundle(lines.join('\n'), { publicKeys }),
@@ -477,7 +464,7 @@ describe('evidence bundle', () => {
 
   it('a header whose key does not match its id: malformed', async () => {
     const { store, keys, publicKeys } = await seedLog(5);
-    const text = await bundleOf(store, keys.publicKeyPem);
+    const text = await bundleWith(store, keys.publicKeyPem);
     const bad = text.replace(keys.signer.keyId, '0000000000000000');
     expect(readBundle(bad).malformed).toMatchObject({ problem: 'malformed' });
     expect((await verifyBundle(bad, { publicKeys })).ok).toBe(false);

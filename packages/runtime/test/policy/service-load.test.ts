@@ -14,6 +14,20 @@ const permitUpTo = (n: number) =>
     'p.cedar': `@id("refund") permit (principal, action == Action::"payments.refund", resource) when { context.args has amount && context.args.amount <= ${n} };`,
   });
 
+/** An engine whose compile of the lenient set waits until released. */
+function gatedEngine(engine: PolicyEngine) {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const gated: PolicyEngine = {
+    ...engine,
+    async compileAsync(src) {
+      if (src.policies['p.cedar']!.includes('<= 1000')) await held;
+      return engine.compileAsync(src);
+    },
+  };
+  return { gated, release };
+}
+
 /** A memory store where another node activated the lenient set (refunds up to 1,000). */
 async function lenientActive() {
   const store = createMemoryStore();
@@ -30,15 +44,7 @@ describe('a load that compiled while this node activated a set', () => {
     const { deps, engine, other, lenient } = await lenientActive();
 
     // This node's engine holds its compile of the lenient set until released.
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const gated: PolicyEngine = {
-      ...engine,
-      async compileAsync(src) {
-        if (src.policies['p.cedar']!.includes('<= 1000')) await held;
-        return engine.compileAsync(src);
-      },
-    };
+    const { gated, release } = gatedEngine(engine);
     const node = createPolicyService({ ...deps, engine: gated });
     const loading = node.refresh();
     // Meanwhile an admin activates the strict set (up to 100) on this node.
@@ -70,19 +76,6 @@ describe('a load that compiled while this node activated a set', () => {
 // Found by a black-box probe: a large set compiles for seconds off the event loop, and a small set
 // activated meanwhile was applied first, then silently replaced by the slower, earlier request.
 describe('activations while another one compiles', () => {
-  /** An engine whose compile of the lenient set waits until released. */
-  function gatedEngine(engine: PolicyEngine) {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const gated: PolicyEngine = {
-      ...engine,
-      async compileAsync(src) {
-        if (src.policies['p.cedar']!.includes('<= 1000')) await held;
-        return engine.compileAsync(src);
-      },
-    };
-    return { gated, release };
-  }
   async function fresh() {
     const store = createMemoryStore();
     await store.migrate();
