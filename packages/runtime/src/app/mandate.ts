@@ -255,12 +255,14 @@ export async function createMandate(
       keep: config.audit.personal.keep,
       record,
     });
+    const maxStaleMs = config.policies.maxStaleMs;
     const decisions = createDecisionService({
       store,
       clock,
       logger,
       nodeId,
       policies: () => policyService.active(),
+      policyFresh: () => performance.now() - policyService.confirmedAt() <= maxStaleMs,
       tools: () => registry,
       audit: (event) => auditLog.append(event),
       approvals,

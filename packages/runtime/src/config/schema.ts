@@ -60,6 +60,13 @@ export const ConfigSchema = z.strictObject({
        */
       engine: z.enum(['cedar', 'compiled']).default('compiled'),
       /**
+       * A node decides only while it confirmed, this recently, that its set is the store's active one
+       * (it checks every second, and at once on a notification); past it — the store unreachable, the
+       * process paused — decisions are 503 store_unavailable rather than made on a set another node
+       * may have replaced.
+       */
+      maxStaleMs: z.number().int().min(2000).max(3_600_000).default(5000),
+      /**
        * Verification in production of the compiled engine: this share of its answers is asked again
        * of cedar-wasm after the answer, off its path; a difference is an audit event
        * (`policy.divergence`), a metric and an error log line, and with `switchOnDivergence` the node

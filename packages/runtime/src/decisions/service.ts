@@ -90,6 +90,14 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     assertMayDecide(req, caller);
     // Over its rate limit, a caller is refused before anything is looked up or evaluated.
     deps.rateLimit?.(caller, req.agent);
+    // SECURITY: a node cut off from the store (a partition, a paused process) kept deciding on the
+    // set it had while another node activated a stricter one, for as long as the cut lasted; the
+    // grants, keys and entities it reads are fresh, its policy set must be too, within a bound.
+    if (deps.policyFresh && !deps.policyFresh())
+      throw new MandateError(
+        'store_unavailable',
+        'this node could not confirm which policy set is active (its checks of the store went unanswered): it decides nothing until it can',
+      );
     const started = performance.now();
     const call = await prepareCall(deps, req, options);
     const { decisionId, policy } = call;

@@ -34,6 +34,11 @@ export interface DecisionServiceDeps {
   logger: Logger;
   nodeId: string;
   policies: () => CompiledPolicySet | null;
+  /**
+   * Whether this node confirmed lately that its set is the active one (`policies.maxStaleMs`); when
+   * not, it decides nothing (503 `store_unavailable`). Absent: always.
+   */
+  policyFresh?: () => boolean;
   tools: () => ToolRegistry;
   /** Durable append; resolves only once the event is committed. */
   audit: (event: AuditEvent) => Promise<unknown>;

@@ -31,6 +31,13 @@ export interface PolicyService {
   heal(): Promise<EngineHealth>;
   /** The live engine's canary, and whether the active set is still usable in it (for `/readyz`). */
   health(): EngineHealth;
+  /**
+   * When (`performance.now()`, ms) a check of the store's active version that this node's set
+   * passed last began: the set was the store's then, or the node knowingly kept its last good set
+   * (a stored set that does not compile, P4). 0 before the first. A node that cannot reach the
+   * store stops confirming, and the decision path stops deciding past `policies.maxStaleMs`.
+   */
+  confirmedAt(): number;
   versions(): Promise<PolicySetSummary[]>;
   get(version: string): Promise<StoredPolicySet | null>;
   close(): void;
@@ -46,12 +53,25 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     currentSource = source;
   };
 
+  let confirmed = 0;
+  /** The check that began at `began` found this node's set to be the one to serve. */
+  const confirm = (began: number) => {
+    if (began > confirmed) confirmed = began;
+  };
+
   /** Loads the store's active set when it differs from ours. */
   const loadActive = async (): Promise<boolean> => {
+    const began = performance.now();
     const version = await deps.store.getActivePolicyVersion();
-    if (version === null || version === slot.current()?.version) return false;
+    if (version === null || version === slot.current()?.version) {
+      confirm(began);
+      return false;
+    }
     const stored = await deps.store.getActivePolicySet();
-    if (!stored || stored.version === slot.current()?.version) return false;
+    if (!stored || stored.version === slot.current()?.version) {
+      if (stored) confirm(began);
+      return false;
+    }
     try {
       const source = { policies: stored.policies, schema: stored.schema };
       // PERF: a large set is read off the event loop; the node goes on deciding with the last set.
@@ -59,6 +79,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       const compiled = await slot.compiledUnlessSwapped(() => deps.engine.compileAsync(source));
       if (!compiled) return false;
       swap(compiled, source);
+      confirm(began);
       deps.logger.info('policy set loaded', {
         version: stored.version,
         policies: compiled.policies.length,
@@ -66,6 +87,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       return true;
     } catch (err) {
       // P4: a stored set that no longer compiles keeps the last good one in place.
+      confirm(began);
       deps.logger.error('stored active policy set does not compile; keeping the last good set', {
         version: stored.version,
         error: (err as Error).message,
@@ -123,6 +145,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   };
 
   async function activateNow(source: PolicySetSource, origin: string) {
+    const began = performance.now();
     const seen = await deps.store.getActivePolicyVersion();
     const compiled = await deps.engine.compileAsync(source);
     const now = await deps.store.getActivePolicyVersion();
@@ -131,6 +154,7 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     if (now === compiled.version) {
       if (compiled.version === slot.current()?.version) compiled.dispose();
       else swap(compiled, source);
+      confirm(began);
       return { version: compiled.version, changed: false };
     }
     // Another node activated a set while this one compiled: activating now would replace a newer
@@ -142,7 +166,9 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
         `policy set ${String(now)} was activated while this one (${compiled.version}) was compiled; nothing was activated: check the active set and send it again`,
       );
     }
-    return commit(compiled, source, origin);
+    const done = await commit(compiled, source, origin);
+    confirm(began);
+    return done;
   }
 
   /** Saves and activates a compiled set, swaps it in and records it. */
@@ -178,6 +204,8 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     activate: activateInTurn,
 
     health,
+
+    confirmedAt: () => confirmed,
 
     heal,
 
