@@ -256,13 +256,21 @@ export async function createMandate(
       record,
     });
     const maxStaleMs = config.policies.maxStaleMs;
+    const isFresh = () => performance.now() - policyService.confirmedAt() <= maxStaleMs;
     const decisions = createDecisionService({
       store,
       clock,
       logger,
       nodeId,
       policies: () => policyService.active(),
-      policyFresh: () => performance.now() - policyService.confirmedAt() <= maxStaleMs,
+      // Stale only by the clock (an event loop held for seconds, a paused process) is checked now,
+      // and the set reloaded if another node replaced it; a store that does not answer stays stale.
+      policyFresh: () =>
+        isFresh() ||
+        policyService.refresh().then(
+          () => isFresh(),
+          () => false,
+        ),
       tools: () => registry,
       audit: (event) => auditLog.append(event),
       approvals,

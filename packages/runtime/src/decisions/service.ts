@@ -93,7 +93,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     // SECURITY: a node cut off from the store (a partition, a paused process) kept deciding on the
     // set it had while another node activated a stricter one, for as long as the cut lasted; the
     // grants, keys and entities it reads are fresh, its policy set must be too, within a bound.
-    if (deps.policyFresh && !deps.policyFresh())
+    const fresh = deps.policyFresh?.() ?? true;
+    if (fresh !== true && !(await fresh))
       throw new MandateError(
         'store_unavailable',
         'this node could not confirm which policy set is active (its checks of the store went unanswered): it decides nothing until it can',

@@ -35,10 +35,11 @@ export interface DecisionServiceDeps {
   nodeId: string;
   policies: () => CompiledPolicySet | null;
   /**
-   * Whether this node confirmed lately that its set is the active one (`policies.maxStaleMs`); when
-   * not, it decides nothing (503 `store_unavailable`). Absent: always.
+   * Whether this node confirmed lately that its set is the active one (`policies.maxStaleMs`): true
+   * at once when it did; else a promise of whether a check made now confirms it (the node may only
+   * have been busy). When not, it decides nothing (503 `store_unavailable`). Absent: always.
    */
-  policyFresh?: () => boolean;
+  policyFresh?: () => true | Promise<boolean>;
   tools: () => ToolRegistry;
   /** Durable append; resolves only once the event is committed. */
   audit: (event: AuditEvent) => Promise<unknown>;
