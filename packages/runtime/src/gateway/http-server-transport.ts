@@ -131,7 +131,8 @@ export class NodeStreamableHttpServerTransport implements Transport {
   private deliver(messages: JSONRPCMessage[], extra: MessageExtraInfo): void {
     for (const m of messages) {
       if (!this.intercept?.(m)) this.onmessage?.(m, extra);
-      if ('method' in m && m.method === 'notifications/cancelled' && !('id' in m)) this.cancelled(m.params);
+      const cancelled = cancelledRequestId(m);
+      if (cancelled !== undefined) this.cancelled(idKey(cancelled));
     }
   }
 
@@ -140,12 +141,13 @@ export class NodeStreamableHttpServerTransport implements Transport {
    * its POST no longer waits for it. A stream left with nothing to wait for ends (empty SSE for a
    * POST that had only that request), instead of staying open until the client gives up.
    */
-  private cancelled(params: unknown): void {
-    const requestId = (params as { requestId?: unknown } | undefined)?.requestId;
-    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
-    const key = idKey(requestId);
+  private cancelled(key: string): void {
     const stream = this.streams.get(key);
-    if (!stream) return;
+    if (stream) this.settle(key, stream);
+  }
+
+  /** A request of `stream` needs nothing more sent (answered or cancelled); the last one ends the stream. */
+  private settle(key: string, stream: PostStream): void {
     this.streams.delete(key);
     stream.pending.delete(key);
     if (stream.pending.size > 0 || stream.mode === 'done') return;
@@ -202,14 +204,7 @@ export class NodeStreamableHttpServerTransport implements Transport {
       openSse(stream.res, stream.sessionId);
     }
     writeEvent(stream.res, message);
-    if (isResponse) {
-      this.streams.delete(key);
-      stream.pending.delete(key);
-      if (stream.pending.size === 0) {
-        stream.mode = 'done';
-        stream.res.end();
-      }
-    }
+    if (isResponse) this.settle(key, stream);
   }
 
   async close(): Promise<void> {
@@ -229,6 +224,13 @@ export class NodeStreamableHttpServerTransport implements Transport {
 }
 
 /** A request id as a map key: the number 1 and the string "1" are different ids. */
+/** The request a `notifications/cancelled` from the client names, or undefined for any other message. */
+export function cancelledRequestId(m: JSONRPCMessage): RequestId | undefined {
+  if (!('method' in m) || m.method !== 'notifications/cancelled' || 'id' in m) return undefined;
+  const id = (m.params as { requestId?: unknown } | undefined)?.requestId;
+  return typeof id === 'string' || typeof id === 'number' ? id : undefined;
+}
+
 export function idKey(id: RequestId): string {
   return typeof id === 'number' ? `n${id}` : `s${id}`;
 }

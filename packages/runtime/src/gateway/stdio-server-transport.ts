@@ -2,7 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { decodeUtf8Strict, isMandateError, parseJsonStrict } from '../kernel/index.js';
-import { idKey, isJsonRpcMessage } from './http-server-transport.js';
+import { cancelledRequestId, idKey, isJsonRpcMessage } from './http-server-transport.js';
 
 /** The largest stdio message accepted (one line), like the `/mcp` body limit. */
 const MAX_LINE_BYTES = 4 * 1024 * 1024;
@@ -143,11 +143,9 @@ export class StrictStdioServerTransport implements Transport {
       } as unknown as JSONRPCMessage);
       return;
     }
-    if ('method' in message && message.method === 'notifications/cancelled' && !('id' in message)) {
-      // A cancelled request gets no answer: its id is free again.
-      const id = (message.params as { requestId?: unknown } | undefined)?.requestId;
-      if (typeof id === 'string' || typeof id === 'number') this.inFlight.delete(idKey(id));
-    }
+    // A cancelled request gets no answer: its id is free again.
+    const cancelled = cancelledRequestId(message);
+    if (cancelled !== undefined) this.inFlight.delete(idKey(cancelled));
     if ('method' in message && 'id' in message) {
       const key = idKey(message.id as RequestId);
       // Like /mcp: two requests in flight with one id would get answers the client cannot tell apart.
