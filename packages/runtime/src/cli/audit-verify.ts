@@ -5,7 +5,15 @@ import type { AuditCheckpoint, AuditVerifyResult } from '@mandate/protocol';
 import type { Command } from 'commander';
 import { MandateError, silentLogger } from '../kernel/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
-import { keyIdOf, readCheckpointFile, verifyAudit, verifyBundle } from '../audit/index.js';
+import {
+  keyIdOf,
+  readCheckpointFile,
+  verifyAudit,
+  verifyBundle,
+  type AuditSource,
+  type VerifyAuditOptions,
+} from '../audit/index.js';
+import type { Config } from '../config/index.js';
 import type { AuditHead } from '../storage/index.js';
 import { EXIT, out, printJson, load, common } from './shared.js';
 
@@ -25,6 +33,28 @@ export async function readPublicKeys(files: readonly string[]): Promise<Record<s
     }
   }
   return keys;
+}
+
+/**
+ * Verifies a store as its config says: the checkpoints given plus those of the config's mirror
+ * file (`audit.checkpointMirror.file`; not read twice when it is among `checkpointFiles`), held to
+ * the config's cadence unless `maxGap` says otherwise. `audit verify` and the bundle export's check
+ * before it signs a head both verify this way.
+ */
+export async function verifyAsConfigured(
+  store: AuditSource,
+  audit: Config['audit'],
+  opts: Omit<VerifyAuditOptions, 'checkpoints'> & {
+    checkpoints?: readonly AuditCheckpoint[];
+    checkpointFiles?: readonly string[];
+  },
+): Promise<AuditVerifyResult> {
+  const { checkpointFiles = [], ...rest } = opts;
+  const checkpoints = [...(opts.checkpoints ?? [])];
+  const mirror = audit.checkpointMirror?.file;
+  if (mirror && existsSync(mirror) && !checkpointFiles.some((f) => resolve(f) === mirror))
+    checkpoints.push(...(await readCheckpointFile(mirror)));
+  return verifyAudit(store, { ...rest, checkpoints, maxGap: opts.maxGap ?? maxCheckpointGap(audit) });
 }
 
 /** `--expect-head 1234:ab12…` → `{seq, hash}`. */
@@ -131,20 +161,18 @@ export function registerAuditVerify(audit: Command): void {
         });
       } else {
         const loaded = load(opts);
-        const mirror = loaded.config.audit.checkpointMirror?.file;
-        if (mirror && existsSync(mirror) && !(opts.checkpoints ?? []).some((f) => resolve(f) === mirror))
-          extra.push(...(await readCheckpointFile(mirror)));
         // SECURITY: verify reads public keys only; it never creates a key (a fresh key would sign nothing).
         const publicKeys = await readPublicKeys(
           opts.publicKey ?? [join(loaded.config.keys.dir, 'audit-signing.pub.pem')],
         );
         const store = openStore(loaded.config.store, silentLogger);
         try {
-          r = await verifyAudit(store, {
+          r = await verifyAsConfigured(store, loaded.config.audit, {
             publicKeys,
             checkpoints: extra,
+            checkpointFiles: opts.checkpoints ?? [],
             expectHeads: heads,
-            maxGap: maxGap ?? maxCheckpointGap(loaded.config.audit),
+            ...(maxGap !== undefined ? { maxGap } : {}),
             onProgress,
           });
         } finally {

@@ -5,16 +5,9 @@ import { Command, Option } from 'commander';
 import { MandateError, isoTimeOrNull, silentLogger, sleepUnlessAborted } from '../kernel/index.js';
 import type { StoredAuditRecord } from '../storage/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
-import {
-  exportAudit,
-  exportBundle,
-  readCheckpointFile,
-  readSigner,
-  verifyAudit,
-  type AuditSigner,
-} from '../audit/index.js';
+import { exportAudit, exportBundle, readSigner, type AuditSigner } from '../audit/index.js';
 import { EXIT, out, load, common } from './shared.js';
-import { readPublicKeys, registerAuditVerify } from './audit-verify.js';
+import { readPublicKeys, registerAuditVerify, verifyAsConfigured } from './audit-verify.js';
 
 const FILTERS = ['agent', 'user', 'action', 'effect', 'from', 'to'] as const;
 
@@ -89,12 +82,7 @@ export function registerAudit(program: Command): void {
           let attest: { signer: AuditSigner; verifiedHead: { seq: number; hash: string } } | undefined;
           if (signer) {
             publicKeys[signer.keyId] ??= signer.publicKeyPem;
-            const mirror = loaded.config.audit.checkpointMirror?.file;
-            const checked = await verifyAudit(store, {
-              publicKeys,
-              maxGap: maxCheckpointGap(loaded.config.audit),
-              ...(mirror && existsSync(mirror) ? { checkpoints: await readCheckpointFile(mirror) } : {}),
-            });
+            const checked = await verifyAsConfigured(store, loaded.config.audit, { publicKeys });
             if (checked.ok && checked.head) attest = { signer, verifiedHead: checked.head };
             else if (!checked.ok) {
               // SECURITY: the node's key never vouches for a chain that does not verify.
