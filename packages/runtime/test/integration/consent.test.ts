@@ -6,6 +6,8 @@ import {
   disposeAll,
   durableStoreKinds,
   examplePolicySource,
+  REFUND_HELPER_KEY,
+  WITH_REFUND_HELPER,
   type StoreKind,
   type TestMandateOptions,
 } from '../fixtures/mandate.js';
@@ -509,25 +511,7 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
     });
 
     it('attenuates sub-agent grants: wider is grant_exceeded, narrower works, revoking the parent revokes the child', async () => {
-      const { api } = await setup({
-        entities: (doc) => {
-          doc.agents.push({
-            id: 'refund-helper',
-            roles: ['support'],
-            owner: 'support-team',
-            status: 'active',
-            attributes: { tenant: 'acme' },
-          });
-        },
-        config: (c) => {
-          c.apiKeys.push({
-            name: 'refund-helper',
-            secret: 'refund-helper-key',
-            role: 'agent',
-            subject: 'refund-helper',
-          });
-        },
-      });
+      const { api } = await setup(WITH_REFUND_HELPER);
       const parent = ok200(await api.get('/v1/grants?user=alice&agent=support-bot', KEYS.admin)).items[0] as {
         id: string;
         expiresAt: string;
@@ -572,14 +556,14 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
       expect(child).toMatchObject({ user: 'alice', parentId: parent.id, createdBy: 'agent:support-bot' });
 
       const helperRefund = (amount: number) => ({ ...refund(amount), agent: 'refund-helper' });
-      const ok = ok200(await api.decide('refund-helper-key', helperRefund(120)));
+      const ok = ok200(await api.decide(REFUND_HELPER_KEY, helperRefund(120)));
       expect(ok.effect).toBe('allow');
       expect(ok.grantId).toBe(child.id);
-      const over = ok200(await api.decide('refund-helper-key', helperRefund(300)));
+      const over = ok200(await api.decide(REFUND_HELPER_KEY, helperRefund(300)));
       expect(over.effect).toBe('deny');
       expect(codes(over)).toEqual(['grant_exceeded']);
       const read = ok200(
-        await api.decide('refund-helper-key', {
+        await api.decide(REFUND_HELPER_KEY, {
           agent: 'refund-helper',
           onBehalfOf: 'alice',
           action: 'crm.read_customer',
@@ -592,7 +576,7 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
 
       const revoked = ok200(await api.del(`/v1/grants/${parent.id}`, KEYS.alice)).revoked as string[];
       expect(revoked.sort()).toEqual([parent.id, child.id].sort());
-      const after = ok200(await api.decide('refund-helper-key', helperRefund(120)));
+      const after = ok200(await api.decide(REFUND_HELPER_KEY, helperRefund(120)));
       expect(after.effect).toBe('deny');
       expect(codes(after)).toEqual(['grant_revoked']);
       expect(codes(ok200(await api.decide(KEYS.supportBot, refund(120))))).toEqual(['grant_revoked']);

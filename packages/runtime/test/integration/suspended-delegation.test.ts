@@ -2,30 +2,21 @@
 // attempts are on the record. Each refusal sits next to the same request succeeding while active.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
-import { createTestMandate, disposeAll, exampleEntities, type TestMandate } from '../fixtures/mandate.js';
+import {
+  REFUND_HELPER_KEY as HELPER_KEY,
+  WITH_REFUND_HELPER,
+  createTestMandate,
+  disposeAll,
+  exampleEntities,
+  type TestMandate,
+} from '../fixtures/mandate.js';
 import { KEYS, client, codes, expectError, ok200, refund, type Client } from '../fixtures/http.js';
 
 afterAll(disposeAll);
 
-const HELPER_KEY = 'refund-helper-key';
-
 /** The example plus `refund-helper`, a support agent support-bot can pass its grant to. */
 async function setup(): Promise<{ t: TestMandate; api: Client; parentId: string }> {
-  const t = await createTestMandate({
-    store: 'sqlite',
-    entities: (doc) => {
-      doc.agents.push({
-        id: 'refund-helper',
-        roles: ['support'],
-        owner: 'support-team',
-        status: 'active',
-        attributes: { tenant: 'acme' },
-      });
-    },
-    config: (c) => {
-      c.apiKeys.push({ name: 'refund-helper', secret: HELPER_KEY, role: 'agent', subject: 'refund-helper' });
-    },
-  });
+  const t = await createTestMandate({ store: 'sqlite', ...WITH_REFUND_HELPER });
   const api = client(t.url);
   const parent = ok200(await api.get('/v1/grants?user=alice&agent=support-bot', KEYS.admin)).items[0];
   return { t, api, parentId: parent.id as string };
