@@ -5,7 +5,6 @@ export { schemaJson } from './cedar/analysis.js';
 export { policySetVersion } from './version.js';
 export { POLICY_TEXT_LIMITS, checkPolicyTextBounds } from './bounds.js';
 export { MAX_QUORUM } from './annotations.js';
-export { argsTypesFromSchemaJson } from './schema-types.js';
 export type {
   ApprovalRequirement,
   ArgType,

@@ -126,8 +126,3 @@ export function typesFromSchemaJson(schema: Record<string, unknown>): SchemaType
   }
   return { args: out, entities };
 }
-
-/** The `context.args` types alone (see {@link typesFromSchemaJson}). */
-export function argsTypesFromSchemaJson(schema: Record<string, unknown>): Map<string, ArgType> {
-  return typesFromSchemaJson(schema).args;
-}
