@@ -29,11 +29,14 @@ export interface TcpProxy {
   port: number;
   cut(): void;
   restore(): void;
+  /** Stops passing bytes either way without closing anything: a link black-holed, a node paused. */
+  freeze(): void;
   close(): Promise<void>;
 }
 
 export async function startProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  const pairs = new Set<[Socket, Socket]>();
   let refusing = false;
   const server = createServer((client) => {
     if (refusing) {
@@ -41,13 +44,16 @@ export async function startProxy(targetHost: string, targetPort: number): Promis
       return;
     }
     const upstream = connect(targetPort, targetHost);
+    const pair: [Socket, Socket] = [client, upstream];
     sockets.add(client);
     sockets.add(upstream);
+    pairs.add(pair);
     const drop = () => {
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      pairs.delete(pair);
     };
     for (const s of [client, upstream]) {
       s.on('error', drop);
@@ -68,6 +74,14 @@ export async function startProxy(targetHost: string, targetPort: number): Promis
     cut,
     restore() {
       refusing = false;
+    },
+    freeze() {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
     },
     close() {
       cut();

@@ -188,6 +188,111 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
       20_000,
     );
   });
+
+  /** `p`'s outcome, or `'pending'` if it has none after `ms`. */
+  const within = <T>(p: Promise<T>, ms: number): Promise<T | 'pending'> =>
+    Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
+
+  /**
+   * A second store on `schema` behind a proxy of its own, appending one record: the proxy freezes
+   * once the chain's lock is held (in the seal), as if the node were paused there. `appended` is
+   * the append's outcome (it can only fail), `release()` cuts the link for good.
+   */
+  async function stalledNode(schema: string, opts: { idleInTransactionTimeoutMs: number }) {
+    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
+    proxies.push(proxy);
+    const s = createPostgresStore(postgresUrl(url, { port: proxy.port }), { schema, poolSize: 2, ...opts });
+    await s.ping();
+    const appended = s
+      .appendAudit([auditEvent(500)], (head, events) => {
+        proxy.freeze();
+        return testSealer(head, events);
+      })
+      .then(
+        () => new Error('the stalled append resolved'),
+        (e: unknown) => e,
+      );
+    await sleep(200);
+    return { appended, release: () => proxy.cut(), close: () => s.close() };
+  }
+
+  it('a node stalled holding the audit lock does not stop the others: the server ends its transaction', async () => {
+    const schema = freshSchema();
+    const other = store(schema);
+    await other.migrate();
+    await other.appendAudit([auditEvent(1)], testSealer);
+    const stalled = await stalledNode(schema, { idleInTransactionTimeoutMs: 1000 });
+    // Without the bound the lock is held until TCP keepalive gives up: hours.
+    const t0 = Date.now();
+    const appending = other.appendAudit([auditEvent(2)], testSealer);
+    const appended = await within(appending, 8000);
+    const waitedMs = Date.now() - t0;
+    // The stalled node gets its connection back only as an error, never as a written record. (Cut
+    // before asserting: without the bound, this is what frees the lock and ends the test.)
+    stalled.release();
+    await appending;
+    expect(appended).not.toBe('pending');
+    expect(waitedMs).toBeLessThan(5000);
+    expect(unavailableReason(await stalled.appended)).toBe('unreachable');
+    await stalled.close();
+    const chain = await other.readAudit(0, 100);
+    expectChain(chain);
+    expect(chain.map((r) => r.seq)).toEqual([1, 2]);
+  });
+
+  it('a check of the active policy version on a black-holed link fails in time, and the next one works', async () => {
+    const schema = freshSchema();
+    await store(schema).migrate();
+    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
+    proxies.push(proxy);
+    const s = createPostgresStore(postgresUrl(url, { port: proxy.port }), {
+      schema,
+      poolSize: 1,
+      checkTimeoutMs: 500,
+    });
+    stores.push(s);
+    expect(await s.getActivePolicyVersion()).toBeNull();
+    // The pool's one connection black-holed: without the bound, the check waits for TCP keepalive.
+    proxy.freeze();
+    const check = s.getActivePolicyVersion().then(
+      () => 'answered',
+      (e: unknown) => unavailableReason(e),
+    );
+    const outcome = await within(check, 5000);
+    proxy.cut();
+    proxy.restore();
+    await check;
+    expect(outcome).toBe('unreachable');
+    // A fresh connection for the next check (the pool has room for one only: the dead one is gone).
+    expect(await s.getActivePolicyVersion()).toBeNull();
+    expect(await s.cacheEpoch()).toBeGreaterThanOrEqual(0);
+  });
+
+  it('a node waiting on the lock a stalled node holds answers store_unavailable (locked) after lock_timeout', async () => {
+    const schema = freshSchema();
+    const waiter = createPostgresStore(url, { schema, poolSize: 2, lockTimeoutMs: 500 });
+    stores.push(waiter);
+    await waiter.migrate();
+    const stalled = await stalledNode(schema, { idleInTransactionTimeoutMs: 60_000 });
+    const waiting = waiter.appendAudit([auditEvent(2)], testSealer).then(
+      () => 'appended',
+      (e: unknown) => unavailableReason(e),
+    );
+    const waited = await within(waiting, 8000);
+    // The stalled node's link cut for good: the server ends its session, the lock is free again.
+    stalled.release();
+    await waiting;
+    expect(waited).toBe('locked');
+    expect(unavailableReason(await stalled.appended)).toBe('unreachable');
+    await stalled.close();
+    await until('the lock is free', async () =>
+      waiter.appendAudit([auditEvent(3)], testSealer).then(
+        () => true,
+        () => false,
+      ),
+    );
+    expectChain(await waiter.readAudit(0, 100));
+  });
 });
 
 describe.skipIf(!POSTGRES_URL)('a node under lost connections (real binary, real HTTP)', () => {

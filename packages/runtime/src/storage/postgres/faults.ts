@@ -17,7 +17,7 @@ const NET_CODES = new Set([
 ]);
 /** Messages pg raises without a code when a connection dies or cannot be had in time. */
 const DEAD_CONNECTION =
-  /Connection terminated|connection timeout|timeout exceeded when trying to connect|timeout expired|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed|not queryable/i;
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|timeout expired|Client has encountered a connection error|Cannot use a pool after calling end|Client was closed|not queryable|Query read timeout/i;
 
 /** True when `err` means the server cannot be used now (as opposed to "this statement is wrong"). */
 export function isUnavailable(err: unknown): boolean {
@@ -25,6 +25,8 @@ export function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (NET_CODES.has(code)) return true;
+    // 25P03: the server ended this session, idle in a transaction for too long (a stall here).
+    if (err instanceof pg.DatabaseError && code === '25P03') return true;
     // SQLSTATE classes: 08 connection, 28 auth, 3D no database, 53 resources (disk full, too many
     // connections), 57 operator intervention (admin shutdown, cancel), 58 system/IO errors.
     if (err instanceof pg.DatabaseError && /^(08|28|3D|53|57|58)/.test(code)) return true;
@@ -43,6 +45,11 @@ function describeConstraint(err: pg.DatabaseError): string {
 /** Translates a driver error into the port's error vocabulary; anything not from pg passes through. */
 export function translate(err: unknown, log: Logger): unknown {
   if (err instanceof MandateError) return err;
+  // 55P03 lock_not_available: lock_timeout ran out waiting on another session (a stalled node).
+  if (err instanceof pg.DatabaseError && err.code === '55P03') {
+    log.warn('postgres lock wait timed out', { error: err.message });
+    return storeUnavailable('locked', 'the database is locked by another session', err);
+  }
   if (isUnavailable(err)) {
     const code = (err as { code?: unknown }).code ?? null;
     log.error('postgres store unavailable', { code, error: (err as Error).message });

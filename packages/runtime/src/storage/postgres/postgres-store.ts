@@ -40,11 +40,43 @@ export interface PostgresStoreOptions {
    * node's sessions apart in `pg_stat_activity`; default `mandate`. One in the URL wins.
    */
   applicationName?: string;
+  /**
+   * `idle_in_transaction_session_timeout` of every pooled session; default 10 s. A node that stalls
+   * (paused, its link black-holed) in the middle of a transaction — an audit append holds the
+   * chain's lock — has it rolled back by the server and the lock freed for the other nodes.
+   */
+  idleInTransactionTimeoutMs?: number;
+  /**
+   * `lock_timeout` of every pooled session; default 20 s. A statement waiting longer for a lock
+   * (the audit chain's, a row another node holds) fails `store_unavailable` (`locked`) instead of
+   * waiting on. Longer than the idle timeout, so waiters outlast a stalled node's transaction.
+   */
+  lockTimeoutMs?: number;
+  /**
+   * How long the two checks a node makes to know its view is current — the active policy version
+   * (every second) and the cache epoch (every decision) — may take on their connection; default
+   * 3 s. Past it the connection is dropped and the check fails `store_unavailable`: a link that
+   * black-holed mid-read would otherwise hold it until TCP keepalive gives up (hours), and the
+   * node, unable to confirm its policy set, would answer `503` all that time.
+   */
+  checkTimeoutMs?: number;
 }
+
+/** Defaults of the session bounds above; one `options` in the URL replaces them all. */
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
+const LOCK_TIMEOUT_MS = 20_000;
+const CHECK_TIMEOUT_MS = 3000;
 
 export { POSTGRES_AUDIT_LOCK_KEY } from './audit.js';
 /** Keeps two nodes starting at once from applying the same migration twice. */
 const MIGRATE_LOCK = '7731948201550002';
+
+/** A whole, positive number of milliseconds (0 would switch the bound off), or the default. */
+function wholeMs(ms: number | undefined, fallback: number): number {
+  if (ms === undefined) return fallback;
+  if (!Number.isInteger(ms) || ms < 1) throw new MandateError('bad_request', `invalid timeout ${ms} ms`);
+  return ms;
+}
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -67,12 +99,13 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     // by the OS instead of being waited for forever.
     keepAlive: true,
   };
-  const pool = new pg.Pool({
-    ...connection,
-    max: opts.poolSize ?? 10,
-    // A startup parameter applies to every pooled connection before its first query, with no race.
-    ...(schema === undefined ? {} : { options: `-c search_path="${schema}"` }),
-  });
+  // Startup parameters apply to every pooled connection before its first query, with no race.
+  const startup = [
+    `-c idle_in_transaction_session_timeout=${wholeMs(opts.idleInTransactionTimeoutMs, IDLE_IN_TRANSACTION_TIMEOUT_MS)}`,
+    `-c lock_timeout=${wholeMs(opts.lockTimeoutMs, LOCK_TIMEOUT_MS)}`,
+  ];
+  if (schema !== undefined) startup.push(`-c search_path="${schema}"`);
+  const pool = new pg.Pool({ ...connection, max: opts.poolSize ?? 10, options: startup.join(' ') });
   // An idle client whose server went away emits here; without a listener Node would crash. The
   // pool drops that client and opens a fresh one for the next query: that is the reconnection.
   pool.on('error', (err) => log.warn('postgres idle connection error', { error: err.message }));
@@ -144,6 +177,38 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     }
   };
 
+  const checkTimeoutMs = wholeMs(opts.checkTimeoutMs, CHECK_TIMEOUT_MS);
+  /** One row of a small read bounded by `checkTimeoutMs`; past it, its connection is dropped. */
+  const checked = async (sql: string): Promise<Row | undefined> => {
+    const client = await pool.connect();
+    // A checked-out client has no pool listener (see tx): an 'error' event must not end the process.
+    const onError = () => {};
+    client.on('error', onError);
+    let timer: NodeJS.Timeout | undefined;
+    const query = client.query<Row>(sql);
+    try {
+      const res = await Promise.race([
+        query,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`Query read timeout after ${checkTimeoutMs} ms`)),
+            checkTimeoutMs,
+          );
+        }),
+      ]);
+      client.release();
+      return res.rows[0];
+    } catch (err) {
+      // Released with an error: the pool ends the connection instead of handing it out again.
+      query.catch(() => {});
+      client.release(err as Error);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      client.removeListener('error', onError);
+    }
+  };
+
   const deps: PostgresDeps = { run, pool, tx, rows, one };
 
   return {
@@ -152,6 +217,8 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     migrate: () =>
       run(() =>
         tx(async (c) => {
+          // Another node may be migrating for longer than a lock wait is bounded to: wait it out.
+          await c.query('SET LOCAL lock_timeout = 0');
           await c.query(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`);
           if (schema !== undefined) await c.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
           await c.query(
@@ -177,7 +244,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       }),
     cacheEpoch: () =>
       run(async () => {
-        const r = await one('SELECT n FROM cache_epoch WHERE id = 1');
+        const r = await checked('SELECT n FROM cache_epoch WHERE id = 1');
         if (!r) throw new MandateError('internal', 'the cache epoch row is missing');
         return Number(r.n);
       }),
@@ -253,7 +320,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
             channel,
             log,
             activeVersion: async () => {
-              const r = await one('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
+              const r = await checked('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
               return r ? String(r.version) : null;
             },
           },
@@ -271,7 +338,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     },
     getActivePolicyVersion: () =>
       run(async () => {
-        const r = await one('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
+        const r = await checked('SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1');
         return r ? String(r.version) : null;
       }),
     getActivePolicySet: () =>
