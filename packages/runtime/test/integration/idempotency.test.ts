@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Decision } from '@mandate/protocol';
-import { createTestMandate, disposeAll, durableStoreKinds, type StoreKind } from '../fixtures/mandate.js';
+import {
+  createTestMandate,
+  disposeAll,
+  durableStoreKinds,
+  examplePolicySource,
+  type StoreKind,
+} from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200, refund, type Client, type Json } from '../fixtures/http.js';
 
 // Each test starts its own Mandate: closed after it, so a PostgreSQL run holds one pool at a time.
@@ -69,22 +75,58 @@ describe.each(durableStoreKinds())('idempotent decisions and outcomes on %s', (k
     const suspended = await decideWithKey(api, 'k-revoke-1', refund(120));
     expect(suspended.headers.get('idempotent-replayed')).toBeNull();
     expect(ok200(suspended)).toMatchObject({ effect: 'deny', errors: [{ code: 'agent_suspended' }] });
-    // The allow next to it: resumed, the retry gets the recorded answer again.
+    // The allow next to it: resumed, the retry is decided afresh (the agent's row changed since the
+    // recorded answer) and allowed.
     ok200(await api.post('/v1/agents/support-bot/resume', KEYS.admin));
     const resumed = await decideWithKey(api, 'k-revoke-1', refund(120));
-    expect(resumed.headers.get('idempotent-replayed')).toBe('true');
-    expect(ok200(resumed)).toStrictEqual(d1);
+    expect(resumed.headers.get('idempotent-replayed')).toBeNull();
+    expect(ok200(resumed).effect).toBe('allow');
     // The grant the allow rested on, revoked.
     ok200(await api.request('DELETE', `/v1/grants/${d1.grantId}`, { key: KEYS.admin }));
     const revoked = await decideWithKey(api, 'k-revoke-1', refund(120));
     expect(revoked.headers.get('idempotent-replayed')).toBeNull();
     expect(ok200(revoked).effect).toBe('deny');
-    // Each fresh decision is on the record: the first allow and the two denies.
+    // Each fresh decision is on the record.
     expect((await audit(api, 'type=decision&action=payments.refund')).map((r) => r.event.effect)).toEqual([
       'allow',
       'deny',
+      'allow',
       'deny',
     ]);
+  });
+
+  it('a recorded allow is not replayed once an entity it rested on changed: a customer put on legal hold', async () => {
+    // A probe tagged the customer legal_hold and activated a forbid: the retry still got the allow.
+    const { api } = await setup();
+    const d1 = ok200(await decideWithKey(api, 'k-hold', refund(120)));
+    expect(d1.effect).toBe('allow');
+    // Nothing changed: the retry is the recorded answer.
+    expect((await decideWithKey(api, 'k-hold', refund(120))).headers.get('idempotent-replayed')).toBe('true');
+    ok200(
+      await api.put('/v1/entities', KEYS.admin, {
+        resources: [{ type: 'Customer', id: 'c-42', attributes: { tenant: 'acme' }, tags: ['legal_hold'] }],
+      }),
+    );
+    const held = await decideWithKey(api, 'k-hold', refund(120));
+    expect(held.headers.get('idempotent-replayed')).toBeNull();
+    const heldDecision = ok200(held);
+    expect(heldDecision.effect).toBe('deny');
+    expect(heldDecision.reasons.map((r) => r.policyId)).toContain('legal-hold');
+  });
+
+  it('a recorded allow is not replayed once another policy set is active: an emergency forbid holds', async () => {
+    const { api } = await setup();
+    const d2 = ok200(await decideWithKey(api, 'k-freeze', refund(120)));
+    expect(d2.effect).toBe('allow');
+    const frozen = examplePolicySource();
+    frozen.policies['freeze.cedar'] =
+      '@id("refund-freeze")\nforbid (principal, action == Action::"payments.refund", resource);\n';
+    ok200(await api.put('/v1/policies', KEYS.admin, frozen));
+    const retried = await decideWithKey(api, 'k-freeze', refund(120));
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+    const retriedDecision = ok200(retried);
+    expect(retriedDecision.effect).toBe('deny');
+    expect(retriedDecision.reasons.map((r) => r.policyId)).toContain('refund-freeze');
   });
 
   it('the same key with a different request is refused, and decides nothing', async () => {

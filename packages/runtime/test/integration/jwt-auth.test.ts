@@ -70,10 +70,10 @@ describe('bearer JWTs (auth.jwt)', () => {
     await m?.close();
   });
 
-  const decide = (bearer: string, body: Record<string, unknown>) =>
+  const decide = (bearer: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
     fetch(`${url}/v1/decisions`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', ...headers },
       body: JSON.stringify(body),
     });
   const refund = (onBehalfOf: string, amount = 120) => ({
@@ -102,6 +102,27 @@ describe('bearer JWTs (auth.jwt)', () => {
     expect(await r.text()).toMatch(/acts for user alice, not dave/);
     const { onBehalfOf: _omit, ...noUser } = refund('alice');
     expect((await decide(t, noUser)).status).toBe(403);
+  });
+
+  it('an Idempotency-Key replays only to the caller it was decided for: same sub, other user or role', async () => {
+    // A probe: the replay answered before the caller checks, in a scope keyed by iss and sub only.
+    const key = { 'idempotency-key': 'jwt-replay-1' };
+    const forAlice = await decide(await token(keys.privateKey, agentClaims), refund('alice'), key);
+    expect(((await forAlice.json()) as { effect: string }).effect).toBe('allow');
+    const forAliceAgain = await decide(await token(keys.privateKey, agentClaims), refund('alice'), key);
+    expect(forAliceAgain.headers.get('idempotent-replayed')).toBe('true');
+    const daveToken = await token(keys.privateKey, { mandate_role: 'agent', mandate_on_behalf_of: 'dave' });
+    const forDave = await decide(daveToken, refund('alice'), key);
+    expect(forDave.status).toBe(403);
+    expect(await forDave.text()).toMatch(/acts for user dave, not alice/);
+    // An admin token and an agent token with one sub: the agent's is its own scope, and refused.
+    const otherKey = { 'idempotency-key': 'jwt-replay-2' };
+    const admin = await token(keys.privateKey, { mandate_role: 'admin' }, { sub: 'hr-bot' });
+    expect((await decide(admin, refund('alice'), otherKey)).status).toBe(200);
+    const hrBot = await token(keys.privateKey, { mandate_role: 'agent' }, { sub: 'hr-bot' });
+    const asAgent = await decide(hrBot, refund('alice'), otherKey);
+    expect(asAgent.status).toBe(403);
+    expect(await asAgent.text()).toMatch(/agent_mismatch/);
   });
 
   it('answers 401 with the reason for an expired, foreign, forged or unsigned-looking token', async () => {

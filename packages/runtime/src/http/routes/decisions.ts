@@ -1,11 +1,20 @@
 import { DecisionOutcomeReportSchema, DecisionRequestSchema } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
-import { createIdempotency, replayStillHolds, reportOutcome } from '../../decisions/index.js';
+import { createIdempotency, replayStillHolds, reportOutcome, type Caller } from '../../decisions/index.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
 import { decisionEvent } from '../decision-view.js';
 import { decisionWhy } from '../decision-why.js';
+
+/**
+ * SECURITY: the keys of one caller identity — credential, role, subject and the user it acts for —
+ * apart from every other: two JWTs with one `sub` but another role or `mandate_on_behalf_of` claim
+ * share a key id, and a replay answers before the caller checks run.
+ */
+function idempotencyScope(caller: Caller): string {
+  return `decision:${JSON.stringify([caller.keyId, caller.role, caller.subject, caller.onBehalfOf ?? null])}`;
+}
 
 /** `POST /v1/decisions` and `GET /v1/decisions/:id`. */
 export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void {
@@ -28,12 +37,21 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
     // Repeated headers join with ", ", which no valid key contains: refused, never one of them picked.
     const key = Array.isArray(header) ? header.join(', ') : header;
     // A retry with the same key and request gets the recorded answer; nothing is decided twice —
-    // unless it was an allow that a suspension or revocation since has taken back.
-    const r = await idempotency.run({ scope: `decision:${caller.keyId}`, key, request }, decide, (recorded) =>
-      replayStillHolds(deps, request, recorded),
+    // unless it was an allow and something it rested on may have changed since (replayStillHolds).
+    // The store's cache epoch is read before deciding (shared with the decision's own read), so a
+    // change made while deciding also counts as one.
+    const r = await idempotency.run(
+      { scope: idempotencyScope(caller), key, request },
+      async () => ({ epoch: await deps.store.cacheEpoch(), answer: await decide() }),
+      async (recorded) =>
+        replayStillHolds(deps, request, recorded.answer, {
+          epoch: recorded.epoch,
+          epochNow: await deps.store.cacheEpoch(),
+          activeVersion: deps.policies.active()?.version ?? null,
+        }),
     );
     if (r.replayed) ctx.res.setHeader('idempotent-replayed', 'true');
-    return r.value;
+    return r.value.answer;
   });
   route('POST', '/v1/decisions/:id/outcome', async (ctx) => {
     const caller = await ctx.caller();
