@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { decodeUtf8Strict, isMandateError, parseJsonStrict } from '../kernel/index.js';
-import type { Caller } from '../decisions/index.js';
+import { callerIdentity, type Caller } from '../decisions/index.js';
 import { bodyOnce } from '../http/body.js';
 import { NodeStreamableHttpServerTransport, checkPostHeaders, reply } from './http-server-transport.js';
 import type { GatewayContext } from './options.js';
@@ -121,10 +121,12 @@ export function createHttpEndpoint(
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
       const s = sessions.get(sid);
-      // SECURITY: a session id is not a credential — it serves only the key that opened it. Another
-      // key presenting it is on the record (an expired or unknown id is ordinary and is not).
-      if (!s || s.caller.keyId !== caller.keyId) {
-        if (s) await deps.refused?.({ code: 'forbidden', reason: 'an MCP session of another key', caller });
+      // SECURITY: a session id is not a credential — it serves only the caller that opened it: the
+      // same key, role, subject and user acted for (a JWT acting for another user shares the key id).
+      // Another caller presenting it is on the record (an expired or unknown id is ordinary and is not).
+      if (!s || callerIdentity(s.caller) !== callerIdentity(caller)) {
+        if (s)
+          await deps.refused?.({ code: 'forbidden', reason: 'an MCP session of another caller', caller });
         return reply(res, 404, -32001, 'Session not found');
       }
       s.lastUsed = deps.clock.now();

@@ -190,6 +190,38 @@ describe('bearer JWTs (auth.jwt)', () => {
     });
     expect(ok.isError).toBeFalsy();
   });
+
+  it('an MCP session serves only the caller that opened it: a token acting for another user is refused', async () => {
+    // A probe drove alice's session with a token acting for dave: the refund ran, recorded as alice's.
+    const asAlice = await mcpClient(url, await token(keys.privateKey, agentClaims));
+    clients.push(asAlice);
+    const sid = (asAlice.transport as { sessionId?: string }).sessionId!;
+    const call = async (bearer: string) =>
+      fetch(`${url}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${bearer}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-session-id': sid,
+          'mcp-protocol-version': '2025-06-18',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 7,
+          method: 'tools/call',
+          params: { name: 'payments.refund', arguments: { customerId: 'c-42', amount: 77 } },
+        }),
+      });
+    const daveToken = await token(keys.privateKey, { mandate_role: 'agent', mandate_on_behalf_of: 'dave' });
+    const asDave = await call(daveToken);
+    expect(asDave.status).toBe(404);
+    expect(await asDave.text()).toMatch(/Session not found/);
+    // The same caller with a fresh token (a refreshed one) goes on in its session.
+    const again = await call(await token(keys.privateKey, agentClaims));
+    expect(again.status).toBe(200);
+    expect(await again.text()).toMatch(/"id":7/);
+  });
 });
 
 describe('a JWKS fetched from a URL', () => {

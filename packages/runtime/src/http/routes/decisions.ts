@@ -1,20 +1,11 @@
 import { DecisionOutcomeReportSchema, DecisionRequestSchema } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
-import { createIdempotency, replayStillHolds, reportOutcome, type Caller } from '../../decisions/index.js';
+import { callerIdentity, createIdempotency, replayStillHolds, reportOutcome } from '../../decisions/index.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
 import { decisionEvent } from '../decision-view.js';
 import { decisionWhy } from '../decision-why.js';
-
-/**
- * SECURITY: the keys of one caller identity — credential, role, subject and the user it acts for —
- * apart from every other: two JWTs with one `sub` but another role or `mandate_on_behalf_of` claim
- * share a key id, and a replay answers before the caller checks run.
- */
-function idempotencyScope(caller: Caller): string {
-  return `decision:${JSON.stringify([caller.keyId, caller.role, caller.subject, caller.onBehalfOf ?? null])}`;
-}
 
 /** `POST /v1/decisions` and `GET /v1/decisions/:id`. */
 export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void {
@@ -41,7 +32,7 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
     // The store's cache epoch is read before deciding (shared with the decision's own read), so a
     // change made while deciding also counts as one.
     const r = await idempotency.run(
-      { scope: idempotencyScope(caller), key, request },
+      { scope: `decision:${callerIdentity(caller)}`, key, request },
       async () => ({ epoch: await deps.store.cacheEpoch(), answer: await decide() }),
       async (recorded) =>
         replayStillHolds(deps, request, recorded.answer, {
