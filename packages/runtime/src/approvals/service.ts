@@ -1,5 +1,14 @@
 import type { ApprovalRef, AuditEvent } from '@mandate/protocol';
-import { MandateError, canonicalize, newId, sha256Hex, type Clock, type Logger } from '../kernel/index.js';
+import { randomBytes } from 'node:crypto';
+import {
+  MandateError,
+  canonicalize,
+  hmacSha256Hex,
+  newId,
+  sha256Hex,
+  type Clock,
+  type Logger,
+} from '../kernel/index.js';
 import type { ApprovalFilter, ApprovalRecord, ApprovalVote, Store } from '../storage/port.js';
 import { verifyApprovalSignature } from './signature.js';
 
@@ -26,9 +35,8 @@ export interface CallBinding {
   toolHash?: string | null;
 }
 
-/** The exact-call hash an approval is bound to. */
-export function callHash(b: CallBinding): string {
-  // Name the fields: a caller may pass a wider object (e.g. a request input) and only these are bound.
+/** The fields of a binding that are bound (a caller may pass a wider object, e.g. a request input). */
+function boundFields(b: CallBinding): CallBinding {
   const bound: CallBinding = {
     agent: b.agent,
     user: b.user,
@@ -39,7 +47,27 @@ export function callHash(b: CallBinding): string {
   };
   // Only when there is one, so the hashes of calls that run no upstream tool stay what they were.
   if (b.toolHash) bound.toolHash = b.toolHash;
-  return 'sha256:' + sha256Hex('mandate.approval.v1\0' + canonicalize(bound));
+  return bound;
+}
+
+/**
+ * The exact-call hash an approval is bound to, keyed with the deployment's `approval-binding`
+ * secret. SECURITY: the hash is published — in the audit trail, its sinks and exports, the
+ * approval webhook and API — next to every bound field but the redacted args: unkeyed, a redacted
+ * PIN or amount was recovered from it by trying every value in milliseconds, erasure included.
+ */
+export function callHash(b: CallBinding, key: string): string {
+  return 'hmac-sha256:' + hmacSha256Hex(key, 'mandate.approval.v2\0' + canonicalize(boundFields(b)));
+}
+
+/** The unkeyed hash of approvals requested before the key (`sha256:…`): compared, never made. */
+function legacyCallHash(b: CallBinding): string {
+  return 'sha256:' + sha256Hex('mandate.approval.v1\0' + canonicalize(boundFields(b)));
+}
+
+/** Whether approval `a` is bound to `b`, under the scheme its hash was made with. */
+function boundTo(a: Pick<ApprovalRecord, 'callHash'>, b: CallBinding, key: string): boolean {
+  return a.callHash === (a.callHash.startsWith('sha256:') ? legacyCallHash(b) : callHash(b, key));
 }
 
 export interface Approver {
@@ -129,6 +157,17 @@ export function createApprovalService(
 ): ApprovalService {
   const { store, clock, logger } = deps;
   const iso = () => new Date(clock.now()).toISOString();
+  /** The deployment's `approval-binding` key, read (or made, by the first node) once. */
+  let bindingKey: Promise<string> | null = null;
+  const key = (): Promise<string> => {
+    bindingKey ??= store
+      .ensureSecret('approval-binding', randomBytes(32).toString('hex'))
+      .catch((err: unknown) => {
+        bindingKey = null;
+        throw err;
+      });
+    return bindingKey;
+  };
 
   const notify = (kind: 'approval.requested' | 'approval.resolved', a: ApprovalRecord) => {
     try {
@@ -167,10 +206,11 @@ export function createApprovalService(
 
   return {
     async request(input) {
-      const hash = callHash(input);
+      const k = await key();
+      const hash = callHash(input, k);
       const pending = await store.listApprovals({ status: 'pending', agent: input.agent, limit: 1000 });
       for (const p of pending) {
-        if (p.callHash === hash) {
+        if (boundTo(p, input, k)) {
           const settled = await settleExpiry(p);
           if (settled.status === 'pending') return settled;
         }
@@ -331,7 +371,7 @@ export function createApprovalService(
         };
       }
       // SECURITY: bound to one exact call — agent, user, action, canonical args, resource and policy version.
-      if (a.callHash !== callHash(binding)) {
+      if (!boundTo(a, binding, await key())) {
         return {
           ok: false,
           code: 'approval_mismatch',

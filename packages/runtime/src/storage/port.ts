@@ -373,6 +373,13 @@ export interface Store {
    * read after the epoch was read is current at least as of that epoch.
    */
   cacheEpoch(): Promise<number>;
+  /**
+   * The deployment's secret named `name`, shared by every node on this store: the value stored
+   * under it, after storing `candidate` if there was none (the first node to ask wins, at once on
+   * every node). Never in the audit trail or any API answer. Today: `approval-binding`, the key of
+   * the exact-call hash an approval is bound to.
+   */
+  ensureSecret(name: string, candidate: string): Promise<string>;
 
   getAgent(id: string): Promise<Agent | null>;
   getUser(id: string): Promise<User | null>;

@@ -71,6 +71,14 @@ ALTER TABLE approvals ADD COLUMN policy_id TEXT;
 ALTER TABLE approvals ADD COLUMN policy_reason TEXT;
 `;
 
+/** Deployment secrets shared by the nodes of one store ({@link Store.ensureSecret}). */
+export const SECRETS_SQL = `
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`;
+
 /** The tables whose rows the read cache keeps (storage/read-cache.ts, ADR 0026). */
 export const CACHED_TABLES = ['agents', 'users', 'resources', 'grants', 'api_keys'] as const;
 

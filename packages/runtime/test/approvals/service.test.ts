@@ -2,7 +2,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { callHash, createApprovalService, type CallBinding } from '../../src/approvals/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
-import { createManualClock, silentLogger } from '../../src/kernel/index.js';
+import { canonicalize, createManualClock, sha256Hex, silentLogger } from '../../src/kernel/index.js';
 import type { AuditEvent } from '@mandate/protocol';
 
 const binding: CallBinding = {
@@ -38,10 +38,11 @@ const frank = { id: 'frank', roles: ['finance-manager'] };
 const fiona = { id: 'fiona', roles: ['finance-manager'] };
 
 describe('exact-call hash', () => {
+  const k = 'a'.repeat(64);
   it('changes with every bound field and ignores everything else', () => {
-    const h = callHash(binding);
-    expect(callHash({ ...binding, args: { amount: 900, customerId: 'c-42' } })).toBe(h);
-    expect(callHash({ ...binding, ...{ decisionId: 'other', summary: 'x' } } as CallBinding)).toBe(h);
+    const h = callHash(binding, k);
+    expect(callHash({ ...binding, args: { amount: 900, customerId: 'c-42' } }, k)).toBe(h);
+    expect(callHash({ ...binding, ...{ decisionId: 'other', summary: 'x' } } as CallBinding, k)).toBe(h);
     for (const changed of [
       { agent: 'other-bot' },
       { user: 'bob' },
@@ -52,13 +53,70 @@ describe('exact-call hash', () => {
       { policyVersion: 'sha256:v2' },
       { toolHash: 'sha256:def1' },
     ]) {
-      expect(callHash({ ...binding, ...changed })).not.toBe(h);
+      expect(callHash({ ...binding, ...changed }, k)).not.toBe(h);
     }
     // No tool definition is the hash it always was.
-    expect(callHash({ ...binding, toolHash: null })).toBe(h);
-    expect(callHash({ ...binding, toolHash: 'sha256:def1' })).not.toBe(
-      callHash({ ...binding, toolHash: 'sha256:def2' }),
+    expect(callHash({ ...binding, toolHash: null }, k)).toBe(h);
+    expect(callHash({ ...binding, toolHash: 'sha256:def1' }, k)).not.toBe(
+      callHash({ ...binding, toolHash: 'sha256:def2' }, k),
     );
+  });
+
+  it('is keyed: without the deployment key the args cannot be found by trying values', () => {
+    // A probe recovered a redacted PIN from the published hash in 51 ms, by trying every value.
+    expect(callHash(binding, k)).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(callHash(binding, k)).not.toBe(callHash(binding, 'b'.repeat(64)));
+  });
+});
+
+describe('the published hash', () => {
+  const unkeyed = (b: CallBinding) =>
+    'sha256:' + sha256Hex('mandate.approval.v1\0' + canonicalize({ ...b, toolHash: undefined }));
+
+  it('is keyed with the store secret: the record cannot be matched against guessed args', async () => {
+    const { store, events, request } = setup();
+    const a = await request();
+    const published = events.find((e) => e.type === 'approval.requested')!.data as { callHash: string };
+    expect(published.callHash).toBe(a.callHash);
+    // Guessing the args (amount 900) and hashing them as the hash was made before gives nothing.
+    expect(published.callHash).not.toBe(unkeyed(binding));
+    // The one key of the deployment, shared by every node through the store.
+    const key = await store.ensureSecret('approval-binding', 'unused');
+    expect(published.callHash).toBe(callHash(binding, key));
+  });
+
+  it('an approval requested before (unkeyed) is still bound to its call, and only to it', async () => {
+    const { store, service } = setup();
+    await store.createApproval({
+      id: 'apr_legacy',
+      callHash: unkeyed(binding),
+      decisionId: 'dec_0',
+      agent: binding.agent,
+      user: binding.user,
+      action: binding.action,
+      resource: binding.resource,
+      policyVersion: binding.policyVersion,
+      role: 'finance-manager',
+      quorum: 1,
+      summary: 'Refund 900 to customer c-42',
+      args: binding.args,
+      status: 'pending',
+      requestedAt: new Date(0).toISOString(),
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      votes: [],
+      resolvedAt: null,
+      consumedAt: null,
+      consumedBy: null,
+      toolHash: null,
+      policy: null,
+    });
+    await service.vote('apr_legacy', frank, 'approve', null, null);
+    const other = { ...binding, args: { customerId: 'c-42', amount: 9000 } };
+    expect(await service.consume('apr_legacy', other, 'dec_1')).toMatchObject({
+      ok: false,
+      code: 'approval_mismatch',
+    });
+    expect(await service.consume('apr_legacy', binding, 'dec_2')).toMatchObject({ ok: true });
   });
 });
 

@@ -202,6 +202,7 @@ export function everyStoreCall(
     migrate: ['write', () => store.migrate()],
     ping: ['ping', () => store.ping()],
     cacheEpoch: ['read', () => store.cacheEpoch()],
+    ensureSecret: ['write', () => store.ensureSecret('contract', 'candidate')],
     getAgent: ['read', () => store.getAgent('agent-a')],
     getUser: ['read', () => store.getUser('user-1')],
     getResource: ['read', () => store.getResource('Customer', 'c-1')],
@@ -340,6 +341,12 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         }
         await expect(store.close()).resolves.toBeUndefined();
       });
+    });
+
+    it('keeps the first candidate of a secret: later ones get the stored value', async () => {
+      expect(await store.ensureSecret('approval-binding', 'first')).toBe('first');
+      expect(await store.ensureSecret('approval-binding', 'second')).toBe('first');
+      expect(await store.ensureSecret('other', 'third')).toBe('third');
     });
 
     describe('cache epoch (ADR 0026)', () => {

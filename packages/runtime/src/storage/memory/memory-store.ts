@@ -60,6 +60,7 @@ export function createMemoryStore(): Store {
     if (closed) throw storeUnavailable('closed', 'store is closed');
   };
   const activeVersion = () => activations.at(-1)?.version ?? null;
+  const secrets = new Map<string, string>();
 
   return {
     kind: 'memory',
@@ -73,6 +74,11 @@ export function createMemoryStore(): Store {
     async cacheEpoch() {
       open();
       return epoch;
+    },
+    async ensureSecret(name, candidate) {
+      open();
+      if (!secrets.has(name)) secrets.set(name, candidate);
+      return secrets.get(name)!;
     },
     async close() {
       closed = true;

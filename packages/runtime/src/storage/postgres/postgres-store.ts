@@ -242,6 +242,16 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       run(async () => {
         await pool.query('SELECT 1');
       }),
+    ensureSecret: (name, candidate) =>
+      run(async () => {
+        await pool.query('INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [
+          name,
+          candidate,
+        ]);
+        const r = await one('SELECT value FROM secrets WHERE name = $1', [name]);
+        if (!r) throw new MandateError('internal', `the secret ${name} is missing`);
+        return str(r.value);
+      }),
     cacheEpoch: () =>
       run(async () => {
         const r = await checked('SELECT n FROM cache_epoch WHERE id = 1');

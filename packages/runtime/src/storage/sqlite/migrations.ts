@@ -1,6 +1,7 @@
 import {
   PERSONAL_DATA_SQL,
   cacheEpochSql,
+  SECRETS_SQL,
   keyUseKeepsEpochSql,
   TOOL_PIN_APPROVED_SQL,
   UI_SESSIONS_SQL,
@@ -237,4 +238,6 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '090_cache_epoch', sql: cacheEpochSql('sqlite') },
   // A key's last-used time no longer moves the epoch (it emptied every node's cache).
   { name: '091_key_use_keeps_cache_epoch', sql: keyUseKeepsEpochSql('sqlite') },
+  // The key of the approval call hash, shared by every node (it is not in any record).
+  { name: '095_secrets', sql: SECRETS_SQL },
 ];

@@ -248,6 +248,17 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           return applied;
         }),
       ),
+    ensureSecret: (name, candidate) =>
+      write(() =>
+        tx(() => {
+          exec(
+            'INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
+            name,
+            candidate,
+          );
+          return str(get('SELECT value FROM secrets WHERE name = ?', name)!.value);
+        }),
+      ),
     cacheEpoch: () =>
       run(() => {
         const r = get('SELECT n FROM cache_epoch WHERE id = 1');
