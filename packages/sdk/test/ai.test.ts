@@ -123,6 +123,31 @@ describe.each<Mode>(['remote', 'embedded'])('AI SDK adapter, %s Mandate', (mode)
     expect(JSON.stringify(again.response.messages)).toMatch(/already used|approval_consumed/);
   });
 
+  it('re-guarding a guarded tool set: the same options are a no-op; other options are refused', async () => {
+    // Found by a black-box probe: guarding alice's guarded tools again for dave returned alice's
+    // wrappers, so dave's calls were decided (and recorded) as alice's.
+    const refund = spy(() => 'refunded');
+    const alice = { client, agent: 'support-bot', onBehalfOf: 'alice', outcome: 'await' as const };
+    const base = { payments__refund: tool({ inputSchema: refundSchema, execute: refund.body }) };
+    const guarded = guardAiTools(base, alice);
+    expect(guardAiTools(guarded, alice).payments__refund).toBe(guarded.payments__refund);
+    const again = guardAiTools(guarded, { ...alice });
+    expect(again.payments__refund).toBe(guarded.payments__refund);
+    await run(again, [call('t-reguard', 120)]);
+    expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 120 }]);
+    expect(() => guardAiTools(guarded, { ...alice, onBehalfOf: 'dave' })).toThrow(
+      /tool "payments__refund" is already guarded by Mandate as agent support-bot on behalf of alice and keeps those options: it cannot be guarded again as agent support-bot on behalf of dave \(other onBehalfOf\); guard the original instead/,
+    );
+    expect(() => guardAiTools(guarded, { ...alice, client: client.withApiKey(KEYS.tradeBot) })).toThrow(
+      /other client/,
+    );
+    expect(() => guardAiTools(guarded, { ...alice, agent: 'trade-bot' })).toThrow(/other agent/);
+    expect(() =>
+      guardAiTools(guarded, { ...alice, actions: { payments__refund: 'crm.read_customer' } }),
+    ).toThrow(/other action/);
+    expect(refund.calls).toHaveLength(1);
+  });
+
   describe('regressions: the frameworks’ known approval bugs', () => {
     it('a declined approval never runs the body (framework declined, or Mandate’s approver denied)', async () => {
       const { refund, tools } = setup();

@@ -65,6 +65,42 @@ describe.each<Mode>(['remote', 'embedded'])('the client, %s', (mode) => {
     expect(replay.errors.map((e) => e.code)).toContain('approval_consumed');
   });
 
+  it('@approval("self"): the user confirms their own call with their own key; an approver cannot', async () => {
+    // Found by a black-box probe: embedded mode did not say the vote came with the user's own
+    // credential, so alice's key was refused (wrong_role) where the same key confirms over HTTP.
+    const c = await exampleClient(mode);
+    const admin = c.withApiKey(KEYS.admin);
+    const { policies, schema } = await admin.policies.get();
+    const agents = policies['agents.cedar']!;
+    expect(agents).toContain('@approval("finance-manager")');
+    await admin.policies.put({
+      schema,
+      policies: {
+        ...policies,
+        'agents.cedar': agents.replace('@approval("finance-manager")', '@approval("self")'),
+      },
+    });
+    const asked = await c.decide(refund(900));
+    expect(asked.approval).toMatchObject({ role: 'self', status: 'pending' });
+    const id = asked.approval!.id;
+    // Deny: an approver's key holds a role, not alice's own word.
+    await expect(c.withApiKey(KEYS.frank).approvals.approve(id)).rejects.toMatchObject({
+      code: 'wrong_role',
+    });
+    // Allow: alice's own key confirms it, recorded as her own word.
+    const alice = c.withApiKey(KEYS.alice);
+    expect((await alice.approvals.list({ status: 'pending' })).map((a) => a.id)).toContain(id);
+    expect(await alice.approvals.approve(id, { comment: 'yes, that was me' })).toMatchObject({
+      status: 'approved',
+      votes: [expect.objectContaining({ approver: 'alice', verdict: 'approve' })],
+    });
+    const voted = await admin.audit.query({ type: 'approval.approved' });
+    expect(voted.items.map((r) => r.event.data)).toEqual([
+      expect.objectContaining({ approver: 'alice', via: 'user' }),
+    ]);
+    expect((await c.decide({ ...refund(900), approvalId: id })).effect).toBe('allow');
+  });
+
   it('outcomes are reported once; grants, audit, tools and policies answer', async () => {
     const c = await exampleClient(mode);
     const d = await c.decide(refund(120));

@@ -27,23 +27,30 @@ describe('MCP client and function-calling adapters, remote Mandate', () => {
 
   async function mcpPair() {
     const refund = spy((a) => `refunded ${String(a.amount)}`);
+    const read = spy((a) => `customer ${String(a.customerId)}`);
     const server = new McpServer({ name: 'fintech', version: '1.0.0' });
     server.registerTool(
       'refund',
       { description: 'Refund a customer', inputSchema: { customerId: z.string(), amount: z.number() } },
       async (args) => ({ content: [{ type: 'text', text: String(refund.body(args)) }] }),
     );
+    server.registerTool(
+      'read_customer',
+      { description: 'Read a customer', inputSchema: { customerId: z.string() } },
+      async (args) => ({ content: [{ type: 'text', text: String(read.body(args)) }] }),
+    );
     const [a, b] = InMemoryTransport.createLinkedPair();
     const mcp = new Client({ name: 'agent', version: '1.0.0' });
     await Promise.all([server.connect(a), mcp.connect(b)]);
-    guardMcpClient(mcp, {
+    const options = {
       client,
       agent: 'support-bot',
       onBehalfOf: 'alice',
-      outcome: 'await',
-      actions: { refund: 'payments.refund' },
-    });
-    return { refund, mcp, close: () => mcp.close() };
+      outcome: 'await' as const,
+      actions: { refund: 'payments.refund', read_customer: 'crm.read_customer' },
+    };
+    guardMcpClient(mcp, options);
+    return { refund, read, mcp, options, close: () => mcp.close() };
   }
 
   describe('MCP client', () => {
@@ -58,11 +65,53 @@ describe('MCP client and function-calling adapters, remote Mandate', () => {
       const pending = await mcp.callTool({ name: 'refund', arguments: { customerId: 'c-42', amount: 931 } });
       expect(pending._meta?.['mandate/status']).toBe('pending');
       expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 120 }]);
-      // Guarding twice is a no-op, and a tool with no action mapping is refused, not passed through.
-      guardMcpClient(mcp, { client, agent: 'support-bot' });
+      // A tool with no action mapping is refused, not passed through.
       await expect(mcp.callTool({ name: 'unmapped', arguments: {} })).rejects.toMatchObject({
         code: 'unknown_action',
       });
+      await close();
+    });
+
+    it('what was decided is what is sent: a caller changing its params after callTool cannot redirect the call', async () => {
+      // Found by a black-box probe: the params object was read again after the decision, so a
+      // caller that renamed the tool meanwhile sent the args decided for crm.read_customer to refund.
+      const { refund, read, mcp, close } = await mcpPair();
+      const params: { name: string; arguments: Record<string, unknown>; _meta?: Record<string, unknown> } = {
+        name: 'read_customer',
+        arguments: { customerId: 'c-42' },
+      };
+      const sent = mcp.callTool(params);
+      params.name = 'refund';
+      params.arguments = { customerId: 'c-42', amount: 99999 };
+      params._meta = { 'mandate/token': 'forged' };
+      const r = await sent;
+      expect(JSON.stringify(r.content)).toContain('customer c-42');
+      expect(read.calls).toEqual([{ customerId: 'c-42' }]);
+      expect(refund.calls).toEqual([]);
+      // The deny next to it: the same call for another tenant's customer reaches neither tool.
+      const denied = { name: 'read_customer', arguments: { customerId: 'c-77' } };
+      const refused = mcp.callTool(denied);
+      denied.arguments = { customerId: 'c-42' };
+      expect((await refused).isError).toBe(true);
+      expect(read.calls).toHaveLength(1);
+      await close();
+    });
+
+    it('guarding again: the same options are a no-op; other options are refused', async () => {
+      // Found by a black-box probe: guarding a guarded client for dave kept alice's guard.
+      const { read, mcp, options, close } = await mcpPair();
+      expect(guardMcpClient(mcp, options)).toBe(mcp);
+      expect(guardMcpClient(mcp, { ...options, actions: { ...options.actions } })).toBe(mcp);
+      expect(() => guardMcpClient(mcp, { ...options, onBehalfOf: 'dave' })).toThrow(
+        /this MCP client is already guarded by Mandate as agent support-bot on behalf of alice .* on behalf of dave \(other onBehalfOf\); connect another client/,
+      );
+      expect(() =>
+        guardMcpClient(mcp, { ...options, actions: { read_customer: 'payments.refund' } }),
+      ).toThrow(/other actions/);
+      expect(
+        (await mcp.callTool({ name: 'read_customer', arguments: { customerId: 'c-42' } })).isError,
+      ).toBeFalsy();
+      expect(read.calls).toEqual([{ customerId: 'c-42' }]);
       await close();
     });
 
@@ -87,7 +136,7 @@ describe('MCP client and function-calling adapters, remote Mandate', () => {
       expect(ok._meta?.['mandate/decisionId']).toMatch(/^dec_/);
       expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 52 }]);
       // Other requests pass untouched.
-      expect((await mcp.listTools()).tools.map((t) => t.name)).toEqual(['refund']);
+      expect((await mcp.listTools()).tools.map((t) => t.name)).toEqual(['refund', 'read_customer']);
       await close();
     });
 

@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, RunState, run, setTracingDisabled, tool, type FunctionTool } from '@openai/agents';
+import {
+  Agent,
+  Handoff,
+  RunState,
+  handoff,
+  run,
+  setTracingDisabled,
+  tool,
+  type FunctionTool,
+} from '@openai/agents';
 import { memoryPendingStore, type MandateClient, type PendingStore } from '../src/index.js';
 import { guardAgent, guardAgentTools } from '../src/adapters/openai-agents.js';
 import { KEYS, disposeAll, exampleClient, spy } from './fixtures.js';
@@ -28,21 +37,22 @@ describe('OpenAI Agents adapter, remote Mandate', () => {
     frank = client.withApiKey(KEYS.frank);
   });
 
-  function setup(turns: AgentsTurn[], opts: { store?: PendingStore } = {}) {
-    const refund = spy((a) => `refunded ${String(a.amount)} to ${String(a.customerId)}`);
-    const refundTool = tool({
+  const refundTool = (refund: ReturnType<typeof spy>) =>
+    tool({
       name: 'payments__refund',
       description: 'Refund a customer',
       parameters: refundParams,
       strict: true,
       execute: async (input) => refund.body(input as Record<string, unknown>),
     });
+  function setup(turns: AgentsTurn[], opts: { store?: PendingStore } = {}) {
+    const refund = spy((a) => `refunded ${String(a.amount)} to ${String(a.customerId)}`);
     const agent = guardAgent(
       new Agent({
         name: 'support',
         instructions: 'help',
         model: scriptedAgentsModel(turns),
-        tools: [refundTool],
+        tools: [refundTool(refund)],
       }),
       {
         client,
@@ -101,6 +111,131 @@ describe('OpenAI Agents adapter, remote Mandate', () => {
     first.state.approve(first.interruptions[0]!);
     await run(agent, first.state);
     expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 911 }]);
+  });
+
+  describe('handoffs: every agent a run can hand off to is guarded', () => {
+    // Found by a black-box probe: only the first agent's tools were guarded, so after
+    // `transfer_to_billing` a refund of 99999 for another tenant's customer ran with no decision.
+    const options = () => ({ client, agent: 'support-bot', onBehalfOf: 'alice', outcome: 'await' as const });
+    const transfer = (to: string, id: string): AgentsTurn => ({
+      calls: [{ name: `transfer_to_${to}`, id, args: '{}' }],
+    });
+    /** An agent with a refund tool; its model asks for a denied refund, then an allowed one. */
+    const specialist = (name: string, prefix: string) => {
+      const refund = spy((a) => `refunded ${String(a.amount)} to ${String(a.customerId)}`);
+      const agent = new Agent({
+        name,
+        instructions: 'refund',
+        model: scriptedAgentsModel([call(`${prefix}-deny`, 99999, 'c-77'), call(`${prefix}-allow`, 120)]),
+        tools: [refundTool(refund)],
+      });
+      return { refund, agent };
+    };
+    const triage = (first: string, handoffs: Agent['handoffs']) =>
+      new Agent({
+        name: 'triage',
+        instructions: 'route',
+        model: scriptedAgentsModel([transfer(first, 'h-0')]),
+        handoffs,
+      });
+    const expectGuarded = (
+      r: { newItems: { type: string; output?: unknown }[] },
+      refund: { calls: unknown[] },
+    ) => {
+      // Deny: refused, the body never ran. Allow: ran once, with the decided args.
+      expect(outputs(r)).toMatch(/Mandate refused payments\.refund \(decision dec_/);
+      expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 120 }]);
+    };
+
+    it('an Agent in handoffs, with a handoff back to the first (a cycle)', async () => {
+      const billing = specialist('billing', 'h-a');
+      const first = triage('billing', [billing.agent]);
+      billing.agent.handoffs.push(first);
+      const guarded = guardAgent(first, options());
+      const r = await run(guarded, 'refund 99999 to c-77');
+      expectGuarded(r, billing.refund);
+      expect(r.lastAgent?.name).toBe('billing');
+      expect(r.lastAgent).not.toBe(billing.agent);
+      // The originals are left as they were.
+      expect(first.handoffs[0]).toBe(billing.agent);
+      expect(billing.agent.handoffs[0]).toBe(first);
+    });
+
+    it('a Handoff object, and the agents it hands off to in turn', async () => {
+      const refunds = specialist('refunds', 'h-b');
+      const onHandoff = spy(() => undefined);
+      const billing = new Agent({
+        name: 'billing',
+        instructions: 'route',
+        model: scriptedAgentsModel([transfer('refunds', 'h-1')]),
+        handoffs: [handoff(refunds.agent)],
+      });
+      const guarded = guardAgent(
+        triage('billing', [handoff(billing, { onHandoff: () => onHandoff.body({}) })]),
+        options(),
+      );
+      const r = await run(guarded, 'refund 99999 to c-77');
+      expect(r.lastAgent?.name).toBe('refunds');
+      expect(onHandoff.calls).toHaveLength(1);
+      expectGuarded(r, refunds.refund);
+    });
+
+    it('a handoff added after guardAgent ran, and a Handoff that picks its agent at run time', async () => {
+      const late = specialist('late', 'h-c');
+      const guarded = guardAgent(triage('late', []), options());
+      guarded.handoffs.push(late.agent);
+      expectGuarded(await run(guarded, 'refund'), late.refund);
+      const picked = specialist('picked', 'h-d');
+      const declared = new Agent({ name: 'declared', instructions: 'x' });
+      const dynamic = new Handoff(declared, async () => picked.agent);
+      expectGuarded(await run(guardAgent(triage('declared', [dynamic]), options()), 'refund'), picked.refund);
+    });
+
+    it('re-guarding: the same options are a no-op; other options are refused (tools, agents, handoff targets)', async () => {
+      // Found by a black-box probe: guarding alice's guarded tools again for dave kept alice's wrappers.
+      const alice = options();
+      const dave = { ...alice, onBehalfOf: 'dave' };
+      const tools = guardAgentTools([refundTool(spy())], alice);
+      expect(guardAgentTools(tools, alice)[0]).toBe(tools[0]);
+      expect(() => guardAgentTools(tools, dave)).toThrow(
+        /tool "payments__refund" is already guarded by Mandate as agent support-bot on behalf of alice .* on behalf of dave \(other onBehalfOf\)/,
+      );
+      expect(() => guardAgentTools(tools, { ...alice, frameworkApproval: false })).toThrow(
+        /other frameworkApproval/,
+      );
+      const billing = specialist('billing', 'h-e');
+      const guarded = guardAgent(billing.agent, alice);
+      expect(guardAgent(guarded, { ...alice })).toBe(guarded);
+      expect(() => guardAgent(guarded, dave)).toThrow(/agent "billing" is already guarded/);
+      // A handoff to an agent guarded for alice, in an agent guarded for dave: refused too.
+      expect(() => guardAgent(triage('billing', [guarded]), dave)).toThrow(
+        /agent "billing" is already guarded/,
+      );
+      // The same options: the run goes through the guarded target as it is.
+      const r = await run(guardAgent(triage('billing', [guarded]), alice), 'refund');
+      expectGuarded(r, billing.refund);
+    });
+
+    it('a RunState stopped on a handoff target’s approval resumes guarded', async () => {
+      const refund = spy((a) => `refunded ${String(a.amount)} to ${String(a.customerId)}`);
+      const billing = new Agent({
+        name: 'billing',
+        instructions: 'refund',
+        model: scriptedAgentsModel([call('h-appr', 917)]),
+        tools: [refundTool(refund)],
+      });
+      const guarded = guardAgent(triage('billing', [billing]), options());
+      const first = await run(guarded, 'refund 917');
+      expect(first.interruptions).toHaveLength(1);
+      first.state.approve(first.interruptions[0]!);
+      const saved = first.state.toString();
+      // Approved by the run only: nothing runs.
+      await run(guarded, await RunState.fromString(guarded, saved));
+      expect(refund.calls).toEqual([]);
+      await frank.approvals.approve(await pendingApprovalId(917));
+      await run(guarded, await RunState.fromString(guarded, saved));
+      expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 917 }]);
+    });
   });
 
   describe('regressions: the frameworks’ known approval bugs', () => {

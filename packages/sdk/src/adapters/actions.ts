@@ -19,3 +19,9 @@ export function actionFor(toolName: string, mapping: ActionMapping | undefined):
     `no Mandate action for tool "${toolName}": name it namespace__verb or pass actions: { "${toolName}": "namespace.verb" }`,
   );
 }
+
+/** A mapping as something to compare: the function itself, or its entries in order. */
+export function mappingKey(mapping: ActionMapping | undefined): unknown {
+  if (typeof mapping !== 'object') return mapping;
+  return JSON.stringify(Object.entries(mapping).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

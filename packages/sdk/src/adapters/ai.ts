@@ -13,6 +13,7 @@ import type { Tool, ToolExecutionOptions, ToolSet } from 'ai';
 import { MandateApiError } from '../errors.js';
 import { createGuard, type Guard, type GuardOptions } from '../guard/guard.js';
 import { actionFor, type ActionMapping } from './actions.js';
+import { alreadyGuarded, markGuarded } from './guarded.js';
 
 export interface AiGuardOptions extends GuardOptions {
   /** Tool name → Mandate action; default `payments__refund` → `payments.refund`. */
@@ -20,8 +21,6 @@ export interface AiGuardOptions extends GuardOptions {
   /** Raise `approval_required` through each tool's `needsApproval` (the AI SDK's approval UI); default true. */
   frameworkApproval?: boolean;
 }
-
-const GUARDED = Symbol.for('mandate.guarded');
 
 /** Guards every tool of an AI SDK tool set in one call; the keys and types stay the same. */
 export function guardAiTools<T extends ToolSet>(tools: T, options: AiGuardOptions): T {
@@ -37,7 +36,6 @@ export function guardAiTool<T extends Tool>(name: string, tool: T, options: AiGu
 }
 
 function wrap<T extends Tool>(name: string, tool: T, guard: Guard, options: AiGuardOptions): T {
-  if ((tool as { [GUARDED]?: boolean })[GUARDED]) return tool;
   const execute = tool.execute as ((input: unknown, o: ToolExecutionOptions) => unknown) | undefined;
   // SECURITY: fail closed — a tool whose body does not run here (client-side, provider-executed)
   // cannot be checked before its side effect, so it is refused rather than passed through.
@@ -48,10 +46,11 @@ function wrap<T extends Tool>(name: string, tool: T, guard: Guard, options: AiGu
     );
   }
   const action = actionFor(name, options.actions);
+  const mark = { options, extra: { action, frameworkApproval: options.frameworkApproval ?? true } };
+  if (alreadyGuarded(tool, mark, `tool "${name}"`)) return tool;
   const own = tool.needsApproval;
   const guarded = {
     ...tool,
-    [GUARDED]: true,
     async execute(input: unknown, o: ToolExecutionOptions) {
       const r = await guard.call(
         action,
@@ -79,5 +78,5 @@ function wrap<T extends Tool>(name: string, tool: T, guard: Guard, options: AiGu
           },
         }),
   };
-  return guarded as unknown as T;
+  return markGuarded(guarded, mark) as unknown as T;
 }

@@ -12,21 +12,23 @@
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createGuard, type GuardOptions } from '../guard/guard.js';
-import { actionFor, type ActionMapping } from './actions.js';
+import { MandateApiError } from '../errors.js';
+import { actionFor, mappingKey, type ActionMapping } from './actions.js';
+import { alreadyGuarded, markGuarded } from './guarded.js';
 
 export interface McpGuardOptions extends GuardOptions {
   /** MCP tool name → Mandate action; default `payments__refund` → `payments.refund`. */
   actions?: ActionMapping;
 }
 
-const GUARDED = Symbol.for('mandate.guarded');
 type Request = Client['request'];
 type CallTool = Client['callTool'];
 type CallToolResult = Awaited<ReturnType<CallTool>>;
 
 /**
  * Guards every `tools/call` the client sends, in place (the same client object, so code holding it
- * is guarded too), and returns the client. Guarding twice is a no-op.
+ * is guarded too), and returns the client. Guarding it again with the same options is a no-op;
+ * with other options (another user, agent or client) it throws.
  *
  * SECURITY: the guard sits on `client.request`, which `callTool`, the tasks API
  * (`client.experimental.tasks.callToolStream`) and a raw `client.request({ method: 'tools/call' })`
@@ -37,22 +39,28 @@ export function guardMcpClient<C extends Pick<Client, 'callTool' | 'request'>>(
   client: C,
   options: McpGuardOptions,
 ): C {
-  const target = client as C & { [GUARDED]?: true };
-  if (target[GUARDED]) return client;
+  const mark = { options, extra: { actions: mappingKey(options.actions) } };
+  if (alreadyGuarded(client, mark, 'this MCP client', 'connect another client for other options')) {
+    return client;
+  }
   const guard = createGuard(options);
   const original = client.request.bind(client) as Request;
   const guarded = async (...[request, resultSchema, requestOptions]: Parameters<Request>) => {
     if (request.method !== 'tools/call') return original(request, resultSchema, requestOptions);
-    const params = (request.params ?? {}) as Parameters<CallTool>[0];
+    // SECURITY: what is decided is what is sent — the request is copied before the decision and
+    // the copy is sent, so a caller changing its params object meanwhile (another tool name, other
+    // meta) cannot redirect the decided call.
+    const sent = snapshot(request);
+    const { arguments: asked, _meta, ...params } = (sent.params ?? {}) as Parameters<CallTool>[0];
     const action = actionFor(params.name, options.actions);
     const ctx = requestOptions?.signal ? { signal: requestOptions.signal } : {};
-    const { 'mandate/token': token, ...meta } = params._meta ?? {};
+    const { 'mandate/token': token, ...meta } = _meta ?? {};
     // Forward no Mandate key upstream; a call that carries a pending token resumes it (the server re-checks).
     const send = async (args: Record<string, unknown>) =>
       (await original(
         {
-          ...request,
-          params: { ...params, arguments: args, ...(params._meta ? { _meta: meta } : {}) },
+          ...sent,
+          params: { ...params, arguments: args, ...(_meta ? { _meta: meta } : {}) },
         } as Parameters<Request>[0],
         resultSchema,
         requestOptions,
@@ -60,7 +68,7 @@ export function guardMcpClient<C extends Pick<Client, 'callTool' | 'request'>>(
     const r =
       typeof token === 'string'
         ? await guard.resume(token, action, send, ctx)
-        : await guard.call(action, params.arguments ?? {}, send, ctx);
+        : await guard.call(action, asked ?? {}, send, ctx);
     if (r.status === 'ok') {
       return {
         ...r.value,
@@ -77,7 +85,17 @@ export function guardMcpClient<C extends Pick<Client, 'callTool' | 'request'>>(
       },
     } as CallToolResult;
   };
-  target.request = guarded as C['request'];
-  target[GUARDED] = true;
-  return client;
+  client.request = guarded as C['request'];
+  return markGuarded(client, mark);
+}
+
+/** A deep copy of the request; one that cannot be copied is refused, and nothing is sent. */
+function snapshot<R>(request: R): R {
+  try {
+    return structuredClone(request);
+  } catch (cause) {
+    throw new MandateApiError('bad_request', 'the tools/call request cannot be copied: nothing was sent', {
+      cause,
+    });
+  }
 }

@@ -11,11 +11,12 @@
  * approving an interruption (or restoring a `RunState`) does not run the body; Mandate's approval,
  * bound to this exact call, does.
  */
-import type { Agent, FunctionTool, RunContext, Tool } from '@openai/agents';
+import type { Agent, FunctionTool, Handoff, RunContext, Tool } from '@openai/agents';
 import { MandateApiError } from '../errors.js';
 import { createGuard, type Guard, type GuardOptions } from '../guard/guard.js';
 import { refusalMessage } from '../guard/messages.js';
-import { actionFor, type ActionMapping } from './actions.js';
+import { actionFor, mappingKey, type ActionMapping } from './actions.js';
+import { alreadyGuarded, markGuarded } from './guarded.js';
 
 export interface AgentsGuardOptions extends GuardOptions {
   /** Tool name → Mandate action; default `payments__refund` → `payments.refund`. */
@@ -24,8 +25,8 @@ export interface AgentsGuardOptions extends GuardOptions {
   frameworkApproval?: boolean;
 }
 
-const GUARDED = Symbol.for('mandate.guarded');
 type AnyAgent = Agent<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type AnyHandoff = Handoff<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type AnyTool = Tool<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type AnyFunctionTool = FunctionTool<any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -36,21 +37,93 @@ export function guardAgentTools<T extends AnyTool>(tools: readonly T[], options:
 }
 
 /**
- * Guards an agent: its tools, and every tool it resolves at run time (MCP servers, tools added to
- * `agent.tools` later). Returns a clone; the original agent is left as it was.
+ * Guards an agent: its tools, every tool it resolves at run time (MCP servers, tools added to
+ * `agent.tools` later), and every agent it can hand off to — `Agent`s and `Handoff`s in
+ * `handoffs`, their own handoffs in turn, and whatever agent a handoff returns when it runs — all
+ * with these options. Returns a clone; the original agents are left as they were.
  */
 export function guardAgent<A extends AnyAgent>(agent: A, options: AgentsGuardOptions): A {
-  const guard = createGuard(options);
-  const clone = agent.clone({ tools: agent.tools.map((t) => wrapTool(t, guard, options)) }) as A;
-  const getAllTools = clone.getAllTools.bind(clone);
-  // SECURITY: whatever tool list the run asks for — including tools loaded dynamically — is guarded.
-  clone.getAllTools = async (runContext, tracingParent) =>
-    (await getAllTools(runContext, tracingParent)).map((t) => wrapTool(t, guard, options));
-  return clone;
+  return guardGraph(createGuard(options), options)(agent) as A;
+}
+
+/**
+ * The guard of one `guardAgent` call over the agent graph: each agent is cloned once (a cycle of
+ * handoffs ends at the clone already made), so a run and a `RunState` see one guarded agent per name.
+ */
+function guardGraph(guard: Guard, options: AgentsGuardOptions): (agent: AnyAgent) => AnyAgent {
+  const mark = {
+    options,
+    extra: { actions: mappingKey(options.actions), frameworkApproval: options.frameworkApproval ?? true },
+  };
+  const clones = new WeakMap<AnyAgent, AnyAgent>();
+  const handoffs = new WeakMap<AnyHandoff, AnyHandoff>();
+
+  const guardAgentNode = (agent: AnyAgent): AnyAgent => {
+    const made = clones.get(agent);
+    if (made) return made;
+    if (alreadyGuarded(agent, mark, `agent "${agent.name}"`)) return agent;
+    const clone = agent.clone({ tools: agent.tools.map((t) => wrapTool(t, guard, options)), handoffs: [] });
+    markGuarded(clone, mark);
+    // Known before its handoffs are guarded: a handoff back to this agent finds this clone.
+    clones.set(agent, clone);
+    clones.set(clone, clone);
+    clone.handoffs = agent.handoffs.map(guardHandoff);
+    const getAllTools = clone.getAllTools.bind(clone);
+    // SECURITY: whatever tool list the run asks for — including tools loaded dynamically — is guarded.
+    clone.getAllTools = async (runContext, tracingParent) =>
+      (await getAllTools(runContext, tracingParent)).map((t) => wrapTool(t, guard, options));
+    const getEnabledHandoffs = clone.getEnabledHandoffs.bind(clone);
+    // SECURITY: a handoff added to the guarded agent after guardAgent ran is guarded before the
+    // run sees it; in place, so a RunState of this agent names the guarded agents too.
+    clone.getEnabledHandoffs = async (runContext) => {
+      clone.handoffs.forEach((h, i) => (clone.handoffs[i] = guardHandoff(h)));
+      return getEnabledHandoffs(runContext);
+    };
+    return clone;
+  };
+
+  function guardHandoff(h: AnyAgent | AnyHandoff): AnyAgent | AnyHandoff {
+    if (isAgent(h)) return guardAgentNode(h);
+    // SECURITY: fail closed — a handoff this adapter does not know could run an unguarded agent.
+    if (!isHandoff(h)) {
+      throw new MandateApiError(
+        'bad_request',
+        'a handoff that is neither an Agent nor a Handoff cannot be guarded',
+      );
+    }
+    const made = handoffs.get(h);
+    if (made) return made;
+    const copy = Object.assign(Object.create(Object.getPrototypeOf(h) as object) as AnyHandoff, h, {
+      agent: guardAgentNode(h.agent),
+      // SECURITY: the run continues with the agent the handoff returns, whichever it is (one
+      // picked at run time too): that agent is guarded, never the one returned as it was.
+      onInvokeHandoff: async (context: RunContext, args: string) =>
+        guardAgentNode(await h.onInvokeHandoff(context, args)),
+    });
+    handoffs.set(h, copy);
+    handoffs.set(copy, copy);
+    return copy;
+  }
+
+  return guardAgentNode;
+}
+
+function isAgent(h: unknown): h is AnyAgent {
+  const a = h as Partial<AnyAgent> | null;
+  return (
+    typeof a?.clone === 'function' &&
+    typeof a.getAllTools === 'function' &&
+    Array.isArray(a.tools) &&
+    Array.isArray(a.handoffs)
+  );
+}
+
+function isHandoff(h: unknown): h is AnyHandoff {
+  const x = h as Partial<AnyHandoff> | null;
+  return typeof x?.onInvokeHandoff === 'function' && typeof x.toolName === 'string' && isAgent(x.agent);
 }
 
 function wrapTool<T extends AnyTool>(tool: T, guard: Guard, options: AgentsGuardOptions): T {
-  if ((tool as { [GUARDED]?: boolean })[GUARDED]) return tool;
   // SECURITY: fail closed — a hosted or computer tool runs elsewhere; it cannot be checked before its side effect.
   if (tool.type !== 'function') {
     throw new MandateApiError(
@@ -60,13 +133,14 @@ function wrapTool<T extends AnyTool>(tool: T, guard: Guard, options: AgentsGuard
   }
   const fn = tool as unknown as AnyFunctionTool;
   const action = actionFor(fn.name, options.actions);
+  const mark = { options, extra: { action, frameworkApproval: options.frameworkApproval ?? true } };
+  if (alreadyGuarded(tool, mark, `tool "${fn.name}"`)) return tool;
   const parse = (text: string): Record<string, unknown> => {
     const v: unknown = JSON.parse(text || '{}');
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
   };
-  const guarded: AnyFunctionTool & { [GUARDED]: true } = {
+  const guarded: AnyFunctionTool = {
     ...fn,
-    [GUARDED]: true,
     async needsApproval(ctx: RunContext, input: unknown, callId?: string) {
       const own = await fn.needsApproval(ctx, input as never, callId);
       if (options.frameworkApproval === false || !callId) return own;
@@ -107,5 +181,5 @@ function wrapTool<T extends AnyTool>(tool: T, guard: Guard, options: AgentsGuard
       return r.status === 'ok' ? r.value : r.message;
     },
   };
-  return guarded as unknown as T;
+  return markGuarded(guarded, mark) as unknown as T;
 }

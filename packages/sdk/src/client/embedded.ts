@@ -83,7 +83,12 @@ interface RuntimeMandate {
     wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<Approval | null>;
     vote(
       id: string,
-      approver: { id: string; roles: readonly string[]; publicKeyPem?: string | null },
+      approver: {
+        id: string;
+        roles: readonly string[];
+        publicKeyPem?: string | null;
+        via?: 'user' | 'approver' | 'mcp-elicitation';
+      },
       verdict: 'approve' | 'deny',
       comment: string | null,
       signature: string | null,
@@ -214,10 +219,13 @@ function embeddedClient(runtime: () => Promise<Runtime>, apiKey: string, tracker
     const user = caller.subject ? await r.m.store.getUser(caller.subject) : null;
     if (!user) throw new MandateApiError('forbidden', 'this credential is not linked to a known user');
     const key = user.attributes.approvalPublicKey;
+    // As the HTTP door does: a `user` key holds no approver role, and its vote is the person's own
+    // word (`via: 'user'`), the one credential `@approval("self")` takes.
     return {
       id: user.id,
       roles: caller.role === 'approver' ? user.roles : [],
       publicKeyPem: typeof key === 'string' ? key : null,
+      via: caller.role === 'user' ? ('user' as const) : ('approver' as const),
     };
   };
   const visible = async (r: Runtime, caller: Caller, a: Approval | null): Promise<Approval> => {
