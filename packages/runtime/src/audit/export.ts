@@ -66,18 +66,26 @@ function toCef(r: StoredAuditRecord, personal?: Record<string, unknown>): string
   // Fields come from the hashed event, not the query columns, which are only an index.
   const event = JSON.parse(r.eventText) as AuditEvent;
   const name = event.effect ? `${event.type} ${event.effect}` : event.type;
+  const caller = callerOf(event);
   const ext: [string, string | number | undefined][] = [
     ['rt', Date.parse(event.time)],
-    ['suser', event.agent],
+    // Who acted: the agent of a decision, else the caller's subject (a refusal on another route).
+    ['suser', event.agent ?? caller.subject],
+    ['suid', caller.keyId],
+    ['spriv', caller.role],
     ['duser', event.user],
     ['act', event.action],
     ['outcome', event.effect],
   ];
+  const refusal = event.type === 'request.refused' ? (event.data as { code?: unknown; route?: unknown }) : {};
+  if (typeof refusal.code === 'string') ext.push(['reason', refusal.code]);
   if (event.decisionId !== undefined) ext.push(['cs1Label', 'decisionId'], ['cs1', event.decisionId]);
   ext.push(['cs2Label', 'hash'], ['cs2', r.hash]);
   // A SIEM gets no personal data, only whether what was kept for this record is still there.
   if (personal)
     ext.push(['cs3Label', 'personal'], ['cs3', Object.values(personal).includes(ERASED) ? ERASED : 'kept']);
+  // The route template (`POST /v1/approvals/:id/approve`, `MCP /mcp`, `decision`) a refusal was on.
+  if (typeof refusal.route === 'string') ext.push(['cs4Label', 'route'], ['cs4', refusal.route]);
   const extension = ext
     .filter(
       (e): e is [string, string | number] =>
@@ -95,6 +103,21 @@ function toCef(r: StoredAuditRecord, personal?: Record<string, unknown>): string
     String(severity(event)),
     extension,
   ].join('|');
+}
+
+/**
+ * The caller a record names: `data.caller` is `{ role, subject, keyId }` on a `request.refused`,
+ * the key id on a decision, its outcome and an `audit.read` (whose role is `data.role`).
+ */
+function callerOf(event: AuditEvent): { subject?: string; keyId?: string; role?: string } {
+  const c = event.data?.caller;
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  if (typeof c === 'string') return { keyId: str(c), role: str(event.data.role) };
+  if (c && typeof c === 'object') {
+    const o = c as Record<string, unknown>;
+    return { subject: str(o.subject), keyId: str(o.keyId), role: str(o.role) };
+  }
+  return {};
 }
 
 /** CEF severity 0–10: how much a SOC should care. */
@@ -120,15 +143,47 @@ function severity(event: AuditEvent): number {
   }
 }
 
-/** CEF header fields escape `\` and `|`; a line break would end the record, so it becomes a space. */
+/**
+ * Characters a CEF consumer could take for the end of a line or that hide text: C0 and C1
+ * controls, DEL, the Unicode line and paragraph separators (U+2028/U+2029, which JavaScript, many
+ * log shippers and U+0085-aware splitters treat as line breaks), the bidi overrides and isolates,
+ * and lone surrogates.
+ */
+// The ranges are the point: these are exactly the characters that must not reach a CEF line raw.
+// eslint-disable-next-line no-control-regex
+const CEF_UNSAFE = /[\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]|\p{Cs}/u;
+
+/** `\\uXXXX`: an escaped backslash and the code point, so every CEF parser reads the same literal text. */
+const cefCodePoint = (ch: string) => `\\\\u${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+
+const CEF_HEADER_ESCAPES = new RegExp(`[\\\\|]|\\r\\n|\\r|\\n|${CEF_UNSAFE.source}`, 'gu');
+const CEF_EXTENSION_ESCAPES = new RegExp(`[\\\\=\\r\\n]|${CEF_UNSAFE.source}`, 'gu');
+
+/**
+ * CEF header fields escape `\` and `|`; a line break would end the record, so it becomes a space;
+ * any other character of {@link CEF_UNSAFE} is written `\\uXXXX` (a literal backslash, then the
+ * code point).
+ */
 export function cefHeader(value: string): string {
-  return value
-    .replace(/\\/g, '\\\\')
-    .replace(/\|/g, '\\|')
-    .replace(/\r\n|\r|\n/g, ' ');
+  return value.replace(CEF_HEADER_ESCAPES, (ch) => {
+    if (ch === '\\') return '\\\\';
+    if (ch === '|') return '\\|';
+    if (ch === '\r\n' || ch === '\r' || ch === '\n') return ' ';
+    return cefCodePoint(ch);
+  });
 }
 
-/** CEF extension values escape `\` and `=`, and encode line breaks as `\n` / `\r`. */
+/**
+ * CEF extension values escape `\` and `=`, encode line breaks as `\n` / `\r`, and write any other
+ * character of {@link CEF_UNSAFE} as `\\uXXXX` (a literal backslash, then the code point): a
+ * value can never start a second CEF line, whichever line breaks its consumer splits on.
+ */
 export function cefExtension(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+  return value.replace(CEF_EXTENSION_ESCAPES, (ch) => {
+    if (ch === '\\') return '\\\\';
+    if (ch === '=') return '\\=';
+    if (ch === '\r') return '\\r';
+    if (ch === '\n') return '\\n';
+    return cefCodePoint(ch);
+  });
 }

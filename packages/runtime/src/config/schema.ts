@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SinksSchema } from './sinks-schema.js';
+import { SinksSchema, urlHasNoCredentials } from './sinks-schema.js';
 import { AlertsSchema } from './alerts-schema.js';
 import { TelemetrySchema } from './telemetry-schema.js';
 import { DashboardSchema } from './dashboard-schema.js';
@@ -11,7 +11,10 @@ const role = z.enum(['agent', 'user', 'approver', 'admin']);
 /** The one typed configuration of `mandate serve` and the in-process CLI commands. */
 /** A signed, retried webhook (approvals, checkpoint mirror): receivers check `x-mandate-signature`. */
 const WebhookSchema = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }),
+  // As for sinks: credentials in the URL would be printed wherever the URL is, and fetch refuses it.
+  url: z
+    .url({ protocol: /^https?$/ })
+    .refine(urlHasNoCredentials, 'a webhook URL must not carry credentials (user:password@host)'),
   /** HMAC key for `x-mandate-signature`. */
   secret: z.string().min(16),
   maxAttempts: z.number().int().min(1).max(20).default(5),

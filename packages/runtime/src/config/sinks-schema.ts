@@ -8,7 +8,34 @@ const common = {
   /** A delivery taking longer fails and is retried. */
   timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
 };
-const httpUrl = z.url({ protocol: /^https?$/ });
+
+/** True unless `url` carries a user or password (`https://user:pw@host`). */
+export function urlHasNoCredentials(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username === '' && u.password === '';
+  } catch {
+    // Not a URL: another check says so.
+    return true;
+  }
+}
+
+// SECURITY: credentials in a sink URL would be printed wherever the URL is (logs, lastError of
+// `GET /v1/audit/sinks`), and fetch refuses such a URL anyway: the sink would never deliver.
+const httpUrl = z
+  .url({ protocol: /^https?$/ })
+  .refine(
+    urlHasNoCredentials,
+    'a sink URL must not carry credentials (user:password@host): give them in `headers` (webhook, otlp) or `token` (splunk-hec)',
+  );
+
+/** Largest request body an HTTP sink sends (docs/streaming.md "Records a sink cannot take"). */
+const maxRequestBytes = z
+  .number()
+  .int()
+  .min(4096)
+  .max(1024 * 1024 * 1024)
+  .default(1024 * 1024);
 
 /** One audit sink (docs/streaming.md): where the trail is pushed, each from its own durable cursor. */
 export const SinkSchema = z.discriminatedUnion('type', [
@@ -31,6 +58,7 @@ export const SinkSchema = z.discriminatedUnion('type', [
     /** HMAC-SHA256 key for `x-mandate-signature`. */
     secret: z.string().min(16).optional(),
     headers: z.record(z.string(), z.string()).default({}),
+    maxRequestBytes,
   }),
   z.strictObject({
     ...common,
@@ -40,23 +68,30 @@ export const SinkSchema = z.discriminatedUnion('type', [
     token: z.string().min(1),
     index: z.string().optional(),
     sourcetype: z.string().default('mandate:audit'),
+    maxRequestBytes,
   }),
-  z.strictObject({
-    ...common,
-    type: z.literal('syslog'),
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535),
-    tls: z.boolean().default(false),
-    /** RELP (rsyslog `imrelp`, RFC-style reliable delivery): each message acknowledged by the receiver. */
-    relp: z.boolean().default(false),
-    /** PEM file of the CA of the receiver's certificate (TLS); default the system's CAs. */
-    caFile: z.string().optional(),
-    facility: z.number().int().min(0).max(23).default(13),
-    appName: z
-      .string()
-      .regex(/^[\x21-\x7e]{1,48}$/)
-      .default('mandate'),
-  }),
+  z
+    .strictObject({
+      ...common,
+      type: z.literal('syslog'),
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535),
+      tls: z.boolean().default(false),
+      /** RELP (rsyslog `imrelp`, RFC-style reliable delivery): each message acknowledged by the receiver. */
+      relp: z.boolean().default(false),
+      /** PEM file of the CA of the receiver's certificate (TLS); default the system's CAs. */
+      caFile: z.string().optional(),
+      facility: z.number().int().min(0).max(23).default(13),
+      appName: z
+        .string()
+        .regex(/^[\x21-\x7e]{1,48}$/)
+        .default('mandate'),
+    })
+    // A CA file without TLS would be silently ignored: the operator meant the connection to be checked.
+    .refine((s) => !s.caFile || s.tls, {
+      message: 'caFile is used only with tls: true; set tls: true (or remove caFile)',
+      path: ['caFile'],
+    }),
   z.strictObject({
     ...common,
     type: z.literal('otlp'),
@@ -64,12 +99,21 @@ export const SinkSchema = z.discriminatedUnion('type', [
     url: httpUrl,
     headers: z.record(z.string(), z.string()).default({}),
     serviceName: z.string().default('mandate'),
+    maxRequestBytes,
   }),
   z.strictObject({
     ...common,
     type: z.literal('nats'),
     /** `nats://host:port`, comma-separated. */
-    servers: z.string().default('nats://127.0.0.1:4222'),
+    servers: z
+      .string()
+      .default('nats://127.0.0.1:4222')
+      // SECURITY: the NATS client ignores credentials in a server URL (the sink would never
+      // authenticate) and they would be printed wherever the URL is.
+      .refine(
+        (s) => s.split(',').every((u) => !u.includes('@')),
+        'NATS server URLs must not carry credentials (user:password@host)',
+      ),
     subject: z.string().default('mandate.audit'),
     /** JetStream stream; created for `subject` when missing. */
     stream: z.string().default('MANDATE_AUDIT'),

@@ -32,8 +32,12 @@ export function createWebhookNotifier(
     for (let attempt = 1; attempt <= options.maxAttempts; attempt++) {
       const timestamp = String(Math.floor(deps.clock.now() / 1000));
       try {
+        // SECURITY: fail closed — redirects are never followed: a 302 followed as a GET would count an
+        // event delivered that never arrived, and a 307/308 would re-post it, signed, to whatever
+        // host `Location` names. Only a 2xx from the configured URL is a delivery.
         const res = await fetch(options.url, {
           method: 'POST',
+          redirect: 'manual',
           headers: {
             'content-type': 'application/json',
             'x-mandate-event': type,
@@ -43,10 +47,27 @@ export function createWebhookNotifier(
           body,
           signal: AbortSignal.timeout(options.timeoutMs),
         });
+        // Drain the body so the connection can be reused.
+        await res.arrayBuffer().catch(() => undefined);
         if (res.ok) return;
-        deps.logger.warn('webhook answered with an error', { type, status: res.status, attempt });
+        if (res.status >= 300 && res.status <= 399)
+          deps.logger.warn(
+            'webhook answered a redirect; redirects are not followed: configure the URL it points to',
+            {
+              type,
+              status: res.status,
+              ...redirectOrigin(options.url, res.headers.get('location')),
+              attempt,
+            },
+          );
+        else deps.logger.warn('webhook answered with an error', { type, status: res.status, attempt });
       } catch (err) {
-        deps.logger.warn('webhook delivery failed', { type, attempt, error: (err as Error).message });
+        deps.logger.warn('webhook delivery failed', {
+          type,
+          attempt,
+          // An error may quote the URL: never its userinfo.
+          error: (err as Error).message.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@'),
+        });
       }
       if (closed || attempt === options.maxAttempts) break;
       await new Promise((r) => setTimeout(r, options.backoffMs * 2 ** (attempt - 1)));
@@ -68,6 +89,16 @@ export function createWebhookNotifier(
       await this.drain();
     },
   };
+}
+
+/** `{ location: <origin> }` of a redirect (never its path or query, which may carry tokens), or `{}`. */
+function redirectOrigin(url: string, location: string | null): { location?: string } {
+  if (!location) return {};
+  try {
+    return { location: new URL(location, url).origin };
+  } catch {
+    return {};
+  }
 }
 
 /**

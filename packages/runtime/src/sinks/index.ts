@@ -9,7 +9,7 @@ import type { SinkDefinition } from './runner.js';
 
 export { createSinkRunner } from './runner.js';
 export type { SinkDefinition, SinkRunner, SinkRunnerOptions, SinkStatus } from './runner.js';
-export type { SinkRecord, SinkTransport } from './port.js';
+export type { DeliveryReport, OmittedRecord, SinkRecord, SinkTransport } from './port.js';
 
 /** The transport of one configured sink. */
 export function createSinkTransport(s: SinkConfig): SinkTransport {
@@ -22,6 +22,7 @@ export function createSinkTransport(s: SinkConfig): SinkTransport {
         url: s.url,
         headers: s.headers,
         timeoutMs: s.timeoutMs,
+        maxRequestBytes: s.maxRequestBytes,
         ...(s.secret ? { secret: s.secret } : {}),
       });
     case 'splunk-hec':
@@ -30,6 +31,7 @@ export function createSinkTransport(s: SinkConfig): SinkTransport {
         token: s.token,
         sourcetype: s.sourcetype,
         timeoutMs: s.timeoutMs,
+        maxRequestBytes: s.maxRequestBytes,
         ...(s.index ? { index: s.index } : {}),
       });
     case 'syslog':
@@ -49,6 +51,7 @@ export function createSinkTransport(s: SinkConfig): SinkTransport {
         headers: s.headers,
         serviceName: s.serviceName,
         timeoutMs: s.timeoutMs,
+        maxRequestBytes: s.maxRequestBytes,
       });
     case 'nats':
       return createNatsSink({

@@ -32,6 +32,11 @@ export interface SinkStatus {
   /** Records of the chain not yet acknowledged. */
   lag: number;
   delivered: number;
+  /**
+   * Records delivered as a stand-in since this node started, because the receiver could not take
+   * them in full (too large, or refused alone): fetch them through the audit API.
+   */
+  omitted: number;
   /** Failed deliveries since the last success. */
   failures: number;
   lastError: string | null;
@@ -64,6 +69,7 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
       head: 0,
       lag: 0,
       delivered: 0,
+      omitted: 0,
       failures: 0,
       lastError: null,
       lastDeliveredAt: null,
@@ -73,9 +79,10 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
   async function loop(state: (typeof states)[number]): Promise<void> {
     const { def, status } = state;
     let backoff = o.pollMs;
+    let warnings = 0;
     const fail = async (what: string, err: unknown) => {
       status.failures++;
-      status.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
+      status.lastError = maskUrlCredentials(`${what}: ${(err as Error)?.message ?? String(err)}`);
       // Said once when a sink starts failing, then every 10th retry: a receiver down for hours is not a log flood.
       if (status.failures === 1 || status.failures % 10 === 0)
         o.logger.warn('audit sink delivery failed; retrying', {
@@ -109,11 +116,33 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
         await sleep(o.pollMs);
         continue;
       }
+      let report;
       try {
-        await def.transport.deliver(batch);
+        report = await def.transport.deliver(batch);
       } catch (err) {
         await fail('delivering', err);
         continue;
+      }
+      for (const m of report?.omitted ?? []) {
+        status.omitted++;
+        o.logger.warn('audit record sent to the sink as a stand-in; fetch it through the audit API', {
+          sink: def.name,
+          seq: m.seq,
+          hash: m.hash,
+          reason: m.reason,
+          bytes: m.bytes,
+          limit: m.limit,
+          ...(m.message ? { receiver: maskUrlCredentials(m.message) } : {}),
+        });
+      }
+      for (const w of report?.warnings ?? []) {
+        // A receiver that warns on every request (a deprecation) is said once, then every 100th time.
+        if (warnings++ % 100 === 0)
+          o.logger.warn('audit sink receiver warned', {
+            sink: def.name,
+            warning: maskUrlCredentials(w),
+            times: warnings,
+          });
       }
       const last = batch[batch.length - 1]!.seq;
       status.cursor = last;
@@ -151,4 +180,12 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
       await Promise.allSettled(states.map((s) => s.def.transport.close()));
     },
   };
+}
+
+/**
+ * `scheme://user:password@host` with the userinfo replaced by `***`: an error from a client
+ * library may quote a URL, and lastError is shown by `GET /v1/audit/sinks` and the logs.
+ */
+export function maskUrlCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@');
 }

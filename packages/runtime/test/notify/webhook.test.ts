@@ -116,6 +116,58 @@ describe('approval webhook', () => {
   });
 });
 
+describe('webhook redirects (approvals, checkpoint mirror)', () => {
+  /** A receiver answering every request `status` with `location`; another server it points to. */
+  async function redirecting(status: number) {
+    const elsewhere = await receiver([]);
+    closers.push(elsewhere.close);
+    const received: Received[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(status, { location: `${elsewhere.url}?token=secret` }).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise<void>((r) => server.close(() => r())));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, elsewhere };
+  }
+
+  for (const status of [302, 307, 308]) {
+    it(`a ${status} is not a delivery and is not followed: retried, then given up; the Location host gets nothing`, async () => {
+      const rx = await redirecting(status);
+      const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
+      const errors: string[] = [];
+      const logger = {
+        ...silentLogger,
+        warn: (msg: string, fields?: Record<string, unknown>) => warnings.push({ msg, fields }),
+        error: (msg: string) => errors.push(msg),
+      };
+      const n = createWebhookNotifier(
+        { url: rx.url, secret: SECRET, maxAttempts: 3, backoffMs: 10, timeoutMs: 2000 },
+        { clock: systemClock, logger },
+      );
+      n.send('audit.checkpoint', { seq: 7, hash: 'abc' });
+      await n.drain();
+      expect(rx.received).toHaveLength(3);
+      // SECURITY: the signed event never went to the host Location names (nor as a GET).
+      expect(rx.elsewhere.received).toEqual([]);
+      expect(errors).toEqual(['webhook gave up']);
+      expect(warnings[0]).toEqual({
+        msg: 'webhook answered a redirect; redirects are not followed: configure the URL it points to',
+        fields: {
+          type: 'audit.checkpoint',
+          status,
+          location: new URL(rx.elsewhere.url).origin,
+          attempt: 1,
+        },
+      });
+    });
+  }
+});
+
 describe('approval webhook: what a person is shown (issue 8 §5)', () => {
   it('carries an escaped, flagged display beside the raw values; an ordinary approval is flagged as nothing', async () => {
     const rx = await receiver([]);

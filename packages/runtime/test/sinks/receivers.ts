@@ -10,6 +10,19 @@ import { join } from 'node:path';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Polls `cond` every 10 ms until it holds; fails naming `what` after `tries` polls. */
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  tries = 500,
+): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await cond()) return;
+    await sleep(10);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 /** Resolves once something accepts TCP connections on `port` (tries for 10 s). */
 async function listening(port: number, what: string): Promise<void> {
   for (let i = 0; i < 100; i++) {

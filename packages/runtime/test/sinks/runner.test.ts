@@ -16,7 +16,7 @@ import {
 import { createFileSink } from '../../src/sinks/file.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { disposeAll, tempDir } from '../fixtures/mandate.js';
-import { sleep } from './receivers.js';
+import { sleep, until } from './receivers.js';
 
 const runners: SinkRunner[] = [];
 afterEach(async () => {
@@ -69,14 +69,6 @@ function run(store: Store, sinks: { name: string; transport: SinkTransport; batc
   });
   runners.push(r);
   return r;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (await cond()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('sink runner', () => {

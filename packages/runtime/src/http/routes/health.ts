@@ -173,6 +173,12 @@ function sinkMetrics(sinks: SinkStatus[]): string {
     (s) => s.delivered,
   );
   series(
+    'mandate_audit_sink_omitted_total',
+    'Audit records delivered as a stand-in (too large for the sink, or refused by the receiver).',
+    'counter',
+    (s) => s.omitted,
+  );
+  series(
     'mandate_audit_sink_failures',
     'Failed deliveries since the last success.',
     'gauge',
