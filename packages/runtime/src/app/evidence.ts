@@ -91,22 +91,22 @@ export function createEvidence(deps: {
           checkpoints = await readCheckpointFile(mirrorFile);
         } catch (err) {
           // SECURITY: an edited mirror is evidence of tampering, not a reason to verify without it.
-          return {
-            ok: false,
-            records: 0,
-            checkpoints: 0,
-            head: null,
-            firstBad: { seq: 0, problem: 'malformed', message: (err as Error).message },
-          };
+          const firstBad = { seq: 0, problem: 'malformed' as const, message: (err as Error).message };
+          await tail.report(firstBad);
+          return { ok: false, records: 0, checkpoints: 0, head: null, firstBad };
         }
       }
       // PERF: on the node, beside its decisions: small pages, each read one synchronous block on SQLite.
-      return verifyAudit(store, {
+      const result = await verifyAudit(store, {
         publicKeys,
         maxGap: maxCheckpointGap(audit),
         checkpoints,
         batchSize: NODE_PAGE_RECORDS,
       });
+      // SECURITY: what a full verify finds is the node's finding too — `/readyz`, the metric, the
+      // dashboard and the audit trail (`audit.verify_failed`) say so, as for the tail check's own.
+      if (!result.ok && result.firstBad) await tail.report(result.firstBad);
+      return result;
     },
     tail,
     reads,

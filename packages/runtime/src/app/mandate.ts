@@ -453,6 +453,7 @@ export async function createMandate(
           audit: record,
           verifyAudit: () => nodeEvidence.verify(),
           auditIntegrity: () => nodeEvidence.tail.status(),
+          auditTampered: (finding) => nodeEvidence.tail.report(finding),
           auditRead: (read) => nodeEvidence.reads.note(read),
           // PERF: each page is read and formatted in one piece beside the decisions (ADR 0033).
           exportAudit: (format, write, filter) =>

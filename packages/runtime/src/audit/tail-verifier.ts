@@ -71,6 +71,11 @@ export interface TailVerifier {
   /** Checks the records and checkpoints added since the last check. */
   check(): Promise<AuditIntegrity>;
   status(): AuditIntegrity;
+  /**
+   * Tampering found by another check of this node (a full verify, the check of a record it shows):
+   * kept and recorded as the tail check's own first finding is. Later ones change nothing.
+   */
+  report(finding: Finding): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -302,6 +307,9 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   return {
     check,
     status,
+    async report(f) {
+      if (!failure) await fail(f);
+    },
     async close() {
       if (timer) clearInterval(timer);
       await running?.catch(() => undefined);

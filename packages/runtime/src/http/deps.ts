@@ -12,7 +12,7 @@ import type { AuditFilter, Store } from '../storage/port.js';
 import type { Metrics } from './metrics.js';
 import type { RefusalRecorder } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
-import type { AuditIntegrity, TrailRead } from '../audit/index.js';
+import type { AuditFinding, AuditIntegrity, TrailRead } from '../audit/index.js';
 import type { SinkStatus } from '../sinks/index.js';
 import type { Alerting } from '../alerts/index.js';
 import type { SessionService } from '../sessions/index.js';
@@ -62,6 +62,8 @@ export interface HttpDeps {
   };
   /** The node's continuous check of its own chain (`/readyz` detail, `/metrics`). */
   auditIntegrity?: () => AuditIntegrity;
+  /** Tampering found while serving a record (the node keeps and records it as its own finding). */
+  auditTampered?: (finding: AuditFinding) => Promise<void>;
   /** Records an admin read of the trail (`audit.read`, bounded per window). */
   auditRead?: (read: TrailRead) => Promise<void>;
   runPolicyTests: (input: { cases: unknown; source?: PolicySetSource }) => Promise<unknown>;

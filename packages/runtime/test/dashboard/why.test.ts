@@ -1,5 +1,6 @@
 // Issue 11: the "why" panel of a decision, the overview, and the policy source by version — all
 // through the v1 API, each role seeing only what it may.
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
 import { createManualClock } from '../../src/kernel/index.js';
@@ -76,6 +77,55 @@ describe('GET /v1/decisions/:id (why)', () => {
     const first = (await api.get(`/v1/decisions/${asked.body.decisionId}`, KEYS.admin)).body;
     expect(first.effect).toBe('approval_required');
     expect(first.determining.agent[0].policyId).toBe('refund-large-needs-finance');
+  });
+
+  it('a record edited in the database is shown as tampered, never as verified, and the node says so', async () => {
+    // A probe edited a refund of 400 to 40 after the tail check had passed it: "verified", showing 40.
+    const t = await createTestMandate({ store: 'sqlite' });
+    const api = client(t.url);
+    const d = (await api.decide(KEYS.supportBot, refund(400))).body;
+    expect(d.effect).toBe('allow');
+    const before = (await api.get(`/v1/decisions/${d.decisionId}`, KEYS.admin)).body;
+    expect(['verified', 'pending']).toContain(before.audit.chain);
+    const db = new Database(t.dbFile!);
+    try {
+      const edited = db
+        .prepare(
+          `UPDATE audit_events SET event_text = replace(event_text, '"amount":400', '"amount":40') WHERE seq = ?`,
+        )
+        .run(before.audit.seq).changes;
+      expect(edited).toBe(1);
+    } finally {
+      db.close();
+    }
+    const after = (await api.get(`/v1/decisions/${d.decisionId}`, KEYS.admin)).body;
+    expect(after.args.amount).toBe(40);
+    expect(after.audit.chain).toBe('tampered');
+    // The finding is the node's: /readyz and the trail say so.
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(await ready.json()).toMatchObject({ audit: 'tampered', auditProblem: { seq: before.audit.seq } });
+    const failed = (await api.get('/v1/audit?type=audit.verify_failed', KEYS.admin)).body.items;
+    expect(failed).toHaveLength(1);
+  });
+
+  it('a failed full verify is the finding of the node too: /readyz and an audit.verify_failed record', async () => {
+    const t = await createTestMandate({ store: 'sqlite' });
+    const api = client(t.url);
+    expect((await api.decide(KEYS.supportBot, refund(120))).body.effect).toBe('allow');
+    const db = new Database(t.dbFile!);
+    try {
+      db.prepare(
+        `UPDATE audit_events SET event_text = replace(event_text, '"amount":120', '"amount":12') WHERE type = 'decision'`,
+      ).run();
+    } finally {
+      db.close();
+    }
+    expect((await api.get('/v1/audit/verify', KEYS.admin)).body).toMatchObject({
+      ok: false,
+      firstBad: { problem: 'hash_mismatch' },
+    });
+    expect(await (await fetch(`${t.url}/readyz`)).json()).toMatchObject({ audit: 'tampered' });
+    expect((await api.get('/v1/audit?type=audit.verify_failed', KEYS.admin)).body.items).toHaveLength(1);
   });
 
   it('the user it was made for and the agent that asked see it; another user, another agent and an approver do not', async () => {
