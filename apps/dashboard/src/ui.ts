@@ -1,5 +1,13 @@
 import { ApiError } from './api.js';
-import { fill, h, type Child } from './dom.js';
+import {
+  argRows,
+  escapeForDisplay,
+  escapeLine,
+  hiddenLabel,
+  mergeKinds,
+  type HiddenKind,
+} from './display.js';
+import { button, fill, h, type Child } from './dom.js';
 
 /** A refusal or failure, shown where it happened, with the server's code (never swallowed). */
 export function errorBox(err: unknown): HTMLElement {
@@ -52,33 +60,182 @@ export function effectBadge(effect: string | null | undefined): HTMLElement {
   return h('span', { class: `badge badge-${e}` }, label);
 }
 
-/** Flattens nested args into dotted keys, so an approver reads every value in one table. */
-export function flatten(value: unknown, prefix = ''): [string, string][] {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const out: [string, string][] = [];
-    for (const [k, v] of Object.entries(value as Record<string, unknown>))
-      out.push(...flatten(v, prefix ? `${prefix}.${k}` : k));
-    if (out.length === 0 && prefix) out.push([prefix, '{}']);
-    return out;
-  }
-  return [[prefix || '(value)', typeof value === 'string' ? value : JSON.stringify(value)]];
+/**
+ * Where hidden characters were found while a view was drawn, so the view can warn once at its top
+ * as well as on each flagged field.
+ */
+export interface Findings {
+  hidden: Set<HiddenKind>;
+  /** The names of the fields that held them ("Arguments", "Agent", …), in order found. */
+  where: Set<string>;
 }
 
-export function argsTable(args: unknown): HTMLElement {
-  const rows = flatten(args ?? {});
-  if (rows.length === 0) return h('p', { class: 'muted' }, 'No arguments.');
+export function findings(): Findings {
+  return { hidden: new Set(), where: new Set() };
+}
+
+function note(f: Findings | undefined, where: string, kinds: readonly HiddenKind[]): void {
+  if (!f || kinds.length === 0) return;
+  for (const k of kinds) f.hidden.add(k);
+  f.where.add(where);
+}
+
+/** The ⚠ flag in front of a text that held hidden characters (words, not colour alone). */
+function flag(kinds: readonly HiddenKind[]): HTMLElement {
+  return h('strong', { class: 'hidden-flag' }, `${hiddenLabel(kinds)}:`);
+}
+
+/**
+ * An agent-controlled text as a person must read it: hidden characters escaped (`\u202E`),
+ * newlines and controls visible, and a `⚠ hidden characters (…)` flag in front when anything was.
+ * `where` names the field in the view's warning. Null, undefined and '' show as `empty`.
+ */
+export function shown(
+  value: string | null | undefined,
+  f?: Findings,
+  where = 'a field',
+  empty = '—',
+): HTMLElement | string {
+  if (value === null || value === undefined || value === '') return empty;
+  const d = escapeForDisplay(String(value));
+  note(f, where, d.hidden);
+  if (d.hidden.length === 0) return h('span', { class: 'shown' }, d.text);
+  return h('span', { class: 'shown has-hidden' }, flag(d.hidden), ' ', d.text);
+}
+
+/**
+ * The view's warning, when anything it shows held hidden characters: escaped values can read like
+ * ordinary ones at a glance, and the call runs with the original characters.
+ */
+export function hiddenAlert(f: Findings): HTMLElement | null {
+  if (f.hidden.size === 0) return null;
+  const kinds = mergeKinds([...f.hidden]);
   return h(
-    'table',
-    { class: 'args' },
-    h('caption', { class: 'visually-hidden' }, 'Arguments'),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Argument'), h('th', { scope: 'col' }, 'Value'))),
+    'div',
+    { class: 'hidden-alert', role: 'alert' },
+    h('strong', {}, `${hiddenLabel(kinds)} in ${[...f.where].join(', ')}.`),
+    ' Text that would be invisible, reordered or run together is shown as \\u… escapes and marked ⚠; ' +
+      'what runs is the original text, hidden characters included.',
+  );
+}
+
+/** Values longer than this show their start and say how much more there is (never cut silently). */
+const LONG_VALUE = 1000;
+
+function valueCell(text: string): HTMLElement {
+  const code = h('code', { class: 'value' }, text);
+  if (text.length <= LONG_VALUE) return code;
+  // Never between the two halves of a surrogate pair (it would draw as a replacement character).
+  const high = text.charCodeAt(LONG_VALUE - 1);
+  const cut = high >= 0xd800 && high <= 0xdbff ? LONG_VALUE - 1 : LONG_VALUE;
+  code.textContent = text.slice(0, cut);
+  const rest = text.length - cut;
+  const more: HTMLElement = h(
+    'span',
+    { class: 'more' },
+    ` … ${rest.toLocaleString('en')} more characters not shown (${text.length.toLocaleString('en')} in all). `,
+    button(`Show all ${text.length.toLocaleString('en')} characters`, () => {
+      code.textContent = text;
+      more.remove();
+    }),
+  );
+  return h('span', {}, code, more);
+}
+
+export interface ArgsOptions {
+  /** Collects hidden characters for the view's warning. */
+  findings?: Findings;
+  /** What the redaction notice says the reader is doing ("you are approving it unseen"). */
+  redactionNote?: string;
+}
+
+/**
+ * The args as a table an approver can trust: one row per leaf with an unambiguous path
+ * (`payee.iban` is never confused with a key `"payee.iban"`), every key and value escaped and
+ * flagged, long values said to be long, and a plain notice when redaction hides a value.
+ */
+export function argsTable(args: unknown, opts: ArgsOptions = {}): HTMLElement {
+  const rows = argRows(args ?? {});
+  if (rows.length === 0) return h('p', { class: 'muted' }, 'No arguments.');
+  for (const r of rows) note(opts.findings, 'Arguments', r.hidden);
+  const redacted = rows.filter((r) => r.redacted).map((r) => r.path);
+  return h(
+    'div',
+    { class: 'args-view' },
+    redacted.length
+      ? h(
+          'p',
+          { class: 'redaction', role: 'note' },
+          h('strong', {}, `⚠ ${opts.redactionNote ?? 'A value the agent supplied is hidden by redaction.'}`),
+          ' Redacted: ',
+          redacted.map((p, i) => [i ? ', ' : '', h('code', {}, p)]),
+          '.',
+        )
+      : null,
     h(
-      'tbody',
-      {},
-      rows.map(([k, v]) =>
-        h('tr', {}, h('th', { scope: 'row' }, h('code', {}, k)), h('td', {}, h('code', {}, v))),
+      'table',
+      { class: 'args' },
+      h('caption', { class: 'visually-hidden' }, 'Arguments'),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Argument'), h('th', { scope: 'col' }, 'Value'))),
+      h(
+        'tbody',
+        {},
+        rows.map((r) =>
+          h(
+            'tr',
+            {
+              class:
+                [r.hidden.length ? 'has-hidden' : '', r.redacted ? 'redacted' : ''].join(' ').trim() || null,
+              'data-hidden': r.hidden.length ? r.hidden.join(',') : null,
+            },
+            h('th', { scope: 'row' }, h('code', { class: 'key' }, r.path)),
+            h(
+              'td',
+              {},
+              r.hidden.length ? [flag(r.hidden), ' '] : null,
+              valueCell(r.value),
+              r.redacted ? h('span', { class: 'redaction-tag' }, ' (hidden by redaction)') : null,
+            ),
+          ),
+        ),
       ),
     ),
+  );
+}
+
+/**
+ * Pretty-printed JSON (a tool definition) as a person must read it: each line escaped; when any
+ * line held hidden characters, a warning above and a `⚠` gutter marking those lines (their kinds
+ * at the end of the line).
+ */
+export function jsonBlock(value: unknown): HTMLElement {
+  const lines = JSON.stringify(value ?? {}, null, 2)
+    .split('\n')
+    .map(escapeLine);
+  const flagged = lines.filter((l) => l.hidden.length).length;
+  const kinds = mergeKinds(...lines.map((l) => l.hidden));
+  const pre = h(
+    'pre',
+    { class: 'json', tabindex: '0' },
+    lines.map((l) =>
+      flagged === 0
+        ? `${l.text}\n`
+        : l.hidden.length
+          ? h('span', { class: 'has-hidden' }, `⚠ ${l.text}  ← ${hiddenLabel(l.hidden)}\n`)
+          : `  ${l.text}\n`,
+    ),
+  );
+  if (flagged === 0) return pre;
+  return h(
+    'div',
+    {},
+    h(
+      'p',
+      { class: 'hidden-alert', role: 'alert' },
+      h('strong', {}, hiddenLabel(kinds)),
+      ` on ${flagged} line${flagged === 1 ? '' : 's'} (marked ⚠), shown as \\u… escapes.`,
+    ),
+    pre,
   );
 }
 

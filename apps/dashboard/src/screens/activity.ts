@@ -1,7 +1,7 @@
 import { query } from '../api.js';
 import { field, fill, h, select } from '../dom.js';
 import type { Session } from '../session.js';
-import { effectBadge, errorBox, when } from '../ui.js';
+import { effectBadge, errorBox, shown, when } from '../ui.js';
 import { showWhy } from './why.js';
 
 interface StreamedDecision {
@@ -63,9 +63,9 @@ export function renderActivity(main: HTMLElement, _s: Session): () => void {
       { 'data-decision': d.decisionId },
       h('td', {}, when(d.time)),
       h('td', {}, effectBadge(d.effect)),
-      h('td', {}, d.agent),
-      h('td', {}, d.user ?? '—'),
-      h('td', {}, d.action),
+      h('td', {}, shown(d.agent)),
+      h('td', {}, shown(d.user)),
+      h('td', {}, shown(d.action)),
       h(
         'td',
         {},

@@ -1,8 +1,9 @@
 import { api } from '../api.js';
 import { fill, h, table } from '../dom.js';
 import { diffView } from '../diff-view.js';
+import { escapeForDisplay } from '../display.js';
 import type { Session } from '../session.js';
-import { errorBox, load, notice, section, when } from '../ui.js';
+import { errorBox, jsonBlock, load, notice, section, shown, when } from '../ui.js';
 
 interface Agent {
   id: string;
@@ -59,11 +60,12 @@ export function renderAgents(main: HTMLElement, _s: Session): void {
       'Tool registry',
       ['Action', 'Risk', 'Resource', 'Approver summary', 'Description'],
       r.items.map((t) => [
-        h('code', {}, t.action),
-        t.risk ?? '—',
-        t.resource ?? '—',
-        t.summary ?? '—',
-        t.description ?? '',
+        // SECURITY: a description can carry instructions in invisible (tag) characters: escaped, flagged.
+        h('code', {}, shown(t.action)),
+        shown(t.risk),
+        shown(t.resource),
+        shown(t.summary),
+        shown(t.description, undefined, '', ''),
       ]),
     );
   });
@@ -103,8 +105,8 @@ function showAgents(target: HTMLElement): Promise<void> {
           suspended ? `Resume ${a.id}` : `Suspend ${a.id}`,
         );
         return [
-          h('code', {}, a.id),
-          a.roles.join(', '),
+          h('code', {}, shown(a.id)),
+          shown(a.roles.join(', ')),
           h('span', { class: `badge status-${a.status}` }, a.status),
           h('div', {}, btn, out),
         ];
@@ -131,11 +133,11 @@ function showPins(target: HTMLElement): Promise<void> {
         'Pinned tools',
         ['Server', 'Tool', 'Status', 'Definition hash', 'Approved by', 'Updated'],
         r.items.map((p) => [
-          p.server,
-          h('code', {}, p.tool),
+          shown(p.server),
+          h('code', {}, shown(p.tool)),
           h('span', { class: `badge status-${p.status}` }, p.status),
           h('code', { class: 'hash' }, p.hash),
-          p.approvedBy ?? '—',
+          shown(p.approvedBy),
           when(p.updatedAt),
         ]),
       ),
@@ -163,20 +165,24 @@ function quarantineCard(p: Pin, done: () => void): HTMLElement {
           });
       },
     },
-    `Approve the new definition of ${name}`,
+    `Approve the new definition of ${escapeForDisplay(name).text}`,
   );
   return h(
     'article',
     { class: 'card warn', 'data-pin': name },
-    h('h3', {}, `Quarantined: ${name}`),
+    h('h3', {}, 'Quarantined: ', shown(name)),
     h(
       'p',
       {},
-      'Its definition changed since it was approved. It is hidden from agents and denied until approved.',
+      p.approvedDefinition
+        ? 'Its definition changed since it was approved. It is hidden from agents and denied until approved.'
+        : 'Seen for the first time (its upstream is not trusted on first use). It is hidden from agents and denied until approved.',
     ),
+    // SECURITY: both escape every line and flag hidden characters: a rug pull that only adds
+    // invisible instructions must not read as an unchanged definition.
     p.approvedDefinition
       ? diffView('Approved → now', pretty(p.approvedDefinition), pretty(p.definition))
-      : h('pre', { class: 'json', tabindex: '0' }, pretty(p.definition)),
+      : jsonBlock(p.definition),
     h(
       'p',
       {},
@@ -186,7 +192,9 @@ function quarantineCard(p: Pin, done: () => void): HTMLElement {
     ),
     p.action
       ? approve
-      : notice(`Its upstream ${p.server} is no longer configured: there is nothing to approve it for.`),
+      : notice(
+          `Its upstream ${escapeForDisplay(p.server).text} is no longer configured: there is nothing to approve it for.`,
+        ),
     out,
   );
 }

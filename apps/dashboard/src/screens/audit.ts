@@ -2,7 +2,7 @@ import { api, query } from '../api.js';
 import { button, field, fill, h, kv, select, table } from '../dom.js';
 import type { Session } from '../session.js';
 import type { AuditItem, Page } from '../types.js';
-import { effectBadge, errorBox, load, notice, section, when } from '../ui.js';
+import { effectBadge, errorBox, load, notice, section, shown, when } from '../ui.js';
 
 interface Verify {
   ok?: boolean;
@@ -70,9 +70,9 @@ export function renderAudit(main: HTMLElement, _s: Session): void {
             when(i.event.time),
             i.event.type,
             i.event.effect ? effectBadge(i.event.effect) : '—',
-            i.event.agent ?? '—',
-            i.event.user ?? '—',
-            i.event.action ?? '—',
+            shown(i.event.agent),
+            shown(i.event.user),
+            shown(i.event.action),
           ]),
         ),
         page.nextCursor

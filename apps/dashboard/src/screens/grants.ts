@@ -1,7 +1,7 @@
 import { api, query } from '../api.js';
 import { field, fill, h, table } from '../dom.js';
 import type { Session } from '../session.js';
-import { errorBox, load, notice, when } from '../ui.js';
+import { errorBox, load, notice, shown, when } from '../ui.js';
 
 interface Grant {
   id: string;
@@ -52,16 +52,20 @@ export function renderGrants(main: HTMLElement, s: Session): void {
             'Revoke',
           );
           return [
-            g.agent,
-            g.user,
-            g.actions.join(', '),
+            shown(g.agent),
+            shown(g.user),
+            shown(g.actions.join(', ')),
             g.limits.length
-              ? g.limits
-                  .map((l) => `${l.action ? `${l.action}: ` : ''}${l.arg} ${l.op} ${JSON.stringify(l.value)}`)
-                  .join('; ')
+              ? shown(
+                  g.limits
+                    .map(
+                      (l) => `${l.action ? `${l.action}: ` : ''}${l.arg} ${l.op} ${JSON.stringify(l.value)}`,
+                    )
+                    .join('; '),
+                )
               : 'none',
             when(g.expiresAt),
-            g.createdBy,
+            shown(g.createdBy),
             h('div', {}, btn, out),
           ];
         }),

@@ -1,8 +1,21 @@
 import { api, query } from '../api.js';
-import { button, fill, h, kv } from '../dom.js';
+import { flaggedKinds } from '../display.js';
+import { button, fill, h, kv, type Child } from '../dom.js';
 import type { Session } from '../session.js';
 import type { Approval, ApprovalHistoryItem, Page } from '../types.js';
-import { argsTable, effectBadge, errorBox, load, notice, timeLeft, when } from '../ui.js';
+import {
+  argsTable,
+  effectBadge,
+  errorBox,
+  findings,
+  hiddenAlert,
+  load,
+  notice,
+  shown,
+  timeLeft,
+  when,
+  type Findings,
+} from '../ui.js';
 
 /** Approvals inbox: pending items for my roles (oldest first) and a History tab of resolved ones. */
 export function renderInbox(main: HTMLElement, s: Session, id: string | null): (() => void) | void {
@@ -69,53 +82,122 @@ function one(main: HTMLElement, s: Session, id: string): void {
   });
 }
 
-async function pending(panel: HTMLElement, s: Session): Promise<void> {
+/** One page of the inbox; the API's own default, far under its maximum of 1,000. */
+const PAGE_SIZE = 100;
+
+/**
+ * A list read page by page with the API's cursor (`GET /v1/approvals` answers newest first). The
+ * first page is drawn at once; while the API says there is more, a notice says so — nothing is
+ * left out silently — with a button that loads the next (older) page.
+ */
+async function paged(
+  panel: HTMLElement,
+  params: Record<string, string>,
+  draw: (items: Approval[]) => HTMLElement[],
+  opts: { empty: string; more: (shown: number, read: number) => string; oldestFirst: boolean },
+): Promise<void> {
   await load(panel, async () => {
-    const page = await api<Page<Approval>>('GET', `/v1/approvals${query({ status: 'pending', limit: 200 })}`);
-    // The API answers newest first; the oldest waits longest and expires first.
-    const items = [...page.items].reverse();
-    if (items.length === 0) return notice('Nothing is waiting for you.');
-    return h(
-      'ol',
-      { class: 'inbox' },
-      items.map((a) => h('li', {}, approvalCard(a, s))),
-    );
+    let page = await api<Page<Approval>>('GET', `/v1/approvals${query({ ...params, limit: PAGE_SIZE })}`);
+    let drawn = 0;
+    let read = 0;
+    const list = h('ol', { class: 'inbox' });
+    const more = h('div', { class: 'more-pages' });
+    const add = (items: Approval[]) => {
+      // Oldest first for pending items (the oldest waits longest and expires first): an older
+      // page goes above what is shown; otherwise below, newest first as the API answers.
+      const els = draw(opts.oldestFirst ? [...items].reverse() : items).map((el) => h('li', {}, el));
+      if (opts.oldestFirst) list.prepend(...els);
+      else list.append(...els);
+      drawn += els.length;
+      read += items.length;
+    };
+    const status = (focus = false) => {
+      if (page.nextCursor === null) return more.replaceChildren();
+      const out = h('div', { 'aria-live': 'polite' });
+      const btn = button(`Load ${PAGE_SIZE} older`, () => {
+        btn.disabled = true;
+        api<Page<Approval>>(
+          'GET',
+          `/v1/approvals${query({ ...params, limit: PAGE_SIZE, cursor: page.nextCursor })}`,
+        )
+          .then((next) => {
+            page = next;
+            add(next.items);
+            // The button is redrawn with the notice: keep the keyboard where it was.
+            status(true);
+          })
+          .catch((err: unknown) => {
+            btn.disabled = false;
+            out.replaceChildren(errorBox(err));
+          });
+      });
+      more.replaceChildren(
+        h('p', { class: 'notice more-notice', role: 'status' }, opts.more(drawn, read)),
+        btn,
+        out,
+      );
+      if (focus) btn.focus();
+    };
+    add(page.items);
+    if (drawn === 0 && page.nextCursor === null) return notice(opts.empty);
+    status();
+    // Older pages load above a pending list (oldest first), so the notice and its button sit there.
+    return opts.oldestFirst ? [more, list] : [list, more];
+  });
+}
+
+async function pending(panel: HTMLElement, s: Session): Promise<void> {
+  await paged(panel, { status: 'pending' }, (items) => items.map((a) => approvalCard(a, s)), {
+    empty: 'Nothing is waiting for you.',
+    more: (n) =>
+      `Showing the ${n} newest pending approvals: older ones, which expire first, are not shown yet.`,
+    oldestFirst: true,
   });
 }
 
 async function history(panel: HTMLElement, _s: Session): Promise<void> {
-  await load(panel, async () => {
-    const page = await api<Page<Approval>>('GET', `/v1/approvals${query({ limit: 200 })}`);
-    const done = page.items.filter((a) => a.status !== 'pending');
-    if (done.length === 0) return notice('No resolved approvals yet.');
-    return h(
-      'ol',
-      { class: 'inbox' },
-      done.map((a) =>
-        h(
-          'li',
-          {},
-          h(
-            'article',
-            { class: 'card approval' },
-            h('h2', {}, `${a.action} · ${a.status}`),
-            h('p', { class: 'summary' }, a.summary),
+  await paged(
+    panel,
+    {},
+    (items) =>
+      items
+        .filter((a) => a.status !== 'pending')
+        .map((a) => {
+          const f = findings();
+          const body = [
+            h('h2', {}, shown(a.action, f, 'Action'), ` · ${a.status}`),
+            h('p', { class: 'summary' }, summaryText(a.summary, f)),
             kv([
-              ['Agent', a.agent],
-              ['On behalf of', a.user ?? '—'],
+              ['Agent', shown(a.agent, f, 'Agent')],
+              ['On behalf of', shown(a.user, f, 'On behalf of')],
               ['Requested', when(a.requestedAt)],
               ['Resolved', when(a.resolvedAt)],
               ['Used', a.consumedAt ? when(a.consumedAt) : 'not used'],
-              ['Votes', votes(a)],
+              ['Votes', votes(a, f)],
             ]),
-          ),
-        ),
-      ),
-    );
-  });
+          ];
+          return h('article', { class: 'card approval' }, body[0], hiddenAlert(f), ...body.slice(1));
+        }),
+    {
+      empty: 'No resolved approvals yet.',
+      more: (n, read) =>
+        `Showing ${n} resolved of the ${read} newest approvals: older ones are not shown yet.`,
+      oldestFirst: false,
+    },
+  );
 }
 
-function votes(a: Approval): HTMLElement | string {
+/** The summary: the server escapes and flags it when it is made; escaped again for older records. */
+function summaryText(summary: string, f: Findings): Child {
+  const kinds = flaggedKinds(summary);
+  if (kinds.length) {
+    for (const k of kinds) f.hidden.add(k);
+    f.where.add('Summary');
+  }
+  return shown(summary, f, 'Summary');
+}
+
+function votes(a: Approval, f: Findings): HTMLElement | string {
   if (a.votes.length === 0) return 'none yet';
   return h(
     'ul',
@@ -124,8 +206,9 @@ function votes(a: Approval): HTMLElement | string {
       h(
         'li',
         {},
-        `${v.approver}: ${v.verdict === 'approve' ? 'approved' : 'denied'} ${when(v.at)}`,
-        v.comment ? ` — “${v.comment}”` : '',
+        shown(v.approver, f, 'Votes'),
+        `: ${v.verdict === 'approve' ? 'approved' : 'denied'} ${when(v.at)}`,
+        v.comment ? [' — “', shown(v.comment, f, 'Votes'), '”'] : '',
       ),
     ),
   );
@@ -139,6 +222,9 @@ function approvalCard(a: Approval, _s: Session): HTMLElement {
   const out = h('div', { class: 'vote-result', 'aria-live': 'polite' });
   const why = h('div', { class: 'why-policy' });
   const recent = h('div', { class: 'recent' });
+  // SECURITY: every text below that an agent (or another approver) shaped goes through `shown` or
+  // `argsTable`: hidden characters escaped and flagged, so what the approver reads is what runs.
+  const f = findings();
   const vote = (verdict: 'approve' | 'deny') => {
     out.replaceChildren();
     api<Approval>('POST', `/v1/approvals/${encodeURIComponent(a.id)}/${verdict}`, {
@@ -155,36 +241,51 @@ function approvalCard(a: Approval, _s: Session): HTMLElement {
       )
       .catch((err: unknown) => out.replaceChildren(errorBox(err)));
   };
+  const heading = h(
+    'h2',
+    { id: headingId },
+    shown(a.action, f, 'Action'),
+    ' ',
+    h('span', { class: 'muted' }, 'for ', shown(a.user, f, 'On behalf of', 'no user')),
+  );
+  const summary = h('p', { class: 'summary' }, summaryText(a.summary, f));
+  const facts = kv([
+    ['Agent', shown(a.agent, f, 'Agent')],
+    ['On behalf of', shown(a.user, f, 'On behalf of')],
+    ['Resource', shown(a.resource, f, 'Resource')],
+    ['Needs', [shown(a.role, f, 'Role'), ` (${approvals} of ${a.quorum} approvals)`]],
+    ['Time left', h('span', { class: 'timeleft', 'data-expires': a.expiresAt }, timeLeft(a.expiresAt))],
+  ]);
+  const args = argsTable(a.args, {
+    findings: f,
+    redactionNote: 'A value the agent supplied is hidden by redaction; you are approving it unseen.',
+  });
+  const binding = kv([
+    ['Args digest', h('code', { class: 'hash' }, a.callHash)],
+    ['Policy version', h('code', {}, a.policyVersion)],
+    ['Expires', when(a.expiresAt)],
+    ['Use', 'single use: the first identical call consumes it'],
+    ['Quorum', `${approvals} of ${a.quorum}`],
+    ['Votes', votes(a, f)],
+  ]);
   const card = h(
     'article',
     { class: 'card approval', 'aria-labelledby': headingId, 'data-approval': a.id },
-    h('h2', { id: headingId }, a.action, ' ', h('span', { class: 'muted' }, `for ${a.user ?? 'no user'}`)),
-    h('p', { class: 'summary' }, a.summary),
-    kv([
-      ['Agent', a.agent],
-      ['On behalf of', a.user ?? '—'],
-      ['Resource', a.resource ?? '—'],
-      ['Needs', `${a.role} (${approvals} of ${a.quorum} approvals)`],
-      ['Time left', h('span', { class: 'timeleft', 'data-expires': a.expiresAt }, timeLeft(a.expiresAt))],
-    ]),
+    heading,
+    hiddenAlert(f),
+    summary,
+    facts,
     h('h3', {}, 'Arguments (exactly what will run)'),
-    argsTable(a.args),
+    args,
     h('h3', {}, 'Why it asks'),
     why,
     h(
       'details',
       { class: 'binding', open: true },
       h('summary', {}, 'What this approval is bound to'),
-      kv([
-        ['Args digest', h('code', { class: 'hash' }, a.callHash)],
-        ['Policy version', h('code', {}, a.policyVersion)],
-        ['Expires', when(a.expiresAt)],
-        ['Use', 'single use: the first identical call consumes it'],
-        ['Quorum', `${approvals} of ${a.quorum}`],
-        ['Votes', votes(a)],
-      ]),
+      binding,
     ),
-    h('h3', {}, `Recent activity of ${a.agent} for ${a.user ?? 'no user'}`),
+    h('h3', {}, 'Recent activity of ', shown(a.agent), ' for ', shown(a.user, undefined, '', 'no user')),
     recent,
     h(
       'form',
@@ -210,7 +311,11 @@ async function whyItAsks(target: HTMLElement, a: Approval): Promise<void> {
   if (a.policy) {
     const { id, reason } = a.policy;
     target.replaceChildren(
-      h('ul', { class: 'reasons' }, h('li', {}, h('code', {}, id), reason ? ` — ${reason}` : '')),
+      h(
+        'ul',
+        { class: 'reasons' },
+        h('li', {}, h('code', {}, shown(id)), reason ? [' — ', shown(reason)] : ''),
+      ),
     );
     return;
   }
@@ -224,9 +329,9 @@ async function whyItAsks(target: HTMLElement, a: Approval): Promise<void> {
       h(
         'li',
         {},
-        h('code', {}, String(r.policyId ?? '')),
-        r.reason ? ` — ${r.reason}` : '',
-        r.principal ? h('span', { class: 'muted' }, ` (for the ${r.principal})`) : '',
+        h('code', {}, shown(String(r.policyId ?? ''), undefined, '', '')),
+        r.reason ? [' — ', shown(r.reason)] : '',
+        r.principal ? h('span', { class: 'muted' }, ' (for the ', shown(r.principal), ')') : '',
       ),
     );
     target.replaceChildren(
@@ -237,7 +342,9 @@ async function whyItAsks(target: HTMLElement, a: Approval): Promise<void> {
       h(
         'p',
         { class: 'muted' },
-        `A policy requiring ${a.role} approval asked; this approval does not name it.`,
+        'A policy requiring ',
+        shown(a.role),
+        ' approval asked; this approval does not name it.',
       ),
     );
   }
@@ -262,10 +369,17 @@ async function recentHistory(target: HTMLElement, a: Approval): Promise<void> {
             { 'data-decision': i.decisionId ?? '' },
             effectBadge(i.effect ?? undefined),
             ' ',
-            i.action ?? '',
+            shown(i.action, undefined, '', ''),
             ' ',
             h('span', { class: 'muted' }, when(i.time)),
-            i.policies.length ? h('span', { class: 'muted' }, ` · ${i.policies.join(', ')}`) : '',
+            i.policies.length
+              ? h(
+                  'span',
+                  { class: 'muted' },
+                  ' · ',
+                  i.policies.map((p, n) => [n ? ', ' : '', shown(p)]),
+                )
+              : '',
           ),
         ),
       ),

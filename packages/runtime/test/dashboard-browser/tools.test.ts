@@ -85,3 +85,95 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: a quarantined tool approved in a rea
     await context.close();
   });
 });
+
+/** "IGNORE" in Unicode tag characters: instructions a model reads and a browser does not draw. */
+const TAGS = [...'IGNORE'].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('');
+const TAGS_SHOWN = '\\u{E0049}\\u{E0047}\\u{E004E}\\u{E004F}\\u{E0052}\\u{E0045}';
+
+/** A rug pull in invisible characters: the tools screen shows it escaped and flagged, not as an unchanged line. */
+describe.skipIf(!HAVE_CHROMIUM)('dashboard: hidden characters in tool definitions', () => {
+  let t: TestMandate;
+  let api: Client;
+  let browser: Browser;
+  let mcp: McpClient;
+  let descFile: string;
+
+  beforeAll(async () => {
+    const dir = tempDir('mandate-ui-tools-hidden-');
+    descFile = join(dir, 'desc.txt');
+    writeFileSync(descFile, 'Echo text back.');
+    const freshDesc = join(dir, 'fresh.txt');
+    writeFileSync(freshDesc, `Echo text back.${TAGS}`);
+    t = await createTestMandate({
+      tools: (doc) => {
+        const tool = doc.tools.find((x) => x.action === 'payments.refund')!;
+        tool.description = `Refund a customer.${TAGS}`;
+      },
+      config: (raw) => {
+        raw.gateway = {
+          upstreams: [
+            toolServerUpstream('tools', { DESC_FILE: descFile }),
+            // Never seen before and not trusted on first use: quarantined with no approved definition.
+            { ...toolServerUpstream('fresh', { DESC_FILE: freshDesc }), trustOnFirstUse: false },
+          ],
+          onBehalfOf: { 'support-bot': 'alice' },
+          holdForApprovalMs: 0,
+        };
+      },
+    });
+    api = client(t.url);
+    browser = await launch();
+    mcp = await mcpClient(t.url, KEYS.supportBot);
+    await mcp.listTools();
+  });
+  afterAll(async () => {
+    await mcp?.close();
+    await browser?.close();
+    await disposeAll();
+  });
+
+  const pin = async (tool: string, server: string) =>
+    ((await api.get('/v1/tools/pins', KEYS.admin)).body.items as (Pin & { server: string })[]).find(
+      (p) => p.tool === tool && p.server === server,
+    )!;
+
+  it('a description that only gained tag characters shows as a changed, flagged line', async () => {
+    writeFileSync(descFile, `Echo text back.${TAGS}`);
+    await mcp.listTools();
+    expect((await pin('echo', 'tools')).status).toBe('quarantined');
+
+    const { context, page } = await personPage(browser);
+    await signIn(page, t.url, KEYS.admin);
+    await openScreen(page, 'Agents & tools');
+    const card = page.locator('article[data-pin="tools.echo"]');
+    await card.waitFor();
+    const del = (await card.locator('.del').allTextContents()).join('');
+    const add = (await card.locator('.add').allTextContents()).join('');
+    expect(del).toContain('"Echo text back."');
+    // Not two lines that read the same: the added one shows the tag characters and is flagged.
+    expect(add).toContain(`"Echo text back.${TAGS_SHOWN}"`);
+    expect(add).toContain('⚠ hidden characters (invisible)');
+    expect(add).not.toMatch(/[\u{E0000}-\u{E007F}]/u);
+    expect(await card.locator('figcaption').textContent()).toContain(
+      '⚠ hidden characters (invisible) on 1 changed line',
+    );
+
+    // Seen for the first time, untrusted: the definition itself, escaped and flagged.
+    const fresh = page.locator('article[data-pin="fresh.echo"]');
+    const pre = fresh.locator('pre.json');
+    expect(await pre.textContent()).toContain(`"description": "Echo text back.${TAGS_SHOWN}"`);
+    expect(await pre.textContent()).not.toMatch(/[\u{E0000}-\u{E007F}]/u);
+    expect(await fresh.locator('.hidden-alert').textContent()).toContain(
+      '⚠ hidden characters (invisible) on 1 line',
+    );
+
+    // The tool registry's description column.
+    const registry = page.getByRole('region', { name: 'Tool registry' });
+    const refundRow = registry.locator('tr', { hasText: 'payments.refund' });
+    expect(await refundRow.textContent()).toContain(
+      `⚠ hidden characters (invisible): Refund a customer.${TAGS_SHOWN}`,
+    );
+    await expectAccessible(page, 'tools with hidden characters');
+    await context.close();
+  });
+});
