@@ -33,7 +33,7 @@ export const REDACTED_SECRET = '[REDACTED:secret]';
  * (which contains "ssn") or `max_tokens` do not.
  */
 const SECRET_KEY =
-  /(?:^| )(?:passwords?|passwd|passphrase|pwd|secrets?|token|api ?key|access ?key|private ?key|authorization|cookies?|set cookie|ssn|cvv|cvc|credentials?)(?: |$)/;
+  /(?:^| )(?:passwords?|passwd|pass|passphrase|passcode|pwd|pin|otp|secrets?|token|api ?keys?|access ?keys?|private ?keys?|authorization|cookies?|set cookie|ssn|cvv2?|cvc2?|credentials?)(?: |$)/;
 
 /**
  * The value of a named credential in text (`password=hunter2`, `api_key: 9f…`); group 1, the name,

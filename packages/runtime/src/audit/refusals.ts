@@ -18,6 +18,8 @@ export interface Refusal {
   requestId?: string;
   decisionId?: string;
   agent?: string;
+  /** The agent the request named when it is not the caller's own (`agent_mismatch`): kept in `data`. */
+  claimedAgent?: string;
   action?: string;
 }
 
@@ -133,6 +135,7 @@ export function createRefusalRecorder(
             reason: r.reason,
             route: r.route,
             caller: { role: r.caller.role, subject: r.caller.subject, keyId: r.caller.keyId },
+            ...(r.claimedAgent ? { claimedAgent: r.claimedAgent } : {}),
             ...(r.requestId ? { requestId: r.requestId } : {}),
           },
         });

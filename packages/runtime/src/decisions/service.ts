@@ -4,7 +4,7 @@
  * the decision recorded (record.ts) — the answer leaves only after its audit event is committed.
  */
 import type { Decision, DecisionRequest, Effect } from '@mandate/protocol';
-import { MandateError, isMandateError, newId } from '../kernel/index.js';
+import { MandateError, isMandateError, newId, recordedReason } from '../kernel/index.js';
 import { inSpan } from '../telemetry/index.js';
 import { noFindings, prepareCall } from './call.js';
 import { evaluateCall } from './evaluate.js';
@@ -67,13 +67,17 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
       } catch (err) {
         if (!deps.refusals || !isMandateError(err) || !REFUSED_CODES.has(err.code)) throw err;
         const decisionId = newId('dec', clock.now());
+        // The record's agent is who asked: an agent key naming another agent is filed under its
+        // own agent (what a SIEM filters on), the agent it named kept beside it.
+        const own = caller.role === 'agent' && caller.subject !== null ? caller.subject : req.agent;
         await deps.refusals.refused({
           code: err.code,
-          reason: err.message,
+          reason: recordedReason(err),
           route: 'decision',
           caller,
           decisionId,
-          agent: req.agent,
+          agent: own,
+          ...(own !== req.agent ? { claimedAgent: req.agent } : {}),
           action: req.action,
         });
         throw new MandateError(err.code, err.message, { details: err.details, decisionId, cause: err });

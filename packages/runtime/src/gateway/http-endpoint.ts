@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
-import { decodeUtf8Strict, isMandateError, parseJsonStrict } from '../kernel/index.js';
+import { decodeUtf8Strict, isMandateError, parseJsonStrict, recordedReason } from '../kernel/index.js';
 import { callerIdentity, type Caller } from '../decisions/index.js';
 import { bodyOnce } from '../http/body.js';
 import { NodeStreamableHttpServerTransport, checkPostHeaders, reply } from './http-server-transport.js';
@@ -114,7 +114,8 @@ export function createHttpEndpoint(
         // The rest of an oversized body is never read: it must not be parsed as the next request.
         if (tooLarge) res.setHeader('connection', 'close');
         // As on /v1: input refused of a known caller is on the record (audit.md, refused attempts).
-        if (isMandateError(err)) await deps.refused?.({ code: err.code, reason: err.message, caller });
+        if (isMandateError(err))
+          await deps.refused?.({ code: err.code, reason: recordedReason(err), caller });
         return reply(res, tooLarge ? 413 : 400, -32700, `Parse error: ${describe(err)}`);
       }
     }

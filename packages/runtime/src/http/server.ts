@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ErrorBody, ErrorCode } from '@mandate/protocol';
-import { MandateError, isMandateError, newId } from '../kernel/index.js';
+import { MandateError, isMandateError, newId, recordedReason } from '../kernel/index.js';
 import type { Caller } from '../decisions/index.js';
 import { HTTP_STATUS } from './errors.js';
 import { bodyOnce, readJsonBody } from './body.js';
@@ -198,7 +198,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     // The decision path already recorded its own refusal (with a decision id).
     if (!caller || err.decisionId !== undefined) return;
     if (!REFUSALS.has(err.code) && !ROUTE_REFUSALS.get(route)?.has(err.code)) return;
-    await refusals.refused({ code: err.code, reason: err.message, route, caller, requestId });
+    await refusals.refused({ code: err.code, reason: recordedReason(err), route, caller, requestId });
   }
 
   function send(res: ServerResponse, status: number, body: string, type: string) {

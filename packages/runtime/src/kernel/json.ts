@@ -258,7 +258,7 @@ class Parser {
     const where = jsonPath(this.path);
     const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
     throw new MandateError('invalid_number', `${where || 'the JSON value'}: ${shown} ${why}`, {
-      details: { path: where },
+      details: { path: where, why },
     });
   }
 
@@ -314,4 +314,18 @@ function jsonPath(path: readonly (string | number)[]): string {
     else out += `[${JSON.stringify(seg)}]`;
   }
   return out;
+}
+
+/**
+ * The reason a refusal is recorded with: the message the caller got, except that a refused number
+ * is not written into the hashed, unerasable record — it may be a secret under any key
+ * (`"password": 123456789012345678901234567890`) and the record cannot be redacted after the fact.
+ */
+export function recordedReason(err: MandateError): string {
+  if (err.code !== 'invalid_number') return err.message;
+  const d = (err.details ?? {}) as { path?: unknown; why?: unknown };
+  const where = typeof d.path === 'string' && d.path !== '' ? d.path : 'the JSON value';
+  // Without the value the number would be read as, either ("has no exact double value (it would be…)").
+  const why = typeof d.why === 'string' ? d.why.replace(/ \(.*\)$/, '') : 'cannot be decided on exactly';
+  return `${where}: a number that ${why}`;
 }

@@ -123,6 +123,13 @@ describe('createRedactor: secrets wherever they are', () => {
     });
   });
 
+  it('takes the short names of PINs, one-time codes, card codes and key lists for secrets', () => {
+    // A probe found these stored in clear in the hashed (unerasable) record.
+    for (const k of ['pin', 'card_pin', 'otp', 'passcode', 'pass', 'cvv2', 'api_keys', 'accessKeys']) {
+      expect(isSecretKey(k), k).toBe(true);
+    }
+  });
+
   it('does not take look-alike key names for secrets', () => {
     for (const k of [
       'classname',
@@ -132,6 +139,9 @@ describe('createRedactor: secrets wherever they are', () => {
       'passage',
       'cookbook',
       'author',
+      'spinner',
+      'pinned',
+      'passage_id',
     ]) {
       expect(isSecretKey(k), k).toBe(false);
     }

@@ -22,16 +22,35 @@ describe('refused attempts are recorded', () => {
     const r = await api.decide(KEYS.tradeBot, refund(10));
     expectError(r, 403, 'agent_mismatch');
     const [ev] = await refusedWith(t, 'agent_mismatch');
+    // Filed under the agent that asked (a probe found it under the one it impersonated, so a SIEM
+    // filtering on trade-bot never saw the attempt); the agent it named is beside it.
     expect(ev).toMatchObject({
-      agent: 'support-bot',
+      agent: 'trade-bot',
       action: 'payments.refund',
       decisionId: (r.body as Json).error.decisionId,
       data: {
+        claimedAgent: 'support-bot',
         route: 'decision',
         caller: { role: 'agent', subject: 'trade-bot', keyId: 'key_demo-trade-bot' },
       },
     });
     expect((r.body as Json).error.decisionId).toMatch(/^dec_/);
+  });
+
+  it('a refused number is recorded without its value: it may be a secret under any key', async () => {
+    const t = await createTestMandate();
+    const res = await fetch(`${t.url}/v1/decisions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEYS.supportBot}`, 'content-type': 'application/json' },
+      body: `{"agent":"support-bot","onBehalfOf":"alice","action":"payments.refund","args":{"customerId":"c-42","amount":10,"password":123456789012345678901234567890}}`,
+    });
+    expect(res.status).toBe(400);
+    // The caller is told which number, so it can fix it; the hashed record is not.
+    expect(await res.text()).toContain('123456789012345678901234567890');
+    const [ev] = await refusedWith(t, 'invalid_number');
+    expect(ev!.data.reason).toBe('args.password: a number that is an integer beyond ±(2^53−1)');
+    const stored = await t.m.store.queryAudit({ type: 'request.refused', limit: 10 });
+    expect(stored.some((r) => r.eventText.includes('1234567890123'))).toBe(false);
   });
 
   it('args refused as invalid: 400 invalid_args recorded with a decision id', async () => {
@@ -171,7 +190,7 @@ describe('refused attempts are recorded', () => {
     expect(refused).toHaveLength(2);
     expect(refused[1]?.data).toMatchObject({
       route: 'MCP /mcp',
-      reason: 'an MCP session of another key',
+      reason: 'an MCP session of another caller',
       caller: { role: 'agent', subject: 'trade-bot' },
     });
   });

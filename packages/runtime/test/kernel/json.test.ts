@@ -222,7 +222,7 @@ describe('parseJsonStrict: a number means the value its text names, or is refuse
   ])('%s → invalid_number naming %s', (text, path) => {
     const e = errorOf(() => parseJsonStrict(text));
     expect(e.code).toBe('invalid_number');
-    expect(e.details).toEqual({ path });
+    expect(e.details).toEqual({ path, why: expect.any(String) });
     expect(e.message.startsWith(path ? `${path}: ` : 'the JSON value: ')).toBe(true);
   });
 
@@ -259,6 +259,6 @@ describe('parseJsonStrict: a number means the value its text names, or is refuse
   it('still names the path of an integer beyond 2^53', () => {
     const e = errorOf(() => parseJsonStrict('{"args":{"amount":9007199254740993}}'));
     expect(e.code).toBe('invalid_number');
-    expect(e.details).toEqual({ path: 'args.amount' });
+    expect(e.details).toEqual({ path: 'args.amount', why: 'is an integer beyond ±(2^53−1)' });
   });
 });
