@@ -36,7 +36,10 @@ describe('numbers over HTTP (the example: refund-small allows amount <= 500, ali
     expect(ok200(await post(rawRefund('500.0'))).effect).toBe('allow');
     const res = await post(rawRefund('500.0000000000000001'));
     expectError(res, 400, 'invalid_number');
-    expect(res.body.error.details).toEqual({ path: 'args.amount' });
+    expect(res.body.error.details).toEqual({
+      path: 'args.amount',
+      why: expect.stringMatching(/^has no exact double value/),
+    });
     expect(res.body.error.message).toMatch(/^args\.amount: 500\.0000000000000001 /);
   });
 
@@ -45,7 +48,10 @@ describe('numbers over HTTP (the example: refund-small allows amount <= 500, ali
     expect(codes(ok200(await post(rawRefund('10001'))))).toEqual(['grant_exceeded']);
     const res = await post(rawRefund('10000.0000000000001'));
     expectError(res, 400, 'invalid_number');
-    expect(res.body.error.details).toEqual({ path: 'args.amount' });
+    expect(res.body.error.details).toEqual({
+      path: 'args.amount',
+      why: expect.stringMatching(/^has no exact double value/),
+    });
   });
 
   it('records no decision for a refused number (only the refusal, issue 9 §1)', async () => {
