@@ -3,9 +3,16 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
-    alias: {
-      '@mandate/protocol': fileURLToPath(new URL('./packages/protocol/src/index.ts', import.meta.url)),
-    },
+    alias: [
+      {
+        find: /^@mandate\/protocol$/,
+        replacement: fileURLToPath(new URL('./packages/protocol/src/index.ts', import.meta.url)),
+      },
+      {
+        find: /^@mandate\/protocol\/display$/,
+        replacement: fileURLToPath(new URL('./packages/protocol/src/display.ts', import.meta.url)),
+      },
+    ],
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'apps/*/test/**/*.test.ts'],

@@ -4,123 +4,20 @@
  * show them as they are: a newline collapses to a space, U+202E reverses text, zero-width and tag
  * characters are not drawn at all. Everything the dashboard shows of them goes through
  * {@link escapeForDisplay}: hidden characters become visible `\uXXXX` escapes and the text is
- * flagged.
- *
- * `escapeForDisplay` is the runtime's (packages/runtime/src/kernel/display.ts), copied as it is:
- * `@mandate/runtime` exports only its Node entry point, which cannot be bundled for a browser,
- * and the dashboard never reaches into another package's `src/`. The test
- * `packages/runtime/test/dashboard/display-parity.test.ts` runs both over every code point (and
- * the emoji contexts) and fails on any difference, so the CLI, the webhook's `display` and this
- * screen escape and flag the same characters.
+ * flagged. It is the one function the CLI and the approval webhook's `display` use too
+ * (`@mandate/protocol/display`, which imports nothing and so bundles for the browser as it is).
  */
+import {
+  HIDDEN_MARKER,
+  escapeForDisplay,
+  type DisplayText,
+  type HiddenKind,
+} from '@mandate/protocol/display';
 
-/** Why a character was escaped. */
-export type HiddenKind = 'control' | 'bidi' | 'invisible' | 'invalid';
-
-/** A string made safe to show to a person. */
-export interface DisplayText {
-  /** The text with every hidden character written as `\uXXXX` (or `\u{XXXXX}`). */
-  text: string;
-  /** The kinds of hidden characters found, in a fixed order; empty when the text was shown as is. */
-  hidden: HiddenKind[];
-}
-
-/** The marker put in front of a flagged text (the runtime's, word for word). */
-export const HIDDEN_MARKER = '⚠ hidden characters';
+export { HIDDEN_MARKER, escapeForDisplay };
+export type { DisplayText, HiddenKind };
 
 const KIND_ORDER: readonly HiddenKind[] = ['control', 'bidi', 'invisible', 'invalid'];
-
-// --- copied from packages/runtime/src/kernel/display.ts (keep identical; the parity test checks) ---
-
-/* eslint-disable no-control-regex, no-misleading-character-class */
-const MAYBE_HIDDEN =
-  /[\u0000-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202E\u2060-\u206F\u3164\uD800-\uDFFF\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFFB]/;
-/* eslint-enable no-control-regex, no-misleading-character-class */
-
-function classify(cp: number): HiddenKind | null {
-  if (cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f) || cp === 0x2028 || cp === 0x2029) return 'control';
-  if (
-    cp === 0x061c ||
-    cp === 0x200e ||
-    cp === 0x200f ||
-    (cp >= 0x202a && cp <= 0x202e) ||
-    (cp >= 0x2066 && cp <= 0x2069)
-  )
-    return 'bidi';
-  if (
-    cp === 0x00ad ||
-    cp === 0x034f ||
-    cp === 0x115f ||
-    cp === 0x1160 ||
-    cp === 0x17b4 ||
-    cp === 0x17b5 ||
-    (cp >= 0x180b && cp <= 0x180f) ||
-    (cp >= 0x200b && cp <= 0x200d) ||
-    (cp >= 0x2060 && cp <= 0x2065) ||
-    (cp >= 0x206a && cp <= 0x206f) ||
-    cp === 0x3164 ||
-    (cp >= 0xfe00 && cp <= 0xfe0f) ||
-    cp === 0xfeff ||
-    cp === 0xffa0 ||
-    (cp >= 0xfff0 && cp <= 0xfffb) ||
-    (cp >= 0x1d173 && cp <= 0x1d17a) ||
-    (cp >= 0xe0000 && cp <= 0xe007f) ||
-    (cp >= 0xe0100 && cp <= 0xe01ef)
-  )
-    return 'invisible';
-  if (cp >= 0xd800 && cp <= 0xdfff) return 'invalid';
-  return null;
-}
-
-const PICTOGRAPHIC = /\p{Extended_Pictographic}/u;
-const isPictographic = (cp: number) => PICTOGRAPHIC.test(String.fromCodePoint(cp));
-const isSkinTone = (cp: number) => cp >= 0x1f3fb && cp <= 0x1f3ff;
-
-function isEmojiPart(cp: number, prev: number | undefined, next: number | undefined): boolean {
-  if (cp === 0xfe0e || cp === 0xfe0f) return prev !== undefined && classify(prev) === null;
-  if (cp === 0x200d) {
-    return (
-      prev !== undefined &&
-      next !== undefined &&
-      (isPictographic(prev) || prev === 0xfe0f || isSkinTone(prev)) &&
-      isPictographic(next)
-    );
-  }
-  return false;
-}
-
-function escapeCodePoint(cp: number): string {
-  const hex = cp.toString(16).toUpperCase();
-  return cp > 0xffff ? `\\u{${hex}}` : `\\u${hex.padStart(4, '0')}`;
-}
-
-/**
- * Escapes control, bidi-override/isolate, invisible/zero-width, tag and variation-selector
- * characters and lone surrogates as `\uXXXX` / `\u{XXXXX}`, and reports which kinds it found.
- * Ordinary text in any script ("Zürich", "東京", emoji) is returned unchanged.
- */
-export function escapeForDisplay(value: string): DisplayText {
-  if (!MAYBE_HIDDEN.test(value)) {
-    return { text: value, hidden: [] };
-  }
-  const cps: number[] = [];
-  for (const ch of value) cps.push(ch.codePointAt(0)!);
-  const found = new Set<HiddenKind>();
-  let out = '';
-  for (let i = 0; i < cps.length; i++) {
-    const cp = cps[i]!;
-    const kind = classify(cp);
-    if (kind === null || isEmojiPart(cp, cps[i - 1], cps[i + 1])) {
-      out += String.fromCodePoint(cp);
-    } else {
-      found.add(kind);
-      out += escapeCodePoint(cp);
-    }
-  }
-  return { text: out, hidden: KIND_ORDER.filter((k) => found.has(k)) };
-}
-
-// --- end of the copy ---
 
 /** The kinds of all `lists`, in the fixed order. */
 export function mergeKinds(...lists: readonly HiddenKind[][]): HiddenKind[] {

@@ -28,7 +28,7 @@ export function exitCodeFor(err: unknown): { code: number; message: string | nul
 /**
  * Prints one line (or block). SECURITY: everything the CLI prints can hold agent-shaped text (ids,
  * args, summaries, audit records), so control, bidi and invisible characters are written as
- * `\uXXXX` escapes (kernel/display.ts) — a JSON text stays the same JSON value, newlines and tabs
+ * `\uXXXX` escapes (@mandate/protocol/display) — a JSON text stays the same JSON value, newlines and tabs
  * stay layout. Where a person must judge a value (approvals) it is also flagged.
  */
 export const out = (s: string) => {

@@ -15,8 +15,8 @@ export {
   escapeForDisplay,
   escapeForTerminal,
   flagged,
-} from './display.js';
-export type { DisplayText, HiddenKind } from './display.js';
+} from '@mandate/protocol/display';
+export type { DisplayText, HiddenKind } from '@mandate/protocol/display';
 export type { StrictJsonOptions } from './json.js';
 export { hmacSha256Hex, safeEqual, sha256Hex } from './crypto.js';
 export { MAX_DURATION_MS, parseDuration } from './duration.js';

@@ -187,7 +187,7 @@ export function createToolRegistry(tools: readonly Tool[], options: ToolRegistry
       const t = must(action);
       // SECURITY: the approver reads this. Control, bidi and invisible characters in an arg would let
       // the agent rewrite what the screen shows (`\r\u001b[2K`, U+202E); they are escaped and the
-      // summary is flagged (kernel/display.ts).
+      // summary is flagged (@mandate/protocol/display).
       if (!t.tool.summary) return displayLine(`${action} ${JSON.stringify(args)}`);
       return displayLine(
         t.tool.summary.replace(/\{([A-Za-z0-9_.]+)\}/g, (_, path: string) => {
