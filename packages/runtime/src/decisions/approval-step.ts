@@ -4,7 +4,7 @@
  */
 import type { Effect } from '@mandate/protocol';
 import type { ApprovalRequirement } from '../policy/port.js';
-import { toApprovalRef, type CallBinding } from '../approvals/index.js';
+import { SELF_CONFIRMATION, toApprovalRef, type CallBinding } from '../approvals/index.js';
 import type { Findings, Parties, PreparedCall, PrincipalEvaluation } from './call.js';
 import type { DecisionServiceDeps } from './types.js';
 
@@ -57,6 +57,15 @@ export async function settleApproval(
     }
     found.approval = toApprovalRef(consumed.approval);
     return 'allow';
+  }
+  // A confirmation by "the user the agent acts for" of a call made for no user: nobody could ever
+  // vote on it (it would sit in no inbox until it expired), so the call is denied now, saying why.
+  if (requirement.role === SELF_CONFIRMATION && !user) {
+    found.errors.push({
+      code: 'unknown_user',
+      message: `policy ${requirement.policyId} asks the user the agent acts for to confirm this call (@approval("self")), and it acts for no user`,
+    });
+    return 'deny';
   }
   // SECURITY: the approver's screen and the audit chain see redacted values only — the summary is
   // rendered from the redacted args, so a secret named by the template never reaches the chain.

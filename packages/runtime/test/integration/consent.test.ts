@@ -311,6 +311,25 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
       expect(ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId }))).effect).toBe('allow');
     });
 
+    it('@approval("self") on a call made for no user is denied at once (nobody could confirm it)', async () => {
+      const { api } = await setup();
+      const self = examplePolicySource();
+      self.policies['agents.cedar'] = self.policies['agents.cedar']!.replace(
+        '@approval("finance-manager")',
+        '@approval("self")',
+      );
+      ok200(await api.put('/v1/policies', KEYS.admin, self));
+      const { onBehalfOf: _none, ...forNobody } = refund(900);
+      const d = ok200(await api.decide(KEYS.supportBot, forNobody));
+      expect(d.effect).toBe('deny');
+      expect(codes(d)).toEqual(['unknown_user']);
+      expect(ok200(await api.get('/v1/approvals?status=pending', KEYS.admin)).items).toHaveLength(0);
+      // The confirmation next to it: made for alice, it waits for alice.
+      const forAlice = ok200(await api.decide(KEYS.supportBot, refund(900)));
+      expect(forAlice.effect).toBe('approval_required');
+      expect(forAlice.approval).toMatchObject({ role: 'self' });
+    });
+
     it('refuses an approver without the routed role (wrong_role)', async () => {
       const { api } = await setup();
       const { approvalId } = await ask(api);
