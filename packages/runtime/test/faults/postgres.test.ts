@@ -104,6 +104,9 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
       while (!stop) {
         try {
           await s.appendAudit([auditEvent(n++)], testSealer);
+          // The bounded checks take a connection of their own too (checkTimeoutMs).
+          await s.cacheEpoch();
+          await s.getActivePolicyVersion();
           outcomes.ok++;
         } catch (err) {
           // Anything but store_unavailable (a raw driver error, an internal error) fails the test.
@@ -323,8 +326,14 @@ describe.skipIf(!POSTGRES_URL)('a node under lost connections (real binary, real
       }
     };
     const loaders = Array.from({ length: 6 }, load);
-    const allowsSince = (i: number) =>
-      results.slice(i).filter((r) => r.status === 200 && r.body.effect === 'allow').length;
+    // A node that died is said at once, with its stderr, not as a wait that timed out.
+    const allowsSince = (i: number) => {
+      if (node.child.exitCode !== null || node.child.signalCode !== null)
+        throw new Error(
+          `the node exited (${node.child.exitCode ?? node.child.signalCode}): ${node.stderr()}`,
+        );
+      return results.slice(i).filter((r) => r.status === 200 && r.body.effect === 'allow').length;
+    };
 
     await until('the node decides under load', () => allowsSince(0) > 5, 60_000);
     // 1. Its connections are killed again and again (pg_terminate_backend).

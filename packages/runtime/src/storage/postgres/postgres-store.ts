@@ -129,6 +129,24 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     (await rows(sql, params))[0];
 
   /**
+   * A pooled connection, `onError` attached in the hand-over itself, not after an await: the pool
+   * may hand over a fresh connection while the rest of its socket's bytes — a FATAL from the
+   * server — are still being parsed, before any promise continuation could attach it. A
+   * checked-out client has no pool listener, and an 'error' event with none ends the process.
+   */
+  const checkout = (onError: (err: Error) => void): Promise<pg.PoolClient> =>
+    new Promise<pg.PoolClient>((resolve, reject) => {
+      pool.connect((err, c) => {
+        if (err || !c) {
+          reject(err ?? new Error('Connection terminated: no client'));
+          return;
+        }
+        c.on('error', onError);
+        resolve(c);
+      });
+    });
+
+  /**
    * BEGIN … COMMIT on one pooled connection; a connection that failed is destroyed, not reused.
    * A commit whose answer was lost with the connection rejects although it may have landed: the
    * caller treats it as not written (an audit append then rejects its decisions — never the
@@ -142,19 +160,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     const onError = (err: Error) => {
       broken ??= err;
     };
-    const client = await new Promise<pg.PoolClient>((resolve, reject) => {
-      pool.connect((err, c) => {
-        if (err || !c) {
-          reject(err ?? new Error('Connection terminated: no client'));
-          return;
-        }
-        // Attached in the hand-over itself, not after an await: the pool may hand over a fresh
-        // connection while the rest of its socket's bytes — a FATAL from the server — are still
-        // being parsed, before any promise continuation could attach it.
-        c.on('error', onError);
-        resolve(c);
-      });
-    });
+    const client = await checkout(onError);
     try {
       await client.query('BEGIN');
       const out = await fn(client);
@@ -180,10 +186,11 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
   const checkTimeoutMs = wholeMs(opts.checkTimeoutMs, CHECK_TIMEOUT_MS);
   /** One row of a small read bounded by `checkTimeoutMs`; past it, its connection is dropped. */
   const checked = async (sql: string): Promise<Row | undefined> => {
-    const client = await pool.connect();
-    // A checked-out client has no pool listener (see tx): an 'error' event must not end the process.
+    // The listener goes on in the hand-over (checkout): attached after `await pool.connect()`, a
+    // backend killed right then emitted 'error' with no listener and ended the process (the
+    // faults test's pg_terminate_backend storm, under load).
     const onError = () => {};
-    client.on('error', onError);
+    const client = await checkout(onError);
     let timer: NodeJS.Timeout | undefined;
     const query = client.query<Row>(sql);
     try {
