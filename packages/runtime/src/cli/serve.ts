@@ -121,7 +121,9 @@ export function registerServe(program: Command): void {
             'no upstreams: configure gateway.upstreams or pass --upstream',
           );
         const caller = await authenticate(m.store, `Bearer ${key}`);
-        const session = await m.gateway.serveStdio(caller);
+        // The key is checked again before a decision made after a pause: one revoked while the
+        // gateway runs decides nothing more (it was checked once, at start).
+        const session = await m.gateway.serveStdio(caller, () => authenticate(m.store, `Bearer ${key}`));
         // SIGTERM/SIGINT end the session like the end of stdin: upstream processes are stopped and
         // the audit log is flushed and checkpointed (m.close) before the process exits.
         const stop = () => void session.stop();

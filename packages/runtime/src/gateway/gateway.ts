@@ -31,7 +31,11 @@ export interface Gateway {
    * `mandate gateway --stdio`: one session on stdin/stdout, strictly parsed; upstreams learn the
    * capabilities the client declared. `closed` resolves when stdin ends or `stop()` is called.
    */
-  serveStdio(caller: Caller): Promise<{ closed: Promise<void>; stop(): Promise<void> }>;
+  serveStdio(
+    caller: Caller,
+    /** Authenticates the session's credential again (a decision long after the last check does). */
+    reauthenticate?: () => Promise<Caller>,
+  ): Promise<{ closed: Promise<void>; stop(): Promise<void> }>;
   /** Lists every upstream's tools once, pinning them, and publishes the registry entries. */
   refresh(): Promise<void>;
   /** Starts `refresh` in the background (at start), logging an upstream it cannot reach; `close` waits for it. */
@@ -65,8 +69,13 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   catalog.publish();
   const openSessions = new Set<() => Promise<void>>();
 
-  async function open(caller: Caller, caps: ClientCapabilities, label: () => string | undefined) {
-    const opened = await openSession(ctx, catalog, caller, caps, label);
+  async function open(
+    caller: Caller,
+    caps: ClientCapabilities,
+    label: () => string | undefined,
+    reauthenticate?: () => Promise<Caller>,
+  ) {
+    const opened = await openSession(ctx, catalog, caller, caps, label, reauthenticate);
     const close = async () => {
       openSessions.delete(close);
       await opened.close();
@@ -76,8 +85,13 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   }
   const http = createHttpEndpoint(ctx, open);
 
-  async function serve(transport: Transport, caller: Caller, clientCaps: ClientCapabilities = {}) {
-    const opened = await open(caller, clientCaps, () => transport.sessionId);
+  async function serve(
+    transport: Transport,
+    caller: Caller,
+    clientCaps: ClientCapabilities = {},
+    reauthenticate?: () => Promise<Caller>,
+  ) {
+    const opened = await open(caller, clientCaps, () => transport.sessionId, reauthenticate);
     const closed = new Promise<void>((resolve) => {
       opened.server.onclose = () => {
         void opened.close().finally(resolve);
@@ -87,14 +101,14 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     return { closed };
   }
 
-  async function serveStdio(caller: Caller) {
+  async function serveStdio(caller: Caller, reauthenticate?: () => Promise<Caller>) {
     const transport = new StrictStdioServerTransport();
     // The client's initialize comes first: its capabilities are what upstreams may rely on.
     const first = await transport.first();
     if (first === null) return { closed: Promise.resolve(), stop: () => transport.close() };
     const init = first as { method?: unknown; params?: { capabilities?: ClientCapabilities } };
     const caps = init.method === 'initialize' ? (init.params?.capabilities ?? {}) : {};
-    const { closed } = await serve(transport, caller, caps);
+    const { closed } = await serve(transport, caller, caps, reauthenticate);
     return { closed, stop: () => transport.close() };
   }
 

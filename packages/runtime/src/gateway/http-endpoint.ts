@@ -15,6 +15,10 @@ interface HttpSession {
   transport: NodeStreamableHttpServerTransport;
   caller: Caller;
   lastUsed: number;
+  /** The `Authorization` of the session's latest request: what a later decision checks again. */
+  authorization: string | undefined;
+  /** Set once the session is open. */
+  opened?: OpenSession;
 }
 
 /** `/mcp` over Streamable HTTP: authentication, Host/Origin checks, and the bounded set of open sessions. */
@@ -27,7 +31,12 @@ export interface HttpEndpoint {
 
 export function createHttpEndpoint(
   ctx: GatewayContext,
-  open: (caller: Caller, caps: ClientCapabilities, label: () => string | undefined) => Promise<OpenSession>,
+  open: (
+    caller: Caller,
+    caps: ClientCapabilities,
+    label: () => string | undefined,
+    reauthenticate: () => Promise<Caller>,
+  ) => Promise<OpenSession>,
 ): HttpEndpoint {
   const { deps, options, logger } = ctx;
   /** Sessions by id; insertion order is recency of use (a request moves its session to the end). */
@@ -131,6 +140,9 @@ export function createHttpEndpoint(
         return reply(res, 404, -32001, 'Session not found');
       }
       s.lastUsed = deps.clock.now();
+      // The credential this request came with is the one a later decision of it checks again.
+      s.authorization = req.headers.authorization;
+      s.opened?.authenticated();
       sessions.delete(sid);
       sessions.set(sid, s);
       return s.transport.handle(req, res, body);
@@ -148,16 +160,28 @@ export function createHttpEndpoint(
     const clientCaps = ((init as { params?: { capabilities?: ClientCapabilities } }).params?.capabilities ??
       {}) as ClientCapabilities;
     const t = new NodeStreamableHttpServerTransport(randomUUID());
+    const entry: HttpSession = {
+      transport: t,
+      caller,
+      lastUsed: deps.clock.now(),
+      authorization: req.headers.authorization,
+    };
     makeRoom(caller);
     let opened: OpenSession;
     try {
-      opened = await open(caller, clientCaps, () => t.sessionId);
+      opened = await open(
+        caller,
+        clientCaps,
+        () => t.sessionId,
+        () => deps.authenticate(entry.authorization),
+      );
     } catch (err) {
       return reply(res, isMandateError(err) && err.code === 'forbidden' ? 403 : 502, -32000, describe(err));
     }
     // Again: sessions opened meanwhile count too.
     makeRoom(caller);
-    sessions.set(t.sessionId, { transport: t, caller, lastUsed: deps.clock.now() });
+    entry.opened = opened;
+    sessions.set(t.sessionId, entry);
     t.onclose = () => {
       sessions.delete(t.sessionId);
       void opened.close();

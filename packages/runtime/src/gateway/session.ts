@@ -9,7 +9,7 @@ import {
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
 import { MandateError } from '../kernel/index.js';
-import type { Caller } from '../decisions/index.js';
+import { callerIdentity, type Caller } from '../decisions/index.js';
 import type { Catalog } from './catalog.js';
 import type { NodeStreamableHttpServerTransport } from './http-server-transport.js';
 import type { GatewayContext } from './options.js';
@@ -29,9 +29,18 @@ const CLIENT_REQUESTS: Record<string, keyof ClientCapabilities> = {
 export interface OpenSession {
   server: Server;
   close(): Promise<void>;
+  /** The transport authenticated the session's credential just now (a request of this session). */
+  authenticated(): void;
   /** Answers `tools/call` straight from an HTTP transport (ADR 0009). */
   attachFastPath(t: NodeStreamableHttpServerTransport): void;
 }
+
+/**
+ * A decision this long (ms) after the session's credential was last authenticated authenticates
+ * it again first. Longer than a request takes from its authentication to its decision, so the
+ * hot path reads nothing more; a held call or an idle stdio session waits longer.
+ */
+const REAUTHENTICATE_AFTER_MS = 100;
 
 /**
  * One downstream session: its own connection to every upstream (declaring exactly the client's
@@ -43,6 +52,7 @@ export async function openSession(
   caller: Caller,
   clientCaps: ClientCapabilities,
   sessionLabel: () => string | undefined,
+  reauthenticate?: () => Promise<Caller>,
 ): Promise<OpenSession> {
   const { deps, options, logger } = ctx;
   // SECURITY: only agent credentials speak MCP; the agent id and its user come from the credential and config.
@@ -50,6 +60,20 @@ export async function openSession(
     throw new MandateError('forbidden', 'the MCP gateway needs an agent API key');
   const agent = caller.subject;
   const onBehalfOf = callerUser(caller, options.onBehalfOf ?? {});
+  let authenticatedAt = deps.clock.now();
+  /**
+   * SECURITY: a decision made a while after the credential was last checked checks it again. A
+   * call held for approval was decided again (and forwarded) under an API key revoked during the
+   * wait (a probe: 1.25 s after key.revoked); a stdio session authenticates once, at start. A
+   * revoked or expired credential, or one that now names another caller, decides nothing.
+   */
+  const credentialStillHolds = async (): Promise<void> => {
+    if (!reauthenticate || deps.clock.now() - authenticatedAt <= REAUTHENTICATE_AFTER_MS) return;
+    const now = await reauthenticate();
+    if (callerIdentity(now) !== callerIdentity(caller))
+      throw new MandateError('forbidden', "this session's credential now names another caller");
+    authenticatedAt = deps.clock.now();
+  };
   const conns = new Map<string, Conn>();
   /** `tools/call` requests answered on the hot path, by request id, for cancellation. */
   const fastCalls = new Map<string, AbortController>();
@@ -167,7 +191,8 @@ export async function openSession(
     clientCaps,
     conns,
     server: () => srv,
-    decide(action, args, approvalId, toolHash = null, refuse) {
+    async decide(action, args, approvalId, toolHash = null, refuse) {
+      await credentialStillHolds();
       const label = sessionLabel();
       return deps.decisions.decide(
         { agent, onBehalfOf, action, args, approvalId, ...(label ? { sessionId: label } : {}) },
@@ -269,7 +294,10 @@ export async function openSession(
       .catch((err: Error) => logger.debug('tools/call answer not delivered', { error: err.message }));
   }
 
-  return { server: srv, close, attachFastPath };
+  const authenticated = () => {
+    authenticatedAt = deps.clock.now();
+  };
+  return { server: srv, close, attachFastPath, authenticated };
 }
 
 /** The user an agent acts for: a verified credential that names one wins, else the server's own mapping. */

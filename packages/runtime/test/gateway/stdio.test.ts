@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CLI_MAIN, REPO_ROOT } from '../fixtures/mandate.js';
-import { cliEnv, ensureBuilt } from '../fixtures/cli.js';
+import { cliEnv, ensureBuilt, runCli } from '../fixtures/cli.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import { silentLogger } from '../../src/kernel/index.js';
 import { BOT_ENTITIES, eventually, fixtureConfig, livePids, readLog, toolServerUpstream } from './helpers.js';
@@ -224,6 +224,35 @@ describe('mandate gateway --stdio (the real CLI)', () => {
     expect(ok.isError).toBeFalsy();
     const calls = readLog(gw.callLog);
     expect(calls.map((c) => c.args)).toEqual([{ customerId: 'c-1', amount: 500 }]);
+  }, 60_000);
+
+  it('a key revoked while the gateway runs decides nothing more: it is checked again after a pause', async () => {
+    // It was checked once, at start: a probe's revoked key kept deciding and running calls.
+    const gw = startGateway();
+    await initialize(gw, {});
+    const refund = (id: number) =>
+      gw.send({
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: { name: 'tools.refund', arguments: { customerId: 'c-1', amount: 100 + id } },
+      });
+    refund(5);
+    expect(((await gw.answer(5)).result as { isError?: boolean }).isError).toBeFalsy();
+    const revoked = await runCli([
+      'keys',
+      'revoke',
+      'key_bot',
+      '--config',
+      join(gw.dir, 'mandate.config.json'),
+    ]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    refund(6);
+    const after = (await gw.answer(6)).result as { isError?: boolean; content: unknown };
+    expect(after.isError).toBe(true);
+    expect(JSON.stringify(after.content)).toMatch(/could not decide this call.*(revoked|unauthenticated)/i);
+    expect(readLog(gw.callLog).map((c) => c.args)).toEqual([{ customerId: 'c-1', amount: 105 }]);
   }, 60_000);
 
   it('refuses a request whose id is already in flight; the first is answered, the second never runs', async () => {

@@ -191,6 +191,38 @@ describe('bearer JWTs (auth.jwt)', () => {
     expect(ok.isError).toBeFalsy();
   });
 
+  it("a token acting for one user passes on and lists only that user's grants", async () => {
+    // A probe: a token scoped to dave listed alice's grant and passed it on, in alice's name.
+    const api = (bearer: string, method: string, path: string, body?: unknown) =>
+      fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const forAlice = await token(keys.privateKey, agentClaims);
+    const forDave = await token(keys.privateKey, { mandate_role: 'agent', mandate_on_behalf_of: 'dave' });
+    const mine = (await (await api(forAlice, 'GET', '/v1/grants')).json()) as {
+      items: { id: string; user: string }[];
+    };
+    const aliceGrant = mine.items.find((g) => g.user === 'alice')!;
+    expect(aliceGrant).toBeDefined();
+    const daves = (await (await api(forDave, 'GET', '/v1/grants')).json()) as { items: { user: string }[] };
+    expect(daves.items.every((g) => g.user === 'dave')).toBe(true);
+    const pass = {
+      agent: 'hr-bot',
+      actions: ['crm.read_customer'],
+      parentId: aliceGrant.id,
+      expiresIn: '1h',
+    };
+    const refused = await api(forDave, 'POST', '/v1/grants', pass);
+    expect(refused.status).toBe(403);
+    expect(await refused.text()).toMatch(/acts for user dave, not alice/);
+    // The token acting for alice may.
+    const passed = await api(forAlice, 'POST', '/v1/grants', pass);
+    expect(passed.status, await passed.clone().text()).toBe(201);
+    expect(((await passed.json()) as { user: string }).user).toBe('alice');
+  });
+
   it('an MCP session serves only the caller that opened it: a token acting for another user is refused', async () => {
     // A probe drove alice's session with a token acting for dave: the refund ran, recorded as alice's.
     const asAlice = await mcpClient(url, await token(keys.privateKey, agentClaims));

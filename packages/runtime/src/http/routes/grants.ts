@@ -44,6 +44,13 @@ export function registerGrantRoutes(route: RouteAdder, deps: HttpDeps): void {
         throw new MandateError('forbidden', 'an agent can only pass on a grant it holds (parentId)');
       const parent = await deps.grants.get(b.parentId);
       if (!parent) throw new MandateError('not_found', `no grant ${b.parentId}`);
+      // SECURITY: a credential that names the user it acts for passes on only that user's grants —
+      // as it decides only for that user (a probe: a token scoped to dave delegated alice's grant).
+      if (caller.onBehalfOf !== undefined && parent.user !== caller.onBehalfOf)
+        throw new MandateError(
+          'forbidden',
+          `this credential acts for user ${caller.onBehalfOf}, not ${parent.user}: it cannot pass on their grant`,
+        );
       user = parent.user;
     }
     if (!user)
@@ -89,6 +96,12 @@ export function registerGrantRoutes(route: RouteAdder, deps: HttpDeps): void {
       if (filter.agent !== undefined && filter.agent !== caller.subject)
         throw new MandateError('forbidden', 'an agent lists only the grants it holds');
       filter.agent = caller.subject!;
+      // A credential acting for one user sees only the grants of that user.
+      if (caller.onBehalfOf !== undefined) {
+        if (filter.user !== undefined && filter.user !== caller.onBehalfOf)
+          throw new MandateError('forbidden', `this credential acts for user ${caller.onBehalfOf}`);
+        filter.user = caller.onBehalfOf;
+      }
     } else requireRole(caller, 'admin', 'user', 'agent');
     return { items: await deps.grants.list(filter) };
   });
