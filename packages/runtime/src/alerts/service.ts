@@ -120,13 +120,20 @@ export function createAlerting(d: AlertingDeps): Alerting {
     if (w.secret && w.format === 'json')
       headers['x-mandate-signature'] = `sha256=${hmacSha256Hex(w.secret, body)}`;
     try {
+      // SECURITY: a redirect is not followed (as for sinks and the other webhooks): a 307 re-posted
+      // the signed alert to wherever Location said, a 302 answered by a GET counted as sent.
       const res = await fetch(w.url, {
         method: 'POST',
         body,
         headers,
+        redirect: 'manual',
         signal: AbortSignal.timeout(w.timeoutMs),
       });
       await res.text();
+      if (res.status >= 300 && res.status <= 399)
+        throw new Error(
+          `answered ${res.status}, a redirect; redirects are not followed: configure the URL it points to`,
+        );
       if (!res.ok) throw new Error(`answered ${res.status}`);
     } catch (err) {
       // The audit event is the durable alert (and reaches the sinks); the webhook is a courtesy.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { urlHasNoCredentials } from './sinks-schema.js';
 
 const name = z
   .string()
@@ -46,7 +47,12 @@ export const AlertsSchema = z
     /** Where fired alerts are posted, besides the audit trail (and so the sinks). */
     webhook: z
       .strictObject({
-        url: z.url({ protocol: /^https?$/ }),
+        url: z
+          .url({ protocol: /^https?$/ })
+          .refine(
+            urlHasNoCredentials,
+            'an alert webhook URL must not carry credentials (user:password@host)',
+          ),
         /** `slack`: `{"text": …}` for Slack-compatible incoming webhooks; `json`: the alert object. */
         format: z.enum(['slack', 'json']).default('json'),
         /** HMAC-SHA256 key for `x-mandate-signature` (json format). */

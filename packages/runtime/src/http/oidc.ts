@@ -118,10 +118,12 @@ export function createOidcClient(config: OidcConfig, clock: Clock): OidcClient {
       } else body.set('client_id', config.clientId);
       let tokens: { id_token?: unknown };
       try {
+        // The code and its verifier go to the token endpoint the issuer names, never to a redirect.
         const res = await fetch(meta.token_endpoint, {
           method: 'POST',
           headers,
           body,
+          redirect: 'error',
           signal: AbortSignal.timeout(5000),
         });
         tokens = (await res.json()) as { id_token?: unknown };

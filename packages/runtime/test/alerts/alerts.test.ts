@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
-import { AlertRuleSchema, type AlertRule } from '../../src/config/alerts-schema.js';
+import { AlertRuleSchema, AlertsSchema, type AlertRule } from '../../src/config/alerts-schema.js';
 import { createRuleEngine } from '../../src/alerts/index.js';
 import { createTestMandate, disposeAll } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, refund, type Json } from '../fixtures/http.js';
@@ -116,6 +116,55 @@ describe('alert rules', () => {
 });
 
 describe('alerts through the API', () => {
+  it('the alert webhook follows no redirect: the signed alert goes nowhere else, and no URL carries credentials', async () => {
+    // A second-round probe: a 307 re-posted the signed alert to another origin.
+    const elsewhere: string[] = [];
+    const other = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        elsewhere.push(req.method ?? '');
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const otherUrl = `http://127.0.0.1:${(other.address() as { port: number }).port}/catch`;
+    let redirected = 0;
+    const hook = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        redirected++;
+        res.writeHead(307, { location: otherUrl }).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    try {
+      const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/alerts`;
+      const t = await createTestMandate({
+        config: (c) => {
+          c.alerts = {
+            rules: [
+              { name: 'flood', type: 'approval_flood', windowSeconds: 3600, max: 1, cooldownSeconds: 0 },
+            ],
+            webhook: { url: hookUrl, format: 'json', secret: 'x'.repeat(32) },
+          };
+        },
+      });
+      const api = client(t.url);
+      for (const amount of [900, 901])
+        expect((await api.decide(KEYS.supportBot, refund(amount))).body.effect).toBe('approval_required');
+      for (let i = 0; i < 100 && redirected === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(redirected).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(elsewhere).toEqual([]);
+      expect(() =>
+        AlertsSchema.parse({ rules: [], webhook: { url: 'https://ops:pw-12345@hooks.example/x' } }),
+      ).toThrow(/must not carry credentials/);
+    } finally {
+      hook.close();
+      other.close();
+    }
+  });
+
   it('fires as an audit event and a Slack-compatible webhook; acknowledged once; a mute (with its reason on the record) silences it; unmute restores', async () => {
     const posts: Json[] = [];
     const hook = createServer((req, res) => {
