@@ -74,7 +74,22 @@ export function createEvidence(deps: {
     intervalMs: audit.verifyIntervalMs,
     head: () => store.auditHead(),
     onFailure: (f) => deps.record({ type: 'audit.verify_failed', data: { ...f } }),
+    // The mirror holds the checkpoints a database admin could not rewrite: the first check starts
+    // only from a chain that agrees with the newest of them.
+    ...(mirrorFile
+      ? {
+          trustedCheckpoints: async () => (existsSync(mirrorFile) ? readCheckpointFile(mirrorFile) : []),
+        }
+      : {}),
   });
+  // The first check at once, not an interval later: a chain rewritten while the node was down is
+  // found before the node signs its first checkpoint over it.
+  if (audit.verifyIntervalMs > 0)
+    void tail
+      .check()
+      .catch((err: unknown) =>
+        deps.logger.warn('audit tail check failed', { nodeId: deps.nodeId, error: (err as Error).message }),
+      );
   const reads = createReadRecorder({
     record: deps.record,
     clock: deps.clock,

@@ -156,6 +156,8 @@ export async function createMandate(
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
       maxQueue: config.audit.maxQueue,
       mirrors: checkpointMirrors(config.audit, { clock, logger }),
+      // Bound late: the node's evidence (its tail check) is made once the store and keys are.
+      mayCheckpoint: () => evidence?.tail.status().ok ?? true,
     });
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>

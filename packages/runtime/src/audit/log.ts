@@ -29,7 +29,16 @@ export interface AuditLogOptions {
    * (an append-only file, a webhook). A failed copy is logged and counted; it never fails the log.
    */
   mirrors?: readonly CheckpointMirror[];
+  /**
+   * Whether the node may sign its head now; false once it found its own chain tampered with
+   * (TailVerifier): a checkpoint would vouch for a chain the node knows is not what it wrote.
+   */
+  mayCheckpoint?: () => boolean;
 }
+
+/** A checkpoint not signed because the node found its chain tampered with (not retried, not logged per batch). */
+const TAMPERED =
+  'the node found its audit chain tampered with: it signs no checkpoint until an operator has looked (restart)';
 
 /** Most events in one store transaction by default; verify's default cadence allows for it. */
 export const AUDIT_MAX_BATCH = 512;
@@ -157,7 +166,8 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
             await writeCheckpoint();
           } catch (err) {
             // The events are committed either way; the flag stays up so the next batch retries.
-            logger.warn('audit checkpoint failed', { nodeId, reason: 'count', error: errorText(err) });
+            if (!(err instanceof MandateError && err.message === TAMPERED))
+              logger.warn('audit checkpoint failed', { nodeId, reason: 'count', error: errorText(err) });
           }
         }
       }
@@ -215,6 +225,10 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
   }
 
   async function writeCheckpoint(): Promise<AuditCheckpoint> {
+    if (opts.mayCheckpoint && !opts.mayCheckpoint()) {
+      checkpointDue = false;
+      throw new MandateError('audit_unavailable', TAMPERED);
+    }
     const head = await store.auditHead();
     const body = {
       seq: head.seq,

@@ -64,6 +64,11 @@ export interface TailVerifierOptions {
   head?: () => Promise<{ seq: number }>;
   /** Called once, when tampering is first found (the node records an `audit.verify_failed` event). */
   onFailure: (finding: Finding) => Promise<unknown>;
+  /**
+   * Checkpoints kept outside the database (the node's mirror file), read at the first check: the
+   * newest of its own keys must agree with the store's chain before the node starts from it.
+   */
+  trustedCheckpoints?: () => Promise<readonly AuditCheckpoint[]>;
 }
 
 /** The node's continuous check of its own chain. */
@@ -139,12 +144,30 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   }
 
   /**
-   * The anchor: the newest own checkpoint, if its signature is valid and its record is there,
-   * self-consistent and the one it signed. Null: start at the genesis.
+   * SECURITY: the newest own checkpoint in the node's mirror, checked against the store's chain as
+   * an anchor is. A node restarted on a chain rewritten at rest — records from one on rehashed to the
+   * head, the store's checkpoints after it deleted — verified it against the store alone, said
+   * `ok`, and signed the forged head with a checkpoint of its own (a probe); the mirror held the
+   * true hash all along.
    */
-  async function findAnchor(): Promise<Cursor | Finding | null> {
-    const cp = await newestOwnCheckpoint();
+  async function mirrorDisagrees(): Promise<Finding | null> {
+    if (!opts.trustedCheckpoints) return null;
+    const own = (await opts.trustedCheckpoints()).filter((cp) => Object.hasOwn(opts.publicKeys, cp.keyId));
+    const cp = own.reduce<AuditCheckpoint | null>((best, c) => (best && best.seq >= c.seq ? best : c), null);
     if (!cp) return null;
+    const found = await anchorAt(cp);
+    if (!('problem' in found)) return null;
+    return found.problem === 'hash_mismatch'
+      ? {
+          ...found,
+          problem: 'checkpoint_mismatch',
+          message: `${found.message} (the node's checkpoint mirror)`,
+        }
+      : found;
+  }
+
+  /** Checkpoint `cp` as an anchor: its cursor if it is validly signed and its record is there, self-consistent and the one it signed. */
+  async function anchorAt(cp: AuditCheckpoint): Promise<Cursor | Finding> {
     const [r] = await opts.source.readAudit(cp.seq - 1, 1);
     const found = r?.seq === cp.seq ? r : undefined;
     const signed = checkCheckpoints([cp], opts.publicKeys, {
@@ -168,6 +191,18 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
       };
     }
     return { seq: cp.seq, hash: cp.hash };
+  }
+
+  /**
+   * The anchor: the newest own checkpoint, if its signature is valid and its record is there,
+   * self-consistent and the one it signed. Null: start at the genesis.
+   */
+  async function findAnchor(): Promise<Cursor | Finding | null> {
+    const mirrored = await mirrorDisagrees();
+    if (mirrored) return mirrored;
+    const cp = await newestOwnCheckpoint();
+    if (!cp) return null;
+    return anchorAt(cp);
   }
 
   /**

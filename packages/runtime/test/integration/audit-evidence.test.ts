@@ -1,6 +1,7 @@
 // Issue 8 §4 and issue 9 (audit items) over HTTP on SQLite: verify with the cadence and the
 // checkpoint mirror, the node's continuous tail check in /readyz, /metrics and the trail, admin
 // reads of the trail on the trail, and 400 for an unknown effect filter.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -127,6 +128,47 @@ describe('GET /v1/audit/verify holds the chain to the cadence and the mirror', (
     const failed = ok200(await api.get('/v1/audit?type=audit.verify_failed', KEYS.admin)).items as Item[];
     expect(failed).toHaveLength(1);
     expect(failed[0]!.event.data).toMatchObject({ problem: 'checkpoint_mismatch' });
+  });
+});
+
+describe('a chain rewritten while the node was down', () => {
+  it('is found against the mirror at the first check, and the node signs no checkpoint over it', async () => {
+    // A probe: restarted on a chain rehashed at rest with the store's checkpoints deleted, the node
+    // verified it against the store alone, said ok, and signed the forged head into its mirror.
+    const mirror = join(tempDir('mandate-mirror-'), 'checkpoints.jsonl');
+    const { t } = await start({ mirror });
+    const mirrored = () => readFileSync(mirror, 'utf8').trim().split('\n').length;
+    await t.close();
+    const before = mirrored();
+    withDb(t, (db) => {
+      rewriteWithRecomputedHashes(db);
+      db.prepare('DELETE FROM audit_checkpoints').run();
+    });
+    const again = await createTestMandate({
+      reuse: t,
+      config: (c) => {
+        c.audit = { ...c.audit, checkpointEvery: 5, verifyIntervalMs: 0, checkpointMirror: { file: mirror } };
+      },
+    });
+    const status = await again.m.evidence.tail.check();
+    expect(status.ok).toBe(false);
+    expect(status.failure).toMatchObject({ problem: 'checkpoint_mismatch' });
+    await expect(again.m.audit.checkpoint()).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect(mirrored()).toBe(before);
+  });
+
+  it('an untouched chain restarts fine against its mirror and goes on signing', async () => {
+    const mirror = join(tempDir('mandate-mirror-'), 'checkpoints.jsonl');
+    const { t } = await start({ mirror });
+    await t.close();
+    const again = await createTestMandate({
+      reuse: t,
+      config: (c) => {
+        c.audit = { ...c.audit, checkpointEvery: 5, verifyIntervalMs: 0, checkpointMirror: { file: mirror } };
+      },
+    });
+    expect((await again.m.evidence.tail.check()).ok).toBe(true);
+    await expect(again.m.audit.checkpoint()).resolves.toMatchObject({ seq: expect.any(Number) });
   });
 });
 
