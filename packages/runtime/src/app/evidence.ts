@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
 import type { Config } from '../config/index.js';
 import { NODE_PAGE_RECORDS, type Clock, type Logger } from '../kernel/index.js';
-import type { Store } from '../storage/port.js';
+import type { Store, StoredAuditRecord } from '../storage/port.js';
 import {
   AUDIT_MAX_BATCH,
   createFileMirror,
@@ -10,9 +10,11 @@ import {
   createTailVerifier,
   readCheckpointFile,
   verifyAudit,
+  vouchFor,
   type CheckpointMirror,
   type ReadRecorder,
   type TailVerifier,
+  type Vouch,
 } from '../audit/index.js';
 import { createWebhookNotifier } from '../notify/index.js';
 
@@ -50,6 +52,8 @@ export function checkpointMirrors(
 /** What the node does with its evidence beyond appending: verify (with the mirror), watch its tail, record reads. */
 export interface Evidence {
   verify(): Promise<AuditVerifyResult>;
+  /** Whether the node vouches for a record it shows: linked to a hash it verified or signed. */
+  vouch(rec: StoredAuditRecord): Promise<Vouch>;
   tail: TailVerifier;
   reads: ReadRecorder;
   close(): Promise<void>;
@@ -123,6 +127,7 @@ export function createEvidence(deps: {
       if (!result.ok && result.firstBad) await tail.report(result.firstBad);
       return result;
     },
+    vouch: (rec) => vouchFor(store, rec, { publicKeys, hashes: tail.trustedHashes() }),
     tail,
     reads,
     async close() {

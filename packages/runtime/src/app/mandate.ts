@@ -456,6 +456,7 @@ export async function createMandate(
           verifyAudit: () => nodeEvidence.verify(),
           auditIntegrity: () => nodeEvidence.tail.status(),
           auditTampered: (finding) => nodeEvidence.tail.report(finding),
+          auditVouch: (rec) => nodeEvidence.vouch(rec),
           auditRead: (read) => nodeEvidence.reads.note(read),
           // PERF: each page is read and formatted in one piece beside the decisions (ADR 0033).
           exportAudit: (format, write, filter) =>

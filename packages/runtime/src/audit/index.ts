@@ -40,3 +40,5 @@ export { createReadRecorder } from './read-events.js';
 export type { ReadRecorder, ReadRecorderOptions, TrailRead } from './read-events.js';
 export { ERASED, createPersonalData, personalOf, pseudonymOf } from './personal.js';
 export type { PersonalData, PersonalField, PersonalRef } from './personal.js';
+export { MAX_VOUCH_WALK, vouchFor } from './vouch.js';
+export type { TrustedHash, Vouch } from './vouch.js';

@@ -81,6 +81,8 @@ export interface TailVerifier {
    * kept and recorded as the tail check's own first finding is. Later ones change nothing.
    */
   report(finding: Finding): Promise<void>;
+  /** The hashes this check verified and holds in memory (its tail, its anchor, its history cursor). */
+  trustedHashes(): { seq: number; hash: string }[];
   close(): Promise<void>;
 }
 
@@ -345,6 +347,7 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     async report(f) {
       if (!failure) await fail(f);
     },
+    trustedHashes: () => [tail, anchor, history].filter((c) => c.seq > 0).map((c) => ({ ...c })),
     async close() {
       if (timer) clearInterval(timer);
       await running?.catch(() => undefined);

@@ -1,6 +1,5 @@
 import type { AuditEvent, DecisionReason } from '@mandate/protocol';
-import { isVerified, recordHash, type AuditFinding as Finding } from '../audit/index.js';
-import { GENESIS_HASH } from '../storage/index.js';
+import { isVerified } from '../audit/index.js';
 import type { StoredAuditRecord } from '../storage/port.js';
 import type { HttpDeps } from './deps.js';
 import { decisionSummary } from './decision-view.js';
@@ -20,36 +19,24 @@ export function chainStatus(deps: Pick<HttpDeps, 'auditIntegrity'>, seq: number)
 }
 
 /**
- * What is wrong with the record as stored now, checked against its own hash and its neighbours'
- * links; null when nothing is. SECURITY: the tail check verified the record once — a record edited
- * in the database after that was shown as "verified" with the edited content (a probe turned a
- * refund of 400 into 40). What is shown is what is checked, each time it is shown.
+ * The chain status of a record about to be shown. SECURITY: not where the record sits behind the
+ * tail check (a record edited after it was verified was shown "verified", edit and all), but
+ * whether the node can link this record, as stored now, to a hash it verified or signed; a record
+ * that fails is `tampered` and the node's finding.
  */
-async function recordProblem(store: HttpDeps['store'], rec: StoredAuditRecord): Promise<Finding | null> {
-  const found = (message: string): Finding => ({ seq: rec.seq, problem: 'hash_mismatch', message });
-  if (recordHash(rec.seq, rec.prevHash, rec.eventText) !== rec.hash)
-    return found(`record ${rec.seq} does not hash to its stored hash: it was edited`);
-  const around = await store.readAudit(Math.max(0, rec.seq - 2), 3);
-  const prev = around.find((r) => r.seq === rec.seq - 1);
-  const next = around.find((r) => r.seq === rec.seq + 1);
-  if (rec.prevHash !== (prev ? prev.hash : rec.seq === 1 ? GENESIS_HASH : null))
-    return found(`record ${rec.seq} does not link to record ${rec.seq - 1}`);
-  if (next && next.prevHash !== rec.hash)
-    return found(`record ${rec.seq + 1} does not link to record ${rec.seq}: record ${rec.seq} was rewritten`);
-  return null;
-}
-
-/** The chain status of a record about to be shown: the node's, unless the record itself fails. */
 async function shownStatus(
-  deps: Pick<HttpDeps, 'store' | 'auditIntegrity' | 'auditTampered'>,
+  deps: Pick<HttpDeps, 'auditIntegrity' | 'auditTampered' | 'auditVouch'>,
   rec: StoredAuditRecord,
 ): Promise<ChainStatus> {
-  const problem = await recordProblem(deps.store, rec);
-  if (problem) {
-    await deps.auditTampered?.(problem);
+  const base = chainStatus(deps, rec.seq);
+  if (!deps.auditVouch || base === 'unknown') return base;
+  const vouched = await deps.auditVouch(rec);
+  if (vouched.status === 'tampered') {
+    await deps.auditTampered?.(vouched.finding);
     return 'tampered';
   }
-  return chainStatus(deps, rec.seq);
+  if (base === 'tampered') return base;
+  return vouched.status === 'verified' ? 'verified' : 'pending';
 }
 
 /**
@@ -58,7 +45,7 @@ async function shownStatus(
  * chain. Everything comes from the audit record and the store; nothing is re-evaluated.
  */
 export async function decisionWhy(
-  deps: Pick<HttpDeps, 'store' | 'auditIntegrity' | 'auditTampered'>,
+  deps: Pick<HttpDeps, 'store' | 'auditIntegrity' | 'auditTampered' | 'auditVouch'>,
   rec: StoredAuditRecord,
   event: AuditEvent,
 ): Promise<Record<string, unknown>> {

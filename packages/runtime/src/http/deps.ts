@@ -8,11 +8,11 @@ import type { PolicyEngine, PolicySetSource } from '../policy/port.js';
 import type { PolicyService } from '../policy/service.js';
 import type { ShadowMode } from '../decisions/shadow.js';
 import type { ToolRegistry } from '../tools/index.js';
-import type { AuditFilter, Store } from '../storage/port.js';
+import type { AuditFilter, Store, StoredAuditRecord } from '../storage/port.js';
 import type { Metrics } from './metrics.js';
 import type { RefusalRecorder } from '../audit/index.js';
 import type { KeyService } from '../keys/index.js';
-import type { AuditFinding, AuditIntegrity, TrailRead } from '../audit/index.js';
+import type { AuditFinding, AuditIntegrity, TrailRead, Vouch } from '../audit/index.js';
 import type { SinkStatus } from '../sinks/index.js';
 import type { Alerting } from '../alerts/index.js';
 import type { SessionService } from '../sessions/index.js';
@@ -64,6 +64,8 @@ export interface HttpDeps {
   auditIntegrity?: () => AuditIntegrity;
   /** Tampering found while serving a record (the node keeps and records it as its own finding). */
   auditTampered?: (finding: AuditFinding) => Promise<void>;
+  /** Whether the node vouches for a record it shows (linked to a hash it verified or signed). */
+  auditVouch?: (rec: StoredAuditRecord) => Promise<Vouch>;
   /** Records an admin read of the trail (`audit.read`, bounded per window). */
   auditRead?: (read: TrailRead) => Promise<void>;
   runPolicyTests: (input: { cases: unknown; source?: PolicySetSource }) => Promise<unknown>;

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
 import { createManualClock } from '../../src/kernel/index.js';
+import { recordHash } from '../../src/audit/chain.js';
 import { createTestMandate, disposeAll, examplePolicySource } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, refund } from '../fixtures/http.js';
 
@@ -106,6 +107,42 @@ describe('GET /v1/decisions/:id (why)', () => {
     expect(await ready.json()).toMatchObject({ audit: 'tampered', auditProblem: { seq: before.audit.seq } });
     const failed = (await api.get('/v1/audit?type=audit.verify_failed', KEYS.admin)).body.items;
     expect(failed).toHaveLength(1);
+  });
+
+  it('a record edited and the next one relinked to it is still tampered: the view walks to a hash the node trusts', async () => {
+    // A second-round probe: rewrite record k and its hash, relink k+1 and rehash it, leave the break
+    // at k+2 — below the tail check's cursor, never looked at again — and k read "verified".
+    const t = await createTestMandate({
+      store: 'sqlite',
+      config: (raw) => (raw.audit = { ...raw.audit, verifyIntervalMs: 0 }),
+    });
+    const api = client(t.url);
+    const d = (await api.decide(KEYS.supportBot, refund(400))).body;
+    for (let i = 0; i < 3; i++) await api.decide(KEYS.supportBot, refund(101 + i));
+    expect((await t.m.evidence.tail.check()).ok).toBe(true);
+    const before = (await api.get(`/v1/decisions/${d.decisionId}`, KEYS.admin)).body;
+    expect(before.audit.chain).toBe('verified');
+    const k = before.audit.seq as number;
+    const db = new Database(t.dbFile!);
+    try {
+      const row = (seq: number) =>
+        db.prepare('SELECT prev_hash, event_text FROM audit_events WHERE seq = ?').get(seq) as {
+          prev_hash: string;
+          event_text: string;
+        };
+      const set = db.prepare('UPDATE audit_events SET event_text = ?, prev_hash = ?, hash = ? WHERE seq = ?');
+      const edited = row(k).event_text.replace('"amount":400', '"amount":40');
+      const kHash = recordHash(k, row(k).prev_hash, edited);
+      set.run(edited, row(k).prev_hash, kHash, k);
+      const next = row(k + 1);
+      set.run(next.event_text, kHash, recordHash(k + 1, kHash, next.event_text), k + 1);
+    } finally {
+      db.close();
+    }
+    const after = (await api.get(`/v1/decisions/${d.decisionId}`, KEYS.admin)).body;
+    expect(after.args.amount).toBe(40);
+    expect(after.audit.chain).toBe('tampered');
+    expect(await (await fetch(`${t.url}/readyz`)).json()).toMatchObject({ audit: 'tampered' });
   });
 
   it('a failed full verify is the finding of the node too: /readyz and an audit.verify_failed record', async () => {
