@@ -92,6 +92,7 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     options: DecideOptions = {},
   ): Promise<DecisionOutcome> {
     assertMayDecide(req, caller);
+    if (options.checkOnly) options = { ...options, dryRun: true };
     // Over its rate limit, a caller is refused before anything is looked up or evaluated.
     deps.rateLimit?.(caller, req.agent);
     // SECURITY: a node cut off from the store (a partition, a paused process) kept deciding on the
@@ -140,6 +141,8 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     if (found.approval) decision.approval = found.approval;
     if (found.grant) decision.grantId = found.grant.id;
 
+    // A check of whether a recorded answer still holds: its outcome is never an answer (types.ts).
+    if (options.checkOnly) return { decision, args: call.args };
     // SECURITY: audit before act — the answer leaves only after this event is durably committed.
     try {
       // The personal fields the deployment keeps go beside the chain, never into it (docs/audit.md "Erasure").

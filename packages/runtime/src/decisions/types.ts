@@ -111,6 +111,12 @@ export interface DecideOptions {
    * The decision is still recorded, marked `dryRun`.
    */
   dryRun?: boolean;
+  /**
+   * Whether an answer given before would still be given: decided as a dry run and NOT recorded —
+   * its answer is never served (an Idempotency-Key replay serves the recorded answer, or, when this
+   * says no, decides afresh and records that). Rate limits and the policy freshness bound apply.
+   */
+  checkOnly?: true;
 }
 
 /** The gateway's name for the same options. */

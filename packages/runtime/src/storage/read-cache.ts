@@ -159,8 +159,6 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
   }
   const cachedStore: ReadCachedStore = Object.assign(Object.create(store) as Store, passThrough, {
     kind: store.kind,
-    // A read that started after the caller arrived, shared within the turn (see freshEpoch).
-    cacheEpoch: () => freshEpoch(),
     findApiKeyByHash: (hash: string) => cached(maps.keys, hash, () => store.findApiKeyByHash(hash)),
     getAgent: (id: string) => cached(maps.agents, id, () => store.getAgent(id)),
     getUser: (id: string) => cached(maps.users, id, () => store.getUser(id)),

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Decision } from '@mandate/protocol';
+import { createManualClock } from '../../src/kernel/index.js';
 import {
   createTestMandate,
   disposeAll,
@@ -75,22 +76,20 @@ describe.each(durableStoreKinds())('idempotent decisions and outcomes on %s', (k
     const suspended = await decideWithKey(api, 'k-revoke-1', refund(120));
     expect(suspended.headers.get('idempotent-replayed')).toBeNull();
     expect(ok200(suspended)).toMatchObject({ effect: 'deny', errors: [{ code: 'agent_suspended' }] });
-    // The allow next to it: resumed, the retry is decided afresh (the agent's row changed since the
-    // recorded answer) and allowed.
+    // The allow next to it: resumed, the retry gets the recorded answer again.
     ok200(await api.post('/v1/agents/support-bot/resume', KEYS.admin));
     const resumed = await decideWithKey(api, 'k-revoke-1', refund(120));
-    expect(resumed.headers.get('idempotent-replayed')).toBeNull();
-    expect(ok200(resumed).effect).toBe('allow');
+    expect(resumed.headers.get('idempotent-replayed')).toBe('true');
+    expect(ok200(resumed)).toStrictEqual(d1);
     // The grant the allow rested on, revoked.
     ok200(await api.request('DELETE', `/v1/grants/${d1.grantId}`, { key: KEYS.admin }));
     const revoked = await decideWithKey(api, 'k-revoke-1', refund(120));
     expect(revoked.headers.get('idempotent-replayed')).toBeNull();
     expect(ok200(revoked).effect).toBe('deny');
-    // Each fresh decision is on the record.
+    // Each fresh decision is on the record (the checks a replay makes are not decisions).
     expect((await audit(api, 'type=decision&action=payments.refund')).map((r) => r.event.effect)).toEqual([
       'allow',
       'deny',
-      'allow',
       'deny',
     ]);
   });
@@ -127,6 +126,29 @@ describe.each(durableStoreKinds())('idempotent decisions and outcomes on %s', (k
     const retriedDecision = ok200(retried);
     expect(retriedDecision.effect).toBe('deny');
     expect(retriedDecision.reasons.map((r) => r.policyId)).toContain('refund-freeze');
+  });
+
+  it('a recorded allow is not replayed past the hour a policy allows it in: decided again at the time of the retry', async () => {
+    // A second-round probe: a trade decided at 16:59 (exchange time) replayed its allow at 17:30.
+    const clock = createManualClock(Date.parse('2026-01-05T21:59:00Z')); // 16:59 in New York
+    const t = await createTestMandate({ store: kind, clock });
+    const api = client(t.url);
+    const order = {
+      agent: 'trade-bot',
+      onBehalfOf: 'bob',
+      action: 'trade.place_order',
+      args: { symbol: 'ACME', qty: 5, side: 'buy' },
+    };
+    const first = ok200(await decideWithKey(api, 'k-hours', order, KEYS.tradeBot));
+    expect(first.effect).toBe('allow');
+    // Still in the hour: the recorded answer.
+    expect(
+      (await decideWithKey(api, 'k-hours', order, KEYS.tradeBot)).headers.get('idempotent-replayed'),
+    ).toBe('true');
+    clock.advance(31 * 60_000);
+    const late = await decideWithKey(api, 'k-hours', order, KEYS.tradeBot);
+    expect(late.headers.get('idempotent-replayed')).toBeNull();
+    expect(ok200(late).effect).toBe('deny');
   });
 
   it('the same key with a different request is refused, and decides nothing', async () => {

@@ -28,21 +28,20 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
     // Repeated headers join with ", ", which no valid key contains: refused, never one of them picked.
     const key = Array.isArray(header) ? header.join(', ') : header;
     // A retry with the same key and request gets the recorded answer; nothing is decided twice —
-    // unless it was an allow and something it rested on may have changed since (replayStillHolds).
-    // The store's cache epoch is read before deciding (shared with the decision's own read), so a
-    // change made while deciding also counts as one.
+    // unless it was an allow that a check made now would not give (replayStillHolds).
     const r = await idempotency.run(
       { scope: `decision:${callerIdentity(caller)}`, key, request },
-      async () => ({ epoch: await deps.store.cacheEpoch(), answer: await decide() }),
-      async (recorded) =>
-        replayStillHolds(deps, request, recorded.answer, {
-          epoch: recorded.epoch,
-          epochNow: await deps.store.cacheEpoch(),
-          activeVersion: deps.policies.active()?.version ?? null,
-        }),
+      decide,
+      (recorded) =>
+        replayStillHolds(
+          deps,
+          request,
+          recorded,
+          async (req) => (await deps.decisions.decide(req, caller, { checkOnly: true })).decision,
+        ),
     );
     if (r.replayed) ctx.res.setHeader('idempotent-replayed', 'true');
-    return r.value.answer;
+    return r.value;
   });
   route('POST', '/v1/decisions/:id/outcome', async (ctx) => {
     const caller = await ctx.caller();
