@@ -2,6 +2,7 @@ import type { AuditEvent, DecisionOutcomeReport } from '@mandate/protocol';
 import { MandateError, type Clock } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
 import type { Caller } from './service.js';
+import { agentOwns } from './caller-identity.js';
 
 export interface OutcomeDeps {
   store: Store;
@@ -38,7 +39,8 @@ export async function reportOutcome(
   const [rec] = await deps.store.queryAudit({ decisionId, type: 'decision', limit: 1 });
   const event = rec ? (JSON.parse(rec.eventText) as AuditEvent) : null;
   // SECURITY: another agent's decision is not found, not "forbidden": its existence is not leaked.
-  if (!event || event.agent !== caller.subject)
+  // A credential acting for one user reports only that user's calls.
+  if (!event || !agentOwns(caller, event.agent, event.user))
     throw new MandateError('not_found', `no decision ${decisionId}`);
   if (event.effect !== 'allow') {
     throw new MandateError(

@@ -82,7 +82,8 @@ export function createHttpEndpoint(
     };
     // SECURITY: a key cannot pile up sessions (each holds upstream connections): past the cap its
     // least recently used session is closed; that client gets 404 and starts a new one.
-    const mine = [...sessions.values()].filter((x) => x.caller.keyId === caller.keyId);
+    // Per caller, not per key id: tokens of one sub acting for other users do not evict each other.
+    const mine = [...sessions.values()].filter((x) => callerIdentity(x.caller) === callerIdentity(caller));
     for (const old of mine.slice(0, Math.max(0, mine.length - maxSessionsPerKey + 1)))
       closeOld(old, 'closing the least recently used MCP session of a key at its cap');
     // Nor can all keys together: the processes of stdio upstreams are bounded by maxSessions.

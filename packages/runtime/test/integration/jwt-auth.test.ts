@@ -191,6 +191,35 @@ describe('bearer JWTs (auth.jwt)', () => {
     expect(ok.isError).toBeFalsy();
   });
 
+  it("a token acting for one user reads and reports only that user's decisions and approvals", async () => {
+    // A second-round probe: a token scoped to dave read alice's decision and approvals and wrote a
+    // decision.outcome record for alice's call.
+    const aliceToken = await token(keys.privateKey, agentClaims);
+    const daveToken = await token(keys.privateKey, { mandate_role: 'agent', mandate_on_behalf_of: 'dave' });
+    const get = (bearer: string, path: string) =>
+      fetch(`${url}${path}`, { headers: { authorization: `Bearer ${bearer}` } });
+    const d = (await (await decide(aliceToken, refund('alice'))).json()) as { decisionId: string };
+    const asked = (await (await decide(aliceToken, refund('alice', 900))).json()) as {
+      approval: { id: string };
+    };
+    expect((await get(aliceToken, `/v1/decisions/${d.decisionId}`)).status).toBe(200);
+    expect((await get(daveToken, `/v1/decisions/${d.decisionId}`)).status).toBe(404);
+    expect((await get(aliceToken, `/v1/approvals/${asked.approval.id}`)).status).toBe(200);
+    expect((await get(daveToken, `/v1/approvals/${asked.approval.id}`)).status).toBe(404);
+    const listed = (await (await get(daveToken, '/v1/approvals?status=pending')).json()) as {
+      items: { user: string }[];
+    };
+    expect(listed.items.filter((a) => a.user !== 'dave')).toEqual([]);
+    const report = (bearer: string) =>
+      fetch(`${url}/v1/decisions/${d.decisionId}/outcome`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ status: 'ok', durationMs: 1 }),
+      });
+    expect((await report(daveToken)).status).toBe(404);
+    expect((await report(aliceToken)).status).toBe(201);
+  });
+
   it("a token acting for one user passes on and lists only that user's grants", async () => {
     // A probe: a token scoped to dave listed alice's grant and passed it on, in alice's name.
     const api = (bearer: string, method: string, path: string, body?: unknown) =>

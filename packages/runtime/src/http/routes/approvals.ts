@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MandateError, parseDuration } from '../../kernel/index.js';
-import type { Caller } from '../../decisions/index.js';
+import { agentOwns, type Caller } from '../../decisions/index.js';
 import { SELF_CONFIRMATION } from '../../approvals/index.js';
 import type { ApprovalFilter, ApprovalRecord } from '../../storage/port.js';
 import type { AuditEvent } from '@mandate/protocol';
@@ -48,7 +48,11 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
     // An approver sees only what is routed to their roles; an agent only its own requests; a user
     // the calls waiting for their own confirmation. Filtered in the store, before the limit.
     if (caller.role === 'approver') filter.roles = (await approverOf(caller)).roles;
-    if (caller.role === 'agent') filter.agent = caller.subject!;
+    if (caller.role === 'agent') {
+      filter.agent = caller.subject!;
+      // A credential acting for one user sees only that user's approvals.
+      if (caller.onBehalfOf !== undefined) filter.user = caller.onBehalfOf;
+    }
     if (caller.role === 'user') {
       filter.roles = [SELF_CONFIRMATION];
       filter.user = caller.subject!;
@@ -61,7 +65,7 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
     const visible = async () => {
       if (!a) return false;
       if (caller.role === 'admin') return true;
-      if (caller.role === 'agent') return a.agent === caller.subject;
+      if (caller.role === 'agent') return agentOwns(caller, a.agent, a.user);
       if (caller.role === 'approver') return (await approverOf(caller)).roles.includes(a.role);
       return a.user === caller.subject;
     };

@@ -1,6 +1,12 @@
 import { DecisionOutcomeReportSchema, DecisionRequestSchema } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
-import { callerIdentity, createIdempotency, replayStillHolds, reportOutcome } from '../../decisions/index.js';
+import {
+  agentOwns,
+  callerIdentity,
+  createIdempotency,
+  replayStillHolds,
+  reportOutcome,
+} from '../../decisions/index.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -63,7 +69,7 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
     const event = decisionEvent(rec);
     // SECURITY: another principal's decision is not found, not "forbidden": its existence is not leaked.
     if (
-      (caller.role === 'agent' && event.agent !== caller.subject) ||
+      (caller.role === 'agent' && !agentOwns(caller, event.agent, event.user)) ||
       (caller.role === 'user' && (event.user === undefined || event.user !== caller.subject))
     )
       throw new MandateError('not_found', `no decision ${ctx.params.id}`);
