@@ -68,17 +68,28 @@ export interface ArgRow {
 }
 
 /**
- * A key shown as it is only when it cannot be misread: letters, digits, `_`, `-`, `$` and nothing
- * hidden. Anything else — a `.` (`"payee.iban"` next to `payee` › `iban`), brackets, quotes,
- * spaces, the empty key — is JSON-quoted, with hidden characters escaped inside the quotes.
+ * A key shown as it is only when it cannot be misread: ASCII letters, digits, `_`, `-`, `$` and
+ * nothing hidden. Anything else — a `.` (`"payee.iban"` next to `payee` › `iban`), brackets,
+ * quotes, spaces, the empty key, any other script (a Cyrillic `і` made `"іban"` read as `iban`) —
+ * is JSON-quoted, with hidden characters escaped inside the quotes.
  */
-const PLAIN_KEY = /^[\p{L}\p{N}_$-]+$/u;
+const PLAIN_KEY = /^[A-Za-z0-9_$-]+$/;
 
 function keySegment(key: string): DisplayText {
   const raw = escapeForDisplay(key);
   if (raw.hidden.length === 0 && PLAIN_KEY.test(key)) return raw;
   // JSON.stringify writes quotes, backslashes and C0 as escapes; the rest is escaped for display.
   return { text: escapeForDisplay(JSON.stringify(key)).text, hidden: raw.hidden };
+}
+
+/** Whether a string, shown bare, would read as a JSON value of another type (or as nothing at all). */
+function readsAsOtherValue(v: string): boolean {
+  if (v.trim() === '') return true;
+  try {
+    return typeof JSON.parse(v) !== 'string';
+  } catch {
+    return false;
+  }
 }
 
 /** Deeper than this the rest of a value is shown as one JSON row (args come from JSON: no cycles). */
@@ -100,7 +111,9 @@ export function argRows(args: unknown): ArgRow[] {
   ) => out.push({ path: path || '(value)', value, hidden: mergeKinds(pathHidden, kinds), redacted });
   const walk = (v: unknown, path: string, pathHidden: HiddenKind[], depth: number): void => {
     if (typeof v === 'string') {
-      const d = escapeForDisplay(v);
+      // A string that would read as another JSON value (`"false"`, `"[]"`, `"null"`, `"12"`, `""`)
+      // is shown quoted: a tool testing `if (args.force)` runs with force for the string "false".
+      const d = escapeForDisplay(readsAsOtherValue(v) ? JSON.stringify(v) : v);
       return void leaf(path, pathHidden, d.text, d.hidden, REDACTION.test(v));
     }
     if (v === null || typeof v !== 'object')

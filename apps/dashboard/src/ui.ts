@@ -18,7 +18,8 @@ export function errorBox(err: unknown): HTMLElement {
       // 401/403/409/422: the server said no to this person or this request; anything else failed.
       h('strong', {}, `${[401, 403, 409, 422].includes(err.status) ? 'Refused' : 'Failed'} (${err.code})`),
       ': ',
-      err.message,
+      // The server's message may quote what the address bar held (`no approval <id>`): escaped.
+      shown(err.message),
       err.requestId ? h('span', { class: 'muted' }, ` · request ${err.requestId}`) : null,
     );
   return h(
@@ -26,7 +27,7 @@ export function errorBox(err: unknown): HTMLElement {
     { class: 'error', role: 'alert' },
     h('strong', {}, 'Error'),
     ': ',
-    String((err as Error)?.message ?? err),
+    shown(String((err as Error)?.message ?? err)),
   );
 }
 

@@ -38,7 +38,7 @@ const MAYBE_HIDDEN =
  * pretty-printed JSON), per code point (a lone surrogate on its own).
  */
 const HIDDEN_ON_TERMINAL =
-  /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202E\u2060-\u2065\u2066-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFFB\u{1D173}-\u{1D17A}\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}]|\p{Cs}/gu;
+  /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202E\u2060-\u2065\u2066-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF0-\uFFFB\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0000}-\u{E0FFF}]|\p{Cs}/gu;
 /* eslint-enable no-control-regex, no-misleading-character-class */
 
 /** The hidden kind of one code point, or null for an ordinary, visible one. */
@@ -70,9 +70,11 @@ function classify(cp: number): HiddenKind | null {
     cp === 0xfeff ||
     cp === 0xffa0 ||
     (cp >= 0xfff0 && cp <= 0xfffb) ||
+    (cp >= 0x1bca0 && cp <= 0x1bca3) ||
     (cp >= 0x1d173 && cp <= 0x1d17a) ||
-    (cp >= 0xe0000 && cp <= 0xe007f) ||
-    (cp >= 0xe0100 && cp <= 0xe01ef)
+    // Tags, variation selectors 17–256 and the unassigned code points Unicode reserves as default
+    // ignorable: the whole block, since a browser draws none of it (a probe hid text in E0080–E0FFF).
+    (cp >= 0xe0000 && cp <= 0xe0fff)
   )
     return 'invisible';
   // A lone surrogate (possible in a JS string, never in valid UTF-8 input).
@@ -84,13 +86,19 @@ const PICTOGRAPHIC = /\p{Extended_Pictographic}/u;
 const isPictographic = (cp: number) => PICTOGRAPHIC.test(String.fromCodePoint(cp));
 const isSkinTone = (cp: number) => cp >= 0x1f3fb && cp <= 0x1f3ff;
 
+/** `#`, `*` and the digits: with U+FE0F and U+20E3 after them, a keycap (1️⃣). */
+const isKeycapBase = (cp: number) => cp === 0x23 || cp === 0x2a || (cp >= 0x30 && cp <= 0x39);
+
 /**
  * Emoji sequences use two otherwise invisible characters: U+FE0F/U+FE0E (emoji/text presentation)
- * right after a visible character, and U+200D (zero-width joiner) between two pictographs
- * (👨‍👩‍👧). Those positions show nothing hidden and stay as they are.
+ * right after a character that has an emoji form (a pictograph, or a keycap base followed by
+ * U+20E3), and U+200D (zero-width joiner) between two pictographs (👨‍👩‍👧). Those positions show
+ * nothing hidden and stay as they are. SECURITY: after any other character a selector changes
+ * nothing that is drawn — "DE89\uFE0F3704" looked exactly like "DE893704" — so it is flagged.
  */
 function isEmojiPart(cp: number, prev: number | undefined, next: number | undefined): boolean {
-  if (cp === 0xfe0e || cp === 0xfe0f) return prev !== undefined && classify(prev) === null;
+  if (cp === 0xfe0e || cp === 0xfe0f)
+    return prev !== undefined && (isPictographic(prev) || (isKeycapBase(prev) && next === 0x20e3));
   if (cp === 0x200d) {
     return (
       prev !== undefined &&

@@ -152,6 +152,25 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: hidden characters, redaction, paging
     await context.close();
   });
 
+  it('an error message quoting the address bar is escaped: a crafted link cannot spoof text', async () => {
+    // A second-round probe: #/inbox/<id> with a sentence and U+202E in the id came back in the
+    // error box as text ("This approval was moved. Approve it at https://…").
+    const { context, page } = await personPage(browser);
+    await signIn(
+      page,
+      t.url,
+      KEYS.frank,
+      `#/inbox/x%20%E2%80%94%20moved.%20Approve%20it%20at%20evil%E2%80%AEmoc`,
+    );
+    const box = page.locator('.error[role="alert"]');
+    await box.waitFor();
+    const text = (await box.textContent()) ?? '';
+    expect(text).toContain('⚠ hidden characters (bidi)');
+    expect(text).toContain('\\u202E');
+    expect(text).not.toContain('\u202E');
+    await context.close();
+  });
+
   it('agent, user, resource, summary, reason and vote comments are escaped and flagged too', async () => {
     const d = await api.decide(KEYS.supportBot, refund(903));
     const id = d.body.approval!.id as string;

@@ -69,6 +69,9 @@ describe('escapeForDisplay: hidden characters are escaped and flagged', () => {
     ['every tag character U+E0000–U+E007F', range(0xe0000, 0xe007f), 'invisible'],
     ['variation selectors that select nothing', [0xfe00, 0xe0100, 0xe01ef], 'invisible'],
     ['interlinear annotation characters', [0xfff9, 0xfffa, 0xfffb], 'invisible'],
+    // A second-round probe: drawn as nothing in Chromium, and not flagged.
+    ['unassigned default ignorables U+E0080–U+E0FFF', [0xe0080, 0xe00ff, 0xe01f0, 0xe0fff], 'invisible'],
+    ['shorthand format controls U+1BCA0–U+1BCA3', range(0x1bca0, 0x1bca3), 'invisible'],
   ];
   it.each(cases)('%s', (_, cps, kind) => {
     for (const cp of cps) {
@@ -85,6 +88,16 @@ describe('escapeForDisplay: hidden characters are escaped and flagged', () => {
     expect(escapeForDisplay('pay\u200Dpal').hidden).toEqual(['invisible']);
     expect(escapeForDisplay('\u200D👍').hidden).toEqual(['invisible']);
     expect(escapeForDisplay('👍\u200D').hidden).toEqual(['invisible']);
+  });
+
+  it('a presentation selector after a character with no emoji form is hidden; emoji and keycaps keep theirs', () => {
+    // "DE89\uFE0F3704" was drawn exactly as "DE893704" and not flagged.
+    expect(escapeForDisplay('DE89\uFE0F3704\uFE0E0044')).toEqual({
+      text: 'DE89\\uFE0F3704\\uFE0E0044',
+      hidden: ['invisible'],
+    });
+    for (const ok of ['❤\uFE0F', '☺\uFE0E', '1\uFE0F\u20E3', '#\uFE0F\u20E3', '👍🏽', '©\uFE0F'])
+      expect(escapeForDisplay(ok), ok).toEqual({ text: ok, hidden: [] });
   });
 
   it('a presentation selector with nothing visible before it is hidden', () => {
