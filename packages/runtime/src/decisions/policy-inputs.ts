@@ -152,6 +152,10 @@ export function recordInputs(
   } else if (isRecord(context.args)) {
     context.args = redaction.record(context.args, 'context.args', redacted);
   }
+  if (aside.usage && context.usage !== undefined) {
+    context.usage = USAGE_HIDDEN;
+    redacted.push('context.usage');
+  }
   if (typeof context.intent === 'string') {
     context.intent = redaction.text(context.intent);
     if (context.intent !== inputs.context.intent) redacted.push('context.intent');
@@ -181,6 +185,8 @@ export function recordInputs(
 
 /** What stands in the record for args kept beside the chain. */
 export const KEPT_ASIDE = '[KEPT ASIDE]';
+/** What stands in the record for counter values that would give away a hidden arg. */
+export const USAGE_HIDDEN = '[REDACTED]';
 
 /**
  * Personal data the deployment keeps beside the chain, erasable (`audit.personal`, docs/audit.md
@@ -190,6 +196,11 @@ export const KEPT_ASIDE = '[KEPT ASIDE]';
 export interface KeptAside {
   args?: boolean;
   userAttributes?: readonly string[];
+  /**
+   * The counters' values (`context.usage`) are left off: one of them sums an arg this record
+   * hides, and the difference of two readings is that arg's value.
+   */
+  usage?: boolean;
 }
 
 /** Reads `data.policyInputs` of a decision event back; null when absent or not of the recorded shape. */

@@ -7,6 +7,7 @@ import type { PersonalRef } from '../audit/personal.js';
 import { recordInputs } from './policy-inputs.js';
 import type { Findings, PreparedCall } from './call.js';
 import type { Caller, DecisionServiceDeps } from './types.js';
+import type { UsageReading } from '../usage/index.js';
 
 export interface DecisionFacts {
   decision: Decision;
@@ -26,6 +27,13 @@ export function decisionEvent(
   const effect: Effect = decision.effect;
   const seen = found.seen;
   const usage = found.reservation;
+  // SECURITY: a counter summing an arg this record hides (redacted, or kept beside the chain)
+  // would give it away: two readings differ by it (a probe read a redacted, erased amount so).
+  const recordedArgs = personal?.fields.includes('args') ? null : redaction.args();
+  const hideUsage =
+    usage !== null &&
+    usage !== undefined &&
+    usage.sums.some((path) => recordedArgs === null || !sameAt(recordedArgs, call.args, path));
   return {
     type: 'decision',
     time: new Date(call.now).toISOString(),
@@ -59,10 +67,37 @@ export function decisionEvent(
       // Null: decided before any policy was asked (the same under every set).
       policyInputs:
         seen && policy
-          ? recordInputs(seen.inputs, seen.outcome, redaction.inputs, policy.attributeNames, call.keptAside)
+          ? recordInputs(seen.inputs, seen.outcome, redaction.inputs, policy.attributeNames, {
+              ...call.keptAside,
+              ...(hideUsage ? { usage: true } : {}),
+            })
           : null,
       // The counter values the policies were given (docs/policies.md "Budgets and rates").
-      ...(usage ? { usage: usage.readings } : {}),
+      ...(usage ? { usage: hideUsage ? hiddenReadings(usage.readings) : usage.readings } : {}),
     },
   };
+}
+
+/** Whether `a` and `b` hold the same value at the dotted `path` (what a usage counter sums). */
+function sameAt(a: Record<string, unknown>, b: Record<string, unknown>, path: string): boolean {
+  const at = (v: unknown) => {
+    for (const part of path.split('.')) {
+      if (v === null || typeof v !== 'object') return undefined;
+      v = (v as Record<string, unknown>)[part];
+    }
+    return v;
+  };
+  return at(a) === at(b);
+}
+
+/** The readings with their values left off (the window stays): they would give away a hidden arg. */
+function hiddenReadings(
+  readings: Record<string, UsageReading>,
+): Record<string, { windowStart: string; hidden: true }> {
+  return Object.fromEntries(
+    Object.entries(readings).map(([name, r]) => [
+      name,
+      { windowStart: r.windowStart, hidden: true as const },
+    ]),
+  );
 }

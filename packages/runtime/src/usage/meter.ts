@@ -30,6 +30,8 @@ export interface UsageReservation {
   context: Record<string, number>;
   /** The decision event's `usage`, by counter name. */
   readings: Record<string, UsageReading>;
+  /** The arg paths the counters sum (a reading minus the one before it is that arg's value). */
+  sums: readonly string[];
   /** Keeps the charge when the decision is allow (and not a dry run); gives it back otherwise. */
   settle(effect: Effect): Promise<void>;
 }
@@ -117,6 +119,7 @@ export function createUsageMeter(deps: {
       return {
         context,
         readings,
+        sums: counters.flatMap((c) => (c.sum === undefined ? [] : [c.sum])),
         async settle(effect) {
           if (settled) return;
           settled = true;

@@ -5,7 +5,7 @@ import { createPostgresStore } from '../../src/storage/postgres/index.js';
 import { createSqliteStore } from '../../src/storage/sqlite/index.js';
 import type { Store } from '../../src/storage/port.js';
 import { POSTGRES_URL, dropSchemas, freshSchema } from '../storage/helpers.js';
-import { activateBudgets, admin, deployment, read, refund, tempDir } from './helpers.js';
+import { USAGE, activateBudgets, admin, deployment, read, refund, tempDir } from './helpers.js';
 
 type Deployment = ReturnType<typeof deployment>;
 let current: Deployment | null = null;
@@ -184,5 +184,49 @@ describe.skipIf(!POSTGRES_URL)('usage counters on one PostgreSQL schema, two nod
     const b = await dep.node('memory', createPostgresStore(POSTGRES_URL!, { schema }));
     await activateBudgets(a, [a, b]);
     return { dep, a, b };
+  });
+});
+
+/** The parts of a decision event's data these tests read. */
+interface RecordedData {
+  args: Record<string, unknown>;
+  usage: Record<string, Record<string, unknown>>;
+  policyInputs: { context: { usage: unknown } };
+}
+
+describe('usage readings of a counter that sums a hidden arg', () => {
+  it('are left off the record: two readings differ by the arg, which redaction hides', async () => {
+    // A second-round probe read a redacted (and erased) refund amount as after - value.
+    const dep = deployment(tempDir(), USAGE, 'cedar', (c) => {
+      c.audit.redact = ['amount'];
+    });
+    current = dep;
+    const a = await dep.node('memory');
+    await activateBudgets(a, []);
+    const d = await a.decisions.decide(refund(437), admin);
+    expect(d.decision.effect).toBe('allow');
+    const [event] = await a.store.queryAudit({ decisionId: d.decision.decisionId, limit: 1 });
+    const data = (JSON.parse(event!.eventText) as { data: RecordedData }).data;
+    expect(data.args.amount).toBe('[REDACTED]');
+    expect(data.usage).toEqual({
+      refundTotalToday: { windowStart: '2026-03-02T00:00:00.000Z', hidden: true },
+    });
+    expect(data.policyInputs.context.usage).toBe('[REDACTED]');
+    expect(event!.eventText).not.toContain('437');
+  });
+
+  it('are recorded when the arg is not hidden', async () => {
+    const dep = deployment(tempDir(), USAGE, 'cedar');
+    current = dep;
+    const a = await dep.node('memory');
+    await activateBudgets(a, []);
+    const d = await a.decisions.decide(refund(437), admin);
+    const [event] = await a.store.queryAudit({ decisionId: d.decision.decisionId, limit: 1 });
+    const data = (JSON.parse(event!.eventText) as { data: RecordedData }).data;
+    expect(data.usage.refundTotalToday).toMatchObject({ value: 0, after: 437 });
+    expect(data.policyInputs.context.usage).toMatchObject({
+      refundTotalToday: 0,
+      refundTotalTodayAfter: 437,
+    });
   });
 });

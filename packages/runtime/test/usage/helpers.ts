@@ -54,6 +54,7 @@ export function deployment(
   keysDir: string,
   usage: readonly object[] = USAGE,
   engine: 'cedar' | 'compiled' = 'cedar',
+  configure?: (config: ReturnType<typeof loadConfig>['config']) => void,
 ) {
   const clock = createManualClock(Date.parse('2026-03-02T15:00:00Z'));
   const opened: Mandate[] = [];
@@ -70,6 +71,7 @@ export function deployment(
       loaded.config.gateway.upstreams = [];
       loaded.config.usage = structuredClone(usage) as typeof loaded.config.usage;
       loaded.config.policies.engine = engine;
+      configure?.(loaded.config);
       const m = await createMandate(loaded, {
         clock,
         logger: silentLogger,
