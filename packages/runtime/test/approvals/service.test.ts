@@ -2,6 +2,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { callHash, createApprovalService, type CallBinding } from '../../src/approvals/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
+import { approval } from '../../src/storage/contract/index.js';
 import { canonicalize, createManualClock, sha256Hex, silentLogger } from '../../src/kernel/index.js';
 import type { AuditEvent } from '@mandate/protocol';
 
@@ -87,29 +88,20 @@ describe('the published hash', () => {
 
   it('an approval requested before (unkeyed) is still bound to its call, and only to it', async () => {
     const { store, service } = setup();
-    await store.createApproval({
-      id: 'apr_legacy',
-      callHash: unkeyed(binding),
-      decisionId: 'dec_0',
-      agent: binding.agent,
-      user: binding.user,
-      action: binding.action,
-      resource: binding.resource,
-      policyVersion: binding.policyVersion,
-      role: 'finance-manager',
-      quorum: 1,
-      summary: 'Refund 900 to customer c-42',
-      args: binding.args,
-      status: 'pending',
-      requestedAt: new Date(0).toISOString(),
-      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-      votes: [],
-      resolvedAt: null,
-      consumedAt: null,
-      consumedBy: null,
-      toolHash: null,
-      policy: null,
-    });
+    await store.createApproval(
+      approval('apr_legacy', {
+        callHash: unkeyed(binding),
+        agent: binding.agent,
+        user: binding.user,
+        action: binding.action,
+        resource: binding.resource,
+        policyVersion: binding.policyVersion,
+        role: 'finance-manager',
+        quorum: 1,
+        args: binding.args,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      }),
+    );
     await service.vote('apr_legacy', frank, 'approve', null, null);
     const other = { ...binding, args: { customerId: 'c-42', amount: 9000 } };
     expect(await service.consume('apr_legacy', other, 'dec_1')).toMatchObject({

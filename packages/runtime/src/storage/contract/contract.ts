@@ -125,7 +125,8 @@ const policySet = (version: string, source = 'dir-a'): StoredPolicySet => ({
   source,
 });
 
-const approval = (id: string, over: Partial<ApprovalRecord> = {}): ApprovalRecord => ({
+/** An approval record for store tests: pending, quorum 2; `over` replaces any field. */
+export const approval = (id: string, over: Partial<ApprovalRecord> = {}): ApprovalRecord => ({
   id,
   callHash: sha256(`call-${id}`),
   decisionId: `dec_${id}`,

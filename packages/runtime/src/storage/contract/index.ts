@@ -1,3 +1,10 @@
-export { auditEvent, describeStoreContract, everyStoreCall, expectChain, testSealer } from './contract.js';
+export {
+  approval,
+  auditEvent,
+  describeStoreContract,
+  everyStoreCall,
+  expectChain,
+  testSealer,
+} from './contract.js';
 export type { StoreCallKind } from './contract.js';
 export { apiKey } from './keys.js';
