@@ -53,7 +53,11 @@ export const STAND_IN_FIELD_MAX = 256;
  * The string fields of a record's event that sinks index on (`type`, `time`, `nodeId`,
  * `decisionId`, `agent`, `user`, `action`, `effect`), each cut to `max` characters.
  */
-export function eventFields(r: SinkRecord, max = Infinity): Record<string, string> {
+export function eventFields(
+  r: SinkRecord,
+  max = Infinity,
+  keys: readonly string[] = INDEXED_FIELDS,
+): Record<string, string> {
   let e: Record<string, unknown> = {};
   try {
     e = JSON.parse(r.eventText) as Record<string, unknown>;
@@ -61,10 +65,13 @@ export function eventFields(r: SinkRecord, max = Infinity): Record<string, strin
     // The store holds canonical JSON; a record that is not would still get its stand-in.
   }
   const out: Record<string, string> = {};
-  for (const k of ['type', 'time', 'nodeId', 'decisionId', 'agent', 'user', 'action', 'effect'])
-    if (typeof e[k] === 'string') out[k] = (e[k] as string).slice(0, max);
+  for (const k of keys) if (typeof e[k] === 'string') out[k] = (e[k] as string).slice(0, max);
   return out;
 }
+
+const INDEXED_FIELDS = ['type', 'time', 'nodeId', 'decisionId', 'agent', 'user', 'action', 'effect'] as const;
+/** A stand-in also names the resource: which customer's refund a SIEM did not get in full. */
+const STAND_IN_FIELDS = [...INDEXED_FIELDS, 'resource'] as const;
 
 /**
  * The stand-in of a record a sink cannot deliver in full: `{"seq","prevHash","hash","omitted":{…}}`
@@ -82,7 +89,7 @@ export function standInJson(r: SinkRecord, o: OmittedRecord): string {
       bytes: o.bytes,
       limit: o.limit,
       ...(o.message ? { message: o.message.slice(0, STAND_IN_FIELD_MAX) } : {}),
-      ...eventFields(r, STAND_IN_FIELD_MAX),
+      ...eventFields(r, STAND_IN_FIELD_MAX, STAND_IN_FIELDS),
     },
   });
 }

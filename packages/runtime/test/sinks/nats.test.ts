@@ -29,7 +29,10 @@ async function storeWith(sizes: Record<number, number>, n: number): Promise<Stor
   await store.migrate();
   await store.appendAudit(
     Array.from({ length: n }, (_, i) =>
-      auditEvent(i + 1, sizes[i + 1] ? { data: { blob: 'x'.repeat(sizes[i + 1]!) } } : {}),
+      auditEvent(
+        i + 1,
+        sizes[i + 1] ? { resource: 'Customer::c-42', data: { blob: 'x'.repeat(sizes[i + 1]!) } } : {},
+      ),
     ),
     testSealer,
   );
@@ -99,6 +102,8 @@ describe('NATS sink: records larger than the server takes', () => {
         action: 'payments.refund',
         effect: 'allow',
         decisionId: 'dec_3',
+        // Which customer's record the feed did not get in full (a second-round probe).
+        resource: 'Customer::c-42',
       },
     });
     expect(got[2]!.omitted!.bytes).toBeGreaterThan(1_200_000);
