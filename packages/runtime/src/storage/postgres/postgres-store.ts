@@ -1,4 +1,3 @@
-import pg from 'pg';
 import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import { type PolicySetSummary, type Store } from '../port.js';
@@ -11,7 +10,8 @@ import { createPostgresEntities } from './entities.js';
 import { createPostgresAudit } from './audit.js';
 import { createPostgresConsent } from './consent.js';
 import type { PostgresDeps } from './deps.js';
-import { isUnavailable, translate } from './faults.js';
+import { translate } from './faults.js';
+import { createPostgresPool, type PostgresSessionOptions } from './pool.js';
 import { watchActivations } from './listener.js';
 import { storeUnavailable } from '../unavailable.js';
 import {
@@ -27,61 +27,18 @@ import {
 } from '../sql-rows.js';
 
 /** Options of {@link createPostgresStore}. */
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends PostgresSessionOptions {
   logger?: Logger;
-  /** A schema to keep every table in (created by `migrate()` when missing); the default is the server's search_path. */
-  schema?: string;
-  /** Maximum pooled connections; default 10. */
-  poolSize?: number;
-  /** How long to wait for a connection before failing with store_unavailable; default 10 s. */
-  connectTimeoutMs?: number;
-  /**
-   * The `application_name` of every connection (pool and listener), so an operator can tell this
-   * node's sessions apart in `pg_stat_activity`; default `mandate`. One in the URL wins.
-   */
-  applicationName?: string;
-  /**
-   * `idle_in_transaction_session_timeout` of every pooled session; default 10 s. A node that stalls
-   * (paused, its link black-holed) in the middle of a transaction — an audit append holds the
-   * chain's lock — has it rolled back by the server and the lock freed for the other nodes.
-   */
-  idleInTransactionTimeoutMs?: number;
-  /**
-   * `lock_timeout` of every pooled session; default 20 s. A statement waiting longer for a lock
-   * (the audit chain's, a row another node holds) fails `store_unavailable` (`locked`) instead of
-   * waiting on. Longer than the idle timeout, so waiters outlast a stalled node's transaction.
-   */
-  lockTimeoutMs?: number;
-  /**
-   * How long the two checks a node makes to know its view is current — the active policy version
-   * (every second) and the cache epoch (every decision) — may take on their connection; default
-   * 3 s. Past it the connection is dropped and the check fails `store_unavailable`: a link that
-   * black-holed mid-read would otherwise hold it until TCP keepalive gives up (hours), and the
-   * node, unable to confirm its policy set, would answer `503` all that time.
-   */
-  checkTimeoutMs?: number;
 }
-
-/** Defaults of the session bounds above; one `options` in the URL replaces them all. */
-const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
-const LOCK_TIMEOUT_MS = 20_000;
-const CHECK_TIMEOUT_MS = 3000;
 
 export { POSTGRES_AUDIT_LOCK_KEY } from './audit.js';
 /** Keeps two nodes starting at once from applying the same migration twice. */
 const MIGRATE_LOCK = '7731948201550002';
 
-/** A whole, positive number of milliseconds (0 would switch the bound off), or the default. */
-function wholeMs(ms: number | undefined, fallback: number): number {
-  if (ms === undefined) return fallback;
-  if (!Number.isInteger(ms) || ms < 1) throw new MandateError('bad_request', `invalid timeout ${ms} ms`);
-  return ms;
-}
-
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /**
- * The PostgreSQL driver (pg; the only module that imports it), for several `mandate serve` nodes
+ * The PostgreSQL driver (pg; only this folder imports it), for several `mandate serve` nodes
  * sharing one database. Postgres commits synchronously by default; this driver relies on that.
  */
 export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}): Store {
@@ -90,22 +47,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw new MandateError('bad_request', `invalid schema name ${JSON.stringify(schema)}`);
   }
-  const connection: pg.ClientConfig = {
-    connectionString: url,
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
-    // pg applies the URL's parameters over these, so an application_name in the URL wins.
-    application_name: (opts.applicationName ?? 'mandate').slice(0, 63),
-    // TCP keepalive: a server that vanished without a reset (power cut, partition) is noticed
-    // by the OS instead of being waited for forever.
-    keepAlive: true,
-  };
-  // Startup parameters apply to every pooled connection before its first query, with no race.
-  const startup = [
-    `-c idle_in_transaction_session_timeout=${wholeMs(opts.idleInTransactionTimeoutMs, IDLE_IN_TRANSACTION_TIMEOUT_MS)}`,
-    `-c lock_timeout=${wholeMs(opts.lockTimeoutMs, LOCK_TIMEOUT_MS)}`,
-  ];
-  if (schema !== undefined) startup.push(`-c search_path="${schema}"`);
-  const pool = new pg.Pool({ ...connection, max: opts.poolSize ?? 10, options: startup.join(' ') });
+  const { connection, pool, tx, checked } = createPostgresPool(url, opts);
   // An idle client whose server went away emits here; without a listener Node would crash. The
   // pool drops that client and opens a fresh one for the next query: that is the reconnection.
   pool.on('error', (err) => log.warn('postgres idle connection error', { error: err.message }));
@@ -127,94 +69,6 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
     (await pool.query<Row>(sql, params)).rows;
   const one = async (sql: string, params: unknown[] = []): Promise<Row | undefined> =>
     (await rows(sql, params))[0];
-
-  /**
-   * A pooled connection, `onError` attached in the hand-over itself, not after an await: the pool
-   * may hand over a fresh connection while the rest of its socket's bytes — a FATAL from the
-   * server — are still being parsed, before any promise continuation could attach it. A
-   * checked-out client has no pool listener, and an 'error' event with none ends the process.
-   */
-  const checkout = (onError: (err: Error) => void): Promise<pg.PoolClient> =>
-    new Promise<pg.PoolClient>((resolve, reject) => {
-      pool.connect((err, c) => {
-        if (err || !c) {
-          reject(err ?? new Error('Connection terminated: no client'));
-          return;
-        }
-        c.on('error', onError);
-        resolve(c);
-      });
-    });
-
-  /**
-   * BEGIN … COMMIT on one pooled connection; a connection that failed is destroyed, not reused.
-   * A commit whose answer was lost with the connection rejects although it may have landed: the
-   * caller treats it as not written (an audit append then rejects its decisions — never the
-   * reverse, an answer without its record).
-   */
-  const tx = async <T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
-    let broken: Error | undefined;
-    // A checked-out client has no pool listener: a connection killed between two statements
-    // (pg_terminate_backend, a server stop) would be an unhandled 'error' event, ending the
-    // process. Here it only marks the client broken; its next query rejects.
-    const onError = (err: Error) => {
-      broken ??= err;
-    };
-    const client = await checkout(onError);
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      if (broken || isUnavailable(err)) broken ??= err as Error;
-      else {
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackErr) {
-          broken = rollbackErr as Error;
-        }
-      }
-      throw err;
-    } finally {
-      // Synchronous hand-over: release() attaches the pool's own listener before this one goes.
-      client.release(broken);
-      client.removeListener('error', onError);
-    }
-  };
-
-  const checkTimeoutMs = wholeMs(opts.checkTimeoutMs, CHECK_TIMEOUT_MS);
-  /** One row of a small read bounded by `checkTimeoutMs`; past it, its connection is dropped. */
-  const checked = async (sql: string): Promise<Row | undefined> => {
-    // The listener goes on in the hand-over (checkout): attached after `await pool.connect()`, a
-    // backend killed right then emitted 'error' with no listener and ended the process (the
-    // faults test's pg_terminate_backend storm, under load).
-    const onError = () => {};
-    const client = await checkout(onError);
-    let timer: NodeJS.Timeout | undefined;
-    const query = client.query<Row>(sql);
-    try {
-      const res = await Promise.race([
-        query,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`Query read timeout after ${checkTimeoutMs} ms`)),
-            checkTimeoutMs,
-          );
-        }),
-      ]);
-      client.release();
-      return res.rows[0];
-    } catch (err) {
-      // Released with an error: the pool ends the connection instead of handing it out again.
-      query.catch(() => {});
-      client.release(err as Error);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      client.removeListener('error', onError);
-    }
-  };
 
   const deps: PostgresDeps = { run, pool, tx, rows, one };
 
