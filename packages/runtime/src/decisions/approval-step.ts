@@ -33,6 +33,15 @@ export async function settleApproval(
     policyVersion,
     toolHash: call.options.toolHash ?? null,
   };
+  // A confirmation by "the user the agent acts for" of a call made for no user: nobody could ever
+  // vote on it (it would sit in no inbox until it expired), so the call is denied now, saying why (a dry run says so too).
+  if (requirement.role === SELF_CONFIRMATION && !user) {
+    found.errors.push({
+      code: 'unknown_user',
+      message: `policy ${requirement.policyId} asks the user the agent acts for to confirm this call (@approval("self")), and it acts for no user`,
+    });
+    return 'deny';
+  }
   if (call.options.dryRun) {
     if (req.approvalId) {
       found.errors.push({ code: 'bad_request', message: 'a dry run does not consume approvals' });
@@ -57,15 +66,6 @@ export async function settleApproval(
     }
     found.approval = toApprovalRef(consumed.approval);
     return 'allow';
-  }
-  // A confirmation by "the user the agent acts for" of a call made for no user: nobody could ever
-  // vote on it (it would sit in no inbox until it expired), so the call is denied now, saying why.
-  if (requirement.role === SELF_CONFIRMATION && !user) {
-    found.errors.push({
-      code: 'unknown_user',
-      message: `policy ${requirement.policyId} asks the user the agent acts for to confirm this call (@approval("self")), and it acts for no user`,
-    });
-    return 'deny';
   }
   // SECURITY: the approver's screen and the audit chain see redacted values only — the summary is
   // rendered from the redacted args, so a secret named by the template never reaches the chain.

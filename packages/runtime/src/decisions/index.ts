@@ -8,5 +8,6 @@ export { IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_MS, createIdempotency } from './idempo
 export type { Idempotency, IdempotencyDeps, IdempotentResult } from './idempotency.js';
 export { reportOutcome } from './outcome.js';
 export { replayStillHolds } from './retry-replay.js';
+export type { ReplayCheck } from './retry-replay.js';
 export { agentOwns, callerIdentity } from './caller-identity.js';
 export type { OutcomeDeps, OutcomeRecorded } from './outcome.js';

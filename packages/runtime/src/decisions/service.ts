@@ -142,7 +142,10 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     if (found.grant) decision.grantId = found.grant.id;
 
     // A check of whether a recorded answer still holds: its outcome is never an answer (types.ts).
-    if (options.checkOnly) return { decision, args: call.args };
+    if (options.checkOnly)
+      return found.wouldRequest
+        ? { decision, args: call.args, wouldRequest: found.wouldRequest }
+        : { decision, args: call.args };
     // SECURITY: audit before act — the answer leaves only after this event is durably committed.
     try {
       // The personal fields the deployment keeps go beside the chain, never into it (docs/audit.md "Erasure").

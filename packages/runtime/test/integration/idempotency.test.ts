@@ -151,6 +151,46 @@ describe.each(durableStoreKinds())('idempotent decisions and outcomes on %s', (k
     expect(ok200(late).effect).toBe('deny');
   });
 
+  it('an approvalId a plain permit never read does not keep an allow replayable once the call needs approval', async () => {
+    // A third-round probe: the replay check let 'approval_required' through for any call that
+    // carried an approvalId — a made-up one included — although no human ever approved it.
+    const { api } = await setup();
+    const first = ok200(
+      await decideWithKey(api, 'k-bogus', refund(400, { approvalId: 'apr_nonexistent_123' })),
+    );
+    expect(first.effect).toBe('allow');
+    const stricter = examplePolicySource();
+    stricter.policies['agents.cedar'] = stricter.policies['agents.cedar']!.replace(
+      'context.args.amount <= 500',
+      'context.args.amount <= 100',
+    ).replace('context.args.amount > 500', 'context.args.amount > 100');
+    ok200(await api.put('/v1/policies', KEYS.admin, stricter));
+    const retried = await decideWithKey(api, 'k-bogus', refund(400, { approvalId: 'apr_nonexistent_123' }));
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+    expect(ok200(retried).effect).toBe('deny');
+  });
+
+  it('a call that consumed an approval replays only while the policy asks for that same approval', async () => {
+    // A third-round probe: after the policy asked a cfo, quorum 2, the replay of a call a finance
+    // manager had approved under the old set was still allowed.
+    const { api } = await setup();
+    const ask = ok200(await api.decide(KEYS.supportBot, refund(900)));
+    expect((await api.approve(ask.approval!.id, KEYS.frank)).status).toBe(200);
+    const body = refund(900, { approvalId: ask.approval!.id });
+    expect(ok200(await decideWithKey(api, 'k-approved', body)).effect).toBe('allow');
+    // The same set: the retry is the recorded allow (the approval it consumed is what it asks).
+    expect((await decideWithKey(api, 'k-approved', body)).headers.get('idempotent-replayed')).toBe('true');
+    const cfo = examplePolicySource();
+    cfo.policies['agents.cedar'] = cfo.policies['agents.cedar']!.replace(
+      '@approval("finance-manager")',
+      '@approval("cfo") @quorum("2")',
+    );
+    ok200(await api.put('/v1/policies', KEYS.admin, cfo));
+    const retried = await decideWithKey(api, 'k-approved', body);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+    expect(ok200(retried).effect).toBe('deny');
+  });
+
   it('the same key with a different request is refused, and decides nothing', async () => {
     const { api } = await setup();
     ok200(await decideWithKey(api, 'k-reuse', refund(120)));

@@ -39,12 +39,14 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
       { scope: `decision:${callerIdentity(caller)}`, key, request },
       decide,
       (recorded) =>
-        replayStillHolds(
-          deps,
-          request,
-          recorded,
-          async (req) => (await deps.decisions.decide(req, caller, { checkOnly: true })).decision,
-        ),
+        replayStillHolds(deps, request, recorded, async (req) => {
+          const { decision, wouldRequest } = await deps.decisions.decide(req, caller, { checkOnly: true });
+          return {
+            effect: decision.effect,
+            policyVersion: decision.policyVersion,
+            ...(wouldRequest ? { wouldRequest } : {}),
+          };
+        }),
     );
     if (r.replayed) ctx.res.setHeader('idempotent-replayed', 'true');
     return r.value;
