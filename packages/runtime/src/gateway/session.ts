@@ -217,6 +217,9 @@ export async function openSession(
 
   srv.fallbackRequestHandler = async (request, extra) => {
     const params = (request.params ?? {}) as Record<string, unknown>;
+    // Every request of the session, not only the decided ones: a revoked key lists nothing more
+    // either (tools/call checks in its decision).
+    if (request.method !== 'tools/call') await credentialStillHolds();
     if (request.method === 'tools/list') return tools.listTools() as never;
     if (request.method === 'tools/call') {
       const sendProgress = progressSender(params, (n) => extra.sendNotification(n as never));

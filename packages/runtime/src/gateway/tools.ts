@@ -15,6 +15,7 @@ import {
   withDecisionId,
 } from './results.js';
 import type { SessionScope } from './scope.js';
+import type { CatalogEntry } from './catalog.js';
 
 /** `tools/list` and `tools/call` of one session: the call path (docs/gateway.md "Calls"). */
 export interface SessionTools {
@@ -99,6 +100,33 @@ export function createSessionTools(s: SessionScope): SessionTools {
     return yes ? 'confirmed' : 'declined';
   }
 
+  /**
+   * Why the tool behind a call cannot run now, or undefined when it can. A tool that cannot run is
+   * decided as the deny it is (recorded so, no approval opened), not decided on its policies and
+   * then not forwarded: the record must say what happened. SECURITY: approved as this node listed
+   * it AND as the store holds it now: another node (or a stdio gateway on the same store) may have
+   * quarantined this definition since — a rug pull it saw first. (One approved elsewhere stays
+   * refused here until this node lists it again.) Asked again before a held or confirmed call is
+   * decided again: a probe's held call ran on a definition quarantined during the hold.
+   */
+  async function refusalNow(entry: CatalogEntry | undefined, name: string): Promise<DecideOptions['refuse']> {
+    if (!entry)
+      return {
+        code: 'unknown_action',
+        message: `no upstream of this gateway offers a tool ${name.slice(0, 100)}`,
+      };
+    const current = catalog.byExposed(entry.exposed);
+    const pinned =
+      current?.status === 'approved' && current.hash === entry.hash
+        ? await deps.store.getToolPin(entry.upstream.name, entry.tool)
+        : null;
+    if (pinned?.status === 'approved' && pinned.hash === entry.hash) return undefined;
+    return {
+      code: 'tool_quarantined',
+      message: `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval`,
+    };
+  }
+
   async function callTool(
     params: Record<string, unknown>,
     id: RequestId,
@@ -120,22 +148,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
     if (!ACTION_NAME.test(action)) return errorResult(`unknown tool ${name.slice(0, 100)}`, null);
     const approvalId = typeof meta[META_APPROVAL] === 'string' ? (meta[META_APPROVAL] as string) : null;
 
-    // A tool that cannot run is decided as the deny it is (recorded so, no approval opened), not
-    // decided on its policies and then not forwarded: the record must say what happened.
-    // SECURITY: approved as this node listed it AND as the store holds it now: another node (or a
-    // stdio gateway on the same store) may have quarantined this definition since — a rug pull it
-    // saw first. (One approved elsewhere stays refused here until this node lists it again.)
-    const pinned =
-      entry?.status === 'approved' ? await deps.store.getToolPin(entry.upstream.name, entry.tool) : null;
-    const runnable = pinned?.status === 'approved' && pinned.hash === entry!.hash;
-    const cannotRun: DecideOptions['refuse'] = !entry
-      ? { code: 'unknown_action', message: `no upstream of this gateway offers a tool ${name.slice(0, 100)}` }
-      : !runnable
-        ? {
-            code: 'tool_quarantined',
-            message: `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval`,
-          }
-        : undefined;
+    const cannotRun = await refusalNow(entry, name);
     let outcome: DecisionOutcome;
     try {
       outcome = await s.decide(
@@ -177,7 +190,9 @@ export function createSessionTools(s: SessionScope): SessionTools {
         const resolved = await deps.approvals.wait(d.approval.id, hold, signal);
         if (resolved && resolved.status === 'approved') {
           try {
-            outcome = await s.decide(action, outcome.args, d.approval.id, entry.hash);
+            const refuse = await refusalNow(entry, name);
+            outcome = await s.decide(action, outcome.args, d.approval.id, entry.hash, refuse);
+            if (refuse) return errorResult(refuse.message, outcome.decision.decisionId);
           } catch (err) {
             return errorResult(`Mandate could not decide this call: ${describe(err)}`, d.decisionId);
           }
@@ -204,7 +219,9 @@ export function createSessionTools(s: SessionScope): SessionTools {
         return errorResult(`the user declined this call (approval ${pendingId})`, d.decisionId);
       if (confirmed === 'confirmed') {
         try {
-          outcome = await s.decide(action, outcome.args, pendingId, entry.hash);
+          const refuse = await refusalNow(entry, name);
+          outcome = await s.decide(action, outcome.args, pendingId, entry.hash, refuse);
+          if (refuse) return errorResult(refuse.message, outcome.decision.decisionId);
         } catch (err) {
           return errorResult(`Mandate could not decide this call: ${describe(err)}`, d.decisionId);
         }
