@@ -86,14 +86,6 @@ export function createEvidence(deps: {
         }
       : {}),
   });
-  // The first check at once, not an interval later: a chain rewritten while the node was down is
-  // found before the node signs its first checkpoint over it.
-  if (audit.verifyIntervalMs > 0)
-    void tail
-      .check()
-      .catch((err: unknown) =>
-        deps.logger.warn('audit tail check failed', { nodeId: deps.nodeId, error: (err as Error).message }),
-      );
   const reads = createReadRecorder({
     record: deps.record,
     clock: deps.clock,

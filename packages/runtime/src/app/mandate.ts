@@ -157,11 +157,25 @@ export async function createMandate(
       maxQueue: config.audit.maxQueue,
       mirrors: checkpointMirrors(config.audit, { clock, logger }),
       // Bound late: the node's evidence (its tail check) is made once the store and keys are.
-      mayCheckpoint: () => evidence?.tail.status().ok ?? true,
+      // SECURITY: a node signs only a chain its own check has been through: not before that check
+      // (seeding at start appended and signed a chain rewritten while it was down, before the
+      // first check could see it; a failed start signed it at close), never after a finding.
+      // Bound late: the evidence is made just below, and its first check runs before anything else.
+      mayCheckpoint: async () =>
+        evidence !== undefined && evidence.tail.firstCheckDone() && evidence.tail.status().ok,
     });
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
       auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
+    const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
+    evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
+    // The node's first check of its own chain, before it appends (seeding) or signs anything: a
+    // chain rewritten while it was down is its finding before it could vouch for it.
+    await evidence.tail
+      .check()
+      .catch((err: unknown) =>
+        logger.warn('audit tail check failed', { nodeId, error: (err as Error).message }),
+      );
     // SECURITY: the compiled engine's answer differed from cedar-wasm's: on the record, loudly.
     const reportDivergence = (d: Divergence) => {
       logger.error('compiled policy engine diverged from cedar-wasm', { ...d });
@@ -316,8 +330,6 @@ export async function createMandate(
           },
         )
       : null;
-    const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
-    evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
     const nodeEvidence = evidence;
     const jwtConfig = config.auth.jwt;
     const authenticateHeader = createAuthenticator(

@@ -33,12 +33,12 @@ export interface AuditLogOptions {
    * Whether the node may sign its head now; false once it found its own chain tampered with
    * (TailVerifier): a checkpoint would vouch for a chain the node knows is not what it wrote.
    */
-  mayCheckpoint?: () => boolean;
+  mayCheckpoint?: () => Promise<boolean>;
 }
 
 /** A checkpoint not signed because the node found its chain tampered with (not retried, not logged per batch). */
 const TAMPERED =
-  'the node found its audit chain tampered with: it signs no checkpoint until an operator has looked (restart)';
+  'the node has not verified its own audit chain, or found it tampered with: it signs no checkpoint now';
 
 /** Most events in one store transaction by default; verify's default cadence allows for it. */
 export const AUDIT_MAX_BATCH = 512;
@@ -225,10 +225,8 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
   }
 
   async function writeCheckpoint(): Promise<AuditCheckpoint> {
-    if (opts.mayCheckpoint && !opts.mayCheckpoint()) {
-      checkpointDue = false;
+    if (opts.mayCheckpoint && !(await opts.mayCheckpoint()))
       throw new MandateError('audit_unavailable', TAMPERED);
-    }
     const head = await store.auditHead();
     const body = {
       seq: head.seq,
@@ -314,7 +312,12 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
       closed = (async () => {
         try {
           await lastSettled;
-          await requestCheckpoint();
+          // A node that could not vouch for its chain (it found it tampered with, or never got
+          // to check it: a failed start) closes without signing it.
+          await requestCheckpoint().catch((err: unknown) => {
+            if (!(err instanceof MandateError && err.message === TAMPERED)) throw err;
+            logger.warn('audit log closed without a checkpoint', { nodeId, reason: TAMPERED });
+          });
         } finally {
           clearInterval(timer);
           for (const m of mirrors) {

@@ -81,8 +81,10 @@ export interface TailVerifier {
    * kept and recorded as the tail check's own first finding is. Later ones change nothing.
    */
   report(finding: Finding): Promise<void>;
-  /** The hashes this check verified and holds in memory (its tail, its anchor, its history cursor). */
+  /** The hashes this check verified and holds in memory (its tail and its anchor). */
   trustedHashes(): { seq: number; hash: string }[];
+  /** Whether a check has run to its end since the node started (found something or not). */
+  firstCheckDone(): boolean;
   close(): Promise<void>;
 }
 
@@ -113,6 +115,7 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   let failure: Finding | null = null;
   let unverified: number | null = null;
   let running: Promise<AuditIntegrity> | null = null;
+  let ticks = 0;
 
   const status = (): AuditIntegrity => ({
     ok: failure === null,
@@ -304,6 +307,7 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   async function tick(): Promise<AuditIntegrity> {
     if (failure) return status();
     const finding = await run();
+    ticks++;
     if (finding) {
       await fail(finding);
       return status();
@@ -347,7 +351,10 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     async report(f) {
       if (!failure) await fail(f);
     },
-    trustedHashes: () => [tail, anchor, history].filter((c) => c.seq > 0).map((c) => ({ ...c })),
+    // The history cursor only once it reached the anchor (then it is the anchor): before, its hash
+    // is linked to nothing signed yet — a probe had a rewritten record vouched for through it.
+    trustedHashes: () => [tail, anchor].filter((c) => c.seq > 0).map((c) => ({ ...c })),
+    firstCheckDone: () => ticks > 0,
     async close() {
       if (timer) clearInterval(timer);
       await running?.catch(() => undefined);
