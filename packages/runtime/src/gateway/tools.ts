@@ -184,19 +184,32 @@ export function createSessionTools(s: SessionScope): SessionTools {
       );
     }
     entry = current;
+    /**
+     * The call decided again with the approval it waited for (held, or confirmed by the user), on
+     * the tool as it stands now: null to go on with the new decision, else the result to answer.
+     */
+    const decideAgain = async (
+      e: CatalogEntry,
+      approved: string,
+    ): Promise<Record<string, unknown> | null> => {
+      const asked = d.decisionId;
+      try {
+        const refuse = await refusalNow(e, name);
+        outcome = await s.decide(action, outcome.args, approved, e.hash, refuse);
+        if (refuse) return errorResult(refuse.message, outcome.decision.decisionId);
+      } catch (err) {
+        return errorResult(`Mandate could not decide this call: ${describe(err)}`, asked);
+      }
+      d = outcome.decision;
+      return null;
+    };
     if (d.effect === 'approval_required' && d.approval) {
       const hold = entry.upstream.holdForApprovalMs?.[entry.tool] ?? ctx.holdDefault;
       if (hold > 0) {
         const resolved = await deps.approvals.wait(d.approval.id, hold, signal);
         if (resolved && resolved.status === 'approved') {
-          try {
-            const refuse = await refusalNow(entry, name);
-            outcome = await s.decide(action, outcome.args, d.approval.id, entry.hash, refuse);
-            if (refuse) return errorResult(refuse.message, outcome.decision.decisionId);
-          } catch (err) {
-            return errorResult(`Mandate could not decide this call: ${describe(err)}`, d.decisionId);
-          }
-          d = outcome.decision;
+          const stopped = await decideAgain(entry, d.approval.id);
+          if (stopped) return stopped;
         } else if (resolved && resolved.status !== 'pending') {
           return errorResult(
             `approval ${resolved.id} was ${resolved.status}; the call was not made`,
@@ -218,14 +231,8 @@ export function createSessionTools(s: SessionScope): SessionTools {
       if (confirmed === 'declined')
         return errorResult(`the user declined this call (approval ${pendingId})`, d.decisionId);
       if (confirmed === 'confirmed') {
-        try {
-          const refuse = await refusalNow(entry, name);
-          outcome = await s.decide(action, outcome.args, pendingId, entry.hash, refuse);
-          if (refuse) return errorResult(refuse.message, outcome.decision.decisionId);
-        } catch (err) {
-          return errorResult(`Mandate could not decide this call: ${describe(err)}`, d.decisionId);
-        }
-        d = outcome.decision;
+        const stopped = await decideAgain(entry, pendingId);
+        if (stopped) return stopped;
       }
     }
     if (d.effect === 'approval_required') {
