@@ -156,7 +156,6 @@ export async function createMandate(
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
       maxQueue: config.audit.maxQueue,
       mirrors: checkpointMirrors(config.audit, { clock, logger }),
-      // Bound late: the node's evidence (its tail check) is made once the store and keys are.
       // SECURITY: a node signs only a chain its own check has been through: not before that check
       // (seeding at start appended and signed a chain rewritten while it was down, before the
       // first check could see it; a failed start signed it at close), never after a finding.
