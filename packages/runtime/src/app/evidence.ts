@@ -1,17 +1,19 @@
 import { existsSync } from 'node:fs';
 import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
 import type { Config } from '../config/index.js';
-import { NODE_PAGE_RECORDS, type Clock, type Logger } from '../kernel/index.js';
+import { isMandateError, NODE_PAGE_RECORDS, type Clock, type Logger } from '../kernel/index.js';
 import type { Store, StoredAuditRecord } from '../storage/port.js';
 import {
   AUDIT_MAX_BATCH,
   createFileMirror,
   createReadRecorder,
   createTailVerifier,
-  readCheckpointFile,
+  MALFORMED_CHECKPOINT_FILE,
+  readCheckpointFileDetailed,
   verifyAudit,
   vouchFor,
   type CheckpointMirror,
+  type AuditFinding as Finding,
   type ReadRecorder,
   type TailVerifier,
   type Vouch,
@@ -49,6 +51,27 @@ export function checkpointMirrors(
   return mirrors;
 }
 
+/**
+ * The node's own mirror file: its checkpoints (none while it does not exist), or a finding when it
+ * was edited. Lines a crash cut short are skipped, with a warning; a file that cannot be read is an
+ * outage (thrown), not tampering.
+ */
+async function readMirror(file: string, logger: Logger): Promise<AuditCheckpoint[] | Finding> {
+  if (!existsSync(file)) return [];
+  try {
+    const read = await readCheckpointFileDetailed(file);
+    if (read.torn.length > 0) {
+      logger.warn('checkpoint mirror: lines cut short by a crash skipped', { file, lines: read.torn });
+    }
+    return read.checkpoints;
+  } catch (err) {
+    if (isMandateError(err) && err.details === MALFORMED_CHECKPOINT_FILE) {
+      return { seq: 0, problem: 'malformed', message: err.message };
+    }
+    throw err;
+  }
+}
+
 /** What the node does with its evidence beyond appending: verify (with the mirror), watch its tail, record reads. */
 export interface Evidence {
   verify(): Promise<AuditVerifyResult>;
@@ -82,7 +105,7 @@ export function createEvidence(deps: {
     // only from a chain that agrees with the newest of them.
     ...(mirrorFile
       ? {
-          trustedCheckpoints: async () => (existsSync(mirrorFile) ? readCheckpointFile(mirrorFile) : []),
+          trustedCheckpoints: () => readMirror(mirrorFile, deps.logger),
         }
       : {}),
   });
@@ -97,15 +120,15 @@ export function createEvidence(deps: {
     async verify() {
       // The node's own mirror file holds the checkpoints a database admin could not delete.
       let checkpoints: AuditCheckpoint[] = [];
-      if (mirrorFile && existsSync(mirrorFile)) {
-        try {
-          checkpoints = await readCheckpointFile(mirrorFile);
-        } catch (err) {
+      if (mirrorFile) {
+        const read = await readMirror(mirrorFile, deps.logger);
+        if (!Array.isArray(read)) {
           // SECURITY: an edited mirror is evidence of tampering, not a reason to verify without it.
-          const firstBad = { seq: 0, problem: 'malformed' as const, message: (err as Error).message };
+          const firstBad = read as Finding;
           await tail.report(firstBad);
           return { ok: false, records: 0, checkpoints: 0, head: null, firstBad };
         }
+        checkpoints = read as AuditCheckpoint[];
       }
       // PERF: on the node, beside its decisions: small pages, each read one synchronous block on SQLite.
       const result = await verifyAudit(store, {

@@ -15,7 +15,13 @@ export type { AuditKeys, AuditSigner } from './keys.js';
 export { verifyAudit } from './verify.js';
 export type { AuditSource, VerifyAuditOptions } from './verify.js';
 export type { Finding as AuditFinding } from './verify-checkpoints.js';
-export { checkpointLine, createFileMirror, readCheckpointFile } from './mirror.js';
+export {
+  checkpointLine,
+  createFileMirror,
+  MALFORMED_CHECKPOINT_FILE,
+  readCheckpointFile,
+  readCheckpointFileDetailed,
+} from './mirror.js';
 export type { CheckpointMirror } from './mirror.js';
 export { BUNDLE_FORMAT, exportBundle, readBundle, verifyBundle } from './bundle.js';
 export type { VerifyBundleOptions } from './bundle.js';

@@ -22,7 +22,14 @@ export function createFileMirror(path: string): CheckpointMirror {
   const opened = () =>
     (handle ??= (async () => {
       await mkdir(dirname(path), { recursive: true });
-      return open(path, 'a', 0o640);
+      const h = await open(path, 'a+', 0o640);
+      try {
+        await endTornLine(h);
+      } catch (err) {
+        await h.close();
+        throw err;
+      }
+      return h;
     })().catch((err: unknown) => {
       handle = null; // the next checkpoint tries again
       throw err;
@@ -40,6 +47,22 @@ export function createFileMirror(path: string): CheckpointMirror {
       if (h) await (await h).close();
     },
   };
+}
+
+/**
+ * EVIDENCE: a crash in the middle of a write leaves a last line without its newline; the next
+ * checkpoint appended after it joined that line, the file no longer parsed, and the mirror was lost
+ * for every later check (a probe). The torn line is ended first, so it stays one line of its own,
+ * which {@link readCheckpointFile} skips as torn. Appending only: nothing there is rewritten.
+ */
+async function endTornLine(h: FileHandle): Promise<void> {
+  const { size } = await h.stat();
+  if (size === 0) return;
+  const last = Buffer.alloc(1);
+  await h.read(last, 0, 1, size - 1);
+  if (last[0] === 0x0a) return;
+  await h.write('\n');
+  await h.sync();
 }
 
 /** One checkpoint as a JSON line, fields in a fixed order. */
@@ -64,22 +87,41 @@ export function asCheckpoint(value: unknown): AuditCheckpoint | null {
   return v as unknown as AuditCheckpoint;
 }
 
-/**
- * Reads a checkpoint file written by {@link createFileMirror}. A last line without its newline is
- * a write cut short by a crash and is skipped; any other line that is not a checkpoint is refused
- * with its line number, since a checkpoint file that was edited cannot be trusted to be whole.
- */
-export async function readCheckpointFile(path: string): Promise<AuditCheckpoint[]> {
-  let text: string;
+/** A checkpoint file's content: its checkpoints, and the lines skipped as writes a crash cut short. */
+export interface CheckpointFile {
+  checkpoints: AuditCheckpoint[];
+  /** 1-based line numbers of torn lines (a start of a checkpoint line that never got its end). */
+  torn: number[];
+}
+
+/** A line a crash cut short: the start of a {@link checkpointLine} that is not valid JSON. */
+function isTornLine(line: string): boolean {
+  const start = '{"seq":';
+  if (line === '' || line.endsWith('}')) return false;
+  if (!line.startsWith(start) && !start.startsWith(line)) return false;
   try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new MandateError('bad_request', `cannot read checkpoint file ${path}: ${(err as Error).message}`);
+    JSON.parse(line);
+    return false;
+  } catch {
+    return true;
   }
+}
+
+/** Why a checkpoint file was refused: it was edited (read errors are thrown as they are). */
+export const MALFORMED_CHECKPOINT_FILE = 'malformed_checkpoint_file';
+
+/**
+ * Parses a checkpoint file written by {@link createFileMirror}. A line a crash cut short (the last
+ * one, or one the mirror ended before appending again) is skipped and named in `torn`; any other
+ * line that is not a checkpoint is refused with its line number (details
+ * {@link MALFORMED_CHECKPOINT_FILE}), since a checkpoint file that was edited cannot be trusted to
+ * be whole.
+ */
+export function parseCheckpointFile(text: string, name: string): CheckpointFile {
   const lines = text.split('\n');
   // The part after the last newline: '' for a whole file, a torn line after a crash mid-write.
-  lines.pop();
-  const out: AuditCheckpoint[] = [];
+  const after = lines.pop() ?? '';
+  const out: CheckpointFile = { checkpoints: [], torn: [] };
   lines.forEach((line, i) => {
     let parsed: unknown;
     try {
@@ -88,8 +130,30 @@ export async function readCheckpointFile(path: string): Promise<AuditCheckpoint[
       parsed = undefined;
     }
     const cp = asCheckpoint(parsed);
-    if (!cp) throw new MandateError('bad_request', `checkpoint file ${path} line ${i + 1}: not a checkpoint`);
-    out.push(cp);
+    if (cp) out.checkpoints.push(cp);
+    else if (isTornLine(line)) out.torn.push(i + 1);
+    else {
+      throw new MandateError('bad_request', `checkpoint file ${name} line ${i + 1}: not a checkpoint`, {
+        details: MALFORMED_CHECKPOINT_FILE,
+      });
+    }
   });
+  if (after !== '') out.torn.push(lines.length + 1);
   return out;
+}
+
+/** Reads and parses a checkpoint file ({@link parseCheckpointFile}). */
+export async function readCheckpointFileDetailed(path: string): Promise<CheckpointFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new MandateError('bad_request', `cannot read checkpoint file ${path}: ${(err as Error).message}`);
+  }
+  return parseCheckpointFile(text, path);
+}
+
+/** The checkpoints of a checkpoint file, torn lines skipped ({@link parseCheckpointFile}). */
+export async function readCheckpointFile(path: string): Promise<AuditCheckpoint[]> {
+  return (await readCheckpointFileDetailed(path)).checkpoints;
 }

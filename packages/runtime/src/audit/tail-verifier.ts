@@ -66,9 +66,14 @@ export interface TailVerifierOptions {
   onFailure: (finding: Finding) => Promise<unknown>;
   /**
    * Checkpoints kept outside the database (the node's mirror file), read at the first check: the
-   * newest of its own keys must agree with the store's chain before the node starts from it.
+   * newest of its own keys must agree with the store's chain before the node starts from it. A
+   * finding instead: the file was edited (a read error is thrown, an outage).
    */
-  trustedCheckpoints?: () => Promise<readonly AuditCheckpoint[]>;
+  trustedCheckpoints?: () => Promise<readonly AuditCheckpoint[] | Finding>;
+}
+
+function isCheckpointList(v: readonly AuditCheckpoint[] | Finding): v is readonly AuditCheckpoint[] {
+  return Array.isArray(v);
 }
 
 /** The node's continuous check of its own chain. */
@@ -157,7 +162,9 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
    */
   async function mirrorDisagrees(): Promise<Finding | null> {
     if (!opts.trustedCheckpoints) return null;
-    const own = (await opts.trustedCheckpoints()).filter((cp) => Object.hasOwn(opts.publicKeys, cp.keyId));
+    const trusted = await opts.trustedCheckpoints();
+    if (!isCheckpointList(trusted)) return trusted;
+    const own = trusted.filter((cp) => Object.hasOwn(opts.publicKeys, cp.keyId));
     const cp = own.reduce<AuditCheckpoint | null>((best, c) => (best && best.seq >= c.seq ? best : c), null);
     if (!cp) return null;
     const found = await anchorAt(cp);

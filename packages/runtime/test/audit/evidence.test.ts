@@ -12,8 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { exportBundle, readBundle, verifyBundle } from '../../src/audit/bundle.js';
 import { createEphemeralKeys } from '../../src/audit/keys.js';
 import { createAuditLog } from '../../src/audit/log.js';
-import { createFileMirror, readCheckpointFile } from '../../src/audit/mirror.js';
-import { checkpointMirrors } from '../../src/app/evidence.js';
+import { createFileMirror, readCheckpointFile, readCheckpointFileDetailed } from '../../src/audit/mirror.js';
+import { checkpointMirrors, createEvidence } from '../../src/app/evidence.js';
 import { loadConfig } from '../../src/config/index.js';
 import { verifyAudit, type AuditSource } from '../../src/audit/verify.js';
 import { createManualClock, isMandateError, silentLogger } from '../../src/kernel/index.js';
@@ -187,6 +187,49 @@ describe('checkpoints mirrored to an append-only file', () => {
     const err = await readCheckpointFile(file).catch((e: unknown) => e);
     expect(isMandateError(err) && err.code).toBe('bad_request');
     expect((err as Error).message).toMatch(/line 2: not a checkpoint/);
+  });
+
+  it('a line torn by a crash is ended before the next append: the mirror keeps working (probe)', async () => {
+    // The next checkpoint joined the torn line; the file no longer parsed, and the mirror was lost
+    // for every later check.
+    const { file, store } = await seedMirrored();
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text + '{"seq":25,"ha');
+    const [cp] = await store.listCheckpoints({ order: 'desc', limit: 1 });
+    const mirror = createFileMirror(file);
+    await mirror.write({ ...cp!, seq: 30 });
+    await mirror.close();
+    const read = await readCheckpointFileDetailed(file);
+    expect(read.torn).toEqual([6]);
+    expect(read.checkpoints.map((c) => c.seq)).toEqual([5, 10, 15, 20, 20, 30]);
+    // Torn this early too; but a line that is not the start of a checkpoint line is an edit.
+    writeFileSync(file, text + '{"s\n' + readFileSync(file, 'utf8').split('\n').at(-2)! + '\n');
+    expect((await readCheckpointFileDetailed(file)).torn).toEqual([6]);
+    for (const edit of ['\n', '{"seq":25}\n', 'x{"seq":25,"ha\n']) {
+      writeFileSync(file, text + edit + text);
+      const err = await readCheckpointFile(file).catch((e: unknown) => e);
+      expect((err as Error).message, JSON.stringify(edit)).toMatch(/line 6: not a checkpoint/);
+    }
+  });
+
+  it("an edited mirror is the tail check's finding at the first check, not an outage (probe)", async () => {
+    const { file, store, publicKeys } = await seedMirrored();
+    writeFileSync(file, readFileSync(file, 'utf8').replace('"seq":10', '"seq":"10"'));
+    const failures: unknown[] = [];
+    const { config } = loadConfig({}, {}, temp());
+    const evidence = createEvidence({
+      audit: { ...config.audit, checkpointMirror: { file }, verifyIntervalMs: 0 },
+      store: store as never,
+      clock: createManualClock(),
+      logger: silentLogger,
+      nodeId: 'n',
+      publicKeys,
+      record: async (e) => failures.push(e),
+    });
+    const status = await evidence.tail.check();
+    expect(status.ok).toBe(false);
+    expect(failures).toMatchObject([{ type: 'audit.verify_failed', data: { problem: 'malformed' } }]);
+    await evidence.close();
   });
 
   it('a mirror that cannot be written is counted and logged; the log goes on', async () => {
