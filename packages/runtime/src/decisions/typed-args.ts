@@ -5,6 +5,11 @@ import type { ArgType } from '../policy/port.js';
 const DECIMAL_MAX_UNITS = 922_337_203_685_477;
 const DECIMAL_TEXT = /^-?\d+\.\d{1,4}$/;
 
+/**
+ * SECURITY: a reason never holds the value refused: it is recorded in the hashed, unerasable
+ * `request.refused` event, and the arg may be one that redaction keeps out of every record (a pin
+ * typed Long). The caller knows what it sent; the path names which.
+ */
 function refuse(arg: string, why: string): never {
   throw new MandateError('invalid_args', `${arg}: ${why}`, { details: { path: arg } });
 }
@@ -56,7 +61,7 @@ function convert(value: unknown, type: ArgType, arg: string): unknown {
     case 'long':
       if (typeof value !== 'number') return mismatch(arg, value, 'Long');
       if (!Number.isInteger(value))
-        refuse(arg, `${String(value)} is not an integer; the policy schema declares Long`);
+        refuse(arg, `a number with a fractional part; the policy schema declares Long`);
       return value;
     case 'string':
       return typeof value === 'string' ? value : mismatch(arg, value, 'String');
@@ -107,12 +112,12 @@ function convert(value: unknown, type: ArgType, arg: string): unknown {
 
 function toDecimal(n: number, arg: string): { __extn: { fn: 'decimal'; arg: string } } {
   if (Math.abs(n) > DECIMAL_MAX_UNITS)
-    refuse(arg, `${String(n)} is beyond the range of decimal (±${DECIMAL_MAX_UNITS})`);
+    refuse(arg, `a number beyond the range of decimal (±${DECIMAL_MAX_UNITS})`);
   if (Number.isInteger(n)) return { __extn: { fn: 'decimal', arg: `${Object.is(n, -0) ? 0 : n}.0` } };
   // String(n) is the shortest form naming exactly this double (and, since the edge parser refuses
   // any other, exactly what the caller wrote); more than 4 fractional digits would be rounded.
   const text = String(n);
   if (!DECIMAL_TEXT.test(text))
-    refuse(arg, `${text} has more than 4 fractional digits; the policy schema declares decimal`);
+    refuse(arg, `a number with more than 4 fractional digits; the policy schema declares decimal`);
   return { __extn: { fn: 'decimal', arg: text } };
 }

@@ -1,6 +1,7 @@
 // Issue 8 §3: numbers mean one thing. A tool arg the policy schema declares `decimal` is handed to
 // Cedar as a decimal; one it cannot hold exactly is refused naming the arg.
 import { describe, expect, it } from 'vitest';
+import { recordedReason, type MandateError } from '../../src/kernel/index.js';
 import { decisionHarness } from './harness.js';
 
 const SCHEMA = `
@@ -74,7 +75,8 @@ describe('an arg declared decimal', () => {
     const e = await (await h()).refusal('pay.send', { amount: 37.12345 });
     expect(e.code).toBe('invalid_args');
     expect(e.details?.path).toBe('args.amount');
-    expect(e.message).toMatch(/^args\.amount: 37\.12345 has more than 4 fractional digits/);
+    expect(e.message).toMatch(/^args\.amount: a number with more than 4 fractional digits/);
+    expect(e.message).not.toContain('37.12345');
   });
 
   it('beyond the range of decimal is refused', async () => {
@@ -91,6 +93,25 @@ describe('an arg declared decimal', () => {
     expect(forbidden.decision.reasons.map((r) => r.policyId)).toEqual(['no-big-fees']);
     const e = await (await h()).refusal('pay.send', { amount: 10, fees: [1, 0.123456] });
     expect(e.details?.path).toBe('args.fees[1]');
+  });
+});
+
+describe('a refusal by schema type names the arg, never the value', () => {
+  // A probe: `args.count: 4711.5 is not an integer` was the reason recorded in the hashed, unerasable
+  // request.refused event, so an arg redaction keeps out of every record (a pin typed Long) was
+  // written there when it was refused.
+  it.each([
+    ['a fraction where Long is declared', { amount: 1, count: 4711.5 }, 'args.count', '4711'],
+    ['five decimals where decimal is declared', { amount: 4711.12345 }, 'args.amount', '4711'],
+    ['beyond the range of decimal', { amount: 4711e12 }, 'args.amount', '4711'],
+  ])('%s', async (_, args, path, value) => {
+    const h = await decisionHarness({ schema: SCHEMA, policies: POLICIES, tools: TOOLS });
+    const e = await h.refusal('pay.send', args);
+    expect(e.code).toBe('invalid_args');
+    expect(e.details?.path).toBe(path);
+    expect(recordedReason(e as MandateError)).toMatch(new RegExp(`^${path.replace('.', '\\.')}: a number`));
+    expect(recordedReason(e as MandateError)).not.toContain(value);
+    expect(e.message).not.toContain(value);
   });
 });
 

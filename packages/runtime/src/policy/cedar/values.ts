@@ -168,7 +168,8 @@ function number_(n: number): CedarValueJson {
   // anything else (more digits, exponent notation, NaN, Infinity) would be rounded by `decimal`.
   const text = String(n);
   if (!DECIMAL.test(text)) {
-    throw new Problem('', `${text} is not an integer or a decimal with at most 4 fractional digits`);
+    // The value is not named: the message can reach a recorded refusal (typed-args.ts).
+    throw new Problem('', 'a number that is not an integer or a decimal with at most 4 fractional digits');
   }
   return { __extn: { fn: 'decimal', arg: text } };
 }
