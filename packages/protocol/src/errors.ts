@@ -53,6 +53,8 @@ export const ERROR_CODES = [
   'approval_pending',
   'approval_denied',
   'approval_backlog',
+  /** The agent's and the user's policies ask different roles to approve one call: denied. */
+  'approval_conflict',
   'no_grant',
   'grant_expired',
   'grant_revoked',

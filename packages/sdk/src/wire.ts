@@ -50,6 +50,7 @@ export type ErrorCode =
   | 'approval_pending'
   | 'approval_denied'
   | 'approval_backlog'
+  | 'approval_conflict'
   | 'no_grant'
   | 'grant_expired'
   | 'grant_revoked'

@@ -13,8 +13,34 @@ export interface ApprovalNeed {
   evals: PrincipalEvaluation[];
   /** The version of the set that asked: an approval binds to it. */
   policyVersion: string;
-  /** The requirement of the agent's evaluation first, then the user's (deterministic). */
+  /** What both evaluations ask for ({@link oneApprovalFor}). */
   requirement: ApprovalRequirement;
+}
+
+/**
+ * SECURITY: the one approval that satisfies what the agent's and the user's evaluations both ask
+ * for, or null (the call is denied, `approval_conflict` recorded). Each principal's evaluation
+ * must hold, so both requirements must be met: the agent's alone was taken, and a call whose user
+ * policy asked two finance managers (or the user's own confirmation) ran on one finance manager's
+ * approval, with the user's approval policy listed among the allow's reasons (a probe). The same
+ * role: the higher quorum (that policy's id on the approval). Different roles cannot be one
+ * approval: deny, saying which policies disagree, rather than pick one.
+ */
+export function oneApprovalFor(
+  needs: readonly ApprovalRequirement[],
+  found: Findings,
+): ApprovalRequirement | null {
+  const first = needs[0]!;
+  const other = needs.find((n) => n.role !== first.role);
+  if (other) {
+    found.errors.push({
+      code: 'approval_conflict',
+      message: `policy ${first.policyId} asks for an approval by ${first.role} and policy ${other.policyId} by ${other.role}: one call is approved by one role, so it cannot run (make the agent's and the user's policies for it ask the same role)`,
+    });
+    return null;
+  }
+  // The strictest, the agent's first among equals (deterministic).
+  return needs.reduce((best, n) => (n.quorum > best.quorum ? n : best), first);
 }
 
 export async function settleApproval(

@@ -9,7 +9,7 @@ import type { CompiledPolicySet, PolicyEntity } from '../policy/port.js';
 import { schemaDeclares } from '../tools/index.js';
 import { agentEntity, addFolders, resourceEntity, userEntity } from './entities.js';
 import { combineEvaluations, DEFAULT_DENY_ID, evaluateInputs, type PolicyInputs } from './policy-inputs.js';
-import { settleApproval } from './approval-step.js';
+import { oneApprovalFor, settleApproval } from './approval-step.js';
 import type { Findings, Parties, PreparedCall, PrincipalEvaluation } from './call.js';
 import type { DecisionServiceDeps } from './types.js';
 import { entityTypeFault } from './typed-entities.js';
@@ -126,12 +126,13 @@ export async function evaluateCall(
   found.reasons = evals.flatMap(([e, who]) => e.satisfied.map((s) => reason(s.policyId, s.reason, who)));
   const needs = evals.map(([e]) => e.approval).filter((a) => a !== undefined);
   if (needs.length === 0) return 'allow';
-  // Approval needed: the requirement of the agent's evaluation first, then the user's (deterministic).
+  const requirement = oneApprovalFor(needs, found);
+  if (!requirement) return 'deny';
   return settleApproval(deps, call, found, {
     parties,
     evals,
     policyVersion: policy.version,
-    requirement: needs[0]!,
+    requirement,
   });
 }
 

@@ -44,6 +44,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   approval_pending: 409,
   approval_denied: 409,
   approval_backlog: 429,
+  approval_conflict: 409,
   no_grant: 403,
   grant_expired: 403,
   grant_revoked: 403,

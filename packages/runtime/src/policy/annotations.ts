@@ -42,6 +42,10 @@ export function readPolicyMeta(
     if (!QUORUM.test(quorumText))
       problem(`@quorum must be an integer from 1 to ${MAX_QUORUM}, got "${quorumText}"`);
     else quorum = Number(quorumText);
+    // The reserved role "self" (approvals/service.ts): one person, the user acted for, confirms;
+    // a quorum above one could never be met (a probe had it accepted, its calls pending for ever).
+    if (role === 'self' && quorum > 1)
+      problem('@quorum above 1 cannot be met by @approval("self"): one user confirms');
   }
   if (role !== undefined && role.trim() !== '') meta.approval = { role, quorum };
 

@@ -382,6 +382,69 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
       expect(ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId }))).effect).toBe('allow');
     });
 
+    /** The example's policies, with refunds over 500 asking `annotations` of the user's evaluation too. */
+    function userAsksToo(annotations: string) {
+      const src = examplePolicySource();
+      src.policies['users.cedar'] = src.policies['users.cedar']!.replace(
+        'action in [Action::"crm.read_customer", Action::"payments.refund"]',
+        'action == Action::"crm.read_customer"',
+      );
+      src.policies['refund-users.cedar'] = `
+@id("user-refund-small")
+permit (principal is User, action == Action::"payments.refund", resource is Customer)
+when { principal.roles.contains("support") && context.args.amount <= 500 };
+
+@id("user-refund-large")
+${annotations}
+permit (principal is User, action == Action::"payments.refund", resource is Customer)
+when { principal.roles.contains("support") && context.args.amount > 500 };
+`;
+      return src;
+    }
+
+    it("the user's policy asking a quorum of two is met, not dropped for the agent's quorum of one", async () => {
+      // A probe: only the agent's requirement was requested and checked; frank alone approved a
+      // refund the user's own policy sent to two finance managers, and it ran.
+      const { api } = await setup();
+      ok200(
+        await api.put('/v1/policies', KEYS.admin, userAsksToo('@approval("finance-manager")\n@quorum("2")')),
+      );
+      expect(ok200(await api.decide(KEYS.supportBot, refund(400))).effect).toBe('allow');
+      const { decision, approvalId } = await ask(api);
+      expect(decision.approval).toMatchObject({ role: 'finance-manager', quorum: 2 });
+      expect((await approveAs(api, approvalId, KEYS.frank)).status).toBe('pending');
+      expect(codes(ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId }))))).toEqual([
+        'approval_pending',
+      ]);
+      expect((await approveAs(api, approvalId, KEYS.fiona)).status).toBe('approved');
+      const allowed = ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId })));
+      expect(allowed.effect).toBe('allow');
+      expect(reasonIds(allowed)).toEqual(
+        expect.arrayContaining(['refund-large-needs-finance', 'user-refund-large']),
+      );
+    });
+
+    it("the agent's and the user's policies asking different roles: denied, approval_conflict — never one of them", async () => {
+      // A probe: @approval("self") on the user's side was dropped for the agent's finance manager
+      // (and the other way round, alice's own click ran a refund two managers had to approve).
+      const { t, api } = await setup();
+      ok200(await api.put('/v1/policies', KEYS.admin, userAsksToo('@approval("self")')));
+      expect(ok200(await api.decide(KEYS.supportBot, refund(400))).effect).toBe('allow');
+      const denied = ok200(await api.decide(KEYS.supportBot, refund(900)));
+      expect(denied.effect).toBe('deny');
+      expect(codes(denied)).toEqual(['approval_conflict']);
+      expect(denied.approval ?? null).toBeNull();
+      expect(await t.m.store.listApprovals({ status: 'pending' })).toEqual([]);
+      // A dry run says the same; it would request nothing.
+      const dry = await t.m.decisions.decide(
+        refund(900) as never,
+        { role: 'agent', subject: 'support-bot', keyId: 'key_demo-support-bot' },
+        { dryRun: true },
+      );
+      expect(dry.decision.effect).toBe('deny');
+      expect(dry.decision.errors.map((e) => e.code)).toEqual(['approval_conflict']);
+    });
+
     it('counts one person once through the service too (duplicate_approver)', async () => {
       const { t, api } = await setup();
       const four = examplePolicySource();

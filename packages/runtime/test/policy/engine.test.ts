@@ -662,6 +662,17 @@ describe('validate and compile: invalid sets are rejected whole, each problem lo
     }
   });
 
+  it('refuses @approval("self") with a quorum above 1 (one user confirms: never met); quorum 1 is fine', () => {
+    const self = (q: string) =>
+      engine.validate(
+        source({ 'a.cedar': `@approval("self") @quorum("${q}") permit(principal, action, resource);` }),
+      );
+    expect(self('1').ok).toBe(true);
+    const two = self('2');
+    expect(two.ok).toBe(false);
+    expect(JSON.stringify(two)).toContain('@quorum above 1 cannot be met by @approval(\\"self\\")');
+  });
+
   it('compile throws policy_invalid with the problems as details', () => {
     try {
       engine.compile(
