@@ -44,6 +44,12 @@ export class NodeStreamableHttpServerTransport implements Transport {
    * gateway answers `tools/call` itself, through `send`). Requests it takes are routed like any other.
    */
   intercept?: (message: JSONRPCMessage) => boolean;
+  /**
+   * The POST that carried a request ended before its answer (the client went away). Its id stays
+   * in use until the request is answered or cancelled; the gateway stops a call still held for
+   * approval (nothing would ever read its answer).
+   */
+  onabandoned?: (id: RequestId) => void;
   private readonly streams = new Map<string, PostStream>();
   private standalone: ServerResponse | null = null;
   private closed = false;
@@ -109,6 +115,7 @@ export class NodeStreamableHttpServerTransport implements Transport {
       mode: Array.isArray(body) ? 'sse' : 'undecided',
       sessionId: this.sessionId,
     };
+    const ids = new Map<string, RequestId>();
     for (const r of requests) {
       const key = idKey(r.id);
       // SECURITY: an id twice in one batch was one pending answer for two calls: both were decided
@@ -116,14 +123,20 @@ export class NodeStreamableHttpServerTransport implements Transport {
       if (this.streams.has(key) || stream.pending.has(key))
         return reply(res, 400, -32600, `Invalid Request: request id ${String(r.id)} is already in use`);
       stream.pending.add(key);
+      ids.set(key, r.id);
     }
     for (const key of stream.pending) this.streams.set(key, stream);
     if (stream.mode === 'sse') openSse(res, this.sessionId);
     res.on('close', () => {
       // The client went away: later messages for these requests have nowhere to go.
-      for (const key of stream.pending) if (this.streams.get(key) === stream) this.streams.delete(key);
+      // SECURITY: their ids stay in use (in `streams`) until each is answered or cancelled. Freed
+      // here, a new request could reuse one while the old call ran on: the old call's answer went
+      // to the new request's stream (a denied call shown the result of an approved one), and the
+      // new one's own answer was dropped.
+      const abandoned = [...stream.pending];
       stream.pending.clear();
       stream.mode = 'done';
+      for (const key of abandoned) if (this.streams.get(key) === stream) this.onabandoned?.(ids.get(key)!);
     });
     this.deliver(messages, extra);
   }

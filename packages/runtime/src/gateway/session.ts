@@ -76,7 +76,7 @@ export async function openSession(
   };
   const conns = new Map<string, Conn>();
   /** `tools/call` requests answered on the hot path, by request id, for cancellation. */
-  const fastCalls = new Map<string, AbortController>();
+  const fastCalls = new Map<string, FastCall>();
   let server: Server | undefined;
   let closing = false;
 
@@ -143,7 +143,7 @@ export async function openSession(
 
   const close = async () => {
     closing = true;
-    for (const ac of fastCalls.values()) ac.abort('the session closed');
+    for (const c of fastCalls.values()) c.cancel.abort('the session closed');
     await Promise.allSettled([...conns.values()].map((c) => c.client.close()));
     conns.clear();
     await server?.close().catch(() => undefined);
@@ -254,13 +254,18 @@ export async function openSession(
         const requestId = (m.params as Record<string, unknown> | undefined)?.requestId;
         fastCalls
           .get(callKey(requestId))
-          ?.abort((m.params as Record<string, unknown> | undefined)?.reason ?? 'cancelled by the client');
+          ?.cancel.abort(
+            (m.params as Record<string, unknown> | undefined)?.reason ?? 'cancelled by the client',
+          );
         return false;
       }
       if (m.method !== 'tools/call' || !('id' in m)) return false;
       void answerCall(t, m.id as RequestId, (m.params ?? {}) as Record<string, unknown>);
       return true;
     };
+    // A call still held for approval whose client went away is not made: its answer could reach
+    // no one (no resumable streams), and the agent, told nothing, may well ask again.
+    t.onabandoned = (id) => fastCalls.get(callKey(id))?.abandoned.abort('the client went away');
   }
   async function answerCall(
     t: NodeStreamableHttpServerTransport,
@@ -268,14 +273,17 @@ export async function openSession(
     params: Record<string, unknown>,
   ): Promise<void> {
     const key = callKey(id);
-    const ac = new AbortController();
-    fastCalls.set(key, ac);
+    // The transport keeps an id in use until it is answered or cancelled, so no other call holds
+    // this key meanwhile; the check on delete keeps it so should a late cancellation free it first.
+    const call: FastCall = { cancel: new AbortController(), abandoned: new AbortController() };
+    const ac = call.cancel;
+    fastCalls.set(key, call);
     const sendProgress = progressSender(params, (n) =>
       t.send({ jsonrpc: '2.0', ...n }, { relatedRequestId: id }),
     );
     let response: JSONRPCMessage;
     try {
-      const result = await tools.callTool(params, id, ac.signal, sendProgress);
+      const result = await tools.callTool(params, id, ac.signal, sendProgress, call.abandoned.signal);
       response = { jsonrpc: '2.0', id, result };
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown; data?: unknown };
@@ -289,7 +297,7 @@ export async function openSession(
         },
       };
     } finally {
-      fastCalls.delete(key);
+      if (fastCalls.get(key) === call) fastCalls.delete(key);
     }
     if (ac.signal.aborted) return;
     await t
@@ -301,6 +309,12 @@ export async function openSession(
     authenticatedAt = deps.clock.now();
   };
   return { server: srv, close, attachFastPath, authenticated };
+}
+
+/** A `tools/call` on the hot path: cancelled by the client, or abandoned (its POST ended unanswered). */
+interface FastCall {
+  cancel: AbortController;
+  abandoned: AbortController;
 }
 
 /** The user an agent acts for: a verified credential that names one wins, else the server's own mapping. */

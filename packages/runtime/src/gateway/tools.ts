@@ -25,6 +25,8 @@ export interface SessionTools {
     id: RequestId,
     signal: AbortSignal,
     sendProgress: ((p: Record<string, unknown>) => Promise<void>) | null,
+    /** Aborted when the client went away before the answer: a call still held is not made. */
+    abandoned?: AbortSignal,
   ): Promise<Record<string, unknown>>;
 }
 
@@ -132,6 +134,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
     id: RequestId,
     signal: AbortSignal,
     sendProgress: ((p: Record<string, unknown>) => Promise<void>) | null,
+    abandoned?: AbortSignal,
   ): Promise<Record<string, unknown>> {
     const name = typeof params.name === 'string' ? params.name : '';
     const rawArgs = params.arguments ?? {};
@@ -206,7 +209,16 @@ export function createSessionTools(s: SessionScope): SessionTools {
     if (d.effect === 'approval_required' && d.approval) {
       const hold = entry.upstream.holdForApprovalMs?.[entry.tool] ?? ctx.holdDefault;
       if (hold > 0) {
-        const resolved = await deps.approvals.wait(d.approval.id, hold, signal);
+        const waiting = abandoned ? AbortSignal.any([signal, abandoned]) : signal;
+        const resolved = await deps.approvals.wait(d.approval.id, hold, waiting);
+        // SECURITY: a held call cancelled, or whose client went away, during the wait is not decided
+        // again (which would consume the approval) nor made, even when the approval came meanwhile.
+        if (waiting.aborted)
+          return errorResult(
+            `the call was held for approval ${d.approval.id} and its client cancelled it or went away; the call was not made`,
+            d.decisionId,
+            { [META_APPROVAL]: d.approval.id },
+          );
         if (resolved && resolved.status === 'approved') {
           const stopped = await decideAgain(entry, d.approval.id);
           if (stopped) return stopped;
