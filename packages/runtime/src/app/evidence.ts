@@ -90,6 +90,8 @@ export function createEvidence(deps: {
   nodeId: string;
   publicKeys: Record<string, string>;
   record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+  /** What this node's audit log wrote at a seq (AuditLog.writtenHash), for the tail check. */
+  written?: (seq: number) => string | undefined;
 }): Evidence {
   const { audit, store, publicKeys } = deps;
   const mirrorFile = audit.checkpointMirror?.file;
@@ -101,6 +103,7 @@ export function createEvidence(deps: {
     intervalMs: audit.verifyIntervalMs,
     head: () => store.auditHead(),
     onFailure: (f) => deps.record({ type: 'audit.verify_failed', data: { ...f } }),
+    ...(deps.written ? { written: deps.written } : {}),
     // The mirror holds the checkpoints a database admin could not rewrite: the first check starts
     // only from a chain that agrees with the newest of them.
     ...(mirrorFile

@@ -162,12 +162,23 @@ export async function createMandate(
       // Bound late: the evidence is made just below, and its first check runs before anything else.
       mayCheckpoint: async () =>
         evidence !== undefined && evidence.tail.firstCheckDone() && evidence.tail.status().ok,
+      // The chain is not what this node wrote (ADR 0035 addendum): the node's finding.
+      onTampered: async (finding) => evidence?.tail.report(finding),
     });
     const auditLog = audit;
     const record = (event: Omit<AuditEvent, 'time' | 'nodeId'>) =>
       auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
-    evidence = createEvidence({ audit: config.audit, store, clock, logger, nodeId, publicKeys, record });
+    evidence = createEvidence({
+      audit: config.audit,
+      store,
+      clock,
+      logger,
+      nodeId,
+      publicKeys,
+      record,
+      written: (seq) => auditLog.writtenHash(seq),
+    });
     // The node's first check of its own chain, before it appends (seeding) or signs anything: a
     // chain rewritten while it was down is its finding before it could vouch for it.
     await evidence.tail

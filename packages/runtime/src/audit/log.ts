@@ -1,9 +1,10 @@
 import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
 import { type Clock, type Logger, MandateError, canonicalize } from '../kernel/index.js';
 import type { AuditSealer, Store, StoredAuditRecord } from '../storage/index.js';
-import { auditColumns, sealCanonical } from './chain.js';
+import { auditColumns, recordHash, sealCanonical } from './chain.js';
 import type { AuditSigner } from './keys.js';
 import type { CheckpointMirror } from './mirror.js';
+import type { Finding } from './verify-checkpoints.js';
 
 /** Options of {@link createAuditLog}. */
 export interface AuditLogOptions {
@@ -34,6 +35,12 @@ export interface AuditLogOptions {
    * (TailVerifier): a checkpoint would vouch for a chain the node knows is not what it wrote.
    */
   mayCheckpoint?: () => Promise<boolean>;
+  /**
+   * Called when the store's chain is not what this log committed to it (a record it wrote
+   * rewritten, or gone): the node's finding (TailVerifier.report). The log then signs nothing
+   * over it; decisions go on being recorded (on the chain the store holds).
+   */
+  onTampered?: (finding: Finding) => Promise<unknown>;
 }
 
 /** A checkpoint not signed because the node found its chain tampered with (not retried, not logged per batch). */
@@ -70,6 +77,12 @@ export interface AuditLog {
   /** Writes a signed checkpoint of the committed head now (after any checkpoint already under way). */
   checkpoint(): Promise<AuditCheckpoint>;
   stats(): AuditLogStats;
+  /**
+   * The hash this log committed at `seq`, while it still remembers (its newest records, at least
+   * every one since its last checkpoint): a record the store holds there under another hash was
+   * rewritten after this node wrote it.
+   */
+  writtenHash(seq: number): string | undefined;
   /** Resolves once every event accepted before the call has been committed or rejected. */
   flush(): Promise<void>;
   /** Stops accepting events, flushes, writes a final checkpoint and stops the timer. Idempotent. */
@@ -105,6 +118,20 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
   const maxQueue = positive(opts.maxQueue ?? 10_000, 'maxQueue');
   const checkpointEvery = positive(opts.checkpointEvery, 'checkpointEvery');
   const checkpointIntervalMs = positive(opts.checkpointIntervalMs, 'checkpointIntervalMs');
+
+  /**
+   * EVIDENCE: what this log committed, seq → hash, newest first out. A database admin could
+   * rewrite (or delete) records appended since the last check while the node ran: the checkpoint
+   * signed whatever head the store read back, the tail check took the stored content as the truth,
+   * and the view showed the edit as `verified` (a probe). Checked at each batch (the head it
+   * extends), before each checkpoint (every own record since the last one) and by the tail check.
+   */
+  const written = new Map<number, string>();
+  const writtenKept = Math.max(16_384, 4 * checkpointEvery);
+  let lastWritten: { seq: number; hash: string } | null = null;
+  /** The head of the last checkpoint this log signed: own records up to it were checked then. */
+  let lastSignedSeq = 0;
+  let tampered = false;
 
   const queue: Pending[] = [];
   let inFlight: Pending[] = [];
@@ -183,9 +210,14 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     const events = batch.map((p) => p.event);
     // The text and columns taken at append are what gets sealed. A driver must hand the sealer the
     // events it was given: anything else could be a later state of a caller's object, so it fails.
+    let moved: Finding | null = null;
     const seal: AuditSealer = (head, evs) => {
       if (evs.length !== events.length || evs.some((ev, i) => ev !== events[i]))
         throw new MandateError('internal', 'the store handed the audit sealer other events than its own');
+      // The head it extends must still be what this log wrote last (or a later one, by another
+      // node). The batch is recorded either way — on the chain the store holds — and the finding
+      // made: refusing would stop every decision, and the store is what it is.
+      moved = headMoved(head);
       return sealCanonical(
         head,
         evs,
@@ -214,6 +246,13 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
       return;
     }
     inFlight = [];
+    if (moved) tamperedWith(moved);
+    for (const r of records) written.set(r.seq, r.hash);
+    for (const seq of written.keys()) {
+      if (written.size <= writtenKept) break;
+      written.delete(seq);
+    }
+    lastWritten = { seq: records[records.length - 1]!.seq, hash: records[records.length - 1]!.hash };
     appended += batch.length;
     batches += 1;
     lastBatchSize = batch.length;
@@ -224,10 +263,90 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(records[i]!);
   }
 
+  /** A finding when `head` is not at or past what this log wrote last (truncated, or rewritten). */
+  function headMoved(head: { seq: number; hash: string }): Finding | null {
+    if (!lastWritten) return null;
+    if (head.seq < lastWritten.seq) {
+      return {
+        seq: head.seq + 1,
+        problem: 'truncated',
+        message: `records ${head.seq + 1}–${lastWritten.seq}: written by this node and now gone, the log ends at record ${head.seq} (deleted?)`,
+      };
+    }
+    if (head.seq === lastWritten.seq && head.hash !== lastWritten.hash) {
+      return {
+        seq: head.seq,
+        problem: 'hash_mismatch',
+        message: `record ${head.seq}: not what this node wrote there (rewritten?)`,
+      };
+    }
+    return null;
+  }
+
+  function tamperedWith(finding: Finding): void {
+    if (tampered) return;
+    tampered = true;
+    logger.error('audit chain is not what this node wrote', { nodeId, ...finding });
+    void opts.onTampered?.(finding).catch((err: unknown) => {
+      logger.error('audit finding not recorded', { nodeId, error: errorText(err) });
+    });
+  }
+
+  /**
+   * The records from this log's oldest own record since its last checkpoint up to `head`: each
+   * present, linked, hashing to itself, and its own ones what it wrote. Null when they hold.
+   */
+  async function ownRecordsHold(head: { seq: number; hash: string }): Promise<Finding | null> {
+    const moved = headMoved(head);
+    if (moved) return moved;
+    let from = 0;
+    for (const seq of written.keys()) {
+      if (seq > lastSignedSeq && seq <= head.seq && (from === 0 || seq < from)) from = seq;
+    }
+    if (from === 0) return null;
+    let prev: { seq: number; hash: string } | null = null;
+    while (!prev || prev.seq < head.seq) {
+      const after: number = prev ? prev.seq : from - 1;
+      const page = await store.readAudit(after, Math.min(500, head.seq - after));
+      if (page.length === 0) break;
+      for (const r of page) {
+        const expected: number = prev ? prev.seq + 1 : from;
+        const mine = written.get(r.seq);
+        if (
+          r.seq !== expected ||
+          (prev && r.prevHash !== prev.hash) ||
+          recordHash(r.seq, r.prevHash, r.eventText) !== r.hash ||
+          (mine !== undefined && mine !== r.hash)
+        ) {
+          return {
+            seq: expected,
+            problem: r.seq !== expected ? 'sequence_gap' : 'hash_mismatch',
+            message: `record ${expected}: not what this node wrote, or no longer linked to it (rewritten or deleted?)`,
+          };
+        }
+        prev = { seq: r.seq, hash: r.hash };
+      }
+    }
+    if (!prev || prev.seq !== head.seq || prev.hash !== head.hash) {
+      return {
+        seq: prev ? prev.seq + 1 : from,
+        problem: 'truncated',
+        message: `record ${prev ? prev.seq + 1 : from}: missing below the head ${head.seq} (deleted?)`,
+      };
+    }
+    return null;
+  }
+
   async function writeCheckpoint(): Promise<AuditCheckpoint> {
-    if (opts.mayCheckpoint && !(await opts.mayCheckpoint()))
+    if (tampered || (opts.mayCheckpoint && !(await opts.mayCheckpoint())))
       throw new MandateError('audit_unavailable', TAMPERED);
     const head = await store.auditHead();
+    // SECURITY: sign only a head whose records this node wrote are still what it wrote.
+    const bad = await ownRecordsHold(head);
+    if (bad) {
+      tamperedWith(bad);
+      throw new MandateError('audit_unavailable', TAMPERED);
+    }
     const body = {
       seq: head.seq,
       hash: head.hash,
@@ -236,6 +355,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     };
     const cp: AuditCheckpoint = { ...body, signature: signer.sign(canonicalize(body)) };
     await store.appendCheckpoint(cp);
+    lastSignedSeq = Math.max(lastSignedSeq, cp.seq);
     checkpointDue = false;
     checkpointsWritten += 1;
     logger.debug('audit checkpoint written', { nodeId, seq: cp.seq, keyId: cp.keyId });
@@ -301,6 +421,8 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
         mirrorFailures,
       };
     },
+
+    writtenHash: (seq) => written.get(seq),
 
     flush() {
       return lastSettled;

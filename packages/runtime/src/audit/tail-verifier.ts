@@ -70,6 +70,12 @@ export interface TailVerifierOptions {
    * finding instead: the file was edited (a read error is thrown, an outage).
    */
   trustedCheckpoints?: () => Promise<readonly AuditCheckpoint[] | Finding>;
+  /**
+   * The hash this node's audit log committed at a seq, while it remembers (AuditLog.writtenHash):
+   * a record rewritten after the node wrote it — with every later hash recomputed, before the
+   * check got to it — is a finding, not the truth the check goes on from (a probe).
+   */
+  written?: (seq: number) => string | undefined;
 }
 
 function isCheckpointList(v: readonly AuditCheckpoint[] | Finding): v is readonly AuditCheckpoint[] {
@@ -244,6 +250,14 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
         const r = page[i]!;
         const finding = checkRecord(r, prevSeq, prevHash, page, i, recent);
         if (finding) return finding;
+        const mine = opts.written?.(r.seq);
+        if (mine !== undefined && mine !== r.hash) {
+          return {
+            seq: r.seq,
+            problem: 'hash_mismatch',
+            message: `record ${r.seq}: not what this node wrote there (rewritten?)`,
+          };
+        }
         prevSeq = r.seq;
         prevHash = r.hash;
         hashes.set(r.seq, r.hash);

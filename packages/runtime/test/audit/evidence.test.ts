@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditVerifyResult } from '@mandate/protocol';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { exportBundle, readBundle, verifyBundle } from '../../src/audit/bundle.js';
 import { createEphemeralKeys } from '../../src/audit/keys.js';
 import { createAuditLog } from '../../src/audit/log.js';
@@ -131,7 +131,10 @@ describe('the writer keeps the cadence on the chain, whatever the number of node
     );
     for (let i = 1; i <= 40; i++) await logs[i % 2]!.append(decisionEvent(i));
     await logs[0]!.flush();
-    // A per-node count checkpointed every 10 of each node's own events: every 20 on the chain.
+    // A per-node count checkpointed every 10 of each node's own events: every 20 on the chain. The
+    // checkpoint after the last batch is written after its append resolved (and after the writer
+    // checked its own records under it).
+    await vi.waitFor(async () => expect((await store.listCheckpoints()).length).toBe(4));
     expect((await store.listCheckpoints()).map((cp) => cp.seq)).toEqual([10, 20, 30, 40]);
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     expect(await verifyAudit(store, { publicKeys, maxGap: 10 })).toMatchObject({ ok: true });

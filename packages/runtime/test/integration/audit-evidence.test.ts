@@ -172,6 +172,79 @@ describe('a chain rewritten while the node was down', () => {
   });
 });
 
+/** Rewrites the amount of the newest decision (the head) and recomputes its hash, as a DB admin would. */
+function rewriteNewest(db: Database.Database, amount: number): number {
+  const r = db
+    .prepare('SELECT seq, prev_hash, event_text FROM audit_events ORDER BY seq DESC LIMIT 1')
+    .get() as {
+    seq: number;
+    prev_hash: string;
+    event_text: string;
+  };
+  const ev = JSON.parse(r.event_text) as { data: { args: { amount: number } } };
+  ev.data.args.amount = amount;
+  const text = canonicalize(ev);
+  db.prepare('UPDATE audit_events SET event_text = ?, hash = ? WHERE seq = ?').run(
+    text,
+    recordHash(r.seq, r.prev_hash, text),
+    r.seq,
+  );
+  return r.seq;
+}
+
+describe('records the node wrote since its last check, changed while it runs', () => {
+  // A probe: within the tail check's interval, the newest allow (a refund of 450) was rewritten to
+  // 45 with its hash recomputed, or deleted; the node signed the forged head, its tail check took
+  // it as the truth, verify and the view said ok/verified, and a deleted record's seq was reused.
+  it("a rewrite: the next checkpoint is refused, and it is the node's finding (readyz, the trail)", async () => {
+    const { t, api } = await start();
+    expect((await t.m.evidence.tail.check()).ok).toBe(true);
+    ok200(await api.decide(KEYS.supportBot, refund(450)));
+    const seq = withDb(t, (db) => rewriteNewest(db, 45));
+    await expect(t.m.audit.checkpoint()).rejects.toMatchObject({ code: 'audit_unavailable' });
+    const status = await t.m.evidence.tail.check();
+    expect(status.ok).toBe(false);
+    expect(status.failure).toMatchObject({ seq, problem: 'hash_mismatch' });
+    expect((await api.get('/readyz')).body).toMatchObject({ audit: 'tampered' });
+    const failed = ok200(await api.get('/v1/audit?type=audit.verify_failed', KEYS.admin)).items as Item[];
+    expect(failed).toHaveLength(1);
+  });
+
+  it("a rewrite is the tail check's finding too, before any checkpoint", async () => {
+    const { t, api } = await start();
+    ok200(await api.decide(KEYS.supportBot, refund(450)));
+    const seq = withDb(t, (db) => rewriteNewest(db, 45));
+    const status = await t.m.evidence.tail.check();
+    expect(status.failure).toMatchObject({
+      seq,
+      problem: 'hash_mismatch',
+      message: expect.stringMatching(/not what this node wrote/),
+    });
+  });
+
+  it('the newest record deleted: the next decision finds it (its seq is not reused silently), no checkpoint is signed', async () => {
+    const { t, api } = await start();
+    ok200(await api.decide(KEYS.supportBot, refund(450)));
+    const head = withDb(t, (db) => {
+      const s = (db.prepare('SELECT max(seq) AS s FROM audit_events').get() as { s: number }).s;
+      db.prepare('DELETE FROM audit_events WHERE seq = ?').run(s);
+      return s;
+    });
+    ok200(await api.decide(KEYS.supportBot, refund(20)));
+    await t.m.audit.flush();
+    await expect(t.m.audit.checkpoint()).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect(t.m.evidence.tail.status().failure).toMatchObject({ seq: head, problem: 'truncated' });
+  });
+
+  it('untouched, the same steps sign and stay ok', async () => {
+    const { t, api } = await start();
+    ok200(await api.decide(KEYS.supportBot, refund(450)));
+    ok200(await api.decide(KEYS.supportBot, refund(20)));
+    await expect(t.m.audit.checkpoint()).resolves.toMatchObject({ seq: expect.any(Number) });
+    expect((await t.m.evidence.tail.check()).ok).toBe(true);
+  });
+});
+
 describe('GET /v1/audit/verify without a mirror: the cadence alone', () => {
   it('the tail deleted and then every checkpoint: checkpoint_missing', async () => {
     const { t, api } = await start();

@@ -1,0 +1,81 @@
+// The writer remembers what it committed: a record it wrote, rewritten (every later hash
+// recomputed) or deleted after it wrote it, is found before it signs — also when another node has
+// appended since, so the record is no longer the head (a probe rewrote the newest allow within the
+// tail check's interval and the node signed the forged chain).
+import type { AuditCheckpoint } from '@mandate/protocol';
+import { describe, expect, it } from 'vitest';
+import { createAuditLog } from '../../src/audit/log.js';
+import { createEphemeralKeys } from '../../src/audit/keys.js';
+import type { Finding } from '../../src/audit/verify-checkpoints.js';
+import { createManualClock, silentLogger } from '../../src/kernel/index.js';
+import type { Store, StoredAuditRecord } from '../../src/storage/index.js';
+import { createMemoryStore } from '../../src/storage/memory/index.js';
+import { at, decisionEvent, rechain, tampered } from './helpers.js';
+
+/** Two logs on one chain; node a's reads go through `view` once it is set (a DB admin's edit). */
+function twoNodes() {
+  const inner = createMemoryStore();
+  let view: Store | null = null;
+  const seen: Store = {
+    ...inner,
+    readAudit: (after, limit) => (view ?? inner).readAudit(after, limit),
+    auditHead: () => (view ?? inner).auditHead(),
+  };
+  const keys = createEphemeralKeys();
+  const findings: Finding[] = [];
+  const log = (nodeId: string, store: Store) =>
+    createAuditLog({
+      store,
+      clock: createManualClock(),
+      logger: silentLogger,
+      nodeId,
+      signer: keys.signer,
+      checkpointEvery: 1000,
+      checkpointIntervalMs: 3_600_000,
+      onTampered: async (f) => findings.push(f),
+    });
+  return {
+    inner,
+    a: log('a', seen),
+    b: log('b', inner),
+    findings,
+    async edit(fn: (rs: StoredAuditRecord[], cps: AuditCheckpoint[]) => void) {
+      view = await tampered(inner, fn);
+    },
+  };
+}
+
+describe('the writer signs only a chain whose own records are what it wrote', () => {
+  it("node a's record 3 rewritten and relinked to the head node b wrote: a signs nothing, its finding names 3", async () => {
+    const n = twoNodes();
+    for (let i = 1; i <= 5; i++) await n.a.append(decisionEvent(i));
+    for (let i = 6; i <= 8; i++) await n.b.append(decisionEvent(i));
+    await n.edit((rs) => {
+      const r = rs[at(rs, 3)]!;
+      r.eventText = r.eventText.replace('"payments.refund"', '"payments.refun"');
+      rechain(rs, at(rs, 3));
+    });
+    await expect(n.a.checkpoint()).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect(n.findings).toMatchObject([{ seq: 3, problem: 'hash_mismatch' }]);
+    expect(await n.inner.listCheckpoints()).toEqual([]);
+  });
+
+  it('node b may sign the same chain untouched; node a too', async () => {
+    const n = twoNodes();
+    for (let i = 1; i <= 5; i++) await n.a.append(decisionEvent(i));
+    for (let i = 6; i <= 8; i++) await n.b.append(decisionEvent(i));
+    await expect(n.a.checkpoint()).resolves.toMatchObject({ seq: 8 });
+    await expect(n.b.checkpoint()).resolves.toMatchObject({ seq: 8 });
+    expect(n.findings).toEqual([]);
+  });
+
+  it("node a's records deleted down to one below them: truncated", async () => {
+    const n = twoNodes();
+    for (let i = 1; i <= 5; i++) await n.a.append(decisionEvent(i));
+    await n.edit((rs) => {
+      rs.splice(at(rs, 4));
+    });
+    await expect(n.a.checkpoint()).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect(n.findings).toMatchObject([{ seq: 4, problem: 'truncated' }]);
+  });
+});
