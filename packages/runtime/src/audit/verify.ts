@@ -203,6 +203,11 @@ export function checkRecord(
       message: `record ${r.seq}: stored hash does not match its content (edited?)`,
     };
   }
+  return checkText(r);
+}
+
+/** Checks that a record's text is a canonical JSON object, and then its query columns. */
+function checkText(r: StoredAuditRecord): Finding | null {
   let event: AuditEvent;
   try {
     const parsed: unknown = JSON.parse(r.eventText);
@@ -222,6 +227,16 @@ export function checkRecord(
       message: `record ${r.seq}: event text is not a canonical JSON object (written by something other than Mandate?)`,
     };
   }
+  return checkColumns(r, event);
+}
+
+/**
+ * Checks that a record's query columns are what its hashed event (`event`, parsed from its text)
+ * says. SECURITY: lookups go by the columns (a decision by its id, `GET /v1/audit` filters); a
+ * record found through a column edited to point at it is not what was asked for, and whatever
+ * shows it must not vouch for it (a probe had decision X's view show another decision, "verified").
+ */
+export function checkColumns(r: StoredAuditRecord, event: AuditEvent): Finding | null {
   const expectedColumns = auditColumns(event);
   for (const name of COLUMN_NAMES) {
     if (r.columns[name] !== expectedColumns[name]) {

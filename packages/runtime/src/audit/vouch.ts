@@ -5,9 +5,10 @@
  * on, below the tail check's cursor — was shown "verified" with the edited content (a probe turned
  * a refund of 400 into 40). What is shown is what is checked, each time it is shown.
  */
+import type { AuditEvent } from '@mandate/protocol';
 import type { StoredAuditRecord } from '../storage/port.js';
 import { recordHash } from './chain.js';
-import type { AuditSource } from './verify.js';
+import { checkColumns, type AuditSource } from './verify.js';
 import { checkCheckpoints, type Finding } from './verify-checkpoints.js';
 
 /** A record the node trusts the hash of: verified in memory, or named by a checkpoint of its keys. */
@@ -33,6 +34,19 @@ export async function vouchFor(
   });
   if (recordHash(rec.seq, rec.prevHash, rec.eventText) !== rec.hash)
     return tampered(rec.seq, `record ${rec.seq} does not hash to its stored hash: it was edited`);
+  // SECURITY: the record was found by its query columns; a genuine record whose decision id column
+  // was pointed at another decision was shown as that decision, "verified" (a probe).
+  let event: AuditEvent;
+  try {
+    event = JSON.parse(rec.eventText) as AuditEvent;
+  } catch {
+    return {
+      status: 'tampered',
+      finding: { seq: rec.seq, problem: 'index_mismatch', message: `record ${rec.seq} is not JSON` },
+    };
+  }
+  const columns = checkColumns(rec, event);
+  if (columns) return { status: 'tampered', finding: columns };
   // The nearest trusted hash at or after the record: the node's own memory, or a signed checkpoint.
   // PERF: the nearest few only (idle checkpoints pile up at one seq: a probe's 40,000 froze the
   // node for seconds per view), the first validly signed one of them.

@@ -1,5 +1,7 @@
 import type { AuditEvent, DecisionReason } from '@mandate/protocol';
+import { MandateError } from '../kernel/index.js';
 import { isVerified } from '../audit/index.js';
+import { checkColumns } from '../audit/verify.js';
 import type { StoredAuditRecord } from '../storage/port.js';
 import type { HttpDeps } from './deps.js';
 import { decisionSummary } from './decision-view.js';
@@ -43,12 +45,26 @@ async function shownStatus(
  * `GET /v1/decisions/:id`: the decision as recorded, and why — the determining policies per
  * principal, the grant chain, the approval, the redacted args, latency, node, and its place in the
  * chain. Everything comes from the audit record and the store; nothing is re-evaluated.
+ *
+ * `id` is the decision asked for; `rec` was found by it (by default, the id its column says).
  */
 export async function decisionWhy(
   deps: Pick<HttpDeps, 'store' | 'auditIntegrity' | 'auditTampered' | 'auditVouch'>,
   rec: StoredAuditRecord,
   event: AuditEvent,
+  id: string | null = rec.columns.decisionId,
 ): Promise<Record<string, unknown>> {
+  // SECURITY: the record was found by its `decision_id` and `type` columns, which a DB admin can
+  // point at another, genuine record: decision X's view showed decision Y, "verified" (a probe).
+  // Only the hashed event says whose decision this is; a record that is not X's is never shown as X.
+  if (event.type !== 'decision' || event.decisionId !== id) {
+    const finding = checkColumns(rec, event);
+    if (finding) await deps.auditTampered?.(finding);
+    throw new MandateError(
+      'not_found',
+      `no decision ${String(id)}: the record indexed under it is another event${finding ? ' (an edited query column: the node reports it as tampering)' : ''}`,
+    );
+  }
   const d = event.data;
   const summary = decisionSummary(rec, event);
   const of = (p: 'agent' | 'user') =>

@@ -1,8 +1,10 @@
+import type { AuditEvent } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
 import type { Caller } from '../../decisions/index.js';
 import type { AuditFilter } from '../../storage/port.js';
 import type { TrailRead } from '../../audit/index.js';
 import { personalOf } from '../../audit/personal.js';
+import { checkColumns } from '../../audit/verify.js';
 import { requireRole } from '../auth.js';
 import { STREAMED, queryLimit, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -27,20 +29,32 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
       filter.afterSeq = Number(cursor);
     }
     const rows = await deps.store.queryAudit(filter);
-    const page = rows.slice(0, limit);
+    const found = rows.slice(0, limit);
+    // SECURITY: the store filters by the query columns; a record whose column was edited to match
+    // (decision Y's decision_id set to X) was answered as X's. A record whose columns disagree with
+    // its hashed event is left out and is the node's finding; so every record answered matches the
+    // filter by what was hashed, not only by its columns.
+    const checked = found.map((r) => {
+      const event = JSON.parse(r.eventText) as AuditEvent;
+      return { r, event, finding: checkColumns(r, event) };
+    });
+    const finding = checked.find((c) => c.finding !== null)?.finding;
+    if (finding) await deps.auditTampered?.(finding);
+    const kept = checked.filter((c) => c.finding === null);
+    const page = kept.map((c) => c.r);
     const personal = await personalOf(deps.store, page);
     // The cursor is left out of the recorded filter: paging through one query is one read repeated.
     await noteRead(caller, { route: 'query', filter: given, records: page.length });
     return {
-      items: page.map((r) => ({
+      items: kept.map(({ r, event }) => ({
         seq: r.seq,
         prevHash: r.prevHash,
         hash: r.hash,
-        event: JSON.parse(r.eventText),
+        event,
         // Beside the hashed event: the kept personal fields, or "erased" (docs/audit.md "Erasure").
         ...(personal.has(r.seq) ? { personal: personal.get(r.seq) } : {}),
       })),
-      nextCursor: rows.length > limit ? String(page.at(-1)!.seq) : null,
+      nextCursor: rows.length > limit ? String(found.at(-1)!.seq) : null,
     };
   });
   route('GET', '/v1/audit/verify', async (ctx) => {
