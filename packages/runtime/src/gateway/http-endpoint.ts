@@ -4,7 +4,7 @@ import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { decodeUtf8Strict, isMandateError, parseJsonStrict, recordedReason } from '../kernel/index.js';
 import { callerIdentity, type Caller } from '../decisions/index.js';
 import { bodyOnce } from '../http/body.js';
-import { NodeStreamableHttpServerTransport, checkPostHeaders, reply } from './http-server-transport.js';
+import { NodeStreamableHttpServerTransport, acceptsInitialize, reply } from './http-server-transport.js';
 import type { GatewayContext } from './options.js';
 import { describe, isRecord } from './results.js';
 import type { OpenSession } from './session.js';
@@ -156,8 +156,10 @@ export function createHttpEndpoint(
         -32000,
         'Bad Request: Mcp-Session-Id header is required (send initialize first)',
       );
-    // Refuse a malformed initialize before opening upstream connections for it.
-    if (!checkPostHeaders(req, res)) return;
+    // SECURITY: refuse what the transport would refuse before opening upstream connections for it:
+    // a refused initialize (e.g. batched with a ping) left a session and its upstream processes open
+    // with no id given to close it, counted toward maxSessions until the idle timeout.
+    if (!acceptsInitialize(req, res, body)) return;
     const clientCaps = ((init as { params?: { capabilities?: ClientCapabilities } }).params?.capabilities ??
       {}) as ClientCapabilities;
     const t = new NodeStreamableHttpServerTransport(randomUUID());

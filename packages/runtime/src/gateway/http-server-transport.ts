@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isJsonContentType } from '../http/body.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  InitializeRequestSchema,
   SUPPORTED_PROTOCOL_VERSIONS,
   type JSONRPCMessage,
   type MessageExtraInfo,
@@ -82,20 +83,13 @@ export class NodeStreamableHttpServerTransport implements Transport {
 
   private post(req: IncomingMessage, res: ServerResponse, body: unknown): void {
     if (!checkPostHeaders(req, res)) return;
-    const raw = Array.isArray(body) ? body : [body];
-    if (raw.length === 0) return reply(res, 400, -32600, 'Invalid Request: empty batch');
-    if (raw.length > MAX_BATCH)
-      return reply(res, 400, -32600, `Invalid Request: Batch must not exceed ${MAX_BATCH} messages`);
-    const messages: JSONRPCMessage[] = [];
-    for (const m of raw) {
-      if (!isJsonRpcMessage(m)) return reply(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
-      messages.push(m);
-    }
-    const init = messages.some((m) => 'method' in m && m.method === 'initialize');
+    const messages = postMessages(body);
+    if (!Array.isArray(messages)) return reply(res, messages.status, messages.code, messages.message);
+    const init = messages.some(isInitialize);
     if (init) {
       if (this.initialized) return reply(res, 400, -32600, 'Invalid Request: Server already initialized');
-      if (messages.length > 1)
-        return reply(res, 400, -32600, 'Invalid Request: Only one initialization request is allowed');
+      const refused = initializeRefusal(messages);
+      if (refused) return reply(res, refused.status, refused.code, refused.message);
       this.initialized = true;
     } else {
       if (!this.initialized) return reply(res, 400, -32000, 'Bad Request: Server not initialized');
@@ -236,7 +230,75 @@ export class NodeStreamableHttpServerTransport implements Transport {
   }
 }
 
-/** A request id as a map key: the number 1 and the string "1" are different ids. */
+/** Why a POST is refused before anything of it is delivered: the HTTP status and the JSON-RPC error. */
+interface Refusal {
+  status: number;
+  code: number;
+  message: string;
+}
+
+/** A POST body's messages, or why it is refused as a whole. */
+function postMessages(body: unknown): JSONRPCMessage[] | Refusal {
+  const raw = Array.isArray(body) ? body : [body];
+  if (raw.length === 0) return { status: 400, code: -32600, message: 'Invalid Request: empty batch' };
+  if (raw.length > MAX_BATCH)
+    return {
+      status: 400,
+      code: -32600,
+      message: `Invalid Request: Batch must not exceed ${MAX_BATCH} messages`,
+    };
+  for (const m of raw)
+    if (!isJsonRpcMessage(m))
+      return { status: 400, code: -32700, message: 'Parse error: Invalid JSON-RPC message' };
+  return raw as JSONRPCMessage[];
+}
+
+function isInitialize(m: JSONRPCMessage): boolean {
+  return 'method' in m && m.method === 'initialize';
+}
+
+/** Why a POST carrying an `initialize` cannot open a session: not alone in its POST, or no request. */
+function initializeRefusal(messages: JSONRPCMessage[]): Refusal | undefined {
+  if (messages.length > 1)
+    return {
+      status: 400,
+      code: -32600,
+      message: 'Invalid Request: Only one initialization request is allowed',
+    };
+  if (!('id' in messages[0]!))
+    return {
+      status: 400,
+      code: -32600,
+      message: 'Invalid Request: initialize must be a request (with an id)',
+    };
+  return undefined;
+}
+
+/**
+ * Whether a POST without a session may open one: what `handle` would refuse of it (headers, the
+ * body's shape, an initialize not alone or not a request) is answered here, and false returned,
+ * before anything is opened for it.
+ */
+export function acceptsInitialize(req: IncomingMessage, res: ServerResponse, body: unknown): boolean {
+  if (!checkPostHeaders(req, res)) return false;
+  const refused = initializeBodyRefusal(body);
+  if (refused) reply(res, refused.status, refused.code, refused.message);
+  return !refused;
+}
+
+function initializeBodyRefusal(body: unknown): Refusal | undefined {
+  const messages = postMessages(body);
+  if (!Array.isArray(messages)) return messages;
+  if (!messages.some(isInitialize))
+    return { status: 400, code: -32000, message: 'Bad Request: Server not initialized' };
+  const refused = initializeRefusal(messages);
+  if (refused) return refused;
+  // The SDK would answer an initialize it cannot parse with an error, on a session already open.
+  if (!InitializeRequestSchema.safeParse(messages[0]).success)
+    return { status: 400, code: -32602, message: 'Invalid params: not an MCP initialize request' };
+  return undefined;
+}
+
 /** The request a `notifications/cancelled` from the client names, or undefined for any other message. */
 export function cancelledRequestId(m: JSONRPCMessage): RequestId | undefined {
   if (!('method' in m) || m.method !== 'notifications/cancelled' || 'id' in m) return undefined;
@@ -244,6 +306,7 @@ export function cancelledRequestId(m: JSONRPCMessage): RequestId | undefined {
   return typeof id === 'string' || typeof id === 'number' ? id : undefined;
 }
 
+/** A request id as a map key: the number 1 and the string "1" are different ids. */
 export function idKey(id: RequestId): string {
   return typeof id === 'number' ? `n${id}` : `s${id}`;
 }
