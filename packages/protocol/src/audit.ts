@@ -37,7 +37,9 @@ export type AuditEventType =
   /** An admin read the trail through the API (query, export, verify); aggregated per caller and filter. */
   | 'audit.read'
   /** The node's continuous check of its own chain found tampering. */
-  | 'audit.verify_failed';
+  | 'audit.verify_failed'
+  /** A node created an audit signing key over a chain that already held records (`--new-signing-key`). */
+  | 'audit.signing_key_created';
 
 /** One record of the chain, as stored and exported. `hash = H(domain ‖ prevHash ‖ canonical(event))`. */
 export interface AuditRecord {

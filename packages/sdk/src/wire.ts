@@ -258,7 +258,8 @@ export type AuditEventType =
   /** An admin read the trail through the API (query, export, verify); aggregated per caller and filter. */
   | 'audit.read'
   /** The node's continuous check of its own chain found tampering. */
-  | 'audit.verify_failed';
+  | 'audit.verify_failed'
+  | 'audit.signing_key_created';
 
 export interface AuditEvent {
   type: AuditEventType;

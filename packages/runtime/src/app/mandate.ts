@@ -14,7 +14,7 @@ import {
   type Logger,
 } from '../kernel/index.js';
 import type { LoadedConfig } from '../config/index.js';
-import type { Store } from '../storage/port.js';
+import type { AuditHead, Store } from '../storage/port.js';
 import { withReadCache } from '../storage/read-cache.js';
 import { createCedarEngine, type Divergence, type PolicyEngine } from '../policy/index.js';
 import { createPolicyService, type PolicyService } from '../policy/service.js';
@@ -36,6 +36,8 @@ import {
   createRedactor,
   exportAudit,
   loadOrCreateKeys,
+  readSigner,
+  type AuditKeys,
   createRefusalRecorder,
   type AuditLog,
   type RefusalRecorder,
@@ -116,6 +118,12 @@ export interface CreateMandateOptions {
    * empty store (ADR 0015).
    */
   reseed?: boolean;
+  /**
+   * Create an audit signing key although the store already holds audit records; default
+   * `loaded.newSigningKey` (`--new-signing-key`, `MANDATE_NEW_SIGNING_KEY=1`). Without it such a
+   * start is refused ({@link signingKeysFor}).
+   */
+  newSigningKey?: boolean;
   /** How often the live policy engine is checked and, when broken, replaced (ms; default 1000, 0: never — tests). */
   engineCheckMs?: number;
 }
@@ -145,7 +153,14 @@ export async function createMandate(
   const shutdown = new AbortController();
   try {
     await store.migrate();
-    const keys = store.kind === 'memory' ? createEphemeralKeys() : await loadOrCreateKeys(config.keys.dir);
+    const { keys, createdOver } =
+      store.kind === 'memory'
+        ? { keys: createEphemeralKeys(), createdOver: null }
+        : await signingKeysFor(
+            store,
+            config.keys.dir,
+            options.newSigningKey ?? loaded.newSigningKey ?? false,
+          );
     audit = createAuditLog({
       store,
       clock,
@@ -186,6 +201,17 @@ export async function createMandate(
       .catch((err: unknown) =>
         logger.warn('audit tail check failed', { nodeId, error: (err as Error).message }),
       );
+    if (createdOver) {
+      await record({
+        type: 'audit.signing_key_created',
+        data: { keyId: keys.signer.keyId, headSeq: createdOver.seq, headHash: createdOver.hash },
+      });
+      logger.warn('audit signing key created over an existing chain (--new-signing-key)', {
+        nodeId,
+        keyId: keys.signer.keyId,
+        headSeq: createdOver.seq,
+      });
+    }
     // SECURITY: the compiled engine's answer differed from cedar-wasm's: on the record, loudly.
     const reportDivergence = (d: Divergence) => {
       logger.error('compiled policy engine diverged from cedar-wasm', { ...d });
@@ -611,4 +637,33 @@ async function seed(
   }
   // Keys: the config's are synced (a key it no longer lists is revoked, audited).
   await deps.keys.syncConfigKeys(config.apiKeys);
+}
+
+/**
+ * SECURITY: the node's audit keys, created only where that cannot reset its trust. A database
+ * admin rewrote a chain at rest, deleted its checkpoints and the key files, and restarted the node:
+ * it made a new key, its checks (which hold the chain to checkpoints of its own keys) had nothing
+ * to hold it to, it said ok, showed the edit `verified` and signed the forged chain (a probe). A key
+ * directory without a signing key over a store that holds audit records is refused, unless the
+ * operator says so for this start (`--new-signing-key`); `createdOver` is then the head the new key
+ * starts from, recorded as `audit.signing_key_created`.
+ */
+async function signingKeysFor(
+  store: Store,
+  dir: string,
+  allowNew: boolean,
+): Promise<{ keys: AuditKeys; createdOver: AuditHead | null }> {
+  if ((await readSigner(dir)) !== null) return { keys: await loadOrCreateKeys(dir), createdOver: null };
+  const head = await store.auditHead();
+  // Another node sharing the directory may have made the key just now: it made it before it
+  // appended anything, so a key is there by the time its records are.
+  if (head.seq > 0 && (await readSigner(dir)) !== null)
+    return { keys: await loadOrCreateKeys(dir), createdOver: null };
+  if (head.seq > 0 && !allowNew) {
+    throw new MandateError(
+      'conflict',
+      `the key directory ${dir} holds no audit signing key, but the store already holds ${head.seq} audit records: a new key would vouch for a chain it never checked. Restore the key directory (audit-signing.pem), or start once with --new-signing-key (MANDATE_NEW_SIGNING_KEY=1) to create a key deliberately; that start is recorded (audit.signing_key_created)`,
+    );
+  }
+  return { keys: await loadOrCreateKeys(dir), createdOver: head.seq > 0 ? head : null };
 }

@@ -40,9 +40,16 @@ export function registerServe(program: Command): void {
       '--reseed',
       "apply the config's entities, grants and policy directory over the store's state (audited; env MANDATE_RESEED=1)",
     )
+    .option(
+      '--new-signing-key',
+      'create an audit signing key although the store already holds audit records (recorded; env MANDATE_NEW_SIGNING_KEY=1)',
+    )
     .action(async (opts) => {
       const loaded = withUpstreams(load(opts), opts);
-      const m = await createMandate(loaded, opts.reseed ? { reseed: true } : {});
+      const m = await createMandate(loaded, {
+        ...(opts.reseed ? { reseed: true } : {}),
+        ...(opts.newSigningKey ? { newSigningKey: true } : {}),
+      });
       const { url } = await m.listen();
       const active = m.policies.active();
       out(

@@ -13,6 +13,8 @@ export interface ConfigOverrides {
   logLevel?: Config['log']['level'];
   /** `mandate serve --reseed`. */
   reseed?: boolean;
+  /** `mandate serve --new-signing-key`. */
+  newSigningKey?: boolean;
 }
 
 /** A loaded config, with every relative path made absolute against the config file's folder (or cwd). */
@@ -29,6 +31,13 @@ export interface LoadedConfig {
    * Deliberately not a config-file key: left in a file, it would undo revocations at every start.
    */
   reseed?: boolean;
+  /**
+   * Create an audit signing key although the store already holds audit records
+   * (`--new-signing-key`, or `MANDATE_NEW_SIGNING_KEY=1`): without it such a start is refused, since
+   * a new key would vouch for a chain it never checked. Not a config-file key, for the same reason
+   * as `reseed`: left in a file, it would let a deleted key directory pass at every start.
+   */
+  newSigningKey?: boolean;
 }
 
 /**
@@ -110,7 +119,16 @@ export function loadConfig(
     );
   }
   const reseed = overrides.reseed === true || parseFlagEnv(env.MANDATE_RESEED, 'MANDATE_RESEED');
-  return { config, file, baseDir, nodeId: config.nodeId ?? `${hostname()}-${process.pid}`, reseed };
+  const newSigningKey =
+    overrides.newSigningKey === true || parseFlagEnv(env.MANDATE_NEW_SIGNING_KEY, 'MANDATE_NEW_SIGNING_KEY');
+  return {
+    config,
+    file,
+    baseDir,
+    nodeId: config.nodeId ?? `${hostname()}-${process.pid}`,
+    reseed,
+    ...(newSigningKey ? { newSigningKey } : {}),
+  };
 }
 
 function parseFlagEnv(v: string | undefined, name: string): boolean {

@@ -1,7 +1,7 @@
 // Issue 8 §4 and issue 9 (audit items) over HTTP on SQLite: verify with the cadence and the
 // checkpoint mirror, the node's continuous tail check in /readyz, /metrics and the trail, admin
 // reads of the trail on the trail, and 400 for an unknown effect filter.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -242,6 +242,51 @@ describe('records the node wrote since its last check, changed while it runs', (
     ok200(await api.decide(KEYS.supportBot, refund(20)));
     await expect(t.m.audit.checkpoint()).resolves.toMatchObject({ seq: expect.any(Number) });
     expect((await t.m.evidence.tail.check()).ok).toBe(true);
+  });
+});
+
+describe('a key directory emptied over a chain', () => {
+  // A probe: chain rewritten at rest, checkpoints deleted, key files deleted, node restarted: it
+  // made a new key, had no checkpoint of that key to hold the chain to, said ok, and signed it.
+  it('is refused at start (conflict), naming the way out; nothing is appended', async () => {
+    const { t } = await start();
+    await t.close();
+    const head = withDb(t, (db) => {
+      rewriteWithRecomputedHashes(db);
+      db.prepare('DELETE FROM audit_checkpoints').run();
+      return (db.prepare('SELECT max(seq) AS s FROM audit_events').get() as { s: number }).s;
+    });
+    rmSync(join(t.dir, 'keys', 'audit-signing.pem'));
+    rmSync(join(t.dir, 'keys', 'audit-signing.pub.pem'));
+    const err = await createTestMandate({ reuse: t }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'conflict', message: expect.stringMatching(/--new-signing-key/) });
+    expect(
+      withDb(t, (db) => (db.prepare('SELECT max(seq) AS s FROM audit_events').get() as { s: number }).s),
+    ).toBe(head);
+    expect(existsSync(join(t.dir, 'keys', 'audit-signing.pem'))).toBe(false);
+  });
+
+  it('with --new-signing-key the start goes on, recorded as audit.signing_key_created over the head it found', async () => {
+    const { t } = await start();
+    await t.close();
+    const head = withDb(
+      t,
+      (db) => (db.prepare('SELECT max(seq) AS s FROM audit_events').get() as { s: number }).s,
+    );
+    rmSync(join(t.dir, 'keys', 'audit-signing.pem'));
+    rmSync(join(t.dir, 'keys', 'audit-signing.pub.pem'));
+    const again = await createTestMandate({ reuse: t, newSigningKey: true });
+    const created = ok200(await client(again.url).get('/v1/audit?type=audit.signing_key_created', KEYS.admin))
+      .items as Item[];
+    expect(created).toHaveLength(1);
+    expect(created[0]!.event.data).toMatchObject({ headSeq: head, keyId: expect.any(String) });
+  });
+
+  it('a key directory holding its key restarts as before', async () => {
+    const { t } = await start();
+    await t.close();
+    const again = await createTestMandate({ reuse: t });
+    expect((await again.m.evidence.tail.check()).ok).toBe(true);
   });
 });
 
