@@ -21,23 +21,38 @@ export function registerTools(program: Command): void {
     });
     if (opts.json) printJson(rows);
     else
-      for (const p of rows)
+      for (const p of rows) {
+        // The action as decisions, policies and `tools approve` name it (`<actionPrefix><tool>`).
+        const name = p.action ?? p.tool;
         out(
-          `${p.status.padEnd(11)} ${p.server}.${p.tool}  ${p.hash}  ${p.approvedBy ?? ''}` +
-            (p.declared === false ? `  ⚠ ${p.action} is not declared in the Cedar schema: denied` : ''),
+          `${p.status.padEnd(11)} ${name}  upstream ${p.server}  ${p.hash}  ${p.approvedBy ?? ''}` +
+            (p.action === null ? `  ⚠ upstream ${p.server} is no longer configured` : '') +
+            (p.declared === false ? `  ⚠ ${name} is not declared in the Cedar schema: denied` : ''),
         );
+      }
   });
-  common(tools.command('approve <name>').description('approve the current definition of <server.tool>'))
+  common(
+    tools
+      .command('approve <name>')
+      .description('approve the current definition of the tool <name> (its action, or <server>.<tool>)'),
+  )
     .option('--hash <hash>', 'approve only if the pinned definition has this hash')
     .action(async (name: string, opts) => {
+      const loaded = load(opts);
       const pin = await withMandate(opts, async (m) => {
         if (!m.gateway) throw new MandateError('bad_request', 'no upstreams are configured');
-        // `tools list` prints `server.tool`: that name approves, whatever the upstream's action prefix.
+        // `<server>.<tool>` (what `tools list` printed before it printed actions) still names a pin.
         const pinned = (await m.store.listToolPins()).find((p) => `${p.server}.${p.tool}` === name);
-        if (pinned) return m.gateway.pins.approve(pinned.server, pinned.tool, 'admin:cli', opts.hash);
-        return m.gateway.approve(name, 'admin:cli', opts.hash);
+        const approved = pinned
+          ? await m.gateway.pins.approve(
+              { server: pinned.server, tool: pinned.tool, action: pinAction(loaded, pinned) ?? name },
+              'admin:cli',
+              opts.hash,
+            )
+          : await m.gateway.approve(name, 'admin:cli', opts.hash);
+        return { ...approved, action: pinAction(loaded, approved) };
       });
       if (opts.json) printJson(pin);
-      else out(`approved ${pin.server}.${pin.tool} ${pin.hash}`);
+      else out(`approved ${pin.action ?? pin.tool} (upstream ${pin.server}) ${pin.hash}`);
     });
 }

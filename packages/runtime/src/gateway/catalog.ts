@@ -135,7 +135,11 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
         continue;
       }
       const def = toolDefinition(raw);
-      const status = await pins.check(u.name, def, u.trustOnFirstUse === true);
+      const status = await pins.check(
+        { server: u.name, tool: name, action },
+        def,
+        u.trustOnFirstUse === true,
+      );
       const hash = definitionHash(def);
       entries.push({ upstream: u, tool: name, action, exposed: exposedOf(u, name), def, status, hash });
     }
@@ -287,7 +291,11 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
         }
       }
       if (!server || !tool) throw new MandateError('not_found', `no upstream tool ${name}`);
-      const pin = await pins.approve(server, tool, approvedBy, hash);
+      const pin = await pins.approve(
+        { server, tool, action: actionOfPin({ server, tool }) ?? name },
+        approvedBy,
+        hash,
+      );
       const e = [...catalog.values()].find((x) => x.upstream.name === server && x.tool === tool);
       if (e && e.status === 'quarantined' && JSON.stringify(e.def) === JSON.stringify(pin.definition)) {
         e.status = 'approved';

@@ -30,12 +30,22 @@ export interface PinServiceDeps {
   record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
 }
 
+/**
+ * One upstream tool and its action: `<actionPrefix><tool>`, as decisions name it. Pin records carry
+ * that action (and the server and tool in their data), so the trail names a tool one way.
+ */
+export interface PinnedTool {
+  server: string;
+  tool: string;
+  action: string;
+}
+
 /** Tool pinning: first sight pins a definition; a new or changed definition is quarantined until an admin approves its hash. */
 export interface PinService {
-  /** The status of this exact definition, pinning or quarantining it on first sight or change. */
-  check(server: string, def: Record<string, unknown>, trustOnFirstUse: boolean): Promise<ToolPin['status']>;
+  /** The status of this exact definition (its name is `at.tool`), pinning or quarantining it on first sight or change. */
+  check(at: PinnedTool, def: Record<string, unknown>, trustOnFirstUse: boolean): Promise<ToolPin['status']>;
   /** Approves the current pinned definition (optionally only if its hash is `hash`). */
-  approve(server: string, tool: string, approvedBy: string, hash?: string): Promise<ToolPin>;
+  approve(at: PinnedTool, approvedBy: string, hash?: string): Promise<ToolPin>;
   list(server?: string): Promise<ToolPin[]>;
 }
 
@@ -48,11 +58,10 @@ export function createPinService(deps: PinServiceDeps): PinService {
   const iso = () => new Date(clock.now()).toISOString();
 
   async function checkNow(
-    server: string,
+    { server, tool: name, action }: PinnedTool,
     def: Record<string, unknown>,
     trustOnFirstUse: boolean,
   ): Promise<ToolPin['status']> {
-    const name = String(def.name);
     const hash = definitionHash(def);
     if (approved.get(key(server, name)) === hash) return 'approved';
     const pin = await store.getToolPin(server, name);
@@ -78,13 +87,13 @@ export function createPinService(deps: PinServiceDeps): PinService {
       // SECURITY: the full definition enters the audit trail before the tool can be shown or called.
       await deps.record({
         type: 'tool.pinned',
-        action: `${server}.${name}`,
+        action,
         data: { server, tool: name, hash, status, approvedBy: next.approvedBy, definition: def },
       });
       if (status === 'quarantined') {
         await deps.record({
           type: 'tool.quarantined',
-          action: `${server}.${name}`,
+          action,
           data: { server, tool: name, hash, previousHash: null, reason: 'new' },
         });
       }
@@ -101,7 +110,7 @@ export function createPinService(deps: PinServiceDeps): PinService {
     approved.delete(key(server, name));
     await deps.record({
       type: 'tool.quarantined',
-      action: `${server}.${name}`,
+      action,
       data: { server, tool: name, hash, previousHash: pin.hash, reason: 'changed', definition: def },
     });
     // The last approved definition stays on the pin (also across several changes), for review.
@@ -127,15 +136,15 @@ export function createPinService(deps: PinServiceDeps): PinService {
   const checking = createKeyedSerial();
 
   return {
-    check: (server, def, trustOnFirstUse) =>
-      checking.run(key(server, String(def.name)), () => checkNow(server, def, trustOnFirstUse)),
-    async approve(server, tool, approvedBy, hash) {
+    check: (at, def, trustOnFirstUse) =>
+      checking.run(key(at.server, at.tool), () => checkNow(at, def, trustOnFirstUse)),
+    async approve({ server, tool, action }, approvedBy, hash) {
       const pin = await store.getToolPin(server, tool);
-      if (!pin) throw new MandateError('not_found', `no pinned tool ${server}.${tool}`);
+      if (!pin) throw new MandateError('not_found', `no pinned tool ${action} (upstream ${server})`);
       if (hash !== undefined && hash !== pin.hash) {
         throw new MandateError(
           'conflict',
-          `the current definition of ${server}.${tool} has hash ${pin.hash}, not ${hash}`,
+          `the current definition of ${action} (upstream ${server}) has hash ${pin.hash}, not ${hash}`,
         );
       }
       const next: ToolPin = {
@@ -148,7 +157,7 @@ export function createPinService(deps: PinServiceDeps): PinService {
       };
       await deps.record({
         type: 'tool.approved',
-        action: `${server}.${tool}`,
+        action,
         data: { server, tool, hash: pin.hash, approvedBy },
       });
       await store.putToolPin(next);
