@@ -1,4 +1,4 @@
-import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
+import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
 import { canonicalize, parseJsonStrict } from '../kernel/index.js';
 import type { StoredAuditRecord } from '../storage/index.js';
 import { auditColumns } from './chain.js';
@@ -6,7 +6,7 @@ import { formatRecord } from './export.js';
 import { keyIdOf, type AuditSigner } from './keys.js';
 import { asCheckpoint, checkpointLine } from './mirror.js';
 import type { Finding } from './verify-checkpoints.js';
-import { verifyAudit, type AuditSource, type VerifyAuditOptions } from './verify.js';
+import { verifyAudit, type AuditSource, type VerifiedAudit, type VerifyAuditOptions } from './verify.js';
 
 /** The first line of an evidence bundle names its format. */
 export const BUNDLE_FORMAT = 'mandate.audit.bundle.v1';
@@ -192,12 +192,17 @@ export interface VerifyBundleOptions extends VerifyAuditOptions {
  * so records after the last such checkpoint — or a bundle with none — could have been written
  * (and rehashed) by whoever wrote the file, and fail unless `allowUnsignedTail`.
  */
-export async function verifyBundle(text: string, opts: VerifyBundleOptions): Promise<AuditVerifyResult> {
+export async function verifyBundle(text: string, opts: VerifyBundleOptions): Promise<VerifiedAudit> {
   const b = readBundle(text);
   const maxGap = opts.maxGap ?? b.maxGap ?? undefined;
-  const result = await verifyAudit(b.source, { ...opts, ...(maxGap !== undefined ? { maxGap } : {}) });
+  const result = await verifyAudit(b.source, {
+    ...opts,
+    reportNewestCheckpoint: true,
+    ...(maxGap !== undefined ? { maxGap } : {}),
+  });
   if (b.malformed && (!result.firstBad || b.malformed.seq <= result.firstBad.seq)) {
-    return { ...result, ok: false, firstBad: b.malformed };
+    const { newestCheckpoint: _unread, ...rest } = result;
+    return { ...rest, ok: false, firstBad: b.malformed };
   }
   if (!result.ok || result.head === null) return result;
   // Verified: every checkpoint here is signed by a trusted key and agrees with the chain.

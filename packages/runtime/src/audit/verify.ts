@@ -1,4 +1,4 @@
-import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
+import type { AuditCheckpoint, AuditEvent, AuditProblem, AuditVerifyResult } from '@mandate/protocol';
 import { canonicalize, createPacer } from '../kernel/index.js';
 import {
   GENESIS_HASH,
@@ -45,7 +45,27 @@ export interface VerifyAuditOptions {
   checkpoints?: readonly AuditCheckpoint[];
   /** Heads an auditor kept (`seq` and `hash`): the chain must still hold exactly that record. */
   expectHeads?: readonly AuditHead[];
+  /** Say how recent the evidence is: `newestCheckpoint` in the result (`audit verify`, bundles). */
+  reportNewestCheckpoint?: boolean;
 }
+
+/** A signed checkpoint as verify reports it: the record it names, when, and by which key. */
+export interface CheckpointStamp {
+  seq: number;
+  time: string;
+  keyId: string;
+}
+
+/** What {@link verifyAudit} found, and when the chain verifies, its newest signed checkpoint. */
+export type VerifiedAudit = AuditVerifyResult & {
+  /**
+   * The checkpoint naming the highest record, the latest signed of those (every checkpoint of a
+   * chain that verifies is signed by a trusted key). How recent the evidence is: a chain cut back
+   * to an earlier checkpoint still verifies, but its newest checkpoint is old. Only when asked
+   * (`reportNewestCheckpoint`); absent when the chain or its checkpoints do not verify, or it has none.
+   */
+  newestCheckpoint?: CheckpointStamp;
+};
 
 /**
  * How many recent hashes verify remembers to name an inserted record: when a record links back
@@ -63,7 +83,7 @@ const COLUMN_NAMES = ['type', 'time', 'agent', 'user', 'action', 'effect', 'deci
  * checkpoint that is not validly signed by a trusted key, that disagrees with the chain
  * (rewritten), or that names a record past the end (truncated).
  */
-export async function verifyAudit(store: AuditSource, opts: VerifyAuditOptions): Promise<AuditVerifyResult> {
+export async function verifyAudit(store: AuditSource, opts: VerifyAuditOptions): Promise<VerifiedAudit> {
   const batchSize = opts.batchSize ?? 1000;
   const checkpoints = mergeCheckpoints(await store.listCheckpoints(), opts.checkpoints ?? []);
   const heads = opts.expectHeads ?? [];
@@ -112,17 +132,67 @@ export async function verifyAudit(store: AuditSource, opts: VerifyAuditOptions):
     opts.maxGap !== undefined && chain.complete ? checkCadence(checkpoints, opts.maxGap, prevSeq) : null,
   );
 
-  const result: AuditVerifyResult = {
+  const result: VerifiedAudit = {
     ok: recordFinding === null && checkpointFinding === null,
     records,
     checkpoints: checkpoints.length,
     head: records > 0 ? { seq: prevSeq, hash: prevHash } : null,
   };
+  const newest = result.ok && opts.reportNewestCheckpoint ? newestCheckpoint(checkpoints) : null;
+  if (newest) result.newestCheckpoint = newest;
   // The earliest problem is the one to report: a checkpoint that disagrees at seq 10 says more
   // about where tampering began than a broken link found later at seq 500.
   const first = earliest(recordFinding, checkpointFinding);
   if (first) result.firstBad = first;
   return result;
+}
+
+/** The checkpoint naming the highest record, the latest signed of those. */
+function newestCheckpoint(checkpoints: readonly AuditCheckpoint[]): CheckpointStamp | null {
+  let best: AuditCheckpoint | null = null;
+  for (const cp of checkpoints)
+    if (!best || cp.seq > best.seq || (cp.seq === best.seq && Date.parse(cp.time) > Date.parse(best.time)))
+      best = cp;
+  return best && { seq: best.seq, time: best.time, keyId: best.keyId };
+}
+
+/** A verify result that may also fail on how recent its newest checkpoint is ({@link requireSignedAfter}). */
+export type VerifyResult = Omit<VerifiedAudit, 'firstBad'> & {
+  firstBad?: { seq: number; problem: AuditProblem | 'checkpoint_stale'; message: string };
+};
+
+/**
+ * Fails a verified chain (`checkpoint_stale`) unless a checkpoint of a trusted key signed at or
+ * after `after` (an ISO time) covers its last record.
+ *
+ * SECURITY: a chain is evidence as far as it goes. Whoever hands over a bundle can keep the header,
+ * the records up to an earlier checkpoint and the checkpoints up to it, and it verifies: a prefix of
+ * the chain is a chain. The node signs its head every `checkpointIntervalMs` even when idle, so an
+ * auditor who asks for a checkpoint signed after a time they know the node was running gets the
+ * whole chain as of then, or this finding.
+ */
+export function requireSignedAfter(result: VerifiedAudit, after: string): VerifyResult {
+  if (!result.ok) return result;
+  const end = result.head?.seq ?? 0;
+  const newest = result.newestCheckpoint;
+  const covers = newest !== undefined && newest.seq >= end && end > 0;
+  if (covers && Date.parse(newest.time) >= Date.parse(after)) return result;
+  const signed = newest ? `record ${newest.seq}, signed at ${newest.time}` : 'none';
+  return {
+    ...result,
+    ok: false,
+    firstBad: covers
+      ? {
+          seq: end + 1,
+          problem: 'checkpoint_stale',
+          message: `the newest checkpoint of a trusted key (${signed}) is older than ${after}: records the chain had after it may have been left out (a prefix of the chain verifies too)`,
+        }
+      : {
+          seq: (newest?.seq ?? 0) + 1,
+          problem: 'checkpoint_stale',
+          message: `no checkpoint of a trusted key covers the last record (${end === 0 ? 'the chain is empty' : `record ${end}`}; the newest: ${signed}), so none signed at or after ${after} does`,
+        },
+  };
 }
 
 /** The finding at the lower seq (the first when equal), or whichever exists. */

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { AuditCheckpoint, AuditVerifyResult } from '@mandate/protocol';
+import type { AuditCheckpoint } from '@mandate/protocol';
 import type { Command } from 'commander';
-import { MandateError, silentLogger } from '../kernel/index.js';
+import { MandateError, isoTimeOrNull, silentLogger } from '../kernel/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
 import {
   keyIdOf,
@@ -13,6 +13,7 @@ import {
   type AuditSource,
   type VerifyAuditOptions,
 } from '../audit/index.js';
+import { requireSignedAfter, type VerifiedAudit, type VerifyResult } from '../audit/verify.js';
 import type { Config } from '../config/index.js';
 import type { AuditHead } from '../storage/index.js';
 import { EXIT, out, printJson, load, common } from './shared.js';
@@ -48,7 +49,7 @@ export async function verifyAsConfigured(
     checkpoints?: readonly AuditCheckpoint[];
     checkpointFiles?: readonly string[];
   },
-): Promise<AuditVerifyResult> {
+): Promise<VerifiedAudit> {
   const { checkpointFiles = [], ...rest } = opts;
   const checkpoints = [...(opts.checkpoints ?? [])];
   const mirror = audit.checkpointMirror?.file;
@@ -78,6 +79,23 @@ function parseGap(text: string): number {
   return n;
 }
 
+/** `--signed-after 2026-12-01T11:00:00Z` → the ISO time, or a usage error naming the flag. */
+function parseSignedAfter(text: string): string {
+  const iso = isoTimeOrNull(text);
+  if (iso === null)
+    throw new MandateError(
+      'bad_request',
+      `--signed-after ${JSON.stringify(text)}: expected an ISO time such as 2026-12-01T11:00:00Z`,
+    );
+  return iso;
+}
+
+/** `; newest signed checkpoint #20 at <time>`: how recent the evidence is. */
+function newestLine(r: VerifyResult): string {
+  const n = r.newestCheckpoint;
+  return n ? `; newest signed checkpoint #${n.seq} at ${n.time} (key ${n.keyId})` : '; no signed checkpoint';
+}
+
 interface VerifyOpts {
   config?: string;
   store?: string;
@@ -88,6 +106,7 @@ interface VerifyOpts {
   expectHead?: string[];
   maxGap?: string;
   allowUnsignedTail?: boolean;
+  signedAfter?: string;
 }
 
 /** `mandate audit verify`: the store's chain, or an evidence bundle with no database at all. */
@@ -117,6 +136,11 @@ export function registerAuditVerify(audit: Command): void {
       'with --file: accept records after the last checkpoint signed by a trusted key (counted, not refused)',
     )
     .option(
+      '--signed-after <iso>',
+      'fail unless a checkpoint of a trusted key signed at or after this time covers the last record (a bundle cut back to an earlier checkpoint verifies otherwise)',
+      parseSignedAfter,
+    )
+    .option(
       '--max-gap <n>',
       'most records allowed with no signed checkpoint (default: from the config or the bundle)',
     )
@@ -132,7 +156,7 @@ export function registerAuditVerify(audit: Command): void {
           process.stderr.write(`\rverified ${n} records…`);
         }
       };
-      let r: AuditVerifyResult;
+      let r: VerifiedAudit;
       if (opts.file !== undefined) {
         // SECURITY: offline, nothing is trusted but the keys given; the bundle's own keys could be anyone's.
         if (opts.config !== undefined || opts.store !== undefined)
@@ -172,6 +196,7 @@ export function registerAuditVerify(audit: Command): void {
             checkpoints: extra,
             checkpointFiles: opts.checkpoints ?? [],
             expectHeads: heads,
+            reportNewestCheckpoint: true,
             ...(maxGap !== undefined ? { maxGap } : {}),
             onProgress,
           });
@@ -180,15 +205,17 @@ export function registerAuditVerify(audit: Command): void {
         }
       }
       if (last && process.stderr.isTTY) process.stderr.write('\n');
-      if (opts.json) printJson(r);
-      else if (r.ok)
+      const v: VerifyResult = opts.signedAfter !== undefined ? requireSignedAfter(r, opts.signedAfter) : r;
+      if (opts.json) printJson(v);
+      else if (v.ok)
         out(
-          `ok: ${r.records} records, ${r.checkpoints} signed checkpoints, head ${r.head ? `#${r.head.seq} ${r.head.hash}` : '(empty)'}` +
-            (r.unsignedRecords
-              ? `; the last ${r.unsignedRecords} records are signed by no trusted key (allowed by --allow-unsigned-tail)`
+          `ok: ${v.records} records, ${v.checkpoints} signed checkpoints, head ${v.head ? `#${v.head.seq} ${v.head.hash}` : '(empty)'}` +
+            newestLine(v) +
+            (v.unsignedRecords
+              ? `; the last ${v.unsignedRecords} records are signed by no trusted key (allowed by --allow-unsigned-tail)`
               : ''),
         );
-      else out(`FAILED at record ${r.firstBad?.seq}: ${r.firstBad?.problem} — ${r.firstBad?.message}`);
-      process.exitCode = r.ok ? EXIT.ok : EXIT.failed;
+      else out(`FAILED at record ${v.firstBad?.seq}: ${v.firstBad?.problem} — ${v.firstBad?.message}`);
+      process.exitCode = v.ok ? EXIT.ok : EXIT.failed;
     });
 }

@@ -8,6 +8,8 @@ import {
 import { createEphemeralKeys, type AuditKeys } from '../../src/audit/keys.js';
 import type { CheckpointMirror } from '../../src/audit/mirror.js';
 import { recordHash } from '../../src/audit/chain.js';
+import { exportBundle } from '../../src/audit/bundle.js';
+import type { AuditSource } from '../../src/audit/verify.js';
 import { createManualClock, silentLogger } from '../../src/kernel/index.js';
 import { GENESIS_HASH, type Store, type StoredAuditRecord } from '../../src/storage/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
@@ -148,4 +150,31 @@ export function quietTailVerifier(
     onFailure: async () => undefined,
     ...o,
   });
+}
+
+/** An evidence bundle of `source` as `audit export --bundle` writes it, without a signer (no attested head). */
+export async function bundleOf(source: AuditSource, publicKeyPem: string, maxGap = 5): Promise<string> {
+  let text = '';
+  await exportBundle(source, {
+    publicKeys: [publicKeyPem],
+    maxGap,
+    exportedAt: '2026-01-05T11:00:00.000Z',
+    write: (c) => {
+      text += c;
+    },
+  });
+  return text;
+}
+
+/**
+ * A bundle cut back by whoever hands it over: its header, the records up to `seq` and the
+ * checkpoints up to `seq` (a probe's cut, which verified "ok").
+ */
+export function cutBundle(text: string, seq: number): string {
+  const [header, ...rest] = text.trimEnd().split('\n');
+  const kept = rest.filter((line) => {
+    const v = JSON.parse(line) as { seq?: number; checkpoint?: { seq: number } };
+    return (v.checkpoint?.seq ?? v.seq ?? 0) <= seq;
+  });
+  return [header, ...kept].join('\n') + '\n';
 }
