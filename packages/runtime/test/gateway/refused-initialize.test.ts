@@ -3,6 +3,7 @@
 // upstream processes (5 such POSTs: 6 processes), counted toward maxSessions, which nobody could
 // close. A refused initialize now opens nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Mandate } from '../../src/app/index.js';
@@ -32,6 +33,10 @@ describe('MCP gateway: a refused initialize opens no session', () => {
       gateway: { upstreams: [toolServerUpstream('tools', { PID_LOG: pidLog })] },
     }));
     // The start-up listing's own process has come and gone.
+    await eventually(
+      () => (existsSync(pidLog) ? readFileSync(pidLog, 'utf8').trim().split('\n').length : 0),
+      (n) => n > 0,
+    );
     await eventually(
       () => livePids(pidLog).length,
       (n) => n === 0,
