@@ -2,7 +2,14 @@ import { ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/t
 import type { DecisionOutcome } from '../decisions/index.js';
 import { governedAction, type GovernedMethod } from './catalog.js';
 import { listAll, type Conn } from './upstream-connection.js';
-import { META_APPROVAL, META_DECISION, describe, reasonText, withDecisionId } from './results.js';
+import {
+  META_APPROVAL,
+  META_DECISION,
+  describe,
+  reasonText,
+  upstreamError,
+  withDecisionId,
+} from './results.js';
 import type { SessionScope } from './scope.js';
 
 /** Methods other than tools that reach upstreams: resources, prompts, completion, log level. */
@@ -145,7 +152,14 @@ export function createPassthrough(s: SessionScope) {
     // with the client's progress token; nothing else of the request was decided or recorded.
     const up: Record<string, unknown> = { ...outcome.args };
     if (meta.progressToken !== undefined) up._meta = { progressToken: meta.progressToken };
-    return withDecisionId(await s.forward(conn, method, up, id, signal), d.decisionId);
+    let result: Record<string, unknown>;
+    try {
+      result = await s.forward(conn, method, up, id, signal);
+    } catch (err) {
+      // Forwarded and failed: the error names the decision too, as a tools/call's does.
+      throw upstreamError(err, { [META_DECISION]: d.decisionId });
+    }
+    return withDecisionId(result, d.decisionId);
   }
 
   async function handle(

@@ -1,3 +1,4 @@
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Decision } from '@mandate/protocol';
 import { isMandateError } from '../kernel/index.js';
 
@@ -41,15 +42,44 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
+/**
+ * An upstream's object (a result's `_meta`, an error's `data`) without `mandate/` keys.
+ * SECURITY: `mandate/` keys are Mandate's word to the client; an upstream does not get to plant
+ * one (an approval id the client would then send back, a decision id of its choosing).
+ */
+export function withoutMandateKeys(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (!k.startsWith('mandate/')) out[k] = v;
+  return out;
+}
+
+/** A forwarded result as the client may see it: its `_meta` without `mandate/` keys. */
+export function upstreamResult(r: Record<string, unknown>): Record<string, unknown> {
+  return isRecord(r._meta) ? { ...r, _meta: withoutMandateKeys(r._meta) } : r;
+}
+
+/**
+ * An upstream's JSON-RPC error as the client may see it: the same code and message, its `data`
+ * without `mandate/` keys, plus Mandate's own `extra` keys. Anything else is returned as it is.
+ */
+export function upstreamError(err: unknown, extra: Record<string, unknown> = {}): unknown {
+  if (!(err instanceof McpError)) return err;
+  const data = isRecord(err.data)
+    ? { ...withoutMandateKeys(err.data), ...extra }
+    : Object.keys(extra).length > 0
+      ? extra
+      : err.data;
+  const out = new McpError(err.code, '', data);
+  out.message = err.message; // as the upstream's error read (the SDK prefixes a new one's)
+  return out;
+}
+
 /** Adds the decisionId to a forwarded result's `_meta`. */
 export function withDecisionId(r: Record<string, unknown>, decisionId: string): Record<string, unknown> {
-  // SECURITY: `mandate/` keys are Mandate's word to the client; an upstream does not get to plant
-  // one (an approval id the client would then send back, a decision id of its choosing).
-  const meta: Record<string, unknown> = {};
-  if (r._meta && typeof r._meta === 'object')
-    for (const [k, v] of Object.entries(r._meta)) if (!k.startsWith('mandate/')) meta[k] = v;
-  meta[META_DECISION] = decisionId;
-  return { ...r, _meta: meta };
+  return {
+    ...r,
+    _meta: { ...(isRecord(r._meta) ? withoutMandateKeys(r._meta) : {}), [META_DECISION]: decisionId },
+  };
 }
 
 /**

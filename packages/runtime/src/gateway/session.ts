@@ -14,7 +14,7 @@ import type { Catalog } from './catalog.js';
 import type { NodeStreamableHttpServerTransport } from './http-server-transport.js';
 import type { GatewayContext } from './options.js';
 import { createPassthrough, isPassthrough } from './passthrough.js';
-import { progressSender } from './results.js';
+import { progressSender, upstreamError, upstreamResult } from './results.js';
 import type { SessionScope } from './scope.js';
 import { createSessionTools } from './tools.js';
 import { connectUpstream, listAll, type Conn, type UpstreamEvents } from './upstream-connection.js';
@@ -203,10 +203,14 @@ export async function openSession(
     async forward(conn, method, params, id, signal) {
       conn.inflight.push(id);
       try {
-        return (await conn.client.request({ method, params } as never, ResultSchema, {
-          signal,
-          timeout: ctx.callTimeoutMs,
-        })) as Record<string, unknown>;
+        return upstreamResult(
+          (await conn.client.request({ method, params } as never, ResultSchema, {
+            signal,
+            timeout: ctx.callTimeoutMs,
+          })) as Record<string, unknown>,
+        );
+      } catch (err) {
+        throw upstreamError(err);
       } finally {
         conn.inflight.splice(conn.inflight.indexOf(id), 1);
       }

@@ -9,9 +9,9 @@ import {
   META_DECISION,
   describe,
   errorResult,
-  isRecord,
   reasonText,
   refusalId,
+  upstreamError,
   withDecisionId,
 } from './results.js';
 import type { SessionScope } from './scope.js';
@@ -293,12 +293,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
           d.decisionId,
         );
       }
-      if (err instanceof McpError)
-        throw new McpError(err.code, err.message, {
-          ...(isRecord(err.data) ? err.data : {}),
-          [META_DECISION]: d.decisionId,
-        });
-      throw err;
+      throw upstreamError(err, { [META_DECISION]: d.decisionId });
     } finally {
       conn.inflight.splice(conn.inflight.indexOf(id), 1);
     }
