@@ -1,7 +1,7 @@
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditCheckpoint } from '@mandate/protocol';
-import { MandateError } from '../kernel/index.js';
+import { MandateError, type Logger } from '../kernel/index.js';
 
 /** A place each signed checkpoint is also written to as it is made, outside the database. */
 export interface CheckpointMirror {
@@ -12,12 +12,20 @@ export interface CheckpointMirror {
   close(): Promise<void>;
 }
 
+/** What a file mirror reports through: a file it found moved or deleted is logged at warn level. */
+export interface FileMirrorDeps {
+  logger?: Logger;
+}
+
 /**
  * An append-only JSONL file of checkpoints, one `{seq, hash, time, keyId, signature}` per line,
  * fsync'd before `write` resolves. Opened in append mode, so it never rewrites what is there; put
  * it where the database administrator cannot write (another disk, a WORM or log-shipped volume).
+ * Before each write it checks that the file at `path` is still the one it holds open, and opens
+ * the path again when it is not (rotated, replaced or deleted).
  */
-export function createFileMirror(path: string): CheckpointMirror {
+export function createFileMirror(path: string, deps: FileMirrorDeps = {}): CheckpointMirror {
+  const name = `file:${path}`;
   let handle: Promise<FileHandle> | null = null;
   const opened = () =>
     (handle ??= (async () => {
@@ -34,10 +42,33 @@ export function createFileMirror(path: string): CheckpointMirror {
       handle = null; // the next checkpoint tries again
       throw err;
     }));
+
+  /**
+   * EVIDENCE: the file was opened once and kept open; renamed by logrotate or deleted while the
+   * node ran, every later checkpoint went to the old or unlinked file, the path stayed missing and
+   * no failure was counted (a probe). The handle is the file at the path only while both name the
+   * same device and inode; otherwise the path is opened again (a new file; its torn last line, if
+   * any, ended as at the first open).
+   */
+  async function current(): Promise<FileHandle> {
+    const held = opened();
+    const h = await held;
+    const mine = await h.stat({ bigint: true });
+    const there = await stat(path, { bigint: true }).catch(() => null);
+    if (there && there.dev === mine.dev && there.ino === mine.ino) return h;
+    deps.logger?.warn('audit checkpoint mirror file was moved, replaced or deleted: opening its path again', {
+      mirror: name,
+      found: there ? 'another file' : 'no file',
+    });
+    if (handle === held) handle = null;
+    await h.close().catch(() => undefined);
+    return opened();
+  }
+
   return {
-    name: `file:${path}`,
+    name,
     async write(cp) {
-      const h = await opened();
+      const h = await current();
       await h.write(checkpointLine(cp) + '\n');
       await h.sync();
     },
