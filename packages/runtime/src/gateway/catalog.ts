@@ -4,7 +4,7 @@ import { CONTEXT_KEYS } from '../decisions/index.js';
 import type { CompiledPolicySet, PolicyEntity } from '../policy/port.js';
 import type { ToolPin } from '../storage/port.js';
 import type { GatewayContext } from './options.js';
-import { definitionHash, toolDefinition, type PinService } from './pins.js';
+import { definitionHash, toolDefinition, type PinnedTool, type PinService } from './pins.js';
 import { isRecord } from './results.js';
 import type { UpstreamConfig } from './upstreams.js';
 
@@ -19,6 +19,11 @@ export interface CatalogEntry {
   status: ToolPin['status'];
   /** The pinned definition hash this entry was checked against. */
   hash: string;
+  /**
+   * Set when other upstreams claim this entry's action too (shadowing): every upstream claiming it,
+   * sorted. Such an entry is quarantined whatever its pin says, and no approval lifts that.
+   */
+  collision?: readonly string[];
 }
 
 /**
@@ -65,6 +70,32 @@ export function pinActionIn(
   return u ? (u.actionPrefix ?? `${u.name}.`) + pin.tool : null;
 }
 
+/**
+ * The configured upstreams claiming each action by their pins (`<actionPrefix><tool>`), sorted: more
+ * than one is a collision. A pin claims its action until its upstream is removed from the config or
+ * given another `actionPrefix` (pins are never deleted).
+ */
+export function claimsOf(pins: readonly { server: string; action: string | null }[]): Map<string, string[]> {
+  const claims = new Map<string, string[]>();
+  for (const p of pins) {
+    if (p.action === null) continue;
+    const servers = claims.get(p.action) ?? [];
+    if (!servers.includes(p.server)) claims.set(p.action, [...servers, p.server].sort());
+  }
+  return claims;
+}
+
+/** Each pin with the other upstreams claiming its action (`GET /v1/tools/pins`, `mandate tools list`). */
+export function withCollisions<T extends { server: string; action: string | null }>(
+  pins: readonly T[],
+): Array<T & { collidesWith: string[] }> {
+  const claims = claimsOf(pins);
+  return pins.map((p) => ({
+    ...p,
+    collidesWith: p.action === null ? [] : (claims.get(p.action) ?? []).filter((s) => s !== p.server),
+  }));
+}
+
 /** The global catalogue of upstream tools (shared by all sessions), their pins and registry entries. */
 export interface Catalog {
   /** The action of an upstream tool: `<actionPrefix><tool>`. */
@@ -83,7 +114,10 @@ export interface Catalog {
   mayCall(policy: CompiledPolicySet | null, self: PolicyEntity | null, action: string): boolean;
   /** The action a pinned tool maps to (`<actionPrefix><tool>`), or null when its upstream is no longer configured. */
   actionOfPin(pin: Pick<ToolPin, 'server' | 'tool'>): string | null;
-  /** Approves an upstream tool by its action name (`<actionPrefix><tool>`, as `GET /v1/tools/pins` gives it). */
+  /**
+   * Approves an upstream tool by its action name (`<actionPrefix><tool>`, as `GET /v1/tools/pins`
+   * gives it). Refused (`conflict`) for an action two upstreams claim.
+   */
   approve(name: string, approvedBy: string, hash?: string): Promise<ToolPin>;
   /** Logs (once per policy version) approved tools and governed actions the active schema does not declare. */
   reportUndeclared(): void;
@@ -93,8 +127,12 @@ export interface Catalog {
 
 export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
   const { deps, options, logger } = ctx;
-  /** By action name. */
+  /** By upstream and action: two upstreams claiming one action are both here (and both quarantined). */
   const catalog = new Map<string, CatalogEntry>();
+  const entryKey = (e: Pick<CatalogEntry, 'upstream' | 'action'>) => `${e.upstream.name}\u0000${e.action}`;
+  /** The upstreams claiming each action: the pins in the store at the first listing, then every listing. */
+  const claims = new Map<string, Set<string>>();
+  let claimsLoaded: Promise<void> | undefined;
   const exposedIndex = new Map<string, CatalogEntry>();
   const permitCache = new Map<string, boolean>();
   const reported = new Set<string>();
@@ -109,12 +147,51 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
   const actionOfPin = (pin: Pick<ToolPin, 'server' | 'tool'>) => pinActionIn(options.upstreams, pin);
   const exposedOf = (u: UpstreamConfig, tool: string) => (u.exposeBareNames ? tool : actionOf(u, tool));
 
+  function claim(action: string, server: string): void {
+    const servers = claims.get(action) ?? new Set<string>();
+    if (servers.has(server)) return;
+    servers.add(server);
+    claims.set(action, servers);
+    if (servers.size > 1)
+      logger.warn('two upstreams claim the same action; it is quarantined on both', {
+        action,
+        servers: [...servers].sort(),
+      });
+  }
+
+  /**
+   * SECURITY: the pins stored before this process listed anything claim their actions too: an
+   * upstream first listed here cannot take an action another upstream pinned (and is not listed yet).
+   */
+  function loadClaims(): Promise<void> {
+    claimsLoaded ??= pins.list().then(
+      (all) => {
+        for (const p of all) {
+          const action = actionOfPin(p);
+          if (action !== null) claim(action, p.server);
+        }
+      },
+      (err: unknown) => {
+        claimsLoaded = undefined;
+        throw err;
+      },
+    );
+    return claimsLoaded;
+  }
+
+  /** The upstreams claiming an action, sorted, when more than one does. */
+  function collisionOf(action: string): string[] | undefined {
+    const servers = claims.get(action);
+    return servers && servers.size > 1 ? [...servers].sort() : undefined;
+  }
+
   /** Listings of one upstream never interleave. */
   const absorbing = createKeyedSerial();
 
   async function absorbNow(u: UpstreamConfig, tools: Record<string, unknown>[]): Promise<CatalogEntry[]> {
     // First every pin check (they wait on the store), then the catalogue changes all at once, so
     // nobody ever sees this upstream half-listed.
+    await loadClaims();
     const entries: CatalogEntry[] = [];
     for (const raw of tools) {
       const name = typeof raw.name === 'string' ? raw.name : '';
@@ -143,19 +220,19 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
       const hash = definitionHash(def);
       entries.push({ upstream: u, tool: name, action, exposed: exposedOf(u, name), def, status, hash });
     }
-    for (const [action, e] of catalog) if (e.upstream.name === u.name) catalog.delete(action);
+    for (const [k, e] of catalog) if (e.upstream.name === u.name) catalog.delete(k);
     for (const entry of entries) {
-      const clash = catalog.get(entry.action);
-      if (clash && clash.upstream.name !== u.name) {
-        // SECURITY: shadowing — two upstreams claiming one action: neither is trusted with it.
-        logger.warn('two upstreams expose the same action; both hidden', {
-          action: entry.action,
-          servers: [clash.upstream.name, u.name],
-        });
-        clash.status = 'quarantined';
-        entry.status = 'quarantined';
+      claim(entry.action, u.name);
+      catalog.set(entryKey(entry), entry);
+    }
+    for (const e of catalog.values()) {
+      const collision = collisionOf(e.action);
+      if (collision) {
+        // SECURITY: shadowing — two upstreams claiming one action: neither is trusted with it, and
+        // the pins (identical definitions hash alike) cannot tell which one an approval meant.
+        e.collision = collision;
+        e.status = 'quarantined';
       }
-      catalog.set(entry.action, entry);
     }
     rebuildExposed();
     publish();
@@ -166,7 +243,11 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
     exposedIndex.clear();
     const clashes = new Set<string>();
     for (const e of catalog.values()) {
-      if (exposedIndex.has(e.exposed)) clashes.add(e.exposed);
+      const seen = exposedIndex.get(e.exposed);
+      // One action several upstreams claim keeps its name (the first claimant, quarantined like
+      // the others): a call is refused as quarantined, not as a tool nobody offers.
+      if (seen?.collision && seen.action === e.action) continue;
+      if (seen) clashes.add(e.exposed);
       exposedIndex.set(e.exposed, e);
     }
     for (const name of clashes) {
@@ -241,6 +322,29 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
     }
   }
 
+  /**
+   * The upstream tool a name given to `approve` means: an action this node catalogues, an action a
+   * pin maps to (also before its upstream was listed again since a restart: with an empty or
+   * unusual `actionPrefix` the name alone does not say the upstream), else split by a configured
+   * prefix or at the first dot. Whatever the name, the action checked is the tool's own.
+   */
+  function resolve(name: string, all: readonly ToolPin[]): PinnedTool | null {
+    const entry = [...catalog.values()].find((e) => e.action === name);
+    if (entry) return { server: entry.upstream.name, tool: entry.tool, action: name };
+    const pinned = all.find((p) => actionOfPin(p) === name);
+    if (pinned) return { server: pinned.server, tool: pinned.tool, action: name };
+    for (const u of options.upstreams) {
+      const prefix = u.actionPrefix ?? `${u.name}.`;
+      if (name.startsWith(prefix) && name.length > prefix.length)
+        return { server: u.name, tool: name.slice(prefix.length), action: name };
+    }
+    const dot = name.indexOf('.');
+    if (dot <= 0 || dot === name.length - 1) return null;
+    const server = name.slice(0, dot);
+    const tool = name.slice(dot + 1);
+    return { server, tool, action: actionOfPin({ server, tool }) ?? name };
+  }
+
   return {
     actionOf,
     absorb: (u, tools) => absorbing.run(u.name, () => absorbNow(u, tools)),
@@ -261,43 +365,34 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
     },
     actionOfPin,
     async approve(name, approvedBy, hash) {
-      let server: string | undefined;
-      let tool: string | undefined;
-      const entry = catalog.get(name);
-      // A pin whose action is this name (also before its upstream was listed again since a restart):
-      // with an empty or unusual `actionPrefix` the name alone does not say the upstream.
-      const pinned = entry ? undefined : (await pins.list()).find((p) => actionOfPin(p) === name);
-      if (entry) {
-        server = entry.upstream.name;
-        tool = entry.tool;
-      } else if (pinned) {
-        server = pinned.server;
-        tool = pinned.tool;
-      } else {
-        for (const u of options.upstreams) {
-          const prefix = u.actionPrefix ?? `${u.name}.`;
-          if (name.startsWith(prefix)) {
-            server = u.name;
-            tool = name.slice(prefix.length);
-            break;
-          }
-        }
-        if (!server) {
-          const dot = name.indexOf('.');
-          if (dot > 0) {
-            server = name.slice(0, dot);
-            tool = name.slice(dot + 1);
-          }
-        }
+      const all = await pins.list();
+      const at = resolve(name, all);
+      if (!at) throw new MandateError('not_found', `no upstream tool ${name}`);
+      // SECURITY: fail closed — an action two upstreams claim stays quarantined on both. Approving a
+      // pin would hand the action to one of them, and identical definitions hash alike: nothing
+      // says which upstream the admin meant (a probe's approval went to the shadowing one).
+      const claimants = new Set([
+        ...(claimsOf(all.map((p) => ({ server: p.server, action: actionOfPin(p) }))).get(at.action) ?? []),
+        ...(claims.get(at.action) ?? []),
+      ]);
+      if (claimants.size > 1) {
+        const servers = [...claimants].sort();
+        throw new MandateError(
+          'conflict',
+          `${at.action} is claimed by upstreams ${servers.join(', ')}: it is quarantined on all of them and ` +
+            `no approval lifts that. Give all but one of them their own actionPrefix, or remove them from ` +
+            `the config, then approve the tool that is left`,
+          { details: { action: at.action, servers } },
+        );
       }
-      if (!server || !tool) throw new MandateError('not_found', `no upstream tool ${name}`);
-      const pin = await pins.approve(
-        { server, tool, action: actionOfPin({ server, tool }) ?? name },
-        approvedBy,
-        hash,
-      );
-      const e = [...catalog.values()].find((x) => x.upstream.name === server && x.tool === tool);
-      if (e && e.status === 'quarantined' && JSON.stringify(e.def) === JSON.stringify(pin.definition)) {
+      const pin = await pins.approve(at, approvedBy, hash);
+      const e = [...catalog.values()].find((x) => x.upstream.name === at.server && x.tool === at.tool);
+      if (
+        e &&
+        !e.collision &&
+        e.status === 'quarantined' &&
+        JSON.stringify(e.def) === JSON.stringify(pin.definition)
+      ) {
         e.status = 'approved';
         e.hash = pin.hash;
         publish();

@@ -3,9 +3,13 @@ import { EntitiesDocumentSchema } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
 import { updateEntities } from '../../entities/index.js';
 import { agentEntity, entityTypeFault, resourceEntity, userEntity } from '../../decisions/index.js';
+import { withCollisions } from '../../gateway/catalog.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
+
+/** A row of the gateway's `listPins`: a pin with the action its tool maps to (null: upstream no longer configured). */
+type PinRow = { server: string; action: string | null } & Record<string, unknown>;
 
 /** Entities, the tool registry and the gateway tool pins. */
 export function registerEntityRoutes(route: RouteAdder, deps: HttpDeps): void {
@@ -58,9 +62,11 @@ export function registerEntityRoutes(route: RouteAdder, deps: HttpDeps): void {
   });
   route('GET', '/v1/tools/pins', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
-    return {
-      items: deps.gateway ? await deps.gateway.listPins(ctx.url.searchParams.get('server') ?? undefined) : [],
-    };
+    if (!deps.gateway) return { items: [] };
+    const server = ctx.url.searchParams.get('server');
+    // Upstreams claiming one action collide across servers: judged over every pin, then filtered.
+    const all = withCollisions((await deps.gateway.listPins()) as PinRow[]);
+    return { items: server === null ? all : all.filter((p) => p.server === server) };
   });
   route('POST', '/v1/tools/:name/approve', async (ctx) => {
     const caller = await ctx.caller();
