@@ -2,7 +2,11 @@ import { canonicalize, hmacSha256Hex, setOwn } from '../kernel/index.js';
 
 /** Options of {@link createRedactor}. */
 export interface RedactorOptions {
-  /** Dot paths to redact, e.g. `card.number`; `*` matches any one segment (an object key or array index). */
+  /**
+   * Dot paths to redact, e.g. `card.number`; `*` matches any one segment (an object key or array
+   * index). Arrays on the way need no segment of their own: `card.number` also reaches the
+   * `number` of each item of `card: [{number}]`; an index segment (`card.0.number`) picks one.
+   */
   paths: readonly string[];
 }
 
@@ -36,11 +40,14 @@ const SECRET_KEY =
   /(?:^| )(?:passwords?|passwd|pass|passphrase|passcode|pwd|pin|otp|secrets?|token|api ?keys?|access ?keys?|private ?keys?|authorization|cookies?|set cookie|ssn|cvv2?|cvc2?|credentials?)(?: |$)/;
 
 /**
- * The value of a named credential in text (`password=hunter2`, `api_key: 9f…`); group 1, the name,
- * stays. The value must hold a digit or symbol, so that prose ("the token: expired") passes.
+ * The value of a named credential in text (`password=hunter2`, `api_key: 9f…`, `DB_PASSWORD=…`,
+ * `passcode: 4711-93`); group 1, the name, stays. The value must hold a digit or symbol, so that
+ * prose ("the token: expired") passes. The names: those of {@link SECRET_KEY} prose does not use
+ * for something else, five letters at least — `pin=`, `otp=` or `pwd=` and six characters would
+ * take the shortest secret below {@link SHORTEST_SECRET}, which lets short strings skip the patterns.
  */
 const NAMED_CREDENTIAL =
-  /\b((?:passwords?|passwd|passphrase|secret|token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)["']?\s*[:=]\s*["']?)(?=[^\s,;]*[0-9!@#$%^&*_\-+/.~])[^\s,;'"]{6,}/i;
+  /(?<![a-z0-9])((?:passwords?|passwd|pass[_ -]?phrases?|pass[_ -]?codes?|pin[_ -]?codes?|secret|token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)["']?\s*[:=]\s*["']?)(?=[^\s,;]*[0-9!@#$%^&*_\-+/.~])[^\s,;'"]{6,}/i;
 
 /** Secret shapes found anywhere inside a string value; `Bearer …` first, so `redactText` takes the scheme with its token. */
 const SECRET_VALUE = [
@@ -251,7 +258,7 @@ function redactValue(
     const out = value.map((item, i) => {
       // Tracking fails where comparing would: an array holds no `undefined` in JSON.
       if (track !== undefined && item === undefined) canonicalize(item);
-      return redactChild(String(i), item, cursors, track);
+      return redactChild(String(i), item, cursors, track, true);
     });
     track?.keys.pop();
     return out;
@@ -289,16 +296,29 @@ function redactObject(
   return out;
 }
 
+/** A path segment that names an array item (`recipients.0.iban`) rather than an object key. */
+const INDEX = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * `inArray`: `key` is an index of an array on the path. SECURITY: a path names the keys, whatever
+ * arrays lie on the way — `card.number` missed `card: [{number}]` (an array of cards), and the card
+ * number was kept in clear in the hashed record and the sinks (a probe). A segment that is a key
+ * name goes through the array to its items; an index or `*` is matched against the item's index.
+ */
 function redactChild(
   key: string,
   value: unknown,
   cursors: readonly Cursor[],
   track: Track | undefined,
+  inArray = false,
 ): unknown {
   const next: Cursor[] = [];
   for (const c of cursors) {
-    const seg = c.segments[c.at];
-    if (seg !== '*' && seg !== key) continue;
+    const seg = c.segments[c.at]!;
+    if (seg !== '*' && seg !== key) {
+      if (inArray && !INDEX.test(seg)) next.push(c);
+      continue;
+    }
     if (c.at + 1 === c.segments.length) return replaced(track, key, value, REDACTED);
     next.push({ segments: c.segments, at: c.at + 1 });
   }
