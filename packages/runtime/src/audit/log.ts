@@ -41,6 +41,11 @@ export interface AuditLogOptions {
    * over it; decisions go on being recorded (on the chain the store holds).
    */
   onTampered?: (finding: Finding) => Promise<unknown>;
+  /**
+   * The newest record the node's tail check verified (its cursor): before its first checkpoint a
+   * log holds the head it signs to it, as later to the head it signed last.
+   */
+  verifiedHead?: () => { seq: number; hash: string } | null;
 }
 
 /** A checkpoint not signed because the node found its chain tampered with (not retried, not logged per batch). */
@@ -129,8 +134,8 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
   const written = new Map<number, string>();
   const writtenKept = Math.max(16_384, 4 * checkpointEvery);
   let lastWritten: { seq: number; hash: string } | null = null;
-  /** The head of the last checkpoint this log signed: own records up to it were checked then. */
-  let lastSignedSeq = 0;
+  /** The head of the last checkpoint this log signed: records up to it were checked then. */
+  let lastSigned: { seq: number; hash: string } | null = null;
   let tampered = false;
 
   const queue: Pending[] = [];
@@ -138,6 +143,10 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
   let checkpointWaiters: CheckpointWaiter[] = [];
   let writing = false;
   let closing = false;
+  /** Closed for good: not even the node's own finding is taken any more. */
+  let shut = false;
+  /** Settles once the finding this log made (if any) was handed to `onTampered` and recorded. */
+  let findingRecorded: Promise<unknown> = Promise.resolve();
   let closed: Promise<void> | null = null;
   /** Settles after the newest accepted event settles; since batches commit in order, that means all of them. */
   let lastSettled: Promise<void> = Promise.resolve();
@@ -287,24 +296,40 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     if (tampered) return;
     tampered = true;
     logger.error('audit chain is not what this node wrote', { nodeId, ...finding });
-    void opts.onTampered?.(finding).catch((err: unknown) => {
+    findingRecorded = (opts.onTampered?.(finding) ?? Promise.resolve()).catch((err: unknown) => {
       logger.error('audit finding not recorded', { nodeId, error: errorText(err) });
     });
   }
 
   /**
-   * The records from this log's oldest own record since its last checkpoint up to `head`: each
-   * present, linked, hashing to itself, and its own ones what it wrote. Null when they hold.
+   * The records from the newest head this node vouches for (the last one it signed, or the tail
+   * check's verified tail; else its oldest own record since it started) up to `head`: that head
+   * still there with its hash, each record after it present, linked, hashing to itself, and its own
+   * ones what it wrote. Null when they hold. A probe rewrote records below the last checkpoint
+   * (relinked up to it) and appended one record: a walk from the node's own first record after
+   * the checkpoint never looked at what linked it to the signed head, and signed the forgery.
    */
   async function ownRecordsHold(head: { seq: number; hash: string }): Promise<Finding | null> {
     const moved = headMoved(head);
     if (moved) return moved;
-    let from = 0;
-    for (const seq of written.keys()) {
-      if (seq > lastSignedSeq && seq <= head.seq && (from === 0 || seq < from)) from = seq;
-    }
-    if (from === 0) return null;
+    const verified = opts.verifiedHead?.() ?? null;
+    const base = verified && (!lastSigned || verified.seq > lastSigned.seq) ? verified : lastSigned;
     let prev: { seq: number; hash: string } | null = null;
+    let from = 0;
+    if (base && base.seq > 0) {
+      const [r] = await store.readAudit(base.seq - 1, 1);
+      if (!r || r.seq !== base.seq || r.hash !== base.hash) {
+        return {
+          seq: base.seq,
+          problem: r?.seq === base.seq ? 'hash_mismatch' : 'truncated',
+          message: `record ${base.seq}: not the record this node signed or verified there (rewritten or deleted?)`,
+        };
+      }
+      prev = { seq: base.seq, hash: base.hash };
+    } else {
+      for (const seq of written.keys()) if (seq <= head.seq && (from === 0 || seq < from)) from = seq;
+      if (from === 0) return null;
+    }
     while (!prev || prev.seq < head.seq) {
       const after: number = prev ? prev.seq : from - 1;
       const page = await store.readAudit(after, Math.min(500, head.seq - after));
@@ -355,7 +380,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     };
     const cp: AuditCheckpoint = { ...body, signature: signer.sign(canonicalize(body)) };
     await store.appendCheckpoint(cp);
-    lastSignedSeq = Math.max(lastSignedSeq, cp.seq);
+    if (!lastSigned || cp.seq >= lastSigned.seq) lastSigned = { seq: cp.seq, hash: cp.hash };
     checkpointDue = false;
     checkpointsWritten += 1;
     logger.debug('audit checkpoint written', { nodeId, seq: cp.seq, keyId: cp.keyId });
@@ -386,7 +411,11 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
 
   return {
     async append(event) {
-      if (closing) throw new MandateError('audit_unavailable', 'the audit log is closed');
+      // While closing, only the node's finding gets in: the check before the last checkpoint can
+      // make one, and it must be on the chain, not only in a log line (a probe deleted the newest,
+      // unsigned records and stopped the node: the finding went to stderr, the restart said ok).
+      if (shut || (closing && event.type !== 'audit.verify_failed'))
+        throw new MandateError('audit_unavailable', 'the audit log is closed');
       // SECURITY: no silent loss — shed at the door; an event once accepted is never dropped.
       if (queue.length >= maxQueue) throw new MandateError('overloaded', 'the audit queue is full');
       // Canonicalise now: a bad event fails alone instead of failing the batch it would join.
@@ -440,7 +469,10 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
             if (!(err instanceof MandateError && err.message === TAMPERED)) throw err;
             logger.warn('audit log closed without a checkpoint', { nodeId, reason: TAMPERED });
           });
+          await findingRecorded;
+          await lastSettled;
         } finally {
+          shut = true;
           clearInterval(timer);
           for (const m of mirrors) {
             await m.close().catch((err: unknown) => {

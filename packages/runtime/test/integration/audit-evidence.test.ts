@@ -236,6 +236,58 @@ describe('records the node wrote since its last check, changed while it runs', (
     expect(t.m.evidence.tail.status().failure).toMatchObject({ seq: head, problem: 'truncated' });
   });
 
+  it('records below the last checkpoint rewritten, relinked and one appended: no checkpoint over it', async () => {
+    // A probe (round 2): the check before a checkpoint walked from the node's own first record
+    // after its last checkpoint, never at what linked it to the head it had signed.
+    const { t, api } = await start();
+    const signed = await t.m.audit.checkpoint();
+    withDb(t, (db) => {
+      const rows = db.prepare('SELECT seq, prev_hash, event_text FROM audit_events ORDER BY seq').all() as {
+        seq: number;
+        prev_hash: string;
+        event_text: string;
+      }[];
+      const victim = rows.at(-4)!;
+      let prev = victim.prev_hash;
+      const update = db.prepare(
+        'UPDATE audit_events SET event_text = ?, prev_hash = ?, hash = ? WHERE seq = ?',
+      );
+      for (const r of rows.filter((x) => x.seq >= victim.seq)) {
+        const text = r.seq === victim.seq ? r.event_text.replace('"c-42"', '"c-43"') : r.event_text;
+        const hash = recordHash(r.seq, prev, text);
+        update.run(text, prev, hash, r.seq);
+        prev = hash;
+      }
+      const last = rows.at(-1)!;
+      const seq = last.seq + 1;
+      const text = last.event_text.replace(/"dec_[0-9A-Z]+"/g, '"dec_FORGED"');
+      db.prepare(
+        'INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(seq, prev, recordHash(seq, prev, text), text, 'decision', new Date().toISOString());
+    });
+    expect(signed.seq).toBeGreaterThan(0);
+    ok200(await api.decide(KEYS.supportBot, refund(20)));
+    await expect(t.m.audit.checkpoint()).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect(t.m.evidence.tail.status().failure).toMatchObject({ seq: signed.seq, problem: 'hash_mismatch' });
+  });
+
+  it('the newest records deleted, then the node stopped: the finding is on the chain, not only on stderr', async () => {
+    // A probe (round 2): the check before the closing checkpoint found it, but could not record
+    // it ("the audit log is closed"); the restart said ok and reused the seqs.
+    const { t, api } = await start();
+    ok200(await api.decide(KEYS.supportBot, refund(450)));
+    withDb(t, (db) => {
+      const s = (db.prepare('SELECT max(seq) AS s FROM audit_events').get() as { s: number }).s;
+      db.prepare('DELETE FROM audit_events WHERE seq = ?').run(s);
+    });
+    await t.close();
+    const failed = withDb(t, (db) =>
+      db.prepare(`SELECT event_text FROM audit_events WHERE type = 'audit.verify_failed'`).all(),
+    ) as { event_text: string }[];
+    expect(failed).toHaveLength(1);
+    expect(JSON.parse(failed[0]!.event_text)).toMatchObject({ data: { problem: 'truncated' } });
+  });
+
   it('untouched, the same steps sign and stay ok', async () => {
     const { t, api } = await start();
     ok200(await api.decide(KEYS.supportBot, refund(450)));
