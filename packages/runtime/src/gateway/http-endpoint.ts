@@ -107,6 +107,23 @@ export function createHttpEndpoint(
     try {
       caller = await deps.authenticate(req.headers.authorization);
     } catch (err) {
+      // The credential a session runs on was refused (revoked, expired): that session is closed
+      // now, with its upstream connections, not at sessionIdleMs. Only by the same credential.
+      const sid = req.headers['mcp-session-id'];
+      const s = typeof sid === 'string' ? sessions.get(sid) : undefined;
+      const refused = isMandateError(err) && err.code === 'unauthenticated';
+      if (
+        refused &&
+        s &&
+        req.headers.authorization !== undefined &&
+        s.authorization === req.headers.authorization
+      ) {
+        logger.info('closing an MCP session: its credential was refused', {
+          sessionId: sid,
+          key: s.caller.keyId,
+        });
+        void s.transport.close();
+      }
       res.setHeader('www-authenticate', 'Bearer');
       return reply(res, 401, -32001, describe(err));
     }

@@ -8,13 +8,13 @@ import {
   type RequestId,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
-import { MandateError } from '../kernel/index.js';
+import { MandateError, isMandateError } from '../kernel/index.js';
 import { callerIdentity, type Caller } from '../decisions/index.js';
 import type { Catalog } from './catalog.js';
 import type { NodeStreamableHttpServerTransport } from './http-server-transport.js';
 import type { GatewayContext } from './options.js';
 import { createPassthrough, isPassthrough } from './passthrough.js';
-import { progressSender, upstreamError, upstreamResult } from './results.js';
+import { describe, progressSender, upstreamError, upstreamResult } from './results.js';
 import type { SessionScope } from './scope.js';
 import { createSessionTools } from './tools.js';
 import { connectUpstream, listAll, type Conn, type UpstreamEvents } from './upstream-connection.js';
@@ -80,10 +80,35 @@ export async function openSession(
   let server: Server | undefined;
   let closing = false;
 
+  /**
+   * SECURITY: what an upstream sends the client on its own (notifications, its sampling or
+   * elicitation requests) goes only to a caller whose credential still holds, checked like a
+   * request of the session. A revoked key's open GET stream went on receiving an upstream's
+   * messages, and its session and upstream processes lived on until sessionIdleMs; a refused
+   * credential now closes the session (stream, upstream connections). Any other failure to check
+   * drops the message and keeps the session.
+   */
+  const clientMayReceive = async (): Promise<boolean> => {
+    try {
+      await credentialStillHolds();
+      return true;
+    } catch (err) {
+      const refused = isMandateError(err) && (err.code === 'unauthenticated' || err.code === 'forbidden');
+      logger.warn(
+        refused
+          ? "the MCP session's credential no longer holds: closing the session"
+          : "could not check the MCP session's credential: an upstream message was dropped",
+        { key: caller.keyId, error: describe(err) },
+      );
+      if (refused) await server?.close().catch(() => undefined);
+      return false;
+    }
+  };
+
   const latest = (conn: Conn): RequestId | undefined => conn.inflight[conn.inflight.length - 1];
   const events: UpstreamEvents = {
     async notification(conn, n) {
-      if (!server) return;
+      if (!server || !(await clientMayReceive())) return;
       if (n.method === 'notifications/tools/list_changed') {
         // Re-check pins now: a changed definition is quarantined before any client sees it.
         try {
@@ -104,6 +129,8 @@ export async function openSession(
     },
     async request(conn, r, signal) {
       if (!server) throw new McpError(ErrorCode.InternalError, 'no client session');
+      if (!(await clientMayReceive()))
+        throw new McpError(ErrorCode.InternalError, "the client session's credential no longer holds");
       // SECURITY: the upstream may ask only for what the client declared (it was told nothing else).
       const needs = CLIENT_REQUESTS[r.method];
       if (!needs || !clientCaps[needs])

@@ -111,6 +111,21 @@ export function livePids(pidLog: string): number[] {
     });
 }
 
+/**
+ * Waits until the start-up listing's upstream process (the first a tool-server fixture wrote to its
+ * PID_LOG) has come and gone, so that processes counted after it are sessions' own.
+ */
+export async function startupListingDone(pidLog: string): Promise<void> {
+  await eventually(
+    () => (existsSync(pidLog) ? readFileSync(pidLog, 'utf8').trim().split('\n').length : 0),
+    (n) => n > 0,
+  );
+  await eventually(
+    () => livePids(pidLog).length,
+    (n) => n === 0,
+  );
+}
+
 /** Polls `check` until it holds or `ms` pass; returns its last answer (no timing is asserted). */
 export async function eventually<T>(
   check: () => T | Promise<T>,

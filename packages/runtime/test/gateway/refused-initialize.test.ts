@@ -3,7 +3,6 @@
 // upstream processes (5 such POSTs: 6 processes), counted toward maxSessions, which nobody could
 // close. A refused initialize now opens nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Mandate } from '../../src/app/index.js';
@@ -11,9 +10,9 @@ import {
   BOT_ENTITIES,
   ECHO_POLICIES,
   ECHO_SCHEMA,
-  eventually,
   livePids,
   startMandate,
+  startupListingDone,
   toolServerUpstream,
 } from './helpers.js';
 import { initializeRequest, wirePost } from './wire.js';
@@ -32,15 +31,7 @@ describe('MCP gateway: a refused initialize opens no session', () => {
       entities: BOT_ENTITIES,
       gateway: { upstreams: [toolServerUpstream('tools', { PID_LOG: pidLog })] },
     }));
-    // The start-up listing's own process has come and gone.
-    await eventually(
-      () => (existsSync(pidLog) ? readFileSync(pidLog, 'utf8').trim().split('\n').length : 0),
-      (n) => n > 0,
-    );
-    await eventually(
-      () => livePids(pidLog).length,
-      (n) => n === 0,
-    );
+    await startupListingDone(pidLog);
   }, 60_000);
   afterAll(async () => {
     await m?.close();

@@ -82,3 +82,44 @@ export const toolCall = (id: number | string, name: string, args: Record<string,
   method: 'tools/call',
   params: { name, arguments: args },
 });
+
+/** A session's GET stream kept open: its messages arrive in `messages`; `ended` once the server ends it. */
+export interface WireStream {
+  messages: Rpc[];
+  ended(): boolean;
+  close(): void;
+}
+
+export async function wireGetStream(url: string, key: string, sessionId: string): Promise<WireStream> {
+  const ac = new AbortController();
+  const res = await fetch(new URL('/mcp', url), {
+    headers: {
+      authorization: `Bearer ${key}`,
+      accept: 'text/event-stream',
+      'mcp-session-id': sessionId,
+      'mcp-protocol-version': MCP_VERSION,
+    },
+    signal: ac.signal,
+  });
+  if (res.status !== 200 || !res.body) throw new Error(`GET stream: ${res.status} ${await res.text()}`);
+  const messages: Rpc[] = [];
+  let done = false;
+  let buf = '';
+  const decoder = new TextDecoder();
+  void (async () => {
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        const cut = buf.lastIndexOf('\n\n');
+        if (cut < 0) continue;
+        messages.push(...sseData(buf.slice(0, cut)));
+        buf = buf.slice(cut + 2);
+      }
+    } catch {
+      // Aborted by close().
+    } finally {
+      done = true;
+    }
+  })();
+  return { messages, ended: () => done, close: () => ac.abort() };
+}
