@@ -194,18 +194,21 @@ export async function openSession(
   }
 
   const caps: ServerCapabilities = { tools: { listChanged: true } };
-  const instructions: string[] = [];
   for (const c of conns.values()) {
     if (c.caps.resources) caps.resources = { ...(caps.resources ?? {}), ...c.caps.resources };
     if (c.caps.prompts) caps.prompts = { ...(caps.prompts ?? {}), ...c.caps.prompts };
     if (c.caps.logging) caps.logging = {};
     if (c.caps.completions) caps.completions = {};
-    if (c.instructions) instructions.push(c.instructions);
+    // SECURITY: an upstream's `instructions` are not passed on. They go straight into the agent's
+    // context (a probe's upstream sent "IGNORE PREVIOUS INSTRUCTIONS…"), and unlike a tool's
+    // description nothing pins, reviews or records them: they could change at any connection.
+    if (c.instructions)
+      logger.debug("an upstream's initialize instructions were not passed to the client", {
+        server: c.cfg.name,
+        length: c.instructions.length,
+      });
   }
-  server = new Server(
-    { name: 'mandate-gateway', version: '0.1.0' },
-    { capabilities: caps, ...(instructions.length ? { instructions: instructions.join('\n\n') } : {}) },
-  );
+  server = new Server({ name: 'mandate-gateway', version: '0.1.0' }, { capabilities: caps });
   server.removeRequestHandler('logging/setLevel');
   const srv = server;
 
