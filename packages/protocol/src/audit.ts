@@ -90,6 +90,8 @@ export interface AuditVerifyResult {
   unsignedRecords?: number;
   /** The first bad record and why, when `ok` is false. */
   firstBad?: { seq: number; problem: AuditProblem; message: string };
+  /** `audit verify` and bundles: the newest checkpoint signed over the last record (how recent the evidence is). */
+  newestCheckpoint?: { seq: number; time: string; keyId: string };
 }
 
 export type AuditProblem =
@@ -108,4 +110,6 @@ export type AuditProblem =
   /** A line of an evidence bundle or a checkpoint file is not what Mandate writes. */
   | 'malformed'
   /** Records of an evidence bundle that no checkpoint of a trusted key covers: anyone could have written them. */
-  | 'unsigned_tail';
+  | 'unsigned_tail'
+  /** `audit verify --signed-after`: no checkpoint signed at or after that time covers the last record. */
+  | 'checkpoint_stale';

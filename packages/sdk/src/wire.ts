@@ -302,7 +302,9 @@ export type AuditProblem =
   /** A line of an evidence bundle or a checkpoint file is not what Mandate writes. */
   | 'malformed'
   /** Records of an evidence bundle that no checkpoint of a trusted key covers: anyone could have written them. */
-  | 'unsigned_tail';
+  | 'unsigned_tail'
+  /** `audit verify --signed-after`: no checkpoint signed at or after that time covers the last record. */
+  | 'checkpoint_stale';
 
 export interface AuditVerifyResult {
   ok: boolean;
@@ -312,6 +314,8 @@ export interface AuditVerifyResult {
   /** Evidence bundles: records after the last checkpoint signed by a trusted key. */
   unsignedRecords?: number;
   firstBad?: { seq: number; problem: AuditProblem; message: string };
+  /** `audit verify` and bundles: the newest checkpoint signed over the last record (how recent the evidence is). */
+  newestCheckpoint?: { seq: number; time: string; keyId: string };
 }
 
 /** Filters of `GET /v1/audit`. */

@@ -114,7 +114,7 @@ export function createRuleEngine(rules: readonly AlertRule[]) {
               raise(
                 r,
                 null,
-                `an MCP tool definition changed and was quarantined: ${String(e.data?.server ?? '')}.${String(e.data?.tool ?? '')}`,
+                `an MCP tool definition changed and was quarantined: ${String(e.action ?? `${String(e.data?.server ?? '')}.${String(e.data?.tool ?? '')}`)} (upstream ${String(e.data?.server ?? '')})`,
               );
             break;
           case 'audit_verification_failed':

@@ -38,7 +38,7 @@ export function checkpointMirrors(
 ): CheckpointMirror[] {
   const cfg = audit.checkpointMirror;
   const mirrors: CheckpointMirror[] = [];
-  if (cfg?.file) mirrors.push(createFileMirror(cfg.file));
+  if (cfg?.file) mirrors.push(createFileMirror(cfg.file, { logger: deps.logger }));
   if (cfg?.webhook) {
     const hook = createWebhookNotifier(cfg.webhook, deps);
     mirrors.push({

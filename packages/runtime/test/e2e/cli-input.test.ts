@@ -190,10 +190,10 @@ describe('bad input to policy test and tools approve', () => {
     });
     await store.close();
     const listed = await runCli(['tools', 'list', '-c', config]);
-    expect(listed.stdout).toContain('fintech.payments.refund');
+    expect(listed.stdout).toContain('payments.refund  upstream fintech');
     const r = await runCli(['tools', 'approve', 'fintech.payments.refund', '-c', config]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('approved fintech.payments.refund');
+    expect(r.stdout).toContain('approved payments.refund (upstream fintech)');
     const unknown = await runCli(['tools', 'approve', 'fintech.nope', '-c', config]);
     expect(unknown.code).toBe(2);
     noStack(unknown.stderr);

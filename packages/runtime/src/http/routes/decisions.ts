@@ -75,6 +75,6 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
       (caller.role === 'user' && (event.user === undefined || event.user !== caller.subject))
     )
       throw new MandateError('not_found', `no decision ${ctx.params.id}`);
-    return decisionWhy(deps, rec, event);
+    return decisionWhy(deps, rec, event, ctx.params.id!);
   });
 }
