@@ -80,7 +80,12 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
           ...(own !== req.agent ? { claimedAgent: req.agent } : {}),
           action: req.action,
         });
-        throw new MandateError(err.code, err.message, { details: err.details, decisionId, cause: err });
+        throw new MandateError(err.code, err.message, {
+          details: err.details,
+          decisionId,
+          cause: err,
+          ...(err.recorded !== undefined ? { recorded: err.recorded } : {}),
+        });
       }
     },
   };

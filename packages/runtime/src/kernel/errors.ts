@@ -9,17 +9,23 @@ export class MandateError extends Error {
   readonly details: unknown;
   /** Set when the refusal was recorded under a decision id (the decision path's refused requests). */
   readonly decisionId: string | undefined;
+  /**
+   * The reason to record in the hashed, unerasable audit trail when it must say less than the
+   * message the caller gets (no value, no key name taken from the request): see `recordedReason`.
+   */
+  readonly recorded: string | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { cause?: unknown; details?: unknown; decisionId?: string } = {},
+    options: { cause?: unknown; details?: unknown; decisionId?: string; recorded?: string } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MandateError';
     this.code = code;
     this.details = options.details;
     this.decisionId = options.decisionId;
+    this.recorded = options.recorded;
   }
 }
 

@@ -322,6 +322,7 @@ function jsonPath(path: readonly (string | number)[]): string {
  * (`"password": 123456789012345678901234567890`) and the record cannot be redacted after the fact.
  */
 export function recordedReason(err: MandateError): string {
+  if (err.recorded !== undefined) return err.recorded;
   if (err.code !== 'invalid_number') return err.message;
   const d = (err.details ?? {}) as { path?: unknown; why?: unknown };
   const where = typeof d.path === 'string' && d.path !== '' ? d.path : 'the JSON value';

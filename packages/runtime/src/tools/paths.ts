@@ -125,7 +125,9 @@ export async function resolveRealPath(
         if (!lcode || !MISSING.has(lcode))
           refuse(arg, `the path could not be resolved (${lcode ?? 'error'})`);
       }
-      if (link) refuse(arg, `${prefix} is a symlink to nothing; it cannot be decided on`);
+      // The path itself is not named: the reason is recorded in the hashed request.refused event,
+      // and the arg may be one redaction keeps out of every record (a probe).
+      if (link) refuse(arg, 'a symlink on the path points to nothing; it cannot be decided on');
       // The root always exists; a filesystem that says otherwise is not one to decide on.
       if (prefix === '/') refuse(arg, 'the path could not be resolved (no root)');
       const cut = prefix.lastIndexOf('/');

@@ -159,6 +159,10 @@ export function createToolRegistry(tools: readonly Tool[], options: ToolRegistry
             : `args${pointerToDots(e?.instancePath ?? '')}`;
         throw new MandateError('invalid_args', `${where}: ${e?.message ?? 'invalid'}`, {
           details: { path: where, pointer: path, keyword: e?.keyword },
+          // SECURITY: the recorded reason names the place by the schema, not by the keys the call
+          // used: under a map (`headers: {"x-session-4f9a…": 1}`) a key can be the secret a
+          // redacted arg holds, and it went into the hashed request.refused event (a probe).
+          recorded: `args${schemaPlace(e?.schemaPath ?? '')}${e?.keyword === 'required' ? `.${String(e.params.missingProperty)}` : ''}: ${e?.message ?? 'invalid'}`,
         });
       }
     },
@@ -226,4 +230,28 @@ function findReservedKey(value: unknown, path: string): string | null {
     }
   }
   return null;
+}
+
+/**
+ * Where a schema error is, named by the schema: declared property names (`.amount`), `[*]` for
+ * any key of a map (`additionalProperties`, `patternProperties`), `[]` for an array item. Never a
+ * key or value taken from the call.
+ */
+function schemaPlace(schemaPath: string): string {
+  const segs = schemaPath.replace(/^#\//, '').split('/');
+  let out = '';
+  for (let i = 0; i < segs.length; i++) {
+    const seg = segs[i]!;
+    if (seg === 'properties' && i + 1 < segs.length - 1) out += `.${decodePointer(segs[++i]!)}`;
+    else if (seg === 'additionalProperties') out += '[*]';
+    else if (seg === 'patternProperties') {
+      out += '[*]';
+      i++;
+    } else if (seg === 'items' || seg === 'prefixItems') out += '[]';
+  }
+  return out;
+}
+
+function decodePointer(seg: string): string {
+  return seg.replace(/~1/g, '/').replace(/~0/g, '~');
 }

@@ -115,6 +115,33 @@ describe('a refusal by schema type names the arg, never the value', () => {
   });
 });
 
+describe('a schema refusal is recorded by the schema place, not the keys the call used', () => {
+  it('a bad value under a map key: the caller is told the key, the record says [*]', async () => {
+    // A probe: `args.headers.x-session-4f9a2c7e1b: must be string` was the recorded reason, the
+    // map's key (a session token, say) in the hashed, unerasable request.refused event.
+    const tools = [
+      {
+        action: 'pay.send',
+        inputSchema: {
+          type: 'object',
+          properties: {
+            amount: { type: 'number' },
+            headers: { type: 'object', additionalProperties: { type: 'string' } },
+          },
+          required: ['amount'],
+        },
+      },
+    ];
+    const h = await decisionHarness({ schema: SCHEMA, policies: POLICIES, tools });
+    const e = await h.refusal('pay.send', { amount: 1, headers: { 'x-session-4f9a2c7e1b': 1 } });
+    expect(e.code).toBe('invalid_args');
+    expect(e.message).toBe('args.headers.x-session-4f9a2c7e1b: must be string');
+    expect(recordedReason(e as MandateError)).toBe('args.headers[*]: must be string');
+    const missing = await h.refusal('pay.send', {});
+    expect(recordedReason(missing as MandateError)).toBe("args.amount: must have required property 'amount'");
+  });
+});
+
 describe('an arg declared Long given a fraction', () => {
   it('is refused with 400 invalid_args naming it (the allow next to it: an integer)', async () => {
     const h = await decisionHarness({ schema: SCHEMA, policies: POLICIES, tools: TOOLS });

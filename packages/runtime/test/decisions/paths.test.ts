@@ -149,6 +149,33 @@ describe('resolveSymlinks: a symlink inside the folder that points out', () => {
   });
 });
 
+describe('resolveSymlinks: a refusal names the arg, not the path', () => {
+  it('a dangling symlink on the way: invalid_args without the path (it may be a redacted arg)', async () => {
+    // A probe: `args.path: /srv/sandbox/private-ssn-078051120/dangling is a symlink to nothing`
+    // was the reason recorded in the hashed, unerasable request.refused event.
+    const fs: PathFs = {
+      async realpath(p) {
+        if (['/', '/srv', '/srv/sandbox', '/srv/sandbox/private-ssn-078051120'].includes(p)) return p;
+        throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      },
+      async lstat(p) {
+        if (p === '/srv/sandbox/private-ssn-078051120/dangling') return { isSymbolicLink: () => true };
+        throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+      },
+    };
+    const tools = FILES_TOOLS.map((t) =>
+      t.action === 'files.read_text_file' ? { ...t, paths: { args: ['path'], resolveSymlinks: true } } : t,
+    );
+    const h = await decisionHarness({ schema: FILES_SCHEMA, policies: FILES_POLICIES, tools, fs });
+    const e = await h.refusal('files.read_text_file', {
+      path: '/srv/sandbox/private-ssn-078051120/dangling/x',
+    });
+    expect(e.code).toBe('invalid_args');
+    expect(e.message).toMatch(/^args\.path: a symlink on the path points to nothing/);
+    expect(e.message).not.toContain('078051120');
+  });
+});
+
 describe('like "/srv/sandbox/*" on the canonical value', () => {
   const setup = shared;
 
