@@ -1,7 +1,7 @@
 import { ElicitResultSchema, ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { traceHeaders } from '../telemetry/index.js';
 import { ACTION_NAME } from '@mandate/protocol';
-import { agentEntity, type DecideOptions, type DecisionOutcome } from '../decisions/index.js';
+import { agentEntity, reportOutcome, type DecideOptions, type DecisionOutcome } from '../decisions/index.js';
 import { SELF_CONFIRMATION } from '../approvals/index.js';
 import { listAll } from './upstream-connection.js';
 import {
@@ -262,7 +262,10 @@ export function createSessionTools(s: SessionScope): SessionTools {
       return errorResult(`denied by Mandate: ${reasonText(d)}`, d.decisionId);
     }
     const conn = s.conns.get(entry.upstream.name);
-    if (!conn) return errorResult(`upstream ${entry.upstream.name} is unavailable`, d.decisionId);
+    if (!conn) {
+      await ran(d.decisionId, 'error', 0, 'upstream_unavailable');
+      return errorResult(`upstream ${entry.upstream.name} is unavailable`, d.decisionId);
+    }
     // SECURITY: what was checked is what runs — the upstream gets the tool's name, the decided args
     // and Mandate's own _meta: the trace (`traceparent`/`tracestate`, as MCP's OpenTelemetry
     // convention carries it; empty unless configured) and the progress token it re-keys. Anything
@@ -273,6 +276,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
     if (Object.keys(upMeta).length > 0) upParams._meta = upMeta;
     else delete upParams._meta;
     conn.inflight.push(id);
+    const startedAt = deps.clock.now();
     try {
       // SECURITY: what was checked is what runs — exactly the decided args go upstream.
       const result = await conn.direct.call('tools/call', upParams, {
@@ -280,8 +284,16 @@ export function createSessionTools(s: SessionScope): SessionTools {
         timeoutMs: callTimeoutMs,
         ...(sendProgress ? { onprogress: (p) => void sendProgress(p) } : {}),
       });
+      const failed = result.isError === true;
+      await ran(
+        d.decisionId,
+        failed ? 'error' : 'ok',
+        deps.clock.now() - startedAt,
+        failed ? 'tool_error' : undefined,
+      );
       return withDecisionId(result, d.decisionId);
     } catch (err) {
+      await ran(d.decisionId, 'error', deps.clock.now() - startedAt, failureType(err, signal));
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
         logger.warn('upstream call timed out', {
           server: conn.cfg.name,
@@ -299,5 +311,38 @@ export function createSessionTools(s: SessionScope): SessionTools {
     }
   }
 
+  /**
+   * EVIDENCE: the outcome of a call the gateway forwarded (or, allowed, could not forward) is the
+   * gateway's to record, as `decision.outcome` — what ran next to what was allowed. The agent
+   * cannot report it instead (the outcome route refuses a gateway's decision), so a call that
+   * timed out or whose upstream crashed is not later reported "ok". A failure to record is logged:
+   * the call's answer stands.
+   */
+  async function ran(
+    decisionId: string,
+    status: 'ok' | 'error',
+    durationMs: number,
+    errorType?: string,
+  ): Promise<void> {
+    try {
+      await reportOutcome(deps, s.caller, decisionId, {
+        status,
+        durationMs: Math.max(0, Math.min(86_400_000, durationMs)),
+        ...(errorType ? { errorType } : {}),
+      });
+    } catch (err) {
+      logger.warn('recording the outcome of a forwarded call failed', { decisionId, error: describe(err) });
+    }
+  }
+
   return { listTools, callTool };
+}
+
+/** A code-like name for why a forwarded call failed (never a message: it goes into the audit trail). */
+function failureType(err: unknown, signal: AbortSignal): string {
+  if (signal.aborted) return 'cancelled';
+  if (!(err instanceof McpError)) return 'send_failed';
+  if (err.code === ErrorCode.RequestTimeout) return 'timeout';
+  if (err.code === ErrorCode.ConnectionClosed) return 'connection_closed';
+  return `upstream_error:${err.code}`;
 }
