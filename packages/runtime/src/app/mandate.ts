@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { AuditEvent, Tool } from '@mandate/protocol';
 import { ToolsDocumentSchema } from '@mandate/protocol';
@@ -36,6 +37,7 @@ import {
   createRedactor,
   exportAudit,
   loadOrCreateKeys,
+  readCheckpointFile,
   readSigner,
   type AuditKeys,
   createRefusalRecorder,
@@ -160,6 +162,7 @@ export async function createMandate(
             store,
             config.keys.dir,
             options.newSigningKey ?? loaded.newSigningKey ?? false,
+            config.audit.checkpointMirror?.file,
           );
     audit = createAuditLog({
       store,
@@ -261,6 +264,21 @@ export async function createMandate(
         { reseed: options.reseed ?? loaded.reseed ?? false },
       );
       await seed(loaded, { store, setTools, record, keys: keyService });
+    }
+    // The chain's first checkpoint of this key now, not up to checkpointIntervalMs later: a start
+    // refuses a chain with history its key signed nothing of (signingKeysFor), and a node stopped
+    // hard before its first checkpoint would otherwise be such a chain.
+    if (
+      store.kind !== 'memory' &&
+      (await store.listCheckpoints({ keyId: keys.signer.keyId, limit: 1 })).length === 0 &&
+      (await store.auditHead()).seq > 0
+    ) {
+      await auditLog.checkpoint().catch((err: unknown) =>
+        logger.warn('first audit checkpoint of this key not written', {
+          nodeId,
+          error: (err as Error).message,
+        }),
+      );
     }
     refusals = createRefusalRecorder({ clock, logger, record });
     const refusalRecorder = refusals;
@@ -645,30 +663,65 @@ async function seed(
 }
 
 /**
- * SECURITY: the node's audit keys, created only where that cannot reset its trust. A database
- * admin rewrote a chain at rest, deleted its checkpoints and the key files, and restarted the node:
- * it made a new key, its checks (which hold the chain to checkpoints of its own keys) had nothing
- * to hold it to, it said ok, showed the edit `verified` and signed the forged chain (a probe). A key
- * directory without a signing key over a store that holds audit records is refused, unless the
- * operator says so for this start (`--new-signing-key`); `createdOver` is then the head the new key
- * starts from, recorded as `audit.signing_key_created`.
+ * SECURITY: the node's audit keys, only where they cannot reset its trust. A database admin
+ * rewrote a chain at rest, deleted its checkpoints and the key files (or put a fresh key pair in
+ * their place), and restarted the node: with a key that signed nothing there, its checks — which
+ * hold the chain to checkpoints of its own keys, the mirror's included — had nothing to hold it
+ * to; it said ok, showed the edit `verified` and signed the forged chain (probes). So a chain with
+ * history (records in the store, or checkpoints in the mirror file) is only taken up by the key
+ * that signed a checkpoint of it, in the store or the mirror: anything else — no key, or another
+ * key — is refused at start, unless the operator says so for this start (`--new-signing-key`);
+ * `createdOver` is then the head the key starts from, recorded as `audit.signing_key_created`.
  */
+/** How long a start waits for a checkpoint of its key made by a node started with it (signingKeysFor). */
+const KEY_SIGNS_WITHIN_MS = 10_000;
+
 async function signingKeysFor(
   store: Store,
   dir: string,
   allowNew: boolean,
+  mirrorFile: string | undefined,
 ): Promise<{ keys: AuditKeys; createdOver: AuditHead | null }> {
-  if ((await readSigner(dir)) !== null) return { keys: await loadOrCreateKeys(dir), createdOver: null };
   const head = await store.auditHead();
-  // Another node sharing the directory may have made the key just now: it made it before it
-  // appended anything, so a key is there by the time its records are.
-  if (head.seq > 0 && (await readSigner(dir)) !== null)
-    return { keys: await loadOrCreateKeys(dir), createdOver: null };
-  if (head.seq > 0 && !allowNew) {
+  const mirrored = await mirrorKeyIds(mirrorFile);
+  const history = head.seq > 0 || mirrored.size > 0;
+  // Another node sharing the directory makes its key before it appends anything, so a key is
+  // there by the time its records are: read it after the head.
+  const signer = await readSigner(dir);
+  if (!history) return { keys: await loadOrCreateKeys(dir), createdOver: null };
+  if (signer) {
+    const signed = async () =>
+      (await store.listCheckpoints({ keyId: signer.keyId, limit: 1 })).some(
+        (cp) => cp.keyId === signer.keyId,
+      );
+    if (mirrored.has(signer.keyId) || (await signed()))
+      return { keys: await loadOrCreateKeys(dir), createdOver: null };
+    // Nodes started together on one key directory: the one that made the key may have appended
+    // its seed records and not yet signed its first checkpoint (it does so at start). A key that
+    // is the chain's signs within moments; a key put in the directory never does.
+    for (const until = Date.now() + KEY_SIGNS_WITHIN_MS; Date.now() < until;) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (await signed()) return { keys: await loadOrCreateKeys(dir), createdOver: null };
+    }
+  }
+  if (!allowNew) {
+    const what = `the store holds ${head.seq} audit records${mirrored.size > 0 ? ` and the checkpoint mirror ${mirrorFile} checkpoints of ${mirrored.size} key(s)` : ''}`;
     throw new MandateError(
       'conflict',
-      `the key directory ${dir} holds no audit signing key, but the store already holds ${head.seq} audit records: a new key would vouch for a chain it never checked. Restore the key directory (audit-signing.pem), or start once with --new-signing-key (MANDATE_NEW_SIGNING_KEY=1) to create a key deliberately; that start is recorded (audit.signing_key_created)`,
+      signer
+        ? `the audit signing key in ${dir} (key ${signer.keyId}) signed none of this chain's checkpoints, in the store or the mirror, and ${what}: it would vouch for a chain it never checked (a replaced key?). Restore the key directory, or start once with --new-signing-key (MANDATE_NEW_SIGNING_KEY=1) to take this key up deliberately; that start is recorded (audit.signing_key_created)`
+        : `the key directory ${dir} holds no audit signing key, but ${what}: a new key would vouch for a chain it never checked. Restore the key directory (audit-signing.pem), or start once with --new-signing-key (MANDATE_NEW_SIGNING_KEY=1) to create a key deliberately; that start is recorded (audit.signing_key_created)`,
     );
   }
-  return { keys: await loadOrCreateKeys(dir), createdOver: head.seq > 0 ? head : null };
+  return { keys: await loadOrCreateKeys(dir), createdOver: head };
+}
+
+/** The key ids of the checkpoints in the mirror file (none when there is none, or it cannot be read: the tail check says so). */
+async function mirrorKeyIds(file: string | undefined): Promise<Set<string>> {
+  if (!file || !existsSync(file)) return new Set();
+  try {
+    return new Set((await readCheckpointFile(file)).map((cp) => cp.keyId));
+  } catch {
+    return new Set();
+  }
 }

@@ -1,11 +1,12 @@
 // Issue 8 §4 and issue 9 (audit items) over HTTP on SQLite: verify with the cadence and the
 // checkpoint mirror, the node's continuous tail check in /readyz, /metrics and the trail, admin
 // reads of the trail on the trail, and 400 for an unknown effect filter.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordHash } from '../../src/audit/chain.js';
+import { generateSigningKey } from '../../src/audit/keys.js';
 import { canonicalize, createManualClock } from '../../src/kernel/index.js';
 import { GENESIS_HASH } from '../../src/storage/index.js';
 import { createTestMandate, disposeAll, tempDir, type TestMandate } from '../fixtures/mandate.js';
@@ -332,6 +333,51 @@ describe('a key directory emptied over a chain', () => {
       .items as Item[];
     expect(created).toHaveLength(1);
     expect(created[0]!.event.data).toMatchObject({ headSeq: head, keyId: expect.any(String) });
+  });
+
+  it('a fresh key pair put in the directory (not deleted) is refused too: it signed none of the chain', async () => {
+    // A probe (round 2) got past the first fix this way: it asked only whether a key was there.
+    const { t } = await start();
+    await t.close();
+    const fresh = generateSigningKey();
+    writeFileSync(join(t.dir, 'keys', 'audit-signing.pem'), fresh.privateKeyPem);
+    writeFileSync(join(t.dir, 'keys', 'audit-signing.pub.pem'), fresh.publicKeyPem);
+    const err = await createTestMandate({ reuse: t }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'conflict',
+      message: expect.stringMatching(/signed none of this chain/),
+    });
+  });
+
+  it('every record wiped and the keys deleted, the mirror kept: refused (the mirror is history too)', async () => {
+    const mirror = join(tempDir('mandate-mirror-'), 'checkpoints.jsonl');
+    const { t } = await start({ mirror });
+    await t.close();
+    withDb(t, (db) => {
+      db.prepare('DELETE FROM audit_events').run();
+      db.prepare('DELETE FROM audit_checkpoints').run();
+    });
+    rmSync(join(t.dir, 'keys'), { recursive: true });
+    const err = await createTestMandate({
+      reuse: t,
+      config: (c) => {
+        c.audit = { ...c.audit, checkpointMirror: { file: mirror } };
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'conflict', message: expect.stringMatching(/checkpoint mirror/) });
+  });
+
+  it('a first start signs its first checkpoint at once: a node stopped hard after it is not refused for want of one', async () => {
+    const t = await createTestMandate();
+    const own = withDb(
+      t,
+      (db) => db.prepare('SELECT count(*) AS n FROM audit_checkpoints').get() as { n: number },
+    );
+    expect(own.n).toBeGreaterThan(0);
+    await t.close();
+    withDb(t, (db) => db.prepare('DELETE FROM audit_checkpoints WHERE ord > 1').run());
+    const again = await createTestMandate({ reuse: t });
+    expect((await again.m.evidence.tail.check()).ok).toBe(true);
   });
 
   it('a key directory holding its key restarts as before', async () => {
