@@ -7,14 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, eventually, readLog, startMandate, toolServerUpstream } from './helpers.js';
+import {
+  BOT_ENTITIES,
+  ECHO_SCHEMA,
+  eventually,
+  readLog,
+  startMandate,
+  toolServerUpstream,
+} from './helpers.js';
 import { toolCall, wirePost, wireSession } from './wire.js';
 
-const SCHEMA = `
-entity Agent = { roles: Set<String>, status: String };
-entity User = { roles: Set<String>, status: String };
-entity Tool;
-action "tools.echo" appliesTo { principal: [Agent, User], resource: Tool };
+const SCHEMA = `${ECHO_SCHEMA}
 action "tools.hang" appliesTo { principal: [Agent, User], resource: Tool };
 action "tools.refund" appliesTo { principal: [Agent, User], resource: Tool, context: { args: { customerId: String, amount: Long } } };
 `;

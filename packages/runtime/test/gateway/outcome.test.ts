@@ -5,13 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, mcpClient, startMandate, toolServerUpstream } from './helpers.js';
+import { BOT_ENTITIES, ECHO_SCHEMA, mcpClient, startMandate, toolServerUpstream } from './helpers.js';
 
-const SCHEMA = `
-entity Agent = { roles: Set<String>, status: String };
-entity User = { roles: Set<String>, status: String };
-entity Tool;
-action "tools.echo" appliesTo { principal: [Agent, User], resource: Tool };
+const SCHEMA = `${ECHO_SCHEMA}
 action "tools.hang" appliesTo { principal: [Agent, User], resource: Tool };
 `;
 const POLICIES = `@id("all") permit (principal is Agent, action in [Action::"tools.echo", Action::"tools.hang"], resource);`;

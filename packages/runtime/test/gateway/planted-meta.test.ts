@@ -4,14 +4,10 @@
 // the client where Mandate puts its own keys (a result's `_meta`, an error's `data`), they are dropped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, startMandate, toolServerUpstream } from './helpers.js';
+import { BOT_ENTITIES, ECHO_SCHEMA, startMandate, toolServerUpstream } from './helpers.js';
 import { toolCall, wirePost, wireSession } from './wire.js';
 
-const SCHEMA = `
-entity Agent = { roles: Set<String>, status: String };
-entity User = { roles: Set<String>, status: String };
-entity Tool;
-action "tools.echo" appliesTo { principal: [Agent, User], resource: Tool };
+const SCHEMA = `${ECHO_SCHEMA}
 action "tools.resources_read" appliesTo { principal: [Agent, User], resource: Tool };
 `;
 const POLICIES = `@id("all") permit (principal is Agent, action in [Action::"tools.echo", Action::"tools.resources_read"], resource);`;
