@@ -153,8 +153,8 @@ export async function showWhy(target: HTMLElement, decisionId: string): Promise<
       ['Policies (agent)', policyItems(pol.agent ?? (d.determining ? undefined : d.reasons), f, 'Policies')],
       ['Policies (user)', policyItems(pol.user, f, 'Policies')],
       ['Errors', policyItems(d.errors, f, 'Errors')],
-      ['Grant chain', grantItems(d.grantChain, d.grantId, f)],
-      ['Approval', approvalItem(d.approval, d.approvalId, f)],
+      ['Grant chain (now, from the store)', grantItems(d.grantChain, d.grantId, f)],
+      ['Approval (now, from the store)', approvalItem(d.approval, d.approvalId, f)],
       ['Args digest', d.argsDigest ? h('code', { class: 'hash' }, d.argsDigest) : '—'],
       ['Policy version', d.policyVersion ? h('code', {}, d.policyVersion) : '—'],
       ['Latency', d.latencyMs != null ? `${d.latencyMs} ms` : '—'],
@@ -162,6 +162,14 @@ export async function showWhy(target: HTMLElement, decisionId: string): Promise<
       ['Audit record', d.audit?.seq != null ? `#${d.audit.seq}` : '—'],
       ['Record hash', d.audit?.hash ? h('code', { class: 'hash' }, d.audit.hash) : '—'],
       ['Chain status', plain(d.audit?.chain)],
+      [
+        'Covered by it',
+        h(
+          'span',
+          { class: 'muted' },
+          'this decision’s record: effect, policies, args, the grant and approval ids. The grant chain and approval shown above are read from the store as they are now; their history is in the trail’s grant and approval records.',
+        ),
+      ],
     ]);
     const args =
       d.args === undefined

@@ -132,5 +132,10 @@ export async function decisionWhy(
     latencyMs: summary.latencyMs,
     nodeId: event.nodeId,
     audit: { seq: rec.seq, hash: rec.hash, chain: await shownStatus(deps, rec) },
+    // EVIDENCE: the chain status covers the record (effect, reasons, args, the grant and approval
+    // ids); the grant chain's details and the approval's votes are read from the store as they are
+    // now, which a DB admin can edit beside a `verified` record (a probe made frank mallory). Said
+    // so, here and on the dashboard; their history is the trail's grant.* and approval.* records.
+    notCoveredByChain: ['grantChain', 'approval'],
   };
 }

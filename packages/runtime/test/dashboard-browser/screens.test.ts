@@ -70,6 +70,8 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: the screens in a real browser', () =
     expect(text).toContain(d.body.decisionId);
     expect(text).toContain('refund-small');
     expect(text).toContain('user-support-customers');
+    expect(text).toContain('Grant chain (now, from the store)');
+    expect(text).toContain('read from the store as they are now');
     await expectAccessible(page, 'activity');
     await screenshot(page, 'activity');
   });

@@ -73,6 +73,9 @@ describe('GET /v1/decisions/:id (why)', () => {
     expect(w.nodeId).toBe(t.m.nodeId);
     expect(w.audit).toMatchObject({ seq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(['verified', 'pending']).toContain(w.audit.chain);
+    // What the chain status does not cover is said (a probe edited the votes and the grant's limit
+    // in the store; the view showed them beside "verified").
+    expect(w.notCoveredByChain).toEqual(['grantChain', 'approval']);
 
     // The approval_required decision itself: no approval yet bound to it, the agent's policy asked.
     const first = (await api.get(`/v1/decisions/${asked.body.decisionId}`, KEYS.admin)).body;
