@@ -312,7 +312,10 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
   async function ownRecordsHold(head: { seq: number; hash: string }): Promise<Finding | null> {
     const moved = headMoved(head);
     if (moved) return moved;
-    const verified = opts.verifiedHead?.() ?? null;
+    // The tail check may have gone past `head` (another node appended since it was read): only a
+    // base at or below it is one the walk can go up from.
+    const verifiedNow = opts.verifiedHead?.() ?? null;
+    const verified = verifiedNow && verifiedNow.seq <= head.seq ? verifiedNow : null;
     const base = verified && (!lastSigned || verified.seq > lastSigned.seq) ? verified : lastSigned;
     let prev: { seq: number; hash: string } | null = null;
     let from = 0;

@@ -69,6 +69,39 @@ describe('the writer signs only a chain whose own records are what it wrote', ()
     expect(n.findings).toEqual([]);
   });
 
+  it('the tail check already past the head read for the checkpoint (another node appended since): no false finding', async () => {
+    const inner = createMemoryStore();
+    const keys = createEphemeralKeys();
+    const findings: Finding[] = [];
+    let stale: { seq: number; hash: string } | null = null;
+    let verified: { seq: number; hash: string } | null = null;
+    const mk = (nodeId: string, store: Store, more = {}) =>
+      createAuditLog({
+        store,
+        clock: createManualClock(),
+        logger: silentLogger,
+        nodeId,
+        signer: keys.signer,
+        checkpointEvery: 1000,
+        checkpointIntervalMs: 3_600_000,
+        onTampered: async (f) => findings.push(f),
+        ...more,
+      });
+    const a = mk(
+      'a',
+      { ...inner, auditHead: async () => stale ?? inner.auditHead() },
+      { verifiedHead: () => verified },
+    );
+    const b = mk('b', inner);
+    for (let i = 1; i <= 3; i++) await a.append(decisionEvent(i));
+    stale = await inner.auditHead();
+    for (let i = 4; i <= 5; i++) await b.append(decisionEvent(i));
+    const [r5] = await inner.readAudit(4, 1);
+    verified = { seq: r5!.seq, hash: r5!.hash };
+    await expect(a.checkpoint()).resolves.toMatchObject({ seq: 3 });
+    expect(findings).toEqual([]);
+  });
+
   it("node a's records deleted down to one below them: truncated", async () => {
     const n = twoNodes();
     for (let i = 1; i <= 5; i++) await n.a.append(decisionEvent(i));
