@@ -182,6 +182,7 @@ export async function createMandate(
         evidence !== undefined && evidence.tail.firstCheckDone() && evidence.tail.status().ok,
       // The chain is not what this node wrote (ADR 0035 addendum): the node's finding.
       onTampered: async (finding) => evidence?.tail.report(finding),
+      checkpointFirstBatch: store.kind !== 'memory',
       verifiedHead: () =>
         (evidence?.tail.trustedHashes() ?? []).reduce<{ seq: number; hash: string } | null>(
           (best, c) => (best && best.seq >= c.seq ? best : c),

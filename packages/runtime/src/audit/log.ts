@@ -46,6 +46,12 @@ export interface AuditLogOptions {
    * log holds the head it signs to it, as later to the head it signed last.
    */
   verifiedHead?: () => { seq: number; hash: string } | null;
+  /**
+   * Sign a checkpoint after the first batch this log commits, whatever the cadence: a start takes
+   * up a chain only with a key that signed some of it (app/mandate.ts), so records of a key that
+   * signed nothing yet would keep another process of the deployment (a CLI) waiting, then refused.
+   */
+  checkpointFirstBatch?: boolean;
 }
 
 /** A checkpoint not signed because the node found its chain tampered with (not retried, not logged per batch). */
@@ -268,6 +274,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     const first = records[0]!.seq;
     const last = records[records.length - 1]!.seq;
     if (Math.floor(last / checkpointEvery) > Math.floor((first - 1) / checkpointEvery)) checkpointDue = true;
+    if (opts.checkpointFirstBatch && checkpointsWritten === 0) checkpointDue = true;
     // SECURITY: audit before act — the only place an append resolves, after the store committed.
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(records[i]!);
   }

@@ -3,7 +3,7 @@
 // appended since, so the record is no longer the head (a probe rewrote the newest allow within the
 // tail check's interval and the node signed the forged chain).
 import type { AuditCheckpoint } from '@mandate/protocol';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createAuditLog } from '../../src/audit/log.js';
 import { createEphemeralKeys } from '../../src/audit/keys.js';
 import type { Finding } from '../../src/audit/verify-checkpoints.js';
@@ -110,5 +110,28 @@ describe('the writer signs only a chain whose own records are what it wrote', ()
     });
     await expect(n.a.checkpoint()).rejects.toMatchObject({ code: 'audit_unavailable' });
     expect(n.findings).toMatchObject([{ seq: 4, problem: 'truncated' }]);
+  });
+
+  it('checkpointFirstBatch: the first batch is signed at once, whatever the cadence (without it, not)', async () => {
+    // A start takes up a chain only with a key that signed some of it: records of a node whose key
+    // had signed nothing yet kept a CLI run against the same store waiting, then refused.
+    for (const first of [true, false]) {
+      const store = createMemoryStore();
+      const log = createAuditLog({
+        store,
+        clock: createManualClock(),
+        logger: silentLogger,
+        nodeId: 'n',
+        signer: createEphemeralKeys().signer,
+        checkpointEvery: 1000,
+        checkpointIntervalMs: 3_600_000,
+        checkpointFirstBatch: first,
+      });
+      await log.append(decisionEvent(1));
+      await log.append(decisionEvent(2));
+      if (first) await vi.waitFor(async () => expect(await store.listCheckpoints()).toHaveLength(1));
+      else expect(await store.listCheckpoints()).toEqual([]);
+      expect((await store.listCheckpoints()).map((c) => c.seq)).toEqual(first ? [1] : []);
+    }
   });
 });
