@@ -56,7 +56,7 @@ export function checkpointMirrors(
  * was edited. Lines a crash cut short are skipped, with a warning; a file that cannot be read is an
  * outage (thrown), not tampering.
  */
-async function readMirror(file: string, logger: Logger): Promise<AuditCheckpoint[] | Finding> {
+export async function readMirror(file: string, logger: Logger): Promise<AuditCheckpoint[] | Finding> {
   if (!existsSync(file)) return [];
   try {
     const read = await readCheckpointFileDetailed(file);
@@ -92,9 +92,12 @@ export function createEvidence(deps: {
   record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
   /** What this node's audit log wrote at a seq (AuditLog.writtenHash), for the tail check. */
   written?: (seq: number) => string | undefined;
+  /** The mirror file as {@link readMirror} read it at start: the first tail check uses it, not a second read. */
+  mirrorAtStart?: AuditCheckpoint[] | Finding;
 }): Evidence {
   const { audit, store, publicKeys } = deps;
   const mirrorFile = audit.checkpointMirror?.file;
+  let atStart = deps.mirrorAtStart;
   const tail = createTailVerifier({
     source: store,
     publicKeys,
@@ -108,7 +111,11 @@ export function createEvidence(deps: {
     // only from a chain that agrees with the newest of them.
     ...(mirrorFile
       ? {
-          trustedCheckpoints: () => readMirror(mirrorFile, deps.logger),
+          trustedCheckpoints: async () => {
+            const read = atStart ?? readMirror(mirrorFile, deps.logger);
+            atStart = undefined;
+            return read;
+          },
         }
       : {}),
   });

@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import type { AuditEvent, Tool } from '@mandate/protocol';
+import type { AuditCheckpoint, AuditEvent, Tool } from '@mandate/protocol';
 import { ToolsDocumentSchema } from '@mandate/protocol';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,7 +36,6 @@ import {
   createRedactor,
   exportAudit,
   loadOrCreateKeys,
-  readCheckpointFile,
   readSigner,
   type AuditKeys,
   createRefusalRecorder,
@@ -58,7 +56,7 @@ import { createGateway, type Gateway } from '../gateway/index.js';
 import { openStore } from './store.js';
 import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
-import { checkpointMirrors, createEvidence, type Evidence } from './evidence.js';
+import { checkpointMirrors, createEvidence, readMirror, type Evidence } from './evidence.js';
 import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
 import { createAlerting, type Alerting } from '../alerts/index.js';
 import { recordDecisionMetric, startTracing } from '../telemetry/index.js';
@@ -155,6 +153,11 @@ export async function createMandate(
   const shutdown = new AbortController();
   try {
     await store.migrate();
+    // The mirror file, read once at start: for the key rule and for the first tail check. One that
+    // cannot be read is left to the tail check, which reads it again and says so.
+    const mirrorFile = config.audit.checkpointMirror?.file;
+    const mirrorAtStart =
+      mirrorFile && store.kind !== 'memory' ? await readMirror(mirrorFile, logger).catch(() => null) : null;
     const { keys, createdOver } =
       store.kind === 'memory'
         ? { keys: createEphemeralKeys(), createdOver: null }
@@ -162,7 +165,8 @@ export async function createMandate(
             store,
             config.keys.dir,
             options.newSigningKey ?? loaded.newSigningKey ?? false,
-            config.audit.checkpointMirror?.file,
+            mirrorFile,
+            Array.isArray(mirrorAtStart) ? mirrorAtStart : [],
           );
     audit = createAuditLog({
       store,
@@ -202,6 +206,7 @@ export async function createMandate(
       publicKeys,
       record,
       written: (seq) => auditLog.writtenHash(seq),
+      ...(mirrorAtStart ? { mirrorAtStart } : {}),
     });
     // The node's first check of its own chain, before it appends (seeding) or signs anything: a
     // chain rewritten while it was down is its finding before it could vouch for it.
@@ -663,6 +668,9 @@ async function seed(
   await deps.keys.syncConfigKeys(config.apiKeys);
 }
 
+/** How long a start waits for a checkpoint of its key made by a node started with it (signingKeysFor). */
+const KEY_SIGNS_WITHIN_MS = 10_000;
+
 /**
  * SECURITY: the node's audit keys, only where they cannot reset its trust. A database admin
  * rewrote a chain at rest, deleted its checkpoints and the key files (or put a fresh key pair in
@@ -674,17 +682,15 @@ async function seed(
  * key — is refused at start, unless the operator says so for this start (`--new-signing-key`);
  * `createdOver` is then the head the key starts from, recorded as `audit.signing_key_created`.
  */
-/** How long a start waits for a checkpoint of its key made by a node started with it (signingKeysFor). */
-const KEY_SIGNS_WITHIN_MS = 10_000;
-
 async function signingKeysFor(
   store: Store,
   dir: string,
   allowNew: boolean,
   mirrorFile: string | undefined,
+  mirror: readonly AuditCheckpoint[],
 ): Promise<{ keys: AuditKeys; createdOver: AuditHead | null }> {
   const head = await store.auditHead();
-  const mirrored = await mirrorKeyIds(mirrorFile);
+  const mirrored = new Set(mirror.map((cp) => cp.keyId));
   const history = head.seq > 0 || mirrored.size > 0;
   // Another node sharing the directory makes its key before it appends anything, so a key is
   // there by the time its records are: read it after the head.
@@ -715,14 +721,4 @@ async function signingKeysFor(
     );
   }
   return { keys: await loadOrCreateKeys(dir), createdOver: head };
-}
-
-/** The key ids of the checkpoints in the mirror file (none when there is none, or it cannot be read: the tail check says so). */
-async function mirrorKeyIds(file: string | undefined): Promise<Set<string>> {
-  if (!file || !existsSync(file)) return new Set();
-  try {
-    return new Set((await readCheckpointFile(file)).map((cp) => cp.keyId));
-  } catch {
-    return new Set();
-  }
 }
