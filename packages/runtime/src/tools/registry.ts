@@ -210,7 +210,7 @@ function pointerToDots(pointer: string): string {
   return pointer
     .split('/')
     .slice(1)
-    .map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s.replace(/~1/g, '/').replace(/~0/g, '~')}`))
+    .map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${decodePointer(s)}`))
     .join('');
 }
 

@@ -4,13 +4,34 @@
 // tail check's interval and the node signed the forged chain).
 import type { AuditCheckpoint } from '@mandate/protocol';
 import { describe, expect, it, vi } from 'vitest';
-import { createAuditLog } from '../../src/audit/log.js';
-import { createEphemeralKeys } from '../../src/audit/keys.js';
+import { createAuditLog, type AuditLog, type AuditLogOptions } from '../../src/audit/log.js';
+import { createEphemeralKeys, type AuditSigner } from '../../src/audit/keys.js';
 import type { Finding } from '../../src/audit/verify-checkpoints.js';
 import { createManualClock, silentLogger } from '../../src/kernel/index.js';
 import type { Store, StoredAuditRecord } from '../../src/storage/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
 import { at, decisionEvent, rechain, tampered } from './helpers.js';
+
+/** A log on `store` for node `nodeId`, a cadence that never fires, its findings pushed to `findings`. */
+function logOn(
+  store: Store,
+  nodeId: string,
+  signer: AuditSigner,
+  findings: Finding[],
+  more: Partial<AuditLogOptions> = {},
+): AuditLog {
+  return createAuditLog({
+    store,
+    clock: createManualClock(),
+    logger: silentLogger,
+    nodeId,
+    signer,
+    checkpointEvery: 1000,
+    checkpointIntervalMs: 3_600_000,
+    onTampered: async (f) => findings.push(f),
+    ...more,
+  });
+}
 
 /** Two logs on one chain; node a's reads go through `view` once it is set (a DB admin's edit). */
 function twoNodes() {
@@ -23,17 +44,7 @@ function twoNodes() {
   };
   const keys = createEphemeralKeys();
   const findings: Finding[] = [];
-  const log = (nodeId: string, store: Store) =>
-    createAuditLog({
-      store,
-      clock: createManualClock(),
-      logger: silentLogger,
-      nodeId,
-      signer: keys.signer,
-      checkpointEvery: 1000,
-      checkpointIntervalMs: 3_600_000,
-      onTampered: async (f) => findings.push(f),
-    });
+  const log = (nodeId: string, store: Store) => logOn(store, nodeId, keys.signer, findings);
   return {
     inner,
     a: log('a', seen),
@@ -75,18 +86,8 @@ describe('the writer signs only a chain whose own records are what it wrote', ()
     const findings: Finding[] = [];
     let stale: { seq: number; hash: string } | null = null;
     let verified: { seq: number; hash: string } | null = null;
-    const mk = (nodeId: string, store: Store, more = {}) =>
-      createAuditLog({
-        store,
-        clock: createManualClock(),
-        logger: silentLogger,
-        nodeId,
-        signer: keys.signer,
-        checkpointEvery: 1000,
-        checkpointIntervalMs: 3_600_000,
-        onTampered: async (f) => findings.push(f),
-        ...more,
-      });
+    const mk = (nodeId: string, store: Store, more: Partial<AuditLogOptions> = {}) =>
+      logOn(store, nodeId, keys.signer, findings, more);
     const a = mk(
       'a',
       { ...inner, auditHead: async () => stale ?? inner.auditHead() },
@@ -117,16 +118,7 @@ describe('the writer signs only a chain whose own records are what it wrote', ()
     // had signed nothing yet kept a CLI run against the same store waiting, then refused.
     for (const first of [true, false]) {
       const store = createMemoryStore();
-      const log = createAuditLog({
-        store,
-        clock: createManualClock(),
-        logger: silentLogger,
-        nodeId: 'n',
-        signer: createEphemeralKeys().signer,
-        checkpointEvery: 1000,
-        checkpointIntervalMs: 3_600_000,
-        checkpointFirstBatch: first,
-      });
+      const log = logOn(store, 'n', createEphemeralKeys().signer, [], { checkpointFirstBatch: first });
       await log.append(decisionEvent(1));
       await log.append(decisionEvent(2));
       if (first) await vi.waitFor(async () => expect(await store.listCheckpoints()).toHaveLength(1));
