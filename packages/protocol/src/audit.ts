@@ -112,4 +112,6 @@ export type AuditProblem =
   /** Records of an evidence bundle that no checkpoint of a trusted key covers: anyone could have written them. */
   | 'unsigned_tail'
   /** `audit verify --signed-after`: no checkpoint signed at or after that time covers the last record. */
-  | 'checkpoint_stale';
+  | 'checkpoint_stale'
+  /** A record after the last checkpoint that no writer of the deployment sealed (ADR 0038): inserted. */
+  | 'unsealed';

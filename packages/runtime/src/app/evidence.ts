@@ -5,6 +5,7 @@ import { isMandateError, NODE_PAGE_RECORDS, type Clock, type Logger } from '../k
 import type { Store, StoredAuditRecord } from '../storage/port.js';
 import {
   AUDIT_MAX_BATCH,
+  checkSealedTail,
   createFileMirror,
   createReadRecorder,
   createTailVerifier,
@@ -15,6 +16,7 @@ import {
   type CheckpointMirror,
   type AuditFinding as Finding,
   type ReadRecorder,
+  type RecordSealer,
   type TailVerifier,
   type Vouch,
 } from '../audit/index.js';
@@ -94,6 +96,8 @@ export function createEvidence(deps: {
   written?: (seq: number) => string | undefined;
   /** The mirror file as {@link readMirror} read it at start: the first tail check uses it, not a second read. */
   mirrorAtStart?: AuditCheckpoint[] | Finding;
+  /** Opens the writers' batch seals (ADR 0038). */
+  sealer: RecordSealer;
 }): Evidence {
   const { audit, store, publicKeys } = deps;
   const mirrorFile = audit.checkpointMirror?.file;
@@ -107,6 +111,7 @@ export function createEvidence(deps: {
     head: () => store.auditHead(),
     onFailure: (f) => deps.record({ type: 'audit.verify_failed', data: { ...f } }),
     ...(deps.written ? { written: deps.written } : {}),
+    sealer: deps.sealer,
     // The mirror holds the checkpoints a database admin could not rewrite: the first check starts
     // only from a chain that agrees with the newest of them.
     ...(mirrorFile
@@ -141,12 +146,18 @@ export function createEvidence(deps: {
         checkpoints = read as AuditCheckpoint[];
       }
       // PERF: on the node, beside its decisions: small pages, each read one synchronous block on SQLite.
-      const result = await verifyAudit(store, {
+      const verified = await verifyAudit(store, {
         publicKeys,
         maxGap: maxCheckpointGap(audit),
         checkpoints,
         batchSize: NODE_PAGE_RECORDS,
       });
+      // And the records after the newest checkpoint are the writers' (ADR 0038).
+      const unsealed =
+        verified.ok && verified.head
+          ? await checkSealedTail(store, deps.sealer, Object.keys(publicKeys), verified.head)
+          : null;
+      const result = unsealed ? { ...verified, ok: false, firstBad: unsealed } : verified;
       // SECURITY: what a full verify finds is the node's finding too — `/readyz`, the metric, the
       // dashboard and the audit trail (`audit.verify_failed`) say so, as for the tail check's own.
       if (!result.ok && result.firstBad) await tail.report(result.firstBad);

@@ -33,6 +33,7 @@ import {
   argsDigest,
   createAuditLog,
   createEphemeralKeys,
+  createRecordSealer,
   createRedactor,
   exportAudit,
   loadOrCreateKeys,
@@ -168,12 +169,14 @@ export async function createMandate(
             mirrorFile,
             Array.isArray(mirrorAtStart) ? mirrorAtStart : [],
           );
+    const sealer = createRecordSealer(keys.sealKey);
     audit = createAuditLog({
       store,
       clock,
       logger,
       nodeId,
       signer: keys.signer,
+      sealer,
       checkpointEvery: config.audit.checkpointEvery,
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
       maxQueue: config.audit.maxQueue,
@@ -206,6 +209,7 @@ export async function createMandate(
       publicKeys,
       record,
       written: (seq) => auditLog.writtenHash(seq),
+      sealer,
       ...(mirrorAtStart ? { mirrorAtStart } : {}),
     });
     // The node's first check of its own chain, before it appends (seeding) or signs anything: a

@@ -1,6 +1,7 @@
 import type { AuditEvent } from '@mandate/protocol';
 import { canonicalize, sha256Hex } from '../kernel/index.js';
 import type { AuditHead, StoredAuditRecord } from '../storage/index.js';
+import type { RecordSealer } from './seal.js';
 
 /**
  * Domain tag of the record hash. Versioned so a future format can never produce a hash that
@@ -41,6 +42,7 @@ export function sealCanonical(
   events: readonly AuditEvent[],
   textOf: (event: AuditEvent, index: number) => string,
   columnsOf: (event: AuditEvent, index: number) => StoredAuditRecord['columns'] = auditColumns,
+  sealer?: RecordSealer,
 ): StoredAuditRecord[] {
   const out: StoredAuditRecord[] = [];
   let seq = head.seq;
@@ -53,6 +55,9 @@ export function sealCanonical(
     out.push({ seq, prevHash, hash, eventText, columns: columnsOf(event, i) });
     prevHash = hash;
   }
+  // The writer's seal over the batch, on its last record (ADR 0038).
+  const last = out[out.length - 1];
+  if (sealer && last) last.seal = sealer.seal(head.seq + 1, last.seq, last.hash);
   return out;
 }
 

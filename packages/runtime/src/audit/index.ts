@@ -1,6 +1,8 @@
 export { AUDIT_HASH_DOMAIN, auditColumns, recordHash, sealCanonical, sealEvents } from './chain.js';
 export { AUDIT_MAX_BATCH, createAuditLog } from './log.js';
 export type { AuditLog, AuditLogOptions, AuditLogStats } from './log.js';
+export { checkSealedAfter, checkSealedTail, createRecordSealer, createSealWalk } from './seal.js';
+export type { RecordSealer, SealWalk } from './seal.js';
 export {
   KEY_FILES,
   createEphemeralKeys,
@@ -8,6 +10,7 @@ export {
   generateSigningKey,
   keyIdOf,
   loadOrCreateKeys,
+  readSealKey,
   readSigner,
   verifySignature,
 } from './keys.js';

@@ -26,6 +26,11 @@ export interface AuditKeys {
   publicKeyPem: string;
   /** Key of the args digests (`argsDigest`): 32 bytes. */
   hmacKey: Uint8Array;
+  /**
+   * Key of the writers' batch seals (ADR 0038): 32 bytes, the same for every writer of one chain
+   * (nodes and in-process CLI runs sharing a key directory, or given a copy of the file).
+   */
+  sealKey: Uint8Array;
 }
 
 /** File names inside the key directory. */
@@ -33,6 +38,7 @@ export const KEY_FILES = {
   privateKey: 'audit-signing.pem',
   publicKey: 'audit-signing.pub.pem',
   hmacKey: 'args-hmac.key',
+  sealKey: 'audit-seal.key',
 } as const;
 
 /** The key id of an Ed25519 public key (PEM): first 16 hex of sha256 over its SPKI DER. */
@@ -84,13 +90,19 @@ export function verifySignature(publicKeyPem: string, data: string, signatureB64
 /** Keys that live only in memory, for the memory store and tests. */
 export function createEphemeralKeys(): AuditKeys {
   const { privateKeyPem, publicKeyPem } = generateSigningKey();
-  return { signer: createSigner(privateKeyPem), publicKeyPem, hmacKey: randomBytes(32) };
+  return {
+    signer: createSigner(privateKeyPem),
+    publicKeyPem,
+    hmacKey: randomBytes(32),
+    sealKey: randomBytes(32),
+  };
 }
 
 /**
  * Loads the audit keys from `dir`, creating any that are missing on first use: the Ed25519
- * signing key (`audit-signing.pem`, mode 0600), its public half (`audit-signing.pub.pem`) and the
- * args HMAC key (`args-hmac.key`, 32 random bytes as hex, mode 0600).
+ * signing key (`audit-signing.pem`, mode 0600), its public half (`audit-signing.pub.pem`), the
+ * args HMAC key (`args-hmac.key`) and the batch seal key (`audit-seal.key`), each 32 random bytes
+ * as hex, mode 0600.
  */
 export async function loadOrCreateKeys(dir: string): Promise<AuditKeys> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -110,17 +122,40 @@ export async function loadOrCreateKeys(dir: string): Promise<AuditKeys> {
     throw new MandateError('internal', `${publicPath} does not match ${privatePath}`);
   }
 
-  const hmacHex = (await readOrCreateSecret(hmacPath, () => randomBytes(32).toString('hex') + '\n')).trim();
-  if (!/^[0-9a-f]{64}$/i.test(hmacHex)) {
-    throw new MandateError('internal', `${hmacPath} must hold 32 bytes as 64 hex characters`);
+  return {
+    signer,
+    publicKeyPem: signer.publicKeyPem,
+    hmacKey: await readOrCreateHexKey(hmacPath),
+    sealKey: await readOrCreateHexKey(join(dir, KEY_FILES.sealKey)),
+  };
+}
+
+/** A 32-byte secret kept as 64 hex characters (mode 0600), created on first use. */
+async function readOrCreateHexKey(path: string): Promise<Buffer> {
+  return hexKey(path, await readOrCreateSecret(path, () => randomBytes(32).toString('hex') + '\n'));
+}
+
+function hexKey(path: string, text: string): Buffer {
+  const hex = text.trim();
+  if (!/^[0-9a-f]{64}$/i.test(hex)) {
+    throw new MandateError('internal', `${path} must hold 32 bytes as 64 hex characters`);
   }
-  return { signer, publicKeyPem: signer.publicKeyPem, hmacKey: Buffer.from(hmacHex, 'hex') };
+  return Buffer.from(hex, 'hex');
 }
 
 /** The signer of the key directory `dir`, or null when it holds no signing key. Never creates one. */
 export async function readSigner(dir: string): Promise<AuditSigner | null> {
   const pem = await readOptional(join(dir, KEY_FILES.privateKey));
   return pem === null ? null : createSigner(pem);
+}
+
+/** The seal key of the key directory `dir` (ADR 0038), or null when it holds none. Never creates one. */
+export async function readSealKey(dir: string): Promise<Buffer | null> {
+  const path = join(dir, KEY_FILES.sealKey);
+  const text = await readOptional(path);
+  if (text === null) return null;
+  await assertPrivate(path);
+  return hexKey(path, text);
 }
 
 function keyIdOrNull(pem: string): string | null {

@@ -1,8 +1,9 @@
 import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
 import { type Clock, type Logger, MandateError, canonicalize } from '../kernel/index.js';
-import type { AuditSealer, Store, StoredAuditRecord } from '../storage/index.js';
+import { GENESIS_HASH, type AuditSealer, type Store, type StoredAuditRecord } from '../storage/index.js';
 import { auditColumns, recordHash, sealCanonical } from './chain.js';
 import type { AuditSigner } from './keys.js';
+import { createSealWalk, type RecordSealer } from './seal.js';
 import type { CheckpointMirror } from './mirror.js';
 import type { Finding } from './verify-checkpoints.js';
 
@@ -14,6 +15,11 @@ export interface AuditLogOptions {
   /** This node's id, for log lines (events carry their own `nodeId`). */
   nodeId: string;
   signer: AuditSigner;
+  /**
+   * Seals each batch this log appends, and opens the seals of the records it signs a checkpoint
+   * over: a record after the last checkpoint that no writer sealed was inserted (ADR 0038).
+   */
+  sealer: RecordSealer;
   /**
    * Write a checkpoint after each batch that crosses a multiple of this seq. Counted on the chain,
    * not per node, so nodes sharing one chain keep one cadence that verify can expect.
@@ -238,6 +244,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
         evs,
         (_, i) => batch[i]!.text,
         (_, i) => batch[i]!.columns,
+        opts.sealer,
       );
     };
     let records: StoredAuditRecord[];
@@ -336,10 +343,17 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
         };
       }
       prev = { seq: base.seq, hash: base.hash };
+    } else if (!verifiedNow) {
+      // Nothing signed or verified yet (a log without a tail check): the whole chain.
+      prev = { seq: 0, hash: GENESIS_HASH };
     } else {
+      // The tail check went past `head` since it was read: the node's own records since it started.
       for (const seq of written.keys()) if (seq <= head.seq && (from === 0 || seq < from)) from = seq;
       if (from === 0) return null;
     }
+    // SECURITY: every record after the base is some writer's, by its seal (ADR 0038): one a
+    // database admin added at the head, in another writer's name, was signed here (a probe).
+    const seals = createSealWalk(opts.sealer, prev ?? { seq: from - 1, hash: '' });
     while (!prev || prev.seq < head.seq) {
       const after: number = prev ? prev.seq : from - 1;
       const page = await store.readAudit(after, Math.min(500, head.seq - after));
@@ -359,6 +373,8 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
             message: `record ${expected}: not what this node wrote, or no longer linked to it (rewritten or deleted?)`,
           };
         }
+        const unsealed = seals.next(r);
+        if (unsealed) return unsealed;
         prev = { seq: r.seq, hash: r.hash };
       }
     }
@@ -369,7 +385,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
         message: `record ${prev ? prev.seq + 1 : from}: missing below the head ${head.seq} (deleted?)`,
       };
     }
-    return null;
+    return seals.end();
   }
 
   async function writeCheckpoint(): Promise<AuditCheckpoint> {

@@ -4,6 +4,7 @@ import { GENESIS_HASH } from '../storage/index.js';
 import { recordHash } from './chain.js';
 import { checkCheckpoints, type Finding } from './verify-checkpoints.js';
 import { checkRecord, type AuditSource } from './verify.js';
+import { createSealWalk, type RecordSealer, type SealWalk } from './seal.js';
 
 /** What the node knows of its own chain: shown in `/metrics` and `/readyz`. */
 export interface AuditIntegrity {
@@ -76,6 +77,12 @@ export interface TailVerifierOptions {
    * check got to it — is a finding, not the truth the check goes on from (a probe).
    */
   written?: (seq: number) => string | undefined;
+  /**
+   * Opens the writers' batch seals (ADR 0038): records after the node's own newest checkpoint (or,
+   * with none, after its first check) must each be covered by one, so a record a database admin
+   * added is a finding before the node shows it `verified`.
+   */
+  sealer?: RecordSealer;
 }
 
 function isCheckpointList(v: readonly AuditCheckpoint[] | Finding): v is readonly AuditCheckpoint[] {
@@ -127,6 +134,8 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   let unverified: number | null = null;
   let running: Promise<AuditIntegrity> | null = null;
   let ticks = 0;
+  /** The seals of the records after the anchor, followed across ticks; null until they are required. */
+  let seals: SealWalk | null = null;
 
   const status = (): AuditIntegrity => ({
     ok: failure === null,
@@ -232,6 +241,7 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     untilSeq: number,
     budget: number,
     pacer: Pacer,
+    sealWalk: SealWalk | null = null,
   ): Promise<{ to: Cursor; checked: number } | Finding> {
     const hashes = new Map<number, string>([[from.seq, from.hash]]);
     const recent = new Map<string, number>([[from.hash, from.seq]]);
@@ -245,6 +255,9 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
       const limit = Math.min(pageSize, budget - checked, untilSeq - prevSeq);
       const page = await opts.source.readAudit(prevSeq, limit);
       if (page.length === 0) break;
+      // A short page ends at the chain's head when it was read: a writer's batch is one
+      // transaction, so that record carries its seal unless nobody sealed it.
+      const atEnd = page.length < limit;
       for (let i = 0; i < page.length; i++) {
         if (pacer.due()) await pacer.yield();
         const r = page[i]!;
@@ -258,12 +271,16 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
             message: `record ${r.seq}: not what this node wrote there (rewritten?)`,
           };
         }
+        const unsealed = sealWalk?.next(r);
+        if (unsealed) return unsealed;
         prevSeq = r.seq;
         prevHash = r.hash;
         hashes.set(r.seq, r.hash);
         recent.set(r.hash, r.seq);
         checked++;
       }
+      const open = atEnd ? sealWalk?.end() : null;
+      if (open) return open;
     }
     // New checkpoints of known keys must agree with the records just verified (or the one before them).
     const inRange = (cp: AuditCheckpoint) =>
@@ -286,6 +303,9 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
       const found = await findAnchor();
       if (found && 'problem' in found) return found;
       if (found) anchor = tail = found;
+      // From the node's own checkpoint on, every record is a writer's. With none (a key taking up
+      // a chain with `--new-signing-key`), from where the first check gets to.
+      if (found && opts.sealer) seals = createSealWalk(opts.sealer, found);
       started = true;
     } else if (tail.seq > 0) {
       const [again] = await opts.source.readAudit(tail.seq - 1, 1);
@@ -305,9 +325,10 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
       }
     }
     const pacer = createPacer();
-    const atTail = await scan(tail, Number.MAX_SAFE_INTEGER, maxPerTick, pacer);
+    const atTail = await scan(tail, Number.MAX_SAFE_INTEGER, maxPerTick, pacer, seals);
     if ('problem' in atTail) return atTail;
     tail = atTail.to;
+    if (!seals && opts.sealer) seals = createSealWalk(opts.sealer, tail);
     // The records before the anchor, with what the tail left of this tick.
     const left = maxPerTick - atTail.checked;
     if (history.seq < anchor.seq && left > 0) {

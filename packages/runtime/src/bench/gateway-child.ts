@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { ConfigSchema } from '../config/index.js';
 import { createMandate, openStore } from '../app/index.js';
 import { silentLogger, systemClock } from '../kernel/index.js';
-import { createAuditLog, loadOrCreateKeys } from '../audit/index.js';
+import { createAuditLog, createRecordSealer, loadOrCreateKeys } from '../audit/index.js';
 import { startEchoUpstream } from '../gateway/index.js';
 
 /**
@@ -37,6 +37,7 @@ async function startFloorProxy(
     logger: silentLogger,
     nodeId: 'floor',
     signer: keys.signer,
+    sealer: createRecordSealer(keys.sealKey),
     checkpointEvery: 1000,
     checkpointIntervalMs: 60_000,
   });

@@ -6,11 +6,15 @@ import type { Command } from 'commander';
 import { MandateError, isoTimeOrNull, silentLogger } from '../kernel/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
 import {
+  checkSealedTail,
+  createRecordSealer,
   keyIdOf,
   readCheckpointFile,
+  readSealKey,
   verifyAudit,
   verifyBundle,
   type AuditSource,
+  type RecordSealer,
   type VerifyAuditOptions,
 } from '../audit/index.js';
 import { requireSignedAfter, type VerifiedAudit, type VerifyResult } from '../audit/verify.js';
@@ -48,14 +52,32 @@ export async function verifyAsConfigured(
   opts: Omit<VerifyAuditOptions, 'checkpoints'> & {
     checkpoints?: readonly AuditCheckpoint[];
     checkpointFiles?: readonly string[];
+    /**
+     * The key directory's seal key (ADR 0038): the records after the newest trusted checkpoint must
+     * be the writers'. Without it (an auditor's machine) the checkpoints are all there is to check.
+     */
+    sealer?: RecordSealer | null;
   },
 ): Promise<VerifiedAudit> {
-  const { checkpointFiles = [], ...rest } = opts;
+  const { checkpointFiles = [], sealer, ...rest } = opts;
   const checkpoints = [...(opts.checkpoints ?? [])];
   const mirror = audit.checkpointMirror?.file;
   if (mirror && existsSync(mirror) && !checkpointFiles.some((f) => resolve(f) === mirror))
     checkpoints.push(...(await readCheckpointFile(mirror)));
-  return verifyAudit(store, { ...rest, checkpoints, maxGap: opts.maxGap ?? maxCheckpointGap(audit) });
+  const r = await verifyAudit(store, {
+    ...rest,
+    checkpoints,
+    maxGap: opts.maxGap ?? maxCheckpointGap(audit),
+  });
+  if (!r.ok || !r.head || !sealer) return r;
+  const unsealed = await checkSealedTail(store, sealer, Object.keys(opts.publicKeys), r.head);
+  return unsealed ? { ...r, ok: false, firstBad: unsealed } : r;
+}
+
+/** The seal key of the key directory `dir` as a sealer, or null when it holds none. */
+export async function keyDirSealer(dir: string): Promise<RecordSealer | null> {
+  const key = await readSealKey(dir);
+  return key ? createRecordSealer(key) : null;
 }
 
 /** `--expect-head 1234:ab12…` → `{seq, hash}`. */
@@ -193,6 +215,7 @@ export function registerAuditVerify(audit: Command): void {
         try {
           r = await verifyAsConfigured(store, loaded.config.audit, {
             publicKeys,
+            sealer: await keyDirSealer(loaded.config.keys.dir),
             checkpoints: extra,
             checkpointFiles: opts.checkpoints ?? [],
             expectHeads: heads,

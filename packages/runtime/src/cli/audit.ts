@@ -7,7 +7,7 @@ import type { StoredAuditRecord } from '../storage/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
 import { exportAudit, exportBundle, readSigner, type AuditSigner } from '../audit/index.js';
 import { EXIT, out, load, common } from './shared.js';
-import { readPublicKeys, registerAuditVerify, verifyAsConfigured } from './audit-verify.js';
+import { keyDirSealer, readPublicKeys, registerAuditVerify, verifyAsConfigured } from './audit-verify.js';
 
 const FILTERS = ['agent', 'user', 'action', 'effect', 'from', 'to'] as const;
 
@@ -82,8 +82,17 @@ export function registerAudit(program: Command): void {
           let attest: { signer: AuditSigner; verifiedHead: { seq: number; hash: string } } | undefined;
           if (signer) {
             publicKeys[signer.keyId] ??= signer.publicKeyPem;
-            const checked = await verifyAsConfigured(store, loaded.config.audit, { publicKeys });
-            if (checked.ok && checked.head) attest = { signer, verifiedHead: checked.head };
+            // SECURITY: with the seal key, the records after the newest checkpoint must be the
+            // writers' (ADR 0038): a record a database admin added after the head was signed here.
+            // A key directory without one vouches for no head.
+            const sealer = await keyDirSealer(loaded.config.keys.dir);
+            const checked = await verifyAsConfigured(store, loaded.config.audit, { publicKeys, sealer });
+            if (!sealer) {
+              process.stderr.write(
+                `no audit seal key in ${loaded.config.keys.dir}: nothing says which writer appended the records after the last checkpoint; the bundle is written without a checkpoint of its head\n`,
+              );
+              process.exitCode = EXIT.failed;
+            } else if (checked.ok && checked.head) attest = { signer, verifiedHead: checked.head };
             else if (!checked.ok) {
               // SECURITY: the node's key never vouches for a chain that does not verify.
               process.stderr.write(

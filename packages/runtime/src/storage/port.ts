@@ -289,6 +289,11 @@ export interface StoredAuditRecord {
     effect: string | null;
     decisionId: string | null;
   };
+  /**
+   * The writer's seal, on the last record of each batch it appended (absent on the others, and on
+   * records written before seals existed): `<firstSeq>:<hmac>`, ADR 0038. Not part of the hash.
+   */
+  seal?: string;
 }
 
 export interface AuditFilter {

@@ -136,6 +136,7 @@ export function auditFromRow(r: Row): StoredAuditRecord {
       effect: strOrNull(r.effect),
       decisionId: strOrNull(r.decision_id),
     },
+    ...(r.seal === null || r.seal === undefined ? {} : { seal: str(r.seal) }),
   };
 }
 

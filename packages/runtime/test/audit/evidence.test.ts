@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { exportBundle, readBundle, verifyBundle } from '../../src/audit/bundle.js';
 import { createEphemeralKeys } from '../../src/audit/keys.js';
 import { createAuditLog } from '../../src/audit/log.js';
+import { createRecordSealer } from '../../src/audit/seal.js';
 import { createFileMirror, readCheckpointFile, readCheckpointFileDetailed } from '../../src/audit/mirror.js';
 import { checkpointMirrors, createEvidence } from '../../src/app/evidence.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -125,6 +126,7 @@ describe('the writer keeps the cadence on the chain, whatever the number of node
         logger: silentLogger,
         nodeId,
         signer: keys.signer,
+        sealer: createRecordSealer(keys.sealKey),
         checkpointEvery: 10,
         checkpointIntervalMs: 3_600_000,
       }),
@@ -227,6 +229,7 @@ describe('checkpoints mirrored to an append-only file', () => {
       logger: silentLogger,
       nodeId: 'n',
       publicKeys,
+      sealer: createRecordSealer(createEphemeralKeys().sealKey),
       record: async (e) => failures.push(e),
     });
     const status = await evidence.tail.check();
@@ -245,6 +248,7 @@ describe('checkpoints mirrored to an append-only file', () => {
       logger: silentLogger,
       nodeId: 'n',
       signer: keys.signer,
+      sealer: createRecordSealer(keys.sealKey),
       checkpointEvery: 2,
       checkpointIntervalMs: 3_600_000,
       mirrors: [createFileMirror(dir)],

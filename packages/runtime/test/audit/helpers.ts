@@ -7,6 +7,7 @@ import {
 } from '../../src/audit/tail-verifier.js';
 import { createEphemeralKeys, type AuditKeys } from '../../src/audit/keys.js';
 import type { CheckpointMirror } from '../../src/audit/mirror.js';
+import { createRecordSealer } from '../../src/audit/seal.js';
 import { recordHash } from '../../src/audit/chain.js';
 import { exportBundle } from '../../src/audit/bundle.js';
 import type { AuditSource } from '../../src/audit/verify.js';
@@ -71,6 +72,7 @@ export function ownLog(
     logger: silentLogger,
     nodeId: 'node-1',
     signer: keys.signer,
+    sealer: createRecordSealer(keys.sealKey),
     checkpointEvery,
     checkpointIntervalMs: 3_600_000,
     mirrors,

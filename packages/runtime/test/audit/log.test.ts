@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createAuditLog, type AuditLog, type AuditLogOptions } from '../../src/audit/log.js';
 import { createEphemeralKeys, verifySignature } from '../../src/audit/keys.js';
 import { verifyAudit } from '../../src/audit/verify.js';
+import { createRecordSealer } from '../../src/audit/seal.js';
 import {
   canonicalize,
   createManualClock,
@@ -25,6 +26,7 @@ function makeLog(store: Store, over: Partial<AuditLogOptions> = {}): AuditLog {
     logger: silentLogger,
     nodeId: 'node-1',
     signer: keys.signer,
+    sealer: createRecordSealer(keys.sealKey),
     checkpointEvery: 1_000_000,
     checkpointIntervalMs: 3_600_000,
     ...over,

@@ -7,6 +7,10 @@ import { describe, expect, it, vi } from 'vitest';
 import { createAuditLog, type AuditLog, type AuditLogOptions } from '../../src/audit/log.js';
 import { createEphemeralKeys, type AuditSigner } from '../../src/audit/keys.js';
 import type { Finding } from '../../src/audit/verify-checkpoints.js';
+import { createRecordSealer } from '../../src/audit/seal.js';
+
+/** The deployment's seal key: every writer of one chain holds it. */
+const SEAL_KEY = createEphemeralKeys().sealKey;
 import { createManualClock, silentLogger } from '../../src/kernel/index.js';
 import type { Store, StoredAuditRecord } from '../../src/storage/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
@@ -26,6 +30,7 @@ function logOn(
     logger: silentLogger,
     nodeId,
     signer,
+    sealer: createRecordSealer(SEAL_KEY),
     checkpointEvery: 1000,
     checkpointIntervalMs: 3_600_000,
     onTampered: async (f) => findings.push(f),

@@ -819,6 +819,20 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expectChain(await store.readAudit(0, 100));
       });
 
+      it("stores a batch's seal on the record the sealer put it on, and none on the others (ADR 0038)", async () => {
+        const records = await store.appendAudit(
+          [auditEvent(1), auditEvent(2), auditEvent(3)],
+          (head, events) =>
+            testSealer(head, events).map((rec, i) =>
+              i === 2 ? { ...rec, seal: `1:${'ab'.repeat(32)}` } : rec,
+            ),
+        );
+        const stored = await store.readAudit(0, 10);
+        expect(stored).toStrictEqual(records);
+        expect(stored.map((r) => r.seal)).toEqual([undefined, undefined, `1:${'ab'.repeat(32)}`]);
+        expect(stored.map((r) => Object.hasOwn(r, 'seal'))).toEqual([false, false, true]);
+      });
+
       it('stores event text byte-exact and columns as given, nulls included', async () => {
         const odd: AuditEvent = {
           type: 'policy.activated',

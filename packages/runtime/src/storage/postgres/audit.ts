@@ -83,11 +83,12 @@ export function createPostgresAudit({ run, pool, tx, rows, one }: PostgresDeps):
                 col.action,
                 col.effect,
                 col.decisionId,
+                r.seal ?? null,
               );
-              return `(${Array.from({ length: 11 }, (_, k) => `$${c0 + k + 1}`).join(', ')})`;
+              return `(${Array.from({ length: 12 }, (_, k) => `$${c0 + k + 1}`).join(', ')})`;
             });
             await c.query(
-              `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id)
+              `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id, seal)
                VALUES ${tuples.join(', ')}`,
               params,
             );

@@ -241,4 +241,6 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '091_key_use_keeps_cache_epoch', sql: keyUseKeepsEpochSql('postgres') },
   // The key of the approval call hash, shared by every node (it is not in any record).
   { name: '095_secrets', sql: SECRETS_SQL },
+  // The writer's seal over each batch, on its last record (ADR 0038): a record no writer sealed was inserted.
+  { name: '096_audit_seal', sql: 'ALTER TABLE audit_events ADD COLUMN seal TEXT;' },
 ];

@@ -49,8 +49,8 @@ export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: Sqli
           assertChainExtends(h, records);
           // Prepared once (prep caches by text): this runs on every decision's commit.
           const ins = prep(
-            `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO audit_events (seq, prev_hash, hash, event_text, type, time, agent, user_id, action, effect, decision_id, seal)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           );
           for (const r of records) {
             const c = r.columns;
@@ -66,6 +66,7 @@ export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: Sqli
               c.action,
               c.effect,
               c.decisionId,
+              r.seal ?? null,
             );
           }
           return records;

@@ -240,4 +240,6 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { name: '091_key_use_keeps_cache_epoch', sql: keyUseKeepsEpochSql('sqlite') },
   // The key of the approval call hash, shared by every node (it is not in any record).
   { name: '095_secrets', sql: SECRETS_SQL },
+  // The writer's seal over each batch, on its last record (ADR 0038): a record no writer sealed was inserted.
+  { name: '096_audit_seal', sql: 'ALTER TABLE audit_events ADD COLUMN seal TEXT;' },
 ];
