@@ -18,6 +18,7 @@ import {
   type ReadRecorder,
   type RecordSealer,
   type TailVerifier,
+  type TrustedMirror,
   type Vouch,
 } from '../audit/index.js';
 import { createWebhookNotifier } from '../notify/index.js';
@@ -54,18 +55,18 @@ export function checkpointMirrors(
 }
 
 /**
- * The node's own mirror file: its checkpoints (none while it does not exist), or a finding when it
- * was edited. Lines a crash cut short are skipped, with a warning; a file that cannot be read is an
+ * The node's own mirror file: its checkpoints and its notes of its findings (none while it does not
+ * exist), or a finding when it was edited. Lines a crash cut short are skipped, with a warning; a file that cannot be read is an
  * outage (thrown), not tampering.
  */
-export async function readMirror(file: string, logger: Logger): Promise<AuditCheckpoint[] | Finding> {
-  if (!existsSync(file)) return [];
+export async function readMirror(file: string, logger: Logger): Promise<TrustedMirror | Finding> {
+  if (!existsSync(file)) return { checkpoints: [], findings: [] };
   try {
     const read = await readCheckpointFileDetailed(file);
     if (read.torn.length > 0) {
       logger.warn('checkpoint mirror: lines cut short by a crash skipped', { file, lines: read.torn });
     }
-    return read.checkpoints;
+    return { checkpoints: read.checkpoints, findings: read.findings };
   } catch (err) {
     if (isMandateError(err) && err.details === MALFORMED_CHECKPOINT_FILE) {
       return { seq: 0, problem: 'malformed', message: err.message };
@@ -95,7 +96,12 @@ export function createEvidence(deps: {
   /** What this node's audit log wrote at a seq (AuditLog.writtenHash), for the tail check. */
   written?: (seq: number) => string | undefined;
   /** The mirror file as {@link readMirror} read it at start: the first tail check uses it, not a second read. */
-  mirrorAtStart?: AuditCheckpoint[] | Finding;
+  mirrorAtStart?: TrustedMirror | Finding;
+  /**
+   * Keeps a signed note of each finding the node recorded in the mirrors that can (the file), so
+   * a restart finds its record deleted: `(record) => …`, bound to the node's signer and mirrors.
+   */
+  noteFinding?: (record: { seq: number; hash: string }, problem: string) => Promise<void>;
   /** Opens the writers' batch seals (ADR 0038). */
   sealer: RecordSealer;
 }): Evidence {
@@ -109,7 +115,10 @@ export function createEvidence(deps: {
     nodeId: deps.nodeId,
     intervalMs: audit.verifyIntervalMs,
     head: () => store.auditHead(),
-    onFailure: (f) => deps.record({ type: 'audit.verify_failed', data: { ...f } }),
+    onFailure: async (f) => {
+      const rec = await deps.record({ type: 'audit.verify_failed', data: { ...f } });
+      if (deps.noteFinding && isRecord(rec)) await deps.noteFinding(rec, f.problem);
+    },
     ...(deps.written ? { written: deps.written } : {}),
     sealer: deps.sealer,
     // The mirror holds the checkpoints a database admin could not rewrite: the first check starts
@@ -137,13 +146,12 @@ export function createEvidence(deps: {
       let checkpoints: AuditCheckpoint[] = [];
       if (mirrorFile) {
         const read = await readMirror(mirrorFile, deps.logger);
-        if (!Array.isArray(read)) {
+        if ('problem' in read) {
           // SECURITY: an edited mirror is evidence of tampering, not a reason to verify without it.
-          const firstBad = read as Finding;
-          await tail.report(firstBad);
-          return { ok: false, records: 0, checkpoints: 0, head: null, firstBad };
+          await tail.report(read);
+          return { ok: false, records: 0, checkpoints: 0, head: null, firstBad: read };
         }
-        checkpoints = read as AuditCheckpoint[];
+        checkpoints = [...read.checkpoints];
       }
       // PERF: on the node, beside its decisions: small pages, each read one synchronous block on SQLite.
       const verified = await verifyAudit(store, {
@@ -171,4 +179,9 @@ export function createEvidence(deps: {
       await reads.flush();
     },
   };
+}
+
+function isRecord(v: unknown): v is { seq: number; hash: string } {
+  const r = v as { seq?: unknown; hash?: unknown } | null;
+  return typeof r === 'object' && r !== null && typeof r.seq === 'number' && typeof r.hash === 'string';
 }

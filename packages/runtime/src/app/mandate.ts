@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   MandateError,
+  canonicalize,
   NODE_PAGE_RECORDS,
   createRateLimiter,
   createJsonLogger,
@@ -34,6 +35,7 @@ import {
   createAuditLog,
   createEphemeralKeys,
   createRecordSealer,
+  findingNoteBody,
   createRedactor,
   exportAudit,
   loadOrCreateKeys,
@@ -167,9 +169,10 @@ export async function createMandate(
             config.keys.dir,
             options.newSigningKey ?? loaded.newSigningKey ?? false,
             mirrorFile,
-            Array.isArray(mirrorAtStart) ? mirrorAtStart : [],
+            mirrorAtStart && !('problem' in mirrorAtStart) ? mirrorAtStart.checkpoints : [],
           );
     const sealer = createRecordSealer(keys.sealKey);
+    const mirrors = checkpointMirrors(config.audit, { clock, logger });
     audit = createAuditLog({
       store,
       clock,
@@ -180,7 +183,7 @@ export async function createMandate(
       checkpointEvery: config.audit.checkpointEvery,
       checkpointIntervalMs: config.audit.checkpointIntervalMs,
       maxQueue: config.audit.maxQueue,
-      mirrors: checkpointMirrors(config.audit, { clock, logger }),
+      mirrors,
       // SECURITY: a node signs only a chain its own check has been through: not before that check
       // (seeding at start appended and signed a chain rewritten while it was down, before the
       // first check could see it; a failed start signed it at close), never after a finding.
@@ -210,6 +213,27 @@ export async function createMandate(
       record,
       written: (seq) => auditLog.writtenHash(seq),
       sealer,
+      // EVIDENCE: a signed note of each finding, in the mirror file, checked at the next start.
+      noteFinding: async (rec, problem) => {
+        const body = {
+          seq: rec.seq,
+          hash: rec.hash,
+          problem,
+          time: new Date(clock.now()).toISOString(),
+          keyId: keys.signer.keyId,
+        };
+        const note = { ...body, signature: keys.signer.sign(canonicalize(findingNoteBody(body))) };
+        for (const m of mirrors) {
+          await m.writeFinding?.(note).catch((err: unknown) => {
+            logger.error('audit finding note not written to the mirror', {
+              nodeId,
+              mirror: m.name,
+              seq: rec.seq,
+              error: (err as Error).message,
+            });
+          });
+        }
+      },
       ...(mirrorAtStart ? { mirrorAtStart } : {}),
     });
     // The node's first check of its own chain, before it appends (seeding) or signs anything: a

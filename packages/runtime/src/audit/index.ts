@@ -19,18 +19,20 @@ export { verifyAudit } from './verify.js';
 export type { AuditSource, VerifyAuditOptions } from './verify.js';
 export type { Finding as AuditFinding } from './verify-checkpoints.js';
 export {
+  checkFindingNotes,
   checkpointLine,
   createFileMirror,
+  findingNoteBody,
   MALFORMED_CHECKPOINT_FILE,
   readCheckpointFile,
   readCheckpointFileDetailed,
 } from './mirror.js';
-export type { CheckpointMirror } from './mirror.js';
+export type { CheckpointMirror, FindingNote } from './mirror.js';
 export { BUNDLE_FORMAT, exportBundle, readBundle, verifyBundle } from './bundle.js';
 export type { VerifyBundleOptions } from './bundle.js';
 export type { ExportBundleOptions, ReadBundle } from './bundle.js';
 export { createTailVerifier, isVerified } from './tail-verifier.js';
-export type { AuditIntegrity, TailVerifier, TailVerifierOptions } from './tail-verifier.js';
+export type { AuditIntegrity, TailVerifier, TailVerifierOptions, TrustedMirror } from './tail-verifier.js';
 export {
   REDACTED,
   REDACTED_SECRET,

@@ -1,7 +1,10 @@
 import { mkdir, open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditCheckpoint } from '@mandate/protocol';
-import { MandateError, type Logger } from '../kernel/index.js';
+import { MandateError, canonicalize, type Logger } from '../kernel/index.js';
+import type { Store } from '../storage/index.js';
+import { verifySignature } from './keys.js';
+import type { Finding } from './verify-checkpoints.js';
 
 /** A place each signed checkpoint is also written to as it is made, outside the database. */
 export interface CheckpointMirror {
@@ -9,7 +12,40 @@ export interface CheckpointMirror {
   readonly name: string;
   /** Resolves once the copy is durable (for a file: written and fsync'd). */
   write(cp: AuditCheckpoint): Promise<void>;
+  /**
+   * Keeps the note of a finding the node recorded ({@link FindingNote}), where a mirror can: the
+   * file does. A database admin who deletes the record of the finding (with the node stopped: it
+   * signs no checkpoint over a chain it found tampered with) cannot delete the note.
+   */
+  writeFinding?(note: FindingNote): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The node's signed note that record `seq` (hash `hash`) is its `audit.verify_failed` finding
+ * (`problem`): checked at the next start, where a missing or changed record is a finding again.
+ * Signed over the canonical `{type: "audit.finding", seq, hash, problem, time, keyId}`, so it can
+ * never pass for a checkpoint (whose signed body has other fields).
+ */
+export interface FindingNote {
+  seq: number;
+  hash: string;
+  problem: string;
+  time: string;
+  keyId: string;
+  signature: string;
+}
+
+/** The text a {@link FindingNote} signature covers. */
+export function findingNoteBody(n: Omit<FindingNote, 'signature'>): Record<string, unknown> {
+  return {
+    type: 'audit.finding',
+    seq: n.seq,
+    hash: n.hash,
+    problem: n.problem,
+    time: n.time,
+    keyId: n.keyId,
+  };
 }
 
 /** What a file mirror reports through: a file it found moved or deleted is logged at warn level. */
@@ -65,13 +101,15 @@ export function createFileMirror(path: string, deps: FileMirrorDeps = {}): Check
     return opened();
   }
 
+  const append = async (line: string) => {
+    const h = await current();
+    await h.write(line + '\n');
+    await h.sync();
+  };
   return {
     name,
-    async write(cp) {
-      const h = await current();
-      await h.write(checkpointLine(cp) + '\n');
-      await h.sync();
-    },
+    write: (cp) => append(checkpointLine(cp)),
+    writeFinding: (note) => append(findingLine(note)),
     async close() {
       const h = handle;
       handle = null;
@@ -107,6 +145,27 @@ export function checkpointLine(cp: AuditCheckpoint): string {
   });
 }
 
+/** A finding note as a JSON line: `{"finding": {seq, hash, problem, time, keyId}, "signature"}`. */
+export function findingLine(n: FindingNote): string {
+  return JSON.stringify({
+    finding: { seq: n.seq, hash: n.hash, problem: n.problem, time: n.time, keyId: n.keyId },
+    signature: n.signature,
+  });
+}
+
+/** The finding note in `value` (a parsed {@link findingLine}), or null when it is not one. */
+function asFindingNote(value: unknown): FindingNote | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const v = value as Record<string, unknown>;
+  if (Object.keys(v).sort().join(',') !== 'finding,signature' || typeof v.signature !== 'string') return null;
+  const f = v.finding as Record<string, unknown> | null;
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) return null;
+  if (Object.keys(f).sort().join(',') !== 'hash,keyId,problem,seq,time') return null;
+  if (!Number.isSafeInteger(f.seq) || (f.seq as number) < 1) return null;
+  for (const k of ['hash', 'problem', 'time', 'keyId'] as const) if (typeof f[k] !== 'string') return null;
+  return { ...(f as Omit<FindingNote, 'signature'>), signature: v.signature };
+}
+
 /** The checkpoint in `value`, or null when it is not one (wrong fields or types). */
 export function asCheckpoint(value: unknown): AuditCheckpoint | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
@@ -121,15 +180,17 @@ export function asCheckpoint(value: unknown): AuditCheckpoint | null {
 /** A checkpoint file's content: its checkpoints, and the lines skipped as writes a crash cut short. */
 export interface CheckpointFile {
   checkpoints: AuditCheckpoint[];
+  /** The node's notes of its findings (a mirror file written by a node); skipped by verify. */
+  findings: FindingNote[];
   /** 1-based line numbers of torn lines (a start of a checkpoint line that never got its end). */
   torn: number[];
 }
 
-/** A line a crash cut short: the start of a {@link checkpointLine} that is not valid JSON. */
+/** A line a crash cut short: the start of a {@link checkpointLine} or {@link findingLine} that is not valid JSON. */
 function isTornLine(line: string): boolean {
-  const start = '{"seq":';
   if (line === '' || line.endsWith('}')) return false;
-  if (!line.startsWith(start) && !start.startsWith(line)) return false;
+  if (!['{"seq":', '{"finding":'].some((start) => line.startsWith(start) || start.startsWith(line)))
+    return false;
   try {
     JSON.parse(line);
     return false;
@@ -152,7 +213,7 @@ export function parseCheckpointFile(text: string, name: string): CheckpointFile 
   const lines = text.split('\n');
   // The part after the last newline: '' for a whole file, a torn line after a crash mid-write.
   const after = lines.pop() ?? '';
-  const out: CheckpointFile = { checkpoints: [], torn: [] };
+  const out: CheckpointFile = { checkpoints: [], findings: [], torn: [] };
   lines.forEach((line, i) => {
     let parsed: unknown;
     try {
@@ -161,7 +222,9 @@ export function parseCheckpointFile(text: string, name: string): CheckpointFile 
       parsed = undefined;
     }
     const cp = asCheckpoint(parsed);
+    const note = cp ? null : asFindingNote(parsed);
     if (cp) out.checkpoints.push(cp);
+    else if (note) out.findings.push(note);
     else if (isTornLine(line)) out.torn.push(i + 1);
     else {
       throw new MandateError('bad_request', `checkpoint file ${name} line ${i + 1}: not a checkpoint`, {
@@ -187,4 +250,37 @@ export async function readCheckpointFileDetailed(path: string): Promise<Checkpoi
 /** The checkpoints of a checkpoint file, torn lines skipped ({@link parseCheckpointFile}). */
 export async function readCheckpointFile(path: string): Promise<AuditCheckpoint[]> {
   return (await readCheckpointFileDetailed(path)).checkpoints;
+}
+
+/**
+ * The notes of `notes` signed by a key of `publicKeys` (a node's own; others' are theirs to check)
+ * held to the chain: each noted record still there with its hash. The first that is not (or a note
+ * whose signature does not hold: edited) as a finding, or null.
+ */
+export async function checkFindingNotes(
+  source: Pick<Store, 'readAudit'>,
+  publicKeys: Record<string, string>,
+  notes: readonly FindingNote[],
+): Promise<Finding | null> {
+  for (const n of notes) {
+    const pem = Object.hasOwn(publicKeys, n.keyId) ? publicKeys[n.keyId] : undefined;
+    if (!pem) continue;
+    if (!verifySignature(pem, canonicalize(findingNoteBody(n)), n.signature)) {
+      return {
+        seq: n.seq,
+        problem: 'malformed',
+        message: `the checkpoint mirror's note of a finding at record ${n.seq} is not signed by its key (edited?)`,
+      };
+    }
+    const [r] = await source.readAudit(n.seq - 1, 1);
+    if (!r || r.seq !== n.seq || r.hash !== n.hash) {
+      const there = r?.seq === n.seq;
+      return {
+        seq: n.seq,
+        problem: there ? 'hash_mismatch' : 'truncated',
+        message: `record ${n.seq}: the node's finding (${n.problem}) recorded at ${n.time} is ${there ? 'not the record it was' : 'gone'} (deleted?)`,
+      };
+    }
+  }
+  return null;
 }

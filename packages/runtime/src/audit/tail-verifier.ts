@@ -5,6 +5,7 @@ import { recordHash } from './chain.js';
 import { checkCheckpoints, type Finding } from './verify-checkpoints.js';
 import { checkRecord, type AuditSource } from './verify.js';
 import { createSealWalk, type RecordSealer, type SealWalk } from './seal.js';
+import { checkFindingNotes, type FindingNote } from './mirror.js';
 
 /** What the node knows of its own chain: shown in `/metrics` and `/readyz`. */
 export interface AuditIntegrity {
@@ -70,7 +71,7 @@ export interface TailVerifierOptions {
    * newest of its own keys must agree with the store's chain before the node starts from it. A
    * finding instead: the file was edited (a read error is thrown, an outage).
    */
-  trustedCheckpoints?: () => Promise<readonly AuditCheckpoint[] | Finding>;
+  trustedCheckpoints?: () => Promise<TrustedMirror | Finding>;
   /**
    * The hash this node's audit log committed at a seq, while it remembers (AuditLog.writtenHash):
    * a record rewritten after the node wrote it — with every later hash recomputed, before the
@@ -85,8 +86,10 @@ export interface TailVerifierOptions {
   sealer?: RecordSealer;
 }
 
-function isCheckpointList(v: readonly AuditCheckpoint[] | Finding): v is readonly AuditCheckpoint[] {
-  return Array.isArray(v);
+/** What the node's mirror file holds: its checkpoints, and its notes of the findings it recorded. */
+export interface TrustedMirror {
+  checkpoints: readonly AuditCheckpoint[];
+  findings: readonly FindingNote[];
 }
 
 /** The node's continuous check of its own chain. */
@@ -178,8 +181,12 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   async function mirrorDisagrees(): Promise<Finding | null> {
     if (!opts.trustedCheckpoints) return null;
     const trusted = await opts.trustedCheckpoints();
-    if (!isCheckpointList(trusted)) return trusted;
-    const own = trusted.filter((cp) => Object.hasOwn(opts.publicKeys, cp.keyId));
+    if ('problem' in trusted) return trusted;
+    // SECURITY: a node that found tampering signs nothing after it, so a database admin could
+    // delete its `audit.verify_failed` record with the node stopped, and the restart said ok (a probe).
+    const gone = await checkFindingNotes(opts.source, opts.publicKeys, trusted.findings);
+    if (gone) return gone;
+    const own = trusted.checkpoints.filter((cp) => Object.hasOwn(opts.publicKeys, cp.keyId));
     const cp = own.reduce<AuditCheckpoint | null>((best, c) => (best && best.seq >= c.seq ? best : c), null);
     if (!cp) return null;
     const found = await anchorAt(cp);

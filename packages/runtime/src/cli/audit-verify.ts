@@ -6,14 +6,17 @@ import type { Command } from 'commander';
 import { MandateError, isoTimeOrNull, silentLogger } from '../kernel/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
 import {
+  checkFindingNotes,
   checkSealedTail,
   createRecordSealer,
   keyIdOf,
   readCheckpointFile,
+  readCheckpointFileDetailed,
   readSealKey,
   verifyAudit,
   verifyBundle,
   type AuditSource,
+  type FindingNote,
   type RecordSealer,
   type VerifyAuditOptions,
 } from '../audit/index.js';
@@ -62,14 +65,22 @@ export async function verifyAsConfigured(
   const { checkpointFiles = [], sealer, ...rest } = opts;
   const checkpoints = [...(opts.checkpoints ?? [])];
   const mirror = audit.checkpointMirror?.file;
-  if (mirror && existsSync(mirror) && !checkpointFiles.some((f) => resolve(f) === mirror))
-    checkpoints.push(...(await readCheckpointFile(mirror)));
+  let notes: readonly FindingNote[] = [];
+  if (mirror && existsSync(mirror)) {
+    const read = await readCheckpointFileDetailed(mirror);
+    notes = read.findings;
+    if (!checkpointFiles.some((f) => resolve(f) === mirror)) checkpoints.push(...read.checkpoints);
+  }
   const r = await verifyAudit(store, {
     ...rest,
     checkpoints,
     maxGap: opts.maxGap ?? maxCheckpointGap(audit),
   });
-  if (!r.ok || !r.head || !sealer) return r;
+  if (!r.ok) return r;
+  // The node's notes of its findings in its mirror: each noted record still there, as recorded.
+  const gone = await checkFindingNotes(store, opts.publicKeys, notes);
+  if (gone) return { ...r, ok: false, firstBad: gone };
+  if (!r.head || !sealer) return r;
   const unsealed = await checkSealedTail(store, sealer, Object.keys(opts.publicKeys), r.head);
   return unsealed ? { ...r, ok: false, firstBad: unsealed } : r;
 }
