@@ -2,6 +2,7 @@ import { ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/t
 import type { DecisionOutcome } from '../decisions/index.js';
 import { governedAction, type GovernedMethod } from './catalog.js';
 import { listAll, type Conn } from './upstream-connection.js';
+import { createOutcomeRecorder, failureType } from './outcome.js';
 import {
   META_APPROVAL,
   META_DECISION,
@@ -38,6 +39,7 @@ export function isPassthrough(method: string): method is PassthroughMethod {
  */
 export function createPassthrough(s: SessionScope) {
   const { ctx } = s;
+  const outcomes = createOutcomeRecorder(s);
   const uriOwner = new Map<string, string>();
   /** Listed templates by upstream. */
   const templates = new Map<string, ListedTemplate[]>();
@@ -153,12 +155,15 @@ export function createPassthrough(s: SessionScope) {
     const up: Record<string, unknown> = { ...outcome.args };
     if (meta.progressToken !== undefined) up._meta = { progressToken: meta.progressToken };
     let result: Record<string, unknown>;
+    const startedAt = ctx.deps.clock.now();
     try {
       result = await s.forward(conn, method, up, id, signal);
     } catch (err) {
+      await outcomes.ran(d.decisionId, 'error', ctx.deps.clock.now() - startedAt, failureType(err, signal));
       // Forwarded and failed: the error names the decision too, as a tools/call's does.
       throw upstreamError(err, { [META_DECISION]: d.decisionId });
     }
+    await outcomes.ran(d.decisionId, 'ok', ctx.deps.clock.now() - startedAt);
     return withDecisionId(result, d.decisionId);
   }
 

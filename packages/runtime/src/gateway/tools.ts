@@ -1,7 +1,8 @@
 import { ElicitResultSchema, ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { traceHeaders } from '../telemetry/index.js';
 import { ACTION_NAME } from '@mandate/protocol';
-import { agentEntity, reportOutcome, type DecideOptions, type DecisionOutcome } from '../decisions/index.js';
+import { agentEntity, type DecideOptions, type DecisionOutcome } from '../decisions/index.js';
+import { createOutcomeRecorder, failureType } from './outcome.js';
 import { SELF_CONFIRMATION } from '../approvals/index.js';
 import { listAll } from './upstream-connection.js';
 import {
@@ -33,6 +34,7 @@ export interface SessionTools {
 export function createSessionTools(s: SessionScope): SessionTools {
   const { ctx, catalog, agent, onBehalfOf } = s;
   const { deps, logger, callTimeoutMs } = ctx;
+  const outcomes = createOutcomeRecorder(s);
 
   async function listTools(): Promise<{ tools: Record<string, unknown>[] }> {
     const tools: Record<string, unknown>[] = [];
@@ -263,7 +265,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
     }
     const conn = s.conns.get(entry.upstream.name);
     if (!conn) {
-      await ran(d.decisionId, 'error', 0, 'upstream_unavailable');
+      await outcomes.ran(d.decisionId, 'error', 0, 'upstream_unavailable');
       return errorResult(`upstream ${entry.upstream.name} is unavailable`, d.decisionId);
     }
     // SECURITY: what was checked is what runs — the upstream gets the tool's name, the decided args
@@ -285,7 +287,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
         ...(sendProgress ? { onprogress: (p) => void sendProgress(p) } : {}),
       });
       const failed = result.isError === true;
-      await ran(
+      await outcomes.ran(
         d.decisionId,
         failed ? 'error' : 'ok',
         deps.clock.now() - startedAt,
@@ -293,7 +295,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
       );
       return withDecisionId(result, d.decisionId);
     } catch (err) {
-      await ran(d.decisionId, 'error', deps.clock.now() - startedAt, failureType(err, signal));
+      await outcomes.ran(d.decisionId, 'error', deps.clock.now() - startedAt, failureType(err, signal));
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
         logger.warn('upstream call timed out', {
           server: conn.cfg.name,
@@ -311,38 +313,5 @@ export function createSessionTools(s: SessionScope): SessionTools {
     }
   }
 
-  /**
-   * EVIDENCE: the outcome of a call the gateway forwarded (or, allowed, could not forward) is the
-   * gateway's to record, as `decision.outcome` — what ran next to what was allowed. The agent
-   * cannot report it instead (the outcome route refuses a gateway's decision), so a call that
-   * timed out or whose upstream crashed is not later reported "ok". A failure to record is logged:
-   * the call's answer stands.
-   */
-  async function ran(
-    decisionId: string,
-    status: 'ok' | 'error',
-    durationMs: number,
-    errorType?: string,
-  ): Promise<void> {
-    try {
-      await reportOutcome(deps, s.caller, decisionId, {
-        status,
-        durationMs: Math.max(0, Math.min(86_400_000, durationMs)),
-        ...(errorType ? { errorType } : {}),
-      });
-    } catch (err) {
-      logger.warn('recording the outcome of a forwarded call failed', { decisionId, error: describe(err) });
-    }
-  }
-
   return { listTools, callTool };
-}
-
-/** A code-like name for why a forwarded call failed (never a message: it goes into the audit trail). */
-function failureType(err: unknown, signal: AbortSignal): string {
-  if (signal.aborted) return 'cancelled';
-  if (!(err instanceof McpError)) return 'send_failed';
-  if (err.code === ErrorCode.RequestTimeout) return 'timeout';
-  if (err.code === ErrorCode.ConnectionClosed) return 'connection_closed';
-  return `upstream_error:${err.code}`;
 }

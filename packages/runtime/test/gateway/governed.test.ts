@@ -55,6 +55,10 @@ describe('MCP gateway: resources/read and prompts/get are decided and routed to 
     await m?.close();
   });
 
+  const outcomes = async (decisionId: string) =>
+    (await m.store.queryAudit({ decisionId, type: 'decision.outcome', limit: 10 })).map(
+      (r) => (JSON.parse(r.eventText) as { data: Record<string, unknown> }).data,
+    );
   const reads = (log: string) =>
     readLog(log)
       .filter((e) => 'read' in e)
@@ -67,6 +71,8 @@ describe('MCP gateway: resources/read and prompts/get are decided and routed to 
     const decisionId = String(r._meta?.['mandate/decisionId']);
     const audit = await m.store.queryAudit({ decisionId, type: 'decision', limit: 1 });
     expect(audit[0]?.columns).toMatchObject({ effect: 'allow', action: 'docs.resources_read' });
+    // What ran is the gateway's to record, as for a tools/call (a probe: governed requests had none).
+    expect(await outcomes(decisionId)).toEqual([expect.objectContaining({ status: 'ok' })]);
     // A URI matching the upstream's listed template goes to it too.
     const note = await client.readResource({ uri: 'mem://docs/notes/42' });
     expect(note.contents[0]).toMatchObject({ text: 'docs: mem://docs/notes/42' });
@@ -77,6 +83,8 @@ describe('MCP gateway: resources/read and prompts/get are decided and routed to 
     const lab = (await client.readResource({ uri: 'mem://lab/readme' }).catch((e: McpErr) => e)) as McpErr;
     expect(lab.message).toContain('denied by Mandate');
     expect(String(lab.data?.['mandate/decisionId'])).toMatch(/^dec_/);
+    // Denied: nothing ran, and no outcome is recorded.
+    expect(await outcomes(String(lab.data?.['mandate/decisionId']))).toEqual([]);
     const secret = (await client
       .readResource({ uri: 'mem://docs/notes/secret-plan' })
       .catch((e: McpErr) => e)) as McpErr;
@@ -100,6 +108,9 @@ describe('MCP gateway: resources/read and prompts/get are decided and routed to 
     const ok = await client.getPrompt({ name: 'docs.greet', arguments: { who: 'alice' } });
     expect(ok.messages[0]?.content).toMatchObject({ text: 'hello alice' });
     expect(String(ok._meta?.['mandate/decisionId'])).toMatch(/^dec_/);
+    expect(await outcomes(String(ok._meta?.['mandate/decisionId']))).toEqual([
+      expect.objectContaining({ status: 'ok' }),
+    ]);
     const bad = (await client
       .getPrompt({ name: 'docs.greet', arguments: { who: 'mallory' } })
       .catch((e: McpErr) => e)) as McpErr;
