@@ -124,6 +124,15 @@ function limitTighter(cl: GrantLimit, pl: GrantLimit): boolean {
 
 /** Does a limit cover every call of the child action pattern `c`? */
 const coversAll = (l: GrantLimit, c: string) => l.action === undefined || patternSubset(c, [l.action]);
+/**
+ * Does the child's limit `cl` apply to every call of `c` that the parent's `pl` applies to? A limit
+ * scoped to an action applies to each of its calls, and an absent arg fails it; an unscoped one
+ * only where the tool declares its arg or the call sends it (`check`). So a scoped parent limit is
+ * kept only by a scoped child limit covering `c`: an unscoped one with the same bound let a
+ * sub-agent call a tool without the arg that its parent was denied (a probe).
+ */
+const appliesWherever = (cl: GrantLimit, pl: GrantLimit, c: string) =>
+  pl.action === undefined ? coversAll(cl, c) : cl.action !== undefined && patternSubset(c, [cl.action]);
 /** Can a limit apply to some call of the child action pattern `c`? */
 const touches = (l: GrantLimit, c: string) => l.action === undefined || patternsOverlap(c, l.action);
 
@@ -150,7 +159,7 @@ function narrowLimits(
         problems.push(`limit ${describeLimit(cl)} is wider than the parent's ${describeLimit(pl)}`);
     }
     const kept = relevant.every((c) =>
-      child.some((cl) => cl.arg === pl.arg && coversAll(cl, c) && limitTighter(cl, pl)),
+      child.some((cl) => cl.arg === pl.arg && appliesWherever(cl, pl, c) && limitTighter(cl, pl)),
     );
     if (!kept) limits.push({ ...pl });
   }

@@ -299,4 +299,62 @@ describe('limits per action (issue 9 §4)', () => {
     const b = await sub(['crm.read_customer']);
     expect(b.limits).toEqual([]);
   });
+
+  it("a parent's limit on an action is kept by the sub-grant whatever its own unscoped limit says (a probe)", async () => {
+    // A probe: the parent's `crm.*:amount<=100` was taken as kept by the sub-grant's unscoped
+    // `amount<=100` and dropped. Scoped, it denies a crm call without `amount`; unscoped, it applies
+    // only where the tool declares `amount` — so the sub-agent was allowed what its parent was not.
+    const { grants, inAYear } = await setup();
+    const declares = (arg: string) => arg !== 'amount'; // crm.read_customer has no amount
+    const parent = await grants.create(
+      {
+        user: 'alice',
+        agent: 'bot',
+        actions: ['crm.*', 'payments.refund'],
+        limits: [{ action: 'crm.*', arg: 'amount', op: '<=', value: 100 }],
+        expiresAt: inAYear,
+      },
+      { kind: 'user', id: 'alice' },
+    );
+    const read = (agent: string) =>
+      grants.check({
+        agent,
+        user: alice,
+        action: 'crm.read_customer',
+        args: { customerId: 'c-42' },
+        resource: acme,
+        declares,
+      });
+    expect(await read('bot')).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    const sub = (limits: unknown[]) =>
+      grants.create(
+        {
+          user: 'alice',
+          agent: 'sub-bot',
+          actions: ['crm.*', 'payments.refund'],
+          limits: limits as never,
+          expiresAt: inAYear,
+          parentId: parent.id,
+        },
+        { kind: 'agent', id: 'bot' },
+      );
+    const unscoped = await sub([{ arg: 'amount', op: '<=', value: 100 }]);
+    expect(unscoped.limits).toContainEqual({ action: 'crm.*', arg: 'amount', op: '<=', value: 100 });
+    expect(await read('sub-bot')).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    await grants.revoke(unscoped.id, 'agent:bot');
+    // The same bound scoped to the parent's actions (or a wider pattern) keeps it, and nothing is added.
+    const scoped = await sub([{ action: 'crm.*', arg: 'amount', op: '<=', value: 50 }]);
+    expect(scoped.limits).toEqual([{ action: 'crm.*', arg: 'amount', op: '<=', value: 50 }]);
+    expect(await read('sub-bot')).toMatchObject({ ok: false, code: 'grant_exceeded' });
+    // And the allow next to it: a call with the arg within both bounds.
+    expect(
+      await grants.check({
+        agent: 'sub-bot',
+        user: alice,
+        action: 'crm.update_note',
+        args: { amount: 20 },
+        resource: acme,
+      }),
+    ).toMatchObject({ ok: true });
+  });
 });
