@@ -2,6 +2,7 @@ import type { AuditEvent } from '@mandate/protocol';
 import { assertNever } from '../kernel/index.js';
 import type { AuditFilter, Store, StoredAuditRecord } from '../storage/index.js';
 import { ERASED, personalOf } from './personal.js';
+import { holdToEvents, reportOnce, type TamperReport } from './columns.js';
 
 /** Options of {@link exportAudit}. */
 export interface ExportAuditOptions {
@@ -11,6 +12,11 @@ export interface ExportAuditOptions {
   filter?: Omit<AuditFilter, 'limit'>;
   /** Records per store read. Default 1,000. */
   batchSize?: number;
+  /**
+   * Where the first record left out of a filtered export is reported: one found by a query column
+   * that disagrees with its hashed event (the node's `auditTampered`; the CLI says so and fails).
+   */
+  tampered?: TamperReport;
 }
 
 /** The product version in CEF headers. */
@@ -26,18 +32,23 @@ export async function exportAudit(store: Store, opts: ExportAuditOptions): Promi
   const filter = opts.filter ?? {};
   const filtered = Object.entries(filter).some(([k, v]) => k !== 'afterSeq' && v !== undefined);
   let after = filter.afterSeq ?? 0;
+  const tampered = reportOnce(opts.tampered);
   let count = 0;
   for (;;) {
-    const page = filtered
+    const read = filtered
       ? await store.queryAudit({ ...filter, afterSeq: after, limit: batchSize })
       : await store.readAudit(after, batchSize);
-    if (page.length === 0) return count;
+    if (read.length === 0) return count;
+    // SECURITY: a filtered export is found by the query columns; a record edited into the filter
+    // (an allow's effect set to deny) is not exported as matching. The whole trail is exported as
+    // stored: there verify finds the edited column (index_mismatch).
+    const page = filtered ? (await holdToEvents(read, tampered)).map((h) => h.rec) : read;
     const personal = await personalOf(store, page);
     let chunk = '';
     for (const r of page) chunk += formatRecord(r, opts.format, personal.get(r.seq)) + '\n';
-    await opts.write(chunk);
+    if (chunk) await opts.write(chunk);
     count += page.length;
-    const last = page[page.length - 1]!.seq;
+    const last = read[read.length - 1]!.seq;
     // A store that does not move forward would loop forever; stop rather than spin.
     if (last <= after) return count;
     after = last;

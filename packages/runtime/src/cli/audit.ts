@@ -114,7 +114,15 @@ export function registerAudit(program: Command): void {
             })
           ).records;
         } else {
-          n = await exportAudit(store, { format: opts.format, filter, write });
+          // SECURITY: a record edited into the filter (its query column disagrees with its hashed
+          // event) is left out, and the export fails: what matched by its columns alone is not evidence.
+          const tampered = (f: { seq: number; message: string }) => {
+            process.stderr.write(
+              `${f.message}: records whose query columns disagree with their hashed events were left out of the export (run mandate audit verify)\n`,
+            );
+            process.exitCode = EXIT.failed;
+          };
+          n = await exportAudit(store, { format: opts.format, filter, write, tampered });
         }
         if (opts.out) {
           await writeFile(resolve(opts.out), chunks.join(''));

@@ -1,6 +1,7 @@
 import type { AuditEvent, DecisionOutcomeReport } from '@mandate/protocol';
 import { MandateError, type Clock } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
+import { findHeld, reportOnce, type TamperReport } from '../audit/columns.js';
 import type { Caller } from './service.js';
 import { agentOwns } from './caller-identity.js';
 
@@ -9,6 +10,17 @@ export interface OutcomeDeps {
   clock: Clock;
   /** Durable append of a non-decision event (stamped with time and node by the caller). */
   record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+  /** Where a record found through an edited query column is reported (the node's `auditTampered`). */
+  tampered?: TamperReport;
+}
+
+/** Options of {@link reportOutcome}. */
+export interface ReportOutcomeOptions {
+  /**
+   * Called with the decision's hashed event once the caller is known to own it, before anything
+   * is recorded; throws to refuse the report (the HTTP route refuses a call the gateway forwarded).
+   */
+  refuse?: (event: AuditEvent) => void;
 }
 
 /** What `POST /v1/decisions/:id/outcome` answers. */
@@ -33,15 +45,20 @@ export async function reportOutcome(
   caller: Caller,
   decisionId: string,
   report: DecisionOutcomeReport,
+  opts: ReportOutcomeOptions = {},
 ): Promise<OutcomeRecorded> {
   if (caller.role !== 'agent')
     throw new MandateError('forbidden', 'only the agent that ran the call reports its outcome');
-  const [rec] = await deps.store.queryAudit({ decisionId, type: 'decision', limit: 1 });
-  const event = rec ? (JSON.parse(rec.eventText) as AuditEvent) : null;
+  // SECURITY: found by its `decision_id` and `type` columns, which a DB admin can point at another
+  // record: whose decision it is, its effect and who may report come from the hashed event only
+  // (audit/columns.ts); a record whose columns disagree with it is the node's finding, never X's.
+  const tampered = reportOnce(deps.tampered);
+  const event = (await findHeld(deps.store, { decisionId, type: 'decision' }, tampered))?.event;
   // SECURITY: another agent's decision is not found, not "forbidden": its existence is not leaked.
   // A credential acting for one user reports only that user's calls.
   if (!event || !agentOwns(caller, event.agent, event.user))
     throw new MandateError('not_found', `no decision ${decisionId}`);
+  opts.refuse?.(event);
   if (event.effect !== 'allow') {
     throw new MandateError(
       'conflict',
@@ -61,8 +78,7 @@ export async function reportOutcome(
     new MandateError('conflict', `the outcome of decision ${decisionId} was already reported`);
   // SECURITY: once — the claim is atomic across nodes; the audit lookup covers claims that expired.
   if (await deps.store.claimIdempotencyKey(claim, claim.createdAt)) throw already();
-  const [earlier] = await deps.store.queryAudit({ decisionId, type: 'decision.outcome', limit: 1 });
-  if (earlier) throw already();
+  if (await findHeld(deps.store, { decisionId, type: 'decision.outcome' }, tampered)) throw already();
   try {
     await deps.record({
       type: 'decision.outcome',

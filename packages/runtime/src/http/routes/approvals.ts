@@ -4,6 +4,7 @@ import { agentOwns, type Caller } from '../../decisions/index.js';
 import { SELF_CONFIRMATION } from '../../approvals/index.js';
 import type { ApprovalFilter, ApprovalRecord } from '../../storage/port.js';
 import type { AuditEvent } from '@mandate/protocol';
+import { holdToEvents } from '../../audit/columns.js';
 import { requireRole } from '../auth.js';
 import { parseWith, queryLimit, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -99,7 +100,9 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
       order: 'desc',
       limit,
     });
-    const events = rows.map((r) => JSON.parse(r.eventText) as AuditEvent);
+    // SECURITY: found by the type, agent and user columns; a record edited to match (another
+    // agent's or user's decision) is not shown in this approval's history, it is the node's finding.
+    const events = (await holdToEvents(rows, deps.auditTampered)).map((h) => h.event);
     // An approval acting for no user shows the agent's calls for no user, never another user's.
     const mine = a.user ? events : events.filter((e) => e.user === undefined);
     return { items: mine.map(decisionSummary) };

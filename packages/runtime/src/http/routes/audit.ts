@@ -1,10 +1,10 @@
-import type { AuditEvent } from '@mandate/protocol';
-import { MandateError } from '../../kernel/index.js';
+import { MandateError, NODE_PAGE_RECORDS } from '../../kernel/index.js';
 import type { Caller } from '../../decisions/index.js';
 import type { AuditFilter } from '../../storage/port.js';
 import type { TrailRead } from '../../audit/index.js';
+import { exportAudit } from '../../audit/export.js';
 import { personalOf } from '../../audit/personal.js';
-import { checkColumns } from '../../audit/verify.js';
+import { holdToEvents } from '../../audit/columns.js';
 import { requireRole } from '../auth.js';
 import { STREAMED, queryLimit, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -32,21 +32,14 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
     const found = rows.slice(0, limit);
     // SECURITY: the store filters by the query columns; a record whose column was edited to match
     // (decision Y's decision_id set to X) was answered as X's. A record whose columns disagree with
-    // its hashed event is left out and is the node's finding; so every record answered matches the
-    // filter by what was hashed, not only by its columns.
-    const checked = found.map((r) => {
-      const event = JSON.parse(r.eventText) as AuditEvent;
-      return { r, event, finding: checkColumns(r, event) };
-    });
-    const finding = checked.find((c) => c.finding !== null)?.finding;
-    if (finding) await deps.auditTampered?.(finding);
-    const kept = checked.filter((c) => c.finding === null);
-    const page = kept.map((c) => c.r);
+    // its hashed event is left out and is the node's finding (audit/columns.ts).
+    const kept = await holdToEvents(found, deps.auditTampered);
+    const page = kept.map((c) => c.rec);
     const personal = await personalOf(deps.store, page);
     // The cursor is left out of the recorded filter: paging through one query is one read repeated.
     await noteRead(caller, { route: 'query', filter: given, records: page.length });
     return {
-      items: kept.map(({ r, event }) => ({
+      items: kept.map(({ rec: r, event }) => ({
         seq: r.seq,
         prevHash: r.prevHash,
         hash: r.hash,
@@ -76,15 +69,22 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
     const { res } = ctx;
     res.statusCode = 200;
     res.setHeader('content-type', format === 'jsonl' ? 'application/x-ndjson' : 'text/plain; charset=utf-8');
-    await deps.exportAudit(
-      format,
-      (chunk) =>
-        new Promise<void>((resolve) => {
-          if (res.write(chunk)) resolve();
-          else res.once('drain', resolve);
-        }),
-      filter,
-    );
+    const write = (chunk: string) =>
+      new Promise<void>((resolve) => {
+        if (res.write(chunk)) resolve();
+        else res.once('drain', resolve);
+      });
+    // A filtered export leaves out a record edited into the filter and reports it as the node's
+    // finding; `deps.exportAudit` has no way to report, so it is read here, in node-sized pages.
+    if (Object.keys(filter).length > 0)
+      await exportAudit(deps.store, {
+        format,
+        write,
+        filter,
+        batchSize: NODE_PAGE_RECORDS,
+        tampered: deps.auditTampered,
+      });
+    else await deps.exportAudit(format, write, filter);
     res.end();
     return STREAMED;
   });

@@ -1,4 +1,5 @@
 import { MandateError, sleepUnlessAborted } from '../../kernel/index.js';
+import { holdToEvents } from '../../audit/columns.js';
 import type { AuditFilter } from '../../storage/port.js';
 import { STREAMED, type Ctx, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -101,9 +102,13 @@ export function registerDecisionStreamRoutes(route: RouteAdder, deps: HttpDeps):
           // The head first: every record up to it that matches is in the answer unless the page is full.
           const head = (await deps.store.auditHead()).seq;
           const batch = await deps.store.queryAudit({ ...filter, afterSeq: cursor, limit: BATCH });
-          for (const rec of batch) {
+          // SECURITY: found by the agent, user, action, effect and type columns; a record edited into
+          // the subscriber's filter is not streamed as matching, it is the node's finding.
+          for (const { rec, event } of await holdToEvents(batch, deps.auditTampered)) {
             if (stop.signal.aborted) break;
-            write(`id: ${rec.seq}\nevent: decision\ndata: ${JSON.stringify(decisionSummary(rec))}\n\n`);
+            write(
+              `id: ${rec.seq}\nevent: decision\ndata: ${JSON.stringify(decisionSummary(rec, event))}\n\n`,
+            );
           }
           const last = batch.at(-1)?.seq ?? cursor;
           cursor = batch.length === BATCH ? last : Math.max(last, head, cursor);

@@ -55,23 +55,25 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
     const caller = await ctx.caller();
     requireRole(caller, 'agent');
     const report = parseWith(DecisionOutcomeReportSchema, await ctx.body());
-    // EVIDENCE: a call the MCP gateway decided on an upstream tool (its record names the tool's
-    // pinned hash) was forwarded by the gateway, which records its outcome itself; the agent did
-    // not run it and does not report it (a call that timed out was then reported "ok").
-    // Another agent's decision is left to reportOutcome (not found, its existence not leaked).
-    const [rec] = await deps.store.queryAudit({ decisionId: ctx.params.id!, type: 'decision', limit: 1 });
-    const event = rec ? decisionEvent(rec) : null;
-    if (event && agentOwns(caller, event.agent, event.user) && event.data?.toolHash)
-      throw new MandateError(
-        'forbidden',
-        `decision ${ctx.params.id} was a call the MCP gateway forwarded: the gateway records its outcome`,
-      );
     ctx.res.statusCode = 201;
     return reportOutcome(
-      { store: deps.store, clock: deps.clock, record: deps.audit },
+      { store: deps.store, clock: deps.clock, record: deps.audit, tampered: deps.auditTampered },
       caller,
       ctx.params.id!,
       report,
+      {
+        // EVIDENCE: a call the MCP gateway decided (its hashed event names the upstream server, or
+        // the upstream tool's pinned hash) was forwarded by the gateway, which records its outcome
+        // itself; the agent did not run it and does not report it (a call that timed out was then
+        // reported "ok"). Asked only of the caller's own decision: another agent's is not found.
+        refuse: (event) => {
+          if (event.data?.toolHash || event.data?.upstream)
+            throw new MandateError(
+              'forbidden',
+              `decision ${ctx.params.id} was a call the MCP gateway forwarded: the gateway records its outcome`,
+            );
+        },
+      },
     );
   });
   route('GET', '/v1/decisions/:id', async (ctx) => {

@@ -10,7 +10,7 @@ const MAX_PENDING = 1_000;
 export function registerOverviewRoutes(route: RouteAdder, deps: HttpDeps): void {
   route('GET', '/v1/overview', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
-    const counts = await countDecisions(deps.store, deps.clock.now());
+    const counts = await countDecisions(deps.store, deps.clock.now(), deps.auditTampered);
     const [pending, pins, activePolicyVersion, head, [last]] = await Promise.all([
       deps.store.listApprovals({ status: 'pending', limit: MAX_PENDING }),
       deps.store.listToolPins(),
