@@ -59,6 +59,8 @@ export function decisionEvent(
       grantChain: found.grantChain,
       // The pinned definition of the MCP upstream tool the gateway runs the call on, if any.
       ...(options.toolHash ? { toolHash: options.toolHash } : {}),
+      // The MCP upstream server it goes to, when the gateway decided it.
+      ...(options.upstream ? { upstream: options.upstream } : {}),
       sessionId: req.sessionId ?? null,
       traceId: req.traceId ?? null,
       caller: caller.keyId,

@@ -99,6 +99,12 @@ export interface DecideOptions {
    */
   toolHash?: string | null;
   /**
+   * The MCP upstream server the gateway will forward the call to (recorded as `data.upstream`):
+   * the record says where it ran, and the gateway records its outcome itself, so the agent's own
+   * report for it is refused.
+   */
+  upstream?: string;
+  /**
    * The door knows the call cannot run whatever the policies say (the gateway: the upstream tool is
    * quarantined, or no upstream offers it). The call is prepared and recorded as a `deny` with this
    * error — so the record says what happened — and nothing is evaluated: no approval is requested

@@ -132,7 +132,9 @@ export function createPassthrough(s: SessionScope) {
     const approvalId = typeof meta[META_APPROVAL] === 'string' ? (meta[META_APPROVAL] as string) : null;
     let outcome: DecisionOutcome;
     try {
-      outcome = await s.decide(governedAction(conn.cfg.name, method), args, approvalId);
+      outcome = await s.decide(governedAction(conn.cfg.name, method), args, approvalId, {
+        upstream: conn.cfg.name,
+      });
     } catch (err) {
       // SECURITY: fail closed — no decision, nothing forwarded.
       throw new McpError(ErrorCode.InvalidParams, `Mandate could not decide this request: ${describe(err)}`);

@@ -20,15 +20,15 @@ export interface SessionScope {
   /** The SDK server answering this client (set once the session is open). */
   server(): Server;
   /**
-   * The one decision path, for this session's agent and user; `toolHash` is the pinned definition
-   * of the upstream tool that will run the call (approvals are bound to it).
+   * The one decision path, for this session's agent and user; `call.toolHash` is the pinned
+   * definition of the upstream tool that will run the call (approvals are bound to it),
+   * `call.upstream` the upstream server it goes to.
    */
   decide(
     action: string,
     args: Record<string, unknown>,
     approvalId: string | null,
-    toolHash?: string | null,
-    refuse?: DecideOptions['refuse'],
+    call?: Pick<DecideOptions, 'toolHash' | 'refuse' | 'upstream'>,
   ): Promise<DecisionOutcome>;
   /** Sends a request upstream through the SDK client, tracked for related notifications. */
   forward(

@@ -221,13 +221,13 @@ export async function openSession(
     clientCaps,
     conns,
     server: () => srv,
-    async decide(action, args, approvalId, toolHash = null, refuse) {
+    async decide(action, args, approvalId, call = {}) {
       await credentialStillHolds();
       const label = sessionLabel();
       return deps.decisions.decide(
         { agent, onBehalfOf, action, args, approvalId, ...(label ? { sessionId: label } : {}) },
         caller,
-        { toolHash, ...(refuse ? { refuse } : {}) },
+        { toolHash: null, ...call },
       );
     },
     async forward(conn, method, params, id, signal) {

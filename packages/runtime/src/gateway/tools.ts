@@ -156,13 +156,11 @@ export function createSessionTools(s: SessionScope): SessionTools {
     const cannotRun = await refusalNow(entry, name);
     let outcome: DecisionOutcome;
     try {
-      outcome = await s.decide(
-        action,
-        rawArgs as Record<string, unknown>,
-        approvalId,
-        entry?.hash ?? null,
-        cannotRun,
-      );
+      outcome = await s.decide(action, rawArgs as Record<string, unknown>, approvalId, {
+        toolHash: entry?.hash ?? null,
+        ...(cannotRun ? { refuse: cannotRun } : {}),
+        ...(entry ? { upstream: entry.upstream.name } : {}),
+      });
     } catch (err) {
       // SECURITY: fail closed — no decision (bad args, wrong agent, audit down) means no call.
       return errorResult(`Mandate could not decide this call: ${describe(err)}`, refusalId(err));
@@ -200,7 +198,11 @@ export function createSessionTools(s: SessionScope): SessionTools {
       const asked = d.decisionId;
       try {
         const refuse = await refusalNow(e, name);
-        outcome = await s.decide(action, outcome.args, approved, e.hash, refuse);
+        outcome = await s.decide(action, outcome.args, approved, {
+          toolHash: e.hash,
+          ...(refuse ? { refuse } : {}),
+          upstream: e.upstream.name,
+        });
         if (refuse) return errorResult(refuse.message, outcome.decision.decisionId);
       } catch (err) {
         return errorResult(`Mandate could not decide this call: ${describe(err)}`, asked);

@@ -29,13 +29,13 @@ type McpErr = { code: number; message: string; data?: Record<string, unknown> };
 
 describe('MCP gateway: resources/read and prompts/get are decided and routed to their upstream', () => {
   let m: Mandate;
+  let url: string;
   let client: Client;
   const base = join(tmpdir(), `gw-gov-${process.pid}-${Date.now()}`);
   const docsLog = `${base}-docs.jsonl`;
   const labLog = `${base}-lab.jsonl`;
 
   beforeAll(async () => {
-    let url: string;
     ({ m, url } = await startMandate({
       schema: SCHEMA,
       policies: POLICIES,
@@ -73,6 +73,15 @@ describe('MCP gateway: resources/read and prompts/get are decided and routed to 
     expect(audit[0]?.columns).toMatchObject({ effect: 'allow', action: 'docs.resources_read' });
     // What ran is the gateway's to record, as for a tools/call (a probe: governed requests had none).
     expect(await outcomes(decisionId)).toEqual([expect.objectContaining({ status: 'ok' })]);
+    // The record names the upstream it went to, and the agent cannot add a report of its own.
+    expect(JSON.parse(audit[0]!.eventText)).toMatchObject({ data: { upstream: 'docs' } });
+    const posted = await fetch(`${url}/v1/decisions/${decisionId}/outcome`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret-bot-key', 'content-type': 'application/json' },
+      body: JSON.stringify({ status: 'error', durationMs: 1 }),
+    });
+    expect(posted.status).toBe(403);
+    expect(await outcomes(decisionId)).toHaveLength(1);
     // A URI matching the upstream's listed template goes to it too.
     const note = await client.readResource({ uri: 'mem://docs/notes/42' });
     expect(note.contents[0]).toMatchObject({ text: 'docs: mem://docs/notes/42' });
