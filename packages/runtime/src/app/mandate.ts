@@ -48,6 +48,7 @@ import {
 import { createKeyService, createKeyUsage, type KeyService } from '../keys/index.js';
 import {
   createAuthenticator,
+  closeUnusedConnections,
   createHttpServer,
   createJwtVerifier,
   createMetrics,
@@ -629,8 +630,8 @@ export async function createMandate(
             shutdown.abort();
             await new Promise<void>((resolve) => {
               s.close(() => resolve());
-              s.closeIdleConnections();
-              const idle = setInterval(() => s.closeIdleConnections(), 100);
+              closeUnusedConnections(s);
+              const idle = setInterval(() => closeUnusedConnections(s), 100);
               const cut = setTimeout(() => s.closeAllConnections(), 5000);
               s.once('close', () => {
                 clearInterval(idle);

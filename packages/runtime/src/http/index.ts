@@ -3,7 +3,7 @@ export { createJwtVerifier, type JwtAuthConfig } from './jwt.js';
 export { HTTP_STATUS } from './errors.js';
 export { createMetrics } from './metrics.js';
 export type { Metrics } from './metrics.js';
-export { createHttpHandler, createHttpServer } from './server.js';
+export { closeUnusedConnections, createHttpHandler, createHttpServer } from './server.js';
 export type { HttpDeps } from './deps.js';
 export { createOidcClient } from './oidc.js';
 export type { OidcClient } from './oidc.js';

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ErrorBody, ErrorCode } from '@mandate/protocol';
 import { MandateError, isMandateError, newId, recordedReason } from '../kernel/index.js';
@@ -288,7 +289,38 @@ const ROUTE_REFUSALS: ReadonlyMap<string, ReadonlySet<ErrorCode>> = new Map([
 export function createHttpServer(deps: HttpDeps): Server {
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 }, createHttpHandler(deps));
   server.headersTimeout = 66_000;
+  trackRequests(server);
   return server;
+}
+
+/** Requests in flight on each open connection of a server made by {@link createHttpServer}. */
+const inFlight = new WeakMap<Server, Map<Socket, number>>();
+
+function trackRequests(server: Server): void {
+  const open = new Map<Socket, number>();
+  inFlight.set(server, open);
+  server.on('connection', (socket: Socket) => {
+    open.set(socket, 0);
+    socket.once('close', () => open.delete(socket));
+  });
+  server.on('request', (req, res) => {
+    const socket = req.socket;
+    open.set(socket, (open.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      if (open.has(socket)) open.set(socket, Math.max(0, (open.get(socket) ?? 1) - 1));
+    });
+  });
+}
+
+/**
+ * Ends the connections of `server` with no request in flight, those that never sent one included.
+ * Node's `closeIdleConnections` leaves a connection that has not sent a request yet: a client that
+ * aborts a stream and opens a fresh socket at once (undici does) kept a stopping node waiting for
+ * its 5 s cut (a helper timing the tests). Only at shutdown: the server no longer accepts.
+ */
+export function closeUnusedConnections(server: Server): void {
+  server.closeIdleConnections();
+  for (const [socket, n] of inFlight.get(server) ?? []) if (n === 0) socket.destroy();
 }
 
 /**
