@@ -76,6 +76,21 @@ async function startChild(args: string[]): Promise<Child> {
 }
 
 /**
+ * Starts several children at once; each one that started joins `into` (so the caller stops it),
+ * even when another failed to start.
+ */
+async function startChildren<A extends string[][]>(
+  into: Child[],
+  argsOf: [...A],
+): Promise<{ [K in keyof A]: Child }> {
+  const started = await Promise.allSettled(argsOf.map((args) => startChild(args)));
+  for (const r of started) if (r.status === 'fulfilled') into.push(r.value);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return started.map((r) => (r as PromiseFulfilledResult<Child>).value) as { [K in keyof A]: Child };
+}
+
+/**
  * `tools/call` round trip direct to an upstream vs through the gateway (same upstream, same run),
  * with durable audit on (SQLite, WAL fsynced per commit). The upstream and the gateway run in child
  * processes, the load generator here. Returns the rows, the audit invariant and a Markdown table.
@@ -128,12 +143,12 @@ async function runOneUpstream(
         context: ', context: { args: { text?: String } }',
       }),
     };
-    const gateway = await startChild(['gateway', setups.gateway.config]);
-    children.push(gateway);
-    const gatewayArgs = await startChild(['gateway', setups['gateway-args'].config]);
-    children.push(gatewayArgs);
-    const floor = await startChild(['floor', upstream.url, dir]);
-    children.push(floor);
+    // The three middles start side by side (each loads cedar-wasm or opens its store on its own).
+    const [gateway, gatewayArgs, floor] = await startChildren(children, [
+      ['gateway', setups.gateway.config],
+      ['gateway', setups['gateway-args'].config],
+      ['floor', upstream.url, dir],
+    ]);
     const auth = { authorization: 'Bearer bench-agent-key' };
     const clients = {
       direct: await connectBenchClient(upstream.url),

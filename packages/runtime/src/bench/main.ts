@@ -78,7 +78,8 @@ export function defaultOptions(quick: boolean, env: NodeJS.ProcessEnv = process.
     httpConcurrencies: [1, 32],
     decideConcurrency: 32,
     survivalEvaluations: quick ? 1000 : 20_000,
-    gatewayCalls: quick ? 50 : Math.max(500, Math.round(seconds * 300)),
+    // Quick: enough calls per row for every path and concurrency to answer and be audited.
+    gatewayCalls: quick ? 20 : Math.max(500, Math.round(seconds * 300)),
     memoryPolicies: quick ? 200 : 10_000,
     openFractions: [0.5, 0.8],
     cerbos: env.MANDATE_BENCH_CERBOS === '1' || (!quick && env.MANDATE_BENCH_CERBOS !== '0'),
