@@ -524,8 +524,21 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
  */
 function columnsMatching(event: AuditEvent, text: string): StoredAuditRecord['columns'] {
   const c = auditColumns(event);
-  for (const v of Object.values(c))
-    if (v !== null && typeof v !== 'string') return auditColumns(JSON.parse(text) as AuditEvent);
+  for (const v of Object.values(c)) if (v !== null && typeof v !== 'string') return stringColumns(text);
+  return c;
+}
+
+/**
+ * The columns of the canonical `text`, each a string or absent. SECURITY: a column that is not a
+ * string (an agent id that came in as an array) cannot be indexed as the event says: its record
+ * failed verify (`index_mismatch`) and stopped the node signing. The event is refused instead — it
+ * fails alone, and the decision it records is not answered (audit before act).
+ */
+function stringColumns(text: string): StoredAuditRecord['columns'] {
+  const c = auditColumns(JSON.parse(text) as AuditEvent);
+  for (const [k, v] of Object.entries(c))
+    if (v !== null && typeof v !== 'string')
+      throw new MandateError('internal', `audit event field ${k} must be a string, not ${typeof v}`);
   return c;
 }
 

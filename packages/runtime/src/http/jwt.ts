@@ -88,7 +88,12 @@ export function createJwtVerifier(config: JwtAuthConfig, clock: Clock): JwtVerif
         'unauthenticated',
         `invalid token: claim ${config.roleClaim} must be one of agent, user, approver, admin`,
       );
-    const sub = payload.sub as string;
+    // SECURITY: jose checks that `sub` is there, not what it is. An array or a number became the
+    // decision's agent as is: allowed, and its record then failed verify (its `agent` column could
+    // not hold it), which stopped the node signing checkpoints (a probe).
+    const sub = payload.sub;
+    if (typeof sub !== 'string' || sub === '')
+      throw new MandateError('unauthenticated', 'invalid token: claim sub must be a non-empty string');
     const caller: Caller = {
       role: role as Caller['role'],
       subject: role === 'admin' ? null : sub,

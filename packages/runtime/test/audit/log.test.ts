@@ -133,6 +133,18 @@ describe('audit log: group commit', () => {
     expect(record.columns.effect).toBe('allow');
   });
 
+  it('refuses an event whose agent (or another column) is not a string; a good one beside it goes in', async () => {
+    // A probe: a JWT `sub` array became a decision's agent; its record could not be indexed as its
+    // event says, failed verify (index_mismatch) and stopped the node signing checkpoints.
+    const store = createMemoryStore();
+    const log = makeLog(store);
+    const bad = log.append(decisionEvent(1, { agent: ['support-bot'] as unknown as string }));
+    const good = log.append(decisionEvent(2));
+    await expect(bad).rejects.toMatchObject({ message: expect.stringMatching(/agent must be a string/) });
+    await expect(good).resolves.toMatchObject({ seq: 1, columns: { agent: 'agent:support' } });
+    expect((await verifyAudit(store, { publicKeys })).ok).toBe(true);
+  });
+
   it('fails the batch (audit_unavailable) when a driver hands the sealer copies instead of the events it was given', async () => {
     const inner = createMemoryStore();
     const store = wrapStore(inner, {

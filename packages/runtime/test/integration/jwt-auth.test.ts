@@ -138,6 +138,17 @@ describe('bearer JWTs (auth.jwt)', () => {
       ['unknown kid', token(other.privateKey, agentClaims, { kid: 'k2' }), /no key in the JWKS matches/],
       ['no role', token(keys.privateKey, { mandate_on_behalf_of: 'alice' }), /mandate_role/],
       ['bad role', token(keys.privateKey, { mandate_role: 'root' }), /mandate_role/],
+      // A probe: jose requires a `sub`, not a string one; an array became the decision's agent.
+      [
+        'sub an array',
+        token(keys.privateKey, { ...agentClaims, sub: ['support-bot'] }, { sub: '' }),
+        /claim sub must be a non-empty string/,
+      ],
+      [
+        'sub a number',
+        token(keys.privateKey, { ...agentClaims, sub: 4242 }, { sub: '' }),
+        /claim sub must be a non-empty string/,
+      ],
       [
         'user claim on a user',
         token(keys.privateKey, { mandate_role: 'user', mandate_on_behalf_of: 'alice' }, { sub: 'dave' }),
