@@ -160,7 +160,13 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
     async revoke(id, by) {
       const k = await getOrThrow(id);
       if (k.revokedAt !== null) throw new MandateError('conflict', `API key ${id} is already revoked`);
-      await revokeOne(k, by, 'revoked');
+      // Revoked meanwhile — by a rotation racing this revocation, say: this call did not revoke
+      // it, and a successor may be live. Said, not answered as done (a probe).
+      if (!(await revokeOne(k, by, 'revoked')))
+        throw new MandateError(
+          'conflict',
+          `API key ${id} was revoked or rotated meanwhile: check the key list for a successor`,
+        );
       return view((await store.getApiKey(id)) ?? k);
     },
 
@@ -175,6 +181,11 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
       // SECURITY: rotation never extends a key's life: an expired key is not brought back.
       if (apiKeyDead(old, clock.now()))
         throw new MandateError('conflict', `API key ${id} has expired: create a new key`);
+      // SECURITY: the old key is claimed (revoked, atomically) before its successor exists. Issued
+      // first, five concurrent rotations made five live successors, and a rotation racing a
+      // revocation left a live key after the admin was told "revoked" (a probe).
+      if (!(await store.revokeApiKey(old.id, iso())))
+        throw new MandateError('conflict', `API key ${id} was revoked or rotated meanwhile`);
       const issued = await issue(
         {
           role: old.role,
@@ -187,7 +198,16 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
         'key.rotated',
         { replaces: old.id },
       );
-      await revokeOne(old, by, `rotated to ${issued.key.id}`);
+      await deps.audit({
+        type: 'key.revoked',
+        data: {
+          keyId: old.id,
+          role: old.role,
+          subject: old.subject,
+          by,
+          reason: `rotated to ${issued.key.id}`,
+        },
+      });
       return issued;
     },
 

@@ -104,6 +104,40 @@ describe.each(durableStoreKinds())('API key lifecycle through /v1/keys on %s', (
     expectError(await api.post('/v1/keys/key_demo-support-bot/rotate', KEYS.admin), 409, 'conflict');
   });
 
+  it('rotations and a revocation racing on one key: one wins, and a revoked key leaves no live successor (a probe)', async () => {
+    const t = await createTestMandate({ store });
+    const api = client(t.url);
+    const live = async () =>
+      ((await api.get('/v1/keys', KEYS.admin)).body.items as { name: string; status: string }[]).filter(
+        (k) => k.name === 'raced' && k.status === 'active',
+      );
+    const make = async () =>
+      (await api.post('/v1/keys', KEYS.admin, { role: 'agent', subject: 'support-bot', name: 'raced' })).body
+        .key.id as string;
+    // Five concurrent rotations of one key: one successor, four conflicts.
+    const a = await make();
+    const rotations = await Promise.all(
+      Array.from({ length: 5 }, () => api.post(`/v1/keys/${a}/rotate`, KEYS.admin)),
+    );
+    expect(rotations.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409]);
+    expect(await live()).toHaveLength(1);
+    // A revocation and a rotation at once: whichever wins, a "revoked" answer means no live successor.
+    for (let i = 0; i < 3; i++) {
+      const b = await make();
+      const before = (await live()).length;
+      const [revoked, rotated] = await Promise.all([
+        api.del(`/v1/keys/${b}`, KEYS.admin),
+        api.post(`/v1/keys/${b}/rotate`, KEYS.admin),
+      ]);
+      // Exactly one of them did it; the other is told it did not (409).
+      expect([revoked.status, rotated.status].sort()).toEqual(
+        revoked.status === 200 ? [200, 409] : [201, 409],
+      );
+      // Revoked: the key is gone and no successor; rotated: one successor takes its place.
+      expect((await live()).length).toBe(revoked.status === 200 ? before - 1 : before);
+    }
+  });
+
   it('refuses a key for a subject that does not exist for its role', async () => {
     const t = await createTestMandate({ store });
     const api = client(t.url);
