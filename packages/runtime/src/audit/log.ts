@@ -353,7 +353,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     }
     // SECURITY: every record after the base is some writer's, by its seal (ADR 0038): one a
     // database admin added at the head, in another writer's name, was signed here (a probe).
-    const seals = createSealWalk(opts.sealer, prev ?? { seq: from - 1, hash: '' });
+    const seals = createSealWalk(opts.sealer);
     while (!prev || prev.seq < head.seq) {
       const after: number = prev ? prev.seq : from - 1;
       const page = await store.readAudit(after, Math.min(500, head.seq - after));

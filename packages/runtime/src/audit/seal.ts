@@ -50,14 +50,11 @@ export function createRecordSealer(key: Uint8Array): RecordSealer {
 export interface SealWalk {
   /** The next record; a finding when a seal on it is not valid or leaves records before it uncovered. */
   next(r: StoredAuditRecord): Finding | null;
-  /** The last record covered by a seal so far (or the start). */
-  sealedThrough(): { seq: number; hash: string };
   /** At the end of the records: a finding when some after the last seal are covered by none. */
   end(): Finding | null;
 }
 
-export function createSealWalk(sealer: RecordSealer, after: { seq: number; hash: string }): SealWalk {
-  let sealed = { seq: after.seq, hash: after.hash };
+export function createSealWalk(sealer: RecordSealer): SealWalk {
   /** The first record not covered yet (0: none pending). */
   let pending = 0;
   return {
@@ -80,10 +77,8 @@ export function createSealWalk(sealer: RecordSealer, after: { seq: number; hash:
         };
       }
       pending = 0;
-      sealed = { seq: r.seq, hash: r.hash };
       return null;
     },
-    sealedThrough: () => ({ ...sealed }),
     end() {
       if (pending === 0) return null;
       return {
@@ -105,7 +100,7 @@ export async function checkSealedAfter(
   after: { seq: number; hash: string },
   pageSize = 500,
 ): Promise<Finding | null> {
-  const walk = createSealWalk(sealer, after);
+  const walk = createSealWalk(sealer);
   let last = after.seq;
   for (;;) {
     const page = await source.readAudit(last, pageSize);

@@ -312,7 +312,7 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
       if (found) anchor = tail = found;
       // From the node's own checkpoint on, every record is a writer's. With none (a key taking up
       // a chain with `--new-signing-key`), from where the first check gets to.
-      if (found && opts.sealer) seals = createSealWalk(opts.sealer, found);
+      if (found && opts.sealer) seals = createSealWalk(opts.sealer);
       started = true;
     } else if (tail.seq > 0) {
       const [again] = await opts.source.readAudit(tail.seq - 1, 1);
@@ -335,7 +335,7 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     const atTail = await scan(tail, Number.MAX_SAFE_INTEGER, maxPerTick, pacer, seals);
     if ('problem' in atTail) return atTail;
     tail = atTail.to;
-    if (!seals && opts.sealer) seals = createSealWalk(opts.sealer, tail);
+    if (!seals && opts.sealer) seals = createSealWalk(opts.sealer);
     // The records before the anchor, with what the tail left of this tick.
     const left = maxPerTick - atTail.checked;
     if (history.seq < anchor.seq && left > 0) {

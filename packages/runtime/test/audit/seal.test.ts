@@ -32,7 +32,7 @@ function chain(
 }
 
 function walk(records: StoredAuditRecord[], after = { seq: 0, hash: GENESIS_HASH }) {
-  const w: SealWalk = createSealWalk(sealer, after);
+  const w: SealWalk = createSealWalk(sealer);
   for (const r of records.filter((x) => x.seq > after.seq)) {
     const f = w.next(r);
     if (f) return f;
