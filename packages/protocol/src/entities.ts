@@ -17,7 +17,22 @@ export type Agent = z.infer<typeof AgentSchema>;
 
 export const UserSchema = z.strictObject({
   id,
-  roles: z.array(z.string().max(128)).max(256).default([]),
+  /**
+   * `self` is reserved: `@approval("self")` names the user the agent acts for, never a role (an
+   * entity role of that name saw every user's confirmations).
+   */
+  roles: z
+    .array(
+      z
+        .string()
+        .max(128)
+        .refine((r) => r !== 'self', {
+          message:
+            'the role name "self" is reserved: @approval("self") means the user the agent acts for, not a role',
+        }),
+    )
+    .max(256)
+    .default([]),
   status: z.enum(['active', 'suspended']).default('active'),
   attributes: attrs.default({}),
 });

@@ -52,6 +52,11 @@ export const ERROR_CODES = [
   'approval_consumed',
   'approval_pending',
   'approval_denied',
+  /**
+   * An approved approval whose approving votes no longer make its quorum when it is used (an
+   * approver lost the role, was suspended or removed since): refused, not consumed.
+   */
+  'approval_voided',
   'approval_backlog',
   /** The agent's and the user's policies ask different roles to approve one call: denied. */
   'approval_conflict',

@@ -11,7 +11,7 @@ export { MandateError, isMandateError, parseDuration, systemClock } from './kern
 export type { Clock, Logger } from './kernel/index.js';
 export { reportOutcome } from './decisions/index.js';
 export type { Caller, DecisionOutcome, OutcomeRecorded } from './decisions/index.js';
-export { SELF_CONFIRMATION } from './approvals/index.js';
+export { SELF_CONFIRMATION, approvalVoteMessage } from './approvals/index.js';
 export { verifyAudit } from './audit/index.js';
 export { updateEntities } from './entities/index.js';
 export type { ApprovalRecord, AuditFilter, GrantLimit, GrantRecord, Store } from './storage/port.js';

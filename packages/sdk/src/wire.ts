@@ -49,6 +49,7 @@ export type ErrorCode =
   | 'approval_consumed'
   | 'approval_pending'
   | 'approval_denied'
+  | 'approval_voided'
   | 'approval_backlog'
   | 'approval_conflict'
   | 'no_grant'
@@ -183,6 +184,12 @@ export interface Approval {
   toolHash: string | null;
   /** The policy whose `@approval` asked, with its `@reason`; null on approvals requested before it was kept. */
   policy: { id: string; reason: string | null } | null;
+  /**
+   * Present on a pending or approved approval when some approving votes no longer count (their
+   * approver is no longer active or no longer holds the role): those approvers. An approved one
+   * whose remaining votes fall short of the quorum is refused `approval_voided` when used.
+   */
+  lapsedVotes?: string[];
 }
 
 export interface GrantLimit {

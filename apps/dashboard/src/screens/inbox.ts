@@ -209,14 +209,21 @@ function votes(a: Approval, f: Findings): HTMLElement | string {
         shown(v.approver, f, 'Votes'),
         `: ${v.verdict === 'approve' ? 'approved' : 'denied'} ${when(v.at)}`,
         v.comment ? [' — “', shown(v.comment, f, 'Votes'), '”'] : '',
+        lapsed(a, v.approver) && v.verdict === 'approve'
+          ? ' — no longer counts (no longer active, or no longer holds the role)'
+          : '',
       ),
     ),
   );
 }
 
+/** Whether `approver`'s approving vote on `a` no longer counts (the API's `lapsedVotes`). */
+const lapsed = (a: Approval, approver: string): boolean => a.lapsedVotes?.includes(approver) ?? false;
+
 /** One pending approval: what runs (the real args), why it asks, what the approval is bound to, and the vote. */
 function approvalCard(a: Approval, _s: Session): HTMLElement {
-  const approvals = a.votes.filter((v) => v.verdict === 'approve').length;
+  // The approving votes that count now: a lapsed one is shown, never counted.
+  const approvals = a.votes.filter((v) => v.verdict === 'approve' && !lapsed(a, v.approver)).length;
   const headingId = `apr-${a.id}`;
   const comment = h('textarea', { id: `comment-${a.id}`, name: 'comment', rows: 2, maxlength: 2000 });
   const out = h('div', { class: 'vote-result', 'aria-live': 'polite' });

@@ -9,6 +9,7 @@ export type {
   ConsumeResult,
   RequestApprovalInput,
 } from './service.js';
-export { verifyApprovalSignature } from './signature.js';
+export { APPROVAL_VOTE_SIGNATURE_TYPE, approvalVoteMessage, verifyApprovalSignature } from './signature.js';
+export type { ApprovalVoteStatement } from './signature.js';
 export { approvalDisplay } from './display.js';
 export type { ApprovalDisplay } from './display.js';

@@ -1,4 +1,4 @@
-import type { ApprovalRef, AuditEvent } from '@mandate/protocol';
+import type { ApprovalRef, AuditEvent, User } from '@mandate/protocol';
 import { randomBytes } from 'node:crypto';
 import {
   MandateError,
@@ -10,7 +10,7 @@ import {
   type Logger,
 } from '../kernel/index.js';
 import type { ApprovalFilter, ApprovalRecord, ApprovalVote, Store } from '../storage/port.js';
-import { verifyApprovalSignature } from './signature.js';
+import { APPROVAL_VOTE_SIGNATURE_TYPE, verifyApprovalSignature } from './signature.js';
 
 /**
  * The approval role that means "the user the agent acts for confirms this exact call" (a policy's
@@ -81,6 +81,11 @@ export interface Approver {
    * with the vote; `@approval("self")` takes `user` and `mcp-elicitation` only.
    */
   via?: 'user' | 'approver' | 'mcp-elicitation';
+  /**
+   * The id of the credential that cast the vote (API key id, `jwt:…`, the session's key id), put
+   * in the vote's audit record as `caller`, as decision, key and entity records name theirs.
+   */
+  keyId?: string;
 }
 
 export type ConsumeResult =
@@ -91,7 +96,8 @@ export type ConsumeError =
   | 'approval_pending'
   | 'approval_denied'
   | 'approval_expired'
-  | 'approval_consumed';
+  | 'approval_consumed'
+  | 'approval_voided';
 
 export interface ApprovalServiceDeps {
   store: Store;
@@ -190,16 +196,63 @@ export function createApprovalService(
     return (await store.getApproval(a.id)) ?? a;
   };
 
+  /**
+   * SECURITY: whether `voter`'s approving vote on `a` still counts: the voter still exists, is
+   * active and still holds the role the approval is routed to (for `@approval("self")`: is still
+   * the user the call is made for). Votes were checked only when cast: a vote whose approver lost
+   * the role or was suspended since still made the quorum, and the call ran (a probe).
+   */
+  const stillCounts = async (
+    voter: string,
+    a: ApprovalRecord,
+    users: Map<string, Promise<User | null>>,
+  ): Promise<boolean> => {
+    let found = users.get(voter);
+    if (!found) users.set(voter, (found = store.getUser(voter)));
+    const user = await found;
+    if (!user || user.status !== 'active') return false;
+    return a.role === SELF_CONFIRMATION ? voter === a.user : user.roles.includes(a.role);
+  };
+
+  /** The approving votes of `a` that count now, and the voters whose approving votes no longer do. */
+  const standing = async (
+    a: ApprovalRecord,
+    users = new Map<string, Promise<User | null>>(),
+  ): Promise<{ counted: number; lapsed: string[] }> => {
+    let counted = 0;
+    const lapsed: string[] = [];
+    for (const v of a.votes) {
+      if (v.verdict !== 'approve') continue;
+      if (await stillCounts(v.approver, a, users)) counted++;
+      else lapsed.push(v.approver);
+    }
+    return { counted, lapsed };
+  };
+
+  /**
+   * The approval as it is shown (API, inbox): a pending or approved one whose approving votes no
+   * longer all count says so in `lapsedVotes`, never shown `approved` as if its quorum still held.
+   */
+  const shown = async (
+    a: ApprovalRecord,
+    users?: Map<string, Promise<User | null>>,
+  ): Promise<ApprovalRecord> => {
+    if (a.status !== 'pending' && a.status !== 'approved') return a;
+    const { lapsed } = await standing(a, users);
+    return lapsed.length > 0 ? { ...a, lapsedVotes: lapsed } : a;
+  };
+
   async function page(
     filter: ApprovalFilter,
   ): Promise<{ items: ApprovalRecord[]; nextCursor: string | null }> {
     const limit = filter.limit ?? 100;
     const raw = await store.listApprovals({ ...filter, limit });
     const items: ApprovalRecord[] = [];
+    const users = new Map<string, Promise<User | null>>();
     for (const a of raw) {
       // A pending approval past its expiry is expired now: it leaves a `pending` page.
       const s = await settleExpiry(a);
-      if (!filter.status || s.status === filter.status) items.push(s);
+      if (!filter.status || s.status === filter.status) items.push(await shown(s, users));
     }
     return { items, nextCursor: raw.length === limit && raw.length > 0 ? raw.at(-1)!.id : null };
   }
@@ -270,7 +323,7 @@ export function createApprovalService(
 
     async get(id) {
       const a = await store.getApproval(id);
-      return a ? settleExpiry(a) : null;
+      return a ? shown(await settleExpiry(a)) : null;
     },
 
     async list(filter) {
@@ -328,13 +381,22 @@ export function createApprovalService(
         if (signature !== null) {
           if (!approver.publicKeyPem)
             throw new MandateError('invalid_signature', 'approver has no registered signing key');
-          if (!verifyApprovalSignature(approver.publicKeyPem, a.callHash, signature)) {
-            throw new MandateError('invalid_signature', 'signature does not verify over the approval hash');
+          // SECURITY: the signed message names this approval and this verdict: a signature over the
+          // call hash alone fitted every approval of the same call, and either verdict.
+          const statement = { approvalId: a.id, verdict, callHash: a.callHash };
+          if (!verifyApprovalSignature(approver.publicKeyPem, statement, signature)) {
+            throw new MandateError(
+              'invalid_signature',
+              `signature does not verify over this vote (${APPROVAL_VOTE_SIGNATURE_TYPE}: approval id, verdict and call hash)`,
+            );
           }
         }
         const vote: ApprovalVote = { approver: approver.id, verdict, comment, at: iso(), signature };
         const votes = [...a.votes, vote];
-        const approvals = votes.filter((v) => v.verdict === 'approve').length;
+        // The earlier approving votes that still count (their approvers may have lost the role or
+        // been suspended since), and this one, checked above.
+        const before = await standing(a);
+        const approvals = before.counted + (verdict === 'approve' ? 1 : 0);
         const status = verdict === 'deny' ? 'denied' : approvals >= a.quorum ? 'approved' : 'pending';
         const next: ApprovalRecord = { ...a, votes, status, resolvedAt: status === 'pending' ? null : iso() };
         if (!(await store.updateApproval(next, 'pending', a.votes.length))) continue;
@@ -344,15 +406,18 @@ export function createApprovalService(
             callHash: a.callHash,
             approver: approver.id,
             via: approver.via ?? 'approver',
+            // The credential that cast it (null: none known, the MCP client's elicitation prompt).
+            caller: approver.keyId ?? null,
             comment,
             signed: signature !== null,
             status,
             approvals,
             quorum: a.quorum,
+            ...(before.lapsed.length > 0 ? { lapsed: before.lapsed } : {}),
           }),
         );
         if (status !== 'pending') notify('approval.resolved', next);
-        return next;
+        return before.lapsed.length > 0 ? { ...next, lapsedVotes: before.lapsed } : next;
       }
       throw new MandateError('conflict', `approval ${id} is being changed concurrently; try again`);
     },
@@ -394,6 +459,17 @@ export function createApprovalService(
         case 'approved':
           break;
       }
+      // SECURITY: the votes count when the approval is used, not only when they were cast: an
+      // approver who has since lost the role, been suspended or removed no longer makes the
+      // quorum. Refused, not consumed: it counts again if the approver is restored.
+      const { counted, lapsed } = await standing(a);
+      if (counted < a.quorum) {
+        return {
+          ok: false,
+          code: 'approval_voided',
+          message: `approval ${id} no longer has its quorum (${counted} of ${a.quorum}): the vote of ${lapsed.join(', ')} no longer counts (the approver is no longer active, or no longer holds the role it is routed to); ask again`,
+        };
+      }
       const next: ApprovalRecord = { ...a, status: 'consumed', consumedAt: iso(), consumedBy: decisionId };
       // SECURITY: single use — compare-and-set from approved; of two racing calls exactly one wins.
       if (!(await store.updateApproval(next, 'approved', a.votes.length))) {
@@ -416,7 +492,8 @@ export function createApprovalService(
       for (;;) {
         const found = await store.getApproval(id);
         const a = found ? await settleExpiry(found) : null;
-        if (!a || a.status !== 'pending' || clock.now() >= deadline || signal?.aborted) return a;
+        if (!a || a.status !== 'pending' || clock.now() >= deadline || signal?.aborted)
+          return a ? shown(a) : a;
         await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - clock.now()))));
       }
     },

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { HIDDEN_MARKER } from '../kernel/index.js';
-import { approvalDisplay } from '../approvals/index.js';
+import { approvalDisplay, approvalVoteMessage } from '../approvals/index.js';
 import { out, printJson, api, remote } from './shared.js';
 
 /** `mandate approvals list|approve|deny` (against a running server). */
@@ -30,18 +30,25 @@ export function registerApprovals(program: Command): void {
   for (const verdict of ['approve', 'deny'] as const) {
     remote(approvals.command(`${verdict} <id>`).description(`${verdict} an approval`))
       .option('--comment <text>', 'why')
-      .option('--sign <keyfile>', 'sign the approval hash with your Ed25519 private key (PEM)')
+      .option(
+        '--sign <keyfile>',
+        'sign this vote (approval id, verdict and call hash) with your Ed25519 private key (PEM)',
+      )
       .action(async (id: string, opts) => {
         const body: Record<string, unknown> = {};
         if (opts.comment) body.comment = opts.comment;
         if (opts.sign) {
           const { createPrivateKey, sign } = await import('node:crypto');
           const a = (await api(opts, 'GET', `/v1/approvals/${encodeURIComponent(id)}`)) as {
+            id: string;
             callHash: string;
           };
+          // The vote, not the call: a signature names the approval and the verdict, so it is not
+          // good for another approval of the same call, nor for the other verdict.
+          const message = approvalVoteMessage({ approvalId: a.id, verdict, callHash: a.callHash });
           body.signature = sign(
             null,
-            Buffer.from(a.callHash, 'utf8'),
+            Buffer.from(message, 'utf8'),
             createPrivateKey(await readFile(resolve(opts.sign), 'utf8')),
           ).toString('base64');
         }

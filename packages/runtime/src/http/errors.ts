@@ -43,6 +43,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   approval_consumed: 409,
   approval_pending: 409,
   approval_denied: 409,
+  approval_voided: 409,
   approval_backlog: 429,
   approval_conflict: 409,
   no_grant: 403,

@@ -101,6 +101,13 @@ export interface ApprovalRecord {
    * none); null for approvals requested before migration 062.
    */
   policy: { id: string; reason: string | null } | null;
+  /**
+   * Shown, never stored (set when the approval is read): the approvers of a pending or approved
+   * approval whose approving vote no longer counts — no longer active, or no longer holding the
+   * role it is routed to. An approved one whose remaining votes fall short of the quorum is
+   * refused `approval_voided` when used.
+   */
+  lapsedVotes?: string[];
 }
 
 export interface ApprovalFilter {

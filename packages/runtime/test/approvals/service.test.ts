@@ -1,6 +1,11 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { callHash, createApprovalService, type CallBinding } from '../../src/approvals/index.js';
+import {
+  approvalVoteMessage,
+  callHash,
+  createApprovalService,
+  type CallBinding,
+} from '../../src/approvals/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
 import { approval } from '../../src/storage/contract/index.js';
 import { canonicalize, createManualClock, sha256Hex, silentLogger } from '../../src/kernel/index.js';
@@ -23,8 +28,20 @@ function setup(opts: { quorum?: number; ttlSeconds?: number; maxPending?: number
     { store, clock, logger: silentLogger, audit: async (e) => void events.push(e) },
     { ttlSeconds: opts.ttlSeconds ?? 3600, maxPendingPerAgent: opts.maxPending ?? 20 },
   );
-  const request = (b: CallBinding = binding) =>
-    service.request({
+  // The approvers, as the store holds them: a vote counts only while its approver is active and holds the role.
+  const seeded = store.putEntities({
+    agents: [],
+    users: ['frank', 'fiona'].map((id) => ({
+      id,
+      roles: ['finance-manager'],
+      status: 'active' as const,
+      attributes: {},
+    })),
+    resources: [],
+  });
+  const request = async (b: CallBinding = binding) => {
+    await seeded;
+    return service.request({
       ...b,
       decisionId: 'dec_1',
       role: 'finance-manager',
@@ -32,6 +49,7 @@ function setup(opts: { quorum?: number; ttlSeconds?: number; maxPending?: number
       summary: 'Refund 900 to customer c-42',
       redactedArgs: b.args,
     });
+  };
   return { store, clock, service, events, request };
 }
 
@@ -173,16 +191,23 @@ describe('approval service', () => {
     expect((await service.get(a.id))?.votes).toHaveLength(0);
   });
 
-  it('a signature by the approver’s registered Ed25519 key over the call hash is verified and kept; a bad one is refused', async () => {
+  it('a signature by the approver’s registered Ed25519 key over the vote is verified and kept; a bad one is refused', async () => {
     const { service, request } = setup();
     const a = await request();
     const mine = generateKeyPairSync('ed25519');
     const theirs = generateKeyPairSync('ed25519');
     const pem = mine.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const good = sign(null, Buffer.from(a.callHash), mine.privateKey).toString('base64');
-    const forged = sign(null, Buffer.from(a.callHash), theirs.privateKey).toString('base64');
-    const otherCall = sign(null, Buffer.from('sha256:something-else'), mine.privateKey).toString('base64');
-    for (const bad of [forged, otherCall, 'not-base64!']) {
+    const vote = { approvalId: a.id, verdict: 'approve' as const, callHash: a.callHash };
+    const good = sign(null, Buffer.from(approvalVoteMessage(vote)), mine.privateKey).toString('base64');
+    const forged = sign(null, Buffer.from(approvalVoteMessage(vote)), theirs.privateKey).toString('base64');
+    const otherCall = sign(
+      null,
+      Buffer.from(approvalVoteMessage({ ...vote, callHash: 'sha256:something-else' })),
+      mine.privateKey,
+    ).toString('base64');
+    // The call hash alone (what was signed before the vote was): good for any approval of the call.
+    const hashOnly = sign(null, Buffer.from(a.callHash), mine.privateKey).toString('base64');
+    for (const bad of [forged, otherCall, hashOnly, 'not-base64!']) {
       await expect(
         service.vote(a.id, { ...frank, publicKeyPem: pem }, 'approve', null, bad),
       ).rejects.toMatchObject({ code: 'invalid_signature' });

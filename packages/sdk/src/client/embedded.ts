@@ -88,6 +88,7 @@ interface RuntimeMandate {
         roles: readonly string[];
         publicKeyPem?: string | null;
         via?: 'user' | 'approver' | 'mcp-elicitation';
+        keyId?: string;
       },
       verdict: 'approve' | 'deny',
       comment: string | null,
@@ -221,11 +222,14 @@ function embeddedClient(runtime: () => Promise<Runtime>, apiKey: string, tracker
     const key = user.attributes.approvalPublicKey;
     // As the HTTP door does: a `user` key holds no approver role, and its vote is the person's own
     // word (`via: 'user'`), the one credential `@approval("self")` takes.
+    // `self` is never a role held (it names the user acted for): no entity role of that name sees
+    // or votes on another user's `@approval("self")`.
     return {
       id: user.id,
-      roles: caller.role === 'approver' ? user.roles : [],
+      roles: caller.role === 'approver' ? user.roles.filter((r) => r !== 'self') : [],
       publicKeyPem: typeof key === 'string' ? key : null,
       via: caller.role === 'user' ? ('user' as const) : ('approver' as const),
+      keyId: caller.keyId,
     };
   };
   const visible = async (r: Runtime, caller: Caller, a: Approval | null): Promise<Approval> => {

@@ -20,13 +20,16 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
     const user = caller.subject ? await deps.store.getUser(caller.subject) : null;
     if (!user) throw new MandateError('forbidden', 'this credential is not linked to a known user');
     const key = user.attributes.approvalPublicKey;
-    // A `user` key confirms only calls made on its own behalf (`@approval("self")`): it holds no approver role.
-    const roles = caller.role === 'approver' ? user.roles : [];
+    // A `user` key confirms only calls made on its own behalf (`@approval("self")`): it holds no
+    // approver role. SECURITY: nor is `self` ever a role held: an entity role of that name matched
+    // every user's `@approval("self")` approvals, and listed them in its holder's inbox (a probe).
+    const roles = caller.role === 'approver' ? user.roles.filter((r) => r !== SELF_CONFIRMATION) : [];
     return {
       id: user.id,
       roles,
       publicKeyPem: typeof key === 'string' ? key : null,
       via: caller.role === 'user' ? ('user' as const) : ('approver' as const),
+      keyId: caller.keyId,
     };
   };
   route('GET', '/v1/approvals', async (ctx) => {
