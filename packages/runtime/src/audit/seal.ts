@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { GENESIS_HASH, type Store, type StoredAuditRecord } from '../storage/index.js';
-import type { Finding } from './verify-checkpoints.js';
+import type { Store, StoredAuditRecord } from '../storage/index.js';
+import { newestCheckpointOf, type Finding } from './verify-checkpoints.js';
 
 /**
  * Domain tag of a batch seal: distinct from every other MAC Mandate computes under the key
@@ -91,17 +91,17 @@ export function createSealWalk(sealer: RecordSealer): SealWalk {
 }
 
 /**
- * Holds the records after `after` (a head the caller vouches for: a verified checkpoint) to the
- * seals, up to the head: the first record no seal covers, or null.
+ * Holds the records after `afterSeq` (the record of a verified checkpoint) to the seals, up to the
+ * head: the first record no seal covers, or null.
  */
-export async function checkSealedAfter(
+async function checkSealedAfter(
   source: Pick<Store, 'readAudit'>,
   sealer: RecordSealer,
-  after: { seq: number; hash: string },
+  afterSeq: number,
   pageSize = 500,
 ): Promise<Finding | null> {
   const walk = createSealWalk(sealer);
-  let last = after.seq;
+  let last = afterSeq;
   for (;;) {
     const page = await source.readAudit(last, pageSize);
     for (const r of page) {
@@ -124,15 +124,6 @@ export async function checkSealedTail(
   trustedKeyIds: readonly string[],
   head: { seq: number },
 ): Promise<Finding | null> {
-  const newest = (
-    await Promise.all(
-      trustedKeyIds.map((keyId) =>
-        source.listCheckpoints({ keyId, toSeq: head.seq, order: 'desc', limit: 1 }),
-      ),
-    )
-  )
-    .flat()
-    .filter((cp) => cp.seq <= head.seq && trustedKeyIds.includes(cp.keyId))
-    .reduce<{ seq: number; hash: string } | null>((b, cp) => (b && b.seq >= cp.seq ? b : cp), null);
-  return checkSealedAfter(source, sealer, newest ?? { seq: 0, hash: GENESIS_HASH });
+  const newest = await newestCheckpointOf(source, trustedKeyIds, head.seq);
+  return checkSealedAfter(source, sealer, newest?.seq ?? 0);
 }

@@ -2,7 +2,7 @@ import type { AuditCheckpoint } from '@mandate/protocol';
 import { NODE_PAGE_RECORDS, createPacer, type Logger, type Pacer } from '../kernel/index.js';
 import { GENESIS_HASH } from '../storage/index.js';
 import { recordHash } from './chain.js';
-import { checkCheckpoints, type Finding } from './verify-checkpoints.js';
+import { checkCheckpoints, newestCheckpointOf, type Finding } from './verify-checkpoints.js';
 import { checkRecord, type AuditSource } from './verify.js';
 import { createSealWalk, type RecordSealer, type SealWalk } from './seal.js';
 import { checkFindingNotes, type FindingNote } from './mirror.js';
@@ -159,18 +159,6 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     }
   }
 
-  /** The newest checkpoint signed with a key of `publicKeys` (its signature not checked yet). */
-  async function newestOwnCheckpoint(): Promise<AuditCheckpoint | null> {
-    const newest = await Promise.all(
-      Object.keys(opts.publicKeys).map((keyId) =>
-        opts.source.listCheckpoints({ keyId, order: 'desc', limit: 1 }),
-      ),
-    );
-    // A source may return more than asked: the highest seq of a known key wins.
-    const own = newest.flat().filter((cp) => Object.hasOwn(opts.publicKeys, cp.keyId));
-    return own.reduce<AuditCheckpoint | null>((best, cp) => (best && best.seq >= cp.seq ? best : cp), null);
-  }
-
   /**
    * SECURITY: the newest own checkpoint in the node's mirror, checked against the store's chain as
    * an anchor is. A node restarted on a chain rewritten at rest — records from one on rehashed to the
@@ -234,7 +222,7 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
   async function findAnchor(): Promise<Cursor | Finding | null> {
     const mirrored = await mirrorDisagrees();
     if (mirrored) return mirrored;
-    const cp = await newestOwnCheckpoint();
+    const cp = await newestCheckpointOf(opts.source, Object.keys(opts.publicKeys));
     if (!cp) return null;
     return anchorAt(cp);
   }

@@ -1,6 +1,6 @@
 import type { AuditCheckpoint, AuditProblem } from '@mandate/protocol';
 import { canonicalize } from '../kernel/index.js';
-import type { AuditHead } from '../storage/index.js';
+import type { AuditHead, Store } from '../storage/index.js';
 import { verifySignature } from './keys.js';
 
 /** One problem found by verify, at the first record it concerns. */
@@ -151,4 +151,25 @@ export function checkCadence(
 /** "record 7" or "records 7–9". */
 export function span(from: number, to: number): string {
   return from === to ? `record ${from}` : `records ${from}–${to}`;
+}
+
+/**
+ * The newest checkpoint signed with one of `keyIds` (at or below `toSeq` when given), its
+ * signature not checked yet; null when there is none. One indexed read per key (ADR 0035).
+ */
+export async function newestCheckpointOf(
+  source: Pick<Store, 'listCheckpoints'>,
+  keyIds: readonly string[],
+  toSeq?: number,
+): Promise<AuditCheckpoint | null> {
+  const newest = await Promise.all(
+    keyIds.map((keyId) =>
+      source.listCheckpoints({ keyId, ...(toSeq === undefined ? {} : { toSeq }), order: 'desc', limit: 1 }),
+    ),
+  );
+  // A source may return more than asked: the highest seq of a key asked for, in range, wins.
+  return newest
+    .flat()
+    .filter((cp) => keyIds.includes(cp.keyId) && (toSeq === undefined || cp.seq <= toSeq))
+    .reduce<AuditCheckpoint | null>((best, cp) => (best && best.seq >= cp.seq ? best : cp), null);
 }
