@@ -5,7 +5,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   MandateError,
-  canonicalize,
   NODE_PAGE_RECORDS,
   createRateLimiter,
   createJsonLogger,
@@ -35,7 +34,7 @@ import {
   createAuditLog,
   createEphemeralKeys,
   createRecordSealer,
-  findingNoteBody,
+  signFindingNote,
   createRedactor,
   exportAudit,
   loadOrCreateKeys,
@@ -216,14 +215,7 @@ export async function createMandate(
       sealer,
       // EVIDENCE: a signed note of each finding, in the mirror file, checked at the next start.
       noteFinding: async (rec, problem) => {
-        const body = {
-          seq: rec.seq,
-          hash: rec.hash,
-          problem,
-          time: new Date(clock.now()).toISOString(),
-          keyId: keys.signer.keyId,
-        };
-        const note = { ...body, signature: keys.signer.sign(canonicalize(findingNoteBody(body))) };
+        const note = signFindingNote(keys.signer, rec, problem, new Date(clock.now()).toISOString());
         for (const m of mirrors) {
           await m.writeFinding?.(note).catch((err: unknown) => {
             logger.error('audit finding note not written to the mirror', {
@@ -565,8 +557,15 @@ export async function createMandate(
           auditVouch: (rec) => nodeEvidence.vouch(rec),
           auditRead: (read) => nodeEvidence.reads.note(read),
           // PERF: each page is read and formatted in one piece beside the decisions (ADR 0033).
+          // A record a filtered export leaves out (its columns disagree with its event) is the node's finding.
           exportAudit: (format, write, filter) =>
-            exportAudit(store, { format, write, filter, batchSize: NODE_PAGE_RECORDS }),
+            exportAudit(store, {
+              format,
+              write,
+              filter,
+              batchSize: NODE_PAGE_RECORDS,
+              tampered: (finding) => nodeEvidence.tail.report(finding),
+            }),
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) =>
             runPolicyCases({

@@ -1,7 +1,7 @@
 export { AUDIT_HASH_DOMAIN, auditColumns, recordHash, sealCanonical, sealEvents } from './chain.js';
 export { AUDIT_MAX_BATCH, createAuditLog } from './log.js';
 export type { AuditLog, AuditLogOptions, AuditLogStats } from './log.js';
-export { checkSealedAfter, checkSealedTail, createRecordSealer, createSealWalk } from './seal.js';
+export { checkSealedTail, createRecordSealer, createSealWalk } from './seal.js';
 export type { RecordSealer, SealWalk } from './seal.js';
 export {
   KEY_FILES,
@@ -22,10 +22,10 @@ export {
   checkFindingNotes,
   checkpointLine,
   createFileMirror,
-  findingNoteBody,
   MALFORMED_CHECKPOINT_FILE,
   readCheckpointFile,
   readCheckpointFileDetailed,
+  signFindingNote,
 } from './mirror.js';
 export type { CheckpointMirror, FindingNote } from './mirror.js';
 export { BUNDLE_FORMAT, exportBundle, readBundle, verifyBundle } from './bundle.js';

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { AuditCheckpoint } from '@mandate/protocol';
 import { MandateError, canonicalize, type Logger } from '../kernel/index.js';
 import type { Store } from '../storage/index.js';
-import { verifySignature } from './keys.js';
+import { verifySignature, type AuditSigner } from './keys.js';
 import type { Finding } from './verify-checkpoints.js';
 
 /** A place each signed checkpoint is also written to as it is made, outside the database. */
@@ -37,15 +37,26 @@ export interface FindingNote {
 }
 
 /** The text a {@link FindingNote} signature covers. */
-export function findingNoteBody(n: Omit<FindingNote, 'signature'>): Record<string, unknown> {
-  return {
+function findingNoteText(n: Omit<FindingNote, 'signature'>): string {
+  return canonicalize({
     type: 'audit.finding',
     seq: n.seq,
     hash: n.hash,
     problem: n.problem,
     time: n.time,
     keyId: n.keyId,
-  };
+  });
+}
+
+/** The note, signed with `signer`, that record `rec` is the node's finding `problem` (at `time`). */
+export function signFindingNote(
+  signer: AuditSigner,
+  rec: { seq: number; hash: string },
+  problem: string,
+  time: string,
+): FindingNote {
+  const body = { seq: rec.seq, hash: rec.hash, problem, time, keyId: signer.keyId };
+  return { ...body, signature: signer.sign(findingNoteText(body)) };
 }
 
 /** What a file mirror reports through: a file it found moved or deleted is logged at warn level. */
@@ -265,7 +276,7 @@ export async function checkFindingNotes(
   for (const n of notes) {
     const pem = Object.hasOwn(publicKeys, n.keyId) ? publicKeys[n.keyId] : undefined;
     if (!pem) continue;
-    if (!verifySignature(pem, canonicalize(findingNoteBody(n)), n.signature)) {
+    if (!verifySignature(pem, findingNoteText(n), n.signature)) {
       return {
         seq: n.seq,
         problem: 'malformed',

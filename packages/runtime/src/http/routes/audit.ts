@@ -1,8 +1,7 @@
-import { MandateError, NODE_PAGE_RECORDS } from '../../kernel/index.js';
+import { MandateError } from '../../kernel/index.js';
 import type { Caller } from '../../decisions/index.js';
 import type { AuditFilter } from '../../storage/port.js';
 import type { TrailRead } from '../../audit/index.js';
-import { exportAudit } from '../../audit/export.js';
 import { personalOf } from '../../audit/personal.js';
 import { holdToEvents } from '../../audit/columns.js';
 import { requireRole } from '../auth.js';
@@ -74,17 +73,8 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
         if (res.write(chunk)) resolve();
         else res.once('drain', resolve);
       });
-    // A filtered export leaves out a record edited into the filter and reports it as the node's
-    // finding; `deps.exportAudit` has no way to report, so it is read here, in node-sized pages.
-    if (Object.keys(filter).length > 0)
-      await exportAudit(deps.store, {
-        format,
-        write,
-        filter,
-        batchSize: NODE_PAGE_RECORDS,
-        tampered: deps.auditTampered,
-      });
-    else await deps.exportAudit(format, write, filter);
+    // A filtered export leaves out a record edited into the filter, the node's finding (audit/export.ts).
+    await deps.exportAudit(format, write, filter);
     res.end();
     return STREAMED;
   });
