@@ -26,6 +26,18 @@ async function setup() {
   return { store, clock, grants, inAYear };
 }
 
+/** `bot` passes `parent` on to `sub-bot`, as alice's, until the parent expires; `fields` are the sub-grant's own. */
+function passOn(
+  grants: Awaited<ReturnType<typeof setup>>['grants'],
+  parent: { id: string; expiresAt: string },
+  fields: Record<string, unknown>,
+) {
+  return grants.create(
+    { user: 'alice', agent: 'sub-bot', expiresAt: parent.expiresAt, parentId: parent.id, ...fields } as never,
+    { kind: 'agent', id: 'bot' },
+  );
+}
+
 describe('action patterns', () => {
   it('cover exact names, namespace.* and * only', () => {
     expect(actionCovered('payments.refund', 'payments.refund')).toBe(true);
@@ -120,17 +132,7 @@ describe('delegation chains (attenuation)', () => {
       { kind: 'user', id: 'alice' },
     );
     const sub = (over: Record<string, unknown>) =>
-      grants.create(
-        {
-          user: 'alice',
-          agent: 'sub-bot',
-          actions: ['crm.read_customer'],
-          expiresAt: parent.expiresAt,
-          parentId: parent.id,
-          ...over,
-        },
-        { kind: 'agent', id: 'bot' },
-      );
+      passOn(grants, parent, { actions: ['crm.read_customer'], ...over });
     const limit500 = [{ action: 'payments.refund', arg: 'amount', op: '<=' as const, value: 500 }];
     await expect(sub({ actions: ['trade.place_order'] })).rejects.toMatchObject({
       code: 'grant_exceeded',
@@ -273,18 +275,7 @@ describe('limits per action (issue 9 §4)', () => {
       },
       { kind: 'user', id: 'alice' },
     );
-    const sub = (actions: string[], limits: unknown[] = []) =>
-      grants.create(
-        {
-          user: 'alice',
-          agent: 'sub-bot',
-          actions,
-          limits: limits as never,
-          expiresAt: inAYear,
-          parentId: parent.id,
-        },
-        { kind: 'agent', id: 'bot' },
-      );
+    const sub = (actions: string[], limits: unknown[] = []) => passOn(grants, parent, { actions, limits });
     const a = await sub(
       ['payments.refund'],
       [{ action: 'payments.refund', arg: 'amount', op: '<=', value: 100 }],
@@ -327,17 +318,7 @@ describe('limits per action (issue 9 §4)', () => {
       });
     expect(await read('bot')).toMatchObject({ ok: false, code: 'grant_exceeded' });
     const sub = (limits: unknown[]) =>
-      grants.create(
-        {
-          user: 'alice',
-          agent: 'sub-bot',
-          actions: ['crm.*', 'payments.refund'],
-          limits: limits as never,
-          expiresAt: inAYear,
-          parentId: parent.id,
-        },
-        { kind: 'agent', id: 'bot' },
-      );
+      passOn(grants, parent, { actions: ['crm.*', 'payments.refund'], limits });
     const unscoped = await sub([{ arg: 'amount', op: '<=', value: 100 }]);
     expect(unscoped.limits).toContainEqual({ action: 'crm.*', arg: 'amount', op: '<=', value: 100 });
     expect(await read('sub-bot')).toMatchObject({ ok: false, code: 'grant_exceeded' });
