@@ -6,7 +6,7 @@ import { MandateError, isoTimeOrNull, silentLogger, sleepUnlessAborted } from '.
 import type { StoredAuditRecord } from '../storage/index.js';
 import { maxCheckpointGap, openStore } from '../app/index.js';
 import { exportAudit, exportBundle, readSigner, type AuditSigner } from '../audit/index.js';
-import { EXIT, out, load, common } from './shared.js';
+import { EXIT, leftOut, out, load, common } from './shared.js';
 import { keyDirSealer, readPublicKeys, registerAuditVerify, verifyAsConfigured } from './audit-verify.js';
 
 const FILTERS = ['agent', 'user', 'action', 'effect', 'from', 'to'] as const;
@@ -116,13 +116,12 @@ export function registerAudit(program: Command): void {
         } else {
           // SECURITY: a record edited into the filter (its query column disagrees with its hashed
           // event) is left out, and the export fails: what matched by its columns alone is not evidence.
-          const tampered = (f: { seq: number; message: string }) => {
-            process.stderr.write(
-              `${f.message}: records whose query columns disagree with their hashed events were left out of the export (run mandate audit verify)\n`,
-            );
-            process.exitCode = EXIT.failed;
-          };
-          n = await exportAudit(store, { format: opts.format, filter, write, tampered });
+          n = await exportAudit(store, {
+            format: opts.format,
+            filter,
+            write,
+            tampered: leftOut('the export'),
+          });
         }
         if (opts.out) {
           await writeFile(resolve(opts.out), chunks.join(''));

@@ -6,7 +6,7 @@ import { DIFF_DEFAULT_REQUESTS, DIFF_MAX_REQUESTS, semanticDiff } from '../polic
 import { shadowReport } from '../decisions/shadow-report.js';
 import { describeGroup } from '../decisions/flips.js';
 import { FAIL_ON, describeReplay, replayDecisions, replayFails, type FailOn } from '../decisions/replay.js';
-import { EXIT, out, printJson, common, withMandate, type CommonOpts } from './shared.js';
+import { EXIT, leftOut, out, printJson, common, withMandate, type CommonOpts } from './shared.js';
 import type { Mandate } from '../app/index.js';
 import type { ShadowSet } from '../policy/shadow-set.js';
 
@@ -77,7 +77,11 @@ export function registerPolicyLifecycle(policy: Command): void {
         const r = await withMandate(opts, async (m) => {
           const ref = await m.shadow.set.stored();
           const version = opts.all ? null : (ref?.version ?? null);
-          return shadowReport(m.store, { shadowVersion: version, ...(since ? { since } : {}) });
+          return shadowReport(m.store, {
+            shadowVersion: version,
+            ...(since ? { since } : {}),
+            tampered: leftOut('the report'),
+          });
         });
         if (opts.json) printJson(r);
         else {
@@ -121,7 +125,11 @@ export function registerPolicyLifecycle(policy: Command): void {
           if (!checked.ok) return checked;
           const candidate = m.engine.compile(source);
           try {
-            return { ok: true as const, ...(await replayDecisions(m.store, candidate, { from, to })) };
+            const tampered = leftOut('the replay');
+            return {
+              ok: true as const,
+              ...(await replayDecisions(m.store, candidate, { from, to, tampered })),
+            };
           } finally {
             candidate.dispose();
           }
@@ -139,7 +147,7 @@ export function registerPolicyLifecycle(policy: Command): void {
           for (const g of r.groups) out(`  ${describeGroup(g)}`);
           if (failed) out(`FAIL: decisions would change ${opts.failOn}`);
         }
-        process.exitCode = failed ? EXIT.failed : EXIT.ok;
+        process.exitCode = failed ? EXIT.failed : (process.exitCode ?? EXIT.ok);
       },
     );
 }

@@ -37,6 +37,20 @@ export const out = (s: string) => {
 };
 export const printJson = (v: unknown) => out(JSON.stringify(v, null, 2));
 
+/**
+ * SECURITY: where a command reports a record found through an edited query column (left out of
+ * what it read): it says so on stderr and the command fails — what matched by its columns alone is
+ * not evidence.
+ */
+export const leftOut =
+  (what: string) =>
+  (f: { message: string }): void => {
+    process.stderr.write(
+      `${f.message}: records whose query columns disagree with their hashed events were left out of ${what} (run mandate audit verify)\n`,
+    );
+    process.exitCode = EXIT.failed;
+  };
+
 export interface CommonOpts {
   config?: string;
   store?: string;

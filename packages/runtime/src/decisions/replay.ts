@@ -1,4 +1,5 @@
-import type { AuditEvent, Effect } from '@mandate/protocol';
+import type { Effect } from '@mandate/protocol';
+import { holdToEvents, reportOnce, type TamperReport } from '../audit/columns.js';
 import { MandateError } from '../kernel/index.js';
 import type { CompiledPolicySet } from '../policy/port.js';
 import type { Store } from '../storage/port.js';
@@ -52,7 +53,13 @@ export interface ReplayReport {
 export async function replayDecisions(
   store: Store,
   candidate: CompiledPolicySet,
-  opts: { from: string; to: string; maxDecisions?: number },
+  opts: {
+    from: string;
+    to: string;
+    maxDecisions?: number;
+    /** Where a record found through an edited query column is reported (it is left out). */
+    tampered?: TamperReport;
+  },
 ): Promise<ReplayReport> {
   if (opts.from > opts.to) throw new MandateError('bad_request', '--from must not be after --to');
   const max = opts.maxDecisions ?? REPLAY_MAX_DECISIONS;
@@ -79,6 +86,9 @@ export async function replayDecisions(
     report.unreplayable.byReason[reason]++;
     if (report.unreplayable.examples.length < EXAMPLES) report.unreplayable.examples.push(decisionId);
   };
+  // SECURITY: the window and the type are query columns, which a DB admin can edit without
+  // breaking a hash; each record is held to its hashed event (a mismatch is left out and reported).
+  const tampered = reportOnce(opts.tampered);
   let afterSeq: number | undefined;
   for (;;) {
     const page = await store.queryAudit({
@@ -88,13 +98,12 @@ export async function replayDecisions(
       ...(afterSeq !== undefined ? { afterSeq } : {}),
       limit: 500,
     });
-    for (const rec of page) {
+    for (const { event: ev } of await holdToEvents(page, tampered)) {
       if (report.decisions >= max) {
         report.truncated = true;
         break;
       }
       report.decisions++;
-      const ev = JSON.parse(rec.eventText) as AuditEvent;
       const id = ev.decisionId ?? '';
       const raw = ev.data.policyInputs;
       if (raw === null) {

@@ -1,3 +1,4 @@
+import { holdToEvents, reportOnce, type TamperReport } from '../audit/columns.js';
 import type { Store } from '../storage/port.js';
 import { groupFlips, type Flip, type FlipGroup } from './flips.js';
 import type { PolicyOutcome } from './policy-inputs.js';
@@ -22,13 +23,21 @@ export interface ShadowReport {
  */
 export async function shadowReport(
   store: Store,
-  opts: { since?: string; shadowVersion: string | null; maxEvents?: number },
+  opts: {
+    since?: string;
+    shadowVersion: string | null;
+    maxEvents?: number;
+    /** Where a record found through an edited query column is reported (it is left out). */
+    tampered?: TamperReport;
+  },
 ): Promise<ShadowReport> {
   const max = opts.maxEvents ?? SHADOW_REPORT_MAX_EVENTS;
   const flips: Flip[] = [];
   let afterSeq: number | undefined;
   let read = 0;
   let truncated = false;
+  // SECURITY: held to the hashed events, as in replay (the type and time are editable columns).
+  const tampered = reportOnce(opts.tampered);
   for (;;) {
     const page = await store.queryAudit({
       type: 'policy.shadow_divergence',
@@ -36,13 +45,13 @@ export async function shadowReport(
       ...(afterSeq !== undefined ? { afterSeq } : {}),
       limit: 500,
     });
-    for (const rec of page) {
+    for (const { event } of await holdToEvents(page, tampered)) {
       if (read >= max) {
         truncated = true;
         break;
       }
       read++;
-      const ev = JSON.parse(rec.eventText) as {
+      const ev = event as unknown as {
         decisionId?: string;
         action?: string;
         data: { shadowVersion?: string; active?: PolicyOutcome; shadow?: PolicyOutcome };

@@ -10,6 +10,8 @@ import { KEYS, client, expectError, ok200, refund, type Json } from '../fixtures
 import { withDb } from '../fixtures/audit-db.js';
 import { ensureBuilt, runCli } from '../fixtures/cli.js';
 import { browserRequest, openStream, signIn, type SseStream } from '../dashboard/helpers.js';
+import { examplePolicySource } from '../fixtures/mandate.js';
+import { refundThreshold, writePolicyDir } from '../policy-lifecycle/helpers.js';
 
 afterAll(disposeAll);
 
@@ -215,5 +217,90 @@ describe('lookups by an edited query column', () => {
       deny: 0,
     });
     await expectReported(t, allowSeq);
+  });
+
+  it('POST /v1/policies/replay and mandate policy replay leave out a decision whose time column was edited into the window, and report it', async () => {
+    ensureBuilt();
+    const t = await node();
+    const api = client(t.url);
+    const d = ok200(await api.decide(KEYS.supportBot, refund(30)));
+    ok200(await api.decide(KEYS.supportBot, refund(40)));
+    const replay = async () =>
+      ok200(
+        await api.post('/v1/policies/replay', KEYS.admin, {
+          policies: examplePolicySource(),
+          from: '1999-01-01T00:00:00Z',
+          to: '2001-01-01T00:00:00Z',
+        }),
+      );
+    expect((await replay()).decisions).toBe(0);
+    const seq = seqOf(t, d.decisionId);
+    // Made on 2000-06-01, by its column: the hashed event says today.
+    edit(t, seq, 'time = ?', '2000-06-01T00:00:00.000Z');
+    expect((await replay()).decisions, 'a decision replayed in a window it is not in').toBe(0);
+    await expectReported(t, seq);
+    // Today's window replays the untouched one (the edited one's column keeps it out of that lookup).
+    const now = ok200(
+      await api.post('/v1/policies/replay', KEYS.admin, {
+        policies: examplePolicySource(),
+        from: new Date(Date.now() - 3_600_000).toISOString(),
+      }),
+    );
+    expect(now.decisions, 'the untouched decision').toBe(1);
+    await t.close();
+    const dir = writePolicyDir(examplePolicySource());
+    const cli = await runCli(
+      [
+        'policy',
+        'replay',
+        dir,
+        '--config',
+        t.configFile,
+        '--from',
+        '1999-01-01T00:00:00Z',
+        '--to',
+        '2001-01-01T00:00:00Z',
+        '--json',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    expect((JSON.parse(cli.stdout) as { decisions: number }).decisions).toBe(0);
+    expect(cli.stderr).toContain(`record ${seq}: column "time" does not match the hashed event`);
+    expect(cli.stderr).toContain('left out of the replay');
+    expect(cli.code).toBe(1);
+  }, 120_000);
+
+  it("GET /v1/policies/shadow/report does not count a divergence whose time column was edited into 'since'", async () => {
+    const t = await node();
+    const api = client(t.url);
+    ok200(await api.put('/v1/policies/shadow', KEYS.admin, refundThreshold(100)));
+    const big = ok200(await api.decide(KEYS.supportBot, refund(300)));
+    await t.m.shadow.evaluator.drain();
+    const since = `/v1/policies/shadow/report?since=${encodeURIComponent('2999-01-01T00:00:00Z')}`;
+    expect(ok200(await api.get(since, KEYS.admin)).divergences).toBe(0);
+    const seq = withDb(
+      t,
+      (db) =>
+        (
+          db
+            .prepare(
+              `SELECT seq FROM audit_events WHERE type = 'policy.shadow_divergence' AND decision_id = ?`,
+            )
+            .get(big.decisionId) as { seq: number }
+        ).seq,
+    );
+    edit(t, seq, 'time = ?', '2999-06-01T00:00:00.000Z');
+    expect(
+      ok200(await api.get(since, KEYS.admin)).divergences,
+      'a divergence reported as recorded in 2999',
+    ).toBe(0);
+    await expectReported(t, seq);
+    // An untouched divergence is still counted.
+    const next = ok200(await api.decide(KEYS.supportBot, refund(310)));
+    await t.m.shadow.evaluator.drain();
+    const hour = `/v1/policies/shadow/report?since=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`;
+    const r = ok200(await api.get(hour, KEYS.admin));
+    expect(r.divergences).toBe(1);
+    expect(r.groups[0].examples).toEqual([next.decisionId]);
   });
 });

@@ -58,7 +58,11 @@ export function registerPolicyLifecycleRoutes(route: RouteAdder, deps: HttpDeps)
     const ref = await shadowMode().set.stored();
     // The current shadow's divergences, or (none set, or `all=true`) every one on the record.
     const version = q.get('all') === 'true' ? null : (ref?.version ?? null);
-    return shadowReport(deps.store, { shadowVersion: version, ...(since ? { since } : {}) });
+    return shadowReport(deps.store, {
+      shadowVersion: version,
+      ...(since ? { since } : {}),
+      ...(deps.auditTampered ? { tampered: deps.auditTampered } : {}),
+    });
   });
   route('POST', '/v1/policies/replay', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');
@@ -76,7 +80,11 @@ export function registerPolicyLifecycleRoutes(route: RouteAdder, deps: HttpDeps)
     await screened(deps, body.policies);
     const candidate = await deps.engine.compileAsync(body.policies);
     try {
-      const report = await replayDecisions(deps.store, candidate, { from, to });
+      const report = await replayDecisions(deps.store, candidate, {
+        from,
+        to,
+        ...(deps.auditTampered ? { tampered: deps.auditTampered } : {}),
+      });
       return { ...report, failOn: body.failOn ?? null, failed: replayFails(report, body.failOn) };
     } finally {
       candidate.dispose();
