@@ -9,6 +9,7 @@ import {
   type Logger,
 } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
+import { holdToEvents, type TamperReport } from '../audit/columns.js';
 import type { AlertsConfig } from '../config/alerts-schema.js';
 import { createRuleEngine, type RaisedAlert } from './rules.js';
 
@@ -46,6 +47,8 @@ export interface AlertingDeps {
   record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
   config: AlertsConfig;
   pollMs: number;
+  /** Where a record found through an edited query column is reported (the node's `auditTampered`). */
+  tampered?: TamperReport;
 }
 
 export interface Alerting {
@@ -65,13 +68,13 @@ export interface Alerting {
 const muteKey = (rule: string, agent: string) => `${rule}\0${agent}`;
 
 /** Active mutes as the chain records them (`alert.muted` / `alert.unmuted`, in order). */
-async function loadMutes(store: Store): Promise<Map<string, Mute>> {
+async function loadMutes(store: Store, tampered?: TamperReport): Promise<Map<string, Mute>> {
   const out = new Map<string, Mute>();
   const rows = [
     ...(await store.queryAudit({ type: 'alert.muted', limit: 100_000 })),
     ...(await store.queryAudit({ type: 'alert.unmuted', limit: 100_000 })),
   ].sort((a, b) => a.seq - b.seq);
-  for (const r of rows) applyMuteEvent(out, JSON.parse(r.eventText) as AuditEvent);
+  for (const { event } of await holdToEvents(rows, tampered)) applyMuteEvent(out, event);
   return out;
 }
 
@@ -97,6 +100,9 @@ function applyMuteEvent(mutes: Map<string, Mute>, e: AuditEvent): void {
  * muting are audit events too: the chain is the one record of who silenced what, and why.
  */
 export function createAlerting(d: AlertingDeps): Alerting {
+  // SECURITY: alerts, acknowledgements and mutes are found by their `type` column, which a DB admin
+  // can edit without breaking a hash; each is held to its hashed event (ADR 0014's lookups).
+  const tampered = d.tampered;
   const stop = new AbortController();
   let loop: Promise<void> | null = null;
   const rules = d.config.rules;
@@ -150,7 +156,7 @@ export function createAlerting(d: AlertingDeps): Alerting {
     for (;;) {
       if (stop.signal.aborted) return;
       try {
-        mutes = await loadMutes(d.store);
+        mutes = await loadMutes(d.store, tampered);
         cursor = (await d.store.getSinkCursor(CURSOR))?.seq ?? (await d.store.auditHead()).seq;
         break;
       } catch (err) {
@@ -208,8 +214,8 @@ export function createAlerting(d: AlertingDeps): Alerting {
 
   async function acks(): Promise<Map<string, AlertView['acknowledged']>> {
     const out = new Map<string, AlertView['acknowledged']>();
-    for (const r of await d.store.queryAudit({ type: 'alert.acknowledged', limit: 100_000 })) {
-      const e = JSON.parse(r.eventText) as AuditEvent;
+    const rows = await d.store.queryAudit({ type: 'alert.acknowledged', limit: 100_000 });
+    for (const { event: e } of await holdToEvents(rows, tampered)) {
       const x = e.data as { alertId: string; by: string; comment?: string | null };
       if (!out.has(x.alertId)) out.set(x.alertId, { by: x.by, at: e.time, comment: x.comment ?? null });
     }
@@ -236,9 +242,8 @@ export function createAlerting(d: AlertingDeps): Alerting {
     let after = 0;
     for (;;) {
       const rows = await d.store.queryAudit({ type: 'alert.fired', afterSeq: after, limit: 1000 });
-      for (const r of rows) {
-        const e = JSON.parse(r.eventText) as AuditEvent;
-        if ((e.data as { alertId?: string }).alertId === alertId) return { seq: r.seq, e };
+      for (const { rec, event: e } of await holdToEvents(rows, tampered)) {
+        if ((e.data as { alertId?: string }).alertId === alertId) return { seq: rec.seq, e };
       }
       if (rows.length < 1000) return null;
       after = rows[rows.length - 1]!.seq;
@@ -252,9 +257,8 @@ export function createAlerting(d: AlertingDeps): Alerting {
       let next = after;
       for (;;) {
         const rows = await d.store.queryAudit({ type: 'alert.fired', afterSeq: next, limit: 500 });
-        for (const r of rows) {
+        for (const { rec: r, event: e } of await holdToEvents(rows, tampered)) {
           next = r.seq;
-          const e = JSON.parse(r.eventText) as AuditEvent;
           const v = view(r.seq, e, ackMap.get(String(e.data.alertId)) ?? null);
           if (status === 'open' && v.acknowledged) continue;
           if (status === 'acknowledged' && !v.acknowledged) continue;
@@ -262,6 +266,7 @@ export function createAlerting(d: AlertingDeps): Alerting {
           if (items.length === limit) return { items, nextCursor: String(r.seq) };
         }
         if (rows.length < 500) return { items, nextCursor: null };
+        next = rows[rows.length - 1]!.seq; // past records left out too
       }
     },
     async acknowledge(alertId, by, comment) {
@@ -287,7 +292,7 @@ export function createAlerting(d: AlertingDeps): Alerting {
       return { ...m, by, at };
     },
     async unmute(rule, agent, by) {
-      const active = await loadMutes(d.store);
+      const active = await loadMutes(d.store, tampered);
       if (!active.has(muteKey(rule, agent)))
         throw new MandateError('not_found', `rule ${rule} is not muted for ${agent}`);
       await d.record({
@@ -298,7 +303,9 @@ export function createAlerting(d: AlertingDeps): Alerting {
     },
     async mutes() {
       const now = new Date(d.clock.now()).toISOString();
-      return [...(await loadMutes(d.store)).values()].filter((m) => m.until === null || m.until > now);
+      return [...(await loadMutes(d.store, tampered)).values()].filter(
+        (m) => m.until === null || m.until > now,
+      );
     },
     start() {
       if (rules.length > 0 && !loop)

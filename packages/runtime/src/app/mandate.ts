@@ -509,7 +509,15 @@ export async function createMandate(
 
     const alerts =
       config.alerts.rules.length > 0
-        ? createAlerting({ store, clock, logger, record, config: config.alerts, pollMs: 250 })
+        ? createAlerting({
+            store,
+            clock,
+            logger,
+            record,
+            config: config.alerts,
+            pollMs: 250,
+            tampered: (finding) => nodeEvidence.tail.report(finding),
+          })
         : null;
     const mandate: Mandate = {
       store,

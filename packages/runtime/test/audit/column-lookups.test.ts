@@ -303,4 +303,35 @@ describe('lookups by an edited query column', () => {
     expect(r.divergences).toBe(1);
     expect(r.groups[0].examples).toEqual([next.decisionId]);
   });
+
+  it('GET /v1/alerts does not list a record edited into an alert; a genuine alert is still listed and acknowledged', async () => {
+    const t = await createTestMandate({
+      store: 'sqlite',
+      config: (raw) => {
+        raw.audit = { ...raw.audit, verifyIntervalMs: 0 };
+        raw.alerts = {
+          rules: [{ name: 'flood', type: 'approval_flood', windowSeconds: 3600, max: 1, cooldownSeconds: 0 }],
+        };
+      },
+    });
+    const api = client(t.url);
+    const d = ok200(await api.decide(KEYS.supportBot, refund(30)));
+    for (const amount of [900, 901]) ok200(await api.decide(KEYS.supportBot, refund(amount)));
+    let alerts: Json[] = [];
+    for (let i = 0; i < 100 && alerts.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      alerts = ok200(await api.get('/v1/alerts', KEYS.admin)).items as Json[];
+    }
+    expect(alerts.map((a) => a.rule)).toEqual(['flood']);
+    const seq = seqOf(t, d.decisionId);
+    edit(t, seq, `type = 'alert.fired'`);
+    const listed = ok200(await api.get('/v1/alerts', KEYS.admin)).items as Json[];
+    expect(
+      listed.map((a) => a.rule),
+      'a decision listed as an alert',
+    ).toEqual(['flood']);
+    await expectReported(t, seq);
+    const ack = await api.post(`/v1/alerts/${alerts[0]!.alertId}/acknowledge`, KEYS.admin, {});
+    expect(ack.status).toBe(200);
+  });
 });
