@@ -97,7 +97,7 @@ export async function runPolicyCases(input: RunPolicyCasesInput): Promise<Policy
   const noAudit = async () => undefined;
   const approvals = createApprovalService(
     { store, clock, logger: silentLogger, audit: noAudit },
-    { ttlSeconds: 3600, maxPendingPerAgent: 1e9 },
+    { ttlSeconds: 3600, maxPendingPerAgent: 1e9, maxPendingPerAgentUser: 1e9 },
   );
   const decisions = createDecisionService({
     store,

@@ -111,7 +111,10 @@ export interface ApprovalServiceDeps {
 
 export interface ApprovalServiceOptions {
   ttlSeconds: number;
+  /** Pending approvals one agent may have in all (every user it acts for). */
   maxPendingPerAgent: number;
+  /** Pending approvals one agent may have for one user: one user's backlog does not block the others. */
+  maxPendingPerAgentUser: number;
 }
 
 export interface RequestApprovalInput extends CallBinding {
@@ -268,7 +271,15 @@ export function createApprovalService(
           if (settled.status === 'pending') return settled;
         }
       }
-      // SECURITY: flooding the approver (THREATS: overwhelming the human in the loop) — cap pending per agent.
+      // SECURITY: flooding the approver (THREATS: overwhelming the human in the loop) — cap pending per
+      // agent and user, so that one user's backlog does not refuse the agent's calls for every other
+      // user, and per agent in all.
+      if ((await store.countPendingApprovals(input.agent, input.user)) >= options.maxPendingPerAgentUser) {
+        throw new MandateError(
+          'approval_backlog',
+          `agent ${input.agent} already has ${options.maxPendingPerAgentUser} approvals waiting for user ${input.user}; wait for them to be resolved`,
+        );
+      }
       if ((await store.countPendingApprovals(input.agent)) >= options.maxPendingPerAgent) {
         throw new MandateError(
           'approval_backlog',

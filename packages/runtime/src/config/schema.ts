@@ -197,7 +197,10 @@ export const ConfigSchema = z.strictObject({
   approvals: z
     .strictObject({
       ttlSeconds: z.number().int().min(1).default(86_400),
-      maxPendingPerAgent: z.number().int().min(1).default(20),
+      /** Pending approvals of one agent in all (every user it acts for). */
+      maxPendingPerAgent: z.number().int().min(1).default(200),
+      /** Pending approvals of one agent acting for one user. */
+      maxPendingPerAgentUser: z.number().int().min(1).default(20),
       /** Called when an approval is created and when it is resolved (chat bots, ticketing). */
       webhook: WebhookSchema.optional(),
     })

@@ -458,7 +458,11 @@ export interface Store {
   getApproval(id: string): Promise<ApprovalRecord | null>;
   /** Newest first. */
   listApprovals(filter: ApprovalFilter): Promise<ApprovalRecord[]>;
-  countPendingApprovals(agent: string): Promise<number>;
+  /**
+   * Pending approvals of `agent`; with `user`, only those of the agent acting for that user (null:
+   * acting for no user).
+   */
+  countPendingApprovals(agent: string, user?: string | null): Promise<number>;
   /**
    * Compare-and-set: writes `next` only if the stored status is still `expectedStatus` and the stored
    * vote count is still `expectedVotes`. Returns false when another writer got there first. This is

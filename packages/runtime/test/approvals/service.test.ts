@@ -20,13 +20,19 @@ const binding: CallBinding = {
   policyVersion: 'sha256:v1',
 };
 
-function setup(opts: { quorum?: number; ttlSeconds?: number; maxPending?: number } = {}) {
+function setup(
+  opts: { quorum?: number; ttlSeconds?: number; maxPending?: number; maxPendingPerUser?: number } = {},
+) {
   const store = createMemoryStore();
   const clock = createManualClock();
   const events: Omit<AuditEvent, 'time' | 'nodeId'>[] = [];
   const service = createApprovalService(
     { store, clock, logger: silentLogger, audit: async (e) => void events.push(e) },
-    { ttlSeconds: opts.ttlSeconds ?? 3600, maxPendingPerAgent: opts.maxPending ?? 20 },
+    {
+      ttlSeconds: opts.ttlSeconds ?? 3600,
+      maxPendingPerAgent: opts.maxPending ?? 20,
+      maxPendingPerAgentUser: opts.maxPendingPerUser ?? opts.maxPending ?? 20,
+    },
   );
   // The approvers, as the store holds them: a vote counts only while its approver is active and holds the role.
   const seeded = store.putEntities({
@@ -266,6 +272,25 @@ describe('approval service', () => {
     await request({ ...binding, args: { customerId: 'c-42', amount: 602 } });
     await expect(request({ ...binding, args: { customerId: 'c-42', amount: 603 } })).rejects.toMatchObject({
       code: 'approval_backlog',
+    });
+  });
+
+  it("caps pending approvals per agent and user: one user's backlog leaves room for the others, up to the agent's cap", async () => {
+    const { request } = setup({ maxPending: 3, maxPendingPerUser: 2 });
+    const ask = (user: string, amount: number) =>
+      request({ ...binding, user, args: { customerId: 'c-42', amount } });
+    await ask('alice', 601);
+    await ask('alice', 602);
+    await expect(ask('alice', 603)).rejects.toMatchObject({
+      code: 'approval_backlog',
+      message: expect.stringContaining('for user alice'),
+    });
+    // bob is not blocked by alice's backlog …
+    await expect(ask('bob', 601)).resolves.toMatchObject({ status: 'pending', user: 'bob' });
+    // … until the agent's cap in all.
+    await expect(ask('bob', 602)).rejects.toMatchObject({
+      code: 'approval_backlog',
+      message: expect.not.stringContaining('for user'),
     });
   });
 });

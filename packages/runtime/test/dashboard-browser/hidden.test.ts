@@ -44,7 +44,11 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: hidden characters, redaction, paging
         };
       },
       config: (raw) => {
-        raw.approvals = { ...(raw.approvals as object), maxPendingPerAgent: 500 };
+        raw.approvals = {
+          ...(raw.approvals as object),
+          maxPendingPerAgent: 500,
+          maxPendingPerAgentUser: 500,
+        };
       },
     });
     api = client(t.url);

@@ -49,7 +49,7 @@ export async function decisionHarness(o: HarnessOptions) {
   );
   const approvals = createApprovalService(
     { store, clock, logger: silentLogger, audit },
-    { ttlSeconds: 3600, maxPendingPerAgent: 100 },
+    { ttlSeconds: 3600, maxPendingPerAgent: 100, maxPendingPerAgentUser: 100 },
   );
   const decisions = createDecisionService({
     store,

@@ -491,6 +491,34 @@ when { principal.roles.contains("support") && context.args.amount > 500 };
       expect((await api.deny(ids[1]!, KEYS.frank)).status).toBe(200);
       expect(ok200(await api.decide(KEYS.supportBot, refund(504))).effect).toBe('approval_required');
     });
+
+    it("one user's backlog (approvals.maxPendingPerAgentUser) does not refuse the agent's calls for another user", async () => {
+      const { api } = await setup({
+        config: (c) => {
+          c.approvals.maxPendingPerAgentUser = 2;
+          c.approvals.maxPendingPerAgent = 3;
+        },
+      });
+      expect(
+        (
+          await api.post('/v1/grants', KEYS.admin, {
+            user: 'dave',
+            agent: 'support-bot',
+            actions: ['payments.refund'],
+          })
+        ).status,
+      ).toBe(201);
+      const forDave = (amount: number) => ({ ...refund(amount), onBehalfOf: 'dave' });
+      for (const amount of [501, 502]) await ask(api, amount);
+      const alice = ok200(await api.decide(KEYS.supportBot, refund(503)));
+      expect(codes(alice)).toEqual(['approval_backlog']);
+      // dave's call still reaches an approver …
+      expect(ok200(await api.decide(KEYS.supportBot, forDave(501))).effect).toBe('approval_required');
+      // … until support-bot's cap in all.
+      const full = ok200(await api.decide(KEYS.supportBot, forDave(502)));
+      expect(full.effect).toBe('deny');
+      expect(codes(full)).toEqual(['approval_backlog']);
+    });
   });
 
   describe('grants', () => {

@@ -686,6 +686,15 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         await store.createApproval(approval('ap5', { user: 'bob' }));
         expect(await ids({ user: 'bob' })).toEqual(['ap5']);
         expect(await store.countPendingApprovals('agent-z')).toBe(0);
+        // Per agent and user (approvals.maxPendingPerAgentUser).
+        expect(await store.countPendingApprovals('agent-a')).toBe(3);
+        expect(await store.countPendingApprovals('agent-a', 'user-1')).toBe(2);
+        expect(await store.countPendingApprovals('agent-a', 'bob')).toBe(1);
+        expect(await store.countPendingApprovals('agent-b', 'bob')).toBe(0);
+        expect(await store.countPendingApprovals('agent-a', null)).toBe(0);
+        await store.createApproval(approval('ap6', { user: null }));
+        expect(await store.countPendingApprovals('agent-a', null)).toBe(1);
+        expect(await store.countPendingApprovals('agent-a')).toBe(4);
       });
 
       it('updateApproval is a compare-and-set on status and vote count', async () => {

@@ -260,10 +260,11 @@ export function createMemoryStore(): Store {
         .reverse();
       return clone(out.slice(0, filter.limit ?? 100));
     },
-    async countPendingApprovals(agent) {
+    async countPendingApprovals(agent, user) {
       open();
       let n = 0;
-      for (const a of approvals.values()) if (a.agent === agent && a.status === 'pending') n++;
+      for (const a of approvals.values())
+        if (a.agent === agent && a.status === 'pending' && (user === undefined || a.user === user)) n++;
       return n;
     },
     async updateApproval(next, expectedStatus, expectedVotes) {

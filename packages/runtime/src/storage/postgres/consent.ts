@@ -97,11 +97,17 @@ export function createPostgresConsent({ run, pool, tx, rows, one }: PostgresDeps
         const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ${limit}`;
         return (await rows(sql, [...w.params, Math.max(0, filter.limit ?? 100)])).map(approvalFromRow);
       }),
-    countPendingApprovals: (agent) =>
+    countPendingApprovals: (agent, user) =>
       run(async () => {
-        const r = await one(`SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND status = 'pending'`, [
-          agent,
-        ]);
+        const r =
+          user === undefined
+            ? await one(`SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND status = 'pending'`, [
+                agent,
+              ])
+            : await one(
+                `SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND user_id IS NOT DISTINCT FROM $2 AND status = 'pending'`,
+                [agent, user],
+              );
         return Number(r!.n);
       }),
     updateApproval: (next, expectedStatus, expectedVotes) =>

@@ -74,9 +74,17 @@ export function createSqliteConsent({ db, run, write, tx, all, get, exec }: Sqli
         const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ?`;
         return all(sql, ...w.params, Math.max(0, filter.limit ?? 100)).map(approvalFromRow);
       }),
-    countPendingApprovals: (agent) =>
+    countPendingApprovals: (agent, user) =>
       run(() =>
-        Number(get(`SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND status = 'pending'`, agent)!.n),
+        Number(
+          (user === undefined
+            ? get(`SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND status = 'pending'`, agent)
+            : get(
+                `SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND user_id IS ? AND status = 'pending'`,
+                agent,
+                user,
+              ))!.n,
+        ),
       ),
     updateApproval: (next, expectedStatus, expectedVotes) =>
       write(() => {
