@@ -417,7 +417,7 @@ export function createApprovalService(
             callHash: a.callHash,
             approver: approver.id,
             via: approver.via ?? 'approver',
-            // The credential that cast it (null: none known, the MCP client's elicitation prompt).
+            // The credential that cast it (for a confirmation by elicitation: the agent session's).
             caller: approver.keyId ?? null,
             comment,
             signed: signature !== null,

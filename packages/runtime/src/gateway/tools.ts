@@ -92,7 +92,8 @@ export function createSessionTools(s: SessionScope): SessionTools {
     try {
       await deps.approvals.vote(
         approvalId,
-        { id: onBehalfOf, roles: [], via: 'mcp-elicitation' },
+        // The credential is the agent session's: the confirmation came through its client.
+        { id: onBehalfOf, roles: [], via: 'mcp-elicitation', keyId: s.caller.keyId },
         yes ? 'approve' : 'deny',
         `${yes ? 'confirmed' : answer.action} through the agent's MCP client (elicitation)`,
         null,

@@ -97,7 +97,12 @@ describe('approval_required answered by the user through MCP elicitation (@appro
     expect(used?.votes[0]).toMatchObject({ approver: 'alice', verdict: 'approve' });
     // The record says how the confirmation came: through the agent's client, not a user credential.
     const [voted] = await m.store.queryAudit({ type: 'approval.approved', limit: 10, order: 'desc' });
-    expect(JSON.parse(voted!.eventText).data).toMatchObject({ approver: 'alice', via: 'mcp-elicitation' });
+    // And with which credential: the agent session's key.
+    expect(JSON.parse(voted!.eventText).data).toMatchObject({
+      approver: 'alice',
+      via: 'mcp-elicitation',
+      caller: 'key_bot',
+    });
   });
 
   it('declined → the upstream is never contacted and the approval is denied', async () => {
