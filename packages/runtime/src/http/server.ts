@@ -4,6 +4,7 @@ import type { ErrorBody, ErrorCode } from '@mandate/protocol';
 import { MandateError, isMandateError, newId, recordedReason } from '../kernel/index.js';
 import type { Caller } from '../decisions/index.js';
 import { HTTP_STATUS } from './errors.js';
+import { isRecordedRefusal } from './refusal-codes.js';
 import { bodyOnce, readJsonBody } from './body.js';
 import { authenticate, recentlyKnownKey } from './auth.js';
 import type { HttpDeps } from './deps.js';
@@ -198,7 +199,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }
     // The decision path already recorded its own refusal (with a decision id).
     if (!caller || err.decisionId !== undefined) return;
-    if (!REFUSALS.has(err.code) && !ROUTE_REFUSALS.get(route)?.has(err.code)) return;
+    if (!isRecordedRefusal(err.code, route)) return;
     await refusals.refused({ code: err.code, reason: recordedReason(err), route, caller, requestId });
   }
 
@@ -247,43 +248,6 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     send(res, status, JSON.stringify(body), 'application/json');
   }
 }
-
-/** Codes that mean "this caller may not do this" or "this input is refused": recorded when the caller is known. */
-const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'forbidden',
-  'csrf',
-  'agent_mismatch',
-  'self_approval',
-  'wrong_role',
-  'duplicate_approver',
-  'invalid_signature',
-  'bad_request',
-  'invalid_json',
-  'invalid_utf8',
-  'duplicate_key',
-  'body_too_large',
-  'too_deep',
-  'invalid_number',
-  'invalid_args',
-  'unsupported_media_type',
-  // Delegation refused: a sub-grant wider than its parent, from a dead chain, by a suspended principal.
-  'grant_exceeded',
-  'grant_revoked',
-  'grant_expired',
-  'agent_suspended',
-  'user_suspended',
-  'approval_expired',
-]);
-
-/**
- * Codes recorded on one route only. `conflict` is also an SDK retrying an outcome report or a key
- * revoked twice; on a vote it is a vote on an approval already decided (audit.md: "a second vote").
- */
-const VOTE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['conflict']);
-const ROUTE_REFUSALS: ReadonlyMap<string, ReadonlySet<ErrorCode>> = new Map([
-  ['POST /v1/approvals/:id/approve', VOTE_REFUSALS],
-  ['POST /v1/approvals/:id/deny', VOTE_REFUSALS],
-]);
 
 /** Creates the Node HTTP server; keep-alive tuned for agents that call in bursts. */
 export function createHttpServer(deps: HttpDeps): Server {

@@ -220,6 +220,39 @@ describe('AuthZEN certification fixture', () => {
     expect(r.body.evaluations[1].context.error).toMatchObject({ status: 400, code: 'bad_request' });
   });
 
+  it('batch: an entry refused before the decision path is a request.refused record, as it is sent alone; one refused on the path names its decision', async () => {
+    const refused = async () =>
+      (await t.m.store.queryAudit({ type: 'request.refused', limit: 1000 })).map(
+        (r) => JSON.parse(r.eventText) as Json,
+      );
+    const before = (await refused()).length;
+    const r = await api.post('/access/v1/evaluations', PEP_KEY, {
+      evaluations: [
+        ask('alice', 'read', 'record-1', { subject: { type: 'group', id: 'admins' } }),
+        { subject: { type: 'user', id: 'alice' }, action: { name: 'read' } },
+        ask('alice', 'read', 'record-1', { context: { args: { recordId: 7 } } }),
+        ask('alice', 'read', 'record-1'),
+      ],
+    });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.evaluations.map((e: Json) => e.decision)).toEqual([false, false, false, true]);
+    const after = await refused();
+    const batch = after.slice(before).filter((e) => e.data.route === 'POST /access/v1/evaluations');
+    expect(
+      batch.map((e) => e.data.reason),
+      'each entry refused before the decision path is on the record',
+    ).toEqual(['subject.type: "group" is neither user nor agent', expect.stringContaining('resource:')]);
+    for (const e of batch)
+      expect(e.data).toMatchObject({ code: 'bad_request', caller: { keyId: 'key_pep' } });
+    // Refused on the decision path (args that do not fit the tool): recorded there, and named.
+    const onPath = r.body.evaluations[2].context;
+    expect(onPath.error).toMatchObject({ code: 'invalid_args' });
+    expect(after.find((e) => e.decisionId === onPath.decision_id)?.data).toMatchObject({
+      code: 'invalid_args',
+      route: 'decision',
+    });
+  });
+
   it('ignores unknown fields and echoes X-Request-ID', async () => {
     const r = await api.request('POST', '/access/v1/evaluation', {
       key: PEP_KEY,

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ACTION_NAME, JsonObjectSchema, type Decision, type ErrorCode } from '@mandate/protocol';
-import { MandateError, isMandateError } from '../../kernel/index.js';
+import { MandateError, isMandateError, recordedReason } from '../../kernel/index.js';
 import type { Caller } from '../../decisions/index.js';
 import { HTTP_STATUS } from '../errors.js';
+import { isRecordedRefusal } from '../refusal-codes.js';
 import { parseWith, type Ctx, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
 
@@ -131,12 +132,24 @@ function answerOf(decision: Decision): Answer {
   return { decision: decision.effect === 'allow', context };
 }
 
-/** An evaluation of a batch that could not be decided: `decision: false` with the error, the batch goes on. */
+/**
+ * An evaluation of a batch that could not be decided: `decision: false` with the error (and the
+ * decision id when the decision path recorded it), the batch goes on.
+ */
 function errorAnswer(err: unknown): Answer {
   const code: ErrorCode = isMandateError(err) ? err.code : 'internal';
   const message = isMandateError(err) ? err.message : 'internal error';
-  return { decision: false, context: { error: { status: HTTP_STATUS[code], code, message } } };
+  const decisionId = isMandateError(err) ? err.decisionId : undefined;
+  return {
+    decision: false,
+    context: {
+      ...(decisionId !== undefined ? { decision_id: decisionId } : {}),
+      error: { status: HTTP_STATUS[code], code, message },
+    },
+  };
 }
+
+const BATCH_ROUTE = 'POST /access/v1/evaluations';
 
 /** `POST /access/v1/evaluation`, `POST /access/v1/evaluations`, `GET /.well-known/authzen-configuration`. */
 export function registerAuthzenRoutes(route: RouteAdder, deps: HttpDeps): void {
@@ -198,6 +211,17 @@ export function registerAuthzenRoutes(route: RouteAdder, deps: HttpDeps): void {
       } catch (err) {
         // Capacity and store faults fail the whole request (503): never a partial batch that looks decided.
         if (isMandateError(err) && HTTP_STATUS[err.code] >= 500) throw err;
+        // SECURITY: an entry refused before the decision path (a bad subject, action or resource)
+        // is a refused attempt like the same evaluation sent alone: on the record (ADR 0018). The
+        // decision path records its own refusals (they carry a decision id).
+        if (isMandateError(err) && err.decisionId === undefined && isRecordedRefusal(err.code, BATCH_ROUTE))
+          await deps.refusals?.refused({
+            code: err.code,
+            reason: recordedReason(err),
+            route: BATCH_ROUTE,
+            caller,
+            requestId: ctx.requestId,
+          });
         answer = errorAnswer(err);
       }
       out.push(answer);
