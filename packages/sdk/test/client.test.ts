@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MandateApiError, createClient } from '../src/index.js';
 import { KEYS, disposeAll, exampleClient, startMandate, type Mode } from './fixtures.js';
@@ -153,6 +154,40 @@ describe('remote retries', () => {
     const audit = await createClient({ url, apiKey: KEYS.admin }).audit.query({ type: 'decision' });
     expect(audit.items).toHaveLength(1);
     expect(audit.items[0]!.event.decisionId).toBe(d.decisionId);
+  });
+
+  it('a redirect is never followed: the answer is invalid_response, and where it points gets nothing', async () => {
+    const servers: Server[] = [];
+    const listen = async (handler: Parameters<typeof createServer>[1]) => {
+      const s = createServer(handler);
+      servers.push(s);
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      return `http://127.0.0.1:${(s.address() as { port: number }).port}`;
+    };
+    const reached: string[] = [];
+    // Wherever the redirect points answers an allow, as a server without any key could.
+    const elsewhere = await listen((req, res) => {
+      reached.push(req.url ?? '');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ decisionId: 'dec_x', effect: 'allow', reasons: [], errors: [], args: {} }));
+    });
+    const redirecting = await listen((req, res) => {
+      res.statusCode = 307;
+      res.setHeader('location', req.url === '/v1/decisions' ? `${elsewhere}/v1/decisions` : '/v1/elsewhere');
+      res.end();
+    });
+    try {
+      const c = createClient({ url: redirecting, apiKey: KEYS.supportBot, retries: 3 });
+      await expect(c.decide(refund(120))).rejects.toMatchObject({
+        code: 'invalid_response',
+        status: 307,
+        message: expect.stringContaining('follows none'),
+      });
+      await expect(c.getDecision('dec_x')).rejects.toMatchObject({ code: 'invalid_response', status: 307 });
+      expect(reached).toEqual([]);
+    } finally {
+      for (const s of servers) s.close();
+    }
   });
 
   it('a vote is never retried; an unreachable server is a network_error', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, decodePending, guardTool, guardTools, type MandateClient } from '../src/index.js';
 import { hasDuplicateKeys } from '../src/guard/json.js';
+import { createToolRunner } from '../src/adapters/openai.js';
 import { KEYS, disposeAll, exampleClient, spy } from './fixtures.js';
 
 afterAll(disposeAll);
@@ -133,6 +134,30 @@ describe('guardTool against an embedded Mandate', () => {
     expect(s.calls).toEqual([{ customerId: 'c-42', amount: 944 }]);
   });
 
+  it('input the embedded runtime refuses (a key named twice, args that are not an object) is on the record', async () => {
+    const refused = async () => (await admin.audit.query({ type: 'request.refused', limit: 500 })).items;
+    const before = (await refused()).length;
+    const s = spy(() => 'ran');
+    const runner = createToolRunner({ payments__refund: s.body }, { ...base, client });
+    const call = (id: string, args: string) =>
+      runner.run([{ id, type: 'function', function: { name: 'payments__refund', arguments: args } }]);
+    const [dup] = await call('e-1', '{"customerId":"c-42","amount":1,"amount":120}');
+    expect(dup!.content).toMatch(/^The tool did not run: .*duplicate key/);
+    const [notObject] = await client
+      .decide({ agent: 'support-bot', onBehalfOf: 'alice', action: 'payments.refund', argsJson: '[1]' })
+      .then(
+        () => [null],
+        (err: unknown) => [err],
+      );
+    expect(notObject).toMatchObject({ code: 'bad_request' });
+    expect(s.calls).toEqual([]);
+    const recorded = (await refused()).slice(before).map((r) => r.event.data);
+    expect(recorded).toMatchObject([
+      { code: 'duplicate_key', route: 'embedded decide', caller: { keyId: expect.any(String) } },
+      { code: 'bad_request', route: 'embedded decide' },
+    ]);
+  });
+
   it('guards a whole tool set in one call', async () => {
     const read = spy(() => 'read');
     const refund = spy(() => 'paid');
@@ -203,6 +228,31 @@ describe('guardTool runs exactly what the server decided', () => {
     expect(
       (await guardTool(s.body, { ...base, client: noApproval, action: 'fs.read' })({ path: '/a' })).status,
     ).toBe('denied');
+    // A deny without its reasons and errors is not a decision this SDK can explain: invalid_response.
+    const bare = createClient({
+      url: 'http://127.0.0.1:9',
+      apiKey: 'k',
+      fetch: fake(() => answer({ effect: 'deny', reasons: null, errors: null, args: {} })),
+    });
+    await expect(
+      guardTool(s.body, { ...base, client: bare, action: 'fs.read' })({ path: '/a' }),
+    ).rejects.toMatchObject({ code: 'invalid_response' });
+    expect(s.calls).toEqual([]);
+  });
+
+  it('args JSON cannot carry (NaN, a BigInt) are refused before anything runs, as a Mandate error', async () => {
+    const s = spy();
+    const c = createClient({
+      url: 'http://127.0.0.1:9',
+      apiKey: 'k',
+      fetch: fake(() => answer({ args: {} })),
+    });
+    const t = guardTool(s.body, { ...base, client: c, action: 'fs.read' });
+    await expect(t({ n: Number.NaN })).rejects.toMatchObject({
+      name: 'MandateApiError',
+      code: 'invalid_number',
+    });
+    await expect(t({ n: 1n })).rejects.toMatchObject({ name: 'MandateApiError', code: 'bad_request' });
     expect(s.calls).toEqual([]);
   });
 });

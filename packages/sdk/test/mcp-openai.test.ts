@@ -171,6 +171,8 @@ describe('MCP client and function-calling adapters, remote Mandate', () => {
     });
 
     it('tool_calls in, tool messages out: allow runs, deny and duplicate keys do not', async () => {
+      const admin = client.withApiKey(KEYS.admin);
+      const refusedBefore = (await admin.audit.query({ type: 'request.refused', limit: 500 })).items.length;
       const refund = spy((a) => ({ refunded: a.amount }));
       const runner = createToolRunner(
         { payments__refund: refund.body },
@@ -180,12 +182,18 @@ describe('MCP client and function-calling adapters, remote Mandate', () => {
         tc('f-1', '{"customerId":"c-42","amount":120}'),
         tc('f-2', '{"customerId":"c-77","amount":120}'),
         tc('f-3', '{"customerId":"c-42","amount":1,"amount":120}'),
+        tc('f-4', '{"customerId":"c-42","amount":'),
       ]);
-      expect(out.map((m) => m.tool_call_id)).toEqual(['f-1', 'f-2', 'f-3']);
+      expect(out.map((m) => m.tool_call_id)).toEqual(['f-1', 'f-2', 'f-3', 'f-4']);
       expect(out[0]!.content).toBe('{"refunded":120}');
       expect(out[1]!.content).toMatch(/^Mandate refused payments\.refund/);
-      expect(out[2]!.content).toMatch(/^The tool did not run: .*key twice/);
+      expect(out[2]!.content).toMatch(/^The tool did not run: .*(key twice|duplicate key)/);
+      // Text that is not JSON did not run either (and is not said to have failed).
+      expect(out[3]!.content).toMatch(/^The tool did not run: .*not valid JSON/);
       expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 120 }]);
+      // The duplicated key reached the server's strict parser: the attempt is on the record.
+      const refused = (await admin.audit.query({ type: 'request.refused', limit: 500 })).items;
+      expect(refused.slice(refusedBefore).map((r) => r.event.data.code)).toEqual(['duplicate_key']);
     });
 
     it('a pending call resumes from its token in another runner (a restart), once, after the approval', async () => {

@@ -19,7 +19,11 @@ export interface LangChainGuardOptions extends GuardOptions {
   actions?: ActionMapping;
 }
 
-/** The middleware; put it in `createAgent({ middleware: [...] })`. */
+/**
+ * The middleware; put it LAST in `createAgent({ middleware: [...] })` (innermost): middleware after
+ * it (a `toolRetryMiddleware`, say) runs inside one decision and could run an allowed or approved
+ * call several times; before it, every retry is decided again.
+ */
 export function mandateMiddleware(options: LangChainGuardOptions) {
   const guard = createGuard(options);
   return createMiddleware({

@@ -71,6 +71,10 @@ interface RuntimeMandate {
     versions(): Promise<PolicyVersion[]>;
   };
   tools(): { list(): Tool[] };
+  /** Refused attempts on the record (ADR 0018), as the HTTP door records them. */
+  refusals: {
+    refused(r: { code: string; reason: string; route: string; caller: Caller }): Promise<void>;
+  };
   decisions: {
     decide(
       request: unknown,
@@ -250,8 +254,16 @@ function embeddedClient(runtime: () => Promise<Runtime>, apiKey: string, tracker
         need(caller, 'agent', 'admin');
         // The same bytes a remote client sends, through the same strict parser and schema as the
         // HTTP door: duplicate keys, depth and number range are refused here exactly as there.
-        const body = r.rt.parseJsonStrict(decisionBody(input), { maxDepth: r.maxJsonDepth });
-        const request = parse(r.rt.DecisionRequestSchema, body);
+        let request: unknown;
+        try {
+          const body = r.rt.parseJsonStrict(decisionBody(input), { maxDepth: r.maxJsonDepth });
+          request = parse(r.rt.DecisionRequestSchema, body);
+        } catch (err) {
+          // SECURITY: refused input is a refused attempt on the record, as POST /v1/decisions records it.
+          const e = translate(err);
+          await r.m.refusals.refused({ code: e.code, reason: e.message, route: EMBEDDED_DECIDE, caller });
+          throw e;
+        }
         const { decision, args } = await r.m.decisions.decide(request, caller);
         return requireDecidedArgs({ ...decision, args });
       }),
@@ -494,6 +506,9 @@ function embeddedClient(runtime: () => Promise<Runtime>, apiKey: string, tracker
 }
 
 /** A runtime error (MandateError) keeps its stable code; anything else is `internal`. */
+/** The route an embedded client's refused decision request is recorded under. */
+const EMBEDDED_DECIDE = 'embedded decide';
+
 function translate(err: unknown): MandateApiError {
   if (err instanceof MandateApiError) return err;
   const e = err as { name?: unknown; code?: unknown; message?: unknown; details?: unknown };

@@ -81,8 +81,19 @@ export function createRemoteClient(opts: RemoteClientOptions, shared = createTra
           method: req.method,
           headers,
           signal,
+          // SECURITY: no redirect is followed. An answer from wherever a redirect points (fetch drops
+          // the Authorization header on the way) is not Mandate's, and a decision must not be.
+          redirect: 'manual',
           ...(req.body !== undefined ? { body: req.body } : {}),
         });
+        if (res.status >= 300 && res.status < 400) {
+          await res.body?.cancel();
+          throw new MandateApiError(
+            'invalid_response',
+            `Mandate at ${base.origin} answered a redirect (HTTP ${res.status}${res.headers.get('location') ? ` to ${res.headers.get('location')}` : ''}); the SDK follows none: set url to the server's own address`,
+            { status: res.status },
+          );
+        }
         const text = await res.text();
         if (res.ok) return parseJson<T>(text, res.status);
         err = errorFromAnswer(text, res.status);

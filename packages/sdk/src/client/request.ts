@@ -36,6 +36,17 @@ export function requireDecidedArgs(answer: Decision): DecisionAnswer {
   if (answer === null || typeof answer !== 'object' || typeof answer.decisionId !== 'string') {
     throw new MandateApiError('invalid_response', 'the answer is not a decision');
   }
+  // A decision the SDK can act on and explain: one of the three effects, reasons and errors as lists.
+  if (
+    (answer.effect !== 'allow' && answer.effect !== 'deny' && answer.effect !== 'approval_required') ||
+    !Array.isArray(answer.reasons) ||
+    !Array.isArray(answer.errors)
+  ) {
+    throw new MandateApiError(
+      'invalid_response',
+      `decision ${answer.decisionId} is not a decision this SDK knows (effect, reasons, errors)`,
+    );
+  }
   if (!answer.args || typeof answer.args !== 'object' || Array.isArray(answer.args)) {
     throw new MandateApiError(
       'invalid_response',

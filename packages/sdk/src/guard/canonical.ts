@@ -1,3 +1,5 @@
+import { MandateApiError } from '../errors.js';
+
 /**
  * RFC 8785 (JCS) text of a JSON value, as the runtime computes it (`kernel/canonical.ts`): sorted
  * keys, no whitespace, ECMAScript number form. The SDK uses it only to tell whether two tool calls
@@ -8,7 +10,11 @@ export function canonicalJson(value: unknown): string {
     case 'string':
       return JSON.stringify(value);
     case 'number':
-      if (!Number.isFinite(value)) throw new TypeError('non-finite number in tool args');
+      if (!Number.isFinite(value))
+        throw new MandateApiError(
+          'invalid_number',
+          'the tool call arguments hold a number JSON cannot carry',
+        );
       return Object.is(value, -0) ? '0' : JSON.stringify(value);
     case 'boolean':
       return value ? 'true' : 'false';
@@ -24,6 +30,9 @@ export function canonicalJson(value: unknown): string {
       return '{' + parts.join(',') + '}';
     }
     default:
-      throw new TypeError(`cannot compare a ${typeof value} in tool args`);
+      throw new MandateApiError(
+        'bad_request',
+        `the tool call arguments hold a ${typeof value}, which JSON cannot carry`,
+      );
   }
 }

@@ -166,7 +166,7 @@ export function createGuard(options: GuardOptions): Guard {
     `${options.agent}\0${onBehalfOf ?? ''}\0${action}\0${toolCallId}\0${createHash('sha256').update(args).digest('hex')}`;
 
   const argsText = (args: Record<string, unknown> | undefined, ctx: Ctx | undefined): string =>
-    canonicalJson(ctx?.argsJson !== undefined ? JSON.parse(ctx.argsJson) : (args ?? {}));
+    canonicalJson(ctx?.argsJson !== undefined ? parseArgsJson(ctx.argsJson) : (args ?? {}));
 
   const decide = (
     action: string,
@@ -374,8 +374,13 @@ export function createGuard(options: GuardOptions): Guard {
     options,
     async call(action, args, body, callCtx) {
       // SECURITY: the model's text is checked here too — a pre-check may have been decided on args
-      // the framework already parsed (and collapsed): a duplicated key never reaches the body.
-      if (callCtx?.argsJson !== undefined) refuseDuplicateKeys(callCtx.argsJson);
+      // the framework already parsed (and collapsed): a duplicated key never reaches the body. The
+      // text goes to the server as it is, never to a pre-check or a pending approval: its strict
+      // parser refuses it and the attempt is on the record (request.refused).
+      if (callCtx?.argsJson !== undefined && refusedText(callCtx.argsJson)) {
+        await decide(action, args, callCtx);
+        throw new MandateApiError('duplicate_key', 'the tool call arguments name a key twice; nothing ran');
+      }
       const text = argsText(args, callCtx);
       const ctx: Ctx = { ...callCtx, argsKey: text };
       const pre = takePrechecked(action, text, ctx?.toolCallId);
@@ -428,16 +433,23 @@ export function createGuard(options: GuardOptions): Guard {
   return guard;
 }
 
-function refuseDuplicateKeys(argsJson: string): void {
-  let ok = true;
+/**
+ * Whether the model's text is one the server refuses: a key named twice (valid JSON otherwise).
+ * Text that is not JSON at all is refused right here (`invalid_json`): it cannot be sent as args.
+ */
+function refusedText(argsJson: string): boolean {
+  parseArgsJson(argsJson);
+  return hasDuplicateKeys(argsJson);
+}
+
+/** The model's args text parsed, or `invalid_json` (a tool that did not run, not one that failed). */
+function parseArgsJson(argsJson: string): unknown {
   try {
-    JSON.parse(argsJson);
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw new MandateApiError('invalid_json', 'the tool call arguments are not valid JSON');
-  if (hasDuplicateKeys(argsJson)) {
-    throw new MandateApiError('duplicate_key', 'the tool call arguments name a key twice; nothing ran');
+    return JSON.parse(argsJson);
+  } catch (cause) {
+    throw new MandateApiError('invalid_json', 'the tool call arguments are not valid JSON; nothing ran', {
+      cause,
+    });
   }
 }
 
