@@ -1,6 +1,6 @@
 export { MandateError, assertNever, isMandateError } from './errors.js';
 export { createPrng } from './prng.js';
-export { singleFlight } from './single-flight.js';
+export { latestFlight, singleFlight } from './single-flight.js';
 export { createManualClock, isoTimeOrNull, systemClock } from './clock.js';
 export type { Clock } from './clock.js';
 export { newId } from './ids.js';

@@ -1,5 +1,5 @@
 import type { AuditEvent } from '@mandate/protocol';
-import { MandateError, singleFlight, type Clock, type Logger } from '../kernel/index.js';
+import { MandateError, latestFlight, singleFlight, type Clock, type Logger } from '../kernel/index.js';
 import type { PolicySetSummary, Store, StoredPolicySet } from '../storage/port.js';
 import type { CompiledPolicySet, EngineHealth, PolicyEngine, PolicySetSource } from './port.js';
 import { createSetSlot } from './retiring.js';
@@ -78,6 +78,18 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       // SECURITY: dropped if an activation on this node swapped a (maybe newer) set in meanwhile.
       const compiled = await slot.compiledUnlessSwapped(() => deps.engine.compileAsync(source));
       if (!compiled) return false;
+      // SECURITY: a set activated elsewhere while this one compiled (an emergency forbid right after
+      // a large set) supersedes it: installing the stale one would decide on it until the next
+      // load. Dropped, and the newer one loaded now.
+      const now = await deps.store.getActivePolicyVersion();
+      if (now !== stored.version) {
+        compiled.dispose();
+        deps.logger.info('policy set superseded while it compiled; loading the newer one', {
+          version: stored.version,
+          active: now,
+        });
+        return loadActive();
+      }
       swap(compiled, source);
       confirm(began);
       deps.logger.info('policy set loaded', {
@@ -95,8 +107,9 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       return false;
     }
   };
-  // The poll and a notification can ask at once: one load at a time, so a set is compiled once.
-  const refresh = singleFlight(loadActive);
+  // The poll and a notification can ask at once: one load at a time, so a set is compiled once; a
+  // notification during a load gets one more load after it (it may name a newer set).
+  const refresh = latestFlight(loadActive);
 
   const health = (): EngineHealth => {
     const engine = deps.engine.health();

@@ -116,3 +116,40 @@ describe('activations while another one compiles', () => {
     other.close();
   });
 });
+
+// Found by a black-box probe (two nodes on PostgreSQL): node A activated a large set X, then at once
+// a small set Y with an emergency forbid. Node B, still compiling X, swapped X in after Y was already
+// active, and Y's notification had been folded into that load: B allowed on X until its next poll.
+describe('a load that compiled while another node activated a newer set', () => {
+  it('drops the superseded set and installs the newer one in the same refresh', async () => {
+    const { deps, engine, other } = await lenientActive();
+    const { gated, release } = gatedEngine(engine);
+    const node = createPolicyService({ ...deps, engine: gated });
+    const loading = node.refresh();
+    // Meanwhile another node activates the strict set.
+    const strict = await other.activate(permitUpTo(100), 'test');
+    release();
+    await loading;
+    expect(node.active()!.version, 'the superseded set installed').toBe(strict.version);
+    expect(node.active()!.evaluate(request({ args: { amount: 500 } })).effect).toBe('deny');
+    node.close();
+    other.close();
+  });
+
+  it('a refresh asked while a load is in flight (a notification) gets a load of its own after it', async () => {
+    const { deps, engine, other, lenient } = await lenientActive();
+    const { gated, release } = gatedEngine(engine);
+    const node = createPolicyService({ ...deps, engine: gated });
+    const first = node.refresh();
+    const strict = await other.activate(permitUpTo(100), 'test');
+    // The notification of the strict set arrives while the lenient one compiles.
+    const notified = node.refresh();
+    expect(notified).not.toBe(first);
+    release();
+    await Promise.all([first, notified]);
+    expect(node.active()!.version).toBe(strict.version);
+    expect(node.active()!.version).not.toBe(lenient.version);
+    node.close();
+    other.close();
+  });
+});
