@@ -10,8 +10,9 @@ export type ActionMapping = Record<string, string> | ((toolName: string) => stri
 /** The action of a tool name; a name that maps to nothing is an error (fail closed: nothing runs). */
 export function actionFor(toolName: string, mapping: ActionMapping | undefined): string {
   if (typeof mapping === 'function') return mapping(toolName);
-  const mapped = mapping?.[toolName];
-  if (mapped) return mapped;
+  // Own entries only: a tool named `toString` or `__proto__` is not mapped by Object's prototype.
+  const mapped = mapping && Object.hasOwn(mapping, toolName) ? mapping[toolName] : undefined;
+  if (typeof mapped === 'string' && mapped !== '') return mapped;
   if (toolName.includes('.')) return toolName;
   if (toolName.includes('__')) return toolName.replace('__', '.');
   throw new MandateApiError(
