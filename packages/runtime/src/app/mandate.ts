@@ -618,7 +618,7 @@ export async function createMandate(
             store,
             clock,
             logger,
-            sinks: sinkDefinitions(config.sinks),
+            sinks: sinkDefinitions(config.sinks, logger),
             pollMs: 250,
             maxBackoffMs: 30_000,
           });

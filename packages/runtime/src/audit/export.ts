@@ -63,14 +63,32 @@ export function formatRecord(
 ): string {
   switch (format) {
     case 'jsonl':
-      // The event text is spliced in verbatim: it is canonical JSON and exactly what was hashed. The
-      // kept personal fields (or "erased") go beside it, never into it.
-      return `{"seq":${r.seq},"prevHash":${JSON.stringify(r.prevHash)},"hash":${JSON.stringify(r.hash)},"event":${r.eventText}${personal ? `,"personal":${JSON.stringify(personal)}` : ''}}`;
+      // The event text is spliced in: it is canonical JSON and exactly what was hashed, but for the
+      // Unicode line breaks, escaped (jsonlLine). The kept personal fields (or "erased") go beside
+      // it, never into it.
+      return jsonlLine(
+        `{"seq":${r.seq},"prevHash":${JSON.stringify(r.prevHash)},"hash":${JSON.stringify(r.hash)},"event":${r.eventText}${personal ? `,"personal":${JSON.stringify(personal)}` : ''}}`,
+      );
     case 'cef':
       return toCef(r, personal);
     default:
       return assertNever(format, 'export format');
   }
+}
+
+/** U+0085 (NEL), U+2028 and U+2029: line breaks to many splitters, raw in JSON strings. */
+const JSONL_BREAKS = /[\u0085\u2028\u2029]/g;
+
+/**
+ * EVIDENCE: agent-supplied strings put raw U+2028, U+2029 and U+0085 into JSONL lines (JSON allows
+ * them unescaped); a consumer splitting on Unicode line breaks (Python's `str.splitlines`, many log
+ * shippers) cut the record in two, neither half parsing (a probe). Written `\u2028` etc. instead:
+ * the same JSON value, so the canonical form of the parsed event, and any hash recomputed from it,
+ * is unchanged. These characters appear only inside string literals of valid JSON, never after a
+ * backslash, so replacing them in the whole line is exact.
+ */
+function jsonlLine(line: string): string {
+  return line.replace(JSONL_BREAKS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function toCef(r: StoredAuditRecord, personal?: Record<string, unknown>): string {

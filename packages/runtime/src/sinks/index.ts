@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { SinkConfig } from '../config/sinks-schema.js';
+import type { Logger } from '../kernel/index.js';
 import { createFileSink } from './file.js';
 import { createHecSink, createOtlpSink, createWebhookSink } from './http.js';
 import { createNatsSink } from './nats.js';
@@ -12,10 +13,15 @@ export type { SinkDefinition, SinkRunner, SinkRunnerOptions, SinkStatus } from '
 export type { DeliveryReport, OmittedRecord, SinkRecord, SinkTransport } from './port.js';
 
 /** The transport of one configured sink. */
-export function createSinkTransport(s: SinkConfig): SinkTransport {
+export function createSinkTransport(s: SinkConfig, logger?: Logger): SinkTransport {
   switch (s.type) {
     case 'file':
-      return createFileSink({ path: s.path, maxBytes: s.maxBytes, maxFiles: s.maxFiles });
+      return createFileSink({
+        path: s.path,
+        maxBytes: s.maxBytes,
+        maxFiles: s.maxFiles,
+        ...(logger ? { logger } : {}),
+      });
     case 'webhook':
       return createWebhookSink({
         name: s.name,
@@ -63,11 +69,11 @@ export function createSinkTransport(s: SinkConfig): SinkTransport {
   }
 }
 
-export function sinkDefinitions(sinks: readonly SinkConfig[]): SinkDefinition[] {
+export function sinkDefinitions(sinks: readonly SinkConfig[], logger?: Logger): SinkDefinition[] {
   return sinks.map((s) => ({
     name: s.name,
     type: s.type,
     batchSize: s.batchSize,
-    transport: createSinkTransport(s),
+    transport: createSinkTransport(s, logger),
   }));
 }

@@ -30,9 +30,11 @@ interface Conn {
 /**
  * Syslog (RFC 5424) with a CEF message, over RELP (acknowledged per message), or plain TCP or TLS
  * with octet-counting framing (RFC 6587). Plain syslog has no acknowledgement: a batch counts as
- * delivered once the socket took it and the receiver did not close the connection within 100 ms;
- * a receiver that goes away can still lose what it had read but not written. Use RELP (or the
- * webhook, HEC, OTLP or NATS sinks) when every record must be proven delivered.
+ * delivered once the kernel took all of it within `timeoutMs` and the receiver did not close the
+ * connection within 100 ms after. That is not a delivery: what sits in the two kernels' socket
+ * buffers (megabytes) is lost when a receiver that stopped reading is killed, and a receiver that
+ * goes away can lose what it had read but not written. Use RELP (or the webhook, HEC, OTLP or NATS
+ * sinks) when every record must be proven delivered.
  */
 export function createSyslogSink(o: SyslogSinkOptions): SinkTransport {
   let conn: Conn | null = null;
@@ -98,9 +100,27 @@ export function createSyslogSink(o: SyslogSinkOptions): SinkTransport {
           const msg = message(r);
           return `${Buffer.byteLength(msg)} ${msg}`;
         });
-        await new Promise<void>((resolve, reject) =>
-          c.socket.write(data.join(''), (err) => (err ? reject(err) : resolve())),
-        );
+        // EVIDENCE: the write had no bound; a receiver that stopped reading (SIGSTOP) filled the
+        // socket buffers and the next write waited for ever, no error, the sink stuck (a probe,
+        // timeoutMs 1000). The batch fails unless the kernel took all of it within timeoutMs; the
+        // connection is dropped (retire, below) and the runner offers the batch again.
+        const text = data.join('');
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () =>
+              reject(
+                new Error(
+                  `syslog receiver did not take the batch (${Buffer.byteLength(text)} bytes) within ${o.timeoutMs} ms: not reading?`,
+                ),
+              ),
+            o.timeoutMs,
+          );
+          c.socket.write(text, (err) => {
+            clearTimeout(timer);
+            if (err) reject(err);
+            else resolve();
+          });
+        });
         // No acknowledgement exists: give a receiver that is going away time to reset the connection,
         // which fails the batch (sent again) instead of losing what it had not read.
         await new Promise<void>((r) => setTimeout(r, SETTLE_MS));
@@ -115,7 +135,17 @@ export function createSyslogSink(o: SyslogSinkOptions): SinkTransport {
       conn = null;
       if (!c) return;
       await c.relp?.close();
-      await new Promise<void>((resolve) => c.socket.end(resolve));
+      // Bounded too: a receiver that stopped reading never lets buffered data finish.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          c.socket.destroy();
+          resolve();
+        }, o.timeoutMs);
+        c.socket.end(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     },
   };
 }
