@@ -27,8 +27,13 @@ function refuse(arg: string, why: string): never {
  * Cedar's own request validation refuses it: Cedar compares values of different types as unequal
  * without an error, so `context.args.to != "ceo@acme.example"` held for `["ceo@acme.example"]`
  * and allowed what the policy meant to forbid — the tool's JSON schema, often loose for MCP tools,
- * was the only check. An attribute the schema does not declare is left alone (a strictly validated
- * policy cannot read it), and one that is absent is the policy's to test with `has`.
+ * was the only check. Inside a record the schema declares (an arg's value, nested, in a set), an
+ * attribute it does not declare is refused too, as Cedar's request validation refuses it: the extra
+ * key made the record Cedar sees unequal to the one a policy names, so `context.args.target ==
+ * {"kind": "db", "id": "prod"}` (or `.contains(…)` over a Set of them) did not fire for
+ * `{"kind": "db", "id": "prod", "x": 1}`. A top-level arg the schema does not declare is left
+ * alone (the tool's JSON schema governs it; a strictly validated policy cannot read it). One that
+ * is absent is the policy's to test with `has`.
  *
  * Only the policy engine sees the converted copy: the args that are audited, bound to approvals and
  * forwarded stay the JSON the caller sent (37 and decimal 37.0 are one value).
@@ -38,6 +43,8 @@ export function argsForPolicy(
   type: ArgType | undefined,
 ): Record<string, unknown> {
   if (type === undefined) return args;
+  // The top level is open: an undeclared arg is left alone (see above); every record within is closed.
+  if (type.kind === 'record') return convertRecord(args, type.attributes, 'args', false);
   return convert(args, type, 'args') as Record<string, unknown>;
 }
 
@@ -91,23 +98,42 @@ function convert(value: unknown, type: ArgType, arg: string): unknown {
       });
       return out ?? value;
     }
-    case 'record': {
+    case 'record':
       if (value === null || typeof value !== 'object' || Array.isArray(value))
         return mismatch(arg, value, 'a record');
-      const record = value as Record<string, unknown>;
-      let out: Record<string, unknown> | undefined;
-      for (const [key, attrType] of Object.entries(type.attributes)) {
-        if (!Object.hasOwn(record, key)) continue;
-        const el = record[key];
-        const next = convert(el, attrType, `${arg}.${key}`);
-        // Spread and a computed key both define own properties: a `__proto__` key stays data.
-        if (next !== el) out = { ...(out ?? record), [key]: next };
-      }
-      return out ?? value;
-    }
+      return convertRecord(value as Record<string, unknown>, type.attributes, arg, true);
     default:
       return value;
   }
+}
+
+/**
+ * A record checked attribute by attribute against the attributes declared for it. `closed`: an
+ * attribute it does not declare is refused, as Cedar's request validation refuses it (Cedar's
+ * schemas have no open records: the human-readable syntax cannot say `additionalAttributes`).
+ */
+function convertRecord(
+  record: Record<string, unknown>,
+  attributes: Readonly<Record<string, ArgType>>,
+  arg: string,
+  closed: boolean,
+): Record<string, unknown> {
+  if (closed) {
+    // Own keys, as Cedar is handed them (Object.keys, like JSON.stringify); undefined is absent.
+    for (const key of Object.keys(record)) {
+      if (!Object.hasOwn(attributes, key) && record[key] !== undefined)
+        refuse(`${arg}.${key}`, 'not declared by the schema');
+    }
+  }
+  let out: Record<string, unknown> | undefined;
+  for (const [key, attrType] of Object.entries(attributes)) {
+    if (!Object.hasOwn(record, key)) continue;
+    const el = record[key];
+    const next = convert(el, attrType, `${arg}.${key}`);
+    // Spread and a computed key both define own properties: a `__proto__` key stays data.
+    if (next !== el) out = { ...(out ?? record), [key]: next };
+  }
+  return out ?? record;
 }
 
 function toDecimal(n: number, arg: string): { __extn: { fn: 'decimal'; arg: string } } {

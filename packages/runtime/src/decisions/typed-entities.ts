@@ -10,20 +10,28 @@ import type { ArgType, CompiledPolicySet, PolicyEntity } from '../policy/port.js
  * refuses such data; here the decision is denied (`invalid_entity`) naming the attribute. Checked
  * at each decision against the set in force, so data stored before a schema changed is caught too.
  * Only declared attributes of present values are checked: a strictly validated policy cannot read
- * an undeclared one, and an absent one is the policy's to test with `has`.
+ * an undeclared one, and an absent one is the policy's to test with `has`. Inside a record the
+ * schema declares (an attribute's value, nested, in a set), an attribute it does not declare is a
+ * mismatch too, as Cedar's entity validation has it: the extra key made the record unequal to the
+ * one a policy names, so `principal.profile == {"level": 1, "team": "red"}` did not fire for a
+ * stored `{"level": 1, "team": "red", "since": 2020}`.
  */
 export function entityTypeFault(set: CompiledPolicySet, entities: readonly PolicyEntity[]): string | null {
   for (const e of entities) {
     const shape = set.entityShape(e.uid.type);
     if (shape === undefined || shape.kind !== 'record') continue;
-    for (const name in e.attrs) {
+    // Own keys, as the engine is handed them (entity attributes from JSON hold no inherited ones).
+    for (const name of Object.keys(e.attrs)) {
       const type = Object.hasOwn(shape.attributes, name) ? shape.attributes[name] : undefined;
       const value = e.attrs[name];
       // Undefined is absent (JSON has no such value; a canonical record drops the key).
       if (type === undefined || value === undefined) continue;
       const fault = valueFault(value, type);
-      if (fault !== null)
-        return `entity ${e.uid.type}::${JSON.stringify(e.uid.id)} attribute ${name}${fault.path}: the policy schema declares ${fault.declared}; got ${kindOf(fault.value)}`;
+      if (fault === null) continue;
+      const where = `entity ${e.uid.type}::${JSON.stringify(e.uid.id)} attribute ${name}${fault.path}`;
+      return fault.undeclared
+        ? `${where}: not declared by the policy schema`
+        : `${where}: the policy schema declares ${fault.declared}; got ${kindOf(fault.value)}`;
     }
   }
   return null;
@@ -33,6 +41,8 @@ interface Fault {
   path: string;
   declared: string;
   value: unknown;
+  /** The attribute at `path` is one the record type the schema declares does not have. */
+  undeclared?: true;
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
@@ -89,9 +99,19 @@ function valueFault(value: unknown, type: ArgType, path = ''): Fault | null {
     case 'record': {
       if (!isPlainObject(value) || entityType(value) !== undefined || extensionFn(value) !== undefined)
         return fault('a record');
-      for (const name in value) {
+      for (const name of Object.keys(value)) {
+        // Undefined is absent (JSON has no such value; a canonical record drops the key).
+        if (value[name] === undefined) continue;
         const inner = Object.hasOwn(type.attributes, name) ? type.attributes[name] : undefined;
-        if (inner === undefined || value[name] === undefined) continue;
+        // SECURITY: an undeclared attribute inside a declared record is refused, as Cedar's entity
+        // validation refuses it: the record would never equal the one a policy names.
+        if (inner === undefined)
+          return {
+            path: `${path}.${name}`,
+            declared: 'no such attribute',
+            value: value[name],
+            undeclared: true,
+          };
         const f = valueFault(value[name], inner, `${path}.${name}`);
         if (f !== null) return f;
       }

@@ -1,3 +1,4 @@
+import { setOwn } from '../kernel/index.js';
 import type { ArgType } from './port.js';
 
 /** A type in Cedar's JSON schema format, loosely: only the fields read here. */
@@ -31,6 +32,13 @@ const BUILTIN: Record<string, ArgType> = {
 
 const qualify = (ns: string, name: string): string => (ns === '' ? name : `${ns}::${name}`);
 
+/**
+ * `obj[key]` when `key` is an own property of `obj`; undefined otherwise. SECURITY: names come from
+ * the schema, and `__proto__`, `toString` … must not find what Object.prototype holds.
+ */
+const own = <T>(obj: Record<string, T> | undefined, key: string): T | undefined =>
+  obj !== undefined && obj !== null && Object.hasOwn(obj, key) ? obj[key] : undefined;
+
 /** A built-in or extension type by name; `other` for any other name (an own key only). */
 const builtin = (name: string): ArgType =>
   Object.hasOwn(BUILTIN, name) ? BUILTIN[name]! : { kind: 'other' };
@@ -59,15 +67,15 @@ export function typesFromSchemaJson(schema: Record<string, unknown>): SchemaType
       const space = name.slice(0, cut);
       const base = name.slice(cut + 2);
       if (space === '__cedar') return builtin(base);
-      const common = namespaces[space]?.commonTypes?.[base];
+      const common = own(own(namespaces, space)?.commonTypes, base);
       if (common !== undefined) return resolve(common, space, depth + 1);
-      if (namespaces[space]?.entityTypes?.[base] !== undefined) return { kind: 'entity', type: name };
+      if (own(own(namespaces, space)?.entityTypes, base) !== undefined) return { kind: 'entity', type: name };
       return { kind: 'other' };
     }
     for (const space of ns === '' ? [''] : [ns, '']) {
-      const common = namespaces[space]?.commonTypes?.[name];
+      const common = own(own(namespaces, space)?.commonTypes, name);
       if (common !== undefined) return resolve(common, space, depth + 1);
-      if (namespaces[space]?.entityTypes?.[name] !== undefined)
+      if (own(own(namespaces, space)?.entityTypes, name) !== undefined)
         return { kind: 'entity', type: qualify(space, name) };
     }
     return builtin(name);
@@ -89,8 +97,10 @@ export function typesFromSchemaJson(schema: Record<string, unknown>): SchemaType
         const attributes: Record<string, ArgType> = {};
         const attrs = t.attributes;
         if (attrs !== null && typeof attrs === 'object') {
+          // SECURITY: an own property, so an attribute named `__proto__` is declared (and checked)
+          // like any other; an assignment would set the prototype and Object.entries skip it.
           for (const [k, v] of Object.entries(attrs as Record<string, unknown>))
-            attributes[k] = resolve(v, ns, depth + 1);
+            setOwn(attributes, k, resolve(v, ns, depth + 1));
         }
         return { kind: 'record', attributes };
       }
@@ -99,7 +109,7 @@ export function typesFromSchemaJson(schema: Record<string, unknown>): SchemaType
       case 'Entity': {
         if (typeof t.name !== 'string') return { kind: 'other' };
         // A name without a namespace is the current namespace's entity type if it has one.
-        const inNs = !t.name.includes('::') && namespaces[ns]?.entityTypes?.[t.name] !== undefined;
+        const inNs = !t.name.includes('::') && own(own(namespaces, ns)?.entityTypes, t.name) !== undefined;
         return { kind: 'entity', type: inNs ? qualify(ns, t.name) : t.name };
       }
       case 'EntityOrCommon':
@@ -114,7 +124,7 @@ export function typesFromSchemaJson(schema: Record<string, unknown>): SchemaType
     const context = action?.appliesTo?.context;
     if (context === undefined) continue;
     const ctx = resolve(context, '', 0);
-    const args = ctx.kind === 'record' ? ctx.attributes['args'] : undefined;
+    const args = ctx.kind === 'record' ? own(ctx.attributes, 'args') : undefined;
     if (args !== undefined) out.set(name, args);
   }
   const entities = new Map<string, ArgType>();
