@@ -20,19 +20,20 @@ import type {
 } from '../policy/index.js';
 import { createPrng } from '../kernel/index.js';
 
+/** Its principals are Person, not User: Mandate refuses parents on Agent and User (cedar/analysis.ts). */
 export const DIFF_SCHEMA = `
 entity Team in [Team] { name: String, level: Long };
-entity User in [Team] {
+entity Person in [Team] {
   name: String, level: Long, active: Bool, tags: Set<String>, nums: Set<Long>,
-  manager?: User, profile: { dept: String, score: Long }
+  manager?: Person, profile: { dept: String, score: Long }
 };
-entity Folder in [Folder] { owner: User, name: String };
-entity Doc in [Folder] { owner: User, title: String, size: Long, public: Bool, labels: Set<String> };
-type Ctx = { n: Long, s: String, flag: Bool, tags: Set<String>, rec: { a: Long, b?: String }, who?: User };
+entity Folder in [Folder] { owner: Person, name: String };
+entity Doc in [Folder] { owner: Person, title: String, size: Long, public: Bool, labels: Set<String> };
+type Ctx = { n: Long, s: String, flag: Bool, tags: Set<String>, rec: { a: Long, b?: String }, who?: Person };
 action edit;
-action read appliesTo { principal: [User], resource: [Doc], context: Ctx };
-action write in [edit] appliesTo { principal: [User], resource: [Doc], context: Ctx };
-action share in [edit] appliesTo { principal: [User], resource: [Folder], context: Ctx };
+action read appliesTo { principal: [Person], resource: [Doc], context: Ctx };
+action write in [edit] appliesTo { principal: [Person], resource: [Doc], context: Ctx };
+action share in [edit] appliesTo { principal: [Person], resource: [Folder], context: Ctx };
 `;
 
 type Rnd = () => number;
@@ -111,7 +112,7 @@ class Gen {
       if (k === 3) return `principal in ${this.team()}`;
       if (k === 4) return `principal in [${this.team()}, ${this.team()}]`;
       if (k === 5) return `resource in Folder::"${this.pick(FOLDERS)}"`;
-      if (k === 6) return `principal == User::"${this.pick(USERS)}"`;
+      if (k === 6) return `principal == Person::"${this.pick(USERS)}"`;
       if (k === 7) return this.pick(['principal has manager', 'context has who', 'context.rec has b']);
       if (k === 8) return `resource is ${this.pick(['Doc', 'Folder'])}`;
       if (k === 9) return `resource.owner in ${this.team()}`;
@@ -156,7 +157,7 @@ class Gen {
       case 16:
         return `principal.nums.contains(${this.long(d - 1, res)})`;
       default:
-        return `(principal is User in ${this.team()})`;
+        return `(principal is Person in ${this.team()})`;
     }
   }
 
@@ -172,9 +173,9 @@ class Gen {
     const principal = this.pick([
       'principal',
       'principal',
-      'principal is User',
+      'principal is Person',
       `principal in ${this.team()}`,
-      `principal == User::"${this.pick(USERS)}"`,
+      `principal == Person::"${this.pick(USERS)}"`,
     ]);
     let resource = 'resource';
     if (scope[1] !== undefined && this.chance(0.3)) resource = `resource is ${scope[1]}`;
@@ -214,7 +215,7 @@ class Gen {
       case 'longset':
         return Array.from({ length: this.int(4) }, () => this.pick(SMALL_LONGS));
       case 'user':
-        return { __entity: { type: 'User', id: this.pick(USERS) } };
+        return { __entity: { type: 'Person', id: this.pick(USERS) } };
     }
   }
 
@@ -256,7 +257,7 @@ class Gen {
         profile: 'profile',
       });
       if (this.chance(0.5)) attrs.manager = this.value('user');
-      add({ uid: { type: 'User', id }, attrs, parents: this.parents(TEAMS, 'Team') });
+      add({ uid: { type: 'Person', id }, attrs, parents: this.parents(TEAMS, 'Team') });
     }
     for (const id of FOLDERS)
       add({
@@ -286,7 +287,7 @@ class Gen {
     if (this.chance(0.4)) context.who = this.value('user');
     if (this.chance(0.1)) delete context[this.pick(['n', 's', 'rec'])];
     return {
-      principal: { type: 'User', id: this.pick(USERS) },
+      principal: { type: 'Person', id: this.pick(USERS) },
       action,
       resource: folder ? { type: 'Folder', id: this.pick(FOLDERS) } : { type: 'Doc', id: this.pick(DOCS) },
       context,

@@ -15,7 +15,7 @@ import {
 } from '../../src/policy/index.js';
 import { runPolicyCases } from '../../src/app/index.js';
 import { comparable, newStats, runSeed } from '../../src/bench/differential.js';
-import { compiledEngine, request, source } from './fixtures.js';
+import { SCHEMA, compiledEngine, request, source } from './fixtures.js';
 
 const root = join(import.meta.dirname, '../../../..');
 const cedar = createCedarEngine({ memoEntries: 0 });
@@ -101,6 +101,87 @@ describe('compiled evaluator: divergences found, kept as permanent cases', () =>
     const r = agree(source({ 'p.cedar': PERMIT_ALL }), acyclic);
     expect(r.effect).toBe('allow');
     expect(fallbacks).toEqual([]);
+  });
+});
+
+describe('compiled evaluator: escape names as top-level keys (found by a probe, 2026-12-01)', () => {
+  // The context and an entity's attributes are records: Cedar (and the reference conversion,
+  // policy/cedar/values.ts) read a top-level key `__entity` / `__extn` as an attribute name. The
+  // scan read such a record as an escape and skipped its other values, so a malformed decimal
+  // beside it never sent the request to cedar-wasm: the compiled engine allowed, cedar-wasm denied.
+  const schema = SCHEMA.replace('status: String };', 'status: String, score?: decimal };');
+  const hasScore = source(
+    { 'p.cedar': `@id("p") permit(principal is Agent, action, resource) when { principal has score };` },
+    schema,
+  );
+  const agentWith = (attrs: Record<string, unknown>): PolicyRequest => {
+    const req = request();
+    req.entities = req.entities.map((e) =>
+      e.uid.type === 'Agent' ? { ...e, attrs: { ...e.attrs, ...attrs } } : e,
+    );
+    return req;
+  };
+  const garbage = { __extn: { fn: 'decimal', arg: 'garbage' } };
+  const SIBLINGS: [string, unknown][] = [
+    ['__entity', { type: 'X', id: 'y' }],
+    ['__extn', { fn: 'decimal', arg: '1.0' }],
+    ['__expr', 'x'],
+  ];
+
+  it('a malformed decimal attribute denies (an error), alone or beside an escape-named attribute', () => {
+    const alone = agree(hasScore, agentWith({ score: garbage }));
+    expect(alone.effect).toBe('deny');
+    expect(alone.errors.map((e) => e.policyId)).toEqual([REQUEST_ERROR_POLICY_ID]);
+    for (const [key, value] of SIBLINGS) {
+      const r = agree(hasScore, agentWith({ score: garbage, [key]: value }));
+      expect(r.effect, key).toBe('deny');
+      expect(r.errors.map((e) => e.policyId)).toEqual([REQUEST_ERROR_POLICY_ID]);
+    }
+    expect(fallbacks.length).toBeGreaterThan(0);
+  });
+
+  it('a well-formed decimal beside an escape-named attribute allows, answered by the compiled evaluator', () => {
+    for (const [key, value] of SIBLINGS) {
+      fallbacks.length = 0;
+      const r = agree(
+        hasScore,
+        agentWith({ score: { __extn: { fn: 'decimal', arg: '1.5' } }, [key]: value }),
+      );
+      expect(r.effect, key).toBe('allow');
+      expect(r.satisfied.map((p) => p.policyId)).toEqual(['p']);
+      expect(fallbacks).toEqual([]);
+    }
+  });
+
+  it('the context: an escape-named top-level key goes to cedar-wasm (same answer), one inside args as values.ts reads it', () => {
+    const whole = source(
+      {
+        'p.cedar': `@id("p") permit(principal, action, resource) when { context.args has ratio && context == context };`,
+      },
+      schema,
+    );
+    const withTop = (args: Record<string, unknown>, key: string, value: unknown): PolicyRequest => {
+      const req = request({ args });
+      req.context = { ...req.context, [key]: value };
+      return req;
+    };
+    for (const [key, value] of SIBLINGS) {
+      fallbacks.length = 0;
+      const good = agree(whole, withTop({ ratio: 0.5 }, key, value));
+      expect(good.effect, key).toBe('allow');
+      if (key !== '__expr') expect(fallbacks).toContain('escape key in context');
+      const bad = agree(whole, withTop({ ratio: garbage }, key, value));
+      expect(bad.effect, key).toBe('deny');
+      expect(bad.errors.map((e) => e.policyId)).toEqual([REQUEST_ERROR_POLICY_ID]);
+    }
+    // An arg named like an escape, beside others: the reference conversion refuses it (deny).
+    for (const [key, value] of SIBLINGS) {
+      const r = agree(whole, request({ args: { ratio: 0.5, [key]: value } }));
+      expect(r.effect, key).toBe('deny');
+      expect(r.errors.map((e) => e.policyId)).toEqual([REQUEST_ERROR_POLICY_ID]);
+      const nested = agree(whole, request({ args: { ratio: 0.5, x: { [key]: value, other: 1 } } }));
+      expect(nested.effect, key).toBe('deny');
+    }
   });
 });
 

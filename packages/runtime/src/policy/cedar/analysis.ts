@@ -207,6 +207,54 @@ function refuseEntityTags(
   }
 }
 
+/** The entity types Mandate gives Cedar for its agents and users, always without parents. */
+const PARENTLESS_TYPES: ReadonlySet<string> = new Set(['Agent', 'User']);
+/**
+ * What a path resource's type and its folders' type can be named (a tool's `resource` type and
+ * `paths.folderType`, @mandate/protocol tools.ts): an unqualified name, never in a namespace.
+ */
+const PATH_TYPE_NAME = /^[A-Z][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * SECURITY: Cedar entity parents are refused where Mandate never loads any. Agents, users and
+ * stored resources reach Cedar with no parents (and the entity API takes none); only a path
+ * resource gets parents, its folders (each of a tool's `paths.folderType`, in the next one up). A
+ * schema declaring `entity Agent in [Team]` validated `forbid (principal in Team::"contractors",
+ * …)`, and that forbid never fired — a policy that looks right and allows what it names. The
+ * schema alone does not say which types are path resources and folders (the tools do): what it
+ * can never be is refused here — parents on Agent or User, on a type a tool cannot name (in a
+ * namespace), and parent types a folder cannot be.
+ */
+function refuseEntityParents(
+  namespaces: Record<string, { entityTypes?: Record<string, { memberOfTypes?: unknown }> } | undefined>,
+  problems: PolicyProblem[],
+): void {
+  const folders = "only a path resource has parents in Mandate: its folders, of a tool's paths.folderType";
+  const instead =
+    'keep such membership in an attribute (e.g. teams: Set<String>) and test it with .contains(...)';
+  for (const [namespace, def] of Object.entries(namespaces)) {
+    for (const [name, entity] of Object.entries(def?.entityTypes ?? {})) {
+      const declared = entity?.memberOfTypes;
+      if (declared === undefined || (Array.isArray(declared) && declared.length === 0)) continue;
+      const type = namespace === '' ? name : `${namespace}::${name}`;
+      const parents = Array.isArray(declared) ? declared.map(String) : [String(declared)];
+      const list = `in [${parents.join(', ')}]`;
+      if (PARENTLESS_TYPES.has(type) || !PATH_TYPE_NAME.test(type)) {
+        problems.push({
+          message: `schema: entity type ${type} declares parent types (${list}), but Mandate loads no parents for ${type}, so \`in\` on them would never hold and a forbid testing it would never fire; ${folders} — ${instead}`,
+        });
+        continue;
+      }
+      for (const parent of parents) {
+        if (!PARENTLESS_TYPES.has(parent) && PATH_TYPE_NAME.test(parent)) continue;
+        problems.push({
+          message: `schema: entity type ${type} declares parent type ${parent}, but Mandate loads no ${parent} as a parent, so \`in\` on it would never hold and a forbid testing it would never fire; ${folders} (an unqualified type name other than Agent and User) — ${instead}`,
+        });
+      }
+    }
+  }
+}
+
 /** Parses the schema; returns its actions (and fills `entityShapes`), or undefined when it is unusable. */
 function readSchema(
   cedar: CedarReader,
@@ -230,6 +278,10 @@ function readSchema(
   for (const [type, shape] of types.entities) entityShapes.set(type, shape);
   refuseEntityTags(
     json.json as Record<string, { entityTypes?: Record<string, { tags?: unknown }> }>,
+    problems,
+  );
+  refuseEntityParents(
+    json.json as Record<string, { entityTypes?: Record<string, { memberOfTypes?: unknown }> }>,
     problems,
   );
   for (const [namespace, def] of Object.entries(json.json)) {

@@ -312,18 +312,50 @@ export function plainTypeName(type: string): boolean {
  * SECURITY: never guess — everything in the request that Cedar could read differently from this
  * evaluator sends the request to cedar-wasm: a string that is not well-formed UTF-16 (Cedar's
  * strings are UTF-8), an entity type Cedar's parser may reject, an extension value other than a
- * plain decimal, an object that is not a plain record.
+ * plain decimal, an object that is not a plain record, a context whose top-level keys include an
+ * escape name (below).
+ *
+ * The context and each entity's attributes are records, scanned key by key as the reference
+ * conversion (policy/cedar/values.ts `record_`) converts them and as Cedar reads them: a top-level
+ * key named `__entity` or `__extn` is an attribute name like any other, not an escape, and every
+ * value beside it is scanned. Escapes are read only at value positions.
  */
 function scanRequest(input: CompiledInput): void {
   checkRef(input.principal);
   checkRef(input.resource);
-  scanValue(input.context);
+  scanContext(input.context);
   for (const e of input.entities) {
     checkRef(e.uid as Ref);
     for (const p of e.parents) checkRef(p as Ref);
-    scanValue(e.attrs);
+    scanRecord(e.attrs);
   }
   checkCycles(input.entities);
+}
+
+/** Keys that make an object an escape in this evaluator's values (and in Cedar's JSON values). */
+const ESCAPE_KEYS: ReadonlySet<string> = new Set(['__entity', '__extn', '__expr']);
+
+/**
+ * The context, a record as Cedar reads it. This evaluator holds the context as a value, though, in
+ * which an `__entity` or `__extn` key makes an escape (`context.args` would read an entity's
+ * attribute): a context with such a top-level key (or the reserved `__expr`) goes to cedar-wasm,
+ * which reads it as a record. Entity attributes are only ever looked up by name, never held as a
+ * value, so the compiled evaluator reads those itself.
+ */
+function scanContext(context: Record<string, unknown>): void {
+  scanRecord(context);
+  for (const k of ESCAPE_KEYS) if (Object.hasOwn(context, k)) throw new Fallback('escape key in context');
+}
+
+/** A context or an entity's attributes: every key is an attribute name, every value is scanned. */
+function scanRecord(r: unknown): void {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new Fallback('record');
+  if (Object.getPrototypeOf(r) !== Object.prototype) throw new Fallback('object');
+  const o = r as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!k.isWellFormed()) throw new Fallback('record key');
+    scanValue(o[k]);
+  }
 }
 
 /**
@@ -366,7 +398,10 @@ function hasCycle(byUid: ReadonlyMap<string, EntityJson>): boolean {
 }
 
 function checkRef(ref: Ref): void {
-  if (!plainTypeName(ref.type) || !ref.id.isWellFormed()) throw new Fallback('entity reference');
+  const r = ref as { type?: unknown; id?: unknown } | null;
+  if (typeof r !== 'object' || r === null || typeof r.type !== 'string' || typeof r.id !== 'string')
+    throw new Fallback('entity reference');
+  if (!plainTypeName(r.type) || !r.id.isWellFormed()) throw new Fallback('entity reference');
 }
 
 function scanValue(v: unknown): void {
@@ -387,13 +422,20 @@ function scanValue(v: unknown): void {
       }
       if (Object.getPrototypeOf(v) !== Object.prototype) throw new Fallback('object');
       const o = v as Record<string, unknown>;
-      if (Object.hasOwn(o, '__entity')) {
-        checkRef(o.__entity as Ref);
-        return;
-      }
-      if (Object.hasOwn(o, '__extn')) {
-        const x = o.__extn as { fn?: unknown; arg?: unknown; args?: unknown };
+      const keys = Object.keys(o);
+      // At a value position, an object with an escape key is an escape, and only the exact ones
+      // the reference conversion passes are read here: `{ __entity }` or `{ __extn }` alone.
+      if (keys.some((k) => ESCAPE_KEYS.has(k))) {
+        if (keys.length !== 1) throw new Fallback('malformed escape');
+        if (keys[0] === '__entity') {
+          checkRef(o.__entity as Ref);
+          return;
+        }
+        const x = o.__extn as { fn?: unknown; arg?: unknown; args?: unknown } | null | undefined;
         if (
+          keys[0] !== '__extn' ||
+          typeof x !== 'object' ||
+          x === null ||
           x.fn !== 'decimal' ||
           typeof x.arg !== 'string' ||
           x.args !== undefined ||
@@ -402,7 +444,7 @@ function scanValue(v: unknown): void {
           throw new Fallback('extension value');
         return;
       }
-      for (const k in o) {
+      for (const k of keys) {
         if (!k.isWellFormed()) throw new Fallback('record key');
         scanValue(o[k]);
       }
