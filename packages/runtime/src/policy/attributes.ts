@@ -13,6 +13,12 @@ export interface AttributeUse {
   wholeContext: boolean;
   /** True when a condition reads Cedar entity tags (`hasTag`, `getTag`), which Mandate refuses (ADR 0036). */
   tags: boolean;
+  /**
+   * True when `context.args` (or `context`) is used as a whole value — compared, put in a set or
+   * record — rather than read attribute by attribute. Mandate refuses it (ADR 0036): args the schema
+   * does not declare are in `context.args`, so such a comparison fails for a call with one more arg.
+   */
+  wholeArgs: boolean;
 }
 
 /** Operators whose argument is `{ arg: expr }`. */
@@ -54,6 +60,7 @@ export function attributeUse(conditions: readonly { body: unknown }[]): Attribut
   const names = new Set<string>();
   let wholeContext = false;
   let tags = false;
+  let wholeArgs = false;
   const isContext = (n: unknown) => isObject(n) && Object.keys(n).length === 1 && n.Var === 'context';
 
   /** Anything not read by its structure: all its strings are names, `context` in it is whole. */
@@ -76,7 +83,8 @@ export function attributeUse(conditions: readonly { body: unknown }[]): Attribut
     }
   };
 
-  const expr = (node: unknown, depth: number): void => {
+  /** `accessed`: the node is the left side of `.` / `has` (read attribute by attribute). */
+  const expr = (node: unknown, depth: number, accessed = false): void => {
     if (depth > MAX_WALK) throw new Error(TOO_DEEP);
     if (!isObject(node)) return unknown(node, depth);
     const keys = Object.keys(node);
@@ -86,7 +94,7 @@ export function attributeUse(conditions: readonly { body: unknown }[]): Attribut
     if (op === 'Value' || op === 'Slot' || op === 'Unknown') return; // data, no attribute read
     if (op === 'Var') {
       if (typeof arg !== 'string') return unknown(node, depth);
-      if (arg === 'context') wholeContext = true;
+      if (arg === 'context') wholeContext = wholeArgs = true;
       return;
     }
     if (op === '.' || op === 'has') {
@@ -94,8 +102,10 @@ export function attributeUse(conditions: readonly { body: unknown }[]): Attribut
       const attrs = Array.isArray(arg.attr) ? (arg.attr as unknown[]) : [arg.attr];
       if (attrs.length === 0 || !attrs.every((a) => typeof a === 'string')) return unknown(node, depth);
       for (const a of attrs as string[]) names.add(a);
+      // `context.args` as a value (not `context.args.x` / `context.args has x`).
+      if (op === '.' && !accessed && isContext(arg.left) && attrs.includes('args')) wholeArgs = true;
       // `context.x` / `context has x` reads one top-level key, not the whole context.
-      if (!isContext(arg.left)) expr(arg.left, depth + 1);
+      if (!isContext(arg.left)) expr(arg.left, depth + 1, true);
       for (const k of Object.keys(arg)) if (k !== 'left' && k !== 'attr') unknown(arg[k], depth + 1);
       return;
     }
@@ -139,7 +149,7 @@ export function attributeUse(conditions: readonly { body: unknown }[]): Attribut
     unknown(node, depth);
   };
   for (const c of conditions) expr(c.body, 0);
-  return { names, wholeContext, tags };
+  return { names, wholeContext, tags, wholeArgs };
 }
 
 /**

@@ -16,14 +16,18 @@ const BANNED_SCHEMA = SCHEMA.replace(
   'entity Agent { roles: Set<String>, tenant: String, status: String, banned?: Bool };',
 );
 
-/** The attribute use of each condition of a one-policy set, read from Cedar's own JSON form. */
-function useOf(condition: string) {
-  const a = analyse(
+/** The analysis of a one-policy set with `condition`, read from Cedar's own JSON form. */
+const analysed = (condition: string) =>
+  analyse(
     source(
       { 'p.cedar': `@id("p") forbid (principal is Agent, action, resource) when { ${condition} };` },
       BANNED_SCHEMA,
     ),
   );
+
+/** The attribute use of each condition of a one-policy set (a valid one). */
+function useOf(condition: string) {
+  const a = analysed(condition);
   expect(a.problems.map((p) => p.message)).toEqual([]);
   return a.policies[0]!.uses;
 }
@@ -44,6 +48,31 @@ describe('attributeUse: the EST walked by its structure', () => {
     expect(u.tags).toBe(false);
   });
 
+  it('context.args (or context) as a whole value is refused: undeclared args are in it; one by one is valid', () => {
+    for (const whole of [
+      'context.args == {"n": 1}',
+      '[context.args].contains({"n": 1})',
+      '{"a": context.args}["a"] == {"n": 1}',
+      'context == context',
+      'if true then context.args == {"n": 1} else false',
+    ]) {
+      const a = analysed(whole);
+      expect(
+        a.problems.map((p) => p.message),
+        whole,
+      ).toEqual(
+        // (Cedar's validator may refuse the comparison's types too; Mandate refuses the whole value.)
+        expect.arrayContaining([expect.stringContaining('uses context.args (or context) as a whole value')]),
+      );
+    }
+    for (const oneByOne of [
+      'context.args has n && context.args.n == 1',
+      'context.args has n',
+      'context has args && context.args has n',
+    ])
+      expect(useOf(oneByOne).wholeArgs, oneByOne).toBe(false);
+  });
+
   it('the legitimate forms are read as before: attribute access, has, context keys, whole context', () => {
     const plain = useOf('principal has banned && principal.banned');
     expect([...plain.names].sort()).toEqual(['banned']);
@@ -51,9 +80,9 @@ describe('attributeUse: the EST walked by its structure', () => {
     const ctx = useOf('context.args has n && context.args.n > 1');
     expect([...ctx.names].sort()).toEqual(['args', 'n']);
     expect(ctx.wholeContext).toBe(false);
-    expect(useOf('context == context').wholeContext).toBe(true);
     // `context` inside a Record literal's value is the whole context; inside a literal it is data.
-    expect(useOf('{"c": context}["c"] == context').wholeContext).toBe(true);
+    expect(analysed('{"c": context}["c"] == context').policies[0]!.uses.wholeContext).toBe(true);
+    expect(useOf('{"c": "context"}["c"] == "x"').wholeContext).toBe(false);
     expect(useOf('[principal.tenant == "t", principal has banned].contains(true)').names).toEqual(
       new Set(['tenant', 'banned']),
     );

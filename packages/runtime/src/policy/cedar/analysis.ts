@@ -108,6 +108,7 @@ export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): 
     }
     checkDuplicateIds(policies, problems);
     refuseTagOperators(policies, problems);
+    refuseWholeArgs(policies, problems);
     if (actions !== undefined && parsedAll) validateStrict(cedar, source.schema, policies, problems);
     return { problems, policies, actions: actions ?? new Map(), entityShapes };
   } catch (err) {
@@ -392,6 +393,24 @@ function refuseTagOperators(policies: AnalysedPolicy[], problems: PolicyProblem[
       policyId: p.info.id,
       message:
         'uses hasTag or getTag: Mandate\'s entities have no Cedar tags, so it would never see one — a resource\'s tags are an attribute: test them with resource.tags.contains("…")',
+    });
+  }
+}
+
+/**
+ * SECURITY: `context.args` (or `context`) used as a whole value is refused. The top level of the
+ * args is open — a tool may carry args the schema does not declare, and they are in `context.args`
+ * — so `context.args == {"to": "ceo"}` is false for `{"to": "ceo", "cc": "x"}`: a forbid written so
+ * never fires for a call with one more arg (ADR 0036, later addendum). Args are compared one by one.
+ */
+function refuseWholeArgs(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
+  for (const p of policies) {
+    if (!p.uses.wholeArgs) continue;
+    problems.push({
+      file: p.info.file,
+      policyId: p.info.id,
+      message:
+        'uses context.args (or context) as a whole value: a call may carry args the schema does not declare, so a comparison of the whole record fails for a call with one more arg and a forbid written so would not fire — compare args one by one (context.args.to == "…")',
     });
   }
 }
