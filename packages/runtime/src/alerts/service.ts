@@ -12,6 +12,14 @@ import type { Store } from '../storage/port.js';
 import { holdToEvents, type TamperReport } from '../audit/columns.js';
 import type { AlertsConfig } from '../config/alerts-schema.js';
 import { createRuleEngine, type RaisedAlert } from './rules.js';
+import {
+  batchBreak,
+  headBreak,
+  pushMark,
+  startingPoint,
+  trustedPoint,
+  type ChainPoint,
+} from '../sinks/continuity.js';
 
 /** The evaluator's cursor in `sink_cursors`; `~` keeps it apart from any sink name. */
 const CURSOR = '~alerts';
@@ -152,12 +160,29 @@ export function createAlerting(d: AlertingDeps): Alerting {
     const sleep = (ms: number) => sleepUnlessAborted(ms, stop.signal);
     const engine = createRuleEngine(rules);
     let mutes = new Map<string, Mute>();
-    let cursor = 0;
+    // Where the evaluator stands (seq and hash, like a sink's cursor: docs/streaming.md), the batch
+    // ends it evaluated (where a rewind can go), and when it read its last batch.
+    let at: ChainPoint = { seq: 0, hash: null };
+    const marks: { seq: number; hash: string }[] = [];
+    let readAt = new Date(d.clock.now()).toISOString();
+    /**
+     * After a rewind: records up to `upTo` that were on the chain when the evaluator last read it
+     * (their time before `before`) were evaluated already and are not raised again; the records
+     * written at re-used seqs since the rewrite (a tamper finding among them) are.
+     */
+    let replay = null as { upTo: number; before: string } | null;
     for (;;) {
       if (stop.signal.aborted) return;
       try {
         mutes = await loadMutes(d.store, tampered);
-        cursor = (await d.store.getSinkCursor(CURSOR))?.seq ?? (await d.store.auditHead()).seq;
+        const stored = await d.store.getSinkCursor(CURSOR);
+        if (stored) {
+          at = startingPoint(stored.seq, stored.hash);
+          readAt = stored.updatedAt;
+        } else {
+          const head = await d.store.auditHead();
+          at = { seq: head.seq, hash: head.hash };
+        }
         break;
       } catch (err) {
         d.logger.warn('alert evaluator cannot start yet', { error: (err as Error).message });
@@ -165,13 +190,49 @@ export function createAlerting(d: AlertingDeps): Alerting {
       }
     }
     // A first start evaluates from now on, not the whole history.
-    await d.store
-      .advanceSinkCursor(CURSOR, cursor, new Date(d.clock.now()).toISOString())
-      .catch(() => undefined);
+    await d.store.advanceSinkCursor(CURSOR, at.seq, readAt, at.hash).catch(() => undefined);
+    /** The chain was rewritten at or below the cursor: evaluate again from a record still unchanged. */
+    const rewind = async (why: string) => {
+      const head = await d.store.auditHead();
+      const to = await trustedPoint(d.store, Math.min(at.seq, head.seq), [
+        ...marks,
+        ...(at.hash !== null ? [{ seq: at.seq, hash: at.hash }] : []),
+      ]);
+      if (!(await d.store.rewindSinkCursor(CURSOR, to, readAt, at))) {
+        const stored = await d.store.getSinkCursor(CURSOR);
+        if (stored && (stored.seq !== at.seq || stored.hash !== at.hash)) {
+          // Another node's evaluator moved it: go on from there, checked like any other point.
+          at = startingPoint(stored.seq, stored.hash);
+          while (marks.length > 0 && marks[marks.length - 1]!.seq > at.seq) marks.pop();
+          return;
+        }
+      }
+      replay = { upTo: Math.max(replay?.upTo ?? 0, at.seq), before: readAt };
+      d.logger.error('alert evaluator found the chain rewritten at or before its cursor; evaluating again', {
+        cursor: at.seq,
+        head: head.seq,
+        found: why,
+        from: to.seq + 1,
+        basis: to.basis,
+      });
+      at = { seq: to.seq, hash: to.hash };
+      while (marks.length > 0 && marks[marks.length - 1]!.seq > to.seq) marks.pop();
+    };
     while (!stop.signal.aborted) {
       let batch;
       try {
-        batch = await d.store.readAudit(cursor, 500);
+        const reading = new Date(d.clock.now()).toISOString();
+        batch = await d.store.readAudit(at.seq, 500);
+        // An idle poll reads the head too: a chain cut below the cursor shows only there.
+        const broken =
+          batch.length === 0
+            ? headBreak(at, await d.store.auditHead())
+            : await batchBreak(d.store, at, batch);
+        if (broken !== null) {
+          await rewind(broken);
+          continue;
+        }
+        if (batch.length > 0) readAt = reading;
       } catch (err) {
         d.logger.warn('alert evaluator cannot read the trail', { error: (err as Error).message });
         await sleep(1000);
@@ -190,6 +251,8 @@ export function createAlerting(d: AlertingDeps): Alerting {
           applyMuteEvent(mutes, e);
           continue;
         }
+        // Evaluated before the rewrite (on the chain when the evaluator read it): not raised twice.
+        if (replay && rec.seq <= replay.upTo && e.time < replay.before) continue;
         for (const a of engine.observe(rec.seq, e)) {
           if (isMuted(mutes, a, e.time)) continue;
           const alert = { alertId: newId('alr', d.clock.now()), ...a };
@@ -205,9 +268,14 @@ export function createAlerting(d: AlertingDeps): Alerting {
           void notify({ ...alert, time: e.time });
         }
       }
-      cursor = batch[batch.length - 1]!.seq;
+      const last = batch[batch.length - 1]!;
+      at = { seq: last.seq, hash: last.hash };
+      pushMark(marks, { seq: last.seq, hash: last.hash });
+      if (replay && last.seq >= replay.upTo) replay = null;
+      // Its time is when this batch was read: after a restart on a rewritten chain, records older
+      // than that were evaluated already (`replay`).
       await d.store
-        .advanceSinkCursor(CURSOR, cursor, new Date(d.clock.now()).toISOString())
+        .advanceSinkCursor(CURSOR, at.seq, readAt, at.hash)
         .catch((err: Error) => d.logger.warn('alert cursor not saved', { error: err.message }));
     }
   }

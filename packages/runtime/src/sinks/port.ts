@@ -3,7 +3,7 @@ import type { StoredAuditRecord } from '../storage/port.js';
 
 /**
  * One audit record as the store holds it. Every sink sends its sequence number and hash
- * (receivers de-duplicate on `seq`: delivery is at-least-once) and the event exactly as hashed.
+ * (receivers de-duplicate on `seq` and `hash`: delivery is at-least-once) and the event exactly as hashed.
  */
 export type SinkRecord = StoredAuditRecord;
 

@@ -1,6 +1,14 @@
 import { sleepUnlessAborted, type Clock, type Logger } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
 import type { SinkTransport } from './port.js';
+import {
+  batchBreak,
+  headBreak,
+  pushMark,
+  startingPoint,
+  trustedPoint,
+  type ChainPoint,
+} from './continuity.js';
 
 export interface SinkDefinition {
   name: string;
@@ -39,6 +47,15 @@ export interface SinkStatus {
   omitted: number;
   /** Failed deliveries since the last success. */
   failures: number;
+  /**
+   * Times this node found the chain rewritten at or below the sink's cursor (a tail deleted, a
+   * backup restored) and re-delivered from a record it could trust (docs/streaming.md).
+   */
+  rewinds: number;
+  /**
+   * Why the last delivery failed; after a success, what the last rewind said (`the audit chain
+   * was rewritten at or before seq N …`), or null when there was none.
+   */
   lastError: string | null;
   lastDeliveredAt: string | null;
 }
@@ -71,6 +88,7 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
       delivered: 0,
       omitted: 0,
       failures: 0,
+      rewinds: 0,
       lastError: null,
       lastDeliveredAt: null,
     } as SinkStatus,
@@ -93,20 +111,87 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
       await sleep(backoff);
       backoff = Math.min(o.maxBackoffMs, backoff * 2);
     };
+    /** The record the receiver took last (seq and hash): the next batch must link to it. */
+    let at: ChainPoint = { seq: 0, hash: null };
+    /** Batch ends this loop delivered, newest last: where a rewind can go without re-sending much. */
+    const marks: { seq: number; hash: string }[] = [];
+    /** What the last rewind said: kept in `lastError` after later successes. */
+    let rewound: string | null = null;
     // Where the receiver stopped: read until the store answers.
     while (!stop.signal.aborted) {
       try {
-        status.cursor = (await o.store.getSinkCursor(def.name))?.seq ?? 0;
+        const c = await o.store.getSinkCursor(def.name);
+        at = startingPoint(c?.seq ?? 0, c ? c.hash : undefined);
+        status.cursor = at.seq;
         break;
       } catch (err) {
         await fail('reading the cursor', err);
       }
     }
+    /**
+     * The chain no longer holds the record the receiver took last: it was rewritten at or below
+     * the cursor. The records now at those seqs were never delivered; re-deliver from the newest
+     * record that is still what was delivered (continuity.ts), moving the stored cursor back by
+     * compare-and-set so that a node that moved it meanwhile wins and is followed instead.
+     */
+    const rewind = async (why: string) => {
+      const head = await o.store.auditHead();
+      const to = await trustedPoint(o.store, Math.min(at.seq, head.seq), [
+        ...marks,
+        ...(at.hash !== null ? [{ seq: at.seq, hash: at.hash }] : []),
+      ]);
+      const now = new Date(o.clock.now()).toISOString();
+      if (!(await o.store.rewindSinkCursor(def.name, to, now, at))) {
+        const stored = await o.store.getSinkCursor(def.name);
+        if (stored && (stored.seq !== at.seq || stored.hash !== at.hash)) {
+          // Another node moved the cursor since: go on from its point, checked like any other.
+          o.logger.warn('audit sink cursor moved by another node while rewinding; continuing from it', {
+            sink: def.name,
+            seq: stored.seq,
+          });
+          at = startingPoint(stored.seq, stored.hash);
+          while (marks.length > 0 && marks[marks.length - 1]!.seq > at.seq) marks.pop();
+          status.cursor = at.seq;
+          return;
+        }
+        // No stored cursor (none saved yet): the rewind is this loop's own.
+      }
+      const from = at.seq;
+      at = { seq: to.seq, hash: to.hash };
+      while (marks.length > 0 && marks[marks.length - 1]!.seq > to.seq) marks.pop();
+      status.rewinds++;
+      status.cursor = to.seq;
+      status.head = head.seq;
+      status.lag = Math.max(0, head.seq - to.seq);
+      const after =
+        to.basis === 'genesis'
+          ? 'the first record'
+          : `seq ${to.seq + 1} (seq ${to.seq} is ${to.basis === 'delivered' ? 'a record it delivered' : 'a signed checkpoint'} and unchanged)`;
+      rewound = `the audit chain was rewritten at or before seq ${from} (${why}); re-delivering from ${after}`;
+      status.lastError = rewound;
+      o.logger.error('audit sink found the chain rewritten at or before its cursor; re-delivering', {
+        sink: def.name,
+        cursor: from,
+        head: head.seq,
+        found: why,
+        from: to.seq + 1,
+        basis: to.basis,
+      });
+    };
     while (!stop.signal.aborted) {
       let batch;
       try {
-        batch = await o.store.readAudit(status.cursor, def.batchSize);
-        if (batch.length === 0) status.head = (await o.store.auditHead()).seq;
+        batch = await o.store.readAudit(at.seq, def.batchSize);
+        let broken: string | null;
+        if (batch.length === 0) {
+          const head = await o.store.auditHead();
+          status.head = head.seq;
+          broken = headBreak(at, head);
+        } else broken = await batchBreak(o.store, at, batch);
+        if (broken !== null) {
+          await rewind(broken);
+          continue;
+        }
       } catch (err) {
         await fail('reading the trail', err);
         continue;
@@ -144,17 +229,20 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
             times: warnings,
           });
       }
-      const last = batch[batch.length - 1]!.seq;
+      const lastRecord = batch[batch.length - 1]!;
+      const last = lastRecord.seq;
+      at = { seq: last, hash: lastRecord.hash };
+      pushMark(marks, { seq: last, hash: lastRecord.hash });
       status.cursor = last;
       status.head = Math.max(status.head, last);
       status.lag = Math.max(0, status.head - last);
       status.delivered += batch.length;
       status.lastDeliveredAt = new Date(o.clock.now()).toISOString();
       status.failures = 0;
-      status.lastError = null;
+      status.lastError = rewound;
       backoff = o.pollMs;
       try {
-        await o.store.advanceSinkCursor(def.name, last, status.lastDeliveredAt);
+        await o.store.advanceSinkCursor(def.name, last, status.lastDeliveredAt, lastRecord.hash);
       } catch (err) {
         // Delivered but not recorded: after a restart this batch is sent again (at-least-once).
         o.logger.warn('audit sink cursor not saved', {

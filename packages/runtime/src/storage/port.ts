@@ -242,10 +242,17 @@ export interface PersonalDataRecord {
   createdAt: string;
 }
 
-/** How far one audit sink has delivered: the last sequence number its receiver acknowledged. */
+/**
+ * How far one audit sink has delivered: the last sequence number its receiver acknowledged, and
+ * that record's hash. The hash is what tells the reader the chain was rewritten at or below `seq`
+ * (a tail deleted, a backup restored): the next record must link to it (docs/streaming.md
+ * "Cursors and a rewritten chain"). Null for a cursor saved before migration 097 until its next
+ * advance.
+ */
 export interface SinkCursor {
   sink: string;
   seq: number;
+  hash: string | null;
   updatedAt: string;
 }
 
@@ -531,8 +538,23 @@ export interface Store {
 
   /** The delivery cursor of one audit sink, or null before its first acknowledged batch. */
   getSinkCursor(sink: string): Promise<SinkCursor | null>;
-  /** Moves a sink's cursor forward to `seq` (never back: a lower seq leaves it as it is). */
-  advanceSinkCursor(sink: string, seq: number, at: string): Promise<void>;
+  /**
+   * Moves a sink's cursor forward to `seq`, the hash of that record with it (never back: a lower
+   * or equal seq leaves the cursor as it is, hash included).
+   */
+  advanceSinkCursor(sink: string, seq: number, at: string, hash?: string | null): Promise<void>;
+  /**
+   * Compare-and-set move of a sink's cursor to `to`, back as well as forward: only when the stored
+   * cursor still is `expected` (seq and hash, a null hash matching a null one). False when it is
+   * not, or there is no cursor: another node moved it since the caller read it. For a reader that
+   * found the chain rewritten at or below its cursor (sinks/runner.ts).
+   */
+  rewindSinkCursor(
+    sink: string,
+    to: { seq: number; hash: string },
+    at: string,
+    expected: { seq: number; hash: string | null },
+  ): Promise<boolean>;
   /** Every sink cursor, sorted by sink name. */
   listSinkCursors(): Promise<SinkCursor[]>;
 
@@ -557,6 +579,7 @@ export type AuditMethods = Pick<
   Store,
   | 'getSinkCursor'
   | 'advanceSinkCursor'
+  | 'rewindSinkCursor'
   | 'listSinkCursors'
   | 'appendAudit'
   | 'auditHead'

@@ -180,7 +180,12 @@ export function idempotencyFromRow(r: Row): IdempotencyRecord {
 }
 
 export function sinkCursorFromRow(r: Row): SinkCursor {
-  return { sink: str(r.sink), seq: Number(r.seq), updatedAt: str(r.updated_at) };
+  return {
+    sink: str(r.sink),
+    seq: Number(r.seq),
+    hash: r.hash === null || r.hash === undefined ? null : str(r.hash),
+    updatedAt: str(r.updated_at),
+  };
 }
 
 /** Statement parameters of an agent row, in column order (id, roles, owner, status, attributes, parent). */

@@ -282,6 +282,10 @@ export function everyStoreCall(
     listCheckpoints: ['read', () => store.listCheckpoints()],
     getSinkCursor: ['read', () => store.getSinkCursor('siem')],
     advanceSinkCursor: ['write', () => store.advanceSinkCursor('siem', 1, t)],
+    rewindSinkCursor: [
+      'write',
+      () => store.rewindSinkCursor('siem', { seq: 0, hash: GENESIS_HASH }, t, { seq: 1, hash: null }),
+    ],
     listSinkCursors: ['read', () => store.listSinkCursors()],
     createUiSession: ['write', () => store.createUiSession(uiSession('s-fault'))],
     getUiSession: ['read', () => store.getUiSession('s-fault')],
@@ -1044,12 +1048,82 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getSinkCursor('siem')).toStrictEqual({
           sink: 'siem',
           seq: 5,
+          hash: null,
           updatedAt: '2025-01-01T00:00:00.000Z',
         });
         await store.advanceSinkCursor('siem', 9, '2025-01-01T00:00:03.000Z');
         expect(await store.listSinkCursors()).toStrictEqual([
-          { sink: 'archive', seq: 2, updatedAt: '2025-01-01T00:00:01.000Z' },
-          { sink: 'siem', seq: 9, updatedAt: '2025-01-01T00:00:03.000Z' },
+          { sink: 'archive', seq: 2, hash: null, updatedAt: '2025-01-01T00:00:01.000Z' },
+          { sink: 'siem', seq: 9, hash: null, updatedAt: '2025-01-01T00:00:03.000Z' },
+        ]);
+      });
+
+      it('a sink cursor keeps the hash of its record; a cursor without one (before 097) gets it on its next advance', async () => {
+        const h = (n: number) => String(n).repeat(64).slice(0, 64);
+        await store.advanceSinkCursor('siem', 4, '2025-01-01T00:00:00.000Z');
+        expect((await store.getSinkCursor('siem'))?.hash).toBeNull();
+        await store.advanceSinkCursor('siem', 7, '2025-01-01T00:00:01.000Z', h(7));
+        expect(await store.getSinkCursor('siem')).toStrictEqual({
+          sink: 'siem',
+          seq: 7,
+          hash: h(7),
+          updatedAt: '2025-01-01T00:00:01.000Z',
+        });
+        // A late acknowledgement of an older batch moves neither the seq nor the hash.
+        await store.advanceSinkCursor('siem', 6, '2025-01-01T00:00:02.000Z', h(6));
+        await store.advanceSinkCursor('siem', 7, '2025-01-01T00:00:02.000Z', h(1));
+        expect(await store.getSinkCursor('siem')).toMatchObject({ seq: 7, hash: h(7) });
+        expect(await store.listSinkCursors()).toStrictEqual([
+          { sink: 'siem', seq: 7, hash: h(7), updatedAt: '2025-01-01T00:00:01.000Z' },
+        ]);
+      });
+
+      it('rewindSinkCursor moves a cursor back only while it still is what the caller expects (compare-and-set)', async () => {
+        const h = (n: number) => String(n).repeat(64).slice(0, 64);
+        const at = '2025-01-01T00:00:05.000Z';
+        // No cursor: nothing to rewind.
+        expect(
+          await store.rewindSinkCursor('siem', { seq: 0, hash: GENESIS_HASH }, at, { seq: 0, hash: null }),
+        ).toBe(false);
+        expect(await store.getSinkCursor('siem')).toBeNull();
+        await store.advanceSinkCursor('siem', 9, '2025-01-01T00:00:00.000Z', h(9));
+        // Another node moved it (seq or hash differ): refused, the cursor stays.
+        expect(await store.rewindSinkCursor('siem', { seq: 3, hash: h(3) }, at, { seq: 8, hash: h(9) })).toBe(
+          false,
+        );
+        expect(await store.rewindSinkCursor('siem', { seq: 3, hash: h(3) }, at, { seq: 9, hash: h(8) })).toBe(
+          false,
+        );
+        expect(await store.rewindSinkCursor('siem', { seq: 3, hash: h(3) }, at, { seq: 9, hash: null })).toBe(
+          false,
+        );
+        expect(await store.getSinkCursor('siem')).toMatchObject({ seq: 9, hash: h(9) });
+        expect(await store.rewindSinkCursor('siem', { seq: 3, hash: h(3) }, at, { seq: 9, hash: h(9) })).toBe(
+          true,
+        );
+        expect(await store.getSinkCursor('siem')).toStrictEqual({
+          sink: 'siem',
+          seq: 3,
+          hash: h(3),
+          updatedAt: at,
+        });
+        // Only once: the same expectation no longer holds.
+        expect(await store.rewindSinkCursor('siem', { seq: 1, hash: h(1) }, at, { seq: 9, hash: h(9) })).toBe(
+          false,
+        );
+        // Forward from the rewound point as before.
+        await store.advanceSinkCursor('siem', 5, '2025-01-01T00:00:06.000Z', h(5));
+        expect(await store.getSinkCursor('siem')).toMatchObject({ seq: 5, hash: h(5) });
+        // A cursor saved without a hash is matched by a null expectation, to the genesis too.
+        await store.advanceSinkCursor('legacy', 4, '2025-01-01T00:00:00.000Z');
+        expect(
+          await store.rewindSinkCursor('legacy', { seq: 0, hash: GENESIS_HASH }, at, { seq: 4, hash: null }),
+        ).toBe(true);
+        expect(await store.getSinkCursor('legacy')).toMatchObject({ seq: 0, hash: GENESIS_HASH });
+        // Other sinks are untouched.
+        expect((await store.listSinkCursors()).map((c) => [c.sink, c.seq])).toEqual([
+          ['legacy', 0],
+          ['siem', 5],
         ]);
       });
     });

@@ -347,10 +347,17 @@ export function createMemoryStore(): Store {
       const c = sinkCursors.get(sink);
       return c ? { ...c } : null;
     },
-    async advanceSinkCursor(sink, seq, at) {
+    async advanceSinkCursor(sink, seq, at, hash = null) {
       open();
       const c = sinkCursors.get(sink);
-      if (!c || seq > c.seq) sinkCursors.set(sink, { sink, seq, updatedAt: at });
+      if (!c || seq > c.seq) sinkCursors.set(sink, { sink, seq, hash, updatedAt: at });
+    },
+    async rewindSinkCursor(sink, to, at, expected) {
+      open();
+      const c = sinkCursors.get(sink);
+      if (!c || c.seq !== expected.seq || c.hash !== expected.hash) return false;
+      sinkCursors.set(sink, { sink, seq: to.seq, hash: to.hash, updatedAt: at });
+      return true;
     },
     async listSinkCursors() {
       open();

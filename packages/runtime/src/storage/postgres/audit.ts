@@ -40,15 +40,25 @@ export function createPostgresAudit({ run, pool, tx, rows, one }: PostgresDeps):
         const r = await one('SELECT * FROM sink_cursors WHERE sink = $1', [sink]);
         return r ? sinkCursorFromRow(r) : null;
       }),
-    advanceSinkCursor: (sink, seq, at) =>
+    advanceSinkCursor: (sink, seq, at, hash = null) =>
       run(async () => {
         // Forward only, also when two nodes acknowledge batches of one sink out of order.
         await pool.query(
-          `INSERT INTO sink_cursors (sink, seq, updated_at) VALUES ($1, $2, $3)
-           ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+          `INSERT INTO sink_cursors (sink, seq, hash, updated_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, updated_at = excluded.updated_at
            WHERE excluded.seq > sink_cursors.seq`,
-          [sink, seq, at],
+          [sink, seq, hash, at],
         );
+      }),
+    rewindSinkCursor: (sink, to, at, expected) =>
+      run(async () => {
+        // Compare-and-set: a node that moved the cursor since the caller read it wins.
+        const r = await pool.query(
+          `UPDATE sink_cursors SET seq = $1, hash = $2, updated_at = $3
+           WHERE sink = $4 AND seq = $5 AND hash IS NOT DISTINCT FROM $6::text`,
+          [to.seq, to.hash, at, sink, expected.seq, expected.hash],
+        );
+        return (r.rowCount ?? 0) > 0;
       }),
     listSinkCursors: () =>
       run(async () =>

@@ -243,4 +243,6 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   { name: '095_secrets', sql: SECRETS_SQL },
   // The writer's seal over each batch, on its last record (ADR 0038): a record no writer sealed was inserted.
   { name: '096_audit_seal', sql: 'ALTER TABLE audit_events ADD COLUMN seal TEXT;' },
+  // The hash of the record a sink's cursor stands on: a chain rewritten at or below it is found (docs/streaming.md).
+  { name: '097_sink_cursor_hash', sql: 'ALTER TABLE sink_cursors ADD COLUMN hash TEXT;' },
 ];

@@ -25,16 +25,32 @@ export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: Sqli
         const r = get('SELECT * FROM sink_cursors WHERE sink = ?', sink);
         return r ? sinkCursorFromRow(r) : null;
       }),
-    advanceSinkCursor: (sink, seq, at) =>
+    advanceSinkCursor: (sink, seq, at, hash = null) =>
       write(() => {
         exec(
-          `INSERT INTO sink_cursors (sink, seq, updated_at) VALUES (?, ?, ?)
-           ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+          `INSERT INTO sink_cursors (sink, seq, hash, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, updated_at = excluded.updated_at
            WHERE excluded.seq > sink_cursors.seq`,
           sink,
           seq,
+          hash,
           at,
         );
+      }),
+    rewindSinkCursor: (sink, to, at, expected) =>
+      write(() => {
+        // Compare-and-set (`IS`: a null hash matches a null one): a node that moved it since wins.
+        const r = exec(
+          `UPDATE sink_cursors SET seq = ?, hash = ?, updated_at = ?
+           WHERE sink = ? AND seq = ? AND hash IS ?`,
+          to.seq,
+          to.hash,
+          at,
+          sink,
+          expected.seq,
+          expected.hash,
+        );
+        return r.changes > 0;
       }),
     listSinkCursors: () => run(() => all('SELECT * FROM sink_cursors ORDER BY sink').map(sinkCursorFromRow)),
 
