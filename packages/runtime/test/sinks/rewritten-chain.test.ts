@@ -130,6 +130,8 @@ describe.each(durableStoreKinds())('a chain rewritten below the cursors (%s)', (
         /^the audit chain was rewritten at or before seq \d+ \(.*\); re-delivering from /,
       );
       expect(s.lag).toBe(0);
+      const metrics = await (await fetch(`${t.url}/metrics`)).text();
+      expect(metrics).toMatch(/^mandate_audit_sink_rewinds_total\{sink="siem",type="webhook"\} [1-9]/m);
       // The stored cursor stands on the head's record, by seq and hash.
       await until(async () => (await store.getSinkCursor('siem'))?.seq === head.seq, 'the stored cursor');
       expect(await store.getSinkCursor('siem')).toMatchObject({ seq: head.seq, hash: head.hash });

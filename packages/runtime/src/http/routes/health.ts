@@ -179,6 +179,12 @@ function sinkMetrics(sinks: SinkStatus[]): string {
     (s) => s.omitted,
   );
   series(
+    'mandate_audit_sink_rewinds_total',
+    'Times the sink found the audit chain rewritten at or below its cursor and delivered again.',
+    'counter',
+    (s) => s.rewinds,
+  );
+  series(
     'mandate_audit_sink_failures',
     'Failed deliveries since the last success.',
     'gauge',
