@@ -13,6 +13,7 @@ import { oneApprovalFor, settleApproval } from './approval-step.js';
 import type { Findings, Parties, PreparedCall, PrincipalEvaluation } from './call.js';
 import type { DecisionServiceDeps } from './types.js';
 import { entityTypeFault } from './typed-entities.js';
+import { scrubEngineError } from './error-text.js';
 
 /** Decides the prepared call: the effect, with what led to it written into `found`. */
 export async function evaluateCall(
@@ -93,7 +94,7 @@ export async function evaluateCall(
       found.errors.push({
         code: 'policy_error',
         policyId: pe.policyId,
-        message: `${who} policy ${pe.policyId}: ${pe.message}`,
+        message: `${who} policy ${pe.policyId}: ${scrubEngineError(pe.message, inputs)}`,
       });
     }
   }
