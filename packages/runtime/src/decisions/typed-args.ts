@@ -10,8 +10,11 @@ const DECIMAL_TEXT = /^-?\d+\.\d{1,4}$/;
  * `request.refused` event, and the arg may be one that redaction keeps out of every record (a pin
  * typed Long). The caller knows what it sent; the path names which.
  */
-function refuse(arg: string, why: string): never {
-  throw new MandateError('invalid_args', `${arg}: ${why}`, { details: { path: arg } });
+function refuse(arg: string, why: string, recorded?: string): never {
+  throw new MandateError('invalid_args', `${arg}: ${why}`, {
+    details: { path: arg },
+    ...(recorded !== undefined ? { recorded } : {}),
+  });
 }
 
 /**
@@ -122,7 +125,12 @@ function convertRecord(
     // Own keys, as Cedar is handed them (Object.keys, like JSON.stringify); undefined is absent.
     for (const key of Object.keys(record)) {
       if (!Object.hasOwn(attributes, key) && record[key] !== undefined)
-        refuse(`${arg}.${key}`, 'not declared by the schema');
+        // The key is the caller's (it may be a secret); the record names the declared record only.
+        refuse(
+          `${arg}.${key}`,
+          'not declared by the schema',
+          `${arg}: an attribute not declared by the schema`,
+        );
     }
   }
   let out: Record<string, unknown> | undefined;

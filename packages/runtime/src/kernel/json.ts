@@ -112,7 +112,10 @@ class Parser {
       if (this.s.charCodeAt(this.i) !== 0x22) this.fail('expected a string key');
       const key = this.string();
       if (seen.has(key))
-        throw new MandateError('duplicate_key', `duplicate key "${key.slice(0, 64)}" in JSON object`);
+        // The key is the caller's and may be a secret: the record says what, not which.
+        throw new MandateError('duplicate_key', `duplicate key "${key.slice(0, 64)}" in JSON object`, {
+          recorded: 'a key named twice in one JSON object',
+        });
       seen.add(key);
       this.ws();
       if (this.s.charCodeAt(this.i) !== 0x3a) this.fail('expected ":"');

@@ -78,7 +78,7 @@ describe.each(['cedar', 'compiled'] as const)('declared records are closed (engi
   const touch = (args: Record<string, unknown>) => ({ agent: 'support-bot', action: 'ops.touch', args });
 
   it('args: an undeclared attribute inside a declared record is 400 invalid_args naming it (each was an allow)', async () => {
-    const { api } = await mandate();
+    const { t, api } = await mandate();
     ok200(await api.put('/v1/policies', KEYS.admin, source()));
 
     // The legitimate cases decide as before.
@@ -108,6 +108,18 @@ describe.each(['cedar', 'compiled'] as const)('declared records are closed (engi
       expect(res.body.error.message, JSON.stringify(args)).toBe(`${path}: not declared by the schema`);
       expect(res.body.error.details, JSON.stringify(args)).toEqual({ path });
     }
+    // The caller's key is not written into the hashed record (it may be a secret).
+    const secretKey = 'sk_live_UNDECLARED77abcdef';
+    const res = await api.post(
+      '/v1/decisions',
+      KEYS.supportBot,
+      touch({ target: { ...prod, [secretKey]: 1 } }),
+    );
+    expect(res.body.error.message).toBe(`args.target.${secretKey}: not declared by the schema`);
+    const refused = await t.m.store.queryAudit({ type: 'request.refused', limit: 100 });
+    const last = JSON.parse(refused.at(-1)!.eventText) as { data: { reason: string } };
+    expect(last.data.reason).toBe('args.target: an attribute not declared by the schema');
+    expect(refused.some((r) => r.eventText.includes('UNDECLARED77'))).toBe(false);
   });
 
   it('args: a declared attribute named __proto__ is type-checked like any other', async () => {

@@ -53,6 +53,23 @@ describe('refused attempts are recorded', () => {
     expect(stored.some((r) => r.eventText.includes('1234567890123'))).toBe(false);
   });
 
+  it('a key the caller sent is not recorded: a duplicated one, one undeclared inside a declared record', async () => {
+    const t = await createTestMandate();
+    const secretKey = 'sk_live_LEAKDUP16abcdefgh';
+    const res = await fetch(`${t.url}/v1/decisions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEYS.supportBot}`, 'content-type': 'application/json' },
+      body: `{"agent":"support-bot","onBehalfOf":"alice","action":"payments.refund","args":{"customerId":"c-42","amount":10,"${secretKey}":1,"${secretKey}":2}}`,
+    });
+    expect(res.status).toBe(400);
+    // The caller is told which key; the hashed record is not.
+    expect(await res.text()).toContain(secretKey);
+    const [ev] = await refusedWith(t, 'duplicate_key');
+    expect(ev!.data.reason).toBe('a key named twice in one JSON object');
+    const stored = await t.m.store.queryAudit({ type: 'request.refused', limit: 10 });
+    expect(stored.some((r) => r.eventText.includes('LEAKDUP16'))).toBe(false);
+  });
+
   it('args refused as invalid: 400 invalid_args recorded with a decision id', async () => {
     const t = await createTestMandate();
     const api = client(t.url);
