@@ -144,10 +144,14 @@ export function registerAudit(program: Command): void {
         let after = Math.max(0, head.seq - (opts.lines as number));
         const print = (r: StoredAuditRecord) => {
           const e = JSON.parse(r.eventText) as Record<string, unknown>;
+          // SECURITY: one record, one line. Fields hold text an agent chose (`onBehalfOf` with a
+          // newline and a whole fake record after it); `out` keeps newlines as layout, so they are
+          // written as escapes here.
+          const f = (v: unknown) => oneLine(String(v));
           if (opts.json) out(JSON.stringify({ seq: r.seq, hash: r.hash, event: e }));
           else
             out(
-              `#${r.seq} ${e.time} ${e.type}${e.effect ? ` ${e.effect}` : ''}${e.agent ? ` agent=${e.agent}` : ''}${e.user ? ` user=${e.user}` : ''}${e.action ? ` ${e.action}` : ''}${e.decisionId ? ` ${e.decisionId}` : ''}`,
+              `#${r.seq} ${f(e.time)} ${f(e.type)}${e.effect ? ` ${f(e.effect)}` : ''}${e.agent ? ` agent=${f(e.agent)}` : ''}${e.user ? ` user=${f(e.user)}` : ''}${e.action ? ` ${f(e.action)}` : ''}${e.decisionId ? ` ${f(e.decisionId)}` : ''}`,
             );
         };
         // Everything after `after`, page by page: a burst is printed at once, not 1,000 a tick.
@@ -178,4 +182,13 @@ export function registerAudit(program: Command): void {
         await store.close();
       }
     });
+}
+
+/** Text on one line: line breaks and tabs written as `\n`, `\r`, `\t` (the rest is `out`'s to escape). */
+export function oneLine(s: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  return s.replace(
+    /[\n\r\t\u2028\u2029\u0085]/g,
+    (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
