@@ -92,5 +92,11 @@ export function progressSender(
 ): ((progress: Record<string, unknown>) => Promise<void>) | null {
   const token = (params._meta as Record<string, unknown> | undefined)?.progressToken;
   if (token === undefined) return null;
-  return (p) => send({ method: 'notifications/progress', params: { ...p, progressToken: token } });
+  // SECURITY: the upstream's `_meta` without `mandate/` keys, as for results and errors: a progress
+  // notification carrying `mandate/decisionId` reached the client before the real answer (a probe).
+  return (p) => {
+    const { _meta: meta, ...rest } = p;
+    const clean = isRecord(meta) ? { _meta: withoutMandateKeys(meta) } : {};
+    return send({ method: 'notifications/progress', params: { ...rest, ...clean, progressToken: token } });
+  };
 }

@@ -69,6 +69,26 @@ describe('MCP gateway: the upstream gets what was decided, the client what was p
     expect(Object.keys(seen!.meta as object)).toEqual(['progressToken']);
   });
 
+  it("an upstream's mandate/ keys in a progress notification never reach the client; its other keys do", async () => {
+    const seen: Record<string, unknown>[] = [];
+    const r = await client.callTool(
+      { name: 'tools.echo', arguments: { text: 'plant-progress' } },
+      undefined,
+      {
+        onprogress: (p) => seen.push(p as Record<string, unknown>),
+      },
+    );
+    expect(r.isError).toBeFalsy();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ progress: 1, total: 2 });
+    const meta = (seen[0]!._meta ?? {}) as Record<string, unknown>;
+    expect(
+      Object.keys(meta).filter((k) => k.startsWith('mandate/')),
+      JSON.stringify(seen[0]),
+    ).toEqual([]);
+    expect(meta['other/key']).toBe(1);
+  });
+
   it("an upstream's mandate/ keys never reach the client; the decision id is Mandate's", async () => {
     const r = await client.callTool({ name: 'tools.echo', arguments: { text: 'plant' } });
     expect(r.isError).toBeFalsy();
