@@ -73,7 +73,32 @@ export function createHttpEndpoint(
     return LOOPBACK.has(name) || (options.allowedHosts ?? []).includes(name);
   }
 
-  /** Closes sessions until one more fits: first the key's own past its cap, then anyone's past the total. */
+  /**
+   * Sessions still opening (their upstream processes starting), by caller and in all. SECURITY:
+   * they hold upstream connections before they are in `sessions`: twelve concurrent initializes
+   * with maxSessions 4 started 25 stdio upstream processes (a probe). They count against the caps.
+   */
+  const opening = new Map<string, number>();
+  let openingTotal = 0;
+  const openingOf = (caller: Caller) => opening.get(callerIdentity(caller)) ?? 0;
+  /** Holds a slot for a session being opened, or false when the openings alone fill a cap. */
+  function reserve(caller: Caller): boolean {
+    if (openingTotal >= maxSessions || openingOf(caller) >= maxSessionsPerKey) return false;
+    opening.set(callerIdentity(caller), openingOf(caller) + 1);
+    openingTotal++;
+    return true;
+  }
+  function release(caller: Caller): void {
+    const n = openingOf(caller) - 1;
+    if (n > 0) opening.set(callerIdentity(caller), n);
+    else opening.delete(callerIdentity(caller));
+    openingTotal--;
+  }
+
+  /**
+   * Closes sessions until one more fits: first the key's own past its cap, then anyone's past the
+   * total. Sessions still opening count (they cannot be closed; `reserve` refuses past them).
+   */
   function makeRoom(caller: Caller): void {
     const closeOld = (s: HttpSession, why: string) => {
       logger.info(why, { sessionId: s.transport.sessionId, key: s.caller.keyId });
@@ -84,11 +109,11 @@ export function createHttpEndpoint(
     // least recently used session is closed; that client gets 404 and starts a new one.
     // Per caller, not per key id: tokens of one sub acting for other users do not evict each other.
     const mine = [...sessions.values()].filter((x) => callerIdentity(x.caller) === callerIdentity(caller));
-    for (const old of mine.slice(0, Math.max(0, mine.length - maxSessionsPerKey + 1)))
+    for (const old of mine.slice(0, Math.max(0, mine.length + openingOf(caller) - maxSessionsPerKey + 1)))
       closeOld(old, 'closing the least recently used MCP session of a key at its cap');
     // Nor can all keys together: the processes of stdio upstreams are bounded by maxSessions.
     const all = [...sessions.values()];
-    for (const old of all.slice(0, Math.max(0, all.length - maxSessions + 1)))
+    for (const old of all.slice(0, Math.max(0, all.length + openingTotal - maxSessions + 1)))
       closeOld(old, 'closing the least recently used MCP session: the gateway is at maxSessions');
   }
 
@@ -187,6 +212,13 @@ export function createHttpEndpoint(
       authorization: req.headers.authorization,
     };
     makeRoom(caller);
+    if (!reserve(caller))
+      return reply(
+        res,
+        503,
+        -32000,
+        'too many MCP sessions are being opened at once (maxSessions); try again',
+      );
     let opened: OpenSession;
     try {
       opened = await open(
@@ -197,6 +229,8 @@ export function createHttpEndpoint(
       );
     } catch (err) {
       return reply(res, isMandateError(err) && err.code === 'forbidden' ? 403 : 502, -32000, describe(err));
+    } finally {
+      release(caller);
     }
     // Again: sessions opened meanwhile count too.
     makeRoom(caller);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
 import {
@@ -61,6 +62,45 @@ describe('MCP gateway: what sessions cost is bounded', () => {
     );
     expect(live.length).toBeLessThanOrEqual(3);
     expect(live.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('concurrent initializes do not start more upstream processes than maxSessions; past it: 503', async () => {
+    // Found by a black-box probe: twelve initializes at once with maxSessions 4 started 25 stdio
+    // upstream processes — sessions still opening were not counted.
+    for (const c of clients.splice(0)) await c.close().catch(() => undefined);
+    const started = () =>
+      existsSync(pidLog) ? readFileSync(pidLog, 'utf8').split('\n').filter(Boolean).length : 0;
+    const before = started();
+    const init = (i: number) =>
+      fetch(new URL('/mcp', url), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${i % 2 ? 'secret-bot2-key' : 'secret-bot-key'}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-06-18',
+            capabilities: {},
+            clientInfo: { name: `burst-${i}`, version: '1' },
+          },
+        }),
+      }).then(async (r) => {
+        await r.text();
+        return r.status;
+      });
+    const statuses = await Promise.all(Array.from({ length: 8 }, (_, i) => init(i)));
+    expect(statuses.filter((s) => s === 200).length, JSON.stringify(statuses)).toBeGreaterThan(0);
+    expect(
+      statuses.every((s) => s === 200 || s === 503),
+      JSON.stringify(statuses),
+    ).toBe(true);
+    expect(started() - before, 'upstream processes started by the burst').toBeLessThanOrEqual(3);
+    expect(m.gateway!.sessionCount()).toBeLessThanOrEqual(3);
   }, 120_000);
 
   it('the newest sessions keep working; the evicted one is told to start over (404)', async () => {
