@@ -1,12 +1,15 @@
 import type { AuditEvent } from '@mandate/protocol';
-import { hmacSha256Hex, type Clock } from '../kernel/index.js';
-import type { Store, StoredAuditRecord } from '../storage/port.js';
+import { MandateError, hmacSha256Hex, type Clock } from '../kernel/index.js';
+import type { ApprovalRecord, Store, StoredAuditRecord } from '../storage/port.js';
 
 /** The personal fields a deployment may keep beside the chain (`audit.personal.keep`). */
 export type PersonalField = 'userDisplayName' | 'args';
 
 /** What query and export show where kept personal data was erased. */
 export const ERASED = 'erased';
+
+/** An erased approval's summary (its args keep their names, each value {@link ERASED}). */
+export const ERASED_SUMMARY = '[erased]';
 
 /** What the hashed decision record holds instead of the kept fields: whose they are and which. */
 export interface PersonalRef {
@@ -28,12 +31,17 @@ export interface PersonalData {
    * when nothing is kept (no user, nothing configured, nothing present).
    */
   keep(input: { ref: string; userId: string; args: Record<string, unknown> }): Promise<PersonalRef | null>;
-  /** Deletes everything kept for this user and records `personal_data.erased` (pseudonymous id only). */
+  /**
+   * Deletes everything kept for this user, blanks the summary and args of the approvals of calls
+   * made for them, and records `personal_data.erased` (pseudonymous id only) with both counts.
+   */
   erase(userId: string, by: string): Promise<{ subject: string; erased: number }>;
 }
 
+type ApprovalStore = Pick<Store, 'listApprovals' | 'getApproval' | 'updateApproval'>;
+
 export function createPersonalData(deps: {
-  store: Pick<Store, 'putPersonalData' | 'erasePersonalData' | 'getUser'>;
+  store: Pick<Store, 'putPersonalData' | 'erasePersonalData' | 'getUser'> & ApprovalStore;
   clock: Clock;
   hmacKey: Uint8Array | string;
   keep: readonly PersonalField[];
@@ -62,12 +70,83 @@ export function createPersonalData(deps: {
     },
     async erase(userId, by) {
       const subject = pseudonymOf(deps.hmacKey, userId);
+      // First the approvals: a failure (a CAS lost too often) leaves the kept rows and nothing
+      // recorded, and the erasure can simply be asked again.
+      const approvals = await eraseApprovals(deps.store, userId);
       const erased = await deps.store.erasePersonalData(subject);
       // SECURITY: the chain is forever — the erasure names the pseudonymous id, never the user id.
-      await deps.record({ type: 'personal_data.erased', data: { subject, records: erased, by } });
+      await deps.record({ type: 'personal_data.erased', data: { subject, records: erased, approvals, by } });
       return { subject, erased };
     },
   };
+}
+
+/**
+ * The approval with its personal parts blanked — the summary (rendered from the args) and each
+ * arg's value — or null when they already are. Everything the approval is bound by and decided
+ * with stays: the keyed call hash (the binding: a call is checked against it, never against the
+ * stored args), status, votes, role, quorum, ids, tool hash, expiry.
+ */
+function blanked(a: ApprovalRecord): ApprovalRecord | null {
+  const names = Object.keys(a.args);
+  if (a.summary === ERASED_SUMMARY && names.every((k) => a.args[k] === ERASED)) return null;
+  // The arg names stay (they are the tool's schema), so `args` is still an object, as the API says.
+  return { ...a, summary: ERASED_SUMMARY, args: Object.fromEntries(names.map((k) => [k, ERASED])) };
+}
+
+/**
+ * Blanks one approval with the store's compare-and-set on its status and vote count, read again
+ * and retried when a vote, a use or an expiry got there first; true when this call wrote it.
+ */
+async function blankApproval(store: ApprovalStore, found: ApprovalRecord): Promise<boolean> {
+  let a: ApprovalRecord | null = found;
+  for (let attempt = 0; attempt < 10 && a; attempt++) {
+    const next = blanked(a);
+    if (!next) return false;
+    if (await store.updateApproval(next, a.status, a.votes.length)) return true;
+    a = await store.getApproval(a.id);
+  }
+  if (!a) return false;
+  throw new MandateError('conflict', `approval ${a.id} is being changed concurrently; erase again`);
+}
+
+const APPROVAL_PAGE = 200;
+
+/**
+ * Blanks the summary and args of every approval of a call made for `userId`, whatever its status.
+ * With `args` kept aside the approvals table holds their only copy (the `approval.requested` record
+ * says `summaryOffRecord` instead of the summary); otherwise the chain holds the summary anyway and
+ * blanking the table copy costs nothing — and an approval requested before `audit.personal` changed
+ * may be of either kind. Returns how many distinct approvals this erasure blanked.
+ *
+ * A vote, use or expiry that read an approval just before it was blanked writes the whole record
+ * back, and the store's compare-and-set (status and vote count) does not see the blanking: another
+ * pass blanks what such a write brought back while the erasure ran. It narrows that window, it
+ * does not close it (that needs the store to stop rewriting summary and args on those updates).
+ */
+async function eraseApprovals(store: ApprovalStore, userId: string): Promise<number> {
+  const done = new Set<string>();
+  for (let pass = 0; pass < 3; pass++) {
+    let blankedNow = 0;
+    let before: string | undefined;
+    for (;;) {
+      const page = await store.listApprovals({
+        user: userId,
+        limit: APPROVAL_PAGE,
+        ...(before !== undefined ? { before } : {}),
+      });
+      for (const a of page) {
+        if (await blankApproval(store, a)) {
+          done.add(a.id);
+          blankedNow++;
+        }
+      }
+      if (page.length < APPROVAL_PAGE) break;
+      before = page.at(-1)!.id;
+    }
+    if (blankedNow === 0) break;
+  }
+  return done.size;
 }
 
 /**
