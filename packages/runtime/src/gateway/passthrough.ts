@@ -1,5 +1,6 @@
 import { ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { DecisionOutcome } from '../decisions/index.js';
+import type { ErrorCode as MandateErrorCode } from '@mandate/protocol';
 import { governedAction, type GovernedMethod } from './catalog.js';
 import { listAll, type Conn } from './upstream-connection.js';
 import { createOutcomeRecorder, failureType } from './outcome.js';
@@ -11,6 +12,7 @@ import {
   upstreamError,
   withDecisionId,
 } from './results.js';
+import { uriProblem } from './resource-uri.js';
 import type { SessionScope } from './scope.js';
 
 /** Methods other than tools that reach upstreams: resources, prompts, completion, log level. */
@@ -32,25 +34,36 @@ export function isPassthrough(method: string): method is PassthroughMethod {
 }
 
 /**
- * One session's resources and prompts. A URI goes only to the upstream that listed it (or whose
- * listed template matches it, when exactly one does); a prompt only to the upstream that listed
- * it. `resources/read`, `prompts/get` and `resources/(un)subscribe` are decided as actions
+ * One session's resources and prompts. A URI goes only to the upstream that listed it or whose
+ * listed template matches it, and only when exactly one upstream claims it that way; a prompt only
+ * to the upstream that listed it, when no other upstream lists one under the same exposed name.
+ * `resources/read`, `prompts/get` and `resources/(un)subscribe` are decided as actions
  * `<server>.resources_read`, `<server>.prompts_get`, … (ADR 0017); lists and completions are not.
  */
 export function createPassthrough(s: SessionScope) {
   const { ctx } = s;
   const outcomes = createOutcomeRecorder(s);
-  const uriOwner = new Map<string, string>();
+  /** Listed URIs: the upstreams that listed each (one, unless two claim it). */
+  const uriListers = new Map<string, Set<string>>();
   /** Listed templates by upstream. */
   const templates = new Map<string, ListedTemplate[]>();
-  const promptOwner = new Map<string, { conn: string; name: string }>();
+  /** Exposed prompt names: the upstreams listing a prompt under each, with their own name for it. */
+  const promptListers = new Map<string, Map<string, string>>();
+  /** Connections whose resources and templates (or prompts) this session has asked for. */
+  const resourcesListed = new WeakSet<Conn>();
+  const promptsListed = new WeakSet<Conn>();
 
   const withCap = (cap: 'resources' | 'prompts' | 'logging') =>
     [...s.conns.values()].filter((c) => c.caps[cap]);
 
   function noteResources(server: string, items: unknown): void {
     if (!Array.isArray(items)) return;
-    for (const x of items as { uri?: unknown }[]) if (typeof x?.uri === 'string') uriOwner.set(x.uri, server);
+    for (const x of items as { uri?: unknown }[]) {
+      if (typeof x?.uri !== 'string') continue;
+      const listers = uriListers.get(x.uri) ?? new Set<string>();
+      listers.add(server);
+      uriListers.set(x.uri, listers);
+    }
   }
   function noteTemplates(server: string, items: unknown): void {
     if (!Array.isArray(items)) return;
@@ -63,11 +76,12 @@ export function createPassthrough(s: SessionScope) {
     templates.set(server, list);
   }
 
-  const ownerOf = (uri: string) => uriOwnerOf(uri, uriOwner, templates);
+  const claimantsOf = (uri: string) => uriClaimants(uri, uriListers, templates);
 
   async function relistResources(): Promise<void> {
     await Promise.allSettled(
       withCap('resources').map(async (c) => {
+        resourcesListed.add(c);
         noteResources(c.cfg.name, await listAll(ctx, c, 'resources/list', 'resources'));
         noteTemplates(
           c.cfg.name,
@@ -77,43 +91,110 @@ export function createPassthrough(s: SessionScope) {
     );
   }
 
-  async function routeUri(uri: string): Promise<Conn> {
-    let owner = ownerOf(uri);
-    if (owner === undefined) {
-      // This session has not listed it yet: the upstreams' current lists decide.
+  /**
+   * Refuses a request before anything is routed or decided: a JSON-RPC `InvalidParams` error. A
+   * governed request (`method`) refused so is on the record as `request.refused` (route `MCP /mcp`;
+   * the reason names the rule, never the URI or name), as a decision would have been.
+   */
+  async function refuse(
+    method: GovernedMethod | null,
+    code: MandateErrorCode,
+    reason: string,
+    message: string,
+  ): Promise<never> {
+    if (method) await ctx.deps.refused?.({ code, reason: `${method}: ${reason}`, caller: s.caller });
+    throw new McpError(ErrorCode.InvalidParams, message);
+  }
+
+  /** The upstream a URI goes to; `method` is the governed request asking, null for a completion. */
+  async function routeUri(uri: string, method: GovernedMethod | null): Promise<Conn> {
+    // SECURITY: who else claims a URI must be known before it goes anywhere — a URI listed by one
+    // upstream and matched by another's template (or listed by both) is nobody's. So every
+    // connection's resources and templates are read once before the first URI is routed.
+    let relisted = false;
+    if (withCap('resources').some((c) => !resourcesListed.has(c))) {
       await relistResources();
-      owner = ownerOf(uri);
+      relisted = true;
     }
-    const conn = owner !== undefined ? s.conns.get(owner) : undefined;
-    if (!conn)
-      throw new McpError(
-        ErrorCode.InvalidParams,
-        owner === undefined
-          ? `no upstream lists the resource ${uri.slice(0, 200)}`
-          : `upstream ${owner} is unavailable`,
+    let owners = claimantsOf(uri);
+    if (owners.length === 0 && !relisted) {
+      // This session has not seen it listed: the upstreams' current lists decide.
+      await relistResources();
+      owners = claimantsOf(uri);
+    }
+    const shown = JSON.stringify(uri.slice(0, 200));
+    if (owners.length > 1)
+      return refuse(
+        method,
+        'conflict',
+        'the resource URI is claimed by more than one upstream',
+        `the resource ${shown} is claimed by more than one upstream (${owners.join(', ')}): it goes to none of them; resolve the clash in the upstreams or the config`,
       );
+    const conn = owners.length === 1 ? s.conns.get(owners[0]!) : undefined;
+    if (owners.length === 0)
+      return refuse(
+        method,
+        'not_found',
+        'no upstream lists the resource',
+        `no upstream lists the resource ${shown}`,
+      );
+    if (!conn) throw new McpError(ErrorCode.InvalidParams, `upstream ${owners[0]} is unavailable`);
     return conn;
   }
 
-  async function routePrompt(exposed: string): Promise<{ conn: Conn; name: string }> {
-    if (!promptOwner.has(exposed)) await listPrompts().catch(() => undefined);
-    const owner = promptOwner.get(exposed);
-    const conn = owner ? s.conns.get(owner.conn) : undefined;
-    if (!owner || !conn)
-      throw new McpError(ErrorCode.InvalidParams, `unknown prompt ${exposed.slice(0, 100)}`);
-    return { conn, name: owner.name };
+  /** The upstream a prompt goes to, and its name there; `method` as for {@link routeUri}. */
+  async function routePrompt(
+    exposed: string,
+    method: GovernedMethod | null,
+  ): Promise<{ conn: Conn; name: string }> {
+    // SECURITY: as for URIs, every connection's prompts are read before a name is routed.
+    if (!promptListers.has(exposed) || withCap('prompts').some((c) => !promptsListed.has(c)))
+      await listPrompts().catch(() => undefined);
+    const listers = [...(promptListers.get(exposed) ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const shown = JSON.stringify(exposed.slice(0, 100));
+    if (listers.length > 1)
+      return refuse(
+        method,
+        'conflict',
+        'the prompt name is listed by more than one upstream',
+        `the prompt ${shown} is listed by more than one upstream (${listers.map(([server]) => server).join(', ')}): it goes to none of them; give the bare-named upstream its own names or remove it`,
+      );
+    const [owner] = listers;
+    const conn = owner ? s.conns.get(owner[0]) : undefined;
+    if (!owner) return refuse(method, 'not_found', 'no upstream lists the prompt', `unknown prompt ${shown}`);
+    if (!conn) throw new McpError(ErrorCode.InvalidParams, `upstream ${owner[0]} is unavailable`);
+    return { conn, name: owner[1] };
   }
 
+  /**
+   * Every upstream's prompts under their exposed names; a name two upstreams claim is left out.
+   * Fails when an upstream's listing fails, once every other upstream's claims are noted.
+   */
   async function listPrompts(): Promise<Record<string, unknown>[]> {
+    const conns = withCap('prompts');
+    const lists = await Promise.allSettled(
+      conns.map((c) => {
+        promptsListed.add(c);
+        return listAll(ctx, c, 'prompts/list', 'prompts');
+      }),
+    );
     const prompts: Record<string, unknown>[] = [];
-    for (const c of withCap('prompts')) {
-      for (const p of await listAll(ctx, c, 'prompts/list', 'prompts')) {
+    lists.forEach((got, i) => {
+      if (got.status !== 'fulfilled') return;
+      const c = conns[i]!;
+      for (const p of got.value) {
         const exposed = c.cfg.exposeBareNames ? String(p.name) : `${c.cfg.name}.${String(p.name)}`;
-        promptOwner.set(exposed, { conn: c.cfg.name, name: String(p.name) });
+        const listers = promptListers.get(exposed) ?? new Map<string, string>();
+        listers.set(c.cfg.name, String(p.name));
+        promptListers.set(exposed, listers);
         prompts.push({ ...p, name: exposed });
       }
-    }
-    return prompts;
+    });
+    const failed = lists.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    // SECURITY: a bare-named upstream listing `good.summary` would take `good`'s prompt (a probe):
+    // a name listed by more than one upstream is shown to no one and routed to no one.
+    return prompts.filter((p) => promptListers.get(String(p.name))!.size === 1);
   }
 
   /**
@@ -193,18 +274,32 @@ export function createPassthrough(s: SessionScope) {
           note(c.cfg.name, got);
           items.push(...got);
         }
-        return { [field]: items };
+        if (method === 'resources/templates/list') return { [field]: items };
+        // A resource another upstream lists too, or whose URI another's template matches, goes to no
+        // one (routeUri): it is not listed either. So the templates must be known as well.
+        if (list.some((c) => !resourcesListed.has(c))) await relistResources();
+        return { [field]: items.filter((r) => claimantsOf(String(r.uri)).length === 1) };
       }
       case 'resources/read':
       case 'resources/subscribe':
       case 'resources/unsubscribe': {
         const uri = typeof params.uri === 'string' ? params.uri : '';
-        return governed(await routeUri(uri), method, { uri }, params, id, signal);
+        // SECURITY: decided and forwarded only in its canonical form, so that the string the policy
+        // matches (`uri like "file:///srv/docs/*"`) is the one the upstream resolves (resource-uri.ts).
+        const problem = uriProblem(uri);
+        if (problem)
+          return refuse(
+            method,
+            'bad_request',
+            `the resource URI is refused: ${problem}`,
+            `resource URI ${JSON.stringify(uri.slice(0, 200))} refused: ${problem}; only a URI in its canonical form (as WHATWG URL serialises it, without dot segments, backslashes, encoded slashes, NUL or encoded unreserved characters) is decided and forwarded`,
+          );
+        return governed(await routeUri(uri, method), method, { uri }, params, id, signal);
       }
       case 'prompts/list':
         return { prompts: await listPrompts() };
       case 'prompts/get': {
-        const { conn, name } = await routePrompt(String(params.name ?? ''));
+        const { conn, name } = await routePrompt(String(params.name ?? ''), 'prompts/get');
         const args: Record<string, unknown> = { name };
         if (params.arguments !== undefined) args.arguments = params.arguments;
         return governed(conn, 'prompts/get', args, params, id, signal);
@@ -212,10 +307,10 @@ export function createPassthrough(s: SessionScope) {
       case 'completion/complete': {
         const ref = (params.ref ?? {}) as Record<string, unknown>;
         if (ref.type === 'ref/prompt') {
-          const { conn, name } = await routePrompt(String(ref.name ?? ''));
+          const { conn, name } = await routePrompt(String(ref.name ?? ''), null);
           return s.forward(conn, method, { ...params, ref: { ...ref, name } }, id, signal);
         }
-        return s.forward(await routeUri(String(ref.uri ?? '')), method, params, id, signal);
+        return s.forward(await routeUri(String(ref.uri ?? ''), null), method, params, id, signal);
       }
       case 'logging/setLevel':
         await Promise.all(withCap('logging').map((c) => s.forward(c, method, params, id, signal)));
@@ -233,19 +328,33 @@ export interface ListedTemplate {
 }
 
 /**
- * The upstream a URI goes to: the one that listed it, else the one whose listed template matches
- * it (a completion names the template itself), else undefined.
+ * The upstreams claiming a URI, sorted: those that listed it and those whose listed template
+ * matches it (a completion names the template itself).
+ */
+export function uriClaimants(
+  uri: string,
+  listed: ReadonlyMap<string, ReadonlySet<string>>,
+  templates: ReadonlyMap<string, readonly ListedTemplate[]>,
+): string[] {
+  const claimants = new Set(listed.get(uri) ?? []);
+  for (const [server, list] of templates)
+    if (list.some((t) => t.text === uri || t.re.test(uri))) claimants.add(server);
+  return [...claimants].sort();
+}
+
+/**
+ * The upstream a URI goes to: the one upstream that listed it or whose listed template matches it,
+ * else undefined. SECURITY: a URI two upstreams claim — both listed it, one listed it and the
+ * other's template matches, or both templates match — goes to neither: the last listing does not
+ * win, nor does an exact listing beat another upstream's template.
  */
 export function uriOwnerOf(
   uri: string,
-  listed: ReadonlyMap<string, string>,
+  listed: ReadonlyMap<string, ReadonlySet<string>>,
   templates: ReadonlyMap<string, readonly ListedTemplate[]>,
 ): string | undefined {
-  const exact = listed.get(uri);
-  if (exact) return exact;
-  const matching = [...templates].filter(([, list]) => list.some((t) => t.text === uri || t.re.test(uri)));
-  // SECURITY: two upstreams whose templates both match: neither gets the URI.
-  return matching.length === 1 ? matching[0]![0] : undefined;
+  const claimants = uriClaimants(uri, listed, templates);
+  return claimants.length === 1 ? claimants[0] : undefined;
 }
 
 /**

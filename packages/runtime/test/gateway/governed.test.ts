@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
-import { templateMatcher, uriOwnerOf } from '../../src/gateway/passthrough.js';
+import { templateMatcher, uriClaimants, uriOwnerOf } from '../../src/gateway/passthrough.js';
 import { BOT_ENTITIES, mcpClient, readLog, startMandate, toolServerUpstream } from './helpers.js';
 
 // `resources/read` and `prompts/get` are decided as `<server>.resources_read` / `<server>.prompts_get`.
@@ -188,7 +188,7 @@ describe('URI routing', () => {
   });
 
   it('goes to the upstream that listed the URI or whose one template matches; never to a guess', () => {
-    const listed = new Map([['mem://a/readme', 'a']]);
+    const listed = new Map([['mem://a/readme', new Set(['a'])]]);
     const templates = new Map([
       ['a', [tpl('mem://a/notes/{id}')]],
       ['b', [tpl('mem://b/{+rest}')]],
@@ -200,7 +200,13 @@ describe('URI routing', () => {
     // Two upstreams' templates match: neither gets it.
     const clash = new Map([...templates, ['c', [tpl('mem://{+any}')]]]);
     expect(uriOwnerOf('mem://b/x/y', listed, clash)).toBeUndefined();
-    // A URI that was listed still goes to its lister.
-    expect(uriOwnerOf('mem://a/readme', listed, clash)).toBe('a');
+    // A URI listed by one upstream and matched by another's template is ambiguous too: the exact
+    // listing does not win (a probe: a second upstream took another's URIs so).
+    expect(uriOwnerOf('mem://a/readme', listed, clash)).toBeUndefined();
+    expect(uriClaimants('mem://a/readme', listed, clash)).toEqual(['a', 'c']);
+    // So is a URI two upstreams list: the last listing does not win.
+    expect(
+      uriOwnerOf('mem://a/readme', new Map([['mem://a/readme', new Set(['b', 'a'])]]), templates),
+    ).toBeUndefined();
   });
 });
