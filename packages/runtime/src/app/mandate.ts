@@ -265,15 +265,17 @@ export async function createMandate(
     policyEngine = engine;
     policies = createPolicyService({ engine, store, clock, logger, audit: record });
     const policyService = policies;
-    // Tools that declare `paths.resolveSymlinks` resolve them on this machine's filesystem.
-    const registryOf = (tools: readonly Tool[]) => createToolRegistry(tools, { fs: localPathFs });
+    // Tools that declare `paths.resolveSymlinks` resolve them on this machine's filesystem. The
+    // gateway's entries (`derived`) come from upstream definitions: one that does not compile is
+    // left out, its calls refused naming why, instead of failing the registry for every tool.
+    const registryOf = (tools: readonly Tool[], derived: readonly Tool[] = []) =>
+      createToolRegistry(tools, { fs: localPathFs, derived });
     let registry = registryOf([]);
     // The registry is the config's tools plus the gateway's approved upstream tools (config entries win).
     let baseTools: Tool[] = [];
     let gatewayTools: Tool[] = [];
     const mergeTools = () => {
-      const own = new Set(baseTools.map((t) => t.action));
-      registry = registryOf([...baseTools, ...gatewayTools.filter((t) => !own.has(t.action))]);
+      registry = registryOf(baseTools, gatewayTools);
     };
     const setTools = async (tools: Tool[]) => {
       registryOf(tools);

@@ -3,6 +3,7 @@ import { MandateError, createKeyedSerial } from '../kernel/index.js';
 import { CONTEXT_KEYS } from '../decisions/index.js';
 import type { CompiledPolicySet, PolicyEntity } from '../policy/port.js';
 import type { ToolPin } from '../storage/port.js';
+import { inputSchemaProblem } from '../tools/registry.js';
 import type { GatewayContext } from './options.js';
 import { definitionHash, toolDefinition, type PinnedTool, type PinService } from './pins.js';
 import { isRecord } from './results.js';
@@ -108,8 +109,13 @@ export interface Catalog {
   byExposed(name: string): CatalogEntry | undefined;
   /** The entries of one upstream as they stand now. */
   entriesOf(server: string): CatalogEntry[];
-  /** Shown to clients: approved and not hidden by an exposed-name clash. */
+  /** Shown to clients: approved, its input schema usable, and not hidden by an exposed-name clash. */
   isVisible(e: CatalogEntry): boolean;
+  /**
+   * Why this entry's input schema cannot be registered (then it is not shown, and a call to it is
+   * refused naming this), or null.
+   */
+  schemaProblem(e: Pick<CatalogEntry, 'def' | 'hash'>): string | null;
   /** Could some permit ever let this agent take this action (tools/list visibility)? */
   mayCall(policy: CompiledPolicySet | null, self: PolicyEntity | null, action: string): boolean;
   /** The action a pinned tool maps to (`<actionPrefix><tool>`), or null when its upstream is no longer configured. */
@@ -137,6 +143,18 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
   const permitCache = new Map<string, boolean>();
   const reported = new Set<string>();
   let published = '';
+  /** The registry entries that could not be published (by their JSON), logged once. */
+  let failedToPublish = '';
+  /** Input-schema problems by definition hash (null: it compiles); compiled once per definition. */
+  const schemaProblems = new Map<string, string | null>();
+  /** Warnings given once: unusable schemas (by upstream, tool and hash), exposed-name clashes. */
+  const warnedOnce = new Set<string>();
+  const warnOnce = (key: string, msg: string, fields: Record<string, unknown>) => {
+    if (warnedOnce.has(key)) return;
+    if (warnedOnce.size > 10_000) warnedOnce.clear();
+    warnedOnce.add(key);
+    logger.warn(msg, fields);
+  };
   const reserved = new Set(
     options.upstreams.flatMap((u) =>
       (Object.keys(GOVERNED) as GovernedMethod[]).map((m) => governedAction(u.name, m)),
@@ -239,21 +257,59 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
     return entries;
   }
 
+  /**
+   * SECURITY: a bare name (`exposeBareNames`) that is an action another upstream claims (by its
+   * listing or its pins) is that upstream's: a probe's bare upstream listing a tool literally named
+   * `good.echo` made `good.echo` answer "unknown tool" for every agent. The bare tool is left out.
+   */
+  function takesAnothersAction(e: CatalogEntry): string[] | null {
+    if (e.exposed === e.action) return null;
+    const others = [...(claims.get(e.exposed) ?? [])].filter((s) => s !== e.upstream.name);
+    return others.length > 0 ? others.sort() : null;
+  }
+
   function rebuildExposed(): void {
     exposedIndex.clear();
-    const clashes = new Set<string>();
+    const clashes = new Map<string, Set<string>>();
     for (const e of catalog.values()) {
+      const owners = takesAnothersAction(e);
+      if (owners) {
+        warnOnce(
+          `bare\0${e.upstream.name}\0${e.exposed}`,
+          "upstream tool hidden: its bare name is another upstream's action",
+          { name: e.exposed, server: e.upstream.name, action: e.action, owners },
+        );
+        continue;
+      }
       const seen = exposedIndex.get(e.exposed);
       // One action several upstreams claim keeps its name (the first claimant, quarantined like
       // the others): a call is refused as quarantined, not as a tool nobody offers.
       if (seen?.collision && seen.action === e.action) continue;
-      if (seen) clashes.add(e.exposed);
+      if (seen) {
+        const servers = clashes.get(e.exposed) ?? new Set([seen.upstream.name]);
+        clashes.set(e.exposed, servers.add(e.upstream.name));
+      }
       exposedIndex.set(e.exposed, e);
     }
-    for (const name of clashes) {
-      logger.warn('two upstream tools share one exposed name; hidden', { name });
+    for (const [name, servers] of clashes) {
+      // Bare names of two upstreams (a namespaced one's own name never gets here: see above).
+      const all = [...servers].sort();
+      warnOnce(`clash\0${name}\0${all.join('\0')}`, 'two upstream tools share one exposed name; hidden', {
+        name,
+        servers: all,
+      });
       exposedIndex.delete(name);
     }
+  }
+
+  function schemaProblem(e: Pick<CatalogEntry, 'def' | 'hash'>): string | null {
+    let problem = schemaProblems.get(e.hash);
+    if (problem === undefined) {
+      problem = inputSchemaProblem(schemaForRegistry(e.def.inputSchema));
+      if (schemaProblems.size > 10_000) schemaProblems.clear();
+      schemaProblems.set(e.hash, problem);
+    }
+    return problem;
   }
 
   /** Registry entries for approved tools: the config's entry wins, else one derived from the upstream's inputSchema. */
@@ -263,6 +319,15 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
     for (const e of catalog.values()) {
       // SECURITY: a quarantined tool gets no registry entry, so the decision path denies it as unknown.
       if (e.status !== 'approved' || fromConfig.has(e.action)) continue;
+      // Published all the same: the registry leaves such an entry out (app/mandate.ts `derived`),
+      // and a call to it is refused naming the problem instead of "no tool is registered".
+      const problem = schemaProblem(e);
+      if (problem !== null)
+        warnOnce(
+          `schema\0${e.upstream.name}\0${e.tool}\0${e.hash}`,
+          'upstream tool left out: its input schema does not compile; it is not listed and its calls are refused',
+          { server: e.upstream.name, action: e.action, hash: e.hash, problem },
+        );
       const paths = e.upstream.paths?.[e.tool];
       tools.push({
         action: e.action,
@@ -289,8 +354,20 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
     }
     const key = JSON.stringify(tools);
     if (key !== published) {
-      published = key;
-      deps.setGatewayTools(tools);
+      // Only once registered is it published: a failure is tried again at the next listing (it
+      // used to be marked published first, so the registry was never rebuilt again), and it never
+      // fails a listing: every tool the registry holds keeps working meanwhile.
+      try {
+        deps.setGatewayTools(tools);
+        published = key;
+        failedToPublish = '';
+      } catch (err) {
+        if (failedToPublish !== key)
+          logger.error('the gateway tools could not be registered; the registry keeps its previous entries', {
+            error: String((err as Error)?.message ?? err).slice(0, 1000),
+          });
+        failedToPublish = key;
+      }
     }
     reportUndeclared();
   }
@@ -351,7 +428,9 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
     publish,
     byExposed: (name) => exposedIndex.get(name),
     entriesOf: (server) => [...catalog.values()].filter((e) => e.upstream.name === server),
-    isVisible: (e) => e.status === 'approved' && exposedIndex.get(e.exposed) === e,
+    isVisible: (e) =>
+      e.status === 'approved' && exposedIndex.get(e.exposed) === e && schemaProblem(e) === null,
+    schemaProblem,
     mayCall(policy, self, action) {
       if (!policy || !self) return false;
       const key = `${policy.version}\0${JSON.stringify(self)}\0${action}`;

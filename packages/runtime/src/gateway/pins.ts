@@ -23,6 +23,25 @@ export function definitionHash(def: Record<string, unknown>): string {
   return 'sha256:' + sha256Hex(canonicalize(def));
 }
 
+/**
+ * The largest definition (bytes of its canonical JSON) a `tool.quarantined` record carries; a larger
+ * one is recorded by its hash and size, and read on its pin (`GET /v1/tools/pins`).
+ */
+export const QUARANTINE_RECORD_MAX_DEFINITION_BYTES = 16 * 1024;
+
+/** Hashes of a tool's recent definitions remembered, so a flip between known ones records nothing new. */
+const SEEN_HASHES = 16;
+
+/** What a record carries of a definition: itself up to the bound, else its size and a note. */
+function boundedDefinition(def: Record<string, unknown>, canonical: string): Record<string, unknown> {
+  const bytes = Buffer.byteLength(canonical, 'utf8');
+  if (bytes <= QUARANTINE_RECORD_MAX_DEFINITION_BYTES) return { definition: def };
+  return {
+    definitionBytes: bytes,
+    note: `definition of ${bytes} bytes (over ${QUARANTINE_RECORD_MAX_DEFINITION_BYTES}): recorded by its hash and size; its pin holds it (GET /v1/tools/pins)`,
+  };
+}
+
 export interface PinServiceDeps {
   store: Store;
   clock: Clock;
@@ -55,6 +74,15 @@ export function createPinService(deps: PinServiceDeps): PinService {
   // Quarantined ones are re-read so an approval made by another process takes effect at once.
   const approved = new Map<string, string>();
   const key = (server: string, tool: string) => `${server}\u0000${tool}`;
+  /** The definition hashes each tool was recorded with lately (this process), newest last. */
+  const seen = new Map<string, string[]>();
+  const sawBefore = (k: string, hash: string): boolean => seen.get(k)?.includes(hash) === true;
+  const remember = (k: string, ...hashes: (string | null)[]) => {
+    const list = seen.get(k) ?? [];
+    for (const h of hashes) if (h !== null && !list.includes(h)) list.push(h);
+    if (seen.size > 5_000 && !seen.has(k)) seen.clear();
+    seen.set(k, list.slice(-SEEN_HASHES));
+  };
   const iso = () => new Date(clock.now()).toISOString();
 
   async function checkNow(
@@ -62,7 +90,8 @@ export function createPinService(deps: PinServiceDeps): PinService {
     def: Record<string, unknown>,
     trustOnFirstUse: boolean,
   ): Promise<ToolPin['status']> {
-    const hash = definitionHash(def);
+    const canonical = canonicalize(def);
+    const hash = 'sha256:' + sha256Hex(canonical);
     if (approved.get(key(server, name)) === hash) return 'approved';
     const pin = await store.getToolPin(server, name);
     if (pin && pin.hash === hash) {
@@ -108,11 +137,29 @@ export function createPinService(deps: PinServiceDeps): PinService {
     }
     // SECURITY: a rug pull — the definition changed after it was pinned: quarantine until re-approved.
     approved.delete(key(server, name));
-    await deps.record({
-      type: 'tool.quarantined',
-      action,
-      data: { server, tool: name, hash, previousHash: pin.hash, reason: 'changed', definition: def },
-    });
+    const k = key(server, name);
+    // An upstream changing a definition at every listing (a probe: a 100 KB description, 100
+    // list_changed in a row) wrote ~99 records each carrying it — 1.5 → 28 MB in a second. The
+    // record is bounded: the definition goes in up to a bound, a larger one by its hash and size
+    // (its pin holds it for review); a tool already quarantined records only its new hash, and a
+    // hash it was recorded with lately nothing new. Every check still lands on the pin.
+    const again = pin.status === 'quarantined';
+    if (!again || !sawBefore(k, hash)) {
+      const data: Record<string, unknown> = {
+        server,
+        tool: name,
+        hash,
+        previousHash: pin.hash,
+        reason: 'changed',
+      };
+      if (again) {
+        data.definitionBytes = Buffer.byteLength(canonical, 'utf8');
+        data.note =
+          'changed again while quarantined: only its new hash is recorded; its pin holds the definition';
+      } else Object.assign(data, boundedDefinition(def, canonical));
+      await deps.record({ type: 'tool.quarantined', action, data });
+      remember(k, pin.approvedHash, pin.hash, hash);
+    }
     // The last approved definition stays on the pin (also across several changes), for review.
     await store.putToolPin({
       ...pin,
@@ -122,12 +169,10 @@ export function createPinService(deps: PinServiceDeps): PinService {
       approvedBy: null,
       updatedAt: now,
     });
-    deps.logger.warn('tool definition changed; quarantined', {
-      server,
-      tool: name,
-      hash,
-      previousHash: pin.hash,
-    });
+    const fields = { server, tool: name, hash, previousHash: pin.hash };
+    // Once per quarantine at warn: an upstream changing it at every listing must not flood the log.
+    if (again) deps.logger.debug('tool definition changed again while quarantined', fields);
+    else deps.logger.warn('tool definition changed; quarantined', fields);
     return 'quarantined';
   }
 
@@ -155,10 +200,18 @@ export function createPinService(deps: PinServiceDeps): PinService {
         approvedDefinition: pin.definition,
         updatedAt: iso(),
       };
+      // The definition approved goes on the record (bounded like a quarantine's): a change while
+      // quarantined recorded only its hash.
       await deps.record({
         type: 'tool.approved',
         action,
-        data: { server, tool, hash: pin.hash, approvedBy },
+        data: {
+          server,
+          tool,
+          hash: pin.hash,
+          approvedBy,
+          ...boundedDefinition(pin.definition, canonicalize(pin.definition)),
+        },
       });
       await store.putToolPin(next);
       approved.set(key(server, tool), pin.hash);

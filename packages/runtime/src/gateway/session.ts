@@ -8,7 +8,7 @@ import {
   type RequestId,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
-import { MandateError, isMandateError } from '../kernel/index.js';
+import { MandateError, isMandateError, latestFlight } from '../kernel/index.js';
 import { callerIdentity, type Caller } from '../decisions/index.js';
 import type { Catalog } from './catalog.js';
 import type { NodeStreamableHttpServerTransport } from './http-server-transport.js';
@@ -106,11 +106,20 @@ export async function openSession(
   };
 
   const latest = (conn: Conn): RequestId | undefined => conn.inflight[conn.inflight.length - 1];
-  const events: UpstreamEvents = {
-    async notification(conn, n) {
-      if (!server || !(await clientMayReceive())) return;
-      if (n.method === 'notifications/tools/list_changed') {
-        // Re-check pins now: a changed definition is quarantined before any client sees it.
+
+  /**
+   * Re-listing after `list_changed`, per upstream connection: one listing in flight and at most one
+   * more queued behind it, shared by every notification that came meanwhile (it starts after them
+   * all, so it sees what they announced). A probe's upstream sent 100 in a row and was listed 100
+   * times, each listing a changed definition pinned and recorded again.
+   */
+  const relists = new WeakMap<Conn, () => Promise<void>>();
+  /** The listings whose notification went on to the client already: one per listing is enough. */
+  const announced = new WeakSet<Promise<void>>();
+  const relist = (conn: Conn): Promise<void> => {
+    let run = relists.get(conn);
+    if (!run) {
+      run = latestFlight(async () => {
         try {
           await catalog.absorb(conn.cfg, await listAll(ctx, conn, 'tools/list', 'tools'));
         } catch (err) {
@@ -119,6 +128,22 @@ export async function openSession(
             error: (err as Error).message,
           });
         }
+      });
+      relists.set(conn, run);
+    }
+    return run();
+  };
+
+  const events: UpstreamEvents = {
+    async notification(conn, n) {
+      if (!server || !(await clientMayReceive())) return;
+      if (n.method === 'notifications/tools/list_changed') {
+        // Re-check pins now: a changed definition is quarantined before any client sees it.
+        const listing = relist(conn);
+        await listing;
+        // The client is told once per listing: the others that waited on it said the same.
+        if (announced.has(listing)) return;
+        announced.add(listing);
       }
       const rel = latest(conn);
       await server

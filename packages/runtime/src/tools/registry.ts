@@ -46,6 +46,36 @@ interface CompiledTool {
 export interface ToolRegistryOptions {
   /** Filesystem reads for tools that declare `paths.resolveSymlinks`; such a tool needs it. */
   fs?: PathFs;
+  /**
+   * Entries this registry does not own — the MCP gateway's, derived from upstream tool definitions —
+   * compiled after the given tools. One that cannot be compiled (an input schema Ajv rejects, paths
+   * this registry cannot resolve) is left out instead of failing the whole registry: `list` leaves
+   * it out and every call to it is refused (`bad_request`) naming the problem. One whose action is
+   * already registered is dropped (the given tools win). The given tools are compiled as before:
+   * one bad entry there throws.
+   */
+  derived?: readonly Tool[];
+}
+
+/** Ajv as the registry configures it (one instance per registry: schemas compiled into it share ids). */
+function newAjv() {
+  return new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
+}
+
+/** Longest schema problem quoted (the text may carry an upstream's strings). */
+const PROBLEM_CHARS = 500;
+
+/**
+ * Why this input schema cannot be registered (Ajv's message, as `createToolRegistry` words it), or
+ * null when it compiles. Each call compiles in a fresh Ajv: callers cache by definition.
+ */
+export function inputSchemaProblem(schema: Record<string, unknown>): string | null {
+  try {
+    newAjv().compile(schema);
+    return null;
+  } catch (err) {
+    return `invalid input schema: ${String((err as Error)?.message ?? err).slice(0, PROBLEM_CHARS)}`;
+  }
 }
 
 /** The tool registry: for each action, its args schema, its resource mapping and how to summarise a call. */
@@ -66,20 +96,38 @@ export interface ToolRegistry {
   summarize(action: string, args: Record<string, unknown>): string;
 }
 
-/** Compiles every tool's schema once; throws `bad_request` for a schema Ajv rejects. */
+/**
+ * Compiles every tool's schema once; throws `bad_request` for a schema Ajv rejects (a `derived`
+ * entry's is left out instead).
+ */
 export function createToolRegistry(tools: readonly Tool[], options: ToolRegistryOptions = {}): ToolRegistry {
-  const ajv = new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
+  const ajv = newAjv();
   const byAction = new Map<string, CompiledTool>();
+  /** Derived entries left out, by action: the tool and why (every call to it is refused so). */
+  const leftOut = new Map<string, { tool: Tool; problem: string }>();
   for (const tool of tools) {
     if (byAction.has(tool.action))
       throw new MandateError('bad_request', `tool ${tool.action} is registered twice`);
+    byAction.set(tool.action, compile(tool));
+  }
+  for (const tool of options.derived ?? []) {
+    if (byAction.has(tool.action) || leftOut.has(tool.action)) continue;
+    try {
+      byAction.set(tool.action, compile(tool));
+    } catch (err) {
+      // One upstream's bad definition must not take every other tool's entry with it.
+      leftOut.set(tool.action, { tool, problem: String((err as Error)?.message ?? err) });
+    }
+  }
+
+  function compile(tool: Tool): CompiledTool {
     let validate: ValidateFunction;
     try {
       validate = ajv.compile(tool.inputSchema);
     } catch (err) {
       throw new MandateError(
         'bad_request',
-        `tool ${tool.action}: invalid input schema: ${(err as Error).message}`,
+        `tool ${tool.action}: invalid input schema: ${String((err as Error)?.message ?? err).slice(0, PROBLEM_CHARS)}`,
       );
     }
     let resourceType: string | null = null;
@@ -105,17 +153,25 @@ export function createToolRegistry(tools: readonly Tool[], options: ToolRegistry
     }
     const resourceIsPath =
       paths !== null && resourceType !== null && (tool.paths?.args ?? []).includes(resourcePath.join('.'));
-    byAction.set(tool.action, { tool, validate, resourceType, resourcePath, paths, resourceIsPath });
+    return { tool, validate, resourceType, resourcePath, paths, resourceIsPath };
   }
 
   const must = (action: string): CompiledTool => {
     const t = byAction.get(action);
-    if (!t) throw new MandateError('unknown_action', `no tool is registered for action ${action}`);
-    return t;
+    if (t) return t;
+    const out = leftOut.get(action);
+    // Recorded as a refused request (`request.refused`), the problem named to the caller.
+    if (out)
+      throw new MandateError(
+        'bad_request',
+        `${out.problem} — the tool was left out of the registry and cannot be called until its definition is fixed`,
+      );
+    throw new MandateError('unknown_action', `no tool is registered for action ${action}`);
   };
 
   return {
-    get: (action) => byAction.get(action)?.tool,
+    // A left-out entry is found, so a call to it reaches validateArgs and is refused naming why.
+    get: (action) => byAction.get(action)?.tool ?? leftOut.get(action)?.tool,
     list: () => [...byAction.values()].map((t) => t.tool),
     async canonicalArgs(action, args) {
       const t = must(action);
