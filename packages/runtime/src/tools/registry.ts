@@ -57,9 +57,17 @@ export interface ToolRegistryOptions {
   derived?: readonly Tool[];
 }
 
-/** Ajv as the registry configures it (one instance per registry: schemas compiled into it share ids). */
+/**
+ * Ajv as the registry configures it (one instance per registry: schemas compiled into it share ids).
+ * SECURITY: `pattern`s come from MCP upstreams and run on every call, on the event loop; `^(a+)+$`
+ * against 30 characters held every agent's decisions for seconds (a probe). Without the `u` flag V8
+ * moves a match past its backtrack budget to its linear-time engine (policy/cedar/v8-flags.ts; that
+ * engine does not take `u`). The cost: a pattern counts UTF-16 code units, not code points (an
+ * astral character is two for `.` and `{n}`), and `\p{…}` / `\u{…}` do not compile — such a tool is
+ * left out of the gateway's registry, its calls refused naming the schema problem.
+ */
 function newAjv() {
-  return new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
+  return new Ajv({ allErrors: false, strict: false, allowUnionTypes: true, unicodeRegExp: false });
 }
 
 /** Longest schema problem quoted (the text may carry an upstream's strings). */
