@@ -10,6 +10,7 @@ import {
   type Logger,
 } from '../kernel/index.js';
 import type { ApprovalFilter, ApprovalRecord, ApprovalVote, Store } from '../storage/port.js';
+import { redactText } from '../audit/redact.js';
 import { APPROVAL_VOTE_SIGNATURE_TYPE, verifyApprovalSignature } from './signature.js';
 
 /**
@@ -402,7 +403,12 @@ export function createApprovalService(
             );
           }
         }
-        const vote: ApprovalVote = { approver: approver.id, verdict, comment, at: iso(), signature };
+        // SECURITY: the comment is free text, stored with the approval and recorded in the hashed,
+        // unerasable chain (and sent to the webhook): each secret-shaped span — a card number,
+        // `password=…`, a key — becomes `[REDACTED:secret]`, as in a decision's intent. (The
+        // signature covers the approval id, verdict and call hash, not the comment.)
+        const note = comment === null ? null : redactText(comment);
+        const vote: ApprovalVote = { approver: approver.id, verdict, comment: note, at: iso(), signature };
         const votes = [...a.votes, vote];
         // The earlier approving votes that still count (their approvers may have lost the role or
         // been suspended since), and this one, checked above.
@@ -419,7 +425,7 @@ export function createApprovalService(
             via: approver.via ?? 'approver',
             // The credential that cast it (for a confirmation by elicitation: the agent session's).
             caller: approver.keyId ?? null,
-            comment,
+            comment: note,
             signed: signature !== null,
             status,
             approvals,

@@ -37,17 +37,49 @@ export const REDACTED_SECRET = '[REDACTED:secret]';
  * (which contains "ssn") or `max_tokens` do not.
  */
 const SECRET_KEY =
-  /(?:^| )(?:passwords?|passwd|pass|passphrase|passcode|pwd|pin|otp|secrets?|token|api ?keys?|access ?keys?|private ?keys?|authorization|cookies?|set cookie|ssn|cvv2?|cvc2?|credentials?)(?: |$)/;
+  /(?:^| )(?:passwords?|passwd|pass|passphrase|passcode|pwd|pin|otp|secrets?|token|api ?keys?|access ?keys?|private ?keys?|(?:auth|signing|encryption|master|licen[cs]e|mandate|session) ?keys?|authorization|cookies?|set cookie|ssn|cvv2?|cvc2?|credentials?)(?: |$)/;
+
+/**
+ * SECURITY: the words of {@link SECRET_KEY} that name a secret wherever they are inside one word
+ * of a key: a probe found `password1`, `newpassword`, `userpassword` kept in clear (whole words
+ * only). `secretary`/`secretariat` are not secrets.
+ */
+const SECRET_PART = /passw(?:or)?d|passphrase|passcode|secret(?!ar)|credential|apikey|accesskey|privatekey/;
+
+/**
+ * A word ending in `token` (`accesstoken`, `refreshtoken`, `idtoken`, `token2`); a count of tokens
+ * (`max_tokens`, `tokensUsed`, `tokenizer`) does not end so.
+ */
+const TOKEN_WORD = /token[0-9]*$/;
+
+/** `auth`, `basicauth`, `oauth` as the last word of a key, or before one of these: an auth value. */
+const AUTH_WORD = /^[a-z]*auth$/;
+const AUTH_NEXT = new Set([
+  'header',
+  'headers',
+  'token',
+  'key',
+  'value',
+  'string',
+  'cookie',
+  'code',
+  'data',
+  'info',
+  'creds',
+]);
 
 /**
  * The value of a named credential in text (`password=hunter2`, `api_key: 9f…`, `DB_PASSWORD=…`,
- * `passcode: 4711-93`); group 1, the name, stays. The value must hold a digit or symbol, so that
- * prose ("the token: expired") passes. The names: those of {@link SECRET_KEY} prose does not use
- * for something else, five letters at least — `pin=`, `otp=` or `pwd=` and six characters would
- * take the shortest secret below {@link SHORTEST_SECRET}, which lets short strings skip the patterns.
+ * `passcode: 4711-93`, `accessToken=ya29…`, `mypassword=…`); group 1, the name, stays. The value
+ * must hold a digit or symbol, so that prose ("the token: expired") passes. The names: those of
+ * {@link SECRET_KEY} prose does not use for something else, five letters at least — `pin=`, `otp=`
+ * or `pwd=` and six characters would take the shortest secret below {@link SHORTEST_SECRET}, which
+ * lets short strings skip the patterns. A password may have any prefix (`newpassword=`); a token
+ * only one of the prefixes of credentials (`access_token`, `refreshToken`, `id-token` …), so that
+ * `mytoken=abc12345` stays prose.
  */
 const NAMED_CREDENTIAL =
-  /(?<![a-z0-9])((?:passwords?|passwd|pass[_ -]?phrases?|pass[_ -]?codes?|pin[_ -]?codes?|secret|token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)["']?\s*[:=]\s*["']?)(?=[^\s,;]*[0-9!@#$%^&*_\-+/.~])[^\s,;'"]{6,}/i;
+  /(?<![a-z0-9])((?:[a-z0-9]*(?:passwords?|passwd)|pass[_ -]?phrases?|pass[_ -]?codes?|pin[_ -]?codes?|secret|(?:(?:access|refresh|id|auth|session|bearer|api|csrf|oauth|client)[_ -]?)?token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)["']?\s*[:=]\s*["']?)(?=[^\s,;]*[0-9!@#$%^&*_\-+/.~])[^\s,;'"]{6,}/i;
 
 /** Secret shapes found anywhere inside a string value; `Bearer …` first, so `redactText` takes the scheme with its token. */
 const SECRET_VALUE = [
@@ -59,6 +91,7 @@ const SECRET_VALUE = [
   /\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}/, // Stripe secret and restricted keys
   /\bgh[pousr]_[A-Za-z0-9]{30,}/, // GitHub tokens
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
+  /(?<![A-Za-z0-9])mdt_[A-Za-z0-9_-]{32,}/, // Mandate's own API keys (keys/service.ts: `mdt_` and 24 random bytes, base64url)
   /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/,
   NAMED_CREDENTIAL,
 ];
@@ -84,9 +117,43 @@ const SECRET_VALUE_ALL: [RegExp, string][] = [
 const CARD_CANDIDATE = /(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])/g;
 
 /**
- * No secret shape above fits in fewer UTF-16 code units: the shortest is a named credential
- * (`token=` and six characters, 12), then a 13-digit card number (a JWT or a Slack token, 15; a
- * `Bearer` token, 19; a private key header, 27). A shorter string — most ids, names, roles,
+ * Card numbers grouped by dots (`4111.1111.1111.1111`, a probe found them kept in clear): groups
+ * of 3–7 digits, three to five of them, so that a decimal number (one dot) or a date is no candidate.
+ */
+const CARD_DOTTED = /(?<![0-9])(?<![0-9]\.)[2-6][0-9]{2,6}(?:\.[0-9]{3,7}){2,4}(?![0-9])(?!\.[0-9])/g;
+
+/** A card-number candidate that is one: 13–19 digits passing Luhn. */
+function isCardNumber(candidate: string): boolean {
+  const digits = candidate.replace(/[ .-]/g, '');
+  return digits.length >= 13 && digits.length <= 19 && luhn(digits);
+}
+
+/**
+ * HTTP Basic credentials (`Basic dXNlcjpwYXNz`): the scheme and a base64 token that decodes to
+ * UTF-8 text holding a `:` (user:password), so that prose ("Basic information") passes.
+ */
+const BASIC_CANDIDATE = /\bBasic\s+([A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])/gi;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function isBasicCredential(token: string): boolean {
+  let text: string;
+  try {
+    const binary = atob(token);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    text = UTF8.decode(bytes);
+  } catch {
+    return false;
+  }
+  // eslint-disable-next-line no-control-regex
+  return text.includes(':') && !/[\u0000-\u001f\u007f]/.test(text);
+}
+
+/**
+ * No secret shape above fits in fewer UTF-16 code units: the shortest are a named credential
+ * (`token=` and six characters, 12) and `Basic` credentials (`Basic ` and six characters, 12), then
+ * a 13-digit card number (a JWT or a Slack token, 15; a dotted card number, 15; a `Bearer` token,
+ * 19; a private key header, 27; a Mandate key, 36). A shorter string — most ids, names, roles,
  * statuses — is passed without running the patterns.
  */
 export const SHORTEST_SECRET = 12;
@@ -175,9 +242,17 @@ function classifyKey(key: string): boolean {
     .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
     .toLowerCase()
     .split(/[^a-z0-9]+/)
-    .filter((w) => w.length > 0)
-    .join(' ');
-  return SECRET_KEY.test(words);
+    .filter((w) => w.length > 0);
+  if (SECRET_KEY.test(words.join(' '))) return true;
+  // An HTTP header `x-…-key` / `x-…-token` / `x-…-secret` carries a credential (`x-mandate-key`).
+  const last = words.length - 1;
+  if (words.length > 1 && words[0] === 'x' && /^(?:keys?|tokens?|secrets?)$/.test(words[last]!)) return true;
+  return words.some(
+    (w, i) =>
+      SECRET_PART.test(w) ||
+      TOKEN_WORD.test(w) ||
+      (AUTH_WORD.test(w) && (i === last || AUTH_NEXT.has(words[i + 1]!))),
+  );
 }
 
 /**
@@ -193,7 +268,9 @@ export function redactText(text: string): string {
 export function replaceSecretShapes(text: string): string {
   let out = text;
   for (const [re, replacement] of SECRET_VALUE_ALL) out = out.replace(re, replacement);
-  return out.replace(CARD_CANDIDATE, (m) => (luhn(m.replace(/[ -]/g, '')) ? REDACTED_SECRET : m));
+  out = out.replace(BASIC_CANDIDATE, (m, token: string) => (isBasicCredential(token) ? REDACTED_SECRET : m));
+  const card = (m: string) => (isCardNumber(m) ? REDACTED_SECRET : m);
+  return out.replace(CARD_CANDIDATE, card).replace(CARD_DOTTED, card);
 }
 
 /** True when a string contains something shaped like a secret. */
@@ -204,6 +281,7 @@ export function looksLikeSecret(value: string): boolean {
 /** {@link looksLikeSecret} without the length shortcut: every pattern run (what the shortcut is tested against). */
 export function matchesSecretShape(value: string): boolean {
   for (const re of SECRET_VALUE) if (re.test(value)) return true;
+  for (const m of value.matchAll(BASIC_CANDIDATE)) if (isBasicCredential(m[1]!)) return true;
   return cardNumberIn(value);
 }
 
@@ -334,9 +412,8 @@ function containsCardNumber(value: string): boolean {
 }
 
 function cardNumberIn(value: string): boolean {
-  for (const m of value.matchAll(CARD_CANDIDATE)) {
-    if (luhn(m[0].replace(/[ -]/g, ''))) return true;
-  }
+  for (const m of value.matchAll(CARD_CANDIDATE)) if (isCardNumber(m[0])) return true;
+  for (const m of value.matchAll(CARD_DOTTED)) if (isCardNumber(m[0])) return true;
   return false;
 }
 

@@ -1,5 +1,6 @@
 import type { AuditEvent, ErrorCode } from '@mandate/protocol';
 import type { Clock, Logger } from '../kernel/index.js';
+import { redactText } from './redact.js';
 
 /** Who was refused, as far as their credential told. */
 export interface RefusedCaller {
@@ -132,7 +133,11 @@ export function createRefusalRecorder(
           ...(r.action ? { action: r.action } : {}),
           data: {
             code: r.code,
-            reason: r.reason,
+            // SECURITY: the safety net under every refusal's reason: a message that quotes the
+            // request (a key name, a query value) may hold a secret, and the record is hashed and
+            // unerasable — a probe found `duplicate key "sk_live_…"` and a JWT used as a key kept
+            // in clear. Each secret-shaped span becomes `[REDACTED:secret]`, the rest stays.
+            reason: redactText(r.reason),
             route: r.route,
             caller: { role: r.caller.role, subject: r.caller.subject, keyId: r.caller.keyId },
             ...(r.claimedAgent ? { claimedAgent: r.claimedAgent } : {}),

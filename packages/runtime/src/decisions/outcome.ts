@@ -4,6 +4,7 @@ import type { Store } from '../storage/port.js';
 import { findHeld, reportOnce, type TamperReport } from '../audit/columns.js';
 import type { Caller } from './service.js';
 import { agentOwns } from './caller-identity.js';
+import { looksLikeSecret } from '../audit/redact.js';
 
 export interface OutcomeDeps {
   store: Store;
@@ -49,6 +50,10 @@ export async function reportOutcome(
 ): Promise<OutcomeRecorded> {
   if (caller.role !== 'agent')
     throw new MandateError('forbidden', 'only the agent that ran the call reports its outcome');
+  // SECURITY: the schema checks only the charset, which a key (`sk_live_…`, `mdt_…`) or a JWT
+  // passes; the outcome record is hashed and unerasable. The value is not repeated in the message.
+  if (report.errorType !== undefined && looksLikeSecret(report.errorType))
+    throw new MandateError('bad_request', 'errorType looks like a secret; send a code-like error name');
   // SECURITY: found by its `decision_id` and `type` columns, which a DB admin can point at another
   // record: whose decision it is, its effect and who may report come from the hashed event only
   // (audit/columns.ts); a record whose columns disagree with it is the node's finding, never X's.

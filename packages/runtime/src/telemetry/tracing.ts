@@ -9,11 +9,13 @@ import {
   trace,
   type Attributes,
   type Context,
+  type Exception,
   type Span,
 } from '@opentelemetry/api';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TelemetryConfig } from '../config/telemetry-schema.js';
-import type { Logger } from '../kernel/index.js';
+import { isMandateError, recordedReason, type Logger } from '../kernel/index.js';
+import { redactText } from '../audit/redact.js';
 
 /**
  * Tracing through `@opentelemetry/api` only: until `startTracing` registers an SDK (the config
@@ -49,13 +51,35 @@ export async function inSpan<T>(
     try {
       return await fn(span);
     } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+      const { exception, message } = spanError(err);
+      span.recordException(exception);
+      span.setStatus({ code: SpanStatusCode.ERROR, message });
       throw err;
     } finally {
       span.end();
     }
   });
+}
+
+/**
+ * What a span says of an error: for a `MandateError` its code and the reason the audit trail
+ * records (`recorded` / `recordedReason`: no value, no key name taken from the request, where the
+ * refusal says so), with every secret-shaped span replaced; for any other error its name only.
+ * Never the caller-facing message nor a stack trace. SECURITY: a probe found spans exporting
+ * `exception.message`, `exception.stacktrace` and `status.message` with the message the caller got
+ * (`args.headers.x-session-…-sk_live_…: must be string`), which the chain deliberately does not
+ * record, to a collector outside the trail's care; internals belong in the node's logs.
+ */
+export function spanError(err: unknown): { exception: Exception; message: string } {
+  if (isMandateError(err)) {
+    const reason = redactText(err.recorded ?? recordedReason(err));
+    return { exception: { code: err.code, message: reason }, message: `${err.code}: ${reason}` };
+  }
+  const name =
+    err instanceof Error && typeof err.name === 'string' && /^[A-Za-z][A-Za-z0-9_.$]{0,99}$/.test(err.name)
+      ? err.name
+      : 'Error';
+  return { exception: { name }, message: name };
 }
 
 /** A child span of the active context for synchronous work; the caller ends it. */

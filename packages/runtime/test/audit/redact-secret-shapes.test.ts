@@ -1,0 +1,195 @@
+// SECURITY (probe): secrets the redaction missed, kept in clear in the hashed, unerasable record —
+// keys with a secret word inside a word (`password1`, `newpassword`, `accesstoken`, `x-mandate-key`),
+// values shaped like `Basic <base64>`, Mandate's own `mdt_` keys and card numbers grouped by dots,
+// and in free text `accessToken=…`, `refreshToken=…`, `mypassword=…`, `Authorization: Basic …`.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+  REDACTED_SECRET as S,
+  SHORTEST_SECRET,
+  createRedactor,
+  isSecretKey,
+  looksLikeSecret,
+  matchesSecretShape,
+  redactText,
+  replaceSecretShapes,
+} from '../../src/audit/redact.js';
+
+const redact = createRedactor({ paths: [] });
+const MANDATE_KEY = 'mdt_tH52KuPMosVvFGWlv0sQmgtVEItxKPqI'; // keys/service.ts: `mdt_` + 24 random bytes, base64url
+
+describe('key names with a secret word inside a word', () => {
+  it('are secrets: concatenated, numbered, prefixed, and `x-…-key` headers', () => {
+    for (const k of [
+      'password1',
+      'newpassword',
+      'userpassword',
+      'oldPassword2',
+      'accesstoken',
+      'refreshToken',
+      'id_token',
+      'csrftoken',
+      'token2',
+      'x-mandate-key',
+      'x-functions-key',
+      'x-auth-token',
+      'authHeader',
+      'basic_auth',
+      'proxyAuth',
+      'clientsecret',
+      'client_secret_value',
+      'usercredentials',
+      'apikeyvalue',
+      'privatekeypem',
+      'signing_key',
+      'master-key',
+      'sessionKey',
+    ])
+      expect(isSecretKey(k), k).toBe(true);
+    expect(
+      redact({
+        id: 't1',
+        password1: 'LEAKPW28',
+        accesstoken: 'LEAKAT29',
+        newpassword: 'LEAKNP30',
+        userpassword: 'LEAKUP31',
+        headers: { 'x-mandate-key': 'LEAKMK32' },
+      }),
+    ).toEqual({
+      id: 't1',
+      password1: S,
+      accesstoken: S,
+      newpassword: S,
+      userpassword: S,
+      headers: { 'x-mandate-key': S },
+    });
+  });
+
+  it('ordinary keys stay: ids, amounts, text, authors, token counts (decided: a count is no secret)', () => {
+    for (const k of [
+      'customerId',
+      'amount',
+      'description',
+      'author',
+      'authority',
+      'auth_method',
+      'tokensUsed',
+      'max_tokens',
+      'tokenizer',
+      'secretary',
+      'passenger',
+      'passage_id',
+      'idempotency_key',
+      'sort_key',
+      'keyId',
+      'x-request-id',
+    ])
+      expect(isSecretKey(k), k).toBe(false);
+    const args = {
+      customerId: 'c-42',
+      amount: 120,
+      description: 'refund of a double charge',
+      author: 'alice',
+      tokensUsed: 1234,
+      max_tokens: 4096,
+      auth_method: 'oauth2',
+    };
+    expect(redact(args)).toEqual(args);
+  });
+});
+
+describe('values shaped like secrets', () => {
+  it('Basic credentials, Mandate API keys and card numbers grouped by dots', () => {
+    expect(
+      redact({
+        header: 'Basic dXNlcjpMRUFLMzI=',
+        inText: 'sent Authorization: Basic YWxpY2U6czNjcjN0 to the server',
+        unpadded: 'basic YWxpY2U6czNjcjN0',
+        key: MANDATE_KEY,
+        keyInText: `curl -H "x-key: ${MANDATE_KEY}"`,
+        dotted: '4111.1111.1111.1111',
+        amex: '3782.822463.10005',
+      }),
+    ).toEqual({ header: S, inText: S, unpadded: S, key: S, keyInText: S, dotted: S, amex: S });
+  });
+
+  it('look-alikes stay: prose after "Basic", base64 without a user:password, decimals, versions, dates, IPs', () => {
+    const args = {
+      prose: 'Basic information about the refund',
+      helloWorld: 'Basic SGVsbG8gd29ybGQh', // "Hello world!": no `:`
+      pi: '3.141592653589793',
+      version: '4.1.12',
+      date: '2026.12.01',
+      ip: '255.255.255.255',
+      notLuhn: '4111.1111.1111.1112',
+      shortMdt: 'mdt_config_table',
+    };
+    expect(redact(args)).toEqual(args);
+  });
+});
+
+describe('named credentials in free text', () => {
+  it('accessToken=, refreshToken=, a password with any prefix, Authorization: Basic', () => {
+    expect(
+      redactText(
+        'use accessToken=ya29LEAK24abcdef and refreshToken=1//LEAK25abcdef and Authorization: Basic dXNlcjpMRUFLMjY= and mypassword=LEAK27hunter',
+      ),
+    ).toBe(`use accessToken=${S} and refreshToken=${S} and Authorization: ${S} and mypassword=${S}`);
+    expect(redactText('then access_token: ab12cd34ef, refresh-token="x9y8z7w6", newPassword=c0rrect!')).toBe(
+      `then access_token: ${S}, refresh-token="${S}", newPassword=${S}`,
+    );
+    expect(redactText(`the bot key is ${MANDATE_KEY}, card 4111.1111.1111.1111`)).toBe(
+      `the bot key is ${S}, card ${S}`,
+    );
+  });
+
+  it('prose and counts stay', () => {
+    for (const prose of [
+      'Basic authentication is required by the upstream',
+      'the access token: expired yesterday',
+      'set max_tokens=4096 and tokens_used=1200',
+      'mytoken=abc12345',
+      'version 4.1.12 of 2026.12.01, pi is 3.141592653589793',
+    ])
+      expect(redactText(prose), prose).toBe(prose);
+  });
+});
+
+describe('the length shortcut still holds with the new shapes', () => {
+  const PIECES = [
+    'Basic ',
+    'basic\t',
+    'dXNl',
+    'cjpM',
+    'YTpi',
+    'mdt_',
+    'password=',
+    'accessToken=',
+    'Token:',
+    '4111',
+    '.',
+  ];
+  const MORE = ['4', '1', ' ', '-', '_', ':', '=', 'a', 'Z', '9', '/', '+'];
+  const text = fc
+    .array(fc.constantFrom(...PIECES, ...MORE), { maxLength: 10 })
+    .map((parts) => parts.join(''));
+
+  it('looksLikeSecret and redactText equal every pattern run, short strings included', () => {
+    let short = 0;
+    fc.assert(
+      fc.property(text, (s) => {
+        if (s.length < SHORTEST_SECRET) short += 1;
+        expect(looksLikeSecret(s)).toBe(matchesSecretShape(s));
+        expect(redactText(s)).toBe(replaceSecretShapes(s));
+      }),
+      { numRuns: 20000 },
+    );
+    expect(short).toBeGreaterThan(1000);
+  });
+
+  it('the shortest Basic credential is caught right at the bound', () => {
+    expect('Basic YTpiYw').toHaveLength(SHORTEST_SECRET); // "a:bc", unpadded
+    expect(looksLikeSecret('Basic YTpiYw')).toBe(true);
+    expect(redactText('Basic YTpiYw')).toBe(S);
+  });
+});
