@@ -734,7 +734,9 @@ async function signingKeysFor(
   // there by the time its records are: read it after the head.
   const signer = await readSigner(dir);
   if (!history) return { keys: await loadOrCreateKeys(dir), createdOver: null };
-  if (signer) {
+  // SECURITY: when the mirror holds checkpoints, only a key that signed one of them takes the chain
+  // up: a store checkpoint of a fresh key is one INSERT for a database admin (a probe).
+  if (signer && (mirrored.size === 0 || mirrored.has(signer.keyId))) {
     const signed = async () =>
       (await store.listCheckpoints({ keyId: signer.keyId, limit: 1 })).some(
         (cp) => cp.keyId === signer.keyId,
@@ -754,7 +756,7 @@ async function signingKeysFor(
     throw new MandateError(
       'conflict',
       signer
-        ? `the audit signing key in ${dir} (key ${signer.keyId}) signed none of this chain's checkpoints, in the store or the mirror, and ${what}: it would vouch for a chain it never checked (a replaced key?). Restore the key directory, or start once with --new-signing-key (MANDATE_NEW_SIGNING_KEY=1) to take this key up deliberately; that start is recorded (audit.signing_key_created)`
+        ? `the audit signing key in ${dir} (key ${signer.keyId}) signed none of this chain's checkpoints (in the mirror, when it holds any; else in the store), and ${what}: it would vouch for a chain it never checked (a replaced key?). Restore the key directory, or start once with --new-signing-key (MANDATE_NEW_SIGNING_KEY=1) to take this key up deliberately; that start is recorded (audit.signing_key_created)`
         : `the key directory ${dir} holds no audit signing key, but ${what}: a new key would vouch for a chain it never checked. Restore the key directory (audit-signing.pem), or start once with --new-signing-key (MANDATE_NEW_SIGNING_KEY=1) to create a key deliberately; that start is recorded (audit.signing_key_created)`,
     );
   }

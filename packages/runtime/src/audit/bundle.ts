@@ -1,5 +1,5 @@
 import type { AuditCheckpoint, AuditEvent } from '@mandate/protocol';
-import { canonicalize, parseJsonStrict } from '../kernel/index.js';
+import { MandateError, canonicalize, parseJsonStrict } from '../kernel/index.js';
 import type { StoredAuditRecord } from '../storage/index.js';
 import { auditColumns } from './chain.js';
 import { formatRecord } from './export.js';
@@ -106,12 +106,16 @@ export interface ReadBundle {
   publicKeys: { keyId: string; pem: string }[];
   maxGap: number | null;
   malformed: Finding | null;
+  /** After verify: the first record it was never handed (a line it skipped), or null. */
+  unread: () => Finding | null;
 }
 
 /** Parses an evidence bundle; the first line that is not what Mandate writes is reported with the record it holds. */
 export function readBundle(text: string): ReadBundle {
   const records: StoredAuditRecord[] = [];
   const checkpoints: AuditCheckpoint[] = [];
+  /** The line number of each record, for the report of one never read. */
+  const recordLines: number[] = [];
   const publicKeys: ReadBundle['publicKeys'] = [];
   let maxGap: number | null = null;
   let malformed: Finding | null = null;
@@ -131,7 +135,7 @@ export function readBundle(text: string): ReadBundle {
     const line = lines[i]!;
     let value: unknown;
     try {
-      value = parseJsonStrict(line);
+      value = parseBundleLine(line);
     } catch (err) {
       report(bad(i + 1, line, `not valid JSON (${(err as Error).message})`));
       continue;
@@ -151,19 +155,27 @@ export function readBundle(text: string): ReadBundle {
     }
     const r = asRecord(v);
     if (!r) report(bad(i + 1, line, 'not a record'));
-    else records.push(r);
+    else {
+      records.push(r);
+      recordLines.push(i + 1);
+    }
   }
   let next = 0;
   return {
     source: {
       readAudit: async (afterSeq, limit) => {
-        // Records stay in file order (verify finds reordering). Verify pages on from the last seq
-        // it was given, so the next page usually starts right after the previous one.
+        // SECURITY: records are handed out in file order, every one of them, from the first line
+        // on — whatever seq it claims. Verify pages on from the last seq it was given, so the next
+        // page starts right after the previous one; a reader that skipped to the first record
+        // with a seq above the one asked for never showed verify a forged line placed before
+        // record 1 (a probe: `{"seq":0,…,"effect":"allow"}` in a "verified" bundle).
         let from =
-          next > 0 && records[next - 1]!.seq === afterSeq ? next : records.findIndex((r) => r.seq > afterSeq);
+          next === 0 || records[next - 1]!.seq === afterSeq
+            ? next
+            : records.findIndex((r) => r.seq > afterSeq);
         if (from < 0) from = records.length;
         const page = records.slice(from, from + limit);
-        next = from + page.length;
+        next = Math.max(next, from + page.length);
         return page;
       },
       listCheckpoints: async () => checkpoints,
@@ -171,7 +183,50 @@ export function readBundle(text: string): ReadBundle {
     publicKeys,
     maxGap,
     malformed,
+    unread: () => {
+      // The first record verify was never handed: nothing may sit in a bundle unchecked.
+      if (next >= records.length) return null;
+      const r = records[next]!;
+      return {
+        seq: r.seq,
+        problem: 'malformed',
+        message: `bundle line ${recordLines[next]} (record ${r.seq}): never reached by the verification`,
+      };
+    },
   };
+}
+
+/** The deepest nesting a bundle line may hold: an event's own (a request's `maxJsonDepth`, at most 256) and the line's. */
+const BUNDLE_MAX_DEPTH = 1024;
+
+/**
+ * Parses one bundle line under the rules its record's hash was made with. The store's verify
+ * reads event text as plain JSON (any integer a double holds, any depth), so a record it verifies
+ * — a usage sum beyond 2^53 − 1, arguments nested past the strict parser's default depth — must
+ * verify in a bundle too, or the evidence could never be shown (a probe). Duplicate keys are still
+ * refused: a line falling back to plain JSON must be exactly the line the export writes of what it
+ * holds, which a repeated key (or any number that does not read back as written) is not.
+ */
+function parseBundleLine(line: string): unknown {
+  try {
+    return parseJsonStrict(line, { maxDepth: BUNDLE_MAX_DEPTH });
+  } catch (err) {
+    if (!(err instanceof MandateError) || err.code !== 'invalid_number') throw err;
+    let same = false;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+      const r =
+        typeof value === 'object' && value !== null && !Array.isArray(value)
+          ? asRecord(value as Record<string, unknown>)
+          : null;
+      same = r !== null && formatRecord(r, 'jsonl') === line;
+    } catch {
+      // Reported as the strict parser's refusal.
+    }
+    if (!same) throw err;
+    return value;
+  }
 }
 
 /** Options of {@link verifyBundle}. */
@@ -200,9 +255,11 @@ export async function verifyBundle(text: string, opts: VerifyBundleOptions): Pro
     reportNewestCheckpoint: true,
     ...(maxGap !== undefined ? { maxGap } : {}),
   });
-  if (b.malformed && (!result.firstBad || b.malformed.seq <= result.firstBad.seq)) {
+  // A verify that ended without a finding read to the end: a record it was never handed was skipped.
+  const malformed = b.malformed ?? (result.firstBad ? null : b.unread());
+  if (malformed && (!result.firstBad || malformed.seq <= result.firstBad.seq)) {
     const { newestCheckpoint: _unread, ...rest } = result;
-    return { ...rest, ok: false, firstBad: b.malformed };
+    return { ...rest, ok: false, firstBad: malformed };
   }
   if (!result.ok || result.head === null) return result;
   // Verified: every checkpoint here is signed by a trusted key and agrees with the chain.
@@ -247,7 +304,13 @@ function readHeader(v: Record<string, unknown>, publicKeys: ReadBundle['publicKe
 
 function asRecord(v: Record<string, unknown>): StoredAuditRecord | null {
   if (Object.keys(v).sort().join(',') !== 'event,hash,prevHash,seq') return null;
-  if (!Number.isSafeInteger(v.seq) || typeof v.prevHash !== 'string' || typeof v.hash !== 'string')
+  // SECURITY: a record is numbered from 1; a line with seq 0 or below is not one Mandate writes.
+  if (
+    !Number.isSafeInteger(v.seq) ||
+    (v.seq as number) < 1 ||
+    typeof v.prevHash !== 'string' ||
+    typeof v.hash !== 'string'
+  )
     return null;
   if (typeof v.event !== 'object' || v.event === null || Array.isArray(v.event)) return null;
   const event = v.event as AuditEvent;

@@ -3,7 +3,7 @@ import { NODE_PAGE_RECORDS, createPacer, type Logger, type Pacer } from '../kern
 import { GENESIS_HASH } from '../storage/index.js';
 import { recordHash } from './chain.js';
 import { checkCheckpoints, newestCheckpointOf, type Finding } from './verify-checkpoints.js';
-import { checkRecord, type AuditSource } from './verify.js';
+import { BELOW_FIRST_RECORD, checkRecord, type AuditSource } from './verify.js';
 import { createSealWalk, type RecordSealer, type SealWalk } from './seal.js';
 import { checkFindingNotes, type FindingNote } from './mirror.js';
 
@@ -174,18 +174,48 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     // delete its `audit.verify_failed` record with the node stopped, and the restart said ok (a probe).
     const gone = await checkFindingNotes(opts.source, opts.publicKeys, trusted.findings);
     if (gone) return gone;
-    const own = trusted.checkpoints.filter((cp) => Object.hasOwn(opts.publicKeys, cp.keyId));
-    const cp = own.reduce<AuditCheckpoint | null>((best, c) => (best && best.seq >= c.seq ? best : c), null);
-    if (!cp) return null;
-    const found = await anchorAt(cp);
-    if (!('problem' in found)) return null;
-    return found.problem === 'hash_mismatch'
-      ? {
-          ...found,
-          problem: 'checkpoint_mismatch',
-          message: `${found.message} (the node's checkpoint mirror)`,
-        }
-      : found;
+    const newest = (cps: readonly AuditCheckpoint[]) =>
+      cps.reduce<AuditCheckpoint | null>((best, c) => (best && best.seq >= c.seq ? best : c), null);
+    const cp = newest(trusted.checkpoints.filter((c) => Object.hasOwn(opts.publicKeys, c.keyId)));
+    if (cp) {
+      const found = await anchorAt(cp);
+      if ('problem' in found) {
+        return found.problem === 'hash_mismatch'
+          ? {
+              ...found,
+              problem: 'checkpoint_mismatch',
+              message: `${found.message} (the node's checkpoint mirror)`,
+            }
+          : found;
+      }
+    }
+    // SECURITY: the newest mirror checkpoint of any key, a key this node no longer holds (one it
+    // took over from) included: the file is kept outside the database, so its record must still be
+    // the one it names. Held to its own keys only, a node given a fresh key — with one checkpoint
+    // row of that key put in the store — took up a chain rewritten at rest (a probe).
+    const any = newest(trusted.checkpoints);
+    if (!any || (cp && cp.seq >= any.seq)) return null;
+    return recordDiffers(any);
+  }
+
+  /** A finding when the record checkpoint `cp` names (signed by a key not this node's) is not the one it names. */
+  async function recordDiffers(cp: AuditCheckpoint): Promise<Finding | null> {
+    const [r] = await opts.source.readAudit(cp.seq - 1, 1);
+    if (!r || r.seq !== cp.seq) {
+      return {
+        seq: cp.seq,
+        problem: 'truncated',
+        message: `record ${cp.seq}: missing, though the node's checkpoint mirror holds a checkpoint of it (key ${cp.keyId}, signed at ${cp.time}) (deleted?)`,
+      };
+    }
+    if (r.hash !== cp.hash || recordHash(r.seq, r.prevHash, r.eventText) !== r.hash) {
+      return {
+        seq: cp.seq,
+        problem: 'checkpoint_mismatch',
+        message: `record ${cp.seq}: not the record the node's checkpoint mirror holds a checkpoint of (key ${cp.keyId}, signed at ${cp.time}) (rewritten?)`,
+      };
+    }
+    return null;
   }
 
   /** Checkpoint `cp` as an anchor: its cursor if it is validly signed and its record is there, self-consistent and the one it signed. */
@@ -292,8 +322,25 @@ export function createTailVerifier(opts: TailVerifierOptions): TailVerifier {
     return finding ?? { to: { seq: prevSeq, hash: prevHash }, checked };
   }
 
+  /**
+   * SECURITY: a row numbered 0 or less, which no writer makes: the tail check reads from record 1
+   * on and never met one, while `GET /v1/audit` listed it and a decision's lookup could show it in
+   * place of the real record (a probe). One indexed read of the lowest seq, each tick.
+   */
+  async function belowFirstRecord(): Promise<Finding | null> {
+    const [low] = await opts.source.readAudit(BELOW_FIRST_RECORD, 1);
+    if (!low || (Number.isSafeInteger(low.seq) && low.seq >= 1)) return null;
+    return {
+      seq: Number.isSafeInteger(low.seq) ? low.seq : 0,
+      problem: 'out_of_order',
+      message: `record ${String(low.seq)}: the log must start at record 1 (a row put in the database below it?)`,
+    };
+  }
+
   /** The tick's work; a finding ends it, kept in `failure`. */
   async function run(): Promise<Finding | null> {
+    const below = await belowFirstRecord();
+    if (below) return below;
     if (!started) {
       const found = await findAnchor();
       if (found && 'problem' in found) return found;

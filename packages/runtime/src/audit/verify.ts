@@ -73,6 +73,9 @@ export type VerifiedAudit = AuditVerifyResult & {
  */
 const LOOKBACK = 1024;
 
+/** Where verify starts reading: below any seq a row could carry, so rows numbered 0 or less are seen. */
+export const BELOW_FIRST_RECORD = Number.MIN_SAFE_INTEGER;
+
 const COLUMN_NAMES = ['type', 'time', 'agent', 'user', 'action', 'effect', 'decisionId'] as const;
 
 /**
@@ -101,7 +104,10 @@ export async function verifyAudit(store: AuditSource, opts: VerifyAuditOptions):
   // would hold every request until the whole chain is done, so the loop gets a turn between slices.
   const pacer = createPacer();
   scan: for (;;) {
-    const page = await store.readAudit(prevSeq, batchSize);
+    // SECURITY: the first page starts below record 1, so a row numbered 0 or less is read and
+    // reported (`out_of_order`: the log starts at record 1). Read from 0 it was invisible to every
+    // verifier while `GET /v1/audit` and a decision's lookup served it as a real record (a probe).
+    const page = await store.readAudit(records === 0 ? BELOW_FIRST_RECORD : prevSeq, batchSize);
     if (page.length === 0) break;
     for (let i = 0; i < page.length; i++) {
       if (pacer.due()) await pacer.yield();

@@ -66,10 +66,14 @@ export async function verifyAsConfigured(
   const checkpoints = [...(opts.checkpoints ?? [])];
   const mirror = audit.checkpointMirror?.file;
   let notes: readonly FindingNote[] = [];
+  let mirrorMissing = false;
   if (mirror && existsSync(mirror)) {
     const read = await readCheckpointFileDetailed(mirror);
     notes = read.findings;
     if (!checkpointFiles.some((f) => resolve(f) === mirror)) checkpoints.push(...read.checkpoints);
+  } else if (mirror) {
+    // A copy of it given with --checkpoints stands in for it.
+    mirrorMissing = checkpointFiles.length === 0;
   }
   const r = await verifyAudit(store, {
     ...rest,
@@ -77,6 +81,25 @@ export async function verifyAsConfigured(
     maxGap: opts.maxGap ?? maxCheckpointGap(audit),
   });
   if (!r.ok) return r;
+  // SECURITY: the mirror is what holds the chain to its checkpoints when the database's are
+  // deleted; a configured one that is gone was skipped in silence, and a chain cut back below its
+  // checkpoints verified ok once the file was removed too (a probe). A store with signed
+  // checkpoints has had a node writing the mirror, so its absence is a failure, not nothing to check.
+  if (mirrorMissing) {
+    const [first] = (await store.listCheckpoints({ limit: 1 })).slice(0, 1);
+    if (first) {
+      const { newestCheckpoint: _unchecked, ...failed } = r;
+      return {
+        ...failed,
+        ok: false,
+        firstBad: {
+          seq: first.seq,
+          problem: 'checkpoint_missing',
+          message: `the configured checkpoint mirror ${mirror} is missing, though the store holds signed checkpoints: the chain cannot be held to the checkpoints kept outside the database (restore the file, or pass a copy with --checkpoints)`,
+        },
+      };
+    }
+  }
   // The node's notes of its findings in its mirror: each noted record still there, as recorded.
   const gone = await checkFindingNotes(store, opts.publicKeys, notes);
   if (gone) return { ...r, ok: false, firstBad: gone };

@@ -388,7 +388,8 @@ export function createMemoryStore(): Store {
     },
     async queryAudit(filter: AuditFilter) {
       open();
-      const found = audit.filter((r) => matchesAuditFilter(r, filter));
+      // Records are numbered from 1, as the SQL drivers read them.
+      const found = audit.filter((r) => r.seq >= 1 && matchesAuditFilter(r, filter));
       if (filter.order === 'desc') found.reverse();
       return clone(found.slice(0, filter.limit));
     },

@@ -120,6 +120,9 @@ export function createPostgresAudit({ run, pool, tx, rows, one }: PostgresDeps):
       run(async () => {
         const w = postgresWhere();
         auditFilterSql(f, (clause, value) => w.add(clause, value));
+        // SECURITY: records are numbered from 1; a row below (put in by hand) is no record, and was
+        // served first by `GET /v1/audit` and in place of a decision's own record (a probe).
+        w.add('seq >= ?', 1);
         const limit = w.next();
         const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ${limit}`;
         return (await rows(sql, [...w.params, Math.max(0, f.limit)])).map(auditFromRow);

@@ -101,6 +101,9 @@ export function createSqliteAudit({ run, write, tx, all, get, exec, prep }: Sqli
       run(() => {
         const w = sqliteWhere();
         auditFilterSql(f, (clause, value) => w.add(clause, value));
+        // SECURITY: records are numbered from 1; a row below (put in by hand) is no record, and was
+        // served first by `GET /v1/audit` and in place of a decision's own record (a probe).
+        w.add('seq >= ?', 1);
         const sql = `SELECT * FROM audit_events ${w.sql()} ORDER BY seq${f.order === 'desc' ? ' DESC' : ''} LIMIT ?`;
         return all(sql, ...w.params, Math.max(0, f.limit)).map(auditFromRow);
       }),
