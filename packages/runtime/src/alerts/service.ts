@@ -10,6 +10,7 @@ import {
 } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
 import { holdToEvents, type TamperReport } from '../audit/columns.js';
+import { redactText } from '../audit/redact.js';
 import type { AlertsConfig } from '../config/alerts-schema.js';
 import { createRuleEngine, type RaisedAlert } from './rules.js';
 import {
@@ -343,8 +344,11 @@ export function createAlerting(d: AlertingDeps): Alerting {
       const prior = (await acks()).get(alertId);
       if (prior)
         throw new MandateError('conflict', `alert ${alertId} was acknowledged by ${prior.by} at ${prior.at}`);
-      await d.record({ type: 'alert.acknowledged', data: { alertId, by, comment } });
-      return view(found.seq, found.e, { by, at: new Date(d.clock.now()).toISOString(), comment });
+      // SECURITY: free text on the hashed, unerasable record: secret shapes redacted, as an
+      // approver's comment and an agent's intent are.
+      const note = comment === null ? null : redactText(comment);
+      await d.record({ type: 'alert.acknowledged', data: { alertId, by, comment: note } });
+      return view(found.seq, found.e, { by, at: new Date(d.clock.now()).toISOString(), comment: note });
     },
     async mute(m, by) {
       if (!rules.some((r) => r.name === m.rule))

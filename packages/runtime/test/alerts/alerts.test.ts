@@ -223,9 +223,15 @@ describe('alerts through the API', () => {
 
     // Only admins see or act on alerts.
     expectError(await api.get('/v1/alerts', KEYS.supportBot), 403, 'forbidden');
-    const ack = await api.post(`/v1/alerts/${alert.alertId}/acknowledge`, KEYS.admin, { comment: 'looking' });
+    // The comment is free text on the hashed record: a secret pasted into it is redacted there.
+    const ack = await api.post(`/v1/alerts/${alert.alertId}/acknowledge`, KEYS.admin, {
+      comment: 'looking, key sk_live_ALERTLEAK12345abcdef',
+    });
     expect(ack.status).toBe(200);
-    expect(ack.body.acknowledged).toMatchObject({ comment: 'looking' });
+    expect(ack.body.acknowledged.comment).toMatch(/^looking, key \[REDACTED/);
+    const acked = await api.get('/v1/audit?type=alert.acknowledged', KEYS.admin);
+    expect(acked.text).toContain('looking, key [REDACTED');
+    expect(acked.text).not.toContain('ALERTLEAK');
     expectError(await api.post(`/v1/alerts/${alert.alertId}/acknowledge`, KEYS.admin, {}), 409, 'conflict');
     expectError(await api.post('/v1/alerts/alr_nope/acknowledge', KEYS.admin, {}), 404, 'not_found');
     expect(await openAlerts()).toEqual([]);
