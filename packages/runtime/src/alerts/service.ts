@@ -17,8 +17,8 @@ import {
   batchBreak,
   headBreak,
   pushMark,
+  rewindReader,
   startingPoint,
-  trustedPoint,
   type ChainPoint,
 } from '../sinks/continuity.js';
 
@@ -194,20 +194,13 @@ export function createAlerting(d: AlertingDeps): Alerting {
     await d.store.advanceSinkCursor(CURSOR, at.seq, readAt, at.hash).catch(() => undefined);
     /** The chain was rewritten at or below the cursor: evaluate again from a record still unchanged. */
     const rewind = async (why: string) => {
-      const head = await d.store.auditHead();
-      const to = await trustedPoint(d.store, Math.min(at.seq, head.seq), [
-        ...marks,
-        ...(at.hash !== null ? [{ seq: at.seq, hash: at.hash }] : []),
-      ]);
-      if (!(await d.store.rewindSinkCursor(CURSOR, to, readAt, at))) {
-        const stored = await d.store.getSinkCursor(CURSOR);
-        if (stored && (stored.seq !== at.seq || stored.hash !== at.hash)) {
-          // Another node's evaluator moved it: go on from there, checked like any other point.
-          at = startingPoint(stored.seq, stored.hash);
-          while (marks.length > 0 && marks[marks.length - 1]!.seq > at.seq) marks.pop();
-          return;
-        }
+      const r = await rewindReader(d.store, CURSOR, at, marks, readAt);
+      // Another node's evaluator moved it: go on from there, checked like any other point.
+      if ('followed' in r) {
+        at = r.followed;
+        return;
       }
+      const { to, head } = r;
       replay = { upTo: Math.max(replay?.upTo ?? 0, at.seq), before: readAt };
       d.logger.error('alert evaluator found the chain rewritten at or before its cursor; evaluating again', {
         cursor: at.seq,
@@ -217,7 +210,6 @@ export function createAlerting(d: AlertingDeps): Alerting {
         basis: to.basis,
       });
       at = { seq: to.seq, hash: to.hash };
-      while (marks.length > 0 && marks[marks.length - 1]!.seq > to.seq) marks.pop();
     };
     while (!stop.signal.aborted) {
       let batch;

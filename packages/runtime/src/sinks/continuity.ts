@@ -125,6 +125,49 @@ export async function trustedPoint(
   return { seq: 0, hash: GENESIS_HASH, basis: 'genesis' };
 }
 
+/** Where a reader goes on after {@link rewindReader}. */
+export type Rewound =
+  /** Another node moved the stored cursor meanwhile: go on from its point (checked like any other). */
+  | { followed: ChainPoint }
+  /** The stored cursor was moved back to `to`: deliver (evaluate) again from the record after it. */
+  | { to: TrustedPoint; head: AuditHead };
+
+/**
+ * Moves a reader standing on `at`, which found the chain rewritten at or below it, back to the
+ * newest point it can trust ({@link trustedPoint}), the stored cursor `cursor` by compare-and-set:
+ * a node that moved the cursor since wins and is followed instead of rewinding again, so two nodes
+ * never fight over it. `marks` loses the batch ends past the point the reader goes on from. One
+ * mechanism for the sinks and the alert evaluator; what each reports is theirs.
+ */
+export async function rewindReader(
+  store: Store,
+  cursor: string,
+  at: ChainPoint,
+  marks: { seq: number; hash: string }[],
+  when: string,
+): Promise<Rewound> {
+  const head = await store.auditHead();
+  const to = await trustedPoint(store, Math.min(at.seq, head.seq), [
+    ...marks,
+    ...(at.hash !== null ? [{ seq: at.seq, hash: at.hash }] : []),
+  ]);
+  if (!(await store.rewindSinkCursor(cursor, to, when, at))) {
+    const stored = await store.getSinkCursor(cursor);
+    if (stored && (stored.seq !== at.seq || stored.hash !== at.hash)) {
+      const followed = startingPoint(stored.seq, stored.hash);
+      dropMarksAfter(marks, followed.seq);
+      return { followed };
+    }
+    // No stored cursor (none saved yet): the rewind is this reader's own.
+  }
+  dropMarksAfter(marks, to.seq);
+  return { to, head };
+}
+
+function dropMarksAfter(marks: { seq: number; hash: string }[], seq: number): void {
+  while (marks.length > 0 && marks[marks.length - 1]!.seq > seq) marks.pop();
+}
+
 /** Keeps `point` as the newest batch end, at most {@link MARKS_KEPT}. */
 export function pushMark(marks: { seq: number; hash: string }[], point: { seq: number; hash: string }): void {
   marks.push(point);

@@ -5,8 +5,8 @@ import {
   batchBreak,
   headBreak,
   pushMark,
+  rewindReader,
   startingPoint,
-  trustedPoint,
   type ChainPoint,
 } from './continuity.js';
 
@@ -135,30 +135,19 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
      * compare-and-set so that a node that moved it meanwhile wins and is followed instead.
      */
     const rewind = async (why: string) => {
-      const head = await o.store.auditHead();
-      const to = await trustedPoint(o.store, Math.min(at.seq, head.seq), [
-        ...marks,
-        ...(at.hash !== null ? [{ seq: at.seq, hash: at.hash }] : []),
-      ]);
-      const now = new Date(o.clock.now()).toISOString();
-      if (!(await o.store.rewindSinkCursor(def.name, to, now, at))) {
-        const stored = await o.store.getSinkCursor(def.name);
-        if (stored && (stored.seq !== at.seq || stored.hash !== at.hash)) {
-          // Another node moved the cursor since: go on from its point, checked like any other.
-          o.logger.warn('audit sink cursor moved by another node while rewinding; continuing from it', {
-            sink: def.name,
-            seq: stored.seq,
-          });
-          at = startingPoint(stored.seq, stored.hash);
-          while (marks.length > 0 && marks[marks.length - 1]!.seq > at.seq) marks.pop();
-          status.cursor = at.seq;
-          return;
-        }
-        // No stored cursor (none saved yet): the rewind is this loop's own.
+      const r = await rewindReader(o.store, def.name, at, marks, new Date(o.clock.now()).toISOString());
+      if ('followed' in r) {
+        o.logger.warn('audit sink cursor moved by another node while rewinding; continuing from it', {
+          sink: def.name,
+          seq: r.followed.seq,
+        });
+        at = r.followed;
+        status.cursor = at.seq;
+        return;
       }
+      const { to, head } = r;
       const from = at.seq;
       at = { seq: to.seq, hash: to.hash };
-      while (marks.length > 0 && marks[marks.length - 1]!.seq > to.seq) marks.pop();
       status.rewinds++;
       status.cursor = to.seq;
       status.head = head.seq;
