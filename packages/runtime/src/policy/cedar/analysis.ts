@@ -107,8 +107,7 @@ export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): 
       else policies.push(...found);
     }
     checkDuplicateIds(policies, problems);
-    refuseTagOperators(policies, problems);
-    refuseWholeArgs(policies, problems);
+    refuseUses(policies, problems);
     if (actions !== undefined && parsedAll) validateStrict(cedar, source.schema, policies, problems);
     return { problems, policies, actions: actions ?? new Map(), entityShapes };
   } catch (err) {
@@ -381,38 +380,31 @@ function inSourceOrder(text: string, sorted: string[]): number[] {
 }
 
 /**
- * SECURITY: `hasTag` and `getTag` are refused (see {@link refuseEntityTags}): with a resource's
- * `tags` attribute at hand, `resource.hasTag("legal_hold")` reads as the obvious test, validates
- * for a schema without tags, and is always false — a forbid written with it never fires.
+ * Uses of the policy language that look right, validate, and never hold in Mandate; a policy with
+ * one is refused, with the form to write instead. SECURITY: a forbid written with one never fires.
  */
-function refuseTagOperators(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
-  for (const p of policies) {
-    if (!p.uses.tags) continue;
-    problems.push({
-      file: p.info.file,
-      policyId: p.info.id,
-      message:
-        'uses hasTag or getTag: Mandate\'s entities have no Cedar tags, so it would never see one — a resource\'s tags are an attribute: test them with resource.tags.contains("…")',
-    });
-  }
-}
+const REFUSED_USES: readonly { used: (u: AttributeUse) => boolean; message: string }[] = [
+  // `hasTag` / `getTag` (see {@link refuseEntityTags}): with a resource's `tags` attribute at hand,
+  // `resource.hasTag("legal_hold")` reads as the obvious test and is always false.
+  {
+    used: (u) => u.tags,
+    message:
+      'uses hasTag or getTag: Mandate\'s entities have no Cedar tags, so it would never see one — a resource\'s tags are an attribute: test them with resource.tags.contains("…")',
+  },
+  // `context.args` (or `context`) as a whole value. The top level of the args is open — a tool may
+  // carry args the schema does not declare, and they are in `context.args` — so `context.args ==
+  // {"to": "ceo"}` is false for `{"to": "ceo", "cc": "x"}` (ADR 0036, later addendum).
+  {
+    used: (u) => u.wholeArgs,
+    message:
+      'uses context.args (or context) as a whole value: a call may carry args the schema does not declare, so a comparison of the whole record fails for a call with one more arg and a forbid written so would not fire — compare args one by one (context.args.to == "…")',
+  },
+];
 
-/**
- * SECURITY: `context.args` (or `context`) used as a whole value is refused. The top level of the
- * args is open — a tool may carry args the schema does not declare, and they are in `context.args`
- * — so `context.args == {"to": "ceo"}` is false for `{"to": "ceo", "cc": "x"}`: a forbid written so
- * never fires for a call with one more arg (ADR 0036, later addendum). Args are compared one by one.
- */
-function refuseWholeArgs(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
-  for (const p of policies) {
-    if (!p.uses.wholeArgs) continue;
-    problems.push({
-      file: p.info.file,
-      policyId: p.info.id,
-      message:
-        'uses context.args (or context) as a whole value: a call may carry args the schema does not declare, so a comparison of the whole record fails for a call with one more arg and a forbid written so would not fire — compare args one by one (context.args.to == "…")',
-    });
-  }
+function refuseUses(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
+  for (const r of REFUSED_USES)
+    for (const p of policies)
+      if (r.used(p.uses)) problems.push({ file: p.info.file, policyId: p.info.id, message: r.message });
 }
 
 function checkDuplicateIds(policies: AnalysedPolicy[], problems: PolicyProblem[]): void {
