@@ -12,6 +12,15 @@ import { recordHash } from '../../src/audit/chain.js';
 import { exportBundle } from '../../src/audit/bundle.js';
 import type { AuditSource } from '../../src/audit/verify.js';
 import { createManualClock, silentLogger } from '../../src/kernel/index.js';
+import {
+  SHORTEST_SECRET,
+  looksLikeSecret,
+  matchesSecretShape,
+  redactText,
+  replaceSecretShapes,
+} from '../../src/audit/redact.js';
+import fc from 'fast-check';
+import { expect } from 'vitest';
 import { GENESIS_HASH, type Store, type StoredAuditRecord } from '../../src/storage/index.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
 
@@ -179,4 +188,22 @@ export function cutBundle(text: string, seq: number): string {
     return (v.checkpoint?.seq ?? v.seq ?? 0) <= seq;
   });
   return [header, ...kept].join('\n') + '\n';
+}
+
+/**
+ * The length shortcut of the secret check: over strings `text` makes (pieces of the shapes, so that
+ * short ones come close to each), `looksLikeSecret` and `redactText` answer as every pattern run
+ * does, and more than 1,000 of the 20,000 strings are shorter than SHORTEST_SECRET.
+ */
+export function expectShortcutAgrees(text: fc.Arbitrary<string>): void {
+  let short = 0;
+  fc.assert(
+    fc.property(text, (s) => {
+      if (s.length < SHORTEST_SECRET) short += 1;
+      expect(looksLikeSecret(s)).toBe(matchesSecretShape(s));
+      expect(redactText(s)).toBe(replaceSecretShapes(s));
+    }),
+    { numRuns: 20000 },
+  );
+  expect(short).toBeGreaterThan(1000);
 }
