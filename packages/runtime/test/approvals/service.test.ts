@@ -10,6 +10,8 @@ import { createMemoryStore } from '../../src/storage/memory/index.js';
 import { approval } from '../../src/storage/contract/index.js';
 import { canonicalize, createManualClock, sha256Hex, silentLogger } from '../../src/kernel/index.js';
 import type { AuditEvent } from '@mandate/protocol';
+import { REDACTED_SECRET as S } from '../../src/audit/redact.js';
+import type { ApprovalRecord } from '../../src/storage/port.js';
 
 const binding: CallBinding = {
   agent: 'support-bot',
@@ -26,8 +28,16 @@ function setup(
   const store = createMemoryStore();
   const clock = createManualClock();
   const events: Omit<AuditEvent, 'time' | 'nodeId'>[] = [];
+  /** What the webhook would be sent when an approval is resolved. */
+  const sent: ApprovalRecord[] = [];
   const service = createApprovalService(
-    { store, clock, logger: silentLogger, audit: async (e) => void events.push(e) },
+    {
+      store,
+      clock,
+      logger: silentLogger,
+      audit: async (e) => void events.push(e),
+      notify: (kind, a) => void (kind === 'approval.resolved' && sent.push(a)),
+    },
     {
       ttlSeconds: opts.ttlSeconds ?? 3600,
       maxPendingPerAgent: opts.maxPending ?? 20,
@@ -56,7 +66,7 @@ function setup(
       redactedArgs: b.args,
     });
   };
-  return { store, clock, service, events, request };
+  return { store, clock, service, events, sent, request };
 }
 
 const frank = { id: 'frank', roles: ['finance-manager'] };
@@ -292,5 +302,54 @@ describe('approval service', () => {
       code: 'approval_backlog',
       message: expect.not.stringContaining('for user'),
     });
+  });
+});
+
+// SECURITY (probe): a vote's free-text comment was stored and recorded unredacted — in
+// `approval.approved` / `approval.denied` (hashed, unerasable), the approval record and the
+// webhook (`card 4111 1111 1111 1111`, `password=hunter2`, `sk_live_…`). It now goes through the
+// same free-text redaction as a decision's intent before it is stored or recorded.
+describe('an approver’s comment', () => {
+  it('is stored, recorded and sent with each secret-shaped span replaced', async () => {
+    const { store, service, events, sent, request } = setup({ quorum: 2 });
+    const a = await request();
+    await service.vote(a.id, frank, 'approve', 'ok, card 4111 1111 1111 1111 checked', null);
+    const denied = await service.vote(
+      a.id,
+      fiona,
+      'deny',
+      'no: he sent password=hunter2 and sk_live_LEAKCMT9abcdefghij in the ticket',
+      null,
+    );
+    const first = `ok, card ${S} checked`;
+    const second = `no: he sent password=${S} and ${S} in the ticket`;
+    expect(denied.votes.map((v) => v.comment)).toEqual([first, second]);
+    expect((await store.getApproval(a.id))!.votes.map((v) => v.comment)).toEqual([first, second]);
+    expect(
+      events
+        .filter((e) => e.type.startsWith('approval.') && e.type !== 'approval.requested')
+        .map((e) => [e.type, e.data.comment]),
+    ).toEqual([
+      ['approval.approved', first],
+      ['approval.denied', second],
+    ]);
+    expect(sent.map((s) => s.votes.map((v) => v.comment))).toEqual([[first, second]]);
+    const everything = JSON.stringify({ events, sent, stored: await store.getApproval(a.id) });
+    for (const leak of ['4111 1111 1111 1111', 'hunter2', 'sk_live_LEAKCMT9'])
+      expect(everything).not.toContain(leak);
+  });
+
+  it('an ordinary comment, and none, are kept as they are', async () => {
+    const { service, events, request } = setup({ quorum: 1 });
+    const a = await request();
+    const plain = 'checked with the customer on ticket 88, refund of order ORD-2026-000123 is fine';
+    const approved = await service.vote(a.id, frank, 'approve', plain, null);
+    expect(approved.votes[0]!.comment).toBe(plain);
+    expect(events.find((e) => e.type === 'approval.approved')!.data.comment).toBe(plain);
+    const other = setup({ quorum: 1 });
+    const b = await other.request();
+    const none = await other.service.vote(b.id, frank, 'approve', null, null);
+    expect(none.votes[0]!.comment).toBeNull();
+    expect(other.events.find((e) => e.type === 'approval.approved')!.data.comment).toBeNull();
   });
 });
