@@ -10,7 +10,7 @@
 //   set the prototype instead of declaring it), so `{"__proto__": ["root"]}` passed and a forbid
 //   on `r["__proto__"] == "root"` did not fire.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestMandate, disposeAll, exampleEntities, examplePolicySource } from '../fixtures/mandate.js';
+import { createWithTool, disposeAll, exampleEntities, examplePolicySource } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200, reasonIds } from '../fixtures/http.js';
 
 afterAll(disposeAll);
@@ -58,21 +58,7 @@ const supportBot = () => exampleEntities().agents.find((a) => a.id === 'support-
 
 describe.each(['cedar', 'compiled'] as const)('declared records are closed (engine %s)', (engine) => {
   async function mandate() {
-    const t = await createTestMandate({
-      store: 'memory',
-      config: (c) => {
-        c.policies = { ...c.policies, engine };
-      },
-      tools: (doc) => {
-        doc.tools.push({
-          action: 'ops.touch',
-          description: 'Touch a target.',
-          inputSchema: { type: 'object' },
-          risk: 'low',
-          redact: [],
-        });
-      },
-    });
+    const t = await createWithTool(engine, { action: 'ops.touch', description: 'Touch a target.' });
     return { t, api: client(t.url) };
   }
   const touch = (args: Record<string, unknown>) => ({ agent: 'support-bot', action: 'ops.touch', args });

@@ -2,7 +2,7 @@
 // decision's `errors` are hashed into the chain. An arg redacted on the record (or kept aside as
 // personal data, erasable) came back through `policy_error`'s message.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestMandate, disposeAll, examplePolicySource } from '../fixtures/mandate.js';
+import { createWithTool, disposeAll, examplePolicySource } from '../fixtures/mandate.js';
 import { KEYS, client, ok200 } from '../fixtures/http.js';
 
 afterAll(disposeAll);
@@ -20,20 +20,10 @@ describe('an engine error about a redacted arg', () => {
   it.each(['cedar', 'compiled'] as const)(
     'is a policy_error on the record without the value (%s engine); a readable address is decided',
     async (engine) => {
-      const t = await createTestMandate({
-        store: 'memory',
-        config: (c) => {
-          c.policies = { ...c.policies, engine };
-        },
-        tools: (doc) => {
-          doc.tools.push({
-            action: 'net.check',
-            description: 'Check a host.',
-            inputSchema: { type: 'object' },
-            risk: 'low',
-            redact: ['addr'],
-          });
-        },
+      const t = await createWithTool(engine, {
+        action: 'net.check',
+        description: 'Check a host.',
+        redact: ['addr'],
       });
       const api = client(t.url);
       const src = examplePolicySource();
