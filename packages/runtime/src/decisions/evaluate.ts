@@ -12,7 +12,7 @@ import { combineEvaluations, DEFAULT_DENY_ID, evaluateInputs, type PolicyInputs 
 import { oneApprovalFor, settleApproval } from './approval-step.js';
 import type { Findings, Parties, PreparedCall, PrincipalEvaluation } from './call.js';
 import type { DecisionServiceDeps } from './types.js';
-import { entityTypeFault } from './typed-entities.js';
+import { entityTypeFault, unloadedParentsFault } from './typed-entities.js';
 import { scrubEngineError } from './error-text.js';
 
 /** Decides the prepared call: the effect, with what led to it written into `found`. */
@@ -65,7 +65,9 @@ export async function evaluateCall(
   }
 
   const inputs = policyInputs(deps, call, parties, found);
-  const mistyped = entityTypeFault(policy, inputs.entities);
+  const mistyped =
+    unloadedParentsFault(policy, inputs.resource, call.resourceRef?.folders) ??
+    entityTypeFault(policy, inputs.entities);
   if (mistyped !== null) {
     found.errors.push({ code: 'invalid_entity', message: mistyped });
     return 'deny';

@@ -37,6 +37,41 @@ export function entityTypeFault(set: CompiledPolicySet, entities: readonly Polic
   return null;
 }
 
+/**
+ * Why the resource a decision hands the engine lacks parents its schema type declares, as a
+ * sentence; null when it has every parent type the schema names for it.
+ *
+ * SECURITY: Mandate loads no parents for a stored resource (the entity API takes none) nor for the
+ * `Tool` stand-in of a call without a resource; only a path resource gets parents, its folders of
+ * the tool's `paths.folderType`, each in the next one up. A schema declaring `entity Doc in [Dir]`
+ * validated `forbid (principal, action, resource in Dir::"secret")`, and for a stored `Doc` that
+ * forbid never fired (validation cannot tell a stored resource's type from a path resource's: the
+ * tools say which). Such a decision is denied (`invalid_entity`) instead: fail closed, naming the
+ * schema's mistake. `folders` is the tool's folder type when the resource is a path.
+ */
+export function unloadedParentsFault(
+  set: CompiledPolicySet,
+  resource: { type: string; id: string },
+  folders: { type: string } | undefined,
+): string | null {
+  const loaded = folders?.type;
+  const missing = (type: string) => set.entityParentTypes(type).filter((t) => t !== loaded);
+  const fromResource = missing(resource.type);
+  if (fromResource.length > 0) {
+    const what =
+      loaded === undefined
+        ? `Mandate loads no parents for a ${resource.type === 'Tool' ? 'call without a resource (Tool)' : 'stored resource'}`
+        : `this resource is a path whose folders are ${loaded} entities`;
+    return `resource ${resource.type}::${JSON.stringify(resource.id)}: the policy schema declares parent types (in [${fromResource.join(', ')}]) for ${resource.type}, but ${what}, so \`in\` on them would never hold; declare parents only on a tool's path resource type and its paths.folderType`;
+  }
+  if (loaded !== undefined) {
+    const fromFolder = missing(loaded);
+    if (fromFolder.length > 0)
+      return `folder type ${loaded}: the policy schema declares parent types (in [${fromFolder.join(', ')}]) for ${loaded}, but a folder's only parent is the folder above it, so \`in\` on them would never hold`;
+  }
+  return null;
+}
+
 interface Fault {
   path: string;
   declared: string;

@@ -110,6 +110,12 @@ export interface CompiledPolicySet {
   argsType(action: string): ArgType | undefined;
   /** The record of attributes the schema declares for this entity type; undefined when it declares none. */
   entityShape(type: string): ArgType | undefined;
+  /**
+   * The parent types the schema declares for this entity type (`entity Doc in [Dir]` → `["Dir"]`);
+   * empty when it declares none. Names as the schema writes them (only unqualified names pass
+   * validation).
+   */
+  entityParentTypes(type: string): readonly string[];
   evaluate(request: PolicyRequest): PolicyEvaluation;
   /** The same evaluation over the whole set, without slicing (baseline for benchmarks and tests). */
   evaluateUnsliced(request: PolicyRequest): PolicyEvaluation;

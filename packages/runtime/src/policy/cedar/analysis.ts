@@ -56,6 +56,8 @@ export interface Analysis {
   actions: Map<string, ActionDecl>;
   /** Per entity type the schema declares: the record of its attributes. */
   entityShapes: Map<string, ArgType>;
+  /** Per entity type the schema declares parent types for (`entity Doc in [Dir]`): those types. */
+  entityParents: Map<string, readonly string[]>;
 }
 
 /** Options of {@link analyse}. */
@@ -84,7 +86,13 @@ export const READ_IN_CHILD_FROM = 256 * 1024;
 export const READ_AHEAD_FROM = 32 * 1024;
 
 export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): Analysis {
-  const empty: Analysis = { problems: [], policies: [], actions: new Map(), entityShapes: new Map() };
+  const empty: Analysis = {
+    problems: [],
+    policies: [],
+    actions: new Map(),
+    entityShapes: new Map(),
+    entityParents: new Map(),
+  };
   try {
     if (!isSource(source)) {
       empty.problems.push({ message: 'a policy set is { policies: { file: text }, schema: text }' });
@@ -98,7 +106,8 @@ export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): 
     const files = Object.keys(source.policies).sort(byCodeUnits);
     const cedar = options.reader ?? readerFor(source, files, options.readInChildFrom ?? READ_IN_CHILD_FROM);
     const entityShapes = new Map<string, ArgType>();
-    const actions = readSchema(cedar, source.schema, problems, entityShapes);
+    const entityParents = new Map<string, readonly string[]>();
+    const actions = readSchema(cedar, source.schema, problems, entityShapes, entityParents);
     const policies: AnalysedPolicy[] = [];
     let parsedAll = true;
     for (const [f, file] of files.entries()) {
@@ -109,7 +118,7 @@ export function analyse(source: PolicySetSource, options: AnalyseOptions = {}): 
     checkDuplicateIds(policies, problems);
     refuseUses(policies, problems);
     if (actions !== undefined && parsedAll) validateStrict(cedar, source.schema, policies, problems);
-    return { problems, policies, actions: actions ?? new Map(), entityShapes };
+    return { problems, policies, actions: actions ?? new Map(), entityShapes, entityParents };
   } catch (err) {
     // validate() never throws for bad input: an unexpected throw from the wasm boundary is
     // reported as a problem, which also keeps compile() from activating the set.
@@ -228,6 +237,7 @@ const PATH_TYPE_NAME = /^[A-Z][A-Za-z0-9_]{0,63}$/;
 function refuseEntityParents(
   namespaces: Record<string, { entityTypes?: Record<string, { memberOfTypes?: unknown }> } | undefined>,
   problems: PolicyProblem[],
+  entityParents: Map<string, readonly string[]>,
 ): void {
   const folders = "only a path resource has parents in Mandate: its folders, of a tool's paths.folderType";
   const instead =
@@ -238,6 +248,7 @@ function refuseEntityParents(
       if (declared === undefined || (Array.isArray(declared) && declared.length === 0)) continue;
       const type = namespace === '' ? name : `${namespace}::${name}`;
       const parents = Array.isArray(declared) ? declared.map(String) : [String(declared)];
+      entityParents.set(type, parents);
       const list = `in [${parents.join(', ')}]`;
       if (PARENTLESS_TYPES.has(type) || !PATH_TYPE_NAME.test(type)) {
         problems.push({
@@ -255,12 +266,16 @@ function refuseEntityParents(
   }
 }
 
-/** Parses the schema; returns its actions (and fills `entityShapes`), or undefined when it is unusable. */
+/**
+ * Parses the schema; returns its actions (and fills `entityShapes` and `entityParents`), or
+ * undefined when it is unusable.
+ */
 function readSchema(
   cedar: CedarReader,
   schema: string,
   problems: PolicyProblem[],
   entityShapes: Map<string, ArgType>,
+  entityParents: Map<string, readonly string[]>,
 ): Map<string, ActionDecl> | undefined {
   const parsed = cedar.checkParseSchema(schema);
   if (parsed.type === 'failure') {
@@ -283,6 +298,7 @@ function readSchema(
   refuseEntityParents(
     json.json as Record<string, { entityTypes?: Record<string, { memberOfTypes?: unknown }> }>,
     problems,
+    entityParents,
   );
   for (const [namespace, def] of Object.entries(json.json)) {
     const actions = Object.entries(def.actions ?? {});

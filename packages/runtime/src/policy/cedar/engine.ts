@@ -150,6 +150,9 @@ let brokenGeneration: number | null = null;
 /** Sets this large give the event loop a turn between their analysis and their build (ADR 0034). */
 const YIELD_BEFORE_BUILD_FROM = 100;
 
+/** What {@link CompiledPolicySet.entityParentTypes} answers for a type declared without parents. */
+const NO_PARENTS: readonly string[] = Object.freeze([]);
+
 export function createCedarEngine(options: CedarEngineOptions = {}): PolicyEngine {
   const memoEntries = Math.max(0, Math.floor(options.memoEntries ?? 4096));
   // Shared by every set this engine compiles: once true, the compiled evaluator is no longer used.
@@ -257,6 +260,7 @@ class CedarPolicySet implements CompiledPolicySet {
   private readonly byId = new Map<string, HeldPolicy>();
   private readonly declared: Map<string, ActionDecl>;
   private readonly entityShapes: Map<string, ArgType>;
+  private readonly entityParents: Map<string, readonly string[]>;
   private readonly ancestors: Map<string, ReadonlySet<string>>;
   private readonly index: SliceIndex;
   /** Preparsed-set ids live in wasm thread-local storage: unique per compiled instance and slice. */
@@ -297,6 +301,7 @@ class CedarPolicySet implements CompiledPolicySet {
     this.attributeNames = new Set(analysis.policies.flatMap((p) => [...p.uses.names]));
     this.declared = analysis.actions;
     this.entityShapes = analysis.entityShapes;
+    this.entityParents = analysis.entityParents;
     this.actions = Object.freeze([...analysis.actions.keys()].sort(byCodeUnits));
     this.ancestors = actionAncestors(new Map([...analysis.actions].map(([name, a]) => [name, a.memberOf])));
     this.index = createSliceIndex(
@@ -359,6 +364,10 @@ class CedarPolicySet implements CompiledPolicySet {
 
   entityShape(type: string): ArgType | undefined {
     return this.entityShapes.get(type);
+  }
+
+  entityParentTypes(type: string): readonly string[] {
+    return this.entityParents.get(type) ?? NO_PARENTS;
   }
 
   couldPermit(principal: PolicyEntity, action: string, contextKeys: readonly string[]): boolean {
