@@ -167,27 +167,34 @@ export function createSessionTools(s: SessionScope): SessionTools {
       return errorResult(`Mandate could not decide this call: ${describe(err)}`, refusalId(err));
     }
     let d = outcome.decision;
-    // SECURITY: a quarantined, unknown or clashing tool is never forwarded, whatever the decision
-    // says. The catalogue may have been re-listed while we decided: judge the tool as it stands now.
-    const current = entry ? catalog.byExposed(entry.exposed) : undefined;
-    // The definition decided on (and bound to any approval) is the one that runs.
-    if (
-      !entry ||
-      !current ||
-      current.action !== entry.action ||
-      current.status !== 'approved' ||
-      current.hash !== entry.hash
-    ) {
+    /**
+     * SECURITY: a quarantined, unknown or clashing tool is never forwarded, whatever the decision
+     * says. The catalogue may have been re-listed while we decided: judge the tool as it stands
+     * now. The definition decided on (and bound to any approval) is the one that runs. Null when it
+     * still stands, else the result to answer.
+     */
+    const changedWhileDeciding = (decided: CatalogEntry | undefined): Record<string, unknown> | null => {
+      const current = decided ? catalog.byExposed(decided.exposed) : undefined;
+      if (
+        decided &&
+        current &&
+        current.action === decided.action &&
+        current.status === 'approved' &&
+        current.hash === decided.hash
+      )
+        return null;
       return errorResult(
-        !entry
+        !decided
           ? `unknown tool ${name}`
-          : current && current.status === 'approved' && current.action === entry.action
+          : current && current.status === 'approved' && current.action === decided.action
             ? `tool ${name} changed while the call was decided; call it again`
-            : `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval (mandate tools approve ${entry.action})`,
+            : `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval (mandate tools approve ${decided.action})`,
         d.decisionId,
       );
-    }
-    entry = current;
+    };
+    const changed = changedWhileDeciding(entry);
+    if (changed) return changed;
+    entry = catalog.byExposed(entry!.exposed)!;
     /**
      * The call decided again with the approval it waited for (held, or confirmed by the user), on
      * the tool as it stands now: null to go on with the new decision, else the result to answer.
@@ -209,7 +216,8 @@ export function createSessionTools(s: SessionScope): SessionTools {
         return errorResult(`Mandate could not decide this call: ${describe(err)}`, asked);
       }
       d = outcome.decision;
-      return null;
+      // The catalogue may have been re-listed during this decision too.
+      return changedWhileDeciding(e);
     };
     if (d.effect === 'approval_required' && d.approval) {
       const hold = entry.upstream.holdForApprovalMs?.[entry.tool] ?? ctx.holdDefault;
