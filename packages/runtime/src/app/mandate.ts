@@ -67,6 +67,7 @@ import { readJsonFile, seedState } from './seed.js';
 import { createSessionService, type SessionService } from '../sessions/index.js';
 import { dashboardDir } from './dashboard.js';
 import { createUsageMeter } from '../usage/index.js';
+import { warnUncountedActions } from './usage-check.js';
 import { createPersonalData, type PersonalData } from '../audit/personal.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
@@ -315,6 +316,7 @@ export async function createMandate(
     baseTools = await store.listTools();
     mergeTools();
     await policyService.refresh();
+    warnUncountedActions(config.usage, policyService.active(), logger);
     const shadowSet = createShadowSet({ engine, store, clock, logger, audit: record });
     const shadowMode: ShadowMode = {
       set: shadowSet,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ACTION_NAME } from '@mandate/protocol';
 
 /**
  * Usage counters (docs/policies.md "Budgets and rates", ADR 0024): a count of calls or a sum of one
@@ -9,8 +10,13 @@ const UsageCounterSchema = z
   .strictObject({
     /** A Cedar attribute name; `<name>After` is the value including the call. */
     name: z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,62}$/, 'a name is letters, digits and _ (max 63)'),
-    /** The action whose allowed calls are counted. */
-    action: z.string().min(1).max(256),
+    /** The action whose allowed calls are counted: one exact action name (no wildcard). */
+    action: z
+      .string()
+      .regex(
+        ACTION_NAME,
+        'an exact action name such as payments.refund (a counter matches one action; no wildcards)',
+      ),
     /** Count calls (each allowed call adds 1). */
     count: z.literal(true).optional(),
     /** Sum this arg (dot path into the args; a non-negative integer, e.g. an amount in cents). */
