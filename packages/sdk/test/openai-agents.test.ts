@@ -13,16 +13,10 @@ import { memoryPendingStore, type MandateClient, type PendingStore } from '../sr
 import { guardAgent, guardAgentTools } from '../src/adapters/openai-agents.js';
 import { KEYS, disposeAll, exampleClient, spy } from './fixtures.js';
 import { scriptedAgentsModel, type AgentsTurn } from './models.js';
+import { expectGuarded, outputs, refundTool } from './agents.js';
 
 afterAll(disposeAll);
 setTracingDisabled(true);
-
-const refundParams = {
-  type: 'object' as const,
-  properties: { customerId: { type: 'string' }, amount: { type: 'number' } },
-  required: ['customerId', 'amount'],
-  additionalProperties: false as const,
-};
 
 /**
  * The OpenAI Agents SDK adapter through the SDK's real run loop (`run`, interruptions, `RunState`),
@@ -37,14 +31,6 @@ describe('OpenAI Agents adapter, remote Mandate', () => {
     frank = client.withApiKey(KEYS.frank);
   });
 
-  const refundTool = (refund: ReturnType<typeof spy>) =>
-    tool({
-      name: 'payments__refund',
-      description: 'Refund a customer',
-      parameters: refundParams,
-      strict: true,
-      execute: async (input) => refund.body(input as Record<string, unknown>),
-    });
   function setup(turns: AgentsTurn[], opts: { store?: PendingStore } = {}) {
     const refund = spy((a) => `refunded ${String(a.amount)} to ${String(a.customerId)}`);
     const agent = guardAgent(
@@ -72,9 +58,6 @@ describe('OpenAI Agents adapter, remote Mandate', () => {
     expect(a, `a pending approval for ${amount}`).toBeDefined();
     return a!.id;
   };
-  const outputs = (r: { newItems: { type: string; output?: unknown }[] }) =>
-    JSON.stringify(r.newItems.filter((i) => i.type === 'tool_call_output_item').map((i) => i.output));
-
   it('allow: the body runs once with the decided args', async () => {
     const { refund, agent } = setup([call('c-allow', 120)]);
     const r = await run(agent, 'refund please');
@@ -138,15 +121,6 @@ describe('OpenAI Agents adapter, remote Mandate', () => {
         model: scriptedAgentsModel([transfer(first, 'h-0')]),
         handoffs,
       });
-    const expectGuarded = (
-      r: { newItems: { type: string; output?: unknown }[] },
-      refund: { calls: unknown[] },
-    ) => {
-      // Deny: refused, the body never ran. Allow: ran once, with the decided args.
-      expect(outputs(r)).toMatch(/Mandate refused payments\.refund \(decision dec_/);
-      expect(refund.calls).toEqual([{ customerId: 'c-42', amount: 120 }]);
-    };
-
     it('an Agent in handoffs, with a handoff back to the first (a cycle)', async () => {
       const billing = specialist('billing', 'h-a');
       const first = triage('billing', [billing.agent]);

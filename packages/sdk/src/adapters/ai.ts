@@ -49,17 +49,34 @@ function wrap<T extends Tool>(name: string, tool: T, guard: Guard, options: AiGu
   const mark = { options, extra: { action, frameworkApproval: options.frameworkApproval ?? true } };
   if (alreadyGuarded(tool, mark, `tool "${name}"`)) return tool;
   const own = tool.needsApproval;
+  /** The tool's outputs in order (the last is its result), or the refusal the model reads. */
+  const outputs = async (input: unknown, o: ToolExecutionOptions): Promise<unknown[]> => {
+    const r = await guard.call(
+      action,
+      input as Record<string, unknown>,
+      async (args) => {
+        const out: unknown = execute.call(tool, args, o);
+        if (!isAsyncIterable(out)) return [await out];
+        // A streaming body runs to its end inside the decision, so its outcome is reported when it
+        // finishes or throws (reporting when the generator was made recorded ok for a body that
+        // had not started); its outputs are handed on after that.
+        const chunks: unknown[] = [];
+        for await (const chunk of out) chunks.push(chunk);
+        return chunks;
+      },
+      { toolCallId: o.toolCallId, ...(o.abortSignal ? { signal: o.abortSignal } : {}) },
+    );
+    return r.status === 'ok' ? r.value : [r.message];
+  };
+  const streaming = Object.prototype.toString.call(execute) === '[object AsyncGeneratorFunction]';
   const guarded = {
     ...tool,
-    async execute(input: unknown, o: ToolExecutionOptions) {
-      const r = await guard.call(
-        action,
-        input as Record<string, unknown>,
-        (args) => execute.call(tool, args, o),
-        { toolCallId: o.toolCallId, ...(o.abortSignal ? { signal: o.abortSignal } : {}) },
-      );
-      return r.status === 'ok' ? r.value : r.message;
-    },
+    // The AI SDK tells a streaming tool by what execute returns: an async generator stays one.
+    execute: streaming
+      ? async function* (input: unknown, o: ToolExecutionOptions) {
+          yield* await outputs(input, o);
+        }
+      : async (input: unknown, o: ToolExecutionOptions) => (await outputs(input, o)).at(-1),
     ...(options.frameworkApproval === false
       ? {}
       : {
@@ -73,10 +90,15 @@ function wrap<T extends Tool>(name: string, tool: T, guard: Guard, options: AiGu
                 : own === true;
             const d = await guard.precheck(action, input as Record<string, unknown>, {
               toolCallId: o.toolCallId,
+              humanWaits: mine === true,
             });
             return mine === true || d.effect === 'approval_required';
           },
         }),
   };
   return markGuarded(guarded, mark) as unknown as T;
+}
+
+function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
+  return typeof (v as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] === 'function';
 }

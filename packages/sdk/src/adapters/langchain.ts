@@ -11,7 +11,9 @@
  * interrupt resumed as "approve" still has to pass this check.
  */
 import { ToolMessage, createMiddleware } from 'langchain';
+import { MandateApiError } from '../errors.js';
 import { createGuard, type GuardOptions } from '../guard/guard.js';
+import { assertAsDecided, schemaArgs } from '../guard/schema.js';
 import { actionFor, type ActionMapping } from './actions.js';
 
 export interface LangChainGuardOptions extends GuardOptions {
@@ -39,14 +41,66 @@ export function mandateMiddleware(options: LangChainGuardOptions) {
       } catch (err) {
         return refuse((err as Error).message);
       }
+      let parse: ReturnType<typeof schemaParser>;
+      let asked: Record<string, unknown>;
+      try {
+        parse = schemaParser(request.tool, toolCall.name);
+        // SECURITY: decided as the tool will parse them (its zod schema's defaults, trimming and
+        // transforms applied), not as the model wrote them.
+        asked = parse ? schemaArgs(action, await parse(toolCall.args)) : toolCall.args;
+      } catch (err) {
+        return refuse((err as Error).message);
+      }
       const r = await guard.call(
         action,
-        toolCall.args,
-        // SECURITY: the rest of the chain (and the tool) sees the decided args only.
-        (args) => handler({ ...request, toolCall: { ...toolCall, args } }),
+        asked,
+        // SECURITY: the rest of the chain (and the tool) sees the decided args only, and the tool
+        // parses them into exactly these.
+        async (args) => {
+          if (parse) assertAsDecided(action, args, await parse(args));
+          return handler({ ...request, toolCall: { ...toolCall, args } });
+        },
         id ? { toolCallId: id } : {},
       );
       return r.status === 'ok' ? r.value : refuse(r.message);
     },
   });
+}
+
+interface StandardResult {
+  value?: unknown;
+  issues?: readonly { message: string }[];
+}
+
+/**
+ * How the tool parses its args before its body: a zod schema, through the Standard Schema
+ * interface both zod 3.24+ and 4 implement (the same parse LangChain runs); none for a JSON schema,
+ * which LangChain only validates.
+ */
+function schemaParser(tool: unknown, name: string): ((args: unknown) => Promise<unknown>) | undefined {
+  const schema = (tool as { schema?: unknown } | undefined)?.schema;
+  if (typeof schema !== 'object' || schema === null) return undefined;
+  const standard = (
+    schema as { '~standard'?: { validate(v: unknown): StandardResult | Promise<StandardResult> } }
+  )['~standard'];
+  if (!standard) {
+    // SECURITY: fail closed — a zod schema this adapter cannot run could change the decided args.
+    if ('_def' in schema || '_zod' in schema) {
+      throw new MandateApiError(
+        'bad_request',
+        `tool "${name}" has a zod schema without the Standard Schema interface (zod < 3.24): Mandate cannot check what it makes of the args`,
+      );
+    }
+    return undefined;
+  }
+  return async (args) => {
+    const r = await standard.validate(args);
+    if (r.issues) {
+      throw new MandateApiError(
+        'invalid_args',
+        `the args do not match the schema of tool "${name}": ${r.issues.map((i) => i.message).join('; ')}; the tool did not run`,
+      );
+    }
+    return r.value;
+  };
 }

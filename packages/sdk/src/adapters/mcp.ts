@@ -11,7 +11,7 @@
  * (and for a pending call `mandate/token`: call again with it in `_meta` once the approval is given).
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { createGuard, type GuardOptions } from '../guard/guard.js';
+import { createGuard, type BodyInfo, type GuardOptions } from '../guard/guard.js';
 import { MandateApiError } from '../errors.js';
 import { actionFor, mappingKey, type ActionMapping } from './actions.js';
 import { alreadyGuarded, markGuarded } from './guarded.js';
@@ -56,8 +56,8 @@ export function guardMcpClient<C extends Pick<Client, 'callTool' | 'request'>>(
     const ctx = requestOptions?.signal ? { signal: requestOptions.signal } : {};
     const { 'mandate/token': token, ...meta } = _meta ?? {};
     // Forward no Mandate key upstream; a call that carries a pending token resumes it (the server re-checks).
-    const send = async (args: Record<string, unknown>) =>
-      (await original(
+    const send = async (args: Record<string, unknown>, info: BodyInfo) => {
+      const result = (await original(
         {
           ...sent,
           params: { ...params, arguments: args, ...(_meta ? { _meta: meta } : {}) },
@@ -65,6 +65,11 @@ export function guardMcpClient<C extends Pick<Client, 'callTool' | 'request'>>(
         resultSchema,
         requestOptions,
       )) as CallToolResult;
+      // The tool failed on the server's side: recorded as the gateway records it, not as ok. A
+      // task-augmented call answers with the task it created: its outcome is that creation.
+      if (result.isError === true) info.failed('tool_error');
+      return result;
+    };
     const r =
       typeof token === 'string'
         ? await guard.resume(token, action, send, ctx)

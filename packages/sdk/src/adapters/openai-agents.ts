@@ -15,6 +15,7 @@ import type { Agent, FunctionTool, Handoff, RunContext, Tool } from '@openai/age
 import { MandateApiError } from '../errors.js';
 import { createGuard, type Guard, type GuardOptions } from '../guard/guard.js';
 import { refusalMessage } from '../guard/messages.js';
+import { assertAsDecided } from '../guard/schema.js';
 import { actionFor, mappingKey, type ActionMapping } from './actions.js';
 import { alreadyGuarded, markGuarded } from './guarded.js';
 
@@ -29,6 +30,7 @@ type AnyAgent = Agent<any, any>; // eslint-disable-line @typescript-eslint/no-ex
 type AnyHandoff = Handoff<any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type AnyTool = Tool<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type AnyFunctionTool = FunctionTool<any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type FunctionToolDetails = NonNullable<Parameters<AnyFunctionTool['invoke']>[2]>;
 
 /** Guards a list of tools in one call. Every tool must be a function tool: others cannot be checked here. */
 export function guardAgentTools<T extends AnyTool>(tools: readonly T[], options: AgentsGuardOptions): T[] {
@@ -62,25 +64,41 @@ function guardGraph(guard: Guard, options: AgentsGuardOptions): (agent: AnyAgent
     const made = clones.get(agent);
     if (made) return made;
     if (alreadyGuarded(agent, mark, `agent "${agent.name}"`)) return agent;
-    const clone = agent.clone({ tools: agent.tools.map((t) => wrapTool(t, guard, options)), handoffs: [] });
-    markGuarded(clone, mark);
+    const clone = agent.clone({ tools: agent.tools, handoffs: [] });
     // Known before its handoffs are guarded: a handoff back to this agent finds this clone.
     clones.set(agent, clone);
-    clones.set(clone, clone);
-    clone.handoffs = agent.handoffs.map(guardHandoff);
-    const getAllTools = clone.getAllTools.bind(clone);
+    return protect(clone, agent.handoffs);
+  };
+
+  /** Guards `node`, a fresh clone, in place: its tools, its handoffs, and every clone made of it. */
+  function protect(node: AnyAgent, handoffsOf: AnyAgent['handoffs']): AnyAgent {
+    refuseSelfRunning(node);
+    node.tools = node.tools.map((t) => wrapTool(t, guard, options));
+    markGuarded(node, mark);
+    clones.set(node, node);
+    node.handoffs = handoffsOf.map(guardHandoff);
+    const getAllTools = node.getAllTools.bind(node);
     // SECURITY: whatever tool list the run asks for — including tools loaded dynamically — is guarded.
-    clone.getAllTools = async (runContext, tracingParent) =>
+    node.getAllTools = async (runContext, tracingParent) =>
       (await getAllTools(runContext, tracingParent)).map((t) => wrapTool(t, guard, options));
-    const getEnabledHandoffs = clone.getEnabledHandoffs.bind(clone);
+    const getEnabledHandoffs = node.getEnabledHandoffs.bind(node);
     // SECURITY: a handoff added to the guarded agent after guardAgent ran is guarded before the
     // run sees it; in place, so a RunState of this agent names the guarded agents too.
-    clone.getEnabledHandoffs = async (runContext) => {
-      clone.handoffs.forEach((h, i) => (clone.handoffs[i] = guardHandoff(h)));
+    node.getEnabledHandoffs = async (runContext) => {
+      node.handoffs.forEach((h, i) => (node.handoffs[i] = guardHandoff(h)));
       return getEnabledHandoffs(runContext);
     };
-    return clone;
-  };
+    const clone = node.clone.bind(node);
+    // SECURITY: the guard is on the instance, and `clone` builds a fresh, unguarded one: the
+    // sandbox runtime runs a SandboxAgent as `agent.clone({ tools: [...agent.tools,
+    // ...capability tools] })`, so its shell ran with no decision. Every clone of a guarded agent
+    // is guarded in turn, with the tools and handoffs it was given.
+    node.clone = (config) => {
+      const made = clone(config);
+      return protect(made, made.handoffs);
+    };
+    return node;
+  }
 
   function guardHandoff(h: AnyAgent | AnyHandoff): AnyAgent | AnyHandoff {
     if (isAgent(h)) return guardAgentNode(h);
@@ -108,6 +126,24 @@ function guardGraph(guard: Guard, options: AgentsGuardOptions): (agent: AnyAgent
   return guardAgentNode;
 }
 
+/**
+ * SECURITY: fail closed — a SandboxAgent with memory generation runs agents of its own after the
+ * run (`new SandboxAgent` with the default shell and filesystem, in the same sandbox session):
+ * they are not clones of the guarded agent, so nothing of theirs would be decided.
+ */
+function refuseSelfRunning(agent: AnyAgent): void {
+  const capabilities = (agent as { capabilities?: unknown }).capabilities;
+  if (!Array.isArray(capabilities)) return;
+  for (const c of capabilities as { type?: unknown; generate?: unknown }[]) {
+    if (c.type === 'memory' && c.generate !== null) {
+      throw new MandateApiError(
+        'bad_request',
+        `agent "${agent.name}" has a memory capability that generates memories: it runs agents of its own that Mandate cannot guard; use memory({ generate: null })`,
+      );
+    }
+  }
+}
+
 function isAgent(h: unknown): h is AnyAgent {
   const a = h as Partial<AnyAgent> | null;
   return (
@@ -121,6 +157,47 @@ function isAgent(h: unknown): h is AnyAgent {
 function isHandoff(h: unknown): h is AnyHandoff {
   const x = h as Partial<AnyHandoff> | null;
   return typeof x?.onInvokeHandoff === 'function' && typeof x.toolName === 'string' && isAgent(x.agent);
+}
+
+/**
+ * The key under which the agents runner hands a function tool's `invoke` a callback that the
+ * tool's own parser calls with the parsed args, right before its `execute` (`tool()` in
+ * `@openai/agents-core`; the symbol itself is not exported).
+ */
+const PARSED_INPUT = 'openai.agents.functionToolParsedInputCallback';
+
+/**
+ * A copy of the run's tool call details whose parsed-args callback runs `check` first: a throw
+ * there stops the tool before its `execute`. A function tool that does not parse through `tool()`
+ * never calls it (its schema is not visible here, as with an MCP server's).
+ */
+function withParsedInput(
+  details: FunctionToolDetails | undefined,
+  name: string,
+  check: (parsed: unknown) => void,
+): FunctionToolDetails {
+  const key = details && Object.getOwnPropertySymbols(details).find((k) => k.description === PARSED_INPUT);
+  // SECURITY: fail closed — without the callback, what the tool's schema makes of the decided
+  // args (trimming, defaults, transforms) cannot be checked before its body runs.
+  if (!details || !key) {
+    throw new MandateApiError(
+      'bad_request',
+      `tool "${name}" was invoked outside the agents runner (or by a version that does not show its parsed args): Mandate cannot check what its schema makes of the args`,
+    );
+  }
+  const copy = Object.create(
+    Object.getPrototypeOf(details) as object,
+    Object.getOwnPropertyDescriptors(details),
+  ) as FunctionToolDetails & Record<symbol, unknown>;
+  const theirs = (details as Record<symbol, unknown>)[key];
+  Object.defineProperty(copy, key, {
+    enumerable: true,
+    value: (parsed: unknown) => {
+      check(parsed);
+      if (typeof theirs === 'function') (theirs as (p: unknown) => void)(parsed);
+    },
+  });
+  return copy;
 }
 
 function wrapTool<T extends AnyTool>(tool: T, guard: Guard, options: AgentsGuardOptions): T {
@@ -144,7 +221,10 @@ function wrapTool<T extends AnyTool>(tool: T, guard: Guard, options: AgentsGuard
     async needsApproval(ctx: RunContext, input: unknown, callId?: string) {
       const own = await fn.needsApproval(ctx, input as never, callId);
       if (options.frameworkApproval === false || !callId) return own;
-      const d = await guard.precheck(action, input as Record<string, unknown>, { toolCallId: callId });
+      const d = await guard.precheck(action, input as Record<string, unknown>, {
+        toolCallId: callId,
+        humanWaits: own,
+      });
       return own || d.effect === 'approval_required';
     },
     inputGuardrails: [
@@ -170,8 +250,23 @@ function wrapTool<T extends AnyTool>(tool: T, guard: Guard, options: AgentsGuard
       const r = await guard.call(
         action,
         undefined,
-        // SECURITY: the body parses the decided args, not the model's text.
-        (args) => fn.invoke(ctx, JSON.stringify(args), details),
+        // SECURITY: the body parses the decided args, not the model's text, and must parse them
+        // into exactly these (checked as the tool's parser hands them to its execute).
+        async (args) => {
+          let changed: unknown;
+          const checked = withParsedInput(details, fn.name, (parsed) => {
+            try {
+              assertAsDecided(action, args, parsed);
+            } catch (err) {
+              changed = err;
+              throw err;
+            }
+          });
+          const value: unknown = await fn.invoke(ctx, JSON.stringify(args), checked);
+          // The tool's errorFunction may have turned the refusal into text: its execute never ran.
+          if (changed) throw changed;
+          return value;
+        },
         {
           argsJson: input || '{}',
           ...(details?.toolCall?.callId ? { toolCallId: details.toolCall.callId } : {}),

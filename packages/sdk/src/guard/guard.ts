@@ -58,10 +58,25 @@ export interface CallContext {
   argsJson?: string;
 }
 
+/** A pre-check's context: the tool call it answers, and whether a human is asked before its body. */
+export interface PrecheckContext extends CallContext {
+  toolCallId: string;
+  /**
+   * The framework asks a human before the body runs (the tool's own `needsApproval` said so): the
+   * answer is not kept for the body, which is decided again when it runs.
+   */
+  humanWaits?: boolean;
+}
+
 /** What the body receives next to the decided args. */
 export interface BodyInfo {
   decision: DecisionAnswer;
   signal?: AbortSignal;
+  /**
+   * The body returns a failure rather than throwing it (an MCP `isError` result): the outcome is
+   * recorded as `error` with this code-like type, not as `ok`.
+   */
+  failed(errorType: string): void;
 }
 
 export interface OkResult<R> {
@@ -112,11 +127,7 @@ export interface Guard {
    * Decides a call ahead of its body (a framework's `needsApproval` or input guardrail) and keeps
    * the answer for the body of the same tool call id and args. Returns the decision.
    */
-  precheck(
-    action: string,
-    args: Record<string, unknown>,
-    ctx: CallContext & { toolCallId: string },
-  ): Promise<DecisionAnswer>;
+  precheck(action: string, args: Record<string, unknown>, ctx: PrecheckContext): Promise<DecisionAnswer>;
   /** Resumes a pending call from its token: asks the server again with the approval id, runs `body` on allow. */
   resume<R>(
     token: string,
@@ -197,13 +208,15 @@ export function createGuard(options: GuardOptions): Guard {
     const args = decision.args;
     const started = performance.now();
     let value: R;
+    let failure: { code: string } | undefined;
+    const failed = (errorType: string) => void (failure = { code: errorType });
     try {
-      value = await body(args, { decision, ...(ctx?.signal ? { signal: ctx.signal } : {}) });
+      value = await body(args, { decision, failed, ...(ctx?.signal ? { signal: ctx.signal } : {}) });
     } catch (err) {
       await report(decision, 'error', performance.now() - started, err);
       throw err;
     }
-    await report(decision, 'ok', performance.now() - started);
+    await report(decision, failure ? 'error' : 'ok', performance.now() - started, failure);
     return { status: 'ok', value, decisionId: decision.decisionId, args, decision };
   }
 
@@ -391,9 +404,12 @@ export function createGuard(options: GuardOptions): Guard {
     },
     async precheck(action, args, callCtx) {
       const text = argsText(args, callCtx);
-      const ctx: Ctx & { toolCallId: string } = { ...callCtx, argsKey: text };
+      const ctx: Ctx & PrecheckContext = { ...callCtx, argsKey: text };
       // One decision per tool call: a framework may ask twice (needsApproval, then a guardrail).
       const kept = prechecked.get(ctx.toolCallId);
+      // SECURITY: an answer given before a human's wait is not the answer after it (a grant revoked,
+      // a hold put on meanwhile): when the framework asks a human first, nothing is kept for the body.
+      if (ctx.humanWaits) prechecked.delete(ctx.toolCallId);
       if (
         kept &&
         kept.action === action &&
@@ -408,7 +424,7 @@ export function createGuard(options: GuardOptions): Guard {
       const decision = await decide(action, args, ctx);
       if (decision.effect === 'approval_required' && decision.approval) {
         await pending(action, decision, decision.approval.id, decision.args, ctx);
-      } else {
+      } else if (!ctx.humanWaits) {
         prechecked.set(ctx.toolCallId, { action, args: text, decision, at: performance.now() });
         if (prechecked.size > MAX_REMEMBERED) prechecked.delete(prechecked.keys().next().value!);
       }
