@@ -22,8 +22,18 @@ import { seedGrants } from './seed-grants.js';
 /** One policy test case: a request and what must come back. */
 export const PolicyCaseSchema = z.strictObject({
   name: z.string().min(1),
-  /** The time of the decision (ISO); defaults to a Monday 10:00 UTC. */
-  at: z.string().optional(),
+  /**
+   * The time of the decision: an ISO 8601 date-time with `Z` or an offset (one without would be read
+   * in the machine's time zone, so the case would answer differently from machine to machine);
+   * defaults to a Monday 10:00 UTC. A text that is no such time is refused: it made the clock
+   * NaN, the decision failed on the audit write, and a case expecting deny passed (a probe).
+   */
+  at: z.iso
+    .datetime({
+      offset: true,
+      error: 'must be an ISO 8601 date-time with Z or an offset, e.g. 2026-01-06T15:30:00Z',
+    })
+    .optional(),
   request: DecisionRequestSchema.omit({ approvalId: true, sessionId: true, traceId: true }),
   expect: z.strictObject({
     effect: z.enum(['allow', 'deny', 'approval_required']),

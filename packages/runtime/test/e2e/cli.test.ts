@@ -185,6 +185,39 @@ describe('mandate policy test', () => {
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({ passed: 1, failed: 1 });
   });
+
+  it('a case whose time is not a date-time with an offset fails, naming it (it passed on a NaN clock)', async () => {
+    // A probe: `at: '2026-01-06T23:00:00ZZ'` set the clock to NaN, the decision failed on the audit
+    // write (a deny), and a case expecting deny printed ok; one without an offset answered by the
+    // machine's time zone.
+    const cases = join(tempDir('mandate-e2e-'), 'times.yaml');
+    const request =
+      '{ agent: support-bot, onBehalfOf: alice, action: payments.refund, args: { customerId: c-42, amount: 120 } }';
+    writeFileSync(
+      cases,
+      [
+        'cases:',
+        ...["'2026-01-06T23:00:00ZZ'", "'not-a-time'", "'2026-01-06T15:30:00'"].flatMap((at, i) => [
+          `  - name: case ${i}`,
+          `    at: ${at}`,
+          `    request: ${request}`,
+          '    expect: { effect: deny }',
+        ]),
+        '  - name: with an offset',
+        "    at: '2026-01-06T15:30:00+01:00'",
+        `    request: ${request}`,
+        '    expect: { effect: allow }',
+        '',
+      ].join('\n'),
+    );
+    const r = await runCli(['policy', 'test', 'examples/fintech-support/policies', '--cases', cases]);
+    expect(r.code).toBe(1);
+    for (const i of [0, 1, 2])
+      expect(r.stdout).toMatch(
+        new RegExp(`FAIL  case ${i}\\n.*invalid case: at: must be an ISO 8601 date-time with Z or an offset`),
+      );
+    expect(r.stdout).toContain('1 passed, 3 failed');
+  });
 });
 
 describe('mandate check exit codes', () => {
