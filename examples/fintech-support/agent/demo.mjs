@@ -205,8 +205,10 @@ async function main() {
     },
   );
 
+  // By the approval the decision names: the same call asked again while an earlier ask is still
+  // pending (the README's tour asks for this refund too) gets that approval, with its decision id.
   const pending = (await financeManager.approvals.list({ status: 'pending' })).find(
-    (a) => a.decisionId === waiting?.decisionId,
+    (a) => a.id === waiting?.data.approvalId,
   );
   if (pending) {
     const approved = await financeManager.approvals.approve(pending.id, { comment: 'customer verified' });

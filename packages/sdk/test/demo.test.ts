@@ -124,6 +124,31 @@ describe('npm run demo against a real mandate serve', () => {
   });
 
   it(
+    'plays the story after the README tour left the 900 refund pending (the demo gets that approval)',
+    { timeout: 120_000 },
+    async () => {
+      // A probe: the tour's curl asks for the same refund, and the demo looked for the approval by
+      // its own decision id, not the approval its decision named: steps 5–7 and 9 failed.
+      const zone = zoneWhereMarketIsClosed();
+      const url = await serve({ timeZone: zone });
+      const asked = await fetch(`${url}/v1/decisions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer demo-support-bot', 'content-type': 'application/json' },
+        body: JSON.stringify({
+          agent: 'support-bot',
+          onBehalfOf: 'alice',
+          action: 'payments.refund',
+          args: { customerId: 'c-42', amount: 900 },
+        }),
+      });
+      expect(((await asked.json()) as { effect: string }).effect).toBe('approval_required');
+      const r = await demo(url, zone);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/✓ 5\. frank \(finance-manager\) approves apr_/);
+    },
+  );
+
+  it(
     'exits 1 when a step differs from the story (a server without the legal-hold guardrail)',
     { timeout: 120_000 },
     async () => {
