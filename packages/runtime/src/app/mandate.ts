@@ -68,6 +68,7 @@ import { createSessionService, type SessionService } from '../sessions/index.js'
 import { dashboardDir } from './dashboard.js';
 import { createUsageMeter } from '../usage/index.js';
 import { warnUncountedActions } from './usage-check.js';
+import { listenError } from './listen-error.js';
 import { createPersonalData, type PersonalData } from '../audit/personal.js';
 
 /** Everything a running Mandate node is made of; the CLI, the tests and the bench build it the same way. */
@@ -610,7 +611,7 @@ export async function createMandate(
         });
         const s = server;
         await new Promise<void>((resolve, reject) => {
-          s.once('error', reject);
+          s.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, config.server)));
           s.listen(config.server.port, config.server.host, () => resolve());
         });
         // Upstream tools are pinned and registered at start, not only when the first client lists them.

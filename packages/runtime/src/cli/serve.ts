@@ -50,7 +50,10 @@ export function registerServe(program: Command): void {
         ...(opts.reseed ? { reseed: true } : {}),
         ...(opts.newSigningKey ? { newSigningKey: true } : {}),
       });
-      const { url } = await m.listen();
+      const { url } = await m.listen().catch(async (err: unknown) => {
+        await m.close();
+        throw err;
+      });
       const active = m.policies.active();
       out(
         [

@@ -220,3 +220,23 @@ describe('commands that talk to a server', () => {
     }
   });
 });
+
+describe('mandate serve where it cannot listen', () => {
+  it('a port in use: a message naming the address and how to choose another, exit 2, no stack trace', async () => {
+    // A probe: Node's EADDRINUSE stack trace, exit 5 ("internal error").
+    const { config } = setup();
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const r = await runCli(['serve', '--config', config, '--port', port]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(
+        `cannot listen on 127.0.0.1:${port}: the address is already in use (another process listens there); choose another with --port, MANDATE_PORT or server.port`,
+      );
+      noStack(r.stderr);
+    } finally {
+      taken.close();
+    }
+  });
+});
