@@ -51,6 +51,14 @@ export class StrictStdioServerTransport implements Transport {
   async start(): Promise<void> {
     if (this.started) throw new Error('StrictStdioServerTransport already started');
     this.started = true;
+    if (this.closed) {
+      // stdin ended while the gateway opened its upstreams (after `first()`): the server connecting
+      // now must still learn of it, or `mandate gateway --stdio` waited for ever — and, the
+      // transport being closed already, SIGINT/SIGTERM could not end it either (a probe).
+      // Nothing held is delivered: no answer could reach the client.
+      queueMicrotask(() => this.onclose?.());
+      return;
+    }
     this.read();
     for (const m of this.held.splice(0)) this.onmessage?.(m);
   }

@@ -145,6 +145,30 @@ describe('mandate gateway --stdio (the real CLI)', () => {
     ).toEqual([]);
   }, 60_000);
 
+  it('exits when its client closes stdin while its upstreams are still opening', async () => {
+    // A probe: stdin closed before the upstream session was open; the gateway then waited for
+    // ever, and ignored SIGINT and SIGTERM.
+    const gw = startGateway();
+    gw.send({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    });
+    gw.child.stdin.end();
+    const exit = await Promise.race([
+      gw.exited,
+      new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000)),
+    ]);
+    expect(exit, gw.stderr()).toEqual({ code: 0, signal: null });
+    expect(
+      await eventually(
+        () => livePids(gw.pidLog),
+        (p) => p.length === 0,
+      ),
+    ).toEqual([]);
+  }, 60_000);
+
   it('on SIGTERM stops its upstreams and checkpoints the audit head before it exits', async () => {
     const gw = startGateway();
     await initialize(gw, {});
