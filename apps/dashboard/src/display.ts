@@ -55,6 +55,23 @@ export function escapeLine(line: string): DisplayText {
 /** What the audit redaction puts in place of a value (`[REDACTED]`, `[REDACTED:secret]`). */
 const REDACTION = /\[REDACTED(?::[A-Za-z0-9_-]+)?\]/;
 
+/**
+ * What erasing a user's personal data leaves of an approval of a call made for them (the runtime's
+ * `audit/personal.ts`): this summary, and the word `erased` as each argument's value. The call it
+ * is bound to (the args digest) is unchanged: approving it still lets the original values run.
+ */
+export const ERASED_SUMMARY = '[erased]';
+const ERASED_VALUE = 'erased';
+
+/**
+ * Whether an approval's summary and args are what an erasure left: its values are gone, not the
+ * text `erased`. (An agent that makes its own call read so only earns its approver a warning.)
+ */
+export function isErasedApproval(a: { summary?: unknown; args?: unknown }): boolean {
+  if (a.summary !== ERASED_SUMMARY || typeof a.args !== 'object' || a.args === null) return false;
+  return Object.values(a.args).every((v) => v === ERASED_VALUE);
+}
+
 /** One row of the arguments table: a leaf of the args, its unambiguous path and its shown value. */
 export interface ArgRow {
   /** The path from the top, segments escaped; a key that could be misread is JSON-quoted. */
@@ -65,6 +82,8 @@ export interface ArgRow {
   hidden: HiddenKind[];
   /** The value holds a redaction marker: the agent supplied something the approver cannot see. */
   redacted: boolean;
+  /** The value was erased with its user's personal data (`value` is empty): not seen either. */
+  erased?: true;
 }
 
 /**
@@ -100,7 +119,7 @@ const MAX_DEPTH = 32;
  * join with `.` (quoted when they could be misread, see {@link PLAIN_KEY}), array items are
  * `[0]`, `[1]`…; strings are escaped and flagged like every other agent-controlled text.
  */
-export function argRows(args: unknown): ArgRow[] {
+export function argRows(args: unknown, opts: { erased?: boolean } = {}): ArgRow[] {
   const out: ArgRow[] = [];
   const leaf = (
     path: string,
@@ -110,6 +129,9 @@ export function argRows(args: unknown): ArgRow[] {
     redacted = false,
   ) => out.push({ path: path || '(value)', value, hidden: mergeKinds(pathHidden, kinds), redacted });
   const walk = (v: unknown, path: string, pathHidden: HiddenKind[], depth: number): void => {
+    // SECURITY: an erased value is not shown as the text `erased`: the call runs with the original.
+    if (opts.erased && depth === 1 && v === ERASED_VALUE)
+      return void out.push({ path, value: '', hidden: pathHidden, redacted: false, erased: true });
     if (typeof v === 'string') {
       // A string that would read as another JSON value (`"false"`, `"[]"`, `"null"`, `"12"`, `""`)
       // is shown quoted: a tool testing `if (args.force)` runs with force for the string "false".

@@ -1,6 +1,7 @@
 import { ApiError } from './api.js';
 import {
   argRows,
+  type ArgRow,
   escapeForDisplay,
   escapeLine,
   hiddenLabel,
@@ -148,6 +149,24 @@ export interface ArgsOptions {
   findings?: Findings;
   /** What the redaction notice says the reader is doing ("you are approving it unseen"). */
   redactionNote?: string;
+  /**
+   * The values were erased with the user's personal data ({@link isErasedApproval}), and what the
+   * notice says then.
+   */
+  erased?: { note: string };
+}
+
+/** The notice above the table naming the arguments the reader cannot see, and why. */
+function unseenNotice(note: string, label: string, paths: string[]): HTMLElement | null {
+  if (paths.length === 0) return null;
+  return h(
+    'p',
+    { class: 'redaction', role: 'note' },
+    h('strong', {}, `⚠ ${note}`),
+    ` ${label}: `,
+    paths.map((p, i) => [i ? ', ' : '', h('code', {}, p)]),
+    '.',
+  );
 }
 
 /**
@@ -156,23 +175,23 @@ export interface ArgsOptions {
  * flagged, long values said to be long, and a plain notice when redaction hides a value.
  */
 export function argsTable(args: unknown, opts: ArgsOptions = {}): HTMLElement {
-  const rows = argRows(args ?? {});
+  const rows = argRows(args ?? {}, { erased: opts.erased !== undefined });
   if (rows.length === 0) return h('p', { class: 'muted' }, 'No arguments.');
   for (const r of rows) note(opts.findings, 'Arguments', r.hidden);
-  const redacted = rows.filter((r) => r.redacted).map((r) => r.path);
+  const paths = (of: (r: ArgRow) => boolean | undefined) => rows.filter(of).map((r) => r.path);
   return h(
     'div',
     { class: 'args-view' },
-    redacted.length
-      ? h(
-          'p',
-          { class: 'redaction', role: 'note' },
-          h('strong', {}, `⚠ ${opts.redactionNote ?? 'A value the agent supplied is hidden by redaction.'}`),
-          ' Redacted: ',
-          redacted.map((p, i) => [i ? ', ' : '', h('code', {}, p)]),
-          '.',
-        )
-      : null,
+    unseenNotice(
+      opts.redactionNote ?? 'A value the agent supplied is hidden by redaction.',
+      'Redacted',
+      paths((r) => r.redacted),
+    ),
+    unseenNotice(
+      opts.erased?.note ?? '',
+      'Erased',
+      paths((r) => r.erased),
+    ),
     h(
       'table',
       { class: 'args' },
@@ -186,7 +205,9 @@ export function argsTable(args: unknown, opts: ArgsOptions = {}): HTMLElement {
             'tr',
             {
               class:
-                [r.hidden.length ? 'has-hidden' : '', r.redacted ? 'redacted' : ''].join(' ').trim() || null,
+                [r.hidden.length ? 'has-hidden' : '', r.redacted || r.erased ? 'redacted' : '']
+                  .join(' ')
+                  .trim() || null,
               'data-hidden': r.hidden.length ? r.hidden.join(',') : null,
             },
             h('th', { scope: 'row' }, h('code', { class: 'key' }, r.path)),
@@ -194,7 +215,9 @@ export function argsTable(args: unknown, opts: ArgsOptions = {}): HTMLElement {
               'td',
               {},
               r.hidden.length ? [flag(r.hidden), ' '] : null,
-              valueCell(r.value),
+              r.erased
+                ? h('span', { class: 'redaction-tag' }, '(hidden: erased with the user’s personal data)')
+                : valueCell(r.value),
               r.redacted ? h('span', { class: 'redaction-tag' }, ' (hidden by redaction)') : null,
             ),
           ),

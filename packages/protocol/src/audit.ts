@@ -39,7 +39,11 @@ export type AuditEventType =
   /** The node's continuous check of its own chain found tampering. */
   | 'audit.verify_failed'
   /** A node created an audit signing key over a chain that already held records (`--new-signing-key`). */
-  | 'audit.signing_key_created';
+  | 'audit.signing_key_created'
+  /** A dashboard sign-in (API key or OpenID Connect) opened a session; names it by a short id, never its secret. */
+  | 'session.started'
+  /** A dashboard session was ended by signing out. */
+  | 'session.ended';
 
 /** One record of the chain, as stored and exported. `hash = H(domain ‖ prevHash ‖ canonical(event))`. */
 export interface AuditRecord {

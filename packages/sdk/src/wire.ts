@@ -266,7 +266,11 @@ export type AuditEventType =
   | 'audit.read'
   /** The node's continuous check of its own chain found tampering. */
   | 'audit.verify_failed'
-  | 'audit.signing_key_created';
+  | 'audit.signing_key_created'
+  /** A dashboard sign-in (API key or OpenID Connect) opened a session; names it by a short id, never its secret. */
+  | 'session.started'
+  /** A dashboard session was ended by signing out. */
+  | 'session.ended';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -1,5 +1,5 @@
 import { api, query } from '../api.js';
-import { flaggedKinds } from '../display.js';
+import { flaggedKinds, isErasedApproval } from '../display.js';
 import { button, fill, h, kv, type Child } from '../dom.js';
 import type { Session } from '../session.js';
 import type { Approval, ApprovalHistoryItem, Page } from '../types.js';
@@ -266,6 +266,13 @@ function approvalCard(a: Approval, _s: Session): HTMLElement {
   const args = argsTable(a.args, {
     findings: f,
     redactionNote: 'A value the agent supplied is hidden by redaction; you are approving it unseen.',
+    ...(isErasedApproval(a)
+      ? {
+          erased: {
+            note: 'The values the agent supplied were erased with the user’s personal data; you are approving them unseen.',
+          },
+        }
+      : {}),
   });
   const binding = kv([
     ['Args digest', h('code', { class: 'hash' }, a.callHash)],

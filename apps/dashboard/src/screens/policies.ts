@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import { api } from '../api.js';
+import { ApiError, api } from '../api.js';
 import { button, field, fill, h, select, table } from '../dom.js';
 import { diffView } from '../diff-view.js';
 import type { Session } from '../session.js';
@@ -31,7 +31,7 @@ const SAMPLE_CASES = `cases:
 `;
 
 /** Policies: the active set, its history, a diff of two versions, and a candidate checked before activation. */
-export async function renderPolicies(main: HTMLElement, _s: Session): Promise<void> {
+export async function renderPolicies(main: HTMLElement, s: Session): Promise<void> {
   const [active, versions] = await Promise.all([
     api<PolicySet>('GET', '/v1/policies'),
     api<{ items: Version[] }>('GET', '/v1/policies/versions'),
@@ -135,14 +135,51 @@ export async function renderPolicies(main: HTMLElement, _s: Session): Promise<vo
         h('pre', { class: 'json' }, JSON.stringify(r, null, 2)),
       );
     });
+  /**
+   * The set changed since this page loaded (another admin, another node): the candidate was edited
+   * from the old one, so activating it would undo that change. Says so, shows what changed, and
+   * offers the active set; the candidate stays in the editor.
+   */
+  const changedSince = (now: PolicySet): HTMLElement =>
+    h(
+      'div',
+      { class: 'error', role: 'alert' },
+      h('strong', {}, 'Not activated: the policy set changed since this page loaded.'),
+      h(
+        'p',
+        {},
+        `Your candidate was edited from version ${active.version}; version ${now.version} is active now. ` +
+          'Activating the candidate would have undone that change. Your edits are still in the editor: ' +
+          'see what changed below, load the active set and apply your edits to it.',
+      ),
+      diffView(`${active.version} (loaded) → ${now.version} (active now)`, joined(active), joined(now)),
+      h(
+        'div',
+        { class: 'actions' },
+        button('Load the active set (discards your edits)', () => {
+          renderPolicies(main, s).catch((err: unknown) => checkOut.replaceChildren(errorBox(err)));
+        }),
+      ),
+    );
   const activate = () =>
     run(async () => {
-      const r = await api<{ version: string }>('PUT', '/v1/policies', body());
-      return h(
-        'p',
-        { class: 'ok', role: 'status' },
-        `Activated version ${r.version}. Reload to see it in the history.`,
-      );
+      try {
+        // SECURITY: the version this page loaded is the base; the server refuses a stale one (409).
+        const r = await api<{ version: string }>('PUT', '/v1/policies', {
+          ...body(),
+          baseVersion: active.version,
+        });
+        return h(
+          'p',
+          { class: 'ok', role: 'status' },
+          `Activated version ${r.version}. Reload to see it in the history.`,
+        );
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === 'conflict')) throw err;
+        const now = await api<PolicySet>('GET', '/v1/policies');
+        if (now.version === active.version) throw err;
+        return changedSince(now);
+      }
     });
 
   fill(

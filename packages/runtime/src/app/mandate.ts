@@ -601,10 +601,16 @@ export async function createMandate(
             ? {
                 dashboard: {
                   sessions,
-                  secureCookies: dashboardConfig.secureCookies,
+                  // Browsers reach an https public origin over TLS (at a proxy): cookies are Secure.
+                  secureCookies:
+                    dashboardConfig.secureCookies ||
+                    dashboardConfig.publicOrigin?.startsWith('https:') === true,
+                  ...(dashboardConfig.publicOrigin ? { publicOrigin: dashboardConfig.publicOrigin } : {}),
                   dir: dashboardDir(loaded),
                   maxStreamsPerKey: dashboardConfig.maxStreamsPerKey,
-                  ...(dashboardConfig.oidc ? { oidc: createOidcClient(dashboardConfig.oidc, clock) } : {}),
+                  ...(dashboardConfig.oidc
+                    ? { oidc: createOidcClient(dashboardConfig.oidc, clock, dashboardConfig) }
+                    : {}),
                 },
               }
             : {}),

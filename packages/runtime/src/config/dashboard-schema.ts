@@ -1,5 +1,20 @@
 import { z } from 'zod';
 
+/** `scheme://host[:port]` exactly as a browser sends it in `Origin`: no path, query, user or default port. */
+const OriginSchema = z.url({ protocol: /^https?$/ }).refine(
+  (s) => {
+    try {
+      return new URL(s).origin === s;
+    } catch {
+      return false;
+    }
+  },
+  {
+    message:
+      'an origin as the browser sends it: scheme and host, with a port only when not the default (https://mandate.example.com), no path and no trailing slash; lower case',
+  },
+);
+
 /** OpenID Connect sign-in to the dashboard (authorization code + PKCE); see docs/configuration.md. */
 const OidcSchema = z.strictObject({
   /** The issuer URL; its `/.well-known/openid-configuration` is read at the first sign-in. */
@@ -7,7 +22,7 @@ const OidcSchema = z.strictObject({
   clientId: z.string().min(1),
   /** For a confidential client (client_secret_basic); a public client sends none (PKCE only). */
   clientSecret: z.string().min(1).optional(),
-  /** Where the issuer sends the browser back; default `<this server>/v1/sessions/oidc/callback`. */
+  /** Where the issuer sends the browser back; default `<publicOrigin or this server>/v1/sessions/oidc/callback`. */
   redirectUri: z.url({ protocol: /^https?$/ }).optional(),
   scopes: z.array(z.string().min(1)).default(['openid', 'profile']),
   /** ID token claim holding the Mandate role. */
@@ -39,6 +54,12 @@ export const DashboardSchema = z
       .default(8 * 3600),
     /** Mark the cookie `Secure` even on plain HTTP (behind a TLS-terminating proxy). TLS requests always get it. */
     secureCookies: z.boolean().default(false),
+    /**
+     * The origin browsers reach the dashboard at (`https://mandate.example.com`), behind a proxy
+     * that terminates TLS: requests are checked against it (`Origin`) and the default OIDC
+     * redirect URI is on it. Unset: `http(s)://<Host header>`, https over TLS or with `secureCookies`.
+     */
+    publicOrigin: OriginSchema.optional(),
     /** Open `GET /v1/decisions/stream` connections per credential; one more is refused with 429. */
     maxStreamsPerKey: z.number().int().min(1).max(100).default(5),
     oidc: OidcSchema.optional(),

@@ -23,6 +23,8 @@ export interface DashboardDeps {
   sessions: SessionService;
   /** Mark cookies Secure on plain HTTP too (TLS requests always get it). */
   secureCookies: boolean;
+  /** `dashboard.publicOrigin`: the origin browsers use, checked against `Origin`. */
+  publicOrigin?: string;
   /** The built dashboard's directory (`/ui` answers 503 while it holds no index.html). */
   dir: string;
   /** Open decision streams per credential. */

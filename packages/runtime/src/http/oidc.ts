@@ -5,7 +5,7 @@ import { MandateError, safeEqual, type Clock } from '../kernel/index.js';
 import type { OidcConfig } from '../config/index.js';
 import type { SessionPrincipal } from '../sessions/index.js';
 import { OIDC_KEY_PREFIX } from '../sessions/index.js';
-import { overTls } from './session-cookie.js';
+import { ownOrigin, type OwnOrigin } from './session-cookie.js';
 
 /** The sign-in in progress, kept in a short-lived HttpOnly cookie between login and callback. */
 export interface OidcTransaction {
@@ -47,7 +47,12 @@ export interface OidcClient {
  * The dashboard's OpenID Connect relying party (authorization code + PKCE S256, state and nonce):
  * discovery is read once from the issuer, the ID token verified against its JWKS.
  */
-export function createOidcClient(config: OidcConfig, clock: Clock): OidcClient {
+export function createOidcClient(
+  config: OidcConfig,
+  clock: Clock,
+  /** How browsers reach this server, for the default redirect URI. */
+  own: OwnOrigin = { secureCookies: false },
+): OidcClient {
   let discovered: Promise<{ meta: Discovery; keys: JWTVerifyGetKey }> | null = null;
 
   const discover = () =>
@@ -67,8 +72,7 @@ export function createOidcClient(config: OidcConfig, clock: Clock): OidcClient {
     }));
 
   const redirectUriOf = (req: IncomingMessage) =>
-    config.redirectUri ??
-    `${overTls(req) ? 'https' : 'http'}://${req.headers.host}/v1/sessions/oidc/callback`;
+    config.redirectUri ?? `${ownOrigin(req, own) ?? ''}/v1/sessions/oidc/callback`;
 
   return {
     async begin(req) {

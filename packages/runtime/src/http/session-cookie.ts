@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import { MandateError, safeEqual } from '../kernel/index.js';
 import type { Caller } from '../decisions/index.js';
 import type { OpenedSession, SessionService } from '../sessions/index.js';
+import type { UiSessionRecord } from '../storage/port.js';
 
 /** The dashboard's session cookie (ADR 0022). */
 export const SESSION_COOKIE = 'mandate_session';
@@ -58,13 +59,32 @@ export function clearSessionCookie(req: IncomingMessage, res: ServerResponse, se
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
+/** How this server's own origin is known, for the `Origin` check. */
+export interface OwnOrigin {
+  /** `dashboard.publicOrigin`: the origin browsers use (behind a TLS-terminating proxy). */
+  publicOrigin?: string;
+  /** `dashboard.secureCookies`: the browser reaches this server over https, whatever the socket. */
+  secureCookies: boolean;
+}
+
+/**
+ * The origin browsers see this server at: the configured public origin, else the `Host` header
+ * with https over TLS or when cookies are marked Secure (a TLS-terminating proxy in front).
+ * SECURITY: never `X-Forwarded-*` — any client can send those.
+ */
+export function ownOrigin(req: IncomingMessage, own: OwnOrigin): string | null {
+  if (own.publicOrigin) return own.publicOrigin;
+  if (!req.headers.host) return null;
+  return `${overTls(req) || own.secureCookies ? 'https' : 'http'}://${req.headers.host}`;
+}
+
 /**
  * Cross-site request refusal for cookie-authenticated (and sign-in) requests: a browser that says
  * the request comes from another site (`Sec-Fetch-Site`), or from another origin (`Origin`), is
  * refused with `csrf`. Requests without these headers (old browsers, non-browser clients) rely on
  * the CSRF token and SameSite=Strict.
  */
-export function refuseCrossSite(req: IncomingMessage): void {
+export function refuseCrossSite(req: IncomingMessage, own: OwnOrigin): void {
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none')
     throw new MandateError(
@@ -73,16 +93,15 @@ export function refuseCrossSite(req: IncomingMessage): void {
     );
   const origin = req.headers.origin;
   if (origin !== undefined) {
-    const own = req.headers.host ? `${overTls(req) ? 'https' : 'http'}://${req.headers.host}` : null;
+    const mine = ownOrigin(req, own);
     // SECURITY: fail closed — `Origin: null` (sandboxed frames, some redirects) is never this server.
-    if (own === null || origin.toLowerCase() !== own.toLowerCase())
+    if (mine === null || origin.toLowerCase() !== mine.toLowerCase())
       throw new MandateError('csrf', 'request from another origin refused');
   }
 }
 
-export interface SessionAuthDeps {
+export interface SessionAuthDeps extends OwnOrigin {
   sessions: SessionService;
-  secureCookies: boolean;
 }
 
 /**
@@ -98,15 +117,26 @@ export async function sessionCaller(
   /** Told who the session is before the CSRF checks, so a refusal can be recorded under its key. */
   known: (caller: Caller) => void = () => undefined,
 ): Promise<Caller> {
+  return (await checkedSession(req, res, id, deps, known)).caller;
+}
+
+/** {@link sessionCaller}, with the session record too (a logout records which session ended). */
+export async function checkedSession(
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: string,
+  deps: SessionAuthDeps,
+  known: (caller: Caller) => void = () => undefined,
+): Promise<{ caller: Caller; session: UiSessionRecord }> {
   const { caller, session, rotated } = await deps.sessions.resolve(id);
   known(caller);
   if (!SAFE_METHODS.has(req.method ?? 'GET')) {
-    refuseCrossSite(req);
+    refuseCrossSite(req, deps);
     const sent = req.headers['x-csrf-token'];
     // SECURITY: fail closed — a cookie alone never changes state; the token is compared in constant time.
     if (typeof sent !== 'string' || !safeEqual(sent, session.csrfToken))
       throw new MandateError('csrf', "send the session's CSRF token in the x-csrf-token header");
   }
   if (rotated) setSessionCookie(req, res, rotated, deps.secureCookies);
-  return caller;
+  return { caller, session };
 }

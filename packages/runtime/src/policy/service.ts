@@ -22,8 +22,14 @@ export interface PolicyService {
    * Validates the whole set, saves and activates it, then swaps it in with one assignment.
    * An invalid set throws `policy_invalid` and changes nothing (P4: never half-loaded). Text from
    * outside the operator's files must have passed {@link PolicyEngine.screen} first.
+   * With `baseVersion` (the version the caller edited from), a different active set is `conflict`
+   * and nothing is activated: an edit of a stale copy never silently reverts a newer set.
    */
-  activate(source: PolicySetSource, origin: string): Promise<{ version: string; changed: boolean }>;
+  activate(
+    source: PolicySetSource,
+    origin: string,
+    options?: { baseVersion?: string },
+  ): Promise<{ version: string; changed: boolean }>;
   /**
    * Checks the live engine with a canary; a broken one (a wasm trap can leave it so) is replaced by
    * a fresh instance and the active set compiled into it again. Returns the health found.
@@ -151,13 +157,17 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
    * strict set undone a second later.
    */
   let activations: Promise<unknown> = Promise.resolve();
-  const activateInTurn = (source: PolicySetSource, origin: string) => {
-    const turn = activations.then(() => activateNow(source, origin));
+  const activateInTurn = (
+    source: PolicySetSource,
+    origin: string,
+    options: { baseVersion?: string } = {},
+  ) => {
+    const turn = activations.then(() => activateNow(source, origin, options.baseVersion));
     activations = turn.catch(() => undefined);
     return turn;
   };
 
-  async function activateNow(source: PolicySetSource, origin: string) {
+  async function activateNow(source: PolicySetSource, origin: string, base: string | undefined) {
     const began = performance.now();
     const seen = await deps.store.getActivePolicyVersion();
     const compiled = await deps.engine.compileAsync(source);
@@ -169,6 +179,16 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       else swap(compiled, source);
       confirm(began);
       return { version: compiled.version, changed: false };
+    }
+    // SECURITY: fail closed — the caller edited another set than the active one (a page loaded
+    // before someone else's activation): activating it would silently undo that activation.
+    if (base !== undefined && now !== base) {
+      compiled.dispose();
+      throw new MandateError(
+        'conflict',
+        `the active policy set is ${String(now)}, not ${base} that this one was edited from; nothing was activated: load the active set, apply your changes to it and send it again with baseVersion ${String(now)}`,
+        { details: { activeVersion: now, baseVersion: base } },
+      );
     }
     // Another node activated a set while this one compiled: activating now would replace a newer
     // decision with an older request. Refused; the admin looks and sends it again.

@@ -197,6 +197,17 @@ describe('OpenID Connect sign-in', () => {
     expect(current.body).toMatchObject({ role: 'approver', subject: 'frank' });
     const inbox = await browserRequest(m1.url, { cookie, csrfToken: '' }, 'GET', '/v1/approvals');
     expect(inbox.status).toBe(200);
+    // The sign-in is on the record under the OIDC identity (the trail named only refused ones).
+    await m1.m.audit.flush();
+    const started = (await m1.m.store.queryAudit({ type: 'session.started', limit: 100 })).map(
+      (r) => JSON.parse(r.eventText).data,
+    );
+    expect(started).toContainEqual({
+      session: expect.stringMatching(/^ses_[0-9a-f]{16}$/),
+      via: 'dashboard',
+      caller: { role: 'approver', subject: 'frank', keyId: expect.stringMatching(/^oidc:http.*:frank$/) },
+      method: 'oidc',
+    });
 
     // Replay: the same callback again (even with the old transaction cookie) opens nothing.
     const replay = await fetch(cb, { redirect: 'manual', headers: { cookie: replayJar } });

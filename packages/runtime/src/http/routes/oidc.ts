@@ -9,7 +9,7 @@ import {
   encodeTransaction,
 } from '../oidc.js';
 import { appendCookie, overTls, readCookie, setSessionCookie } from '../session-cookie.js';
-import { dashboardOf } from './sessions.js';
+import { dashboardOf, recordSession } from './sessions.js';
 
 /** OpenID Connect sign-in to the dashboard (`dashboard.oidc`): login redirects to the issuer, callback opens a session. */
 export function registerOidcRoutes(route: RouteAdder, deps: HttpDeps): void {
@@ -51,6 +51,7 @@ export function registerOidcRoutes(route: RouteAdder, deps: HttpDeps): void {
       decodeTransaction(readCookie(ctx.req, OIDC_COOKIE)),
     );
     const opened = await dashboard.sessions.open(principal);
+    await recordSession(deps, 'session.started', opened.session, { method: 'oidc' });
     setSessionCookie(ctx.req, ctx.res, opened, dashboard.secureCookies);
     deps.metrics.observeHttp(302);
     ctx.res.statusCode = 302;

@@ -11,6 +11,13 @@ export const PolicySourceSchema = z.strictObject({
 });
 
 /**
+ * `PUT /v1/policies`: a set, and the version it was edited from. With `baseVersion`, another
+ * active version is `409 conflict` and nothing changes (a stale edit never reverts a newer set);
+ * without it the set replaces whatever is active (API clients from before `baseVersion`).
+ */
+const ActivateSchema = PolicySourceSchema.extend({ baseVersion: z.string().min(1).max(200).optional() });
+
+/**
  * SECURITY: policy text from a request reaches the live engine only through here (issue 8 §6):
  * text beyond the size and nesting bounds is refused unparsed, the rest is first run through an
  * isolated engine instance, so no text can break the one every decision uses. Either failure is
@@ -41,9 +48,9 @@ export function registerPolicyRoutes(route: RouteAdder, deps: HttpDeps): void {
   route('PUT', '/v1/policies', async (ctx) => {
     const caller = await ctx.caller();
     requireRole(caller, 'admin');
-    const source = parseWith(PolicySourceSchema, await ctx.body());
+    const { baseVersion, ...source } = parseWith(ActivateSchema, await ctx.body());
     await screened(deps, source);
-    return deps.policies.activate(source, `api:${caller.keyId}`);
+    return deps.policies.activate(source, `api:${caller.keyId}`, { baseVersion });
   });
   route('POST', '/v1/policies/validate', async (ctx) => {
     requireRole(await ctx.caller(), 'admin');

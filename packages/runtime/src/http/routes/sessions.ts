@@ -1,15 +1,15 @@
 import { z } from 'zod';
-import { MandateError } from '../../kernel/index.js';
+import { MandateError, sha256Hex } from '../../kernel/index.js';
 import type { UiSessionRecord } from '../../storage/port.js';
 import type { OpenedSession } from '../../sessions/index.js';
 import { NO_CONTENT, parseWith, type Ctx, type RouteAdder } from '../router.js';
 import type { DashboardDeps, HttpDeps } from '../deps.js';
 import {
   SESSION_COOKIE,
+  checkedSession,
   clearSessionCookie,
   readCookie,
   refuseCrossSite,
-  sessionCaller,
   setSessionCookie,
 } from '../session-cookie.js';
 
@@ -25,8 +25,37 @@ export function sessionView(s: UiSessionRecord): {
   return { role: s.role, subject: s.subject, expiresAt: s.expiresAt, csrfToken: s.csrfToken };
 }
 
-/** Answers a session just opened: its cookie, 201 and its view. */
-export function answerOpened(ctx: Ctx, dashboard: DashboardDeps, opened: OpenedSession): unknown {
+/**
+ * How the trail names a sign-in: a digest of what every rotation of it shares, the same in its
+ * `session.started` and `session.ended`. SECURITY: never the id (the cookie's secret) nor its hash
+ * (the store's key for it).
+ */
+export function sessionRef(s: UiSessionRecord): string {
+  return `ses_${sha256Hex(`mandate.session.audit.v1\0${s.family}`).slice(0, 16)}`;
+}
+
+/** Records a sign-in's start or end (docs/dashboard.md "Security"), before it is answered. */
+export async function recordSession(
+  deps: HttpDeps,
+  type: 'session.started' | 'session.ended',
+  s: UiSessionRecord,
+  how: { method: 'api_key' | 'oidc' } | { reason: 'signed_out' },
+): Promise<void> {
+  await deps.audit({
+    type,
+    data: {
+      session: sessionRef(s),
+      via: 'dashboard',
+      caller: { role: s.role, subject: s.subject, keyId: s.keyId },
+      ...how,
+    },
+  });
+}
+
+/** Records a session just opened and answers it: its cookie, 201 and its view. */
+export async function answerOpened(ctx: Ctx, deps: HttpDeps, opened: OpenedSession): Promise<unknown> {
+  const dashboard = dashboardOf(deps);
+  await recordSession(deps, 'session.started', opened.session, { method: 'api_key' });
   setSessionCookie(ctx.req, ctx.res, opened, dashboard.secureCookies);
   ctx.res.statusCode = 201;
   return sessionView(opened.session);
@@ -49,9 +78,9 @@ export function registerSessionRoutes(route: RouteAdder, deps: HttpDeps): void {
   route('POST', '/v1/sessions', async (ctx) => {
     const dashboard = dashboardOf(deps);
     // Login CSRF: another site must not sign the browser in under its own key.
-    refuseCrossSite(ctx.req);
+    refuseCrossSite(ctx.req, dashboard);
     const { apiKey } = parseWith(SignInSchema, await ctx.body());
-    return answerOpened(ctx, dashboard, await dashboard.sessions.signIn(apiKey));
+    return answerOpened(ctx, deps, await dashboard.sessions.signIn(apiKey));
   });
 
   route('GET', '/v1/sessions/current', async (ctx) => {
@@ -65,8 +94,9 @@ export function registerSessionRoutes(route: RouteAdder, deps: HttpDeps): void {
     const dashboard = dashboardOf(deps);
     const id = cookieOf(ctx);
     // A logout is a state change like any other: same-site, with the CSRF token.
-    await sessionCaller(ctx.req, ctx.res, id, dashboard);
+    const { session } = await checkedSession(ctx.req, ctx.res, id, dashboard);
     await dashboard.sessions.logout(id);
+    await recordSession(deps, 'session.ended', session, { reason: 'signed_out' });
     ctx.res.removeHeader('set-cookie');
     clearSessionCookie(ctx.req, ctx.res, dashboard.secureCookies);
     return NO_CONTENT;
