@@ -294,7 +294,7 @@ export async function createMandate(
         { store, engine, policies: policyService, grants, record, logger, clock },
         { reseed: options.reseed ?? loaded.reseed ?? false },
       );
-      await seed(loaded, { store, setTools, record, keys: keyService });
+      await seed(loaded, { store, setTools, record, keys: keyService, logger });
     }
     // The chain's first checkpoint of this key now, not up to checkpointIntervalMs later: a start
     // refuses a chain with history its key signed nothing of (signingKeysFor), and a node stopped
@@ -702,6 +702,7 @@ async function seed(
     setTools: (tools: Tool[]) => Promise<void>;
     record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
     keys: KeyService;
+    logger: Logger;
   },
 ): Promise<void> {
   const { config } = loaded;
@@ -712,7 +713,16 @@ async function seed(
     await deps.setTools(r.data.tools);
   }
   // Keys: the config's are synced (a key it no longer lists is revoked, audited).
-  await deps.keys.syncConfigKeys(config.apiKeys);
+  const { stillRevoked } = await deps.keys.syncConfigKeys(config.apiKeys);
+  // A key removed from the file and listed again stays revoked; the banner lists it among the
+  // config's keys, so say so (a probe read the banner and got 401).
+  if (stillRevoked.length > 0)
+    deps.logger.warn(
+      'API keys listed in the config file are revoked in the store and stay revoked; give each a new secret to use it again',
+      {
+        keys: stillRevoked,
+      },
+    );
 }
 
 /** How long a start waits for a checkpoint of its key made by a node started with it (signingKeysFor). */

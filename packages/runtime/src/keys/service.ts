@@ -57,7 +57,11 @@ export interface KeyService {
    * Adds the config's keys that the store lacks, and revokes every key the config once seeded but
    * no longer lists (each with an audit event). A key revoked through the API stays revoked.
    */
-  syncConfigKeys(keys: readonly ConfigKey[]): Promise<void>;
+  /**
+   * Syncs the config's keys at start; answers the names of listed keys the store holds revoked
+   * (they stay revoked: a revocation is never undone by a file).
+   */
+  syncConfigKeys(keys: readonly ConfigKey[]): Promise<{ stillRevoked: string[] }>;
 }
 
 export function createKeyService(deps: KeyServiceDeps): KeyService {
@@ -213,11 +217,13 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
 
     async syncConfigKeys(keys) {
       const wanted = new Set<string>();
+      const stillRevoked: string[] = [];
       for (const k of keys) {
         const hash = apiKeyHash(k.secret);
         wanted.add(hash);
         const found = await store.findApiKeyByHash(hash);
         if (found) {
+          if (found.revokedAt !== null) stillRevoked.push(k.name);
           // Keys seeded before key origins were recorded (migration 045) are claimed by the config.
           if (found.origin !== 'config' && found.id === `key_${k.name}`)
             await store.putApiKey({ ...found, origin: 'config' });
@@ -248,6 +254,7 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
         if (k.origin === 'config' && k.revokedAt === null && !wanted.has(k.hash))
           await revokeOne(k, 'config', 'no longer listed in the config file');
       }
+      return { stillRevoked };
     },
   };
 }

@@ -2,7 +2,7 @@
 // keys removed from the config stop working at the next start.
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
-import { createManualClock } from '../../src/kernel/index.js';
+import { createManualClock, silentLogger } from '../../src/kernel/index.js';
 import {
   createTestMandate,
   disposeAll,
@@ -207,11 +207,18 @@ describe.each(durableStoreKinds())('config keys are synced at start on %s', (sto
     const t = await createTestMandate({ store });
     expect((await client(t.url).del('/v1/keys/key_demo-trade-bot', KEYS.admin)).status).toBe(200);
     await t.close();
-    const again = await createTestMandate({ reuse: t });
+    // The start says so: the banner lists it among the config's keys (a probe got 401 after it).
+    const warned: unknown[][] = [];
+    const logger = { ...silentLogger, warn: (...a: unknown[]) => void warned.push(a) };
+    const again = await createTestMandate({ reuse: t, logger });
     expectError(
       await client(again.url).decide(KEYS.tradeBot, { ...refund(10), agent: 'trade-bot' }),
       401,
       'unauthenticated',
     );
+    expect(warned).toContainEqual([
+      expect.stringMatching(/^API keys listed in the config file are revoked in the store and stay revoked/),
+      { keys: ['demo-trade-bot'] },
+    ]);
   });
 });
