@@ -12,9 +12,12 @@ export const REPLAY_MAX_DECISIONS = 200_000;
 /**
  * Which changes fail a replay: `allow-to-deny` — something allowed (directly or after an approval)
  * would be denied; `deny-to-allow` — something denied would be allowed (directly or after an
- * approval); `any` — any change of effect.
+ * approval); `looser` — anything would need less than it did: a deny would be allowed or asked
+ * for, or a call that needed a human's approval would be allowed without one (the approval
+ * removed: what a CI gate most needs to catch, and `deny-to-allow` does not); `any` — any change
+ * of effect.
  */
-export const FAIL_ON = ['allow-to-deny', 'deny-to-allow', 'any'] as const;
+export const FAIL_ON = ['allow-to-deny', 'deny-to-allow', 'looser', 'any'] as const;
 export type FailOn = (typeof FAIL_ON)[number];
 
 /** Why a recorded decision cannot be decided again faithfully. */
@@ -141,6 +144,9 @@ export async function replayDecisions(
   return report;
 }
 
+/** How much a call needs to run: nothing, a human's approval, or it never runs. */
+const STRICTNESS: Record<Effect, number> = { allow: 0, approval_required: 1, deny: 2 };
+
 /** Does the report hold a change of the kind `failOn` forbids? */
 export function replayFails(report: ReplayReport, failOn: FailOn | undefined): boolean {
   if (!failOn) return false;
@@ -150,6 +156,7 @@ export function replayFails(report: ReplayReport, failOn: FailOn | undefined): b
 function changeFails(from: Effect, to: Effect, failOn: FailOn): boolean {
   if (failOn === 'any') return from !== to;
   if (failOn === 'allow-to-deny') return from !== 'deny' && to === 'deny';
+  if (failOn === 'looser') return STRICTNESS[to] < STRICTNESS[from];
   return from === 'deny' && to !== 'deny';
 }
 

@@ -29,6 +29,15 @@ export function forbidRefunds(): { policies: Record<string, string>; schema: str
   };
 }
 
+/** The example set with the large refunds' approval removed: they are allowed without a human. */
+export function dropRefundApproval(): { policies: Record<string, string>; schema: string } {
+  const source = examplePolicySource();
+  const agents = source.policies['agents.cedar']!;
+  const changed = agents.replace('@approval("finance-manager")\n', '');
+  if (changed === agents) throw new Error('the example refund approval moved');
+  return { ...source, policies: { ...source.policies, 'agents.cedar': changed } };
+}
+
 /** Every audit event of one type, oldest first. */
 export async function eventsOfType(store: Store, type: string): Promise<AuditEvent[]> {
   const rows = await store.queryAudit({ type, limit: 10_000 });

@@ -14,7 +14,7 @@ import {
 } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200, refund } from '../fixtures/http.js';
 import { ensureBuilt, runCli } from '../fixtures/cli.js';
-import { eventsOfType, forbidRefunds, writePolicyDir } from './helpers.js';
+import { dropRefundApproval, eventsOfType, forbidRefunds, writePolicyDir } from './helpers.js';
 
 afterAll(disposeAll);
 beforeAll(() => ensureBuilt());
@@ -211,6 +211,23 @@ describe.each(durableStoreKinds())('policy replay (%s)', (kind) => {
       422,
       'policy_invalid',
     );
+  });
+
+  it('a candidate without the large refunds’ approval fails --fail-on looser, which deny-to-allow misses', async () => {
+    // A probe: the approval removed (approval_required -> allow) passed both directional gates.
+    const api = client(t.url);
+    const body = { policies: dropRefundApproval(), from: FROM, to: TO };
+    const looser = ok200(await api.post('/v1/policies/replay', KEYS.admin, { ...body, failOn: 'looser' }));
+    expect(looser.changes).toEqual({ 'approval_required->allow': 2 });
+    expect(looser.failed).toBe(true);
+    for (const failOn of ['deny-to-allow', 'allow-to-deny'])
+      expect(
+        ok200(await api.post('/v1/policies/replay', KEYS.admin, { ...body, failOn })).failed,
+        failOn,
+      ).toBe(false);
+    // Stricter is not looser.
+    const stricter = { policies: forbidRefunds(), from: FROM, to: TO, failOn: 'looser' };
+    expect(ok200(await api.post('/v1/policies/replay', KEYS.admin, stricter)).failed).toBe(false);
   });
 
   it.runIf(kind === 'sqlite')(
