@@ -106,15 +106,22 @@ export const ConfigSchema = z.strictObject({
         .strictObject({
           issuer: z.string().min(1),
           audience: z.string().min(1),
-          /** A JWKS file (relative to the config file). Exactly one of jwksFile and jwksUrl. */
+          /** A JWKS file (relative to the config file), read once at start. Exactly one of jwksFile and jwksUrl. */
           jwksFile: z.string().optional(),
-          /** A JWKS URL, cached; refetched for an unknown kid at most every 30 s. */
+          /**
+           * A JWKS URL: keys are used for 10 min, then fetched again (an outage past that refuses every
+           * JWT); refetched for an unknown kid at most every 30 s; after a failed fetch, none for 5 s
+           * doubling to 60 s, JWTs refused meanwhile (503).
+           */
           jwksUrl: z.url().optional(),
           /** Claim holding the role: agent, user, approver or admin. */
           roleClaim: z.string().default('mandate_role'),
           /** Claim holding, for an agent, the user it acts for. */
           onBehalfOfClaim: z.string().default('mandate_on_behalf_of'),
+          /** Allowed clock skew for exp, nbf and iat (an iat further in the future is refused). */
           clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+          /** When set, iat is required and a token issued longer ago than this is refused. */
+          maxTokenAgeSeconds: z.number().int().min(1).max(31_536_000).optional(),
         })
         .refine((j) => !!j.jwksFile !== !!j.jwksUrl, { message: 'give exactly one of jwksFile and jwksUrl' })
         .optional(),

@@ -1,6 +1,6 @@
 import { MandateError, systemClock, type Clock } from '../kernel/index.js';
 import { apiKeyDead, apiKeyHash, type KeyUsage } from '../keys/index.js';
-import { looksLikeJwt, type JwtVerifier } from './jwt.js';
+import { looksLikeJwt, meantAsJwt, type JwtVerifier } from './jwt.js';
 import type { Caller } from '../decisions/index.js';
 import type { Role, Store } from '../storage/port.js';
 import type { ReadCachedStore } from '../storage/read-cache.js';
@@ -23,8 +23,8 @@ export async function authenticate(
 }
 
 /**
- * The authenticator of a node: bearer JWTs go to the verifier when `auth.jwt` is configured,
- * everything else is looked up as an API key.
+ * The authenticator of a node: bearers meant as JWTs (three dot-separated parts) go to the verifier
+ * when `auth.jwt` is configured, everything else is looked up as an API key.
  */
 export function createAuthenticator(
   store: Store,
@@ -33,7 +33,7 @@ export function createAuthenticator(
 ): (header: string | undefined) => Promise<Caller> {
   return async (header) => {
     const token = bearer(header);
-    return jwt && looksLikeJwt(token) ? jwt(token) : apiKeyCaller(store, token, options);
+    return jwt && meantAsJwt(token) ? jwt(token) : apiKeyCaller(store, token, options);
   };
 }
 
@@ -61,7 +61,8 @@ function bearer(header: string | undefined): string {
   const m = header ? /^bearer[ ]+(.*)$/i.exec(header) : null;
   if (!m) throw new MandateError('unauthenticated', 'send an API key as "Authorization: Bearer <key>"');
   const token = m[1]!.trim();
-  if (!token || token.length > 8192) throw new MandateError('unauthenticated', 'invalid API key');
+  // Length is bounded where the credential is read: an API key at 512, a JWT at 8192 (jwt.ts).
+  if (!token) throw new MandateError('unauthenticated', 'invalid API key');
   return token;
 }
 

@@ -11,27 +11,10 @@ import { createMandate, type Mandate } from '../../src/app/index.js';
 import { createJwtVerifier } from '../../src/http/index.js';
 import { silentLogger, systemClock } from '../../src/kernel/index.js';
 import { mcpClient } from '../gateway/helpers.js';
+import { AUDIENCE, ISSUER, token, type KeyPair } from './jwt-fixtures.js';
 
 const root = join(import.meta.dirname, '../../../..');
-const ISSUER = 'https://idp.example.test';
-const AUDIENCE = 'mandate';
-
-type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
-
-async function token(
-  key: KeyPair['privateKey'],
-  claims: Record<string, unknown>,
-  o: { kid?: string; alg?: string; iss?: string; aud?: string; exp?: string | number; sub?: string } = {},
-): Promise<string> {
-  const jwt = new SignJWT(claims)
-    .setProtectedHeader({ alg: o.alg ?? 'ES256', kid: o.kid ?? 'k1' })
-    .setIssuer(o.iss ?? ISSUER)
-    .setAudience(o.aud ?? AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(o.exp ?? '5m');
-  if (o.sub !== '') jwt.setSubject(o.sub ?? 'support-bot');
-  return jwt.sign(key);
-}
+const ISS = 'https%3A//idp.example.test';
 
 /** The fintech example (memory store) with `auth.jwt` pointing at a JWKS file holding one ES256 key. */
 describe('bearer JWTs (auth.jwt)', () => {
@@ -92,7 +75,7 @@ describe('bearer JWTs (auth.jwt)', () => {
     const [ev] = await m.store.queryAudit({ decisionId: d.decisionId, limit: 1 });
     expect(ev?.columns.user).toBe('alice');
     const event = JSON.parse(ev!.eventText) as { data: { caller: string } };
-    expect(event.data.caller).toBe(`jwt:${ISSUER}:support-bot`);
+    expect(event.data.caller).toBe(`jwt:agent:${ISS}:support-bot:alice`);
   });
 
   it('refuses a decision for another user than the token names (403), and one for no user', async () => {
@@ -335,7 +318,11 @@ describe('a JWKS fetched from a URL', () => {
       { mandate_role: 'approver' },
       { alg: 'EdDSA', kid: 'ed1', sub: 'frank' },
     );
-    expect(await verify(good)).toEqual({ role: 'approver', subject: 'frank', keyId: `jwt:${ISSUER}:frank` });
+    expect(await verify(good)).toEqual({
+      role: 'approver',
+      subject: 'frank',
+      keyId: `jwt:approver:${ISS}:frank`,
+    });
     expect(await verify(good)).toMatchObject({ subject: 'frank' });
     expect(fetches).toBe(1);
     const stranger = await generateKeyPair('EdDSA');
