@@ -2,9 +2,9 @@ import type { Caller } from './types.js';
 
 /**
  * SECURITY: who a caller is, as one string: its credential's key id, role, subject and the user it
- * acts for. A key id alone is not enough: two JWTs with one `iss` and `sub` share it (`jwt:<iss>:<sub>`)
- * while another role or `mandate_on_behalf_of` claim makes them another caller. What is bound to
- * a caller — an Idempotency-Key's stored answer, an MCP session — is bound to this.
+ * acts for. A JWT's key id names its role and bound user too (`jwt:<role>:<iss>:<sub>[:<user>]`),
+ * but a credential's key id alone is not trusted to: what is bound to a caller — an
+ * Idempotency-Key's stored answer, an MCP session — is bound to this whole identity.
  */
 /**
  * Whether a record of `agent` acting for `user` (null: for no user) is the caller's own as an agent:

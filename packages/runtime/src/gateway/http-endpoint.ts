@@ -153,7 +153,7 @@ export function createHttpEndpoint(
       return reply(res, 401, -32001, describe(err));
     }
     if (caller.role !== 'agent') {
-      const reason = 'the MCP gateway needs an agent API key';
+      const reason = 'the MCP gateway needs an agent credential (an API key or JWT of role agent)';
       await deps.refused?.({ code: 'forbidden', reason, caller });
       return reply(res, 403, -32001, reason);
     }

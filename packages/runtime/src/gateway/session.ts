@@ -57,7 +57,10 @@ export async function openSession(
   const { deps, options, logger } = ctx;
   // SECURITY: only agent credentials speak MCP; the agent id and its user come from the credential and config.
   if (caller.role !== 'agent' || !caller.subject)
-    throw new MandateError('forbidden', 'the MCP gateway needs an agent API key');
+    throw new MandateError(
+      'forbidden',
+      'the MCP gateway needs an agent credential (an API key or JWT of role agent)',
+    );
   const agent = caller.subject;
   const onBehalfOf = callerUser(caller, options.onBehalfOf ?? {});
   let authenticatedAt = deps.clock.now();

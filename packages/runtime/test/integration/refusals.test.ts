@@ -187,7 +187,7 @@ describe('refused attempts are recorded', () => {
     const [role] = await refusedWith(t, 'forbidden');
     expect(role?.data).toMatchObject({
       route: 'MCP /mcp',
-      reason: 'the MCP gateway needs an agent API key',
+      reason: 'the MCP gateway needs an agent credential (an API key or JWT of role agent)',
       caller: { role: 'admin' },
     });
     // The agent's own session works for it; another agent's key presenting its id gets 404, recorded.
