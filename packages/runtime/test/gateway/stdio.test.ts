@@ -117,6 +117,22 @@ async function initialize(gw: Gateway, capabilities: Record<string, unknown>): P
   gw.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
 }
 
+/** Closes the gateway's stdin: it must exit 0 within 20 s, its upstream processes ended with it. */
+async function expectExitOnEndOfInput(gw: Gateway): Promise<void> {
+  gw.child.stdin.end();
+  const exit = await Promise.race([
+    gw.exited,
+    new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000)),
+  ]);
+  expect(exit, gw.stderr()).toEqual({ code: 0, signal: null });
+  expect(
+    await eventually(
+      () => livePids(gw.pidLog),
+      (p) => p.length === 0,
+    ),
+  ).toEqual([]);
+}
+
 describe('mandate gateway --stdio (the real CLI)', () => {
   beforeAll(() => ensureBuilt(), 120_000);
   afterEach(() => {
@@ -131,18 +147,7 @@ describe('mandate gateway --stdio (the real CLI)', () => {
     expect(list.tools.map((t) => t.name)).toContain('tools.echo');
     expect(livePids(gw.pidLog).length).toBeGreaterThan(0);
 
-    gw.child.stdin.end();
-    const exit = await Promise.race([
-      gw.exited,
-      new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000)),
-    ]);
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(
-      await eventually(
-        () => livePids(gw.pidLog),
-        (p) => p.length === 0,
-      ),
-    ).toEqual([]);
+    await expectExitOnEndOfInput(gw);
   }, 60_000);
 
   it('exits when its client closes stdin while its upstreams are still opening', async () => {
@@ -155,18 +160,7 @@ describe('mandate gateway --stdio (the real CLI)', () => {
       method: 'initialize',
       params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
     });
-    gw.child.stdin.end();
-    const exit = await Promise.race([
-      gw.exited,
-      new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000)),
-    ]);
-    expect(exit, gw.stderr()).toEqual({ code: 0, signal: null });
-    expect(
-      await eventually(
-        () => livePids(gw.pidLog),
-        (p) => p.length === 0,
-      ),
-    ).toEqual([]);
+    await expectExitOnEndOfInput(gw);
   }, 60_000);
 
   it('on SIGTERM stops its upstreams and checkpoints the audit head before it exits', async () => {
