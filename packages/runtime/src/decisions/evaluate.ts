@@ -81,6 +81,7 @@ export async function evaluateCall(
       args: call.args,
       now: call.now,
       dryRun: call.options.dryRun === true,
+      ...(call.options.recordedUsage ? { recorded: call.options.recordedUsage } : {}),
     })) ?? null;
   if (found.reservation) inputs.context.usage = found.reservation.context;
 

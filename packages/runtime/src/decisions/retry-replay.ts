@@ -1,5 +1,8 @@
 import type { Decision, DecisionRequest } from '@mandate/protocol';
 import type { GrantService } from '../grants/index.js';
+import type { Store } from '../storage/port.js';
+import type { RecordedUsageReader } from '../usage/recheck.js';
+import { findHeld } from '../audit/columns.js';
 
 /**
  * SECURITY: whether a recorded `allow` may be given again for a retry with the same
@@ -11,17 +14,27 @@ import type { GrantService } from '../grants/index.js';
  * approval). An `approvalId` the call merely carried counts for nothing (a plain permit allows and
  * never reads it). Otherwise the retry is decided afresh — recorded, and denied — and an approval
  * the first answer consumed stays spent. A deny or an approval request replays as recorded.
+ *
+ * The usage counters already hold the recorded allow's own charge (it was kept): the check counts
+ * it once, not twice — in the window it was charged in, as its decision event records
+ * (`data.usage`) — so a retry of the call that filled a budget is not denied for its own charge,
+ * while a budget that others filled since, or a stricter one, still denies it.
  */
 export async function replayStillHolds(
-  deps: { grants: Pick<GrantService, 'isLive'> },
+  deps: { grants: Pick<GrantService, 'isLive'>; store: Pick<Store, 'queryAudit'> },
   request: DecisionRequest,
-  recorded: Pick<Decision, 'effect' | 'grantId' | 'approval' | 'policyVersion'>,
-  check: (request: DecisionRequest) => Promise<ReplayCheck>,
+  recorded: Pick<Decision, 'decisionId' | 'effect' | 'grantId' | 'approval' | 'policyVersion'>,
+  /** Decides `request` again as a dry run, not recorded, its counters read without `recorded`'s charge. */
+  check: (request: DecisionRequest, recorded: RecordedUsageReader) => Promise<ReplayCheck>,
 ): Promise<boolean> {
   if (recorded.effect !== 'allow') return true;
   if (recorded.grantId && !(await deps.grants.isLive(recorded.grantId))) return false;
   const { approvalId: _carried, ...withoutApproval } = request;
-  const now = await check(withoutApproval);
+  // Read only when the action has counters, held to its hashed event (a record pointed at this
+  // decision id in the store is not it); a record not found takes nothing off (fails closed).
+  const recordedUsage = async () =>
+    (await findHeld(deps.store, { decisionId: recorded.decisionId, type: 'decision' }))?.event.data.usage;
+  const now = await check(withoutApproval, recordedUsage);
   if (now.effect === 'allow') return true;
   const consumed = recorded.approval;
   return (

@@ -3,6 +3,7 @@
  * and what it answers (`DecisionOutcome`). The path itself is in service.ts and the phases it calls.
  */
 import type { AuditEvent, Decision, DecisionRequest, Effect } from '@mandate/protocol';
+import type { RecordedUsageReader } from '../usage/recheck.js';
 import type { Clock, Logger } from '../kernel/index.js';
 import type { CompiledPolicySet } from '../policy/port.js';
 import type { ToolRegistry } from '../tools/index.js';
@@ -123,6 +124,11 @@ export interface DecideOptions {
    * says no, decides afresh and records that). Rate limits and the policy freshness bound apply.
    */
   checkOnly?: true;
+  /**
+   * With `checkOnly`, for the check of a recorded allow (retry-replay.ts): what that allow's
+   * record says it charged the usage counters, left out of what the check reads.
+   */
+  recordedUsage?: RecordedUsageReader;
 }
 
 /** The gateway's name for the same options. */

@@ -2,6 +2,7 @@ import type { Effect } from '@mandate/protocol';
 import { MandateError, type Logger } from '../kernel/index.js';
 import type { Store, UsageCharge } from '../storage/port.js';
 import type { UsageCounterConfig } from '../config/usage-schema.js';
+import { recordedCharge, type RecordedUsageReader } from './recheck.js';
 
 /** One allowed-or-not call, as the usage counters see it. */
 export interface UsageCall {
@@ -12,6 +13,11 @@ export interface UsageCall {
   now: number;
   /** A dry run reads the counters and charges nothing. */
   dryRun: boolean;
+  /**
+   * A dry run that checks whether a recorded allow still holds: what that allow's record says it
+   * charged, which the counters already hold and this reading leaves out (recheck.ts).
+   */
+  recorded?: RecordedUsageReader;
 }
 
 /** What a decision event records of one counter: the values the policies were given. */
@@ -90,6 +96,8 @@ export function createUsageMeter(deps: {
     async reserve(call) {
       const counters = byAction.get(call.action);
       if (!counters) return null;
+      // Only a dry run can be the check of a recorded allow: a real call is charged in full.
+      const recheck = call.dryRun ? call.recorded : undefined;
       const amounts = counters.map((c) => chargeOf(c, call.args));
       const charges: UsageCharge[] = counters.map((c, i) => {
         const w = windowOf(call.now, c.window);
@@ -106,10 +114,13 @@ export function createUsageMeter(deps: {
       // SECURITY: reserve-then-decide — the charge is added before the policies run, so two racing
       // calls each see the other's charge and cannot both slip under a budget (ADR 0024).
       const before = await deps.store.chargeUsage(charges);
+      // A recorded allow re-checked for its replay: the counters already hold its own charge.
+      const recorded = recheck ? await recheck() : undefined;
       const context: Record<string, number> = {};
       const readings: Record<string, UsageReading> = {};
       counters.forEach((c, i) => {
-        const value = before[i]!;
+        const own = recordedCharge(recorded, c.name, charges[i]!.windowStart, amounts[i]!);
+        const value = Math.max(0, before[i]! - own);
         const after = value + amounts[i]!;
         context[c.name] = value;
         context[`${c.name}After`] = after;

@@ -6,6 +6,8 @@ import { createMandate, type Mandate } from '../../src/app/index.js';
 import { loadPolicyDir } from '../../src/policy/index.js';
 import { createManualClock, silentLogger } from '../../src/kernel/index.js';
 import type { Store } from '../../src/storage/port.js';
+import { createTestMandate, examplePolicySource, type StoreKind } from '../fixtures/mandate.js';
+import { KEYS, client } from '../fixtures/http.js';
 
 export const root = join(import.meta.dirname, '../../../..');
 export const admin = { role: 'admin' as const, subject: null, keyId: 'test' };
@@ -98,4 +100,25 @@ export async function activateBudgets(m: Mandate, nodes: Mandate[]): Promise<voi
     await n.policies.refresh();
     if (n.policies.active()?.version !== version) throw new Error('node did not pick up the budget set');
   }
+}
+
+/**
+ * One node over HTTP (`createTestMandate`) with the counters of {@link USAGE} and the example set
+ * plus the budget rules active; its clock reads 2026-03-02T15:00Z until the test moves it.
+ */
+export async function budgetServer(store: StoreKind) {
+  const clock = createManualClock(Date.parse('2026-03-02T15:00:00Z'));
+  const t = await createTestMandate({
+    store,
+    clock,
+    config: (c) => {
+      c.usage = structuredClone(USAGE);
+    },
+  });
+  const api = client(t.url);
+  const src = examplePolicySource();
+  src.policies['budgets.cedar'] = BUDGET_POLICIES;
+  const put = await api.put('/v1/policies', KEYS.admin, src);
+  if (put.status !== 200) throw new Error(`the budget set was not activated: ${put.text}`);
+  return { t, api, clock };
 }

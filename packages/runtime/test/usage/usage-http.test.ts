@@ -1,34 +1,17 @@
 // Budgets through the doors: GET /v1/usage (admin only) and `mandate usage` show the counters the
 // decisions charged; a non-admin is refused.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createManualClock } from '../../src/kernel/index.js';
-import {
-  createTestMandate,
-  disposeAll,
-  durableStoreKinds,
-  examplePolicySource,
-} from '../fixtures/mandate.js';
-import { KEYS, client, expectError, refund } from '../fixtures/http.js';
+import { disposeAll, durableStoreKinds } from '../fixtures/mandate.js';
+import { KEYS, expectError, refund } from '../fixtures/http.js';
 import { ensureBuilt, runCli } from '../fixtures/cli.js';
-import { BUDGET_POLICIES, USAGE } from './helpers.js';
+import { budgetServer } from './helpers.js';
 
 afterAll(disposeAll);
 
 describe.each(durableStoreKinds())('usage counters through the API and the CLI (%s)', (store) => {
   it('GET /v1/usage and `mandate usage` show the charged counter; an agent or user key is refused', async () => {
     ensureBuilt();
-    const clock = createManualClock(Date.parse('2026-03-02T15:00:00Z'));
-    const t = await createTestMandate({
-      store,
-      clock,
-      config: (c) => {
-        c.usage = structuredClone(USAGE);
-      },
-    });
-    const api = client(t.url);
-    const src = examplePolicySource();
-    src.policies['budgets.cedar'] = BUDGET_POLICIES;
-    expect((await api.put('/v1/policies', KEYS.admin, src)).status).toBe(200);
+    const { t, api } = await budgetServer(store);
     expect((await api.decide(KEYS.supportBot, refund(400))).body.effect).toBe('allow');
     expect((await api.decide(KEYS.supportBot, refund(450))).body.effect).toBe('allow');
 

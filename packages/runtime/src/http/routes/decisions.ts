@@ -39,8 +39,11 @@ export function registerDecisionRoutes(route: RouteAdder, deps: HttpDeps): void 
       { scope: `decision:${callerIdentity(caller)}`, key, request },
       decide,
       (recorded) =>
-        replayStillHolds(deps, request, recorded, async (req) => {
-          const { decision, wouldRequest } = await deps.decisions.decide(req, caller, { checkOnly: true });
+        replayStillHolds(deps, request, recorded, async (req, recordedUsage) => {
+          const { decision, wouldRequest } = await deps.decisions.decide(req, caller, {
+            checkOnly: true,
+            recordedUsage,
+          });
           return {
             effect: decision.effect,
             policyVersion: decision.policyVersion,
