@@ -16,6 +16,7 @@ export interface CreateGrantInput {
   resources?: string[];
   resourceAttributes?: Record<string, string>;
   limits?: GrantLimit[];
+  /** An ISO 8601 date-time with `Z` or an offset. */
   expiresAt: string;
   parentId?: string | null;
 }
@@ -57,6 +58,9 @@ export interface GrantService {
    */
   isLive(id: string): Promise<boolean>;
 }
+
+/** An ISO 8601 date-time that names its offset (`Z` or `±hh:mm`). */
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 const ACTION_PATTERN = /^([a-z][a-z0-9_-]{0,63}\.)+(\*|[a-z][a-z0-9_-]{0,63})$|^\*$/;
 
@@ -259,11 +263,12 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       if (input.actions.length === 0)
         throw new MandateError('bad_request', 'a grant names at least one action');
       validateLimits(input.actions, input.limits ?? []);
-      const expires = Date.parse(input.expiresAt);
+      // Only an instant: `Date.parse` reads a time without an offset in the server's time zone.
+      const expires = INSTANT.test(input.expiresAt) ? Date.parse(input.expiresAt) : NaN;
       if (!Number.isFinite(expires))
         throw new MandateError(
           'bad_request',
-          `expiresAt ${JSON.stringify(input.expiresAt.slice(0, 40))} is not a time (ISO 8601, e.g. 2027-01-31T00:00:00Z)`,
+          `expiresAt ${JSON.stringify(input.expiresAt.slice(0, 40))} is not a time with Z or an offset (ISO 8601, e.g. 2027-01-31T00:00:00Z)`,
         );
       if (expires <= now) throw new MandateError('bad_request', 'expiresAt must be a time in the future');
       // As expiresIn: a grant for ever is not a grant a user could keep track of.

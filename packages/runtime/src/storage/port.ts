@@ -8,6 +8,7 @@ import type {
   Tool,
   User,
 } from '@mandate/protocol';
+import { MandateError } from '../kernel/index.js';
 
 /** Who a credential speaks for. */
 export type Role = 'agent' | 'user' | 'approver' | 'admin';
@@ -481,6 +482,12 @@ export interface Store {
     expectedVotes: number,
   ): Promise<boolean>;
 
+  /**
+   * Stores a grant. SECURITY: a live grant under a parent is stored only if no grant up its chain
+   * is revoked, atomically with the insert — a revocation of its parent commits either before it
+   * (refused: {@link grantChainRevoked}) or after it (and revokes it too). A revoked grant is
+   * stored as given (copies of a store), and so is one whose parent is not in the store.
+   */
   createGrant(grant: GrantRecord): Promise<void>;
   getGrant(id: string): Promise<GrantRecord | null>;
   /** Newest first. */
@@ -570,6 +577,16 @@ export interface Store {
   deleteUiSessionFamily(family: string): Promise<number>;
   /** Deletes the sessions dead at `now` (idle or absolute expiry, or replaced past the grace); returns how many. */
   purgeUiSessions(now: string): Promise<number>;
+}
+
+/** The refusal of `createGrant` for a live grant whose chain holds a revoked grant (`grant_revoked`, 403). */
+export function grantChainRevoked(grant: GrantRecord, revokedId: string): MandateError {
+  return new MandateError(
+    'grant_revoked',
+    revokedId === grant.parentId
+      ? `parent grant ${revokedId} was revoked: nothing is passed on from it`
+      : `grant ${revokedId} up the chain of parent grant ${grant.parentId} was revoked: nothing is passed on from it`,
+  );
 }
 
 export const GENESIS_HASH = '0'.repeat(64);

@@ -574,7 +574,8 @@ when { principal.roles.contains("support") && context.args.amount > 500 };
       const bad = await grant('2026-13-45T00:00:00Z');
       expectError(bad, 400, 'bad_request');
       expect(bad.text).toMatch(/is not a time/);
-      const far = await grant('+275760-09-13T00:00:00Z');
+      // An expanded year (+275760-…) is not taken at all now: a time in 2200 is past the bound.
+      const far = await grant('2200-01-01T00:00:00Z');
       expectError(far, 400, 'bad_request');
       expect(far.text).toMatch(/more than 100 years away/);
       expect((await grant(new Date(Date.now() + 365 * 86_400_000).toISOString())).status).toBe(201);

@@ -12,20 +12,37 @@ const GrantLimitSchema = z.strictObject({
   value: z.union([z.number(), z.string(), z.boolean()]),
 });
 
-const GrantCreateSchema = z.strictObject({
-  user: z.string().min(1).max(256).optional(),
-  agent: z.string().min(1).max(256),
-  actions: z.array(z.string().max(200)).min(1).max(256),
-  resources: z.array(z.string().max(300)).max(1000).optional(),
-  resourceAttributes: z.record(z.string(), z.string()).optional(),
-  limits: z.array(GrantLimitSchema).max(64).optional(),
-  expiresAt: z.string().optional(),
-  expiresIn: z
-    .string()
-    .regex(/^\d+[smhdy]$/, 'expiresIn is a number and a unit: s, m, h, d or y')
-    .optional(),
-  parentId: z.string().max(256).nullish(),
+/**
+ * An instant, never a reading of the server's clock: a time without `Z` or an offset was read in
+ * the server's time zone, a bare date as UTC midnight, and other text (RFC 2822) as whatever
+ * `Date.parse` made of it.
+ */
+const ExpiresAtSchema = z.iso.datetime({
+  offset: true,
+  error:
+    'expiresAt is not a time with Z or an offset (ISO 8601: 2027-01-31T00:00:00Z, 2027-01-31T09:00:00+09:00)',
 });
+
+const GrantCreateSchema = z
+  .strictObject({
+    user: z.string().min(1).max(256).optional(),
+    agent: z.string().min(1).max(256),
+    actions: z.array(z.string().max(200)).min(1).max(256),
+    resources: z.array(z.string().max(300)).max(1000).optional(),
+    resourceAttributes: z.record(z.string(), z.string()).optional(),
+    limits: z.array(GrantLimitSchema).max(64).optional(),
+    expiresAt: ExpiresAtSchema.optional(),
+    expiresIn: z
+      .string()
+      .regex(/^\d+[smhdy]$/, 'expiresIn is a number and a unit: s, m, h, d or y')
+      .optional(),
+    parentId: z.string().max(256).nullish(),
+  })
+  // One expiry: with both, one of them was silently ignored (a grant meant for 1 h ran a year).
+  .refine((b) => b.expiresAt === undefined || b.expiresIn === undefined, {
+    message: 'give expiresAt or expiresIn, not both',
+    path: ['expiresAt'],
+  });
 
 /** Delegation grants: create, list, revoke. */
 export function registerGrantRoutes(route: RouteAdder, deps: HttpDeps): void {

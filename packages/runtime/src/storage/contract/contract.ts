@@ -808,6 +808,64 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.revokeGrant('root', '2025-01-07T00:00:00.000Z')).toEqual([]);
       });
 
+      it('stores a live grant only while nothing up its chain is revoked; a revoked one as given', async () => {
+        await store.createGrant(grant('root'));
+        await store.createGrant(grant('child', { agent: 'agent-b', parentId: 'root' }));
+        await store.revokeGrant('root', '2025-01-05T00:00:00.000Z');
+        await expectCode(
+          store.createGrant(grant('late', { agent: 'agent-c', parentId: 'root' })),
+          'grant_revoked',
+        );
+        await expectCode(
+          store.createGrant(grant('later', { agent: 'agent-c', parentId: 'child' })),
+          'grant_revoked',
+        );
+        expect(await store.getGrant('late')).toBeNull();
+        expect(await store.getGrant('later')).toBeNull();
+        // A copy of a revoked sub-grant (a throw-away store for policy tests) is stored as given.
+        const copy = grant('copy', {
+          agent: 'agent-c',
+          parentId: 'root',
+          revokedAt: '2025-01-05T00:00:00.000Z',
+        });
+        await store.createGrant(copy);
+        expect(await store.getGrant('copy')).toStrictEqual(copy);
+        // The whole chain counts, not the parent alone: a revoked grant two hops up refuses it too.
+        await store.createGrant(grant('mid', { agent: 'agent-b', parentId: 'top' }));
+        await store.createGrant(grant('top', { revokedAt: '2025-01-05T00:00:00.000Z' }));
+        await expect(
+          store.createGrant(grant('leaf', { agent: 'agent-c', parentId: 'mid' })),
+        ).rejects.toMatchObject({ code: 'grant_revoked', message: expect.stringContaining('top') });
+      });
+
+      it('a sub-grant racing the revocation of its parent is refused, or revoked with it', async () => {
+        // A probe: six sub-grants created on two nodes while the parent was revoked; five stayed live.
+        for (let round = 0; round < 8; round++) {
+          const parent = `p${round}`;
+          await store.createGrant(grant(parent));
+          await store.createGrant(grant(`${parent}-c`, { agent: 'agent-b', parentId: parent }));
+          const create = (i: number) =>
+            store.createGrant(grant(`${parent}-s${i}`, { agent: 'agent-c', parentId: `${parent}-c` }));
+          const before = [0, 1, 2].map(create);
+          const revoking = store.revokeGrant(parent, '2025-01-05T00:00:00.000Z');
+          const after = [3, 4, 5].map(create);
+          const created = await Promise.allSettled([...before, ...after]);
+          const revoked = await revoking;
+          for (const [i, r] of created.entries()) {
+            const id = `${parent}-s${i}`;
+            if (r.status === 'rejected') {
+              expect(r.reason).toMatchObject({ code: 'grant_revoked' });
+              expect(await store.getGrant(id)).toBeNull();
+            } else {
+              expect(revoked).toContain(id);
+              expect((await store.getGrant(id))?.revokedAt).toBe('2025-01-05T00:00:00.000Z');
+            }
+          }
+          expect((await store.listGrants({ user: 'user-1' })).map((g) => g.id)).not.toContain(parent);
+          expect((await store.listGrants({})).filter((g) => g.id.startsWith(`${parent}-`))).toEqual([]);
+        }
+      });
+
       it('revoking an unknown grant is not_found', async () => {
         await expectCode(store.revokeGrant('nope', '2025-01-05T00:00:00.000Z'), 'not_found');
       });

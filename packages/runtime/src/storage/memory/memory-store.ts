@@ -10,6 +10,7 @@ import type {
 import { MandateError } from '../../kernel/index.js';
 import {
   GENESIS_HASH,
+  grantChainRevoked,
   type ApiKeyRecord,
   type ApprovalFilter,
   type ApprovalRecord,
@@ -279,6 +280,15 @@ export function createMemoryStore(): Store {
       open();
       epoch++;
       if (grants.has(g.id)) throw new MandateError('conflict', `grant ${g.id} exists`);
+      // One process, no await between the check and the insert: nothing revokes in between.
+      if (g.revokedAt === null) {
+        const seen = new Set<string>();
+        for (let up = g.parentId ? grants.get(g.parentId) : undefined; up && !seen.has(up.id);) {
+          if (up.revokedAt !== null) throw grantChainRevoked(g, up.id);
+          seen.add(up.id);
+          up = up.parentId ? grants.get(up.parentId) : undefined;
+        }
+      }
       grants.set(g.id, clone(g));
     },
     async getGrant(id) {

@@ -1,5 +1,6 @@
 import { MandateError } from '../../kernel/index.js';
 import type { ApprovalFilter, ApprovalRecord, ConsentMethods, GrantFilter } from '../port.js';
+import { grantChainRevoked } from '../port.js';
 import {
   GRANT_COLUMNS,
   approvalFromRow,
@@ -130,10 +131,31 @@ export function createPostgresConsent({ run, pool, tx, rows, one }: PostgresDeps
     createGrant: (g) =>
       run(async () => {
         const values = grantParams(g);
-        await pool.query(
-          `INSERT INTO grants (${GRANT_COLUMNS}) VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')})`,
-          values,
-        );
+        const insert = `INSERT INTO grants (${GRANT_COLUMNS}) VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')})`;
+        if (g.revokedAt !== null || g.parentId === null) {
+          await pool.query(insert, values);
+          return;
+        }
+        // SECURITY: the chain is locked (FOR SHARE, root first, the order revokeGrant locks in)
+        // until the insert commits: a revocation that committed first is read here — a locked row
+        // is read as last committed — and one that comes after waits, then finds the new grant.
+        await tx(async (c) => {
+          const chain = await c.query<Row>(
+            `WITH RECURSIVE chain (id, parent_id, depth) AS (
+               SELECT id, parent_id, 0 FROM grants WHERE id = $1
+               UNION ALL
+               SELECT g.id, g.parent_id, c.depth + 1 FROM grants g JOIN chain c ON g.id = c.parent_id
+               WHERE c.depth < 1000
+             )
+             SELECT g.id, g.revoked_at FROM grants g JOIN chain c ON g.id = c.id
+             ORDER BY c.depth DESC FOR SHARE OF g`,
+            [g.parentId],
+          );
+          // Nearest first: the parent itself, when it is the one revoked.
+          const revoked = chain.rows.reverse().find((r) => r.revoked_at !== null);
+          if (revoked) throw grantChainRevoked(g, str(revoked.id));
+          await c.query(insert, values);
+        });
       }),
     getGrant: (id) =>
       run(async () => {
@@ -152,7 +174,9 @@ export function createPostgresConsent({ run, pool, tx, rows, one }: PostgresDeps
       run(() =>
         // SECURITY: atomic — a grant and everything attenuated from it are revoked in one statement.
         tx(async (c) => {
-          const root = await c.query('SELECT 1 FROM grants WHERE id = $1', [id]);
+          // Locked first: a sub-grant being created under it (which holds it FOR SHARE) commits
+          // before this goes on, so the next statement's snapshot holds it and revokes it too.
+          const root = await c.query('SELECT 1 FROM grants WHERE id = $1 FOR UPDATE', [id]);
           if (root.rowCount !== 1) throw new MandateError('not_found', `no grant ${id}`);
           const res = await c.query<Row>(
             `WITH RECURSIVE tree (id, depth) AS (

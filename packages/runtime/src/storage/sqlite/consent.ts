@@ -1,5 +1,6 @@
 import { MandateError } from '../../kernel/index.js';
 import type { ApprovalFilter, ApprovalRecord, ConsentMethods, GrantFilter } from '../port.js';
+import { grantChainRevoked } from '../port.js';
 import {
   GRANT_COLUMNS,
   approvalFromRow,
@@ -11,6 +12,15 @@ import {
 } from '../sql-rows.js';
 import type { SqliteDeps } from './deps.js';
 import { sqliteWhere } from '../where.js';
+
+/** The revoked grant nearest to `?` on its way up the chain (itself included), if any. */
+const REVOKED_UP_THE_CHAIN = `WITH RECURSIVE chain (id, parent_id, revoked_at, depth) AS (
+    SELECT id, parent_id, revoked_at, 0 FROM grants WHERE id = ?
+    UNION ALL
+    SELECT g.id, g.parent_id, g.revoked_at, c.depth + 1 FROM grants g JOIN chain c ON g.id = c.parent_id
+    WHERE c.depth < 1000
+  )
+  SELECT id FROM chain WHERE revoked_at IS NOT NULL ORDER BY depth LIMIT 1`;
 
 function approvalParams(a: ApprovalRecord): Row {
   return {
@@ -104,14 +114,22 @@ export function createSqliteConsent({ db, run, write, tx, all, get, exec }: Sqli
       }),
 
     createGrant: (g) =>
-      write(() => {
-        exec(
-          `INSERT INTO grants (${GRANT_COLUMNS}) VALUES (${grantParams(g)
-            .map(() => '?')
-            .join(', ')})`,
-          ...grantParams(g),
-        );
-      }),
+      write(() =>
+        // SECURITY: the chain is read and the grant inserted under one write lock (BEGIN IMMEDIATE,
+        // across processes): a revocation of a parent commits wholly before or after it.
+        tx(() => {
+          if (g.revokedAt === null && g.parentId !== null) {
+            const revoked = get(REVOKED_UP_THE_CHAIN, g.parentId);
+            if (revoked) throw grantChainRevoked(g, str(revoked.id));
+          }
+          exec(
+            `INSERT INTO grants (${GRANT_COLUMNS}) VALUES (${grantParams(g)
+              .map(() => '?')
+              .join(', ')})`,
+            ...grantParams(g),
+          );
+        }),
+      ),
     getGrant: (id) =>
       run(() => {
         const r = get('SELECT * FROM grants WHERE id = ?', id);
