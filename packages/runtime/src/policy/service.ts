@@ -199,16 +199,31 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
         `policy set ${String(now)} was activated while this one (${compiled.version}) was compiled; nothing was activated: check the active set and send it again`,
       );
     }
-    const done = await commit(compiled, source, origin);
+    // The store activates it only if `now` is still the active version, checked in the same atomic
+    // step: another node passing the same checks at the same moment gets conflict, not a silent undo.
+    const done = await commit(compiled, source, origin, now);
     confirm(began);
     return done;
   }
 
   /** Saves and activates a compiled set, swaps it in and records it. */
-  async function commit(compiled: CompiledPolicySet, source: PolicySetSource, origin: string) {
+  async function commit(
+    compiled: CompiledPolicySet,
+    source: PolicySetSource,
+    origin: string,
+    expected?: string | null,
+  ) {
     const at = await savePolicySource(deps, compiled.version, source, origin);
-    const previous = slot.current()?.version ?? null;
-    if (!(await deps.store.activatePolicySet(compiled.version, at))) {
+    // The version it replaces: the one the store checked was active, when it checked one.
+    const previous = expected !== undefined ? expected : (slot.current()?.version ?? null);
+    let activated: boolean;
+    try {
+      activated = await deps.store.activatePolicySet(compiled.version, at, expected);
+    } catch (err) {
+      compiled.dispose();
+      throw err;
+    }
+    if (!activated) {
       // Another node activated this very set meanwhile (nodes starting together on an empty
       // store): it is active and on the record once; this node only loads it.
       if (compiled.version === slot.current()?.version) compiled.dispose();

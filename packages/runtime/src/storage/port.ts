@@ -423,9 +423,12 @@ export interface Store {
   /**
    * Points `active` at a saved version, atomically. Resolves true when it did, false — writing
    * nothing — when that version already is the active one (two nodes activating the same set at
-   * once: one activation). Throws not_found for an unknown version.
+   * once: one activation). Throws not_found for an unknown version. With `expected` (the version
+   * the caller checked was active; null: none), another active version is `conflict`, decided
+   * inside the same atomic step: two nodes that both checked the same active version cannot both
+   * replace it (the second would silently undo the first).
    */
-  activatePolicySet(version: string, at: string): Promise<boolean>;
+  activatePolicySet(version: string, at: string, expected?: string | null): Promise<boolean>;
   getActivePolicySet(): Promise<StoredPolicySet | null>;
   /** Just the active version: cheap enough to poll so every node notices an activation elsewhere. */
   getActivePolicyVersion(): Promise<string | null>;
@@ -619,3 +622,12 @@ export type ConsentMethods = Pick<
   | 'listGrants'
   | 'revokeGrant'
 >;
+
+/** What {@link Store.activatePolicySet} throws when the active version is not the one expected. */
+export function activationConflict(active: string | null, expected: string | null): MandateError {
+  return new MandateError(
+    'conflict',
+    `the active policy set is ${String(active)}, not ${String(expected)}: another activation came first; nothing was activated`,
+    { details: { activeVersion: active, expectedVersion: expected } },
+  );
+}

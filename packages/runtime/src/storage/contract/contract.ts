@@ -557,6 +557,25 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getPolicySet('sha256:none')).toBeNull();
       });
 
+      it('activates over the expected version only: of two racing activations from one version, one wins', async () => {
+        // A probe, two PostgreSQL nodes: both checked the same active version, both activated, and
+        // the second silently undid the first (an emergency forbid). Checked in the atomic step now.
+        for (const v of ['sha256:e0', 'sha256:ea', 'sha256:eb']) await store.savePolicySet(policySet(v));
+        expect(await store.activatePolicySet('sha256:e0', '2025-01-01T00:00:00.000Z', null)).toBe(true);
+        const raced = await Promise.allSettled([
+          store.activatePolicySet('sha256:ea', '2025-01-01T00:01:00.000Z', 'sha256:e0'),
+          store.activatePolicySet('sha256:eb', '2025-01-01T00:01:00.000Z', 'sha256:e0'),
+        ]);
+        expect(raced.filter((r) => r.status === 'fulfilled' && r.value === true)).toHaveLength(1);
+        const lost = raced.find((r) => r.status === 'rejected');
+        expect((lost as PromiseRejectedResult | undefined)?.reason).toMatchObject({ code: 'conflict' });
+        const winner = raced[0]!.status === 'fulfilled' ? 'sha256:ea' : 'sha256:eb';
+        expect(await store.getActivePolicyVersion()).toBe(winner);
+        // Expecting no active set while one is active: conflict too; the same set again: false.
+        await expectCode(store.activatePolicySet('sha256:e0', '2025-01-01T00:02:00.000Z', null), 'conflict');
+        expect(await store.activatePolicySet(winner, '2025-01-01T00:02:00.000Z', 'sha256:e0')).toBe(false);
+      });
+
       it('activates saved versions, keeps history newest first, and refuses unknown versions', async () => {
         expect(await store.getActivePolicySet()).toBeNull();
         expect(await store.getActivePolicyVersion()).toBeNull();

@@ -12,6 +12,7 @@ import {
   GENESIS_HASH,
   grantChainRevoked,
   type ApiKeyRecord,
+  activationConflict,
   type ApprovalFilter,
   type ApprovalRecord,
   type AuditFilter,
@@ -150,10 +151,12 @@ export function createMemoryStore(): Store {
       open();
       if (!policySets.has(set.version)) policySets.set(set.version, clone(set));
     },
-    async activatePolicySet(version, at) {
+    async activatePolicySet(version, at, expected) {
       open();
       if (!policySets.has(version)) throw new MandateError('not_found', `no policy set ${version}`);
-      if (activeVersion() === version) return false;
+      const current = activeVersion();
+      if (current === version) return false;
+      if (expected !== undefined && current !== expected) throw activationConflict(current, expected);
       activations.push({ version, at });
       return true;
     },

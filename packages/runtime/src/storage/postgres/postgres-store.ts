@@ -1,6 +1,6 @@
 import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
-import { type PolicySetSummary, type Store } from '../port.js';
+import { activationConflict, type PolicySetSummary, type Store } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
 import { createPostgresUiSessions } from './ui-sessions.js';
@@ -159,7 +159,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
           [set.version, json(set.policies), set.schema, set.createdAt, set.source],
         );
       }),
-    activatePolicySet: (version, at) =>
+    activatePolicySet: (version, at, expected) =>
       run(async () => {
         const inserted = await tx(async (c) => {
           // Activations serialise (reads go on): no other node can activate between the check of
@@ -170,7 +170,9 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
           const active = await c.query<{ version: string }>(
             'SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1',
           );
-          if (active.rows[0]?.version === version) return false;
+          const current = active.rows[0]?.version ?? null;
+          if (current === version) return false;
+          if (expected !== undefined && current !== expected) throw activationConflict(current, expected);
           await c.query('INSERT INTO policy_activations (version, activated_at) VALUES ($1, $2)', [
             version,
             at,

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
-import { type PolicySetSummary, type Store } from '../port.js';
+import { activationConflict, type PolicySetSummary, type Store } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
 import { createSqliteUiSessions } from './ui-sessions.js';
@@ -321,14 +321,16 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
           set.source,
         );
       }),
-    activatePolicySet: (version, at) =>
+    activatePolicySet: (version, at, expected) =>
       write(() =>
         tx(() => {
           if (!get('SELECT 1 FROM policy_sets WHERE version = ?', version)) {
             throw new MandateError('not_found', `no policy set ${version}`);
           }
           // Inside the write lock (IMMEDIATE): no other node can activate between check and insert.
-          if (activeVersion() === version) return false;
+          const current = activeVersion();
+          if (current === version) return false;
+          if (expected !== undefined && current !== expected) throw activationConflict(current, expected);
           exec('INSERT INTO policy_activations (version, activated_at) VALUES (?, ?)', version, at);
           return true;
         }),
