@@ -70,6 +70,32 @@ describe.each<Mode>(['remote', 'embedded'])(
       expect(JSON.stringify(second.response.messages)).toMatch(/Mandate refused payments\.refund/);
     });
 
+    it('AI SDK: a needsApproval answering a truthy non-boolean still asks the human; nothing runs before', async () => {
+      // A probe: `mine === true` read 1, 'large' or {} as no approval, so the body ran unasked.
+      for (const answer of [1, 'large', {}]) {
+        const refund = spy(() => 'refunded');
+        const tools = guardAiTools(
+          {
+            payments__refund: aiTool({
+              description: 'Refund a customer',
+              inputSchema: jsonSchema<{ customerId: string; amount: number }>(refundParams),
+              needsApproval: async () => answer as unknown as boolean,
+              execute: refund.body,
+            }),
+          },
+          options(),
+        );
+        const id = `t-ai-${mode}-${JSON.stringify(answer)}`;
+        const model = scriptedAiModel([{ calls: [{ name: 'payments__refund', id, args }] }]);
+        const first = await generateText({ model, tools, prompt: 'refund', stopWhen: stepCountIs(3) });
+        expect(
+          first.content.filter((p) => p.type === 'tool-approval-request'),
+          String(answer),
+        ).toHaveLength(1);
+        expect(refund.calls, String(answer)).toEqual([]);
+      }
+    });
+
     it('OpenAI Agents: a tool with needsApproval: true, approved in the run after the grant was revoked', async () => {
       const { refund, agent } = guardedRefundAgent(
         options(),

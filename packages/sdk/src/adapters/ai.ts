@@ -84,15 +84,18 @@ function wrap<T extends Tool>(name: string, tool: T, guard: Guard, options: AiGu
             input: unknown,
             o: { toolCallId: string; messages: unknown[]; experimental_context?: unknown },
           ) {
+            // SECURITY: as the AI SDK reads it — a function's answer asks a human when truthy (1,
+            // 'large', {} too), not only when `true`: read strictly, the tool's own human gate was
+            // dropped and the body ran on Mandate's allow alone (a probe).
             const mine =
               typeof own === 'function'
-                ? await (own as (i: unknown, o: unknown) => unknown)(input, o)
+                ? Boolean(await (own as (i: unknown, o: unknown) => unknown)(input, o))
                 : own === true;
             const d = await guard.precheck(action, input as Record<string, unknown>, {
               toolCallId: o.toolCallId,
-              humanWaits: mine === true,
+              humanWaits: mine,
             });
-            return mine === true || d.effect === 'approval_required';
+            return mine || d.effect === 'approval_required';
           },
         }),
   };
