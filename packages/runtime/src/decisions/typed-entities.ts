@@ -17,6 +17,7 @@ import type { ArgType, CompiledPolicySet, PolicyEntity } from '../policy/port.js
  * stored `{"level": 1, "team": "red", "since": 2020}`.
  */
 export function entityTypeFault(set: CompiledPolicySet, entities: readonly PolicyEntity[]): string | null {
+  const parented = (type: string) => set.entityParentTypes(type).length > 0;
   for (const e of entities) {
     const shape = set.entityShape(e.uid.type);
     if (shape === undefined || shape.kind !== 'record') continue;
@@ -26,9 +27,11 @@ export function entityTypeFault(set: CompiledPolicySet, entities: readonly Polic
       const value = e.attrs[name];
       // Undefined is absent (JSON has no such value; a canonical record drops the key).
       if (type === undefined || value === undefined) continue;
-      const fault = valueFault(value, type);
+      const fault = valueFault(value, type, parented);
       if (fault === null) continue;
       const where = `entity ${e.uid.type}::${JSON.stringify(e.uid.id)} attribute ${name}${fault.path}`;
+      if (fault.parented)
+        return `${where}: names an entity of type ${fault.parented}, which the policy schema declares with parent types, but an entity named in an attribute reaches the engine without parents, so \`in\` on it would never hold — declare the attribute a String and compare ids`;
       return fault.undeclared
         ? `${where}: not declared by the policy schema`
         : `${where}: the policy schema declares ${fault.declared}; got ${kindOf(fault.value)}`;
@@ -78,6 +81,13 @@ interface Fault {
   value: unknown;
   /** The attribute at `path` is one the record type the schema declares does not have. */
   undeclared?: true;
+  /**
+   * SECURITY: the value names an entity of this type, which the schema declares with parent types;
+   * such a reference reaches Cedar without parents (Mandate loads none for it), so with `entity
+   * Dir in [Dir]; entity Job { workdir: Dir }` a forbid `resource.workdir in Dir::"/srv/secret"`
+   * never fired for a job in /srv/secret/keys (a re-probe of the resource's own parents check).
+   */
+  parented?: string;
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
@@ -103,7 +113,12 @@ function extensionFn(v: unknown, implicit = false): string | undefined {
   return x && typeof x.fn === 'string' && 'arg' in x ? x.fn : undefined;
 }
 
-function valueFault(value: unknown, type: ArgType, path = ''): Fault | null {
+function valueFault(
+  value: unknown,
+  type: ArgType,
+  parented: (type: string) => boolean,
+  path = '',
+): Fault | null {
   const fault = (declared: string): Fault => ({ path, declared, value });
   switch (type.kind) {
     case 'string':
@@ -121,12 +136,13 @@ function valueFault(value: unknown, type: ArgType, path = ''): Fault | null {
       if (typeof value === 'string') return null;
       return extensionFn(value, true) === type.fn ? null : fault(type.fn === 'ip' ? 'ipaddr' : type.fn);
     case 'entity': {
-      return entityType(value, true) === type.type ? null : fault(`an entity of type ${type.type}`);
+      if (entityType(value, true) !== type.type) return fault(`an entity of type ${type.type}`);
+      return parented(type.type) ? { ...fault(''), parented: type.type } : null;
     }
     case 'set': {
       if (!Array.isArray(value)) return fault('Set');
       for (let i = 0; i < value.length; i++) {
-        const inner = valueFault(value[i], type.element, `${path}[${i}]`);
+        const inner = valueFault(value[i], type.element, parented, `${path}[${i}]`);
         if (inner !== null) return inner;
       }
       return null;
@@ -147,7 +163,7 @@ function valueFault(value: unknown, type: ArgType, path = ''): Fault | null {
             value: value[name],
             undeclared: true,
           };
-        const f = valueFault(value[name], inner, `${path}.${name}`);
+        const f = valueFault(value[name], inner, parented, `${path}.${name}`);
         if (f !== null) return f;
       }
       return null;

@@ -94,4 +94,53 @@ describe('parents a schema declares but Mandate never loads', () => {
       /declares parent types \(in \[Vault\]\) for File, but this resource is a path whose folders are Dir entities/,
     );
   });
+
+  it('an attribute naming an entity of a type declared with parents: denied, not allowed past `in` on it', async () => {
+    // A re-probe: `resource.workdir in Dir::"/srv/secret"` never held for a job in /srv/secret/keys
+    // (the entity an attribute names reaches the engine without parents): the job ran.
+    const schema = `
+entity Agent = { roles: Set<String>, status: String };
+entity User = { roles: Set<String>, status: String };
+entity Dir in [Dir];
+entity Job = { tags: Set<String>, workdir: Dir };
+entity Tool;
+action "jobs.run" appliesTo { principal: [Agent, User], resource: Job, context: { args: { jobId: String } } };
+`;
+    const h = await decisionHarness({
+      schema,
+      policies: {
+        'jobs.cedar': `
+@id("run") permit (principal is Agent, action, resource);
+@id("no-secret-jobs") forbid (principal, action, resource) when { resource.workdir in Dir::"/srv/secret" };
+`,
+      },
+      tools: [
+        {
+          action: 'jobs.run',
+          inputSchema: { type: 'object', properties: { jobId: { type: 'string' } }, required: ['jobId'] },
+          resource: 'Job::args.jobId',
+        },
+      ],
+      entities: {
+        resources: [
+          {
+            type: 'Job',
+            id: 'j1',
+            tags: [],
+            attributes: { workdir: { __entity: { type: 'Dir', id: '/srv/secret/keys' } } },
+          },
+        ],
+      },
+    });
+    const { decision } = await h.decide('jobs.run', { jobId: 'j1' });
+    expect(decision.effect).toBe('deny');
+    expect(decision.errors).toEqual([
+      {
+        code: 'invalid_entity',
+        message: expect.stringMatching(
+          /^entity Job::"j1" attribute workdir: names an entity of type Dir, which the policy schema declares with parent types/,
+        ),
+      },
+    ]);
+  });
 });
