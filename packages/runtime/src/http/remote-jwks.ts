@@ -44,6 +44,8 @@ export function createRemoteJwks(
   let failures = 0;
   let retryAt = -Infinity;
   let lastFailure = '';
+  /** A fetch is under way: callers of an unknown kid wait for it rather than being refused. */
+  let fetching = false;
 
   const unavailable = () =>
     new MandateError(
@@ -59,6 +61,7 @@ export function createRemoteJwks(
 
   const load = singleFlight(async () => {
     lastAttempt = clock.now();
+    fetching = true;
     try {
       const jwks = await fetchJwks(url, timing.timeoutMs);
       keys = { get: createLocalJWKSet(jwks), fetchedAt: clock.now() };
@@ -69,6 +72,8 @@ export function createRemoteJwks(
       retryAt = clock.now() + Math.min(timing.backoffMs * 2 ** (failures - 1), timing.backoffMaxMs);
       lastFailure = fetchFailure(err, timing.timeoutMs);
       throw unavailable();
+    } finally {
+      fetching = false;
     }
   });
   const refresh = async (): Promise<JWTVerifyGetKey> => {
@@ -84,7 +89,9 @@ export function createRemoteJwks(
       return await cached.get(header, token);
     } catch (err) {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
-      if (clock.now() - lastAttempt < timing.unknownKidCooldownMs) throw err;
+      // Within the cooldown only a fetch already under way is joined (a key rotation: the tokens
+      // signed with the new kid that arrive while its fetch runs wait for it, not 401 — a probe).
+      if (clock.now() - lastAttempt < timing.unknownKidCooldownMs && !fetching) throw err;
       return (await refresh())(header, token);
     }
   };
@@ -100,7 +107,21 @@ async function fetchJwks(url: URL, timeoutMs: number): Promise<JSONWebKeySet> {
     await res.body?.cancel();
     throw new Error(`HTTP ${res.status}`);
   }
-  return JSON.parse(await res.text()) as JSONWebKeySet;
+  return JSON.parse(await boundedText(res, MAX_JWKS_BYTES)) as JSONWebKeySet;
+}
+
+/** The largest key set read: a key set is a few KiB; a huge answer is refused, not buffered. */
+const MAX_JWKS_BYTES = 1024 * 1024;
+
+async function boundedText(res: Response, max: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body ?? []) {
+    size += (chunk as Uint8Array).byteLength;
+    if (size > max) throw new Error(`larger than ${max} bytes`);
+    chunks.push(chunk as Uint8Array);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Why a fetch failed, in words safe to show any caller: no body, no header of the answer. */
@@ -110,6 +131,7 @@ function fetchFailure(err: unknown, timeoutMs: number): string {
   if (e instanceof SyntaxError) return 'the answer is not JSON';
   if (e instanceof joseErrors.JWKSInvalid) return 'the answer is not a JSON Web Key Set';
   if (/^HTTP \d{3}$/.test(e.message)) return `the answer was ${e.message}, not 200`;
+  if (/^larger than \d+ bytes$/.test(e.message)) return `the answer is ${e.message}`;
   const code = (e.cause as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' ? `cannot connect (${code})` : 'cannot connect';
 }

@@ -91,6 +91,37 @@ describe('a JWKS URL that fails', () => {
     expect(idp.fetches).toBe(3);
   });
 
+  it('a key rotation: tokens of the new kid arriving while its fetch runs wait for it, none refused', async () => {
+    // A re-probe: 20 concurrent tokens signed with a newly published kid, 1 verified and 19 got 401
+    // (they skipped the fetch under way because the cooldown had just started).
+    const next = rawSigner();
+    const rotated = { ...next.jwk, kid: 'ed2' };
+    const served = { keys: [signer.jwk] };
+    const rotating = await jwksServer(served);
+    try {
+      const clock = createManualClock(Date.now());
+      const verify = createJwtVerifier(jwtConfig({ jwksUrl: rotating.url }), clock);
+      await expect(verify(tokenFor())).resolves.toMatchObject({ subject: 'support-bot' });
+      served.keys.push(rotated);
+      clock.advance(31_000);
+      const token = next.sign(
+        JSON.stringify({ alg: 'EdDSA', kid: 'ed2' }),
+        JSON.stringify({
+          iss: ISSUER,
+          aud: AUDIENCE,
+          sub: 'support-bot',
+          exp: Math.floor(Date.now() / 1000) + 3600,
+          mandate_role: 'agent',
+        }),
+      );
+      const all = await Promise.allSettled(Array.from({ length: 20 }, () => verify(token)));
+      expect(all.filter((r) => r.status === 'rejected')).toEqual([]);
+      expect(rotating.fetches).toBe(2);
+    } finally {
+      await rotating.close();
+    }
+  });
+
   it('that hangs holds one request for the timeout, and refuses the next ones at once', async () => {
     idp.mode = 'hang';
     const clock = createManualClock(Date.now());
