@@ -239,4 +239,13 @@ describe('mandate serve where it cannot listen', () => {
       taken.close();
     }
   });
+
+  it('an address not of this machine: the message names --host, exit 2', async () => {
+    const r = await runCli(['serve', '--config', setup().config, '--host', '192.0.2.1', '--port', '0']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(
+      'cannot listen on 192.0.2.1:0: the address is not one of this machine’s; choose another with --host',
+    );
+    noStack(r.stderr);
+  });
 });
