@@ -6,8 +6,8 @@ import { AUDIENCE, ISSUER, fintechWithJwt, jwksServer, jwtConfig, rawSigner } fr
 
 const signer = rawSigner();
 const HEADER = JSON.stringify({ alg: 'EdDSA', kid: 'ed1' });
-const tokenFor = (kid = 'ed1') =>
-  signer.sign(
+const tokenFor = (kid = 'ed1', by: ReturnType<typeof rawSigner> = signer) =>
+  by.sign(
     JSON.stringify({ alg: 'EdDSA', kid }),
     JSON.stringify({
       iss: ISSUER,
@@ -104,16 +104,7 @@ describe('a JWKS URL that fails', () => {
       await expect(verify(tokenFor())).resolves.toMatchObject({ subject: 'support-bot' });
       served.keys.push(rotated);
       clock.advance(31_000);
-      const token = next.sign(
-        JSON.stringify({ alg: 'EdDSA', kid: 'ed2' }),
-        JSON.stringify({
-          iss: ISSUER,
-          aud: AUDIENCE,
-          sub: 'support-bot',
-          exp: Math.floor(Date.now() / 1000) + 3600,
-          mandate_role: 'agent',
-        }),
-      );
+      const token = tokenFor('ed2', next);
       const all = await Promise.allSettled(Array.from({ length: 20 }, () => verify(token)));
       expect(all.filter((r) => r.status === 'rejected')).toEqual([]);
       expect(rotating.fetches).toBe(2);
