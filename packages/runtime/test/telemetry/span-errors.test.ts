@@ -3,12 +3,12 @@
 // deliberately does not record. A span now says, of a MandateError, its code and the reason the
 // trail records (secret shapes replaced), and of any other error its name only; never a stack.
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestMandate, disposeAll, type TestMandate } from '../fixtures/mandate.js';
 import { KEYS, client, refund } from '../fixtures/http.js';
 import { spanError } from '../../src/telemetry/tracing.js';
 import { MandateError } from '../../src/kernel/index.js';
+import { otlpReceiver } from './receiver.js';
 
 interface OtlpValue {
   stringValue?: string;
@@ -21,25 +21,12 @@ interface OtlpSpan {
   status?: { code?: number; message?: string };
 }
 
-const spans: OtlpSpan[] = [];
-const bodies: string[] = [];
-const receiver = createServer((req, res) => {
-  let body = '';
-  req.on('data', (d: Buffer) => (body += d.toString()));
-  req.on('end', () => {
-    if (req.url === '/v1/traces') {
-      bodies.push(body);
-      const doc = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
-      for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-  });
-});
+const receiver = otlpReceiver<OtlpSpan>();
+const { spans, bodies } = receiver;
 
 let t: TestMandate;
 beforeAll(async () => {
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+  const url = await receiver.listen();
   t = await createTestMandate({
     // A refund may carry a map of headers: a key of the map names itself in the caller's message.
     tools: (doc) => {
@@ -54,7 +41,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await disposeAll();
-  await new Promise<void>((r) => receiver.close(() => r()));
+  await receiver.close();
 });
 
 async function decisionSpan(traceId: string): Promise<OtlpSpan> {

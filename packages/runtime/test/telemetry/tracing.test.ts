@@ -2,13 +2,13 @@
 // for the store, the policy engine and the audit commit, under the caller's W3C trace — on the v1
 // API and through /mcp — exported over OTLP/HTTP to a receiver.
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestMandate, disposeAll, tempDir, type TestMandate } from '../fixtures/mandate.js';
 import { KEYS, client, refund } from '../fixtures/http.js';
+import { otlpReceiver } from './receiver.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -18,52 +18,40 @@ interface OtlpSpan {
   attributes: { key: string; value: { stringValue?: string } }[];
 }
 
-const spans: OtlpSpan[] = [];
 /** Data points of `mandate.decisions` received over OTLP metrics: effect → the latest cumulative value. */
 const decisionCounts = new Map<string, number>();
-const receiver = createServer((req, res) => {
-  let body = '';
-  req.on('data', (d: Buffer) => (body += d.toString()));
-  req.on('end', () => {
-    if (req.url === '/v1/metrics') {
-      const doc = JSON.parse(body) as {
-        resourceMetrics: {
-          scopeMetrics: {
-            metrics: {
-              name: string;
-              sum?: {
-                dataPoints: {
-                  asInt?: string | number;
-                  asDouble?: number;
-                  attributes: { key: string; value: { stringValue?: string } }[];
-                }[];
-              };
+const receiver = otlpReceiver<OtlpSpan>((raw) => {
+  const doc = raw as {
+    resourceMetrics: {
+      scopeMetrics: {
+        metrics: {
+          name: string;
+          sum?: {
+            dataPoints: {
+              asInt?: string | number;
+              asDouble?: number;
+              attributes: { key: string; value: { stringValue?: string } }[];
             }[];
-          }[];
+          };
         }[];
-      };
-      for (const rm of doc.resourceMetrics)
-        for (const sm of rm.scopeMetrics)
-          for (const m of sm.metrics)
-            if (m.name === 'mandate.decisions')
-              for (const dp of m.sum?.dataPoints ?? [])
-                decisionCounts.set(
-                  dp.attributes.find((a) => a.key === 'effect')?.value.stringValue ?? '?',
-                  Number(dp.asInt ?? dp.asDouble ?? 0),
-                );
-    }
-    if (req.url === '/v1/traces') {
-      const doc = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
-      for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-  });
+      }[];
+    }[];
+  };
+  for (const rm of doc.resourceMetrics)
+    for (const sm of rm.scopeMetrics)
+      for (const m of sm.metrics)
+        if (m.name === 'mandate.decisions')
+          for (const dp of m.sum?.dataPoints ?? [])
+            decisionCounts.set(
+              dp.attributes.find((a) => a.key === 'effect')?.value.stringValue ?? '?',
+              Number(dp.asInt ?? dp.asDouble ?? 0),
+            );
 });
+const { spans } = receiver;
 
 let t: TestMandate;
 beforeAll(async () => {
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+  const url = await receiver.listen();
   t = await createTestMandate({
     config: (c) => {
       c.telemetry = { otlp: { url, exportIntervalMs: 100 } };
@@ -72,7 +60,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await disposeAll();
-  await new Promise<void>((r) => receiver.close(() => r()));
+  await receiver.close();
 });
 
 const attr = (s: OtlpSpan, key: string) => s.attributes.find((a) => a.key === key)?.value.stringValue;
@@ -157,7 +145,7 @@ describe('OpenTelemetry traces through /mcp', () => {
   it('a tools/call is decided in the caller’s trace, and the trace goes on to the upstream server', async () => {
     const { BOT_ENTITIES, readLog, startMandate, toolServerUpstream } = await import('../gateway/helpers.js');
     const callLog = join(tempDir('mandate-trace-gw-'), 'calls.jsonl');
-    const collector = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+    const collector = receiver.url;
     const { url } = await startMandate({
       schema: `entity Agent = { roles: Set<String>, status: String };
 entity User = { roles: Set<String>, status: String };
