@@ -1,5 +1,5 @@
 import { createLocalJWKSet, errors as joseErrors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { MandateError, singleFlight, type Clock } from '../kernel/index.js';
+import { MandateError, type Clock } from '../kernel/index.js';
 
 /** How a JWKS URL is fetched and kept (docs/configuration.md `auth.jwt`). */
 export interface RemoteJwksTiming {
@@ -44,8 +44,8 @@ export function createRemoteJwks(
   let failures = 0;
   let retryAt = -Infinity;
   let lastFailure = '';
-  /** A fetch is under way: callers of an unknown kid wait for it rather than being refused. */
-  let fetching = false;
+  /** The fetch under way, which every caller joins (those of an unknown kid too, in the cooldown). */
+  let fetching: Promise<void> | null = null;
 
   const unavailable = () =>
     new MandateError(
@@ -59,9 +59,8 @@ export function createRemoteJwks(
       },
     );
 
-  const load = singleFlight(async () => {
+  const fetchKeys = async () => {
     lastAttempt = clock.now();
-    fetching = true;
     try {
       const jwks = await fetchJwks(url, timing.timeoutMs);
       keys = { get: createLocalJWKSet(jwks), fetchedAt: clock.now() };
@@ -72,10 +71,12 @@ export function createRemoteJwks(
       retryAt = clock.now() + Math.min(timing.backoffMs * 2 ** (failures - 1), timing.backoffMaxMs);
       lastFailure = fetchFailure(err, timing.timeoutMs);
       throw unavailable();
-    } finally {
-      fetching = false;
     }
-  });
+  };
+  const load = () =>
+    (fetching ??= fetchKeys().finally(() => {
+      fetching = null;
+    }));
   const refresh = async (): Promise<JWTVerifyGetKey> => {
     if (clock.now() < retryAt) throw unavailable();
     await load();
@@ -91,7 +92,7 @@ export function createRemoteJwks(
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
       // Within the cooldown only a fetch already under way is joined (a key rotation: the tokens
       // signed with the new kid that arrive while its fetch runs wait for it, not 401 — a probe).
-      if (clock.now() - lastAttempt < timing.unknownKidCooldownMs && !fetching) throw err;
+      if (clock.now() - lastAttempt < timing.unknownKidCooldownMs && fetching === null) throw err;
       return (await refresh())(header, token);
     }
   };
