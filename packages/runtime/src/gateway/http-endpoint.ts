@@ -127,30 +127,18 @@ export function createHttpEndpoint(
     // looked up, so authenticating and the tools/call decision run in one turn and share one read of
     // the cache epoch (storage/read-cache.ts). Anyone else is authenticated first, without waiting
     // for the body; either way it is parsed only once the caller is known.
-    if (req.method === 'POST' && deps.knownKey?.(req.headers.authorization)) await incoming.received();
+    const waited = req.method === 'POST' && deps.knownKey?.(req.headers.authorization) === true;
+    if (waited) await incoming.received();
+    // Whether the whole request was in before its credential was looked up (see below). The turn
+    // this runs in is the one that parsed the headers; a body that came with them is parsed by the
+    // end of that turn, so one microtask later `req.complete` says so.
+    if (!waited) await Promise.resolve();
+    const completeFirst = waited || req.complete;
     let caller: Caller;
     try {
       caller = await deps.authenticate(req.headers.authorization);
     } catch (err) {
-      // The credential a session runs on was refused (revoked, expired): that session is closed
-      // now, with its upstream connections, not at sessionIdleMs. Only by the same credential.
-      const sid = req.headers['mcp-session-id'];
-      const s = typeof sid === 'string' ? sessions.get(sid) : undefined;
-      const refused = isMandateError(err) && err.code === 'unauthenticated';
-      if (
-        refused &&
-        s &&
-        req.headers.authorization !== undefined &&
-        s.authorization === req.headers.authorization
-      ) {
-        logger.info('closing an MCP session: its credential was refused', {
-          sessionId: sid,
-          key: s.caller.keyId,
-        });
-        void s.transport.close();
-      }
-      res.setHeader('www-authenticate', 'Bearer');
-      return reply(res, 401, -32001, describe(err));
+      return refuseCredential(req, res, err);
     }
     if (caller.role !== 'agent') {
       const reason = 'the MCP gateway needs an agent credential (an API key or JWT of role agent)';
@@ -159,18 +147,66 @@ export function createHttpEndpoint(
     }
     let body: unknown;
     if (req.method === 'POST') {
+      let failed: unknown;
       try {
         body = parseBody(await incoming.bytes());
       } catch (err) {
-        const tooLarge = isMandateError(err) && err.code === 'body_too_large';
+        failed = err;
+      }
+      const tooLarge = isMandateError(failed) && failed.code === 'body_too_large';
+      // SECURITY: a credential looked up before the whole body was in is looked up again now that
+      // it is: a client holding its body back kept a revoked key working for up to requestTimeout
+      // (a probe; http/server.ts does the same for /v1). Not for a body too large: its unread rest
+      // must close the connection below.
+      if (!completeFirst && !tooLarge) {
+        try {
+          caller = await deps.authenticate(req.headers.authorization);
+        } catch (err) {
+          return refuseCredential(req, res, err);
+        }
+      }
+      if (failed !== undefined) {
         // The rest of an oversized body is never read: it must not be parsed as the next request.
         if (tooLarge) res.setHeader('connection', 'close');
         // As on /v1: input refused of a known caller is on the record (audit.md, refused attempts).
-        if (isMandateError(err))
-          await deps.refused?.({ code: err.code, reason: recordedReason(err), caller });
-        return reply(res, tooLarge ? 413 : 400, -32700, `Parse error: ${describe(err)}`);
+        if (isMandateError(failed))
+          await deps.refused?.({ code: failed.code, reason: recordedReason(failed), caller });
+        return reply(res, tooLarge ? 413 : 400, -32700, `Parse error: ${describe(failed)}`);
       }
     }
+    return serve(req, res, caller, body);
+  }
+
+  /** A refused credential: 401, and a session running on that same credential is closed. */
+  function refuseCredential(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    // The credential a session runs on was refused (revoked, expired): that session is closed
+    // now, with its upstream connections, not at sessionIdleMs. Only by the same credential.
+    const sid = req.headers['mcp-session-id'];
+    const s = typeof sid === 'string' ? sessions.get(sid) : undefined;
+    const refused = isMandateError(err) && err.code === 'unauthenticated';
+    if (
+      refused &&
+      s &&
+      req.headers.authorization !== undefined &&
+      s.authorization === req.headers.authorization
+    ) {
+      logger.info('closing an MCP session: its credential was refused', {
+        sessionId: sid,
+        key: s.caller.keyId,
+      });
+      void s.transport.close();
+    }
+    res.setHeader('www-authenticate', 'Bearer');
+    return reply(res, 401, -32001, describe(err));
+  }
+
+  /** An authenticated agent's request, its body parsed: to its session, or one opened for it. */
+  async function serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    body: unknown,
+  ): Promise<void> {
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
       const s = sessions.get(sid);

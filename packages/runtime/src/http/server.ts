@@ -152,17 +152,49 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       }
       if (url.search.length > 1) refuseRepeatedQuery(url.searchParams);
       const body = bodyOnce(req, deps.options.maxBodyBytes);
+      // SECURITY: a credential looked up before the whole body was in is looked up again once it
+      // is (`body()`), before the route acts on it: a client that sent its headers and held the
+      // body back kept a revoked key working for up to requestTimeout — a revoked admin key minted
+      // a new admin key 100 s after its revocation (a probe). A body that came with its headers is
+      // in (`req.complete`) before the lookup starts, and keys this node served lately are looked
+      // up after the body anyway (`received`), so the hot path pays nothing for it.
+      let bodyIn = false;
+      let checkedBeforeBody = false;
       const ctx: Ctx = {
         req,
         res,
         url,
         params,
         requestId,
-        caller: async () => (caller ??= await authenticateRequest(req, res, (c) => (sessionOf = c))),
+        caller: async () => {
+          if (caller) return caller;
+          if (!bodyIn && !req.complete) checkedBeforeBody = true;
+          return (caller = await authenticateRequest(req, res, (c) => (sessionOf = c)));
+        },
         reauthenticate: () => reauthenticate(req),
-        body: () => readJsonBody(req, body, deps.options.maxJsonDepth),
+        body: async () => {
+          let parsed: unknown;
+          let failed: unknown;
+          try {
+            parsed = await readJsonBody(req, body, deps.options.maxJsonDepth);
+          } catch (err) {
+            failed = err;
+          }
+          bodyIn = true;
+          // A refused credential answers 401 whatever the body was — except a body too large, whose
+          // unread rest must close the connection (sendError), not be parsed as the next request.
+          const tooLarge = isMandateError(failed) && failed.code === 'body_too_large';
+          if (checkedBeforeBody && !tooLarge) {
+            checkedBeforeBody = false;
+            await reauthenticate(req);
+          }
+          if (failed !== undefined) throw failed;
+          return parsed;
+        },
         received: () =>
-          recentlyKnownKey(deps.store, req.headers.authorization) ? body.received() : Promise.resolve(),
+          recentlyKnownKey(deps.store, req.headers.authorization)
+            ? body.received().then(() => void (bodyIn = true))
+            : Promise.resolve(),
       };
       const result = await matched.handler(ctx);
       if (result === STREAMED) return;
