@@ -328,7 +328,9 @@ export function createCatalog(ctx: GatewayContext, pins: PinService): Catalog {
           'upstream tool left out: its input schema does not compile; it is not listed and its calls are refused',
           { server: e.upstream.name, action: e.action, hash: e.hash, problem },
         );
-      const paths = e.upstream.paths?.[e.tool];
+      // Own keys only: an upstream tool named `constructor` must not read Object's prototype.
+      const map = e.upstream.paths;
+      const paths = map && Object.hasOwn(map, e.tool) ? map[e.tool] : undefined;
       tools.push({
         action: e.action,
         description: String(e.def.description ?? '').slice(0, 4000),

@@ -382,5 +382,10 @@ interface FastCall {
 /** The user an agent acts for: a verified credential that names one wins, else the server's own mapping. */
 function callerUser(caller: Caller, map: Record<string, string>): string | null {
   if (caller.onBehalfOf !== undefined) return caller.onBehalfOf;
-  return map[caller.keyId] ?? (caller.subject ? map[caller.subject] : undefined) ?? null;
+  // SECURITY: own keys only — an agent named `constructor` or `toString` (an id, a JWT `sub`) read
+  // Object's prototype as the user it acts for: every call failed as `audit_unavailable` and left
+  // no record (a probe).
+  const own = (k: string | null | undefined): string | undefined =>
+    k && Object.hasOwn(map, k) && typeof map[k] === 'string' ? map[k] : undefined;
+  return own(caller.keyId) ?? own(caller.subject) ?? null;
 }
