@@ -364,20 +364,35 @@ export async function createMandate(
     });
     const maxStaleMs = config.policies.maxStaleMs;
     const isFresh = () => performance.now() - policyService.confirmedAt() <= maxStaleMs;
+    // Stale only by the clock (an event loop held for seconds, a paused process) is checked now,
+    // and the set reloaded if another node replaced it; a store that does not answer stays stale.
+    const confirmedFresh = () =>
+      isFresh() ||
+      policyService.refresh().then(
+        () => isFresh(),
+        () => false,
+      );
     const decisions = createDecisionService({
       store,
       clock,
       logger,
       nodeId,
       policies: () => policyService.active(),
-      // Stale only by the clock (an event loop held for seconds, a paused process) is checked now,
-      // and the set reloaded if another node replaced it; a store that does not answer stays stale.
-      policyFresh: () =>
-        isFresh() ||
-        policyService.refresh().then(
-          () => isFresh(),
-          () => false,
-        ),
+      // SECURITY: fail closed — once this node knows another set is active (a notification, a
+      // check), no decision is answered on its last one: each waits for the new set, within
+      // `policies.maxStaleMs` of the node learning of it, then is refused. Nothing pending: no await.
+      policyFresh: () => {
+        const current = policyService.whenCurrent(maxStaleMs);
+        if (current === true) return confirmedFresh();
+        return current.then((installed) => {
+          if (!installed)
+            throw new MandateError(
+              'store_unavailable',
+              `another policy set was activated and this node has not installed it within policies.maxStaleMs (${maxStaleMs} ms): it decides nothing until it has`,
+            );
+          return confirmedFresh();
+        });
+      },
       tools: () => registry,
       audit: (event) => auditLog.append(event),
       approvals,
@@ -461,7 +476,11 @@ export async function createMandate(
     let unwatch: (() => Promise<void>) | null = null;
     if (store.watchPolicyActivations) {
       try {
-        unwatch = await store.watchPolicyActivations(refreshPolicy);
+        unwatch = await store.watchPolicyActivations((version) => {
+          // Decisions wait for this set from now on, not from when the load's first read answers.
+          policyService.noteActive(version);
+          refreshPolicy();
+        });
       } catch (err) {
         logger.warn('cannot listen for policy activations; polling only', { error: (err as Error).message });
       }

@@ -66,7 +66,9 @@ export const ConfigSchema = z.strictObject({
        * A node decides only while it confirmed, this recently, that its set is the store's active one
        * (it checks every second, and at once on a notification); past it — the store unreachable, the
        * process paused — decisions are 503 store_unavailable rather than made on a set another node
-       * may have replaced.
+       * may have replaced. Also how long, from learning that another set is active, a node holds its
+       * decisions while it installs that set (never answering them on the replaced one); past it,
+       * 503 store_unavailable until it has.
        */
       maxStaleMs: z.number().int().min(2000).max(3_600_000).default(5000),
       /**

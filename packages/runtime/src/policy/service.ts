@@ -44,6 +44,19 @@ export interface PolicyService {
    * store stops confirming, and the decision path stops deciding past `policies.maxStaleMs`.
    */
   confirmedAt(): number;
+  /**
+   * Reports a version the store has made active, as a notification names it (LISTEN/NOTIFY), so
+   * that {@link PolicyService.whenCurrent} holds decisions from that moment, before any read of
+   * the store. The caller starts a {@link PolicyService.refresh} right after: it is what loads it.
+   */
+  noteActive(version: string): void;
+  /**
+   * `true` (at once, no await) unless this node knows that the store's active set is not the one it
+   * decides on and is loading that one; then a promise of whether the new set was installed (or
+   * knowingly not: a stored set that does not compile, P4) within `maxWaitMs` of the node learning
+   * of it — false once that bound has passed.
+   */
+  whenCurrent(maxWaitMs: number): true | Promise<boolean>;
   versions(): Promise<PolicySetSummary[]>;
   get(version: string): Promise<StoredPolicySet | null>;
   close(): void;
@@ -54,9 +67,39 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   const slot = createSetSlot();
   /** The text of the current set, to compile it again into a fresh engine instance without I/O. */
   let currentSource: PolicySetSource | null = null;
+  /**
+   * The store's active version as this node last learned it (a read of the store, a notification,
+   * its own activation), with when (`performance.now()`) the read that found it began: a read that
+   * began earlier and answers later may predate it, and is not taken over it.
+   */
+  let storeActive: { version: string | null; at: number } = { version: null, at: -Infinity };
+  /** The store's active version this node knowingly does not install: it does not compile (P4). */
+  let keptOver: string | null = null;
+  /** Since when this node knows its set is not the store's active one; null while it is. */
+  let behindSince: number | null = null;
+  /** Decisions waiting for the store's active set to be installed; woken at every change. */
+  const waiting = new Set<() => void>();
+
+  const behind = (): boolean => {
+    const { version } = storeActive;
+    return version !== null && version !== slot.current()?.version && version !== keptOver;
+  };
+  /** Re-reads the state after any change of it, and wakes the decisions that wait on it. */
+  const settle = () => {
+    if (!behind()) behindSince = null;
+    else behindSince ??= performance.now();
+    for (const wake of [...waiting]) wake();
+  };
+  /** What a read of the store that began at `at` found active (or a notification named). */
+  const learn = (version: string | null, at: number) => {
+    if (at < storeActive.at) return;
+    storeActive = { version, at };
+    settle();
+  };
   const swap = (next: CompiledPolicySet, source: PolicySetSource) => {
     slot.swap(next);
     currentSource = source;
+    settle();
   };
 
   let confirmed = 0;
@@ -69,42 +112,33 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   const loadActive = async (): Promise<boolean> => {
     const began = performance.now();
     const version = await deps.store.getActivePolicyVersion();
+    // SECURITY: from here, a version not ours holds every decision until it is installed
+    // (whenCurrent): deciding on with the last set while the new one compiles allowed, for seconds
+    // after the activation was answered, what the new set forbids.
+    learn(version, began);
     if (version === null || version === slot.current()?.version) {
       confirm(began);
       return false;
     }
+    const read = performance.now();
     const stored = await deps.store.getActivePolicySet();
+    if (stored) learn(stored.version, read);
     if (!stored || stored.version === slot.current()?.version) {
       if (stored) confirm(began);
       return false;
     }
+    const source = { policies: stored.policies, schema: stored.schema };
+    let compiled: CompiledPolicySet | null;
     try {
-      const source = { policies: stored.policies, schema: stored.schema };
-      // PERF: a large set is read off the event loop; the node goes on deciding with the last set.
+      // PERF: a large set is read off the event loop; the event loop goes on serving everything
+      // else, and decisions wait for this set (whenCurrent) instead of being answered on the last.
       // SECURITY: dropped if an activation on this node swapped a (maybe newer) set in meanwhile.
-      const compiled = await slot.compiledUnlessSwapped(() => deps.engine.compileAsync(source));
-      if (!compiled) return false;
-      // SECURITY: a set activated elsewhere while this one compiled (an emergency forbid right after
-      // a large set) supersedes it: installing the stale one would decide on it until the next
-      // load. Dropped, and the newer one loaded now.
-      const now = await deps.store.getActivePolicyVersion();
-      if (now !== stored.version) {
-        compiled.dispose();
-        deps.logger.info('policy set superseded while it compiled; loading the newer one', {
-          version: stored.version,
-          active: now,
-        });
-        return loadActive();
-      }
-      swap(compiled, source);
-      confirm(began);
-      deps.logger.info('policy set loaded', {
-        version: stored.version,
-        policies: compiled.policies.length,
-      });
-      return true;
+      compiled = await slot.compiledUnlessSwapped(() => deps.engine.compileAsync(source));
     } catch (err) {
-      // P4: a stored set that no longer compiles keeps the last good one in place.
+      // P4: a stored set that no longer compiles keeps the last good one in place; decisions
+      // waiting for it go on with that one.
+      keptOver = stored.version;
+      settle();
       confirm(began);
       deps.logger.error('stored active policy set does not compile; keeping the last good set', {
         version: stored.version,
@@ -112,10 +146,61 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       });
       return false;
     }
+    if (!compiled) return false;
+    // SECURITY: a set activated elsewhere while this one compiled (an emergency forbid right after
+    // a large set) supersedes it: installing the stale one would decide on it until the next
+    // load. Dropped, and the newer one loaded now. A check that fails is not a set that does not
+    // compile (P4): the decisions waiting for this set go on waiting, within their bound.
+    const checked = performance.now();
+    let now: string | null;
+    try {
+      now = await deps.store.getActivePolicyVersion();
+    } catch (err) {
+      compiled.dispose();
+      throw err;
+    }
+    learn(now, checked);
+    if (now !== stored.version) {
+      compiled.dispose();
+      deps.logger.info('policy set superseded while it compiled; loading the newer one', {
+        version: stored.version,
+        active: now,
+      });
+      return loadActive();
+    }
+    swap(compiled, source);
+    confirm(began);
+    deps.logger.info('policy set loaded', {
+      version: stored.version,
+      policies: compiled.policies.length,
+    });
+    return true;
   };
   // The poll and a notification can ask at once: one load at a time, so a set is compiled once; a
   // notification during a load gets one more load after it (it may name a newer set).
   const refresh = latestFlight(loadActive);
+
+  let closed = false;
+  const whenCurrent = (maxWaitMs: number): true | Promise<boolean> => {
+    if (!behind()) return true;
+    return (async () => {
+      while (behind()) {
+        if (closed) return false;
+        const left = (behindSince ?? performance.now()) + maxWaitMs - performance.now();
+        if (left <= 0) return false;
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            waiting.delete(wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, left);
+          waiting.add(wake);
+        });
+      }
+      return true;
+    })();
+  };
 
   const health = (): EngineHealth => {
     const engine = deps.engine.health();
@@ -162,7 +247,14 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     origin: string,
     options: { baseVersion?: string } = {},
   ) => {
-    const turn = activations.then(() => activateNow(source, origin, options.baseVersion));
+    const turn = activations.then(() =>
+      activateNow(source, origin, options.baseVersion).finally(() => {
+        // An activation's checks that found another set active (a conflict, a set that did not
+        // compile) hold decisions too: that set is loaded now, not at the next poll.
+        if (behind())
+          refresh().catch((err: Error) => deps.logger.warn('policy refresh failed', { error: err.message }));
+      }),
+    );
     activations = turn.catch(() => undefined);
     return turn;
   };
@@ -170,8 +262,11 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   async function activateNow(source: PolicySetSource, origin: string, base: string | undefined) {
     const began = performance.now();
     const seen = await deps.store.getActivePolicyVersion();
+    learn(seen, began);
     const compiled = await deps.engine.compileAsync(source);
+    const checked = performance.now();
     const now = await deps.store.getActivePolicyVersion();
+    learn(now, checked);
     // Record only real changes: a set the store already has active (an unchanged policy
     // directory at start, the same set activated on another node) is loaded, not re-activated.
     if (now === compiled.version) {
@@ -223,6 +318,9 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       compiled.dispose();
       throw err;
     }
+    // Active in the store from this answer on (either way below): reads that began before it may
+    // still name the version it replaced.
+    learn(compiled.version, performance.now());
     if (!activated) {
       // Another node activated this very set meanwhile (nodes starting together on an empty
       // store): it is active and on the record once; this node only loads it.
@@ -255,6 +353,10 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
 
     confirmedAt: () => confirmed,
 
+    noteActive: (version) => learn(version, performance.now()),
+
+    whenCurrent,
+
     heal,
 
     versions: () => deps.store.listPolicySets(),
@@ -265,7 +367,11 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       return s;
     },
 
-    close: slot.close,
+    close() {
+      closed = true;
+      slot.close();
+      for (const wake of [...waiting]) wake();
+    },
   };
 }
 
