@@ -2,12 +2,14 @@
  * What a person reads must be what runs (docs/consent.md, "What approvers see"). An agent controls
  * the strings an approver sees — args, ids, summaries, tool definitions — and the browser does not
  * show them as they are: a newline collapses to a space, U+202E reverses text, zero-width and tag
- * characters are not drawn at all. Everything the dashboard shows of them goes through
+ * characters are not drawn at all, and a Cyrillic `о` or a U+2215 DIVISION SLASH is drawn as the
+ * ASCII letter or sign it is not. Everything the dashboard shows of them goes through
  * {@link escapeForDisplay}: hidden characters become visible `\uXXXX` escapes and the text is
  * flagged. It is the one function the CLI and the approval webhook's `display` use too
  * (`@mandate/protocol/display`, which imports nothing and so bundles for the browser as it is).
  */
 import {
+  HIDDEN_KINDS,
   HIDDEN_MARKER,
   escapeForDisplay,
   type DisplayText,
@@ -17,12 +19,10 @@ import {
 export { HIDDEN_MARKER, escapeForDisplay };
 export type { DisplayText, HiddenKind };
 
-const KIND_ORDER: readonly HiddenKind[] = ['control', 'bidi', 'invisible', 'invalid'];
-
-/** The kinds of all `lists`, in the fixed order. */
+/** The kinds of all `lists`, in the fixed order (every kind the shared escaping knows, new ones included). */
 export function mergeKinds(...lists: readonly HiddenKind[][]): HiddenKind[] {
   const found = new Set(lists.flat());
-  return KIND_ORDER.filter((k) => found.has(k));
+  return HIDDEN_KINDS.filter((k) => found.has(k));
 }
 
 /** `⚠ hidden characters (bidi, invisible)`. */
@@ -36,10 +36,11 @@ export function hiddenLabel(kinds: readonly HiddenKind[]): string {
  * finds nothing).
  */
 export function flaggedKinds(text: string): HiddenKind[] {
-  const m = /^⚠ hidden characters \(([a-z, ]+)\): /.exec(text);
+  // `mixed-script` holds a hyphen: a pattern of letters only missed the look-alike kinds.
+  const m = /^⚠ hidden characters \(([a-z, -]+)\): /.exec(text);
   if (!m) return [];
   const named = m[1]!.split(', ');
-  return KIND_ORDER.filter((k) => named.includes(k));
+  return HIDDEN_KINDS.filter((k) => named.includes(k));
 }
 
 /**

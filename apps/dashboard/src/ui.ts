@@ -116,8 +116,9 @@ export function hiddenAlert(f: Findings): HTMLElement | null {
     'div',
     { class: 'hidden-alert', role: 'alert' },
     h('strong', {}, `${hiddenLabel(kinds)} in ${[...f.where].join(', ')}.`),
-    ' Text that would be invisible, reordered or run together is shown as \\u… escapes and marked ⚠; ' +
-      'what runs is the original text, hidden characters included.',
+    ' Text that would be invisible, reordered or run together, and look-alikes (punctuation or blanks ' +
+      'drawn like ASCII ones, Cyrillic or Greek letters inside a Latin word, text not in Unicode NFC), ' +
+      'are shown as \\u… escapes and marked ⚠; what runs is the original text, those characters included.',
   );
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { argRows, escapeLine, flaggedKinds, type ArgRow } from '../src/display.js';
+import { argRows, escapeLine, flaggedKinds, mergeKinds, type ArgRow } from '../src/display.js';
 
 const table = (args: unknown) => argRows(args).map((r: ArgRow) => [r.path, r.value]);
 
@@ -32,10 +32,29 @@ describe('argRows: every value an approver reads is what runs', () => {
   });
 
   it('a key in another script is quoted: a Cyrillic "іban" does not pass for iban (second-round probe)', () => {
-    const rows = table({ payee: { iban: 'EVIL-IBAN-666', іban: 'GOOD-IBAN-123' } });
-    expect(rows).toEqual([
-      ['payee.iban', 'EVIL-IBAN-666'],
-      ['payee."іban"', 'GOOD-IBAN-123'],
+    const rows = argRows({ payee: { iban: 'EVIL-IBAN-666', іban: 'GOOD-IBAN-123' } });
+    // Its Cyrillic і inside a Latin word is escaped and flagged too (probe f2).
+    expect(rows.map((r) => [r.path, r.value, r.hidden])).toEqual([
+      ['payee.iban', 'EVIL-IBAN-666', []],
+      ['payee."\\u0456ban"', 'GOOD-IBAN-123', ['mixed-script']],
+    ]);
+    // A whole key in another script is quoted, not flagged.
+    expect(argRows({ город: 'Москва' })[0]).toMatchObject({ path: '"город"', value: 'Москва', hidden: [] });
+  });
+
+  it('look-alikes in values and keys are escaped and flagged: a Cyrillic о, a division slash, a key `tо` (probe f2)', () => {
+    expect(
+      argRows({
+        to: 'ceo@c\u043Erp.example',
+        url: 'https://corp.example\u2215@evil.example',
+        name: 'Zu\u0308rich',
+        't\u043E': 'mallory@evil.example',
+      }).map((r) => [r.path, r.value, r.hidden]),
+    ).toEqual([
+      ['to', 'ceo@c\\u043Erp.example', ['mixed-script']],
+      ['url', 'https://corp.example\\u2215@evil.example', ['lookalike']],
+      ['name', 'Zu\\u0308rich', ['unnormalized']],
+      ['"t\\u043E"', 'mallory@evil.example', ['mixed-script']],
     ]);
   });
 
@@ -99,6 +118,15 @@ describe('argRows: every value an approver reads is what runs', () => {
     ]);
   });
 
+  it('a value with a redacted piece shows the rest and is marked redacted (probe f1)', () => {
+    expect(
+      argRows({ to: '"[REDACTED:secret]" <mallory@evil2.example>', amount: '[REDACTED:secret]' }),
+    ).toEqual([
+      { path: 'to', value: '"[REDACTED:secret]" <mallory@evil2.example>', hidden: [], redacted: true },
+      { path: 'amount', value: '[REDACTED:secret]', hidden: [], redacted: true },
+    ]);
+  });
+
   it('marks a redacted value (the approver cannot see what the agent supplied)', () => {
     const rows = argRows({
       card: '[REDACTED:secret]',
@@ -140,5 +168,15 @@ describe('escapeLine and flaggedKinds', () => {
   it('reads the kinds of a summary the server flagged', () => {
     expect(flaggedKinds('⚠ hidden characters (control, bidi): Refund …')).toEqual(['control', 'bidi']);
     expect(flaggedKinds('Refund 900 to customer c-42')).toEqual([]);
+    // The look-alike kinds, `mixed-script` with its hyphen, in the fixed order.
+    expect(
+      flaggedKinds('⚠ hidden characters (lookalike, mixed-script, unnormalized): Mail c\\u043Erp'),
+    ).toEqual(['lookalike', 'mixed-script', 'unnormalized']);
+    expect(mergeKinds(['unnormalized', 'control'], ['mixed-script', 'lookalike'])).toEqual([
+      'control',
+      'lookalike',
+      'mixed-script',
+      'unnormalized',
+    ]);
   });
 });

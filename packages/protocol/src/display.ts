@@ -2,13 +2,31 @@
  * What a person reads must be what runs (issue 8 §5). An agent controls the strings an approver
  * sees — args, summaries, ids, intents — and a terminal or a browser does not show them as they
  * are: `\r` and ESC sequences erase or rewrite the line, U+202E reverses it, zero-width and tag
- * characters hide text altogether. Every human-facing rendering (CLI, webhook payloads, the
- * dashboard) goes through this module: hidden characters are written as visible escapes
- * (`\u202E`) and the text is flagged.
+ * characters hide text altogether, and a Cyrillic `о`, a U+2215 DIVISION SLASH or a U+2800 BRAILLE
+ * PATTERN BLANK reads as `o`, `/` or a space while the call runs with something else. Every
+ * human-facing rendering (CLI, webhook payloads, the dashboard) goes through this module: such
+ * characters are written as visible escapes (`\u202E`, `\u043E`) and the text is flagged.
  */
 
-/** Why a character was escaped. */
-export type HiddenKind = 'control' | 'bidi' | 'invisible' | 'invalid';
+/**
+ * Why a character was escaped: `control`, `bidi`, `invisible` and `invalid` are not drawn as what
+ * they are; `lookalike` (punctuation or a blank that reads as ASCII), `mixed-script` (a Cyrillic or
+ * Greek letter inside a word with Latin letters) and `unnormalized` (text not in Unicode NFC) are
+ * drawn, but as something they are not.
+ */
+export type HiddenKind =
+  'control' | 'bidi' | 'invisible' | 'invalid' | 'lookalike' | 'mixed-script' | 'unnormalized';
+
+/** Every {@link HiddenKind}, in the fixed order `hidden` lists them. */
+export const HIDDEN_KINDS: readonly HiddenKind[] = [
+  'control',
+  'bidi',
+  'invisible',
+  'invalid',
+  'lookalike',
+  'mixed-script',
+  'unnormalized',
+];
 
 /** A string made safe to show to a person. */
 export interface DisplayText {
@@ -20,8 +38,6 @@ export interface DisplayText {
 
 /** The marker put in front of a flagged text. */
 export const HIDDEN_MARKER = '⚠ hidden characters';
-
-const KIND_ORDER: readonly HiddenKind[] = ['control', 'bidi', 'invisible', 'invalid'];
 
 /**
  * A cheap test for "anything to do": a superset of what {@link classify} flags (the emoji
@@ -82,6 +98,98 @@ function classify(cp: number): HiddenKind | null {
   return null;
 }
 
+/**
+ * Characters drawn like ASCII punctuation or a blank, in the places where that misleads: addresses,
+ * URLs, paths, commands, amounts. `ceo@corp․example` (U+2024 ONE DOT LEADER) is not at `corp`,
+ * `https://corp.example∕@evil.example` (U+2215 DIVISION SLASH) goes to `evil.example`, and
+ * `alice\u00A0` is not `alice`. The set, by what each reads as:
+ * - a space: U+00A0, U+1680, U+2000–U+200A, U+202F, U+205F, U+3000, and U+2800 BRAILLE PATTERN
+ *   BLANK (drawn blank, not a space: a word with it reads as two);
+ * - `.`: U+2024, U+2025, U+3002, U+FF61, U+0387; `/` and `\`: U+2044, U+2215, U+2216, U+2571,
+ *   U+27CB, U+27CD, U+29F5, U+29F8, U+29F9; `:`: U+02D0, U+2236, U+A789; `;`: U+037E;
+ *   `-`: U+02D7, U+2010–U+2012, U+2043, U+2212; `<` `>`: U+02C2, U+02C3, U+2039, U+203A;
+ * - the fullwidth forms of ASCII punctuation (U+FF01–U+FF0F, U+FF1A–U+FF20, U+FF3B–U+FF40,
+ *   U+FF5B–U+FF5E), and the vertical and small form variants (U+FE10–U+FE19, U+FE30–U+FE6B).
+ * Typographic punctuation of ordinary prose — curly quotes, `…`, en and em dashes, `·` — and the
+ * fullwidth letters and digits of CJK text are not in it.
+ */
+function isLookalike(cp: number): boolean {
+  if (cp < 0xa0) return false;
+  return (
+    cp === 0x00a0 ||
+    cp === 0x02c2 ||
+    cp === 0x02c3 ||
+    cp === 0x02d0 ||
+    cp === 0x02d7 ||
+    cp === 0x037e ||
+    cp === 0x0387 ||
+    cp === 0x1680 ||
+    (cp >= 0x2000 && cp <= 0x200a) ||
+    (cp >= 0x2010 && cp <= 0x2012) ||
+    cp === 0x2024 ||
+    cp === 0x2025 ||
+    cp === 0x2039 ||
+    cp === 0x203a ||
+    cp === 0x202f ||
+    cp === 0x2043 ||
+    cp === 0x2044 ||
+    cp === 0x205f ||
+    cp === 0x2212 ||
+    cp === 0x2215 ||
+    cp === 0x2216 ||
+    cp === 0x2236 ||
+    cp === 0x2571 ||
+    cp === 0x27cb ||
+    cp === 0x27cd ||
+    cp === 0x2800 ||
+    cp === 0x29f5 ||
+    (cp >= 0x29f8 && cp <= 0x29f9) ||
+    cp === 0x3000 ||
+    cp === 0x3002 ||
+    cp === 0xa789 ||
+    (cp >= 0xfe10 && cp <= 0xfe19) ||
+    (cp >= 0xfe30 && cp <= 0xfe6b) ||
+    (cp >= 0xff01 && cp <= 0xff0f) ||
+    (cp >= 0xff1a && cp <= 0xff20) ||
+    (cp >= 0xff3b && cp <= 0xff40) ||
+    (cp >= 0xff5b && cp <= 0xff5e) ||
+    cp === 0xff61
+  );
+}
+
+// The same set as a character class: a cheap test for "any look-alike at all" over a whole text.
+const MAYBE_LOOKALIKE =
+  /[\u00A0\u02C2\u02C3\u02D0\u02D7\u037E\u0387\u1680\u2000-\u200A\u2010-\u2012\u2024\u2025\u2039\u203A\u202F\u2043\u2044\u205F\u2212\u2215\u2216\u2236\u2571\u27CB\u27CD\u2800\u29F5\u29F8\u29F9\u3000\u3002\uA789\uFE10-\uFE19\uFE30-\uFE6B\uFF01-\uFF0F\uFF1A-\uFF20\uFF3B-\uFF40\uFF5B-\uFF5E\uFF61]/;
+
+/**
+ * A word: a run of letters, marks and digits. A word holding letters of two of the scripts Latin,
+ * Cyrillic and Greek is flagged `mixed-script` and its Cyrillic and Greek letters escaped
+ * (`c\u043Erp`): they are drawn like Latin ones (`а о р с е х у`, `ο ν ρ`), and no ordinary word
+ * needs both. A word in one script — `Москва`, `Αθήνα`, `corp` — is shown as it is; so is CJK and
+ * any other script. (A whole word of Cyrillic letters that happen to spell a Latin one, `сорр`, is
+ * not caught by this rule: it is ordinary Cyrillic text.)
+ */
+const WORD = /[\p{L}\p{M}\p{N}]+/gu;
+const LATIN = /\p{Script=Latin}/u;
+const CYRILLIC = /\p{Script=Cyrillic}/u;
+const GREEK = /\p{Script=Greek}/u;
+const CYRILLIC_OR_GREEK = /[\p{Script=Cyrillic}\p{Script=Greek}]/u;
+
+/** A code point that continues the character before it: a combining mark, a Hangul vowel or final jamo. */
+const CONTINUES = /^[\p{M}\u1160-\u11FF\uD7B0-\uD7FF]$/u;
+
+/**
+ * More code points continuing one character than Unicode's stream-safe text allows (30, UAX #15).
+ * SECURITY: such a run is flagged without being normalized — ICU orders combining marks by
+ * insertion, so normalizing 200,000 of them took half a minute, a summary rendering blocked.
+ */
+const LONG_RUN = /[\p{M}\u1160-\u11FF\uD7B0-\uD7FF]{31}/u;
+const MAX_CONTINUING = 30;
+
+/** Any code point outside ASCII. */
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\u0000-\u007F]/;
+
 const PICTOGRAPHIC = /\p{Extended_Pictographic}/u;
 const isPictographic = (cp: number) => PICTOGRAPHIC.test(String.fromCodePoint(cp));
 const isSkinTone = (cp: number) => cp >= 0x1f3fb && cp <= 0x1f3ff;
@@ -126,31 +234,136 @@ function escapeCodePoint(cp: number): string {
   return cp > 0xffff ? `\\u{${hex}}` : `\\u${hex.padStart(4, '0')}`;
 }
 
+/** The number of the scripts Latin, Cyrillic and Greek `text` has letters of. */
+const scriptsIn = (text: string) =>
+  Number(LATIN.test(text)) + Number(CYRILLIC.test(text)) + Number(GREEK.test(text));
+
+/** The UTF-16 length of the code point `cp`. */
+const units = (cp: number) => (cp > 0xffff ? 2 : 1);
+
 /**
- * Escapes control, bidi-override/isolate, invisible/zero-width, tag and variation-selector
- * characters and lone surrogates as `\uXXXX` / `\u{XXXXX}`, and reports which kinds it found.
- * Ordinary text in any script ("Zürich", "東京", emoji) is returned unchanged. Idempotent on its
- * own output (which holds no hidden characters).
+ * What to escape in `value`, by the UTF-16 offset where each code point starts, or null when it
+ * is shown as it is. In order: a control, bidi, invisible or invalid character (emoji sequences
+ * keep their joiners and selectors), a {@link isLookalike look-alike}, the Cyrillic and Greek
+ * letters of a word mixing scripts (see {@link WORD}), and — when the text is not in NFC (`e` and
+ * U+0301 instead of `é`, U+212B ANGSTROM SIGN instead of `Å`) — the non-ASCII code points of each
+ * character NFC would change; an `é` written as one code point is ordinary text. Ordinary text,
+ * in any script, costs a few scans of the whole string and no work per character.
  */
-export function escapeForDisplay(value: string): DisplayText {
-  if (!MAYBE_HIDDEN.test(value)) {
-    return { text: value, hidden: [] };
-  }
-  const cps: number[] = [];
-  for (const ch of value) cps.push(ch.codePointAt(0)!);
-  const found = new Set<HiddenKind>();
-  let out = '';
-  for (let i = 0; i < cps.length; i++) {
-    const cp = cps[i]!;
-    const kind = classify(cp);
-    if (kind === null || isEmojiPart(cp, cps[i - 1], cps[i + 1])) {
-      out += String.fromCodePoint(cp);
-    } else {
-      found.add(kind);
-      out += escapeCodePoint(cp);
+function analyse(value: string): (HiddenKind | null)[] | null {
+  const hidden = MAYBE_HIDDEN.test(value);
+  if (!hidden && !NON_ASCII.test(value)) return null;
+  const lookalike = MAYBE_LOOKALIKE.test(value);
+  const mixed = scriptsIn(value) >= 2;
+  const longRun = LONG_RUN.test(value);
+  const unnormalized = longRun || value.normalize('NFC') !== value;
+  if (!hidden && !lookalike && !mixed && !unnormalized) return null;
+  const kinds: (HiddenKind | null)[] = new Array<HiddenKind | null>(value.length).fill(null);
+  let any = false;
+  if (hidden || lookalike) {
+    for (let i = 0; i < value.length;) {
+      const cp = value.codePointAt(i)!;
+      const n = units(cp);
+      const kind = classify(cp);
+      if (kind !== null && !isEmojiPart(cp, codePointBefore(value, i), value.codePointAt(i + n))) {
+        kinds[i] = kind;
+        any = true;
+      } else if (kind === null && isLookalike(cp)) {
+        kinds[i] = 'lookalike';
+        any = true;
+      }
+      i += n;
     }
   }
-  return { text: out, hidden: KIND_ORDER.filter((k) => found.has(k)) };
+  if (mixed) {
+    for (const m of value.matchAll(WORD)) {
+      const word = m[0];
+      if (scriptsIn(word) < 2) continue;
+      for (let j = 0; j < word.length;) {
+        const cp = word.codePointAt(j)!;
+        if (kinds[m.index + j] === null && CYRILLIC_OR_GREEK.test(String.fromCodePoint(cp))) {
+          kinds[m.index + j] = 'mixed-script';
+          any = true;
+        }
+        j += units(cp);
+      }
+    }
+  }
+  if (unnormalized) {
+    let marked = false;
+    const mark = (from: number, to: number) => {
+      for (let i = from; i < to;) {
+        const cp = value.codePointAt(i)!;
+        if (kinds[i] === null && cp > 0x7f) {
+          kinds[i] = 'unnormalized';
+          marked = true;
+        }
+        i += units(cp);
+      }
+    };
+    // A segment: a code point and those that continue it ([from, to) in UTF-16 units).
+    for (let from = 0; from < value.length;) {
+      let to = from + units(value.codePointAt(from)!);
+      let continuing = 0;
+      while (to < value.length) {
+        const cp = value.codePointAt(to)!;
+        if (!CONTINUES.test(String.fromCodePoint(cp))) break;
+        to += units(cp);
+        continuing += 1;
+      }
+      const seg = value.slice(from, to);
+      if (continuing > MAX_CONTINUING || seg.normalize('NFC') !== seg) mark(from, to);
+      from = to;
+    }
+    // SECURITY: fail closed — a composition this segmentation did not find still flags the text,
+    // with everything outside ASCII escaped, rather than showing it unflagged.
+    if (!marked) mark(0, value.length);
+    any ||= marked;
+  }
+  return any ? kinds : null;
+}
+
+/** The kinds in `kinds`, each once, in the fixed order. */
+function ordered(kinds: Iterable<HiddenKind | null | undefined>): HiddenKind[] {
+  const found = new Set(kinds);
+  return HIDDEN_KINDS.filter((k) => found.has(k));
+}
+
+/**
+ * `value` with each code point `kinds` names written by `escape`, and each run of the others
+ * between them by `keep`.
+ */
+function rewrite(
+  value: string,
+  kinds: readonly (HiddenKind | null)[],
+  escape: (cp: number) => string,
+  keep: (run: string) => string = (run) => run,
+): string {
+  let out = '';
+  let kept = 0;
+  for (let i = 0; i < value.length;) {
+    const cp = value.codePointAt(i)!;
+    const n = units(cp);
+    if (kinds[i] !== null) {
+      out += keep(value.slice(kept, i)) + escape(cp);
+      kept = i + n;
+    }
+    i += n;
+  }
+  return out + keep(value.slice(kept));
+}
+
+/**
+ * Escapes control, bidi-override/isolate, invisible/zero-width, tag and variation-selector
+ * characters, lone surrogates, look-alike punctuation and blanks, the Cyrillic and Greek letters
+ * of a word mixing scripts, and the characters of a text not in NFC as `\uXXXX` / `\u{XXXXX}`,
+ * and reports which kinds it found. Ordinary text in any script ("Zürich", "Москва", "東京", emoji)
+ * is returned unchanged. Idempotent on its own output (which holds none of them).
+ */
+export function escapeForDisplay(value: string): DisplayText {
+  const kinds = analyse(value);
+  if (kinds === null) return { text: value, hidden: [] };
+  return { text: rewrite(value, kinds, escapeCodePoint), hidden: ordered(kinds) };
 }
 
 /**
@@ -166,31 +379,47 @@ export function flagged(d: DisplayText): string {
   return d.hidden.length === 0 ? d.text : `${HIDDEN_MARKER} (${d.hidden.join(', ')}): ${d.text}`;
 }
 
+/** A JSON string literal in `JSON.stringify` output (nothing outside strings holds a quote). */
+const JSON_STRING = /"[^"\\]*(?:\\.[^"\\]*)*"/g;
+
 /**
- * A JSON value for a person: its compact JSON text with hidden characters escaped (a valid JSON
- * text of the same value, see {@link escapeForTerminal}), and the kinds found in any of its
- * strings, keys included. `JSON.stringify` alone would write `\r` as the visible `\\r` but leave
- * U+202E raw, and flag nothing.
+ * A JSON value for a person: its compact JSON text with what {@link escapeForDisplay} escapes
+ * written as JSON `\uXXXX` escapes in its strings, keys included (a valid JSON text of the same
+ * value), and the kinds found. `JSON.stringify` alone would write `\r` as the visible `\\r` but
+ * leave U+202E, a U+2215 or a Cyrillic `о` raw, and flag nothing.
  */
 export function displayJson(value: unknown): DisplayText {
   const found = new Set<HiddenKind>();
-  const visit = (v: unknown, depth: number): void => {
-    if (depth > 256) return;
-    if (typeof v === 'string') {
-      for (const k of escapeForDisplay(v).hidden) found.add(k);
-    } else if (Array.isArray(v)) {
-      for (const x of v) visit(x, depth + 1);
-    } else if (v !== null && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) {
-        visit(k, depth + 1);
-        visit(x, depth + 1);
-      }
-    }
-  };
-  visit(value, 0);
-  const text = escapeForTerminal(JSON.stringify(value) ?? 'null');
-  return { text, hidden: KIND_ORDER.filter((k) => found.has(k)) };
+  const json = (JSON.stringify(value) ?? 'null').replace(JSON_STRING, (literal) => {
+    const text = JSON.parse(literal) as string;
+    const kinds = analyse(text);
+    if (kinds === null) return literal;
+    for (const k of ordered(kinds)) found.add(k);
+    return '"' + rewrite(text, kinds, jsonEscape, jsonRun) + '"';
+  });
+  return { text: escapeForTerminal(json), hidden: ordered(found) };
 }
+
+/**
+ * A flagged code point in a JSON string: what JSON.stringify escapes itself (C0, a lone
+ * surrogate) keeps its form (`\r`, `\u001b`, `\ud800`); anything else is written `\uXXXX` (a
+ * supplementary character as its surrogate pair), which JSON reads back as the same character.
+ */
+function jsonEscape(cp: number): string {
+  const ch = String.fromCodePoint(cp);
+  const own = JSON.stringify(ch).slice(1, -1);
+  if (own !== ch) return own;
+  let out = '';
+  for (let i = 0; i < ch.length; i++)
+    out += `\\u${ch.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`;
+  return out;
+}
+
+/**
+ * Unflagged text in a JSON string: quotes and backslashes escaped, anything else as it is (the
+ * characters JSON.stringify escapes besides — C0, lone surrogates — are flagged, never kept).
+ */
+const jsonRun = (run: string) => run.replace(/["\\]/g, '\\$&');
 
 /**
  * Text for a terminal: every hidden character but newline and tab written as a JSON-style

@@ -1,9 +1,9 @@
-import { displayJson, escapeForDisplay, flagged, type HiddenKind } from '../kernel/index.js';
+import { HIDDEN_KINDS, displayJson, escapeForDisplay, flagged, type HiddenKind } from '../kernel/index.js';
 import type { ApprovalRecord } from '../storage/port.js';
 
 /** What an approver reads of one approval, safe to show anywhere (CLI, webhook, dashboard). */
 export interface ApprovalDisplay {
-  /** The kinds of hidden characters found in any of the fields below; empty when there were none. */
+  /** The kinds of hidden or look-alike characters found in any of the fields below; empty when there were none. */
   hidden: HiddenKind[];
   /** The summary, escaped, flagged with `⚠ hidden characters (…)` when it held any. */
   summary: string;
@@ -14,8 +14,6 @@ export interface ApprovalDisplay {
   action: string;
   resource: string | null;
 }
-
-const KINDS: readonly HiddenKind[] = ['control', 'bidi', 'invisible', 'invalid'];
 
 /**
  * The approver's view of an approval (issue 8 §5: what an approver reads is what runs). Every
@@ -40,5 +38,6 @@ export function approvalDisplay(
     action: line(String(a.action)),
     resource: a.resource == null ? null : line(String(a.resource)),
   };
-  return { hidden: KINDS.filter((k) => found.has(k)), ...view };
+  // Every kind the shared escaping knows (a list of its own here dropped the look-alike kinds).
+  return { hidden: HIDDEN_KINDS.filter((k) => found.has(k)), ...view };
 }

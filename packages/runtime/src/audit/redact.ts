@@ -68,6 +68,10 @@ const AUTH_NEXT = new Set([
   'creds',
 ]);
 
+/** The names of {@link NAMED_CREDENTIAL} and {@link QUOTED_CREDENTIAL}, each in its own group-less form. */
+const CREDENTIAL_NAME =
+  '(?:[a-z0-9]*(?:passwords?|passwd)|pass[_ -]?phrases?|pass[_ -]?codes?|pin[_ -]?codes?|secret|(?:(?:access|refresh|id|auth|session|bearer|api|csrf|oauth|client)[_ -]?)?token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)';
+
 /**
  * The value of a named credential in text (`password=hunter2`, `api_key: 9f…`, `DB_PASSWORD=…`,
  * `passcode: 4711-93`, `accessToken=ya29…`, `mypassword=…`); group 1, the name, stays. The value
@@ -78,8 +82,22 @@ const AUTH_NEXT = new Set([
  * only one of the prefixes of credentials (`access_token`, `refreshToken`, `id-token` …), so that
  * `mytoken=abc12345` stays prose.
  */
-const NAMED_CREDENTIAL =
-  /(?<![a-z0-9])((?:[a-z0-9]*(?:passwords?|passwd)|pass[_ -]?phrases?|pass[_ -]?codes?|pin[_ -]?codes?|secret|(?:(?:access|refresh|id|auth|session|bearer|api|csrf|oauth|client)[_ -]?)?token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)["']?\s*[:=]\s*["']?)(?=[^\s,;]*[0-9!@#$%^&*_\-+/.~])[^\s,;'"]{6,}/i;
+const NAMED_CREDENTIAL = new RegExp(
+  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*[:=]\\s*["']?)(?=[^\\s,;]*[0-9!@#$%^&*_\\-+/.~])[^\\s,;'"]{6,}`,
+  'i',
+);
+
+/**
+ * A named credential whose value is quoted (`password="correct horse 4"`, `"secret": 'a b;c1'`):
+ * the whole quoted value, spaces, commas and semicolons included, up to its closing quote on the
+ * same line. SECURITY: a string arg with a secret in it keeps the rest of its text (only the
+ * secret-shaped pieces are replaced); without this shape a passphrase with a space in it would lose only its
+ * first word (`password="[REDACTED:secret] horse 4"`). Tried before {@link NAMED_CREDENTIAL}.
+ */
+const QUOTED_CREDENTIAL = new RegExp(
+  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*[:=]\\s*(["']))(?=(?:(?!\\2)[^\\n])*[0-9!@#$%^&*_\\-+/.~])(?:(?!\\2)[^\\n]){6,}(?=\\2)`,
+  'i',
+);
 
 /** Secret shapes found anywhere inside a string value; `Bearer …` first, so `redactText` takes the scheme with its token. */
 const SECRET_VALUE = [
@@ -93,6 +111,7 @@ const SECRET_VALUE = [
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
   /(?<![A-Za-z0-9])mdt_[A-Za-z0-9_-]{32,}/, // Mandate's own API keys (keys/service.ts: `mdt_` and 24 random bytes, base64url)
   /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/,
+  QUOTED_CREDENTIAL,
   NAMED_CREDENTIAL,
 ];
 
@@ -105,7 +124,7 @@ const SECRET_VALUE_ALL: [RegExp, string][] = [
   ],
   ...SECRET_VALUE.map((re): [RegExp, string] => [
     new RegExp(re.source, re.flags + 'g'),
-    re === NAMED_CREDENTIAL ? `$1${REDACTED_SECRET}` : REDACTED_SECRET,
+    re === NAMED_CREDENTIAL || re === QUOTED_CREDENTIAL ? `$1${REDACTED_SECRET}` : REDACTED_SECRET,
   ]),
 ];
 
@@ -160,8 +179,9 @@ export const SHORTEST_SECRET = 12;
 
 /**
  * Creates the args redactor used before anything is persisted or shown: configured paths become
- * `[REDACTED]`, and secrets become `[REDACTED:secret]` wherever they are — under a key named like
- * a secret, or a string shaped like a token, key or card number.
+ * `[REDACTED]`, and secrets become `[REDACTED:secret]` wherever they are — the value under a key
+ * named like a secret, a number that is a card number, and in any other string each piece shaped
+ * like a token, key or card number (the rest of the string stays, as in {@link redactText}).
  */
 export function createRedactor(options: RedactorOptions): Redactor {
   const configured = options.paths.map(splitPath);
@@ -264,8 +284,28 @@ export function redactText(text: string): string {
   return text.length < SHORTEST_SECRET ? text : replaceSecretShapes(text);
 }
 
-/** {@link redactText} without the length shortcut: every pattern run (what the shortcut is tested against). */
+/** Passes of {@link replaceSecretShapes} before a text still changing is replaced whole. */
+const MAX_PASSES = 4;
+
+/**
+ * {@link redactText} without the length shortcut: every pattern run (what the shortcut is tested
+ * against), until nothing more changes. SECURITY: fail closed — a replacement can uncover a shape
+ * the text around it hid (`4111111111111111sk-…`: the digits hide the key's word boundary until
+ * the card number is replaced), so the patterns run again on the result; a text still changing
+ * after {@link MAX_PASSES} passes is replaced whole.
+ */
 export function replaceSecretShapes(text: string): string {
+  let out = text;
+  for (let pass = 0; pass < MAX_PASSES; pass++) {
+    const next = replaceOnce(out);
+    if (next === out) return out;
+    out = next;
+  }
+  return REDACTED_SECRET;
+}
+
+/** One pass of every pattern over `text`. */
+function replaceOnce(text: string): string {
   let out = text;
   for (const [re, replacement] of SECRET_VALUE_ALL) out = out.replace(re, replacement);
   out = out.replace(BASIC_CANDIDATE, (m, token: string) => (isBasicCredential(token) ? REDACTED_SECRET : m));
@@ -322,9 +362,15 @@ function redactValue(
   cursors: readonly Cursor[],
   track: Track | undefined,
 ): unknown {
+  // SECURITY: only the secret-shaped pieces of a string go, as in free text: replacing the whole
+  // string let an agent hide any value from its approver and from the record by putting a
+  // key-shaped piece in it (`"sk-proj-…" <mallory@evil.example>` was shown and recorded as
+  // `[REDACTED:secret]` while the upstream sent to mallory). A string that is nothing but the
+  // secret is still replaced whole.
   if (typeof value === 'string')
-    return looksLikeSecret(value) ? replaced(track, key, value, REDACTED_SECRET) : value;
-  // A card number sent as a JSON number is still a card number.
+    return looksLikeSecret(value) ? replaced(track, key, value, replaceSecretShapes(value)) : value;
+  // A card number sent as a JSON number is still a card number; a number cannot be shown in part,
+  // so it goes whole (the approver is told a value is hidden: the dashboard and the CLI say so).
   if (typeof value === 'number') {
     if (track !== undefined && !Number.isFinite(value)) canonicalize(value);
     return Number.isInteger(value) && containsCardNumber(String(value))

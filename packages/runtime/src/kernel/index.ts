@@ -9,6 +9,7 @@ export type { LogLevel, Logger } from './logger.js';
 export { canonicalize } from './canonical.js';
 export { decodeUtf8Strict, parseJsonStrict, recordedReason, setOwn } from './json.js';
 export {
+  HIDDEN_KINDS,
   HIDDEN_MARKER,
   displayJson,
   displayLine,

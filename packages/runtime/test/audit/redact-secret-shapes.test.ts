@@ -109,7 +109,15 @@ describe('values shaped like secrets', () => {
         dotted: '4111.1111.1111.1111',
         amex: '3782.822463.10005',
       }),
-    ).toEqual({ header: S, inText: S, unpadded: S, key: S, keyInText: S, dotted: S, amex: S });
+    ).toEqual({
+      header: S,
+      inText: `sent Authorization: ${S} to the server`,
+      unpadded: S,
+      key: S,
+      keyInText: `curl -H "x-key: ${S}"`,
+      dotted: S,
+      amex: S,
+    });
   });
 
   it('look-alikes stay: prose after "Basic", base64 without a user:password, decimals, versions, dates, IPs', () => {

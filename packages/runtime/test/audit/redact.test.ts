@@ -147,7 +147,7 @@ describe('createRedactor: secrets wherever they are', () => {
     }
   });
 
-  it('redacts secret-shaped strings under any key, also inside text and nested arrays', () => {
+  it('redacts secret-shaped strings under any key, also inside text (the piece only) and nested arrays', () => {
     const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWhlcmU';
     const out = redact({
       a: jwt,
@@ -159,7 +159,16 @@ describe('createRedactor: secrets wherever they are', () => {
       g: '-----BEGIN PRIVATE KEY-----\nMC4C...',
       nested: [['fine', { deeper: [`token was ${jwt}`] }], 'ghp_abcdefghijklmnopqrstuvwxyz0123456789'],
     });
-    expect(out).toEqual({ a: S, b: S, c: S, d: S, e: S, f: S, g: S, nested: [['fine', { deeper: [S] }], S] });
+    expect(out).toEqual({
+      a: S,
+      b: S,
+      c: `key ${S} in text`,
+      d: S,
+      e: S,
+      f: S,
+      g: S,
+      nested: [['fine', { deeper: [`token was ${S}`] }], S],
+    });
   });
 
   it('redacts card numbers that pass Luhn, grouped or not, as strings or numbers', () => {
@@ -178,7 +187,7 @@ describe('createRedactor: secrets wherever they are', () => {
       dashed: S,
       amex: S,
       n: S,
-      text: S,
+      text: `pay ${S} now`,
     });
   });
 

@@ -41,7 +41,7 @@ describe('BUG 1 (secrets): the approval summary is rendered from the raw args an
     ).body;
     expect(d.effect).toBe('approval_required');
     const a = (await api.get(`/v1/approvals/${d.approval!.id}`, KEYS.admin)).body;
-    expect(a.args.memo).toBe('[REDACTED:secret]'); // passes today
+    expect(a.args.memo).toBe('auth [REDACTED:secret]'); // only the secret-shaped piece goes (probe f1)
     expect(a.summary).not.toContain(TOKEN); // fails today
     const db = new Database(t.dbFile!, { readonly: true });
     try {
