@@ -84,9 +84,10 @@ describe.each<Mode>(['remote', 'embedded'])('the client, %s', (mode) => {
     const asked = await c.decide(refund(900));
     expect(asked.approval).toMatchObject({ role: 'self', status: 'pending' });
     const id = asked.approval!.id;
-    // Deny: an approver's key holds a role, not alice's own word.
+    // Deny: an approver's key holds a role, not alice's own word — nor may it see the approval
+    // (answered as GET answers it).
     await expect(c.withApiKey(KEYS.frank).approvals.approve(id)).rejects.toMatchObject({
-      code: 'wrong_role',
+      code: 'not_found',
     });
     // Allow: alice's own key confirms it, recorded as her own word.
     const alice = c.withApiKey(KEYS.alice);

@@ -1,5 +1,6 @@
 export { SELF_CONFIRMATION, callHash, createApprovalService, toApprovalRef } from './service.js';
 export type {
+  ApprovalRouting,
   ApprovalService,
   ApprovalServiceDeps,
   ApprovalServiceOptions,

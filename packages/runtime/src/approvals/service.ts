@@ -89,6 +89,12 @@ export interface Approver {
   keyId?: string;
 }
 
+/** The approval a call needs now: routed to `role`, with at least `quorum` approving votes. */
+export interface ApprovalRouting {
+  role: string;
+  quorum: number;
+}
+
 export type ConsumeResult =
   { ok: true; approval: ApprovalRecord } | { ok: false; code: ConsumeError; message: string };
 export type ConsumeError =
@@ -151,14 +157,36 @@ export interface ApprovalService {
     comment: string | null,
     signature: string | null,
   ): Promise<ApprovalRecord>;
-  /** Checks the approval against the call and consumes it atomically: of two racing calls exactly one gets ok. */
-  consume(id: string, binding: CallBinding, decisionId: string): Promise<ConsumeResult>;
+  /**
+   * Checks the approval against the call and what it needs now (`need`: the role and quorum the
+   * policies ask for) and consumes it atomically: of two racing calls exactly one gets ok. One
+   * refused is not consumed.
+   */
+  consume(
+    id: string,
+    binding: CallBinding,
+    decisionId: string,
+    need: ApprovalRouting,
+  ): Promise<ConsumeResult>;
   /** Long-poll: resolves when the approval leaves `pending` or after `timeoutMs`. */
   wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<ApprovalRecord | null>;
 }
 
 export function toApprovalRef(a: ApprovalRecord): ApprovalRef {
   return { id: a.id, status: a.status, role: a.role, quorum: a.quorum, expiresAt: a.expiresAt };
+}
+
+/**
+ * Why `voter` may not see approval `a` (the rule of `GET /v1/approvals/:id` for those who vote), or
+ * null when they may: a vote by a person's own word (`user` credential, elicitation) sees the
+ * approvals of calls made for that person; an approver's credential those routed to a role it
+ * holds — never `@approval("self")`: it holds a role, not the person's own word (ADR 0008).
+ */
+function invisibleTo(voter: Approver, a: ApprovalRecord): string | null {
+  if (voter.via === 'user' || voter.via === 'mcp-elicitation')
+    return a.user !== null && a.user === voter.id ? null : 'is not for a call made on their behalf';
+  if (a.role === SELF_CONFIRMATION) return "waits for the user's own confirmation, not an approver's";
+  return voter.roles.includes(a.role) ? null : 'is not routed to a role they hold';
 }
 
 export function createApprovalService(
@@ -272,21 +300,6 @@ export function createApprovalService(
           if (settled.status === 'pending') return settled;
         }
       }
-      // SECURITY: flooding the approver (THREATS: overwhelming the human in the loop) — cap pending per
-      // agent and user, so that one user's backlog does not refuse the agent's calls for every other
-      // user, and per agent in all.
-      if ((await store.countPendingApprovals(input.agent, input.user)) >= options.maxPendingPerAgentUser) {
-        throw new MandateError(
-          'approval_backlog',
-          `agent ${input.agent} already has ${options.maxPendingPerAgentUser} approvals waiting for user ${input.user}; wait for them to be resolved`,
-        );
-      }
-      if ((await store.countPendingApprovals(input.agent)) >= options.maxPendingPerAgent) {
-        throw new MandateError(
-          'approval_backlog',
-          `agent ${input.agent} already has ${options.maxPendingPerAgent} approvals waiting; wait for them to be resolved`,
-        );
-      }
       const now = clock.now();
       const approval: ApprovalRecord = {
         id: newId('apr', now),
@@ -311,7 +324,14 @@ export function createApprovalService(
         toolHash: input.toolHash ?? null,
         policy: input.policy ?? null,
       };
-      await store.createApproval(approval);
+      // SECURITY: flooding the approver (THREATS: overwhelming the human in the loop) — cap pending per
+      // agent and user, so that one user's backlog does not refuse the agent's calls for every other
+      // user, and per agent in all. Counted by the store with the insert, atomically on every node
+      // (`approval_backlog`); an approval past its expiry waits for no one and is not counted.
+      await store.createApproval(approval, {
+        perAgentUser: options.maxPendingPerAgentUser,
+        perAgent: options.maxPendingPerAgent,
+      });
       await deps.audit({
         type: 'approval.requested',
         decisionId: input.decisionId,
@@ -352,6 +372,15 @@ export function createApprovalService(
       for (let attempt = 0; attempt < 5; attempt++) {
         const found = await store.getApproval(id);
         if (!found) throw new MandateError('not_found', `no approval ${id}`);
+        // SECURITY: an approval the voter may not see is answered as GET answers it (404), before
+        // anything about it is looked at: its state, its expiry, who it waits for, whether the voter
+        // is its agent or user were each told to any user or approver key of any tenant (a probe).
+        // The record keeps the reason (request.refused).
+        const hidden = invisibleTo(approver, found);
+        if (hidden !== null)
+          throw new MandateError('not_found', `no approval ${id}`, {
+            recorded: `a vote on approval ${id}, which the voter may not see: it ${hidden}`,
+          });
         const a = await settleExpiry(found);
         if (a.status === 'expired')
           throw new MandateError('approval_expired', `approval ${id} expired at ${a.expiresAt}`);
@@ -362,30 +391,8 @@ export function createApprovalService(
         if (approver.id === a.agent) {
           throw new MandateError('self_approval', 'the requester of an approval cannot approve or deny it');
         }
-        if (a.role === SELF_CONFIRMATION) {
-          if (a.user === null || approver.id !== a.user) {
-            throw new MandateError(
-              'wrong_role',
-              `approval ${id} is for ${a.user ?? 'the user acted for'} to confirm`,
-            );
-          }
-          // An approver credential holds a role, not the person's own word (ADR 0008); and it
-          // cannot see this approval (GET answers 404), so it must not vote on it either.
-          if (approver.via !== 'user' && approver.via !== 'mcp-elicitation') {
-            throw new MandateError(
-              'wrong_role',
-              `approval ${id} is for ${a.user} to confirm with their own user credential`,
-            );
-          }
-        } else {
-          if (a.user !== null && approver.id === a.user) {
-            throw new MandateError('self_approval', 'the requester of an approval cannot approve or deny it');
-          }
-          if (!approver.roles.includes(a.role)) {
-            // The role is not named: an approver who may not see this approval (GET answers 404)
-            // learns no more than that it is not theirs; the attempt is recorded (request.refused).
-            throw new MandateError('wrong_role', `approval ${id} is not routed to a role you hold`);
-          }
+        if (a.role !== SELF_CONFIRMATION && a.user !== null && approver.id === a.user) {
+          throw new MandateError('self_approval', 'the requester of an approval cannot approve or deny it');
         }
         if (a.votes.some((v) => v.approver === approver.id)) {
           throw new MandateError('duplicate_approver', `${approver.id} has already voted on approval ${id}`);
@@ -439,7 +446,7 @@ export function createApprovalService(
       throw new MandateError('conflict', `approval ${id} is being changed concurrently; try again`);
     },
 
-    async consume(id, binding, decisionId) {
+    async consume(id, binding, decisionId, need) {
       const found = await store.getApproval(id);
       if (!found) return { ok: false, code: 'approval_not_found', message: `no approval ${id}` };
       const a = await settleExpiry(found);
@@ -475,6 +482,17 @@ export function createApprovalService(
           return { ok: false, code: 'approval_consumed', message: `approval ${id} was already used` };
         case 'approved':
           break;
+      }
+      // SECURITY: what the call needs now, checked before the approval is spent: an entity's
+      // attributes may have changed since it was asked for (same policy version), and the call now
+      // needs another role or a higher quorum. Checked after, the use was denied but the approval
+      // consumed, and `approval.consumed` recorded for a decision that ran nothing (a probe).
+      if (a.role !== need.role || a.quorum < need.quorum) {
+        return {
+          ok: false,
+          code: 'approval_mismatch',
+          message: 'the approval was routed to another role or quorum',
+        };
       }
       // SECURITY: the votes count when the approval is used, not only when they were cast: an
       // approver who has since lost the role, been suspended or removed no longer makes the

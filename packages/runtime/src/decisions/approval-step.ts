@@ -78,16 +78,14 @@ export async function settleApproval(
   }
   if (req.approvalId) {
     found.approvalId = req.approvalId;
-    const consumed = await deps.approvals.consume(req.approvalId, binding, call.decisionId);
+    // SECURITY: the role and quorum this call needs now are checked by `consume` before it spends
+    // the approval: a call denied for needing another role leaves it unused (and unrecorded as used).
+    const consumed = await deps.approvals.consume(req.approvalId, binding, call.decisionId, {
+      role: requirement.role,
+      quorum: requirement.quorum,
+    });
     if (!consumed.ok) {
       found.errors.push({ code: consumed.code, message: consumed.message });
-      return 'deny';
-    }
-    if (consumed.approval.role !== requirement.role || consumed.approval.quorum < requirement.quorum) {
-      found.errors.push({
-        code: 'approval_mismatch',
-        message: 'the approval was routed to another role or quorum',
-      });
       return 'deny';
     }
     found.approval = toApprovalRef(consumed.approval);

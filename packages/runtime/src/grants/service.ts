@@ -303,11 +303,16 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         throw new MandateError('agent_suspended', `agent ${by.id} is suspended and cannot pass a grant on`);
       if (grant.parentId) {
         const parent = await store.getGrant(grant.parentId);
-        if (!parent) throw new MandateError('not_found', `no grant ${grant.parentId}`);
+        // SECURITY: a parent that is not the creator's — another user's grant for a user, one it
+        // does not hold for an agent — is answered as one that does not exist, before anything
+        // about it is compared: its terms were listed in the `grant_exceeded` problems (a probe).
+        if (
+          !parent ||
+          (by.kind === 'user' && parent.user !== by.id) ||
+          (by.kind === 'agent' && parent.agent !== by.id)
+        )
+          throw new MandateError('not_found', `no grant ${grant.parentId}`);
         // SECURITY: attenuation — a sub-agent's grant is a subset of its parent's, checked hop by hop.
-        if (by.kind === 'agent' && by.id !== parent.agent) {
-          throw new MandateError('forbidden', 'only the agent holding a grant can pass it on');
-        }
         if (!isLive(parent, now)) {
           throw new MandateError(
             parent.revokedAt ? 'grant_revoked' : 'grant_expired',

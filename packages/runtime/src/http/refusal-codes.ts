@@ -30,11 +30,15 @@ const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 /**
  * Codes recorded on one route only. `conflict` is also an SDK retrying an outcome report or a key
  * revoked twice; on a vote it is a vote on an approval already decided (audit.md: "a second vote").
+ * `not_found` on a vote is also a vote on an approval the voter may not see (answered as GET answers).
  */
-const VOTE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['conflict']);
+const VOTE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['conflict', 'not_found']);
+/** `not_found` on a grant's creation: a `parentId` that is not the caller's to pass on (or none). */
+const GRANT_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['not_found']);
 const ROUTE_REFUSALS: ReadonlyMap<string, ReadonlySet<ErrorCode>> = new Map([
   ['POST /v1/approvals/:id/approve', VOTE_REFUSALS],
   ['POST /v1/approvals/:id/deny', VOTE_REFUSALS],
+  ['POST /v1/grants', GRANT_REFUSALS],
 ]);
 
 /** Is a refusal with `code` on `route` (e.g. `POST /v1/decisions`) recorded (ADR 0018)? */

@@ -465,15 +465,25 @@ export interface Store {
   /** Moves `lastUsedAt` forward to `at` (never back); touches nothing else. */
   touchApiKey(id: string, at: string): Promise<void>;
 
-  createApproval(approval: ApprovalRecord): Promise<void>;
+  /**
+   * Stores an approval. With `cap` (a new request), SECURITY: only while the agent has fewer than
+   * `cap.perAgentUser` pending approvals for the approval's user and fewer than `cap.perAgent` in
+   * all, counted as {@link countPendingApprovals} counts them at the approval's `requestedAt` —
+   * counted and inserted atomically, on every node (else {@link approvalBacklog}, 429): checked
+   * first and inserted after, 60 concurrent calls with a bound of 20 left 54 pending (a probe).
+   * Without `cap` it is stored as given (copies of a store, tests).
+   */
+  createApproval(approval: ApprovalRecord, cap?: PendingCap): Promise<void>;
   getApproval(id: string): Promise<ApprovalRecord | null>;
   /** Newest first. */
   listApprovals(filter: ApprovalFilter): Promise<ApprovalRecord[]>;
   /**
-   * Pending approvals of `agent`; with `user`, only those of the agent acting for that user (null:
-   * acting for no user).
+   * Pending approvals of `agent` that have not expired at `now` (`expiresAt > now`); with `user`,
+   * only those of the agent acting for that user (null: acting for no user). An approval past its
+   * expiry keeps status `pending` until it is next read: counted, it refused every new call of the
+   * agent for its users until someone listed the approvals (a probe).
    */
-  countPendingApprovals(agent: string, user?: string | null): Promise<number>;
+  countPendingApprovals(q: { agent: string; user?: string | null; now: string }): Promise<number>;
   /**
    * Compare-and-set: writes `next` only if the stored status is still `expectedStatus` and the stored
    * vote count is still `expectedVotes`. Returns false when another writer got there first. This is
@@ -580,6 +590,42 @@ export interface Store {
   deleteUiSessionFamily(family: string): Promise<number>;
   /** Deletes the sessions dead at `now` (idle or absolute expiry, or replaced past the grace); returns how many. */
   purgeUiSessions(now: string): Promise<number>;
+}
+
+/** The bounds on an agent's pending approvals (`approvals.maxPendingPerAgentUser`, `…PerAgent`). */
+export interface PendingCap {
+  /** Pending approvals one agent may have for one user (or for no user). */
+  perAgentUser: number;
+  /** Pending approvals one agent may have in all. */
+  perAgent: number;
+}
+
+/**
+ * The refusal of `createApproval` past a {@link PendingCap} bound (`approval_backlog`, 429); the
+ * per-user bound is checked first, so one user's backlog is named as theirs.
+ */
+export function approvalBacklog(
+  a: ApprovalRecord,
+  bound: 'perAgentUser' | 'perAgent',
+  cap: PendingCap,
+): MandateError {
+  return new MandateError(
+    'approval_backlog',
+    bound === 'perAgentUser'
+      ? `agent ${a.agent} already has ${cap.perAgentUser} approvals waiting for user ${a.user}; wait for them to be resolved`
+      : `agent ${a.agent} already has ${cap.perAgent} approvals waiting; wait for them to be resolved`,
+  );
+}
+
+/** Which bound of `cap` an approval for (agent, user) would pass, given the pending counts now; null: none. */
+export function pendingBoundReached(
+  cap: PendingCap,
+  forUser: number,
+  forAgent: number,
+): 'perAgentUser' | 'perAgent' | null {
+  if (forUser >= cap.perAgentUser) return 'perAgentUser';
+  if (forAgent >= cap.perAgent) return 'perAgent';
+  return null;
 }
 
 /** The refusal of `createGrant` for a live grant whose chain holds a revoked grant (`grant_revoked`, 403). */

@@ -70,6 +70,8 @@ function setup(
 }
 
 const frank = { id: 'frank', roles: ['finance-manager'] };
+/** What the calls of these tests need when they use their approval: what `request` asked for. */
+const routed = { role: 'finance-manager', quorum: 1 };
 const fiona = { id: 'fiona', roles: ['finance-manager'] };
 
 describe('exact-call hash', () => {
@@ -138,11 +140,11 @@ describe('the published hash', () => {
     );
     await service.vote('apr_legacy', frank, 'approve', null, null);
     const other = { ...binding, args: { customerId: 'c-42', amount: 9000 } };
-    expect(await service.consume('apr_legacy', other, 'dec_1')).toMatchObject({
+    expect(await service.consume('apr_legacy', other, 'dec_1', routed)).toMatchObject({
       ok: false,
       code: 'approval_mismatch',
     });
-    expect(await service.consume('apr_legacy', binding, 'dec_2')).toMatchObject({ ok: true });
+    expect(await service.consume('apr_legacy', binding, 'dec_2', routed)).toMatchObject({ ok: true });
   });
 });
 
@@ -154,7 +156,7 @@ describe('approvals bound to a pinned tool definition (ADR 0017)', () => {
     const a = await request(pinned);
     expect(a.toolHash).toBe('sha256:def1');
     await service.vote(a.id, frank, 'approve', null, null);
-    expect(await service.consume(a.id, pinned, 'dec_2')).toMatchObject({ ok: true });
+    expect(await service.consume(a.id, pinned, 'dec_2', routed)).toMatchObject({ ok: true });
   });
 
   it('is refused under another definition, or none, and stays unused', async () => {
@@ -165,7 +167,7 @@ describe('approvals bound to a pinned tool definition (ADR 0017)', () => {
       { ...pinned, toolHash: 'sha256:def2' },
       { ...pinned, toolHash: null },
     ]) {
-      const r = await service.consume(a.id, other, 'dec_2');
+      const r = await service.consume(a.id, other, 'dec_2', routed);
       expect(r).toMatchObject({ ok: false, code: 'approval_mismatch' });
     }
     expect((await service.get(a.id))?.status).toBe('approved');
@@ -187,12 +189,12 @@ describe('approval service', () => {
     await expect(service.vote(a.id, frank, 'approve', null, null)).rejects.toMatchObject({
       code: 'duplicate_approver',
     });
-    expect((await service.consume(a.id, binding, 'dec_2')).ok).toBe(false);
+    expect((await service.consume(a.id, binding, 'dec_2', routed)).ok).toBe(false);
     expect((await service.vote(a.id, fiona, 'approve', null, null)).status).toBe('approved');
-    expect((await service.consume(a.id, binding, 'dec_2')).ok).toBe(true);
+    expect((await service.consume(a.id, binding, 'dec_2', routed)).ok).toBe(true);
   });
 
-  it('the requesting agent and its user cannot vote; the wrong role cannot either', async () => {
+  it('the requesting agent and its user cannot vote; the wrong role cannot either, and is told no more than GET tells it', async () => {
     const { service, request } = setup();
     const a = await request();
     await expect(
@@ -203,8 +205,105 @@ describe('approval service', () => {
     ).rejects.toMatchObject({ code: 'self_approval' });
     await expect(
       service.vote(a.id, { id: 'hana', roles: ['hr-manager'] }, 'approve', null, null),
-    ).rejects.toMatchObject({ code: 'wrong_role' });
+    ).rejects.toMatchObject({ code: 'not_found', message: `no approval ${a.id}` });
     expect((await service.get(a.id))?.votes).toHaveLength(0);
+  });
+
+  // Found by a probe: a vote on an approval the voter may not see (GET answers 404) answered with
+  // its state ("already approved", "expired at …"), who it waits for ("is for alice to confirm"),
+  // and whether the voter was its agent or user (self_approval) — to any key of any tenant.
+  it('a vote on an approval the voter may not see is answered not_found, whatever its state, and keeps its reason for the record', async () => {
+    const { service, request, clock } = setup({ ttlSeconds: 60 });
+    const ask = (amount: number, over: Partial<CallBinding> = {}) =>
+      request({ ...binding, args: { customerId: 'c-42', amount }, ...over });
+    const pending = await ask(601);
+    const approved = await ask(602);
+    await service.vote(approved.id, frank, 'approve', null, null);
+    const denied = await ask(603);
+    await service.vote(denied.id, frank, 'deny', null, null);
+    const consumed = await ask(604);
+    await service.vote(consumed.id, frank, 'approve', null, null);
+    const used = { ...binding, args: { customerId: 'c-42', amount: 604 } };
+    expect(await service.consume(consumed.id, used, 'dec_9', routed)).toMatchObject({ ok: true });
+    // Unseen by: an approver without the role; the agent's own id and its user's id, voting through an
+    // approver credential without the role; another user's own credential.
+    const voters = [
+      { id: 'hana', roles: ['hr-manager'] },
+      { id: 'support-bot', roles: ['hr-manager'] },
+      { id: 'alice', roles: ['hr-manager'] },
+      { id: 'dave', roles: [], via: 'user' as const },
+    ];
+    const answer = async (id: string, voter: (typeof voters)[number], verdict: 'approve' | 'deny') => {
+      try {
+        await service.vote(id, voter, verdict, null, null);
+      } catch (err) {
+        const e = err as { code: string; message: string; recorded?: string };
+        return { code: e.code, message: e.message, recorded: e.recorded };
+      }
+      throw new Error(`${voter.id} voted on ${id}`);
+    };
+    const check = async (ids: string[]) => {
+      for (const id of ids)
+        for (const voter of voters)
+          for (const verdict of ['approve', 'deny'] as const)
+            expect(await answer(id, voter, verdict), `${voter.id} ${verdict} ${id}`).toEqual({
+              code: 'not_found',
+              message: `no approval ${id}`,
+              recorded: expect.stringMatching(
+                new RegExp(`^a vote on approval ${id}, which the voter may not see`),
+              ),
+            });
+    };
+    await check([pending.id, approved.id, denied.id, consumed.id]);
+    // The twin: one who may see it is told its state.
+    await expect(service.vote(approved.id, fiona, 'approve', null, null)).rejects.toMatchObject({
+      code: 'conflict',
+      message: `approval ${approved.id} is already approved`,
+    });
+    clock.advance(61_000);
+    await check([pending.id]);
+    await expect(service.vote(pending.id, fiona, 'approve', null, null)).rejects.toMatchObject({
+      code: 'approval_expired',
+    });
+    // An id that names nothing: the same answer.
+    await expect(service.vote('apr_nothing', voters[0]!, 'approve', null, null)).rejects.toMatchObject({
+      code: 'not_found',
+      message: 'no approval apr_nothing',
+    });
+    expect((await service.get(pending.id))?.votes).toEqual([]);
+  });
+
+  it('@approval("self"): only that user, by their own word, sees it and votes; anyone else is answered not_found without the user named', async () => {
+    const { service, store } = setup();
+    await store.putEntities({
+      agents: [],
+      users: [{ id: 'alice', roles: [], status: 'active', attributes: {} }],
+      resources: [],
+    });
+    const self = await service.request({
+      ...binding,
+      decisionId: 'dec_1',
+      role: 'self',
+      quorum: 1,
+      summary: 'Refund 900 to customer c-42',
+      redactedArgs: binding.args,
+    });
+    for (const voter of [
+      { id: 'dave', roles: [], via: 'user' as const },
+      // Her approver credential holds a role, not her own word (ADR 0008); nor does a role named self.
+      { id: 'alice', roles: ['finance-manager'] },
+      { id: 'frank', roles: ['self'] },
+      { id: 'support-bot', roles: ['self'] },
+    ]) {
+      const refused = service.vote(self.id, voter, 'approve', null, null);
+      await expect(refused, voter.id).rejects.toMatchObject({
+        code: 'not_found',
+        message: `no approval ${self.id}`,
+      });
+      await expect(refused).rejects.not.toThrow(/alice/);
+    }
+    const mine = await service.vote(self.id, { id: 'alice', roles: [], via: 'user' }, 'approve', null, null);
+    expect(mine.status).toBe('approved');
   });
 
   it('a signature by the approver’s registered Ed25519 key over the vote is verified and kept; a bad one is refused', async () => {
@@ -243,7 +342,7 @@ describe('approval service', () => {
     await expect(service.vote(a.id, frank, 'approve', null, null)).rejects.toMatchObject({
       code: 'approval_expired',
     });
-    const used = await service.consume(a.id, binding, 'dec_2');
+    const used = await service.consume(a.id, binding, 'dec_2', routed);
     expect(used).toMatchObject({ ok: false, code: 'approval_expired' });
     expect(events.map((e) => e.type)).toEqual(['approval.requested', 'approval.expired']);
   });
@@ -253,7 +352,7 @@ describe('approval service', () => {
     const a = await request();
     await service.vote(a.id, frank, 'approve', null, null);
     clock.advance(61_000);
-    expect(await service.consume(a.id, binding, 'dec_2')).toMatchObject({
+    expect(await service.consume(a.id, binding, 'dec_2', routed)).toMatchObject({
       ok: false,
       code: 'approval_expired',
     });
@@ -264,16 +363,44 @@ describe('approval service', () => {
     const denied = await request({ ...binding, args: { customerId: 'c-42', amount: 700 } });
     await service.vote(denied.id, frank, 'deny', 'no', null);
     expect(
-      await service.consume(denied.id, { ...binding, args: { customerId: 'c-42', amount: 700 } }, 'd'),
+      await service.consume(
+        denied.id,
+        { ...binding, args: { customerId: 'c-42', amount: 700 } },
+        'd',
+        routed,
+      ),
     ).toMatchObject({ ok: false, code: 'approval_denied' });
 
     const a = await request();
     await service.vote(a.id, frank, 'approve', null, null);
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => service.consume(a.id, binding, `dec_${i}`)),
+      Array.from({ length: 10 }, (_, i) => service.consume(a.id, binding, `dec_${i}`, routed)),
     );
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.code === 'approval_consumed')).toBe(true);
+  });
+
+  // Found by a probe: an approval was consumed, and `approval.consumed` recorded, before its role
+  // and quorum were compared with what the call needed now — the call was denied, the approval spent.
+  it('is not spent on a call that now needs another role or a higher quorum', async () => {
+    const { service, request, events } = setup();
+    const a = await request();
+    await service.vote(a.id, frank, 'approve', null, null);
+    for (const need of [
+      { role: 'hr-manager', quorum: 1 },
+      { role: 'finance-manager', quorum: 2 },
+    ]) {
+      expect(await service.consume(a.id, binding, 'dec_2', need), JSON.stringify(need)).toEqual({
+        ok: false,
+        code: 'approval_mismatch',
+        message: 'the approval was routed to another role or quorum',
+      });
+      expect((await service.get(a.id))?.status).toBe('approved');
+    }
+    expect(events.map((e) => e.type)).not.toContain('approval.consumed');
+    // What it was asked for: used once.
+    expect(await service.consume(a.id, binding, 'dec_3', routed)).toMatchObject({ ok: true });
+    expect(events.filter((e) => e.type === 'approval.consumed')).toMatchObject([{ decisionId: 'dec_3' }]);
   });
 
   it('caps pending approvals per agent (flooding the approver)', async () => {
@@ -302,6 +429,48 @@ describe('approval service', () => {
       code: 'approval_backlog',
       message: expect.not.stringContaining('for user'),
     });
+  });
+
+  // Found by a probe: an approval past its expiry stays `pending` in the store until it is read,
+  // and was counted — with TTL 3 s and a per-user cap of 2, the agent's calls for every user were
+  // refused `approval_backlog` until someone listed the approvals.
+  it('an approval past its expiry no longer counts toward the caps, though nobody has read it', async () => {
+    const { store, request, clock } = setup({ ttlSeconds: 3, maxPending: 3, maxPendingPerUser: 2 });
+    const ask = (user: string, amount: number) =>
+      request({ ...binding, user, args: { customerId: 'c-42', amount } });
+    await ask('alice', 1001);
+    await ask('alice', 1002);
+    await ask('dave', 1003);
+    await expect(ask('alice', 1004)).rejects.toMatchObject({ code: 'approval_backlog' });
+    clock.advance(3_000);
+    // Still `pending` in the store: nothing read them since.
+    expect((await store.listApprovals({ status: 'pending' })).length).toBe(3);
+    await expect(ask('alice', 1004)).resolves.toMatchObject({ status: 'pending', user: 'alice' });
+    await expect(ask('dave', 1005)).resolves.toMatchObject({ status: 'pending', user: 'dave' });
+    await ask('alice', 1006);
+    // The live ones still count: alice has 2 again.
+    await expect(ask('alice', 1007)).rejects.toMatchObject({
+      code: 'approval_backlog',
+      message: expect.stringContaining('for user alice'),
+    });
+  });
+
+  // Found by a probe: 60 concurrent approval-required calls with maxPendingPerAgent 20 left 54
+  // pending on one node (each counted before any had inserted).
+  it('concurrent requests cannot pass the cap together', async () => {
+    const { store, request } = setup({ maxPending: 20, maxPendingPerUser: 20 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) =>
+        request({ ...binding, args: { customerId: 'c-42', amount: 2000 + i } }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(20);
+    expect(
+      results.every(
+        (r) => r.status === 'fulfilled' || (r.reason as { code: string }).code === 'approval_backlog',
+      ),
+    ).toBe(true);
+    expect(await store.listApprovals({ status: 'pending', limit: 1000 })).toHaveLength(20);
   });
 });
 

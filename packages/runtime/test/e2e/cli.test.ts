@@ -106,10 +106,11 @@ describe('mandate serve + the approvals CLI: the refund-approval story', () => {
       id,
     );
 
-    // The wrong approver is refused with a non-zero exit and the stable code.
+    // The wrong approver is refused with a non-zero exit and the stable code: the approval is not
+    // one they may see, so it is answered as GET answers them.
     const wrong = await runCli(['approvals', 'approve', id, ...remote(KEYS.hana)]);
     expect(wrong.code).not.toBe(0);
-    expect(wrong.stderr).toContain('wrong_role');
+    expect(wrong.stderr).toContain('not_found');
 
     const approved = await runCli([
       'approvals',

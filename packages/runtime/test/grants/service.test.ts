@@ -150,7 +150,7 @@ describe('delegation chains (attenuation)', () => {
     await expect(
       sub({ expiresAt: new Date(Date.parse(parent.expiresAt) + 1000).toISOString() }),
     ).rejects.toMatchObject({ code: 'grant_exceeded' });
-    // Only the holder of the parent can pass it on.
+    // Only the holder of the parent can pass it on: to anyone else it is a grant they cannot see.
     await expect(
       grants.create(
         {
@@ -162,7 +162,7 @@ describe('delegation chains (attenuation)', () => {
         },
         { kind: 'agent', id: 'other-bot' },
       ),
-    ).rejects.toMatchObject({ code: 'forbidden' });
+    ).rejects.toMatchObject({ code: 'not_found', message: `no grant ${parent.id}` });
     await grants.revoke(inherited.id, 'user:alice');
 
     const child = await sub({
@@ -181,6 +181,50 @@ describe('delegation chains (attenuation)', () => {
     expect(await check(101)).toMatchObject({ ok: false, code: 'grant_exceeded' });
     expect(await grants.revoke(parent.id, 'user:alice')).toEqual([parent.id, child.id]);
     expect(await check(50)).toMatchObject({ ok: false, code: 'grant_revoked' });
+  });
+});
+
+describe('a parent grant that is not the creator’s', () => {
+  // Found by a probe: a user naming another user's grant as parentId was told its constraints,
+  // limits and expiry in the `grant_exceeded` problems ("user differs" was one more problem).
+  it('is answered as one that does not exist, before its terms are compared; its own user is told them', async () => {
+    const { store, grants, inAYear } = await setup();
+    await store.putEntities({
+      agents: [],
+      users: [{ id: 'bob', roles: [], status: 'active', attributes: {} }],
+      resources: [],
+    });
+    const parent = await grants.create(
+      {
+        user: 'alice',
+        agent: 'bot',
+        actions: ['payments.refund'],
+        limits: [{ arg: 'amount', op: '<=', value: 10_000 }],
+        resources: ['Customer::c-42'],
+        expiresAt: inAYear,
+      },
+      { kind: 'user', id: 'alice' },
+    );
+    const wider = (user: string) => ({
+      user,
+      agent: 'sub-bot',
+      actions: ['payments.*'],
+      limits: [{ arg: 'amount', op: '<=' as const, value: 999_999 }],
+      expiresAt: new Date(Date.parse(inAYear) + 1000).toISOString(),
+      parentId: parent.id,
+    });
+    const bobs = grants.create(wider('bob'), { kind: 'user', id: 'bob' });
+    await expect(bobs).rejects.toMatchObject({ code: 'not_found', message: `no grant ${parent.id}` });
+    // No problems listed: nothing of alice's grant is told.
+    await bobs.catch((err: { details?: unknown }) => expect(err.details).toBeUndefined());
+    await grants.revoke(parent.id, 'user:alice');
+    await expect(grants.create(wider('bob'), { kind: 'user', id: 'bob' })).rejects.toMatchObject({
+      code: 'not_found',
+    });
+    // The twin: alice is told why (her own grant, revoked).
+    await expect(grants.create(wider('alice'), { kind: 'user', id: 'alice' })).rejects.toMatchObject({
+      code: 'grant_revoked',
+    });
   });
 });
 

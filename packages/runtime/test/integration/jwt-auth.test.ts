@@ -237,9 +237,15 @@ describe('bearer JWTs (auth.jwt)', () => {
       parentId: aliceGrant.id,
       expiresIn: '1h',
     };
+    // Not dave's grant: answered as one that does not exist (the listing does not show it either),
+    // without naming whose it is.
     const refused = await api(forDave, 'POST', '/v1/grants', pass);
-    expect(refused.status).toBe(403);
-    expect(await refused.text()).toMatch(/acts for user dave, not alice/);
+    expect(refused.status).toBe(404);
+    const body = await refused.text();
+    expect(JSON.parse(body)).toMatchObject({
+      error: { code: 'not_found', message: `no grant ${aliceGrant.id}` },
+    });
+    expect(body).not.toMatch(/alice/);
     // The token acting for alice may.
     const passed = await api(forAlice, 'POST', '/v1/grants', pass);
     expect(passed.status, await passed.clone().text()).toBe(201);

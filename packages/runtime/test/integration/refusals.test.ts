@@ -92,15 +92,20 @@ describe('refused attempts are recorded', () => {
     const d = (await api.decide(KEYS.supportBot, refund(900))).body;
     expect(d.effect).toBe('approval_required');
     expectError(await api.approve(d.approval!.id, KEYS.alice), 403, 'self_approval');
-    expectError(await api.approve(d.approval!.id, KEYS.hana), 403, 'wrong_role');
+    // hana may not see it (not her role): answered as GET answers her, recorded with the reason.
+    expectError(await api.approve(d.approval!.id, KEYS.hana), 404, 'not_found');
     const [self] = await refusedWith(t, 'self_approval');
     expect(self?.data).toMatchObject({
       route: 'POST /v1/approvals/:id/approve',
       caller: { role: 'user', subject: 'alice' },
       requestId: expect.stringMatching(/^req_/),
     });
-    const [wrong] = await refusedWith(t, 'wrong_role');
-    expect(wrong?.data).toMatchObject({ caller: { role: 'approver', subject: 'hana' } });
+    const [wrong] = await refusedWith(t, 'not_found');
+    expect(wrong?.data).toMatchObject({
+      route: 'POST /v1/approvals/:id/approve',
+      caller: { role: 'approver', subject: 'hana' },
+      reason: `a vote on approval ${d.approval!.id}, which the voter may not see: it is not routed to a role they hold`,
+    });
     // The rightful approver is not refused.
     expect((await api.approve(d.approval!.id, KEYS.frank)).status).toBe(200);
     expect(await events(t, 'request.refused')).toHaveLength(2);

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { MandateError, parseDuration } from '../../kernel/index.js';
 import type { GrantService } from '../../grants/index.js';
+import { agentOwns, type Caller } from '../../decisions/index.js';
+import type { GrantRecord } from '../../storage/port.js';
 import { requireRole } from '../auth.js';
 import { parseWith, type RouteAdder } from '../router.js';
 import type { HttpDeps } from '../deps.js';
@@ -44,6 +46,19 @@ const GrantCreateSchema = z
     path: ['expiresAt'],
   });
 
+/**
+ * Why a grant is not the (user or agent) caller's to see or pass on, or null when it is: a user's
+ * own grants; the grants an agent holds — for a credential that names the user it acts for, only
+ * that user's, as it decides only for that user (a probe: a token scoped to dave delegated alice's
+ * grant). As `GET /v1/grants` lists them.
+ */
+function notTheirs(caller: Caller, g: GrantRecord): string | null {
+  if (caller.role === 'user') return g.user === caller.subject ? null : "is another user's";
+  return agentOwns(caller, g.agent, g.user)
+    ? null
+    : "is not this credential's to pass on (another agent's, or for another user than the one it acts for)";
+}
+
 /** Delegation grants: create, list, revoke. */
 export function registerGrantRoutes(route: RouteAdder, deps: HttpDeps): void {
   route('POST', '/v1/grants', async (ctx) => {
@@ -56,19 +71,20 @@ export function registerGrantRoutes(route: RouteAdder, deps: HttpDeps): void {
         throw new MandateError('forbidden', 'a user grants only their own rights');
       user = caller.subject!;
     }
-    if (caller.role === 'agent') {
-      if (!b.parentId)
-        throw new MandateError('forbidden', 'an agent can only pass on a grant it holds (parentId)');
+    if (caller.role === 'agent' && !b.parentId)
+      throw new MandateError('forbidden', 'an agent can only pass on a grant it holds (parentId)');
+    if (b.parentId && caller.role !== 'admin') {
+      // SECURITY: a parent the caller may not see is answered as the other grant routes answer it
+      // (404), before its terms are compared: a user key naming another user's grant was told its
+      // constraints, limits, expiry or revocation in the `grant_exceeded` problems (a probe). The
+      // record keeps the reason (request.refused).
       const parent = await deps.grants.get(b.parentId);
-      if (!parent) throw new MandateError('not_found', `no grant ${b.parentId}`);
-      // SECURITY: a credential that names the user it acts for passes on only that user's grants —
-      // as it decides only for that user (a probe: a token scoped to dave delegated alice's grant).
-      if (caller.onBehalfOf !== undefined && parent.user !== caller.onBehalfOf)
-        throw new MandateError(
-          'forbidden',
-          `this credential acts for user ${caller.onBehalfOf}, not ${parent.user}: it cannot pass on their grant`,
-        );
-      user = parent.user;
+      const hidden = parent ? notTheirs(caller, parent) : null;
+      if (!parent || hidden !== null)
+        throw new MandateError('not_found', `no grant ${b.parentId}`, {
+          ...(hidden !== null ? { recorded: `parent grant ${b.parentId} ${hidden}` } : {}),
+        });
+      if (caller.role === 'agent') user = parent.user;
     }
     if (!user)
       throw new MandateError('bad_request', 'user: required when an admin creates a grant for a user');

@@ -239,7 +239,7 @@ export function everyStoreCall(
     createApproval: ['write', () => store.createApproval(approval('ap-fault'))],
     getApproval: ['read', () => store.getApproval('ap-fault')],
     listApprovals: ['read', () => store.listApprovals({})],
-    countPendingApprovals: ['read', () => store.countPendingApprovals('agent-a')],
+    countPendingApprovals: ['read', () => store.countPendingApprovals({ agent: 'agent-a', now: t })],
     updateApproval: ['write', () => store.updateApproval(approval('ap-fault'), 'pending', 0)],
     createGrant: ['write', () => store.createGrant(grant('g-fault'))],
     getGrant: ['read', () => store.getGrant('g-fault')],
@@ -661,6 +661,13 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
     describeApiKeyContract(() => store);
 
     describe('approvals', () => {
+      /** Half-way through the fixtures' hour: `approval()` expires at 01:00. */
+      const halfway = '2025-01-01T00:30:00.000Z';
+      const pending = (agent: string, user?: string | null) =>
+        store.countPendingApprovals(
+          user === undefined ? { agent, now: halfway } : { agent, user, now: halfway },
+        );
+
       it('creates and gets approvals exactly; a duplicate id is a conflict', async () => {
         const a = approval('ap1', { user: null, resource: null });
         await store.createApproval(a);
@@ -704,20 +711,92 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect((await store.listApprovals({ agent: 'agent-b' }))[0]).toStrictEqual(
           approval('ap2', { role: 'legal', agent: 'agent-b' }),
         );
-        expect(await store.countPendingApprovals('agent-a')).toBe(2);
-        expect(await store.countPendingApprovals('agent-b')).toBe(1);
+        expect(await pending('agent-a')).toBe(2);
+        expect(await pending('agent-b')).toBe(1);
         await store.createApproval(approval('ap5', { user: 'bob' }));
         expect(await ids({ user: 'bob' })).toEqual(['ap5']);
-        expect(await store.countPendingApprovals('agent-z')).toBe(0);
+        expect(await pending('agent-z')).toBe(0);
         // Per agent and user (approvals.maxPendingPerAgentUser).
-        expect(await store.countPendingApprovals('agent-a')).toBe(3);
-        expect(await store.countPendingApprovals('agent-a', 'user-1')).toBe(2);
-        expect(await store.countPendingApprovals('agent-a', 'bob')).toBe(1);
-        expect(await store.countPendingApprovals('agent-b', 'bob')).toBe(0);
-        expect(await store.countPendingApprovals('agent-a', null)).toBe(0);
+        expect(await pending('agent-a')).toBe(3);
+        expect(await pending('agent-a', 'user-1')).toBe(2);
+        expect(await pending('agent-a', 'bob')).toBe(1);
+        expect(await pending('agent-b', 'bob')).toBe(0);
+        expect(await pending('agent-a', null)).toBe(0);
         await store.createApproval(approval('ap6', { user: null }));
-        expect(await store.countPendingApprovals('agent-a', null)).toBe(1);
-        expect(await store.countPendingApprovals('agent-a')).toBe(4);
+        expect(await pending('agent-a', null)).toBe(1);
+        expect(await pending('agent-a')).toBe(4);
+      });
+
+      it('counts only pending approvals that have not expired at the time given', async () => {
+        // Found by a probe: an expired approval keeps status `pending` until it is read, and counted,
+        // it refused the agent's new calls for every user until someone listed the approvals.
+        await store.createApproval(approval('ap1', { expiresAt: '2025-01-01T00:10:00.000Z' }));
+        await store.createApproval(approval('ap2', { expiresAt: '2025-01-01T00:30:00.000Z' }));
+        await store.createApproval(approval('ap3', { user: 'bob', expiresAt: '2025-01-01T00:20:00.000Z' }));
+        await store.createApproval(approval('ap4'));
+        const at = (now: string, user?: string) =>
+          store.countPendingApprovals(
+            user === undefined ? { agent: 'agent-a', now } : { agent: 'agent-a', user, now },
+          );
+        expect(await at('2025-01-01T00:05:00.000Z')).toBe(4);
+        expect(await at('2025-01-01T00:10:00.000Z')).toBe(3);
+        expect(await at('2025-01-01T00:10:00.000Z', 'user-1')).toBe(2);
+        expect(await at('2025-01-01T00:20:00.000Z', 'bob')).toBe(0);
+        // Expiring at `now` is expired (`expiresAt > now` counts).
+        expect(await at(halfway)).toBe(1);
+        expect(await at(halfway, 'user-1')).toBe(1);
+        expect(await at('2025-01-01T01:00:00.000Z')).toBe(0);
+        expect((await store.getApproval('ap1'))?.status).toBe('pending');
+      });
+
+      it('creates an approval under a cap only while the agent has fewer pending (per user first, then in all)', async () => {
+        const cap = { perAgentUser: 2, perAgent: 3 };
+        const at = (id: string, over: Partial<ApprovalRecord> = {}) =>
+          approval(id, { requestedAt: halfway, ...over });
+        await store.createApproval(at('ap1'), cap);
+        await store.createApproval(at('ap2'), cap);
+        // A third for user-1 passes the per-user bound; the agent's other users are not refused.
+        const third = store.createApproval(at('ap3'), cap);
+        await expectCode(third, 'approval_backlog');
+        await expect(store.createApproval(at('ap3'), cap)).rejects.toThrow(/waiting for user user-1/);
+        expect(await store.getApproval('ap3')).toBeNull();
+        await store.createApproval(at('ap4', { user: 'bob' }), cap);
+        // Now the agent has 3 in all: no one else's either, and another agent's are its own.
+        await expect(store.createApproval(at('ap5', { user: 'carol' }), cap)).rejects.toThrow(
+          /agent agent-a already has 3 approvals waiting;/,
+        );
+        expect(await store.getApproval('ap5')).toBeNull();
+        await store.createApproval(at('ap6', { agent: 'agent-b' }), cap);
+        // Without a cap an approval is stored as given (copies of a store).
+        await store.createApproval(at('ap7'));
+        expect(await pending('agent-a')).toBe(4);
+      });
+
+      it('a cap does not count approvals past their expiry, nor approvals no longer pending', async () => {
+        const cap = { perAgentUser: 1, perAgent: 1 };
+        await store.createApproval(approval('ap1', { expiresAt: '2025-01-01T00:10:00.000Z' }));
+        await store.createApproval(approval('ap2', { status: 'denied' }));
+        // ap1 has not expired at 00:09; it has at 00:10.
+        await expectCode(
+          store.createApproval(approval('ap3', { requestedAt: '2025-01-01T00:09:00.000Z' }), cap),
+          'approval_backlog',
+        );
+        await store.createApproval(approval('ap3', { requestedAt: '2025-01-01T00:10:00.000Z' }), cap);
+        expect((await store.getApproval('ap3'))?.status).toBe('pending');
+      });
+
+      it('counts and inserts atomically: of many concurrent requests under a cap, only the cap is created', async () => {
+        // Found by a probe: 60 concurrent approval-required calls with a bound of 20 left 54 pending.
+        const cap = { perAgentUser: 5, perAgent: 5 };
+        const results = await Promise.allSettled(
+          Array.from({ length: 30 }, (_, i) =>
+            store.createApproval(approval(`ap${i}`, { requestedAt: halfway }), cap),
+          ),
+        );
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+        for (const r of results)
+          if (r.status === 'rejected') expect((r.reason as MandateError).code).toBe('approval_backlog');
+        expect(await pending('agent-a')).toBe(5);
       });
 
       it('updateApproval is a compare-and-set on status and vote count', async () => {
@@ -750,7 +829,7 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         };
         expect(await store.updateApproval(approved, 'pending', 1)).toBe(true);
         expect(await store.getApproval('ap1')).toStrictEqual(approved);
-        expect(await store.countPendingApprovals('agent-a')).toBe(0);
+        expect(await pending('agent-a')).toBe(0);
       });
 
       it('exactly one of many concurrent updates from the same expected state wins', async () => {

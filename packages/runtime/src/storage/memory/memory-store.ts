@@ -10,7 +10,9 @@ import type {
 import { MandateError } from '../../kernel/index.js';
 import {
   GENESIS_HASH,
+  approvalBacklog,
   grantChainRevoked,
+  pendingBoundReached,
   type ApiKeyRecord,
   activationConflict,
   type ApprovalFilter,
@@ -63,6 +65,19 @@ export function createMemoryStore(): Store {
   };
   const activeVersion = () => activations.at(-1)?.version ?? null;
   const secrets = new Map<string, string>();
+  /** Pending approvals of `agent` (for `user`, when given) not expired at `now` (ISO strings compare as times). */
+  const countPending = (agent: string, now: string, user?: string | null) => {
+    let n = 0;
+    for (const a of approvals.values())
+      if (
+        a.agent === agent &&
+        a.status === 'pending' &&
+        a.expiresAt > now &&
+        (user === undefined || a.user === user)
+      )
+        n++;
+    return n;
+  };
 
   return {
     kind: 'memory',
@@ -231,9 +246,18 @@ export function createMemoryStore(): Store {
       if (k && (k.lastUsedAt === null || k.lastUsedAt < at)) k.lastUsedAt = at;
     },
 
-    async createApproval(a) {
+    async createApproval(a, cap) {
       open();
       if (approvals.has(a.id)) throw new MandateError('conflict', `approval ${a.id} exists`);
+      // One process, no await between the count and the insert: no other request comes in between.
+      if (cap) {
+        const bound = pendingBoundReached(
+          cap,
+          countPending(a.agent, a.requestedAt, a.user),
+          countPending(a.agent, a.requestedAt),
+        );
+        if (bound) throw approvalBacklog(a, bound, cap);
+      }
       approvals.set(a.id, clone(a));
     },
     async getApproval(id) {
@@ -264,12 +288,9 @@ export function createMemoryStore(): Store {
         .reverse();
       return clone(out.slice(0, filter.limit ?? 100));
     },
-    async countPendingApprovals(agent, user) {
+    async countPendingApprovals({ agent, user, now }) {
       open();
-      let n = 0;
-      for (const a of approvals.values())
-        if (a.agent === agent && a.status === 'pending' && (user === undefined || a.user === user)) n++;
-      return n;
+      return countPending(agent, now, user);
     },
     async updateApproval(next, expectedStatus, expectedVotes) {
       open();

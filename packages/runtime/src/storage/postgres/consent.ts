@@ -1,6 +1,7 @@
+import type pg from 'pg';
 import { MandateError } from '../../kernel/index.js';
 import type { ApprovalFilter, ApprovalRecord, ConsentMethods, GrantFilter } from '../port.js';
-import { grantChainRevoked } from '../port.js';
+import { approvalBacklog, grantChainRevoked, pendingBoundReached } from '../port.js';
 import {
   GRANT_COLUMNS,
   approvalFromRow,
@@ -68,16 +69,56 @@ function approvalValues(a: ApprovalRecord): unknown[] {
   ];
 }
 
+/**
+ * The first key of the two-key advisory lock an agent's new approvals are counted and inserted
+ * under (the second: the hash of the agent id). The two-key space does not overlap the one-key
+ * space of the audit and migration locks.
+ */
+const PENDING_LOCK_CLASS = 773194820;
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/** Pending approvals of `agent` (for `user`, when given) not expired at `now`. */
+async function countPending(q: Queryable, agent: string, now: string, user?: string | null): Promise<number> {
+  // Times are ISO strings in TEXT: compared byte-wise, whatever the database's collation.
+  const r =
+    user === undefined
+      ? await q.query<Row>(
+          `SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND status = 'pending' AND expires_at COLLATE "C" > $2`,
+          [agent, now],
+        )
+      : await q.query<Row>(
+          `SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND user_id IS NOT DISTINCT FROM $2
+             AND status = 'pending' AND expires_at COLLATE "C" > $3`,
+          [agent, user, now],
+        );
+  return Number(r.rows[0]!.n);
+}
+
 /** The PostgreSQL driver's consent: approvals (single use by compare-and-set) and grants (revoked with their sub-grants). */
 export function createPostgresConsent({ run, pool, tx, rows, one }: PostgresDeps): ConsentMethods {
   return {
-    createApproval: (a) =>
+    createApproval: (a, cap) =>
       run(async () => {
-        await pool.query(
-          `INSERT INTO approvals (${APPROVAL_COLUMNS.join(', ')})
-           VALUES (${APPROVAL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`,
-          approvalValues(a),
-        );
+        const insert = `INSERT INTO approvals (${APPROVAL_COLUMNS.join(', ')})
+           VALUES (${APPROVAL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`;
+        if (!cap) {
+          await pool.query(insert, approvalValues(a));
+          return;
+        }
+        // SECURITY: the agent's new approvals are counted and inserted one at a time, on every node:
+        // the transaction-scoped lock is held until COMMIT, and each count (READ COMMITTED, a
+        // snapshot per statement) is taken after it, so it sees every insert of the holders before.
+        await tx(async (c) => {
+          await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [PENDING_LOCK_CLASS, a.agent]);
+          const bound = pendingBoundReached(
+            cap,
+            await countPending(c, a.agent, a.requestedAt, a.user),
+            await countPending(c, a.agent, a.requestedAt),
+          );
+          if (bound) throw approvalBacklog(a, bound, cap);
+          await c.query(insert, approvalValues(a));
+        });
       }),
     getApproval: (id) =>
       run(async () => {
@@ -98,19 +139,7 @@ export function createPostgresConsent({ run, pool, tx, rows, one }: PostgresDeps
         const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ${limit}`;
         return (await rows(sql, [...w.params, Math.max(0, filter.limit ?? 100)])).map(approvalFromRow);
       }),
-    countPendingApprovals: (agent, user) =>
-      run(async () => {
-        const r =
-          user === undefined
-            ? await one(`SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND status = 'pending'`, [
-                agent,
-              ])
-            : await one(
-                `SELECT COUNT(*) AS n FROM approvals WHERE agent = $1 AND user_id IS NOT DISTINCT FROM $2 AND status = 'pending'`,
-                [agent, user],
-              );
-        return Number(r!.n);
-      }),
+    countPendingApprovals: ({ agent, user, now }) => run(() => countPending(pool, agent, now, user)),
     updateApproval: (next, expectedStatus, expectedVotes) =>
       run(async () => {
         const n = APPROVAL_COLUMNS.length;

@@ -1,6 +1,6 @@
 import { MandateError } from '../../kernel/index.js';
 import type { ApprovalFilter, ApprovalRecord, ConsentMethods, GrantFilter } from '../port.js';
-import { grantChainRevoked } from '../port.js';
+import { approvalBacklog, grantChainRevoked, pendingBoundReached } from '../port.js';
 import {
   GRANT_COLUMNS,
   approvalFromRow,
@@ -52,19 +52,47 @@ function approvalParams(a: ApprovalRecord): Row {
 
 /** The SQLite driver's consent: approvals (single use by compare-and-set) and grants (revoked with their sub-grants). */
 export function createSqliteConsent({ db, run, write, tx, all, get, exec }: SqliteDeps): ConsentMethods {
+  /** Pending approvals of `agent` (for `user`, when given) not expired at `now`. */
+  const countPending = (agent: string, now: string, user?: string | null): number =>
+    Number(
+      (user === undefined
+        ? get(
+            `SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND status = 'pending' AND expires_at > ?`,
+            agent,
+            now,
+          )
+        : get(
+            `SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND user_id IS ? AND status = 'pending' AND expires_at > ?`,
+            agent,
+            user,
+            now,
+          ))!.n,
+    );
   return {
-    createApproval: (a) =>
-      write(() => {
-        exec(
-          `INSERT INTO approvals (id, call_hash, decision_id, agent, user_id, action, resource, policy_version, role, quorum,
-             summary, args, status, requested_at, expires_at, votes, vote_count, resolved_at, consumed_at, consumed_by,
-             tool_hash, policy_id, policy_reason)
-           VALUES (@id, @call_hash, @decision_id, @agent, @user_id, @action, @resource, @policy_version, @role, @quorum,
-             @summary, @args, @status, @requested_at, @expires_at, @votes, @vote_count, @resolved_at, @consumed_at, @consumed_by,
-             @tool_hash, @policy_id, @policy_reason)`,
-          approvalParams(a),
-        );
-      }),
+    createApproval: (a, cap) =>
+      write(() =>
+        // SECURITY: the pending counts are read and the approval inserted under one write lock
+        // (BEGIN IMMEDIATE, across processes): no other request is counted in between.
+        tx(() => {
+          if (cap) {
+            const bound = pendingBoundReached(
+              cap,
+              countPending(a.agent, a.requestedAt, a.user),
+              countPending(a.agent, a.requestedAt),
+            );
+            if (bound) throw approvalBacklog(a, bound, cap);
+          }
+          exec(
+            `INSERT INTO approvals (id, call_hash, decision_id, agent, user_id, action, resource, policy_version, role, quorum,
+               summary, args, status, requested_at, expires_at, votes, vote_count, resolved_at, consumed_at, consumed_by,
+               tool_hash, policy_id, policy_reason)
+             VALUES (@id, @call_hash, @decision_id, @agent, @user_id, @action, @resource, @policy_version, @role, @quorum,
+               @summary, @args, @status, @requested_at, @expires_at, @votes, @vote_count, @resolved_at, @consumed_at, @consumed_by,
+               @tool_hash, @policy_id, @policy_reason)`,
+            approvalParams(a),
+          );
+        }),
+      ),
     getApproval: (id) =>
       run(() => {
         const r = get('SELECT * FROM approvals WHERE id = ?', id);
@@ -84,18 +112,7 @@ export function createSqliteConsent({ db, run, write, tx, all, get, exec }: Sqli
         const sql = `SELECT * FROM approvals ${w.sql()} ORDER BY ord DESC LIMIT ?`;
         return all(sql, ...w.params, Math.max(0, filter.limit ?? 100)).map(approvalFromRow);
       }),
-    countPendingApprovals: (agent, user) =>
-      run(() =>
-        Number(
-          (user === undefined
-            ? get(`SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND status = 'pending'`, agent)
-            : get(
-                `SELECT COUNT(*) AS n FROM approvals WHERE agent = ? AND user_id IS ? AND status = 'pending'`,
-                agent,
-                user,
-              ))!.n,
-        ),
-      ),
+    countPendingApprovals: ({ agent, user, now }) => run(() => countPending(agent, now, user)),
     updateApproval: (next, expectedStatus, expectedVotes) =>
       write(() => {
         // SECURITY: single use — the WHERE clause is the compare-and-set; only one writer can move
