@@ -18,6 +18,7 @@ import type { ResourceRef, ToolRegistry } from '../tools/index.js';
 import type { GrantRecord } from '../storage/port.js';
 import type { UsageReservation } from '../usage/index.js';
 import { argsForPolicy } from './typed-args.js';
+import { decidedArgs } from './args-keys.js';
 import { callRedaction, type CallRedaction } from './call-redaction.js';
 import type { KeptAside, PolicyInputs, PolicyOutcome } from './policy-inputs.js';
 import type { DecideOptions, DecisionOutcome, DecisionServiceDeps } from './types.js';
@@ -33,7 +34,10 @@ export interface PreparedCall {
   policy: CompiledPolicySet | null;
   tools: ToolRegistry;
   tool: Tool | undefined;
-  /** The args decided on: canonical where the tool declares paths, valid for its schema. */
+  /**
+   * The args decided on: keys in canonical order at every depth (args-keys.ts), canonical where the
+   * tool declares paths, valid for its schema.
+   */
   args: Record<string, unknown>;
   resourceRef: ResourceRef | null;
   /** The args as the engine reads them: typed by the schema (decimal where declared). */
@@ -98,9 +102,15 @@ export async function prepareCall(
   const policy = deps.policies();
   const tools = deps.tools();
   const tool = tools.get(req.action);
+  // SECURITY: one order and one spelling of keys (args-keys.ts): keys sorted at every depth as the
+  // call hash sorts them, keys that differ only in case refused — what is hashed is what runs.
+  const keyed = decidedArgs(req.args, {
+    schema: tool?.inputSchema,
+    type: policy && tool ? policy.argsType(req.action) : undefined,
+  });
   // SECURITY: declared path args are canonicalised before anything reads them: the canonical form
   // is validated, decided on, audited, bound to an approval and forwarded (`outcome.args`).
-  const args = tool?.paths ? await tools.canonicalArgs(req.action, req.args) : req.args;
+  const args = tool?.paths ? await tools.canonicalArgs(req.action, keyed) : keyed;
 
   // Validation errors are the caller's bug: a 400 naming the path, not a decision.
   if (tool) tools.validateArgs(req.action, args);

@@ -80,7 +80,11 @@ export interface DecisionSeen {
 /** The outcome of `decide`, plus what the gateway and SDK need to run exactly what was decided. */
 export interface DecisionOutcome {
   decision: Decision;
-  /** The args that were decided on (parsed once, validated); the gateway forwards exactly these. */
+  /**
+   * The args that were decided on (parsed once, validated), their keys in the call hash's order at
+   * every depth (args-keys.ts): the gateway forwards exactly these, the v1 answer carries them, the
+   * SDK runs them.
+   */
   args: Record<string, unknown>;
   /** A dry run that ended in approval_required: who would have been asked. */
   wouldRequest?: { role: string; quorum: number };

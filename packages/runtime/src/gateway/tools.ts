@@ -3,7 +3,9 @@ import { traceHeaders } from '../telemetry/index.js';
 import { ACTION_NAME } from '@mandate/protocol';
 import { agentEntity, type DecideOptions, type DecisionOutcome } from '../decisions/index.js';
 import { createOutcomeRecorder, failureType } from './outcome.js';
-import { SELF_CONFIRMATION } from '../approvals/index.js';
+import { SELF_CONFIRMATION, approvalDisplay } from '../approvals/index.js';
+import { HIDDEN_MARKER } from '../kernel/index.js';
+import type { ApprovalRecord } from '../storage/port.js';
 import { listAll } from './upstream-connection.js';
 import {
   META_APPROVAL,
@@ -58,7 +60,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
 
   /**
    * Asks the client's user (the user this agent acts for) to confirm a `@approval("self")` call,
-   * showing the summary rendered from the real args, and records the answer as their vote.
+   * showing what the approvals inbox and the CLI show of it, and records the answer as their vote.
    */
   async function confirmByElicitation(
     approvalId: string,
@@ -73,10 +75,12 @@ export function createSessionTools(s: SessionScope): SessionTools {
         {
           method: 'elicitation/create',
           params: {
-            message: `${agent} asks you (${onBehalfOf}) to confirm: ${a.summary}`,
+            message: confirmationText(agent, onBehalfOf, a),
             requestedSchema: {
               type: 'object',
-              properties: { confirm: { type: 'boolean', title: 'Confirm', description: a.summary } },
+              properties: {
+                confirm: { type: 'boolean', title: 'Confirm', description: approvalDisplay(a).summary },
+              },
               required: ['confirm'],
             },
           },
@@ -325,4 +329,40 @@ export function createSessionTools(s: SessionScope): SessionTools {
   }
 
   return { listTools, callTool };
+}
+
+/** What the audit redaction puts in place of a value (`[REDACTED]`, `[REDACTED:secret]`). */
+const REDACTION = /\[REDACTED(?::[A-Za-z0-9_-]+)?\]/;
+
+function holdsRedaction(v: unknown): boolean {
+  if (typeof v === 'string') return REDACTION.test(v);
+  if (Array.isArray(v)) return v.some(holdsRedaction);
+  if (v !== null && typeof v === 'object') return Object.values(v).some(holdsRedaction);
+  return false;
+}
+
+/**
+ * The elicitation prompt of a `@approval("self")` call: the approval as the approvals inbox and
+ * `mandate approvals list` render it (approvalDisplay: escaped, flagged). SECURITY: the summary
+ * names only the args its template names; the user confirms the whole call, so every arg is shown
+ * (a probe's `body` and extra `cc` ran upstream unseen), the redacted ones said to be hidden.
+ */
+export function confirmationText(
+  agent: string,
+  user: string,
+  a: Pick<ApprovalRecord, 'summary' | 'args' | 'agent' | 'user' | 'action' | 'resource'>,
+): string {
+  const d = approvalDisplay(a);
+  const lines: string[] = [];
+  if (d.hidden.length > 0)
+    lines.push(`${HIDDEN_MARKER} (${d.hidden.join(', ')}) in this request: read the escaped values below`);
+  lines.push(`${agent} asks you (${user}) to confirm: ${d.summary}`);
+  lines.push(`  action:   ${d.action}`);
+  if (d.resource) lines.push(`  resource: ${d.resource}`);
+  lines.push(`  args:     ${d.args}`);
+  if (holdsRedaction(a.args))
+    lines.push(
+      '  (values shown as [REDACTED…] are hidden from this view by the audit redaction; the call runs with the values the agent sent)',
+    );
+  return lines.join('\n');
 }

@@ -52,7 +52,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: an approval whose values were erased
     ]);
     const note = card.locator('.redaction');
     expect(await note.textContent()).toBe(
-      '⚠ The values the agent supplied were erased with the user’s personal data; you are approving them unseen. Erased: customerId, amount.',
+      '⚠ The values the agent supplied were erased with the user’s personal data; you are approving them unseen. Erased: amount, customerId.',
     );
     expect(await args.locator('tr.redacted').count()).toBe(2);
     await expectAccessible(page, 'inbox: erased approval');

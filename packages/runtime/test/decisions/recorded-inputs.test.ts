@@ -114,10 +114,11 @@ describe('recorded policy inputs: computed once, equal to the direct computation
     const [pay, payDecimal, note, , nothing] = await run(false, ['card.number']);
     const red = (e: AuditEvent | undefined) => (e!.data.policyInputs as { redacted: string[] }).redacted;
     expect(pay!.effect).toBe('allow');
+    // In the args' key order, which is the call hash's (decisions/args-keys.ts), not the agent's.
     expect(red(pay)).toEqual([
-      'context.args.note',
       'context.args.apiKey',
       'context.args.card',
+      'context.args.note',
       'entities.Agent::files-bot.token',
       'entities.Agent::files-bot.badge',
     ]);

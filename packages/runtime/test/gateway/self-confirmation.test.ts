@@ -142,13 +142,14 @@ describe('approval_required answered by the user through MCP elicitation (@appro
     expect(listed.items.every((a) => a.user === 'alice' && a.role === 'self')).toBe(true);
     const id = listed.items[0]!.id;
     const byApprover = await api('secret-approver-key', 'POST', `/v1/approvals/${id}/approve`);
-    expect(byApprover.status).toBe(403);
-    expect(((await byApprover.json()) as { error: { code: string } }).error.code).toBe('wrong_role');
+    // Answered as GET answers an approver (404): it waits for alice's own word, not a role.
+    expect(byApprover.status).toBe(404);
+    expect(((await byApprover.json()) as { error: { code: string } }).error.code).toBe('not_found');
     // Nor alice's approver credential: it holds a role, not her own word, and cannot see the approval.
     expect((await api('secret-alice-approver-key', 'GET', `/v1/approvals/${id}`)).status).toBe(404);
     const asApprover = await api('secret-alice-approver-key', 'POST', `/v1/approvals/${id}/approve`);
-    expect(asApprover.status).toBe(403);
-    expect(((await asApprover.json()) as { error: { code: string } }).error.code).toBe('wrong_role');
+    expect(asApprover.status).toBe(404);
+    expect(((await asApprover.json()) as { error: { code: string } }).error.code).toBe('not_found');
     const byAlice = await api('secret-alice-key', 'POST', `/v1/approvals/${id}/approve`);
     expect(byAlice.status).toBe(200);
     expect(((await byAlice.json()) as { status: string }).status).toBe('approved');
@@ -158,16 +159,19 @@ describe('approval_required answered by the user through MCP elicitation (@appro
     const c = await connect(false);
     await c.callTool({ name: 'tools.refund', arguments: { customerId: 'c-4', amount: 43 } });
     const [pending] = await m.approvals.list({ status: 'pending' });
-    await expect(
-      m.approvals.vote(pending!.id, { id: 'bot', roles: ['self'] }, 'approve', null, null),
-    ).rejects.toMatchObject({
-      code: 'self_approval',
-    });
-    await expect(
-      m.approvals.vote(pending!.id, { id: 'frank', roles: ['self'] }, 'approve', null, null),
-    ).rejects.toMatchObject({
-      code: 'wrong_role',
-    });
+    // Neither may see it (GET answers 404): answered so, without the user it waits for named.
+    for (const voter of [
+      { id: 'bot', roles: ['self'] },
+      { id: 'bot', roles: [], via: 'mcp-elicitation' as const },
+      { id: 'frank', roles: ['self'] },
+      { id: 'frank', roles: [], via: 'user' as const },
+    ]) {
+      const refused = m.approvals.vote(pending!.id, voter, 'approve', null, null);
+      await expect(refused).rejects.toMatchObject({
+        code: 'not_found',
+        message: `no approval ${pending!.id}`,
+      });
+    }
   });
 });
 
