@@ -4,7 +4,8 @@ import { MandateError } from '../kernel/index.js';
 import type { CompiledPolicySet } from '../policy/port.js';
 import type { Store } from '../storage/port.js';
 import { EXAMPLES, groupFlips, type Flip, type FlipGroup } from './flips.js';
-import { decideInputs, readRecordedInputs } from './policy-inputs.js';
+import { readRecordedInputs } from './policy-inputs.js';
+import { decideRetyped } from './retype.js';
 
 /** At most this many decision events are replayed in one run (the report says when it stopped). */
 export const REPLAY_MAX_DECISIONS = 200_000;
@@ -51,7 +52,9 @@ export interface ReplayReport {
 /**
  * Re-decides the recorded decisions of a time window against a candidate set, from the inputs each
  * decision event recorded (`data.policyInputs`: entities, context with args as typed, time and
- * grant, exactly as the engine saw them), and compares the policy-level outcomes (ADR 0025).
+ * grant, exactly as the engine saw them), and compares the policy-level outcomes (ADR 0025). The
+ * args are typed again by the candidate's schema (retype.ts); args its schema refuses are a deny
+ * naming `mandate.invalid_args` (the call would not run), never `unchanged`.
  */
 export async function replayDecisions(
   store: Store,
@@ -127,7 +130,10 @@ export async function replayDecisions(
         continue;
       }
       const action = ev.action ?? '';
-      const after = decideInputs(candidate, action, inputs);
+      // SECURITY: the args as the candidate's schema types them, not as the active one did: a
+      // candidate that retypes an arg (`decimal` → `Long`) and loosens a cap must not pass the gate
+      // as `unchanged` on comparisons that cannot hold between the two types.
+      const after = decideRetyped(candidate, action, inputs);
       report.replayed++;
       if (after.effect === inputs.outcome.effect) {
         report.unchanged++;

@@ -2,7 +2,7 @@ import type { AuditEvent } from '@mandate/protocol';
 import type { Logger } from '../kernel/index.js';
 import type { CompiledPolicySet } from '../policy/port.js';
 import type { ShadowSet } from '../policy/shadow-set.js';
-import { decideInputs } from './policy-inputs.js';
+import { decideRetyped } from './retype.js';
 import type { DecisionSeen } from './service.js';
 
 export interface ShadowEvaluatorDeps {
@@ -67,7 +67,9 @@ export function createShadowEvaluator(deps: ShadowEvaluatorDeps): ShadowEvaluato
 
   const evaluate = (job: Job): Promise<unknown> | null => {
     const { seen, set } = job;
-    const shadow = decideInputs(set, seen.action, seen.inputs);
+    // SECURITY: the live args are typed by the active schema; the shadow judges them as its own
+    // schema types them (retype.ts), or a retyped arg's comparisons silently never hold.
+    const shadow = decideRetyped(set, seen.action, seen.inputs);
     stats.evaluated++;
     const live = seen.outcome;
     if (shadow.effect === live.effect) return null;

@@ -64,6 +64,8 @@ describe('shadow evaluator', () => {
       ...good,
       version: good.version,
       actions: good.actions,
+      // The shadow types the args by its own schema first (retype.ts): a prototype method, not spread.
+      argsType: (action: string) => good.argsType(action),
       evaluate: (r: Parameters<CompiledPolicySet['evaluate']>[0]) => {
         if (calls++ === 0) throw new Error('engine trap');
         return good.evaluate(r);
