@@ -95,9 +95,11 @@ export async function evaluateCall(
   for (const [e, who] of evals) {
     for (const pe of e.errors) {
       found.errors.push({
-        code: 'policy_error',
+        code: pe.code ?? 'policy_error',
         policyId: pe.policyId,
-        message: `${who} policy ${pe.policyId}: ${scrubEngineError(pe.message, inputs)}`,
+        // An approval_conflict's text is the policies' ids and roles only: nothing to scrub (and
+        // scrubbing would blank a role that an entity also holds).
+        message: `${who} policy ${pe.policyId}: ${pe.code === undefined ? scrubEngineError(pe.message, inputs) : pe.message}`,
       });
     }
   }

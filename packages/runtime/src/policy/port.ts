@@ -49,20 +49,31 @@ export interface PolicyErrorInfo {
   policyId: string;
   effect: 'permit' | 'forbid';
   message: string;
+  /**
+   * Absent for an evaluation error (`policy_error`). `approval_conflict`: the policy evaluated, but
+   * it is one of several satisfied `@approval` permits that ask different roles, so no one approval
+   * meets them all (the message names only policy ids and roles, never a request's values).
+   */
+  code?: 'approval_conflict';
 }
 
 /**
  * One evaluation, with the approval semantics of DESIGN.md applied:
  * a satisfied forbid → deny; any evaluation error → deny (SECURITY: fail closed — Cedar skips an
  * erroring policy, we do not); a satisfied plain permit → allow; only `@approval` permits
- * satisfied → approval_required; nothing satisfied → deny.
+ * satisfied → approval_required when they ask one role (its highest quorum), deny with an
+ * `approval_conflict` error on each when they ask different roles; nothing satisfied → deny.
  */
 export interface PolicyEvaluation {
   effect: 'allow' | 'deny' | 'approval_required';
   /** The determining policies: forbids when denied by a forbid, permits otherwise. */
   satisfied: SatisfiedPolicy[];
   errors: PolicyErrorInfo[];
-  /** Set when effect is approval_required: the requirement chosen (lowest policy id, deterministic). */
+  /**
+   * Set when effect is approval_required: the one approval that meets every satisfied `@approval`
+   * permit — their role, with the highest of their quorums (its policy's id; the lowest id among
+   * equals, so it is deterministic).
+   */
   approval?: ApprovalRequirement;
   /** How many policies the engine was handed for this request (the slice). */
   sliceSize: number;

@@ -99,7 +99,8 @@ export interface ApprovalRecord {
   toolHash: string | null;
   /**
    * The policy whose `@approval` asked for this approval, with its `@reason` (null when it has
-   * none); null for approvals requested before migration 062.
+   * none) — of several that applied (one role), the one whose quorum it carries, the highest; null
+   * for approvals requested before migration 062.
    */
   policy: { id: string; reason: string | null } | null;
   /**

@@ -110,15 +110,24 @@ when { context.args has amount && context.args.amount * 10000000000000 > 1000000
     ]);
   });
 
-  it('defaults the quorum to 1 and picks the lowest policy id among @approval permits', () => {
+  it('defaults the quorum to 1; @approval permits of one role take its highest quorum, of two roles deny', () => {
     const set = compile({
       'z.cedar': `@id("b-approval") @approval("ops") permit(principal, action == Action::"ops.restart", resource);`,
-      'a.cedar': `@id("c-approval") @approval("sre") @quorum("3") permit(principal, action == Action::"ops.restart", resource);`,
+      'a.cedar': `@id("c-approval") @approval("ops") @quorum("3") permit(principal, action == Action::"ops.restart", resource);`,
     });
     const r = set.evaluate(request({ action: 'ops.restart' }));
     expect(r.effect).toBe('approval_required');
-    expect(r.approval).toEqual({ role: 'ops', quorum: 1, policyId: 'b-approval' });
+    expect(r.approval).toEqual({ role: 'ops', quorum: 3, policyId: 'c-approval' });
     expect(r.satisfied.map((s) => s.policyId)).toEqual(['b-approval', 'c-approval']);
+    const alone = compile({
+      'z.cedar': `@id("b-approval") @approval("ops") permit(principal, action == Action::"ops.restart", resource);`,
+    });
+    expect(alone.evaluate(request({ action: 'ops.restart' })).approval).toEqual({
+      role: 'ops',
+      quorum: 1,
+      policyId: 'b-approval',
+    });
+    // More in approval-routes.test.ts.
   });
 
   it('allows when an @approval permit and a plain permit are both satisfied', () => {

@@ -3,7 +3,9 @@ import { MandateError, silentLogger, yieldToLoop, type Logger } from '../../kern
 import { createIsolatedScreen, type IsolatedScreen } from './isolated.js';
 import { createCanary } from './canary.js';
 import { checkPolicyTextBounds } from '../bounds.js';
+import { routeApproval } from '../approval-route.js';
 import type {
+  ApprovalRequirement,
   CompiledPolicySet,
   ArgType,
   PolicyEngine,
@@ -790,7 +792,9 @@ function answerPlanned(out: PlannedOutcome<Member>, sliceSize: number): PolicyEv
 /**
  * The answer of the permits that applied (sorted by policy id), once no forbid applied and no
  * policy erred — for both evaluators: none is a deny; any plain permit allows; only @approval
- * permits: the lowest policy id decides the route, so the outcome does not depend on policy order.
+ * permits: the one approval that meets them all ({@link routeApproval}: the same role, its highest
+ * quorum), or — when they ask different roles — a deny, `approval_conflict` on each of them. The
+ * outcome depends neither on the policies' order nor on their ids.
  */
 function fromPermits(reasons: readonly HeldPolicy[], sliceSize: number): PolicyEvaluation {
   if (reasons.length === 0) return { effect: 'deny', satisfied: [], errors: [], sliceSize };
@@ -798,12 +802,31 @@ function fromPermits(reasons: readonly HeldPolicy[], sliceSize: number): PolicyE
   if (reasons.some((p) => p.meta.approval === undefined)) {
     return { effect: 'allow', satisfied: permits, errors: [], sliceSize };
   }
+  const needs = permits.map((p) => p.approval!);
+  const route = routeApproval(needs);
+  if (!route.ok) {
+    // SECURITY: fail closed — no one approval meets them all, and taking one (by id, by order)
+    // would let whoever satisfies a second permit choose the approver.
+    return { effect: 'deny', satisfied: [], errors: needs.map((n) => approvalConflict(n, needs)), sliceSize };
+  }
   return {
     effect: 'approval_required',
     satisfied: permits,
     errors: [],
-    approval: permits[0]!.approval!,
+    approval: route.requirement,
     sliceSize,
+  };
+}
+
+/** The `approval_conflict` of one @approval permit: the permits that ask another role. */
+function approvalConflict(need: ApprovalRequirement, needs: readonly ApprovalRequirement[]): PolicyErrorInfo {
+  const others = needs.filter((n) => n.role !== need.role);
+  const named = others.map((n) => `${n.policyId} @approval("${n.role}")`).join(', ');
+  return {
+    policyId: need.policyId,
+    effect: 'permit',
+    code: 'approval_conflict',
+    message: `@approval("${need.role}") conflicts with ${named}, which also ${others.length === 1 ? 'applies' : 'apply'} to this call: one call is approved by one role, so it is denied — make the permits' conditions exclusive, or have them ask the same role`,
   };
 }
 
