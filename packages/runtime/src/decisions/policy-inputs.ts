@@ -93,7 +93,13 @@ export function combineEvaluations(
     const policies = forbids.length > 0 ? forbids : errored.length > 0 ? [...new Set(errored)].sort() : [];
     return { effect: 'deny', policies: policies.length > 0 ? policies : [DEFAULT_DENY_ID] };
   }
-  const effect = present.some((e) => e.approval !== undefined) ? 'approval_required' : 'allow';
+  // As the live decision settles it (approval-step.ts `oneApprovalFor`): the agent's and the
+  // user's approvals asking different roles cannot be met by one approval — a deny, naming them.
+  // Replay and shadow reported approval_required where the call was denied.
+  const asked = present.flatMap((e) => (e.approval ? [e.approval] : []));
+  if (asked.some((a) => a.role !== asked[0]!.role))
+    return { effect: 'deny', policies: [...new Set(asked.map((a) => a.policyId))].sort() };
+  const effect = asked.length > 0 ? 'approval_required' : 'allow';
   return { effect, policies: ids(present) };
 }
 
