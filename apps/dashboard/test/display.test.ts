@@ -58,6 +58,22 @@ describe('argRows: every value an approver reads is what runs', () => {
     ]);
   });
 
+  it("letters of any script inside a Latin word and other scripts' full stops are flagged (re-probe f3)", () => {
+    expect(
+      argRows({
+        to: 'ceo@c\u0585rp.example',
+        cc: 'ceo@\u1D04orp.example',
+        host: 'corp\u0701example',
+        city: 'Straße, Łódź, Երևան',
+      }).map((r) => [r.path, r.value, r.hidden]),
+    ).toEqual([
+      ['to', 'ceo@c\\u0585rp.example', ['mixed-script']],
+      ['cc', 'ceo@\\u1D04orp.example', ['mixed-script']],
+      ['host', 'corp\\u0701example', ['lookalike']],
+      ['city', 'Straße, Łódź, Երևան', []],
+    ]);
+  });
+
   it('a string that reads as another JSON value is shown quoted: "false" is not false', () => {
     expect(
       table({ force: 'false', recipients: '[]', limit: 'null', n: '12', empty: '', real: false }),

@@ -10,9 +10,9 @@
 
 /**
  * Why a character was escaped: `control`, `bidi`, `invisible` and `invalid` are not drawn as what
- * they are; `lookalike` (punctuation or a blank that reads as ASCII), `mixed-script` (a Cyrillic or
- * Greek letter inside a word with Latin letters) and `unnormalized` (text not in Unicode NFC) are
- * drawn, but as something they are not.
+ * they are; `lookalike` (punctuation or a blank that reads as ASCII), `mixed-script` (a letter of
+ * another script or an unusual Latin one inside a word with ASCII letters, see {@link WORD}) and
+ * `unnormalized` (text not in Unicode NFC) are drawn, but as something they are not.
  */
 export type HiddenKind =
   'control' | 'bidi' | 'invisible' | 'invalid' | 'lookalike' | 'mixed-script' | 'unnormalized';
@@ -105,8 +105,13 @@ function classify(cp: number): HiddenKind | null {
  * `alice\u00A0` is not `alice`. The set, by what each reads as:
  * - a space: U+00A0, U+1680, U+2000–U+200A, U+202F, U+205F, U+3000, and U+2800 BRAILLE PATTERN
  *   BLANK (drawn blank, not a space: a word with it reads as two);
- * - `.`: U+2024, U+2025, U+3002, U+FF61, U+0387; `/` and `\`: U+2044, U+2215, U+2216, U+2571,
- *   U+27CB, U+27CD, U+29F5, U+29F8, U+29F9; `:`: U+02D0, U+2236, U+A789; `;`: U+037E;
+ * - `.`: U+2024, U+2025, U+3002, U+FF61, U+0387, and the full stops of other scripts drawn as a
+ *   dot: U+06D4 (Arabic), U+0701, U+0702 (Syriac), U+16EB (Runic);
+ * - `/` and `\`: U+2044, U+2215, U+2216, U+2571, U+27CB, U+27CD, U+29F5, U+29F8, U+29F9, U+2E4A,
+ *   U+1735 and U+1736 (Philippine single and double punctuation, `/` and `//`);
+ * - `:`: U+02D0, U+2236, U+A789, U+205A, and the colons and colon-like stops of other scripts:
+ *   U+0589 (Armenian full stop), U+05C3 (Hebrew sof pasuq), U+0703–U+0709 (Syriac), U+1361
+ *   (Ethiopic wordspace), U+16EC (Runic), U+1804 (Mongolian); `;`: U+037E;
  *   `-`: U+02D7, U+2010–U+2012, U+2043, U+2212; `<` `>`: U+02C2, U+02C3, U+2039, U+203A;
  * - the fullwidth forms of ASCII punctuation (U+FF01–U+FF0F, U+FF1A–U+FF20, U+FF3B–U+FF40,
  *   U+FF5B–U+FF5E), and the vertical and small form variants (U+FE10–U+FE19, U+FE30–U+FE6B).
@@ -123,7 +128,17 @@ function isLookalike(cp: number): boolean {
     cp === 0x02d7 ||
     cp === 0x037e ||
     cp === 0x0387 ||
+    cp === 0x0589 ||
+    cp === 0x05c3 ||
+    cp === 0x06d4 ||
+    (cp >= 0x0701 && cp <= 0x0709) ||
+    cp === 0x1361 ||
     cp === 0x1680 ||
+    cp === 0x16eb ||
+    cp === 0x16ec ||
+    cp === 0x1735 ||
+    cp === 0x1736 ||
+    cp === 0x1804 ||
     (cp >= 0x2000 && cp <= 0x200a) ||
     (cp >= 0x2010 && cp <= 0x2012) ||
     cp === 0x2024 ||
@@ -133,6 +148,7 @@ function isLookalike(cp: number): boolean {
     cp === 0x202f ||
     cp === 0x2043 ||
     cp === 0x2044 ||
+    cp === 0x205a ||
     cp === 0x205f ||
     cp === 0x2212 ||
     cp === 0x2215 ||
@@ -144,6 +160,7 @@ function isLookalike(cp: number): boolean {
     cp === 0x2800 ||
     cp === 0x29f5 ||
     (cp >= 0x29f8 && cp <= 0x29f9) ||
+    cp === 0x2e4a ||
     cp === 0x3000 ||
     cp === 0x3002 ||
     cp === 0xa789 ||
@@ -159,21 +176,33 @@ function isLookalike(cp: number): boolean {
 
 // The same set as a character class: a cheap test for "any look-alike at all" over a whole text.
 const MAYBE_LOOKALIKE =
-  /[\u00A0\u02C2\u02C3\u02D0\u02D7\u037E\u0387\u1680\u2000-\u200A\u2010-\u2012\u2024\u2025\u2039\u203A\u202F\u2043\u2044\u205F\u2212\u2215\u2216\u2236\u2571\u27CB\u27CD\u2800\u29F5\u29F8\u29F9\u3000\u3002\uA789\uFE10-\uFE19\uFE30-\uFE6B\uFF01-\uFF0F\uFF1A-\uFF20\uFF3B-\uFF40\uFF5B-\uFF5E\uFF61]/;
+  /[\u00A0\u02C2\u02C3\u02D0\u02D7\u037E\u0387\u0589\u05C3\u06D4\u0701-\u0709\u1361\u1680\u16EB\u16EC\u1735\u1736\u1804\u2000-\u200A\u2010-\u2012\u2024\u2025\u2039\u203A\u202F\u2043\u2044\u205A\u205F\u2212\u2215\u2216\u2236\u2571\u27CB\u27CD\u2800\u29F5\u29F8\u29F9\u2E4A\u3000\u3002\uA789\uFE10-\uFE19\uFE30-\uFE6B\uFF01-\uFF0F\uFF1A-\uFF20\uFF3B-\uFF40\uFF5B-\uFF5E\uFF61]/;
 
 /**
- * A word: a run of letters, marks and digits. A word holding letters of two of the scripts Latin,
- * Cyrillic and Greek is flagged `mixed-script` and its Cyrillic and Greek letters escaped
- * (`c\u043Erp`): they are drawn like Latin ones (`а о р с е х у`, `ο ν ρ`), and no ordinary word
- * needs both. A word in one script — `Москва`, `Αθήνα`, `corp` — is shown as it is; so is CJK and
- * any other script. (A whole word of Cyrillic letters that happen to spell a Latin one, `сорр`, is
- * not caught by this rule: it is ordinary Cyrillic text.)
+ * A word: a run of letters, marks and digits. Two rules flag letters in one (`mixed-script`):
+ * - in a word with at least one ASCII letter, every letter outside ASCII and the Latin letters of
+ *   U+00C0–U+024F (Latin-1 Supplement, Latin Extended-A and -B: `naïve`, `Straße`, `Ångström`,
+ *   `łódź`, `ő`) is escaped: `c\u043Erp` (Cyrillic), `c\u0585rp` (Armenian), `\u1D04orp` (a
+ *   small capital), `p\u0251ypal` (IPA alpha), a fullwidth `\uFF43orp`, Cherokee — whatever
+ *   script, a letter that is not an ordinary Latin one has no business between ASCII letters;
+ * - in a word without ASCII letters, one holding letters of two of Latin, Cyrillic and Greek has
+ *   its Cyrillic and Greek letters escaped (`\u0441\u03BF`): they are drawn like Latin ones.
+ * And a character of the Mathematical Alphanumeric Symbols block (U+1D400–U+1D7FF: `𝖼𝗈𝗋𝗉` is
+ * ASCII restyled, never a script's text) is escaped wherever it is. A word in one script —
+ * `Москва`, `Αθήνα`, `Երևան`, `corp` — is shown as it is; so is CJK with its fullwidth Latin. (A
+ * whole word of Cyrillic letters that happen to spell a Latin one, `сорр`, is not caught by these
+ * rules: it is ordinary Cyrillic text.) Latin letters with diacritics outside U+00C0–U+024F
+ * (Vietnamese `ễ`, U+1E00–U+1EFF) are escaped inside an ASCII word too: `ạ` passes for `a`.
  */
 const WORD = /[\p{L}\p{M}\p{N}]+/gu;
 const LATIN = /\p{Script=Latin}/u;
 const CYRILLIC = /\p{Script=Cyrillic}/u;
 const GREEK = /\p{Script=Greek}/u;
 const CYRILLIC_OR_GREEK = /[\p{Script=Cyrillic}\p{Script=Greek}]/u;
+const ASCII_LETTER = /[A-Za-z]/;
+/** A letter that is neither ASCII nor a Latin letter of U+00C0–U+024F (× and ÷ are not letters). */
+const UNUSUAL_LETTER = /[^\P{L}A-Za-z\u00C0-\u024F]/u;
+const MATH_ALPHANUMERIC = /[\u{1D400}-\u{1D7FF}]/u;
 
 /** A code point that continues the character before it: a combining mark, a Hangul vowel or final jamo. */
 const CONTINUES = /^[\p{M}\u1160-\u11FF\uD7B0-\uD7FF]$/u;
@@ -244,8 +273,8 @@ const units = (cp: number) => (cp > 0xffff ? 2 : 1);
 /**
  * What to escape in `value`, by the UTF-16 offset where each code point starts, or null when it
  * is shown as it is. In order: a control, bidi, invisible or invalid character (emoji sequences
- * keep their joiners and selectors), a {@link isLookalike look-alike}, the Cyrillic and Greek
- * letters of a word mixing scripts (see {@link WORD}), and — when the text is not in NFC (`e` and
+ * keep their joiners and selectors), a {@link isLookalike look-alike}, the unusual letters of a
+ * word mixing scripts (see {@link WORD}), and — when the text is not in NFC (`e` and
  * U+0301 instead of `é`, U+212B ANGSTROM SIGN instead of `Å`) — the non-ASCII code points of each
  * character NFC would change; an `é` written as one code point is ordinary text. Ordinary text,
  * in any script, costs a few scans of the whole string and no work per character.
@@ -254,7 +283,10 @@ function analyse(value: string): (HiddenKind | null)[] | null {
   const hidden = MAYBE_HIDDEN.test(value);
   if (!hidden && !NON_ASCII.test(value)) return null;
   const lookalike = MAYBE_LOOKALIKE.test(value);
-  const mixed = scriptsIn(value) >= 2;
+  const mixed =
+    scriptsIn(value) >= 2 ||
+    (ASCII_LETTER.test(value) && UNUSUAL_LETTER.test(value)) ||
+    MATH_ALPHANUMERIC.test(value);
   const longRun = LONG_RUN.test(value);
   const unnormalized = longRun || value.normalize('NFC') !== value;
   if (!hidden && !lookalike && !mixed && !unnormalized) return null;
@@ -278,10 +310,21 @@ function analyse(value: string): (HiddenKind | null)[] | null {
   if (mixed) {
     for (const m of value.matchAll(WORD)) {
       const word = m[0];
-      if (scriptsIn(word) < 2) continue;
+      // SECURITY: which letters of this word are escaped (see WORD): with an ASCII letter, every
+      // unusual one — counting only Cyrillic and Greek let Armenian `օ` and small capital `ᴄ` pass.
+      const suspect = ASCII_LETTER.test(word)
+        ? UNUSUAL_LETTER
+        : scriptsIn(word) >= 2
+          ? CYRILLIC_OR_GREEK
+          : null;
+      if (suspect === null && !MATH_ALPHANUMERIC.test(word)) continue;
       for (let j = 0; j < word.length;) {
         const cp = word.codePointAt(j)!;
-        if (kinds[m.index + j] === null && CYRILLIC_OR_GREEK.test(String.fromCodePoint(cp))) {
+        const ch = String.fromCodePoint(cp);
+        if (
+          kinds[m.index + j] === null &&
+          ((suspect !== null && suspect.test(ch)) || MATH_ALPHANUMERIC.test(ch))
+        ) {
           kinds[m.index + j] = 'mixed-script';
           any = true;
         }
@@ -291,6 +334,8 @@ function analyse(value: string): (HiddenKind | null)[] | null {
   }
   if (unnormalized) {
     let marked = false;
+    // A segment NFC changes was found (its code points may already be flagged by another kind).
+    let found = false;
     const mark = (from: number, to: number) => {
       for (let i = from; i < to;) {
         const cp = value.codePointAt(i)!;
@@ -312,12 +357,15 @@ function analyse(value: string): (HiddenKind | null)[] | null {
         continuing += 1;
       }
       const seg = value.slice(from, to);
-      if (continuing > MAX_CONTINUING || seg.normalize('NFC') !== seg) mark(from, to);
+      if (continuing > MAX_CONTINUING || seg.normalize('NFC') !== seg) {
+        mark(from, to);
+        found = true;
+      }
       from = to;
     }
     // SECURITY: fail closed — a composition this segmentation did not find still flags the text,
     // with everything outside ASCII escaped, rather than showing it unflagged.
-    if (!marked) mark(0, value.length);
+    if (!found) mark(0, value.length);
     any ||= marked;
   }
   return any ? kinds : null;
@@ -355,8 +403,8 @@ function rewrite(
 
 /**
  * Escapes control, bidi-override/isolate, invisible/zero-width, tag and variation-selector
- * characters, lone surrogates, look-alike punctuation and blanks, the Cyrillic and Greek letters
- * of a word mixing scripts, and the characters of a text not in NFC as `\uXXXX` / `\u{XXXXX}`,
+ * characters, lone surrogates, look-alike punctuation and blanks, the unusual letters of a word
+ * mixing scripts, and the characters of a text not in NFC as `\uXXXX` / `\u{XXXXX}`,
  * and reports which kinds it found. Ordinary text in any script ("Zürich", "Москва", "東京", emoji)
  * is returned unchanged. Idempotent on its own output (which holds none of them).
  */

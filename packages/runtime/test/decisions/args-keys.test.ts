@@ -107,6 +107,8 @@ describe('keys that differ only in case or Unicode form are refused', () => {
       [{ amount: 90, memo: { note: 'a', NOTE: 'b' } }, 'args.memo'],
       [{ amount: 90, extra: [{ ſx: 1, sx: 2 }] }, 'args.extra[0]'],
       [{ amount: 90, extra: { 'a\u200Bb': 1, ab: 2 } }, 'args.extra'],
+      // U+1E9E ẞ lower-cases to ß, which folds to ss only in a second round (Go's EqualFold joins ẞ and ß).
+      [{ amount: 90, extra: { straße: 'Okweg 1', 'stra\u1E9Ee': 'Dropstraße 9' } }, 'args.extra'],
     ] as const) {
       const e = await h.refusal('pay.transfer', args);
       expect(e.code, JSON.stringify(args)).toBe('invalid_args');
@@ -159,8 +161,49 @@ describe('foldKey', () => {
       ['ǆ', 'ǅ'],
       ['é', 'e\u0301'],
       ['payee', 'pay\u00ADee'],
+      ['ß', '\u1E9E'],
+      ['straße', 'STRA\u1E9EE'],
+      ['straße', 'stra\u1E9Ee'],
     ] as const)
       expect(foldKey(a), `${a} ${b}`).toBe(foldKey(b));
     expect(foldKey('payee')).not.toBe(foldKey('pay\u0435e'));
+  });
+
+  // The re-probe's check (2026-12-01), run on the source: every two code points a case-insensitive
+  // regex (Unicode simple case folding, the orbits Go's EqualFold walks) takes as one fold alike,
+  // and the fold is a fixed point of itself for every code point.
+  it('joins every pair of code points simple case folding joins, and folding a fold changes nothing', () => {
+    const orbit = new Map<string, Set<string>>();
+    const link = (a: string, b: string) => {
+      if (!orbit.has(a)) orbit.set(a, new Set());
+      orbit.get(a)!.add(b);
+    };
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const s = String.fromCodePoint(cp);
+      for (const t of [s.toLowerCase(), s.toUpperCase()])
+        if ([...t].length === 1 && t !== s) {
+          link(s, t);
+          link(t, s);
+        }
+    }
+    const misses: string[] = [];
+    for (const [a, linked] of orbit) {
+      const candidates = new Set(linked);
+      for (const b of linked) for (const c of orbit.get(b) ?? []) candidates.add(c);
+      for (const b of candidates) {
+        if (b === a || a > b) continue;
+        if (new RegExp(`^\\u{${a.codePointAt(0)!.toString(16)}}$`, 'iu').test(b) && foldKey(a) !== foldKey(b))
+          misses.push(`${a}/${b}`);
+      }
+    }
+    expect(misses).toEqual([]);
+    const unstable: string[] = [];
+    for (let cp = 0x80; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const folded = foldKey(String.fromCodePoint(cp));
+      if (foldKey(folded) !== folded) unstable.push(cp.toString(16));
+    }
+    expect(unstable).toEqual([]);
   });
 });

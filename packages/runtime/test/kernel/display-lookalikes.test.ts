@@ -28,6 +28,16 @@ describe('look-alike punctuation and blanks', () => {
     ['a narrow no-break space', 'a\u202Fb', 'a\\u202Fb'],
     ['an em space and an ideographic space', 'a\u2003b\u3000c', 'a\\u2003b\\u3000c'],
     ['U+2236 RATIO for a colon', 'https\u2236//corp.example', 'https\\u2236//corp.example'],
+    // Re-probe: full stops and colons of other scripts.
+    ['U+0701 SYRIAC SUPRALINEAR FULL STOP', 'ceo@corp\u0701example', 'ceo@corp\\u0701example'],
+    ['U+06D4 ARABIC FULL STOP', 'ceo@corp\u06D4example', 'ceo@corp\\u06D4example'],
+    ['U+05C3 HEBREW SOF PASUQ for a colon', 'https\u05C3//corp.example', 'https\\u05C3//corp.example'],
+    ['U+0589 ARMENIAN FULL STOP for a colon', 'https\u0589//corp.example', 'https\\u0589//corp.example'],
+    [
+      'U+1735 PHILIPPINE SINGLE PUNCTUATION for a slash',
+      'corp.example\u1735@evil',
+      'corp.example\\u1735@evil',
+    ],
     ['U+037E GREEK QUESTION MARK for a semicolon', 'ls\u037E rm -rf /', 'ls\\u037E rm -rf /'],
     ['U+2212 MINUS SIGN and U+2010 HYPHEN', 'rm \u2212rf \u2010x', 'rm \\u2212rf \\u2010x'],
     ['fullwidth @ and small full stop', 'ceo\uFF20corp\uFE52example', 'ceo\\uFF20corp\\uFE52example'],
@@ -51,13 +61,22 @@ describe('the look-alike set, every BMP code point', () => {
     [0x02d7, 0x02d7],
     [0x037e, 0x037e],
     [0x0387, 0x0387],
+    [0x0589, 0x0589],
+    [0x05c3, 0x05c3],
+    [0x06d4, 0x06d4],
+    [0x0701, 0x0709],
+    [0x1361, 0x1361],
     [0x1680, 0x1680],
+    [0x16eb, 0x16ec],
+    [0x1735, 0x1736],
+    [0x1804, 0x1804],
     [0x2000, 0x200a],
     [0x2010, 0x2012],
     [0x2024, 0x2025],
     [0x202f, 0x202f],
     [0x2039, 0x203a],
     [0x2043, 0x2044],
+    [0x205a, 0x205a],
     [0x205f, 0x205f],
     [0x2212, 0x2212],
     [0x2215, 0x2216],
@@ -68,6 +87,7 @@ describe('the look-alike set, every BMP code point', () => {
     [0x2800, 0x2800],
     [0x29f5, 0x29f5],
     [0x29f8, 0x29f9],
+    [0x2e4a, 0x2e4a],
     [0x3000, 0x3000],
     [0x3002, 0x3002],
     [0xa789, 0xa789],
@@ -116,6 +136,38 @@ describe('words mixing Latin with Cyrillic or Greek letters', () => {
     expect(JSON.parse(d.text)).toEqual(args);
   });
 
+  // SECURITY (re-probe f3): only Cyrillic and Greek letters counted, so an Armenian `օ`, a small
+  // capital `ᴄ`, an IPA `ɑ`, Cherokee `Ꭱ`, a mathematical `𝗈` or a fullwidth `ｃ` in a Latin word
+  // was shown unflagged. Every letter that is not ASCII or a Latin one of U+00C0–U+024F is now.
+  it.each([
+    ['Armenian o', 'ceo@c\u0585rp.example', 'ceo@c\\u0585rp.example'],
+    ['U+1D04 LATIN LETTER SMALL CAPITAL C', 'ceo@\u1D04orp.example', 'ceo@\\u1D04orp.example'],
+    ['U+0251 LATIN SMALL LETTER ALPHA', 'pay@p\u0251ypal.example', 'pay@p\\u0251ypal.example'],
+    ['Cherokee Ꭱ', 'ceo@\u13A1vil.example', 'ceo@\\u13A1vil.example'],
+    ['a mathematical sans-serif o', 'ceo@c\u{1D5C8}rp.example', 'ceo@c\\u{1D5C8}rp.example'],
+    ['a fullwidth c', 'ceo@\uFF43orp.example', 'ceo@\\uFF43orp.example'],
+    ['a Latin letter with a dot below (U+1EA1)', 'p\u1EA1ypal', 'p\\u1EA1ypal'],
+  ])('a letter of any other script or block inside an ASCII word: %s', (_, text, escaped) => {
+    expect(escapeForDisplay(text)).toEqual({ text: escaped, hidden: ['mixed-script'] });
+  });
+
+  it('mathematical alphanumerics are escaped in a word of their own too', () => {
+    expect(escapeForDisplay('ceo@\u{1D5BC}\u{1D5C8}\u{1D5CB}\u{1D5C9}.example')).toEqual({
+      text: 'ceo@\\u{1D5BC}\\u{1D5C8}\\u{1D5CB}\\u{1D5C9}.example',
+      hidden: ['mixed-script'],
+    });
+  });
+
+  it('accented Latin words and whole words of other scripts are shown as they are', () => {
+    for (const text of [
+      'naïve, Straße, Ångström, Łódź, Győr, Ærøskøbing, Şişli, Dvořák, ǅemal',
+      'Երևան և Москва',
+      'ＩＢＭの東京',
+      'ᏣᎳᎩ',
+    ])
+      expect(escapeForDisplay(text), text).toEqual({ text, hidden: [] });
+  });
+
   it('whole words of one script are ordinary text, next to each other or not', () => {
     for (const text of [
       'Москва and Athens',
@@ -136,9 +188,11 @@ describe('text not in Unicode NFC', () => {
   });
 
   it('a character NFC replaces (U+212B ANGSTROM SIGN for Å, U+2126 OHM SIGN for Ω)', () => {
+    expect(escapeForDisplay('\u212B')).toEqual({ text: '\\u212B', hidden: ['unnormalized'] });
+    // Inside a word with ASCII letters the ANGSTROM SIGN is an unusual letter, flagged as such first.
     expect(escapeForDisplay('\u212Bngstr\u00F6m')).toEqual({
       text: '\\u212Bngstr\u00F6m',
-      hidden: ['unnormalized'],
+      hidden: ['mixed-script'],
     });
     expect(escapeForDisplay('5 \u2126').hidden).toEqual(['unnormalized']);
     // Inside a Latin word the OHM SIGN (a Greek letter) is flagged as mixing scripts first.
