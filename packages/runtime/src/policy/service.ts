@@ -1,5 +1,12 @@
 import type { AuditEvent } from '@mandate/protocol';
-import { MandateError, latestFlight, singleFlight, type Clock, type Logger } from '../kernel/index.js';
+import {
+  MandateError,
+  isMandateError,
+  latestFlight,
+  singleFlight,
+  type Clock,
+  type Logger,
+} from '../kernel/index.js';
 import type { PolicySetSummary, Store, StoredPolicySet } from '../storage/port.js';
 import type { CompiledPolicySet, EngineHealth, PolicyEngine, PolicySetSource } from './port.js';
 import { createSetSlot } from './retiring.js';
@@ -73,7 +80,12 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
    * began earlier and answers later may predate it, and is not taken over it.
    */
   let storeActive: { version: string | null; at: number } = { version: null, at: -Infinity };
-  /** The store's active version this node knowingly does not install: it does not compile (P4). */
+  /**
+   * The store's active version this node knowingly does not install: Cedar refused it (P4). Only
+   * while it is the store's active one and not installed: cleared at every swap and whenever the
+   * store's active version learned changes, so that the same version activated again later is
+   * waited for again.
+   */
   let keptOver: string | null = null;
   /** Since when this node knows its set is not the store's active one; null while it is. */
   let behindSince: number | null = null;
@@ -93,12 +105,16 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
   /** What a read of the store that began at `at` found active (or a notification named). */
   const learn = (version: string | null, at: number) => {
     if (at < storeActive.at) return;
+    // SECURITY: a refusal of one activation of a version is not one of the next (X, Y, X again):
+    // kept, it let decisions go on the last set while that version was loaded once more.
+    if (version !== storeActive.version) keptOver = null;
     storeActive = { version, at };
     settle();
   };
   const swap = (next: CompiledPolicySet, source: PolicySetSource) => {
     slot.swap(next);
     currentSource = source;
+    keptOver = null;
     settle();
   };
 
@@ -135,6 +151,18 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
       // SECURITY: dropped if an activation on this node swapped a (maybe newer) set in meanwhile.
       compiled = await slot.compiledUnlessSwapped(() => deps.engine.compileAsync(source));
     } catch (err) {
+      // SECURITY: fail closed — only Cedar's own refusal of the text or schema is a set that does
+      // not compile. An engine that could not read it (its reader process killed, out of memory,
+      // timed out, not started) says nothing of the set: decisions go on waiting for it, within
+      // `policies.maxStaleMs`, and the next poll or notification loads it again. Read as 'does not
+      // compile', it let a node decide on the replaced set while another enforced an emergency forbid.
+      if (!isMandateError(err) || err.code !== 'policy_invalid') {
+        deps.logger.error(
+          'cannot load the stored active policy set (the engine failed, not the set); decisions wait for it and it is loaded again at the next refresh',
+          { version: stored.version, error: (err as Error).message },
+        );
+        return false;
+      }
       // P4: a stored set that no longer compiles keeps the last good one in place; decisions
       // waiting for it go on with that one.
       keptOver = stored.version;

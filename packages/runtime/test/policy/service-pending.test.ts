@@ -4,7 +4,7 @@
 // compile (off the event loop, ADR 0034) — up to the staleness bound. Once a node knows another set
 // is active, decisions wait for it (whenCurrent), within a bound, instead.
 import { describe, expect, it } from 'vitest';
-import { createManualClock, silentLogger } from '../../src/kernel/index.js';
+import { MandateError, createManualClock, silentLogger } from '../../src/kernel/index.js';
 import { createCedarEngine, type PolicyEngine } from '../../src/policy/index.js';
 import { createPolicyService, savePolicySource } from '../../src/policy/service.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
@@ -132,6 +132,140 @@ describe('a node that knows another set is active', () => {
     expect(b.whenCurrent(5000)).toBe(true);
     expect(b.active()!.version).toBe(strict.version);
     a.close();
+    b.close();
+  });
+});
+
+// Re-probe of the above: B's reader child was killed while it read a 2,000-policy emergency forbid;
+// the failure was read as 'does not compile', and B decided on the old set (260 allows after A's
+// 200, the last 7.8 s after). And once so refused, a version was never waited for again: X, Y, then
+// X activated once more, B allowed on Y for 4.5 s.
+describe('a set the engine could not read is not a set that does not compile', () => {
+  /** An engine whose compile of the strict set (up to 100) throws `state.error` while it is set. */
+  function failingEngine(engine: PolicyEngine) {
+    const state: { error: Error | null; broken: boolean } = {
+      error: new MandateError(
+        'unavailable',
+        'the policy set could not be read: the policy reader process failed (SIGKILL)',
+      ),
+      broken: false,
+    };
+    const failing: PolicyEngine = {
+      ...engine,
+      health: () => (state.broken ? { ok: false, reason: 'canary failed' } : engine.health()),
+      reinstantiate: () => undefined,
+      async compileAsync(src) {
+        if (state.error && src.policies['p.cedar']?.includes('<= 100 ')) throw state.error;
+        return engine.compileAsync(src);
+      },
+    };
+    return { failing, state };
+  }
+
+  async function setup() {
+    const store = createMemoryStore();
+    await store.migrate();
+    const engine = createCedarEngine({ memoEntries: 0 });
+    const deps = { store, clock: createManualClock(), logger: silentLogger, audit: async () => undefined };
+    const a = createPolicyService({ ...deps, engine });
+    const lenient = await a.activate(permitUpTo(1000), 'test');
+    const { failing, state } = failingEngine(engine);
+    const logged: string[] = [];
+    const logger = { ...silentLogger, error: (message: string) => void logged.push(message) };
+    const b = createPolicyService({ ...deps, logger, engine: failing });
+    expect(await b.refresh()).toBe(true);
+    const broken = source({ 'p.cedar': 'permit (principal, action, resource) when { nope };' });
+    const brokenAt = await savePolicySource(deps, 'broken-version', broken, 'hand');
+    /** X: a set Cedar refuses, made active by hand. */
+    const activateBroken = async () => {
+      await store.activatePolicySet('broken-version', brokenAt);
+      b.noteActive('broken-version');
+    };
+    return { a, b, lenient, state, logged, activateBroken };
+  }
+
+  it('decisions go on waiting, are refused past the bound, and the next refresh installs the set', async () => {
+    const { a, b, lenient, state, logged } = await setup();
+    const strict = await a.activate(permitUpTo(100), 'test');
+    expect(await b.refresh()).toBe(false);
+    expect(b.active()!.version).toBe(lenient.version);
+    // SECURITY: not kept over: no decision is answered on the replaced set, and past the bound
+    // each is refused (the decision path's 503 store_unavailable).
+    expect(b.whenCurrent(50), 'a decision answered on the replaced set after the engine failed').not.toBe(
+      true,
+    );
+    expect(await b.whenCurrent(50)).toBe(false);
+    expect(logged.join('\n')).toMatch(/the engine failed, not the set/);
+    expect(logged.join('\n')).not.toMatch(/does not compile/);
+    // The next poll loads it again.
+    state.error = null;
+    expect(await b.refresh()).toBe(true);
+    expect(b.active()!.version).toBe(strict.version);
+    expect(b.whenCurrent(50)).toBe(true);
+    a.close();
+    b.close();
+  });
+
+  it('a refusal of one activation of a version does not outlive it: X, Y, X again is waited for', async () => {
+    const { a, b, lenient, state, activateBroken } = await setup();
+    await activateBroken();
+    expect(await b.refresh()).toBe(false);
+    // Kept over (P4): decisions go on.
+    expect(b.whenCurrent(5000)).toBe(true);
+    // Y, which B cannot read yet (no swap), then X again: learned anew, and checked anew.
+    const strict = await a.activate(permitUpTo(100), 'test');
+    b.noteActive(strict.version);
+    expect(await b.refresh()).toBe(false);
+    await activateBroken();
+    expect(b.whenCurrent(5000), 'X activated again was kept over from its first refusal').not.toBe(true);
+    expect(await b.refresh()).toBe(false);
+    expect(b.whenCurrent(5000)).toBe(true);
+    expect(b.active()!.version).toBe(lenient.version);
+    // And Y activated once more, once readable, is installed.
+    state.error = null;
+    await a.activate(permitUpTo(100), 'test');
+    expect(await b.refresh()).toBe(true);
+    expect(b.active()!.version).toBe(strict.version);
+    a.close();
+    b.close();
+  });
+
+  it('a version refused once, installed later, is waited for when it is active again', async () => {
+    const { a, b, lenient, state } = await setup();
+    // X (the strict set) refused once as 'invalid', then installed.
+    state.error = new MandateError('policy_invalid', 'policy set is invalid');
+    const strict = await a.activate(permitUpTo(100), 'test');
+    expect(await b.refresh()).toBe(false);
+    expect(b.whenCurrent(5000)).toBe(true);
+    state.error = null;
+    expect(await b.refresh()).toBe(true);
+    expect(b.active()!.version).toBe(strict.version);
+    // Y, then X again, which B now cannot read for a while: its decisions wait for it.
+    await a.activate(permitUpTo(1000), 'test');
+    expect(await b.refresh()).toBe(true);
+    expect(b.active()!.version).toBe(lenient.version);
+    await a.activate(permitUpTo(100), 'test');
+    state.error = new MandateError('unavailable', 'the policy reader process failed (SIGKILL)');
+    expect(await b.refresh()).toBe(false);
+    expect(b.whenCurrent(5000), 'a decision answered on Y while X is active again').not.toBe(true);
+    a.close();
+    b.close();
+  });
+
+  it('a swap clears it: after the engine is healed, the refused set is checked again before decisions go on', async () => {
+    const { b, state, activateBroken } = await setup();
+    state.error = null;
+    await activateBroken();
+    expect(await b.refresh()).toBe(false);
+    expect(b.whenCurrent(5000)).toBe(true);
+    // The last good set compiled again into a fresh engine instance (a swap): the refusal was the
+    // old instance's, and is not taken on trust for the new one.
+    state.broken = true;
+    await b.heal();
+    state.broken = false;
+    expect(b.whenCurrent(5000)).not.toBe(true);
+    expect(await b.refresh()).toBe(false);
+    expect(b.whenCurrent(5000)).toBe(true);
     b.close();
   });
 });

@@ -3,6 +3,7 @@
  * scope, and strict validation. cedar-wasm's parser and validator are the only way policies get in;
  * every engine behind the port (the cedar-wasm one and the compiled one) starts from this analysis.
  */
+import { MandateError } from '../../kernel/index.js';
 import { readPolicyMeta, type PolicyMeta } from '../annotations.js';
 import type { ArgType, PolicyInfo, PolicyProblem, PolicySetSource } from '../port.js';
 import type { PolicyScope } from '../slicing.js';
@@ -146,8 +147,11 @@ function sizeOf(source: PolicySetSource, files: readonly string[]): number {
  * Reads a set of {@link READ_AHEAD_FROM} code units or more (or of `readInChildFrom`, when lower)
  * in a child process now, without blocking the event loop, and returns the reader to hand to
  * `analyse` (`options.reader`). Undefined for a smaller set (read in the live instance, quickly)
- * and for input `analyse` refuses before reading. A child that fails gives a reader that fails
- * every call, so the analysis reports it as it would have.
+ * and for input `analyse` refuses before reading.
+ *
+ * @throws MandateError `unavailable` when the child could not read it (killed — as by the kernel's
+ * out-of-memory killer —, timed out, not started, its answers cut short): that says nothing of the
+ * set, so it is not reported as the set's problem (`policy_invalid`); the caller may try again.
  */
 export async function readAhead(
   source: PolicySetSource,
@@ -163,16 +167,12 @@ export async function readAhead(
       files.map((file) => source.policies[file]!),
     );
   } catch (err) {
-    const fail = (): never => {
-      throw err;
-    };
-    return {
-      checkParseSchema: fail,
-      schemaToJson: fail,
-      policySetTextToParts: fail,
-      policyToJson: fail,
-      validate: fail,
-    };
+    // SECURITY: fail closed all the same — nothing is compiled from a reader that did not answer;
+    // but read as 'invalid', a node loading another node's activation kept its replaced set (P4)
+    // and decided on it while the new one was not even read.
+    throw new MandateError('unavailable', `the policy set could not be read: ${messageOf(err)}`, {
+      cause: err,
+    });
   }
 }
 

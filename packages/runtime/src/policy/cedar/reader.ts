@@ -13,8 +13,9 @@ import { CEDAR_WASM_PATH, type CedarReader } from './wasm.js';
  * the same build of cedar-wasm, and hands back the answers; the analysis then runs here as always,
  * over a {@link CedarReader} that serves those answers for the exact inputs they were computed for
  * and throws for anything else. So nothing is decided differently: the answers are cedar-wasm's,
- * and a call the child did not make (or a child that failed) is an analysis that failed, which
- * refuses the set (fail closed).
+ * and a call the child did not make is an analysis that failed, which refuses the set (fail
+ * closed). A child that failed compiles nothing either; read ahead (analysis.ts `readAhead`), it is
+ * `unavailable`, not the set's problem.
  *
  * Plain CommonJS passed as source (`-e`), so it runs the same from `src/` under test and from
  * `dist/`, like the screening worker (isolated.ts). Files arrive in the analysis's order; each
