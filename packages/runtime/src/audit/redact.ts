@@ -72,30 +72,51 @@ const AUTH_NEXT = new Set([
 const CREDENTIAL_NAME =
   '(?:[a-z0-9]*(?:passwords?|passwd)|pass[_ -]?phrases?|pass[_ -]?codes?|pin[_ -]?codes?|secret|(?:(?:access|refresh|id|auth|session|bearer|api|csrf|oauth|client)[_ -]?)?token|api[_ -]?key|access[_ -]?key|private[_ -]?key|client[_ -]?secret)';
 
+/** A digit or symbol: what a credential's value holds and prose after `token:` seldom does. */
+const CREDENTIAL_SYMBOL = '[0-9!@#$%^&*_\\-+/.~]';
+
 /**
- * The value of a named credential in text (`password=hunter2`, `api_key: 9f…`, `DB_PASSWORD=…`,
- * `passcode: 4711-93`, `accessToken=ya29…`, `mypassword=…`); group 1, the name, stays. The value
- * must hold a digit or symbol, so that prose ("the token: expired") passes. The names: those of
+ * How far the patterns after a credential name look for what makes it one. SECURITY (probe f6):
+ * an unbounded lookahead (`(?=[^\s,;]*…)`) ran to the end of the text from every `password=` in
+ * it — `password="x` repeated over 375 KiB held the event loop 20 s — and V8's linear engine does
+ * not take a pattern with a lookbehind. Bounded, each start costs at most this much, so a text
+ * costs linear time; a first word this long is taken for a secret, digit or not.
+ */
+const CREDENTIAL_LOOK = 256;
+
+/**
+ * A named credential (`password=hunter2`, `api_key: 9f…`, `DB_PASSWORD=…`, `passcode: 4711-93`,
+ * `accessToken=ya29…`, `mypassword=…`) and EVERYTHING after it, to the end of the text; group 1,
+ * the name, stays. SECURITY (probe f4): the value ended at a space, comma, semicolon or quote, so
+ * `password=Tr0ub4dor,horse-battery-staple9` kept `horse-battery-staple9` in clear (and a space,
+ * tab or newline likewise): where a value ends cannot be known, so the tail after a credential name
+ * is taken for secret. The first word must hold a digit or symbol within {@link CREDENTIAL_LOOK}
+ * characters (or be that long), so that prose ("the token: expired") passes. The names: those of
  * {@link SECRET_KEY} prose does not use for something else, five letters at least — `pin=`, `otp=`
  * or `pwd=` and six characters would take the shortest secret below {@link SHORTEST_SECRET}, which
  * lets short strings skip the patterns. A password may have any prefix (`newpassword=`); a token
  * only one of the prefixes of credentials (`access_token`, `refreshToken`, `id-token` …), so that
- * `mytoken=abc12345` stays prose.
+ * `mytoken=abc12345` stays prose. Every quantifier before `[\s\S]*` is bounded or disjoint, so a
+ * text costs linear time (redact-redos.test.ts).
  */
 const NAMED_CREDENTIAL = new RegExp(
-  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*[:=]\\s*["']?)(?=[^\\s,;]*[0-9!@#$%^&*_\\-+/.~])[^\\s,;'"]{6,}`,
+  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*[:=]\\s*["']?)` +
+    `(?=[^\\s,;]{0,${CREDENTIAL_LOOK}}${CREDENTIAL_SYMBOL}|[^\\s,;'"]{${CREDENTIAL_LOOK}})[^\\s,;'"]{6}[\\s\\S]*`,
   'i',
 );
 
 /**
- * A named credential whose value is quoted (`password="correct horse 4"`, `"secret": 'a b;c1'`):
- * the whole quoted value, spaces, commas and semicolons included, up to its closing quote on the
- * same line. SECURITY: a string arg with a secret in it keeps the rest of its text (only the
- * secret-shaped pieces are replaced); without this shape a passphrase with a space in it would lose only its
- * first word (`password="[REDACTED:secret] horse 4"`). Tried before {@link NAMED_CREDENTIAL}.
+ * A named credential whose value is quoted (`password="correct horse 4"`, `"secret": 'a b;c1'`,
+ * `password="ab\"cd horse 9"`) and everything after it, to the end of the text: the quoted value
+ * must hold six characters and a digit or symbol (a `\`-escaped character counts as one, so an
+ * escaped quote does not end it) within {@link CREDENTIAL_LOOK} characters, or be that long.
+ * Tried before {@link NAMED_CREDENTIAL}, whose first word would stop at the passphrase's first space.
  */
 const QUOTED_CREDENTIAL = new RegExp(
-  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*[:=]\\s*(["']))(?=(?:(?!\\2)[^\\n])*[0-9!@#$%^&*_\\-+/.~])(?:(?!\\2)[^\\n]){6,}(?=\\2)`,
+  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*[:=]\\s*(["']))` +
+    `(?=(?:\\\\[^\\n]|(?!\\2)[^\\n\\\\]){6})` +
+    `(?=(?:\\\\[^\\n]|(?!\\2)[^\\n\\\\]){0,${CREDENTIAL_LOOK}}${CREDENTIAL_SYMBOL}|(?:\\\\[^\\n]|(?!\\2)[^\\n\\\\]){${CREDENTIAL_LOOK}})` +
+    `[\\s\\S]*`,
   'i',
 );
 
@@ -103,7 +124,10 @@ const QUOTED_CREDENTIAL = new RegExp(
 const SECRET_VALUE = [
   // Bearer credentials; the token must hold a digit or symbol so that prose ("bearer instruments") passes.
   /\bBearer\s+(?=[A-Za-z0-9\-._~+/]*[0-9\-._~+/])[A-Za-z0-9\-._~+/]{12,}=*/i,
-  /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/, // JWT (header and payload are base64url JSON)
+  // JWT (header and payload are base64url JSON). SECURITY: it starts only where a base64url run
+  // starts: with `\b`, `eyJ-` repeated started again after each `-` and scanned the rest of the run
+  // each time (quadratic; 40k characters took 1 s, 1 MiB minutes).
+  /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/,
   /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/, // AWS access key id
   /\bsk-[A-Za-z0-9_-]{16,}/, // OpenAI / Anthropic style
   /\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}/, // Stripe secret and restricted keys
@@ -117,15 +141,19 @@ const SECRET_VALUE = [
 
 /** The same shapes, matching every occurrence, with what replaces each (inside free text). */
 const SECRET_VALUE_ALL: [RegExp, string][] = [
+  // SECURITY: a named credential first, so that its tail goes with it: a value-shaped piece
+  // replaced before it (`password=sk-… rest`) left `[REDACTED:secret]`, which holds no digit, and
+  // the tail in clear.
+  [new RegExp(QUOTED_CREDENTIAL.source, 'gi'), `$1${REDACTED_SECRET}`],
+  [new RegExp(NAMED_CREDENTIAL.source, 'gi'), `$1${REDACTED_SECRET}`],
   // A private key in free text goes with its body, up to its END line (or the end of the text).
   [
     /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)/g,
     REDACTED_SECRET,
   ],
-  ...SECRET_VALUE.map((re): [RegExp, string] => [
-    new RegExp(re.source, re.flags + 'g'),
-    re === NAMED_CREDENTIAL || re === QUOTED_CREDENTIAL ? `$1${REDACTED_SECRET}` : REDACTED_SECRET,
-  ]),
+  ...SECRET_VALUE.filter((re) => re !== NAMED_CREDENTIAL && re !== QUOTED_CREDENTIAL).map(
+    (re): [RegExp, string] => [new RegExp(re.source, re.flags + 'g'), REDACTED_SECRET],
+  ),
 ];
 
 /**

@@ -72,12 +72,12 @@ describe('the probe: a key-shaped piece no longer hides the whole value', () => 
 
 describe('no piece of a secret is left', () => {
   it('a passphrase in quotes goes with its spaces, commas and semicolons, up to its closing quote', () => {
+    // With the rest of the text: what follows a credential name is taken for secret (below).
     expect(redact({ cmd: 'login --user bob password="correct horse, battery; 4" --now' })).toEqual({
-      cmd: `login --user bob password="${S}" --now`,
+      cmd: `login --user bob password="${S}`,
     });
-    expect(redactText(`{"secret": 'a b;c1', "n": 2}`)).toBe(`{"secret": '${S}', "n": 2}`);
-    // Unquoted, a value still ends at a space (prose after it stays).
-    expect(redactText('use password=hunter22 then log in')).toBe(`use password=${S} then log in`);
+    expect(redactText(`{"secret": 'a b;c1', "n": 2}`)).toBe(`{"secret": '${S}`);
+    expect(redactText('use password=hunter22 then log in')).toBe(`use password=${S}`);
   });
 
   it('a shape a replacement uncovers is taken too (a key glued to a card number)', () => {
@@ -100,5 +100,53 @@ describe('no piece of a secret is left', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+// SECURITY (re-probe f4): the value of a named credential ended at a comma, semicolon, quote or
+// blank, and what followed stayed in clear (`db password=[REDACTED:secret],horse-battery-staple9`);
+// an escaped quote kept a quoted one whole in clear. Where such a value ends cannot be known, so
+// everything after a credential name goes, to the end of the string; value-SHAPED secrets still go
+// piece by piece (the tests above).
+describe('the tail after a credential name goes with it', () => {
+  it('whatever separates the value’s pieces', () => {
+    for (const [v, kept] of [
+      ['db password=Tr0ub4dor,horse-battery-staple9', 'db password='],
+      ['db password=Tr0ub4dor;horse-battery-staple9', 'db password='],
+      ['password=Tr0ub4"dor&horse-battery-staple9', 'password='],
+      ["password=Tr0ub4'dor&horse", 'password='],
+      ['password=Tr0ub4 dor&horse9', 'password='],
+      ['password:\tS3cr3t\ttail9', 'password:\t'],
+      ['client_secret=abc123\nrest-of-secret-on-next-line', 'client_secret='],
+      ['api_key=sk-live-AAAA BBBB CCCC 1234', 'api_key='],
+      ['{"password":"Tr0ub4dor horse battery 9"}', '{"password":"'],
+      ['login --user bob password="correct horse, battery; 4" --now', 'login --user bob password="'],
+    ]) {
+      expect(redact({ v }).v, v).toBe(`${kept}${S}`);
+      expect(redactText(v!), v).toBe(`${kept}${S}`);
+    }
+  });
+
+  it('a quoted credential with an escaped quote in it', () => {
+    expect(redact({ v: 'pw: password = "ab\\"cd horse 9"' }).v).toBe(`pw: password = "${S}`);
+    expect(redact({ v: "{'password': 'it\\'s-a-s3cret'}" }).v).toBe(`{'password': '${S}`);
+  });
+
+  it('a value-shaped secret after a credential name takes the tail too', () => {
+    // Replaced first, the key left `password=[REDACTED:secret]`, no credential any more, and the tail.
+    expect(redact({ v: 'password=sk-proj-AAAAAAAAAAAAAAAAAAAA horse battery' }).v).toBe(`password=${S}`);
+  });
+
+  it('a recipient after a credential name is hidden too (the approver is told a value is hidden)', () => {
+    expect(redact({ to: 'alice@corp.example, secret=x<mallory@evil2.example>' }).to).toBe(
+      `alice@corp.example, secret=${S}`,
+    );
+    expect(redact({ to: 'access_token=q1@evil2.example' }).to).toBe(`access_token=${S}`);
+  });
+
+  it('prose after a credential word stays, and a secret-shaped piece before the name goes alone', () => {
+    expect(redact({ v: 'the token: expired, ask again' }).v).toBe('the token: expired, ask again');
+    expect(redact({ v: 'password="abc" is too short' }).v).toBe('password="abc" is too short');
+    expect(redact({ v: `${MANDATE_KEY} then password=hunter22 tail` }).v).toBe(`${S} then password=${S}`);
   });
 });

@@ -137,14 +137,17 @@ describe('values shaped like secrets', () => {
 
 describe('named credentials in free text', () => {
   it('accessToken=, refreshToken=, a password with any prefix, Authorization: Basic', () => {
-    expect(
-      redactText(
-        'use accessToken=ya29LEAK24abcdef and refreshToken=1//LEAK25abcdef and Authorization: Basic dXNlcjpMRUFLMjY= and mypassword=LEAK27hunter',
-      ),
-    ).toBe(`use accessToken=${S} and refreshToken=${S} and Authorization: ${S} and mypassword=${S}`);
-    expect(redactText('then access_token: ab12cd34ef, refresh-token="x9y8z7w6", newPassword=c0rrect!')).toBe(
-      `then access_token: ${S}, refresh-token="${S}", newPassword=${S}`,
-    );
+    // What follows a credential name goes with its value, to the end of the text (redact-pieces.test.ts).
+    for (const [text, redacted] of [
+      ['use accessToken=ya29LEAK24abcdef and more', `use accessToken=${S}`],
+      ['and refreshToken=1//LEAK25abcdef', `and refreshToken=${S}`],
+      ['and Authorization: Basic dXNlcjpMRUFLMjY= and more', `and Authorization: ${S} and more`],
+      ['and mypassword=LEAK27hunter', `and mypassword=${S}`],
+      ['then access_token: ab12cd34ef, more', `then access_token: ${S}`],
+      ['refresh-token="x9y8z7w6", more', `refresh-token="${S}`],
+      ['newPassword=c0rrect!', `newPassword=${S}`],
+    ])
+      expect(redactText(text!), text).toBe(redacted);
     expect(redactText(`the bot key is ${MANDATE_KEY}, card 4111.1111.1111.1111`)).toBe(
       `the bot key is ${S}, card ${S}`,
     );

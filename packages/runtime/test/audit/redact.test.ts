@@ -367,10 +367,10 @@ describe('the length shortcut: no secret shape fits in fewer than SHORTEST_SECRE
 
   it('the value of a named credential in free text, keeping the name; prose passes', () => {
     // A black-box probe found `password=hunter2` kept in clear in a decision's intent.
-    expect(redactText('retry with password=hunter2, then api_key: 9f8e7d6c5b')).toBe(
-      `retry with password=${S}, then api_key: ${S}`,
-    );
-    expect(redactText('Secret = "s3cr3t-value"')).toBe(`Secret = "${S}"`);
+    // What follows a credential name goes with its value, to the end of the text (redact-pieces.test.ts).
+    expect(redactText('retry with password=hunter2, then go')).toBe(`retry with password=${S}`);
+    expect(redactText('then api_key: 9f8e7d6c5b')).toBe(`then api_key: ${S}`);
+    expect(redactText('Secret = "s3cr3t-value"')).toBe(`Secret = "${S}`);
     for (const prose of ['the token: expired yesterday', 'reset the password=yes please', 'a secret recipe'])
       expect(redactText(prose), prose).toBe(prose);
   });
