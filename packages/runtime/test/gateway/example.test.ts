@@ -1,14 +1,7 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { loadConfig } from '../../src/config/index.js';
-import { createMandate, type Mandate } from '../../src/app/index.js';
-import { silentLogger } from '../../src/kernel/index.js';
-import { mcpClient } from './helpers.js';
-
-const root = join(import.meta.dirname, '../../../..');
+import type { Mandate } from '../../src/app/index.js';
+import { mcpClient, startExample } from './helpers.js';
 
 /** The fintech example through its own MCP server, as `npm start` runs it (memory store here). */
 describe('the example behind the gateway', () => {
@@ -16,14 +9,7 @@ describe('the example behind the gateway', () => {
   let url: string;
   const clients: Client[] = [];
   beforeAll(async () => {
-    const loaded = loadConfig(
-      { configFile: join(root, 'mandate.config.json'), store: 'memory', port: 0, logLevel: 'silent' },
-      {},
-      root,
-    );
-    loaded.config.keys.dir = mkdtempSync(join(tmpdir(), 'mandate-example-gw-'));
-    m = await createMandate(loaded, { logger: silentLogger });
-    url = (await m.listen()).url;
+    ({ m, url } = await startExample());
   });
   afterAll(async () => {
     for (const c of clients) await c.close();

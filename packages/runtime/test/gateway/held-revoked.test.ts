@@ -1,18 +1,11 @@
 // A call held for approval at the gateway (`holdForApprovalMs`) is decided again when the approval
 // comes: under the credential as it stands then. A probe revoked the agent key during the wait, a
 // finance manager approved, and the held refund of 901 was recorded allow and forwarded.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { loadConfig } from '../../src/config/index.js';
-import { createMandate, type Mandate } from '../../src/app/index.js';
-import { silentLogger } from '../../src/kernel/index.js';
+import type { Mandate } from '../../src/app/index.js';
 import { KEYS, client, ok200, type Client as Api } from '../fixtures/http.js';
-import { eventually, mcpClient } from './helpers.js';
-
-const root = join(import.meta.dirname, '../../../..');
+import { eventually, mcpClient, startExample } from './helpers.js';
 
 describe('a call held for approval, under a credential revoked during the wait', () => {
   let m: Mandate;
@@ -20,15 +13,7 @@ describe('a call held for approval, under a credential revoked during the wait',
   let api: Api;
   const clients: Client[] = [];
   beforeAll(async () => {
-    const loaded = loadConfig(
-      { configFile: join(root, 'mandate.config.json'), store: 'memory', port: 0, logLevel: 'silent' },
-      {},
-      root,
-    );
-    loaded.config.keys.dir = mkdtempSync(join(tmpdir(), 'mandate-held-'));
-    loaded.config.gateway!.holdForApprovalMs = 30_000;
-    m = await createMandate(loaded, { logger: silentLogger });
-    url = (await m.listen()).url;
+    ({ m, url } = await startExample((c) => (c.gateway!.holdForApprovalMs = 30_000)));
     api = client(url);
   });
   afterAll(async () => {

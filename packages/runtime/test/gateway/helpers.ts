@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ConfigSchema, type ConfigInput } from '../../src/config/index.js';
+import { ConfigSchema, loadConfig, type ConfigInput, type LoadedConfig } from '../../src/config/index.js';
 import { createMandate, type Mandate } from '../../src/app/index.js';
 import { silentLogger } from '../../src/kernel/index.js';
 
@@ -60,6 +60,26 @@ export async function startMandate(opts: GatewayFixture): Promise<{ m: Mandate; 
   );
   const { url } = await m.listen();
   return { m, url, dir };
+}
+
+/**
+ * The repository's example (mandate.config.json: the fintech policies, keys and its own MCP server
+ * behind the gateway) on the memory store, keys in a fresh temp dir, listening on a random port, as
+ * `npm start` runs it. `tweak` changes the loaded config first.
+ */
+export async function startExample(
+  tweak: (config: LoadedConfig['config']) => void = () => undefined,
+): Promise<{ m: Mandate; url: string }> {
+  const root = fileURLToPath(new URL('../../../../', import.meta.url));
+  const loaded = loadConfig(
+    { configFile: join(root, 'mandate.config.json'), store: 'memory', port: 0, logLevel: 'silent' },
+    {},
+    root,
+  );
+  loaded.config.keys.dir = mkdtempSync(join(tmpdir(), 'mandate-example-'));
+  tweak(loaded.config);
+  const m = await createMandate(loaded, { logger: silentLogger });
+  return { m, url: (await m.listen()).url };
 }
 
 /** An MCP client connected to the gateway's /mcp with a bearer key. */

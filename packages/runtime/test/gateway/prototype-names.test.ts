@@ -2,18 +2,11 @@
 // prototype as the user it acts for (`gateway.onBehalfOf` looked up on a plain object): every MCP
 // call of it failed as `audit_unavailable` and left no record, while the same call over /v1 was
 // decided and recorded (a probe). It is decided and recorded like any other agent's.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { loadConfig } from '../../src/config/index.js';
-import { createMandate, type Mandate } from '../../src/app/index.js';
-import { silentLogger } from '../../src/kernel/index.js';
+import type { Mandate } from '../../src/app/index.js';
 import { KEYS, client, ok200, type Client as Api } from '../fixtures/http.js';
-import { mcpClient } from './helpers.js';
-
-const root = join(import.meta.dirname, '../../../..');
+import { mcpClient, startExample } from './helpers.js';
 
 describe('MCP calls of agents named like Object.prototype members', () => {
   let m: Mandate;
@@ -21,14 +14,7 @@ describe('MCP calls of agents named like Object.prototype members', () => {
   let api: Api;
   const clients: Client[] = [];
   beforeAll(async () => {
-    const loaded = loadConfig(
-      { configFile: join(root, 'mandate.config.json'), store: 'memory', port: 0, logLevel: 'silent' },
-      {},
-      root,
-    );
-    loaded.config.keys.dir = mkdtempSync(join(tmpdir(), 'mandate-proto-names-'));
-    m = await createMandate(loaded, { logger: silentLogger });
-    url = (await m.listen()).url;
+    ({ m, url } = await startExample());
     api = client(url);
   });
   afterAll(async () => {

@@ -4,17 +4,11 @@
 // named as caller, `POST /v1/keys` minted a working admin key 100 s after its creator was revoked,
 // and the same held `/mcp` request went through. The key was looked up once, at the headers.
 import { connect } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
-import { loadConfig } from '../../src/config/index.js';
-import { createMandate, type Mandate } from '../../src/app/index.js';
-import { silentLogger } from '../../src/kernel/index.js';
+import type { Mandate } from '../../src/app/index.js';
 import { KEYS, client, type Client } from '../fixtures/http.js';
-
-const root = join(import.meta.dirname, '../../../..');
+import { startExample } from '../gateway/helpers.js';
 
 interface Held {
   /** Sends the rest of the body and resolves with the status line and body of the answer. */
@@ -63,14 +57,7 @@ describe('a credential revoked while the body of its request is still arriving',
   let url: string;
   let api: Client;
   beforeAll(async () => {
-    const loaded = loadConfig(
-      { configFile: join(root, 'mandate.config.json'), store: 'memory', port: 0, logLevel: 'silent' },
-      {},
-      root,
-    );
-    loaded.config.keys.dir = mkdtempSync(join(tmpdir(), 'mandate-held-body-'));
-    m = await createMandate(loaded, { logger: silentLogger });
-    url = (await m.listen()).url;
+    ({ m, url } = await startExample());
     api = client(url);
   });
   afterAll(async () => {
