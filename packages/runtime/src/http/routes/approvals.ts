@@ -86,7 +86,12 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
       const ac = new AbortController();
       ctx.req.once('close', () => ac.abort());
       deps.shutdown?.addEventListener('abort', () => ac.abort(), { once: true });
-      a = await deps.approvals.wait(id, ms, ac.signal);
+      await deps.approvals.wait(id, ms, ac.signal);
+      // SECURITY: answered under the credential and the right to see it as they stand after the
+      // wait, not before it: a long poll started with a key revoked meanwhile returned the record
+      // (a vote cast after the revocation included) seconds later (a probe).
+      await ctx.reauthenticate();
+      a = await visibleApproval(caller, id);
     }
     return a;
   });
