@@ -448,7 +448,11 @@ export function createApprovalService(
 
     async consume(id, binding, decisionId, need) {
       const found = await store.getApproval(id);
-      if (!found) return { ok: false, code: 'approval_not_found', message: `no approval ${id}` };
+      // SECURITY: another agent's approval (or one for another user) is not found, as an unknown
+      // id is: a mismatch told an agent of another tenant that the id exists, and the tool-hash
+      // check before it named that approval's tool definition (a re-probe).
+      if (!found || found.agent !== binding.agent || found.user !== binding.user)
+        return { ok: false, code: 'approval_not_found', message: `no approval ${id}` };
       const a = await settleExpiry(found);
       // SECURITY: bound to the tool definition that was pinned when it was asked for: after a rug
       // pull and the approval of the new definition, an approval of the old one runs nothing.

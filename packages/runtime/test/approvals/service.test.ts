@@ -172,6 +172,21 @@ describe('approvals bound to a pinned tool definition (ADR 0017)', () => {
     }
     expect((await service.get(a.id))?.status).toBe('approved');
   });
+
+  it("another agent's or user's use of it is not found, as an unknown id, naming nothing of it", async () => {
+    const { service, request } = setup();
+    const a = await request(pinned);
+    await service.vote(a.id, frank, 'approve', null, null);
+    for (const other of [
+      { ...pinned, agent: 'trade-bot', toolHash: 'sha256:other' },
+      { ...pinned, user: 'bob' },
+      { ...pinned, user: null },
+    ]) {
+      const r = await service.consume(a.id, other, 'dec_2', routed);
+      expect(r).toEqual({ ok: false, code: 'approval_not_found', message: `no approval ${a.id}` });
+    }
+    expect((await service.get(a.id))?.status).toBe('approved');
+  });
 });
 
 describe('approval service', () => {

@@ -161,12 +161,13 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
       const tampered = ok200(await api.decide(KEYS.supportBot, refund(9000, { approvalId })));
       expect(tampered.effect).toBe('deny');
       expect(codes(tampered)).toEqual(['approval_mismatch']);
-      // The same approval for another user's call or another action does not fit either.
+      // For another user's call it is not found, as an unknown id is: an
+      // approval of someone else's call is not theirs to learn of (a re-probe).
       const viaAdmin = ok200(
         await api.decide(KEYS.admin, { ...refund(900, { approvalId }), onBehalfOf: null }),
       );
       expect(viaAdmin.effect).toBe('deny');
-      expect(codes(viaAdmin)).toEqual(['approval_mismatch']);
+      expect(codes(viaAdmin)).toEqual(['approval_not_found']);
       // The mismatch did not use it up.
       const ok = ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId })));
       expect(ok.effect).toBe('allow');
