@@ -4,6 +4,7 @@
  */
 import type { Effect } from '@mandate/protocol';
 import type { ApprovalRequirement } from '../policy/port.js';
+import { routeApproval } from '../policy/approval-route.js';
 import { SELF_CONFIRMATION, toApprovalRef, type CallBinding } from '../approvals/index.js';
 import type { Findings, Parties, PreparedCall, PrincipalEvaluation } from './call.js';
 import type { DecisionServiceDeps } from './types.js';
@@ -30,9 +31,9 @@ export function oneApprovalFor(
   needs: readonly ApprovalRequirement[],
   found: Findings,
 ): ApprovalRequirement | null {
-  const first = needs[0]!;
-  const other = needs.find((n) => n.role !== first.role);
-  if (other) {
+  const route = routeApproval(needs);
+  if (!route.ok) {
+    const { first, other } = route;
     found.errors.push({
       code: 'approval_conflict',
       message: `policy ${first.policyId} asks for an approval by ${first.role} and policy ${other.policyId} by ${other.role}: one call is approved by one role, so it cannot run (make the agent's and the user's policies for it ask the same role)`,
@@ -40,7 +41,7 @@ export function oneApprovalFor(
     return null;
   }
   // The strictest, the agent's first among equals (deterministic).
-  return needs.reduce((best, n) => (n.quorum > best.quorum ? n : best), first);
+  return route.requirement;
 }
 
 export async function settleApproval(

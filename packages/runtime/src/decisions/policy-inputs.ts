@@ -1,5 +1,6 @@
 import type { Effect } from '@mandate/protocol';
 import { changedPaths, redactText } from '../audit/redact.js';
+import { routeApproval } from '../policy/approval-route.js';
 import type { CompiledPolicySet, EntityRef, PolicyEntity, PolicyEvaluation } from '../policy/port.js';
 
 /**
@@ -97,7 +98,7 @@ export function combineEvaluations(
   // user's approvals asking different roles cannot be met by one approval — a deny, naming them.
   // Replay and shadow reported approval_required where the call was denied.
   const asked = present.flatMap((e) => (e.approval ? [e.approval] : []));
-  if (asked.some((a) => a.role !== asked[0]!.role))
+  if (asked.length > 0 && !routeApproval(asked).ok)
     return { effect: 'deny', policies: [...new Set(asked.map((a) => a.policyId))].sort() };
   const effect = asked.length > 0 ? 'approval_required' : 'allow';
   return { effect, policies: ids(present) };

@@ -13,7 +13,8 @@ export type ApprovalRoute =
  * policy author makes the permits' conditions exclusive. Picking one by policy id let an agent
  * steer its own call: an optional arg that satisfied a second permit, `@approval("self")` under a
  * lower id, moved a refund two CFOs had to approve to the user's own click (a probe). The decision
- * path applies the same rule across the agent's and the user's evaluations (`oneApprovalFor`).
+ * path applies it across the agent's and the user's evaluations (`oneApprovalFor`), and replay and
+ * shadow evaluation to their policy-level outcome (`combineEvaluations`).
  */
 export function routeApproval(needs: readonly ApprovalRequirement[]): ApprovalRoute {
   const first = needs[0];
