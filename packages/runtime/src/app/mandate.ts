@@ -142,8 +142,11 @@ export async function createMandate(
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createJsonLogger(config.log.level);
   // The hot rows (key, agent, user, resource, grants) come from memory behind the store's cache
-  // epoch, which every node reads per call (ADR 0026).
-  const store = withReadCache(options.store ?? openStore(config.store, logger, { nodeId }));
+  // epoch, which every node reads per call (ADR 0026); each read brings the active policy version.
+  let onPolicyVersion: ((version: string | null, began: number) => void) | null = null;
+  const store = withReadCache(options.store ?? openStore(config.store, logger, { nodeId }), {
+    onPolicyVersion: (version, began) => onPolicyVersion?.(version, began),
+  });
   let audit: AuditLog | undefined;
   let evidence: Evidence | undefined;
   let policies: PolicyService | undefined;
@@ -267,6 +270,16 @@ export async function createMandate(
     policyEngine = engine;
     policies = createPolicyService({ engine, store, clock, logger, audit: record });
     const policyService = policies;
+    // SECURITY: the hot path's version check (DESIGN.md, Storage). The decision path reads the
+    // cache epoch first, and the active policy version with it: a set activated on another node is
+    // waited for by this node's next decision, not answered on the last one until a poll or a
+    // notification (a missed or late NOTIFY, SQLite's 1 s poll) told the node.
+    onPolicyVersion = (version, began) => {
+      if (policyService.observed(version, began))
+        policyService
+          .refresh()
+          .catch((err: Error) => logger.warn('policy refresh failed', { error: err.message }));
+    };
     // Tools that declare `paths.resolveSymlinks` resolve them on this machine's filesystem. The
     // gateway's entries (`derived`) come from upstream definitions: one that does not compile is
     // left out, its calls refused naming why, instead of failing the registry for every tool.
@@ -378,6 +391,7 @@ export async function createMandate(
       logger,
       nodeId,
       policies: () => policyService.active(),
+      storeCurrent: () => store.freshEpoch(),
       // SECURITY: fail closed — once this node knows another set is active (a notification, a
       // check), no decision is answered on its last one: each waits for the new set, within
       // `policies.maxStaleMs` of the node learning of it, then is refused. Nothing pending: no await.
@@ -486,6 +500,7 @@ export async function createMandate(
       }
     }
     stopPolling = async () => {
+      onPolicyVersion = null;
       clearInterval(policyPoll);
       if (engineCheck) clearInterval(engineCheck);
       await unwatch?.();

@@ -103,6 +103,9 @@ export function createDecisionService(deps: DecisionServiceDeps): DecisionServic
     // SECURITY: a node cut off from the store (a partition, a paused process) kept deciding on the
     // set it had while another node activated a stricter one, for as long as the cut lasted; the
     // grants, keys and entities it reads are fresh, its policy set must be too, within a bound.
+    // The epoch read first brings the store's active version: another node's activation is known
+    // before policyFresh asks, and waited for (a store that does not answer fails the call closed).
+    await deps.storeCurrent?.();
     const fresh = deps.policyFresh?.() ?? true;
     if (fresh !== true && !(await fresh))
       throw new MandateError(

@@ -41,6 +41,12 @@ export interface DecisionServiceDeps {
    * have been busy). When not, it decides nothing (503 `store_unavailable`). Absent: always.
    */
   policyFresh?: () => true | Promise<boolean>;
+  /**
+   * Reads the store's cache epoch, and the active policy version with it, in a read that began
+   * after the call did (storage/read-cache.ts): first on the path, before {@link policyFresh}, so
+   * a set another node activated holds this decision (DESIGN.md, Storage). Absent: no such read.
+   */
+  storeCurrent?: () => Promise<unknown>;
   tools: () => ToolRegistry;
   /** Durable append; resolves only once the event is committed. */
   audit: (event: AuditEvent) => Promise<unknown>;

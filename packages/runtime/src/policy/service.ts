@@ -58,6 +58,14 @@ export interface PolicyService {
    */
   noteActive(version: string): void;
   /**
+   * Reports what a read of the store that began at `began` (`performance.now()`) found active: the
+   * hot path's version check, read with the cache epoch on every node (DESIGN.md, Storage). A
+   * version not this node's holds decisions from now on, as {@link PolicyService.noteActive}; this
+   * node's own confirms its set as of `began`. Returns whether the node is behind: the caller then
+   * starts a {@link PolicyService.refresh}, which loads the set.
+   */
+  observed(version: string | null, began: number): boolean;
+  /**
    * `true` (at once, no await) unless this node knows that the store's active set is not the one it
    * decides on and is loading that one; then a promise of whether the new set was installed (or
    * knowingly not: a stored set that does not compile, P4) within `maxWaitMs` of the node learning
@@ -382,6 +390,14 @@ export function createPolicyService(deps: PolicyServiceDeps): PolicyService {
     confirmedAt: () => confirmed,
 
     noteActive: (version) => learn(version, performance.now()),
+
+    observed(version, began) {
+      learn(version, began);
+      if (behind()) return true;
+      // Only a read that is the newest known confirms: an older one was not taken over it.
+      if (storeActive.at === began) confirm(began);
+      return false;
+    },
 
     whenCurrent,
 

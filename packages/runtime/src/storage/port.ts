@@ -377,6 +377,12 @@ export interface WalCheckpointStats {
  * answer was lost with the connection may have landed: callers treat the failure as "not known to
  * be written" (an audit append that failed rejects its decision).
  */
+/** What one read of the cache epoch finds: the counter, and the active policy set's version. */
+export interface CacheEpoch {
+  n: number;
+  policyVersion: string | null;
+}
+
 export interface Store {
   readonly kind: 'memory' | 'sqlite' | 'postgres';
   /** Apply pending forward-only migrations; returns the names applied. */
@@ -389,11 +395,13 @@ export interface Store {
   ping(): Promise<void>;
   close(): Promise<void>;
   /**
-   * The cache epoch (ADR 0026): a number that changes, in the writer's own transaction, whenever a
-   * row of agents, users, resources, grants or API keys changes — by any node or by hand. A value
-   * read after the epoch was read is current at least as of that epoch.
+   * The cache epoch (ADR 0026): `n` changes, in the writer's own transaction, whenever a row of
+   * agents, users, resources, grants or API keys changes — by any node or by hand. A value read
+   * after the epoch was read is current at least as of that epoch. `policyVersion` is the active
+   * policy set's version as of the same read (as {@link Store.getActivePolicyVersion}): the hot
+   * path's check that no other node has activated another set (DESIGN.md, Storage).
    */
-  cacheEpoch(): Promise<number>;
+  cacheEpoch(): Promise<CacheEpoch>;
   /**
    * The deployment's secret named `name`, shared by every node on this store: the value stored
    * under it, after storing `candidate` if there was none (the first node to ask wins, at once on

@@ -33,11 +33,22 @@ export interface ReadCachedStore extends Store {
    * never an answer — the key is still read behind the epoch.
    */
   holdsApiKey(hash: string): boolean;
+  /**
+   * The store's cache epoch as read by a read that began after this call (shared by the calls of
+   * one turn of the event loop, as every cached read): the decision path reads it first, so that
+   * the active policy version read with it (`onPolicyVersion`) is checked before any decision.
+   */
+  freshEpoch(): Promise<number>;
 }
 
 export interface ReadCacheOptions {
   /** Most rows kept per kind (keys, agents, users, resources, grants, grant lists). Default 10,000. */
   maxEntries?: number;
+  /**
+   * Told the active policy version each epoch read found, with when (`performance.now()`) that read
+   * began: the hot path's check that no other node has activated another set (DESIGN.md, Storage).
+   */
+  onPolicyVersion?: (version: string | null, began: number) => void;
 }
 
 interface Slot<T> {
@@ -67,7 +78,11 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
   let next: Promise<number> | null = null;
   const readEpoch = (): Promise<number> => {
     stats.epochReads++;
-    const p = store.cacheEpoch();
+    const began = performance.now();
+    const p = store.cacheEpoch().then((e) => {
+      opts.onPolicyVersion?.(e.policyVersion, began);
+      return e.n;
+    });
     inFlight = p;
     const done = () => {
       if (inFlight === p) inFlight = null;
@@ -172,6 +187,11 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
       return (await cached(maps.grantLists, key, () => store.listGrants(filter))) ?? [];
     },
     holdsApiKey: (hash: string) => maps.keys.has(hash),
+    freshEpoch: async () => {
+      const epoch = await freshEpoch();
+      observe(epoch);
+      return epoch;
+    },
     readCacheStats: (): ReadCacheStats => ({
       ...stats,
       entries: Object.values(maps).reduce((n, m) => n + m.size, 0),

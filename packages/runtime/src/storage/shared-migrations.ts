@@ -83,6 +83,13 @@ CREATE TABLE secrets (
 export const CACHED_TABLES = ['agents', 'users', 'resources', 'grants', 'api_keys'] as const;
 
 /**
+ * One read of the cache epoch (Store.cacheEpoch), both dialects: the counter and, in the same
+ * statement, the active policy set's version, so the hot path checks both for the price of one.
+ */
+export const CACHE_EPOCH_SQL =
+  'SELECT n, (SELECT version FROM policy_activations ORDER BY ord DESC LIMIT 1) AS v FROM cache_epoch WHERE id = 1';
+
+/**
  * The cache epoch (ADR 0026): one counter that every write to a cached table moves, by trigger, in
  * the writer's own transaction — whoever writes (this node, another node, an operator's shell).
  * Each node reads it before serving a cached row, so a revocation holds at the next request on

@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { isMandateError, silentLogger } from '../../src/kernel/index.js';
 import { loadPolicyDir } from '../../src/policy/index.js';
 import { createPostgresStore } from '../../src/storage/postgres/index.js';
+import type { CacheEpoch } from '../../src/storage/port.js';
 import { POSTGRES_URL, dropSchemas, freshSchema } from '../storage/helpers.js';
 import { KEYS, client, expectError, ok200, refund } from '../fixtures/http.js';
 import { createTestMandate, disposeAll } from '../fixtures/mandate.js';
@@ -152,9 +153,19 @@ describe('a node that learned of another active set and has not installed it (HT
     };
     const realVersion = store.getActivePolicyVersion;
     const realSet = store.getActivePolicySet;
+    // The version read with the cache epoch (ADR 0039), from the store under the read cache, says
+    // the same as the checks while the test says another version is active.
+    const raw = Object.getPrototypeOf(t.m.store) as { cacheEpoch: () => Promise<CacheEpoch> };
+    const realEpoch = raw.cacheEpoch;
+    const elsewhere = (on: boolean) => {
+      store.getActivePolicyVersion = on ? async () => 'v-activated-elsewhere' : realVersion;
+      raw.cacheEpoch = on
+        ? async () => ({ ...(await realEpoch.call(raw)), policyVersion: 'v-activated-elsewhere' })
+        : realEpoch;
+    };
     let release!: () => void;
     let gate = new Promise<void>((r) => (release = r));
-    store.getActivePolicyVersion = async () => 'v-activated-elsewhere';
+    elsewhere(true);
     store.getActivePolicySet = async () => {
       await gate;
       return realSet.call(store);
@@ -169,24 +180,24 @@ describe('a node that learned of another active set and has not installed it (HT
       void waiting.then(() => (answered = true));
       await new Promise((r) => setTimeout(r, 300));
       expect(answered, 'answered on the set the node knows is replaced').toBe(false);
-      store.getActivePolicyVersion = realVersion;
+      elsewhere(false);
       release();
       await loading;
       expect(ok200(await waiting).effect).toBe('allow');
 
       // Past the bound: refused, with the code of a node that cannot confirm its set.
-      store.getActivePolicyVersion = async () => 'v-activated-elsewhere';
+      elsewhere(true);
       gate = new Promise<void>((r) => (release = r));
       const stuck = t.m.policies.refresh();
       await new Promise((r) => setTimeout(r, 50));
       const refused = await api.decide(KEYS.supportBot, refund(122));
       expectError(refused, 503, 'store_unavailable');
       expect(refused.text).toMatch(/has not installed it within policies.maxStaleMs/);
-      store.getActivePolicyVersion = realVersion;
+      elsewhere(false);
       release();
       await stuck;
     } finally {
-      store.getActivePolicyVersion = realVersion;
+      elsewhere(false);
       store.getActivePolicySet = realSet;
       release();
     }

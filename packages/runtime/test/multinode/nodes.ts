@@ -62,16 +62,19 @@ export async function sqliteNodes(
   return { nodes, dir, file };
 }
 
-/** `count` nodes on one fresh PostgreSQL schema (`POSTGRES_URL` set), each with a pool of its own. */
+/**
+ * `count` nodes on one fresh PostgreSQL schema (`POSTGRES_URL` set), each with a pool of its own,
+ * their keys in `dir/keys`.
+ */
 export async function postgresNodes(
   count: number,
   opts: { together?: boolean; poolSize?: number } = {},
-): Promise<{ nodes: Mandate[]; schema: string }> {
+): Promise<{ nodes: Mandate[]; schema: string; dir: string }> {
   const schema = freshSchema();
   const dir = mkdtempSync(join(tmpdir(), 'mandate-pg-nodes-'));
   const pool = opts.poolSize === undefined ? {} : { poolSize: opts.poolSize };
   const nodes = await startAll(count, opts.together ?? false, () =>
     node('memory', join(dir, 'keys'), createPostgresStore(POSTGRES_URL!, { schema, ...pool })),
   );
-  return { nodes, schema };
+  return { nodes, schema, dir };
 }

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPolicyDir } from '../../src/policy/index.js';
+import { createPostgresStore } from '../../src/storage/postgres/index.js';
 import { POSTGRES_URL } from '../storage/helpers.js';
-import { closeNodesAfterEach, postgresNodes, root, sqliteNodes } from './nodes.js';
+import { closeNodesAfterEach, node, postgresNodes, root, sqliteNodes } from './nodes.js';
 
 closeNodesAfterEach();
 
@@ -16,7 +17,7 @@ const refund = {
 const admin = { role: 'admin' as const, subject: null, keyId: 'test' };
 
 describe('two nodes on one SQLite file', () => {
-  it('a policy set activated on one node reaches the other within the poll interval; a revocation on the next request', async () => {
+  it('a policy set activated on one node holds the next decision of the other; a revocation too', async () => {
     const { nodes, dir } = await sqliteNodes(2);
     const [a, b] = [nodes[0]!, nodes[1]!];
     expect((await b.decisions.decide(refund, admin)).decision.effect).toBe('allow');
@@ -32,11 +33,14 @@ describe('two nodes on one SQLite file', () => {
     );
     expect(a.policies.active()?.version).toBe(version);
 
-    const deadline = Date.now() + 5000;
-    while (b.policies.active()?.version !== version && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 100));
+    // B's very next decision, well within its 1 s poll: the version read with the cache epoch tells
+    // B that another set is active, and the decision waits for it (it allowed on the last set, for
+    // up to a second, when only the poll told B).
+    expect(b.policies.active()?.version).not.toBe(version);
+    const next = (await b.decisions.decide(refund, admin)).decision;
+    expect(next.effect).toBe('deny');
+    expect(next.policyVersion).toBe(version);
     expect(b.policies.active()?.version).toBe(version);
-    expect((await b.decisions.decide(refund, admin)).decision.effect).toBe('deny');
 
     // Revocation on node A is seen by node B's very next decision (no cache in between).
     const [grant] = await a.grants.list({ user: 'alice', agent: 'support-bot' });
@@ -83,6 +87,29 @@ describe.skipIf(!POSTGRES_URL)('two nodes on one PostgreSQL schema', () => {
     } finally {
       await unwatch();
     }
+  });
+
+  it('a node that hears no notification still holds its next decision for a set activated elsewhere', async () => {
+    // DESIGN.md (Storage): "a version check on the hot path so a missed notification cannot leave
+    // a node stale". B listens for nothing here (a dropped LISTEN connection, a lost NOTIFY).
+    const { nodes, schema, dir } = await postgresNodes(1);
+    const a = nodes[0]!;
+    const deaf = createPostgresStore(POSTGRES_URL!, { schema });
+    const b = await node('memory', join(dir, 'keys'), {
+      ...deaf,
+      watchPolicyActivations: undefined,
+    });
+    expect((await b.decisions.decide(refund, admin)).decision.effect).toBe('allow');
+    const source = await loadPolicyDir(join(root, 'examples/fintech-support/policies'));
+    const forbid = '@id("emergency") forbid (principal, action == Action::"payments.refund", resource);\n';
+    const { version } = await a.policies.activate(
+      { ...source, policies: { ...source.policies, 'zz-emergency.cedar': forbid } },
+      'test',
+    );
+    const next = (await b.decisions.decide(refund, admin)).decision;
+    expect(next.effect).toBe('deny');
+    expect(next.policyVersion).toBe(version);
+    expect(next.reasons.map((r) => r.policyId)).toContain('emergency');
   });
 });
 

@@ -3,7 +3,7 @@ import type { Agent } from '@mandate/protocol';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
 import { apiKey } from '../../src/storage/contract/index.js';
 import { withReadCache } from '../../src/storage/read-cache.js';
-import type { ApiKeyRecord, GrantRecord, Store } from '../../src/storage/port.js';
+import type { ApiKeyRecord, CacheEpoch, GrantRecord, Store } from '../../src/storage/port.js';
 
 const agent = (status: Agent['status'] = 'active'): Agent => ({
   id: 'bot',
@@ -98,7 +98,9 @@ describe('read cache (ADR 0026)', () => {
     const { raw } = counted();
     await raw.putApiKey(key());
     // A store whose epoch never moves stands for a cache without invalidation.
-    const frozenEpoch: Store = Object.assign(Object.create(raw) as Store, { cacheEpoch: async () => 0 });
+    const frozenEpoch: Store = Object.assign(Object.create(raw) as Store, {
+      cacheEpoch: async () => ({ n: 0, policyVersion: null }),
+    });
     const store = withReadCache(frozenEpoch);
     await store.findApiKeyByHash('h1');
     await raw.revokeApiKey('k1', '2025-02-01T00:00:00.000Z');
@@ -115,7 +117,7 @@ describe('read cache (ADR 0026)', () => {
     const slow: Store = Object.assign(Object.create(raw) as Store, {
       cacheEpoch: () => {
         epochReads++;
-        return new Promise<number>((resolve) => pending.push(() => void raw.cacheEpoch().then(resolve)));
+        return new Promise<CacheEpoch>((resolve) => pending.push(() => void raw.cacheEpoch().then(resolve)));
       },
     });
     const store = withReadCache(slow);
@@ -168,7 +170,9 @@ describe('read cache (ADR 0026)', () => {
     const { raw, reads } = counted();
     await raw.putEntities({ agents: [agent()], users: [], resources: [] });
     let epoch = 5;
-    const scripted: Store = Object.assign(Object.create(raw) as Store, { cacheEpoch: async () => epoch });
+    const scripted: Store = Object.assign(Object.create(raw) as Store, {
+      cacheEpoch: async () => ({ n: epoch, policyVersion: null }),
+    });
     const store = withReadCache(scripted);
     await store.getAgent('bot'); // kept under 5
     const n = reads();
@@ -190,7 +194,7 @@ describe('read cache (ADR 0026)', () => {
     await raw.putEntities({ agents: [agent()], users: [], resources: [] });
     let epoch = 1;
     const slowRow: Store = Object.assign(Object.create(raw) as Store, {
-      cacheEpoch: async () => epoch,
+      cacheEpoch: async () => ({ n: epoch, policyVersion: null }),
       getAgent: async (id: string) => {
         // While this row is being read, the epoch moves and another call sees it.
         epoch = 2;

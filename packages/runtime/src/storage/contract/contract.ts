@@ -356,17 +356,17 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
 
     describe('cache epoch (ADR 0026)', () => {
       it('moves with every change to a cached table and stays put otherwise', async () => {
-        let last = await store.cacheEpoch();
+        let last = (await store.cacheEpoch()).n;
         expect(Number.isInteger(last)).toBe(true);
         const moves = async (what: string, change: () => Promise<unknown>) => {
           await change();
-          const now = await store.cacheEpoch();
+          const now = (await store.cacheEpoch()).n;
           expect({ what, moved: now !== last }).toEqual({ what, moved: true });
           last = now;
         };
         const stays = async (what: string, change: () => Promise<unknown>) => {
           await change();
-          expect({ what, epoch: await store.cacheEpoch() }).toEqual({ what, epoch: last });
+          expect({ what, epoch: (await store.cacheEpoch()).n }).toEqual({ what, epoch: last });
         };
         await moves('putEntities', () =>
           store.putEntities({ agents: [agentA], users: [user1], resources: [resC] }),
@@ -394,6 +394,21 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
           await store.getAgent('agent-a');
           await store.listGrants({ user: 'user-1' });
         });
+      });
+
+      it('is read with the active policy version, as getActivePolicyVersion answers it', async () => {
+        // The hot path's version check (DESIGN.md, Storage): every node reads it with the epoch.
+        expect((await store.cacheEpoch()).policyVersion).toBeNull();
+        for (const v of ['sha256:p1', 'sha256:p2']) await store.savePolicySet(policySet(v));
+        const seen: (string | null)[] = [];
+        for (const v of ['sha256:p1', 'sha256:p2', 'sha256:p1']) {
+          await store.activatePolicySet(v, '2025-01-01T00:00:00.000Z');
+          const e = await store.cacheEpoch();
+          expect(e.policyVersion).toBe(await store.getActivePolicyVersion());
+          seen.push(e.policyVersion);
+        }
+        // The newest activation, an earlier version activated again included.
+        expect(seen).toEqual(['sha256:p1', 'sha256:p2', 'sha256:p1']);
       });
     });
 

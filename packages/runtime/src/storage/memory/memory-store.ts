@@ -90,7 +90,7 @@ export function createMemoryStore(): Store {
     },
     async cacheEpoch() {
       open();
-      return epoch;
+      return { n: epoch, policyVersion: activeVersion() };
     },
     async ensureSecret(name, candidate) {
       open();

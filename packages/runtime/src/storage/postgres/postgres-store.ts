@@ -2,6 +2,7 @@ import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import { activationConflict, type PolicySetSummary, type Store } from '../port.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
+import { CACHE_EPOCH_SQL } from '../shared-migrations.js';
 import { createPostgresIdempotency } from './idempotency.js';
 import { createPostgresUiSessions } from './ui-sessions.js';
 import { createPostgresUsage } from './usage.js';
@@ -115,9 +116,9 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
       }),
     cacheEpoch: () =>
       run(async () => {
-        const r = await checked('SELECT n FROM cache_epoch WHERE id = 1');
+        const r = await checked(CACHE_EPOCH_SQL);
         if (!r) throw new MandateError('internal', 'the cache epoch row is missing');
-        return Number(r.n);
+        return { n: Number(r.n), policyVersion: r.v === null ? null : String(r.v) };
       }),
     async close() {
       if (closed) return;

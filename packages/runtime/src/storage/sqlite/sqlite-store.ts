@@ -5,6 +5,7 @@ import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import { activationConflict, type PolicySetSummary, type Store } from '../port.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
+import { CACHE_EPOCH_SQL } from '../shared-migrations.js';
 import { createSqliteIdempotency } from './idempotency.js';
 import { createSqliteUiSessions } from './ui-sessions.js';
 import { createSqliteUsage } from './usage.js';
@@ -261,9 +262,9 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       ),
     cacheEpoch: () =>
       run(() => {
-        const r = get('SELECT n FROM cache_epoch WHERE id = 1');
+        const r = get(CACHE_EPOCH_SQL);
         if (!r) throw new MandateError('internal', 'the cache epoch row is missing');
-        return Number(r.n);
+        return { n: Number(r.n), policyVersion: r.v === null ? null : str(r.v) };
       }),
     async ping() {
       // Reads a page of the file (a `SELECT 1` would not touch it), so an unreadable file fails here.
