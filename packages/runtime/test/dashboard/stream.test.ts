@@ -147,14 +147,36 @@ describe('GET /v1/decisions/stream', () => {
     await closing;
   });
 
+  it('a revoked key is sent no decision made after the revocation, and its stream ends', async () => {
+    // A probe: the credential was checked every 15 s only, so a revoked user key went on
+    // receiving that user's new decisions (args summary, reasons) until the next check.
+    const t = await createTestMandate();
+    const api = client(t.url);
+    const created = await api.post('/v1/keys', KEYS.admin, { role: 'user', subject: 'alice' });
+    expect(created.status, created.text).toBe(201);
+    const s = await stream(`${t.url}/v1/decisions/stream`, bearer(created.body.secret));
+    expect(s.status).toBe(200);
+    const before = await api.decide(KEYS.supportBot, refund(11));
+    await s.next((x) => x.data.decisionId === before.body.decisionId, 2000);
+    expect((await api.del(`/v1/keys/${created.body.key.id}`, KEYS.admin)).status).toBe(200);
+    const after = await api.decide(KEYS.supportBot, refund(12));
+    expect(after.body.effect).toBe('allow');
+    for (let i = 0; i < 40 && !s.ended(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(s.ended(), 'the stream of a revoked key is still open 2 s after its revocation').toBe(true);
+    expect(s.events.map((x) => x.data.decisionId)).toEqual([before.body.decisionId]);
+  });
+
   it('a session stream ends once the session is logged out', async () => {
     const t = await createTestMandate();
     const admin = await signIn(t.url, KEYS.admin);
     const s = await stream(`${t.url}/v1/decisions/stream`, { cookie: admin.cookie });
     expect(s.status).toBe(200);
     expect((await browserRequest(t.url, admin, 'DELETE', '/v1/sessions/current')).status).toBe(204);
-    // The credential is checked again every 15 s.
-    for (let i = 0; i < 400 && !s.ended(); i++) await new Promise((r) => setTimeout(r, 50));
+    // The credential is checked before each page it is sent (and every 15 s while idle).
+    const after = await client(t.url).decide(KEYS.supportBot, refund(13));
+    expect(after.body.effect).toBe('allow');
+    for (let i = 0; i < 40 && !s.ended(); i++) await new Promise((r) => setTimeout(r, 50));
     expect(s.ended()).toBe(true);
-  }, 30_000);
+    expect(s.events).toEqual([]);
+  });
 });

@@ -9,7 +9,10 @@ import { decisionSummary } from '../decision-view.js';
 const POLL_MS = 200;
 /** A comment line this often keeps proxies from closing an idle stream (and finds dead clients). */
 const HEARTBEAT_MS = 15_000;
-/** The credential behind an open stream is checked again this often: a logout or revocation ends it. */
+/**
+ * The credential behind an idle stream is checked again this often: a logout or revocation ends it.
+ * A stream with decisions to send checks it before each page (below), whatever the time.
+ */
 const RECHECK_MS = 15_000;
 const BATCH = 100;
 const EFFECTS = new Set(['allow', 'deny', 'approval_required']);
@@ -91,8 +94,13 @@ export function registerDecisionStreamRoutes(route: RouteAdder, deps: HttpDeps):
     res.flushHeaders();
     write(`retry: 2000\n: stream after seq ${cursor}\n\n`);
     const heartbeat = setInterval(() => write(': keep-alive\n\n'), HEARTBEAT_MS);
+    const stillHolds = () =>
+      ctx.reauthenticate().then(
+        () => true,
+        () => false,
+      );
     const recheck = setInterval(() => {
-      ctx.reauthenticate().catch(end);
+      void stillHolds().then((holds) => holds || end());
     }, RECHECK_MS);
     deps.metrics.observeHttp(200);
     try {
@@ -102,6 +110,10 @@ export function registerDecisionStreamRoutes(route: RouteAdder, deps: HttpDeps):
           // The head first: every record up to it that matches is in the answer unless the page is full.
           const head = (await deps.store.auditHead()).seq;
           const batch = await deps.store.queryAudit({ ...filter, afterSeq: cursor, limit: BATCH });
+          // SECURITY: revocation is immediate — a page goes out only under a credential (key,
+          // JWT, session) that still holds. Checked every 15 s only, a revoked key (a logged-out
+          // session) went on receiving every new decision for up to 15 s.
+          if (batch.length > 0 && !(await stillHolds())) break;
           // SECURITY: found by the agent, user, action, effect and type columns; a record edited into
           // the subscriber's filter is not streamed as matching, it is the node's finding.
           for (const { rec, event } of await holdToEvents(batch, deps.auditTampered)) {
