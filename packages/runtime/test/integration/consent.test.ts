@@ -656,6 +656,10 @@ when { principal.roles.contains("support") && context.args.amount > 500 };
         403,
         'forbidden',
       );
+      // A body naming another user than the parent's is refused (it was silently replaced by alice).
+      const bob = await api.post('/v1/grants', KEYS.supportBot, sub({ user: 'bob' }));
+      expectError(bob, 403, 'forbidden');
+      expect(bob.body.error.message).toMatch(/its parent's user/);
       expect(ok200(await api.get('/v1/grants?agent=refund-helper', KEYS.admin)).items).toEqual([]);
       // A sub-grant that names no limit inherits the parent's limit on its action (issue 9 §4).
       const inheriting = await api.post('/v1/grants', KEYS.supportBot, sub({ limits: [] }));

@@ -84,7 +84,13 @@ export function registerGrantRoutes(route: RouteAdder, deps: HttpDeps): void {
         throw new MandateError('not_found', `no grant ${b.parentId}`, {
           ...(hidden !== null ? { recorded: `parent grant ${b.parentId} ${hidden}` } : {}),
         });
-      if (caller.role === 'agent') user = parent.user;
+      if (caller.role === 'agent') {
+        // A body naming another user than the parent's was silently replaced by the parent's: the
+        // agent was answered a grant for someone it did not ask for. Refused, as a user's is.
+        if (user && user !== parent.user)
+          throw new MandateError('forbidden', `a sub-grant is for its parent's user (${parent.user})`);
+        user = parent.user;
+      }
     }
     if (!user)
       throw new MandateError('bad_request', 'user: required when an admin creates a grant for a user');
