@@ -120,6 +120,15 @@ const QUOTED_CREDENTIAL = new RegExp(
   'i',
 );
 
+/**
+ * A password in a URL's user info (`postgres://app:hunter2@db/prod`, `redis://:s3cret@cache`,
+ * `https://user:token@host`): group 1, the scheme, user and colon, stays; the password goes up to
+ * the last `@` before the host (an unencoded `@` in it goes with it), the `@` stays. A connection string is sent under any key (`dsn`, `DATABASE_URL`, `target`), so the key's
+ * name cannot be what finds it. Scheme of three characters or more, password of four or more (the
+ * shortest, `ftp://:abcd@`, is {@link SHORTEST_SECRET} long); each part bounded: linear time.
+ */
+const URL_CREDENTIAL = /\b([a-z][a-z0-9+.-]{2,30}:\/\/[^\s/?#@:'"]{0,256}:)[^\s/?#'"]{4,256}@/i;
+
 /** Secret shapes found anywhere inside a string value; `Bearer …` first, so `redactText` takes the scheme with its token. */
 const SECRET_VALUE = [
   // Bearer credentials; the token must hold a digit or symbol so that prose ("bearer instruments") passes.
@@ -137,6 +146,7 @@ const SECRET_VALUE = [
   /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/,
   QUOTED_CREDENTIAL,
   NAMED_CREDENTIAL,
+  URL_CREDENTIAL,
 ];
 
 /** The same shapes, matching every occurrence, with what replaces each (inside free text). */
@@ -151,9 +161,11 @@ const SECRET_VALUE_ALL: [RegExp, string][] = [
     /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)/g,
     REDACTED_SECRET,
   ],
-  ...SECRET_VALUE.filter((re) => re !== NAMED_CREDENTIAL && re !== QUOTED_CREDENTIAL).map(
-    (re): [RegExp, string] => [new RegExp(re.source, re.flags + 'g'), REDACTED_SECRET],
-  ),
+  // The password of a URL, its scheme, user and host kept (the record still says where it went).
+  [new RegExp(URL_CREDENTIAL.source, 'gi'), `$1${REDACTED_SECRET}@`],
+  ...SECRET_VALUE.filter(
+    (re) => re !== NAMED_CREDENTIAL && re !== QUOTED_CREDENTIAL && re !== URL_CREDENTIAL,
+  ).map((re): [RegExp, string] => [new RegExp(re.source, re.flags + 'g'), REDACTED_SECRET]),
 ];
 
 /**
@@ -198,7 +210,8 @@ function isBasicCredential(token: string): boolean {
 
 /**
  * No secret shape above fits in fewer UTF-16 code units: the shortest are a named credential
- * (`token=` and six characters, 12) and `Basic` credentials (`Basic ` and six characters, 12), then
+ * (`token=` and six characters, 12), `Basic` credentials (`Basic ` and six characters, 12) and a
+ * URL's password (`ftp://:abcd@`, 12), then
  * a 13-digit card number (a JWT or a Slack token, 15; a dotted card number, 15; a `Bearer` token,
  * 19; a private key header, 27; a Mandate key, 36). A shorter string — most ids, names, roles,
  * statuses — is passed without running the patterns.

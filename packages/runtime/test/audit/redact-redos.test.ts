@@ -32,6 +32,10 @@ const SHAPES: [string, string][] = [
   ['sk- key', 'sk-'],
   ['Slack token', 'xoxb-'],
   ['Mandate key', 'mdt_'],
+  ['URL schemes', 'abc://'],
+  ['URL password, no @', 'abc://:xxxx'],
+  ['URL user and password, @ missing', 'a.b-c+d://user:pass'],
+  ['URL, colons', 'abc://:'],
 ];
 
 describe('redaction takes linear time on 1 MiB of each pattern’s worst shape', () => {

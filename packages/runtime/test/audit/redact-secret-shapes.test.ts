@@ -165,8 +165,46 @@ describe('named credentials in free text', () => {
   });
 });
 
+describe('a password in a URL (a connection string under any key)', () => {
+  it('goes; the scheme, user and host stay, in args and in free text', () => {
+    expect(
+      redact({
+        dsn: 'postgres://app:hunter2@db.internal:5432/prod',
+        target: 'redis://:s3cretpw@cache:6379/0',
+        note: 'clone https://deploy:ghtok3n@git.example/repo.git then run',
+      }),
+    ).toEqual({
+      dsn: `postgres://app:${S}@db.internal:5432/prod`,
+      target: `redis://:${S}@cache:6379/0`,
+      note: `clone https://deploy:${S}@git.example/repo.git then run`,
+    });
+    expect(redactText('DATABASE_URL is mysql://root:Pa55@word@10.0.0.5/app, use it')).toBe(
+      `DATABASE_URL is mysql://root:${S}@10.0.0.5/app, use it`,
+    );
+    expect(redactText('ftp://:abcd@')).toBe(`ftp://:${S}@`);
+    expect('ftp://:abcd@').toHaveLength(SHORTEST_SECRET);
+  });
+
+  it('URLs without a password stay: a user alone, a port, an email, a path with @', () => {
+    for (const v of [
+      'https://user@host.example/path',
+      'https://host.example:8443/a@b',
+      'postgres://db.internal:5432/prod',
+      'mail alice@example.com at 10:30',
+      'http://x.example/?q=a:b@c',
+    ]) {
+      expect(looksLikeSecret(v), v).toBe(false);
+      expect(redactText(v)).toBe(v);
+    }
+  });
+});
+
 describe('the length shortcut still holds with the new shapes', () => {
   const PIECES = [
+    'ftp://',
+    'u:',
+    ':abcd',
+    '@',
     'Basic ',
     'basic\t',
     'dXNl',
