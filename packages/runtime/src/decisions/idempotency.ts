@@ -11,6 +11,14 @@ export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
  */
 export const IDEMPOTENCY_TTL_MS = 60 * 60 * 1000;
 
+/**
+ * A key claimed this long ago whose request has not finished is taken over by its next retry: the
+ * node that claimed it stopped mid-request (a crash, `kill -9`), and its retries were told
+ * `idempotency_in_progress` for the key's whole hour. Far longer than any decision takes (the
+ * policy wait is bounded by `policies.maxStaleMs`, a store lock wait by its busy timeout).
+ */
+export const IDEMPOTENCY_LEASE_MS = 60 * 1000;
+
 /** Expired keys are swept at most this often per process, on the way to a claim. */
 const PURGE_EVERY_MS = 10 * 60 * 1000;
 
@@ -64,6 +72,7 @@ export function createIdempotency(deps: IdempotencyDeps, ttlMs = IDEMPOTENCY_TTL
       const existing = await store.claimIdempotencyKey(
         { scope, key, fingerprint, response: null, createdAt: iso(now), expiresAt: iso(now + ttlMs) },
         iso(now),
+        iso(now - IDEMPOTENCY_LEASE_MS),
       );
       if (existing) {
         // SECURITY: a replay answers only the very request that was decided; anything else is refused.

@@ -35,6 +35,8 @@ export interface OutcomeRecorded {
 const OUTCOME_SCOPE = 'decision.outcome';
 /** Kept like a decision's idempotency key; after that the audit trail itself says it was reported. */
 const OUTCOME_CLAIM_TTL_MS = 60 * 60 * 1000;
+/** An abandonment time no claim precedes: an outcome's claim is never taken over. */
+const NEVER_ABANDONED = new Date(0).toISOString();
 
 /**
  * Records what happened when an allowed call ran (`decision.outcome`), so the audit trail shows
@@ -82,7 +84,7 @@ export async function reportOutcome(
   const already = () =>
     new MandateError('conflict', `the outcome of decision ${decisionId} was already reported`);
   // SECURITY: once — the claim is atomic across nodes; the audit lookup covers claims that expired.
-  if (await deps.store.claimIdempotencyKey(claim, claim.createdAt)) throw already();
+  if (await deps.store.claimIdempotencyKey(claim, claim.createdAt, NEVER_ABANDONED)) throw already();
   if (await findHeld(deps.store, { decisionId, type: 'decision.outcome' }, tampered)) throw already();
   try {
     await deps.record({

@@ -526,9 +526,15 @@ export interface Store {
   /**
    * Claims `(scope, key)` atomically, also against other nodes: inserts `claim` (response null)
    * unless a record that has not expired at `now` exists, which is returned instead; null means
-   * the caller owns the key now. An expired record is replaced.
+   * the caller owns the key now. An expired record is replaced, and so is one still in progress
+   * (response null) created at or before `abandonedBefore`: its request never finished (the node
+   * that claimed it stopped mid-request).
    */
-  claimIdempotencyKey(claim: IdempotencyRecord, now: string): Promise<IdempotencyRecord | null>;
+  claimIdempotencyKey(
+    claim: IdempotencyRecord,
+    now: string,
+    abandonedBefore: string,
+  ): Promise<IdempotencyRecord | null>;
   /** Stores the answer of an owned claim (the one with this fingerprint and no answer yet). */
   completeIdempotencyKey(scope: string, key: string, fingerprint: string, response: string): Promise<void>;
   /** Drops an owned claim that got no answer (its request failed before anything was recorded). */

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Decision } from '@mandate/protocol';
-import { createManualClock } from '../../src/kernel/index.js';
+import { callerIdentity } from '../../src/decisions/index.js';
+import { IDEMPOTENCY_LEASE_MS, IDEMPOTENCY_TTL_MS } from '../../src/decisions/idempotency.js';
+import { canonicalize, createManualClock, sha256Hex } from '../../src/kernel/index.js';
 import {
   createTestMandate,
   disposeAll,
@@ -261,6 +263,41 @@ describe.each(durableStoreKinds())('idempotent decisions and outcomes on %s', (k
     expectError(await decideWithKey(api, 'k-fail', refund('x' as unknown as number)), 400, 'invalid_args');
     const d = ok200(await decideWithKey(api, 'k-fail', refund(120)));
     expect(d.effect).toBe('allow');
+  });
+
+  it('a key whose first request never finished (its node stopped) is taken over after the lease', async () => {
+    // A probe: a node killed mid-decision left its claim in progress, and every retry with the key
+    // was told idempotency_in_progress for the key's whole hour.
+    const clock = createManualClock(Date.parse('2026-03-02T10:00:00Z'));
+    const t = await createTestMandate({ store: kind, clock });
+    const api = client(t.url);
+    // The claim the stopped node left: this caller, this key, this very request, no answer.
+    const caller = { role: 'agent' as const, subject: 'support-bot', keyId: 'key_demo-support-bot' };
+    const at = clock.now();
+    await t.m.store.claimIdempotencyKey(
+      {
+        scope: `decision:${callerIdentity(caller)}`,
+        key: 'k-stopped',
+        fingerprint: sha256Hex(canonicalize(refund(120))),
+        response: null,
+        createdAt: new Date(at).toISOString(),
+        expiresAt: new Date(at + IDEMPOTENCY_TTL_MS).toISOString(),
+      },
+      new Date(at).toISOString(),
+      new Date(at - IDEMPOTENCY_LEASE_MS).toISOString(),
+    );
+    clock.advance(IDEMPOTENCY_LEASE_MS - 1000);
+    expectError(await decideWithKey(api, 'k-stopped', refund(120)), 409, 'idempotency_in_progress');
+    expect(await audit(api, 'type=decision')).toHaveLength(0);
+    clock.advance(2000);
+    const taken = await decideWithKey(api, 'k-stopped', refund(120));
+    expect(taken.headers.get('idempotent-replayed')).toBeNull();
+    expect(ok200(taken).effect).toBe('allow');
+    // Its answer is the key's now: the next retry is a replay, recorded once.
+    const again = await decideWithKey(api, 'k-stopped', refund(120));
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(ok200(again).decisionId).toBe(ok200(taken).decisionId);
+    expect(await audit(api, 'type=decision')).toHaveLength(1);
   });
 
   it('a malformed key is refused', async () => {

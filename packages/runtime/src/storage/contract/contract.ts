@@ -251,6 +251,7 @@ export function everyStoreCall(
         store.claimIdempotencyKey(
           { scope: 'decision:k', key: 'i', fingerprint: 'f', response: null, createdAt: t, expiresAt: t },
           t,
+          t,
         ),
     ],
     completeIdempotencyKey: ['write', () => store.completeIdempotencyKey('decision:k', 'i', 'f', '{}')],

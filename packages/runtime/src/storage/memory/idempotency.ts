@@ -10,10 +10,11 @@ export function createMemoryIdempotency(open: () => void): IdempotencyMethods {
   const records = new Map<string, IdempotencyRecord>();
   const id = (scope: string, key: string) => `${scope}\0${key}`;
   return {
-    async claimIdempotencyKey(claim, now) {
+    async claimIdempotencyKey(claim, now, abandonedBefore) {
       open();
       const existing = records.get(id(claim.scope, claim.key));
-      if (existing && existing.expiresAt > now) return { ...existing };
+      const abandoned = existing?.response === null && existing.createdAt <= abandonedBefore;
+      if (existing && existing.expiresAt > now && !abandoned) return { ...existing };
       records.set(id(claim.scope, claim.key), { ...claim, response: null });
       return null;
     },

@@ -11,18 +11,18 @@ type IdempotencyMethods = Pick<
 /** The PostgreSQL driver's idempotency keys (table `idempotency_keys`, migration 017). */
 export function createPostgresIdempotency({ run, pool, tx }: PostgresDeps): IdempotencyMethods {
   return {
-    claimIdempotencyKey: (claim, now) =>
+    claimIdempotencyKey: (claim, now, abandonedBefore) =>
       run(async () => {
         // SECURITY: one owner per key, across nodes — a racing insert waits on the other's row and
         // then does nothing; the SELECT (a fresh snapshot under READ COMMITTED) sees the winner.
         // If the winner released its claim in between, the insert is tried again.
         for (let attempt = 0; attempt < 3; attempt++) {
           const found = await tx(async (c) => {
-            await c.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at <= $3', [
-              claim.scope,
-              claim.key,
-              now,
-            ]);
+            await c.query(
+              `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2
+               AND (expires_at <= $3 OR (response IS NULL AND created_at <= $4))`,
+              [claim.scope, claim.key, now, abandonedBefore],
+            );
             const ins = await c.query(
               `INSERT INTO idempotency_keys (scope, key, fingerprint, response, created_at, expires_at)
                VALUES ($1, $2, $3, NULL, $4, $5) ON CONFLICT (scope, key) DO NOTHING`,

@@ -11,15 +11,17 @@ type IdempotencyMethods = Pick<
 /** The SQLite driver's idempotency keys (table `idempotency_keys`, migration 017). */
 export function createSqliteIdempotency({ write, exec, get, tx }: SqliteDeps): IdempotencyMethods {
   return {
-    claimIdempotencyKey: (claim, now) =>
+    claimIdempotencyKey: (claim, now, abandonedBefore) =>
       write(() =>
         // SECURITY: one owner per key — the expired-record sweep and the insert share one write lock.
         tx(() => {
           exec(
-            'DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at <= ?',
+            `DELETE FROM idempotency_keys WHERE scope = ? AND key = ?
+             AND (expires_at <= ? OR (response IS NULL AND created_at <= ?))`,
             claim.scope,
             claim.key,
             now,
+            abandonedBefore,
           );
           const ins = exec(
             `INSERT INTO idempotency_keys (scope, key, fingerprint, response, created_at, expires_at)
