@@ -289,68 +289,94 @@ export function createApprovalService(
     return { items, nextCursor: raw.length === limit && raw.length > 0 ? raw.at(-1)!.id : null };
   }
 
+  /** The pending approval bound to this call, or a new one (audited) when there is none. */
+  const openOrFind = async (
+    input: RequestApprovalInput,
+    k: string,
+    hash: string,
+  ): Promise<ApprovalRecord> => {
+    const pending = await store.listApprovals({ status: 'pending', agent: input.agent, limit: 1000 });
+    for (const p of pending) {
+      if (boundTo(p, input, k)) {
+        const settled = await settleExpiry(p);
+        if (settled.status === 'pending') return settled;
+      }
+    }
+    const now = clock.now();
+    const approval: ApprovalRecord = {
+      id: newId('apr', now),
+      callHash: hash,
+      decisionId: input.decisionId,
+      agent: input.agent,
+      user: input.user,
+      action: input.action,
+      resource: input.resource,
+      policyVersion: input.policyVersion,
+      role: input.role,
+      quorum: input.quorum,
+      summary: input.summary,
+      args: input.redactedArgs,
+      status: 'pending',
+      requestedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + options.ttlSeconds * 1000).toISOString(),
+      votes: [],
+      resolvedAt: null,
+      consumedAt: null,
+      consumedBy: null,
+      toolHash: input.toolHash ?? null,
+      policy: input.policy ?? null,
+    };
+    // SECURITY: flooding the approver (THREATS: overwhelming the human in the loop) — cap pending per
+    // agent and user, so that one user's backlog does not refuse the agent's calls for every other
+    // user, and per agent in all. Counted by the store with the insert, atomically on every node
+    // (`approval_backlog`); an approval past its expiry waits for no one and is not counted.
+    await store.createApproval(approval, {
+      perAgentUser: options.maxPendingPerAgentUser,
+      perAgent: options.maxPendingPerAgent,
+    });
+    await deps.audit({
+      type: 'approval.requested',
+      decisionId: input.decisionId,
+      agent: input.agent,
+      ...(input.user ? { user: input.user } : {}),
+      action: input.action,
+      ...(input.resource ? { resource: input.resource } : {}),
+      data: {
+        approvalId: approval.id,
+        callHash: hash,
+        role: approval.role,
+        quorum: approval.quorum,
+        ...(input.summaryOffRecord ? { summaryOffRecord: true } : { summary: approval.summary }),
+        expiresAt: approval.expiresAt,
+        ...(approval.toolHash ? { toolHash: approval.toolHash } : {}),
+      },
+    });
+    notify('approval.requested', approval);
+    return approval;
+  };
+
+  /**
+   * Requests for one call in flight on this node, by call hash: the next waits for the one before.
+   * Two identical calls at once both found no pending approval and opened two, each its own
+   * request to a human (THREATS: flooding the approver); in turn, the second finds the first's.
+   */
+  const requesting = new Map<string, Promise<unknown>>();
+
   return {
     async request(input) {
       const k = await key();
       const hash = callHash(input, k);
-      const pending = await store.listApprovals({ status: 'pending', agent: input.agent, limit: 1000 });
-      for (const p of pending) {
-        if (boundTo(p, input, k)) {
-          const settled = await settleExpiry(p);
-          if (settled.status === 'pending') return settled;
-        }
-      }
-      const now = clock.now();
-      const approval: ApprovalRecord = {
-        id: newId('apr', now),
-        callHash: hash,
-        decisionId: input.decisionId,
-        agent: input.agent,
-        user: input.user,
-        action: input.action,
-        resource: input.resource,
-        policyVersion: input.policyVersion,
-        role: input.role,
-        quorum: input.quorum,
-        summary: input.summary,
-        args: input.redactedArgs,
-        status: 'pending',
-        requestedAt: new Date(now).toISOString(),
-        expiresAt: new Date(now + options.ttlSeconds * 1000).toISOString(),
-        votes: [],
-        resolvedAt: null,
-        consumedAt: null,
-        consumedBy: null,
-        toolHash: input.toolHash ?? null,
-        policy: input.policy ?? null,
+      const before = requesting.get(hash);
+      const turn = (before ?? Promise.resolve()).then(
+        () => openOrFind(input, k, hash),
+        () => openOrFind(input, k, hash),
+      );
+      requesting.set(hash, turn);
+      const done = () => {
+        if (requesting.get(hash) === turn) requesting.delete(hash);
       };
-      // SECURITY: flooding the approver (THREATS: overwhelming the human in the loop) — cap pending per
-      // agent and user, so that one user's backlog does not refuse the agent's calls for every other
-      // user, and per agent in all. Counted by the store with the insert, atomically on every node
-      // (`approval_backlog`); an approval past its expiry waits for no one and is not counted.
-      await store.createApproval(approval, {
-        perAgentUser: options.maxPendingPerAgentUser,
-        perAgent: options.maxPendingPerAgent,
-      });
-      await deps.audit({
-        type: 'approval.requested',
-        decisionId: input.decisionId,
-        agent: input.agent,
-        ...(input.user ? { user: input.user } : {}),
-        action: input.action,
-        ...(input.resource ? { resource: input.resource } : {}),
-        data: {
-          approvalId: approval.id,
-          callHash: hash,
-          role: approval.role,
-          quorum: approval.quorum,
-          ...(input.summaryOffRecord ? { summaryOffRecord: true } : { summary: approval.summary }),
-          expiresAt: approval.expiresAt,
-          ...(approval.toolHash ? { toolHash: approval.toolHash } : {}),
-        },
-      });
-      notify('approval.requested', approval);
-      return approval;
+      turn.then(done, done);
+      return turn;
     },
 
     async get(id) {

@@ -60,6 +60,15 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
       const again = ok200(await api.decide(KEYS.supportBot, refund(900)));
       expect(again.effect).toBe('approval_required');
       expect(again.approval!.id).toBe(approvalId);
+      // Identical calls at once wait for one approval, not one each (a human asked once).
+      const burst = await Promise.all(
+        Array.from({ length: 4 }, () => api.decide(KEYS.supportBot, refund(901))),
+      );
+      const opened = new Set(burst.map((r) => ok200(r).approval?.id));
+      expect(opened.size, JSON.stringify([...opened])).toBe(1);
+      expect(opened.has(approvalId)).toBe(false);
+      const requested = ok200(await api.get('/v1/audit?type=approval.requested', KEYS.admin)).items;
+      expect(requested).toHaveLength(2);
       // Using it before it is approved is denied.
       const early = ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId })));
       expect(early.effect).toBe('deny');

@@ -266,8 +266,8 @@ describe.each(durableStoreKinds())('idempotent decisions and outcomes on %s', (k
   });
 
   it('a key whose first request never finished (its node stopped) is taken over after the lease', async () => {
-    // A probe: a node killed mid-decision left its claim in progress, and every retry with the key
-    // was told idempotency_in_progress for the key's whole hour.
+    // Found in review: a node killed mid-decision left its claim in progress, and every retry with
+    // the key was told idempotency_in_progress for the key's whole hour.
     const clock = createManualClock(Date.parse('2026-03-02T10:00:00Z'));
     const t = await createTestMandate({ store: kind, clock });
     const api = client(t.url);
