@@ -289,6 +289,10 @@ export function createApprovalService(
     return { items, nextCursor: raw.length === limit && raw.length > 0 ? raw.at(-1)!.id : null };
   }
 
+  /** When the store's active policy set was last activated (null: none is). */
+  const activeSetActivatedAt = async (): Promise<string | null> =>
+    (await store.listPolicySets()).find((s) => s.active)?.activatedAt ?? null;
+
   /** The pending approval bound to this call, or a new one (audited) when there is none. */
   const openOrFind = async (
     input: RequestApprovalInput,
@@ -512,6 +516,18 @@ export function createApprovalService(
           return { ok: false, code: 'approval_consumed', message: `approval ${id} was already used` };
         case 'approved':
           break;
+      }
+      // SECURITY: a new policy version voids it, for good. It is bound to the version it was asked
+      // under, so under another set it does not match; but a set activated since (B) and the first
+      // one activated again (A) made it match once more, and the call ran under A although B had
+      // refused it (a probe). The active set's last activation must come before the request.
+      const replacedAt = await activeSetActivatedAt();
+      if (replacedAt !== null && replacedAt > a.requestedAt) {
+        return {
+          ok: false,
+          code: 'approval_voided',
+          message: `approval ${id} was asked for before another policy set was activated (the active one was activated again at ${replacedAt}); ask again`,
+        };
       }
       // SECURITY: what the call needs now, checked before the approval is spent: an entity's
       // attributes may have changed since it was asked for (same policy version), and the call now

@@ -260,6 +260,35 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
       ).toBe('allow');
     });
 
+    it('an approval stays void when the set it was asked under comes back (A, then B, then A again)', async () => {
+      // A probe: the approval, refused under B, was consumed and the call ran once A was active again.
+      const { api } = await setup();
+      const { decision, approvalId } = await ask(api, 900);
+      await approveAs(api, approvalId, KEYS.frank);
+      const original = examplePolicySource();
+      const changed = examplePolicySource();
+      changed.policies['agents.cedar'] += '\n// reviewed by the security team\n';
+      expect(ok200(await api.put('/v1/policies', KEYS.admin, changed)).changed).toBe(true);
+      const back = ok200(await api.put('/v1/policies', KEYS.admin, original));
+      expect(back.version).toBe(decision.policyVersion);
+      const d = ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId })));
+      expect(d.effect).toBe('deny');
+      expect(codes(d)).toEqual(['approval_voided']);
+      expect(d.errors[0]!.message).toMatch(/another policy set was activated/);
+      // Not consumed: the approval stays approved on record, and never runs a call again.
+      expect(ok200(await api.get(`/v1/approvals/${approvalId}`, KEYS.admin)).status).toBe('approved');
+      expect(codes(ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId }))))).toEqual([
+        'approval_voided',
+      ]);
+      // The call asks again under A, and a fresh approval works.
+      const fresh = await ask(api, 900);
+      expect(fresh.approvalId).not.toBe(approvalId);
+      await approveAs(api, fresh.approvalId, KEYS.frank);
+      expect(
+        ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId: fresh.approvalId }))).effect,
+      ).toBe('allow');
+    });
+
     it('still denies with an approval when a forbid now matches (legal hold set after approval)', async () => {
       const { api } = await setup();
       const { approvalId } = await ask(api, 900);
