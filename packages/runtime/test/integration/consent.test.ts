@@ -5,6 +5,7 @@ import {
   createTestMandate,
   disposeAll,
   durableStoreKinds,
+  exampleEntities,
   examplePolicySource,
   REFUND_HELPER_KEY,
   WITH_REFUND_HELPER,
@@ -367,6 +368,24 @@ describe.each(durableStoreKinds())('consent on %s', (kind: StoreKind) => {
       const forAlice = ok200(await api.decide(KEYS.supportBot, refund(900)));
       expect(forAlice.effect).toBe('approval_required');
       expect(forAlice.approval).toMatchObject({ role: 'self' });
+    });
+
+    it('a suspended approver reads nothing routed to them and approves nothing (403 user_suspended); restored, both again', async () => {
+      // Found in review: the inbox of a suspended finance manager went on listing every pending
+      // refund, args and all (their votes already stopped counting).
+      const { api } = await setup();
+      const { approvalId } = await ask(api, 900);
+      const listed = (key: string) => api.get('/v1/approvals?status=pending', key);
+      expect(ok200(await listed(KEYS.frank)).items.map((a: Json) => a.id)).toEqual([approvalId]);
+      const frank = exampleEntities().users.find((u) => u.id === 'frank')!;
+      ok200(await api.put('/v1/entities', KEYS.admin, { users: [{ ...frank, status: 'suspended' }] }));
+      expectError(await listed(KEYS.frank), 403, 'user_suspended');
+      expectError(await api.get(`/v1/approvals/${approvalId}`, KEYS.frank), 403, 'user_suspended');
+      expectError(await api.approve(approvalId, KEYS.frank), 403, 'user_suspended');
+      expect(ok200(await api.get(`/v1/approvals/${approvalId}`, KEYS.admin)).status).toBe('pending');
+      ok200(await api.put('/v1/entities', KEYS.admin, { users: [frank] }));
+      expect(ok200(await listed(KEYS.frank)).items.map((a: Json) => a.id)).toEqual([approvalId]);
+      await approveAs(api, approvalId, KEYS.frank);
     });
 
     it('refuses an approver without the routed role, as GET refuses them (404 not_found)', async () => {

@@ -19,6 +19,13 @@ export function registerApprovalRoutes(route: RouteAdder, deps: HttpDeps): void 
   const approverOf = async (caller: Caller) => {
     const user = caller.subject ? await deps.store.getUser(caller.subject) : null;
     if (!user) throw new MandateError('forbidden', 'this credential is not linked to a known user');
+    // SECURITY: a suspended person approves nothing (their votes stop counting) and reads nothing
+    // routed to them either: their inbox went on listing every pending call, args and all.
+    if (user.status !== 'active')
+      throw new MandateError(
+        'user_suspended',
+        `user ${user.id} is suspended: no approvals to read or vote on`,
+      );
     const key = user.attributes.approvalPublicKey;
     // A `user` key confirms only calls made on its own behalf (`@approval("self")`): it holds no
     // approver role. SECURITY: nor is `self` ever a role held: an entity role of that name matched
