@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import {
   MandateError,
   canonicalize,
+  createKeyedSerial,
   hmacSha256Hex,
   newId,
   sha256Hex,
@@ -293,6 +294,14 @@ export function createApprovalService(
   const activeSetActivatedAt = async (): Promise<string | null> =>
     (await store.listPolicySets()).find((s) => s.active)?.activatedAt ?? null;
 
+  /** When a pin now holding this definition hash last changed (quarantined, approved); null: none. */
+  const pinChangedAt = async (toolHash: string): Promise<string | null> => {
+    let newest: string | null = null;
+    for (const p of await store.listToolPins())
+      if (p.hash === toolHash && (newest === null || p.updatedAt > newest)) newest = p.updatedAt;
+    return newest;
+  };
+
   /** The pending approval bound to this call, or a new one (audited) when there is none. */
   const openOrFind = async (
     input: RequestApprovalInput,
@@ -364,23 +373,13 @@ export function createApprovalService(
    * Two identical calls at once both found no pending approval and opened two, each its own
    * request to a human (THREATS: flooding the approver); in turn, the second finds the first's.
    */
-  const requesting = new Map<string, Promise<unknown>>();
+  const requesting = createKeyedSerial();
 
   return {
     async request(input) {
       const k = await key();
       const hash = callHash(input, k);
-      const before = requesting.get(hash);
-      const turn = (before ?? Promise.resolve()).then(
-        () => openOrFind(input, k, hash),
-        () => openOrFind(input, k, hash),
-      );
-      requesting.set(hash, turn);
-      const done = () => {
-        if (requesting.get(hash) === turn) requesting.delete(hash);
-      };
-      turn.then(done, done);
-      return turn;
+      return requesting.run(hash, () => openOrFind(input, k, hash));
     },
 
     async get(id) {
@@ -522,6 +521,17 @@ export function createApprovalService(
       // one activated again (A) made it match once more, and the call ran under A although B had
       // refused it (a probe). The active set's last activation must come before the request.
       const replacedAt = await activeSetActivatedAt();
+      // SECURITY: the same for the tool definition it was asked for: after v2 was approved it did
+      // not match; v1 back and approved again made it match once more (a probe). A pin of its
+      // definition that changed (quarantined, approved) since it was asked for voids it.
+      const repinnedAt = a.toolHash === null ? null : await pinChangedAt(a.toolHash);
+      if (repinnedAt !== null && repinnedAt > a.requestedAt) {
+        return {
+          ok: false,
+          code: 'approval_voided',
+          message: `approval ${id} was asked for before the tool's definition was changed and approved again (at ${repinnedAt}); ask again`,
+        };
+      }
       if (replacedAt !== null && replacedAt > a.requestedAt) {
         return {
           ok: false,

@@ -173,6 +173,46 @@ describe('approvals bound to a pinned tool definition (ADR 0017)', () => {
     expect((await service.get(a.id))?.status).toBe('approved');
   });
 
+  it('is void once its definition was changed and approved again since it was asked for (v1, v2, v1)', async () => {
+    // A probe: refused after v2 was approved, the approval ran again once v1 came back and was
+    // approved again. A pin of its definition that changed since it was asked for voids it.
+    const { service, request, store, clock } = setup();
+    const pin = (hash: string, at: number) => ({
+      server: 'pay',
+      tool: 'refund',
+      hash,
+      definition: { name: 'refund', hash },
+      status: 'approved' as const,
+      firstSeenAt: new Date(0).toISOString(),
+      updatedAt: new Date(at).toISOString(),
+      approvedBy: 'tofu',
+      approvedHash: hash,
+      approvedDefinition: { name: 'refund', hash },
+    });
+    await store.putToolPin(pin('sha256:def1', clock.now()));
+    clock.advance(1000);
+    const a = await request(pinned);
+    const b = await request({ ...pinned, args: { customerId: 'c-42', amount: 901 } });
+    for (const x of [a, b]) await service.vote(x.id, frank, 'approve', null, null);
+    // The same pin, unchanged: used.
+    expect(await service.consume(b.id, { ...pinned, args: b.args }, 'dec_2', routed)).toMatchObject({
+      ok: true,
+    });
+    clock.advance(1000);
+    await store.putToolPin(pin('sha256:def2', clock.now()));
+    clock.advance(1000);
+    await store.putToolPin(pin('sha256:def1', clock.now()));
+    const r = await service.consume(a.id, pinned, 'dec_3', routed);
+    expect(r).toMatchObject({ ok: false, code: 'approval_voided' });
+    expect((await service.get(a.id))?.status).toBe('approved');
+    // A fresh approval under the definition as it is now is used.
+    const c = await request({ ...pinned, args: { customerId: 'c-42', amount: 902 } });
+    await service.vote(c.id, frank, 'approve', null, null);
+    expect(await service.consume(c.id, { ...pinned, args: c.args }, 'dec_4', routed)).toMatchObject({
+      ok: true,
+    });
+  });
+
   it("another agent's or user's use of it is not found, as an unknown id, naming nothing of it", async () => {
     const { service, request } = setup();
     const a = await request(pinned);
