@@ -1,76 +1,15 @@
-import type { ApprovalRef, AuditEvent, User } from '@mandate/protocol';
+import type { ApprovalRef, AuditEvent } from '@mandate/protocol';
 import { randomBytes } from 'node:crypto';
-import {
-  MandateError,
-  canonicalize,
-  createKeyedSerial,
-  hmacSha256Hex,
-  newId,
-  sha256Hex,
-  type Clock,
-  type Logger,
-} from '../kernel/index.js';
+import { MandateError, createKeyedSerial, newId, type Clock, type Logger } from '../kernel/index.js';
 import type { ApprovalFilter, ApprovalRecord, ApprovalVote, Store } from '../storage/port.js';
 import { redactText } from '../audit/redact.js';
 import { APPROVAL_VOTE_SIGNATURE_TYPE, verifyApprovalSignature } from './signature.js';
+import { boundTo, callHash, type CallBinding } from './binding.js';
 
-/**
- * The approval role that means "the user the agent acts for confirms this exact call" (a policy's
- * `@approval("self")`): the one case where someone on the requesting side may approve — never the
- * agent, and only that user.
- */
-export const SELF_CONFIRMATION = 'self';
+import { SELF_CONFIRMATION, createStanding, type UserLookups } from './standing.js';
 
-/** What an approval is bound to. Any change in any field gives another hash (PSD2-style dynamic linking). */
-export interface CallBinding {
-  agent: string;
-  user: string | null;
-  action: string;
-  /** Canonical args object (already parsed once and validated). */
-  args: Record<string, unknown>;
-  resource: string | null;
-  policyVersion: string;
-  /**
-   * The pinned definition hash of the MCP upstream tool that will run the call (gateway actions
-   * only): an approval given for one definition is void once another is approved (rug pull).
-   */
-  toolHash?: string | null;
-}
-
-/** The fields of a binding that are bound (a caller may pass a wider object, e.g. a request input). */
-function boundFields(b: CallBinding): CallBinding {
-  const bound: CallBinding = {
-    agent: b.agent,
-    user: b.user,
-    action: b.action,
-    args: b.args,
-    resource: b.resource,
-    policyVersion: b.policyVersion,
-  };
-  // Only when there is one, so the hashes of calls that run no upstream tool stay what they were.
-  if (b.toolHash) bound.toolHash = b.toolHash;
-  return bound;
-}
-
-/**
- * The exact-call hash an approval is bound to, keyed with the deployment's `approval-binding`
- * secret. SECURITY: the hash is published — in the audit trail, its sinks and exports, the
- * approval webhook and API — next to every bound field but the redacted args: unkeyed, a redacted
- * PIN or amount was recovered from it by trying every value in milliseconds, erasure included.
- */
-export function callHash(b: CallBinding, key: string): string {
-  return 'hmac-sha256:' + hmacSha256Hex(key, 'mandate.approval.v2\0' + canonicalize(boundFields(b)));
-}
-
-/** The unkeyed hash of approvals requested before the key (`sha256:…`): compared, never made. */
-function legacyCallHash(b: CallBinding): string {
-  return 'sha256:' + sha256Hex('mandate.approval.v1\0' + canonicalize(boundFields(b)));
-}
-
-/** Whether approval `a` is bound to `b`, under the scheme its hash was made with. */
-function boundTo(a: Pick<ApprovalRecord, 'callHash'>, b: CallBinding, key: string): boolean {
-  return a.callHash === (a.callHash.startsWith('sha256:') ? legacyCallHash(b) : callHash(b, key));
-}
+export { callHash, type CallBinding } from './binding.js';
+export { SELF_CONFIRMATION } from './standing.js';
 
 export interface Approver {
   id: string;
@@ -195,6 +134,7 @@ export function createApprovalService(
   options: ApprovalServiceOptions,
 ): ApprovalService {
   const { store, clock, logger } = deps;
+  const { standing, superseded } = createStanding(store);
   const iso = () => new Date(clock.now()).toISOString();
   /** The deployment's `approval-binding` key, read (or made, by the first node) once. */
   let bindingKey: Promise<string> | null = null;
@@ -230,46 +170,10 @@ export function createApprovalService(
   };
 
   /**
-   * SECURITY: whether `voter`'s approving vote on `a` still counts: the voter still exists, is
-   * active and still holds the role the approval is routed to (for `@approval("self")`: is still
-   * the user the call is made for). Votes were checked only when cast: a vote whose approver lost
-   * the role or was suspended since still made the quorum, and the call ran (a probe).
-   */
-  const stillCounts = async (
-    voter: string,
-    a: ApprovalRecord,
-    users: Map<string, Promise<User | null>>,
-  ): Promise<boolean> => {
-    let found = users.get(voter);
-    if (!found) users.set(voter, (found = store.getUser(voter)));
-    const user = await found;
-    if (!user || user.status !== 'active') return false;
-    return a.role === SELF_CONFIRMATION ? voter === a.user : user.roles.includes(a.role);
-  };
-
-  /** The approving votes of `a` that count now, and the voters whose approving votes no longer do. */
-  const standing = async (
-    a: ApprovalRecord,
-    users = new Map<string, Promise<User | null>>(),
-  ): Promise<{ counted: number; lapsed: string[] }> => {
-    let counted = 0;
-    const lapsed: string[] = [];
-    for (const v of a.votes) {
-      if (v.verdict !== 'approve') continue;
-      if (await stillCounts(v.approver, a, users)) counted++;
-      else lapsed.push(v.approver);
-    }
-    return { counted, lapsed };
-  };
-
-  /**
    * The approval as it is shown (API, inbox): a pending or approved one whose approving votes no
    * longer all count says so in `lapsedVotes`, never shown `approved` as if its quorum still held.
    */
-  const shown = async (
-    a: ApprovalRecord,
-    users?: Map<string, Promise<User | null>>,
-  ): Promise<ApprovalRecord> => {
+  const shown = async (a: ApprovalRecord, users?: UserLookups): Promise<ApprovalRecord> => {
     if (a.status !== 'pending' && a.status !== 'approved') return a;
     const { lapsed } = await standing(a, users);
     return lapsed.length > 0 ? { ...a, lapsedVotes: lapsed } : a;
@@ -281,7 +185,7 @@ export function createApprovalService(
     const limit = filter.limit ?? 100;
     const raw = await store.listApprovals({ ...filter, limit });
     const items: ApprovalRecord[] = [];
-    const users = new Map<string, Promise<User | null>>();
+    const users: UserLookups = new Map();
     for (const a of raw) {
       // A pending approval past its expiry is expired now: it leaves a `pending` page.
       const s = await settleExpiry(a);
@@ -289,18 +193,6 @@ export function createApprovalService(
     }
     return { items, nextCursor: raw.length === limit && raw.length > 0 ? raw.at(-1)!.id : null };
   }
-
-  /** When the store's active policy set was last activated (null: none is). */
-  const activeSetActivatedAt = async (): Promise<string | null> =>
-    (await store.listPolicySets()).find((s) => s.active)?.activatedAt ?? null;
-
-  /** When a pin now holding this definition hash last changed (quarantined, approved); null: none. */
-  const pinChangedAt = async (toolHash: string): Promise<string | null> => {
-    let newest: string | null = null;
-    for (const p of await store.listToolPins())
-      if (p.hash === toolHash && (newest === null || p.updatedAt > newest)) newest = p.updatedAt;
-    return newest;
-  };
 
   /** The pending approval bound to this call, or a new one (audited) when there is none. */
   const openOrFind = async (
@@ -516,28 +408,10 @@ export function createApprovalService(
         case 'approved':
           break;
       }
-      // SECURITY: a new policy version voids it, for good. It is bound to the version it was asked
-      // under, so under another set it does not match; but a set activated since (B) and the first
-      // one activated again (A) made it match once more, and the call ran under A although B had
-      // refused it (a probe). The active set's last activation must come before the request.
-      const replacedAt = await activeSetActivatedAt();
-      // SECURITY: the same for the tool definition it was asked for: after v2 was approved it did
-      // not match; v1 back and approved again made it match once more (a probe). A pin of its
-      // definition that changed (quarantined, approved) since it was asked for voids it.
-      const repinnedAt = a.toolHash === null ? null : await pinChangedAt(a.toolHash);
-      if (repinnedAt !== null && repinnedAt > a.requestedAt) {
-        return {
-          ok: false,
-          code: 'approval_voided',
-          message: `approval ${id} was asked for before the tool's definition was changed and approved again (at ${repinnedAt}); ask again`,
-        };
-      }
-      if (replacedAt !== null && replacedAt > a.requestedAt) {
-        return {
-          ok: false,
-          code: 'approval_voided',
-          message: `approval ${id} was asked for before another policy set was activated (the active one was activated again at ${replacedAt}); ask again`,
-        };
+      // SECURITY: what it was asked under is still what the call runs under (standing.ts).
+      const replaced = await superseded(a);
+      if (replaced !== null) {
+        return { ok: false, code: 'approval_voided', message: `approval ${id} ${replaced}; ask again` };
       }
       // SECURITY: what the call needs now, checked before the approval is spent: an entity's
       // attributes may have changed since it was asked for (same policy version), and the call now
