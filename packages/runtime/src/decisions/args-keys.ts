@@ -34,10 +34,24 @@ export interface DeclaredArgs {
  * last one wins; Jackson with ACCEPT_CASE_INSENSITIVE_PROPERTIES) reads `PAYEE` — `forbid … when
  * { context.args.payee == "mule-666" }` allowed a payment to mule-666 (a probe). THREATS.md: input
  * that means two things.
+ *
+ * SECURITY: a key holding "." is refused with `invalid_args` where an upstream that reads keys as
+ * dotted paths (MongoDB's `$set`, lodash's `set`, Elasticsearch field names) would take it to an
+ * arg the policies and limits read nested: (1) anywhere, when its dotted reading lands on an arg
+ * the call also holds (`{"o": {"n": 1}, "o.n": 100}`: a limit `o.n <= 5` read 1, the upstream
+ * acted on 100 — a probe), or when two keys holding "." land on one arg; (2) where the tool's JSON
+ * schema or the policy schema declares properties, when the part before its first "." is a
+ * declared name or one fold from one (`{"o.n": 100}` where `o` is declared, sent or not: a forbid
+ * on `context.args.o.n` never saw it). Elsewhere such keys are data (`"config.yaml"` in a map of
+ * files, `"example.com"` in a map of hosts). A grant limit on an arg no schema declares is held
+ * to the same by the grant check (grants/limits-dotted-keys.ts): the grant is not known here.
  */
 export function decidedArgs(args: Record<string, unknown>, declared: DeclaredArgs): Record<string, unknown> {
   const root = declared.schema;
-  return inOrder(args, node(root, root), declared.type, 'args', 'args') as Record<string, unknown>;
+  // Readings are tracked only when some key holds a ".": the usual call pays one scan of its keys.
+  const readings = hasDottedKey(args) ? new DottedReadings() : undefined;
+  const out = inOrder(args, node(root, root), declared.type, 'args', 'args', readings, ROOT);
+  return out as Record<string, unknown>;
 }
 
 /** Printable ASCII and ASCII controls: NFKC and the ignorables leave them as they are. */
@@ -91,11 +105,18 @@ function inOrder(
   type: ArgType | undefined,
   path: string,
   place: string,
+  readings: DottedReadings | undefined,
+  at: number,
 ): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
     const element = type?.kind === 'set' ? type.element : undefined;
-    return value.map((el, i) => inOrder(el, itemSchema(schema, i), element, `${path}[${i}]`, `${place}[]`));
+    return value.map((el, i) => {
+      const [elPath, elPlace] = [`${path}[${i}]`, `${place}[]`];
+      // A dotted-path reader takes `items.0` to the first element.
+      const lands = readings ? readings.land(at, String(i), path, elPath, elPlace) : ROOT;
+      return inOrder(el, itemSchema(schema, i), element, elPath, elPlace, readings, lands);
+    });
   }
   const record = value as Record<string, unknown>;
   // What canonicalize hashes: own enumerable keys, an undefined value absent, sorted by code units.
@@ -110,17 +131,69 @@ function inOrder(
     const childType = attributes && Object.hasOwn(attributes, key) ? attributes[key] : undefined;
     // A key the schemas name is named in the record; any other may be the caller's secret.
     const named = child !== undefined || childType !== undefined;
+    const [childPath, childPlace] = [`${path}.${key}`, `${place}${named ? `.${key}` : '[*]'}`];
+    const lands = readings ? readings.land(at, key, path, childPath, childPlace) : ROOT;
     // setOwn: a `__proto__` key stays data.
-    setOwn(
-      out,
-      key,
-      inOrder(record[key], child, childType, `${path}.${key}`, `${place}${named ? `.${key}` : '[*]'}`),
-    );
+    setOwn(out, key, inOrder(record[key], child, childType, childPath, childPlace, readings, lands));
   }
   return out;
 }
 
-/** Refuses two keys one fold apart, and an undeclared key one fold from a declared name. */
+/** Does any key, at any depth, hold a "."? */
+function hasDottedKey(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(hasDottedKey);
+  for (const [key, child] of Object.entries(value)) if (key.includes('.') || hasDottedKey(child)) return true;
+  return false;
+}
+
+/** The place of the args themselves among {@link DottedReadings}' places. */
+const ROOT = 0;
+
+/**
+ * Where each arg of a call lands when every key is read as a dotted path, as MongoDB, lodash's
+ * `set` and Elasticsearch read them (`{"o.n": 1}` as `{"o": {"n": 1}}`, `items.0` as the first
+ * element; segments folded as {@link foldKey} folds keys): one number per place, so that two
+ * args landing on one place are found in one walk.
+ */
+class DottedReadings {
+  /** `${place}.${folded segment}` to the place it leads to (a segment never holds a "."). */
+  private readonly steps = new Map<string, number>();
+  private readonly held = new Set<number>();
+  private places = ROOT + 1;
+
+  /**
+   * The place `key` leads to from the place `from` of the object at `path`, now held by the arg
+   * at `argPath`; refused when another arg of the call is there already.
+   */
+  land(from: number, key: string, path: string, argPath: string, argPlace: string): number {
+    let at = from;
+    // Folded as keys of one object are (checkKeys): `{"O.n": …}` lands where `o.n` does.
+    for (const segment of key.split('.')) {
+      const step = `${at}.${foldKey(segment)}`;
+      let next = this.steps.get(step);
+      if (next === undefined) this.steps.set(step, (next = this.places++));
+      at = next;
+    }
+    if (this.held.has(at))
+      throw new MandateError(
+        'invalid_args',
+        `${argPath}: two args of the call are at this path when keys holding "." are read as dotted paths, as MongoDB, lodash's set and Elasticsearch read them ({"o.n": …} as {"o": {"n": …}}); the policies and limits read one, such an upstream could act on the other`,
+        {
+          details: { path },
+          // SECURITY: the path is the caller's keys (one may be a secret); the record names the place by the schema.
+          recorded: `${argPlace}: two args at one path when keys holding "." are read as dotted paths`,
+        },
+      );
+    this.held.add(at);
+    return at;
+  }
+}
+
+/**
+ * Refuses two keys one fold apart, an undeclared key one fold from a declared name, and a key
+ * holding "." whose part before it is (or is one fold from) a declared name.
+ */
 function checkKeys(
   keys: readonly string[],
   props: Record<string, unknown> | undefined,
@@ -162,6 +235,22 @@ function checkKeys(
         {
           details: { path },
           recorded: `${place}: an undeclared key that differs from the declared ${JSON.stringify(name)} only in case or Unicode form`,
+        },
+      );
+    // SECURITY: `{"o.n": 100}` where `o` is declared: the policies and limits read `o.n` nested and
+    // see nothing (or what `o` holds), while a dotted-path reader acts on 100. Only the part before
+    // the first "." counts: a dotted reading can reach no other declared arg from this object.
+    const dot = key.indexOf('.');
+    if (dot < 0) continue;
+    const head = key.slice(0, dot);
+    const entered = isDeclared(head) ? head : byFold.get(foldKey(head));
+    if (entered !== undefined)
+      throw new MandateError(
+        'invalid_args',
+        `${path}: key ${quoted(key)} holds "."; read as a dotted path, as MongoDB, lodash's set and Elasticsearch read keys, it is inside the declared ${JSON.stringify(entered)}, which the policies and limits read as sent nested`,
+        {
+          details: { path },
+          recorded: `${place}: a key holding "." whose dotted reading is inside the declared ${JSON.stringify(entered)}`,
         },
       );
   }

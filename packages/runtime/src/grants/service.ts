@@ -1,6 +1,7 @@
 import type { AuditEvent, Resource, User } from '@mandate/protocol';
 import { MAX_DURATION_MS, MandateError, newId, type Clock } from '../kernel/index.js';
 import type { GrantLimit, GrantRecord, Store } from '../storage/port.js';
+import { dottedKeyReaches } from './limits-dotted-keys.js';
 
 export type GrantFailure = 'no_grant' | 'grant_expired' | 'grant_revoked' | 'grant_exceeded';
 
@@ -425,13 +426,16 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         }
         sawLive = true;
         if (!resourceMatches(g, input.user, input.resource)) continue;
-        // SECURITY: fail closed — an unscoped limit applies wherever its arg is declared or sent.
+        // SECURITY: fail closed — an unscoped limit applies wherever its arg is declared or sent,
+        // sent as a key holding "." too, and never holds for such a key (limits-dotted-keys.ts).
         const limits = g.limits.filter((l) =>
           l.action !== undefined
             ? actionCovered(l.action, input.action)
-            : (input.declares?.(l.arg) ?? true) || argPresent(input.args, l.arg),
+            : (input.declares?.(l.arg) ?? true) ||
+              argPresent(input.args, l.arg) ||
+              dottedKeyReaches(input.args, l.arg),
         );
-        if (!limits.every((l) => limitHolds(l, input.args))) continue;
+        if (!limits.every((l) => limitHolds(l, input.args) && !dottedKeyReaches(input.args, l.arg))) continue;
         return { ok: true, grant: g, chain: chain.map((c) => c.id) };
       }
       if (sawLive) {

@@ -27,7 +27,9 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: hidden characters, redaction, paging
         note: 'ok\u{E0049}\u{E0047}\u{E004E}',
         to: ['a@corp.example', 'moc.live@\u202Eb'],
         payee: { iban: 'EVIL' },
-        'payee.iban': 'GOOD',
+        // A key holding "." that reads as no other arg (a `payee.iban` key beside `payee.iban` is
+        // refused 400 since the dotted-key rule): shown as its own quoted row.
+        'payee.bic': 'GOOD',
         password: 'hunter2-secret!',
         long: LONG,
       },
@@ -106,10 +108,10 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: hidden characters, redaction, paging
     await context.close();
   });
 
-  it('a dotted key and a nested key are two different rows, not two `payee.iban`', async () => {
+  it('a dotted key and a nested key are two different rows: the dotted one is quoted', async () => {
     const { context, args } = await openDeceptive();
     expect(await rowOf(args, 'payee\\.iban').locator('td').textContent()).toBe('EVIL');
-    expect(await rowOf(args, '"payee\\.iban"').locator('td').textContent()).toBe('GOOD');
+    expect(await rowOf(args, '"payee\\.bic"').locator('td').textContent()).toBe('GOOD');
     await context.close();
   });
 
@@ -150,7 +152,7 @@ describe.skipIf(!HAVE_CHROMIUM)('dashboard: hidden characters, redaction, paging
     expect(await rowOf(args, 'file').locator('td').textContent()).toBe(
       '⚠ hidden characters (bidi): invoice\\u202Etxt.exe',
     );
-    expect(await rowOf(args, '"payee\\.iban"').locator('td').textContent()).toBe('GOOD');
+    expect(await rowOf(args, '"payee\\.bic"').locator('td').textContent()).toBe('GOOD');
     expect(await why.locator('.hidden-alert').textContent()).toContain('in Arguments');
     expect(await why.locator('.redaction').textContent()).toContain('password');
     await context.close();
