@@ -115,7 +115,14 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
   let discovery: Promise<void> | undefined;
   let stopped = false;
 
-  /** Connects to one upstream, pins and catalogues its tools, and disconnects. */
+  /**
+   * Connects to one upstream, pins and catalogues its tools, and disconnects. It declares no client
+   * capabilities: no client stands behind it to answer an upstream's sampling, elicitation or roots
+   * requests (declaring them would invite requests nobody answers). SECURITY: an upstream can tell
+   * this listing apart by that (and by its making no calls) and show it another definition than it
+   * shows sessions. What it lists pins the tools and fills the registry, and never lets a call run:
+   * every session's connection lists its tools for itself before a call goes over it (conn-listing.ts).
+   */
   async function refreshOne(u: UpstreamConfig): Promise<void> {
     const conn = await connectUpstream(ctx, u, {}, NO_EVENTS);
     try {

@@ -17,7 +17,8 @@ import { createPassthrough, isPassthrough } from './passthrough.js';
 import { describe, progressSender, upstreamError, upstreamResult } from './results.js';
 import type { SessionScope } from './scope.js';
 import { createSessionTools } from './tools.js';
-import { connectUpstream, listAll, type Conn, type UpstreamEvents } from './upstream-connection.js';
+import { listConnTools } from './conn-listing.js';
+import { connectUpstream, type Conn, type UpstreamEvents } from './upstream-connection.js';
 
 /** Requests an upstream may send its client, and the client capability each needs. */
 const CLIENT_REQUESTS: Record<string, keyof ClientCapabilities> = {
@@ -124,8 +125,9 @@ export async function openSession(
     if (!run) {
       run = latestFlight(async () => {
         try {
-          await catalog.absorb(conn.cfg, await listAll(ctx, conn, 'tools/list', 'tools'));
+          await listConnTools(ctx, catalog, conn);
         } catch (err) {
+          // The connection is unlisted now: its next call lists it again first, or is refused.
           logger.warn('re-listing tools after list_changed failed', {
             server: conn.cfg.name,
             error: (err as Error).message,
@@ -135,6 +137,21 @@ export async function openSession(
       relists.set(conn, run);
     }
     return run();
+  };
+
+  /**
+   * SECURITY: a connection opened or re-opened lists its tools before any call goes over it
+   * (conn-listing.ts): its process or HTTP session may serve another definition than any listing
+   * so far. In the background — the session does not wait for it — but a call on it does.
+   */
+  const listOpened = (conn: Conn): void => {
+    void listConnTools(ctx, catalog, conn).catch((err: unknown) => {
+      if (!closing)
+        logger.warn("could not list a new upstream connection's tools: no call goes over it until it lists", {
+          server: conn.cfg.name,
+          error: (err as Error)?.message,
+        });
+    });
   };
 
   const events: UpstreamEvents = {
@@ -189,6 +206,7 @@ export async function openSession(
         return;
       }
       conns.set(u.name, conn);
+      listOpened(conn);
       logger.info('upstream reconnected', { server: u.name, attempt });
     } catch (err) {
       logger.warn('upstream reconnect failed', { server: u.name, attempt, error: (err as Error).message });
@@ -210,8 +228,10 @@ export async function openSession(
     );
     settled.forEach((r, i) => {
       const u = options.upstreams[i]!;
-      if (r.status === 'fulfilled') conns.set(u.name, r.value);
-      else {
+      if (r.status === 'fulfilled') {
+        conns.set(u.name, r.value);
+        listOpened(r.value);
+      } else {
         logger.error('upstream unavailable', { server: u.name, error: (r.reason as Error)?.message });
         void reconnect(u, 0);
       }

@@ -6,7 +6,7 @@ import { createOutcomeRecorder, failureType } from './outcome.js';
 import { SELF_CONFIRMATION, approvalDisplay } from '../approvals/index.js';
 import { HIDDEN_MARKER } from '../kernel/index.js';
 import type { ApprovalRecord } from '../storage/port.js';
-import { listAll } from './upstream-connection.js';
+import { listConnTools, whenListed } from './conn-listing.js';
 import {
   META_APPROVAL,
   META_DECISION,
@@ -47,7 +47,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
     const selfEntity = self && self.status === 'active' ? agentEntity(self) : null;
     for (const conn of s.conns.values()) {
       if (!conn.caps.tools) continue;
-      await catalog.absorb(conn.cfg, await listAll(ctx, conn, 'tools/list', 'tools'));
+      await listConnTools(ctx, catalog, conn);
       // The catalogue as it is now (another listing of this upstream may have landed meanwhile).
       for (const e of catalog.entriesOf(conn.cfg.name))
         if (catalog.isVisible(e) && catalog.mayCall(policy, selfEntity, e.action))
@@ -117,6 +117,8 @@ export function createSessionTools(s: SessionScope): SessionTools {
    * quarantined this definition since — a rug pull it saw first. (One approved elsewhere stays
    * refused here until this node lists it again.) Asked again before a held or confirmed call is
    * decided again: a probe's held call ran on a definition quarantined during the hold.
+   * AND as this session's connection to its upstream listed it (conn-listing.ts): approved as
+   * another connection listed it says nothing of what this one runs.
    */
   async function refusalNow(entry: CatalogEntry | undefined, name: string): Promise<DecideOptions['refuse']> {
     if (!entry)
@@ -129,11 +131,26 @@ export function createSessionTools(s: SessionScope): SessionTools {
       current?.status === 'approved' && current.hash === entry.hash
         ? await deps.store.getToolPin(entry.upstream.name, entry.tool)
         : null;
-    if (pinned?.status === 'approved' && pinned.hash === entry.hash) return undefined;
-    return {
-      code: 'tool_quarantined',
-      message: `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval`,
-    };
+    if (pinned?.status !== 'approved' || pinned.hash !== entry.hash)
+      return {
+        code: 'tool_quarantined',
+        message: `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval`,
+      };
+    // A connection absent or unlisted is judged where the call would go over it (callTool).
+    const listed = s.conns.get(entry.upstream.name)?.listed;
+    if (!listed) return undefined;
+    const hash = listed.get(entry.tool);
+    if (hash === undefined)
+      return {
+        code: 'unknown_action',
+        message: `upstream ${entry.upstream.name} does not list a tool ${entry.tool} on this session's connection`,
+      };
+    if (hash !== entry.hash)
+      return {
+        code: 'tool_quarantined',
+        message: `tool ${name} is quarantined on this session: its upstream connection lists another definition than the approved one`,
+      };
+    return undefined;
   }
 
   async function callTool(
@@ -158,6 +175,15 @@ export function createSessionTools(s: SessionScope): SessionTools {
     if (!ACTION_NAME.test(action)) return errorResult(`unknown tool ${name.slice(0, 100)}`, null);
     const approvalId = typeof meta[META_APPROVAL] === 'string' ? (meta[META_APPROVAL] as string) : null;
 
+    // A connection just opened or re-opened lists its tools first (one whose listing failed lists
+    // again): the call is judged by what that listing made of the tool. Nothing to wait for on the
+    // hot path (a connection listed and not listing).
+    const opening = entry && s.conns.get(entry.upstream.name);
+    const listing = opening ? whenListed(ctx, catalog, opening) : undefined;
+    if (listing) {
+      await listing;
+      entry = catalog.byExposed(name) ?? entry;
+    }
     const cannotRun = await refusalNow(entry, name);
     let outcome: DecisionOutcome;
     try {
@@ -282,6 +308,28 @@ export function createSessionTools(s: SessionScope): SessionTools {
     if (!conn) {
       await outcomes.ran(d.decisionId, 'error', 0, 'upstream_unavailable');
       return errorResult(`upstream ${entry.upstream.name} is unavailable`, d.decisionId);
+    }
+    // SECURITY: fail closed — a call goes only over a connection whose own listing showed the tool
+    // with the definition decided on (and bound to any approval). One re-opened while the call was
+    // decided or held lists first; one whose listing failed is not used.
+    if (conn.listing) {
+      await conn.listing;
+      const stale = changedWhileDeciding(entry);
+      if (stale) return stale;
+    }
+    if (!conn.listed) {
+      await outcomes.ran(d.decisionId, 'error', 0, 'upstream_unavailable');
+      return errorResult(
+        `upstream ${entry.upstream.name} is unavailable: its tools could not be listed on this session's connection, and no call goes over a connection that did not list them`,
+        d.decisionId,
+      );
+    }
+    if (conn.listed.get(entry.tool) !== entry.hash) {
+      await outcomes.ran(d.decisionId, 'error', 0, 'tool_quarantined');
+      return errorResult(
+        `tool ${name} is quarantined on this session: its upstream connection lists another definition than the one decided on (mandate tools approve ${entry.action})`,
+        d.decisionId,
+      );
     }
     // SECURITY: what was checked is what runs — the upstream gets the tool's name, the decided args
     // and Mandate's own _meta: the trace (`traceparent`/`tracestate`, as MCP's OpenTelemetry

@@ -24,6 +24,14 @@ export interface Conn {
   instructions: string | undefined;
   /** Downstream request ids currently forwarded to this upstream, newest last. */
   inflight: RequestId[];
+  /**
+   * The definition hash of each tool as this connection's own last listing gave it
+   * (conn-listing.ts), or null: not listed yet, or its last listing failed. A call goes only over a
+   * connection whose listing showed the definition the call was decided on.
+   */
+  listed: Map<string, string> | null;
+  /** The listing of this connection in flight (it never rejects): a call on it waits for it. */
+  listing: Promise<void> | null;
 }
 
 /** What an upstream sends on its own: routed to the session that owns the connection. */
@@ -76,6 +84,8 @@ export async function connectUpstream(
     caps: {},
     instructions: undefined,
     inflight: [],
+    listed: null,
+    listing: null,
   };
   client.fallbackNotificationHandler = async (n) => onEvent.notification(conn, n);
   client.fallbackRequestHandler = async (r, extra) => onEvent.request(conn, r, extra.signal);
