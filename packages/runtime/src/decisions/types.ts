@@ -121,7 +121,7 @@ export interface DecideOptions {
    * error — so the record says what happened — and nothing is evaluated: no approval is requested
    * or consumed.
    */
-  refuse?: { code: 'tool_quarantined' | 'unknown_action'; message: string };
+  refuse?: { code: 'tool_quarantined' | 'unknown_action' | 'unavailable'; message: string };
   /**
    * Decide without side effects on approvals (`mandate check` by default): an approval that would
    * be needed is not requested (the outcome says which role it would go to) and none is consumed.

@@ -136,9 +136,17 @@ export function createSessionTools(s: SessionScope): SessionTools {
         code: 'tool_quarantined',
         message: `tool ${name} is quarantined: its definition is new or changed and awaits an admin's approval`,
       };
-    // A connection absent or unlisted is judged where the call would go over it (callTool).
-    const listed = s.conns.get(entry.upstream.name)?.listed;
-    if (!listed) return undefined;
+    // A connection absent (reconnecting) is judged where the call would go over it (callTool).
+    const conn = s.conns.get(entry.upstream.name);
+    if (!conn) return undefined;
+    const listed = conn.listed;
+    // One whose listing failed carries no call: refused before the decision, so that no approval
+    // is spent on a call that cannot run.
+    if (!listed)
+      return {
+        code: 'unavailable',
+        message: `upstream ${entry.upstream.name} is unavailable: its tools could not be listed on this session's connection`,
+      };
     const hash = listed.get(entry.tool);
     if (hash === undefined)
       return {

@@ -123,6 +123,11 @@ describe('MCP gateway: a new session lists its upstream connection before a call
       expect(r.isError).toBe(true);
       expect(text(r)).toMatch(/upstream tools is unavailable: its tools could not be listed/);
       expect(g.echoes()).toHaveLength(1);
+      // Refused before the decision: a deny naming why, so no approval could be spent on it.
+      expect(await decisionOf(g.m, r)).toEqual({
+        effect: 'deny',
+        errors: [expect.objectContaining({ code: 'unavailable' })],
+      });
     } finally {
       rmSync(g.failFile);
     }
