@@ -234,11 +234,13 @@ export function createApprovalService(
     // SECURITY: flooding the approver (THREATS: overwhelming the human in the loop) — cap pending per
     // agent and user, so that one user's backlog does not refuse the agent's calls for every other
     // user, and per agent in all. Counted by the store with the insert, atomically on every node
-    // (`approval_backlog`); an approval past its expiry waits for no one and is not counted.
-    await store.createApproval(approval, {
+    // (`approval_backlog`); an approval past its expiry waits for no one and is not counted. The
+    // same call asked at once on another node opened one meanwhile: the store answers that one.
+    const stored = await store.createApproval(approval, {
       perAgentUser: options.maxPendingPerAgentUser,
       perAgent: options.maxPendingPerAgent,
     });
+    if (stored.id !== approval.id) return stored;
     await deps.audit({
       type: 'approval.requested',
       decisionId: input.decisionId,

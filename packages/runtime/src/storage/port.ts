@@ -481,8 +481,13 @@ export interface Store {
    * counted and inserted atomically, on every node (else {@link approvalBacklog}, 429): checked
    * first and inserted after, 60 concurrent calls with a bound of 20 left 54 pending (a probe).
    * Without `cap` it is stored as given (copies of a store, tests).
+   *
+   * With `cap`, also SECURITY: when the agent already has a pending approval with the same
+   * `callHash`, not expired at the approval's `requestedAt`, that one is returned and nothing is
+   * stored — looked up in the same atomic step, so identical calls on several nodes at once open
+   * one request to a human, not one each. Otherwise returns `approval` as stored.
    */
-  createApproval(approval: ApprovalRecord, cap?: PendingCap): Promise<void>;
+  createApproval(approval: ApprovalRecord, cap?: PendingCap): Promise<ApprovalRecord>;
   getApproval(id: string): Promise<ApprovalRecord | null>;
   /** Newest first. */
   listApprovals(filter: ApprovalFilter): Promise<ApprovalRecord[]>;

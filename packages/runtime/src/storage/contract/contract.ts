@@ -815,6 +815,30 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await pending('agent-a')).toBe(5);
       });
 
+      it('under a cap, the same call pending already is answered, not stored again — also racing', async () => {
+        // Identical calls at once on several nodes each opened a request to a human (a review).
+        const cap = { perAgentUser: 5, perAgent: 5 };
+        const same = (id: string, over: Partial<ApprovalRecord> = {}) =>
+          approval(id, { requestedAt: halfway, callHash: sha256('the-call'), ...over });
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => store.createApproval(same(`ap${i}`), cap)),
+        );
+        const ids = new Set(results.map((r) => r.id));
+        expect(ids.size).toBe(1);
+        expect(await pending('agent-a')).toBe(1);
+        const [kept] = [...ids];
+        expect(results[0]).toStrictEqual(await store.getApproval(kept!));
+        // Another call, another agent, an expired one or one no longer pending: stored as given.
+        expect((await store.createApproval(same('ap-other', { callHash: sha256('another') }), cap)).id).toBe(
+          'ap-other',
+        );
+        expect((await store.createApproval(same('ap-b', { agent: 'agent-b' }), cap)).id).toBe('ap-b');
+        const late = same('ap-late', { requestedAt: '2025-01-01T01:00:00.000Z' });
+        expect((await store.createApproval(late, cap)).id).toBe('ap-late');
+        // Without a cap (copies of a store) it is stored as given.
+        expect((await store.createApproval(same('ap-copy'))).id).toBe('ap-copy');
+      });
+
       it('updateApproval is a compare-and-set on status and vote count', async () => {
         const a = approval('ap1');
         await store.createApproval(a);

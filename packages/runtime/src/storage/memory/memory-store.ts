@@ -251,6 +251,14 @@ export function createMemoryStore(): Store {
       if (approvals.has(a.id)) throw new MandateError('conflict', `approval ${a.id} exists`);
       // One process, no await between the count and the insert: no other request comes in between.
       if (cap) {
+        const same = [...approvals.values()].find(
+          (x) =>
+            x.agent === a.agent &&
+            x.callHash === a.callHash &&
+            x.status === 'pending' &&
+            x.expiresAt > a.requestedAt,
+        );
+        if (same) return clone(same);
         const bound = pendingBoundReached(
           cap,
           countPending(a.agent, a.requestedAt, a.user),
@@ -259,6 +267,7 @@ export function createMemoryStore(): Store {
         if (bound) throw approvalBacklog(a, bound, cap);
       }
       approvals.set(a.id, clone(a));
+      return clone(a);
     },
     async getApproval(id) {
       open();

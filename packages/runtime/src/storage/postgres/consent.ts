@@ -104,13 +104,21 @@ export function createPostgresConsent({ run, pool, tx, rows, one }: PostgresDeps
            VALUES (${APPROVAL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`;
         if (!cap) {
           await pool.query(insert, approvalValues(a));
-          return;
+          return a;
         }
         // SECURITY: the agent's new approvals are counted and inserted one at a time, on every node:
         // the transaction-scoped lock is held until COMMIT, and each count (READ COMMITTED, a
         // snapshot per statement) is taken after it, so it sees every insert of the holders before.
-        await tx(async (c) => {
+        return tx(async (c): Promise<ApprovalRecord> => {
           await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [PENDING_LOCK_CLASS, a.agent]);
+          const same = (
+            await c.query<Row>(
+              `SELECT * FROM approvals WHERE agent = $1 AND call_hash = $2 AND status = 'pending' AND expires_at > $3
+               ORDER BY ord LIMIT 1`,
+              [a.agent, a.callHash, a.requestedAt],
+            )
+          ).rows[0];
+          if (same) return approvalFromRow(same);
           const bound = pendingBoundReached(
             cap,
             await countPending(c, a.agent, a.requestedAt, a.user),
@@ -118,6 +126,7 @@ export function createPostgresConsent({ run, pool, tx, rows, one }: PostgresDeps
           );
           if (bound) throw approvalBacklog(a, bound, cap);
           await c.query(insert, approvalValues(a));
+          return a;
         });
       }),
     getApproval: (id) =>

@@ -73,8 +73,16 @@ export function createSqliteConsent({ db, run, write, tx, all, get, exec }: Sqli
       write(() =>
         // SECURITY: the pending counts are read and the approval inserted under one write lock
         // (BEGIN IMMEDIATE, across processes): no other request is counted in between.
-        tx(() => {
+        tx((): ApprovalRecord => {
           if (cap) {
+            const same = get(
+              `SELECT * FROM approvals WHERE agent = ? AND call_hash = ? AND status = 'pending' AND expires_at > ?
+               ORDER BY ord LIMIT 1`,
+              a.agent,
+              a.callHash,
+              a.requestedAt,
+            );
+            if (same) return approvalFromRow(same);
             const bound = pendingBoundReached(
               cap,
               countPending(a.agent, a.requestedAt, a.user),
@@ -91,6 +99,7 @@ export function createSqliteConsent({ db, run, write, tx, all, get, exec }: Sqli
                @tool_hash, @policy_id, @policy_reason)`,
             approvalParams(a),
           );
+          return a;
         }),
       ),
     getApproval: (id) =>
