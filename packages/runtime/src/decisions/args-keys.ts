@@ -3,7 +3,7 @@
  * shown to people, recorded and run is the object this module returns (`PreparedCall.args`, the
  * `args` of every decision's outcome and answer).
  */
-import { MandateError, setOwn } from '../kernel/index.js';
+import { MandateError, isPathKey, keyPath, setOwn } from '../kernel/index.js';
 import type { ArgType } from '../policy/port.js';
 
 /** What the call's args are declared to hold: the tool's JSON schema and the policy schema's type. */
@@ -45,6 +45,9 @@ export interface DeclaredArgs {
  * on `context.args.o.n` never saw it). Elsewhere such keys are data (`"config.yaml"` in a map of
  * files, `"example.com"` in a map of hosts). A grant limit on an arg no schema declares is held
  * to the same by the grant check (grants/limits-dotted-keys.ts): the grant is not known here.
+ * Brackets are path separators as "." is (`"o[n]"`, `"items[0].qty"`, `"[to]"`: lodash's `set`, qs
+ * and Express read them so; a re-probe passed a limit with `"o[n]"` once "." was refused): a key's
+ * path is kernel/key-path.ts's `keyPath`.
  */
 export function decidedArgs(args: Record<string, unknown>, declared: DeclaredArgs): Record<string, unknown> {
   const root = declared.schema;
@@ -139,11 +142,11 @@ function inOrder(
   return out;
 }
 
-/** Does any key, at any depth, hold a "."? */
+/** Does any key, at any depth, hold a path separator (".", "[", "]")? */
 function hasDottedKey(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
   if (Array.isArray(value)) return value.some(hasDottedKey);
-  for (const [key, child] of Object.entries(value)) if (key.includes('.') || hasDottedKey(child)) return true;
+  for (const [key, child] of Object.entries(value)) if (isPathKey(key) || hasDottedKey(child)) return true;
   return false;
 }
 
@@ -169,7 +172,7 @@ class DottedReadings {
   land(from: number, key: string, path: string, argPath: string, argPlace: string): number {
     let at = from;
     // Folded as keys of one object are (checkKeys): `{"O.n": …}` lands where `o.n` does.
-    for (const segment of key.split('.')) {
+    for (const segment of keyPath(key)) {
       const step = `${at}.${foldKey(segment)}`;
       let next = this.steps.get(step);
       if (next === undefined) this.steps.set(step, (next = this.places++));
@@ -240,9 +243,8 @@ function checkKeys(
     // SECURITY: `{"o.n": 100}` where `o` is declared: the policies and limits read `o.n` nested and
     // see nothing (or what `o` holds), while a dotted-path reader acts on 100. Only the part before
     // the first "." counts: a dotted reading can reach no other declared arg from this object.
-    const dot = key.indexOf('.');
-    if (dot < 0) continue;
-    const head = key.slice(0, dot);
+    if (!isPathKey(key)) continue;
+    const head = keyPath(key)[0]!;
     const entered = isDeclared(head) ? head : byFold.get(foldKey(head));
     if (entered !== undefined)
       throw new MandateError(

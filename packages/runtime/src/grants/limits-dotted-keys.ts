@@ -3,6 +3,7 @@
  * an upstream that reads keys as dotted paths (MongoDB's `$set`, lodash's `set`, Elasticsearch field
  * names) reads `{"o.n": 100}` as that arg.
  */
+import { isPathKey, keyPath } from '../kernel/index.js';
 
 /**
  * Do the args reach a limit's arg (`o.n`), or a place inside it, through a key holding "." read as
@@ -24,13 +25,14 @@ function reaches(value: unknown, rest: readonly string[], dotted: boolean): bool
   // Limit paths are names (grants/service.ts ARG_PATH): never an array's index.
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   for (const key of Object.keys(value)) {
-    const segments = key.split('.');
+    const segments = keyPath(key);
+    const pathy = isPathKey(key);
     const shared = Math.min(segments.length, rest.length);
     if (segments.slice(0, shared).some((s, i) => s !== rest[i])) continue;
-    // A dotted key that reaches the arg, or goes past it into the arg.
-    if (segments.length > 1 && segments.length >= rest.length) return true;
+    // A path key (`o.n`, `o[n]`, even `[amount]`) that reaches the arg, or goes past it into the arg.
+    if (pathy && segments.length >= rest.length) return true;
     const child = (value as Record<string, unknown>)[key];
-    if (reaches(child, rest.slice(segments.length), dotted || segments.length > 1)) return true;
+    if (reaches(child, rest.slice(segments.length), dotted || pathy)) return true;
   }
   return false;
 }

@@ -22,6 +22,7 @@ export type { StrictJsonOptions } from './json.js';
 export { hmacSha256Hex, safeEqual, sha256Hex } from './crypto.js';
 export { MAX_DURATION_MS, parseDuration } from './duration.js';
 export { createKeyedSerial } from './serial.js';
+export { isPathKey, keyPath } from './key-path.js';
 export type { KeyedSerial } from './serial.js';
 export { createRateLimiter } from './rate-limit.js';
 export type { RateLimit } from './rate-limit.js';

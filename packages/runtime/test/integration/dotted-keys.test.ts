@@ -146,6 +146,15 @@ describe('keys holding "." on POST /v1/decisions', () => {
     // Deeper, and two dotted keys landing on one arg.
     expectError(await exec({ cmd: 'ls', o: { 'n.m': 1 }, 'o.n': { m: 100 } }), 400, 'invalid_args');
     expectError(await exec({ cmd: 'ls', a: { 'o.n': 1 }, 'a.o.n': 100 }), 400, 'invalid_args');
+    // Brackets are path separators too (lodash's set, qs, Express; a re-probe passed the limit with
+    // "o[n]" once "." was refused), and a bracketed top-level key overrides its plain twin.
+    for (const args of [
+      { cmd: 'ls', o: { n: 1 }, 'o[n]': 100 },
+      { cmd: 'ls', o: { n: 1 }, 'o[n][x]': 100, 'o.n.x': 2 },
+      { cmd: 'ls', '[cmd]': 'rm -rf /' },
+      { cmd: 'ls', items: [{ n: 1 }], 'items[0].n': 100 },
+    ])
+      expectError(await exec(args), 400, 'invalid_args');
   });
 
   it('a dotted key alone never satisfies a limit on its arg where no schema declares it', async () => {
@@ -160,6 +169,8 @@ describe('keys holding "." on POST /v1/decisions', () => {
       { cmd: 'ls', 'o.n': 1 },
       { cmd: 'ls', o: { 'n.x': 1 } },
       { cmd: 'ls', 'o.n.x': 1 },
+      { cmd: 'ls', 'o[n]': 100 },
+      { cmd: 'ls', o: { '[n]': 100 } },
     ]) {
       const r = await exec(args);
       expect(r.status, r.text).toBe(200);
@@ -186,6 +197,8 @@ describe('keys holding "." on POST /v1/decisions', () => {
     );
     expectError(await run({ cmd: 'ls', opts: {}, 'opts.x': 1 }), 400, 'invalid_args');
     expectError(await run({ cmd: 'ls', 'OPTS.n': 100 }), 400, 'invalid_args');
+    expectError(await run({ cmd: 'ls', 'opts[n]': 100 }), 400, 'invalid_args');
+    expectError(await run({ cmd: 'ls', '[opts]': { n: 100 } }), 400, 'invalid_args');
     // Undeclared at the top level, and nothing else there: data.
     expect((await run({ cmd: 'ls', 'build.id': 'b-1' })).body.effect).toBe('allow');
   });
