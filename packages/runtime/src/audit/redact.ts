@@ -122,12 +122,18 @@ const QUOTED_CREDENTIAL = new RegExp(
 
 /**
  * A password in a URL's user info (`postgres://app:hunter2@db/prod`, `redis://:s3cret@cache`,
- * `https://user:token@host`): group 1, the scheme, user and colon, stays; the password goes up to
- * the last `@` before the host (an unencoded `@` in it goes with it), the `@` stays. A connection string is sent under any key (`dsn`, `DATABASE_URL`, `target`), so the key's
- * name cannot be what finds it. Scheme of three characters or more, password of four or more (the
- * shortest, `ftp://:abcd@`, is {@link SHORTEST_SECRET} long); each part bounded: linear time.
+ * `ws://svc:pw@chat`, Azure's `postgres://admin@server:pw@server.postgres.database.azure.com`):
+ * group 1 — the scheme, the user (up to its first `:`, an `@` in it kept) and that colon — stays;
+ * the password goes, up to the last `@` of the word (whatever it holds: `/`, `#`, `?`, quotes, an
+ * unencoded `@`), and that `@` stays. A connection string is sent under any key (`dsn`,
+ * `DATABASE_URL`, `target`), so the key's name cannot be what finds it. Not a password: a port
+ * followed by a path (`https://host:8443/a@b`). Scheme of two characters or more, password of five
+ * or more (the shortest, `ws://:abcde@`, is {@link SHORTEST_SECRET} long); every part bounded,
+ * so linear time. A re-probe found the first form of this pattern (a three-letter scheme, no `/`,
+ * `#`, `?` or quote in the password, no `@` in the user) passing most real connection strings.
  */
-const URL_CREDENTIAL = /\b([a-z][a-z0-9+.-]{2,30}:\/\/[^\s/?#@:'"]{0,256}:)[^\s/?#'"]{4,256}@/i;
+const URL_CREDENTIAL =
+  /\b([a-z][a-z0-9+.-]{1,30}:\/\/[^\s:/?#]{0,256}:)(?![0-9]{1,5}(?:[/?#]|$))[^\s]{5,256}@/i;
 
 /** Secret shapes found anywhere inside a string value; `Bearer …` first, so `redactText` takes the scheme with its token. */
 const SECRET_VALUE = [
@@ -211,7 +217,7 @@ function isBasicCredential(token: string): boolean {
 /**
  * No secret shape above fits in fewer UTF-16 code units: the shortest are a named credential
  * (`token=` and six characters, 12), `Basic` credentials (`Basic ` and six characters, 12) and a
- * URL's password (`ftp://:abcd@`, 12), then
+ * URL's password (`ws://:abcde@`, 12), then
  * a 13-digit card number (a JWT or a Slack token, 15; a dotted card number, 15; a `Bearer` token,
  * 19; a private key header, 27; a Mandate key, 36). A shorter string — most ids, names, roles,
  * statuses — is passed without running the patterns.

@@ -36,6 +36,8 @@ const SHAPES: [string, string][] = [
   ['URL password, no @', 'abc://:xxxx'],
   ['URL user and password, @ missing', 'a.b-c+d://user:pass'],
   ['URL, colons', 'abc://:'],
+  ['URL, two-letter schemes and @', 'ws://u:@'],
+  ['URL, password of @ and slashes', 'ab://:@/@'],
 ];
 
 describe('redaction takes linear time on 1 MiB of each pattern’s worst shape', () => {

@@ -181,8 +181,29 @@ describe('a password in a URL (a connection string under any key)', () => {
     expect(redactText('DATABASE_URL is mysql://root:Pa55@word@10.0.0.5/app, use it')).toBe(
       `DATABASE_URL is mysql://root:${S}@10.0.0.5/app, use it`,
     );
-    expect(redactText('ftp://:abcd@')).toBe(`ftp://:${S}@`);
-    expect('ftp://:abcd@').toHaveLength(SHORTEST_SECRET);
+    expect(redactText('ws://:abcde@')).toBe(`ws://:${S}@`);
+    expect('ws://:abcde@').toHaveLength(SHORTEST_SECRET);
+  });
+
+  it("goes whatever the scheme, the password or the user hold (the re-probe's cases)", () => {
+    for (const [v, kept] of [
+      ['ws://svc:Zq1wspass9x@chat.internal/socket', 'ws://svc:'],
+      ['s3://AKIAEXAMPLE:Zq1s3secret9@bucket/key', 's3://AKIAEXAMPLE:'],
+      ['postgres://app:Zq1sl/ash9pw@db/prod', 'postgres://app:'],
+      ['redis://default:Zq1ha#sh9pw@cache:6379', 'redis://default:'],
+      ['mysql://root:Zq1qu?est9pw@db/x', 'mysql://root:'],
+      ["amqp://guest:Zq1qu'ote9pw@mq/", 'amqp://guest:'],
+      [
+        'postgres://admin@myserver:Zq1atuser9pw@myserver.postgres.database.azure.com/prod',
+        'postgres://admin@myserver:',
+      ],
+    ] as const) {
+      const out = redactText(`use ${v} now`);
+      expect(out, v).toContain(`${kept}${S}@`);
+      expect(out, v).not.toMatch(/Zq1/);
+      expect(out.endsWith(' now'), v).toBe(true);
+      expect(redact({ memo: v }).memo, v).not.toMatch(/Zq1/);
+    }
   });
 
   it('URLs without a password stay: a user alone, a port, an email, a path with @', () => {
@@ -202,9 +223,11 @@ describe('a password in a URL (a connection string under any key)', () => {
 describe('the length shortcut still holds with the new shapes', () => {
   const PIECES = [
     'ftp://',
+    'ws://',
     'u:',
-    ':abcd',
+    ':abcde',
     '@',
+    '/',
     'Basic ',
     'basic\t',
     'dXNl',
