@@ -1,7 +1,7 @@
 // Issue 11: the live activity feed — decisions as server-sent events from the shared trail, within
 // a second, filtered, resumable, and only what the role may see.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestMandate, disposeAll } from '../fixtures/mandate.js';
+import { createTestMandate, disposeAll, exampleEntities } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, refund } from '../fixtures/http.js';
 import { browserRequest, openStream, signIn, type SseStream } from './helpers.js';
 
@@ -164,6 +164,25 @@ describe('GET /v1/decisions/stream', () => {
     for (let i = 0; i < 40 && !s.ended(); i++) await new Promise((r) => setTimeout(r, 50));
     expect(s.ended(), 'the stream of a revoked key is still open 2 s after its revocation').toBe(true);
     expect(s.events.map((x) => x.data.decisionId)).toEqual([before.body.decisionId]);
+  });
+
+  it('a suspended user is sent no decision made after the suspension, and opens no stream (403)', async () => {
+    // A re-probe: the stream of a user suspended by PUT /v1/entities delivered every new decision.
+    const t = await createTestMandate();
+    const api = client(t.url);
+    const s = await stream(`${t.url}/v1/decisions/stream`, bearer(KEYS.alice));
+    expect(s.status).toBe(200);
+    const before = await api.decide(KEYS.supportBot, refund(14));
+    await s.next((x) => x.data.decisionId === before.body.decisionId, 2000);
+    const alice = exampleEntities().users.find((u) => u.id === 'alice')!;
+    const put = await api.put('/v1/entities', KEYS.admin, { users: [{ ...alice, status: 'suspended' }] });
+    expect(put.status, put.text).toBe(200);
+    const after = await api.decide(KEYS.supportBot, refund(15));
+    expect(after.status, after.text).toBe(200);
+    for (let i = 0; i < 40 && !s.ended(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(s.ended()).toBe(true);
+    expect(s.events.map((x) => x.data.decisionId)).toEqual([before.body.decisionId]);
+    expectError(await api.get('/v1/decisions/stream', KEYS.alice), 403, 'user_suspended');
   });
 
   it('a session stream ends once the session is logged out', async () => {

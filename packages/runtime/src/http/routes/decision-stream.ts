@@ -70,6 +70,12 @@ export function registerDecisionStreamRoutes(route: RouteAdder, deps: HttpDeps):
         'forbidden',
         `the decision stream is for roles admin and user; the credential has role ${caller.role}`,
       );
+    // SECURITY: a suspended user reads no feed of their decisions (as a suspended approver reads no
+    // inbox): checked at the start and before every page, with the credential.
+    const userActive = async (): Promise<boolean> =>
+      caller.role !== 'user' || (await deps.store.getUser(caller.subject!))?.status === 'active';
+    if (!(await userActive()))
+      throw new MandateError('user_suspended', `user ${caller.subject} is suspended: no decision stream`);
     const filter = streamFilter(ctx, caller.role === 'user' ? caller.subject : null);
     let cursor = startAfter(ctx) ?? (await deps.store.auditHead()).seq;
     const n = open.get(caller.keyId) ?? 0;
@@ -96,7 +102,7 @@ export function registerDecisionStreamRoutes(route: RouteAdder, deps: HttpDeps):
     const heartbeat = setInterval(() => write(': keep-alive\n\n'), HEARTBEAT_MS);
     const stillHolds = () =>
       ctx.reauthenticate().then(
-        () => true,
+        () => userActive().catch(() => false),
         () => false,
       );
     const recheck = setInterval(() => {
