@@ -11,12 +11,19 @@ export function isPathKey(key: string): boolean {
 }
 
 /**
- * The segments of the path a key reads as: split at every `.`, `[` and `]`, empty pieces dropped
- * (`"o[n]"` → `o`, `n`; `"items[0].qty"` → `items`, `0`, `qty`; `"[to]"` → `to`). A key holding no
- * separator, or nothing but separators, is one segment: itself.
+ * The segments of the path a key reads as: split at every `.`, `[` and `]`, empty pieces dropped,
+ * a quoted piece unquoted as lodash reads it (`"o[n]"` → `o`, `n`; `"items[0].qty"` → `items`, `0`,
+ * `qty`; `"[to]"` and `"['to']"` → `to`). A key holding no separator, or nothing but separators, is
+ * one segment: itself.
  */
 export function keyPath(key: string): string[] {
   if (!isPathKey(key)) return [key];
-  const segments = key.split(/[.[\]]/).filter((s) => s.length > 0);
+  const segments = key
+    .split(/[.[\]]/)
+    .map((s) => (QUOTED.test(s) ? s.slice(1, -1) : s))
+    .filter((s) => s.length > 0);
   return segments.length > 0 ? segments : [key];
 }
+
+/** A piece in quotes, as lodash's paths allow inside brackets (`['to']`, `["to"]`). */
+const QUOTED = /^(['"]).*\1$/s;

@@ -152,6 +152,8 @@ describe('keys holding "." on POST /v1/decisions', () => {
       { cmd: 'ls', o: { n: 1 }, 'o[n]': 100 },
       { cmd: 'ls', o: { n: 1 }, 'o[n][x]': 100, 'o.n.x': 2 },
       { cmd: 'ls', '[cmd]': 'rm -rf /' },
+      { cmd: 'ls', "['cmd']": 'rm -rf /' },
+      { cmd: 'ls', o: { n: 1 }, '["o"]["n"]': 100 },
       { cmd: 'ls', items: [{ n: 1 }], 'items[0].n': 100 },
     ])
       expectError(await exec(args), 400, 'invalid_args');
