@@ -7,6 +7,7 @@ import { SELF_CONFIRMATION, approvalDisplay } from '../approvals/index.js';
 import { HIDDEN_MARKER } from '../kernel/index.js';
 import type { ApprovalRecord } from '../storage/port.js';
 import { listConnTools, whenListed } from './conn-listing.js';
+import type { Conn } from './upstream-connection.js';
 import {
   META_APPROVAL,
   META_DECISION,
@@ -138,16 +139,22 @@ export function createSessionTools(s: SessionScope): SessionTools {
       };
     // A connection absent (reconnecting) is judged where the call would go over it (callTool).
     const conn = s.conns.get(entry.upstream.name);
-    if (!conn) return undefined;
-    const listed = conn.listed;
-    // One whose listing failed carries no call: refused before the decision, so that no approval
-    // is spent on a call that cannot run.
-    if (!listed)
+    return conn ? connRefusal(conn, entry, name) : undefined;
+  }
+
+  /**
+   * Why no call of `entry` goes over `conn`, by that connection's own last listing (conn-listing.ts),
+   * or undefined: it listed the tool with the definition `entry` holds. Asked before the decision
+   * (one whose listing failed is refused then, so that no approval is spent on a call that cannot
+   * run) and again where the call would go over it.
+   */
+  function connRefusal(conn: Conn, entry: CatalogEntry, name: string): DecideOptions['refuse'] {
+    if (!conn.listed)
       return {
         code: 'unavailable',
         message: `upstream ${entry.upstream.name} is unavailable: its tools could not be listed on this session's connection`,
       };
-    const hash = listed.get(entry.tool);
+    const hash = conn.listed.get(entry.tool);
     if (hash === undefined)
       return {
         code: 'unknown_action',
@@ -325,17 +332,12 @@ export function createSessionTools(s: SessionScope): SessionTools {
       const stale = changedWhileDeciding(entry);
       if (stale) return stale;
     }
-    if (!conn.listed) {
-      await outcomes.ran(d.decisionId, 'error', 0, 'upstream_unavailable');
+    const refused = connRefusal(conn, entry, name);
+    if (refused) {
+      const unlisted = refused.code === 'unavailable';
+      await outcomes.ran(d.decisionId, 'error', 0, unlisted ? 'upstream_unavailable' : 'tool_quarantined');
       return errorResult(
-        `upstream ${entry.upstream.name} is unavailable: its tools could not be listed on this session's connection, and no call goes over a connection that did not list them`,
-        d.decisionId,
-      );
-    }
-    if (conn.listed.get(entry.tool) !== entry.hash) {
-      await outcomes.ran(d.decisionId, 'error', 0, 'tool_quarantined');
-      return errorResult(
-        `tool ${name} is quarantined on this session: its upstream connection lists another definition than the one decided on (mandate tools approve ${entry.action})`,
+        unlisted ? refused.message : `${refused.message} (mandate tools approve ${entry.action})`,
         d.decisionId,
       );
     }
