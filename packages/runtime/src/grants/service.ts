@@ -415,6 +415,14 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
       }
       let sawLive = false;
       let passedOnBySuspended: string | null = null;
+      // Whether a path key reaches a limit's arg: one walk of the args per arg, however many of the
+      // grants' limits (and both tests of each) ask.
+      const reached = new Map<string, boolean>();
+      const reachedByKey = (arg: string): boolean => {
+        let r = reached.get(arg);
+        if (r === undefined) reached.set(arg, (r = dottedKeyReaches(input.args, arg)));
+        return r;
+      };
       for (const g of covering) {
         if (!isLive(g, now)) continue;
         const chain = await chainOf(g);
@@ -431,11 +439,9 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
         const limits = g.limits.filter((l) =>
           l.action !== undefined
             ? actionCovered(l.action, input.action)
-            : (input.declares?.(l.arg) ?? true) ||
-              argPresent(input.args, l.arg) ||
-              dottedKeyReaches(input.args, l.arg),
+            : (input.declares?.(l.arg) ?? true) || argPresent(input.args, l.arg) || reachedByKey(l.arg),
         );
-        if (!limits.every((l) => limitHolds(l, input.args) && !dottedKeyReaches(input.args, l.arg))) continue;
+        if (!limits.every((l) => limitHolds(l, input.args) && !reachedByKey(l.arg))) continue;
         return { ok: true, grant: g, chain: chain.map((c) => c.id) };
       }
       if (sawLive) {

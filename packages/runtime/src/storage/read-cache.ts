@@ -134,13 +134,19 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
     for (const m of Object.values(maps)) m.clear();
   };
 
+  /** The epoch as read after the call began, the kept rows emptied if it moved. */
+  const currentEpoch = async (): Promise<number> => {
+    const epoch = await freshEpoch();
+    observe(epoch);
+    return epoch;
+  };
+
   async function cached<T>(
     map: Map<string, Slot<T>>,
     key: string,
     load: () => Promise<T | null>,
   ): Promise<T | null> {
-    const epoch = await freshEpoch();
-    observe(epoch);
+    const epoch = await currentEpoch();
     const slot = map.get(key);
     if (slot && slot.epoch === epoch) {
       stats.hits++;
@@ -187,11 +193,7 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
       return (await cached(maps.grantLists, key, () => store.listGrants(filter))) ?? [];
     },
     holdsApiKey: (hash: string) => maps.keys.has(hash),
-    freshEpoch: async () => {
-      const epoch = await freshEpoch();
-      observe(epoch);
-      return epoch;
-    },
+    freshEpoch: currentEpoch,
     readCacheStats: (): ReadCacheStats => ({
       ...stats,
       entries: Object.values(maps).reduce((n, m) => n + m.size, 0),
