@@ -1,6 +1,6 @@
 import type { ApprovalRef, AuditEvent } from '@mandate/protocol';
 import { randomBytes } from 'node:crypto';
-import { MandateError, createKeyedSerial, newId, type Clock, type Logger } from '../kernel/index.js';
+import { MandateError, newId, type Clock, type Logger } from '../kernel/index.js';
 import type { ApprovalFilter, ApprovalRecord, ApprovalVote, Store } from '../storage/port.js';
 import { redactText } from '../audit/redact.js';
 import { APPROVAL_VOTE_SIGNATURE_TYPE, verifyApprovalSignature } from './signature.js';
@@ -235,7 +235,7 @@ export function createApprovalService(
     // agent and user, so that one user's backlog does not refuse the agent's calls for every other
     // user, and per agent in all. Counted by the store with the insert, atomically on every node
     // (`approval_backlog`); an approval past its expiry waits for no one and is not counted. The
-    // same call asked at once on another node opened one meanwhile: the store answers that one.
+    // same call asked at once (here or on another node) opened one meanwhile: the store answers it.
     const stored = await store.createApproval(approval, {
       perAgentUser: options.maxPendingPerAgentUser,
       perAgent: options.maxPendingPerAgent,
@@ -262,18 +262,10 @@ export function createApprovalService(
     return approval;
   };
 
-  /**
-   * Requests for one call in flight on this node, by call hash: the next waits for the one before.
-   * Two identical calls at once both found no pending approval and opened two, each its own
-   * request to a human (THREATS: flooding the approver); in turn, the second finds the first's.
-   */
-  const requesting = createKeyedSerial();
-
   return {
     async request(input) {
       const k = await key();
-      const hash = callHash(input, k);
-      return requesting.run(hash, () => openOrFind(input, k, hash));
+      return openOrFind(input, k, callHash(input, k));
     },
 
     async get(id) {
