@@ -1,5 +1,5 @@
 import { ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
-import type { DecisionOutcome } from '../decisions/index.js';
+import { agentEntity, type DecisionOutcome } from '../decisions/index.js';
 import type { ErrorCode as MandateErrorCode } from '@mandate/protocol';
 import { governedAction, type GovernedMethod } from './catalog.js';
 import { listAll, type Conn } from './upstream-connection.js';
@@ -38,7 +38,9 @@ export function isPassthrough(method: string): method is PassthroughMethod {
  * listed template matches it, and only when exactly one upstream claims it that way; a prompt only
  * to the upstream that listed it, when no other upstream lists one under the same exposed name.
  * `resources/read`, `prompts/get` and `resources/(un)subscribe` are decided as actions
- * `<server>.resources_read`, `<server>.prompts_get`, … (ADR 0017); lists and completions are not.
+ * `<server>.resources_read`, `<server>.prompts_get`, … (ADR 0017); lists and completions are not,
+ * but a completion goes to an upstream only for an agent that could ever be permitted the get or
+ * read it completes for there ({@link mayComplete}).
  */
 export function createPassthrough(s: SessionScope) {
   const { ctx } = s;
@@ -94,10 +96,11 @@ export function createPassthrough(s: SessionScope) {
   /**
    * Refuses a request before anything is routed or decided: a JSON-RPC `InvalidParams` error. A
    * governed request (`method`) refused so is on the record as `request.refused` (route `MCP /mcp`;
-   * the reason names the rule, never the URI or name), as a decision would have been.
+   * the reason names the rule, never the URI or name), as a decision would have been; so is a
+   * completion refused by policy ({@link mayComplete}).
    */
   async function refuse(
-    method: GovernedMethod | null,
+    method: GovernedMethod | 'completion/complete' | null,
     code: MandateErrorCode,
     reason: string,
     message: string,
@@ -195,6 +198,30 @@ export function createPassthrough(s: SessionScope) {
     // SECURITY: a bare-named upstream listing `good.summary` would take `good`'s prompt (a probe):
     // a name listed by more than one upstream is shown to no one and routed to no one.
     return prompts.filter((p) => promptListers.get(String(p.name))!.size === 1);
+  }
+
+  /**
+   * SECURITY: fail closed — a completion hands the agent an upstream's values (its resources'
+   * names, a prompt argument's values) as a get or read would, so it goes to `conn` only for an
+   * agent some permit could ever let take the governed action it completes for there
+   * (`<server>.prompts_get` for a prompt, `<server>.resources_read` for a resource template),
+   * judged on its own roles and attributes as tools/list is (tools.ts). It was forwarded undecided,
+   * to agents no policy let get that prompt or read those resources. No policy, an unknown or a
+   * suspended agent: refused. Not a decision: the arguments are still being typed, and the get or
+   * read that follows is decided on them.
+   */
+  async function mayComplete(conn: Conn, method: 'prompts/get' | 'resources/read'): Promise<void> {
+    const action = governedAction(conn.cfg.name, method);
+    const policy = ctx.deps.policies();
+    const self = await ctx.deps.store.getAgent(s.agent);
+    const selfEntity = self && self.status === 'active' ? agentEntity(self) : null;
+    if (s.catalog.mayCall(policy, selfEntity, action)) return;
+    return refuse(
+      'completion/complete',
+      'forbidden',
+      `no permit could ever allow this agent ${action}`,
+      `completion refused by Mandate: no policy could ever permit this agent ${action}, the ${method} this completion is for`,
+    );
   }
 
   /**
@@ -308,9 +335,12 @@ export function createPassthrough(s: SessionScope) {
         const ref = (params.ref ?? {}) as Record<string, unknown>;
         if (ref.type === 'ref/prompt') {
           const { conn, name } = await routePrompt(String(ref.name ?? ''), null);
+          await mayComplete(conn, 'prompts/get');
           return s.forward(conn, method, { ...params, ref: { ...ref, name } }, id, signal);
         }
-        return s.forward(await routeUri(String(ref.uri ?? ''), null), method, params, id, signal);
+        const conn = await routeUri(String(ref.uri ?? ''), null);
+        await mayComplete(conn, 'resources/read');
+        return s.forward(conn, method, params, id, signal);
       }
       case 'logging/setLevel':
         await Promise.all(withCap('logging').map((c) => s.forward(c, method, params, id, signal)));

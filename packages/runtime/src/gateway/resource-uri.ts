@@ -34,7 +34,12 @@ export function uriProblem(uri: string): string | null {
   // Everything before the query and fragment: the authority and the path.
   const hierarchical = uri.replace(/[?#][\s\S]*$/, '');
   if (/%2F|%5C/.test(hierarchical)) return 'an encoded slash or backslash (%2F, %5C)';
-  for (const segment of url.pathname.split('/')) {
+  // SECURITY: not only the path: a custom-scheme upstream may take the whole string for a path, so
+  // `mem://docs/x?/../../secret` (path `/x` to the parser) matched `uri like "mem://docs/*"` and
+  // could resolve outside docs. So no segment anywhere after the scheme — between `/`, `?`, `#`
+  // or `;` — may be `.` or `..`. `;` too: path parameters (`/..;/`) are stripped by servlet
+  // containers and the like, which then see `..`. A `..` inside a segment (`?x=..`) is no segment.
+  for (const segment of uri.slice(url.protocol.length).split(/[/?#;]/)) {
     if (segment === '.' || segment === '..') return 'a dot segment ("." or "..")';
   }
   return null;

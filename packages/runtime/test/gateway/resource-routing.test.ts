@@ -185,13 +185,21 @@ describe('MCP gateway: governed requests go only where they can go', () => {
     const ok = await c.readResource({ uri: 'file:///srv/docs/guide/intro.md' });
     expect(ok.contents[0]).toMatchObject({ text: 'good read file:///srv/docs/guide/intro.md' });
     expect(String(ok._meta?.['mandate/decisionId'])).toMatch(/^dec_/);
-    expect(seen.good.reads).toEqual(['file:///srv/docs/guide/intro.md']);
+    // Two dots inside a query value are no dot segment: decided and forwarded as sent.
+    const dots = await c.readResource({ uri: 'file:///srv/docs/a?x=..' });
+    expect(dots.contents[0]).toMatchObject({ text: 'good read file:///srv/docs/a?x=..' });
+    const allowed = ['file:///srv/docs/guide/intro.md', 'file:///srv/docs/a?x=..'];
+    expect(seen.good.reads).toEqual(allowed);
 
     const escapes = [
       'file:///srv/docs/../../etc/passwd',
       'file:///srv/docs/%2e%2e/%2e%2e/etc/shadow',
       'file:///srv/docs/.%2E/.%2e/etc/shadow',
       'file:///srv/docs/a/..',
+      // The parser leaves a query, a fragment and `..;` alone; an upstream may resolve them.
+      'file:///srv/docs/a?/../../etc/passwd',
+      'file:///srv/docs/a#/../../etc/passwd',
+      'file:///srv/docs/..;/..;/etc/passwd',
       'file:///srv/docs/..%2F..%2Fetc/passwd',
       'file:///srv/docs/..%5C..%5Cetc/passwd',
       'file:///srv/docs/..\\..\\etc\\passwd',
@@ -208,7 +216,7 @@ describe('MCP gateway: governed requests go only where they can go', () => {
       expect(r.message, uri).toContain('refused');
       expect(r.message, uri).toContain('canonical form');
     }
-    expect(seen.good.reads).toEqual(['file:///srv/docs/guide/intro.md']);
+    expect(seen.good.reads).toEqual(allowed);
     expect(seen.evil.reads).toEqual([]);
     // Each refusal is on the record, naming the rule, never the URI.
     const recorded = (await refusals()).filter((r) => r.code === 'bad_request');
@@ -279,6 +287,10 @@ describe('canonical resource URIs', () => {
       'mem://docs/notes/42?x=%2F#frag',
       'urn:example:thing',
       'mem:a/b',
+      // Dots that are not a whole segment.
+      'file:///srv/docs/a?x=..',
+      'mem://docs/x?q=.#..frag',
+      'mem://docs/a..b/.c/..d;e',
     ])
       expect(uriProblem(uri), uri).toBeNull();
   });
@@ -291,6 +303,16 @@ describe('canonical resource URIs', () => {
       // Opaque paths: the parser leaves these as they are.
       ['mem:a/../b', /dot segment/],
       ['mem:a/./b', /dot segment/],
+      // In the query or fragment, or as a path parameter: the parser leaves them, an upstream that
+      // takes the whole string for a path (or strips `;…`) may not.
+      ['mem://docs/x?/../../secret', /dot segment/],
+      ['mem://docs/x?..', /dot segment/],
+      ['mem://docs/x#/../y', /dot segment/],
+      ['mem://docs/x?a#.', /dot segment/],
+      ['file:///srv/docs/a?/../../etc/passwd', /dot segment/],
+      ['file:///srv/docs/..;/etc/passwd', /dot segment/],
+      ['mem://docs/a;../b', /dot segment/],
+      ['mem://../x', /dot segment/],
       ['mem:a/%2E%2E/b', /unreserved/],
       ['mem:a/%2e./b', /uppercase hex/],
       ['mem://g/a\\..\\b', /backslash/],
