@@ -17,7 +17,7 @@ export interface ReadCacheStats {
   misses: number;
   /** Epoch reads sent to the store (concurrent calls share one where it is safe). */
   epochReads: number;
-  /** Calls answered with an epoch read of their own turn of the event loop. */
+  /** Calls that shared an epoch read: one begun in their turn of the event loop, or one not begun yet. */
   turnShared: number;
   /** Times a new epoch emptied the cache. */
   invalidations: number;
@@ -112,16 +112,35 @@ export function withReadCache(store: Store, opts: ReadCacheOptions = {}): ReadCa
   const endTurn = () => {
     turnEpoch = null;
   };
-  const freshEpoch = (): Promise<number> => {
-    if (turnEpoch) {
-      stats.turnShared++;
-      return turnEpoch;
-    }
+  // A call with no read of its turn to share waits for one that begins at the loop's next check
+  // phase (`setImmediate`): every request whose bytes this poll phase handed over — one I/O
+  // callback each — joins it, and it begins after each of them arrived (and after any write
+  // they made or waited for). Its waiters go on in the turn it began in, so they share it there
+  // too: one read for a whole burst of requests instead of one per socket that had data.
+  let waiting: Promise<number> | null = null;
+  const beginShared = (): Promise<number> => {
+    waiting = null;
     const p = sharedRead();
     turnEpoch = p;
-    process.nextTick(() => {
-      if (turnEpoch === p) turnEpoch = null;
+    // Queued from a microtask: a tick queued from the callback itself would run before the
+    // microtasks in which the waiters go on, ending the turn before them.
+    queueMicrotask(() =>
+      process.nextTick(() => {
+        if (turnEpoch === p) turnEpoch = null;
+      }),
+    );
+    return p;
+  };
+  const freshEpoch = (): Promise<number> => {
+    const shared = turnEpoch ?? waiting;
+    if (shared) {
+      stats.turnShared++;
+      return shared;
+    }
+    const p = new Promise<number>((resolve, reject) => {
+      setImmediate(() => beginShared().then(resolve, reject));
     });
+    waiting = p;
     return p;
   };
 

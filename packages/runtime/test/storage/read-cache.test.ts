@@ -152,6 +152,28 @@ describe('read cache (ADR 0026)', () => {
     expect(store.readCacheStats().epochReads).toBe(2);
   });
 
+  it('calls from separate I/O callbacks before the next check phase share one epoch read', async () => {
+    const { raw } = counted();
+    await raw.putEntities({ agents: [agent()], users: [], resources: [] });
+    const store = withReadCache(raw);
+    await store.getAgent('bot');
+    await nextTurn();
+    const before = store.readCacheStats().epochReads;
+    // Two timer callbacks of one timers phase stand for two sockets' data handed over in one poll
+    // phase: separate callbacks, each with its microtasks drained before the next.
+    const calls: Promise<unknown>[] = [];
+    await new Promise<void>((done) => {
+      setTimeout(() => calls.push(store.getAgent('bot')), 0);
+      setTimeout(() => {
+        calls.push(store.getAgent('bot'));
+        done();
+      }, 0);
+    });
+    await Promise.all(calls);
+    expect(store.readCacheStats().epochReads).toBe(before + 1);
+    expect(store.readCacheStats().turnShared).toBeGreaterThanOrEqual(1);
+  });
+
   it("a write through the store ends the turn's sharing: a call sees its own write", async () => {
     const { raw } = counted();
     await raw.putApiKey(key());
