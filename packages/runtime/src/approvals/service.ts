@@ -110,6 +110,12 @@ export interface ApprovalService {
   ): Promise<ConsumeResult>;
   /** Long-poll: resolves when the approval leaves `pending` or after `timeoutMs`. */
   wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<ApprovalRecord | null>;
+  /**
+   * Whether an approval a recorded allow consumed would still be taken now (for the replay of that
+   * allow): its votes still make its quorum and no policy set or tool definition replaced what it
+   * was asked under (standing.ts). False for one that is gone.
+   */
+  stillStands(id: string): Promise<boolean>;
 }
 
 export function toApprovalRef(a: ApprovalRecord): ApprovalRef {
@@ -455,6 +461,14 @@ export function createApprovalService(
           return a ? shown(a) : a;
         await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - clock.now()))));
       }
+    },
+
+    async stillStands(id) {
+      const a = await store.getApproval(id);
+      if (!a) return false;
+      // The checks `consume` made before spending it, made again: the same answers or none.
+      if ((await superseded(a)) !== null) return false;
+      return (await standing(a)).counted >= a.quorum;
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Decision, DecisionRequest } from '@mandate/protocol';
+import type { ApprovalService } from '../approvals/index.js';
 import type { GrantService } from '../grants/index.js';
 import type { Store } from '../storage/port.js';
 import type { RecordedUsageReader } from '../usage/recheck.js';
@@ -10,8 +11,9 @@ import { findHeld } from '../audit/columns.js';
  * decided again as a check — a dry run without its approval, not recorded, under the rate limits
  * and the policy freshness bound — and the recorded allow is given again only if the check allows
  * it, or, when the recorded allow consumed an approval, only if the check asks for that very
- * approval: the same role, no larger quorum, the same policy version (a new version voids an
- * approval). An `approvalId` the call merely carried counts for nothing (a plain permit allows and
+ * approval — the same role, no larger quorum, the same policy version (a new version voids an
+ * approval) — and that approval would still be taken now (`stillStands`: its votes still count,
+ * nothing activated since it was asked for). An `approvalId` the call merely carried counts for nothing (a plain permit allows and
  * never reads it). Otherwise the retry is decided afresh — recorded, and denied — and an approval
  * the first answer consumed stays spent. A deny or an approval request replays as recorded.
  *
@@ -21,7 +23,11 @@ import { findHeld } from '../audit/columns.js';
  * while a budget that others filled since, or a stricter one, still denies it.
  */
 export async function replayStillHolds(
-  deps: { grants: Pick<GrantService, 'isLive'>; store: Pick<Store, 'queryAudit'> },
+  deps: {
+    grants: Pick<GrantService, 'isLive'>;
+    store: Pick<Store, 'queryAudit'>;
+    approvals: Pick<ApprovalService, 'stillStands'>;
+  },
   request: DecisionRequest,
   recorded: Pick<Decision, 'decisionId' | 'effect' | 'grantId' | 'approval' | 'policyVersion'>,
   /** Decides `request` again as a dry run, not recorded, its counters read without `recorded`'s charge. */
@@ -44,7 +50,11 @@ export async function replayStillHolds(
     now.wouldRequest.role === consumed.role &&
     now.wouldRequest.quorum <= consumed.quorum &&
     now.policyVersion !== null &&
-    now.policyVersion === recorded.policyVersion
+    now.policyVersion === recorded.policyVersion &&
+    // SECURITY: and that approval would still be taken: its votes still make the quorum and no
+    // policy set was activated since it was asked for. The replay gave the allow again after its
+    // approver was suspended or lost the role, and after a set B then A again (a probe).
+    (await deps.approvals.stillStands(consumed.id))
   );
 }
 

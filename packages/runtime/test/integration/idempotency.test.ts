@@ -7,6 +7,7 @@ import {
   createTestMandate,
   disposeAll,
   durableStoreKinds,
+  exampleEntities,
   examplePolicySource,
   type StoreKind,
 } from '../fixtures/mandate.js';
@@ -191,6 +192,41 @@ describe.each(durableStoreKinds())('idempotent decisions and outcomes on %s', (k
     const retried = await decideWithKey(api, 'k-approved', body);
     expect(retried.headers.get('idempotent-replayed')).toBeNull();
     expect(ok200(retried).effect).toBe('deny');
+  });
+
+  it('a call that consumed an approval replays only while that approval would still be taken', async () => {
+    // A probe: the retry gave the recorded allow again after its approver was suspended, and after
+    // another policy set and then the first again were activated; a fresh use of the approval was
+    // refused (approval_voided) in both cases.
+    const { api } = await setup();
+    const approvedCall = async (key: string) => {
+      const ask = ok200(await api.decide(KEYS.supportBot, refund(900)));
+      expect((await api.approve(ask.approval!.id, KEYS.frank)).status).toBe(200);
+      const body = refund(900, { approvalId: ask.approval!.id });
+      expect(ok200(await decideWithKey(api, key, body)).effect).toBe('allow');
+      const again = await decideWithKey(api, key, body);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(ok200(again).effect).toBe('allow');
+      return body;
+    };
+    // The approver suspended: the retry is decided afresh and denied; restored, it replays again.
+    const first = await approvedCall('k-lapsed');
+    const frank = exampleEntities().users.find((u) => u.id === 'frank')!;
+    ok200(await api.put('/v1/entities', KEYS.admin, { users: [{ ...frank, status: 'suspended' }] }));
+    const lapsed = await decideWithKey(api, 'k-lapsed', first);
+    expect(lapsed.headers.get('idempotent-replayed')).toBeNull();
+    expect(ok200(lapsed).effect).toBe('deny');
+    ok200(await api.put('/v1/entities', KEYS.admin, { users: [frank] }));
+    // A set B, then the first set A again: the approval was asked for before A's last activation.
+    const second = await approvedCall('k-churn');
+    const a = examplePolicySource();
+    const b = examplePolicySource();
+    b.policies['agents.cedar'] = b.policies['agents.cedar']! + '\n// another set\n';
+    ok200(await api.put('/v1/policies', KEYS.admin, b));
+    ok200(await api.put('/v1/policies', KEYS.admin, a));
+    const churned = await decideWithKey(api, 'k-churn', second);
+    expect(churned.headers.get('idempotent-replayed')).toBeNull();
+    expect(ok200(churned).effect).toBe('deny');
   });
 
   it('the same key with a different request is refused, and decides nothing', async () => {
