@@ -354,6 +354,7 @@ export async function createMandate(
         clock,
         logger,
         audit: record,
+        flushAudit: () => auditLog.flush(),
         ...(webhook
           ? { notify: (kind, approval) => webhook.send(kind, approvalWebhookPayload(approval)) }
           : {}),

@@ -6,6 +6,7 @@ import { redactText } from '../audit/redact.js';
 import { APPROVAL_VOTE_SIGNATURE_TYPE, verifyApprovalSignature } from './signature.js';
 import { boundTo, callHash, type CallBinding } from './binding.js';
 
+import { recordWhatIsMissing } from './recorded.js';
 import { SELF_CONFIRMATION, createStanding, type UserLookups } from './standing.js';
 
 export { callHash, type CallBinding } from './binding.js';
@@ -52,6 +53,8 @@ export interface ApprovalServiceDeps {
   logger: Logger;
   /** Appends an audit event durably (audit before act). */
   audit: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+  /** Resolves once every audit event this node accepted before the call is committed. */
+  flushAudit?: () => Promise<void>;
   /** Called after an approval is created or resolved (webhooks). Errors are logged, never thrown. */
   notify?: (kind: 'approval.requested' | 'approval.resolved', approval: ApprovalRecord) => void;
 }
@@ -435,6 +438,10 @@ export function createApprovalService(
           message: `approval ${id} no longer has its quorum (${counted} of ${a.quorum}): the vote of ${lapsed.join(', ')} no longer counts (the approver is no longer active, or no longer holds the role it is routed to); ask again`,
         };
       }
+      // EVIDENCE: its request and the votes it rests on are on the record before it is spent: a
+      // node stopped between storing a vote and recording it left a vote that made a quorum with
+      // no record of it (recorded.ts).
+      await recordWhatIsMissing(deps, a);
       const next: ApprovalRecord = { ...a, status: 'consumed', consumedAt: iso(), consumedBy: decisionId };
       // SECURITY: single use — compare-and-set from approved; of two racing calls exactly one wins.
       if (!(await store.updateApproval(next, 'approved', a.votes.length))) {

@@ -1,0 +1,118 @@
+/**
+ * EVIDENCE: what an approval rests on is on the record before it is spent.
+ *
+ * An approval's request and each vote are stored first and recorded after, in the audit log's own
+ * transaction (group commit): a node stopped between the two left them in the store with no
+ * record. A probe killed a node while 100 second votes were being cast: 38 votes were stored
+ * without their `approval.approved` record, and three of them made the quorum of an allow whose
+ * trail showed one approver. Writing the record first would leave the opposite (a vote on the
+ * record that never counted, when the vote then loses a race), and one transaction for both
+ * would take the store's audit append out of the audit log.
+ *
+ * So before an approval is consumed, the trail is read for its request and its votes, and each one
+ * missing is recorded then — from what the store holds, marked `late` — before the allow it makes
+ * possible leaves. A record can be missing only for a moment (the voter's node is between the two
+ * writes) or for good (it stopped there); the node's own appends are flushed before it looks twice.
+ */
+import type { AuditEvent } from '@mandate/protocol';
+import { holdToEvents } from '../audit/columns.js';
+import type { ApprovalRecord, Store } from '../storage/port.js';
+
+/** Records read per page while looking for an approval's records. */
+const PAGE = 200;
+
+export interface RecordedDeps {
+  store: Pick<Store, 'queryAudit'>;
+  /** Appends an audit event durably. */
+  audit: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>;
+  /** Resolves once every event this node accepted before the call is committed. */
+  flushAudit?: () => Promise<void>;
+}
+
+/** What of `a` the trail holds: its request, and the voters whose votes are recorded. */
+async function onRecord(
+  store: RecordedDeps['store'],
+  a: ApprovalRecord,
+): Promise<{ requested: boolean; voters: Set<string> }> {
+  const voters = new Set<string>();
+  let requested = false;
+  let afterSeq: number | undefined;
+  for (;;) {
+    // An approval's request and votes are recorded under the decision that asked for it.
+    const rows = await store.queryAudit({
+      decisionId: a.decisionId,
+      ...(afterSeq !== undefined ? { afterSeq } : {}),
+      limit: PAGE,
+    });
+    // Held to their hashed events: a column pointed at this decision is not its record.
+    for (const { event } of await holdToEvents(rows)) {
+      const data = event.data as Record<string, unknown> | undefined;
+      if (data?.approvalId !== a.id) continue;
+      if (event.type === 'approval.requested') requested = true;
+      if (
+        (event.type === 'approval.approved' || event.type === 'approval.denied') &&
+        typeof data.approver === 'string'
+      )
+        voters.add(data.approver);
+    }
+    if (rows.length < PAGE) break;
+    afterSeq = rows.at(-1)!.seq;
+  }
+  return { requested, voters };
+}
+
+const complete = (a: ApprovalRecord, seen: { requested: boolean; voters: Set<string> }) =>
+  seen.requested && a.votes.every((v) => seen.voters.has(v.approver));
+
+/**
+ * Records `a`'s request and votes that the trail does not hold, marked `late: true`. Resolves once
+ * they are durably recorded; throws (and nothing is spent) when they cannot be.
+ */
+export async function recordWhatIsMissing(deps: RecordedDeps, a: ApprovalRecord): Promise<void> {
+  let seen = await onRecord(deps.store, a);
+  if (complete(a, seen)) return;
+  // The voter may be this node, between its two writes: its record may be queued here.
+  if (deps.flushAudit) {
+    await deps.flushAudit();
+    seen = await onRecord(deps.store, a);
+    if (complete(a, seen)) return;
+  }
+  const base = {
+    decisionId: a.decisionId,
+    agent: a.agent,
+    ...(a.user ? { user: a.user } : {}),
+    action: a.action,
+  };
+  if (!seen.requested)
+    await deps.audit({
+      ...base,
+      type: 'approval.requested',
+      data: {
+        approvalId: a.id,
+        callHash: a.callHash,
+        role: a.role,
+        quorum: a.quorum,
+        expiresAt: a.expiresAt,
+        requestedAt: a.requestedAt,
+        ...(a.toolHash ? { toolHash: a.toolHash } : {}),
+        late: true,
+      },
+    });
+  for (const v of a.votes) {
+    if (seen.voters.has(v.approver)) continue;
+    await deps.audit({
+      ...base,
+      type: v.verdict === 'deny' ? 'approval.denied' : 'approval.approved',
+      data: {
+        approvalId: a.id,
+        callHash: a.callHash,
+        approver: v.approver,
+        comment: v.comment,
+        signed: v.signature !== null,
+        at: v.at,
+        quorum: a.quorum,
+        late: true,
+      },
+    });
+  }
+}

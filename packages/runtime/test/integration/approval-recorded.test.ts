@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ApprovalVote } from '../../src/storage/index.js';
+import { createTestMandate, disposeAll, durableStoreKinds, type StoreKind } from '../fixtures/mandate.js';
+import { KEYS, client, ok200, refund, type Client, type Json } from '../fixtures/http.js';
+
+afterEach(disposeAll);
+
+/**
+ * A probe killed a node while second votes were being cast: votes were left in the store without
+ * their `approval.approved` record (stored, then recorded in another transaction), and such a vote
+ * made the quorum of an allow whose trail showed no one approving it. Before an approval is spent,
+ * each part of it missing from the trail is recorded, marked late (approvals/recorded.ts).
+ */
+describe.each(durableStoreKinds())(
+  'an approval is spent only once it is on the record, on %s',
+  (kind: StoreKind) => {
+    async function setup() {
+      const t = await createTestMandate({ store: kind });
+      return { t, api: client(t.url) };
+    }
+    async function audit(api: Client, query: string): Promise<Json[]> {
+      const res = await api.get(`/v1/audit?limit=1000&${query}`, KEYS.admin);
+      expect(res.status, res.text).toBe(200);
+      return res.body.items;
+    }
+    /** A vote as a node stopped between storing and recording it leaves it: stored, not recorded. */
+    async function voteStoredOnly(t: Awaited<ReturnType<typeof setup>>['t'], id: string, approver: string) {
+      const a = (await t.m.store.getApproval(id))!;
+      const vote: ApprovalVote = {
+        approver,
+        verdict: 'approve',
+        comment: null,
+        at: new Date().toISOString(),
+        signature: null,
+      };
+      const stored = await t.m.store.updateApproval(
+        { ...a, votes: [vote], status: 'approved', resolvedAt: vote.at },
+        'pending',
+        0,
+      );
+      expect(stored).toBe(true);
+    }
+
+    it('a vote stored without its record is recorded, late, before the allow it makes possible', async () => {
+      const { t, api } = await setup();
+      const ask = ok200(await api.decide(KEYS.supportBot, refund(900)));
+      expect(ask.effect).toBe('approval_required');
+      const id = ask.approval!.id;
+      await voteStoredOnly(t, id, 'frank');
+      expect(await audit(api, `type=approval.approved&decisionId=${ask.decisionId}`)).toHaveLength(0);
+
+      const used = ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId: id })));
+      expect(used.effect).toBe('allow');
+      const votes = await audit(api, `type=approval.approved&decisionId=${ask.decisionId}`);
+      expect(votes).toHaveLength(1);
+      expect(votes[0]!.event.data).toMatchObject({ approvalId: id, approver: 'frank', late: true });
+      // On the record before the allow's own record (audit before act).
+      const [allowRecord] = await audit(api, `type=decision&decisionId=${used.decisionId}`);
+      expect(votes[0]!.seq).toBeLessThan(allowRecord!.seq);
+    });
+
+    it('a vote that no longer counts spends nothing and records nothing late', async () => {
+      const { t, api } = await setup();
+      const ask = ok200(await api.decide(KEYS.supportBot, refund(900)));
+      const id = ask.approval!.id;
+      // dave holds no finance-manager role: his stored vote makes no quorum.
+      await voteStoredOnly(t, id, 'dave');
+      const used = ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId: id })));
+      expect(used.effect).toBe('deny');
+      expect(used.errors.map((e) => e.code)).toContain('approval_voided');
+      expect(await audit(api, `type=approval.approved&decisionId=${ask.decisionId}`)).toHaveLength(0);
+      expect((await t.m.store.getApproval(id))!.status).toBe('approved');
+    });
+
+    it('a vote recorded as usual is not recorded twice', async () => {
+      const { api } = await setup();
+      const ask = ok200(await api.decide(KEYS.supportBot, refund(900)));
+      const id = ask.approval!.id;
+      expect((await api.approve(id, KEYS.frank)).status).toBe(200);
+      expect(ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId: id }))).effect).toBe('allow');
+      const votes = await audit(api, `type=approval.approved&decisionId=${ask.decisionId}`);
+      expect(votes).toHaveLength(1);
+      expect(votes[0]!.event.data.late).toBeUndefined();
+      expect(await audit(api, `type=approval.requested&decisionId=${ask.decisionId}`)).toHaveLength(1);
+    });
+  },
+);
