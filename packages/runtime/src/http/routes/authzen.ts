@@ -39,7 +39,8 @@ const Partial = z.object({
   context: Context.optional(),
 });
 const EvaluationsSchema = Partial.extend({
-  evaluations: z.array(Partial).max(100).optional(),
+  // Each entry is read on its own (`entryOf`): a malformed one is that entry's refusal, not the batch's.
+  evaluations: z.array(z.unknown()).max(100).optional(),
   options: z
     .object({
       evaluations_semantic: z
@@ -151,6 +152,34 @@ function errorAnswer(err: unknown): Answer {
 
 const BATCH_ROUTE = 'POST /access/v1/evaluations';
 
+/**
+ * One entry of a batch over the request's defaults: an entry that is not well-formed (a `null`, a
+ * subject without id, a context that is not an object) is refused as the same input sent alone to
+ * `POST /access/v1/evaluation` is, with the same `bad_request` and message.
+ */
+function entryOf(item: unknown, defaults: z.infer<typeof Partial>): Evaluation {
+  const own = parseWith(Partial, item);
+  return parseWith(EvaluationSchema, {
+    subject: own.subject ?? defaults.subject,
+    action: own.action ?? defaults.action,
+    resource: own.resource ?? defaults.resource,
+    context: own.context ?? defaults.context,
+  });
+}
+
+/**
+ * The public origin of the discovery document: `dashboard.publicOrigin` when configured (a proxy in
+ * front terminates TLS or serves another name), else the host the caller reached over plain http.
+ * SECURITY: never `X-Forwarded-*` — any client can send those (as ownOrigin in session-cookie.ts).
+ */
+function discoveryBase(ctx: Ctx, publicOrigin: string | undefined): string {
+  if (publicOrigin) return publicOrigin;
+  // A PEP checks that the document names the PDP it asked; a Host header that is not a plain
+  // host[:port] is not reflected.
+  const host = ctx.req.headers.host;
+  return `http://${host && /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?$/.test(host) ? host : '127.0.0.1'}`;
+}
+
 /** `POST /access/v1/evaluation`, `POST /access/v1/evaluations`, `GET /.well-known/authzen-configuration`. */
 export function registerAuthzenRoutes(route: RouteAdder, deps: HttpDeps): void {
   async function evaluate(e: Evaluation, caller: Caller): Promise<Answer> {
@@ -198,16 +227,16 @@ export function registerAuthzenRoutes(route: RouteAdder, deps: HttpDeps): void {
     const semantic = options?.evaluations_semantic ?? 'execute_all';
     const out: Answer[] = [];
     // One after another: decisions have effects (approvals requested, single-use approvals consumed).
-    for (const item of evaluations) {
-      const merged = {
-        subject: item.subject ?? defaults.subject,
-        action: item.action ?? defaults.action,
-        resource: item.resource ?? defaults.resource,
-        context: item.context ?? defaults.context,
-      };
+    for (const [i, item] of evaluations.entries()) {
+      // SECURITY: revocation is immediate — each entry is decided under the credential as it stands
+      // then, not as it stood when the batch began: a key revoked while a 100-entry batch ran went
+      // on getting allows for ~80 later entries (a probe). A credential that no longer holds (a
+      // revoked key, an expired JWT, a logged-out session) fails the whole request with 401, as the
+      // approval long poll does; the entries decided before it stand on the record.
+      if (i > 0) await ctx.reauthenticate();
       let answer: Answer;
       try {
-        answer = await evaluate(parseWith(EvaluationSchema, merged), caller);
+        answer = await evaluate(entryOf(item, defaults), caller);
       } catch (err) {
         // Capacity and store faults fail the whole request (503): never a partial batch that looks decided.
         if (isMandateError(err) && HTTP_STATUS[err.code] >= 500) throw err;
@@ -233,10 +262,7 @@ export function registerAuthzenRoutes(route: RouteAdder, deps: HttpDeps): void {
 
   route('GET', '/.well-known/authzen-configuration', async (ctx) => {
     echoRequestId(ctx);
-    // The endpoints are named on the host the caller reached (a PEP checks that the document names the
-    // PDP it asked); a Host header that is not a plain host[:port] is not reflected.
-    const host = ctx.req.headers.host;
-    const base = `http://${host && /^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?$/.test(host) ? host : '127.0.0.1'}`;
+    const base = discoveryBase(ctx, deps.dashboard?.publicOrigin);
     return {
       policy_decision_point: base,
       access_evaluation_endpoint: `${base}/access/v1/evaluation`,
