@@ -116,3 +116,67 @@ export async function recordWhatIsMissing(deps: RecordedDeps, a: ApprovalRecord)
     });
   }
 }
+
+/** Consumed approvals read per page while looking for uses the trail does not hold. */
+const USE_PAGE = 100;
+
+/**
+ * EVIDENCE (THREATS P2: after a crash an action's outcome is recorded or marked unknown): an
+ * approval is consumed (compare-and-set) and its use recorded after, with the decision that used
+ * it. A node stopped between the two left the approval spent, `consumedBy` naming a decision that
+ * is not on the trail (a probe: 6 of 100). No allow left for it — an answer leaves only after its
+ * record — so at start each such use is recorded, `late: true`, with `decision: "unrecorded"`.
+ *
+ * Looked for among approvals consumed since the chain's last record less the approvals' time to
+ * live: an approval is used before it expires, so one used just before the stop was asked for
+ * after that. Returns how many uses it recorded.
+ */
+export async function recordUnrecordedUses(
+  deps: RecordedDeps & { store: Pick<Store, 'queryAudit' | 'listApprovals' | 'auditHead' | 'readAudit'> },
+  ttlSeconds: number,
+): Promise<number> {
+  const head = await deps.store.auditHead();
+  if (head.seq === 0) return 0;
+  const [last] = await deps.store.readAudit(head.seq - 1, 1);
+  if (!last) return 0;
+  const since = new Date(Date.parse(last.columns.time) - ttlSeconds * 1000 - 60_000).toISOString();
+  let recorded = 0;
+  let before: string | undefined;
+  for (;;) {
+    const page = await deps.store.listApprovals({
+      status: 'consumed',
+      limit: USE_PAGE,
+      ...(before ? { before } : {}),
+    });
+    for (const a of page) {
+      if (a.requestedAt < since || !a.consumedBy) continue;
+      const rows = await deps.store.queryAudit({
+        decisionId: a.consumedBy,
+        type: 'approval.consumed',
+        limit: 20,
+      });
+      const held = await holdToEvents(rows);
+      if (held.some(({ event }) => (event.data as Record<string, unknown> | undefined)?.approvalId === a.id))
+        continue;
+      await deps.audit({
+        type: 'approval.consumed',
+        decisionId: a.consumedBy,
+        agent: a.agent,
+        ...(a.user ? { user: a.user } : {}),
+        action: a.action,
+        data: {
+          approvalId: a.id,
+          callHash: a.callHash,
+          requestedBy: a.decisionId,
+          consumedAt: a.consumedAt,
+          late: true,
+          decision: 'unrecorded',
+        },
+      });
+      recorded++;
+    }
+    const oldest = page.at(-1);
+    if (page.length < USE_PAGE || !oldest || oldest.requestedAt < since) return recorded;
+    before = oldest.id;
+  }
+}

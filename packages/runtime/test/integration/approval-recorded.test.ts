@@ -72,6 +72,48 @@ describe.each(durableStoreKinds())(
       expect((await t.m.store.getApproval(id))!.status).toBe('approved');
     });
 
+    it('a use a stop left unrecorded is recorded at the next start, marked late; a recorded one is not', async () => {
+      const { t, api } = await setup();
+      const used = async () => {
+        const ask = ok200(await api.decide(KEYS.supportBot, refund(900)));
+        expect((await api.approve(ask.approval!.id, KEYS.frank)).status).toBe(200);
+        return ask.approval!.id;
+      };
+      // One used as usual (recorded); one consumed as a node stopped right after the compare-and-set
+      // leaves it: spent, naming a decision that never reached the trail.
+      const recordedId = await used();
+      expect(ok200(await api.decide(KEYS.supportBot, refund(900, { approvalId: recordedId }))).effect).toBe(
+        'allow',
+      );
+      const strandedId = await used();
+      const a = (await t.m.store.getApproval(strandedId))!;
+      const at = new Date().toISOString();
+      expect(
+        await t.m.store.updateApproval(
+          { ...a, status: 'consumed', consumedAt: at, consumedBy: 'dec_01STRANDED0000000000000000' },
+          'approved',
+          a.votes.length,
+        ),
+      ).toBe(true);
+      expect(await audit(api, 'type=approval.consumed')).toHaveLength(1);
+      await t.close();
+
+      const again = await createTestMandate({ reuse: t });
+      const api2 = client(again.url);
+      const uses = await audit(api2, 'type=approval.consumed');
+      expect(uses).toHaveLength(2);
+      const late = uses.find((r) => r.event.data.approvalId === strandedId)!;
+      expect(late.event).toMatchObject({
+        decisionId: 'dec_01STRANDED0000000000000000',
+        data: { late: true, decision: 'unrecorded' },
+      });
+      expect(uses.find((r) => r.event.data.approvalId === recordedId)!.event.data.late).toBeUndefined();
+      // Looked for once: a later start finds nothing left to record.
+      await again.close();
+      const third = await createTestMandate({ reuse: t });
+      expect(await audit(client(third.url), 'type=approval.consumed')).toHaveLength(2);
+    });
+
     it('a vote recorded as usual is not recorded twice', async () => {
       const { api } = await setup();
       const ask = ok200(await api.decide(KEYS.supportBot, refund(900)));
