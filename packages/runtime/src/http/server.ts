@@ -85,11 +85,14 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     res.setHeader('x-content-type-options', 'nosniff');
     if (deps.shutdown?.aborted) res.setHeader('connection', 'close');
     const gateway = deps.gateway;
-    const mcp = gateway && (req.url === '/mcp' || req.url?.startsWith('/mcp?'));
+    // One parse of the request target decides everything after it: the MCP door, the stream
+    // exemption below and the route table all read this path, so they cannot disagree.
+    const url = requestTarget(req.url);
+    const mcp = gateway && url?.pathname === '/mcp';
     // P3: under overload shed new requests with 503 instead of queueing without bound. A request
     // counts until its answer is done — except an MCP GET stream, which lives as long as its
     // session (the gateway caps sessions per key instead), and a decision stream (capped per key).
-    const stream = req.method === 'GET' && (mcp || req.url?.split('?')[0] === '/v1/decisions/stream');
+    const stream = req.method === 'GET' && (mcp || url?.pathname === '/v1/decisions/stream');
     if (!stream) {
       inFlight++;
       res.once('close', () => inFlight--);
@@ -97,6 +100,15 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
         sendError(res, new MandateError('overloaded', 'too many requests in flight; retry later'), requestId);
         return;
       }
+    }
+    if (!url) {
+      // SECURITY: refused before routing, authentication and the body (see requestTarget).
+      sendError(
+        res,
+        new MandateError('bad_request', "the request target must be a path starting with a single '/'"),
+        requestId,
+      );
+      return;
     }
     // The caller's W3C trace context (a no-op unless OpenTelemetry is configured) parents our spans.
     const traced = contextFromHeaders(req.headers);
@@ -106,16 +118,20 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       );
       return;
     }
-    void withContext(traced, () => dispatch(req, res, requestId));
+    void withContext(traced, () => dispatch(req, res, url, requestId));
   };
 
-  async function dispatch(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  async function dispatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    requestId: string,
+  ): Promise<void> {
     let caller: Caller | undefined;
     // Who a session is, also when its CSRF check then refuses the request (recorded under its key).
     let sessionOf: Caller | undefined;
     let routeLabel = `${req.method} (no route)`;
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
       if (deps.dashboard && (url.pathname === '/ui' || url.pathname.startsWith('/ui/'))) {
         await serveDashboard(req, res, url.pathname, deps.dashboard.dir);
         deps.metrics.observeHttp(res.statusCode);
@@ -317,6 +333,31 @@ function trackRequests(server: Server): void {
 export function closeUnusedConnections(server: Server): void {
   server.closeIdleConnections();
   for (const [socket, n] of inFlight.get(server) ?? []) if (n === 0) socket.destroy();
+}
+
+/** The authority every accepted request target resolves against; none of them may change it. */
+const BASE = 'http://localhost';
+
+/**
+ * The request target as a URL, or undefined when it is not origin-form (RFC 9112 §3.2.1: a path
+ * starting with one '/'). SECURITY: `new URL('//evil.example/v1/keys', base)` reads a network-path
+ * reference — host `evil.example`, path `/v1/keys` — and so does `/\evil.example/v1/keys` (the URL
+ * standard reads a backslash as '/' in http URLs): the API served `/v1/keys` to a target that a front
+ * proxy allowing or blocking by path prefix does not match. Absolute-form (`http://host/path`),
+ * which HTTP/1.1 lets a client send to a server and Node passes through in `req.url`, is refused as
+ * well: Mandate is an origin server, not a proxy, and a client that talks to it directly sends a
+ * path. So are `*` (OPTIONS to the server as a whole) and an empty target.
+ */
+function requestTarget(raw: string | undefined): URL | undefined {
+  if (raw === undefined || raw[0] !== '/' || raw[1] === '/' || raw[1] === '\\') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw, BASE);
+  } catch {
+    return undefined;
+  }
+  // Belt and braces: whatever else the URL parser reads as an authority is refused too.
+  return url.origin === BASE && url.username === '' && url.password === '' ? url : undefined;
 }
 
 /**
