@@ -255,6 +255,168 @@ describe('guardTool runs exactly what the server decided', () => {
     await expect(t({ n: 1n })).rejects.toMatchObject({ name: 'MandateApiError', code: 'bad_request' });
     expect(s.calls).toEqual([]);
   });
+
+  // SECURITY: a decision is Mandate's only in the form Mandate sends it (a probe: 201/202 allows, a
+  // text/plain allow, `"effect":"deny","effect":"allow"` and an allow listing errors all ran the body).
+  const allowText = (over: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      decisionId: 'dec_1',
+      effect: 'allow',
+      reasons: [],
+      errors: [],
+      policyVersion: 'v',
+      args: { path: '/a' },
+      ...over,
+    });
+  const reply = (text: string, status: number, type: string | null) => () =>
+    new Response(text, { status, headers: type === null ? {} : { 'content-type': type } });
+  const runsWith = async (res: () => Response) => {
+    const s = spy();
+    const c = createClient({ url: 'http://127.0.0.1:9', apiKey: 'k', fetch: fake(res), retries: 0 });
+    const t = guardTool(s.body, { ...base, client: c, action: 'fs.read', outcome: 'off' });
+    const result = await t({ path: '/a' }).catch((err: unknown) => err);
+    return { s, result };
+  };
+
+  it('a 200 application/json allow runs the body, with or without a charset parameter', async () => {
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'Application/JSON']) {
+      const { s, result } = await runsWith(reply(allowText(), 200, type));
+      expect(result).toMatchObject({ status: 'ok', decisionId: 'dec_1' });
+      expect(s.calls).toEqual([{ path: '/a' }]);
+    }
+  });
+
+  it('an allow answered 201 or 202 never runs the body: invalid_response', async () => {
+    for (const status of [201, 202]) {
+      const { s, result } = await runsWith(reply(allowText(), status, 'application/json'));
+      expect(result).toMatchObject({ name: 'MandateApiError', code: 'invalid_response', status });
+      expect(s.calls).toEqual([]);
+    }
+  });
+
+  it('an allow that is not application/json (text/plain, problem+json, untyped) never runs the body', async () => {
+    for (const type of ['text/plain', 'text/html; charset=utf-8', 'application/problem+json', null]) {
+      const { s, result } = await runsWith(reply(allowText(), 200, type));
+      expect(result).toMatchObject({ name: 'MandateApiError', code: 'invalid_response' });
+      expect(s.calls).toEqual([]);
+    }
+  });
+
+  it('an answer naming a key twice never runs the body, at the top or nested in the args', async () => {
+    const dupEffect = allowText({ effect: 'deny' }).replace(
+      '"effect":"deny"',
+      '"effect":"deny","effect":"allow"',
+    );
+    const dupArg = allowText().replace('"path":"/a"', '"path":"/a","path":"/etc/shadow"');
+    for (const text of [dupEffect, dupArg]) {
+      // What JSON.parse alone makes of it: an allow, with args the body would have run with.
+      expect((JSON.parse(text) as { effect: string }).effect).toBe('allow');
+      const { s, result } = await runsWith(reply(text, 200, 'application/json'));
+      expect(result).toMatchObject({
+        name: 'MandateApiError',
+        code: 'invalid_response',
+        message: expect.stringContaining('twice'),
+      });
+      expect(s.calls).toEqual([]);
+    }
+  });
+
+  it('an allow that lists errors never runs the body; a deny that lists them is a refusal', async () => {
+    const errors = [{ code: 'policy_error', message: 'agent policy p: error' }];
+    const bad = await runsWith(reply(allowText({ errors }), 200, 'application/json'));
+    expect(bad.result).toMatchObject({
+      name: 'MandateApiError',
+      code: 'invalid_response',
+      message: expect.stringContaining('lists errors'),
+    });
+    expect(bad.s.calls).toEqual([]);
+    // A deny that lists errors is the server's ordinary fail-closed answer.
+    const denied = await runsWith(reply(allowText({ effect: 'deny', errors }), 200, 'application/json'));
+    expect(denied.result).toMatchObject({ status: 'denied' });
+    expect(denied.s.calls).toEqual([]);
+  });
+
+  it('the approval a guard waits for is read the same way: a 202 "approved" asks nothing again and runs nothing', async () => {
+    const approval = (status: string) =>
+      JSON.stringify({ id: 'apr_1', status, role: 'fm', quorum: 1, expiresAt: '2999-01-01T00:00:00Z' });
+    const run = async (approvalAnswer: () => Response) => {
+      const decided: string[] = [];
+      const f: typeof fetch = async (input, init) => {
+        const url = new URL(String(input));
+        if (url.pathname === '/v1/approvals/apr_1') return approvalAnswer();
+        const body = JSON.parse(String(init?.body)) as { approvalId?: string };
+        decided.push(body.approvalId ?? 'first');
+        return body.approvalId
+          ? reply(allowText(), 200, 'application/json')()
+          : reply(
+              allowText({ effect: 'approval_required', approval: JSON.parse(approval('pending')) }),
+              200,
+              'application/json',
+            )();
+      };
+      const s = spy();
+      const c = createClient({ url: 'http://127.0.0.1:9', apiKey: 'k', fetch: f, retries: 0 });
+      const t = guardTool(s.body, {
+        ...base,
+        client: c,
+        action: 'fs.read',
+        outcome: 'off',
+        approval: { waitMs: 50 },
+      });
+      const result = await t({ path: '/a' }).catch((err: unknown) => err);
+      return { s, result, decided };
+    };
+    const ok = await run(reply(approval('approved'), 200, 'application/json'));
+    expect(ok.result).toMatchObject({ status: 'ok' });
+    expect(ok.decided).toEqual(['first', 'apr_1']);
+    expect(ok.s.calls).toEqual([{ path: '/a' }]);
+    for (const bad of [
+      reply(approval('approved'), 202, 'application/json'),
+      reply(approval('approved'), 200, 'text/plain'),
+      reply(
+        approval('pending').replace('"status":"pending"', '"status":"pending","status":"approved"'),
+        200,
+        'application/json',
+      ),
+    ]) {
+      const r = await run(bad);
+      expect(r.result).toMatchObject({ name: 'MandateApiError', code: 'invalid_response' });
+      expect(r.decided).toEqual(['first']);
+      expect(r.s.calls).toEqual([]);
+    }
+  });
+});
+
+describe('guardTool against a remote Mandate: its own answers pass those checks', () => {
+  let client: MandateClient;
+  beforeAll(async () => {
+    client = await exampleClient('remote');
+  });
+
+  it('an allow runs the body, a deny does not, and an approved call runs once after the wait', async () => {
+    const s = spy(() => 'paid');
+    const refund = guardTool(s.body, {
+      ...base,
+      client,
+      action: 'payments.refund',
+      approval: { waitMs: 10_000 },
+    });
+    expect(await refund({ customerId: 'c-42', amount: 120 })).toMatchObject({ status: 'ok', value: 'paid' });
+    expect((await refund({ customerId: 'c-77', amount: 120 })).status).toBe('denied');
+    const frank = client.withApiKey(KEYS.frank);
+    const running = refund({ customerId: 'c-42', amount: 941 });
+    let id: string | undefined;
+    for (let i = 0; i < 100 && !id; i++) {
+      id = (await frank.approvals.list({ status: 'pending' })).find((a) => a.args.amount === 941)?.id;
+      if (!id) await new Promise((r) => setTimeout(r, 50));
+    }
+    await frank.approvals.approve(id!);
+    expect(await running).toMatchObject({ status: 'ok', value: 'paid' });
+    expect(s.calls).toEqual([
+      { customerId: 'c-42', amount: 120 },
+      { customerId: 'c-42', amount: 941 },
+    ]);
+  });
 });
 
 describe('duplicate keys in raw tool arguments', () => {

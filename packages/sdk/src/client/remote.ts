@@ -13,6 +13,7 @@ import type {
   PolicyVersion,
   Tool,
 } from '../wire.js';
+import { hasDuplicateKeys } from '../guard/json.js';
 import { decisionBody, requireDecidedArgs } from './request.js';
 import { createTracker } from './tracker.js';
 import type { CallOptions, MandateClient } from './types.js';
@@ -44,6 +45,11 @@ interface Req {
   headers?: Record<string, string>;
   /** Safe to repeat: a read, or a write the server de-duplicates. */
   retry: boolean;
+  /**
+   * The answer decides whether a tool runs (a decision, the state of its approval): taken only in
+   * the one form Mandate sends it ({@link gatingAnswer}).
+   */
+  gates?: boolean;
   options?: CallOptions | undefined;
 }
 
@@ -95,6 +101,7 @@ export function createRemoteClient(opts: RemoteClientOptions, shared = createTra
           );
         }
         const text = await res.text();
+        if (req.gates && res.ok) return gatingAnswer<T>(text, res.status, res.headers.get('content-type'));
         if (res.ok) return parseJson<T>(text, res.status);
         err = errorFromAnswer(text, res.status);
         retryAfterMs = retryAfter(res.headers.get('retry-after'));
@@ -146,6 +153,7 @@ export function createRemoteClient(opts: RemoteClientOptions, shared = createTra
         body,
         headers: { 'idempotency-key': key },
         retry: true,
+        gates: true,
         options,
       });
       return requireDecidedArgs(answer);
@@ -158,7 +166,15 @@ export function createRemoteClient(opts: RemoteClientOptions, shared = createTra
     approvals: {
       list: async (filter, options) =>
         (await get<{ items: Approval[] }>('/v1/approvals', options, { ...filter })).items,
-      get: (approvalId, options) => get<Approval>(`/v1/approvals/${id(approvalId)}`, options),
+      // An approval's state decides whether the guard asks again (and may run the tool) or waits.
+      get: (approvalId, options) =>
+        request<Approval>({
+          method: 'GET',
+          path: `/v1/approvals/${id(approvalId)}`,
+          retry: true,
+          gates: true,
+          options,
+        }),
       async wait(approvalId, options) {
         const total = options?.timeoutMs ?? 60_000;
         const until = performance.now() + total;
@@ -170,6 +186,7 @@ export function createRemoteClient(opts: RemoteClientOptions, shared = createTra
             path: `/v1/approvals/${id(approvalId)}`,
             ...(slice > 0 ? { query: { wait: `${slice}ms` } } : {}),
             retry: true,
+            gates: true,
             options: {
               ...(options?.signal ? { signal: options.signal } : {}),
               timeoutMs: slice + defaultTimeout,
@@ -241,6 +258,36 @@ function parseJson<T>(text: string, status: number): T {
       cause,
     });
   }
+}
+
+/**
+ * SECURITY: fail closed — an answer that decides whether a tool runs is taken only as Mandate sends
+ * it: exactly 200, `application/json`, and no key named twice in any object. A 201/202 from a proxy
+ * or a stub, a text/plain page that happens to parse, or `{"effect":"deny","effect":"allow"}` (which
+ * `JSON.parse` reads as its last key: allow) is not Mandate's answer, and runs nothing.
+ */
+function gatingAnswer<T>(text: string, status: number, contentType: string | null): T {
+  if (status !== 200)
+    throw new MandateApiError(
+      'invalid_response',
+      `the answer is HTTP ${status}; Mandate answers this call with 200`,
+      { status },
+    );
+  if (!isJsonType(contentType))
+    throw new MandateApiError(
+      'invalid_response',
+      `the answer is ${contentType ? `of type ${contentType}` : 'untyped'}; Mandate answers application/json`,
+      { status },
+    );
+  const parsed = parseJson<T>(text, status);
+  if (hasDuplicateKeys(text))
+    throw new MandateApiError('invalid_response', 'the answer names a key twice in one object', { status });
+  return parsed;
+}
+
+/** `application/json`, with parameters or not (`; charset=utf-8`); no other JSON-ish type. */
+function isJsonType(contentType: string | null): boolean {
+  return contentType !== null && /^application\/json[ \t]*(;|$)/i.test(contentType.trim());
 }
 
 /** The error of a non-2xx answer: the server's code when it sent the one error shape, else `invalid_response`. */

@@ -47,6 +47,15 @@ export function requireDecidedArgs(answer: Decision): DecisionAnswer {
       `decision ${answer.decisionId} is not a decision this SDK knows (effect, reasons, errors)`,
     );
   }
+  // SECURITY: fail closed — the server denies whenever deciding met an error (Cedar skips an
+  // erroring policy, which may be the forbid that would have held): an allow listing errors is not
+  // one it sends, and runs nothing.
+  if (answer.effect === 'allow' && answer.errors.length > 0) {
+    throw new MandateApiError(
+      'invalid_response',
+      `decision ${answer.decisionId} is an allow that lists errors; Mandate denies when deciding fails`,
+    );
+  }
   if (!answer.args || typeof answer.args !== 'object' || Array.isArray(answer.args)) {
     throw new MandateApiError(
       'invalid_response',
