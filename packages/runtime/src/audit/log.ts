@@ -316,8 +316,8 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
   }
 
   /**
-   * The records from the newest head this node vouches for (the last one it signed, or the tail
-   * check's verified tail; else its oldest own record since it started) up to `head`: that head
+   * The records from the newest head this node vouches for (the last one it signed; before it has
+   * signed, the tail check's verified tail; else its oldest own record since it started) up to `head`: that head
    * still there with its hash, each record after it present, linked, hashing to itself, and its own
    * ones what it wrote. Null when they hold. A probe rewrote records below the last checkpoint
    * (relinked up to it) and appended one record: a walk from the node's own first record after
@@ -330,7 +330,12 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
     // base at or below it is one the walk can go up from.
     const verifiedNow = opts.verifiedHead?.() ?? null;
     const verified = verifiedNow && verifiedNow.seq <= head.seq ? verifiedNow : null;
-    const base = verified && (!lastSigned || verified.seq > lastSigned.seq) ? verified : lastSigned;
+    // SECURITY: from the head this node signed last whenever there is one — a signature vouches for
+    // everything since the previous one. The tail check re-reads only the last record it verified,
+    // so a record deleted, swapped or relinked between the last checkpoint and that record went
+    // unseen, and a walk from the verified record signed checkpoints over the broken chain (a
+    // probe). The verified tail is the base only until this node has signed.
+    const base = lastSigned ?? verified;
     let prev: { seq: number; hash: string } | null = null;
     let from = 0;
     if (base && base.seq > 0) {

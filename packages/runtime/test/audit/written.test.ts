@@ -108,6 +108,38 @@ describe('the writer signs only a chain whose own records are what it wrote', ()
     expect(findings).toEqual([]);
   });
 
+  it('a record deleted between the last checkpoint and what the tail check verified: found before signing', async () => {
+    // A probe deleted (or swapped, or relinked) records below the last record the tail check had
+    // verified but above the node's last checkpoint: the walk before signing started at the
+    // verified record, so the node signed checkpoints over the broken chain and /readyz said ok.
+    const inner = createMemoryStore();
+    let view: Store | null = null;
+    const seen: Store = {
+      ...inner,
+      readAudit: (after, limit) => (view ?? inner).readAudit(after, limit),
+      auditHead: () => (view ?? inner).auditHead(),
+    };
+    let verified: { seq: number; hash: string } | null = null;
+    const findings: Finding[] = [];
+    const a = logOn(seen, 'a', createEphemeralKeys().signer, findings, { verifiedHead: () => verified });
+    for (let i = 1; i <= 3; i++) await a.append(decisionEvent(i));
+    await expect(a.checkpoint()).resolves.toMatchObject({ seq: 3 });
+    for (let i = 4; i <= 8; i++) await a.append(decisionEvent(i));
+    const [r7] = await inner.readAudit(6, 1);
+    verified = { seq: r7!.seq, hash: r7!.hash };
+    // The allow-path twin: untouched, the same node signs the head.
+    await expect(a.checkpoint()).resolves.toMatchObject({ seq: 8 });
+    for (let i = 9; i <= 12; i++) await a.append(decisionEvent(i));
+    const [r11] = await inner.readAudit(10, 1);
+    verified = { seq: r11!.seq, hash: r11!.hash };
+    view = await tampered(inner, (rs) => {
+      rs.splice(at(rs, 10), 1);
+    });
+    await expect(a.checkpoint()).rejects.toMatchObject({ code: 'audit_unavailable' });
+    expect(findings).toMatchObject([{ seq: 10, problem: 'sequence_gap' }]);
+    expect((await inner.listCheckpoints()).map((c) => c.seq)).toEqual([3, 8]);
+  });
+
   it("node a's records deleted down to one below them: truncated", async () => {
     const n = twoNodes();
     for (let i = 1; i <= 5; i++) await n.a.append(decisionEvent(i));
