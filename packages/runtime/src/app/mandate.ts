@@ -309,16 +309,17 @@ export async function createMandate(
       );
       await seed(loaded, { store, setTools, record, keys: keyService, logger });
     }
-    // The chain's first checkpoint of this key now, not up to checkpointIntervalMs later: a start
+    // A checkpoint of this key over the head now, not up to checkpointIntervalMs later: a start
     // refuses a chain with history its key signed nothing of (signingKeysFor), and a node stopped
-    // hard before its first checkpoint would otherwise be such a chain.
-    if (
-      store.kind !== 'memory' &&
-      (await store.listCheckpoints({ keyId: keys.signer.keyId, limit: 1 })).length === 0 &&
-      (await store.auditHead()).seq > 0
-    ) {
+    // hard before its first checkpoint would otherwise be such a chain. EVIDENCE: and the start's
+    // own records — the seeded keys (the admin's among them), entities, grants — are signed at once:
+    // they stayed unsigned for up to the interval after the first batch's checkpoint, a tail a
+    // database admin could delete after a crash with nothing to show for it (a probe).
+    const ownNewest = async () =>
+      (await store.listCheckpoints({ keyId: keys.signer.keyId, order: 'desc', limit: 1 }))[0]?.seq ?? 0;
+    if (store.kind !== 'memory' && (await store.auditHead()).seq > (await ownNewest())) {
       await auditLog.checkpoint().catch((err: unknown) =>
-        logger.warn('first audit checkpoint of this key not written', {
+        logger.warn('audit checkpoint of the start not written', {
           nodeId,
           error: (err as Error).message,
         }),
