@@ -1,4 +1,5 @@
 import type { AuditEvent, EntitiesDocument } from '@mandate/protocol';
+import { MandateError, foldKey } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
 
 /**
@@ -11,6 +12,7 @@ export async function updateEntities(
   doc: EntitiesDocument,
   attribution: { by: string } | { source: string },
 ): Promise<void> {
+  await refuseLookalikeIds(deps.store, doc);
   await deps.store.putEntities(doc);
   await deps.record({
     type: 'entities.updated',
@@ -21,4 +23,57 @@ export async function updateEntities(
       resources: doc.resources.map((r) => `${r.type}::${r.id}`),
     },
   });
+}
+
+/** Up to this many agents and users in a document, the new ones are found by lookups, not a listing. */
+const LOOKUPS = 32;
+
+/**
+ * SECURITY: two agents or two users whose ids differ only in case or Unicode form (`frank` and
+ * `Frank`, NFC and NFD `josé`) are refused: approvers, audit readers and the duplicate-vote and
+ * self-approval checks (which compare ids exactly) would take them for one — a probe cast both
+ * votes of a quorum of two as `frank` and `Frank`. Folded as argument keys are (`foldKey`). Ids
+ * already stored as they are pass (a suspension names an existing agent); a new id is checked
+ * against the document and the stored ones of its kind.
+ */
+async function refuseLookalikeIds(store: Store, doc: EntitiesDocument): Promise<void> {
+  const kinds = [
+    { kind: 'agent', ids: doc.agents.map((a) => a.id), get: (id: string) => store.getAgent(id) },
+    { kind: 'user', ids: doc.users.map((u) => u.id), get: (id: string) => store.getUser(id) },
+  ] as const;
+  const people = doc.agents.length + doc.users.length;
+  if (people === 0) return;
+  for (const { kind, ids } of kinds) lookalikes(kind, ids, new Map());
+  if (people <= LOOKUPS) {
+    let anyNew = false;
+    for (const { ids, get } of kinds) for (const id of ids) if (!(await get(id))) anyNew = true;
+    if (!anyNew) return;
+  }
+  const stored = await store.listEntities();
+  const storedIds = { agent: stored.agents.map((a) => a.id), user: stored.users.map((u) => u.id) };
+  for (const { kind, ids } of kinds) {
+    const exact = new Set(storedIds[kind]);
+    const seen = new Map<string, string>();
+    for (const id of exact) seen.set(foldKey(id), id);
+    // An id stored as it is passes, even beside a lookalike stored before this check existed.
+    lookalikes(
+      kind,
+      ids.filter((id) => !exact.has(id)),
+      seen,
+    );
+  }
+}
+
+/** Throws when an id of `ids` folds like another id (of `ids` or of `seen`, fold → id). */
+function lookalikes(kind: 'agent' | 'user', ids: readonly string[], seen: Map<string, string>): void {
+  for (const id of ids) {
+    const folded = foldKey(id);
+    const other = seen.get(folded);
+    if (other !== undefined && other !== id)
+      throw new MandateError(
+        'invalid_entity',
+        `${kind} id ${JSON.stringify(id)} differs from ${kind} ${JSON.stringify(other)} only in case or Unicode form: people would take them for one ${kind}`,
+      );
+    seen.set(folded, id);
+  }
 }

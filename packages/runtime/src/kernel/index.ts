@@ -29,3 +29,4 @@ export type { RateLimit } from './rate-limit.js';
 export { sleepUnlessAborted } from './sleep.js';
 export { NODE_PAGE_RECORDS, createPacer, yieldToLoop } from './pace.js';
 export type { Pacer } from './pace.js';
+export { foldKey } from './fold.js';
