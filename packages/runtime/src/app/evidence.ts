@@ -169,6 +169,12 @@ export function createEvidence(deps: {
       // SECURITY: what a full verify finds is the node's finding too — `/readyz`, the metric, the
       // dashboard and the audit trail (`audit.verify_failed`) say so, as for the tail check's own.
       if (!result.ok && result.firstBad) await tail.report(result.firstBad);
+      // SECURITY: and the node's standing finding is this answer's too. The store and the mirror
+      // alone cannot see a tail cut after the newest checkpoint, which the tail check verified and
+      // then found deleted (`truncated`): verify answered ok while `/readyz` said tampered (a probe).
+      // Its own earliest finding, when it has one, says more than the standing one.
+      const standing = tail.status().failure;
+      if (result.ok && standing) return { ...result, ok: false, firstBad: standing };
       return result;
     },
     vouch: (rec) => vouchFor(store, rec, { publicKeys, hashes: tail.trustedHashes() }),

@@ -103,7 +103,19 @@ export async function verifyAsConfigured(
   // The node's notes of its findings in its mirror: each noted record still there, as recorded.
   const gone = await checkFindingNotes(store, opts.publicKeys, notes);
   if (gone) return { ...r, ok: false, firstBad: gone };
-  if (!r.head || !sealer) return r;
+  if (!r.head) return r;
+  if (!sealer) {
+    // SECURITY: without the seal key (an auditor's copy of the store and the pinned public key),
+    // nothing checks who wrote the records after the newest checkpoint: a record a database admin
+    // appended after the head verified as plain ok (a probe). They are counted and said to be
+    // unverified; a live store nearly always has a few, so `--require-signed-head` is what fails them.
+    let signed = r.newestCheckpoint?.seq ?? 0;
+    if (!r.newestCheckpoint)
+      for (const cp of [...checkpoints, ...(await store.listCheckpoints())])
+        signed = Math.max(signed, cp.seq);
+    const unsigned = r.head.seq - signed;
+    return unsigned > 0 ? { ...r, unsignedRecords: unsigned } : r;
+  }
   const unsealed = await checkSealedTail(store, sealer, Object.keys(opts.publicKeys), r.head);
   return unsealed ? { ...r, ok: false, firstBad: unsealed } : r;
 }
@@ -152,6 +164,39 @@ function newestLine(r: VerifyResult): string {
   return n ? `; newest signed checkpoint #${n.seq} at ${n.time} (key ${n.keyId})` : '; no signed checkpoint';
 }
 
+/**
+ * Fails a verified store (`unsigned_tail`) unless a checkpoint of a trusted key covers its last
+ * record (`--require-signed-head`): the records after the newest checkpoint are vouched for by no
+ * signature, only by the writers' seals where the key directory is at hand.
+ */
+function requireSignedHead(result: VerifiedAudit): VerifiedAudit {
+  if (!result.ok || !result.head) return result;
+  const signed = result.newestCheckpoint?.seq ?? 0;
+  if (signed >= result.head.seq) return result;
+  const { unsignedRecords: _counted, ...rest } = result;
+  return {
+    ...rest,
+    ok: false,
+    firstBad: {
+      seq: signed + 1,
+      problem: 'unsigned_tail',
+      message: `records ${signed + 1}–${result.head.seq} come after the newest checkpoint of a trusted key (${signed === 0 ? 'none' : `#${signed}`}): no signature covers them (--require-signed-head)`,
+    },
+  };
+}
+
+/** The warning line of a store verified without the key directory, when its head is unsigned. */
+function unsignedLine(r: VerifyResult): string | null {
+  if (!r.unsignedRecords || !r.head) return null;
+  const signed = r.head.seq - r.unsignedRecords;
+  const records = r.unsignedRecords === 1 ? '1 record' : `${r.unsignedRecords} records`;
+  return (
+    `warning: ${records} after ${signed === 0 ? 'the start of the chain (no signed checkpoint)' : `checkpoint #${signed}`} ` +
+    `(#${signed + 1}–#${r.head.seq}) ${r.unsignedRecords === 1 ? 'is' : 'are'} not covered by any signature and ${r.unsignedRecords === 1 ? 'was' : 'were'} not verified: ` +
+    'their writers’ seals cannot be checked without the key directory (--require-signed-head fails on them)'
+  );
+}
+
 interface VerifyOpts {
   config?: string;
   store?: string;
@@ -162,6 +207,7 @@ interface VerifyOpts {
   expectHead?: string[];
   maxGap?: string;
   allowUnsignedTail?: boolean;
+  requireSignedHead?: boolean;
   signedAfter?: string;
 }
 
@@ -190,6 +236,10 @@ export function registerAuditVerify(audit: Command): void {
     .option(
       '--allow-unsigned-tail',
       'with --file: accept records after the last checkpoint signed by a trusted key (counted, not refused)',
+    )
+    .option(
+      '--require-signed-head',
+      'fail unless a checkpoint of a trusted key covers the last record (a store verified without the key directory otherwise counts the records after it as unverified, and passes)',
     )
     .option(
       '--signed-after <iso>',
@@ -224,6 +274,11 @@ export function registerAuditVerify(audit: Command): void {
           throw new MandateError(
             'bad_request',
             '--file needs --public-key: the bundle’s own keys are not trusted',
+          );
+        if (opts.requireSignedHead && opts.allowUnsignedTail)
+          throw new MandateError(
+            'bad_request',
+            '--require-signed-head and --allow-unsigned-tail contradict each other (a bundle requires a signed head unless allowed)',
           );
         let text: string;
         try {
@@ -260,19 +315,23 @@ export function registerAuditVerify(audit: Command): void {
         } finally {
           await store.close();
         }
+        if (opts.requireSignedHead) r = requireSignedHead(r);
       }
       if (last && process.stderr.isTTY) process.stderr.write('\n');
       const v: VerifyResult = opts.signedAfter !== undefined ? requireSignedAfter(r, opts.signedAfter) : r;
       if (opts.json) printJson(v);
-      else if (v.ok)
+      else if (v.ok) {
+        const bundle = opts.file !== undefined;
         out(
           `ok: ${v.records} records, ${v.checkpoints} signed checkpoints, head ${v.head ? `#${v.head.seq} ${v.head.hash}` : '(empty)'}` +
             newestLine(v) +
-            (v.unsignedRecords
+            (bundle && v.unsignedRecords
               ? `; the last ${v.unsignedRecords} records are signed by no trusted key (allowed by --allow-unsigned-tail)`
               : ''),
         );
-      else out(`FAILED at record ${v.firstBad?.seq}: ${v.firstBad?.problem} — ${v.firstBad?.message}`);
+        const unverified = bundle ? null : unsignedLine(v);
+        if (unverified) out(unverified);
+      } else out(`FAILED at record ${v.firstBad?.seq}: ${v.firstBad?.problem} — ${v.firstBad?.message}`);
       process.exitCode = v.ok ? EXIT.ok : EXIT.failed;
     });
 }

@@ -303,6 +303,43 @@ describe('records the node wrote since its last check, changed while it runs', (
   });
 });
 
+describe("GET /v1/audit/verify answers with the node's standing finding", () => {
+  // A probe: the tail the check had verified, deleted while the node ran (after its newest
+  // checkpoint, the mirror's too): /readyz said tampered (truncated) while verify, which reads only
+  // the store and the mirror, answered ok.
+  it('the verified tail deleted: /readyz tampered, and verify fails with the same finding', async () => {
+    const mirror = join(tempDir('mandate-mirror-'), 'checkpoints.jsonl');
+    const { t, api } = await start({ mirror });
+    for (let i = 0; i < 3; i++) ok200(await api.decide(KEYS.supportBot, refund(300 + i)));
+    await t.m.audit.flush();
+    expect((await t.m.evidence.tail.check()).ok).toBe(true);
+    const signed = withDb(t, (db) => {
+      const cp = (db.prepare('SELECT max(seq) AS s FROM audit_checkpoints').get() as { s: number }).s;
+      expect(db.prepare('DELETE FROM audit_events WHERE seq > ?').run(cp).changes).toBeGreaterThan(0);
+      return cp;
+    });
+    const status = await t.m.evidence.tail.check();
+    expect(status.failure).toMatchObject({ problem: 'truncated' });
+    const ready = ok200(await api.get('/readyz'));
+    expect(ready).toMatchObject({ audit: 'tampered', auditProblem: status.failure });
+    const v = ok200(await api.get('/v1/audit/verify', KEYS.admin));
+    expect(v).toMatchObject({ ok: false, firstBad: status.failure });
+    expect(v.firstBad.seq).toBeGreaterThan(signed);
+  });
+
+  it('untouched, the same steps: verify ok and /readyz ok', async () => {
+    const mirror = join(tempDir('mandate-mirror-'), 'checkpoints.jsonl');
+    const { t, api } = await start({ mirror });
+    for (let i = 0; i < 3; i++) ok200(await api.decide(KEYS.supportBot, refund(300 + i)));
+    await t.m.audit.flush();
+    expect((await t.m.evidence.tail.check()).ok).toBe(true);
+    expect(ok200(await api.get('/readyz'))).toMatchObject({ audit: 'ok' });
+    const v = ok200(await api.get('/v1/audit/verify', KEYS.admin));
+    expect(v).toMatchObject({ ok: true });
+    expect(v.firstBad).toBeUndefined();
+  });
+});
+
 describe('a key directory emptied over a chain', () => {
   // A probe: chain rewritten at rest, checkpoints deleted, key files deleted, node restarted: it
   // made a new key, had no checkpoint of that key to hold the chain to, said ok, and signed it.
