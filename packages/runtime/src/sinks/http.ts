@@ -32,15 +32,54 @@ interface Answer {
 const ACCEPTED: Answer = { refusal: null, warning: null };
 
 /**
- * POSTs `body`. A 2xx is an answer (its text for the caller to read), a 413 a {@link Refusal};
- * anything else within the timeout — a redirect included — throws: the batch is sent again.
+ * The most of a receiver's answer read. It only goes into error messages (200 characters of it) and
+ * OTLP's `partialSuccess`, a few hundred bytes: a receiver answering a 200 with an endless body
+ * would otherwise have the node buffer all of it (hundreds of MiB seen) until the timeout.
+ */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * The start of `res`'s body, at most {@link MAX_ANSWER_BYTES}; past that the body is cancelled,
+ * which closes the connection (it cannot be reused with an answer left unread). `cut` says the
+ * answer went on beyond what was read.
+ */
+async function readAnswer(res: Response): Promise<{ text: string; cut: boolean }> {
+  if (!res.body) return { text: '', cut: false };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let cut = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.byteLength > MAX_ANSWER_BYTES) {
+        chunks.push(value.subarray(0, MAX_ANSWER_BYTES - size));
+        cut = true;
+        await reader.cancel().catch(() => undefined);
+        break;
+      }
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // An answer that breaks off (the timeout, a reset) says nothing more than its status.
+    return { text: '', cut: false };
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), cut };
+}
+
+/**
+ * POSTs `body`. A 2xx is an answer (the start of its text for the caller to read, and whether the
+ * text went on beyond it), a 413 a {@link Refusal}; anything else within the timeout — a redirect
+ * included — throws: the batch is sent again.
  */
 async function post(
   url: string,
   body: string,
   headers: Record<string, string>,
   timeoutMs: number,
-): Promise<{ tooLarge: boolean; text: string }> {
+): Promise<{ status: number; tooLarge: boolean; text: string; cut: boolean }> {
   // SECURITY: fail closed — redirects are never followed. A 302/303 followed as a GET would count
   // a batch delivered that never arrived, and a 307/308 would re-post it, signature or token
   // included, to whatever host `Location` names.
@@ -51,16 +90,16 @@ async function post(
     redirect: 'manual',
     signal: AbortSignal.timeout(timeoutMs),
   });
-  // Drain the body so the connection can be reused.
-  const text = await res.text().catch(() => '');
+  // Read so the connection can be reused, but never more than MAX_ANSWER_BYTES of it.
+  const { text, cut } = await readAnswer(res);
   if (res.status >= 300 && res.status <= 399)
     throw new Error(
       `receiver answered ${res.status}, a redirect${redirectTarget(url, res.headers.get('location'))}; redirects are not followed: configure the URL it points to`,
     );
-  if (res.status === 413) return { tooLarge: true, text };
+  if (res.status === 413) return { status: res.status, tooLarge: true, text, cut };
   if (res.status < 200 || res.status > 299)
     throw new Error(`receiver answered ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
-  return { tooLarge: false, text };
+  return { status: res.status, tooLarge: false, text, cut };
 }
 
 /** ` to <origin>` of a redirect (never its path or query, which may carry tokens), or nothing. */
@@ -378,7 +417,15 @@ export function createOtlpSink(o: OtlpSinkOptions): SinkTransport {
           { ...o.headers, 'content-type': 'application/json' },
           o.timeoutMs,
         );
-        return res.tooLarge ? plainAnswer(res) : otlpAnswer(res.text);
+        if (res.tooLarge) return plainAnswer(res);
+        // SECURITY: fail closed — an answer cut short may hide a partialSuccess that dropped
+        // records, and taking it as a delivery would leave a silent hole in the SIEM's copy. No
+        // collector answers that much; the batch is retried and the lag says so.
+        if (res.cut)
+          throw new Error(
+            `receiver answered ${res.status} with a body over ${MAX_ANSWER_BYTES} bytes: cannot tell whether it dropped records (partialSuccess)`,
+          );
+        return otlpAnswer(res.text);
       },
     },
     o.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,

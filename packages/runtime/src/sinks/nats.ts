@@ -110,7 +110,24 @@ export function createNatsSink(o: NatsSinkOptions): SinkTransport {
     async close() {
       const c = await conn?.catch(() => null);
       conn = null;
-      await c?.nc.drain().catch(() => undefined);
+      if (!c) return;
+      // A drain flushes through the server: with the server down it waits for a reconnect that may
+      // never come, and the client (maxReconnectAttempts: -1) keeps redialling, which keeps the
+      // process alive after SIGTERM. So the drain gets `timeoutMs`, and then the connection is
+      // closed. Nothing is lost by it: a record is acknowledged only once JetStream stored it, so
+      // what was not stays behind the cursor and is published after the restart.
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        c.nc.drain().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), o.timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!drained) await c.nc.close().catch(() => undefined);
     },
   };
 }

@@ -167,6 +167,21 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
         basis: to.basis,
       });
     };
+    /**
+     * The lag while a receiver fails: the loop never goes idle then, so the head is read here. Without
+     * it `/metrics` would show the lag of the last success (often 0) for a receiver down for hours,
+     * and "alert on a lag that grows" would never fire. One small read per retry, at the backoff's pace.
+     */
+    const behind = async (batchEnd: number) => {
+      let head = Math.max(status.head, batchEnd);
+      try {
+        head = (await o.store.auditHead()).seq;
+      } catch {
+        // The chain reaches at least the batch just read: a lag of at least that much is still true.
+      }
+      status.head = head;
+      status.lag = Math.max(0, head - at.seq);
+    };
     while (!stop.signal.aborted) {
       let batch;
       try {
@@ -194,6 +209,7 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
       try {
         report = await def.transport.deliver(batch);
       } catch (err) {
+        await behind(batch[batch.length - 1]!.seq);
         await fail('delivering', err);
         continue;
       }

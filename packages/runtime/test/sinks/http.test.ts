@@ -324,3 +324,75 @@ describe('HTTP sinks: a record too large never stops the sink', () => {
     });
   }
 });
+
+/**
+ * A receiver that answers 200 and streams `total` bytes of body (`json` opens it as a JSON
+ * object, so only its end is missing), as fast as the client reads. `written` counts what was
+ * handed to the socket, `ended` whether the whole body went out before the client hung up.
+ */
+async function streamingReceiver(total: number, json = false) {
+  const seen = { written: 0, ended: false, closed: false };
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  // A JSON object that never ends: `{"x":"aaa…`.
+  const first = json ? Buffer.concat([Buffer.from('{"x":"'), chunk]) : chunk;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.on('close', () => (seen.closed = true));
+      const pump = () => {
+        while (!res.destroyed && seen.written < total) {
+          const next = seen.written === 0 ? first : chunk;
+          seen.written += next.length;
+          if (!res.write(next)) return void res.once('drain', pump);
+        }
+        if (!res.destroyed) {
+          seen.ended = true;
+          res.end();
+        }
+      };
+      pump();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  servers.push(server);
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+describe("HTTP sinks: a receiver's answer is read up to a bound", () => {
+  const MiB = 1024 * 1024;
+  for (const kind of ['webhook', 'splunk-hec'] as const) {
+    it(`${kind}: a 200 with a 100 MiB body is a delivery; the node stops reading it early and hangs up`, async () => {
+      const rx = await streamingReceiver(100 * MiB);
+      const store = await storeWith(events(3));
+      const url = `${rx.origin}/in`;
+      const sink =
+        kind === 'webhook'
+          ? createWebhookSink({ name: 'siem', url, headers: {}, timeoutMs: 10_000 })
+          : createHecSink({ url, token: 'hec-token', sourcetype: 'mandate:audit', timeoutMs: 10_000 });
+      await expect(sink.deliver(await store.readAudit(0, 10))).resolves.toBeDefined();
+      await until(() => rx.seen.closed, 'the connection closed');
+      // The node hung up long before the end (without the bound it read all 100 MiB): what the
+      // receiver got into the two kernels' socket buffers is all it wrote.
+      expect(rx.seen.ended).toBe(false);
+      expect(rx.seen.written).toBeLessThan(32 * MiB);
+    });
+  }
+
+  it('otlp: a 200 whose answer is cut short fails the batch: a dropped-records partialSuccess may be past the cut', async () => {
+    const rx = await streamingReceiver(100 * MiB, true);
+    const store = await storeWith(events(3));
+    const sink = createOtlpSink({
+      url: `${rx.origin}/v1/logs`,
+      headers: {},
+      serviceName: 'mandate',
+      timeoutMs: 10_000,
+    });
+    await expect(sink.deliver(await store.readAudit(0, 10))).rejects.toThrow(
+      /receiver answered 200 with a body over 65536 bytes: cannot tell whether it dropped records/,
+    );
+    await until(() => rx.seen.closed, 'the connection closed');
+    expect(rx.seen.ended).toBe(false);
+    expect(rx.seen.written).toBeLessThan(32 * MiB);
+  });
+});

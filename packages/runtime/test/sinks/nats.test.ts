@@ -1,6 +1,8 @@
 // The NATS sink against a private nats-server (its own port and store dir): a record larger than
 // the server's max_payload (or the stream's max_msg_size) goes as a stand-in, and the records after
-// it still reach the stream — one record never stops the feed.
+// it still reach the stream — one record never stops the feed; and closing the sink with the server
+// gone neither hangs nor leaves the client redialling (a SIGTERM must let the process exit).
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { auditEvent, testSealer } from '../../src/storage/contract/index.js';
@@ -10,7 +12,7 @@ import { createSinkRunner, type SinkRunner } from '../../src/sinks/index.js';
 import { createNatsSink } from '../../src/sinks/nats.js';
 import { systemClock, type Logger } from '../../src/kernel/index.js';
 import { disposeAll, tempDir } from '../fixtures/mandate.js';
-import { startNats, until, type PrivateNats } from './receivers.js';
+import { sleep, startNats, until, type PrivateNats } from './receivers.js';
 
 const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -138,5 +140,59 @@ describe('NATS sink: records larger than the server takes', () => {
       [4, 'full'],
       [5, 'too_large'],
     ]);
+  });
+});
+
+/** Resolves `true` when `p` settles within `ms`, `false` when it does not. */
+const within = (p: Promise<unknown>, ms: number) =>
+  Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
+
+describe('NATS sink: closing', () => {
+  it('with the server up, close drains the connection without waiting for its timeout', async () => {
+    const n = await nats();
+    const store = await storeWith({}, 3);
+    const sink = createNatsSink({
+      servers: n.url,
+      subject: 'close.audit',
+      stream: 'CLOSE_UP',
+      timeoutMs: 3000,
+    });
+    await sink.deliver(await store.readAudit(0, 3));
+    const t0 = Date.now();
+    await sink.close();
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect((await n.received('CLOSE_UP')).seqs).toEqual([1, 2, 3]);
+  });
+
+  it('with the server gone, close returns within its timeout and the client stops redialling (SIGTERM exits)', async () => {
+    const n = await nats();
+    const port = Number(new URL(n.url).port);
+    const store = await storeWith({}, 3);
+    const sink = createNatsSink({
+      servers: n.url,
+      subject: 'close.audit',
+      stream: 'CLOSE_DOWN',
+      timeoutMs: 1000,
+    });
+    await sink.deliver(await store.readAudit(0, 3));
+    // The receiver dies while the sink is connected: the client starts redialling, forever
+    // (maxReconnectAttempts: -1), and a drain waits for a server that is not there.
+    await n.stop();
+    await sleep(200);
+    expect(await within(sink.close(), 3000)).toBe(true);
+    // Nothing of the client is left: something listening on the server's port again, for longer
+    // than the client's 2 s between redials, is never dialled.
+    let dialled = 0;
+    const listener = createServer((sock) => {
+      dialled++;
+      sock.destroy();
+    });
+    await new Promise<void>((r) => listener.listen(port, '127.0.0.1', r));
+    try {
+      await sleep(3000);
+    } finally {
+      await new Promise<void>((r) => listener.close(() => r()));
+    }
+    expect(dialled).toBe(0);
   });
 });

@@ -121,6 +121,32 @@ describe('sink runner', () => {
     });
   });
 
+  it('the lag /metrics exports grows while deliveries fail, and falls back to 0 once the receiver takes them', async () => {
+    const store = createMemoryStore();
+    await store.migrate();
+    await append(store, 1, 3);
+    const rx = recorder();
+    const r = run(store, [{ name: 'siem', transport: rx.transport }]);
+    await until(() => r.status()[0]!.cursor === 3, 'the first 3 records');
+    expect(r.status()[0]).toMatchObject({ head: 3, lag: 0 });
+    // The receiver goes down; 20 records come, four batches' worth (batchSize 5): the lag is all
+    // of them, not the last success's 0 (the probe saw /metrics say 0 with 20 records behind),
+    // nor one batch.
+    rx.failing = true;
+    await append(store, 4, 20);
+    let failures = 0;
+    await until(() => (failures = r.status()[0]!.failures) >= 2, 'failed deliveries');
+    expect(r.status()[0]).toMatchObject({ cursor: 3, head: 23, lag: 20 });
+    // Still down, more records: the lag grows with them.
+    await append(store, 24, 7);
+    await until(() => r.status()[0]!.failures >= failures + 2, 'more failed deliveries');
+    expect(r.status()[0]).toMatchObject({ cursor: 3, head: 30, lag: 27 });
+    rx.failing = false;
+    await until(() => r.status()[0]!.cursor === 30, 'the backlog delivered');
+    expect(r.status()[0]).toMatchObject({ head: 30, lag: 0, failures: 0 });
+    expect(rx.seqs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+  });
+
   it('file sink: JSONL lines exactly as exported, rotated by size, no line lost across files', async () => {
     const store = createMemoryStore();
     await store.migrate();
