@@ -678,6 +678,7 @@ export async function createMandate(
             sinks: sinkDefinitions(config.sinks, logger),
             pollMs: 250,
             maxBackoffMs: 30_000,
+            onRewritten: async (finding) => evidence?.tail.report(finding),
           });
         const addr = s.address() as AddressInfo;
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

@@ -1,4 +1,5 @@
 import { sleepUnlessAborted, type Clock, type Logger } from '../kernel/index.js';
+import type { Finding } from '../audit/verify-checkpoints.js';
 import type { Store } from '../storage/port.js';
 import type { SinkTransport } from './port.js';
 import {
@@ -27,6 +28,11 @@ export interface SinkRunnerOptions {
   pollMs: number;
   /** Retry backoff starts at `pollMs` and doubles up to this. */
   maxBackoffMs: number;
+  /**
+   * Told when a sink finds the chain rewritten at or below its cursor (records it delivered gone
+   * or changed): the node's own finding, as the tail check's (`/readyz`, `audit.verify_failed`).
+   */
+  onRewritten?: (finding: Finding) => Promise<void>;
 }
 
 /** What `/metrics` and `mandate audit sinks` show of one sink. */
@@ -158,6 +164,16 @@ export function createSinkRunner(o: SinkRunnerOptions): SinkRunner {
           : `seq ${to.seq + 1} (seq ${to.seq} is ${to.basis === 'delivered' ? 'a record it delivered' : 'a signed checkpoint'} and unchanged)`;
       rewound = `the audit chain was rewritten at or before seq ${from} (${why}); re-delivering from ${after}`;
       status.lastError = rewound;
+      // SECURITY: records a receiver took are no longer in the chain as it took them — a tail
+      // deleted, a restore, a rewrite. That is the node's finding, not only this sink's status: a
+      // probe deleted the unsigned tail after a crash and only the sink's lastError said so, while
+      // /readyz and verify said ok. (A rewind is never part of normal operation: the chain is
+      // append-only.)
+      await o.onRewritten?.({
+        seq: from,
+        problem: head.seq < from ? 'truncated' : 'hash_mismatch',
+        message: `record ${from}: delivered to sink ${def.name} and no longer in the chain as delivered (${why})`,
+      });
       o.logger.error('audit sink found the chain rewritten at or before its cursor; re-delivering', {
         sink: def.name,
         cursor: from,

@@ -55,6 +55,22 @@ async function deleteTail(t: TestMandate, n: number): Promise<void> {
   }
 }
 
+/** The tail after `n` deleted with the checkpoints over it: what a stop before they were signed leaves. */
+async function deleteUnsignedTail(t: TestMandate, n: number): Promise<void> {
+  await deleteTail(t, n);
+  if (t.kind === 'sqlite') {
+    withDb(t, (db) => db.prepare('DELETE FROM audit_checkpoints WHERE seq > ?').run(n));
+    return;
+  }
+  const c = new pg.Client({ connectionString: POSTGRES_URL });
+  await c.connect();
+  try {
+    await c.query(`DELETE FROM "${t.schema}".audit_checkpoints WHERE seq > $1`, [n]);
+  } finally {
+    await c.end();
+  }
+}
+
 async function wholeChain(t: TestMandate): Promise<StoredAuditRecord[]> {
   const out: StoredAuditRecord[] = [];
   for (;;) {
@@ -201,6 +217,37 @@ describe.each(durableStoreKinds())('a chain rewritten below the cursors (%s)', (
         'the stored cursor',
       );
       expect(await t2.m.store.getSinkCursor('siem')).toMatchObject({ seq: head.seq, hash: head.hash });
+    } finally {
+      rx.server.close();
+    }
+  });
+  it('an unsigned tail deleted under a stopped node: the sink that delivered it makes it the node’s finding', async () => {
+    // A probe stopped a node hard before its tail was signed, deleted that tail in the database
+    // and started it again: no checkpoint covered the records, so only the sink's status said they
+    // were gone, while /readyz and verify said ok.
+    const rx = await webhookReceiver();
+    try {
+      const opts = {
+        store: kind,
+        config: (c: Json) => {
+          c.sinks = [{ name: 'siem', type: 'webhook', url: rx.url, batchSize: 5 }];
+        },
+      };
+      const t = await createTestMandate(opts);
+      await decide(t, 10, 0);
+      const before = (await t.m.store.auditHead()).seq;
+      await until(async () => (await t.m.store.getSinkCursor('siem'))?.seq === before, 'the sink', 1000);
+      await t.close();
+      await deleteUnsignedTail(t, before - 6);
+      const t2 = await createTestMandate({ ...opts, reuse: t });
+      await decide(t2, 3, 50);
+      await until(() => t2.m.sinkStatus()[0]?.rewinds === 1, 'the sink finding the rewrite');
+      expect(t2.m.evidence.tail.status()).toMatchObject({
+        ok: false,
+        failure: { seq: before, message: expect.stringMatching(/delivered to sink siem/) },
+      });
+      const readyz = await client(t2.url).get('/readyz');
+      expect(readyz.body).toMatchObject({ audit: 'tampered', auditProblem: { seq: before } });
     } finally {
       rx.server.close();
     }
