@@ -264,9 +264,14 @@ describe('export and verify', () => {
       expect(human.code).toBe(1);
       expect(human.stdout).toContain(`FAILED at record ${seq}: hash_mismatch`);
 
-      // Put it back: verify is exact, the chain is whole again.
+      // Put it back: the chain is whole again — the CLI, which has no memory of the node, says so —
+      // but the node found it edited and says so until it restarts, as /readyz does.
       db.prepare('UPDATE audit_events SET event_text = ? WHERE seq = ?').run(original.event_text, seq);
-      expect(ok200(await api.get('/v1/audit/verify', KEYS.admin)).ok).toBe(true);
+      expect(ok200(await api.get('/v1/audit/verify', KEYS.admin))).toMatchObject({
+        ok: false,
+        firstBad: { seq, problem: 'hash_mismatch' },
+      });
+      expect((await cli()).code).toBe(0);
 
       // 2. Only the query column is edited: the index no longer agrees with the hashed event.
       db.prepare(`UPDATE audit_events SET effect = 'deny' WHERE seq = ?`).run(seq);
@@ -278,7 +283,7 @@ describe('export and verify', () => {
       expect(JSON.parse(col.stdout).firstBad.seq).toBe(seq);
 
       db.prepare(`UPDATE audit_events SET effect = 'allow' WHERE seq = ?`).run(seq);
-      expect(ok200(await api.get('/v1/audit/verify', KEYS.admin)).ok).toBe(true);
+      expect(ok200(await api.get('/v1/audit/verify', KEYS.admin)).ok).toBe(false);
       expect((await cli()).code).toBe(0);
     } finally {
       db.close();
