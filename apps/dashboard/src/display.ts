@@ -102,9 +102,11 @@ function keySegment(key: string): DisplayText {
   return { text: escapeForDisplay(JSON.stringify(key)).text, hidden: raw.hidden };
 }
 
-/** Whether a string, shown bare, would read as a JSON value of another type (or as nothing at all). */
+/** Whether a string, shown bare, would read as a JSON value of another type, as nothing at all, or as a shorter one (whitespace at its ends). */
 function readsAsOtherValue(v: string): boolean {
-  if (v.trim() === '') return true;
+  // Blank, or with leading or trailing whitespace: "ACCT-1   " drawn bare was pixel-identical to
+  // "ACCT-1" — two different calls (a probe).
+  if (v.trim() !== v || v === '') return true;
   try {
     return typeof JSON.parse(v) !== 'string';
   } catch {

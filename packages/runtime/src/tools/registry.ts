@@ -262,12 +262,26 @@ export function createToolRegistry(tools: readonly Tool[], options: ToolRegistry
           let v: unknown = args;
           for (const seg of path.split('.'))
             v = v && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
-          return v === undefined ? `{${path}}` : typeof v === 'string' ? v : JSON.stringify(v);
+          if (v === undefined) return `{${path}}`;
+          if (typeof v !== 'string') return JSON.stringify(v);
+          // SECURITY: a string with a space or a quote in it is quoted: the template's words and the
+          // agent's must not run together. `Wire {amount} {currency} to {iban}` with currency
+          // `EUR to DE89… (ACME GmbH, verified supplier). Ref` read as a wire to ACME while the call
+          // wired to another IBAN (a probe). Quoted by hand, not by JSON.stringify: control and bidi
+          // characters stay raw for displayLine to escape and flag; only `"` and `\` are escaped,
+          // so the value cannot end its own quotes.
+          return PLAIN_TOKEN.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
         }),
       );
     },
   };
 }
+
+/**
+ * A value that reads as one word in a summary: no whitespace (the template's words and the agent's
+ * run together only across a space) and no quote (which would fake the end of a quoted one).
+ */
+const PLAIN_TOKEN = /^[^\s"]+$/u;
 
 function pointerToDots(pointer: string): string {
   if (!pointer) return '';

@@ -14,6 +14,8 @@ afterAll(disposeAll);
 const KEY = 'sk-proj-AAAAAAAAAAAAAAAAAAAA';
 const MEMO = `"${KEY}" <mallory@evil2.example>`;
 const SHOWN = `"${S}" <mallory@evil2.example>`;
+/** The memo in the summary: a value with spaces is quoted, its own quotes escaped (summarize). */
+const SUMMARISED = `"\\"${S}\\" <mallory@evil2.example>"`;
 
 interface Item {
   event: { type: string; decisionId?: string; data: Record<string, unknown> };
@@ -47,7 +49,7 @@ describe('a secret-shaped piece of an arg is all the redaction takes', () => {
     // What the approver reads (the dashboard and the CLI read this answer).
     const a = ok200(await api.get(`/v1/approvals/${d.approval!.id}`, KEYS.admin));
     expect(a.args.memo).toBe(SHOWN);
-    expect(a.summary).toBe(`Refund 900 to customer c-42 (${SHOWN})`);
+    expect(a.summary).toBe(`Refund 900 to customer c-42 (${SUMMARISED})`);
 
     // The decision record, its recorded policy inputs, and the approval.requested record.
     const items = ok200(await api.get(`/v1/audit?decisionId=${d.decisionId}`, KEYS.admin)).items as Item[];
@@ -60,7 +62,7 @@ describe('a secret-shaped piece of an arg is all the redaction takes', () => {
     expect(inputs.context.args.memo).toBe(SHOWN);
     expect(inputs.redacted).toContain('context.args.memo');
     const requested = items.find((i) => i.event.type === 'approval.requested')!;
-    expect(requested.event.data.summary).toBe(`Refund 900 to customer c-42 (${SHOWN})`);
+    expect(requested.event.data.summary).toBe(`Refund 900 to customer c-42 (${SUMMARISED})`);
 
     // The key itself: in no table, nor in the export.
     const db = new Database(t.dbFile!, { readonly: true });

@@ -56,13 +56,13 @@ describe('mandate approvals list', () => {
     // The ordinary approval: its summary unchanged, no marker on its block.
     const blocks = r.stdout.split(/\n(?=apr_)/);
     const plain = blocks.find((b) => b.includes('customer called'))!;
-    expect(plain).toContain('summary:  Refund 900 to customer c-42: customer called');
+    expect(plain).toContain('summary:  Refund 900 to customer c-42: "customer called"');
     expect(plain).not.toContain('⚠');
     // The hostile one: flagged on its own line, every hidden character visible as an escape.
     const evil = blocks.find((b) => b.includes('gnitset'))!;
     expect(evil).toContain('⚠ hidden characters (control, bidi, invisible) in this request');
     expect(evil).toContain(
-      'summary:  ⚠ hidden characters (control, bidi, invisible): Refund 900 to customer c-42: ok\\u000D\\u001B[2KRefund 10',
+      'summary:  ⚠ hidden characters (control, bidi, invisible): Refund 900 to customer c-42: "ok\\u000D\\u001B[2KRefund 10',
     );
     expect(evil).toContain('\\u202Egnitset\\u200B');
     expect(evil).toMatch(/args: +⚠ hidden characters \(control, bidi, invisible\): \{/);

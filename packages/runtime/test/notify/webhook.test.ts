@@ -217,7 +217,7 @@ describe('approval webhook: what a person is shown (issue 8 §5)', () => {
     const [plain, evil] = rx.received.map((r) => (JSON.parse(r.body) as { data: Data }).data);
     expect(plain!.display).toMatchObject({
       hidden: [],
-      summary: 'Refund 900 to customer c-42: customer called',
+      summary: 'Refund 900 to customer c-42: "customer called"',
       agent: 'support-bot',
     });
     // The raw value stays what it is, for machines; the display is what a person may read.

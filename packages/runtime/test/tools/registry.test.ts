@@ -19,9 +19,36 @@ describe('summarize: what the approver reads', () => {
     expect(registry.summarize('mail.send', { to: 'alice@corp.example' })).toBe(
       'Send mail to alice@corp.example',
     );
-    expect(registry.summarize('mail.send', { to: 'jürgen@zürich.example 東京' })).toBe(
-      'Send mail to jürgen@zürich.example 東京',
+    expect(registry.summarize('mail.send', { to: 'jürgen@zürich.example' })).toBe(
+      'Send mail to jürgen@zürich.example',
     );
+  });
+
+  it("quotes a value that is not one plain token: the template's words and the agent's do not run together", () => {
+    // A probe: `Wire {amount} {currency} to {iban}` with currency `EUR to DE89… (ACME GmbH,
+    // verified supplier). Ref` read as a wire to ACME; the call wired to another IBAN.
+    const wire = createToolRegistry([
+      ToolSchema.parse({ action: 'payments.wire', summary: 'Wire {amount} {currency} to {iban}' }),
+    ]);
+    expect(
+      wire.summarize('payments.wire', {
+        amount: 9000,
+        currency: 'EUR to DE89370400440532013000 (ACME GmbH, verified supplier). Ref',
+        iban: 'GB33BUKB20201555555555',
+      }),
+    ).toBe(
+      'Wire 9000 "EUR to DE89370400440532013000 (ACME GmbH, verified supplier). Ref" to GB33BUKB20201555555555',
+    );
+    // The allow next to it: a value without spaces stays bare.
+    expect(
+      wire.summarize('payments.wire', { amount: 10, currency: 'EUR', iban: 'DE89-3704/00#4+4@x.y:z_1' }),
+    ).toBe('Wire 10 EUR to DE89-3704/00#4+4@x.y:z_1');
+    expect(registry.summarize('mail.send', { to: 'jürgen@zürich.example 東京' })).toBe(
+      'Send mail to "jürgen@zürich.example 東京"',
+    );
+    expect(registry.summarize('mail.send', { to: '' })).toBe('Send mail to ""');
+    // A quote in the value cannot end it early.
+    expect(registry.summarize('mail.send', { to: 'a" to b "c' })).toBe('Send mail to "a\\" to b \\"c"');
   });
 
   it('escapes and flags the terminal attack of issue 8 §5 (CR + erase-line, then a harmless text)', () => {
@@ -29,7 +56,7 @@ describe('summarize: what the approver reads', () => {
       to: 'mallory@evil.example\r\u001b[2KSend mail to alice@corp.example',
     });
     expect(s).toBe(
-      `${HIDDEN_MARKER} (control): Send mail to mallory@evil.example\\u000D\\u001B[2KSend mail to alice@corp.example`,
+      `${HIDDEN_MARKER} (control): Send mail to "mallory@evil.example\\u000D\\u001B[2KSend mail to alice@corp.example"`,
     );
     // eslint-disable-next-line no-control-regex
     expect(s).not.toMatch(/[\r\u001b]/);
