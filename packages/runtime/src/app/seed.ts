@@ -15,6 +15,7 @@ import { loadPolicyDir, policySetVersion, type PolicyEngine } from '../policy/in
 import type { PolicyService } from '../policy/service.js';
 import type { GrantService } from '../grants/index.js';
 import { seedGrants } from './seed-grants.js';
+import { refuseLookalikeIds } from '../entities/index.js';
 
 /** What {@link seedState} needs from the composition root. */
 export interface SeedDeps {
@@ -131,6 +132,11 @@ async function seedEntities(file: string, deps: SeedDeps, reseed: boolean): Prom
     throw new MandateError('bad_request', `entities file ${file}: ${i?.path.join('.')}: ${i?.message}`);
   }
   const doc = r.data;
+  // SECURITY: the same rule as PUT /v1/entities: no two agents or users that differ only in case or
+  // Unicode form (a probe seeded `Frank` beside `frank` and counted them as two approvers).
+  await refuseLookalikeIds(deps.store, doc).catch((err: unknown) => {
+    throw new MandateError('bad_request', `entities file ${file}: ${(err as Error).message}`);
+  });
   // Filling never overwrites: insert-if-absent is one statement per entity, so a suspension made on
   // another node while this one starts is not undone either.
   const inserted = reseed ? null : await deps.store.insertMissingEntities(doc);

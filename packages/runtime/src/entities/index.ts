@@ -1,1 +1,1 @@
-export { updateEntities } from './service.js';
+export { refuseLookalikeIds, updateEntities } from './service.js';

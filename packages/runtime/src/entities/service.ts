@@ -36,7 +36,7 @@ const LOOKUPS = 32;
  * already stored as they are pass (a suspension names an existing agent); a new id is checked
  * against the document and the stored ones of its kind.
  */
-async function refuseLookalikeIds(store: Store, doc: EntitiesDocument): Promise<void> {
+export async function refuseLookalikeIds(store: Store, doc: EntitiesDocument): Promise<void> {
   const kinds = [
     { kind: 'agent', ids: doc.agents.map((a) => a.id), get: (id: string) => store.getAgent(id) },
     { kind: 'user', ids: doc.users.map((u) => u.id), get: (id: string) => store.getUser(id) },

@@ -66,4 +66,16 @@ describe('agent and user ids that differ only in case or Unicode form', () => {
     expect((await t.m.store.getUser('frank'))?.status).toBe('suspended');
     ok200(await api.post('/v1/agents/support-bot/suspend', KEYS.admin));
   });
+  it('an entities file with lookalikes does not start: the same rule as the API', async () => {
+    const err = await createTestMandate({
+      entities: (doc) => {
+        doc.users.push({ ...doc.users.find((u) => u.id === 'frank')!, id: 'Frank' });
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'bad_request' });
+    expect((err as Error).message).toMatch(/entities file .*"Frank" differs from user "frank"/);
+    // The allow next to it: the example's file, unchanged, starts.
+    const t = await createTestMandate();
+    expect((await t.m.store.getUser('frank'))?.id).toBe('frank');
+  });
 });
