@@ -77,17 +77,9 @@ export async function recordWhatIsMissing(deps: RecordedDeps, a: ApprovalRecord)
     seen = await onRecord(deps.store, a);
     if (complete(a, seen)) return;
   }
-  const base = {
-    decisionId: a.decisionId,
-    agent: a.agent,
-    ...(a.user ? { user: a.user } : {}),
-    action: a.action,
-  };
   if (!seen.requested)
-    await deps.audit({
-      ...base,
-      type: 'approval.requested',
-      data: {
+    await deps.audit(
+      approvalEvent(a, 'approval.requested', {
         approvalId: a.id,
         callHash: a.callHash,
         role: a.role,
@@ -96,14 +88,12 @@ export async function recordWhatIsMissing(deps: RecordedDeps, a: ApprovalRecord)
         requestedAt: a.requestedAt,
         ...(a.toolHash ? { toolHash: a.toolHash } : {}),
         late: true,
-      },
-    });
+      }),
+    );
   for (const v of a.votes) {
     if (seen.voters.has(v.approver)) continue;
-    await deps.audit({
-      ...base,
-      type: v.verdict === 'deny' ? 'approval.denied' : 'approval.approved',
-      data: {
+    await deps.audit(
+      approvalEvent(a, v.verdict === 'deny' ? 'approval.denied' : 'approval.approved', {
         approvalId: a.id,
         callHash: a.callHash,
         approver: v.approver,
@@ -112,8 +102,8 @@ export async function recordWhatIsMissing(deps: RecordedDeps, a: ApprovalRecord)
         at: v.at,
         quorum: a.quorum,
         late: true,
-      },
-    });
+      }),
+    );
   }
 }
 
@@ -158,25 +148,35 @@ export async function recordUnrecordedUses(
       const held = await holdToEvents(rows);
       if (held.some(({ event }) => (event.data as Record<string, unknown> | undefined)?.approvalId === a.id))
         continue;
-      await deps.audit({
-        type: 'approval.consumed',
-        decisionId: a.consumedBy,
-        agent: a.agent,
-        ...(a.user ? { user: a.user } : {}),
-        action: a.action,
-        data: {
-          approvalId: a.id,
-          callHash: a.callHash,
-          requestedBy: a.decisionId,
-          consumedAt: a.consumedAt,
-          late: true,
-          decision: 'unrecorded',
-        },
-      });
+      await deps.audit(
+        approvalEvent(
+          a,
+          'approval.consumed',
+          {
+            approvalId: a.id,
+            callHash: a.callHash,
+            requestedBy: a.decisionId,
+            consumedAt: a.consumedAt,
+            late: true,
+            decision: 'unrecorded',
+          },
+          a.consumedBy,
+        ),
+      );
       recorded++;
     }
     const oldest = page.at(-1);
     if (page.length < USE_PAGE || !oldest || oldest.requestedAt < since) return recorded;
     before = oldest.id;
   }
+}
+
+/** An audit event about an approval: its decision, agent, user and action, with `data`. */
+export function approvalEvent(
+  a: ApprovalRecord,
+  type: AuditEvent['type'],
+  data: Record<string, unknown>,
+  decisionId = a.decisionId,
+): Omit<AuditEvent, 'time' | 'nodeId'> {
+  return { type, decisionId, agent: a.agent, ...(a.user ? { user: a.user } : {}), action: a.action, data };
 }

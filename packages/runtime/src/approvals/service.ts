@@ -6,7 +6,7 @@ import { redactText } from '../audit/redact.js';
 import { APPROVAL_VOTE_SIGNATURE_TYPE, verifyApprovalSignature } from './signature.js';
 import { boundTo, callHash, type CallBinding } from './binding.js';
 
-import { recordWhatIsMissing } from './recorded.js';
+import { approvalEvent, recordWhatIsMissing } from './recorded.js';
 import { SELF_CONFIRMATION, createStanding, type UserLookups } from './standing.js';
 
 export { callHash, type CallBinding } from './binding.js';
@@ -478,14 +478,4 @@ export function createApprovalService(
       return (await standing(a)).counted >= a.quorum;
     },
   };
-}
-
-/** An audit event about an approval: its decision, agent, user and action, with `data`. */
-function approvalEvent(
-  a: ApprovalRecord,
-  type: AuditEvent['type'],
-  data: Record<string, unknown>,
-  decisionId = a.decisionId,
-): Omit<AuditEvent, 'time' | 'nodeId'> {
-  return { type, decisionId, agent: a.agent, ...(a.user ? { user: a.user } : {}), action: a.action, data };
 }
