@@ -1,5 +1,5 @@
 import { ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
-import { agentEntity, type DecisionOutcome } from '../decisions/index.js';
+import type { DecisionOutcome } from '../decisions/index.js';
 import type { ErrorCode as MandateErrorCode } from '@mandate/protocol';
 import { governedAction, type GovernedMethod } from './catalog.js';
 import { listAll, type Conn } from './upstream-connection.js';
@@ -13,7 +13,7 @@ import {
   withDecisionId,
 } from './results.js';
 import { uriProblem } from './resource-uri.js';
-import type { SessionScope } from './scope.js';
+import { activeAgentEntity, type SessionScope } from './scope.js';
 
 /** Methods other than tools that reach upstreams: resources, prompts, completion, log level. */
 export const PASSTHROUGH_METHODS = [
@@ -212,10 +212,7 @@ export function createPassthrough(s: SessionScope) {
    */
   async function mayComplete(conn: Conn, method: 'prompts/get' | 'resources/read'): Promise<void> {
     const action = governedAction(conn.cfg.name, method);
-    const policy = ctx.deps.policies();
-    const self = await ctx.deps.store.getAgent(s.agent);
-    const selfEntity = self && self.status === 'active' ? agentEntity(self) : null;
-    if (s.catalog.mayCall(policy, selfEntity, action)) return;
+    if (s.catalog.mayCall(ctx.deps.policies(), await activeAgentEntity(s), action)) return;
     return refuse(
       'completion/complete',
       'forbidden',

@@ -1,6 +1,7 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { ClientCapabilities, RequestId } from '@modelcontextprotocol/sdk/types.js';
-import type { Caller, DecideOptions, DecisionOutcome } from '../decisions/index.js';
+import { agentEntity, type Caller, type DecideOptions, type DecisionOutcome } from '../decisions/index.js';
+import type { PolicyEntity } from '../policy/port.js';
 import type { Catalog } from './catalog.js';
 import type { GatewayContext } from './options.js';
 import type { Conn } from './upstream-connection.js';
@@ -38,4 +39,15 @@ export interface SessionScope {
     id: RequestId,
     signal: AbortSignal,
   ): Promise<Record<string, unknown>>;
+}
+
+/**
+ * The session's agent as `catalog.mayCall` judges it (its own roles and attributes), or null when it
+ * is unknown or suspended: then no permit could ever let it act, and nothing is shown or completed.
+ */
+export async function activeAgentEntity(
+  s: Pick<SessionScope, 'ctx' | 'agent'>,
+): Promise<PolicyEntity | null> {
+  const self = await s.ctx.deps.store.getAgent(s.agent);
+  return self && self.status === 'active' ? agentEntity(self) : null;
 }

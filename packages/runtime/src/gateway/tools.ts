@@ -1,7 +1,7 @@
 import { ElicitResultSchema, ErrorCode, McpError, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { traceHeaders } from '../telemetry/index.js';
 import { ACTION_NAME } from '@mandate/protocol';
-import { agentEntity, type DecideOptions, type DecisionOutcome } from '../decisions/index.js';
+import type { DecideOptions, DecisionOutcome } from '../decisions/index.js';
 import { createOutcomeRecorder, failureType } from './outcome.js';
 import { SELF_CONFIRMATION, approvalDisplay } from '../approvals/index.js';
 import { HIDDEN_MARKER } from '../kernel/index.js';
@@ -18,7 +18,7 @@ import {
   upstreamError,
   withDecisionId,
 } from './results.js';
-import type { SessionScope } from './scope.js';
+import { activeAgentEntity, type SessionScope } from './scope.js';
 import type { CatalogEntry } from './catalog.js';
 
 /** `tools/list` and `tools/call` of one session: the call path (docs/gateway.md "Calls"). */
@@ -44,8 +44,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
     // Only tools this agent could ever be allowed to call (its own roles and attributes, by partial
     // evaluation), never a quarantined one. Hiding is a courtesy: every call is decided anyway.
     const policy = deps.policies();
-    const self = await deps.store.getAgent(agent);
-    const selfEntity = self && self.status === 'active' ? agentEntity(self) : null;
+    const selfEntity = await activeAgentEntity(s);
     for (const conn of s.conns.values()) {
       if (!conn.caps.tools) continue;
       await listConnTools(ctx, catalog, conn);
