@@ -102,7 +102,10 @@ function keySegment(key: string): DisplayText {
   return { text: escapeForDisplay(JSON.stringify(key)).text, hidden: raw.hidden };
 }
 
-/** Whether a string, shown bare, would read as a JSON value of another type, as nothing at all, or as a shorter one (whitespace at its ends). */
+/**
+ * Whether a string, shown bare, would read as a JSON value of another type, as nothing at all, or
+ * as a shorter string (whitespace at its ends).
+ */
 function readsAsOtherValue(v: string): boolean {
   // Blank, or with leading or trailing whitespace: "ACCT-1   " drawn bare was pixel-identical to
   // "ACCT-1" — two different calls (a probe).

@@ -317,9 +317,9 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
 
   /**
    * The records from the newest head this node vouches for (the last one it signed; before it has
-   * signed, the tail check's verified tail; else its oldest own record since it started) up to `head`: that head
-   * still there with its hash, each record after it present, linked, hashing to itself, and its own
-   * ones what it wrote. Null when they hold. A probe rewrote records below the last checkpoint
+   * signed, the tail check's verified tail; else its oldest own record since it started) up to
+   * `head`: that head still there with its hash, each record after it present, linked, hashing to
+   * itself, and its own ones what it wrote. Null when they hold. A probe rewrote records below the last checkpoint
    * (relinked up to it) and appended one record: a walk from the node's own first record after
    * the checkpoint never looked at what linked it to the signed head, and signed the forgery.
    */

@@ -13,8 +13,8 @@ import { findHeld } from '../audit/columns.js';
  * it, or, when the recorded allow consumed an approval, only if the check asks for that very
  * approval — the same role, no larger quorum, the same policy version (a new version voids an
  * approval) — and that approval would still be taken now (`stillStands`: its votes still count,
- * nothing activated since it was asked for). An `approvalId` the call merely carried counts for nothing (a plain permit allows and
- * never reads it). Otherwise the retry is decided afresh — recorded, and denied — and an approval
+ * nothing activated since it was asked for). An `approvalId` the call merely carried counts for
+ * nothing (a plain permit allows and never reads it). Otherwise the retry is decided afresh — recorded, and denied — and an approval
  * the first answer consumed stays spent. A deny or an approval request replays as recorded.
  *
  * The usage counters already hold the recorded allow's own charge (it was kept): the check counts
