@@ -39,14 +39,20 @@ function logOn(
 }
 
 /** Two logs on one chain; node a's reads go through `view` once it is set (a DB admin's edit). */
-function twoNodes() {
-  const inner = createMemoryStore();
+/** A store whose chain reads go through `view` once it is set (a DB admin's edit of `inner`). */
+function viewed(inner: Store): { seen: Store; set(view: Store): void } {
   let view: Store | null = null;
   const seen: Store = {
     ...inner,
     readAudit: (after, limit) => (view ?? inner).readAudit(after, limit),
     auditHead: () => (view ?? inner).auditHead(),
   };
+  return { seen, set: (v) => void (view = v) };
+}
+
+function twoNodes() {
+  const inner = createMemoryStore();
+  const { seen, set } = viewed(inner);
   const keys = createEphemeralKeys();
   const findings: Finding[] = [];
   const log = (nodeId: string, store: Store) => logOn(store, nodeId, keys.signer, findings);
@@ -56,7 +62,7 @@ function twoNodes() {
     b: log('b', inner),
     findings,
     async edit(fn: (rs: StoredAuditRecord[], cps: AuditCheckpoint[]) => void) {
-      view = await tampered(inner, fn);
+      set(await tampered(inner, fn));
     },
   };
 }
@@ -113,12 +119,7 @@ describe('the writer signs only a chain whose own records are what it wrote', ()
     // verified but above the node's last checkpoint: the walk before signing started at the
     // verified record, so the node signed checkpoints over the broken chain and /readyz said ok.
     const inner = createMemoryStore();
-    let view: Store | null = null;
-    const seen: Store = {
-      ...inner,
-      readAudit: (after, limit) => (view ?? inner).readAudit(after, limit),
-      auditHead: () => (view ?? inner).auditHead(),
-    };
+    const { seen, set } = viewed(inner);
     let verified: { seq: number; hash: string } | null = null;
     const findings: Finding[] = [];
     const a = logOn(seen, 'a', createEphemeralKeys().signer, findings, { verifiedHead: () => verified });
@@ -132,9 +133,11 @@ describe('the writer signs only a chain whose own records are what it wrote', ()
     for (let i = 9; i <= 12; i++) await a.append(decisionEvent(i));
     const [r11] = await inner.readAudit(10, 1);
     verified = { seq: r11!.seq, hash: r11!.hash };
-    view = await tampered(inner, (rs) => {
-      rs.splice(at(rs, 10), 1);
-    });
+    set(
+      await tampered(inner, (rs) => {
+        rs.splice(at(rs, 10), 1);
+      }),
+    );
     await expect(a.checkpoint()).rejects.toMatchObject({ code: 'audit_unavailable' });
     expect(findings).toMatchObject([{ seq: 10, problem: 'sequence_gap' }]);
     expect((await inner.listCheckpoints()).map((c) => c.seq)).toEqual([3, 8]);
