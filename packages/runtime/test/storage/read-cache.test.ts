@@ -159,15 +159,17 @@ describe('read cache (ADR 0026)', () => {
     await store.getAgent('bot');
     await nextTurn();
     const before = store.readCacheStats().epochReads;
-    // Two timer callbacks of one timers phase stand for two sockets' data handed over in one poll
-    // phase: separate callbacks, each with its microtasks drained before the next.
+    // Two callbacks of one phase of the loop stand for two sockets' data handed over in one poll
+    // phase: separate callbacks, each with its microtasks drained before the next. Two immediates
+    // queued together always run in one check phase (two timers may fall in two loop turns under
+    // load), and an immediate queued by the first runs in the next one.
     const calls: Promise<unknown>[] = [];
     await new Promise<void>((done) => {
-      setTimeout(() => calls.push(store.getAgent('bot')), 0);
-      setTimeout(() => {
+      setImmediate(() => calls.push(store.getAgent('bot')));
+      setImmediate(() => {
         calls.push(store.getAgent('bot'));
         done();
-      }, 0);
+      });
     });
     await Promise.all(calls);
     expect(store.readCacheStats().epochReads).toBe(before + 1);
