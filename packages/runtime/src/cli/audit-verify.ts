@@ -109,11 +109,9 @@ export async function verifyAsConfigured(
     // nothing checks who wrote the records after the newest checkpoint: a record a database admin
     // appended after the head verified as plain ok (a probe). They are counted and said to be
     // unverified; a live store nearly always has a few, so `--require-signed-head` is what fails them.
-    let signed = r.newestCheckpoint?.seq ?? 0;
-    if (!r.newestCheckpoint)
-      for (const cp of [...checkpoints, ...(await store.listCheckpoints())])
-        signed = Math.max(signed, cp.seq);
-    const unsigned = r.head.seq - signed;
+    // Counted from the newest checkpoint of a trusted key, as `--require-signed-head` counts: a
+    // verified chain has no checkpoint of another key, so none means every record is unsigned.
+    const unsigned = r.head.seq - (r.newestCheckpoint?.seq ?? 0);
     return unsigned > 0 ? { ...r, unsignedRecords: unsigned } : r;
   }
   const unsealed = await checkSealedTail(store, sealer, Object.keys(opts.publicKeys), r.head);
