@@ -21,7 +21,7 @@ import { createPolicyService, type PolicyService } from '../policy/service.js';
 import { createShadowSet } from '../policy/shadow-set.js';
 import { SHADOW_MAX_QUEUE, createShadowEvaluator, type ShadowMode } from '../decisions/shadow.js';
 import { createToolRegistry, localPathFs, type ToolRegistry } from '../tools/index.js';
-import { createApprovalService, recordUnrecordedUses, type ApprovalService } from '../approvals/index.js';
+import { createApprovalService, recordWhatAStopLeft, type ApprovalService } from '../approvals/index.js';
 import { createGrantService, type GrantService } from '../grants/index.js';
 import {
   createDecisionService,
@@ -362,16 +362,19 @@ export async function createMandate(
       },
       config.approvals,
     );
-    // EVIDENCE: uses of approvals that a stop left unrecorded are put on the record now (recorded.ts).
-    const lateUses = await recordUnrecordedUses({ store, audit: record }, config.approvals.ttlSeconds).catch(
-      (err: unknown) => {
-        logger.warn('approval uses left unrecorded by a stop could not be looked for', {
-          error: (err as Error).message,
-        });
-        return 0;
-      },
-    );
-    if (lateUses > 0) logger.warn('recorded approval uses a stop had left unrecorded', { count: lateUses });
+    // EVIDENCE: approval requests, votes and uses a stop left unrecorded go on the record now (recorded.ts).
+    const late = await recordWhatAStopLeft(
+      { store, audit: record },
+      config.approvals.ttlSeconds,
+      clock.now(),
+    ).catch((err: unknown) => {
+      logger.warn('approval records left unwritten by a stop could not be looked for', {
+        error: (err as Error).message,
+      });
+      return { uses: 0, parts: 0 };
+    });
+    if (late.uses + late.parts > 0)
+      logger.warn('recorded approval requests, votes and uses a stop had left unrecorded', late);
     const redactor = createRedactor({ paths: config.audit.redact });
     const metrics = createMetrics();
     const perKey = config.rateLimits.perKey

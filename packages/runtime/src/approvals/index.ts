@@ -10,7 +10,7 @@ export type {
   ConsumeResult,
   RequestApprovalInput,
 } from './service.js';
-export { recordUnrecordedUses } from './recorded.js';
+export { recordWhatAStopLeft } from './recorded.js';
 export { APPROVAL_VOTE_SIGNATURE_TYPE, approvalVoteMessage, verifyApprovalSignature } from './signature.js';
 export type { ApprovalVoteStatement } from './signature.js';
 export { approvalDisplay } from './display.js';

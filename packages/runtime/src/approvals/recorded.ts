@@ -65,19 +65,28 @@ const complete = (a: ApprovalRecord, seen: { requested: boolean; voters: Set<str
   seen.requested && a.votes.every((v) => seen.voters.has(v.approver));
 
 /**
- * Records `a`'s request and votes that the trail does not hold, marked `late: true`. Resolves once
- * they are durably recorded; throws (and nothing is spent) when they cannot be.
+ * Records `a`'s request and votes that the trail does not hold, marked `late: true`, and returns
+ * how many it recorded. Resolves once they are durably recorded; throws (and nothing is spent)
+ * when they cannot be. With `settledBefore` (an ISO time), a request or vote made at or after it is
+ * left alone: its writer may be between its two writes still.
  */
-export async function recordWhatIsMissing(deps: RecordedDeps, a: ApprovalRecord): Promise<void> {
+export async function recordWhatIsMissing(
+  deps: RecordedDeps,
+  a: ApprovalRecord,
+  settledBefore?: string,
+): Promise<number> {
   let seen = await onRecord(deps.store, a);
-  if (complete(a, seen)) return;
+  if (complete(a, seen)) return 0;
   // The voter may be this node, between its two writes: its record may be queued here.
   if (deps.flushAudit) {
     await deps.flushAudit();
     seen = await onRecord(deps.store, a);
-    if (complete(a, seen)) return;
+    if (complete(a, seen)) return 0;
   }
-  if (!seen.requested)
+  const settled = (at: string) => settledBefore === undefined || at < settledBefore;
+  let recorded = 0;
+  if (!seen.requested && settled(a.requestedAt)) {
+    recorded++;
     await deps.audit(
       approvalEvent(a, 'approval.requested', {
         approvalId: a.id,
@@ -90,8 +99,10 @@ export async function recordWhatIsMissing(deps: RecordedDeps, a: ApprovalRecord)
         late: true,
       }),
     );
+  }
   for (const v of a.votes) {
-    if (seen.voters.has(v.approver)) continue;
+    if (seen.voters.has(v.approver) || !settled(v.at)) continue;
+    recorded++;
     await deps.audit(
       approvalEvent(a, v.verdict === 'deny' ? 'approval.denied' : 'approval.approved', {
         approvalId: a.id,
@@ -105,70 +116,77 @@ export async function recordWhatIsMissing(deps: RecordedDeps, a: ApprovalRecord)
       }),
     );
   }
+  return recorded;
 }
 
-/** Consumed approvals read per page while looking for uses the trail does not hold. */
-const USE_PAGE = 100;
-
 /**
- * EVIDENCE (THREATS P2: after a crash an action's outcome is recorded or marked unknown): an
- * approval is consumed (compare-and-set) and its use recorded after, with the decision that used
- * it. A node stopped between the two left the approval spent, `consumedBy` naming a decision that
- * is not on the trail (a probe: 6 of 100). No allow left for it — an answer leaves only after its
- * record — so at start each such use is recorded, `late: true`, with `decision: "unrecorded"`.
+ * EVIDENCE: what a stop left unrecorded, put on the record at the next start.
  *
- * Looked for among approvals consumed since the chain's last record less the approvals' time to
- * live: an approval is used before it expires, so one used just before the stop was asked for
- * after that. Returns how many uses it recorded.
+ * - Uses (THREATS P2: after a crash an action's outcome is recorded or marked unknown): an
+ *   approval is consumed (compare-and-set) and its use recorded after, with the decision that used
+ *   it. A node stopped between the two left the approval spent, `consumedBy` naming a decision
+ *   that is not on the trail (a probe: 6 of 100). No allow left for it — an answer leaves only
+ *   after its record — so each such use is recorded, `late: true`, `decision: "unrecorded"`.
+ * - Requests and votes: stored, then recorded (above). One a stop left unrecorded was recorded only
+ *   when its approval was next used, so an approval never used kept a vote the trail did not show
+ *   (the inbox did). Each is recorded, `late: true`; those made in the last `SETTLING_MS` are left
+ *   to the check before use, since another node may be between its two writes still.
+ *
+ * Looked for among approvals asked for since the chain's last record less the approvals' time to
+ * live: an approval is voted on and used before it expires, so one touched just before the stop
+ * was asked for after that.
  */
-export async function recordUnrecordedUses(
+export async function recordWhatAStopLeft(
   deps: RecordedDeps & { store: Pick<Store, 'queryAudit' | 'listApprovals' | 'auditHead' | 'readAudit'> },
   ttlSeconds: number,
-): Promise<number> {
+  nowMs: number = Date.now(),
+): Promise<{ uses: number; parts: number }> {
+  const found = { uses: 0, parts: 0 };
   const head = await deps.store.auditHead();
-  if (head.seq === 0) return 0;
+  if (head.seq === 0) return found;
   const [last] = await deps.store.readAudit(head.seq - 1, 1);
-  if (!last) return 0;
+  if (!last) return found;
   const since = new Date(Date.parse(last.columns.time) - ttlSeconds * 1000 - 60_000).toISOString();
-  let recorded = 0;
+  const settledBefore = new Date(nowMs - SETTLING_MS).toISOString();
   let before: string | undefined;
   for (;;) {
-    const page = await deps.store.listApprovals({
-      status: 'consumed',
-      limit: USE_PAGE,
-      ...(before ? { before } : {}),
-    });
+    const page = await deps.store.listApprovals({ limit: PAGE, ...(before ? { before } : {}) });
     for (const a of page) {
-      if (a.requestedAt < since || !a.consumedBy) continue;
-      const rows = await deps.store.queryAudit({
-        decisionId: a.consumedBy,
-        type: 'approval.consumed',
-        limit: 20,
-      });
-      const held = await holdToEvents(rows);
-      if (held.some(({ event }) => (event.data as Record<string, unknown> | undefined)?.approvalId === a.id))
-        continue;
-      await deps.audit(
-        approvalEvent(
-          a,
-          'approval.consumed',
-          {
-            approvalId: a.id,
-            callHash: a.callHash,
-            requestedBy: a.decisionId,
-            consumedAt: a.consumedAt,
-            late: true,
-            decision: 'unrecorded',
-          },
-          a.consumedBy,
-        ),
-      );
-      recorded++;
+      if (a.requestedAt < since) continue;
+      found.parts += await recordWhatIsMissing(deps, a, settledBefore);
+      if (a.status === 'consumed' && a.consumedBy && !(await useRecorded(deps.store, a))) {
+        await deps.audit(
+          approvalEvent(
+            a,
+            'approval.consumed',
+            {
+              approvalId: a.id,
+              callHash: a.callHash,
+              requestedBy: a.decisionId,
+              consumedAt: a.consumedAt,
+              late: true,
+              decision: 'unrecorded',
+            },
+            a.consumedBy,
+          ),
+        );
+        found.uses++;
+      }
     }
     const oldest = page.at(-1);
-    if (page.length < USE_PAGE || !oldest || oldest.requestedAt < since) return recorded;
+    if (page.length < PAGE || !oldest || oldest.requestedAt < since) return found;
     before = oldest.id;
   }
+}
+
+/** How long a request or vote may be stored and not yet recorded by a live writer. */
+const SETTLING_MS = 10_000;
+
+/** Whether the trail holds `a`'s use, under the decision that used it. */
+async function useRecorded(store: RecordedDeps['store'], a: ApprovalRecord): Promise<boolean> {
+  const rows = await store.queryAudit({ decisionId: a.consumedBy!, type: 'approval.consumed', limit: 20 });
+  const held = await holdToEvents(rows);
+  return held.some(({ event }) => (event.data as Record<string, unknown> | undefined)?.approvalId === a.id);
 }
 
 /** An audit event about an approval: its decision, agent, user and action, with `data`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@mandate/protocol';
-import { recordWhatIsMissing } from '../../src/approvals/recorded.js';
+import { recordWhatAStopLeft, recordWhatIsMissing } from '../../src/approvals/recorded.js';
 import { sealEvents } from '../../src/audit/chain.js';
 import { createMemoryStore } from '../../src/storage/memory/index.js';
 import { approval } from '../../src/storage/contract/index.js';
@@ -70,5 +70,57 @@ describe('recordWhatIsMissing (approvals/recorded.ts)', () => {
     const { deps, appended } = await setup([requested, voted('frank'), voted('fiona', 'apr_other')]);
     await recordWhatIsMissing(deps, a);
     expect(appended.map((e) => e.data?.approver)).toEqual(['fiona']);
+  });
+});
+
+describe('recordWhatAStopLeft (approvals/recorded.ts)', () => {
+  /** A chain whose last record was written at 00:20, and approvals a stop left behind it. */
+  async function stopped(approvals: ReturnType<typeof approval>[]) {
+    const { deps, appended } = await setup([]);
+    await deps.store.appendAudit(
+      [
+        {
+          type: 'decision',
+          decisionId: 'dec_last',
+          time: '2025-01-01T00:20:00.000Z',
+          nodeId: 'n1',
+          data: {},
+        } as AuditEvent,
+      ],
+      sealEvents,
+    );
+    for (const a of approvals) await deps.store.createApproval(a);
+    return { deps, appended };
+  }
+  const at = (iso: string) => Date.parse(iso);
+
+  it('records the requests and votes of approvals never used, late; not those of the last seconds', async () => {
+    const { deps, appended } = await stopped([
+      approval('apr_old', { status: 'approved', quorum: 1, votes: [vote('frank')] }),
+      approval('apr_new', {
+        requestedAt: '2025-01-01T00:19:58.000Z',
+        votes: [{ ...vote('fiona'), at: '2025-01-01T00:19:59.000Z' }],
+      }),
+    ]);
+    // Restarted five seconds after the last record: apr_new's parts may be another node's, mid-write.
+    const found = await recordWhatAStopLeft(deps, 3600, at('2025-01-01T00:20:05.000Z'));
+    expect(found).toEqual({ uses: 0, parts: 2 });
+    expect(appended.map((e) => [e.type, e.data?.approvalId, e.data?.approver ?? null, e.data?.late])).toEqual(
+      [
+        ['approval.requested', 'apr_old', null, true],
+        ['approval.approved', 'apr_old', 'frank', true],
+      ],
+    );
+  });
+
+  it('looks no further back than the time to live before the last record', async () => {
+    const { deps, appended } = await stopped([
+      approval('apr_gone', { requestedAt: '2024-12-31T22:00:00.000Z', votes: [vote('frank')] }),
+    ]);
+    expect(await recordWhatAStopLeft(deps, 3600, at('2025-01-01T01:00:00.000Z'))).toEqual({
+      uses: 0,
+      parts: 0,
+    });
+    expect(appended).toEqual([]);
   });
 });

@@ -24,13 +24,18 @@ describe.each(durableStoreKinds())(
       return res.body.items;
     }
     /** A vote as a node stopped between storing and recording it leaves it: stored, not recorded. */
-    async function voteStoredOnly(t: Awaited<ReturnType<typeof setup>>['t'], id: string, approver: string) {
+    async function voteStoredOnly(
+      t: Awaited<ReturnType<typeof setup>>['t'],
+      id: string,
+      approver: string,
+      at = new Date(),
+    ) {
       const a = (await t.m.store.getApproval(id))!;
       const vote: ApprovalVote = {
         approver,
         verdict: 'approve',
         comment: null,
-        at: new Date().toISOString(),
+        at: at.toISOString(),
         signature: null,
       };
       const stored = await t.m.store.updateApproval(
@@ -112,6 +117,31 @@ describe.each(durableStoreKinds())(
       await again.close();
       const third = await createTestMandate({ reuse: t });
       expect(await audit(client(third.url), 'type=approval.consumed')).toHaveLength(2);
+    });
+
+    it('a vote a stop left unrecorded is recorded at the next start even if its approval is never used', async () => {
+      const { t, api } = await setup();
+      const ask = ok200(await api.decide(KEYS.supportBot, refund(900)));
+      // Cast half a minute before the stop: no writer can still be between its two writes.
+      await voteStoredOnly(t, ask.approval!.id, 'frank', new Date(Date.now() - 30_000));
+      await t.close();
+      const again = await createTestMandate({ reuse: t });
+      const votes = await audit(client(again.url), `type=approval.approved&decisionId=${ask.decisionId}`);
+      expect(votes).toHaveLength(1);
+      expect(votes[0]!.event.data).toMatchObject({
+        approvalId: ask.approval!.id,
+        approver: 'frank',
+        late: true,
+      });
+      // The request was on the record already: not recorded again.
+      expect(
+        await audit(client(again.url), `type=approval.requested&decisionId=${ask.decisionId}`),
+      ).toHaveLength(1);
+      await again.close();
+      const third = await createTestMandate({ reuse: t });
+      expect(
+        await audit(client(third.url), `type=approval.approved&decisionId=${ask.decisionId}`),
+      ).toHaveLength(1);
     });
 
     it('a vote recorded as usual is not recorded twice', async () => {
