@@ -646,6 +646,7 @@ export async function createMandate(
           sinks: () => sinks?.status() ?? [],
           ...(alerts ? { alerts } : {}),
           ...(gateway ? { gateway } : {}),
+          ...(dashboardConfig.publicOrigin ? { publicOrigin: dashboardConfig.publicOrigin } : {}),
           ...(sessions
             ? {
                 dashboard: {

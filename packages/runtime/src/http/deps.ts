@@ -36,6 +36,11 @@ import type { PersonalData } from '../audit/personal.js';
 
 /** What the HTTP transport needs; it translates requests into these service calls and nothing more. */
 export interface HttpDeps {
+  /**
+   * `dashboard.publicOrigin`, whether or not the dashboard is enabled: the origin clients reach this
+   * node at behind a proxy (the AuthZEN discovery document names it).
+   */
+  publicOrigin?: string;
   store: Store;
   clock: Clock;
   logger: Logger;

@@ -241,23 +241,26 @@ describe('AuthZEN batch: a malformed entry is refused on its own', () => {
 });
 
 describe('AuthZEN discovery names the public origin', () => {
-  it('with dashboard.publicOrigin: the document names it, whatever Host the caller sent', async () => {
-    const t = await createTestMandate({
-      store: 'memory',
-      config: (c) => {
-        c.dashboard = { publicOrigin: 'https://pdp.example.com' };
-      },
-    });
-    const r = await client(t.url).request('GET', '/.well-known/authzen-configuration', {
-      headers: { host: 'internal-node-7:8080' },
-    });
-    expect(r.status).toBe(200);
-    expect(r.body).toEqual({
-      policy_decision_point: 'https://pdp.example.com',
-      access_evaluation_endpoint: 'https://pdp.example.com/access/v1/evaluation',
-      access_evaluations_endpoint: 'https://pdp.example.com/access/v1/evaluations',
-    });
-  });
+  it.each([true, false])(
+    'with dashboard.publicOrigin (dashboard enabled: %s): the document names it, whatever Host the caller sent',
+    async (enabled) => {
+      const t = await createTestMandate({
+        store: 'memory',
+        config: (c) => {
+          c.dashboard = { enabled, publicOrigin: 'https://pdp.example.com' };
+        },
+      });
+      const r = await client(t.url).request('GET', '/.well-known/authzen-configuration', {
+        headers: { host: 'internal-node-7:8080' },
+      });
+      expect(r.status).toBe(200);
+      expect(r.body).toEqual({
+        policy_decision_point: 'https://pdp.example.com',
+        access_evaluation_endpoint: 'https://pdp.example.com/access/v1/evaluation',
+        access_evaluations_endpoint: 'https://pdp.example.com/access/v1/evaluations',
+      });
+    },
+  );
 
   it('without it: the host the caller reached, over http', async () => {
     const t = await createTestMandate({ store: 'memory' });

@@ -262,7 +262,7 @@ export function registerAuthzenRoutes(route: RouteAdder, deps: HttpDeps): void {
 
   route('GET', '/.well-known/authzen-configuration', async (ctx) => {
     echoRequestId(ctx);
-    const base = discoveryBase(ctx, deps.dashboard?.publicOrigin);
+    const base = discoveryBase(ctx, deps.publicOrigin);
     return {
       policy_decision_point: base,
       access_evaluation_endpoint: `${base}/access/v1/evaluation`,
