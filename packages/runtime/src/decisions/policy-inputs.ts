@@ -1,5 +1,6 @@
 import type { Effect } from '@mandate/protocol';
 import { changedPaths, redactText } from '../audit/redact.js';
+import { setOwn } from '../kernel/index.js';
 import { routeApproval } from '../policy/approval-route.js';
 import type { CompiledPolicySet, EntityRef, PolicyEntity, PolicyEvaluation } from '../policy/port.js';
 
@@ -172,7 +173,7 @@ export function recordInputs(
     const read: Record<string, unknown> = {};
     const personal = asideUser !== null && e.uid.type === 'User' && e.uid.id === inputs.user;
     for (const [k, v] of Object.entries(e.attrs)) {
-      if (reads.has(k) && !(personal && asideUser.includes(k))) read[k] = v;
+      if (reads.has(k) && !(personal && asideUser.includes(k))) setOwn(read, k, v);
       else omitted.add(k);
     }
     const attrs = redaction.record(read, `entities.${e.uid.type}::${e.uid.id}`, redacted);

@@ -1,6 +1,6 @@
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Decision } from '@mandate/protocol';
-import { isMandateError } from '../kernel/index.js';
+import { isMandateError, setOwn } from '../kernel/index.js';
 
 export const META_DECISION = 'mandate/decisionId';
 export const META_APPROVAL = 'mandate/approvalId';
@@ -49,7 +49,8 @@ export function isRecord(v: unknown): v is Record<string, unknown> {
  */
 export function withoutMandateKeys(o: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (!k.startsWith('mandate/')) out[k] = v;
+  // setOwn: an upstream's `__proto__` key stays data (an assignment would make it out's prototype).
+  for (const [k, v] of Object.entries(o)) if (!k.startsWith('mandate/')) setOwn(out, k, v);
   return out;
 }
 

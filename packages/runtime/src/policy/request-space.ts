@@ -4,6 +4,7 @@
  * the policies mention (numbers and their neighbours, string literals, entity ids and groups).
  * Engine independent: it reads the schema in Cedar's JSON format and the policies' text.
  */
+import { setOwn } from '../kernel/index.js';
 import type { EntityRef, PolicyEntity, PolicyRequest, PolicySetSource } from './port.js';
 
 /** What a value of a schema type may be, as far as the search generates it. */
@@ -222,7 +223,7 @@ export function requestSampler(
     for (const a of shape.attrs) {
       if (!a.required && random() < 0.5) continue;
       const v = value(a.shape);
-      if (v !== undefined) out[a.name] = v;
+      if (v !== undefined) setOwn(out, a.name, v);
     }
     return out;
   };

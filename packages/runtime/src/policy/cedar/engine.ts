@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { MandateError, silentLogger, yieldToLoop, type Logger } from '../../kernel/index.js';
+import { MandateError, setOwn, silentLogger, yieldToLoop, type Logger } from '../../kernel/index.js';
 import { createIsolatedScreen, type IsolatedScreen } from './isolated.js';
 import { createCanary } from './canary.js';
 import { checkPolicyTextBounds } from '../bounds.js';
@@ -380,8 +380,7 @@ class CedarPolicySet implements CompiledPolicySet {
       .select(action, principal.uid.type)
       .filter((i) => this.analysed[i]!.info.effect === 'permit');
     if (members.length === 0) return false;
-    const staticPolicies: Record<string, string> = {};
-    for (const i of members) staticPolicies[this.analysed[i]!.info.id] = this.analysed[i]!.info.text;
+    const staticPolicies = policyTexts(members.map((i) => this.analysed[i]!.info));
     try {
       const answer = isAuthorizedPartial({
         principal: toRef(principal.uid, 'principal'),
@@ -732,8 +731,7 @@ class CedarPolicySet implements CompiledPolicySet {
   private preparsedId(slice: Slice): string {
     if (slice.id !== undefined) return slice.id;
     const id = `${this.idPrefix}:${this.preparsed.length}`;
-    const staticPolicies: Record<string, string> = {};
-    for (const i of slice.members) staticPolicies[this.analysed[i]!.info.id] = this.analysed[i]!.info.text;
+    const staticPolicies = policyTexts(slice.members.map((i) => this.analysed[i]!.info));
     const answer = preparsePolicySet(id, { staticPolicies });
     if (answer.type === 'failure') {
       throw new Error(`slice could not be prepared: ${answer.errors.map((e) => e.message).join('; ')}`);
@@ -869,4 +867,15 @@ function provablyFalse(e: unknown): boolean {
   const or = o['||'] as { left: unknown; right: unknown } | undefined;
   if (or) return provablyFalse(or.left) && provablyFalse(or.right);
   return false;
+}
+
+/**
+ * The texts of `policies` by id, as cedar-wasm takes a policy set. SECURITY: ids are the policy
+ * authors', and `out[id] = text` with the id `__proto__` sets the object's prototype instead: that
+ * policy was left out of every set handed to cedar-wasm (a forbid that never fired; a probe).
+ */
+function policyTexts(policies: readonly { id: string; text: string }[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of policies) setOwn(out, p.id, p.text);
+  return out;
 }
