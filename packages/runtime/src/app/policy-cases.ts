@@ -188,3 +188,31 @@ export async function runPolicyCases(input: RunPolicyCasesInput): Promise<Policy
   const passed = results.filter((r) => r.ok).length;
   return { passed, failed: results.length - passed, policyVersion: compiled.version, results };
 }
+
+/**
+ * The cases decided by both policy engines (`policies.engine`: the compiled evaluator and
+ * cedar-wasm, the reference): `primary`'s report, with each case the other engine answered
+ * differently (effect, reasons, errors or approval role) failed, naming both answers. The compiled
+ * evaluator is proven equal to cedar-wasm by differential tests; a deployment's own cases are one
+ * more such test, on the policies it runs.
+ */
+export function crossCheck(
+  primary: { name: string; report: PolicyTestReport },
+  reference: { name: string; report: PolicyTestReport },
+): PolicyTestReport {
+  const answer = (r: PolicyCaseResult) => JSON.stringify(r.actual);
+  const results = primary.report.results.map((r, i) => {
+    const other = reference.report.results[i];
+    if (!other || r.actual === null || answer(r) === answer(other)) return r;
+    return {
+      ...r,
+      ok: false,
+      problems: [
+        ...r.problems,
+        `the ${primary.name} engine answered ${answer(r)}, the ${reference.name} engine ${answer(other)}: the engines disagree (report it: docs/policies.md)`,
+      ],
+    };
+  });
+  const passed = results.filter((r) => r.ok).length;
+  return { ...primary.report, passed, failed: results.length - passed, results };
+}

@@ -6,7 +6,7 @@ import { EntitiesDocumentSchema, ToolsDocumentSchema } from '@mandate/protocol';
 import { MandateError, parseJsonStrict } from '../kernel/index.js';
 import { parseCasesYaml } from './yaml-cases.js';
 import { type LoadedConfig } from '../config/index.js';
-import { runPolicyCases } from '../app/index.js';
+import { crossCheck, runPolicyCases } from '../app/index.js';
 import { createCedarEngine, loadPolicyDir } from '../policy/index.js';
 import { EXIT, out, printJson, load, common, type CommonOpts } from './shared.js';
 import { undeclaredTools, type UndeclaredTool } from './tool-coverage.js';
@@ -141,14 +141,23 @@ export function registerPolicy(program: Command): void {
         cases.push(...list);
       }
       if (cases.length === 0) throw new MandateError('bad_request', `no cases found in ${casesPath}`);
-      const report = await runPolicyCases({
-        engine: createCedarEngine(),
-        source,
-        cases,
-        seed: { tools, entities, grants: loaded?.config.grants ?? [] },
-        timeZone: loaded?.config.policies.timeZone ?? 'UTC',
-        usage: loaded?.config.usage ?? [],
-      });
+      // Decided by the engine the config runs (the compiled evaluator by default) and by the other
+      // one: a case they answer differently fails (a probe found a policy id cedar-wasm never saw).
+      const run = (evaluator: 'compiled' | 'cedar') =>
+        runPolicyCases({
+          engine: createCedarEngine({ evaluator, memoEntries: 0 }),
+          source,
+          cases,
+          seed: { tools, entities, grants: loaded?.config.grants ?? [] },
+          timeZone: loaded?.config.policies.timeZone ?? 'UTC',
+          usage: loaded?.config.usage ?? [],
+        });
+      const configured = loaded?.config.policies.engine ?? 'compiled';
+      const other = configured === 'compiled' ? 'cedar' : 'compiled';
+      const report = crossCheck(
+        { name: configured, report: await run(configured) },
+        { name: other, report: await run(other) },
+      );
       if (opts.json) printJson(report);
       else {
         for (const r of report.results) {
