@@ -26,6 +26,8 @@ export interface Gateway {
     transport: Transport,
     caller: Caller,
     clientCaps?: ClientCapabilities,
+    /** Looks the session's credential up again: before every decision (the transport authenticates nothing). */
+    reauthenticate?: () => Promise<Caller>,
   ): Promise<{ closed: Promise<void> }>;
   /**
    * `mandate gateway --stdio`: one session on stdin/stdout, strictly parsed; upstreams learn the
@@ -74,8 +76,17 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     caps: ClientCapabilities,
     label: () => string | undefined,
     reauthenticate?: () => Promise<Caller>,
+    transportAuthenticates = false,
   ) {
-    const opened = await openSession(ctx, catalog, caller, caps, label, reauthenticate);
+    const opened = await openSession(
+      ctx,
+      catalog,
+      caller,
+      caps,
+      label,
+      reauthenticate,
+      transportAuthenticates,
+    );
     const close = async () => {
       openSessions.delete(close);
       await opened.close();
@@ -83,7 +94,10 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
     openSessions.add(close);
     return { ...opened, close } satisfies OpenSession;
   }
-  const http = createHttpEndpoint(ctx, open);
+  // Each HTTP request of a session is authenticated by its own headers (http-endpoint.ts).
+  const http = createHttpEndpoint(ctx, (caller, caps, label, reauthenticate) =>
+    open(caller, caps, label, reauthenticate, true),
+  );
 
   async function serve(
     transport: Transport,

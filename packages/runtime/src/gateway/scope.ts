@@ -30,6 +30,8 @@ export interface SessionScope {
     args: Record<string, unknown>,
     approvalId: string | null,
     call?: Pick<DecideOptions, 'toolHash' | 'refuse' | 'upstream'>,
+    /** `wait`: decided again after waiting (for an approval): the credential is checked again. */
+    after?: 'request' | 'wait',
   ): Promise<DecisionOutcome>;
   /** Sends a request upstream through the SDK client, tracked for related notifications. */
   forward(

@@ -37,9 +37,9 @@ export interface OpenSession {
 }
 
 /**
- * A decision this long (ms) after the session's credential was last authenticated authenticates
- * it again first. Longer than a request takes from its authentication to its decision, so the
- * hot path reads nothing more; a held call or an idle stdio session waits longer.
+ * A decision this long (ms) after the transport last authenticated a request of the session
+ * authenticates its credential again first. Longer than a request takes from its authentication
+ * to its decision, so the hot path of an HTTP request reads nothing more.
  */
 const REAUTHENTICATE_AFTER_MS = 100;
 
@@ -54,6 +54,8 @@ export async function openSession(
   clientCaps: ClientCapabilities,
   sessionLabel: () => string | undefined,
   reauthenticate?: () => Promise<Caller>,
+  /** Each request of the session comes with its credential, checked by the transport (`authenticated()`). */
+  transportAuthenticates = false,
 ): Promise<OpenSession> {
   const { deps, options, logger } = ctx;
   // SECURITY: only agent credentials speak MCP; the agent id and its user come from the credential and config.
@@ -64,19 +66,23 @@ export async function openSession(
     );
   const agent = caller.subject;
   const onBehalfOf = callerUser(caller, options.onBehalfOf ?? {});
-  let authenticatedAt = deps.clock.now();
+  /** When the transport last authenticated a request of this session (never, for stdio). */
+  let authenticatedAt = transportAuthenticates ? deps.clock.now() : -Infinity;
   /**
-   * SECURITY: a decision made a while after the credential was last checked checks it again. A
-   * call held for approval was decided again (and forwarded) under an API key revoked during the
-   * wait (a probe: 1.25 s after key.revoked); a stdio session authenticates once, at start. A
-   * revoked or expired credential, or one that now names another caller, decides nothing.
+   * SECURITY: a decision that is not part of a request the transport just authenticated checks
+   * the credential again. A call held for approval was decided again (and forwarded) under an API
+   * key revoked during the wait (a probe: 1.25 s after key.revoked); a stdio session, authenticated
+   * once at start, rechecked only 100 ms after its last check, so a chatty agent's calls went on
+   * being allowed for up to 100 ms after `DELETE /v1/keys` answered (a probe). A check of its own
+   * never opens such a window: only the transport's authentication of a request does, for that
+   * request. `fresh`: check whatever the transport did (a decision made after a wait). A revoked or
+   * expired credential, or one that now names another caller, decides nothing.
    */
-  const credentialStillHolds = async (): Promise<void> => {
-    if (!reauthenticate || deps.clock.now() - authenticatedAt <= REAUTHENTICATE_AFTER_MS) return;
+  const credentialStillHolds = async (fresh = false): Promise<void> => {
+    if (!reauthenticate || (!fresh && deps.clock.now() - authenticatedAt <= REAUTHENTICATE_AFTER_MS)) return;
     const now = await reauthenticate();
     if (callerIdentity(now) !== callerIdentity(caller))
       throw new MandateError('forbidden', "this session's credential now names another caller");
-    authenticatedAt = deps.clock.now();
   };
   const conns = new Map<string, Conn>();
   /** `tools/call` requests answered on the hot path, by request id, for cancellation. */
@@ -269,8 +275,8 @@ export async function openSession(
     clientCaps,
     conns,
     server: () => srv,
-    async decide(action, args, approvalId, call = {}) {
-      await credentialStillHolds();
+    async decide(action, args, approvalId, call = {}, after = 'request') {
+      await credentialStillHolds(after === 'wait');
       const label = sessionLabel();
       return deps.decisions.decide(
         { agent, onBehalfOf, action, args, approvalId, ...(label ? { sessionId: label } : {}) },

@@ -250,11 +250,13 @@ export function createSessionTools(s: SessionScope): SessionTools {
       const asked = d.decisionId;
       try {
         const refuse = await refusalNow(e, name);
-        outcome = await s.decide(action, outcome.args, approved, {
-          toolHash: e.hash,
-          ...(refuse ? { refuse } : {}),
-          upstream: e.upstream.name,
-        });
+        outcome = await s.decide(
+          action,
+          outcome.args,
+          approved,
+          { toolHash: e.hash, ...(refuse ? { refuse } : {}), upstream: e.upstream.name },
+          'wait',
+        );
         if (refuse) return errorResult(refuse.message, outcome.decision.decisionId);
       } catch (err) {
         return errorResult(`Mandate could not decide this call: ${describe(err)}`, asked);
