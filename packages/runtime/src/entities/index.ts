@@ -1,1 +1,1 @@
-export { refuseLookalikeIds, updateEntities } from './service.js';
+export { recordAgentStatus, refuseLookalikeIds, updateEntities } from './service.js';

@@ -25,6 +25,18 @@ export async function updateEntities(
   });
 }
 
+/** Records one agent's status change (suspend, resume) as `entities.updated`, as a PUT of that agent is. */
+export async function recordAgentStatus(
+  record: (event: Omit<AuditEvent, 'time' | 'nodeId'>) => Promise<unknown>,
+  agent: { id: string; status: string },
+  attribution: { by: string },
+): Promise<void> {
+  await record({
+    type: 'entities.updated',
+    data: { ...attribution, agents: [{ id: agent.id, status: agent.status }], users: [], resources: [] },
+  });
+}
+
 /** Up to this many agents and users in a document, the new ones are found by lookups, not a listing. */
 const LOOKUPS = 32;
 

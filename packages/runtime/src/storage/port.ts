@@ -416,6 +416,12 @@ export interface Store {
   /** Upserts every entity in the document, in one transaction. */
   putEntities(doc: EntitiesDocument): Promise<void>;
   /**
+   * Sets one agent's status and nothing else, in one statement; returns the agent as it now
+   * stands, or null when there is none. SECURITY: suspend and resume read the agent and wrote the
+   * whole record back, so a role removed between the two came back with a resume (a probe).
+   */
+  setAgentStatus(id: string, status: Agent['status']): Promise<Agent | null>;
+  /**
    * Inserts, in one transaction, the entities of the document the store does not hold yet (by id;
    * resources by type and id) and leaves every existing one as it is. Returns those inserted.
    * Seeding from a file uses it: the store stays the source of truth for what it holds.

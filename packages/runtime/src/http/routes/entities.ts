@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EntitiesDocumentSchema } from '@mandate/protocol';
 import { MandateError } from '../../kernel/index.js';
-import { updateEntities } from '../../entities/index.js';
+import { recordAgentStatus, updateEntities } from '../../entities/index.js';
 import { agentEntity, entityTypeFault, resourceEntity, userEntity } from '../../decisions/index.js';
 import { withCollisions } from '../../gateway/catalog.js';
 import { requireRole } from '../auth.js';
@@ -41,14 +41,11 @@ export function registerEntityRoutes(route: RouteAdder, deps: HttpDeps): void {
     route('POST', `/v1/agents/:id/${verb}`, async (ctx) => {
       const caller = await ctx.caller();
       requireRole(caller, 'admin');
-      const agent = await deps.store.getAgent(ctx.params.id!);
-      if (!agent) throw new MandateError('unknown_agent', `no agent ${ctx.params.id}`);
-      const next = { ...agent, status };
-      await updateEntities(
-        { store: deps.store, record: deps.audit },
-        { agents: [next], users: [], resources: [] },
-        { by: caller.keyId },
-      );
+      // SECURITY: the status alone, in one statement: a read of the agent written back whole undid
+      // a role removed meanwhile (a resume racing a PUT gave the role back, and its calls were allowed).
+      const next = await deps.store.setAgentStatus(ctx.params.id!, status);
+      if (!next) throw new MandateError('unknown_agent', `no agent ${ctx.params.id}`);
+      await recordAgentStatus(deps.audit, next, { by: caller.keyId });
       return next;
     });
   }

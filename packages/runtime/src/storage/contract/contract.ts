@@ -450,6 +450,18 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getResource('Customer', 'c-1')).toStrictEqual(c2);
         expect((await store.listEntities()).agents.map((a) => a.id)).toEqual(['agent-a', 'agent-b']);
       });
+
+      it('setAgentStatus changes the status alone: a role removed meanwhile stays removed', async () => {
+        await store.putEntities({ agents: [agentA], users: [], resources: [] });
+        const stripped: Agent = { ...agentA, roles: [], attributes: { v: 3 } };
+        await store.putEntities({ agents: [stripped], users: [], resources: [] });
+        const suspended = await store.setAgentStatus('agent-a', 'suspended');
+        expect(suspended).toStrictEqual({ ...stripped, status: 'suspended' });
+        expect(await store.getAgent('agent-a')).toStrictEqual({ ...stripped, status: 'suspended' });
+        expect(await store.setAgentStatus('agent-a', 'active')).toStrictEqual(stripped);
+        expect(await store.setAgentStatus('nope', 'active')).toBeNull();
+        expect(await store.getAgent('nope')).toBeNull();
+      });
     });
 
     describe('entities: insertMissingEntities', () => {

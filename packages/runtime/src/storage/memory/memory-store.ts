@@ -123,6 +123,14 @@ export function createMemoryStore(): Store {
       for (const u of doc.users) users.set(u.id, clone(u));
       for (const r of doc.resources) resources.set(`${r.type}::${r.id}`, clone(r));
     },
+    async setAgentStatus(id, status) {
+      open();
+      const a = agents.get(id);
+      if (!a) return null;
+      epoch++;
+      a.status = status;
+      return clone(a);
+    },
     async insertMissingEntities(doc: EntitiesDocument) {
       open();
       epoch++;

@@ -13,7 +13,13 @@ import type { PostgresDeps } from './deps.js';
 
 type EntityMethods = Pick<
   Store,
-  'getAgent' | 'getUser' | 'getResource' | 'putEntities' | 'insertMissingEntities' | 'listEntities'
+  | 'getAgent'
+  | 'getUser'
+  | 'getResource'
+  | 'putEntities'
+  | 'setAgentStatus'
+  | 'insertMissingEntities'
+  | 'listEntities'
 >;
 
 const AGENT_INSERT =
@@ -64,6 +70,11 @@ export function createPostgresEntities({ run, one, tx }: PostgresDeps): EntityMe
           }
         }),
       ),
+    setAgentStatus: (id, status) =>
+      run(async () => {
+        const r = await one('UPDATE agents SET status = $1 WHERE id = $2 RETURNING *', [status, id]);
+        return r ? agentFromRow(r) : null;
+      }),
     insertMissingEntities: (doc: EntitiesDocument) =>
       run(() =>
         // SECURITY: an entity the store holds is never overwritten here — a suspension made through

@@ -12,7 +12,13 @@ import type { SqliteDeps } from './deps.js';
 
 type EntityMethods = Pick<
   Store,
-  'getAgent' | 'getUser' | 'getResource' | 'putEntities' | 'insertMissingEntities' | 'listEntities'
+  | 'getAgent'
+  | 'getUser'
+  | 'getResource'
+  | 'putEntities'
+  | 'setAgentStatus'
+  | 'insertMissingEntities'
+  | 'listEntities'
 >;
 
 const AGENT_COLUMNS =
@@ -21,7 +27,16 @@ const USER_COLUMNS = 'INSERT INTO users (id, roles, status, attributes) VALUES (
 const RESOURCE_COLUMNS = 'INSERT INTO resources (type, id, attributes, tags) VALUES (?, ?, ?, ?)';
 
 /** The SQLite driver's agents, users and resources. */
-export function createSqliteEntities({ db, run, write, tx, readTx, all, get }: SqliteDeps): EntityMethods {
+export function createSqliteEntities({
+  db,
+  run,
+  write,
+  tx,
+  readTx,
+  all,
+  get,
+  exec,
+}: SqliteDeps): EntityMethods {
   return {
     getAgent: (id) =>
       run(() => {
@@ -55,6 +70,13 @@ export function createSqliteEntities({ db, run, write, tx, readTx, all, get }: S
             `${RESOURCE_COLUMNS} ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, tags = excluded.tags`,
           );
           for (const r of doc.resources) resource.run(...resourceParams(r));
+        }),
+      ),
+    setAgentStatus: (id, status) =>
+      write(() =>
+        tx(() => {
+          if (exec('UPDATE agents SET status = ? WHERE id = ?', status, id).changes === 0) return null;
+          return agentFromRow(get('SELECT * FROM agents WHERE id = ?', id)!);
         }),
       ),
     insertMissingEntities: (doc: EntitiesDocument) =>
