@@ -681,6 +681,18 @@ export type AuditMethods = Pick<
   | 'listCheckpoints'
 >;
 
+/** The entities part of the store (agents, users, resources), as the SQL drivers split it. */
+export type EntityMethods = Pick<
+  Store,
+  | 'getAgent'
+  | 'getUser'
+  | 'getResource'
+  | 'putEntities'
+  | 'setAgentStatus'
+  | 'insertMissingEntities'
+  | 'listEntities'
+>;
+
 /** The consent part of the store (approvals and grants), as the SQL drivers split it. */
 export type ConsentMethods = Pick<
   Store,

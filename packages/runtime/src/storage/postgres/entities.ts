@@ -1,5 +1,5 @@
 import type { EntitiesDocument } from '@mandate/protocol';
-import type { Store } from '../port.js';
+import type { EntityMethods } from '../port.js';
 import {
   agentFromRow,
   agentParams,
@@ -10,17 +10,6 @@ import {
   type Row,
 } from '../sql-rows.js';
 import type { PostgresDeps } from './deps.js';
-
-type EntityMethods = Pick<
-  Store,
-  | 'getAgent'
-  | 'getUser'
-  | 'getResource'
-  | 'putEntities'
-  | 'setAgentStatus'
-  | 'insertMissingEntities'
-  | 'listEntities'
->;
 
 const AGENT_INSERT =
   'INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES ($1, $2, $3, $4, $5, $6)';

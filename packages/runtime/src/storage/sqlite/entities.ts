@@ -1,5 +1,5 @@
 import type { EntitiesDocument } from '@mandate/protocol';
-import type { Store } from '../port.js';
+import type { EntityMethods } from '../port.js';
 import {
   agentFromRow,
   agentParams,
@@ -9,17 +9,6 @@ import {
   userParams,
 } from '../sql-rows.js';
 import type { SqliteDeps } from './deps.js';
-
-type EntityMethods = Pick<
-  Store,
-  | 'getAgent'
-  | 'getUser'
-  | 'getResource'
-  | 'putEntities'
-  | 'setAgentStatus'
-  | 'insertMissingEntities'
-  | 'listEntities'
->;
 
 const AGENT_COLUMNS =
   'INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES (?, ?, ?, ?, ?, ?)';
