@@ -208,6 +208,7 @@ export function everyStoreCall(
     getUser: ['read', () => store.getUser('user-1')],
     getResource: ['read', () => store.getResource('Customer', 'c-1')],
     putEntities: ['write', () => store.putEntities({ agents: [agentA], users: [], resources: [] })],
+    setAgentStatus: ['write', () => store.setAgentStatus('agent-a', 'suspended')],
     insertMissingEntities: [
       'write',
       () => store.insertMissingEntities({ agents: [agentA], users: [], resources: [] }),
