@@ -170,6 +170,42 @@ describe('guardTool against an embedded Mandate', () => {
     expect(read.calls).toEqual([]);
     expect(refund.calls).toHaveLength(1);
   });
+
+  it('a function name the model invents that names an Object member is no function: never decided, nothing runs', async () => {
+    // A review: `functions[name]` found Object.prototype's members; `constructor` was decided as an
+    // action and, allowed, ran. The name is the model's, so a prompt can choose it.
+    const refund = spy(() => 'paid');
+    let decided = 0;
+    const counting = {
+      ...client,
+      decide: (...a: Parameters<MandateClient['decide']>) => (decided++, client.decide(...a)),
+    };
+    for (const actions of [undefined, () => 'payments.refund']) {
+      const runner = createToolRunner(
+        { payments__refund: refund.body },
+        { ...base, client: counting, ...(actions ? { actions } : {}) },
+      );
+      for (const name of ['__proto__', 'constructor', 'toString', 'valueOf']) {
+        const [msg] = await runner.run([
+          { id: 'c-1', type: 'function', function: { name, arguments: '{"customerId":"c-42","amount":1}' } },
+        ]);
+        expect(msg!.content, name).toMatch(/no function/);
+      }
+    }
+    expect(decided).toBe(0);
+    expect(refund.calls).toEqual([]);
+    // The app's own function beside it is decided and runs.
+    const runner = createToolRunner({ payments__refund: refund.body }, { ...base, client: counting });
+    const [ok] = await runner.run([
+      {
+        id: 'c-2',
+        type: 'function',
+        function: { name: 'payments__refund', arguments: '{"customerId":"c-42","amount":1}' },
+      },
+    ]);
+    expect(ok!.content).toMatch(/paid/);
+    expect(decided).toBe(1);
+  });
 });
 
 describe('guardTool runs exactly what the server decided', () => {

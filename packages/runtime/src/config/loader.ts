@@ -1,7 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { hostname } from 'node:os';
-import { MandateError, parseJsonStrict } from '../kernel/index.js';
+import { MandateError, parseJsonStrict, protoKeyPath } from '../kernel/index.js';
 import { ConfigSchema, type Config, type ConfigInput } from './schema.js';
 
 /** Flags that override the file and the environment. */
@@ -66,6 +66,12 @@ export function loadConfig(
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new MandateError('bad_request', `config file ${file} must hold a JSON object`);
     }
+    const proto = protoKeyPath(parsed);
+    if (proto)
+      throw new MandateError(
+        'bad_request',
+        `config file ${file}: ${proto.replace(/^\$\.?/, '')}: a key named __proto__ is not allowed (it would be silently left out)`,
+      );
     raw = parsed as Record<string, unknown>;
   }
   const input = structuredClone(raw) as ConfigInput & {

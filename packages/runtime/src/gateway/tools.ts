@@ -4,7 +4,7 @@ import { ACTION_NAME } from '@mandate/protocol';
 import type { DecideOptions, DecisionOutcome } from '../decisions/index.js';
 import { createOutcomeRecorder, failureType } from './outcome.js';
 import { SELF_CONFIRMATION, approvalDisplay } from '../approvals/index.js';
-import { HIDDEN_MARKER } from '../kernel/index.js';
+import { HIDDEN_MARKER, ownValue } from '../kernel/index.js';
 import type { ApprovalRecord } from '../storage/port.js';
 import { listConnTools, whenListed } from './conn-listing.js';
 import type { Conn } from './upstream-connection.js';
@@ -266,7 +266,8 @@ export function createSessionTools(s: SessionScope): SessionTools {
       return changedWhileDeciding(e);
     };
     if (d.effect === 'approval_required' && d.approval) {
-      const hold = entry.upstream.holdForApprovalMs?.[entry.tool] ?? ctx.holdDefault;
+      // An own key only: a tool named `valueOf` found Object.prototype's function and was never held.
+      const hold = ownValue(entry.upstream.holdForApprovalMs, entry.tool) ?? ctx.holdDefault;
       if (hold > 0) {
         const waiting = abandoned ? AbortSignal.any([signal, abandoned]) : signal;
         const resolved = await deps.approvals.wait(d.approval.id, hold, waiting);

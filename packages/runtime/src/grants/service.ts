@@ -1,5 +1,5 @@
 import type { AuditEvent, Resource, User } from '@mandate/protocol';
-import { MAX_DURATION_MS, MandateError, newId, type Clock } from '../kernel/index.js';
+import { MAX_DURATION_MS, MandateError, newId, ownValue, type Clock } from '../kernel/index.js';
 import type { GrantLimit, GrantRecord, Store } from '../storage/port.js';
 import { dottedKeyReaches } from './limits-dotted-keys.js';
 
@@ -215,8 +215,11 @@ function resourceMatches(g: GrantRecord, user: User, resource: Resource | null):
   }
   for (const [attr, expected] of Object.entries(g.resourceAttributes)) {
     if (!resource) return false;
-    const actual = resource.attributes[attr];
-    const want = expected.startsWith('$user.') ? user.attributes[expected.slice('$user.'.length)] : expected;
+    // Own keys only: `constructor` on both sides read the same inherited function and matched.
+    const actual = ownValue(resource.attributes, attr);
+    const want = expected.startsWith('$user.')
+      ? ownValue(user.attributes, expected.slice('$user.'.length))
+      : expected;
     if (want === undefined || actual !== want) return false;
   }
   return true;
@@ -332,7 +335,7 @@ export function createGrantService(deps: GrantServiceDeps): GrantService {
             if (!parent.resources.includes(r)) problems.push(`resource ${r} is not in the parent grant`);
         }
         for (const [k, v] of Object.entries(parent.resourceAttributes)) {
-          if (grant.resourceAttributes[k] !== v)
+          if (ownValue(grant.resourceAttributes, k) !== v)
             problems.push(`resource constraint ${k}=${v} of the parent must be kept`);
         }
         const narrowed = narrowLimits(grant.actions, grant.limits, parent.limits);

@@ -7,7 +7,7 @@ export { newId } from './ids.js';
 export { createJsonLogger, silentLogger } from './logger.js';
 export type { LogLevel, Logger } from './logger.js';
 export { canonicalize } from './canonical.js';
-export { decodeUtf8Strict, parseJsonStrict, recordedReason, setOwn } from './json.js';
+export { decodeUtf8Strict, ownValue, parseJsonStrict, protoKeyPath, recordedReason, setOwn } from './json.js';
 export {
   HIDDEN_KINDS,
   HIDDEN_MARKER,

@@ -16,6 +16,39 @@ export function setOwn(out: Record<string, unknown>, key: string, value: unknown
   else out[key] = value;
 }
 
+/**
+ * `obj[key]` when `key` is an own property of `obj`; undefined otherwise. SECURITY: for names from
+ * outside (a schema, a config, a grant): `__proto__`, `constructor`, `toString` … must not find
+ * what Object.prototype holds.
+ */
+export const ownValue = <T>(
+  obj: Readonly<Record<string, T>> | null | undefined,
+  key: string,
+): T | undefined => (obj !== undefined && obj !== null && Object.hasOwn(obj, key) ? obj[key] : undefined);
+
+/**
+ * Where `value` holds an own key `__proto__` (`config.gateway.onBehalfOf`), or null. SECURITY: zod's
+ * `z.record` leaves such a key out without a word, so a mapping or a constraint written under it
+ * silently did not exist (a review: an agent named `__proto__` acted for no user through the
+ * gateway, a grant's `resourceAttributes` constraint vanished). Documents that are not args refuse it.
+ */
+export function protoKeyPath(value: unknown, path = '$'): string | null {
+  if (value === null || typeof value !== 'object') return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = protoKeyPath(value[i], `${path}[${i}]`);
+      if (found) return found;
+    }
+    return null;
+  }
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__') return `${path}.__proto__`;
+    const found = protoKeyPath((value as Record<string, unknown>)[key], `${path}.${key}`);
+    if (found) return found;
+  }
+  return null;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /** Decode bytes as UTF-8, rejecting invalid sequences instead of replacing them. */

@@ -4,7 +4,7 @@
  * the policies mention (numbers and their neighbours, string literals, entity ids and groups).
  * Engine independent: it reads the schema in Cedar's JSON format and the policies' text.
  */
-import { setOwn } from '../kernel/index.js';
+import { ownValue, setOwn } from '../kernel/index.js';
 import type { EntityRef, PolicyEntity, PolicyRequest, PolicySetSource } from './port.js';
 
 /** What a value of a schema type may be, as far as the search generates it. */
@@ -60,9 +60,10 @@ export function readSpace(schemaJson: Record<string, unknown>): Space {
     const [space, base] = cut >= 0 ? [name.slice(0, cut), name.slice(cut + 2)] : [null, name];
     if (space === '__cedar') return builtin(base);
     for (const s of space !== null ? [space] : ns === '' ? [''] : [ns, '']) {
-      const common = spaces[s]?.commonTypes?.[base];
+      const common = ownValue(spaces[s]?.commonTypes, base);
       if (common !== undefined) return shapeOf(common, s, depth + 1);
-      if (spaces[s]?.entityTypes?.[base] !== undefined) return { k: 'entity', type: qualify(s, base) };
+      if (ownValue(spaces[s]?.entityTypes, base) !== undefined)
+        return { k: 'entity', type: qualify(s, base) };
     }
     return builtin(base);
   };

@@ -1,4 +1,4 @@
-import { setOwn } from '../kernel/index.js';
+import { ownValue, setOwn } from '../kernel/index.js';
 import type { ArgType } from './port.js';
 
 /** A type in Cedar's JSON schema format, loosely: only the fields read here. */
@@ -32,12 +32,7 @@ const BUILTIN: Record<string, ArgType> = {
 
 const qualify = (ns: string, name: string): string => (ns === '' ? name : `${ns}::${name}`);
 
-/**
- * `obj[key]` when `key` is an own property of `obj`; undefined otherwise. SECURITY: names come from
- * the schema, and `__proto__`, `toString` … must not find what Object.prototype holds.
- */
-const own = <T>(obj: Record<string, T> | undefined, key: string): T | undefined =>
-  obj !== undefined && obj !== null && Object.hasOwn(obj, key) ? obj[key] : undefined;
+const own = ownValue;
 
 /** A built-in or extension type by name; `other` for any other name (an own key only). */
 const builtin = (name: string): ArgType =>

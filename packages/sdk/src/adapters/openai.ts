@@ -64,9 +64,9 @@ export function createToolRunner(
     r.status === 'ok' ? (typeof r.value === 'string' ? r.value : JSON.stringify(r.value ?? null)) : r.message;
   const runner: ToolRunner = {
     async call(tc, ctx) {
-      const body = functions[tc.function.name];
-      const action = actionFor(tc.function.name, options.actions);
+      const body = functionNamed(functions, tc.function.name);
       if (!body) throw new Error(`no function ${tc.function.name}`);
+      const action = actionFor(tc.function.name, options.actions);
       return guard.call(action, undefined, body, {
         ...ctx,
         toolCallId: tc.id,
@@ -90,11 +90,21 @@ export function createToolRunner(
       return out;
     },
     async resume(token, toolName, ctx) {
-      const body = functions[toolName];
+      const body = functionNamed(functions, toolName);
       if (!body) throw new Error(`no function ${toolName}`);
       const r = await guard.resume(token, actionFor(toolName, options.actions), body, ctx);
       return { role: 'tool', tool_call_id: decodePending(token).toolCallId ?? '', content: content(r) };
     },
   };
   return runner;
+}
+
+/**
+ * The app's own function of that name, or undefined. SECURITY: the name is the model's (a prompt
+ * can choose it): `constructor`, `toString`, `__proto__` found Object.prototype's members, were
+ * sent to Mandate as decisions and, allowed, ran them.
+ */
+function functionNamed<F>(functions: Record<string, F>, name: string): F | undefined {
+  const f = Object.hasOwn(functions, name) ? functions[name] : undefined;
+  return typeof f === 'function' ? f : undefined;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MandateError, parseDuration } from '../../kernel/index.js';
+import { MandateError, parseDuration, protoKeyPath } from '../../kernel/index.js';
 import type { GrantService } from '../../grants/index.js';
 import { agentOwns, type Caller } from '../../decisions/index.js';
 import type { GrantRecord } from '../../storage/port.js';
@@ -31,7 +31,13 @@ const GrantCreateSchema = z
     agent: z.string().min(1).max(256),
     actions: z.array(z.string().max(200)).min(1).max(256),
     resources: z.array(z.string().max(300)).max(1000).optional(),
-    resourceAttributes: z.record(z.string(), z.string()).optional(),
+    // The raw record is checked first: z.record leaves a `__proto__` key out, and a constraint
+    // the user wrote would silently not narrow the grant.
+    resourceAttributes: z
+      .unknown()
+      .refine((v) => protoKeyPath(v) === null, 'a resource attribute named __proto__ is not allowed')
+      .pipe(z.record(z.string(), z.string()))
+      .optional(),
     limits: z.array(GrantLimitSchema).max(64).optional(),
     expiresAt: ExpiresAtSchema.optional(),
     expiresIn: z
