@@ -1,5 +1,6 @@
 import { MandateError, canonicalize, sha256Hex, type Clock, type Logger } from '../kernel/index.js';
 import type { Store } from '../storage/port.js';
+import { storeUnavailable } from '../storage/unavailable.js';
 
 /** An `Idempotency-Key`: 1–255 visible ASCII characters (a UUID fits; a list of keys joined by a proxy does not). */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -107,12 +108,19 @@ export function createIdempotency(deps: IdempotencyDeps, ttlMs = IDEMPOTENCY_TTL
       try {
         await store.completeIdempotencyKey(scope, key, fingerprint, JSON.stringify(value));
       } catch (err) {
-        // The answer was recorded and goes out; the key stays claimed, so a retry is told to wait
-        // (idempotency_in_progress) until it expires — never decided and recorded a second time.
-        logger.warn('could not store the answer of an idempotency key', {
+        // SECURITY: an answer a retry cannot get back is not given. It went out while the key stayed
+        // claimed, and a retry after the lease (IDEMPOTENCY_LEASE_MS, the takeover of a key whose node
+        // stopped mid-request) was decided again: one request, two allows, two refunds (a probe).
+        // The decision stays on the record; the caller gets 503 and its retry is decided afresh.
+        logger.warn('could not store the answer of an idempotency key: the answer is not given', {
           scope,
           error: (err as Error).message,
         });
+        throw storeUnavailable(
+          'unreachable',
+          `the answer could not be stored under this Idempotency-Key, so it is not given (it is on the audit trail); retry with the same key after ${IDEMPOTENCY_LEASE_MS / 1000} s to have the request decided again`,
+          err,
+        );
       }
       return { value, replayed: false };
     },
