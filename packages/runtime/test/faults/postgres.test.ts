@@ -271,6 +271,38 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
     expect((await s.cacheEpoch()).n).toBeGreaterThanOrEqual(0);
   });
 
+  it('an audit append on a black-holed link fails in time (queryTimeoutMs), and the next one works', async () => {
+    // A probe lost the server mid-append: the audit writer, and with it every decision and the
+    // node's shutdown, waited for TCP keepalive (about two hours), even after the server was back.
+    const schema = freshSchema();
+    await store(schema).migrate();
+    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
+    proxies.push(proxy);
+    const s = createPostgresStore(postgresUrl(url, { port: proxy.port }), {
+      schema,
+      poolSize: 1,
+      lockTimeoutMs: 300,
+      queryTimeoutMs: 800,
+    });
+    stores.push(s);
+    await s.appendAudit([auditEvent(1)], testSealer);
+    proxy.freeze();
+    const append = s.appendAudit([auditEvent(2)], testSealer).then(
+      () => 'appended',
+      (e: unknown) => unavailableReason(e),
+    );
+    const outcome = await within(append, 5000);
+    proxy.cut();
+    proxy.restore();
+    await append;
+    expect(outcome).toBe('unreachable');
+    // The dead connection is gone: the next append takes a fresh one, and the chain holds.
+    await s.appendAudit([auditEvent(3)], testSealer);
+    const chain = await s.readAudit(0, 100);
+    expectChain(chain);
+    expect(chain.length).toBeGreaterThanOrEqual(2);
+  });
+
   it('a node waiting on the lock a stalled node holds answers store_unavailable (locked) after lock_timeout', async () => {
     const schema = freshSchema();
     const waiter = createPostgresStore(url, { schema, poolSize: 2, lockTimeoutMs: 500 });

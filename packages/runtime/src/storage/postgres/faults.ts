@@ -26,7 +26,9 @@ export function isUnavailable(err: unknown): boolean {
   if (typeof code === 'string') {
     if (NET_CODES.has(code)) return true;
     // 25P03: the server ended this session, idle in a transaction for too long (a stall here).
-    if (err instanceof pg.DatabaseError && code === '25P03') return true;
+    // 25006: read-only transaction — a standby after a failover, or a database set read-only: the
+    // connection is dropped (a fresh one may reach the primary), not handed back to the pool.
+    if (err instanceof pg.DatabaseError && (code === '25P03' || code === '25006')) return true;
     // SQLSTATE classes: 08 connection, 28 auth, 3D no database, 53 resources (disk full, too many
     // connections), 57 operator intervention (admin shutdown, cancel), 58 system/IO errors.
     if (err instanceof pg.DatabaseError && /^(08|28|3D|53|57|58)/.test(code)) return true;

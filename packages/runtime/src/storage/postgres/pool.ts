@@ -40,6 +40,15 @@ export interface PostgresSessionOptions {
    * node, unable to confirm its policy set, would answer `503` all that time.
    */
   checkTimeoutMs?: number;
+  /**
+   * How long any statement may wait for the server's answer on its connection; default
+   * `lockTimeoutMs` + 10 s (30 s). Past it the statement fails `store_unavailable` (`unreachable`)
+   * and its connection is dropped. A server that vanished mid-append (a host lost, a failover, a
+   * partition) otherwise held the audit writer — and so every decision and the node's shutdown —
+   * until TCP keepalive gave up, about two hours (a probe); longer than `lockTimeoutMs`, so a lock
+   * wait still ends `locked` first.
+   */
+  queryTimeoutMs?: number;
 }
 
 /** Defaults of the session bounds above; one `options` in the URL replaces them all. */
@@ -72,8 +81,10 @@ export function createPostgresPool(url: string, opts: PostgresSessionOptions): P
     // pg applies the URL's parameters over these, so an application_name in the URL wins.
     application_name: (opts.applicationName ?? 'mandate').slice(0, 63),
     // TCP keepalive: a server that vanished without a reset (power cut, partition) is noticed
-    // by the OS instead of being waited for forever.
+    // by the OS instead of being waited for forever; probing starts after 10 s idle.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    query_timeout: wholeMs(opts.queryTimeoutMs, wholeMs(opts.lockTimeoutMs, LOCK_TIMEOUT_MS) + 10_000),
   };
   // Startup parameters apply to every pooled connection before its first query, with no race.
   const startup = [

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { Tool } from '@mandate/protocol';
 import { MandateError, silentLogger, type Logger } from '../../kernel/index.js';
 import { activationConflict, type PolicySetSummary, type Store } from '../port.js';
@@ -81,7 +82,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         tx(async (c) => {
           // Another node may be migrating for longer than a lock wait is bounded to: wait it out.
           await c.query('SET LOCAL lock_timeout = 0');
-          await c.query(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`);
+          await c.query(longStatement(`SELECT pg_advisory_xact_lock(${MIGRATE_LOCK})`));
           if (schema !== undefined) await c.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
           await c.query(
             'CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
@@ -92,7 +93,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
           const applied: string[] = [];
           for (const m of POSTGRES_MIGRATIONS) {
             if (done.has(m.name)) continue;
-            await c.query(m.sql);
+            await c.query(longStatement(m.sql));
             await c.query('INSERT INTO schema_migrations (name) VALUES ($1)', [m.name]);
             applied.push(m.name);
           }
@@ -348,4 +349,14 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
 
     ...createPostgresAudit(deps),
   };
+}
+
+/**
+ * A statement allowed to run for hours (`queryTimeoutMs` bounds the others): waiting for another
+ * node's migration, and a migration itself on a large trail (an index over every record).
+ */
+function longStatement(text: string): pg.QueryConfig {
+  // pg reads `query_timeout` from a query's config too (its typings do not list it).
+  const config = { text, query_timeout: 6 * 3600_000 };
+  return config;
 }
