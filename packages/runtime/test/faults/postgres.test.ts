@@ -303,6 +303,22 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
     expect(chain.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('a read-only session (a standby after a failover) is store_unavailable, and its connection is not reused', async () => {
+    // A probe set the database read-only and back: 25006 was an internal error and its read-only
+    // connections went back into the pool, failing decisions for 30–40 s after the fault cleared.
+    const schema = freshSchema();
+    await store(schema).migrate();
+    const u = new URL(url);
+    u.searchParams.set('options', `-c search_path=${schema} -c default_transaction_read_only=on`);
+    const s = createPostgresStore(u.toString(), { schema, poolSize: 1 });
+    stores.push(s);
+    const failed = await s.appendAudit([auditEvent(1)], testSealer).then(
+      () => 'appended',
+      (e: unknown) => unavailableReason(e) ?? (e as { code?: string }).code,
+    );
+    expect(failed).toBe('unreachable');
+  });
+
   it('a node waiting on the lock a stalled node holds answers store_unavailable (locked) after lock_timeout', async () => {
     const schema = freshSchema();
     const waiter = createPostgresStore(url, { schema, poolSize: 2, lockTimeoutMs: 500 });
