@@ -330,6 +330,42 @@ describe('audit log: checkpoints', () => {
     });
   });
 
+  it('while checkpoints fail, records go unsigned only as far as verify allows, then wait for one', async () => {
+    // A probe failed checkpoint writes for 20 s under load: every record was there, yet the trail
+    // failed verify for good (checkpoint_missing). Past the cadence verify holds the trail to, a
+    // batch is refused audit_unavailable until a checkpoint can be written again.
+    const inner = createMemoryStore();
+    let failCheckpoint = true;
+    const store = wrapStore(inner, {
+      appendCheckpoint: (cp) =>
+        failCheckpoint ? Promise.reject(new Error('checkpoints refused')) : inner.appendCheckpoint(cp),
+    });
+    const log = makeLog(store, { checkpointEvery: 10, maxBatch: 4 });
+    await log.append(decisionEvent(1));
+    await expect(log.checkpoint()).rejects.toThrow('checkpoints refused');
+    const outcomes: string[] = [];
+    for (let i = 2; i <= 40; i++)
+      outcomes.push(
+        await log.append(decisionEvent(i)).then(
+          () => 'ok',
+          (e: { code?: string }) => e.code ?? 'error',
+        ),
+      );
+    // 1 + 13 more records unsigned (checkpointEvery + maxBatch = 14), then every batch refused.
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(13);
+    expect(outcomes.slice(13).every((o) => o === 'audit_unavailable')).toBe(true);
+    expect((await inner.auditHead()).seq).toBe(14);
+    failCheckpoint = false;
+    await log.append(decisionEvent(41));
+    for (let i = 42; i <= 60; i++) await log.append(decisionEvent(i));
+    // verify's cadence for this log: checkpointEvery + two batches.
+    await log.checkpoint();
+    expect(await verifyAudit(inner, { publicKeys, maxGap: 10 + 2 * 4 })).toMatchObject({
+      ok: true,
+      records: 34,
+    });
+  });
+
   it('flush waits for every accepted event', async () => {
     const store = createMemoryStore();
     const log = makeLog(store);
