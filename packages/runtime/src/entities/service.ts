@@ -12,8 +12,9 @@ export async function updateEntities(
   doc: EntitiesDocument,
   attribution: { by: string } | { source: string },
 ): Promise<void> {
-  await refuseLookalikeIds(deps.store, doc);
-  await deps.store.putEntities(doc);
+  // SECURITY: checked in the write's own transaction: two PUTs of `prace-x` and `PRACE-X` sent at
+  // once each passed a check made before the other wrote, and both were stored (a probe).
+  await deps.store.putEntities(doc, (stored) => lookalikesOf(doc, stored));
   await deps.record({
     type: 'entities.updated',
     data: {
@@ -62,9 +63,21 @@ export async function refuseLookalikeIds(store: Store, doc: EntitiesDocument): P
     if (!anyNew) return;
   }
   const stored = await store.listEntities();
-  const storedIds = { agent: stored.agents.map((a) => a.id), user: stored.users.map((u) => u.id) };
-  for (const { kind, ids } of kinds) {
-    const exact = new Set(storedIds[kind]);
+  lookalikesOf(doc, { agents: stored.agents.map((a) => a.id), users: stored.users.map((u) => u.id) });
+}
+
+/** Throws when a new agent or user id of `doc` folds like another of its kind, in `doc` or stored. */
+function lookalikesOf(
+  doc: EntitiesDocument,
+  stored: { agents: readonly string[]; users: readonly string[] },
+): void {
+  const kinds = [
+    { kind: 'agent', ids: doc.agents.map((a) => a.id), storedIds: stored.agents },
+    { kind: 'user', ids: doc.users.map((u) => u.id), storedIds: stored.users },
+  ] as const;
+  for (const { kind, ids, storedIds } of kinds) {
+    lookalikes(kind, ids, new Map());
+    const exact = new Set(storedIds);
     const seen = new Map<string, string>();
     for (const id of exact) seen.set(foldKey(id), id);
     // An id stored as it is passes, even beside a lookalike stored before this check existed.

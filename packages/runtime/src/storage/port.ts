@@ -413,8 +413,12 @@ export interface Store {
   getAgent(id: string): Promise<Agent | null>;
   getUser(id: string): Promise<User | null>;
   getResource(type: string, id: string): Promise<Resource | null>;
-  /** Upserts every entity in the document, in one transaction. */
-  putEntities(doc: EntitiesDocument): Promise<void>;
+  /**
+   * Upserts every entity in the document, in one transaction. `check`, when given, is called in
+   * that transaction, before anything is written, with the agent and user ids stored then (no
+   * other writer of entities in between); what it throws aborts the write and is the rejection.
+   */
+  putEntities(doc: EntitiesDocument, check?: StoredIdsCheck): Promise<void>;
   /**
    * Sets one agent's status and nothing else, in one statement; returns the agent as it now
    * stands, or null when there is none. SECURITY: suspend and resume read the agent and wrote the
@@ -680,6 +684,9 @@ export type AuditMethods = Pick<
   | 'appendCheckpoint'
   | 'listCheckpoints'
 >;
+
+/** A check of a document against the agent and user ids stored (Store.putEntities). */
+export type StoredIdsCheck = (stored: { agents: readonly string[]; users: readonly string[] }) => void;
 
 /** The entities part of the store (agents, users, resources), as the SQL drivers split it. */
 export type EntityMethods = Pick<

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestMandate, disposeAll, exampleEntities } from '../fixtures/mandate.js';
+import { createTestMandate, disposeAll, durableStoreKinds, exampleEntities } from '../fixtures/mandate.js';
 import { KEYS, client, expectError, ok200 } from '../fixtures/http.js';
 
 afterEach(disposeAll);
@@ -58,6 +58,26 @@ describe('agent and user ids that differ only in case or Unicode form', () => {
       'invalid_entity',
     );
   });
+
+  it.each(durableStoreKinds())(
+    'two lookalikes sent at once in two documents: one is stored, the other refused (%s)',
+    async (kind) => {
+      // A probe sent `prace-x` and `PRACE-X` in two PUTs at once: each was checked before the other
+      // was written, and both were stored (5–10 of 10 pairs). The check is in the write's transaction.
+      const t = await createTestMandate({ store: kind });
+      const api = client(t.url);
+      for (let pair = 0; pair < 8; pair++) {
+        const ids = [`prace-${pair}`, `PRACE-${pair}`];
+        const answers = await Promise.all(
+          ids.map((id) => api.put('/v1/entities', KEYS.admin, { users: [{ ...frank(), id }] })),
+        );
+        expect(answers.map((a) => a.status).sort(), `pair ${pair}`).toEqual([200, 400]);
+        const stored = (await Promise.all(ids.map((id) => t.m.store.getUser(id)))).filter((u) => u !== null);
+        expect(stored, `pair ${pair}`).toHaveLength(1);
+      }
+    },
+    60_000,
+  );
 
   it('an id stored as it is may be updated (a suspension of a stored user passes)', async () => {
     const t = await createTestMandate();

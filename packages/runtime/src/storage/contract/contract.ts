@@ -17,7 +17,7 @@ import { apiKey, describeApiKeyContract } from './keys.js';
 import { describeUiSessionContract, uiSession } from './ui-sessions.js';
 import { describeUsageContract, usageCharge } from './usage.js';
 import { describePersonalContract } from './personal.js';
-import type { MandateError } from '../../kernel/index.js';
+import { MandateError } from '../../kernel/index.js';
 import { unavailableReason } from '../unavailable.js';
 
 /*
@@ -450,6 +450,23 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         expect(await store.getUser('user-1')).toStrictEqual(u2);
         expect(await store.getResource('Customer', 'c-1')).toStrictEqual(c2);
         expect((await store.listEntities()).agents.map((a) => a.id)).toEqual(['agent-a', 'agent-b']);
+      });
+
+      it('putEntities runs its check on the stored ids first; what it throws aborts the write', async () => {
+        await store.putEntities({ agents: [agentA], users: [user1], resources: [] });
+        const seen: { agents: readonly string[]; users: readonly string[] }[] = [];
+        const refused = new MandateError('invalid_entity', 'refused by the check');
+        await expect(
+          store.putEntities({ agents: [agentB], users: [], resources: [resC] }, (stored) => {
+            seen.push(stored);
+            throw refused;
+          }),
+        ).rejects.toBe(refused);
+        expect(seen).toEqual([{ agents: ['agent-a'], users: ['user-1'] }]);
+        expect(await store.getAgent('agent-b')).toBeNull();
+        expect(await store.getResource('Customer', 'c-1')).toBeNull();
+        await store.putEntities({ agents: [agentB], users: [], resources: [] }, () => undefined);
+        expect(await store.getAgent('agent-b')).toStrictEqual(agentB);
       });
 
       it('setAgentStatus changes the status alone: a role removed meanwhile stays removed', async () => {

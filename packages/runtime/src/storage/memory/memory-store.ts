@@ -116,8 +116,9 @@ export function createMemoryStore(): Store {
       const r = resources.get(`${type}::${id}`);
       return r ? clone(r) : null;
     },
-    async putEntities(doc: EntitiesDocument) {
+    async putEntities(doc: EntitiesDocument, check) {
       open();
+      check?.({ agents: [...agents.keys()], users: [...users.keys()] });
       epoch++;
       for (const a of doc.agents) agents.set(a.id, clone(a));
       for (const u of doc.users) users.set(u.id, clone(u));

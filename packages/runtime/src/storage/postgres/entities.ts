@@ -11,6 +11,9 @@ import {
 } from '../sql-rows.js';
 import type { PostgresDeps } from './deps.js';
 
+/** The advisory lock checked entity writes take (storage/postgres: 7731948201550001 audit, …02 migrations). */
+const ENTITIES_LOCK = '7731948201550003';
+
 const AGENT_INSERT =
   'INSERT INTO agents (id, roles, owner, status, attributes, parent) VALUES ($1, $2, $3, $4, $5, $6)';
 const USER_INSERT = 'INSERT INTO users (id, roles, status, attributes) VALUES ($1, $2, $3, $4)';
@@ -34,9 +37,17 @@ export function createPostgresEntities({ run, one, tx }: PostgresDeps): EntityMe
         const r = await one('SELECT * FROM resources WHERE type = $1 AND id = $2', [type, id]);
         return r ? resourceFromRow(r) : null;
       }),
-    putEntities: (doc: EntitiesDocument) =>
+    putEntities: (doc: EntitiesDocument, check) =>
       run(() =>
         tx(async (c) => {
+          if (check) {
+            // Entity writes with a check serialise on one lock: two PUTs of lookalike ids sent at
+            // once each checked before the other wrote, and both were stored (a probe).
+            await c.query(`SELECT pg_advisory_xact_lock(${ENTITIES_LOCK})`);
+            const ids = async (table: string) =>
+              (await c.query<Row>(`SELECT id FROM ${table}`)).rows.map((r) => String(r.id));
+            check({ agents: await ids('agents'), users: await ids('users') });
+          }
           for (const a of doc.agents) {
             await c.query(
               `${AGENT_INSERT} ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, owner = excluded.owner,

@@ -42,9 +42,14 @@ export function createSqliteEntities({
         const r = get('SELECT * FROM resources WHERE type = ? AND id = ?', type, id);
         return r ? resourceFromRow(r) : null;
       }),
-    putEntities: (doc: EntitiesDocument) =>
+    putEntities: (doc: EntitiesDocument, check) =>
       write(() =>
         tx(() => {
+          // In the write transaction (BEGIN IMMEDIATE): no other writer between the check and the write.
+          check?.({
+            agents: all('SELECT id FROM agents').map((r) => String(r.id)),
+            users: all('SELECT id FROM users').map((r) => String(r.id)),
+          });
           const agent = db.prepare(
             `${AGENT_COLUMNS} ON CONFLICT (id) DO UPDATE SET roles = excluded.roles, owner = excluded.owner,
                status = excluded.status, attributes = excluded.attributes, parent = excluded.parent`,
