@@ -354,7 +354,7 @@ export type AuditSealer = (head: AuditHead, events: readonly AuditEvent[]) => St
  * `closed` — the store was closed; `unreachable` — anything else (connection lost or refused,
  * file unreadable).
  */
-export type StoreUnavailableReason = 'locked' | 'full' | 'closed' | 'unreachable';
+export type StoreUnavailableReason = 'locked' | 'full' | 'closed' | 'unreachable' | 'corrupt';
 
 /** What {@link Store.walCheckpointStats} reports. */
 export interface WalCheckpointStats {

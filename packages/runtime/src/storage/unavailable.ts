@@ -18,6 +18,7 @@ const REASONS: ReadonlySet<string> = new Set<StoreUnavailableReason>([
   'full',
   'closed',
   'unreachable',
+  'corrupt',
 ]);
 
 /**

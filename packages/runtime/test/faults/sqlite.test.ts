@@ -1,3 +1,4 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -181,6 +182,41 @@ describe('sqlite store when the file is full', () => {
       await again.appendAudit([auditEvent(9999)], testSealer);
     } finally {
       await again.close();
+    }
+  });
+
+  it('a corrupt file stops every write (store_unavailable, reason corrupt) and ping says so; nothing more is lost in it', async () => {
+    // A probe truncated the WAL under a running node: the file was corrupt after, and a node
+    // restarted on it logged SQLITE_CORRUPT as a warning, said ready and answered allows whose
+    // records could never be read back.
+    const path = join(tempDir('mandate-corrupt-'), 'mandate.db');
+    const setup = createSqliteStore(path);
+    await setup.migrate();
+    for (let i = 1; i <= 200; i++)
+      await setup.appendAudit([auditEvent(i, { data: { pad: 'x'.repeat(1500) } })], testSealer);
+    await setup.close();
+    // The last pages (the newest audit records) overwritten with noise: the file opens, its
+    // schema reads, and the damage shows when the records are read.
+    const pages = pageCount(path);
+    const fd = openSync(path, 'r+');
+    const noise = Buffer.alloc(4096, 0xa5);
+    for (let p = Math.floor(pages * 0.7); p < pages; p++) writeSync(fd, noise, 0, noise.length, p * 4096);
+    closeSync(fd);
+    const s = createSqliteStore(path);
+    try {
+      const read = await s.readAudit(0, 10_000).then(
+        () => 'read',
+        (err: unknown) => unavailableReason(err),
+      );
+      expect(read).toBe('corrupt');
+      expect(unavailableReason(await s.ping().catch((err: unknown) => err))).toBe('corrupt');
+      const write = await s.appendAudit([auditEvent(201)], testSealer).then(
+        () => 'written',
+        (err: unknown) => unavailableReason(err),
+      );
+      expect(write).toBe('corrupt');
+    } finally {
+      await s.close();
     }
   });
 

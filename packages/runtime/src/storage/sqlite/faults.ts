@@ -41,6 +41,12 @@ const codeOf = (err: unknown): string | null => (err instanceof Database.SqliteE
 /** Another connection holds the lock this call needs (SQLITE_BUSY and its extended codes). */
 export const isBusy = (err: unknown): boolean => codeOf(err)?.startsWith('SQLITE_BUSY') === true;
 
+/** SQLite found the file damaged (a page that is not what it should be, or not a database at all). */
+export const isCorrupt = (err: unknown): boolean => {
+  const code = codeOf(err);
+  return code !== null && (code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_NOTADB'));
+};
+
 /** The file (or SQLite's page cap) has no room for the write. */
 export const isFull = (err: unknown): boolean => codeOf(err)?.startsWith('SQLITE_FULL') === true;
 
@@ -53,6 +59,12 @@ export function translate(err: unknown, log: Logger): unknown {
       log.error('sqlite store unavailable', { code });
       if (isBusy(err)) return storeUnavailable('locked', 'the database is locked by another writer', err);
       if (isFull(err)) return storeUnavailable('full', 'the database is full', err);
+      if (isCorrupt(err))
+        return storeUnavailable(
+          'corrupt',
+          'the database file is corrupt: nothing more is written to it (restore it from a backup, or repair it, and restart)',
+          err,
+        );
       return storeUnavailable('unreachable', 'the database is unavailable', err);
     }
     if (code.startsWith('SQLITE_CONSTRAINT_PRIMARYKEY') || code.startsWith('SQLITE_CONSTRAINT_UNIQUE')) {

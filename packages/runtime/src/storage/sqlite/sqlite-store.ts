@@ -14,7 +14,7 @@ import { createSqliteEntities } from './entities.js';
 import { createSqliteAudit } from './audit.js';
 import { createSqliteConsent } from './consent.js';
 import type { SqliteDeps } from './deps.js';
-import { LOCK_SLICE_MS, isBusy, isFull, retryWhileBusy, translate } from './faults.js';
+import { LOCK_SLICE_MS, isBusy, isCorrupt, isFull, retryWhileBusy, translate } from './faults.js';
 import { storeUnavailable } from '../unavailable.js';
 import { createWalSync, type SyncFile, type WalSync } from './wal-sync.js';
 import { SQLITE_AUTOCHECKPOINT_FRAMES, createCheckpointer, type Checkpointer } from './checkpointer.js';
@@ -164,6 +164,13 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
   let closed = false;
   /** The last write failed for lack of room and none has succeeded since: `ping` reports `full`. */
   let full = false;
+  /**
+   * EVIDENCE: SQLite found the file damaged. Every write fails from then on and `ping` reports
+   * `corrupt`: records written into a damaged file were lost with it — a probe truncated the WAL
+   * under a running node, and a node restarted on the file logged SQLITE_CORRUPT as a warning,
+   * said ready and answered 4,064 allows none of which could be read back.
+   */
+  let corrupt: MandateError | null = null;
 
   /**
    * Runs `fn` against the open database — retrying asynchronously while another process holds the
@@ -179,6 +186,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         // to be on the disk: every call fails until the store is reopened (docs/adr/0028).
         const lost = walSync?.failure();
         if (lost) throw lost;
+        if (write && corrupt) throw corrupt;
         out = fn();
       } catch (err) {
         if (!isBusy(err)) throw err;
@@ -194,7 +202,14 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
       return out;
     } catch (err) {
       if (isFull(err)) full = true;
-      throw translate(err, log);
+      const t = translate(err, log);
+      if (isCorrupt(err) && !corrupt) {
+        log.error('sqlite database file is corrupt: writes stop until it is restored', {
+          error: String(err),
+        });
+        corrupt = t as MandateError;
+      }
+      throw t;
     }
   };
   const run = <T>(fn: () => T): Promise<T> => attempt(fn, false);
@@ -267,6 +282,7 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
         return { n: Number(r.n), policyVersion: r.v === null ? null : str(r.v) };
       }),
     async ping() {
+      if (corrupt) throw corrupt;
       // Reads a page of the file (a `SELECT 1` would not touch it), so an unreadable file fails here.
       await run(() => get('SELECT count(*) AS n FROM sqlite_master'));
       const pages = await run(() => ({
