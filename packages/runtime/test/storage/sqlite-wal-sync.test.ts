@@ -1,4 +1,4 @@
-import { fstatSync, fsync, statSync } from 'node:fs';
+import { copyFileSync, fstatSync, fsync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -187,6 +187,33 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
     g.pending[0]!.release();
     await closing.p;
     expect((await append.p)[0]!.seq).toBe(1);
+  });
+
+  it('a WAL deleted under the store: writes fail closed, and what it held is copied into the database file', async () => {
+    // A probe deleted the -wal file under a running node: it failed closed at once, but a kill -9
+    // then lost the 95 allows answered since the last checkpoint (they were only in that file).
+    const path = join(tempDir('mandate-walgone-'), 'mandate.db');
+    const s = createSqliteStore(path);
+    try {
+      await s.migrate();
+      for (let i = 1; i <= 5; i++) await s.appendAudit([auditEvent(i)], testSealer);
+      rmSync(`${path}-wal`);
+      await expect(s.appendAudit([auditEvent(6)], testSealer)).rejects.toMatchObject({
+        code: 'store_unavailable',
+      });
+      // What a crash now leaves: the database file alone (no WAL to replay).
+      const copy = join(tempDir('mandate-walgone-copy-'), 'copy.db');
+      copyFileSync(path, copy);
+      const db = new Database(copy, { readonly: true });
+      try {
+        const n = Number((db.prepare('SELECT count(*) AS n FROM audit_events').get() as { n: number }).n);
+        expect(n).toBeGreaterThanOrEqual(5);
+      } finally {
+        db.close();
+      }
+    } finally {
+      await s.close();
+    }
   });
 
   it(':memory: has no WAL file: SQLite syncs nothing and the store asks for no fsync', async () => {

@@ -142,7 +142,25 @@ export function createSqliteStore(path: string, opts: SqliteStoreOptions = {}): 
   try {
     const walPath = walPathOf(db);
     if (walPath !== null) {
-      walSync = createWalSync(walPath, opts.syncWal);
+      walSync = createWalSync(walPath, opts.syncWal, () => {
+        try {
+          const r = db.pragma('wal_checkpoint(FULL)') as {
+            busy: number;
+            log: number;
+            checkpointed: number;
+          }[];
+          log.error('sqlite WAL file gone while open: its records were copied into the database file', {
+            walPath,
+            ...r[0],
+          });
+        } catch (err) {
+          log.error('sqlite WAL file gone while open, and its records could not be copied', {
+            walPath,
+            error: String(err),
+          });
+          throw err;
+        }
+      });
       if (opts.checkpoints !== 'inline') {
         // PERF: the copy into the database file and its sync leave the event loop (docs/adr/0031).
         db.pragma('wal_autocheckpoint = 0');
