@@ -317,6 +317,36 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
       (e: unknown) => unavailableReason(e) ?? (e as { code?: string }).code,
     );
     expect(failed).toBe('unreachable');
+    // And /readyz's ping says so: it took writes for granted (SELECT 1) while every decision failed.
+    expect(unavailableReason(await s.ping().catch((e: unknown) => e))).toBe('unreachable');
+  });
+
+  it('ping answers within its bound on a black-holed link, the wait for a connection included', async () => {
+    const schema = freshSchema();
+    await store(schema).migrate();
+    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
+    proxies.push(proxy);
+    const s = createPostgresStore(postgresUrl(url, { port: proxy.port }), {
+      schema,
+      poolSize: 1,
+      checkTimeoutMs: 500,
+    });
+    stores.push(s);
+    await s.ping();
+    proxy.freeze();
+    // The pool's one connection held by an append waiting on the dead link: the ping waits for none.
+    const stuck = s.appendAudit([auditEvent(1)], testSealer).catch(() => 'failed');
+    const pinged = await within(
+      s.ping().then(
+        () => 'ready',
+        (e: unknown) => unavailableReason(e),
+      ),
+      3000,
+    );
+    proxy.cut();
+    proxy.restore();
+    await stuck;
+    expect(pinged).toBe('unreachable');
   });
 
   it('a node waiting on the lock a stalled node holds answers store_unavailable (locked) after lock_timeout', async () => {

@@ -71,6 +71,8 @@ export interface PostgresPool {
   tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T>;
   /** One row of a small read bounded by `checkTimeoutMs`; past it, its connection is dropped. */
   checked(sql: string): Promise<Row | undefined>;
+  /** The bound of {@link checked}, in ms. */
+  checkTimeoutMs: number;
 }
 
 export function createPostgresPool(url: string, opts: PostgresSessionOptions): PostgresPool {
@@ -182,5 +184,5 @@ export function createPostgresPool(url: string, opts: PostgresSessionOptions): P
     }
   };
 
-  return { connection, pool, tx, checked };
+  return { connection, pool, tx, checked, checkTimeoutMs };
 }
