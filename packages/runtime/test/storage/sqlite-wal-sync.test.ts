@@ -192,7 +192,7 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
   it('a WAL deleted under the store: writes fail closed, and what it held is copied into the database file', async () => {
     // A probe deleted the -wal file under a running node: it failed closed at once, but a kill -9
     // then lost the 95 allows answered since the last checkpoint (they were only in that file).
-    const path = join(tempDir('mandate-walgone-'), 'mandate.db');
+    const path = join(tempDir(), 'mandate.db');
     const s = createSqliteStore(path);
     try {
       await s.migrate();
@@ -202,7 +202,7 @@ describe('sqlite store: the WAL is fsynced off the event loop before a write res
         code: 'store_unavailable',
       });
       // What a crash now leaves: the database file alone (no WAL to replay).
-      const copy = join(tempDir('mandate-walgone-copy-'), 'copy.db');
+      const copy = join(tempDir(), 'copy.db');
       copyFileSync(path, copy);
       const db = new Database(copy, { readonly: true });
       try {
