@@ -64,6 +64,9 @@ export interface AuditLogOptions {
 const TAMPERED =
   'the node has not verified its own audit chain, or found it tampered with: it signs no checkpoint now';
 
+/** A checkpoint this log refused to sign ({@link TAMPERED}), as opposed to one the store failed to take. */
+const isTamperedRefusal = (err: unknown): boolean => err instanceof MandateError && err.message === TAMPERED;
+
 /** Most events in one store transaction by default; verify's default cadence allows for it. */
 export const AUDIT_MAX_BATCH = 512;
 
@@ -217,7 +220,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
             await writeCheckpoint();
           } catch (err) {
             // The events are committed either way; the flag stays up so the next batch retries.
-            if (!(err instanceof MandateError && err.message === TAMPERED))
+            if (!isTamperedRefusal(err))
               logger.warn('audit checkpoint failed', { nodeId, reason: 'count', error: errorText(err) });
           }
         }
@@ -245,7 +248,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
       await writeCheckpoint();
       return true;
     } catch (err) {
-      if (err instanceof MandateError && err.message === TAMPERED) return true;
+      if (isTamperedRefusal(err)) return true;
       logger.error('audit records refused: no checkpoint can be written', {
         nodeId,
         unsigned,
@@ -538,7 +541,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
           // A node that could not vouch for its chain (it found it tampered with, or never got
           // to check it: a failed start) closes without signing it.
           await requestCheckpoint().catch((err: unknown) => {
-            if (!(err instanceof MandateError && err.message === TAMPERED)) throw err;
+            if (!isTamperedRefusal(err)) throw err;
             logger.warn('audit log closed without a checkpoint', { nodeId, reason: TAMPERED });
           });
           await findingRecorded;

@@ -71,8 +71,8 @@ export interface PostgresPool {
   tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T>;
   /** One row of a small read bounded by `checkTimeoutMs`; past it, its connection is dropped. */
   checked(sql: string): Promise<Row | undefined>;
-  /** The bound of {@link checked}, in ms. */
-  checkTimeoutMs: number;
+  /** `p`, or a "Query read timeout" rejection (an unavailable store) after `checkTimeoutMs`. */
+  withinCheckTimeout<T>(p: Promise<T>): Promise<T>;
 }
 
 export function createPostgresPool(url: string, opts: PostgresSessionOptions): PostgresPool {
@@ -152,6 +152,18 @@ export function createPostgresPool(url: string, opts: PostgresSessionOptions): P
   };
 
   const checkTimeoutMs = wholeMs(opts.checkTimeoutMs, CHECK_TIMEOUT_MS);
+  const withinCheckTimeout = <T>(p: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Query read timeout after ${checkTimeoutMs} ms`)),
+          checkTimeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+  };
   /** One row of a small read bounded by `checkTimeoutMs`; past it, its connection is dropped. */
   const checked = async (sql: string): Promise<Row | undefined> => {
     // The listener goes on in the hand-over (checkout): attached after `await pool.connect()`, a
@@ -159,18 +171,9 @@ export function createPostgresPool(url: string, opts: PostgresSessionOptions): P
     // faults test's pg_terminate_backend storm, under load).
     const onError = () => {};
     const client = await checkout(onError);
-    let timer: NodeJS.Timeout | undefined;
     const query = client.query<Row>(sql);
     try {
-      const res = await Promise.race([
-        query,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`Query read timeout after ${checkTimeoutMs} ms`)),
-            checkTimeoutMs,
-          );
-        }),
-      ]);
+      const res = await withinCheckTimeout(query);
       client.release();
       return res.rows[0];
     } catch (err) {
@@ -179,10 +182,9 @@ export function createPostgresPool(url: string, opts: PostgresSessionOptions): P
       client.release(err as Error);
       throw err;
     } finally {
-      clearTimeout(timer);
       client.removeListener('error', onError);
     }
   };
 
-  return { connection, pool, tx, checked, checkTimeoutMs };
+  return { connection, pool, tx, checked, withinCheckTimeout };
 }

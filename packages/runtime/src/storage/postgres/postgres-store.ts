@@ -49,7 +49,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw new MandateError('bad_request', `invalid schema name ${JSON.stringify(schema)}`);
   }
-  const { connection, pool, tx, checked, checkTimeoutMs } = createPostgresPool(url, opts);
+  const { connection, pool, tx, checked, withinCheckTimeout } = createPostgresPool(url, opts);
   // An idle client whose server went away emits here; without a listener Node would crash. The
   // pool drops that client and opens a fresh one for the next query: that is the reconnection.
   pool.on('error', (err) => log.warn('postgres idle connection error', { error: err.message }));
@@ -107,16 +107,9 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         // black-holed left /readyz unanswered while every pooled connection waited on it (a probe) —
         // and a database that takes no writes is not ready: a read-only one (a standby after a
         // failover) said ready while every decision failed.
-        let timer: NodeJS.Timeout | undefined;
-        const row = await Promise.race([
+        const row = await withinCheckTimeout(
           checked("SELECT current_setting('transaction_read_only') AS ro"),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`Query read timeout after ${checkTimeoutMs} ms`)),
-              checkTimeoutMs,
-            );
-          }),
-        ]).finally(() => clearTimeout(timer));
+        );
         if (row?.ro === 'on')
           throw storeUnavailable('unreachable', 'the database is read-only: it takes no audit records');
       }),
