@@ -35,6 +35,16 @@ function makeLog(store: Store, over: Partial<AuditLogOptions> = {}): AuditLog {
   return log;
 }
 
+/** A memory store (`inner`) whose checkpoint writes fail with `message` until `takeCheckpoints()`. */
+function refusingCheckpoints(message: string) {
+  const inner = createMemoryStore();
+  let refuse = true;
+  const store = wrapStore(inner, {
+    appendCheckpoint: (cp) => (refuse ? Promise.reject(new Error(message)) : inner.appendCheckpoint(cp)),
+  });
+  return { inner, store, takeCheckpoints: () => void (refuse = false) };
+}
+
 /** Counts store.appendAudit calls and the batch sizes. */
 function counting(inner: Store): { store: Store; calls: number[] } {
   const calls: number[] = [];
@@ -313,17 +323,12 @@ describe('audit log: checkpoints', () => {
   });
 
   it('keeps committed events committed when the checkpoint write fails', async () => {
-    const inner = createMemoryStore();
-    let failCheckpoint = true;
-    const store = wrapStore(inner, {
-      appendCheckpoint: (cp) =>
-        failCheckpoint ? Promise.reject(new Error('nope')) : inner.appendCheckpoint(cp),
-    });
+    const { inner, store, takeCheckpoints } = refusingCheckpoints('nope');
     const log = makeLog(store, { checkpointEvery: 2 });
     const records = await Promise.all([1, 2, 3].map((i) => log.append(decisionEvent(i))));
     expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
     await expect(log.checkpoint()).rejects.toThrow('nope');
-    failCheckpoint = false;
+    takeCheckpoints();
     await log.append(decisionEvent(4)); // the count is still due, so this batch retries it
     await vi.waitFor(async () => {
       expect((await inner.listCheckpoints()).map((c) => c.seq)).toEqual([4]);
@@ -334,12 +339,7 @@ describe('audit log: checkpoints', () => {
     // A probe failed checkpoint writes for 20 s under load: every record was there, yet the trail
     // failed verify for good (checkpoint_missing). Past the cadence verify holds the trail to, a
     // batch is refused audit_unavailable until a checkpoint can be written again.
-    const inner = createMemoryStore();
-    let failCheckpoint = true;
-    const store = wrapStore(inner, {
-      appendCheckpoint: (cp) =>
-        failCheckpoint ? Promise.reject(new Error('checkpoints refused')) : inner.appendCheckpoint(cp),
-    });
+    const { inner, store, takeCheckpoints } = refusingCheckpoints('checkpoints refused');
     const log = makeLog(store, { checkpointEvery: 10, maxBatch: 4 });
     await log.append(decisionEvent(1));
     await expect(log.checkpoint()).rejects.toThrow('checkpoints refused');
@@ -355,7 +355,7 @@ describe('audit log: checkpoints', () => {
     expect(outcomes.filter((o) => o === 'ok')).toHaveLength(13);
     expect(outcomes.slice(13).every((o) => o === 'audit_unavailable')).toBe(true);
     expect((await inner.auditHead()).seq).toBe(14);
-    failCheckpoint = false;
+    takeCheckpoints();
     await log.append(decisionEvent(41));
     for (let i = 42; i <= 60; i++) await log.append(decisionEvent(i));
     // verify's cadence for this log: checkpointEvery + two batches.

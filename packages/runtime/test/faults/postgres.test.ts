@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { POSTGRES_URL, disposeAll, tempDir } from '../fixtures/mandate.js';
 import { ensureBuilt, runCli } from '../fixtures/cli.js';
 import { KEYS, client, refund, type HttpResult } from '../fixtures/http.js';
-import { createPostgresStore } from '../../src/storage/postgres/index.js';
+import { createPostgresStore, type PostgresStoreOptions } from '../../src/storage/postgres/index.js';
 import { unavailableReason } from '../../src/storage/index.js';
 import type { Store } from '../../src/storage/port.js';
 import { auditEvent, everyStoreCall, expectChain, testSealer } from '../../src/storage/contract/index.js';
@@ -192,6 +192,17 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
     );
   });
 
+  /** A migrated fresh schema and a store on it with one pooled connection, through a proxy of its own. */
+  async function oneConnectionBehindProxy(opts: Omit<PostgresStoreOptions, 'schema' | 'poolSize'>) {
+    const schema = freshSchema();
+    await store(schema).migrate();
+    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
+    proxies.push(proxy);
+    const s = createPostgresStore(postgresUrl(url, { port: proxy.port }), { schema, poolSize: 1, ...opts });
+    stores.push(s);
+    return { proxy, s };
+  }
+
   /** `p`'s outcome, or `'pending'` if it has none after `ms`. */
   const within = <T>(p: Promise<T>, ms: number): Promise<T | 'pending'> =>
     Promise.race([p, sleep(ms).then(() => 'pending' as const)]);
@@ -244,16 +255,7 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
   });
 
   it('a check of the active policy version on a black-holed link fails in time, and the next one works', async () => {
-    const schema = freshSchema();
-    await store(schema).migrate();
-    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
-    proxies.push(proxy);
-    const s = createPostgresStore(postgresUrl(url, { port: proxy.port }), {
-      schema,
-      poolSize: 1,
-      checkTimeoutMs: 500,
-    });
-    stores.push(s);
+    const { proxy, s } = await oneConnectionBehindProxy({ checkTimeoutMs: 500 });
     expect(await s.getActivePolicyVersion()).toBeNull();
     // The pool's one connection black-holed: without the bound, the check waits for TCP keepalive.
     proxy.freeze();
@@ -274,17 +276,7 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
   it('an audit append on a black-holed link fails in time (queryTimeoutMs), and the next one works', async () => {
     // A probe lost the server mid-append: the audit writer, and with it every decision and the
     // node's shutdown, waited for TCP keepalive (about two hours), even after the server was back.
-    const schema = freshSchema();
-    await store(schema).migrate();
-    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
-    proxies.push(proxy);
-    const s = createPostgresStore(postgresUrl(url, { port: proxy.port }), {
-      schema,
-      poolSize: 1,
-      lockTimeoutMs: 300,
-      queryTimeoutMs: 800,
-    });
-    stores.push(s);
+    const { proxy, s } = await oneConnectionBehindProxy({ lockTimeoutMs: 300, queryTimeoutMs: 800 });
     await s.appendAudit([auditEvent(1)], testSealer);
     proxy.freeze();
     const append = s.appendAudit([auditEvent(2)], testSealer).then(
@@ -322,16 +314,7 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
   });
 
   it('ping answers within its bound on a black-holed link, the wait for a connection included', async () => {
-    const schema = freshSchema();
-    await store(schema).migrate();
-    const proxy = await startProxy('127.0.0.1', Number(new URL(url).port || 5432));
-    proxies.push(proxy);
-    const s = createPostgresStore(postgresUrl(url, { port: proxy.port }), {
-      schema,
-      poolSize: 1,
-      checkTimeoutMs: 500,
-    });
-    stores.push(s);
+    const { proxy, s } = await oneConnectionBehindProxy({ checkTimeoutMs: 500 });
     await s.ping();
     proxy.freeze();
     // The pool's one connection held by an append waiting on the dead link: the ping waits for none.
