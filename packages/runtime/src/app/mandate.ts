@@ -669,7 +669,7 @@ export async function createMandate(
           s.listen(config.server.port, config.server.host, () => resolve());
         });
         // Upstream tools are pinned and registered at start, not only when the first client lists them.
-        gateway?.discover();
+        void gateway?.discover();
         alerts?.start();
         // The serving node pushes the trail to the configured sinks, each from its stored cursor.
         if (config.sinks.length > 0 && !sinks)

@@ -40,8 +40,11 @@ export interface Gateway {
   ): Promise<{ closed: Promise<void>; stop(): Promise<void> }>;
   /** Lists every upstream's tools once, pinning them, and publishes the registry entries. */
   refresh(): Promise<void>;
-  /** Starts `refresh` in the background (at start), logging an upstream it cannot reach; `close` waits for it. */
-  discover(): void;
+  /**
+   * Starts `refresh` in the background (at start), logging an upstream it cannot reach; `close` waits
+   * for it. Called again, gives the same run: it settles (never rejects) when every upstream was tried.
+   */
+  discover(): Promise<void>;
   pins: PinService;
   /** The pins (of one upstream, or all) with the action each tool maps to (`GET /v1/tools/pins`). */
   listPins(server?: string): Promise<Array<ToolPin & { action: string | null }>>;
@@ -171,6 +174,7 @@ export function createGateway(deps: GatewayDeps, options: GatewayOptions): Gatew
         }
         if (!stopped) catalog.publish();
       })();
+      return discovery;
     },
     pins,
     listPins: async (server) =>

@@ -59,6 +59,9 @@ export async function startMandate(opts: GatewayFixture): Promise<{ m: Mandate; 
     { logger: silentLogger },
   );
   const { url } = await m.listen();
+  // The start-up listing runs in the background: a test that rewrites a definition must not race it
+  // (a listing of the old definition absorbed after the rewrite quarantines that one again).
+  await m.gateway?.discover();
   return { m, url, dir };
 }
 
