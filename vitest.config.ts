@@ -1,5 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Test files that replace a module (`vi.mock`) for their own run: they run each in a fresh process.
+ * Every other file shares its worker's module cache with the files before it (`isolate: false`): the
+ * app's few hundred modules are loaded once per worker, not once per file (a third of `npm test`'s
+ * time on 2 cores). A new `vi.mock` belongs in this list.
+ */
+const ISOLATED = ['packages/runtime/test/policy/reader-failure.test.ts'];
 
 export default defineConfig({
   resolve: {
@@ -15,7 +23,6 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'apps/*/test/**/*.test.ts'],
     pool: 'forks',
     // SECURITY: cedar-wasm hot loops abort the process in V8's deoptimizer on Node 20 without this.
     execArgv: ['--no-turbo-inlining'],
@@ -23,5 +30,22 @@ export default defineConfig({
     hookTimeout: 60_000,
     fileParallelism: true,
     maxWorkers: 2,
+    // `extends: true` merges arrays: `include` is set per project only, never here.
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'shared',
+          include: [
+            'packages/*/test/**/*.test.ts',
+            'packages/*/src/**/*.test.ts',
+            'apps/*/test/**/*.test.ts',
+          ],
+          exclude: [...configDefaults.exclude, ...ISOLATED],
+          isolate: false,
+        },
+      },
+      { extends: true, test: { name: 'isolated', isolate: true, include: ISOLATED } },
+    ],
   },
 });
