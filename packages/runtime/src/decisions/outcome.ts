@@ -87,24 +87,60 @@ export async function reportOutcome(
   if (await deps.store.claimIdempotencyKey(claim, claim.createdAt, NEVER_ABANDONED)) throw already();
   if (await findHeld(deps.store, { decisionId, type: 'decision.outcome' }, tampered)) throw already();
   try {
-    await deps.record({
-      type: 'decision.outcome',
-      decisionId,
-      ...(event.agent ? { agent: event.agent } : {}),
-      ...(event.user ? { user: event.user } : {}),
-      ...(event.action ? { action: event.action } : {}),
-      ...(event.resource ? { resource: event.resource } : {}),
-      data: {
-        status: report.status,
-        durationMs: report.durationMs,
-        ...(report.errorType ? { errorType: report.errorType } : {}),
-        caller: caller.keyId,
-      },
-    });
+    await deps.record(outcomeEvent({ ...event, decisionId }, caller, report));
   } catch (err) {
     await deps.store.releaseIdempotencyKey(OUTCOME_SCOPE, decisionId, 'outcome').catch(() => undefined);
     throw err;
   }
   // The claim stays as it is (no answer to replay): its existence is what says "reported".
   return { decisionId, status: report.status, durationMs: report.durationMs };
+}
+
+/** The decision an outcome is recorded for: its id and who, what and on what it was about. */
+export interface DecidedCall {
+  decisionId: string;
+  agent?: string | undefined;
+  user?: string | undefined;
+  action?: string | undefined;
+  /** `Type::id`, as the decision's record has it. */
+  resource?: string | undefined;
+}
+
+/**
+ * Records the outcome of a call whose decision the recorder made itself and holds in memory, once:
+ * the MCP gateway, for what it forwarded. No lookup and no claim — the gateway records exactly one
+ * outcome per call it decided, and `POST /v1/decisions/:id/outcome` refuses a decision the gateway
+ * forwarded (its record names the upstream), so nobody else records one for it. One durable append
+ * instead of {@link reportOutcome}'s claim, two lookups and append (a write and an fsync fewer on
+ * every gateway call).
+ */
+export async function recordOwnOutcome(
+  deps: Pick<OutcomeDeps, 'record'>,
+  caller: Caller,
+  decided: DecidedCall,
+  report: DecisionOutcomeReport,
+): Promise<void> {
+  await deps.record(outcomeEvent(decided, caller, report));
+}
+
+/** The `decision.outcome` event of a decision (both ways of recording one build it here). */
+function outcomeEvent(
+  decided: DecidedCall,
+  caller: Caller,
+  report: DecisionOutcomeReport,
+): Omit<AuditEvent, 'time' | 'nodeId'> {
+  return {
+    type: 'decision.outcome',
+    decisionId: decided.decisionId,
+    ...(decided.agent ? { agent: decided.agent } : {}),
+    ...(decided.user ? { user: decided.user } : {}),
+    ...(decided.action ? { action: decided.action } : {}),
+    ...(decided.resource ? { resource: decided.resource } : {}),
+    data: {
+      status: report.status,
+      durationMs: report.durationMs,
+      ...(report.errorType ? { errorType: report.errorType } : {}),
+      caller: caller.keyId,
+    },
+  };
 }

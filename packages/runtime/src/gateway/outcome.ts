@@ -1,11 +1,19 @@
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
-import { reportOutcome } from '../decisions/index.js';
+import type { Decision } from '@mandate/protocol';
+import { recordOwnOutcome } from '../decisions/index.js';
 import { describe } from './results.js';
 import type { SessionScope } from './scope.js';
 
 /** Records what a forwarded request did, for one session. */
 export interface OutcomeRecorder {
-  ran(decisionId: string, status: 'ok' | 'error', durationMs: number, errorType?: string): Promise<void>;
+  /** `action`: the action `d` decided (the tool's, or the governed request's). */
+  ran(
+    d: Decision,
+    action: string,
+    status: 'ok' | 'error',
+    durationMs: number,
+    errorType?: string,
+  ): Promise<void>;
 }
 
 /**
@@ -18,15 +26,26 @@ export interface OutcomeRecorder {
 export function createOutcomeRecorder(s: SessionScope): OutcomeRecorder {
   const { deps, logger } = s.ctx;
   return {
-    async ran(decisionId, status, durationMs, errorType) {
+    async ran(d, action, status, durationMs, errorType) {
+      // The session decided `d` for its own agent and user (the decision's record says the same).
+      const decided = {
+        decisionId: d.decisionId,
+        agent: s.agent,
+        ...(s.onBehalfOf ? { user: s.onBehalfOf } : {}),
+        action,
+        ...(d.resource ? { resource: `${d.resource.type}::${d.resource.id}` } : {}),
+      };
       try {
-        await reportOutcome(deps, s.caller, decisionId, {
+        await recordOwnOutcome(deps, s.caller, decided, {
           status,
           durationMs: Math.max(0, Math.min(86_400_000, durationMs)),
           ...(errorType ? { errorType } : {}),
         });
       } catch (err) {
-        logger.warn('recording the outcome of a forwarded call failed', { decisionId, error: describe(err) });
+        logger.warn('recording the outcome of a forwarded call failed', {
+          decisionId: d.decisionId,
+          error: describe(err),
+        });
       }
     },
   };

@@ -235,9 +235,10 @@ export function createPassthrough(s: SessionScope) {
   ): Promise<Record<string, unknown>> {
     const meta = (params._meta ?? {}) as Record<string, unknown>;
     const approvalId = typeof meta[META_APPROVAL] === 'string' ? (meta[META_APPROVAL] as string) : null;
+    const action = governedAction(conn.cfg.name, method);
     let outcome: DecisionOutcome;
     try {
-      outcome = await s.decide(governedAction(conn.cfg.name, method), args, approvalId, {
+      outcome = await s.decide(action, args, approvalId, {
         upstream: conn.cfg.name,
       });
     } catch (err) {
@@ -266,11 +267,11 @@ export function createPassthrough(s: SessionScope) {
     try {
       result = await s.forward(conn, method, up, id, signal);
     } catch (err) {
-      await outcomes.ran(d.decisionId, 'error', ctx.deps.clock.now() - startedAt, failureType(err, signal));
+      await outcomes.ran(d, action, 'error', ctx.deps.clock.now() - startedAt, failureType(err, signal));
       // Forwarded and failed: the error names the decision too, as a tools/call's does.
       throw upstreamError(err, { [META_DECISION]: d.decisionId });
     }
-    await outcomes.ran(d.decisionId, 'ok', ctx.deps.clock.now() - startedAt);
+    await outcomes.ran(d, action, 'ok', ctx.deps.clock.now() - startedAt);
     return withDecisionId(result, d.decisionId);
   }
 

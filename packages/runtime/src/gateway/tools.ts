@@ -323,7 +323,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
     }
     const conn = s.conns.get(entry.upstream.name);
     if (!conn) {
-      await outcomes.ran(d.decisionId, 'error', 0, 'upstream_unavailable');
+      await outcomes.ran(d, action, 'error', 0, 'upstream_unavailable');
       return errorResult(`upstream ${entry.upstream.name} is unavailable`, d.decisionId);
     }
     // SECURITY: fail closed — a call goes only over a connection whose own listing showed the tool
@@ -337,7 +337,7 @@ export function createSessionTools(s: SessionScope): SessionTools {
     const refused = connRefusal(conn, entry, name);
     if (refused) {
       const unlisted = refused.code === 'unavailable';
-      await outcomes.ran(d.decisionId, 'error', 0, unlisted ? 'upstream_unavailable' : 'tool_quarantined');
+      await outcomes.ran(d, action, 'error', 0, unlisted ? 'upstream_unavailable' : 'tool_quarantined');
       return errorResult(
         unlisted ? refused.message : `${refused.message} (mandate tools approve ${entry.action})`,
         d.decisionId,
@@ -363,14 +363,15 @@ export function createSessionTools(s: SessionScope): SessionTools {
       });
       const failed = result.isError === true;
       await outcomes.ran(
-        d.decisionId,
+        d,
+        action,
         failed ? 'error' : 'ok',
         deps.clock.now() - startedAt,
         failed ? 'tool_error' : undefined,
       );
       return withDecisionId(result, d.decisionId);
     } catch (err) {
-      await outcomes.ran(d.decisionId, 'error', deps.clock.now() - startedAt, failureType(err, signal));
+      await outcomes.ran(d, action, 'error', deps.clock.now() - startedAt, failureType(err, signal));
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
         logger.warn('upstream call timed out', {
           server: conn.cfg.name,

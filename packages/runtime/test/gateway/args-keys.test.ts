@@ -12,7 +12,14 @@ import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { AuditEvent } from '@mandate/protocol';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, mcpClient, readLog, startMandate, toolServerUpstream } from './helpers.js';
+import {
+  ALICE_GRANTS_BOT,
+  BOT_ENTITIES,
+  mcpClient,
+  readLog,
+  startMandate,
+  toolServerUpstream,
+} from './helpers.js';
 
 const SCHEMA = `
 entity Agent = { roles: Set<String>, status: String };
@@ -54,17 +61,7 @@ describe('MCP gateway: the decided args, in the order bound, with every key one 
         },
       ],
       apiKeys: [{ name: 'bot', secret: 'secret-bot-key', role: 'agent', subject: 'bot' }],
-      grants: [
-        {
-          user: 'alice',
-          agent: 'bot',
-          actions: ['tools.*'],
-          resources: [],
-          resourceAttributes: {},
-          limits: [],
-          expiresIn: '1d',
-        },
-      ],
+      grants: [ALICE_GRANTS_BOT],
       gateway: {
         upstreams: [toolServerUpstream('tools', { CALL_LOG: callLog })],
         onBehalfOf: { bot: 'alice' },

@@ -117,6 +117,17 @@ export const BOT_ENTITIES = {
   resources: [],
 };
 
+/** Alice's grant to the bot for every `tools.*` action, for a day (a gateway acting for alice needs it). */
+export const ALICE_GRANTS_BOT = {
+  user: 'alice',
+  agent: 'bot',
+  actions: ['tools.*'],
+  resources: [],
+  resourceAttributes: {},
+  limits: [],
+  expiresIn: '1d',
+};
+
 /** The pids a tool-server fixture wrote to its PID_LOG that are still running. */
 export function livePids(pidLog: string): number[] {
   if (!existsSync(pidLog)) return [];

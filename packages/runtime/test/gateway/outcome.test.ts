@@ -5,7 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, ECHO_SCHEMA, mcpClient, startMandate, toolServerUpstream } from './helpers.js';
+import {
+  ALICE_GRANTS_BOT,
+  BOT_ENTITIES,
+  ECHO_SCHEMA,
+  mcpClient,
+  startMandate,
+  toolServerUpstream,
+} from './helpers.js';
 
 const SCHEMA = `${ECHO_SCHEMA}
 action "tools.hang" appliesTo { principal: [Agent, User], resource: Tool };
@@ -73,5 +80,67 @@ describe('MCP gateway: the outcome of a forwarded call is the gateway’s to rec
     expect(effect).toBe('allow');
     expect((await report(decisionId)).status).toBe(201);
     expect(await outcomes(decisionId)).toEqual([expect.objectContaining({ status: 'ok' })]);
+  });
+});
+
+describe('MCP gateway: the outcome record names what the decision record names', () => {
+  // The gateway builds the outcome from the decision it holds (no lookup of the decision's record):
+  // the agent, the user acted for, the action and the resource must be the record's own.
+  let m: Mandate;
+  let url: string;
+  let client: Client;
+
+  beforeAll(async () => {
+    ({ m, url } = await startMandate({
+      schema: `
+entity Agent = { roles: Set<String>, status: String };
+entity User = { roles: Set<String>, status: String };
+entity Note;
+action "tools.echo" appliesTo { principal: [Agent, User], resource: Note };
+`,
+      policies: `@id("all") permit (principal, action == Action::"tools.echo", resource);`,
+      entities: { ...BOT_ENTITIES, resources: [{ type: 'Note', id: 'for-alice', attributes: {} }] },
+      // The call's resource comes from its args: the outcome must name the same one.
+      tools: [
+        {
+          action: 'tools.echo',
+          description: 'Echo text back.',
+          inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+          resource: 'Note::args.text',
+        },
+      ],
+      grants: [ALICE_GRANTS_BOT],
+      gateway: { upstreams: [toolServerUpstream('tools', {})], onBehalfOf: { bot: 'alice' } },
+    }));
+    client = await mcpClient(url, BOT);
+  }, 60_000);
+  afterAll(async () => {
+    await client?.close();
+    await m?.close();
+  });
+
+  it('agent, user, action and resource; one outcome per call', async () => {
+    const r = await client.callTool({ name: 'tools.echo', arguments: { text: 'for-alice' } });
+    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+    const decisionId = String((r as { _meta?: Record<string, unknown> })._meta?.['mandate/decisionId']);
+    const events = (await m.store.queryAudit({ decisionId, limit: 10 })).map(
+      (rec) => JSON.parse(rec.eventText) as Record<string, unknown>,
+    );
+    const fields = (e: Record<string, unknown> | undefined) => ({
+      agent: e?.agent,
+      user: e?.user,
+      action: e?.action,
+      resource: e?.resource,
+    });
+    const decision = events.find((e) => e.type === 'decision');
+    const outcomes = events.filter((e) => e.type === 'decision.outcome');
+    expect(fields(decision)).toEqual({
+      agent: 'bot',
+      user: 'alice',
+      action: 'tools.echo',
+      resource: 'Note::for-alice',
+    });
+    expect(outcomes).toHaveLength(1);
+    expect(fields(outcomes[0])).toEqual(fields(decision));
   });
 });

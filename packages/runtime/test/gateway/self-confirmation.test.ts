@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Mandate } from '../../src/app/index.js';
-import { BOT_ENTITIES, mcpClient, readLog, startMandate, toolServerUpstream } from './helpers.js';
+import {
+  ALICE_GRANTS_BOT,
+  BOT_ENTITIES,
+  mcpClient,
+  readLog,
+  startMandate,
+  toolServerUpstream,
+} from './helpers.js';
 
 const SCHEMA = `
 entity Agent = { roles: Set<String>, status: String };
@@ -31,17 +38,7 @@ function startSelfConfirming(callLog: string, confirmByElicitation: boolean) {
       { name: 'alice-approver', secret: 'secret-alice-approver-key', role: 'approver', subject: 'alice' },
       { name: 'fm', secret: 'secret-approver-key', role: 'approver', subject: 'frank' },
     ],
-    grants: [
-      {
-        user: 'alice',
-        agent: 'bot',
-        actions: ['tools.*'],
-        resources: [],
-        resourceAttributes: {},
-        limits: [],
-        expiresIn: '1d',
-      },
-    ],
+    grants: [ALICE_GRANTS_BOT],
     gateway: {
       upstreams: [toolServerUpstream('tools', { CALL_LOG: callLog })],
       onBehalfOf: { bot: 'alice' },
