@@ -313,6 +313,40 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
     expect(unavailableReason(await s.ping().catch((e: unknown) => e))).toBe('unreachable');
   });
 
+  it('a privilege revoked (42501) is store_unavailable naming what was refused, not internal', async () => {
+    // A probe revoked INSERT on audit_events from the node's role: every decision failed closed, as
+    // a 500 `internal` that named nothing an operator could act on.
+    const schema = freshSchema();
+    await store(schema).migrate();
+    const role = uniqueName('mandate_limited');
+    await withClient(url, async (c) => {
+      await c.query(`CREATE ROLE "${role}" LOGIN`);
+      await c.query(`GRANT USAGE ON SCHEMA "${schema}" TO "${role}"`);
+      await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO "${role}"`);
+      await c.query(`REVOKE INSERT ON "${schema}".audit_events FROM "${role}"`);
+    });
+    try {
+      const u = new URL(url);
+      u.username = role;
+      const s = createPostgresStore(u.toString(), { schema, poolSize: 1 });
+      stores.push(s);
+      const err = await s.appendAudit([auditEvent(1)], testSealer).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(unavailableReason(err), String(err)).toBe('unreachable');
+      expect((err as Error).message).toMatch(/permission denied .*audit_events/);
+      // What the role may still do goes on: nothing was appended, the trail reads as empty.
+      expect(await s.readAudit(0, 10)).toEqual([]);
+      await s.close();
+    } finally {
+      await withClient(url, async (c) => {
+        await c.query(`DROP OWNED BY "${role}"`);
+        await c.query(`DROP ROLE "${role}"`);
+      });
+    }
+  });
+
   it('ping answers within its bound on a black-holed link, the wait for a connection included', async () => {
     const { proxy, s } = await oneConnectionBehindProxy({ checkTimeoutMs: 500 });
     await s.ping();

@@ -60,6 +60,17 @@ export function translate(err: unknown, log: Logger): unknown {
     return storeUnavailable('unreachable', 'the database is unavailable', err);
   }
   if (err instanceof pg.DatabaseError) {
+    // 42501 insufficient_privilege: the role Mandate connects as may not do what the store needs (a
+    // privilege revoked, a role set up by hand). Not this request's fault and not a bug: the store is
+    // unavailable until an operator grants it (it was a 500 `internal` that named nothing).
+    if (err.code === '42501') {
+      log.error('postgres refused a statement: the role lacks a privilege', { error: err.message });
+      return storeUnavailable(
+        'unreachable',
+        `the database refused this role a privilege it needs (${err.message}): grant it (docs/configuration.md#faults)`,
+        err,
+      );
+    }
     if (err.code === '23505')
       return new MandateError('conflict', `the record already exists (${describeConstraint(err)})`, {
         cause: err,
