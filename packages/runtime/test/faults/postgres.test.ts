@@ -366,6 +366,31 @@ describe.skipIf(!POSTGRES_URL)('postgres driver under lost connections', () => {
     expect(pinged).toBe('unreachable');
   });
 
+  it('ping says locked while a stalled node holds the audit lock, and ready once it is let go', async () => {
+    // A probe: /readyz said ready for the whole of a stall while every decision waited lock_timeout
+    // and failed 503 (SQLite's ping says `locked` when it cannot take the write lock).
+    const schema = freshSchema();
+    const s = store(schema, { poolSize: 2 });
+    await s.migrate();
+    await s.ping();
+    const stalled = await stalledNode(schema, { idleInTransactionTimeoutMs: 60_000 });
+    await sleep(1200);
+    const pinged = await s.ping().then(
+      () => 'ready',
+      (e: unknown) => unavailableReason(e),
+    );
+    stalled.release();
+    await stalled.appended;
+    await stalled.close();
+    expect(pinged).toBe('locked');
+    await until('ping says ready', () =>
+      s.ping().then(
+        () => true,
+        () => false,
+      ),
+    );
+  });
+
   it('a node waiting on the lock a stalled node holds answers store_unavailable (locked) after lock_timeout', async () => {
     const schema = freshSchema();
     const waiter = createPostgresStore(url, { schema, poolSize: 2, lockTimeoutMs: 500 });

@@ -21,6 +21,18 @@ import { postgresWhere } from '../where.js';
 export const POSTGRES_AUDIT_LOCK_KEY = '7731948201550001';
 const AUDIT_LOCK = POSTGRES_AUDIT_LOCK_KEY;
 
+/**
+ * How long (ms) the session holding the audit lock has been in its transaction, by `pg_locks` and
+ * `pg_stat_activity` (null when nobody holds it, or the holder is a session of another role this one
+ * may not see). Taking nothing itself: readiness must not queue behind the appends it reports on. A
+ * bigint advisory key is `classid` (high 32 bits) and `objid` (low 32 bits), `objsubid` 1.
+ */
+export const AUDIT_LOCK_HELD_MS_SQL = `(SELECT floor(extract(epoch FROM max(clock_timestamp() - a.xact_start)) * 1000)
+   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+    AND l.classid = ${BigInt(AUDIT_LOCK) >> 32n} AND l.objid = ${BigInt(AUDIT_LOCK) & 0xffffffffn}
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
+
 /** Rows per multi-row INSERT: 11 parameters each, well under Postgres's 65535-parameter limit. */
 const AUDIT_INSERT_CHUNK = 1000;
 

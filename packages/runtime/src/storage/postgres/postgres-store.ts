@@ -9,7 +9,7 @@ import { createPostgresUiSessions } from './ui-sessions.js';
 import { createPostgresUsage } from './usage.js';
 import { createPostgresPersonal } from './personal.js';
 import { createPostgresEntities } from './entities.js';
-import { createPostgresAudit } from './audit.js';
+import { AUDIT_LOCK_HELD_MS_SQL, createPostgresAudit } from './audit.js';
 import { createPostgresConsent } from './consent.js';
 import type { PostgresDeps } from './deps.js';
 import { translate } from './faults.js';
@@ -27,6 +27,9 @@ import {
   pinFromRow,
   apiKeyParams,
 } from '../sql-rows.js';
+
+/** The audit lock held longer than this (ms) by one transaction: `/readyz` says `locked`. An append holds it for milliseconds. */
+const AUDIT_LOCK_READY_MS = 1000;
 
 /** Options of {@link createPostgresStore}. */
 export interface PostgresStoreOptions extends PostgresSessionOptions {
@@ -108,10 +111,21 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         // and a database that takes no writes is not ready: a read-only one (a standby after a
         // failover) said ready while every decision failed.
         const row = await withinCheckTimeout(
-          checked("SELECT current_setting('transaction_read_only') AS ro"),
+          checked(
+            `SELECT current_setting('transaction_read_only') AS ro, ${AUDIT_LOCK_HELD_MS_SQL} AS held_ms`,
+          ),
         );
         if (row?.ro === 'on')
           throw storeUnavailable('unreachable', 'the database is read-only: it takes no audit records');
+        // A session holding the audit lock this long (a node stalled mid-append) holds up every
+        // decision of every node until it lets go or the server ends it: said here, as SQLite's
+        // ping says `locked` when it cannot take the write lock (decisions said 503 while ready).
+        const heldMs = row?.held_ms === null || row?.held_ms === undefined ? 0 : Number(row.held_ms);
+        if (heldMs > AUDIT_LOCK_READY_MS)
+          throw storeUnavailable(
+            'locked',
+            `the audit lock has been held by one session for ${heldMs} ms (a node stalled mid-append?): decisions wait for it`,
+          );
       }),
     ensureSecret: (name, candidate) =>
       run(async () => {
