@@ -7,6 +7,7 @@ export type { PolicyTime } from './time.js';
 export { IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_MS, createIdempotency } from './idempotency.js';
 export type { Idempotency, IdempotencyDeps, IdempotentResult } from './idempotency.js';
 export { recordOwnOutcome, reportOutcome } from './outcome.js';
+export { recordedResource } from './record.js';
 export type { DecidedCall } from './outcome.js';
 export { replayStillHolds } from './retry-replay.js';
 export type { ReplayCheck } from './retry-replay.js';

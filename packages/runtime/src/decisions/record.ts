@@ -17,6 +17,11 @@ export interface DecisionFacts {
   personal: PersonalRef | null;
 }
 
+/** A resource as a decision's record names it (`Type::id`); the gateway's outcome record names it the same. */
+export function recordedResource(ref: { type: string; id: string }): string {
+  return `${ref.type}::${ref.id}`;
+}
+
 export function decisionEvent(
   deps: Pick<DecisionServiceDeps, 'nodeId' | 'digest'>,
   call: PreparedCall,
@@ -42,7 +47,7 @@ export function decisionEvent(
     agent: req.agent,
     ...(req.onBehalfOf ? { user: req.onBehalfOf } : {}),
     action: req.action,
-    ...(resourceRef ? { resource: `${resourceRef.type}::${resourceRef.id}` } : {}),
+    ...(resourceRef ? { resource: recordedResource(resourceRef) } : {}),
     effect,
     data: {
       argsDigest: deps.digest(call.args),

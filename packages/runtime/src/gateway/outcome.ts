@@ -1,6 +1,6 @@
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Decision } from '@mandate/protocol';
-import { recordOwnOutcome } from '../decisions/index.js';
+import { recordOwnOutcome, recordedResource } from '../decisions/index.js';
 import { describe } from './results.js';
 import type { SessionScope } from './scope.js';
 
@@ -31,9 +31,9 @@ export function createOutcomeRecorder(s: SessionScope): OutcomeRecorder {
       const decided = {
         decisionId: d.decisionId,
         agent: s.agent,
-        ...(s.onBehalfOf ? { user: s.onBehalfOf } : {}),
+        user: s.onBehalfOf ?? undefined,
         action,
-        ...(d.resource ? { resource: `${d.resource.type}::${d.resource.id}` } : {}),
+        resource: d.resource ? recordedResource(d.resource) : undefined,
       };
       try {
         await recordOwnOutcome(deps, s.caller, decided, {

@@ -19,6 +19,8 @@ action "tools.hang" appliesTo { principal: [Agent, User], resource: Tool };
 `;
 const POLICIES = `@id("all") permit (principal is Agent, action in [Action::"tools.echo", Action::"tools.hang"], resource);`;
 const BOT = 'secret-bot-key';
+const decisionOf = (r: unknown) =>
+  String((r as { _meta?: Record<string, unknown> })._meta?.['mandate/decisionId']);
 
 describe('MCP gateway: the outcome of a forwarded call is the gateway’s to record', () => {
   let m: Mandate;
@@ -39,8 +41,6 @@ describe('MCP gateway: the outcome of a forwarded call is the gateway’s to rec
     await m?.close();
   });
 
-  const decisionOf = (r: unknown) =>
-    String((r as { _meta?: Record<string, unknown> })._meta?.['mandate/decisionId']);
   const outcomes = async (decisionId: string) =>
     (await m.store.queryAudit({ decisionId, type: 'decision.outcome', limit: 10 })).map(
       (r) => (JSON.parse(r.eventText) as { data: Record<string, unknown> }).data,
@@ -122,7 +122,7 @@ action "tools.echo" appliesTo { principal: [Agent, User], resource: Note };
   it('agent, user, action and resource; one outcome per call', async () => {
     const r = await client.callTool({ name: 'tools.echo', arguments: { text: 'for-alice' } });
     expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
-    const decisionId = String((r as { _meta?: Record<string, unknown> })._meta?.['mandate/decisionId']);
+    const decisionId = decisionOf(r);
     const events = (await m.store.queryAudit({ decisionId, limit: 10 })).map(
       (rec) => JSON.parse(rec.eventText) as Record<string, unknown>,
     );

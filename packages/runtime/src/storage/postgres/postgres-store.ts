@@ -120,7 +120,7 @@ export function createPostgresStore(url: string, opts: PostgresStoreOptions = {}
         // A session holding the audit lock this long (a node stalled mid-append) holds up every
         // decision of every node until it lets go or the server ends it: said here, as SQLite's
         // ping says `locked` when it cannot take the write lock (decisions said 503 while ready).
-        const heldMs = row?.held_ms === null || row?.held_ms === undefined ? 0 : Number(row.held_ms);
+        const heldMs = Number(row?.held_ms ?? 0);
         if (heldMs > AUDIT_LOCK_READY_MS)
           throw storeUnavailable(
             'locked',
