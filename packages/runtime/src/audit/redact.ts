@@ -90,32 +90,36 @@ const CREDENTIAL_LOOK = 256;
  * the name, stays. SECURITY (probe f4): the value ended at a space, comma, semicolon or quote, so
  * `password=Tr0ub4dor,horse-battery-staple9` kept `horse-battery-staple9` in clear (and a space,
  * tab or newline likewise): where a value ends cannot be known, so the tail after a credential name
- * is taken for secret. The first word must hold a digit or symbol within {@link CREDENTIAL_LOOK}
- * characters (or be that long), so that prose ("the token: expired") passes. The names: those of
+ * is taken for secret. Its first word must hold six characters. After `=` that is all: a
+ * passphrase of letters only (`password=correcthorsebattery`) was kept in clear while every value
+ * had to hold a digit or symbol, a test meant for prose, which writes a colon (`the token:
+ * expired`) and seldom an `=` without a blank. After `:` the first word must still hold a digit or
+ * symbol within {@link CREDENTIAL_LOOK} characters (or be that long). The names: those of
  * {@link SECRET_KEY} prose does not use for something else, five letters at least — `pin=`, `otp=`
  * or `pwd=` and six characters would take the shortest secret below {@link SHORTEST_SECRET}, which
  * lets short strings skip the patterns. A password may have any prefix (`newpassword=`); a token
  * only one of the prefixes of credentials (`access_token`, `refreshToken`, `id-token` …), so that
- * `mytoken=abc12345` stays prose. Every quantifier before `[\s\S]*` is bounded or disjoint, so a
- * text costs linear time (redact-redos.test.ts).
+ * `mytoken=abc12345` stays prose. Every quantifier before `[\s\S]*` is bounded or disjoint, and the
+ * colon's lookahead runs once per colon, so a text costs linear time (redact-redos.test.ts).
  */
 const NAMED_CREDENTIAL = new RegExp(
-  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*[:=]\\s*["']?)` +
-    `(?=[^\\s,;]{0,${CREDENTIAL_LOOK}}${CREDENTIAL_SYMBOL}|[^\\s,;'"]{${CREDENTIAL_LOOK}})[^\\s,;'"]{6}[\\s\\S]*`,
+  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*` +
+    `(?:=|:(?=\\s*["']?(?:[^\\s,;]{0,${CREDENTIAL_LOOK}}${CREDENTIAL_SYMBOL}|[^\\s,;'"]{${CREDENTIAL_LOOK}})))` +
+    `\\s*["']?)(?!\\[REDACTED)[^\\s,;'"]{6}[\\s\\S]*`,
   'i',
 );
 
 /**
  * A named credential whose value is quoted (`password="correct horse 4"`, `"secret": 'a b;c1'`,
- * `password="ab\"cd horse 9"`) and everything after it, to the end of the text: the quoted value
- * must hold six characters and a digit or symbol (a `\`-escaped character counts as one, so an
- * escaped quote does not end it) within {@link CREDENTIAL_LOOK} characters, or be that long.
+ * `password="ab\"cd horse 9"`, `{"password":"hunterhunter"}`) and everything after it, to the end
+ * of the text: the quoted value must hold six characters (a `\`-escaped character counts as one,
+ * so an escaped quote does not end it). No digit or symbol is asked of it: a quoted value after a
+ * credential name is a value, whatever the separator (JSON writes a colon).
  * Tried before {@link NAMED_CREDENTIAL}, whose first word would stop at the passphrase's first space.
  */
 const QUOTED_CREDENTIAL = new RegExp(
-  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*[:=]\\s*(["']))` +
+  `(?<![a-z0-9])(${CREDENTIAL_NAME}["']?\\s*[:=]\\s*(["']))(?!\\[REDACTED)` +
     `(?=(?:\\\\[^\\n]|(?!\\2)[^\\n\\\\]){6})` +
-    `(?=(?:\\\\[^\\n]|(?!\\2)[^\\n\\\\]){0,${CREDENTIAL_LOOK}}${CREDENTIAL_SYMBOL}|(?:\\\\[^\\n]|(?!\\2)[^\\n\\\\]){${CREDENTIAL_LOOK}})` +
     `[\\s\\S]*`,
   'i',
 );

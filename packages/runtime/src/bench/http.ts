@@ -233,8 +233,10 @@ export async function launchServer(
     kind === 'mandate'
       ? (arg as { dir: string }).dir
       : Buffer.from((arg as { body: string }).body).toString('base64');
+  // MANDATE_BENCH_PROFILE=<dir> writes a V8 CPU profile of each server child there (as the gateway rows do).
+  const prof = process.env.MANDATE_BENCH_PROFILE;
   const child = fork(CHILD_ENTRY, [kind, childArg, ...(engine ? [engine] : [])], {
-    execArgv: ['--no-turbo-inlining'],
+    execArgv: ['--no-turbo-inlining', ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [])],
     // NODE_OPTIONS of the caller's shell must not change the child's flags.
     env: { ...process.env, NODE_OPTIONS: '' },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

@@ -17,6 +17,8 @@ const SHAPES: [string, string][] = [
   ['named credential, single-quoted', "password='x"],
   ['named credential, unquoted', 'password=x'],
   ['named credential, spaces', 'password= '],
+  ['named credential, colon', 'password:'],
+  ['named credential, colon and blanks', 'password: \t'],
   ['quoted credential, escapes', 'secret: "\\'],
   ['token name', 'access_token:"a\\'],
   ['name prefix run', 'passwordx'],
@@ -54,10 +56,15 @@ describe('redaction takes linear time on 1 MiB of each pattern’s worst shape',
       30_000,
     );
 
-  it('a secret at the end of the 1 MiB probe shape is still found', () => {
-    const v = 'password="x'.repeat(MiB / 16) + '\npassword=hunter22 tail';
+  it('a secret at the end of 1 MiB of credential names is still found', () => {
+    // The probe's shape is a quoted value of six characters and more (`xpassword=`), so a
+    // credential from its first quote on; with each quote closed no value is six long, and only
+    // the real one at the end goes.
+    const probe = 'password="x'.repeat(MiB / 16) + '\npassword=hunter22 tail';
+    expect(redact({ v: probe }).v).toBe(`password="${S}`);
+    const v = 'password="x" '.repeat(MiB / 16) + '\npassword=hunter22 tail';
     const out = redact({ v }).v as string;
-    expect(out.endsWith(`x\npassword=${S}`)).toBe(true);
+    expect(out.endsWith(`x" \npassword=${S}`)).toBe(true);
     expect(out.length).toBe(v.length - 'hunter22 tail'.length + S.length);
   }, 30_000);
 });

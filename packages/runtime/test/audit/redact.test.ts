@@ -374,4 +374,23 @@ describe('the length shortcut: no secret shape fits in fewer than SHORTEST_SECRE
     for (const prose of ['the token: expired yesterday', 'reset the password=yes please', 'a secret recipe'])
       expect(redactText(prose), prose).toBe(prose);
   });
+
+  it('a letter-only value is a credential after `=` or in quotes; unquoted after `:` it must hold a digit or symbol', () => {
+    // Passphrases of letters only were kept in clear: the value had to hold a digit or symbol
+    // wherever it stood, a test meant for prose after a colon (`the token: expired`).
+    expect(redactText('log in with password=correcthorsebattery now')).toBe(`log in with password=${S}`);
+    expect(redactText('DB_PASSWORD=hunterhunter')).toBe(`DB_PASSWORD=${S}`);
+    expect(redactText('passphrase="correct horse battery staple" ok')).toBe(`passphrase="${S}`);
+    expect(redactText('body {"password":"hunterhunter","user":"al"}')).toBe(`body {"password":"${S}`);
+    expect(redactText("secret: 'openSesame'")).toBe(`secret: '${S}`);
+    expect(looksLikeSecret('password=correcthorse')).toBe(true);
+    for (const prose of [
+      'the token: expired yesterday',
+      'the password: forgotten again',
+      'reset the password=yes please',
+      'the secret: "no"',
+      'mytoken=abcdefgh',
+    ])
+      expect(redactText(prose), prose).toBe(prose);
+  });
 });
