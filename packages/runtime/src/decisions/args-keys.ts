@@ -48,6 +48,12 @@ export interface DeclaredArgs {
  * Brackets are path separators as "." is (`"o[n]"`, `"items[0].qty"`, `"[to]"`: lodash's `set`, qs
  * and Express read them so; a re-probe passed a limit with `"o[n]"` once "." was refused): a key's
  * path is kernel/key-path.ts's `keyPath`.
+ *
+ * SECURITY: a string or key holding U+0000 is refused with `invalid_args`, at any depth: a tool
+ * that reads C strings stops at the NUL, so `"mule-666\u0000x"` passed a forbid on `== "mule-666"`
+ * and paid mule-666, and a key `"payee\u0000"` is `payee` to a decoder that cuts keys there (json-c,
+ * last one wins) — a probe. Other control characters (a newline in a message) stay data; declared
+ * paths refuse them all (tools/paths.ts).
  */
 export function decidedArgs(args: Record<string, unknown>, declared: DeclaredArgs): Record<string, unknown> {
   const root = declared.schema;
@@ -71,7 +77,16 @@ function inOrder(
   readings: DottedReadings | undefined,
   at: number,
 ): unknown {
-  if (value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'string' && value.includes('\u0000'))
+      throw new MandateError(
+        'invalid_args',
+        `${path}: the string holds U+0000 (NUL); a tool that reads C strings would stop there and act on a value other than the one decided`,
+        // SECURITY: the value is the caller's (it may be a secret): neither answered nor recorded.
+        { details: { path }, recorded: `${place}: a string holding U+0000 (NUL)` },
+      );
+    return value;
+  }
   if (Array.isArray(value)) {
     const element = type?.kind === 'set' ? type.element : undefined;
     return value.map((el, i) => {
@@ -85,6 +100,13 @@ function inOrder(
   // What canonicalize hashes: own enumerable keys, an undefined value absent, sorted by code units.
   const keys = Object.keys(record).filter((k) => record[k] !== undefined);
   keys.sort();
+  for (const key of keys)
+    if (key.includes('\u0000'))
+      throw new MandateError(
+        'invalid_args',
+        `${path}: key ${quoted(key)} holds U+0000 (NUL); a decoder that reads C strings (json-c) cuts it there, to another key of the call or one a policy reads`,
+        { details: { path }, recorded: `${place}: a key holding U+0000 (NUL)` },
+      );
   const props = schema ? properties(schema) : undefined;
   const attributes = type?.kind === 'record' ? type.attributes : undefined;
   checkKeys(keys, props, attributes, path, place);

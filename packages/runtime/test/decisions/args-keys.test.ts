@@ -149,6 +149,53 @@ describe('keys that differ only in case or Unicode form are refused', () => {
   });
 });
 
+describe('a NUL character (U+0000) in an arg is refused, in a value or a key, at any depth', () => {
+  // A probe (2026-12-02): `{"payee": "mule-666\u0000x"}` and `{"payee": "acme", "payee\u0000": "mule-666"}`
+  // passed a forbid on `context.args.payee == "mule-666"`; a tool that reads C strings stops at the
+  // NUL and pays mule-666 (a json-c decoder also cuts the key there, and keeps the last duplicate).
+  it('the value and the key forms, nested and in arrays: invalid_args naming the place', async () => {
+    const h = await harness();
+    for (const [args, path] of [
+      [{ amount: 90, payee: 'mule-666\u0000x' }, 'args.payee'],
+      [{ amount: 90, payee: 'acme-supplies', 'payee\u0000': 'mule-666' }, 'args'],
+      [{ amount: 90, memo: { note: '\u0000' } }, 'args.memo.note'],
+      [{ amount: 90, extra: ['ok', 'a\u0000b'] }, 'args.extra[1]'],
+      [{ amount: 90, extra: [{ 'k\u0000': 1 }] }, 'args.extra[0]'],
+    ] as const) {
+      const e = await h.refusal('pay.transfer', args);
+      expect(e.code, JSON.stringify(args)).toBe('invalid_args');
+      expect(e.message).toMatch(/U\+0000/);
+      expect(e.details).toEqual({ path });
+    }
+  });
+
+  it("the reason recorded names the place by the schema, never the caller's key or value", async () => {
+    const h = await harness();
+    const secret = 'sk_live_NULLEAK42abcdef';
+    const err = (await h.refusal('pay.transfer', { amount: 90, headers: { [`${secret}\u0000`]: 1 } })) as {
+      recorded?: string;
+    };
+    expect(err.recorded).toBe('args[*]: a key holding U+0000 (NUL)');
+    const value = (await h.refusal('pay.transfer', { amount: 90, payee: `${secret}\u0000` })) as {
+      message: string;
+      recorded?: string;
+    };
+    expect(value.message).not.toContain(secret);
+    expect(value.recorded).toBe('args.payee: a string holding U+0000 (NUL)');
+  });
+
+  it('other control characters stay data: a newline or a tab in a value is allowed as before', async () => {
+    const h = await harness();
+    const out = await h.decide('pay.transfer', {
+      amount: 90,
+      payee: 'acme-supplies',
+      memo: { note: 'a\nb\tc' },
+    });
+    expect(out.decision.effect).toBe('allow');
+    expect((out.args.memo as { note: string }).note).toBe('a\nb\tc');
+  });
+});
+
 describe('foldKey', () => {
   it('joins what case-insensitive decoders join', () => {
     for (const [a, b] of [

@@ -129,6 +129,23 @@ describe('MCP gateway: the decided args, in the order bound, with every key one 
     expect(JSON.stringify(folds)).not.toContain('GWFOLD77');
   });
 
+  it('a NUL in a value or a key is refused, never forwarded (a C-string tool would act on "forbidden")', async () => {
+    const echoes = () => readLog(callLog).filter((e) => e.tool === 'echo').length;
+    const before = echoes();
+    for (const args of [{ text: 'forbidden\u0000x' }, { text: 'fine', 'text\u0000': 'forbidden' }]) {
+      const r = await client.callTool({ name: 'tools.echo', arguments: args });
+      expect(r.isError, JSON.stringify(args)).toBe(true);
+      expect((r.content as { text: string }[])[0]!.text).toMatch(
+        /Mandate could not decide this call: .*U\+0000/,
+      );
+    }
+    expect(echoes()).toBe(before);
+    const refused = (await m.store.queryAudit({ type: 'request.refused', limit: 100 })).map(
+      (rec) => JSON.parse(rec.eventText) as AuditEvent,
+    );
+    expect(refused.filter((e) => String(e.data.reason).includes('U+0000 (NUL)'))).toHaveLength(2);
+  });
+
   it('a user confirming by elicitation reads every arg, escaped, redacted ones marked, not only the summary', async () => {
     elicited = [];
     const refunds = () => readLog(callLog).filter((e) => e.tool === 'refund');
