@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AuditCheckpoint, AuditEvent, AuditVerifyResult } from '@mandate/protocol';
 import type { Config } from '../config/index.js';
 import { isMandateError, NODE_PAGE_RECORDS, type Clock, type Logger } from '../kernel/index.js';
@@ -32,6 +33,32 @@ type AuditConfig = Config['audit'];
  */
 export function maxCheckpointGap(audit: AuditConfig): number {
   return audit.maxCheckpointGap ?? audit.checkpointEvery + 2 * AUDIT_MAX_BATCH;
+}
+
+/** The name of the checkpoint mirror file in the key directory when the config names none. */
+export const DEFAULT_MIRROR_FILE = 'checkpoints.jsonl';
+
+/**
+ * The audit config with the checkpoint mirror file the node writes and verify reads: the
+ * configured one; none when it is `null` or the store lives only as long as the process; else
+ * `checkpoints.jsonl` in the key directory. EVIDENCE: without any mirror (the example config had
+ * none) a database admin deleted the newest 541 records at a batch boundary with the 10 signed
+ * checkpoints over them, and every verifier said ok (a probe): the checkpoints were only in the
+ * database being cut. The key directory is what such an admin cannot write (it holds the signing
+ * key), so a mirror there holds the chain to every checkpoint the node signed.
+ */
+export function auditWithMirror(
+  config: { audit: AuditConfig; keys: { dir: string } },
+  persistentStore: boolean,
+): AuditConfig {
+  const cfg = config.audit.checkpointMirror;
+  if (cfg?.file !== undefined || !persistentStore) return config.audit;
+  return { ...config.audit, checkpointMirror: { ...cfg, file: join(config.keys.dir, DEFAULT_MIRROR_FILE) } };
+}
+
+/** Whether a store URL names a database that outlives the process (not `memory:`, not SQLite's `:memory:`). */
+export function isPersistentStore(url: string): boolean {
+  return url !== 'memory' && url !== 'sqlite::memory:' && url !== 'sqlite:';
 }
 
 /** The places each checkpoint is copied to as it is made (`audit.checkpointMirror`). */

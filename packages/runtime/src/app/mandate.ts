@@ -56,7 +56,14 @@ import { createGateway, type Gateway } from '../gateway/index.js';
 import { openStore } from './store.js';
 import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
-import { checkpointMirrors, createEvidence, readMirror, type Evidence } from './evidence.js';
+import {
+  auditWithMirror,
+  checkpointMirrors,
+  createEvidence,
+  isPersistentStore,
+  readMirror,
+  type Evidence,
+} from './evidence.js';
 import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
 import { createAlerting, type Alerting } from '../alerts/index.js';
 import { recordDecisionMetric, startTracing } from '../telemetry/index.js';
@@ -161,7 +168,9 @@ export async function createMandate(
     await store.migrate();
     // The mirror file, read once at start: for the key rule and for the first tail check. One that
     // cannot be read is left to the tail check, which reads it again and says so.
-    const mirrorFile = config.audit.checkpointMirror?.file;
+    // The mirror file configured, or by default the key directory's (auditWithMirror).
+    const auditConfig = auditWithMirror(config, store.kind !== 'memory' && isPersistentStore(config.store));
+    const mirrorFile = auditConfig.checkpointMirror?.file ?? undefined;
     const mirrorAtStart =
       mirrorFile && store.kind !== 'memory' ? await readMirror(mirrorFile, logger).catch(() => null) : null;
     const { keys, createdOver } =
@@ -175,7 +184,7 @@ export async function createMandate(
             mirrorAtStart && !('problem' in mirrorAtStart) ? mirrorAtStart.checkpoints : [],
           );
     const sealer = createRecordSealer(keys.sealKey);
-    const mirrors = checkpointMirrors(config.audit, { clock, logger });
+    const mirrors = checkpointMirrors(auditConfig, { clock, logger });
     audit = createAuditLog({
       store,
       clock,
@@ -207,7 +216,7 @@ export async function createMandate(
       auditLog.append({ ...event, time: new Date(clock.now()).toISOString(), nodeId } as AuditEvent);
     const publicKeys = { [keys.signer.keyId]: keys.publicKeyPem };
     evidence = createEvidence({
-      audit: config.audit,
+      audit: auditConfig,
       store,
       clock,
       logger,

@@ -171,11 +171,12 @@ export const ConfigSchema = z.strictObject({
       /**
        * Where each signed checkpoint is also written as it is made, out of the database admin's
        * reach: an append-only JSONL file (fsync'd) and/or a webhook. `audit verify --checkpoints`
-       * checks the chain against the file.
+       * checks the chain against the file. The file defaults to `checkpoints.jsonl` in the key
+       * directory for a store that outlives the process; `null` turns it off.
        */
       checkpointMirror: z
         .strictObject({
-          file: z.string().min(1).optional(),
+          file: z.string().min(1).nullable().optional(),
           webhook: WebhookSchema.optional(),
         })
         .optional(),

@@ -191,3 +191,39 @@ describe('verify against the mirror file and a kept head', () => {
     expect(JSON.parse(kept.stdout).firstBad).toMatchObject({ seq: head.seq, problem: 'head_mismatch' });
   });
 });
+
+describe('audit verify -c reads the default mirror in the key directory', () => {
+  // A probe (2026-12-02): with no mirror configured, records cut at a batch boundary with the
+  // checkpoints over them verified ok through the CLI; the key directory's mirror holds them now.
+  it('signed records cut with their checkpoints: truncated; the same store untouched: ok', async () => {
+    const d = await createTestMandate({
+      store: 'sqlite',
+      config: (c) => {
+        c.audit = { ...c.audit, checkpointEvery: 5, maxCheckpointGap: 10 };
+      },
+    });
+    const api = client(d.url);
+    for (let i = 0; i < 12; i++) ok200(await api.decide(KEYS.supportBot, refund(100 + i)));
+    await d.close();
+    const ok = await cli(['audit', 'verify', '--config', d.configFile, '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const db = new Database(d.dbFile!);
+    try {
+      const head = (db.prepare('SELECT max(seq) AS s FROM audit_events').get() as { s: number }).s;
+      const keep = (
+        db
+          .prepare('SELECT max(seq) AS s FROM audit_events WHERE seal IS NOT NULL AND seq <= ?')
+          .get(head - 6) as {
+          s: number;
+        }
+      ).s;
+      db.prepare('DELETE FROM audit_events WHERE seq > ?').run(keep);
+      expect(db.prepare('DELETE FROM audit_checkpoints WHERE seq > ?').run(keep).changes).toBeGreaterThan(0);
+    } finally {
+      db.close();
+    }
+    const cut = await cli(['audit', 'verify', '--config', d.configFile, '--json']);
+    expect(cut.code).toBe(1);
+    expect(JSON.parse(cut.stdout).firstBad.problem).toBe('truncated');
+  });
+});

@@ -19,7 +19,7 @@ interface Item {
   event: { type: string; data: Record<string, unknown> };
 }
 
-async function start(opts: { mirror?: string; clock?: ReturnType<typeof createManualClock> } = {}) {
+async function start(opts: { mirror?: string | null; clock?: ReturnType<typeof createManualClock> } = {}) {
   const t = await createTestMandate({
     store: 'sqlite',
     ...(opts.clock ? { clock: opts.clock } : {}),
@@ -29,7 +29,7 @@ async function start(opts: { mirror?: string; clock?: ReturnType<typeof createMa
         checkpointEvery: 5,
         maxCheckpointGap: 10,
         verifyIntervalMs: 0, // the test drives the tail check
-        ...(opts.mirror ? { checkpointMirror: { file: opts.mirror } } : {}),
+        ...(opts.mirror !== undefined ? { checkpointMirror: { file: opts.mirror } } : {}),
       };
     },
   });
@@ -430,9 +430,10 @@ describe('a key directory emptied over a chain', () => {
   });
 });
 
-describe('GET /v1/audit/verify without a mirror: the cadence alone', () => {
+describe('GET /v1/audit/verify without a mirror (turned off): the cadence alone', () => {
   it('the tail deleted and then every checkpoint: checkpoint_missing', async () => {
-    const { t, api } = await start();
+    const { t, api } = await start({ mirror: null });
+    expect(existsSync(join(t.dir, 'keys', 'checkpoints.jsonl'))).toBe(false);
     withDb(t, (db) => {
       const head = (db.prepare('SELECT max(seq) AS s FROM audit_events').get() as { s: number }).s;
       db.prepare('DELETE FROM audit_events WHERE seq > ?').run(head - 3);
@@ -500,5 +501,82 @@ describe('admin reads of the trail are on the trail, bounded', () => {
     expectError(await api.get('/v1/audit/export?effect=maybe', KEYS.admin), 400, 'bad_request');
     expectError(await api.get('/v1/audit?from=notadate', KEYS.admin), 400, 'bad_request');
     expect((await api.get('/v1/audit?effect=approval_required', KEYS.admin)).status).toBe(200);
+  });
+});
+
+describe('the default mirror: checkpoints.jsonl in the key directory', () => {
+  // A probe (2026-12-02): with no mirror configured (the example config), the newest 541 records,
+  // cut at a batch boundary, and the 10 signed checkpoints over them were deleted with the node
+  // stopped; verify, the restarted node and an exported bundle all said ok.
+  /** Cuts the chain back to its newest sealed record at or below `head - back`, with the checkpoints over the cut. */
+  const cutAtBatch = (t: TestMandate, back: number) =>
+    withDb(t, (db) => {
+      const head = (db.prepare('SELECT max(seq) AS s FROM audit_events').get() as { s: number }).s;
+      const keep = (
+        db
+          .prepare('SELECT max(seq) AS s FROM audit_events WHERE seal IS NOT NULL AND seq <= ?')
+          .get(head - back) as {
+          s: number;
+        }
+      ).s;
+      db.prepare('DELETE FROM audit_events WHERE seq > ?').run(keep);
+      const gone = db.prepare('DELETE FROM audit_checkpoints WHERE seq > ?').run(keep).changes;
+      return { head, keep, gone };
+    });
+
+  it('signed records cut with their checkpoints at a batch boundary: truncated, at restart and on verify', async () => {
+    const { t } = await start();
+    const mirror = join(t.dir, 'keys', 'checkpoints.jsonl');
+    expect(readFileSync(mirror, 'utf8')).toMatch(/^\{"seq":/m);
+    await t.close();
+    const { head, keep, gone } = cutAtBatch(t, 6);
+    expect(gone).toBeGreaterThan(0);
+    const again = await createTestMandate({
+      reuse: t,
+      config: (c) => {
+        c.audit = { ...c.audit, checkpointEvery: 5, maxCheckpointGap: 10, verifyIntervalMs: 0 };
+      },
+    });
+    const status = await again.m.evidence.tail.check();
+    expect(status.ok).toBe(false);
+    expect(status.failure).toMatchObject({ problem: 'truncated' });
+    const v = ok200(await client(again.url).get('/v1/audit/verify', KEYS.admin));
+    expect(v.ok).toBe(false);
+    expect(v.firstBad).toMatchObject({ problem: 'truncated' });
+    expect((v.firstBad as { seq: number }).seq).toBeGreaterThan(keep);
+    expect((v.firstBad as { seq: number }).seq).toBeLessThanOrEqual(head);
+  });
+
+  it('untouched, the same restart verifies ok against it and goes on signing', async () => {
+    const { t } = await start();
+    await t.close();
+    const again = await createTestMandate({
+      reuse: t,
+      config: (c) => {
+        c.audit = { ...c.audit, checkpointEvery: 5, maxCheckpointGap: 10, verifyIntervalMs: 0 };
+      },
+    });
+    expect((await again.m.evidence.tail.check()).ok).toBe(true);
+    expect(ok200(await client(again.url).get('/v1/audit/verify', KEYS.admin)).ok).toBe(true);
+    await expect(again.m.audit.checkpoint()).resolves.toMatchObject({ seq: expect.any(Number) });
+  });
+
+  it('turned off (file: null) the same cut verifies ok: what the default prevents', async () => {
+    const { t } = await start({ mirror: null });
+    await t.close();
+    cutAtBatch(t, 6);
+    const again = await createTestMandate({
+      reuse: t,
+      config: (c) => {
+        c.audit = {
+          ...c.audit,
+          checkpointEvery: 5,
+          maxCheckpointGap: 10,
+          verifyIntervalMs: 0,
+          checkpointMirror: { file: null },
+        };
+      },
+    });
+    expect((await again.m.evidence.tail.check()).ok).toBe(true);
   });
 });
