@@ -623,6 +623,7 @@ export async function createMandate(
           verifyAudit: () => nodeEvidence.verify(),
           auditIntegrity: () => nodeEvidence.tail.status(),
           auditTampered: (finding) => nodeEvidence.tail.report(finding),
+          personalKey: keys.hmacKey,
           auditVouch: (rec) => nodeEvidence.vouch(rec),
           auditRead: (read) => nodeEvidence.reads.note(read),
           // PERF: each page is read and formatted in one piece beside the decisions (ADR 0033).
@@ -634,6 +635,7 @@ export async function createMandate(
               filter,
               batchSize: NODE_PAGE_RECORDS,
               tampered: (finding) => nodeEvidence.tail.report(finding),
+              hmacKey: keys.hmacKey,
             }),
           auditStats: () => auditLog.stats(),
           runPolicyTests: (input) =>

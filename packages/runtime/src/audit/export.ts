@@ -1,7 +1,7 @@
 import type { AuditEvent } from '@mandate/protocol';
 import { assertNever } from '../kernel/index.js';
 import type { AuditFilter, Store, StoredAuditRecord } from '../storage/index.js';
-import { ERASED, personalOf } from './personal.js';
+import { ERASED, TAMPERED, personalOf } from './personal.js';
 import { holdToEvents, reportOnce, type TamperReport } from './columns.js';
 
 /** Options of {@link exportAudit}. */
@@ -17,6 +17,8 @@ export interface ExportAuditOptions {
    * that disagrees with its hashed event (the node's `auditTampered`; the CLI says so and fails).
    */
   tampered?: TamperReport;
+  /** The args HMAC key: kept personal fields are checked against their record's digest (personalOf). */
+  hmacKey?: Uint8Array | string | null;
 }
 
 /** The product version in CEF headers. */
@@ -43,7 +45,7 @@ export async function exportAudit(store: Store, opts: ExportAuditOptions): Promi
     // (an allow's effect set to deny) is not exported as matching. The whole trail is exported as
     // stored: there verify finds the edited column (index_mismatch).
     const page = filtered ? (await holdToEvents(read, tampered)).map((h) => h.rec) : read;
-    const personal = await personalOf(store, page);
+    const personal = await personalOf(store, page, opts.hmacKey);
     let chunk = '';
     for (const r of page) chunk += formatRecord(r, opts.format, personal.get(r.seq)) + '\n';
     if (chunk) await opts.write(chunk);
@@ -111,8 +113,11 @@ function toCef(r: StoredAuditRecord, personal?: Record<string, unknown>): string
   if (event.decisionId !== undefined) ext.push(['cs1Label', 'decisionId'], ['cs1', event.decisionId]);
   ext.push(['cs2Label', 'hash'], ['cs2', r.hash]);
   // A SIEM gets no personal data, only whether what was kept for this record is still there.
-  if (personal)
-    ext.push(['cs3Label', 'personal'], ['cs3', Object.values(personal).includes(ERASED) ? ERASED : 'kept']);
+  if (personal) {
+    const values = Object.values(personal);
+    const state = values.includes(TAMPERED) ? TAMPERED : values.includes(ERASED) ? ERASED : 'kept';
+    ext.push(['cs3Label', 'personal'], ['cs3', state]);
+  }
   // The route template (`POST /v1/approvals/:id/approve`, `MCP /mcp`, `decision`) a refusal was on.
   if (typeof refusal.route === 'string') ext.push(['cs4Label', 'route'], ['cs4', refusal.route]);
   const extension = ext

@@ -10,6 +10,7 @@ export {
   generateSigningKey,
   keyIdOf,
   loadOrCreateKeys,
+  readHmacKey,
   readSealKey,
   readSigner,
   verifySignature,
@@ -49,7 +50,7 @@ export { createRefusalRecorder } from './refusals.js';
 export type { RefusedCaller, Refusal, RefusalRecorder, RefusalRecorderOptions } from './refusals.js';
 export { createReadRecorder } from './read-events.js';
 export type { ReadRecorder, ReadRecorderOptions, TrailRead } from './read-events.js';
-export { ERASED, createPersonalData, personalOf, pseudonymOf } from './personal.js';
+export { ERASED, TAMPERED, createPersonalData, keptDigest, personalOf, pseudonymOf } from './personal.js';
 export type { PersonalData, PersonalField, PersonalRef } from './personal.js';
 export { MAX_VOUCH_WALK, vouchFor } from './vouch.js';
 export type { TrustedHash, Vouch } from './vouch.js';

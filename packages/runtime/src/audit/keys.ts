@@ -150,8 +150,17 @@ export async function readSigner(dir: string): Promise<AuditSigner | null> {
 }
 
 /** The seal key of the key directory `dir` (ADR 0038), or null when it holds none. Never creates one. */
-export async function readSealKey(dir: string): Promise<Buffer | null> {
-  const path = join(dir, KEY_FILES.sealKey);
+export function readSealKey(dir: string): Promise<Buffer | null> {
+  return readHexKey(join(dir, KEY_FILES.sealKey));
+}
+
+/** The args HMAC key of the key directory `dir`, or null when it holds none. Never creates one. */
+export function readHmacKey(dir: string): Promise<Buffer | null> {
+  return readHexKey(join(dir, KEY_FILES.hmacKey));
+}
+
+/** A 32-byte hex key file, or null when there is none; refused when others may read it. */
+async function readHexKey(path: string): Promise<Buffer | null> {
   const text = await readOptional(path);
   if (text === null) return null;
   await assertPrivate(path);

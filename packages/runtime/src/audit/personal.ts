@@ -1,5 +1,5 @@
 import type { AuditEvent } from '@mandate/protocol';
-import { MandateError, hmacSha256Hex, type Clock } from '../kernel/index.js';
+import { MandateError, canonicalize, hmacSha256Hex, type Clock } from '../kernel/index.js';
 import type { ApprovalRecord, Store, StoredAuditRecord } from '../storage/port.js';
 
 /** The personal fields a deployment may keep beside the chain (`audit.personal.keep`). */
@@ -11,10 +11,28 @@ export const ERASED = 'erased';
 /** An erased approval's summary (its args keep their names, each value {@link ERASED}). */
 export const ERASED_SUMMARY = '[erased]';
 
-/** What the hashed decision record holds instead of the kept fields: whose they are and which. */
+/** What query and export show for kept fields that are not what the decision's record was made with. */
+export const TAMPERED = 'tampered';
+
+/** What the hashed decision record holds instead of the kept fields: whose they are, which, and their digest. */
 export interface PersonalRef {
   subject: string;
   fields: PersonalField[];
+  /**
+   * {@link keptDigest} of the kept fields. EVIDENCE: the kept copy is the only copy of what it
+   * holds, in a table outside the chain; a probe changed a kept refund of 450 for c-42 into 45 for
+   * c-7 and query, export and verify showed it as the record's. Absent on records made before it.
+   */
+  digest?: string;
+}
+
+/**
+ * The keyed digest of one decision's kept fields (the args HMAC key, domain-separated, bound to the
+ * decision id): in the hashed record, it holds the erasable copy to what was decided without
+ * putting the personal data on the chain (a keyed digest, like `argsDigest`).
+ */
+export function keptDigest(hmacKey: Uint8Array | string, ref: string, data: Record<string, unknown>): string {
+  return hmacSha256Hex(hmacKey, `mandate.personal.v1\0kept\0${ref}\0${canonicalize(data)}`);
 }
 
 /** The pseudonymous id of a user: a keyed digest (the args HMAC key, domain-separated), `psn_…`. */
@@ -66,7 +84,7 @@ export function createPersonalData(deps: {
         data,
         createdAt: new Date(deps.clock.now()).toISOString(),
       });
-      return { subject, fields };
+      return { subject, fields, digest: keptDigest(deps.hmacKey, ref, data) };
     },
     async erase(userId, by) {
       const subject = pseudonymOf(deps.hmacKey, userId);
@@ -151,27 +169,43 @@ async function eraseApprovals(store: ApprovalStore, userId: string): Promise<num
 
 /**
  * For query and export: the personal fields of each record that names some (`data.personal`), as
- * kept, or `"erased"` where they were erased. Records naming none are absent from the map.
+ * kept, or `"erased"` where they were erased. Records naming none are absent from the map. With
+ * the args HMAC key, a kept copy whose {@link keptDigest} is not the one its record holds shows
+ * each field as `"tampered"`, never as the record's (without the key, as kept: unchecked).
  */
 export async function personalOf(
   store: Pick<Store, 'getPersonalData'>,
   records: readonly StoredAuditRecord[],
+  hmacKey?: Uint8Array | string | null,
 ): Promise<Map<number, Record<string, unknown>>> {
-  const named: { seq: number; ref: string; fields: string[] }[] = [];
+  const named: { seq: number; ref: string; fields: string[]; digest: string | undefined }[] = [];
   for (const r of records) {
     // Cheap test first: most records name no personal data.
     if (!r.eventText.includes('"personal":')) continue;
     const event = JSON.parse(r.eventText) as AuditEvent;
     const p = (event.data as { personal?: PersonalRef }).personal;
     if (event.decisionId && p && Array.isArray(p.fields))
-      named.push({ seq: r.seq, ref: event.decisionId, fields: p.fields });
+      named.push({
+        seq: r.seq,
+        ref: event.decisionId,
+        fields: p.fields,
+        digest: typeof p.digest === 'string' ? p.digest : undefined,
+      });
   }
   const out = new Map<number, Record<string, unknown>>();
   if (named.length === 0) return out;
   const kept = new Map((await store.getPersonalData(named.map((n) => n.ref))).map((k) => [k.ref, k.data]));
   for (const n of named) {
     const data = kept.get(n.ref);
-    out.set(n.seq, Object.fromEntries(n.fields.map((f) => [f, data && f in data ? data[f] : ERASED])));
+    const forged =
+      data !== undefined &&
+      n.digest !== undefined &&
+      hmacKey &&
+      keptDigest(hmacKey, n.ref, data) !== n.digest;
+    out.set(
+      n.seq,
+      Object.fromEntries(n.fields.map((f) => [f, forged ? TAMPERED : data && f in data ? data[f] : ERASED])),
+    );
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { MandateError, isoTimeOrNull, silentLogger, sleepUnlessAborted } from '../kernel/index.js';
 import type { StoredAuditRecord } from '../storage/index.js';
 import { auditWithMirror, isPersistentStore, maxCheckpointGap, openStore } from '../app/index.js';
-import { exportAudit, exportBundle, readSigner, type AuditSigner } from '../audit/index.js';
+import { exportAudit, exportBundle, readHmacKey, readSigner, type AuditSigner } from '../audit/index.js';
 import { EXIT, leftOut, out, load, common } from './shared.js';
 import { keyDirSealer, readPublicKeys, registerAuditVerify, verifyAsConfigured } from './audit-verify.js';
 
@@ -125,6 +125,8 @@ export function registerAudit(program: Command): void {
             filter,
             write,
             tampered: leftOut('the export'),
+            // Kept personal fields are checked against their records when the key directory holds the key.
+            hmacKey: await readHmacKey(loaded.config.keys.dir),
           });
         }
         if (opts.out) {

@@ -71,6 +71,8 @@ export interface HttpDeps {
   auditIntegrity?: () => AuditIntegrity;
   /** Tampering found while serving a record (the node keeps and records it as its own finding). */
   auditTampered?: (finding: AuditFinding) => Promise<void>;
+  /** The args HMAC key: kept personal fields shown by query are checked against their record's digest. */
+  personalKey?: Uint8Array | string;
   /** Whether the node vouches for a record it shows (linked to a hash it verified or signed). */
   auditVouch?: (rec: StoredAuditRecord) => Promise<Vouch>;
   /** Records an admin read of the trail (`audit.read`, bounded per window). */

@@ -34,7 +34,7 @@ export function registerAuditRoutes(route: RouteAdder, deps: HttpDeps): void {
     // its hashed event is left out and is the node's finding (audit/columns.ts).
     const kept = await holdToEvents(found, deps.auditTampered);
     const page = kept.map((c) => c.rec);
-    const personal = await personalOf(deps.store, page);
+    const personal = await personalOf(deps.store, page, deps.personalKey);
     // The cursor is left out of the recorded filter: paging through one query is one read repeated.
     await noteRead(caller, { route: 'query', filter: given, records: page.length });
     return {
