@@ -50,10 +50,19 @@ export const DEFAULT_MIRROR_FILE = 'checkpoints.jsonl';
 export function auditWithMirror(
   config: { audit: AuditConfig; keys: { dir: string } },
   persistentStore: boolean,
+  /**
+   * For a reader (verify, export): the default file only where it exists. A configured file that is
+   * missing fails verify; the default one is missing on an auditor's machine (no key directory)
+   * and before a node of this version signed a checkpoint, and whoever could delete it from the key
+   * directory could take the signing key too.
+   */
+  read = false,
 ): AuditConfig {
   const cfg = config.audit.checkpointMirror;
   if (cfg?.file !== undefined || !persistentStore) return config.audit;
-  return { ...config.audit, checkpointMirror: { ...cfg, file: join(config.keys.dir, DEFAULT_MIRROR_FILE) } };
+  const file = join(config.keys.dir, DEFAULT_MIRROR_FILE);
+  if (read && !existsSync(file)) return config.audit;
+  return { ...config.audit, checkpointMirror: { ...cfg, file } };
 }
 
 /** Whether a store URL names a database that outlives the process (not `memory:`, not SQLite's `:memory:`). */

@@ -302,7 +302,7 @@ export function registerAuditVerify(audit: Command): void {
         try {
           r = await verifyAsConfigured(
             store,
-            auditWithMirror(loaded.config, isPersistentStore(loaded.config.store)),
+            auditWithMirror(loaded.config, isPersistentStore(loaded.config.store), true),
             {
               publicKeys,
               sealer: await keyDirSealer(loaded.config.keys.dir),

@@ -88,7 +88,7 @@ export function registerAudit(program: Command): void {
             const sealer = await keyDirSealer(loaded.config.keys.dir);
             const checked = await verifyAsConfigured(
               store,
-              auditWithMirror(loaded.config, isPersistentStore(loaded.config.store)),
+              auditWithMirror(loaded.config, isPersistentStore(loaded.config.store), true),
               { publicKeys, sealer },
             );
             if (!sealer) {
