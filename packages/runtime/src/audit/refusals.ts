@@ -103,7 +103,24 @@ export function createRefusalRecorder(
         },
       });
     } catch (err) {
-      deps.logger.error('recording refused requests failed', { error: (err as Error).message });
+      // EVIDENCE: no silent loss — the window's counts go into the next one, which then spans both
+      // (they were cleared above, and an append refused while the audit queue is full or the store
+      // down lost a flood of bad tokens at the moment it mattered). The per-key bound starts afresh.
+      deps.logger.error('recording refused requests failed; counted into the next window', {
+        error: (err as Error).message,
+      });
+      windowStart = Math.min(windowStart, start);
+      total += counted;
+      otherCount += overflow;
+      for (const { source, count, routes } of bySource) {
+        const s = sources.get(source);
+        if (s) {
+          s.count += count;
+          for (const route of routes) if (s.routes.size < 10) s.routes.add(route);
+        } else if (sources.size < maxSources) sources.set(source, { count, routes: new Set(routes) });
+        else otherCount += count;
+      }
+      for (const { keyId, count } of keys) suppressed.set(keyId, (suppressed.get(keyId) ?? 0) + count);
     }
   };
 
