@@ -37,7 +37,7 @@ export const REDACTED_SECRET = '[REDACTED:secret]';
  * (which contains "ssn") or `max_tokens` do not.
  */
 const SECRET_KEY =
-  /(?:^| )(?:passwords?|passwd|pass|passphrase|passcode|pwd|pin|otp|secrets?|token|api ?keys?|access ?keys?|private ?keys?|(?:auth|signing|encryption|master|licen[cs]e|mandate|session) ?keys?|authorization|cookies?|set cookie|ssn|cvv2?|cvc2?|credentials?)(?: |$)/;
+  /(?:^| )(?:passwords?|passwd|pass|passphrase|passcode|pwd|pw|pin|otp|totp|secrets?|token|api ?keys?|access ?keys?|private ?keys?|priv ?keys?|(?:auth|signing|encryption|master|licen[cs]e|mandate|session|ssh|tls|ssl|hmac|client|secret|recovery) ?keys?|authorization|cookies?|set cookie|ssn|cvv2?|cvc2?|credentials?|mnemonics?|seed ?phrases?|recovery ?(?:codes?|phrases?)|backup ?codes?|(?:mfa|2fa|sms|verification|one ?time) ?codes?|one ?time ?passwords?|security ?answers?)(?: |$)/;
 
 /**
  * SECURITY: the words of {@link SECRET_KEY} that name a secret wherever they are inside one word
@@ -152,8 +152,14 @@ const SECRET_VALUE = [
   /\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}/, // Stripe secret and restricted keys
   /\bgh[pousr]_[A-Za-z0-9]{30,}/, // GitHub tokens
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/, // Slack tokens
+  /\bgithub_pat_[A-Za-z0-9_]{22,}/, // GitHub fine-grained tokens
+  /\bglpat-[A-Za-z0-9_-]{20,}/, // GitLab personal access tokens
+  /\bnpm_[A-Za-z0-9]{36}/, // npm tokens
+  /\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}/, // SendGrid keys
+  /\bAIza[0-9A-Za-z_-]{35}/, // Google API keys
+  /\bhooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{16,}/, // Slack webhook URLs (the path is the secret)
   /(?<![A-Za-z0-9])mdt_[A-Za-z0-9_-]{32,}/, // Mandate's own API keys (keys/service.ts: `mdt_` and 24 random bytes, base64url)
-  /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/,
+  /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/, // PEM, and OpenPGP's armor
   QUOTED_CREDENTIAL,
   NAMED_CREDENTIAL,
   URL_CREDENTIAL,
@@ -168,7 +174,7 @@ const SECRET_VALUE_ALL: [RegExp, string][] = [
   [new RegExp(NAMED_CREDENTIAL.source, 'gi'), `$1${REDACTED_SECRET}`],
   // A private key in free text goes with its body, up to its END line (or the end of the text).
   [
-    /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)/g,
+    /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)/g,
     REDACTED_SECRET,
   ],
   // The password of a URL, its scheme, user and host kept (the record still says where it went).
@@ -183,7 +189,7 @@ const SECRET_VALUE_ALL: [RegExp, string][] = [
  * must be 2–6 (the issuer ranges of the card networks) so that millisecond timestamps and most
  * numeric ids, which start with 1, are not taken for cards.
  */
-const CARD_CANDIDATE = /(?<![0-9])[2-6](?:[ -]?[0-9]){12,18}(?![0-9])/g;
+const CARD_CANDIDATE = /(?<![0-9])[2-6](?:[ \u00a0\u2007\u202f-]?[0-9]){12,18}(?![0-9])/g;
 
 /**
  * Card numbers grouped by dots (`4111.1111.1111.1111`, a probe found them kept in clear): groups
@@ -193,7 +199,7 @@ const CARD_DOTTED = /(?<![0-9])(?<![0-9]\.)[2-6][0-9]{2,6}(?:\.[0-9]{3,7}){2,4}(
 
 /** A card-number candidate that is one: 13–19 digits passing Luhn. */
 function isCardNumber(candidate: string): boolean {
-  const digits = candidate.replace(/[ .-]/g, '');
+  const digits = candidate.replace(/[ .\u00a0\u2007\u202f-]/g, '');
   return digits.length >= 13 && digits.length <= 19 && luhn(digits);
 }
 

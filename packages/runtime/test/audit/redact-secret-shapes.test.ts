@@ -255,3 +255,86 @@ describe('the length shortcut still holds with the new shapes', () => {
     expect(redactText('Basic YTpiYw')).toBe(S);
   });
 });
+
+describe('secrets a probe found kept in clear (2026-12-02)', () => {
+  it('vendor tokens: GitHub fine-grained, GitLab, npm, SendGrid, Google, Slack webhooks', () => {
+    for (const [secret, before, after] of [
+      ['github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP', 'gh ', ' ok'],
+      ['glpat-xY3aBcDeFgHiJkLmNoPq', 'gitlab ', ' ok'],
+      ['npm_abcdefghijklmnopqrstuvwxyz0123456789', 'npm ', ' ok'],
+      ['SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg', 'sendgrid ', ' ok'],
+      ['AIzaSyA1bC2dE3fG4hI5jK6lM7nO8pQ9rS0tU1v', 'maps ', ' ok'],
+    ] as const) {
+      expect(redactText(`${before}${secret}${after}`), secret).toBe(`${before}${S}${after}`);
+      expect(looksLikeSecret(secret), secret).toBe(true);
+    }
+    expect(
+      redactText('post to https://hooks.slack.com/services/T0001/B0002/abcdefghijklmnopqrstuvwx now'),
+    ).toBe(`post to https://${S} now`);
+    // Look-alikes stay: the prefixes alone, or too short to be the token.
+    for (const prose of [
+      'npm_modules and glpat-x',
+      'SG.one.two',
+      'AIza is not a key',
+      'hooks.slack.com/services/',
+    ])
+      expect(redactText(prose), prose).toBe(prose);
+  });
+
+  it('an OpenPGP private key block goes with its body', () => {
+    const block =
+      '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0xyzABCDEF\n=abcd\n-----END PGP PRIVATE KEY BLOCK-----';
+    expect(redactText(`key: ${block} done`)).toBe(`key: ${S} done`);
+    expect(redactText('-----BEGIN PGP PUBLIC KEY BLOCK-----')).toBe('-----BEGIN PGP PUBLIC KEY BLOCK-----');
+  });
+
+  it('card numbers grouped by no-break spaces (copied from web pages)', () => {
+    for (const sep of ['\u00a0', '\u202f', '\u2007'])
+      expect(redactText(`card ${['4111', '1111', '1111', '1111'].join(sep)} ok`), JSON.stringify(sep)).toBe(
+        `card ${S} ok`,
+      );
+    // Not Luhn: stays.
+    expect(redactText('ref 4111\u00a01111\u00a01111\u00a01112')).toBe(
+      'ref 4111\u00a01111\u00a01111\u00a01112',
+    );
+  });
+
+  it('key names of one-time codes, recovery material and other keys', () => {
+    for (const k of [
+      'mnemonic',
+      'seedPhrase',
+      'seed_phrase',
+      'recoveryCode',
+      'recovery_codes',
+      'recoveryKey',
+      'backupCodes',
+      'totp',
+      'mfaCode',
+      'oneTimeCode',
+      'one_time_password',
+      'smsCode',
+      'verificationCode',
+      'securityAnswer',
+      'privKey',
+      'priv_key',
+      'sshKey',
+      'tls_key',
+      'hmacKey',
+      'clientKey',
+      'secret_key',
+      'pw',
+    ])
+      expect(isSecretKey(k), k).toBe(true);
+    for (const k of [
+      'sort_key',
+      'keyId',
+      'verification_status',
+      'code',
+      'zip_code',
+      'recovery_time',
+      'client_id',
+    ])
+      expect(isSecretKey(k), k).toBe(false);
+    expect(redact({ seedPhrase: 'abandon ability able about above absent' })).toEqual({ seedPhrase: S });
+  });
+});
