@@ -109,6 +109,23 @@ export interface AuditLog {
   close(): Promise<void>;
 }
 
+/**
+ * The event types that arrive at the rate of agents' traffic, which the queue's cap sheds (the
+ * caller gets 503 `overloaded` before anything was done for it). Any other event records a change
+ * already made (grants, keys, entities, policies, approvals, tools): admitted up to twice the cap.
+ */
+const SHED_AT_CAP: ReadonlySet<string> = new Set([
+  'decision',
+  'decision.outcome',
+  'request.refused',
+  'request.unauthenticated',
+  'audit.read',
+  'policy.divergence',
+  'policy.shadow_divergence',
+  'session.started',
+  'session.ended',
+]);
+
 interface Pending {
   /** The caller's object: only its identity is used after `append` (the sealer checks it). */
   event: AuditEvent;
@@ -492,7 +509,12 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
       if (shut || (closing && event.type !== 'audit.verify_failed'))
         throw new MandateError('audit_unavailable', 'the audit log is closed');
       // SECURITY: no silent loss — shed at the door; an event once accepted is never dropped.
-      if (queue.length >= maxQueue) throw new MandateError('overloaded', 'the audit queue is full');
+      // EVIDENCE: only events that come at the rate of traffic are shed at the cap (their caller
+      // is answered 503 and nothing happened); an event recording a change already made (a grant
+      // created, a key, an agent resumed) is admitted up to twice the cap — a probe flooded the
+      // queue and got a live grant, an active admin key and a resumed agent with no record.
+      if (queue.length >= maxQueue && (SHED_AT_CAP.has(event.type) || queue.length >= 2 * maxQueue))
+        throw new MandateError('overloaded', 'the audit queue is full');
       // Canonicalise now: a bad event fails alone instead of failing the batch it would join.
       const text = canonicalize(event);
       const columns = columnsMatching(event, text);

@@ -35,6 +35,19 @@ function makeLog(store: Store, over: Partial<AuditLogOptions> = {}): AuditLog {
   return log;
 }
 
+/** A memory store whose audit appends wait for the gate to open. */
+function gatedStore() {
+  const inner = createMemoryStore();
+  const g = gate();
+  const store = wrapStore(inner, {
+    appendAudit: async (events, seal) => {
+      await g.promise;
+      return inner.appendAudit(events, seal);
+    },
+  });
+  return { inner, g, store };
+}
+
 /** A memory store (`inner`) whose checkpoint writes fail with `message` until `takeCheckpoints()`. */
 function refusingCheckpoints(message: string) {
   const inner = createMemoryStore();
@@ -101,14 +114,7 @@ describe('audit log: group commit', () => {
   });
 
   it('resolves only after the store has committed the record (audit before act)', async () => {
-    const inner = createMemoryStore();
-    const g = gate();
-    const store = wrapStore(inner, {
-      appendAudit: async (events, seal) => {
-        await g.promise;
-        return inner.appendAudit(events, seal);
-      },
-    });
+    const { inner, g, store } = gatedStore();
     const log = makeLog(store);
     let settled = false;
     const p = log.append(decisionEvent(1)).then((r) => {
@@ -124,14 +130,7 @@ describe('audit log: group commit', () => {
   });
 
   it('hashes the event as it was when appended, even if the caller mutates it afterwards', async () => {
-    const inner = createMemoryStore();
-    const g = gate();
-    const store = wrapStore(inner, {
-      appendAudit: async (events, seal) => {
-        await g.promise;
-        return inner.appendAudit(events, seal);
-      },
-    });
+    const { inner, g, store } = gatedStore();
     const log = makeLog(store);
     const event = decisionEvent(1);
     const p = log.append(event);
@@ -222,14 +221,7 @@ describe('audit log: failures', () => {
   });
 
   it('sheds load with overloaded when the queue is full, and loses no accepted event', async () => {
-    const inner = createMemoryStore();
-    const g = gate();
-    const store = wrapStore(inner, {
-      appendAudit: async (events, seal) => {
-        await g.promise;
-        return inner.appendAudit(events, seal);
-      },
-    });
+    const { inner, g, store } = gatedStore();
     const clock = createManualClock();
     const log = makeLog(store, { maxQueue: 5, clock });
     const accepted = [log.append(decisionEvent(1))]; // in flight, held by the gate
@@ -246,6 +238,28 @@ describe('audit log: failures', () => {
     expect(await verifyAudit(inner, { publicKeys })).toMatchObject({ ok: true, records: 6 });
     // Room again once the queue drained.
     expect((await log.append(decisionEvent(8))).seq).toBe(7);
+  });
+
+  it('at the cap sheds decisions, never the record of a change already made (up to twice the cap)', async () => {
+    // A probe (2026-12-02): with the queue flooded by decisions, a grant created, an admin key
+    // made and an agent resumed were answered 503 and never recorded, though the change stood.
+    const { inner, g, store } = gatedStore();
+    const log = makeLog(store, { maxQueue: 3 });
+    const accepted = [log.append(decisionEvent(1))];
+    await new Promise((r) => setImmediate(r));
+    for (let i = 2; i <= 4; i++) accepted.push(log.append(decisionEvent(i)));
+    await expect(log.append(decisionEvent(5))).rejects.toMatchObject({ code: 'overloaded' });
+    const change = (type: AuditEvent['type'], i: number) =>
+      ({ type, time: '2026-01-01T00:00:00.000Z', nodeId: 'n', data: { i } }) as AuditEvent;
+    for (let i = 0; i < 3; i++) accepted.push(log.append(change('grant.created', i)));
+    // Twice the cap: even a change is refused, so memory stays bounded.
+    await expect(log.append(change('key.created', 9))).rejects.toMatchObject({ code: 'overloaded' });
+    g.open();
+    const records = await Promise.all(accepted);
+    expect(records).toHaveLength(7);
+    const types = (await inner.readAudit(0, 100)).map((r) => (JSON.parse(r.eventText) as AuditEvent).type);
+    expect(types.filter((t) => t === 'grant.created')).toHaveLength(3);
+    expect(await verifyAudit(inner, { publicKeys })).toMatchObject({ ok: true, records: 7 });
   });
 
   it('rejects appends after close with audit_unavailable', async () => {
