@@ -126,6 +126,18 @@ const SHED_AT_CAP: ReadonlySet<string> = new Set([
   'session.ended',
 ]);
 
+/**
+ * Whether the cap may shed this event: one of {@link SHED_AT_CAP}, except a decision that used an
+ * approval (an allow: the approval is spent) or opened one (`approval_required`). A probe flooded
+ * the queue and a human's approval was spent by a decision answered 503 and never recorded.
+ */
+function sheddable(event: AuditEvent): boolean {
+  if (!SHED_AT_CAP.has(event.type)) return false;
+  if (event.type !== 'decision') return true;
+  const approval = (event.data as { approvalId?: unknown } | undefined)?.approvalId;
+  return !approval || (event.effect !== 'allow' && event.effect !== 'approval_required');
+}
+
 interface Pending {
   /** The caller's object: only its identity is used after `append` (the sealer checks it). */
   event: AuditEvent;
@@ -513,7 +525,7 @@ export function createAuditLog(opts: AuditLogOptions): AuditLog {
       // is answered 503 and nothing happened); an event recording a change already made (a grant
       // created, a key, an agent resumed) is admitted up to twice the cap — a probe flooded the
       // queue and got a live grant, an active admin key and a resumed agent with no record.
-      if (queue.length >= maxQueue && (SHED_AT_CAP.has(event.type) || queue.length >= 2 * maxQueue))
+      if (queue.length >= maxQueue && (sheddable(event) || queue.length >= 2 * maxQueue))
         throw new MandateError('overloaded', 'the audit queue is full');
       // Canonicalise now: a bad event fails alone instead of failing the batch it would join.
       const text = canonicalize(event);

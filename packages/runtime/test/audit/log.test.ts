@@ -242,7 +242,8 @@ describe('audit log: failures', () => {
 
   it('at the cap sheds decisions, never the record of a change already made (up to twice the cap)', async () => {
     // A probe (2026-12-02): with the queue flooded by decisions, a grant created, an admin key
-    // made and an agent resumed were answered 503 and never recorded, though the change stood.
+    // made and an agent resumed were answered 503 and never recorded, though the change stood; an
+    // approved approval was spent by a decision answered 503, never recorded.
     const { inner, g, store } = gatedStore();
     const log = makeLog(store, { maxQueue: 3 });
     const accepted = [log.append(decisionEvent(1))];
@@ -251,14 +252,23 @@ describe('audit log: failures', () => {
     await expect(log.append(decisionEvent(5))).rejects.toMatchObject({ code: 'overloaded' });
     const change = (type: AuditEvent['type'], i: number) =>
       ({ type, time: '2026-01-01T00:00:00.000Z', nodeId: 'n', data: { i } }) as AuditEvent;
-    for (let i = 0; i < 3; i++) accepted.push(log.append(change('grant.created', i)));
+    // A decision that spent an approval or opened one is a change too; one that only names one is not.
+    accepted.push(log.append(decisionEvent(10, { effect: 'allow', data: { approvalId: 'apr_1' } })));
+    accepted.push(
+      log.append(decisionEvent(11, { effect: 'approval_required', data: { approvalId: 'apr_2' } })),
+    );
+    await expect(
+      log.append(decisionEvent(12, { effect: 'deny', data: { approvalId: 'apr_1' } })),
+    ).rejects.toMatchObject({ code: 'overloaded' });
+    accepted.push(log.append(change('grant.created', 0)));
     // Twice the cap: even a change is refused, so memory stays bounded.
     await expect(log.append(change('key.created', 9))).rejects.toMatchObject({ code: 'overloaded' });
     g.open();
     const records = await Promise.all(accepted);
     expect(records).toHaveLength(7);
     const types = (await inner.readAudit(0, 100)).map((r) => (JSON.parse(r.eventText) as AuditEvent).type);
-    expect(types.filter((t) => t === 'grant.created')).toHaveLength(3);
+    expect(types.filter((t) => t === 'grant.created')).toHaveLength(1);
+    expect(types.filter((t) => t === 'decision')).toHaveLength(6);
     expect(await verifyAudit(inner, { publicKeys })).toMatchObject({ ok: true, records: 7 });
   });
 
