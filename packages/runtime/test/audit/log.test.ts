@@ -130,7 +130,7 @@ describe('audit log: group commit', () => {
   });
 
   it('hashes the event as it was when appended, even if the caller mutates it afterwards', async () => {
-    const { inner, g, store } = gatedStore();
+    const { g, store } = gatedStore();
     const log = makeLog(store);
     const event = decisionEvent(1);
     const p = log.append(event);
