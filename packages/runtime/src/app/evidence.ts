@@ -36,7 +36,7 @@ export function maxCheckpointGap(audit: AuditConfig): number {
 }
 
 /** The name of the checkpoint mirror file in the key directory when the config names none. */
-export const DEFAULT_MIRROR_FILE = 'checkpoints.jsonl';
+const DEFAULT_MIRROR_FILE = 'checkpoints.jsonl';
 
 /**
  * The audit config with the checkpoint mirror file the node writes and verify reads: the
@@ -48,8 +48,7 @@ export const DEFAULT_MIRROR_FILE = 'checkpoints.jsonl';
  * key), so a mirror there holds the chain to every checkpoint the node signed.
  */
 export function auditWithMirror(
-  config: { audit: AuditConfig; keys: { dir: string } },
-  persistentStore: boolean,
+  config: { audit: AuditConfig; keys: { dir: string }; store: string },
   /**
    * For a reader (verify, export): the default file only where it exists. A configured file that is
    * missing fails verify; the default one is missing on an auditor's machine (no key directory)
@@ -59,14 +58,14 @@ export function auditWithMirror(
   read = false,
 ): AuditConfig {
   const cfg = config.audit.checkpointMirror;
-  if (cfg?.file !== undefined || !persistentStore) return config.audit;
+  if (cfg?.file !== undefined || !isPersistentStore(config.store)) return config.audit;
   const file = join(config.keys.dir, DEFAULT_MIRROR_FILE);
   if (read && !existsSync(file)) return config.audit;
   return { ...config.audit, checkpointMirror: { ...cfg, file } };
 }
 
 /** Whether a store URL names a database that outlives the process (not `memory:`, not SQLite's `:memory:`). */
-export function isPersistentStore(url: string): boolean {
+function isPersistentStore(url: string): boolean {
   return url !== 'memory' && url !== 'sqlite::memory:' && url !== 'sqlite:';
 }
 

@@ -56,14 +56,7 @@ import { createGateway, type Gateway } from '../gateway/index.js';
 import { openStore } from './store.js';
 import { approvalWebhookPayload, createWebhookNotifier, type WebhookNotifier } from '../notify/index.js';
 import { runPolicyCases } from './policy-cases.js';
-import {
-  auditWithMirror,
-  checkpointMirrors,
-  createEvidence,
-  isPersistentStore,
-  readMirror,
-  type Evidence,
-} from './evidence.js';
+import { auditWithMirror, checkpointMirrors, createEvidence, readMirror, type Evidence } from './evidence.js';
 import { createSinkRunner, sinkDefinitions, type SinkRunner, type SinkStatus } from '../sinks/index.js';
 import { createAlerting, type Alerting } from '../alerts/index.js';
 import { recordDecisionMetric, startTracing } from '../telemetry/index.js';
@@ -169,7 +162,7 @@ export async function createMandate(
     // The mirror file, read once at start: for the key rule and for the first tail check. One that
     // cannot be read is left to the tail check, which reads it again and says so.
     // The mirror file configured, or by default the key directory's (auditWithMirror).
-    const auditConfig = auditWithMirror(config, store.kind !== 'memory' && isPersistentStore(config.store));
+    const auditConfig = store.kind === 'memory' ? config.audit : auditWithMirror(config);
     const mirrorFile = auditConfig.checkpointMirror?.file ?? undefined;
     const mirrorAtStart =
       mirrorFile && store.kind !== 'memory' ? await readMirror(mirrorFile, logger).catch(() => null) : null;

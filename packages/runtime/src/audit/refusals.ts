@@ -68,6 +68,20 @@ export function createRefusalRecorder(
   const perKeyCount = new Map<string, number>();
   const suppressed = new Map<string, number>();
 
+  /** Counts failures of one source in this window, with up to 10 of its routes. */
+  const countSource = (source: string, count: number, routes: readonly string[]) => {
+    const s = sources.get(source);
+    if (s) {
+      s.count += count;
+      for (const route of routes) if (s.routes.size < 10) s.routes.add(route);
+    } else if (sources.size < maxSources) {
+      sources.set(source, { count, routes: new Set(routes) });
+    } else {
+      // Bounded memory and event size, whatever the number of sources.
+      otherCount += count;
+    }
+  };
+
   const flush = async () => {
     const start = windowStart;
     const end = deps.clock.now();
@@ -112,14 +126,7 @@ export function createRefusalRecorder(
       windowStart = Math.min(windowStart, start);
       total += counted;
       otherCount += overflow;
-      for (const { source, count, routes } of bySource) {
-        const s = sources.get(source);
-        if (s) {
-          s.count += count;
-          for (const route of routes) if (s.routes.size < 10) s.routes.add(route);
-        } else if (sources.size < maxSources) sources.set(source, { count, routes: new Set(routes) });
-        else otherCount += count;
-      }
+      for (const { source, count, routes } of bySource) countSource(source, count, routes);
       for (const { keyId, count } of keys) suppressed.set(keyId, (suppressed.get(keyId) ?? 0) + count);
     }
   };
@@ -170,16 +177,7 @@ export function createRefusalRecorder(
     },
     unauthenticated(source, route) {
       total++;
-      const s = sources.get(source);
-      if (s) {
-        s.count++;
-        if (s.routes.size < 10) s.routes.add(route);
-      } else if (sources.size < maxSources) {
-        sources.set(source, { count: 1, routes: new Set([route]) });
-      } else {
-        // Bounded memory and event size, whatever the number of sources.
-        otherCount++;
-      }
+      countSource(source, 1, [route]);
     },
     flush,
     async close() {

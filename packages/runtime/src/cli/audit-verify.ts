@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { AuditCheckpoint } from '@mandate/protocol';
 import type { Command } from 'commander';
 import { MandateError, isoTimeOrNull, silentLogger } from '../kernel/index.js';
-import { auditWithMirror, isPersistentStore, maxCheckpointGap, openStore } from '../app/index.js';
+import { auditWithMirror, maxCheckpointGap, openStore } from '../app/index.js';
 import {
   checkFindingNotes,
   checkSealedTail,
@@ -300,20 +300,16 @@ export function registerAuditVerify(audit: Command): void {
         );
         const store = openStore(loaded.config.store, silentLogger);
         try {
-          r = await verifyAsConfigured(
-            store,
-            auditWithMirror(loaded.config, isPersistentStore(loaded.config.store), true),
-            {
-              publicKeys,
-              sealer: await keyDirSealer(loaded.config.keys.dir),
-              checkpoints: extra,
-              checkpointFiles: opts.checkpoints ?? [],
-              expectHeads: heads,
-              reportNewestCheckpoint: true,
-              ...(maxGap !== undefined ? { maxGap } : {}),
-              onProgress,
-            },
-          );
+          r = await verifyAsConfigured(store, auditWithMirror(loaded.config, true), {
+            publicKeys,
+            sealer: await keyDirSealer(loaded.config.keys.dir),
+            checkpoints: extra,
+            checkpointFiles: opts.checkpoints ?? [],
+            expectHeads: heads,
+            reportNewestCheckpoint: true,
+            ...(maxGap !== undefined ? { maxGap } : {}),
+            onProgress,
+          });
         } finally {
           await store.close();
         }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { MandateError, isoTimeOrNull, silentLogger, sleepUnlessAborted } from '../kernel/index.js';
 import type { StoredAuditRecord } from '../storage/index.js';
-import { auditWithMirror, isPersistentStore, maxCheckpointGap, openStore } from '../app/index.js';
+import { auditWithMirror, maxCheckpointGap, openStore } from '../app/index.js';
 import { exportAudit, exportBundle, readHmacKey, readSigner, type AuditSigner } from '../audit/index.js';
 import { EXIT, leftOut, out, load, common } from './shared.js';
 import { keyDirSealer, readPublicKeys, registerAuditVerify, verifyAsConfigured } from './audit-verify.js';
@@ -86,11 +86,10 @@ export function registerAudit(program: Command): void {
             // writers' (ADR 0038): a record a database admin added after the head was signed here.
             // A key directory without one vouches for no head.
             const sealer = await keyDirSealer(loaded.config.keys.dir);
-            const checked = await verifyAsConfigured(
-              store,
-              auditWithMirror(loaded.config, isPersistentStore(loaded.config.store), true),
-              { publicKeys, sealer },
-            );
+            const checked = await verifyAsConfigured(store, auditWithMirror(loaded.config, true), {
+              publicKeys,
+              sealer,
+            });
             if (!sealer) {
               process.stderr.write(
                 `no audit seal key in ${loaded.config.keys.dir}: nothing says which writer appended the records after the last checkpoint; the bundle is written without a checkpoint of its head\n`,
